@@ -1,0 +1,1 @@
+//! Edit-level training data: difflib-compatible diffs, LintSeq, replay, FAIT.

@@ -1,0 +1,1 @@
+//! Code extraction (lead).
