@@ -1,0 +1,126 @@
+//! Atomic file writes: temp file beside the target, fsync, rename, fsync dir.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{DataError, Result};
+
+/// Prefix of every temp file ouro writes; [`remove_stale_temp_files`] cleans them.
+pub const TEMP_PREFIX: &str = ".ouro-tmp-";
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A hidden temp file in the target's directory. Removed on drop unless persisted.
+pub struct TempFile {
+    path: PathBuf,
+    file: File,
+    persisted: bool,
+}
+
+impl TempFile {
+    /// Creates a temp file next to `target` (creating parent directories).
+    pub fn beside(target: &Path) -> Result<Self> {
+        let dir = parent_dir(target);
+        fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(
+            "{TEMP_PREFIX}{}-{unique}-{name}",
+            std::process::id()
+        ));
+        let file = File::options()
+            .write(true)
+            .read(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| DataError::io(&path, e))?;
+        Ok(TempFile {
+            path,
+            file,
+            persisted: false,
+        })
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// fsyncs the data, renames it to `target` and fsyncs the directory.
+    pub fn persist(mut self, target: &Path) -> Result<()> {
+        self.file
+            .sync_all()
+            .map_err(|e| DataError::io(&self.path, e))?;
+        fs::rename(&self.path, target).map_err(|e| DataError::io(target, e))?;
+        self.persisted = true;
+        sync_dir(&parent_dir(target));
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.persisted {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Makes a rename durable. Best effort: some filesystems refuse to fsync a directory.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes `bytes` to `path` atomically: readers see the old file or the new one, never a mix.
+pub fn atomic_write(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    let path = path.as_ref();
+    let mut tmp = TempFile::beside(path)?;
+    tmp.file
+        .write_all(bytes)
+        .map_err(|e| DataError::io(&tmp.path, e))?;
+    tmp.persist(path)
+}
+
+/// Serialises `value` as pretty JSON and writes it atomically.
+pub fn atomic_write_json<T: serde::Serialize>(path: impl AsRef<Path>, value: &T) -> Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| DataError::invalid(path.as_ref(), e.to_string()))?;
+    bytes.push(b'\n');
+    atomic_write(path, &bytes)
+}
+
+/// Removes temp files that a killed process left in `dir`. Returns how many.
+pub fn remove_stale_temp_files(dir: impl AsRef<Path>) -> Result<usize> {
+    let dir = dir.as_ref();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(DataError::io(dir, e)),
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            if fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}

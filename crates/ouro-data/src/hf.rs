@@ -1,0 +1,310 @@
+//! Hugging Face dataset layout: `<config>/train-0000i-of-0000N.parquet` plus a
+//! README.md dataset card whose YAML header lists the configs, so that
+//! `datasets.load_dataset(DIR, "sft")` and the Hub viewer work as they are.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use parquet::file::reader::{FileReader, SerializedFileReader};
+
+use crate::error::{DataError, Result};
+use crate::fsutil::{atomic_write, remove_stale_temp_files};
+use crate::schema::Record;
+use crate::shard::{ShardWriter, WriteOptions};
+
+/// Streams the rows of one config into `train-*.parquet` files.
+///
+/// Files are written under hidden staging names and renamed to
+/// `train-0000i-of-0000N.parquet` by [`finish`](Self::finish), once N is known;
+/// files of an earlier write of the same config are then removed.
+pub struct HfConfigWriter<T: Record> {
+    dir: PathBuf,
+    config: String,
+    rows_per_file: u64,
+    options: WriteOptions,
+    current: Option<ShardWriter<T>>,
+    staged: Vec<PathBuf>,
+    rows: u64,
+}
+
+/// What was written for one config.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConfigSummary {
+    pub config: String,
+    pub rows: u64,
+    /// File paths relative to the dataset root.
+    pub files: Vec<String>,
+}
+
+impl<T: Record> HfConfigWriter<T> {
+    /// Starts writing config `config` under `root`, `rows_per_file` rows per file.
+    pub fn create(
+        root: impl AsRef<Path>,
+        config: &str,
+        rows_per_file: u64,
+        options: WriteOptions,
+    ) -> Result<Self> {
+        let dir = root.as_ref().join(config);
+        std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
+        remove_stale_temp_files(&dir)?;
+        remove_staged(&dir)?;
+        Ok(HfConfigWriter {
+            dir,
+            config: config.to_string(),
+            rows_per_file: rows_per_file.max(1),
+            options,
+            current: None,
+            staged: Vec::new(),
+            rows: 0,
+        })
+    }
+
+    pub fn write(&mut self, row: &T) -> Result<()> {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|w| w.rows() >= self.rows_per_file)
+        {
+            self.close_current()?;
+        }
+        if self.current.is_none() {
+            let path = self
+                .dir
+                .join(format!(".staged-{:05}.parquet", self.staged.len()));
+            self.current = Some(ShardWriter::create(&path, self.options.clone())?);
+            self.staged.push(path);
+        }
+        self.current.as_mut().expect("opened above").write(row)?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub fn write_all<'r>(&mut self, rows: impl IntoIterator<Item = &'r T>) -> Result<()> {
+        rows.into_iter().try_for_each(|r| self.write(r))
+    }
+
+    fn close_current(&mut self) -> Result<()> {
+        if let Some(w) = self.current.take() {
+            w.finish()?;
+        }
+        Ok(())
+    }
+
+    /// Publishes the files under their final names. An empty config still gets
+    /// one (empty) file, so that loaders see the schema.
+    pub fn finish(mut self) -> Result<ConfigSummary> {
+        if self.staged.is_empty() {
+            let path = self.dir.join(".staged-00000.parquet");
+            self.current = Some(ShardWriter::create(&path, self.options.clone())?);
+            self.staged.push(path);
+        }
+        self.close_current()?;
+        let n = self.staged.len();
+        let mut finals = Vec::with_capacity(n);
+        for (i, staged) in self.staged.iter().enumerate() {
+            let name = format!("train-{i:05}-of-{n:05}.parquet");
+            let target = self.dir.join(&name);
+            std::fs::rename(staged, &target).map_err(|e| DataError::io(&target, e))?;
+            finals.push(name);
+        }
+        // Remove files of an earlier write with a different file count.
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| DataError::io(&self.dir, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("train-") && name.ends_with(".parquet") && !finals.contains(&name) {
+                std::fs::remove_file(entry.path()).map_err(|e| DataError::io(entry.path(), e))?;
+            }
+        }
+        Ok(ConfigSummary {
+            files: finals
+                .iter()
+                .map(|f| format!("{}/{f}", self.config))
+                .collect(),
+            config: self.config,
+            rows: self.rows,
+        })
+    }
+}
+
+fn remove_staged(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))?;
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".staged-") {
+            std::fs::remove_file(entry.path()).map_err(|e| DataError::io(entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes all `rows` as config `config` of the dataset at `root`.
+pub fn write_config<T: Record>(
+    root: impl AsRef<Path>,
+    config: &str,
+    rows: &[T],
+) -> Result<ConfigSummary> {
+    let mut w = HfConfigWriter::<T>::create(root, config, 500_000, WriteOptions::default())?;
+    w.write_all(rows)?;
+    w.finish()
+}
+
+/// Content of the dataset card beyond what is read from the files.
+#[derive(Debug, Clone, Default)]
+pub struct CardInfo {
+    pub title: String,
+    pub description: String,
+    /// Key/value provenance: ouro version, pipeline config hash, inputs, ...
+    pub provenance: BTreeMap<String, String>,
+    /// Extra markdown sections (heading, body), e.g. pair-kind breakdowns.
+    pub sections: Vec<(String, String)>,
+}
+
+/// Rows of each config found under `root`, read from the Parquet footers.
+pub fn scan_configs(root: impl AsRef<Path>) -> Result<Vec<ConfigSummary>> {
+    let root = root.as_ref();
+    let mut configs = Vec::new();
+    let entries = std::fs::read_dir(root).map_err(|e| DataError::io(root, e))?;
+    let mut dirs: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        let config = dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .map_err(|e| DataError::io(&dir, e))?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("train-") && n.ends_with(".parquet"))
+            .collect();
+        if files.is_empty() {
+            continue;
+        }
+        files.sort();
+        let mut rows = 0u64;
+        for f in &files {
+            let path = dir.join(f);
+            let file = File::open(&path).map_err(|e| DataError::io(&path, e))?;
+            let reader = SerializedFileReader::new(file).map_err(|source| DataError::Parquet {
+                path: path.clone(),
+                source,
+            })?;
+            rows += reader.metadata().file_metadata().num_rows() as u64;
+        }
+        configs.push(ConfigSummary {
+            files: files.iter().map(|f| format!("{config}/{f}")).collect(),
+            config,
+            rows,
+        });
+    }
+    Ok(configs)
+}
+
+/// Writes `root/README.md`: a YAML header with every config found under
+/// `root`, then counts, provenance and the extra sections.
+pub fn write_dataset_card(root: impl AsRef<Path>, info: &CardInfo) -> Result<Vec<ConfigSummary>> {
+    let root = root.as_ref();
+    let configs = scan_configs(root)?;
+    let mut md = String::from("---\nconfigs:\n");
+    for c in &configs {
+        md.push_str(&format!(
+            "- config_name: {}\n  data_files:\n  - split: train\n    path: {}/train-*.parquet\n",
+            c.config, c.config
+        ));
+    }
+    md.push_str("tags:\n- ouro\n- code\n- synthetic\n---\n\n");
+    let title = if info.title.is_empty() {
+        "ouro dataset"
+    } else {
+        &info.title
+    };
+    md.push_str(&format!("# {title}\n\n"));
+    if !info.description.is_empty() {
+        md.push_str(&format!("{}\n\n", info.description));
+    }
+    md.push_str("## Configs\n\n| config | rows | files |\n|---|---:|---:|\n");
+    for c in &configs {
+        md.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            c.config,
+            c.rows,
+            c.files.len()
+        ));
+    }
+    md.push_str("\nLoad a config with `datasets.load_dataset(\"parquet\", data_files=\"<config>/train-*.parquet\")`.\n\n");
+    for (heading, body) in &info.sections {
+        md.push_str(&format!("## {heading}\n\n{}\n\n", body.trim_end()));
+    }
+    if !info.provenance.is_empty() {
+        md.push_str("## Provenance\n\n| key | value |\n|---|---|\n");
+        for (k, v) in &info.provenance {
+            md.push_str(&format!(
+                "| {k} | `{}` |\n",
+                v.replace('|', "\\|").replace('\n', " ")
+            ));
+        }
+    }
+    atomic_write(root.join("README.md"), md.as_bytes())?;
+    Ok(configs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{Message, RepairRecord};
+
+    fn repair(i: u32) -> RepairRecord {
+        RepairRecord {
+            messages: vec![Message {
+                role: "user".into(),
+                content: format!("fix {i}"),
+            }],
+            problem_id: format!("p{i}"),
+            failing_sample_id: format!("s{i}"),
+            fixed_sample_id: None,
+            round: 0,
+        }
+    }
+
+    #[test]
+    fn configs_get_hf_file_names_and_a_card() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = HfConfigWriter::<RepairRecord>::create(
+            dir.path(),
+            "repair",
+            2,
+            WriteOptions::default(),
+        )
+        .unwrap();
+        for i in 0..5 {
+            w.write(&repair(i)).unwrap();
+        }
+        let summary = w.finish().unwrap();
+        assert_eq!(summary.rows, 5);
+        assert_eq!(
+            summary.files,
+            [
+                "repair/train-00000-of-00003.parquet",
+                "repair/train-00001-of-00003.parquet",
+                "repair/train-00002-of-00003.parquet"
+            ]
+        );
+        // Rewriting with fewer files removes the stale ones.
+        let summary = write_config(dir.path(), "repair", &[repair(9)]).unwrap();
+        assert_eq!(summary.files, ["repair/train-00000-of-00001.parquet"]);
+        let configs = write_dataset_card(dir.path(), &CardInfo::default()).unwrap();
+        assert_eq!(configs.len(), 1);
+        assert_eq!(configs[0].rows, 1);
+        let card = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+        assert!(
+            card.starts_with("---\nconfigs:\n- config_name: repair\n"),
+            "{card}"
+        );
+        assert!(card.contains("path: repair/train-*.parquet"));
+    }
+}

@@ -1,0 +1,322 @@
+//! Record structs: the rows of every shard ouro reads or writes.
+//!
+//! Each struct here has a fixed Arrow schema in [`crate::schema`]; the two are
+//! kept in step by the round-trip tests in this crate. Field names are the
+//! column names, so a user reading a shard with pandas sees these names.
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::ContentHasher;
+
+/// One programming problem: the input of sampling and execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    /// Stable id, unique within a problem set (e.g. `HumanEval/0`, `ouro/filter-map-sum/00017`).
+    pub problem_id: String,
+    /// Where the problem comes from: `humaneval`, `mbpp`, `apps`, `ouro-bundled`, ...
+    pub source: String,
+    /// The text shown to the model.
+    pub prompt: String,
+    /// Name of the function under test; empty for stdin/stdout problems.
+    pub entry_point: String,
+    /// Programming language; only `python` is executed today.
+    pub language: String,
+    /// Code the solution is expected to start from (a signature, imports). May be empty.
+    pub starter_code: String,
+    pub reference_solution: Option<String>,
+    /// Tests used to filter samples (the "filter" suite).
+    pub tests: Tests,
+    /// Held-out tests used only to measure false positives (the "audit" suite).
+    pub audit_tests: Option<Tests>,
+    /// Free-form difficulty label, e.g. `easy`, `medium`, `hard`, `interview`.
+    pub difficulty: Option<String>,
+    pub tags: Vec<String>,
+    /// `train`, `test`, `heldout`, ... Used by pipelines to pick problems.
+    pub split: String,
+}
+
+/// A test suite: either a Python assert script or stdin/stdout cases.
+///
+/// An assert script is either HumanEval style (it defines `check(candidate)`,
+/// which the executor calls with the entry point) or MBPP style (top-level
+/// asserts that call the entry point by name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Tests {
+    AssertScript { script: String },
+    IoCases { cases: Vec<IoCase> },
+}
+
+/// One stdin/stdout test case; the output is compared by the trusted parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IoCase {
+    pub input: String,
+    pub output: String,
+}
+
+/// The sampling parameters a sample was drawn with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SamplingParams {
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub seed: Option<u64>,
+    pub max_tokens: Option<u32>,
+}
+
+/// One model attempt at one problem.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Content id: see [`Sample::compute_id`].
+    pub sample_id: String,
+    pub problem_id: String,
+    /// Expert-iteration round the sample was drawn in (0 for imports).
+    pub round: u32,
+    /// Position of this attempt among the attempts at the same problem and round.
+    pub index: u32,
+    pub model: String,
+    pub params: SamplingParams,
+    /// The raw completion text, exactly as generated.
+    pub completion: String,
+    /// The program extracted from the completion; `None` when extraction failed.
+    pub code: Option<String>,
+    /// Why extraction failed, when `code` is `None`.
+    pub extraction_error: Option<String>,
+    /// `stop`, `length`, ... or `error` for a failed generation.
+    pub finish_reason: Option<String>,
+    /// Set when the generation itself failed (e.g. a batch line with a non-200 response).
+    pub generation_error: Option<String>,
+    pub prompt_tokens: Option<u32>,
+    pub completion_tokens: Option<u32>,
+    /// Summed log-probability of the completion tokens, when the backend reports it.
+    pub logprob: Option<f64>,
+}
+
+impl Sample {
+    /// The content id of a sample: a hash of what identifies the attempt.
+    ///
+    /// Two attempts with the same problem, round, model, index and completion
+    /// are the same sample, so re-running an import never duplicates rows.
+    pub fn compute_id(
+        problem_id: &str,
+        round: u32,
+        model: &str,
+        index: u32,
+        completion: &str,
+    ) -> String {
+        let mut h = ContentHasher::new("sample");
+        h.field(problem_id)
+            .field(&round.to_string())
+            .field(model)
+            .field(&index.to_string())
+            .field(completion);
+        h.finish()
+    }
+}
+
+/// Which test suite an execution ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Suite {
+    Filter,
+    Audit,
+}
+
+/// The outcome of running one sample against one suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Error,
+    Timeout,
+    Oom,
+    OutputLimit,
+    /// The sandbox itself failed; never used as a training label.
+    SandboxError,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Error => "error",
+            Verdict::Timeout => "timeout",
+            Verdict::Oom => "oom",
+            Verdict::OutputLimit => "output_limit",
+            Verdict::SandboxError => "sandbox_error",
+        }
+    }
+}
+
+/// How a test outcome was decided: inside the untrusted interpreter, or by
+/// comparing returned plain values in the trusted parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Judge {
+    #[default]
+    InProcess,
+    Isolated,
+    /// Some tests were judged in isolation, the rest in process.
+    Mixed,
+}
+
+/// Resource limits an execution ran under. Part of the execution key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Limits {
+    pub cpu_ms: u64,
+    pub wall_ms: u64,
+    /// Address-space budget above the interpreter's size at fork time.
+    pub memory_mb: u64,
+    pub output_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            cpu_ms: 3_000,
+            wall_ms: 10_000,
+            memory_mb: 512,
+            output_bytes: 1 << 20,
+        }
+    }
+}
+
+/// The result of running one sample against one suite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    pub sample_id: String,
+    pub problem_id: String,
+    pub suite: Suite,
+    pub verdict: Verdict,
+    /// One entry per test, in suite order.
+    pub tests_passed: Vec<bool>,
+    /// Detail for non-pass verdicts: `syntax`, an exception type name,
+    /// `exited_early`, `signal:9`, `cpu`, `wall`, ...
+    pub error_kind: Option<String>,
+    /// The last few KiB of stderr.
+    pub stderr_tail: String,
+    pub cpu_ms: f64,
+    pub wall_ms: f64,
+    pub max_rss_kb: u64,
+    pub executor_version: String,
+    pub limits: Limits,
+    /// The isolation level achieved, e.g. `ns+landlock+seccomp+cgroup1`.
+    pub isolation: String,
+    pub judge: Judge,
+}
+
+impl Execution {
+    /// The durability key: a finished key is never executed again.
+    pub fn key(&self) -> String {
+        execution_key(
+            &self.sample_id,
+            self.suite,
+            &self.limits,
+            &self.executor_version,
+        )
+    }
+}
+
+/// Key of an execution, computable before it runs.
+pub fn execution_key(
+    sample_id: &str,
+    suite: Suite,
+    limits: &Limits,
+    executor_version: &str,
+) -> String {
+    let mut h = ContentHasher::new("execution");
+    h.field(sample_id)
+        .field(match suite {
+            Suite::Filter => "filter",
+            Suite::Audit => "audit",
+        })
+        .field(&format!(
+            "{}/{}/{}/{}",
+            limits.cpu_ms, limits.wall_ms, limits.memory_mb, limits.output_bytes
+        ))
+        .field(executor_version);
+    h.finish()
+}
+
+/// Loss emphasis over a character range `[start, end)` of a completion.
+///
+/// Spans are tokenizer-free; the trainer maps them to tokens through the
+/// tokenizer's offsets. Offsets count Unicode scalar values (chars), not bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WeightSpan {
+    pub start: u32,
+    pub end: u32,
+    pub weight: f32,
+}
+
+/// A row of the `sft` config (TRL prompt/completion format).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SftRecord {
+    pub prompt: String,
+    pub completion: String,
+    pub problem_id: String,
+    /// `None` for reference solutions.
+    pub sample_id: Option<String>,
+    pub round: u32,
+    /// `sample` or `reference`.
+    pub origin: String,
+    pub score: Option<f64>,
+    pub weight_spans: Vec<WeightSpan>,
+}
+
+/// What a preference pair contrasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairKind {
+    Correctness,
+    Efficiency,
+    InjectedError,
+    Repair,
+}
+
+/// A row of the `dpo` config (TRL prompt/chosen/rejected format).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DpoRecord {
+    pub prompt: String,
+    pub chosen: String,
+    pub rejected: String,
+    pub problem_id: String,
+    pub chosen_sample_id: Option<String>,
+    pub rejected_sample_id: Option<String>,
+    pub round: u32,
+    pub pair_kind: PairKind,
+    pub chosen_score: Option<f64>,
+    pub rejected_score: Option<f64>,
+    pub chosen_spans: Vec<WeightSpan>,
+    pub rejected_spans: Vec<WeightSpan>,
+}
+
+/// A row of the `lintseq` config: the completion is the `<|diff|>`-joined edit sequence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LintseqRecord {
+    pub prompt: String,
+    pub completion: String,
+    /// Content id of the program the sequence rebuilds.
+    pub program_id: String,
+    pub problem_id: Option<String>,
+    pub seed: u64,
+    pub num_edits: u32,
+}
+
+/// A chat message, as in TRL's conversational format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+/// A row of the `repair` config: prompt, failing code, feedback, fixed code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepairRecord {
+    pub messages: Vec<Message>,
+    pub problem_id: String,
+    pub failing_sample_id: String,
+    pub fixed_sample_id: Option<String>,
+    pub round: u32,
+}

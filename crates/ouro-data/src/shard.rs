@@ -1,0 +1,381 @@
+//! Parquet shards of records: a streaming writer and a streaming reader.
+//!
+//! Writer guarantees:
+//! - rows go to a hidden temp file beside the target, which is fsynced and
+//!   renamed into place by [`ShardWriter::finish`]; a writer that is dropped
+//!   (or a process that is killed) never leaves a file under the final name;
+//! - the schema is the record's fixed schema ([`Record::schema`]);
+//! - snappy (default) or zstd, page index on, content-defined chunking on,
+//!   row groups capped by uncompressed bytes.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, RecordBatch};
+use arrow::json::reader::{Decoder, ReaderBuilder};
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{CdcOptions, EnabledStatistics, WriterProperties};
+
+use crate::arrow_de::StructAccess;
+use crate::error::{DataError, Result};
+use crate::fsutil;
+use crate::schema::Record;
+
+/// Compression codec of written shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Codec {
+    #[default]
+    Snappy,
+    Zstd(i32),
+    Uncompressed,
+}
+
+impl std::str::FromStr for Codec {
+    type Err = String;
+    /// Parses `snappy`, `zstd`, `zstd:LEVEL` or `none`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "snappy" => Ok(Codec::Snappy),
+            "zstd" => Ok(Codec::Zstd(3)),
+            "none" | "uncompressed" => Ok(Codec::Uncompressed),
+            _ => match s.strip_prefix("zstd:").map(str::parse::<i32>) {
+                Some(Ok(level)) if (1..=22).contains(&level) => Ok(Codec::Zstd(level)),
+                _ => Err(format!(
+                    "unknown compression '{s}': expected snappy, zstd, zstd:LEVEL (1-22) or none"
+                )),
+            },
+        }
+    }
+}
+
+/// How shards are written.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    pub codec: Codec,
+    /// Row groups are closed once their in-memory size reaches this many bytes.
+    pub max_row_group_bytes: usize,
+    /// Rows buffered before they are encoded into an Arrow batch.
+    pub batch_rows: usize,
+    /// Content-defined chunking of data pages, so that re-written shards
+    /// deduplicate well in content-addressed stores (e.g. the HF Hub's Xet).
+    pub content_defined_chunking: bool,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            codec: Codec::Snappy,
+            max_row_group_bytes: 96 * 1024 * 1024,
+            batch_rows: 8192,
+            content_defined_chunking: true,
+        }
+    }
+}
+
+impl WriteOptions {
+    fn properties(&self) -> WriterProperties {
+        let compression = match self.codec {
+            Codec::Snappy => Compression::SNAPPY,
+            Codec::Zstd(level) => Compression::ZSTD(ZstdLevel::try_new(level).unwrap_or_default()),
+            Codec::Uncompressed => Compression::UNCOMPRESSED,
+        };
+        let mut builder = WriterProperties::builder()
+            .set_compression(compression)
+            // Page-level statistics make the writer emit the column index,
+            // which together with the offset index forms the page index.
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .set_max_row_group_row_count(None)
+            .set_max_row_group_bytes(Some(self.max_row_group_bytes))
+            .set_created_by(format!("ouro {}", env!("CARGO_PKG_VERSION")));
+        if self.content_defined_chunking {
+            builder = builder.set_content_defined_chunking(Some(CdcOptions::default()));
+        }
+        builder.build()
+    }
+}
+
+/// Streams records of type `T` into one Parquet file, atomically.
+pub struct ShardWriter<T: Record> {
+    path: PathBuf,
+    tmp: fsutil::TempFile,
+    writer: Option<ArrowWriter<BufWriter<File>>>,
+    decoder: Decoder,
+    pending: usize,
+    rows: u64,
+    options: WriteOptions,
+    _rows: PhantomData<fn(&T)>,
+}
+
+impl<T: Record> ShardWriter<T> {
+    /// Starts a shard that will appear at `path` when [`finish`](Self::finish) succeeds.
+    pub fn create(path: impl AsRef<Path>, options: WriteOptions) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let tmp = fsutil::TempFile::beside(&path)?;
+        let file = tmp
+            .file()
+            .try_clone()
+            .map_err(|e| DataError::io(&path, e))?;
+        let writer = ArrowWriter::try_new(
+            BufWriter::with_capacity(1 << 20, file),
+            T::schema(),
+            Some(options.properties()),
+        )
+        .map_err(|source| DataError::Parquet {
+            path: path.clone(),
+            source,
+        })?;
+        let decoder = ReaderBuilder::new(T::schema())
+            .with_batch_size(options.batch_rows)
+            .build_decoder()
+            .map_err(|source| DataError::Arrow {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(ShardWriter {
+            path,
+            tmp,
+            writer: Some(writer),
+            decoder,
+            pending: 0,
+            rows: 0,
+            options,
+            _rows: PhantomData,
+        })
+    }
+
+    /// Appends one record.
+    pub fn write(&mut self, row: &T) -> Result<()> {
+        self.decoder
+            .serialize(std::slice::from_ref(row))
+            .map_err(|e| DataError::Row {
+                path: self.path.clone(),
+                row: self.rows as usize,
+                message: e.to_string(),
+            })?;
+        self.pending += 1;
+        self.rows += 1;
+        if self.pending >= self.options.batch_rows {
+            self.flush_batch()?;
+        }
+        Ok(())
+    }
+
+    /// Appends many records.
+    pub fn write_all<'r>(&mut self, rows: impl IntoIterator<Item = &'r T>) -> Result<()> {
+        for row in rows {
+            self.write(row)?;
+        }
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    fn flush_batch(&mut self) -> Result<()> {
+        let batch = self.decoder.flush().map_err(|source| DataError::Arrow {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.pending = 0;
+        let writer = self.writer.as_mut().expect("writer present until finish");
+        if let Some(batch) = batch {
+            writer.write(&batch).map_err(|source| DataError::Parquet {
+                path: self.path.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Closes the file, makes it durable and moves it to its final name.
+    /// Returns the number of rows written.
+    pub fn finish(mut self) -> Result<u64> {
+        self.flush_batch()?;
+        let writer = self.writer.take().expect("finish runs once");
+        let buffered = writer.into_inner().map_err(|source| DataError::Parquet {
+            path: self.path.clone(),
+            source,
+        })?;
+        buffered
+            .into_inner()
+            .map_err(|e| DataError::io(&self.path, e.into_error()))?;
+        self.tmp.persist(&self.path)?;
+        Ok(self.rows)
+    }
+}
+
+/// Writes all `rows` into one shard at `path`, atomically.
+pub fn write_records<T: Record>(path: impl AsRef<Path>, rows: &[T]) -> Result<u64> {
+    let mut w = ShardWriter::<T>::create(path, WriteOptions::default())?;
+    w.write_all(rows)?;
+    w.finish()
+}
+
+/// Opens a shard and returns its record batches, restricted to `columns`
+/// (top-level column names) when given. Unknown column names are an error.
+pub fn read_batches(
+    path: impl AsRef<Path>,
+    columns: Option<&[&str]>,
+) -> Result<ParquetRecordBatchReader> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let parquet_err = |source| DataError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err)?;
+    let builder = match columns {
+        None => builder,
+        Some(names) => {
+            let schema = builder.schema().clone();
+            let mut roots = Vec::with_capacity(names.len());
+            for name in names {
+                let index = schema
+                    .index_of(name)
+                    .map_err(|_| DataError::invalid(path, format!("missing column '{name}'")))?;
+                roots.push(index);
+            }
+            let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+            builder.with_projection(mask)
+        }
+    };
+    builder.with_batch_size(8192).build().map_err(parquet_err)
+}
+
+/// Streams the records of one shard, checking that the file has every
+/// column of `T`'s schema. Extra columns in the file are ignored.
+pub struct RecordReader<T: Record> {
+    path: PathBuf,
+    batches: ParquetRecordBatchReader,
+    batch: Option<RecordBatch>,
+    row_in_batch: usize,
+    row: usize,
+    _rows: PhantomData<fn() -> T>,
+}
+
+impl<T: Record> RecordReader<T> {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let wanted = T::schema();
+        let names: Vec<&str> = wanted.fields().iter().map(|f| f.name().as_str()).collect();
+        let batches = read_batches(&path, Some(&names)).map_err(|e| match e {
+            DataError::Invalid { path, message } => DataError::Invalid {
+                path,
+                message: format!("not a {} shard: {message}", T::KIND),
+            },
+            other => other,
+        })?;
+        Ok(RecordReader {
+            path,
+            batches,
+            batch: None,
+            row_in_batch: 0,
+            row: 0,
+            _rows: PhantomData,
+        })
+    }
+}
+
+impl<T: Record> Iterator for RecordReader<T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        loop {
+            if let Some(batch) = &self.batch {
+                if self.row_in_batch < batch.num_rows() {
+                    let columns: Vec<(&str, &dyn Array)> = batch
+                        .schema_ref()
+                        .fields()
+                        .iter()
+                        .zip(batch.columns())
+                        .map(|(f, c)| (f.name().as_str(), c.as_ref()))
+                        .collect();
+                    let access = StructAccess::from_columns(columns, self.row_in_batch, "");
+                    let value =
+                        T::deserialize(serde::de::value::MapAccessDeserializer::new(access))
+                            .map_err(|e| DataError::Row {
+                                path: self.path.clone(),
+                                row: self.row,
+                                message: e.to_string(),
+                            });
+                    self.row_in_batch += 1;
+                    self.row += 1;
+                    return Some(value);
+                }
+            }
+            match self.batches.next()? {
+                Ok(batch) => {
+                    self.batch = Some(batch);
+                    self.row_in_batch = 0;
+                }
+                Err(source) => {
+                    return Some(Err(DataError::Arrow {
+                        path: self.path.clone(),
+                        source,
+                    }))
+                }
+            }
+        }
+    }
+}
+
+/// Reads every record of one shard.
+pub fn read_records<T: Record>(path: impl AsRef<Path>) -> Result<Vec<T>> {
+    RecordReader::<T>::open(path)?.collect()
+}
+
+/// The shard files of a directory: every `*.parquet` directly inside it
+/// (hidden and temp files excluded), sorted by name so reads are deterministic.
+pub fn list_shards(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+    let dir = dir.as_ref();
+    let entries = std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))?;
+    let mut shards = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| DataError::io(dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with('.') && name.ends_with(".parquet") {
+            shards.push(entry.path());
+        }
+    }
+    shards.sort();
+    Ok(shards)
+}
+
+/// Reads every record of every shard in `dir` (see [`list_shards`]).
+///
+/// A directory with no shard is an error, since a stage that silently reads
+/// nothing would silently produce nothing.
+pub fn read_dir<T: Record>(dir: impl AsRef<Path>) -> Result<Vec<T>> {
+    let dir = dir.as_ref();
+    let shards = list_shards(dir)?;
+    if shards.is_empty() {
+        return Err(DataError::invalid(
+            dir,
+            format!("no {} shards (*.parquet) in this directory", T::KIND),
+        ));
+    }
+    let mut out = Vec::new();
+    for shard in shards {
+        for record in RecordReader::<T>::open(&shard)? {
+            out.push(record?);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads `dir` as in [`read_dir`], or a single shard when `path` is a file.
+pub fn read_path<T: Record>(path: impl AsRef<Path>) -> Result<Vec<T>> {
+    let path = path.as_ref();
+    if path.is_file() {
+        read_records(path)
+    } else {
+        read_dir(path)
+    }
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests of the `ouro` binary live in `tests/tests/*.rs`.
