@@ -1,0 +1,198 @@
+//! Training configuration, read from TOML with serde defaults for every field.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+use crate::error::{Result, TrainError};
+
+/// Learning-rate schedule, as in `transformers.get_scheduler`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// `lr` for every step after warm-up.
+    Constant,
+    /// Linear warm-up, then linear decay to 0 at `total_steps`.
+    Linear,
+    /// Linear warm-up, then half a cosine down to 0 at `total_steps`.
+    Cosine,
+}
+
+/// Optimiser and loop settings shared by SFT and DPO.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OptimConfig {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// Clip the global L2 norm of the gradients to this value; `0` disables clipping.
+    pub max_grad_norm: f64,
+    pub schedule: LrSchedule,
+    pub warmup_steps: u64,
+    /// Examples per micro-batch (per forward pass).
+    pub batch_size: usize,
+    /// Micro-batches per optimiser step.
+    pub grad_accum: usize,
+    /// Optimiser steps; `0` means derive it from `epochs`.
+    pub max_steps: u64,
+    pub epochs: f64,
+    /// Seed for data order.
+    pub seed: u64,
+    /// Save a checkpoint every this many steps (`0`: only at the end).
+    pub save_every: u64,
+    /// Abort if a loss is NaN or infinite.
+    pub stop_on_nan: bool,
+    /// Show an indicatif progress bar.
+    pub progress: bool,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self {
+            lr: 1e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            max_grad_norm: 1.0,
+            schedule: LrSchedule::Linear,
+            warmup_steps: 0,
+            batch_size: 4,
+            grad_accum: 1,
+            max_steps: 0,
+            epochs: 1.0,
+            seed: 42,
+            save_every: 0,
+            stop_on_nan: true,
+            progress: true,
+        }
+    }
+}
+
+/// What to do with an example whose tokens exceed `max_length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overflow {
+    /// Keep the first `max_length` tokens (TRL's `truncation_mode = "keep_start"`).
+    Truncate,
+    /// Skip the example and count it.
+    Drop,
+}
+
+/// How per-token weights from weight spans are scheduled over training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpanWeighting {
+    pub enabled: bool,
+    /// Multiplier on `(span.weight - 1)`: the effective weight is
+    /// `1 + scale(step) * (span.weight - 1)`, so `0` means unweighted.
+    pub scale: f64,
+    /// Ramp `scale` linearly from 0 over this many steps (`0`: full scale from the start).
+    pub ramp_steps: u64,
+}
+
+impl Default for SpanWeighting {
+    fn default() -> Self {
+        Self { enabled: true, scale: 1.0, ramp_steps: 0 }
+    }
+}
+
+impl SpanWeighting {
+    /// Effective multiplier on `(weight - 1)` at `step`.
+    pub fn scale_at(&self, step: u64) -> f64 {
+        if !self.enabled {
+            return 0.0;
+        }
+        if self.ramp_steps == 0 {
+            self.scale
+        } else {
+            self.scale * ((step as f64 + 1.0) / self.ramp_steps as f64).min(1.0)
+        }
+    }
+}
+
+/// Supervised fine-tuning settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SftConfig {
+    pub optim: OptimConfig,
+    /// Maximum tokens per sequence (prompt + completion).
+    pub max_length: usize,
+    pub overflow: Overflow,
+    /// Loss on the completion only (TRL `completion_only_loss`); messages data always
+    /// uses assistant-only loss.
+    pub completion_only_loss: bool,
+    /// Concatenate examples into rows of `max_length` tokens (loss masks kept per token).
+    pub packing: bool,
+    pub weights: SpanWeighting,
+    /// Append the tokenizer's EOS to each completion, as TRL does.
+    pub append_eos: bool,
+}
+
+impl Default for SftConfig {
+    fn default() -> Self {
+        Self {
+            optim: OptimConfig::default(),
+            max_length: 1024,
+            overflow: Overflow::Truncate,
+            completion_only_loss: true,
+            packing: false,
+            weights: SpanWeighting::default(),
+            append_eos: true,
+        }
+    }
+}
+
+/// DPO loss variants, named as TRL's `loss_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DpoLossType {
+    Sigmoid,
+    Ipo,
+    Hinge,
+    Robust,
+}
+
+/// Direct preference optimisation settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DpoConfig {
+    pub optim: OptimConfig,
+    pub beta: f64,
+    pub loss_type: DpoLossType,
+    pub label_smoothing: f64,
+    /// Weight of an NLL term on chosen completions (RPO; in TRL 1.16 this is
+    /// `loss_type = [<type>, "sft"]`, `loss_weights = [1, rpo_alpha]`); `None` disables it.
+    pub rpo_alpha: Option<f64>,
+    /// Maximum tokens of prompt + completion; longer sequences keep their start (TRL
+    /// `truncation_mode = "keep_start"`), and pairs whose prompt alone fills it are dropped.
+    pub max_length: usize,
+    pub overflow: Overflow,
+    /// Weight-span emphasis on the summed log-probs (injected-error pairs).
+    pub weights: SpanWeighting,
+    pub append_eos: bool,
+}
+
+impl Default for DpoConfig {
+    fn default() -> Self {
+        Self {
+            optim: OptimConfig { lr: 1e-6, ..OptimConfig::default() },
+            beta: 0.1,
+            loss_type: DpoLossType::Sigmoid,
+            label_smoothing: 0.0,
+            rpo_alpha: None,
+            max_length: 1024,
+            overflow: Overflow::Truncate,
+            weights: SpanWeighting { enabled: false, ..SpanWeighting::default() },
+            append_eos: true,
+        }
+    }
+}
+
+/// Reads a TOML config; a missing file is an error, missing keys take defaults.
+pub fn load_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| TrainError::Io { path: path.to_path_buf(), source: e })?;
+    toml::from_str(&text).map_err(|e| TrainError::Config { path: path.to_path_buf(), message: e.to_string() })
+}

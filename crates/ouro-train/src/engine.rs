@@ -1,0 +1,193 @@
+//! The optimisation loop shared by SFT and DPO: gradient accumulation, clipping, LR
+//! schedule, fused AdamW, metrics, checkpoints and resume.
+
+use candle_core::Tensor;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{seq::SliceRandom, SeedableRng};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::checkpoint::{self, TrainerState};
+use crate::config::OptimConfig;
+use crate::error::{Result, TrainError};
+use crate::loss::DpoMetrics;
+use crate::metrics::{plot_loss_svg, read_losses, MetricsLog, StepMetrics};
+use crate::model::TrainableLm;
+use crate::optim::{clip_coef, global_norm, lr_at, FusedAdamW, GradAccumulator};
+
+/// What one micro-batch contributes to an optimiser step.
+pub struct MicroResult {
+    /// A scalar whose gradient is the loss gradient (see [`crate::loss`]).
+    pub surrogate: Tensor,
+    /// This micro-batch's share of the step loss (the step loss is the sum).
+    pub loss: f64,
+    pub tokens: u64,
+    /// DPO metrics of the micro-batch (averaged over micro-batches in the step).
+    pub dpo: Option<DpoMetrics>,
+}
+
+/// Summary of a finished training invocation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TrainReport {
+    /// Optimiser steps completed in total (including resumed ones).
+    pub steps: u64,
+    pub total_steps: u64,
+    pub resumed_from: Option<u64>,
+    /// Loss of the last step.
+    pub final_loss: f64,
+    pub last: Option<StepMetrics>,
+    pub checkpoint: PathBuf,
+    pub metrics: PathBuf,
+    pub seconds: f64,
+}
+
+/// Seeded data order: micro-batch `k` of the run (counting across epochs) holds these
+/// example indices. Each epoch is a fresh permutation drawn from `seed + epoch`.
+pub fn micro_batch_indices(n: usize, batch_size: usize, seed: u64, k: u64) -> Vec<usize> {
+    let per_epoch = n.div_ceil(batch_size) as u64;
+    let epoch = k / per_epoch;
+    let pos = (k % per_epoch) as usize;
+    let mut perm: Vec<usize> = (0..n).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed.wrapping_add(epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    perm.shuffle(&mut rng);
+    perm[pos * batch_size..((pos + 1) * batch_size).min(n)].to_vec()
+}
+
+/// Optimiser steps implied by `cfg` for `n` examples.
+pub fn total_steps(cfg: &OptimConfig, n: usize) -> u64 {
+    if cfg.max_steps > 0 {
+        return cfg.max_steps;
+    }
+    let micro_per_epoch = n.div_ceil(cfg.batch_size.max(1)) as f64;
+    ((micro_per_epoch * cfg.epochs) / cfg.grad_accum.max(1) as f64).ceil().max(1.0) as u64
+}
+
+/// Runs steps `resume..min(total, stop_after)`. `micro(step, j)` builds micro-batch `j` of
+/// optimiser step `step` (0-based). Resumes from the latest checkpoint in `out` if any.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    model: &dyn TrainableLm,
+    cfg: &OptimConfig,
+    config_hash: &str,
+    out: &Path,
+    total: u64,
+    stop_after: Option<u64>,
+    label: &str,
+    micro: &mut dyn FnMut(u64, usize) -> Result<MicroResult>,
+) -> Result<TrainReport> {
+    let started = Instant::now();
+    std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+    let named = model.vars();
+    let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+    let vars: Vec<_> = named.iter().map(|(_, v)| v.clone()).collect();
+    let mut opt = FusedAdamW::new(vars.clone(), cfg);
+    let mut start = 0;
+    let mut resumed_from = None;
+    if let Some(dir) = checkpoint::latest(out) {
+        let state = checkpoint::load(&dir, &dir.join("model.safetensors"), &named, &mut opt)?;
+        if state.config_hash != config_hash {
+            return Err(TrainError::Checkpoint {
+                path: dir,
+                message: "was written with a different config; use a new --out dir".into(),
+            });
+        }
+        start = state.step;
+        resumed_from = Some(start);
+    }
+    let end = stop_after.map_or(total, |s| s.min(total));
+    let metrics_path = out.join("metrics.jsonl");
+    let mut log = MetricsLog::open(&metrics_path, start)?;
+    let bar = if cfg.progress {
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template("{prefix} [{elapsed_precise}<{eta_precise}] {wide_bar} {pos}/{len} {msg}")
+                .expect("valid template"),
+        );
+        b.set_prefix(label.to_string());
+        b.set_position(start);
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut acc = GradAccumulator::new(&vars);
+    let mut last: Option<StepMetrics> = None;
+    let ga = cfg.grad_accum.max(1);
+    for step in start..end {
+        let t0 = Instant::now();
+        acc.reset();
+        let (mut loss, mut tokens) = (0.0, 0u64);
+        let mut dpo: Option<DpoMetrics> = None;
+        for j in 0..ga {
+            let r = micro(step, j)?;
+            if cfg.stop_on_nan && !r.loss.is_finite() {
+                return Err(TrainError::NonFiniteLoss { step: step + 1, micro: j, value: r.loss as f32 });
+            }
+            let grads = r.surrogate.backward()?;
+            acc.add(&vars, &grads)?;
+            loss += r.loss;
+            tokens += r.tokens;
+            if let Some(d) = r.dpo {
+                dpo.get_or_insert_with(DpoMetrics::default).add_scaled(&d, 1.0 / ga as f64);
+            }
+        }
+        let norm = global_norm(acc.grads());
+        if cfg.stop_on_nan && !norm.is_finite() {
+            return Err(TrainError::NonFiniteLoss { step: step + 1, micro: ga - 1, value: norm as f32 });
+        }
+        let lr = lr_at(cfg, step, total);
+        opt.step(acc.grads(), clip_coef(norm, cfg.max_grad_norm), lr)?;
+        let secs = t0.elapsed().as_secs_f64();
+        let m = StepMetrics {
+            step: step + 1,
+            loss,
+            grad_norm: norm,
+            lr,
+            tokens,
+            tokens_per_s: tokens as f64 / secs.max(1e-9),
+            step_s: secs,
+            dpo,
+        };
+        log.write(&m)?;
+        bar.set_position(step + 1);
+        bar.set_message(format!("loss {loss:.4}"));
+        last = Some(m);
+        if cfg.save_every > 0 && (step + 1) % cfg.save_every == 0 && step + 1 < end {
+            let st = TrainerState { step: step + 1, total_steps: total, adam_t: opt.t, config_hash: config_hash.into() };
+            checkpoint::save(out, model, &opt, &names, &st)?;
+        }
+    }
+    bar.finish_and_clear();
+    let st = TrainerState { step: end.max(start), total_steps: total, adam_t: opt.t, config_hash: config_hash.into() };
+    let ckpt = checkpoint::save(out, model, &opt, &names, &st)?;
+    if let Ok(points) = read_losses(&metrics_path) {
+        plot_loss_svg(&points, &format!("{label} loss"), &out.join("loss.svg"))?;
+    }
+    Ok(TrainReport {
+        steps: st.step,
+        total_steps: total,
+        resumed_from,
+        final_loss: last.as_ref().map_or(f64::NAN, |m| m.loss),
+        last,
+        checkpoint: ckpt,
+        metrics: metrics_path,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Builds a `[rows, len]` u32 tensor from ragged rows, right-padded with `pad`.
+pub fn pad_rows(rows: &[&[u32]], len: usize, pad: u32, device: &candle_core::Device) -> Result<Tensor> {
+    let mut flat = Vec::with_capacity(rows.len() * len);
+    for r in rows {
+        flat.extend_from_slice(&r[..r.len().min(len)]);
+        flat.extend(std::iter::repeat_n(pad, len.saturating_sub(r.len())));
+    }
+    Ok(Tensor::from_vec(flat, (rows.len(), len), device)?)
+}
+
+/// `sum(token_logps * coef)`: the surrogate whose gradient is the loss gradient.
+pub fn surrogate(token_logps: &Tensor, coef: Vec<Vec<f32>>) -> Result<Tensor> {
+    let (b, t) = token_logps.dims2()?;
+    let flat: Vec<f32> = coef.into_iter().flatten().collect();
+    let c = Tensor::from_vec(flat, (b, t), token_logps.device())?.to_dtype(token_logps.dtype())?;
+    Ok((token_logps * c)?.sum_all()?)
+}

@@ -1,0 +1,34 @@
+//! Errors of the trainer. Every variant names the file, example or step at fault.
+
+use std::path::PathBuf;
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, TrainError>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: invalid config: {message}")]
+    Config { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Data { path: PathBuf, message: String },
+    #[error("dataset {path} has no usable examples ({detail})")]
+    EmptyDataset { path: PathBuf, detail: String },
+    #[error("example {index} (problem {problem_id}): field '{field}': {message}")]
+    Example { index: usize, problem_id: String, field: &'static str, message: String },
+    #[error("loss is {value} at step {step} (micro-batch {micro}); training stopped, last good checkpoint kept")]
+    NonFiniteLoss { step: u64, micro: usize, value: f32 },
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint { path: PathBuf, message: String },
+    #[error("model: {0}")]
+    Model(String),
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+impl TrainError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        TrainError::Io { path: path.into(), source }
+    }
+}

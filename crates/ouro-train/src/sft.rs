@@ -1,0 +1,175 @@
+//! Supervised fine-tuning: completion-only or assistant-only loss, span weights,
+//! optional packing; loss = weighted token sum / loss tokens of the whole optimiser step.
+
+use ouro_data::{RepairRecord, SftRecord};
+use std::path::Path;
+
+use crate::config::SftConfig;
+use crate::engine::{self, micro_batch_indices, pad_rows, surrogate, MicroResult, TrainReport};
+use crate::error::{Result, TrainError};
+use crate::loss::sft_loss;
+use crate::model::TrainableLm;
+use crate::tokenize::{self, PrepStats, Prepared, SftExample, TextTokenizer};
+
+/// SFT input rows.
+pub enum SftRows {
+    /// TRL prompt/completion: completion-only loss (or full loss when
+    /// `completion_only_loss = false`).
+    PromptCompletion(Vec<SftRecord>),
+    /// TRL conversational `messages`: assistant-only loss.
+    Messages(Vec<RepairRecord>),
+}
+
+/// Tokenizes rows; too-long rows are truncated or dropped as configured and counted.
+pub fn prepare(tok: &TextTokenizer, rows: &SftRows, cfg: &SftConfig) -> Result<(Vec<SftExample>, PrepStats)> {
+    let mut stats = PrepStats::default();
+    let mut out = Vec::new();
+    let mut push = |r: std::result::Result<Prepared<SftExample>, String>,
+                    i: usize,
+                    problem_id: &str,
+                    field: &'static str,
+                    stats: &mut PrepStats|
+     -> Result<()> {
+        match r.map_err(|m| TrainError::Example { index: i, problem_id: problem_id.into(), field, message: m })? {
+            Prepared::Keep(ex, truncated) => {
+                stats.truncated += truncated as usize;
+                out.push(ex);
+            }
+            Prepared::TooLong => stats.dropped_too_long += 1,
+            Prepared::NoLossTokens => stats.dropped_no_loss_tokens += 1,
+        }
+        Ok(())
+    };
+    match rows {
+        SftRows::PromptCompletion(recs) => {
+            stats.rows = recs.len();
+            for (i, r) in recs.iter().enumerate() {
+                let prep = tokenize::sft_prompt_completion(
+                    tok,
+                    &r.prompt,
+                    &r.completion,
+                    &r.weight_spans,
+                    cfg.max_length,
+                    cfg.overflow,
+                    cfg.append_eos,
+                    i,
+                )
+                .map(|p| match p {
+                    Prepared::Keep(mut ex, t) if !cfg.completion_only_loss => {
+                        ex.mask.iter_mut().for_each(|m| *m = true);
+                        Prepared::Keep(ex, t)
+                    }
+                    other => other,
+                });
+                push(prep, i, &r.problem_id, "completion", &mut stats)?;
+            }
+        }
+        SftRows::Messages(recs) => {
+            stats.rows = recs.len();
+            for (i, r) in recs.iter().enumerate() {
+                if !r.messages.iter().any(|m| m.role == "assistant") {
+                    return Err(TrainError::Example {
+                        index: i,
+                        problem_id: r.problem_id.clone(),
+                        field: "messages",
+                        message: "no assistant message to train on".into(),
+                    });
+                }
+                let prep = tokenize::sft_messages(tok, &r.messages, cfg.max_length, cfg.overflow, i);
+                push(prep, i, &r.problem_id, "messages", &mut stats)?;
+            }
+        }
+    }
+    stats.kept = out.len();
+    Ok((out, stats))
+}
+
+/// Greedy packing in order: examples are concatenated into rows of at most `max_length`
+/// tokens. Rows attend across example boundaries (no position reset); each token keeps
+/// its own loss mask and weight.
+pub fn pack(examples: &[SftExample], max_length: usize) -> Vec<SftExample> {
+    let mut rows: Vec<SftExample> = Vec::new();
+    let mut cur = SftExample { ids: vec![], mask: vec![], span_w: vec![], index: 0 };
+    for ex in examples {
+        if !cur.ids.is_empty() && cur.ids.len() + ex.ids.len() > max_length {
+            rows.push(std::mem::replace(&mut cur, SftExample { ids: vec![], mask: vec![], span_w: vec![], index: rows.len() + 1 }));
+        }
+        cur.ids.extend_from_slice(&ex.ids);
+        cur.mask.extend_from_slice(&ex.mask);
+        cur.span_w.extend_from_slice(&ex.span_w);
+    }
+    if !cur.ids.is_empty() {
+        rows.push(cur);
+    }
+    rows
+}
+
+/// Hash of the settings that shape the loss curve (resume refuses a different one).
+pub fn config_hash<T: serde::Serialize>(cfg: &T) -> String {
+    let mut v = serde_json::to_value(cfg).expect("config serializes");
+    if let Some(o) = v.get_mut("optim").and_then(|o| o.as_object_mut()) {
+        o.remove("progress");
+        o.remove("save_every");
+    }
+    blake3::hash(v.to_string().as_bytes()).to_hex()[..16].to_string()
+}
+
+/// Per-position weights of a micro-batch row, aligned with targets `ids[1..]`.
+fn row_weights(ex: &SftExample, len: usize, scale: f64) -> Vec<f32> {
+    (0..len)
+        .map(|t| match (ex.mask.get(t + 1), ex.span_w.get(t + 1)) {
+            (Some(true), Some(&w)) => (1.0 + scale * (w as f64 - 1.0)) as f32,
+            _ => 0.0,
+        })
+        .collect()
+}
+
+/// Trains `model` on tokenized examples, writing checkpoints and metrics to `out`.
+/// `stop_after` ends this invocation after that many total steps (for resumable jobs).
+pub fn train_examples(
+    model: &dyn TrainableLm,
+    examples: &[SftExample],
+    pad_id: u32,
+    cfg: &SftConfig,
+    out: &Path,
+    stop_after: Option<u64>,
+) -> Result<TrainReport> {
+    if examples.is_empty() {
+        return Err(TrainError::EmptyDataset { path: out.to_path_buf(), detail: "no examples after tokenization".into() });
+    }
+    let packed;
+    let examples = if cfg.packing {
+        packed = pack(examples, cfg.max_length);
+        &packed[..]
+    } else {
+        examples
+    };
+    let o = &cfg.optim;
+    let (n, bs, ga) = (examples.len(), o.batch_size.max(1), o.grad_accum.max(1) as u64);
+    let total = engine::total_steps(o, n);
+    let mut step_items: (u64, f64) = (u64::MAX, 0.0);
+    let device = model.device().clone();
+    let mut micro = |step: u64, j: usize| -> Result<MicroResult> {
+        if step_items.0 != step {
+            let count: usize = (0..ga)
+                .flat_map(|k| micro_batch_indices(n, bs, o.seed, step * ga + k))
+                .map(|i| examples[i].mask[1..].iter().filter(|&&m| m).count())
+                .sum();
+            step_items = (step, count.max(1) as f64);
+        }
+        let idx = micro_batch_indices(n, bs, o.seed, step * ga + j as u64);
+        let len = idx.iter().map(|&i| examples[i].ids.len()).max().unwrap_or(2) - 1;
+        let inputs: Vec<&[u32]> = idx.iter().map(|&i| &examples[i].ids[..examples[i].ids.len() - 1]).collect();
+        let targets: Vec<&[u32]> = idx.iter().map(|&i| &examples[i].ids[1..]).collect();
+        let scale = cfg.weights.scale_at(step);
+        let weights: Vec<Vec<f32>> = idx.iter().map(|&i| row_weights(&examples[i], len, scale)).collect();
+        let tokens = weights.iter().flatten().filter(|&&w| w != 0.0).count() as u64;
+        let ids = pad_rows(&inputs, len, pad_id, &device)?;
+        let tg = pad_rows(&targets, len, pad_id, &device)?;
+        let logps = model.token_logprobs(&ids, &tg)?;
+        let host: Vec<Vec<f32>> = logps.to_dtype(candle_core::DType::F32)?.to_vec2()?;
+        let l = sft_loss(&host, &weights, step_items.1);
+        Ok(MicroResult { surrogate: surrogate(&logps, l.coef)?, loss: l.loss, tokens, dpo: None })
+    };
+    engine::run(model, o, &config_hash(cfg), out, total, stop_after, "sft", &mut micro)
+}

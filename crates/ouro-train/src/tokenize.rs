@@ -1,0 +1,324 @@
+//! Turning records into token ids, loss masks and per-token weights, as TRL 1.16 does.
+//!
+//! - prompt/completion: EOS text is appended to the completion, `prompt` and
+//!   `prompt + completion` are tokenized separately, and the completion starts where the
+//!   two token sequences diverge.
+//! - messages: rendered as ChatML; assistant contents and their `<|im_end|>` are trained.
+//! - weight spans are char offsets into the completion; a token takes the largest weight
+//!   of the spans its byte range overlaps, and weight 1 otherwise.
+
+use ouro_data::{Message, WeightSpan};
+use tokenizers::Tokenizer;
+
+use crate::config::Overflow;
+
+/// A tokenizer plus the EOS text TRL appends to completions.
+pub struct TextTokenizer {
+    pub tokenizer: Tokenizer,
+    pub eos_token: Option<String>,
+    /// Id used to right-pad batches (never attended by real tokens).
+    pub pad_id: u32,
+}
+
+/// One tokenized SFT sequence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SftExample {
+    pub ids: Vec<u32>,
+    /// `true` where the token is a label of the loss.
+    pub mask: Vec<bool>,
+    /// Raw span weight per token (1 outside spans).
+    pub span_w: Vec<f32>,
+    /// Row of the source dataset.
+    pub index: usize,
+}
+
+/// One tokenized preference pair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DpoExample {
+    pub prompt: Vec<u32>,
+    pub chosen: Vec<u32>,
+    pub rejected: Vec<u32>,
+    pub chosen_w: Vec<f32>,
+    pub rejected_w: Vec<f32>,
+    pub index: usize,
+}
+
+/// What preparation did to the dataset, reported to the user.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct PrepStats {
+    pub rows: usize,
+    pub kept: usize,
+    pub truncated: usize,
+    pub dropped_too_long: usize,
+    pub dropped_no_loss_tokens: usize,
+}
+
+/// Encoded text: ids and byte offsets.
+pub struct Encoded {
+    pub ids: Vec<u32>,
+    pub offsets: Vec<(usize, usize)>,
+}
+
+impl TextTokenizer {
+    pub fn encode(&self, text: &str) -> Result<Encoded, String> {
+        let enc = self.tokenizer.encode(text, true).map_err(|e| e.to_string())?;
+        Ok(Encoded { ids: enc.get_ids().to_vec(), offsets: enc.get_offsets().to_vec() })
+    }
+
+    fn with_eos(&self, text: &str) -> String {
+        match &self.eos_token {
+            Some(e) if !text.ends_with(e.as_str()) => format!("{text}{e}"),
+            _ => text.to_string(),
+        }
+    }
+}
+
+/// Byte offset of char `c` in `s` (clamped to the end).
+pub fn char_to_byte(s: &str, c: u32) -> usize {
+    s.char_indices().nth(c as usize).map_or(s.len(), |(b, _)| b)
+}
+
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// Weight per token from char spans over `completion`, which starts at byte `base` of the
+/// encoded text.
+pub fn span_weights(offsets: &[(usize, usize)], completion: &str, base: usize, spans: &[WeightSpan]) -> Vec<f32> {
+    let byte_spans: Vec<(usize, usize, f32)> = spans
+        .iter()
+        .map(|s| (base + char_to_byte(completion, s.start), base + char_to_byte(completion, s.end), s.weight))
+        .collect();
+    offsets
+        .iter()
+        .map(|&(a, b)| {
+            let mut w: Option<f32> = None;
+            for &(s, e, sw) in &byte_spans {
+                if a < b && a < e && s < b {
+                    w = Some(w.map_or(sw, |x| x.max(sw)));
+                }
+            }
+            w.unwrap_or(1.0)
+        })
+        .collect()
+}
+
+/// Result of tokenizing one row: an example, or why it was skipped.
+pub enum Prepared<T> {
+    Keep(T, bool),
+    TooLong,
+    NoLossTokens,
+}
+
+/// SFT prompt/completion row.
+pub fn sft_prompt_completion(
+    tok: &TextTokenizer,
+    prompt: &str,
+    completion: &str,
+    spans: &[WeightSpan],
+    max_length: usize,
+    overflow: Overflow,
+    append_eos: bool,
+    index: usize,
+) -> Result<Prepared<SftExample>, String> {
+    let completion = if append_eos { tok.with_eos(completion) } else { completion.to_string() };
+    let p = tok.encode(prompt)?;
+    let full_text = format!("{prompt}{completion}");
+    let full = tok.encode(&full_text)?;
+    let prompt_len = common_prefix(&p.ids, &full.ids);
+    let mask: Vec<bool> = (0..full.ids.len()).map(|i| i >= prompt_len).collect();
+    let span_w = span_weights(&full.offsets, &completion, prompt.len(), spans);
+    finish_sft(full.ids, mask, span_w, max_length, overflow, index)
+}
+
+fn finish_sft(
+    mut ids: Vec<u32>,
+    mut mask: Vec<bool>,
+    mut span_w: Vec<f32>,
+    max_length: usize,
+    overflow: Overflow,
+    index: usize,
+) -> Result<Prepared<SftExample>, String> {
+    let mut truncated = false;
+    if ids.len() > max_length {
+        if overflow == Overflow::Drop {
+            return Ok(Prepared::TooLong);
+        }
+        ids.truncate(max_length);
+        mask.truncate(max_length);
+        span_w.truncate(max_length);
+        truncated = true;
+    }
+    // Position 0 is never a label (nothing predicts it).
+    if ids.len() < 2 || !mask[1..].iter().any(|&m| m) {
+        return Ok(Prepared::NoLossTokens);
+    }
+    Ok(Prepared::Keep(SftExample { ids, mask, span_w, index }, truncated))
+}
+
+/// Renders `messages` as ChatML and returns the text and the byte ranges to train on
+/// (each assistant content plus its `<|im_end|>`).
+pub fn chatml_with_assistant_ranges(messages: &[Message]) -> (String, Vec<(usize, usize)>) {
+    let mut s = String::new();
+    let mut ranges = Vec::new();
+    for m in messages {
+        s.push_str("<|im_start|>");
+        s.push_str(&m.role);
+        s.push('\n');
+        let start = s.len();
+        s.push_str(&m.content);
+        s.push_str("<|im_end|>");
+        if m.role == "assistant" {
+            ranges.push((start, s.len()));
+        }
+        s.push('\n');
+    }
+    (s, ranges)
+}
+
+/// SFT row in conversational format: assistant-only loss.
+pub fn sft_messages(
+    tok: &TextTokenizer,
+    messages: &[Message],
+    max_length: usize,
+    overflow: Overflow,
+    index: usize,
+) -> Result<Prepared<SftExample>, String> {
+    let (text, ranges) = chatml_with_assistant_ranges(messages);
+    let enc = tok.encode(&text)?;
+    let mask = enc
+        .offsets
+        .iter()
+        .map(|&(a, b)| a < b && ranges.iter().any(|&(s, e)| a >= s && a < e))
+        .collect();
+    let span_w = vec![1.0; enc.ids.len()];
+    finish_sft(enc.ids, mask, span_w, max_length, overflow, index)
+}
+
+/// DPO row, TRL 1.16 `tokenize_fn` + collator truncation (`keep_start`).
+#[allow(clippy::too_many_arguments)]
+pub fn dpo_pair(
+    tok: &TextTokenizer,
+    prompt: &str,
+    chosen: &str,
+    rejected: &str,
+    chosen_spans: &[WeightSpan],
+    rejected_spans: &[WeightSpan],
+    max_length: usize,
+    overflow: Overflow,
+    append_eos: bool,
+    index: usize,
+) -> Result<Prepared<DpoExample>, String> {
+    let (chosen, rejected) = if append_eos {
+        (tok.with_eos(chosen), tok.with_eos(rejected))
+    } else {
+        (chosen.to_string(), rejected.to_string())
+    };
+    let p = tok.encode(prompt)?;
+    let pc = tok.encode(&format!("{prompt}{chosen}"))?;
+    let pr = tok.encode(&format!("{prompt}{rejected}"))?;
+    let prompt_len = common_prefix(&p.ids, &pc.ids).min(common_prefix(&p.ids, &pr.ids));
+    if prompt_len >= max_length {
+        return Ok(Prepared::TooLong);
+    }
+    let too_long = pc.ids.len() > max_length || pr.ids.len() > max_length;
+    if too_long && overflow == Overflow::Drop {
+        return Ok(Prepared::TooLong);
+    }
+    let cw = span_weights(&pc.offsets, &chosen, prompt.len(), chosen_spans);
+    let rw = span_weights(&pr.offsets, &rejected, prompt.len(), rejected_spans);
+    let keep_c = pc.ids.len().min(max_length);
+    let keep_r = pr.ids.len().min(max_length);
+    let ex = DpoExample {
+        prompt: pc.ids[..prompt_len].to_vec(),
+        chosen: pc.ids[prompt_len..keep_c].to_vec(),
+        rejected: pr.ids[prompt_len..keep_r].to_vec(),
+        chosen_w: cw[prompt_len..keep_c].to_vec(),
+        rejected_w: rw[prompt_len..keep_r].to_vec(),
+        index,
+    };
+    if ex.chosen.is_empty() || ex.rejected.is_empty() {
+        return Ok(Prepared::NoLossTokens);
+    }
+    Ok(Prepared::Keep(ex, too_long))
+}
+
+/// A character-level tokenizer over `alphabet` plus `<unk>` (id 0) and `<eos>` (id 1),
+/// for tests and benchmarks that must not download anything.
+pub fn char_tokenizer(alphabet: &str) -> TextTokenizer {
+    let mut vocab = serde_json::Map::new();
+    vocab.insert("<unk>".into(), 0.into());
+    vocab.insert("<eos>".into(), 1.into());
+    for c in alphabet.chars() {
+        let n = vocab.len();
+        vocab.entry(c.to_string()).or_insert(n.into());
+    }
+    let json = serde_json::json!({
+        "version": "1.0",
+        "added_tokens": [
+            {"id": 1, "content": "<eos>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}
+        ],
+        "normalizer": null,
+        "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "."}, "behavior": "Isolated", "invert": false},
+        "post_processor": null,
+        "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}
+    });
+    let tokenizer = Tokenizer::from_bytes(json.to_string().as_bytes()).expect("valid char tokenizer");
+    TextTokenizer { tokenizer, eos_token: Some("<eos>".into()), pad_id: 1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_are_char_offsets_mapped_to_tokens() {
+        let tok = char_tokenizer("abcdé xyz");
+        // completion "é xyz": chars 2..5 are "xyz" (bytes differ because é is 2 bytes)
+        let spans = [WeightSpan { start: 2, end: 5, weight: 3.0 }];
+        let Prepared::Keep(ex, _) =
+            sft_prompt_completion(&tok, "ab", "é xyz", &spans, 100, Overflow::Truncate, true, 0).unwrap()
+        else {
+            panic!("kept")
+        };
+        // tokens: a b é ' ' x y z <eos>
+        assert_eq!(ex.ids.len(), 8);
+        assert_eq!(ex.mask, vec![false, false, true, true, true, true, true, true]);
+        assert_eq!(ex.span_w, vec![1.0, 1.0, 1.0, 1.0, 3.0, 3.0, 3.0, 1.0]);
+    }
+
+    #[test]
+    fn assistant_only_mask_covers_assistant_content_and_end_marker() {
+        let tok = char_tokenizer("<|>imstarendusrwxyz\n_");
+        let msgs = vec![
+            Message { role: "user".into(), content: "x".into() },
+            Message { role: "assistant".into(), content: "y".into() },
+        ];
+        let (text, ranges) = chatml_with_assistant_ranges(&msgs);
+        let Prepared::Keep(ex, _) = sft_messages(&tok, &msgs, 1000, Overflow::Truncate, 0).unwrap() else {
+            panic!()
+        };
+        let trained: String = ex
+            .mask
+            .iter()
+            .zip(tok.tokenizer.encode(text.as_str(), true).unwrap().get_offsets())
+            .filter(|(m, _)| **m)
+            .map(|(_, &(a, b))| text[a..b].to_string())
+            .collect();
+        assert_eq!(trained, "y<|im_end|>");
+        assert_eq!(ranges.len(), 1);
+    }
+
+    #[test]
+    fn dpo_truncation_keeps_start_and_drops_prompt_filling_max_length() {
+        let tok = char_tokenizer("abcdefxyz");
+        let r = dpo_pair(&tok, "abcdef", "xyz", "zz", &[], &[], 8, Overflow::Truncate, true, 0).unwrap();
+        let Prepared::Keep(ex, truncated) = r else { panic!() };
+        assert!(truncated);
+        assert_eq!(ex.chosen.len(), 2);
+        assert_eq!(ex.rejected.len(), 2);
+        let r = dpo_pair(&tok, "abcdef", "xyz", "zz", &[], &[], 6, Overflow::Truncate, true, 0).unwrap();
+        assert!(matches!(r, Prepared::TooLong));
+    }
+}
