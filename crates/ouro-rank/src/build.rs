@@ -1,0 +1,381 @@
+//! The `build` stage: problems + samples + executions → `sft`, `dpo`, `repair` configs.
+//!
+//! Each entry point reads its input shards, builds cleaned and ranked pools
+//! ([`crate::pool`]), selects rows, writes `<out>/<config>/train-*.parquet`
+//! and `<out>/<config>/build_report.json`, and (re)writes the dataset card
+//! `<out>/README.md` from every report found under `<out>`, so building
+//! several configs into one directory yields one card listing all of them.
+//! Every write is atomic; bad input is counted in the report, never fatal.
+
+use std::path::{Path, PathBuf};
+
+use ouro_data::hf::HfConfigWriter;
+use ouro_data::shard::{read_path, ShardWriter, WriteOptions};
+use ouro_data::{
+    DataError, DpoRecord, Execution, Problem, Record, RepairRecord, Sample, SftRecord,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::dedup::DedupOptions;
+use crate::metrics::{bstar_balance, mean_pass_at_k};
+use crate::pairs::{mutant_samples, pairs_for_pool, CompletionFormat, PairOptions, PairStats};
+use crate::pool::{build_pools, Pool, PoolOptions, PoolStats};
+use crate::rankers::Ranker;
+use crate::repair::{repair_records, RepairOptions, RepairStats};
+use crate::sft::{select_sft, SftOptions, SftStats};
+
+/// Errors of the build stage; each names the path it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = BuildError> = std::result::Result<T, E>;
+
+/// Where the inputs are: each a shard directory or a single shard.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildInputs {
+    pub problems: PathBuf,
+    pub samples: PathBuf,
+    pub executions: PathBuf,
+    /// Evaluation problems to decontaminate against (their prompts and reference solutions).
+    pub eval_problems: Option<PathBuf>,
+}
+
+/// All knobs of the build stage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildOptions {
+    pub ranker: Ranker,
+    pub dedup: DedupOptions,
+    /// n of the n-gram decontamination (significant tokens).
+    pub decontam_ngram: usize,
+    pub completion_format: CompletionFormat,
+    pub sft: SftOptions,
+    pub pairs: PairOptions,
+    pub repair: RepairOptions,
+    /// k values of the reported pass@k.
+    pub pass_k: Vec<usize>,
+    /// Rows per output shard.
+    pub rows_per_shard: usize,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            ranker: Ranker::default(),
+            dedup: DedupOptions::default(),
+            decontam_ngram: 10,
+            completion_format: CompletionFormat::default(),
+            sft: SftOptions::default(),
+            pairs: PairOptions::default(),
+            repair: RepairOptions::default(),
+            pass_k: vec![1, 5, 10],
+            rows_per_shard: 100_000,
+        }
+    }
+}
+
+/// Summary statistics of the per-problem pass rate.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PassRateStats {
+    pub problems: usize,
+    pub mean: f64,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// Round metrics of the pool.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RoundMetrics {
+    /// `(k, mean pass@k, problems counted)`.
+    pub pass_at_k: Vec<(usize, Option<f64>, usize)>,
+    pub pass_rate: PassRateStats,
+    pub false_positive_rate: Option<f64>,
+    pub bstar_balance: Option<f64>,
+}
+
+/// What one build did: the counts that go into the report and the card.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BuildReport {
+    /// `sft`, `dpo` or `repair`.
+    pub config: String,
+    pub rows: usize,
+    pub files: Vec<String>,
+    pub pool: serde_json::Value,
+    pub selection: serde_json::Value,
+    pub metrics: RoundMetrics,
+    pub warnings: Vec<String>,
+    pub inputs: BuildInputs,
+    pub options: BuildOptions,
+    pub versions: serde_json::Value,
+    pub seconds: f64,
+}
+
+/// Inputs read into memory.
+pub struct Loaded {
+    pub problems: Vec<Problem>,
+    pub samples: Vec<Sample>,
+    pub executions: Vec<Execution>,
+    pub eval_texts: Vec<String>,
+}
+
+/// Reads all input shards.
+pub fn load_inputs(inputs: &BuildInputs) -> Result<Loaded> {
+    let problems: Vec<Problem> = read_path(&inputs.problems)?;
+    let samples: Vec<Sample> = read_path(&inputs.samples)?;
+    let executions: Vec<Execution> = read_path(&inputs.executions)?;
+    let mut eval_texts = Vec::new();
+    if let Some(p) = &inputs.eval_problems {
+        for e in read_path::<Problem>(p)? {
+            eval_texts.push(e.prompt);
+            if let Some(r) = e.reference_solution {
+                eval_texts.push(r);
+            }
+        }
+    }
+    Ok(Loaded {
+        problems,
+        samples,
+        executions,
+        eval_texts,
+    })
+}
+
+/// Builds pools from loaded inputs with the build's options.
+pub fn pools_from(loaded: &Loaded, o: &BuildOptions) -> (Vec<Pool>, PoolStats) {
+    build_pools(
+        &loaded.problems,
+        &loaded.samples,
+        &loaded.executions,
+        &PoolOptions {
+            ranker: o.ranker,
+            dedup: o.dedup.clone(),
+            eval_texts: loaded.eval_texts.clone(),
+            decontam_ngram: o.decontam_ngram,
+        },
+    )
+}
+
+fn round_metrics(st: &PoolStats, pass_k: &[usize], balance: Option<f64>) -> RoundMetrics {
+    let mut rates: Vec<f64> = st
+        .per_problem_counts
+        .iter()
+        .map(|&(n, c)| c as f64 / n as f64)
+        .collect();
+    let pass_rate = if rates.is_empty() {
+        PassRateStats::default()
+    } else {
+        let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+        let median = crate::matrix::median(&mut rates);
+        PassRateStats {
+            problems: rates.len(),
+            mean,
+            median,
+            min: rates[0],
+            max: rates[rates.len() - 1],
+        }
+    };
+    RoundMetrics {
+        pass_at_k: mean_pass_at_k(&st.per_problem_counts, pass_k),
+        pass_rate,
+        false_positive_rate: st.false_positives.rate(),
+        bstar_balance: balance,
+    }
+}
+
+/// Writes rows as config `config` of the dataset at `root` (Hugging Face layout).
+pub fn write_config<T: Record>(
+    root: &Path,
+    config: &str,
+    rows: &[T],
+    rows_per_shard: usize,
+) -> Result<Vec<String>> {
+    let mut w = HfConfigWriter::<T>::create(
+        root,
+        config,
+        rows_per_shard.max(1) as u64,
+        WriteOptions::default(),
+    )?;
+    w.write_all(rows)?;
+    Ok(w.finish()?.files)
+}
+
+fn versions() -> serde_json::Value {
+    serde_json::json!({ "ouro-rank": env!("CARGO_PKG_VERSION") })
+}
+
+fn finish_report(
+    config: &str,
+    out_dir: &Path,
+    files: Vec<String>,
+    rows: usize,
+    pool: &PoolStats,
+    selection: serde_json::Value,
+    metrics: RoundMetrics,
+    inputs: &BuildInputs,
+    options: &BuildOptions,
+    started: std::time::Instant,
+) -> Result<BuildReport> {
+    let report = BuildReport {
+        config: config.into(),
+        rows,
+        files,
+        pool: serde_json::to_value(pool).expect("stats serialise"),
+        selection,
+        metrics,
+        warnings: pool.warnings.clone(),
+        inputs: inputs.clone(),
+        options: options.clone(),
+        versions: versions(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let path = out_dir.join(config).join("build_report.json");
+    ouro_data::fsutil::atomic_write_json(&path, &report)?;
+    crate::card::write_card(out_dir)?;
+    Ok(report)
+}
+
+/// Builds the `sft` config.
+pub fn build_sft(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<BuildReport> {
+    let t = std::time::Instant::now();
+    let loaded = load_inputs(inputs)?;
+    let (pools, pst) = pools_from(&loaded, o);
+    let mut st = SftStats::default();
+    let rows: Vec<SftRecord> = select_sft(&pools, &o.sft, o.completion_format, &mut st);
+    let files = write_config(out_dir, "sft", &rows, o.rows_per_shard)?;
+    let balance = (!st.per_problem.is_empty()).then(|| bstar_balance(&st.per_problem));
+    let metrics = round_metrics(&pst, &o.pass_k, balance);
+    let sel = serde_json::to_value(&st).expect("stats serialise");
+    finish_report(
+        "sft",
+        out_dir,
+        files,
+        rows.len(),
+        &pst,
+        sel,
+        metrics,
+        inputs,
+        o,
+        t,
+    )
+}
+
+/// Builds the `dpo` config.
+pub fn build_dpo(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<BuildReport> {
+    let t = std::time::Instant::now();
+    let loaded = load_inputs(inputs)?;
+    let (pools, pst) = pools_from(&loaded, o);
+    let per_pool: Vec<(Vec<DpoRecord>, PairStats)> = {
+        use rayon::prelude::*;
+        pools
+            .par_iter()
+            .map(|p| {
+                let mut st = PairStats::default();
+                let rows = pairs_for_pool(p, &o.pairs, o.completion_format, &mut st);
+                (rows, st)
+            })
+            .collect()
+    };
+    let mut st = PairStats::default();
+    let mut rows = Vec::new();
+    for (r, s) in per_pool {
+        rows.extend(r);
+        add_pair_stats(&mut st, &s);
+    }
+    let files = write_config(out_dir, "dpo", &rows, o.rows_per_shard)?;
+    let metrics = round_metrics(&pst, &o.pass_k, None);
+    let mut sel = serde_json::to_value(&st).expect("stats serialise");
+    if st.mutants_tried > 0 && st.mutants_not_executed == st.mutants_tried {
+        let mut w = pst.clone();
+        w.warnings.push(format!(
+            "{} mutants were generated but none was executed: run `ouro build mutants`, execute its samples, and pass them in --samples/--executions to get injected_error pairs",
+            st.mutants_tried
+        ));
+        sel["note"] = serde_json::json!("no executed mutants");
+        return finish_report(
+            "dpo",
+            out_dir,
+            files,
+            rows.len(),
+            &w,
+            sel,
+            metrics,
+            inputs,
+            o,
+            t,
+        );
+    }
+    finish_report(
+        "dpo",
+        out_dir,
+        files,
+        rows.len(),
+        &pst,
+        sel,
+        metrics,
+        inputs,
+        o,
+        t,
+    )
+}
+
+fn add_pair_stats(a: &mut PairStats, b: &PairStats) {
+    a.correctness += b.correctness;
+    a.efficiency += b.efficiency;
+    a.injected_error += b.injected_error;
+    a.repair += b.repair;
+    a.dropped_ties += b.dropped_ties;
+    a.dropped_margin += b.dropped_margin;
+    a.efficiency_too_close += b.efficiency_too_close;
+    a.efficiency_too_few_runs += b.efficiency_too_few_runs;
+    a.mutants_tried += b.mutants_tried;
+    a.mutants_not_executed += b.mutants_not_executed;
+    a.mutants_survived += b.mutants_survived;
+}
+
+/// Builds the `repair` config.
+pub fn build_repair(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<BuildReport> {
+    let t = std::time::Instant::now();
+    let loaded = load_inputs(inputs)?;
+    let (pools, pst) = pools_from(&loaded, o);
+    let mut st = RepairStats::default();
+    let mut rows: Vec<RepairRecord> = Vec::new();
+    for p in &pools {
+        rows.extend(repair_records(p, &o.repair, o.completion_format, &mut st));
+    }
+    let files = write_config(out_dir, "repair", &rows, o.rows_per_shard)?;
+    let metrics = round_metrics(&pst, &o.pass_k, None);
+    let sel = serde_json::to_value(&st).expect("stats serialise");
+    finish_report(
+        "repair",
+        out_dir,
+        files,
+        rows.len(),
+        &pst,
+        sel,
+        metrics,
+        inputs,
+        o,
+        t,
+    )
+}
+
+/// Writes the injected-error mutant samples of every pool to `<out_dir>/part-00000.parquet`.
+///
+/// Execute them (filter suite) and pass them to `build dpo` together with
+/// the original samples: only mutants that fail become rejected sides.
+pub fn build_mutants(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<usize> {
+    let loaded = load_inputs(inputs)?;
+    let (pools, _) = pools_from(&loaded, o);
+    let samples = mutant_samples(&pools, &o.pairs);
+    std::fs::create_dir_all(out_dir).map_err(|e| DataError::io(out_dir, e))?;
+    let mut w =
+        ShardWriter::<Sample>::create(out_dir.join("part-00000.parquet"), WriteOptions::default())?;
+    w.write_all(&samples)?;
+    w.finish()?;
+    Ok(samples.len())
+}

@@ -1,0 +1,353 @@
+//! Exact dedup, MinHash near-dedup, n-gram decontamination.
+//!
+//! Items are compared only within their group (a problem): the same program
+//! answering two different prompts is two distinct training rows. Callers
+//! pass items best first; the first item of each duplicate cluster is kept.
+//!
+//! Near-dedup follows datasketch's MinHash LSH: shingles are 5-grams of
+//! significant tokens (see [`crate::pytok`]), each shingle is hashed to 32
+//! bits and permuted by `(a·h + b) mod (2⁶¹−1)`, truncated to 32 bits, for
+//! 250 seeded permutations. Bands × rows are chosen as datasketch's
+//! `_optimal_param` does (minimising equally weighted false-positive and
+//! false-negative areas for the threshold); LSH candidates are confirmed by
+//! the estimated Jaccard similarity `≥ threshold` and clustered with
+//! union–find.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::pytok::{normalise_code, significant_tokens};
+
+/// Knobs of dedup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DedupOptions {
+    pub exact: bool,
+    pub near: bool,
+    pub shingle: usize,
+    pub num_perm: usize,
+    pub threshold: f64,
+    pub seed: u64,
+}
+
+impl Default for DedupOptions {
+    fn default() -> Self {
+        DedupOptions {
+            exact: true,
+            near: true,
+            shingle: 5,
+            num_perm: 250,
+            threshold: 0.7,
+            seed: 42,
+        }
+    }
+}
+
+/// What dedup removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct DedupStats {
+    pub input: usize,
+    pub exact_duplicates: usize,
+    pub near_duplicates: usize,
+    pub kept: usize,
+    pub lsh_bands: usize,
+    pub lsh_rows: usize,
+}
+
+fn hash64<T: Hash + ?Sized>(x: &T) -> u64 {
+    // FNV-1a over the Hash stream: deterministic across runs and platforms.
+    struct Fnv(u64);
+    impl Hasher for Fnv {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 ^= b as u64;
+                self.0 = self.0.wrapping_mul(0x100000001b3);
+            }
+        }
+    }
+    let mut h = Fnv(0xcbf29ce484222325);
+    x.hash(&mut h);
+    // Final avalanche (splitmix64) so low bits are well mixed.
+    let mut z = h.finish().wrapping_add(0x9e3779b97f4a7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+    z ^ (z >> 31)
+}
+
+const MERSENNE: u64 = (1 << 61) - 1;
+
+/// MinHash signatures with fixed seeded permutations.
+pub struct MinHasher {
+    a: Vec<u64>,
+    b: Vec<u64>,
+    shingle: usize,
+}
+
+fn mulmod(a: u64, b: u64) -> u64 {
+    ((a as u128 * b as u128) % MERSENNE as u128) as u64
+}
+
+impl MinHasher {
+    pub fn new(num_perm: usize, shingle: usize, seed: u64) -> Self {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let a = (0..num_perm).map(|_| rng.gen_range(1..MERSENNE)).collect();
+        let b = (0..num_perm).map(|_| rng.gen_range(0..MERSENNE)).collect();
+        MinHasher {
+            a,
+            b,
+            shingle: shingle.max(1),
+        }
+    }
+
+    /// Hashes of the token n-grams of `code` (the whole sequence if it is shorter than n).
+    pub fn shingles(&self, code: &str) -> Vec<u32> {
+        let toks = significant_tokens(code);
+        let n = self.shingle;
+        let mut set: Vec<u32> = if toks.len() <= n {
+            vec![hash64(&toks) as u32]
+        } else {
+            toks.windows(n).map(|w| hash64(w) as u32).collect()
+        };
+        set.sort_unstable();
+        set.dedup();
+        set
+    }
+
+    /// The signature: per permutation, the minimum permuted shingle hash.
+    pub fn signature(&self, code: &str) -> Vec<u32> {
+        let sh = self.shingles(code);
+        self.a
+            .iter()
+            .zip(&self.b)
+            .map(|(&a, &b)| {
+                sh.iter()
+                    .map(|&h| ((mulmod(a, h as u64) + b) % MERSENNE) as u32)
+                    .min()
+                    .unwrap_or(u32::MAX)
+            })
+            .collect()
+    }
+}
+
+/// Estimated Jaccard similarity of two signatures.
+pub fn estimated_jaccard(a: &[u32], b: &[u32]) -> f64 {
+    let same = a.iter().zip(b).filter(|(x, y)| x == y).count();
+    same as f64 / a.len().max(1) as f64
+}
+
+fn integrate(f: impl Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
+    // Composite Simpson rule; the integrands are smooth polynomials.
+    let n = 200;
+    let h = (hi - lo) / n as f64;
+    let mut s = f(lo) + f(hi);
+    for i in 1..n {
+        let x = lo + i as f64 * h;
+        s += if i % 2 == 1 { 4.0 } else { 2.0 } * f(x);
+    }
+    s * h / 3.0
+}
+
+/// `(bands, rows)` minimising `0.5·FP + 0.5·FN` areas for the threshold, as datasketch does.
+pub fn optimal_lsh_params(threshold: f64, num_perm: usize) -> (usize, usize) {
+    let mut best = (1, num_perm.max(1));
+    let mut best_err = f64::INFINITY;
+    for b in 1..=num_perm {
+        let max_r = num_perm / b;
+        for r in 1..=max_r {
+            let p = |s: f64| 1.0 - (1.0 - s.powi(r as i32)).powi(b as i32);
+            let fp = integrate(p, 0.0, threshold);
+            let fneg = integrate(|s| 1.0 - p(s), threshold, 1.0);
+            let err = 0.5 * fp + 0.5 * fneg;
+            if err < best_err {
+                best_err = err;
+                best = (b, r);
+            }
+        }
+    }
+    best
+}
+
+fn find(parent: &mut [usize], mut x: usize) -> usize {
+    while parent[x] != x {
+        parent[x] = parent[parent[x]];
+        x = parent[x];
+    }
+    x
+}
+
+/// Marks which items survive dedup; `items[i] = (group, code)`, best first.
+pub fn dedup(items: &[(&str, &str)], o: &DedupOptions) -> (Vec<bool>, DedupStats) {
+    let mut keep = vec![true; items.len()];
+    let mut stats = DedupStats {
+        input: items.len(),
+        ..Default::default()
+    };
+    if o.exact {
+        let normalised: Vec<String> = items.par_iter().map(|(_, c)| normalise_code(c)).collect();
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        for (i, (g, _)) in items.iter().enumerate() {
+            if !seen.insert((g, normalised[i].as_str())) {
+                keep[i] = false;
+                stats.exact_duplicates += 1;
+            }
+        }
+    }
+    if o.near {
+        let (bands, rows) = optimal_lsh_params(o.threshold, o.num_perm);
+        stats.lsh_bands = bands;
+        stats.lsh_rows = rows;
+        let mh = MinHasher::new(o.num_perm, o.shingle, o.seed);
+        let alive: Vec<usize> = (0..items.len()).filter(|&i| keep[i]).collect();
+        let sigs: Vec<Vec<u32>> = alive
+            .par_iter()
+            .map(|&i| mh.signature(items[i].1))
+            .collect();
+        let mut parent: Vec<usize> = (0..alive.len()).collect();
+        let mut buckets: HashMap<(&str, usize, u64), usize> = HashMap::new();
+        for (k, sig) in sigs.iter().enumerate() {
+            let group = items[alive[k]].0;
+            for band in 0..bands {
+                let key = (group, band, hash64(&sig[band * rows..(band + 1) * rows]));
+                match buckets.get(&key) {
+                    Some(&other) => {
+                        let (ra, rb) = (find(&mut parent, k), find(&mut parent, other));
+                        if ra != rb && estimated_jaccard(sig, &sigs[other]) >= o.threshold {
+                            // The earlier (better) item stays the root.
+                            parent[ra.max(rb)] = ra.min(rb);
+                        }
+                    }
+                    None => {
+                        buckets.insert(key, k);
+                    }
+                }
+            }
+        }
+        for k in 0..alive.len() {
+            if find(&mut parent, k) != k {
+                keep[alive[k]] = false;
+                stats.near_duplicates += 1;
+            }
+        }
+    }
+    stats.kept = keep.iter().filter(|&&k| k).count();
+    (keep, stats)
+}
+
+/// N-gram decontamination against an evaluation set.
+///
+/// A text is contaminated when it shares at least one n-gram of significant
+/// tokens with any eval text (texts shorter than n contribute their whole
+/// token sequence as a single gram).
+pub struct Decontaminator {
+    n: usize,
+    grams: HashSet<u64>,
+}
+
+impl Decontaminator {
+    pub fn new<'a>(eval_texts: impl IntoIterator<Item = &'a str>, n: usize) -> Self {
+        let n = n.max(1);
+        let mut grams = HashSet::new();
+        for t in eval_texts {
+            grams.extend(Self::grams_of(t, n));
+        }
+        Decontaminator { n, grams }
+    }
+
+    fn grams_of(text: &str, n: usize) -> Vec<u64> {
+        let toks = significant_tokens(text);
+        if toks.is_empty() {
+            return Vec::new();
+        }
+        if toks.len() < n {
+            return vec![hash64(&toks)];
+        }
+        toks.windows(n).map(hash64).collect()
+    }
+
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    pub fn eval_grams(&self) -> usize {
+        self.grams.len()
+    }
+
+    pub fn is_contaminated(&self, text: &str) -> bool {
+        !self.grams.is_empty()
+            && Self::grams_of(text, self.n)
+                .iter()
+                .any(|g| self.grams.contains(g))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_duplicates_are_found_after_normalisation_within_a_group() {
+        let items = [
+            ("p1", "def f(x):\n    return x+1\n"),
+            ("p1", "def f(x):  # same\n    return x+1\n\n"),
+            ("p2", "def f(x):\n    return x+1\n"),
+        ];
+        let o = DedupOptions {
+            near: false,
+            ..Default::default()
+        };
+        let (keep, st) = dedup(&items, &o);
+        assert_eq!(keep, vec![true, false, true]);
+        assert_eq!(st.exact_duplicates, 1);
+    }
+
+    #[test]
+    fn near_duplicates_cluster_but_distinct_programs_survive() {
+        let base: String = (0..30)
+            .map(|i| format!("    total = total + values[{i}] * {i}\n"))
+            .collect();
+        let a = format!("def f(values):\n    total = 0\n{base}    return total\n");
+        let b = format!("def f(values):\n    total = 1\n{base}    return total\n");
+        let c = "def g(s):\n    return ''.join(reversed(s))\n".to_string();
+        let items = [("p", a.as_str()), ("p", b.as_str()), ("p", c.as_str())];
+        let (keep, st) = dedup(&items, &DedupOptions::default());
+        assert_eq!(keep, vec![true, false, true]);
+        assert_eq!(st.near_duplicates, 1);
+        assert_eq!(st.lsh_bands * st.lsh_rows <= 250, true);
+    }
+
+    #[test]
+    fn minhash_estimates_jaccard() {
+        let mh = MinHasher::new(250, 1, 7);
+        // Token sets {a..t} vs {k..D}: 10 shared of 30 → J = 1/3.
+        let x: String = ('a'..='t').map(|c| format!("{c} ")).collect();
+        let y: String = ('k'..='z')
+            .chain('A'..='D')
+            .map(|c| format!("{c} "))
+            .collect();
+        let j = estimated_jaccard(&mh.signature(&x), &mh.signature(&y));
+        assert!((j - 1.0 / 3.0).abs() < 0.1, "{j}");
+    }
+
+    #[test]
+    fn lsh_params_put_the_s_curve_near_the_threshold() {
+        let (b, r) = optimal_lsh_params(0.7, 250);
+        assert!(b * r <= 250);
+        let knee = (1.0 / b as f64).powf(1.0 / r as f64);
+        assert!((knee - 0.7).abs() < 0.1, "b={b} r={r} knee={knee}");
+    }
+
+    #[test]
+    fn decontamination_flags_shared_ngrams_only() {
+        let d = Decontaminator::new(["def add(a, b):\n    return a + b + 1000\n"], 6);
+        assert!(d.is_contaminated("x = 1\ndef add(a, b):\n    return a + b + 1000\n"));
+        assert!(!d.is_contaminated("def mul(x, y):\n    return x * y\n"));
+        let empty = Decontaminator::new(Vec::<&str>::new(), 6);
+        assert!(!empty.is_contaminated("anything"));
+    }
+}

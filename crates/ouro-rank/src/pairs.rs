@@ -1,0 +1,437 @@
+//! Preference pairs (the `dpo` config).
+//!
+//! Four kinds, recorded in `pair_kind`:
+//! - **correctness**: chosen is a top-ranked passing sample; rejected is a
+//!   failing one, the most similar to the chosen (hardest negative) or a
+//!   seeded random one. Scores are the ranker's.
+//! - **efficiency**: both pass the filter (trusted) tests; chosen's median
+//!   CPU time over its runs is lower by at least a relative margin. Scores
+//!   are the median CPU milliseconds (lower is better).
+//! - **injected_error**: chosen is a passing sample, rejected a mutant of it
+//!   (see [`crate::mutate`]) that *failed when executed*; both sides carry an
+//!   emphasis span over the edited characters.
+//! - **repair**: the prompt shows a failing attempt and its execution
+//!   feedback; chosen is the most similar passing program (the fix), rejected
+//!   is the failing attempt repeated unchanged.
+//!
+//! Knobs ([`PairOptions`]): maximum pairs per problem and kind, minimum
+//! score margin, and whether ties are dropped.
+
+use std::collections::HashSet;
+
+use ouro_data::{derive_seed, DpoRecord, PairKind, Sample, WeightSpan};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::mutate::{sample_mutants, Mutant};
+use crate::pool::{Candidate, Pool, MUTANT_MODEL_PREFIX};
+use crate::pytok::{normalise_code, significant_tokens};
+use crate::repair::{feedback_text, repair_prompt};
+
+/// How the rejected side of a correctness pair is picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NegativeChoice {
+    /// The failing sample most similar to the chosen one.
+    Hardest,
+    /// A seeded random failing sample.
+    Random,
+}
+
+/// Knobs of pair building.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairOptions {
+    pub kinds: Vec<PairKind>,
+    /// Per problem and per kind.
+    pub max_pairs_per_problem: usize,
+    /// Correctness pairs need `chosen_score − rejected_score ≥ min_score_margin`.
+    pub min_score_margin: f64,
+    /// Drop correctness pairs whose scores are equal.
+    pub drop_ties: bool,
+    pub negative: NegativeChoice,
+    /// Efficiency pairs need `rejected_ms ≥ chosen_ms · (1 + efficiency_margin)`.
+    pub efficiency_margin: f64,
+    /// ... and `rejected_ms − chosen_ms ≥ min_time_gap_ms`.
+    pub min_time_gap_ms: f64,
+    /// Both sides of an efficiency pair need at least this many timing runs.
+    pub min_timing_runs: usize,
+    /// Mutants tried per passing solution.
+    pub mutants_per_solution: usize,
+    /// Passing solutions mutated per problem.
+    pub solutions_mutated: usize,
+    /// Loss weight of emphasis spans.
+    pub emphasis_weight: f32,
+    pub seed: u64,
+}
+
+impl Default for PairOptions {
+    fn default() -> Self {
+        PairOptions {
+            kinds: vec![
+                PairKind::Correctness,
+                PairKind::Efficiency,
+                PairKind::InjectedError,
+                PairKind::Repair,
+            ],
+            max_pairs_per_problem: 4,
+            min_score_margin: 0.0,
+            drop_ties: true,
+            negative: NegativeChoice::Hardest,
+            efficiency_margin: 0.2,
+            min_time_gap_ms: 1.0,
+            min_timing_runs: 1,
+            mutants_per_solution: 6,
+            solutions_mutated: 2,
+            emphasis_weight: 2.0,
+            seed: 0,
+        }
+    }
+}
+
+/// What pair building produced and skipped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PairStats {
+    pub correctness: usize,
+    pub efficiency: usize,
+    pub injected_error: usize,
+    pub repair: usize,
+    pub dropped_ties: usize,
+    pub dropped_margin: usize,
+    pub efficiency_too_close: usize,
+    pub efficiency_too_few_runs: usize,
+    pub mutants_tried: usize,
+    pub mutants_not_executed: usize,
+    pub mutants_survived: usize,
+}
+
+/// Token-multiset Jaccard similarity in [0, 1].
+pub fn similarity(a: &str, b: &str) -> f64 {
+    let mut ta = significant_tokens(a);
+    let mut tb = significant_tokens(b);
+    ta.sort_unstable();
+    tb.sort_unstable();
+    let (mut i, mut j, mut inter) = (0, 0, 0usize);
+    while i < ta.len() && j < tb.len() {
+        match ta[i].cmp(tb[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                inter += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    let union = ta.len() + tb.len() - inter;
+    if union == 0 {
+        1.0
+    } else {
+        inter as f64 / union as f64
+    }
+}
+
+/// How code is turned into a completion: plain, or inside a ```python fence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompletionFormat {
+    #[default]
+    Code,
+    Fenced,
+}
+
+impl CompletionFormat {
+    const FENCE_OPEN: &'static str = "```python\n";
+
+    pub fn render(self, code: &str) -> String {
+        match self {
+            CompletionFormat::Code => code.to_string(),
+            CompletionFormat::Fenced => {
+                let nl = if code.ends_with('\n') { "" } else { "\n" };
+                format!("{}{code}{nl}```", Self::FENCE_OPEN)
+            }
+        }
+    }
+
+    /// Chars added before the code, to shift spans.
+    pub fn offset(self) -> u32 {
+        match self {
+            CompletionFormat::Code => 0,
+            CompletionFormat::Fenced => Self::FENCE_OPEN.chars().count() as u32,
+        }
+    }
+}
+
+fn record(
+    pool: &Pool,
+    prompt: String,
+    kind: PairKind,
+    fmt: CompletionFormat,
+    chosen: (&str, Option<&Sample>, Option<f64>),
+    rejected: (&str, Option<&Sample>, Option<f64>),
+) -> DpoRecord {
+    DpoRecord {
+        prompt,
+        chosen: fmt.render(chosen.0),
+        rejected: fmt.render(rejected.0),
+        problem_id: pool.problem.problem_id.clone(),
+        chosen_sample_id: chosen.1.map(|s| s.sample_id.clone()),
+        rejected_sample_id: rejected.1.map(|s| s.sample_id.clone()),
+        round: chosen.1.or(rejected.1).map_or(0, |s| s.round),
+        pair_kind: kind,
+        chosen_score: chosen.2,
+        rejected_score: rejected.2,
+        chosen_spans: Vec::new(),
+        rejected_spans: Vec::new(),
+    }
+}
+
+/// Correctness pairs of one pool.
+pub fn correctness_pairs(
+    pool: &Pool,
+    o: &PairOptions,
+    fmt: CompletionFormat,
+    st: &mut PairStats,
+) -> Vec<DpoRecord> {
+    let passing: Vec<&Candidate> = pool.passing().collect();
+    let mut failing: Vec<&Candidate> = pool.failing().collect();
+    let mut out = Vec::new();
+    if passing.is_empty() || failing.is_empty() {
+        return out;
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(derive_seed(&pool.problem.problem_id, o.seed));
+    failing.shuffle(&mut rng);
+    let mut round = 0;
+    while out.len() < o.max_pairs_per_problem && !failing.is_empty() {
+        let chosen = passing[round % passing.len()];
+        round += 1;
+        // Candidates ordered by preference; the first acceptable one is used.
+        let mut order: Vec<usize> = (0..failing.len()).collect();
+        if o.negative == NegativeChoice::Hardest {
+            let sims: Vec<f64> = failing
+                .iter()
+                .map(|f| similarity(&chosen.code, &f.code))
+                .collect();
+            order.sort_by(|&a, &b| sims[b].total_cmp(&sims[a]).then(a.cmp(&b)));
+        }
+        let mut used = None;
+        for i in order {
+            let rej = failing[i];
+            if chosen.score == rej.score && o.drop_ties {
+                st.dropped_ties += 1;
+                continue;
+            }
+            if chosen.score - rej.score < o.min_score_margin {
+                st.dropped_margin += 1;
+                continue;
+            }
+            used = Some(i);
+            break;
+        }
+        let Some(i) = used else { break };
+        let rej = failing.remove(i);
+        out.push(record(
+            pool,
+            pool.problem.prompt.clone(),
+            PairKind::Correctness,
+            fmt,
+            (&chosen.code, Some(&chosen.sample), Some(chosen.score)),
+            (&rej.code, Some(&rej.sample), Some(rej.score)),
+        ));
+    }
+    st.correctness += out.len();
+    out
+}
+
+/// Efficiency pairs of one pool: fastest against slowest, inwards.
+pub fn efficiency_pairs(
+    pool: &Pool,
+    o: &PairOptions,
+    fmt: CompletionFormat,
+    st: &mut PairStats,
+) -> Vec<DpoRecord> {
+    let mut timed: Vec<&Candidate> = Vec::new();
+    for c in pool.passing() {
+        if c.outcome.runs >= o.min_timing_runs.max(1) {
+            timed.push(c);
+        } else {
+            st.efficiency_too_few_runs += 1;
+        }
+    }
+    timed.sort_by(|a, b| {
+        a.outcome
+            .cpu_ms
+            .total_cmp(&b.outcome.cpu_ms)
+            .then(a.sample.sample_id.cmp(&b.sample.sample_id))
+    });
+    let mut out = Vec::new();
+    let (mut lo, mut hi) = (0usize, timed.len());
+    while lo + 1 < hi && out.len() < o.max_pairs_per_problem {
+        let (fast, slow) = (timed[lo], timed[hi - 1]);
+        let (f, s) = (fast.outcome.cpu_ms, slow.outcome.cpu_ms);
+        if s < f * (1.0 + o.efficiency_margin) || s - f < o.min_time_gap_ms {
+            st.efficiency_too_close += 1;
+            break;
+        }
+        out.push(record(
+            pool,
+            pool.problem.prompt.clone(),
+            PairKind::Efficiency,
+            fmt,
+            (&fast.code, Some(&fast.sample), Some(f)),
+            (&slow.code, Some(&slow.sample), Some(s)),
+        ));
+        lo += 1;
+        hi -= 1;
+    }
+    st.efficiency += out.len();
+    out
+}
+
+/// The mutants tried for a pool, each with its parent: deterministic in the seed.
+pub fn pool_mutants<'p>(pool: &'p Pool, o: &PairOptions) -> Vec<(&'p Candidate, Mutant)> {
+    let mut out = Vec::new();
+    for c in pool.passing().take(o.solutions_mutated) {
+        for m in sample_mutants(
+            &c.code,
+            o.mutants_per_solution,
+            derive_seed(&c.sample.sample_id, o.seed),
+        ) {
+            out.push((c, m));
+        }
+    }
+    out
+}
+
+/// Injected-error pairs of one pool, using the executed mutants in `pool.mutant_verdicts`.
+pub fn injected_error_pairs(
+    pool: &Pool,
+    o: &PairOptions,
+    fmt: CompletionFormat,
+    st: &mut PairStats,
+) -> Vec<DpoRecord> {
+    let mut out = Vec::new();
+    let off = fmt.offset();
+    for (parent, m) in pool_mutants(pool, o) {
+        if out.len() >= o.max_pairs_per_problem {
+            break;
+        }
+        st.mutants_tried += 1;
+        match pool.mutant_verdicts.get(&normalise_code(&m.code)) {
+            None => st.mutants_not_executed += 1,
+            Some(true) => st.mutants_survived += 1,
+            Some(false) => {
+                let mut r = record(
+                    pool,
+                    pool.problem.prompt.clone(),
+                    PairKind::InjectedError,
+                    fmt,
+                    (&parent.code, Some(&parent.sample), Some(parent.score)),
+                    (&m.code, None, None),
+                );
+                r.rejected_sample_id = Some(mutant_sample(parent, &m).sample_id);
+                r.chosen_spans = vec![WeightSpan {
+                    start: m.original_span.0 + off,
+                    end: m.original_span.1 + off,
+                    weight: o.emphasis_weight,
+                }];
+                r.rejected_spans = vec![WeightSpan {
+                    start: m.mutant_span.0 + off,
+                    end: m.mutant_span.1 + off,
+                    weight: o.emphasis_weight,
+                }];
+                out.push(r);
+            }
+        }
+    }
+    st.injected_error += out.len();
+    out
+}
+
+/// The sample a mutant is executed as: model `ouro-mutant/<kind>`, same problem and round.
+pub fn mutant_sample(parent: &Candidate, m: &Mutant) -> Sample {
+    let model = format!("{MUTANT_MODEL_PREFIX}{}", m.kind.as_str());
+    let index = parent.sample.index;
+    let mut s = parent.sample.clone();
+    s.sample_id = Sample::compute_id(&s.problem_id, s.round, &model, index, &m.code);
+    s.model = model;
+    s.completion = m.code.clone();
+    s.code = Some(m.code.clone());
+    s.extraction_error = None;
+    s.logprob = None;
+    s.completion_tokens = None;
+    s
+}
+
+/// Mutant samples of all pools, to be executed before `build dpo` uses them.
+pub fn mutant_samples(pools: &[Pool], o: &PairOptions) -> Vec<Sample> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for p in pools {
+        for (parent, m) in pool_mutants(p, o) {
+            let s = mutant_sample(parent, &m);
+            if seen.insert(s.sample_id.clone()) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// Repair-derived pairs: prompt with a failing attempt and its feedback; chosen is the fix.
+pub fn repair_pairs(
+    pool: &Pool,
+    o: &PairOptions,
+    fmt: CompletionFormat,
+    st: &mut PairStats,
+) -> Vec<DpoRecord> {
+    let passing: Vec<&Candidate> = pool.passing().collect();
+    let mut out = Vec::new();
+    if passing.is_empty() {
+        return out;
+    }
+    for bad in pool.failing().take(o.max_pairs_per_problem) {
+        let fix = passing
+            .iter()
+            .max_by(|a, b| {
+                similarity(&bad.code, &a.code)
+                    .total_cmp(&similarity(&bad.code, &b.code))
+                    .then(b.sample.sample_id.cmp(&a.sample.sample_id))
+            })
+            .expect("non-empty");
+        let prompt = repair_prompt(
+            &pool.problem.prompt,
+            &bad.code,
+            &feedback_text(&pool.problem, bad),
+        );
+        out.push(record(
+            pool,
+            prompt,
+            PairKind::Repair,
+            fmt,
+            (&fix.code, Some(&fix.sample), Some(fix.score)),
+            (&bad.code, Some(&bad.sample), Some(bad.score)),
+        ));
+    }
+    st.repair += out.len();
+    out
+}
+
+/// All pairs of one pool, kinds in the order of `o.kinds`.
+pub fn pairs_for_pool(
+    pool: &Pool,
+    o: &PairOptions,
+    fmt: CompletionFormat,
+    st: &mut PairStats,
+) -> Vec<DpoRecord> {
+    let mut out = Vec::new();
+    for kind in &o.kinds {
+        out.extend(match kind {
+            PairKind::Correctness => correctness_pairs(pool, o, fmt, st),
+            PairKind::Efficiency => efficiency_pairs(pool, o, fmt, st),
+            PairKind::InjectedError => injected_error_pairs(pool, o, fmt, st),
+            PairKind::Repair => repair_pairs(pool, o, fmt, st),
+        });
+    }
+    out
+}

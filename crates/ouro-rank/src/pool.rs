@@ -1,0 +1,345 @@
+//! Per-problem candidate pools: executed samples, scored, cleaned, best first.
+//!
+//! Building pools is where bad input is counted rather than crashed on:
+//! executions of unknown samples, samples of unknown problems, samples
+//! never executed, problems with no (or only) passing samples. Every count
+//! lands in [`PoolStats`] and a readable line in `warnings`.
+
+use std::collections::HashMap;
+
+use ouro_data::{Execution, Problem, Sample, Suite, Verdict};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::dedup::{dedup, Decontaminator, DedupOptions, DedupStats};
+use crate::matrix::{aggregate_outcomes, matrix_for_problem, MatrixStats, SampleOutcome};
+use crate::metrics::FalsePositives;
+use crate::pytok::normalise_code;
+use crate::rankers::Ranker;
+
+/// Samples whose `model` starts with this are injected-error mutants made by
+/// [`crate::pairs::mutant_samples`]; they never enter the pools as candidates.
+pub const MUTANT_MODEL_PREFIX: &str = "ouro-mutant/";
+
+/// One executed sample with code.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub sample: Sample,
+    pub code: String,
+    pub passed: bool,
+    pub score: f64,
+    pub outcome: SampleOutcome,
+}
+
+/// The candidates of one problem, best first by ranker score.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub problem: Problem,
+    pub candidates: Vec<Candidate>,
+    /// Executed mutants of this problem: normalised code → passed the filter suite.
+    pub mutant_verdicts: HashMap<String, bool>,
+    /// Executed attempts (samples with or without code), for pass@k.
+    pub attempts: usize,
+    /// Attempts that passed, before dedup.
+    pub passed_attempts: usize,
+}
+
+impl Pool {
+    pub fn passing(&self) -> impl Iterator<Item = &Candidate> {
+        self.candidates.iter().filter(|c| c.passed)
+    }
+    pub fn failing(&self) -> impl Iterator<Item = &Candidate> {
+        self.candidates.iter().filter(|c| !c.passed)
+    }
+}
+
+/// How pools are built.
+#[derive(Debug, Clone, Default)]
+pub struct PoolOptions {
+    pub ranker: Ranker,
+    pub dedup: DedupOptions,
+    /// Texts of the evaluation set to decontaminate against (empty: no decontamination).
+    pub eval_texts: Vec<String>,
+    /// n of the n-gram decontamination.
+    pub decontam_ngram: usize,
+}
+
+/// Counts of everything pool building saw, kept or dropped.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PoolStats {
+    pub problems: usize,
+    pub samples: usize,
+    pub executions: usize,
+    pub samples_of_unknown_problems: usize,
+    pub executions_of_unknown_samples: usize,
+    pub samples_without_code: usize,
+    pub samples_not_executed: usize,
+    pub mutant_samples: usize,
+    pub problems_without_samples: usize,
+    pub problems_without_passing_sample: usize,
+    pub problems_with_only_passing_samples: usize,
+    pub matrix: MatrixStats,
+    pub dedup: DedupStats,
+    pub decontaminated_samples: usize,
+    pub decontaminated_problems: usize,
+    pub false_positives: FalsePositives,
+    /// `(attempts, passed)` per problem with at least one attempt.
+    #[serde(skip)]
+    pub per_problem_counts: Vec<(usize, usize)>,
+    pub warnings: Vec<String>,
+}
+
+fn warn_count(warnings: &mut Vec<String>, count: usize, what: &str, example: Option<&str>) {
+    if count > 0 {
+        let ex = example
+            .map(|e| format!(" (first: {e})"))
+            .unwrap_or_default();
+        warnings.push(format!("{count} {what}{ex}"));
+    }
+}
+
+/// Groups samples and executions by problem, scores them and cleans them.
+pub fn build_pools(
+    problems: &[Problem],
+    samples: &[Sample],
+    executions: &[Execution],
+    o: &PoolOptions,
+) -> (Vec<Pool>, PoolStats) {
+    let mut st = PoolStats {
+        problems: problems.len(),
+        samples: samples.len(),
+        executions: executions.len(),
+        ..Default::default()
+    };
+    let problem_index: HashMap<&str, usize> = problems
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.problem_id.as_str(), i))
+        .collect();
+    let sample_ids: HashMap<&str, &Sample> =
+        samples.iter().map(|s| (s.sample_id.as_str(), s)).collect();
+
+    let mut first_unknown_exec = None;
+    let known_execs: Vec<Execution> = executions
+        .iter()
+        .filter(|e| {
+            let known = sample_ids.contains_key(e.sample_id.as_str());
+            if !known {
+                st.executions_of_unknown_samples += 1;
+                first_unknown_exec.get_or_insert_with(|| format!("sample_id={}", e.sample_id));
+            }
+            known
+        })
+        .cloned()
+        .collect();
+    let filter = aggregate_outcomes(&known_execs, Suite::Filter, &mut st.matrix);
+    let mut audit_stats = MatrixStats::default();
+    let audit = aggregate_outcomes(&known_execs, Suite::Audit, &mut audit_stats);
+
+    let mut by_problem: Vec<Vec<&Sample>> = vec![Vec::new(); problems.len()];
+    let mut first_unknown_problem = None;
+    let mut first_unexecuted = None;
+    for s in samples {
+        match problem_index.get(s.problem_id.as_str()) {
+            Some(&i) => by_problem[i].push(s),
+            None => {
+                st.samples_of_unknown_problems += 1;
+                first_unknown_problem.get_or_insert_with(|| format!("problem_id={}", s.problem_id));
+            }
+        }
+        if !filter.contains_key(&s.sample_id) {
+            st.samples_not_executed += 1;
+            first_unexecuted.get_or_insert_with(|| format!("sample_id={}", s.sample_id));
+        }
+        if s.code.is_none() {
+            st.samples_without_code += 1;
+        }
+        if s.model.starts_with(MUTANT_MODEL_PREFIX) {
+            st.mutant_samples += 1;
+        }
+    }
+
+    let decontaminator = (!o.eval_texts.is_empty()).then(|| {
+        Decontaminator::new(
+            o.eval_texts.iter().map(String::as_str),
+            o.decontam_ngram.max(1),
+        )
+    });
+
+    struct Partial {
+        pool: Pool,
+        decontaminated: usize,
+        problem_decontaminated: bool,
+    }
+    let partials: Vec<Partial> = problems
+        .par_iter()
+        .zip(by_problem.par_iter())
+        .map(|(problem, ss)| {
+            let mut mutant_verdicts = HashMap::new();
+            let mut executed: Vec<&Sample> = Vec::new();
+            let mut attempts = 0;
+            let mut passed_attempts = 0;
+            for s in ss {
+                let Some(out) = filter.get(&s.sample_id) else {
+                    continue;
+                };
+                if s.model.starts_with(MUTANT_MODEL_PREFIX) {
+                    if let Some(code) = &s.code {
+                        mutant_verdicts.insert(normalise_code(code), out.passed);
+                    }
+                    continue;
+                }
+                attempts += 1;
+                passed_attempts += out.passed as usize;
+                if s.code.is_some() {
+                    executed.push(s);
+                }
+            }
+            // Deterministic row order regardless of input order.
+            executed.sort_by(|a, b| {
+                (a.round, a.index, &a.sample_id).cmp(&(b.round, b.index, &b.sample_id))
+            });
+            let ids: Vec<String> = executed.iter().map(|s| s.sample_id.clone()).collect();
+            let matrix = matrix_for_problem(&problem.problem_id, &ids, &filter);
+            let scores = o.ranker.score(&matrix);
+            let mut candidates: Vec<Candidate> = executed
+                .iter()
+                .zip(scores)
+                .map(|(s, score)| Candidate {
+                    sample: (*s).clone(),
+                    code: s.code.clone().unwrap_or_default(),
+                    passed: filter[&s.sample_id].passed,
+                    score,
+                    outcome: filter[&s.sample_id].clone(),
+                })
+                .collect();
+            candidates.sort_by(|a, b| {
+                b.score
+                    .total_cmp(&a.score)
+                    .then(b.passed.cmp(&a.passed))
+                    .then(a.sample.sample_id.cmp(&b.sample.sample_id))
+            });
+            let mut decontaminated = 0;
+            let mut problem_decontaminated = false;
+            if let Some(d) = &decontaminator {
+                if d.is_contaminated(&problem.prompt) {
+                    problem_decontaminated = true;
+                    decontaminated = candidates.len();
+                    candidates.clear();
+                } else {
+                    let before = candidates.len();
+                    candidates.retain(|c| !d.is_contaminated(&c.code));
+                    decontaminated = before - candidates.len();
+                }
+            }
+            Partial {
+                pool: Pool {
+                    problem: problem.clone(),
+                    candidates,
+                    mutant_verdicts,
+                    attempts,
+                    passed_attempts,
+                },
+                decontaminated,
+                problem_decontaminated,
+            }
+        })
+        .collect();
+
+    let mut pools = Vec::with_capacity(partials.len());
+    let (mut first_no_pass, mut first_all_pass, mut first_empty) = (None, None, None);
+    for p in partials {
+        st.decontaminated_samples += p.decontaminated;
+        st.decontaminated_problems += p.problem_decontaminated as usize;
+        let pool = p.pool;
+        let pid = pool.problem.problem_id.clone();
+        if pool.attempts == 0 {
+            st.problems_without_samples += 1;
+            first_empty.get_or_insert(pid.clone());
+        } else {
+            st.per_problem_counts
+                .push((pool.attempts, pool.passed_attempts));
+            if pool.passed_attempts == 0 {
+                st.problems_without_passing_sample += 1;
+                first_no_pass.get_or_insert(pid.clone());
+            } else if pool.passed_attempts == pool.attempts {
+                st.problems_with_only_passing_samples += 1;
+                first_all_pass.get_or_insert(pid.clone());
+            }
+        }
+        for c in pool.passing() {
+            match audit.get(&c.sample.sample_id) {
+                Some(a) => {
+                    st.false_positives.audited += 1;
+                    st.false_positives.failed_audit += (a.verdict != Verdict::Pass) as usize;
+                }
+                None => st.false_positives.unaudited += 1,
+            }
+        }
+        pools.push(pool);
+    }
+
+    // Dedup across all pools at once (items are grouped by problem inside).
+    let mut items: Vec<(&str, &str)> = Vec::new();
+    for p in &pools {
+        for c in &p.candidates {
+            items.push((p.problem.problem_id.as_str(), c.code.as_str()));
+        }
+    }
+    let (keep, dstats) = dedup(&items, &o.dedup);
+    st.dedup = dstats;
+    let mut k = 0;
+    for p in &mut pools {
+        let n = p.candidates.len();
+        let flags = &keep[k..k + n];
+        let mut it = flags.iter();
+        p.candidates
+            .retain(|_| *it.next().expect("one flag per candidate"));
+        k += n;
+    }
+
+    let w = &mut st.warnings;
+    warn_count(
+        w,
+        st.executions_of_unknown_samples,
+        "executions refer to unknown samples and were ignored",
+        first_unknown_exec.as_deref(),
+    );
+    warn_count(
+        w,
+        st.samples_of_unknown_problems,
+        "samples refer to unknown problems and were ignored",
+        first_unknown_problem.as_deref(),
+    );
+    warn_count(
+        w,
+        st.samples_not_executed,
+        "samples have no filter-suite execution and were left out",
+        first_unexecuted.as_deref(),
+    );
+    warn_count(
+        w,
+        st.problems_without_samples,
+        "problems have no executed sample",
+        first_empty.as_deref(),
+    );
+    warn_count(
+        w,
+        st.problems_without_passing_sample,
+        "problems have no passing sample (no SFT rows or pairs from samples)",
+        first_no_pass.as_deref(),
+    );
+    warn_count(
+        w,
+        st.problems_with_only_passing_samples,
+        "problems have only passing samples (no correctness pairs)",
+        first_all_pass.as_deref(),
+    );
+    warn_count(
+        w,
+        st.matrix.sandbox_errors_skipped,
+        "sandbox-error executions were skipped (never a label)",
+        None,
+    );
+    (pools, st)
+}
