@@ -1,0 +1,185 @@
+//! Turning a [`Spec`] into a `Problem` record: prompt, reference solution,
+//! filter tests, and audit tests that target the spec's near-miss mutants.
+
+use ouro_data::{content_id, derive_seed, Problem, Tests};
+
+use crate::rng::Rng;
+use crate::spec::{Purpose, Spec};
+use crate::value::Value;
+
+/// How many random inputs to try per mutant before calling it equivalent.
+const MUTANT_SEARCH: usize = 400;
+/// Random probes used to reject problems whose answer never changes.
+const PROBES: usize = 40;
+
+/// A near-miss program and whether each suite tells it apart from the reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mutant {
+    /// What changed, e.g. ``drop condition `x > 4` ``.
+    pub label: String,
+    /// The whole mutant program (prompt + mutated body).
+    pub program: String,
+    /// True when some filter test fails the mutant.
+    pub killed_by_filter: bool,
+    /// True when some audit test fails the mutant. False only for mutants
+    /// that are equivalent on every input the generator tried.
+    pub killed_by_audit: bool,
+}
+
+/// A generated problem together with the mutants its audit suite targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generated {
+    pub problem: Problem,
+    pub mutants: Vec<Mutant>,
+}
+
+/// What the split of a problem depends on, decided before its tests are built.
+pub(crate) struct Assembly {
+    pub prompt: String,
+    pub completion: String,
+}
+
+pub(crate) fn render(spec: &dyn Spec) -> Assembly {
+    let prompt = format!(
+        "def {}({}):\n    \"\"\"{}\n    \"\"\"\n",
+        spec.entry(),
+        spec.params(),
+        spec.doc()
+    );
+    Assembly {
+        prompt,
+        completion: spec.body(),
+    }
+}
+
+fn call_line(args: &[Value], expected: &Value) -> String {
+    let args: Vec<String> = args.iter().map(Value::repr).collect();
+    format!(
+        "    assert candidate({}) == {}\n",
+        args.join(", "),
+        expected.repr()
+    )
+}
+
+fn check_script(cases: &[(Vec<Value>, Value)]) -> String {
+    let mut s = String::from("def check(candidate):\n");
+    for (args, expected) in cases {
+        s.push_str(&call_line(args, expected));
+    }
+    s
+}
+
+fn differs(a: &dyn Spec, b: &dyn Spec, args: &[Value]) -> bool {
+    !a.eval(args).py_eq(&b.eval(args))
+}
+
+fn key_of(args: &[Value]) -> String {
+    args.iter().map(Value::repr).collect::<Vec<_>>().join(", ")
+}
+
+/// Builds the problem, or `None` when the spec is degenerate: its answer is
+/// the same on every probe, or an essential mutant (a dropped condition, a
+/// step with no effect) cannot be told apart from it.
+pub(crate) fn build(
+    spec: &dyn Spec,
+    seed: u64,
+    split: &str,
+    filter_tests: usize,
+) -> Option<Generated> {
+    let Assembly { prompt, completion } = render(spec);
+    let mut rng = Rng::new(derive_seed(&prompt, seed));
+
+    // Degenerate: a constant answer makes every test trivially passable.
+    let first = spec.eval(&spec.random_input(&mut rng, Purpose::Filter));
+    let varies = (0..PROBES).any(|_| {
+        let args = spec.random_input(&mut rng, Purpose::Filter);
+        !spec.eval(&args).py_eq(&first)
+    });
+    if !varies {
+        return None;
+    }
+
+    let mut filter_cases: Vec<(Vec<Value>, Value)> = Vec::new();
+    let mut tries = 0;
+    while filter_cases.len() < filter_tests && tries < 50 * filter_tests {
+        tries += 1;
+        let args = spec.random_input(&mut rng, Purpose::Filter);
+        if filter_cases.iter().any(|(a, _)| key_of(a) == key_of(&args)) {
+            continue;
+        }
+        let expected = spec.eval(&args);
+        filter_cases.push((args, expected));
+    }
+
+    let mut audit_inputs: Vec<Vec<Value>> = spec.edge_inputs();
+    let mut mutants = Vec::new();
+    for m in spec.mutants() {
+        let killed_already = audit_inputs.iter().any(|a| differs(spec, &*m.spec, a));
+        let mut killed = killed_already;
+        if !killed {
+            for attempt in 0..MUTANT_SEARCH {
+                let purpose = if attempt % 4 == 3 {
+                    Purpose::Filter
+                } else {
+                    Purpose::Audit
+                };
+                let args = spec.random_input(&mut rng, purpose);
+                if differs(spec, &*m.spec, &args) {
+                    audit_inputs.push(args);
+                    killed = true;
+                    break;
+                }
+            }
+        }
+        if !killed && m.essential {
+            return None;
+        }
+        let killed_by_filter = filter_cases.iter().any(|(a, _)| differs(spec, &*m.spec, a));
+        mutants.push(Mutant {
+            label: m.label,
+            program: format!("{prompt}{}", m.spec.body()),
+            killed_by_filter,
+            killed_by_audit: killed,
+        });
+    }
+    // Two plain random cases on top of the targeted ones.
+    for _ in 0..2 {
+        audit_inputs.push(spec.random_input(&mut rng, Purpose::Audit));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let audit_cases: Vec<(Vec<Value>, Value)> = audit_inputs
+        .into_iter()
+        .filter(|a| seen.insert(key_of(a)))
+        .map(|a| {
+            let expected = spec.eval(&a);
+            (a, expected)
+        })
+        .collect();
+
+    let family = spec.family();
+    let id = content_id("ouro-problem", &prompt);
+    let problem = Problem {
+        problem_id: format!("ouro/{family}/{}", &id[..12]),
+        source: crate::SOURCE.to_string(),
+        prompt: prompt.clone(),
+        entry_point: spec.entry(),
+        language: "python".to_string(),
+        starter_code: prompt.clone(),
+        reference_solution: Some(format!("{prompt}{completion}")),
+        tests: Tests::AssertScript {
+            script: check_script(&filter_cases),
+        },
+        audit_tests: Some(Tests::AssertScript {
+            script: check_script(&audit_cases),
+        }),
+        difficulty: Some(spec.difficulty().as_str().to_string()),
+        tags: {
+            let mut tags: Vec<String> = spec.tags().into_iter().map(str::to_string).collect();
+            tags.sort();
+            tags.dedup();
+            tags
+        },
+        split: split.to_string(),
+    };
+    Some(Generated { problem, mutants })
+}

@@ -1,0 +1,662 @@
+//! The main family: one-line compositions of filter x map x aggregate over a
+//! list of ints, e.g. `return sum(x * 2 for x in xs if x % 3 == 0 and x > 4)`.
+//!
+//! Every primitive has exactly one phrasing and one code form, so a small
+//! model can learn the text-to-code mapping; compositions (up to two filters
+//! joined by `and`/`or`, a map, one of eleven aggregates, constants) make the
+//! space far too large to memorise.
+
+use crate::rng::Rng;
+use crate::spec::{Difficulty, MutantSpec, Purpose, Spec};
+use crate::value::{py_floordiv, py_mod, Value};
+
+/// Filter kinds that, in a two-filter composition, never appear in first
+/// position outside the `heldout` split: the structural gap.
+pub const HELDOUT_LEAD_FILTERS: [FilterKind; 3] =
+    [FilterKind::Div, FilterKind::Lt, FilterKind::Odd];
+
+/// Input values of filter tests are drawn from this range.
+const LO: i64 = -5;
+const HI: i64 = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterKind {
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    Ne,
+    Div,
+    NotDiv,
+    Even,
+    Odd,
+}
+
+const FILTER_KINDS: [FilterKind; 9] = [
+    FilterKind::Gt,
+    FilterKind::Lt,
+    FilterKind::Ge,
+    FilterKind::Le,
+    FilterKind::Ne,
+    FilterKind::Div,
+    FilterKind::NotDiv,
+    FilterKind::Even,
+    FilterKind::Odd,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Filter {
+    pub kind: FilterKind,
+    pub k: i64,
+}
+
+impl Filter {
+    fn sample(kind: FilterKind, rng: &mut Rng) -> Filter {
+        let k = match kind {
+            FilterKind::Gt => rng.range(0, 14),
+            FilterKind::Lt => rng.range(2, 16),
+            FilterKind::Ge | FilterKind::Le => rng.range(1, 14),
+            FilterKind::Ne => rng.range(0, 12),
+            FilterKind::Div | FilterKind::NotDiv => rng.range(3, 5),
+            FilterKind::Even | FilterKind::Odd => 2,
+        };
+        Filter { kind, k }
+    }
+
+    fn holds(&self, x: i64) -> bool {
+        let k = self.k;
+        match self.kind {
+            FilterKind::Gt => x > k,
+            FilterKind::Lt => x < k,
+            FilterKind::Ge => x >= k,
+            FilterKind::Le => x <= k,
+            FilterKind::Ne => x != k,
+            FilterKind::Div => py_mod(x, k) == 0,
+            FilterKind::NotDiv => py_mod(x, k) != 0,
+            FilterKind::Even => py_mod(x, 2) == 0,
+            FilterKind::Odd => py_mod(x, 2) == 1,
+        }
+    }
+
+    fn phrase(&self) -> String {
+        let k = self.k;
+        match self.kind {
+            FilterKind::Gt => format!("x is greater than {k}"),
+            FilterKind::Lt => format!("x is less than {k}"),
+            FilterKind::Ge => format!("x is at least {k}"),
+            FilterKind::Le => format!("x is at most {k}"),
+            FilterKind::Ne => format!("x is not equal to {k}"),
+            FilterKind::Div => format!("x is divisible by {k}"),
+            FilterKind::NotDiv => format!("x is not divisible by {k}"),
+            FilterKind::Even => "x is even".to_string(),
+            FilterKind::Odd => "x is odd".to_string(),
+        }
+    }
+
+    fn code(&self) -> String {
+        let k = self.k;
+        match self.kind {
+            FilterKind::Gt => format!("x > {k}"),
+            FilterKind::Lt => format!("x < {k}"),
+            FilterKind::Ge => format!("x >= {k}"),
+            FilterKind::Le => format!("x <= {k}"),
+            FilterKind::Ne => format!("x != {k}"),
+            FilterKind::Div => format!("x % {k} == 0"),
+            FilterKind::NotDiv => format!("x % {k} != 0"),
+            FilterKind::Even => "x % 2 == 0".to_string(),
+            FilterKind::Odd => "x % 2 == 1".to_string(),
+        }
+    }
+
+    /// Near misses: flipped strictness or direction, off-by-one constants, negations.
+    fn near_misses(&self) -> Vec<Filter> {
+        use FilterKind::*;
+        let k = self.k;
+        let f = |kind, k| Filter { kind, k };
+        match self.kind {
+            Gt => vec![f(Ge, k), f(Gt, k + 1), f(Gt, k - 1), f(Lt, k)],
+            Lt => vec![f(Le, k), f(Lt, k + 1), f(Lt, k - 1), f(Gt, k)],
+            Ge => vec![f(Gt, k), f(Ge, k + 1), f(Ge, k - 1), f(Le, k)],
+            Le => vec![f(Lt, k), f(Le, k + 1), f(Le, k - 1), f(Ge, k)],
+            Ne => vec![f(Ne, k + 1), f(Ne, k - 1)],
+            Div => vec![f(NotDiv, k), f(Div, k + 1), f(Div, k - 1)],
+            NotDiv => vec![f(Div, k), f(NotDiv, k + 1), f(NotDiv, k - 1)],
+            Even => vec![f(Odd, 2)],
+            Odd => vec![f(Even, 2)],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapKind {
+    Id,
+    Mul,
+    Add,
+    Sub,
+    Square,
+    Abs,
+    FloorDiv,
+    Mod,
+    Neg,
+}
+
+const MAP_KINDS: [MapKind; 9] = [
+    MapKind::Id,
+    MapKind::Mul,
+    MapKind::Add,
+    MapKind::Sub,
+    MapKind::Square,
+    MapKind::Abs,
+    MapKind::FloorDiv,
+    MapKind::Mod,
+    MapKind::Neg,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Map {
+    pub kind: MapKind,
+    pub k: i64,
+}
+
+impl Map {
+    const ID: Map = Map {
+        kind: MapKind::Id,
+        k: 0,
+    };
+
+    fn sample(rng: &mut Rng) -> Map {
+        let kind = *rng.pick(&MAP_KINDS);
+        let k = match kind {
+            MapKind::Mul => rng.range(2, 5),
+            MapKind::Add | MapKind::Sub => rng.range(1, 9),
+            MapKind::FloorDiv => rng.range(2, 4),
+            MapKind::Mod => rng.range(3, 7),
+            _ => 0,
+        };
+        Map { kind, k }
+    }
+
+    fn apply(&self, x: i64) -> i64 {
+        let k = self.k;
+        match self.kind {
+            MapKind::Id => x,
+            MapKind::Mul => x * k,
+            MapKind::Add => x + k,
+            MapKind::Sub => x - k,
+            MapKind::Square => x * x,
+            MapKind::Abs => x.abs(),
+            MapKind::FloorDiv => py_floordiv(x, k),
+            MapKind::Mod => py_mod(x, k),
+            MapKind::Neg => -x,
+        }
+    }
+
+    fn phrase(&self) -> String {
+        let k = self.k;
+        match self.kind {
+            MapKind::Id => "x".to_string(),
+            MapKind::Mul => format!("x times {k}"),
+            MapKind::Add => format!("x plus {k}"),
+            MapKind::Sub => format!("x minus {k}"),
+            MapKind::Square => "x squared".to_string(),
+            MapKind::Abs => "the absolute value of x".to_string(),
+            MapKind::FloorDiv => format!("x floor-divided by {k}"),
+            MapKind::Mod => format!("x modulo {k}"),
+            MapKind::Neg => "the negation of x".to_string(),
+        }
+    }
+
+    fn code(&self) -> String {
+        let k = self.k;
+        match self.kind {
+            MapKind::Id => "x".to_string(),
+            MapKind::Mul => format!("x * {k}"),
+            MapKind::Add => format!("x + {k}"),
+            MapKind::Sub => format!("x - {k}"),
+            MapKind::Square => "x * x".to_string(),
+            MapKind::Abs => "abs(x)".to_string(),
+            MapKind::FloorDiv => format!("x // {k}"),
+            MapKind::Mod => format!("x % {k}"),
+            MapKind::Neg => "-x".to_string(),
+        }
+    }
+
+    fn near_misses(&self) -> Vec<Map> {
+        use MapKind::*;
+        let k = self.k;
+        let m = |kind, k| Map { kind, k };
+        let mut out = vec![Map::ID];
+        match self.kind {
+            Id => out.clear(),
+            Mul => out.extend([m(Mul, k + 1), m(Mul, k - 1), m(Add, k)]),
+            Add => out.extend([m(Add, k + 1), m(Add, k - 1), m(Sub, k), m(Mul, k)]),
+            Sub => out.extend([m(Sub, k + 1), m(Sub, k - 1), m(Add, k)]),
+            Square => out.push(m(Abs, 0)),
+            Abs => out.push(m(Neg, 0)),
+            FloorDiv => out.extend([m(FloorDiv, k + 1), m(FloorDiv, k - 1), m(Mod, k)]),
+            Mod => out.extend([m(Mod, k + 1), m(Mod, k - 1), m(FloorDiv, k)]),
+            Neg => out.push(m(Abs, 0)),
+        }
+        out.retain(|m| {
+            !(matches!(m.kind, FloorDiv | Mod) && m.k < 2) && !(m.kind == Mul && m.k < 2)
+        });
+        out
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agg {
+    Sum,
+    Count,
+    Max,
+    Min,
+    List,
+    Sorted,
+    SortedDesc,
+    Distinct,
+    Any,
+    All,
+    First,
+}
+
+const AGGS: [Agg; 11] = [
+    Agg::Sum,
+    Agg::Count,
+    Agg::Max,
+    Agg::Min,
+    Agg::List,
+    Agg::Sorted,
+    Agg::SortedDesc,
+    Agg::Distinct,
+    Agg::Any,
+    Agg::All,
+    Agg::First,
+];
+
+impl Agg {
+    /// Count, Any and All test the filter only: they take no map.
+    fn takes_map(self) -> bool {
+        !matches!(self, Agg::Count | Agg::Any | Agg::All)
+    }
+
+    fn entry(self) -> &'static str {
+        match self {
+            Agg::Sum => "total",
+            Agg::Count => "count_matching",
+            Agg::Max => "largest",
+            Agg::Min => "smallest",
+            Agg::List => "select",
+            Agg::Sorted => "select_sorted",
+            Agg::SortedDesc => "select_descending",
+            Agg::Distinct => "distinct_sorted",
+            Agg::Any => "has_any",
+            Agg::All => "all_match",
+            Agg::First => "first_match",
+        }
+    }
+
+    fn near_misses(self) -> Vec<Agg> {
+        use Agg::*;
+        match self {
+            Sum => vec![Count],
+            Count => vec![],
+            Max => vec![Min],
+            Min => vec![Max],
+            List => vec![Sorted],
+            Sorted => vec![List, SortedDesc, Distinct],
+            SortedDesc => vec![Sorted, List],
+            Distinct => vec![Sorted],
+            Any => vec![All],
+            All => vec![Any],
+            First => vec![Max],
+        }
+    }
+}
+
+/// A compositional problem: up to two filters, a map, an aggregate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compose {
+    pub filters: Vec<Filter>,
+    /// Joins two filters: `and` (true) or `or` (false).
+    pub conjunction: bool,
+    pub map: Map,
+    pub agg: Agg,
+}
+
+impl Compose {
+    pub fn sample(rng: &mut Rng) -> Compose {
+        let agg = *rng.pick(&AGGS);
+        let needs_filter = !agg.takes_map();
+        let n_filters = match rng.below(10) {
+            0..=1 if !needs_filter => 0,
+            0..=4 => 1,
+            _ => 2,
+        };
+        let mut filters = Vec::new();
+        while filters.len() < n_filters {
+            let kind = *rng.pick(&FILTER_KINDS);
+            if filters.iter().any(|f: &Filter| f.kind == kind) {
+                continue;
+            }
+            filters.push(Filter::sample(kind, rng));
+        }
+        let conjunction = rng.chance(3, 4);
+        let map = if agg.takes_map() {
+            Map::sample(rng)
+        } else {
+            Map::ID
+        };
+        Compose {
+            filters,
+            conjunction,
+            map,
+            agg,
+        }
+    }
+
+    fn selected(&self, xs: &[i64]) -> Vec<i64> {
+        xs.iter()
+            .copied()
+            .filter(|&x| self.keeps(x))
+            .map(|x| self.map.apply(x))
+            .collect()
+    }
+
+    fn keeps(&self, x: i64) -> bool {
+        match self.filters.as_slice() {
+            [] => true,
+            [f] => f.holds(x),
+            [a, b] if self.conjunction => a.holds(x) && b.holds(x),
+            [a, b] => a.holds(x) || b.holds(x),
+            _ => unreachable!("at most two filters"),
+        }
+    }
+
+    fn joiner(&self) -> &'static str {
+        if self.conjunction {
+            " and "
+        } else {
+            " or "
+        }
+    }
+
+    fn where_phrase(&self) -> String {
+        self.filters
+            .iter()
+            .map(Filter::phrase)
+            .collect::<Vec<_>>()
+            .join(self.joiner())
+    }
+
+    fn condition(&self) -> String {
+        self.filters
+            .iter()
+            .map(Filter::code)
+            .collect::<Vec<_>>()
+            .join(self.joiner())
+    }
+
+    fn with(&self, change: impl FnOnce(&mut Compose)) -> Box<dyn Spec> {
+        let mut m = self.clone();
+        change(&mut m);
+        Box::new(m)
+    }
+}
+
+impl Spec for Compose {
+    fn family(&self) -> &'static str {
+        "compose"
+    }
+
+    fn entry(&self) -> String {
+        self.agg.entry().to_string()
+    }
+
+    fn params(&self) -> String {
+        "xs".to_string()
+    }
+
+    fn doc(&self) -> String {
+        let m = self.map.phrase();
+        let w = if self.filters.is_empty() {
+            String::new()
+        } else {
+            format!(" where {}", self.where_phrase())
+        };
+        match self.agg {
+            Agg::Sum => format!("Return the sum of {m} for each x in xs{w}."),
+            Agg::Count => format!("Return the number of x in xs{w}."),
+            Agg::Max => {
+                format!("Return the largest {m} for each x in xs{w}, or 0 if there is none.")
+            }
+            Agg::Min => {
+                format!("Return the smallest {m} for each x in xs{w}, or 0 if there is none.")
+            }
+            Agg::List => format!("Return the list of {m} for each x in xs{w}."),
+            Agg::Sorted => format!("Return the sorted list of {m} for each x in xs{w}."),
+            Agg::SortedDesc => {
+                format!(
+                    "Return the list of {m} for each x in xs{w}, sorted from largest to smallest."
+                )
+            }
+            Agg::Distinct => {
+                format!("Return the sorted list of distinct values of {m} for each x in xs{w}.")
+            }
+            Agg::Any => format!(
+                "Return whether some x in xs is such that {}.",
+                self.where_phrase()
+            ),
+            Agg::All => format!(
+                "Return whether every x in xs is such that {}.",
+                self.where_phrase()
+            ),
+            Agg::First => {
+                format!("Return the first {m} for each x in xs{w}, or -1 if there is none.")
+            }
+        }
+    }
+
+    fn body(&self) -> String {
+        let m = self.map.code();
+        let c = if self.filters.is_empty() {
+            String::new()
+        } else {
+            format!(" if {}", self.condition())
+        };
+        let expr = match self.agg {
+            Agg::Sum => format!("sum({m} for x in xs{c})"),
+            Agg::Count => format!("len([x for x in xs{c}])"),
+            Agg::Max => format!("max(({m} for x in xs{c}), default=0)"),
+            Agg::Min => format!("min(({m} for x in xs{c}), default=0)"),
+            Agg::List => format!("[{m} for x in xs{c}]"),
+            Agg::Sorted => format!("sorted({m} for x in xs{c})"),
+            Agg::SortedDesc => format!("sorted(({m} for x in xs{c}), reverse=True)"),
+            Agg::Distinct => format!("sorted(set({m} for x in xs{c}))"),
+            Agg::Any => format!("any({} for x in xs)", self.condition()),
+            Agg::All => format!("all({} for x in xs)", self.condition()),
+            Agg::First => format!("next(({m} for x in xs{c}), -1)"),
+        };
+        format!("    return {expr}\n")
+    }
+
+    fn eval(&self, args: &[Value]) -> Value {
+        let xs = args[0].as_ints();
+        let sel = self.selected(&xs);
+        match self.agg {
+            Agg::Sum => Value::Int(sel.iter().sum()),
+            Agg::Count => Value::Int(sel.len() as i64),
+            Agg::Max => Value::Int(sel.iter().copied().max().unwrap_or(0)),
+            Agg::Min => Value::Int(sel.iter().copied().min().unwrap_or(0)),
+            Agg::List => Value::ints(&sel),
+            Agg::Sorted => {
+                let mut s = sel;
+                s.sort();
+                Value::ints(&s)
+            }
+            Agg::SortedDesc => {
+                let mut s = sel;
+                s.sort_by(|a, b| b.cmp(a));
+                Value::ints(&s)
+            }
+            Agg::Distinct => {
+                let mut s = sel;
+                s.sort();
+                s.dedup();
+                Value::ints(&s)
+            }
+            Agg::Any => Value::Bool(xs.iter().any(|&x| self.keeps(x))),
+            Agg::All => Value::Bool(xs.iter().all(|&x| self.keeps(x))),
+            Agg::First => Value::Int(sel.first().copied().unwrap_or(-1)),
+        }
+    }
+
+    fn random_input(&self, rng: &mut Rng, purpose: Purpose) -> Vec<Value> {
+        let xs: Vec<i64> = match purpose {
+            Purpose::Filter => {
+                let n = rng.range(4, 8);
+                (0..n).map(|_| rng.range(LO, HI)).collect()
+            }
+            Purpose::Audit => {
+                // Boundary values of every constant, mixed with random ones.
+                let mut pool: Vec<i64> = vec![0, 1, -1];
+                for f in &self.filters {
+                    pool.extend([f.k - 1, f.k, f.k + 1, 2 * f.k, -f.k]);
+                }
+                let n = rng.range(1, 6);
+                (0..n)
+                    .map(|_| {
+                        if rng.chance(1, 2) {
+                            *rng.pick(&pool)
+                        } else {
+                            rng.range(LO, HI)
+                        }
+                    })
+                    .collect()
+            }
+        };
+        vec![Value::ints(&xs)]
+    }
+
+    fn edge_inputs(&self) -> Vec<Vec<Value>> {
+        vec![vec![Value::ints(&[])]]
+    }
+
+    fn mutants(&self) -> Vec<MutantSpec> {
+        let mut out = Vec::new();
+        let mut push = |label: String, spec: Box<dyn Spec>, essential: bool| {
+            out.push(MutantSpec {
+                label,
+                spec,
+                essential,
+            })
+        };
+        for i in 0..self.filters.len() {
+            let label = format!("drop condition `{}`", self.filters[i].code());
+            // Any/All need a condition; Count without one is `len([x for x in xs])`.
+            if self.filters.len() == 2 || self.agg != Agg::Any && self.agg != Agg::All {
+                push(
+                    label,
+                    self.with(|m| {
+                        m.filters.remove(i);
+                    }),
+                    true,
+                );
+            }
+            for nm in self.filters[i].near_misses() {
+                if nm.kind == self.filters[i].kind
+                    && nm.k < 2
+                    && matches!(nm.kind, FilterKind::Div | FilterKind::NotDiv)
+                {
+                    continue;
+                }
+                let label = format!("`{}` -> `{}`", self.filters[i].code(), nm.code());
+                push(label, self.with(|m| m.filters[i] = nm), false);
+            }
+        }
+        if self.filters.len() == 2 {
+            let label = format!(
+                "`{}` -> `{}`",
+                self.joiner().trim(),
+                if self.conjunction { "or" } else { "and" }
+            );
+            push(label, self.with(|m| m.conjunction = !m.conjunction), false);
+        }
+        for nm in self.map.near_misses() {
+            let essential = nm.kind == MapKind::Id;
+            let label = format!("`{}` -> `{}`", self.map.code(), nm.code());
+            push(label, self.with(|m| m.map = nm), essential);
+        }
+        for agg in self.agg.near_misses() {
+            let label = format!("`{}` -> `{}`", self.agg.entry(), agg.entry());
+            push(
+                label,
+                self.with(|m| {
+                    m.agg = agg;
+                    if !agg.takes_map() {
+                        m.map = Map::ID;
+                    }
+                }),
+                false,
+            );
+        }
+        out
+    }
+
+    fn tags(&self) -> Vec<&'static str> {
+        let mut t = vec!["lists", "comprehensions"];
+        if !self.filters.is_empty() {
+            t.extend(["filtering", "conditionals"]);
+        }
+        if self.filters.len() == 2 || matches!(self.agg, Agg::Any | Agg::All) {
+            t.push("boolean-logic");
+        }
+        if self.map.kind != MapKind::Id {
+            t.push("mapping");
+        }
+        if matches!(
+            self.map.kind,
+            MapKind::Mul | MapKind::Add | MapKind::Sub | MapKind::Square | MapKind::Neg
+        ) {
+            t.push("arithmetic");
+        }
+        if matches!(
+            self.map.kind,
+            MapKind::Abs | MapKind::FloorDiv | MapKind::Mod
+        ) || self.filters.iter().any(|f| {
+            matches!(
+                f.kind,
+                FilterKind::Div | FilterKind::NotDiv | FilterKind::Even | FilterKind::Odd
+            )
+        }) {
+            t.push("math");
+        }
+        match self.agg {
+            Agg::Sum | Agg::Max | Agg::Min | Agg::Any | Agg::All => t.push("aggregation"),
+            Agg::Count => t.extend(["aggregation", "counting"]),
+            Agg::Sorted | Agg::SortedDesc => t.push("sorting"),
+            Agg::Distinct => t.extend(["sorting", "sets"]),
+            Agg::First => t.push("searching"),
+            Agg::List => {}
+        }
+        if matches!(self.agg, Agg::Any) {
+            t.push("searching");
+        }
+        if !self.filters.is_empty() && self.map.kind != MapKind::Id {
+            t.push("composition");
+        }
+        t
+    }
+
+    fn difficulty(&self) -> Difficulty {
+        match self.filters.len() {
+            0 => Difficulty::Easy,
+            1 if self.map.kind == MapKind::Id => Difficulty::Easy,
+            1 => Difficulty::Medium,
+            _ => Difficulty::Hard,
+        }
+    }
+
+    fn structurally_heldout(&self) -> bool {
+        self.filters.len() == 2 && HELDOUT_LEAD_FILTERS.contains(&self.filters[0].kind)
+    }
+}
