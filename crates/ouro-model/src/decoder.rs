@@ -1,0 +1,393 @@
+//! The decoder: a plain struct with `forward`, built from a [`Config`] and a
+//! `VarBuilder` whose tensor names are Hugging Face's.
+//!
+//! Two paths share the layer code: the training forward over all positions
+//! ([`Decoder::forward`], [`Decoder::token_logprobs`]) and the generation step
+//! with a KV cache ([`Decoder::forward_step`]).
+
+use candle_core::{DType, Device, Result, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::config::Config;
+use crate::ops::{
+    apply_rope, attention_bias, linear, rms_norm, rope_tables, softmax_last_dim, swiglu,
+};
+
+/// Upper bound on `rows * vocab` elements of one logits chunk in [`Decoder::token_logprobs`].
+const LOGPROB_CHUNK_ELEMS: usize = 1 << 22;
+
+struct Attention {
+    q: Tensor,
+    q_b: Option<Tensor>,
+    k: Tensor,
+    k_b: Option<Tensor>,
+    v: Tensor,
+    v_b: Option<Tensor>,
+    o: Tensor,
+    o_b: Option<Tensor>,
+    q_norm: Option<Tensor>,
+    k_norm: Option<Tensor>,
+}
+
+struct Layer {
+    input_norm: Tensor,
+    attn: Attention,
+    post_norm: Tensor,
+    gate: Tensor,
+    up: Tensor,
+    down: Tensor,
+}
+
+/// Keys and values of every layer for the sequences being generated,
+/// `[B, kv_heads, T_past, head_dim]` per layer.
+#[derive(Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl KvCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of cached positions (0 when empty).
+    pub fn len(&self) -> usize {
+        self.layers
+            .first()
+            .and_then(|l| l.as_ref())
+            .map(|(k, _)| k.dim(2).unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keeps only the batch rows in `rows` (in that order); used to drop finished samples.
+    pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
+        for l in self.layers.iter_mut().flatten() {
+            l.0 = l.0.index_select(rows, 0)?;
+            l.1 = l.1.index_select(rows, 0)?;
+        }
+        Ok(())
+    }
+}
+
+/// A Llama / Qwen2 / Qwen3 decoder-only transformer.
+pub struct Decoder {
+    cfg: Config,
+    embed: Tensor,
+    layers: Vec<Layer>,
+    norm: Tensor,
+    lm_head: Tensor,
+    inv_freq: Vec<f64>,
+    dtype: DType,
+    device: Device,
+}
+
+fn get(vb: &VarBuilder, cfg_shapes: &[(String, Vec<usize>)], name: &str) -> Result<Tensor> {
+    let shape = cfg_shapes
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, s)| s.clone())
+        .ok_or_else(|| candle_core::Error::Msg(format!("internal: no shape for {name}")))?;
+    vb.get(shape, name)
+}
+
+impl Decoder {
+    /// Builds the decoder from `vb`, which must hold every tensor of
+    /// [`Config::parameter_shapes`] (a `VarMap`-backed builder creates them,
+    /// which is how training gets its variables).
+    pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Decoder> {
+        cfg.validate(std::path::Path::new("<config>"))
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let shapes = cfg.parameter_shapes();
+        let g = |n: &str| get(&vb, &shapes, n);
+        let opt = |n: String, on: bool| -> Result<Option<Tensor>> {
+            if on {
+                Ok(Some(get(&vb, &shapes, &n)?))
+            } else {
+                Ok(None)
+            }
+        };
+        let embed = g("model.embed_tokens.weight")?;
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            let a = format!("{p}.self_attn");
+            let attn = Attention {
+                q: g(&format!("{a}.q_proj.weight"))?,
+                q_b: opt(format!("{a}.q_proj.bias"), cfg.qkv_bias())?,
+                k: g(&format!("{a}.k_proj.weight"))?,
+                k_b: opt(format!("{a}.k_proj.bias"), cfg.qkv_bias())?,
+                v: g(&format!("{a}.v_proj.weight"))?,
+                v_b: opt(format!("{a}.v_proj.bias"), cfg.qkv_bias())?,
+                o: g(&format!("{a}.o_proj.weight"))?,
+                o_b: opt(format!("{a}.o_proj.bias"), cfg.o_bias())?,
+                q_norm: opt(format!("{a}.q_norm.weight"), cfg.qk_norm())?,
+                k_norm: opt(format!("{a}.k_norm.weight"), cfg.qk_norm())?,
+            };
+            layers.push(Layer {
+                input_norm: g(&format!("{p}.input_layernorm.weight"))?,
+                attn,
+                post_norm: g(&format!("{p}.post_attention_layernorm.weight"))?,
+                gate: g(&format!("{p}.mlp.gate_proj.weight"))?,
+                up: g(&format!("{p}.mlp.up_proj.weight"))?,
+                down: g(&format!("{p}.mlp.down_proj.weight"))?,
+            });
+        }
+        let norm = g("model.norm.weight")?;
+        let lm_head = if cfg.tie_word_embeddings {
+            embed.clone()
+        } else {
+            g("lm_head.weight")?
+        };
+        Ok(Decoder {
+            cfg: cfg.clone(),
+            inv_freq: cfg.inv_freq(),
+            dtype: embed.dtype(),
+            device: embed.device().clone(),
+            embed,
+            layers,
+            norm,
+            lm_head,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Training forward: `input_ids [B, T] u32` -> logits `[B, T, V]` for every position.
+    pub fn forward(&self, input_ids: &Tensor) -> Result<Tensor> {
+        self.forward_masked(input_ids, None)
+    }
+
+    /// Like [`Decoder::forward`] for padded batches. `attention_mask [B, T]`
+    /// (u32/u8/f32, 1 = token, 0 = padding) hides padding keys. Positions are
+    /// `0..T` for every row, so pad on the right: the causal mask already keeps
+    /// real tokens from seeing right padding, and outputs at padding positions
+    /// are meaningless.
+    pub fn forward_masked(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let h = self.hidden_states(input_ids, attention_mask)?;
+        linear(&h, &self.lm_head, None)
+    }
+
+    /// Final hidden states `[B, T, hidden]` (after the last RMSNorm).
+    pub fn hidden_states(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let (b, t) = input_ids.dims2()?;
+        let positions: Vec<u32> = (0..t as u32).collect();
+        let (cos, sin) = rope_tables(&self.inv_freq, &positions, self.dtype, &self.device)?;
+        let key_valid = match attention_mask {
+            Some(m) => Some(mask_rows(m, b, t)?),
+            None => None,
+        };
+        let bias = attention_bias(t, 0, key_valid.as_deref(), self.dtype, &self.device)?;
+        let mut x = self.embed_ids(input_ids)?;
+        for layer in &self.layers {
+            x = self.layer_forward(layer, &x, &cos, &sin, Some(&bias), None)?;
+        }
+        rms_norm(&x, &self.norm, self.cfg.rms_norm_eps)
+    }
+
+    fn embed_ids(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        self.embed
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, t, self.cfg.hidden_size))
+    }
+
+    /// Per-token log-probabilities `log p(targets[b,t] | input_ids[b, ..=t])`,
+    /// `[B, T]`, differentiable. The vocabulary projection and log-softmax run in
+    /// row chunks of at most ~4M logits, so the forward never holds `[B, T, V]`
+    /// at once. Every target must be a valid token id; mask unwanted positions
+    /// afterwards (e.g. use 0 as a placeholder target and multiply by a mask).
+    pub fn token_logprobs(&self, input_ids: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        self.token_logprobs_masked(input_ids, targets, None)
+    }
+
+    /// [`Decoder::token_logprobs`] with a right-padding `attention_mask [B, T]`.
+    pub fn token_logprobs_masked(
+        &self,
+        input_ids: &Tensor,
+        targets: &Tensor,
+        attention_mask: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let (b, t) = input_ids.dims2()?;
+        let h = self.hidden_states(input_ids, attention_mask)?;
+        let n = b * t;
+        let h = h.reshape((n, self.cfg.hidden_size))?;
+        let targets = targets.flatten_all()?.to_dtype(DType::U32)?;
+        if targets.dim(0)? != n {
+            candle_core::bail!(
+                "token_logprobs: targets {:?} do not match input_ids {:?}",
+                targets.shape(),
+                input_ids.shape()
+            );
+        }
+        crate::logprob_head::chunked_logprobs(&h, &self.lm_head, &targets, LOGPROB_CHUNK_ELEMS)?
+            .reshape((b, t))
+    }
+
+    /// Generation step. `input_ids [B, T]` are the new tokens, `positions [B][T]`
+    /// their RoPE positions, `key_valid [B][past + T]` which cached+new keys are
+    /// real tokens (left padding is false). Appends to `cache` and returns the
+    /// logits of the last new position of each row, `[B, V]`.
+    pub fn forward_step(
+        &self,
+        input_ids: &Tensor,
+        positions: &[Vec<u32>],
+        key_valid: &[Vec<bool>],
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        let (b, t) = input_ids.dims2()?;
+        let past = cache.len();
+        if cache.layers.is_empty() {
+            cache.layers = vec![None; self.layers.len()];
+        }
+        let flat: Vec<u32> = positions.iter().flat_map(|p| p.iter().copied()).collect();
+        if flat.len() != b * t || key_valid.len() != b {
+            candle_core::bail!(
+                "forward_step: positions/key_valid do not match input_ids {:?}",
+                input_ids.shape()
+            );
+        }
+        let (cos, sin) = rope_tables(&self.inv_freq, &flat, self.dtype, &self.device)?;
+        let half = self.inv_freq.len();
+        let cos = cos.reshape((b, 1, t, half))?;
+        let sin = sin.reshape((b, 1, t, half))?;
+        let all_valid = key_valid.iter().all(|r| r.iter().all(|&v| v));
+        let bias = if all_valid && t == 1 {
+            None
+        } else {
+            Some(attention_bias(
+                t,
+                past,
+                Some(key_valid),
+                self.dtype,
+                &self.device,
+            )?)
+        };
+        let mut x = self.embed_ids(input_ids)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = self.layer_forward(
+                layer,
+                &x,
+                &cos,
+                &sin,
+                bias.as_ref(),
+                Some(&mut cache.layers[i]),
+            )?;
+        }
+        let last = x.narrow(1, t - 1, 1)?;
+        let last = rms_norm(&last, &self.norm, self.cfg.rms_norm_eps)?;
+        linear(&last, &self.lm_head, None)?.squeeze(1)
+    }
+
+    fn layer_forward(
+        &self,
+        l: &Layer,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        bias: Option<&Tensor>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let eps = self.cfg.rms_norm_eps;
+        let h = rms_norm(x, &l.input_norm, eps)?;
+        let a = self.attention(&l.attn, &h, cos, sin, bias, cache)?;
+        let x = (x + a)?;
+        let h = rms_norm(&x, &l.post_norm, eps)?;
+        let m = swiglu(&linear(&h, &l.gate, None)?, &linear(&h, &l.up, None)?)?;
+        let m = linear(&m, &l.down, None)?;
+        x + m
+    }
+
+    fn attention(
+        &self,
+        a: &Attention,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        bias: Option<&Tensor>,
+        cache: Option<&mut Option<(Tensor, Tensor)>>,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let nh = self.cfg.num_attention_heads;
+        let nkv = self.cfg.num_key_value_heads();
+        let hd = self.cfg.head_dim();
+        let eps = self.cfg.rms_norm_eps;
+        let q = linear(x, &a.q, a.q_b.as_ref())?.reshape((b, t, nh, hd))?;
+        let k = linear(x, &a.k, a.k_b.as_ref())?.reshape((b, t, nkv, hd))?;
+        let v = linear(x, &a.v, a.v_b.as_ref())?.reshape((b, t, nkv, hd))?;
+        let q = match &a.q_norm {
+            Some(w) => rms_norm(&q, w, eps)?,
+            None => q,
+        };
+        let k = match &a.k_norm {
+            Some(w) => rms_norm(&k, w, eps)?,
+            None => k,
+        };
+        let interleaved = self.cfg.interleaved_rope();
+        let q = apply_rope(&q.transpose(1, 2)?.contiguous()?, cos, sin, interleaved)?;
+        let k = apply_rope(&k.transpose(1, 2)?.contiguous()?, cos, sin, interleaved)?;
+        let v = v.transpose(1, 2)?.contiguous()?;
+        let (k, v) = match cache {
+            Some(slot) => {
+                let (k, v) = match slot.take() {
+                    Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+                    None => (k, v),
+                };
+                *slot = Some((k.clone(), v.clone()));
+                (k, v)
+            }
+            None => (k, v),
+        };
+        let tk = k.dim(2)?;
+        let rep = nh / nkv;
+        // Grouped-query attention without copying k/v: the `rep` query heads that
+        // share a kv head are stacked along the sequence axis.
+        let q = q.reshape((b, nkv, rep * t, hd))?;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let scores = (q.matmul(&k.t()?)? * scale)?.reshape((b, nh, t, tk))?;
+        let scores = match bias {
+            Some(bias) => scores.broadcast_add(bias)?,
+            None => scores,
+        };
+        let p = softmax_last_dim(&scores)?.reshape((b, nkv, rep * t, tk))?;
+        let o = p.matmul(&v)?.reshape((b, nh, t, hd))?;
+        let o = o.transpose(1, 2)?.reshape((b, t, nh * hd))?;
+        linear(&o, &a.o, a.o_b.as_ref())
+    }
+}
+
+/// Reads a `[B, T]` attention mask into per-row validity.
+fn mask_rows(m: &Tensor, b: usize, t: usize) -> Result<Vec<Vec<bool>>> {
+    let (mb, mt) = m.dims2()?;
+    if (mb, mt) != (b, t) {
+        candle_core::bail!(
+            "attention_mask {:?} does not match input_ids [{b}, {t}]",
+            m.shape()
+        );
+    }
+    let v = m.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+    Ok(v.into_iter()
+        .map(|r| r.into_iter().map(|x| x != 0.0).collect())
+        .collect())
+}

@@ -1,0 +1,298 @@
+//! Batched generation with a KV cache.
+//!
+//! Prompts of different lengths are left-padded; padding keys are masked and
+//! RoPE positions start at 0 for every row, so a sample's logits do not depend
+//! on the other prompts in its batch. Each sample draws from its own RNG
+//! (seeded by `SamplingParams::seed`), which makes sampling reproducible
+//! independent of batch composition. Finished samples leave the batch (their
+//! cache rows are dropped), so a long straggler does not keep paying for them.
+
+use candle_core::Tensor;
+use rand::SeedableRng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
+
+use crate::decoder::{Decoder, KvCache};
+use crate::error::{ModelError, Result};
+pub use crate::sampling::{sample_token, SamplingParams};
+
+/// Why a sample stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinishReason {
+    /// EOS token or a stop sequence.
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+}
+
+impl FinishReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+        }
+    }
+}
+
+/// One prompt (already formatted, see [`crate::chat`]) and how to sample it.
+#[derive(Debug, Clone)]
+pub struct GenerationRequest {
+    pub prompt: String,
+    pub params: SamplingParams,
+}
+
+/// One finished sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    /// Completion text, without EOS and cut before a matched stop sequence.
+    pub text: String,
+    /// Every sampled token id (including EOS, if sampled).
+    pub token_ids: Vec<u32>,
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+    /// Sum of the sampled tokens' log-probs under the model (temperature 1).
+    pub logprob: f64,
+    pub finish_reason: FinishReason,
+}
+
+/// Generates completions with a [`Decoder`] and its tokenizer.
+pub struct Generator<'a> {
+    decoder: &'a Decoder,
+    tokenizer: &'a Tokenizer,
+    eos: Vec<u32>,
+    max_batch: usize,
+}
+
+struct Active {
+    req: usize,
+    tokens: Vec<u32>,
+    logprob: f64,
+    rng: rand::rngs::StdRng,
+    next_pos: u32,
+    key_valid: Vec<bool>,
+}
+
+impl<'a> Generator<'a> {
+    /// EOS ids come from the model config's `eos_token_id`; when it has none,
+    /// the tokenizer's `<|im_end|>`, `<|endoftext|>`, `</s>` or `<eos>` are used.
+    pub fn new(decoder: &'a Decoder, tokenizer: &'a Tokenizer) -> Self {
+        let mut eos = decoder.config().eos_token_ids();
+        if eos.is_empty() {
+            for t in ["<|im_end|>", "<|endoftext|>", "</s>", "<eos>"] {
+                if let Some(id) = tokenizer.token_to_id(t) {
+                    eos.push(id);
+                }
+            }
+        }
+        Generator {
+            decoder,
+            tokenizer,
+            eos,
+            max_batch: 64,
+        }
+    }
+
+    /// Replaces the EOS token ids.
+    pub fn with_eos(mut self, eos: Vec<u32>) -> Self {
+        self.eos = eos;
+        self
+    }
+
+    /// Most sequences decoded together (default 64).
+    pub fn with_max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n.max(1);
+        self
+    }
+
+    pub fn eos(&self) -> &[u32] {
+        &self.eos
+    }
+
+    /// Generates one completion per request, in request order.
+    pub fn generate(&self, requests: &[GenerationRequest]) -> Result<Vec<Generation>> {
+        let mut out = Vec::with_capacity(requests.len());
+        for chunk in requests.chunks(self.max_batch) {
+            out.extend(self.generate_batch(chunk)?);
+        }
+        Ok(out)
+    }
+
+    fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| ModelError::Tokenize(e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    fn decode(&self, ids: &[u32]) -> Result<String> {
+        let ids: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|i| !self.eos.contains(i))
+            .collect();
+        self.tokenizer
+            .decode(&ids, true)
+            .map_err(|e| ModelError::Tokenize(e.to_string()))
+    }
+
+    fn generate_batch(&self, reqs: &[GenerationRequest]) -> Result<Vec<Generation>> {
+        let dev = self.decoder.device();
+        let mut prompts = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            let mut ids = self.encode(&r.prompt)?;
+            if ids.is_empty() {
+                let bos = self
+                    .decoder
+                    .config()
+                    .bos_token_id
+                    .as_ref()
+                    .and_then(|v| v.as_u64());
+                match bos {
+                    Some(b) => ids.push(b as u32),
+                    None => {
+                        return Err(ModelError::InvalidArgument(
+                            "empty prompt and no bos_token_id".into(),
+                        ))
+                    }
+                }
+            }
+            prompts.push(ids);
+        }
+        let mut results: Vec<Option<Generation>> = vec![None; reqs.len()];
+        let mut active: Vec<Active> = Vec::new();
+        for (i, r) in reqs.iter().enumerate() {
+            if r.params.max_tokens == 0 {
+                results[i] = Some(Generation {
+                    text: String::new(),
+                    token_ids: vec![],
+                    prompt_tokens: prompts[i].len(),
+                    completion_tokens: 0,
+                    logprob: 0.0,
+                    finish_reason: FinishReason::Length,
+                });
+            } else {
+                active.push(Active {
+                    req: i,
+                    tokens: Vec::new(),
+                    logprob: 0.0,
+                    rng: rand::rngs::StdRng::seed_from_u64(r.params.seed),
+                    next_pos: prompts[i].len() as u32,
+                    key_valid: Vec::new(),
+                });
+            }
+        }
+        if active.is_empty() {
+            return Ok(results.into_iter().map(|r| r.expect("filled")).collect());
+        }
+        // Prefill, left-padded.
+        let max_len = active
+            .iter()
+            .map(|a| prompts[a.req].len())
+            .max()
+            .unwrap_or(1);
+        let mut ids = Vec::with_capacity(active.len() * max_len);
+        let mut positions = Vec::with_capacity(active.len());
+        for a in active.iter_mut() {
+            let p = &prompts[a.req];
+            let pad = max_len - p.len();
+            ids.extend(std::iter::repeat_n(0u32, pad));
+            ids.extend_from_slice(p);
+            positions.push(
+                (0..max_len)
+                    .map(|j| j.saturating_sub(pad) as u32)
+                    .collect::<Vec<_>>(),
+            );
+            a.key_valid = (0..max_len).map(|j| j >= pad).collect();
+        }
+        let mut cache = KvCache::new();
+        let input = Tensor::from_vec(ids, (active.len(), max_len), dev)?;
+        let kv: Vec<Vec<bool>> = active.iter().map(|a| a.key_valid.clone()).collect();
+        let mut logits = self
+            .decoder
+            .forward_step(&input, &positions, &kv, &mut cache)?;
+        loop {
+            let rows = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
+            // Sample every active row in parallel; each row only touches its own RNG.
+            let picks: Vec<(u32, f64)> = active
+                .par_iter_mut()
+                .zip(rows.par_iter())
+                .map(|(a, row)| sample_token(row, &reqs[a.req].params, &mut a.rng))
+                .collect();
+            let mut keep = Vec::with_capacity(active.len());
+            for (idx, (a, (tok, lp))) in active.iter_mut().zip(picks).enumerate() {
+                a.tokens.push(tok);
+                a.logprob += lp;
+                let params = &reqs[a.req].params;
+                let mut finish = None;
+                let mut text = None;
+                if self.eos.contains(&tok) {
+                    finish = Some(FinishReason::Stop);
+                } else if !params.stop.is_empty() {
+                    let t = self.decode(&a.tokens)?;
+                    if let Some(cut) = params.stop.iter().filter_map(|s| t.find(s.as_str())).min() {
+                        finish = Some(FinishReason::Stop);
+                        text = Some(t[..cut].to_string());
+                    }
+                }
+                if finish.is_none() && a.tokens.len() >= params.max_tokens {
+                    finish = Some(FinishReason::Length);
+                }
+                match finish {
+                    Some(reason) => {
+                        let text = match text {
+                            Some(t) => t,
+                            None => self.decode(&a.tokens)?,
+                        };
+                        results[a.req] = Some(Generation {
+                            text,
+                            token_ids: a.tokens.clone(),
+                            prompt_tokens: prompts[a.req].len(),
+                            completion_tokens: a.tokens.len(),
+                            logprob: a.logprob,
+                            finish_reason: reason,
+                        });
+                    }
+                    None => keep.push(idx),
+                }
+            }
+            if keep.is_empty() {
+                break;
+            }
+            if keep.len() != active.len() {
+                let rows_t = Tensor::from_vec(
+                    keep.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+                    keep.len(),
+                    dev,
+                )?;
+                cache.select_rows(&rows_t)?;
+                let mut it = 0;
+                active.retain(|_| {
+                    let k = keep.contains(&it);
+                    it += 1;
+                    k
+                });
+            }
+            let last: Vec<u32> = active
+                .iter()
+                .map(|a| *a.tokens.last().expect("sampled"))
+                .collect();
+            let positions: Vec<Vec<u32>> = active.iter().map(|a| vec![a.next_pos]).collect();
+            for a in active.iter_mut() {
+                a.next_pos += 1;
+                a.key_valid.push(true);
+            }
+            let kv: Vec<Vec<bool>> = active.iter().map(|a| a.key_valid.clone()).collect();
+            let input = Tensor::from_vec(last, (active.len(), 1), dev)?;
+            logits = self
+                .decoder
+                .forward_step(&input, &positions, &kv, &mut cache)?;
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every request finished"))
+            .collect())
+    }
+}

@@ -1,0 +1,52 @@
+//! Deterministic random initialisation.
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::VarMap;
+use rand::{Rng, SeedableRng};
+
+use crate::config::Config;
+use crate::error::Result;
+
+/// Standard deviation of the normal init of projections and embeddings (HF `initializer_range`).
+pub const INIT_STD: f64 = 0.02;
+
+/// Creates a `VarMap` holding every parameter of `cfg` (HF names):
+/// norms are 1, biases 0, everything else N(0, 0.02²). Each tensor draws
+/// from its own RNG seeded by `(seed, name)`, so the same seed always gives
+/// the same weights, whatever the device thread count.
+pub fn init_varmap(cfg: &Config, seed: u64, dtype: DType, device: &Device) -> Result<VarMap> {
+    let varmap = VarMap::new();
+    {
+        let mut data = varmap.data().lock().expect("varmap lock");
+        for (name, shape) in cfg.parameter_shapes() {
+            let n: usize = shape.iter().product();
+            let values: Vec<f64> = if name.ends_with("norm.weight") {
+                vec![1.0; n]
+            } else if name.ends_with(".bias") {
+                vec![0.0; n]
+            } else {
+                let mut rng =
+                    rand::rngs::StdRng::seed_from_u64(ouro_data::derive_seed(&name, seed));
+                normal_vec(&mut rng, n, INIT_STD)
+            };
+            let t = Tensor::from_vec(values, shape, device)?.to_dtype(dtype)?;
+            data.insert(name, Var::from_tensor(&t)?);
+        }
+    }
+    Ok(varmap)
+}
+
+/// `n` draws from N(0, std²) by Box-Muller (no extra crate needed).
+fn normal_vec(rng: &mut impl Rng, n: usize, std: f64) -> Vec<f64> {
+    let mut out = Vec::with_capacity(n + 1);
+    while out.len() < n {
+        let u1: f64 = rng.gen::<f64>().max(f64::MIN_POSITIVE);
+        let u2: f64 = rng.gen();
+        let r = (-2.0 * u1.ln()).sqrt() * std;
+        let a = 2.0 * std::f64::consts::PI * u2;
+        out.push(r * a.cos());
+        out.push(r * a.sin());
+    }
+    out.truncate(n);
+    out
+}

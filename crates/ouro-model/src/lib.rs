@@ -1,0 +1,29 @@
+//! ouro-model: a trainable Llama/Qwen2/Qwen3-family decoder in candle.
+//!
+//! - [`Config`] deserializes a Hugging Face `config.json`; presets [`Config::tiny`], [`Config::small`].
+//! - [`Decoder`] is built from a `VarBuilder` with HF tensor names. Its training
+//!   forward ([`Decoder::forward`], [`Decoder::token_logprobs`]) uses only ops with a
+//!   backward pass; [`Decoder::forward_step`] is the KV-cache generation path.
+//! - [`checkpoint`] loads (mmapped) and saves (atomically) HF directories.
+//! - [`init`] gives deterministic random initialisation.
+//!
+//! See `API.md` next to this crate's `Cargo.toml` for the contract the trainer relies on.
+
+pub mod chat;
+pub mod checkpoint;
+pub mod config;
+pub mod decoder;
+pub mod error;
+pub mod fused;
+pub mod generate;
+pub mod init;
+pub mod logprob_head;
+pub mod ops;
+pub mod sampling;
+
+pub use config::{Config, RopeScaling};
+pub use decoder::{Decoder, KvCache};
+pub use error::{ModelError, Result};
+pub use generate::{FinishReason, Generation, GenerationRequest, Generator};
+pub use sampling::SamplingParams;
+pub use tokenizers::Tokenizer;
