@@ -217,6 +217,7 @@ pub fn build_pools(
                 b.score
                     .total_cmp(&a.score)
                     .then(b.passed.cmp(&a.passed))
+                    .then((a.sample.round, a.sample.index).cmp(&(b.sample.round, b.sample.index)))
                     .then(a.sample.sample_id.cmp(&b.sample.sample_id))
             });
             let mut decontaminated = 0;

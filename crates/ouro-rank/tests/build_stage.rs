@@ -1,0 +1,261 @@
+//! The build stage end to end on hand-made shards (no executor needed):
+//! problems + samples + executions → sft, dpo, repair configs and a card.
+
+use std::path::Path;
+
+use ouro_data::shard::{read_dir, write_records};
+use ouro_data::{
+    DpoRecord, Execution, Judge, Limits, PairKind, Problem, RepairRecord, Sample, SamplingParams, SftRecord, Suite,
+    Tests, Verdict,
+};
+use ouro_rank::build::{build_dpo, build_mutants, build_repair, build_sft, BuildInputs, BuildOptions};
+use ouro_rank::sft::Budget;
+
+fn problem(id: &str, reference: Option<&str>) -> Problem {
+    Problem {
+        problem_id: id.into(),
+        source: "test".into(),
+        prompt: format!("Write f for {id}."),
+        entry_point: "f".into(),
+        language: "python".into(),
+        starter_code: String::new(),
+        reference_solution: reference.map(str::to_string),
+        tests: Tests::AssertScript {
+            script: "assert f(1) == 2\nassert f(2) == 3".into(),
+        },
+        audit_tests: None,
+        difficulty: None,
+        tags: vec![],
+        split: "train".into(),
+    }
+}
+
+fn sample(pid: &str, index: u32, code: &str) -> Sample {
+    let completion = format!("Here you go:\n```python\n{code}```\n");
+    Sample {
+        sample_id: Sample::compute_id(pid, 1, "m", index, &completion),
+        problem_id: pid.into(),
+        round: 1,
+        index,
+        model: "m".into(),
+        params: SamplingParams::default(),
+        completion,
+        code: Some(code.into()),
+        extraction_error: None,
+        finish_reason: Some("stop".into()),
+        generation_error: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        logprob: None,
+    }
+}
+
+fn exec(s: &Sample, suite: Suite, tests: &[bool], cpu_ms: f64) -> Execution {
+    let pass = tests.iter().all(|&t| t);
+    Execution {
+        sample_id: s.sample_id.clone(),
+        problem_id: s.problem_id.clone(),
+        suite,
+        verdict: if pass { Verdict::Pass } else { Verdict::Fail },
+        tests_passed: tests.to_vec(),
+        error_kind: (!pass).then(|| "AssertionError".to_string()),
+        stderr_tail: if pass { String::new() } else { "Traceback...\nAssertionError: f(2) == 3".into() },
+        cpu_ms,
+        wall_ms: cpu_ms,
+        max_rss_kb: 1000,
+        executor_version: "test".into(),
+        limits: Limits::default(),
+        isolation: "none".into(),
+        judge: Judge::InProcess,
+    }
+}
+
+const GOOD: &str = "def f(x):\n    if x > 0:\n        return x + 1\n    return 1 + x\n";
+const SLOW: &str = "def f(x):\n    total = 0\n    for _ in range(1000000):\n        total += 0\n    return x + 1 + total\n";
+const NEAR_MISS: &str = "def f(x):\n    if x > 0:\n        return x + 2\n    return 1 + x\n";
+const WRONG: &str = "def f(x):\n    return 2\n";
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    samples: Vec<Sample>,
+}
+
+/// p-mixed: passing, slow passing, failing; p-none: only failing;
+/// p-all: only passing; p-empty: nothing. Plus one execution of an unknown sample.
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let problems = vec![
+        problem("p-mixed", Some(GOOD)),
+        problem("p-none", Some(GOOD)),
+        problem("p-all", None),
+        problem("p-empty", Some(GOOD)),
+    ];
+    let s = vec![
+        sample("p-mixed", 0, GOOD),
+        sample("p-mixed", 1, SLOW),
+        sample("p-mixed", 2, NEAR_MISS),
+        sample("p-mixed", 3, WRONG),
+        sample("p-mixed", 4, &format!("{GOOD}# same program, other comment\n")),
+        sample("p-none", 0, WRONG),
+        sample("p-all", 0, GOOD),
+    ];
+    let mut e = vec![
+        exec(&s[0], Suite::Filter, &[true, true], 10.0),
+        exec(&s[0], Suite::Filter, &[true, true], 12.0),
+        exec(&s[0], Suite::Filter, &[true, true], 11.0),
+        exec(&s[1], Suite::Filter, &[true, true], 400.0),
+        exec(&s[2], Suite::Filter, &[false, false], 10.0),
+        exec(&s[3], Suite::Filter, &[false, true], 10.0),
+        exec(&s[4], Suite::Filter, &[true, true], 10.0),
+        exec(&s[5], Suite::Filter, &[false, false], 10.0),
+        exec(&s[6], Suite::Filter, &[true, true], 10.0),
+        exec(&s[0], Suite::Audit, &[true], 10.0),
+        exec(&s[1], Suite::Audit, &[false], 10.0),
+    ];
+    let mut ghost = exec(&s[0], Suite::Filter, &[true, true], 1.0);
+    ghost.sample_id = "no-such-sample".into();
+    e.push(ghost);
+    write_records(dir.path().join("problems.parquet"), &problems).unwrap();
+    std::fs::create_dir_all(dir.path().join("samples")).unwrap();
+    write_records(dir.path().join("samples/part-00000.parquet"), &s).unwrap();
+    std::fs::create_dir_all(dir.path().join("executions")).unwrap();
+    write_records(dir.path().join("executions/part-00000.parquet"), &e).unwrap();
+    Fixture { dir, samples: s }
+}
+
+fn inputs(root: &Path) -> BuildInputs {
+    BuildInputs {
+        problems: root.join("problems.parquet"),
+        samples: root.join("samples"),
+        executions: root.join("executions"),
+        eval_problems: None,
+    }
+}
+
+#[test]
+fn sft_selects_passing_deduplicated_samples_and_tops_up_references() {
+    let f = fixture();
+    let out = f.dir.path().join("out");
+    let mut o = BuildOptions::default();
+    o.sft.budget = Budget::Uniform { k: 4 };
+    o.sft.reference_fraction = 0.5;
+    let report = build_sft(&inputs(f.dir.path()), &o, &out).unwrap();
+    let rows: Vec<SftRecord> = read_dir(out.join("sft")).unwrap();
+    let samples: Vec<_> = rows.iter().filter(|r| r.origin == "sample").collect();
+    // p-mixed: GOOD and SLOW (the commented copy of GOOD is an exact duplicate); p-all: GOOD.
+    assert_eq!(samples.len(), 3, "{rows:#?}");
+    assert!(samples.iter().all(|r| r.completion != WRONG && r.completion != NEAR_MISS));
+    let refs: Vec<_> = rows.iter().filter(|r| r.origin == "reference").collect();
+    // 50% of 3 sample rows needs 3 references; p-none and p-empty (no sample rows) come first.
+    assert_eq!(refs.len(), 3);
+    assert_eq!(refs[0].problem_id, "p-none");
+    assert_eq!(report.pool["dedup"]["exact_duplicates"], 1);
+    assert_eq!(report.pool["executions_of_unknown_samples"], 1);
+    assert_eq!(report.pool["problems_without_passing_sample"], 1);
+    assert_eq!(report.pool["problems_with_only_passing_samples"], 1);
+    assert_eq!(report.pool["problems_without_samples"], 1);
+    assert!(report.warnings.iter().any(|w| w.starts_with("1 executions refer to unknown samples")), "{:?}", report.warnings);
+    // SLOW passed the filter but failed the audit: 1 of 2 audited.
+    assert_eq!(report.metrics.false_positive_rate, Some(0.5));
+    let card = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(card.contains("config_name: sft"));
+    assert!(card.contains("false-positive rate"));
+    assert!(card.contains("Input warnings"));
+}
+
+#[test]
+fn dpo_builds_correctness_efficiency_and_repair_pairs() {
+    let f = fixture();
+    let out = f.dir.path().join("out");
+    let o = BuildOptions::default();
+    let report = build_dpo(&inputs(f.dir.path()), &o, &out).unwrap();
+    let rows: Vec<DpoRecord> = read_dir(out.join("dpo")).unwrap();
+    let kinds = |k: PairKind| rows.iter().filter(|r| r.pair_kind == k).collect::<Vec<_>>();
+    let correctness = kinds(PairKind::Correctness);
+    assert_eq!(correctness.len(), 2, "{rows:#?}");
+    // Hardest negative first: the near miss is far more similar to GOOD than WRONG is.
+    assert_eq!(correctness[0].rejected, NEAR_MISS);
+    let eff = kinds(PairKind::Efficiency);
+    assert_eq!(eff.len(), 1);
+    assert_eq!(eff[0].chosen, GOOD);
+    assert_eq!(eff[0].chosen_score, Some(11.0), "median of 10, 12, 11");
+    assert_eq!(eff[0].rejected_score, Some(400.0));
+    let rep = kinds(PairKind::Repair);
+    assert!(!rep.is_empty());
+    assert!(rep[0].prompt.contains("AssertionError"));
+    // No mutant was executed, so no injected-error pair, and the report says why.
+    assert!(kinds(PairKind::InjectedError).is_empty());
+    assert!(report.warnings.iter().any(|w| w.contains("ouro build mutants")));
+}
+
+#[test]
+fn injected_error_pairs_use_only_executed_failing_mutants() {
+    let f = fixture();
+    let root = f.dir.path();
+    let mut o = BuildOptions::default();
+    o.pairs.kinds = vec![PairKind::InjectedError];
+    o.pairs.max_pairs_per_problem = 10;
+    let n = build_mutants(&inputs(root), &o, &root.join("mutants")).unwrap();
+    assert!(n > 0);
+    let mutants: Vec<Sample> = read_dir(root.join("mutants")).unwrap();
+    // Stand-in for the executor: the first mutant survives (passes), the rest fail.
+    let mut all_samples = f.samples.clone();
+    all_samples.extend(mutants.iter().cloned());
+    let mut execs: Vec<Execution> = read_dir(root.join("executions")).unwrap();
+    for (i, m) in mutants.iter().enumerate() {
+        execs.push(exec(m, Suite::Filter, &[true, i == 0], 5.0));
+    }
+    write_records(root.join("samples/part-00000.parquet"), &all_samples).unwrap();
+    write_records(root.join("executions/part-00000.parquet"), &execs).unwrap();
+    let out = root.join("out");
+    let report = build_dpo(&inputs(root), &o, &out).unwrap();
+    let rows: Vec<DpoRecord> = read_dir(out.join("dpo")).unwrap();
+    assert_eq!(report.selection["mutants_survived"], 1);
+    assert!(!rows.is_empty());
+    for r in &rows {
+        assert_eq!(r.pair_kind, PairKind::InjectedError);
+        assert!(mutants.iter().skip(1).any(|m| m.code.as_deref() == Some(r.rejected.as_str())));
+        let span = r.rejected_spans[0];
+        let edited: String = r.rejected.chars().skip(span.start as usize).take((span.end - span.start) as usize).collect();
+        let orig: String = r.chosen.chars().skip(r.chosen_spans[0].start as usize).take((r.chosen_spans[0].end - r.chosen_spans[0].start) as usize).collect();
+        assert_ne!(edited, orig, "spans cover the edit: {r:#?}");
+        assert!(span.weight > 1.0);
+    }
+    // Mutants never become SFT candidates.
+    let sft = build_sft(&inputs(root), &o, &out).unwrap();
+    assert_eq!(sft.pool["mutant_samples"].as_u64(), Some(n as u64));
+}
+
+#[test]
+fn repair_records_hold_prompt_failing_code_feedback_and_fix() {
+    let f = fixture();
+    let out = f.dir.path().join("out");
+    build_repair(&inputs(f.dir.path()), &BuildOptions::default(), &out).unwrap();
+    let rows: Vec<RepairRecord> = read_dir(out.join("repair")).unwrap();
+    assert_eq!(rows.len(), 2, "one per failing sample of p-mixed; p-none has no fix");
+    let r = rows.iter().find(|r| r.messages[1].content == NEAR_MISS).expect("near miss repaired");
+    let roles: Vec<&str> = r.messages.iter().map(|m| m.role.as_str()).collect();
+    assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
+    assert_eq!(r.messages[1].content, NEAR_MISS);
+    assert!(r.messages[2].content.contains("Verdict: fail (AssertionError)"));
+    assert!(r.messages[2].content.contains("Passed 0 of 2 tests"));
+    assert_eq!(r.messages[3].content, GOOD);
+}
+
+#[test]
+fn decontamination_drops_problems_and_samples_that_overlap_the_eval_set() {
+    let f = fixture();
+    let root = f.dir.path();
+    let mut eval = problem("eval-0", Some(SLOW));
+    eval.prompt = "Write f for p-all.".into();
+    write_records(root.join("eval.parquet"), &[eval]).unwrap();
+    let mut inp = inputs(root);
+    inp.eval_problems = Some(root.join("eval.parquet"));
+    let mut o = BuildOptions::default();
+    o.decontam_ngram = 8;
+    let report = build_sft(&inp, &o, &root.join("out")).unwrap();
+    assert_eq!(report.pool["decontaminated_problems"], 1);
+    assert!(report.pool["decontaminated_samples"].as_u64().unwrap() >= 2);
+    let rows: Vec<SftRecord> = read_dir(root.join("out/sft")).unwrap();
+    assert!(rows.iter().all(|r| r.problem_id != "p-all" && r.completion != SLOW));
+}
