@@ -5,10 +5,12 @@ use std::path::Path;
 
 use ouro_data::shard::{read_dir, write_records};
 use ouro_data::{
-    DpoRecord, Execution, Judge, Limits, PairKind, Problem, RepairRecord, Sample, SamplingParams, SftRecord, Suite,
-    Tests, Verdict,
+    DpoRecord, Execution, Judge, Limits, PairKind, Problem, RepairRecord, Sample, SamplingParams,
+    SftRecord, Suite, Tests, Verdict,
 };
-use ouro_rank::build::{build_dpo, build_mutants, build_repair, build_sft, BuildInputs, BuildOptions};
+use ouro_rank::build::{
+    build_dpo, build_mutants, build_repair, build_sft, BuildInputs, BuildOptions,
+};
 use ouro_rank::sft::Budget;
 
 fn problem(id: &str, reference: Option<&str>) -> Problem {
@@ -59,7 +61,11 @@ fn exec(s: &Sample, suite: Suite, tests: &[bool], cpu_ms: f64) -> Execution {
         verdict: if pass { Verdict::Pass } else { Verdict::Fail },
         tests_passed: tests.to_vec(),
         error_kind: (!pass).then(|| "AssertionError".to_string()),
-        stderr_tail: if pass { String::new() } else { "Traceback...\nAssertionError: f(2) == 3".into() },
+        stderr_tail: if pass {
+            String::new()
+        } else {
+            "Traceback...\nAssertionError: f(2) == 3".into()
+        },
         cpu_ms,
         wall_ms: cpu_ms,
         max_rss_kb: 1000,
@@ -95,7 +101,11 @@ fn fixture() -> Fixture {
         sample("p-mixed", 1, SLOW),
         sample("p-mixed", 2, NEAR_MISS),
         sample("p-mixed", 3, WRONG),
-        sample("p-mixed", 4, &format!("{GOOD}# same program, other comment\n")),
+        sample(
+            "p-mixed",
+            4,
+            &format!("{GOOD}# same program, other comment\n"),
+        ),
         sample("p-none", 0, WRONG),
         sample("p-all", 0, GOOD),
     ];
@@ -144,7 +154,9 @@ fn sft_selects_passing_deduplicated_samples_and_tops_up_references() {
     let samples: Vec<_> = rows.iter().filter(|r| r.origin == "sample").collect();
     // p-mixed: GOOD and SLOW (the commented copy of GOOD is an exact duplicate); p-all: GOOD.
     assert_eq!(samples.len(), 3, "{rows:#?}");
-    assert!(samples.iter().all(|r| r.completion != WRONG && r.completion != NEAR_MISS));
+    assert!(samples
+        .iter()
+        .all(|r| r.completion != WRONG && r.completion != NEAR_MISS));
     let refs: Vec<_> = rows.iter().filter(|r| r.origin == "reference").collect();
     // 50% of 3 sample rows needs 3 references; p-none and p-empty (no sample rows) come first.
     assert_eq!(refs.len(), 3);
@@ -154,7 +166,14 @@ fn sft_selects_passing_deduplicated_samples_and_tops_up_references() {
     assert_eq!(report.pool["problems_without_passing_sample"], 1);
     assert_eq!(report.pool["problems_with_only_passing_samples"], 1);
     assert_eq!(report.pool["problems_without_samples"], 1);
-    assert!(report.warnings.iter().any(|w| w.starts_with("1 executions refer to unknown samples")), "{:?}", report.warnings);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("1 executions refer to unknown samples")),
+        "{:?}",
+        report.warnings
+    );
     // SLOW passed the filter but failed the audit: 1 of 2 audited.
     assert_eq!(report.metrics.false_positive_rate, Some(0.5));
     let card = std::fs::read_to_string(out.join("README.md")).unwrap();
@@ -185,7 +204,10 @@ fn dpo_builds_correctness_efficiency_and_repair_pairs() {
     assert!(rep[0].prompt.contains("AssertionError"));
     // No mutant was executed, so no injected-error pair, and the report says why.
     assert!(kinds(PairKind::InjectedError).is_empty());
-    assert!(report.warnings.iter().any(|w| w.contains("ouro build mutants")));
+    assert!(report
+        .warnings
+        .iter()
+        .any(|w| w.contains("ouro build mutants")));
 }
 
 #[test]
@@ -214,10 +236,23 @@ fn injected_error_pairs_use_only_executed_failing_mutants() {
     assert!(!rows.is_empty());
     for r in &rows {
         assert_eq!(r.pair_kind, PairKind::InjectedError);
-        assert!(mutants.iter().skip(1).any(|m| m.code.as_deref() == Some(r.rejected.as_str())));
+        assert!(mutants
+            .iter()
+            .skip(1)
+            .any(|m| m.code.as_deref() == Some(r.rejected.as_str())));
         let span = r.rejected_spans[0];
-        let edited: String = r.rejected.chars().skip(span.start as usize).take((span.end - span.start) as usize).collect();
-        let orig: String = r.chosen.chars().skip(r.chosen_spans[0].start as usize).take((r.chosen_spans[0].end - r.chosen_spans[0].start) as usize).collect();
+        let edited: String = r
+            .rejected
+            .chars()
+            .skip(span.start as usize)
+            .take((span.end - span.start) as usize)
+            .collect();
+        let orig: String = r
+            .chosen
+            .chars()
+            .skip(r.chosen_spans[0].start as usize)
+            .take((r.chosen_spans[0].end - r.chosen_spans[0].start) as usize)
+            .collect();
         assert_ne!(edited, orig, "spans cover the edit: {r:#?}");
         assert!(span.weight > 1.0);
     }
@@ -232,12 +267,21 @@ fn repair_records_hold_prompt_failing_code_feedback_and_fix() {
     let out = f.dir.path().join("out");
     build_repair(&inputs(f.dir.path()), &BuildOptions::default(), &out).unwrap();
     let rows: Vec<RepairRecord> = read_dir(out.join("repair")).unwrap();
-    assert_eq!(rows.len(), 2, "one per failing sample of p-mixed; p-none has no fix");
-    let r = rows.iter().find(|r| r.messages[1].content == NEAR_MISS).expect("near miss repaired");
+    assert_eq!(
+        rows.len(),
+        2,
+        "one per failing sample of p-mixed; p-none has no fix"
+    );
+    let r = rows
+        .iter()
+        .find(|r| r.messages[1].content == NEAR_MISS)
+        .expect("near miss repaired");
     let roles: Vec<&str> = r.messages.iter().map(|m| m.role.as_str()).collect();
     assert_eq!(roles, ["user", "assistant", "user", "assistant"]);
     assert_eq!(r.messages[1].content, NEAR_MISS);
-    assert!(r.messages[2].content.contains("Verdict: fail (AssertionError)"));
+    assert!(r.messages[2]
+        .content
+        .contains("Verdict: fail (AssertionError)"));
     assert!(r.messages[2].content.contains("Passed 0 of 2 tests"));
     assert_eq!(r.messages[3].content, GOOD);
 }
@@ -257,5 +301,7 @@ fn decontamination_drops_problems_and_samples_that_overlap_the_eval_set() {
     assert_eq!(report.pool["decontaminated_problems"], 1);
     assert!(report.pool["decontaminated_samples"].as_u64().unwrap() >= 2);
     let rows: Vec<SftRecord> = read_dir(root.join("out/sft")).unwrap();
-    assert!(rows.iter().all(|r| r.problem_id != "p-all" && r.completion != SLOW));
+    assert!(rows
+        .iter()
+        .all(|r| r.problem_id != "p-all" && r.completion != SLOW));
 }

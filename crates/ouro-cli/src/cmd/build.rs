@@ -1,0 +1,211 @@
+//! `ouro build`: turn executed samples into datasets (argument parsing only;
+//! the logic lives in `ouro_rank::build`).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use ouro_data::PairKind;
+use ouro_rank::build::{
+    build_dpo, build_mutants, build_repair, build_sft, BuildInputs, BuildOptions, BuildReport,
+};
+use ouro_rank::pairs::{CompletionFormat, NegativeChoice};
+use ouro_rank::rankers::{PageRankOptions, Ranker};
+use ouro_rank::sft::Budget;
+
+/// Which dataset config to build.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Prompt/completion rows from passing samples (rejection sampling + DART budget).
+    Sft,
+    /// Prompt/chosen/rejected preference pairs.
+    Dpo,
+    /// Repair conversations: prompt, failing code, feedback, fix.
+    Repair,
+    /// Injected-error mutant samples to execute before `build dpo` (written to --out as samples).
+    Mutants,
+}
+
+/// Build SFT rows, DPO pairs or repair records from problems, samples and their executions.
+///
+/// Output is a Hugging Face dataset directory: `<out>/<config>/train-*.parquet`,
+/// `<out>/<config>/build_report.json` and a `README.md` card listing every config built there.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  ouro build sft --problems run/problems --samples run/round-01/samples \\
+      --executions run/round-01/executions --out run/round-01/data --budget prop2diff:4
+  ouro build dpo --problems P --samples S --executions E --out D --ranker codet --negative hardest
+  ouro build mutants --problems P --samples S --executions E --out run/round-01/mutants
+  # then execute the mutants and pass both sample and execution dirs to `build dpo`.")]
+pub struct Args {
+    /// What to build.
+    #[arg(value_enum)]
+    pub target: Target,
+    /// Problems: a shard directory or one shard.
+    #[arg(long)]
+    pub problems: PathBuf,
+    /// Samples: a shard directory or one shard.
+    #[arg(long)]
+    pub samples: PathBuf,
+    /// Executions of the samples: a shard directory or one shard.
+    #[arg(long)]
+    pub executions: PathBuf,
+    /// Output dataset directory (for `mutants`: the sample shard directory).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Evaluation problems to decontaminate against.
+    #[arg(long)]
+    pub eval_problems: Option<PathBuf>,
+    /// Ranker: pass_rate, codet, pagerank, b4 or b4:<beta0> (1e4, 1e5, 1e6).
+    #[arg(long, default_value = "pass_rate")]
+    pub ranker: String,
+    /// PageRank damping d.
+    #[arg(long, default_value_t = 0.85)]
+    pub pagerank_damping: f64,
+    /// PageRank iteration cap.
+    #[arg(long, default_value_t = 100)]
+    pub pagerank_iterations: u32,
+    /// PageRank tolerance (max-norm change between iterates).
+    #[arg(long, default_value_t = 1e-9)]
+    pub pagerank_tolerance: f64,
+    /// Completions as plain code or inside a ```python fence.
+    #[arg(long, value_parser = ["code", "fenced"], default_value = "code")]
+    pub completion_format: String,
+    /// SFT budget: uniform:K or prop2diff:K.
+    #[arg(long, default_value = "uniform:4")]
+    pub budget: String,
+    /// SFT rows per problem at most.
+    #[arg(long, default_value_t = 8)]
+    pub max_per_problem: usize,
+    /// Minimum fraction of reference solutions among SFT rows, in [0, 1).
+    #[arg(long, default_value_t = 0.0)]
+    pub reference_fraction: f64,
+    /// Pair kinds, comma separated: correctness,efficiency,injected_error,repair.
+    #[arg(long, default_value = "correctness,efficiency,injected_error,repair")]
+    pub pair_kinds: String,
+    /// Pairs per problem and kind at most.
+    #[arg(long, default_value_t = 4)]
+    pub max_pairs_per_problem: usize,
+    /// Minimum ranker-score margin between chosen and rejected (correctness pairs).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_score_margin: f64,
+    /// Keep correctness pairs whose scores tie.
+    #[arg(long)]
+    pub keep_ties: bool,
+    /// Rejected side of correctness pairs: hardest (most similar) or random.
+    #[arg(long, value_parser = ["hardest", "random"], default_value = "hardest")]
+    pub negative: String,
+    /// Efficiency pairs: slower side takes at least (1 + margin) times the CPU time.
+    #[arg(long, default_value_t = 0.2)]
+    pub efficiency_margin: f64,
+    /// Efficiency pairs: both sides need at least this many timing runs.
+    #[arg(long, default_value_t = 1)]
+    pub min_timing_runs: usize,
+    /// Mutants tried per passing solution.
+    #[arg(long, default_value_t = 6)]
+    pub mutants_per_solution: usize,
+    /// Repair records per problem at most.
+    #[arg(long, default_value_t = 4)]
+    pub max_repairs_per_problem: usize,
+    /// Disable MinHash near-dedup (exact dedup stays on).
+    #[arg(long)]
+    pub no_near_dedup: bool,
+    /// MinHash similarity threshold.
+    #[arg(long, default_value_t = 0.7)]
+    pub near_dedup_threshold: f64,
+    /// n of the n-gram decontamination.
+    #[arg(long, default_value_t = 10)]
+    pub decontam_ngram: usize,
+    /// Seed for random choices.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+fn options(a: &Args) -> anyhow::Result<BuildOptions> {
+    let mut o = BuildOptions::default();
+    o.ranker = match Ranker::parse(&a.ranker).map_err(anyhow::Error::msg)? {
+        Ranker::PageRank(_) => Ranker::PageRank(PageRankOptions {
+            damping: a.pagerank_damping,
+            max_iterations: a.pagerank_iterations,
+            tolerance: a.pagerank_tolerance,
+        }),
+        r => r,
+    };
+    o.completion_format = if a.completion_format == "fenced" {
+        CompletionFormat::Fenced
+    } else {
+        CompletionFormat::Code
+    };
+    o.sft.budget = Budget::parse(&a.budget).map_err(anyhow::Error::msg)?;
+    o.sft.max_per_problem = a.max_per_problem;
+    anyhow::ensure!(
+        (0.0..1.0).contains(&a.reference_fraction),
+        "--reference-fraction must be in [0, 1)"
+    );
+    o.sft.reference_fraction = a.reference_fraction;
+    o.pairs.kinds = a
+        .pair_kinds
+        .split(',')
+        .map(|k| match k.trim() {
+            "correctness" => Ok(PairKind::Correctness),
+            "efficiency" => Ok(PairKind::Efficiency),
+            "injected_error" => Ok(PairKind::InjectedError),
+            "repair" => Ok(PairKind::Repair),
+            other => anyhow::bail!("unknown pair kind '{other}'"),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    o.pairs.max_pairs_per_problem = a.max_pairs_per_problem;
+    o.pairs.min_score_margin = a.min_score_margin;
+    o.pairs.drop_ties = !a.keep_ties;
+    o.pairs.negative = if a.negative == "random" {
+        NegativeChoice::Random
+    } else {
+        NegativeChoice::Hardest
+    };
+    o.pairs.efficiency_margin = a.efficiency_margin;
+    o.pairs.min_timing_runs = a.min_timing_runs;
+    o.pairs.mutants_per_solution = a.mutants_per_solution;
+    o.pairs.seed = a.seed;
+    o.repair.max_per_problem = a.max_repairs_per_problem;
+    o.dedup.near = !a.no_near_dedup;
+    o.dedup.threshold = a.near_dedup_threshold;
+    o.dedup.seed = a.seed;
+    o.decontam_ngram = a.decontam_ngram;
+    Ok(o)
+}
+
+fn print_report(r: &BuildReport, out: &std::path::Path) {
+    println!(
+        "{}: {} rows in {} ({:.2} s)",
+        r.config,
+        r.rows,
+        out.join(&r.config).display(),
+        r.seconds
+    );
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let o = options(&args)?;
+    let inputs = BuildInputs {
+        problems: args.problems.clone(),
+        samples: args.samples.clone(),
+        executions: args.executions.clone(),
+        eval_problems: args.eval_problems.clone(),
+    };
+    let out = &args.out;
+    let report = match args.target {
+        Target::Sft => build_sft(&inputs, &o, out),
+        Target::Dpo => build_dpo(&inputs, &o, out),
+        Target::Repair => build_repair(&inputs, &o, out),
+        Target::Mutants => {
+            let n = build_mutants(&inputs, &o, out).context("building mutant samples")?;
+            println!("mutants: {n} samples in {}", out.display());
+            return Ok(());
+        }
+    }
+    .with_context(|| format!("ouro build {:?}", args.target))?;
+    print_report(&report, out);
+    Ok(())
+}
