@@ -1,1 +1,404 @@
-//! Code extraction (lead).
+//! Pull the program out of a model completion.
+//!
+//! Completions come in three shapes, tried in this order:
+//! 1. **Fenced blocks** (chat answers): one or more ```` ``` ```` blocks, with
+//!    or without a language tag, possibly unterminated when generation hit
+//!    the token limit. The block that defines the entry point wins; blocks
+//!    that define names it uses are joined in front of it. A block that only
+//!    holds a function body continues the prompt.
+//! 2. **Bare code in prose**: a chat answer without fences. The code is the
+//!    span from the first line that starts Python code at column 0 to the
+//!    last line that belongs to it.
+//! 3. **Continuations** (HumanEval style): the completion is the body of the
+//!    function the prompt opens, so the program is prompt + completion.
+//!
+//! Extraction never executes anything; when it fails, the reason is
+//! recorded in [`ExtractError`] and stored with the sample.
+
+use std::fmt;
+
+/// Why no program could be extracted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtractError {
+    /// The completion is empty or whitespace.
+    EmptyCompletion,
+    /// Nothing in the completion looks like Python code.
+    NoCode,
+    /// Code was found, but neither it nor the prompt defines the entry point.
+    MissingEntryPoint(String),
+}
+
+impl fmt::Display for ExtractError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExtractError::EmptyCompletion => f.write_str("empty completion"),
+            ExtractError::NoCode => f.write_str("no code found in completion"),
+            ExtractError::MissingEntryPoint(name) => {
+                write!(
+                    f,
+                    "code found, but it does not define the entry point `{name}`"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ExtractError {}
+
+/// A fenced block: its language tag (lowercased, may be empty) and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub lang: String,
+    pub body: String,
+}
+
+/// Splits out every fenced block. An unterminated last fence runs to the end.
+pub fn fenced_blocks(text: &str) -> Vec<Fence> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(String, Vec<&str>)> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("```") {
+            match current.take() {
+                None => {
+                    let lang = rest.trim().to_ascii_lowercase();
+                    current = Some((lang, Vec::new()));
+                }
+                Some((lang, body)) => blocks.push(Fence {
+                    lang,
+                    body: body.join("\n"),
+                }),
+            }
+        } else if let Some((_, body)) = current.as_mut() {
+            body.push(line);
+        }
+    }
+    if let Some((lang, body)) = current {
+        blocks.push(Fence {
+            lang,
+            body: body.join("\n"),
+        });
+    }
+    blocks
+}
+
+fn is_python_tag(lang: &str) -> bool {
+    matches!(lang, "" | "python" | "py" | "python3" | "py3" | "ipython")
+}
+
+/// Whether `code` defines `name` as a function or class at column 0.
+pub fn defines(code: &str, name: &str) -> bool {
+    !name.is_empty() && code.lines().any(|l| defined_name(l) == Some(name))
+}
+
+/// The name a column-0 `def`/`async def`/`class` line defines.
+fn defined_name(line: &str) -> Option<&str> {
+    let rest = line
+        .strip_prefix("def ")
+        .or_else(|| line.strip_prefix("async def "))
+        .or_else(|| line.strip_prefix("class "))?;
+    let end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|n| !n.is_empty())
+}
+
+fn mentions(code: &str, name: &str) -> bool {
+    code.match_indices(name).any(|(i, _)| {
+        let before = code[..i].chars().next_back();
+        let after = code[i + name.len()..].chars().next();
+        let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        !ident(before) && !ident(after)
+    })
+}
+
+/// A line that can start Python code at column 0.
+fn starts_code(line: &str) -> bool {
+    const STARTS: [&str; 12] = [
+        "def ",
+        "async def ",
+        "class ",
+        "import ",
+        "from ",
+        "@",
+        "if __name__",
+        "for ",
+        "while ",
+        "with ",
+        "try:",
+        "print(",
+    ];
+    STARTS.iter().any(|s| line.starts_with(s)) || is_assignment(line)
+}
+
+fn is_assignment(line: &str) -> bool {
+    let Some(eq) = line.find('=') else {
+        return false;
+    };
+    let lhs = line[..eq].trim_end_matches(['+', '-', '*', '/', '|', '&', ' ']);
+    !lhs.is_empty()
+        && !line[eq..].starts_with("==")
+        && lhs.chars().all(|c| {
+            c.is_alphanumeric()
+                || c == '_'
+                || c == ','
+                || c == ' '
+                || c == '['
+                || c == ']'
+                || c == '.'
+        })
+        && lhs
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+}
+
+/// A line that continues code already started: indented, blank, a comment,
+/// a closing bracket, or a new code statement.
+fn continues_code(line: &str) -> bool {
+    line.trim().is_empty()
+        || line.starts_with([' ', '\t', '#', ')', ']', '}'])
+        || starts_code(line)
+        || line.starts_with("else")
+        || line.starts_with("elif ")
+        || line.starts_with("except")
+        || line.starts_with("finally")
+        || line.starts_with("return ")
+}
+
+/// Code in a chat answer without fences: first code line to the end of the code run.
+fn bare_code(text: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| starts_code(l))?;
+    let mut end = start;
+    for (i, line) in lines.iter().enumerate().skip(start) {
+        if !continues_code(line) {
+            break;
+        }
+        if !line.trim().is_empty() {
+            end = i;
+        }
+    }
+    Some(lines[start..=end].join("\n"))
+}
+
+/// A completion that continues a function the prompt opened: its first
+/// non-blank line is indented.
+fn is_continuation(completion: &str) -> bool {
+    completion
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.starts_with([' ', '\t']))
+}
+
+/// Cuts a continuation where generation ran past the function: at the first
+/// column-0 line that is not code (prose), or at a `__main__` guard.
+fn trim_continuation(completion: &str) -> String {
+    let mut kept = Vec::new();
+    for line in completion.lines() {
+        let col0 = !line.is_empty() && !line.starts_with([' ', '\t']);
+        if col0 && (line.starts_with("if __name__") || !continues_code(line)) {
+            break;
+        }
+        kept.push(line);
+    }
+    kept.join("\n")
+}
+
+fn join_prompt(prompt: &str, body: &str) -> String {
+    let mut program = prompt.to_string();
+    if !program.ends_with('\n') && !body.starts_with('\n') {
+        program.push('\n');
+    }
+    program.push_str(body);
+    program
+}
+
+/// Picks the program out of fenced python blocks.
+fn from_fences(blocks: &[Fence], prompt: &str, entry_point: &str) -> Option<String> {
+    let python: Vec<&str> = {
+        let tagged: Vec<&str> = blocks
+            .iter()
+            .filter(|b| is_python_tag(&b.lang))
+            .map(|b| b.body.as_str())
+            .collect();
+        if tagged.is_empty() {
+            return None;
+        }
+        tagged
+            .into_iter()
+            .filter(|b| !b.trim().is_empty())
+            .collect()
+    };
+    if python.is_empty() {
+        return None;
+    }
+    if let Some(main) = python.iter().position(|b| defines(b, entry_point)) {
+        // Prepend blocks that define names the chosen block uses (helpers
+        // written in their own block); skip blocks that are only usage examples.
+        let mut parts: Vec<&str> = python
+            .iter()
+            .enumerate()
+            .filter(|(i, b)| {
+                *i != main
+                    && b.lines()
+                        .filter_map(defined_name)
+                        .any(|name| name != entry_point && mentions(python[main], name))
+            })
+            .map(|(_, b)| *b)
+            .collect();
+        parts.push(python[main]);
+        return Some(parts.join("\n\n"));
+    }
+    if python.len() == 1 && is_continuation(python[0]) && defines(prompt, entry_point) {
+        return Some(join_prompt(prompt, &trim_continuation(python[0])));
+    }
+    Some(python.join("\n\n"))
+}
+
+/// Extracts the program from `completion`.
+///
+/// `prompt` is the text the model continued (used for HumanEval-style
+/// continuations); `entry_point` is the function under test, or empty for
+/// stdin/stdout programs.
+pub fn extract_code(
+    completion: &str,
+    prompt: &str,
+    entry_point: &str,
+) -> Result<String, ExtractError> {
+    if completion.trim().is_empty() {
+        return Err(ExtractError::EmptyCompletion);
+    }
+    let blocks = fenced_blocks(completion);
+    let code = if let Some(code) = from_fences(&blocks, prompt, entry_point) {
+        code
+    } else if is_continuation(completion) {
+        join_prompt(prompt, &trim_continuation(completion))
+    } else if let Some(code) = bare_code(completion) {
+        code
+    } else {
+        return Err(ExtractError::NoCode);
+    };
+    let code = code.trim_end().to_string() + "\n";
+    if !entry_point.is_empty() && !defines(&code, entry_point) {
+        return Err(ExtractError::MissingEntryPoint(entry_point.to_string()));
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROMPT: &str = "def add(a, b):\n    \"\"\"Add two numbers.\"\"\"\n";
+
+    #[test]
+    fn humaneval_continuation_is_prompt_plus_completion() {
+        let code = extract_code(
+            "    return a + b\n\n\ndef other():\n    pass\n\nprint(add(1, 2))",
+            PROMPT,
+            "add",
+        )
+        .unwrap();
+        assert!(code.starts_with(PROMPT));
+        assert!(code.contains("return a + b"));
+        assert!(
+            code.contains("def other"),
+            "helpers after the body are kept"
+        );
+        let cut = extract_code("    return a + b\nThis function adds.\n", PROMPT, "add").unwrap();
+        assert!(
+            !cut.contains("This function"),
+            "trailing prose is cut: {cut}"
+        );
+    }
+
+    #[test]
+    fn fenced_block_with_prose_around_it() {
+        let c = "Sure! Here is the solution:\n\n```python\ndef add(a, b):\n    return a + b\n```\n\nIt adds `a` and `b`.";
+        assert_eq!(
+            extract_code(c, PROMPT, "add").unwrap(),
+            "def add(a, b):\n    return a + b\n"
+        );
+    }
+
+    #[test]
+    fn untagged_and_unterminated_fences() {
+        assert_eq!(
+            extract_code("```\ndef add(a, b):\n    return a+b\n```", PROMPT, "add").unwrap(),
+            "def add(a, b):\n    return a+b\n"
+        );
+        assert_eq!(
+            extract_code("```py\ndef add(a, b):\n    return a", PROMPT, "add").unwrap(),
+            "def add(a, b):\n    return a\n"
+        );
+    }
+
+    #[test]
+    fn block_defining_the_entry_point_wins_and_helpers_are_joined() {
+        let c = "First a helper:\n```python\ndef helper(x):\n    return x * 2\n```\nThen:\n```python\ndef add(a, b):\n    return helper(a) + b\n```\nExample:\n```python\nprint(add(1, 2))\n```";
+        let code = extract_code(c, PROMPT, "add").unwrap();
+        assert!(code.starts_with("def helper"), "{code}");
+        assert!(code.contains("def add"));
+        assert!(
+            !code.contains("print("),
+            "usage examples are not joined: {code}"
+        );
+    }
+
+    #[test]
+    fn non_python_blocks_are_ignored() {
+        let c = "```bash\npip install x\n```\n```python\ndef add(a, b):\n    return a + b\n```";
+        assert_eq!(
+            extract_code(c, PROMPT, "add").unwrap(),
+            "def add(a, b):\n    return a + b\n"
+        );
+    }
+
+    #[test]
+    fn fenced_body_continues_the_prompt() {
+        let code = extract_code("```python\n    return a + b\n```", PROMPT, "add").unwrap();
+        assert!(
+            code.starts_with(PROMPT) && code.ends_with("return a + b\n"),
+            "{code}"
+        );
+    }
+
+    #[test]
+    fn bare_code_inside_prose() {
+        let c = "You can write it like this:\nimport math\ndef add(a, b):\n    return a + b\nThat is all.";
+        assert_eq!(
+            extract_code(c, PROMPT, "add").unwrap(),
+            "import math\ndef add(a, b):\n    return a + b\n"
+        );
+    }
+
+    #[test]
+    fn failures_say_why() {
+        assert_eq!(
+            extract_code("  \n", PROMPT, "add"),
+            Err(ExtractError::EmptyCompletion)
+        );
+        assert_eq!(
+            extract_code("I cannot help with that.", PROMPT, "add"),
+            Err(ExtractError::NoCode)
+        );
+        assert_eq!(
+            extract_code(
+                "```python\ndef sub(a, b):\n    return a - b\n```",
+                PROMPT,
+                "add"
+            ),
+            Err(ExtractError::MissingEntryPoint("add".into()))
+        );
+    }
+
+    #[test]
+    fn stdin_programs_need_no_entry_point() {
+        let c = "```python\nn = int(input())\nprint(n * 2)\n```";
+        assert_eq!(
+            extract_code(c, "", "").unwrap(),
+            "n = int(input())\nprint(n * 2)\n"
+        );
+    }
+}

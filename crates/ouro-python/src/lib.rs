@@ -1,8 +1,14 @@
 //! Python source analysis, in process.
 //!
-//! - [`lint`]: parse with the ruff parser and report the pylint errors that
+//! - [`lint`]: parse with the ruff parser and report the pylint messages that
 //!   drive LintSeq's deletions (syntax errors, undefined names, use before
-//!   assignment, bad indentation).
+//!   assignment, bad indentation). See the module docs for the coverage table.
+//! - [`tokens`]: Python tokens with char offsets (for token-level diffs).
 //! - [`extract`]: pull code out of model completions.
 
 pub mod extract;
+pub mod lint;
+mod scope;
+pub mod tokens;
+
+pub use lint::{is_clean, lint, LintMessage};
