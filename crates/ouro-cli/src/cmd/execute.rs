@@ -1,0 +1,86 @@
+//! `ouro execute`: run samples against their problems' tests in the sandbox.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+/// Run every sample against its problem's tests in sandboxed slots and write
+/// `part-*.parquet` of executions. Verdicts are appended as they finish; an
+/// interrupted run resumes where it stopped when started again.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Example:\n  ouro execute --problems run/problems --samples run/round-00/samples --out run/round-00/executions")]
+pub struct Args {
+    /// Directory (or single file) of problem shards.
+    #[arg(long)]
+    pub problems: PathBuf,
+    /// Directory (or single file) of sample shards.
+    #[arg(long)]
+    pub samples: PathBuf,
+    /// Output directory for execution shards (also holds the resume journal).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of sandbox slots (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// CPU time limit per sample (per case for stdin/stdout tests), in ms.
+    #[arg(long, default_value_t = 3_000)]
+    pub cpu_ms: u64,
+    /// Wall-clock watchdog per sample, in ms (looser than the CPU limit).
+    #[arg(long, default_value_t = 10_000)]
+    pub wall_ms: u64,
+    /// Address-space budget above the interpreter's size, in MiB.
+    #[arg(long, default_value_t = 512)]
+    pub memory_mb: u64,
+    /// Cap on stdout plus stderr, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub output_bytes: u64,
+    /// Also run the held-out audit tests of problems that have them.
+    #[arg(long)]
+    pub audit: bool,
+    /// Python interpreter to run samples with.
+    #[arg(long, default_value = "python3")]
+    pub python: PathBuf,
+    /// Replace each slot's fork server after this many samples.
+    #[arg(long, default_value_t = 1000)]
+    pub recycle_every: u64,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut suites = vec![ouro_exec::Suite::Filter];
+    if args.audit {
+        suites.push(ouro_exec::Suite::Audit);
+    }
+    let opts = ouro_exec::ExecOptions {
+        workers: args.workers,
+        limits: ouro_exec::Limits {
+            cpu_ms: args.cpu_ms,
+            wall_ms: args.wall_ms,
+            memory_mb: args.memory_mb,
+            output_bytes: args.output_bytes,
+        },
+        suites,
+        recycle_every: args.recycle_every,
+        python: args.python,
+        progress: !args.quiet,
+        ..Default::default()
+    };
+    let stats = ouro_exec::execute(&args.problems, &args.samples, &args.out, &opts)
+        .with_context(|| format!("executing samples from {}", args.samples.display()))?;
+    let passes = stats.verdicts.get("pass").copied().unwrap_or(0);
+    eprintln!(
+        "{} executions ({} resumed, {} run now, {} passed), {:.1}s, isolation: {}",
+        stats.records,
+        stats.resumed,
+        stats.executed,
+        passes,
+        stats.wall_s,
+        stats.isolation.join(", ")
+    );
+    for (verdict, n) in &stats.verdicts {
+        eprintln!("  {verdict}: {n}");
+    }
+    Ok(())
+}

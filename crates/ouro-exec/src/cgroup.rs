@@ -1,0 +1,216 @@
+//! Per-slot cgroups: memory and pids limits, OOM counting, kill-all.
+//!
+//! Probes cgroup v2 first (a unified hierarchy with the `memory` and `pids`
+//! controllers enabled), then v1 (`memory` and `pids` hierarchies). Each
+//! slot gets its own group under `ouro/`. Groups left behind by a killed
+//! executor are removed at startup once they are empty.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+const V1_ROOT: &str = "/sys/fs/cgroup";
+
+/// Which cgroup hierarchy is in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupVersion {
+    V1,
+    V2,
+}
+
+/// The cgroup setup a run can use, found by [`probe`].
+#[derive(Debug, Clone)]
+pub struct CgroupSupport {
+    pub version: CgroupVersion,
+    /// v1: the memory and pids hierarchy roots; v2: the unified root (twice).
+    memory_root: PathBuf,
+    pids_root: PathBuf,
+}
+
+/// Finds a usable cgroup hierarchy, or says why there is none.
+pub fn probe() -> Result<CgroupSupport, String> {
+    let unified = Path::new(V1_ROOT);
+    if let Ok(ctrl) = fs::read_to_string(unified.join("cgroup.controllers")) {
+        let has = |c: &str| ctrl.split_whitespace().any(|x| x == c);
+        if has("memory") && has("pids") {
+            let base = unified.join("ouro");
+            if fs::create_dir_all(&base).is_ok() {
+                // Controllers must be enabled for children of `ouro/`.
+                let _ = fs::write(base.join("cgroup.subtree_control"), "+memory +pids");
+                let sub =
+                    fs::read_to_string(base.join("cgroup.subtree_control")).unwrap_or_default();
+                if sub.contains("memory") && sub.contains("pids") {
+                    return Ok(CgroupSupport {
+                        version: CgroupVersion::V2,
+                        memory_root: base.clone(),
+                        pids_root: base,
+                    });
+                }
+            }
+        }
+    }
+    let mem = unified.join("memory");
+    let pids = unified.join("pids");
+    if mem.join("memory.limit_in_bytes").exists() && pids.join("pids.max").exists()
+        || mem.join("tasks").exists() && pids.join("tasks").exists()
+    {
+        let (m, p) = (mem.join("ouro"), pids.join("ouro"));
+        if fs::create_dir_all(&m).is_ok() && fs::create_dir_all(&p).is_ok() {
+            return Ok(CgroupSupport {
+                version: CgroupVersion::V1,
+                memory_root: m,
+                pids_root: p,
+            });
+        }
+        return Err(
+            "cgroup v1 memory/pids hierarchies exist but cannot create groups (not root?)".into(),
+        );
+    }
+    Err("no cgroup v2 with memory+pids controllers and no cgroup v1 memory/pids hierarchies".into())
+}
+
+impl CgroupSupport {
+    /// Removes empty groups left behind by executors that were killed.
+    pub fn remove_stale(&self) {
+        for root in [&self.memory_root, &self.pids_root] {
+            if let Ok(rd) = fs::read_dir(root) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if p.is_dir() && procs_of(&p).is_empty() {
+                        let _ = fs::remove_dir(&p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Creates the groups of one slot with the given limits.
+    pub fn create_slot(
+        &self,
+        name: &str,
+        memory_bytes: u64,
+        max_pids: u64,
+    ) -> Result<SlotCgroup, String> {
+        let mem = self.memory_root.join(name);
+        let pids = self.pids_root.join(name);
+        let mk = |p: &Path| fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()));
+        mk(&mem)?;
+        if pids != mem {
+            mk(&pids)?;
+        }
+        let w =
+            |p: PathBuf, v: String| fs::write(&p, v).map_err(|e| format!("{}: {e}", p.display()));
+        match self.version {
+            CgroupVersion::V1 => {
+                w(mem.join("memory.limit_in_bytes"), memory_bytes.to_string())?;
+                // Best effort: swap accounting is often disabled.
+                let _ = fs::write(
+                    mem.join("memory.memsw.limit_in_bytes"),
+                    memory_bytes.to_string(),
+                );
+                w(pids.join("pids.max"), max_pids.to_string())?;
+            }
+            CgroupVersion::V2 => {
+                w(mem.join("memory.max"), memory_bytes.to_string())?;
+                let _ = fs::write(mem.join("memory.swap.max"), "0");
+                w(mem.join("pids.max"), max_pids.to_string())?;
+            }
+        }
+        Ok(SlotCgroup {
+            version: self.version,
+            memory: mem,
+            pids,
+        })
+    }
+}
+
+/// The groups of one slot. Dropping it kills what is left and removes them.
+#[derive(Debug)]
+pub struct SlotCgroup {
+    version: CgroupVersion,
+    memory: PathBuf,
+    pids: PathBuf,
+}
+
+impl SlotCgroup {
+    /// The `cgroup.procs` files the slot's first process must join.
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        let mut v = vec![self.memory.join("cgroup.procs")];
+        if self.pids != self.memory {
+            v.push(self.pids.join("cgroup.procs"));
+        }
+        v
+    }
+
+    /// How many times the kernel OOM-killed a process in this group so far.
+    pub fn oom_kills(&self) -> u64 {
+        let (file, key) = match self.version {
+            CgroupVersion::V1 => ("memory.oom_control", "oom_kill"),
+            CgroupVersion::V2 => ("memory.events", "oom_kill"),
+        };
+        let text = fs::read_to_string(self.memory.join(file)).unwrap_or_default();
+        let from_file = text
+            .lines()
+            .find_map(|l| {
+                let mut it = l.split_whitespace();
+                (it.next() == Some(key)).then(|| it.next().and_then(|v| v.parse().ok()))?
+            })
+            .unwrap_or(0);
+        if from_file > 0 || self.version == CgroupVersion::V2 {
+            return from_file;
+        }
+        // Old v1 kernels have no oom_kill counter: hitting the limit is the best sign.
+        fs::read_to_string(self.memory.join("memory.failcnt"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Processes currently in the slot.
+    pub fn procs(&self) -> Vec<i32> {
+        procs_of(&self.memory)
+    }
+
+    /// Kills every process in the slot.
+    pub fn kill_all(&self) {
+        if self.version == CgroupVersion::V2
+            && fs::write(self.memory.join("cgroup.kill"), "1").is_ok()
+        {
+            return;
+        }
+        for _ in 0..8 {
+            let procs = self.procs();
+            if procs.is_empty() {
+                return;
+            }
+            for p in procs {
+                // SAFETY: plain kill(2) on a pid read from the slot's own cgroup.
+                unsafe { libc::kill(p, libc::SIGKILL) };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for SlotCgroup {
+    fn drop(&mut self) {
+        self.kill_all();
+        for _ in 0..50 {
+            let a = fs::remove_dir(&self.memory).is_ok() || !self.memory.exists();
+            let b = self.pids == self.memory
+                || fs::remove_dir(&self.pids).is_ok()
+                || !self.pids.exists();
+            if a && b {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
+
+fn procs_of(dir: &Path) -> Vec<i32> {
+    fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}

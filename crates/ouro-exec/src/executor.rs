@@ -1,0 +1,376 @@
+//! The pool of slots and the per-sample path: request, verdict, record.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use ouro_data::{derive_seed, Execution, Judge, Limits, Problem, Sample, Suite, Tests, Verdict};
+
+use crate::cgroup::{self, CgroupSupport};
+use crate::protocol::{Request, WireLimits};
+use crate::slot::{resolve_python, Slot, SlotSpec};
+use crate::verdict::{judge_assert, judge_io, Judged};
+use crate::{executor_version, ExecError, ExecOptions};
+
+/// One unit of work: a sample against one suite of its problem.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub problem: Arc<Problem>,
+    pub sample: Arc<Sample>,
+    pub suite: Suite,
+}
+
+struct WorkItem {
+    job: Job,
+    seq: usize,
+    reply: mpsc::Sender<(usize, Execution)>,
+}
+
+/// A running pool of W slots, each a sandbox with a warm fork server,
+/// served by its own thread. Dropping the executor stops every slot.
+pub struct Executor {
+    tx: Option<mpsc::Sender<WorkItem>>,
+    workers: Vec<JoinHandle<()>>,
+    /// Isolation each slot achieved (updated when a slot restarts).
+    isolation: Arc<Mutex<Vec<String>>>,
+    warnings: Vec<String>,
+    uids: std::ops::Range<u32>,
+    scratch: PathBuf,
+}
+
+impl Executor {
+    /// Probes the machine, starts `opts.workers` slots and waits until each
+    /// one is serving. Missing isolation primitives are reported as warnings
+    /// (printed once to stderr), never silently.
+    pub fn new(opts: &ExecOptions) -> Result<Executor, ExecError> {
+        let workers = if opts.workers == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        } else {
+            opts.workers
+        };
+        let python = resolve_python(&opts.python).map_err(ExecError::Sandbox)?;
+        let mut warnings = Vec::new();
+        let cgroups = match cgroup::probe() {
+            Ok(c) => {
+                c.remove_stale();
+                Some(c)
+            }
+            Err(e) => {
+                warnings.push(format!(
+                    "cgroups unavailable ({e}): no memory/pids limit per slot"
+                ));
+                None
+            }
+        };
+        let cgroups = Arc::new(cgroups);
+        let scratch = opts
+            .scratch_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
+            .join(format!("ouro-exec-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch).map_err(|e| ExecError::io(&scratch, e))?;
+        let uid_base = opts.uid_base;
+        let (tx, rx) = mpsc::channel::<WorkItem>();
+        let rx = Arc::new(Mutex::new(rx));
+        let isolation = Arc::new(Mutex::new(vec![String::new(); workers]));
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(usize, Vec<String>), String>>();
+        let mut handles = Vec::new();
+        for index in 0..workers {
+            let spec = SlotSpec {
+                index,
+                python: python.clone(),
+                workdir: scratch.join(format!("slot-{index}")),
+                tmpfs_mb: opts.tmpfs_mb,
+                slot_memory_mb: opts.limits.memory_mb + opts.tmpfs_mb + 256,
+                max_pids: opts.max_pids,
+                uid: uid_base + index as u32,
+            };
+            let rx = Arc::clone(&rx);
+            let cgroups = Arc::clone(&cgroups);
+            let isolation = Arc::clone(&isolation);
+            let ready = ready_tx.clone();
+            let opts = opts.clone();
+            // Slots are started inside their worker thread: the harness asks for
+            // SIGKILL when the thread that spawned it goes away.
+            handles.push(std::thread::spawn(move || {
+                let mut slot = match Slot::start(spec.clone(), cgroups.as_ref().as_ref()) {
+                    Ok(s) => {
+                        isolation.lock().expect("isolation lock")[index] = s.isolation.clone();
+                        let _ = ready.send(Ok((index, s.warnings.clone())));
+                        Some(s)
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                drop(ready);
+                loop {
+                    let item = {
+                        let guard = rx.lock().expect("queue lock");
+                        guard.recv()
+                    };
+                    let Ok(item) = item else { break };
+                    let rec = run_job(
+                        &mut slot,
+                        &spec,
+                        cgroups.as_ref().as_ref(),
+                        &opts,
+                        &item.job,
+                        &isolation,
+                    );
+                    let _ = item.reply.send((item.seq, rec));
+                }
+            }));
+        }
+        drop(ready_tx);
+        let mut errors = Vec::new();
+        let mut slot_warnings: Vec<String> = Vec::new();
+        for r in ready_rx.iter() {
+            match r {
+                Ok((_, w)) => {
+                    for w in w {
+                        if !slot_warnings.contains(&w) {
+                            slot_warnings.push(w);
+                        }
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        warnings.extend(slot_warnings);
+        let exec = Executor {
+            tx: Some(tx),
+            workers: handles,
+            isolation,
+            warnings,
+            uids: uid_base..uid_base + workers as u32,
+            scratch,
+        };
+        if !errors.is_empty() {
+            return Err(ExecError::Sandbox(errors.join("; ")));
+        }
+        for w in &exec.warnings {
+            tracing::warn!("ouro-exec: {w}");
+            eprintln!("warning: ouro-exec: {w}");
+        }
+        Ok(exec)
+    }
+
+    /// Warnings about isolation primitives that could not be used.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// The isolation level of each slot, e.g. `cgroup+ipcns+landlock7+...`.
+    pub fn isolation(&self) -> Vec<String> {
+        self.isolation.lock().expect("isolation lock").clone()
+    }
+
+    /// The uids untrusted code runs as (one per slot); a process with one of
+    /// these uids outside a running sample is a leak.
+    pub fn sandbox_uids(&self) -> std::ops::Range<u32> {
+        self.uids.clone()
+    }
+
+    /// Runs the jobs on all slots; `on_result` sees each execution as soon as
+    /// it is judged (in completion order). Returns when all are done.
+    pub fn run_all(&self, jobs: Vec<Job>, mut on_result: impl FnMut(Execution)) {
+        let (reply, results) = mpsc::channel();
+        let n = jobs.len();
+        let tx = self.tx.as_ref().expect("executor running");
+        for (seq, job) in jobs.into_iter().enumerate() {
+            tx.send(WorkItem {
+                job,
+                seq,
+                reply: reply.clone(),
+            })
+            .expect("workers alive");
+        }
+        drop(reply);
+        for (_, rec) in results.iter().take(n) {
+            on_result(rec);
+        }
+    }
+
+    /// Runs the jobs and returns their executions in job order.
+    pub fn run_batch(&self, jobs: Vec<Job>) -> Vec<Execution> {
+        let n = jobs.len();
+        let (reply, results) = mpsc::channel();
+        let tx = self.tx.as_ref().expect("executor running");
+        for (seq, job) in jobs.into_iter().enumerate() {
+            tx.send(WorkItem {
+                job,
+                seq,
+                reply: reply.clone(),
+            })
+            .expect("workers alive");
+        }
+        drop(reply);
+        let mut out: Vec<Option<Execution>> = vec![None; n];
+        for (seq, rec) in results.iter().take(n) {
+            out[seq] = Some(rec);
+        }
+        out.into_iter()
+            .map(|r| r.expect("every job answered"))
+            .collect()
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        for h in self.workers.drain(..) {
+            let _ = h.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+/// The record of a sample that is never run (no code was extracted).
+pub fn not_run(job: &Job, opts: &ExecOptions, error_kind: &str, isolation: &str) -> Execution {
+    Execution {
+        sample_id: job.sample.sample_id.clone(),
+        problem_id: job.problem.problem_id.clone(),
+        suite: job.suite,
+        verdict: Verdict::Error,
+        tests_passed: vec![],
+        error_kind: Some(error_kind.to_string()),
+        stderr_tail: String::new(),
+        cpu_ms: 0.0,
+        wall_ms: 0.0,
+        max_rss_kb: 0,
+        executor_version: executor_version(),
+        limits: opts.limits.clone(),
+        isolation: isolation.to_string(),
+        judge: Judge::InProcess,
+    }
+}
+
+fn tests_of(job: &Job) -> Option<&Tests> {
+    match job.suite {
+        Suite::Filter => Some(&job.problem.tests),
+        Suite::Audit => job.problem.audit_tests.as_ref(),
+    }
+}
+
+fn wire(l: &Limits) -> WireLimits {
+    WireLimits {
+        cpu_ms: l.cpu_ms,
+        wall_ms: l.wall_ms,
+        memory_mb: l.memory_mb,
+        output_bytes: l.output_bytes,
+    }
+}
+
+fn run_job(
+    slot: &mut Option<Slot>,
+    spec: &SlotSpec,
+    cgroups: Option<&CgroupSupport>,
+    opts: &ExecOptions,
+    job: &Job,
+    isolation: &Mutex<Vec<String>>,
+) -> Execution {
+    let iso_now = || slot_isolation(isolation, spec.index);
+    let Some(code) = job.sample.code.as_ref() else {
+        return not_run(job, opts, "no_code", &iso_now());
+    };
+    let Some(tests) = tests_of(job) else {
+        let mut rec = not_run(job, opts, "no_tests", &iso_now());
+        rec.verdict = Verdict::SandboxError;
+        return rec;
+    };
+    let nonce = format!("{:032x}", rand::random::<u128>());
+    let (kind, script, cases) = match tests {
+        Tests::AssertScript { script } => ("assert", script.clone(), vec![]),
+        Tests::IoCases { cases } => (
+            "io",
+            String::new(),
+            cases.iter().map(|c| c.input.clone()).collect(),
+        ),
+    };
+    let req = Request {
+        kind,
+        code: code.clone(),
+        script,
+        entry_point: job.problem.entry_point.clone(),
+        cases,
+        nonce: nonce.clone(),
+        seed: derive_seed(&job.sample.sample_id, 0),
+        limits: wire(&opts.limits),
+    };
+    let mut last_error = String::new();
+    for _attempt in 0..=opts.sandbox_retries {
+        if slot
+            .as_ref()
+            .is_some_and(|s| s.served >= opts.recycle_every)
+        {
+            *slot = None;
+        }
+        if slot.is_none() {
+            match Slot::start(spec.clone(), cgroups) {
+                Ok(s) => {
+                    isolation.lock().expect("isolation lock")[spec.index] = s.isolation.clone();
+                    *slot = Some(s);
+                }
+                Err(e) => {
+                    last_error = e.to_string();
+                    continue;
+                }
+            }
+        }
+        let s = slot.as_mut().expect("slot started");
+        let oom_before = s.oom_kills();
+        match s.run(&req) {
+            Ok(resp) => {
+                let oom = s.oom_kills() > oom_before;
+                let judged: Judged = match tests {
+                    Tests::AssertScript { .. } => judge_assert(&resp, &nonce, oom),
+                    Tests::IoCases { cases } => judge_io(&resp, cases, &nonce, oom),
+                };
+                if judged.verdict == Verdict::SandboxError
+                    && judged.error_kind.as_deref() == Some("child_setup")
+                {
+                    last_error = "child setup failed".into();
+                    *slot = None;
+                    continue;
+                }
+                let runs = &resp.runs;
+                return Execution {
+                    sample_id: job.sample.sample_id.clone(),
+                    problem_id: job.problem.problem_id.clone(),
+                    suite: job.suite,
+                    verdict: judged.verdict,
+                    tests_passed: judged.tests_passed,
+                    error_kind: judged.error_kind,
+                    stderr_tail: runs
+                        .last()
+                        .map(|r| r.stderr_tail.clone())
+                        .unwrap_or_default(),
+                    cpu_ms: runs.iter().map(|r| r.cpu_ms).sum(),
+                    wall_ms: runs.iter().map(|r| r.wall_ms).sum(),
+                    max_rss_kb: runs.iter().map(|r| r.max_rss_kb).max().unwrap_or(0),
+                    executor_version: executor_version(),
+                    limits: opts.limits.clone(),
+                    isolation: s.isolation.clone(),
+                    judge: Judge::InProcess,
+                };
+            }
+            Err(e) => {
+                last_error = e.to_string();
+                *slot = None;
+            }
+        }
+    }
+    let mut rec = not_run(job, opts, "sandbox", &iso_now());
+    rec.verdict = Verdict::SandboxError;
+    rec.error_kind = Some(format!("sandbox:{last_error}"));
+    rec
+}
+
+fn slot_isolation(isolation: &Mutex<Vec<String>>, index: usize) -> String {
+    isolation.lock().expect("isolation lock")[index].clone()
+}

@@ -1,0 +1,192 @@
+//! Durable results: an append-only journal, compacted into shards at the end.
+//!
+//! Each finished execution is appended to `<out>/.journal.jsonl` as one JSON
+//! line as soon as its verdict is known. A killed run leaves at most one
+//! partial last line, which is cut off when the journal is reopened. On
+//! completion, the journal and any earlier `part-*.parquet` are merged,
+//! deduplicated by execution key, sorted, and written as `part-NNNNN.parquet`
+//! (each atomically); only then is the journal removed. A run killed during
+//! compaction therefore still finds every record on resume.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use ouro_data::shard::{list_shards, read_records, write_records};
+use ouro_data::Execution;
+
+use crate::ExecError;
+
+/// File name of the journal inside the output directory.
+pub const JOURNAL: &str = ".journal.jsonl";
+/// Rows per output shard.
+pub const ROWS_PER_SHARD: usize = 50_000;
+
+/// The append side of a run's results.
+pub struct Journal {
+    dir: PathBuf,
+    path: PathBuf,
+    file: File,
+    /// Keys of executions already recorded (journal or shards).
+    done: HashSet<String>,
+    unsynced: usize,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal of `dir`, reading what earlier runs finished.
+    pub fn open(dir: &Path) -> Result<Journal, ExecError> {
+        std::fs::create_dir_all(dir).map_err(|e| ExecError::io(dir, e))?;
+        let _ = ouro_data::fsutil::remove_stale_temp_files(dir);
+        let path = dir.join(JOURNAL);
+        let mut done = HashSet::new();
+        for shard in list_shards(dir)? {
+            for rec in read_records::<Execution>(&shard)? {
+                done.insert(rec.key());
+            }
+        }
+        let (records, good_len) = read_journal(&path)?;
+        for rec in records {
+            done.insert(rec.key());
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| ExecError::io(&path, e))?;
+        // Cut a partial last line left by a kill, so appends start clean.
+        file.set_len(good_len)
+            .map_err(|e| ExecError::io(&path, e))?;
+        file.seek(SeekFrom::End(0))
+            .map_err(|e| ExecError::io(&path, e))?;
+        Ok(Journal {
+            dir: dir.to_path_buf(),
+            path,
+            file,
+            done,
+            unsynced: 0,
+        })
+    }
+
+    /// True when an execution with this key is already recorded.
+    pub fn is_done(&self, key: &str) -> bool {
+        self.done.contains(key)
+    }
+
+    /// Number of recorded executions.
+    pub fn len_done(&self) -> usize {
+        self.done.len()
+    }
+
+    /// Appends one execution (ignored when its key is already recorded).
+    pub fn append(&mut self, rec: &Execution) -> Result<(), ExecError> {
+        if !self.done.insert(rec.key()) {
+            return Ok(());
+        }
+        let mut line = serde_json::to_vec(rec).expect("Execution serializes");
+        line.push(b'\n');
+        // One write per record: a kill leaves whole lines plus at most one partial one.
+        self.file
+            .write_all(&line)
+            .map_err(|e| ExecError::io(&self.path, e))?;
+        self.unsynced += 1;
+        if self.unsynced >= 256 {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Makes appended records durable against power loss (a killed process loses nothing anyway).
+    pub fn sync(&mut self) -> Result<(), ExecError> {
+        self.unsynced = 0;
+        self.file
+            .sync_data()
+            .map_err(|e| ExecError::io(&self.path, e))
+    }
+
+    /// Merges shards and journal into sorted, deduplicated `part-*.parquet`
+    /// files and removes the journal. Returns the number of records.
+    pub fn compact(mut self) -> Result<usize, ExecError> {
+        self.sync()?;
+        let mut by_key: HashMap<String, Execution> = HashMap::new();
+        let old_shards = list_shards(&self.dir)?;
+        for shard in &old_shards {
+            for rec in read_records::<Execution>(shard)? {
+                by_key.entry(rec.key()).or_insert(rec);
+            }
+        }
+        let (journal, _) = read_journal(&self.path)?;
+        for rec in journal {
+            by_key.entry(rec.key()).or_insert(rec);
+        }
+        let mut all: Vec<Execution> = by_key.into_values().collect();
+        all.sort_by(|a, b| {
+            (
+                &a.problem_id,
+                &a.sample_id,
+                a.suite as u8,
+                &a.executor_version,
+            )
+                .cmp(&(
+                    &b.problem_id,
+                    &b.sample_id,
+                    b.suite as u8,
+                    &b.executor_version,
+                ))
+        });
+        let mut written = Vec::new();
+        for (i, chunk) in all.chunks(ROWS_PER_SHARD).enumerate() {
+            let path = self.dir.join(format!("part-{i:05}.parquet"));
+            write_records(&path, chunk)?;
+            written.push(path);
+        }
+        for old in old_shards {
+            if !written.contains(&old) {
+                std::fs::remove_file(&old).map_err(|e| ExecError::io(&old, e))?;
+            }
+        }
+        drop(self.file);
+        std::fs::remove_file(&self.path).map_err(|e| ExecError::io(&self.path, e))?;
+        Ok(all.len())
+    }
+}
+
+/// Reads the journal's complete lines; returns them and the byte length they span.
+fn read_journal(path: &Path) -> Result<(Vec<Execution>, u64), ExecError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((vec![], 0)),
+        Err(e) => return Err(ExecError::io(path, e)),
+    };
+    let mut reader = BufReader::new(file);
+    let mut out = Vec::new();
+    let mut good = 0u64;
+    let mut line = Vec::new();
+    let mut lineno = 0usize;
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| ExecError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        lineno += 1;
+        if line.last() != Some(&b'\n') {
+            break; // partial last line of a killed run
+        }
+        match serde_json::from_slice::<Execution>(&line) {
+            Ok(rec) => out.push(rec),
+            Err(e) => {
+                return Err(ExecError::Invalid(format!(
+                    "{}: line {lineno}: {e}",
+                    path.display()
+                )))
+            }
+        }
+        good += n as u64;
+    }
+    Ok((out, good))
+}

@@ -1,0 +1,122 @@
+//! ouro's sandboxed executor.
+//!
+//! Runs untrusted Python samples against their problem's tests and records
+//! one [`ouro_data::Execution`] per (sample, suite). Only this crate runs
+//! untrusted code.
+//!
+//! - **Slots** ([`slot`]): W sandboxes, each built once: pid/net/mount/ipc/uts
+//!   namespaces (plus a user namespace when not root), a private `/proc`, a
+//!   private tmpfs working directory, a non-root uid per slot, Landlock
+//!   (read-write only in the working directory, no TCP), a seccomp deny-list,
+//!   and a cgroup (v2 or v1) for memory and pids. Missing primitives are
+//!   warned about and the level achieved is recorded in every execution.
+//! - **Fork server** (`harness.py`): a warm `python3 -s -S -P` per slot with
+//!   common stdlib modules preimported forks one child per sample (per case
+//!   for stdin/stdout tests) with rlimits, an address-space budget above the
+//!   current size, a re-seeded `random`, a fresh directory and capped
+//!   output; after each child every leftover process is killed and reaped.
+//! - **Verdicts** ([`verdict`]) are decided in this (trusted) process: a pass
+//!   needs every test reported passed and a completion marker after them, on
+//!   a result channel whose lines carry a per-sample nonce. Stdout is
+//!   compared here ([`compare`]), never with the program's objects.
+//! - **Durability** ([`journal`]): verdicts are appended as they finish; a
+//!   resumed run skips finished keys; the end result is `part-*.parquet`.
+
+pub mod cgroup;
+pub mod compare;
+pub mod executor;
+pub mod journal;
+pub mod protocol;
+mod run;
+pub mod slot;
+pub mod verdict;
+
+use std::path::{Path, PathBuf};
+
+pub use executor::{Executor, Job};
+pub use ouro_data::{Execution, Limits, Suite, Verdict};
+pub use run::{execute, ExecStats};
+
+/// Errors of the executor. Bad samples never cause one: they get a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Data(#[from] ouro_data::DataError),
+    /// The sandbox could not be built at all (e.g. no Python interpreter).
+    #[error("sandbox: {0}")]
+    Sandbox(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ExecError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        ExecError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Options of a run.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// Number of slots; 0 means one per available core.
+    pub workers: usize,
+    /// Limits of every sample (part of the execution key).
+    pub limits: Limits,
+    /// Suites to run; `Audit` runs only for problems that have audit tests.
+    pub suites: Vec<Suite>,
+    /// A slot's fork server is replaced after this many samples.
+    pub recycle_every: u64,
+    /// Python interpreter (resolved to its real executable at startup).
+    pub python: PathBuf,
+    /// Size of each slot's tmpfs working directory.
+    pub tmpfs_mb: u64,
+    /// Process limit of a slot (cgroup pids.max and RLIMIT_NPROC).
+    pub max_pids: u64,
+    /// How often a sample is retried when the sandbox (not the sample) fails.
+    pub sandbox_retries: u32,
+    /// First uid untrusted code runs as; slot i uses `uid_base + i`.
+    pub uid_base: u32,
+    /// Where the slots' working directories are mounted (default: the system temp dir).
+    pub scratch_dir: Option<PathBuf>,
+    /// Show a progress bar with the live pass rate.
+    pub progress: bool,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            workers: 0,
+            limits: Limits::default(),
+            suites: vec![Suite::Filter],
+            recycle_every: 1000,
+            python: PathBuf::from("python3"),
+            tmpfs_mb: 64,
+            max_pids: 64,
+            sandbox_retries: 2,
+            uid_base: 61000,
+            scratch_dir: None,
+            progress: false,
+        }
+    }
+}
+
+/// The executor version recorded in every execution and its key: the crate
+/// version plus a hash of the harness, so a changed harness re-runs samples.
+pub fn executor_version() -> String {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION
+        .get_or_init(|| {
+            let h = blake3::hash(slot::HARNESS.as_bytes()).to_hex();
+            format!("ouro-exec/{}+{}", env!("CARGO_PKG_VERSION"), &h[..8])
+        })
+        .clone()
+}

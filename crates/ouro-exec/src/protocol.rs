@@ -1,0 +1,68 @@
+//! Frames exchanged with the slot harness (`harness.py`).
+//!
+//! A frame is a 4-byte little-endian length followed by UTF-8 JSON. The
+//! harness reports facts (exit status, resource use, the raw result channel,
+//! captured stdout); the verdict is decided in Rust from these facts.
+
+use serde::{Deserialize, Serialize};
+
+/// Limits as the harness reads them.
+#[derive(Debug, Clone, Serialize)]
+pub struct WireLimits {
+    pub cpu_ms: u64,
+    pub wall_ms: u64,
+    pub memory_mb: u64,
+    pub output_bytes: u64,
+}
+
+/// One sample to run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Request {
+    /// `assert` or `io`.
+    pub kind: &'static str,
+    pub code: String,
+    /// Assert script (assert kind only).
+    pub script: String,
+    pub entry_point: String,
+    /// Stdin of each case (io kind only).
+    pub cases: Vec<String>,
+    /// Per-sample secret that prefixes every line of the result channel.
+    pub nonce: String,
+    pub seed: u64,
+    pub limits: WireLimits,
+}
+
+/// What happened to one child process.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Run {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    /// `cpu`, `wall` or `output` when the harness killed the child.
+    pub killed: Option<String>,
+    pub cpu_ms: f64,
+    pub wall_ms: f64,
+    pub max_rss_kb: u64,
+    /// Raw result channel; only lines starting with the nonce count.
+    pub result: String,
+    pub stdout: String,
+    pub stderr_tail: String,
+    pub leftovers: u32,
+}
+
+/// The harness's answer to one [`Request`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct Response {
+    pub runs: Vec<Run>,
+    /// Number of tests in the assert script, counted before any untrusted code ran.
+    pub ntests: Option<usize>,
+    /// Set when the test script itself does not compile.
+    pub test_error: Option<String>,
+}
+
+/// The first frame of a slot.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Hello {
+    pub isolation: Vec<String>,
+    pub warnings: Vec<String>,
+    pub python: String,
+}

@@ -1,0 +1,280 @@
+//! A slot: one sandbox with a warm Python fork server inside, built once and
+//! reused for many samples (recycled every N).
+
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cgroup::{CgroupSupport, SlotCgroup};
+use crate::protocol::{Hello, Request, Response};
+
+/// The harness source, run with `python3 -c`.
+pub const HARNESS: &str = include_str!("harness.py");
+
+/// The sandbox primitives a slot is expected to reach when running as root;
+/// anything missing from a slot's isolation is warned about.
+pub const FULL_ISOLATION: &[&str] = &[
+    "ipcns", "mntns", "netns", "pidns", "utsns", "proc", "tmpfs", "uid", "landlock", "seccomp",
+    "cgroup",
+];
+
+/// How to build a slot.
+#[derive(Debug, Clone)]
+pub struct SlotSpec {
+    pub index: usize,
+    pub python: PathBuf,
+    /// Host directory the slot's tmpfs is mounted on.
+    pub workdir: PathBuf,
+    pub tmpfs_mb: u64,
+    /// Memory limit of the whole slot (server plus children).
+    pub slot_memory_mb: u64,
+    pub max_pids: u64,
+    /// uid untrusted code runs as (distinct per slot).
+    pub uid: u32,
+}
+
+/// Why a slot could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SlotError {
+    #[error("slot {slot}: {message}")]
+    Broken { slot: usize, message: String },
+}
+
+/// A running slot.
+pub struct Slot {
+    pub spec: SlotSpec,
+    child: Child,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    /// Isolation achieved, e.g. `ipcns+landlock7+mntns+...`.
+    pub isolation: String,
+    pub warnings: Vec<String>,
+    pub served: u64,
+    cgroup: Option<SlotCgroup>,
+}
+
+impl Slot {
+    /// Starts the slot and waits for its hello frame.
+    pub fn start(spec: SlotSpec, cgroups: Option<&CgroupSupport>) -> Result<Slot, SlotError> {
+        let index = spec.index;
+        let broken = move |m: String| SlotError::Broken {
+            slot: index,
+            message: m,
+        };
+        let mut warnings = Vec::new();
+        let cgroup = match cgroups {
+            Some(cg) => {
+                let name = format!("slot-{}-{}", std::process::id(), spec.index);
+                match cg.create_slot(&name, spec.slot_memory_mb << 20, spec.max_pids) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        warnings.push(format!("cannot create cgroup for slot {}: {e}", spec.index));
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        std::fs::create_dir_all(&spec.workdir)
+            .map_err(|e| broken(format!("{}: {e}", spec.workdir.display())))?;
+        let config = serde_json::json!({
+            "workdir": spec.workdir,
+            "tmpfs_mb": spec.tmpfs_mb,
+            "uid": spec.uid,
+            "nproc": spec.max_pids,
+            "cgroup_procs": cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default(),
+        });
+        let mut cmd = Command::new(&spec.python);
+        cmd.args(["-s", "-S", "-P", "-c", HARNESS, &config.to_string()])
+            .env_clear()
+            .env("PYTHONHASHSEED", "0")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("PYTHONIOENCODING", "utf-8")
+            .env("LANG", "C.UTF-8")
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .current_dir("/")
+            .process_group(0);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| broken(format!("cannot start {}: {e}", spec.python.display())))?;
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut slot = Slot {
+            spec,
+            child,
+            stdin,
+            stdout,
+            isolation: String::new(),
+            warnings,
+            served: 0,
+            cgroup,
+        };
+        let hello: Hello = match slot.read_frame(Duration::from_secs(60)) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| broken(format!("bad hello: {e}")))?
+            }
+            Err(e) => {
+                slot.kill();
+                return Err(e);
+            }
+        };
+        let mut iso = hello.isolation.clone();
+        iso.sort();
+        slot.isolation = iso.join("+");
+        slot.warnings.extend(hello.warnings);
+        for want in FULL_ISOLATION {
+            if !hello.isolation.iter().any(|h| h.starts_with(want)) {
+                slot.warnings
+                    .push(format!("isolation primitive missing: {want}"));
+            }
+        }
+        Ok(slot)
+    }
+
+    /// Runs one request. On error the slot is killed and must be replaced.
+    pub fn run(&mut self, req: &Request) -> Result<Response, SlotError> {
+        let body = serde_json::to_vec(req).expect("request serializes");
+        let mut frame = (body.len() as u32).to_le_bytes().to_vec();
+        frame.extend_from_slice(&body);
+        if let Err(e) = self
+            .stdin
+            .write_all(&frame)
+            .and_then(|_| self.stdin.flush())
+        {
+            self.kill();
+            return Err(self.broken(format!("write request: {e}")));
+        }
+        let runs = if req.kind == "io" {
+            req.cases.len().max(1)
+        } else {
+            1
+        } as u64;
+        let budget = Duration::from_millis(runs * (req.limits.wall_ms + 2_000) + 10_000);
+        let bytes = match self.read_frame(budget) {
+            Ok(b) => b,
+            Err(e) => {
+                self.kill();
+                return Err(e);
+            }
+        };
+        self.served += 1;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            self.kill();
+            self.broken(format!("bad response: {e}"))
+        })
+    }
+
+    /// OOM kills recorded by the slot's cgroup so far (0 without cgroups).
+    pub fn oom_kills(&self) -> u64 {
+        self.cgroup.as_ref().map(|c| c.oom_kills()).unwrap_or(0)
+    }
+
+    /// Pids currently in the slot's cgroup (the relay and the server when idle).
+    pub fn cgroup_procs(&self) -> Option<Vec<i32>> {
+        self.cgroup.as_ref().map(|c| c.procs())
+    }
+
+    /// Host pid of the slot's first process.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn broken(&self, message: String) -> SlotError {
+        SlotError::Broken {
+            slot: self.spec.index,
+            message,
+        }
+    }
+
+    fn read_frame(&mut self, budget: Duration) -> Result<Vec<u8>, SlotError> {
+        let deadline = Instant::now() + budget;
+        let mut head = [0u8; 4];
+        self.read_exact_until(&mut head, deadline)?;
+        let n = u32::from_le_bytes(head) as usize;
+        if n > 512 << 20 {
+            return Err(self.broken(format!("frame of {n} bytes")));
+        }
+        let mut body = vec![0u8; n];
+        self.read_exact_until(&mut body, deadline)?;
+        Ok(body)
+    }
+
+    fn read_exact_until(&mut self, buf: &mut [u8], deadline: Instant) -> Result<(), SlotError> {
+        let fd = self.stdout.as_raw_fd();
+        let mut got = 0;
+        while got < buf.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.broken("harness did not answer in time".into()));
+            }
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd for the duration of the call.
+            let r =
+                unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+            if r < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(self.broken(format!("poll: {e}")));
+            }
+            if r == 0 {
+                continue;
+            }
+            match self.stdout.read(&mut buf[got..]) {
+                Ok(0) => return Err(self.broken("harness exited".into())),
+                Ok(k) => got += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.broken(format!("read: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills the slot and everything in it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(cg) = &self.cgroup {
+            cg.kill_all();
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir(&self.spec.workdir);
+    }
+}
+
+/// Resolves the interpreter to run (a pyenv shim or a venv link becomes the
+/// real executable), so that the sandbox can expose exactly its prefix.
+pub fn resolve_python(python: &Path) -> Result<PathBuf, String> {
+    let out = Command::new(python)
+        .args(["-I", "-S", "-c", "import sys; print(sys.executable)"])
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed: {}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let exe = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if exe.is_empty() {
+        return Err(format!("{} reports no sys.executable", python.display()));
+    }
+    Ok(PathBuf::from(exe))
+}

@@ -1,0 +1,355 @@
+//! The hostile suite: programs that attack the sandbox or try to fake a pass.
+//!
+//! Each program is written so that a *successful* attack would earn a pass
+//! (or leave a trace on the host); each must get the expected verdict, the
+//! executor must stay alive, no process may survive its sample, and the
+//! host's files must be intact.
+
+mod common;
+
+use common::*;
+use ouro_exec::{Executor, Limits, Verdict};
+
+const CHECK: &str =
+    "def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(2) == 3\n";
+const SECRET_VAR: &str = "OURO_HOSTILE_SECRET_7f3a";
+
+struct Case {
+    name: &'static str,
+    code: String,
+    /// Acceptable verdicts (the first is the expected one).
+    verdicts: &'static [Verdict],
+    /// Expected error kind, when it matters.
+    error_kind: Option<&'static str>,
+}
+
+fn case(
+    name: &'static str,
+    code: &str,
+    verdicts: &'static [Verdict],
+    error_kind: Option<&'static str>,
+) -> Case {
+    Case {
+        name,
+        code: code.to_string(),
+        verdicts,
+        error_kind,
+    }
+}
+
+use Verdict::*;
+
+fn hostile_cases(victim: &str, outside: &str) -> Vec<Case> {
+    vec![
+        case("control: correct program", "def f(x):\n    return x + 1\n", &[Pass], None),
+        case("control: wrong program", "def f(x):\n    return x\n", &[Fail], Some("AssertionError")),
+        case("infinite loop", "while True:\n    pass\n", &[Timeout], Some("cpu")),
+        case("sleep", "import time\ntime.sleep(100)\n", &[Timeout], Some("wall")),
+        case(
+            "fork bomb",
+            "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+            &[Timeout],
+            None,
+        ),
+        case(
+            "thread bomb",
+            "import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(100,)).start()\n",
+            &[Error, Oom, Timeout],
+            None,
+        ),
+        case(
+            "memory bomb",
+            "x = []\nwhile True:\n    x.append(bytearray(10**7))\n",
+            &[Oom],
+            Some("memory"),
+        ),
+        case(
+            "recursion depth",
+            "def g(n):\n    return g(n + 1)\ng(0)\ndef f(x):\n    return x + 1\n",
+            &[Error],
+            Some("RecursionError"),
+        ),
+        case(
+            "C stack overflow",
+            "import sys\nsys.setrecursionlimit(10**7)\ndef g(n):\n    return g(n + 1)\ng(0)\ndef f(x):\n    return x + 1\n",
+            &[Error],
+            Some("signal:11"),
+        ),
+        case(
+            "disk fill",
+            "with open('big', 'wb') as fh:\n    while True:\n        fh.write(b'x' * (1 << 20))\n",
+            &[Error],
+            None,
+        ),
+        case(
+            "fd exhaustion",
+            "fs = [open('/dev/null') for _ in range(100000)]\ndef f(x):\n    return x + 1\n",
+            &[Error],
+            Some("OSError"),
+        ),
+        case("stdout flood", "while True:\n    print('x' * 1000)\n", &[OutputLimit], None),
+        case(
+            "write outside the working directory",
+            &format!("open({outside:?}, 'w').write('pwned')\ndef f(x):\n    return x + 1\n"),
+            &[Error],
+            Some("PermissionError"),
+        ),
+        case(
+            "delete outside the working directory",
+            &format!("import os\nos.remove({victim:?})\ndef f(x):\n    return x + 1\n"),
+            &[Error],
+            None,
+        ),
+        case(
+            "read /etc/shadow",
+            "open('/etc/shadow').read()\ndef f(x):\n    return x + 1\n",
+            &[Error],
+            Some("PermissionError"),
+        ),
+        case(
+            "read the parent's environment",
+            &format!(
+                "import os\nfound = {SECRET_VAR:?} in str(dict(os.environ))\nfor p in os.listdir('/proc'):\n    try:\n        found = found or {SECRET_VAR:?}.encode() in open('/proc/%s/environ' % p, 'rb').read()\n    except Exception:\n        pass\ndef f(x):\n    return x + 1 if found else 0\n"
+            ),
+            &[Fail],
+            None,
+        ),
+        case(
+            "TCP connect",
+            "import socket\ns = socket.create_connection(('127.0.0.1', 22), timeout=1)\ndef f(x):\n    return x + 1\n",
+            &[Error],
+            Some("PermissionError"),
+        ),
+        case(
+            "UDP send",
+            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.sendto(b'x', ('8.8.8.8', 53))\ndef f(x):\n    return x + 1\n",
+            &[Error],
+            Some("PermissionError"),
+        ),
+        case(
+            "unix socket connect",
+            "import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect('/run/systemd/private')\ndef f(x):\n    return x + 1\n",
+            &[Error],
+            Some("PermissionError"),
+        ),
+        case(
+            "subprocess writes outside",
+            &format!("import subprocess\nr = subprocess.run(['sh', '-c', 'echo pwned > {outside}'])\ndef f(x):\n    return x + 1 if r.returncode == 0 else 0\n"),
+            &[Fail, Error],
+            None,
+        ),
+        case(
+            "setsid daemon outlives the sample",
+            "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(60)\n    os._exit(0)\ndef f(x):\n    return x + 1\n",
+            &[Pass],
+            None,
+        ),
+        case(
+            "kill(-1)",
+            "import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n    pass\ndef f(x):\n    return x + 1\n",
+            &[Pass, Error],
+            None,
+        ),
+        case(
+            "kill the parent",
+            "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(1, signal.SIGKILL)\ndef f(x):\n    return x + 1\n",
+            &[Error],
+            Some("PermissionError"),
+        ),
+        case(
+            "ptrace the parent",
+            "import ctypes, os\nlibc = ctypes.CDLL(None)\nif libc.ptrace(16, os.getppid(), 0, 0) == 0:\n    def f(x):\n        return x + 1\n",
+            &[Error],
+            Some("NameError"),
+        ),
+        case(
+            "ignore SIGTERM",
+            "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass\n",
+            &[Timeout],
+            Some("cpu"),
+        ),
+        case("ctypes segfault", "import ctypes\nctypes.string_at(0)\n", &[Error], Some("signal:11")),
+        case(
+            "monkeypatch AssertionError",
+            "import builtins\nbuiltins.AssertionError = type('Nope', (Exception,), {})\nAssertionError = builtins.AssertionError\ndef f(x):\n    return 0\n",
+            &[Fail],
+            None,
+        ),
+        case(
+            "monkeypatch builtins",
+            "import builtins\nbuiltins.isinstance = lambda *a: True\nbuiltins.len = lambda *a: 0\nbuiltins.Exception = BaseException\ndef f(x):\n    return 0\n",
+            &[Fail],
+            None,
+        ),
+        case(
+            "always-equal object",
+            "class Eq:\n    def __eq__(self, other):\n        return True\ndef f(x):\n    return Eq()\n",
+            // In-process asserts cannot see through __eq__; issue 9 moves the
+            // comparison out of the sandbox. Stdout tests are covered below.
+            &[Pass],
+            None,
+        ),
+        case("sys.exit(0) before the asserts", "import sys\ndef f(x):\n    return 0\nsys.exit(0)\n", &[Error], Some("exited_early")),
+        case("os._exit(0) before the asserts", "import os\ndef f(x):\n    return 0\nos._exit(0)\n", &[Error], Some("exited_early")),
+        case(
+            "SystemExit raised in finally",
+            "def f(x):\n    return 0\ntry:\n    pass\nfinally:\n    raise SystemExit(0)\n",
+            &[Error],
+            Some("exited_early"),
+        ),
+        case(
+            "sys.exit inside the candidate",
+            "import sys\ndef f(x):\n    sys.exit(0)\n",
+            &[Fail],
+            Some("exited_early"),
+        ),
+        case(
+            "exit from a finally inside the candidate",
+            "import os\ndef f(x):\n    try:\n        return 0\n    finally:\n        os._exit(0)\n",
+            &[Error],
+            Some("exited_early"),
+        ),
+        case(
+            "fake results without the nonce on every fd",
+            "import os\nmsg = b'U\\nT 0 1 -\\nT 1 1 -\\nD 2\\n'\nfor fd in range(1024):\n    try:\n        os.write(fd, msg)\n        os.write(fd, b'x ' + msg.replace(b'\\n', b'\\nx '))\n    except OSError:\n        pass\nos._exit(0)\n",
+            &[Error],
+            Some("exited_early"),
+        ),
+        case(
+            "legit memory use within budget",
+            "x = bytearray(100 * 1024 * 1024)\ndef f(v):\n    return v + 1\n",
+            &[Pass],
+            None,
+        ),
+    ]
+}
+
+fn io_cases() -> Vec<(&'static str, &'static str, Verdict)> {
+    vec![
+        ("a, b = map(int, input().split())\nprint(a + b)\n", "correct io", Pass),
+        (
+            "class Eq:\n    def __eq__(self, o):\n        return True\n    def __str__(self):\n        return 'whatever'\nprint(Eq())\n",
+            "always-equal object against a stdout test",
+            Fail,
+        ),
+        ("import sys\na, b = map(int, input().split())\nprint(a + b)\nsys.exit(0)\n", "sys.exit(0) after a correct answer", Pass),
+        ("import sys\nsys.exit(0)\n", "sys.exit(0) before answering", Fail),
+        ("import os\nos._exit(0)\n", "os._exit(0) before answering", Error),
+        ("print(1/0)\n", "exception", Error),
+    ]
+}
+
+#[test]
+fn hostile_programs_get_the_right_verdicts_and_leave_nothing_behind() {
+    // SAFETY: set before any slot starts; tests in this binary do not read it concurrently.
+    std::env::set_var(SECRET_VAR, "1");
+    let host_tmp = tempfile::tempdir().unwrap();
+    let victim = host_tmp.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    let outside = host_tmp.path().join("pwned.txt");
+    let mut opts = options(2);
+    opts.limits = Limits {
+        cpu_ms: 1_000,
+        wall_ms: 2_000,
+        memory_mb: 256,
+        output_bytes: 1 << 20,
+    };
+    let exec = Executor::new(&opts).expect("executor starts");
+    let problem = assert_problem("hostile/assert", "f", CHECK);
+    let cases = hostile_cases(victim.to_str().unwrap(), outside.to_str().unwrap());
+    let jobs = cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| job(&problem, &c.code, i as u32))
+        .collect();
+    let results = exec.run_batch(jobs);
+    let mut failures = Vec::new();
+    for (c, r) in cases.iter().zip(&results) {
+        let kind_ok = c
+            .error_kind
+            .is_none_or(|k| r.error_kind.as_deref() == Some(k));
+        if !c.verdicts.contains(&r.verdict) || !kind_ok {
+            failures.push(format!(
+                "{}: got {:?}/{:?}, want {:?}/{:?}; stderr: {}",
+                c.name,
+                r.verdict,
+                r.error_kind,
+                c.verdicts,
+                c.error_kind,
+                r.stderr_tail
+                    .chars()
+                    .rev()
+                    .take(300)
+                    .collect::<String>()
+                    .chars()
+                    .rev()
+                    .collect::<String>()
+            ));
+        }
+        assert!(!r.isolation.is_empty(), "{}: isolation recorded", c.name);
+    }
+    let io = io_problem("hostile/io", &[("1 2\n", "3\n"), ("5 7\n", "12\n")]);
+    let io_list = io_cases();
+    let io_jobs = io_list
+        .iter()
+        .enumerate()
+        .map(|(i, (code, _, _))| job(&io, code, i as u32))
+        .collect();
+    for ((_, name, want), r) in io_list.iter().zip(exec.run_batch(io_jobs)) {
+        if r.verdict != *want {
+            failures.push(format!(
+                "{name}: got {:?}/{:?}, want {want:?}",
+                r.verdict, r.error_kind
+            ));
+        }
+    }
+    // The executor is still alive and serving on every slot.
+    let after = exec.run_batch(
+        (0..4)
+            .map(|i| job(&problem, "def f(x):\n    return x + 1\n", 100 + i))
+            .collect(),
+    );
+    for r in &after {
+        assert_eq!(
+            r.verdict, Pass,
+            "executor still serves correct programs: {r:?}"
+        );
+    }
+    let leftovers = processes_with_uids(exec.sandbox_uids());
+    assert!(
+        leftovers.is_empty(),
+        "processes survived their samples: {leftovers:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "precious",
+        "host file intact"
+    );
+    assert!(!outside.exists(), "nothing written outside the sandbox");
+    assert!(
+        failures.is_empty(),
+        "wrong verdicts:\n{}",
+        failures.join("\n")
+    );
+    assert!(cases.len() >= 25);
+}
+
+#[test]
+fn isolation_is_recorded_and_complete_when_root() {
+    let exec = Executor::new(&options(1)).expect("executor starts");
+    let iso = exec.isolation();
+    assert_eq!(iso.len(), 1);
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        for want in [
+            "pidns", "netns", "mntns", "ipcns", "utsns", "tmpfs", "uid", "landlock", "seccomp",
+        ] {
+            assert!(iso[0].contains(want), "isolation {:?} lacks {want}", iso[0]);
+        }
+    } else {
+        assert!(
+            !exec.warnings().is_empty(),
+            "degraded isolation is warned about"
+        );
+    }
+}
