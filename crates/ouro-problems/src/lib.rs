@@ -204,6 +204,15 @@ impl Default for GenerateOptions {
     }
 }
 
+/// The options of the committed sample under `data/bundled/` (150 problems, seed 0).
+pub fn sample_options() -> GenerateOptions {
+    GenerateOptions {
+        count: 150,
+        seed: 0,
+        ..Default::default()
+    }
+}
+
 /// Consecutive failed draws after which a family counts as exhausted.
 const MAX_MISSES: usize = 300;
 
@@ -285,22 +294,26 @@ pub fn partition_by_split(problems: Vec<Problem>) -> BTreeMap<String, Vec<Proble
 /// Problems per shard written by [`write`].
 pub const ROWS_PER_SHARD: usize = 10_000;
 
-/// Writes problems as `dir/part-NNNNN.parquet` shards (created atomically),
-/// creating `dir` if needed. Returns the shard paths.
+/// Writes problems as `dir/part-IIIII-of-NNNNN.parquet` shards of at most
+/// [`ROWS_PER_SHARD`] rows (each created atomically), creating `dir` if
+/// needed. Part files of an earlier write that the new set does not contain
+/// are removed afterwards, so the directory always reads back as exactly
+/// `problems`. Returns the shard paths.
 pub fn write(dir: impl AsRef<Path>, problems: &[Problem]) -> Result<Vec<PathBuf>, ProblemsError> {
     let dir = dir.as_ref();
     std::fs::create_dir_all(dir).map_err(|source| ProblemsError::Io {
         path: dir.to_path_buf(),
         source,
     })?;
-    let mut paths = Vec::new();
     let chunks: Vec<&[Problem]> = if problems.is_empty() {
         vec![&[]]
     } else {
         problems.chunks(ROWS_PER_SHARD).collect()
     };
+    let n = chunks.len();
+    let mut paths = Vec::new();
     for (i, chunk) in chunks.into_iter().enumerate() {
-        let path = dir.join(format!("part-{i:05}.parquet"));
+        let path = dir.join(format!("part-{i:05}-of-{n:05}.parquet"));
         let write = || -> Result<u64, DataError> {
             let mut w = ShardWriter::<Problem>::create(&path, WriteOptions::default())?;
             w.write_all(chunk)?;
@@ -311,6 +324,23 @@ pub fn write(dir: impl AsRef<Path>, problems: &[Problem]) -> Result<Vec<PathBuf>
             source,
         })?;
         paths.push(path);
+    }
+    let existing = ouro_data::shard::list_shards(dir).map_err(|source| ProblemsError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let is_part = |p: &PathBuf| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("part-"))
+    };
+    for stale in existing
+        .into_iter()
+        .filter(|p| is_part(p) && !paths.contains(p))
+    {
+        std::fs::remove_file(&stale).map_err(|source| ProblemsError::Io {
+            path: stale,
+            source,
+        })?;
     }
     Ok(paths)
 }
