@@ -1,0 +1,75 @@
+//! `ouro fait`: FAIT weight spans (argument parsing only; the logic lives in
+//! `ouro_edits::fait`).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use ouro_edits::fait::{run as run_fait, FaitOptions};
+
+/// Mark where passing samples differ from their nearest failing sample.
+///
+/// For each passing sample, the most similar failing sample of the same
+/// problem (normalised token edit distance <= --max-distance) is diffed at
+/// line and token level; the differing characters get weight spans. Output:
+/// `<out>/sft` (passing samples with `weight_spans`), `<out>/dpo` (pairs with
+/// `chosen_spans`/`rejected_spans`) and `<out>/fait_report.json`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Example:
+  ouro fait --executions run/round-01/executions --samples run/round-01/samples \\
+      --problems run/problems --out run/round-01/fait --max-distance 0.4")]
+pub struct Args {
+    /// Executions shard directory (filter-suite verdicts).
+    #[arg(long)]
+    pub executions: PathBuf,
+    /// Samples shard directory.
+    #[arg(long)]
+    pub samples: PathBuf,
+    /// Problems shard directory (prompts).
+    #[arg(long)]
+    pub problems: PathBuf,
+    /// Output dataset directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Largest normalised token edit distance for a contrast pair.
+    #[arg(long, default_value_t = 0.5)]
+    pub max_distance: f64,
+    /// Weight of changed tokens in the passing completion.
+    #[arg(long, default_value_t = 2.0)]
+    pub token_weight: f32,
+    /// Weight of the rest of changed lines in the passing completion.
+    #[arg(long, default_value_t = 1.5)]
+    pub line_weight: f32,
+    /// Weight of changed tokens in the failing completion.
+    #[arg(long, default_value_t = 2.0)]
+    pub rejected_token_weight: f32,
+    /// Weight of the rest of changed lines in the failing completion.
+    #[arg(long, default_value_t = 1.5)]
+    pub rejected_line_weight: f32,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let options = FaitOptions {
+        max_distance: args.max_distance,
+        token_weight: args.token_weight,
+        line_weight: args.line_weight,
+        rejected_token_weight: args.rejected_token_weight,
+        rejected_line_weight: args.rejected_line_weight,
+        progress: !args.quiet,
+    };
+    let stats = run_fait(
+        &args.executions,
+        &args.samples,
+        &args.problems,
+        &args.out,
+        &options,
+    )
+    .with_context(|| format!("fait -> {}", args.out.display()))?;
+    println!(
+        "fait: {} passing samples, {} pairs (mean distance {:.3}), {} without contrast, {} completions without locatable code",
+        stats.passing_samples, stats.pairs, stats.mean_distance, stats.no_contrast, stats.code_not_in_completion
+    );
+    Ok(())
+}

@@ -1,0 +1,430 @@
+//! FAIT: weight spans over the segments where a correct program differs from
+//! a similar incorrect one.
+//!
+//! For each passing sample (filter-suite verdict `pass`), the failing samples
+//! of the same problem are compared with it by normalised token edit distance
+//! (Levenshtein over ruff lexer tokens, divided by the longer token count).
+//! The nearest one within `max_distance` is its contrast. The two programs
+//! are diffed line by line (difflib); inside the changed line regions, their
+//! tokens are diffed again. Changed tokens get `token_weight`, the rest of the
+//! changed lines `line_weight` (and the rejected side `rejected_*`).
+//!
+//! Spans are char offsets into the sample's `completion` (the code is located
+//! inside it); a sample whose code cannot be found in its completion gets no
+//! spans and is counted. Output: `sft` rows for passing samples with spans and
+//! `dpo` rows (`pair_kind = correctness`) with spans on both sides.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use indicatif::ProgressBar;
+use ouro_data::shard::read_dir;
+use ouro_data::{
+    DpoRecord, Execution, PairKind, Problem, Sample, SftRecord, Suite, Verdict, WeightSpan,
+};
+use rayon::prelude::*;
+
+use crate::difflib::{SequenceMatcher, Tag};
+use crate::EditsError;
+
+/// Settings of the FAIT stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaitOptions {
+    /// Largest normalised token edit distance for a failing sample to be a contrast.
+    pub max_distance: f64,
+    /// Weight of changed tokens in the correct completion.
+    pub token_weight: f32,
+    /// Weight of the other characters of changed lines in the correct completion.
+    pub line_weight: f32,
+    /// Weight of changed tokens in the rejected completion.
+    pub rejected_token_weight: f32,
+    /// Weight of the other characters of changed lines in the rejected completion.
+    pub rejected_line_weight: f32,
+    pub progress: bool,
+}
+
+impl Default for FaitOptions {
+    fn default() -> Self {
+        FaitOptions {
+            max_distance: 0.5,
+            token_weight: 2.0,
+            line_weight: 1.5,
+            rejected_token_weight: 2.0,
+            rejected_line_weight: 1.5,
+            progress: true,
+        }
+    }
+}
+
+/// What a FAIT run did (written as `fait_report.json`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FaitStats {
+    pub problems: u64,
+    pub passing_samples: u64,
+    pub failing_samples: u64,
+    /// Passing samples that found a contrast within the threshold.
+    pub pairs: u64,
+    pub no_contrast: u64,
+    /// Samples whose code was not found verbatim in their completion.
+    pub code_not_in_completion: u64,
+    pub mean_distance: f64,
+    pub chosen_span_chars: u64,
+    pub rejected_span_chars: u64,
+}
+
+/// Levenshtein distance over token texts, normalised by the longer length.
+pub fn normalized_token_distance(a: &[&str], b: &[&str]) -> f64 {
+    let (n, m) = (a.len(), b.len());
+    if n.max(m) == 0 {
+        return 0.0;
+    }
+    let mut prev: Vec<usize> = (0..=m).collect();
+    let mut cur = vec![0; m + 1];
+    for i in 1..=n {
+        cur[0] = i;
+        for j in 1..=m {
+            let sub = prev[j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = sub.min(prev[j] + 1).min(cur[j - 1] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[m] as f64 / n.max(m) as f64
+}
+
+/// Char ranges of each line of `s` (without the line break).
+fn line_char_ranges(s: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut pos = 0;
+    for c in s.chars() {
+        if c == '\n' {
+            out.push((start, pos));
+            start = pos + 1;
+        }
+        pos += 1;
+    }
+    out.push((start, pos));
+    out
+}
+
+/// Char spans `[start, end)` of `code` that differ from `other`, split into
+/// (changed tokens, changed lines) for the `code` side.
+pub fn changed_spans(code: &str, other: &str) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+    let code_lines: Vec<&str> = code.split('\n').collect();
+    let other_lines: Vec<&str> = other.split('\n').collect();
+    let ranges = line_char_ranges(code);
+    let other_ranges = line_char_ranges(other);
+    let sm = SequenceMatcher::new(&code_lines, &other_lines);
+    let code_tokens = ouro_python::tokens::tokenize(code);
+    let other_tokens = ouro_python::tokens::tokenize(other);
+    let mut token_spans = Vec::new();
+    let mut line_spans = Vec::new();
+    for (tag, i1, i2, j1, j2) in sm.opcodes() {
+        if tag == Tag::Equal {
+            continue;
+        }
+        if i1 < i2 {
+            line_spans.push((ranges[i1].0, ranges[i2 - 1].1));
+        }
+        let (cs, ce) = if i1 < i2 {
+            (ranges[i1].0, ranges[i2 - 1].1)
+        } else {
+            (0, 0)
+        };
+        let (os, oe) = if j1 < j2 {
+            (other_ranges[j1].0, other_ranges[j2 - 1].1)
+        } else {
+            (0, 0)
+        };
+        let a: Vec<&ouro_python::tokens::Token> = code_tokens
+            .iter()
+            .filter(|t| t.start >= cs && t.end <= ce)
+            .collect();
+        let b: Vec<&ouro_python::tokens::Token> = other_tokens
+            .iter()
+            .filter(|t| t.start >= os && t.end <= oe)
+            .collect();
+        let at: Vec<&str> = a.iter().map(|t| t.text).collect();
+        let bt: Vec<&str> = b.iter().map(|t| t.text).collect();
+        let tsm = SequenceMatcher::new(&at, &bt);
+        for (ttag, ti1, ti2, _, _) in tsm.opcodes() {
+            if ttag != Tag::Equal && ti1 < ti2 {
+                token_spans.push((a[ti1].start, a[ti2 - 1].end));
+            }
+        }
+    }
+    (token_spans, line_spans)
+}
+
+/// Builds non-overlapping, sorted weight spans: tokens take `token_weight`,
+/// the rest of changed lines `line_weight`; everything is shifted by `offset`.
+pub fn weight_spans(
+    tokens: &[(usize, usize)],
+    lines: &[(usize, usize)],
+    token_weight: f32,
+    line_weight: f32,
+    offset: usize,
+) -> Vec<WeightSpan> {
+    let mut out = Vec::new();
+    for &(ls, le) in lines {
+        let mut pos = ls;
+        for &(ts, te) in tokens.iter().filter(|(ts, te)| *ts >= ls && *te <= le) {
+            if ts > pos {
+                out.push((pos, ts, line_weight));
+            }
+            out.push((ts.max(pos), te, token_weight));
+            pos = pos.max(te);
+        }
+        if le > pos {
+            out.push((pos, le, line_weight));
+        }
+    }
+    out.retain(|(s, e, _)| e > s);
+    out.sort_by_key(|s| s.0);
+    out.into_iter()
+        .map(|(s, e, w)| WeightSpan {
+            start: (s + offset) as u32,
+            end: (e + offset) as u32,
+            weight: w,
+        })
+        .collect()
+}
+
+/// Char offset of `code` inside `completion`, if it occurs there verbatim.
+fn locate(completion: &str, code: &str) -> Option<usize> {
+    completion
+        .find(code)
+        .map(|b| completion[..b].chars().count())
+}
+
+struct Pairing {
+    sft: SftRecord,
+    dpo: Option<DpoRecord>,
+    distance: Option<f64>,
+    unlocated: u64,
+}
+
+/// Pairs and spans for in-memory records (the core of [`run`]).
+pub fn build(
+    problems: &[Problem],
+    samples: &[Sample],
+    executions: &[Execution],
+    options: &FaitOptions,
+) -> (Vec<SftRecord>, Vec<DpoRecord>, FaitStats) {
+    let prompts: HashMap<&str, &str> = problems
+        .iter()
+        .map(|p| (p.problem_id.as_str(), p.prompt.as_str()))
+        .collect();
+    let mut verdicts: HashMap<&str, Verdict> = HashMap::new();
+    for e in executions.iter().filter(|e| e.suite == Suite::Filter) {
+        verdicts.insert(e.sample_id.as_str(), e.verdict);
+    }
+    let mut by_problem: HashMap<&str, (Vec<&Sample>, Vec<&Sample>)> = HashMap::new();
+    for s in samples.iter().filter(|s| s.code.is_some()) {
+        match verdicts.get(s.sample_id.as_str()) {
+            Some(Verdict::Pass) => by_problem
+                .entry(s.problem_id.as_str())
+                .or_default()
+                .0
+                .push(s),
+            Some(Verdict::SandboxError) | None => {}
+            Some(_) => by_problem
+                .entry(s.problem_id.as_str())
+                .or_default()
+                .1
+                .push(s),
+        }
+    }
+    let mut stats = FaitStats {
+        problems: by_problem.len() as u64,
+        ..Default::default()
+    };
+    let mut work: Vec<(&Sample, &[&Sample])> = Vec::new();
+    for (pass, fail) in by_problem.values() {
+        stats.passing_samples += pass.len() as u64;
+        stats.failing_samples += fail.len() as u64;
+        for p in pass {
+            work.push((p, fail.as_slice()));
+        }
+    }
+    work.sort_by(|a, b| a.0.sample_id.cmp(&b.0.sample_id));
+    let pb = if options.progress {
+        ProgressBar::new(work.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    let results: Vec<Pairing> = work
+        .par_iter()
+        .map(|(p, fails)| {
+            let code = p.code.as_deref().unwrap_or_default();
+            let toks: Vec<&str> = ouro_python::tokens::tokenize(code)
+                .into_iter()
+                .map(|t| t.text)
+                .collect();
+            let mut best: Option<(f64, &Sample)> = None;
+            for f in fails.iter() {
+                let fcode = f.code.as_deref().unwrap_or_default();
+                let ftoks: Vec<&str> = ouro_python::tokens::tokenize(fcode)
+                    .into_iter()
+                    .map(|t| t.text)
+                    .collect();
+                let d = normalized_token_distance(&toks, &ftoks);
+                if d <= options.max_distance
+                    && best.is_none_or(|(bd, bs)| d < bd || (d == bd && f.sample_id < bs.sample_id))
+                {
+                    best = Some((d, f));
+                }
+            }
+            let prompt = prompts
+                .get(p.problem_id.as_str())
+                .copied()
+                .unwrap_or_default()
+                .to_string();
+            let mut sft = SftRecord {
+                prompt: prompt.clone(),
+                completion: p.completion.clone(),
+                problem_id: p.problem_id.clone(),
+                sample_id: Some(p.sample_id.clone()),
+                round: p.round,
+                origin: "sample".into(),
+                score: None,
+                weight_spans: Vec::new(),
+            };
+            let mut out = Pairing {
+                sft: sft.clone(),
+                dpo: None,
+                distance: None,
+                unlocated: 0,
+            };
+            if let Some((d, f)) = best {
+                let fcode = f.code.as_deref().unwrap_or_default();
+                let (ct, cl) = changed_spans(code, fcode);
+                let (rt, rl) = changed_spans(fcode, code);
+                let chosen = locate(&p.completion, code).map(|off| {
+                    weight_spans(&ct, &cl, options.token_weight, options.line_weight, off)
+                });
+                let rejected = locate(&f.completion, fcode).map(|off| {
+                    weight_spans(
+                        &rt,
+                        &rl,
+                        options.rejected_token_weight,
+                        options.rejected_line_weight,
+                        off,
+                    )
+                });
+                out.unlocated = u64::from(chosen.is_none()) + u64::from(rejected.is_none());
+                sft.weight_spans = chosen.clone().unwrap_or_default();
+                out.sft = sft;
+                out.distance = Some(d);
+                out.dpo = Some(DpoRecord {
+                    prompt,
+                    chosen: p.completion.clone(),
+                    rejected: f.completion.clone(),
+                    problem_id: p.problem_id.clone(),
+                    chosen_sample_id: Some(p.sample_id.clone()),
+                    rejected_sample_id: Some(f.sample_id.clone()),
+                    round: p.round,
+                    pair_kind: PairKind::Correctness,
+                    chosen_score: None,
+                    rejected_score: None,
+                    chosen_spans: chosen.unwrap_or_default(),
+                    rejected_spans: rejected.unwrap_or_default(),
+                });
+            }
+            pb.inc(1);
+            out
+        })
+        .collect();
+    pb.finish_and_clear();
+    let mut sft = Vec::new();
+    let mut dpo = Vec::new();
+    let mut dist_sum = 0.0;
+    for r in results {
+        stats.code_not_in_completion += r.unlocated;
+        match r.distance {
+            Some(d) => {
+                stats.pairs += 1;
+                dist_sum += d;
+            }
+            None => stats.no_contrast += 1,
+        }
+        if let Some(d) = r.dpo {
+            stats.chosen_span_chars += d
+                .chosen_spans
+                .iter()
+                .map(|s| (s.end - s.start) as u64)
+                .sum::<u64>();
+            stats.rejected_span_chars += d
+                .rejected_spans
+                .iter()
+                .map(|s| (s.end - s.start) as u64)
+                .sum::<u64>();
+            dpo.push(d);
+        }
+        sft.push(r.sft);
+    }
+    stats.mean_distance = if stats.pairs > 0 {
+        dist_sum / stats.pairs as f64
+    } else {
+        0.0
+    };
+    (sft, dpo, stats)
+}
+
+/// Runs the stage: reads the three shard directories and writes the `sft`
+/// and `dpo` configs under `out`, plus `out/fait_report.json`.
+pub fn run(
+    executions: &Path,
+    samples: &Path,
+    problems: &Path,
+    out: &Path,
+    options: &FaitOptions,
+) -> Result<FaitStats, EditsError> {
+    let executions: Vec<Execution> = read_dir(executions)?;
+    let samples: Vec<Sample> = read_dir(samples)?;
+    let problems: Vec<Problem> = read_dir(problems)?;
+    let (sft, dpo, stats) = build(&problems, &samples, &executions, options);
+    std::fs::create_dir_all(out)
+        .map_err(|e| EditsError::Input(format!("{}: {e}", out.display())))?;
+    ouro_data::hf::write_config(out, "sft", &sft)?;
+    ouro_data::hf::write_config(out, "dpo", &dpo)?;
+    ouro_data::fsutil::atomic_write_json(out.join("fait_report.json"), &stats)?;
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distance_is_zero_for_equal_and_one_for_disjoint_tokens() {
+        assert_eq!(normalized_token_distance(&["a", "b"], &["a", "b"]), 0.0);
+        assert_eq!(normalized_token_distance(&["a"], &["b"]), 1.0);
+        assert!(
+            (normalized_token_distance(&["a", "b", "c", "d"], &["a", "x", "c", "d"]) - 0.25).abs()
+                < 1e-12
+        );
+    }
+
+    #[test]
+    fn spans_mark_the_changed_token_and_its_line() {
+        let good = "def f(x):\n    return x + 1\n";
+        let bad = "def f(x):\n    return x - 1\n";
+        let (tok, lines) = changed_spans(good, bad);
+        let plus = good.find('+').unwrap();
+        assert_eq!(tok, vec![(plus, plus + 1)]);
+        assert_eq!(lines, vec![(10, 26)]);
+        let spans = weight_spans(&tok, &lines, 2.0, 1.5, 3);
+        assert_eq!(
+            spans
+                .iter()
+                .map(|s| (s.start, s.end, s.weight))
+                .collect::<Vec<_>>(),
+            vec![
+                (13, plus as u32 + 3, 1.5),
+                (plus as u32 + 3, plus as u32 + 4, 2.0),
+                (plus as u32 + 4, 29, 1.5)
+            ]
+        );
+    }
+}

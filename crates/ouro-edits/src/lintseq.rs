@@ -1,0 +1,329 @@
+//! The LintSeq stage: programs in, `lintseq` config out.
+//!
+//! For each program, K edit paths are sampled (see [`crate::sampling`]) with
+//! ouro's in-process linter, turned into diff sequences, verified by replay,
+//! deduplicated, and written as [`LintseqRecord`]s whose `prompt` is the
+//! instruction and whose `completion` is the `<|diff|>`-joined sequence, so
+//! `prompt + completion` is the reference's training text.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use ouro_data::{content_id, derive_seed, LintseqRecord};
+use rayon::prelude::*;
+
+use crate::input::{detect_kind, read_programs, BadProgram, InputKind, JsonlFields, ProgramInput};
+use crate::replay::{replay, replay_target};
+use crate::sampling::{completion_text, diffs_of_states, sample_edit_path, states, SplitMix64};
+use crate::EditsError;
+
+/// Settings of a LintSeq run.
+#[derive(Debug, Clone)]
+pub struct LintseqOptions {
+    /// Edit sequences sampled per program (before deduplication).
+    pub sequences_per_program: usize,
+    /// Global seed; each sequence's seed derives from it and the program id.
+    pub seed: u64,
+    /// Input kind; detected from the input when `None`.
+    pub kind: Option<InputKind>,
+    /// Problems directory giving instructions to samples inputs.
+    pub problems: Option<PathBuf>,
+    /// How to read JSONL inputs.
+    pub jsonl: JsonlFields,
+    /// Programs with more lines are skipped (and reported).
+    pub max_lines: usize,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Worker threads; rayon's global pool (all cores) when `None`.
+    pub threads: Option<usize>,
+}
+
+impl Default for LintseqOptions {
+    fn default() -> Self {
+        LintseqOptions {
+            sequences_per_program: 5,
+            seed: 0,
+            kind: None,
+            problems: None,
+            jsonl: JsonlFields::default(),
+            max_lines: 10_000,
+            progress: true,
+            threads: None,
+        }
+    }
+}
+
+/// What a run did. Written beside the output as `lintseq_report.json`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LintseqStats {
+    pub input_records: u64,
+    /// Programs that produced at least one sequence.
+    pub programs: u64,
+    pub sequences: u64,
+    /// Sampled sequences dropped because an identical one was kept.
+    pub duplicates: u64,
+    pub edits: u64,
+    /// Diff lines (hunk headers included) over all edits.
+    pub diff_lines: u64,
+    pub mean_edits_per_sequence: f64,
+    pub mean_diff_lines_per_edit: f64,
+    /// Sequences whose replay did not rebuild the program (dropped; should be 0).
+    pub replay_failures: u64,
+    /// Linter calls made while sampling.
+    pub lint_calls: u64,
+    pub seconds: f64,
+    pub sequences_per_second: f64,
+    /// Every input that was skipped, with the reason.
+    pub bad: Vec<BadProgram>,
+}
+
+/// The sequences of one program.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgramSequences {
+    /// Each kept sequence: its seed and its diffs.
+    pub sequences: Vec<(u64, Vec<String>)>,
+    pub duplicates: u64,
+    pub replay_failures: u64,
+    pub lint_calls: u64,
+}
+
+/// Why a program gets no sequences.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    Empty,
+    TooLong(usize),
+    Unparsable(String),
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Skip::Empty => write!(f, "empty program (no non-blank, non-comment line)"),
+            Skip::TooLong(n) => write!(f, "program has {n} lines, over the limit"),
+            Skip::Unparsable(m) => write!(f, "does not parse: {m}"),
+        }
+    }
+}
+
+/// The seed of sequence `k` of the program with content id `program_id`.
+pub fn sequence_seed(program_id: &str, global_seed: u64, k: usize) -> u64 {
+    derive_seed(&format!("{program_id}/{k}"), global_seed)
+}
+
+/// Lint lines for LintSeq: the 1-based lines ouro's linter reports.
+pub fn lint_lines(text: &str) -> Vec<u32> {
+    ouro_python::lint(text)
+        .into_iter()
+        .map(|m| m.line)
+        .collect()
+}
+
+/// Samples, verifies and deduplicates `k` sequences for one program.
+pub fn sequences_for_program(
+    program: &str,
+    program_id: &str,
+    global_seed: u64,
+    k: usize,
+    max_lines: usize,
+) -> Result<ProgramSequences, Skip> {
+    let n_lines = program.split('\n').count();
+    if n_lines > max_lines {
+        return Err(Skip::TooLong(n_lines));
+    }
+    if crate::difflib::py_strip(program).is_empty() {
+        return Err(Skip::Empty);
+    }
+    if let Some(m) = ouro_python::lint(program)
+        .into_iter()
+        .find(|m| m.code == "E0001")
+    {
+        return Err(Skip::Unparsable(format!("line {}: {}", m.line, m.message)));
+    }
+    let target = replay_target(program);
+    let mut out = ProgramSequences {
+        sequences: Vec::with_capacity(k),
+        duplicates: 0,
+        replay_failures: 0,
+        lint_calls: 0,
+    };
+    let mut seen: std::collections::HashSet<Vec<String>> = Default::default();
+    for i in 0..k {
+        let seed = sequence_seed(program_id, global_seed, i);
+        let mut rng = SplitMix64::new(seed);
+        let mut calls = 0u64;
+        let path = sample_edit_path(program, &mut rng, |t| {
+            calls += 1;
+            lint_lines(t)
+        });
+        out.lint_calls += calls;
+        let Some(path) = path else {
+            return Err(Skip::Empty);
+        };
+        let diffs = diffs_of_states(&states(program, &path));
+        if replay(&diffs).ok().as_deref() != Some(target.as_str()) {
+            out.replay_failures += 1;
+            continue;
+        }
+        if seen.insert(diffs.clone()) {
+            out.sequences.push((seed, diffs));
+        } else {
+            out.duplicates += 1;
+        }
+    }
+    Ok(out)
+}
+
+fn progress_bar(len: u64, show: bool, what: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(&format!(
+            "{what} {{bar:40}} {{pos}}/{{len}} [{{elapsed_precise}} < {{eta_precise}}]"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb
+}
+
+/// Generates records for already-loaded programs (in parallel).
+pub fn generate(
+    programs: &[ProgramInput],
+    options: &LintseqOptions,
+) -> (Vec<LintseqRecord>, LintseqStats) {
+    if let Some(t) = options.threads {
+        if let Ok(pool) = rayon::ThreadPoolBuilder::new()
+            .num_threads(t.max(1))
+            .build()
+        {
+            let no_threads = LintseqOptions {
+                threads: None,
+                ..options.clone()
+            };
+            return pool.install(|| generate(programs, &no_threads));
+        }
+    }
+    let start = Instant::now();
+    let pb = progress_bar(programs.len() as u64, options.progress, "lintseq");
+    let lint_calls = AtomicU64::new(0);
+    let results: Vec<Result<(Vec<LintseqRecord>, u64, u64), BadProgram>> = programs
+        .par_iter()
+        .map(|p| {
+            let res = match &p.program {
+                None => Err(BadProgram {
+                    id: p.source_id.clone(),
+                    reason: "no program (reference_solution/code is null)".into(),
+                }),
+                Some(program) => {
+                    let program_id = content_id("program", program);
+                    match sequences_for_program(
+                        program,
+                        &program_id,
+                        options.seed,
+                        options.sequences_per_program,
+                        options.max_lines,
+                    ) {
+                        Err(skip) => Err(BadProgram {
+                            id: p.source_id.clone(),
+                            reason: skip.to_string(),
+                        }),
+                        Ok(seqs) => {
+                            lint_calls.fetch_add(seqs.lint_calls, Ordering::Relaxed);
+                            let records = seqs
+                                .sequences
+                                .into_iter()
+                                .map(|(seed, diffs)| LintseqRecord {
+                                    prompt: p.instruction.clone(),
+                                    completion: completion_text(&diffs),
+                                    program_id: program_id.clone(),
+                                    problem_id: p.problem_id.clone(),
+                                    seed,
+                                    num_edits: diffs.len() as u32,
+                                })
+                                .collect();
+                            Ok((records, seqs.duplicates, seqs.replay_failures))
+                        }
+                    }
+                }
+            };
+            pb.inc(1);
+            res
+        })
+        .collect();
+    pb.finish_and_clear();
+    let mut stats = LintseqStats {
+        input_records: programs.len() as u64,
+        ..Default::default()
+    };
+    let mut records = Vec::new();
+    for r in results {
+        match r {
+            Err(bad) => stats.bad.push(bad),
+            Ok((recs, dups, fails)) => {
+                stats.duplicates += dups;
+                stats.replay_failures += fails;
+                if !recs.is_empty() {
+                    stats.programs += 1;
+                }
+                for rec in &recs {
+                    stats.edits += rec.num_edits as u64;
+                    stats.diff_lines += count_diff_lines(&rec.completion);
+                }
+                records.extend(recs);
+            }
+        }
+    }
+    stats.sequences = records.len() as u64;
+    stats.lint_calls = lint_calls.into_inner();
+    stats.mean_edits_per_sequence = ratio(stats.edits, stats.sequences);
+    stats.mean_diff_lines_per_edit = ratio(stats.diff_lines, stats.edits);
+    stats.seconds = start.elapsed().as_secs_f64();
+    stats.sequences_per_second = stats.sequences as f64 / stats.seconds.max(1e-9);
+    (records, stats)
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Diff lines in a completion: every line of every edit, hunk headers included.
+fn count_diff_lines(completion: &str) -> u64 {
+    completion
+        .split("\n<|diff|>")
+        .filter(|e| !e.is_empty())
+        .map(|e| e.split('\n').count() as u64)
+        .sum()
+}
+
+/// Runs the stage: reads `input`, writes the `lintseq` config under `out`
+/// (`out/lintseq/train-*.parquet`) and `out/lintseq_report.json`.
+pub fn run(input: &Path, out: &Path, options: &LintseqOptions) -> Result<LintseqStats, EditsError> {
+    let kind = match options.kind {
+        Some(k) => k,
+        None => detect_kind(input)?,
+    };
+    let mut bad = Vec::new();
+    let programs = read_programs(
+        input,
+        kind,
+        options.problems.as_deref(),
+        &options.jsonl,
+        &mut bad,
+    )?;
+    let (records, mut stats) = generate(&programs, options);
+    stats.input_records += bad.len() as u64;
+    bad.append(&mut stats.bad);
+    stats.bad = bad;
+    std::fs::create_dir_all(out)
+        .map_err(|e| EditsError::Input(format!("{}: {e}", out.display())))?;
+    ouro_data::hf::write_config(out, "lintseq", &records)?;
+    ouro_data::fsutil::atomic_write_json(out.join("lintseq_report.json"), &stats)?;
+    Ok(stats)
+}

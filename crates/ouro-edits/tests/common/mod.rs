@@ -1,0 +1,16 @@
+//! Shared fixtures for the integration tests.
+#![allow(dead_code)]
+
+/// Hand-written programs covering the constructs LintSeq has to survive:
+/// docstrings, nested blocks, classes, comprehensions, lambdas, try/except,
+/// match, decorators, global definitions, multi-line calls, comments.
+pub const PROGRAMS: &[&str] = &[
+    "from typing import List\n\n\ndef has_close_elements(numbers: List[float], threshold: float) -> bool:\n    \"\"\" Check if in given list of numbers, are any two numbers closer to each other than\n    given threshold.\n    >>> has_close_elements([1.0, 2.0, 3.0], 0.5)\n    False\n    \"\"\"\n    for idx, elem in enumerate(numbers):\n        for idx2, elem2 in enumerate(numbers):\n            if idx != idx2:\n                distance = abs(elem - elem2)\n                if distance < threshold:\n                    return True\n\n    return False\n",
+    "import math\n\nLIMITS = [\n    1,\n    2,\n]\n\n\nclass Counter:\n    \"\"\"Counts things.\"\"\"\n\n    scale = 2\n\n    def __init__(self, start=0):\n        self.value = start\n\n    def add(self, k):\n        # keep it simple\n        self.value += k * self.scale\n        return self.value\n\n\ndef run(xs):\n    c = Counter()\n    total = sum(c.add(x) for x in xs if x > 0)\n    squares = {k: v * v for k, v in enumerate(xs)}\n    best = max(squares.values(), default=0)\n    return math.sqrt(total + best) + LIMITS[0]\n",
+    "def parse(s):\n    try:\n        value = int(s)\n    except ValueError as err:\n        print(err)\n        value = None\n    finally:\n        pass\n    if value is None:\n        return 0\n    elif value < 0:\n        return -value\n    else:\n        return value\n",
+    "def f(xs):\n    result = []\n    i = 0\n    while i < len(xs):\n        if (n := xs[i]) % 2 == 0:\n            result.append(\n                n // 2,\n            )\n        else:\n            result.append(3 * n + 1)\n        i += 1\n    key = lambda q: (q % 3, -q)\n    return sorted(result, key=key)\n",
+    "def describe(cmd):\n    match cmd:\n        case [\"go\", direction]:\n            return f\"going {direction}\"\n        case {\"stop\": when, **rest}:\n            return str(when) + str(rest)\n        case _:\n            return \"?\"\n",
+    "import functools\n\n\ndef memo(fn):\n    cache = {}\n\n    @functools.wraps(fn)\n    def inner(*args):\n        if args not in cache:\n            cache[args] = fn(*args)\n        return cache[args]\n\n    return inner\n\n\n@memo\ndef fib(n):\n    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)\n\n\nprint(fib(20))\n",
+    "counter = 0\n\n\ndef bump():\n    global counter\n    counter += 1\n    return counter\n\n\ndef outer():\n    x = 1\n\n    def inner():\n        nonlocal x\n        x += 1\n        return x\n\n    return inner()\n",
+    "def words(text):\n    out = [w.strip(\".,\") for line in text.splitlines() for w in line.split()]\n    seen = set()\n    uniq = []\n    for w in out:\n        if w in seen:\n            continue\n        seen.add(w)\n        uniq.append(w)\n    return uniq\n",
+];
