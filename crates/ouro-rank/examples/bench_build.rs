@@ -265,6 +265,7 @@ fn main() {
         samples: dir.join("samples"),
         executions: dir.join("executions"),
         eval_problems: None,
+        ranking_executions: None,
     };
     let o = BuildOptions {
         ranker: Ranker::Codet,

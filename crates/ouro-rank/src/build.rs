@@ -43,6 +43,10 @@ pub struct BuildInputs {
     pub executions: PathBuf,
     /// Evaluation problems to decontaminate against (their prompts and reference solutions).
     pub eval_problems: Option<PathBuf>,
+    /// Executions of the samples against model-generated tests (see
+    /// [`build_generated_tests`]); when given, the ranker scores that matrix.
+    #[serde(default)]
+    pub ranking_executions: Option<PathBuf>,
 }
 
 /// All knobs of the build stage.
@@ -121,6 +125,7 @@ pub struct Loaded {
     pub samples: Vec<Sample>,
     pub executions: Vec<Execution>,
     pub eval_texts: Vec<String>,
+    pub ranking_executions: Vec<Execution>,
 }
 
 /// Reads all input shards.
@@ -137,11 +142,16 @@ pub fn load_inputs(inputs: &BuildInputs) -> Result<Loaded> {
             }
         }
     }
+    let ranking_executions = match &inputs.ranking_executions {
+        Some(p) => read_path(p)?,
+        None => Vec::new(),
+    };
     Ok(Loaded {
         problems,
         samples,
         executions,
         eval_texts,
+        ranking_executions,
     })
 }
 
@@ -156,6 +166,7 @@ pub fn pools_from(loaded: &Loaded, o: &BuildOptions) -> (Vec<Pool>, PoolStats) {
             dedup: o.dedup.clone(),
             eval_texts: loaded.eval_texts.clone(),
             decontam_ngram: o.decontam_ngram,
+            ranking_executions: loaded.ranking_executions.clone(),
         },
     )
 }
@@ -378,4 +389,95 @@ pub fn build_mutants(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> 
     w.write_all(&samples)?;
     w.finish()?;
     Ok(samples.len())
+}
+
+/// Counts of [`build_generated_tests`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GeneratedTestsReport {
+    pub test_samples: usize,
+    pub problems_with_tests: usize,
+    pub problems_without_tests: usize,
+    pub tests: usize,
+    /// Pieces dropped by Python's `compile()` (0 when no interpreter was given).
+    pub rejected_by_compile: usize,
+}
+
+/// Writes a problem set whose filter suites are the model-generated tests in
+/// `test_samples` (CodeT): split on `assert`, keep pieces that compile (with
+/// `python`, one batch), at most `per_sample_limit` per sample and
+/// `max_tests` per problem. Execute the candidate samples against
+/// `<out_dir>/part-00000.parquet` and pass the result as `ranking_executions`.
+pub fn build_generated_tests(
+    problems: &Path,
+    test_samples: &Path,
+    out_dir: &Path,
+    per_sample_limit: usize,
+    max_tests: usize,
+    python: Option<&str>,
+) -> Result<GeneratedTestsReport> {
+    let problems: Vec<Problem> = read_path(problems)?;
+    let samples: Vec<Sample> = read_path(test_samples)?;
+    let mut rep = GeneratedTestsReport {
+        test_samples: samples.len(),
+        ..Default::default()
+    };
+    let mut pieces: Vec<String> = samples
+        .iter()
+        .flat_map(|s| crate::matrix::split_generated_tests(&s.completion, per_sample_limit))
+        .collect();
+    pieces.sort();
+    pieces.dedup();
+    let compiles: std::collections::HashSet<String> = match python {
+        Some(py) => {
+            let ok = crate::matrix::compile_check(py, &pieces).map_err(|e| {
+                BuildError::Invalid(format!("{py}: compile check of generated tests: {e}"))
+            })?;
+            rep.rejected_by_compile = ok.iter().filter(|&&b| !b).count();
+            pieces
+                .into_iter()
+                .zip(ok)
+                .filter(|(_, b)| *b)
+                .map(|(p, _)| p)
+                .collect()
+        }
+        None => pieces.into_iter().collect(),
+    };
+    let mut by_problem: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+    for s in &samples {
+        by_problem
+            .entry(s.problem_id.as_str())
+            .or_default()
+            .push(s.completion.as_str());
+    }
+    let mut out = Vec::new();
+    for p in &problems {
+        let completions = by_problem
+            .get(p.problem_id.as_str())
+            .cloned()
+            .unwrap_or_default();
+        match crate::matrix::generated_tests_problem(
+            p,
+            &completions,
+            per_sample_limit,
+            max_tests,
+            &|t| compiles.contains(t),
+        ) {
+            Some(g) => {
+                if let ouro_data::Tests::AssertScript { script } = &g.tests {
+                    rep.tests += script.lines().filter(|l| l.starts_with("assert")).count();
+                }
+                rep.problems_with_tests += 1;
+                out.push(g);
+            }
+            None => rep.problems_without_tests += 1,
+        }
+    }
+    std::fs::create_dir_all(out_dir).map_err(|e| DataError::io(out_dir, e))?;
+    let mut w = ShardWriter::<Problem>::create(
+        out_dir.join("part-00000.parquet"),
+        WriteOptions::default(),
+    )?;
+    w.write_all(&out)?;
+    w.finish()?;
+    Ok(rep)
 }

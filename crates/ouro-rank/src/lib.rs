@@ -5,9 +5,21 @@
 //! DPO pairs and repair conversations, after exact and near deduplication
 //! and n-gram decontamination.
 //!
+//! Entry points (input shards → Hugging Face layout + card):
+//! [`build::build_sft`], [`build::build_dpo`], [`build::build_repair`],
+//! plus [`build::build_mutants`] (injected-error candidates to execute) and
+//! [`build::build_generated_tests`] (CodeT test problems to execute).
+//!
+//! Modules: [`matrix`] (pass matrices, generated tests), [`rankers`] (pass
+//! rate, CodeT, CodeDPO-style PageRank, B4 — formulas in its docs),
+//! [`pool`] (per-problem candidates, bad-input counts), [`dedup`] (exact,
+//! MinHash LSH, decontamination), [`mutate`] (injected errors), [`pairs`],
+//! [`sft`], [`repair`], [`metrics`] (pass@k, B-STaR balance, false
+//! positives), [`card`] (dataset card sections).
+//!
 //! Architecture invariant: this crate never runs untrusted code. Whatever
-//! needs execution (mutants, generated tests) is handed to the caller
-//! through a trait or comes back as execution shards.
+//! needs execution (mutants, generated tests) leaves as sample or problem
+//! shards and comes back as execution shards.
 
 pub mod build;
 pub mod card;

@@ -318,19 +318,58 @@ pub fn light_syntax_ok(stmt: &str) -> bool {
         && !rest.trim_end().ends_with([',', '=', '+', '-', '*', '/'])
 }
 
+/// A copy of `problem` whose filter suite is the model-generated tests found in
+/// `completions` (at most `per_sample_limit` from each, `max_tests` in all,
+/// duplicates removed); `None` when no test survives.
+///
+/// Executing the candidates against this problem (an MBPP-style assert
+/// script, one test per assert) yields the CodeT matrix "every candidate
+/// against every generated test"; pass those executions to the build as
+/// ranking executions.
+pub fn generated_tests_problem(
+    problem: &ouro_data::Problem,
+    completions: &[&str],
+    per_sample_limit: usize,
+    max_tests: usize,
+    keep: &dyn Fn(&str) -> bool,
+) -> Option<ouro_data::Problem> {
+    let mut tests: Vec<String> = Vec::new();
+    for c in completions {
+        for t in split_generated_tests(c, per_sample_limit) {
+            if tests.len() >= max_tests {
+                break;
+            }
+            if !tests.contains(&t) && keep(&t) {
+                tests.push(t);
+            }
+        }
+    }
+    if tests.is_empty() {
+        return None;
+    }
+    let mut p = problem.clone();
+    p.tests = ouro_data::Tests::AssertScript {
+        script: tests.join("\n") + "\n",
+    };
+    p.audit_tests = None;
+    Some(p)
+}
+
 /// Checks, with one `python3` process for the whole batch, which snippets
 /// pass Python's own `compile()`. Nothing is executed.
 pub fn compile_check(python: &str, snippets: &[String]) -> std::io::Result<Vec<bool>> {
-    const SCRIPT: &str = "import sys, json\n\
-snips = json.load(sys.stdin)\n\
-out = []\n\
-for s in snips:\n\
-    try:\n\
-        compile(s, '<generated-test>', 'exec')\n\
-        out.append(True)\n\
-    except (SyntaxError, ValueError):\n\
-        out.append(False)\n\
-json.dump(out, sys.stdout)\n";
+    const SCRIPT: &str = r#"
+import sys, json
+snips = json.load(sys.stdin)
+out = []
+for s in snips:
+    try:
+        compile(s, "<generated-test>", "exec")
+        out.append(True)
+    except (SyntaxError, ValueError):
+        out.append(False)
+json.dump(out, sys.stdout)
+"#;
     let mut child = Command::new(python)
         .arg("-c")
         .arg(SCRIPT)
@@ -424,9 +463,11 @@ mod tests {
     #[test]
     fn python_compile_check_agrees_on_syntax() {
         let snippets = vec!["assert f(1) == 2".to_string(), "assert (".to_string()];
-        match compile_check("python3", &snippets) {
-            Ok(v) => assert_eq!(v, vec![true, false]),
-            Err(e) => eprintln!("skipping: python3 unavailable: {e}"),
+        let have_python = Command::new("python3").arg("-c").arg("pass").status().is_ok_and(|s| s.success());
+        if !have_python {
+            eprintln!("skipping: python3 unavailable");
+            return;
         }
+        assert_eq!(compile_check("python3", &snippets).unwrap(), vec![true, false]);
     }
 }

@@ -62,6 +62,10 @@ pub struct PoolOptions {
     pub eval_texts: Vec<String>,
     /// n of the n-gram decontamination.
     pub decontam_ngram: usize,
+    /// Executions against model-generated tests (CodeT): when non-empty, the
+    /// ranker scores this matrix instead of the filter-suite one. Pass/fail
+    /// labels always come from the filter suite.
+    pub ranking_executions: Vec<Execution>,
 }
 
 /// Counts of everything pool building saw, kept or dropped.
@@ -133,6 +137,13 @@ pub fn build_pools(
         .cloned()
         .collect();
     let filter = aggregate_outcomes(&known_execs, Suite::Filter, &mut st.matrix);
+    let ranking = (!o.ranking_executions.is_empty()).then(|| {
+        aggregate_outcomes(
+            &o.ranking_executions,
+            Suite::Filter,
+            &mut MatrixStats::default(),
+        )
+    });
     let mut audit_stats = MatrixStats::default();
     let audit = aggregate_outcomes(&known_execs, Suite::Audit, &mut audit_stats);
 
@@ -200,7 +211,11 @@ pub fn build_pools(
                 (a.round, a.index, &a.sample_id).cmp(&(b.round, b.index, &b.sample_id))
             });
             let ids: Vec<String> = executed.iter().map(|s| s.sample_id.clone()).collect();
-            let matrix = matrix_for_problem(&problem.problem_id, &ids, &filter);
+            let matrix = matrix_for_problem(
+                &problem.problem_id,
+                &ids,
+                ranking.as_ref().unwrap_or(&filter),
+            );
             let scores = o.ranker.score(&matrix);
             let mut candidates: Vec<Candidate> = executed
                 .iter()

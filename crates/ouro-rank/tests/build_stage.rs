@@ -139,6 +139,7 @@ fn inputs(root: &Path) -> BuildInputs {
         samples: root.join("samples"),
         executions: root.join("executions"),
         eval_problems: None,
+        ranking_executions: None,
     }
 }
 
@@ -304,4 +305,67 @@ fn decontamination_drops_problems_and_samples_that_overlap_the_eval_set() {
     assert!(rows
         .iter()
         .all(|r| r.problem_id != "p-all" && r.completion != SLOW));
+}
+
+#[test]
+fn generated_tests_become_a_problem_set_and_their_matrix_drives_the_ranking() {
+    let f = fixture();
+    let root = f.dir.path();
+    let p = problem("p-mixed", None);
+    let test_sample = |i: u32, text: &str| {
+        let mut s = sample("p-mixed", 100 + i, "x = 1\n");
+        s.completion = text.into();
+        s
+    };
+    let tests = vec![
+        test_sample(0, "Tests:\nassert f(1) == 2\nassert f(3) == 4\nassert f(\n"),
+        test_sample(1, "assert f(1) == 2\nassert f(5) == 6 and\n"),
+    ];
+    write_records(root.join("tests.parquet"), &tests).unwrap();
+    write_records(root.join("p.parquet"), &[p]).unwrap();
+    let python = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("pass")
+        .status()
+        .is_ok_and(|s| s.success());
+    let rep = ouro_rank::build::build_generated_tests(
+        &root.join("p.parquet"),
+        &root.join("tests.parquet"),
+        &root.join("gen"),
+        5,
+        50,
+        python.then_some("python3"),
+    )
+    .unwrap();
+    let gen: Vec<Problem> = read_dir(root.join("gen")).unwrap();
+    assert_eq!(rep.problems_with_tests, 1);
+    // `assert f(` is unbalanced and dropped by the light check; `... and` only by compile().
+    let want = if python {
+        "assert f(1) == 2\nassert f(3) == 4\n"
+    } else {
+        "assert f(1) == 2\nassert f(3) == 4\nassert f(5) == 6 and\n"
+    };
+    assert_eq!(
+        gen[0].tests,
+        Tests::AssertScript {
+            script: want.into()
+        }
+    );
+
+    // Ranking executions where the slow program wins every generated test and
+    // the fast one fails some: the slow one becomes the top SFT row.
+    let ranking = vec![
+        exec(&f.samples[0], Suite::Filter, &[true, false], 1.0),
+        exec(&f.samples[1], Suite::Filter, &[true, true], 1.0),
+    ];
+    write_records(root.join("ranking.parquet"), &ranking).unwrap();
+    let mut inp = inputs(root);
+    inp.ranking_executions = Some(root.join("ranking.parquet"));
+    let mut o = BuildOptions::default();
+    o.sft.budget = Budget::Uniform { k: 1 };
+    build_sft(&inp, &o, &root.join("out")).unwrap();
+    let rows: Vec<SftRecord> = read_dir(root.join("out/sft")).unwrap();
+    let mixed: Vec<_> = rows.iter().filter(|r| r.problem_id == "p-mixed").collect();
+    assert_eq!(mixed.len(), 1);
+    assert_eq!(mixed[0].completion, SLOW);
 }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use ouro_data::PairKind;
 use ouro_rank::build::{
-    build_dpo, build_mutants, build_repair, build_sft, BuildInputs, BuildOptions, BuildReport,
+    build_dpo, build_generated_tests, build_mutants, build_repair, build_sft, BuildInputs,
+    BuildOptions, BuildReport,
 };
 use ouro_rank::pairs::{CompletionFormat, NegativeChoice};
 use ouro_rank::rankers::{PageRankOptions, Ranker};
@@ -23,6 +24,8 @@ pub enum Target {
     Repair,
     /// Injected-error mutant samples to execute before `build dpo` (written to --out as samples).
     Mutants,
+    /// CodeT: problems whose filter suite is the model-generated tests in --samples (written to --out).
+    GeneratedTests,
 }
 
 /// Build SFT rows, DPO pairs or repair records from problems, samples and their executions.
@@ -46,9 +49,21 @@ pub struct Args {
     /// Samples: a shard directory or one shard.
     #[arg(long)]
     pub samples: PathBuf,
-    /// Executions of the samples: a shard directory or one shard.
+    /// Executions of the samples: a shard directory or one shard (not used by `generated-tests`).
     #[arg(long)]
-    pub executions: PathBuf,
+    pub executions: Option<PathBuf>,
+    /// Executions of the samples against model-generated tests; the ranker then scores that matrix.
+    #[arg(long)]
+    pub ranking_executions: Option<PathBuf>,
+    /// generated-tests: tests kept per test sample.
+    #[arg(long, default_value_t = 5)]
+    pub tests_per_sample: usize,
+    /// generated-tests: tests kept per problem.
+    #[arg(long, default_value_t = 50)]
+    pub max_tests: usize,
+    /// generated-tests: Python used for the `compile()` check of generated tests.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
     /// Output dataset directory (for `mutants`: the sample shard directory).
     #[arg(long)]
     pub out: PathBuf,
@@ -188,17 +203,39 @@ fn print_report(r: &BuildReport, out: &std::path::Path) {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let o = options(&args)?;
+    if args.target == Target::GeneratedTests {
+        let r = build_generated_tests(
+            &args.problems,
+            &args.samples,
+            &args.out,
+            args.tests_per_sample,
+            args.max_tests,
+            Some(&args.python),
+        )
+        .context("ouro build generated-tests")?;
+        println!(
+            "generated-tests: {} tests for {} problems ({} without tests, {} pieces rejected by compile()) in {}",
+            r.tests, r.problems_with_tests, r.problems_without_tests, r.rejected_by_compile, args.out.display()
+        );
+        return Ok(());
+    }
+    let executions = args
+        .executions
+        .clone()
+        .context("--executions is required for this target")?;
     let inputs = BuildInputs {
         problems: args.problems.clone(),
         samples: args.samples.clone(),
-        executions: args.executions.clone(),
+        executions,
         eval_problems: args.eval_problems.clone(),
+        ranking_executions: args.ranking_executions.clone(),
     };
     let out = &args.out;
     let report = match args.target {
         Target::Sft => build_sft(&inputs, &o, out),
         Target::Dpo => build_dpo(&inputs, &o, out),
         Target::Repair => build_repair(&inputs, &o, out),
+        Target::GeneratedTests => unreachable!("handled above"),
         Target::Mutants => {
             let n = build_mutants(&inputs, &o, out).context("building mutant samples")?;
             println!("mutants: {n} samples in {}", out.display());
