@@ -69,13 +69,20 @@ pub fn probe() -> Result<CgroupSupport, String> {
 }
 
 impl CgroupSupport {
-    /// Removes empty groups left behind by executors that were killed.
+    /// Removes empty groups left behind by executors that were killed
+    /// (groups are named `slot-<executor pid>-...`; live executors' groups stay).
     pub fn remove_stale(&self) {
         for root in [&self.memory_root, &self.pids_root] {
             if let Ok(rd) = fs::read_dir(root) {
                 for e in rd.flatten() {
                     let p = e.path();
-                    if p.is_dir() && procs_of(&p).is_empty() {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    let owner_alive = name
+                        .strip_prefix("slot-")
+                        .and_then(|r| r.split('-').next())
+                        .and_then(|pid| pid.parse::<u32>().ok())
+                        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+                    if p.is_dir() && !owner_alive && procs_of(&p).is_empty() {
                         let _ = fs::remove_dir(&p);
                     }
                 }

@@ -70,7 +70,10 @@ impl Executor {
             .scratch_dir
             .clone()
             .unwrap_or_else(std::env::temp_dir)
-            .join(format!("ouro-exec-{}", std::process::id()));
+            .join(format!("ouro-exec-{}-{}", std::process::id(), {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            }));
         std::fs::create_dir_all(&scratch).map_err(|e| ExecError::io(&scratch, e))?;
         let uid_base = opts.uid_base;
         let (tx, rx) = mpsc::channel::<WorkItem>();

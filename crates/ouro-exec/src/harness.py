@@ -419,8 +419,9 @@ def child_main(req, tests, ntests):
     try:
         if setup_code is not None:
             _exec(setup_code, ns)
-            candidate = ns[req["entry_point"]]
-            ns[param] = candidate
+            if req["entry_point"] not in ns:
+                raise NameError(req["entry_point"])
+            ns[param] = ns[req["entry_point"]]
         elif req["entry_point"] and req["entry_point"] not in ns:
             raise NameError(req["entry_point"])
     except _BaseException as e:

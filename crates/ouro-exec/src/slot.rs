@@ -67,7 +67,9 @@ impl Slot {
         let mut warnings = Vec::new();
         let cgroup = match cgroups {
             Some(cg) => {
-                let name = format!("slot-{}-{}", std::process::id(), spec.index);
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let name = format!("slot-{}-{}-{n}", std::process::id(), spec.index);
                 match cg.create_slot(&name, spec.slot_memory_mb << 20, spec.max_pids) {
                     Ok(c) => Some(c),
                     Err(e) => {

@@ -43,7 +43,8 @@ fn hostile_cases(victim: &str, outside: &str) -> Vec<Case> {
     vec![
         case("control: correct program", "def f(x):\n    return x + 1\n", &[Pass], None),
         case("control: wrong program", "def f(x):\n    return x\n", &[Fail], Some("AssertionError")),
-        case("infinite loop", "while True:\n    pass\n", &[Timeout], Some("cpu")),
+        // `cpu` on an idle machine; under heavy load the wall watchdog may fire first.
+        case("infinite loop", "while True:\n    pass\n", &[Timeout], None),
         case("sleep", "import time\ntime.sleep(100)\n", &[Timeout], Some("wall")),
         case(
             "fork bomb",
@@ -70,10 +71,12 @@ fn hostile_cases(victim: &str, outside: &str) -> Vec<Case> {
             Some("RecursionError"),
         ),
         case(
-            "C stack overflow",
+            "unbounded recursion with the limit raised",
             "import sys\nsys.setrecursionlimit(10**7)\ndef g(n):\n    return g(n + 1)\ng(0)\ndef f(x):\n    return x + 1\n",
-            &[Error],
-            Some("signal:11"),
+            // CPython 3.11 keeps Python frames off the C stack, so this ends
+            // in a memory or time limit rather than a segfault.
+            &[Error, Oom, Timeout],
+            None,
         ),
         case(
             "disk fill",
@@ -166,7 +169,7 @@ fn hostile_cases(victim: &str, outside: &str) -> Vec<Case> {
             "ignore SIGTERM",
             "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    pass\n",
             &[Timeout],
-            Some("cpu"),
+            None,
         ),
         case("ctypes segfault", "import ctypes\nctypes.string_at(0)\n", &[Error], Some("signal:11")),
         case(
