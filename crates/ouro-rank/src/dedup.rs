@@ -89,8 +89,16 @@ pub struct MinHasher {
     shingle: usize,
 }
 
+/// `a·b mod (2⁶¹−1)` by the Mersenne folding identity (no 128-bit division).
 fn mulmod(a: u64, b: u64) -> u64 {
-    ((a as u128 * b as u128) % MERSENNE as u128) as u64
+    let x = a as u128 * b as u128;
+    let mut r = (x as u64 & MERSENNE) + ((x >> 61) as u64);
+    r = (r & MERSENNE) + (r >> 61);
+    if r >= MERSENNE {
+        r - MERSENNE
+    } else {
+        r
+    }
 }
 
 impl MinHasher {
@@ -319,6 +327,17 @@ mod tests {
         assert_eq!(keep, vec![true, false, true]);
         assert_eq!(st.near_duplicates, 1);
         assert_eq!(st.lsh_bands * st.lsh_rows <= 250, true);
+    }
+
+    #[test]
+    fn mersenne_folding_equals_the_naive_modulus() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for _ in 0..10_000 {
+            let a = rng.gen_range(0..MERSENNE);
+            let b: u64 = rng.gen_range(0..u32::MAX as u64 + 1);
+            assert_eq!(mulmod(a, b), ((a as u128 * b as u128) % MERSENNE as u128) as u64);
+        }
+        assert_eq!(mulmod(MERSENNE - 1, MERSENNE - 1), 1);
     }
 
     #[test]
