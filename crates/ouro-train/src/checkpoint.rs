@@ -24,9 +24,14 @@ pub struct TrainerState {
 
 /// Saves vars as safetensors under their names.
 pub fn save_vars(vars: &[(String, Var)], path: &Path) -> Result<()> {
-    let map: HashMap<String, Tensor> = vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().clone())).collect();
-    candle_core::safetensors::save(&map, path)
-        .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), message: e.to_string() })
+    let map: HashMap<String, Tensor> = vars
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+        .collect();
+    candle_core::safetensors::save(&map, path).map_err(|e| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 /// Name of the checkpoint dir of `step`.
@@ -36,7 +41,13 @@ pub fn checkpoint_dir(out: &Path, step: u64) -> PathBuf {
 
 /// Writes a complete checkpoint for `state.step`; nothing is visible under the final name
 /// until every file is written.
-pub fn save(out: &Path, model: &dyn TrainableLm, opt: &FusedAdamW, names: &[String], state: &TrainerState) -> Result<PathBuf> {
+pub fn save(
+    out: &Path,
+    model: &dyn TrainableLm,
+    opt: &FusedAdamW,
+    names: &[String],
+    state: &TrainerState,
+) -> Result<PathBuf> {
     let final_dir = checkpoint_dir(out, state.step);
     let tmp = out.join(format!(".checkpoint-{:06}.tmp", state.step));
     if tmp.exists() {
@@ -47,14 +58,23 @@ pub fn save(out: &Path, model: &dyn TrainableLm, opt: &FusedAdamW, names: &[Stri
     let mut moments = HashMap::new();
     for ((name, p), mom) in names.iter().zip(&opt.params).zip(&opt.state) {
         let shape = p.shape();
-        moments.insert(format!("m.{name}"), Tensor::from_slice(&mom.m, shape, &Device::Cpu)?);
-        moments.insert(format!("v.{name}"), Tensor::from_slice(&mom.v, shape, &Device::Cpu)?);
+        moments.insert(
+            format!("m.{name}"),
+            Tensor::from_slice(&mom.m, shape, &Device::Cpu)?,
+        );
+        moments.insert(
+            format!("v.{name}"),
+            Tensor::from_slice(&mom.v, shape, &Device::Cpu)?,
+        );
     }
     let opt_path = tmp.join("optimizer.safetensors");
-    candle_core::safetensors::save(&moments, &opt_path)
-        .map_err(|e| TrainError::Checkpoint { path: opt_path.clone(), message: e.to_string() })?;
+    candle_core::safetensors::save(&moments, &opt_path).map_err(|e| TrainError::Checkpoint {
+        path: opt_path.clone(),
+        message: e.to_string(),
+    })?;
     let state_json = serde_json::to_vec_pretty(state).expect("state serializes");
-    std::fs::write(tmp.join("trainer_state.json"), state_json).map_err(|e| TrainError::io(&tmp, e))?;
+    std::fs::write(tmp.join("trainer_state.json"), state_json)
+        .map_err(|e| TrainError::io(&tmp, e))?;
     if final_dir.exists() {
         std::fs::remove_dir_all(&final_dir).map_err(|e| TrainError::io(&final_dir, e))?;
     }
@@ -67,8 +87,13 @@ pub fn latest(out: &Path) -> Option<PathBuf> {
     let mut best: Option<(u64, PathBuf)> = None;
     for entry in std::fs::read_dir(out).ok()?.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
-        if let Some(n) = name.strip_prefix("checkpoint-").and_then(|s| s.parse::<u64>().ok()) {
-            if entry.path().join("trainer_state.json").exists() && best.as_ref().is_none_or(|(b, _)| n > *b) {
+        if let Some(n) = name
+            .strip_prefix("checkpoint-")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            if entry.path().join("trainer_state.json").exists()
+                && best.as_ref().is_none_or(|(b, _)| n > *b)
+            {
                 best = Some((n, entry.path()));
             }
         }
@@ -78,12 +103,22 @@ pub fn latest(out: &Path) -> Option<PathBuf> {
 
 /// Loads weights named `<file>` into `vars` (every var must be present with its shape).
 pub fn load_vars_from(vars: &[(String, Var)], file: &Path) -> Result<()> {
-    let err = |m: String| TrainError::Checkpoint { path: file.to_path_buf(), message: m };
-    let tensors = candle_core::safetensors::load(file, &Device::Cpu).map_err(|e| err(e.to_string()))?;
+    let err = |m: String| TrainError::Checkpoint {
+        path: file.to_path_buf(),
+        message: m,
+    };
+    let tensors =
+        candle_core::safetensors::load(file, &Device::Cpu).map_err(|e| err(e.to_string()))?;
     for (name, var) in vars {
-        let t = tensors.get(name).ok_or_else(|| err(format!("missing tensor '{name}'")))?;
+        let t = tensors
+            .get(name)
+            .ok_or_else(|| err(format!("missing tensor '{name}'")))?;
         if t.shape() != var.shape() {
-            return Err(err(format!("tensor '{name}': shape {:?}, model has {:?}", t.shape(), var.shape())));
+            return Err(err(format!(
+                "tensor '{name}': shape {:?}, model has {:?}",
+                t.shape(),
+                var.shape()
+            )));
         }
         var.set(&t.to_dtype(var.dtype())?.to_device(var.device())?)?;
     }
@@ -92,21 +127,37 @@ pub fn load_vars_from(vars: &[(String, Var)], file: &Path) -> Result<()> {
 
 /// Restores moments and returns the trainer state; `weights_file` is the model weights
 /// inside the checkpoint dir.
-pub fn load(dir: &Path, weights_file: &Path, vars: &[(String, Var)], opt: &mut FusedAdamW) -> Result<TrainerState> {
+pub fn load(
+    dir: &Path,
+    weights_file: &Path,
+    vars: &[(String, Var)],
+    opt: &mut FusedAdamW,
+) -> Result<TrainerState> {
     let state_path = dir.join("trainer_state.json");
     let text = std::fs::read_to_string(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
-    let state: TrainerState = serde_json::from_str(&text)
-        .map_err(|e| TrainError::Checkpoint { path: state_path.clone(), message: e.to_string() })?;
+    let state: TrainerState = serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
+        path: state_path.clone(),
+        message: e.to_string(),
+    })?;
     load_vars_from(vars, weights_file)?;
     let opt_path = dir.join("optimizer.safetensors");
-    let err = |m: String| TrainError::Checkpoint { path: opt_path.clone(), message: m };
-    let moments = candle_core::safetensors::load(&opt_path, &Device::Cpu).map_err(|e| err(e.to_string()))?;
+    let err = |m: String| TrainError::Checkpoint {
+        path: opt_path.clone(),
+        message: m,
+    };
+    let moments =
+        candle_core::safetensors::load(&opt_path, &Device::Cpu).map_err(|e| err(e.to_string()))?;
     for ((name, _), mom) in vars.iter().zip(opt.state.iter_mut()) {
         let get = |k: String| -> Result<Vec<f32>> {
-            let t = moments.get(&k).ok_or_else(|| err(format!("missing '{k}'")))?;
+            let t = moments
+                .get(&k)
+                .ok_or_else(|| err(format!("missing '{k}'")))?;
             Ok(t.flatten_all()?.to_vec1::<f32>()?)
         };
-        *mom = Moments { m: get(format!("m.{name}"))?, v: get(format!("v.{name}"))? };
+        *mom = Moments {
+            m: get(format!("m.{name}"))?,
+            v: get(format!("v.{name}"))?,
+        };
     }
     opt.t = state.adam_t;
     Ok(state)

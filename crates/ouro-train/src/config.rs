@@ -94,7 +94,11 @@ pub struct SpanWeighting {
 
 impl Default for SpanWeighting {
     fn default() -> Self {
-        Self { enabled: true, scale: 1.0, ramp_steps: 0 }
+        Self {
+            enabled: true,
+            scale: 1.0,
+            ramp_steps: 0,
+        }
     }
 }
 
@@ -177,14 +181,20 @@ pub struct DpoConfig {
 impl Default for DpoConfig {
     fn default() -> Self {
         Self {
-            optim: OptimConfig { lr: 1e-6, ..OptimConfig::default() },
+            optim: OptimConfig {
+                lr: 1e-6,
+                ..OptimConfig::default()
+            },
             beta: 0.1,
             loss_type: DpoLossType::Sigmoid,
             label_smoothing: 0.0,
             rpo_alpha: None,
             max_length: 1024,
             overflow: Overflow::Truncate,
-            weights: SpanWeighting { enabled: false, ..SpanWeighting::default() },
+            weights: SpanWeighting {
+                enabled: false,
+                ..SpanWeighting::default()
+            },
             append_eos: true,
         }
     }
@@ -192,7 +202,12 @@ impl Default for DpoConfig {
 
 /// Reads a TOML config; a missing file is an error, missing keys take defaults.
 pub fn load_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| TrainError::Io { path: path.to_path_buf(), source: e })?;
-    toml::from_str(&text).map_err(|e| TrainError::Config { path: path.to_path_buf(), message: e.to_string() })
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    toml::from_str(&text).map_err(|e| TrainError::Config {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }

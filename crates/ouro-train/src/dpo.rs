@@ -13,8 +13,15 @@ use crate::model::TrainableLm;
 use crate::tokenize::{self, DpoExample, PrepStats, Prepared, TextTokenizer};
 
 /// Tokenizes pairs; span emphasis is read from `chosen_spans` / `rejected_spans`.
-pub fn prepare(tok: &TextTokenizer, rows: &[DpoRecord], cfg: &DpoConfig) -> Result<(Vec<DpoExample>, PrepStats)> {
-    let mut stats = PrepStats { rows: rows.len(), ..PrepStats::default() };
+pub fn prepare(
+    tok: &TextTokenizer,
+    rows: &[DpoRecord],
+    cfg: &DpoConfig,
+) -> Result<(Vec<DpoExample>, PrepStats)> {
+    let mut stats = PrepStats {
+        rows: rows.len(),
+        ..PrepStats::default()
+    };
     let mut out = Vec::new();
     for (i, r) in rows.iter().enumerate() {
         let prep = tokenize::dpo_pair(
@@ -29,7 +36,12 @@ pub fn prepare(tok: &TextTokenizer, rows: &[DpoRecord], cfg: &DpoConfig) -> Resu
             cfg.append_eos,
             i,
         )
-        .map_err(|m| TrainError::Example { index: i, problem_id: r.problem_id.clone(), field: "prompt", message: m })?;
+        .map_err(|m| TrainError::Example {
+            index: i,
+            problem_id: r.problem_id.clone(),
+            field: "prompt",
+            message: m,
+        })?;
         match prep {
             Prepared::Keep(ex, truncated) => {
                 stats.truncated += truncated as usize;
@@ -58,36 +70,74 @@ struct PairBatch {
     len: usize,
 }
 
-fn pair_batch(examples: &[DpoExample], idx: &[usize], pad: u32, device: &Device) -> Result<PairBatch> {
+fn pair_batch(
+    examples: &[DpoExample],
+    idx: &[usize],
+    pad: u32,
+    device: &Device,
+) -> Result<PairBatch> {
     let seqs: Vec<Vec<u32>> = idx
         .iter()
         .map(|&i| [examples[i].prompt.as_slice(), examples[i].chosen.as_slice()].concat())
-        .chain(idx.iter().map(|&i| [examples[i].prompt.as_slice(), examples[i].rejected.as_slice()].concat()))
+        .chain(idx.iter().map(|&i| {
+            [
+                examples[i].prompt.as_slice(),
+                examples[i].rejected.as_slice(),
+            ]
+            .concat()
+        }))
         .collect();
     let len = seqs.iter().map(|s| s.len()).max().unwrap_or(2).max(2) - 1;
     let inputs: Vec<&[u32]> = seqs.iter().map(|s| &s[..s.len() - 1]).collect();
     let targets: Vec<&[u32]> = seqs.iter().map(|s| &s[1..]).collect();
-    Ok(PairBatch { ids: pad_rows(&inputs, len, pad, device)?, targets: pad_rows(&targets, len, pad, device)?, len })
+    Ok(PairBatch {
+        ids: pad_rows(&inputs, len, pad, device)?,
+        targets: pad_rows(&targets, len, pad, device)?,
+        len,
+    })
 }
 
 /// Completion token `k` sits at absolute position `p + k` and is predicted at row
 /// position `p + k - 1`.
 fn completion_logps(row: &[f32], prompt_len: usize, n: usize) -> Vec<f32> {
-    (0..n).map(|k| if prompt_len + k == 0 { 0.0 } else { row[prompt_len + k - 1] }).collect()
+    (0..n)
+        .map(|k| {
+            if prompt_len + k == 0 {
+                0.0
+            } else {
+                row[prompt_len + k - 1]
+            }
+        })
+        .collect()
 }
 
 /// Reference pass over all pairs with no autograd graph.
-pub fn reference_logps(model: &dyn TrainableLm, examples: &[DpoExample], pad: u32, batch: usize) -> Result<ReferenceLogps> {
-    let mut out = ReferenceLogps { chosen: Vec::new(), rejected: Vec::new() };
+pub fn reference_logps(
+    model: &dyn TrainableLm,
+    examples: &[DpoExample],
+    pad: u32,
+    batch: usize,
+) -> Result<ReferenceLogps> {
+    let mut out = ReferenceLogps {
+        chosen: Vec::new(),
+        rejected: Vec::new(),
+    };
     let device = model.device().clone();
     for chunk in (0..examples.len()).collect::<Vec<_>>().chunks(batch.max(1)) {
         let b = pair_batch(examples, chunk, pad, &device)?;
-        let lp: Vec<Vec<f32>> =
-            model.reference_logprobs(&b.ids, &b.targets)?.to_dtype(candle_core::DType::F32)?.to_vec2()?;
+        let lp: Vec<Vec<f32>> = model
+            .reference_logprobs(&b.ids, &b.targets)?
+            .to_dtype(candle_core::DType::F32)?
+            .to_vec2()?;
         for (r, &i) in chunk.iter().enumerate() {
             let e = &examples[i];
-            out.chosen.push(completion_logps(&lp[r], e.prompt.len(), e.chosen.len()));
-            out.rejected.push(completion_logps(&lp[chunk.len() + r], e.prompt.len(), e.rejected.len()));
+            out.chosen
+                .push(completion_logps(&lp[r], e.prompt.len(), e.chosen.len()));
+            out.rejected.push(completion_logps(
+                &lp[chunk.len() + r],
+                e.prompt.len(),
+                e.rejected.len(),
+            ));
         }
     }
     Ok(out)
@@ -98,7 +148,11 @@ pub fn reference_key(model: &dyn TrainableLm, examples: &[DpoExample]) -> Result
     let mut h = blake3::Hasher::new();
     for (name, v) in model.vars() {
         h.update(name.as_bytes());
-        let data: Vec<f32> = v.as_tensor().flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1()?;
+        let data: Vec<f32> = v
+            .as_tensor()
+            .flatten_all()?
+            .to_dtype(candle_core::DType::F32)?
+            .to_vec1()?;
         for x in data {
             h.update(&x.to_le_bytes());
         }
@@ -140,7 +194,14 @@ pub fn cached_reference_logps(
             let lc: Vec<usize> = examples.iter().map(|e| e.chosen.len()).collect();
             let lr: Vec<usize> = examples.iter().map(|e| e.rejected.len()).collect();
             if c.len() == lc.iter().sum::<usize>() && r.len() == lr.iter().sum::<usize>() {
-                return Ok((ReferenceLogps { chosen: unflatten(c, lc), rejected: unflatten(r, lr) }, path, true));
+                return Ok((
+                    ReferenceLogps {
+                        chosen: unflatten(c, lc),
+                        rejected: unflatten(r, lr),
+                    },
+                    path,
+                    true,
+                ));
             }
         }
     }
@@ -151,7 +212,10 @@ pub fn cached_reference_logps(
         let n = f.len();
         Ok(Tensor::from_vec(f, n, &Device::Cpu)?)
     };
-    let map = std::collections::HashMap::from([("chosen".to_string(), flat(&refs.chosen)?), ("rejected".to_string(), flat(&refs.rejected)?)]);
+    let map = std::collections::HashMap::from([
+        ("chosen".to_string(), flat(&refs.chosen)?),
+        ("rejected".to_string(), flat(&refs.rejected)?),
+    ]);
     let tmp = path.with_extension("tmp");
     candle_core::safetensors::save(&map, &tmp)?;
     std::fs::rename(&tmp, &path).map_err(|e| TrainError::io(&path, e))?;
@@ -183,11 +247,15 @@ pub fn batch_loss(
     let eff = |w: f32| (1.0 + scale * (w as f64 - 1.0)) as f32;
     // Per row: weight at each row position (0 outside the completion).
     let mut wrows = vec![vec![0f32; len]; 2 * n];
-    let (mut pc, mut pr, mut rc, mut rr, mut nc, mut nr) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut pc, mut pr, mut rc, mut rr, mut nc, mut nr) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     for (r, &i) in idx.iter().enumerate() {
         let e = &examples[i];
         let p = e.prompt.len();
-        for (side, comp, w, refl) in [(0, &e.chosen, &e.chosen_w, &refs.chosen[i]), (1, &e.rejected, &e.rejected_w, &refs.rejected[i])] {
+        for (side, comp, w, refl) in [
+            (0, &e.chosen, &e.chosen_w, &refs.chosen[i]),
+            (1, &e.rejected, &e.rejected_w, &refs.rejected[i]),
+        ] {
             let row = side * n + r;
             let mut ref_seq = 0.0f64;
             for k in 0..comp.len() {
@@ -210,7 +278,11 @@ pub fn batch_loss(
             }
         }
     }
-    let params = DpoLossParams { beta: cfg.beta, loss_type: cfg.loss_type, label_smoothing: cfg.label_smoothing };
+    let params = DpoLossParams {
+        beta: cfg.beta,
+        loss_type: cfg.loss_type,
+        label_smoothing: cfg.label_smoothing,
+    };
     let l = dpo_loss(&params, &pc, &pr, &rc, &rr, &nc, &nr);
     let ga = grad_accum.max(1) as f64;
     let mut loss = l.losses.iter().sum::<f64>() / n as f64;
@@ -218,14 +290,22 @@ pub fn batch_loss(
         .iter()
         .enumerate()
         .map(|(row, w)| {
-            let d = if row < n { l.dchosen[row] } else { l.drejected[row - n] } / n as f64 / ga;
+            let d = if row < n {
+                l.dchosen[row]
+            } else {
+                l.drejected[row - n]
+            } / n as f64
+                / ga;
             w.iter().map(|&w| (d * w as f64) as f32).collect()
         })
         .collect();
     if let Some(alpha) = cfg.rpo_alpha {
         // TRL "sft" loss term: mean -logp over all chosen completion tokens of the batch.
-        let mask = |row: usize, t: usize| wrows[row][t] != 0.0 || chosen_label(examples, idx, row, t);
-        let count: usize = (0..n).map(|row| (0..len).filter(|&t| mask(row, t)).count()).sum();
+        let mask =
+            |row: usize, t: usize| wrows[row][t] != 0.0 || chosen_label(examples, idx, row, t);
+        let count: usize = (0..n)
+            .map(|row| (0..len).filter(|&t| mask(row, t)).count())
+            .sum();
         let count = count.max(1) as f64;
         let mut nll = 0.0;
         for row in 0..n {
@@ -239,7 +319,12 @@ pub fn batch_loss(
         loss += alpha * nll / count;
     }
     let tokens = (nc.iter().sum::<f64>() + nr.iter().sum::<f64>()) as u64;
-    DpoBatchLoss { loss: loss / ga, coef, metrics: DpoMetrics::from_pairs(&l, &pc, &pr), tokens }
+    DpoBatchLoss {
+        loss: loss / ga,
+        coef,
+        metrics: DpoMetrics::from_pairs(&l, &pc, &pr),
+        tokens,
+    }
 }
 
 /// Whether row position `t` of chosen row `row` predicts a completion token (weights may
@@ -247,6 +332,31 @@ pub fn batch_loss(
 fn chosen_label(examples: &[DpoExample], idx: &[usize], row: usize, t: usize) -> bool {
     let e = &examples[idx[row]];
     t + 1 >= e.prompt.len() && t + 1 < e.prompt.len() + e.chosen.len() && t + 1 > 0
+}
+
+/// Concatenated forward pass (chosen rows, then rejected rows) and loss of micro-batch `idx`.
+#[allow(clippy::too_many_arguments)]
+pub fn micro_batch(
+    model: &dyn TrainableLm,
+    cfg: &DpoConfig,
+    examples: &[DpoExample],
+    idx: &[usize],
+    refs: &ReferenceLogps,
+    pad_id: u32,
+    scale: f64,
+    grad_accum: usize,
+    device: &Device,
+) -> Result<MicroResult> {
+    let b = pair_batch(examples, idx, pad_id, device)?;
+    let logps = model.token_logprobs(&b.ids, &b.targets)?;
+    let host: Vec<Vec<f32>> = logps.to_dtype(candle_core::DType::F32)?.to_vec2()?;
+    let bl = batch_loss(cfg, examples, idx, refs, &host, b.len, scale, grad_accum);
+    Ok(MicroResult {
+        surrogate: surrogate(&logps, bl.coef)?,
+        loss: bl.loss,
+        tokens: bl.tokens,
+        dpo: Some(bl.metrics),
+    })
 }
 
 /// Trains `model` with DPO on tokenized pairs against `refs`.
@@ -260,10 +370,16 @@ pub fn train_examples(
     stop_after: Option<u64>,
 ) -> Result<TrainReport> {
     if examples.is_empty() {
-        return Err(TrainError::EmptyDataset { path: out.to_path_buf(), detail: "no pairs after tokenization".into() });
+        return Err(TrainError::EmptyDataset {
+            path: out.to_path_buf(),
+            detail: "no pairs after tokenization".into(),
+        });
     }
     if cfg.loss_type == DpoLossType::Robust && cfg.label_smoothing >= 0.5 {
-        return Err(TrainError::Config { path: out.to_path_buf(), message: "robust DPO needs label_smoothing < 0.5".into() });
+        return Err(TrainError::Config {
+            path: out.to_path_buf(),
+            message: "robust DPO needs label_smoothing < 0.5".into(),
+        });
     }
     let o = &cfg.optim;
     let (n, bs, ga) = (examples.len(), o.batch_size.max(1), o.grad_accum.max(1));
@@ -271,11 +387,26 @@ pub fn train_examples(
     let device = model.device().clone();
     let mut micro = |step: u64, j: usize| -> Result<MicroResult> {
         let idx = micro_batch_indices(n, bs, o.seed, step * ga as u64 + j as u64);
-        let b = pair_batch(examples, &idx, pad_id, &device)?;
-        let logps = model.token_logprobs(&b.ids, &b.targets)?;
-        let host: Vec<Vec<f32>> = logps.to_dtype(candle_core::DType::F32)?.to_vec2()?;
-        let bl = batch_loss(cfg, examples, &idx, refs, &host, b.len, cfg.weights.scale_at(step), ga);
-        Ok(MicroResult { surrogate: surrogate(&logps, bl.coef)?, loss: bl.loss, tokens: bl.tokens, dpo: Some(bl.metrics) })
+        micro_batch(
+            model,
+            cfg,
+            examples,
+            &idx,
+            refs,
+            pad_id,
+            cfg.weights.scale_at(step),
+            ga,
+            &device,
+        )
     };
-    engine::run(model, o, &crate::sft::config_hash(cfg), out, total, stop_after, "dpo", &mut micro)
+    engine::run(
+        model,
+        o,
+        &crate::sft::config_hash(cfg),
+        out,
+        total,
+        stop_after,
+        "dpo",
+        &mut micro,
+    )
 }

@@ -48,7 +48,9 @@ pub fn micro_batch_indices(n: usize, batch_size: usize, seed: u64, k: u64) -> Ve
     let epoch = k / per_epoch;
     let pos = (k % per_epoch) as usize;
     let mut perm: Vec<usize> = (0..n).collect();
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed.wrapping_add(epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(
+        seed.wrapping_add(epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+    );
     perm.shuffle(&mut rng);
     perm[pos * batch_size..((pos + 1) * batch_size).min(n)].to_vec()
 }
@@ -59,7 +61,9 @@ pub fn total_steps(cfg: &OptimConfig, n: usize) -> u64 {
         return cfg.max_steps;
     }
     let micro_per_epoch = n.div_ceil(cfg.batch_size.max(1)) as f64;
-    ((micro_per_epoch * cfg.epochs) / cfg.grad_accum.max(1) as f64).ceil().max(1.0) as u64
+    ((micro_per_epoch * cfg.epochs) / cfg.grad_accum.max(1) as f64)
+        .ceil()
+        .max(1.0) as u64
 }
 
 /// Runs steps `resume..min(total, stop_after)`. `micro(step, j)` builds micro-batch `j` of
@@ -100,8 +104,10 @@ pub fn run(
     let bar = if cfg.progress {
         let b = ProgressBar::new(total);
         b.set_style(
-            ProgressStyle::with_template("{prefix} [{elapsed_precise}<{eta_precise}] {wide_bar} {pos}/{len} {msg}")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{prefix} [{elapsed_precise}<{eta_precise}] {wide_bar} {pos}/{len} {msg}",
+            )
+            .expect("valid template"),
         );
         b.set_prefix(label.to_string());
         b.set_position(start);
@@ -120,19 +126,28 @@ pub fn run(
         for j in 0..ga {
             let r = micro(step, j)?;
             if cfg.stop_on_nan && !r.loss.is_finite() {
-                return Err(TrainError::NonFiniteLoss { step: step + 1, micro: j, value: r.loss as f32 });
+                return Err(TrainError::NonFiniteLoss {
+                    step: step + 1,
+                    micro: j,
+                    value: r.loss as f32,
+                });
             }
             let grads = r.surrogate.backward()?;
             acc.add(&vars, &grads)?;
             loss += r.loss;
             tokens += r.tokens;
             if let Some(d) = r.dpo {
-                dpo.get_or_insert_with(DpoMetrics::default).add_scaled(&d, 1.0 / ga as f64);
+                dpo.get_or_insert_with(DpoMetrics::default)
+                    .add_scaled(&d, 1.0 / ga as f64);
             }
         }
         let norm = global_norm(acc.grads());
         if cfg.stop_on_nan && !norm.is_finite() {
-            return Err(TrainError::NonFiniteLoss { step: step + 1, micro: ga - 1, value: norm as f32 });
+            return Err(TrainError::NonFiniteLoss {
+                step: step + 1,
+                micro: ga - 1,
+                value: norm as f32,
+            });
         }
         let lr = lr_at(cfg, step, total);
         opt.step(acc.grads(), clip_coef(norm, cfg.max_grad_norm), lr)?;
@@ -152,12 +167,22 @@ pub fn run(
         bar.set_message(format!("loss {loss:.4}"));
         last = Some(m);
         if cfg.save_every > 0 && (step + 1) % cfg.save_every == 0 && step + 1 < end {
-            let st = TrainerState { step: step + 1, total_steps: total, adam_t: opt.t, config_hash: config_hash.into() };
+            let st = TrainerState {
+                step: step + 1,
+                total_steps: total,
+                adam_t: opt.t,
+                config_hash: config_hash.into(),
+            };
             checkpoint::save(out, model, &opt, &names, &st)?;
         }
     }
     bar.finish_and_clear();
-    let st = TrainerState { step: end.max(start), total_steps: total, adam_t: opt.t, config_hash: config_hash.into() };
+    let st = TrainerState {
+        step: end.max(start),
+        total_steps: total,
+        adam_t: opt.t,
+        config_hash: config_hash.into(),
+    };
     let ckpt = checkpoint::save(out, model, &opt, &names, &st)?;
     if let Ok(points) = read_losses(&metrics_path) {
         plot_loss_svg(&points, &format!("{label} loss"), &out.join("loss.svg"))?;
@@ -175,7 +200,12 @@ pub fn run(
 }
 
 /// Builds a `[rows, len]` u32 tensor from ragged rows, right-padded with `pad`.
-pub fn pad_rows(rows: &[&[u32]], len: usize, pad: u32, device: &candle_core::Device) -> Result<Tensor> {
+pub fn pad_rows(
+    rows: &[&[u32]],
+    len: usize,
+    pad: u32,
+    device: &candle_core::Device,
+) -> Result<Tensor> {
     let mut flat = Vec::with_capacity(rows.len() * len);
     for r in rows {
         flat.extend_from_slice(&r[..r.len().min(len)]);

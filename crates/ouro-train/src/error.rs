@@ -8,7 +8,10 @@ pub type Result<T> = std::result::Result<T, TrainError>;
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: invalid config: {message}")]
     Config { path: PathBuf, message: String },
     #[error("{path}: {message}")]
@@ -16,7 +19,12 @@ pub enum TrainError {
     #[error("dataset {path} has no usable examples ({detail})")]
     EmptyDataset { path: PathBuf, detail: String },
     #[error("example {index} (problem {problem_id}): field '{field}': {message}")]
-    Example { index: usize, problem_id: String, field: &'static str, message: String },
+    Example {
+        index: usize,
+        problem_id: String,
+        field: &'static str,
+        message: String,
+    },
     #[error("loss is {value} at step {step} (micro-batch {micro}); training stopped, last good checkpoint kept")]
     NonFiniteLoss { step: u64, micro: usize, value: f32 },
     #[error("checkpoint {path}: {message}")]
@@ -29,6 +37,9 @@ pub enum TrainError {
 
 impl TrainError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        TrainError::Io { path: path.into(), source }
+        TrainError::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

@@ -20,10 +20,14 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+#[cfg(feature = "decoder")]
+pub mod run;
 pub mod sft;
 pub mod tokenize;
 
-pub use config::{DpoConfig, DpoLossType, LrSchedule, OptimConfig, Overflow, SftConfig, SpanWeighting};
+pub use config::{
+    DpoConfig, DpoLossType, LrSchedule, OptimConfig, Overflow, SftConfig, SpanWeighting,
+};
 pub use engine::TrainReport;
 pub use error::{Result, TrainError};
 pub use model::TrainableLm;

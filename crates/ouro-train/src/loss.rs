@@ -59,7 +59,10 @@ pub fn sft_loss(token_logps: &[Vec<f32>], weights: &[Vec<f32>], num_items: f64) 
                 .collect()
         })
         .collect();
-    SftLoss { loss: loss / num_items, coef }
+    SftLoss {
+        loss: loss / num_items,
+        coef,
+    }
 }
 
 /// Settings of [`dpo_loss`], the subset of TRL's `DPOConfig` that shapes the loss.
@@ -124,7 +127,11 @@ pub fn dpo_loss(
             }
             DpoLossType::Robust => {
                 let d = b * (-(1.0 - ls) * sigmoid(-z) - ls * sigmoid(z)) / (1.0 - 2.0 * ls);
-                ((-(1.0 - ls) * log_sigmoid(z) + ls * log_sigmoid(-z)) / (1.0 - 2.0 * ls), d, -d)
+                (
+                    (-(1.0 - ls) * log_sigmoid(z) + ls * log_sigmoid(-z)) / (1.0 - 2.0 * ls),
+                    d,
+                    -d,
+                )
             }
             DpoLossType::Hinge => {
                 let h = 1.0 - z;
@@ -152,7 +159,11 @@ pub fn dpo_loss(
 
 /// Weighted sequence log-prob `sum_t w_t * logp_t` (w = 0 outside the completion).
 pub fn sequence_logp(token_logps: &[f32], weights: &[f32]) -> f64 {
-    token_logps.iter().zip(weights).map(|(&l, &w)| l as f64 * w as f64).sum()
+    token_logps
+        .iter()
+        .zip(weights)
+        .map(|(&l, &w)| l as f64 * w as f64)
+        .sum()
 }
 
 /// The TRL DPO metrics of a batch, averaged over pairs.
@@ -184,8 +195,12 @@ impl DpoMetrics {
             .filter(|(c, r)| c > r)
             .count() as f64
             / n;
-        let margins: Vec<f64> =
-            l.chosen_rewards.iter().zip(&l.rejected_rewards).map(|(c, r)| c - r).collect();
+        let margins: Vec<f64> = l
+            .chosen_rewards
+            .iter()
+            .zip(&l.rejected_rewards)
+            .map(|(c, r)| c - r)
+            .collect();
         DpoMetrics {
             rewards_chosen: mean(&l.chosen_rewards),
             rewards_rejected: mean(&l.rejected_rewards),
@@ -214,17 +229,33 @@ mod tests {
     fn finite_diff(p: &DpoLossParams, c: f64, r: f64, rc: f64, rr: f64) -> (f64, f64) {
         let h = 1e-6;
         let f = |c: f64, r: f64| dpo_loss(p, &[c], &[r], &[rc], &[rr], &[3.0], &[5.0]).losses[0];
-        ((f(c + h, r) - f(c - h, r)) / (2.0 * h), (f(c, r + h) - f(c, r - h)) / (2.0 * h))
+        (
+            (f(c + h, r) - f(c - h, r)) / (2.0 * h),
+            (f(c, r + h) - f(c, r - h)) / (2.0 * h),
+        )
     }
 
     #[test]
     fn dpo_derivatives_agree_with_finite_differences_for_every_loss_type() {
-        for lt in [DpoLossType::Sigmoid, DpoLossType::Robust, DpoLossType::Hinge, DpoLossType::Ipo] {
-            let p = DpoLossParams { beta: 0.3, loss_type: lt, label_smoothing: 0.1 };
+        for lt in [
+            DpoLossType::Sigmoid,
+            DpoLossType::Robust,
+            DpoLossType::Hinge,
+            DpoLossType::Ipo,
+        ] {
+            let p = DpoLossParams {
+                beta: 0.3,
+                loss_type: lt,
+                label_smoothing: 0.1,
+            };
             for &(c, r) in &[(-3.0, -4.5), (-7.0, -2.0), (-1.0, -1.3)] {
                 let l = dpo_loss(&p, &[c], &[r], &[-3.2], &[-3.9], &[3.0], &[5.0]);
                 let (dc, dr) = finite_diff(&p, c, r, -3.2, -3.9);
-                assert!((l.dchosen[0] - dc).abs() < 1e-6, "{lt:?} {} vs {dc}", l.dchosen[0]);
+                assert!(
+                    (l.dchosen[0] - dc).abs() < 1e-6,
+                    "{lt:?} {} vs {dc}",
+                    l.dchosen[0]
+                );
                 assert!((l.drejected[0] - dr).abs() < 1e-6, "{lt:?}");
             }
         }
@@ -232,7 +263,11 @@ mod tests {
 
     #[test]
     fn sigmoid_dpo_at_zero_margin_is_ln2() {
-        let p = DpoLossParams { beta: 0.1, loss_type: DpoLossType::Sigmoid, label_smoothing: 0.0 };
+        let p = DpoLossParams {
+            beta: 0.1,
+            loss_type: DpoLossType::Sigmoid,
+            label_smoothing: 0.0,
+        };
         let l = dpo_loss(&p, &[-5.0], &[-6.0], &[-5.0], &[-6.0], &[1.0], &[1.0]);
         assert!((l.losses[0] - std::f64::consts::LN_2).abs() < 1e-12);
     }

@@ -48,7 +48,10 @@ impl MetricsLog {
             body.push('\n');
         }
         std::fs::write(path, body).map_err(|e| TrainError::io(path, e))?;
-        let file = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| TrainError::io(path, e))?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| TrainError::io(path, e))?;
         Ok(Self { file })
     }
 
@@ -71,14 +74,27 @@ pub fn read_losses(path: &Path) -> Result<Vec<(u64, f64)>> {
 /// Draws the loss curve of `points` into an SVG file.
 pub fn plot_loss_svg(points: &[(u64, f64)], title: &str, path: &Path) -> Result<()> {
     use plotters::prelude::*;
-    let err = |e: String| TrainError::Data { path: path.to_path_buf(), message: format!("plotting: {e}") };
+    let err = |e: String| TrainError::Data {
+        path: path.to_path_buf(),
+        message: format!("plotting: {e}"),
+    };
     if points.is_empty() {
         return Ok(());
     }
-    let finite: Vec<(u64, f64)> = points.iter().copied().filter(|(_, l)| l.is_finite()).collect();
+    let finite: Vec<(u64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|(_, l)| l.is_finite())
+        .collect();
     let max_x = finite.iter().map(|p| p.0).max().unwrap_or(1).max(1);
-    let (lo, hi) = finite.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
-    let (lo, hi) = if lo >= hi { (lo - 1.0, hi + 1.0) } else { (lo, hi) };
+    let (lo, hi) = finite
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let (lo, hi) = if lo >= hi {
+        (lo - 1.0, hi + 1.0)
+    } else {
+        (lo, hi)
+    };
     let tmp = path.with_extension("svg.tmp");
     {
         let root = SVGBackend::new(&tmp, (800, 480)).into_drawing_area();
@@ -90,8 +106,15 @@ pub fn plot_loss_svg(points: &[(u64, f64)], title: &str, path: &Path) -> Result<
             .y_label_area_size(50)
             .build_cartesian_2d(0u64..max_x, lo..hi)
             .map_err(|e| err(e.to_string()))?;
-        chart.configure_mesh().x_desc("step").y_desc("loss").draw().map_err(|e| err(e.to_string()))?;
-        chart.draw_series(LineSeries::new(finite.iter().copied(), &BLUE)).map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .y_desc("loss")
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .draw_series(LineSeries::new(finite.iter().copied(), &BLUE))
+            .map_err(|e| err(e.to_string()))?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))

@@ -41,17 +41,33 @@ impl BigramLm {
     /// Deterministic init from `seed`: values `0.5 * sin(seed + i * 0.7)` scaled down.
     pub fn new(vocab: usize, dim: usize, seed: u64, device: &Device) -> Result<Self> {
         let mk = |n: usize, off: f64| -> Vec<f32> {
-            (0..n).map(|i| (0.5 * ((seed as f64 + off + i as f64 * 0.7).sin())) as f32).collect()
+            (0..n)
+                .map(|i| (0.5 * ((seed as f64 + off + i as f64 * 0.7).sin())) as f32)
+                .collect()
         };
         let embed = Var::from_vec(mk(vocab * dim, 0.0), (vocab, dim), device)?;
-        let head = Var::from_vec(mk(dim * vocab, 1.3).iter().map(|x| x * 0.3).collect::<Vec<_>>(), (dim, vocab), device)?;
-        Ok(Self { embed, head, device: device.clone() })
+        let head = Var::from_vec(
+            mk(dim * vocab, 1.3)
+                .iter()
+                .map(|x| x * 0.3)
+                .collect::<Vec<_>>(),
+            (dim, vocab),
+            device,
+        )?;
+        Ok(Self {
+            embed,
+            head,
+            device: device.clone(),
+        })
     }
 
     /// Logits `[B,T,V]`.
     pub fn logits(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        let e = self.embed.as_tensor().index_select(&ids.flatten_all()?, 0)?;
+        let e = self
+            .embed
+            .as_tensor()
+            .index_select(&ids.flatten_all()?, 0)?;
         let v = self.head.dim(1)?;
         e.matmul(self.head.as_tensor())?.reshape((b, t, v))
     }
@@ -69,7 +85,10 @@ impl TrainableLm for BigramLm {
     }
 
     fn vars(&self) -> Vec<(String, Var)> {
-        vec![("embed".into(), self.embed.clone()), ("head".into(), self.head.clone())]
+        vec![
+            ("embed".into(), self.embed.clone()),
+            ("head".into(), self.head.clone()),
+        ]
     }
 
     fn device(&self) -> &Device {

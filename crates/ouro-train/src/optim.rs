@@ -22,9 +22,9 @@ pub fn lr_at(cfg: &OptimConfig, step: u64, total_steps: u64) -> f64 {
     } else {
         match cfg.schedule {
             LrSchedule::Constant => 1.0,
-            LrSchedule::Linear => {
-                ((total_steps.saturating_sub(step)) as f64 / (total_steps.saturating_sub(w)).max(1) as f64).max(0.0)
-            }
+            LrSchedule::Linear => ((total_steps.saturating_sub(step)) as f64
+                / (total_steps.saturating_sub(w)).max(1) as f64)
+                .max(0.0),
             LrSchedule::Cosine => {
                 let progress = (step - w) as f64 / (total_steps.saturating_sub(w)).max(1) as f64;
                 (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())).max(0.0)
@@ -70,7 +70,11 @@ fn cpu_f32(t: &Tensor) -> Result<(candle_core::StorageRef<'_>, std::ops::Range<u
     };
     match &*guard {
         Storage::Cpu(CpuStorage::F32(_)) => {}
-        _ => return Err(TrainError::Model("fused AdamW needs f32 CPU tensors".into())),
+        _ => {
+            return Err(TrainError::Model(
+                "fused AdamW needs f32 CPU tensors".into(),
+            ))
+        }
     }
     Ok((guard, range))
 }
@@ -85,7 +89,10 @@ fn slice_of<'a>(g: &'a Storage, r: &std::ops::Range<usize>) -> &'a [f32] {
 impl GradAccumulator {
     /// Zeroed buffers shaped like `params`.
     pub fn new(params: &[Var]) -> Self {
-        Self { bufs: params.iter().map(|p| vec![0.0; p.elem_count()]).collect(), filled: false }
+        Self {
+            bufs: params.iter().map(|p| vec![0.0; p.elem_count()]).collect(),
+            filled: false,
+        }
     }
 
     /// Adds the gradients of `params` in `grads` (a missing gradient counts as zero).
@@ -98,13 +105,17 @@ impl GradAccumulator {
                     let (guard, range) = cpu_f32(&g)?;
                     let src = slice_of(&guard, &range);
                     if first {
-                        buf.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(d, s)| d.copy_from_slice(s));
+                        buf.par_chunks_mut(CHUNK)
+                            .zip(src.par_chunks(CHUNK))
+                            .for_each(|(d, s)| d.copy_from_slice(s));
                     } else {
-                        buf.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(d, s)| {
-                            for (d, s) in d.iter_mut().zip(s) {
-                                *d += *s;
-                            }
-                        });
+                        buf.par_chunks_mut(CHUNK)
+                            .zip(src.par_chunks(CHUNK))
+                            .for_each(|(d, s)| {
+                                for (d, s) in d.iter_mut().zip(s) {
+                                    *d += *s;
+                                }
+                            });
                     }
                 }
                 None if first => buf.par_chunks_mut(CHUNK).for_each(|d| d.fill(0.0)),
@@ -169,9 +180,9 @@ impl candle_core::InplaceOp1 for AdamUpdate<'_> {
     }
 
     fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> candle_core::Result<()> {
-        let (a, b) = layout
-            .contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg("fused-adamw: parameter not contiguous".into()))?;
+        let (a, b) = layout.contiguous_offsets().ok_or_else(|| {
+            candle_core::Error::Msg("fused-adamw: parameter not contiguous".into())
+        })?;
         let CpuStorage::F32(data) = storage else {
             candle_core::bail!("fused-adamw: parameter is not f32")
         };
@@ -180,7 +191,8 @@ impl candle_core::InplaceOp1 for AdamUpdate<'_> {
         let Moments { m, v } = &mut **mom;
         let (b1, b2, gs) = (self.b1, self.b2, self.grad_scale);
         let (one_b1, one_b2) = (1.0 - b1, 1.0 - b2);
-        let (decay, step_size, isb, eps) = (self.decay, self.step_size, self.inv_sqrt_bc2, self.eps);
+        let (decay, step_size, isb, eps) =
+            (self.decay, self.step_size, self.inv_sqrt_bc2, self.eps);
         let _ = self.lr;
         p.par_chunks_mut(CHUNK)
             .zip(m.par_chunks_mut(CHUNK))
@@ -206,7 +218,10 @@ impl FusedAdamW {
     pub fn new(params: Vec<Var>, cfg: &OptimConfig) -> Self {
         let state = params
             .iter()
-            .map(|p| Moments { m: vec![0.0; p.elem_count()], v: vec![0.0; p.elem_count()] })
+            .map(|p| Moments {
+                m: vec![0.0; p.elem_count()],
+                v: vec![0.0; p.elem_count()],
+            })
             .collect();
         Self {
             params,
@@ -248,28 +263,36 @@ impl FusedAdamW {
         }
         Ok(())
     }
-
 }
 
 /// Tensor-op fallback for non-CPU or non-f32 parameters (GPU weights).
 #[allow(clippy::too_many_arguments)]
-fn step_generic(p: &Var, mom: &mut Moments, g: &[f32], gs: f64, lr: f64, bc1: f64, bc2: f64, hp: (f64, f64, f64, f64)) -> Result<()> {
-        let (beta1, beta2, eps, weight_decay) = hp;
-        let dev = p.device();
-        let shape = p.shape();
-        let g = (Tensor::from_slice(g, shape, dev)? * gs)?;
-        let m = Tensor::from_slice(&mom.m, shape, dev)?;
-        let v = Tensor::from_slice(&mom.v, shape, dev)?;
-        let m = ((m * beta1)? + (&g * (1.0 - beta1))?)?;
-        let v = ((v * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
-        let pf = p.as_tensor().to_dtype(candle_core::DType::F32)?;
-        let pf = (pf * (1.0 - lr * weight_decay))?;
-        let denom = ((v.sqrt()? / bc2.sqrt())? + eps)?;
-        let pf = (pf - ((&m / denom)? * (lr / bc1))?)?;
-        p.set(&pf.to_dtype(p.dtype())?)?;
-        mom.m = m.flatten_all()?.to_vec1()?;
-        mom.v = v.flatten_all()?.to_vec1()?;
-        Ok(())
+fn step_generic(
+    p: &Var,
+    mom: &mut Moments,
+    g: &[f32],
+    gs: f64,
+    lr: f64,
+    bc1: f64,
+    bc2: f64,
+    hp: (f64, f64, f64, f64),
+) -> Result<()> {
+    let (beta1, beta2, eps, weight_decay) = hp;
+    let dev = p.device();
+    let shape = p.shape();
+    let g = (Tensor::from_slice(g, shape, dev)? * gs)?;
+    let m = Tensor::from_slice(&mom.m, shape, dev)?;
+    let v = Tensor::from_slice(&mom.v, shape, dev)?;
+    let m = ((m * beta1)? + (&g * (1.0 - beta1))?)?;
+    let v = ((v * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
+    let pf = p.as_tensor().to_dtype(candle_core::DType::F32)?;
+    let pf = (pf * (1.0 - lr * weight_decay))?;
+    let denom = ((v.sqrt()? / bc2.sqrt())? + eps)?;
+    let pf = (pf - ((&m / denom)? * (lr / bc1))?)?;
+    p.set(&pf.to_dtype(p.dtype())?)?;
+    mom.m = m.flatten_all()?.to_vec1()?;
+    mom.v = v.flatten_all()?.to_vec1()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -278,13 +301,22 @@ mod tests {
 
     #[test]
     fn fused_adamw_matches_candle_reference_formula() {
-        let cfg = OptimConfig { weight_decay: 0.01, ..OptimConfig::default() };
+        let cfg = OptimConfig {
+            weight_decay: 0.01,
+            ..OptimConfig::default()
+        };
         let init: Vec<f32> = (0..1000).map(|i| ((i as f32) * 0.37).sin()).collect();
         let p = Var::from_slice(&init, 1000, &Device::Cpu).unwrap();
         let mut opt = FusedAdamW::new(vec![p.clone()], &cfg);
-        let (mut m, mut v, mut x) = (vec![0f64; 1000], vec![0f64; 1000], init.iter().map(|&a| a as f64).collect::<Vec<_>>());
+        let (mut m, mut v, mut x) = (
+            vec![0f64; 1000],
+            vec![0f64; 1000],
+            init.iter().map(|&a| a as f64).collect::<Vec<_>>(),
+        );
         for step in 1..=3 {
-            let g: Vec<f32> = (0..1000).map(|i| ((i * step) as f32 * 0.11).cos()).collect();
+            let g: Vec<f32> = (0..1000)
+                .map(|i| ((i * step) as f32 * 0.11).cos())
+                .collect();
             opt.step(&[g.clone()], 0.5, 1e-2).unwrap();
             for i in 0..1000 {
                 let gi = g[i] as f64 * 0.5;
@@ -298,13 +330,23 @@ mod tests {
         }
         let got: Vec<f32> = p.as_tensor().to_vec1().unwrap();
         for i in 0..1000 {
-            assert!((got[i] as f64 - x[i]).abs() < 1e-5, "{i}: {} vs {}", got[i], x[i]);
+            assert!(
+                (got[i] as f64 - x[i]).abs() < 1e-5,
+                "{i}: {} vs {}",
+                got[i],
+                x[i]
+            );
         }
     }
 
     #[test]
     fn schedules_follow_transformers() {
-        let mut cfg = OptimConfig { lr: 1.0, warmup_steps: 2, schedule: LrSchedule::Linear, ..OptimConfig::default() };
+        let mut cfg = OptimConfig {
+            lr: 1.0,
+            warmup_steps: 2,
+            schedule: LrSchedule::Linear,
+            ..OptimConfig::default()
+        };
         assert_eq!(lr_at(&cfg, 0, 10), 0.0);
         assert_eq!(lr_at(&cfg, 1, 10), 0.5);
         assert_eq!(lr_at(&cfg, 2, 10), 1.0);

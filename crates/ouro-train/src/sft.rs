@@ -21,7 +21,11 @@ pub enum SftRows {
 }
 
 /// Tokenizes rows; too-long rows are truncated or dropped as configured and counted.
-pub fn prepare(tok: &TextTokenizer, rows: &SftRows, cfg: &SftConfig) -> Result<(Vec<SftExample>, PrepStats)> {
+pub fn prepare(
+    tok: &TextTokenizer,
+    rows: &SftRows,
+    cfg: &SftConfig,
+) -> Result<(Vec<SftExample>, PrepStats)> {
     let mut stats = PrepStats::default();
     let mut out = Vec::new();
     let mut push = |r: std::result::Result<Prepared<SftExample>, String>,
@@ -30,7 +34,12 @@ pub fn prepare(tok: &TextTokenizer, rows: &SftRows, cfg: &SftConfig) -> Result<(
                     field: &'static str,
                     stats: &mut PrepStats|
      -> Result<()> {
-        match r.map_err(|m| TrainError::Example { index: i, problem_id: problem_id.into(), field, message: m })? {
+        match r.map_err(|m| TrainError::Example {
+            index: i,
+            problem_id: problem_id.into(),
+            field,
+            message: m,
+        })? {
             Prepared::Keep(ex, truncated) => {
                 stats.truncated += truncated as usize;
                 out.push(ex);
@@ -75,7 +84,8 @@ pub fn prepare(tok: &TextTokenizer, rows: &SftRows, cfg: &SftConfig) -> Result<(
                         message: "no assistant message to train on".into(),
                     });
                 }
-                let prep = tokenize::sft_messages(tok, &r.messages, cfg.max_length, cfg.overflow, i);
+                let prep =
+                    tokenize::sft_messages(tok, &r.messages, cfg.max_length, cfg.overflow, i);
                 push(prep, i, &r.problem_id, "messages", &mut stats)?;
             }
         }
@@ -89,10 +99,23 @@ pub fn prepare(tok: &TextTokenizer, rows: &SftRows, cfg: &SftConfig) -> Result<(
 /// its own loss mask and weight.
 pub fn pack(examples: &[SftExample], max_length: usize) -> Vec<SftExample> {
     let mut rows: Vec<SftExample> = Vec::new();
-    let mut cur = SftExample { ids: vec![], mask: vec![], span_w: vec![], index: 0 };
+    let mut cur = SftExample {
+        ids: vec![],
+        mask: vec![],
+        span_w: vec![],
+        index: 0,
+    };
     for ex in examples {
         if !cur.ids.is_empty() && cur.ids.len() + ex.ids.len() > max_length {
-            rows.push(std::mem::replace(&mut cur, SftExample { ids: vec![], mask: vec![], span_w: vec![], index: rows.len() + 1 }));
+            rows.push(std::mem::replace(
+                &mut cur,
+                SftExample {
+                    ids: vec![],
+                    mask: vec![],
+                    span_w: vec![],
+                    index: rows.len() + 1,
+                },
+            ));
         }
         cur.ids.extend_from_slice(&ex.ids);
         cur.mask.extend_from_slice(&ex.mask);
@@ -124,6 +147,46 @@ fn row_weights(ex: &SftExample, len: usize, scale: f64) -> Vec<f32> {
         .collect()
 }
 
+/// Forward + loss of one micro-batch `idx`: loss tokens are normalised by `num_items`,
+/// the loss-token count of the whole optimiser step.
+pub fn micro_batch(
+    model: &dyn TrainableLm,
+    examples: &[SftExample],
+    idx: &[usize],
+    pad_id: u32,
+    scale: f64,
+    num_items: f64,
+    device: &candle_core::Device,
+) -> Result<MicroResult> {
+    let len = idx
+        .iter()
+        .map(|&i| examples[i].ids.len())
+        .max()
+        .unwrap_or(2)
+        - 1;
+    let inputs: Vec<&[u32]> = idx
+        .iter()
+        .map(|&i| &examples[i].ids[..examples[i].ids.len() - 1])
+        .collect();
+    let targets: Vec<&[u32]> = idx.iter().map(|&i| &examples[i].ids[1..]).collect();
+    let weights: Vec<Vec<f32>> = idx
+        .iter()
+        .map(|&i| row_weights(&examples[i], len, scale))
+        .collect();
+    let tokens = weights.iter().flatten().filter(|&&w| w != 0.0).count() as u64;
+    let ids = pad_rows(&inputs, len, pad_id, device)?;
+    let tg = pad_rows(&targets, len, pad_id, device)?;
+    let logps = model.token_logprobs(&ids, &tg)?;
+    let host: Vec<Vec<f32>> = logps.to_dtype(candle_core::DType::F32)?.to_vec2()?;
+    let l = sft_loss(&host, &weights, num_items);
+    Ok(MicroResult {
+        surrogate: surrogate(&logps, l.coef)?,
+        loss: l.loss,
+        tokens,
+        dpo: None,
+    })
+}
+
 /// Trains `model` on tokenized examples, writing checkpoints and metrics to `out`.
 /// `stop_after` ends this invocation after that many total steps (for resumable jobs).
 pub fn train_examples(
@@ -135,7 +198,10 @@ pub fn train_examples(
     stop_after: Option<u64>,
 ) -> Result<TrainReport> {
     if examples.is_empty() {
-        return Err(TrainError::EmptyDataset { path: out.to_path_buf(), detail: "no examples after tokenization".into() });
+        return Err(TrainError::EmptyDataset {
+            path: out.to_path_buf(),
+            detail: "no examples after tokenization".into(),
+        });
     }
     let packed;
     let examples = if cfg.packing {
@@ -145,7 +211,11 @@ pub fn train_examples(
         examples
     };
     let o = &cfg.optim;
-    let (n, bs, ga) = (examples.len(), o.batch_size.max(1), o.grad_accum.max(1) as u64);
+    let (n, bs, ga) = (
+        examples.len(),
+        o.batch_size.max(1),
+        o.grad_accum.max(1) as u64,
+    );
     let total = engine::total_steps(o, n);
     let mut step_items: (u64, f64) = (u64::MAX, 0.0);
     let device = model.device().clone();
@@ -158,18 +228,24 @@ pub fn train_examples(
             step_items = (step, count.max(1) as f64);
         }
         let idx = micro_batch_indices(n, bs, o.seed, step * ga + j as u64);
-        let len = idx.iter().map(|&i| examples[i].ids.len()).max().unwrap_or(2) - 1;
-        let inputs: Vec<&[u32]> = idx.iter().map(|&i| &examples[i].ids[..examples[i].ids.len() - 1]).collect();
-        let targets: Vec<&[u32]> = idx.iter().map(|&i| &examples[i].ids[1..]).collect();
-        let scale = cfg.weights.scale_at(step);
-        let weights: Vec<Vec<f32>> = idx.iter().map(|&i| row_weights(&examples[i], len, scale)).collect();
-        let tokens = weights.iter().flatten().filter(|&&w| w != 0.0).count() as u64;
-        let ids = pad_rows(&inputs, len, pad_id, &device)?;
-        let tg = pad_rows(&targets, len, pad_id, &device)?;
-        let logps = model.token_logprobs(&ids, &tg)?;
-        let host: Vec<Vec<f32>> = logps.to_dtype(candle_core::DType::F32)?.to_vec2()?;
-        let l = sft_loss(&host, &weights, step_items.1);
-        Ok(MicroResult { surrogate: surrogate(&logps, l.coef)?, loss: l.loss, tokens, dpo: None })
+        micro_batch(
+            model,
+            examples,
+            &idx,
+            pad_id,
+            cfg.weights.scale_at(step),
+            step_items.1,
+            &device,
+        )
     };
-    engine::run(model, o, &config_hash(cfg), out, total, stop_after, "sft", &mut micro)
+    engine::run(
+        model,
+        o,
+        &config_hash(cfg),
+        out,
+        total,
+        stop_after,
+        "sft",
+        &mut micro,
+    )
 }

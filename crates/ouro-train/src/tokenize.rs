@@ -61,8 +61,14 @@ pub struct Encoded {
 
 impl TextTokenizer {
     pub fn encode(&self, text: &str) -> Result<Encoded, String> {
-        let enc = self.tokenizer.encode(text, true).map_err(|e| e.to_string())?;
-        Ok(Encoded { ids: enc.get_ids().to_vec(), offsets: enc.get_offsets().to_vec() })
+        let enc = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| e.to_string())?;
+        Ok(Encoded {
+            ids: enc.get_ids().to_vec(),
+            offsets: enc.get_offsets().to_vec(),
+        })
     }
 
     fn with_eos(&self, text: &str) -> String {
@@ -84,10 +90,21 @@ fn common_prefix(a: &[u32], b: &[u32]) -> usize {
 
 /// Weight per token from char spans over `completion`, which starts at byte `base` of the
 /// encoded text.
-pub fn span_weights(offsets: &[(usize, usize)], completion: &str, base: usize, spans: &[WeightSpan]) -> Vec<f32> {
+pub fn span_weights(
+    offsets: &[(usize, usize)],
+    completion: &str,
+    base: usize,
+    spans: &[WeightSpan],
+) -> Vec<f32> {
     let byte_spans: Vec<(usize, usize, f32)> = spans
         .iter()
-        .map(|s| (base + char_to_byte(completion, s.start), base + char_to_byte(completion, s.end), s.weight))
+        .map(|s| {
+            (
+                base + char_to_byte(completion, s.start),
+                base + char_to_byte(completion, s.end),
+                s.weight,
+            )
+        })
         .collect();
     offsets
         .iter()
@@ -121,7 +138,11 @@ pub fn sft_prompt_completion(
     append_eos: bool,
     index: usize,
 ) -> Result<Prepared<SftExample>, String> {
-    let completion = if append_eos { tok.with_eos(completion) } else { completion.to_string() };
+    let completion = if append_eos {
+        tok.with_eos(completion)
+    } else {
+        completion.to_string()
+    };
     let p = tok.encode(prompt)?;
     let full_text = format!("{prompt}{completion}");
     let full = tok.encode(&full_text)?;
@@ -153,7 +174,15 @@ fn finish_sft(
     if ids.len() < 2 || !mask[1..].iter().any(|&m| m) {
         return Ok(Prepared::NoLossTokens);
     }
-    Ok(Prepared::Keep(SftExample { ids, mask, span_w, index }, truncated))
+    Ok(Prepared::Keep(
+        SftExample {
+            ids,
+            mask,
+            span_w,
+            index,
+        },
+        truncated,
+    ))
 }
 
 /// Renders `messages` as ChatML and returns the text and the byte ranges to train on
@@ -264,8 +293,13 @@ pub fn char_tokenizer(alphabet: &str) -> TextTokenizer {
         "decoder": null,
         "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}
     });
-    let tokenizer = Tokenizer::from_bytes(json.to_string().as_bytes()).expect("valid char tokenizer");
-    TextTokenizer { tokenizer, eos_token: Some("<eos>".into()), pad_id: 1 }
+    let tokenizer =
+        Tokenizer::from_bytes(json.to_string().as_bytes()).expect("valid char tokenizer");
+    TextTokenizer {
+        tokenizer,
+        eos_token: Some("<eos>".into()),
+        pad_id: 1,
+    }
 }
 
 #[cfg(test)]
@@ -276,15 +310,30 @@ mod tests {
     fn spans_are_char_offsets_mapped_to_tokens() {
         let tok = char_tokenizer("abcdé xyz");
         // completion "é xyz": chars 2..5 are "xyz" (bytes differ because é is 2 bytes)
-        let spans = [WeightSpan { start: 2, end: 5, weight: 3.0 }];
-        let Prepared::Keep(ex, _) =
-            sft_prompt_completion(&tok, "ab", "é xyz", &spans, 100, Overflow::Truncate, true, 0).unwrap()
-        else {
+        let spans = [WeightSpan {
+            start: 2,
+            end: 5,
+            weight: 3.0,
+        }];
+        let Prepared::Keep(ex, _) = sft_prompt_completion(
+            &tok,
+            "ab",
+            "é xyz",
+            &spans,
+            100,
+            Overflow::Truncate,
+            true,
+            0,
+        )
+        .unwrap() else {
             panic!("kept")
         };
         // tokens: a b é ' ' x y z <eos>
         assert_eq!(ex.ids.len(), 8);
-        assert_eq!(ex.mask, vec![false, false, true, true, true, true, true, true]);
+        assert_eq!(
+            ex.mask,
+            vec![false, false, true, true, true, true, true, true]
+        );
         assert_eq!(ex.span_w, vec![1.0, 1.0, 1.0, 1.0, 3.0, 3.0, 3.0, 1.0]);
     }
 
@@ -292,17 +341,29 @@ mod tests {
     fn assistant_only_mask_covers_assistant_content_and_end_marker() {
         let tok = char_tokenizer("<|>imstarendusrwxyz\n_");
         let msgs = vec![
-            Message { role: "user".into(), content: "x".into() },
-            Message { role: "assistant".into(), content: "y".into() },
+            Message {
+                role: "user".into(),
+                content: "x".into(),
+            },
+            Message {
+                role: "assistant".into(),
+                content: "y".into(),
+            },
         ];
         let (text, ranges) = chatml_with_assistant_ranges(&msgs);
-        let Prepared::Keep(ex, _) = sft_messages(&tok, &msgs, 1000, Overflow::Truncate, 0).unwrap() else {
+        let Prepared::Keep(ex, _) = sft_messages(&tok, &msgs, 1000, Overflow::Truncate, 0).unwrap()
+        else {
             panic!()
         };
         let trained: String = ex
             .mask
             .iter()
-            .zip(tok.tokenizer.encode(text.as_str(), true).unwrap().get_offsets())
+            .zip(
+                tok.tokenizer
+                    .encode(text.as_str(), true)
+                    .unwrap()
+                    .get_offsets(),
+            )
             .filter(|(m, _)| **m)
             .map(|(_, &(a, b))| text[a..b].to_string())
             .collect();
@@ -313,12 +374,38 @@ mod tests {
     #[test]
     fn dpo_truncation_keeps_start_and_drops_prompt_filling_max_length() {
         let tok = char_tokenizer("abcdefxyz");
-        let r = dpo_pair(&tok, "abcdef", "xyz", "zz", &[], &[], 8, Overflow::Truncate, true, 0).unwrap();
-        let Prepared::Keep(ex, truncated) = r else { panic!() };
+        let r = dpo_pair(
+            &tok,
+            "abcdef",
+            "xyz",
+            "zz",
+            &[],
+            &[],
+            8,
+            Overflow::Truncate,
+            true,
+            0,
+        )
+        .unwrap();
+        let Prepared::Keep(ex, truncated) = r else {
+            panic!()
+        };
         assert!(truncated);
         assert_eq!(ex.chosen.len(), 2);
         assert_eq!(ex.rejected.len(), 2);
-        let r = dpo_pair(&tok, "abcdef", "xyz", "zz", &[], &[], 6, Overflow::Truncate, true, 0).unwrap();
+        let r = dpo_pair(
+            &tok,
+            "abcdef",
+            "xyz",
+            "zz",
+            &[],
+            &[],
+            6,
+            Overflow::Truncate,
+            true,
+            0,
+        )
+        .unwrap();
         assert!(matches!(r, Prepared::TooLong));
     }
 }

@@ -1,0 +1,67 @@
+//! `ouro train sft|dpo`: argument parsing only; the logic lives in `ouro_train::run`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+/// Which objective to train.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Objective {
+    /// Supervised fine-tuning on `sft` (prompt/completion) or `repair` (messages) shards.
+    Sft,
+    /// Direct preference optimisation on `dpo` (prompt/chosen/rejected) shards.
+    Dpo,
+}
+
+/// Fine-tune a Hugging Face model directory with SFT or DPO (TRL 1.16 semantics).
+///
+/// Writes `<out>/metrics.jsonl` (one line per step), `<out>/loss.svg`,
+/// `<out>/checkpoint-NNNNNN/` (weights + optimizer state; a rerun with the same --out
+/// resumes from the latest one) and the final HF model in `<out>/model/`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  ouro train sft --model models/tiny --data run/round-01/data/sft --out run/round-01/sft
+  ouro train dpo --model run/round-01/sft/model --data run/round-01/data/dpo --out run/round-01/dpo \\
+      --config dpo.toml   # e.g. beta = 0.1, loss_type = \"ipo\", [optim] lr = 5e-6")]
+pub struct Args {
+    #[arg(value_enum)]
+    pub objective: Objective,
+    /// HF model directory (config.json, model.safetensors, tokenizer.json).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Shard directory (or a single parquet file).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output directory (created; reused for resume).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// TOML config (`SftConfig` / `DpoConfig`); missing keys take defaults.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let (report, stats) = match args.objective {
+        Objective::Sft => {
+            let cfg: ouro_train::SftConfig = match &args.config {
+                Some(p) => ouro_train::config::load_toml(p)?,
+                None => Default::default(),
+            };
+            ouro_train::run::train_sft(&cfg, &args.model, &args.data, &args.out)
+        }
+        Objective::Dpo => {
+            let cfg: ouro_train::DpoConfig = match &args.config {
+                Some(p) => ouro_train::config::load_toml(p)?,
+                None => Default::default(),
+            };
+            ouro_train::run::train_dpo(&cfg, &args.model, &args.data, &args.out)
+        }
+    }
+    .with_context(|| format!("training into {}", args.out.display()))?;
+    eprintln!(
+        "trained {} steps (final loss {:.4}); {} of {} rows kept, {} truncated, {} dropped too long, {} without loss tokens",
+        report.steps, report.final_loss, stats.kept, stats.rows, stats.truncated, stats.dropped_too_long, stats.dropped_no_loss_tokens
+    );
+    println!("{}", args.out.join("model").display());
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! Library entry points from directories: load an HF model dir and data shards, train,
+//! write checkpoints, metrics, the loss curve and the final model into `out`.
+
+use candle_core::{Device, Var};
+use ouro_data::{DpoRecord, RepairRecord, SftRecord};
+use ouro_model::checkpoint::{self as mck, Checkpoint};
+use std::path::Path;
+
+use crate::config::{DpoConfig, SftConfig};
+use crate::engine::TrainReport;
+use crate::error::{Result, TrainError};
+use crate::model::TrainableLm;
+use crate::sft::SftRows;
+use crate::tokenize::{PrepStats, TextTokenizer};
+
+/// An `ouro_model` decoder as a [`TrainableLm`].
+pub struct DecoderLm {
+    pub ckpt: Checkpoint,
+    device: Device,
+}
+
+impl DecoderLm {
+    /// Loads an HF directory (f32 weights) on `device`.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let ckpt = mck::load(dir, device)
+            .map_err(|e| TrainError::Model(format!("{}: {e}", dir.display())))?;
+        Ok(Self {
+            ckpt,
+            device: device.clone(),
+        })
+    }
+
+    /// The tokenizer of the checkpoint, with its EOS token as TRL appends it.
+    pub fn text_tokenizer(&self) -> Result<TextTokenizer> {
+        let tok = self.ckpt.tokenizer.clone().ok_or_else(|| {
+            TrainError::Model(format!(
+                "{}: no tokenizer.json in the model directory",
+                self.ckpt.dir.display()
+            ))
+        })?;
+        let eos_id = self.ckpt.config.eos_token_ids().first().copied();
+        let eos_token = eos_id.and_then(|i| tok.id_to_token(i));
+        Ok(TextTokenizer {
+            tokenizer: tok,
+            eos_token,
+            pad_id: eos_id.unwrap_or(0),
+        })
+    }
+}
+
+impl TrainableLm for DecoderLm {
+    fn token_logprobs(
+        &self,
+        ids: &candle_core::Tensor,
+        targets: &candle_core::Tensor,
+    ) -> candle_core::Result<candle_core::Tensor> {
+        self.ckpt.decoder.token_logprobs(ids, targets)
+    }
+
+    fn vars(&self) -> Vec<(String, Var)> {
+        let data = self.ckpt.varmap.data().lock().expect("varmap lock");
+        let mut v: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        mck::save(
+            dir,
+            &self.ckpt.config,
+            &self.ckpt.varmap,
+            self.ckpt.tokenizer.as_ref(),
+        )
+        .map_err(|e| TrainError::Model(format!("saving {}: {e}", dir.display())))
+    }
+}
+
+/// Column names of the first shard under `data` (a shard file or a directory of them).
+fn columns(data: &Path) -> Result<Vec<String>> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let first = if data.is_file() {
+        data.to_path_buf()
+    } else {
+        let shards = ouro_data::shard::list_shards(data).map_err(|e| TrainError::Data {
+            path: data.into(),
+            message: e.to_string(),
+        })?;
+        shards
+            .into_iter()
+            .next()
+            .ok_or_else(|| TrainError::EmptyDataset {
+                path: data.into(),
+                detail: "no *.parquet shards".into(),
+            })?
+    };
+    let f = std::fs::File::open(&first).map_err(|e| TrainError::io(&first, e))?;
+    let r = SerializedFileReader::new(f).map_err(|e| TrainError::Data {
+        path: first.clone(),
+        message: e.to_string(),
+    })?;
+    let schema = r.metadata().file_metadata().schema_descr();
+    Ok(schema
+        .root_schema()
+        .get_fields()
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect())
+}
+
+fn require(data: &Path, cols: &[String], needed: &[&str]) -> Result<()> {
+    for n in needed {
+        if !cols.iter().any(|c| c == n) {
+            return Err(TrainError::Data {
+                path: data.into(),
+                message: format!("missing column '{n}' (found: {})", cols.join(", ")),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn read<T: ouro_data::Record>(data: &Path) -> Result<Vec<T>> {
+    ouro_data::shard::read_path::<T>(data).map_err(|e| TrainError::Data {
+        path: data.into(),
+        message: e.to_string(),
+    })
+}
+
+fn write_json(path: &Path, v: &impl serde::Serialize) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(v).expect("serializes");
+    ouro_data::fsutil::atomic_write(path, &bytes).map_err(|e| TrainError::Data {
+        path: path.into(),
+        message: e.to_string(),
+    })
+}
+
+fn finish(
+    model: &dyn TrainableLm,
+    out: &Path,
+    report: &TrainReport,
+    stats: &PrepStats,
+) -> Result<()> {
+    let final_dir = out.join("model");
+    model.save(&final_dir)?;
+    write_json(
+        &out.join("train_report.json"),
+        &serde_json::json!({ "report": report, "data": stats }),
+    )
+}
+
+/// SFT from an HF model dir and `sft` (prompt/completion) or `repair` (messages) shards.
+pub fn train_sft(
+    cfg: &SftConfig,
+    model_dir: &Path,
+    data: &Path,
+    out: &Path,
+) -> Result<(TrainReport, PrepStats)> {
+    let cols = columns(data)?;
+    let rows = if cols.iter().any(|c| c == "messages") {
+        SftRows::Messages(read::<RepairRecord>(data)?)
+    } else {
+        require(data, &cols, &["prompt", "completion"])?;
+        SftRows::PromptCompletion(read::<SftRecord>(data)?)
+    };
+    let model = DecoderLm::load(model_dir, &Device::Cpu)?;
+    let tok = model.text_tokenizer()?;
+    let (examples, stats) = crate::sft::prepare(&tok, &rows, cfg)?;
+    if examples.is_empty() {
+        return Err(TrainError::EmptyDataset {
+            path: data.into(),
+            detail: format!("{stats:?}"),
+        });
+    }
+    let report = crate::sft::train_examples(&model, &examples, tok.pad_id, cfg, out, None)?;
+    finish(&model, out, &report, &stats)?;
+    Ok((report, stats))
+}
+
+/// DPO from an HF model dir and `dpo` shards; the reference is the initial model, and its
+/// log-probs are cached in `out/cache/`.
+pub fn train_dpo(
+    cfg: &DpoConfig,
+    model_dir: &Path,
+    data: &Path,
+    out: &Path,
+) -> Result<(TrainReport, PrepStats)> {
+    let cols = columns(data)?;
+    require(data, &cols, &["prompt", "chosen", "rejected"])?;
+    let rows = read::<DpoRecord>(data)?;
+    let model = DecoderLm::load(model_dir, &Device::Cpu)?;
+    let tok = model.text_tokenizer()?;
+    let (examples, stats) = crate::dpo::prepare(&tok, &rows, cfg)?;
+    if examples.is_empty() {
+        return Err(TrainError::EmptyDataset {
+            path: data.into(),
+            detail: format!("{stats:?}"),
+        });
+    }
+    // The reference is the model as loaded, before any resumed checkpoint is applied.
+    let (refs, _, _) = crate::dpo::cached_reference_logps(
+        &model,
+        &examples,
+        tok.pad_id,
+        cfg.optim.batch_size,
+        &out.join("cache"),
+    )?;
+    let report = crate::dpo::train_examples(&model, &examples, &refs, tok.pad_id, cfg, out, None)?;
+    finish(&model, out, &report, &stats)?;
+    Ok((report, stats))
+}
