@@ -152,12 +152,39 @@ impl Config {
 
     /// Parses and validates config JSON; `path` is only used in error messages.
     pub fn from_json_str(text: &str, path: &Path) -> Result<Config> {
-        let cfg: Config = serde_json::from_str(text).map_err(|e| ModelError::Json {
+        let mut cfg: Config = serde_json::from_str(text).map_err(|e| ModelError::Json {
             path: path.into(),
             msg: e.to_string(),
         })?;
+        cfg.apply_rope_parameters(path)?;
         cfg.validate(path)?;
         Ok(cfg)
+    }
+
+    /// transformers >= 5 writes `rope_parameters: {rope_theta, rope_type, factor, ...}`
+    /// instead of `rope_theta` + `rope_scaling`; it takes precedence when present.
+    /// The key itself stays in `extra`, so a saved config reads the same in both.
+    fn apply_rope_parameters(&mut self, path: &Path) -> Result<()> {
+        let Some(rp) = self.extra.get("rope_parameters").cloned() else {
+            return Ok(());
+        };
+        if rp.is_null() {
+            return Ok(());
+        }
+        if let Some(theta) = rp.get("rope_theta").and_then(|v| v.as_f64()) {
+            self.rope_theta = theta;
+        }
+        let kind = rp
+            .get("rope_type")
+            .and_then(|v| v.as_str())
+            .unwrap_or("default");
+        if kind != "default" {
+            self.rope_scaling = Some(serde_json::from_value(rp).map_err(|e| ModelError::Json {
+                path: path.into(),
+                msg: format!("rope_parameters: {e}"),
+            })?);
+        }
+        Ok(())
     }
 
     /// Pretty JSON as written to `config.json`.

@@ -296,3 +296,38 @@ impl<'a> Generator<'a> {
             .collect())
     }
 }
+
+/// Loads a checkpoint directory and samples `n` completions of one prompt
+/// (seeds `params.seed + i`); `chat` wraps the prompt in ChatML (with
+/// SmolLM2's default system prompt when the vocabulary is SmolLM2's).
+pub fn generate_from_dir(
+    dir: &std::path::Path,
+    prompt: &str,
+    chat: bool,
+    n: usize,
+    params: &SamplingParams,
+) -> Result<Vec<Generation>> {
+    let ck = crate::checkpoint::load(dir, &candle_core::Device::Cpu)?;
+    let tok = ck
+        .tokenizer
+        .as_ref()
+        .ok_or_else(|| ModelError::MissingFile {
+            path: dir.join(crate::checkpoint::TOKENIZER_FILE),
+        })?;
+    let text = if chat {
+        let system = (tok.get_vocab_size(true) == 49152).then_some(crate::chat::SMOLLM2_SYSTEM);
+        crate::chat::format_prompt(prompt, crate::chat::PromptFormat::ChatMl, system)
+    } else {
+        prompt.to_string()
+    };
+    let reqs: Vec<GenerationRequest> = (0..n as u64)
+        .map(|i| GenerationRequest {
+            prompt: text.clone(),
+            params: SamplingParams {
+                seed: params.seed + i,
+                ..params.clone()
+            },
+        })
+        .collect();
+    Generator::new(&ck.decoder, tok).generate(&reqs)
+}

@@ -50,3 +50,40 @@ fn normal_vec(rng: &mut impl Rng, n: usize, std: f64) -> Vec<f64> {
     out.truncate(n);
     out
 }
+
+/// Resolves `tiny`, `small` or a path to a `config.json`.
+pub fn resolve_config(spec: &str) -> Result<Config> {
+    match spec {
+        "tiny" => Ok(Config::tiny()),
+        "small" => Ok(Config::small()),
+        path => Config::from_file(std::path::Path::new(path)),
+    }
+}
+
+/// `ouro model init`: a deterministic random checkpoint for `config` (preset
+/// name or `config.json` path) sized to the tokenizer's vocabulary, written as
+/// an HF directory at `out` together with the tokenizer. EOS/BOS ids are taken
+/// from the tokenizer's `<|endoftext|>` (or `</s>`) when the config has none.
+pub fn init_checkpoint(
+    config: &str,
+    tokenizer: &std::path::Path,
+    seed: u64,
+    out: &std::path::Path,
+) -> Result<Config> {
+    let mut cfg = resolve_config(config)?;
+    let tok = crate::checkpoint::load_tokenizer(tokenizer)?;
+    cfg.vocab_size = tok.get_vocab_size(true);
+    if cfg.eos_token_id.is_none() {
+        let eos = [crate::tokenizer::EOS_TOKEN, "</s>", "<|im_end|>"]
+            .iter()
+            .find_map(|t| tok.token_to_id(t));
+        if let Some(e) = eos {
+            cfg.eos_token_id = Some(e.into());
+            cfg.bos_token_id.get_or_insert(e.into());
+        }
+    }
+    cfg.validate(std::path::Path::new(config))?;
+    let varmap = init_varmap(&cfg, seed, DType::F32, &Device::Cpu)?;
+    crate::checkpoint::save(out, &cfg, &varmap, Some(&tok))?;
+    Ok(cfg)
+}

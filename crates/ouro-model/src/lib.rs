@@ -16,10 +16,12 @@ pub mod decoder;
 pub mod error;
 pub mod fused;
 pub mod generate;
+pub mod gguf;
 pub mod init;
 pub mod logprob_head;
 pub mod ops;
 pub mod sampling;
+pub mod tokenizer;
 
 pub use config::{Config, RopeScaling};
 pub use decoder::{Decoder, KvCache};

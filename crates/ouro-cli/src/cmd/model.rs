@@ -1,0 +1,134 @@
+//! `ouro model`: create, import and try out model checkpoints (HF directories).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+/// Create, import or sample from a model checkpoint (Hugging Face directory:
+/// config.json, model.safetensors, tokenizer.json).
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  ouro tokenizer train --problems data/problems --vocab-size 1024 --out tokenizer.json
+  ouro model init --config small --tokenizer tokenizer.json --seed 0 --out runs/demo/model-0
+  scripts/fetch-smollm2.sh && ouro model import-gguf scripts/.cache/smollm2/smollm2-135m-instruct.gguf --out models/smollm2
+  ouro model generate models/smollm2 --chat --prompt 'Write a Python function that reverses a string.' --temperature 0")]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Deterministic random initialisation from a preset or config.json.
+    Init(InitArgs),
+    /// Convert a GGUF file (F32/F16/Q4_0/Q4_1/Q8_0/...) into an HF directory.
+    ImportGguf(ImportArgs),
+    /// Sample completions from a checkpoint.
+    Generate(GenerateArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InitArgs {
+    /// `tiny`, `small`, or a path to a config.json.
+    #[arg(long, default_value = "small")]
+    pub config: String,
+    /// tokenizer.json; the model's vocab_size is set from it.
+    #[arg(long)]
+    pub tokenizer: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory (replaced atomically if it exists).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// The .gguf file.
+    pub file: PathBuf,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GenerateArgs {
+    /// Checkpoint directory.
+    pub model: PathBuf,
+    #[arg(long)]
+    pub prompt: String,
+    /// Wrap the prompt in the ChatML template.
+    #[arg(long)]
+    pub chat: bool,
+    /// Number of samples.
+    #[arg(short = 'n', long, default_value_t = 1)]
+    pub num_samples: usize,
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f64,
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    #[arg(long, default_value_t = 0.0)]
+    pub min_p: f64,
+    #[arg(long, default_value_t = 128)]
+    pub max_tokens: usize,
+    /// Stop sequence (repeatable).
+    #[arg(long)]
+    pub stop: Vec<String>,
+    /// Seed of the first sample; sample i uses seed + i.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::Init(a) => {
+            let cfg = ouro_model::init::init_checkpoint(&a.config, &a.tokenizer, a.seed, &a.out)
+                .with_context(|| format!("initialising {}", a.out.display()))?;
+            println!(
+                "wrote {} ({} parameters, vocab {})",
+                a.out.display(),
+                cfg.num_parameters(),
+                cfg.vocab_size
+            );
+        }
+        Command::ImportGguf(a) => {
+            let s = ouro_model::gguf::import_gguf(&a.file, &a.out)?;
+            println!(
+                "wrote {} ({} {} parameters, {} tensors)",
+                s.out_dir.display(),
+                s.config.model_type,
+                s.config.num_parameters(),
+                s.tensor_types.len()
+            );
+        }
+        Command::Generate(a) => {
+            let outs = ouro_model::generate::generate_from_dir(
+                &a.model,
+                &a.prompt,
+                a.chat,
+                a.num_samples,
+                &ouro_model::SamplingParams {
+                    temperature: a.temperature,
+                    top_p: a.top_p,
+                    top_k: a.top_k,
+                    min_p: a.min_p,
+                    max_tokens: a.max_tokens,
+                    stop: a.stop,
+                    seed: a.seed,
+                },
+            )?;
+            for g in outs {
+                println!(
+                    "--- {} tokens, logprob {:.3}, finish {}\n{}",
+                    g.completion_tokens,
+                    g.logprob,
+                    g.finish_reason.as_str(),
+                    g.text
+                );
+            }
+        }
+    }
+    Ok(())
+}
