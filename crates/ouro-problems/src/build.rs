@@ -142,14 +142,21 @@ pub(crate) fn build(
             killed_by_audit: killed,
         });
     }
-    // Two plain random cases on top of the targeted ones.
-    for _ in 0..2 {
-        audit_inputs.push(spec.random_input(&mut rng, Purpose::Audit));
-    }
+    // Plain random cases on top of the targeted ones, so that every audit
+    // suite is at least as large as the filter suite plus two.
     let mut seen = std::collections::HashSet::new();
+    audit_inputs.retain(|a| seen.insert(key_of(a)));
+    let want = filter_tests + 2;
+    let mut tries = 0;
+    while audit_inputs.len() < want && tries < 100 * want {
+        tries += 1;
+        let args = spec.random_input(&mut rng, Purpose::Audit);
+        if seen.insert(key_of(&args)) {
+            audit_inputs.push(args);
+        }
+    }
     let audit_cases: Vec<(Vec<Value>, Value)> = audit_inputs
         .into_iter()
-        .filter(|a| seen.insert(key_of(a)))
         .map(|a| {
             let expected = spec.eval(&a);
             (a, expected)
