@@ -198,6 +198,17 @@ fn round_metrics(st: &PoolStats, pass_k: &[usize], balance: Option<f64>) -> Roun
     }
 }
 
+/// B-STaR balance over problems with attempts: c = correct unique
+/// (deduplicated) samples, n = samples drawn. `None` without attempts.
+pub fn pool_balance(pools: &[Pool]) -> Option<f64> {
+    let per: Vec<(usize, usize)> = pools
+        .iter()
+        .filter(|p| p.attempts > 0)
+        .map(|p| (p.passing().count(), p.attempts))
+        .collect();
+    (!per.is_empty()).then(|| bstar_balance(&per))
+}
+
 /// Writes rows as config `config` of the dataset at `root` (Hugging Face layout).
 pub fn write_config<T: Record>(
     root: &Path,
@@ -258,8 +269,7 @@ pub fn build_sft(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Resu
     let mut st = SftStats::default();
     let rows: Vec<SftRecord> = select_sft(&pools, &o.sft, o.completion_format, &mut st);
     let files = write_config(out_dir, "sft", &rows, o.rows_per_shard)?;
-    let balance = (!st.per_problem.is_empty()).then(|| bstar_balance(&st.per_problem));
-    let metrics = round_metrics(&pst, &o.pass_k, balance);
+    let metrics = round_metrics(&pst, &o.pass_k, pool_balance(&pools));
     let sel = serde_json::to_value(&st).expect("stats serialise");
     finish_report(
         "sft",
@@ -298,7 +308,7 @@ pub fn build_dpo(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Resu
         add_pair_stats(&mut st, &s);
     }
     let files = write_config(out_dir, "dpo", &rows, o.rows_per_shard)?;
-    let metrics = round_metrics(&pst, &o.pass_k, None);
+    let metrics = round_metrics(&pst, &o.pass_k, pool_balance(&pools));
     let mut sel = serde_json::to_value(&st).expect("stats serialise");
     if st.mutants_tried > 0 && st.mutants_not_executed == st.mutants_tried {
         let mut w = pst.clone();
@@ -359,7 +369,7 @@ pub fn build_repair(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> R
         rows.extend(repair_records(p, &o.repair, o.completion_format, &mut st));
     }
     let files = write_config(out_dir, "repair", &rows, o.rows_per_shard)?;
-    let metrics = round_metrics(&pst, &o.pass_k, None);
+    let metrics = round_metrics(&pst, &o.pass_k, pool_balance(&pools));
     let sel = serde_json::to_value(&st).expect("stats serialise");
     finish_report(
         "repair",

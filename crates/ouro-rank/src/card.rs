@@ -93,7 +93,7 @@ pub fn card_sections(reports: &[BuildReport]) -> Vec<(String, String)> {
         ));
         let balance = reports.iter().find_map(|r| r.metrics.bstar_balance);
         t.push_str(&format!(
-            "| B-STaR balance (sft) | {} |\n",
+            "| B-STaR balance (unique correct / drawn) | {} |\n",
             fmt_opt(balance)
         ));
         sections.push(("Pass rates and round metrics".to_string(), t));

@@ -335,7 +335,10 @@ mod tests {
         for _ in 0..10_000 {
             let a = rng.gen_range(0..MERSENNE);
             let b: u64 = rng.gen_range(0..u32::MAX as u64 + 1);
-            assert_eq!(mulmod(a, b), ((a as u128 * b as u128) % MERSENNE as u128) as u64);
+            assert_eq!(
+                mulmod(a, b),
+                ((a as u128 * b as u128) % MERSENNE as u128) as u64
+            );
         }
         assert_eq!(mulmod(MERSENNE - 1, MERSENNE - 1), 1);
     }

@@ -463,11 +463,18 @@ mod tests {
     #[test]
     fn python_compile_check_agrees_on_syntax() {
         let snippets = vec!["assert f(1) == 2".to_string(), "assert (".to_string()];
-        let have_python = Command::new("python3").arg("-c").arg("pass").status().is_ok_and(|s| s.success());
+        let have_python = Command::new("python3")
+            .arg("-c")
+            .arg("pass")
+            .status()
+            .is_ok_and(|s| s.success());
         if !have_python {
             eprintln!("skipping: python3 unavailable");
             return;
         }
-        assert_eq!(compile_check("python3", &snippets).unwrap(), vec![true, false]);
+        assert_eq!(
+            compile_check("python3", &snippets).unwrap(),
+            vec![true, false]
+        );
     }
 }

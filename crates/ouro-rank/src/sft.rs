@@ -78,9 +78,6 @@ pub struct SftStats {
     pub problems_below_quota: usize,
     /// Sum over problems of `quota − rows` (how many more correct samples DART would want).
     pub quota_deficit: usize,
-    /// `(unique correct, selected)` per problem with selected rows, for the B-STaR balance.
-    #[serde(skip)]
-    pub per_problem: Vec<(usize, usize)>,
 }
 
 /// Quota per pool under the budget (before the cap).
@@ -135,7 +132,6 @@ pub fn select_sft(
             continue;
         }
         st.problems_with_rows += 1;
-        st.per_problem.push((passing.len(), take));
         for c in &passing[..take] {
             rows.push(SftRecord {
                 prompt: p.problem.prompt.clone(),

@@ -177,6 +177,11 @@ fn sft_selects_passing_deduplicated_samples_and_tops_up_references() {
     );
     // SLOW passed the filter but failed the audit: 1 of 2 audited.
     assert_eq!(report.metrics.false_positive_rate, Some(0.5));
+    // B-STaR: p-mixed min(2,8)/8·2/5 = 0.1, p-none 0, p-all 1/8·1/1 = 0.125; p-empty has no attempts.
+    let balance = report.metrics.bstar_balance.unwrap();
+    assert!((balance - 0.225 / 3.0).abs() < 1e-12, "{balance}");
+    // pass@1 is the mean pass fraction: (3/5 + 0 + 1) / 3.
+    assert!((report.metrics.pass_at_k[0].1.unwrap() - 1.6 / 3.0).abs() < 1e-12);
     let card = std::fs::read_to_string(out.join("README.md")).unwrap();
     assert!(card.contains("config_name: sft"));
     assert!(card.contains("false-positive rate"));
