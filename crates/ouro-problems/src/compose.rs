@@ -324,7 +324,19 @@ pub struct Compose {
 }
 
 impl Compose {
+    /// Draws a composition whose condition (if any) keeps some but not all
+    /// values: a tautology such as `x <= 1 or x >= 2` is never drawn.
     pub fn sample(rng: &mut Rng) -> Compose {
+        loop {
+            let c = Compose::sample_any(rng);
+            let kept = (LO - 5..=HI + 5).filter(|&x| c.keeps(x)).count();
+            if c.filters.is_empty() || (kept > 0 && kept < (HI - LO + 11) as usize) {
+                return c;
+            }
+        }
+    }
+
+    fn sample_any(rng: &mut Rng) -> Compose {
         let agg = *rng.pick(&AGGS);
         let needs_filter = !agg.takes_map();
         let n_filters = match rng.below(10) {
