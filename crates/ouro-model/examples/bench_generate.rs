@@ -1,0 +1,42 @@
+//! Batched sampling throughput of ouro's generator; used by scripts/bench-generate.sh.
+//!
+//!   bench_generate MODEL_DIR BATCH MAX_TOKENS [PROMPT]
+//! Prints one JSON line: {"tokens": N, "seconds": S, "tokens_per_s": R, "first": "..."}.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 4 {
+        eprintln!("usage: bench_generate MODEL_DIR BATCH MAX_TOKENS [PROMPT]");
+        std::process::exit(2);
+    }
+    let batch: usize = args[2].parse()?;
+    let max_tokens: usize = args[3].parse()?;
+    let prompt = args.get(4).cloned().unwrap_or_else(|| "def fibonacci(n):".to_string());
+    let ck = ouro_model::checkpoint::load(&args[1], &candle_core::Device::Cpu)?;
+    let tok = ck.tokenizer.as_ref().ok_or("checkpoint has no tokenizer.json")?;
+    // Sample exactly max_tokens per sequence (no EOS) so both sides do equal work.
+    let gen = ouro_model::Generator::new(&ck.decoder, tok)
+        .with_eos(vec![])
+        .with_max_batch(batch);
+    let reqs: Vec<_> = (0..batch as u64)
+        .map(|i| ouro_model::GenerationRequest {
+            prompt: prompt.clone(),
+            params: ouro_model::SamplingParams {
+                temperature: 0.8,
+                top_p: 0.95,
+                max_tokens,
+                seed: i,
+                ..Default::default()
+            },
+        })
+        .collect();
+    let t0 = std::time::Instant::now();
+    let outs = gen.generate(&reqs)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let tokens: usize = outs.iter().map(|g| g.completion_tokens).sum();
+    println!(
+        "{}",
+        serde_json::json!({"tokens": tokens, "seconds": secs, "tokens_per_s": tokens as f64 / secs, "first": outs[0].text})
+    );
+    Ok(())
+}
