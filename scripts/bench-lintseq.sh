@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# LintSeq throughput: the official pylintseq (pylint in a subprocess-free loop,
-# 2 workers) against ouro's in-process implementation, on the same 164
+# LintSeq throughput: the official pylintseq (one pylint run per lint step,
+# joblib workers) against ouro's in-process implementation, on the same 164
 # HumanEval programs (prompt + canonical_solution) x 5 sequences, in one run.
 #
 # Needs: python3 with venv, network access to PyPI (first run only), and the
-# HumanEval data: $OURO_HUMANEVAL or scripts/.cache/HumanEval.jsonl.gz
-# (scripts/fetch-humaneval.sh puts it there).
+# HumanEval data: $OURO_HUMANEVAL, scripts/.cache/HumanEval.jsonl.gz
+# or scripts/.cache/HumanEval.jsonl (scripts/fetch-humaneval.sh puts it there).
 #
 # Usage: scripts/bench-lintseq.sh [WORKERS]   (default 2, as the reference was measured)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORKERS="${1:-2}"
 CACHE=scripts/.cache
-HE="${OURO_HUMANEVAL:-$CACHE/HumanEval.jsonl.gz}"
+HE="${OURO_HUMANEVAL:-$CACHE/HumanEval.jsonl}"
+if [ ! -f "$HE" ] && [ -f "$CACHE/HumanEval.jsonl.gz" ]; then HE="$CACHE/HumanEval.jsonl.gz"; fi
 if [ ! -f "$HE" ] && [ -x scripts/fetch-humaneval.sh ]; then
     scripts/fetch-humaneval.sh
 fi

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use ouro_edits::input::{InputKind, JsonlFields};
 use ouro_edits::lintseq::{run, sequence_seed, sequences_for_program, LintseqOptions};
 use ouro_edits::replay::{apply_diff, replay, replay_target};
@@ -241,46 +239,12 @@ fn problems_and_samples_shards_are_detected_by_their_columns() {
     assert_eq!(stats.bad[0].id, "s0");
 }
 
-fn humaneval_path() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("OURO_HUMANEVAL") {
-        return Some(PathBuf::from(p));
-    }
-    let p =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/.cache/HumanEval.jsonl.gz");
-    p.exists().then_some(p)
-}
-
-/// HumanEval programs (prompt + canonical_solution), from the gzipped JSONL.
-pub fn humaneval_programs() -> Option<Vec<(String, String)>> {
-    use std::io::Read;
-    let path = humaneval_path()?;
-    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut text = String::new();
-    if path.extension().is_some_and(|e| e == "gz") {
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_string(&mut text)
-            .unwrap();
-    } else {
-        text = String::from_utf8(raw).unwrap();
-    }
-    Some(
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                let s = |k: &str| v[k].as_str().unwrap().to_string();
-                (s("task_id"), s("prompt") + &s("canonical_solution"))
-            })
-            .collect(),
-    )
-}
-
 // Opt-in (needs the data from scripts/fetch-humaneval.sh or OURO_HUMANEVAL):
 //   cargo test -p ouro-edits --release --test lintseq_sequences -- --ignored humaneval --nocapture
 #[test]
 #[ignore]
 fn humaneval_statistics_match_the_reference_within_20_percent() {
-    let Some(programs) = humaneval_programs() else {
+    let Some(programs) = common::humaneval_programs() else {
         eprintln!(
             "HumanEval not found (set OURO_HUMANEVAL or run scripts/fetch-humaneval.sh): skipping"
         );

@@ -4,7 +4,8 @@
 //! skipped with a message otherwise. Prints every pyflakes category seen
 //! (the disagreements in kind: pyflakes warns about unused names, which
 //! pylint's error set ignores), and fails on error categories (syntax
-//! errors, undefined names).
+//! errors, undefined names). HumanEval programs are included when the data
+//! is there (`OURO_HUMANEVAL` or `scripts/.cache/HumanEval.jsonl.gz`).
 
 mod common;
 
@@ -24,7 +25,8 @@ fn all_states(programs: &[String], per_program: u64) -> Vec<String> {
             };
             let diffs = diffs_of_states(&states(p, &path));
             let mut lines: Vec<String> = Vec::new();
-            for (i, d) in diffs.iter().enumerate() {
+            // Every intermediate state; the last one is the program itself.
+            for (i, d) in diffs.iter().enumerate().take(diffs.len().saturating_sub(1)) {
                 lines = apply_diff(&lines, d, i).unwrap();
                 out.push(lines.join("\n") + "\n");
             }
@@ -46,6 +48,9 @@ fn pyflakes_finds_no_errors_in_any_state() {
     })
     .unwrap();
     programs.extend(problems.into_iter().filter_map(|p| p.reference_solution));
+    if let Some(he) = common::humaneval_programs() {
+        programs.extend(he.into_iter().map(|(_, p)| p));
+    }
     let states = all_states(&programs, 5);
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),

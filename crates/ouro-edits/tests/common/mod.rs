@@ -14,3 +14,38 @@ pub const PROGRAMS: &[&str] = &[
     "counter = 0\n\n\ndef bump():\n    global counter\n    counter += 1\n    return counter\n\n\ndef outer():\n    x = 1\n\n    def inner():\n        nonlocal x\n        x += 1\n        return x\n\n    return inner()\n",
     "def words(text):\n    out = [w.strip(\".,\") for line in text.splitlines() for w in line.split()]\n    seen = set()\n    uniq = []\n    for w in out:\n        if w in seen:\n            continue\n        seen.add(w)\n        uniq.append(w)\n    return uniq\n",
 ];
+
+use std::path::PathBuf;
+
+fn humaneval_path() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("OURO_HUMANEVAL") {
+        return Some(PathBuf::from(p));
+    }
+    let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/.cache");
+    ["HumanEval.jsonl", "HumanEval.jsonl.gz"].into_iter().map(|n| cache.join(n)).find(|p| p.exists())
+}
+
+/// HumanEval programs (prompt + canonical_solution), from the gzipped JSONL.
+pub fn humaneval_programs() -> Option<Vec<(String, String)>> {
+    use std::io::Read;
+    let path = humaneval_path()?;
+    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut text = String::new();
+    if path.extension().is_some_and(|e| e == "gz") {
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_string(&mut text)
+            .unwrap();
+    } else {
+        text = String::from_utf8(raw).unwrap();
+    }
+    Some(
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let s = |k: &str| v[k].as_str().unwrap().to_string();
+                (s("task_id"), s("prompt") + &s("canonical_solution"))
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,197 @@
+//! FAIT over shards: nearest failing neighbour, spans on both completions.
+
+use ouro_data::{Execution, Judge, Limits, Problem, Sample, Suite, Tests, Verdict};
+use ouro_edits::fait::{build, run, FaitOptions};
+
+fn problem(id: &str) -> Problem {
+    Problem {
+        problem_id: id.into(),
+        source: "test".into(),
+        prompt: format!("Write {id}."),
+        entry_point: "f".into(),
+        language: "python".into(),
+        starter_code: String::new(),
+        reference_solution: None,
+        tests: Tests::AssertScript {
+            script: "assert f(1) == 2".into(),
+        },
+        audit_tests: None,
+        difficulty: None,
+        tags: vec![],
+        split: "train".into(),
+    }
+}
+
+fn sample(id: &str, problem: &str, code: &str) -> Sample {
+    Sample {
+        sample_id: id.into(),
+        problem_id: problem.into(),
+        round: 1,
+        index: 0,
+        model: "m".into(),
+        params: Default::default(),
+        completion: format!("Here you go:\n```python\n{code}```\n"),
+        code: Some(code.into()),
+        extraction_error: None,
+        finish_reason: Some("stop".into()),
+        generation_error: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        logprob: None,
+    }
+}
+
+fn execution(sample: &str, problem: &str, verdict: Verdict) -> Execution {
+    Execution {
+        sample_id: sample.into(),
+        problem_id: problem.into(),
+        suite: Suite::Filter,
+        verdict,
+        tests_passed: vec![verdict == Verdict::Pass],
+        error_kind: None,
+        stderr_tail: String::new(),
+        cpu_ms: 1.0,
+        wall_ms: 1.0,
+        max_rss_kb: 1,
+        executor_version: "t".into(),
+        limits: Limits::default(),
+        isolation: "none".into(),
+        judge: Judge::InProcess,
+    }
+}
+
+fn fixture() -> (Vec<Problem>, Vec<Sample>, Vec<Execution>) {
+    let problems = vec![problem("p1"), problem("p2")];
+    let samples = vec![
+        sample("good", "p1", "def f(x):\n    y = x + 1\n    return y\n"),
+        sample("near", "p1", "def f(x):\n    y = x - 1\n    return y\n"),
+        sample(
+            "far",
+            "p1",
+            "import sys\nprint(sys.argv)\nwhile True:\n    pass\n",
+        ),
+        sample("lonely", "p2", "def f(x):\n    return x + 1\n"),
+        sample("other-problem-fail", "p2-not", "def f(x):\n    return x\n"),
+    ];
+    let executions = vec![
+        execution("good", "p1", Verdict::Pass),
+        execution("near", "p1", Verdict::Fail),
+        execution("far", "p1", Verdict::Error),
+        execution("lonely", "p2", Verdict::Pass),
+        execution("other-problem-fail", "p2-not", Verdict::Fail),
+    ];
+    (problems, samples, executions)
+}
+
+#[test]
+fn nearest_failing_sample_of_the_same_problem_is_the_contrast() {
+    let (problems, samples, executions) = fixture();
+    let (sft, dpo, stats) = build(
+        &problems,
+        &samples,
+        &executions,
+        &FaitOptions {
+            progress: false,
+            ..Default::default()
+        },
+    );
+    assert_eq!(stats.passing_samples, 2);
+    assert_eq!(stats.pairs, 1);
+    assert_eq!(stats.no_contrast, 1);
+    assert_eq!(dpo.len(), 1);
+    let pair = &dpo[0];
+    assert_eq!(pair.chosen_sample_id.as_deref(), Some("good"));
+    assert_eq!(pair.rejected_sample_id.as_deref(), Some("near"));
+    assert_eq!(pair.prompt, "Write p1.");
+    // The heaviest span covers exactly the differing operator, in both completions.
+    let top = |spans: &[ouro_data::WeightSpan], text: &str| -> String {
+        let s = spans.iter().find(|s| s.weight == 2.0).expect("token span");
+        text.chars()
+            .skip(s.start as usize)
+            .take((s.end - s.start) as usize)
+            .collect()
+    };
+    assert_eq!(top(&pair.chosen_spans, &pair.chosen), "+");
+    assert_eq!(top(&pair.rejected_spans, &pair.rejected), "-");
+    // Line spans cover the rest of the changed line only.
+    let covered: String = pair
+        .chosen_spans
+        .iter()
+        .map(|s| {
+            pair.chosen
+                .chars()
+                .skip(s.start as usize)
+                .take((s.end - s.start) as usize)
+                .collect::<String>()
+        })
+        .collect();
+    assert_eq!(covered, "    y = x + 1");
+    let good = sft
+        .iter()
+        .find(|r| r.sample_id.as_deref() == Some("good"))
+        .unwrap();
+    assert_eq!(good.weight_spans, pair.chosen_spans);
+    let lonely = sft
+        .iter()
+        .find(|r| r.sample_id.as_deref() == Some("lonely"))
+        .unwrap();
+    assert!(lonely.weight_spans.is_empty());
+}
+
+#[test]
+fn threshold_excludes_dissimilar_failures() {
+    let (problems, mut samples, executions) = fixture();
+    samples.retain(|s| s.sample_id != "near");
+    let (_, dpo, stats) = build(
+        &problems,
+        &samples,
+        &executions,
+        &FaitOptions {
+            progress: false,
+            ..Default::default()
+        },
+    );
+    assert!(dpo.is_empty());
+    assert_eq!(stats.no_contrast, 2);
+    let loose = FaitOptions {
+        max_distance: 1.0,
+        progress: false,
+        ..Default::default()
+    };
+    let (_, dpo, _) = build(&problems, &samples, &executions, &loose);
+    assert_eq!(dpo.len(), 1);
+    assert_eq!(dpo[0].rejected_sample_id.as_deref(), Some("far"));
+}
+
+#[test]
+fn run_reads_shards_and_writes_sft_and_dpo_configs() {
+    let (problems, samples, executions) = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
+    let (pd, sd, ed) = (w("problems"), w("samples"), w("executions"));
+    ouro_data::shard::write_records(pd.join("part-00000.parquet"), &problems).unwrap();
+    ouro_data::shard::write_records(sd.join("part-00000.parquet"), &samples).unwrap();
+    ouro_data::shard::write_records(ed.join("part-00000.parquet"), &executions).unwrap();
+    let out = dir.path().join("out");
+    let stats = run(
+        &ed,
+        &sd,
+        &pd,
+        &out,
+        &FaitOptions {
+            progress: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(stats.pairs, 1);
+    let dpo: Vec<ouro_data::DpoRecord> = ouro_data::shard::read_dir(out.join("dpo")).unwrap();
+    let sft: Vec<ouro_data::SftRecord> = ouro_data::shard::read_dir(out.join("sft")).unwrap();
+    assert_eq!(dpo.len(), 1);
+    assert_eq!(sft.len(), 2);
+    assert!(out.join("fait_report.json").exists());
+}
