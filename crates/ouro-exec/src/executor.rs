@@ -66,14 +66,12 @@ impl Executor {
             }
         };
         let cgroups = Arc::new(cgroups);
-        let scratch = opts
-            .scratch_dir
-            .clone()
-            .unwrap_or_else(std::env::temp_dir)
-            .join(format!("ouro-exec-{}-{}", std::process::id(), {
-                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            }));
+        let scratch_root = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
+        remove_stale_scratch(&scratch_root);
+        let scratch = scratch_root.join(format!("ouro-exec-{}-{}", std::process::id(), {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        }));
         std::fs::create_dir_all(&scratch).map_err(|e| ExecError::io(&scratch, e))?;
         let uid_base = opts.uid_base;
         let (tx, rx) = mpsc::channel::<WorkItem>();
@@ -372,6 +370,27 @@ fn run_job(
     rec.verdict = Verdict::SandboxError;
     rec.error_kind = Some(format!("sandbox:{last_error}"));
     rec
+}
+
+/// Removes working directories of executors that were killed (their slots'
+/// tmpfs mounts lived in the slots' own mount namespaces and are gone).
+fn remove_stale_scratch(root: &std::path::Path) {
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = name
+            .strip_prefix("ouro-exec-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 fn slot_isolation(isolation: &Mutex<Vec<String>>, index: usize) -> String {

@@ -47,7 +47,7 @@ pub enum SlotError {
 pub struct Slot {
     pub spec: SlotSpec,
     child: Child,
-    stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
     stdout: ChildStdout,
     /// Isolation achieved, e.g. `ipcns+landlock7+mntns+...`.
     pub isolation: String,
@@ -110,7 +110,7 @@ impl Slot {
         let mut slot = Slot {
             spec,
             child,
-            stdin,
+            stdin: Some(stdin),
             stdout,
             isolation: String::new(),
             warnings,
@@ -144,11 +144,10 @@ impl Slot {
         let body = serde_json::to_vec(req).expect("request serializes");
         let mut frame = (body.len() as u32).to_le_bytes().to_vec();
         frame.extend_from_slice(&body);
-        if let Err(e) = self
-            .stdin
-            .write_all(&frame)
-            .and_then(|_| self.stdin.flush())
-        {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(self.broken("slot is shut down".into()));
+        };
+        if let Err(e) = stdin.write_all(&frame).and_then(|_| stdin.flush()) {
             self.kill();
             return Err(self.broken(format!("write request: {e}")));
         }
@@ -253,9 +252,26 @@ impl Slot {
     }
 }
 
+impl Slot {
+    /// Asks the fork server to exit (end of input) and waits briefly, so that
+    /// its CPU time is accounted to this process; kills it if it lingers.
+    fn shut_down(&mut self) {
+        // Closing our end of its stdin makes the server's read loop return.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+                _ => break,
+            }
+        }
+        self.kill();
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.kill();
+        self.shut_down();
         let _ = std::fs::remove_dir(&self.spec.workdir);
     }
 }
