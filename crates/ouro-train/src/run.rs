@@ -30,6 +30,14 @@ impl DecoderLm {
         })
     }
 
+    /// Wraps an already built checkpoint (e.g. from `ouro_model::init`).
+    pub fn from_checkpoint(ckpt: Checkpoint, device: &Device) -> Self {
+        Self {
+            ckpt,
+            device: device.clone(),
+        }
+    }
+
     /// The tokenizer of the checkpoint, with its EOS token as TRL appends it.
     pub fn text_tokenizer(&self) -> Result<TextTokenizer> {
         let tok = self.ckpt.tokenizer.clone().ok_or_else(|| {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Training step time: ouro vs plain PyTorch vs TRL SFTTrainer vs TRL DPOTrainer, one run,
+# one configuration: 16M-parameter Llama (vocab 4096, d=384, 8 layers), fp32, CPU,
+# 4 x 256 tokens per SFT step, 2 pairs x 256 tokens per DPO step, random tokens.
+#
+#   scripts/bench-train.sh [STEPS]        (default 6; the first step of each is not timed)
+#
+# Python: $OURO_TRL_PYTHON if set, else scripts/.cache/trl-venv (created with torch + trl).
+# Reference figures on the 2-core EPYC (DESIGN.md §4): torch 0.78 s, TRL SFT 1.01 s,
+# TRL DPO 1.02 s, naive candle 1.59 s. Target: ouro <= torch.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STEPS="${1:-6}"
+PY="${OURO_TRL_PYTHON:-}"
+if [[ -z "$PY" ]]; then
+  VENV=scripts/.cache/trl-venv
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q torch "trl==1.16.0"
+  fi
+  PY="$VENV/bin/python"
+fi
+cargo build --release -q -p ouro-train --example bench_step
+BIN=target/release/examples/bench_step
+results=()
+run() { echo "running: $*" >&2; results+=("$("$@" | tail -n 1)"); }
+run "$BIN" sft "$STEPS"
+run "$BIN" dpo "$STEPS"
+run "$PY" scripts/trl_bench.py torch "$STEPS"
+run "$PY" scripts/trl_bench.py sft "$STEPS"
+run "$PY" scripts/trl_bench.py dpo "$STEPS"
+printf '%s\n' "${results[@]}" | python3 -c '
+import json, sys
+r = [json.loads(l) for l in sys.stdin if l.strip()]
+by = {(x["impl"], x.get("mode", "")): x["s_per_step"] for x in r}
+ouro_sft, ouro_dpo = by[("ouro", "sft")], by[("ouro", "dpo")]
+torch_s, trl_sft, trl_dpo = by[("torch", "")], by[("trl-sft", "")], by[("trl-dpo", "")]
+print(f"params: ouro {r[0][\"params\"]:,}, torch {r[2][\"params\"]:,}")
+print(f"{\"\":26}{\"s/step\":>8}")
+for name, s in [("ouro sft (4x256)", ouro_sft), ("plain torch (4x256)", torch_s), ("TRL SFTTrainer (4x256)", trl_sft),
+                ("ouro dpo (2 pairs x256)", ouro_dpo), ("TRL DPOTrainer (2x256)", trl_dpo)]:
+    print(f"{name:26}{s:8.3f}")
+print(f"ouro sft / torch      = {ouro_sft / torch_s:.2f}  (target <= 1.00)")
+print(f"ouro sft / TRL SFT    = {ouro_sft / trl_sft:.2f}")
+print(f"ouro dpo / TRL DPO    = {ouro_dpo / trl_dpo:.2f}")
+'
