@@ -1,19 +1,35 @@
 //! Batched sampling throughput of ouro's generator; used by scripts/bench-generate.sh.
 //!
 //!   bench_generate MODEL_DIR BATCH MAX_TOKENS [PROMPT]
+//!   bench_generate import FILE.gguf OUT_DIR
 //! Prints one JSON line: {"tokens": N, "seconds": S, "tokens_per_s": R, "first": "..."}.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
+    if args.len() == 4 && args[1] == "import" {
+        let s = ouro_model::gguf::import_gguf(args[2].as_ref(), args[3].as_ref())?;
+        eprintln!(
+            "imported {} tensors into {}",
+            s.tensor_types.len(),
+            s.out_dir.display()
+        );
+        return Ok(());
+    }
     if args.len() < 4 {
         eprintln!("usage: bench_generate MODEL_DIR BATCH MAX_TOKENS [PROMPT]");
         std::process::exit(2);
     }
     let batch: usize = args[2].parse()?;
     let max_tokens: usize = args[3].parse()?;
-    let prompt = args.get(4).cloned().unwrap_or_else(|| "def fibonacci(n):".to_string());
+    let prompt = args
+        .get(4)
+        .cloned()
+        .unwrap_or_else(|| "def fibonacci(n):".to_string());
     let ck = ouro_model::checkpoint::load(&args[1], &candle_core::Device::Cpu)?;
-    let tok = ck.tokenizer.as_ref().ok_or("checkpoint has no tokenizer.json")?;
+    let tok = ck
+        .tokenizer
+        .as_ref()
+        .ok_or("checkpoint has no tokenizer.json")?;
     // Sample exactly max_tokens per sequence (no EOS) so both sides do equal work.
     let gen = ouro_model::Generator::new(&ck.decoder, tok)
         .with_eos(vec![])

@@ -7,7 +7,9 @@ use candle_core::{DType, Device, Tensor};
 use ouro_model::{FinishReason, GenerationRequest, Generator, SamplingParams};
 
 fn setup() -> (ouro_model::Decoder, ouro_model::Tokenizer) {
-    let corpus: Vec<String> = (0..60).map(|i| format!("def f{i}(x):\n    return x * {i} + 1\n\n")).collect();
+    let corpus: Vec<String> = (0..60)
+        .map(|i| format!("def f{i}(x):\n    return x * {i} + 1\n\n"))
+        .collect();
     let tok = ouro_model::tokenizer::train_bpe(corpus, 300).unwrap();
     let mut cfg = ouro_model::Config::tiny();
     cfg.vocab_size = tok.get_vocab_size(true);
@@ -18,14 +20,24 @@ fn setup() -> (ouro_model::Decoder, ouro_model::Tokenizer) {
             v.set(&(v.as_tensor() * 25.0).unwrap()).unwrap();
         }
     }
-    let d = ouro_model::Decoder::new(&cfg, candle_nn::VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu)).unwrap();
+    let d = ouro_model::Decoder::new(
+        &cfg,
+        candle_nn::VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
     (d, tok)
 }
 
 fn req(prompt: &str, seed: u64, max_tokens: usize) -> GenerationRequest {
     GenerationRequest {
         prompt: prompt.into(),
-        params: SamplingParams { temperature: 1.0, top_p: 0.95, max_tokens, seed, ..Default::default() },
+        params: SamplingParams {
+            temperature: 1.0,
+            top_p: 0.95,
+            max_tokens,
+            seed,
+            ..Default::default()
+        },
     }
 }
 
@@ -35,7 +47,11 @@ fn a_sample_depends_only_on_its_prompt_params_and_seed_not_on_the_batch() {
     let g = Generator::new(&d, &tok).with_eos(vec![]);
     let alone = g.generate(&[req("def f3(x):", 42, 12)]).unwrap();
     let batch = g
-        .generate(&[req("def", 1, 5), req("def f3(x):", 42, 12), req("def f10(x):\n    return x", 7, 20)])
+        .generate(&[
+            req("def", 1, 5),
+            req("def f3(x):", 42, 12),
+            req("def f10(x):\n    return x", 7, 20),
+        ])
         .unwrap();
     // Same tokens and text; the summed log-prob may differ in the last float
     // digits because batched matmuls block the sums differently.
@@ -59,7 +75,11 @@ fn summed_logprob_matches_the_training_forward() {
     let n = all.len();
     let ids = Tensor::from_vec(all[..n - 1].to_vec(), (1, n - 1), &Device::Cpu).unwrap();
     let tg = Tensor::from_vec(all[1..].to_vec(), (1, n - 1), &Device::Cpu).unwrap();
-    let lp = d.token_logprobs(&ids, &tg).unwrap().narrow(1, prompt.len() - 1, out.token_ids.len()).unwrap();
+    let lp = d
+        .token_logprobs(&ids, &tg)
+        .unwrap()
+        .narrow(1, prompt.len() - 1, out.token_ids.len())
+        .unwrap();
     let sum = lp.sum_all().unwrap().to_scalar::<f32>().unwrap() as f64;
     assert!((sum - out.logprob).abs() < 1e-3, "{sum} vs {}", out.logprob);
     assert_eq!(out.prompt_tokens, prompt.len());
@@ -87,7 +107,11 @@ fn stop_sequences_and_eos_end_generation() {
     let eos = full.token_ids[2];
     let first_eos = full.token_ids.iter().position(|&t| t == eos).unwrap();
     r.params.stop.clear();
-    let e = Generator::new(&d, &tok).with_eos(vec![eos]).generate(&[r]).unwrap().remove(0);
+    let e = Generator::new(&d, &tok)
+        .with_eos(vec![eos])
+        .generate(&[r])
+        .unwrap()
+        .remove(0);
     assert_eq!(e.finish_reason, FinishReason::Stop);
     assert_eq!(e.token_ids, full.token_ids[..=first_eos].to_vec());
 }
