@@ -1,1 +1,44 @@
-//! End-to-end tests of the `ouro` binary live in `tests/tests/*.rs`.
+//! Helpers for the end-to-end tests of the `ouro` binary (`tests/tests/*.rs`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_path_buf()
+}
+
+/// Path of the `ouro` binary next to the test executable, building it if needed.
+pub fn ouro_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join("ouro");
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "ouro-cli", "--bin", "ouro"])
+            .current_dir(workspace())
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building the ouro binary failed");
+    }
+    bin
+}
+
+/// Runs `ouro ARGS` and returns its output.
+pub fn ouro(args: &[&str]) -> Output {
+    Command::new(ouro_bin()).args(args).output().expect("run ouro")
+}
+
+/// The Python with pyarrow/datasets/pyflakes for interop checks: `$OURO_PYTHON`,
+/// else the workspace's `.venv` (created by `.ci/run`). `None` means skip.
+pub fn interop_python() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("OURO_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let venv = workspace().join(".venv/bin/python");
+    venv.exists().then_some(venv)
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

@@ -1,0 +1,94 @@
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use ouro_data::{shard, Problem, Sample};
+use ouro_import::{import_generations, import_problems, FieldMap, GenerationFormat, GenerationImport, ProblemFormat};
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCommand {
+    /// Import a problem set (HumanEval, MBPP, APPS, or any JSONL with a field mapping).
+    #[command(after_help = "\
+Examples:
+  ouro import problems --format humaneval HumanEval.jsonl.gz --out runs/humaneval
+  ouro import problems --format mbpp mbpp.jsonl --out runs/mbpp
+  ouro import problems --format jsonl my.jsonl --map problem_id=id --map prompt=question --map tests=test --out runs/mine
+
+Writes DIR/part-00000-of-00001.parquet. Nothing is written if any line is bad.")]
+    Problems {
+        /// Input JSONL file (`.gz` is read transparently).
+        file: PathBuf,
+        /// humaneval | mbpp | apps | jsonl
+        #[arg(long)]
+        format: ProblemFormat,
+        /// Output directory of the problems shard.
+        #[arg(long)]
+        out: PathBuf,
+        /// For --format jsonl: OURS=THEIRS field mapping, repeatable (dotted paths allowed).
+        #[arg(long = "map", value_name = "OURS=THEIRS")]
+        map: Vec<String>,
+    },
+    /// Import raw generations as samples of known problems, extracting their code.
+    #[command(after_help = "\
+Examples:
+  ouro import generations --format openai-batch batch_output.jsonl --problems runs/he --out runs/he-samples
+  ouro import generations --format jsonl gens.jsonl --id-field task_id --completion-field output --problems runs/he --out runs/s
+
+For openai-batch and vllm, `custom_id` is PROBLEM_ID or PROBLEM_ID#INDEX. A line whose
+request failed becomes a sample with finish_reason \"error\"; it is counted, never dropped.")]
+    Generations {
+        /// Input JSONL file (`.gz` is read transparently).
+        file: PathBuf,
+        /// openai-batch | vllm | open-instruct | openrlhf | jsonl
+        #[arg(long)]
+        format: GenerationFormat,
+        /// Directory of the problems shards the generations answer.
+        #[arg(long)]
+        problems: PathBuf,
+        /// Output directory of the samples shard.
+        #[arg(long)]
+        out: PathBuf,
+        /// Model name to record when the input has none.
+        #[arg(long)]
+        model: Option<String>,
+        /// Expert-iteration round to record.
+        #[arg(long, default_value_t = 0)]
+        round: u32,
+        /// Field with the problem id (jsonl, open-instruct, openrlhf).
+        #[arg(long, default_value = "problem_id")]
+        id_field: String,
+        /// Field with the completion text (jsonl).
+        #[arg(long, default_value = "completion")]
+        completion_field: String,
+    },
+}
+
+pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
+    match cmd {
+        ImportCommand::Problems { file, format, out, map } => {
+            let map = FieldMap::parse(&map).map_err(anyhow::Error::msg)?;
+            let problems = import_problems(&file, format, &map)?;
+            let path = out.join("part-00000-of-00001.parquet");
+            shard::write_records::<Problem>(&path, &problems)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("imported {} problems -> {}", problems.len(), path.display());
+        }
+        ImportCommand::Generations { file, format, problems, out, model, round, id_field, completion_field } => {
+            let problem_set: Vec<Problem> = shard::read_dir(&problems)
+                .with_context(|| format!("reading problems from {}", problems.display()))?;
+            let opts = GenerationImport { format, model, round, id_field, completion_field };
+            let samples = import_generations(&file, &problem_set, &opts)?;
+            let path = out.join("part-00000-of-00001.parquet");
+            shard::write_records::<Sample>(&path, &samples)
+                .with_context(|| format!("writing {}", path.display()))?;
+            let failed = samples.iter().filter(|s| s.generation_error.is_some()).count();
+            let no_code = samples.iter().filter(|s| s.code.is_none()).count();
+            eprintln!(
+                "imported {} samples ({failed} failed generations, {no_code} without extractable code) -> {}",
+                samples.len(),
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}

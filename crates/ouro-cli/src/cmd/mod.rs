@@ -1,0 +1,13 @@
+//! One module per command: clap arguments and a call into a library.
+
+pub mod build;
+pub mod execute;
+pub mod fait;
+pub mod import;
+pub mod lintseq;
+pub mod model;
+pub mod problems;
+pub mod run;
+pub mod stats;
+pub mod tokenizer;
+pub mod train;

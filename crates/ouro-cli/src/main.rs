@@ -1,0 +1,110 @@
+//! `ouro`: turn a code model's own attempts into training data and a better model.
+//!
+//! This binary only parses arguments and calls library functions; every
+//! command lives in `cmd/`. Exit codes: 0 ok, 1 error, 2 usage.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+const EXAMPLES: &str = "\
+Examples:
+  ouro run pipelines/quickstart.toml                 run the offline quickstart
+  ouro problems generate --count 2000 --seed 0 --out runs/problems
+  ouro import problems --format humaneval HumanEval.jsonl.gz --out runs/he
+  ouro import generations --format openai-batch batch_output.jsonl --problems runs/he --out runs/samples
+  ouro stats runs/samples
+
+Run `ouro <command> --help` for the options and an example of each command.";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ouro",
+    version,
+    about = "Turn a code model's own attempts into better training data and a better model",
+    long_about = "ouro is a staged, resumable pipeline: sample solutions, execute them in a sandbox, \
+rank them and build SFT / DPO / LintSeq / repair datasets as Hugging Face Parquet shards, \
+train with SFT and DPO, and iterate.",
+    after_help = EXAMPLES
+)]
+struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a pipeline file (problems, samples, execute, build, lintseq) with resume.
+    Run(cmd::run::Args),
+    /// Generate the bundled, procedurally generated Python problem family.
+    Problems(cmd::problems::Args),
+    /// Import problem sets or raw generations into ouro shards.
+    #[command(subcommand)]
+    Import(cmd::import::ImportCommand),
+    /// Run every sample against its tests in a sandbox; write verdicts.
+    Execute(cmd::execute::Args),
+    /// Build SFT, DPO, repair (and mutant / generated-test) datasets from verdicts.
+    Build(cmd::build::Args),
+    /// LintSeq: turn programs into linter-valid edit sequences.
+    Lintseq(cmd::lintseq::Args),
+    /// FAIT: weight spans where correct and similar incorrect solutions differ.
+    Fait(cmd::fait::Args),
+    /// Create, import (GGUF) and sample from models.
+    Model(cmd::model::Args),
+    /// Train a BPE tokenizer on a problem set.
+    Tokenizer(cmd::tokenizer::Args),
+    /// SFT and DPO training.
+    Train(cmd::train::Args),
+    /// Counts, pass rates and per-tag / per-difficulty breakdowns of any shards.
+    Stats(cmd::stats::Args),
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OURO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let result = match cli.command {
+        Command::Run(a) => cmd::run::run(a),
+        Command::Problems(a) => cmd::problems::run(a),
+        Command::Import(c) => cmd::import::run(c),
+        Command::Execute(a) => cmd::execute::run(a),
+        Command::Build(a) => cmd::build::run(a),
+        Command::Lintseq(a) => cmd::lintseq::run(a),
+        Command::Fait(a) => cmd::fait::run(a),
+        Command::Model(a) => cmd::model::run(a),
+        Command::Tokenizer(a) => cmd::tokenizer::run(a),
+        Command::Train(a) => cmd::train::run(a),
+        Command::Stats(a) => cmd::stats::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! JSONL reading with file:line errors, transparent gzip, and typed field access.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// An import failure, located as precisely as the input allows.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{path}:{line}: {message}")]
+    Line {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error(transparent)]
+    Data(#[from] ouro_data::DataError),
+}
+
+pub type Result<T, E = ImportError> = std::result::Result<T, E>;
+
+/// One parsed line of a JSONL file.
+pub struct Line {
+    pub number: usize,
+    pub value: Value,
+}
+
+/// Reads a JSONL file (optionally `.gz`), skipping blank lines.
+///
+/// The whole file is checked before anything is returned, so a bad line
+/// late in the file stops the import before any output is written.
+pub fn read_jsonl(path: &Path) -> Result<Vec<Line>> {
+    let file_err = |message: String| ImportError::File {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut raw = Vec::new();
+    let mut file = std::fs::File::open(path).map_err(|e| file_err(format!("cannot open: {e}")))?;
+    file.read_to_end(&mut raw)
+        .map_err(|e| file_err(format!("cannot read: {e}")))?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| file_err(format!("corrupt gzip data: {e}")))?;
+        raw = out;
+    }
+    let mut lines = Vec::new();
+    for (i, bytes) in raw.split(|&b| b == b'\n').enumerate() {
+        let number = i + 1;
+        let text = std::str::from_utf8(bytes).map_err(|e| ImportError::Line {
+            path: path.to_path_buf(),
+            line: number,
+            message: format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
+        })?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(text).map_err(|e| ImportError::Line {
+            path: path.to_path_buf(),
+            line: number,
+            message: format!("invalid JSON: {e}"),
+        })?;
+        if !value.is_object() {
+            return Err(ImportError::Line {
+                path: path.to_path_buf(),
+                line: number,
+                message: format!("expected a JSON object, found {}", kind(&value)),
+            });
+        }
+        lines.push(Line { number, value });
+    }
+    if lines.is_empty() {
+        return Err(file_err("empty file: no JSON lines to import".into()));
+    }
+    Ok(lines)
+}
+
+/// The JSON type name of a value, for error messages.
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Field access on one line, with errors that name the file, line and field.
+pub struct Fields<'a> {
+    pub path: &'a Path,
+    pub line: usize,
+    pub value: &'a Value,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(path: &'a Path, line: &'a Line) -> Self {
+        Fields {
+            path,
+            line: line.number,
+            value: &line.value,
+        }
+    }
+
+    pub fn error(&self, field: &str, message: impl std::fmt::Display) -> ImportError {
+        ImportError::Line {
+            path: self.path.to_path_buf(),
+            line: self.line,
+            message: format!("field '{field}': {message}"),
+        }
+    }
+
+    /// The value at a dotted path (`response.body.choices`), if present and not null.
+    pub fn get(&self, field: &str) -> Option<&'a Value> {
+        let mut v = self.value;
+        for part in field.split('.') {
+            v = match v {
+                Value::Object(map) => map.get(part)?,
+                Value::Array(items) => items.get(part.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        (!v.is_null()).then_some(v)
+    }
+
+    pub fn required(&self, field: &str) -> Result<&'a Value> {
+        self.get(field).ok_or_else(|| self.error(field, "missing"))
+    }
+
+    /// A string field; numbers are accepted and formatted (ids are often ints).
+    pub fn string(&self, field: &str) -> Result<String> {
+        match self.required(field)? {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            other => Err(self.error(field, format!("expected a string, found {}", kind(other)))),
+        }
+    }
+
+    pub fn opt_string(&self, field: &str) -> Result<Option<String>> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(_) => self.string(field).map(Some),
+        }
+    }
+
+    pub fn string_list(&self, field: &str) -> Result<Vec<String>> {
+        match self.get(field) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(self.error(&format!("{field}[{i}]"), format!("expected a string, found {}", kind(other)))),
+                })
+                .collect(),
+            Some(other) => Err(self.error(field, format!("expected a list of strings, found {}", kind(other)))),
+        }
+    }
+
+    pub fn opt_u64(&self, field: &str) -> Result<Option<u64>> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| self.error(field, format!("expected a non-negative integer, found {n}"))),
+            Some(other) => Err(self.error(field, format!("expected an integer, found {}", kind(other)))),
+        }
+    }
+
+    pub fn opt_f64(&self, field: &str) -> Result<Option<f64>> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(other) => Err(self.error(field, format!("expected a number, found {}", kind(other)))),
+        }
+    }
+}

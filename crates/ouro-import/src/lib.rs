@@ -1,0 +1,13 @@
+//! Importers: external problem sets and raw generations into ouro shards.
+//!
+//! Every error names the file, the line and the field at fault, and an
+//! import that fails writes no output shard (shards are written atomically,
+//! after the whole input has been read and checked).
+
+pub mod generations;
+pub mod jsonl;
+pub mod problems;
+
+pub use generations::{import_generations, GenerationFormat, GenerationImport};
+pub use jsonl::ImportError;
+pub use problems::{import_problems, FieldMap, ProblemFormat};

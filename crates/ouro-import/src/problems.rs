@@ -1,0 +1,303 @@
+//! Problem sets: HumanEval, MBPP, APPS, and plain JSONL with a field mapping.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use ouro_data::{IoCase, Problem, Tests};
+use serde_json::Value;
+
+use crate::jsonl::{kind, read_jsonl, Fields, Result};
+
+/// A supported problem-set format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemFormat {
+    /// `task_id, prompt, canonical_solution, test, entry_point` (openai/human-eval).
+    HumanEval,
+    /// `task_id, text, code, test_list, test_setup_code, challenge_test_list`.
+    Mbpp,
+    /// `problem_id, question, solutions, input_output, difficulty, starter_code` (codeparrot/apps).
+    Apps,
+    /// Any JSONL; fields are taken through a [`FieldMap`].
+    Jsonl,
+}
+
+impl std::str::FromStr for ProblemFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "humaneval" => Ok(Self::HumanEval),
+            "mbpp" => Ok(Self::Mbpp),
+            "apps" => Ok(Self::Apps),
+            "jsonl" => Ok(Self::Jsonl),
+            other => Err(format!("unknown problem format '{other}': expected humaneval, mbpp, apps or jsonl")),
+        }
+    }
+}
+
+/// Maps ouro's problem fields to the input's (dotted) field names, for `--format jsonl`.
+#[derive(Debug, Clone, Default)]
+pub struct FieldMap {
+    map: BTreeMap<String, String>,
+}
+
+/// The problem fields a mapping may name.
+pub const MAPPABLE_FIELDS: [&str; 11] = [
+    "problem_id",
+    "prompt",
+    "entry_point",
+    "starter_code",
+    "reference_solution",
+    "tests",
+    "audit_tests",
+    "difficulty",
+    "tags",
+    "split",
+    "source",
+];
+
+impl FieldMap {
+    /// Parses `ours=theirs` pairs; unknown names on the left are an error.
+    pub fn parse(pairs: &[String]) -> Result<Self, String> {
+        let mut map = BTreeMap::new();
+        for pair in pairs {
+            let (ours, theirs) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("bad --map '{pair}': expected OURS=THEIRS, e.g. prompt=question"))?;
+            if !MAPPABLE_FIELDS.contains(&ours) {
+                return Err(format!(
+                    "bad --map '{pair}': '{ours}' is not a problem field (one of: {})",
+                    MAPPABLE_FIELDS.join(", ")
+                ));
+            }
+            map.insert(ours.to_string(), theirs.to_string());
+        }
+        Ok(FieldMap { map })
+    }
+
+    /// The input field that holds `ours` (defaults to the same name).
+    pub fn source<'a>(&'a self, ours: &'a str) -> &'a str {
+        self.map.get(ours).map(String::as_str).unwrap_or(ours)
+    }
+}
+
+/// Reads `path` in `format` and returns the problems, checked for duplicate ids.
+pub fn import_problems(path: &Path, format: ProblemFormat, map: &FieldMap) -> Result<Vec<Problem>> {
+    let lines = read_jsonl(path)?;
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut problems = Vec::with_capacity(lines.len());
+    for line in &lines {
+        let f = Fields::new(path, line);
+        let problem = match format {
+            ProblemFormat::HumanEval => humaneval(&f)?,
+            ProblemFormat::Mbpp => mbpp(&f)?,
+            ProblemFormat::Apps => apps(&f)?,
+            ProblemFormat::Jsonl => mapped(&f, map)?,
+        };
+        if let Some(first) = seen.insert(problem.problem_id.clone(), line.number) {
+            return Err(f.error(
+                "problem_id",
+                format!("duplicate id '{}' (first seen on line {first})", problem.problem_id),
+            ));
+        }
+        problems.push(problem);
+    }
+    Ok(problems)
+}
+
+fn humaneval(f: &Fields) -> Result<Problem> {
+    let prompt = f.string("prompt")?;
+    let solution = f.opt_string("canonical_solution")?;
+    Ok(Problem {
+        problem_id: f.string("task_id")?,
+        source: "humaneval".into(),
+        entry_point: f.string("entry_point")?,
+        language: "python".into(),
+        starter_code: prompt.clone(),
+        reference_solution: solution.map(|s| format!("{prompt}{s}")),
+        tests: Tests::AssertScript { script: f.string("test")? },
+        audit_tests: None,
+        difficulty: None,
+        tags: Vec::new(),
+        split: "test".into(),
+        prompt,
+    })
+}
+
+/// The first function defined in `code` that the tests call.
+fn mbpp_entry_point(code: &str, tests: &[String]) -> Option<String> {
+    code.lines()
+        .filter_map(|l| l.strip_prefix("def "))
+        .map(|rest| rest.split('(').next().unwrap_or("").trim().to_string())
+        .find(|name| !name.is_empty() && tests.iter().any(|t| t.contains(&format!("{name}("))))
+}
+
+fn mbpp(f: &Fields) -> Result<Problem> {
+    let text = f.string("text").or_else(|_| f.string("prompt"))?;
+    let code = f.string("code")?;
+    let tests = f.string_list("test_list")?;
+    if tests.is_empty() {
+        return Err(f.error("test_list", "no tests"));
+    }
+    let entry_point = mbpp_entry_point(&code, &tests)
+        .ok_or_else(|| f.error("code", "no function defined in 'code' is called by 'test_list'"))?;
+    let setup = f.opt_string("test_setup_code")?.unwrap_or_default();
+    let script = |asserts: &[String]| {
+        let mut s = setup.trim().to_string();
+        for a in asserts {
+            if !s.is_empty() {
+                s.push('\n');
+            }
+            s.push_str(a.trim());
+        }
+        s.push('\n');
+        s
+    };
+    let challenge = f.string_list("challenge_test_list")?;
+    // The MBPP paper's prompt: the task plus the tests the code must pass.
+    let prompt = format!(
+        "You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:\n\n{}\n",
+        tests.join("\n")
+    );
+    Ok(Problem {
+        problem_id: format!("mbpp/{}", f.string("task_id")?),
+        source: "mbpp".into(),
+        prompt,
+        entry_point,
+        language: "python".into(),
+        starter_code: String::new(),
+        reference_solution: Some(code),
+        tests: Tests::AssertScript { script: script(&tests) },
+        audit_tests: (!challenge.is_empty()).then(|| Tests::AssertScript { script: script(&challenge) }),
+        difficulty: None,
+        tags: Vec::new(),
+        split: "test".into(),
+    })
+}
+
+/// Renders a JSON value as a Python literal (`true` -> `True`, `null` -> `None`).
+pub fn python_literal(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => serde_json::to_string(s).expect("strings serialise"),
+        Value::Array(items) => format!("[{}]", items.iter().map(python_literal).collect::<Vec<_>>().join(", ")),
+        Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("{}: {}", serde_json::to_string(k).expect("keys serialise"), python_literal(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// APPS stores `solutions` and `input_output` as JSON text inside the JSON.
+fn embedded_json(f: &Fields, field: &str) -> Result<Option<Value>> {
+    match f.get(field) {
+        None => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => serde_json::from_str(s).map(Some).map_err(|e| f.error(field, format!("invalid embedded JSON: {e}"))),
+        Some(v @ (Value::Object(_) | Value::Array(_))) => Ok(Some(v.clone())),
+        Some(other) => Err(f.error(field, format!("expected JSON text, found {}", kind(other)))),
+    }
+}
+
+fn apps(f: &Fields) -> Result<Problem> {
+    let io = embedded_json(f, "input_output")?.ok_or_else(|| f.error("input_output", "missing"))?;
+    let inputs = io.get("inputs").and_then(Value::as_array).ok_or_else(|| f.error("input_output.inputs", "missing or not a list"))?;
+    let outputs = io.get("outputs").and_then(Value::as_array).ok_or_else(|| f.error("input_output.outputs", "missing or not a list"))?;
+    if inputs.len() != outputs.len() {
+        return Err(f.error("input_output", format!("{} inputs but {} outputs", inputs.len(), outputs.len())));
+    }
+    let fn_name = io.get("fn_name").and_then(Value::as_str).map(str::to_string);
+    let tests = match &fn_name {
+        // Call-based problems: each case is a call with positional arguments.
+        Some(name) => {
+            let mut script = String::new();
+            for (input, output) in inputs.iter().zip(outputs) {
+                let args = match input {
+                    Value::Array(a) => a.iter().map(python_literal).collect::<Vec<_>>().join(", "),
+                    other => python_literal(other),
+                };
+                let expected = match output {
+                    Value::Array(a) if a.len() == 1 => python_literal(&a[0]),
+                    other => python_literal(other),
+                };
+                script.push_str(&format!("assert {name}({args}) == {expected}\n"));
+            }
+            Tests::AssertScript { script }
+        }
+        None => {
+            let text = |v: &Value, field: &str| -> Result<String> {
+                match v {
+                    Value::String(s) => Ok(s.clone()),
+                    Value::Array(lines) => Ok(lines.iter().map(|l| l.as_str().map(str::to_string).unwrap_or_else(|| l.to_string())).collect::<Vec<_>>().join("\n")),
+                    other => Err(f.error(field, format!("expected a string, found {}", kind(other)))),
+                }
+            };
+            let mut cases = Vec::with_capacity(inputs.len());
+            for (input, output) in inputs.iter().zip(outputs) {
+                cases.push(IoCase { input: text(input, "input_output.inputs")?, output: text(output, "input_output.outputs")? });
+            }
+            Tests::IoCases { cases }
+        }
+    };
+    let solutions = embedded_json(f, "solutions")?;
+    let reference_solution = solutions.as_ref().and_then(|s| s.get(0)).and_then(Value::as_str).map(str::to_string);
+    Ok(Problem {
+        problem_id: format!("apps/{}", f.string("problem_id")?),
+        source: "apps".into(),
+        prompt: f.string("question")?,
+        entry_point: fn_name.unwrap_or_default(),
+        language: "python".into(),
+        starter_code: f.opt_string("starter_code")?.unwrap_or_default(),
+        reference_solution,
+        tests,
+        audit_tests: None,
+        difficulty: f.opt_string("difficulty")?,
+        tags: Vec::new(),
+        split: "test".into(),
+    })
+}
+
+/// Tests given either as an assert script (string) or as `[{input, output}]` cases.
+fn mapped_tests(f: &Fields, field: &str) -> Result<Option<Tests>> {
+    match f.get(field) {
+        None => Ok(None),
+        Some(Value::String(script)) => Ok(Some(Tests::AssertScript { script: script.clone() })),
+        Some(Value::Array(items)) => {
+            let mut cases = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let get = |k: &str| {
+                    item.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| {
+                        f.error(&format!("{field}[{i}].{k}"), "missing or not a string")
+                    })
+                };
+                cases.push(IoCase { input: get("input")?, output: get("output")? });
+            }
+            Ok(Some(Tests::IoCases { cases }))
+        }
+        Some(other) => Err(f.error(field, format!("expected an assert script (string) or a list of {{input, output}} cases, found {}", kind(other)))),
+    }
+}
+
+fn mapped(f: &Fields, map: &FieldMap) -> Result<Problem> {
+    let field = |ours: &'static str| map.source(ours);
+    let prompt = f.string(field("prompt"))?;
+    let tests = mapped_tests(f, field("tests"))?.ok_or_else(|| f.error(field("tests"), "missing"))?;
+    Ok(Problem {
+        problem_id: f.string(field("problem_id"))?,
+        source: f.opt_string(field("source"))?.unwrap_or_else(|| "jsonl".into()),
+        entry_point: f.opt_string(field("entry_point"))?.unwrap_or_default(),
+        language: "python".into(),
+        starter_code: f.opt_string(field("starter_code"))?.unwrap_or_default(),
+        reference_solution: f.opt_string(field("reference_solution"))?,
+        tests,
+        audit_tests: mapped_tests(f, field("audit_tests"))?,
+        difficulty: f.opt_string(field("difficulty"))?,
+        tags: f.string_list(field("tags"))?,
+        split: f.opt_string(field("split"))?.unwrap_or_else(|| "train".into()),
+        prompt,
+    })
+}

@@ -1,0 +1,7 @@
+//! ouro's pipeline layer: pipeline configs and the stage runner, and stats over shards (polars).
+//!
+//! Stages are library functions of other crates; this crate only orders
+//! them, records completion markers and resumes.
+
+pub mod runner;
+pub mod stats;

@@ -1,0 +1,242 @@
+//! `ouro stats`: polars lazy scans over any ouro shards.
+//!
+//! Each directory holding `*.parquet` files is one dataset; its kind
+//! (problems, samples, executions, sft, dpo, lintseq, repair) is recognised
+//! from its columns. When problems and executions are both given, pass rates
+//! are also broken down by tag and by difficulty.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use polars::prelude::*;
+use serde::Serialize;
+
+/// What a dataset holds, recognised from its columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetKind {
+    Problems,
+    Samples,
+    Executions,
+    Sft,
+    Dpo,
+    Lintseq,
+    Repair,
+    Other,
+}
+
+/// A small table of results: the unit of `ouro stats` output.
+#[derive(Debug, Clone, Serialize)]
+pub struct Table {
+    pub title: String,
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// All tables for the given inputs.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatsReport {
+    pub datasets: Vec<(String, DatasetKind, u64)>,
+    pub tables: Vec<Table>,
+}
+
+/// Directories under `root` (itself included, depth <= 4) that hold `*.parquet` files.
+fn dataset_dirs(root: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(root).with_context(|| format!("reading {}", root.display()))?;
+    let mut has_parquet = false;
+    let mut subdirs = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        if path.is_dir() {
+            subdirs.push(path);
+        } else if name.ends_with(".parquet") {
+            has_parquet = true;
+        }
+    }
+    if has_parquet {
+        out.push(root.to_path_buf());
+    }
+    if depth > 0 {
+        subdirs.sort();
+        for d in subdirs {
+            dataset_dirs(&d, depth - 1, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn scan(dir: &Path) -> Result<LazyFrame> {
+    let glob = format!("{}/*.parquet", dir.display());
+    let lf = LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), ScanArgsParquet::default());
+    anyhow::Context::with_context(lf, || format!("scanning {}", dir.display()))
+}
+
+fn kind_of(columns: &[String]) -> DatasetKind {
+    let has = |c: &str| columns.iter().any(|x| x == c);
+    if has("verdict") {
+        DatasetKind::Executions
+    } else if has("entry_point") && has("tests") {
+        DatasetKind::Problems
+    } else if has("sample_id") && has("completion") && has("code") {
+        DatasetKind::Samples
+    } else if has("chosen") && has("rejected") {
+        DatasetKind::Dpo
+    } else if has("messages") {
+        DatasetKind::Repair
+    } else if has("num_edits") {
+        DatasetKind::Lintseq
+    } else if has("prompt") && has("completion") {
+        DatasetKind::Sft
+    } else {
+        DatasetKind::Other
+    }
+}
+
+fn cell(s: &Column, i: usize) -> String {
+    match s.get(i) {
+        Ok(AnyValue::Null) => "-".into(),
+        Ok(AnyValue::String(v)) => v.to_string(),
+        Ok(AnyValue::StringOwned(v)) => v.to_string(),
+        Ok(AnyValue::Float64(v)) => format!("{v:.3}"),
+        Ok(AnyValue::Float32(v)) => format!("{v:.3}"),
+        Ok(v) => v.to_string(),
+        Err(_) => "?".into(),
+    }
+}
+
+fn table(title: &str, df: DataFrame) -> Table {
+    let headers = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    let rows = (0..df.height())
+        .map(|i| df.columns().iter().map(|c| cell(c, i)).collect())
+        .collect();
+    Table { title: title.to_string(), headers, rows }
+}
+
+/// `count` rows per value of `column`, largest first.
+fn counts_by(lf: LazyFrame, column: &str) -> Result<DataFrame> {
+    Ok(lf
+        .group_by([col(column)])
+        .agg([len().alias("rows")])
+        .sort(["rows"], SortMultipleOptions::default().with_order_descending(true))
+        .collect()?)
+}
+
+fn pass_rate_by(lf: LazyFrame, keys: &[&str]) -> Result<DataFrame> {
+    let keys: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+    Ok(lf
+        .group_by(keys.clone())
+        .agg([
+            len().alias("executions"),
+            col("verdict").eq(lit("pass")).cast(DataType::Float64).mean().alias("pass_rate"),
+        ])
+        .sort_by_exprs(keys, SortMultipleOptions::default())
+        .collect()?)
+}
+
+/// Computes the report for the given files or directories.
+pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
+    let mut dirs = Vec::new();
+    for input in inputs {
+        if !input.exists() {
+            bail!("{}: no such file or directory", input.display());
+        }
+        dataset_dirs(input, 4, &mut dirs)?;
+    }
+    if dirs.is_empty() {
+        bail!("no Parquet shards found under {}", inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    let mut report = StatsReport { datasets: Vec::new(), tables: Vec::new() };
+    let mut problems: Option<LazyFrame> = None;
+    let mut executions: Vec<LazyFrame> = Vec::new();
+    for dir in &dirs {
+        let mut lf = scan(dir)?;
+        let schema = anyhow::Context::with_context(lf.collect_schema(), || format!("reading schema of {}", dir.display()))?;
+        let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+        let kind = kind_of(&columns);
+        let rows = lf.clone().select([len()]).collect()?.column("len")?.get(0)?.try_extract::<u64>()?;
+        let name = dir.display().to_string();
+        report.datasets.push((name.clone(), kind, rows));
+        match kind {
+            DatasetKind::Problems => {
+                report.tables.push(table(&format!("{name}: problems by difficulty"), counts_by(lf.clone(), "difficulty")?));
+                report.tables.push(table(&format!("{name}: problems by split"), counts_by(lf.clone(), "split")?));
+                let tags = lf.clone().select([col("tags")]).explode(by_name(["tags"], true, false), ExplodeOptions { empty_as_null: true, keep_nulls: true });
+                report.tables.push(table(&format!("{name}: problems by tag"), counts_by(tags, "tags")?));
+                problems = Some(lf);
+            }
+            DatasetKind::Samples => {
+                let df = lf
+                    .group_by([col("round")])
+                    .agg([
+                        len().alias("samples"),
+                        col("problem_id").n_unique().alias("problems"),
+                        col("code").is_null().sum().alias("no_code"),
+                        col("generation_error").is_not_null().sum().alias("failed_generations"),
+                    ])
+                    .sort(["round"], SortMultipleOptions::default())
+                    .collect()?;
+                report.tables.push(table(&format!("{name}: samples by round"), df));
+            }
+            DatasetKind::Executions => {
+                report.tables.push(table(&format!("{name}: verdicts"), counts_by(lf.clone(), "verdict")?));
+                report.tables.push(table(&format!("{name}: pass rate by suite"), pass_rate_by(lf.clone(), &["suite"])?));
+                executions.push(lf);
+            }
+            DatasetKind::Dpo => {
+                report.tables.push(table(&format!("{name}: pairs by kind"), counts_by(lf, "pair_kind")?));
+            }
+            DatasetKind::Sft if columns.iter().any(|c| c == "origin") => {
+                report.tables.push(table(&format!("{name}: SFT rows by origin"), counts_by(lf, "origin")?));
+            }
+            DatasetKind::Lintseq => {
+                let df = lf.select([len().alias("sequences"), col("num_edits").cast(DataType::Float64).mean().alias("mean_edits")]).collect()?;
+                report.tables.push(table(&format!("{name}: LintSeq sequences"), df));
+            }
+            _ => {}
+        }
+    }
+    if let Some(problems) = problems {
+        for ex in executions {
+            let joined = ex.filter(col("suite").eq(lit("filter"))).join(
+                problems.clone().select([col("problem_id"), col("difficulty"), col("tags")]),
+                [col("problem_id")],
+                [col("problem_id")],
+                JoinArgs::new(JoinType::Inner),
+            );
+            report.tables.push(table("filter pass rate by difficulty", pass_rate_by(joined.clone(), &["difficulty"])?));
+            let by_tag = joined.explode(by_name(["tags"], true, false), ExplodeOptions { empty_as_null: true, keep_nulls: true });
+            report.tables.push(table("filter pass rate by tag", pass_rate_by(by_tag, &["tags"])?));
+        }
+    }
+    Ok(report)
+}
+
+/// Renders the report as aligned text tables.
+pub fn render(report: &StatsReport) -> String {
+    let mut out = String::from("datasets:\n");
+    for (name, kind, rows) in &report.datasets {
+        out.push_str(&format!("  {name}  ({kind:?}, {rows} rows)\n"));
+    }
+    for t in &report.tables {
+        out.push_str(&format!("\n{}\n", t.title));
+        let mut widths: Vec<usize> = t.headers.iter().map(|h| h.len()).collect();
+        for row in &t.rows {
+            for (w, c) in widths.iter_mut().zip(row) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let line = |cells: &[String]| {
+            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ")
+        };
+        out.push_str(&format!("  {}\n", line(&t.headers)));
+        out.push_str(&format!("  {}\n", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  ")));
+        for row in &t.rows {
+            out.push_str(&format!("  {}\n", line(row)));
+        }
+    }
+    out
+}
