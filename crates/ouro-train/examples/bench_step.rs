@@ -122,6 +122,15 @@ fn main() {
         .collect();
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+    let opt: Vec<f64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["optim_s"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    eprintln!("optimizer seconds per step: {opt:?}");
     println!(
         "{}",
         serde_json::json!({"impl": "ouro", "mode": mode, "params": params, "steps": steps, "s_per_step": median, "final_loss": report.final_loss})

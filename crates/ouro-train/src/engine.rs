@@ -141,6 +141,7 @@ pub fn run(
                     .add_scaled(&d, 1.0 / ga as f64);
             }
         }
+        let t_opt = Instant::now();
         let norm = global_norm(acc.grads());
         if cfg.stop_on_nan && !norm.is_finite() {
             return Err(TrainError::NonFiniteLoss {
@@ -151,6 +152,7 @@ pub fn run(
         }
         let lr = lr_at(cfg, step, total);
         opt.step(acc.grads(), clip_coef(norm, cfg.max_grad_norm), lr)?;
+        let optim_s = t_opt.elapsed().as_secs_f64();
         let secs = t0.elapsed().as_secs_f64();
         let m = StepMetrics {
             step: step + 1,
@@ -160,6 +162,7 @@ pub fn run(
             tokens,
             tokens_per_s: tokens as f64 / secs.max(1e-9),
             step_s: secs,
+            optim_s,
             dpo,
         };
         log.write(&m)?;

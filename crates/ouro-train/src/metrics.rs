@@ -19,6 +19,8 @@ pub struct StepMetrics {
     #[serde(rename = "tokens/s")]
     pub tokens_per_s: f64,
     pub step_s: f64,
+    /// Of `step_s`: gradient norm, clipping and the AdamW update.
+    pub optim_s: f64,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub dpo: Option<DpoMetrics>,
 }

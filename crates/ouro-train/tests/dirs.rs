@@ -1,0 +1,120 @@
+//! The directory entry points with the real `ouro_model` decoder: shards in, HF model out.
+#![cfg(feature = "decoder")]
+
+use candle_core::{DType, Device};
+use ouro_data::{DpoRecord, PairKind, SftRecord};
+use ouro_train::config::{DpoConfig, OptimConfig, SftConfig};
+use ouro_train::tokenize::char_tokenizer;
+use ouro_train::TrainError;
+use std::path::Path;
+
+fn model_dir(dir: &Path) {
+    let tok = char_tokenizer("abcdefghijklmnopqrstuvwxyz =()+:");
+    let mut cfg = ouro_model::Config::tiny();
+    cfg.vocab_size = tok.tokenizer.get_vocab_size(true);
+    cfg.eos_token_id = Some(1.into());
+    let vm = ouro_model::init::init_varmap(&cfg, 0, DType::F32, &Device::Cpu).unwrap();
+    ouro_model::checkpoint::save(dir, &cfg, &vm, Some(&tok.tokenizer)).unwrap();
+}
+
+fn quick() -> OptimConfig {
+    OptimConfig {
+        lr: 1e-3,
+        max_steps: 3,
+        batch_size: 2,
+        progress: false,
+        ..OptimConfig::default()
+    }
+}
+
+fn sft_rows() -> Vec<SftRecord> {
+    (0..4)
+        .map(|i| SftRecord {
+            prompt: format!("def f{i}(x):"),
+            completion: " return x+1".into(),
+            problem_id: format!("p{i}"),
+            sample_id: None,
+            round: 0,
+            origin: "reference".into(),
+            score: None,
+            weight_spans: vec![],
+        })
+        .collect()
+}
+
+#[test]
+fn sft_from_shards_writes_a_loadable_model_metrics_and_curve() {
+    let tmp = tempfile::tempdir().unwrap();
+    model_dir(&tmp.path().join("m"));
+    std::fs::create_dir_all(tmp.path().join("d")).unwrap();
+    ouro_data::shard::write_records(tmp.path().join("d/part-00000.parquet"), &sft_rows()).unwrap();
+    let cfg = SftConfig {
+        optim: quick(),
+        ..SftConfig::default()
+    };
+    let out = tmp.path().join("out");
+    let (report, stats) =
+        ouro_train::run::train_sft(&cfg, &tmp.path().join("m"), &tmp.path().join("d"), &out)
+            .unwrap();
+    assert_eq!((report.steps, stats.kept), (3, 4));
+    assert!(report.final_loss.is_finite());
+    assert!(out.join("loss.svg").exists() && out.join("metrics.jsonl").exists());
+    ouro_model::checkpoint::load(out.join("model"), &Device::Cpu).unwrap();
+}
+
+#[test]
+fn dpo_from_shards_runs_and_sft_on_dpo_shards_names_the_missing_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    model_dir(&tmp.path().join("m"));
+    std::fs::create_dir_all(tmp.path().join("d")).unwrap();
+    let rows: Vec<DpoRecord> = (0..4)
+        .map(|i| DpoRecord {
+            prompt: format!("def f{i}(x):"),
+            chosen: " return x+1".into(),
+            rejected: " return x".into(),
+            problem_id: format!("p{i}"),
+            chosen_sample_id: None,
+            rejected_sample_id: None,
+            round: 0,
+            pair_kind: PairKind::Correctness,
+            chosen_score: None,
+            rejected_score: None,
+            chosen_spans: vec![],
+            rejected_spans: vec![],
+        })
+        .collect();
+    ouro_data::shard::write_records(tmp.path().join("d/part-00000.parquet"), &rows).unwrap();
+    let cfg = DpoConfig {
+        optim: quick(),
+        ..DpoConfig::default()
+    };
+    let (report, _) = ouro_train::run::train_dpo(
+        &cfg,
+        &tmp.path().join("m"),
+        &tmp.path().join("d"),
+        &tmp.path().join("o"),
+    )
+    .unwrap();
+    assert_eq!(report.steps, 3);
+    assert!(report.last.unwrap().dpo.is_some());
+
+    let err = ouro_train::run::train_sft(
+        &SftConfig {
+            optim: quick(),
+            ..SftConfig::default()
+        },
+        &tmp.path().join("m"),
+        &tmp.path().join("d"),
+        &tmp.path().join("o2"),
+    )
+    .unwrap_err();
+    assert!(matches!(err, TrainError::Data { .. }), "{err}");
+    assert!(
+        err.to_string().contains("missing column 'completion'"),
+        "{err}"
+    );
+    assert!(
+        !tmp.path().join("o2").exists(),
+        "no output for rejected input"
+    );
+}
