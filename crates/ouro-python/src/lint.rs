@@ -310,6 +310,12 @@ mod tests {
     }
 
     #[test]
+    fn augmented_assignment_in_a_loop_does_not_define_the_name() {
+        let src = "def f(s):\n    for c in s:\n        if c:\n            d += 1\n        else:\n            d -= 1\n    return 0\n";
+        assert_eq!(codes(src), vec![("E0602", 4), ("E0602", 6)]);
+    }
+
+    #[test]
     fn use_before_later_assignment_is_e0601() {
         assert_eq!(
             codes("def f():\n    x = x + 1\n    return x\n"),

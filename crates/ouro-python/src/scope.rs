@@ -297,6 +297,9 @@ struct Collector<'a> {
     current: usize,
     star_import: bool,
     tmp: Vec<&'a str>,
+    /// Whether `x += ...` counts as binding `x` (it makes `x` local, but
+    /// does not make a loop-carried use defined for pylint).
+    aug_binds: bool,
 }
 
 impl<'a> Collector<'a> {
@@ -349,7 +352,7 @@ impl<'a> Visitor<'a> for Collector<'a> {
                 }
                 self.bind_all();
             }
-            Stmt::AugAssign(a) => {
+            Stmt::AugAssign(a) if self.aug_binds => {
                 target_names(&a.target, &mut self.tmp);
                 self.bind_all();
             }
@@ -639,6 +642,7 @@ impl<'a, 'l> Checker<'a, 'l> {
             current: 0,
             star_import: false,
             tmp: Vec::new(),
+            aug_binds: false,
         };
         c.visit_body(body);
         self.flow
@@ -986,6 +990,7 @@ pub(crate) fn check_names(module: &ast::ModModule, lines: &LineIndex, out: &mut 
         current: 0,
         star_import: false,
         tmp: Vec::new(),
+        aug_binds: true,
     };
     collector.visit_body(&module.body);
     let mut checker = Checker {
