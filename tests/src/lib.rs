@@ -5,13 +5,19 @@ use std::process::{Command, Output};
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the workspace")
+        .to_path_buf()
 }
 
 /// Path of the `ouro` binary next to the test executable, building it if needed.
 pub fn ouro_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
     let bin = profile_dir.join("ouro");
     if !bin.exists() {
         let status = Command::new(env!("CARGO"))
@@ -26,7 +32,10 @@ pub fn ouro_bin() -> PathBuf {
 
 /// Runs `ouro ARGS` and returns its output.
 pub fn ouro(args: &[&str]) -> Output {
-    Command::new(ouro_bin()).args(args).output().expect("run ouro")
+    Command::new(ouro_bin())
+        .args(args)
+        .output()
+        .expect("run ouro")
 }
 
 /// The Python with pyarrow/datasets/pyflakes for interop checks: `$OURO_PYTHON`,

@@ -7,11 +7,23 @@ use ouro_data::{shard, Problem, Sample, Tests};
 use ouro_e2e::{ouro, stderr, workspace};
 
 fn fixture(name: &str) -> String {
-    workspace().join("tests/fixtures").join(name).display().to_string()
+    workspace()
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 fn import_humaneval(out: &Path) {
-    let o = ouro(&["import", "problems", "--format", "humaneval", &fixture("humaneval_mini.jsonl"), "--out", &out.display().to_string()]);
+    let o = ouro(&[
+        "import",
+        "problems",
+        "--format",
+        "humaneval",
+        &fixture("humaneval_mini.jsonl"),
+        "--out",
+        &out.display().to_string(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
@@ -23,8 +35,13 @@ fn humaneval_problems_import_into_a_problems_shard() {
     assert_eq!(problems.len(), 2);
     assert_eq!(problems[0].problem_id, "HumanEval/0");
     assert_eq!(problems[0].entry_point, "add");
-    assert_eq!(problems[0].reference_solution.as_deref(), Some("def add(a, b):\n    \"\"\"Return a + b.\"\"\"\n    return a + b\n"));
-    assert!(matches!(&problems[1].tests, Tests::AssertScript { script } if script.contains("def check(candidate)")));
+    assert_eq!(
+        problems[0].reference_solution.as_deref(),
+        Some("def add(a, b):\n    \"\"\"Return a + b.\"\"\"\n    return a + b\n")
+    );
+    assert!(
+        matches!(&problems[1].tests, Tests::AssertScript { script } if script.contains("def check(candidate)"))
+    );
 }
 
 #[test]
@@ -34,32 +51,85 @@ fn batch_output_failures_are_recorded_not_dropped() {
     import_humaneval(&problems);
     let out = dir.path().join("samples");
     let o = ouro(&[
-        "import", "generations", "--format", "openai-batch", &fixture("batch_output.jsonl"),
-        "--problems", &problems.display().to_string(), "--out", &out.display().to_string(),
+        "import",
+        "generations",
+        "--format",
+        "openai-batch",
+        &fixture("batch_output.jsonl"),
+        "--problems",
+        &problems.display().to_string(),
+        "--out",
+        &out.display().to_string(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("2 failed generations"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2 failed generations"),
+        "{}",
+        stderr(&o)
+    );
     let samples: Vec<Sample> = shard::read_dir(&out).unwrap();
     assert_eq!(samples.len(), 5, "every line becomes a sample");
     let chat = &samples[0];
-    assert_eq!(chat.code.as_deref(), Some("def add(a, b):\n    return a + b\n"));
-    assert_eq!((chat.prompt_tokens, chat.completion_tokens), (Some(20), Some(12)));
+    assert_eq!(
+        chat.code.as_deref(),
+        Some("def add(a, b):\n    return a + b\n")
+    );
+    assert_eq!(
+        (chat.prompt_tokens, chat.completion_tokens),
+        (Some(20), Some(12))
+    );
     let continuation = &samples[1];
-    assert!(continuation.code.as_deref().unwrap().starts_with("def add(a, b):\n    \"\"\"Return a + b.\"\"\"\n    return a - b"));
+    assert!(continuation
+        .code
+        .as_deref()
+        .unwrap()
+        .starts_with("def add(a, b):\n    \"\"\"Return a + b.\"\"\"\n    return a - b"));
     assert_eq!(continuation.finish_reason.as_deref(), Some("length"));
     let http_500 = &samples[2];
     assert_eq!(http_500.finish_reason.as_deref(), Some("error"));
-    assert!(http_500.generation_error.as_deref().unwrap().contains("500: overloaded"));
-    assert!(samples[3].generation_error.as_deref().unwrap().contains("timed out"));
+    assert!(http_500
+        .generation_error
+        .as_deref()
+        .unwrap()
+        .contains("500: overloaded"));
+    assert!(samples[3]
+        .generation_error
+        .as_deref()
+        .unwrap()
+        .contains("timed out"));
     let reasoning = &samples[4];
     assert!(reasoning.completion.starts_with("<think>\nI could write"));
-    assert_eq!(reasoning.code.as_deref(), Some("def double(xs):\n    return [x * 2 for x in xs]\n"), "code comes from the answer, not the reasoning");
+    assert_eq!(
+        reasoning.code.as_deref(),
+        Some("def double(xs):\n    return [x * 2 for x in xs]\n"),
+        "code comes from the answer, not the reasoning"
+    );
     // Importing again yields the same ids: re-runs never duplicate.
     let again = dir.path().join("again");
-    let o = ouro(&["import", "generations", "--format", "vllm", &fixture("batch_output.jsonl"), "--problems", &problems.display().to_string(), "--out", &again.display().to_string()]);
+    let o = ouro(&[
+        "import",
+        "generations",
+        "--format",
+        "vllm",
+        &fixture("batch_output.jsonl"),
+        "--problems",
+        &problems.display().to_string(),
+        "--out",
+        &again.display().to_string(),
+    ]);
     assert!(o.status.success());
-    let ids: Vec<String> = shard::read_dir::<Sample>(&again).unwrap().into_iter().map(|s| s.sample_id).collect();
-    assert_eq!(ids, samples.iter().map(|s| s.sample_id.clone()).collect::<Vec<_>>());
+    let ids: Vec<String> = shard::read_dir::<Sample>(&again)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.sample_id)
+        .collect();
+    assert_eq!(
+        ids,
+        samples
+            .iter()
+            .map(|s| s.sample_id.clone())
+            .collect::<Vec<_>>()
+    );
 }
 
 /// Runs a problems import of `content` and checks the failure contract.
@@ -79,7 +149,10 @@ fn bad_problems(content: &[u8], format: &str, extra: &[&str], expect: &[&str], c
     for e in expect {
         assert!(err.contains(e), "stderr should contain {e:?}: {err}");
     }
-    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(), "no output on failure");
+    assert!(
+        !out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(),
+        "no output on failure"
+    );
 }
 
 const GOOD: &str = r#"{"task_id": "T/0", "prompt": "def f():\n", "canonical_solution": "    return 1\n", "test": "assert f() == 1", "entry_point": "f"}"#;
@@ -87,26 +160,50 @@ const GOOD: &str = r#"{"task_id": "T/0", "prompt": "def f():\n", "canonical_solu
 #[test]
 fn truncated_json_names_the_line() {
     let content = format!("{GOOD}\n{}\n", &GOOD[..40]);
-    bad_problems(content.as_bytes(), "humaneval", &[], &["input.jsonl:2:", "invalid JSON"], 1);
+    bad_problems(
+        content.as_bytes(),
+        "humaneval",
+        &[],
+        &["input.jsonl:2:", "invalid JSON"],
+        1,
+    );
 }
 
 #[test]
 fn wrong_type_names_the_field() {
     let content = GOOD.replace("\"entry_point\": \"f\"", "\"entry_point\": [1]");
-    bad_problems(content.as_bytes(), "humaneval", &[], &["input.jsonl:1:", "field 'entry_point'", "expected a string"], 1);
+    bad_problems(
+        content.as_bytes(),
+        "humaneval",
+        &[],
+        &["input.jsonl:1:", "field 'entry_point'", "expected a string"],
+        1,
+    );
 }
 
 #[test]
 fn missing_field_names_the_field() {
     let content = GOOD.replace(", \"test\": \"assert f() == 1\"", "");
-    bad_problems(content.as_bytes(), "humaneval", &[], &["input.jsonl:1:", "field 'test': missing"], 1);
+    bad_problems(
+        content.as_bytes(),
+        "humaneval",
+        &[],
+        &["input.jsonl:1:", "field 'test': missing"],
+        1,
+    );
 }
 
 #[test]
 fn invalid_utf8_names_the_line() {
     let mut content = format!("{GOOD}\n").into_bytes();
     content.extend_from_slice(b"{\"task_id\": \"\xff\xfe\"}\n");
-    bad_problems(&content, "humaneval", &[], &["input.jsonl:2:", "invalid UTF-8"], 1);
+    bad_problems(
+        &content,
+        "humaneval",
+        &[],
+        &["input.jsonl:2:", "invalid UTF-8"],
+        1,
+    );
 }
 
 #[test]
@@ -117,37 +214,86 @@ fn empty_file_is_an_error() {
 #[test]
 fn duplicate_ids_name_both_lines() {
     let content = format!("{GOOD}\n{GOOD}\n");
-    bad_problems(content.as_bytes(), "humaneval", &[], &["input.jsonl:2:", "duplicate id 'T/0'", "line 1"], 1);
+    bad_problems(
+        content.as_bytes(),
+        "humaneval",
+        &[],
+        &["input.jsonl:2:", "duplicate id 'T/0'", "line 1"],
+        1,
+    );
 }
 
 #[test]
 fn unknown_format_is_a_usage_error() {
-    bad_problems(GOOD.as_bytes(), "codeforces", &[], &["unknown problem format 'codeforces'"], 2);
+    bad_problems(
+        GOOD.as_bytes(),
+        "codeforces",
+        &[],
+        &["unknown problem format 'codeforces'"],
+        2,
+    );
 }
 
 #[test]
 fn bad_field_mapping_is_rejected() {
-    bad_problems(GOOD.as_bytes(), "jsonl", &["--map", "colour=red"], &["'colour' is not a problem field"], 1);
+    bad_problems(
+        GOOD.as_bytes(),
+        "jsonl",
+        &["--map", "colour=red"],
+        &["'colour' is not a problem field"],
+        1,
+    );
 }
 
 #[test]
 fn non_object_line_is_rejected() {
-    bad_problems(b"[1, 2, 3]\n", "humaneval", &[], &["input.jsonl:1:", "expected a JSON object"], 1);
+    bad_problems(
+        b"[1, 2, 3]\n",
+        "humaneval",
+        &[],
+        &["input.jsonl:1:", "expected a JSON object"],
+        1,
+    );
 }
 
 #[test]
 fn mapped_jsonl_checks_nested_test_cases() {
     let line = r#"{"id": "x", "q": "read n", "cases": [{"input": "1"}]}"#;
-    bad_problems(line.as_bytes(), "jsonl", &["--map", "problem_id=id", "--map", "prompt=q", "--map", "tests=cases"], &["input.jsonl:1:", "field 'cases[0].output'"], 1);
+    bad_problems(
+        line.as_bytes(),
+        "jsonl",
+        &[
+            "--map",
+            "problem_id=id",
+            "--map",
+            "prompt=q",
+            "--map",
+            "tests=cases",
+        ],
+        &["input.jsonl:1:", "field 'cases[0].output'"],
+        1,
+    );
 }
 
 #[test]
 fn unreadable_path_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.jsonl");
-    let o = ouro(&["import", "problems", "--format", "humaneval", &missing.display().to_string(), "--out", &dir.path().join("o").display().to_string()]);
+    let o = ouro(&[
+        "import",
+        "problems",
+        "--format",
+        "humaneval",
+        &missing.display().to_string(),
+        "--out",
+        &dir.path().join("o").display().to_string(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("nope.jsonl: cannot open"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("nope.jsonl: cannot open"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// Runs a generations import of `content` against the mini HumanEval problems.
@@ -158,7 +304,17 @@ fn bad_generations(content: &str, format: &str, expect: &[&str]) {
     let input = dir.path().join("gens.jsonl");
     std::fs::write(&input, content).unwrap();
     let out = dir.path().join("out");
-    let o = ouro(&["import", "generations", "--format", format, &input.display().to_string(), "--problems", &problems.display().to_string(), "--out", &out.display().to_string()]);
+    let o = ouro(&[
+        "import",
+        "generations",
+        "--format",
+        format,
+        &input.display().to_string(),
+        "--problems",
+        &problems.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     for e in expect {
@@ -170,18 +326,30 @@ fn bad_generations(content: &str, format: &str, expect: &[&str]) {
 #[test]
 fn batch_line_with_malformed_body_names_the_field() {
     let line = r#"{"custom_id": "HumanEval/0", "response": {"status_code": 200, "body": {"choices": {"text": "x"}}}}"#;
-    bad_generations(line, "openai-batch", &["gens.jsonl:1:", "field 'response.body.choices'"]);
+    bad_generations(
+        line,
+        "openai-batch",
+        &["gens.jsonl:1:", "field 'response.body.choices'"],
+    );
 }
 
 #[test]
 fn generation_for_an_unknown_problem_is_rejected() {
-    bad_generations(r#"{"problem_id": "HumanEval/99", "completion": "x"}"#, "jsonl", &["gens.jsonl:1:", "unknown problem 'HumanEval/99'"]);
+    bad_generations(
+        r#"{"problem_id": "HumanEval/99", "completion": "x"}"#,
+        "jsonl",
+        &["gens.jsonl:1:", "unknown problem 'HumanEval/99'"],
+    );
 }
 
 #[test]
 fn duplicate_generation_index_is_rejected() {
     let line = r#"{"problem_id": "HumanEval/0", "index": 0, "completion": "    return 1"}"#;
-    bad_generations(&format!("{line}\n{line}\n"), "jsonl", &["gens.jsonl:2:", "duplicate generation HumanEval/0#0"]);
+    bad_generations(
+        &format!("{line}\n{line}\n"),
+        "jsonl",
+        &["gens.jsonl:2:", "duplicate generation HumanEval/0#0"],
+    );
 }
 
 #[test]
@@ -189,7 +357,21 @@ fn missing_problems_directory_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("g.jsonl");
     std::fs::write(&input, "{}").unwrap();
-    let o = ouro(&["import", "generations", "--format", "jsonl", &input.display().to_string(), "--problems", "/nonexistent/problems", "--out", &dir.path().join("o").display().to_string()]);
+    let o = ouro(&[
+        "import",
+        "generations",
+        "--format",
+        "jsonl",
+        &input.display().to_string(),
+        "--problems",
+        "/nonexistent/problems",
+        "--out",
+        &dir.path().join("o").display().to_string(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("/nonexistent/problems"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/problems"),
+        "{}",
+        stderr(&o)
+    );
 }

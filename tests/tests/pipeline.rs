@@ -38,19 +38,34 @@ fn quickstart_runs_resumes_and_its_datasets_load_in_python() {
     let resumed = ouro(&["run", &p, "--resume"]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     let resumed_out = String::from_utf8_lossy(&resumed.stdout).into_owned();
-    assert_eq!(resumed_out.matches("done earlier").count(), 4, "{resumed_out}");
     assert_eq!(
-        out.lines().find(|l| l.trim_start().starts_with("build")).map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>()),
-        resumed_out.lines().find(|l| l.trim_start().starts_with("build")).map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>()),
+        resumed_out.matches("done earlier").count(),
+        4,
+        "{resumed_out}"
+    );
+    assert_eq!(
+        out.lines()
+            .find(|l| l.trim_start().starts_with("build"))
+            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>()),
+        resumed_out
+            .lines()
+            .find(|l| l.trim_start().starts_with("build"))
+            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>()),
         "the re-run build stage produces the same counts"
     );
     let stats = ouro(&["stats", &round.display().to_string(), "--json"]);
     assert!(stats.status.success(), "{}", stderr(&stats));
     let json: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
-    assert!(json["tables"].as_array().unwrap().iter().any(|t| t["title"] == "filter pass rate by tag"));
+    assert!(json["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["title"] == "filter pass rate by tag"));
 
     let Some(python) = interop_python() else {
-        eprintln!("skipping the pyarrow/datasets check: set OURO_PYTHON or create .venv (see .ci/run)");
+        eprintln!(
+            "skipping the pyarrow/datasets check: set OURO_PYTHON or create .venv (see .ci/run)"
+        );
         return;
     };
     for dataset in [round.join("dataset"), round.join("lintseq")] {
@@ -59,7 +74,12 @@ fn quickstart_runs_resumes_and_its_datasets_load_in_python() {
             .arg(&dataset)
             .output()
             .unwrap();
-        assert!(check.status.success(), "{}\n{}", String::from_utf8_lossy(&check.stdout), stderr(&check));
+        assert!(
+            check.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&check.stdout),
+            stderr(&check)
+        );
     }
 }
 
@@ -69,16 +89,29 @@ fn bad_pipeline(body: &str, expect: &str) {
     std::fs::write(&path, body).unwrap();
     let o = ouro(&["run", &path.display().to_string()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains(expect), "stderr should contain {expect:?}: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains(expect),
+        "stderr should contain {expect:?}: {}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("bad.toml"));
 }
 
 #[test]
 fn bad_pipeline_files_name_the_key() {
-    bad_pipeline("out = \"x\"\n[problems]\ncount = 5\n[sample]\n", "unknown field `sample`");
+    bad_pipeline(
+        "out = \"x\"\n[problems]\ncount = 5\n[sample]\n",
+        "unknown field `sample`",
+    );
     bad_pipeline("out = \"x\"\n", "missing field `problems`");
     bad_pipeline("out = \"x\"\n[problems]\ncount = \"many\"\n", "count");
     bad_pipeline("out = \"x\"\n[problems]\ncount = 0\n", "'problems.count'");
-    bad_pipeline("out = \"x\"\n[problems]\ncount = 5\n[samples]\n[execute]\n[build]\nconfigs = [\"kto\"]\n", "unknown config 'kto'");
-    bad_pipeline("out = \"x\"\n[problems]\ncount = 5\n[build]\nconfigs = [\"sft\"]\n", "needs stage 'execute'");
+    bad_pipeline(
+        "out = \"x\"\n[problems]\ncount = 5\n[samples]\n[execute]\n[build]\nconfigs = [\"kto\"]\n",
+        "unknown config 'kto'",
+    );
+    bad_pipeline(
+        "out = \"x\"\n[problems]\ncount = 5\n[build]\nconfigs = [\"sft\"]\n",
+        "needs stage 'execute'",
+    );
 }

@@ -27,10 +27,19 @@ fn row(i: u64) -> LintseqRecord {
 /// The child: writes shards of 200k rows and JSON files forever.
 #[test]
 fn child_writer() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let dir = Path::new(&dir);
     for n in 0.. {
-        let mut w = ShardWriter::<LintseqRecord>::create(dir.join(format!("part-{n:05}.parquet")), WriteOptions { batch_rows: 1024, ..Default::default() }).unwrap();
+        let mut w = ShardWriter::<LintseqRecord>::create(
+            dir.join(format!("part-{n:05}.parquet")),
+            WriteOptions {
+                batch_rows: 1024,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         for i in 0..200_000 {
             w.write(&row(i)).unwrap();
         }
@@ -52,7 +61,8 @@ fn killed_writes_leave_no_partial_file_under_a_final_name() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         for shard in list_shards(dir.path()).unwrap() {
-            let rows: Vec<LintseqRecord> = read_records(&shard).unwrap_or_else(|e| panic!("partial shard {}: {e}", shard.display()));
+            let rows: Vec<LintseqRecord> = read_records(&shard)
+                .unwrap_or_else(|e| panic!("partial shard {}: {e}", shard.display()));
             assert_eq!(rows.len(), 200_000, "{} is complete", shard.display());
         }
         if let Ok(bytes) = std::fs::read(dir.path().join("state.json")) {
@@ -62,9 +72,14 @@ fn killed_writes_leave_no_partial_file_under_a_final_name() {
     }
     // Temp files may remain (the process was killed); they are hidden and cleaned on the next run.
     ouro_data::fsutil::remove_stale_temp_files(dir.path()).unwrap();
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten()
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with(ouro_data::fsutil::TEMP_PREFIX))
         .collect();
-    assert!(leftovers.is_empty(), "stale temp files are cleaned: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "stale temp files are cleaned: {leftovers:?}"
+    );
 }

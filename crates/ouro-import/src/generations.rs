@@ -103,10 +103,18 @@ impl Raw {
 
 /// Reads generations and turns them into samples of the given problems,
 /// extracting the code of each completion.
-pub fn import_generations(path: &Path, problems: &[Problem], opts: &GenerationImport) -> Result<Vec<Sample>> {
+pub fn import_generations(
+    path: &Path,
+    problems: &[Problem],
+    opts: &GenerationImport,
+) -> Result<Vec<Sample>> {
     let lines = read_jsonl(path)?;
-    let by_id: HashMap<&str, &Problem> = problems.iter().map(|p| (p.problem_id.as_str(), p)).collect();
-    let by_prompt: HashMap<&str, &Problem> = problems.iter().map(|p| (p.prompt.trim(), p)).collect();
+    let by_id: HashMap<&str, &Problem> = problems
+        .iter()
+        .map(|p| (p.problem_id.as_str(), p))
+        .collect();
+    let by_prompt: HashMap<&str, &Problem> =
+        problems.iter().map(|p| (p.prompt.trim(), p)).collect();
     let mut next_index: HashMap<String, u32> = HashMap::new();
     let mut samples = Vec::with_capacity(lines.len());
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -122,24 +130,39 @@ pub fn import_generations(path: &Path, problems: &[Problem], opts: &GenerationIm
             let problem = by_id.get(raw.problem_id.as_str()).ok_or_else(|| {
                 f.error(
                     id_field_name(opts),
-                    format!("unknown problem '{}' (not in the --problems set)", raw.problem_id),
+                    format!(
+                        "unknown problem '{}' (not in the --problems set)",
+                        raw.problem_id
+                    ),
                 )
             })?;
             let counter = next_index.entry(raw.problem_id.clone()).or_insert(0);
             let index = raw.index.unwrap_or(*counter);
             *counter = (*counter).max(index + 1);
-            let model = raw.model.clone().or_else(|| opts.model.clone()).unwrap_or_else(|| "unknown".into());
-            let sample_id = Sample::compute_id(&raw.problem_id, opts.round, &model, index, &raw.completion);
+            let model = raw
+                .model
+                .clone()
+                .or_else(|| opts.model.clone())
+                .unwrap_or_else(|| "unknown".into());
+            let sample_id =
+                Sample::compute_id(&raw.problem_id, opts.round, &model, index, &raw.completion);
             if let Some(first) = seen.insert(format!("{}#{index}", raw.problem_id), line.number) {
                 return Err(f.error(
                     id_field_name(opts),
-                    format!("duplicate generation {}#{index} (first seen on line {first})", raw.problem_id),
+                    format!(
+                        "duplicate generation {}#{index} (first seen on line {first})",
+                        raw.problem_id
+                    ),
                 ));
             }
             let (code, extraction_error) = if raw.generation_error.is_some() {
                 (None, Some("generation failed".to_string()))
             } else {
-                match extract_code(&answer_text(&raw.completion), &problem.prompt, &problem.entry_point) {
+                match extract_code(
+                    &answer_text(&raw.completion),
+                    &problem.prompt,
+                    &problem.entry_point,
+                ) {
                     Ok(code) => (Some(code), None),
                     Err(e) => (None, Some(e.to_string())),
                 }
@@ -199,7 +222,11 @@ fn batch_line(f: &Fields) -> Result<Vec<Raw>> {
         Ok(vec![raw])
     };
     if let Some(err) = f.get("error") {
-        let message = err.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| err.to_string());
+        let message = err
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| err.to_string());
         return failed(format!("batch error: {message}"));
     }
     let Some(response) = f.get("response") else {
@@ -207,31 +234,54 @@ fn batch_line(f: &Fields) -> Result<Vec<Raw>> {
     };
     let status = response.get("status_code").and_then(Value::as_u64);
     if status != Some(200) {
-        let detail = response.pointer("/body/error/message").and_then(Value::as_str).unwrap_or("");
+        let detail = response
+            .pointer("/body/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         return failed(format!(
             "HTTP status {}{}{detail}",
-            status.map(|s| s.to_string()).unwrap_or_else(|| "missing".into()),
+            status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "missing".into()),
             if detail.is_empty() { "" } else { ": " }
         ));
     }
-    let choices = f.required("response.body.choices")?.as_array().ok_or_else(|| f.error("response.body.choices", "expected a list"))?;
+    let choices = f
+        .required("response.body.choices")?
+        .as_array()
+        .ok_or_else(|| f.error("response.body.choices", "expected a list"))?;
     if choices.is_empty() {
         return failed("response has no choices".into());
     }
     let model = f.opt_string("response.body.model")?;
-    let prompt_tokens = f.opt_u64("response.body.usage.prompt_tokens")?.map(|n| n as u32);
-    let total_completion_tokens = f.opt_u64("response.body.usage.completion_tokens")?.map(|n| n as u32);
+    let prompt_tokens = f
+        .opt_u64("response.body.usage.prompt_tokens")?
+        .map(|n| n as u32);
+    let total_completion_tokens = f
+        .opt_u64("response.body.usage.completion_tokens")?
+        .map(|n| n as u32);
     let mut out = Vec::with_capacity(choices.len());
     for (i, choice) in choices.iter().enumerate() {
         let field = format!("response.body.choices.{i}");
-        let index = base_index.map(|b| b + i as u32).or(if choices.len() > 1 { Some(i as u32) } else { None });
+        let index = base_index.map(|b| b + i as u32).or(if choices.len() > 1 {
+            Some(i as u32)
+        } else {
+            None
+        });
         let mut raw = Raw::new(problem_id.clone(), index);
         raw.completion = choice_text(f, choice, &field)?;
         raw.model = model.clone();
-        raw.finish_reason = choice.get("finish_reason").and_then(Value::as_str).map(str::to_string);
+        raw.finish_reason = choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         raw.prompt_tokens = prompt_tokens;
         // Usage is per request; it is only this sample's when there is one choice.
-        raw.completion_tokens = if choices.len() == 1 { total_completion_tokens } else { None };
+        raw.completion_tokens = if choices.len() == 1 {
+            total_completion_tokens
+        } else {
+            None
+        };
         raw.logprob = choice_logprob(choice);
         out.push(raw);
     }
@@ -245,7 +295,12 @@ fn choice_text(f: &Fields, choice: &Value, field: &str) -> Result<String> {
         let content = match message.get("content") {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
-            Some(other) => return Err(f.error(&format!("{field}.message.content"), format!("expected a string, found {}", kind(other)))),
+            Some(other) => {
+                return Err(f.error(
+                    &format!("{field}.message.content"),
+                    format!("expected a string, found {}", kind(other)),
+                ))
+            }
         };
         let reasoning = ["reasoning_content", "reasoning"]
             .iter()
@@ -258,8 +313,14 @@ fn choice_text(f: &Fields, choice: &Value, field: &str) -> Result<String> {
     }
     match choice.get("text") {
         Some(Value::String(s)) => Ok(s.clone()),
-        Some(other) => Err(f.error(&format!("{field}.text"), format!("expected a string, found {}", kind(other)))),
-        None => Err(f.error(field, "choice has neither 'message' (chat) nor 'text' (completions)")),
+        Some(other) => Err(f.error(
+            &format!("{field}.text"),
+            format!("expected a string, found {}", kind(other)),
+        )),
+        None => Err(f.error(
+            field,
+            "choice has neither 'message' (chat) nor 'text' (completions)",
+        )),
     }
 }
 
@@ -268,7 +329,12 @@ fn choice_text(f: &Fields, choice: &Value, field: &str) -> Result<String> {
 fn choice_logprob(choice: &Value) -> Option<f64> {
     let lp = choice.get("logprobs")?;
     if let Some(content) = lp.get("content").and_then(Value::as_array) {
-        return Some(content.iter().filter_map(|t| t.get("logprob").and_then(Value::as_f64)).sum());
+        return Some(
+            content
+                .iter()
+                .filter_map(|t| t.get("logprob").and_then(Value::as_f64))
+                .sum(),
+        );
     }
     lp.get("token_logprobs")
         .and_then(Value::as_array)
@@ -276,14 +342,26 @@ fn choice_logprob(choice: &Value) -> Option<f64> {
 }
 
 fn open_instruct_line(f: &Fields, id_field: &str) -> Result<Raw> {
-    let id_field = if f.get(id_field).is_some() { id_field } else { "id" };
-    let messages = f.required("messages")?.as_array().ok_or_else(|| f.error("messages", "expected a list of messages"))?;
+    let id_field = if f.get(id_field).is_some() {
+        id_field
+    } else {
+        "id"
+    };
+    let messages = f
+        .required("messages")?
+        .as_array()
+        .ok_or_else(|| f.error("messages", "expected a list of messages"))?;
     let last = messages
         .iter()
         .rev()
         .find(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
         .ok_or_else(|| f.error("messages", "no assistant message"))?;
-    let content = last.get("content").and_then(Value::as_str).ok_or_else(|| f.error("messages[].content", "assistant content missing or not a string"))?;
+    let content = last.get("content").and_then(Value::as_str).ok_or_else(|| {
+        f.error(
+            "messages[].content",
+            "assistant content missing or not a string",
+        )
+    })?;
     let mut raw = Raw::new(f.string(id_field)?, None);
     raw.completion = content.to_string();
     raw.model = f.opt_string("model")?;
@@ -307,7 +385,10 @@ fn openrlhf_line(f: &Fields, id_field: &str, by_prompt: &HashMap<&str, &Problem>
 }
 
 fn plain_line(f: &Fields, opts: &GenerationImport) -> Result<Raw> {
-    let mut raw = Raw::new(f.string(&opts.id_field)?, f.opt_u64("index")?.map(|i| i as u32));
+    let mut raw = Raw::new(
+        f.string(&opts.id_field)?,
+        f.opt_u64("index")?.map(|i| i as u32),
+    );
     raw.completion = f.string(&opts.completion_field)?;
     raw.model = f.opt_string("model")?;
     raw.finish_reason = f.opt_string("finish_reason")?;

@@ -156,21 +156,28 @@ impl<'a> Fields<'a> {
                 .enumerate()
                 .map(|(i, v)| match v {
                     Value::String(s) => Ok(s.clone()),
-                    other => Err(self.error(&format!("{field}[{i}]"), format!("expected a string, found {}", kind(other)))),
+                    other => Err(self.error(
+                        &format!("{field}[{i}]"),
+                        format!("expected a string, found {}", kind(other)),
+                    )),
                 })
                 .collect(),
-            Some(other) => Err(self.error(field, format!("expected a list of strings, found {}", kind(other)))),
+            Some(other) => Err(self.error(
+                field,
+                format!("expected a list of strings, found {}", kind(other)),
+            )),
         }
     }
 
     pub fn opt_u64(&self, field: &str) -> Result<Option<u64>> {
         match self.get(field) {
             None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| self.error(field, format!("expected a non-negative integer, found {n}"))),
-            Some(other) => Err(self.error(field, format!("expected an integer, found {}", kind(other)))),
+            Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| {
+                self.error(field, format!("expected a non-negative integer, found {n}"))
+            }),
+            Some(other) => {
+                Err(self.error(field, format!("expected an integer, found {}", kind(other))))
+            }
         }
     }
 
@@ -178,7 +185,9 @@ impl<'a> Fields<'a> {
         match self.get(field) {
             None => Ok(None),
             Some(Value::Number(n)) => Ok(n.as_f64()),
-            Some(other) => Err(self.error(field, format!("expected a number, found {}", kind(other)))),
+            Some(other) => {
+                Err(self.error(field, format!("expected a number, found {}", kind(other))))
+            }
         }
     }
 }

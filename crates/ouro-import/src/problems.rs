@@ -29,7 +29,9 @@ impl std::str::FromStr for ProblemFormat {
             "mbpp" => Ok(Self::Mbpp),
             "apps" => Ok(Self::Apps),
             "jsonl" => Ok(Self::Jsonl),
-            other => Err(format!("unknown problem format '{other}': expected humaneval, mbpp, apps or jsonl")),
+            other => Err(format!(
+                "unknown problem format '{other}': expected humaneval, mbpp, apps or jsonl"
+            )),
         }
     }
 }
@@ -60,9 +62,9 @@ impl FieldMap {
     pub fn parse(pairs: &[String]) -> Result<Self, String> {
         let mut map = BTreeMap::new();
         for pair in pairs {
-            let (ours, theirs) = pair
-                .split_once('=')
-                .ok_or_else(|| format!("bad --map '{pair}': expected OURS=THEIRS, e.g. prompt=question"))?;
+            let (ours, theirs) = pair.split_once('=').ok_or_else(|| {
+                format!("bad --map '{pair}': expected OURS=THEIRS, e.g. prompt=question")
+            })?;
             if !MAPPABLE_FIELDS.contains(&ours) {
                 return Err(format!(
                     "bad --map '{pair}': '{ours}' is not a problem field (one of: {})",
@@ -96,7 +98,10 @@ pub fn import_problems(path: &Path, format: ProblemFormat, map: &FieldMap) -> Re
         if let Some(first) = seen.insert(problem.problem_id.clone(), line.number) {
             return Err(f.error(
                 "problem_id",
-                format!("duplicate id '{}' (first seen on line {first})", problem.problem_id),
+                format!(
+                    "duplicate id '{}' (first seen on line {first})",
+                    problem.problem_id
+                ),
             ));
         }
         problems.push(problem);
@@ -114,7 +119,9 @@ fn humaneval(f: &Fields) -> Result<Problem> {
         language: "python".into(),
         starter_code: prompt.clone(),
         reference_solution: solution.map(|s| format!("{prompt}{s}")),
-        tests: Tests::AssertScript { script: f.string("test")? },
+        tests: Tests::AssertScript {
+            script: f.string("test")?,
+        },
         audit_tests: None,
         difficulty: None,
         tags: Vec::new(),
@@ -138,8 +145,12 @@ fn mbpp(f: &Fields) -> Result<Problem> {
     if tests.is_empty() {
         return Err(f.error("test_list", "no tests"));
     }
-    let entry_point = mbpp_entry_point(&code, &tests)
-        .ok_or_else(|| f.error("code", "no function defined in 'code' is called by 'test_list'"))?;
+    let entry_point = mbpp_entry_point(&code, &tests).ok_or_else(|| {
+        f.error(
+            "code",
+            "no function defined in 'code' is called by 'test_list'",
+        )
+    })?;
     let setup = f.opt_string("test_setup_code")?.unwrap_or_default();
     let script = |asserts: &[String]| {
         let mut s = setup.trim().to_string();
@@ -166,8 +177,12 @@ fn mbpp(f: &Fields) -> Result<Problem> {
         language: "python".into(),
         starter_code: String::new(),
         reference_solution: Some(code),
-        tests: Tests::AssertScript { script: script(&tests) },
-        audit_tests: (!challenge.is_empty()).then(|| Tests::AssertScript { script: script(&challenge) }),
+        tests: Tests::AssertScript {
+            script: script(&tests),
+        },
+        audit_tests: (!challenge.is_empty()).then(|| Tests::AssertScript {
+            script: script(&challenge),
+        }),
         difficulty: None,
         tags: Vec::new(),
         split: "test".into(),
@@ -181,11 +196,22 @@ pub fn python_literal(v: &Value) -> String {
         Value::Bool(b) => if *b { "True" } else { "False" }.into(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => serde_json::to_string(s).expect("strings serialise"),
-        Value::Array(items) => format!("[{}]", items.iter().map(python_literal).collect::<Vec<_>>().join(", ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(python_literal)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Value::Object(map) => format!(
             "{{{}}}",
             map.iter()
-                .map(|(k, v)| format!("{}: {}", serde_json::to_string(k).expect("keys serialise"), python_literal(v)))
+                .map(|(k, v)| format!(
+                    "{}: {}",
+                    serde_json::to_string(k).expect("keys serialise"),
+                    python_literal(v)
+                ))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -197,7 +223,9 @@ fn embedded_json(f: &Fields, field: &str) -> Result<Option<Value>> {
     match f.get(field) {
         None => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => serde_json::from_str(s).map(Some).map_err(|e| f.error(field, format!("invalid embedded JSON: {e}"))),
+        Some(Value::String(s)) => serde_json::from_str(s)
+            .map(Some)
+            .map_err(|e| f.error(field, format!("invalid embedded JSON: {e}"))),
         Some(v @ (Value::Object(_) | Value::Array(_))) => Ok(Some(v.clone())),
         Some(other) => Err(f.error(field, format!("expected JSON text, found {}", kind(other)))),
     }
@@ -205,12 +233,24 @@ fn embedded_json(f: &Fields, field: &str) -> Result<Option<Value>> {
 
 fn apps(f: &Fields) -> Result<Problem> {
     let io = embedded_json(f, "input_output")?.ok_or_else(|| f.error("input_output", "missing"))?;
-    let inputs = io.get("inputs").and_then(Value::as_array).ok_or_else(|| f.error("input_output.inputs", "missing or not a list"))?;
-    let outputs = io.get("outputs").and_then(Value::as_array).ok_or_else(|| f.error("input_output.outputs", "missing or not a list"))?;
+    let inputs = io
+        .get("inputs")
+        .and_then(Value::as_array)
+        .ok_or_else(|| f.error("input_output.inputs", "missing or not a list"))?;
+    let outputs = io
+        .get("outputs")
+        .and_then(Value::as_array)
+        .ok_or_else(|| f.error("input_output.outputs", "missing or not a list"))?;
     if inputs.len() != outputs.len() {
-        return Err(f.error("input_output", format!("{} inputs but {} outputs", inputs.len(), outputs.len())));
+        return Err(f.error(
+            "input_output",
+            format!("{} inputs but {} outputs", inputs.len(), outputs.len()),
+        ));
     }
-    let fn_name = io.get("fn_name").and_then(Value::as_str).map(str::to_string);
+    let fn_name = io
+        .get("fn_name")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let tests = match &fn_name {
         // Call-based problems: each case is a call with positional arguments.
         Some(name) => {
@@ -232,19 +272,36 @@ fn apps(f: &Fields) -> Result<Problem> {
             let text = |v: &Value, field: &str| -> Result<String> {
                 match v {
                     Value::String(s) => Ok(s.clone()),
-                    Value::Array(lines) => Ok(lines.iter().map(|l| l.as_str().map(str::to_string).unwrap_or_else(|| l.to_string())).collect::<Vec<_>>().join("\n")),
-                    other => Err(f.error(field, format!("expected a string, found {}", kind(other)))),
+                    Value::Array(lines) => Ok(lines
+                        .iter()
+                        .map(|l| {
+                            l.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| l.to_string())
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")),
+                    other => {
+                        Err(f.error(field, format!("expected a string, found {}", kind(other))))
+                    }
                 }
             };
             let mut cases = Vec::with_capacity(inputs.len());
             for (input, output) in inputs.iter().zip(outputs) {
-                cases.push(IoCase { input: text(input, "input_output.inputs")?, output: text(output, "input_output.outputs")? });
+                cases.push(IoCase {
+                    input: text(input, "input_output.inputs")?,
+                    output: text(output, "input_output.outputs")?,
+                });
             }
             Tests::IoCases { cases }
         }
     };
     let solutions = embedded_json(f, "solutions")?;
-    let reference_solution = solutions.as_ref().and_then(|s| s.get(0)).and_then(Value::as_str).map(str::to_string);
+    let reference_solution = solutions
+        .as_ref()
+        .and_then(|s| s.get(0))
+        .and_then(Value::as_str)
+        .map(str::to_string);
     Ok(Problem {
         problem_id: format!("apps/{}", f.string("problem_id")?),
         source: "apps".into(),
@@ -265,30 +322,47 @@ fn apps(f: &Fields) -> Result<Problem> {
 fn mapped_tests(f: &Fields, field: &str) -> Result<Option<Tests>> {
     match f.get(field) {
         None => Ok(None),
-        Some(Value::String(script)) => Ok(Some(Tests::AssertScript { script: script.clone() })),
+        Some(Value::String(script)) => Ok(Some(Tests::AssertScript {
+            script: script.clone(),
+        })),
         Some(Value::Array(items)) => {
             let mut cases = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 let get = |k: &str| {
-                    item.get(k).and_then(Value::as_str).map(str::to_string).ok_or_else(|| {
-                        f.error(&format!("{field}[{i}].{k}"), "missing or not a string")
-                    })
+                    item.get(k)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .ok_or_else(|| {
+                            f.error(&format!("{field}[{i}].{k}"), "missing or not a string")
+                        })
                 };
-                cases.push(IoCase { input: get("input")?, output: get("output")? });
+                cases.push(IoCase {
+                    input: get("input")?,
+                    output: get("output")?,
+                });
             }
             Ok(Some(Tests::IoCases { cases }))
         }
-        Some(other) => Err(f.error(field, format!("expected an assert script (string) or a list of {{input, output}} cases, found {}", kind(other)))),
+        Some(other) => Err(f.error(
+            field,
+            format!(
+                "expected an assert script (string) or a list of {{input, output}} cases, found {}",
+                kind(other)
+            ),
+        )),
     }
 }
 
 fn mapped(f: &Fields, map: &FieldMap) -> Result<Problem> {
     let field = |ours: &'static str| map.source(ours);
     let prompt = f.string(field("prompt"))?;
-    let tests = mapped_tests(f, field("tests"))?.ok_or_else(|| f.error(field("tests"), "missing"))?;
+    let tests =
+        mapped_tests(f, field("tests"))?.ok_or_else(|| f.error(field("tests"), "missing"))?;
     Ok(Problem {
         problem_id: f.string(field("problem_id"))?,
-        source: f.opt_string(field("source"))?.unwrap_or_else(|| "jsonl".into()),
+        source: f
+            .opt_string(field("source"))?
+            .unwrap_or_else(|| "jsonl".into()),
         entry_point: f.opt_string(field("entry_point"))?.unwrap_or_default(),
         language: "python".into(),
         starter_code: f.opt_string(field("starter_code"))?.unwrap_or_default(),
@@ -297,7 +371,9 @@ fn mapped(f: &Fields, map: &FieldMap) -> Result<Problem> {
         audit_tests: mapped_tests(f, field("audit_tests"))?,
         difficulty: f.opt_string(field("difficulty"))?,
         tags: f.string_list(field("tags"))?,
-        split: f.opt_string(field("split"))?.unwrap_or_else(|| "train".into()),
+        split: f
+            .opt_string(field("split"))?
+            .unwrap_or_else(|| "train".into()),
         prompt,
     })
 }

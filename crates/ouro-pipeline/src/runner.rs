@@ -96,23 +96,37 @@ fn default_sequences() -> usize {
 
 /// Reads and checks a pipeline file.
 pub fn load_config(path: &Path) -> Result<PipelineConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let config: PipelineConfig = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let config: PipelineConfig = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
     if config.problems.count == 0 {
-        bail!("{}: key 'problems.count' must be at least 1", path.display());
+        bail!(
+            "{}: key 'problems.count' must be at least 1",
+            path.display()
+        );
     }
     if let Some(b) = &config.build {
         for c in &b.configs {
             if !matches!(c.as_str(), "sft" | "dpo" | "repair") {
-                bail!("{}: key 'build.configs': unknown config '{c}' (expected sft, dpo or repair)", path.display());
+                bail!(
+                    "{}: key 'build.configs': unknown config '{c}' (expected sft, dpo or repair)",
+                    path.display()
+                );
             }
         }
         if config.execute.is_none() {
-            bail!("{}: stage 'build' needs stage 'execute' (add an [execute] section)", path.display());
+            bail!(
+                "{}: stage 'build' needs stage 'execute' (add an [execute] section)",
+                path.display()
+            );
         }
     }
     if config.execute.is_some() && config.samples.is_none() {
-        bail!("{}: stage 'execute' needs stage 'samples' (add a [samples] section)", path.display());
+        bail!(
+            "{}: stage 'execute' needs stage 'samples' (add a [samples] section)",
+            path.display()
+        );
     }
     Ok(config)
 }
@@ -143,30 +157,48 @@ pub fn run_pipeline(path: &Path, config: &PipelineConfig, resume: bool) -> Resul
         num_shards: 1,
         inputs,
     })?;
-    let mut report = RunReport { root: config.out.clone(), stages: Vec::new() };
+    let mut report = RunReport {
+        root: config.out.clone(),
+        stages: Vec::new(),
+    };
     let problems_dir = run.stage_dir(0, "problems");
     let samples_dir = run.stage_dir(0, "samples");
     let executions_dir = run.stage_dir(0, "executions");
-    stage(&mut report, &problems_dir, "problems", || problems_stage(&config.problems, &problems_dir))?;
+    stage(&mut report, &problems_dir, "problems", || {
+        problems_stage(&config.problems, &problems_dir)
+    })?;
     if let Some(s) = &config.samples {
-        stage(&mut report, &samples_dir, "samples", || samples_stage(&config.problems, s, &samples_dir))?;
+        stage(&mut report, &samples_dir, "samples", || {
+            samples_stage(&config.problems, s, &samples_dir)
+        })?;
     }
     if let Some(e) = &config.execute {
-        stage(&mut report, &executions_dir, "execute", || execute_stage(e, &problems_dir, &samples_dir, &executions_dir))?;
+        stage(&mut report, &executions_dir, "execute", || {
+            execute_stage(e, &problems_dir, &samples_dir, &executions_dir)
+        })?;
     }
     if let Some(b) = &config.build {
         let dataset = run.stage_dir(0, "dataset");
-        stage(&mut report, &dataset, "build", || build_stage(b, &problems_dir, &samples_dir, &executions_dir, &dataset))?;
+        stage(&mut report, &dataset, "build", || {
+            build_stage(b, &problems_dir, &samples_dir, &executions_dir, &dataset)
+        })?;
     }
     if let Some(l) = &config.lintseq {
         let dataset = run.stage_dir(0, "lintseq");
-        stage(&mut report, &dataset, "lintseq", || lintseq_stage(l, &problems_dir, &dataset))?;
+        stage(&mut report, &dataset, "lintseq", || {
+            lintseq_stage(l, &problems_dir, &dataset)
+        })?;
     }
     Ok(report)
 }
 
 /// Runs one stage unless its completion marker says it already finished.
-fn stage(report: &mut RunReport, dir: &Path, name: &str, body: impl FnOnce() -> Result<StageStats>) -> Result<()> {
+fn stage(
+    report: &mut RunReport,
+    dir: &Path,
+    name: &str,
+    body: impl FnOnce() -> Result<StageStats>,
+) -> Result<()> {
     let shard = ShardSpec::default();
     if let Some(stats) = done_stats(dir, shard)? {
         report.stages.push((name.into(), true, stats));
@@ -183,7 +215,11 @@ fn stage(report: &mut RunReport, dir: &Path, name: &str, body: impl FnOnce() -> 
 }
 
 fn generate_options(p: &ProblemsStage) -> ouro_problems::GenerateOptions {
-    ouro_problems::GenerateOptions { count: p.count, seed: p.seed, ..Default::default() }
+    ouro_problems::GenerateOptions {
+        count: p.count,
+        seed: p.seed,
+        ..Default::default()
+    }
 }
 
 fn problems_stage(p: &ProblemsStage, dir: &Path) -> Result<StageStats> {
@@ -195,7 +231,10 @@ fn problems_stage(p: &ProblemsStage, dir: &Path) -> Result<StageStats> {
 }
 
 fn sample(problem: &Problem, index: u32, model: &str, program: &str) -> Sample {
-    let completion = program.strip_prefix(problem.prompt.as_str()).unwrap_or(program).to_string();
+    let completion = program
+        .strip_prefix(problem.prompt.as_str())
+        .unwrap_or(program)
+        .to_string();
     Sample {
         sample_id: Sample::compute_id(&problem.problem_id, 0, model, index, &completion),
         problem_id: problem.problem_id.clone(),
@@ -228,12 +267,24 @@ fn samples_stage(p: &ProblemsStage, s: &SamplesStage, dir: &Path) -> Result<Stag
             stats.add("mutant_samples", 1);
         }
     }
-    shard::write_records(ouro_data::run::part_path(dir, ShardSpec::default()), &samples)?;
+    shard::write_records(
+        ouro_data::run::part_path(dir, ShardSpec::default()),
+        &samples,
+    )?;
     Ok(stats)
 }
 
-fn execute_stage(e: &ExecuteStage, problems: &Path, samples: &Path, out: &Path) -> Result<StageStats> {
-    let mut opts = ouro_exec::ExecOptions { workers: e.workers, progress: true, ..Default::default() };
+fn execute_stage(
+    e: &ExecuteStage,
+    problems: &Path,
+    samples: &Path,
+    out: &Path,
+) -> Result<StageStats> {
+    let mut opts = ouro_exec::ExecOptions {
+        workers: e.workers,
+        progress: true,
+        ..Default::default()
+    };
     opts.limits.cpu_ms = e.cpu_ms;
     if e.audit {
         opts.suites = vec![ouro_data::Suite::Filter, ouro_data::Suite::Audit];
@@ -248,7 +299,13 @@ fn execute_stage(e: &ExecuteStage, problems: &Path, samples: &Path, out: &Path) 
     Ok(stats)
 }
 
-fn build_stage(b: &BuildStage, problems: &Path, samples: &Path, executions: &Path, out: &Path) -> Result<StageStats> {
+fn build_stage(
+    b: &BuildStage,
+    problems: &Path,
+    samples: &Path,
+    executions: &Path,
+    out: &Path,
+) -> Result<StageStats> {
     let inputs = ouro_rank::build::BuildInputs {
         problems: problems.to_path_buf(),
         samples: samples.to_path_buf(),

@@ -109,11 +109,19 @@ fn cell(s: &Column, i: usize) -> String {
 }
 
 fn table(title: &str, df: DataFrame) -> Table {
-    let headers = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    let headers = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let rows = (0..df.height())
         .map(|i| df.columns().iter().map(|c| cell(c, i)).collect())
         .collect();
-    Table { title: title.to_string(), headers, rows }
+    Table {
+        title: title.to_string(),
+        headers,
+        rows,
+    }
 }
 
 /// `count` rows per value of `column`, largest first.
@@ -121,7 +129,10 @@ fn counts_by(lf: LazyFrame, column: &str) -> Result<DataFrame> {
     Ok(lf
         .group_by([col(column)])
         .agg([len().alias("rows")])
-        .sort(["rows"], SortMultipleOptions::default().with_order_descending(true))
+        .sort(
+            ["rows"],
+            SortMultipleOptions::default().with_order_descending(true),
+        )
         .collect()?)
 }
 
@@ -131,7 +142,11 @@ fn pass_rate_by(lf: LazyFrame, keys: &[&str]) -> Result<DataFrame> {
         .group_by(keys.clone())
         .agg([
             len().alias("executions"),
-            col("verdict").eq(lit("pass")).cast(DataType::Float64).mean().alias("pass_rate"),
+            col("verdict")
+                .eq(lit("pass"))
+                .cast(DataType::Float64)
+                .mean()
+                .alias("pass_rate"),
         ])
         .sort_by_exprs(keys, SortMultipleOptions::default())
         .collect()?)
@@ -147,25 +162,58 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
         dataset_dirs(input, 4, &mut dirs)?;
     }
     if dirs.is_empty() {
-        bail!("no Parquet shards found under {}", inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "no Parquet shards found under {}",
+            inputs
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
-    let mut report = StatsReport { datasets: Vec::new(), tables: Vec::new() };
+    let mut report = StatsReport {
+        datasets: Vec::new(),
+        tables: Vec::new(),
+    };
     let mut problems: Option<LazyFrame> = None;
     let mut executions: Vec<LazyFrame> = Vec::new();
     for dir in &dirs {
         let mut lf = scan(dir)?;
-        let schema = anyhow::Context::with_context(lf.collect_schema(), || format!("reading schema of {}", dir.display()))?;
+        let schema = anyhow::Context::with_context(lf.collect_schema(), || {
+            format!("reading schema of {}", dir.display())
+        })?;
         let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
         let kind = kind_of(&columns);
-        let rows = lf.clone().select([len()]).collect()?.column("len")?.get(0)?.try_extract::<u64>()?;
+        let rows = lf
+            .clone()
+            .select([len()])
+            .collect()?
+            .column("len")?
+            .get(0)?
+            .try_extract::<u64>()?;
         let name = dir.display().to_string();
         report.datasets.push((name.clone(), kind, rows));
         match kind {
             DatasetKind::Problems => {
-                report.tables.push(table(&format!("{name}: problems by difficulty"), counts_by(lf.clone(), "difficulty")?));
-                report.tables.push(table(&format!("{name}: problems by split"), counts_by(lf.clone(), "split")?));
-                let tags = lf.clone().select([col("tags")]).explode(by_name(["tags"], true, false), ExplodeOptions { empty_as_null: true, keep_nulls: true });
-                report.tables.push(table(&format!("{name}: problems by tag"), counts_by(tags, "tags")?));
+                report.tables.push(table(
+                    &format!("{name}: problems by difficulty"),
+                    counts_by(lf.clone(), "difficulty")?,
+                ));
+                report.tables.push(table(
+                    &format!("{name}: problems by split"),
+                    counts_by(lf.clone(), "split")?,
+                ));
+                let tags = lf.clone().select([col("tags")]).explode(
+                    by_name(["tags"], true, false),
+                    ExplodeOptions {
+                        empty_as_null: true,
+                        keep_nulls: true,
+                    },
+                );
+                report.tables.push(table(
+                    &format!("{name}: problems by tag"),
+                    counts_by(tags, "tags")?,
+                ));
                 problems = Some(lf);
             }
             DatasetKind::Samples => {
@@ -175,26 +223,53 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
                         len().alias("samples"),
                         col("problem_id").n_unique().alias("problems"),
                         col("code").is_null().sum().alias("no_code"),
-                        col("generation_error").is_not_null().sum().alias("failed_generations"),
+                        col("generation_error")
+                            .is_not_null()
+                            .sum()
+                            .alias("failed_generations"),
                     ])
                     .sort(["round"], SortMultipleOptions::default())
                     .collect()?;
-                report.tables.push(table(&format!("{name}: samples by round"), df));
+                report
+                    .tables
+                    .push(table(&format!("{name}: samples by round"), df));
             }
             DatasetKind::Executions => {
-                report.tables.push(table(&format!("{name}: verdicts"), counts_by(lf.clone(), "verdict")?));
-                report.tables.push(table(&format!("{name}: pass rate by suite"), pass_rate_by(lf.clone(), &["suite"])?));
+                report.tables.push(table(
+                    &format!("{name}: verdicts"),
+                    counts_by(lf.clone(), "verdict")?,
+                ));
+                report.tables.push(table(
+                    &format!("{name}: pass rate by suite"),
+                    pass_rate_by(lf.clone(), &["suite"])?,
+                ));
                 executions.push(lf);
             }
             DatasetKind::Dpo => {
-                report.tables.push(table(&format!("{name}: pairs by kind"), counts_by(lf, "pair_kind")?));
+                report.tables.push(table(
+                    &format!("{name}: pairs by kind"),
+                    counts_by(lf, "pair_kind")?,
+                ));
             }
             DatasetKind::Sft if columns.iter().any(|c| c == "origin") => {
-                report.tables.push(table(&format!("{name}: SFT rows by origin"), counts_by(lf, "origin")?));
+                report.tables.push(table(
+                    &format!("{name}: SFT rows by origin"),
+                    counts_by(lf, "origin")?,
+                ));
             }
             DatasetKind::Lintseq => {
-                let df = lf.select([len().alias("sequences"), col("num_edits").cast(DataType::Float64).mean().alias("mean_edits")]).collect()?;
-                report.tables.push(table(&format!("{name}: LintSeq sequences"), df));
+                let df = lf
+                    .select([
+                        len().alias("sequences"),
+                        col("num_edits")
+                            .cast(DataType::Float64)
+                            .mean()
+                            .alias("mean_edits"),
+                    ])
+                    .collect()?;
+                report
+                    .tables
+                    .push(table(&format!("{name}: LintSeq sequences"), df));
             }
             _ => {}
         }
@@ -202,14 +277,28 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
     if let Some(problems) = problems {
         for ex in executions {
             let joined = ex.filter(col("suite").eq(lit("filter"))).join(
-                problems.clone().select([col("problem_id"), col("difficulty"), col("tags")]),
+                problems
+                    .clone()
+                    .select([col("problem_id"), col("difficulty"), col("tags")]),
                 [col("problem_id")],
                 [col("problem_id")],
                 JoinArgs::new(JoinType::Inner),
             );
-            report.tables.push(table("filter pass rate by difficulty", pass_rate_by(joined.clone(), &["difficulty"])?));
-            let by_tag = joined.explode(by_name(["tags"], true, false), ExplodeOptions { empty_as_null: true, keep_nulls: true });
-            report.tables.push(table("filter pass rate by tag", pass_rate_by(by_tag, &["tags"])?));
+            report.tables.push(table(
+                "filter pass rate by difficulty",
+                pass_rate_by(joined.clone(), &["difficulty"])?,
+            ));
+            let by_tag = joined.explode(
+                by_name(["tags"], true, false),
+                ExplodeOptions {
+                    empty_as_null: true,
+                    keep_nulls: true,
+                },
+            );
+            report.tables.push(table(
+                "filter pass rate by tag",
+                pass_rate_by(by_tag, &["tags"])?,
+            ));
         }
     }
     Ok(report)
@@ -230,10 +319,22 @@ pub fn render(report: &StatsReport) -> String {
             }
         }
         let line = |cells: &[String]| {
-            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ")
+            cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect::<Vec<_>>()
+                .join("  ")
         };
         out.push_str(&format!("  {}\n", line(&t.headers)));
-        out.push_str(&format!("  {}\n", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  ")));
+        out.push_str(&format!(
+            "  {}\n",
+            widths
+                .iter()
+                .map(|w| "-".repeat(*w))
+                .collect::<Vec<_>>()
+                .join("  ")
+        ));
         for row in &t.rows {
             out.push_str(&format!("  {}\n", line(row)));
         }

@@ -8,7 +8,9 @@ use anyhow::Context;
 /// `part-*.parquet` of executions. Verdicts are appended as they finish; an
 /// interrupted run resumes where it stopped when started again.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Example:\n  ouro execute --problems run/problems --samples run/round-00/samples --out run/round-00/executions")]
+#[command(
+    after_help = "Example:\n  ouro execute --problems run/problems --samples run/round-00/samples --out run/round-00/executions"
+)]
 pub struct Args {
     /// Directory (or single file) of problem shards.
     #[arg(long)]

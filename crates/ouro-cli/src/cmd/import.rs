@@ -3,7 +3,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Subcommand;
 use ouro_data::{shard, Problem, Sample};
-use ouro_import::{import_generations, import_problems, FieldMap, GenerationFormat, GenerationImport, ProblemFormat};
+use ouro_import::{
+    import_generations, import_problems, FieldMap, GenerationFormat, GenerationImport,
+    ProblemFormat,
+};
 
 #[derive(Subcommand, Debug)]
 pub enum ImportCommand {
@@ -65,7 +68,12 @@ request failed becomes a sample with finish_reason \"error\"; it is counted, nev
 
 pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
     match cmd {
-        ImportCommand::Problems { file, format, out, map } => {
+        ImportCommand::Problems {
+            file,
+            format,
+            out,
+            map,
+        } => {
             let map = FieldMap::parse(&map).map_err(anyhow::Error::msg)?;
             let problems = import_problems(&file, format, &map)?;
             let path = out.join("part-00000-of-00001.parquet");
@@ -73,15 +81,33 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
                 .with_context(|| format!("writing {}", path.display()))?;
             eprintln!("imported {} problems -> {}", problems.len(), path.display());
         }
-        ImportCommand::Generations { file, format, problems, out, model, round, id_field, completion_field } => {
+        ImportCommand::Generations {
+            file,
+            format,
+            problems,
+            out,
+            model,
+            round,
+            id_field,
+            completion_field,
+        } => {
             let problem_set: Vec<Problem> = shard::read_dir(&problems)
                 .with_context(|| format!("reading problems from {}", problems.display()))?;
-            let opts = GenerationImport { format, model, round, id_field, completion_field };
+            let opts = GenerationImport {
+                format,
+                model,
+                round,
+                id_field,
+                completion_field,
+            };
             let samples = import_generations(&file, &problem_set, &opts)?;
             let path = out.join("part-00000-of-00001.parquet");
             shard::write_records::<Sample>(&path, &samples)
                 .with_context(|| format!("writing {}", path.display()))?;
-            let failed = samples.iter().filter(|s| s.generation_error.is_some()).count();
+            let failed = samples
+                .iter()
+                .filter(|s| s.generation_error.is_some())
+                .count();
             let no_code = samples.iter().filter(|s| s.code.is_none()).count();
             eprintln!(
                 "imported {} samples ({failed} failed generations, {no_code} without extractable code) -> {}",

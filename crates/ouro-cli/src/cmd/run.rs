@@ -21,8 +21,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let report = ouro_pipeline::runner::run_pipeline(&args.pipeline, &config, args.resume)?;
     println!("run: {}", report.root.display());
     for (stage, resumed, stats) in &report.stages {
-        let counts: Vec<String> = stats.counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        println!("  {stage:<9} {}  {}", if *resumed { "(done earlier)" } else { "" }, counts.join(" "));
+        let counts: Vec<String> = stats
+            .counts
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!(
+            "  {stage:<9} {}  {}",
+            if *resumed { "(done earlier)" } else { "" },
+            counts.join(" ")
+        );
     }
     Ok(())
 }

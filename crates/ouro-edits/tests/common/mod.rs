@@ -22,7 +22,10 @@ fn humaneval_path() -> Option<PathBuf> {
         return Some(PathBuf::from(p));
     }
     let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/.cache");
-    ["HumanEval.jsonl", "HumanEval.jsonl.gz"].into_iter().map(|n| cache.join(n)).find(|p| p.exists())
+    ["HumanEval.jsonl", "HumanEval.jsonl.gz"]
+        .into_iter()
+        .map(|n| cache.join(n))
+        .find(|p| p.exists())
 }
 
 /// HumanEval programs (prompt + canonical_solution), from the gzipped JSONL.
