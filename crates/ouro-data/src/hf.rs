@@ -143,7 +143,17 @@ pub fn write_config<T: Record>(
     config: &str,
     rows: &[T],
 ) -> Result<ConfigSummary> {
-    let mut w = HfConfigWriter::<T>::create(root, config, 500_000, WriteOptions::default())?;
+    write_config_sharded(root, config, rows, 500_000)
+}
+
+/// Writes all `rows` as config `config` of the dataset at `root`, `rows_per_file` rows per file.
+pub fn write_config_sharded<T: Record>(
+    root: impl AsRef<Path>,
+    config: &str,
+    rows: &[T],
+    rows_per_file: u64,
+) -> Result<ConfigSummary> {
+    let mut w = HfConfigWriter::<T>::create(root, config, rows_per_file, WriteOptions::default())?;
     w.write_all(rows)?;
     w.finish()
 }

@@ -9,7 +9,6 @@
 
 use std::path::{Path, PathBuf};
 
-use ouro_data::hf::HfConfigWriter;
 use ouro_data::shard::{read_path, ShardWriter, WriteOptions};
 use ouro_data::{
     DataError, DpoRecord, Execution, Problem, Record, RepairRecord, Sample, SftRecord,
@@ -216,14 +215,10 @@ pub fn write_config<T: Record>(
     rows: &[T],
     rows_per_shard: usize,
 ) -> Result<Vec<String>> {
-    let mut w = HfConfigWriter::<T>::create(
-        root,
-        config,
-        rows_per_shard.max(1) as u64,
-        WriteOptions::default(),
-    )?;
-    w.write_all(rows)?;
-    Ok(w.finish()?.files)
+    Ok(
+        ouro_data::hf::write_config_sharded(root, config, rows, rows_per_shard.max(1) as u64)?
+            .files,
+    )
 }
 
 fn versions() -> serde_json::Value {
