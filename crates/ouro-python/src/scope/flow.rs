@@ -1,0 +1,306 @@
+//! Pass 2, statements: the ordered walk of a scope's body, tracking which
+//! locals are definitely or possibly bound on every path.
+
+use ruff_python_ast::visitor::{self, Visitor};
+use ruff_python_ast::{self as ast, Expr, Stmt};
+use rustc_hash::FxHashSet;
+
+use super::check::{Checker, Flow};
+use super::collect::Collector;
+use super::{alias_binding, pattern_names, ScopeKind};
+
+impl<'a> Checker<'a, '_> {
+    /// Walks a body; returns whether every path through it leaves the block
+    /// (return, raise, break, continue).
+    pub(super) fn body(&mut self, stmts: &'a [Stmt]) -> bool {
+        for s in stmts {
+            if self.stmt(s) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Runs `branches` from the current state and merges their outcomes like
+    /// alternative control-flow paths. `exhaustive` is false when control can
+    /// also skip every branch (an `if` without `else`).
+    fn branches(&mut self, branches: &[(Vec<&'a str>, &'a [Stmt])], exhaustive: bool) -> bool {
+        let before = self.flow.clone();
+        let mut live: Vec<FxHashSet<&'a str>> = Vec::new();
+        let mut possible = before.possible.clone();
+        for (prebound, b) in branches {
+            self.flow = before.clone();
+            for n in prebound {
+                self.flow.bind(n);
+            }
+            let terminated = self.body(b);
+            possible.extend(self.flow.possible.iter().copied());
+            if !terminated {
+                live.push(std::mem::take(&mut self.flow.definite));
+            }
+        }
+        if !exhaustive {
+            live.push(before.definite.clone());
+        }
+        let all_terminated = live.is_empty();
+        let definite = match live.split_first() {
+            None => before.definite.clone(),
+            Some((first, rest)) => first
+                .iter()
+                .copied()
+                .filter(|n| rest.iter().all(|s| s.contains(n)))
+                .collect(),
+        };
+        self.flow = Flow {
+            definite,
+            possible,
+            loop_bound: before.loop_bound,
+        };
+        all_terminated
+    }
+
+    fn loop_body(&mut self, body: &'a [Stmt], orelse: &'a [Stmt]) {
+        let saved_loop = self.flow.loop_bound.clone();
+        let mut c = Collector::new(ScopeKind::Function, false);
+        c.visit_body(body);
+        self.flow
+            .loop_bound
+            .extend(c.scopes[0].bound.iter().copied());
+        let before_definite = self.flow.definite.clone();
+        self.body(body);
+        // Pylint treats a loop body as executed: what it binds stays bound.
+        let after_body = std::mem::take(&mut self.flow.definite);
+        self.flow.definite = before_definite.union(&after_body).copied().collect();
+        self.flow.loop_bound = saved_loop;
+        self.body(orelse);
+    }
+
+    fn stmt(&mut self, stmt: &'a Stmt) -> bool {
+        match stmt {
+            Stmt::FunctionDef(f) => {
+                for d in &f.decorator_list {
+                    self.visit_expr(&d.expression);
+                }
+                self.parameters_outer(&f.parameters);
+                if let Some(r) = &f.returns {
+                    self.visit_expr(r);
+                }
+                self.flow.bind(f.name.id.as_str());
+                if let Some(&idx) = self.scope_of.get(&f.range.start()) {
+                    self.deferred.push((idx, f));
+                }
+            }
+            Stmt::ClassDef(c) => {
+                for d in &c.decorator_list {
+                    self.visit_expr(&d.expression);
+                }
+                if let Some(args) = &c.arguments {
+                    for a in args.args.iter() {
+                        self.visit_expr(a);
+                    }
+                    for k in args.keywords.iter() {
+                        self.visit_expr(&k.value);
+                    }
+                }
+                if let Some(&idx) = self.scope_of.get(&c.range.start()) {
+                    let saved_scope = self.current;
+                    let saved_flow = std::mem::take(&mut self.flow);
+                    self.current = idx;
+                    self.body(&c.body);
+                    self.current = saved_scope;
+                    self.flow = saved_flow;
+                }
+                self.flow.bind(c.name.id.as_str());
+            }
+            Stmt::Return(r) => {
+                if let Some(v) = &r.value {
+                    self.visit_expr(v);
+                }
+                return true;
+            }
+            Stmt::Raise(r) => {
+                if let Some(e) = &r.exc {
+                    self.visit_expr(e);
+                }
+                if let Some(c) = &r.cause {
+                    self.visit_expr(c);
+                }
+                return true;
+            }
+            Stmt::Break(_) | Stmt::Continue(_) => return true,
+            Stmt::Assign(a) => {
+                self.visit_expr(&a.value);
+                for t in &a.targets {
+                    self.visit_expr(t);
+                }
+                for t in &a.targets {
+                    self.bind_target(t);
+                }
+            }
+            Stmt::AugAssign(a) => {
+                self.visit_expr(&a.value);
+                if let Expr::Name(n) = a.target.as_ref() {
+                    // pylint calls an augmented assignment of a never-bound
+                    // name undefined rather than used-before-assignment.
+                    self.aug_target = true;
+                    self.load(n.id.as_str(), n.range.start());
+                    self.aug_target = false;
+                    self.flow.bind(n.id.as_str());
+                } else {
+                    self.visit_expr(&a.target);
+                }
+            }
+            Stmt::AnnAssign(a) => {
+                self.visit_expr(&a.annotation);
+                if let Some(v) = &a.value {
+                    self.visit_expr(v);
+                    self.visit_expr(&a.target);
+                    self.bind_target(&a.target);
+                } else if !matches!(a.target.as_ref(), Expr::Name(_)) {
+                    self.visit_expr(&a.target);
+                }
+            }
+            Stmt::For(f) => {
+                self.visit_expr(&f.iter);
+                self.visit_expr(&f.target);
+                self.bind_target(&f.target);
+                self.loop_body(&f.body, &f.orelse);
+            }
+            Stmt::While(w) => {
+                self.visit_expr(&w.test);
+                self.loop_body(&w.body, &w.orelse);
+            }
+            Stmt::If(i) => {
+                self.visit_expr(&i.test);
+                let mut bodies: Vec<(Vec<&'a str>, &'a [Stmt])> = vec![(Vec::new(), &i.body)];
+                let mut exhaustive = false;
+                for clause in &i.elif_else_clauses {
+                    match &clause.test {
+                        Some(t) => self.visit_expr(t),
+                        None => exhaustive = true,
+                    }
+                    bodies.push((Vec::new(), &clause.body));
+                }
+                return self.branches(&bodies, exhaustive);
+            }
+            Stmt::With(w) => {
+                for item in &w.items {
+                    self.visit_expr(&item.context_expr);
+                    if let Some(v) = &item.optional_vars {
+                        self.visit_expr(v);
+                        self.bind_target(v);
+                    }
+                }
+                return self.body(&w.body);
+            }
+            Stmt::Match(m) => {
+                self.visit_expr(&m.subject);
+                let before = self.flow.clone();
+                let mut exhaustive = false;
+                let mut bodies: Vec<(Vec<&'a str>, &'a [Stmt])> = Vec::new();
+                for case in &m.cases {
+                    let mut captures = Vec::new();
+                    pattern_names(&case.pattern, &mut captures);
+                    for n in &captures {
+                        self.flow.bind(n);
+                    }
+                    struct PatternExprs<'c, 'a, 'l>(&'c mut Checker<'a, 'l>);
+                    impl<'a> Visitor<'a> for PatternExprs<'_, 'a, '_> {
+                        fn visit_expr(&mut self, expr: &'a Expr) {
+                            self.0.visit_expr(expr);
+                        }
+                    }
+                    visitor::walk_pattern(&mut PatternExprs(self), &case.pattern);
+                    if let Some(g) = &case.guard {
+                        self.visit_expr(g);
+                    }
+                    if case.guard.is_none() && case.pattern.is_irrefutable() {
+                        exhaustive = true;
+                    }
+                    self.flow = before.clone();
+                    bodies.push((captures, &case.body));
+                }
+                return self.branches(&bodies, exhaustive);
+            }
+            Stmt::Try(t) => {
+                let before = self.flow.clone();
+                let body_terminated = self.body(&t.body);
+                let mut main_terminated = body_terminated;
+                if !body_terminated {
+                    main_terminated = self.body(&t.orelse);
+                }
+                let main = std::mem::replace(&mut self.flow, before.clone());
+                let mut live: Vec<FxHashSet<&'a str>> = Vec::new();
+                let mut possible = main.possible.clone();
+                if !main_terminated {
+                    live.push(main.definite.clone());
+                }
+                for h in &t.handlers {
+                    let ast::ExceptHandler::ExceptHandler(h) = h;
+                    // A handler may run after any prefix of the body.
+                    self.flow = before.clone();
+                    self.flow.possible.extend(main.possible.iter().copied());
+                    if let Some(ty) = &h.type_ {
+                        self.visit_expr(ty);
+                    }
+                    if let Some(n) = &h.name {
+                        self.flow.bind(n.id.as_str());
+                    }
+                    let terminated = self.body(&h.body);
+                    possible.extend(self.flow.possible.iter().copied());
+                    if !terminated {
+                        live.push(std::mem::take(&mut self.flow.definite));
+                    }
+                }
+                let all_terminated = live.is_empty();
+                let definite = match live.split_first() {
+                    None => main.definite.clone(),
+                    Some((first, rest)) => first
+                        .iter()
+                        .copied()
+                        .filter(|n| rest.iter().all(|s| s.contains(n)))
+                        .collect(),
+                };
+                self.flow = Flow {
+                    definite,
+                    possible,
+                    loop_bound: before.loop_bound,
+                };
+                let final_terminated = self.body(&t.finalbody);
+                return all_terminated || final_terminated;
+            }
+            Stmt::Import(i) => {
+                for a in &i.names {
+                    self.flow.bind(alias_binding(a));
+                }
+            }
+            Stmt::ImportFrom(i) => {
+                for a in &i.names {
+                    if a.name.id.as_str() != "*" {
+                        self.flow.bind(alias_binding(a));
+                    }
+                }
+            }
+            Stmt::Delete(d) => {
+                for t in &d.targets {
+                    if !matches!(t, Expr::Name(_)) {
+                        self.visit_expr(t);
+                    }
+                }
+            }
+            Stmt::Global(_)
+            | Stmt::Nonlocal(_)
+            | Stmt::Pass(_)
+            | Stmt::TypeAlias(_)
+            | Stmt::IpyEscapeCommand(_) => {}
+            Stmt::Expr(e) => self.visit_expr(&e.value),
+            Stmt::Assert(a) => {
+                self.visit_expr(&a.test);
+                if let Some(m) = &a.msg {
+                    self.visit_expr(m);
+                }
+            }
+        }
+        false
+    }
+}
