@@ -9,6 +9,7 @@
 pub mod extract;
 pub mod lint;
 mod scope;
+pub mod testcompile;
 pub mod tokens;
 
 pub use lint::{is_clean, lint, LintMessage};
