@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# Batched sampling throughput: ouro's Generator vs transformers' generate(), same
-# model (SmolLM2-135M-Instruct imported from GGUF to f32), same prompt, batch size,
-# temperature 0.8, top_p 0.95, exactly MAX_TOKENS new tokens per sequence (EOS
-# ignored on both sides), CPU, measured in one run. Prints the ratio.
+# Batched sampling throughput: ouro's Generator vs transformers' generate(), in one run.
+#
+# Same on both sides:
+#   - model: SmolLM2-135M-Instruct imported by ouro from the Q4_1 GGUF into an f32 HF
+#     directory; transformers loads that very directory (weights and tokenizer.json);
+#   - prompt, batch size (BATCH identical prompts), temperature 0.8, top_p 0.95, no top-k
+#     (transformers' default top_k=50 is switched off), no repetition penalty;
+#   - exactly MAX_TOKENS generated tokens per sequence: ouro samples with no EOS ids,
+#     transformers gets min_new_tokens = max_new_tokens; only generated tokens are counted;
+#   - CPU threads: THREADS (default 2) for rayon and torch (intra-op), 1 torch inter-op thread;
+#   - a 4-token warm-up generation first, not timed; the timed span covers tokenization of
+#     the batch (ouro) / nothing extra (transformers), prefill and decoding, KV cache on.
 #
 #   scripts/bench-generate.sh [BATCH=8] [MAX_TOKENS=64]
 #   OURO_TORCH_PYTHON=/path/to/python scripts/bench-generate.sh   # reuse a torch+transformers env
-# Without OURO_TORCH_PYTHON a venv with torch+transformers is built in scripts/.cache/torch-venv.
+# Without OURO_TORCH_PYTHON a venv with torch+transformers is built in scripts/.cache/torch-venv
+# (reused when present).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 batch="${1:-8}"
 max_tokens="${2:-64}"
+threads="${THREADS:-2}"
 prompt='def fibonacci(n):'
 cd "$root"
 gguf="$(scripts/fetch-smollm2.sh)"
@@ -29,36 +39,42 @@ if [ -z "$py" ]; then
   py="$venv/bin/python"
 fi
 
-threads="$(nproc)"
 echo "model: SmolLM2-135M-Instruct (f32), batch $batch, $max_tokens new tokens, T=0.8 top_p=0.95, $threads threads"
 ouro_json="$(RAYON_NUM_THREADS=$threads "$bin" "$hf" "$batch" "$max_tokens" "$prompt")"
 echo "ouro:         $ouro_json"
-hf_json="$("$py" - "$hf" "$batch" "$max_tokens" "$prompt" "$threads" <<'PY'
+hf_json="$(OMP_NUM_THREADS=$threads "$py" - "$hf" "$batch" "$max_tokens" "$prompt" "$threads" <<'PY'
 import json, sys, time
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
 path, batch, max_tokens, prompt, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 torch.set_num_threads(threads)
-tok = AutoTokenizer.from_pretrained(path)
+torch.set_num_interop_threads(1)
+tok = PreTrainedTokenizerFast(tokenizer_file=f"{path}/tokenizer.json")
 model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
 model.eval()
 enc = tok([prompt] * batch, return_tensors="pt")
+settings = dict(do_sample=True, temperature=0.8, top_p=0.95, top_k=0, repetition_penalty=1.0,
+                use_cache=True, pad_token_id=0)
 torch.manual_seed(0)
 with torch.inference_mode():
     # warm-up (allocations, kernels), not timed
-    model.generate(**enc, do_sample=True, temperature=0.8, top_p=0.95, max_new_tokens=4, min_new_tokens=4, pad_token_id=tok.eos_token_id)
+    model.generate(**enc, max_new_tokens=4, min_new_tokens=4, **settings)
     t0 = time.perf_counter()
-    out = model.generate(**enc, do_sample=True, temperature=0.8, top_p=0.95,
-                         max_new_tokens=max_tokens, min_new_tokens=max_tokens, pad_token_id=tok.eos_token_id)
+    out = model.generate(**enc, max_new_tokens=max_tokens, min_new_tokens=max_tokens, **settings)
     secs = time.perf_counter() - t0
 n = (out.shape[1] - enc["input_ids"].shape[1]) * batch
-print(json.dumps({"tokens": n, "seconds": secs, "tokens_per_s": n / secs}))
+print(json.dumps({"tokens": n, "seconds": secs, "tokens_per_s": n / secs,
+                  "prompt_tokens": enc["input_ids"].shape[1], "torch": torch.__version__,
+                  "torch_threads": torch.get_num_threads(),
+                  "first": tok.decode(out[0, enc["input_ids"].shape[1]:])}))
 PY
 )"
 echo "transformers: $hf_json"
 python3 - "$ouro_json" "$hf_json" <<'PY'
 import json, sys
 o, h = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+assert o["tokens"] == h["tokens"], f"unequal work: ouro {o['tokens']} vs transformers {h['tokens']} tokens"
+assert o["prompt_tokens"] == h["prompt_tokens"], "prompts tokenize differently"
 print(f"ratio ouro/transformers tokens/s: {o['tokens_per_s'] / h['tokens_per_s']:.2f}x "
       f"({o['tokens_per_s']:.1f} vs {h['tokens_per_s']:.1f})")
 PY

@@ -2,7 +2,8 @@
 //!
 //!   bench_generate MODEL_DIR BATCH MAX_TOKENS [PROMPT]
 //!   bench_generate import FILE.gguf OUT_DIR
-//! Prints one JSON line: {"tokens": N, "seconds": S, "tokens_per_s": R, "first": "..."}.
+//! Prints one JSON line: {"tokens": N, "seconds": S, "tokens_per_s": R, "prompt_tokens": P, "first": "..."}.
+//! A 4-token warm-up generation runs first and is not timed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -46,13 +47,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             },
         })
         .collect();
+    // Warm-up (allocator, rayon pool, page cache), not timed; transformers' side does the same.
+    let warm: Vec<_> = reqs
+        .iter()
+        .map(|r| ouro_model::GenerationRequest {
+            prompt: r.prompt.clone(),
+            params: ouro_model::SamplingParams {
+                max_tokens: 4,
+                ..r.params.clone()
+            },
+        })
+        .collect();
+    gen.generate(&warm)?;
     let t0 = std::time::Instant::now();
     let outs = gen.generate(&reqs)?;
     let secs = t0.elapsed().as_secs_f64();
     let tokens: usize = outs.iter().map(|g| g.completion_tokens).sum();
     println!(
         "{}",
-        serde_json::json!({"tokens": tokens, "seconds": secs, "tokens_per_s": tokens as f64 / secs, "first": outs[0].text})
+        serde_json::json!({"tokens": tokens, "seconds": secs, "tokens_per_s": tokens as f64 / secs,
+            "prompt_tokens": outs[0].prompt_tokens, "first": outs[0].text})
     );
     Ok(())
 }

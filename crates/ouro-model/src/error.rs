@@ -38,7 +38,7 @@ pub enum ModelError {
         tensor: String,
         msg: String,
     },
-    #[error("{path}: tensor '{tensor}': unsupported quantisation {dtype} (supported: F32, F16, Q4_0, Q4_1, Q8_0)")]
+    #[error("{path}: tensor '{tensor}': unsupported quantisation {dtype} (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)")]
     UnsupportedQuantisation {
         path: PathBuf,
         tensor: String,

@@ -297,6 +297,18 @@ impl<'a> Generator<'a> {
     }
 }
 
+/// The text [`generate_from_dir`] feeds the model: `prompt` itself, or with
+/// `chat` the ChatML conversation (with SmolLM2's default system prompt when
+/// the vocabulary is SmolLM2's).
+pub fn prompt_text(tok: &Tokenizer, prompt: &str, chat: bool) -> String {
+    if chat {
+        let system = (tok.get_vocab_size(true) == 49152).then_some(crate::chat::SMOLLM2_SYSTEM);
+        crate::chat::format_prompt(prompt, crate::chat::PromptFormat::ChatMl, system)
+    } else {
+        prompt.to_string()
+    }
+}
+
 /// Loads a checkpoint directory and samples `n` completions of one prompt
 /// (seeds `params.seed + i`); `chat` wraps the prompt in ChatML (with
 /// SmolLM2's default system prompt when the vocabulary is SmolLM2's).
@@ -307,6 +319,19 @@ pub fn generate_from_dir(
     n: usize,
     params: &SamplingParams,
 ) -> Result<Vec<Generation>> {
+    generate_from_dir_with_eos(dir, prompt, chat, n, params, None)
+}
+
+/// [`generate_from_dir`] with the EOS ids replaced (`Some(vec![])` samples
+/// exactly `max_tokens` tokens, as parity checks and benchmarks need).
+pub fn generate_from_dir_with_eos(
+    dir: &std::path::Path,
+    prompt: &str,
+    chat: bool,
+    n: usize,
+    params: &SamplingParams,
+    eos: Option<Vec<u32>>,
+) -> Result<Vec<Generation>> {
     let ck = crate::checkpoint::load(dir, &candle_core::Device::Cpu)?;
     let tok = ck
         .tokenizer
@@ -314,12 +339,7 @@ pub fn generate_from_dir(
         .ok_or_else(|| ModelError::MissingFile {
             path: dir.join(crate::checkpoint::TOKENIZER_FILE),
         })?;
-    let text = if chat {
-        let system = (tok.get_vocab_size(true) == 49152).then_some(crate::chat::SMOLLM2_SYSTEM);
-        crate::chat::format_prompt(prompt, crate::chat::PromptFormat::ChatMl, system)
-    } else {
-        prompt.to_string()
-    };
+    let text = prompt_text(tok, prompt, chat);
     let reqs: Vec<GenerationRequest> = (0..n as u64)
         .map(|i| GenerationRequest {
             prompt: text.clone(),
@@ -329,5 +349,9 @@ pub fn generate_from_dir(
             },
         })
         .collect();
-    Generator::new(&ck.decoder, tok).generate(&reqs)
+    let mut g = Generator::new(&ck.decoder, tok);
+    if let Some(eos) = eos {
+        g = g.with_eos(eos);
+    }
+    g.generate(&reqs)
 }

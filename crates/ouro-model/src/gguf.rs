@@ -350,21 +350,26 @@ pub fn tokenizer_from_gguf(c: &Content, path: &Path) -> Result<Tokenizer> {
         .enumerate()
         .map(|(i, t)| (t.clone(), i as u32))
         .collect();
+    let pre = meta_str(c, "tokenizer.ggml.pre").unwrap_or("default");
+    // Llama 3 style vocabularies take a whole pre-token that is itself in the
+    // vocabulary as one token, whatever the merges say (llama.cpp and HF agree).
+    let ignore_merges = matches!(pre, "llama3" | "llama-v3" | "llama-bpe" | "falcon3");
     let bpe = BPE::builder()
         .vocab_and_merges(vocab, merges)
+        .ignore_merges(ignore_merges)
         .build()
         .map_err(|e| err(e.to_string()))?;
     let mut tok = Tokenizer::new(bpe);
-    let pre = meta_str(c, "tokenizer.ggml.pre").unwrap_or("default");
     const GPT2: bool = true;
     let pretok: PreTokenizerWrapper = match pre {
-        // SmolLM: digits split one by one, then GPT-2 byte-level regex.
-        "smollm" => Sequence::new(vec![
+        // SmolLM (and the StarCoder-family vocabularies llama.cpp treats alike):
+        // digits split one by one, then the GPT-2 byte-level regex.
+        "smollm" | "starcoder" | "refact" | "codeshell" => Sequence::new(vec![
             Digits::new(true).into(),
             ByteLevel::new(false, true, GPT2).into(),
         ])
         .into(),
-        "qwen2" | "llama3" | "llama-bpe" | "smaug-bpe" => {
+        "qwen2" | "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "smaug-bpe" => {
             let digits = if pre == "qwen2" {
                 r"\p{N}"
             } else {

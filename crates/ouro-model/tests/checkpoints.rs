@@ -133,6 +133,19 @@ fn unknown_architecture_is_an_error_naming_the_config() {
 }
 
 #[test]
+fn corrupt_config_is_an_error_naming_the_config() {
+    let (_d, out) = saved(&full_featured_config());
+    std::fs::write(out.join("config.json"), b"{\"model_type\": \"llama\",").unwrap();
+    let e = checkpoint::load(&out, &Device::Cpu).err().unwrap();
+    assert!(matches!(e, ModelError::Json { .. }), "{e}");
+    assert!(e.to_string().contains("config.json"), "{e}");
+    std::fs::remove_file(out.join("config.json")).unwrap();
+    let e = checkpoint::load(&out, &Device::Cpu).err().unwrap();
+    assert!(matches!(e, ModelError::MissingFile { .. }), "{e}");
+    assert!(e.to_string().contains("config.json"), "{e}");
+}
+
+#[test]
 fn init_is_deterministic_per_seed() {
     let cfg = ouro_model::Config::tiny();
     let a = ouro_model::init::init_varmap(&cfg, 7, DType::F32, &Device::Cpu).unwrap();

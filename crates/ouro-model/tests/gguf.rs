@@ -259,17 +259,77 @@ fn truncated_or_foreign_gguf_is_an_error_naming_the_file() {
     );
 }
 
+/// Overwrites the u32 value of metadata key `key` (GGUF layout: key, type id, value).
+fn patch_u32_metadata(file: &Path, key: &str, value: u32) {
+    let mut b = std::fs::read(file).unwrap();
+    let pat = key.as_bytes();
+    let pos = b.windows(pat.len()).position(|w| w == pat).unwrap() + pat.len();
+    assert_eq!(u32::from_le_bytes(b[pos..pos + 4].try_into().unwrap()), 4); // GGUF u32
+    b[pos + 4..pos + 8].copy_from_slice(&value.to_le_bytes());
+    std::fs::write(file, b).unwrap();
+}
+
 #[test]
-fn unknown_gguf_architecture_is_an_error() {
+fn gguf_tensor_shape_disagreeing_with_metadata_is_an_error_naming_file_and_tensor() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("m.gguf");
     write_gguf(&file);
+    patch_u32_metadata(&file, "llama.feed_forward_length", 96);
+    let e = gguf::import_gguf(&file, &tmp.path().join("hf"))
+        .err()
+        .unwrap();
+    let msg = e.to_string();
+    assert!(matches!(e, ModelError::Shape { .. }), "{msg}");
+    assert!(
+        msg.contains("m.gguf") && msg.contains("blk.0.ffn_gate.weight") && msg.contains("96"),
+        "{msg}"
+    );
+    assert!(!tmp.path().join("hf").exists());
+}
+
+#[test]
+fn missing_gguf_is_an_error_naming_the_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = gguf::import_gguf(&tmp.path().join("absent.gguf"), &tmp.path().join("hf"))
+        .err()
+        .unwrap();
+    assert!(matches!(e, ModelError::MissingFile { .. }), "{e}");
+    assert!(e.to_string().contains("absent.gguf"), "{e}");
+}
+
+#[test]
+fn unknown_gguf_architecture_error_names_file_and_architecture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("odd.gguf");
+    write_gguf(&file);
     let mut b = std::fs::read(&file).unwrap();
     let pos = b.windows(5).position(|w| w == b"llama").unwrap();
-    b[pos..pos + 5].copy_from_slice(b"falco");
+    b[pos..pos + 5].copy_from_slice(b"mamba");
     std::fs::write(&file, b).unwrap();
     let e = gguf::import_gguf(&file, &tmp.path().join("hf"))
         .err()
         .unwrap();
-    assert!(matches!(e, ModelError::UnknownArchitecture { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(matches!(e, ModelError::UnknownArchitecture { .. }), "{msg}");
+    assert!(msg.contains("odd.gguf") && msg.contains("'mamba'"), "{msg}");
+}
+
+#[test]
+fn unsupported_tokenizer_model_is_an_error_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("m.gguf");
+    write_gguf(&file);
+    let mut b = std::fs::read(&file).unwrap();
+    // "tokenizer.ggml.model" = "gpt2" -> "xxx2" (same length, unknown model)
+    let key = b"tokenizer.ggml.model";
+    let pos = b.windows(key.len()).position(|w| w == key).unwrap() + key.len() + 4 + 8;
+    assert_eq!(&b[pos..pos + 4], b"gpt2");
+    b[pos..pos + 4].copy_from_slice(b"xxx2");
+    std::fs::write(&file, b).unwrap();
+    let e = gguf::import_gguf(&file, &tmp.path().join("hf"))
+        .err()
+        .unwrap();
+    let msg = e.to_string();
+    assert!(matches!(e, ModelError::Tokenizer { .. }), "{msg}");
+    assert!(msg.contains("m.gguf") && msg.contains("xxx2"), "{msg}");
 }

@@ -79,6 +79,12 @@ pub struct GenerateArgs {
     /// Seed of the first sample; sample i uses seed + i.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Keep sampling past EOS: exactly --max-tokens tokens (parity checks, benchmarks).
+    #[arg(long)]
+    pub ignore_eos: bool,
+    /// Print one JSON object per sample (prompt_ids, token_ids, text, logprob, finish_reason).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -104,7 +110,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         Command::Generate(a) => {
-            let outs = ouro_model::generate::generate_from_dir(
+            let outs = ouro_model::generate::generate_from_dir_with_eos(
                 &a.model,
                 &a.prompt,
                 a.chat,
@@ -118,7 +124,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     stop: a.stop,
                     seed: a.seed,
                 },
+                a.ignore_eos.then(Vec::new),
             )?;
+            if a.json {
+                let tok_path = a.model.join(ouro_model::checkpoint::TOKENIZER_FILE);
+                let tok = ouro_model::Tokenizer::from_file(&tok_path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", tok_path.display()))?;
+                let text = ouro_model::generate::prompt_text(&tok, &a.prompt, a.chat);
+                let prompt_ids = tok
+                    .encode(text.as_str(), false)
+                    .map_err(|e| anyhow::anyhow!("tokenizing the prompt: {e}"))?
+                    .get_ids()
+                    .to_vec();
+                for g in outs {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "prompt_ids": prompt_ids,
+                            "token_ids": g.token_ids,
+                            "text": g.text,
+                            "logprob": g.logprob,
+                            "finish_reason": g.finish_reason.as_str(),
+                        })
+                    );
+                }
+                return Ok(());
+            }
             for g in outs {
                 println!(
                     "--- {} tokens, logprob {:.3}, finish {}\n{}",
