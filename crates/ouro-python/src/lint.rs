@@ -11,13 +11,26 @@
 //! | E0602 | undefined-variable               | scope analysis in [`crate::scope`] |
 //! | E0601 | used-before-assignment           | ordered walk of each scope |
 //! | E0606 | possibly-used-before-assignment  | branch merging (if/elif/else, try/except, match) |
+//! | E0103 | not-in-loop                      | `break`/`continue` outside a loop |
 //! | W0311 | bad-indentation                  | statement indentation must be exactly 4 spaces per block level |
+//!
+//! Name resolution follows pylint's rules rather than CPython's run-time
+//! behaviour, including its exemptions (only the first use of a local name
+//! in a scope is checked; a `for` that binds a name anywhere accepts uses of
+//! it inside the loop; an `if` whose body assigns a name accepts uses inside
+//! the `if`; unreachable code is checked); see [`crate::scope`]. Measured
+//! against pylint 4.1.4 on random line deletions of HumanEval programs, the
+//! two agree on the clean/dirty verdict of 983 of 984 programs (the one left
+//! is a nested `if` pylint resolves by inference; ouro is stricter there).
+//! Known places where ouro is stricter than pylint: a use in an `except`
+//! handler of a name the `else` clause binds (pylint calls them exclusive);
+//! a name bound under an `if` with `break` used after its loop.
 //!
 //! Not covered (pylint messages that need type inference or imports, and that
 //! LintSeq's line deletions practically never trigger): E0401 import-error,
 //! E0611 no-name-in-module, E1101 no-member, E1120/E1121 call arity, E0102
-//! function-redefined, E0104/E0105 return/yield outside function, E0103
-//! break/continue outside loop, W0231 super-init-not-called.
+//! function-redefined, E0104/E0105 return/yield outside function,
+//! W0231 super-init-not-called.
 //!
 //! As in pylint, a module with a syntax error reports only that error.
 
@@ -310,9 +323,12 @@ mod tests {
     }
 
     #[test]
-    fn augmented_assignment_in_a_loop_does_not_define_the_name() {
+    fn augmented_assignment_defines_the_name_only_in_a_for_loop() {
+        // pylint 4.1.4: a `for` binding the name anywhere exempts uses in it.
         let src = "def f(s):\n    for c in s:\n        if c:\n            d += 1\n        else:\n            d -= 1\n    return 0\n";
-        assert_eq!(codes(src), vec![("E0602", 4), ("E0602", 6)]);
+        assert_eq!(codes(src), vec![]);
+        let src = "def f(s):\n    while s:\n        d += 1\n";
+        assert_eq!(codes(src), vec![("E0602", 3)]);
     }
 
     #[test]

@@ -15,8 +15,10 @@ use crate::lint::{LineIndex, LintMessage};
 pub(super) struct Flow<'a> {
     pub(super) definite: FxHashSet<&'a str>,
     pub(super) possible: FxHashSet<&'a str>,
-    /// Names bound somewhere in an enclosing loop body of this scope.
+    /// Names pylint's loop and `if` exemptions accept here (see `guards`).
     pub(super) loop_bound: FxHashSet<&'a str>,
+    /// Names an enclosing `for` binds only under uncertain `if`s (E0606).
+    pub(super) loop_uncertain: FxHashSet<&'a str>,
 }
 
 impl<'a> Flow<'a> {
@@ -46,6 +48,13 @@ pub(super) struct Checker<'a, 'l> {
     pub(super) messages: Vec<LintMessage>,
     pub(super) tmp: Vec<&'a str>,
     pub(super) aug_target: bool,
+    /// (scope, name) pairs already looked up: pylint checks only the first
+    /// use of a local name in each scope (`NamesConsumer.consumed`).
+    pub(super) consumed: FxHashSet<(usize, &'a str)>,
+    /// Enclosing `for` loops of the scope walked (the loop exemption).
+    pub(super) for_depth: u32,
+    /// Enclosing loops of the scope walked (E0103).
+    pub(super) loop_depth: u32,
 }
 
 enum Resolution {
@@ -75,10 +84,13 @@ impl<'a, 'l> Checker<'a, 'l> {
             messages: Vec::new(),
             tmp: Vec::new(),
             aug_target: false,
+            consumed: FxHashSet::default(),
+            for_depth: 0,
+            loop_depth: 0,
         }
     }
 
-    fn resolve(&self, name: &str) -> Resolution {
+    fn resolve(&mut self, name: &'a str) -> Resolution {
         let mut deferred = false;
         for frame in self.frames.iter().rev() {
             if frame.names.contains(&name) {
@@ -86,7 +98,8 @@ impl<'a, 'l> Checker<'a, 'l> {
             }
             deferred |= frame.deferred;
         }
-        let scope = &self.scopes[self.current];
+        let scopes = self.scopes;
+        let scope = &scopes[self.current];
         let in_nested = !self.frames.is_empty();
         if scope.kind == ScopeKind::Module && scope.globals.contains(name) {
             return Resolution::Ok;
@@ -99,11 +112,14 @@ impl<'a, 'l> Checker<'a, 'l> {
         }
         let class_hidden = in_nested && scope.kind == ScopeKind::Class;
         if !class_hidden && scope.bound.contains(name) {
+            if !self.consumed.insert((self.current, name)) {
+                return Resolution::Ok;
+            }
             if deferred || self.flow.definite.contains(name) || self.flow.loop_bound.contains(name)
             {
                 return Resolution::Ok;
             }
-            if self.flow.possible.contains(name) {
+            if self.flow.possible.contains(name) || self.flow.loop_uncertain.contains(name) {
                 return Resolution::PossiblyBeforeAssignment;
             }
             return Resolution::BeforeAssignment;
@@ -148,6 +164,14 @@ impl<'a, 'l> Checker<'a, 'l> {
         }
     }
 
+    pub(super) fn message(&mut self, code: &'static str, at: TextSize, message: String) {
+        self.messages.push(LintMessage {
+            code,
+            line: self.lines.line_of(at),
+            message,
+        });
+    }
+
     pub(super) fn load(&mut self, name: &'a str, at: TextSize) {
         let (code, message) = match self.resolve(name) {
             Resolution::Ok => return,
@@ -164,11 +188,7 @@ impl<'a, 'l> Checker<'a, 'l> {
                 format!("Possibly using variable '{name}' before assignment"),
             ),
         };
-        self.messages.push(LintMessage {
-            code,
-            line: self.lines.line_of(at),
-            message,
-        });
+        self.message(code, at, message);
     }
 
     pub(super) fn bind_target(&mut self, target: &'a Expr) {

@@ -18,6 +18,9 @@ pub(super) struct Collector<'a> {
     /// Whether `x += ...` counts as binding `x` (it makes `x` local, but
     /// does not make a loop-carried use defined for pylint).
     aug_binds: bool,
+    /// Leave out bindings under an `if` that pylint calls uncertain
+    /// (see `guards`).
+    pub(super) skip_uncertain_ifs: bool,
 }
 
 impl<'a> Collector<'a> {
@@ -30,6 +33,7 @@ impl<'a> Collector<'a> {
             star_import: false,
             tmp: Vec::new(),
             aug_binds,
+            skip_uncertain_ifs: false,
         }
     }
 
@@ -81,6 +85,18 @@ impl<'a> Visitor<'a> for Collector<'a> {
                     target_names(t, &mut self.tmp);
                 }
                 self.bind_all();
+            }
+            Stmt::If(i) if self.skip_uncertain_ifs => {
+                self.visit_expr(&i.test);
+                for c in &i.elif_else_clauses {
+                    if let Some(t) = &c.test {
+                        self.visit_expr(t);
+                    }
+                }
+                for n in super::guards::certain_if_bindings(i) {
+                    self.bind(n);
+                }
+                return;
             }
             Stmt::AugAssign(a) if self.aug_binds => {
                 target_names(&a.target, &mut self.tmp);

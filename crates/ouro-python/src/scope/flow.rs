@@ -3,36 +3,41 @@
 
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
+use ruff_text_size::Ranged;
 use rustc_hash::FxHashSet;
 
 use super::check::{Checker, Flow};
-use super::collect::Collector;
-use super::{alias_binding, pattern_names, ScopeKind};
+use super::{alias_binding, guards, pattern_names, ScopeKind};
+
+/// A branch: names bound on entry, names exempted inside it, its body.
+type Branch<'a> = (Vec<&'a str>, Vec<&'a str>, &'a [Stmt]);
 
 impl<'a> Checker<'a, '_> {
     /// Walks a body; returns whether every path through it leaves the block
     /// (return, raise, break, continue).
     pub(super) fn body(&mut self, stmts: &'a [Stmt]) -> bool {
+        let mut terminated = false;
         for s in stmts {
-            if self.stmt(s) {
-                return true;
-            }
+            // Unreachable statements are still checked, as pylint does.
+            terminated |= self.stmt(s);
         }
-        false
+        terminated
     }
 
     /// Runs `branches` from the current state and merges their outcomes like
     /// alternative control-flow paths. `exhaustive` is false when control can
     /// also skip every branch (an `if` without `else`).
-    fn branches(&mut self, branches: &[(Vec<&'a str>, &'a [Stmt])], exhaustive: bool) -> bool {
+    /// Each branch is (names bound on entry, names exempted inside, body).
+    fn branches(&mut self, branches: &[Branch<'a>], exhaustive: bool) -> bool {
         let before = self.flow.clone();
         let mut live: Vec<FxHashSet<&'a str>> = Vec::new();
         let mut possible = before.possible.clone();
-        for (prebound, b) in branches {
+        for (prebound, exempt, b) in branches {
             self.flow = before.clone();
             for n in prebound {
                 self.flow.bind(n);
             }
+            self.flow.loop_bound.extend(exempt.iter().copied());
             let terminated = self.body(b);
             possible.extend(self.flow.possible.iter().copied());
             if !terminated {
@@ -54,25 +59,159 @@ impl<'a> Checker<'a, '_> {
         self.flow = Flow {
             definite,
             possible,
-            loop_bound: before.loop_bound,
+            ..before
         };
         all_terminated
     }
 
-    fn loop_body(&mut self, body: &'a [Stmt], orelse: &'a [Stmt]) {
-        let saved_loop = self.flow.loop_bound.clone();
-        let mut c = Collector::new(ScopeKind::Function, false);
-        c.visit_body(body);
-        self.flow
-            .loop_bound
-            .extend(c.scopes[0].bound.iter().copied());
+    fn in_function(&self) -> bool {
+        self.scopes[self.current].kind == ScopeKind::Function
+    }
+
+    /// `for_stmt` is the loop when it is a `for` (pylint exempts names a
+    /// `for` binds; see `guards`), `None` for `while`.
+    fn loop_body(
+        &mut self,
+        body: &'a [Stmt],
+        orelse: &'a [Stmt],
+        for_stmt: Option<&'a ast::StmtFor>,
+    ) {
+        let saved = (
+            self.flow.loop_bound.clone(),
+            self.flow.loop_uncertain.clone(),
+        );
+        let exempt = for_stmt.filter(|_| self.in_function());
+        if let Some(f) = exempt {
+            let mut certain = guards::bindings(body, true);
+            certain.extend(guards::bindings(orelse, true));
+            guards::for_target(f, &mut certain);
+            let mut all = guards::bindings(body, false);
+            all.extend(guards::bindings(orelse, false));
+            self.flow
+                .loop_uncertain
+                .extend(all.into_iter().filter(|n| !certain.contains(n)));
+            self.flow.loop_bound.extend(certain);
+            self.for_depth += 1;
+        }
         let before_definite = self.flow.definite.clone();
+        self.loop_depth += 1;
         self.body(body);
+        self.loop_depth -= 1;
         // Pylint treats a loop body as executed: what it binds stays bound.
         let after_body = std::mem::take(&mut self.flow.definite);
         self.flow.definite = before_definite.union(&after_body).copied().collect();
-        self.flow.loop_bound = saved_loop;
         self.body(orelse);
+        if exempt.is_some() {
+            self.for_depth -= 1;
+        }
+        (self.flow.loop_bound, self.flow.loop_uncertain) = saved;
+    }
+
+    /// An `if`/`elif`/`else` chain. Inside a function, a use in the chain
+    /// accepts names the `if`/`elif` bodies around it assign directly, and
+    /// inside a `for`, names the chain binds for certain (see `guards`).
+    fn if_stmt(&mut self, i: &'a ast::StmtIf) -> bool {
+        let function = self.in_function();
+        let saved = (
+            self.flow.loop_bound.clone(),
+            self.flow.loop_uncertain.clone(),
+        );
+        if function && self.for_depth > 0 {
+            // For a use inside this `if`, pylint judges the `if`s nested in
+            // it, not this one: names bound only under an uncertain nested
+            // `if` lose the exemption even when this `if` made them certain
+            // for the rest of the loop (by a `break`, say).
+            let mut certain = FxHashSet::default();
+            let mut all = FxHashSet::default();
+            for body in std::iter::once(&i.body).chain(i.elif_else_clauses.iter().map(|c| &c.body))
+            {
+                certain.extend(guards::bindings(body, true));
+                all.extend(guards::bindings(body, false));
+            }
+            for n in all.into_iter().filter(|n| !certain.contains(n)) {
+                self.flow.loop_bound.remove(n);
+                self.flow.loop_uncertain.insert(n);
+            }
+            self.flow.loop_bound.extend(certain);
+        }
+        let mut assigned = Vec::new();
+        if function {
+            guards::direct_assigns(&i.body, &mut assigned);
+        }
+        self.visit_guarded(&i.test, &assigned);
+        let mut branches: Vec<Branch<'a>> = vec![(Vec::new(), assigned.clone(), &i.body)];
+        let mut exhaustive = false;
+        for clause in &i.elif_else_clauses {
+            match &clause.test {
+                Some(t) => {
+                    if function {
+                        guards::direct_assigns(&clause.body, &mut assigned);
+                    }
+                    self.visit_guarded(t, &assigned);
+                }
+                None => exhaustive = true,
+            }
+            branches.push((Vec::new(), assigned.clone(), &clause.body));
+        }
+        let terminated = self.branches(&branches, exhaustive);
+        (self.flow.loop_bound, self.flow.loop_uncertain) = saved;
+        terminated
+    }
+
+    /// Walked in pylint's order (body, handlers, `else`, `finally`): only the
+    /// first use of a name is checked.
+    fn try_stmt(&mut self, t: &'a ast::StmtTry) -> bool {
+        let before = self.flow.clone();
+        let body_terminated = self.body(&t.body);
+        let main = std::mem::replace(&mut self.flow, before.clone());
+        let mut live: Vec<FxHashSet<&'a str>> = Vec::new();
+        let mut possible = main.possible.clone();
+        for h in &t.handlers {
+            let ast::ExceptHandler::ExceptHandler(h) = h;
+            // A handler may run after any prefix of the body.
+            self.flow = before.clone();
+            self.flow.possible.extend(main.possible.iter().copied());
+            if let Some(ty) = &h.type_ {
+                self.visit_expr(ty);
+            }
+            if let Some(n) = &h.name {
+                self.flow.bind(n.id.as_str());
+            }
+            let terminated = self.body(&h.body);
+            possible.extend(self.flow.possible.iter().copied());
+            if !terminated {
+                live.push(std::mem::take(&mut self.flow.definite));
+            }
+        }
+        self.flow = main;
+        let main_terminated = self.body(&t.orelse) || body_terminated;
+        possible.extend(self.flow.possible.iter().copied());
+        if !main_terminated {
+            live.push(std::mem::take(&mut self.flow.definite));
+        }
+        let all_terminated = live.is_empty();
+        let definite = match live.split_first() {
+            None => before.definite.clone(),
+            Some((first, rest)) => first
+                .iter()
+                .copied()
+                .filter(|n| rest.iter().all(|s| s.contains(n)))
+                .collect(),
+        };
+        self.flow = Flow {
+            definite,
+            possible,
+            ..before
+        };
+        let final_terminated = self.body(&t.finalbody);
+        all_terminated || final_terminated
+    }
+
+    fn visit_guarded(&mut self, test: &'a Expr, exempt: &[&'a str]) {
+        let saved = self.flow.loop_bound.clone();
+        self.flow.loop_bound.extend(exempt.iter().copied());
+        self.visit_expr(test);
+        self.flow.loop_bound = saved;
     }
 
     fn stmt(&mut self, stmt: &'a Stmt) -> bool {
@@ -105,10 +244,13 @@ impl<'a> Checker<'a, '_> {
                 if let Some(&idx) = self.scope_of.get(&c.range.start()) {
                     let saved_scope = self.current;
                     let saved_flow = std::mem::take(&mut self.flow);
+                    let saved_depths = (self.for_depth, self.loop_depth);
+                    (self.for_depth, self.loop_depth) = (0, 0);
                     self.current = idx;
                     self.body(&c.body);
                     self.current = saved_scope;
                     self.flow = saved_flow;
+                    (self.for_depth, self.loop_depth) = saved_depths;
                 }
                 self.flow.bind(c.name.id.as_str());
             }
@@ -127,7 +269,21 @@ impl<'a> Checker<'a, '_> {
                 }
                 return true;
             }
-            Stmt::Break(_) | Stmt::Continue(_) => return true,
+            Stmt::Break(_) | Stmt::Continue(_) => {
+                if self.loop_depth == 0 {
+                    let word = if matches!(stmt, Stmt::Break(_)) {
+                        "break"
+                    } else {
+                        "continue"
+                    };
+                    self.message(
+                        "E0103",
+                        stmt.start(),
+                        format!("'{word}' not properly in loop"),
+                    );
+                }
+                return true;
+            }
             Stmt::Assign(a) => {
                 self.visit_expr(&a.value);
                 for t in &a.targets {
@@ -164,25 +320,13 @@ impl<'a> Checker<'a, '_> {
                 self.visit_expr(&f.iter);
                 self.visit_expr(&f.target);
                 self.bind_target(&f.target);
-                self.loop_body(&f.body, &f.orelse);
+                self.loop_body(&f.body, &f.orelse, Some(f));
             }
             Stmt::While(w) => {
                 self.visit_expr(&w.test);
-                self.loop_body(&w.body, &w.orelse);
+                self.loop_body(&w.body, &w.orelse, None);
             }
-            Stmt::If(i) => {
-                self.visit_expr(&i.test);
-                let mut bodies: Vec<(Vec<&'a str>, &'a [Stmt])> = vec![(Vec::new(), &i.body)];
-                let mut exhaustive = false;
-                for clause in &i.elif_else_clauses {
-                    match &clause.test {
-                        Some(t) => self.visit_expr(t),
-                        None => exhaustive = true,
-                    }
-                    bodies.push((Vec::new(), &clause.body));
-                }
-                return self.branches(&bodies, exhaustive);
-            }
+            Stmt::If(i) => return self.if_stmt(i),
             Stmt::With(w) => {
                 for item in &w.items {
                     self.visit_expr(&item.context_expr);
@@ -197,7 +341,7 @@ impl<'a> Checker<'a, '_> {
                 self.visit_expr(&m.subject);
                 let before = self.flow.clone();
                 let mut exhaustive = false;
-                let mut bodies: Vec<(Vec<&'a str>, &'a [Stmt])> = Vec::new();
+                let mut bodies: Vec<Branch<'a>> = Vec::new();
                 for case in &m.cases {
                     let mut captures = Vec::new();
                     pattern_names(&case.pattern, &mut captures);
@@ -218,57 +362,11 @@ impl<'a> Checker<'a, '_> {
                         exhaustive = true;
                     }
                     self.flow = before.clone();
-                    bodies.push((captures, &case.body));
+                    bodies.push((captures, Vec::new(), &case.body));
                 }
                 return self.branches(&bodies, exhaustive);
             }
-            Stmt::Try(t) => {
-                let before = self.flow.clone();
-                let body_terminated = self.body(&t.body);
-                let mut main_terminated = body_terminated;
-                if !body_terminated {
-                    main_terminated = self.body(&t.orelse);
-                }
-                let main = std::mem::replace(&mut self.flow, before.clone());
-                let mut live: Vec<FxHashSet<&'a str>> = Vec::new();
-                let mut possible = main.possible.clone();
-                if !main_terminated {
-                    live.push(main.definite.clone());
-                }
-                for h in &t.handlers {
-                    let ast::ExceptHandler::ExceptHandler(h) = h;
-                    // A handler may run after any prefix of the body.
-                    self.flow = before.clone();
-                    self.flow.possible.extend(main.possible.iter().copied());
-                    if let Some(ty) = &h.type_ {
-                        self.visit_expr(ty);
-                    }
-                    if let Some(n) = &h.name {
-                        self.flow.bind(n.id.as_str());
-                    }
-                    let terminated = self.body(&h.body);
-                    possible.extend(self.flow.possible.iter().copied());
-                    if !terminated {
-                        live.push(std::mem::take(&mut self.flow.definite));
-                    }
-                }
-                let all_terminated = live.is_empty();
-                let definite = match live.split_first() {
-                    None => main.definite.clone(),
-                    Some((first, rest)) => first
-                        .iter()
-                        .copied()
-                        .filter(|n| rest.iter().all(|s| s.contains(n)))
-                        .collect(),
-                };
-                self.flow = Flow {
-                    definite,
-                    possible,
-                    loop_bound: before.loop_bound,
-                };
-                let final_terminated = self.body(&t.finalbody);
-                return all_terminated || final_terminated;
-            }
+            Stmt::Try(t) => return self.try_stmt(t),
             Stmt::Import(i) => {
                 for a in &i.names {
                     self.flow.bind(alias_binding(a));

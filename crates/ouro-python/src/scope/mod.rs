@@ -10,11 +10,20 @@
 //!
 //! The rules follow what pylint reports, which is not always what CPython
 //! would raise at run time:
-//! - an augmented assignment (`x += 1`) does not make `x` defined;
-//! - a use inside a loop is fine when the loop binds the name anywhere;
+//! - only the first use of a local name in a scope is checked (pylint's
+//!   consumer marks the name consumed), so the walk follows pylint's order
+//!   (`try` body, handlers, `else`, `finally`);
+//! - an augmented assignment (`x += 1`) of a never-bound name is E0602;
+//! - inside a function, a `for` that binds a name anywhere accepts uses of
+//!   it inside the loop, unless the only bindings sit under an uncertain
+//!   `if` (E0606); an `if` whose body assigns a name accepts uses inside the
+//!   `if`; `while` loops get no exemption (see [`guards`]);
 //! - `del x` does not make later uses of `x` errors;
 //! - a name bound only in some branches of an `if`/`try`/`match` is E0606 when
-//!   used after it; loop bodies count as executed.
+//!   used after it; loop bodies count as executed;
+//! - unreachable statements are checked; `break`/`continue` outside a loop
+//!   is E0103.
+//!
 //! Function and lambda bodies run later, so their free names only need a
 //! binding somewhere in an enclosing function or in the module. Class scopes
 //! are skipped when resolving names from nested functions and comprehensions.
@@ -24,6 +33,7 @@ mod builtins;
 mod check;
 mod collect;
 mod flow;
+mod guards;
 
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr};

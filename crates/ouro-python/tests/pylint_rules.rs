@@ -1,0 +1,101 @@
+//! Name-resolution cases checked against pylint 4.1.4 (`pylint --disable=C,R`,
+//! the run the reference LintSeq uses): each expectation is what pylint
+//! reported for the program. They pin down pylint's exemptions that a plain
+//! flow analysis gets wrong in both directions (see `scope/guards.rs`).
+
+fn codes(src: &str) -> Vec<(&'static str, u32)> {
+    ouro_python::lint(src)
+        .into_iter()
+        .map(|m| (m.code, m.line))
+        .collect()
+}
+
+#[test]
+fn for_loop_carried_self_reference() {
+    let src = "def f(n):\n    for i in range(n):\n        ret = (2 * ret) % n\n    return ret\n";
+    assert_eq!(codes(src), vec![]);
+}
+
+#[test]
+fn while_loop_self_reference() {
+    let src = "def f(x):\n    while x > 0:\n        ret = str(x) + ret\n        x -= 1\n";
+    assert_eq!(codes(src), vec![("E0601", 3)]);
+}
+
+#[test]
+fn aug_assign_in_for_defines() {
+    let src = "def f(s):\n    for c in s:\n        if c:\n            d += 1\n        else:\n            d -= 1\n    return 0\n";
+    assert_eq!(codes(src), vec![]);
+}
+
+#[test]
+fn aug_assign_in_while_is_undefined() {
+    let src = "def f(s):\n    while s:\n        d += 1\n";
+    assert_eq!(codes(src), vec![("E0602", 3)]);
+}
+
+#[test]
+fn only_first_use_is_checked() {
+    let src = "def f(c):\n    if c:\n        x = 1\n        print(x)\n    print(x)\n";
+    assert_eq!(codes(src), vec![]);
+}
+
+#[test]
+fn if_body_assignment_exempts_uses_in_the_if() {
+    let src = "def f(c):\n    while c:\n        if c:\n            print(x)\n            x = 1\n";
+    assert_eq!(codes(src), vec![]);
+}
+
+#[test]
+fn if_test_use_with_assignment_in_body() {
+    let src = "def f(xs):\n    for x in xs:\n        if x > m:\n            m = x\n    return m\n";
+    assert_eq!(codes(src), vec![]);
+}
+
+#[test]
+fn else_branch_use_after_if_body_assignment() {
+    let src = "def f(c):\n    if c:\n        x = 1\n    else:\n        print(x)\n";
+    assert_eq!(codes(src), vec![]);
+}
+
+#[test]
+fn nested_if_binding_is_uncertain_in_for() {
+    let src = "def f(xs):\n    for k in xs:\n        if ret == 1:\n            if k:\n                ret = 2\n";
+    assert_eq!(codes(src), vec![("E0606", 3)]);
+}
+
+#[test]
+fn uncertain_if_before_use_in_for() {
+    let src = "def f(xs):\n    for k in xs:\n        print(x)\n        if k:\n            x = 1\n";
+    assert_eq!(codes(src), vec![("E0606", 3)]);
+}
+
+#[test]
+fn if_else_binding_is_certain_in_for() {
+    let src = "def f(xs):\n    for k in xs:\n        print(x)\n        if k:\n            x = 1\n        else:\n            x = 2\n";
+    assert_eq!(codes(src), vec![]);
+}
+
+#[test]
+fn break_makes_if_binding_certain() {
+    let src = "def f(xs):\n    for k in xs:\n        print(x)\n        if k:\n            x = 1\n            break\n";
+    assert_eq!(codes(src), vec![]);
+}
+
+#[test]
+fn unreachable_code_is_checked() {
+    let src = "def f(n):\n    if n < 2:\n        return False\n        if n % k == 0:\n            return False\n    return True\n";
+    assert_eq!(codes(src), vec![("E0602", 4)]);
+}
+
+#[test]
+fn break_outside_loop() {
+    let src = "def f(n):\n    if n:\n        continue\n    for i in n:\n        break\n    else:\n        break\n";
+    assert_eq!(codes(src), vec![("E0103", 3), ("E0103", 7)]);
+}
+
+#[test]
+fn module_level_loop_gets_no_exemption() {
+    let src = "for i in range(3):\n    total = total + i\n";
+    assert_eq!(codes(src), vec![("E0601", 2)]);
+}
