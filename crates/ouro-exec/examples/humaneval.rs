@@ -1,14 +1,14 @@
 //! Runs HumanEval canonical solutions through `ouro_exec::execute` and prints
 //! one JSON line of figures (used by `scripts/bench-exec.sh`).
 //!
-//! Usage: humaneval JSONL REPS OUT_DIR [WORKERS]
+//! Usage: humaneval JSONL REPS OUT_DIR [WORKERS] [auto|inprocess]
 
 use std::path::Path;
 use std::time::Instant;
 
 use ouro_data::shard::write_records;
 use ouro_data::{Problem, Sample, SamplingParams, Tests};
-use ouro_exec::{execute, ExecOptions};
+use ouro_exec::{execute, ExecOptions, JudgeMode};
 
 fn cpu_s(who: i32) -> f64 {
     // SAFETY: getrusage fills the zeroed struct we pass.
@@ -68,7 +68,7 @@ pub fn load(path: &Path, reps: u32) -> (Vec<Problem>, Vec<Sample>) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
-        eprintln!("usage: humaneval JSONL REPS OUT_DIR [WORKERS]");
+        eprintln!("usage: humaneval JSONL REPS OUT_DIR [WORKERS] [auto|inprocess]");
         std::process::exit(2);
     }
     let reps: u32 = args[2].parse().expect("REPS");
@@ -83,9 +83,15 @@ fn main() {
     std::fs::create_dir_all(out.join("samples")).unwrap();
     write_records(out.join("problems/part-00000.parquet"), &problems).unwrap();
     write_records(out.join("samples/part-00000.parquet"), &samples).unwrap();
+    let judge = match args.get(5).map(String::as_str) {
+        None | Some("auto") => JudgeMode::Auto,
+        Some("inprocess") => JudgeMode::InProcess,
+        Some(other) => panic!("judge mode {other:?}: expected auto or inprocess"),
+    };
     let opts = ExecOptions {
         workers,
         progress: false,
+        judge,
         ..ExecOptions::default()
     };
     let (c0, k0) = (cpu_s(libc::RUSAGE_SELF), cpu_s(libc::RUSAGE_CHILDREN));
@@ -109,6 +115,7 @@ fn main() {
             "cpu_ms_per_sample": cpu * 1000.0 / n,
             "sandbox_cpu_ms_per_sample": stats.cpu_ms / n,
             "verdicts": stats.verdicts,
+            "judges": stats.judges,
             "isolation": stats.isolation,
         })
     );

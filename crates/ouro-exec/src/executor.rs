@@ -8,10 +8,12 @@ use std::thread::JoinHandle;
 use ouro_data::{derive_seed, Execution, Judge, Limits, Problem, Sample, Suite, Tests, Verdict};
 
 use crate::cgroup::{self, CgroupSupport};
+use crate::isolate::{self, CompileCache, Compiled};
 use crate::protocol::{Request, WireLimits};
-use crate::slot::{resolve_python, Slot, SlotSpec};
+use crate::slot::{resolve_python, Slot, SlotError, SlotSpec};
 use crate::verdict::{judge_assert, judge_io, Judged};
-use crate::{executor_version, ExecError, ExecOptions};
+use crate::verdict_isolated::judge_isolated;
+use crate::{executor_version_for, ExecError, ExecOptions, JudgeMode};
 
 /// One unit of work: a sample against one suite of its problem.
 #[derive(Debug, Clone)]
@@ -21,10 +23,19 @@ pub struct Job {
     pub suite: Suite,
 }
 
-struct WorkItem {
-    job: Job,
-    seq: usize,
-    reply: mpsc::Sender<(usize, Execution)>,
+enum WorkItem {
+    Sample {
+        job: Job,
+        seq: usize,
+        reply: mpsc::Sender<(usize, Execution)>,
+    },
+    /// Compile a problem's tests (the spy pass) without running any sample.
+    Compile {
+        problem: Arc<Problem>,
+        suite: Suite,
+        seq: usize,
+        reply: mpsc::Sender<(usize, Option<Arc<Compiled>>)>,
+    },
 }
 
 /// A running pool of W slots, each a sandbox with a warm fork server,
@@ -32,11 +43,18 @@ struct WorkItem {
 pub struct Executor {
     tx: Option<mpsc::Sender<WorkItem>>,
     workers: Vec<JoinHandle<()>>,
-    /// Isolation each slot achieved (updated when a slot restarts).
-    isolation: Arc<Mutex<Vec<String>>>,
+    /// Isolation each slot achieved (updated when a slot restarts), compiled tests.
+    shared: Arc<Shared>,
     warnings: Vec<String>,
     uids: std::ops::Range<u32>,
     scratch: PathBuf,
+}
+
+/// What a worker thread shares with the others.
+struct Shared {
+    cgroups: Option<CgroupSupport>,
+    isolation: Mutex<Vec<String>>,
+    compiled: CompileCache,
 }
 
 impl Executor {
@@ -65,7 +83,11 @@ impl Executor {
                 None
             }
         };
-        let cgroups = Arc::new(cgroups);
+        let shared = Arc::new(Shared {
+            cgroups,
+            isolation: Mutex::new(vec![String::new(); workers]),
+            compiled: CompileCache::default(),
+        });
         let scratch_root = opts.scratch_dir.clone().unwrap_or_else(std::env::temp_dir);
         remove_stale_scratch(&scratch_root);
         let scratch = scratch_root.join(format!("ouro-exec-{}-{}", std::process::id(), {
@@ -76,7 +98,6 @@ impl Executor {
         let uid_base = opts.uid_base;
         let (tx, rx) = mpsc::channel::<WorkItem>();
         let rx = Arc::new(Mutex::new(rx));
-        let isolation = Arc::new(Mutex::new(vec![String::new(); workers]));
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(usize, Vec<String>), String>>();
         let mut handles = Vec::new();
         for index in 0..workers {
@@ -90,16 +111,16 @@ impl Executor {
                 uid: uid_base + index as u32,
             };
             let rx = Arc::clone(&rx);
-            let cgroups = Arc::clone(&cgroups);
-            let isolation = Arc::clone(&isolation);
+            let shared = Arc::clone(&shared);
             let ready = ready_tx.clone();
             let opts = opts.clone();
             // Slots are started inside their worker thread: the harness asks for
             // SIGKILL when the thread that spawned it goes away.
             handles.push(std::thread::spawn(move || {
-                let mut slot = match Slot::start(spec.clone(), cgroups.as_ref().as_ref()) {
+                let mut slot = match Slot::start(spec.clone(), shared.cgroups.as_ref()) {
                     Ok(s) => {
-                        isolation.lock().expect("isolation lock")[index] = s.isolation.clone();
+                        shared.isolation.lock().expect("isolation lock")[index] =
+                            s.isolation.clone();
                         let _ = ready.send(Ok((index, s.warnings.clone())));
                         Some(s)
                     }
@@ -115,15 +136,21 @@ impl Executor {
                         guard.recv()
                     };
                     let Ok(item) = item else { break };
-                    let rec = run_job(
-                        &mut slot,
-                        &spec,
-                        cgroups.as_ref().as_ref(),
-                        &opts,
-                        &item.job,
-                        &isolation,
-                    );
-                    let _ = item.reply.send((item.seq, rec));
+                    match item {
+                        WorkItem::Sample { job, seq, reply } => {
+                            let rec = run_job(&mut slot, &spec, &shared, &opts, &job);
+                            let _ = reply.send((seq, rec));
+                        }
+                        WorkItem::Compile {
+                            problem,
+                            suite,
+                            seq,
+                            reply,
+                        } => {
+                            let c = compile_job(&mut slot, &spec, &shared, &opts, &problem, suite);
+                            let _ = reply.send((seq, c));
+                        }
+                    }
                 }
             }));
         }
@@ -146,7 +173,7 @@ impl Executor {
         let exec = Executor {
             tx: Some(tx),
             workers: handles,
-            isolation,
+            shared,
             warnings,
             uids: uid_base..uid_base + workers as u32,
             scratch,
@@ -168,7 +195,11 @@ impl Executor {
 
     /// The isolation level of each slot, e.g. `cgroup+ipcns+landlock7+...`.
     pub fn isolation(&self) -> Vec<String> {
-        self.isolation.lock().expect("isolation lock").clone()
+        self.shared
+            .isolation
+            .lock()
+            .expect("isolation lock")
+            .clone()
     }
 
     /// The uids untrusted code runs as (one per slot); a process with one of
@@ -184,7 +215,7 @@ impl Executor {
         let n = jobs.len();
         let tx = self.tx.as_ref().expect("executor running");
         for (seq, job) in jobs.into_iter().enumerate() {
-            tx.send(WorkItem {
+            tx.send(WorkItem::Sample {
                 job,
                 seq,
                 reply: reply.clone(),
@@ -203,7 +234,7 @@ impl Executor {
         let (reply, results) = mpsc::channel();
         let tx = self.tx.as_ref().expect("executor running");
         for (seq, job) in jobs.into_iter().enumerate() {
-            tx.send(WorkItem {
+            tx.send(WorkItem::Sample {
                 job,
                 seq,
                 reply: reply.clone(),
@@ -218,6 +249,36 @@ impl Executor {
         out.into_iter()
             .map(|r| r.expect("every job answered"))
             .collect()
+    }
+}
+
+impl Executor {
+    /// Compiles each problem's tests of `suite` for isolated judging (the
+    /// spy pass runs in the slots), in input order; `None` for problems
+    /// without an assert script in that suite.
+    pub fn compile_tests(
+        &self,
+        problems: Vec<Arc<Problem>>,
+        suite: Suite,
+    ) -> Vec<Option<Arc<Compiled>>> {
+        let n = problems.len();
+        let (reply, results) = mpsc::channel();
+        let tx = self.tx.as_ref().expect("executor running");
+        for (seq, problem) in problems.into_iter().enumerate() {
+            tx.send(WorkItem::Compile {
+                problem,
+                suite,
+                seq,
+                reply: reply.clone(),
+            })
+            .expect("workers alive");
+        }
+        drop(reply);
+        let mut out: Vec<Option<Arc<Compiled>>> = vec![None; n];
+        for (seq, c) in results.iter().take(n) {
+            out[seq] = c;
+        }
+        out
     }
 }
 
@@ -244,18 +305,87 @@ pub fn not_run(job: &Job, opts: &ExecOptions, error_kind: &str, isolation: &str)
         cpu_ms: 0.0,
         wall_ms: 0.0,
         max_rss_kb: 0,
-        executor_version: executor_version(),
+        executor_version: executor_version_for(opts.judge),
         limits: opts.limits.clone(),
         isolation: isolation.to_string(),
         judge: Judge::InProcess,
     }
 }
 
-fn tests_of(job: &Job) -> Option<&Tests> {
-    match job.suite {
-        Suite::Filter => Some(&job.problem.tests),
-        Suite::Audit => job.problem.audit_tests.as_ref(),
+fn tests_of(problem: &Problem, suite: Suite) -> Option<&Tests> {
+    match suite {
+        Suite::Filter => Some(&problem.tests),
+        Suite::Audit => problem.audit_tests.as_ref(),
     }
+}
+
+/// Makes sure the slot is running; `Err` is the reason it cannot be.
+fn ensure_slot(
+    slot: &mut Option<Slot>,
+    spec: &SlotSpec,
+    shared: &Shared,
+    opts: &ExecOptions,
+) -> Result<(), String> {
+    if slot
+        .as_ref()
+        .is_some_and(|s| s.served >= opts.recycle_every)
+    {
+        *slot = None;
+    }
+    if slot.is_none() {
+        let s = Slot::start(spec.clone(), shared.cgroups.as_ref()).map_err(|e| e.to_string())?;
+        shared.isolation.lock().expect("isolation lock")[spec.index] = s.isolation.clone();
+        *slot = Some(s);
+    }
+    Ok(())
+}
+
+/// The compiled tests of a script, from the cache or by a spy pass on `slot`.
+fn compiled_for(
+    slot: &mut Slot,
+    shared: &Shared,
+    opts: &ExecOptions,
+    problem: &Problem,
+    script: &str,
+) -> Result<Arc<Compiled>, SlotError> {
+    let key = CompileCache::key(problem, script);
+    if let Some(c) = shared.compiled.get(&key) {
+        return Ok(c);
+    }
+    let plan = isolate::plan(script, &problem.entry_point);
+    let nonce = format!("{:032x}", rand::random::<u128>());
+    let compiled = match isolate::spy_request(&plan, problem, script, &nonce, wire(&opts.limits)) {
+        None => isolate::from_spy(&plan, None, &nonce),
+        Some(req) => {
+            let resp = slot.run(&req)?;
+            isolate::from_spy(&plan, Some(&resp), &nonce)
+        }
+    };
+    Ok(shared.compiled.insert(key, compiled))
+}
+
+fn compile_job(
+    slot: &mut Option<Slot>,
+    spec: &SlotSpec,
+    shared: &Shared,
+    opts: &ExecOptions,
+    problem: &Problem,
+    suite: Suite,
+) -> Option<Arc<Compiled>> {
+    let Some(Tests::AssertScript { script }) = tests_of(problem, suite) else {
+        return None;
+    };
+    for _attempt in 0..=opts.sandbox_retries {
+        if ensure_slot(slot, spec, shared, opts).is_err() {
+            continue;
+        }
+        match compiled_for(slot.as_mut()?, shared, opts, problem, script) {
+            Ok(c) => return Some(c),
+            Err(_) => *slot = None,
+        }
+    }
+    let plan = isolate::plan(script, &problem.entry_point);
+    Some(Arc::new(isolate::from_spy(&plan, None, "")))
 }
 
 fn wire(l: &Limits) -> WireLimits {
@@ -270,16 +400,15 @@ fn wire(l: &Limits) -> WireLimits {
 fn run_job(
     slot: &mut Option<Slot>,
     spec: &SlotSpec,
-    cgroups: Option<&CgroupSupport>,
+    shared: &Shared,
     opts: &ExecOptions,
     job: &Job,
-    isolation: &Mutex<Vec<String>>,
 ) -> Execution {
-    let iso_now = || slot_isolation(isolation, spec.index);
+    let iso_now = || slot_isolation(&shared.isolation, spec.index);
     let Some(code) = job.sample.code.as_ref() else {
         return not_run(job, opts, "no_code", &iso_now());
     };
-    let Some(tests) = tests_of(job) else {
+    let Some(tests) = tests_of(&job.problem, job.suite) else {
         let mut rec = not_run(job, opts, "no_tests", &iso_now());
         rec.verdict = Verdict::SandboxError;
         return rec;
@@ -302,35 +431,48 @@ fn run_job(
         nonce: nonce.clone(),
         seed: derive_seed(&job.sample.sample_id, 0),
         limits: wire(&opts.limits),
+        calls: None,
+        run_script: true,
+        skip: vec![],
+        spy_steps: None,
+        spy_nvals: vec![],
+        spy_names: vec![],
+        prelude: String::new(),
     };
     let mut last_error = String::new();
     for _attempt in 0..=opts.sandbox_retries {
-        if slot
-            .as_ref()
-            .is_some_and(|s| s.served >= opts.recycle_every)
-        {
-            *slot = None;
-        }
-        if slot.is_none() {
-            match Slot::start(spec.clone(), cgroups) {
-                Ok(s) => {
-                    isolation.lock().expect("isolation lock")[spec.index] = s.isolation.clone();
-                    *slot = Some(s);
-                }
-                Err(e) => {
-                    last_error = e.to_string();
-                    continue;
-                }
-            }
+        if let Err(e) = ensure_slot(slot, spec, shared, opts) {
+            last_error = e;
+            continue;
         }
         let s = slot.as_mut().expect("slot started");
+        let compiled = match (opts.judge, tests) {
+            (JudgeMode::Auto, Tests::AssertScript { script }) => {
+                match compiled_for(s, shared, opts, &job.problem, script) {
+                    Ok(c) => Some(c).filter(|c| c.judge() != Judge::InProcess),
+                    Err(e) => {
+                        last_error = e.to_string();
+                        *slot = None;
+                        continue;
+                    }
+                }
+            }
+            _ => None,
+        };
+        let mut req = req.clone();
+        if let Some(c) = &compiled {
+            req.calls = Some(c.cases.iter().map(|case| case.call.clone()).collect());
+            req.run_script = c.judge() == Judge::Mixed;
+            req.skip = c.skip();
+        }
         let oom_before = s.oom_kills();
         match s.run(&req) {
             Ok(resp) => {
                 let oom = s.oom_kills() > oom_before;
-                let judged: Judged = match tests {
-                    Tests::AssertScript { .. } => judge_assert(&resp, &nonce, oom),
-                    Tests::IoCases { cases } => judge_io(&resp, cases, &nonce, oom),
+                let judged: Judged = match (tests, &compiled) {
+                    (Tests::AssertScript { .. }, Some(c)) => judge_isolated(&resp, &nonce, oom, c),
+                    (Tests::AssertScript { .. }, None) => judge_assert(&resp, &nonce, oom),
+                    (Tests::IoCases { cases }, _) => judge_io(&resp, cases, &nonce, oom),
                 };
                 if judged.verdict == Verdict::SandboxError
                     && judged.error_kind.as_deref() == Some("child_setup")
@@ -354,10 +496,10 @@ fn run_job(
                     cpu_ms: runs.iter().map(|r| r.cpu_ms).sum(),
                     wall_ms: runs.iter().map(|r| r.wall_ms).sum(),
                     max_rss_kb: runs.iter().map(|r| r.max_rss_kb).max().unwrap_or(0),
-                    executor_version: executor_version(),
+                    executor_version: executor_version_for(opts.judge),
                     limits: opts.limits.clone(),
                     isolation: s.isolation.clone(),
-                    judge: Judge::InProcess,
+                    judge: compiled.as_ref().map_or(Judge::InProcess, |c| c.judge()),
                 };
             }
             Err(e) => {

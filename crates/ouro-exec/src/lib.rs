@@ -19,23 +19,31 @@
 //!   needs every test reported passed and a completion marker after them, on
 //!   a result channel whose lines carry a per-sample nonce. Stdout is
 //!   compared here ([`compare`]), never with the program's objects.
+//! - **Isolated judging** ([`isolate`], [`verdict_isolated`], [`pyvalue`]):
+//!   assert tests are compiled once per problem by a trusted spy pass; the
+//!   sample's child receives only the inputs and returns plain data, and the
+//!   expected values never leave this process. Tests that cannot be compiled
+//!   run in process; [`ouro_data::Execution::judge`] records which.
 //! - **Durability** ([`journal`]): verdicts are appended as they finish; a
 //!   resumed run skips finished keys; the end result is `part-*.parquet`.
 
 pub mod cgroup;
 pub mod compare;
 pub mod executor;
+pub mod isolate;
 pub mod journal;
 pub mod protocol;
+pub mod pyvalue;
 mod run;
 pub mod slot;
 pub mod verdict;
+pub mod verdict_isolated;
 
 use std::path::{Path, PathBuf};
 
 pub use executor::{Executor, Job};
 pub use ouro_data::{Execution, Limits, Suite, Verdict};
-pub use run::{execute, ExecStats};
+pub use run::{compile_report, execute, CompileReport, ExecStats};
 
 /// Errors of the executor. Bad samples never cause one: they get a verdict.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +97,19 @@ pub struct ExecOptions {
     pub scratch_dir: Option<PathBuf>,
     /// Show a progress bar with the live pass rate.
     pub progress: bool,
+    /// How assert tests are judged.
+    pub judge: JudgeMode,
+}
+
+/// How assert tests are judged (stdin/stdout tests are always compared here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JudgeMode {
+    /// In isolation where the tests compile, in process for the rest
+    /// (recorded per execution as `isolated`, `mixed` or `in_process`).
+    #[default]
+    Auto,
+    /// Every test inside the sample's interpreter (the pre-isolation harness).
+    InProcess,
 }
 
 impl Default for ExecOptions {
@@ -105,7 +126,17 @@ impl Default for ExecOptions {
             uid_base: 61000,
             scratch_dir: None,
             progress: false,
+            judge: JudgeMode::Auto,
         }
+    }
+}
+
+/// The executor version under a judge mode: in-process judging is a
+/// different executor for the journal (its verdicts can differ).
+pub fn executor_version_for(judge: JudgeMode) -> String {
+    match judge {
+        JudgeMode::Auto => executor_version(),
+        JudgeMode::InProcess => format!("{}+inprocess", executor_version()),
     }
 }
 

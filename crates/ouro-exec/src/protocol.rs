@@ -18,7 +18,7 @@ pub struct WireLimits {
 /// One sample to run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Request {
-    /// `assert` or `io`.
+    /// `assert`, `io`, or `spy` (the trusted spy pass of a test script).
     pub kind: &'static str,
     pub code: String,
     /// Assert script (assert kind only).
@@ -30,6 +30,22 @@ pub struct Request {
     pub nonce: String,
     pub seed: u64,
     pub limits: WireLimits,
+    /// Isolated judging: inputs of each call of the function under test
+    /// (`{"a": args, "k": kwargs, "w": wrappers}`, plain-data wire form).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calls: Option<Vec<serde_json::Value>>,
+    /// With `calls`: also run the script in process, skipping these tests
+    /// (they are judged from the calls).
+    pub run_script: bool,
+    pub skip: Vec<usize>,
+    /// Spy pass (`spy` kind): per step `{"mode": "run"|"spy"|"skip", "src"}`,
+    /// the number of values each atom reports, the names of the function
+    /// under test, and the prompt (trusted helpers the tests may call).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spy_steps: Option<Vec<serde_json::Value>>,
+    pub spy_nvals: Vec<usize>,
+    pub spy_names: Vec<String>,
+    pub prelude: String,
 }
 
 /// What happened to one child process.

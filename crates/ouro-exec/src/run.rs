@@ -11,7 +11,7 @@ use ouro_data::{execution_key, Problem, Sample, Suite, Verdict};
 
 use crate::executor::{not_run, Executor, Job};
 use crate::journal::Journal;
-use crate::{executor_version, ExecError, ExecOptions};
+use crate::{executor_version_for, ExecError, ExecOptions};
 
 /// What a run did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -26,6 +26,8 @@ pub struct ExecStats {
     pub unknown_problem: usize,
     /// Verdict counts over the pairs executed now.
     pub verdicts: BTreeMap<String, usize>,
+    /// How the pairs executed now were judged (`isolated`, `mixed`, `in_process`).
+    pub judges: BTreeMap<String, usize>,
     /// Records in the output shards.
     pub records: usize,
     /// Distinct isolation levels reached by the slots.
@@ -56,7 +58,7 @@ pub fn execute(
         .collect();
     let samples = read_path::<Sample>(samples_dir)?;
     let mut journal = Journal::open(out_dir)?;
-    let version = executor_version();
+    let version = executor_version_for(opts.judge);
     let mut stats = ExecStats::default();
     let mut jobs = Vec::new();
     let mut queued = HashSet::new();
@@ -133,6 +135,11 @@ pub fn execute(
             done += 1;
             passes += (rec.verdict == Verdict::Pass) as usize;
             stats.cpu_ms += rec.cpu_ms;
+            let judge = serde_json::to_value(rec.judge)
+                .ok()
+                .and_then(|j| j.as_str().map(str::to_string))
+                .unwrap_or_default();
+            *stats.judges.entry(judge).or_default() += 1;
             *stats
                 .verdicts
                 .entry(rec.verdict.as_str().to_string())
@@ -156,4 +163,79 @@ pub fn execute(
     stats.records = journal.compact()?;
     stats.wall_s = t0.elapsed().as_secs_f64();
     Ok(stats)
+}
+
+/// Coverage of isolated judging over a problem set (`ouro tests compile`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CompileReport {
+    /// Problems with an assert script in the filter suite.
+    pub problems: usize,
+    /// Problems whose every test is judged in isolation.
+    pub problems_isolated: usize,
+    /// Problems with some tests isolated and some in process.
+    pub problems_mixed: usize,
+    /// Assert statements, and those inside tests judged in isolation.
+    pub asserts: usize,
+    pub asserts_isolated: usize,
+    /// Tests (top-level statements with an assert), and those isolated.
+    pub tests: usize,
+    pub tests_isolated: usize,
+    /// Calls of the function under test the isolated tests make.
+    pub cases: usize,
+    /// Problems not fully isolated: (problem id, first reason).
+    pub not_isolated: Vec<(String, String)>,
+}
+
+impl CompileReport {
+    pub fn problem_share(&self) -> f64 {
+        self.problems_isolated as f64 / self.problems.max(1) as f64
+    }
+
+    pub fn assert_share(&self) -> f64 {
+        self.asserts_isolated as f64 / self.asserts.max(1) as f64
+    }
+}
+
+/// Compiles the filter tests of every problem in `problems_dir` (the spy
+/// passes run in sandbox slots) and reports how much is judged in isolation.
+pub fn compile_report(problems_dir: &Path, opts: &ExecOptions) -> Result<CompileReport, ExecError> {
+    let problems: Vec<Arc<Problem>> = read_path::<Problem>(problems_dir)?
+        .into_iter()
+        .filter(|p| matches!(p.tests, ouro_data::Tests::AssertScript { .. }))
+        .map(Arc::new)
+        .collect();
+    let mut report = CompileReport {
+        problems: problems.len(),
+        ..CompileReport::default()
+    };
+    if problems.is_empty() {
+        return Ok(report);
+    }
+    let exec = Executor::new(opts)?;
+    let ids: Vec<String> = problems.iter().map(|p| p.problem_id.clone()).collect();
+    for (id, c) in ids
+        .into_iter()
+        .zip(exec.compile_tests(problems, Suite::Filter))
+    {
+        let Some(c) = c else { continue };
+        report.asserts += c.asserts;
+        report.asserts_isolated += c.asserts_isolated;
+        report.tests += c.ntests;
+        report.tests_isolated += c.isolated.iter().filter(|&&i| i).count();
+        report.cases += c.cases.len();
+        match c.judge() {
+            ouro_data::Judge::Isolated => report.problems_isolated += 1,
+            ouro_data::Judge::Mixed => report.problems_mixed += 1,
+            ouro_data::Judge::InProcess => {}
+        }
+        if c.judge() != ouro_data::Judge::Isolated {
+            let why = c
+                .reasons
+                .first()
+                .map(|(t, w)| format!("test {t}: {w}"))
+                .unwrap_or_else(|| "no tests".into());
+            report.not_isolated.push((id, why));
+        }
+    }
+    Ok(report)
 }

@@ -12,7 +12,9 @@ use crate::cgroup::{CgroupSupport, SlotCgroup};
 use crate::protocol::{Hello, Request, Response};
 
 /// The harness source, run with `python3 -c`.
-pub const HARNESS: &str = include_str!("harness.py");
+/// `isolate.py` (plain-data codec, spy pass) comes first: `harness.py`
+/// ends by calling `main()`.
+pub const HARNESS: &str = concat!(include_str!("isolate.py"), include_str!("harness.py"));
 
 /// The sandbox primitives a slot is expected to reach when running as root;
 /// anything missing from a slot's isolation is warned about.

@@ -5,11 +5,13 @@
 //! An early `sys.exit`, `os._exit`, `SystemExit` raised from a `finally`, a
 //! signal, or fake lines without the nonce therefore never make a pass.
 //!
-//! Limitation: assert tests are judged inside the untrusted interpreter
-//! (`Judge::InProcess`). Code that deliberately digs the nonce out of the
-//! harness's frames, or returns an object whose `__eq__` always holds, can
-//! still fake test results; judging in the parent (issue 9) closes that.
-//! Stdout tests are always compared here and are immune.
+//! Limitation of this judge (`Judge::InProcess`): assert tests run inside the
+//! untrusted interpreter, so code that digs the nonce out of the harness's
+//! frames, or returns an object whose `__eq__` always holds, can fake test
+//! results. It is used only for tests the test compiler cannot isolate (and
+//! under `JudgeMode::InProcess`); see [`crate::verdict_isolated`] for the
+//! judge whose expected values never enter the sandbox. Stdout tests are
+//! always compared here and are immune.
 
 use ouro_data::{IoCase, Verdict};
 
@@ -24,7 +26,7 @@ pub struct Judged {
     pub error_kind: Option<String>,
 }
 
-fn judged(
+pub(crate) fn judged(
     verdict: Verdict,
     tests_passed: Vec<bool>,
     error_kind: impl Into<Option<String>>,
@@ -38,23 +40,52 @@ fn judged(
 
 /// One parsed line of the result channel.
 #[derive(Debug, Clone, PartialEq)]
-enum Line {
+pub(crate) enum Line {
     Syntax,
     LoadError(String),
     Exit(i32),
     Loaded,
     SetupError(String),
-    Test { index: usize, ok: bool, exc: String },
+    Test {
+        index: usize,
+        ok: bool,
+        exc: String,
+    },
     Done(usize),
+    /// Isolated judging: what call `index` returned, in the plain-data wire form.
+    Returned {
+        index: usize,
+        json: String,
+    },
+    /// Isolated judging: call `index` raised.
+    Raised {
+        index: usize,
+        exc: String,
+    },
+    /// Isolated judging: call `index` returned something that is not plain data.
+    NotPlain {
+        index: usize,
+    },
 }
 
 /// Lines carrying the nonce, in order; everything else is ignored.
-fn parse_channel(raw: &str, nonce: &str) -> Vec<Line> {
+pub(crate) fn parse_channel(raw: &str, nonce: &str) -> Vec<Line> {
     let mut out = Vec::new();
     for line in raw.lines() {
         let Some(rest) = line.strip_prefix(nonce).and_then(|r| r.strip_prefix(' ')) else {
             continue;
         };
+        if let Some(v) = rest.strip_prefix("V ") {
+            if let Some((i, json)) = v.split_once(' ') {
+                if let Ok(index) = i.parse() {
+                    out.push(Line::Returned {
+                        index,
+                        json: json.to_string(),
+                    });
+                }
+            }
+            continue;
+        }
         let f: Vec<&str> = rest.split(' ').collect();
         let parsed = match f.as_slice() {
             ["E", "syntax", ..] => Line::Syntax,
@@ -78,6 +109,17 @@ fn parse_channel(raw: &str, nonce: &str) -> Vec<Line> {
                 },
                 _ => continue,
             },
+            ["R", i, exc] => match i.parse() {
+                Ok(index) => Line::Raised {
+                    index,
+                    exc: exc.to_string(),
+                },
+                Err(_) => continue,
+            },
+            ["N", i, ..] => match i.parse() {
+                Ok(index) => Line::NotPlain { index },
+                Err(_) => continue,
+            },
             ["D", n] => match n.parse() {
                 Ok(n) => Line::Done(n),
                 Err(_) => continue,
@@ -89,7 +131,7 @@ fn parse_channel(raw: &str, nonce: &str) -> Vec<Line> {
     out
 }
 
-fn killed_verdict(run: &Run) -> Option<(Verdict, String)> {
+pub(crate) fn killed_verdict(run: &Run) -> Option<(Verdict, String)> {
     match run.killed.as_deref() {
         Some("output") => Some((Verdict::OutputLimit, "output".into())),
         Some("cpu") => Some((Verdict::Timeout, "cpu".into())),
@@ -98,11 +140,11 @@ fn killed_verdict(run: &Run) -> Option<(Verdict, String)> {
     }
 }
 
-fn is_memory_error(name: &str) -> bool {
+pub(crate) fn is_memory_error(name: &str) -> bool {
     name == "MemoryError"
 }
 
-fn exception_kind(name: &str) -> String {
+pub(crate) fn exception_kind(name: &str) -> String {
     if name == "SystemExit" {
         "exited_early".into()
     } else {
@@ -110,10 +152,18 @@ fn exception_kind(name: &str) -> String {
     }
 }
 
-fn abnormal_end(run: &Run) -> (Verdict, String) {
+/// Whether the child got past its setup (it writes `B` before any sample
+/// code runs), so that its exit status is the sample's doing.
+fn started(run: &Run, nonce: &str) -> bool {
+    run.result
+        .lines()
+        .any(|l| l.strip_prefix(nonce) == Some(" B"))
+}
+
+pub(crate) fn abnormal_end(run: &Run, nonce: &str) -> (Verdict, String) {
     match (run.signal, run.exit_code) {
         (Some(sig), _) => (Verdict::Error, format!("signal:{sig}")),
-        (None, Some(111)) => (Verdict::SandboxError, "child_setup".into()),
+        (None, Some(111)) if !started(run, nonce) => (Verdict::SandboxError, "child_setup".into()),
         _ => (Verdict::Error, "exited_early".into()),
     }
 }
@@ -166,6 +216,42 @@ pub fn judge_assert(resp: &Response, nonce: &str, oom: bool) -> Judged {
             _ => {}
         }
     }
+    decide(
+        run,
+        nonce,
+        &lines,
+        Outcome {
+            passed,
+            forged,
+            done: done_after_tests,
+            memory_error,
+            first_fail,
+        },
+        oom,
+    )
+}
+
+/// What the result channel said, before the verdict.
+pub(crate) struct Outcome {
+    pub passed: Vec<bool>,
+    /// Lines out of order, duplicated, or after the marker.
+    pub forged: bool,
+    /// The completion marker came after every expected line.
+    pub done: bool,
+    pub memory_error: bool,
+    pub first_fail: Option<String>,
+}
+
+/// The verdict of an assert run, from the channel's facts (shared by the
+/// in-process and the isolated judges).
+pub(crate) fn decide(run: &Run, nonce: &str, lines: &[Line], o: Outcome, oom: bool) -> Judged {
+    let Outcome {
+        passed,
+        forged,
+        done: done_after_tests,
+        memory_error,
+        first_fail,
+    } = o;
     if let Some((v, k)) = killed_verdict(run) {
         return judged(v, passed, k);
     }
@@ -188,11 +274,11 @@ pub fn judge_assert(resp: &Response, nonce: &str, oom: bool) -> Judged {
         return judged(Verdict::Fail, passed, "forged_result".to_string());
     }
     if !done_after_tests || lines.first() != Some(&Line::Loaded) {
-        let (v, k) = abnormal_end(run);
+        let (v, k) = abnormal_end(run, nonce);
         return judged(v, passed, k);
     }
     if run.signal.is_some() || run.exit_code != Some(0) {
-        let (v, k) = abnormal_end(run);
+        let (v, k) = abnormal_end(run, nonce);
         return judged(v, passed, k);
     }
     if passed.iter().all(|&p| p) {
@@ -229,7 +315,7 @@ pub fn judge_io(resp: &Response, cases: &[IoCase], nonce: &str, oom: bool) -> Ju
                 Some(Line::LoadError(n)) => Some((Verdict::Error, exception_kind(n))),
                 Some(Line::Exit(0)) if run.exit_code == Some(0) && run.signal.is_none() => None,
                 Some(Line::Exit(c)) if *c != 0 => Some((Verdict::Error, format!("exit:{c}"))),
-                _ => Some(abnormal_end(run)),
+                _ => Some(abnormal_end(run, nonce)),
             }
         };
         match problem {
@@ -363,6 +449,21 @@ mod tests {
         );
         let r = run("abc L MemoryError\n", Some(0), None);
         assert_eq!(judge_assert(&resp(r, 1), N, false).verdict, Verdict::Oom);
+    }
+
+    #[test]
+    fn setup_exit_code_counts_only_before_the_sample_started() {
+        let r = run("", Some(111), None);
+        assert_eq!(
+            judge_assert(&resp(r, 1), N, false).verdict,
+            Verdict::SandboxError
+        );
+        let r = run("abc B\nabc U\n", Some(111), None);
+        let j = judge_assert(&resp(r, 1), N, false);
+        assert_eq!(
+            (j.verdict, j.error_kind.as_deref()),
+            (Verdict::Error, Some("exited_early"))
+        );
     }
 
     #[test]

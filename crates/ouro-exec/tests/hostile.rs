@@ -187,10 +187,10 @@ fn hostile_cases(victim: &str, outside: &str) -> Vec<Case> {
         case(
             "always-equal object",
             "class Eq:\n    def __eq__(self, other):\n        return True\ndef f(x):\n    return Eq()\n",
-            // In-process asserts cannot see through __eq__; issue 9 moves the
-            // comparison out of the sandbox. Stdout tests are covered below.
-            &[Pass],
-            None,
+            // The tests compile, so the value is judged in the parent (see
+            // tests/forgery.rs for the rest of the forgery suite).
+            &[Fail],
+            Some("not_plain_data"),
         ),
         case("sys.exit(0) before the asserts", "import sys\ndef f(x):\n    return 0\nsys.exit(0)\n", &[Error], Some("exited_early")),
         case("os._exit(0) before the asserts", "import os\ndef f(x):\n    return 0\nos._exit(0)\n", &[Error], Some("exited_early")),

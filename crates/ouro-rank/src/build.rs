@@ -63,6 +63,11 @@ pub struct BuildOptions {
     pub pass_k: Vec<usize>,
     /// Rows per output shard.
     pub rows_per_shard: usize,
+    /// Use only problems whose filter-suite passes were all judged in
+    /// isolation (expected values never inside the sample's interpreter);
+    /// problems with a pass judged in process are left out of the data.
+    #[serde(default)]
+    pub require_isolated: bool,
 }
 
 impl Default for BuildOptions {
@@ -77,6 +82,7 @@ impl Default for BuildOptions {
             repair: RepairOptions::default(),
             pass_k: vec![1, 5, 10],
             rows_per_shard: 100_000,
+            require_isolated: false,
         }
     }
 }
@@ -156,8 +162,13 @@ pub fn load_inputs(inputs: &BuildInputs) -> Result<Loaded> {
 
 /// Builds pools from loaded inputs with the build's options.
 pub fn pools_from(loaded: &Loaded, o: &BuildOptions) -> (Vec<Pool>, PoolStats) {
-    build_pools(
-        &loaded.problems,
+    let (problems, left_out) = if o.require_isolated {
+        isolated_problems(&loaded.problems, &loaded.executions)
+    } else {
+        (loaded.problems.clone(), 0)
+    };
+    let (pools, mut st) = build_pools(
+        &problems,
         &loaded.samples,
         &loaded.executions,
         &PoolOptions {
@@ -167,7 +178,34 @@ pub fn pools_from(loaded: &Loaded, o: &BuildOptions) -> (Vec<Pool>, PoolStats) {
             decontam_ngram: o.decontam_ngram,
             ranking_executions: loaded.ranking_executions.clone(),
         },
-    )
+    );
+    if left_out > 0 {
+        st.warnings.push(format!(
+            "{left_out} problems left out: a filter-suite pass was not judged in isolation (require_isolated)"
+        ));
+    }
+    (pools, st)
+}
+
+/// The problems none of whose filter-suite passes was judged in process
+/// (wholly or in part), and how many were left out.
+pub fn isolated_problems(problems: &[Problem], executions: &[Execution]) -> (Vec<Problem>, usize) {
+    let untrusted: std::collections::HashSet<&str> = executions
+        .iter()
+        .filter(|e| {
+            e.suite == ouro_data::Suite::Filter
+                && e.verdict == ouro_data::Verdict::Pass
+                && e.judge != ouro_data::Judge::Isolated
+        })
+        .map(|e| e.problem_id.as_str())
+        .collect();
+    let kept: Vec<Problem> = problems
+        .iter()
+        .filter(|p| !untrusted.contains(p.problem_id.as_str()))
+        .cloned()
+        .collect();
+    let left_out = problems.len() - kept.len();
+    (kept, left_out)
 }
 
 fn round_metrics(st: &PoolStats, pass_k: &[usize], balance: Option<f64>) -> RoundMetrics {

@@ -374,3 +374,24 @@ fn generated_tests_become_a_problem_set_and_their_matrix_drives_the_ranking() {
     assert_eq!(mixed.len(), 1);
     assert_eq!(mixed[0].completion, SLOW);
 }
+
+#[test]
+fn require_isolated_leaves_out_problems_with_a_pass_judged_in_process() {
+    let problems = vec![
+        problem("iso", None),
+        problem("inproc", None),
+        problem("failing", None),
+    ];
+    let a = sample("iso", 0, "def f():\n    return 1\n");
+    let b = sample("inproc", 0, "def f():\n    return 1\n");
+    let c = sample("failing", 0, "def f():\n    return 1\n");
+    let mut e1 = exec(&a, Suite::Filter, &[true], 1.0);
+    e1.judge = Judge::Isolated;
+    let e2 = exec(&b, Suite::Filter, &[true], 1.0);
+    // A failure judged in process cannot have been forged into a pass.
+    let e3 = exec(&c, Suite::Filter, &[false], 1.0);
+    assert_eq!(e2.verdict, Verdict::Pass);
+    let (kept, left_out) = ouro_rank::build::isolated_problems(&problems, &[e1, e2, e3]);
+    let ids: Vec<&str> = kept.iter().map(|p| p.problem_id.as_str()).collect();
+    assert_eq!((ids, left_out), (vec!["iso", "failing"], 1));
+}

@@ -1,0 +1,227 @@
+# ouro-exec isolated judging, Python side (prepended to harness.py).
+#
+# Plain-data codec: the only way values cross the sandbox boundary. The wire
+# form (JSON) is documented in pyvalue/mod.rs. The encoder is strict: exact
+# builtin types only, so subclasses and objects with their own __eq__ never
+# encode, and the parent (Rust) decides every comparison.
+#
+# Spy pass: runs a problem's TEST script (trusted) in a fresh child with the
+# asserts rewritten by ouro-python's test compiler into __ouro_case__ calls
+# that record arguments and expected values. No sample code ever runs in it.
+
+import json as _ojson
+
+_PLAIN_DEPTH = 100
+_PLAIN_NODES = 200000
+
+
+class NotPlain(Exception):
+    pass
+
+
+def encode_plain(x):
+    budget = [_PLAIN_NODES]
+    _type, _int, _float, _str, _bool, _list, _tuple, _dict = type, int, float, str, bool, list, tuple, dict
+    _bytes, _set, _frozenset = bytes, set, frozenset
+
+    def enc(v, depth):
+        budget[0] -= 1
+        if budget[0] < 0 or depth > _PLAIN_DEPTH:
+            raise NotPlain("too_large")
+        t = _type(v)
+        if v is None or t is _bool:
+            return v
+        if t is _int:
+            if -(1 << 63) <= v < (1 << 63):
+                return v
+            return {"I": format(v, "x")}
+        if t is _float:
+            return {"F": repr(v)}
+        if t is _str:
+            return v
+        if t is _bytes:
+            return {"B": v.hex()}
+        if t is _list:
+            return [enc(e, depth + 1) for e in v]
+        if t is _tuple:
+            return {"T": [enc(e, depth + 1) for e in v]}
+        if t is _dict:
+            return {"D": [[enc(k, depth + 1), enc(e, depth + 1)] for k, e in v.items()]}
+        if t is _set:
+            return {"S": [enc(e, depth + 1) for e in v]}
+        if t is _frozenset:
+            return {"Z": [enc(e, depth + 1) for e in v]}
+        raise NotPlain("type")
+
+    return enc(x, 0)
+
+
+def decode_plain(w):
+    if w is None or w is True or w is False:
+        return w
+    t = type(w)
+    if t is int or t is str:
+        return w
+    if t is list:
+        return [decode_plain(e) for e in w]
+    ((tag, v),) = w.items()
+    if tag == "I":
+        return int(v, 16)
+    if tag == "F":
+        return float(v)
+    if tag == "B":
+        return bytes.fromhex(v)
+    if tag == "T":
+        return tuple(decode_plain(e) for e in v)
+    if tag == "D":
+        return {decode_plain(k): decode_plain(e) for k, e in v}
+    if tag == "S":
+        return {decode_plain(e) for e in v}
+    if tag == "Z":
+        return frozenset(decode_plain(e) for e in v)
+    raise ValueError("unknown tag %r" % tag)
+
+
+def dumps_plain(w):
+    # ASCII only: one value is one line of the result channel.
+    return _ojson.dumps(w, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------- spy pass
+class _SpyArgs:
+    __slots__ = ("a", "k")
+
+
+class _SpyStop(Exception):
+    pass
+
+
+def _mutable_ids(x, out, depth=0):
+    if depth > 50:
+        return out
+    t = type(x)
+    if t in (list, dict, set):
+        if id(x) in out:
+            return out
+        out.add(id(x))
+    if t in (list, tuple, set, frozenset):
+        for e in x:
+            _mutable_ids(e, out, depth + 1)
+    elif t is dict:
+        for k, e in x.items():
+            _mutable_ids(k, out, depth + 1)
+            _mutable_ids(e, out, depth + 1)
+    return out
+
+
+def spy_main(req, tests, report):
+    """Runs in a forked child that never sees sample code. Never returns."""
+    import random
+    random.seed(0)
+    nvals = req["spy_nvals"]
+    specs = req["spy_steps"]
+    setup_code, steps, _param = tests
+    if len(steps) != len(specs):
+        report("X step_count")
+        os._exit(0)
+
+    def args_(*a, **k):
+        r = _SpyArgs()
+        r.a, r.k = a, k
+        return r
+
+    def case(aid, *items):
+        args = [i for i in items if type(i) is _SpyArgs]
+        vals = [i for i in items if type(i) is not _SpyArgs]
+        if len(args) != 1 or aid >= len(nvals) or len(vals) != nvals[aid]:
+            raise _SpyStop("shape")
+        a = args[0]
+        if _mutable_ids((a.a, a.k), set()) & _mutable_ids(vals, set()):
+            # `assert f(xs) == xs`: in process the expected side is read after
+            # the call may have mutated it; not reproducible from the inputs.
+            raise _SpyStop("aliased")
+        try:
+            rec = {"a": aid, "args": [encode_plain(v) for v in a.a],
+                   "kw": [[k, encode_plain(v)] for k, v in a.k.items()],
+                   "v": [encode_plain(v) for v in vals]}
+        except NotPlain as e:
+            raise _SpyStop("not_plain_%s" % e)
+        report("C " + dumps_plain(rec))
+
+    def unavailable(*a, **k):
+        raise _SpyStop("calls_candidate")
+
+    ns = {"__name__": "__tests__", "__builtins__": builtins, "__ouro_args__": args_, "__ouro_case__": case}
+    prelude = req.get("prelude") or ""
+    if prelude:
+        try:
+            # Helpers the tests call (HumanEval's encode_cyclic) live in the
+            # prompt; a prompt that is prose simply does not compile.
+            exec(compile(prelude, "<prompt>", "exec"), ns)
+        except BaseException:
+            pass
+    for n in req["spy_names"]:
+        ns[n] = unavailable
+    if setup_code is not None:
+        try:
+            exec(setup_code, ns)
+        except BaseException as e:
+            report("X setup_%s" % _exc_name(e))
+            os._exit(0)
+    for i, ((code, _is_test), spec) in enumerate(zip(steps, specs)):
+        mode = spec["mode"]
+        if mode == "skip":
+            continue
+        try:
+            if mode == "spy":
+                code = compile(spec["src"], "<tests>", "exec")
+            exec(code, ns)
+        except _SpyStop as e:
+            report("F %d %s" % (i, e))
+        except BaseException as e:
+            if mode == "run":
+                report("X step%d_%s" % (i, _exc_name(e)))
+                os._exit(0)
+            report("F %d %s" % (i, _exc_name(e)))
+    report("D")
+    os._exit(0)
+
+
+_WRAPPERS = {"set": set, "frozenset": frozenset, "sorted": sorted, "list": list, "tuple": tuple}
+
+
+def decode_calls(calls):
+    """Decodes every call's inputs before any sample code runs."""
+    out = []
+    for c in calls:
+        wraps = []
+        for w in c["w"]:
+            if w[0] == "round":
+                wraps.append((round, tuple(decode_plain(x) for x in w[1:])))
+            else:
+                wraps.append((_WRAPPERS[w[0]], ()))
+        out.append((decode_plain(c["a"]), {k: decode_plain(v) for k, v in c["k"]}, wraps))
+    return out
+
+
+def run_calls(fn, calls, report):
+    """Calls the function under test on each input and reports what it
+    returned, encoded as plain data. Judging happens in the parent."""
+    _Base, _NotPlain, _enc, _dumps = BaseException, NotPlain, encode_plain, dumps_plain
+    for i, (a, k, wraps) in enumerate(calls):
+        try:
+            v = fn(*a, **k)
+            for w, extra in wraps:
+                v = w(v, *extra)
+        except _Base as e:
+            report("R %d %s" % (i, _exc_name(e)))
+            continue
+        try:
+            line = _dumps(_enc(v))
+        except _NotPlain as e:
+            report("N %d %s" % (i, e))
+            continue
+        except _Base:
+            report("N %d encode" % i)
+            continue
+        report("V %d %s" % (i, line))

@@ -1,0 +1,425 @@
+//! Isolated judging: compiling a problem's assert script into cases whose
+//! expected values stay in this (trusted) process.
+//!
+//! 1. [`ouro_python::testcompile`] finds the asserts that depend on the
+//!    function under test only through returned values and rewrites them.
+//! 2. A *spy pass* runs the rewritten test script (trusted, from the problem;
+//!    never sample code) in a fresh sandbox child and reports, per evaluated
+//!    assert, the call's arguments and the expected values ([`spy_request`],
+//!    [`from_spy`]). A step the spy pass cannot reproduce falls back to
+//!    in-process judging.
+//! 3. A sample's child receives only the arguments, calls the function and
+//!    returns each result through a strict plain-data encoder; the parent
+//!    compares with Python's equality ([`crate::pyvalue`], [`Check::holds`]).
+//!
+//! Compiled tests are cached per (script, entry point, prompt).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ouro_data::{Judge, Problem};
+use ouro_python::testcompile::{self, CheckKind, StepMode, TestPlan, Wrapper};
+use serde_json::{json, Value as Json};
+
+use crate::protocol::{Request, Response, WireLimits};
+use crate::pyvalue::{self, Value};
+
+/// How a returned value is judged, with the trusted values filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    Eq(Value),
+    Ne(Value),
+    In(Value),
+    IsTrue,
+    IsFalse,
+    IsNone,
+    IsNotNone,
+    Truthy,
+    Falsy,
+    AbsTol {
+        expected: Value,
+        tol: Value,
+        inclusive: bool,
+    },
+    IsClose {
+        expected: Value,
+        rel_tol: f64,
+        abs_tol: f64,
+    },
+}
+
+impl Check {
+    /// Whether the assert holds for the returned value `v`.
+    pub fn holds(&self, v: &Value) -> bool {
+        match self {
+            Check::Eq(e) => pyvalue::py_eq(v, e),
+            Check::Ne(e) => !pyvalue::py_eq(v, e),
+            Check::In(c) => pyvalue::contains(c, v).unwrap_or(false),
+            Check::IsTrue => *v == Value::Bool(true),
+            Check::IsFalse => *v == Value::Bool(false),
+            Check::IsNone => *v == Value::None,
+            Check::IsNotNone => *v != Value::None,
+            Check::Truthy => pyvalue::truthy(v),
+            Check::Falsy => !pyvalue::truthy(v),
+            Check::AbsTol {
+                expected,
+                tol,
+                inclusive,
+            } => pyvalue::within_tolerance(v, expected, tol, *inclusive),
+            Check::IsClose {
+                expected,
+                rel_tol,
+                abs_tol,
+            } => pyvalue::isclose(v, expected, *rel_tol, *abs_tol),
+        }
+    }
+}
+
+/// One call of the function under test and how its result is judged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    /// Index of the test (statement) the case belongs to.
+    pub test: usize,
+    /// What the sandbox receives: `{"a": args, "k": kwargs, "w": wrappers}`.
+    pub call: Json,
+    pub check: Check,
+}
+
+/// A problem's test script, compiled.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Compiled {
+    /// Tests in the script (as the in-process harness counts them).
+    pub ntests: usize,
+    /// Per test: judged from `cases` (true) or in process (false).
+    pub isolated: Vec<bool>,
+    pub cases: Vec<Case>,
+    /// Assert statements in the script, and those in isolated tests.
+    pub asserts: usize,
+    pub asserts_isolated: usize,
+    /// Why each test that is not isolated is not.
+    pub reasons: Vec<(usize, String)>,
+}
+
+impl Compiled {
+    /// How a sample of this problem is judged.
+    pub fn judge(&self) -> Judge {
+        let n = self.isolated.iter().filter(|&&i| i).count();
+        if n == 0 || self.ntests == 0 {
+            Judge::InProcess
+        } else if n == self.ntests {
+            Judge::Isolated
+        } else {
+            Judge::Mixed
+        }
+    }
+
+    /// Tests judged in isolation (the in-process part skips them).
+    pub fn skip(&self) -> Vec<usize> {
+        (0..self.ntests).filter(|&t| self.isolated[t]).collect()
+    }
+
+    fn in_process(plan: &TestPlan, why: &str) -> Compiled {
+        let ntests = plan.tests();
+        Compiled {
+            ntests,
+            isolated: vec![false; ntests],
+            cases: vec![],
+            asserts: plan.steps.iter().map(|s| s.asserts).sum(),
+            asserts_isolated: 0,
+            reasons: (0..ntests).map(|t| (t, why.to_string())).collect(),
+        }
+    }
+}
+
+fn wire_wrapper(w: &Wrapper, vals: &[Json]) -> Json {
+    match w {
+        Wrapper::Set => json!(["set"]),
+        Wrapper::FrozenSet => json!(["frozenset"]),
+        Wrapper::Sorted => json!(["sorted"]),
+        Wrapper::List => json!(["list"]),
+        Wrapper::Tuple => json!(["tuple"]),
+        Wrapper::Round { ndigits: None } => json!(["round"]),
+        Wrapper::Round { ndigits: Some(i) } => json!(["round", vals[*i]]),
+    }
+}
+
+/// The spy-pass request for a plan; `None` when nothing can be compiled.
+pub fn spy_request(
+    plan: &TestPlan,
+    problem: &Problem,
+    script: &str,
+    nonce: &str,
+    limits: WireLimits,
+) -> Option<Request> {
+    if plan.reason.is_some() || plan.compiled_tests() == 0 {
+        return None;
+    }
+    let steps = plan
+        .steps
+        .iter()
+        .map(|s| match &s.mode {
+            StepMode::Run => json!({"mode": "run"}),
+            StepMode::Spy(src) => json!({"mode": "spy", "src": src}),
+            StepMode::InProcess(_) => json!({"mode": "skip"}),
+        })
+        .collect();
+    let mut names = vec![problem.entry_point.clone()];
+    names.extend(plan.check_param.clone());
+    names.retain(|n| !n.is_empty());
+    Some(Request {
+        kind: "spy",
+        code: String::new(),
+        script: script.to_string(),
+        entry_point: problem.entry_point.clone(),
+        cases: vec![],
+        nonce: nonce.to_string(),
+        seed: 0,
+        limits,
+        calls: None,
+        run_script: false,
+        skip: vec![],
+        spy_steps: Some(steps),
+        spy_nvals: plan.atoms.iter().map(|a| a.nvals).collect(),
+        spy_names: names,
+        prelude: problem.prompt.clone(),
+    })
+}
+
+fn check_of(kind: &CheckKind, vals: &[Value]) -> Result<Check, String> {
+    let num = |i: Option<usize>, default: f64| -> Result<f64, String> {
+        match i {
+            None => Ok(default),
+            Some(i) => pyvalue::as_f64(&vals[i]).ok_or_else(|| "tolerance is not a number".into()),
+        }
+    };
+    Ok(match *kind {
+        CheckKind::Eq(i) => Check::Eq(vals[i].clone()),
+        CheckKind::Ne(i) => Check::Ne(vals[i].clone()),
+        CheckKind::In(i) => {
+            if pyvalue::contains(&vals[i], &Value::None).is_none()
+                && !matches!(vals[i], Value::Str(_) | Value::Bytes(_))
+            {
+                return Err("`in` over a value that is not a container".into());
+            }
+            Check::In(vals[i].clone())
+        }
+        CheckKind::IsTrue => Check::IsTrue,
+        CheckKind::IsFalse => Check::IsFalse,
+        CheckKind::IsNone => Check::IsNone,
+        CheckKind::IsNotNone => Check::IsNotNone,
+        CheckKind::Truthy => Check::Truthy,
+        CheckKind::Falsy => Check::Falsy,
+        CheckKind::AbsTol {
+            expected,
+            tol,
+            inclusive,
+        } => Check::AbsTol {
+            expected: vals[expected].clone(),
+            tol: vals[tol].clone(),
+            inclusive,
+        },
+        CheckKind::IsClose {
+            expected,
+            rel_tol,
+            abs_tol,
+        } => Check::IsClose {
+            expected: vals[expected].clone(),
+            rel_tol: num(rel_tol, 1e-9)?,
+            abs_tol: num(abs_tol, 0.0)?,
+        },
+    })
+}
+
+/// One parsed record of the spy channel.
+enum SpyLine {
+    Case(Json),
+    StepFailed(usize, String),
+    Failed(String),
+    Done,
+}
+
+fn spy_lines(raw: &str, nonce: &str) -> Vec<SpyLine> {
+    let mut out = Vec::new();
+    for line in raw.lines() {
+        let Some(rest) = line.strip_prefix(nonce).and_then(|r| r.strip_prefix(' ')) else {
+            continue;
+        };
+        let (tag, body) = rest.split_once(' ').unwrap_or((rest, ""));
+        out.push(match tag {
+            "C" => match serde_json::from_str(body) {
+                Ok(j) => SpyLine::Case(j),
+                Err(e) => SpyLine::Failed(format!("bad case record: {e}")),
+            },
+            "F" => {
+                let (i, why) = body.split_once(' ').unwrap_or((body, ""));
+                match i.parse() {
+                    Ok(i) => SpyLine::StepFailed(i, why.to_string()),
+                    Err(_) => SpyLine::Failed("bad step record".into()),
+                }
+            }
+            "X" => SpyLine::Failed(body.to_string()),
+            "D" => SpyLine::Done,
+            _ => continue,
+        });
+    }
+    out
+}
+
+/// Builds the compiled tests from a plan and the spy pass's answer. Any
+/// problem with the spy pass leaves the affected tests in process.
+pub fn from_spy(plan: &TestPlan, resp: Option<&Response>, nonce: &str) -> Compiled {
+    let Some(resp) = resp else {
+        let why = plan.reason.as_deref().unwrap_or("no assert compiles");
+        return Compiled::in_process(plan, why);
+    };
+    if let Some(e) = &resp.test_error {
+        return Compiled::in_process(plan, e);
+    }
+    let Some(run) = resp.runs.first() else {
+        return Compiled::in_process(plan, "spy pass did not run");
+    };
+    if let Some(k) = &run.killed {
+        return Compiled::in_process(plan, &format!("spy pass killed: {k}"));
+    }
+    let lines = spy_lines(&run.result, nonce);
+    if !matches!(lines.last(), Some(SpyLine::Done)) {
+        let why = lines
+            .iter()
+            .find_map(|l| match l {
+                SpyLine::Failed(w) => Some(format!("spy pass failed: {w}")),
+                _ => None,
+            })
+            .unwrap_or_else(|| "spy pass ended early".into());
+        return Compiled::in_process(plan, &why);
+    }
+    let nsteps = plan.steps.len();
+    let mut why_not: Vec<Option<String>> = plan
+        .steps
+        .iter()
+        .map(|s| match &s.mode {
+            StepMode::InProcess(w) => Some(w.clone()),
+            _ => None,
+        })
+        .collect();
+    let fail = |why_not: &mut Vec<Option<String>>, step: usize, why: String| {
+        if step >= nsteps || why_not[step].is_some() {
+            return;
+        }
+        why_not[step] = Some(why.clone());
+        let s = &plan.steps[step];
+        if s.binds || s.test.is_none() {
+            for later in why_not.iter_mut().skip(step + 1) {
+                later.get_or_insert_with(|| format!("follows step {step} ({why})"));
+            }
+        }
+    };
+    let mut cases: Vec<(usize, Case)> = Vec::new();
+    for line in &lines {
+        match line {
+            SpyLine::StepFailed(i, why) => fail(&mut why_not, *i, format!("spy: {why}")),
+            SpyLine::Case(rec) => match case_of(plan, rec) {
+                Ok((step, case)) => cases.push((step, case)),
+                Err((Some(step), why)) => fail(&mut why_not, step, why),
+                Err((None, why)) => return Compiled::in_process(plan, &why),
+            },
+            _ => {}
+        }
+    }
+    let ntests = plan.tests();
+    let mut out = Compiled {
+        ntests,
+        isolated: vec![false; ntests],
+        ..Compiled::default()
+    };
+    for (i, s) in plan.steps.iter().enumerate() {
+        out.asserts += s.asserts;
+        let Some(t) = s.test else { continue };
+        match &why_not[i] {
+            None => {
+                out.isolated[t] = true;
+                out.asserts_isolated += s.asserts;
+            }
+            Some(w) => out.reasons.push((t, w.clone())),
+        }
+    }
+    out.cases = cases
+        .into_iter()
+        .filter(|(step, _)| why_not[*step].is_none())
+        .map(|(_, c)| c)
+        .collect();
+    out
+}
+
+type CaseError = (Option<usize>, String);
+
+fn case_of(plan: &TestPlan, rec: &Json) -> Result<(usize, Case), CaseError> {
+    let aid = rec["a"].as_u64().map(|a| a as usize);
+    let Some(atom) = aid.and_then(|a| plan.atoms.get(a)) else {
+        return Err((None, "spy case names no atom".into()));
+    };
+    let step = atom.step;
+    let Some(test) = plan.steps[step].test else {
+        return Err((Some(step), "case outside a test".into()));
+    };
+    let err = |why: String| (Some(step), why);
+    let raw_vals = rec["v"].as_array().cloned().unwrap_or_default();
+    if raw_vals.len() != atom.nvals {
+        return Err(err("spy reported the wrong number of values".into()));
+    }
+    let vals = raw_vals
+        .iter()
+        .map(pyvalue::decode)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(format!("expected value does not decode: {e}")))?;
+    // The arguments must decode too: the sandbox decodes the same form.
+    for a in rec["args"].as_array().into_iter().flatten() {
+        pyvalue::decode(a).map_err(|e| err(format!("argument does not decode: {e}")))?;
+    }
+    let check = check_of(&atom.check, &vals).map_err(err)?;
+    let wrappers: Vec<Json> = atom
+        .wrappers
+        .iter()
+        .map(|w| wire_wrapper(w, &raw_vals))
+        .collect();
+    let call = json!({"a": rec["args"], "k": rec["kw"], "w": wrappers});
+    Ok((step, Case { test, call, check }))
+}
+
+/// Compiled tests shared by all slots, keyed by what determines them.
+#[derive(Default)]
+pub struct CompileCache {
+    map: Mutex<HashMap<String, Arc<Compiled>>>,
+}
+
+impl CompileCache {
+    pub fn key(problem: &Problem, script: &str) -> String {
+        let mut h = blake3::Hasher::new();
+        for part in [script, &problem.entry_point, &problem.prompt] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        h.finalize().to_hex().to_string()
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<Compiled>> {
+        self.map.lock().expect("compile cache").get(key).cloned()
+    }
+
+    pub fn insert(&self, key: String, c: Compiled) -> Arc<Compiled> {
+        let c = Arc::new(c);
+        self.map
+            .lock()
+            .expect("compile cache")
+            .entry(key)
+            .or_insert(c)
+            .clone()
+    }
+}
+
+/// The static part alone (no spy pass): used when judging in process.
+pub fn plan(script: &str, entry_point: &str) -> TestPlan {
+    testcompile::compile(script, entry_point)
+}
+
+#[cfg(test)]
+mod tests;

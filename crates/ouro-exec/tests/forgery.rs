@@ -1,0 +1,149 @@
+//! Forgery: programs that subvert a harness running in their own interpreter.
+//!
+//! Every program here returns wrong answers and attacks the judging instead
+//! (replacing test code from a thread, jumping with `sys.settrace`, rewriting
+//! harness state found through `gc`, returning objects whose `__eq__` always
+//! holds, patching builtins/json/pickle, writing fake results to every fd).
+//! The problem's tests compile fully, so the verdicts are decided in the
+//! parent from plain returned values, and none of them may pass.
+
+mod common;
+
+use common::*;
+use ouro_data::Judge;
+use ouro_exec::{Executor, JudgeMode, Verdict};
+
+const CHECK: &str =
+    "def check(candidate):\n    assert candidate(1) == 2\n    assert candidate(2) == 3\n";
+
+fn forgeries() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "thread replaces the test and harness functions",
+            "import threading, gc, time\n\
+def f(x):\n    time.sleep(0.02)\n    return 0\n\
+def patch():\n    noop = (lambda *a, **k: None).__code__\n    while True:\n        for o in gc.get_objects():\n            try:\n                if getattr(o, '__name__', '') in ('check', 'run_calls', 'encode_plain', 'child_main', 'report'):\n                    o.__code__ = noop\n            except Exception:\n                pass\n        time.sleep(0.001)\n\
+threading.Thread(target=patch, daemon=True).start()\ntime.sleep(0.05)\n",
+        ),
+        (
+            "sys.settrace jumps over harness lines",
+            "import sys\ndef f(x):\n    return 0\n\
+def tr(frame, event, arg):\n    if event == 'line' and frame.f_code.co_filename != '<solution>':\n        try:\n            frame.f_lineno = max(l for _, _, l in frame.f_code.co_lines() if l)\n        except Exception:\n            pass\n    return tr\n\
+sys.settrace(tr)\n",
+        ),
+        (
+            "gc walk rewrites harness state",
+            "import gc\ndef f(x):\n    return 0\n\
+for o in gc.get_objects():\n    try:\n        if isinstance(o, dict) and 'nonce' in o:\n            o['calls'] = []\n            o['skip'] = list(range(100))\n        elif isinstance(o, list) and o and all(isinstance(c, tuple) and len(c) == 3 for c in o):\n            o[:] = [((), {}, [])] * len(o)\n    except Exception:\n        pass\n",
+        ),
+        (
+            "permissive __eq__",
+            "class Eq:\n    def __eq__(self, other):\n        return True\n    def __ne__(self, other):\n        return False\n    __hash__ = object.__hash__\ndef f(x):\n    return Eq()\n",
+        ),
+        (
+            "int subclass equal to everything",
+            "class I(int):\n    def __eq__(self, other):\n        return True\n    __hash__ = int.__hash__\ndef f(x):\n    return I(0)\n",
+        ),
+        (
+            "list subclass and object hiding in a container",
+            "class L(list):\n    def __eq__(self, o):\n        return True\nclass E:\n    def __eq__(self, o):\n        return True\ndef f(x):\n    return L([E()])\n",
+        ),
+        (
+            "patched builtins, json and pickle",
+            "import builtins, json, pickle\ndef f(x):\n    return 0\n\
+json.dumps = lambda *a, **k: '2'\njson.loads = lambda *a, **k: 2\npickle.dumps = lambda *a, **k: b'2'\n\
+builtins.isinstance = lambda *a: True\nbuiltins.repr = lambda *a: '2'\nbuiltins.type = lambda *a: int\nbuiltins.AssertionError = type('Nope', (Exception,), {})\n",
+        ),
+        (
+            "fake results on every inherited fd, then exit",
+            "import os\ndef f(x):\n    return 0\n\
+msg = b'U\\nV 0 2\\nV 1 3\\nT 0 1 -\\nT 1 1 -\\nD 2\\n'\n\
+for fd in range(1024):\n    try:\n        os.write(fd, msg)\n    except OSError:\n        pass\n",
+        ),
+        (
+            "nonce stolen from harness frames, fake values written",
+            "import gc, os\ndef f(x):\n    return 0\n\
+for o in gc.get_objects():\n    try:\n        if isinstance(o, dict) and isinstance(o.get('nonce'), str):\n            n = o['nonce'].encode()\n            for fd in range(3, 1024):\n                try:\n                    os.write(fd, n + b' U\\n' + n + b' V 0 0\\n' + n + b' V 1 0\\n' + n + b' D 2\\n')\n                except OSError:\n                    pass\n    except Exception:\n        pass\n",
+        ),
+    ]
+}
+
+#[test]
+fn forged_passes_are_not_passes_when_tests_compile() {
+    let exec = Executor::new(&options(2)).expect("executor starts");
+    let problem = assert_problem("forgery/assert", "f", CHECK);
+    let cases = forgeries();
+    let mut jobs = vec![job(&problem, "def f(x):\n    return x + 1\n", 0)];
+    jobs.extend(
+        cases
+            .iter()
+            .enumerate()
+            .map(|(i, (_, code))| job(&problem, code, 1 + i as u32)),
+    );
+    let results = exec.run_batch(jobs);
+    assert_eq!(
+        results[0].verdict,
+        Verdict::Pass,
+        "control: {:?}",
+        results[0]
+    );
+    assert_eq!(results[0].judge, Judge::Isolated);
+    let mut bad = Vec::new();
+    for ((name, _), r) in cases.iter().zip(&results[1..]) {
+        if r.verdict == Verdict::Pass || r.judge != Judge::Isolated {
+            bad.push(format!(
+                "{name}: {:?}/{:?} judge {:?}",
+                r.verdict, r.error_kind, r.judge
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "forgeries that passed:\n{}", bad.join("\n"));
+    let eq = &results[4];
+    assert_eq!(eq.error_kind.as_deref(), Some("not_plain_data"), "{eq:?}");
+}
+
+#[test]
+fn in_process_judging_is_what_the_forgeries_beat() {
+    let mut opts = options(1);
+    opts.judge = JudgeMode::InProcess;
+    let exec = Executor::new(&opts).expect("executor starts");
+    let problem = assert_problem("forgery/inprocess", "f", CHECK);
+    let (_, code) = forgeries()[3];
+    let r = run_one(&exec, &problem, code);
+    assert_eq!(
+        (r.verdict, r.judge),
+        (Verdict::Pass, Judge::InProcess),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn plain_values_round_trip_with_python_equality() {
+    let script = [
+        "def check(candidate):",
+        "    assert candidate('t') == (1, [2.0], {'a': {1, 2}}, b'x', 10**30, -0.0, None, True, frozenset({(1, 2)}))",
+        "    assert candidate('nan') != candidate.__name__ or True",
+        "    assert candidate('f') == 1 and candidate('f') is True",
+        "    assert abs(candidate('pi') - 3.14159) < 1e-5",
+        "    assert math.isclose(candidate('pi'), 3.14159265, rel_tol=1e-6)",
+        "    assert sorted(candidate('l')) == [1, 2, 3]",
+        "    assert candidate('none') is None",
+        "    assert not candidate('empty')",
+        "",
+    ]
+    .join("\n");
+    let code = "def f(k):\n    return {'t': (True, [2], {'a': frozenset({2, 1})}, b'x', 10**30, 0.0, None, 1.0, {(1.0, 2)}),\n            'f': True, 'pi': 3.141592653589793, 'l': [3, 1, 2], 'none': None, 'empty': {}, 'nan': 0}[k]\n";
+    let problem = assert_problem("forgery/values", "f", &format!("import math\n{script}"));
+    let exec = Executor::new(&options(1)).expect("executor starts");
+    let r = run_one(&exec, &problem, code);
+    // The second test uses the function outside a supported form: mixed.
+    assert_eq!((r.verdict, r.judge), (Verdict::Pass, Judge::Mixed), "{r:?}");
+    assert_eq!(r.tests_passed.len(), 8);
+    let wrong = code.replace("'l': [3, 1, 2]", "'l': [3, 1, 1]");
+    let r = run_one(&exec, &problem, &wrong);
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert_eq!(
+        r.tests_passed,
+        vec![true, true, true, true, true, false, true, true]
+    );
+}
