@@ -376,6 +376,12 @@ fn compile_step(
             let head: String = text.chars().take(60).collect();
             return Err(format!("unsupported assert: {head}"));
         };
+        // The message is only evaluated when the assert fails, and the
+        // rewrite drops it: calls in it do not decide anything.
+        if let Some(msg) = &a.msg {
+            let m = msg.range();
+            consumed.extend(scan.loads.iter().filter(|l| m.contains_range(**l)));
+        }
         let mut calls = Vec::new();
         for spec in &specs {
             consumed.push(spec.call.func.range());

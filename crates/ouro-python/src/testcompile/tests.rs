@@ -150,3 +150,16 @@ fn multiline_statements_keep_their_layout() {
         "if 1:\n    __ouro_case__(0, __ouro_args__(\n        '''a\nb'''), ('x'))\n"
     );
 }
+
+#[test]
+fn calls_in_an_assert_message_do_not_block_compilation() {
+    let plan = compile(
+        "def check(candidate):\n    assert candidate(1) == True, 'err: ' + str(candidate(1))\n",
+        "f",
+    );
+    assert_eq!(plan.compiled_tests(), 1);
+    assert_eq!(
+        spy_source(&plan, 0),
+        "if 1:\n    __ouro_case__(0, __ouro_args__(1), (True))\n"
+    );
+}
