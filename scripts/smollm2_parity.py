@@ -2,7 +2,7 @@
 
 Driven by scripts/smollm2-parity.sh (which builds the venv and the binaries):
 
-    python scripts/smollm2_parity.py GGUF HF_DIR OURO_BIN [N_TOKENS]
+    python scripts/smollm2_parity.py GGUF HF_DIR "OURO_BIN model generate" [N_TOKENS]
 
 For each fixed prompt, both sides tokenize the same text (no BOS, special tokens
 parsed) and decode N_TOKENS tokens greedily, EOS ignored. llama.cpp is driven
@@ -70,16 +70,18 @@ def llama_greedy(llm, ids, n):
     return out, margins
 
 
-def ouro_greedy(bin_, hf, text, n):
+def ouro_greedy(cmd, hf, text, n):
     res = subprocess.run(
-        [bin_, "model", "generate", hf, "--prompt", text, "--temperature", "0",
-         "--max-tokens", str(n), "--ignore-eos", "--json"],
+        cmd + [hf, "--prompt", text, "--temperature", "0",
+               "--max-tokens", str(n), "--ignore-eos", "--json"],
         check=True, capture_output=True, text=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def main():
-    gguf, hf, bin_ = sys.argv[1], sys.argv[2], sys.argv[3]
+    gguf, hf = sys.argv[1], sys.argv[2]
+    # "ouro model generate", or a binary taking the same arguments (OURO_GENERATE)
+    cmd = sys.argv[3].split()
     n = int(sys.argv[4]) if len(sys.argv) > 4 else 32
     min_match = int(os.environ.get("MIN_MATCH", "20"))
     llm = Llama(model_path=gguf, n_ctx=1024, n_threads=os.cpu_count(), logits_all=True,
@@ -88,7 +90,7 @@ def main():
     for text in PROMPTS:
         ids = llm.tokenize(text.encode(), add_bos=False, special=True)
         ref, margins = llama_greedy(llm, ids, n)
-        o = ouro_greedy(bin_, hf, text, n)
+        o = ouro_greedy(cmd, hf, text, n)
         same_prompt = o["prompt_ids"] == ids
         match = 0
         while match < n and ref[match] == o["token_ids"][match]:

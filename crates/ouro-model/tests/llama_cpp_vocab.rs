@@ -79,3 +79,45 @@ fn gguf_tokenizers_match_llama_cpp_reference_tokenizations() {
         failures.join("\n")
     );
 }
+
+/// SmolLM2's own vocabulary: the tokenizer ouro imports from the Q4_1 GGUF against
+/// llama-cpp-python's tokenization of the same texts (dumped by scripts/smollm2_tokens.py;
+/// scripts/smollm2-parity.sh runs both).
+///
+///   OURO_SMOLLM2_TOKENS=$PWD/scripts/.cache/smollm2/llama-tokens.json \
+///     cargo test -p ouro-model --test llama_cpp_vocab -- --ignored --nocapture
+#[test]
+#[ignore]
+fn smollm2_tokenizer_matches_llama_cpp() {
+    let Some(cases) = std::env::var_os("OURO_SMOLLM2_TOKENS") else {
+        eprintln!("skipping: set OURO_SMOLLM2_TOKENS (scripts/smollm2_tokens.py writes it)");
+        return;
+    };
+    let gguf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts/.cache/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let mut f = std::fs::File::open(&gguf).unwrap_or_else(|e| panic!("{}: {e}", gguf.display()));
+    let content = Content::read(&mut f).unwrap();
+    let tok = ouro_model::gguf::tokenizer_from_gguf(&content, &gguf).unwrap();
+    let cases: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&cases).unwrap()).unwrap();
+    let mut failures = Vec::new();
+    for c in &cases {
+        let text = c["text"].as_str().unwrap();
+        let want: Vec<u32> = c["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let got = tok.encode(text, false).unwrap().get_ids().to_vec();
+        if got != want {
+            failures.push(format!("{text:?}\n  want {want:?}\n  got  {got:?}"));
+        }
+    }
+    eprintln!(
+        "smollm2: {}/{} llama-cpp-python tokenizations match",
+        cases.len() - failures.len(),
+        cases.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
