@@ -51,3 +51,36 @@ fn bundled_problems_compile_fully_and_references_pass_isolated() {
         );
     }
 }
+
+#[test]
+fn mbpp_assert_lists_are_judged_in_isolation() {
+    let script = "import math\n\
+assert similar_elements((3, 4, 5, 6), (5, 7, 4, 10)) == (4, 5)\n\
+assert set(similar_elements((1, 2, 3, 4), (5, 4, 3, 7))) == set((3, 4))\n\
+for n in range(3):\n    assert len(similar_elements((n,), (n,))) == 1 or similar_elements((n,), (n,)) == (n,)\n\
+assert similar_elements((), ()) == ()\n";
+    let problem = common::assert_problem("mbpp/2", "similar_elements", script);
+    let exec = Executor::new(&common::options(1)).expect("executor starts");
+    let good = "def similar_elements(a, b):\n    return tuple(sorted(set(a) & set(b)))\n";
+    let r = common::run_one(&exec, &problem, good);
+    // The loop uses the result in `len(...)`: that test runs in process.
+    assert_eq!((r.verdict, r.judge), (Verdict::Pass, Judge::Mixed), "{r:?}");
+    let script_isolated: String = script
+        .lines()
+        .filter(|l| !l.contains("len("))
+        .filter(|l| !l.starts_with("for"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let problem = common::assert_problem("mbpp/2b", "similar_elements", &script_isolated);
+    let r = common::run_one(&exec, &problem, good);
+    assert_eq!(
+        (r.verdict, r.judge),
+        (Verdict::Pass, Judge::Isolated),
+        "{r:?}"
+    );
+    let wrong = "def similar_elements(a, b):\n    return list(sorted(set(a) & set(b)))\n";
+    let r = common::run_one(&exec, &problem, wrong);
+    // A list is not a tuple; the set() test still passes.
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert_eq!(r.tests_passed, vec![false, true, false]);
+}
