@@ -126,7 +126,17 @@ impl Compiled {
             cases: vec![],
             asserts: plan.steps.iter().map(|s| s.asserts).sum(),
             asserts_isolated: 0,
-            reasons: (0..ntests).map(|t| (t, why.to_string())).collect(),
+            reasons: plan
+                .steps
+                .iter()
+                .filter_map(|s| {
+                    let t = s.test?;
+                    Some(match &s.mode {
+                        StepMode::InProcess(w) if plan.reason.is_none() => (t, w.clone()),
+                        _ => (t, why.to_string()),
+                    })
+                })
+                .collect(),
         }
     }
 }
