@@ -10,7 +10,10 @@
 #     transformers gets min_new_tokens = max_new_tokens; only generated tokens are counted;
 #   - CPU threads: THREADS (default 2) for rayon and torch (intra-op), 1 torch inter-op thread;
 #   - a 4-token warm-up generation first, not timed; the timed span covers tokenization of
-#     the batch (ouro) / nothing extra (transformers), prefill and decoding, KV cache on.
+#     the batch (ouro) / nothing extra (transformers), prefill and decoding, KV cache on;
+#   - wall-clock tokens/s and process CPU seconds are both reported. On a machine busy with
+#     other work, multi-threaded torch degrades far more than ouro (OpenMP barriers), so the
+#     wall ratio at THREADS>1 overstates ouro's lead there; THREADS=1 is the fair setting.
 #
 #   scripts/bench-generate.sh [BATCH=8] [MAX_TOKENS=64]
 #   OURO_TORCH_PYTHON=/path/to/python scripts/bench-generate.sh   # reuse a torch+transformers env
@@ -59,11 +62,11 @@ torch.manual_seed(0)
 with torch.inference_mode():
     # warm-up (allocations, kernels), not timed
     model.generate(**enc, max_new_tokens=4, min_new_tokens=4, **settings)
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     out = model.generate(**enc, max_new_tokens=max_tokens, min_new_tokens=max_tokens, **settings)
-    secs = time.perf_counter() - t0
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
 n = (out.shape[1] - enc["input_ids"].shape[1]) * batch
-print(json.dumps({"tokens": n, "seconds": secs, "tokens_per_s": n / secs,
+print(json.dumps({"tokens": n, "seconds": secs, "tokens_per_s": n / secs, "cpu_seconds": cpu,
                   "prompt_tokens": enc["input_ids"].shape[1], "torch": torch.__version__,
                   "torch_threads": torch.get_num_threads(),
                   "first": tok.decode(out[0, enc["input_ids"].shape[1]:])}))
@@ -77,4 +80,8 @@ assert o["tokens"] == h["tokens"], f"unequal work: ouro {o['tokens']} vs transfo
 assert o["prompt_tokens"] == h["prompt_tokens"], "prompts tokenize differently"
 print(f"ratio ouro/transformers tokens/s: {o['tokens_per_s'] / h['tokens_per_s']:.2f}x "
       f"({o['tokens_per_s']:.1f} vs {h['tokens_per_s']:.1f})")
+if o.get("cpu_seconds") and h.get("cpu_seconds"):
+    print(f"ratio of CPU seconds per token, transformers/ouro: {h['cpu_seconds'] / o['cpu_seconds']:.2f}x "
+          f"({o['cpu_seconds']:.1f} vs {h['cpu_seconds']:.1f} CPU s; robust to other load at THREADS=1, "
+          f"inflated for torch's spinning OpenMP threads when THREADS>1 on a busy machine)")
 PY

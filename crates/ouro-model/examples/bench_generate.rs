@@ -2,7 +2,8 @@
 //!
 //!   bench_generate MODEL_DIR BATCH MAX_TOKENS [PROMPT]
 //!   bench_generate import FILE.gguf OUT_DIR
-//! Prints one JSON line: {"tokens": N, "seconds": S, "tokens_per_s": R, "prompt_tokens": P, "first": "..."}.
+//! Prints one JSON line: {"tokens": N, "seconds": S, "tokens_per_s": R, "cpu_seconds": C,
+//! "prompt_tokens": P, "first": "..."}.
 //! A 4-token warm-up generation runs first and is not timed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -59,14 +60,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     gen.generate(&warm)?;
+    let cpu0 = cpu_seconds();
     let t0 = std::time::Instant::now();
     let outs = gen.generate(&reqs)?;
     let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
     let tokens: usize = outs.iter().map(|g| g.completion_tokens).sum();
     println!(
         "{}",
         serde_json::json!({"tokens": tokens, "seconds": secs, "tokens_per_s": tokens as f64 / secs,
-            "prompt_tokens": outs[0].prompt_tokens, "first": outs[0].text})
+            "cpu_seconds": cpu, "prompt_tokens": outs[0].prompt_tokens, "first": outs[0].text})
     );
     Ok(())
+}
+
+/// User + system CPU time of this process (all threads), from /proc/self/stat;
+/// None where there is no procfs. Less sensitive than wall time to other load.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // fields after the parenthesised command name; utime and stime are the 12th and 13th
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
 }
