@@ -10,7 +10,7 @@ use ouro_data::{derive_seed, Execution, Judge, Limits, Problem, Sample, Suite, T
 use crate::cgroup::{self, CgroupSupport};
 use crate::isolate::{self, CompileCache, Compiled};
 use crate::protocol::{Request, WireLimits};
-use crate::slot::{resolve_python, Slot, SlotError, SlotSpec};
+use crate::slot::{resolve_python, Slot, SlotSpec};
 use crate::verdict::{judge_assert, judge_io, Judged};
 use crate::verdict_isolated::judge_isolated;
 use crate::{executor_version_for, ExecError, ExecOptions, JudgeMode};
@@ -48,6 +48,14 @@ pub struct Executor {
     warnings: Vec<String>,
     uids: std::ops::Range<u32>,
     scratch: PathBuf,
+}
+
+/// A worker's spy slot: a separate fork server that runs only trusted spy
+/// passes, so that test scripts (and their expected values) never enter the
+/// memory of a server whose children run sample code.
+struct Spy {
+    slot: Option<Slot>,
+    spec: SlotSpec,
 }
 
 /// What a worker thread shares with the others.
@@ -112,6 +120,8 @@ impl Executor {
             };
             let rx = Arc::clone(&rx);
             let shared = Arc::clone(&shared);
+            // Spy slots run trusted code only; their uids follow the sample slots'.
+            let spy_uid = uid_base + (workers + index) as u32;
             let ready = ready_tx.clone();
             let opts = opts.clone();
             // Slots are started inside their worker thread: the harness asks for
@@ -130,6 +140,14 @@ impl Executor {
                     }
                 };
                 drop(ready);
+                let mut spy = Spy {
+                    slot: None,
+                    spec: SlotSpec {
+                        workdir: spec.workdir.with_file_name(format!("spy-{index}")),
+                        uid: spy_uid,
+                        ..spec.clone()
+                    },
+                };
                 loop {
                     let item = {
                         let guard = rx.lock().expect("queue lock");
@@ -138,7 +156,7 @@ impl Executor {
                     let Ok(item) = item else { break };
                     match item {
                         WorkItem::Sample { job, seq, reply } => {
-                            let rec = run_job(&mut slot, &spec, &shared, &opts, &job);
+                            let rec = run_job(&mut slot, &mut spy, &spec, &shared, &opts, &job);
                             let _ = reply.send((seq, rec));
                         }
                         WorkItem::Compile {
@@ -147,7 +165,7 @@ impl Executor {
                             seq,
                             reply,
                         } => {
-                            let c = compile_job(&mut slot, &spec, &shared, &opts, &problem, suite);
+                            let c = compile_job(&mut spy, &shared, &opts, &problem, suite);
                             let _ = reply.send((seq, c));
                         }
                     }
@@ -326,6 +344,22 @@ fn ensure_slot(
     shared: &Shared,
     opts: &ExecOptions,
 ) -> Result<(), String> {
+    let fresh = slot.is_none();
+    ensure_running(slot, spec, shared, opts)?;
+    if fresh {
+        if let Some(s) = slot.as_ref() {
+            shared.isolation.lock().expect("isolation lock")[spec.index] = s.isolation.clone();
+        }
+    }
+    Ok(())
+}
+
+fn ensure_running(
+    slot: &mut Option<Slot>,
+    spec: &SlotSpec,
+    shared: &Shared,
+    opts: &ExecOptions,
+) -> Result<(), String> {
     if slot
         .as_ref()
         .is_some_and(|s| s.served >= opts.recycle_every)
@@ -334,39 +368,45 @@ fn ensure_slot(
     }
     if slot.is_none() {
         let s = Slot::start(spec.clone(), shared.cgroups.as_ref()).map_err(|e| e.to_string())?;
-        shared.isolation.lock().expect("isolation lock")[spec.index] = s.isolation.clone();
         *slot = Some(s);
     }
     Ok(())
 }
 
-/// The compiled tests of a script, from the cache or by a spy pass on `slot`.
+/// The compiled tests of a script, from the cache or by a spy pass on the
+/// worker's spy slot.
 fn compiled_for(
-    slot: &mut Slot,
+    spy: &mut Spy,
     shared: &Shared,
     opts: &ExecOptions,
     problem: &Problem,
     script: &str,
-) -> Result<Arc<Compiled>, SlotError> {
+) -> Result<Arc<Compiled>, String> {
     let key = CompileCache::key(problem, script);
     if let Some(c) = shared.compiled.get(&key) {
         return Ok(c);
     }
+    ensure_running(&mut spy.slot, &spy.spec, shared, opts)?;
+    let slot = spy.slot.as_mut().expect("spy slot started");
     let plan = isolate::plan(script, &problem.entry_point);
     let nonce = format!("{:032x}", rand::random::<u128>());
-    let compiled = match isolate::spy_request(&plan, problem, script, &nonce, wire(&opts.limits)) {
-        None => isolate::from_spy(&plan, None, &nonce),
-        Some(req) => {
-            let resp = slot.run(&req)?;
-            isolate::from_spy(&plan, Some(&resp), &nonce)
-        }
-    };
+    let mut compiled =
+        match isolate::spy_request(&plan, problem, script, &nonce, wire(&opts.limits)) {
+            None => isolate::from_spy(&plan, None, &nonce),
+            Some(req) => match slot.run(&req) {
+                Ok(resp) => isolate::from_spy(&plan, Some(&resp), &nonce),
+                Err(e) => {
+                    spy.slot = None;
+                    return Err(e.to_string());
+                }
+            },
+        };
+    compiled.sandbox_script = plan.redact(script, &compiled.skip());
     Ok(shared.compiled.insert(key, compiled))
 }
 
 fn compile_job(
-    slot: &mut Option<Slot>,
-    spec: &SlotSpec,
+    spy: &mut Spy,
     shared: &Shared,
     opts: &ExecOptions,
     problem: &Problem,
@@ -376,12 +416,8 @@ fn compile_job(
         return None;
     };
     for _attempt in 0..=opts.sandbox_retries {
-        if ensure_slot(slot, spec, shared, opts).is_err() {
-            continue;
-        }
-        match compiled_for(slot.as_mut()?, shared, opts, problem, script) {
-            Ok(c) => return Some(c),
-            Err(_) => *slot = None,
+        if let Ok(c) = compiled_for(spy, shared, opts, problem, script) {
+            return Some(c);
         }
     }
     let plan = isolate::plan(script, &problem.entry_point);
@@ -399,6 +435,7 @@ fn wire(l: &Limits) -> WireLimits {
 
 fn run_job(
     slot: &mut Option<Slot>,
+    spy: &mut Spy,
     spec: &SlotSpec,
     shared: &Shared,
     opts: &ExecOptions,
@@ -434,6 +471,7 @@ fn run_job(
         calls: None,
         run_script: true,
         skip: vec![],
+        ntests: 0,
         spy_steps: None,
         spy_nvals: vec![],
         spy_names: vec![],
@@ -445,25 +483,32 @@ fn run_job(
             last_error = e;
             continue;
         }
-        let s = slot.as_mut().expect("slot started");
         let compiled = match (opts.judge, tests) {
             (JudgeMode::Auto, Tests::AssertScript { script }) => {
-                match compiled_for(s, shared, opts, &job.problem, script) {
+                match compiled_for(spy, shared, opts, &job.problem, script) {
                     Ok(c) => Some(c).filter(|c| c.judge() != Judge::InProcess),
                     Err(e) => {
-                        last_error = e.to_string();
-                        *slot = None;
+                        last_error = e;
                         continue;
                     }
                 }
             }
             _ => None,
         };
+        let s = slot.as_mut().expect("slot started");
         let mut req = req.clone();
         if let Some(c) = &compiled {
+            let mixed = c.judge() == Judge::Mixed;
             req.calls = Some(c.cases.iter().map(|case| case.call.clone()).collect());
-            req.run_script = c.judge() == Judge::Mixed;
+            req.run_script = mixed;
             req.skip = c.skip();
+            req.ntests = c.ntests;
+            // Isolated tests' expected values never reach this slot.
+            req.script = if mixed {
+                c.sandbox_script.clone()
+            } else {
+                String::new()
+            };
         }
         let oom_before = s.oom_kills();
         match s.run(&req) {

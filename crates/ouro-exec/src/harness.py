@@ -672,7 +672,13 @@ def serve():
             return
         resp = {"runs": [], "ntests": None, "test_error": None}
         tests, ntests = None, 0
-        if req["kind"] in ("assert", "spy"):
+        if req["kind"] == "assert" and req.get("calls") is not None and not req.get("run_script"):
+            # Judged wholly in isolation: the script is withheld from this
+            # process (its children run sample code), only inputs come.
+            tests, ntests = (None, [], None), req["ntests"]
+            resp["ntests"] = ntests
+            inputs = [b""]
+        elif req["kind"] in ("assert", "spy"):
             try:
                 tests = compile_tests(req["script"], req["entry_point"])
                 ntests = sum(1 for _, t in tests[1] if t)

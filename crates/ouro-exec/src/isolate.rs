@@ -98,6 +98,10 @@ pub struct Compiled {
     pub asserts_isolated: usize,
     /// Why each test that is not isolated is not.
     pub reasons: Vec<(usize, String)>,
+    /// What the sandbox receives of the script for mixed judging: the script
+    /// with every isolated test replaced by `assert True`, so that no
+    /// expected value of an isolated test enters the untrusted process.
+    pub sandbox_script: String,
 }
 
 impl Compiled {
@@ -126,6 +130,7 @@ impl Compiled {
             cases: vec![],
             asserts: plan.steps.iter().map(|s| s.asserts).sum(),
             asserts_isolated: 0,
+            sandbox_script: String::new(),
             reasons: plan
                 .steps
                 .iter()
@@ -188,6 +193,7 @@ pub fn spy_request(
         calls: None,
         run_script: false,
         skip: vec![],
+        ntests: 0,
         spy_steps: Some(steps),
         spy_nvals: plan.atoms.iter().map(|a| a.nvals).collect(),
         spy_names: names,

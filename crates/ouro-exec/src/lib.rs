@@ -91,7 +91,8 @@ pub struct ExecOptions {
     pub max_pids: u64,
     /// How often a sample is retried when the sandbox (not the sample) fails.
     pub sandbox_retries: u32,
-    /// First uid untrusted code runs as; slot i uses `uid_base + i`.
+    /// First uid untrusted code runs as; slot i uses `uid_base + i` (and its
+    /// spy slot, which runs only trusted test scripts, `uid_base + workers + i`).
     pub uid_base: u32,
     /// Where the slots' working directories are mounted (default: the system temp dir).
     pub scratch_dir: Option<PathBuf>,

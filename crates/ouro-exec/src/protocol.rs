@@ -38,6 +38,8 @@ pub struct Request {
     /// (they are judged from the calls).
     pub run_script: bool,
     pub skip: Vec<usize>,
+    /// Number of tests, for requests whose script is withheld (isolated).
+    pub ntests: usize,
     /// Spy pass (`spy` kind): per step `{"mode": "run"|"spy"|"skip", "src"}`,
     /// the number of values each atom reports, the names of the function
     /// under test, and the prompt (trusted helpers the tests may call).

@@ -65,6 +65,14 @@ for fd in range(1024):\n    try:\n        os.write(fd, msg)\n    except OSError:
             "import gc, os\ndef f(x):\n    return 0\n\
 for o in gc.get_objects():\n    try:\n        if isinstance(o, dict) and isinstance(o.get('nonce'), str):\n            n = o['nonce'].encode()\n            for fd in range(3, 1024):\n                try:\n                    os.write(fd, n + b' U\\n' + n + b' V 0 0\\n' + n + b' V 1 0\\n' + n + b' D 2\\n')\n                except OSError:\n                    pass\n    except Exception:\n        pass\n",
         ),
+        (
+            "expected values read from harness memory (frames and gc)",
+            "import gc, re, sys\ntable = {}\n\
+def scan(v, depth=0):\n    if depth > 4:\n        return\n    if isinstance(v, str):\n        for a, e in re.findall(r'candidate\\((\\d+)\\) == (\\d+)', v):\n            table[int(a)] = int(e)\n    elif isinstance(v, dict):\n        for x in list(v.values()):\n            scan(x, depth + 1)\n    elif isinstance(v, (list, tuple)):\n        for x in list(v)[:1000]:\n            scan(x, depth + 1)\n\
+fr = sys._getframe()\nwhile fr is not None:\n    scan(dict(fr.f_locals))\n    fr = fr.f_back\n\
+for o in gc.get_objects():\n    if isinstance(o, dict):\n        scan(o, 3)\n\
+def f(x):\n    return table.get(x, 0)\n",
+        ),
     ]
 }
 
@@ -108,13 +116,16 @@ fn in_process_judging_is_what_the_forgeries_beat() {
     opts.judge = JudgeMode::InProcess;
     let exec = Executor::new(&opts).expect("executor starts");
     let problem = assert_problem("forgery/inprocess", "f", CHECK);
-    let (_, code) = forgeries()[3];
-    let r = run_one(&exec, &problem, code);
-    assert_eq!(
-        (r.verdict, r.judge),
-        (Verdict::Pass, Judge::InProcess),
-        "{r:?}"
-    );
+    // The permissive __eq__ and the expected values read from memory.
+    for i in [3, 9] {
+        let (name, code) = forgeries()[i];
+        let r = run_one(&exec, &problem, code);
+        assert_eq!(
+            (r.verdict, r.judge),
+            (Verdict::Pass, Judge::InProcess),
+            "{name}: {r:?}"
+        );
+    }
 }
 
 #[test]

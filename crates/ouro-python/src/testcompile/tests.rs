@@ -163,3 +163,16 @@ fn calls_in_an_assert_message_do_not_block_compilation() {
         "if 1:\n    __ouro_case__(0, __ouro_args__(1), (True))\n"
     );
 }
+
+#[test]
+fn redaction_removes_isolated_tests_and_keeps_numbering() {
+    let script = "def check(c):\n    x = 1\n    assert c(x) == 41\n    for i in range(2):\n        assert c(i) == 42\n    assert poly(c(3)) == 43\n";
+    let plan = compile(script, "f");
+    assert_eq!(plan.compiled_tests(), 2);
+    let red = plan.redact(script, &[0, 1]);
+    assert_eq!(
+        red,
+        "def check(c):\n    x = 1\n    assert True\n    assert True\n    assert poly(c(3)) == 43\n"
+    );
+    assert_eq!(compile(&red, "f").tests(), 3);
+}
