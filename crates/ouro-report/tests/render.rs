@@ -1,0 +1,266 @@
+//! End-to-end: a run directory built here renders into a page with its
+//! tables and embedded charts, and PNG files that decode.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ouro_data::report::{RoundReport, RunReport};
+
+fn sft_line(step: u64, loss: f64) -> String {
+    format!(
+        r#"{{"step":{step},"loss":{loss},"grad_norm":1.2,"lr":0.0002,"tokens":512,"tokens/s":900.0,"step_s":0.57,"optim_s":0.02}}"#
+    )
+}
+
+fn dpo_line(step: u64, loss: f64, margin: f64) -> String {
+    format!(
+        r#"{{"step":{step},"loss":{loss},"grad_norm":0.8,"lr":0.00005,"tokens":300,"tokens/s":400.0,"step_s":0.75,"optim_s":0.02,"rewards/chosen":{c},"rewards/rejected":{r},"rewards/accuracies":0.8,"rewards/margins":{margin},"logps/chosen":-20.0,"logps/rejected":-25.0}}"#,
+        c = margin / 2.0,
+        r = -margin / 2.0
+    )
+}
+
+fn round(r: u32, pass1: f64, sft: Option<&str>, dpo: Option<&str>) -> RoundReport {
+    RoundReport {
+        round: r,
+        model: format!("round-{r:02}/train-dpo/checkpoint"),
+        heldout_problems: 200,
+        samples_per_problem: 10,
+        pass_at_1: pass1,
+        pass_at_k: BTreeMap::from([
+            ("pass@5".to_string(), (pass1 * 1.6).min(1.0)),
+            ("pass@10".to_string(), (pass1 * 1.9).min(1.0)),
+        ]),
+        false_positive_rate: Some(0.08 - 0.01 * r as f64),
+        balance_score: Some(0.4 + 0.1 * r as f64),
+        data_counts: BTreeMap::from([
+            ("sft".to_string(), 1000 + 300 * r as u64),
+            ("dpo".to_string(), 400 + 100 * r as u64),
+            ("repair".to_string(), 120),
+        ]),
+        sft_metrics: sft.map(str::to_string),
+        dpo_metrics: dpo.map(str::to_string),
+        seconds: BTreeMap::from([
+            ("sample".to_string(), 120.0),
+            ("execute".to_string(), 45.5),
+            ("train".to_string(), 300.0),
+        ]),
+    }
+}
+
+fn write_metrics(run: &Path, rel: &str, lines: &[String]) {
+    let p = run.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, lines.join("\n") + "\n").unwrap();
+}
+
+/// Three rounds with SFT and DPO curves (round 2's DPO file is named but
+/// missing) and a seed-only control arm.
+pub fn fixture(run: &Path) {
+    let mut report = RunReport {
+        pipeline: "quickstart".into(),
+        ..Default::default()
+    };
+    for r in 0..3u32 {
+        let sft = format!("round-{r:02}/train-sft/metrics.jsonl");
+        let dpo = format!("round-{r:02}/train-dpo/metrics.jsonl");
+        write_metrics(
+            run,
+            &sft,
+            &(1..=40)
+                .map(|s| sft_line(s, 2.5 / (1.0 + s as f64 * 0.1) + r as f64 * 0.05))
+                .collect::<Vec<_>>(),
+        );
+        if r < 2 {
+            write_metrics(
+                run,
+                &dpo,
+                &(1..=30)
+                    .map(|s| dpo_line(s, 0.69 - s as f64 * 0.01, s as f64 * 0.05 * (r + 1) as f64))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        report
+            .rounds
+            .push(round(r, 0.2 + 0.07 * r as f64, Some(&sft), Some(&dpo)));
+        let mut c = round(r, 0.2 + 0.02 * r as f64, None, None);
+        c.false_positive_rate = Some(0.09);
+        report.control.push(c);
+    }
+    report.write(run).unwrap();
+}
+
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    (w, h)
+}
+
+#[test]
+fn renders_tables_embedded_charts_and_png_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    fixture(run);
+    let out = run.join("report.html");
+    let summary = ouro_report::render(run, &out).unwrap();
+    let html = std::fs::read_to_string(&out).unwrap();
+
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("ouro run report: quickstart"));
+    // Evaluation rows of both arms, with pass@k ordered by k.
+    assert!(
+        html.contains("<td>round-02/train-dpo/checkpoint</td>"),
+        "main row missing"
+    );
+    assert!(
+        html.contains("<td class=\"n\">34.0%</td>"),
+        "round 2 pass@1 of the main arm"
+    );
+    assert!(
+        html.contains("<td class=\"n\">24.0%</td>"),
+        "round 2 pass@1 of the control arm"
+    );
+    let p5 = html.find("<th class=\"n\">pass@5</th>").unwrap();
+    let p10 = html.find("<th class=\"n\">pass@10</th>").unwrap();
+    assert!(p5 < p10, "pass@5 before pass@10");
+    assert!(html.contains("main vs control"));
+    assert!(html.contains("<th class=\"n\">repair</th>"));
+    assert!(
+        html.contains("<td class=\"n\">1600</td>"),
+        "round 2 SFT rows"
+    );
+    assert!(
+        html.contains("<td>missing file</td>"),
+        "round 2 DPO metrics are missing"
+    );
+    // No external fetches: every image is inline.
+    assert!(!html.contains("src=\"http"), "external image");
+    assert!(!html.contains("<link"), "external stylesheet");
+    let embedded = html.matches("src=\"data:image/png;base64,").count();
+
+    let names: Vec<String> = summary
+        .charts
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for expect in [
+        "pass_at_k.png",
+        "false_positive_rate.png",
+        "balance_score.png",
+        "data_counts.png",
+        "sft_loss.png",
+        "dpo_loss.png",
+        "dpo_margins.png",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expect),
+            "{expect} not in {names:?}"
+        );
+    }
+    assert_eq!(embedded, summary.charts.len());
+    for p in &summary.charts {
+        assert!(p.starts_with(run.join("report")));
+        let bytes = std::fs::read(p).unwrap();
+        assert_eq!(png_size(&bytes), (960, 420), "{}", p.display());
+        assert!(bytes.len() > 8_000, "{} is suspiciously small", p.display());
+    }
+    assert_eq!(summary.rounds, 3);
+    assert_eq!(summary.control_rounds, 3);
+    assert!(summary
+        .warnings
+        .iter()
+        .any(|w| w.contains("round 2: DPO metrics file")));
+}
+
+#[test]
+fn absent_sections_say_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    let mut r = round(0, 0.1, None, None);
+    r.false_positive_rate = None;
+    r.balance_score = None;
+    r.data_counts.clear();
+    r.seconds.clear();
+    RunReport {
+        pipeline: "bare".into(),
+        rounds: vec![r],
+        control: vec![],
+    }
+    .write(run)
+    .unwrap();
+    let out = dir.path().join("nested/out.html");
+    let summary = ouro_report::render(run, &out).unwrap();
+    let html = std::fs::read_to_string(&out).unwrap();
+    for s in [
+        "False-positive rate",
+        "B-STaR balance score",
+        "Training data",
+        "SFT training",
+        "DPO training",
+        "Time by phase",
+    ] {
+        assert!(
+            html.contains(&format!("{s}: not run")),
+            "{s} should say not run"
+        );
+        assert!(
+            summary.not_run.iter().any(|n| n == s),
+            "{s} in {:?}",
+            summary.not_run
+        );
+    }
+    assert_eq!(summary.charts.len(), 1, "only pass@k has data");
+}
+
+#[test]
+fn stale_charts_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    fixture(run);
+    ouro_report::render(run, &run.join("report.html")).unwrap();
+    assert!(run.join("report/dpo_margins.png").exists());
+    let mut report = RunReport::read(run).unwrap();
+    for r in &mut report.rounds {
+        r.dpo_metrics = None;
+    }
+    report.write(run).unwrap();
+    ouro_report::render(run, &run.join("report.html")).unwrap();
+    assert!(!run.join("report/dpo_margins.png").exists());
+    assert!(run.join("report/sft_loss.png").exists());
+}
+
+#[test]
+fn corrupt_report_json_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("report.json"),
+        "{\"pipeline\": \"x\", \"rounds\": [",
+    )
+    .unwrap();
+    let err = ouro_report::render(dir.path(), &dir.path().join("r.html")).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("report.json"), "{msg}");
+    assert!(!dir.path().join("r.html").exists());
+
+    let empty = tempfile::tempdir().unwrap();
+    let msg = format!(
+        "{:#}",
+        ouro_report::render(empty.path(), &empty.path().join("r.html")).unwrap_err()
+    );
+    assert!(msg.contains("report.json"), "{msg}");
+}
+
+/// Renders the fixture to `OURO_REPORT_FIXTURE_OUT` (a directory) for the
+/// headless-browser check in scripts/check-report-render.sh.
+/// Run: OURO_REPORT_FIXTURE_OUT=/tmp/run cargo test -p ouro-report --test render -- --ignored fixture_for_browser
+#[test]
+#[ignore]
+fn fixture_for_browser() {
+    let out = std::env::var("OURO_REPORT_FIXTURE_OUT").expect("set OURO_REPORT_FIXTURE_OUT");
+    let run = Path::new(&out);
+    std::fs::create_dir_all(run).unwrap();
+    fixture(run);
+    ouro_report::render(run, &run.join("report.html")).unwrap();
+}
