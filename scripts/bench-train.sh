@@ -4,6 +4,9 @@
 # 4 x 256 tokens per SFT step, 2 pairs x 256 tokens per DPO step, random tokens.
 #
 #   scripts/bench-train.sh [STEPS]        (default 6; the first step of each is not timed)
+#   THREADS=1 scripts/bench-train.sh 4    (pin every implementation to THREADS threads: on a
+#                                           loaded machine torch's OpenMP threads spin and
+#                                           inflate its time far more than rayon's)
 #
 # Python: $OURO_TRL_PYTHON if set, else scripts/.cache/trl-venv (created with torch + trl).
 # Reference figures on the 2-core EPYC (DESIGN.md §4): torch 0.78 s, TRL SFT 1.01 s,
@@ -11,15 +14,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS="${1:-6}"
+if [[ -n "${THREADS:-}" ]]; then
+  export RAYON_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS"
+fi
 PY="${OURO_TRL_PYTHON:-}"
 if [[ -z "$PY" ]]; then
   VENV=scripts/.cache/trl-venv
-  if [[ ! -x "$VENV/bin/python" ]]; then
+  if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import torch, trl' 2>/dev/null; then
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q torch "trl==1.16.0"
+    # PyPI has only the CUDA build of torch for Linux, and `import torch` loads the CUDA
+    # runtime libraries even on CPU, so its nvidia-* dependencies are needed: the venv is
+    # ~6 GB (torch 1.2 GB, nvidia 3.0 GB, triton 1.0 GB); ~8.5 min to install here.
+    "$VENV/bin/pip" install -q torch==2.15.0 trl==1.16.0 transformers==5.24.0
   fi
   PY="$VENV/bin/python"
 fi
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2
 cargo build --release -q -p ouro-train --example bench_step
 BIN=target/release/examples/bench_step
 results=()
@@ -29,6 +39,7 @@ run "$BIN" dpo "$STEPS"
 run "$PY" scripts/trl_bench.py torch "$STEPS"
 run "$PY" scripts/trl_bench.py sft "$STEPS"
 run "$PY" scripts/trl_bench.py dpo "$STEPS"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2
 printf '%s\n' "${results[@]}" | python3 -c '
 import json, sys
 r = [json.loads(l) for l in sys.stdin if l.strip()]

@@ -8,7 +8,11 @@
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
+use std::sync::Arc;
+
 use crate::config::Config;
+use crate::fused::{causal_softmax, rope_heads, RopeTables};
+use crate::lora::{module_path as lora_module_path, LoraAdapters};
 use crate::ops::{
     apply_rope, attention_bias, linear, rms_norm, rope_tables, softmax_last_dim, swiglu,
 };
@@ -16,15 +20,37 @@ use crate::ops::{
 /// Upper bound on `rows * vocab` elements of one logits chunk in [`Decoder::token_logprobs`].
 const LOGPROB_CHUNK_ELEMS: usize = 1 << 22;
 
+/// A projection `x W^T (+ b)`, optionally with a LoRA adapter `(A, B, scale)`.
+struct Lin {
+    w: Tensor,
+    b: Option<Tensor>,
+    lora: Option<(Tensor, Tensor, f64)>,
+}
+
+impl Lin {
+    fn new(w: Tensor, b: Option<Tensor>) -> Self {
+        Lin { w, b, lora: None }
+    }
+
+    fn forward(&self, x: &Tensor, adapters: bool) -> Result<Tensor> {
+        let y = linear(x, &self.w, self.b.as_ref())?;
+        match (&self.lora, adapters) {
+            (Some((a, b, scale)), true) => y + (linear(&linear(x, a, None)?, b, None)? * *scale)?,
+            _ => Ok(y),
+        }
+    }
+
+    fn freeze(&mut self) {
+        self.w = self.w.detach();
+        self.b = self.b.as_ref().map(|b| b.detach());
+    }
+}
+
 struct Attention {
-    q: Tensor,
-    q_b: Option<Tensor>,
-    k: Tensor,
-    k_b: Option<Tensor>,
-    v: Tensor,
-    v_b: Option<Tensor>,
-    o: Tensor,
-    o_b: Option<Tensor>,
+    q: Lin,
+    k: Lin,
+    v: Lin,
+    o: Lin,
     q_norm: Option<Tensor>,
     k_norm: Option<Tensor>,
 }
@@ -33,9 +59,9 @@ struct Layer {
     input_norm: Tensor,
     attn: Attention,
     post_norm: Tensor,
-    gate: Tensor,
-    up: Tensor,
-    down: Tensor,
+    gate: Lin,
+    up: Lin,
+    down: Lin,
 }
 
 /// Keys and values of every layer for the sequences being generated,
@@ -83,6 +109,8 @@ pub struct Decoder {
     inv_freq: Vec<f64>,
     dtype: DType,
     device: Device,
+    has_lora: bool,
+    fused_attention: bool,
 }
 
 fn get(vb: &VarBuilder, cfg_shapes: &[(String, Vec<usize>)], name: &str) -> Result<Tensor> {
@@ -115,15 +143,17 @@ impl Decoder {
         for i in 0..cfg.num_hidden_layers {
             let p = format!("model.layers.{i}");
             let a = format!("{p}.self_attn");
+            let proj = |name: &str, bias: bool| -> Result<Lin> {
+                Ok(Lin::new(
+                    g(&format!("{a}.{name}.weight"))?,
+                    opt(format!("{a}.{name}.bias"), bias)?,
+                ))
+            };
             let attn = Attention {
-                q: g(&format!("{a}.q_proj.weight"))?,
-                q_b: opt(format!("{a}.q_proj.bias"), cfg.qkv_bias())?,
-                k: g(&format!("{a}.k_proj.weight"))?,
-                k_b: opt(format!("{a}.k_proj.bias"), cfg.qkv_bias())?,
-                v: g(&format!("{a}.v_proj.weight"))?,
-                v_b: opt(format!("{a}.v_proj.bias"), cfg.qkv_bias())?,
-                o: g(&format!("{a}.o_proj.weight"))?,
-                o_b: opt(format!("{a}.o_proj.bias"), cfg.o_bias())?,
+                q: proj("q_proj", cfg.qkv_bias())?,
+                k: proj("k_proj", cfg.qkv_bias())?,
+                v: proj("v_proj", cfg.qkv_bias())?,
+                o: proj("o_proj", cfg.o_bias())?,
                 q_norm: opt(format!("{a}.q_norm.weight"), cfg.qk_norm())?,
                 k_norm: opt(format!("{a}.k_norm.weight"), cfg.qk_norm())?,
             };
@@ -131,9 +161,9 @@ impl Decoder {
                 input_norm: g(&format!("{p}.input_layernorm.weight"))?,
                 attn,
                 post_norm: g(&format!("{p}.post_attention_layernorm.weight"))?,
-                gate: g(&format!("{p}.mlp.gate_proj.weight"))?,
-                up: g(&format!("{p}.mlp.up_proj.weight"))?,
-                down: g(&format!("{p}.mlp.down_proj.weight"))?,
+                gate: Lin::new(g(&format!("{p}.mlp.gate_proj.weight"))?, None),
+                up: Lin::new(g(&format!("{p}.mlp.up_proj.weight"))?, None),
+                down: Lin::new(g(&format!("{p}.mlp.down_proj.weight"))?, None),
             });
         }
         let norm = g("model.norm.weight")?;
@@ -151,7 +181,53 @@ impl Decoder {
             layers,
             norm,
             lm_head,
+            has_lora: false,
+            fused_attention: true,
         })
+    }
+
+    /// Adds LoRA adapters to the projections they target and freezes every base weight
+    /// (gradients reach only the adapters from then on). Every layer must have an
+    /// adapter for every target module of `adapters.config`.
+    pub fn attach_lora(&mut self, adapters: &LoraAdapters) -> Result<()> {
+        let scale = adapters.config.scale();
+        self.embed = self.embed.detach();
+        self.norm = self.norm.detach();
+        self.lm_head = self.lm_head.detach();
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            l.input_norm = l.input_norm.detach();
+            l.post_norm = l.post_norm.detach();
+            l.attn.q_norm = l.attn.q_norm.as_ref().map(|w| w.detach());
+            l.attn.k_norm = l.attn.k_norm.as_ref().map(|w| w.detach());
+            let a = &mut l.attn;
+            for (short, lin) in [
+                ("q_proj", &mut a.q),
+                ("k_proj", &mut a.k),
+                ("v_proj", &mut a.v),
+                ("o_proj", &mut a.o),
+                ("gate_proj", &mut l.gate),
+                ("up_proj", &mut l.up),
+                ("down_proj", &mut l.down),
+            ] {
+                lin.freeze();
+                lin.lora = None;
+                if !adapters.config.target_modules.iter().any(|t| t == short) {
+                    continue;
+                }
+                let module = lora_module_path(i, short).expect("known module");
+                let (la, lb) = adapters.pair(&module).ok_or_else(|| {
+                    candle_core::Error::Msg(format!("lora adapters have no {module}"))
+                })?;
+                lin.lora = Some((la, lb, scale));
+            }
+        }
+        self.has_lora = true;
+        Ok(())
+    }
+
+    /// Whether [`Decoder::attach_lora`] was called.
+    pub fn has_lora(&self) -> bool {
+        self.has_lora
     }
 
     pub fn config(&self) -> &Config {
@@ -191,17 +267,48 @@ impl Decoder {
         input_ids: &Tensor,
         attention_mask: Option<&Tensor>,
     ) -> Result<Tensor> {
+        self.hidden(input_ids, attention_mask, true)
+    }
+
+    /// Uses the fused CPU attention kernels in training forwards (`true`, the default) or
+    /// the composition of plain candle ops (the reference the fused path is tested against).
+    pub fn set_fused_attention(&mut self, on: bool) {
+        self.fused_attention = on;
+    }
+
+    fn hidden(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+        adapters: bool,
+    ) -> Result<Tensor> {
         let (b, t) = input_ids.dims2()?;
-        let positions: Vec<u32> = (0..t as u32).collect();
-        let (cos, sin) = rope_tables(&self.inv_freq, &positions, self.dtype, &self.device)?;
         let key_valid = match attention_mask {
             Some(m) => Some(mask_rows(m, b, t)?),
             None => None,
         };
-        let bias = attention_bias(t, 0, key_valid.as_deref(), self.dtype, &self.device)?;
+        let fused = self.fused_attention
+            && self.device.is_cpu()
+            && matches!(self.dtype, DType::F32 | DType::F64);
+        let kind = if fused {
+            PassKind::Fused {
+                rope: RopeTables::new(&self.inv_freq, t, self.cfg.interleaved_rope()),
+                key_valid: key_valid.map(Arc::new),
+            }
+        } else {
+            let positions: Vec<u32> = (0..t as u32).collect();
+            let (cos, sin) = rope_tables(&self.inv_freq, &positions, self.dtype, &self.device)?;
+            let bias = attention_bias(t, 0, key_valid.as_deref(), self.dtype, &self.device)?;
+            PassKind::Plain {
+                cos,
+                sin,
+                bias: Some(bias),
+            }
+        };
+        let pass = Pass { adapters, kind };
         let mut x = self.embed_ids(input_ids)?;
         for layer in &self.layers {
-            x = self.layer_forward(layer, &x, &cos, &sin, Some(&bias), None)?;
+            x = self.layer_forward(layer, &x, &pass, None)?;
         }
         rms_norm(&x, &self.norm, self.cfg.rms_norm_eps)
     }
@@ -229,8 +336,29 @@ impl Decoder {
         targets: &Tensor,
         attention_mask: Option<&Tensor>,
     ) -> Result<Tensor> {
+        self.logprobs(input_ids, targets, attention_mask, true)
+    }
+
+    /// [`Decoder::token_logprobs_masked`] of the base model: LoRA adapters bypassed (the
+    /// same as `token_logprobs_masked` when none are attached). This is DPO's reference.
+    pub fn token_logprobs_base(
+        &self,
+        input_ids: &Tensor,
+        targets: &Tensor,
+        attention_mask: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        self.logprobs(input_ids, targets, attention_mask, false)
+    }
+
+    fn logprobs(
+        &self,
+        input_ids: &Tensor,
+        targets: &Tensor,
+        attention_mask: Option<&Tensor>,
+        adapters: bool,
+    ) -> Result<Tensor> {
         let (b, t) = input_ids.dims2()?;
-        let h = self.hidden_states(input_ids, attention_mask)?;
+        let h = self.hidden(input_ids, attention_mask, adapters)?;
         let n = b * t;
         let h = h.reshape((n, self.cfg.hidden_size))?;
         let targets = targets.flatten_all()?.to_dtype(DType::U32)?;
@@ -284,16 +412,13 @@ impl Decoder {
                 &self.device,
             )?)
         };
+        let pass = Pass {
+            adapters: true,
+            kind: PassKind::Plain { cos, sin, bias },
+        };
         let mut x = self.embed_ids(input_ids)?;
         for (i, layer) in self.layers.iter().enumerate() {
-            x = self.layer_forward(
-                layer,
-                &x,
-                &cos,
-                &sin,
-                bias.as_ref(),
-                Some(&mut cache.layers[i]),
-            )?;
+            x = self.layer_forward(layer, &x, &pass, Some(&mut cache.layers[i]))?;
         }
         let last = x.narrow(1, t - 1, 1)?;
         let last = rms_norm(&last, &self.norm, self.cfg.rms_norm_eps)?;
@@ -304,18 +429,17 @@ impl Decoder {
         &self,
         l: &Layer,
         x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        bias: Option<&Tensor>,
+        pass: &Pass,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor> {
         let eps = self.cfg.rms_norm_eps;
         let h = rms_norm(x, &l.input_norm, eps)?;
-        let a = self.attention(&l.attn, &h, cos, sin, bias, cache)?;
+        let a = self.attention(&l.attn, &h, pass, cache)?;
         let x = (x + a)?;
         let h = rms_norm(&x, &l.post_norm, eps)?;
-        let m = swiglu(&linear(&h, &l.gate, None)?, &linear(&h, &l.up, None)?)?;
-        let m = linear(&m, &l.down, None)?;
+        let on = pass.adapters;
+        let m = swiglu(&l.gate.forward(&h, on)?, &l.up.forward(&h, on)?)?;
+        let m = l.down.forward(&m, on)?;
         x + m
     }
 
@@ -323,9 +447,7 @@ impl Decoder {
         &self,
         a: &Attention,
         x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        bias: Option<&Tensor>,
+        pass: &Pass,
         cache: Option<&mut Option<(Tensor, Tensor)>>,
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
@@ -333,9 +455,10 @@ impl Decoder {
         let nkv = self.cfg.num_key_value_heads();
         let hd = self.cfg.head_dim();
         let eps = self.cfg.rms_norm_eps;
-        let q = linear(x, &a.q, a.q_b.as_ref())?.reshape((b, t, nh, hd))?;
-        let k = linear(x, &a.k, a.k_b.as_ref())?.reshape((b, t, nkv, hd))?;
-        let v = linear(x, &a.v, a.v_b.as_ref())?.reshape((b, t, nkv, hd))?;
+        let on = pass.adapters;
+        let q = a.q.forward(x, on)?.reshape((b, t, nh, hd))?;
+        let k = a.k.forward(x, on)?.reshape((b, t, nkv, hd))?;
+        let v = a.v.forward(x, on)?.reshape((b, t, nkv, hd))?;
         let q = match &a.q_norm {
             Some(w) => rms_norm(&q, w, eps)?,
             None => q,
@@ -344,37 +467,73 @@ impl Decoder {
             Some(w) => rms_norm(&k, w, eps)?,
             None => k,
         };
-        let interleaved = self.cfg.interleaved_rope();
-        let q = apply_rope(&q.transpose(1, 2)?.contiguous()?, cos, sin, interleaved)?;
-        let k = apply_rope(&k.transpose(1, 2)?.contiguous()?, cos, sin, interleaved)?;
-        let v = v.transpose(1, 2)?.contiguous()?;
-        let (k, v) = match cache {
-            Some(slot) => {
-                let (k, v) = match slot.take() {
-                    Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
-                    None => (k, v),
-                };
-                *slot = Some((k.clone(), v.clone()));
-                (k, v)
-            }
-            None => (k, v),
-        };
-        let tk = k.dim(2)?;
         let rep = nh / nkv;
+        let scale = 1.0 / (hd as f64).sqrt();
+        let v = v.transpose(1, 2)?.contiguous()?;
         // Grouped-query attention without copying k/v: the `rep` query heads that
         // share a kv head are stacked along the sequence axis.
-        let q = q.reshape((b, nkv, rep * t, hd))?;
-        let scale = 1.0 / (hd as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?.reshape((b, nh, t, tk))?;
-        let scores = match bias {
-            Some(bias) => scores.broadcast_add(bias)?,
-            None => scores,
+        let o = match &pass.kind {
+            PassKind::Fused { rope, key_valid } => {
+                let q = rope_heads(&q, rope)?.reshape((b, nkv, rep * t, hd))?;
+                let k = rope_heads(&k, rope)?;
+                let scores = q.matmul(&k.t()?)?.reshape((b, nh, t, t))?;
+                let p = causal_softmax(&scores, scale, key_valid.clone())?;
+                p.reshape((b, nkv, rep * t, t))?.matmul(&v)?
+            }
+            PassKind::Plain { cos, sin, bias } => {
+                let interleaved = self.cfg.interleaved_rope();
+                let q = apply_rope(&q.transpose(1, 2)?.contiguous()?, cos, sin, interleaved)?;
+                let k = apply_rope(&k.transpose(1, 2)?.contiguous()?, cos, sin, interleaved)?;
+                let (k, v) = match cache {
+                    Some(slot) => {
+                        let (k, v) = match slot.take() {
+                            Some((pk, pv)) => {
+                                (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?)
+                            }
+                            None => (k, v),
+                        };
+                        *slot = Some((k.clone(), v.clone()));
+                        (k, v)
+                    }
+                    None => (k, v),
+                };
+                let tk = k.dim(2)?;
+                let q = q.reshape((b, nkv, rep * t, hd))?;
+                let scores = (q.matmul(&k.t()?)? * scale)?.reshape((b, nh, t, tk))?;
+                let scores = match bias {
+                    Some(bias) => scores.broadcast_add(bias)?,
+                    None => scores,
+                };
+                let p = softmax_last_dim(&scores)?.reshape((b, nkv, rep * t, tk))?;
+                p.matmul(&v)?
+            }
         };
-        let p = softmax_last_dim(&scores)?.reshape((b, nkv, rep * t, tk))?;
-        let o = p.matmul(&v)?.reshape((b, nh, t, hd))?;
+        let o = o.reshape((b, nh, t, hd))?;
         let o = o.transpose(1, 2)?.reshape((b, t, nh * hd))?;
-        linear(&o, &a.o, a.o_b.as_ref())
+        a.o.forward(&o, on)
     }
+}
+
+/// What every layer of one forward shares.
+struct Pass {
+    /// Whether LoRA adapters contribute (false: the frozen base model).
+    adapters: bool,
+    kind: PassKind,
+}
+
+enum PassKind {
+    /// Training forward on CPU: fused RoPE and masked softmax, positions `0..T`.
+    Fused {
+        rope: RopeTables,
+        key_valid: Option<Arc<Vec<Vec<bool>>>>,
+    },
+    /// Plain candle ops (any device, the KV-cache path): rotary tables per position and
+    /// an additive mask.
+    Plain {
+        cos: Tensor,
+        sin: Tensor,
+        bias: Option<Tensor>,
+    },
 }
 
 /// Reads a `[B, T]` attention mask into per-row validity.

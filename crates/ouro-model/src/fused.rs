@@ -1,5 +1,5 @@
 //! Fused CPU kernels with a hand-written backward pass: softmax over the last
-//! dimension and RMSNorm. candle-transformers has fused versions of both, but
+//! dimension, RMSNorm, SwiGLU, and the attention pieces of [`attention`]. candle-transformers has fused versions of both, but
 //! without `bwd`, so gradients silently stop at them (DESIGN §4). These run one
 //! pass per row (rayon across rows) forward and backward; on other devices the
 //! functions fall back to compositions of differentiable candle ops.
@@ -9,6 +9,9 @@ use candle_core::{
 };
 use num_traits::Float;
 use rayon::prelude::*;
+
+mod attention;
+pub use attention::{causal_softmax, rope_heads, RopeTables};
 
 /// Rows handed to one rayon task; keeps scheduling overhead small for short rows.
 const MIN_ROWS_PER_TASK: usize = 16;
@@ -36,6 +39,20 @@ pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
     } else {
         rms_norm_composite(x, w, eps)
     }
+}
+
+/// `silu(g) * u`, differentiable in both.
+pub fn swiglu(g: &Tensor, u: &Tensor) -> Result<Tensor> {
+    if g.device().is_cpu() && g.shape() == u.shape() {
+        g.contiguous()?.apply_op2(&u.contiguous()?, SwiGlu)
+    } else {
+        swiglu_composite(g, u)
+    }
+}
+
+/// The reference SwiGLU from plain candle ops.
+pub fn swiglu_composite(g: &Tensor, u: &Tensor) -> Result<Tensor> {
+    g.silu()?.mul(u)
 }
 
 /// The reference RMSNorm from plain candle ops (used off-CPU and in tests).
@@ -323,5 +340,114 @@ impl CustomOp2 for RmsNormBwdW {
             _ => candle_core::bail!("ouro rms_norm bwd: only f32/f64 are supported"),
         };
         Ok((out, Shape::from(n)))
+    }
+}
+
+/// Elementwise `f(g_i, u_i, grad_i)` over three equal-length slices, in parallel.
+fn zip3<T: Float + Send + Sync>(
+    a: &[T],
+    b: &[T],
+    c: &[T],
+    f: impl Fn(T, T, T) -> T + Sync,
+) -> Vec<T> {
+    const CHUNK: usize = 4096;
+    let mut out = vec![T::zero(); a.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK))
+        .zip(b.par_chunks(CHUNK).zip(c.par_chunks(CHUNK)))
+        .for_each(|((o, a), (b, c))| {
+            for (((o, &a), &b), &c) in o.iter_mut().zip(a).zip(b).zip(c) {
+                *o = f(a, b, c);
+            }
+        });
+    out
+}
+
+#[inline]
+fn sigmoid<T: Float>(x: T) -> T {
+    T::one() / (T::one() + (-x).exp())
+}
+
+struct SwiGlu;
+
+impl CustomOp2 for SwiGlu {
+    fn name(&self) -> &'static str {
+        "ouro-swiglu"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        fn f<T: Float + Send + Sync>(g: &[T], u: &[T]) -> Vec<T> {
+            zip3(g, u, u, |g, u, _| g * sigmoid(g) * u)
+        }
+        let out = match s1 {
+            CpuStorage::F32(_) => CpuStorage::F32(f(slice::<f32>(s1, l1)?, slice::<f32>(s2, l2)?)),
+            CpuStorage::F64(_) => CpuStorage::F64(f(slice::<f64>(s1, l1)?, slice::<f64>(s2, l2)?)),
+            _ => candle_core::bail!("ouro swiglu: only f32/f64 are supported"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+    fn bwd(
+        &self,
+        g: &Tensor,
+        u: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let dg = g.apply_op3_no_bwd(u, &grad, &SwiGluBwd { wrt_gate: true })?;
+        let du = g.apply_op3_no_bwd(u, &grad, &SwiGluBwd { wrt_gate: false })?;
+        Ok((Some(dg), Some(du)))
+    }
+}
+
+/// d/dg: `grad * u * s * (1 + g (1 - s))` with `s = sigmoid(g)`; d/du: `grad * g * s`.
+struct SwiGluBwd {
+    wrt_gate: bool,
+}
+
+impl CustomOp3 for SwiGluBwd {
+    fn name(&self) -> &'static str {
+        "ouro-swiglu-bwd"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        fn f<T: Float + Send + Sync>(g: &[T], u: &[T], d: &[T], wrt_gate: bool) -> Vec<T> {
+            if wrt_gate {
+                zip3(g, u, d, |g, u, d| {
+                    let s = sigmoid(g);
+                    d * u * s * (T::one() + g * (T::one() - s))
+                })
+            } else {
+                zip3(g, u, d, |g, _, d| d * g * sigmoid(g))
+            }
+        }
+        let out = match s1 {
+            CpuStorage::F32(_) => CpuStorage::F32(f(
+                slice::<f32>(s1, l1)?,
+                slice::<f32>(s2, l2)?,
+                slice::<f32>(s3, l3)?,
+                self.wrt_gate,
+            )),
+            CpuStorage::F64(_) => CpuStorage::F64(f(
+                slice::<f64>(s1, l1)?,
+                slice::<f64>(s2, l2)?,
+                slice::<f64>(s3, l3)?,
+                self.wrt_gate,
+            )),
+            _ => candle_core::bail!("ouro swiglu bwd: only f32/f64 are supported"),
+        };
+        Ok((out, l1.shape().clone()))
     }
 }

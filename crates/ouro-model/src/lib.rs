@@ -19,6 +19,7 @@ pub mod generate;
 pub mod gguf;
 pub mod init;
 pub mod logprob_head;
+pub mod lora;
 pub mod ops;
 pub mod sampling;
 pub mod tokenizer;

@@ -2,7 +2,7 @@
 //! have a backward pass (or from [`crate::fused`] ops that implement one); the
 //! fused kernels of candle-transformers are deliberately not used.
 
-use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_core::{DType, Device, Result, Tensor, D};
 
 /// `x @ w^T (+ b)` for `x` of any rank >= 2; `w` is `[out, in]` as in HF checkpoints.
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
@@ -31,7 +31,7 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
 
 /// SiLU-gated MLP input: `silu(g) * u`.
 pub fn swiglu(g: &Tensor, u: &Tensor) -> Result<Tensor> {
-    candle_nn::Activation::Silu.forward(g)?.mul(u)
+    crate::fused::swiglu(g, u)
 }
 
 /// cos and sin tables `[n, head_dim/2]` for the given positions.

@@ -116,6 +116,47 @@ impl SpanWeighting {
     }
 }
 
+/// LoRA: train low-rank adapters over a frozen base (PEFT's `LoraConfig` names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoraSettings {
+    pub r: usize,
+    pub lora_alpha: f64,
+    /// Must be 0 (adapter dropout is not supported).
+    pub lora_dropout: f64,
+    /// Projections to adapt: any of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj.
+    pub target_modules: Vec<String>,
+    /// Seed of the adapters' `A` init (`B` starts at 0).
+    pub seed: u64,
+    /// Also write the adapters folded into the base as a full HF checkpoint (`out/model`);
+    /// the PEFT adapter directory `out/adapter` is always written.
+    pub merge: bool,
+}
+
+impl Default for LoraSettings {
+    fn default() -> Self {
+        Self {
+            r: 8,
+            lora_alpha: 16.0,
+            lora_dropout: 0.0,
+            target_modules: [
+                "q_proj",
+                "k_proj",
+                "v_proj",
+                "o_proj",
+                "gate_proj",
+                "up_proj",
+                "down_proj",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            seed: 0,
+            merge: true,
+        }
+    }
+}
+
 /// Supervised fine-tuning settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -132,6 +173,9 @@ pub struct SftConfig {
     pub weights: SpanWeighting,
     /// Append the tokenizer's EOS to each completion, as TRL does.
     pub append_eos: bool,
+    /// Train LoRA adapters instead of every weight (`[lora]` table).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraSettings>,
 }
 
 impl Default for SftConfig {
@@ -144,6 +188,7 @@ impl Default for SftConfig {
             packing: false,
             weights: SpanWeighting::default(),
             append_eos: true,
+            lora: None,
         }
     }
 }
@@ -176,6 +221,9 @@ pub struct DpoConfig {
     /// Weight-span emphasis on the summed log-probs (injected-error pairs).
     pub weights: SpanWeighting,
     pub append_eos: bool,
+    /// Train LoRA adapters; the reference is then the base with adapters bypassed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraSettings>,
 }
 
 impl Default for DpoConfig {
@@ -196,6 +244,7 @@ impl Default for DpoConfig {
                 ..SpanWeighting::default()
             },
             append_eos: true,
+            lora: None,
         }
     }
 }

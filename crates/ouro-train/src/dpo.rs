@@ -146,7 +146,7 @@ pub fn reference_logps(
 /// Cache key: hash of the reference weights and of every pair's token ids.
 pub fn reference_key(model: &dyn TrainableLm, examples: &[DpoExample]) -> Result<String> {
     let mut h = blake3::Hasher::new();
-    for (name, v) in model.vars() {
+    for (name, v) in model.reference_vars() {
         h.update(name.as_bytes());
         let data: Vec<f32> = v
             .as_tensor()

@@ -88,7 +88,7 @@ pub fn run(
     let mut start = 0;
     let mut resumed_from = None;
     if let Some(dir) = checkpoint::latest(out) {
-        let state = checkpoint::load(&dir, &dir.join("model.safetensors"), &named, &mut opt)?;
+        let state = checkpoint::load(&dir, &dir.join(model.weights_file()), &named, &mut opt)?;
         if state.config_hash != config_hash {
             return Err(TrainError::Checkpoint {
                 path: dir,

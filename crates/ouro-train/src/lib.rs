@@ -26,7 +26,8 @@ pub mod sft;
 pub mod tokenize;
 
 pub use config::{
-    DpoConfig, DpoLossType, LrSchedule, OptimConfig, Overflow, SftConfig, SpanWeighting,
+    DpoConfig, DpoLossType, LoraSettings, LrSchedule, OptimConfig, Overflow, SftConfig,
+    SpanWeighting,
 };
 pub use engine::TrainReport;
 pub use error::{Result, TrainError};

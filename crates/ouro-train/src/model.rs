@@ -27,6 +27,18 @@ pub trait TrainableLm {
     fn reference_logprobs(&self, ids: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
         Ok(self.token_logprobs(ids, targets)?.detach())
     }
+
+    /// The weights [`TrainableLm::reference_logprobs`] depends on, hashed into the DPO
+    /// reference cache key. With adapters over a frozen base these are the base weights.
+    fn reference_vars(&self) -> Vec<(String, Var)> {
+        self.vars()
+    }
+
+    /// File inside a saved model directory that holds [`TrainableLm::vars`] by name
+    /// (read back on resume).
+    fn weights_file(&self) -> &'static str {
+        "model.safetensors"
+    }
 }
 
 /// A bigram toy LM (embedding then linear head), used by the tests and as the smallest

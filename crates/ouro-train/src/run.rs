@@ -4,19 +4,22 @@
 use candle_core::{Device, Var};
 use ouro_data::{DpoRecord, RepairRecord, SftRecord};
 use ouro_model::checkpoint::{self as mck, Checkpoint};
+use ouro_model::lora::{LoraAdapters, LoraConfig};
 use std::path::Path;
 
-use crate::config::{DpoConfig, SftConfig};
+use crate::config::{DpoConfig, LoraSettings, SftConfig};
 use crate::engine::TrainReport;
 use crate::error::{Result, TrainError};
 use crate::model::TrainableLm;
 use crate::sft::SftRows;
 use crate::tokenize::{PrepStats, TextTokenizer};
 
-/// An `ouro_model` decoder as a [`TrainableLm`].
+/// An `ouro_model` decoder as a [`TrainableLm`]: every weight trainable, or (after
+/// [`DecoderLm::with_lora`]) only LoRA adapters over the frozen weights.
 pub struct DecoderLm {
     pub ckpt: Checkpoint,
     device: Device,
+    lora: Option<LoraAdapters>,
 }
 
 impl DecoderLm {
@@ -27,6 +30,7 @@ impl DecoderLm {
         Ok(Self {
             ckpt,
             device: device.clone(),
+            lora: None,
         })
     }
 
@@ -35,7 +39,54 @@ impl DecoderLm {
         Self {
             ckpt,
             device: device.clone(),
+            lora: None,
         }
+    }
+
+    /// Freezes the model and attaches fresh LoRA adapters (`B = 0`, so the model's
+    /// outputs are unchanged until the first update). From then on [`TrainableLm::vars`]
+    /// are the adapters (PEFT names) and the DPO reference is the base with adapters off.
+    pub fn with_lora(mut self, s: &LoraSettings) -> Result<Self> {
+        let cfg = LoraConfig {
+            r: s.r,
+            lora_alpha: s.lora_alpha,
+            lora_dropout: s.lora_dropout,
+            target_modules: s.target_modules.clone(),
+        };
+        let dtype = self.ckpt.decoder.dtype();
+        let adapters = LoraAdapters::init(&self.ckpt.config, &cfg, s.seed, dtype, &self.device)
+            .map_err(|e| TrainError::Model(format!("lora: {e}")))?;
+        self.ckpt.decoder.attach_lora(&adapters)?;
+        self.lora = Some(adapters);
+        Ok(self)
+    }
+
+    pub fn lora(&self) -> Option<&LoraAdapters> {
+        self.lora.as_ref()
+    }
+
+    fn base_vars(&self) -> Vec<(String, Var)> {
+        let data = self.ckpt.varmap.data().lock().expect("varmap lock");
+        let mut v: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Writes the adapters folded into the base weights as a full HF checkpoint at `dir`
+    /// (replaced atomically). Without adapters this is the plain model.
+    pub fn save_merged(&self, dir: &Path) -> Result<()> {
+        let err = |e: ouro_model::ModelError| {
+            TrainError::Model(format!("saving merged model {}: {e}", dir.display()))
+        };
+        let merged;
+        let varmap = match &self.lora {
+            Some(a) => {
+                merged = a.merged(&self.ckpt.varmap).map_err(err)?;
+                &merged
+            }
+            None => &self.ckpt.varmap,
+        };
+        mck::save(dir, &self.ckpt.config, varmap, self.ckpt.tokenizer.as_ref()).map_err(err)
     }
 
     /// The tokenizer of the checkpoint, with its EOS token as TRL appends it.
@@ -65,11 +116,34 @@ impl TrainableLm for DecoderLm {
         self.ckpt.decoder.token_logprobs(ids, targets)
     }
 
+    fn reference_logprobs(
+        &self,
+        ids: &candle_core::Tensor,
+        targets: &candle_core::Tensor,
+    ) -> candle_core::Result<candle_core::Tensor> {
+        Ok(self
+            .ckpt
+            .decoder
+            .token_logprobs_base(ids, targets, None)?
+            .detach())
+    }
+
     fn vars(&self) -> Vec<(String, Var)> {
-        let data = self.ckpt.varmap.data().lock().expect("varmap lock");
-        let mut v: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
+        match &self.lora {
+            Some(a) => a.vars(),
+            None => self.base_vars(),
+        }
+    }
+
+    fn reference_vars(&self) -> Vec<(String, Var)> {
+        self.base_vars()
+    }
+
+    fn weights_file(&self) -> &'static str {
+        match &self.lora {
+            Some(_) => ouro_model::lora::ADAPTER_WEIGHTS_FILE,
+            None => mck::WEIGHTS_FILE,
+        }
     }
 
     fn device(&self) -> &Device {
@@ -77,6 +151,12 @@ impl TrainableLm for DecoderLm {
     }
 
     fn save(&self, dir: &Path) -> Result<()> {
+        if let Some(a) = &self.lora {
+            std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+            return a
+                .save(dir, &self.ckpt.dir.to_string_lossy())
+                .map_err(|e| TrainError::Model(format!("saving adapters {}: {e}", dir.display())));
+        }
         mck::save(
             dir,
             &self.ckpt.config,
@@ -146,18 +226,48 @@ fn write_json(path: &Path, v: &impl serde::Serialize) -> Result<()> {
     })
 }
 
+/// Final outputs: `out/model` (HF checkpoint; with LoRA the merged one, when
+/// `merge`), `out/adapter` (PEFT adapters, LoRA only) and `train_report.json`.
 fn finish(
-    model: &dyn TrainableLm,
+    model: &DecoderLm,
+    merge: bool,
     out: &Path,
     report: &TrainReport,
     stats: &PrepStats,
 ) -> Result<()> {
-    let final_dir = out.join("model");
-    model.save(&final_dir)?;
+    if model.lora.is_some() {
+        let tmp = out.join(".adapter.tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
+        }
+        model.save(&tmp)?;
+        let dst = out.join("adapter");
+        if dst.exists() {
+            std::fs::remove_dir_all(&dst).map_err(|e| TrainError::io(&dst, e))?;
+        }
+        std::fs::rename(&tmp, &dst).map_err(|e| TrainError::io(&dst, e))?;
+        if merge {
+            model.save_merged(&out.join("model"))?;
+        }
+    } else {
+        model.save(&out.join("model"))?;
+    }
     write_json(
         &out.join("train_report.json"),
         &serde_json::json!({ "report": report, "data": stats }),
     )
+}
+
+fn load_model(dir: &Path, lora: Option<&LoraSettings>) -> Result<DecoderLm> {
+    let model = DecoderLm::load(dir, &Device::Cpu)?;
+    match lora {
+        Some(s) => model.with_lora(s),
+        None => Ok(model),
+    }
+}
+
+fn merge(lora: &Option<LoraSettings>) -> bool {
+    lora.as_ref().is_none_or(|l| l.merge)
 }
 
 /// SFT from an HF model dir and `sft` (prompt/completion) or `repair` (messages) shards.
@@ -174,7 +284,7 @@ pub fn train_sft(
         require(data, &cols, &["prompt", "completion"])?;
         SftRows::PromptCompletion(read::<SftRecord>(data)?)
     };
-    let model = DecoderLm::load(model_dir, &Device::Cpu)?;
+    let model = load_model(model_dir, cfg.lora.as_ref())?;
     let tok = model.text_tokenizer()?;
     let (examples, stats) = crate::sft::prepare(&tok, &rows, cfg)?;
     if examples.is_empty() {
@@ -184,12 +294,12 @@ pub fn train_sft(
         });
     }
     let report = crate::sft::train_examples(&model, &examples, tok.pad_id, cfg, out, None)?;
-    finish(&model, out, &report, &stats)?;
+    finish(&model, merge(&cfg.lora), out, &report, &stats)?;
     Ok((report, stats))
 }
 
-/// DPO from an HF model dir and `dpo` shards; the reference is the initial model, and its
-/// log-probs are cached in `out/cache/`.
+/// DPO from an HF model dir and `dpo` shards; the reference is the initial model (with
+/// LoRA: the frozen base, adapters bypassed), and its log-probs are cached in `out/cache/`.
 pub fn train_dpo(
     cfg: &DpoConfig,
     model_dir: &Path,
@@ -199,7 +309,7 @@ pub fn train_dpo(
     let cols = columns(data)?;
     require(data, &cols, &["prompt", "chosen", "rejected"])?;
     let rows = read::<DpoRecord>(data)?;
-    let model = DecoderLm::load(model_dir, &Device::Cpu)?;
+    let model = load_model(model_dir, cfg.lora.as_ref())?;
     let tok = model.text_tokenizer()?;
     let (examples, stats) = crate::dpo::prepare(&tok, &rows, cfg)?;
     if examples.is_empty() {
@@ -217,6 +327,6 @@ pub fn train_dpo(
         &out.join("cache"),
     )?;
     let report = crate::dpo::train_examples(&model, &examples, &refs, tok.pad_id, cfg, out, None)?;
-    finish(&model, out, &report, &stats)?;
+    finish(&model, merge(&cfg.lora), out, &report, &stats)?;
     Ok((report, stats))
 }
