@@ -196,7 +196,7 @@ fn id_field_name(opts: &GenerationImport) -> &str {
 }
 
 /// The answer part of a completion: reasoning kept in `<think>` is not code.
-fn answer_text(completion: &str) -> String {
+pub fn answer_text(completion: &str) -> String {
     match completion.rfind("</think>") {
         Some(end) => completion[end + "</think>".len()..].to_string(),
         None => completion.to_string(),
@@ -326,7 +326,7 @@ fn choice_text(f: &Fields, choice: &Value, field: &str) -> Result<String> {
 
 /// Summed token log-probability, from chat (`logprobs.content[].logprob`) or
 /// completions (`logprobs.token_logprobs[]`) choices.
-fn choice_logprob(choice: &Value) -> Option<f64> {
+pub fn choice_logprob(choice: &Value) -> Option<f64> {
     let lp = choice.get("logprobs")?;
     if let Some(content) = lp.get("content").and_then(Value::as_array) {
         return Some(

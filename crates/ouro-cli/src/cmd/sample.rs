@@ -1,0 +1,224 @@
+//! `ouro sample`: draw samples of a problem set from a local checkpoint or
+//! from OpenAI-compatible servers.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use ouro_data::{shard, Problem};
+use ouro_model::chat::PromptFormat;
+use ouro_sample::{BackendConfig, Endpoint, SampleOptions};
+
+/// Draw N samples of every problem and write them as a samples shard.
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Draw N samples of every problem and write them, with the code extracted from each \
+completion, as OUT/part-00000-of-00001.parquet (the samples shard `ouro execute` reads).
+
+Two backends:
+  --model DIR         an HF checkpoint sampled in process (batched; --batch-size rows per step).
+  --base-url URL ...  OpenAI-compatible servers (vLLM, SGLang, llama.cpp server, TGI, `ouro serve`):
+                      one request per sample, each with its own seed; several --base-url are used
+                      round-robin, a retry goes to the next one. 408/429/5xx and connection errors
+                      are retried with exponential backoff (Retry-After is honoured); other errors
+                      are not. A request that still fails becomes a sample with finish_reason
+                      \"error\"; the run fails only if every request fails.
+
+Every sample's seed is derived from --seed, the problem id, --round and its index, so a sample does
+not depend on the backend or batch that drew it. Successful HTTP responses are cached under
+OUT/.http-cache (keyed by the request body, not the URL): run the same command again after a crash
+and only the missing samples are requested.",
+    after_help = "Examples:
+  ouro sample --problems runs/problems --model runs/demo/model-0 -n 8 --temperature 0.8 --out runs/samples
+  ouro sample --problems runs/he --base-url http://gpu1:8000/v1 --base-url http://gpu2:8000/v1 \\
+      --served-model Qwen/Qwen2.5-Coder-1.5B -n 16 --concurrency 128 --stop '\\ndef ' --out runs/he-samples
+  OPENAI_API_KEY=sk-... ouro sample --problems runs/he --base-url https://api.example.com/v1 \\
+      --served-model my-model --chat -n 4 --out runs/chat-samples"
+)]
+pub struct Args {
+    /// Directory of problems shards.
+    #[arg(long)]
+    pub problems: PathBuf,
+    /// Output directory of the samples shard.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Local checkpoint directory (HF layout with tokenizer.json).
+    #[arg(long, required_unless_present = "base_url", conflicts_with = "base_url")]
+    pub model: Option<PathBuf>,
+    /// OpenAI-compatible server, `http://host:port` or `http://host:port/v1` (repeatable).
+    #[arg(long = "base-url", value_name = "URL", requires = "served_model")]
+    pub base_url: Vec<String>,
+    /// Model name the servers serve (vLLM's --served-model-name).
+    #[arg(long, value_name = "NAME")]
+    pub served_model: Option<String>,
+    /// Use /v1/chat/completions (the prompt is one user message) instead of /v1/completions.
+    #[arg(long, requires = "base_url")]
+    pub chat: bool,
+    /// Samples per problem.
+    #[arg(short = 'n', long = "num-samples", default_value_t = 1)]
+    pub num_samples: usize,
+    #[arg(long, default_value_t = 0.8)]
+    pub temperature: f64,
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f64,
+    /// 0 disables top-k.
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    /// 0 disables min-p.
+    #[arg(long, default_value_t = 0.0)]
+    pub min_p: f64,
+    #[arg(long, default_value_t = 512)]
+    pub max_tokens: u32,
+    /// Stop sequence (repeatable; `\n` is a newline).
+    #[arg(long)]
+    pub stop: Vec<String>,
+    /// Global seed; every sample's seed is derived from it.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Expert-iteration round recorded in the samples.
+    #[arg(long, default_value_t = 0)]
+    pub round: u32,
+    /// Only problems of this split.
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Only the first N problems (after --split).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Local: sequences decoded together.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Local: `plain` (continue the prompt) or `chatml`.
+    #[arg(long, default_value = "plain", value_parser = ["plain", "chatml"])]
+    pub prompt_format: String,
+    /// HTTP: requests in flight, over all base URLs.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// HTTP: retries per request.
+    #[arg(long, default_value_t = 6)]
+    pub max_retries: u32,
+    /// HTTP: seconds per request.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+    /// HTTP: environment variable holding the bearer token.
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
+    /// HTTP: request token log-probabilities.
+    #[arg(long)]
+    pub logprobs: bool,
+    /// HTTP: response cache directory [default: OUT/.http-cache].
+    #[arg(long, conflicts_with = "no_cache")]
+    pub cache: Option<PathBuf>,
+    /// HTTP: do not cache responses.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut problems: Vec<Problem> = shard::read_dir(&args.problems)
+        .with_context(|| format!("reading problems from {}", args.problems.display()))?;
+    if let Some(split) = &args.split {
+        problems.retain(|p| &p.split == split);
+    }
+    if let Some(limit) = args.limit {
+        problems.truncate(limit);
+    }
+    if problems.is_empty() {
+        bail!("no problems to sample in {}", args.problems.display());
+    }
+    let backend = match (&args.model, &args.served_model) {
+        (Some(model), _) => BackendConfig::Local {
+            model: model.clone(),
+            batch_size: args.batch_size,
+            prompt_format: if args.prompt_format == "chatml" {
+                PromptFormat::ChatMl
+            } else {
+                PromptFormat::Plain
+            },
+        },
+        (None, Some(served)) => BackendConfig::OpenAi {
+            base_urls: args.base_url.clone(),
+            model: served.clone(),
+            api_key_env: Some(args.api_key_env.clone()),
+            endpoint: if args.chat {
+                Endpoint::Chat
+            } else {
+                Endpoint::Completions
+            },
+            concurrency: args.concurrency,
+            max_retries: args.max_retries,
+            timeout_s: args.timeout,
+            initial_backoff_ms: 500,
+            logprobs: args.logprobs,
+        },
+        (None, None) => bail!("give --model DIR or --base-url URL with --served-model NAME"),
+    };
+    let cache_dir = match (&backend, args.no_cache) {
+        (BackendConfig::OpenAi { .. }, false) => {
+            Some(args.cache.clone().unwrap_or_else(|| args.out.join(".http-cache")))
+        }
+        _ => None,
+    };
+    let opts = SampleOptions {
+        round: args.round,
+        temperature: args.temperature,
+        top_p: args.top_p,
+        top_k: args.top_k,
+        min_p: args.min_p,
+        max_tokens: args.max_tokens,
+        stop: args.stop.iter().map(|s| unescape(s)).collect(),
+        seed: args.seed,
+        cache_dir,
+        progress: !args.no_progress,
+    };
+    let plan: Vec<(&Problem, usize)> = problems.iter().map(|p| (p, args.num_samples)).collect();
+    let stats = ouro_sample::sample_to_dir(&plan, &backend, &opts, &args.out)?;
+    let get = |k: &str| stats.counts.get(k).copied().unwrap_or(0);
+    let secs = stats.seconds.get("sampling").copied().unwrap_or(0.0);
+    eprintln!(
+        "sampled {} ({} problems x {}) in {secs:.1}s: {} generation errors, {} without code, {} completion tokens ({:.0}/s){} -> {}",
+        get("samples_out"),
+        problems.len(),
+        args.num_samples,
+        get("generation_errors"),
+        get("no_code"),
+        get("completion_tokens"),
+        get("completion_tokens") as f64 / secs.max(1e-9),
+        if get("requests") + get("cache_hits") > 0 {
+            format!(
+                ", {} requests ({} retries), {} from cache",
+                get("requests"),
+                get("retries"),
+                get("cache_hits")
+            )
+        } else {
+            String::new()
+        },
+        args.out.join("part-00000-of-00001.parquet").display()
+    );
+    Ok(())
+}
+
+/// `\n`, `\t` and `\\` in a stop sequence given on the command line.
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('\\') => out.push('\\'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}

@@ -1,0 +1,48 @@
+//! `ouro serve`: a local checkpoint behind the OpenAI API.
+
+use std::path::PathBuf;
+
+use ouro_sample::serve::ServeOptions;
+
+/// Serve a checkpoint over the OpenAI API.
+#[derive(clap::Args, Debug)]
+#[command(
+    long_about = "Serve an HF checkpoint directory over the OpenAI API, so that any OpenAI client \
+(and `ouro sample --base-url`) can sample from it: POST /v1/completions, POST /v1/chat/completions \
+(ChatML template), GET /v1/models, GET /health.
+
+Concurrent requests are decoded together in one batch (up to --max-batch sequences). A sample's \
+tokens depend only on its prompt, parameters and seed, so `ouro sample --base-url` against this \
+server returns what `ouro sample --model` returns. Not supported: stream, echo, token-id prompts; \
+logprobs are answered with null. Runs until killed.",
+    after_help = "Examples:
+  ouro serve --model runs/demo/model-0 --port 8000
+  curl -s localhost:8000/v1/completions -H 'Content-Type: application/json' \\
+      -d '{\"model\": \"model-0\", \"prompt\": \"def add(a, b):\\n\", \"max_tokens\": 32, \"seed\": 1}'
+  ouro sample --problems runs/problems --base-url http://127.0.0.1:8000/v1 --served-model model-0 -n 8 --out runs/s"
+)]
+pub struct Args {
+    /// Checkpoint directory (HF layout with tokenizer.json).
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Name clients pass as `model` [default: the directory name].
+    #[arg(long)]
+    pub served_model_name: Option<String>,
+    /// Most sequences decoded together.
+    #[arg(long, default_value_t = 64)]
+    pub max_batch: usize,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    ouro_sample::serve::serve(&ServeOptions {
+        model: args.model,
+        host: args.host,
+        port: args.port,
+        served_model_name: args.served_model_name,
+        max_batch: args.max_batch,
+    })
+}

@@ -1,0 +1,454 @@
+//! The HTTP backend: OpenAI-compatible `/v1/completions` and `/v1/chat/completions`.
+//!
+//! One request per sample, each with its own seed: llama.cpp's server
+//! ignores `n`, and per-sample seeds make every sample reproducible on its
+//! own. Worker threads pull jobs from a shared counter (bounded
+//! concurrency); job `i` goes to base URL `i mod k` and each retry moves to
+//! the next URL, so a dead server in the pool costs a retry, not a sample.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use ouro_data::run::StageStats;
+use serde_json::{json, Value};
+
+use crate::cache::{self, Cache};
+use crate::record::Raw;
+use crate::{BackendConfig, Endpoint, Job, SampleOptions};
+
+/// Longest wait a `Retry-After` header can impose.
+const MAX_RETRY_AFTER_S: f64 = 120.0;
+/// Longest computed backoff.
+const MAX_BACKOFF_MS: f64 = 30_000.0;
+/// A run whose first this-many requests all failed stops: the server is
+/// down or rejects every request, and the rest would fail the same way.
+const ABORT_AFTER_FAILURES: usize = 8;
+
+/// `http://h:8000/v1/` -> `http://h:8000`: base URLs are accepted with or
+/// without the `/v1` suffix that OpenAI clients expect.
+pub fn base_url_root(url: &str) -> anyhow::Result<String> {
+    let trimmed = url.trim().trim_end_matches('/');
+    if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
+        bail!("base URL '{url}' must start with http:// or https://");
+    }
+    Ok(trimmed
+        .strip_suffix("/v1")
+        .unwrap_or(trimmed)
+        .trim_end_matches('/')
+        .to_string())
+}
+
+struct Client<'a> {
+    agent: ureq::Agent,
+    base_urls: Vec<String>,
+    model: &'a str,
+    api_key: Option<String>,
+    endpoint: Endpoint,
+    max_retries: u32,
+    initial_backoff_ms: u64,
+    logprobs: bool,
+    cache: Option<Cache>,
+    opts: &'a SampleOptions,
+}
+
+/// The result of one job.
+struct Outcome {
+    raw: Raw,
+    cached: bool,
+    /// HTTP requests sent (0 for a cache hit).
+    requests: u32,
+}
+
+/// A failed HTTP attempt.
+struct Failure {
+    message: String,
+    retryable: bool,
+    retry_after: Option<f64>,
+}
+
+pub(crate) fn generate(
+    jobs: &[Job],
+    backend: &BackendConfig,
+    opts: &SampleOptions,
+    stats: &mut StageStats,
+) -> anyhow::Result<Vec<Raw>> {
+    let BackendConfig::OpenAi {
+        base_urls,
+        model,
+        api_key_env,
+        endpoint,
+        concurrency,
+        max_retries,
+        timeout_s,
+        initial_backoff_ms,
+        logprobs,
+    } = backend
+    else {
+        unreachable!("openai::generate called with a local backend")
+    };
+    if base_urls.is_empty() {
+        bail!("the openai backend needs at least one base URL");
+    }
+    let base_urls = base_urls
+        .iter()
+        .map(|u| base_url_root(u))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let key_var = api_key_env.as_deref().unwrap_or("OPENAI_API_KEY");
+    let concurrency = (*concurrency).max(1);
+    let client = Client {
+        agent: ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs((*timeout_s).max(1)))
+            .max_idle_connections_per_host(concurrency)
+            .max_idle_connections(concurrency * base_urls.len())
+            .build(),
+        base_urls,
+        model,
+        api_key: std::env::var(key_var).ok().filter(|k| !k.is_empty()),
+        endpoint: *endpoint,
+        max_retries: *max_retries,
+        initial_backoff_ms: *initial_backoff_ms,
+        logprobs: *logprobs,
+        cache: match &opts.cache_dir {
+            Some(dir) => Some(Cache::new(dir)?),
+            None => None,
+        },
+        opts,
+    };
+
+    let n = jobs.len();
+    let mut results: Vec<Option<Raw>> = vec![None; n];
+    let next = AtomicUsize::new(0);
+    let abort = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
+    let bar = crate::progress_bar(n as u64, opts.progress, "sample");
+    let (mut ok, mut failed, mut first_error) = (0usize, 0usize, None::<String>);
+    std::thread::scope(|s| {
+        for _ in 0..concurrency.min(n) {
+            let tx = tx.clone();
+            let (client, next, abort) = (&client, &next, &abort);
+            s.spawn(move || loop {
+                if abort.load(Ordering::Relaxed) {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n || tx.send((i, client.fetch(i, &jobs[i]))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (i, outcome) in rx {
+            stats.add("requests", outcome.requests as u64);
+            stats.add("retries", outcome.requests.saturating_sub(1) as u64);
+            if outcome.cached {
+                stats.add("cache_hits", 1);
+            }
+            match &outcome.raw.error {
+                Some(e) => {
+                    failed += 1;
+                    tracing::warn!("{}#{}: {e}", jobs[i].problem.problem_id, jobs[i].index);
+                    first_error.get_or_insert_with(|| e.clone());
+                }
+                None => ok += 1,
+            }
+            if ok == 0 && failed >= ABORT_AFTER_FAILURES.min(n) {
+                abort.store(true, Ordering::Relaxed);
+            }
+            results[i] = Some(outcome.raw);
+            bar.inc(1);
+        }
+    });
+    bar.finish_and_clear();
+    if ok == 0 && failed > 0 {
+        bail!(
+            "every request failed ({failed} tried of {n}); first error: {}",
+            first_error.unwrap_or_default()
+        );
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.expect("every job ran"))
+        .collect())
+}
+
+impl Client<'_> {
+    fn body(&self, job: &Job) -> Value {
+        let o = self.opts;
+        let mut body = json!({
+            "model": self.model,
+            "max_tokens": o.max_tokens,
+            "temperature": o.temperature,
+            "top_p": o.top_p,
+            "seed": job.seed,
+            "n": 1,
+            "stream": false,
+        });
+        let map = body.as_object_mut().expect("object");
+        match self.endpoint {
+            Endpoint::Completions => {
+                map.insert("prompt".into(), json!(job.problem.prompt));
+                if self.logprobs {
+                    map.insert("logprobs".into(), json!(1));
+                }
+            }
+            Endpoint::Chat => {
+                map.insert(
+                    "messages".into(),
+                    json!([{"role": "user", "content": job.problem.prompt}]),
+                );
+                if self.logprobs {
+                    map.insert("logprobs".into(), json!(true));
+                }
+            }
+        }
+        // Sent only when set: OpenAI itself rejects parameters it does not know.
+        if !o.stop.is_empty() {
+            map.insert("stop".into(), json!(o.stop));
+        }
+        if o.top_k > 0 {
+            map.insert("top_k".into(), json!(o.top_k));
+        }
+        if o.min_p > 0.0 {
+            map.insert("min_p".into(), json!(o.min_p));
+        }
+        body
+    }
+
+    fn fetch(&self, i: usize, job: &Job) -> Outcome {
+        let path = self.endpoint.path();
+        let body = self.body(job);
+        let key = cache::key(path, &body);
+        if let Some(cached) = self.cache.as_ref().and_then(|c| c.get(&key)) {
+            if let Ok(raw) = parse_response(&cached, self.endpoint) {
+                return Outcome {
+                    raw,
+                    cached: true,
+                    requests: 0,
+                };
+            }
+        }
+        let body_text = body.to_string();
+        let mut attempt: u32 = 0;
+        loop {
+            let url = format!(
+                "{}{path}",
+                self.base_urls[(i + attempt as usize) % self.base_urls.len()]
+            );
+            let failure = match self.post(&url, &body_text) {
+                Ok(response) => {
+                    let raw = match parse_response(&response, self.endpoint) {
+                        Ok(raw) => raw,
+                        Err(e) => Raw::failed(format!("POST {url}: {e}")),
+                    };
+                    if raw.error.is_none() {
+                        if let Some(cache) = &self.cache {
+                            if let Err(e) = cache.put(&key, &response) {
+                                tracing::warn!("{e:#}");
+                            }
+                        }
+                    }
+                    return Outcome {
+                        raw,
+                        cached: false,
+                        requests: attempt + 1,
+                    };
+                }
+                Err(f) => f,
+            };
+            if failure.retryable && attempt < self.max_retries {
+                let delay = backoff(self.initial_backoff_ms, attempt, failure.retry_after);
+                tracing::debug!("{} (retrying in {delay:?})", failure.message);
+                std::thread::sleep(delay);
+                attempt += 1;
+                continue;
+            }
+            let message = if failure.retryable && attempt > 0 {
+                format!("{} (gave up after {attempt} retries)", failure.message)
+            } else {
+                failure.message
+            };
+            return Outcome {
+                raw: Raw::failed(message),
+                cached: false,
+                requests: attempt + 1,
+            };
+        }
+    }
+
+    fn post(&self, url: &str, body: &str) -> Result<Value, Failure> {
+        let mut req = self.agent.post(url).set("Content-Type", "application/json");
+        if let Some(key) = &self.api_key {
+            req = req.set("Authorization", &format!("Bearer {key}"));
+        }
+        match req.send_string(body) {
+            Ok(resp) => {
+                let text = resp.into_string().map_err(|e| Failure {
+                    message: format!("POST {url}: reading the response: {e}"),
+                    retryable: true,
+                    retry_after: None,
+                })?;
+                serde_json::from_str(&text).map_err(|e| Failure {
+                    message: format!("POST {url}: response is not JSON ({e}): {}", snippet(&text)),
+                    retryable: false,
+                    retry_after: None,
+                })
+            }
+            Err(ureq::Error::Status(code, resp)) => {
+                let retry_after = resp
+                    .header("retry-after")
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .filter(|s| s.is_finite() && *s >= 0.0);
+                let text = resp.into_string().unwrap_or_default();
+                Err(Failure {
+                    message: format!("POST {url}: HTTP {code}: {}", error_message(&text)),
+                    retryable: matches!(code, 408 | 425 | 429 | 500..=599),
+                    retry_after,
+                })
+            }
+            Err(ureq::Error::Transport(t)) => Err(Failure {
+                message: format!("POST {url}: connection error: {t}"),
+                retryable: true,
+                retry_after: None,
+            }),
+        }
+    }
+}
+
+/// Exponential backoff with jitter in [d/2, d); a server's `Retry-After` wins.
+fn backoff(initial_ms: u64, attempt: u32, retry_after: Option<f64>) -> Duration {
+    if let Some(s) = retry_after {
+        return Duration::from_secs_f64(s.min(MAX_RETRY_AFTER_S));
+    }
+    let d = (initial_ms as f64 * 2f64.powi(attempt.min(30) as i32)).min(MAX_BACKOFF_MS);
+    Duration::from_secs_f64(d * (0.5 + 0.5 * rand::random::<f64>()) / 1000.0)
+}
+
+/// The server's error message: OpenAI/vLLM `error.message`, TGI `error`,
+/// FastAPI `detail`, else the start of the body.
+fn error_message(body: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        let found = v
+            .pointer("/error/message")
+            .or_else(|| v.get("error").filter(|e| e.is_string()))
+            .or_else(|| v.get("message"))
+            .or_else(|| v.get("detail"));
+        if let Some(m) = found {
+            return m
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| m.to_string());
+        }
+    }
+    snippet(body)
+}
+
+fn snippet(text: &str) -> String {
+    let t = text.trim();
+    match t.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}...", &t[..cut]),
+        None if t.is_empty() => "(empty body)".into(),
+        None => t.to_string(),
+    }
+}
+
+/// The first choice of a completions or chat response.
+fn parse_response(v: &Value, endpoint: Endpoint) -> anyhow::Result<Raw> {
+    let choice = v
+        .pointer("/choices/0")
+        .with_context(|| format!("response has no choices: {}", snippet(&v.to_string())))?;
+    let completion = match endpoint {
+        Endpoint::Completions => choice
+            .get("text")
+            .and_then(Value::as_str)
+            .context("choices[0].text is missing or not a string")?
+            .to_string(),
+        Endpoint::Chat => {
+            let message = choice
+                .get("message")
+                .context("choices[0].message is missing")?;
+            let content = match message.get("content") {
+                None | Some(Value::Null) => "",
+                Some(Value::String(s)) => s.as_str(),
+                Some(_) => bail!("choices[0].message.content is not a string"),
+            };
+            // Kept in a <think> block, as the importer does, so extraction skips it.
+            let reasoning = ["reasoning_content", "reasoning"]
+                .iter()
+                .find_map(|k| message.get(*k).and_then(Value::as_str))
+                .filter(|r| !r.is_empty());
+            match reasoning {
+                Some(r) => format!("<think>\n{r}\n</think>\n{content}"),
+                None => content.to_string(),
+            }
+        }
+    };
+    let usage = |k: &str| {
+        v.pointer(&format!("/usage/{k}"))
+            .and_then(Value::as_u64)
+            .map(|n| n as u32)
+    };
+    Ok(Raw {
+        completion,
+        finish_reason: choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        error: None,
+        prompt_tokens: usage("prompt_tokens"),
+        completion_tokens: usage("completion_tokens"),
+        logprob: ouro_import::generations::choice_logprob(choice),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_with_or_without_v1_are_the_same_root() {
+        assert_eq!(base_url_root("http://h:8000").unwrap(), "http://h:8000");
+        assert_eq!(base_url_root("http://h:8000/v1/").unwrap(), "http://h:8000");
+        assert!(base_url_root("h:8000").is_err());
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_honours_retry_after() {
+        for attempt in 0..4 {
+            let d = backoff(100, attempt, None).as_secs_f64() * 1000.0;
+            let full = 100.0 * 2f64.powi(attempt as i32);
+            assert!(d >= full / 2.0 && d < full, "attempt {attempt}: {d} ms");
+        }
+        assert!(backoff(100, 40, None) <= Duration::from_millis(30_000));
+        assert_eq!(backoff(100, 0, Some(2.0)), Duration::from_secs(2));
+        assert_eq!(
+            backoff(100, 0, Some(1e9)),
+            Duration::from_secs_f64(MAX_RETRY_AFTER_S)
+        );
+    }
+
+    #[test]
+    fn server_error_messages_are_found_in_common_shapes() {
+        assert_eq!(error_message(r#"{"error":{"message":"bad"}}"#), "bad");
+        assert_eq!(error_message(r#"{"error":"tgi says"}"#), "tgi says");
+        assert_eq!(error_message(r#"{"detail":"fastapi"}"#), "fastapi");
+        assert_eq!(error_message("oops"), "oops");
+        assert_eq!(error_message(""), "(empty body)");
+    }
+
+    #[test]
+    fn chat_reasoning_is_kept_in_a_think_block() {
+        let v = json!({"choices":[{"message":{"content":"x = 1","reasoning_content":"hmm"},
+            "finish_reason":"stop","logprobs":{"content":[{"logprob":-0.5},{"logprob":-0.25}]}}],
+            "usage":{"prompt_tokens":3,"completion_tokens":2}});
+        let raw = parse_response(&v, Endpoint::Chat).unwrap();
+        assert_eq!(raw.completion, "<think>\nhmm\n</think>\nx = 1");
+        assert_eq!(raw.logprob, Some(-0.75));
+        assert_eq!(
+            (raw.prompt_tokens, raw.completion_tokens),
+            (Some(3), Some(2))
+        );
+        assert!(parse_response(&json!({"choices":[]}), Endpoint::Completions).is_err());
+    }
+}
