@@ -161,7 +161,17 @@ fn bad_programs_are_reported_by_id_and_the_run_goes_on() {
             ouro_data::content_id("program", &(program.clone() + "\n"))
         );
     }
-    assert!(out.join("lintseq_report.json").exists());
+    // The report lists every skipped program by id, with its reason.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("lintseq_report.json")).unwrap()).unwrap();
+    let mut listed: Vec<&str> = report["bad"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["broken", "empty", "huge", "in.jsonl:4"]);
 }
 
 #[test]
