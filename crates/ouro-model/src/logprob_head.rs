@@ -3,7 +3,9 @@
 //! recomputes each chunk's logits, so training memory is `O(chunk * V)` instead
 //! of `O(N * V)`; elsewhere it is a chunked composition of candle ops.
 
-use candle_core::{CpuStorage, CustomOp3, Device, Layout, Result, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shape, Tensor, D};
+use num_traits::Float;
+use rayon::prelude::*;
 
 /// `h [N, H]`, `w [V, H]`, `targets [N] u32` -> `[N]` log-probs, differentiable in `h` and `w`.
 pub fn chunked_logprobs(
@@ -77,8 +79,17 @@ impl CustomOp3 for LogprobHead {
     ) -> Result<(CpuStorage, Shape)> {
         let h = to_tensor(s1, l1)?;
         let w = to_tensor(s2, l2)?;
-        let t = to_tensor(s3, l3)?;
-        let out = composite(&h, &w, &t, self.rows)?;
+        let t = to_tensor(s3, l3)?.to_dtype(candle_core::DType::U32)?;
+        let n = h.dim(0)?;
+        let mut parts = Vec::new();
+        let mut start = 0;
+        while start < n {
+            let len = self.rows.min(n - start);
+            let logits = h.narrow(0, start, len)?.matmul(&w.t()?)?;
+            parts.push(logits.apply_op2_no_bwd(&t.narrow(0, start, len)?, &PickLogprob)?);
+            start += len;
+        }
+        let out = Tensor::cat(&parts, 0)?;
         let n = out.dim(0)?;
         let storage = match out.dtype() {
             candle_core::DType::F32 => CpuStorage::F32(out.to_vec1::<f32>()?),
@@ -107,16 +118,21 @@ impl CustomOp3 for LogprobHead {
         while start < n {
             let len = self.rows.min(n - start);
             let hc = h.narrow(0, start, len)?;
-            let tc = targets.narrow(0, start, len)?.unsqueeze(1)?;
-            let gc = grad.narrow(0, start, len)?.unsqueeze(1)?;
+            let tc = targets.narrow(0, start, len)?;
+            let gc = grad.narrow(0, start, len)?;
             let logits = hc.matmul(&w.t()?)?;
-            let p = crate::fused::softmax_last_dim(&logits)?;
-            let onehot = Tensor::zeros((len, v), h.dtype(), h.device())?.scatter_add(
-                &tc,
-                &Tensor::ones((len, 1), h.dtype(), h.device())?,
-                1,
-            )?;
-            let dlogits = (onehot - p)?.broadcast_mul(&gc)?;
+            let dlogits = if logits.device().is_cpu() {
+                let tc = tc.to_dtype(candle_core::DType::U32)?.contiguous()?;
+                logits.apply_op3_no_bwd(&tc, &gc.contiguous()?, &DLogits)?
+            } else {
+                let p = crate::fused::softmax_last_dim(&logits)?;
+                let onehot = Tensor::zeros((len, v), h.dtype(), h.device())?.scatter_add(
+                    &tc.unsqueeze(1)?,
+                    &Tensor::ones((len, 1), h.dtype(), h.device())?,
+                    1,
+                )?;
+                (onehot - p)?.broadcast_mul(&gc.unsqueeze(1)?)?
+            };
             dh_parts.push(dlogits.matmul(&w)?);
             let dwc = dlogits.t()?.matmul(&hc)?;
             dw = Some(match dw {
@@ -127,5 +143,112 @@ impl CustomOp3 for LogprobHead {
         }
         let dh = Tensor::cat(&dh_parts, 0)?;
         Ok((Some(dh), dw, None))
+    }
+}
+
+fn host<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&s.as_slice::<T>()?[a..b]),
+        None => candle_core::bail!("logprob head: input is not contiguous"),
+    }
+}
+
+fn row_max<T: Float>(x: &[T]) -> T {
+    x.iter().fold(T::neg_infinity(), |a, &b| a.max(b))
+}
+
+/// `x[t] - logsumexp(x)` of every row of `[n, V]` logits, in one pass per row.
+struct PickLogprob;
+
+fn pick_rows<T: Float + Send + Sync>(x: &[T], t: &[u32], v: usize) -> Result<Vec<T>> {
+    if let Some(&bad) = t.iter().find(|&&t| t as usize >= v) {
+        candle_core::bail!("logprob head: target id {bad} is not below the vocabulary size {v}");
+    }
+    Ok(x.par_chunks(v)
+        .zip(t.par_iter())
+        .with_min_len(8)
+        .map(|(xi, &ti)| {
+            let m = row_max(xi);
+            let s = xi.iter().fold(T::zero(), |a, &b| a + (b - m).exp());
+            xi[ti as usize] - m - s.ln()
+        })
+        .collect())
+}
+
+impl CustomOp2 for PickLogprob {
+    fn name(&self) -> &'static str {
+        "ouro-pick-logprob"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, v) = l1.shape().dims2()?;
+        let t = host::<u32>(s2, l2)?;
+        let out = match s1 {
+            CpuStorage::F32(_) => CpuStorage::F32(pick_rows(host::<f32>(s1, l1)?, t, v)?),
+            CpuStorage::F64(_) => CpuStorage::F64(pick_rows(host::<f64>(s1, l1)?, t, v)?),
+            _ => candle_core::bail!("logprob head: only f32/f64 are supported"),
+        };
+        Ok((out, Shape::from(n)))
+    }
+}
+
+/// `d logp / d logits = (onehot(t) - softmax(x)) * g`, row by row.
+struct DLogits;
+
+fn dlogit_rows<T: Float + Send + Sync>(x: &[T], t: &[u32], g: &[T], v: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); x.len()];
+    out.par_chunks_mut(v)
+        .zip(x.par_chunks(v).zip(t.par_iter().zip(g.par_iter())))
+        .with_min_len(8)
+        .for_each(|(o, (xi, (&ti, &gi)))| {
+            let m = row_max(xi);
+            let mut s = T::zero();
+            for (oj, &xj) in o.iter_mut().zip(xi) {
+                *oj = (xj - m).exp();
+                s = s + *oj;
+            }
+            let c = -gi / s;
+            o.iter_mut().for_each(|p| *p = *p * c);
+            o[ti as usize] = o[ti as usize] + gi;
+        });
+    out
+}
+
+impl CustomOp3 for DLogits {
+    fn name(&self) -> &'static str {
+        "ouro-logprob-dlogits"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (_, v) = l1.shape().dims2()?;
+        let t = host::<u32>(s2, l2)?;
+        let out = match s1 {
+            CpuStorage::F32(_) => CpuStorage::F32(dlogit_rows(
+                host::<f32>(s1, l1)?,
+                t,
+                host::<f32>(s3, l3)?,
+                v,
+            )),
+            CpuStorage::F64(_) => CpuStorage::F64(dlogit_rows(
+                host::<f64>(s1, l1)?,
+                t,
+                host::<f64>(s3, l3)?,
+                v,
+            )),
+            _ => candle_core::bail!("logprob head: only f32/f64 are supported"),
+        };
+        Ok((out, l1.shape().clone()))
     }
 }
