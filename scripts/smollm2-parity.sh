@@ -53,7 +53,7 @@ echo "== tokenizer: llama.cpp reference tokenizations ($(basename "$src")) and S
 tokens="$cache/smollm2/llama-tokens.json"
 "$venv/bin/python" scripts/smollm2_tokens.py "$gguf" "$src/vendor/llama.cpp/models" "$tokens" 2>/dev/null
 OURO_LLAMA_CPP_SDIST="$src" OURO_SMOLLM2_TOKENS="$tokens" \
-  cargo test -q -p ouro-model --test llama_cpp_vocab -- --ignored --nocapture
+  cargo test -q --release -p ouro-model --test llama_cpp_vocab -- --ignored --nocapture
 
 echo "== greedy decoding: ouro vs llama-cpp-python, $n tokens per prompt"
 hf="$cache/smollm2/hf"
