@@ -78,6 +78,15 @@ fn integer_tick(x: &f64) -> String {
     }
 }
 
+/// Steps are whole numbers; keep fractions only for sub-unit spacings.
+fn step_tick(x: &f64) -> String {
+    if (x - x.round()).abs() < 1e-6 {
+        format!("{}", x.round() as i64)
+    } else {
+        format!("{x:.1}")
+    }
+}
+
 fn encode_png(buf: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     {
@@ -122,7 +131,10 @@ pub fn line_png(chart: &LineChart) -> Result<Vec<u8>> {
     } else {
         (x0 - 1.0, x1 + 1.0)
     };
-    let (y0, y1) = padded(y0, y1);
+    let (y0, mut y1) = padded(y0, y1);
+    // Headroom for the legend box in the upper right, so it does not cover
+    // the latest rounds, which are usually the highest values.
+    y1 += (y1 - y0) * 0.09 * chart.series.len() as f64;
     with_canvas(what, |root| {
         let mut c = ChartBuilder::on(root)
             .caption(&chart.title, ("sans-serif", 22))
@@ -140,6 +152,8 @@ pub fn line_png(chart: &LineChart) -> Result<Vec<u8>> {
         if chart.rounds_on_x {
             mesh.x_labels(((x1 - x0).ceil() as usize * 4).max(4))
                 .x_label_formatter(&integer_tick);
+        } else {
+            mesh.x_label_formatter(&step_tick);
         }
         mesh.draw().map_err(draw_err(what))?;
         for s in &chart.series {

@@ -64,7 +64,10 @@ impl Table {
 
     pub fn html(&self) -> String {
         let numeric: Vec<bool> = self.head.iter().map(|h| h.starts_with('#')).collect();
-        let mut s = format!("<table class=\"{}\"><thead><tr>", self.class);
+        let mut s = format!(
+            "<div class=\"tw\"><table class=\"{}\"><thead><tr>",
+            self.class
+        );
         for (h, n) in self.head.iter().zip(&numeric) {
             let h = h.strip_prefix('#').unwrap_or(h);
             let cls = if *n { " class=\"n\"" } else { "" };
@@ -83,7 +86,7 @@ impl Table {
             }
             s.push_str("</tr>\n");
         }
-        s.push_str("</tbody></table>\n");
+        s.push_str("</tbody></table></div>\n");
         s
     }
 }
@@ -119,12 +122,14 @@ main { max-width:1060px; margin:0 auto; padding:18px 24px 48px; }
 section { background:#fff; border:1px solid var(--line); border-radius:8px; padding:16px 22px; margin:18px 0; }
 h2 { font-size:19px; margin:0 0 10px; color:var(--accent); }
 h3 { font-size:15px; margin:14px 0 6px; color:var(--muted); text-transform:uppercase; letter-spacing:.04em; }
+.tw { max-width:100%; overflow-x:auto; }
 table { border-collapse:collapse; margin:6px 0 12px; font-size:14px; }
-th, td { padding:5px 12px; border-bottom:1px solid var(--line); text-align:left; white-space:nowrap; }
+th, td { padding:5px 9px; border-bottom:1px solid var(--line); text-align:left; white-space:nowrap; }
 th { background:#eef1f5; font-weight:600; }
 td.n, th.n { text-align:right; font-variant-numeric: tabular-nums; }
 tbody tr:nth-child(even) td { background:#fafbfc; }
 .arms { display:flex; gap:24px; flex-wrap:wrap; align-items:flex-start; }
+.arms > div { min-width:0; max-width:100%; }
 figure { margin:10px 0; }
 figure img { max-width:100%; height:auto; border:1px solid var(--line); border-radius:4px; }
 figcaption { color:var(--muted); font-size:13px; }
