@@ -65,6 +65,10 @@ enum Command {
     Train(cmd::train::Args),
     /// Counts, pass rates and per-tag / per-difficulty breakdowns of any shards.
     Stats(cmd::stats::Args),
+    /// Render a run directory's report.json and training curves into one HTML page.
+    Report(cmd::report::Args),
+    /// Print a Slurm or Kubernetes launcher that runs a pipeline across shards.
+    Launch(cmd::launch::Args),
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -99,6 +103,8 @@ fn main() -> ExitCode {
         Command::Tokenizer(a) => cmd::tokenizer::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Stats(a) => cmd::stats::run(a),
+        Command::Report(a) => cmd::report::run(a),
+        Command::Launch(a) => cmd::launch::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -118,7 +118,7 @@ body { margin:0; font:15px/1.45 "DejaVu Sans", "Helvetica Neue", Arial, sans-ser
 header { background:#1d2430; color:#fff; padding:22px 32px; }
 header h1 { margin:0 0 4px; font-size:24px; font-weight:600; }
 header p { margin:0; color:#c5ccd8; }
-main { max-width:1060px; margin:0 auto; padding:18px 24px 48px; }
+main { max-width:1120px; margin:0 auto; padding:18px 24px 48px; }
 section { background:#fff; border:1px solid var(--line); border-radius:8px; padding:16px 22px; margin:18px 0; }
 h2 { font-size:19px; margin:0 0 10px; color:var(--accent); }
 h3 { font-size:15px; margin:14px 0 6px; color:var(--muted); text-transform:uppercase; letter-spacing:.04em; }

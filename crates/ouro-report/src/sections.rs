@@ -56,11 +56,11 @@ fn eval_table(rows: &[RoundReport], keys: &[String]) -> Table {
         "round".to_string(),
         "model".into(),
         "#problems".into(),
-        "#samples/problem".into(),
+        "#samples".into(),
         "#pass@1".into(),
     ];
     head.extend(keys.iter().map(|k| format!("#{k}")));
-    head.extend(["#false positives".into(), "#balance".into()]);
+    head.extend(["#false pos.".into(), "#balance".into()]);
     let mut t = Table::new(head);
     for r in rows {
         let mut cells = vec![
