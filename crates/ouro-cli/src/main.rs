@@ -69,6 +69,10 @@ enum Command {
     Report(cmd::report::Args),
     /// Print a Slurm or Kubernetes launcher that runs a pipeline across shards.
     Launch(cmd::launch::Args),
+    /// Draw samples from a local checkpoint or OpenAI-compatible servers.
+    Sample(cmd::sample::Args),
+    /// Serve a checkpoint over the OpenAI API (/v1/completions, /v1/chat/completions).
+    Serve(cmd::serve::Args),
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -105,6 +109,8 @@ fn main() -> ExitCode {
         Command::Stats(a) => cmd::stats::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Launch(a) => cmd::launch::run(a),
+        Command::Sample(a) => cmd::sample::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,8 @@ pub mod model;
 pub mod problems;
 pub mod report;
 pub mod run;
+pub mod sample;
+pub mod serve;
 pub mod stats;
 pub mod tokenizer;
 pub mod train;
