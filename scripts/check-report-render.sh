@@ -3,7 +3,7 @@
 # not blank: the page must load with no network, and the embedded charts and
 # tables must paint.
 #
-# Usage: scripts/check-report-render.sh [RUN_DIR] [SCREENSHOT=report-screenshot.png]
+# Usage: scripts/check-report-render.sh [RUN_DIR] [SCREENSHOT=$TMPDIR/ouro-report-screenshot.png]
 #   RUN_DIR given: renders RUN_DIR/report.html with `ouro report` first.
 #   No RUN_DIR: renders the ouro-report test fixture (3 rounds + control arm)
 #   into a temporary directory.
@@ -11,9 +11,9 @@
 # Env: OURO_PYTHON (default python3) for the pixel check; CHROMIUM to pick a browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shot=$(realpath -m "${2:-report-screenshot.png}")
+shot=$(realpath -m "${2:-${TMPDIR:-/tmp}/ouro-report-screenshot.png}")
 
-if [ $# -ge 1 ]; then
+if [ -n "${1:-}" ]; then
   run=$(realpath "$1")
   cargo run -q -p ouro-cli -- report "$run"
 else
