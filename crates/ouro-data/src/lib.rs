@@ -10,6 +10,7 @@ pub mod fsutil;
 pub mod hf;
 pub mod id;
 pub mod records;
+pub mod report;
 pub mod run;
 pub mod schema;
 pub mod shard;

@@ -1,0 +1,115 @@
+//! The run report contract: what `ouro run` writes after each round and
+//! what `ouro report` renders.
+//!
+//! ```text
+//! RUN/report.json                       RunReport, rewritten atomically after every round
+//! RUN/round-NN/train-sft/metrics.jsonl  per-step trainer metrics (ouro-train's StepMetrics)
+//! RUN/round-NN/train-dpo/metrics.jsonl
+//! ```
+//! Paths inside the report are relative to the run directory, so a run
+//! directory can be moved or copied and still render.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DataError, Result};
+use crate::fsutil::atomic_write_json;
+
+/// File name of the report inside a run directory.
+pub const REPORT_FILE: &str = "report.json";
+
+/// Everything the report page shows about a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Pipeline name, e.g. `quickstart`.
+    pub pipeline: String,
+    /// One row per finished round, in order.
+    pub rounds: Vec<RoundReport>,
+    /// The seed-only control arm (same schedule, no self-generated data), when the pipeline runs one.
+    #[serde(default)]
+    pub control: Vec<RoundReport>,
+}
+
+/// One expert-iteration round: evaluation of the model the round ends with,
+/// the data it built and where its training curves are.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoundReport {
+    pub round: u32,
+    /// Checkpoint directory evaluated (relative to the run directory).
+    pub model: String,
+    /// Held-out problems evaluated.
+    pub heldout_problems: u64,
+    /// Samples per held-out problem used for pass@k.
+    pub samples_per_problem: u64,
+    /// Unbiased pass@1 on held-out problems (0..=1), judged by the filter tests.
+    pub pass_at_1: f64,
+    /// Unbiased pass@k keyed `"pass@K"` (0..=1).
+    #[serde(default)]
+    pub pass_at_k: BTreeMap<String, f64>,
+    /// Share of filter-passing held-out samples that fail the audit tests.
+    pub false_positive_rate: Option<f64>,
+    /// B-STaR balance score of the round's training selection.
+    pub balance_score: Option<f64>,
+    /// Rows built this round by kind: `sft`, `dpo`, `repair`, `lintseq`, `fait`, ...
+    #[serde(default)]
+    pub data_counts: BTreeMap<String, u64>,
+    /// `metrics.jsonl` of the round's SFT training, relative to the run directory.
+    pub sft_metrics: Option<String>,
+    /// `metrics.jsonl` of the round's DPO training (has `rewards/margins`).
+    pub dpo_metrics: Option<String>,
+    /// Wall seconds by phase: `sample`, `execute`, `build`, `train`, `eval`.
+    #[serde(default)]
+    pub seconds: BTreeMap<String, f64>,
+}
+
+impl RunReport {
+    pub fn read(run_dir: &Path) -> Result<RunReport> {
+        let path = run_dir.join(REPORT_FILE);
+        let bytes = std::fs::read(&path).map_err(|e| DataError::io(&path, e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| DataError::invalid(&path, format!("corrupt run report: {e}")))
+    }
+
+    pub fn write(&self, run_dir: &Path) -> Result<()> {
+        atomic_write_json(&run_dir.join(REPORT_FILE), self)
+    }
+
+    /// Replaces the row of `row.round` (or appends it), keeping rounds in order.
+    pub fn upsert(rows: &mut Vec<RoundReport>, row: RoundReport) {
+        rows.retain(|r| r.round != row.round);
+        rows.push(row);
+        rows.sort_by_key(|r| r.round);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_upserts_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut report = RunReport {
+            pipeline: "quickstart".into(),
+            ..Default::default()
+        };
+        for r in [1, 0, 1] {
+            RunReport::upsert(
+                &mut report.rounds,
+                RoundReport {
+                    round: r,
+                    pass_at_1: r as f64 / 10.0,
+                    ..Default::default()
+                },
+            );
+        }
+        assert_eq!(
+            report.rounds.iter().map(|r| r.round).collect::<Vec<_>>(),
+            [0, 1]
+        );
+        report.write(dir.path()).unwrap();
+        assert_eq!(RunReport::read(dir.path()).unwrap(), report);
+    }
+}
