@@ -1,4 +1,4 @@
-//! `ouro run` on a small quickstart: every stage runs, `--resume` skips
+//! `ouro run` on a small datasets pipeline: every stage runs, `--resume` skips
 //! finished stages, the datasets load in pyarrow and `datasets` with TRL's
 //! column names, and bad pipeline files name the key at fault.
 
@@ -7,17 +7,17 @@ use std::path::Path;
 use ouro_e2e::{interop_python, ouro, stderr, workspace};
 
 fn small_pipeline(dir: &Path) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(workspace().join("pipelines/quickstart.toml"))
+    let text = std::fs::read_to_string(workspace().join("pipelines/datasets.toml"))
         .unwrap()
         .replace("count = 2000", "count = 24")
-        .replace("runs/quickstart", &dir.join("run").display().to_string());
+        .replace("runs/datasets", &dir.join("run").display().to_string());
     let path = dir.join("pipeline.toml");
     std::fs::write(&path, text).unwrap();
     path
 }
 
 #[test]
-fn quickstart_runs_resumes_and_its_datasets_load_in_python() {
+fn datasets_pipeline_runs_resumes_and_its_datasets_load_in_python() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = small_pipeline(dir.path());
     let p = pipeline.display().to_string();

@@ -73,6 +73,8 @@ enum Command {
     Sample(cmd::sample::Args),
     /// Serve a checkpoint over the OpenAI API (/v1/completions, /v1/chat/completions).
     Serve(cmd::serve::Args),
+    /// Compile assert-style tests for isolated judging and report coverage.
+    Tests(cmd::tests::Args),
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
@@ -111,6 +113,7 @@ fn main() -> ExitCode {
         Command::Launch(a) => cmd::launch::run(a),
         Command::Sample(a) => cmd::sample::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Tests(a) => cmd::tests::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

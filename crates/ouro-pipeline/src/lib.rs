@@ -3,5 +3,6 @@
 //! Stages are library functions of other crates; this crate only orders
 //! them, records completion markers and resumes.
 
+pub mod iterate;
 pub mod runner;
 pub mod stats;

@@ -17,9 +17,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use ouro_data::run::{done_stats, mark_done, prepare_stage_dir, Manifest, RunDir, StageStats};
+use ouro_data::run::{
+    done_stats, mark_done, part_path, prepare_stage_dir, Manifest, RunDir, StageStats,
+};
 use ouro_data::{shard, Problem, Sample, SamplingParams, ShardSpec};
 use serde::Deserialize;
+
+use crate::iterate::config::{EvalStage, IterateStage, ModelStage, SeedSftStage, TokenizerStage};
 
 /// A pipeline file. Unknown keys are rejected, with the key named.
 #[derive(Debug, Clone, Deserialize)]
@@ -32,19 +36,53 @@ pub struct PipelineConfig {
     pub execute: Option<ExecuteStage>,
     pub build: Option<BuildStage>,
     pub lintseq: Option<LintseqStage>,
+    pub tokenizer: Option<TokenizerStage>,
+    pub model: Option<ModelStage>,
+    pub seed_sft: Option<SeedSftStage>,
+    pub iterate: Option<IterateStage>,
+    pub eval: Option<EvalStage>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProblemsStage {
+    /// How many bundled problems to generate (ignored with `import`).
+    #[serde(default)]
     pub count: usize,
+    /// Import problems from a file instead of generating them.
+    pub import: Option<ProblemsImport>,
     #[serde(default)]
     pub seed: u64,
+    /// Families to draw from, e.g. `["compose"]` (default: all, weighted).
+    #[serde(default)]
+    pub families: Vec<String>,
+}
+
+/// `[problems.import]`: a problem file to import.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemsImport {
+    /// `humaneval`, `mbpp`, `apps` or `jsonl`.
+    pub format: String,
+    pub path: PathBuf,
+}
+
+/// `[samples.import]`: raw generations to import as the round-0 samples.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplesImport {
+    /// `openai-batch`, `vllm`, `open-instruct`, `openrlhf` or `jsonl`.
+    pub format: String,
+    pub path: PathBuf,
+    /// Model name to record when the file does not carry one.
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SamplesStage {
+    /// Import generations instead of using references and mutants.
+    pub import: Option<SamplesImport>,
     /// Mutants per problem added as known-wrong samples (0 = references only).
     #[serde(default = "default_mutants")]
     pub mutants_per_problem: usize,
@@ -100,11 +138,27 @@ pub fn load_config(path: &Path) -> Result<PipelineConfig> {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let config: PipelineConfig = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
-    if config.problems.count == 0 {
-        bail!(
-            "{}: key 'problems.count' must be at least 1",
+    for f in &config.problems.families {
+        if let Err(e) = f.parse::<ouro_problems::Family>() {
+            bail!("{}: key 'problems.families': {e}", path.display());
+        }
+    }
+    match &config.problems.import {
+        Some(i) => {
+            if let Err(e) = i.format.parse::<ouro_import::ProblemFormat>() {
+                bail!("{}: key 'problems.import.format': {e}", path.display());
+            }
+        }
+        None if config.problems.count == 0 => bail!(
+            "{}: key 'problems.count' must be at least 1 (or add [problems.import])",
             path.display()
-        );
+        ),
+        None => {}
+    }
+    if let Some(i) = config.samples.as_ref().and_then(|s| s.import.as_ref()) {
+        if let Err(e) = i.format.parse::<ouro_import::GenerationFormat>() {
+            bail!("{}: key 'samples.import.format': {e}", path.display());
+        }
     }
     if let Some(b) = &config.build {
         for c in &b.configs {
@@ -133,14 +187,16 @@ pub fn load_config(path: &Path) -> Result<PipelineConfig> {
 
 /// What a run did, stage by stage.
 #[derive(Debug, Clone, Default)]
-pub struct RunReport {
+pub struct RunSummary {
     pub root: PathBuf,
     /// (stage, resumed?, stats)
     pub stages: Vec<(String, bool, StageStats)>,
+    /// Per-round evaluation, for pipelines that train.
+    pub rounds: Option<ouro_data::report::RunReport>,
 }
 
 /// Runs `config` (read from `path`). Without `resume`, an existing run directory is an error.
-pub fn run_pipeline(path: &Path, config: &PipelineConfig, resume: bool) -> Result<RunReport> {
+pub fn run_pipeline(path: &Path, config: &PipelineConfig, resume: bool) -> Result<RunSummary> {
     let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let run = RunDir::new(&config.out);
     if run.manifest_path().exists() && !resume {
@@ -157,9 +213,10 @@ pub fn run_pipeline(path: &Path, config: &PipelineConfig, resume: bool) -> Resul
         num_shards: 1,
         inputs,
     })?;
-    let mut report = RunReport {
+    let mut report = RunSummary {
         root: config.out.clone(),
         stages: Vec::new(),
+        rounds: None,
     };
     let problems_dir = run.stage_dir(0, "problems");
     let samples_dir = run.stage_dir(0, "samples");
@@ -169,7 +226,7 @@ pub fn run_pipeline(path: &Path, config: &PipelineConfig, resume: bool) -> Resul
     })?;
     if let Some(s) = &config.samples {
         stage(&mut report, &samples_dir, "samples", || {
-            samples_stage(&config.problems, s, &samples_dir)
+            samples_stage(&config.problems, s, &problems_dir, &samples_dir)
         })?;
     }
     if let Some(e) = &config.execute {
@@ -189,12 +246,22 @@ pub fn run_pipeline(path: &Path, config: &PipelineConfig, resume: bool) -> Resul
             lintseq_stage(l, &problems_dir, &dataset)
         })?;
     }
+    if config.model.is_some() {
+        let rounds = crate::iterate::run_iteration(&run, config, &problems_dir, &mut report)?;
+        report.rounds = Some(rounds);
+        // The report is a view of report.json; failing to draw it must not fail a finished run.
+        let html = run.root().join("report.html");
+        match ouro_report::render(run.root(), &html) {
+            Ok(_) => eprintln!("report: {}", html.display()),
+            Err(e) => eprintln!("warning: could not render {}: {e:#}", html.display()),
+        }
+    }
     Ok(report)
 }
 
 /// Runs one stage unless its completion marker says it already finished.
-fn stage(
-    report: &mut RunReport,
+pub(crate) fn stage(
+    report: &mut RunSummary,
     dir: &Path,
     name: &str,
     body: impl FnOnce() -> Result<StageStats>,
@@ -215,14 +282,27 @@ fn stage(
 }
 
 fn generate_options(p: &ProblemsStage) -> ouro_problems::GenerateOptions {
-    ouro_problems::GenerateOptions {
+    let mut o = ouro_problems::GenerateOptions {
         count: p.count,
         seed: p.seed,
         ..Default::default()
+    };
+    if !p.families.is_empty() {
+        o.families
+            .retain(|(f, _)| p.families.iter().any(|n| n == f.name()));
     }
+    o
 }
 
 fn problems_stage(p: &ProblemsStage, dir: &Path) -> Result<StageStats> {
+    if let Some(i) = &p.import {
+        let format = i.format.parse().map_err(anyhow::Error::msg)?;
+        let problems = ouro_import::import_problems(&i.path, format, &Default::default())?;
+        shard::write_records(part_path(dir, ShardSpec::default()), &problems)?;
+        let mut stats = StageStats::default();
+        stats.add("problems", problems.len() as u64);
+        return Ok(stats);
+    }
     let problems = ouro_problems::generate(&generate_options(p))?;
     ouro_problems::write(dir, &problems)?;
     let mut stats = StageStats::default();
@@ -253,7 +333,41 @@ fn sample(problem: &Problem, index: u32, model: &str, program: &str) -> Sample {
     }
 }
 
-fn samples_stage(p: &ProblemsStage, s: &SamplesStage, dir: &Path) -> Result<StageStats> {
+fn samples_stage(
+    p: &ProblemsStage,
+    s: &SamplesStage,
+    problems_dir: &Path,
+    dir: &Path,
+) -> Result<StageStats> {
+    if let Some(i) = &s.import {
+        let problems: Vec<Problem> = shard::read_dir(problems_dir)?;
+        let opts = ouro_import::GenerationImport {
+            format: i.format.parse().map_err(anyhow::Error::msg)?,
+            model: i.model.clone(),
+            ..Default::default()
+        };
+        let samples = ouro_import::import_generations(&i.path, &problems, &opts)?;
+        let mut stats = StageStats::default();
+        stats.add("imported_samples", samples.len() as u64);
+        stats.add(
+            "no_code",
+            samples.iter().filter(|s| s.code.is_none()).count() as u64,
+        );
+        shard::write_records(part_path(dir, ShardSpec::default()), &samples)?;
+        return Ok(stats);
+    }
+    if p.import.is_some() {
+        // Imported problems have no generator mutants: their references are the samples.
+        let problems: Vec<Problem> = shard::read_dir(problems_dir)?;
+        let samples: Vec<Sample> = problems
+            .iter()
+            .filter_map(|p| Some(sample(p, 0, "reference", p.reference_solution.as_ref()?)))
+            .collect();
+        let mut stats = StageStats::default();
+        stats.add("reference_samples", samples.len() as u64);
+        shard::write_records(part_path(dir, ShardSpec::default()), &samples)?;
+        return Ok(stats);
+    }
     let generated = ouro_problems::generate_detailed(&generate_options(p))?;
     let mut samples = Vec::new();
     let mut stats = StageStats::default();
@@ -267,10 +381,7 @@ fn samples_stage(p: &ProblemsStage, s: &SamplesStage, dir: &Path) -> Result<Stag
             stats.add("mutant_samples", 1);
         }
     }
-    shard::write_records(
-        ouro_data::run::part_path(dir, ShardSpec::default()),
-        &samples,
-    )?;
+    shard::write_records(part_path(dir, ShardSpec::default()), &samples)?;
     Ok(stats)
 }
 

@@ -13,5 +13,6 @@ pub mod run;
 pub mod sample;
 pub mod serve;
 pub mod stats;
+pub mod tests;
 pub mod tokenizer;
 pub mod train;

@@ -32,5 +32,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             counts.join(" ")
         );
     }
+    if let Some(rounds) = &report.rounds {
+        println!("\n{}", ouro_pipeline::iterate::round_table(rounds));
+    }
     Ok(())
 }

@@ -42,7 +42,11 @@ pub struct Args {
     #[arg(long)]
     pub out: PathBuf,
     /// Local checkpoint directory (HF layout with tokenizer.json).
-    #[arg(long, required_unless_present = "base_url", conflicts_with = "base_url")]
+    #[arg(
+        long,
+        required_unless_present = "base_url",
+        conflicts_with = "base_url"
+    )]
     pub model: Option<PathBuf>,
     /// OpenAI-compatible server, `http://host:port` or `http://host:port/v1` (repeatable).
     #[arg(long = "base-url", value_name = "URL", requires = "served_model")]
@@ -155,9 +159,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, None) => bail!("give --model DIR or --base-url URL with --served-model NAME"),
     };
     let cache_dir = match (&backend, args.no_cache) {
-        (BackendConfig::OpenAi { .. }, false) => {
-            Some(args.cache.clone().unwrap_or_else(|| args.out.join(".http-cache")))
-        }
+        (BackendConfig::OpenAi { .. }, false) => Some(
+            args.cache
+                .clone()
+                .unwrap_or_else(|| args.out.join(".http-cache")),
+        ),
         _ => None,
     };
     let opts = SampleOptions {

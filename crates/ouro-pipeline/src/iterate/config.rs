@@ -1,0 +1,178 @@
+//! The expert-iteration sections of a pipeline file.
+//!
+//! ```toml
+//! [tokenizer]          # train a BPE tokenizer on the run's problems
+//! vocab_size = 512
+//! [model]              # the round-0 model: a preset/config.json trained from scratch, or an HF dir
+//! init = "small"
+//! [seed_sft]           # round 0: SFT on the reference solutions of a seed split
+//! problems = 400
+//! [iterate]            # rounds 1..=R: sample, execute, select, train
+//! rounds = 3
+//! [eval]               # pass@k on the held-out split after every round
+//! samples_per_problem = 8
+//! ```
+
+use std::path::PathBuf;
+
+use ouro_train::config::SftConfig;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerStage {
+    pub vocab_size: usize,
+}
+
+/// Where round 0's model comes from. Exactly one of `init` and `path`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelStage {
+    /// A preset (`tiny`, `small`) or a `config.json`, initialised at random
+    /// with the run's tokenizer (needs `[tokenizer]`).
+    pub init: Option<String>,
+    /// An existing Hugging Face model directory to start from.
+    pub path: Option<PathBuf>,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// Round 0's training on reference solutions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedSftStage {
+    /// How many `train`-split problems form the seed split (their references
+    /// are the seed data); the rest of the split is the sampling pool.
+    pub problems: usize,
+    #[serde(default)]
+    pub train: SftConfig,
+}
+
+/// Per-problem sample budget of a round (DART-Math).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetKind {
+    /// `samples_per_problem` for every problem.
+    Uniform,
+    /// More attempts where the previous round failed more often: problems the
+    /// last round solved every time get half the budget, unsolved ones double.
+    Prop2diff,
+}
+
+/// Sampling settings shared by rounds and evaluation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingStage {
+    #[serde(default = "default_temperature")]
+    pub temperature: f64,
+    #[serde(default = "one")]
+    pub top_p: f64,
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    /// Sequences decoded together by the local model.
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+}
+
+impl Default for SamplingStage {
+    fn default() -> Self {
+        SamplingStage {
+            temperature: default_temperature(),
+            top_p: 1.0,
+            max_tokens: default_max_tokens(),
+            batch_size: default_batch(),
+        }
+    }
+}
+
+/// Rounds 1..=R.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IterateStage {
+    pub rounds: u32,
+    #[serde(default = "default_samples")]
+    pub samples_per_problem: usize,
+    #[serde(default = "default_budget")]
+    pub budget: BudgetKind,
+    /// Split the pool is drawn from (the seed split's problems excluded).
+    #[serde(default = "default_pool_split")]
+    pub pool_split: String,
+    /// Pool problems sampled per round (0 = the whole pool).
+    #[serde(default)]
+    pub pool_problems: usize,
+    #[serde(default)]
+    pub sampling: SamplingStage,
+    /// Distinct correct samples kept per problem and round.
+    #[serde(default = "default_keep")]
+    pub keep_per_problem: usize,
+    /// Share of earlier rounds' accepted data mixed into a round's training
+    /// set (1 = all of it), to keep the model from collapsing onto the newest round.
+    #[serde(default = "one")]
+    pub replay_fraction: f64,
+    /// Share of the seed data mixed into every round's training set.
+    #[serde(default = "one")]
+    pub seed_fraction: f64,
+    /// Start each round's training from the base (round-0) model instead of the previous round's.
+    #[serde(default)]
+    pub from_base: bool,
+    /// Also train a seed-only control arm on the same schedule.
+    #[serde(default)]
+    pub control: bool,
+    /// Dataset configs built from each round's samples: `sft` (trained on), `dpo`, `repair`.
+    #[serde(default = "default_datasets")]
+    pub datasets: Vec<String>,
+    #[serde(default)]
+    pub train: SftConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalStage {
+    /// Split evaluated.
+    #[serde(default = "default_split")]
+    pub split: String,
+    /// At most this many problems of the split (0 = all).
+    #[serde(default)]
+    pub max_problems: usize,
+    #[serde(default = "default_samples")]
+    pub samples_per_problem: usize,
+    /// pass@k values reported (k <= samples_per_problem).
+    #[serde(default = "default_k")]
+    pub k: Vec<usize>,
+    #[serde(default)]
+    pub sampling: SamplingStage,
+}
+
+fn default_temperature() -> f64 {
+    0.8
+}
+fn one() -> f64 {
+    1.0
+}
+fn default_max_tokens() -> u32 {
+    96
+}
+fn default_batch() -> usize {
+    64
+}
+fn default_samples() -> usize {
+    8
+}
+fn default_budget() -> BudgetKind {
+    BudgetKind::Uniform
+}
+fn default_keep() -> usize {
+    2
+}
+fn default_split() -> String {
+    "heldout".into()
+}
+fn default_k() -> Vec<usize> {
+    vec![1, 8]
+}
+fn default_datasets() -> Vec<String> {
+    vec!["sft".into()]
+}
+fn default_pool_split() -> String {
+    "train".into()
+}

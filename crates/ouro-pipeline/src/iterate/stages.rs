@@ -1,0 +1,613 @@
+//! The stages of expert iteration, in the order a run executes them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use ouro_data::report::{RoundReport, RunReport};
+use ouro_data::run::{part_path, RunDir, StageStats};
+use ouro_data::{derive_seed, shard, Execution, Problem, Sample, SftRecord, ShardSpec};
+use ouro_train::config::SftConfig;
+
+use super::config::{BudgetKind, EvalStage, IterateStage};
+use super::eval::{evaluate, per_problem_passes, EvalResult};
+
+/// Stops a continuation at the end of the function body.
+const STOP: [&str; 4] = ["\ndef ", "\nclass ", "\nif __name__", "\nprint("];
+use crate::runner::{stage, PipelineConfig, RunSummary};
+
+/// The problems of a run, split by role.
+struct Splits {
+    seed: Vec<Problem>,
+    pool: Vec<Problem>,
+    eval: Vec<Problem>,
+}
+
+fn splits(problems: &[Problem], cfg: &PipelineConfig, eval: &EvalStage) -> Result<Splits> {
+    let seed_n = cfg.seed_sft.as_ref().map_or(0, |s| s.problems);
+    let pool_split = cfg
+        .iterate
+        .as_ref()
+        .map_or("train", |i| i.pool_split.as_str());
+    let train: Vec<&Problem> = problems.iter().filter(|p| p.split == pool_split).collect();
+    if seed_n > train.len() {
+        bail!(
+            "key 'seed_sft.problems' = {seed_n}, but the run has only {} problems in split '{pool_split}'",
+            train.len()
+        );
+    }
+    let mut eval_set: Vec<Problem> = problems
+        .iter()
+        .filter(|p| p.split == eval.split)
+        .cloned()
+        .collect();
+    if eval_set.is_empty() {
+        bail!("key 'eval.split': no problem has split '{}'", eval.split);
+    }
+    if eval.max_problems > 0 {
+        eval_set.truncate(eval.max_problems);
+    }
+    Ok(Splits {
+        seed: train[..seed_n].iter().map(|p| (*p).clone()).collect(),
+        pool: train[seed_n..].iter().map(|p| (*p).clone()).collect(),
+        eval: eval_set,
+    })
+}
+
+/// What the round stages share.
+struct Ctx<'a> {
+    run: &'a RunDir,
+    cfg: &'a PipelineConfig,
+    problems_dir: PathBuf,
+    splits: Splits,
+    summary: &'a mut RunSummary,
+    report: RunReport,
+}
+
+/// Runs round 0 and the configured rounds; writes `RUN/report.json` after each.
+pub fn run_iteration(
+    run: &RunDir,
+    cfg: &PipelineConfig,
+    problems_dir: &Path,
+    summary: &mut RunSummary,
+) -> Result<RunReport> {
+    let eval_cfg = cfg
+        .eval
+        .clone()
+        .context("key 'eval': expert iteration needs an [eval] section")?;
+    let problems: Vec<Problem> = shard::read_dir(problems_dir)?;
+    let mut ctx = Ctx {
+        run,
+        cfg,
+        problems_dir: problems_dir.to_path_buf(),
+        splits: splits(&problems, cfg, &eval_cfg)?,
+        summary,
+        report: RunReport::read(run.root()).unwrap_or_else(|_| RunReport {
+            pipeline: pipeline_name(cfg),
+            ..Default::default()
+        }),
+    };
+    let base = ctx.base_model(&problems)?;
+    let model0 = ctx.seed_round(&base)?;
+    let row = ctx.eval_round(0, &model0, &eval_cfg, false)?;
+    RunReport::upsert(&mut ctx.report.rounds, row);
+    ctx.report.write(run.root())?;
+
+    let Some(it) = cfg.iterate.clone() else {
+        return Ok(ctx.report);
+    };
+    let (mut model, mut control) = (model0.clone(), model0.clone());
+    if it.control {
+        let mut row = ctx.report.rounds[0].clone();
+        row.data_counts.clear();
+        RunReport::upsert(&mut ctx.report.control, row);
+    }
+    for r in 1..=it.rounds {
+        let start = if it.from_base { &model0 } else { &model };
+        model = ctx.expert_round(r, &it, start, &eval_cfg)?;
+        if it.control {
+            let start = if it.from_base { &model0 } else { &control };
+            control = ctx.control_round(r, &it, start, &eval_cfg)?;
+        }
+    }
+    Ok(ctx.report)
+}
+
+fn pipeline_name(cfg: &PipelineConfig) -> String {
+    cfg.out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into())
+}
+
+fn rel(run: &RunDir, p: &Path) -> String {
+    p.strip_prefix(run.root())
+        .unwrap_or(p)
+        .display()
+        .to_string()
+}
+
+/// SFT rows from reference solutions (prompt = problem prompt, completion = the body).
+fn reference_rows(problems: &[Problem]) -> Vec<SftRecord> {
+    problems
+        .iter()
+        .filter_map(|p| {
+            let r = p.reference_solution.as_ref()?;
+            Some(SftRecord {
+                prompt: p.prompt.clone(),
+                completion: r.strip_prefix(p.prompt.as_str()).unwrap_or(r).to_string(),
+                problem_id: p.problem_id.clone(),
+                sample_id: None,
+                round: 0,
+                origin: "reference".into(),
+                score: None,
+                weight_spans: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+/// A deterministic `fraction` of `rows`, chosen by a hash of each row.
+fn subsample(rows: Vec<SftRecord>, fraction: f64, seed: u64) -> Vec<SftRecord> {
+    if fraction >= 1.0 {
+        return rows;
+    }
+    let cut = (fraction.max(0.0) * u64::MAX as f64) as u64;
+    rows.into_iter()
+        .filter(|r| {
+            let key = format!("{}#{}", r.problem_id, r.completion);
+            derive_seed(&key, seed) <= cut
+        })
+        .collect()
+}
+
+fn train_stats(
+    report: &ouro_train::engine::TrainReport,
+    prep: &ouro_train::tokenize::PrepStats,
+) -> StageStats {
+    let mut s = StageStats::default();
+    s.add("steps", report.steps);
+    s.add("examples", prep.kept as u64);
+    s.time("train", report.seconds);
+    s
+}
+
+impl Ctx<'_> {
+    fn stage(
+        &mut self,
+        dir: &Path,
+        name: &str,
+        body: impl FnOnce() -> Result<StageStats>,
+    ) -> Result<StageStats> {
+        stage(self.summary, dir, name, body)?;
+        Ok(self
+            .summary
+            .stages
+            .last()
+            .expect("stage recorded")
+            .2
+            .clone())
+    }
+
+    /// The model round 0 starts from: an HF directory, or a fresh initialisation
+    /// with a tokenizer trained on the run's non-evaluation problems.
+    fn base_model(&mut self, problems: &[Problem]) -> Result<PathBuf> {
+        let m = self
+            .cfg
+            .model
+            .clone()
+            .context("key 'model': expert iteration needs a [model] section")?;
+        match (&m.init, &m.path) {
+            (Some(_), Some(_)) | (None, None) => {
+                bail!("section [model]: set exactly one of 'init' (train from scratch) and 'path'")
+            }
+            (None, Some(path)) => return Ok(path.clone()),
+            (Some(_), None) => {}
+        }
+        let init = m.init.clone().expect("checked above");
+        let tok =
+            self.cfg.tokenizer.clone().context(
+                "key 'tokenizer': [model] init needs a [tokenizer] section to train one",
+            )?;
+        let tok_dir = self.run.stage_dir(0, "tokenizer");
+        let tok_file = tok_dir.join("tokenizer.json");
+        let eval_split = self.cfg.eval.as_ref().map(|e| e.split.clone());
+        let texts_of: Vec<Problem> = problems
+            .iter()
+            .filter(|p| Some(&p.split) != eval_split.as_ref())
+            .cloned()
+            .collect();
+        let tf = tok_file.clone();
+        self.stage(&tok_dir, "tokenizer", || {
+            let texts = ouro_model::tokenizer::problem_texts(&texts_of);
+            let t = ouro_model::tokenizer::train_bpe(texts.iter(), tok.vocab_size)?;
+            ouro_model::tokenizer::save_tokenizer(&t, &tf)?;
+            let mut s = StageStats::default();
+            s.add("vocab_size", t.get_vocab_size(true) as u64);
+            Ok(s)
+        })?;
+        let init_dir = self.run.stage_dir(0, "init");
+        let model_dir = init_dir.join("model");
+        let md = model_dir.clone();
+        self.stage(&init_dir, "init", || {
+            let c = ouro_model::init::init_checkpoint(&init, &tok_file, m.seed, &md)?;
+            let mut s = StageStats::default();
+            s.add("parameters", c.num_parameters() as u64);
+            Ok(s)
+        })?;
+        Ok(model_dir)
+    }
+
+    /// Round 0: SFT on the seed split's reference solutions.
+    fn seed_round(&mut self, base: &Path) -> Result<PathBuf> {
+        let Some(seed) = self.cfg.seed_sft.clone() else {
+            return Ok(base.to_path_buf());
+        };
+        let rows = reference_rows(&self.splits.seed);
+        let data = self.write_train_data(0, "", rows)?;
+        self.train(0, "", &seed.train, base, &data)
+    }
+
+    fn write_train_data(&mut self, round: u32, arm: &str, rows: Vec<SftRecord>) -> Result<PathBuf> {
+        let dir = self.arm_dir(round, arm, "train-data");
+        let d = dir.clone();
+        self.stage(&dir, &format!("{arm}train-data"), move || {
+            if rows.is_empty() {
+                bail!("no training rows (the seed split has no reference solutions and no sample passed)");
+            }
+            shard::write_records(part_path(&d, ShardSpec::default()), &rows)?;
+            let mut s = StageStats::default();
+            for r in &rows {
+                s.add(&format!("rows_{}", r.origin), 1);
+            }
+            Ok(s)
+        })?;
+        Ok(dir)
+    }
+
+    fn arm_dir(&self, round: u32, arm: &str, stage: &str) -> PathBuf {
+        if arm.is_empty() {
+            self.run.stage_dir(round, stage)
+        } else {
+            self.run
+                .root()
+                .join(arm.trim_end_matches('/'))
+                .join(format!("round-{round:02}"))
+                .join(stage)
+        }
+    }
+
+    fn train(
+        &mut self,
+        round: u32,
+        arm: &str,
+        cfg: &SftConfig,
+        start: &Path,
+        data: &Path,
+    ) -> Result<PathBuf> {
+        let dir = self.arm_dir(round, arm, "train-sft");
+        let d = dir.clone();
+        self.stage(&dir, &format!("{arm}train-sft"), || {
+            let (report, prep) = ouro_train::run::train_sft(cfg, start, data, &d)?;
+            Ok(train_stats(&report, &prep))
+        })?;
+        Ok(dir.join("model"))
+    }
+
+    /// Samples `plan`, writes the samples shard and executes it (filter + audit suites).
+    fn sample_and_execute(
+        &mut self,
+        dir: &Path,
+        plan: &[(&Problem, usize)],
+        model: &Path,
+        sampling: &super::config::SamplingStage,
+        round: u32,
+        label: &str,
+    ) -> Result<(Vec<Sample>, Vec<Execution>)> {
+        let samples_dir = dir.join("samples");
+        let exec_dir = dir.join("executions");
+        let seed = self.cfg.problems.seed;
+        let cpu_ms = self.cfg.execute.as_ref().map_or(3000, |e| e.cpu_ms);
+        let workers = self.cfg.execute.as_ref().map_or(0, |e| e.workers);
+        let problems_dir = self.problems_dir.clone();
+        self.stage(&samples_dir, &format!("{label} samples"), || {
+            let mut backend = ouro_sample::BackendConfig::local(model);
+            if let ouro_sample::BackendConfig::Local { batch_size, .. } = &mut backend {
+                *batch_size = sampling.batch_size;
+            }
+            let opts = ouro_sample::SampleOptions {
+                round,
+                temperature: sampling.temperature,
+                top_p: sampling.top_p,
+                max_tokens: sampling.max_tokens,
+                stop: STOP.iter().map(|s| s.to_string()).collect(),
+                seed,
+                progress: true,
+                ..Default::default()
+            };
+            let part = part_path(&samples_dir, ShardSpec::default());
+            ouro_sample::sample_to_shard(plan, &backend, &opts, &part)
+        })?;
+        self.stage(&exec_dir, &format!("{label} execute"), || {
+            let mut opts = ouro_exec::ExecOptions {
+                workers,
+                progress: true,
+                suites: vec![ouro_data::Suite::Filter, ouro_data::Suite::Audit],
+                ..Default::default()
+            };
+            opts.limits.cpu_ms = cpu_ms;
+            let t = Instant::now();
+            let r = ouro_exec::execute(&problems_dir, &samples_dir, &exec_dir, &opts)?;
+            let mut s = StageStats::default();
+            s.time("execute", t.elapsed().as_secs_f64());
+            s.add("executions", r.records as u64);
+            for (verdict, n) in &r.verdicts {
+                s.add(&format!("verdict_{verdict}"), *n as u64);
+            }
+            Ok(s)
+        })?;
+        Ok((shard::read_dir(&samples_dir)?, shard::read_dir(&exec_dir)?))
+    }
+
+    /// Samples the eval split with `model` and records the round's row.
+    fn eval_round(
+        &mut self,
+        round: u32,
+        model: &Path,
+        e: &EvalStage,
+        control: bool,
+    ) -> Result<RoundReport> {
+        let arm = if control { "control/" } else { "" };
+        let dir = self.arm_dir(round, arm, "eval");
+        let eval_set = std::mem::take(&mut self.splits.eval);
+        let plan: Vec<(&Problem, usize)> = eval_set
+            .iter()
+            .map(|p| (p, e.samples_per_problem))
+            .collect();
+        let label = format!("{arm}eval r{round}");
+        let t = Instant::now();
+        let res = self.sample_and_execute(&dir, &plan, model, &e.sampling, round, &label);
+        self.splits.eval = eval_set;
+        let (samples, execs) = res?;
+        let result: EvalResult = evaluate(&samples, &execs, &e.k);
+        ouro_data::fsutil::atomic_write_json(&dir.join("eval.json"), &result)?;
+        let train_dir = self.arm_dir(round, arm, "train-sft");
+        let metrics = train_dir.join("metrics.jsonl");
+        let mut row = RoundReport {
+            round,
+            model: rel(self.run, model),
+            heldout_problems: result.problems,
+            samples_per_problem: result.samples_per_problem,
+            pass_at_1: result.pass_at_1,
+            pass_at_k: result.pass_at_k.clone(),
+            false_positive_rate: result.false_positive_rate,
+            sft_metrics: metrics.exists().then(|| rel(self.run, &metrics)),
+            ..Default::default()
+        };
+        row.seconds.insert("eval".into(), t.elapsed().as_secs_f64());
+        eprintln!(
+            "{arm}round {round}: {} pass@1 {:.1}%{}",
+            e.split,
+            100.0 * result.pass_at_1,
+            result
+                .pass_at_k
+                .iter()
+                .filter(|(k, _)| k.as_str() != "pass@1")
+                .map(|(k, v)| format!(", {k} {:.1}%", 100.0 * v))
+                .collect::<String>()
+        );
+        Ok(row)
+    }
+
+    /// How many attempts each pool problem gets in `round`.
+    fn budget(&self, round: u32, it: &IterateStage) -> Result<Vec<(usize, usize)>> {
+        let mut pool: Vec<usize> = (0..self.splits.pool.len()).collect();
+        if it.pool_problems > 0 && it.pool_problems < pool.len() {
+            let seed = self.cfg.problems.seed;
+            pool.sort_by_key(|&i| {
+                derive_seed(&format!("{}#{round}", self.splits.pool[i].problem_id), seed)
+            });
+            pool.truncate(it.pool_problems);
+            pool.sort_unstable();
+        }
+        let n = it.samples_per_problem;
+        let prev = self.run.stage_dir(round - 1, "samples");
+        if it.budget == BudgetKind::Uniform || round == 1 || !prev.exists() {
+            return Ok(pool.into_iter().map(|i| (i, n)).collect());
+        }
+        let samples: Vec<Sample> = shard::read_dir(&prev)?;
+        let execs: Vec<Execution> = shard::read_dir(self.run.stage_dir(round - 1, "executions"))?;
+        let passes = per_problem_passes(&samples, &execs);
+        Ok(pool
+            .into_iter()
+            .map(|i| {
+                let k = match passes.get(&self.splits.pool[i].problem_id) {
+                    Some(&(a, c)) if a > 0 && c == a => (n / 2).max(1),
+                    Some(&(a, 0)) if a > 0 => 2 * n,
+                    _ => n,
+                };
+                (i, k)
+            })
+            .collect())
+    }
+
+    /// Rounds 1..: sample the pool, execute, build, train, evaluate.
+    fn expert_round(
+        &mut self,
+        round: u32,
+        it: &IterateStage,
+        start: &Path,
+        e: &EvalStage,
+    ) -> Result<PathBuf> {
+        let t = Instant::now();
+        let budget = self.budget(round, it)?;
+        let pool = std::mem::take(&mut self.splits.pool);
+        let plan: Vec<(&Problem, usize)> = budget.iter().map(|&(i, n)| (&pool[i], n)).collect();
+        let dir = self.run.round_dir(round);
+        let res = self.sample_and_execute(
+            &dir,
+            &plan,
+            start,
+            &it.sampling,
+            round,
+            &format!("round {round}"),
+        );
+        self.splits.pool = pool;
+        res?;
+        let t_sample = t.elapsed().as_secs_f64();
+
+        let dataset = self.run.stage_dir(round, "dataset");
+        let inputs = ouro_rank::build::BuildInputs {
+            problems: self.problems_dir.clone(),
+            samples: dir.join("samples"),
+            executions: dir.join("executions"),
+            eval_problems: None,
+            ranking_executions: None,
+        };
+        // Training data only from passes the sandbox cannot forge (bundled
+        // problems compile fully; others fall back to in-process and are left out).
+        let mut opts = ouro_rank::build::BuildOptions {
+            require_isolated: true,
+            ..Default::default()
+        };
+        opts.sft.budget = ouro_rank::sft::Budget::Uniform {
+            k: it.keep_per_problem,
+        };
+        opts.sft.max_per_problem = it.keep_per_problem;
+        let datasets = it.datasets.clone();
+        let ds = dataset.clone();
+        let build_stats = self.stage(&dataset, &format!("round {round} build"), move || {
+            let mut s = StageStats::default();
+            for config in &datasets {
+                let report = match config.as_str() {
+                    "sft" => ouro_rank::build::build_sft(&inputs, &opts, &ds)?,
+                    "dpo" => ouro_rank::build::build_dpo(&inputs, &opts, &ds)?,
+                    _ => ouro_rank::build::build_repair(&inputs, &opts, &ds)?,
+                };
+                s.add(&format!("{config}_rows"), report.rows as u64);
+                if config == "sft" {
+                    if let Some(b) = report.metrics.bstar_balance {
+                        s.add("bstar_balance_ppm", (b * 1e6).round() as u64);
+                    }
+                }
+            }
+            Ok(s)
+        })?;
+
+        // Seed + replayed earlier rounds + this round's selection.
+        let seed = self.cfg.problems.seed;
+        let mut rows = subsample(reference_rows(&self.splits.seed), it.seed_fraction, seed);
+        for earlier in 1..round {
+            let prev = self.accepted_rows(earlier)?;
+            rows.extend(subsample(
+                prev,
+                it.replay_fraction,
+                seed ^ u64::from(earlier),
+            ));
+        }
+        rows.extend(self.accepted_rows(round)?);
+        let data = self.write_train_data(round, "", rows)?;
+        let t_train = Instant::now();
+        let model = self.train(round, "", &it.train, start, &data)?;
+        let train_s = t_train.elapsed().as_secs_f64();
+
+        let mut row = self.eval_round(round, &model, e, false)?;
+        for (k, v) in &build_stats.counts {
+            if let Some(kind) = k.strip_suffix("_rows") {
+                row.data_counts.insert(kind.to_string(), *v);
+            }
+        }
+        row.balance_score = build_stats
+            .counts
+            .get("bstar_balance_ppm")
+            .map(|&v| v as f64 / 1e6);
+        row.seconds.insert("sample+execute".into(), t_sample);
+        row.seconds.insert("train".into(), train_s);
+        RunReport::upsert(&mut self.report.rounds, row);
+        self.report.write(self.run.root())?;
+        Ok(model)
+    }
+
+    /// The SFT rows a round selected from its own samples.
+    fn accepted_rows(&self, round: u32) -> Result<Vec<SftRecord>> {
+        let dir = self.run.stage_dir(round, "dataset");
+        let mut rows: Vec<SftRecord> = Vec::new();
+        for f in ouro_data::hf::scan_configs(&dir)?
+            .into_iter()
+            .filter(|c| c.config == "sft")
+            .flat_map(|c| c.files)
+        {
+            rows.extend(shard::read_records::<SftRecord>(dir.join(f))?);
+        }
+        Ok(rows)
+    }
+
+    /// The control arm: the same schedule on seed data alone.
+    fn control_round(
+        &mut self,
+        round: u32,
+        it: &IterateStage,
+        start: &Path,
+        e: &EvalStage,
+    ) -> Result<PathBuf> {
+        let rows = subsample(
+            reference_rows(&self.splits.seed),
+            it.seed_fraction,
+            self.cfg.problems.seed,
+        );
+        let data = self.write_train_data(round, "control/", rows)?;
+        let model = self.train(round, "control/", &it.train, start, &data)?;
+        let row = self.eval_round(round, &model, e, true)?;
+        RunReport::upsert(&mut self.report.control, row);
+        self.report.write(self.run.root())?;
+        Ok(model)
+    }
+}
+
+/// The per-round table printed at the end of a run.
+pub fn round_table(report: &RunReport) -> String {
+    let mut out = String::new();
+    let ks: Vec<String> = report
+        .rounds
+        .iter()
+        .flat_map(|r| r.pass_at_k.keys().cloned())
+        .filter(|k| k != "pass@1")
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    out.push_str(&format!("{:<7} {:>8}", "round", "pass@1"));
+    for k in &ks {
+        out.push_str(&format!(" {k:>8}"));
+    }
+    out.push_str(&format!(
+        " {:>8} {:>8} {:>9}\n",
+        "FP rate", "SFT rows", "control"
+    ));
+    let control: BTreeMap<u32, f64> = report
+        .control
+        .iter()
+        .map(|r| (r.round, r.pass_at_1))
+        .collect();
+    for r in &report.rounds {
+        out.push_str(&format!("{:<7} {:>7.1}%", r.round, 100.0 * r.pass_at_1));
+        for k in &ks {
+            match r.pass_at_k.get(k) {
+                Some(v) => out.push_str(&format!(" {:>7.1}%", 100.0 * v)),
+                None => out.push_str(&format!(" {:>8}", "-")),
+            }
+        }
+        let fp = r
+            .false_positive_rate
+            .map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+        let sft = r
+            .data_counts
+            .get("sft")
+            .map_or("-".to_string(), |v| v.to_string());
+        let ctl = control
+            .get(&r.round)
+            .map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+        out.push_str(&format!(" {fp:>8} {sft:>8} {ctl:>9}\n"));
+    }
+    out
+}

@@ -1,0 +1,140 @@
+//! Expert iteration at a tiny size: round 0 trains a tokenizer and a model
+//! from scratch, round 1 samples, executes, selects and trains, every round is
+//! evaluated, and a run killed mid-round resumes to the same report.
+//!
+//! The full quickstart (and its measured improvement) is `quickstart_improves`
+//! below, ignored by default:
+//!   cargo test --release -p ouro-e2e --test iterate -- --ignored
+
+use std::path::Path;
+
+use ouro_data::report::RunReport;
+use ouro_e2e::{ouro, stderr, workspace};
+
+const TINY: &str = r#"
+out = "RUN"
+[problems]
+count = 160
+seed = 0
+families = ["compose"]
+[execute]
+workers = 2
+cpu_ms = 2000
+[tokenizer]
+vocab_size = 300
+[model]
+init = "tiny"
+seed = 0
+[seed_sft]
+problems = 40
+[seed_sft.train]
+max_length = 128
+[seed_sft.train.optim]
+lr = 3e-3
+batch_size = 8
+max_steps = 6
+progress = false
+[iterate]
+rounds = 1
+samples_per_problem = 2
+pool_problems = 12
+[iterate.sampling]
+max_tokens = 24
+[iterate.train]
+max_length = 128
+[iterate.train.optim]
+lr = 1e-3
+batch_size = 8
+max_steps = 3
+progress = false
+[eval]
+max_problems = 6
+samples_per_problem = 2
+k = [1, 2]
+[eval.sampling]
+max_tokens = 24
+"#;
+
+fn write_pipeline(dir: &Path) -> String {
+    let path = dir.join("tiny.toml");
+    let text = TINY.replace("RUN", &dir.join("run").display().to_string());
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn tiny_iteration_runs_and_resumes_to_the_same_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_pipeline(dir.path());
+    let o = ouro(&["run", &p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("pass@1"), "the round table is printed: {out}");
+    let run = dir.path().join("run");
+    let first = RunReport::read(&run).unwrap();
+    assert_eq!(
+        first.rounds.iter().map(|r| r.round).collect::<Vec<_>>(),
+        [0, 1]
+    );
+    for r in &first.rounds {
+        assert_eq!(r.heldout_problems, 6);
+        assert_eq!(r.samples_per_problem, 2);
+        assert!((0.0..=1.0).contains(&r.pass_at_1));
+        assert!(r.pass_at_k.contains_key("pass@2"));
+    }
+    assert!(first.rounds[1].sft_metrics.is_some());
+    assert!(run
+        .join("round-01/train-sft/model/model.safetensors")
+        .exists());
+
+    // Kill in round 1's training: its outputs and everything after vanish.
+    for stage in ["train-sft", "eval"] {
+        std::fs::remove_dir_all(run.join("round-01").join(stage)).unwrap();
+    }
+    let resumed = ouro(&["run", &p, "--resume"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let again = RunReport::read(&run).unwrap();
+    for (a, b) in first.rounds.iter().zip(&again.rounds) {
+        assert_eq!(
+            a.pass_at_1, b.pass_at_1,
+            "round {} pass@1 after resume",
+            a.round
+        );
+        assert_eq!(a.data_counts, b.data_counts);
+    }
+}
+
+#[test]
+fn bad_iteration_configs_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = TINY
+        .replace("RUN", &dir.path().join("run").display().to_string())
+        .replace("problems = 40", "problems = 4000");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, bad).unwrap();
+    let o = ouro(&["run", &path.display().to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("seed_sft.problems"), "{}", stderr(&o));
+}
+
+/// The quickstart as shipped: held-out pass@1 must rise from round 0 to the last round.
+#[test]
+#[ignore = "minutes of CPU: cargo test --release -p ouro-e2e --test iterate -- --ignored"]
+fn quickstart_improves() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(workspace().join("pipelines/quickstart.toml"))
+        .unwrap()
+        .replace(
+            "runs/quickstart",
+            &dir.path().join("run").display().to_string(),
+        );
+    let path = dir.path().join("quickstart.toml");
+    std::fs::write(&path, text).unwrap();
+    let o = ouro(&["run", &path.display().to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = RunReport::read(&dir.path().join("run")).unwrap();
+    let first = report.rounds.first().unwrap().pass_at_1;
+    let last = report.rounds.last().unwrap().pass_at_1;
+    println!("{}", String::from_utf8_lossy(&o.stdout));
+    assert!(last > first, "held-out pass@1 {first} -> {last}");
+}
