@@ -176,7 +176,7 @@ pub fn load_config(path: &Path) -> Result<PipelineConfig> {
             );
         }
     }
-    if config.execute.is_some() && config.samples.is_none() {
+    if config.execute.is_some() && config.samples.is_none() && config.model.is_none() {
         bail!(
             "{}: stage 'execute' needs stage 'samples' (add a [samples] section)",
             path.display()
@@ -229,7 +229,7 @@ pub fn run_pipeline(path: &Path, config: &PipelineConfig, resume: bool) -> Resul
             samples_stage(&config.problems, s, &problems_dir, &samples_dir)
         })?;
     }
-    if let Some(e) = &config.execute {
+    if let (Some(e), Some(_)) = (&config.execute, &config.samples) {
         stage(&mut report, &executions_dir, "execute", || {
             execute_stage(e, &problems_dir, &samples_dir, &executions_dir)
         })?;
