@@ -63,7 +63,6 @@ fn write_pipeline(dir: &Path) -> String {
 }
 
 #[test]
-#[ignore = "written at the end of session 2 and not yet run once; run: cargo test -p ouro-e2e --test iterate -- --ignored"]
 fn tiny_iteration_runs_and_resumes_to_the_same_report() {
     let dir = tempfile::tempdir().unwrap();
     let p = write_pipeline(dir.path());
@@ -106,7 +105,6 @@ fn tiny_iteration_runs_and_resumes_to_the_same_report() {
 }
 
 #[test]
-#[ignore = "written at the end of session 2 and not yet run once; run: cargo test -p ouro-e2e --test iterate -- --ignored"]
 fn bad_iteration_configs_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let bad = TINY
