@@ -77,6 +77,36 @@ fn key_of(args: &[Value]) -> String {
     args.iter().map(Value::repr).collect::<Vec<_>>().join(", ")
 }
 
+/// Random filter cases in which no single expected value fills more than half
+/// the suite. Plain random lists make `any(...)` almost always `True`, and a
+/// suite of four `True`s passes `return True`: expert iteration would then
+/// train on programs that ignore the task. Falls back to whatever random cases
+/// remain when the answer is that lopsided.
+fn balanced_cases(spec: &dyn Spec, rng: &mut Rng, n: usize) -> Vec<(Vec<Value>, Value)> {
+    let cap = n.div_ceil(2).max(1);
+    let mut cases: Vec<(Vec<Value>, Value)> = Vec::new();
+    let mut spare: Vec<(Vec<Value>, Value)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut tries = 0;
+    while cases.len() < n && tries < 50 * n {
+        tries += 1;
+        let args = spec.random_input(rng, Purpose::Filter);
+        if !seen.insert(key_of(&args)) {
+            continue;
+        }
+        let expected = spec.eval(&args);
+        let same = cases.iter().filter(|(_, e)| e.py_eq(&expected)).count();
+        if same < cap {
+            cases.push((args, expected));
+        } else {
+            spare.push((args, expected));
+        }
+    }
+    let missing = n.saturating_sub(cases.len());
+    cases.extend(spare.into_iter().take(missing));
+    cases
+}
+
 /// Builds the problem, or `None` when the spec is degenerate: its answer is
 /// the same on every probe, or an essential mutant (a dropped condition, a
 /// step with no effect) cannot be told apart from it.
@@ -99,17 +129,7 @@ pub(crate) fn build(
         return None;
     }
 
-    let mut filter_cases: Vec<(Vec<Value>, Value)> = Vec::new();
-    let mut tries = 0;
-    while filter_cases.len() < filter_tests && tries < 50 * filter_tests {
-        tries += 1;
-        let args = spec.random_input(&mut rng, Purpose::Filter);
-        if filter_cases.iter().any(|(a, _)| key_of(a) == key_of(&args)) {
-            continue;
-        }
-        let expected = spec.eval(&args);
-        filter_cases.push((args, expected));
-    }
+    let filter_cases = balanced_cases(spec, &mut rng, filter_tests);
 
     let mut audit_inputs: Vec<Vec<Value>> = spec.edge_inputs();
     let mut mutants = Vec::new();

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 pub struct EvalResult {
     pub problems: u64,
     pub samples_per_problem: u64,
+    /// Strict: a sample counts only if it passes the filter tests and, where
+    /// the problem has them, the audit tests too.
     pub pass_at_1: f64,
     pub pass_at_k: BTreeMap<String, f64>,
     /// Filter-passing samples that fail the audit suite, over filter-passing
@@ -18,16 +20,35 @@ pub struct EvalResult {
     pub false_positive_rate: Option<f64>,
 }
 
-/// Per problem: (attempts, attempts that pass the filter tests).
+/// Which tests a sample must pass to count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassRule {
+    /// The filter tests: what training selection sees.
+    Filter,
+    /// The filter tests and, when it ran, the audit suite: what evaluation
+    /// reports, so that near-miss programs do not count as progress.
+    Strict,
+}
+
+/// Per problem: (attempts, attempts that pass under `rule`).
 pub fn per_problem_passes(
     samples: &[Sample],
     executions: &[Execution],
+    rule: PassRule,
 ) -> BTreeMap<String, (usize, usize)> {
-    let passed: HashSet<&str> = executions
+    let mut passed: HashSet<&str> = executions
         .iter()
         .filter(|e| e.suite == Suite::Filter && e.verdict == Verdict::Pass)
         .map(|e| e.sample_id.as_str())
         .collect();
+    if rule == PassRule::Strict {
+        for e in executions
+            .iter()
+            .filter(|e| e.suite == Suite::Audit && e.verdict != Verdict::Pass)
+        {
+            passed.remove(e.sample_id.as_str());
+        }
+    }
     let mut out: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for s in samples {
         let e = out.entry(s.problem_id.clone()).or_default();
@@ -40,7 +61,7 @@ pub fn per_problem_passes(
 }
 
 pub fn evaluate(samples: &[Sample], executions: &[Execution], ks: &[usize]) -> EvalResult {
-    let per_problem = per_problem_passes(samples, executions);
+    let per_problem = per_problem_passes(samples, executions, PassRule::Strict);
     let mean = |k: usize| -> f64 {
         let vals: Vec<f64> = per_problem
             .values()
@@ -143,7 +164,10 @@ mod tests {
         ];
         let r = evaluate(&samples, &execs, &[1, 2, 8]);
         assert_eq!(r.problems, 2);
-        assert!((r.pass_at_1 - 0.5).abs() < 1e-12);
+        // Only "a" passes both suites: p1 1/2, p2 0/2.
+        assert!((r.pass_at_1 - 0.25).abs() < 1e-12);
+        let filter_only = per_problem_passes(&samples, &execs, PassRule::Filter);
+        assert_eq!(filter_only["p1"], (2, 2));
         assert_eq!(r.pass_at_k.keys().collect::<Vec<_>>(), ["pass@1", "pass@2"]);
         assert_eq!(r.false_positive_rate, Some(0.5));
     }

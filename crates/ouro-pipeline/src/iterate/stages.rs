@@ -11,7 +11,7 @@ use ouro_data::{derive_seed, shard, Execution, Problem, Sample, SftRecord, Shard
 use ouro_train::config::SftConfig;
 
 use super::config::{BudgetKind, EvalStage, IterateStage};
-use super::eval::{evaluate, per_problem_passes, EvalResult};
+use super::eval::{evaluate, per_problem_passes, EvalResult, PassRule};
 
 /// Stops a continuation at the end of the function body.
 const STOP: [&str; 4] = ["\ndef ", "\nclass ", "\nif __name__", "\nprint("];
@@ -418,7 +418,7 @@ impl Ctx<'_> {
         }
         let samples: Vec<Sample> = shard::read_dir(&prev)?;
         let execs: Vec<Execution> = shard::read_dir(self.run.stage_dir(round - 1, "executions"))?;
-        let passes = per_problem_passes(&samples, &execs);
+        let passes = per_problem_passes(&samples, &execs, PassRule::Filter);
         Ok(pool
             .into_iter()
             .map(|i| {
