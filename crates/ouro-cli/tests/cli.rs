@@ -8,8 +8,23 @@
 use std::process::Command;
 
 const SUBCOMMANDS: [&str; 17] = [
-    "run", "problems", "import", "execute", "build", "lintseq", "fait", "model", "tokenizer",
-    "train", "stats", "report", "launch", "sample", "serve", "tests", "help",
+    "run",
+    "problems",
+    "import",
+    "execute",
+    "build",
+    "lintseq",
+    "fait",
+    "model",
+    "tokenizer",
+    "train",
+    "stats",
+    "report",
+    "launch",
+    "sample",
+    "serve",
+    "tests",
+    "help",
 ];
 
 fn ouro(args: &[&str]) -> std::process::Output {

@@ -90,7 +90,13 @@ fn balanced_cases(spec: &dyn Spec, rng: &mut Rng, n: usize) -> Vec<(Vec<Value>, 
     let mut tries = 0;
     while cases.len() < n && tries < 50 * n {
         tries += 1;
-        let args = spec.random_input(rng, Purpose::Filter);
+        // Boundary-heavy draws help once plain ones keep giving the same answer.
+        let purpose = if tries > 25 * n && tries % 2 == 0 {
+            Purpose::Audit
+        } else {
+            Purpose::Filter
+        };
+        let args = spec.random_input(rng, purpose);
         if !seen.insert(key_of(&args)) {
             continue;
         }
@@ -115,6 +121,7 @@ pub(crate) fn build(
     seed: u64,
     split: &str,
     filter_tests: usize,
+    targeted_filter: bool,
 ) -> Option<Generated> {
     let Assembly { prompt, completion } = render(spec);
     let mut rng = Rng::new(derive_seed(&prompt, seed));
@@ -129,7 +136,7 @@ pub(crate) fn build(
         return None;
     }
 
-    let filter_cases = balanced_cases(spec, &mut rng, filter_tests);
+    let mut filter_cases = balanced_cases(spec, &mut rng, filter_tests);
 
     let mut audit_inputs: Vec<Vec<Value>> = spec.edge_inputs();
     let mut mutants = Vec::new();
@@ -154,7 +161,44 @@ pub(crate) fn build(
         if !killed && m.essential {
             return None;
         }
-        let killed_by_filter = filter_cases.iter().any(|(a, _)| differs(spec, &*m.spec, a));
+        let mut killed_by_filter = filter_cases.iter().any(|(a, _)| differs(spec, &*m.spec, a));
+        if targeted_filter && killed && !killed_by_filter {
+            // Edge inputs first (some mutants differ only on `[]`), then fresh
+            // random ones rather than the audit's, so the audit stays an independent check.
+            if let Some(args) = spec
+                .edge_inputs()
+                .into_iter()
+                .find(|a| differs(spec, &*m.spec, a))
+            {
+                let expected = spec.eval(&args);
+                filter_cases.push((args, expected));
+                killed_by_filter = true;
+            }
+        }
+        if targeted_filter && killed && !killed_by_filter {
+            for attempt in 0..MUTANT_SEARCH {
+                let purpose = if attempt % 2 == 0 {
+                    Purpose::Filter
+                } else {
+                    Purpose::Audit
+                };
+                let args = spec.random_input(&mut rng, purpose);
+                if differs(spec, &*m.spec, &args) {
+                    let expected = spec.eval(&args);
+                    filter_cases.push((args, expected));
+                    killed_by_filter = true;
+                    break;
+                }
+            }
+        }
+        if targeted_filter && killed && !killed_by_filter {
+            // Rare inputs only the audit's search found: share one.
+            if let Some(args) = audit_inputs.iter().find(|a| differs(spec, &*m.spec, a)) {
+                let expected = spec.eval(args);
+                filter_cases.push((args.clone(), expected));
+                killed_by_filter = true;
+            }
+        }
         mutants.push(Mutant {
             label: m.label,
             program: format!("{prompt}{}", m.spec.body()),

@@ -176,8 +176,14 @@ pub struct GenerateOptions {
     /// `compose` (the quickstart's family), 13% on `strings` and 4% on
     /// each catalogue family.
     pub families: Vec<(Family, u32)>,
-    /// Number of filter tests per problem.
+    /// Number of random filter tests per problem.
     pub filter_tests: usize,
+    /// Also add a filter test for every near-miss mutant the random ones let
+    /// through. Off, the filter suite is plain random cases and the audit suite
+    /// catches near misses it lets through (what the false-positive rate
+    /// measures); on, training selection sees strong tests too, so expert
+    /// iteration does not learn near misses.
+    pub targeted_filter: bool,
     /// Share of non-heldout problems that go to the `test` split, in percent.
     pub test_percent: u32,
 }
@@ -199,6 +205,7 @@ impl Default for GenerateOptions {
                 })
                 .collect(),
             filter_tests: 4,
+            targeted_filter: false,
             test_percent: 10,
         }
     }
@@ -253,7 +260,13 @@ pub fn generate_detailed(options: &GenerateOptions) -> Result<Vec<Generated>, Pr
                 continue;
             }
             let split = split_of(&*spec, &prompt, options.test_percent);
-            if let Some(g) = build::build(&*spec, options.seed, split, options.filter_tests) {
+            if let Some(g) = build::build(
+                &*spec,
+                options.seed,
+                split,
+                options.filter_tests,
+                options.targeted_filter,
+            ) {
                 if !seen_ids.insert(g.problem.problem_id.clone()) {
                     continue;
                 }

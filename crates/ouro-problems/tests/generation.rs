@@ -294,3 +294,73 @@ fn committed_sample_matches_the_generator() {
     let shards: Vec<Problem> = ouro_data::shard::read_dir(&root).unwrap();
     assert_eq!(shards, expected);
 }
+
+fn filter_lines(p: &Problem) -> Vec<String> {
+    match &p.tests {
+        Tests::AssertScript { script } => script
+            .lines()
+            .filter(|l| l.trim_start().starts_with("assert"))
+            .map(str::to_string)
+            .collect(),
+        other => panic!("unexpected tests {other:?}"),
+    }
+}
+
+/// Plain random lists make `any(...)` almost always `True`; a suite of only
+/// `True`s would pass `return True`.
+#[test]
+fn boolean_filter_suites_expect_both_answers() {
+    let problems = generate(&GenerateOptions {
+        families: vec![(Family::Compose, 1)],
+        ..opts(600, 2)
+    })
+    .unwrap();
+    let (mut boolean, mut one_sided) = (0, 0);
+    for p in &problems {
+        let lines = filter_lines(p);
+        let t = lines.iter().filter(|l| l.ends_with("== True")).count();
+        let f = lines.iter().filter(|l| l.ends_with("== False")).count();
+        if t + f == lines.len() && !lines.is_empty() {
+            boolean += 1;
+            if t == 0 || f == 0 {
+                one_sided += 1;
+            }
+        }
+    }
+    assert!(boolean > 50, "only {boolean} boolean problems");
+    // Only answers so lopsided that 200 random draws never flip them stay one-sided.
+    assert!(
+        one_sided * 20 < boolean,
+        "{one_sided} of {boolean} boolean suites expect a single answer"
+    );
+}
+
+#[test]
+fn targeted_filter_suites_catch_every_mutant_the_audit_catches() {
+    let plain = opts(300, 4);
+    let targeted = GenerateOptions {
+        targeted_filter: true,
+        ..opts(300, 4)
+    };
+    let (a, b) = (
+        ouro_problems::generate_detailed(&plain).unwrap(),
+        ouro_problems::generate_detailed(&targeted).unwrap(),
+    );
+    // Same problems and splits: only the tests differ.
+    assert_eq!(
+        a.iter()
+            .map(|g| (&g.problem.prompt, &g.problem.split))
+            .collect::<Vec<_>>(),
+        b.iter()
+            .map(|g| (&g.problem.prompt, &g.problem.split))
+            .collect::<Vec<_>>()
+    );
+    let missed = |gs: &[ouro_problems::Generated]| {
+        gs.iter()
+            .flat_map(|g| &g.mutants)
+            .filter(|m| m.killed_by_audit && !m.killed_by_filter)
+            .count()
+    };
+    assert!(missed(&a) > 20, "plain filter suites miss near misses");
+    assert_eq!(missed(&b), 0);
+}

@@ -43,9 +43,13 @@ pub struct GenerateArgs {
     /// equal weights. Default: all, weighted towards compose.
     #[arg(long, value_delimiter = ',')]
     pub families: Vec<String>,
-    /// Filter tests per problem.
+    /// Random filter tests per problem.
     #[arg(long, default_value_t = 4)]
     pub filter_tests: usize,
+    /// Add a filter test for every near-miss mutant the random ones let through
+    /// (strong training tests; the audit suite stays an independent check).
+    #[arg(long)]
+    pub targeted_filter: bool,
     /// Percent of non-heldout problems placed in the `test` split.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub test_percent: u32,
@@ -65,6 +69,7 @@ fn generate(a: GenerateArgs) -> anyhow::Result<()> {
         count: a.count,
         seed: a.seed,
         filter_tests: a.filter_tests,
+        targeted_filter: a.targeted_filter,
         test_percent: a.test_percent,
         ..Default::default()
     };

@@ -9,13 +9,15 @@
 //! problems = 400
 //! [iterate]            # rounds 1..=R: sample, execute, select, train
 //! rounds = 3
+//! [iterate.dpo]        # optional: DPO on each round's pairs after its SFT
+//! beta = 0.1
 //! [eval]               # pass@k on the held-out split after every round
 //! samples_per_problem = 8
 //! ```
 
 use std::path::PathBuf;
 
-use ouro_train::config::SftConfig;
+use ouro_train::config::{DpoConfig, SftConfig};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,9 +96,11 @@ pub struct IterateStage {
     pub samples_per_problem: usize,
     #[serde(default = "default_budget")]
     pub budget: BudgetKind,
-    /// Split the pool is drawn from (the seed split's problems excluded).
-    #[serde(default = "default_pool_split")]
-    pub pool_split: String,
+    /// Splits the pool is drawn from (the seed problems excluded): a name or a list.
+    /// The seed problems come from the first of these; the problems
+    /// evaluated are never in the pool, whatever their split.
+    #[serde(default = "default_pool_split", deserialize_with = "one_or_many")]
+    pub pool_split: Vec<String>,
     /// Pool problems sampled per round (0 = the whole pool).
     #[serde(default)]
     pub pool_problems: usize,
@@ -123,6 +127,43 @@ pub struct IterateStage {
     pub datasets: Vec<String>,
     #[serde(default)]
     pub train: SftConfig,
+    /// `[iterate.dpo]`: after each round's SFT, DPO on that round's `dpo`
+    /// pairs, from the SFT model (which is also the reference). Needs `dpo`
+    /// in `datasets`.
+    pub dpo: Option<DpoConfig>,
+}
+
+impl IterateStage {
+    /// Checks what serde cannot; errors name the key.
+    pub fn check(&self) -> anyhow::Result<()> {
+        for d in &self.datasets {
+            if !matches!(d.as_str(), "sft" | "dpo" | "repair") {
+                anyhow::bail!(
+                    "key 'iterate.datasets': unknown dataset '{d}' (expected sft, dpo or repair)"
+                );
+            }
+        }
+        if !self.datasets.iter().any(|d| d == "sft") {
+            anyhow::bail!("key 'iterate.datasets' must include \"sft\": rounds train on it");
+        }
+        if self.dpo.is_some() && !self.datasets.iter().any(|d| d == "dpo") {
+            anyhow::bail!(
+                "key 'iterate.dpo' trains on DPO pairs: add \"dpo\" to 'iterate.datasets'"
+            );
+        }
+        if self.rounds == 0 {
+            anyhow::bail!("key 'iterate.rounds' must be at least 1 (or remove [iterate])");
+        }
+        for (key, v) in [
+            ("iterate.replay_fraction", self.replay_fraction),
+            ("iterate.seed_fraction", self.seed_fraction),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                anyhow::bail!("key '{key}' = {v} must be between 0 and 1");
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,6 +214,20 @@ fn default_k() -> Vec<usize> {
 fn default_datasets() -> Vec<String> {
     vec!["sft".into()]
 }
-fn default_pool_split() -> String {
-    "train".into()
+fn default_pool_split() -> Vec<String> {
+    vec!["train".into()]
+}
+
+/// `"train"` or `["train", "heldout"]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
 }

@@ -1,6 +1,6 @@
 //! The stages of expert iteration, in the order a run executes them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -26,17 +26,11 @@ struct Splits {
 
 fn splits(problems: &[Problem], cfg: &PipelineConfig, eval: &EvalStage) -> Result<Splits> {
     let seed_n = cfg.seed_sft.as_ref().map_or(0, |s| s.problems);
-    let pool_split = cfg
+    let pool_splits = cfg
         .iterate
         .as_ref()
-        .map_or("train", |i| i.pool_split.as_str());
-    let train: Vec<&Problem> = problems.iter().filter(|p| p.split == pool_split).collect();
-    if seed_n > train.len() {
-        bail!(
-            "key 'seed_sft.problems' = {seed_n}, but the run has only {} problems in split '{pool_split}'",
-            train.len()
-        );
-    }
+        .map_or_else(|| vec!["train".to_string()], |i| i.pool_split.clone());
+    let seed_split = pool_splits.first().map_or("train", String::as_str);
     let mut eval_set: Vec<Problem> = problems
         .iter()
         .filter(|p| p.split == eval.split)
@@ -48,9 +42,35 @@ fn splits(problems: &[Problem], cfg: &PipelineConfig, eval: &EvalStage) -> Resul
     if eval.max_problems > 0 {
         eval_set.truncate(eval.max_problems);
     }
+    let evaluated: HashSet<&str> = eval_set.iter().map(|p| p.problem_id.as_str()).collect();
+    let first: Vec<&Problem> = problems
+        .iter()
+        .filter(|p| p.split == seed_split && !evaluated.contains(p.problem_id.as_str()))
+        .collect();
+    if seed_n > first.len() {
+        bail!(
+            "key 'seed_sft.problems' = {seed_n}, but the run has only {} problems in split '{seed_split}' outside the evaluation set",
+            first.len()
+        );
+    }
+    let seed: Vec<Problem> = first[..seed_n].iter().map(|p| (*p).clone()).collect();
+    let seeded: HashSet<&str> = seed.iter().map(|p| p.problem_id.as_str()).collect();
+    let pool: Vec<Problem> = problems
+        .iter()
+        .filter(|p| pool_splits.contains(&p.split))
+        .filter(|p| {
+            !evaluated.contains(p.problem_id.as_str()) && !seeded.contains(p.problem_id.as_str())
+        })
+        .cloned()
+        .collect();
+    if cfg.iterate.is_some() && pool.is_empty() {
+        bail!(
+            "key 'iterate.pool_split': no problem of {pool_splits:?} is left for the pool once the seed and evaluated problems are taken out"
+        );
+    }
     Ok(Splits {
-        seed: train[..seed_n].iter().map(|p| (*p).clone()).collect(),
-        pool: train[seed_n..].iter().map(|p| (*p).clone()).collect(),
+        seed,
+        pool,
         eval: eval_set,
     })
 }
@@ -76,6 +96,9 @@ pub fn run_iteration(
         .eval
         .clone()
         .context("key 'eval': expert iteration needs an [eval] section")?;
+    if let Some(it) = &cfg.iterate {
+        it.check()?;
+    }
     let problems: Vec<Problem> = shard::read_dir(problems_dir)?;
     let mut ctx = Ctx {
         run,
@@ -146,6 +169,19 @@ fn reference_rows(problems: &[Problem]) -> Vec<SftRecord> {
             })
         })
         .collect()
+}
+
+/// The B-STaR balance score the SFT build recorded in its report, if it built one.
+fn sft_balance(dataset: &Path) -> Result<Option<f64>> {
+    let path = dataset.join("sft").join("build_report.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let report: ouro_rank::build::BuildReport =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(report.metrics.bstar_balance)
 }
 
 /// A deterministic `fraction` of `rows`, chosen by a hash of each row.
@@ -295,6 +331,23 @@ impl Ctx<'_> {
         Ok(dir.join("model"))
     }
 
+    /// DPO from `start` (also the reference) on `pairs`, into `round-NN/train-dpo`.
+    fn train_dpo(
+        &mut self,
+        round: u32,
+        cfg: &ouro_train::config::DpoConfig,
+        start: &Path,
+        pairs: &Path,
+    ) -> Result<PathBuf> {
+        let dir = self.run.stage_dir(round, "train-dpo");
+        let d = dir.clone();
+        self.stage(&dir, "train-dpo", || {
+            let (report, prep) = ouro_train::run::train_dpo(cfg, start, pairs, &d)?;
+            Ok(train_stats(&report, &prep))
+        })?;
+        Ok(dir.join("model"))
+    }
+
     /// Samples `plan`, writes the samples shard and executes it (filter + audit suites).
     fn sample_and_execute(
         &mut self,
@@ -374,6 +427,7 @@ impl Ctx<'_> {
         ouro_data::fsutil::atomic_write_json(&dir.join("eval.json"), &result)?;
         let train_dir = self.arm_dir(round, arm, "train-sft");
         let metrics = train_dir.join("metrics.jsonl");
+        let dpo_metrics = self.arm_dir(round, arm, "train-dpo").join("metrics.jsonl");
         let mut row = RoundReport {
             round,
             model: rel(self.run, model),
@@ -383,6 +437,7 @@ impl Ctx<'_> {
             pass_at_k: result.pass_at_k.clone(),
             false_positive_rate: result.false_positive_rate,
             sft_metrics: metrics.exists().then(|| rel(self.run, &metrics)),
+            dpo_metrics: dpo_metrics.exists().then(|| rel(self.run, &dpo_metrics)),
             ..Default::default()
         };
         row.seconds.insert("eval".into(), t.elapsed().as_secs_f64());
@@ -486,11 +541,6 @@ impl Ctx<'_> {
                     _ => ouro_rank::build::build_repair(&inputs, &opts, &ds)?,
                 };
                 s.add(&format!("{config}_rows"), report.rows as u64);
-                if config == "sft" {
-                    if let Some(b) = report.metrics.bstar_balance {
-                        s.add("bstar_balance_ppm", (b * 1e6).round() as u64);
-                    }
-                }
             }
             Ok(s)
         })?;
@@ -509,7 +559,15 @@ impl Ctx<'_> {
         rows.extend(self.accepted_rows(round)?);
         let data = self.write_train_data(round, "", rows)?;
         let t_train = Instant::now();
-        let model = self.train(round, "", &it.train, start, &data)?;
+        let mut model = self.train(round, "", &it.train, start, &data)?;
+        let pairs = build_stats.counts.get("dpo_rows").copied().unwrap_or(0);
+        if let Some(dpo) = &it.dpo {
+            if pairs > 0 {
+                model = self.train_dpo(round, dpo, &model, &dataset.join("dpo"))?;
+            } else {
+                eprintln!("round {round}: no DPO pairs this round; keeping the SFT model");
+            }
+        }
         let train_s = t_train.elapsed().as_secs_f64();
 
         let mut row = self.eval_round(round, &model, e, false)?;
@@ -518,10 +576,7 @@ impl Ctx<'_> {
                 row.data_counts.insert(kind.to_string(), *v);
             }
         }
-        row.balance_score = build_stats
-            .counts
-            .get("bstar_balance_ppm")
-            .map(|&v| v as f64 / 1e6);
+        row.balance_score = sft_balance(&dataset)?;
         row.seconds.insert("sample+execute".into(), t_sample);
         row.seconds.insert("train".into(), train_s);
         RunReport::upsert(&mut self.report.rounds, row);
