@@ -167,6 +167,32 @@ pub fn prepare_stage_dir(stage_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Prepares one shard of a stage whose directory other shards write at the
+/// same time: removes only the temp files of this shard's part, never
+/// another process's write in flight. With one shard it is [`prepare_stage_dir`].
+pub fn prepare_shard_dir(stage_dir: &Path, shard: ShardSpec) -> Result<()> {
+    if shard.count == 1 {
+        return prepare_stage_dir(stage_dir);
+    }
+    std::fs::create_dir_all(stage_dir).map_err(|e| DataError::io(stage_dir, e))?;
+    let part = part_path(stage_dir, shard);
+    let suffix = format!(
+        "-{}",
+        part.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let entries = std::fs::read_dir(stage_dir).map_err(|e| DataError::io(stage_dir, e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(crate::fsutil::TEMP_PREFIX) && name.ends_with(&suffix) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +221,23 @@ mod tests {
             "{err}"
         );
         assert!(run.open_manifest(&manifest(4, "other")).is_err());
+    }
+
+    #[test]
+    fn preparing_a_shard_keeps_other_shards_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (ShardSpec::new(1, 3).unwrap(), ShardSpec::new(2, 3).unwrap());
+        let name = |s: ShardSpec| {
+            let part = part_path(dir.path(), s);
+            let file = part.file_name().unwrap().to_string_lossy().into_owned();
+            dir.path()
+                .join(format!("{}7-0-{file}", crate::fsutil::TEMP_PREFIX))
+        };
+        std::fs::write(name(one), b"stale").unwrap();
+        std::fs::write(name(two), b"in flight").unwrap();
+        prepare_shard_dir(dir.path(), one).unwrap();
+        assert!(!name(one).exists());
+        assert!(name(two).exists());
     }
 
     #[test]

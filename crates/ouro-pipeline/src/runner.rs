@@ -9,21 +9,28 @@
 //! Round-0 samples are the reference solutions plus the generator's
 //! near-miss mutants: known-good and known-bad programs that exercise the
 //! executor, the rankers and every dataset config with no model at all.
-//! Sampling from a model and training rounds are the expert-iteration stages
-//! still to come (see ARCHITECTURE.md).
+//! Pipelines with `[model]` go on to expert-iteration rounds (`iterate`).
+//!
+//! Data pipelines also run as N shard tasks plus one merge task over a
+//! shared filesystem ([`Scope`], module `shards`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use ouro_data::run::{
-    done_stats, mark_done, part_path, prepare_stage_dir, Manifest, RunDir, StageStats,
-};
-use ouro_data::{shard, Problem, Sample, SamplingParams, ShardSpec};
+use ouro_data::run::{done_stats, mark_done, prepare_shard_dir, Manifest, RunDir, StageStats};
+use ouro_data::ShardSpec;
 use serde::Deserialize;
 
 use crate::iterate::config::{EvalStage, IterateStage, ModelStage, SeedSftStage, TokenizerStage};
+
+mod shards;
+mod stages;
+pub use shards::Scope;
+use stages::{
+    build_stage, execute_stage, execute_work_dir, lintseq_stage, problems_stage, samples_stage,
+};
 
 /// A pipeline file. Unknown keys are rejected, with the key named.
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +63,10 @@ pub struct ProblemsStage {
     /// Families to draw from, e.g. `["compose"]` (default: all, weighted).
     #[serde(default)]
     pub families: Vec<String>,
+    /// Also give every problem a filter test for each near-miss mutant the
+    /// random filter tests let through (see `ouro_problems::GenerateOptions`).
+    #[serde(default)]
+    pub targeted_filter: bool,
 }
 
 /// `[problems.import]`: a problem file to import.
@@ -195,59 +206,119 @@ pub struct RunSummary {
     pub rounds: Option<ouro_data::report::RunReport>,
 }
 
+/// The round-0 stage directories of a run.
+pub(crate) struct StageDirs {
+    pub problems: PathBuf,
+    pub samples: PathBuf,
+    pub executions: PathBuf,
+}
+
 /// Runs `config` (read from `path`). Without `resume`, an existing run directory is an error.
 pub fn run_pipeline(path: &Path, config: &PipelineConfig, resume: bool) -> Result<RunSummary> {
+    run_pipeline_scoped(path, config, resume, Scope::All)
+}
+
+/// Runs the part of `config` that `scope` names: every stage, one shard's
+/// per-problem stages, or the merge (see [`Scope`]).
+pub fn run_pipeline_scoped(
+    path: &Path,
+    config: &PipelineConfig,
+    resume: bool,
+    scope: Scope,
+) -> Result<RunSummary> {
     let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let run = RunDir::new(&config.out);
-    if run.manifest_path().exists() && !resume {
-        bail!(
+    if config.model.is_some() {
+        shards::refuse_iteration(path, scope)?;
+    }
+    let dirs = StageDirs {
+        problems: run.stage_dir(0, "problems"),
+        samples: run.stage_dir(0, "samples"),
+        executions: run.stage_dir(0, "executions"),
+    };
+    let num_shards = match scope {
+        Scope::All => 1,
+        Scope::Shard(s) => s.count,
+        Scope::Merge(Some(n)) => n,
+        Scope::Merge(None) => shards::manifest_shards(&run, path)?,
+    };
+    let exists = run.manifest_path().exists();
+    match scope {
+        Scope::All if exists && !resume => bail!(
             "{} already holds a run; pass --resume to finish it, or remove it to start over",
             config.out.display()
-        );
+        ),
+        // The other shards create the run too, so only this shard's own work counts as "already there".
+        Scope::Shard(s) if !resume && done_stats(&dirs.problems, s)?.is_some() => bail!(
+            "shard {} of {} already ran in {}; pass --resume to finish it, or remove the run to start over",
+            s.index,
+            s.count,
+            config.out.display()
+        ),
+        Scope::Merge(_) if !exists => {
+            shards::manifest_shards(&run, path)?;
+        }
+        Scope::Merge(_) if !resume && merge_started(config, &run)? => bail!(
+            "{} is already merged; pass --resume to finish or re-check the merge",
+            config.out.display()
+        ),
+        _ => {}
     }
     let mut inputs = BTreeMap::new();
     inputs.insert("pipeline".into(), path.display().to_string());
-    run.open_manifest(&Manifest {
-        ouro_version: env!("CARGO_PKG_VERSION").into(),
-        config_hash: ouro_data::content_id("pipeline", &String::from_utf8_lossy(&text)),
-        num_shards: 1,
-        inputs,
-    })?;
+    shards::open_shared_manifest(
+        &run,
+        &Manifest {
+            ouro_version: env!("CARGO_PKG_VERSION").into(),
+            config_hash: ouro_data::content_id("pipeline", &String::from_utf8_lossy(&text)),
+            num_shards,
+            inputs,
+        },
+    )?;
     let mut report = RunSummary {
         root: config.out.clone(),
         stages: Vec::new(),
         rounds: None,
     };
-    let problems_dir = run.stage_dir(0, "problems");
-    let samples_dir = run.stage_dir(0, "samples");
-    let executions_dir = run.stage_dir(0, "executions");
-    stage(&mut report, &problems_dir, "problems", || {
-        problems_stage(&config.problems, &problems_dir)
-    })?;
-    if let Some(s) = &config.samples {
-        stage(&mut report, &samples_dir, "samples", || {
-            samples_stage(&config.problems, s, &problems_dir, &samples_dir)
-        })?;
+    match scope {
+        Scope::All => run_shard_stages(config, &dirs, ShardSpec::default(), &mut report)?,
+        Scope::Shard(shard) => {
+            run_shard_stages(config, &dirs, shard, &mut report)?;
+            if config.build.is_some() || config.lintseq.is_some() {
+                eprintln!(
+                    "shard {} of {} done; build and lintseq run once every shard is done: \
+                     ouro run {} --merge --num-shards {} --resume",
+                    shard.index,
+                    shard.count,
+                    path.display(),
+                    shard.count
+                );
+            }
+            return Ok(report);
+        }
+        Scope::Merge(_) => {
+            let stages = shards::shard_stages(config, &dirs);
+            for (name, stats) in shards::merged_shard_stats(&stages, num_shards, path)? {
+                report.stages.push((name.into(), true, stats));
+            }
+        }
     }
-    if let (Some(e), Some(_)) = (&config.execute, &config.samples) {
-        stage(&mut report, &executions_dir, "execute", || {
-            execute_stage(e, &problems_dir, &samples_dir, &executions_dir)
-        })?;
-    }
+    let (problems_dir, samples_dir, executions_dir) =
+        (&dirs.problems, &dirs.samples, &dirs.executions);
     if let Some(b) = &config.build {
         let dataset = run.stage_dir(0, "dataset");
         stage(&mut report, &dataset, "build", || {
-            build_stage(b, &problems_dir, &samples_dir, &executions_dir, &dataset)
+            build_stage(b, problems_dir, samples_dir, executions_dir, &dataset)
         })?;
     }
     if let Some(l) = &config.lintseq {
         let dataset = run.stage_dir(0, "lintseq");
         stage(&mut report, &dataset, "lintseq", || {
-            lintseq_stage(l, &problems_dir, &dataset)
+            lintseq_stage(l, problems_dir, &dataset)
         })?;
     }
     if config.model.is_some() {
-        let rounds = crate::iterate::run_iteration(&run, config, &problems_dir, &mut report)?;
+        let rounds = crate::iterate::run_iteration(&run, config, problems_dir, &mut report)?;
         report.rounds = Some(rounds);
         // The report is a view of report.json; failing to draw it must not fail a finished run.
         let html = run.root().join("report.html");
@@ -259,6 +330,57 @@ pub fn run_pipeline(path: &Path, config: &PipelineConfig, resume: bool) -> Resul
     Ok(report)
 }
 
+/// Whether a merge stage (build, lintseq) already finished.
+fn merge_started(config: &PipelineConfig, run: &RunDir) -> Result<bool> {
+    for (on, name) in [
+        (config.build.is_some(), "dataset"),
+        (config.lintseq.is_some(), "lintseq"),
+    ] {
+        if on && done_stats(&run.stage_dir(0, name), ShardSpec::default())?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The per-problem stages (problems, samples, execute) for the problems `shard` owns.
+fn run_shard_stages(
+    config: &PipelineConfig,
+    dirs: &StageDirs,
+    shard: ShardSpec,
+    report: &mut RunSummary,
+) -> Result<()> {
+    let (problems_dir, samples_dir, executions_dir) =
+        (&dirs.problems, &dirs.samples, &dirs.executions);
+    stage_shard(report, problems_dir, "problems", shard, || {
+        problems_stage(&config.problems, problems_dir, shard)
+    })?;
+    if let Some(s) = &config.samples {
+        stage_shard(report, samples_dir, "samples", shard, || {
+            samples_stage(&config.problems, s, problems_dir, samples_dir, shard)
+        })?;
+    }
+    if let (Some(e), Some(_)) = (&config.execute, &config.samples) {
+        stage_shard(report, executions_dir, "execute", shard, || {
+            execute_stage(e, problems_dir, samples_dir, executions_dir, shard)
+        })?;
+        if shard.count > 1 {
+            // The journal directory is needed until the marker exists (a kill
+            // before it resumes from there); after that it is only a copy.
+            let work = execute_work_dir(executions_dir, shard);
+            if work.exists() {
+                std::fs::remove_dir_all(&work)
+                    .with_context(|| format!("removing {}", work.display()))?;
+            }
+            // Fails while other shards still have theirs, which is fine.
+            if let Some(parent) = work.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs one stage unless its completion marker says it already finished.
 pub(crate) fn stage(
     report: &mut RunSummary,
@@ -266,192 +388,34 @@ pub(crate) fn stage(
     name: &str,
     body: impl FnOnce() -> Result<StageStats>,
 ) -> Result<()> {
-    let shard = ShardSpec::default();
+    stage_shard(report, dir, name, ShardSpec::default(), body)
+}
+
+/// Runs `shard` of one stage unless its completion marker says it already finished.
+fn stage_shard(
+    report: &mut RunSummary,
+    dir: &Path,
+    name: &str,
+    shard: ShardSpec,
+    body: impl FnOnce() -> Result<StageStats>,
+) -> Result<()> {
     if let Some(stats) = done_stats(dir, shard)? {
         report.stages.push((name.into(), true, stats));
         return Ok(());
     }
-    prepare_stage_dir(dir)?;
+    prepare_shard_dir(dir, shard)?;
     let t0 = Instant::now();
-    eprintln!("stage {name} ...");
+    if shard.count == 1 {
+        eprintln!("stage {name} ...");
+    } else {
+        eprintln!(
+            "stage {name} (shard {} of {}) ...",
+            shard.index, shard.count
+        );
+    }
     let mut stats = body().with_context(|| format!("stage '{name}'"))?;
     stats.time("total", t0.elapsed().as_secs_f64());
     mark_done(dir, shard, &stats)?;
     report.stages.push((name.into(), false, stats));
     Ok(())
-}
-
-fn generate_options(p: &ProblemsStage) -> ouro_problems::GenerateOptions {
-    let mut o = ouro_problems::GenerateOptions {
-        count: p.count,
-        seed: p.seed,
-        ..Default::default()
-    };
-    if !p.families.is_empty() {
-        o.families
-            .retain(|(f, _)| p.families.iter().any(|n| n == f.name()));
-    }
-    o
-}
-
-fn problems_stage(p: &ProblemsStage, dir: &Path) -> Result<StageStats> {
-    if let Some(i) = &p.import {
-        let format = i.format.parse().map_err(anyhow::Error::msg)?;
-        let problems = ouro_import::import_problems(&i.path, format, &Default::default())?;
-        shard::write_records(part_path(dir, ShardSpec::default()), &problems)?;
-        let mut stats = StageStats::default();
-        stats.add("problems", problems.len() as u64);
-        return Ok(stats);
-    }
-    let problems = ouro_problems::generate(&generate_options(p))?;
-    ouro_problems::write(dir, &problems)?;
-    let mut stats = StageStats::default();
-    stats.add("problems", problems.len() as u64);
-    Ok(stats)
-}
-
-fn sample(problem: &Problem, index: u32, model: &str, program: &str) -> Sample {
-    let completion = program
-        .strip_prefix(problem.prompt.as_str())
-        .unwrap_or(program)
-        .to_string();
-    Sample {
-        sample_id: Sample::compute_id(&problem.problem_id, 0, model, index, &completion),
-        problem_id: problem.problem_id.clone(),
-        round: 0,
-        index,
-        model: model.into(),
-        params: SamplingParams::default(),
-        completion,
-        code: Some(program.to_string()),
-        extraction_error: None,
-        finish_reason: Some("stop".into()),
-        generation_error: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        logprob: None,
-    }
-}
-
-fn samples_stage(
-    p: &ProblemsStage,
-    s: &SamplesStage,
-    problems_dir: &Path,
-    dir: &Path,
-) -> Result<StageStats> {
-    if let Some(i) = &s.import {
-        let problems: Vec<Problem> = shard::read_dir(problems_dir)?;
-        let opts = ouro_import::GenerationImport {
-            format: i.format.parse().map_err(anyhow::Error::msg)?,
-            model: i.model.clone(),
-            ..Default::default()
-        };
-        let samples = ouro_import::import_generations(&i.path, &problems, &opts)?;
-        let mut stats = StageStats::default();
-        stats.add("imported_samples", samples.len() as u64);
-        stats.add(
-            "no_code",
-            samples.iter().filter(|s| s.code.is_none()).count() as u64,
-        );
-        shard::write_records(part_path(dir, ShardSpec::default()), &samples)?;
-        return Ok(stats);
-    }
-    if p.import.is_some() {
-        // Imported problems have no generator mutants: their references are the samples.
-        let problems: Vec<Problem> = shard::read_dir(problems_dir)?;
-        let samples: Vec<Sample> = problems
-            .iter()
-            .filter_map(|p| Some(sample(p, 0, "reference", p.reference_solution.as_ref()?)))
-            .collect();
-        let mut stats = StageStats::default();
-        stats.add("reference_samples", samples.len() as u64);
-        shard::write_records(part_path(dir, ShardSpec::default()), &samples)?;
-        return Ok(stats);
-    }
-    let generated = ouro_problems::generate_detailed(&generate_options(p))?;
-    let mut samples = Vec::new();
-    let mut stats = StageStats::default();
-    for g in &generated {
-        if let Some(reference) = &g.problem.reference_solution {
-            samples.push(sample(&g.problem, 0, "reference", reference));
-            stats.add("reference_samples", 1);
-        }
-        for (i, m) in g.mutants.iter().take(s.mutants_per_problem).enumerate() {
-            samples.push(sample(&g.problem, i as u32, "mutant", &m.program));
-            stats.add("mutant_samples", 1);
-        }
-    }
-    shard::write_records(part_path(dir, ShardSpec::default()), &samples)?;
-    Ok(stats)
-}
-
-fn execute_stage(
-    e: &ExecuteStage,
-    problems: &Path,
-    samples: &Path,
-    out: &Path,
-) -> Result<StageStats> {
-    let mut opts = ouro_exec::ExecOptions {
-        workers: e.workers,
-        progress: true,
-        ..Default::default()
-    };
-    opts.limits.cpu_ms = e.cpu_ms;
-    if e.audit {
-        opts.suites = vec![ouro_data::Suite::Filter, ouro_data::Suite::Audit];
-    }
-    let result = ouro_exec::execute(problems, samples, out, &opts)?;
-    let mut stats = StageStats::default();
-    stats.add("executions", result.records as u64);
-    for (verdict, n) in &result.verdicts {
-        stats.add(&format!("verdict_{verdict}"), *n as u64);
-    }
-    stats.drop_item("unknown_problem", result.unknown_problem as u64);
-    Ok(stats)
-}
-
-fn build_stage(
-    b: &BuildStage,
-    problems: &Path,
-    samples: &Path,
-    executions: &Path,
-    out: &Path,
-) -> Result<StageStats> {
-    let inputs = ouro_rank::build::BuildInputs {
-        problems: problems.to_path_buf(),
-        samples: samples.to_path_buf(),
-        executions: executions.to_path_buf(),
-        eval_problems: None,
-        ranking_executions: None,
-    };
-    let opts = ouro_rank::build::BuildOptions::default();
-    let mut stats = StageStats::default();
-    for config in &b.configs {
-        let report = match config.as_str() {
-            "sft" => ouro_rank::build::build_sft(&inputs, &opts, out)?,
-            "dpo" => ouro_rank::build::build_dpo(&inputs, &opts, out)?,
-            _ => ouro_rank::build::build_repair(&inputs, &opts, out)?,
-        };
-        stats.add(&format!("{config}_rows"), report.rows as u64);
-    }
-    Ok(stats)
-}
-
-fn lintseq_stage(l: &LintseqStage, problems: &Path, out: &Path) -> Result<StageStats> {
-    let opts = ouro_edits::lintseq::LintseqOptions {
-        sequences_per_program: l.sequences_per_program,
-        seed: l.seed,
-        ..Default::default()
-    };
-    let result = ouro_edits::lintseq::run(problems, out, &opts)?;
-    let mut stats = StageStats::default();
-    let json = serde_json::to_value(&result)?;
-    if let Some(map) = json.as_object() {
-        for (k, v) in map {
-            if let Some(n) = v.as_u64() {
-                stats.add(k, n);
-            }
-        }
-    }
-    Ok(stats)
 }

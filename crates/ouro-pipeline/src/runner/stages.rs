@@ -1,0 +1,259 @@
+//! The bodies of the data stages: what each one reads and writes, per shard.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use ouro_data::run::{part_path, StageStats};
+use ouro_data::{shard, Problem, Sample, SamplingParams, ShardSpec};
+
+use super::{BuildStage, ExecuteStage, LintseqStage, ProblemsStage, SamplesStage};
+
+fn generate_options(p: &ProblemsStage) -> ouro_problems::GenerateOptions {
+    let mut o = ouro_problems::GenerateOptions {
+        count: p.count,
+        seed: p.seed,
+        targeted_filter: p.targeted_filter,
+        ..Default::default()
+    };
+    if !p.families.is_empty() {
+        o.families
+            .retain(|(f, _)| p.families.iter().any(|n| n == f.name()));
+    }
+    o
+}
+
+/// Every problem of the run, generated or imported (deterministic in the config).
+fn all_problems(p: &ProblemsStage) -> Result<Vec<Problem>> {
+    Ok(match &p.import {
+        Some(i) => {
+            let format = i.format.parse().map_err(anyhow::Error::msg)?;
+            ouro_import::import_problems(&i.path, format, &Default::default())?
+        }
+        None => ouro_problems::generate(&generate_options(p))?,
+    })
+}
+
+/// Sharded, each shard writes only the problems it owns, to its own part.
+///
+/// Every shard computes the whole (deterministic) problem set in memory, but
+/// no two processes ever write the same file: shard I writes
+/// `part-I-of-N.parquet` through a temp file and a rename, so shards on a
+/// shared filesystem need no lock, and once every shard is done the parts
+/// together hold each problem exactly once. A shard's later stages only need
+/// the problems it owns, which it wrote itself.
+pub(super) fn problems_stage(
+    p: &ProblemsStage,
+    dir: &Path,
+    shard: ShardSpec,
+) -> Result<StageStats> {
+    let problems = all_problems(p)?;
+    let mut stats = StageStats::default();
+    if shard.count > 1 {
+        let owned: Vec<Problem> = problems
+            .into_iter()
+            .filter(|q| shard.owns(&q.problem_id))
+            .collect();
+        shard::write_records(part_path(dir, shard), &owned)?;
+        stats.add("problems", owned.len() as u64);
+    } else if p.import.is_some() {
+        shard::write_records(part_path(dir, shard), &problems)?;
+        stats.add("problems", problems.len() as u64);
+    } else {
+        ouro_problems::write(dir, &problems)?;
+        stats.add("problems", problems.len() as u64);
+    }
+    Ok(stats)
+}
+
+/// The problems `shard` owns, as its problems stage wrote them.
+fn owned_problems(problems_dir: &Path, shard: ShardSpec) -> Result<Vec<Problem>> {
+    Ok(if shard.count == 1 {
+        shard::read_dir(problems_dir)?
+    } else {
+        shard::read_records(part_path(problems_dir, shard))?
+    })
+}
+
+fn sample(problem: &Problem, index: u32, model: &str, program: &str) -> Sample {
+    let completion = program
+        .strip_prefix(problem.prompt.as_str())
+        .unwrap_or(program)
+        .to_string();
+    Sample {
+        sample_id: Sample::compute_id(&problem.problem_id, 0, model, index, &completion),
+        problem_id: problem.problem_id.clone(),
+        round: 0,
+        index,
+        model: model.into(),
+        params: SamplingParams::default(),
+        completion,
+        code: Some(program.to_string()),
+        extraction_error: None,
+        finish_reason: Some("stop".into()),
+        generation_error: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        logprob: None,
+    }
+}
+
+/// Sharded, a shard writes the samples of the problems it owns to its own part.
+pub(super) fn samples_stage(
+    p: &ProblemsStage,
+    s: &SamplesStage,
+    problems_dir: &Path,
+    dir: &Path,
+    shard: ShardSpec,
+) -> Result<StageStats> {
+    if let Some(i) = &s.import {
+        // The generations file covers every problem, so a shard matches it
+        // against the whole set and keeps its own problems' samples.
+        let problems: Vec<Problem> = if shard.count == 1 {
+            shard::read_dir(problems_dir)?
+        } else {
+            all_problems(p)?
+        };
+        let opts = ouro_import::GenerationImport {
+            format: i.format.parse().map_err(anyhow::Error::msg)?,
+            model: i.model.clone(),
+            ..Default::default()
+        };
+        let mut samples = ouro_import::import_generations(&i.path, &problems, &opts)?;
+        samples.retain(|x| shard.owns(&x.problem_id));
+        let mut stats = StageStats::default();
+        stats.add("imported_samples", samples.len() as u64);
+        stats.add(
+            "no_code",
+            samples.iter().filter(|s| s.code.is_none()).count() as u64,
+        );
+        shard::write_records(part_path(dir, shard), &samples)?;
+        return Ok(stats);
+    }
+    if p.import.is_some() {
+        // Imported problems have no generator mutants: their references are the samples.
+        let problems = owned_problems(problems_dir, shard)?;
+        let samples: Vec<Sample> = problems
+            .iter()
+            .filter_map(|p| Some(sample(p, 0, "reference", p.reference_solution.as_ref()?)))
+            .collect();
+        let mut stats = StageStats::default();
+        stats.add("reference_samples", samples.len() as u64);
+        shard::write_records(part_path(dir, shard), &samples)?;
+        return Ok(stats);
+    }
+    let generated = ouro_problems::generate_detailed(&generate_options(p))?;
+    let mut samples = Vec::new();
+    let mut stats = StageStats::default();
+    for g in generated
+        .iter()
+        .filter(|g| shard.owns(&g.problem.problem_id))
+    {
+        if let Some(reference) = &g.problem.reference_solution {
+            samples.push(sample(&g.problem, 0, "reference", reference));
+            stats.add("reference_samples", 1);
+        }
+        for (i, m) in g.mutants.iter().take(s.mutants_per_problem).enumerate() {
+            samples.push(sample(&g.problem, i as u32, "mutant", &m.program));
+            stats.add("mutant_samples", 1);
+        }
+    }
+    shard::write_records(part_path(dir, shard), &samples)?;
+    Ok(stats)
+}
+
+/// Where a shard's executor keeps its journal. The executor owns its output
+/// directory (it compacts and prunes every part there), so shards cannot
+/// share one: each executes into its own, then publishes one part.
+pub(super) fn execute_work_dir(executions_dir: &Path, shard: ShardSpec) -> PathBuf {
+    executions_dir.join("_work").join(shard.label())
+}
+
+/// Sharded, a shard executes only its own samples part and publishes
+/// `part-I-of-N.parquet` of executions once its journal is complete.
+pub(super) fn execute_stage(
+    e: &ExecuteStage,
+    problems: &Path,
+    samples: &Path,
+    out: &Path,
+    shard: ShardSpec,
+) -> Result<StageStats> {
+    let mut opts = ouro_exec::ExecOptions {
+        workers: e.workers,
+        progress: true,
+        ..Default::default()
+    };
+    opts.limits.cpu_ms = e.cpu_ms;
+    if e.audit {
+        opts.suites = vec![ouro_data::Suite::Filter, ouro_data::Suite::Audit];
+    }
+    let result = if shard.count == 1 {
+        ouro_exec::execute(problems, samples, out, &opts)?
+    } else {
+        let work = execute_work_dir(out, shard);
+        let result = ouro_exec::execute(
+            &part_path(problems, shard),
+            &part_path(samples, shard),
+            &work,
+            &opts,
+        )?;
+        let mut records: Vec<ouro_data::Execution> = Vec::with_capacity(result.records);
+        for part in shard::list_shards(&work)? {
+            records.extend(shard::read_records::<ouro_data::Execution>(&part)?);
+        }
+        shard::write_records(part_path(out, shard), &records)?;
+        result
+    };
+    let mut stats = StageStats::default();
+    stats.add("executions", result.records as u64);
+    for (verdict, n) in &result.verdicts {
+        stats.add(&format!("verdict_{verdict}"), *n as u64);
+    }
+    stats.drop_item("unknown_problem", result.unknown_problem as u64);
+    Ok(stats)
+}
+
+pub(super) fn build_stage(
+    b: &BuildStage,
+    problems: &Path,
+    samples: &Path,
+    executions: &Path,
+    out: &Path,
+) -> Result<StageStats> {
+    let inputs = ouro_rank::build::BuildInputs {
+        problems: problems.to_path_buf(),
+        samples: samples.to_path_buf(),
+        executions: executions.to_path_buf(),
+        eval_problems: None,
+        ranking_executions: None,
+    };
+    let opts = ouro_rank::build::BuildOptions::default();
+    let mut stats = StageStats::default();
+    for config in &b.configs {
+        let report = match config.as_str() {
+            "sft" => ouro_rank::build::build_sft(&inputs, &opts, out)?,
+            "dpo" => ouro_rank::build::build_dpo(&inputs, &opts, out)?,
+            _ => ouro_rank::build::build_repair(&inputs, &opts, out)?,
+        };
+        stats.add(&format!("{config}_rows"), report.rows as u64);
+    }
+    Ok(stats)
+}
+
+pub(super) fn lintseq_stage(l: &LintseqStage, problems: &Path, out: &Path) -> Result<StageStats> {
+    let opts = ouro_edits::lintseq::LintseqOptions {
+        sequences_per_program: l.sequences_per_program,
+        seed: l.seed,
+        ..Default::default()
+    };
+    let result = ouro_edits::lintseq::run(problems, out, &opts)?;
+    let mut stats = StageStats::default();
+    let json = serde_json::to_value(&result)?;
+    if let Some(map) = json.as_object() {
+        for (k, v) in map {
+            if let Some(n) = v.as_u64() {
+                stats.add(k, n);
+            }
+        }
+    }
+    Ok(stats)
+}
