@@ -38,6 +38,7 @@ progress = false
 rounds = 1
 samples_per_problem = 2
 pool_problems = 12
+datasets = ["sft", "dpo"]
 [iterate.sampling]
 max_tokens = 24
 [iterate.train]
@@ -46,6 +47,13 @@ max_length = 128
 lr = 1e-3
 batch_size = 8
 max_steps = 3
+progress = false
+[iterate.dpo]
+max_length = 128
+[iterate.dpo.optim]
+lr = 1e-4
+batch_size = 4
+max_steps = 2
 progress = false
 [eval]
 max_problems = 6
@@ -115,6 +123,40 @@ fn bad_iteration_configs_name_the_key() {
     let o = ouro(&["run", &path.display().to_string()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("seed_sft.problems"), "{}", stderr(&o));
+
+    for (i, (from, to, key)) in [
+        (
+            r#"datasets = ["sft", "dpo"]"#,
+            r#"datasets = ["sft", "ranked"]"#,
+            "iterate.datasets",
+        ),
+        (
+            r#"datasets = ["sft", "dpo"]"#,
+            r#"datasets = ["sft"]"#,
+            "iterate.dpo",
+        ),
+        ("rounds = 1", "rounds = 0", "iterate.rounds"),
+        ("[iterate.dpo]", "[iterate.dop]", "dop"),
+        (
+            "samples_per_problem = 2\npool",
+            "samples_per_problem = \"two\"\npool",
+            "samples_per_problem",
+        ),
+        ("[model]\ninit = \"tiny\"", "[model]", "model"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let base = TINY.replace(
+            "RUN",
+            &dir.path().join(format!("run{i}")).display().to_string(),
+        );
+        assert!(base.contains(from), "{from}");
+        std::fs::write(&path, base.replace(from, to)).unwrap();
+        let o = ouro(&["run", &path.display().to_string()]);
+        assert_eq!(o.status.code(), Some(1), "{to}");
+        assert!(stderr(&o).contains(key), "{to}: {}", stderr(&o));
+    }
 }
 
 /// The quickstart as shipped: held-out pass@1 must rise from round 0 to the last round.

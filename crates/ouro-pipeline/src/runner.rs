@@ -193,6 +193,8 @@ pub fn load_config(path: &Path) -> Result<PipelineConfig> {
             path.display()
         );
     }
+    crate::iterate::check_config(&config)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(config)
 }
 

@@ -131,35 +131,57 @@ pub fn similarity(a: &str, b: &str) -> f64 {
     }
 }
 
-/// How code is turned into a completion: plain, or inside a ```python fence.
+/// How code is turned into a completion: plain, inside a ```python fence, or
+/// as the continuation of the prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CompletionFormat {
+    /// The whole program (chat / instruct models write the function again).
     #[default]
     Code,
     Fenced,
+    /// What follows the prompt (base models continuing a function
+    /// signature). A program that does not start with the prompt is kept whole.
+    Continuation,
 }
 
 impl CompletionFormat {
     const FENCE_OPEN: &'static str = "```python\n";
 
-    pub fn render(self, code: &str) -> String {
+    pub fn render(self, prompt: &str, code: &str) -> String {
         match self {
             CompletionFormat::Code => code.to_string(),
             CompletionFormat::Fenced => {
                 let nl = if code.ends_with('\n') { "" } else { "\n" };
                 format!("{}{code}{nl}```", Self::FENCE_OPEN)
             }
+            CompletionFormat::Continuation => code.strip_prefix(prompt).unwrap_or(code).to_string(),
         }
     }
 
-    /// Chars added before the code, to shift spans.
-    pub fn offset(self) -> u32 {
+    /// Where char 0 of the code lands in the completion (negative: the
+    /// prompt prefix was cut), to shift spans.
+    pub fn offset(self, prompt: &str, code: &str) -> i64 {
         match self {
             CompletionFormat::Code => 0,
-            CompletionFormat::Fenced => Self::FENCE_OPEN.chars().count() as u32,
+            CompletionFormat::Fenced => Self::FENCE_OPEN.chars().count() as i64,
+            CompletionFormat::Continuation if code.starts_with(prompt) => {
+                -(prompt.chars().count() as i64)
+            }
+            CompletionFormat::Continuation => 0,
         }
     }
+}
+
+/// `span` moved by `off` chars, clipped at 0; `None` when nothing of it is left.
+fn shifted(span: (u32, u32), off: i64, weight: f32) -> Option<WeightSpan> {
+    let start = (i64::from(span.0) + off).max(0);
+    let end = (i64::from(span.1) + off).max(0);
+    (end > start).then(|| WeightSpan {
+        start: start as u32,
+        end: end as u32,
+        weight,
+    })
 }
 
 fn record(
@@ -171,9 +193,9 @@ fn record(
     rejected: (&str, Option<&Sample>, Option<f64>),
 ) -> DpoRecord {
     DpoRecord {
+        chosen: fmt.render(&prompt, chosen.0),
+        rejected: fmt.render(&prompt, rejected.0),
         prompt,
-        chosen: fmt.render(chosen.0),
-        rejected: fmt.render(rejected.0),
         problem_id: pool.problem.problem_id.clone(),
         chosen_sample_id: chosen.1.map(|s| s.sample_id.clone()),
         rejected_sample_id: rejected.1.map(|s| s.sample_id.clone()),
@@ -311,7 +333,6 @@ pub fn injected_error_pairs(
     st: &mut PairStats,
 ) -> Vec<DpoRecord> {
     let mut out = Vec::new();
-    let off = fmt.offset();
     for (parent, m) in pool_mutants(pool, o) {
         if out.len() >= o.max_pairs_per_problem {
             break;
@@ -330,16 +351,14 @@ pub fn injected_error_pairs(
                     (&m.code, None, None),
                 );
                 r.rejected_sample_id = Some(mutant_sample(parent, &m).sample_id);
-                r.chosen_spans = vec![WeightSpan {
-                    start: m.original_span.0 + off,
-                    end: m.original_span.1 + off,
-                    weight: o.emphasis_weight,
-                }];
-                r.rejected_spans = vec![WeightSpan {
-                    start: m.mutant_span.0 + off,
-                    end: m.mutant_span.1 + off,
-                    weight: o.emphasis_weight,
-                }];
+                let prompt = &pool.problem.prompt;
+                let w = o.emphasis_weight;
+                r.chosen_spans = shifted(m.original_span, fmt.offset(prompt, &parent.code), w)
+                    .into_iter()
+                    .collect();
+                r.rejected_spans = shifted(m.mutant_span, fmt.offset(prompt, &m.code), w)
+                    .into_iter()
+                    .collect();
                 out.push(r);
             }
         }
@@ -434,4 +453,41 @@ pub fn pairs_for_pool(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROMPT: &str = "def f(xs):\n    \"\"\"Sum.\"\"\"\n";
+
+    #[test]
+    fn continuation_is_what_follows_the_prompt() {
+        let code = format!("{PROMPT}    return sum(xs)\n");
+        let c = CompletionFormat::Continuation;
+        assert_eq!(c.render(PROMPT, &code), "    return sum(xs)\n");
+        // A program that rewrote the prompt is kept whole.
+        assert_eq!(c.render(PROMPT, "def g(): pass\n"), "def g(): pass\n");
+        assert_eq!(CompletionFormat::Code.render(PROMPT, &code), code);
+    }
+
+    #[test]
+    fn spans_follow_the_cut() {
+        let code = format!("{PROMPT}    return sum(xs)\n");
+        let off = CompletionFormat::Continuation.offset(PROMPT, &code);
+        let n = PROMPT.chars().count() as u32;
+        // `sum` in the code -> in the continuation.
+        let s = shifted((n + 11, n + 14), off, 2.0).unwrap();
+        assert_eq!(
+            &CompletionFormat::Continuation.render(PROMPT, &code)[s.start as usize..s.end as usize],
+            "sum"
+        );
+        // Inside the prompt: nothing left to weight.
+        assert!(shifted((0, 5), off, 2.0).is_none());
+        let fenced = CompletionFormat::Fenced.offset(PROMPT, &code);
+        assert_eq!(
+            shifted((1, 3), fenced, 1.0).unwrap().start,
+            1 + fenced as u32
+        );
+    }
 }

@@ -138,6 +138,11 @@ pub fn repair_records(
             continue;
         }
         let feedback = feedback_with_limit(&pool.problem, bad, o.stderr_lines);
+        // A chat turn holds the whole program: no prompt to continue.
+        let fmt = match fmt {
+            CompletionFormat::Continuation => CompletionFormat::Code,
+            f => f,
+        };
         let msg = |role: &str, content: String| Message {
             role: role.into(),
             content,
@@ -145,9 +150,9 @@ pub fn repair_records(
         out.push(RepairRecord {
             messages: vec![
                 msg("user", pool.problem.prompt.clone()),
-                msg("assistant", fmt.render(&bad.code)),
+                msg("assistant", fmt.render("", &bad.code)),
                 msg("user", repair_request(&feedback)),
-                msg("assistant", fmt.render(&fix.code)),
+                msg("assistant", fmt.render("", &fix.code)),
             ],
             problem_id: pool.problem.problem_id.clone(),
             failing_sample_id: bad.sample.sample_id.clone(),

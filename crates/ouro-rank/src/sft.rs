@@ -135,7 +135,7 @@ pub fn select_sft(
         for c in &passing[..take] {
             rows.push(SftRecord {
                 prompt: p.problem.prompt.clone(),
-                completion: fmt.render(&c.code),
+                completion: fmt.render(&p.problem.prompt, &c.code),
                 problem_id: p.problem.problem_id.clone(),
                 sample_id: Some(c.sample.sample_id.clone()),
                 round: c.sample.round,
@@ -171,7 +171,7 @@ pub fn select_sft(
         if refs.len() < needed {
             refs.push(SftRecord {
                 prompt: p.problem.prompt.clone(),
-                completion: fmt.render(code),
+                completion: fmt.render(&p.problem.prompt, code),
                 problem_id: p.problem.problem_id.clone(),
                 sample_id: None,
                 round: 0,

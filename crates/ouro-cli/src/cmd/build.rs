@@ -82,8 +82,9 @@ pub struct Args {
     /// PageRank tolerance (max-norm change between iterates).
     #[arg(long, default_value_t = 1e-9)]
     pub pagerank_tolerance: f64,
-    /// Completions as plain code or inside a ```python fence.
-    #[arg(long, value_parser = ["code", "fenced"], default_value = "code")]
+    /// Completions as the whole program (code), inside a ```python fence (fenced), or as
+    /// what follows the prompt (continuation: for base models that continue a signature).
+    #[arg(long, value_parser = ["code", "fenced", "continuation"], default_value = "code")]
     pub completion_format: String,
     /// SFT budget: uniform:K or prop2diff:K.
     #[arg(long, default_value = "uniform:4")]
@@ -145,10 +146,10 @@ fn options(a: &Args) -> anyhow::Result<BuildOptions> {
         }),
         r => r,
     };
-    o.completion_format = if a.completion_format == "fenced" {
-        CompletionFormat::Fenced
-    } else {
-        CompletionFormat::Code
+    o.completion_format = match a.completion_format.as_str() {
+        "fenced" => CompletionFormat::Fenced,
+        "continuation" => CompletionFormat::Continuation,
+        _ => CompletionFormat::Code,
     };
     o.sft.budget = Budget::parse(&a.budget).map_err(anyhow::Error::msg)?;
     o.sft.max_per_problem = a.max_per_problem;

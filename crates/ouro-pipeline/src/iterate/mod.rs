@@ -22,4 +22,4 @@ pub mod config;
 pub mod eval;
 mod stages;
 
-pub use stages::{round_table, run_iteration};
+pub use stages::{check_config, round_table, run_iteration};

@@ -85,6 +85,39 @@ struct Ctx<'a> {
     report: RunReport,
 }
 
+/// Checks the expert-iteration sections together, before anything runs; errors name the key.
+pub fn check_config(cfg: &PipelineConfig) -> Result<()> {
+    let Some(m) = &cfg.model else {
+        for (key, set) in [
+            ("tokenizer", cfg.tokenizer.is_some()),
+            ("seed_sft", cfg.seed_sft.is_some()),
+            ("iterate", cfg.iterate.is_some()),
+            ("eval", cfg.eval.is_some()),
+        ] {
+            if set {
+                bail!("section [{key}] needs a [model] section (the model it trains or evaluates)");
+            }
+        }
+        return Ok(());
+    };
+    match (&m.init, &m.path) {
+        (Some(_), Some(_)) | (None, None) => {
+            bail!("section [model]: set exactly one of 'init' (train from scratch) and 'path'")
+        }
+        (Some(_), None) if cfg.tokenizer.is_none() => {
+            bail!("key 'tokenizer': [model] init needs a [tokenizer] section to train one")
+        }
+        _ => {}
+    }
+    if cfg.eval.is_none() {
+        bail!("key 'eval': expert iteration needs an [eval] section");
+    }
+    if let Some(it) = &cfg.iterate {
+        it.check()?;
+    }
+    Ok(())
+}
+
 /// Runs round 0 and the configured rounds; writes `RUN/report.json` after each.
 pub fn run_iteration(
     run: &RunDir,
@@ -96,9 +129,6 @@ pub fn run_iteration(
         .eval
         .clone()
         .context("key 'eval': expert iteration needs an [eval] section")?;
-    if let Some(it) = &cfg.iterate {
-        it.check()?;
-    }
     let problems: Vec<Problem> = shard::read_dir(problems_dir)?;
     let mut ctx = Ctx {
         run,
@@ -348,7 +378,8 @@ impl Ctx<'_> {
         Ok(dir.join("model"))
     }
 
-    /// Samples `plan`, writes the samples shard and executes it (filter + audit suites).
+    /// Samples `plan`, writes the samples shard and executes it (the filter
+    /// suite, plus the audit suite with `audit`).
     fn sample_and_execute(
         &mut self,
         dir: &Path,
@@ -357,6 +388,7 @@ impl Ctx<'_> {
         sampling: &super::config::SamplingStage,
         round: u32,
         label: &str,
+        audit: bool,
     ) -> Result<(Vec<Sample>, Vec<Execution>)> {
         let samples_dir = dir.join("samples");
         let exec_dir = dir.join("executions");
@@ -386,9 +418,12 @@ impl Ctx<'_> {
             let mut opts = ouro_exec::ExecOptions {
                 workers,
                 progress: true,
-                suites: vec![ouro_data::Suite::Filter, ouro_data::Suite::Audit],
+                suites: vec![ouro_data::Suite::Filter],
                 ..Default::default()
             };
+            if audit {
+                opts.suites.push(ouro_data::Suite::Audit);
+            }
             opts.limits.cpu_ms = cpu_ms;
             let t = Instant::now();
             let r = ouro_exec::execute(&problems_dir, &samples_dir, &exec_dir, &opts)?;
@@ -420,7 +455,7 @@ impl Ctx<'_> {
             .collect();
         let label = format!("{arm}eval r{round}");
         let t = Instant::now();
-        let res = self.sample_and_execute(&dir, &plan, model, &e.sampling, round, &label);
+        let res = self.sample_and_execute(&dir, &plan, model, &e.sampling, round, &label, true);
         self.splits.eval = eval_set;
         let (samples, execs) = res?;
         let result: EvalResult = evaluate(&samples, &execs, &e.k);
@@ -507,6 +542,8 @@ impl Ctx<'_> {
             &it.sampling,
             round,
             &format!("round {round}"),
+            // Selection sees only the filter suite; the audit suite is for evaluation.
+            false,
         );
         self.splits.pool = pool;
         res?;
@@ -522,8 +559,11 @@ impl Ctx<'_> {
         };
         // Training data only from passes the sandbox cannot forge (bundled
         // problems compile fully; others fall back to in-process and are left out).
+        // The model continues the prompt, so rows hold what follows it; whole
+        // programs would teach it to write the signature a second time.
         let mut opts = ouro_rank::build::BuildOptions {
             require_isolated: true,
+            completion_format: ouro_rank::pairs::CompletionFormat::Continuation,
             ..Default::default()
         };
         opts.sft.budget = ouro_rank::sft::Budget::Uniform {
