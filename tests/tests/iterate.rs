@@ -4,7 +4,7 @@
 //!
 //! The full quickstart (and its measured improvement) is `quickstart_improves`
 //! below, ignored by default:
-//!   cargo test --release -p ouro-e2e --test iterate -- --ignored
+//!   cargo test -p ouro-e2e --test iterate -- --ignored
 
 use std::path::Path;
 
@@ -161,7 +161,7 @@ fn bad_iteration_configs_name_the_key() {
 
 /// The quickstart as shipped: held-out pass@1 must rise from round 0 to the last round.
 #[test]
-#[ignore = "minutes of CPU: cargo test --release -p ouro-e2e --test iterate -- --ignored"]
+#[ignore = "about 8 minutes on 2 cores: cargo test -p ouro-e2e --test iterate -- --ignored"]
 fn quickstart_improves() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(workspace().join("pipelines/quickstart.toml"))
@@ -178,5 +178,19 @@ fn quickstart_improves() {
     let first = report.rounds.first().unwrap().pass_at_1;
     let last = report.rounds.last().unwrap().pass_at_1;
     println!("{}", String::from_utf8_lossy(&o.stdout));
-    assert!(last > first, "held-out pass@1 {first} -> {last}");
+    assert!(report.rounds.len() >= 4, "round 0 and at least 3 rounds");
+    // The README's claim: at least +20 points of strict held-out pass@1.
+    assert!(
+        last - first >= 0.20,
+        "held-out pass@1 {:.1}% -> {:.1}%",
+        100.0 * first,
+        100.0 * last
+    );
+    let fp = report
+        .rounds
+        .last()
+        .unwrap()
+        .false_positive_rate
+        .unwrap_or(0.0);
+    assert!(fp <= 0.10, "last round's false-positive rate {fp}");
 }

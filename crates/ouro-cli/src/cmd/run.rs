@@ -1,10 +1,18 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+/// `pipelines/quickstart.toml`, built into the binary: `ouro run` with no file runs it.
+const QUICKSTART: &str = include_str!("../../../../pipelines/quickstart.toml");
+/// Where the embedded quickstart is written, so that a run can name (and resume from) its file.
+const QUICKSTART_FILE: &str = "runs/quickstart.toml";
 
 /// Run a pipeline file into its run directory.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Examples:
-  ouro run pipelines/quickstart.toml            the offline quickstart (no downloads)
+  ouro run                                      the embedded quickstart (offline, no downloads)
+  ouro run pipelines/quickstart.toml            the same, from the repository's file
   ouro run pipelines/quickstart.toml --resume   finish a run that was killed
 
 Each stage writes RUN/round-00/<stage>/ and a completion marker; --resume skips finished stages.
@@ -21,8 +29,9 @@ shard finished, naming any that did not, then runs build and lintseq over all pa
 A run keeps the shard count it was started with. Pipelines that train ([model]) run as one
 process; scale their sampling out with a pool of OpenAI-compatible servers instead.")]
 pub struct Args {
-    /// Pipeline file (TOML).
-    pipeline: PathBuf,
+    /// Pipeline file (TOML). Default: the embedded quickstart, written to
+    /// runs/quickstart.toml first.
+    pipeline: Option<PathBuf>,
     /// Continue an existing run directory instead of refusing to touch it.
     #[arg(long)]
     resume: bool,
@@ -44,8 +53,12 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     use ouro_pipeline::runner;
     let scope = runner::Scope::resolve(args.shard, args.num_shards, args.merge)?;
-    let config = runner::load_config(&args.pipeline)?;
-    let report = runner::run_pipeline_scoped(&args.pipeline, &config, args.resume, scope)?;
+    let pipeline = match args.pipeline {
+        Some(p) => p,
+        None => embedded_quickstart(Path::new(QUICKSTART_FILE))?,
+    };
+    let config = runner::load_config(&pipeline)?;
+    let report = runner::run_pipeline_scoped(&pipeline, &config, args.resume, scope)?;
     println!("run: {}", report.root.display());
     for (stage, resumed, stats) in &report.stages {
         let counts: Vec<String> = stats
@@ -63,4 +76,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("\n{}", ouro_pipeline::iterate::round_table(rounds));
     }
     Ok(())
+}
+
+/// Writes the embedded quickstart to `path` (unless it is already there, unchanged).
+fn embedded_quickstart(path: &Path) -> anyhow::Result<PathBuf> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if text == QUICKSTART => {}
+        Ok(_) => bail!(
+            "{} exists and differs from the embedded quickstart; run it by name \
+             (`ouro run {}`) or move it away",
+            path.display(),
+            path.display()
+        ),
+        Err(_) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            ouro_data::fsutil::atomic_write(path, QUICKSTART.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("the embedded quickstart: {}", path.display());
+        }
+    }
+    Ok(path.to_path_buf())
 }
