@@ -38,7 +38,7 @@ progress = false
 rounds = 1
 samples_per_problem = 2
 pool_problems = 12
-datasets = ["sft", "dpo"]
+datasets = ["sft", "dpo", "lintseq", "fait"]
 [iterate.sampling]
 max_tokens = 24
 [iterate.train]
@@ -94,6 +94,12 @@ fn tiny_iteration_runs_and_resumes_to_the_same_report() {
     assert!(run
         .join("round-01/train-sft/model/model.safetensors")
         .exists());
+    for stage in ["dataset", "lintseq", "fait"] {
+        assert!(
+            run.join("round-01").join(stage).join("_done").exists(),
+            "round 1 {stage}"
+        );
+    }
 
     // Kill in round 1's training: its outputs and everything after vanish.
     for stage in ["train-sft", "eval"] {
@@ -126,12 +132,12 @@ fn bad_iteration_configs_name_the_key() {
 
     for (i, (from, to, key)) in [
         (
-            r#"datasets = ["sft", "dpo"]"#,
+            r#"datasets = ["sft", "dpo", "lintseq", "fait"]"#,
             r#"datasets = ["sft", "ranked"]"#,
             "iterate.datasets",
         ),
         (
-            r#"datasets = ["sft", "dpo"]"#,
+            r#"datasets = ["sft", "dpo", "lintseq", "fait"]"#,
             r#"datasets = ["sft"]"#,
             "iterate.dpo",
         ),

@@ -113,6 +113,26 @@ fn balanced_cases(spec: &dyn Spec, rng: &mut Rng, n: usize) -> Vec<(Vec<Value>, 
     cases
 }
 
+/// A random input on which `mutant` and `spec` differ, if one turns up: the
+/// attempts `plain` picks draw plain (filter-style) inputs, the others lean on
+/// boundary values.
+fn search_killer(
+    spec: &dyn Spec,
+    mutant: &dyn Spec,
+    rng: &mut Rng,
+    plain: fn(usize) -> bool,
+) -> Option<Vec<Value>> {
+    (0..MUTANT_SEARCH).find_map(|attempt| {
+        let purpose = if plain(attempt) {
+            Purpose::Filter
+        } else {
+            Purpose::Audit
+        };
+        let args = spec.random_input(rng, purpose);
+        differs(spec, mutant, &args).then_some(args)
+    })
+}
+
 /// Builds the problem, or `None` when the spec is degenerate: its answer is
 /// the same on every probe, or an essential mutant (a dropped condition, a
 /// step with no effect) cannot be told apart from it.
@@ -141,21 +161,11 @@ pub(crate) fn build(
     let mut audit_inputs: Vec<Vec<Value>> = spec.edge_inputs();
     let mut mutants = Vec::new();
     for m in spec.mutants() {
-        let killed_already = audit_inputs.iter().any(|a| differs(spec, &*m.spec, a));
-        let mut killed = killed_already;
+        let mut killed = audit_inputs.iter().any(|a| differs(spec, &*m.spec, a));
         if !killed {
-            for attempt in 0..MUTANT_SEARCH {
-                let purpose = if attempt % 4 == 3 {
-                    Purpose::Filter
-                } else {
-                    Purpose::Audit
-                };
-                let args = spec.random_input(&mut rng, purpose);
-                if differs(spec, &*m.spec, &args) {
-                    audit_inputs.push(args);
-                    killed = true;
-                    break;
-                }
+            if let Some(args) = search_killer(spec, &*m.spec, &mut rng, |a| a % 4 == 3) {
+                audit_inputs.push(args);
+                killed = true;
             }
         }
         if !killed && m.essential {
@@ -164,38 +174,22 @@ pub(crate) fn build(
         let mut killed_by_filter = filter_cases.iter().any(|(a, _)| differs(spec, &*m.spec, a));
         if targeted_filter && killed && !killed_by_filter {
             // Edge inputs first (some mutants differ only on `[]`), then fresh
-            // random ones rather than the audit's, so the audit stays an independent check.
-            if let Some(args) = spec
+            // random ones rather than the audit's, so the audit stays an
+            // independent check; only for rare inputs share one of the audit's.
+            let killer = spec
                 .edge_inputs()
                 .into_iter()
                 .find(|a| differs(spec, &*m.spec, a))
-            {
+                .or_else(|| search_killer(spec, &*m.spec, &mut rng, |a| a % 2 == 0))
+                .or_else(|| {
+                    audit_inputs
+                        .iter()
+                        .find(|a| differs(spec, &*m.spec, a))
+                        .cloned()
+                });
+            if let Some(args) = killer {
                 let expected = spec.eval(&args);
                 filter_cases.push((args, expected));
-                killed_by_filter = true;
-            }
-        }
-        if targeted_filter && killed && !killed_by_filter {
-            for attempt in 0..MUTANT_SEARCH {
-                let purpose = if attempt % 2 == 0 {
-                    Purpose::Filter
-                } else {
-                    Purpose::Audit
-                };
-                let args = spec.random_input(&mut rng, purpose);
-                if differs(spec, &*m.spec, &args) {
-                    let expected = spec.eval(&args);
-                    filter_cases.push((args, expected));
-                    killed_by_filter = true;
-                    break;
-                }
-            }
-        }
-        if targeted_filter && killed && !killed_by_filter {
-            // Rare inputs only the audit's search found: share one.
-            if let Some(args) = audit_inputs.iter().find(|a| differs(spec, &*m.spec, a)) {
-                let expected = spec.eval(args);
-                filter_cases.push((args.clone(), expected));
                 killed_by_filter = true;
             }
         }

@@ -122,7 +122,9 @@ pub struct IterateStage {
     /// Also train a seed-only control arm on the same schedule.
     #[serde(default)]
     pub control: bool,
-    /// Dataset configs built from each round's samples: `sft` (trained on), `dpo`, `repair`.
+    /// Datasets built from each round's samples: `sft` (trained on), `dpo` (trained on
+    /// with `[iterate.dpo]`), `repair`, `lintseq` (edit sequences of the accepted
+    /// programs) and `fait` (weight spans against similar failing samples).
     #[serde(default = "default_datasets")]
     pub datasets: Vec<String>,
     #[serde(default)]
@@ -137,9 +139,9 @@ impl IterateStage {
     /// Checks what serde cannot; errors name the key.
     pub fn check(&self) -> anyhow::Result<()> {
         for d in &self.datasets {
-            if !matches!(d.as_str(), "sft" | "dpo" | "repair") {
+            if !matches!(d.as_str(), "sft" | "dpo" | "repair" | "lintseq" | "fait") {
                 anyhow::bail!(
-                    "key 'iterate.datasets': unknown dataset '{d}' (expected sft, dpo or repair)"
+                    "key 'iterate.datasets': unknown dataset '{d}' (expected sft, dpo, repair, lintseq or fait)"
                 );
             }
         }
@@ -230,4 +232,41 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
         OneOrMany::One(s) => vec![s],
         OneOrMany::Many(v) => v,
     })
+}
+
+/// Checks the expert-iteration sections together, before anything runs; errors name the key.
+pub fn check_config(cfg: &crate::runner::PipelineConfig) -> anyhow::Result<()> {
+    let Some(m) = &cfg.model else {
+        for (key, set) in [
+            ("tokenizer", cfg.tokenizer.is_some()),
+            ("seed_sft", cfg.seed_sft.is_some()),
+            ("iterate", cfg.iterate.is_some()),
+            ("eval", cfg.eval.is_some()),
+        ] {
+            if set {
+                anyhow::bail!(
+                    "section [{key}] needs a [model] section (the model it trains or evaluates)"
+                );
+            }
+        }
+        return Ok(());
+    };
+    match (&m.init, &m.path) {
+        (Some(_), Some(_)) | (None, None) => {
+            anyhow::bail!(
+                "section [model]: set exactly one of 'init' (train from scratch) and 'path'"
+            )
+        }
+        (Some(_), None) if cfg.tokenizer.is_none() => {
+            anyhow::bail!("key 'tokenizer': [model] init needs a [tokenizer] section to train one")
+        }
+        _ => {}
+    }
+    if cfg.eval.is_none() {
+        anyhow::bail!("key 'eval': expert iteration needs an [eval] section");
+    }
+    if let Some(it) = &cfg.iterate {
+        it.check()?;
+    }
+    Ok(())
 }

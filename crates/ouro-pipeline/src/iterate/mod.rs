@@ -19,7 +19,11 @@
 //! problem, round, index), which makes a resumed run produce the same result.
 
 pub mod config;
+mod data;
 pub mod eval;
 mod stages;
+mod table;
 
-pub use stages::{check_config, round_table, run_iteration};
+pub use config::check_config;
+pub use stages::run_iteration;
+pub use table::round_table;

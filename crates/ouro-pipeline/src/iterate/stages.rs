@@ -1,6 +1,6 @@
 //! The stages of expert iteration, in the order a run executes them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -11,69 +11,12 @@ use ouro_data::{derive_seed, shard, Execution, Problem, Sample, SftRecord, Shard
 use ouro_train::config::SftConfig;
 
 use super::config::{BudgetKind, EvalStage, IterateStage};
+use super::data::{reference_rows, sft_balance, splits, subsample, Splits};
 use super::eval::{evaluate, per_problem_passes, EvalResult, PassRule};
 
 /// Stops a continuation at the end of the function body.
 const STOP: [&str; 4] = ["\ndef ", "\nclass ", "\nif __name__", "\nprint("];
 use crate::runner::{stage, PipelineConfig, RunSummary};
-
-/// The problems of a run, split by role.
-struct Splits {
-    seed: Vec<Problem>,
-    pool: Vec<Problem>,
-    eval: Vec<Problem>,
-}
-
-fn splits(problems: &[Problem], cfg: &PipelineConfig, eval: &EvalStage) -> Result<Splits> {
-    let seed_n = cfg.seed_sft.as_ref().map_or(0, |s| s.problems);
-    let pool_splits = cfg
-        .iterate
-        .as_ref()
-        .map_or_else(|| vec!["train".to_string()], |i| i.pool_split.clone());
-    let seed_split = pool_splits.first().map_or("train", String::as_str);
-    let mut eval_set: Vec<Problem> = problems
-        .iter()
-        .filter(|p| p.split == eval.split)
-        .cloned()
-        .collect();
-    if eval_set.is_empty() {
-        bail!("key 'eval.split': no problem has split '{}'", eval.split);
-    }
-    if eval.max_problems > 0 {
-        eval_set.truncate(eval.max_problems);
-    }
-    let evaluated: HashSet<&str> = eval_set.iter().map(|p| p.problem_id.as_str()).collect();
-    let first: Vec<&Problem> = problems
-        .iter()
-        .filter(|p| p.split == seed_split && !evaluated.contains(p.problem_id.as_str()))
-        .collect();
-    if seed_n > first.len() {
-        bail!(
-            "key 'seed_sft.problems' = {seed_n}, but the run has only {} problems in split '{seed_split}' outside the evaluation set",
-            first.len()
-        );
-    }
-    let seed: Vec<Problem> = first[..seed_n].iter().map(|p| (*p).clone()).collect();
-    let seeded: HashSet<&str> = seed.iter().map(|p| p.problem_id.as_str()).collect();
-    let pool: Vec<Problem> = problems
-        .iter()
-        .filter(|p| pool_splits.contains(&p.split))
-        .filter(|p| {
-            !evaluated.contains(p.problem_id.as_str()) && !seeded.contains(p.problem_id.as_str())
-        })
-        .cloned()
-        .collect();
-    if cfg.iterate.is_some() && pool.is_empty() {
-        bail!(
-            "key 'iterate.pool_split': no problem of {pool_splits:?} is left for the pool once the seed and evaluated problems are taken out"
-        );
-    }
-    Ok(Splits {
-        seed,
-        pool,
-        eval: eval_set,
-    })
-}
 
 /// What the round stages share.
 struct Ctx<'a> {
@@ -83,39 +26,6 @@ struct Ctx<'a> {
     splits: Splits,
     summary: &'a mut RunSummary,
     report: RunReport,
-}
-
-/// Checks the expert-iteration sections together, before anything runs; errors name the key.
-pub fn check_config(cfg: &PipelineConfig) -> Result<()> {
-    let Some(m) = &cfg.model else {
-        for (key, set) in [
-            ("tokenizer", cfg.tokenizer.is_some()),
-            ("seed_sft", cfg.seed_sft.is_some()),
-            ("iterate", cfg.iterate.is_some()),
-            ("eval", cfg.eval.is_some()),
-        ] {
-            if set {
-                bail!("section [{key}] needs a [model] section (the model it trains or evaluates)");
-            }
-        }
-        return Ok(());
-    };
-    match (&m.init, &m.path) {
-        (Some(_), Some(_)) | (None, None) => {
-            bail!("section [model]: set exactly one of 'init' (train from scratch) and 'path'")
-        }
-        (Some(_), None) if cfg.tokenizer.is_none() => {
-            bail!("key 'tokenizer': [model] init needs a [tokenizer] section to train one")
-        }
-        _ => {}
-    }
-    if cfg.eval.is_none() {
-        bail!("key 'eval': expert iteration needs an [eval] section");
-    }
-    if let Some(it) = &cfg.iterate {
-        it.check()?;
-    }
-    Ok(())
 }
 
 /// Runs round 0 and the configured rounds; writes `RUN/report.json` after each.
@@ -179,53 +89,6 @@ fn rel(run: &RunDir, p: &Path) -> String {
         .unwrap_or(p)
         .display()
         .to_string()
-}
-
-/// SFT rows from reference solutions (prompt = problem prompt, completion = the body).
-fn reference_rows(problems: &[Problem]) -> Vec<SftRecord> {
-    problems
-        .iter()
-        .filter_map(|p| {
-            let r = p.reference_solution.as_ref()?;
-            Some(SftRecord {
-                prompt: p.prompt.clone(),
-                completion: r.strip_prefix(p.prompt.as_str()).unwrap_or(r).to_string(),
-                problem_id: p.problem_id.clone(),
-                sample_id: None,
-                round: 0,
-                origin: "reference".into(),
-                score: None,
-                weight_spans: Vec::new(),
-            })
-        })
-        .collect()
-}
-
-/// The B-STaR balance score the SFT build recorded in its report, if it built one.
-fn sft_balance(dataset: &Path) -> Result<Option<f64>> {
-    let path = dataset.join("sft").join("build_report.json");
-    if !path.exists() {
-        return Ok(None);
-    }
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let report: ouro_rank::build::BuildReport =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    Ok(report.metrics.bstar_balance)
-}
-
-/// A deterministic `fraction` of `rows`, chosen by a hash of each row.
-fn subsample(rows: Vec<SftRecord>, fraction: f64, seed: u64) -> Vec<SftRecord> {
-    if fraction >= 1.0 {
-        return rows;
-    }
-    let cut = (fraction.max(0.0) * u64::MAX as f64) as u64;
-    rows.into_iter()
-        .filter(|r| {
-            let key = format!("{}#{}", r.problem_id, r.completion);
-            derive_seed(&key, seed) <= cut
-        })
-        .collect()
 }
 
 fn train_stats(
@@ -578,12 +441,15 @@ impl Ctx<'_> {
                 let report = match config.as_str() {
                     "sft" => ouro_rank::build::build_sft(&inputs, &opts, &ds)?,
                     "dpo" => ouro_rank::build::build_dpo(&inputs, &opts, &ds)?,
-                    _ => ouro_rank::build::build_repair(&inputs, &opts, &ds)?,
+                    "repair" => ouro_rank::build::build_repair(&inputs, &opts, &ds)?,
+                    _ => continue, // lintseq and fait: edit_datasets
                 };
                 s.add(&format!("{config}_rows"), report.rows as u64);
             }
             Ok(s)
         })?;
+
+        self.edit_datasets(round, it)?;
 
         // Seed + replayed earlier rounds + this round's selection.
         let seed = self.cfg.problems.seed;
@@ -624,6 +490,64 @@ impl Ctx<'_> {
         Ok(model)
     }
 
+    /// LintSeq edit sequences of the round's accepted programs (`round-NN/lintseq`) and
+    /// FAIT weight spans between its passing and similar failing samples
+    /// (`round-NN/fait`), when `datasets` asks for them. Rounds do not train on them.
+    fn edit_datasets(&mut self, round: u32, it: &IterateStage) -> Result<()> {
+        let dir = self.run.round_dir(round);
+        let (samples_dir, problems) = (dir.join("samples"), self.problems_dir.clone());
+        if it.datasets.iter().any(|d| d == "lintseq") {
+            let out = dir.join("lintseq");
+            let accepted: HashSet<String> = self
+                .accepted_rows(round)?
+                .into_iter()
+                .filter_map(|r| r.sample_id)
+                .collect();
+            let opts = ouro_edits::lintseq::LintseqOptions {
+                seed: self.cfg.problems.seed ^ u64::from(round),
+                problems: Some(problems.clone()),
+                sequences_per_program: 2,
+                progress: false,
+                ..Default::default()
+            };
+            let o = out.clone();
+            self.stage(&out, &format!("round {round} lintseq"), || {
+                let samples: Vec<Sample> = shard::read_dir(&samples_dir)?;
+                let keep: Vec<Sample> = samples
+                    .into_iter()
+                    .filter(|s| accepted.contains(&s.sample_id))
+                    .collect();
+                let mut s = StageStats::default();
+                s.add("programs_in", keep.len() as u64);
+                if keep.is_empty() {
+                    return Ok(s);
+                }
+                // Under `_accepted/`, which no dataset config scan picks up.
+                let input = o.join("_accepted");
+                shard::write_records(part_path(&input, ShardSpec::default()), &keep)?;
+                let r = ouro_edits::lintseq::run(&input, &o, &opts)?;
+                s.add("sequences", r.sequences);
+                Ok(s)
+            })?;
+        }
+        if it.datasets.iter().any(|d| d == "fait") {
+            let out = dir.join("fait");
+            let o = out.clone();
+            let execs = dir.join("executions");
+            self.stage(&out, &format!("round {round} fait"), || {
+                let opts = ouro_edits::fait::FaitOptions {
+                    progress: false,
+                    ..Default::default()
+                };
+                let r = ouro_edits::fait::run(&execs, &samples_dir, &problems, &o, &opts)?;
+                let mut s = StageStats::default();
+                s.add("pairs", r.pairs);
+                Ok(s)
+            })?;
+        }
+        Ok(())
+    }
+
     /// The SFT rows a round selected from its own samples.
     fn accepted_rows(&self, round: u32) -> Result<Vec<SftRecord>> {
         let dir = self.run.stage_dir(round, "dataset");
@@ -658,51 +582,4 @@ impl Ctx<'_> {
         self.report.write(self.run.root())?;
         Ok(model)
     }
-}
-
-/// The per-round table printed at the end of a run.
-pub fn round_table(report: &RunReport) -> String {
-    let mut out = String::new();
-    let ks: Vec<String> = report
-        .rounds
-        .iter()
-        .flat_map(|r| r.pass_at_k.keys().cloned())
-        .filter(|k| k != "pass@1")
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    out.push_str(&format!("{:<7} {:>8}", "round", "pass@1"));
-    for k in &ks {
-        out.push_str(&format!(" {k:>8}"));
-    }
-    out.push_str(&format!(
-        " {:>8} {:>8} {:>9}\n",
-        "FP rate", "SFT rows", "control"
-    ));
-    let control: BTreeMap<u32, f64> = report
-        .control
-        .iter()
-        .map(|r| (r.round, r.pass_at_1))
-        .collect();
-    for r in &report.rounds {
-        out.push_str(&format!("{:<7} {:>7.1}%", r.round, 100.0 * r.pass_at_1));
-        for k in &ks {
-            match r.pass_at_k.get(k) {
-                Some(v) => out.push_str(&format!(" {:>7.1}%", 100.0 * v)),
-                None => out.push_str(&format!(" {:>8}", "-")),
-            }
-        }
-        let fp = r
-            .false_positive_rate
-            .map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
-        let sft = r
-            .data_counts
-            .get("sft")
-            .map_or("-".to_string(), |v| v.to_string());
-        let ctl = control
-            .get(&r.round)
-            .map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
-        out.push_str(&format!(" {fp:>8} {sft:>8} {ctl:>9}\n"));
-    }
-    out
 }

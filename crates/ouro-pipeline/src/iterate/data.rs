@@ -1,0 +1,120 @@
+//! What a round trains on: the run's problems split by role, reference rows,
+//! replay subsampling, and the build reports read back.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use ouro_data::{derive_seed, Problem, SftRecord};
+
+use super::config::EvalStage;
+use crate::runner::PipelineConfig;
+
+/// The problems of a run, split by role.
+pub(super) struct Splits {
+    pub seed: Vec<Problem>,
+    pub pool: Vec<Problem>,
+    pub eval: Vec<Problem>,
+}
+
+pub(super) fn splits(
+    problems: &[Problem],
+    cfg: &PipelineConfig,
+    eval: &EvalStage,
+) -> Result<Splits> {
+    let seed_n = cfg.seed_sft.as_ref().map_or(0, |s| s.problems);
+    let pool_splits = cfg
+        .iterate
+        .as_ref()
+        .map_or_else(|| vec!["train".to_string()], |i| i.pool_split.clone());
+    let seed_split = pool_splits.first().map_or("train", String::as_str);
+    let mut eval_set: Vec<Problem> = problems
+        .iter()
+        .filter(|p| p.split == eval.split)
+        .cloned()
+        .collect();
+    if eval_set.is_empty() {
+        bail!("key 'eval.split': no problem has split '{}'", eval.split);
+    }
+    if eval.max_problems > 0 {
+        eval_set.truncate(eval.max_problems);
+    }
+    let evaluated: HashSet<&str> = eval_set.iter().map(|p| p.problem_id.as_str()).collect();
+    let first: Vec<&Problem> = problems
+        .iter()
+        .filter(|p| p.split == seed_split && !evaluated.contains(p.problem_id.as_str()))
+        .collect();
+    if seed_n > first.len() {
+        bail!(
+            "key 'seed_sft.problems' = {seed_n}, but the run has only {} problems in split '{seed_split}' outside the evaluation set",
+            first.len()
+        );
+    }
+    let seed: Vec<Problem> = first[..seed_n].iter().map(|p| (*p).clone()).collect();
+    let seeded: HashSet<&str> = seed.iter().map(|p| p.problem_id.as_str()).collect();
+    let pool: Vec<Problem> = problems
+        .iter()
+        .filter(|p| pool_splits.contains(&p.split))
+        .filter(|p| {
+            !evaluated.contains(p.problem_id.as_str()) && !seeded.contains(p.problem_id.as_str())
+        })
+        .cloned()
+        .collect();
+    if cfg.iterate.is_some() && pool.is_empty() {
+        bail!(
+            "key 'iterate.pool_split': no problem of {pool_splits:?} is left for the pool once the seed and evaluated problems are taken out"
+        );
+    }
+    Ok(Splits {
+        seed,
+        pool,
+        eval: eval_set,
+    })
+}
+
+/// SFT rows from reference solutions (prompt = problem prompt, completion = the body).
+pub(super) fn reference_rows(problems: &[Problem]) -> Vec<SftRecord> {
+    problems
+        .iter()
+        .filter_map(|p| {
+            let r = p.reference_solution.as_ref()?;
+            Some(SftRecord {
+                prompt: p.prompt.clone(),
+                completion: r.strip_prefix(p.prompt.as_str()).unwrap_or(r).to_string(),
+                problem_id: p.problem_id.clone(),
+                sample_id: None,
+                round: 0,
+                origin: "reference".into(),
+                score: None,
+                weight_spans: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+/// The B-STaR balance score the SFT build recorded in its report, if it built one.
+pub(super) fn sft_balance(dataset: &Path) -> Result<Option<f64>> {
+    let path = dataset.join("sft").join("build_report.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let report: ouro_rank::build::BuildReport =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(report.metrics.bstar_balance)
+}
+
+/// A deterministic `fraction` of `rows`, chosen by a hash of each row.
+pub(super) fn subsample(rows: Vec<SftRecord>, fraction: f64, seed: u64) -> Vec<SftRecord> {
+    if fraction >= 1.0 {
+        return rows;
+    }
+    let cut = (fraction.max(0.0) * u64::MAX as f64) as u64;
+    rows.into_iter()
+        .filter(|r| {
+            let key = format!("{}#{}", r.problem_id, r.completion);
+            derive_seed(&key, seed) <= cut
+        })
+        .collect()
+}

@@ -1,0 +1,52 @@
+//! The per-round table `ouro run` prints at the end.
+
+use std::collections::BTreeMap;
+
+use ouro_data::report::RunReport;
+
+/// The per-round table printed at the end of a run.
+pub fn round_table(report: &RunReport) -> String {
+    let mut out = String::new();
+    let ks: Vec<String> = report
+        .rounds
+        .iter()
+        .flat_map(|r| r.pass_at_k.keys().cloned())
+        .filter(|k| k != "pass@1")
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    out.push_str(&format!("{:<7} {:>8}", "round", "pass@1"));
+    for k in &ks {
+        out.push_str(&format!(" {k:>8}"));
+    }
+    out.push_str(&format!(
+        " {:>8} {:>8} {:>9}\n",
+        "FP rate", "SFT rows", "control"
+    ));
+    let control: BTreeMap<u32, f64> = report
+        .control
+        .iter()
+        .map(|r| (r.round, r.pass_at_1))
+        .collect();
+    for r in &report.rounds {
+        out.push_str(&format!("{:<7} {:>7.1}%", r.round, 100.0 * r.pass_at_1));
+        for k in &ks {
+            match r.pass_at_k.get(k) {
+                Some(v) => out.push_str(&format!(" {:>7.1}%", 100.0 * v)),
+                None => out.push_str(&format!(" {:>8}", "-")),
+            }
+        }
+        let fp = r
+            .false_positive_rate
+            .map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+        let sft = r
+            .data_counts
+            .get("sft")
+            .map_or("-".to_string(), |v| v.to_string());
+        let ctl = control
+            .get(&r.round)
+            .map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+        out.push_str(&format!(" {fp:>8} {sft:>8} {ctl:>9}\n"));
+    }
+    out
+}
