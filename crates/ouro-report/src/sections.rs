@@ -18,9 +18,13 @@ fn section(title: &str, inner: &str) -> String {
     )
 }
 
-/// `pass@K` keys of all rows, ordered by K (so `pass@10` follows `pass@2`).
+/// `pass@K` keys of all rows but `pass@1` (which has its own column), ordered
+/// by K (so `pass@10` follows `pass@2`).
 fn k_keys<'a>(rows: impl Iterator<Item = &'a RoundReport>) -> Vec<String> {
-    let keys: BTreeSet<String> = rows.flat_map(|r| r.pass_at_k.keys().cloned()).collect();
+    let keys: BTreeSet<String> = rows
+        .flat_map(|r| r.pass_at_k.keys().cloned())
+        .filter(|k| k != "pass@1")
+        .collect();
     let mut keys: Vec<String> = keys.into_iter().collect();
     let k = |s: &String| {
         s.rsplit('@')

@@ -27,7 +27,9 @@ fn round(r: u32, pass1: f64, sft: Option<&str>, dpo: Option<&str>) -> RoundRepor
         heldout_problems: 200,
         samples_per_problem: 10,
         pass_at_1: pass1,
+        // `ouro run` also records pass@1 here; the report shows it once.
         pass_at_k: BTreeMap::from([
+            ("pass@1".to_string(), pass1),
             ("pass@5".to_string(), (pass1 * 1.6).min(1.0)),
             ("pass@10".to_string(), (pass1 * 1.9).min(1.0)),
         ]),
@@ -125,6 +127,13 @@ fn renders_tables_embedded_charts_and_png_files() {
     let p5 = html.find("<th class=\"n\">pass@5</th>").unwrap();
     let p10 = html.find("<th class=\"n\">pass@10</th>").unwrap();
     assert!(p5 < p10, "pass@5 before pass@10");
+    for head in html.split("<thead>").skip(1) {
+        let head = head.split("</thead>").next().unwrap();
+        assert!(
+            head.matches(">pass@1</th>").count() <= 1,
+            "pass@1 has one column: {head}"
+        );
+    }
     assert!(html.contains("main vs control"));
     assert!(html.contains("<th class=\"n\">repair</th>"));
     assert!(
