@@ -11,7 +11,13 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
-/// Path of the `ouro` binary next to the test executable, building it if needed.
+/// Path of the `ouro` binary next to the test executable, building it if missing.
+///
+/// An existing binary is used as it is: `cargo test --workspace` (or adding
+/// `-p ouro-cli`) rebuilds it first, because ouro-cli's own tests need it;
+/// `cargo test -p ouro-e2e` alone may run a stale one. Building it here with
+/// `-p ouro-cli` would resolve features differently and compile the dependency
+/// tree a second time.
 pub fn ouro_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
