@@ -36,6 +36,16 @@ pub fn ouro_bin() -> PathBuf {
     bin
 }
 
+/// `pipelines/quickstart.toml` written to `dir/quickstart.toml`, its run directory set to `dir/run`.
+pub fn quickstart_in(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(workspace().join("pipelines/quickstart.toml"))
+        .expect("pipelines/quickstart.toml")
+        .replace("runs/quickstart", &dir.join("run").display().to_string());
+    let path = dir.join("quickstart.toml");
+    std::fs::write(&path, text).expect("write the quickstart");
+    path
+}
+
 /// Runs `ouro ARGS` and returns its output.
 pub fn ouro(args: &[&str]) -> Output {
     Command::new(ouro_bin())

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use ouro_data::report::RunReport;
-use ouro_e2e::{ouro, stderr, workspace};
+use ouro_e2e::{ouro, quickstart_in, stderr};
 
 const TINY: &str = r#"
 out = "RUN"
@@ -170,14 +170,7 @@ fn bad_iteration_configs_name_the_key() {
 #[ignore = "about 8 minutes on 2 cores: cargo test -p ouro-e2e --test iterate -- --ignored"]
 fn quickstart_improves() {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(workspace().join("pipelines/quickstart.toml"))
-        .unwrap()
-        .replace(
-            "runs/quickstart",
-            &dir.path().join("run").display().to_string(),
-        );
-    let path = dir.path().join("quickstart.toml");
-    std::fs::write(&path, text).unwrap();
+    let path = quickstart_in(dir.path());
     let o = ouro(&["run", &path.display().to_string()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let report = RunReport::read(&dir.path().join("run")).unwrap();

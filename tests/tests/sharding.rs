@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use ouro_data::shard::{list_shards, read_dir, read_records};
 use ouro_data::{DpoRecord, Execution, LintseqRecord, Record, RepairRecord, Sample, SftRecord};
-use ouro_e2e::{ouro, ouro_bin, stderr, workspace};
+use ouro_e2e::{ouro, ouro_bin, quickstart_in, stderr, workspace};
 
 /// pipelines/datasets.toml on a few problems, writing to `dir/<name>`.
 fn small_pipeline(dir: &Path, name: &str) -> PathBuf {
@@ -223,14 +223,7 @@ fn merge_of_a_run_that_never_started_is_an_error() {
 #[test]
 fn training_pipelines_refuse_to_shard() {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(workspace().join("pipelines/quickstart.toml"))
-        .unwrap()
-        .replace(
-            "runs/quickstart",
-            &dir.path().join("run").display().to_string(),
-        );
-    let path = dir.path().join("iterate.toml");
-    std::fs::write(&path, text).unwrap();
+    let path = quickstart_in(dir.path());
     let p = path.display().to_string();
     for args in [
         vec!["run", &p, "--shard", "0", "--num-shards", "2"],
