@@ -118,3 +118,72 @@ pub(super) fn subsample(rows: Vec<SftRecord>, fraction: f64, seed: u64) -> Vec<S
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(id: usize, split: &str) -> Problem {
+        Problem {
+            problem_id: format!("p{id}"),
+            source: "test".into(),
+            prompt: format!("def f{id}():\n"),
+            entry_point: format!("f{id}"),
+            language: "python".into(),
+            starter_code: String::new(),
+            reference_solution: Some(format!("def f{id}():\n    return {id}\n")),
+            tests: ouro_data::Tests::AssertScript {
+                script: String::new(),
+            },
+            audit_tests: None,
+            difficulty: None,
+            tags: Vec::new(),
+            split: split.into(),
+        }
+    }
+
+    fn config(pool_split: &str) -> PipelineConfig {
+        toml::from_str(&format!(
+            r#"
+            out = "run"
+            [problems]
+            count = 1
+            [model]
+            init = "tiny"
+            [seed_sft]
+            problems = 3
+            [iterate]
+            rounds = 1
+            pool_split = {pool_split}
+            [eval]
+            max_problems = 2
+            "#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn evaluated_problems_are_never_seed_or_pool() {
+        let problems: Vec<Problem> = (0..12)
+            .map(|i| problem(i, if i % 3 == 0 { "heldout" } else { "train" }))
+            .collect();
+        let cfg = config(r#"["train", "heldout"]"#);
+        let s = splits(&problems, &cfg, cfg.eval.as_ref().unwrap()).unwrap();
+        let ids =
+            |v: &[Problem]| -> Vec<String> { v.iter().map(|p| p.problem_id.clone()).collect() };
+        assert_eq!(ids(&s.eval), ["p0", "p3"]);
+        assert_eq!(ids(&s.seed), ["p1", "p2", "p4"]);
+        // The rest of train, and the held-out problems that are not evaluated.
+        assert_eq!(ids(&s.pool), ["p5", "p6", "p7", "p8", "p9", "p10", "p11"]);
+
+        // Pool = eval split only, every problem evaluated: an error naming the key.
+        let all_eval: Vec<Problem> = (0..2).map(|i| problem(i, "heldout")).collect();
+        let cfg = config(r#""heldout""#);
+        let mut e = cfg.eval.clone().unwrap();
+        e.max_problems = 0;
+        let mut cfg = cfg;
+        cfg.seed_sft = None;
+        let err = splits(&all_eval, &cfg, &e).err().unwrap().to_string();
+        assert!(err.contains("iterate.pool_split"), "{err}");
+    }
+}
