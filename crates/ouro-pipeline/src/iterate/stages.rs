@@ -14,6 +14,12 @@ use super::config::{BudgetKind, EvalStage, IterateStage};
 use super::data::{reference_rows, sft_balance, splits, subsample, Splits};
 use super::eval::{evaluate, per_problem_passes, EvalResult, PassRule};
 
+/// What a trainer returns: its report and the data-preparation counts.
+type Trained = (
+    ouro_train::engine::TrainReport,
+    ouro_train::tokenize::PrepStats,
+);
+
 /// Stops a continuation at the end of the function body.
 const STOP: [&str; 4] = ["\ndef ", "\nclass ", "\nif __name__", "\nprint("];
 use crate::runner::{stage, PipelineConfig, RunSummary};
@@ -216,9 +222,21 @@ impl Ctx<'_> {
         data: &Path,
     ) -> Result<PathBuf> {
         let dir = self.arm_dir(round, arm, "train-sft");
+        self.train_stage(dir, &format!("{arm}train-sft"), |d| {
+            Ok(ouro_train::run::train_sft(cfg, start, data, d)?)
+        })
+    }
+
+    /// Runs one trainer as a stage in `dir`; the trained model lands in `dir/model`.
+    fn train_stage(
+        &mut self,
+        dir: PathBuf,
+        name: &str,
+        train: impl FnOnce(&Path) -> Result<Trained>,
+    ) -> Result<PathBuf> {
         let d = dir.clone();
-        self.stage(&dir, &format!("{arm}train-sft"), || {
-            let (report, prep) = ouro_train::run::train_sft(cfg, start, data, &d)?;
+        self.stage(&dir, name, || {
+            let (report, prep) = train(&d)?;
             Ok(train_stats(&report, &prep))
         })?;
         Ok(dir.join("model"))
@@ -233,12 +251,9 @@ impl Ctx<'_> {
         pairs: &Path,
     ) -> Result<PathBuf> {
         let dir = self.run.stage_dir(round, "train-dpo");
-        let d = dir.clone();
-        self.stage(&dir, "train-dpo", || {
-            let (report, prep) = ouro_train::run::train_dpo(cfg, start, pairs, &d)?;
-            Ok(train_stats(&report, &prep))
-        })?;
-        Ok(dir.join("model"))
+        self.train_stage(dir, "train-dpo", |d| {
+            Ok(ouro_train::run::train_dpo(cfg, start, pairs, d)?)
+        })
     }
 
     /// Samples `plan`, writes the samples shard and executes it (the filter
