@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use ouro_data::{derive_seed, Problem, SftRecord};
+use ouro_rank::pairs::CompletionFormat;
 
 use super::config::EvalStage;
 use crate::runner::PipelineConfig;
@@ -80,7 +81,7 @@ pub(super) fn reference_rows(problems: &[Problem]) -> Vec<SftRecord> {
             let r = p.reference_solution.as_ref()?;
             Some(SftRecord {
                 prompt: p.prompt.clone(),
-                completion: r.strip_prefix(p.prompt.as_str()).unwrap_or(r).to_string(),
+                completion: CompletionFormat::Continuation.render(&p.prompt, r),
                 problem_id: p.problem_id.clone(),
                 sample_id: None,
                 round: 0,

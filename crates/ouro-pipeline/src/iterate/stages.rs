@@ -464,7 +464,8 @@ impl Ctx<'_> {
             Ok(s)
         })?;
 
-        self.edit_datasets(round, it)?;
+        let accepted = self.accepted_rows(round)?;
+        self.edit_datasets(round, it, &accepted)?;
 
         // Seed + replayed earlier rounds + this round's selection.
         let seed = self.cfg.problems.seed;
@@ -477,7 +478,7 @@ impl Ctx<'_> {
                 seed ^ u64::from(earlier),
             ));
         }
-        rows.extend(self.accepted_rows(round)?);
+        rows.extend(accepted);
         let data = self.write_train_data(round, "", rows)?;
         let t_train = Instant::now();
         let mut model = self.train(round, "", &it.train, start, &data)?;
@@ -508,16 +509,16 @@ impl Ctx<'_> {
     /// LintSeq edit sequences of the round's accepted programs (`round-NN/lintseq`) and
     /// FAIT weight spans between its passing and similar failing samples
     /// (`round-NN/fait`), when `datasets` asks for them. Rounds do not train on them.
-    fn edit_datasets(&mut self, round: u32, it: &IterateStage) -> Result<()> {
+    fn edit_datasets(
+        &mut self,
+        round: u32,
+        it: &IterateStage,
+        accepted: &[SftRecord],
+    ) -> Result<()> {
         let dir = self.run.round_dir(round);
         let (samples_dir, problems) = (dir.join("samples"), self.problems_dir.clone());
         if it.datasets.iter().any(|d| d == "lintseq") {
             let out = dir.join("lintseq");
-            let accepted: HashSet<String> = self
-                .accepted_rows(round)?
-                .into_iter()
-                .filter_map(|r| r.sample_id)
-                .collect();
             let opts = ouro_edits::lintseq::LintseqOptions {
                 seed: self.cfg.problems.seed ^ u64::from(round),
                 problems: Some(problems.clone()),
@@ -527,10 +528,14 @@ impl Ctx<'_> {
             };
             let o = out.clone();
             self.stage(&out, &format!("round {round} lintseq"), || {
+                let accepted: HashSet<&str> = accepted
+                    .iter()
+                    .filter_map(|r| r.sample_id.as_deref())
+                    .collect();
                 let samples: Vec<Sample> = shard::read_dir(&samples_dir)?;
                 let keep: Vec<Sample> = samples
                     .into_iter()
-                    .filter(|s| accepted.contains(&s.sample_id))
+                    .filter(|s| accepted.contains(s.sample_id.as_str()))
                     .collect();
                 let mut s = StageStats::default();
                 s.add("programs_in", keep.len() as u64);
