@@ -7,8 +7,9 @@
 //! template with one parameter off by one, which is exactly the off-by-one
 //! mistake audit tests must catch.
 
-mod collections;
+mod mappings;
 mod numeric;
+mod sequences;
 
 use crate::rng::Rng;
 use crate::spec::{Difficulty, MutantSpec, Purpose, Spec};
@@ -31,8 +32,9 @@ pub struct Template {
 
 /// All templates, in a fixed order (part of the determinism contract).
 pub fn templates() -> Vec<&'static Template> {
-    collections::TEMPLATES
+    mappings::TEMPLATES
         .iter()
+        .chain(sequences::TEMPLATES.iter())
         .chain(numeric::TEMPLATES.iter())
         .collect()
 }
