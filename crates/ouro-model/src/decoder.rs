@@ -225,6 +225,49 @@ impl Decoder {
         Ok(())
     }
 
+    /// Every weight by its HF name, for [`crate::train_pass`]; `None` where that pass does
+    /// not apply (LoRA adapters attached, q/k norms, or not f32 on CPU).
+    pub(crate) fn dense_params(&self) -> Option<Vec<(String, Tensor)>> {
+        if self.has_lora || self.cfg.qk_norm() || self.dtype != DType::F32 || !self.device.is_cpu()
+        {
+            return None;
+        }
+        let mut v = vec![
+            ("model.embed_tokens.weight".to_string(), self.embed.clone()),
+            ("model.norm.weight".to_string(), self.norm.clone()),
+        ];
+        if !self.cfg.tie_word_embeddings {
+            v.push(("lm_head.weight".into(), self.lm_head.clone()));
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            v.push((format!("{p}.input_layernorm.weight"), l.input_norm.clone()));
+            v.push((
+                format!("{p}.post_attention_layernorm.weight"),
+                l.post_norm.clone(),
+            ));
+            for (name, lin) in [
+                ("self_attn.q_proj", &l.attn.q),
+                ("self_attn.k_proj", &l.attn.k),
+                ("self_attn.v_proj", &l.attn.v),
+                ("self_attn.o_proj", &l.attn.o),
+                ("mlp.gate_proj", &l.gate),
+                ("mlp.up_proj", &l.up),
+                ("mlp.down_proj", &l.down),
+            ] {
+                v.push((format!("{p}.{name}.weight"), lin.w.clone()));
+                if let Some(b) = &lin.b {
+                    v.push((format!("{p}.{name}.bias"), b.clone()));
+                }
+            }
+        }
+        Some(v)
+    }
+
+    pub(crate) fn inv_freq(&self) -> &[f64] {
+        &self.inv_freq
+    }
+
     /// Whether [`Decoder::attach_lora`] was called.
     pub fn has_lora(&self) -> bool {
         self.has_lora

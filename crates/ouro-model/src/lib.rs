@@ -23,6 +23,7 @@ pub mod lora;
 pub mod ops;
 pub mod sampling;
 pub mod tokenizer;
+pub mod train_pass;
 
 pub use config::{Config, RopeScaling};
 pub use decoder::{Decoder, KvCache};

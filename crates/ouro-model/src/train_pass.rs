@@ -1,0 +1,647 @@
+//! A hand-written forward and backward of [`Decoder::token_logprobs`] for training on CPU.
+//!
+//! candle's autograd allocates a zeroed gradient per graph node, adds into it, and keeps
+//! every transpose as a copy; at training sizes that bookkeeping costs as much as the
+//! matrix products (DESIGN.md §4). This pass runs the same maths straight on gemm with
+//! reused buffers and writes parameter gradients into the trainer's accumulators.
+//!
+//! It computes the gradient of `sum(coef * token_logprobs)` for any per-token `coef`,
+//! which is all SFT and DPO need (see `ouro_train::loss`). It covers f32 decoders on CPU
+//! without LoRA adapters or q/k norms; [`TrainPass::forward`] returns `None` otherwise and
+//! the caller uses candle's autograd. Tests check it against that autograd path.
+
+mod kernels;
+
+use std::collections::HashMap;
+
+use candle_core::{Result, Storage, Tensor};
+
+use crate::decoder::Decoder;
+use kernels::{gemm, give, rm, take, take_zeroed, tr, Attn, Rope};
+
+/// Logits kept from forward to backward when they fit in this many floats (64 MiB);
+/// larger vocabularies recompute each chunk in the backward instead.
+const KEEP_LOGITS: usize = 1 << 24;
+/// Rows of one logits chunk: at most this many logits at a time.
+const CHUNK_ELEMS: usize = 1 << 22;
+
+/// Gradient buffers by HF tensor name. The backward adds into them, or, for a fresh set
+/// ([`GradSlots::new`] with `overwrite`), overwrites whatever they hold.
+pub struct GradSlots<'a> {
+    slots: HashMap<String, Slot<'a>>,
+    overwrite: bool,
+}
+
+struct Slot<'a> {
+    buf: &'a mut [f32],
+    fresh: bool,
+}
+
+impl<'a> Slot<'a> {
+    /// For a gemm that adds into the slot: whether to read the old contents.
+    fn acc(&mut self) -> bool {
+        !std::mem::replace(&mut self.fresh, false)
+    }
+
+    /// The buffer, zeroed first if it is fresh.
+    fn sum(&mut self) -> &mut [f32] {
+        if std::mem::replace(&mut self.fresh, false) {
+            self.buf.fill(0.0);
+        }
+        self.buf
+    }
+}
+
+impl<'a> GradSlots<'a> {
+    pub fn new(overwrite: bool) -> Self {
+        Self {
+            slots: HashMap::new(),
+            overwrite,
+        }
+    }
+
+    pub fn insert(&mut self, name: &str, buf: &'a mut [f32]) {
+        let fresh = self.overwrite;
+        self.slots.insert(name.to_string(), Slot { buf, fresh });
+    }
+
+    fn take(&mut self, name: &str, len: usize) -> Result<Slot<'a>> {
+        let s = self.slots.remove(name).ok_or_else(|| {
+            candle_core::Error::Msg(format!("train pass: no gradient buffer for {name}"))
+        })?;
+        if s.buf.len() != len {
+            candle_core::bail!(
+                "train pass: gradient buffer for {name} holds {} values, the weight {len}",
+                s.buf.len()
+            );
+        }
+        Ok(s)
+    }
+}
+
+/// Read guards on the weights and their f32 slices by name.
+fn with_weights<R>(
+    dec: &Decoder,
+    f: impl FnOnce(&HashMap<&str, &[f32]>) -> Result<R>,
+) -> Result<Option<R>> {
+    let Some(named) = dec.dense_params() else {
+        return Ok(None);
+    };
+    let guards: Vec<_> = named.iter().map(|(_, t)| t.storage_and_layout()).collect();
+    let mut map = HashMap::new();
+    for ((name, _), (g, l)) in named.iter().zip(&guards) {
+        let Some((a, b)) = l.contiguous_offsets() else {
+            return Ok(None);
+        };
+        match &**g {
+            Storage::Cpu(candle_core::CpuStorage::F32(v)) => {
+                map.insert(name.as_str(), &v[a..b]);
+            }
+            _ => return Ok(None),
+        }
+    }
+    f(&map).map(Some)
+}
+
+fn w<'a>(m: &HashMap<&str, &'a [f32]>, name: &str) -> Result<&'a [f32]> {
+    m.get(name)
+        .copied()
+        .ok_or_else(|| candle_core::Error::Msg(format!("train pass: no weight {name}")))
+}
+
+/// What one layer's backward needs from its forward.
+struct Saved {
+    x_in: Vec<f32>,
+    inv1: Vec<f32>,
+    h1: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    p: Vec<f32>,
+    o: Vec<f32>,
+    x_mid: Vec<f32>,
+    inv2: Vec<f32>,
+    h2: Vec<f32>,
+    g: Vec<f32>,
+    u: Vec<f32>,
+    m: Vec<f32>,
+}
+
+/// The activations of one training forward, ready for [`TrainPass::backward`].
+pub struct TrainPass {
+    b: usize,
+    t: usize,
+    ids: Vec<u32>,
+    targets: Vec<u32>,
+    layers: Vec<Saved>,
+    x_last: Vec<f32>,
+    inv_last: Vec<f32>,
+    hn: Vec<f32>,
+    /// Softmax of the logits, `[b*t, vocab]`, when they fit in [`KEEP_LOGITS`].
+    probs: Option<Vec<f32>>,
+    logprobs: Vec<f32>,
+}
+
+fn u32_rows(x: &Tensor, what: &str) -> Result<Vec<u32>> {
+    x.flatten_all()?
+        .to_dtype(candle_core::DType::U32)
+        .and_then(|t| t.to_vec1::<u32>())
+        .map_err(|e| candle_core::Error::Msg(format!("train pass: {what}: {e}")))
+}
+
+impl TrainPass {
+    /// Runs the forward of `dec.token_logprobs(ids, targets)` (`[B, T]` each) and keeps
+    /// the activations. `None` when the decoder is outside what this pass covers.
+    pub fn forward(dec: &Decoder, ids: &Tensor, targets: &Tensor) -> Result<Option<TrainPass>> {
+        let (b, t) = ids.dims2()?;
+        if targets.dims2()? != (b, t) {
+            candle_core::bail!(
+                "token_logprobs: targets {:?} do not match input_ids {:?}",
+                targets.shape(),
+                ids.shape()
+            );
+        }
+        let (ids, targets) = (u32_rows(ids, "input_ids")?, u32_rows(targets, "targets")?);
+        let vocab = dec.config().vocab_size;
+        if let Some(bad) = ids.iter().chain(&targets).find(|&&i| i as usize >= vocab) {
+            candle_core::bail!("token id {bad} is out of range for vocabulary size {vocab}");
+        }
+        with_weights(dec, |ws| Self::run_forward(dec, ws, b, t, ids, targets))
+    }
+
+    fn run_forward(
+        dec: &Decoder,
+        ws: &HashMap<&str, &[f32]>,
+        b: usize,
+        t: usize,
+        ids: Vec<u32>,
+        targets: Vec<u32>,
+    ) -> Result<TrainPass> {
+        let cfg = dec.config();
+        let (d, f, n) = (cfg.hidden_size, cfg.intermediate_size, b * t);
+        let (nh, nkv, hd) = (
+            cfg.num_attention_heads,
+            cfg.num_key_value_heads(),
+            cfg.head_dim(),
+        );
+        let (qd, kd) = (nh * hd, nkv * hd);
+        let eps = cfg.rms_norm_eps as f32;
+        let attn = Attn {
+            b,
+            t,
+            nh,
+            nkv,
+            hd,
+            scale: 1.0 / (hd as f32).sqrt(),
+        };
+        let rope = Rope::new(dec.inv_freq(), t, cfg.interleaved_rope());
+        let embed = w(ws, "model.embed_tokens.weight")?;
+        let mut x = take(n * d);
+        for (row, &id) in x.chunks_mut(d).zip(&ids) {
+            row.copy_from_slice(&embed[id as usize * d..][..d]);
+        }
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let pre = format!("model.layers.{i}");
+            let lw = |s: &str| w(ws, &format!("{pre}.{s}"));
+            let bias = |s: &str| ws.get(format!("{pre}.{s}.bias").as_str()).copied();
+            let mut h1 = take(n * d);
+            let inv1 = kernels::rms_fwd(&x, lw("input_layernorm.weight")?, eps, &mut h1);
+            let proj = |out: usize, name: &str, rope_heads: Option<usize>| -> Result<Vec<f32>> {
+                let mut y = take(n * out);
+                let wt = lw(&format!("self_attn.{name}.weight"))?;
+                gemm(n, out, d, &mut y, out, false, rm(&h1, d), tr(wt, d), true);
+                if let Some(bv) = bias(&format!("self_attn.{name}")) {
+                    kernels::add_bias(&mut y, bv);
+                }
+                if let Some(heads) = rope_heads {
+                    rope.apply(&mut y, t, heads, false);
+                }
+                Ok(y)
+            };
+            let q = proj(qd, "q_proj", Some(nh))?;
+            let k = proj(kd, "k_proj", Some(nkv))?;
+            let v = proj(kd, "v_proj", None)?;
+            let mut p = take(b * nh * t * t);
+            let mut o = take(n * qd);
+            attn.forward(&q, &k, &v, &mut p, &mut o);
+            let mut x_mid = take(n * d);
+            x_mid.copy_from_slice(&x);
+            let wo = lw("self_attn.o_proj.weight")?;
+            gemm(n, d, qd, &mut x_mid, d, true, rm(&o, qd), tr(wo, qd), true);
+            if let Some(bv) = bias("self_attn.o_proj") {
+                kernels::add_bias(&mut x_mid, bv);
+            }
+            let mut h2 = take(n * d);
+            let inv2 =
+                kernels::rms_fwd(&x_mid, lw("post_attention_layernorm.weight")?, eps, &mut h2);
+            let (mut g, mut u, mut m) = (take(n * f), take(n * f), take(n * f));
+            gemm(
+                n,
+                f,
+                d,
+                &mut g,
+                f,
+                false,
+                rm(&h2, d),
+                tr(lw("mlp.gate_proj.weight")?, d),
+                true,
+            );
+            gemm(
+                n,
+                f,
+                d,
+                &mut u,
+                f,
+                false,
+                rm(&h2, d),
+                tr(lw("mlp.up_proj.weight")?, d),
+                true,
+            );
+            kernels::swiglu_fwd(&g, &u, &mut m);
+            let mut x_out = take(n * d);
+            x_out.copy_from_slice(&x_mid);
+            gemm(
+                n,
+                d,
+                f,
+                &mut x_out,
+                d,
+                true,
+                rm(&m, f),
+                tr(lw("mlp.down_proj.weight")?, f),
+                true,
+            );
+            layers.push(Saved {
+                x_in: std::mem::replace(&mut x, x_out),
+                inv1,
+                h1,
+                q,
+                k,
+                v,
+                p,
+                o,
+                x_mid,
+                inv2,
+                h2,
+                g,
+                u,
+                m,
+            });
+        }
+        let mut hn = take(n * d);
+        let inv_last = kernels::rms_fwd(&x, w(ws, "model.norm.weight")?, eps, &mut hn);
+        let head = head_weight(ws, cfg.tie_word_embeddings)?;
+        let vocab = cfg.vocab_size;
+        let mut logprobs = vec![0.0f32; n];
+        let keep = n * vocab <= KEEP_LOGITS;
+        let mut probs = keep.then(|| take(n * vocab));
+        let rows = (CHUNK_ELEMS / vocab).max(1);
+        let mut scratch = if keep {
+            Vec::new()
+        } else {
+            take(rows.min(n) * vocab)
+        };
+        for r0 in (0..n).step_by(rows) {
+            let r1 = (r0 + rows).min(n);
+            let buf = match probs.as_mut() {
+                Some(p) => &mut p[r0 * vocab..r1 * vocab],
+                None => &mut scratch[..(r1 - r0) * vocab],
+            };
+            head_probs(
+                &hn[r0 * d..r1 * d],
+                head,
+                d,
+                &targets[r0..r1],
+                buf,
+                &mut logprobs[r0..r1],
+            );
+        }
+        give([scratch]);
+        Ok(TrainPass {
+            b,
+            t,
+            ids,
+            targets,
+            layers,
+            x_last: x,
+            inv_last,
+            hn,
+            probs,
+            logprobs,
+        })
+    }
+
+    /// `log p(target | prefix)` per position, `[B * T]` row-major.
+    pub fn logprobs(&self) -> &[f32] {
+        &self.logprobs
+    }
+
+    pub fn dims(&self) -> (usize, usize) {
+        (self.b, self.t)
+    }
+
+    /// Adds the gradient of `sum(coef * logprobs)` (`coef` `[B * T]`) with respect to every
+    /// weight into `grads`, which must hold a buffer for each of the decoder's weights.
+    pub fn backward(mut self, dec: &Decoder, coef: &[f32], grads: &mut GradSlots) -> Result<()> {
+        let n = self.b * self.t;
+        if coef.len() != n {
+            candle_core::bail!("train pass: {} coefficients for {n} positions", coef.len());
+        }
+        let out = with_weights(dec, |ws| self.run_backward(dec, ws, coef, grads))?;
+        self.recycle();
+        out.ok_or_else(|| candle_core::Error::Msg("train pass: decoder changed shape".into()))
+    }
+
+    fn run_backward(
+        &mut self,
+        dec: &Decoder,
+        ws: &HashMap<&str, &[f32]>,
+        coef: &[f32],
+        grads: &mut GradSlots,
+    ) -> Result<()> {
+        let cfg = dec.config();
+        let (b, t) = (self.b, self.t);
+        let (d, f, n, vocab) = (
+            cfg.hidden_size,
+            cfg.intermediate_size,
+            b * t,
+            cfg.vocab_size,
+        );
+        let (nh, nkv, hd) = (
+            cfg.num_attention_heads,
+            cfg.num_key_value_heads(),
+            cfg.head_dim(),
+        );
+        let (qd, kd) = (nh * hd, nkv * hd);
+        let attn = Attn {
+            b,
+            t,
+            nh,
+            nkv,
+            hd,
+            scale: 1.0 / (hd as f32).sqrt(),
+        };
+        let rope = Rope::new(dec.inv_freq(), t, cfg.interleaved_rope());
+        let tied = cfg.tie_word_embeddings;
+        let head = head_weight(ws, tied)?;
+        let head_name = if tied {
+            "model.embed_tokens.weight"
+        } else {
+            "lm_head.weight"
+        };
+        let mut d_head = grads.take(head_name, vocab * d)?;
+
+        // LM head: dlogits = coef * (onehot(target) - softmax), chunk by chunk.
+        let mut dhn = take(n * d);
+        let rows = (CHUNK_ELEMS / vocab).max(1);
+        let mut scratch = if self.probs.is_some() {
+            Vec::new()
+        } else {
+            take(rows.min(n) * vocab)
+        };
+        let mut lp = vec![0.0f32; rows.min(n)];
+        for r0 in (0..n).step_by(rows) {
+            let r1 = (r0 + rows).min(n);
+            let hrows = &self.hn[r0 * d..r1 * d];
+            let buf = match self.probs.as_mut() {
+                Some(p) => &mut p[r0 * vocab..r1 * vocab],
+                None => {
+                    let s = &mut scratch[..(r1 - r0) * vocab];
+                    head_probs(hrows, head, d, &self.targets[r0..r1], s, &mut lp[..r1 - r0]);
+                    s
+                }
+            };
+            dlogits(buf, vocab, &self.targets[r0..r1], &coef[r0..r1]);
+            let m = r1 - r0;
+            gemm(
+                m,
+                d,
+                vocab,
+                &mut dhn[r0 * d..r1 * d],
+                d,
+                false,
+                rm(buf, vocab),
+                rm(head, d),
+                true,
+            );
+            let acc = d_head.acc();
+            gemm(
+                vocab,
+                d,
+                m,
+                d_head.buf,
+                d,
+                acc,
+                tr(buf, vocab),
+                rm(hrows, d),
+                true,
+            );
+        }
+        give([scratch]);
+
+        let mut dx = take_zeroed(n * d);
+        let mut d_norm = grads.take("model.norm.weight", d)?;
+        let norm_w = w(ws, "model.norm.weight")?;
+        kernels::rms_bwd(
+            &self.x_last,
+            norm_w,
+            &self.inv_last,
+            &dhn,
+            &mut dx,
+            d_norm.sum(),
+        );
+
+        let mut dh = dhn; // [n, d] scratch reused by both norms of every layer
+        let (mut dm, mut d_o) = (take(n * f), take(n * qd));
+        let (mut dq, mut dk, mut dv) = (take(n * qd), take(n * kd), take(n * kd));
+        for (i, s) in self.layers.iter_mut().enumerate().rev() {
+            let pre = format!("model.layers.{i}");
+            let lw = |x: &str| w(ws, &format!("{pre}.{x}"));
+            let mut slot = |x: &str, len: usize| grads.take(&format!("{pre}.{x}"), len);
+            let has_bias = |x: &str| ws.contains_key(format!("{pre}.{x}.bias").as_str());
+
+            // MLP: x_out = x_mid + swiglu(h2 Wg^T, h2 Wu^T) Wd^T; dx is d x_out.
+            let wd = lw("mlp.down_proj.weight")?;
+            let mut g_wd = slot("mlp.down_proj.weight", d * f)?;
+            let acc = g_wd.acc();
+            gemm(d, f, n, g_wd.buf, f, acc, tr(&dx, d), rm(&s.m, f), true);
+            gemm(n, f, d, &mut dm, f, false, rm(&dx, d), rm(wd, f), true);
+            kernels::swiglu_bwd(&mut s.g, &mut s.u, &dm);
+            let (dg, du) = (&s.g, &s.u);
+            for (name, dz) in [("mlp.gate_proj", dg), ("mlp.up_proj", du)] {
+                let mut gw = slot(&format!("{name}.weight"), f * d)?;
+                let acc = gw.acc();
+                gemm(f, d, n, gw.buf, d, acc, tr(dz, f), rm(&s.h2, d), true);
+            }
+            gemm(
+                n,
+                d,
+                f,
+                &mut dh,
+                d,
+                false,
+                rm(dg, f),
+                rm(lw("mlp.gate_proj.weight")?, d),
+                true,
+            );
+            gemm(
+                n,
+                d,
+                f,
+                &mut dh,
+                d,
+                true,
+                rm(du, f),
+                rm(lw("mlp.up_proj.weight")?, d),
+                true,
+            );
+            let mut g_post = slot("post_attention_layernorm.weight", d)?;
+            let w_post = lw("post_attention_layernorm.weight")?;
+            kernels::rms_bwd(&s.x_mid, w_post, &s.inv2, &dh, &mut dx, g_post.sum());
+
+            // Attention: x_mid = x_in + attn(h1) Wo^T (+ bo); dx is now d x_mid.
+            let mut g_wo = slot("self_attn.o_proj.weight", d * qd)?;
+            let acc = g_wo.acc();
+            gemm(d, qd, n, g_wo.buf, qd, acc, tr(&dx, d), rm(&s.o, qd), true);
+            if has_bias("self_attn.o_proj") {
+                kernels::col_sum(&dx, slot("self_attn.o_proj.bias", d)?.sum());
+            }
+            gemm(
+                n,
+                qd,
+                d,
+                &mut d_o,
+                qd,
+                false,
+                rm(&dx, d),
+                rm(lw("self_attn.o_proj.weight")?, qd),
+                true,
+            );
+            attn.backward(&s.q, &s.k, &s.v, &s.p, &d_o, &mut dq, &mut dk, &mut dv);
+            rope.apply(&mut dq, t, nh, true);
+            rope.apply(&mut dk, t, nkv, true);
+            let mut first = true;
+            for (name, dz, out) in [
+                ("q_proj", &dq, qd),
+                ("k_proj", &dk, kd),
+                ("v_proj", &dv, kd),
+            ] {
+                let wname = format!("self_attn.{name}");
+                let mut gw = slot(&format!("{wname}.weight"), out * d)?;
+                let acc = gw.acc();
+                gemm(out, d, n, gw.buf, d, acc, tr(dz, out), rm(&s.h1, d), true);
+                if has_bias(&wname) {
+                    kernels::col_sum(dz, slot(&format!("{wname}.bias"), out)?.sum());
+                }
+                let wt = lw(&format!("{wname}.weight"))?;
+                gemm(n, d, out, &mut dh, d, !first, rm(dz, out), rm(wt, d), true);
+                first = false;
+            }
+            let mut g_in = slot("input_layernorm.weight", d)?;
+            let w_in = lw("input_layernorm.weight")?;
+            kernels::rms_bwd(&s.x_in, w_in, &s.inv1, &dh, &mut dx, g_in.sum());
+        }
+        give([dh, dm, d_o, dq, dk, dv]);
+
+        // Embedding rows: scatter-add (into the head's buffer when tied).
+        let mut d_embed = if tied {
+            d_head
+        } else {
+            grads.take("model.embed_tokens.weight", vocab * d)?
+        };
+        let de = d_embed.sum();
+        for (row, &id) in dx.chunks(d).zip(&self.ids) {
+            for (a, &g) in de[id as usize * d..][..d].iter_mut().zip(row) {
+                *a += g;
+            }
+        }
+        give([dx]);
+        if let Some(name) = grads.slots.keys().next() {
+            candle_core::bail!("train pass: no gradient computed for {name}");
+        }
+        Ok(())
+    }
+
+    /// Hands every activation buffer back to the pool for the next pass.
+    fn recycle(&mut self) {
+        for s in self.layers.drain(..) {
+            give([
+                s.x_in, s.inv1, s.h1, s.q, s.k, s.v, s.p, s.o, s.x_mid, s.inv2, s.h2, s.g, s.u, s.m,
+            ]);
+        }
+        give([
+            std::mem::take(&mut self.x_last),
+            std::mem::take(&mut self.hn),
+            self.probs.take().unwrap_or_default(),
+        ]);
+    }
+}
+
+impl Drop for TrainPass {
+    fn drop(&mut self) {
+        self.recycle();
+    }
+}
+
+fn head_weight<'a>(ws: &HashMap<&str, &'a [f32]>, tied: bool) -> Result<&'a [f32]> {
+    w(
+        ws,
+        if tied {
+            "model.embed_tokens.weight"
+        } else {
+            "lm_head.weight"
+        },
+    )
+}
+
+/// Logits of `hn` rows against `head` (`[vocab, d]`) into `buf`, turned into softmax
+/// probabilities in place; the target log-probs go to `logp`.
+fn head_probs(
+    hn: &[f32],
+    head: &[f32],
+    d: usize,
+    targets: &[u32],
+    buf: &mut [f32],
+    logp: &mut [f32],
+) {
+    use rayon::prelude::*;
+    let rows = targets.len();
+    let vocab = buf.len() / rows;
+    gemm(
+        rows,
+        vocab,
+        d,
+        buf,
+        vocab,
+        false,
+        rm(hn, d),
+        tr(head, d),
+        true,
+    );
+    buf.par_chunks_mut(vocab)
+        .zip(targets.par_iter().zip(logp.par_iter_mut()))
+        .for_each(|(row, (&tg, lp))| {
+            let mx = row.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
+            let at = row[tg as usize] - mx;
+            let mut sum = 0.0f32;
+            for x in row.iter_mut() {
+                *x = (*x - mx).exp();
+                sum += *x;
+            }
+            *lp = at - sum.ln();
+            let r = 1.0 / sum;
+            row.iter_mut().for_each(|x| *x *= r);
+        });
+}
+
+/// Softmax rows in place -> `coef * (onehot(target) - softmax)`.
+fn dlogits(buf: &mut [f32], vocab: usize, targets: &[u32], coef: &[f32]) {
+    use rayon::prelude::*;
+    buf.par_chunks_mut(vocab)
+        .zip(targets.par_iter().zip(coef.par_iter()))
+        .for_each(|(row, (&tg, &c))| {
+            row.iter_mut().for_each(|x| *x *= -c);
+            row[tg as usize] += c;
+        });
+}
