@@ -624,11 +624,8 @@ fn head_probs(
         .for_each(|(row, (&tg, lp))| {
             let mx = row.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
             let at = row[tg as usize] - mx;
-            let mut sum = 0.0f32;
-            for x in row.iter_mut() {
-                *x = (*x - mx).exp();
-                sum += *x;
-            }
+            row.iter_mut().for_each(|x| *x = kernels::exp(*x - mx));
+            let sum = kernels::sum(row);
             *lp = at - sum.ln();
             let r = 1.0 / sum;
             row.iter_mut().for_each(|x| *x *= r);

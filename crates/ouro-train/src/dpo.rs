@@ -6,7 +6,9 @@ use ouro_data::DpoRecord;
 use std::path::{Path, PathBuf};
 
 use crate::config::{DpoConfig, DpoLossType};
-use crate::engine::{self, micro_batch_indices, pad_rows, surrogate, MicroResult, TrainReport};
+use crate::engine::{
+    self, micro_batch_indices, pad_rows, token_logprobs, MicroResult, TrainReport,
+};
 use crate::error::{Result, TrainError};
 use crate::loss::{dpo_loss, sequence_logp, DpoLossParams, DpoMetrics};
 use crate::model::TrainableLm;
@@ -348,11 +350,19 @@ pub fn micro_batch(
     device: &Device,
 ) -> Result<MicroResult> {
     let b = pair_batch(examples, idx, pad_id, device)?;
-    let logps = model.token_logprobs(&b.ids, &b.targets)?;
-    let host: Vec<Vec<f32>> = logps.to_dtype(candle_core::DType::F32)?.to_vec2()?;
-    let bl = batch_loss(cfg, examples, idx, refs, &host, b.len, scale, grad_accum);
+    let logps = token_logprobs(model, &b.ids, &b.targets)?;
+    let bl = batch_loss(
+        cfg,
+        examples,
+        idx,
+        refs,
+        &logps.host,
+        b.len,
+        scale,
+        grad_accum,
+    );
     Ok(MicroResult {
-        surrogate: surrogate(&logps, bl.coef)?,
+        gradient: logps.gradient(bl.coef)?,
         loss: bl.loss,
         tokens: bl.tokens,
         dpo: Some(bl.metrics),

@@ -3,6 +3,7 @@
 
 use candle_core::Tensor;
 use indicatif::{ProgressBar, ProgressStyle};
+use ouro_model::train_pass::TrainPass;
 use rand::{seq::SliceRandom, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -15,15 +16,32 @@ use crate::metrics::{plot_loss_svg, read_losses, MetricsLog, StepMetrics};
 use crate::model::TrainableLm;
 use crate::optim::{clip_coef, global_norm, lr_at, FusedAdamW, GradAccumulator};
 
+/// How a micro-batch's loss gradient reaches the parameters.
+pub enum Gradient {
+    /// A scalar whose autograd gradient is the loss gradient (see [`crate::loss`]).
+    Surrogate(Tensor),
+    /// The model's hand-written training pass and `dL/dlogprob` per token.
+    Pass { pass: TrainPass, coef: Vec<f32> },
+}
+
 /// What one micro-batch contributes to an optimiser step.
 pub struct MicroResult {
-    /// A scalar whose gradient is the loss gradient (see [`crate::loss`]).
-    pub surrogate: Tensor,
+    pub gradient: Gradient,
     /// This micro-batch's share of the step loss (the step loss is the sum).
     pub loss: f64,
     pub tokens: u64,
     /// DPO metrics of the micro-batch (averaged over micro-batches in the step).
     pub dpo: Option<DpoMetrics>,
+}
+
+impl MicroResult {
+    /// The autograd surrogate, when the gradient goes through candle's graph.
+    pub fn surrogate(&self) -> Option<&Tensor> {
+        match &self.gradient {
+            Gradient::Surrogate(s) => Some(s),
+            Gradient::Pass { .. } => None,
+        }
+    }
 }
 
 /// Summary of a finished training invocation.
@@ -132,8 +150,12 @@ pub fn run(
                     value: r.loss as f32,
                 });
             }
-            let grads = r.surrogate.backward()?;
-            acc.add(&vars, &grads)?;
+            match r.gradient {
+                Gradient::Surrogate(s) => acc.add(&vars, &s.backward()?)?,
+                Gradient::Pass { pass, coef } => acc.add_pass(&names, |slots| {
+                    model.train_pass_backward(pass, &coef, slots)
+                })?,
+            }
             loss += r.loss;
             tokens += r.tokens;
             if let Some(d) = r.dpo {
@@ -217,10 +239,54 @@ pub fn pad_rows(
     Ok(Tensor::from_vec(flat, (rows.len(), len), device)?)
 }
 
-/// `sum(token_logps * coef)`: the surrogate whose gradient is the loss gradient.
-pub fn surrogate(token_logps: &Tensor, coef: Vec<Vec<f32>>) -> Result<Tensor> {
-    let (b, t) = token_logps.dims2()?;
-    let flat: Vec<f32> = coef.into_iter().flatten().collect();
-    let c = Tensor::from_vec(flat, (b, t), token_logps.device())?.to_dtype(token_logps.dtype())?;
-    Ok((token_logps * c)?.sum_all()?)
+/// A micro-batch's token log-probs, `[B][T]` on the host, kept ready for their gradient.
+pub struct TokenLogprobs {
+    pub host: Vec<Vec<f32>>,
+    source: Source,
+}
+
+enum Source {
+    Graph(Tensor),
+    Pass(TrainPass),
+}
+
+/// `model.token_logprobs(ids, targets)`, through the model's hand-written training pass
+/// where it has one, else through candle's autograd graph.
+pub fn token_logprobs(
+    model: &dyn TrainableLm,
+    ids: &Tensor,
+    targets: &Tensor,
+) -> Result<TokenLogprobs> {
+    if let Some(pass) = model.train_pass(ids, targets)? {
+        let (_, t) = pass.dims();
+        let host = pass
+            .logprobs()
+            .chunks(t.max(1))
+            .map(<[f32]>::to_vec)
+            .collect();
+        return Ok(TokenLogprobs {
+            host,
+            source: Source::Pass(pass),
+        });
+    }
+    let logps = model.token_logprobs(ids, targets)?;
+    Ok(TokenLogprobs {
+        host: logps.to_dtype(candle_core::DType::F32)?.to_vec2()?,
+        source: Source::Graph(logps),
+    })
+}
+
+impl TokenLogprobs {
+    /// The gradient of `sum(token_logps * coef)`, which is the loss gradient when `coef`
+    /// is `dL/dlogprob` (see [`crate::loss`]).
+    pub fn gradient(self, coef: Vec<Vec<f32>>) -> Result<Gradient> {
+        let flat: Vec<f32> = coef.into_iter().flatten().collect();
+        Ok(match self.source {
+            Source::Pass(pass) => Gradient::Pass { pass, coef: flat },
+            Source::Graph(lp) => {
+                let c = Tensor::from_vec(flat, lp.shape(), lp.device())?.to_dtype(lp.dtype())?;
+                Gradient::Surrogate((lp * c)?.sum_all()?)
+            }
+        })
+    }
 }

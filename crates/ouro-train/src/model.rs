@@ -1,6 +1,7 @@
 //! The trainer's view of a model: per-token log-probs plus named trainable variables.
 
 use candle_core::{Device, Tensor, Var};
+use ouro_model::train_pass::{GradSlots, TrainPass};
 use std::path::Path;
 
 use crate::error::Result;
@@ -22,6 +23,27 @@ pub trait TrainableLm {
     /// Writes a loadable model directory (weights, config, tokenizer) into `dir`, which
     /// exists and is empty. The caller renames it into place afterwards.
     fn save(&self, dir: &Path) -> Result<()>;
+
+    /// `token_logprobs` through the model's hand-written training pass, where it has one
+    /// for this model (`None`: the trainer back-propagates through `token_logprobs`).
+    fn train_pass(
+        &self,
+        _ids: &Tensor,
+        _targets: &Tensor,
+    ) -> candle_core::Result<Option<TrainPass>> {
+        Ok(None)
+    }
+
+    /// Adds the gradient of `sum(coef * logprobs)` of a [`TrainableLm::train_pass`] into
+    /// `grads` (one buffer per [`TrainableLm::vars`] name).
+    fn train_pass_backward(
+        &self,
+        _pass: TrainPass,
+        _coef: &[f32],
+        _grads: &mut GradSlots,
+    ) -> candle_core::Result<()> {
+        candle_core::bail!("this model has no hand-written training pass")
+    }
 
     /// Log-probs with no autograd graph kept, for the DPO reference pass.
     fn reference_logprobs(&self, ids: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {

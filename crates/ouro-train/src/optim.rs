@@ -6,6 +6,7 @@
 //! uses a fixed chunking and a fixed summation order, so a step is bitwise reproducible.
 
 use candle_core::{backprop::GradStore, CpuStorage, Device, Layout, Storage, Tensor, Var};
+use ouro_model::train_pass::GradSlots;
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -122,6 +123,22 @@ impl GradAccumulator {
                 None => {}
             }
         }
+        self.filled = true;
+        Ok(())
+    }
+
+    /// Lets `backward` add a hand-written pass's gradients straight into the buffers
+    /// (`names` in the order of `params` given to [`GradAccumulator::new`]).
+    pub fn add_pass(
+        &mut self,
+        names: &[String],
+        backward: impl FnOnce(&mut GradSlots) -> candle_core::Result<()>,
+    ) -> Result<()> {
+        let mut slots = GradSlots::new(!self.filled);
+        for (n, b) in names.iter().zip(self.bufs.iter_mut()) {
+            slots.insert(n, b);
+        }
+        backward(&mut slots)?;
         self.filled = true;
         Ok(())
     }

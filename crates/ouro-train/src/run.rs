@@ -5,6 +5,7 @@ use candle_core::{Device, Var};
 use ouro_data::{DpoRecord, RepairRecord, SftRecord};
 use ouro_model::checkpoint::{self as mck, Checkpoint};
 use ouro_model::lora::{LoraAdapters, LoraConfig};
+use ouro_model::train_pass::{GradSlots, TrainPass};
 use std::path::Path;
 
 use crate::config::{DpoConfig, LoraSettings, SftConfig};
@@ -114,6 +115,29 @@ impl TrainableLm for DecoderLm {
         targets: &candle_core::Tensor,
     ) -> candle_core::Result<candle_core::Tensor> {
         self.ckpt.decoder.token_logprobs(ids, targets)
+    }
+
+    fn train_pass(
+        &self,
+        ids: &candle_core::Tensor,
+        targets: &candle_core::Tensor,
+    ) -> candle_core::Result<Option<TrainPass>> {
+        // Adapters train through autograd; OURO_TRAIN_AUTOGRAD=1 forces it for everything
+        // (to compare the two paths, or to rule the hand-written one out).
+        if self.lora.is_some() || std::env::var_os("OURO_TRAIN_AUTOGRAD").is_some_and(|v| v == "1")
+        {
+            return Ok(None);
+        }
+        TrainPass::forward(&self.ckpt.decoder, ids, targets)
+    }
+
+    fn train_pass_backward(
+        &self,
+        pass: TrainPass,
+        coef: &[f32],
+        grads: &mut GradSlots,
+    ) -> candle_core::Result<()> {
+        pass.backward(&self.ckpt.decoder, coef, grads)
     }
 
     fn reference_logprobs(

@@ -5,7 +5,9 @@ use ouro_data::{RepairRecord, SftRecord};
 use std::path::Path;
 
 use crate::config::SftConfig;
-use crate::engine::{self, micro_batch_indices, pad_rows, surrogate, MicroResult, TrainReport};
+use crate::engine::{
+    self, micro_batch_indices, pad_rows, token_logprobs, MicroResult, TrainReport,
+};
 use crate::error::{Result, TrainError};
 use crate::loss::sft_loss;
 use crate::model::TrainableLm;
@@ -176,11 +178,10 @@ pub fn micro_batch(
     let tokens = weights.iter().flatten().filter(|&&w| w != 0.0).count() as u64;
     let ids = pad_rows(&inputs, len, pad_id, device)?;
     let tg = pad_rows(&targets, len, pad_id, device)?;
-    let logps = model.token_logprobs(&ids, &tg)?;
-    let host: Vec<Vec<f32>> = logps.to_dtype(candle_core::DType::F32)?.to_vec2()?;
-    let l = sft_loss(&host, &weights, num_items);
+    let logps = token_logprobs(model, &ids, &tg)?;
+    let l = sft_loss(&logps.host, &weights, num_items);
     Ok(MicroResult {
-        surrogate: surrogate(&logps, l.coef)?,
+        gradient: logps.gradient(l.coef)?,
         loss: l.loss,
         tokens,
         dpo: None,
