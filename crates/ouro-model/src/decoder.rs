@@ -32,8 +32,9 @@ impl Lin {
         Lin { w, b, lora: None }
     }
 
-    fn forward(&self, x: &Tensor, adapters: bool) -> Result<Tensor> {
-        let y = linear(x, &self.w, self.b.as_ref())?;
+    fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        let adapters = pass.adapters;
+        let y = project(x, &self.w, self.b.as_ref(), pass.no_grad)?;
         match (&self.lora, adapters) {
             (Some((a, b, scale)), true) => y + (linear(&linear(x, a, None)?, b, None)? * *scale)?,
             _ => Ok(y),
@@ -44,6 +45,16 @@ impl Lin {
         self.w = self.w.detach();
         self.b = self.b.as_ref().map(|b| b.detach());
     }
+}
+
+/// `x W^T (+ b)`; without autograd (decoding) a few rows take the streaming kernel.
+fn project(x: &Tensor, w: &Tensor, b: Option<&Tensor>, no_grad: bool) -> Result<Tensor> {
+    if no_grad {
+        if let Some(y) = crate::rows_matmul::linear(x, w, b)? {
+            return Ok(y);
+        }
+    }
+    linear(x, w, b)
 }
 
 struct Attention {
@@ -348,7 +359,11 @@ impl Decoder {
                 bias: Some(bias),
             }
         };
-        let pass = Pass { adapters, kind };
+        let pass = Pass {
+            adapters,
+            no_grad: false,
+            kind,
+        };
         let mut x = self.embed_ids(input_ids)?;
         for layer in &self.layers {
             x = self.layer_forward(layer, &x, &pass, None)?;
@@ -457,6 +472,7 @@ impl Decoder {
         };
         let pass = Pass {
             adapters: true,
+            no_grad: true,
             kind: PassKind::Plain { cos, sin, bias },
         };
         let mut x = self.embed_ids(input_ids)?;
@@ -465,7 +481,7 @@ impl Decoder {
         }
         let last = x.narrow(1, t - 1, 1)?;
         let last = rms_norm(&last, &self.norm, self.cfg.rms_norm_eps)?;
-        linear(&last, &self.lm_head, None)?.squeeze(1)
+        project(&last, &self.lm_head, None, true)?.squeeze(1)
     }
 
     fn layer_forward(
@@ -480,9 +496,8 @@ impl Decoder {
         let a = self.attention(&l.attn, &h, pass, cache)?;
         let x = (x + a)?;
         let h = rms_norm(&x, &l.post_norm, eps)?;
-        let on = pass.adapters;
-        let m = swiglu(&l.gate.forward(&h, on)?, &l.up.forward(&h, on)?)?;
-        let m = l.down.forward(&m, on)?;
+        let m = swiglu(&l.gate.forward(&h, pass)?, &l.up.forward(&h, pass)?)?;
+        let m = l.down.forward(&m, pass)?;
         x + m
     }
 
@@ -498,10 +513,9 @@ impl Decoder {
         let nkv = self.cfg.num_key_value_heads();
         let hd = self.cfg.head_dim();
         let eps = self.cfg.rms_norm_eps;
-        let on = pass.adapters;
-        let q = a.q.forward(x, on)?.reshape((b, t, nh, hd))?;
-        let k = a.k.forward(x, on)?.reshape((b, t, nkv, hd))?;
-        let v = a.v.forward(x, on)?.reshape((b, t, nkv, hd))?;
+        let q = a.q.forward(x, pass)?.reshape((b, t, nh, hd))?;
+        let k = a.k.forward(x, pass)?.reshape((b, t, nkv, hd))?;
+        let v = a.v.forward(x, pass)?.reshape((b, t, nkv, hd))?;
         let q = match &a.q_norm {
             Some(w) => rms_norm(&q, w, eps)?,
             None => q,
@@ -553,7 +567,7 @@ impl Decoder {
         };
         let o = o.reshape((b, nh, t, hd))?;
         let o = o.transpose(1, 2)?.reshape((b, t, nh * hd))?;
-        a.o.forward(&o, on)
+        a.o.forward(&o, pass)
     }
 }
 
@@ -561,6 +575,9 @@ impl Decoder {
 struct Pass {
     /// Whether LoRA adapters contribute (false: the frozen base model).
     adapters: bool,
+    /// No gradient will be taken (the generation step), so kernels without a backward
+    /// may run.
+    no_grad: bool,
     kind: PassKind,
 }
 

@@ -21,6 +21,7 @@ pub mod init;
 pub mod logprob_head;
 pub mod lora;
 pub mod ops;
+pub mod rows_matmul;
 pub mod sampling;
 pub mod tokenizer;
 pub mod train_pass;

@@ -1,0 +1,262 @@
+//! `x W^T` for the few rows of batched decoding (one new token per sequence), without
+//! autograd.
+//!
+//! A general GEMM packs `W` into its blocked layout on every call. At decode time `x` has
+//! a handful of rows, so packing the whole weight matrix (28M values for SmolLM2's head)
+//! costs more than the arithmetic. `W` is `[out, in]` row-major, so each output is a
+//! contiguous dot product: this kernel streams every weight row once from memory and
+//! dots it with all rows of `x`, which stay in L1.
+
+use candle_core::{Result, Storage, Tensor};
+use rayon::prelude::*;
+
+/// Rows of `x` up to which the streaming kernel beats the blocked GEMM.
+pub const MAX_ROWS: usize = 32;
+
+/// `x @ w^T (+ b)` like [`crate::ops::linear`], for f32 CPU tensors with at most
+/// [`MAX_ROWS`] rows; `None` for anything else (the caller falls back to `linear`).
+/// The result carries no gradient.
+pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Option<Tensor>> {
+    let dims = x.dims().to_vec();
+    let k = *dims.last().expect("rank >= 1");
+    let m: usize = dims[..dims.len() - 1].iter().product();
+    let (n, wk) = w.dims2()?;
+    if m > MAX_ROWS || wk != k || !x.device().is_cpu() {
+        return Ok(None);
+    }
+    let x = x.contiguous()?;
+    let (xg, xl) = x.storage_and_layout();
+    let (wg, wl) = w.storage_and_layout();
+    let (Some((xa, xb)), Some((wa, wb))) = (xl.contiguous_offsets(), wl.contiguous_offsets())
+    else {
+        return Ok(None);
+    };
+    let (xs, ws) = match (&*xg, &*wg) {
+        (
+            Storage::Cpu(candle_core::CpuStorage::F32(xv)),
+            Storage::Cpu(candle_core::CpuStorage::F32(wv)),
+        ) => (&xv[xa..xb], &wv[wa..wb]),
+        _ => return Ok(None),
+    };
+    let out = matmul_wt(xs, m, k, ws, n);
+    drop((xg, wg));
+    let mut out_dims = dims;
+    *out_dims.last_mut().expect("rank >= 1") = n;
+    let y = Tensor::from_vec(out, out_dims, x.device())?;
+    Ok(Some(match b {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    }))
+}
+
+/// Floats ahead of the current position that the weight stream prefetches.
+const PREFETCH: usize = 2048;
+
+/// Output columns per task: 64 weight rows.
+const COLS: usize = 16;
+
+/// `out[i, j] = dot(x[i, :], w[j, :])`, `x` `[m, k]`, `w` `[n, k]`, `out` `[m, n]`.
+pub fn matmul_wt(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
+    // Tasks fill `[n, m]` (one contiguous run per weight row), transposed at the end.
+    let mut t = vec![0.0f32; n * m];
+    t.par_chunks_mut(COLS * m)
+        .zip(w.par_chunks(COLS * k))
+        .for_each(|(tb, wb)| dots(x, m, k, wb, tb));
+    if m == 1 {
+        return t;
+    }
+    let mut out = vec![0.0f32; m * n];
+    for (j, col) in t.chunks(m).enumerate() {
+        for (i, &v) in col.iter().enumerate() {
+            out[i * n + j] = v;
+        }
+    }
+    out
+}
+
+/// Dispatches to the widest SIMD the CPU has: the inner loop is written so that LLVM
+/// vectorises it for whichever target features the wrapper enables.
+fn dots(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return unsafe { dots_avx512(x, m, k, w, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            return unsafe { dots_avx2(x, m, k, w, out) };
+        }
+    }
+    dots_generic::<false>(x, m, k, w, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dots_avx512(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
+    let n = w.len() / k;
+    let mut j = 0;
+    while j < n {
+        // Two weight rows per sweep when possible: each x load feeds two FMAs.
+        let pair = j + 1 < n;
+        let wr = &w[j * k..(j + 1 + pair as usize) * k];
+        let mut i = 0;
+        while i < m {
+            let xs = &x[i * k..];
+            let r = if m - i >= 8 {
+                8
+            } else if m - i >= 4 {
+                4
+            } else {
+                1
+            };
+            let mut o = [0.0f32; 16];
+            match (r, pair) {
+                (8, true) => row_block_avx512::<8, 2>(wr, xs, k, &mut o),
+                (8, false) => row_block_avx512::<8, 1>(wr, xs, k, &mut o),
+                (4, true) => row_block_avx512::<4, 2>(wr, xs, k, &mut o),
+                (4, false) => row_block_avx512::<4, 1>(wr, xs, k, &mut o),
+                (_, true) => row_block_avx512::<1, 2>(wr, xs, k, &mut o),
+                (_, false) => row_block_avx512::<1, 1>(wr, xs, k, &mut o),
+            }
+            for q in 0..1 + pair as usize {
+                out[(j + q) * m + i..][..r].copy_from_slice(&o[q * r..q * r + r]);
+            }
+            i += r;
+        }
+        j += 1 + pair as usize;
+    }
+}
+
+/// `o[q * R + r] = dot(w row q, x row r)` for `Q` weight rows and `R` rows of `x`, with
+/// explicit AVX-512: the portable version's loops get turned inside out by LLVM (one
+/// accumulator chain at a time), which leaves it latency-bound.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn row_block_avx512<const R: usize, const Q: usize>(
+    w: &[f32],
+    x: &[f32],
+    k: usize,
+    o: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    assert!(w.len() >= Q * k && x.len() >= R * k && o.len() >= Q * R);
+    let mut acc = [[_mm512_setzero_ps(); R]; Q];
+    let full = k / 16 * 16;
+    let (wp, xp) = (w.as_ptr(), x.as_ptr());
+    let mut c = 0;
+    while c < full {
+        // SAFETY: c + 16 <= k, and the assert above bounds every row read.
+        let mut a = [_mm512_setzero_ps(); Q];
+        for (q, aq) in a.iter_mut().enumerate() {
+            *aq = _mm512_loadu_ps(wp.add(q * k + c));
+            // The weights stream from memory once; ask for them well ahead.
+            _mm_prefetch::<_MM_HINT_T0>(wp.add(q * k + c + PREFETCH) as *const i8);
+        }
+        for r in 0..R {
+            let b = _mm512_loadu_ps(xp.add(r * k + c));
+            for q in 0..Q {
+                acc[q][r] = _mm512_fmadd_ps(a[q], b, acc[q][r]);
+            }
+        }
+        c += 16;
+    }
+    for q in 0..Q {
+        for r in 0..R {
+            let mut s = _mm512_reduce_add_ps(acc[q][r]);
+            for j in full..k {
+                s = w[q * k + j].mul_add(x[r * k + j], s);
+            }
+            o[q * R + r] = s;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dots_avx2(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
+    dots_generic::<true>(x, m, k, w, out)
+}
+
+/// Lanes of independent partial sums, so the portable loop vectorises.
+const LANES: usize = 16;
+
+#[inline(always)]
+fn dots_generic<const FMA: bool>(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
+    for (wr, o) in w.chunks_exact(k).zip(out.chunks_exact_mut(m)) {
+        // Several x rows per sweep of the weight row: their sums are independent chains,
+        // so the FMA units are not waiting on one accumulator's latency.
+        let mut i = 0;
+        while i < m {
+            let r = m - i;
+            if r >= 8 {
+                row_block::<8, FMA>(wr, &x[i * k..], k, &mut o[i..i + 8]);
+                i += 8;
+            } else if r >= 4 {
+                row_block::<4, FMA>(wr, &x[i * k..], k, &mut o[i..i + 4]);
+                i += 4;
+            } else {
+                row_block::<1, FMA>(wr, &x[i * k..], k, &mut o[i..i + 1]);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// `o[r] = dot(w, x[r*k..(r+1)*k])` for `R` rows of `x`.
+#[inline(always)]
+fn row_block<const R: usize, const FMA: bool>(w: &[f32], x: &[f32], k: usize, o: &mut [f32]) {
+    let mut acc = [[0.0f32; LANES]; R];
+    let full = k / LANES * LANES;
+    let mut c = 0;
+    while c < full {
+        let a: &[f32; LANES] = w[c..c + LANES].try_into().expect("LANES values");
+        for (r, ar) in acc.iter_mut().enumerate() {
+            let b: &[f32; LANES] = x[r * k + c..r * k + c + LANES]
+                .try_into()
+                .expect("LANES values");
+            for l in 0..LANES {
+                ar[l] = if FMA {
+                    a[l].mul_add(b[l], ar[l])
+                } else {
+                    ar[l] + a[l] * b[l]
+                };
+            }
+        }
+        c += LANES;
+    }
+    for (r, (ar, or)) in acc.iter().zip(o.iter_mut()).enumerate() {
+        let mut s = 0.0f32;
+        for j in full..k {
+            let (a, b) = (w[j], x[r * k + j]);
+            s = if FMA { a.mul_add(b, s) } else { s + a * b };
+        }
+        *or = ar.iter().sum::<f32>() + s;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn matches_candle_matmul() {
+        let dev = Device::Cpu;
+        for (m, k, n) in [(1, 7, 5), (3, 40, 130), (8, 64, 64), (32, 33, 200)] {
+            let x = Tensor::randn(0f32, 1.0, (m, k), &dev).unwrap();
+            let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
+            let b = Tensor::randn(0f32, 1.0, n, &dev).unwrap();
+            let want = crate::ops::linear(&x, &w, Some(&b)).unwrap();
+            let got = linear(&x, &w, Some(&b))
+                .unwrap()
+                .expect("f32 CPU, few rows");
+            let d = (want - got).unwrap().abs().unwrap().max_all().unwrap();
+            assert!(d.to_scalar::<f32>().unwrap() < 1e-4, "{m}x{k}x{n}");
+        }
+        let many = Tensor::zeros((MAX_ROWS + 1, 4), candle_core::DType::F32, &dev).unwrap();
+        let w = Tensor::zeros((3, 4), candle_core::DType::F32, &dev).unwrap();
+        assert!(linear(&many, &w, None).unwrap().is_none());
+    }
+}
