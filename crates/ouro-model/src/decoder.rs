@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::fused::{causal_softmax, rope_heads, RopeTables};
+pub use crate::kv_cache::KvCache;
+use crate::kv_cache::LayerCache;
 use crate::lora::{module_path as lora_module_path, LoraAdapters};
 use crate::ops::{
     apply_rope, attention_bias, linear, rms_norm, rope_tables, softmax_last_dim, swiglu,
@@ -57,6 +59,23 @@ fn project(x: &Tensor, w: &Tensor, b: Option<&Tensor>, no_grad: bool) -> Result<
     linear(x, w, b)
 }
 
+/// Several projections of one input. Without autograd and adapters (decoding) they share
+/// one pass of the streaming kernel; otherwise each is [`Lin::forward`].
+fn project_all<const N: usize>(x: &Tensor, lins: [&Lin; N], pass: &Pass) -> Result<[Tensor; N]> {
+    let plain = lins.iter().all(|l| l.lora.is_none() || !pass.adapters);
+    if pass.no_grad && plain {
+        let projs: Vec<_> = lins.iter().map(|l| (&l.w, l.b.as_ref())).collect();
+        if let Some(ys) = crate::rows_matmul::linear_many(x, &projs)? {
+            return Ok(ys.try_into().expect("one output per projection"));
+        }
+    }
+    let mut ys = Vec::with_capacity(N);
+    for l in lins {
+        ys.push(l.forward(x, pass)?);
+    }
+    Ok(ys.try_into().expect("one output per projection"))
+}
+
 struct Attention {
     q: Lin,
     k: Lin,
@@ -73,41 +92,6 @@ struct Layer {
     gate: Lin,
     up: Lin,
     down: Lin,
-}
-
-/// Keys and values of every layer for the sequences being generated,
-/// `[B, kv_heads, T_past, head_dim]` per layer.
-#[derive(Clone, Default)]
-pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
-}
-
-impl KvCache {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Number of cached positions (0 when empty).
-    pub fn len(&self) -> usize {
-        self.layers
-            .first()
-            .and_then(|l| l.as_ref())
-            .map(|(k, _)| k.dim(2).unwrap_or(0))
-            .unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Keeps only the batch rows in `rows` (in that order); used to drop finished samples.
-    pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
-        for l in self.layers.iter_mut().flatten() {
-            l.0 = l.0.index_select(rows, 0)?;
-            l.1 = l.1.index_select(rows, 0)?;
-        }
-        Ok(())
-    }
 }
 
 /// A Llama / Qwen2 / Qwen3 decoder-only transformer.
@@ -445,7 +429,7 @@ impl Decoder {
         let (b, t) = input_ids.dims2()?;
         let past = cache.len();
         if cache.layers.is_empty() {
-            cache.layers = vec![None; self.layers.len()];
+            cache.layers = (0..self.layers.len()).map(|_| None).collect();
         }
         let flat: Vec<u32> = positions.iter().flat_map(|p| p.iter().copied()).collect();
         if flat.len() != b * t || key_valid.len() != b {
@@ -489,14 +473,15 @@ impl Decoder {
         l: &Layer,
         x: &Tensor,
         pass: &Pass,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        cache: Option<&mut Option<LayerCache>>,
     ) -> Result<Tensor> {
         let eps = self.cfg.rms_norm_eps;
         let h = rms_norm(x, &l.input_norm, eps)?;
         let a = self.attention(&l.attn, &h, pass, cache)?;
         let x = (x + a)?;
         let h = rms_norm(&x, &l.post_norm, eps)?;
-        let m = swiglu(&l.gate.forward(&h, pass)?, &l.up.forward(&h, pass)?)?;
+        let [g, u] = project_all(&h, [&l.gate, &l.up], pass)?;
+        let m = swiglu(&g, &u)?;
         let m = l.down.forward(&m, pass)?;
         x + m
     }
@@ -506,16 +491,17 @@ impl Decoder {
         a: &Attention,
         x: &Tensor,
         pass: &Pass,
-        cache: Option<&mut Option<(Tensor, Tensor)>>,
+        cache: Option<&mut Option<LayerCache>>,
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let nh = self.cfg.num_attention_heads;
         let nkv = self.cfg.num_key_value_heads();
         let hd = self.cfg.head_dim();
         let eps = self.cfg.rms_norm_eps;
-        let q = a.q.forward(x, pass)?.reshape((b, t, nh, hd))?;
-        let k = a.k.forward(x, pass)?.reshape((b, t, nkv, hd))?;
-        let v = a.v.forward(x, pass)?.reshape((b, t, nkv, hd))?;
+        let [q, k, v] = project_all(x, [&a.q, &a.k, &a.v], pass)?;
+        let q = q.reshape((b, t, nh, hd))?;
+        let k = k.reshape((b, t, nkv, hd))?;
+        let v = v.reshape((b, t, nkv, hd))?;
         let q = match &a.q_norm {
             Some(w) => rms_norm(&q, w, eps)?,
             None => q,
@@ -542,16 +528,7 @@ impl Decoder {
                 let q = apply_rope(&q.transpose(1, 2)?.contiguous()?, cos, sin, interleaved)?;
                 let k = apply_rope(&k.transpose(1, 2)?.contiguous()?, cos, sin, interleaved)?;
                 let (k, v) = match cache {
-                    Some(slot) => {
-                        let (k, v) = match slot.take() {
-                            Some((pk, pv)) => {
-                                (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?)
-                            }
-                            None => (k, v),
-                        };
-                        *slot = Some((k.clone(), v.clone()));
-                        (k, v)
-                    }
+                    Some(slot) => LayerCache::append(slot, &k, &v)?,
                     None => (k, v),
                 };
                 let tk = k.dim(2)?;

@@ -18,6 +18,7 @@ pub mod fused;
 pub mod generate;
 pub mod gguf;
 pub mod init;
+pub mod kv_cache;
 pub mod logprob_head;
 pub mod lora;
 pub mod ops;

@@ -17,61 +17,105 @@ pub const MAX_ROWS: usize = 32;
 /// [`MAX_ROWS`] rows; `None` for anything else (the caller falls back to `linear`).
 /// The result carries no gradient.
 pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Option<Tensor>> {
+    Ok(linear_many(x, &[(w, b)])?.map(|mut v| v.remove(0)))
+}
+
+/// [`linear`] of one input against several weights (q/k/v, gate/up) in one parallel
+/// region: one wake-up of the thread pool instead of one per projection.
+pub fn linear_many(
+    x: &Tensor,
+    projs: &[(&Tensor, Option<&Tensor>)],
+) -> Result<Option<Vec<Tensor>>> {
     let dims = x.dims().to_vec();
     let k = *dims.last().expect("rank >= 1");
     let m: usize = dims[..dims.len() - 1].iter().product();
-    let (n, wk) = w.dims2()?;
-    if m > MAX_ROWS || wk != k || !x.device().is_cpu() {
+    if m > MAX_ROWS || !x.device().is_cpu() {
         return Ok(None);
+    }
+    let mut ns = Vec::with_capacity(projs.len());
+    for (w, _) in projs {
+        let (n, wk) = w.dims2()?;
+        if wk != k {
+            return Ok(None);
+        }
+        ns.push(n);
     }
     let x = x.contiguous()?;
     let (xg, xl) = x.storage_and_layout();
-    let (wg, wl) = w.storage_and_layout();
-    let (Some((xa, xb)), Some((wa, wb))) = (xl.contiguous_offsets(), wl.contiguous_offsets())
-    else {
+    let Some(xs) = f32_slice(&xg, xl) else {
         return Ok(None);
     };
-    let (xs, ws) = match (&*xg, &*wg) {
-        (
-            Storage::Cpu(candle_core::CpuStorage::F32(xv)),
-            Storage::Cpu(candle_core::CpuStorage::F32(wv)),
-        ) => (&xv[xa..xb], &wv[wa..wb]),
-        _ => return Ok(None),
-    };
-    let out = matmul_wt(xs, m, k, ws, n);
-    drop((xg, wg));
-    let mut out_dims = dims;
-    *out_dims.last_mut().expect("rank >= 1") = n;
-    let y = Tensor::from_vec(out, out_dims, x.device())?;
-    Ok(Some(match b {
-        Some(b) => y.broadcast_add(b)?,
-        None => y,
-    }))
+    let guards: Vec<_> = projs.iter().map(|(w, _)| w.storage_and_layout()).collect();
+    let mut ws = Vec::with_capacity(projs.len());
+    for (g, l) in &guards {
+        match f32_slice(g, l) {
+            Some(s) => ws.push(s),
+            None => return Ok(None),
+        }
+    }
+    let outs = matmul_wt_many(xs, m, k, &ws);
+    drop(guards);
+    let mut ys = Vec::with_capacity(projs.len());
+    for ((out, n), (_, b)) in outs.into_iter().zip(ns).zip(projs) {
+        let mut out_dims = dims.clone();
+        *out_dims.last_mut().expect("rank >= 1") = n;
+        let y = Tensor::from_vec(out, out_dims, x.device())?;
+        ys.push(match b {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        });
+    }
+    Ok(Some(ys))
+}
+
+fn f32_slice<'a>(g: &'a Storage, l: &candle_core::Layout) -> Option<&'a [f32]> {
+    let (a, b) = l.contiguous_offsets()?;
+    match g {
+        Storage::Cpu(candle_core::CpuStorage::F32(v)) => Some(&v[a..b]),
+        _ => None,
+    }
 }
 
 /// Floats ahead of the current position that the weight stream prefetches.
 const PREFETCH: usize = 2048;
 
-/// Output columns per task: 64 weight rows.
+/// Weight rows per task.
 const COLS: usize = 16;
 
 /// `out[i, j] = dot(x[i, :], w[j, :])`, `x` `[m, k]`, `w` `[n, k]`, `out` `[m, n]`.
 pub fn matmul_wt(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
-    // Tasks fill `[n, m]` (one contiguous run per weight row), transposed at the end.
-    let mut t = vec![0.0f32; n * m];
-    t.par_chunks_mut(COLS * m)
-        .zip(w.par_chunks(COLS * k))
+    debug_assert_eq!(w.len(), n * k);
+    matmul_wt_many(x, m, k, &[w]).remove(0)
+}
+
+/// [`matmul_wt`] for several weight matrices (each `[n_i, k]`) in one parallel region.
+pub fn matmul_wt_many(x: &[f32], m: usize, k: usize, ws: &[&[f32]]) -> Vec<Vec<f32>> {
+    // Tasks fill `[n, m]` per weight (one contiguous run per weight row), transposed at
+    // the end.
+    let mut ts: Vec<Vec<f32>> = ws.iter().map(|w| vec![0.0f32; w.len() / k * m]).collect();
+    let tasks: Vec<(&mut [f32], &[f32])> = ts
+        .iter_mut()
+        .zip(ws)
+        .flat_map(|(t, w)| t.chunks_mut(COLS * m).zip(w.chunks(COLS * k)))
+        .collect();
+    tasks
+        .into_par_iter()
         .for_each(|(tb, wb)| dots(x, m, k, wb, tb));
     if m == 1 {
-        return t;
+        return ts;
     }
-    let mut out = vec![0.0f32; m * n];
-    for (j, col) in t.chunks(m).enumerate() {
-        for (i, &v) in col.iter().enumerate() {
-            out[i * n + j] = v;
-        }
-    }
-    out
+    ts.into_iter()
+        .map(|t| {
+            let n = t.len() / m;
+            let mut out = vec![0.0f32; m * n];
+            for (j, col) in t.chunks(m).enumerate() {
+                for (i, &v) in col.iter().enumerate() {
+                    out[i * n + j] = v;
+                }
+            }
+            out
+        })
+        .collect()
 }
 
 /// Dispatches to the widest SIMD the CPU has: the inner loop is written so that LLVM
