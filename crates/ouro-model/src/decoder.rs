@@ -11,6 +11,7 @@ use candle_nn::VarBuilder;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::decode_attention::decode_attention;
 use crate::fused::{causal_softmax, rope_heads, RopeTables};
 pub use crate::kv_cache::KvCache;
 use crate::kv_cache::LayerCache;
@@ -531,6 +532,13 @@ impl Decoder {
                     Some(slot) => LayerCache::append(slot, &k, &v)?,
                     None => (k, v),
                 };
+                if pass.no_grad {
+                    if let Some(o) = decode_attention(&q, &k, &v, bias.as_ref(), scale)? {
+                        return a
+                            .o
+                            .forward(&o.transpose(1, 2)?.reshape((b, t, nh * hd))?, pass);
+                    }
+                }
                 let tk = k.dim(2)?;
                 let q = q.reshape((b, nkv, rep * t, hd))?;
                 let scores = (q.matmul(&k.t()?)? * scale)?.reshape((b, nh, t, tk))?;

@@ -12,6 +12,7 @@
 pub mod chat;
 pub mod checkpoint;
 pub mod config;
+pub mod decode_attention;
 pub mod decoder;
 pub mod error;
 pub mod fused;

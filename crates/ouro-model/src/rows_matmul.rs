@@ -120,7 +120,7 @@ pub fn matmul_wt_many(x: &[f32], m: usize, k: usize, ws: &[&[f32]]) -> Vec<Vec<f
 
 /// Dispatches to the widest SIMD the CPU has: the inner loop is written so that LLVM
 /// vectorises it for whichever target features the wrapper enables.
-fn dots(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
+pub(crate) fn dots(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
