@@ -142,34 +142,44 @@ unsafe fn dots_avx512(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32])
     let n = w.len() / k;
     let mut j = 0;
     while j < n {
-        // Two weight rows per sweep when possible: each x load feeds two FMAs.
-        let pair = j + 1 < n;
-        let wr = &w[j * k..(j + 1 + pair as usize) * k];
+        // Several weight rows per sweep: each x load feeds that many FMAs. Many token
+        // rows make x spill out of L1, so those take 4 weight rows x 4 token rows.
+        let q = if m >= 16 && j + 4 <= n {
+            4
+        } else if j + 2 <= n {
+            2
+        } else {
+            1
+        };
+        let wr = &w[j * k..(j + q) * k];
         let mut i = 0;
         while i < m {
             let xs = &x[i * k..];
-            let r = if m - i >= 8 {
+            let left = m - i;
+            let r = if left >= 8 && q < 4 {
                 8
-            } else if m - i >= 4 {
+            } else if left >= 4 {
                 4
             } else {
                 1
             };
             let mut o = [0.0f32; 16];
-            match (r, pair) {
-                (8, true) => row_block_avx512::<8, 2>(wr, xs, k, &mut o),
-                (8, false) => row_block_avx512::<8, 1>(wr, xs, k, &mut o),
-                (4, true) => row_block_avx512::<4, 2>(wr, xs, k, &mut o),
-                (4, false) => row_block_avx512::<4, 1>(wr, xs, k, &mut o),
-                (_, true) => row_block_avx512::<1, 2>(wr, xs, k, &mut o),
-                (_, false) => row_block_avx512::<1, 1>(wr, xs, k, &mut o),
+            match (r, q) {
+                (8, 2) => row_block_avx512::<8, 2>(wr, xs, k, &mut o),
+                (8, _) => row_block_avx512::<8, 1>(wr, xs, k, &mut o),
+                (4, 4) => row_block_avx512::<4, 4>(wr, xs, k, &mut o),
+                (4, 2) => row_block_avx512::<4, 2>(wr, xs, k, &mut o),
+                (4, _) => row_block_avx512::<4, 1>(wr, xs, k, &mut o),
+                (_, 4) => row_block_avx512::<1, 4>(wr, xs, k, &mut o),
+                (_, 2) => row_block_avx512::<1, 2>(wr, xs, k, &mut o),
+                _ => row_block_avx512::<1, 1>(wr, xs, k, &mut o),
             }
-            for q in 0..1 + pair as usize {
-                out[(j + q) * m + i..][..r].copy_from_slice(&o[q * r..q * r + r]);
+            for qq in 0..q {
+                out[(j + qq) * m + i..][..r].copy_from_slice(&o[qq * r..qq * r + r]);
             }
             i += r;
         }
-        j += 1 + pair as usize;
+        j += q;
     }
 }
 
@@ -288,7 +298,7 @@ mod tests {
     #[test]
     fn matches_candle_matmul() {
         let dev = Device::Cpu;
-        for (m, k, n) in [(1, 7, 5), (3, 40, 130), (8, 64, 64), (32, 33, 200)] {
+        for (m, k, n) in [(1, 7, 5), (3, 40, 130), (8, 64, 64), (20, 50, 7), (32, 33, 203)] {
             let x = Tensor::randn(0f32, 1.0, (m, k), &dev).unwrap();
             let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
             let b = Tensor::randn(0f32, 1.0, n, &dev).unwrap();
