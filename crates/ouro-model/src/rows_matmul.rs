@@ -298,7 +298,13 @@ mod tests {
     #[test]
     fn matches_candle_matmul() {
         let dev = Device::Cpu;
-        for (m, k, n) in [(1, 7, 5), (3, 40, 130), (8, 64, 64), (20, 50, 7), (32, 33, 203)] {
+        for (m, k, n) in [
+            (1, 7, 5),
+            (3, 40, 130),
+            (8, 64, 64),
+            (20, 50, 7),
+            (32, 33, 203),
+        ] {
             let x = Tensor::randn(0f32, 1.0, (m, k), &dev).unwrap();
             let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
             let b = Tensor::randn(0f32, 1.0, n, &dev).unwrap();

@@ -21,6 +21,14 @@ pub struct DecoderLm {
     pub ckpt: Checkpoint,
     device: Device,
     lora: Option<LoraAdapters>,
+    /// Whether gradients may come from ouro_model's hand-written train pass.
+    hand_pass: bool,
+}
+
+/// `OURO_TRAIN_AUTOGRAD=1` sends every model through candle's autograd (to compare the
+/// two paths, or to rule the hand-written one out).
+fn hand_pass_default() -> bool {
+    std::env::var_os("OURO_TRAIN_AUTOGRAD").is_none_or(|v| v != "1")
 }
 
 impl DecoderLm {
@@ -32,6 +40,7 @@ impl DecoderLm {
             ckpt,
             device: device.clone(),
             lora: None,
+            hand_pass: hand_pass_default(),
         })
     }
 
@@ -41,7 +50,15 @@ impl DecoderLm {
             ckpt,
             device: device.clone(),
             lora: None,
+            hand_pass: hand_pass_default(),
         }
+    }
+
+    /// Takes every gradient through candle's autograd instead of the decoder's
+    /// hand-written train pass (the reference the pass is tested against).
+    pub fn with_autograd(mut self) -> Self {
+        self.hand_pass = false;
+        self
     }
 
     /// Freezes the model and attaches fresh LoRA adapters (`B = 0`, so the model's
@@ -122,10 +139,8 @@ impl TrainableLm for DecoderLm {
         ids: &candle_core::Tensor,
         targets: &candle_core::Tensor,
     ) -> candle_core::Result<Option<TrainPass>> {
-        // Adapters train through autograd; OURO_TRAIN_AUTOGRAD=1 forces it for everything
-        // (to compare the two paths, or to rule the hand-written one out).
-        if self.lora.is_some() || std::env::var_os("OURO_TRAIN_AUTOGRAD").is_some_and(|v| v == "1")
-        {
+        // Adapters train through autograd.
+        if self.lora.is_some() || !self.hand_pass {
             return Ok(None);
         }
         TrainPass::forward(&self.ckpt.decoder, ids, targets)
