@@ -81,6 +81,56 @@ pub fn decode_attention(
     Ok(Some(Tensor::from_vec(out, (b, nh, 1, d), q.device())?))
 }
 
+/// RoPE of the generation step without autograd: `x [B, T, H, D]` -> `[B, H, T, D]`
+/// rotated by `cos`/`sin` `[B, 1, T, D/2]` (per-row positions). The candle composition
+/// is nine ops on strided views per call, twice per layer and step. `None` outside f32
+/// on CPU.
+pub fn decode_rope(
+    x: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+    interleaved: bool,
+) -> Result<Option<Tensor>> {
+    let (b, t, h, d) = x.dims4()?;
+    let half = d / 2;
+    if !x.device().is_cpu()
+        || x.dtype() != candle_core::DType::F32
+        || cos.elem_count() != b * t * half
+    {
+        return Ok(None);
+    }
+    let xs: Vec<f32> = x.flatten_all()?.to_vec1()?;
+    let cs: Vec<f32> = cos
+        .to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1()?;
+    let sn: Vec<f32> = sin
+        .to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1()?;
+    let mut out = vec![0.0f32; xs.len()];
+    for bi in 0..b {
+        for ti in 0..t {
+            let tab = (bi * t + ti) * half;
+            for hi in 0..h {
+                let src = &xs[((bi * t + ti) * h + hi) * d..][..d];
+                let dst = &mut out[((bi * h + hi) * t + ti) * d..][..d];
+                for i in 0..half {
+                    let (ia, ib) = if interleaved {
+                        (2 * i, 2 * i + 1)
+                    } else {
+                        (i, i + half)
+                    };
+                    let (c, s) = (cs[tab + i], sn[tab + i]);
+                    dst[ia] = src[ia] * c - src[ib] * s;
+                    dst[ib] = src[ib] * c + src[ia] * s;
+                }
+            }
+        }
+    }
+    Ok(Some(Tensor::from_vec(out, (b, h, t, d), x.device())?))
+}
+
 fn f32s(g: &Storage) -> Option<&[f32]> {
     match g {
         Storage::Cpu(candle_core::CpuStorage::F32(v)) => Some(v),
@@ -121,6 +171,30 @@ impl<'a> Rows<'a> {
 mod tests {
     use super::*;
     use candle_core::{Device, Tensor};
+
+    #[test]
+    fn decode_rope_matches_the_candle_composition() {
+        let dev = Device::Cpu;
+        let (b, t, h, d) = (2, 3, 4, 8);
+        let x = Tensor::randn(0f32, 1.0, (b, t, h, d), &dev).unwrap();
+        let pos: Vec<u32> = vec![5, 6, 7, 0, 1, 2];
+        let inv: Vec<f64> = (0..d / 2)
+            .map(|i| 1.0 / 10000f64.powf(2.0 * i as f64 / d as f64))
+            .collect();
+        let (cos, sin) =
+            crate::ops::rope_tables(&inv, &pos, candle_core::DType::F32, &dev).unwrap();
+        let (cos, sin) = (
+            cos.reshape((b, 1, t, d / 2)).unwrap(),
+            sin.reshape((b, 1, t, d / 2)).unwrap(),
+        );
+        for il in [false, true] {
+            let got = decode_rope(&x, &cos, &sin, il).unwrap().unwrap();
+            let xt = x.transpose(1, 2).unwrap().contiguous().unwrap();
+            let want = crate::ops::apply_rope(&xt, &cos, &sin, il).unwrap();
+            let e = (got - want).unwrap().abs().unwrap().max_all().unwrap();
+            assert!(e.to_scalar::<f32>().unwrap() < 1e-6, "interleaved {il}");
+        }
+    }
 
     #[test]
     fn matches_the_candle_composition_with_a_mask() {

@@ -11,7 +11,7 @@ use candle_nn::VarBuilder;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::decode_attention::decode_attention;
+use crate::decode_attention::{decode_attention, decode_rope};
 use crate::fused::{causal_softmax, rope_heads, RopeTables};
 pub use crate::kv_cache::KvCache;
 use crate::kv_cache::LayerCache;
@@ -526,8 +526,15 @@ impl Decoder {
             }
             PassKind::Plain { cos, sin, bias } => {
                 let interleaved = self.cfg.interleaved_rope();
-                let q = apply_rope(&q.transpose(1, 2)?.contiguous()?, cos, sin, interleaved)?;
-                let k = apply_rope(&k.transpose(1, 2)?.contiguous()?, cos, sin, interleaved)?;
+                let rope = |x: &Tensor| -> Result<Tensor> {
+                    if pass.no_grad {
+                        if let Some(y) = decode_rope(x, cos, sin, interleaved)? {
+                            return Ok(y);
+                        }
+                    }
+                    apply_rope(&x.transpose(1, 2)?.contiguous()?, cos, sin, interleaved)
+                };
+                let (q, k) = (rope(&q)?, rope(&k)?);
                 let (k, v) = match cache {
                     Some(slot) => LayerCache::append(slot, &k, &v)?,
                     None => (k, v),

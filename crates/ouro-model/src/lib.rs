@@ -15,6 +15,7 @@ pub mod config;
 pub mod decode_attention;
 pub mod decoder;
 pub mod error;
+pub mod fastmath;
 pub mod fused;
 pub mod generate;
 pub mod gguf;

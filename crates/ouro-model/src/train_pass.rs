@@ -10,74 +10,26 @@
 //! without LoRA adapters or q/k norms; [`TrainPass::forward`] returns `None` otherwise and
 //! the caller uses candle's autograd. Tests check it against that autograd path.
 
+mod attention;
+mod head;
 mod kernels;
+mod slots;
 
 use std::collections::HashMap;
 
 use candle_core::{Result, Storage, Tensor};
 
 use crate::decoder::Decoder;
-use kernels::{gemm, give, rm, take, take_zeroed, tr, Attn, Rope};
+use attention::Attn;
+use head::{dlogits, head_probs};
+use kernels::{gemm, give, rm, take, take_zeroed, tr, Rope};
+pub use slots::GradSlots;
 
 /// Logits kept from forward to backward when they fit in this many floats (64 MiB);
 /// larger vocabularies recompute each chunk in the backward instead.
 const KEEP_LOGITS: usize = 1 << 24;
 /// Rows of one logits chunk: at most this many logits at a time.
 const CHUNK_ELEMS: usize = 1 << 22;
-
-/// Gradient buffers by HF tensor name. The backward adds into them, or, for a fresh set
-/// ([`GradSlots::new`] with `overwrite`), overwrites whatever they hold.
-pub struct GradSlots<'a> {
-    slots: HashMap<String, Slot<'a>>,
-    overwrite: bool,
-}
-
-struct Slot<'a> {
-    buf: &'a mut [f32],
-    fresh: bool,
-}
-
-impl<'a> Slot<'a> {
-    /// For a gemm that adds into the slot: whether to read the old contents.
-    fn acc(&mut self) -> bool {
-        !std::mem::replace(&mut self.fresh, false)
-    }
-
-    /// The buffer, zeroed first if it is fresh.
-    fn sum(&mut self) -> &mut [f32] {
-        if std::mem::replace(&mut self.fresh, false) {
-            self.buf.fill(0.0);
-        }
-        self.buf
-    }
-}
-
-impl<'a> GradSlots<'a> {
-    pub fn new(overwrite: bool) -> Self {
-        Self {
-            slots: HashMap::new(),
-            overwrite,
-        }
-    }
-
-    pub fn insert(&mut self, name: &str, buf: &'a mut [f32]) {
-        let fresh = self.overwrite;
-        self.slots.insert(name.to_string(), Slot { buf, fresh });
-    }
-
-    fn take(&mut self, name: &str, len: usize) -> Result<Slot<'a>> {
-        let s = self.slots.remove(name).ok_or_else(|| {
-            candle_core::Error::Msg(format!("train pass: no gradient buffer for {name}"))
-        })?;
-        if s.buf.len() != len {
-            candle_core::bail!(
-                "train pass: gradient buffer for {name} holds {} values, the weight {len}",
-                s.buf.len()
-            );
-        }
-        Ok(s)
-    }
-}
 
 /// Read guards on the weights and their f32 slices by name.
 fn with_weights<R>(
@@ -593,52 +545,4 @@ fn head_weight<'a>(ws: &HashMap<&str, &'a [f32]>, tied: bool) -> Result<&'a [f32
             "lm_head.weight"
         },
     )
-}
-
-/// Logits of `hn` rows against `head` (`[vocab, d]`) into `buf`, turned into softmax
-/// probabilities in place; the target log-probs go to `logp`.
-fn head_probs(
-    hn: &[f32],
-    head: &[f32],
-    d: usize,
-    targets: &[u32],
-    buf: &mut [f32],
-    logp: &mut [f32],
-) {
-    use rayon::prelude::*;
-    let rows = targets.len();
-    let vocab = buf.len() / rows;
-    gemm(
-        rows,
-        vocab,
-        d,
-        buf,
-        vocab,
-        false,
-        rm(hn, d),
-        tr(head, d),
-        true,
-    );
-    buf.par_chunks_mut(vocab)
-        .zip(targets.par_iter().zip(logp.par_iter_mut()))
-        .for_each(|(row, (&tg, lp))| {
-            let mx = row.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
-            let at = row[tg as usize] - mx;
-            row.iter_mut().for_each(|x| *x = kernels::exp(*x - mx));
-            let sum = kernels::sum(row);
-            *lp = at - sum.ln();
-            let r = 1.0 / sum;
-            row.iter_mut().for_each(|x| *x *= r);
-        });
-}
-
-/// Softmax rows in place -> `coef * (onehot(target) - softmax)`.
-fn dlogits(buf: &mut [f32], vocab: usize, targets: &[u32], coef: &[f32]) {
-    use rayon::prelude::*;
-    buf.par_chunks_mut(vocab)
-        .zip(targets.par_iter().zip(coef.par_iter()))
-        .for_each(|(row, (&tg, &c))| {
-            row.iter_mut().for_each(|x| *x *= -c);
-            row[tg as usize] += c;
-        });
 }
