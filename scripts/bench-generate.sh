@@ -15,15 +15,16 @@
 #     other work, multi-threaded torch degrades far more than ouro (OpenMP barriers), so the
 #     wall ratio at THREADS>1 overstates ouro's lead there; THREADS=1 is the fair setting.
 #
-# Measured 2026-11-30 on the 2-core dev box while other builds ran (load average ~10),
-# torch 2.15.0 / transformers 5.24.0, THREADS=1 (wall tokens/s; CPU-seconds ratio in brackets):
-#   batch 1, 64 tokens:  ouro 6.5 vs 4.4 tok/s  -> 1.47x (1.50x)
-#   batch 8, 64 tokens:  ouro 20.5 vs 15.0      -> 1.37x (1.34x)
-#   batch 32, 32 tokens: ouro 34.2 vs 32.4      -> 1.06x (1.07x)
-# At THREADS=2 on the same busy box the wall ratio read 10-22x, because torch's OpenMP
-# threads collapse under oversubscription; that figure (like an earlier 8.2x) is not a
-# like-for-like comparison. Profile (perf, batch 8): ~72% of ouro's time is candle's f32
-# gemm in the decoder; the 49152x576 lm_head alone is about a third of a decode step.
+# Measured 2026-11-30 on a quiet 2-core Xeon (AVX-512), torch 2.15.0 / transformers 5.24.0
+# (wall tokens/s; CPU-seconds ratio in brackets):
+#   THREADS=2, batch 8, 64 tokens:  ouro 203.5 vs 93.9 tok/s  -> 2.17x (2.40x)
+#   THREADS=1, batch 8, 64 tokens:  ouro 131.4 vs 51.6        -> 2.55x (2.54x)
+#   THREADS=2, batch 32, 32 tokens: ouro 291.2 vs 183.6       -> 1.59x (1.74x)
+# Earlier the same script read 0.57x at batch 8 here: candle's gemm repacked every weight
+# matrix on every decode step and the KV cache was re-concatenated per step. Decoding now
+# streams the weights once (rows_matmul, ~60% of the time, close to memory bandwidth), attends
+# over an in-place cache, and runs on a rayon worker. Batch 32 is compute-heavier and the
+# streaming kernel's edge over MKL's GEMM is smaller there.
 #
 #   scripts/bench-generate.sh [BATCH=8] [MAX_TOKENS=64]
 #   OURO_TORCH_PYTHON=/path/to/python scripts/bench-generate.sh   # reuse a torch+transformers env

@@ -1,39 +1,12 @@
-//! Decode-step matmul cost: candle's `x.matmul(&w.t())` (what `linear` does) against a
-//! plain dot-product kernel over W's rows, for the small-M shapes of batched decoding
-//! (M = batch rows, one new token each). W is [out, in] row-major, so every output is a
-//! contiguous dot product: the weights are streamed once, nothing is packed.
+//! Decode-step matmul cost: candle's `x.matmul(&w.t())` (what `linear` does) against
+//! `ouro_model::rows_matmul`, the kernel generation uses, for the small-M shapes of batched
+//! decoding (M = batch rows, one new token each). W is [out, in] row-major, so every output
+//! is a contiguous dot product: the weights are streamed once, nothing is packed.
 //!
 //!   cargo run --release -p ouro-model --example decode_matmul [M=8]
 //! Prints per-shape milliseconds for both; single thread (RAYON_NUM_THREADS=1) is the fair view.
 
 use candle_core::{Device, Tensor};
-
-fn dot_rows(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
-    let mut out = vec![0f32; m * n];
-    // 4 weight rows at a time against every x row: each weight row is read once per call.
-    for j0 in (0..n).step_by(4) {
-        let rows: Vec<&[f32]> = (j0..(j0 + 4).min(n))
-            .map(|j| &w[j * k..(j + 1) * k])
-            .collect();
-        for i in 0..m {
-            let xi = &x[i * k..(i + 1) * k];
-            for (r, wr) in rows.iter().enumerate() {
-                let mut acc = [0f32; 8];
-                let (xc, wc) = (xi.chunks_exact(8), wr.chunks_exact(8));
-                let (xt, wt) = (xc.remainder(), wc.remainder());
-                for (a, b) in xc.zip(wc) {
-                    for l in 0..8 {
-                        acc[l] += a[l] * b[l];
-                    }
-                }
-                let mut s: f32 = acc.iter().sum();
-                s += xt.iter().zip(wt).map(|(a, b)| a * b).sum::<f32>();
-                out[i * n + j0 + r] = s;
-            }
-        }
-    }
-    out
-}
 
 fn main() -> candle_core::Result<()> {
     let m: usize = std::env::args()
@@ -65,7 +38,7 @@ fn main() -> candle_core::Result<()> {
         let t = std::time::Instant::now();
         let mut d = Vec::new();
         for _ in 0..reps {
-            d = dot_rows(&xv, m, k, &wv, n);
+            d = ouro_model::rows_matmul::matmul_wt(&xv, m, k, &wv, n);
         }
         let dot_ms = t.elapsed().as_secs_f64() * 1e3 / reps as f64;
         let c = c.unwrap().flatten_all()?.to_vec1::<f32>()?;

@@ -138,14 +138,7 @@ impl TrainPass {
         );
         let (qd, kd) = (nh * hd, nkv * hd);
         let eps = cfg.rms_norm_eps as f32;
-        let attn = Attn {
-            b,
-            t,
-            nh,
-            nkv,
-            hd,
-            scale: 1.0 / (hd as f32).sqrt(),
-        };
+        let attn = Attn::new(cfg, b, t);
         let rope = Rope::new(dec.inv_freq(), t, cfg.interleaved_rope());
         let embed = w(ws, "model.embed_tokens.weight")?;
         let mut x = take(n * d);
@@ -188,28 +181,12 @@ impl TrainPass {
             let inv2 =
                 kernels::rms_fwd(&x_mid, lw("post_attention_layernorm.weight")?, eps, &mut h2);
             let (mut g, mut u, mut m) = (take(n * f), take(n * f), take(n * f));
-            gemm(
-                n,
-                f,
-                d,
-                &mut g,
-                f,
-                false,
-                rm(&h2, d),
-                tr(lw("mlp.gate_proj.weight")?, d),
-                true,
-            );
-            gemm(
-                n,
-                f,
-                d,
-                &mut u,
-                f,
-                false,
-                rm(&h2, d),
-                tr(lw("mlp.up_proj.weight")?, d),
-                true,
-            );
+            for (y, name) in [
+                (&mut g, "mlp.gate_proj.weight"),
+                (&mut u, "mlp.up_proj.weight"),
+            ] {
+                gemm(n, f, d, y, f, false, rm(&h2, d), tr(lw(name)?, d), true);
+            }
             kernels::swiglu_fwd(&g, &u, &mut m);
             let mut x_out = take(n * d);
             x_out.copy_from_slice(&x_mid);
@@ -326,14 +303,7 @@ impl TrainPass {
             cfg.head_dim(),
         );
         let (qd, kd) = (nh * hd, nkv * hd);
-        let attn = Attn {
-            b,
-            t,
-            nh,
-            nkv,
-            hd,
-            scale: 1.0 / (hd as f32).sqrt(),
-        };
+        let attn = Attn::new(cfg, b, t);
         let rope = Rope::new(dec.inv_freq(), t, cfg.interleaved_rope());
         let tied = cfg.tie_word_embeddings;
         let head = head_weight(ws, tied)?;

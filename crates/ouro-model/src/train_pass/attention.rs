@@ -77,6 +77,19 @@ fn row_blocks(t: usize) -> Vec<(usize, usize)> {
 }
 
 impl Attn {
+    /// The attention shapes of `cfg` for `b` sequences of `t` tokens.
+    pub fn new(cfg: &crate::Config, b: usize, t: usize) -> Self {
+        let hd = cfg.head_dim();
+        Attn {
+            b,
+            t,
+            nh: cfg.num_attention_heads,
+            nkv: cfg.num_key_value_heads(),
+            hd,
+            scale: 1.0 / (hd as f32).sqrt(),
+        }
+    }
+
     fn rep(&self) -> usize {
         self.nh / self.nkv
     }
