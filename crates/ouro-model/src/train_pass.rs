@@ -31,6 +31,12 @@ const KEEP_LOGITS: usize = 1 << 24;
 /// Rows of one logits chunk: at most this many logits at a time.
 const CHUNK_ELEMS: usize = 1 << 22;
 
+/// Frees the activation buffers that passes keep for reuse. Training calls it when it
+/// ends, so that a process which goes on to sample does not hold them.
+pub fn release_buffers() {
+    kernels::release_pool();
+}
+
 /// Read guards on the weights and their f32 slices by name.
 fn with_weights<R>(
     dec: &Decoder,

@@ -202,6 +202,7 @@ pub fn run(
         }
     }
     bar.finish_and_clear();
+    ouro_model::train_pass::release_buffers();
     let st = TrainerState {
         step: end.max(start),
         total_steps: total,

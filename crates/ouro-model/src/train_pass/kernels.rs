@@ -176,6 +176,11 @@ pub fn take(len: usize) -> Vec<f32> {
     }
 }
 
+/// Frees every pooled buffer (after training, before the process does something else).
+pub fn release_pool() {
+    POOL.lock().expect("buffer pool").clear();
+}
+
 /// A zero-filled buffer of `len` floats.
 pub fn take_zeroed(len: usize) -> Vec<f32> {
     let mut v = take(len);
