@@ -188,6 +188,7 @@ unsafe fn dots_avx512(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32])
 /// accumulator chain at a time), which leaves it latency-bound.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
+#[allow(clippy::needless_range_loop)] // (q, r) index two arrays in lockstep
 unsafe fn row_block_avx512<const R: usize, const Q: usize>(
     w: &[f32],
     x: &[f32],

@@ -21,7 +21,10 @@ pub enum Gradient {
     /// A scalar whose autograd gradient is the loss gradient (see [`crate::loss`]).
     Surrogate(Tensor),
     /// The model's hand-written training pass and `dL/dlogprob` per token.
-    Pass { pass: TrainPass, coef: Vec<f32> },
+    Pass {
+        pass: Box<TrainPass>,
+        coef: Vec<f32>,
+    },
 }
 
 /// What one micro-batch contributes to an optimiser step.
@@ -153,7 +156,7 @@ pub fn run(
             match r.gradient {
                 Gradient::Surrogate(s) => acc.add(&vars, &s.backward()?)?,
                 Gradient::Pass { pass, coef } => acc.add_pass(&names, |slots| {
-                    model.train_pass_backward(pass, &coef, slots)
+                    model.train_pass_backward(*pass, &coef, slots)
                 })?,
             }
             loss += r.loss;
@@ -248,7 +251,7 @@ pub struct TokenLogprobs {
 
 enum Source {
     Graph(Tensor),
-    Pass(TrainPass),
+    Pass(Box<TrainPass>),
 }
 
 /// `model.token_logprobs(ids, targets)`, through the model's hand-written training pass
@@ -267,7 +270,7 @@ pub fn token_logprobs(
             .collect();
         return Ok(TokenLogprobs {
             host,
-            source: Source::Pass(pass),
+            source: Source::Pass(Box::new(pass)),
         });
     }
     let logps = model.token_logprobs(ids, targets)?;
