@@ -28,17 +28,32 @@ impl TempFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!(
-            "{TEMP_PREFIX}{}-{unique}-{name}",
-            std::process::id()
-        ));
-        let file = File::options()
-            .write(true)
-            .read(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| DataError::io(&path, e))?;
+        // pid + counter alone collide across containers (every pod's process can be pid 1)
+        // writing into one shared directory: add the clock, and take another name if the
+        // file exists anyway (`create_new` never reuses one).
+        let mut attempt = 0;
+        let (path, file) = loop {
+            let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let path = dir.join(format!(
+                "{TEMP_PREFIX}{}-{nanos:08x}-{unique}-{name}",
+                std::process::id()
+            ));
+            match File::options()
+                .write(true)
+                .read(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(file) => break (path, file),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 16 => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(DataError::io(&path, e)),
+            }
+        };
         Ok(TempFile {
             path,
             file,
