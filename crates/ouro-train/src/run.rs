@@ -160,6 +160,13 @@ impl TrainableLm for DecoderLm {
         ids: &candle_core::Tensor,
         targets: &candle_core::Tensor,
     ) -> candle_core::Result<candle_core::Tensor> {
+        // The train pass's forward alone (no LoRA here, so the base model is the model).
+        if self.lora.is_none() && self.hand_pass {
+            if let Some(pass) = TrainPass::forward(&self.ckpt.decoder, ids, targets)? {
+                let (b, t) = pass.dims();
+                return candle_core::Tensor::from_slice(pass.logprobs(), (b, t), &self.device);
+            }
+        }
         Ok(self
             .ckpt
             .decoder
