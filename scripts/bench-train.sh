@@ -12,8 +12,9 @@
 # Reference figures on the 2-core EPYC (DESIGN.md §4): torch 0.78 s, TRL SFT 1.01 s,
 # TRL DPO 1.02 s, naive candle 1.59 s. Target: ouro <= torch.
 #
-# Measured 2026-11-30 on a quiet 2-core Xeon (AVX-512), 8 steps: ouro SFT 0.477 s, plain torch
-# 0.488 s (ratio 0.98), TRL SFTTrainer 0.419 s, ouro DPO 0.477 s, TRL DPOTrainer 0.454 s.
+# Measured 2026-11-30 on a quiet 2-core Xeon (AVX-512), 8 steps: ouro SFT 0.450 s, plain torch
+# 0.492 s (ratio 0.91; 0.84 in the run before), TRL SFTTrainer 0.410 s (0.41-0.57 s from run to
+# run), ouro DPO 0.451 s, TRL DPOTrainer 0.514 s (ratio 0.88).
 # ouro trains through ouro_model's hand-written train pass; OURO_TRAIN_AUTOGRAD=1 makes it
 # use candle's autograd instead (0.93 s/step here, 1.14 s before gemm's AVX-512 kernels were on).
 set -euo pipefail
