@@ -10,6 +10,26 @@ use candle_core::{
 use num_traits::Float;
 use rayon::prelude::*;
 
+/// Evaluates `$body` with `$t` standing for `f32` or `f64`, as storage `$s` holds, and
+/// wraps the `Vec` it returns in a `CpuStorage` of that type; other dtypes are an error
+/// naming `$op`. Every fused op runs on both, so the f64 gradient checks cover them.
+macro_rules! by_float {
+    ($s:expr, $op:literal, |$t:ident| $body:expr) => {
+        match $s {
+            CpuStorage::F32(_) => {
+                type $t = f32;
+                CpuStorage::F32($body)
+            }
+            CpuStorage::F64(_) => {
+                type $t = f64;
+                CpuStorage::F64($body)
+            }
+            _ => candle_core::bail!(concat!($op, ": only f32/f64 are supported")),
+        }
+    };
+}
+pub(crate) use by_float;
+
 mod attention;
 pub use attention::{causal_softmax, rope_heads, RopeTables};
 
@@ -177,11 +197,7 @@ impl CustomOp1 for Softmax {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let n = last_dim(l)?;
-        let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(softmax_rows(slice::<f32>(s, l)?, n)),
-            CpuStorage::F64(_) => CpuStorage::F64(softmax_rows(slice::<f64>(s, l)?, n)),
-            _ => candle_core::bail!("ouro softmax: only f32/f64 are supported"),
-        };
+        let out = by_float!(s, "ouro softmax", |T| softmax_rows(slice::<T>(s, l)?, n));
         Ok((out, l.shape().clone()))
     }
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -204,19 +220,11 @@ impl CustomOp2 for SoftmaxBwd {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let n = last_dim(l1)?;
-        let out = match s1 {
-            CpuStorage::F32(_) => CpuStorage::F32(softmax_bwd_rows(
-                slice::<f32>(s1, l1)?,
-                slice::<f32>(s2, l2)?,
-                n,
-            )),
-            CpuStorage::F64(_) => CpuStorage::F64(softmax_bwd_rows(
-                slice::<f64>(s1, l1)?,
-                slice::<f64>(s2, l2)?,
-                n,
-            )),
-            _ => candle_core::bail!("ouro softmax bwd: only f32/f64 are supported"),
-        };
+        let out = by_float!(s1, "ouro softmax bwd", |T| softmax_bwd_rows(
+            slice::<T>(s1, l1)?,
+            slice::<T>(s2, l2)?,
+            n
+        ));
         Ok((out, l1.shape().clone()))
     }
 }
@@ -243,19 +251,11 @@ impl CustomOp2 for RmsNorm {
                 l1.shape()
             );
         }
-        let out = match s1 {
-            CpuStorage::F32(_) => CpuStorage::F32(rms_rows(
-                slice::<f32>(s1, l1)?,
-                slice::<f32>(s2, l2)?,
-                self.eps as f32,
-            )),
-            CpuStorage::F64(_) => CpuStorage::F64(rms_rows(
-                slice::<f64>(s1, l1)?,
-                slice::<f64>(s2, l2)?,
-                self.eps,
-            )),
-            _ => candle_core::bail!("ouro rms_norm: only f32/f64 are supported"),
-        };
+        let out = by_float!(s1, "ouro rms_norm", |T| rms_rows(
+            slice::<T>(s1, l1)?,
+            slice::<T>(s2, l2)?,
+            self.eps as T
+        ));
         Ok((out, l1.shape().clone()))
     }
     fn bwd(
@@ -289,21 +289,12 @@ impl CustomOp3 for RmsNormBwdX {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let out = match s1 {
-            CpuStorage::F32(_) => CpuStorage::F32(rms_bwd_x_rows(
-                slice::<f32>(s1, l1)?,
-                slice::<f32>(s2, l2)?,
-                slice::<f32>(s3, l3)?,
-                self.eps as f32,
-            )),
-            CpuStorage::F64(_) => CpuStorage::F64(rms_bwd_x_rows(
-                slice::<f64>(s1, l1)?,
-                slice::<f64>(s2, l2)?,
-                slice::<f64>(s3, l3)?,
-                self.eps,
-            )),
-            _ => candle_core::bail!("ouro rms_norm bwd: only f32/f64 are supported"),
-        };
+        let out = by_float!(s1, "ouro rms_norm bwd", |T| rms_bwd_x_rows(
+            slice::<T>(s1, l1)?,
+            slice::<T>(s2, l2)?,
+            slice::<T>(s3, l3)?,
+            self.eps as T
+        ));
         Ok((out, l1.shape().clone()))
     }
 }
@@ -324,21 +315,12 @@ impl CustomOp2 for RmsNormBwdW {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let n = last_dim(l1)?;
-        let out = match s1 {
-            CpuStorage::F32(_) => CpuStorage::F32(rms_bwd_w_rows(
-                slice::<f32>(s1, l1)?,
-                slice::<f32>(s2, l2)?,
-                n,
-                self.eps as f32,
-            )),
-            CpuStorage::F64(_) => CpuStorage::F64(rms_bwd_w_rows(
-                slice::<f64>(s1, l1)?,
-                slice::<f64>(s2, l2)?,
-                n,
-                self.eps,
-            )),
-            _ => candle_core::bail!("ouro rms_norm bwd: only f32/f64 are supported"),
-        };
+        let out = by_float!(s1, "ouro rms_norm bwd", |T| rms_bwd_w_rows(
+            slice::<T>(s1, l1)?,
+            slice::<T>(s2, l2)?,
+            n,
+            self.eps as T
+        ));
         Ok((out, Shape::from(n)))
     }
 }
@@ -384,11 +366,10 @@ impl CustomOp2 for SwiGlu {
         fn f<T: Float + Send + Sync>(g: &[T], u: &[T]) -> Vec<T> {
             zip3(g, u, u, |g, u, _| g * sigmoid(g) * u)
         }
-        let out = match s1 {
-            CpuStorage::F32(_) => CpuStorage::F32(f(slice::<f32>(s1, l1)?, slice::<f32>(s2, l2)?)),
-            CpuStorage::F64(_) => CpuStorage::F64(f(slice::<f64>(s1, l1)?, slice::<f64>(s2, l2)?)),
-            _ => candle_core::bail!("ouro swiglu: only f32/f64 are supported"),
-        };
+        let out = by_float!(s1, "ouro swiglu", |T| f(
+            slice::<T>(s1, l1)?,
+            slice::<T>(s2, l2)?
+        ));
         Ok((out, l1.shape().clone()))
     }
     fn bwd(
@@ -433,21 +414,12 @@ impl CustomOp3 for SwiGluBwd {
                 zip3(g, u, d, |g, _, d| d * g * sigmoid(g))
             }
         }
-        let out = match s1 {
-            CpuStorage::F32(_) => CpuStorage::F32(f(
-                slice::<f32>(s1, l1)?,
-                slice::<f32>(s2, l2)?,
-                slice::<f32>(s3, l3)?,
-                self.wrt_gate,
-            )),
-            CpuStorage::F64(_) => CpuStorage::F64(f(
-                slice::<f64>(s1, l1)?,
-                slice::<f64>(s2, l2)?,
-                slice::<f64>(s3, l3)?,
-                self.wrt_gate,
-            )),
-            _ => candle_core::bail!("ouro swiglu bwd: only f32/f64 are supported"),
-        };
+        let out = by_float!(s1, "ouro swiglu bwd", |T| f(
+            slice::<T>(s1, l1)?,
+            slice::<T>(s2, l2)?,
+            slice::<T>(s3, l3)?,
+            self.wrt_gate
+        ));
         Ok((out, l1.shape().clone()))
     }
 }

@@ -7,6 +7,8 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Result, Shap
 use num_traits::Float;
 use rayon::prelude::*;
 
+use crate::fused::by_float;
+
 /// `h [N, H]`, `w [V, H]`, `targets [N] u32` -> `[N]` log-probs, differentiable in `h` and `w`.
 pub fn chunked_logprobs(
     h: &Tensor,
@@ -188,11 +190,7 @@ impl CustomOp2 for PickLogprob {
     ) -> Result<(CpuStorage, Shape)> {
         let (n, v) = l1.shape().dims2()?;
         let t = host::<u32>(s2, l2)?;
-        let out = match s1 {
-            CpuStorage::F32(_) => CpuStorage::F32(pick_rows(host::<f32>(s1, l1)?, t, v)?),
-            CpuStorage::F64(_) => CpuStorage::F64(pick_rows(host::<f64>(s1, l1)?, t, v)?),
-            _ => candle_core::bail!("logprob head: only f32/f64 are supported"),
-        };
+        let out = by_float!(s1, "logprob head", |T| pick_rows(host::<T>(s1, l1)?, t, v)?);
         Ok((out, Shape::from(n)))
     }
 }
@@ -234,21 +232,12 @@ impl CustomOp3 for DLogits {
     ) -> Result<(CpuStorage, Shape)> {
         let (_, v) = l1.shape().dims2()?;
         let t = host::<u32>(s2, l2)?;
-        let out = match s1 {
-            CpuStorage::F32(_) => CpuStorage::F32(dlogit_rows(
-                host::<f32>(s1, l1)?,
-                t,
-                host::<f32>(s3, l3)?,
-                v,
-            )),
-            CpuStorage::F64(_) => CpuStorage::F64(dlogit_rows(
-                host::<f64>(s1, l1)?,
-                t,
-                host::<f64>(s3, l3)?,
-                v,
-            )),
-            _ => candle_core::bail!("logprob head: only f32/f64 are supported"),
-        };
+        let out = by_float!(s1, "logprob head", |T| dlogit_rows(
+            host::<T>(s1, l1)?,
+            t,
+            host::<T>(s3, l3)?,
+            v
+        ));
         Ok((out, l1.shape().clone()))
     }
 }

@@ -151,11 +151,7 @@ impl CustomOp1 for RopeHeads {
                 self.0.half
             );
         }
-        let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(self.fwd(slice::<f32>(s, l)?, &dims)),
-            CpuStorage::F64(_) => CpuStorage::F64(self.fwd(slice::<f64>(s, l)?, &dims)),
-            _ => candle_core::bail!("rope_heads: only f32/f64 are supported"),
-        };
+        let out = by_float!(s, "rope_heads", |T| self.fwd(slice::<T>(s, l)?, &dims));
         Ok((out, Shape::from((dims[0], dims[2], dims[1], dims[3]))))
     }
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -176,11 +172,7 @@ impl CustomOp1 for RopeHeadsBwd {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let dims = &self.1;
-        let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(self.0.bwd(slice::<f32>(s, l)?, dims)),
-            CpuStorage::F64(_) => CpuStorage::F64(self.0.bwd(slice::<f64>(s, l)?, dims)),
-            _ => candle_core::bail!("rope_heads bwd: only f32/f64 are supported"),
-        };
+        let out = by_float!(s, "rope_heads bwd", |T| self.0.bwd(slice::<T>(s, l)?, dims));
         Ok((out, Shape::from(dims.clone())))
     }
 }
@@ -253,11 +245,7 @@ impl CustomOp1 for CausalSoftmax {
         if self.scale <= 0.0 {
             candle_core::bail!("causal_softmax: scale must be positive");
         }
-        let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(self.fwd(slice::<f32>(s, l)?, &dims)),
-            CpuStorage::F64(_) => CpuStorage::F64(self.fwd(slice::<f64>(s, l)?, &dims)),
-            _ => candle_core::bail!("causal_softmax: only f32/f64 are supported"),
-        };
+        let out = by_float!(s, "causal_softmax", |T| self.fwd(slice::<T>(s, l)?, &dims));
         Ok((out, l.shape().clone()))
     }
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -295,21 +283,12 @@ impl CustomOp2 for ScaledSoftmaxBwd {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let n = *l1.shape().dims().last().unwrap_or(&1);
-        let out = match s1 {
-            CpuStorage::F32(_) => CpuStorage::F32(scaled_softmax_bwd(
-                slice::<f32>(s1, l1)?,
-                slice::<f32>(s2, l2)?,
-                n,
-                self.0 as f32,
-            )),
-            CpuStorage::F64(_) => CpuStorage::F64(scaled_softmax_bwd(
-                slice::<f64>(s1, l1)?,
-                slice::<f64>(s2, l2)?,
-                n,
-                self.0,
-            )),
-            _ => candle_core::bail!("causal_softmax bwd: only f32/f64 are supported"),
-        };
+        let out = by_float!(s1, "causal_softmax bwd", |T| scaled_softmax_bwd(
+            slice::<T>(s1, l1)?,
+            slice::<T>(s2, l2)?,
+            n,
+            self.0 as T
+        ));
         Ok((out, l1.shape().clone()))
     }
 }
