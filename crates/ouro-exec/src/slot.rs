@@ -11,10 +11,14 @@ use std::time::{Duration, Instant};
 use crate::cgroup::{CgroupSupport, SlotCgroup};
 use crate::protocol::{Hello, Request, Response};
 
-/// The harness source, run with `python3 -c`.
-/// `isolate.py` (plain-data codec, spy pass) comes first: `harness.py`
-/// ends by calling `main()`.
-pub const HARNESS: &str = concat!(include_str!("isolate.py"), include_str!("harness.py"));
+/// The harness source, run with `python3 -c`: `isolate.py` (plain-data codec, spy
+/// pass), then `confine.py` (sandbox set-up), then `harness.py`, which ends by calling
+/// `main()`.
+pub const HARNESS: &str = concat!(
+    include_str!("isolate.py"),
+    include_str!("confine.py"),
+    include_str!("harness.py")
+);
 
 /// The sandbox primitives a slot is expected to reach when running as root;
 /// anything missing from a slot's isolation is warned about.

@@ -1,0 +1,248 @@
+# ouro-exec slot harness, part 1 of 2: building the sandbox (cgroups, namespaces and
+# mounts, Landlock, seccomp, preimports). Concatenated ahead of harness.py, which calls
+# these functions from main(); at that point harness.py's CONFIG, WARNINGS, _libc,
+# _syscall and prctl exist. Only constants run at load time here.
+
+
+# ---------------------------------------------------------------- cgroups
+def join_cgroups():
+    ok = True
+    for path in CONFIG.get("cgroup_procs", []):
+        try:
+            with open(path, "w") as f:
+                f.write(str(os.getpid()))
+        except OSError as e:
+            ok = False
+            WARNINGS.append("cannot join cgroup %s: %s" % (path, e))
+    return ok and bool(CONFIG.get("cgroup_procs"))
+
+
+# ---------------------------------------------------------------- namespaces
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+NS_FLAGS = [("userns", CLONE_NEWUSER), ("mntns", CLONE_NEWNS), ("pidns", CLONE_NEWPID),
+            ("netns", CLONE_NEWNET), ("ipcns", CLONE_NEWIPC), ("utsns", CLONE_NEWUTS)]
+
+
+def unshare_namespaces():
+    got = set()
+    if os.geteuid() != 0:
+        uid, gid = os.geteuid(), os.getegid()
+        if _libc.unshare(CLONE_NEWUSER) == 0:
+            try:
+                with open("/proc/self/setgroups", "w") as f:
+                    f.write("deny")
+                with open("/proc/self/uid_map", "w") as f:
+                    f.write("0 %d 1" % uid)
+                with open("/proc/self/gid_map", "w") as f:
+                    f.write("0 %d 1" % gid)
+                got.add("userns")
+            except OSError as e:
+                WARNINGS.append("user namespace maps failed: %s" % e)
+        else:
+            WARNINGS.append("unshare(user) failed: %s" % _err())
+    for name, flag in NS_FLAGS[1:]:
+        if _libc.unshare(flag) == 0:
+            got.add(name)
+        else:
+            WARNINGS.append("unshare(%s) failed: %s" % (name, _err()))
+    return got
+
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
+
+
+def mount(src, target, fstype, flags, data=None):
+    r = _libc.mount(src.encode() if src else None, target.encode(), fstype.encode() if fstype else None,
+                    ctypes.c_ulong(flags), data.encode() if data else None)
+    return r == 0
+
+
+def setup_mounts(ns):
+    """Private /proc, tmpfs working dir, interpreter reachable for the sandbox uid."""
+    got = set()
+    if "mntns" not in ns:
+        return got
+    if not mount(None, "/", None, MS_REC | MS_PRIVATE):
+        WARNINGS.append("cannot make / private: %s" % _err())
+        return got
+    if "pidns" in ns:
+        if mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV):
+            got.add("proc")
+        else:
+            WARNINGS.append("cannot mount private /proc: %s" % _err())
+    # The interpreter may live under a directory the sandbox uid cannot
+    # traverse (pyenv under /root). Hide that directory behind a tmpfs and
+    # bind only the interpreter's prefixes back, read-only.
+    prefixes = sorted({os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                                      sys.base_exec_prefix)})
+    for prefix in prefixes:
+        parts = prefix.split("/")
+        blocked = None
+        for i in range(2, len(parts) + 1):
+            d = "/".join(parts[:i]) or "/"
+            st = os.stat(d)
+            if not (st.st_mode & 0o001):
+                blocked = d
+                break
+        if blocked is None:
+            continue
+        fd = os.open(prefix, os.O_PATH)
+        if blocked not in got:
+            if not mount("tmpfs", blocked, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m"):
+                WARNINGS.append("cannot hide %s: %s" % (blocked, _err()))
+                continue
+            got.add(blocked)
+        os.makedirs(prefix, exist_ok=True)
+        if not mount("/proc/self/fd/%d" % fd, prefix, None, MS_BIND | MS_REC):
+            WARNINGS.append("cannot bind interpreter prefix %s: %s" % (prefix, _err()))
+        else:
+            mount(None, prefix, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
+        os.close(fd)
+    got.discard("/root")
+    work = CONFIG["workdir"]
+    os.makedirs(work, exist_ok=True)
+    if mount("tmpfs", work, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0711,size=%dm" % CONFIG.get("tmpfs_mb", 64)):
+        got.add("tmpfs")
+    else:
+        WARNINGS.append("cannot mount tmpfs on %s: %s" % (work, _err()))
+    return {g for g in got if not g.startswith("/")}
+
+
+MS_REMOUNT = 32
+
+
+# ---------------------------------------------------------------- landlock
+LL_FS = {"execute": 1 << 0, "write_file": 1 << 1, "read_file": 1 << 2, "read_dir": 1 << 3,
+         "remove_dir": 1 << 4, "remove_file": 1 << 5, "make_char": 1 << 6, "make_dir": 1 << 7,
+         "make_reg": 1 << 8, "make_sock": 1 << 9, "make_fifo": 1 << 10, "make_block": 1 << 11,
+         "make_sym": 1 << 12, "refer": 1 << 13, "truncate": 1 << 14, "ioctl_dev": 1 << 15}
+SYS_LL_CREATE, SYS_LL_ADD, SYS_LL_RESTRICT = 444, 445, 446
+
+
+def landlock():
+    abi = _syscall(SYS_LL_CREATE, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    if abi < 1:
+        WARNINGS.append("Landlock unavailable: %s" % _err())
+        return None
+    fs_all = (1 << 13) - 1
+    if abi >= 2:
+        fs_all |= LL_FS["refer"]
+    if abi >= 3:
+        fs_all |= LL_FS["truncate"]
+    if abi >= 5:
+        fs_all |= LL_FS["ioctl_dev"]
+    net_all = 3 if abi >= 4 else 0
+    scoped = 1 if abi >= 6 else 0  # abstract unix sockets; signals are scoped per child below
+    attr = struct.pack("<QQQ", fs_all, net_all, scoped)
+    size = 8 if abi < 4 else (16 if abi < 6 else 24)
+    buf = ctypes.create_string_buffer(attr[:size], size)
+    rfd = _syscall(SYS_LL_CREATE, buf, ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if rfd < 0:
+        WARNINGS.append("landlock_create_ruleset failed: %s" % _err())
+        return None
+    read = LL_FS["read_file"] | LL_FS["read_dir"]
+    readx = read | LL_FS["execute"]
+    rules = [(p, readx) for p in sorted({os.path.realpath(x) for x in (
+        sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)))})]
+    rules += [("/usr", readx), ("/lib", readx), ("/lib64", readx), ("/proc", read),
+              ("/dev/null", LL_FS["read_file"] | LL_FS["write_file"]), ("/dev/urandom", LL_FS["read_file"]),
+              ("/etc/localtime", LL_FS["read_file"])]
+    rules.append((CONFIG["workdir"], fs_all))
+    for path, access in rules:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        if not os.path.isdir(path):
+            access &= LL_FS["execute"] | LL_FS["write_file"] | LL_FS["read_file"] | (LL_FS["truncate"] if abi >= 3 else 0)
+        rule = ctypes.create_string_buffer(struct.pack("<Qi", access & fs_all, fd), 12)
+        if _syscall(SYS_LL_ADD, ctypes.c_int(rfd), ctypes.c_int(1), rule, ctypes.c_uint32(0)) != 0:
+            WARNINGS.append("landlock rule for %s failed: %s" % (path, _err()))
+        os.close(fd)
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    if _syscall(SYS_LL_RESTRICT, ctypes.c_int(rfd), ctypes.c_uint32(0)) != 0:
+        WARNINGS.append("landlock_restrict_self failed: %s" % _err())
+        os.close(rfd)
+        return None
+    os.close(rfd)
+    return abi
+
+
+# ---------------------------------------------------------------- seccomp
+AUDIT_ARCH_X86_64 = 0xC000003E
+DENY_X86_64 = {
+    "socket": 41, "socketpair": 53, "ptrace": 101, "mount": 165, "umount2": 166, "unshare": 272,
+    "setns": 308, "bpf": 321, "keyctl": 250, "add_key": 248, "request_key": 249,
+    "perf_event_open": 298, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
+    "userfaultfd": 323, "pivot_root": 155, "chroot": 161, "swapon": 167, "swapoff": 168,
+    "reboot": 169, "kexec_load": 246, "kexec_file_load": 320, "init_module": 175,
+    "finit_module": 313, "delete_module": 176, "process_vm_readv": 310, "process_vm_writev": 311,
+    "open_by_handle_at": 304, "name_to_handle_at": 303, "fanotify_init": 300, "acct": 163,
+    "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
+    "fspick": 433, "mount_setattr": 442, "settimeofday": 164, "clock_settime": 227,
+    "adjtimex": 159, "clock_adjtime": 305, "quotactl": 179, "syslog": 103, "vhangup": 153,
+    "lookup_dcookie": 212, "kcmp": 312, "process_madvise": 440, "pidfd_getfd": 438,
+}
+CLONE_NS_MASK = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | 0x02000000  # NEWCGROUP
+
+
+def seccomp():
+    import platform
+    if platform.machine() != "x86_64":
+        WARNINGS.append("seccomp deny-list only built for x86_64; not installed")
+        return False
+    BPF_LD_W_ABS, BPF_JEQ_K, BPF_JSET_K, BPF_RET_K = 0x20, 0x15, 0x45, 0x06
+    RET_ALLOW, RET_KILL, RET_ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
+    ins = []
+
+    def op(code, jt, jf, k):
+        ins.append(struct.pack("<HBBI", code, jt, jf, k & 0xFFFFFFFF))
+
+    op(BPF_LD_W_ABS, 0, 0, 4)  # arch
+    op(BPF_JEQ_K, 1, 0, AUDIT_ARCH_X86_64)
+    op(BPF_RET_K, 0, 0, RET_KILL)
+    op(BPF_LD_W_ABS, 0, 0, 0)  # nr
+    # x32 ABI syscalls
+    op(0x35, 0, 1, 0x40000000)  # JGE
+    op(BPF_RET_K, 0, 0, RET_ERRNO | errno.EPERM)
+    op(BPF_JEQ_K, 0, 1, 435)  # clone3: flags are behind a pointer; make libc fall back to clone
+    op(BPF_RET_K, 0, 0, RET_ERRNO | errno.ENOSYS)
+    op(BPF_JEQ_K, 0, 3, 56)  # clone: refuse namespace flags
+    op(BPF_LD_W_ABS, 0, 0, 16)  # args[0] low word
+    op(BPF_JSET_K, 0, 1, CLONE_NS_MASK)
+    op(BPF_RET_K, 0, 0, RET_ERRNO | errno.EPERM)
+    op(BPF_LD_W_ABS, 0, 0, 0)
+    nrs = sorted(set(DENY_X86_64.values()))
+    for nr in nrs:
+        op(BPF_JEQ_K, 0, 1, nr)
+        op(BPF_RET_K, 0, 0, RET_ERRNO | errno.EPERM)
+    op(BPF_RET_K, 0, 0, RET_ALLOW)
+    prog = b"".join(ins)
+    filt = ctypes.create_string_buffer(prog, len(prog))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(len(ins), ctypes.addressof(filt))
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    if _libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(fprog), 0, 0) != 0:
+        WARNINGS.append("seccomp filter failed: %s" % _err())
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- preimport
+PREIMPORT = ["math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string",
+             "random", "json", "typing", "fractions", "decimal", "statistics", "hashlib", "datetime",
+             "copy", "operator", "array", "numbers", "cmath", "textwrap", "unicodedata", "struct",
+             "enum", "dataclasses", "io", "abc", "queue", "time", "traceback", "tempfile", "sys"]
+
+
+def preimport():
+    for m in PREIMPORT:
+        try:
+            __import__(m)
+        except Exception as e:
+            WARNINGS.append("preimport %s failed: %s" % (m, e))
