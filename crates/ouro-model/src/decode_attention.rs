@@ -8,6 +8,7 @@
 use candle_core::{Layout, Result, Storage, Tensor};
 use rayon::prelude::*;
 
+use crate::fused::pair;
 use crate::rows_matmul::dots;
 
 /// `softmax(q K^T * scale + bias) V` for `q [B, H, 1, D]` and `k`, `v` `[B, KV, L, D]`
@@ -116,11 +117,7 @@ pub fn decode_rope(
                 let src = &xs[((bi * t + ti) * h + hi) * d..][..d];
                 let dst = &mut out[((bi * h + hi) * t + ti) * d..][..d];
                 for i in 0..half {
-                    let (ia, ib) = if interleaved {
-                        (2 * i, 2 * i + 1)
-                    } else {
-                        (i, i + half)
-                    };
+                    let (ia, ib) = pair(i, half, interleaved);
                     let (c, s) = (cs[tab + i], sn[tab + i]);
                     dst[ia] = src[ia] * c - src[ib] * s;
                     dst[ib] = src[ib] * c + src[ia] * s;

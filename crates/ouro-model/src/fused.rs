@@ -31,6 +31,7 @@ macro_rules! by_float {
 pub(crate) use by_float;
 
 mod attention;
+pub(crate) use attention::pair;
 pub use attention::{causal_softmax, rope_heads, RopeTables};
 
 /// Rows handed to one rayon task; keeps scheduling overhead small for short rows.

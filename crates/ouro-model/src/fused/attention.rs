@@ -26,6 +26,12 @@ pub struct RopeTables {
 }
 
 impl RopeTables {
+    /// The tables as f32, `[T, half]` each, with `(half, interleaved)`.
+    pub(crate) fn to_f32(&self) -> (Vec<f32>, Vec<f32>, usize, bool) {
+        let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect();
+        (f(&self.cos), f(&self.sin), self.half, self.interleaved)
+    }
+
     /// Tables for positions `0..t` from the model's inverse frequencies.
     pub fn new(inv_freq: &[f64], t: usize, interleaved: bool) -> Self {
         let half = inv_freq.len();
@@ -68,7 +74,7 @@ pub fn causal_softmax(
 
 /// Pair `(a, b)` indices of rotation `i` within a head of `d` values.
 #[inline]
-fn pair(i: usize, half: usize, interleaved: bool) -> (usize, usize) {
+pub(crate) fn pair(i: usize, half: usize, interleaved: bool) -> (usize, usize) {
     if interleaved {
         (2 * i, 2 * i + 1)
     } else {

@@ -8,6 +8,8 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 use std::sync::Mutex;
 
+use crate::fused::pair;
+
 /// Rows per task of the row-parallel kernels and per partial sum of the reductions.
 const ROWS: usize = 16;
 
@@ -303,15 +305,8 @@ pub struct Rope {
 
 impl Rope {
     pub fn new(inv_freq: &[f64], t: usize, interleaved: bool) -> Self {
-        let half = inv_freq.len();
-        let (mut cos, mut sin) = (Vec::with_capacity(t * half), Vec::with_capacity(t * half));
-        for p in 0..t {
-            for &f in inv_freq {
-                let a = p as f64 * f;
-                cos.push(a.cos() as f32);
-                sin.push(a.sin() as f32);
-            }
-        }
+        let (cos, sin, half, interleaved) =
+            crate::fused::RopeTables::new(inv_freq, t, interleaved).to_f32();
         Self {
             cos,
             sin,
@@ -334,11 +329,7 @@ impl Rope {
                 let sn = &self.sin[p * self.half..][..self.half];
                 for h in xr.chunks_mut(hd) {
                     for i in 0..self.half {
-                        let (ia, ib) = if self.interleaved {
-                            (2 * i, 2 * i + 1)
-                        } else {
-                            (i, i + self.half)
-                        };
+                        let (ia, ib) = pair(i, self.half, self.interleaved);
                         let (c, s) = (cs[i], sign * sn[i]);
                         let (a, b) = (h[ia], h[ib]);
                         h[ia] = a * c - b * s;
