@@ -199,6 +199,12 @@ pub struct Execution {
     pub cpu_ms: f64,
     pub wall_ms: f64,
     pub max_rss_kb: u64,
+    /// Deterministic cost: Python lines the solution executed while its
+    /// tests ran, capped at 1,000,000. Unlike `cpu_ms`, the same program and
+    /// tests give the same count on any machine under any load. `None` when
+    /// the run did not report it (it died, or replaced the harness's tracer)
+    /// and in shards written before it existed.
+    pub lines_executed: Option<u64>,
     pub executor_version: String,
     pub limits: Limits,
     /// The isolation level achieved, e.g. `ns+landlock+seccomp+cgroup1`.

@@ -140,6 +140,7 @@ impl Record for Execution {
             Field::new("cpu_ms", DataType::Float64, false),
             Field::new("wall_ms", DataType::Float64, false),
             Field::new("max_rss_kb", DataType::UInt64, false),
+            Field::new("lines_executed", DataType::UInt64, true),
             text("executor_version"),
             structure(
                 "limits",

@@ -248,8 +248,25 @@ pub fn read_batches(
     builder.with_batch_size(8192).build().map_err(parquet_err)
 }
 
+/// The top-level column names of a shard, from its footer.
+fn file_columns(path: &Path) -> Result<Vec<String>> {
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| DataError::Parquet {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect())
+}
+
 /// Streams the records of one shard, checking that the file has every
-/// column of `T`'s schema. Extra columns in the file are ignored.
+/// non-nullable column of `T`'s schema. Extra columns in the file are
+/// ignored; a missing nullable one reads as null.
 pub struct RecordReader<T: Record> {
     path: PathBuf,
     batches: ParquetRecordBatchReader,
@@ -263,7 +280,15 @@ impl<T: Record> RecordReader<T> {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let wanted = T::schema();
-        let names: Vec<&str> = wanted.fields().iter().map(|f| f.name().as_str()).collect();
+        // A nullable column the file lacks reads as null, so shards written
+        // before a column was added (e.g. `lines_executed`) stay readable.
+        let present = file_columns(&path)?;
+        let names: Vec<&str> = wanted
+            .fields()
+            .iter()
+            .filter(|f| !f.is_nullable() || present.iter().any(|p| p == f.name()))
+            .map(|f| f.name().as_str())
+            .collect();
         let batches = read_batches(&path, Some(&names)).map_err(|e| match e {
             DataError::Invalid { path, message } => DataError::Invalid {
                 path,

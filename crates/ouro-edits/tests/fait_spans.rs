@@ -53,6 +53,7 @@ fn execution(sample: &str, problem: &str, verdict: Verdict) -> Execution {
         cpu_ms: 1.0,
         wall_ms: 1.0,
         max_rss_kb: 1,
+        lines_executed: None,
         executor_version: "t".into(),
         limits: Limits::default(),
         isolation: "none".into(),

@@ -323,6 +323,7 @@ pub fn not_run(job: &Job, opts: &ExecOptions, error_kind: &str, isolation: &str)
         cpu_ms: 0.0,
         wall_ms: 0.0,
         max_rss_kb: 0,
+        lines_executed: None,
         executor_version: executor_version_for(opts.judge),
         limits: opts.limits.clone(),
         isolation: isolation.to_string(),
@@ -541,6 +542,10 @@ fn run_job(
                     cpu_ms: runs.iter().map(|r| r.cpu_ms).sum(),
                     wall_ms: runs.iter().map(|r| r.wall_ms).sum(),
                     max_rss_kb: runs.iter().map(|r| r.max_rss_kb).max().unwrap_or(0),
+                    lines_executed: runs
+                        .iter()
+                        .map(|r| crate::verdict::lines_executed(r, &nonce))
+                        .sum(),
                     executor_version: executor_version_for(opts.judge),
                     limits: opts.limits.clone(),
                     isolation: s.isolation.clone(),

@@ -125,6 +125,51 @@ def _exc_name(e):
     return "".join(c for c in str(name) if c.isalnum() or c == "_")[:60] or "Exception"
 
 
+# Deterministic cost: Python line events executed in the solution's own code
+# while the tests run. Clock readings are noise on a shared machine; this
+# count is the same on every run of the same program and inputs. Work done
+# inside C builtins (sorted, str.join) counts as one line, and so does a
+# line of threads other than the main one. Counting stops at COST_CAP so
+# that the tracer's own overhead (about 0.2 µs a line) stays bounded.
+COST_CAP = 1_000_000
+
+
+def cost_counter():
+    """Returns (start, stop): stop() gives the count, or None when the
+    solution replaced the tracer (its count can't be trusted)."""
+    _settrace, _gettrace, sol = sys.settrace, sys.gettrace, "<solution>"
+    n = [0]
+
+    def local(frame, event, arg):
+        if event == "line":
+            n[0] += 1
+            if n[0] >= COST_CAP:
+                _settrace(None)
+                return None
+        return local
+
+    def call(frame, event, arg):
+        if frame.f_code.co_filename == sol:
+            n[0] += 1
+            if n[0] >= COST_CAP:
+                _settrace(None)
+                return None
+            return local
+        return None
+
+    def start():
+        _settrace(call)
+
+    def stop():
+        current = _gettrace()
+        _settrace(None)
+        if current is call or n[0] >= COST_CAP:
+            return min(n[0], COST_CAP)
+        return None
+
+    return start, stop
+
+
 def child_main(req, tests, ntests):
     """Runs in the forked child after the sandbox is applied. Never returns."""
     _write, _exit, _exec, _compile = os.write, os._exit, builtins.exec, builtins.compile
@@ -159,9 +204,22 @@ def child_main(req, tests, ntests):
         _exit(0)
     io_mode = req["kind"] == "io"
     ns = {"__name__": "__main__" if io_mode else "__solution__", "__builtins__": builtins}
+    cost_start, cost_stop = cost_counter()
+
+    def report_cost():
+        c = cost_stop()
+        if c is not None:
+            report("C %d" % c)
+
+    # An I/O program's test is the whole program; an assert script's tests
+    # are the steps after loading, so only io mode counts the module's body.
+    if io_mode:
+        cost_start()
     try:
         _exec(code, ns)
     except SystemExit as e:
+        if io_mode:
+            report_cost()
         flush()
         if io_mode:
             c = e.code
@@ -173,6 +231,8 @@ def child_main(req, tests, ntests):
         flush()
         report("L %s" % _exc_name(e))
         _exit(0)
+    if io_mode:
+        report_cost()
     flush()
     if io_mode:
         report("X 0")
@@ -184,7 +244,9 @@ def child_main(req, tests, ntests):
         if fn is None:
             report("S NameError")
             _exit(0)
+        cost_start()
         run_calls(fn, calls, report)
+        report_cost()
         if not req.get("run_script"):
             flush()
             report("D %d" % ntests)
@@ -202,6 +264,8 @@ def child_main(req, tests, ntests):
         report("S %s" % _exc_name(e))
         _exit(0)
     i = 0
+    if calls is None:
+        cost_start()
     for step, is_test in steps:
         if is_test and i in skip:
             i += 1
@@ -218,6 +282,8 @@ def child_main(req, tests, ntests):
         if is_test:
             report("T %d 1 -" % i)
             i += 1
+    if calls is None:
+        report_cost()
     flush()
     report("D %d" % ntests)
     _exit(0)

@@ -131,6 +131,23 @@ pub(crate) fn parse_channel(raw: &str, nonce: &str) -> Vec<Line> {
     out
 }
 
+/// The run's deterministic cost: the Python lines the solution executed
+/// while its tests ran (the harness's `C` line). `None` when the run did not
+/// report exactly one, e.g. it died first or replaced the harness's tracer.
+pub(crate) fn lines_executed(run: &Run, nonce: &str) -> Option<u64> {
+    let mut found = None;
+    for line in run.result.lines() {
+        let Some(rest) = line.strip_prefix(nonce).and_then(|r| r.strip_prefix(" C ")) else {
+            continue;
+        };
+        if found.is_some() {
+            return None;
+        }
+        found = Some(rest.parse().ok()?);
+    }
+    found
+}
+
 pub(crate) fn killed_verdict(run: &Run) -> Option<(Verdict, String)> {
     match run.killed.as_deref() {
         Some("output") => Some((Verdict::OutputLimit, "output".into())),

@@ -111,6 +111,7 @@ fn main() {
                 cpu_ms: rng.gen_range(5.0..200.0),
                 wall_ms: 0.0,
                 max_rss_kb: 0,
+                lines_executed: Some(rng.gen_range(50..2000)),
                 executor_version: "bench".into(),
                 limits: Limits::default(),
                 isolation: String::new(),

@@ -385,7 +385,7 @@ fn add_pair_stats(a: &mut PairStats, b: &PairStats) {
     a.dropped_ties += b.dropped_ties;
     a.dropped_margin += b.dropped_margin;
     a.efficiency_too_close += b.efficiency_too_close;
-    a.efficiency_too_few_runs += b.efficiency_too_few_runs;
+    a.efficiency_unmeasured += b.efficiency_unmeasured;
     a.mutants_tried += b.mutants_tried;
     a.mutants_not_executed += b.mutants_not_executed;
     a.mutants_survived += b.mutants_survived;

@@ -89,6 +89,9 @@ pub struct SampleOutcome {
     pub verdict: Verdict,
     /// Median CPU time over runs, in milliseconds.
     pub cpu_ms: f64,
+    /// Python lines executed while the tests ran (deterministic cost); the
+    /// largest over runs, `None` when any run did not report it.
+    pub lines_executed: Option<u64>,
     pub runs: usize,
     /// `error_kind` and `stderr_tail` of the first non-pass run (feedback for repair).
     pub error_kind: Option<String>,
@@ -176,6 +179,11 @@ pub fn aggregate_outcomes(
                 passed: verdict == Verdict::Pass,
                 verdict,
                 cpu_ms: median(&mut times),
+                lines_executed: runs
+                    .iter()
+                    .map(|e| e.lines_executed)
+                    .collect::<Option<Vec<u64>>>()
+                    .and_then(|v| v.into_iter().max()),
                 runs: runs.len(),
                 error_kind: failing.and_then(|e| e.error_kind.clone()),
                 stderr_tail: failing.map(|e| e.stderr_tail.clone()).unwrap_or_default(),
@@ -415,6 +423,7 @@ mod tests {
             cpu_ms: cpu,
             wall_ms: cpu,
             max_rss_kb: 0,
+            lines_executed: Some((cpu * 100.0) as u64),
             executor_version: "t".into(),
             limits: Limits::default(),
             isolation: String::new(),

@@ -4,9 +4,12 @@
 //! - **correctness**: chosen is a top-ranked passing sample; rejected is a
 //!   failing one, the most similar to the chosen (hardest negative) or a
 //!   seeded random one. Scores are the ranker's.
-//! - **efficiency**: both pass the filter (trusted) tests; chosen's median
-//!   CPU time over its runs is lower by at least a relative margin. Scores
-//!   are the median CPU milliseconds (lower is better).
+//! - **efficiency**: both pass the filter (trusted) tests; chosen's cost is
+//!   lower by at least a relative margin and an absolute gap. The cost is
+//!   [`EfficiencyMeasure::Lines`] by default: Python lines executed during
+//!   the tests, which is the same on every run, so the pairs are too. Scores
+//!   are the costs (lower is better). [`EfficiencyMeasure::CpuTime`] (median
+//!   CPU milliseconds) is kept for comparison; it changes with machine load.
 //! - **injected_error**: chosen is a passing sample, rejected a mutant of it
 //!   (see [`crate::mutate`]) that *failed when executed*; both sides carry an
 //!   emphasis span over the edited characters.
@@ -39,6 +42,30 @@ pub enum NegativeChoice {
     Random,
 }
 
+/// What an efficiency pair compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EfficiencyMeasure {
+    /// Python lines executed while the tests ran: deterministic.
+    Lines,
+    /// Median CPU milliseconds over the runs: noise on a loaded machine, so
+    /// datasets built from it differ between identical runs.
+    CpuTime,
+}
+
+impl std::str::FromStr for EfficiencyMeasure {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "lines" => Ok(EfficiencyMeasure::Lines),
+            "cpu_time" | "cpu-time" => Ok(EfficiencyMeasure::CpuTime),
+            other => Err(format!(
+                "unknown efficiency measure '{other}' (expected lines or cpu_time)"
+            )),
+        }
+    }
+}
+
 /// Knobs of pair building.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PairOptions {
@@ -50,10 +77,13 @@ pub struct PairOptions {
     /// Drop correctness pairs whose scores are equal.
     pub drop_ties: bool,
     pub negative: NegativeChoice,
-    /// Efficiency pairs need `rejected_ms ≥ chosen_ms · (1 + efficiency_margin)`.
+    pub efficiency_measure: EfficiencyMeasure,
+    /// Efficiency pairs need `rejected_cost ≥ chosen_cost · (1 + efficiency_margin)`.
     pub efficiency_margin: f64,
-    /// ... and `rejected_ms − chosen_ms ≥ min_time_gap_ms`.
+    /// ... and `rejected_ms − chosen_ms ≥ min_time_gap_ms` (CPU time)
     pub min_time_gap_ms: f64,
+    /// ... or `rejected_lines − chosen_lines ≥ min_lines_gap` (lines).
+    pub min_lines_gap: u64,
     /// Both sides of an efficiency pair need at least this many timing runs.
     pub min_timing_runs: usize,
     /// Mutants tried per passing solution.
@@ -78,8 +108,10 @@ impl Default for PairOptions {
             min_score_margin: 0.0,
             drop_ties: true,
             negative: NegativeChoice::Hardest,
+            efficiency_measure: EfficiencyMeasure::Lines,
             efficiency_margin: 0.2,
             min_time_gap_ms: 1.0,
+            min_lines_gap: 10,
             min_timing_runs: 1,
             mutants_per_solution: 6,
             solutions_mutated: 2,
@@ -99,7 +131,9 @@ pub struct PairStats {
     pub dropped_ties: usize,
     pub dropped_margin: usize,
     pub efficiency_too_close: usize,
-    pub efficiency_too_few_runs: usize,
+    /// Passing samples without a cost: no `lines_executed` (lines), or
+    /// fewer timing runs than asked (CPU time).
+    pub efficiency_unmeasured: usize,
     pub mutants_tried: usize,
     pub mutants_not_executed: usize,
     pub mutants_survived: usize,
@@ -265,33 +299,41 @@ pub fn correctness_pairs(
     out
 }
 
-/// Efficiency pairs of one pool: fastest against slowest, inwards.
+/// Efficiency pairs of one pool: cheapest against costliest, inwards.
 pub fn efficiency_pairs(
     pool: &Pool,
     o: &PairOptions,
     fmt: CompletionFormat,
     st: &mut PairStats,
 ) -> Vec<DpoRecord> {
-    let mut timed: Vec<&Candidate> = Vec::new();
+    let cost = |c: &Candidate| -> Option<f64> {
+        match o.efficiency_measure {
+            EfficiencyMeasure::Lines => c.outcome.lines_executed.map(|n| n as f64),
+            EfficiencyMeasure::CpuTime => {
+                (c.outcome.runs >= o.min_timing_runs.max(1)).then_some(c.outcome.cpu_ms)
+            }
+        }
+    };
+    let min_gap = match o.efficiency_measure {
+        EfficiencyMeasure::Lines => o.min_lines_gap as f64,
+        EfficiencyMeasure::CpuTime => o.min_time_gap_ms,
+    };
+    let mut measured: Vec<(f64, &Candidate)> = Vec::new();
     for c in pool.passing() {
-        if c.outcome.runs >= o.min_timing_runs.max(1) {
-            timed.push(c);
-        } else {
-            st.efficiency_too_few_runs += 1;
+        match cost(c) {
+            Some(v) => measured.push((v, c)),
+            None => st.efficiency_unmeasured += 1,
         }
     }
-    timed.sort_by(|a, b| {
-        a.outcome
-            .cpu_ms
-            .total_cmp(&b.outcome.cpu_ms)
-            .then(a.sample.sample_id.cmp(&b.sample.sample_id))
+    measured.sort_by(|(a, ca), (b, cb)| {
+        a.total_cmp(b)
+            .then(ca.sample.sample_id.cmp(&cb.sample.sample_id))
     });
     let mut out = Vec::new();
-    let (mut lo, mut hi) = (0usize, timed.len());
+    let (mut lo, mut hi) = (0usize, measured.len());
     while lo + 1 < hi && out.len() < o.max_pairs_per_problem {
-        let (fast, slow) = (timed[lo], timed[hi - 1]);
-        let (f, s) = (fast.outcome.cpu_ms, slow.outcome.cpu_ms);
-        if s < f * (1.0 + o.efficiency_margin) || s - f < o.min_time_gap_ms {
+        let ((f, cheap), (s, dear)) = (measured[lo], measured[hi - 1]);
+        if s < f * (1.0 + o.efficiency_margin) || s - f < min_gap {
             st.efficiency_too_close += 1;
             break;
         }
@@ -300,8 +342,8 @@ pub fn efficiency_pairs(
             pool.problem.prompt.clone(),
             PairKind::Efficiency,
             fmt,
-            (&fast.code, Some(&fast.sample), Some(f)),
-            (&slow.code, Some(&slow.sample), Some(s)),
+            (&cheap.code, Some(&cheap.sample), Some(f)),
+            (&dear.code, Some(&dear.sample), Some(s)),
         ));
         lo += 1;
         hi -= 1;

@@ -69,6 +69,7 @@ fn exec(s: &Sample, suite: Suite, tests: &[bool], cpu_ms: f64) -> Execution {
         cpu_ms,
         wall_ms: cpu_ms,
         max_rss_kb: 1000,
+        lines_executed: Some((cpu_ms * 10.0).round() as u64),
         executor_version: "test".into(),
         limits: Limits::default(),
         isolation: "none".into(),
@@ -203,8 +204,25 @@ fn dpo_builds_correctness_efficiency_and_repair_pairs() {
     let eff = kinds(PairKind::Efficiency);
     assert_eq!(eff.len(), 1);
     assert_eq!(eff[0].chosen, GOOD);
-    assert_eq!(eff[0].chosen_score, Some(11.0), "median of 10, 12, 11");
-    assert_eq!(eff[0].rejected_score, Some(400.0));
+    assert_eq!(
+        eff[0].chosen_score,
+        Some(120.0),
+        "lines: largest of 100, 120, 110"
+    );
+    assert_eq!(eff[0].rejected_score, Some(4000.0));
+    // The clock-based measure stays available, on the median CPU time.
+    let mut by_time = BuildOptions::default();
+    by_time.pairs.efficiency_measure = ouro_rank::pairs::EfficiencyMeasure::CpuTime;
+    let out_time = f.dir.path().join("out-time");
+    build_dpo(&inputs(f.dir.path()), &by_time, &out_time).unwrap();
+    let rows_time: Vec<DpoRecord> = read_dir(out_time.join("dpo")).unwrap();
+    let eff_time: Vec<_> = rows_time
+        .iter()
+        .filter(|r| r.pair_kind == PairKind::Efficiency)
+        .collect();
+    assert_eq!(eff_time.len(), 1);
+    assert_eq!(eff_time[0].chosen_score, Some(11.0), "median of 10, 12, 11");
+    assert_eq!(eff_time[0].rejected_score, Some(400.0));
     let rep = kinds(PairKind::Repair);
     assert!(!rep.is_empty());
     assert!(rep[0].prompt.contains("AssertionError"));

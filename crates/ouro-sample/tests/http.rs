@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use ouro_data::{Problem, Tests};
 use ouro_sample::serve::{self, ServeOptions};
@@ -280,7 +279,6 @@ fn bad_request_fails_fast_with_clear_error() {
         )
     }));
     let ps = problems();
-    let start = Instant::now();
     let err = sample(
         &[(&ps[0], 3)],
         &openai(vec![server.url.clone()], "m"),
@@ -290,8 +288,9 @@ fn bad_request_fails_fast_with_clear_error() {
     let msg = format!("{err:#}");
     assert!(msg.contains("every request failed"), "{msg}");
     assert!(msg.contains("HTTP 400: max_tokens is too large"), "{msg}");
+    // "Fast" is checked by count, not by a clock: one request per sample,
+    // none retried (a retry would also wait out its backoff).
     assert_eq!(server.hits(), 3, "a 400 is not retried");
-    assert!(start.elapsed() < Duration::from_secs(5));
 }
 
 #[test]

@@ -110,10 +110,18 @@ pub struct Args {
     /// Rejected side of correctness pairs: hardest (most similar) or random.
     #[arg(long, value_parser = ["hardest", "random"], default_value = "hardest")]
     pub negative: String,
-    /// Efficiency pairs: slower side takes at least (1 + margin) times the CPU time.
+    /// Efficiency pairs compare `lines` (Python lines the solution executed
+    /// during its tests: the same on every run, so the dataset is too) or
+    /// `cpu_time` (median CPU ms: changes with machine load).
+    #[arg(long, value_parser = ["lines", "cpu_time"], default_value = "lines")]
+    pub efficiency_measure: String,
+    /// Efficiency pairs: the costlier side costs at least (1 + margin) times the cheaper.
     #[arg(long, default_value_t = 0.2)]
     pub efficiency_margin: f64,
-    /// Efficiency pairs: both sides need at least this many timing runs.
+    /// Efficiency pairs by lines: the costlier side executes at least this many more lines.
+    #[arg(long, default_value_t = 10)]
+    pub min_lines_gap: u64,
+    /// Efficiency pairs by CPU time: both sides need at least this many timing runs.
     #[arg(long, default_value_t = 1)]
     pub min_timing_runs: usize,
     /// Mutants tried per passing solution.
@@ -177,7 +185,12 @@ fn options(a: &Args) -> anyhow::Result<BuildOptions> {
     } else {
         NegativeChoice::Hardest
     };
+    o.pairs.efficiency_measure = a
+        .efficiency_measure
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--efficiency-measure: {e}"))?;
     o.pairs.efficiency_margin = a.efficiency_margin;
+    o.pairs.min_lines_gap = a.min_lines_gap;
     o.pairs.min_timing_runs = a.min_timing_runs;
     o.pairs.mutants_per_solution = a.mutants_per_solution;
     o.pairs.seed = a.seed;

@@ -138,6 +138,7 @@ mod tests {
             cpu_ms: 0.0,
             wall_ms: 0.0,
             max_rss_kb: 0,
+            lines_executed: None,
             executor_version: String::new(),
             limits: Default::default(),
             isolation: String::new(),

@@ -1,0 +1,129 @@
+//! Efficiency pairs through the binary: built from executed-line counts, the
+//! cheaper program is chosen, and two identical builds write identical bytes.
+
+use std::path::Path;
+
+use ouro_data::{shard, DpoRecord, PairKind};
+use ouro_e2e::{ouro, stderr, workspace};
+
+fn run(args: &[&str]) {
+    let o = ouro(args);
+    assert!(
+        o.status.success(),
+        "ouro {}: {}",
+        args.join(" "),
+        stderr(&o)
+    );
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Three correct answers to `double(xs)` at three costs, one wrong one.
+const GENERATIONS: &str = r#"{"task_id": "HumanEval/1", "completion": "    return [2 * x for x in xs]\n"}
+{"task_id": "HumanEval/1", "completion": "    out = []\n    for x in xs:\n        y = x\n        y = y + x\n        out.append(y)\n    return out\n"}
+{"task_id": "HumanEval/1", "completion": "    out = []\n    i = 0\n    while i < len(xs):\n        t = 0\n        for _ in range(2):\n            t = t + xs[i]\n        out.append(t)\n        i = i + 1\n    return out\n"}
+{"task_id": "HumanEval/1", "completion": "    return xs\n"}
+"#;
+
+#[test]
+fn efficiency_pairs_come_from_line_counts_and_repeat_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let problems = root.join("problems");
+    let fixture = workspace().join("tests/fixtures/humaneval_mini.jsonl");
+    run(&[
+        "import",
+        "problems",
+        "--format",
+        "humaneval",
+        &s(&fixture),
+        "--out",
+        &s(&problems),
+    ]);
+    let gens = root.join("gens.jsonl");
+    std::fs::write(&gens, GENERATIONS).unwrap();
+    let samples = root.join("samples");
+    run(&[
+        "import",
+        "generations",
+        "--format",
+        "human-eval",
+        &s(&gens),
+        "--problems",
+        &s(&problems),
+        "--out",
+        &s(&samples),
+    ]);
+    let mut outs = Vec::new();
+    for name in ["a", "b"] {
+        let execs = root.join(format!("executions-{name}"));
+        run(&[
+            "execute",
+            "-q",
+            "--workers",
+            "1",
+            "--problems",
+            &s(&problems),
+            "--samples",
+            &s(&samples),
+            "--out",
+            &s(&execs),
+        ]);
+        let out = root.join(format!("dpo-{name}"));
+        run(&[
+            "build",
+            "dpo",
+            "--problems",
+            &s(&problems),
+            "--samples",
+            &s(&samples),
+            "--executions",
+            &s(&execs),
+            "--pair-kinds",
+            "efficiency",
+            "--min-lines-gap",
+            "2",
+            "--out",
+            &s(&out),
+        ]);
+        outs.push(out);
+    }
+    let rows: Vec<DpoRecord> = shard::read_dir(outs[0].join("dpo")).unwrap();
+    let eff: Vec<&DpoRecord> = rows
+        .iter()
+        .filter(|r| r.pair_kind == PairKind::Efficiency)
+        .collect();
+    assert_eq!(eff.len(), 1, "{rows:#?}");
+    assert!(
+        eff[0].chosen.contains("[2 * x for x in xs]"),
+        "{:?}",
+        eff[0]
+    );
+    assert!(
+        eff[0].rejected.contains("while i < len(xs)"),
+        "{:?}",
+        eff[0]
+    );
+    assert!(eff[0].chosen_score < eff[0].rejected_score, "{:?}", eff[0]);
+    let files = |d: &Path| {
+        let mut v: Vec<(String, Vec<u8>)> = shard::list_shards(d.join("dpo"))
+            .unwrap()
+            .into_iter()
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        files(&outs[0]),
+        files(&outs[1]),
+        "two identical builds differ"
+    );
+}
