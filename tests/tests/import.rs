@@ -375,3 +375,124 @@ fn missing_problems_directory_is_named() {
         stderr(&o)
     );
 }
+
+/// Imports `content` as generations with extra flags; returns the samples.
+fn good_generations(content: &str, format: &str, extra: &[&str]) -> Vec<Sample> {
+    let dir = tempfile::tempdir().unwrap();
+    let problems = dir.path().join("problems");
+    import_humaneval(&problems);
+    let input = dir.path().join("gens.jsonl");
+    std::fs::write(&input, content).unwrap();
+    let map = dir.path().join("map.jsonl");
+    std::fs::write(
+        &map,
+        "{\"custom_id\": \"req-17\", \"problem_id\": \"HumanEval/1\"}\n\
+         {\"custom_id\": \"req-18\", \"problem_id\": \"HumanEval/0\"}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let (input, problems, out_s, map) = (
+        input.display().to_string(),
+        problems.display().to_string(),
+        out.display().to_string(),
+        map.display().to_string(),
+    );
+    let mut args: Vec<&str> = vec![
+        "import",
+        "generations",
+        "--format",
+        format,
+        &input,
+        "--problems",
+        &problems,
+        "--out",
+        &out_s,
+    ];
+    for e in extra {
+        args.push(if *e == "MAP" { map.as_str() } else { e });
+    }
+    let o = ouro(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut samples: Vec<Sample> = shard::read_dir(&out).unwrap();
+    samples.sort_by_key(|s| (s.problem_id.clone(), s.index));
+    samples
+}
+
+fn batch(custom_id: &str, text: &str) -> String {
+    format!(
+        r#"{{"custom_id": "{custom_id}", "response": {{"status_code": 200, "body": {{"model": "m", "choices": [{{"text": "{text}"}}]}}}}}}"#
+    )
+}
+
+#[test]
+fn free_form_custom_ids_import_by_default_pattern_and_map() {
+    // PROBLEM_ID#<anything>: a non-numeric suffix takes the next free index.
+    let content = [
+        batch("HumanEval/0#bad1", "    return a + b"),
+        batch("HumanEval/0#bad2", "    return a - b"),
+    ]
+    .join("\n");
+    let s = good_generations(&content, "openai-batch", &[]);
+    assert_eq!(
+        s.iter()
+            .map(|s| (s.problem_id.as_str(), s.index))
+            .collect::<Vec<_>>(),
+        [("HumanEval/0", 0), ("HumanEval/0", 1)]
+    );
+    let content = [
+        batch("HumanEval/1-s3", "    return 1"),
+        batch("HumanEval/0-s0", "    return a + b"),
+    ]
+    .join("\n");
+    let s = good_generations(
+        &content,
+        "openai-batch",
+        &[
+            "--id-pattern",
+            r"^(?P<problem_id>HumanEval/\d+)-s(?P<index>\d+)$",
+        ],
+    );
+    assert_eq!(
+        s.iter()
+            .map(|s| (s.problem_id.as_str(), s.index))
+            .collect::<Vec<_>>(),
+        [("HumanEval/0", 0), ("HumanEval/1", 3)]
+    );
+    let content = [
+        batch("req-17", "    return 1"),
+        batch("req-18", "    return a + b"),
+    ]
+    .join("\n");
+    let s = good_generations(&content, "openai-batch", &["--id-map", "MAP"]);
+    assert_eq!(
+        s.iter().map(|s| s.problem_id.as_str()).collect::<Vec<_>>(),
+        ["HumanEval/0", "HumanEval/1"]
+    );
+}
+
+#[test]
+fn human_eval_samples_import_without_naming_the_id_field() {
+    let content = "{\"task_id\": \"HumanEval/0\", \"completion\": \"    return a + b\\n\"}\n\
+                   {\"task_id\": \"HumanEval/0\", \"completion\": \"    return b + a\\n\"}\n";
+    for format in ["human-eval", "jsonl"] {
+        let s = good_generations(content, format, &[]);
+        assert_eq!(s.len(), 2, "{format}");
+        assert!(s
+            .iter()
+            .all(|s| s.problem_id == "HumanEval/0" && s.code.is_some()));
+    }
+}
+
+#[test]
+fn ids_outside_the_pattern_or_map_name_line_and_id() {
+    bad_generations(
+        &batch("req-17", "x"),
+        "openai-batch",
+        &[
+            "gens.jsonl:1:",
+            "field 'custom_id'",
+            "unknown problem 'req-17'",
+            "--id-pattern",
+        ],
+    );
+}

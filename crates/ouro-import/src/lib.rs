@@ -5,9 +5,11 @@
 //! after the whole input has been read and checked).
 
 pub mod generations;
+pub mod ids;
 pub mod jsonl;
 pub mod problems;
 
 pub use generations::{import_generations, GenerationFormat, GenerationImport};
+pub use ids::IdRule;
 pub use jsonl::ImportError;
 pub use problems::{import_problems, FieldMap, ProblemFormat};

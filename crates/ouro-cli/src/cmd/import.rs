@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use ouro_data::{shard, Problem, Sample};
 use ouro_import::{
-    import_generations, import_problems, FieldMap, GenerationFormat, GenerationImport,
+    import_generations, import_problems, FieldMap, GenerationFormat, GenerationImport, IdRule,
     ProblemFormat,
 };
 
@@ -37,12 +37,13 @@ Examples:
   ouro import generations --format openai-batch batch_output.jsonl --problems runs/he --out runs/he-samples
   ouro import generations --format jsonl gens.jsonl --id-field task_id --completion-field output --problems runs/he --out runs/s
 
-For openai-batch and vllm, `custom_id` is PROBLEM_ID or PROBLEM_ID#INDEX. A line whose
+For openai-batch and vllm, `custom_id` is PROBLEM_ID or PROBLEM_ID#SUFFIX by default (a numeric
+SUFFIX is the sample index); other schemes take --id-pattern or --id-map. A line whose
 request failed becomes a sample with finish_reason \"error\"; it is counted, never dropped.")]
     Generations {
         /// Input JSONL file (`.gz` is read transparently).
         file: PathBuf,
-        /// openai-batch | vllm | open-instruct | openrlhf | jsonl
+        /// openai-batch | vllm | open-instruct | openrlhf | jsonl | human-eval
         #[arg(long)]
         format: GenerationFormat,
         /// Directory of the problems shards the generations answer.
@@ -63,6 +64,16 @@ request failed becomes a sample with finish_reason \"error\"; it is counted, nev
         /// Field with the completion text (jsonl).
         #[arg(long, default_value = "completion")]
         completion_field: String,
+        /// Regular expression over the request id (`custom_id`, or the id
+        /// field): the group named `problem_id`, else the first group, is the
+        /// problem id; an optional group named `index` is the sample index.
+        /// Example: '^(?P<problem_id>HumanEval/\d+)-s(?P<index>\d+)$'.
+        #[arg(long, conflicts_with = "id_map")]
+        id_pattern: Option<String>,
+        /// JSONL file of {"custom_id": ..., "problem_id": ...} lines mapping
+        /// each request id to its problem.
+        #[arg(long)]
+        id_map: Option<PathBuf>,
     },
 }
 
@@ -90,7 +101,15 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
             round,
             id_field,
             completion_field,
+            id_pattern,
+            id_map,
         } => {
+            // Checked before the problems are read: a bad pattern is a usage error.
+            let ids = match (id_pattern, id_map) {
+                (Some(p), _) => IdRule::pattern(&p).map_err(anyhow::Error::msg)?,
+                (None, Some(m)) => IdRule::map_file(&m)?,
+                (None, None) => IdRule::Default,
+            };
             let problem_set: Vec<Problem> = shard::read_dir(&problems)
                 .with_context(|| format!("reading problems from {}", problems.display()))?;
             let opts = GenerationImport {
@@ -99,6 +118,7 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
                 round,
                 id_field,
                 completion_field,
+                ids,
             };
             let samples = import_generations(&file, &problem_set, &opts)?;
             let path = out.join("part-00000-of-00001.parquet");
