@@ -33,7 +33,7 @@ struct Cli {
     /// More log output (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
-    /// Only errors.
+    /// Only errors, and no progress bars.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
     #[command(subcommand)]
@@ -97,6 +97,7 @@ fn init_logging(verbose: u8, quiet: bool) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
+    cmd::set_quiet(cli.quiet);
     let result = match cli.command {
         Command::Run(a) => cmd::run::run(a),
         Command::Problems(a) => cmd::problems::run(a),
@@ -121,5 +122,18 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap checks every subcommand's arguments against the globals here
+    /// (a subcommand's own `--verbose` clashing with the global `-v` count
+    /// once made `ouro tests compile` panic on every invocation).
+    #[test]
+    fn every_subcommand_is_consistent_with_the_global_flags() {
+        super::Cli::command().debug_assert();
     }
 }

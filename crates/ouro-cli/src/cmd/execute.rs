@@ -45,9 +45,6 @@ pub struct Args {
     /// Replace each slot's fork server after this many samples.
     #[arg(long, default_value_t = 1000)]
     pub recycle_every: u64,
-    /// Hide the progress bar.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -66,7 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         suites,
         recycle_every: args.recycle_every,
         python: args.python,
-        progress: !args.quiet,
+        progress: super::progress_bars(),
         ..Default::default()
     };
     let stats = ouro_exec::execute(&args.problems, &args.samples, &args.out, &opts)

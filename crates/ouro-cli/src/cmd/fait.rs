@@ -45,9 +45,6 @@ pub struct Args {
     /// Weight of the rest of changed lines in the failing completion.
     #[arg(long, default_value_t = 1.5)]
     pub rejected_line_weight: f32,
-    /// Hide the progress bar.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -57,7 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         line_weight: args.line_weight,
         rejected_token_weight: args.rejected_token_weight,
         rejected_line_weight: args.rejected_line_weight,
-        progress: !args.quiet,
+        progress: super::progress_bars(),
     };
     let stats = run_fait(
         &args.executions,

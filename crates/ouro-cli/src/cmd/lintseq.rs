@@ -64,9 +64,6 @@ pub struct Args {
     /// Rayon worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Hide the progress bar.
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -85,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             id: args.id_field,
         },
         max_lines: args.max_lines,
-        progress: !args.quiet,
+        progress: super::progress_bars(),
         threads: args.threads,
     };
     let stats = run_lintseq(&args.input, &args.out, &options)

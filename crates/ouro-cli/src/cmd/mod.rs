@@ -16,3 +16,18 @@ pub mod stats;
 pub mod tests;
 pub mod tokenizer;
 pub mod train;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Set once from the global `-q`/`--quiet` before any command runs; a
+/// per-command `--quiet` would shadow the global flag and reject `-q`.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Whether commands draw progress bars (not under `-q`).
+pub fn progress_bars() -> bool {
+    !QUIET.load(Ordering::Relaxed)
+}

@@ -32,9 +32,10 @@ pub struct CompileArgs {
     /// Python interpreter.
     #[arg(long, default_value = "python3")]
     pub python: PathBuf,
-    /// List every problem that is not fully isolated, with the reason.
+    /// List every problem that is not fully isolated, with the reason
+    /// (by default the first 10).
     #[arg(long)]
-    pub verbose: bool,
+    pub all: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -79,17 +80,13 @@ fn compile(args: CompileArgs) -> anyhow::Result<()> {
         pct(r.tests_isolated, r.tests),
         r.cases
     );
-    let shown = if args.verbose {
-        r.not_isolated.len()
-    } else {
-        10
-    };
+    let shown = if args.all { r.not_isolated.len() } else { 10 };
     for (id, why) in r.not_isolated.iter().take(shown) {
         println!("  {id}: {why}");
     }
     if r.not_isolated.len() > shown {
         println!(
-            "  ... {} more (--verbose lists all)",
+            "  ... {} more (--all lists them)",
             r.not_isolated.len() - shown
         );
     }
