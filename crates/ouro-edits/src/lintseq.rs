@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use ouro_data::{content_id, derive_seed, LintseqRecord};
+use ouro_python::Semantics;
 use rayon::prelude::*;
 
 use crate::input::{detect_kind, read_programs, BadProgram, InputKind, JsonlFields, ProgramInput};
@@ -38,6 +39,9 @@ pub struct LintseqOptions {
     pub progress: bool,
     /// Worker threads; rayon's global pool (all cores) when `None`.
     pub threads: Option<usize>,
+    /// Intermediate states may not read a local before binding it (see
+    /// [`Semantics::Strict`]); off by default, as in the reference.
+    pub strict: bool,
 }
 
 impl Default for LintseqOptions {
@@ -51,6 +55,7 @@ impl Default for LintseqOptions {
             max_lines: 10_000,
             progress: true,
             threads: None,
+            strict: false,
         }
     }
 }
@@ -114,19 +119,49 @@ pub fn sequence_seed(program_id: &str, global_seed: u64, k: usize) -> u64 {
 
 /// Lint lines for LintSeq: the 1-based lines ouro's linter reports.
 pub fn lint_lines(text: &str) -> Vec<u32> {
-    ouro_python::lint(text)
+    lint_lines_with(text, Semantics::Pylint)
+}
+
+/// [`lint_lines`] under [`Semantics::Strict`]: no state reads a local
+/// before binding it (pyflakes' undefined names and locals).
+pub fn lint_lines_strict(text: &str) -> Vec<u32> {
+    lint_lines_with(text, Semantics::Strict)
+}
+
+fn lint_lines_with(text: &str, semantics: Semantics) -> Vec<u32> {
+    ouro_python::lint_with(text, semantics)
         .into_iter()
         .map(|m| m.line)
         .collect()
 }
 
-/// Samples, verifies and deduplicates `k` sequences for one program.
+/// Samples, verifies and deduplicates `k` sequences for one program, under
+/// the reference's (pylint's) rules.
 pub fn sequences_for_program(
     program: &str,
     program_id: &str,
     global_seed: u64,
     k: usize,
     max_lines: usize,
+) -> Result<ProgramSequences, Skip> {
+    sequences_for_program_with(
+        program,
+        program_id,
+        global_seed,
+        k,
+        max_lines,
+        Semantics::Pylint,
+    )
+}
+
+/// [`sequences_for_program`] with the linter's name rules chosen.
+pub fn sequences_for_program_with(
+    program: &str,
+    program_id: &str,
+    global_seed: u64,
+    k: usize,
+    max_lines: usize,
+    semantics: Semantics,
 ) -> Result<ProgramSequences, Skip> {
     let n_lines = program.split('\n').count();
     if n_lines > max_lines {
@@ -155,7 +190,7 @@ pub fn sequences_for_program(
         let mut calls = 0u64;
         let path = sample_edit_path(program, &mut rng, |t| {
             calls += 1;
-            lint_lines(t)
+            lint_lines_with(t, semantics)
         });
         out.lint_calls += calls;
         let Some(path) = path else {
@@ -219,12 +254,17 @@ pub fn generate(
                 }),
                 Some(program) => {
                     let program_id = content_id("program", program);
-                    match sequences_for_program(
+                    match sequences_for_program_with(
                         program,
                         &program_id,
                         options.seed,
                         options.sequences_per_program,
                         options.max_lines,
+                        if options.strict {
+                            Semantics::Strict
+                        } else {
+                            Semantics::Pylint
+                        },
                     ) {
                         Err(skip) => Err(BadProgram {
                             id: p.source_id.clone(),

@@ -19,11 +19,15 @@ use ouro_edits::replay::apply_diff;
 use ouro_edits::sampling::{diffs_of_states, sample_edit_path, states, SplitMix64};
 
 fn all_states(programs: &[String], per_program: u64) -> Vec<String> {
+    states_under(programs, per_program, ouro_edits::lintseq::lint_lines)
+}
+
+fn states_under(programs: &[String], per_program: u64, lint: fn(&str) -> Vec<u32>) -> Vec<String> {
     let mut out = Vec::new();
     for p in programs {
         for seed in 0..per_program {
             let mut rng = SplitMix64::new(seed);
-            let Some(path) = sample_edit_path(p, &mut rng, ouro_edits::lintseq::lint_lines) else {
+            let Some(path) = sample_edit_path(p, &mut rng, lint) else {
                 continue;
             };
             let diffs = diffs_of_states(&states(p, &path));
@@ -108,6 +112,50 @@ fn pyflakes_finds_no_errors_in_any_state() {
     check(&all_states(&programs, 5));
 }
 
+/// `--strict` states: pyflakes finds no undefined name or local at all,
+/// not even the ones pylint (and so the default) accepts.
+#[test]
+fn strict_states_have_no_pyflakes_disagreement() {
+    if std::env::var("OURO_PYTHON").is_err() {
+        eprintln!("OURO_PYTHON not set (a python with pyflakes): skipping the pyflakes check");
+        return;
+    }
+    let mut programs: Vec<String> = common::PROGRAMS.iter().map(|s| s.to_string()).collect();
+    let problems = ouro_problems::generate(&ouro_problems::GenerateOptions {
+        count: 150,
+        ..Default::default()
+    })
+    .unwrap();
+    programs.extend(problems.into_iter().filter_map(|p| p.reference_solution));
+    // Loop-carried accumulators: the default (pylint) leaves states such as
+    // `balance += op` with `balance = 0` deleted; strict must not.
+    programs.extend(LOOP_CARRIED.iter().map(|s| s.to_string()));
+    let default = check(&all_states(&programs, 8)).unwrap();
+    assert_ne!(
+        default["accepted"],
+        serde_json::json!({}),
+        "the default keeps such states"
+    );
+    let report = check(&states_under(
+        &programs,
+        8,
+        ouro_edits::lintseq::lint_lines_strict,
+    ))
+    .unwrap();
+    assert_eq!(
+        report["accepted"],
+        serde_json::json!({}),
+        "{}",
+        report["examples"]
+    );
+}
+
+const LOOP_CARRIED: &[&str] = &[
+    "def below_zero(operations):\n    balance = 0\n    for op in operations:\n        balance += op\n        if balance < 0:\n            return True\n    return False\n",
+    "def running_max(numbers):\n    running = None\n    result = []\n    for n in numbers:\n        if running is None:\n            running = n\n        else:\n            running = max(running, n)\n        result.append(running)\n    return result\n",
+    "def digits_sum(n):\n    total = 0\n    count = 0\n    for ch in str(n):\n        total = total + int(ch)\n        count += 1\n    return total * count\n",
+];
+
 /// The same check over HumanEval (164 programs x 5 sequences, ~4,500
 /// states; about 15 s, more with pylint importable). Opt-in, needs the data:
 /// `scripts/fetch-humaneval.sh && OURO_PYTHON=.venv/bin/python cargo test
@@ -130,4 +178,17 @@ fn pyflakes_on_humaneval_states_reports_disagreements_by_category() {
             example["state"].as_str().unwrap_or("")
         );
     }
+    eprintln!("--strict:");
+    let strict = check(&states_under(
+        &programs,
+        5,
+        ouro_edits::lintseq::lint_lines_strict,
+    ))
+    .unwrap();
+    assert_eq!(
+        strict["accepted"],
+        serde_json::json!({}),
+        "{}",
+        strict["examples"]
+    );
 }

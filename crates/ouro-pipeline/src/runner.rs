@@ -137,6 +137,9 @@ pub struct LintseqStage {
     pub sequences_per_program: usize,
     #[serde(default)]
     pub seed: u64,
+    /// `ouro lintseq --strict`: no state reads a local before binding it.
+    #[serde(default)]
+    pub strict: bool,
 }
 
 fn default_sequences() -> usize {

@@ -12,4 +12,4 @@ mod scope;
 pub mod testcompile;
 pub mod tokens;
 
-pub use lint::{is_clean, lint, LintMessage};
+pub use lint::{is_clean, lint, lint_with, LintMessage, Semantics};

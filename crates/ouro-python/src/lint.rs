@@ -95,6 +95,26 @@ impl LineIndex {
 /// Lints `source` and returns the messages that make LintSeq delete lines.
 /// An empty result means the program is clean.
 pub fn lint(source: &str) -> Vec<LintMessage> {
+    lint_with(source, Semantics::Pylint)
+}
+
+/// Which rules decide that a name is used before it is bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Semantics {
+    /// pylint's, as the reference LintSeq uses: only a name's first use in a
+    /// scope is checked, and a use inside a `for` that binds the name
+    /// anywhere is accepted, so `for x in xs: total += x` with `total = 0`
+    /// deleted is clean.
+    #[default]
+    Pylint,
+    /// Every use is checked in statement order, without the loop exemption:
+    /// a state is clean only when no local is read (or augmented) before a
+    /// binding on the path to it, as pyflakes and CPython see it.
+    Strict,
+}
+
+/// [`lint`] under the given name-resolution rules.
+pub fn lint_with(source: &str, semantics: Semantics) -> Vec<LintMessage> {
     let lines = LineIndex::new(source);
     let parsed = parse_module(source);
     let parsed = match parsed {
@@ -109,7 +129,7 @@ pub fn lint(source: &str) -> Vec<LintMessage> {
     };
     let mut out = Vec::new();
     bad_indentation(source, parsed.tokens(), &lines, &mut out);
-    crate::scope::check_names(parsed.syntax(), &lines, &mut out);
+    crate::scope::check_names(parsed.syntax(), &lines, semantics, &mut out);
     out.sort_by_key(|m| m.line);
     out
 }

@@ -99,3 +99,27 @@ fn module_level_loop_gets_no_exemption() {
     let src = "for i in range(3):\n    total = total + i\n";
     assert_eq!(codes(src), vec![("E0601", 2)]);
 }
+
+fn strict_codes(src: &str) -> Vec<(&'static str, u32)> {
+    ouro_python::lint_with(src, ouro_python::Semantics::Strict)
+        .into_iter()
+        .map(|m| (m.code, m.line))
+        .collect()
+}
+
+/// Strict semantics drop pylint's exemptions: the loop-carried and
+/// later-use cases above are errors, and plain programs stay clean.
+#[test]
+fn strict_semantics_check_every_use_without_the_loop_exemption() {
+    let carried =
+        "def f(n):\n    for i in range(n):\n        ret = (2 * ret) % n\n    return ret\n";
+    assert_eq!(strict_codes(carried), vec![("E0601", 3)]);
+    let aug = "def f(xs):\n    for x in xs:\n        total += x\n    return total\n";
+    assert_eq!(codes(aug), vec![]);
+    assert_eq!(strict_codes(aug), vec![("E0602", 3)]);
+    let later = "def f(c):\n    if c:\n        x = 1\n        print(x)\n    print(x)\n";
+    assert_eq!(strict_codes(later), vec![("E0606", 5)]);
+    let clean =
+        "def f(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total\n";
+    assert_eq!(strict_codes(clean), vec![]);
+}

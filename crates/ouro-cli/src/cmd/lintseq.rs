@@ -64,6 +64,11 @@ pub struct Args {
     /// Rayon worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Intermediate states may not read a local before binding it (no
+    /// `total += x` once `total = 0` is deleted). The default follows the
+    /// reference LintSeq (pylint's rules), which accepts such states.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -84,6 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         max_lines: args.max_lines,
         progress: super::progress_bars(),
         threads: args.threads,
+        strict: args.strict,
     };
     let stats = run_lintseq(&args.input, &args.out, &options)
         .with_context(|| format!("lintseq {} -> {}", args.input.display(), args.out.display()))?;

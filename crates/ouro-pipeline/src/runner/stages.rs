@@ -243,6 +243,7 @@ pub(super) fn lintseq_stage(l: &LintseqStage, problems: &Path, out: &Path) -> Re
     let opts = ouro_edits::lintseq::LintseqOptions {
         sequences_per_program: l.sequences_per_program,
         seed: l.seed,
+        strict: l.strict,
         ..Default::default()
     };
     let result = ouro_edits::lintseq::run(problems, out, &opts)?;

@@ -55,6 +55,9 @@ pub(super) struct Checker<'a, 'l> {
     pub(super) for_depth: u32,
     /// Enclosing loops of the scope walked (E0103).
     pub(super) loop_depth: u32,
+    /// [`crate::lint::Semantics::Strict`]: every use is checked and the loop
+    /// exemption is off.
+    pub(super) strict: bool,
 }
 
 enum Resolution {
@@ -87,6 +90,7 @@ impl<'a, 'l> Checker<'a, 'l> {
             consumed: FxHashSet::default(),
             for_depth: 0,
             loop_depth: 0,
+            strict: false,
         }
     }
 
@@ -112,14 +116,15 @@ impl<'a, 'l> Checker<'a, 'l> {
         }
         let class_hidden = in_nested && scope.kind == ScopeKind::Class;
         if !class_hidden && scope.bound.contains(name) {
-            if !self.consumed.insert((self.current, name)) {
+            if !self.consumed.insert((self.current, name)) && !self.strict {
                 return Resolution::Ok;
             }
-            if deferred || self.flow.definite.contains(name) || self.flow.loop_bound.contains(name)
-            {
+            let loop_exempt = !self.strict && self.flow.loop_bound.contains(name);
+            if deferred || self.flow.definite.contains(name) || loop_exempt {
                 return Resolution::Ok;
             }
-            if self.flow.possible.contains(name) || self.flow.loop_uncertain.contains(name) {
+            let loop_uncertain = !self.strict && self.flow.loop_uncertain.contains(name);
+            if self.flow.possible.contains(name) || loop_uncertain {
                 return Resolution::PossiblyBeforeAssignment;
             }
             return Resolution::BeforeAssignment;

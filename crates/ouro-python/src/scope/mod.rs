@@ -141,7 +141,12 @@ fn pattern_names<'a>(pattern: &'a ast::Pattern, out: &mut Vec<&'a str>) {
 }
 
 /// Runs both passes over a parsed module and appends the messages.
-pub(crate) fn check_names(module: &ast::ModModule, lines: &LineIndex, out: &mut Vec<LintMessage>) {
+pub(crate) fn check_names(
+    module: &ast::ModModule,
+    lines: &LineIndex,
+    semantics: crate::lint::Semantics,
+    out: &mut Vec<LintMessage>,
+) {
     let mut collector = Collector::new(ScopeKind::Module, true);
     collector.visit_body(&module.body);
     let mut checker = Checker::new(
@@ -150,6 +155,7 @@ pub(crate) fn check_names(module: &ast::ModModule, lines: &LineIndex, out: &mut 
         collector.star_import,
         lines,
     );
+    checker.strict = semantics == crate::lint::Semantics::Strict;
     checker.body(&module.body);
     while let Some((idx, f)) = checker.deferred.pop() {
         checker.current = idx;
