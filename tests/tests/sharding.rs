@@ -247,3 +247,47 @@ fn training_pipelines_refuse_to_shard() {
         "nothing was written before the refusal"
     );
 }
+
+/// Every Parquet file under `dir`, by relative path, with its bytes.
+fn parquet_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn two_identical_runs_write_identical_datasets() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs: Vec<PathBuf> = ["first", "second"]
+        .iter()
+        .map(|name| {
+            let p = small_pipeline(dir.path(), name);
+            ok(&ouro(&["run", &p.display().to_string()]));
+            dir.path().join(name).join("round-00")
+        })
+        .collect();
+    for config in ["dataset", "lintseq"] {
+        let (a, b) = (
+            parquet_bytes(&runs[0].join(config)),
+            parquet_bytes(&runs[1].join(config)),
+        );
+        assert!(!a.is_empty(), "{config}");
+        let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&a), names(&b), "{config}");
+        for ((name, x), (_, y)) in a.iter().zip(&b) {
+            assert!(x == y, "{config}/{name} differs between two identical runs");
+        }
+    }
+}
