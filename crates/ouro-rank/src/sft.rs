@@ -4,12 +4,14 @@
 //! Pools arrive deduplicated and best first, so rejection sampling is "take
 //! passing candidates in order". The budget decides how many per problem:
 //! - **uniform(k)**: k per problem (DART-Math "uniform");
-//! - **prop2diff(k)**: proportional to difficulty, `quota_p = round(k · f_p / mean f)`
-//!   with `f_p` the problem's failure rate over its attempts and the mean
-//!   taken over problems with a passing sample; at least 1 for those.
+//! - **prop2diff(k)**: proportional to difficulty and max-normalised, as
+//!   DART-Math defines it: `quota_p = max(1, ceil(k · f_p / max f))` with
+//!   `f_p` the problem's failure rate over its attempts, so the hardest
+//!   attempted problem gets k, unsolved ones included.
 //!
-//! Both are capped by `max_per_problem`. Problems that got fewer rows than
-//! their quota are reported as deficits (DART would sample them again).
+//! Both are capped by `max_per_problem`. Attempted problems that got fewer
+//! rows than their quota are reported as deficits (DART would sample them
+//! again); problems never attempted have no quota.
 //! Reference solutions are then added until they make up at least
 //! `reference_fraction` of all rows, problems without a selected sample first.
 
@@ -82,27 +84,41 @@ pub struct SftStats {
 
 /// Quota per pool under the budget (before the cap).
 pub fn quotas(pools: &[Pool], budget: Budget) -> Vec<usize> {
+    let counts: Vec<(usize, usize)> = pools
+        .iter()
+        .map(|p| (p.attempts, p.passed_attempts))
+        .collect();
+    quotas_from_counts(&counts, budget)
+}
+
+/// DART's quotas from `(attempts, passed)` per problem.
+///
+/// - `uniform:K`: K per attempted problem;
+/// - `prop2diff:K`: `max(1, ceil(K · f_p / max f))` with `f_p` the failure
+///   rate, so the hardest attempted problem (an unsolved one, if any) gets K
+///   and the easiest still gets 1 (DART-Math, max-normalised).
+///
+/// A problem never attempted has no quota: it has no difficulty yet, and a
+/// shortfall there says nothing about the budget.
+pub fn quotas_from_counts(counts: &[(usize, usize)], budget: Budget) -> Vec<usize> {
+    let fail = |&(attempts, passed): &(usize, usize)| -> Option<f64> {
+        (attempts > 0).then(|| 1.0 - passed.min(attempts) as f64 / attempts as f64)
+    };
     match budget {
-        Budget::Uniform { k } => vec![k; pools.len()],
+        Budget::Uniform { k } => counts
+            .iter()
+            .map(|c| if fail(c).is_some() { k } else { 0 })
+            .collect(),
         Budget::Prop2diff { k } => {
-            let fail: Vec<Option<f64>> = pools
+            let hardest = counts.iter().filter_map(fail).fold(0.0f64, f64::max);
+            counts
                 .iter()
-                .map(|p| {
-                    (p.attempts > 0 && p.passed_attempts > 0)
-                        .then(|| 1.0 - p.passed_attempts as f64 / p.attempts as f64)
-                })
-                .collect();
-            let solved: Vec<f64> = fail.iter().flatten().copied().collect();
-            let mean = if solved.is_empty() {
-                0.0
-            } else {
-                solved.iter().sum::<f64>() / solved.len() as f64
-            };
-            fail.iter()
-                .map(|f| match f {
+                .map(|c| match fail(c) {
                     None => 0,
-                    Some(_) if mean == 0.0 => k,
-                    Some(f) => ((k as f64 * f / mean).round() as usize).max(1),
+                    Some(_) if hardest == 0.0 => 1,
+                    // The small epsilon keeps k · f / max at exactly an integer
+                    // from rounding up past it.
+                    Some(f) => ((k as f64 * f / hardest - 1e-9).ceil() as usize).clamp(1, k),
                 })
                 .collect()
         }
@@ -186,4 +202,45 @@ pub fn select_sft(
     st.reference_rows = refs.len();
     rows.extend(refs);
     rows
+}
+
+#[cfg(test)]
+mod dart_tests {
+    use super::*;
+
+    /// Pass counts out of 64 from the DART check: the hardest problem (never
+    /// solved) gets K, the rest ceil(K · f / max f), at least 1.
+    #[test]
+    fn prop2diff_is_max_normalised_as_in_dart() {
+        let counts: Vec<(usize, usize)> = [64, 60, 48, 32, 16, 8, 4, 2, 1, 0]
+            .iter()
+            .map(|&p| (64, p))
+            .collect();
+        assert_eq!(
+            quotas_from_counts(&counts, Budget::Prop2diff { k: 4 }),
+            [1, 1, 1, 2, 3, 4, 4, 4, 4, 4]
+        );
+        assert_eq!(
+            quotas_from_counts(&counts, Budget::Prop2diff { k: 8 }),
+            [1, 1, 2, 4, 6, 7, 8, 8, 8, 8]
+        );
+        // Without an unsolved problem the hardest solved one gets K.
+        assert_eq!(
+            quotas_from_counts(&[(4, 1), (4, 3), (4, 4)], Budget::Prop2diff { k: 6 }),
+            [6, 2, 1]
+        );
+    }
+
+    #[test]
+    fn problems_never_attempted_have_no_quota() {
+        let counts = [(0, 0), (8, 0), (8, 8)];
+        assert_eq!(
+            quotas_from_counts(&counts, Budget::Uniform { k: 4 }),
+            [0, 4, 4]
+        );
+        assert_eq!(
+            quotas_from_counts(&counts, Budget::Prop2diff { k: 4 }),
+            [0, 4, 1]
+        );
+    }
 }
