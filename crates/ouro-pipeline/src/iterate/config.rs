@@ -76,6 +76,28 @@ pub struct SamplingStage {
     pub batch_size: usize,
 }
 
+impl SamplingStage {
+    /// Range checks; `key` is the section the values sit under.
+    pub fn check(&self, key: &str) -> anyhow::Result<()> {
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            anyhow::bail!(
+                "key '{key}.temperature' = {} must be >= 0 (0 is greedy)",
+                self.temperature
+            );
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            anyhow::bail!("key '{key}.top_p' = {} must be in (0, 1]", self.top_p);
+        }
+        if self.max_tokens == 0 {
+            anyhow::bail!("key '{key}.max_tokens' must be at least 1");
+        }
+        if self.batch_size == 0 {
+            anyhow::bail!("key '{key}.batch_size' must be at least 1");
+        }
+        Ok(())
+    }
+}
+
 impl Default for SamplingStage {
     fn default() -> Self {
         SamplingStage {
@@ -156,6 +178,16 @@ impl IterateStage {
         if self.rounds == 0 {
             anyhow::bail!("key 'iterate.rounds' must be at least 1 (or remove [iterate])");
         }
+        if self.samples_per_problem == 0 {
+            anyhow::bail!("key 'iterate.samples_per_problem' must be at least 1");
+        }
+        if self.keep_per_problem == 0 {
+            anyhow::bail!("key 'iterate.keep_per_problem' must be at least 1");
+        }
+        if self.pool_split.is_empty() {
+            anyhow::bail!("key 'iterate.pool_split' names no split");
+        }
+        self.sampling.check("iterate.sampling")?;
         for (key, v) in [
             ("iterate.replay_fraction", self.replay_fraction),
             ("iterate.seed_fraction", self.seed_fraction),
@@ -262,11 +294,75 @@ pub fn check_config(cfg: &crate::runner::PipelineConfig) -> anyhow::Result<()> {
         }
         _ => {}
     }
-    if cfg.eval.is_none() {
+    if let Some(path) = &m.path {
+        check_model_dir(path)?;
+    }
+    let Some(eval) = &cfg.eval else {
         anyhow::bail!("key 'eval': expert iteration needs an [eval] section");
+    };
+    eval.sampling.check("eval.sampling")?;
+    if eval.samples_per_problem == 0 {
+        anyhow::bail!("key 'eval.samples_per_problem' must be at least 1");
+    }
+    if let Some(k) = eval
+        .k
+        .iter()
+        .find(|&&k| k == 0 || k > eval.samples_per_problem)
+    {
+        anyhow::bail!(
+            "key 'eval.k': pass@{k} needs 1 <= k <= eval.samples_per_problem ({})",
+            eval.samples_per_problem
+        );
+    }
+    let generated = cfg.problems.import.is_none();
+    if generated {
+        check_split("eval.split", &eval.split)?;
     }
     if let Some(it) = &cfg.iterate {
         it.check()?;
+        if generated {
+            for s in &it.pool_split {
+                check_split("iterate.pool_split", s)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The bundled family's splits (`ouro_problems`); imported problem sets
+/// keep their own names, which are only known once the file is read.
+const GENERATED_SPLITS: [&str; 3] = ["train", "test", "heldout"];
+
+fn check_split(key: &str, split: &str) -> anyhow::Result<()> {
+    if GENERATED_SPLITS.contains(&split) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "key '{key}': unknown split '{split}' (the bundled problems have {})",
+        GENERATED_SPLITS.join(", ")
+    )
+}
+
+/// `[model] path` must be a model directory before anything runs: a config
+/// and safetensors weights (a tokenizer is checked when the model loads).
+fn check_model_dir(path: &std::path::Path) -> anyhow::Result<()> {
+    if !path.is_dir() {
+        anyhow::bail!(
+            "key 'model.path': {} is not a directory (a Hugging Face model directory with config.json and *.safetensors)",
+            path.display()
+        );
+    }
+    if !path.join("config.json").is_file() {
+        anyhow::bail!("key 'model.path': {} has no config.json", path.display());
+    }
+    let has_weights = std::fs::read_dir(path)?
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".safetensors"));
+    if !has_weights {
+        anyhow::bail!(
+            "key 'model.path': {} has no *.safetensors weights (convert a GGUF with `ouro model import-gguf`)",
+            path.display()
+        );
     }
     Ok(())
 }

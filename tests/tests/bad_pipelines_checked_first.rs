@@ -1,0 +1,117 @@
+//! A pipeline's bad values are errors naming the key before any stage runs,
+//! and nothing is written (so the fixed file runs without `--resume`).
+
+use std::path::Path;
+
+use ouro_e2e::{ouro, ouro_bin, stderr, workspace};
+
+fn quickstart_with(dir: &Path, edit: impl Fn(String) -> String) -> String {
+    let text = std::fs::read_to_string(workspace().join("pipelines/quickstart.toml")).unwrap();
+    let out = dir.join("run");
+    let text = edit(text.replace("runs/quickstart", &out.display().to_string()));
+    let path = dir.join("p.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn rejected(edit: impl Fn(String) -> String, expect: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = quickstart_with(dir.path(), edit);
+    // A watchdog, not a timing check: if validation regressed, the run
+    // would train for minutes before failing somewhere else.
+    let mut child = std::process::Command::new(ouro_bin())
+        .args(["run", &p])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..1200 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if child.try_wait().unwrap().is_none() {
+        child.kill().unwrap();
+        panic!("`ouro run` started working instead of rejecting the file");
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for e in expect {
+        assert!(err.contains(e), "stderr should contain {e:?}: {err}");
+    }
+    assert!(
+        !dir.path().join("run").exists(),
+        "nothing is written: {err}"
+    );
+}
+
+/// Replaces the first `key = ...` line under `[section]`, or appends one.
+fn set(text: String, section: &str, key: &str, value: &str) -> String {
+    let header = format!("[{section}]");
+    let start = text.find(&header).unwrap_or_else(|| panic!("no {header}"));
+    let body_start = start + header.len();
+    let body_end = text[body_start..]
+        .find("\n[")
+        .map_or(text.len(), |i| body_start + i);
+    let body = &text[body_start..body_end];
+    let line = format!("{key} = {value}");
+    let new_body = match body
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{key} ")))
+    {
+        Some(old) => body.replacen(old, &line, 1),
+        None => format!("\n{line}{body}"),
+    };
+    format!("{}{}{}", &text[..body_start], new_body, &text[body_end..])
+}
+
+#[test]
+fn missing_model_path_names_the_key() {
+    rejected(
+        |t| t.replace("init = \"small\"", "path = \"/nonexistent/model\""),
+        &["key 'model.path'", "/nonexistent/model"],
+    );
+}
+
+#[test]
+fn negative_temperature_is_rejected() {
+    rejected(
+        |t| set(t, "iterate.sampling", "temperature", "-0.5"),
+        &["key 'iterate.sampling.temperature'", "-0.5", ">= 0"],
+    );
+}
+
+#[test]
+fn unknown_pool_split_lists_the_splits() {
+    rejected(
+        |t| set(t, "iterate", "pool_split", "\"tset\""),
+        &["key 'iterate.pool_split'", "'tset'", "train, test, heldout"],
+    );
+}
+
+#[test]
+fn pass_at_k_above_the_samples_is_rejected() {
+    rejected(
+        |t| set(t, "eval", "k", "[1, 99]"),
+        &["key 'eval.k'", "pass@99"],
+    );
+}
+
+#[test]
+fn zero_problems_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p");
+    let o = ouro(&[
+        "problems",
+        "generate",
+        "--count",
+        "0",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--count"), "{}", stderr(&o));
+    assert!(!out.exists());
+}
