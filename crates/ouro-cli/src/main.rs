@@ -119,15 +119,48 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::from(1)
         }
     }
 }
 
+/// The error and its causes, `: `-joined, each cause once: the library
+/// errors put their source's text in their own message (so they read well
+/// alone), and anyhow's `{:#}` would print it a second time.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        #[derive(Debug, thiserror::Error)]
+        #[error("/x/report.json: {source}")]
+        struct E {
+            source: std::io::Error,
+        }
+        let e = anyhow::Error::new(E { source: io }).context("rendering /x");
+        assert_eq!(
+            super::error_chain(&e),
+            "rendering /x: /x/report.json: No such file"
+        );
+    }
 
     /// clap checks every subcommand's arguments against the globals here
     /// (a subcommand's own `--verbose` clashing with the global `-v` count

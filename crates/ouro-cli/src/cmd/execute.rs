@@ -66,8 +66,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         progress: super::progress_bars(),
         ..Default::default()
     };
-    let stats = ouro_exec::execute(&args.problems, &args.samples, &args.out, &opts)
-        .with_context(|| format!("executing samples from {}", args.samples.display()))?;
+    // Name the input that is missing first, rather than whichever the
+    // executor happens to open first.
+    for (flag, path) in [("--problems", &args.problems), ("--samples", &args.samples)] {
+        if !path.exists() {
+            anyhow::bail!("{flag} {}: no such file or directory", path.display());
+        }
+    }
+    let stats =
+        ouro_exec::execute(&args.problems, &args.samples, &args.out, &opts).with_context(|| {
+            format!(
+                "executing {} against {}",
+                args.samples.display(),
+                args.problems.display()
+            )
+        })?;
     let passes = stats.verdicts.get("pass").copied().unwrap_or(0);
     eprintln!(
         "{} executions ({} resumed, {} run now, {} passed), {:.1}s, isolation: {}",
