@@ -570,4 +570,9 @@ def main():
     serve()
 
 
-main()
+try:
+    main()
+except (BrokenPipeError, ConnectionError):
+    # The parent is gone (interrupted or killed): nothing is listening, and
+    # a traceback would only reach the user's terminal.
+    os._exit(0)

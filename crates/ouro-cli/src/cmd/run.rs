@@ -58,6 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => embedded_quickstart(Path::new(QUICKSTART_FILE))?,
     };
     let config = runner::load_config(&pipeline)?;
+    crate::interrupt::on_interrupt(&resume_command(&pipeline, &scope));
     let report = runner::run_pipeline_scoped(&pipeline, &config, args.resume, scope)?;
     println!("run: {}", report.root.display());
     for (stage, resumed, stats) in &report.stages {
@@ -76,6 +77,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("\n{}", ouro_pipeline::iterate::round_table(rounds));
     }
     Ok(())
+}
+
+/// The command that continues this invocation's work.
+fn resume_command(pipeline: &Path, scope: &ouro_pipeline::runner::Scope) -> String {
+    let mut cmd = format!("ouro run {} --resume", pipeline.display());
+    match scope {
+        ouro_pipeline::runner::Scope::Shard(s) => {
+            cmd.push_str(&format!(" --shard {} --num-shards {}", s.index, s.count))
+        }
+        ouro_pipeline::runner::Scope::Merge(Some(n)) => {
+            cmd.push_str(&format!(" --merge --num-shards {n}"))
+        }
+        ouro_pipeline::runner::Scope::Merge(None) => cmd.push_str(" --merge"),
+        ouro_pipeline::runner::Scope::All => {}
+    }
+    cmd
 }
 
 /// Writes the embedded quickstart to `path` (unless it is already there, unchanged).
