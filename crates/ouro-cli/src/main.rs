@@ -99,6 +99,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     cmd::set_quiet(cli.quiet);
+    ouro_pipeline::status::set_quiet(cli.quiet);
     let result = match cli.command {
         Command::Run(a) => cmd::run::run(a),
         Command::Problems(a) => cmd::problems::run(a),

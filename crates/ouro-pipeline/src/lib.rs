@@ -6,3 +6,4 @@
 pub mod iterate;
 pub mod runner;
 pub mod stats;
+pub mod status;

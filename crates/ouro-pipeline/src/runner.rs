@@ -328,7 +328,7 @@ pub fn run_pipeline_scoped(
         // The report is a view of report.json; failing to draw it must not fail a finished run.
         let html = run.root().join("report.html");
         match ouro_report::render(run.root(), &html) {
-            Ok(_) => eprintln!("report: {}", html.display()),
+            Ok(_) => crate::status::say(format_args!("report: {}", html.display())),
             Err(e) => eprintln!("warning: could not render {}: {e:#}", html.display()),
         }
     }
@@ -411,12 +411,12 @@ fn stage_shard(
     prepare_shard_dir(dir, shard)?;
     let t0 = Instant::now();
     if shard.count == 1 {
-        eprintln!("stage {name} ...");
+        crate::status::say(format_args!("stage {name} ..."));
     } else {
-        eprintln!(
+        crate::status::say(format_args!(
             "stage {name} (shard {} of {}) ...",
             shard.index, shard.count
-        );
+        ));
     }
     let mut stats = body().with_context(|| format!("stage '{name}'"))?;
     stats.time("total", t0.elapsed().as_secs_f64());

@@ -354,7 +354,7 @@ impl Ctx<'_> {
             ..Default::default()
         };
         row.seconds.insert("eval".into(), t.elapsed().as_secs_f64());
-        eprintln!(
+        crate::status::say(format_args!(
             "{arm}round {round}: {} pass@1 {:.1}%{}",
             e.split,
             100.0 * result.pass_at_1,
@@ -364,7 +364,7 @@ impl Ctx<'_> {
                 .filter(|(k, _)| k.as_str() != "pass@1")
                 .map(|(k, v)| format!(", {k} {:.1}%", 100.0 * v))
                 .collect::<String>()
-        );
+        ));
         Ok(row)
     }
 

@@ -1,0 +1,21 @@
+//! Status lines (`stage X ...`, a round's pass@k) on stderr.
+//!
+//! They are the run's narrative, not log records, so they print by default;
+//! the CLI's global `-q` turns them off through [`set_quiet`]. Warnings keep
+//! going through `eprintln!` regardless.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Silences [`say`] for the rest of the process.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Prints one status line unless quiet.
+pub fn say(line: std::fmt::Arguments) {
+    if !QUIET.load(Ordering::Relaxed) {
+        eprintln!("{line}");
+    }
+}
