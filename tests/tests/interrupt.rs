@@ -51,4 +51,18 @@ fn sigint_during_execute_says_how_to_resume() {
     assert!(!err.contains("Traceback"), "{err}");
     let o = ouro(&["run", &p, "--resume"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // The resumed stage's summary counts the rows executed before the
+    // interrupt too: its verdicts add up to its executions.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("execute"))
+        .unwrap_or_else(|| panic!("no execute line in {stdout}"));
+    let count = |prefix: &str| -> u64 {
+        line.split_whitespace()
+            .filter_map(|w| w.strip_prefix(prefix))
+            .filter_map(|w| w.split('=').next_back()?.parse::<u64>().ok())
+            .sum()
+    };
+    assert_eq!(count("executions="), count("verdict_"), "{line}");
 }

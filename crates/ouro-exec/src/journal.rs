@@ -8,7 +8,7 @@
 //! (each atomically); only then is the journal removed. A run killed during
 //! compaction therefore still finds every record on resume.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -108,7 +108,8 @@ impl Journal {
 
     /// Merges shards and journal into sorted, deduplicated `part-*.parquet`
     /// files and removes the journal. Returns the number of records.
-    pub fn compact(mut self) -> Result<usize, ExecError> {
+    /// Returns every record's verdict count, resumed and new alike.
+    pub fn compact(mut self) -> Result<BTreeMap<String, usize>, ExecError> {
         self.sync()?;
         let mut by_key: HashMap<String, Execution> = HashMap::new();
         let old_shards = list_shards(&self.dir)?;
@@ -149,7 +150,13 @@ impl Journal {
         }
         drop(self.file);
         std::fs::remove_file(&self.path).map_err(|e| ExecError::io(&self.path, e))?;
-        Ok(all.len())
+        let mut verdicts = BTreeMap::new();
+        for rec in &all {
+            *verdicts
+                .entry(rec.verdict.as_str().to_string())
+                .or_default() += 1;
+        }
+        Ok(verdicts)
     }
 }
 

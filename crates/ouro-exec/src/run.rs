@@ -30,6 +30,9 @@ pub struct ExecStats {
     pub judges: BTreeMap<String, usize>,
     /// Records in the output shards.
     pub records: usize,
+    /// Verdict counts over every record in the output shards (the pairs
+    /// resumed from an earlier run included).
+    pub verdicts_on_disk: BTreeMap<String, usize>,
     /// Distinct isolation levels reached by the slots.
     pub isolation: Vec<String>,
     pub warnings: Vec<String>,
@@ -160,7 +163,8 @@ pub fn execute(
         iso.dedup();
         stats.isolation = iso;
     }
-    stats.records = journal.compact()?;
+    stats.verdicts_on_disk = journal.compact()?;
+    stats.records = stats.verdicts_on_disk.values().sum();
     stats.wall_s = t0.elapsed().as_secs_f64();
     Ok(stats)
 }

@@ -81,9 +81,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 args.problems.display()
             )
         })?;
-    let passes = stats.verdicts.get("pass").copied().unwrap_or(0);
+    let passes = stats.verdicts_on_disk.get("pass").copied().unwrap_or(0);
     eprintln!(
-        "{} executions ({} resumed, {} run now, {} passed), {:.1}s, isolation: {}",
+        "{} executions ({} resumed, {} run now), {} passing in all, {:.1}s, isolation: {}",
         stats.records,
         stats.resumed,
         stats.executed,
@@ -91,7 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         stats.wall_s,
         stats.isolation.join(", ")
     );
-    for (verdict, n) in &stats.verdicts {
+    for (verdict, n) in &stats.verdicts_on_disk {
         eprintln!("  {verdict}: {n}");
     }
     Ok(())

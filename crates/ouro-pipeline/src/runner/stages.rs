@@ -205,7 +205,8 @@ pub(super) fn execute_stage(
     };
     let mut stats = StageStats::default();
     stats.add("executions", result.records as u64);
-    for (verdict, n) in &result.verdicts {
+    // What is on disk, so a resumed stage's summary covers its earlier rows.
+    for (verdict, n) in &result.verdicts_on_disk {
         stats.add(&format!("verdict_{verdict}"), *n as u64);
     }
     stats.drop_item("unknown_problem", result.unknown_problem as u64);
