@@ -9,11 +9,12 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use ouro_data::{Problem, Sample, SamplingParams};
-use ouro_python::extract::extract_code;
 use serde_json::Value;
 
 use crate::ids::IdRule;
 use crate::jsonl::{kind, read_jsonl, Fields, Result};
+pub use crate::sample::answer_text;
+use crate::sample::{to_sample, Generation, Provenance};
 
 /// A supported generations format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,8 +165,6 @@ pub fn import_generations(
                 .clone()
                 .or_else(|| opts.model.clone())
                 .unwrap_or_else(|| "unknown".into());
-            let sample_id =
-                Sample::compute_id(&problem_id, opts.round, &model, index, &raw.completion);
             if let Some(first) = seen.insert(format!("{problem_id}#{index}"), line.number) {
                 return Err(f.error(
                     field,
@@ -174,34 +173,23 @@ pub fn import_generations(
                     ),
                 ));
             }
-            let (code, extraction_error) = if raw.generation_error.is_some() {
-                (None, Some("generation failed".to_string()))
-            } else {
-                match extract_code(
-                    &answer_text(&raw.completion),
-                    &problem.prompt,
-                    &problem.entry_point,
-                ) {
-                    Ok(code) => (Some(code), None),
-                    Err(e) => (None, Some(e.to_string())),
-                }
-            };
-            samples.push(Sample {
-                sample_id,
-                problem_id,
-                round: opts.round,
-                index,
-                model,
-                params: raw.params,
-                completion: raw.completion,
-                code,
-                extraction_error,
-                finish_reason: raw.finish_reason,
-                generation_error: raw.generation_error,
-                prompt_tokens: raw.prompt_tokens,
-                completion_tokens: raw.completion_tokens,
-                logprob: raw.logprob,
-            });
+            samples.push(to_sample(
+                problem,
+                Provenance {
+                    round: opts.round,
+                    index,
+                    model: &model,
+                    params: raw.params,
+                },
+                Generation {
+                    completion: raw.completion,
+                    finish_reason: raw.finish_reason,
+                    error: raw.generation_error,
+                    prompt_tokens: raw.prompt_tokens,
+                    completion_tokens: raw.completion_tokens,
+                    logprob: raw.logprob,
+                },
+            ));
         }
     }
     Ok(samples)
@@ -226,14 +214,6 @@ fn plain_id_field<'a>(opts: &'a GenerationImport, f: &Fields) -> &'a str {
         "task_id"
     } else {
         &opts.id_field
-    }
-}
-
-/// The answer part of a completion: reasoning kept in `<think>` is not code.
-pub fn answer_text(completion: &str) -> String {
-    match completion.rfind("</think>") {
-        Some(end) => completion[end + "</think>".len()..].to_string(),
-        None => completion.to_string(),
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use ouro_data::run::{part_path, StageStats};
-use ouro_data::{shard, Problem, Sample, SamplingParams, ShardSpec};
+use ouro_data::{shard, Problem, Sample, ShardSpec};
 
 use super::{BuildStage, ExecuteStage, LintseqStage, ProblemsStage, SamplesStage};
 
@@ -75,26 +75,7 @@ fn owned_problems(problems_dir: &Path, shard: ShardSpec) -> Result<Vec<Problem>>
 }
 
 fn sample(problem: &Problem, index: u32, model: &str, program: &str) -> Sample {
-    let completion = program
-        .strip_prefix(problem.prompt.as_str())
-        .unwrap_or(program)
-        .to_string();
-    Sample {
-        sample_id: Sample::compute_id(&problem.problem_id, 0, model, index, &completion),
-        problem_id: problem.problem_id.clone(),
-        round: 0,
-        index,
-        model: model.into(),
-        params: SamplingParams::default(),
-        completion,
-        code: Some(program.to_string()),
-        extraction_error: None,
-        finish_reason: Some("stop".into()),
-        generation_error: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        logprob: None,
-    }
+    ouro_import::sample::from_program(problem, index, model, program)
 }
 
 /// Sharded, a shard writes the samples of the problems it owns to its own part.
