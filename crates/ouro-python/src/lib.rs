@@ -6,6 +6,7 @@
 //! - [`tokens`]: Python tokens with char offsets (for token-level diffs).
 //! - [`extract`]: pull code out of model completions.
 
+mod diagnostics;
 pub mod extract;
 pub mod lint;
 mod scope;

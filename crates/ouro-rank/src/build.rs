@@ -7,21 +7,19 @@
 //! several configs into one directory yields one card listing all of them.
 //! Every write is atomic; bad input is counted in the report, never fatal.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ouro_data::shard::{read_path, ShardWriter, WriteOptions};
 use ouro_data::{
     DataError, DpoRecord, Execution, Problem, Record, RepairRecord, Sample, SftRecord,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::dedup::DedupOptions;
 use crate::metrics::{bstar_balance, mean_pass_at_k};
-use crate::pairs::{mutant_samples, pairs_for_pool, CompletionFormat, PairOptions, PairStats};
+use crate::pairs::{mutant_samples, pairs_for_pool, PairStats};
 use crate::pool::{build_pools, Pool, PoolOptions, PoolStats};
-use crate::rankers::Ranker;
-use crate::repair::{repair_records, RepairOptions, RepairStats};
-use crate::sft::{select_sft, SftOptions, SftStats};
+use crate::repair::{repair_records, RepairStats};
+use crate::sft::{select_sft, SftStats};
 
 /// Errors of the build stage; each names the path it is about.
 #[derive(Debug, thiserror::Error)]
@@ -34,95 +32,7 @@ pub enum BuildError {
 
 pub type Result<T, E = BuildError> = std::result::Result<T, E>;
 
-/// Where the inputs are: each a shard directory or a single shard.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BuildInputs {
-    pub problems: PathBuf,
-    pub samples: PathBuf,
-    pub executions: PathBuf,
-    /// Evaluation problems to decontaminate against (their prompts and reference solutions).
-    pub eval_problems: Option<PathBuf>,
-    /// Executions of the samples against model-generated tests (see
-    /// [`build_generated_tests`]); when given, the ranker scores that matrix.
-    #[serde(default)]
-    pub ranking_executions: Option<PathBuf>,
-}
-
-/// All knobs of the build stage.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BuildOptions {
-    pub ranker: Ranker,
-    pub dedup: DedupOptions,
-    /// n of the n-gram decontamination (significant tokens).
-    pub decontam_ngram: usize,
-    pub completion_format: CompletionFormat,
-    pub sft: SftOptions,
-    pub pairs: PairOptions,
-    pub repair: RepairOptions,
-    /// k values of the reported pass@k.
-    pub pass_k: Vec<usize>,
-    /// Rows per output shard.
-    pub rows_per_shard: usize,
-    /// Use only problems whose filter-suite passes were all judged in
-    /// isolation (expected values never inside the sample's interpreter);
-    /// problems with a pass judged in process are left out of the data.
-    #[serde(default)]
-    pub require_isolated: bool,
-}
-
-impl Default for BuildOptions {
-    fn default() -> Self {
-        BuildOptions {
-            ranker: Ranker::default(),
-            dedup: DedupOptions::default(),
-            decontam_ngram: 10,
-            completion_format: CompletionFormat::default(),
-            sft: SftOptions::default(),
-            pairs: PairOptions::default(),
-            repair: RepairOptions::default(),
-            pass_k: vec![1, 5, 10],
-            rows_per_shard: 100_000,
-            require_isolated: false,
-        }
-    }
-}
-
-/// Summary statistics of the per-problem pass rate.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct PassRateStats {
-    pub problems: usize,
-    pub mean: f64,
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
-}
-
-/// Round metrics of the pool.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RoundMetrics {
-    /// `(k, mean pass@k, problems counted)`.
-    pub pass_at_k: Vec<(usize, Option<f64>, usize)>,
-    pub pass_rate: PassRateStats,
-    pub false_positive_rate: Option<f64>,
-    pub bstar_balance: Option<f64>,
-}
-
-/// What one build did: the counts that go into the report and the card.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BuildReport {
-    /// `sft`, `dpo` or `repair`.
-    pub config: String,
-    pub rows: usize,
-    pub files: Vec<String>,
-    pub pool: serde_json::Value,
-    pub selection: serde_json::Value,
-    pub metrics: RoundMetrics,
-    pub warnings: Vec<String>,
-    pub inputs: BuildInputs,
-    pub options: BuildOptions,
-    pub versions: serde_json::Value,
-    pub seconds: f64,
-}
+pub use crate::options::{BuildInputs, BuildOptions, BuildReport, PassRateStats, RoundMetrics};
 
 /// Inputs read into memory.
 pub struct Loaded {

@@ -9,7 +9,7 @@ use std::path::Path;
 use ouro_data::hf::{write_dataset_card, CardInfo};
 use ouro_data::DataError;
 
-use crate::build::BuildReport;
+use crate::options::BuildReport;
 
 fn fmt_opt(x: Option<f64>) -> String {
     x.map_or("n/a".into(), |v| format!("{v:.4}"))

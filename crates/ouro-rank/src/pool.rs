@@ -18,7 +18,7 @@ use crate::pytok::normalise_code;
 use crate::rankers::Ranker;
 
 /// Samples whose `model` starts with this are injected-error mutants made by
-/// [`crate::pairs::mutant_samples`]; they never enter the pools as candidates.
+/// `pairs::mutant_samples`; they never enter the pools as candidates.
 pub const MUTANT_MODEL_PREFIX: &str = "ouro-mutant/";
 
 /// One executed sample with code.

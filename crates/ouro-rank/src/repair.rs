@@ -12,8 +12,8 @@
 use ouro_data::{Message, RepairRecord, Tests};
 use serde::{Deserialize, Serialize};
 
-use crate::pairs::{similarity, CompletionFormat};
 use crate::pool::{Candidate, Pool};
+use crate::render::{similarity, CompletionFormat};
 
 /// Knobs of repair-record selection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -18,9 +18,9 @@
 use ouro_data::SftRecord;
 use serde::{Deserialize, Serialize};
 
-use crate::pairs::CompletionFormat;
 use crate::pool::Pool;
 use crate::pytok::normalise_code;
+use crate::render::CompletionFormat;
 
 /// Per-problem budget.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

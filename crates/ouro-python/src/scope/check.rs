@@ -8,7 +8,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::builtins::BUILTINS;
 use super::{parameter_names, target_names, Scope, ScopeKind};
-use crate::lint::{LineIndex, LintMessage};
+use crate::diagnostics::{LineIndex, LintMessage};
 
 /// Which locals of the scope being walked are bound at the current point.
 #[derive(Clone, Default)]
@@ -55,7 +55,7 @@ pub(super) struct Checker<'a, 'l> {
     pub(super) for_depth: u32,
     /// Enclosing loops of the scope walked (E0103).
     pub(super) loop_depth: u32,
-    /// [`crate::lint::Semantics::Strict`]: every use is checked and the loop
+    /// [`crate::diagnostics::Semantics::Strict`]: every use is checked and the loop
     /// exemption is off.
     pub(super) strict: bool,
 }

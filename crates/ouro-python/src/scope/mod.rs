@@ -39,7 +39,7 @@ use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr};
 use rustc_hash::FxHashSet;
 
-use crate::lint::{LineIndex, LintMessage};
+use crate::diagnostics::{LineIndex, LintMessage};
 use check::{Checker, Flow};
 use collect::Collector;
 
@@ -144,7 +144,7 @@ fn pattern_names<'a>(pattern: &'a ast::Pattern, out: &mut Vec<&'a str>) {
 pub(crate) fn check_names(
     module: &ast::ModModule,
     lines: &LineIndex,
-    semantics: crate::lint::Semantics,
+    semantics: crate::diagnostics::Semantics,
     out: &mut Vec<LintMessage>,
 ) {
     let mut collector = Collector::new(ScopeKind::Module, true);
@@ -155,7 +155,7 @@ pub(crate) fn check_names(
         collector.star_import,
         lines,
     );
-    checker.strict = semantics == crate::lint::Semantics::Strict;
+    checker.strict = semantics == crate::diagnostics::Semantics::Strict;
     checker.body(&module.body);
     while let Some((idx, f)) = checker.deferred.pop() {
         checker.current = idx;
