@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The device check, one script for one GPU machine (targets an H200, < 8 minutes):
+#   1. CPU-vs-CUDA parity: the `cuda` test binaries of ouro-model (f32 logits
+#      of a small model to 1e-4) and ouro-train (SFT and DPO step losses, f32 to
+#      1e-4, bf16 to 2e-2). A parity failure makes the script exit non-zero.
+#   2. The references on the same GPU, SmolLM2-135M architecture, bf16, random
+#      weights (the hub is unreachable): PyTorch eager SFT step at 8 x 512
+#      tokens, a DPO step (4 pairs x 512), transformers `generate` at batch 64.
+#   3. One table.
+#
+#   scripts/gpu-check.sh                 # builds the test binaries (needs cargo,
+#                                        # scripts/check-cuda-build.sh's toolchain)
+#   OURO_GPU_BINS=DIR scripts/gpu-check.sh
+#                                        # a machine without Rust: prebuilt binaries
+#                                        # in DIR (see scripts/gpu-bins.sh)
+#
+# Runtime libraries (libcublas.so.13, libcublasLt.so.13, libcurand.so.10,
+# libnvrtc.so.13) come from the NVIDIA wheels next to PyTorch; libcuda.so.1 from
+# the driver.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT_DIR="${OUT:-/tmp/ouro-gpu-check}"
+mkdir -p "$OUT_DIR"
+PY="${PYTHON:-python3}"
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || {
+  echo "no NVIDIA GPU visible" >&2
+  exit 2
+}
+site="$("$PY" -c 'import site; print(site.getsitepackages()[0])')"
+libs="$(find "$site/nvidia" -maxdepth 3 -type d -name lib 2>/dev/null | tr '\n' ':')"
+export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:-}"
+
+bins="${OURO_GPU_BINS:-}"
+if [[ -z "$bins" ]]; then
+  command -v cargo >/dev/null || { echo "no cargo: set OURO_GPU_BINS to prebuilt test binaries" >&2; exit 2; }
+  scripts/gpu-bins.sh "$OUT_DIR/bins" >&2
+  bins="$OUT_DIR/bins"
+fi
+
+parity=ok
+for t in "$bins"/*; do
+  [[ -x "$t" ]] || continue
+  name="$(basename "$t")"
+  echo "== parity: $name" >&2
+  if ! "$t" --test-threads=1 --nocapture >"$OUT_DIR/$name.log" 2>&1; then
+    parity=FAILED
+    echo "   FAILED (log: $OUT_DIR/$name.log)" >&2
+  fi
+  grep -E "^test |test result|skipping|diff|loss" "$OUT_DIR/$name.log" >&2 || true
+done
+
+model="$OUT_DIR/smollm2-random"
+"$PY" scripts/gpu_bench_torch.py init "$model" >"$OUT_DIR/init.json"
+for cmd in "sft 6" "dpo 6" "gen 128"; do
+  # shellcheck disable=SC2086
+  "$PY" scripts/gpu_bench_torch.py $cmd "$model" >"$OUT_DIR/torch-${cmd%% *}.json" 2>"$OUT_DIR/torch-${cmd%% *}.err" \
+    || echo "torch $cmd failed: $(tail -3 "$OUT_DIR/torch-${cmd%% *}.err")" >&2
+done
+
+"$PY" - "$OUT_DIR" "$parity" <<'PY'
+import json, os, sys
+out, parity = sys.argv[1], sys.argv[2]
+def load(name):
+    try:
+        return json.load(open(os.path.join(out, name)))
+    except Exception:
+        return None
+sft, dpo, gen = load("torch-sft.json"), load("torch-dpo.json"), load("torch-gen.json")
+rows = [("CPU-vs-CUDA parity (ouro-model, ouro-train cuda tests)", parity)]
+if sft: rows.append(("PyTorch eager bf16 SFT step, 8x512 tokens", "%.4f s" % sft["s_per_step"]))
+if dpo: rows.append(("PyTorch eager bf16 DPO step, 4 pairs x 512", "%.4f s" % dpo["s_per_step"]))
+if gen: rows.append(("transformers generate bf16, batch 64, 128 new tokens", "%.0f tok/s" % gen["tokens_per_s"]))
+print("| check | result |\n|---|---|")
+for k, v in rows:
+    print("| %s | %s |" % (k, v))
+PY
+[[ "$parity" == ok ]]
