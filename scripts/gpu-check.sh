@@ -32,6 +32,11 @@ libs="$(find "$site/nvidia" -maxdepth 3 -type d -name lib 2>/dev/null | tr '\n' 
 export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:-}"
 
 bins="${OURO_GPU_BINS:-}"
+if [[ -f "$bins" && "$bins" == *.tar.xz ]]; then
+  # Carried compressed (a device transfer has a size cap).
+  mkdir -p "$OUT_DIR/bins" && tar -C "$OUT_DIR/bins" -xJf "$bins"
+  bins="$OUT_DIR/bins"
+fi
 if [[ -z "$bins" ]]; then
   command -v cargo >/dev/null || { echo "no cargo: set OURO_GPU_BINS to prebuilt test binaries" >&2; exit 2; }
   scripts/gpu-bins.sh "$OUT_DIR/bins" >&2
@@ -53,8 +58,7 @@ done
 model="$OUT_DIR/smollm2-random"
 "$PY" scripts/gpu_bench_torch.py init "$model" >"$OUT_DIR/init.json"
 for cmd in "sft 6" "dpo 6" "gen 128"; do
-  # shellcheck disable=SC2086
-  "$PY" scripts/gpu_bench_torch.py $cmd "$model" >"$OUT_DIR/torch-${cmd%% *}.json" 2>"$OUT_DIR/torch-${cmd%% *}.err" \
+  "$PY" scripts/gpu_bench_torch.py "${cmd%% *}" "$model" "${cmd##* }" >"$OUT_DIR/torch-${cmd%% *}.json" 2>"$OUT_DIR/torch-${cmd%% *}.err" \
     || echo "torch $cmd failed: $(tail -3 "$OUT_DIR/torch-${cmd%% *}.err")" >&2
 done
 

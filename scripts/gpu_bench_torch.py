@@ -38,16 +38,17 @@ def config():
         bos_token_id=1,
         eos_token_id=2,
         pad_token_id=2,
-        torch_dtype="bfloat16",
     )
 
 
 def load(d, dtype=torch.bfloat16):
     from transformers import LlamaForCausalLM
 
-    m = LlamaForCausalLM.from_pretrained(d, torch_dtype=dtype).cuda()
-    m.config._attn_implementation = "sdpa"
-    return m
+    try:  # transformers >= 5 names it `dtype`
+        m = LlamaForCausalLM.from_pretrained(d, dtype=dtype, attn_implementation="sdpa")
+    except TypeError:
+        m = LlamaForCausalLM.from_pretrained(d, torch_dtype=dtype, attn_implementation="sdpa")
+    return m.cuda()
 
 
 def timed(step, steps):

@@ -96,11 +96,12 @@ fn check(states: &[String]) -> Option<serde_json::Value> {
     Some(report)
 }
 
-#[test]
-fn pyflakes_finds_no_errors_in_any_state() {
+/// The fixture programs plus 150 bundled reference solutions; `None` (with
+/// a note) when `OURO_PYTHON` is unset.
+fn test_programs() -> Option<Vec<String>> {
     if std::env::var("OURO_PYTHON").is_err() {
         eprintln!("OURO_PYTHON not set (a python with pyflakes): skipping the pyflakes check");
-        return;
+        return None;
     }
     let mut programs: Vec<String> = common::PROGRAMS.iter().map(|s| s.to_string()).collect();
     let problems = ouro_problems::generate(&ouro_problems::GenerateOptions {
@@ -109,6 +110,14 @@ fn pyflakes_finds_no_errors_in_any_state() {
     })
     .unwrap();
     programs.extend(problems.into_iter().filter_map(|p| p.reference_solution));
+    Some(programs)
+}
+
+#[test]
+fn pyflakes_finds_no_errors_in_any_state() {
+    let Some(programs) = test_programs() else {
+        return;
+    };
     check(&all_states(&programs, 5));
 }
 
@@ -116,17 +125,9 @@ fn pyflakes_finds_no_errors_in_any_state() {
 /// not even the ones pylint (and so the default) accepts.
 #[test]
 fn strict_states_have_no_pyflakes_disagreement() {
-    if std::env::var("OURO_PYTHON").is_err() {
-        eprintln!("OURO_PYTHON not set (a python with pyflakes): skipping the pyflakes check");
+    let Some(mut programs) = test_programs() else {
         return;
-    }
-    let mut programs: Vec<String> = common::PROGRAMS.iter().map(|s| s.to_string()).collect();
-    let problems = ouro_problems::generate(&ouro_problems::GenerateOptions {
-        count: 150,
-        ..Default::default()
-    })
-    .unwrap();
-    programs.extend(problems.into_iter().filter_map(|p| p.reference_solution));
+    };
     // Loop-carried accumulators: the default (pylint) leaves states such as
     // `balance += op` with `balance = 0` deleted; strict must not.
     programs.extend(LOOP_CARRIED.iter().map(|s| s.to_string()));

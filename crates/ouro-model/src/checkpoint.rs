@@ -202,6 +202,18 @@ pub fn save(
     varmap: &VarMap,
     tokenizer: Option<&Tokenizer>,
 ) -> Result<()> {
+    save_as(dir, config, varmap, tokenizer, None)
+}
+
+/// [`save`] with every weight converted to `dtype` (`None`: as the vars hold them), so
+/// f32 master weights can be written as the bf16 checkpoint they came from.
+pub fn save_as(
+    dir: impl AsRef<Path>,
+    config: &Config,
+    varmap: &VarMap,
+    tokenizer: Option<&Tokenizer>,
+    dtype: Option<DType>,
+) -> Result<()> {
     let data = varmap.data().lock().expect("varmap lock");
     let mut tensors: Vec<(String, Tensor)> = Vec::new();
     for (name, shape) in config.parameter_shapes() {
@@ -218,6 +230,10 @@ pub fn save(
                 found: t.dims().to_vec(),
             });
         }
+        let t = match dtype {
+            Some(d) => t.to_dtype(d)?,
+            None => t.clone(),
+        };
         tensors.push((name, t.to_device(&Device::Cpu)?.contiguous()?));
     }
     drop(data);
@@ -327,4 +343,35 @@ fn generation_config(cfg: &Config) -> serde_json::Value {
     }
     m.insert("transformers_version".into(), "4.46.0".into());
     serde_json::Value::Object(m)
+}
+
+/// A decoder computing in `dtype` over the vars of `varmap` (f32 master weights): each
+/// weight is cast when the decoder is built, and the cast is on the autograd graph, so
+/// gradients land on the f32 vars. Build one per forward; it holds no state.
+pub fn compute_decoder(
+    config: &Config,
+    varmap: &VarMap,
+    dtype: DType,
+    device: &Device,
+) -> Result<Decoder> {
+    let data = varmap.data().lock().expect("varmap lock");
+    let tensors: HashMap<String, Tensor> = data
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect();
+    drop(data);
+    Ok(Decoder::new(
+        config,
+        VarBuilder::from_tensors(tensors, dtype, device),
+    )?)
+}
+
+/// The dtype a checkpoint's `config.json` says its weights are stored in (f32 when unsaid).
+pub fn stored_dtype(config: &Config) -> DType {
+    match config.torch_dtype.as_deref() {
+        Some("bfloat16") => DType::BF16,
+        Some("float16") => DType::F16,
+        Some("float64") => DType::F64,
+        _ => DType::F32,
+    }
 }

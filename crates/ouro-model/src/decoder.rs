@@ -16,9 +16,9 @@ use crate::fused::{causal_softmax, rope_heads, RopeTables};
 pub use crate::kv_cache::KvCache;
 use crate::kv_cache::LayerCache;
 use crate::lora::{module_path as lora_module_path, LoraAdapters};
-use crate::ops::{
-    apply_rope, attention_bias, linear, rms_norm, rope_tables, softmax_last_dim, swiglu,
-};
+use crate::ops::{apply_rope, attention_bias, linear, rope_tables};
+
+mod generic;
 
 /// Upper bound on `rows * vocab` elements of one logits chunk in [`Decoder::token_logprobs`].
 const LOGPROB_CHUNK_ELEMS: usize = 1 << 22;
@@ -107,6 +107,8 @@ pub struct Decoder {
     device: Device,
     has_lora: bool,
     fused_attention: bool,
+    /// Device-generic compositions instead of the fused CPU kernels (`generic.rs`).
+    generic_ops: bool,
 }
 
 fn get(vb: &VarBuilder, cfg_shapes: &[(String, Vec<usize>)], name: &str) -> Result<Tensor> {
@@ -179,6 +181,7 @@ impl Decoder {
             lm_head,
             has_lora: false,
             fused_attention: true,
+            generic_ops: false,
         })
     }
 
@@ -353,7 +356,7 @@ impl Decoder {
         for layer in &self.layers {
             x = self.layer_forward(layer, &x, &pass, None)?;
         }
-        rms_norm(&x, &self.norm, self.cfg.rms_norm_eps)
+        self.rms(&x, &self.norm, self.cfg.rms_norm_eps)
     }
 
     fn embed_ids(&self, ids: &Tensor) -> Result<Tensor> {
@@ -412,7 +415,7 @@ impl Decoder {
                 input_ids.shape()
             );
         }
-        crate::logprob_head::chunked_logprobs(&h, &self.lm_head, &targets, LOGPROB_CHUNK_ELEMS)?
+        self.head_logprobs(&h, &targets, LOGPROB_CHUNK_ELEMS)?
             .reshape((b, t))
     }
 
@@ -465,7 +468,7 @@ impl Decoder {
             x = self.layer_forward(layer, &x, &pass, Some(&mut cache.layers[i]))?;
         }
         let last = x.narrow(1, t - 1, 1)?;
-        let last = rms_norm(&last, &self.norm, self.cfg.rms_norm_eps)?;
+        let last = self.rms(&last, &self.norm, self.cfg.rms_norm_eps)?;
         project(&last, &self.lm_head, None, true)?.squeeze(1)
     }
 
@@ -477,12 +480,12 @@ impl Decoder {
         cache: Option<&mut Option<LayerCache>>,
     ) -> Result<Tensor> {
         let eps = self.cfg.rms_norm_eps;
-        let h = rms_norm(x, &l.input_norm, eps)?;
+        let h = self.rms(x, &l.input_norm, eps)?;
         let a = self.attention(&l.attn, &h, pass, cache)?;
         let x = (x + a)?;
-        let h = rms_norm(&x, &l.post_norm, eps)?;
+        let h = self.rms(&x, &l.post_norm, eps)?;
         let [g, u] = project_all(&h, [&l.gate, &l.up], pass)?;
-        let m = swiglu(&g, &u)?;
+        let m = self.glu(&g, &u)?;
         let m = l.down.forward(&m, pass)?;
         x + m
     }
@@ -504,11 +507,11 @@ impl Decoder {
         let k = k.reshape((b, t, nkv, hd))?;
         let v = v.reshape((b, t, nkv, hd))?;
         let q = match &a.q_norm {
-            Some(w) => rms_norm(&q, w, eps)?,
+            Some(w) => self.rms(&q, w, eps)?,
             None => q,
         };
         let k = match &a.k_norm {
-            Some(w) => rms_norm(&k, w, eps)?,
+            Some(w) => self.rms(&k, w, eps)?,
             None => k,
         };
         let rep = nh / nkv;
@@ -536,6 +539,11 @@ impl Decoder {
                 };
                 let (q, k) = (rope(&q)?, rope(&k)?);
                 let (k, v) = match cache {
+                    // cuBLAS takes no batch strides a cache view has; the CPU gemm does.
+                    Some(slot) if !k.device().is_cpu() => {
+                        let (k, v) = LayerCache::append(slot, &k, &v)?;
+                        (k.contiguous()?, v.contiguous()?)
+                    }
                     Some(slot) => LayerCache::append(slot, &k, &v)?,
                     None => (k, v),
                 };
@@ -553,7 +561,7 @@ impl Decoder {
                     Some(bias) => scores.broadcast_add(bias)?,
                     None => scores,
                 };
-                let p = softmax_last_dim(&scores)?.reshape((b, nkv, rep * t, tk))?;
+                let p = self.softmax(&scores)?.reshape((b, nkv, rep * t, tk))?;
                 p.matmul(&v)?
             }
         };

@@ -5,7 +5,7 @@
 //! functions fall back to compositions of differentiable candle ops.
 
 use candle_core::{
-    CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, WithDType, D,
+    CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType, D,
 };
 use num_traits::Float;
 use rayon::prelude::*;
@@ -46,16 +46,29 @@ fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
 
 /// Softmax over the last dimension, differentiable.
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() {
+    if cpu_float(x) {
         x.contiguous()?.apply_op1(Softmax)
+    } else if is_half(x.dtype()) {
+        // Exponentials and the row sum in f32: bf16's 8-bit mantissa loses whole
+        // probability mass over long rows.
+        candle_nn::ops::softmax(&x.to_dtype(DType::F32)?, D::Minus1)?.to_dtype(x.dtype())
     } else {
         candle_nn::ops::softmax(x, D::Minus1)
     }
 }
 
+/// Whether the CPU kernels here can take `x` (they are written for f32 and f64 only).
+pub(crate) fn cpu_float(x: &Tensor) -> bool {
+    x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64)
+}
+
+pub(crate) fn is_half(d: DType) -> bool {
+    matches!(d, DType::BF16 | DType::F16)
+}
+
 /// RMSNorm over the last dimension, differentiable in `x` and `w`.
 pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
-    if x.device().is_cpu() {
+    if cpu_float(x) && w.dtype() == x.dtype() {
         x.contiguous()?.apply_op2(&w.contiguous()?, RmsNorm { eps })
     } else {
         rms_norm_composite(x, w, eps)
@@ -64,7 +77,7 @@ pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
 
 /// `silu(g) * u`, differentiable in both.
 pub fn swiglu(g: &Tensor, u: &Tensor) -> Result<Tensor> {
-    if g.device().is_cpu() && g.shape() == u.shape() {
+    if cpu_float(g) && g.shape() == u.shape() && g.dtype() == u.dtype() {
         g.contiguous()?.apply_op2(&u.contiguous()?, SwiGlu)
     } else {
         swiglu_composite(g, u)
@@ -78,9 +91,16 @@ pub fn swiglu_composite(g: &Tensor, u: &Tensor) -> Result<Tensor> {
 
 /// The reference RMSNorm from plain candle ops (used off-CPU and in tests).
 pub fn rms_norm_composite(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
-    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+    // The mean square of a half-precision row is taken in f32, as torch's Llama does.
+    let dt = x.dtype();
+    let xf = if is_half(dt) {
+        x.to_dtype(DType::F32)?
+    } else {
+        x.clone()
+    };
+    let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
     let r = (ms + eps)?.sqrt()?.recip()?;
-    x.broadcast_mul(&r)?.broadcast_mul(w)
+    xf.broadcast_mul(&r)?.to_dtype(dt)?.broadcast_mul(w)
 }
 
 fn softmax_rows<T: Float + Send + Sync>(x: &[T], n: usize) -> Vec<T> {

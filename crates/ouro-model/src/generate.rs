@@ -337,7 +337,21 @@ pub fn generate_from_dir_with_eos(
     params: &SamplingParams,
     eos: Option<Vec<u32>>,
 ) -> Result<Vec<Generation>> {
-    let ck = crate::checkpoint::load(dir, &candle_core::Device::Cpu)?;
+    let cpu = crate::device::Placement::cpu();
+    generate_from_dir_on(dir, prompt, chat, n, params, eos, &cpu)
+}
+
+/// [`generate_from_dir_with_eos`] with the weights loaded on `place` (device and dtype).
+pub fn generate_from_dir_on(
+    dir: &std::path::Path,
+    prompt: &str,
+    chat: bool,
+    n: usize,
+    params: &SamplingParams,
+    eos: Option<Vec<u32>>,
+    place: &crate::device::Placement,
+) -> Result<Vec<Generation>> {
+    let ck = crate::checkpoint::load_with_dtype(dir, &place.device, place.dtype)?;
     let tok = ck
         .tokenizer
         .as_ref()

@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod decode_attention;
 pub mod decoder;
+pub mod device;
 pub mod error;
 pub mod fastmath;
 pub mod fused;
@@ -31,6 +32,7 @@ pub mod train_pass;
 
 pub use config::{Config, RopeScaling};
 pub use decoder::{Decoder, KvCache};
+pub use device::{DeviceError, Placement};
 pub use error::{ModelError, Result};
 pub use generate::{FinishReason, Generation, GenerationRequest, Generator};
 pub use sampling::SamplingParams;

@@ -18,7 +18,7 @@ pub fn chunked_logprobs(
 ) -> Result<Tensor> {
     let v = w.dim(0)?;
     let rows = (chunk_elems / v.max(1)).max(1);
-    if h.device().is_cpu() {
+    if crate::fused::cpu_float(h) && w.dtype() == h.dtype() {
         h.contiguous()?.apply_op3(
             &w.contiguous()?,
             &targets.contiguous()?,
@@ -39,6 +39,12 @@ pub fn composite(h: &Tensor, w: &Tensor, targets: &Tensor, rows: usize) -> Resul
         let hc = h.narrow(0, start, len)?;
         let tc = targets.narrow(0, start, len)?;
         let logits = hc.matmul(&w.t()?)?;
+        // The log-softmax of half-precision logits in f32: the log-probs feed the loss.
+        let logits = if crate::fused::is_half(logits.dtype()) {
+            logits.to_dtype(candle_core::DType::F32)?
+        } else {
+            logits
+        };
         let lse = logits.log_sum_exp(D::Minus1)?;
         let picked = logits.gather(&tc.unsqueeze(1)?, 1)?.squeeze(1)?;
         parts.push((picked - lse)?);

@@ -43,6 +43,8 @@ fn main() -> anyhow::Result<()> {
             model: model.clone(),
             batch_size,
             prompt_format: ouro_model::chat::PromptFormat::Plain,
+            device: None,
+            dtype: None,
         };
         let t = Instant::now();
         let (samples, stats) = sample(&plan, &backend, &opts)?;

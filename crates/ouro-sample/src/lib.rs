@@ -68,6 +68,13 @@ pub enum BackendConfig {
         /// `plain` (the prompt is continued as is) or `chatml`.
         #[serde(default = "default_prompt_format")]
         prompt_format: PromptFormat,
+        /// `cpu`, `cuda` or `cuda:N` [default: a GPU in a CUDA build that finds one, else
+        /// the CPU].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<String>,
+        /// `f32`, `bf16` or `f16` [default: f32 on the CPU, bf16 on a GPU].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dtype: Option<String>,
     },
     /// OpenAI-compatible servers.
     #[serde(rename = "openai")]
@@ -128,6 +135,8 @@ impl BackendConfig {
             model: model.into(),
             batch_size: default_batch_size(),
             prompt_format: default_prompt_format(),
+            device: None,
+            dtype: None,
         }
     }
 
@@ -257,8 +266,21 @@ pub fn sample(
             model,
             batch_size,
             prompt_format,
-        } => local::generate(&jobs, model, *batch_size, *prompt_format, opts, &mut stats)
-            .with_context(|| format!("sampling from {}", model.display()))?,
+            device,
+            dtype,
+        } => {
+            let place = ouro_model::Placement::resolve(device.as_deref(), dtype.as_deref())?;
+            local::generate(
+                &jobs,
+                model,
+                *batch_size,
+                *prompt_format,
+                &place,
+                opts,
+                &mut stats,
+            )
+            .with_context(|| format!("sampling from {}", model.display()))?
+        }
         BackendConfig::OpenAi { .. } => openai::generate(&jobs, backend, opts, &mut stats)?,
     };
     let model = backend.model_name();

@@ -20,11 +20,13 @@ pub(crate) fn generate(
     model_dir: &Path,
     batch_size: usize,
     prompt_format: PromptFormat,
+    place: &ouro_model::Placement,
     opts: &SampleOptions,
     stats: &mut StageStats,
 ) -> anyhow::Result<Vec<Raw>> {
     let load_start = Instant::now();
-    let ck = checkpoint::load(model_dir, &candle_core::Device::Cpu)
+    tracing::info!("local sampling on {}", place.describe());
+    let ck = checkpoint::load_with_dtype(model_dir, &place.device, place.dtype)
         .with_context(|| format!("loading checkpoint {}", model_dir.display()))?;
     let tok = ck.tokenizer.as_ref().with_context(|| {
         format!(

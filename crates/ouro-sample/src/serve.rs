@@ -42,6 +42,8 @@ pub struct ServeOptions {
     pub served_model_name: Option<String>,
     /// Most sequences decoded together.
     pub max_batch: usize,
+    /// Device and dtype the model is loaded on.
+    pub place: ouro_model::Placement,
 }
 
 impl ServeOptions {
@@ -52,6 +54,7 @@ impl ServeOptions {
             port: 8000,
             served_model_name: None,
             max_batch: 64,
+            place: ouro_model::Placement::auto(),
         }
     }
 }
@@ -108,9 +111,10 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
     let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<Option<&'static str>>>();
     let dir = opts.model.clone();
     let max_batch = opts.max_batch.max(1);
+    let place = opts.place.clone();
     std::thread::Builder::new()
         .name("ouro-serve-model".into())
-        .spawn(move || model_thread(dir, max_batch, ready_tx, work_rx))
+        .spawn(move || model_thread(dir, max_batch, place, ready_tx, work_rx))
         .context("starting the model thread")?;
     let default_system = ready_rx
         .recv()
@@ -155,8 +159,9 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
 pub fn serve(opts: &ServeOptions) -> anyhow::Result<()> {
     let server = start(opts)?;
     eprintln!(
-        "serving {} as '{}' at {}/v1 (completions, chat/completions, models)",
+        "serving {} ({}) as '{}' at {}/v1 (completions, chat/completions, models)",
         opts.model.display(),
+        opts.place.describe(),
         server.model_name(),
         server.base_url()
     );
@@ -173,10 +178,11 @@ struct Work {
 fn model_thread(
     dir: PathBuf,
     max_batch: usize,
+    place: ouro_model::Placement,
     ready: mpsc::Sender<anyhow::Result<Option<&'static str>>>,
     work: mpsc::Receiver<Work>,
 ) {
-    let ck = match checkpoint::load(&dir, &candle_core::Device::Cpu) {
+    let ck = match checkpoint::load_with_dtype(&dir, &place.device, place.dtype) {
         Ok(ck) => ck,
         Err(e) => {
             let _ = ready.send(Err(anyhow!("loading checkpoint {}: {e}", dir.display())));

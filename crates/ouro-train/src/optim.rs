@@ -102,7 +102,17 @@ impl GradAccumulator {
         for (p, buf) in params.iter().zip(self.bufs.iter_mut()) {
             match grads.get(p.as_tensor()) {
                 Some(g) => {
-                    let g = g.contiguous()?;
+                    // Gradients off the CPU, or in a half dtype (LoRA adapters over a bf16
+                    // base), are summed on the host in f32 like the rest.
+                    let g = if matches!(g.device(), Device::Cpu)
+                        && g.dtype() == candle_core::DType::F32
+                    {
+                        g.contiguous()?
+                    } else {
+                        g.to_dtype(candle_core::DType::F32)?
+                            .to_device(&Device::Cpu)?
+                            .contiguous()?
+                    };
                     let (guard, range) = cpu_f32(&g)?;
                     let src = slice_of(&guard, &range);
                     if first {

@@ -1,11 +1,13 @@
 //! Library entry points from directories: load an HF model dir and data shards, train,
 //! write checkpoints, metrics, the loss curve and the final model into `out`.
 
-use candle_core::{Device, Var};
+use candle_core::{DType, Device, Var};
 use ouro_data::{DpoRecord, RepairRecord, SftRecord};
 use ouro_model::checkpoint::{self as mck, Checkpoint};
+use ouro_model::device::{dtype_name, Placement};
 use ouro_model::lora::{LoraAdapters, LoraConfig};
 use ouro_model::train_pass::{GradSlots, TrainPass};
+use ouro_model::Decoder;
 use std::path::Path;
 
 use crate::config::{DpoConfig, LoraSettings, SftConfig};
@@ -23,6 +25,48 @@ pub struct DecoderLm {
     lora: Option<LoraAdapters>,
     /// Whether gradients may come from ouro_model's hand-written train pass.
     hand_pass: bool,
+    /// The dtype the forward computes in; when it differs from the vars' (f32 master
+    /// weights), every forward casts them (see [`mck::compute_decoder`]).
+    compute: DType,
+    /// The dtype `config.json` of the loaded checkpoint names: the final model's default.
+    stored: DType,
+}
+
+/// Where and how `ouro train` computes: device, compute dtype, which gradient path, and
+/// the dtype the final model is written in.
+#[derive(Debug, Clone)]
+pub struct TrainDevice {
+    pub place: Placement,
+    /// Candle's autograd over device-generic ops even where the hand-written CPU pass
+    /// applies (`--backend generic`).
+    pub generic: bool,
+    /// `None`: the input checkpoint's dtype.
+    pub save_dtype: Option<DType>,
+}
+
+impl TrainDevice {
+    /// The build's default device (a GPU when there is one), fast path where it applies.
+    pub fn auto() -> Self {
+        TrainDevice {
+            place: Placement::auto(),
+            generic: false,
+            save_dtype: None,
+        }
+    }
+
+    /// f32 on the CPU.
+    pub fn cpu() -> Self {
+        TrainDevice {
+            place: Placement::cpu(),
+            generic: false,
+            save_dtype: None,
+        }
+    }
+
+    /// Whether gradients take candle's autograd (not the hand-written f32 CPU pass).
+    pub fn uses_generic(&self) -> bool {
+        self.generic || !self.place.device.is_cpu() || self.place.dtype != DType::F32
+    }
 }
 
 /// `OURO_TRAIN_AUTOGRAD=1` sends every model through candle's autograd (to compare the
@@ -31,27 +75,94 @@ fn hand_pass_default() -> bool {
     std::env::var_os("OURO_TRAIN_AUTOGRAD").is_none_or(|v| v != "1")
 }
 
+/// The decoder one forward runs.
+enum Forward<'a> {
+    Loaded(&'a Decoder),
+    Cast(Box<Decoder>),
+}
+
+impl std::ops::Deref for Forward<'_> {
+    type Target = Decoder;
+    fn deref(&self) -> &Decoder {
+        match self {
+            Forward::Loaded(d) => d,
+            Forward::Cast(d) => d,
+        }
+    }
+}
+
 impl DecoderLm {
     /// Loads an HF directory (f32 weights) on `device`.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let ckpt = mck::load(dir, device)
+        Self::load_as(dir, device, DType::F32)
+    }
+
+    /// Loads an HF directory with its vars in `dtype` on `device`.
+    pub fn load_as(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
+        let ckpt = mck::load_with_dtype(dir, device, dtype)
             .map_err(|e| TrainError::Model(format!("{}: {e}", dir.display())))?;
-        Ok(Self {
-            ckpt,
-            device: device.clone(),
-            lora: None,
-            hand_pass: hand_pass_default(),
-        })
+        Ok(Self::from_checkpoint(ckpt, device))
     }
 
     /// Wraps an already built checkpoint (e.g. from `ouro_model::init`).
     pub fn from_checkpoint(ckpt: Checkpoint, device: &Device) -> Self {
+        let compute = ckpt.decoder.dtype();
+        let stored = mck::stored_dtype(&ckpt.config);
         Self {
             ckpt,
             device: device.clone(),
             lora: None,
             hand_pass: hand_pass_default(),
+            compute,
+            stored,
         }
+    }
+
+    /// Computes the forward in `dtype` over the (f32) vars, which stay the master
+    /// weights the optimiser updates; log-probs come back in f32.
+    pub fn with_compute_dtype(mut self, dtype: DType) -> Self {
+        self.compute = dtype;
+        if dtype != self.ckpt.decoder.dtype() {
+            self.hand_pass = false;
+        }
+        self
+    }
+
+    /// The dtype the forward computes in.
+    pub fn compute_dtype(&self) -> DType {
+        self.compute
+    }
+
+    /// Whether gradients may come from the hand-written CPU pass.
+    pub fn uses_hand_pass(&self) -> bool {
+        self.hand_pass
+            && self.lora.is_none()
+            && self.ckpt.decoder.dtype() == DType::F32
+            && self.device.is_cpu()
+    }
+
+    /// The decoder a forward runs: the loaded one, or one casting the master weights.
+    fn decoder(&self) -> candle_core::Result<Forward<'_>> {
+        if self.compute == self.ckpt.decoder.dtype() || self.lora.is_some() {
+            return Ok(Forward::Loaded(&self.ckpt.decoder));
+        }
+        let mut d = mck::compute_decoder(
+            &self.ckpt.config,
+            &self.ckpt.varmap,
+            self.compute,
+            &self.device,
+        )
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        d.set_generic_ops(self.ckpt.decoder.generic_ops());
+        Ok(Forward::Cast(Box::new(d)))
+    }
+
+    /// Device-generic ops and autograd everywhere (`--backend generic`): the path a GPU
+    /// takes, run on whatever device the model is on.
+    pub fn with_generic(mut self) -> Self {
+        self.hand_pass = false;
+        self.ckpt.decoder.set_generic_ops(true);
+        self
     }
 
     /// Takes every gradient through candle's autograd instead of the decoder's
@@ -93,6 +204,11 @@ impl DecoderLm {
     /// Writes the adapters folded into the base weights as a full HF checkpoint at `dir`
     /// (replaced atomically). Without adapters this is the plain model.
     pub fn save_merged(&self, dir: &Path) -> Result<()> {
+        self.save_merged_as(dir, None)
+    }
+
+    /// [`DecoderLm::save_merged`] with the weights written in `dtype` (`None`: as held).
+    pub fn save_merged_as(&self, dir: &Path, dtype: Option<DType>) -> Result<()> {
         let err = |e: ouro_model::ModelError| {
             TrainError::Model(format!("saving merged model {}: {e}", dir.display()))
         };
@@ -104,7 +220,14 @@ impl DecoderLm {
             }
             None => &self.ckpt.varmap,
         };
-        mck::save(dir, &self.ckpt.config, varmap, self.ckpt.tokenizer.as_ref()).map_err(err)
+        mck::save_as(
+            dir,
+            &self.ckpt.config,
+            varmap,
+            self.ckpt.tokenizer.as_ref(),
+            dtype,
+        )
+        .map_err(err)
     }
 
     /// The tokenizer of the checkpoint, with its EOS token as TRL appends it.
@@ -131,7 +254,10 @@ impl TrainableLm for DecoderLm {
         ids: &candle_core::Tensor,
         targets: &candle_core::Tensor,
     ) -> candle_core::Result<candle_core::Tensor> {
-        self.ckpt.decoder.token_logprobs(ids, targets)
+        // The losses are formed in f32 whatever the compute dtype.
+        self.decoder()?
+            .token_logprobs(ids, targets)?
+            .to_dtype(DType::F32)
     }
 
     fn train_pass(
@@ -168,9 +294,9 @@ impl TrainableLm for DecoderLm {
             }
         }
         Ok(self
-            .ckpt
-            .decoder
+            .decoder()?
             .token_logprobs_base(ids, targets, None)?
+            .to_dtype(DType::F32)?
             .detach())
     }
 
@@ -280,7 +406,9 @@ fn finish(
     out: &Path,
     report: &TrainReport,
     stats: &PrepStats,
+    dev: &TrainDevice,
 ) -> Result<()> {
+    let save_dtype = dev.save_dtype.unwrap_or(model.stored);
     if model.lora.is_some() {
         let tmp = out.join(".adapter.tmp");
         if tmp.exists() {
@@ -293,23 +421,48 @@ fn finish(
         }
         std::fs::rename(&tmp, &dst).map_err(|e| TrainError::io(&dst, e))?;
         if merge {
-            model.save_merged(&out.join("model"))?;
+            model.save_merged_as(&out.join("model"), Some(save_dtype))?;
         }
     } else {
-        model.save(&out.join("model"))?;
+        model.save_merged_as(&out.join("model"), Some(save_dtype))?;
     }
     write_json(
         &out.join("train_report.json"),
-        &serde_json::json!({ "report": report, "data": stats }),
+        &serde_json::json!({
+            "report": report,
+            "data": stats,
+            "device": ouro_model::device::device_name(&model.device),
+            "dtype": dtype_name(model.compute),
+            "backend": if model.uses_hand_pass() { "fast" } else { "generic" },
+            "save_dtype": dtype_name(save_dtype),
+        }),
     )
 }
 
-fn load_model(dir: &Path, lora: Option<&LoraSettings>) -> Result<DecoderLm> {
-    let model = DecoderLm::load(dir, &Device::Cpu)?;
-    match lora {
-        Some(s) => model.with_lora(s),
-        None => Ok(model),
-    }
+fn load_model(dir: &Path, lora: Option<&LoraSettings>, dev: &TrainDevice) -> Result<DecoderLm> {
+    let (device, dtype) = (&dev.place.device, dev.place.dtype);
+    let model = match lora {
+        // Adapters train in the compute dtype over a frozen base held in it: the base
+        // never changes, so it needs no f32 master copy.
+        Some(s) => DecoderLm::load_as(dir, device, dtype)?.with_lora(s)?,
+        None => DecoderLm::load(dir, device)?.with_compute_dtype(dtype),
+    };
+    let model = if dev.generic || !hand_pass_default() {
+        model.with_generic()
+    } else {
+        model
+    };
+    eprintln!(
+        "ouro train: device {}, dtype {}, {} path",
+        ouro_model::device::device_name(device),
+        dtype_name(dtype),
+        if model.uses_hand_pass() {
+            "fast (hand-written CPU)"
+        } else {
+            "generic (autograd)"
+        }
+    );
+    Ok(model)
 }
 
 fn merge(lora: &Option<LoraSettings>) -> bool {
@@ -323,6 +476,17 @@ pub fn train_sft(
     data: &Path,
     out: &Path,
 ) -> Result<(TrainReport, PrepStats)> {
+    train_sft_on(cfg, model_dir, data, out, &TrainDevice::auto())
+}
+
+/// [`train_sft`] on the device, dtype and path `dev` names.
+pub fn train_sft_on(
+    cfg: &SftConfig,
+    model_dir: &Path,
+    data: &Path,
+    out: &Path,
+    dev: &TrainDevice,
+) -> Result<(TrainReport, PrepStats)> {
     let cols = columns(data)?;
     let rows = if cols.iter().any(|c| c == "messages") {
         SftRows::Messages(read::<RepairRecord>(data)?)
@@ -330,7 +494,7 @@ pub fn train_sft(
         require(data, &cols, &["prompt", "completion"])?;
         SftRows::PromptCompletion(read::<SftRecord>(data)?)
     };
-    let model = load_model(model_dir, cfg.lora.as_ref())?;
+    let model = load_model(model_dir, cfg.lora.as_ref(), dev)?;
     let tok = model.text_tokenizer()?;
     let (examples, stats) = crate::sft::prepare(&tok, &rows, cfg)?;
     if examples.is_empty() {
@@ -340,7 +504,7 @@ pub fn train_sft(
         });
     }
     let report = crate::sft::train_examples(&model, &examples, tok.pad_id, cfg, out, None)?;
-    finish(&model, merge(&cfg.lora), out, &report, &stats)?;
+    finish(&model, merge(&cfg.lora), out, &report, &stats, dev)?;
     Ok((report, stats))
 }
 
@@ -352,10 +516,21 @@ pub fn train_dpo(
     data: &Path,
     out: &Path,
 ) -> Result<(TrainReport, PrepStats)> {
+    train_dpo_on(cfg, model_dir, data, out, &TrainDevice::auto())
+}
+
+/// [`train_dpo`] on the device, dtype and path `dev` names.
+pub fn train_dpo_on(
+    cfg: &DpoConfig,
+    model_dir: &Path,
+    data: &Path,
+    out: &Path,
+    dev: &TrainDevice,
+) -> Result<(TrainReport, PrepStats)> {
     let cols = columns(data)?;
     require(data, &cols, &["prompt", "chosen", "rejected"])?;
     let rows = read::<DpoRecord>(data)?;
-    let model = load_model(model_dir, cfg.lora.as_ref())?;
+    let model = load_model(model_dir, cfg.lora.as_ref(), dev)?;
     let tok = model.text_tokenizer()?;
     let (examples, stats) = crate::dpo::prepare(&tok, &rows, cfg)?;
     if examples.is_empty() {
@@ -373,6 +548,6 @@ pub fn train_dpo(
         &out.join("cache"),
     )?;
     let report = crate::dpo::train_examples(&model, &examples, &refs, tok.pad_id, cfg, out, None)?;
-    finish(&model, merge(&cfg.lora), out, &report, &stats)?;
+    finish(&model, merge(&cfg.lora), out, &report, &stats, dev)?;
     Ok((report, stats))
 }

@@ -85,6 +85,12 @@ pub struct GenerateArgs {
     /// Print one JSON object per sample (prompt_ids, token_ids, text, logprob, finish_reason).
     #[arg(long)]
     pub json: bool,
+    /// Device: `cpu`, `cuda` or `cuda:N` [default: cuda:0 in a CUDA build with a GPU, else cpu].
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Compute dtype: `f32`, `bf16` or `f16` [default: f32 on cpu, bf16 on cuda].
+    #[arg(long)]
+    pub dtype: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -110,7 +116,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         Command::Generate(a) => {
-            let outs = ouro_model::generate::generate_from_dir_with_eos(
+            let place = ouro_model::Placement::resolve(a.device.as_deref(), a.dtype.as_deref())?;
+            let outs = ouro_model::generate::generate_from_dir_on(
                 &a.model,
                 &a.prompt,
                 a.chat,
@@ -125,6 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     seed: a.seed,
                 },
                 a.ignore_eos.then(Vec::new),
+                &place,
             )?;
             if a.json {
                 let tok_path = a.model.join(ouro_model::checkpoint::TOKENIZER_FILE);

@@ -93,6 +93,12 @@ pub struct Args {
     /// Local: `plain` (continue the prompt) or `chatml`.
     #[arg(long, default_value = "plain", value_parser = ["plain", "chatml"])]
     pub prompt_format: String,
+    /// Local: device: `cpu`, `cuda` or `cuda:N` [default: cuda:0 in a CUDA build with a GPU, else cpu].
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Local: compute dtype: `f32`, `bf16` or `f16` [default: f32 on cpu, bf16 on cuda].
+    #[arg(long)]
+    pub dtype: Option<String>,
     /// HTTP: requests in flight, over all base URLs.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
@@ -120,6 +126,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // Checked before the problems are read, so a bad flag fails at once.
+    let place = ouro_model::Placement::resolve(args.device.as_deref(), args.dtype.as_deref())?;
+    if args.model.is_some() {
+        eprintln!("sampling on {}", place.describe());
+    }
     let mut problems: Vec<Problem> = shard::read_dir(&args.problems)
         .with_context(|| format!("reading problems from {}", args.problems.display()))?;
     if let Some(split) = &args.split {
@@ -140,6 +151,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             } else {
                 PromptFormat::Plain
             },
+            device: args.device.clone(),
+            dtype: args.dtype.clone(),
         },
         (None, Some(served)) => BackendConfig::OpenAi {
             base_urls: args.base_url.clone(),

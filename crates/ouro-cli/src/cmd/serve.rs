@@ -35,10 +35,18 @@ pub struct Args {
     /// Most sequences decoded together.
     #[arg(long, default_value_t = 64)]
     pub max_batch: usize,
+    /// Device: `cpu`, `cuda` or `cuda:N` [default: cuda:0 in a CUDA build with a GPU, else cpu].
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Compute dtype: `f32`, `bf16` or `f16` [default: f32 on cpu, bf16 on cuda].
+    #[arg(long)]
+    pub dtype: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let place = ouro_model::Placement::resolve(args.device.as_deref(), args.dtype.as_deref())?;
     ouro_sample::serve::serve(&ServeOptions {
+        place,
         model: args.model,
         host: args.host,
         port: args.port,

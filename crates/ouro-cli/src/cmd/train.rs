@@ -38,23 +38,56 @@ pub struct Args {
     /// TOML config (`SftConfig` / `DpoConfig`); missing keys take defaults.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Device: `cpu`, `cuda` or `cuda:N` [default: cuda:0 in a CUDA build with a GPU, else cpu].
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Compute dtype: `f32`, `bf16` or `f16` [default: f32 on cpu, bf16 on cuda]; weights
+    /// stay f32 master copies whatever it is.
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// Gradient path: `auto` (the hand-written f32 CPU pass where it applies, autograd
+    /// elsewhere) or `generic` (candle autograd over device-generic ops everywhere).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: Backend,
+    /// Dtype of the final `<out>/model` weights [default: the input checkpoint's].
+    #[arg(long)]
+    pub save_dtype: Option<String>,
+}
+
+/// Which gradient path `ouro train` takes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Auto,
+    Generic,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let place = ouro_model::Placement::resolve(args.device.as_deref(), args.dtype.as_deref())?;
+    let save_dtype = args
+        .save_dtype
+        .as_deref()
+        .map(ouro_model::device::parse_dtype)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{}", e.0.replacen("--dtype", "--save-dtype", 1)))?;
+    let dev = ouro_train::run::TrainDevice {
+        place,
+        generic: args.backend == Backend::Generic,
+        save_dtype,
+    };
     let (report, stats) = match args.objective {
         Objective::Sft => {
             let cfg: ouro_train::SftConfig = match &args.config {
                 Some(p) => ouro_train::config::load_toml(p)?,
                 None => Default::default(),
             };
-            ouro_train::run::train_sft(&cfg, &args.model, &args.data, &args.out)
+            ouro_train::run::train_sft_on(&cfg, &args.model, &args.data, &args.out, &dev)
         }
         Objective::Dpo => {
             let cfg: ouro_train::DpoConfig = match &args.config {
                 Some(p) => ouro_train::config::load_toml(p)?,
                 None => Default::default(),
             };
-            ouro_train::run::train_dpo(&cfg, &args.model, &args.data, &args.out)
+            ouro_train::run::train_dpo_on(&cfg, &args.model, &args.data, &args.out, &dev)
         }
     }
     .with_context(|| format!("training into {}", args.out.display()))?;

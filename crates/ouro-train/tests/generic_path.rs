@@ -1,0 +1,230 @@
+//! The device-generic path (candle autograd over ops with CUDA kernels) run on the CPU:
+//! it must train like the hand-written fast path, in f32 to 1e-5 and with bf16 compute
+//! (f32 master weights) to 2e-2. A GPU runs this path, so this is its CPU check.
+#![cfg(feature = "decoder")]
+
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use ouro_model::checkpoint::Checkpoint;
+use ouro_model::Config;
+use ouro_train::config::{DpoConfig, OptimConfig, SftConfig};
+use ouro_train::run::DecoderLm;
+use ouro_train::tokenize::{DpoExample, SftExample};
+use std::path::Path;
+
+fn model(seed: u64) -> DecoderLm {
+    let mut cfg = Config::tiny();
+    cfg.vocab_size = 64;
+    let dev = Device::Cpu;
+    let varmap = ouro_model::init::init_varmap(&cfg, seed, DType::F32, &dev).unwrap();
+    let decoder =
+        ouro_model::Decoder::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, &dev)).unwrap();
+    DecoderLm::from_checkpoint(
+        Checkpoint {
+            dir: "test".into(),
+            config: cfg,
+            varmap,
+            decoder,
+            tokenizer: None,
+            generation_config: None,
+        },
+        &dev,
+    )
+}
+
+fn tokens(n: usize, salt: usize) -> Vec<u32> {
+    (0..n)
+        .map(|i| ((i * 37 + salt * 11) % 60 + 2) as u32)
+        .collect()
+}
+
+fn sft_examples() -> Vec<SftExample> {
+    (0..8)
+        .map(|i| {
+            let n = 8 + (i * 5) % 11;
+            let mut mask = vec![true; n];
+            mask[..3].iter_mut().for_each(|m| *m = false);
+            SftExample {
+                ids: tokens(n, i),
+                mask,
+                span_w: vec![1.0; n],
+                index: i,
+            }
+        })
+        .collect()
+}
+
+fn dpo_examples() -> Vec<DpoExample> {
+    (0..4)
+        .map(|i| DpoExample {
+            prompt: tokens(5 + i % 3, i),
+            chosen: tokens(4 + i % 2, i + 20),
+            rejected: tokens(6, i + 40),
+            chosen_w: vec![1.0; 4 + i % 2],
+            rejected_w: vec![1.0; 6],
+            index: i,
+        })
+        .collect()
+}
+
+fn optim(steps: u64) -> OptimConfig {
+    OptimConfig {
+        lr: 3e-3,
+        max_steps: steps,
+        batch_size: 2,
+        grad_accum: 2,
+        progress: false,
+        ..OptimConfig::default()
+    }
+}
+
+fn losses(dir: &Path) -> Vec<f64> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect()
+}
+
+fn sft_losses(m: &DecoderLm, out: &Path) -> Vec<f64> {
+    let cfg = SftConfig {
+        optim: optim(3),
+        max_length: 32,
+        ..SftConfig::default()
+    };
+    ouro_train::sft::train_examples(m, &sft_examples(), 0, &cfg, out, None).unwrap();
+    losses(out)
+}
+
+fn dpo_losses(m: &DecoderLm, out: &Path) -> Vec<f64> {
+    let ex = dpo_examples();
+    let cfg = DpoConfig {
+        optim: optim(3),
+        ..DpoConfig::default()
+    };
+    let refs = ouro_train::dpo::reference_logps(m, &ex, 0, 2).unwrap();
+    ouro_train::dpo::train_examples(m, &ex, &refs, 0, &cfg, out, None).unwrap();
+    losses(out)
+}
+
+fn assert_losses(a: &[f64], b: &[f64], tol: f64, what: &str) {
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert!(
+            (x - y).abs() <= tol * y.abs().max(1.0),
+            "{what}: {a:?} vs {b:?}"
+        );
+    }
+}
+
+#[test]
+fn generic_path_trains_sft_like_the_fast_path_in_f32() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = model(3);
+    let generic = model(3).with_generic();
+    assert!(fast.uses_hand_pass() && !generic.uses_hand_pass());
+    let a = sft_losses(&fast, &dir.path().join("fast"));
+    let b = sft_losses(&generic, &dir.path().join("generic"));
+    assert_losses(&b, &a, 1e-5, "sft generic vs fast");
+}
+
+#[test]
+fn generic_path_trains_dpo_like_the_fast_path_in_f32() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dpo_losses(&model(5), &dir.path().join("fast"));
+    let b = dpo_losses(&model(5).with_generic(), &dir.path().join("generic"));
+    assert_losses(&b, &a, 1e-5, "dpo generic vs fast");
+}
+
+#[test]
+fn bf16_compute_with_f32_master_weights_trains_like_f32() {
+    let dir = tempfile::tempdir().unwrap();
+    let half = model(3).with_compute_dtype(DType::BF16);
+    assert!(!half.uses_hand_pass());
+    let a = sft_losses(&model(3), &dir.path().join("sft-f32"));
+    let b = sft_losses(&half, &dir.path().join("sft-bf16"));
+    assert_losses(&b, &a, 2e-2, "sft bf16 vs f32");
+    assert_ne!(a, b, "bf16 compute left no trace");
+    // The master weights stayed f32 and moved.
+    for (name, v) in ouro_train::model::TrainableLm::vars(&half) {
+        assert_eq!(v.dtype(), DType::F32, "{name}");
+    }
+    let a = dpo_losses(&model(5), &dir.path().join("dpo-f32"));
+    let b = dpo_losses(
+        &model(5).with_compute_dtype(DType::BF16),
+        &dir.path().join("dpo-bf16"),
+    );
+    assert_losses(&b, &a, 2e-2, "dpo bf16 vs f32");
+}
+
+fn model_dir(dir: &Path) {
+    let tok = ouro_train::tokenize::char_tokenizer("abcdefghijklmnopqrstuvwxyz =()+:");
+    let mut cfg = Config::tiny();
+    cfg.vocab_size = tok.tokenizer.get_vocab_size(true);
+    cfg.eos_token_id = Some(1.into());
+    let vm = ouro_model::init::init_varmap(&cfg, 0, DType::F32, &Device::Cpu).unwrap();
+    ouro_model::checkpoint::save(dir, &cfg, &vm, Some(&tok.tokenizer)).unwrap();
+}
+
+#[test]
+fn train_report_names_device_dtype_and_path_and_save_dtype_is_honoured() {
+    let tmp = tempfile::tempdir().unwrap();
+    model_dir(&tmp.path().join("m"));
+    std::fs::create_dir_all(tmp.path().join("d")).unwrap();
+    let rows: Vec<ouro_data::SftRecord> = (0..4)
+        .map(|i| ouro_data::SftRecord {
+            prompt: format!("def f{i}(x):"),
+            completion: " return x+1".into(),
+            problem_id: format!("p{i}"),
+            sample_id: None,
+            round: 0,
+            origin: "reference".into(),
+            score: None,
+            weight_spans: vec![],
+        })
+        .collect();
+    ouro_data::shard::write_records(tmp.path().join("d/part-00000.parquet"), &rows).unwrap();
+    let cfg = SftConfig {
+        optim: optim(2),
+        ..SftConfig::default()
+    };
+    let report = |out: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join("train_report.json")).unwrap())
+            .unwrap()
+    };
+    let (m, d) = (tmp.path().join("m"), tmp.path().join("d"));
+    let fast = tmp.path().join("fast");
+    ouro_train::run::train_sft_on(&cfg, &m, &d, &fast, &ouro_train::run::TrainDevice::cpu())
+        .unwrap();
+    let r = report(&fast);
+    assert_eq!(
+        (&r["device"], &r["dtype"], &r["backend"], &r["save_dtype"]),
+        (&"cpu".into(), &"f32".into(), &"fast".into(), &"f32".into())
+    );
+    let half = tmp.path().join("half");
+    let dev = ouro_train::run::TrainDevice {
+        place: ouro_model::Placement::resolve(Some("cpu"), Some("bf16")).unwrap(),
+        generic: true,
+        save_dtype: Some(DType::BF16),
+    };
+    let (rep, _) = ouro_train::run::train_sft_on(&cfg, &m, &d, &half, &dev).unwrap();
+    assert!(rep.final_loss.is_finite());
+    let r = report(&half);
+    assert_eq!(
+        (&r["device"], &r["dtype"], &r["backend"], &r["save_dtype"]),
+        (
+            &"cpu".into(),
+            &"bf16".into(),
+            &"generic".into(),
+            &"bf16".into()
+        )
+    );
+    let saved =
+        ouro_model::checkpoint::load_with_dtype(half.join("model"), &Device::Cpu, DType::BF16)
+            .unwrap();
+    assert_eq!(saved.config.torch_dtype.as_deref(), Some("bfloat16"));
+}
