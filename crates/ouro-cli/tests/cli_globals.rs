@@ -70,3 +70,43 @@ fn quiet_is_accepted_after_any_subcommand() {
         }
     }
 }
+
+fn usage_error(args: &[&str], expect: &str) {
+    let o = ouro(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "ouro {}: {err}", args.join(" "));
+    assert!(err.contains(expect), "ouro {}: {err}", args.join(" "));
+}
+
+#[test]
+fn sample_rejects_bad_values_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = problems(dir.path());
+    let out = dir.path().join("s");
+    let out = out.to_str().unwrap();
+    let base = [
+        "sample",
+        "--problems",
+        &p,
+        "--model",
+        "/nonexistent",
+        "--out",
+        out,
+    ];
+    let with = |extra: &[&'static str]| {
+        let mut v: Vec<&str> = base.to_vec();
+        v.extend_from_slice(extra);
+        v
+    };
+    usage_error(&with(&["--temperature=-0.5"]), "--temperature");
+    usage_error(&with(&["--top-p", "0"]), "--top-p");
+    usage_error(&with(&["-n", "0"]), "--num-samples");
+    let o = ouro(&with(&["--split", "tset"]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--split tset") && err.contains("train"),
+        "{err}"
+    );
+    assert!(!Path::new(out).exists());
+}

@@ -31,3 +31,13 @@ pub fn set_quiet(quiet: bool) {
 pub fn progress_bars() -> bool {
     !QUIET.load(Ordering::Relaxed)
 }
+
+/// A count that must be positive (`--count`, `-n`): an empty result is
+/// never what was meant, so it is a usage error rather than an empty shard.
+pub fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}

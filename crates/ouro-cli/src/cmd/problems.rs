@@ -30,7 +30,7 @@ pub enum Command {
 #[derive(clap::Args, Debug)]
 pub struct GenerateArgs {
     /// Number of distinct problems to generate (at least 1).
-    #[arg(long, default_value_t = 2000, value_parser = at_least_one)]
+    #[arg(long, default_value_t = 2000, value_parser = super::at_least_one)]
     pub count: usize,
     /// Seed of the generator.
     #[arg(long, default_value_t = 0)]
@@ -96,13 +96,4 @@ fn generate(a: GenerateArgs) -> anyhow::Result<()> {
     );
     println!("{summary}");
     Ok(())
-}
-
-/// A count that must be positive: an empty problem set is never what was meant.
-fn at_least_one(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
-    }
 }

@@ -57,12 +57,15 @@ pub struct Args {
     /// Use /v1/chat/completions (the prompt is one user message) instead of /v1/completions.
     #[arg(long, requires = "base_url")]
     pub chat: bool,
-    /// Samples per problem.
-    #[arg(short = 'n', long = "num-samples", default_value_t = 1)]
+    /// Samples per problem (at least 1).
+    #[arg(short = 'n', long = "num-samples", default_value_t = 1, value_parser = super::at_least_one)]
     pub num_samples: usize,
-    #[arg(long, default_value_t = 0.8)]
+    /// Sampling temperature, >= 0 (0 is greedy decoding).
+    #[arg(long, default_value_t = 0.8, value_parser = non_negative)]
     pub temperature: f64,
-    #[arg(long, default_value_t = 1.0)]
+    /// Nucleus sampling: keep the smallest set of tokens whose probability
+    /// reaches this mass, in (0, 1] (1 keeps every token).
+    #[arg(long, default_value_t = 1.0, value_parser = probability_mass)]
     pub top_p: f64,
     /// 0 disables top-k.
     #[arg(long, default_value_t = 0)]
@@ -134,6 +137,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut problems: Vec<Problem> = shard::read_dir(&args.problems)
         .with_context(|| format!("reading problems from {}", args.problems.display()))?;
     if let Some(split) = &args.split {
+        let mut splits: Vec<&str> = problems.iter().map(|p| p.split.as_str()).collect();
+        splits.sort_unstable();
+        splits.dedup();
+        if !splits.contains(&split.as_str()) {
+            bail!(
+                "--split {split}: no such split in {} (it has: {})",
+                args.problems.display(),
+                splits.join(", ")
+            );
+        }
         problems.retain(|p| &p.split == split);
     }
     if let Some(limit) = args.limit {
@@ -240,4 +253,20 @@ fn unescape(s: &str) -> String {
         }
     }
     out
+}
+
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(_) => Err("must be a number >= 0 (0 is greedy)".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn probability_mass(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        Ok(_) => Err("must be in (0, 1]".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
