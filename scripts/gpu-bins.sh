@@ -11,14 +11,16 @@ mkdir -p "$dir"
 scripts/check-cuda-build.sh --test-bins >&2
 list="${CARGO_TARGET_DIR:-/work/target-cuda}/cuda-test-bins.txt"
 n=0
-while read -r exe; do
-  name="$(basename "$exe")"
-  [[ "$name" == cuda-* ]] || continue
-  # Which crate: the test binary embeds its package's source path.
-  pkg="$(grep -aom1 -E 'crates/ouro-(model|train)/tests/cuda.rs' "$exe" | sed 's#crates/\(ouro-[a-z]*\)/.*#\1#')"
-  cp "$exe" "$dir/${pkg:-$name}-cuda-test"
-  strip "$dir/${pkg:-$name}-cuda-test"
-  echo "$dir/${pkg:-$name}-cuda-test"
+# Lines: package, test target, executable (tab-separated).
+while IFS=$'\t' read -r pkg target exe; do
+  [[ "$target" == cuda ]] || continue
+  cp "$exe" "$dir/$pkg-cuda-test"
+  strip "$dir/$pkg-cuda-test"
+  echo "$dir/$pkg-cuda-test"
   n=$((n + 1))
 done <"$list"
-[[ "$n" -gt 0 ]] || { echo "no cuda-* test binaries in $list" >&2; exit 1; }
+[[ "$n" -gt 0 ]] || { echo "no cuda test binaries in $list" >&2; exit 1; }
+# A device transfer caps its size: carry this archive (about 13 MB) and set
+# OURO_GPU_BINS to it; gpu-check.sh unpacks it.
+tar -C "$dir" -cf - . | xz -T0 -6 >"$dir.tar.xz"
+echo "$dir.tar.xz"
