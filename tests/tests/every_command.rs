@@ -1,0 +1,296 @@
+//! Every subcommand of the built binary, once, on tiny inputs: its `--help`,
+//! and a minimal real invocation whose exit code and output are checked, so
+//! that no whole command can break unnoticed (`ouro tests compile` once
+//! panicked on every call while its library was tested).
+
+use std::path::Path;
+
+use ouro_e2e::{ouro, stderr, workspace};
+
+fn ok(args: &[&str]) -> String {
+    let o = ouro(args);
+    assert!(
+        o.status.success(),
+        "ouro {}:\n{}",
+        args.join(" "),
+        stderr(&o)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn has_parquet(dir: &Path) -> bool {
+    walk(dir).iter().any(|p| p.ends_with(".parquet"))
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(s(&p));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_subcommand_runs_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // problems, import problems, tests compile
+    let problems = d.join("problems");
+    ok(&[
+        "problems",
+        "generate",
+        "--count",
+        "8",
+        "--seed",
+        "1",
+        "--out",
+        &s(&problems),
+    ]);
+    assert!(has_parquet(&problems));
+    let he = d.join("he");
+    let fixture = workspace().join("tests/fixtures/humaneval_mini.jsonl");
+    ok(&[
+        "import",
+        "problems",
+        "--format",
+        "humaneval",
+        &s(&fixture),
+        "--out",
+        &s(&he),
+    ]);
+    assert!(has_parquet(&he));
+    let report: serde_json::Value = serde_json::from_str(&ok(&[
+        "tests",
+        "compile",
+        "--problems",
+        &s(&problems),
+        "--workers",
+        "1",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(report["problems"], 8);
+
+    // run (datasets: samples, execute, build, lintseq), stats, launch
+    let text = std::fs::read_to_string(workspace().join("pipelines/datasets.toml"))
+        .unwrap()
+        .replace("count = 2000", "count = 12")
+        .replace("runs/datasets", &s(&d.join("run")));
+    let pipeline = d.join("datasets.toml");
+    std::fs::write(&pipeline, text).unwrap();
+    ok(&["run", &s(&pipeline)]);
+    let round = d.join("run/round-00");
+    for config in [
+        "dataset/sft",
+        "dataset/dpo",
+        "dataset/repair",
+        "lintseq/lintseq",
+    ] {
+        assert!(has_parquet(&round.join(config)), "{config}");
+    }
+    let stats = ok(&["stats", &s(&round.join("executions"))]);
+    assert!(!stats.trim().is_empty());
+    let slurm = ok(&["launch", "slurm", &s(&pipeline), "--num-shards", "2"]);
+    assert!(
+        slurm.contains("--array") || slurm.contains("SBATCH"),
+        "{slurm}"
+    );
+
+    // execute, build, lintseq, fait, import generations: the run's inputs, by hand
+    let (samples, executions) = (round.join("samples"), round.join("executions"));
+    let execs = d.join("executions");
+    ok(&[
+        "execute",
+        "-q",
+        "--workers",
+        "1",
+        "--problems",
+        &s(&round.join("problems")),
+        "--samples",
+        &s(&samples),
+        "--out",
+        &s(&execs),
+    ]);
+    assert!(has_parquet(&execs));
+    let built = d.join("built");
+    ok(&[
+        "build",
+        "sft",
+        "--problems",
+        &s(&round.join("problems")),
+        "--samples",
+        &s(&samples),
+        "--executions",
+        &s(&executions),
+        "--out",
+        &s(&built),
+    ]);
+    assert!(has_parquet(&built.join("sft")));
+    let lintseq = d.join("lintseq");
+    ok(&[
+        "lintseq",
+        "-q",
+        "--input",
+        &s(&problems),
+        "--out",
+        &s(&lintseq),
+        "--sequences-per-program",
+        "1",
+        "--seed",
+        "0",
+    ]);
+    assert!(has_parquet(&lintseq));
+    let fait = d.join("fait");
+    ok(&[
+        "fait",
+        "-q",
+        "--executions",
+        &s(&executions),
+        "--samples",
+        &s(&samples),
+        "--problems",
+        &s(&round.join("problems")),
+        "--out",
+        &s(&fait),
+    ]);
+    assert!(d.join("fait").exists());
+    let gens = d.join("gens.jsonl");
+    std::fs::write(
+        &gens,
+        "{\"task_id\": \"HumanEval/0\", \"completion\": \"    return a + b\\n\"}\n",
+    )
+    .unwrap();
+    let imported = d.join("imported");
+    ok(&[
+        "import",
+        "generations",
+        "--format",
+        "human-eval",
+        &s(&gens),
+        "--problems",
+        &s(&he),
+        "--out",
+        &s(&imported),
+    ]);
+    assert!(has_parquet(&imported));
+
+    // tokenizer, model init / generate, sample, train sft and dpo
+    let tok = d.join("tokenizer.json");
+    ok(&[
+        "tokenizer",
+        "train",
+        "--problems",
+        &s(&problems),
+        "--vocab-size",
+        "300",
+        "--out",
+        &s(&tok),
+    ]);
+    let model = d.join("model");
+    ok(&[
+        "model",
+        "init",
+        "--config",
+        "tiny",
+        "--tokenizer",
+        &s(&tok),
+        "--out",
+        &s(&model),
+    ]);
+    ok(&[
+        "model",
+        "generate",
+        &s(&model),
+        "--prompt",
+        "def f(x):",
+        "--max-tokens",
+        "4",
+    ]);
+    let sampled = d.join("sampled");
+    ok(&[
+        "sample",
+        "--problems",
+        &s(&problems),
+        "--model",
+        &s(&model),
+        "-n",
+        "1",
+        "--max-tokens",
+        "8",
+        "--out",
+        &s(&sampled),
+    ]);
+    assert!(has_parquet(&sampled));
+    let cfg = d.join("train.toml");
+    std::fs::write(&cfg, "[optim]\nmax_steps = 1\nbatch_size = 2\n").unwrap();
+    let sft = d.join("sft");
+    ok(&[
+        "train",
+        "sft",
+        "--model",
+        &s(&model),
+        "--data",
+        &s(&round.join("dataset/sft")),
+        "--config",
+        &s(&cfg),
+        "--out",
+        &s(&sft),
+    ]);
+    assert!(
+        walk(&sft).iter().any(|p| p.ends_with("model.safetensors")),
+        "{:?}",
+        walk(&sft)
+    );
+    let dpo = d.join("dpo");
+    ok(&[
+        "train",
+        "dpo",
+        "--model",
+        &s(&model),
+        "--data",
+        &s(&round.join("dataset/dpo")),
+        "--config",
+        &s(&cfg),
+        "--out",
+        &s(&dpo),
+    ]);
+    assert!(
+        walk(&dpo).iter().any(|p| p.ends_with("model.safetensors")),
+        "{:?}",
+        walk(&dpo)
+    );
+
+    // --help of every subcommand (what the previous steps did not call too)
+    for name in [
+        "run",
+        "problems",
+        "import",
+        "execute",
+        "build",
+        "lintseq",
+        "fait",
+        "model",
+        "tokenizer",
+        "train",
+        "stats",
+        "report",
+        "launch",
+        "sample",
+        "serve",
+        "tests",
+    ] {
+        assert!(ok(&[name, "--help"]).contains("Usage:"), "{name}");
+    }
+}
