@@ -96,7 +96,7 @@ else
     log "installing CUDA $CUDA_MAJOR wheels into $WHEELS:"
     printf '    %s\n' "${PACKAGES[@]}" >&2
     rm -rf "$WHEELS" "$ROOT" "$STAMP"
-    "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-deps \
+    PIP_ROOT_USER_ACTION=ignore "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-deps \
         --only-binary=:all: --target "$WHEELS" "${PACKAGES[@]}"
 
     log "laying out the toolkit at $ROOT"
@@ -153,6 +153,17 @@ export NVCC="$ROOT/bin/nvcc"
 export PATH="$ROOT/bin:$PATH"
 export LD_LIBRARY_PATH="$ROOT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
+# Other cargo commands on this target dir must see the same environment, or cargo
+# reruns cudarc's and candle-kernels' build scripts (they watch these variables):
+# `source "$CARGO_TARGET_DIR/cuda-env.sh"` before them.
+mkdir -p "$CARGO_TARGET_DIR"
+{
+    for v in CUDA_ROOT CUDA_PATH CUDA_HOME CUDA_TOOLKIT_ROOT_DIR NVCC CUDA_COMPUTE_CAP CARGO_TARGET_DIR PATH LD_LIBRARY_PATH; do
+        printf 'export %s=%q\n' "$v" "${!v}"
+    done
+} > "$CARGO_TARGET_DIR/cuda-env.sh"
+log "environment saved to $CARGO_TARGET_DIR/cuda-env.sh (source it for other cargo commands here)"
+
 log "nvcc: $("$NVCC" --version | grep -E 'release' || true)"
 log "host compiler: $(cc --version | head -n1)"
 log "rustc: $(rustc --version)"
@@ -192,11 +203,16 @@ for line in sys.stdin:
     except ValueError:
         continue
     if msg.get("reason") == "compiler-artifact" and msg.get("executable") and msg.get("profile", {}).get("test"):
-        print(msg["executable"])
+        # package id looks like "path+file:///.../crates/ouro-model#0.1.0"
+        pkg = msg["package_id"].split("#")[0].rstrip("/").rsplit("/", 1)[-1]
+        print(pkg, msg["target"]["name"], msg["executable"], sep="\t")
 ' > "$list"
-    log "test executables (also listed in $list):"
+    log "test executables (package, test target, path; also in $list):"
     sed 's/^/    /' "$list" >&2
 fi
 
 end=$(date +%s)
-log "cargo build (ouro-cli) took $((build_end - start)) s; total with test binaries $((end - start)) s"
+log "cargo build (ouro-cli) took $((build_end - start)) s"
+if [[ "$TEST_BINS" == 1 ]]; then
+    log "test binaries took $((end - build_end)) s; total $((end - start)) s"
+fi

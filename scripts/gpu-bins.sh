@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 dir="${1:?usage: scripts/gpu-bins.sh DIR}"
 mkdir -p "$dir"
 scripts/check-cuda-build.sh --test-bins >&2
-list="${CARGO_TARGET_DIR:-/work/target-cuda}/cuda-test-bins.txt"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-cuda}"
+list="$CARGO_TARGET_DIR/cuda-test-bins.txt"
 n=0
 # Lines: package, test target, executable (tab-separated).
 while IFS=$'\t' read -r pkg target exe; do
@@ -20,6 +21,12 @@ while IFS=$'\t' read -r pkg target exe; do
   n=$((n + 1))
 done <"$list"
 [[ "$n" -gt 0 ]] || { echo "no cuda test binaries in $list" >&2; exit 1; }
+# The toolkit's environment (nvcc on PATH, CUDA_ROOT, ...), which cudarc's and
+# candle-kernels' build scripts read.
+# shellcheck disable=SC1091
+source "$CARGO_TARGET_DIR/cuda-env.sh"
+cargo build --release -q -p ouro-train --features cuda --example gpu_step
+cp "$CARGO_TARGET_DIR/release/examples/gpu_step" "$dir/gpu_step" && strip "$dir/gpu_step"
 # A device transfer caps its size: carry this archive (about 13 MB) and set
 # OURO_GPU_BINS to it; gpu-check.sh unpacks it.
 tar -C "$dir" -cf - . | xz -T0 -6 >"$dir.tar.xz"

@@ -44,7 +44,7 @@ if [[ -z "$bins" ]]; then
 fi
 
 parity=ok
-for t in "$bins"/*; do
+for t in "$bins"/*-cuda-test; do
   [[ -x "$t" ]] || continue
   name="$(basename "$t")"
   echo "== parity: $name" >&2
@@ -62,6 +62,14 @@ for cmd in "sft 6" "dpo 6" "gen 128"; do
     || echo "torch $cmd failed: $(tail -3 "$OUT_DIR/torch-${cmd%% *}.err")" >&2
 done
 
+# ouro's own steps on the same weights (the `gpu_step` example, when built).
+if [[ -x "$bins/gpu_step" ]]; then
+  for mode in sft dpo; do
+    "$bins/gpu_step" "$mode" "$model" 6 cuda >"$OUT_DIR/ouro-$mode.json" 2>"$OUT_DIR/ouro-$mode.err" \
+      || echo "ouro $mode failed: $(tail -3 "$OUT_DIR/ouro-$mode.err")" >&2
+  done
+fi
+
 "$PY" - "$OUT_DIR" "$parity" <<'PY'
 import json, os, sys
 out, parity = sys.argv[1], sys.argv[2]
@@ -71,9 +79,14 @@ def load(name):
     except Exception:
         return None
 sft, dpo, gen = load("torch-sft.json"), load("torch-dpo.json"), load("torch-gen.json")
+osft, odpo = load("ouro-sft.json"), load("ouro-dpo.json")
 rows = [("CPU-vs-CUDA parity (ouro-model, ouro-train cuda tests)", parity)]
 if sft: rows.append(("PyTorch eager bf16 SFT step, 8x512 tokens", "%.4f s" % sft["s_per_step"]))
+if osft: rows.append(("ouro bf16 SFT step, same shape", "%.4f s (%.2fx PyTorch)" % (
+    osft["s_per_step"], osft["s_per_step"] / sft["s_per_step"] if sft else float("nan"))))
 if dpo: rows.append(("PyTorch eager bf16 DPO step, 4 pairs x 512", "%.4f s" % dpo["s_per_step"]))
+if odpo: rows.append(("ouro bf16 DPO step, same shape", "%.4f s (%.2fx PyTorch)" % (
+    odpo["s_per_step"], odpo["s_per_step"] / dpo["s_per_step"] if dpo else float("nan"))))
 if gen: rows.append(("transformers generate bf16, batch 64, 128 new tokens", "%.0f tok/s" % gen["tokens_per_s"]))
 print("| check | result |\n|---|---|")
 for k, v in rows:

@@ -1,0 +1,101 @@
+//! ouro's side of `scripts/gpu-check.sh`: median seconds per SFT or DPO step
+//! of an HF checkpoint (SmolLM2-135M shape, from `gpu_bench_torch.py init`)
+//! on one device, bf16 compute over f32 master weights, random tokens, the
+//! same shapes as the PyTorch reference (SFT 8 x 512, DPO 4 pairs x 512).
+//!
+//!     gpu_step sft|dpo MODEL_DIR STEPS [cuda|cpu]
+//!
+//! Build: `scripts/check-cuda-build.sh` then
+//! `cargo build --release -p ouro-train --features cuda --example gpu_step`.
+
+use candle_core::{DType, Device};
+use ouro_train::config::{DpoConfig, OptimConfig, SftConfig};
+use ouro_train::run::DecoderLm;
+use ouro_train::tokenize::{DpoExample, SftExample};
+
+fn lcg(state: &mut u64) -> u32 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    ((*state >> 33) % 48_990) as u32 + 10
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 4 {
+        eprintln!("usage: gpu_step sft|dpo MODEL_DIR STEPS [cuda|cpu]");
+        std::process::exit(2);
+    }
+    let (mode, dir) = (args[1].as_str(), std::path::Path::new(&args[2]));
+    let steps: u64 = args[3].parse().expect("STEPS");
+    let dev = match args.get(4).map(String::as_str).unwrap_or("cuda") {
+        "cpu" => Device::Cpu,
+        _ => Device::new_cuda(0).expect("CUDA device 0"),
+    };
+    let model = DecoderLm::load_as(dir, &dev, DType::F32)
+        .expect("load")
+        .with_compute_dtype(DType::BF16)
+        .with_generic();
+    let out = tempfile::tempdir().unwrap();
+    let optim = |batch_size| OptimConfig {
+        lr: 1e-5,
+        max_steps: steps + 1,
+        batch_size,
+        progress: false,
+        ..OptimConfig::default()
+    };
+    let mut rng = 7u64;
+    let report = if mode == "sft" {
+        let ex: Vec<SftExample> = (0..8 * (steps as usize + 1))
+            .map(|i| {
+                let ids: Vec<u32> = (0..513).map(|_| lcg(&mut rng)).collect();
+                let mut mask = vec![true; 513];
+                mask[0] = false;
+                SftExample {
+                    ids,
+                    mask,
+                    span_w: vec![1.0; 513],
+                    index: i,
+                }
+            })
+            .collect();
+        let cfg = SftConfig {
+            optim: optim(8),
+            max_length: 513,
+            ..SftConfig::default()
+        };
+        ouro_train::sft::train_examples(&model, &ex, 0, &cfg, out.path(), None).unwrap()
+    } else {
+        let ex: Vec<DpoExample> = (0..4 * (steps as usize + 1))
+            .map(|i| {
+                let mut g = |n: usize| (0..n).map(|_| lcg(&mut rng)).collect::<Vec<u32>>();
+                DpoExample {
+                    prompt: g(128),
+                    chosen: g(384),
+                    rejected: g(384),
+                    chosen_w: vec![1.0; 384],
+                    rejected_w: vec![1.0; 384],
+                    index: i,
+                }
+            })
+            .collect();
+        let refs = ouro_train::dpo::reference_logps(&model, &ex, 0, 4).unwrap();
+        let cfg = DpoConfig {
+            optim: optim(4),
+            ..DpoConfig::default()
+        };
+        ouro_train::dpo::train_examples(&model, &ex, &refs, 0, &cfg, out.path(), None).unwrap()
+    };
+    let text = std::fs::read_to_string(&report.metrics).unwrap();
+    let mut times: Vec<f64> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["step_s"].as_f64())
+        .skip(1)
+        .collect();
+    times.sort_by(|a, b| a.total_cmp(b));
+    let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+    println!(
+        "{}",
+        serde_json::json!({"impl": "ouro-bf16", "mode": mode, "s_per_step": median, "steps": times.len()})
+    );
+}
