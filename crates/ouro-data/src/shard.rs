@@ -223,7 +223,17 @@ pub fn read_batches(
     path: impl AsRef<Path>,
     columns: Option<&[&str]>,
 ) -> Result<ParquetRecordBatchReader> {
-    let path = path.as_ref();
+    let required: Option<Vec<(&str, bool)>> =
+        columns.map(|names| names.iter().map(|n| (*n, true)).collect());
+    read_projected(path.as_ref(), required.as_deref())
+}
+
+/// [`read_batches`] over `(column, required)` pairs: a missing required
+/// column is an error, a missing optional one is left out of the projection.
+fn read_projected(
+    path: &Path,
+    columns: Option<&[(&str, bool)]>,
+) -> Result<ParquetRecordBatchReader> {
     let file = File::open(path).map_err(|e| DataError::io(path, e))?;
     let parquet_err = |source| DataError::Parquet {
         path: path.to_path_buf(),
@@ -235,33 +245,20 @@ pub fn read_batches(
         Some(names) => {
             let schema = builder.schema().clone();
             let mut roots = Vec::with_capacity(names.len());
-            for name in names {
-                let index = schema
-                    .index_of(name)
-                    .map_err(|_| DataError::invalid(path, format!("missing column '{name}'")))?;
-                roots.push(index);
+            for &(name, required) in names {
+                match schema.index_of(name) {
+                    Ok(index) => roots.push(index),
+                    Err(_) if !required => {}
+                    Err(_) => {
+                        return Err(DataError::invalid(path, format!("missing column '{name}'")))
+                    }
+                }
             }
             let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
             builder.with_projection(mask)
         }
     };
     builder.with_batch_size(8192).build().map_err(parquet_err)
-}
-
-/// The top-level column names of a shard, from its footer.
-fn file_columns(path: &Path) -> Result<Vec<String>> {
-    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| DataError::Parquet {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok(builder
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect())
 }
 
 /// Streams the records of one shard, checking that the file has every
@@ -282,14 +279,12 @@ impl<T: Record> RecordReader<T> {
         let wanted = T::schema();
         // A nullable column the file lacks reads as null, so shards written
         // before a column was added (e.g. `lines_executed`) stay readable.
-        let present = file_columns(&path)?;
-        let names: Vec<&str> = wanted
+        let columns: Vec<(&str, bool)> = wanted
             .fields()
             .iter()
-            .filter(|f| !f.is_nullable() || present.iter().any(|p| p == f.name()))
-            .map(|f| f.name().as_str())
+            .map(|f| (f.name().as_str(), !f.is_nullable()))
             .collect();
-        let batches = read_batches(&path, Some(&names)).map_err(|e| match e {
+        let batches = read_projected(&path, Some(&columns)).map_err(|e| match e {
             DataError::Invalid { path, message } => DataError::Invalid {
                 path,
                 message: format!("not a {} shard: {message}", T::KIND),
