@@ -67,3 +67,42 @@ pub fn interop_python() -> Option<PathBuf> {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Runs `ouro ARGS`, asserts it succeeded (showing its stderr if not) and
+/// returns its stdout.
+pub fn ouro_ok(args: &[&str]) -> String {
+    let o = ouro(args);
+    assert!(
+        o.status.success(),
+        "ouro {}:\n{}",
+        args.join(" "),
+        stderr(&o)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A path as a command-line argument.
+pub fn arg(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Every file below `dir`, sorted (empty when `dir` does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -4,21 +4,7 @@
 use std::path::Path;
 
 use ouro_data::{shard, DpoRecord, PairKind};
-use ouro_e2e::{ouro, stderr, workspace};
-
-fn run(args: &[&str]) {
-    let o = ouro(args);
-    assert!(
-        o.status.success(),
-        "ouro {}: {}",
-        args.join(" "),
-        stderr(&o)
-    );
-}
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
+use ouro_e2e::{arg as s, ouro_ok as run, workspace};
 
 /// Three correct answers to `double(xs)` at three costs, one wrong one.
 const GENERATIONS: &str = r#"{"task_id": "HumanEval/1", "completion": "    return [2 * x for x in xs]\n"}

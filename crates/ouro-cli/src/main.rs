@@ -98,7 +98,6 @@ fn init_logging(verbose: u8, quiet: bool) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
-    cmd::set_quiet(cli.quiet);
     ouro_pipeline::status::set_quiet(cli.quiet);
     let result = match cli.command {
         Command::Run(a) => cmd::run::run(a),

@@ -88,13 +88,8 @@ struct Raw {
     /// Which of a request's several choices this is.
     choice: Option<u32>,
     model: Option<String>,
-    completion: String,
-    finish_reason: Option<String>,
-    generation_error: Option<String>,
-    prompt_tokens: Option<u32>,
-    completion_tokens: Option<u32>,
-    logprob: Option<f64>,
     params: SamplingParams,
+    generation: Generation,
 }
 
 impl Raw {
@@ -104,13 +99,8 @@ impl Raw {
             index,
             choice: None,
             model: None,
-            completion: String::new(),
-            finish_reason: None,
-            generation_error: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            logprob: None,
             params: SamplingParams::default(),
+            generation: Generation::default(),
         }
     }
 }
@@ -181,14 +171,7 @@ pub fn import_generations(
                     model: &model,
                     params: raw.params,
                 },
-                Generation {
-                    completion: raw.completion,
-                    finish_reason: raw.finish_reason,
-                    error: raw.generation_error,
-                    prompt_tokens: raw.prompt_tokens,
-                    completion_tokens: raw.completion_tokens,
-                    logprob: raw.logprob,
-                },
+                raw.generation,
             ));
         }
     }
@@ -221,8 +204,7 @@ fn batch_line(f: &Fields) -> Result<Vec<Raw>> {
     let request_id = f.string("custom_id")?;
     let failed = |reason: String| {
         let mut raw = Raw::new(request_id.clone(), None);
-        raw.finish_reason = Some("error".into());
-        raw.generation_error = Some(reason);
+        raw.generation = Generation::failed(reason);
         Ok(vec![raw])
     };
     if let Some(err) = f.get("error") {
@@ -269,20 +251,20 @@ fn batch_line(f: &Fields) -> Result<Vec<Raw>> {
         let field = format!("response.body.choices.{i}");
         let mut raw = Raw::new(request_id.clone(), None);
         raw.choice = (choices.len() > 1).then_some(i as u32);
-        raw.completion = choice_text(f, choice, &field)?;
+        raw.generation.completion = choice_text(f, choice, &field)?;
         raw.model = model.clone();
-        raw.finish_reason = choice
+        raw.generation.finish_reason = choice
             .get("finish_reason")
             .and_then(Value::as_str)
             .map(str::to_string);
-        raw.prompt_tokens = prompt_tokens;
+        raw.generation.prompt_tokens = prompt_tokens;
         // Usage is per request; it is only this sample's when there is one choice.
-        raw.completion_tokens = if choices.len() == 1 {
+        raw.generation.completion_tokens = if choices.len() == 1 {
             total_completion_tokens
         } else {
             None
         };
-        raw.logprob = choice_logprob(choice);
+        raw.generation.logprob = choice_logprob(choice);
         out.push(raw);
     }
     Ok(out)
@@ -363,7 +345,7 @@ fn open_instruct_line(f: &Fields, id_field: &str) -> Result<Raw> {
         )
     })?;
     let mut raw = Raw::new(f.string(id_field)?, None);
-    raw.completion = content.to_string();
+    raw.generation.completion = content.to_string();
     raw.model = f.opt_string("model")?;
     Ok(raw)
 }
@@ -380,7 +362,7 @@ fn openrlhf_line(f: &Fields, id_field: &str, by_prompt: &HashMap<&str, &Problem>
         }
     };
     let mut raw = Raw::new(problem_id, None);
-    raw.completion = f.string("output")?;
+    raw.generation.completion = f.string("output")?;
     Ok(raw)
 }
 
@@ -389,9 +371,9 @@ fn plain_line(f: &Fields, opts: &GenerationImport) -> Result<Raw> {
         f.string(plain_id_field(opts, f))?,
         f.opt_u64("index")?.map(|i| i as u32),
     );
-    raw.completion = f.string(&opts.completion_field)?;
+    raw.generation.completion = f.string(&opts.completion_field)?;
     raw.model = f.opt_string("model")?;
-    raw.finish_reason = f.opt_string("finish_reason")?;
+    raw.generation.finish_reason = f.opt_string("finish_reason")?;
     raw.params = SamplingParams {
         temperature: f.opt_f64("temperature")?,
         top_p: f.opt_f64("top_p")?,

@@ -8,14 +8,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 static QUIET: AtomicBool = AtomicBool::new(false);
 
-/// Silences [`say`] for the rest of the process.
+/// Silences [`say`] (and, for callers that ask [`quiet`], progress bars)
+/// for the rest of the process.
 pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
 }
 
+/// Whether [`set_quiet`] was called with `true`.
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
+
 /// Prints one status line unless quiet.
 pub fn say(line: std::fmt::Arguments) {
-    if !QUIET.load(Ordering::Relaxed) {
+    if !quiet() {
         eprintln!("{line}");
     }
 }

@@ -285,13 +285,17 @@ pub fn generate_detailed(options: &GenerateOptions) -> Result<Vec<Generated>, Pr
     Ok(out)
 }
 
+/// Every split the generator assigns: `train`, `test` (a random share of
+/// the seen structures) and `heldout` (structures never seen in training).
+pub const SPLITS: [&str; 3] = ["train", "test", "heldout"];
+
 fn split_of(spec: &dyn Spec, prompt: &str, test_percent: u32) -> &'static str {
     if spec.structurally_heldout() {
-        "heldout"
+        SPLITS[2]
     } else if derive_seed(prompt, 0x5_9117) % 100 < test_percent as u64 {
-        "test"
+        SPLITS[1]
     } else {
-        "train"
+        SPLITS[0]
     }
 }
 

@@ -17,19 +17,11 @@ pub mod tests;
 pub mod tokenizer;
 pub mod train;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
-static QUIET: AtomicBool = AtomicBool::new(false);
-
-/// Set once from the global `-q`/`--quiet` before any command runs; a
-/// per-command `--quiet` would shadow the global flag and reject `-q`.
-pub fn set_quiet(quiet: bool) {
-    QUIET.store(quiet, Ordering::Relaxed);
-}
-
-/// Whether commands draw progress bars (not under `-q`).
+/// Whether commands draw progress bars: not under the global `-q`, which
+/// `main` hands to `ouro_pipeline::status` (one switch for status lines and
+/// bars; a per-command `--quiet` would shadow the global flag).
 pub fn progress_bars() -> bool {
-    !QUIET.load(Ordering::Relaxed)
+    !ouro_pipeline::status::quiet()
 }
 
 /// A count that must be positive (`--count`, `-n`): an empty result is

@@ -329,17 +329,15 @@ pub fn check_config(cfg: &crate::runner::PipelineConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The bundled family's splits (`ouro_problems`); imported problem sets
-/// keep their own names, which are only known once the file is read.
-const GENERATED_SPLITS: [&str; 3] = ["train", "test", "heldout"];
-
+/// Only generated problems have known splits before anything runs;
+/// imported sets keep their own names, known once the file is read.
 fn check_split(key: &str, split: &str) -> anyhow::Result<()> {
-    if GENERATED_SPLITS.contains(&split) {
+    if ouro_problems::SPLITS.contains(&split) {
         return Ok(());
     }
     anyhow::bail!(
         "key '{key}': unknown split '{split}' (the bundled problems have {})",
-        GENERATED_SPLITS.join(", ")
+        ouro_problems::SPLITS.join(", ")
     )
 }
 

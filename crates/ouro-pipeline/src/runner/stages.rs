@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use ouro_data::run::{part_path, StageStats};
 use ouro_data::{shard, Problem, Sample, ShardSpec};
+use ouro_import::sample::from_program;
 
 use super::{BuildStage, ExecuteStage, LintseqStage, ProblemsStage, SamplesStage};
 
@@ -74,10 +75,6 @@ fn owned_problems(problems_dir: &Path, shard: ShardSpec) -> Result<Vec<Problem>>
     })
 }
 
-fn sample(problem: &Problem, index: u32, model: &str, program: &str) -> Sample {
-    ouro_import::sample::from_program(problem, index, model, program)
-}
-
 /// Sharded, a shard writes the samples of the problems it owns to its own part.
 pub(super) fn samples_stage(
     p: &ProblemsStage,
@@ -115,7 +112,14 @@ pub(super) fn samples_stage(
         let problems = owned_problems(problems_dir, shard)?;
         let samples: Vec<Sample> = problems
             .iter()
-            .filter_map(|p| Some(sample(p, 0, "reference", p.reference_solution.as_ref()?)))
+            .filter_map(|p| {
+                Some(from_program(
+                    p,
+                    0,
+                    "reference",
+                    p.reference_solution.as_ref()?,
+                ))
+            })
             .collect();
         let mut stats = StageStats::default();
         stats.add("reference_samples", samples.len() as u64);
@@ -130,11 +134,11 @@ pub(super) fn samples_stage(
         .filter(|g| shard.owns(&g.problem.problem_id))
     {
         if let Some(reference) = &g.problem.reference_solution {
-            samples.push(sample(&g.problem, 0, "reference", reference));
+            samples.push(from_program(&g.problem, 0, "reference", reference));
             stats.add("reference_samples", 1);
         }
         for (i, m) in g.mutants.iter().take(s.mutants_per_problem).enumerate() {
-            samples.push(sample(&g.problem, i as u32, "mutant", &m.program));
+            samples.push(from_program(&g.problem, i as u32, "mutant", &m.program));
             stats.add("mutant_samples", 1);
         }
     }
