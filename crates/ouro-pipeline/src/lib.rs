@@ -5,5 +5,6 @@
 
 pub mod iterate;
 pub mod runner;
+pub mod seeds;
 pub mod stats;
 pub mod status;

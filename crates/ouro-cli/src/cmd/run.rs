@@ -14,6 +14,7 @@ Examples:
   ouro run                                      the embedded quickstart (offline, no downloads)
   ouro run pipelines/quickstart.toml            the same, from the repository's file
   ouro run pipelines/quickstart.toml --resume   finish a run that was killed
+  ouro run pipelines/quickstart.toml --seeds 5  seeds 1..5, each with a control arm: mean ± sd
 
 Each stage writes RUN/round-00/<stage>/ and a completion marker; --resume skips finished stages.
 
@@ -48,6 +49,11 @@ pub struct Args {
     /// from the run's manifest.
     #[arg(long)]
     merge: bool,
+    /// Run an expert-iteration pipeline over several seed pairs, each with its
+    /// seed-only control arm, and print per-round mean ± sd: a count N (seeds
+    /// 1..=N) or a list such as 3,7,11. Member runs go to OUT-seeds/seed-S/.
+    #[arg(long, value_name = "N|LIST", conflicts_with_all = ["shard", "merge", "num_shards"])]
+    seeds: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -57,6 +63,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(p) => p,
         None => embedded_quickstart(Path::new(QUICKSTART_FILE))?,
     };
+    if let Some(spec) = &args.seeds {
+        let seeds = ouro_pipeline::seeds::parse_seeds(spec)?;
+        crate::interrupt::on_interrupt(&format!(
+            "ouro run {} --seeds {spec} --resume",
+            pipeline.display()
+        ));
+        let report = ouro_pipeline::seeds::run_seeds(&pipeline, &seeds, args.resume)?;
+        println!("{}", ouro_pipeline::seeds::seeds_table(&report));
+        return Ok(());
+    }
     let config = runner::load_config(&pipeline)?;
     crate::interrupt::on_interrupt(&resume_command(&pipeline, &scope));
     let report = runner::run_pipeline_scoped(&pipeline, &config, args.resume, scope)?;
