@@ -115,3 +115,20 @@ fn zero_problems_is_a_usage_error() {
     assert!(stderr(&o).contains("--count"), "{}", stderr(&o));
     assert!(!out.exists());
 }
+
+#[test]
+fn bad_model_device_and_dtype_name_the_key() {
+    rejected(
+        |t| set(t, "model", "device", "\"tpu\""),
+        &["key 'model.device'", "expected cpu, cuda or cuda:N"],
+    );
+    rejected(
+        |t| set(t, "model", "dtype", "\"f8\""),
+        &["key 'model.dtype'", "expected f32, bf16 or f16"],
+    );
+    // The e2e binary is the CPU build: asking it for a GPU is an error, not a silent CPU run.
+    rejected(
+        |t| set(t, "model", "device", "\"cuda:3\""),
+        &["key 'model.device'", "CUDA"],
+    );
+}

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use ouro_data::shard::{RecordReader, ShardWriter, WriteOptions};
-use ouro_data::{Sample, SamplingParams};
+use ouro_data::{RecordedSampling, Sample};
 
 fn sample(i: u64) -> Sample {
     let problem_id = format!("ouro/compose/{:06}", i % 2000);
@@ -20,7 +20,7 @@ fn sample(i: u64) -> Sample {
         round: 0,
         index: (i / 2000) as u32,
         model: "bench".into(),
-        params: SamplingParams {
+        params: RecordedSampling {
             temperature: Some(0.8),
             top_p: Some(0.95),
             seed: Some(i),

@@ -54,9 +54,11 @@ pub struct IoCase {
     pub output: String,
 }
 
-/// The sampling parameters a sample was drawn with.
+/// What a sample records about how it was drawn (the `params` column): a
+/// record of a request, not one. Imports leave unknown fields empty. The one
+/// request type is `ouro_model::SamplingParams`; `ouro_sample` converts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct SamplingParams {
+pub struct RecordedSampling {
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     pub seed: Option<u64>,
@@ -74,7 +76,7 @@ pub struct Sample {
     /// Position of this attempt among the attempts at the same problem and round.
     pub index: u32,
     pub model: String,
-    pub params: SamplingParams,
+    pub params: RecordedSampling,
     /// The raw completion text, exactly as generated.
     pub completion: String,
     /// The program extracted from the completion; `None` when extraction failed.

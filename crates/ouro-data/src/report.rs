@@ -30,6 +30,9 @@ pub struct RunReport {
     /// The seed-only control arm (same schedule, no self-generated data), when the pipeline runs one.
     #[serde(default)]
     pub control: Vec<RoundReport>,
+    /// Where rounds trained and sampled, as `device/dtype` (`cpu/f32`, `cuda:0/bf16`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 /// One expert-iteration round: evaluation of the model the round ends with,

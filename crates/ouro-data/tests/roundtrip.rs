@@ -58,7 +58,7 @@ prop_compose! {
         -> Sample {
         let sample_id = Sample::compute_id(&problem_id, round, &model, index, &completion);
         Sample { sample_id, problem_id, round, index, model,
-                 params: SamplingParams { temperature, top_p, seed, max_tokens },
+                 params: RecordedSampling { temperature, top_p, seed, max_tokens },
                  completion, code, extraction_error, finish_reason, generation_error,
                  prompt_tokens, completion_tokens, logprob }
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use ouro_data::shard::write_records;
-use ouro_data::{Problem, Sample, SamplingParams, Tests};
+use ouro_data::{Problem, RecordedSampling, Sample, Tests};
 use ouro_exec::{execute, ExecOptions, JudgeMode};
 
 fn cpu_s(who: i32) -> f64 {
@@ -36,7 +36,7 @@ pub fn load(path: &Path, reps: u32) -> (Vec<Problem>, Vec<Sample>) {
                 round: 0,
                 index: rep,
                 model: "canonical".into(),
-                params: SamplingParams::default(),
+                params: RecordedSampling::default(),
                 completion: s("canonical_solution"),
                 code: Some(code.clone()),
                 extraction_error: None,

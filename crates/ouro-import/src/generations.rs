@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use ouro_data::{Problem, Sample, SamplingParams};
+use ouro_data::{Problem, RecordedSampling, Sample};
 use serde_json::Value;
 
 use crate::ids::IdRule;
@@ -88,7 +88,7 @@ struct Raw {
     /// Which of a request's several choices this is.
     choice: Option<u32>,
     model: Option<String>,
-    params: SamplingParams,
+    params: RecordedSampling,
     generation: Generation,
 }
 
@@ -99,7 +99,7 @@ impl Raw {
             index,
             choice: None,
             model: None,
-            params: SamplingParams::default(),
+            params: RecordedSampling::default(),
             generation: Generation::default(),
         }
     }
@@ -374,7 +374,7 @@ fn plain_line(f: &Fields, opts: &GenerationImport) -> Result<Raw> {
     raw.generation.completion = f.string(&opts.completion_field)?;
     raw.model = f.opt_string("model")?;
     raw.generation.finish_reason = f.opt_string("finish_reason")?;
-    raw.params = SamplingParams {
+    raw.params = RecordedSampling {
         temperature: f.opt_f64("temperature")?,
         top_p: f.opt_f64("top_p")?,
         seed: f.opt_u64("seed")?,

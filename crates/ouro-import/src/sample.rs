@@ -3,7 +3,7 @@
 //! Imports and live sampling (`ouro-sample`) both go through here, so a
 //! generation gives the same row whichever way it arrived.
 
-use ouro_data::{Problem, Sample, SamplingParams};
+use ouro_data::{Problem, RecordedSampling, Sample};
 use ouro_python::extract::extract_code;
 
 /// One generation as a source gives it, before ids and extraction.
@@ -36,7 +36,7 @@ pub struct Provenance<'a> {
     pub round: u32,
     pub index: u32,
     pub model: &'a str,
-    pub params: SamplingParams,
+    pub params: RecordedSampling,
 }
 
 /// Builds the sample of `problem` from `generation`.
@@ -91,7 +91,7 @@ pub fn from_program(problem: &Problem, index: u32, model: &str, program: &str) -
         round: 0,
         index,
         model: model.into(),
-        params: SamplingParams::default(),
+        params: RecordedSampling::default(),
         completion,
         code: Some(program.to_string()),
         extraction_error: None,

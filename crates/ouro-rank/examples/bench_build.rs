@@ -11,7 +11,9 @@
 use std::time::Instant;
 
 use ouro_data::shard::write_records;
-use ouro_data::{Execution, Judge, Limits, Problem, Sample, SamplingParams, Suite, Tests, Verdict};
+use ouro_data::{
+    Execution, Judge, Limits, Problem, RecordedSampling, Sample, Suite, Tests, Verdict,
+};
 use ouro_rank::build::{build_dpo, build_sft, BuildInputs, BuildOptions};
 use ouro_rank::dedup::{dedup, DedupOptions};
 use ouro_rank::matrix::PassMatrix;
@@ -90,7 +92,7 @@ fn main() {
                 round: 1,
                 index: i as u32,
                 model: "bench".into(),
-                params: SamplingParams::default(),
+                params: RecordedSampling::default(),
                 completion,
                 code: Some(code),
                 extraction_error: None,

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use ouro_data::shard::{read_dir, write_records};
 use ouro_data::{
-    DpoRecord, Execution, Judge, Limits, PairKind, Problem, RepairRecord, Sample, SamplingParams,
+    DpoRecord, Execution, Judge, Limits, PairKind, Problem, RecordedSampling, RepairRecord, Sample,
     SftRecord, Suite, Tests, Verdict,
 };
 use ouro_rank::build::{
@@ -40,7 +40,7 @@ fn sample(pid: &str, index: u32, code: &str) -> Sample {
         round: 1,
         index,
         model: "m".into(),
-        params: SamplingParams::default(),
+        params: RecordedSampling::default(),
         completion,
         code: Some(code.into()),
         extraction_error: None,

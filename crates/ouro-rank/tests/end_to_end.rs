@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use ouro_data::shard::{read_dir, write_records};
-use ouro_data::{DpoRecord, PairKind, Problem, Sample, SamplingParams, Suite};
+use ouro_data::{DpoRecord, PairKind, Problem, RecordedSampling, Sample, Suite};
 use ouro_exec::{execute, ExecOptions};
 use ouro_problems::{generate_detailed, GenerateOptions};
 use ouro_rank::build::{
@@ -31,7 +31,7 @@ fn sample(p: &Problem, index: u32, completion: String) -> Sample {
         round: 1,
         index,
         model: "synthetic".into(),
-        params: SamplingParams::default(),
+        params: RecordedSampling::default(),
         completion,
         code,
         extraction_error,

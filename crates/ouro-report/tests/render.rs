@@ -196,6 +196,7 @@ fn absent_sections_say_not_run() {
         pipeline: "bare".into(),
         rounds: vec![r],
         control: vec![],
+        device: None,
     }
     .write(run)
     .unwrap();

@@ -1,7 +1,7 @@
 //! Turning one generation into a [`Sample`], exactly as the importer does
 //! (`ouro_import::sample` is the one implementation).
 
-use ouro_data::{Sample, SamplingParams};
+use ouro_data::{RecordedSampling, Sample};
 use ouro_import::sample::{to_sample as import_to_sample, Generation, Provenance};
 
 use crate::{Job, SampleOptions};
@@ -16,7 +16,7 @@ pub(crate) fn to_sample(job: &Job, opts: &SampleOptions, model: &str, raw: Raw) 
             round: opts.round,
             index: job.index,
             model,
-            params: SamplingParams {
+            params: RecordedSampling {
                 temperature: Some(opts.temperature),
                 top_p: Some(opts.top_p),
                 seed: Some(job.seed),

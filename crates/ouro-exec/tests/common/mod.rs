@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ouro_data::{IoCase, Problem, Sample, SamplingParams, Suite, Tests};
+use ouro_data::{IoCase, Problem, RecordedSampling, Sample, Suite, Tests};
 use ouro_exec::{ExecOptions, Execution, Executor, Job, Limits};
 
 /// Tests need root for the full sandbox; without it they still run (degraded).
@@ -73,7 +73,7 @@ pub fn sample(problem_id: &str, index: u32, code: Option<&str>) -> Sample {
         round: 0,
         index,
         model: "test".into(),
-        params: SamplingParams::default(),
+        params: RecordedSampling::default(),
         completion,
         code: code.map(str::to_string),
         extraction_error: None,

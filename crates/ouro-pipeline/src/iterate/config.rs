@@ -37,6 +37,42 @@ pub struct ModelStage {
     pub path: Option<PathBuf>,
     #[serde(default)]
     pub seed: u64,
+    /// Where rounds train and sample: `cpu`, `cuda` or `cuda:N` (default: the
+    /// first GPU in a `--features cuda` build that finds one, else the CPU).
+    pub device: Option<String>,
+    /// Compute dtype: `f32`, `bf16` or `f16` (default: bf16 on a GPU, f32 on
+    /// the CPU). Training keeps f32 master weights either way.
+    pub dtype: Option<String>,
+}
+
+impl ModelStage {
+    /// Opens the device the keys name (checked before anything runs).
+    pub fn placement(&self) -> anyhow::Result<ouro_model::Placement> {
+        use ouro_model::device::{open, parse_device, parse_dtype};
+        // The messages are written for the flags (`--device X: why`); keep the why.
+        let key = |k: &'static str| {
+            move |e: ouro_model::device::DeviceError| {
+                let msg = e.to_string();
+                let why = msg.split_once(": ").map_or(msg.as_str(), |(_, w)| w);
+                anyhow::anyhow!("key '{k}': {why}")
+            }
+        };
+        let spec = self
+            .device
+            .as_deref()
+            .map(parse_device)
+            .transpose()
+            .map_err(key("model.device"))?;
+        let dtype = self
+            .dtype
+            .as_deref()
+            .map(parse_dtype)
+            .transpose()
+            .map_err(key("model.dtype"))?;
+        let device = open(spec).map_err(key("model.device"))?;
+        let dtype = dtype.unwrap_or_else(|| ouro_model::device::default_dtype(&device));
+        Ok(ouro_model::Placement { device, dtype })
+    }
 }
 
 /// Round 0's training on reference solutions.
@@ -297,6 +333,7 @@ pub fn check_config(cfg: &crate::runner::PipelineConfig) -> anyhow::Result<()> {
     if let Some(path) = &m.path {
         check_model_dir(path)?;
     }
+    m.placement()?;
     let Some(eval) = &cfg.eval else {
         anyhow::bail!("key 'eval': expert iteration needs an [eval] section");
     };

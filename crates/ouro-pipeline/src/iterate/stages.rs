@@ -57,6 +57,9 @@ pub fn run_iteration(
             ..Default::default()
         }),
     };
+    let place = ctx.train_device()?.place;
+    crate::status::say(format_args!("model on {}", place.describe()));
+    ctx.report.device = Some(place.describe());
     let base = ctx.base_model(&problems)?;
     let model0 = ctx.seed_round(&base)?;
     let row = ctx.eval_round(0, &model0, &eval_cfg, false)?;
@@ -222,8 +225,9 @@ impl Ctx<'_> {
         data: &Path,
     ) -> Result<PathBuf> {
         let dir = self.arm_dir(round, arm, "train-sft");
+        let dev = self.train_device()?;
         self.train_stage(dir, &format!("{arm}train-sft"), |d| {
-            Ok(ouro_train::run::train_sft(cfg, start, data, d)?)
+            Ok(ouro_train::run::train_sft_on(cfg, start, data, d, &dev)?)
         })
     }
 
@@ -251,8 +255,22 @@ impl Ctx<'_> {
         pairs: &Path,
     ) -> Result<PathBuf> {
         let dir = self.run.stage_dir(round, "train-dpo");
+        let dev = self.train_device()?;
         self.train_stage(dir, "train-dpo", |d| {
-            Ok(ouro_train::run::train_dpo(cfg, start, pairs, d)?)
+            Ok(ouro_train::run::train_dpo_on(cfg, start, pairs, d, &dev)?)
+        })
+    }
+
+    /// `[model] device`/`dtype` for the trainers (f32 master weights either way).
+    fn train_device(&self) -> Result<ouro_train::run::TrainDevice> {
+        let place = match &self.cfg.model {
+            Some(m) => m.placement()?,
+            None => ouro_model::Placement::auto(),
+        };
+        Ok(ouro_train::run::TrainDevice {
+            place,
+            generic: false,
+            save_dtype: None,
         })
     }
 
@@ -274,10 +292,22 @@ impl Ctx<'_> {
         let cpu_ms = self.cfg.execute.as_ref().map_or(3000, |e| e.cpu_ms);
         let workers = self.cfg.execute.as_ref().map_or(0, |e| e.workers);
         let problems_dir = self.problems_dir.clone();
+        let (device, dtype) = self
+            .cfg
+            .model
+            .as_ref()
+            .map_or((None, None), |m| (m.device.clone(), m.dtype.clone()));
         self.stage(&samples_dir, &format!("{label} samples"), || {
             let mut backend = ouro_sample::BackendConfig::local(model);
-            if let ouro_sample::BackendConfig::Local { batch_size, .. } = &mut backend {
+            if let ouro_sample::BackendConfig::Local {
+                batch_size,
+                device: d,
+                dtype: t,
+                ..
+            } = &mut backend
+            {
                 *batch_size = sampling.batch_size;
+                (*d, *t) = (device, dtype);
             }
             let opts = ouro_sample::SampleOptions {
                 round,
