@@ -3,8 +3,10 @@
 //! Stages are library functions of other crates; this crate only orders
 //! them, records completion markers and resumes.
 
+pub mod config;
 pub mod iterate;
 pub mod runner;
 pub mod seeds;
+mod stages;
 pub mod stats;
 pub mod status;

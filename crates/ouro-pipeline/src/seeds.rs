@@ -15,7 +15,8 @@ use anyhow::{bail, Context, Result};
 use ouro_data::report::{RoundReport, RunReport};
 use serde::{Deserialize, Serialize};
 
-use crate::runner::{load_config, run_pipeline};
+use crate::config::load_config;
+use crate::runner::run_pipeline;
 
 /// The summary written to `OUT-seeds/seeds.json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

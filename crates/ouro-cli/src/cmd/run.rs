@@ -73,7 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", ouro_pipeline::seeds::seeds_table(&report));
         return Ok(());
     }
-    let config = runner::load_config(&pipeline)?;
+    let config = ouro_pipeline::config::load_config(&pipeline)?;
     crate::interrupt::on_interrupt(&resume_command(&pipeline, &scope));
     let report = runner::run_pipeline_scoped(&pipeline, &config, args.resume, scope)?;
     println!("run: {}", report.root.display());

@@ -8,8 +8,7 @@ use anyhow::{bail, Context, Result};
 use ouro_data::{derive_seed, Problem, SftRecord};
 use ouro_rank::pairs::CompletionFormat;
 
-use super::config::EvalStage;
-use crate::runner::PipelineConfig;
+use crate::config::{EvalStage, PipelineConfig};
 
 /// The problems of a run, split by role.
 pub(super) struct Splits {

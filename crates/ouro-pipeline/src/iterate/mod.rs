@@ -18,12 +18,10 @@
 //! resumes at the stage it was in. All randomness is seeded by (run seed,
 //! problem, round, index), which makes a resumed run produce the same result.
 
-pub mod config;
 mod data;
 pub mod eval;
 mod stages;
 mod table;
 
-pub use config::check_config;
 pub use stages::run_iteration;
 pub use table::round_table;

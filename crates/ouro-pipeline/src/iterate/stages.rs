@@ -10,9 +10,11 @@ use ouro_data::run::{part_path, RunDir, StageStats};
 use ouro_data::{derive_seed, shard, Execution, Problem, Sample, SftRecord, ShardSpec};
 use ouro_train::config::SftConfig;
 
-use super::config::{BudgetKind, EvalStage, IterateStage};
 use super::data::{reference_rows, sft_balance, splits, subsample, Splits};
 use super::eval::{evaluate, per_problem_passes, EvalResult, PassRule};
+use crate::config::{
+    BudgetKind, DatasetKind, EvalStage, IterateStage, PipelineConfig, SamplingStage, DEFAULT_CPU_MS,
+};
 
 /// What a trainer returns: its report and the data-preparation counts.
 type Trained = (
@@ -22,7 +24,7 @@ type Trained = (
 
 /// Stops a continuation at the end of the function body.
 const STOP: [&str; 4] = ["\ndef ", "\nclass ", "\nif __name__", "\nprint("];
-use crate::runner::{stage, PipelineConfig, RunSummary};
+use crate::runner::{stage, RunSummary};
 
 /// What the round stages share.
 struct Ctx<'a> {
@@ -281,7 +283,7 @@ impl Ctx<'_> {
         dir: &Path,
         plan: &[(&Problem, usize)],
         model: &Path,
-        sampling: &super::config::SamplingStage,
+        sampling: &SamplingStage,
         round: u32,
         label: &str,
         audit: bool,
@@ -289,7 +291,11 @@ impl Ctx<'_> {
         let samples_dir = dir.join("samples");
         let exec_dir = dir.join("executions");
         let seed = self.cfg.problems.seed;
-        let cpu_ms = self.cfg.execute.as_ref().map_or(3000, |e| e.cpu_ms);
+        let cpu_ms = self
+            .cfg
+            .execute
+            .as_ref()
+            .map_or(DEFAULT_CPU_MS, |e| e.cpu_ms);
         let workers = self.cfg.execute.as_ref().map_or(0, |e| e.workers);
         let problems_dir = self.problems_dir.clone();
         let (device, dtype) = self
@@ -481,17 +487,7 @@ impl Ctx<'_> {
         let datasets = it.datasets.clone();
         let ds = dataset.clone();
         let build_stats = self.stage(&dataset, &format!("round {round} build"), move || {
-            let mut s = StageStats::default();
-            for config in &datasets {
-                let report = match config.as_str() {
-                    "sft" => ouro_rank::build::build_sft(&inputs, &opts, &ds)?,
-                    "dpo" => ouro_rank::build::build_dpo(&inputs, &opts, &ds)?,
-                    "repair" => ouro_rank::build::build_repair(&inputs, &opts, &ds)?,
-                    _ => continue, // lintseq and fait: edit_datasets
-                };
-                s.add(&format!("{config}_rows"), report.rows as u64);
-            }
-            Ok(s)
+            crate::stages::build_datasets(&datasets, &inputs, &opts, &ds)
         })?;
 
         let accepted = self.accepted_rows(round)?;
@@ -547,7 +543,7 @@ impl Ctx<'_> {
     ) -> Result<()> {
         let dir = self.run.round_dir(round);
         let (samples_dir, problems) = (dir.join("samples"), self.problems_dir.clone());
-        if it.datasets.iter().any(|d| d == "lintseq") {
+        if it.datasets.contains(&DatasetKind::Lintseq) {
             let out = dir.join("lintseq");
             let opts = ouro_edits::lintseq::LintseqOptions {
                 seed: self.cfg.problems.seed ^ u64::from(round),
@@ -580,7 +576,7 @@ impl Ctx<'_> {
                 Ok(s)
             })?;
         }
-        if it.datasets.iter().any(|d| d == "fait") {
+        if it.datasets.contains(&DatasetKind::Fait) {
             let out = dir.join("fait");
             let o = out.clone();
             let execs = dir.join("executions");

@@ -7,7 +7,9 @@ use ouro_data::run::{part_path, StageStats};
 use ouro_data::{shard, Problem, Sample, ShardSpec};
 use ouro_import::sample::from_program;
 
-use super::{BuildStage, ExecuteStage, LintseqStage, ProblemsStage, SamplesStage};
+use crate::config::{
+    BuildStage, DatasetKind, ExecuteStage, LintseqStage, ProblemsStage, SamplesStage,
+};
 
 fn generate_options(p: &ProblemsStage) -> ouro_problems::GenerateOptions {
     let mut o = ouro_problems::GenerateOptions {
@@ -42,7 +44,7 @@ fn all_problems(p: &ProblemsStage) -> Result<Vec<Problem>> {
 /// shared filesystem need no lock, and once every shard is done the parts
 /// together hold each problem exactly once. A shard's later stages only need
 /// the problems it owns, which it wrote itself.
-pub(super) fn problems_stage(
+pub(crate) fn problems_stage(
     p: &ProblemsStage,
     dir: &Path,
     shard: ShardSpec,
@@ -76,7 +78,7 @@ fn owned_problems(problems_dir: &Path, shard: ShardSpec) -> Result<Vec<Problem>>
 }
 
 /// Sharded, a shard writes the samples of the problems it owns to its own part.
-pub(super) fn samples_stage(
+pub(crate) fn samples_stage(
     p: &ProblemsStage,
     s: &SamplesStage,
     problems_dir: &Path,
@@ -149,13 +151,13 @@ pub(super) fn samples_stage(
 /// Where a shard's executor keeps its journal. The executor owns its output
 /// directory (it compacts and prunes every part there), so shards cannot
 /// share one: each executes into its own, then publishes one part.
-pub(super) fn execute_work_dir(executions_dir: &Path, shard: ShardSpec) -> PathBuf {
+pub(crate) fn execute_work_dir(executions_dir: &Path, shard: ShardSpec) -> PathBuf {
     executions_dir.join("_work").join(shard.label())
 }
 
 /// Sharded, a shard executes only its own samples part and publishes
 /// `part-I-of-N.parquet` of executions once its journal is complete.
-pub(super) fn execute_stage(
+pub(crate) fn execute_stage(
     e: &ExecuteStage,
     problems: &Path,
     samples: &Path,
@@ -198,7 +200,7 @@ pub(super) fn execute_stage(
     Ok(stats)
 }
 
-pub(super) fn build_stage(
+pub(crate) fn build_stage(
     b: &BuildStage,
     problems: &Path,
     samples: &Path,
@@ -212,20 +214,36 @@ pub(super) fn build_stage(
         eval_problems: None,
         ranking_executions: None,
     };
-    let opts = ouro_rank::build::BuildOptions::default();
+    build_datasets(
+        &b.configs,
+        &inputs,
+        &ouro_rank::build::BuildOptions::default(),
+        out,
+    )
+}
+
+/// Builds each ranked dataset of `kinds` (sft, dpo, repair; the edit
+/// datasets are skipped) into `out`; stats count `<kind>_rows`.
+pub(crate) fn build_datasets(
+    kinds: &[DatasetKind],
+    inputs: &ouro_rank::build::BuildInputs,
+    opts: &ouro_rank::build::BuildOptions,
+    out: &Path,
+) -> Result<StageStats> {
     let mut stats = StageStats::default();
-    for config in &b.configs {
-        let report = match config.as_str() {
-            "sft" => ouro_rank::build::build_sft(&inputs, &opts, out)?,
-            "dpo" => ouro_rank::build::build_dpo(&inputs, &opts, out)?,
-            _ => ouro_rank::build::build_repair(&inputs, &opts, out)?,
+    for &kind in kinds {
+        let report = match kind {
+            DatasetKind::Sft => ouro_rank::build::build_sft(inputs, opts, out)?,
+            DatasetKind::Dpo => ouro_rank::build::build_dpo(inputs, opts, out)?,
+            DatasetKind::Repair => ouro_rank::build::build_repair(inputs, opts, out)?,
+            DatasetKind::Lintseq | DatasetKind::Fait => continue,
         };
-        stats.add(&format!("{config}_rows"), report.rows as u64);
+        stats.add(&format!("{kind}_rows"), report.rows as u64);
     }
     Ok(stats)
 }
 
-pub(super) fn lintseq_stage(l: &LintseqStage, problems: &Path, out: &Path) -> Result<StageStats> {
+pub(crate) fn lintseq_stage(l: &LintseqStage, problems: &Path, out: &Path) -> Result<StageStats> {
     let opts = ouro_edits::lintseq::LintseqOptions {
         sequences_per_program: l.sequences_per_program,
         seed: l.seed,

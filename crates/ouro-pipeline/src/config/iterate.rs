@@ -183,8 +183,8 @@ pub struct IterateStage {
     /// Datasets built from each round's samples: `sft` (trained on), `dpo` (trained on
     /// with `[iterate.dpo]`), `repair`, `lintseq` (edit sequences of the accepted
     /// programs) and `fait` (weight spans against similar failing samples).
-    #[serde(default = "default_datasets")]
-    pub datasets: Vec<String>,
+    #[serde(default = "default_datasets", deserialize_with = "iterate_datasets")]
+    pub datasets: Vec<super::DatasetKind>,
     #[serde(default)]
     pub train: SftConfig,
     /// `[iterate.dpo]`: after each round's SFT, DPO on that round's `dpo`
@@ -196,17 +196,11 @@ pub struct IterateStage {
 impl IterateStage {
     /// Checks what serde cannot; errors name the key.
     pub fn check(&self) -> anyhow::Result<()> {
-        for d in &self.datasets {
-            if !matches!(d.as_str(), "sft" | "dpo" | "repair" | "lintseq" | "fait") {
-                anyhow::bail!(
-                    "key 'iterate.datasets': unknown dataset '{d}' (expected sft, dpo, repair, lintseq or fait)"
-                );
-            }
-        }
-        if !self.datasets.iter().any(|d| d == "sft") {
+        use super::DatasetKind;
+        if !self.datasets.contains(&DatasetKind::Sft) {
             anyhow::bail!("key 'iterate.datasets' must include \"sft\": rounds train on it");
         }
-        if self.dpo.is_some() && !self.datasets.iter().any(|d| d == "dpo") {
+        if self.dpo.is_some() && !self.datasets.contains(&DatasetKind::Dpo) {
             anyhow::bail!(
                 "key 'iterate.dpo' trains on DPO pairs: add \"dpo\" to 'iterate.datasets'"
             );
@@ -281,8 +275,14 @@ fn default_split() -> String {
 fn default_k() -> Vec<usize> {
     vec![1, 8]
 }
-fn default_datasets() -> Vec<String> {
-    vec!["sft".into()]
+fn iterate_datasets<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<super::DatasetKind>, D::Error> {
+    super::dataset_kinds(d, "iterate.datasets")
+}
+
+fn default_datasets() -> Vec<super::DatasetKind> {
+    vec![super::DatasetKind::Sft]
 }
 fn default_pool_split() -> Vec<String> {
     vec!["train".into()]
@@ -303,7 +303,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 }
 
 /// Checks the expert-iteration sections together, before anything runs; errors name the key.
-pub fn check_config(cfg: &crate::runner::PipelineConfig) -> anyhow::Result<()> {
+pub fn check_config(cfg: &super::PipelineConfig) -> anyhow::Result<()> {
     let Some(m) = &cfg.model else {
         for (key, set) in [
             ("tokenizer", cfg.tokenizer.is_some()),

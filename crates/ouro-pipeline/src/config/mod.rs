@@ -1,0 +1,270 @@
+//! A pipeline file: every section's type, in one place, and the checks that
+//! run before any stage does. Data stages (`[problems]`, `[samples]`,
+//! `[execute]`, `[build]`, `[lintseq]`) are here; the expert-iteration
+//! sections (`[tokenizer]`, `[model]`, `[seed_sft]`, `[iterate]`, `[eval]`)
+//! in [`iterate`]. The runner and the rounds read the same types.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+pub mod iterate;
+pub use iterate::{
+    check_config, BudgetKind, EvalStage, IterateStage, ModelStage, SamplingStage, SeedSftStage,
+    TokenizerStage,
+};
+
+/// The CPU limit of one sandboxed run when `[execute] cpu_ms` is not set.
+pub const DEFAULT_CPU_MS: u64 = 3000;
+
+/// A dataset a stage builds: `[build] configs` (sft, dpo, repair) and
+/// `[iterate] datasets` (those, plus lintseq and fait).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DatasetKind {
+    Sft,
+    Dpo,
+    Repair,
+    Lintseq,
+    Fait,
+}
+
+impl DatasetKind {
+    pub const ALL: [DatasetKind; 5] = [
+        DatasetKind::Sft,
+        DatasetKind::Dpo,
+        DatasetKind::Repair,
+        DatasetKind::Lintseq,
+        DatasetKind::Fait,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Sft => "sft",
+            DatasetKind::Dpo => "dpo",
+            DatasetKind::Repair => "repair",
+            DatasetKind::Lintseq => "lintseq",
+            DatasetKind::Fait => "fait",
+        }
+    }
+
+    /// Built by `ouro_rank::build` from samples and executions (the others are edit datasets).
+    pub fn is_ranked(self) -> bool {
+        matches!(
+            self,
+            DatasetKind::Sft | DatasetKind::Dpo | DatasetKind::Repair
+        )
+    }
+}
+
+impl std::fmt::Display for DatasetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for DatasetKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        DatasetKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                format!("unknown config '{s}' (expected sft, dpo, repair, lintseq or fait)")
+            })
+    }
+}
+
+/// Dataset names under `key`; an unknown one is an error naming the key
+/// (serde's own location is a line and column, not a key).
+pub(crate) fn dataset_kinds<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    key: &str,
+) -> Result<Vec<DatasetKind>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| {
+            s.parse()
+                .map_err(|e| serde::de::Error::custom(format!("key '{key}': {e}")))
+        })
+        .collect()
+}
+
+fn build_configs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<DatasetKind>, D::Error> {
+    dataset_kinds(d, "build.configs")
+}
+
+impl<'de> Deserialize<'de> for DatasetKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A pipeline file. Unknown keys are rejected, with the key named.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Run directory, relative to the current directory.
+    pub out: PathBuf,
+    pub problems: ProblemsStage,
+    pub samples: Option<SamplesStage>,
+    pub execute: Option<ExecuteStage>,
+    pub build: Option<BuildStage>,
+    pub lintseq: Option<LintseqStage>,
+    pub tokenizer: Option<TokenizerStage>,
+    pub model: Option<ModelStage>,
+    pub seed_sft: Option<SeedSftStage>,
+    pub iterate: Option<IterateStage>,
+    pub eval: Option<EvalStage>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemsStage {
+    /// How many bundled problems to generate (ignored with `import`).
+    #[serde(default)]
+    pub count: usize,
+    /// Import problems from a file instead of generating them.
+    pub import: Option<ProblemsImport>,
+    #[serde(default)]
+    pub seed: u64,
+    /// Families to draw from, e.g. `["compose"]` (default: all, weighted).
+    #[serde(default)]
+    pub families: Vec<String>,
+    /// Also give every problem a filter test for each near-miss mutant the
+    /// random filter tests let through (see `ouro_problems::GenerateOptions`).
+    #[serde(default)]
+    pub targeted_filter: bool,
+}
+
+/// `[problems.import]`: a problem file to import.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemsImport {
+    /// `humaneval`, `mbpp`, `apps` or `jsonl`.
+    pub format: String,
+    pub path: PathBuf,
+}
+
+/// `[samples.import]`: raw generations to import as the round-0 samples.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplesImport {
+    /// `openai-batch`, `vllm`, `open-instruct`, `openrlhf` or `jsonl`.
+    pub format: String,
+    pub path: PathBuf,
+    /// Model name to record when the file does not carry one.
+    pub model: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplesStage {
+    /// Import generations instead of using references and mutants.
+    pub import: Option<SamplesImport>,
+    /// Mutants per problem added as known-wrong samples (0 = references only).
+    #[serde(default = "default_mutants")]
+    pub mutants_per_problem: usize,
+}
+
+fn default_mutants() -> usize {
+    2
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteStage {
+    /// Slots; 0 = one per core.
+    #[serde(default)]
+    pub workers: usize,
+    #[serde(default = "default_cpu_ms")]
+    pub cpu_ms: u64,
+    /// Also run the held-out audit suites (for the false-positive rate).
+    #[serde(default = "default_true")]
+    pub audit: bool,
+}
+
+fn default_cpu_ms() -> u64 {
+    DEFAULT_CPU_MS
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildStage {
+    /// Any of `sft`, `dpo`, `repair`.
+    #[serde(deserialize_with = "build_configs")]
+    pub configs: Vec<DatasetKind>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LintseqStage {
+    #[serde(default = "default_sequences")]
+    pub sequences_per_program: usize,
+    #[serde(default)]
+    pub seed: u64,
+    /// `ouro lintseq --strict`: no state reads a local before binding it.
+    #[serde(default)]
+    pub strict: bool,
+}
+
+fn default_sequences() -> usize {
+    2
+}
+
+/// Reads and checks a pipeline file.
+pub fn load_config(path: &Path) -> Result<PipelineConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let config: PipelineConfig = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+    for f in &config.problems.families {
+        if let Err(e) = f.parse::<ouro_problems::Family>() {
+            bail!("{}: key 'problems.families': {e}", path.display());
+        }
+    }
+    match &config.problems.import {
+        Some(i) => {
+            if let Err(e) = i.format.parse::<ouro_import::ProblemFormat>() {
+                bail!("{}: key 'problems.import.format': {e}", path.display());
+            }
+        }
+        None if config.problems.count == 0 => bail!(
+            "{}: key 'problems.count' must be at least 1 (or add [problems.import])",
+            path.display()
+        ),
+        None => {}
+    }
+    if let Some(i) = config.samples.as_ref().and_then(|s| s.import.as_ref()) {
+        if let Err(e) = i.format.parse::<ouro_import::GenerationFormat>() {
+            bail!("{}: key 'samples.import.format': {e}", path.display());
+        }
+    }
+    if let Some(b) = &config.build {
+        if let Some(c) = b.configs.iter().find(|c| !c.is_ranked()) {
+            bail!(
+                "{}: key 'build.configs': '{c}' is not built from executions here (expected sft, dpo or repair; \
+                 LintSeq is the [lintseq] stage)",
+                path.display()
+            );
+        }
+        if config.execute.is_none() {
+            bail!(
+                "{}: stage 'build' needs stage 'execute' (add an [execute] section)",
+                path.display()
+            );
+        }
+    }
+    if config.execute.is_some() && config.samples.is_none() && config.model.is_none() {
+        bail!(
+            "{}: stage 'execute' needs stage 'samples' (add a [samples] section)",
+            path.display()
+        );
+    }
+    check_config(&config).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(config)
+}
