@@ -18,6 +18,9 @@ fn generate_options(p: &ProblemsStage) -> ouro_problems::GenerateOptions {
         targeted_filter: p.targeted_filter,
         ..Default::default()
     };
+    if let Some(n) = p.filter_tests {
+        o.filter_tests = n;
+    }
     if !p.families.is_empty() {
         o.families
             .retain(|(f, _)| p.families.iter().any(|n| n == f.name()));

@@ -136,6 +136,9 @@ pub struct ProblemsStage {
     /// random filter tests let through (see `ouro_problems::GenerateOptions`).
     #[serde(default)]
     pub targeted_filter: bool,
+    /// Random filter tests per generated problem (default 4). Boolean
+    /// aggregates (`any`, `all`) need more before a wrong constant fails one.
+    pub filter_tests: Option<usize>,
 }
 
 /// `[problems.import]`: a problem file to import.
@@ -238,6 +241,12 @@ pub fn load_config(path: &Path) -> Result<PipelineConfig> {
             path.display()
         ),
         None => {}
+    }
+    if config.problems.filter_tests == Some(0) {
+        bail!(
+            "{}: key 'problems.filter_tests' must be at least 1 (training selection needs tests)",
+            path.display()
+        );
     }
     if let Some(i) = config.samples.as_ref().and_then(|s| s.import.as_ref()) {
         if let Err(e) = i.format.parse::<ouro_import::GenerationFormat>() {
