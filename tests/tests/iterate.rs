@@ -201,3 +201,55 @@ fn quickstart_improves() {
         .unwrap_or(0.0);
     assert!(fp <= 0.10, "last round's false-positive rate {fp}");
 }
+
+#[test]
+fn seeds_runs_every_seed_pair_with_its_control_and_summarises() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_pipeline(dir.path());
+    // Two members at once: the summary must not depend on it.
+    let o = ouro(&["run", &p, "--seeds", "3,5", "--jobs", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(table.contains("2 seed pairs (3, 5)"), "{table}");
+    assert!(
+        table.contains("margin") && table.contains("seed 5"),
+        "{table}"
+    );
+    let seeds = dir.path().join("run-seeds");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(seeds.join("seeds.json")).unwrap()).unwrap();
+    assert_eq!(summary["seeds"], serde_json::json!([3, 5]));
+    assert_eq!(
+        summary["rounds"].as_array().unwrap().len(),
+        2,
+        "rounds 0 and 1"
+    );
+    for seed in [3, 5] {
+        let member = std::fs::read_to_string(seeds.join(format!("seed-{seed}.toml"))).unwrap();
+        let doc: toml::Table = toml::from_str(&member).unwrap();
+        assert_eq!(doc["problems"]["seed"].as_integer(), Some(seed));
+        assert_eq!(doc["model"]["seed"].as_integer(), Some(seed));
+        let report = RunReport::read(&seeds.join(format!("seed-{seed}"))).unwrap();
+        assert_eq!(report.rounds.len(), 2);
+        assert_eq!(report.control.len(), 2, "every member runs the control arm");
+    }
+    // The mean is the mean of the members' own reports.
+    let mean = (RunReport::read(&seeds.join("seed-3")).unwrap().rounds[1].pass_at_1
+        + RunReport::read(&seeds.join("seed-5")).unwrap().rounds[1].pass_at_1)
+        / 2.0;
+    let got = summary["rounds"][1]["pass_at_1"]["mean"].as_f64().unwrap();
+    assert!((got - mean).abs() < 1e-12, "{got} vs {mean}");
+
+    // A second invocation without --resume refuses; with it, nothing reruns.
+    let again = ouro(&["run", &p, "--seeds", "3,5"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("--resume"), "{}", stderr(&again));
+    let resumed = ouro(&["run", &p, "--seeds", "3,5", "--resume"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    // The per-seed lines end in wall seconds; the figures above them must match.
+    let figures = |t: &str| t.split("per seed").next().unwrap().to_string();
+    assert_eq!(
+        figures(&String::from_utf8_lossy(&resumed.stdout)),
+        figures(&table)
+    );
+}

@@ -98,10 +98,12 @@ pub fn seeds_dir(out: &Path) -> PathBuf {
     out.with_file_name(name)
 }
 
-/// Parses `--seeds`: a count `N` (seeds 1..=N) or a list `3,7,11`.
+/// Parses `--seeds`: a count `N` (seeds 1..=N) or a list `3,7,11` (one seed: `0,`).
 pub fn parse_seeds(spec: &str) -> Result<Vec<u64>> {
     let spec = spec.trim();
+    // A list has a comma; one seed S alone is the list `S,` (a bare number is a count).
     let seeds: Vec<u64> = if spec.contains(',') {
+        let spec = spec.strip_suffix(',').unwrap_or(spec);
         spec.split(',')
             .map(|s| {
                 s.trim()
@@ -113,8 +115,8 @@ pub fn parse_seeds(spec: &str) -> Result<Vec<u64>> {
         let n: u64 = spec.parse().with_context(|| {
             format!("--seeds: '{spec}' is neither a count nor a list like 1,2,3")
         })?;
-        if n < 2 {
-            bail!("--seeds: give at least 2 seeds (a count N >= 2 or a list like 1,2,3)");
+        if n < 1 {
+            bail!("--seeds: give at least 1 seed (a count N or a list like 1,2,3)");
         }
         (1..=n).collect()
     };
@@ -124,9 +126,7 @@ pub fn parse_seeds(spec: &str) -> Result<Vec<u64>> {
             bail!("--seeds: seed {s} is listed twice");
         }
     }
-    if seeds.len() < 2 {
-        bail!("--seeds: give at least 2 seeds");
-    }
+
     Ok(seeds)
 }
 
@@ -166,9 +166,9 @@ pub fn member_pipeline(text: &str, source: &Path, seed: u64, out: &Path) -> Resu
     ))
 }
 
-/// Runs `pipeline` once per seed (resuming finished members when `resume`),
-/// then writes and returns the summary.
-pub fn run_seeds(pipeline: &Path, seeds: &[u64], resume: bool) -> Result<SeedsReport> {
+/// Runs `pipeline` once per seed, `jobs` member runs at a time (resuming
+/// finished members when `resume`), then writes and returns the summary.
+pub fn run_seeds(pipeline: &Path, seeds: &[u64], jobs: usize, resume: bool) -> Result<SeedsReport> {
     let text = std::fs::read_to_string(pipeline)
         .with_context(|| format!("reading {}", pipeline.display()))?;
     let base = load_config(pipeline)?;
@@ -212,12 +212,12 @@ pub fn run_seeds(pipeline: &Path, seeds: &[u64], resume: bool) -> Result<SeedsRe
         seeds: seeds.to_vec(),
         ..Default::default()
     };
-    let mut reports = Vec::new();
-    for (i, (seed, file, config)) in members.iter().enumerate() {
+    let n = members.len();
+    let run_one = |i: usize| -> Result<(SeedRun, RunReport)> {
+        let (seed, file, config) = &members[i];
         crate::status::say(format_args!(
-            "seed pair {} of {} (seed {seed}): {}",
+            "seed pair {} of {n} (seed {seed}): {}",
             i + 1,
-            members.len(),
             file.display()
         ));
         let t0 = Instant::now();
@@ -227,13 +227,48 @@ pub fn run_seeds(pipeline: &Path, seeds: &[u64], resume: bool) -> Result<SeedsRe
         let rounds = summary
             .rounds
             .with_context(|| format!("seed {seed}: the run wrote no rounds"))?;
-        report.runs.push(SeedRun {
+        let run = SeedRun {
             seed: *seed,
             out: config.out.display().to_string(),
             pass_at_1: rounds.rounds.iter().map(|r| r.pass_at_1).collect(),
             control_pass_at_1: rounds.control.iter().map(|r| r.pass_at_1).collect(),
             seconds: t0.elapsed().as_secs_f64(),
+        };
+        Ok((run, rounds))
+    };
+    // Member runs are independent directories; with `jobs` > 1 they share the
+    // cores (each run's results are seeded, so only wall time changes).
+    let results: Vec<Result<(SeedRun, RunReport)>> = if jobs <= 1 {
+        (0..n).map(run_one).collect()
+    } else {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let slots: Vec<std::sync::Mutex<Option<Result<(SeedRun, RunReport)>>>> =
+            (0..n).map(|_| std::sync::Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.min(n) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if i >= n {
+                        break;
+                    }
+                    let r = run_one(i);
+                    *slots[i].lock().expect("no panics while held") = Some(r);
+                });
+            }
         });
+        slots
+            .into_iter()
+            .map(|m| {
+                m.into_inner()
+                    .expect("no panics while held")
+                    .expect("every member ran")
+            })
+            .collect()
+    };
+    let mut reports = Vec::new();
+    for r in results {
+        let (run, rounds) = r?;
+        report.runs.push(run);
         reports.push(rounds);
     }
     report.rounds = summarise(&reports);
@@ -366,7 +401,9 @@ mod tests {
     fn seeds_parse_as_count_or_list() {
         assert_eq!(parse_seeds("3").unwrap(), vec![1, 2, 3]);
         assert_eq!(parse_seeds("7, 11,13").unwrap(), vec![7, 11, 13]);
-        for bad in ["1", "0", "x", "1,1", "1,,2"] {
+        assert_eq!(parse_seeds("0,").unwrap(), vec![0]);
+        assert_eq!(parse_seeds("1").unwrap(), vec![1]);
+        for bad in ["0", "x", "1,1", "1,,2", "-3"] {
             assert!(parse_seeds(bad).is_err(), "{bad}");
         }
     }

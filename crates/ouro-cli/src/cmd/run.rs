@@ -51,9 +51,14 @@ pub struct Args {
     merge: bool,
     /// Run an expert-iteration pipeline over several seed pairs, each with its
     /// seed-only control arm, and print per-round mean ± sd: a count N (seeds
-    /// 1..=N) or a list such as 3,7,11. Member runs go to OUT-seeds/seed-S/.
+    /// 1..=N) or a list such as 3,7,11 (one seed: `0,`). Member runs go to
+    /// OUT-seeds/seed-S/, the summary to OUT-seeds/seeds.json.
     #[arg(long, value_name = "N|LIST", conflicts_with_all = ["shard", "merge", "num_shards"])]
     seeds: Option<String>,
+    /// With --seeds: member runs at a time (default 1). Results do not depend
+    /// on it; on a machine with many cores it divides the wall time.
+    #[arg(long, value_name = "J", default_value_t = 1, requires = "seeds")]
+    jobs: usize,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -69,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "ouro run {} --seeds {spec} --resume",
             pipeline.display()
         ));
-        let report = ouro_pipeline::seeds::run_seeds(&pipeline, &seeds, args.resume)?;
+        let report = ouro_pipeline::seeds::run_seeds(&pipeline, &seeds, args.jobs, args.resume)?;
         println!("{}", ouro_pipeline::seeds::seeds_table(&report));
         return Ok(());
     }
