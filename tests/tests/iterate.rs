@@ -253,3 +253,98 @@ fn seeds_runs_every_seed_pair_with_its_control_and_summarises() {
         figures(&table)
     );
 }
+
+/// `ouro train sft` killed mid-run resumes from its last clock-timed
+/// checkpoint (not from step 0), ends with the same weights as a run that was
+/// never killed, and leaves no timed checkpoint behind.
+#[test]
+fn killed_sft_resumes_from_its_timed_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_pipeline(dir.path());
+    assert!(ouro(&["run", &p]).status.success());
+    let run = dir.path().join("run");
+    let model = run.join("round-00/init/model").display().to_string();
+    let data = run.join("round-00/train-data").display().to_string();
+    let cfg = dir.path().join("sft.toml");
+    // A few seconds of steps, so that a 1-second checkpoint comes before the kill.
+    std::fs::write(
+        &cfg,
+        "max_length = 64\n[optim]\nlr = 1e-3\nbatch_size = 4\nmax_steps = 600\nsave_every_s = 1\nprogress = false\n",
+    )
+    .unwrap();
+    let cfg = cfg.display().to_string();
+    let out = dir.path().join("killed");
+    let args = [
+        "train", "sft", "--model", &model, "--data", &data, "--config", &cfg,
+    ];
+    let mut child = std::process::Command::new(ouro_e2e::ouro_bin())
+        .args(args)
+        .args(["--out", &out.display().to_string()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // A watchdog, not a timing check: wait for the first timed checkpoint.
+    let has_ckpt = |d: &Path| {
+        std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with("checkpoint-")
+            })
+    };
+    for _ in 0..1200 {
+        if has_ckpt(&out) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        has_ckpt(&out),
+        "a timed checkpoint was written before the kill"
+    );
+
+    let resumed = ouro(
+        &args
+            .iter()
+            .copied()
+            .chain(["--out", &out.display().to_string()])
+            .collect::<Vec<_>>(),
+    );
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("train_report.json")).unwrap()).unwrap();
+    assert!(
+        report["report"]["resumed_from"].as_u64().unwrap_or(0) > 0,
+        "resumed from a checkpoint, not step 0: {report}"
+    );
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("checkpoint-"))
+        .collect();
+    assert_eq!(
+        left,
+        ["checkpoint-000600"],
+        "only the final checkpoint stays"
+    );
+
+    let whole = dir.path().join("whole");
+    let o = ouro(
+        &args
+            .iter()
+            .copied()
+            .chain(["--out", &whole.display().to_string()])
+            .collect::<Vec<_>>(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let weights = |d: &Path| std::fs::read(d.join("model/model.safetensors")).unwrap();
+    assert!(
+        weights(&out) == weights(&whole),
+        "a killed and resumed run ends with the weights of one never killed"
+    );
+}

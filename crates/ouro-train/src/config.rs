@@ -41,6 +41,11 @@ pub struct OptimConfig {
     pub seed: u64,
     /// Save a checkpoint every this many steps (`0`: only at the end).
     pub save_every: u64,
+    /// Also save a resumable checkpoint once this many seconds have passed
+    /// since the last one (`0`: never), so that a killed run resumes near where
+    /// it stopped. Only the newest such checkpoint is kept, and none is left
+    /// once training ends: the output does not depend on when they were taken.
+    pub save_every_s: u64,
     /// Abort if a loss is NaN or infinite.
     pub stop_on_nan: bool,
     /// Show an indicatif progress bar.
@@ -64,6 +69,7 @@ impl Default for OptimConfig {
             epochs: 1.0,
             seed: 42,
             save_every: 0,
+            save_every_s: 300,
             stop_on_nan: true,
             progress: true,
         }

@@ -108,6 +108,7 @@ pub fn run(
     let mut opt = FusedAdamW::new(vars.clone(), cfg);
     let mut start = 0;
     let mut resumed_from = None;
+    let mut resumed_timed: Option<std::path::PathBuf> = None;
     if let Some(dir) = checkpoint::latest(out) {
         let state = checkpoint::load(&dir, &dir.join(model.weights_file()), &named, &mut opt)?;
         if state.config_hash != config_hash {
@@ -118,6 +119,11 @@ pub fn run(
         }
         start = state.step;
         resumed_from = Some(start);
+        // A clock-timed checkpoint (not on a save_every step) is removed once
+        // the run has gone past it, as if the run had never been killed.
+        if cfg.save_every == 0 || start % cfg.save_every != 0 {
+            resumed_timed = Some(dir);
+        }
     }
     let end = stop_after.map_or(total, |s| s.min(total));
     let metrics_path = out.join("metrics.jsonl");
@@ -138,6 +144,9 @@ pub fn run(
     };
     let mut acc = GradAccumulator::new(&vars);
     let mut last: Option<StepMetrics> = None;
+    // Clock-timed checkpoints only make a kill cheap; they never outlive the run.
+    let mut last_save = Instant::now();
+    let mut timed_ckpt: Option<std::path::PathBuf> = None;
     let ga = cfg.grad_accum.max(1);
     for step in start..end {
         let t0 = Instant::now();
@@ -194,14 +203,21 @@ pub fn run(
         bar.set_position(step + 1);
         bar.set_message(format!("loss {loss:.4}"));
         last = Some(m);
-        if cfg.save_every > 0 && (step + 1) % cfg.save_every == 0 && step + 1 < end {
+        let periodic = cfg.save_every > 0 && (step + 1) % cfg.save_every == 0;
+        let timed = cfg.save_every_s > 0 && last_save.elapsed().as_secs() >= cfg.save_every_s;
+        if (periodic || timed) && step + 1 < end {
             let st = TrainerState {
                 step: step + 1,
                 total_steps: total,
                 adam_t: opt.t,
                 config_hash: config_hash.into(),
             };
-            checkpoint::save(out, model, &opt, &names, &st)?;
+            let dir = checkpoint::save(out, model, &opt, &names, &st)?;
+            last_save = Instant::now();
+            drop_timed(timed_ckpt.take())?;
+            if !periodic {
+                timed_ckpt = Some(dir);
+            }
         }
     }
     bar.finish_and_clear();
@@ -213,6 +229,14 @@ pub fn run(
         config_hash: config_hash.into(),
     };
     let ckpt = checkpoint::save(out, model, &opt, &names, &st)?;
+    if timed_ckpt.as_ref() != Some(&ckpt) {
+        drop_timed(timed_ckpt.take())?;
+    }
+    if let Some(dir) = resumed_timed {
+        if dir != ckpt {
+            drop_timed(Some(dir))?;
+        }
+    }
     if let Ok(points) = read_losses(&metrics_path) {
         plot_loss_svg(&points, &format!("{label} loss"), &out.join("loss.svg"))?;
     }
@@ -226,6 +250,14 @@ pub fn run(
         metrics: metrics_path,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Removes a clock-timed checkpoint that a newer one superseded.
+fn drop_timed(dir: Option<std::path::PathBuf>) -> Result<()> {
+    if let Some(dir) = dir {
+        std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
+    }
+    Ok(())
 }
 
 /// Builds a `[rows, len]` u32 tensor from ragged rows, right-padded with `pad`.

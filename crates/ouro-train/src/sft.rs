@@ -135,6 +135,7 @@ pub fn config_hash<T: serde::Serialize>(cfg: &T) -> String {
     if let Some(o) = v.get_mut("optim").and_then(|o| o.as_object_mut()) {
         o.remove("progress");
         o.remove("save_every");
+        o.remove("save_every_s");
     }
     blake3::hash(v.to_string().as_bytes()).to_hex()[..16].to_string()
 }
