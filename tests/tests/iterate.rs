@@ -199,7 +199,7 @@ fn quickstart_improves() {
         .unwrap()
         .false_positive_rate
         .unwrap_or(0.0);
-    assert!(fp <= 0.10, "last round's false-positive rate {fp}");
+    assert!(fp <= 0.03, "last round's false-positive rate {fp}");
 }
 
 #[test]
