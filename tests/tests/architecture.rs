@@ -47,12 +47,7 @@ fn documented() -> (Graph, BTreeMap<String, u32>) {
     let end = text.find("<!-- deps:end -->").expect("the deps table ends");
     let (mut graph, mut floors) = (Graph::new(), BTreeMap::new());
     for line in text[start..end].lines() {
-        let cells: Vec<&str> = line
-            .trim()
-            .trim_matches('|')
-            .split('|')
-            .map(str::trim)
-            .collect();
+        let cells = cells(line);
         if cells.len() != 3 || !cells[0].starts_with("`ouro-") {
             continue;
         }
@@ -67,6 +62,15 @@ fn documented() -> (Graph, BTreeMap<String, u32>) {
         graph.insert(name, deps);
     }
     (graph, floors)
+}
+
+/// The cells of a Markdown table row, trimmed.
+fn cells(line: &str) -> Vec<&str> {
+    line.trim()
+        .trim_matches('|')
+        .split('|')
+        .map(str::trim)
+        .collect()
 }
 
 fn reaches(graph: &Graph, from: &str, to: &str) -> bool {
@@ -164,12 +168,7 @@ fn every_stage_entry_point_named_in_architecture_md_exists() {
     let table = &table[..table.find("\n## ").unwrap_or(table.len())];
     let mut checked = 0;
     for line in table.lines().filter(|l| l.contains("`crates/")) {
-        let cells: Vec<&str> = line
-            .trim()
-            .trim_matches('|')
-            .split('|')
-            .map(str::trim)
-            .collect();
+        let cells = cells(line);
         let file = cells[2].trim_matches('`');
         let source = std::fs::read_to_string(root().join(file))
             .unwrap_or_else(|e| panic!("ARCHITECTURE.md names {file}: {e}"));

@@ -332,14 +332,7 @@ pub fn summarise(reports: &[RunReport]) -> Vec<SeedRound> {
 
 /// The table `ouro run --seeds` prints: percentages, mean ± sd over seeds.
 pub fn seeds_table(report: &SeedsReport) -> String {
-    let ks: Vec<String> = report
-        .rounds
-        .iter()
-        .flat_map(|r| r.pass_at_k.keys().cloned())
-        .filter(|k| k != "pass@1")
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let ks = crate::iterate::other_ks(report.rounds.iter().map(|r| &r.pass_at_k));
     let mut out = format!(
         "{} seed pairs ({}), mean ± sd in points\n{:<6} {:>13}",
         report.seeds.len(),

@@ -24,4 +24,4 @@ mod stages;
 mod table;
 
 pub use stages::run_iteration;
-pub use table::round_table;
+pub use table::{other_ks, round_table};

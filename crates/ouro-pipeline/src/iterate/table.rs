@@ -4,17 +4,21 @@ use std::collections::BTreeMap;
 
 use ouro_data::report::RunReport;
 
-/// The per-round table printed at the end of a run.
-pub fn round_table(report: &RunReport) -> String {
-    let mut out = String::new();
-    let ks: Vec<String> = report
-        .rounds
-        .iter()
-        .flat_map(|r| r.pass_at_k.keys().cloned())
+/// The `pass@K` keys other than `pass@1` that any round has, in order: the
+/// columns a round table prints after pass@1.
+pub fn other_ks<'a, V: 'a>(rounds: impl Iterator<Item = &'a BTreeMap<String, V>>) -> Vec<String> {
+    rounds
+        .flat_map(|m| m.keys().cloned())
         .filter(|k| k != "pass@1")
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
-        .collect();
+        .collect()
+}
+
+/// The per-round table printed at the end of a run.
+pub fn round_table(report: &RunReport) -> String {
+    let mut out = String::new();
+    let ks = other_ks(report.rounds.iter().map(|r| &r.pass_at_k));
     out.push_str(&format!("{:<7} {:>8}", "round", "pass@1"));
     for k in &ks {
         out.push_str(&format!(" {k:>8}"));
