@@ -163,6 +163,19 @@ impl Default for LoraSettings {
     }
 }
 
+/// The assistant turns of a conversation that SFT trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AssistantTurns {
+    /// Only the final one. A repair record's earlier assistant turn is the
+    /// failing attempt; training on it teaches the model to write the bug
+    /// (CYCLE masks the faulty generation for the same reason).
+    #[default]
+    Last,
+    /// Every assistant turn (TRL's `assistant_only_loss`).
+    All,
+}
+
 /// Supervised fine-tuning settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -174,6 +187,8 @@ pub struct SftConfig {
     /// Loss on the completion only (TRL `completion_only_loss`); messages data always
     /// uses assistant-only loss.
     pub completion_only_loss: bool,
+    /// Which assistant turns of `messages` rows carry loss: `last` (default) or `all`.
+    pub assistant_turns: AssistantTurns,
     /// Concatenate examples into rows of `max_length` tokens (loss masks kept per token).
     pub packing: bool,
     pub weights: SpanWeighting,
@@ -191,6 +206,7 @@ impl Default for SftConfig {
             max_length: 1024,
             overflow: Overflow::Truncate,
             completion_only_loss: true,
+            assistant_turns: AssistantTurns::Last,
             packing: false,
             weights: SpanWeighting::default(),
             append_eos: true,

@@ -86,8 +86,14 @@ pub fn prepare(
                         message: "no assistant message to train on".into(),
                     });
                 }
-                let prep =
-                    tokenize::sft_messages(tok, &r.messages, cfg.max_length, cfg.overflow, i);
+                let prep = tokenize::sft_messages(
+                    tok,
+                    &r.messages,
+                    cfg.assistant_turns,
+                    cfg.max_length,
+                    cfg.overflow,
+                    i,
+                );
                 push(prep, i, &r.problem_id, "messages", &mut stats)?;
             }
         }

@@ -205,15 +205,19 @@ pub fn chatml_with_assistant_ranges(messages: &[Message]) -> (String, Vec<(usize
     (s, ranges)
 }
 
-/// SFT row in conversational format: assistant-only loss.
+/// SFT row in conversational format: loss on the assistant turns `turns` names.
 pub fn sft_messages(
     tok: &TextTokenizer,
     messages: &[Message],
+    turns: crate::config::AssistantTurns,
     max_length: usize,
     overflow: Overflow,
     index: usize,
 ) -> Result<Prepared<SftExample>, String> {
-    let (text, ranges) = chatml_with_assistant_ranges(messages);
+    let (text, mut ranges) = chatml_with_assistant_ranges(messages);
+    if turns == crate::config::AssistantTurns::Last {
+        ranges.drain(..ranges.len().saturating_sub(1));
+    }
     let enc = tok.encode(&text)?;
     let mask = enc
         .offsets
@@ -305,6 +309,7 @@ pub fn char_tokenizer(alphabet: &str) -> TextTokenizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::AssistantTurns;
 
     #[test]
     fn spans_are_char_offsets_mapped_to_tokens() {
@@ -350,13 +355,23 @@ mod tests {
                 content: "y".into(),
             },
         ];
-        let (text, ranges) = chatml_with_assistant_ranges(&msgs);
-        let Prepared::Keep(ex, _) = sft_messages(&tok, &msgs, 1000, Overflow::Truncate, 0).unwrap()
+        let (_, ranges) = chatml_with_assistant_ranges(&msgs);
+        assert_eq!(
+            trained_text(&tok, &msgs, AssistantTurns::All),
+            "y<|im_end|>"
+        );
+        assert_eq!(ranges.len(), 1);
+    }
+
+    /// The text under the loss mask.
+    fn trained_text(tok: &TextTokenizer, msgs: &[Message], turns: AssistantTurns) -> String {
+        let (text, _) = chatml_with_assistant_ranges(msgs);
+        let Prepared::Keep(ex, _) =
+            sft_messages(tok, msgs, turns, 1000, Overflow::Truncate, 0).unwrap()
         else {
             panic!()
         };
-        let trained: String = ex
-            .mask
+        ex.mask
             .iter()
             .zip(
                 tok.tokenizer
@@ -366,9 +381,31 @@ mod tests {
             )
             .filter(|(m, _)| **m)
             .map(|(_, &(a, b))| text[a..b].to_string())
-            .collect();
-        assert_eq!(trained, "y<|im_end|>");
-        assert_eq!(ranges.len(), 1);
+            .collect()
+    }
+
+    #[test]
+    fn repair_conversations_train_on_the_fix_only_by_default() {
+        let tok = char_tokenizer("<|>imstarendusrwxyz\n_");
+        let turn = |role: &str, content: &str| Message {
+            role: role.into(),
+            content: content.into(),
+        };
+        // user: task; assistant: the failing attempt; user: the error; assistant: the fix.
+        let msgs = vec![
+            turn("user", "x"),
+            turn("assistant", "w"),
+            turn("user", "z"),
+            turn("assistant", "y"),
+        ];
+        assert_eq!(
+            trained_text(&tok, &msgs, AssistantTurns::default()),
+            "y<|im_end|>"
+        );
+        assert_eq!(
+            trained_text(&tok, &msgs, AssistantTurns::All),
+            "w<|im_end|>y<|im_end|>"
+        );
     }
 
     #[test]
