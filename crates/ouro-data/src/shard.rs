@@ -228,6 +228,52 @@ pub fn read_batches(
     read_projected(path.as_ref(), required.as_deref())
 }
 
+/// The top-level column names of a Parquet file (reads the footer only).
+pub fn column_names(path: impl AsRef<Path>) -> Result<Vec<String>> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| DataError::Parquet {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect())
+}
+
+/// One row of a file no ouro record describes: column name to value.
+pub type JsonRow = serde_json::Map<String, serde_json::Value>;
+
+/// Every row of any Parquet file as a JSON object, for data in other tools'
+/// layouts (TRL, pandas, the Hub) that no ouro schema describes.
+pub fn read_json_rows(path: impl AsRef<Path>) -> Result<Vec<JsonRow>> {
+    use serde::Deserialize;
+    let path = path.as_ref();
+    let mut out = Vec::new();
+    for batch in read_batches(path, None)? {
+        let batch = batch.map_err(|e| DataError::invalid(path, e.to_string()))?;
+        let schema = batch.schema();
+        for row in 0..batch.num_rows() {
+            let mut obj = JsonRow::new();
+            for (field, column) in schema.fields().iter().zip(batch.columns()) {
+                let value = serde_json::Value::deserialize(crate::arrow_de::ArrowValue {
+                    array: column.as_ref(),
+                    row,
+                    path: field.name(),
+                })
+                .map_err(|e| DataError::invalid(path, format!("row {}: {e}", out.len() + 1)))?;
+                obj.insert(field.name().clone(), value);
+            }
+            out.push(obj);
+        }
+    }
+    Ok(out)
+}
+
 /// [`read_batches`] over `(column, required)` pairs: a missing required
 /// column is an error, a missing optional one is left out of the projection.
 fn read_projected(

@@ -16,6 +16,8 @@ pub mod config;
 pub mod dpo;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "decoder")]
+pub mod formats;
 pub mod loss;
 pub mod metrics;
 pub mod model;

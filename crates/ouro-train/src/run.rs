@@ -2,7 +2,6 @@
 //! write checkpoints, metrics, the loss curve and the final model into `out`.
 
 use candle_core::{DType, Device, Var};
-use ouro_data::{DpoRecord, RepairRecord, SftRecord};
 use ouro_model::checkpoint::{self as mck, Checkpoint};
 use ouro_model::device::{dtype_name, Placement};
 use ouro_model::lora::{LoraAdapters, LoraConfig};
@@ -14,7 +13,6 @@ use crate::config::{DpoConfig, LoraSettings, SftConfig};
 use crate::engine::TrainReport;
 use crate::error::{Result, TrainError};
 use crate::model::TrainableLm;
-use crate::sft::SftRows;
 use crate::tokenize::{PrepStats, TextTokenizer};
 
 /// An `ouro_model` decoder as a [`TrainableLm`]: every weight trainable, or (after
@@ -339,57 +337,6 @@ impl TrainableLm for DecoderLm {
     }
 }
 
-/// Column names of the first shard under `data` (a shard file or a directory of them).
-fn columns(data: &Path) -> Result<Vec<String>> {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    let first = if data.is_file() {
-        data.to_path_buf()
-    } else {
-        let shards = ouro_data::shard::list_shards(data).map_err(|e| TrainError::Data {
-            path: data.into(),
-            message: e.to_string(),
-        })?;
-        shards
-            .into_iter()
-            .next()
-            .ok_or_else(|| TrainError::EmptyDataset {
-                path: data.into(),
-                detail: "no *.parquet shards".into(),
-            })?
-    };
-    let f = std::fs::File::open(&first).map_err(|e| TrainError::io(&first, e))?;
-    let r = SerializedFileReader::new(f).map_err(|e| TrainError::Data {
-        path: first.clone(),
-        message: e.to_string(),
-    })?;
-    let schema = r.metadata().file_metadata().schema_descr();
-    Ok(schema
-        .root_schema()
-        .get_fields()
-        .iter()
-        .map(|f| f.name().to_string())
-        .collect())
-}
-
-fn require(data: &Path, cols: &[String], needed: &[&str]) -> Result<()> {
-    for n in needed {
-        if !cols.iter().any(|c| c == n) {
-            return Err(TrainError::Data {
-                path: data.into(),
-                message: format!("missing column '{n}' (found: {})", cols.join(", ")),
-            });
-        }
-    }
-    Ok(())
-}
-
-fn read<T: ouro_data::Record>(data: &Path) -> Result<Vec<T>> {
-    ouro_data::shard::read_path::<T>(data).map_err(|e| TrainError::Data {
-        path: data.into(),
-        message: e.to_string(),
-    })
-}
-
 fn write_json(path: &Path, v: &impl serde::Serialize) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(v).expect("serializes");
     ouro_data::fsutil::atomic_write(path, &bytes).map_err(|e| TrainError::Data {
@@ -487,13 +434,8 @@ pub fn train_sft_on(
     out: &Path,
     dev: &TrainDevice,
 ) -> Result<(TrainReport, PrepStats)> {
-    let cols = columns(data)?;
-    let rows = if cols.iter().any(|c| c == "messages") {
-        SftRows::Messages(read::<RepairRecord>(data)?)
-    } else {
-        require(data, &cols, &["prompt", "completion"])?;
-        SftRows::PromptCompletion(read::<SftRecord>(data)?)
-    };
+    let (rows, shape) = crate::formats::load_sft(data)?;
+    tracing::info!("{}: read as {shape}", data.display());
     let model = load_model(model_dir, cfg.lora.as_ref(), dev)?;
     let tok = model.text_tokenizer()?;
     let (examples, stats) = crate::sft::prepare(&tok, &rows, cfg)?;
@@ -527,9 +469,8 @@ pub fn train_dpo_on(
     out: &Path,
     dev: &TrainDevice,
 ) -> Result<(TrainReport, PrepStats)> {
-    let cols = columns(data)?;
-    require(data, &cols, &["prompt", "chosen", "rejected"])?;
-    let rows = read::<DpoRecord>(data)?;
+    let (rows, shape) = crate::formats::load_dpo(data)?;
+    tracing::info!("{}: read as {shape}", data.display());
     let model = load_model(model_dir, cfg.lora.as_ref(), dev)?;
     let tok = model.text_tokenizer()?;
     let (examples, stats) = crate::dpo::prepare(&tok, &rows, cfg)?;

@@ -14,6 +14,7 @@ use crate::model::TrainableLm;
 use crate::tokenize::{self, PrepStats, Prepared, SftExample, TextTokenizer};
 
 /// SFT input rows.
+#[derive(Debug, Clone)]
 pub enum SftRows {
     /// TRL prompt/completion: completion-only loss (or full loss when
     /// `completion_only_loss = false`).

@@ -110,7 +110,9 @@ fn dpo_from_shards_runs_and_sft_on_dpo_shards_names_the_missing_column() {
     .unwrap_err();
     assert!(matches!(err, TrainError::Data { .. }), "{err}");
     assert!(
-        err.to_string().contains("missing column 'completion'"),
+        err.to_string().contains("not a SFT dataset: found columns")
+            && err.to_string().contains("chosen")
+            && err.to_string().contains("prompt + completion"),
         "{err}"
     );
     assert!(

@@ -29,7 +29,10 @@ pub struct Args {
     /// HF model directory (config.json, model.safetensors, tokenizer.json).
     #[arg(long)]
     pub model: PathBuf,
-    /// Shard directory (or a single parquet file).
+    /// Data: ouro's shards, or TRL's formats as Parquet or JSONL (a file, or a directory
+    /// such as a Hub dataset's). SFT: prompt + completion (strings or message lists),
+    /// text, or messages; DPO: prompt + chosen + rejected, or chosen + rejected message
+    /// lists with a shared prompt. Extra columns are ignored.
     #[arg(long)]
     pub data: PathBuf,
     /// Output directory (created; reused for resume).

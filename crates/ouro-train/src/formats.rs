@@ -1,0 +1,532 @@
+//! Training data in the shapes TRL documents, besides ouro's own shards:
+//! Parquet or JSONL files, or a directory of them (a Hub dataset's `data/`).
+//!
+//! SFT: `prompt`/`completion` (strings, or message lists: conversational
+//! prompt-completion), `text`, or `messages`. DPO: `prompt`/`chosen`/`rejected`
+//! (strings or message lists) or implicit-prompt `chosen`/`rejected` message
+//! lists. Extra columns are ignored; ouro's own shards (with `problem_id`)
+//! keep every column they have (weight spans, scores). Conversations are
+//! rendered as ChatML, as ouro's own `messages` rows are.
+
+use std::path::{Path, PathBuf};
+
+use ouro_data::shard::JsonRow;
+use ouro_data::{DpoRecord, Message, PairKind, RepairRecord, SftRecord};
+use serde_json::Value;
+
+use crate::error::{Result, TrainError};
+use crate::sft::SftRows;
+
+const SFT_SHAPES: &str = "prompt + completion (strings, or lists of {role, content} messages), \
+                          text, or messages";
+const DPO_SHAPES: &str = "prompt + chosen + rejected (strings, or message lists), \
+                          or chosen + rejected message lists with a shared prompt";
+
+/// The data files under `data`: the file itself, or the `*.parquet` files
+/// below the directory (else its `*.jsonl` / `*.json` files), in path order.
+/// One format per dataset: a shard directory's `build_report.json` is not data.
+fn data_files(data: &Path) -> Result<Vec<PathBuf>> {
+    if data.is_file() {
+        return Ok(vec![data.to_path_buf()]);
+    }
+    let (mut parquet, mut json) = (Vec::new(), Vec::new());
+    let mut stack = vec![data.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| TrainError::io(&dir, e))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name.starts_with('_') {
+                continue; // temp files, completion markers
+            }
+            match path.extension().and_then(|e| e.to_str()) {
+                _ if path.is_dir() => stack.push(path),
+                Some("parquet") => parquet.push(path),
+                Some("jsonl" | "json") => json.push(path),
+                _ => {}
+            }
+        }
+    }
+    let mut out = if parquet.is_empty() { json } else { parquet };
+    out.sort();
+    if out.is_empty() {
+        return Err(TrainError::EmptyDataset {
+            path: data.into(),
+            detail: "no *.parquet, *.jsonl or *.json files".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// A row and where it came from, for error messages.
+struct Row {
+    file: PathBuf,
+    /// 1-based line (JSONL) or row (Parquet) number.
+    at: usize,
+    cols: JsonRow,
+}
+
+impl Row {
+    fn err(&self, field: &str, message: impl std::fmt::Display) -> TrainError {
+        TrainError::Data {
+            path: self.file.clone(),
+            message: format!("row {}: field '{field}': {message}", self.at),
+        }
+    }
+
+    fn string(&self, field: &str) -> Result<String> {
+        match self.cols.get(field) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(self.err(field, format!("expected a string, found {other}"))),
+            None => Err(self.err(field, "missing")),
+        }
+    }
+
+    fn messages(&self, field: &str) -> Result<Vec<Message>> {
+        let value = self
+            .cols
+            .get(field)
+            .ok_or_else(|| self.err(field, "missing"))?;
+        serde_json::from_value::<Vec<Message>>(value.clone()).map_err(|e| {
+            self.err(
+                field,
+                format!("expected a list of {{role, content}} messages: {e}"),
+            )
+        })
+    }
+
+    /// An id from the usual id columns, else `row-N` over the whole dataset.
+    fn id(&self, n: usize) -> String {
+        ["problem_id", "id", "task_id", "prompt_id"]
+            .iter()
+            .find_map(|k| match self.cols.get(*k) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(x)) => Some(x.to_string()),
+                _ => None,
+            })
+            .unwrap_or_else(|| format!("row-{n}"))
+    }
+
+    fn is_list(&self, field: &str) -> bool {
+        matches!(self.cols.get(field), Some(Value::Array(_)))
+    }
+}
+
+fn read_rows(files: &[PathBuf]) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for file in files {
+        if file.extension().is_some_and(|e| e == "parquet") {
+            let objs = ouro_data::shard::read_json_rows(file).map_err(|e| TrainError::Data {
+                path: file.clone(),
+                message: e.to_string(),
+            })?;
+            rows.extend(objs.into_iter().enumerate().map(|(i, cols)| Row {
+                file: file.clone(),
+                at: i + 1,
+                cols,
+            }));
+            continue;
+        }
+        let text = std::fs::read_to_string(file).map_err(|e| TrainError::io(file, e))?;
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let bad = |m: String| TrainError::Data {
+                path: file.clone(),
+                message: format!("line {}: {m}", i + 1),
+            };
+            match serde_json::from_str::<Value>(line) {
+                Ok(Value::Object(cols)) => rows.push(Row {
+                    file: file.clone(),
+                    at: i + 1,
+                    cols,
+                }),
+                Ok(_) => return Err(bad("expected a JSON object".into())),
+                Err(e) => return Err(bad(format!("not JSON: {e}"))),
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Every column name any row has, sorted (for the error that lists them).
+fn columns(rows: &[Row]) -> Vec<String> {
+    let mut cols: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.cols.keys().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    cols.dedup();
+    cols
+}
+
+fn unknown_shape(data: &Path, rows: &[Row], kind: &str, shapes: &str) -> TrainError {
+    TrainError::Data {
+        path: data.into(),
+        message: format!(
+            "not a {kind} dataset: found columns {}; accepted shapes: {shapes}",
+            columns(rows).join(", ")
+        ),
+    }
+}
+
+/// ChatML up to the assistant's turn, as `tokenize::chatml_with_assistant_ranges` renders it.
+fn chatml_prompt(messages: &[Message]) -> String {
+    let mut s = String::new();
+    for m in messages {
+        s.push_str(&format!(
+            "<|im_start|>{}\n{}<|im_end|>\n",
+            m.role, m.content
+        ));
+    }
+    s.push_str("<|im_start|>assistant\n");
+    s
+}
+
+/// The reply after a ChatML prompt: the assistant turns' contents, each closed.
+fn chatml_reply(messages: &[Message]) -> String {
+    let mut s = String::new();
+    for (i, m) in messages.iter().enumerate() {
+        if i > 0 {
+            s.push_str(&format!("\n<|im_start|>{}\n", m.role));
+        }
+        s.push_str(&m.content);
+        s.push_str("<|im_end|>");
+    }
+    s
+}
+
+/// Whether `files` are ouro's own shards with every `marker` column (read
+/// with the typed reader, which keeps weight spans and scores).
+fn is_ouro_shard(files: &[PathBuf], marker: &[&str]) -> Result<bool> {
+    if !files
+        .iter()
+        .all(|f| f.extension().is_some_and(|e| e == "parquet"))
+    {
+        return Ok(false);
+    }
+    let cols = ouro_data::shard::column_names(&files[0]).map_err(|e| TrainError::Data {
+        path: files[0].clone(),
+        message: e.to_string(),
+    })?;
+    Ok(marker.iter().all(|m| cols.iter().any(|c| c == m)))
+}
+
+/// SFT rows from `data` and the shape they were read as.
+pub fn load_sft(data: &Path) -> Result<(SftRows, &'static str)> {
+    let files = data_files(data)?;
+    if is_ouro_shard(&files, &["messages", "problem_id", "failing_sample_id"])? {
+        return Ok((SftRows::Messages(read_typed(&files)?), "ouro repair shards"));
+    }
+    if is_ouro_shard(&files, &["prompt", "completion", "problem_id", "origin"])? {
+        return Ok((
+            SftRows::PromptCompletion(read_typed(&files)?),
+            "ouro sft shards",
+        ));
+    }
+    let rows = read_rows(&files)?;
+    let first = rows.first().ok_or_else(|| TrainError::EmptyDataset {
+        path: data.into(),
+        detail: "no rows".into(),
+    })?;
+    let has = |k: &str| first.cols.contains_key(k);
+    let conversation = |r: &Row, i: usize, messages: Vec<Message>| RepairRecord {
+        messages,
+        problem_id: r.id(i + 1),
+        failing_sample_id: String::new(),
+        fixed_sample_id: None,
+        round: 0,
+    };
+    let plain = |r: &Row, i: usize, prompt: String, completion: String| SftRecord {
+        prompt,
+        completion,
+        problem_id: r.id(i + 1),
+        sample_id: None,
+        round: 0,
+        origin: "dataset".into(),
+        score: None,
+        weight_spans: Vec::new(),
+    };
+    if has("messages") {
+        let out = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Ok(conversation(r, i, r.messages("messages")?)))
+            .collect::<Result<_>>()?;
+        return Ok((SftRows::Messages(out), "conversational (messages)"));
+    }
+    if has("prompt") && has("completion") && first.is_list("prompt") {
+        let out = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut m = r.messages("prompt")?;
+                m.extend(r.messages("completion")?);
+                Ok(conversation(r, i, m))
+            })
+            .collect::<Result<_>>()?;
+        return Ok((SftRows::Messages(out), "conversational prompt-completion"));
+    }
+    if has("prompt") && has("completion") {
+        let out = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Ok(plain(r, i, r.string("prompt")?, r.string("completion")?)))
+            .collect::<Result<_>>()?;
+        return Ok((SftRows::PromptCompletion(out), "prompt-completion"));
+    }
+    if has("text") {
+        // Language modelling: the whole text carries loss (no prompt to mask).
+        let out = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Ok(plain(r, i, String::new(), r.string("text")?)))
+            .collect::<Result<_>>()?;
+        return Ok((SftRows::PromptCompletion(out), "language modelling (text)"));
+    }
+    Err(unknown_shape(data, &rows, "SFT", SFT_SHAPES))
+}
+
+/// Preference pairs from `data` and the shape they were read as.
+pub fn load_dpo(data: &Path) -> Result<(Vec<DpoRecord>, &'static str)> {
+    let files = data_files(data)?;
+    if is_ouro_shard(
+        &files,
+        &["prompt", "chosen", "rejected", "problem_id", "pair_kind"],
+    )? {
+        return Ok((read_typed(&files)?, "ouro dpo shards"));
+    }
+    let rows = read_rows(&files)?;
+    let first = rows.first().ok_or_else(|| TrainError::EmptyDataset {
+        path: data.into(),
+        detail: "no rows".into(),
+    })?;
+    let has = |k: &str| first.cols.contains_key(k);
+    if !(has("chosen") && has("rejected")) {
+        return Err(unknown_shape(data, &rows, "DPO", DPO_SHAPES));
+    }
+    let pair = |r: &Row, i: usize, prompt: String, chosen: String, rejected: String| DpoRecord {
+        prompt,
+        chosen,
+        rejected,
+        problem_id: r.id(i + 1),
+        chosen_sample_id: None,
+        rejected_sample_id: None,
+        round: 0,
+        // Outside data carries no kind; correctness is what a preference pair says.
+        pair_kind: PairKind::Correctness,
+        chosen_score: None,
+        rejected_score: None,
+        chosen_spans: Vec::new(),
+        rejected_spans: Vec::new(),
+    };
+    let conversational = first.is_list("chosen");
+    let shape = match (has("prompt"), conversational) {
+        (true, false) => "preference (prompt, chosen, rejected)",
+        (true, true) => "conversational preference",
+        (false, true) => "conversational preference with implicit prompt",
+        (false, false) => return Err(unknown_shape(data, &rows, "DPO", DPO_SHAPES)),
+    };
+    let out = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if !conversational {
+                return Ok(pair(
+                    r,
+                    i,
+                    r.string("prompt")?,
+                    r.string("chosen")?,
+                    r.string("rejected")?,
+                ));
+            }
+            let (chosen, rejected) = (r.messages("chosen")?, r.messages("rejected")?);
+            let (prompt, chosen, rejected) = if has("prompt") {
+                (r.messages("prompt")?, chosen, rejected)
+            } else {
+                // TRL's extract_prompt: the longest common run of leading messages.
+                let shared = chosen
+                    .iter()
+                    .zip(&rejected)
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                if shared == 0 || shared == chosen.len() || shared == rejected.len() {
+                    return Err(r.err(
+                        "chosen",
+                        "chosen and rejected share no prompt and then differ",
+                    ));
+                }
+                (
+                    chosen[..shared].to_vec(),
+                    chosen[shared..].to_vec(),
+                    rejected[shared..].to_vec(),
+                )
+            };
+            Ok(pair(
+                r,
+                i,
+                chatml_prompt(&prompt),
+                chatml_reply(&chosen),
+                chatml_reply(&rejected),
+            ))
+        })
+        .collect::<Result<_>>()?;
+    Ok((out, shape))
+}
+
+fn read_typed<T: ouro_data::Record>(files: &[PathBuf]) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for file in files {
+        out.extend(
+            ouro_data::shard::read_records::<T>(file).map_err(|e| TrainError::Data {
+                path: file.clone(),
+                message: e.to_string(),
+            })?,
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jsonl(dir: &Path, name: &str, lines: &[&str]) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+        p
+    }
+
+    #[test]
+    fn sft_shapes_are_recognised() {
+        let d = tempfile::tempdir().unwrap();
+        let pc = jsonl(
+            d.path(),
+            "pc.jsonl",
+            &[r#"{"prompt": "a", "completion": "b", "extra": 1}"#],
+        );
+        let (rows, shape) = load_sft(&pc).unwrap();
+        assert_eq!(shape, "prompt-completion");
+        let SftRows::PromptCompletion(r) = rows else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                r[0].prompt.as_str(),
+                r[0].completion.as_str(),
+                r[0].problem_id.as_str()
+            ),
+            ("a", "b", "row-1")
+        );
+
+        let text = jsonl(d.path(), "t.jsonl", &[r#"{"text": "hello", "id": 7}"#]);
+        let (rows, _) = load_sft(&text).unwrap();
+        let SftRows::PromptCompletion(r) = rows else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                r[0].prompt.as_str(),
+                r[0].completion.as_str(),
+                r[0].problem_id.as_str()
+            ),
+            ("", "hello", "7")
+        );
+
+        let conv = jsonl(
+            d.path(),
+            "c.jsonl",
+            &[
+                r#"{"prompt": [{"role": "user", "content": "q"}], "completion": [{"role": "assistant", "content": "a"}]}"#,
+            ],
+        );
+        let (rows, shape) = load_sft(&conv).unwrap();
+        assert_eq!(shape, "conversational prompt-completion");
+        let SftRows::Messages(r) = rows else { panic!() };
+        assert_eq!(r[0].messages.len(), 2);
+        assert_eq!(r[0].messages[1].role, "assistant");
+    }
+
+    #[test]
+    fn unknown_shapes_and_bad_rows_name_what_was_found() {
+        let d = tempfile::tempdir().unwrap();
+        let p = jsonl(
+            d.path(),
+            "x.jsonl",
+            &[r#"{"question": "a", "answer": "b"}"#],
+        );
+        let e = load_sft(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("found columns answer, question") && e.contains("prompt + completion"),
+            "{e}"
+        );
+        let e = load_dpo(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("not a DPO dataset") && e.contains("chosen + rejected"),
+            "{e}"
+        );
+        let p = jsonl(
+            d.path(),
+            "y.jsonl",
+            &[
+                r#"{"prompt": "a", "completion": "b"}"#,
+                r#"{"prompt": "a", "completion": 3}"#,
+            ],
+        );
+        let e = load_sft(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("y.jsonl") && e.contains("row 2") && e.contains("'completion'"),
+            "{e}"
+        );
+        let p = jsonl(d.path(), "z.jsonl", &["{\"prompt\": \"a\",", ""]);
+        let e = load_sft(&p).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("not JSON"), "{e}");
+    }
+
+    #[test]
+    fn implicit_prompt_pairs_split_at_the_shared_messages() {
+        let d = tempfile::tempdir().unwrap();
+        let p = jsonl(
+            d.path(),
+            "p.jsonl",
+            &[r#"{"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "good"}],
+                 "rejected": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "bad"}]}"#
+                .replace('\n', " ")
+                .as_str()],
+        );
+        let (pairs, shape) = load_dpo(&p).unwrap();
+        assert_eq!(shape, "conversational preference with implicit prompt");
+        assert_eq!(
+            pairs[0].prompt,
+            "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n"
+        );
+        assert_eq!(pairs[0].chosen, "good<|im_end|>");
+        assert_eq!(pairs[0].rejected, "bad<|im_end|>");
+
+        let s = jsonl(
+            d.path(),
+            "s.jsonl",
+            &[r#"{"prompt": "p", "chosen": "c", "rejected": "r"}"#],
+        );
+        let (pairs, shape) = load_dpo(&s).unwrap();
+        assert_eq!(shape, "preference (prompt, chosen, rejected)");
+        assert_eq!(
+            (pairs[0].prompt.as_str(), pairs[0].chosen.as_str()),
+            ("p", "c")
+        );
+    }
+
+    #[test]
+    fn the_rendered_prompt_and_reply_are_the_sft_chatml() {
+        let m = |role: &str, content: &str| Message {
+            role: role.into(),
+            content: content.into(),
+        };
+        let conv = [m("system", "s"), m("user", "q"), m("assistant", "a")];
+        let (full, _) = crate::tokenize::chatml_with_assistant_ranges(&conv);
+        let joined = chatml_prompt(&conv[..2]) + &chatml_reply(&conv[2..]) + "\n";
+        assert_eq!(joined, full);
+    }
+}
