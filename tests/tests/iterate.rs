@@ -348,3 +348,45 @@ fn killed_sft_resumes_from_its_timed_checkpoint() {
         "a killed and resumed run ends with the weights of one never killed"
     );
 }
+
+/// `prompt_format = "chatml"`: rounds sample through the chat template and
+/// train on the same chat input, with the whole program fenced as the reply.
+#[test]
+fn chat_rounds_train_on_the_chat_input_they_sample_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.toml");
+    let text = TINY
+        .replace("RUN", &dir.path().join("run").display().to_string())
+        .replace(
+            "[iterate.sampling]\n",
+            "[iterate.sampling]\nprompt_format = \"chatml\"\n",
+        )
+        .replace(
+            "[eval.sampling]\n",
+            "[eval.sampling]\nprompt_format = \"chatml\"\n",
+        );
+    std::fs::write(&path, text).unwrap();
+    let o = ouro(&["run", &path.display().to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<ouro_data::SftRecord> =
+        ouro_data::shard::read_dir(dir.path().join("run/round-01/train-data")).unwrap();
+    assert!(!rows.is_empty());
+    for r in &rows {
+        assert!(r.prompt.starts_with("<|im_start|>user\n"), "{}", r.prompt);
+        assert!(
+            r.prompt.ends_with("<|im_start|>assistant\n"),
+            "{}",
+            r.prompt
+        );
+        assert!(
+            r.completion.starts_with("```python\ndef "),
+            "{}",
+            r.completion
+        );
+        assert!(r.completion.ends_with("```"), "{}", r.completion);
+    }
+    // Seed SFT trains the model that rounds sample from, so it is in chat form too.
+    let seed: Vec<ouro_data::SftRecord> =
+        ouro_data::shard::read_dir(dir.path().join("run/round-00/train-data")).unwrap();
+    assert!(seed.iter().all(|r| r.prompt.starts_with("<|im_start|>")));
+}

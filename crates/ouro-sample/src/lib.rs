@@ -32,6 +32,7 @@ use ouro_data::{Problem, Sample};
 use ouro_model::chat::PromptFormat;
 use serde::{Deserialize, Serialize};
 
+pub use local::{model_prompt, model_prompt_for};
 pub use openai::base_url_root;
 
 /// Which API of an OpenAI-compatible server to call.

@@ -15,6 +15,33 @@ use crate::{Job, SampleOptions};
 pub(crate) const SMOLLM2_VOCAB: usize = 49152;
 
 /// Generates one completion per job, in job order.
+/// The text a local model is given for `prompt`: the prompt itself, or one
+/// ChatML user turn (after SmolLM2's default system turn, for its tokenizer,
+/// as its own template does). Training rows of a chat-sampled round are
+/// rendered with it too, so a model trains on the input it samples from.
+pub fn model_prompt(prompt: &str, format: PromptFormat, vocab_size: usize) -> String {
+    let system =
+        (format == PromptFormat::ChatMl && vocab_size == SMOLLM2_VOCAB).then_some(SMOLLM2_SYSTEM);
+    format_prompt(prompt, format, system)
+}
+
+/// [`model_prompt`] for the model in `model_dir` (reads its tokenizer once).
+pub fn model_prompt_for(
+    model_dir: &Path,
+    format: PromptFormat,
+) -> anyhow::Result<impl Fn(&str) -> String> {
+    let vocab = match format {
+        PromptFormat::Plain => 0,
+        PromptFormat::ChatMl => {
+            let file = model_dir.join("tokenizer.json");
+            tokenizers::Tokenizer::from_file(&file)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+                .get_vocab_size(true)
+        }
+    };
+    Ok(move |prompt: &str| model_prompt(prompt, format, vocab))
+}
+
 pub(crate) fn generate(
     jobs: &[Job],
     model_dir: &Path,
@@ -35,13 +62,10 @@ pub(crate) fn generate(
         )
     })?;
     stats.time("load_model", load_start.elapsed().as_secs_f64());
-    let system = (prompt_format == PromptFormat::ChatMl
-        && tok.get_vocab_size(true) == SMOLLM2_VOCAB)
-        .then_some(SMOLLM2_SYSTEM);
     let requests: Vec<GenerationRequest> = jobs
         .iter()
         .map(|job| GenerationRequest {
-            prompt: format_prompt(&job.problem.prompt, prompt_format, system),
+            prompt: model_prompt(&job.problem.prompt, prompt_format, tok.get_vocab_size(true)),
             params: sampling_params(opts, job.seed),
         })
         .collect();

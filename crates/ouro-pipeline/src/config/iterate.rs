@@ -110,6 +110,12 @@ pub struct SamplingStage {
     /// Sequences decoded together by the local model.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
+    /// `plain` (the model continues the prompt: base models) or `chatml` (the
+    /// prompt is a user turn: instruct models such as SmolLM2-Instruct). With
+    /// `chatml` under `[iterate.sampling]`, rounds train on the same chat
+    /// input with the whole program, fenced, as the reply.
+    #[serde(default = "default_prompt_format")]
+    pub prompt_format: ouro_model::chat::PromptFormat,
 }
 
 impl SamplingStage {
@@ -141,6 +147,7 @@ impl Default for SamplingStage {
             top_p: 1.0,
             max_tokens: default_max_tokens(),
             batch_size: default_batch(),
+            prompt_format: default_prompt_format(),
         }
     }
 }
@@ -256,6 +263,9 @@ fn one() -> f64 {
 }
 fn default_max_tokens() -> u32 {
     96
+}
+fn default_prompt_format() -> ouro_model::chat::PromptFormat {
+    ouro_model::chat::PromptFormat::Plain
 }
 fn default_batch() -> usize {
     64

@@ -72,15 +72,16 @@ pub(super) fn splits(
     })
 }
 
-/// SFT rows from reference solutions (prompt = problem prompt, completion = the body).
-pub(super) fn reference_rows(problems: &[Problem]) -> Vec<SftRecord> {
+/// SFT rows from reference solutions (prompt = problem prompt, completion =
+/// the reference in `format`: what follows the prompt, or the whole program).
+pub(super) fn reference_rows(problems: &[Problem], format: CompletionFormat) -> Vec<SftRecord> {
     problems
         .iter()
         .filter_map(|p| {
             let r = p.reference_solution.as_ref()?;
             Some(SftRecord {
                 prompt: p.prompt.clone(),
-                completion: CompletionFormat::Continuation.render(&p.prompt, r),
+                completion: format.render(&p.prompt, r),
                 problem_id: p.problem_id.clone(),
                 sample_id: None,
                 round: 0,

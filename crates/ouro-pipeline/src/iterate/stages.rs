@@ -184,9 +184,45 @@ impl Ctx<'_> {
         let Some(seed) = self.cfg.seed_sft.clone() else {
             return Ok(base.to_path_buf());
         };
-        let rows = reference_rows(&self.splits.seed);
+        let rows = reference_rows(&self.splits.seed, self.completion_format());
+        let rows = self.as_chat(base, rows)?;
         let data = self.write_train_data(0, "", rows)?;
         self.train(0, "", &seed.train, base, &data)
+    }
+
+    /// Whether rounds sample with a chat template (and so train on chat rows).
+    fn chat(&self) -> bool {
+        self.cfg
+            .iterate
+            .as_ref()
+            .is_some_and(|i| i.sampling.prompt_format == ouro_model::chat::PromptFormat::ChatMl)
+    }
+
+    /// How training rows hold a program: what follows the prompt for plain
+    /// prompts (the model continues the signature), the whole program for chat.
+    fn completion_format(&self) -> ouro_rank::pairs::CompletionFormat {
+        if self.chat() {
+            ouro_rank::pairs::CompletionFormat::Code
+        } else {
+            ouro_rank::pairs::CompletionFormat::Continuation
+        }
+    }
+
+    /// For chat rounds: each row's prompt as the model is given it when
+    /// sampling, and the program as a fenced reply.
+    fn as_chat(&self, model: &Path, rows: Vec<SftRecord>) -> Result<Vec<SftRecord>> {
+        if !self.chat() {
+            return Ok(rows);
+        }
+        let render = ouro_sample::model_prompt_for(model, ouro_model::chat::PromptFormat::ChatMl)?;
+        Ok(rows
+            .into_iter()
+            .map(|mut r| {
+                r.prompt = render(&r.prompt);
+                r.completion = ouro_rank::pairs::CompletionFormat::Fenced.render("", &r.completion);
+                r
+            })
+            .collect())
     }
 
     fn write_train_data(&mut self, round: u32, arm: &str, rows: Vec<SftRecord>) -> Result<PathBuf> {
@@ -309,10 +345,12 @@ impl Ctx<'_> {
                 batch_size,
                 device: d,
                 dtype: t,
+                prompt_format,
                 ..
             } = &mut backend
             {
                 *batch_size = sampling.batch_size;
+                *prompt_format = sampling.prompt_format;
                 (*d, *t) = (device, dtype);
             }
             let opts = ouro_sample::SampleOptions {
@@ -320,7 +358,14 @@ impl Ctx<'_> {
                 temperature: sampling.temperature,
                 top_p: sampling.top_p,
                 max_tokens: sampling.max_tokens,
-                stop: STOP.iter().map(|s| s.to_string()).collect(),
+                // A chat reply opens with prose or a fence before its `def`; it
+                // ends at the end-of-turn token instead.
+                stop: match sampling.prompt_format {
+                    ouro_model::chat::PromptFormat::Plain => {
+                        STOP.iter().map(|s| s.to_string()).collect()
+                    }
+                    ouro_model::chat::PromptFormat::ChatMl => Vec::new(),
+                },
                 seed,
                 progress: true,
                 ..Default::default()
@@ -477,7 +522,7 @@ impl Ctx<'_> {
         // programs would teach it to write the signature a second time.
         let mut opts = ouro_rank::build::BuildOptions {
             require_isolated: true,
-            completion_format: ouro_rank::pairs::CompletionFormat::Continuation,
+            completion_format: self.completion_format(),
             ..Default::default()
         };
         opts.sft.budget = ouro_rank::sft::Budget::Uniform {
@@ -495,7 +540,11 @@ impl Ctx<'_> {
 
         // Seed + replayed earlier rounds + this round's selection.
         let seed = self.cfg.problems.seed;
-        let mut rows = subsample(reference_rows(&self.splits.seed), it.seed_fraction, seed);
+        let mut rows = subsample(
+            reference_rows(&self.splits.seed, self.completion_format()),
+            it.seed_fraction,
+            seed,
+        );
         for earlier in 1..round {
             let prev = self.accepted_rows(earlier)?;
             rows.extend(subsample(
@@ -505,6 +554,7 @@ impl Ctx<'_> {
             ));
         }
         rows.extend(accepted);
+        let rows = self.as_chat(start, rows)?;
         let data = self.write_train_data(round, "", rows)?;
         let t_train = Instant::now();
         let mut model = self.train(round, "", &it.train, start, &data)?;
@@ -617,10 +667,11 @@ impl Ctx<'_> {
         e: &EvalStage,
     ) -> Result<PathBuf> {
         let rows = subsample(
-            reference_rows(&self.splits.seed),
+            reference_rows(&self.splits.seed, self.completion_format()),
             it.seed_fraction,
             self.cfg.problems.seed,
         );
+        let rows = self.as_chat(start, rows)?;
         let data = self.write_train_data(round, "control/", rows)?;
         let model = self.train(round, "control/", &it.train, start, &data)?;
         let row = self.eval_round(round, &model, e, true)?;
