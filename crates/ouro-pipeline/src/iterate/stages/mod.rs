@@ -1,19 +1,18 @@
 //! The stages of expert iteration, in the order a run executes them.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use ouro_data::report::{RoundReport, RunReport};
 use ouro_data::run::{part_path, RunDir, StageStats};
-use ouro_data::{derive_seed, shard, Execution, Problem, Sample, SftRecord, ShardSpec};
+use ouro_data::{derive_seed, shard, Execution, Problem, Sample, ShardSpec};
 use ouro_train::config::SftConfig;
 
 use super::data::{reference_rows, sft_balance, splits, subsample, Splits};
 use super::eval::{evaluate, per_problem_passes, EvalResult, PassRule};
 use crate::config::{
-    BudgetKind, DatasetKind, EvalStage, IterateStage, PipelineConfig, SamplingStage, DEFAULT_CPU_MS,
+    BudgetKind, EvalStage, IterateStage, PipelineConfig, SamplingStage, DEFAULT_CPU_MS,
 };
 
 /// What a trainer returns: its report and the data-preparation counts.
@@ -25,6 +24,9 @@ type Trained = (
 /// Stops a continuation at the end of the function body.
 const STOP: [&str; 4] = ["\ndef ", "\nclass ", "\nif __name__", "\nprint("];
 use crate::runner::{stage, RunSummary};
+
+mod edits;
+mod rows;
 
 /// What the round stages share.
 struct Ctx<'a> {
@@ -190,58 +192,6 @@ impl Ctx<'_> {
         self.train(0, "", &seed.train, base, &data)
     }
 
-    /// Whether rounds sample with a chat template (and so train on chat rows).
-    fn chat(&self) -> bool {
-        self.cfg
-            .iterate
-            .as_ref()
-            .is_some_and(|i| i.sampling.prompt_format == ouro_model::chat::PromptFormat::ChatMl)
-    }
-
-    /// How training rows hold a program: what follows the prompt for plain
-    /// prompts (the model continues the signature), the whole program for chat.
-    fn completion_format(&self) -> ouro_rank::pairs::CompletionFormat {
-        if self.chat() {
-            ouro_rank::pairs::CompletionFormat::Code
-        } else {
-            ouro_rank::pairs::CompletionFormat::Continuation
-        }
-    }
-
-    /// For chat rounds: each row's prompt as the model is given it when
-    /// sampling, and the program as a fenced reply.
-    fn as_chat(&self, model: &Path, rows: Vec<SftRecord>) -> Result<Vec<SftRecord>> {
-        if !self.chat() {
-            return Ok(rows);
-        }
-        let render = ouro_sample::model_prompt_for(model, ouro_model::chat::PromptFormat::ChatMl)?;
-        Ok(rows
-            .into_iter()
-            .map(|mut r| {
-                r.prompt = render(&r.prompt);
-                r.completion = ouro_rank::pairs::CompletionFormat::Fenced.render("", &r.completion);
-                r
-            })
-            .collect())
-    }
-
-    fn write_train_data(&mut self, round: u32, arm: &str, rows: Vec<SftRecord>) -> Result<PathBuf> {
-        let dir = self.arm_dir(round, arm, "train-data");
-        let d = dir.clone();
-        self.stage(&dir, &format!("{arm}train-data"), move || {
-            if rows.is_empty() {
-                bail!("no training rows (the seed split has no reference solutions and no sample passed)");
-            }
-            shard::write_records(part_path(&d, ShardSpec::default()), &rows)?;
-            let mut s = StageStats::default();
-            for r in &rows {
-                s.add(&format!("rows_{}", r.origin), 1);
-            }
-            Ok(s)
-        })?;
-        Ok(dir)
-    }
-
     fn arm_dir(&self, round: u32, arm: &str, stage: &str) -> PathBuf {
         if arm.is_empty() {
             self.run.stage_dir(round, stage)
@@ -296,19 +246,6 @@ impl Ctx<'_> {
         let dev = self.train_device()?;
         self.train_stage(dir, "train-dpo", |d| {
             Ok(ouro_train::run::train_dpo_on(cfg, start, pairs, d, &dev)?)
-        })
-    }
-
-    /// `[model] device`/`dtype` for the trainers (f32 master weights either way).
-    fn train_device(&self) -> Result<ouro_train::run::TrainDevice> {
-        let place = match &self.cfg.model {
-            Some(m) => m.placement()?,
-            None => ouro_model::Placement::auto(),
-        };
-        Ok(ouro_train::run::TrainDevice {
-            place,
-            generic: false,
-            save_dtype: None,
         })
     }
 
@@ -580,82 +517,6 @@ impl Ctx<'_> {
         RunReport::upsert(&mut self.report.rounds, row);
         self.report.write(self.run.root())?;
         Ok(model)
-    }
-
-    /// LintSeq edit sequences of the round's accepted programs (`round-NN/lintseq`) and
-    /// FAIT weight spans between its passing and similar failing samples
-    /// (`round-NN/fait`), when `datasets` asks for them. Rounds do not train on them.
-    fn edit_datasets(
-        &mut self,
-        round: u32,
-        it: &IterateStage,
-        accepted: &[SftRecord],
-    ) -> Result<()> {
-        let dir = self.run.round_dir(round);
-        let (samples_dir, problems) = (dir.join("samples"), self.problems_dir.clone());
-        if it.datasets.contains(&DatasetKind::Lintseq) {
-            let out = dir.join("lintseq");
-            let opts = ouro_edits::lintseq::LintseqOptions {
-                seed: self.cfg.problems.seed ^ u64::from(round),
-                problems: Some(problems.clone()),
-                sequences_per_program: 2,
-                progress: false,
-                ..Default::default()
-            };
-            let o = out.clone();
-            self.stage(&out, &format!("round {round} lintseq"), || {
-                let accepted: HashSet<&str> = accepted
-                    .iter()
-                    .filter_map(|r| r.sample_id.as_deref())
-                    .collect();
-                let samples: Vec<Sample> = shard::read_dir(&samples_dir)?;
-                let keep: Vec<Sample> = samples
-                    .into_iter()
-                    .filter(|s| accepted.contains(s.sample_id.as_str()))
-                    .collect();
-                let mut s = StageStats::default();
-                s.add("programs_in", keep.len() as u64);
-                if keep.is_empty() {
-                    return Ok(s);
-                }
-                // Under `_accepted/`, which no dataset config scan picks up.
-                let input = o.join("_accepted");
-                shard::write_records(part_path(&input, ShardSpec::default()), &keep)?;
-                let r = ouro_edits::lintseq::run(&input, &o, &opts)?;
-                s.add("sequences", r.sequences);
-                Ok(s)
-            })?;
-        }
-        if it.datasets.contains(&DatasetKind::Fait) {
-            let out = dir.join("fait");
-            let o = out.clone();
-            let execs = dir.join("executions");
-            self.stage(&out, &format!("round {round} fait"), || {
-                let opts = ouro_edits::fait::FaitOptions {
-                    progress: false,
-                    ..Default::default()
-                };
-                let r = ouro_edits::fait::run(&execs, &samples_dir, &problems, &o, &opts)?;
-                let mut s = StageStats::default();
-                s.add("pairs", r.pairs);
-                Ok(s)
-            })?;
-        }
-        Ok(())
-    }
-
-    /// The SFT rows a round selected from its own samples.
-    fn accepted_rows(&self, round: u32) -> Result<Vec<SftRecord>> {
-        let dir = self.run.stage_dir(round, "dataset");
-        let mut rows: Vec<SftRecord> = Vec::new();
-        for f in ouro_data::hf::scan_configs(&dir)?
-            .into_iter()
-            .filter(|c| c.config == "sft")
-            .flat_map(|c| c.files)
-        {
-            rows.extend(shard::read_records::<SftRecord>(dir.join(f))?);
-        }
-        Ok(rows)
     }
 
     /// The control arm: the same schedule on seed data alone.
