@@ -399,6 +399,28 @@ mod tests {
         p
     }
 
+    /// Prompt, completion and id of the first prompt-completion row.
+    #[derive(Debug, PartialEq)]
+    struct Plain(String, String, String);
+
+    impl From<(&str, &str, &str)> for Plain {
+        fn from((p, c, id): (&str, &str, &str)) -> Self {
+            Plain(p.into(), c.into(), id.into())
+        }
+    }
+
+    fn first_plain(rows: SftRows) -> Plain {
+        let SftRows::PromptCompletion(r) = rows else {
+            panic!("not prompt-completion rows")
+        };
+        (
+            r[0].prompt.as_str(),
+            r[0].completion.as_str(),
+            r[0].problem_id.as_str(),
+        )
+            .into()
+    }
+
     #[test]
     fn sft_shapes_are_recognised() {
         let d = tempfile::tempdir().unwrap();
@@ -409,31 +431,11 @@ mod tests {
         );
         let (rows, shape) = load_sft(&pc).unwrap();
         assert_eq!(shape, "prompt-completion");
-        let SftRows::PromptCompletion(r) = rows else {
-            panic!()
-        };
-        assert_eq!(
-            (
-                r[0].prompt.as_str(),
-                r[0].completion.as_str(),
-                r[0].problem_id.as_str()
-            ),
-            ("a", "b", "row-1")
-        );
+        assert_eq!(first_plain(rows), ("a", "b", "row-1").into());
 
         let text = jsonl(d.path(), "t.jsonl", &[r#"{"text": "hello", "id": 7}"#]);
         let (rows, _) = load_sft(&text).unwrap();
-        let SftRows::PromptCompletion(r) = rows else {
-            panic!()
-        };
-        assert_eq!(
-            (
-                r[0].prompt.as_str(),
-                r[0].completion.as_str(),
-                r[0].problem_id.as_str()
-            ),
-            ("", "hello", "7")
-        );
+        assert_eq!(first_plain(rows), ("", "hello", "7").into());
 
         let conv = jsonl(
             d.path(),
