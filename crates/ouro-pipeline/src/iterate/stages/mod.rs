@@ -458,7 +458,7 @@ impl Ctx<'_> {
         // The model continues the prompt, so rows hold what follows it; whole
         // programs would teach it to write the signature a second time.
         let mut opts = ouro_rank::build::BuildOptions {
-            require_isolated: true,
+            require_isolated: it.require_isolated,
             completion_format: self.completion_format(),
             ..Default::default()
         };
