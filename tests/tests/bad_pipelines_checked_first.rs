@@ -132,3 +132,27 @@ fn bad_model_device_and_dtype_name_the_key() {
         &["key 'model.device'", "CUDA"],
     );
 }
+
+#[test]
+fn bad_decontamination_keys_are_named() {
+    rejected(
+        |t| format!("{t}\n[decontaminate]\nbenchmarks = [\"mbpp\"]\n"),
+        &[
+            "key 'decontaminate.benchmarks'",
+            "unknown built-in benchmark 'mbpp'",
+        ],
+    );
+    rejected(
+        |t| format!("{t}\n[decontaminate]\nrule = \"fuzzy\"\n"),
+        &["key 'decontaminate.rule'", "substring or ngram"],
+    );
+    rejected(
+        |t| {
+            format!("{t}\n[decontaminate]\nfiles = [{{ format = \"mbpp\", path = \"/nonexistent/mbpp.jsonl\" }}]\n")
+        },
+        &[
+            "key 'decontaminate.files[0].path'",
+            "/nonexistent/mbpp.jsonl",
+        ],
+    );
+}

@@ -142,7 +142,14 @@ pub fn run_pipeline_scoped(
     if let Some(b) = &config.build {
         let dataset = run.stage_dir(0, "dataset");
         stage(&mut report, &dataset, "build", || {
-            build_stage(b, problems_dir, samples_dir, executions_dir, &dataset)
+            build_stage(
+                b,
+                &config.decontaminate(),
+                problems_dir,
+                samples_dir,
+                executions_dir,
+                &dataset,
+            )
         })?;
     }
     if let Some(l) = &config.lintseq {

@@ -8,7 +8,8 @@ use ouro_data::{shard, Problem, Sample, ShardSpec};
 use ouro_import::sample::from_program;
 
 use crate::config::{
-    BuildStage, DatasetKind, ExecuteStage, LintseqStage, ProblemsStage, SamplesStage,
+    BuildStage, DatasetKind, DecontaminateStage, ExecuteStage, LintseqStage, ProblemsStage,
+    SamplesStage,
 };
 
 fn generate_options(p: &ProblemsStage) -> ouro_problems::GenerateOptions {
@@ -203,26 +204,55 @@ pub(crate) fn execute_stage(
     Ok(stats)
 }
 
+/// The benchmarks `[decontaminate]` names, for a build: its files and (when
+/// `eval` is on) the run's evaluation problems, imported and written to one
+/// problem shard in `dir` (rewritten each time: it is deterministic), and
+/// the rank crate's options.
+pub(crate) fn decontamination(
+    d: &DecontaminateStage,
+    eval: &[Problem],
+    dir: &Path,
+) -> Result<(Vec<PathBuf>, ouro_rank::decontam::DecontamOptions)> {
+    let options = d.options().map_err(anyhow::Error::msg)?;
+    let mut problems: Vec<Problem> = if d.eval { eval.to_vec() } else { Vec::new() };
+    for f in &d.files {
+        let format = f.format.parse().map_err(anyhow::Error::msg)?;
+        problems.extend(ouro_import::import_problems(
+            &f.path,
+            format,
+            &Default::default(),
+        )?);
+    }
+    if problems.is_empty() {
+        return Ok((Vec::new(), options));
+    }
+    let path = dir.join("benchmarks.parquet");
+    shard::write_records(&path, &problems)?;
+    Ok((vec![path], options))
+}
+
 pub(crate) fn build_stage(
     b: &BuildStage,
+    d: &DecontaminateStage,
     problems: &Path,
     samples: &Path,
     executions: &Path,
     out: &Path,
 ) -> Result<StageStats> {
+    let (benchmarks, decontaminate) = decontamination(d, &[], out.parent().unwrap_or(out))?;
     let inputs = ouro_rank::build::BuildInputs {
         problems: problems.to_path_buf(),
         samples: samples.to_path_buf(),
         executions: executions.to_path_buf(),
         eval_problems: None,
+        benchmarks,
         ranking_executions: None,
     };
-    build_datasets(
-        &b.configs,
-        &inputs,
-        &ouro_rank::build::BuildOptions::default(),
-        out,
-    )
+    let opts = ouro_rank::build::BuildOptions {
+        decontaminate,
+        ..Default::default()
+    };
+    build_datasets(&b.configs, &inputs, &opts, out)
 }
 
 /// Builds each ranked dataset of `kinds` (sft, dpo, repair; the edit
@@ -242,6 +272,10 @@ pub(crate) fn build_datasets(
             DatasetKind::Lintseq | DatasetKind::Fait => continue,
         };
         stats.add(&format!("{kind}_rows"), report.rows as u64);
+        let removed = report.pool["decontaminated_samples"].as_u64().unwrap_or(0);
+        if kind == DatasetKind::Sft && removed > 0 {
+            stats.drop_item("decontaminated_samples", removed);
+        }
     }
     Ok(stats)
 }

@@ -268,6 +268,7 @@ fn main() {
         samples: dir.join("samples"),
         executions: dir.join("executions"),
         eval_problems: None,
+        benchmarks: Vec::new(),
         ranking_executions: None,
     };
     let o = BuildOptions {

@@ -15,6 +15,7 @@ use ouro_data::{
 };
 use serde::Serialize;
 
+use crate::decontam::Decontaminator;
 use crate::metrics::{bstar_balance, mean_pass_at_k};
 use crate::pairs::{mutant_samples, pairs_for_pool, PairStats};
 use crate::pool::{build_pools, Pool, PoolOptions, PoolStats};
@@ -39,7 +40,8 @@ pub struct Loaded {
     pub problems: Vec<Problem>,
     pub samples: Vec<Sample>,
     pub executions: Vec<Execution>,
-    pub eval_texts: Vec<String>,
+    /// Problems whose texts training data must not contain.
+    pub benchmarks: Vec<Problem>,
     pub ranking_executions: Vec<Execution>,
 }
 
@@ -48,14 +50,9 @@ pub fn load_inputs(inputs: &BuildInputs) -> Result<Loaded> {
     let problems: Vec<Problem> = read_path(&inputs.problems)?;
     let samples: Vec<Sample> = read_path(&inputs.samples)?;
     let executions: Vec<Execution> = read_path(&inputs.executions)?;
-    let mut eval_texts = Vec::new();
-    if let Some(p) = &inputs.eval_problems {
-        for e in read_path::<Problem>(p)? {
-            eval_texts.push(e.prompt);
-            if let Some(r) = e.reference_solution {
-                eval_texts.push(r);
-            }
-        }
+    let mut benchmarks = Vec::new();
+    for p in inputs.eval_problems.iter().chain(&inputs.benchmarks) {
+        benchmarks.extend(read_path::<Problem>(p)?);
     }
     let ranking_executions = match &inputs.ranking_executions {
         Some(p) => read_path(p)?,
@@ -65,13 +62,15 @@ pub fn load_inputs(inputs: &BuildInputs) -> Result<Loaded> {
         problems,
         samples,
         executions,
-        eval_texts,
+        benchmarks,
         ranking_executions,
     })
 }
 
 /// Builds pools from loaded inputs with the build's options.
-pub fn pools_from(loaded: &Loaded, o: &BuildOptions) -> (Vec<Pool>, PoolStats) {
+pub fn pools_from(loaded: &Loaded, o: &BuildOptions) -> Result<(Vec<Pool>, PoolStats)> {
+    let decontaminator =
+        Decontaminator::new(&loaded.benchmarks, &o.decontaminate).map_err(BuildError::Invalid)?;
     let (problems, left_out) = if o.require_isolated {
         isolated_problems(&loaded.problems, &loaded.executions)
     } else {
@@ -84,8 +83,7 @@ pub fn pools_from(loaded: &Loaded, o: &BuildOptions) -> (Vec<Pool>, PoolStats) {
         &PoolOptions {
             ranker: o.ranker,
             dedup: o.dedup.clone(),
-            eval_texts: loaded.eval_texts.clone(),
-            decontam_ngram: o.decontam_ngram,
+            decontaminator: decontaminator.as_ref(),
             ranking_executions: loaded.ranking_executions.clone(),
         },
     );
@@ -94,7 +92,21 @@ pub fn pools_from(loaded: &Loaded, o: &BuildOptions) -> (Vec<Pool>, PoolStats) {
             "{left_out} problems left out: a filter-suite pass was not judged in isolation (require_isolated)"
         ));
     }
-    (pools, st)
+    if st.decontaminated_problems > 0 || st.decontaminated_samples > 0 {
+        let all = st.decontaminated_problems == problems.len();
+        st.warnings.push(format!(
+            "decontamination ({}) removed {} samples of {} problems{}",
+            o.decontaminate.label(),
+            st.decontaminated_samples,
+            st.decontaminated_problems,
+            if all {
+                ": every problem matched a benchmark; if you train on a benchmark on purpose, set its decontamination off (`--no-decontaminate`, or `benchmarks = []` under [decontaminate])"
+            } else {
+                ""
+            }
+        ));
+    }
+    Ok((pools, st))
 }
 
 /// The problems none of whose filter-suite passes was judged in process
@@ -208,7 +220,7 @@ fn finish_report(
 pub fn build_sft(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<BuildReport> {
     let t = std::time::Instant::now();
     let loaded = load_inputs(inputs)?;
-    let (pools, pst) = pools_from(&loaded, o);
+    let (pools, pst) = pools_from(&loaded, o)?;
     let mut st = SftStats::default();
     let rows: Vec<SftRecord> = select_sft(&pools, &o.sft, o.completion_format, &mut st);
     let files = write_config(out_dir, "sft", &rows, o.rows_per_shard)?;
@@ -232,7 +244,7 @@ pub fn build_sft(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Resu
 pub fn build_dpo(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<BuildReport> {
     let t = std::time::Instant::now();
     let loaded = load_inputs(inputs)?;
-    let (pools, pst) = pools_from(&loaded, o);
+    let (pools, pst) = pools_from(&loaded, o)?;
     let per_pool: Vec<(Vec<DpoRecord>, PairStats)> = {
         use rayon::prelude::*;
         pools
@@ -294,6 +306,7 @@ fn add_pair_stats(a: &mut PairStats, b: &PairStats) {
     a.repair += b.repair;
     a.dropped_ties += b.dropped_ties;
     a.dropped_margin += b.dropped_margin;
+    a.score_inversions += b.score_inversions;
     a.efficiency_too_close += b.efficiency_too_close;
     a.efficiency_unmeasured += b.efficiency_unmeasured;
     a.mutants_tried += b.mutants_tried;
@@ -305,7 +318,7 @@ fn add_pair_stats(a: &mut PairStats, b: &PairStats) {
 pub fn build_repair(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<BuildReport> {
     let t = std::time::Instant::now();
     let loaded = load_inputs(inputs)?;
-    let (pools, pst) = pools_from(&loaded, o);
+    let (pools, pst) = pools_from(&loaded, o)?;
     let mut st = RepairStats::default();
     let mut rows: Vec<RepairRecord> = Vec::new();
     for p in &pools {
@@ -334,7 +347,7 @@ pub fn build_repair(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> R
 /// the original samples: only mutants that fail become rejected sides.
 pub fn build_mutants(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<usize> {
     let loaded = load_inputs(inputs)?;
-    let (pools, _) = pools_from(&loaded, o);
+    let (pools, _) = pools_from(&loaded, o)?;
     let samples = mutant_samples(&pools, &o.pairs);
     std::fs::create_dir_all(out_dir).map_err(|e| DataError::io(out_dir, e))?;
     let mut w =

@@ -32,6 +32,25 @@ pub fn read_reports(out_dir: &Path) -> Result<Vec<BuildReport>, DataError> {
     Ok(reports)
 }
 
+/// What a build decontaminated against, in words.
+fn benchmark_names(r: &BuildReport) -> String {
+    let mut names: Vec<String> = r
+        .options
+        .decontaminate
+        .builtin
+        .iter()
+        .map(|b| format!("{b} (built in)"))
+        .collect();
+    for p in r.inputs.eval_problems.iter().chain(&r.inputs.benchmarks) {
+        names.push(format!("`{}`", p.display()));
+    }
+    if names.is_empty() {
+        "nothing (no benchmark given)".into()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// Markdown sections for the reports: per-config summary, pair kinds, metrics, cleaning, warnings.
 pub fn card_sections(reports: &[BuildReport]) -> Vec<(String, String)> {
     let mut sections = Vec::new();
@@ -57,8 +76,8 @@ pub fn card_sections(reports: &[BuildReport]) -> Vec<(String, String)> {
         }
         let s = &dpo.selection;
         t.push_str(&format!(
-            "\nTies dropped: {}; below the score margin: {}; efficiency pairs too close to call: {}; mutants tried: {}, not executed: {}, survived the tests: {}.\n",
-            s["dropped_ties"], s["dropped_margin"], s["efficiency_too_close"], s["mutants_tried"], s["mutants_not_executed"], s["mutants_survived"]
+            "\nFailing side ranked at or above the passing side (kept: labels come from the trusted tests): {}; ties dropped: {}; below the score margin: {}; efficiency pairs too close to call: {}; mutants tried: {}, not executed: {}, survived the tests: {}.\n",
+            s["score_inversions"], s["dropped_ties"], s["dropped_margin"], s["efficiency_too_close"], s["mutants_tried"], s["mutants_not_executed"], s["mutants_survived"]
         ));
         sections.push(("Pair kinds".to_string(), t));
     }
@@ -103,10 +122,11 @@ pub fn card_sections(reports: &[BuildReport]) -> Vec<(String, String)> {
         sections.push((
             "Deduplication and decontamination".to_string(),
             format!(
-                "| step | count |\n|---|---:|\n| candidates | {} |\n| exact duplicates (normalised code) | {} |\n| near duplicates (MinHash {}-gram, {} permutations, threshold {}, {} bands × {} rows) | {} |\n| decontaminated samples ({}-gram) | {} |\n| decontaminated problems | {} |\n| kept | {} |\n",
+                "| step | count |\n|---|---:|\n| candidates | {} |\n| exact duplicates (normalised code) | {} |\n| near duplicates (MinHash {}-gram, {} permutations, threshold {}, {} bands × {} rows) | {} |\n| decontaminated samples | {} |\n| decontaminated problems (prompt matched) | {} |\n| kept | {} |\n\nDeduplication is {}. Decontamination: {}, against {}.\n",
                 d["input"], d["exact_duplicates"], r.options.dedup.shingle, r.options.dedup.num_perm, r.options.dedup.threshold,
-                d["lsh_bands"], d["lsh_rows"], d["near_duplicates"], r.options.decontam_ngram, pool["decontaminated_samples"],
-                pool["decontaminated_problems"], d["kept"]
+                d["lsh_bands"], d["lsh_rows"], d["near_duplicates"], pool["decontaminated_samples"],
+                pool["decontaminated_problems"], d["kept"], r.options.dedup.scope.label(), r.options.decontaminate.label(),
+                benchmark_names(r)
             ),
         ));
     }

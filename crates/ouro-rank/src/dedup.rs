@@ -1,8 +1,12 @@
-//! Exact dedup, MinHash near-dedup, n-gram decontamination.
+//! Exact dedup and MinHash near-dedup.
 //!
-//! Items are compared only within their group (a problem): the same program
-//! answering two different prompts is two distinct training rows. Callers
-//! pass items best first; the first item of each duplicate cluster is kept.
+//! By default items are compared only within their group (a problem): the
+//! same program answering two different prompts is two distinct training
+//! rows. [`DedupScope::Global`] compares across problems, as corpus-level
+//! near-dedup does (SelfCodeAlign: 5-gram MinHash, 250 permutations,
+//! threshold 0.7, the defaults here; datatrove: word 5-grams, 14 buckets ×
+//! 8 hashes, which puts its threshold near 0.72). Callers pass items best
+//! first; the first item of each duplicate cluster is kept.
 //!
 //! Near-dedup follows datasketch's MinHash LSH: shingles are 5-grams of
 //! significant tokens (see [`crate::pytok`]), each shingle is hashed to 32
@@ -22,9 +26,44 @@ use serde::{Deserialize, Serialize};
 
 use crate::pytok::{normalise_code, significant_tokens};
 
+/// Which items dedup compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DedupScope {
+    /// Only items of the same problem.
+    #[default]
+    Problem,
+    /// Every item with every other: the same program under two problems is kept once.
+    Global,
+}
+
+impl DedupScope {
+    pub fn label(&self) -> &'static str {
+        match self {
+            DedupScope::Problem => "per problem",
+            DedupScope::Global => "global (across problems)",
+        }
+    }
+}
+
+impl std::str::FromStr for DedupScope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "problem" => Ok(DedupScope::Problem),
+            "global" => Ok(DedupScope::Global),
+            other => Err(format!(
+                "unknown dedup scope '{other}' (expected problem or global)"
+            )),
+        }
+    }
+}
+
 /// Knobs of dedup.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DedupOptions {
+    #[serde(default)]
+    pub scope: DedupScope,
     pub exact: bool,
     pub near: bool,
     pub shingle: usize,
@@ -36,6 +75,7 @@ pub struct DedupOptions {
 impl Default for DedupOptions {
     fn default() -> Self {
         DedupOptions {
+            scope: DedupScope::Problem,
             exact: true,
             near: true,
             shingle: 5,
@@ -57,7 +97,7 @@ pub struct DedupStats {
     pub lsh_rows: usize,
 }
 
-fn hash64<T: Hash + ?Sized>(x: &T) -> u64 {
+pub(crate) fn hash64<T: Hash + ?Sized>(x: &T) -> u64 {
     // FNV-1a over the Hash stream: deterministic across runs and platforms.
     struct Fnv(u64);
     impl Hasher for Fnv {
@@ -191,6 +231,10 @@ fn find(parent: &mut [usize], mut x: usize) -> usize {
 
 /// Marks which items survive dedup; `items[i] = (group, code)`, best first.
 pub fn dedup(items: &[(&str, &str)], o: &DedupOptions) -> (Vec<bool>, DedupStats) {
+    let group = |i: usize| match o.scope {
+        DedupScope::Problem => items[i].0,
+        DedupScope::Global => "",
+    };
     let mut keep = vec![true; items.len()];
     let mut stats = DedupStats {
         input: items.len(),
@@ -199,8 +243,8 @@ pub fn dedup(items: &[(&str, &str)], o: &DedupOptions) -> (Vec<bool>, DedupStats
     if o.exact {
         let normalised: Vec<String> = items.par_iter().map(|(_, c)| normalise_code(c)).collect();
         let mut seen: HashSet<(&str, &str)> = HashSet::new();
-        for (i, (g, _)) in items.iter().enumerate() {
-            if !seen.insert((g, normalised[i].as_str())) {
+        for i in 0..items.len() {
+            if !seen.insert((group(i), normalised[i].as_str())) {
                 keep[i] = false;
                 stats.exact_duplicates += 1;
             }
@@ -219,7 +263,7 @@ pub fn dedup(items: &[(&str, &str)], o: &DedupOptions) -> (Vec<bool>, DedupStats
         let mut parent: Vec<usize> = (0..alive.len()).collect();
         let mut buckets: HashMap<(&str, usize, u64), usize> = HashMap::new();
         for (k, sig) in sigs.iter().enumerate() {
-            let group = items[alive[k]].0;
+            let group = group(alive[k]);
             for band in 0..bands {
                 let key = (group, band, hash64(&sig[band * rows..(band + 1) * rows]));
                 match buckets.get(&key) {
@@ -247,53 +291,6 @@ pub fn dedup(items: &[(&str, &str)], o: &DedupOptions) -> (Vec<bool>, DedupStats
     (keep, stats)
 }
 
-/// N-gram decontamination against an evaluation set.
-///
-/// A text is contaminated when it shares at least one n-gram of significant
-/// tokens with any eval text (texts shorter than n contribute their whole
-/// token sequence as a single gram).
-pub struct Decontaminator {
-    n: usize,
-    grams: HashSet<u64>,
-}
-
-impl Decontaminator {
-    pub fn new<'a>(eval_texts: impl IntoIterator<Item = &'a str>, n: usize) -> Self {
-        let n = n.max(1);
-        let mut grams = HashSet::new();
-        for t in eval_texts {
-            grams.extend(Self::grams_of(t, n));
-        }
-        Decontaminator { n, grams }
-    }
-
-    fn grams_of(text: &str, n: usize) -> Vec<u64> {
-        let toks = significant_tokens(text);
-        if toks.is_empty() {
-            return Vec::new();
-        }
-        if toks.len() < n {
-            return vec![hash64(&toks)];
-        }
-        toks.windows(n).map(hash64).collect()
-    }
-
-    pub fn n(&self) -> usize {
-        self.n
-    }
-
-    pub fn eval_grams(&self) -> usize {
-        self.grams.len()
-    }
-
-    pub fn is_contaminated(&self, text: &str) -> bool {
-        !self.grams.is_empty()
-            && Self::grams_of(text, self.n)
-                .iter()
-                .any(|g| self.grams.contains(g))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,6 +309,11 @@ mod tests {
         let (keep, st) = dedup(&items, &o);
         assert_eq!(keep, vec![true, false, true]);
         assert_eq!(st.exact_duplicates, 1);
+        let global = DedupOptions {
+            scope: DedupScope::Global,
+            ..o
+        };
+        assert_eq!(dedup(&items, &global).0, vec![true, false, false]);
     }
 
     #[test]
@@ -362,14 +364,5 @@ mod tests {
         assert!(b * r <= 250);
         let knee = (1.0 / b as f64).powf(1.0 / r as f64);
         assert!((knee - 0.7).abs() < 0.1, "b={b} r={r} knee={knee}");
-    }
-
-    #[test]
-    fn decontamination_flags_shared_ngrams_only() {
-        let d = Decontaminator::new(["def add(a, b):\n    return a + b + 1000\n"], 6);
-        assert!(d.is_contaminated("x = 1\ndef add(a, b):\n    return a + b + 1000\n"));
-        assert!(!d.is_contaminated("def mul(x, y):\n    return x * y\n"));
-        let empty = Decontaminator::new(Vec::<&str>::new(), 6);
-        assert!(!empty.is_contaminated("anything"));
     }
 }

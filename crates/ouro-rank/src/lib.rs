@@ -3,7 +3,7 @@
 //! `ouro-rank` turns executed samples into training data: it builds a pass
 //! matrix per problem, scores samples with a ranker, and selects SFT rows,
 //! DPO pairs and repair conversations, after exact and near deduplication
-//! and n-gram decontamination.
+//! and benchmark decontamination (bigcode's substring rule by default).
 //!
 //! Entry points (input shards → Hugging Face layout + card):
 //! [`build::build_sft`], [`build::build_dpo`], [`build::build_repair`],
@@ -13,7 +13,7 @@
 //! Modules: [`matrix`] (pass matrices, generated tests), [`rankers`] (pass
 //! rate, CodeT, CodeDPO-style PageRank, B4 — formulas in its docs),
 //! [`pool`] (per-problem candidates, bad-input counts), [`dedup`] (exact,
-//! MinHash LSH, decontamination), [`mutate`] (injected errors), [`pairs`],
+//! MinHash LSH), [`decontam`] (benchmark substrings, fingerprints, n-grams), [`mutate`] (injected errors), [`pairs`],
 //! [`sft`], [`repair`], [`metrics`] (pass@k, B-STaR balance, false
 //! positives), [`card`] (dataset card sections).
 //!
@@ -23,6 +23,7 @@
 
 pub mod build;
 pub mod card;
+pub mod decontam;
 pub mod dedup;
 pub mod matrix;
 pub mod metrics;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decontam::DecontamOptions;
 use crate::dedup::DedupOptions;
 use crate::pairs::PairOptions;
 use crate::rankers::Ranker;
@@ -19,8 +20,12 @@ pub struct BuildInputs {
     pub problems: PathBuf,
     pub samples: PathBuf,
     pub executions: PathBuf,
-    /// Evaluation problems to decontaminate against (their prompts and reference solutions).
+    /// Evaluation problems to decontaminate against (their docstrings, task
+    /// statements and reference solutions; see `decontam`).
     pub eval_problems: Option<PathBuf>,
+    /// More benchmark problem shards (directories or files) to decontaminate against.
+    #[serde(default)]
+    pub benchmarks: Vec<PathBuf>,
     /// Executions of the samples against model-generated tests (see
     /// `build::build_generated_tests`); when given, the ranker scores that matrix.
     #[serde(default)]
@@ -32,8 +37,9 @@ pub struct BuildInputs {
 pub struct BuildOptions {
     pub ranker: Ranker,
     pub dedup: DedupOptions,
-    /// n of the n-gram decontamination (significant tokens).
-    pub decontam_ngram: usize,
+    /// Decontamination rule and built-in benchmarks.
+    #[serde(default)]
+    pub decontaminate: DecontamOptions,
     pub completion_format: CompletionFormat,
     pub sft: SftOptions,
     pub pairs: PairOptions,
@@ -54,7 +60,7 @@ impl Default for BuildOptions {
         BuildOptions {
             ranker: Ranker::default(),
             dedup: DedupOptions::default(),
-            decontam_ngram: 10,
+            decontaminate: DecontamOptions::default(),
             completion_format: CompletionFormat::default(),
             sft: SftOptions::default(),
             pairs: PairOptions::default(),

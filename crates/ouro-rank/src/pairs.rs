@@ -3,7 +3,10 @@
 //! Four kinds, recorded in `pair_kind`:
 //! - **correctness**: chosen is a top-ranked passing sample; rejected is a
 //!   failing one, the most similar to the chosen (hardest negative) or a
-//!   seeded random one. Scores are the ranker's.
+//!   seeded random one. Pass and fail come from the trusted (filter) tests;
+//!   the ranker only orders samples within a label, so a failing group that
+//!   outscores every passing one (CodeT, B4 on generated tests) never drops
+//!   a pair: it is counted in `score_inversions`. Scores are the ranker's.
 //! - **efficiency**: both pass the filter (trusted) tests; chosen's cost is
 //!   lower by at least a relative margin and an absolute gap. The cost is
 //!   [`EfficiencyMeasure::Lines`] by default: Python lines executed during
@@ -17,8 +20,8 @@
 //!   feedback; chosen is the most similar passing program (the fix), rejected
 //!   is the failing attempt repeated unchanged.
 //!
-//! Knobs ([`PairOptions`]): maximum pairs per problem and kind, minimum
-//! score margin, and whether ties are dropped.
+//! Knobs ([`PairOptions`]): maximum pairs per problem and kind, and, as
+//! opt-in filters, a minimum score margin and dropping ties.
 
 use std::collections::HashSet;
 
@@ -73,9 +76,9 @@ pub struct PairOptions {
     pub kinds: Vec<PairKind>,
     /// Per problem and per kind.
     pub max_pairs_per_problem: usize,
-    /// Correctness pairs need `chosen_score − rejected_score ≥ min_score_margin`.
+    /// When positive, correctness pairs need `chosen_score − rejected_score ≥ min_score_margin`.
     pub min_score_margin: f64,
-    /// Drop correctness pairs whose scores are equal.
+    /// Drop correctness pairs whose scores are equal (off by default: labels decide).
     pub drop_ties: bool,
     pub negative: NegativeChoice,
     pub efficiency_measure: EfficiencyMeasure,
@@ -107,7 +110,7 @@ impl Default for PairOptions {
             ],
             max_pairs_per_problem: 4,
             min_score_margin: 0.0,
-            drop_ties: true,
+            drop_ties: false,
             negative: NegativeChoice::Hardest,
             efficiency_measure: EfficiencyMeasure::Lines,
             efficiency_margin: 0.2,
@@ -131,6 +134,8 @@ pub struct PairStats {
     pub repair: usize,
     pub dropped_ties: usize,
     pub dropped_margin: usize,
+    /// Correctness pairs whose failing side scored at least as high as the passing one.
+    pub score_inversions: usize,
     pub efficiency_too_close: usize,
     /// Passing samples without a cost: no `lines_executed` (lines), or
     /// fewer timing runs than asked (CPU time).
@@ -210,7 +215,7 @@ pub fn correctness_pairs(
                 st.dropped_ties += 1;
                 continue;
             }
-            if chosen.score - rej.score < o.min_score_margin {
+            if o.min_score_margin > 0.0 && chosen.score - rej.score < o.min_score_margin {
                 st.dropped_margin += 1;
                 continue;
             }
@@ -219,6 +224,7 @@ pub fn correctness_pairs(
         }
         let Some(i) = used else { break };
         let rej = failing.remove(i);
+        st.score_inversions += (rej.score >= chosen.score) as usize;
         out.push(record(
             pool,
             pool.problem.prompt.clone(),

@@ -11,7 +11,8 @@ use ouro_data::{Execution, Problem, Sample, Suite, Verdict};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::dedup::{dedup, Decontaminator, DedupOptions, DedupStats};
+use crate::decontam::Decontaminator;
+use crate::dedup::{dedup, DedupOptions, DedupStats};
 use crate::matrix::{aggregate_outcomes, matrix_for_problem, MatrixStats, SampleOutcome};
 use crate::metrics::FalsePositives;
 use crate::pytok::normalise_code;
@@ -54,14 +55,12 @@ impl Pool {
 }
 
 /// How pools are built.
-#[derive(Debug, Clone, Default)]
-pub struct PoolOptions {
+#[derive(Default)]
+pub struct PoolOptions<'a> {
     pub ranker: Ranker,
     pub dedup: DedupOptions,
-    /// Texts of the evaluation set to decontaminate against (empty: no decontamination).
-    pub eval_texts: Vec<String>,
-    /// n of the n-gram decontamination.
-    pub decontam_ngram: usize,
+    /// Benchmarks to decontaminate against (`None`: no decontamination).
+    pub decontaminator: Option<&'a Decontaminator>,
     /// Executions against model-generated tests (CodeT): when non-empty, the
     /// ranker scores this matrix instead of the filter-suite one. Pass/fail
     /// labels always come from the filter suite.
@@ -86,6 +85,8 @@ pub struct PoolStats {
     pub dedup: DedupStats,
     pub decontaminated_samples: usize,
     pub decontaminated_problems: usize,
+    /// Problems whose iterative ranker (PageRank) stopped at its cap unconverged.
+    pub ranker_not_converged: usize,
     pub false_positives: FalsePositives,
     /// `(attempts, passed)` per problem with at least one attempt.
     #[serde(skip)]
@@ -170,17 +171,11 @@ pub fn build_pools(
         }
     }
 
-    let decontaminator = (!o.eval_texts.is_empty()).then(|| {
-        Decontaminator::new(
-            o.eval_texts.iter().map(String::as_str),
-            o.decontam_ngram.max(1),
-        )
-    });
-
     struct Partial {
         pool: Pool,
         decontaminated: usize,
         problem_decontaminated: bool,
+        converged: bool,
     }
     let partials: Vec<Partial> = problems
         .par_iter()
@@ -216,7 +211,7 @@ pub fn build_pools(
                 &ids,
                 ranking.as_ref().unwrap_or(&filter),
             );
-            let scores = o.ranker.score(&matrix);
+            let (scores, converged) = o.ranker.score_checked(&matrix);
             let mut candidates: Vec<Candidate> = executed
                 .iter()
                 .zip(scores)
@@ -237,7 +232,7 @@ pub fn build_pools(
             });
             let mut decontaminated = 0;
             let mut problem_decontaminated = false;
-            if let Some(d) = &decontaminator {
+            if let Some(d) = o.decontaminator {
                 if d.is_contaminated(&problem.prompt) {
                     problem_decontaminated = true;
                     decontaminated = candidates.len();
@@ -258,13 +253,19 @@ pub fn build_pools(
                 },
                 decontaminated,
                 problem_decontaminated,
+                converged,
             }
         })
         .collect();
 
     let mut pools = Vec::with_capacity(partials.len());
     let (mut first_no_pass, mut first_all_pass, mut first_empty) = (None, None, None);
+    let mut first_unconverged = None;
     for p in partials {
+        if !p.converged {
+            st.ranker_not_converged += 1;
+            first_unconverged.get_or_insert_with(|| p.pool.problem.problem_id.clone());
+        }
         st.decontaminated_samples += p.decontaminated;
         st.decontaminated_problems += p.problem_decontaminated as usize;
         let pool = p.pool;
@@ -350,6 +351,12 @@ pub fn build_pools(
         st.problems_with_only_passing_samples,
         "problems have only passing samples (no correctness pairs)",
         first_all_pass.as_deref(),
+    );
+    warn_count(
+        w,
+        st.ranker_not_converged,
+        "problems were ranked by an unconverged PageRank (raise the iteration cap)",
+        first_unconverged.as_deref(),
     );
     warn_count(
         w,

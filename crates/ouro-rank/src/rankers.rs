@@ -92,11 +92,20 @@ impl Ranker {
 
     /// One score per row of `m`.
     pub fn score(&self, m: &PassMatrix) -> Vec<f64> {
+        self.score_checked(m).0
+    }
+
+    /// One score per row of `m`, and whether an iterative ranker converged
+    /// (always true for the closed-form ones).
+    pub fn score_checked(&self, m: &PassMatrix) -> (Vec<f64>, bool) {
         match self {
-            Ranker::PassRate => pass_rate(m),
-            Ranker::Codet => codet(m),
-            Ranker::PageRank(o) => pagerank(m, o).code,
-            Ranker::B4 { alpha, beta0 } => b4(m, *alpha, *beta0),
+            Ranker::PassRate => (pass_rate(m), true),
+            Ranker::Codet => (codet(m), true),
+            Ranker::PageRank(o) => {
+                let r = pagerank(m, o);
+                (r.code, r.converged)
+            }
+            Ranker::B4 { alpha, beta0 } => (b4(m, *alpha, *beta0), true),
         }
     }
 }
@@ -167,7 +176,7 @@ impl Default for PageRankOptions {
     fn default() -> Self {
         PageRankOptions {
             damping: 0.85,
-            max_iterations: 100,
+            max_iterations: 10_000,
             tolerance: 1e-9,
         }
     }
@@ -377,6 +386,28 @@ mod tests {
         assert!(!r.converged);
         assert!((r.code[0] - 0.6).abs() < 1e-12 && (r.code[1] - 0.4).abs() < 1e-12);
         assert!((r.tests[0] - 0.6).abs() < 1e-12 && (r.tests[1] - 0.4).abs() < 1e-12);
+    }
+
+    #[test]
+    fn pagerank_converges_on_random_matrices_under_the_default_cap() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(125);
+        let mut worst = 0;
+        for _ in 0..125 {
+            let (n, k) = (rng.gen_range(1..20), rng.gen_range(1..20));
+            let p = rng.gen_range(0.05..0.95);
+            let rows: Vec<Vec<bool>> = (0..n)
+                .map(|_| (0..k).map(|_| rng.gen_bool(p)).collect())
+                .collect();
+            let m = PassMatrix::from_rows("p", (0..n).map(|i| format!("s{i}")).collect(), rows);
+            let r = pagerank(&m, &PageRankOptions::default());
+            assert!(r.converged, "{m:?}");
+            worst = worst.max(r.iterations);
+            let (scores, converged) =
+                Ranker::PageRank(PageRankOptions::default()).score_checked(&m);
+            assert!(converged && scores == r.code);
+        }
+        assert!(worst < 1000, "{worst} iterations");
     }
 
     #[test]

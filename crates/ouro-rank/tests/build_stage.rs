@@ -140,6 +140,7 @@ fn inputs(root: &Path) -> BuildInputs {
         samples: root.join("samples"),
         executions: root.join("executions"),
         eval_problems: None,
+        benchmarks: Vec::new(),
         ranking_executions: None,
     }
 }
@@ -320,7 +321,8 @@ fn decontamination_drops_problems_and_samples_that_overlap_the_eval_set() {
     let mut inp = inputs(root);
     inp.eval_problems = Some(root.join("eval.parquet"));
     let mut o = BuildOptions::default();
-    o.decontam_ngram = 8;
+    o.decontaminate.rule = ouro_rank::decontam::DecontamRule::Ngram;
+    o.decontaminate.ngram = 8;
     let report = build_sft(&inp, &o, &root.join("out")).unwrap();
     assert_eq!(report.pool["decontaminated_problems"], 1);
     assert!(report.pool["decontaminated_samples"].as_u64().unwrap() >= 2);
@@ -328,6 +330,29 @@ fn decontamination_drops_problems_and_samples_that_overlap_the_eval_set() {
     assert!(rows
         .iter()
         .all(|r| r.problem_id != "p-all" && r.completion != SLOW));
+}
+
+#[test]
+fn the_default_rule_drops_samples_holding_a_benchmark_solution_and_says_so_in_the_card() {
+    let f = fixture();
+    let root = f.dir.path();
+    // A benchmark whose reference solution is SLOW, re-indented and upper-cased.
+    let eval = problem("bench-0", Some(&SLOW.to_uppercase().replace("    ", "\t")));
+    write_records(root.join("bench.parquet"), &[eval]).unwrap();
+    let mut inp = inputs(root);
+    inp.benchmarks = vec![root.join("bench.parquet")];
+    let report = build_sft(&inp, &BuildOptions::default(), &root.join("out")).unwrap();
+    assert_eq!(report.pool["decontaminated_problems"], 0);
+    assert!(report.pool["decontaminated_samples"].as_u64().unwrap() >= 1);
+    let rows: Vec<SftRecord> = read_dir(root.join("out/sft")).unwrap();
+    assert!(rows.iter().all(|r| r.completion != SLOW));
+    let card = std::fs::read_to_string(root.join("out/README.md")).unwrap();
+    assert!(card.contains("humaneval (built in)"), "{card}");
+    assert!(card.contains("bench.parquet"), "{card}");
+    assert!(report
+        .warnings
+        .iter()
+        .any(|w| w.starts_with("decontamination")));
 }
 
 #[test]
@@ -412,4 +437,39 @@ fn require_isolated_leaves_out_problems_with_a_pass_judged_in_process() {
     let (kept, left_out) = ouro_rank::build::isolated_problems(&problems, &[e1, e2, e3]);
     let ids: Vec<&str> = kept.iter().map(|p| p.problem_id.as_str()).collect();
     assert_eq!((ids, left_out), (vec!["iso", "failing"], 1));
+}
+
+#[test]
+fn a_failing_group_that_outranks_every_pass_never_drops_a_correctness_pair() {
+    let f = fixture();
+    let root = f.dir.path();
+    // On the generated tests the two failing programs agree and win; the
+    // passing ones fail them. Labels still come from the filter suite.
+    let ranking = vec![
+        exec(&f.samples[0], Suite::Filter, &[false, false, false], 1.0),
+        exec(&f.samples[1], Suite::Filter, &[false, false, false], 1.0),
+        exec(&f.samples[2], Suite::Filter, &[true, true, true], 1.0),
+        exec(&f.samples[3], Suite::Filter, &[true, true, true], 1.0),
+    ];
+    write_records(root.join("ranking.parquet"), &ranking).unwrap();
+    let mut inp = inputs(root);
+    inp.ranking_executions = Some(root.join("ranking.parquet"));
+    for ranker in ["codet", "b4", "pagerank", "pass_rate"] {
+        let mut o = BuildOptions::default();
+        o.ranker = ouro_rank::rankers::Ranker::parse(ranker).unwrap();
+        o.pairs.kinds = vec![PairKind::Correctness];
+        let out = root.join(format!("out-{ranker}"));
+        let report = build_dpo(&inp, &o, &out).unwrap();
+        let rows: Vec<DpoRecord> = read_dir(out.join("dpo")).unwrap();
+        assert!(
+            rows.iter().any(|r| r.problem_id == "p-mixed"),
+            "{ranker}: {:?}",
+            report.selection
+        );
+        assert!(
+            report.selection["score_inversions"].as_u64().unwrap() >= 1,
+            "{ranker}"
+        );
+        assert_eq!(report.pool["ranker_not_converged"], 0, "{ranker}");
+    }
 }

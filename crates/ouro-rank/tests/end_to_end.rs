@@ -112,6 +112,7 @@ fn bundled_problems_become_loadable_sft_dpo_and_repair_configs() {
         samples: root.join("samples"),
         executions: root.join("executions"),
         eval_problems: None,
+        benchmarks: Vec::new(),
         ranking_executions: None,
     };
     let mut o = BuildOptions::default();

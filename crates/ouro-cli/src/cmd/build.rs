@@ -67,17 +67,27 @@ pub struct Args {
     /// Output dataset directory (for `mutants`: the sample shard directory).
     #[arg(long)]
     pub out: PathBuf,
-    /// Evaluation problems to decontaminate against.
+    /// Evaluation problems to decontaminate against (a problem shard directory or file).
     #[arg(long)]
     pub eval_problems: Option<PathBuf>,
+    /// More benchmark problems to decontaminate against (problem shards; repeatable).
+    #[arg(long = "benchmark", value_name = "PATH")]
+    pub benchmarks: Vec<PathBuf>,
+    /// Built-in benchmarks to decontaminate against, comma-separated, or `none`.
+    #[arg(long, default_value = "humaneval")]
+    pub builtin_benchmarks: String,
+    /// Decontamination rule: `substring` (bigcode: case-insensitive, whitespace-normalised
+    /// substrings of benchmark docstrings and solutions) or `ngram` (shared token n-grams).
+    #[arg(long, default_value = "substring")]
+    pub decontaminate: String,
     /// Ranker: pass_rate, codet, pagerank, b4 or b4:<beta0> (1e4, 1e5, 1e6).
     #[arg(long, default_value = "pass_rate")]
     pub ranker: String,
     /// PageRank damping d.
     #[arg(long, default_value_t = 0.85)]
     pub pagerank_damping: f64,
-    /// PageRank iteration cap.
-    #[arg(long, default_value_t = 100)]
+    /// PageRank iteration cap (a problem that reaches it is counted and warned about).
+    #[arg(long, default_value_t = 10_000)]
     pub pagerank_iterations: u32,
     /// PageRank tolerance (max-norm change between iterates).
     #[arg(long, default_value_t = 1e-9)]
@@ -101,12 +111,13 @@ pub struct Args {
     /// Pairs per problem and kind at most.
     #[arg(long, default_value_t = 4)]
     pub max_pairs_per_problem: usize,
-    /// Minimum ranker-score margin between chosen and rejected (correctness pairs).
+    /// Correctness pairs: drop a pair unless chosen outscores rejected by this much (0: off).
+    /// Labels come from the trusted tests; by default scores only order samples within a label.
     #[arg(long, default_value_t = 0.0)]
     pub min_score_margin: f64,
-    /// Keep correctness pairs whose scores tie.
+    /// Correctness pairs: drop a pair whose ranker scores tie (off by default).
     #[arg(long)]
-    pub keep_ties: bool,
+    pub drop_ties: bool,
     /// Rejected side of correctness pairs: hardest (most similar) or random.
     #[arg(long, value_parser = ["hardest", "random"], default_value = "hardest")]
     pub negative: String,
@@ -136,9 +147,12 @@ pub struct Args {
     /// MinHash similarity threshold.
     #[arg(long, default_value_t = 0.7)]
     pub near_dedup_threshold: f64,
-    /// n of the n-gram decontamination.
+    /// n of the `ngram` decontamination rule.
     #[arg(long, default_value_t = 10)]
     pub decontam_ngram: usize,
+    /// Dedup scope: `problem` (the same program under two problems is two rows) or `global`.
+    #[arg(long, default_value = "problem")]
+    pub dedup_scope: String,
     /// Seed for random choices.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -179,7 +193,7 @@ fn options(a: &Args) -> anyhow::Result<BuildOptions> {
         .collect::<anyhow::Result<_>>()?;
     o.pairs.max_pairs_per_problem = a.max_pairs_per_problem;
     o.pairs.min_score_margin = a.min_score_margin;
-    o.pairs.drop_ties = !a.keep_ties;
+    o.pairs.drop_ties = a.drop_ties;
     o.pairs.negative = if a.negative == "random" {
         NegativeChoice::Random
     } else {
@@ -198,7 +212,22 @@ fn options(a: &Args) -> anyhow::Result<BuildOptions> {
     o.dedup.near = !a.no_near_dedup;
     o.dedup.threshold = a.near_dedup_threshold;
     o.dedup.seed = a.seed;
-    o.decontam_ngram = a.decontam_ngram;
+    o.dedup.scope = a
+        .dedup_scope
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--dedup-scope: {e}"))?;
+    o.decontaminate.rule = a
+        .decontaminate
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--decontaminate: {e}"))?;
+    o.decontaminate.ngram = a.decontam_ngram;
+    o.decontaminate.builtin = match a.builtin_benchmarks.trim() {
+        "none" | "" => Vec::new(),
+        list => list.split(',').map(|b| b.trim().to_string()).collect(),
+    };
+    o.decontaminate
+        .check()
+        .map_err(|e| anyhow::anyhow!("--builtin-benchmarks: {e}"))?;
     Ok(o)
 }
 
@@ -242,6 +271,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         samples: args.samples.clone(),
         executions,
         eval_problems: args.eval_problems.clone(),
+        benchmarks: args.benchmarks.clone(),
         ranking_executions: args.ranking_executions.clone(),
     };
     let out = &args.out;

@@ -117,6 +117,82 @@ pub struct PipelineConfig {
     pub seed_sft: Option<SeedSftStage>,
     pub iterate: Option<IterateStage>,
     pub eval: Option<EvalStage>,
+    /// Absent: the defaults of [`DecontaminateStage`].
+    pub decontaminate: Option<DecontaminateStage>,
+}
+
+impl PipelineConfig {
+    /// `[decontaminate]`, or its defaults when the section is absent.
+    pub fn decontaminate(&self) -> DecontaminateStage {
+        self.decontaminate.clone().unwrap_or_default()
+    }
+}
+
+/// `[decontaminate]`: benchmarks that training data must not contain. By
+/// default (also without the section) the built-in HumanEval fingerprints and
+/// the run's evaluation problems, by bigcode's substring rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecontaminateStage {
+    /// Built-in benchmarks (`humaneval`); `[]` turns them off.
+    #[serde(default = "default_builtin_benchmarks")]
+    pub benchmarks: Vec<String>,
+    /// Benchmark problem files, in any format `[problems.import]` reads.
+    #[serde(default)]
+    pub files: Vec<ProblemsImport>,
+    /// Also the run's own evaluation problems (`[eval]` of an iteration pipeline).
+    #[serde(default = "default_true")]
+    pub eval: bool,
+    /// `substring` (bigcode) or `ngram`.
+    #[serde(default = "default_rule")]
+    pub rule: String,
+    /// n of the `ngram` rule.
+    #[serde(default = "default_ngram")]
+    pub ngram: usize,
+}
+
+impl Default for DecontaminateStage {
+    fn default() -> Self {
+        DecontaminateStage {
+            benchmarks: default_builtin_benchmarks(),
+            files: Vec::new(),
+            eval: true,
+            rule: default_rule(),
+            ngram: default_ngram(),
+        }
+    }
+}
+
+impl DecontaminateStage {
+    /// The rank crate's options; an error names the key.
+    pub fn options(&self) -> Result<ouro_rank::decontam::DecontamOptions, String> {
+        let o = ouro_rank::decontam::DecontamOptions {
+            rule: self
+                .rule
+                .parse()
+                .map_err(|e| format!("key 'decontaminate.rule': {e}"))?,
+            builtin: self.benchmarks.clone(),
+            ngram: self.ngram,
+        };
+        o.check()
+            .map_err(|e| format!("key 'decontaminate.benchmarks': {e}"))?;
+        if self.ngram == 0 {
+            return Err("key 'decontaminate.ngram' must be at least 1".into());
+        }
+        Ok(o)
+    }
+}
+
+fn default_builtin_benchmarks() -> Vec<String> {
+    vec!["humaneval".into()]
+}
+
+fn default_rule() -> String {
+    "substring".into()
+}
+
+fn default_ngram() -> usize {
+    10
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -273,6 +349,24 @@ pub fn load_config(path: &Path) -> Result<PipelineConfig> {
             "{}: stage 'execute' needs stage 'samples' (add a [samples] section)",
             path.display()
         );
+    }
+    let d = config.decontaminate();
+    d.options()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    for (i, f) in d.files.iter().enumerate() {
+        if let Err(e) = f.format.parse::<ouro_import::ProblemFormat>() {
+            bail!(
+                "{}: key 'decontaminate.files[{i}].format': {e}",
+                path.display()
+            );
+        }
+        if !f.path.exists() {
+            bail!(
+                "{}: key 'decontaminate.files[{i}].path': {} does not exist",
+                path.display(),
+                f.path.display()
+            );
+        }
     }
     check_config(&config).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(config)

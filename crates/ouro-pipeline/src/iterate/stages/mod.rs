@@ -446,11 +446,15 @@ impl Ctx<'_> {
         let t_sample = t.elapsed().as_secs_f64();
 
         let dataset = self.run.stage_dir(round, "dataset");
+        // Nothing of the held-out evaluation (or a named benchmark) may be trained on.
+        let (benchmarks, decontaminate) =
+            crate::stages::decontamination(&self.cfg.decontaminate(), &self.splits.eval, &dir)?;
         let inputs = ouro_rank::build::BuildInputs {
             problems: self.problems_dir.clone(),
             samples: dir.join("samples"),
             executions: dir.join("executions"),
             eval_problems: None,
+            benchmarks,
             ranking_executions: None,
         };
         // Training data only from passes the sandbox cannot forge (bundled
@@ -460,6 +464,7 @@ impl Ctx<'_> {
         let mut opts = ouro_rank::build::BuildOptions {
             require_isolated: it.require_isolated,
             completion_format: self.completion_format(),
+            decontaminate,
             ..Default::default()
         };
         opts.sft.budget = ouro_rank::sft::Budget::Uniform {
