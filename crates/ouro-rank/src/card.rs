@@ -91,6 +91,16 @@ pub fn card_sections(reports: &[BuildReport]) -> Vec<(String, String)> {
             ),
         ));
     }
+    if let Some(rep) = reports.iter().find(|r| r.config == "repair") {
+        let s = &rep.selection;
+        sections.push((
+            "Repair selection".to_string(),
+            format!(
+                "Records: {}; failing samples with no passing program to fix them: {}; fixes less similar than {} (token Jaccard) to the failing program, left out: {}.\n",
+                s["records"], s["failing_without_fix"], rep.options.repair.min_similarity, s["fix_too_dissimilar"]
+            ),
+        ));
+    }
     if let Some(r) = reports.first() {
         let m = &r.metrics;
         let mut t = String::from("Per-problem pass rate of the executed samples (filter suite):\n\n| problems | mean | median | min | max |\n|---:|---:|---:|---:|---:|\n");

@@ -15,6 +15,13 @@ use serde::{Deserialize, Serialize};
 use crate::pool::{Candidate, Pool};
 use crate::render::{similarity, CompletionFormat};
 
+/// The default of [`RepairOptions::min_similarity`]. Measured on HumanEval
+/// (`examples/repair_similarity.rs`): a canonical program against its
+/// injected-error mutants has similarity ≥ 0.77 (p1; median 0.96), the same
+/// prompt completed by another problem's body 0.29 (median; p95 0.48). At 0.5
+/// every true fix is kept and 95.8% of unrelated programs are rejected.
+pub const DEFAULT_MIN_SIMILARITY: f64 = 0.5;
+
 /// Knobs of repair-record selection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RepairOptions {
@@ -30,7 +37,7 @@ impl Default for RepairOptions {
         RepairOptions {
             max_per_problem: 4,
             stderr_lines: 20,
-            min_similarity: 0.0,
+            min_similarity: DEFAULT_MIN_SIMILARITY,
         }
     }
 }

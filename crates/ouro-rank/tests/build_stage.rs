@@ -290,13 +290,25 @@ fn injected_error_pairs_use_only_executed_failing_mutants() {
 fn repair_records_hold_prompt_failing_code_feedback_and_fix() {
     let f = fixture();
     let out = f.dir.path().join("out");
-    build_repair(&inputs(f.dir.path()), &BuildOptions::default(), &out).unwrap();
+    let mut o = BuildOptions::default();
+    o.repair.min_similarity = 0.0;
+    build_repair(&inputs(f.dir.path()), &o, &out).unwrap();
     let rows: Vec<RepairRecord> = read_dir(out.join("repair")).unwrap();
     assert_eq!(
         rows.len(),
         2,
         "one per failing sample of p-mixed; p-none has no fix"
     );
+    // By default a fix must resemble the failing program: `return 2` is no
+    // draft of GOOD, the near miss is.
+    let strict = f.dir.path().join("strict");
+    let report = build_repair(&inputs(f.dir.path()), &BuildOptions::default(), &strict).unwrap();
+    let kept: Vec<RepairRecord> = read_dir(strict.join("repair")).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].messages[1].content, NEAR_MISS);
+    assert_eq!(report.selection["fix_too_dissimilar"], 1);
+    let card = std::fs::read_to_string(strict.join("README.md")).unwrap();
+    assert!(card.contains("fixes less similar than 0.5"), "{card}");
     let r = rows
         .iter()
         .find(|r| r.messages[1].content == NEAR_MISS)

@@ -141,6 +141,10 @@ pub struct Args {
     /// Repair records per problem at most.
     #[arg(long, default_value_t = 4)]
     pub max_repairs_per_problem: usize,
+    /// Repair records: the fix must be at least this similar (token Jaccard) to the
+    /// failing program, so an unrelated passing program is not taught as its fix.
+    #[arg(long, default_value_t = ouro_rank::repair::DEFAULT_MIN_SIMILARITY)]
+    pub min_similarity: f64,
     /// Disable MinHash near-dedup (exact dedup stays on).
     #[arg(long)]
     pub no_near_dedup: bool,
@@ -209,6 +213,12 @@ fn options(a: &Args) -> anyhow::Result<BuildOptions> {
     o.pairs.mutants_per_solution = a.mutants_per_solution;
     o.pairs.seed = a.seed;
     o.repair.max_per_problem = a.max_repairs_per_problem;
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&a.min_similarity),
+        "--min-similarity must be in [0, 1], got {}",
+        a.min_similarity
+    );
+    o.repair.min_similarity = a.min_similarity;
     o.dedup.near = !a.no_near_dedup;
     o.dedup.threshold = a.near_dedup_threshold;
     o.dedup.seed = a.seed;
