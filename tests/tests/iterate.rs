@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use ouro_data::report::RunReport;
+use ouro_data::{shard, Sample};
 use ouro_e2e::{ouro, quickstart_in, stderr};
 
 const TINY: &str = r#"
@@ -389,4 +390,64 @@ fn chat_rounds_train_on_the_chat_input_they_sample_from() {
     let seed: Vec<ouro_data::SftRecord> =
         ouro_data::shard::read_dir(dir.path().join("run/round-00/train-data")).unwrap();
     assert!(seed.iter().all(|r| r.prompt.starts_with("<|im_start|>")));
+}
+
+/// DART's sampling loop through the binary: problems short of their
+/// prop2diff quota are sampled again (new indices, new ids) up to the cap,
+/// the round builds from every batch, and a resumed round rebuilds the same.
+#[test]
+fn short_problems_are_resampled_up_to_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("resample.toml");
+    let text = TINY
+        .replace("RUN", &dir.path().join("run").display().to_string())
+        .replace(
+            "pool_problems = 12\n",
+            "pool_problems = 12\nselection = \"prop2diff\"\nkeep_per_problem = 2\nresample_passes = 2\nmax_samples = 5\n",
+        )
+        .replace(
+            "datasets = [\"sft\", \"dpo\", \"lintseq\", \"fait\"]",
+            "datasets = [\"sft\", \"fait\"]",
+        )
+        .replace("[iterate.dpo]\nmax_length = 128\n[iterate.dpo.optim]\nlr = 1e-4\nbatch_size = 4\nmax_steps = 2\nprogress = false\n", "");
+    std::fs::write(&path, text).unwrap();
+    let p = path.display().to_string();
+    let o = ouro(&["run", &p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let round = dir.path().join("run/round-01");
+    let first: Vec<Sample> = shard::read_dir(round.join("samples")).unwrap();
+    let resampled: Vec<Sample> = shard::read_dir(round.join("resample-1/samples")).unwrap();
+    let all: Vec<Sample> = shard::read_dir(round.join("all/samples")).unwrap();
+    assert_eq!(first.len(), 24, "12 problems x 2");
+    assert!(!resampled.is_empty(), "a tiny model leaves problems short");
+    assert!(resampled.iter().all(|s| s.index >= 5 && s.round == 1));
+    let later: usize = (2..=2)
+        .map(|k| round.join(format!("resample-{k}/samples")))
+        .filter(|d| d.exists())
+        .map(|d| shard::read_dir::<Sample>(&d).unwrap().len())
+        .sum();
+    assert_eq!(all.len(), first.len() + resampled.len() + later);
+    let ids: std::collections::HashSet<&str> = all.iter().map(|s| s.sample_id.as_str()).collect();
+    assert_eq!(ids.len(), all.len(), "sample ids are unique across batches");
+    let mut attempts: std::collections::HashMap<&str, usize> = Default::default();
+    for s in &all {
+        *attempts.entry(s.problem_id.as_str()).or_default() += 1;
+    }
+    assert!(attempts.values().all(|&n| n <= 5), "{attempts:?}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(round.join("dataset/sft/build_report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["pool"]["samples"].as_u64(), Some(all.len() as u64));
+    assert_eq!(report["options"]["sft"]["budget"]["name"], "prop2diff");
+
+    // A round interrupted after resampling rebuilds the same data.
+    let before = RunReport::read(&dir.path().join("run")).unwrap();
+    for stage in ["all", "dataset", "fait", "train-sft", "eval"] {
+        std::fs::remove_dir_all(round.join(stage)).unwrap();
+    }
+    let resumed = ouro(&["run", &p, "--resume"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let after = RunReport::read(&dir.path().join("run")).unwrap();
+    assert_eq!(before.rounds[1].data_counts, after.rounds[1].data_counts);
 }

@@ -196,6 +196,10 @@ pub struct SampleOptions {
     pub cache_dir: Option<PathBuf>,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Index of each problem's first attempt: a later batch of attempts at
+    /// the same problems and round (DART's resampling) starts past the
+    /// earlier ones, so its seeds and sample ids are new.
+    pub first_index: u32,
 }
 
 impl Default for SampleOptions {
@@ -211,6 +215,7 @@ impl Default for SampleOptions {
             seed: 0,
             cache_dir: None,
             progress: false,
+            first_index: 0,
         }
     }
 }
@@ -252,7 +257,7 @@ pub fn sample(
     let start = Instant::now();
     let mut jobs = Vec::new();
     for &(problem, count) in problems_and_counts {
-        for index in 0..count as u32 {
+        for index in opts.first_index..opts.first_index + count as u32 {
             jobs.push(Job {
                 problem,
                 index,

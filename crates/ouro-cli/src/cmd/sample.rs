@@ -84,6 +84,10 @@ pub struct Args {
     /// Expert-iteration round recorded in the samples.
     #[arg(long, default_value_t = 0)]
     pub round: u32,
+    /// Index of each problem's first attempt. A second batch at the same problems and
+    /// round (resampling the unsolved ones) starts past the first: new seeds, new ids.
+    #[arg(long, default_value_t = 0)]
+    pub first_index: u32,
     /// Only problems of this split.
     #[arg(long)]
     pub split: Option<String>,
@@ -203,6 +207,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         seed: args.seed,
         cache_dir,
         progress: !args.no_progress,
+        first_index: args.first_index,
     };
     let plan: Vec<(&Problem, usize)> = problems.iter().map(|p| (p, args.num_samples)).collect();
     let stats = ouro_sample::sample_to_dir(&plan, &backend, &opts, &args.out)?;

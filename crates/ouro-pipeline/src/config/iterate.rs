@@ -171,9 +171,24 @@ pub struct IterateStage {
     pub pool_problems: usize,
     #[serde(default)]
     pub sampling: SamplingStage,
-    /// Distinct correct samples kept per problem and round.
+    /// Distinct correct samples kept per problem and round (the K of `selection`).
     #[serde(default = "default_keep")]
     pub keep_per_problem: usize,
+    /// How many correct samples each problem keeps (DART-Math): `uniform`,
+    /// `keep_per_problem` each; `prop2diff`, proportional to the problem's
+    /// failure rate this round, max-normalised so the hardest attempted
+    /// problem gets `keep_per_problem` and every attempted one at least 1.
+    #[serde(default = "default_selection")]
+    pub selection: BudgetKind,
+    /// DART's sampling loop: after a round's samples are executed, problems
+    /// with fewer passing samples than their `selection` quota are sampled
+    /// again, `samples_per_problem` more per pass, for at most this many passes.
+    #[serde(default)]
+    pub resample_passes: u32,
+    /// Attempts per problem and round at most, resampling included
+    /// (0: 4 × `samples_per_problem`).
+    #[serde(default)]
+    pub max_samples: usize,
     /// Share of earlier rounds' accepted data mixed into a round's training
     /// set (1 = all of it), to keep the model from collapsing onto the newest round.
     #[serde(default = "one")]
@@ -208,6 +223,24 @@ pub struct IterateStage {
 }
 
 impl IterateStage {
+    /// Attempts per problem and round at most (`max_samples`, or its default).
+    pub fn sample_cap(&self) -> usize {
+        if self.max_samples == 0 {
+            4 * self.samples_per_problem
+        } else {
+            self.max_samples
+        }
+    }
+
+    /// The SFT selection budget of a round.
+    pub fn selection_budget(&self) -> ouro_rank::sft::Budget {
+        let k = self.keep_per_problem;
+        match self.selection {
+            BudgetKind::Uniform => ouro_rank::sft::Budget::Uniform { k },
+            BudgetKind::Prop2diff => ouro_rank::sft::Budget::Prop2diff { k },
+        }
+    }
+
     /// Checks what serde cannot; errors name the key.
     pub fn check(&self) -> anyhow::Result<()> {
         use super::DatasetKind;
@@ -227,6 +260,13 @@ impl IterateStage {
         }
         if self.keep_per_problem == 0 {
             anyhow::bail!("key 'iterate.keep_per_problem' must be at least 1");
+        }
+        if self.resample_passes > 0 && self.max_samples != 0 && self.max_samples < self.samples_per_problem {
+            anyhow::bail!(
+                "key 'iterate.max_samples' = {} is below 'iterate.samples_per_problem' = {}: resampling could never add an attempt",
+                self.max_samples,
+                self.samples_per_problem
+            );
         }
         if self.pool_split.is_empty() {
             anyhow::bail!("key 'iterate.pool_split' names no split");
@@ -270,6 +310,9 @@ fn one() -> f64 {
 }
 fn default_max_tokens() -> u32 {
     96
+}
+fn default_selection() -> BudgetKind {
+    BudgetKind::Uniform
 }
 fn default_true() -> bool {
     true

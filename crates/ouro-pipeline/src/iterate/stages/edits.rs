@@ -21,7 +21,7 @@ impl Ctx<'_> {
         accepted: &[SftRecord],
     ) -> Result<()> {
         let dir = self.run.round_dir(round);
-        let (samples_dir, problems) = (dir.join("samples"), self.problems_dir.clone());
+        let ((samples_dir, execs), problems) = (self.round_data(round), self.problems_dir.clone());
         if it.datasets.contains(&DatasetKind::Lintseq) {
             let out = dir.join("lintseq");
             let opts = ouro_edits::lintseq::LintseqOptions {
@@ -58,7 +58,6 @@ impl Ctx<'_> {
         if it.datasets.contains(&DatasetKind::Fait) {
             let out = dir.join("fait");
             let o = out.clone();
-            let execs = dir.join("executions");
             self.stage(&out, &format!("round {round} fait"), || {
                 let opts = ouro_edits::fait::FaitOptions {
                     progress: false,

@@ -26,6 +26,7 @@ const STOP: [&str; 4] = ["\ndef ", "\nclass ", "\nif __name__", "\nprint("];
 use crate::runner::{stage, RunSummary};
 
 mod edits;
+mod resample;
 mod rows;
 
 /// What the round stages share.
@@ -257,7 +258,7 @@ impl Ctx<'_> {
         plan: &[(&Problem, usize)],
         model: &Path,
         sampling: &SamplingStage,
-        round: u32,
+        (round, first_index): (u32, u32),
         label: &str,
         audit: bool,
     ) -> Result<(Vec<Sample>, Vec<Execution>)> {
@@ -305,6 +306,7 @@ impl Ctx<'_> {
                 },
                 seed,
                 progress: true,
+                first_index,
                 ..Default::default()
             };
             let part = part_path(&samples_dir, ShardSpec::default());
@@ -351,7 +353,7 @@ impl Ctx<'_> {
             .collect();
         let label = format!("{arm}eval r{round}");
         let t = Instant::now();
-        let res = self.sample_and_execute(&dir, &plan, model, &e.sampling, round, &label, true);
+        let res = self.sample_and_execute(&dir, &plan, model, &e.sampling, (round, 0), &label, true);
         self.splits.eval = eval_set;
         let (samples, execs) = res?;
         let result: EvalResult = evaluate(&samples, &execs, &e.k);
@@ -398,12 +400,12 @@ impl Ctx<'_> {
             pool.sort_unstable();
         }
         let n = it.samples_per_problem;
-        let prev = self.run.stage_dir(round - 1, "samples");
+        let (prev, prev_execs) = self.round_data(round - 1);
         if it.budget == BudgetKind::Uniform || round == 1 || !prev.exists() {
             return Ok(pool.into_iter().map(|i| (i, n)).collect());
         }
         let samples: Vec<Sample> = shard::read_dir(&prev)?;
-        let execs: Vec<Execution> = shard::read_dir(self.run.stage_dir(round - 1, "executions"))?;
+        let execs: Vec<Execution> = shard::read_dir(prev_execs)?;
         let passes = per_problem_passes(&samples, &execs, PassRule::Filter);
         Ok(pool
             .into_iter()
@@ -436,13 +438,15 @@ impl Ctx<'_> {
             &plan,
             start,
             &it.sampling,
-            round,
+            (round, 0),
             &format!("round {round}"),
             // Selection sees only the filter suite; the audit suite is for evaluation.
             false,
         );
-        self.splits.pool = pool;
         res?;
+        let res = self.resample(round, it, start, &budget, &pool);
+        self.splits.pool = pool;
+        let (samples_dir, executions_dir) = res?;
         let t_sample = t.elapsed().as_secs_f64();
 
         let dataset = self.run.stage_dir(round, "dataset");
@@ -451,8 +455,8 @@ impl Ctx<'_> {
             crate::stages::decontamination(&self.cfg.decontaminate(), &self.splits.eval, &dir)?;
         let inputs = ouro_rank::build::BuildInputs {
             problems: self.problems_dir.clone(),
-            samples: dir.join("samples"),
-            executions: dir.join("executions"),
+            samples: samples_dir,
+            executions: executions_dir,
             eval_problems: None,
             benchmarks,
             ranking_executions: None,
@@ -467,9 +471,7 @@ impl Ctx<'_> {
             decontaminate,
             ..Default::default()
         };
-        opts.sft.budget = ouro_rank::sft::Budget::Uniform {
-            k: it.keep_per_problem,
-        };
+        opts.sft.budget = it.selection_budget();
         opts.sft.max_per_problem = it.keep_per_problem;
         let datasets = it.datasets.clone();
         let ds = dataset.clone();
