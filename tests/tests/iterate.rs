@@ -394,7 +394,8 @@ fn chat_rounds_train_on_the_chat_input_they_sample_from() {
 
 /// DART's sampling loop through the binary: problems short of their
 /// prop2diff quota are sampled again (new indices, new ids) up to the cap,
-/// the round builds from every batch, and a resumed round rebuilds the same.
+/// the round builds from every batch (ranked by CodeT on the audit tests),
+/// and a resumed round rebuilds the same.
 #[test]
 fn short_problems_are_resampled_up_to_the_cap() {
     let dir = tempfile::tempdir().unwrap();
@@ -403,7 +404,7 @@ fn short_problems_are_resampled_up_to_the_cap() {
         .replace("RUN", &dir.path().join("run").display().to_string())
         .replace(
             "pool_problems = 12\n",
-            "pool_problems = 12\nselection = \"prop2diff\"\nkeep_per_problem = 2\nresample_passes = 2\nmax_samples = 5\n",
+            "pool_problems = 12\nselection = \"prop2diff\"\nkeep_per_problem = 2\nresample_passes = 2\nmax_samples = 5\nranker = \"codet\"\nrank_tests = \"audit\"\n",
         )
         .replace(
             "datasets = [\"sft\", \"dpo\", \"lintseq\", \"fait\"]",
@@ -440,6 +441,11 @@ fn short_problems_are_resampled_up_to_the_cap() {
     .unwrap();
     assert_eq!(report["pool"]["samples"].as_u64(), Some(all.len() as u64));
     assert_eq!(report["options"]["sft"]["budget"]["name"], "prop2diff");
+    // The ranker scores the pool's audit tests; labels stay the filter suite's.
+    assert_eq!(report["options"]["ranker"]["name"], "codet");
+    assert_eq!(report["inputs"]["ranking_suite"], "audit");
+    let execs: Vec<ouro_data::Execution> = shard::read_dir(round.join("all/executions")).unwrap();
+    assert!(execs.iter().any(|e| e.suite == ouro_data::Suite::Audit));
 
     // A round interrupted after resampling rebuilds the same data.
     let before = RunReport::read(&dir.path().join("run")).unwrap();

@@ -247,6 +247,7 @@ pub(crate) fn build_stage(
         eval_problems: None,
         benchmarks,
         ranking_executions: None,
+        ranking_suite: ouro_data::Suite::Filter,
     };
     let opts = ouro_rank::build::BuildOptions {
         decontaminate,

@@ -270,6 +270,7 @@ fn main() {
         eval_problems: None,
         benchmarks: Vec::new(),
         ranking_executions: None,
+        ranking_suite: ouro_data::Suite::Filter,
     };
     let o = BuildOptions {
         ranker: Ranker::Codet,

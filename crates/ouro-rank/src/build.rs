@@ -43,6 +43,7 @@ pub struct Loaded {
     /// Problems whose texts training data must not contain.
     pub benchmarks: Vec<Problem>,
     pub ranking_executions: Vec<Execution>,
+    pub ranking_suite: ouro_data::Suite,
 }
 
 /// Reads all input shards.
@@ -64,6 +65,7 @@ pub fn load_inputs(inputs: &BuildInputs) -> Result<Loaded> {
         executions,
         benchmarks,
         ranking_executions,
+        ranking_suite: inputs.ranking_suite,
     })
 }
 
@@ -85,6 +87,7 @@ pub fn pools_from(loaded: &Loaded, o: &BuildOptions) -> Result<(Vec<Pool>, PoolS
             dedup: o.dedup.clone(),
             decontaminator: decontaminator.as_ref(),
             ranking_executions: loaded.ranking_executions.clone(),
+            ranking_suite: loaded.ranking_suite,
         },
     );
     if left_out > 0 {

@@ -27,9 +27,19 @@ pub struct BuildInputs {
     #[serde(default)]
     pub benchmarks: Vec<PathBuf>,
     /// Executions of the samples against model-generated tests (see
-    /// `build::build_generated_tests`); when given, the ranker scores that matrix.
+    /// `build::build_generated_tests`) or against a held-back suite; when
+    /// given, the ranker scores that matrix (its `ranking_suite` rows).
+    /// Pass/fail labels always come from the filter suite.
     #[serde(default)]
     pub ranking_executions: Option<PathBuf>,
+    /// Which suite of `ranking_executions` the ranker scores: `filter` (generated
+    /// tests become a problem's filter suite) or `audit` (a family's held-back tests).
+    #[serde(default = "filter_suite")]
+    pub ranking_suite: ouro_data::Suite,
+}
+
+fn filter_suite() -> ouro_data::Suite {
+    ouro_data::Suite::Filter
 }
 
 /// All knobs of the build stage.

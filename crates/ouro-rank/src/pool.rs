@@ -55,7 +55,6 @@ impl Pool {
 }
 
 /// How pools are built.
-#[derive(Default)]
 pub struct PoolOptions<'a> {
     pub ranker: Ranker,
     pub dedup: DedupOptions,
@@ -65,6 +64,20 @@ pub struct PoolOptions<'a> {
     /// ranker scores this matrix instead of the filter-suite one. Pass/fail
     /// labels always come from the filter suite.
     pub ranking_executions: Vec<Execution>,
+    /// The suite of `ranking_executions` the ranker scores.
+    pub ranking_suite: Suite,
+}
+
+impl Default for PoolOptions<'_> {
+    fn default() -> Self {
+        PoolOptions {
+            ranker: Ranker::default(),
+            dedup: DedupOptions::default(),
+            decontaminator: None,
+            ranking_executions: Vec::new(),
+            ranking_suite: Suite::Filter,
+        }
+    }
 }
 
 /// Counts of everything pool building saw, kept or dropped.
@@ -141,7 +154,7 @@ pub fn build_pools(
     let ranking = (!o.ranking_executions.is_empty()).then(|| {
         aggregate_outcomes(
             &o.ranking_executions,
-            Suite::Filter,
+            o.ranking_suite,
             &mut MatrixStats::default(),
         )
     });

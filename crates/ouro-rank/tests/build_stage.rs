@@ -142,6 +142,7 @@ fn inputs(root: &Path) -> BuildInputs {
         eval_problems: None,
         benchmarks: Vec::new(),
         ranking_executions: None,
+        ranking_suite: ouro_data::Suite::Filter,
     }
 }
 

@@ -114,6 +114,7 @@ fn bundled_problems_become_loadable_sft_dpo_and_repair_configs() {
         eval_problems: None,
         benchmarks: Vec::new(),
         ranking_executions: None,
+        ranking_suite: ouro_data::Suite::Filter,
     };
     let mut o = BuildOptions::default();
     o.sft.reference_fraction = 0.2;

@@ -52,9 +52,14 @@ pub struct Args {
     /// Executions of the samples: a shard directory or one shard (not used by `generated-tests`).
     #[arg(long)]
     pub executions: Option<PathBuf>,
-    /// Executions of the samples against model-generated tests; the ranker then scores that matrix.
+    /// Executions the ranker scores instead of the filter suite's (labels stay the filter
+    /// suite's): model-generated tests (see `generated-tests`), or `--executions` itself with
+    /// `--ranking-suite audit`.
     #[arg(long)]
     pub ranking_executions: Option<PathBuf>,
+    /// The suite of --ranking-executions the ranker scores.
+    #[arg(long, value_parser = ["filter", "audit"], default_value = "filter")]
+    pub ranking_suite: String,
     /// generated-tests: tests kept per test sample.
     #[arg(long, default_value_t = 5)]
     pub tests_per_sample: usize,
@@ -283,6 +288,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         eval_problems: args.eval_problems.clone(),
         benchmarks: args.benchmarks.clone(),
         ranking_executions: args.ranking_executions.clone(),
+        ranking_suite: match args.ranking_suite.as_str() {
+            "audit" => ouro_data::Suite::Audit,
+            _ => ouro_data::Suite::Filter,
+        },
     };
     let out = &args.out;
     let report = match args.target {

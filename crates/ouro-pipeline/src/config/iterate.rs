@@ -86,6 +86,14 @@ pub struct SeedSftStage {
     pub train: SftConfig,
 }
 
+/// The tests a round's ranker scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RankTests {
+    Filter,
+    Audit,
+}
+
 /// Per-problem sample budget of a round (DART-Math).
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -180,6 +188,15 @@ pub struct IterateStage {
     /// problem gets `keep_per_problem` and every attempted one at least 1.
     #[serde(default = "default_selection")]
     pub selection: BudgetKind,
+    /// Ranker that orders a problem's samples within their label (pass or fail
+    /// by the filter suite): `pass_rate`, `codet`, `pagerank`, `b4` or `b4:<beta0>`.
+    #[serde(default = "default_ranker")]
+    pub ranker: String,
+    /// The tests the ranker scores: `filter` (then every passing sample ties
+    /// under every ranker) or `audit` (the family's held-back tests, also run
+    /// on the pool; never the labels, and never the evaluated problems').
+    #[serde(default = "default_rank_tests")]
+    pub rank_tests: RankTests,
     /// DART's sampling loop: after a round's samples are executed, problems
     /// with fewer passing samples than their `selection` quota are sampled
     /// again, `samples_per_problem` more per pass, for at most this many passes.
@@ -261,13 +278,18 @@ impl IterateStage {
         if self.keep_per_problem == 0 {
             anyhow::bail!("key 'iterate.keep_per_problem' must be at least 1");
         }
-        if self.resample_passes > 0 && self.max_samples != 0 && self.max_samples < self.samples_per_problem {
+        if self.resample_passes > 0
+            && self.max_samples != 0
+            && self.max_samples < self.samples_per_problem
+        {
             anyhow::bail!(
                 "key 'iterate.max_samples' = {} is below 'iterate.samples_per_problem' = {}: resampling could never add an attempt",
                 self.max_samples,
                 self.samples_per_problem
             );
         }
+        ouro_rank::rankers::Ranker::parse(&self.ranker)
+            .map_err(|e| anyhow::anyhow!("key 'iterate.ranker': {e}"))?;
         if self.pool_split.is_empty() {
             anyhow::bail!("key 'iterate.pool_split' names no split");
         }
@@ -310,6 +332,12 @@ fn one() -> f64 {
 }
 fn default_max_tokens() -> u32 {
     96
+}
+fn default_ranker() -> String {
+    "pass_rate".into()
+}
+fn default_rank_tests() -> RankTests {
+    RankTests::Filter
 }
 fn default_selection() -> BudgetKind {
     BudgetKind::Uniform

@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 pub mod iterate;
 pub use iterate::{
-    check_config, BudgetKind, EvalStage, IterateStage, ModelStage, SamplingStage, SeedSftStage,
-    TokenizerStage,
+    check_config, BudgetKind, EvalStage, IterateStage, ModelStage, RankTests, SamplingStage,
+    SeedSftStage, TokenizerStage,
 };
 
 /// The CPU limit of one sandboxed run when `[execute] cpu_ms` is not set.

@@ -12,7 +12,7 @@ use ouro_train::config::SftConfig;
 use super::data::{reference_rows, sft_balance, splits, subsample, Splits};
 use super::eval::{evaluate, per_problem_passes, EvalResult, PassRule};
 use crate::config::{
-    BudgetKind, EvalStage, IterateStage, PipelineConfig, SamplingStage, DEFAULT_CPU_MS,
+    BudgetKind, EvalStage, IterateStage, PipelineConfig, RankTests, SamplingStage, DEFAULT_CPU_MS,
 };
 
 /// What a trainer returns: its report and the data-preparation counts.
@@ -353,7 +353,8 @@ impl Ctx<'_> {
             .collect();
         let label = format!("{arm}eval r{round}");
         let t = Instant::now();
-        let res = self.sample_and_execute(&dir, &plan, model, &e.sampling, (round, 0), &label, true);
+        let res =
+            self.sample_and_execute(&dir, &plan, model, &e.sampling, (round, 0), &label, true);
         self.splits.eval = eval_set;
         let (samples, execs) = res?;
         let result: EvalResult = evaluate(&samples, &execs, &e.k);
@@ -440,8 +441,9 @@ impl Ctx<'_> {
             &it.sampling,
             (round, 0),
             &format!("round {round}"),
-            // Selection sees only the filter suite; the audit suite is for evaluation.
-            false,
+            // Labels come from the filter suite; the audit suite runs on
+            // the pool only when the ranker orders by it.
+            it.rank_tests == RankTests::Audit,
         );
         res?;
         let res = self.resample(round, it, start, &budget, &pool);
@@ -456,10 +458,11 @@ impl Ctx<'_> {
         let inputs = ouro_rank::build::BuildInputs {
             problems: self.problems_dir.clone(),
             samples: samples_dir,
-            executions: executions_dir,
+            executions: executions_dir.clone(),
             eval_problems: None,
             benchmarks,
-            ranking_executions: None,
+            ranking_executions: (it.rank_tests == RankTests::Audit).then(|| executions_dir.clone()),
+            ranking_suite: ouro_data::Suite::Audit,
         };
         // Training data only from passes the sandbox cannot forge (bundled
         // problems compile fully; others fall back to in-process and are left out).
@@ -469,6 +472,7 @@ impl Ctx<'_> {
             require_isolated: it.require_isolated,
             completion_format: self.completion_format(),
             decontaminate,
+            ranker: ouro_rank::rankers::Ranker::parse(&it.ranker).map_err(anyhow::Error::msg)?,
             ..Default::default()
         };
         opts.sft.budget = it.selection_budget();

@@ -11,7 +11,7 @@ use ouro_data::run::{part_path, StageStats};
 use ouro_data::{shard, Execution, Problem, Sample, ShardSpec, Suite, Verdict};
 
 use super::Ctx;
-use crate::config::IterateStage;
+use crate::config::{IterateStage, RankTests};
 use crate::iterate::eval::{per_problem_passes, PassRule};
 
 /// Per problem: distinct passing programs (what selection can keep).
@@ -111,7 +111,7 @@ impl Ctx<'_> {
                 &it.sampling,
                 (round, pass.saturating_mul(cap)),
                 &format!("round {round} resample {pass}"),
-                false,
+                it.rank_tests == RankTests::Audit,
             )?;
             samples.extend(s);
             executions.extend(e);
