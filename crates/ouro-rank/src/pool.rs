@@ -245,7 +245,9 @@ pub fn build_pools(
             });
             let mut decontaminated = 0;
             let mut problem_decontaminated = false;
-            if let Some(d) = o.decontaminator {
+            // A problem nobody attempted has nothing to remove: the run's
+            // own eval problems sit in the problem set without samples.
+            if let Some(d) = o.decontaminator.filter(|_| attempts > 0) {
                 if d.is_contaminated(&problem.prompt) {
                     problem_decontaminated = true;
                     decontaminated = candidates.len();
