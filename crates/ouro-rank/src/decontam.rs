@@ -27,6 +27,7 @@ use std::collections::{HashMap, HashSet};
 use ouro_data::Problem;
 use serde::{Deserialize, Serialize};
 
+use crate::dedup::{mulmod, MERSENNE as MOD};
 use crate::pytok::significant_tokens;
 
 /// Which rule flags a text.
@@ -189,18 +190,7 @@ pub fn benchmark_strings(p: &Problem) -> Vec<String> {
     out
 }
 
-const MOD: u64 = (1 << 61) - 1;
 const BASE: u64 = 1_000_003;
-
-fn mulmod(a: u64, b: u64) -> u64 {
-    let x = a as u128 * b as u128;
-    let r = (x as u64 & MOD) + ((x >> 61) as u64);
-    if r >= MOD {
-        r - MOD
-    } else {
-        r
-    }
-}
 
 /// Polynomial prefix hashes of `bytes` (`h[i]` covers `bytes[..i]`).
 struct Prefix {

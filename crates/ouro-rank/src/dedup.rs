@@ -120,7 +120,7 @@ pub(crate) fn hash64<T: Hash + ?Sized>(x: &T) -> u64 {
     z ^ (z >> 31)
 }
 
-const MERSENNE: u64 = (1 << 61) - 1;
+pub(crate) const MERSENNE: u64 = (1 << 61) - 1;
 
 /// MinHash signatures with fixed seeded permutations.
 pub struct MinHasher {
@@ -130,7 +130,7 @@ pub struct MinHasher {
 }
 
 /// `a·b mod (2⁶¹−1)` by the Mersenne folding identity (no 128-bit division).
-fn mulmod(a: u64, b: u64) -> u64 {
+pub(crate) fn mulmod(a: u64, b: u64) -> u64 {
     let x = a as u128 * b as u128;
     let mut r = (x as u64 & MERSENNE) + ((x >> 61) as u64);
     r = (r & MERSENNE) + (r >> 61);
