@@ -36,22 +36,31 @@ def main(run):
         execs = table(os.path.join(base, "executions"))
         passed = {e["sample_id"] for e in execs if e["suite"] == "filter" and e["verdict"] == "pass"}
         attempts, passes = Counter(), Counter()
+        distinct = defaultdict(set)
         for s in samples:
             attempts[s["problem_id"]] += 1
-            passes[s["problem_id"]] += s["sample_id"] in passed
+            ok = s["sample_id"] in passed
+            passes[s["problem_id"]] += ok
+            if ok and s["code"] is not None:
+                distinct[s["problem_id"]].add("".join(s["code"].split()))
         rows = Counter(r["problem_id"] for r in table(os.path.join(rd, "dataset", "sft")))
         by = defaultdict(list)
+        extra = defaultdict(list)
         for p, n in attempts.items():
             f = 1 - passes[p] / n
             for lo, hi in buckets:
                 if lo <= f < hi:
                     by[(lo, hi)].append(rows[p])
+                    extra[(lo, hi)].append((n, passes[p], len(distinct[p])))
         print(f"{os.path.basename(rd)}: {len(samples)} attempts at {len(attempts)} problems, {sum(rows.values())} SFT rows")
         for lo, hi in buckets:
             v = by[(lo, hi)]
             label = "1.0 (unsolved)" if lo == 1.0 else f"[{lo:.2f}, {min(hi, 1.0):.2f})"
             mean = sum(v) / len(v) if v else float("nan")
-            print(f"  fail rate {label:<15} problems {len(v):>5}  mean SFT rows {mean:.2f}")
+            e = extra[(lo, hi)]
+            m = lambda i: sum(x[i] for x in e) / len(e) if e else float("nan")
+            print(f"  fail rate {label:<15} problems {len(v):>5}  mean SFT rows {mean:.2f}"
+                  f"  (attempts {m(0):.1f}, passing {m(1):.1f}, distinct passing programs {m(2):.2f})")
         solved_hard = [r for (lo, hi), v in by.items() if lo >= 0.75 and lo < 1.0 for r in v]
         if solved_hard:
             print(f"  fail rate >= 0.75 and solved: mean SFT rows {sum(solved_hard) / len(solved_hard):.2f} over {len(solved_hard)} problems")
