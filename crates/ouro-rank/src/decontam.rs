@@ -165,8 +165,8 @@ const MBPP_TAIL: &str = " Your code should pass";
 
 /// The strings of one benchmark problem that training data must not contain:
 /// its docstrings and their task statements (or, without any docstring, the
-/// prompt's task statement) and its reference
-/// solution's body (what follows the prompt). Raw, not normalised.
+/// prompt's task statement) and its reference solution's body (what follows
+/// the prompt). Raw, not normalised.
 pub fn benchmark_strings(p: &Problem) -> Vec<String> {
     let mut out = Vec::new();
     for d in triple_quoted(&p.prompt) {
