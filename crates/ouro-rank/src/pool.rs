@@ -116,6 +116,117 @@ fn warn_count(warnings: &mut Vec<String>, count: usize, what: &str, example: Opt
     }
 }
 
+/// One problem's pool before dedup, and what its cleaning removed.
+struct Partial {
+    pool: Pool,
+    decontaminated: usize,
+    problem_decontaminated: bool,
+    converged: bool,
+}
+
+/// Scores, orders and decontaminates one problem's executed samples.
+fn pool_for_problem(
+    problem: &Problem,
+    ss: &[&Sample],
+    filter: &HashMap<String, SampleOutcome>,
+    ranking: Option<&HashMap<String, SampleOutcome>>,
+    o: &PoolOptions,
+) -> Partial {
+    let mut mutant_verdicts = HashMap::new();
+    let mut executed: Vec<&Sample> = Vec::new();
+    let mut attempts = 0;
+    let mut passed_attempts = 0;
+    for s in ss {
+        let Some(out) = filter.get(&s.sample_id) else {
+            continue;
+        };
+        if s.model.starts_with(MUTANT_MODEL_PREFIX) {
+            if let Some(code) = &s.code {
+                mutant_verdicts.insert(normalise_code(code), out.passed);
+            }
+            continue;
+        }
+        attempts += 1;
+        passed_attempts += out.passed as usize;
+        if s.code.is_some() {
+            executed.push(s);
+        }
+    }
+    // Deterministic row order regardless of input order.
+    executed
+        .sort_by(|a, b| (a.round, a.index, &a.sample_id).cmp(&(b.round, b.index, &b.sample_id)));
+    let ids: Vec<String> = executed.iter().map(|s| s.sample_id.clone()).collect();
+    let matrix = matrix_for_problem(&problem.problem_id, &ids, ranking.unwrap_or(filter));
+    let (scores, converged) = o.ranker.score_checked(&matrix);
+    let mut candidates: Vec<Candidate> = executed
+        .iter()
+        .zip(scores)
+        .map(|(s, score)| Candidate {
+            sample: (*s).clone(),
+            code: s.code.clone().unwrap_or_default(),
+            passed: filter[&s.sample_id].passed,
+            score,
+            outcome: filter[&s.sample_id].clone(),
+        })
+        .collect();
+    candidates.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.passed.cmp(&a.passed))
+            .then((a.sample.round, a.sample.index).cmp(&(b.sample.round, b.sample.index)))
+            .then(a.sample.sample_id.cmp(&b.sample.sample_id))
+    });
+    let mut decontaminated = 0;
+    let mut problem_decontaminated = false;
+    // A problem nobody attempted has nothing to remove: the run's
+    // own eval problems sit in the problem set without samples.
+    if let Some(d) = o.decontaminator.filter(|_| attempts > 0) {
+        if d.is_contaminated(&problem.prompt) {
+            problem_decontaminated = true;
+            decontaminated = candidates.len();
+            candidates.clear();
+        } else {
+            let before = candidates.len();
+            candidates.retain(|c| !d.is_contaminated(&c.code));
+            decontaminated = before - candidates.len();
+        }
+    }
+    Partial {
+        pool: Pool {
+            problem: problem.clone(),
+            candidates,
+            mutant_verdicts,
+            attempts,
+            passed_attempts,
+        },
+        decontaminated,
+        problem_decontaminated,
+        converged,
+    }
+}
+
+/// Dedups every pool's candidates in one pass (items keep their problem as
+/// their group, so the scope decides whether pools see each other).
+fn dedup_pools(pools: &mut [Pool], o: &DedupOptions) -> DedupStats {
+    let mut items: Vec<(&str, &str)> = Vec::new();
+    for p in pools.iter() {
+        for c in &p.candidates {
+            items.push((p.problem.problem_id.as_str(), c.code.as_str()));
+        }
+    }
+    let (keep, stats) = dedup(&items, o);
+    let mut k = 0;
+    for p in pools.iter_mut() {
+        let n = p.candidates.len();
+        let flags = &keep[k..k + n];
+        let mut it = flags.iter();
+        p.candidates
+            .retain(|_| *it.next().expect("one flag per candidate"));
+        k += n;
+    }
+    stats
+}
+
 /// Groups samples and executions by problem, scores them and cleans them.
 pub fn build_pools(
     problems: &[Problem],
@@ -184,93 +295,11 @@ pub fn build_pools(
         }
     }
 
-    struct Partial {
-        pool: Pool,
-        decontaminated: usize,
-        problem_decontaminated: bool,
-        converged: bool,
-    }
+    let ranking = ranking.as_ref();
     let partials: Vec<Partial> = problems
         .par_iter()
         .zip(by_problem.par_iter())
-        .map(|(problem, ss)| {
-            let mut mutant_verdicts = HashMap::new();
-            let mut executed: Vec<&Sample> = Vec::new();
-            let mut attempts = 0;
-            let mut passed_attempts = 0;
-            for s in ss {
-                let Some(out) = filter.get(&s.sample_id) else {
-                    continue;
-                };
-                if s.model.starts_with(MUTANT_MODEL_PREFIX) {
-                    if let Some(code) = &s.code {
-                        mutant_verdicts.insert(normalise_code(code), out.passed);
-                    }
-                    continue;
-                }
-                attempts += 1;
-                passed_attempts += out.passed as usize;
-                if s.code.is_some() {
-                    executed.push(s);
-                }
-            }
-            // Deterministic row order regardless of input order.
-            executed.sort_by(|a, b| {
-                (a.round, a.index, &a.sample_id).cmp(&(b.round, b.index, &b.sample_id))
-            });
-            let ids: Vec<String> = executed.iter().map(|s| s.sample_id.clone()).collect();
-            let matrix = matrix_for_problem(
-                &problem.problem_id,
-                &ids,
-                ranking.as_ref().unwrap_or(&filter),
-            );
-            let (scores, converged) = o.ranker.score_checked(&matrix);
-            let mut candidates: Vec<Candidate> = executed
-                .iter()
-                .zip(scores)
-                .map(|(s, score)| Candidate {
-                    sample: (*s).clone(),
-                    code: s.code.clone().unwrap_or_default(),
-                    passed: filter[&s.sample_id].passed,
-                    score,
-                    outcome: filter[&s.sample_id].clone(),
-                })
-                .collect();
-            candidates.sort_by(|a, b| {
-                b.score
-                    .total_cmp(&a.score)
-                    .then(b.passed.cmp(&a.passed))
-                    .then((a.sample.round, a.sample.index).cmp(&(b.sample.round, b.sample.index)))
-                    .then(a.sample.sample_id.cmp(&b.sample.sample_id))
-            });
-            let mut decontaminated = 0;
-            let mut problem_decontaminated = false;
-            // A problem nobody attempted has nothing to remove: the run's
-            // own eval problems sit in the problem set without samples.
-            if let Some(d) = o.decontaminator.filter(|_| attempts > 0) {
-                if d.is_contaminated(&problem.prompt) {
-                    problem_decontaminated = true;
-                    decontaminated = candidates.len();
-                    candidates.clear();
-                } else {
-                    let before = candidates.len();
-                    candidates.retain(|c| !d.is_contaminated(&c.code));
-                    decontaminated = before - candidates.len();
-                }
-            }
-            Partial {
-                pool: Pool {
-                    problem: problem.clone(),
-                    candidates,
-                    mutant_verdicts,
-                    attempts,
-                    passed_attempts,
-                },
-                decontaminated,
-                problem_decontaminated,
-                converged,
-            }
-        })
+        .map(|(problem, ss)| pool_for_problem(problem, ss, &filter, ranking, o))
         .collect();
 
     let mut pools = Vec::with_capacity(partials.len());
@@ -311,24 +340,7 @@ pub fn build_pools(
         pools.push(pool);
     }
 
-    // Dedup across all pools at once (items are grouped by problem inside).
-    let mut items: Vec<(&str, &str)> = Vec::new();
-    for p in &pools {
-        for c in &p.candidates {
-            items.push((p.problem.problem_id.as_str(), c.code.as_str()));
-        }
-    }
-    let (keep, dstats) = dedup(&items, &o.dedup);
-    st.dedup = dstats;
-    let mut k = 0;
-    for p in &mut pools {
-        let n = p.candidates.len();
-        let flags = &keep[k..k + n];
-        let mut it = flags.iter();
-        p.candidates
-            .retain(|_| *it.next().expect("one flag per candidate"));
-        k += n;
-    }
+    st.dedup = dedup_pools(&mut pools, &o.dedup);
 
     let w = &mut st.warnings;
     warn_count(
