@@ -73,3 +73,48 @@ fn a_pasted_humaneval_docstring_is_removed_by_default_and_counted() {
     assert_eq!(ids, ["Mine/0", "Mine/1"], "{card}");
     assert!(card.contains("nothing (no benchmark given)"), "{card}");
 }
+
+#[test]
+fn bad_build_flags_name_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    for (flag, value, expect) in [
+        (
+            "--builtin-benchmarks",
+            "mbpp",
+            "--builtin-benchmarks: unknown built-in benchmark 'mbpp'",
+        ),
+        (
+            "--decontaminate",
+            "fuzzy",
+            "--decontaminate: unknown decontamination rule 'fuzzy'",
+        ),
+        (
+            "--dedup-scope",
+            "world",
+            "--dedup-scope: unknown dedup scope 'world'",
+        ),
+        (
+            "--min-similarity",
+            "2",
+            "--min-similarity must be in [0, 1]",
+        ),
+    ] {
+        let o = ouro(&[
+            "build",
+            "sft",
+            "--problems",
+            &d,
+            "--samples",
+            &d,
+            "--executions",
+            &d,
+            "--out",
+            &d,
+            flag,
+            value,
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{flag}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expect), "{flag}: {}", stderr(&o));
+    }
+}

@@ -117,6 +117,43 @@ fn every_subcommand_runs_end_to_end() {
         &s(&built),
     ]);
     assert!(has_parquet(&built.join("sft")));
+    // The cleaning and ranking flags: another benchmark, global dedup, a
+    // ranker on a named suite, opt-in ties, a repair similarity floor.
+    let cleaned = d.join("cleaned");
+    for target in ["dpo", "repair"] {
+        ok(&[
+            "build",
+            target,
+            "--problems",
+            &s(&round.join("problems")),
+            "--samples",
+            &s(&samples),
+            "--executions",
+            &s(&executions),
+            "--out",
+            &s(&cleaned),
+            "--benchmark",
+            &s(&he),
+            "--builtin-benchmarks",
+            "none",
+            "--decontaminate",
+            "ngram",
+            "--dedup-scope",
+            "global",
+            "--ranker",
+            "codet",
+            "--ranking-executions",
+            &s(&executions),
+            "--ranking-suite",
+            "filter",
+            "--drop-ties",
+            "--min-similarity",
+            "0.3",
+        ]);
+    }
+    let card = std::fs::read_to_string(cleaned.join("README.md")).unwrap();
+    assert!(card.contains("global (across problems)"), "{card}");
+    assert!(card.contains("fixes less similar than 0.3"), "{card}");
     let lintseq = d.join("lintseq");
     ok(&[
         "lintseq",
@@ -208,10 +245,17 @@ fn every_subcommand_runs_end_to_end() {
         "1",
         "--max-tokens",
         "8",
+        "--first-index",
+        "5",
         "--out",
         &s(&sampled),
     ]);
     assert!(has_parquet(&sampled));
+    let drawn: Vec<ouro_data::Sample> = ouro_data::shard::read_dir(&sampled).unwrap();
+    assert!(
+        drawn.iter().all(|x| x.index == 5),
+        "attempts start at --first-index"
+    );
     let cfg = d.join("train.toml");
     std::fs::write(&cfg, "[optim]\nmax_steps = 1\nbatch_size = 2\n").unwrap();
     let sft = d.join("sft");

@@ -151,6 +151,14 @@ fn read_rows(files: &[PathBuf]) -> Result<Vec<Row>> {
 }
 
 /// Every column name any row has, sorted (for the error that lists them).
+/// The first row, whose columns decide the dataset's shape.
+fn first_row<'r>(data: &Path, rows: &'r [Row]) -> Result<&'r Row> {
+    rows.first().ok_or_else(|| TrainError::EmptyDataset {
+        path: data.into(),
+        detail: "no rows".into(),
+    })
+}
+
 fn columns(rows: &[Row]) -> Vec<String> {
     let mut cols: Vec<String> = rows
         .iter()
@@ -227,10 +235,7 @@ pub fn load_sft(data: &Path) -> Result<(SftRows, &'static str)> {
         ));
     }
     let rows = read_rows(&files)?;
-    let first = rows.first().ok_or_else(|| TrainError::EmptyDataset {
-        path: data.into(),
-        detail: "no rows".into(),
-    })?;
+    let first = first_row(data, &rows)?;
     let has = |k: &str| first.cols.contains_key(k);
     let conversation = |r: &Row, i: usize, messages: Vec<Message>| RepairRecord {
         messages,
@@ -299,10 +304,7 @@ pub fn load_dpo(data: &Path) -> Result<(Vec<DpoRecord>, &'static str)> {
         return Ok((read_typed(&files)?, "ouro dpo shards"));
     }
     let rows = read_rows(&files)?;
-    let first = rows.first().ok_or_else(|| TrainError::EmptyDataset {
-        path: data.into(),
-        detail: "no rows".into(),
-    })?;
+    let first = first_row(data, &rows)?;
     let has = |k: &str| first.cols.contains_key(k);
     if !(has("chosen") && has("rejected")) {
         return Err(unknown_shape(data, &rows, "DPO", DPO_SHAPES));
