@@ -106,3 +106,20 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The scalars TensorBoard's own reader finds in `logdir`: `{tag: [[step, value]]}`.
+/// `None` when no interop Python is set up.
+pub fn tensorboard_scalars(logdir: &Path) -> Option<serde_json::Value> {
+    let python = interop_python()?;
+    let out = Command::new(python)
+        .arg(workspace().join("tests/fixtures/read_tensorboard.py"))
+        .arg(logdir)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "TensorBoard's reader failed (pip install -r scripts/requirements-ci.txt):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).expect("json"))
+}

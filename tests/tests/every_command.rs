@@ -234,6 +234,34 @@ fn every_subcommand_runs_end_to_end() {
         "--max-tokens",
         "4",
     ]);
+    let messages = d.join("messages.json");
+    std::fs::write(&messages, r#"[{"role": "user", "content": "hi"}]"#).unwrap();
+    let rendered = ok(&[
+        "model",
+        "chat-template",
+        &s(&model),
+        "--messages",
+        &s(&messages),
+        "--add-generation-prompt",
+    ]);
+    assert_eq!(
+        rendered,
+        "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    );
+    std::fs::write(&messages, r#"[{"content": "hi"}]"#).unwrap();
+    let o = ouro_e2e::ouro(&[
+        "model",
+        "chat-template",
+        &s(&model),
+        "--messages",
+        &s(&messages),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = ouro_e2e::stderr(&o);
+    assert!(
+        e.contains("messages.json") && e.contains("messages[0]") && e.contains("'role'"),
+        "{e}"
+    );
     let sampled = d.join("sampled");
     ok(&[
         "sample",

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use ouro_data::report::RunReport;
 use ouro_data::{shard, Sample};
-use ouro_e2e::{ouro, quickstart_in, stderr};
+use ouro_e2e::{ouro, quickstart_in, stderr, tensorboard_scalars};
 
 const TINY: &str = r#"
 out = "RUN"
@@ -108,8 +108,25 @@ fn tiny_iteration_runs_and_resumes_to_the_same_report() {
     for stage in ["train-sft", "eval"] {
         std::fs::remove_dir_all(run.join("round-01").join(stage)).unwrap();
     }
-    let resumed = ouro(&["run", &p, "--resume"]);
+    let resumed = ouro(&["run", &p, "--resume", "--report-to", "tensorboard"]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
+    if let Some(scalars) = tensorboard_scalars(&run.join("runs")) {
+        let steps = |tag: &str| -> Vec<i64> {
+            scalars[tag]
+                .as_array()
+                .unwrap_or_else(|| panic!("{tag} missing: {scalars}"))
+                .iter()
+                .map(|p| p[0].as_i64().unwrap())
+                .collect()
+        };
+        assert_eq!(steps("eval/pass@1"), [0, 1], "one point per round");
+        assert_eq!(steps("eval/pass@2"), [0, 1]);
+        assert!(!steps("train/loss").is_empty());
+        assert!(!steps("train/learning_rate").is_empty());
+        let last = RunReport::read(&run).unwrap();
+        let p1 = scalars["eval/pass@1"][1][1].as_f64().unwrap();
+        assert!((p1 - last.rounds[1].pass_at_1).abs() < 1e-6);
+    }
     let again = RunReport::read(&run).unwrap();
     for (a, b) in first.rounds.iter().zip(&again.rounds) {
         assert_eq!(

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use ouro_e2e::{arg, interop_python, ouro, ouro_ok, stderr};
+use ouro_e2e::{arg, interop_python, ouro, ouro_ok, stderr, tensorboard_scalars};
 
 /// A tiny model with a tokenizer: round 0's init of the tiny test pipeline.
 fn tiny_model(dir: &Path) -> String {
@@ -63,8 +63,19 @@ fn trl_shaped_jsonl_trains_sft_and_dpo() {
         &cfg,
         "--out",
         &arg(&out),
+        "--report-to",
+        "tensorboard",
     ]);
     assert_eq!(shape(&out), "2", "both conversations were kept");
+    if let Some(scalars) = tensorboard_scalars(&out.join("runs")) {
+        // TRL's names, one point per optimiser step (max_steps = 2).
+        for tag in ["train/loss", "train/learning_rate", "train/grad_norm"] {
+            let points = scalars[tag]
+                .as_array()
+                .unwrap_or_else(|| panic!("{tag}: {scalars}"));
+            assert_eq!(points.len(), 2, "{tag}");
+        }
+    }
 
     let pairs = dir.path().join("pairs.jsonl");
     std::fs::write(
@@ -143,4 +154,71 @@ fn a_pyarrow_parquet_with_only_prompt_and_completion_trains() {
     ]);
     assert_eq!(shape(&out), "2");
     assert!(out.join("model/model.safetensors").exists());
+}
+
+/// A Hub dataset directory as `huggingface-cli download --repo-type dataset`
+/// leaves it: a card whose `configs` name the files of each subset and split.
+#[test]
+fn a_hub_dataset_directory_trains_on_the_chosen_subset_and_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let cfg = config(dir.path());
+    let hub = dir.path().join("hub");
+    for sub in ["python/train", "python/test", "prose"] {
+        std::fs::create_dir_all(hub.join(sub)).unwrap();
+    }
+    std::fs::write(
+        hub.join("README.md"),
+        "---\nconfigs:\n- config_name: python\n  data_files:\n  - split: train\n    path: python/train/*.jsonl\n  \
+         - split: test\n    path: python/test/*.jsonl\n- config_name: prose\n  data_files: prose/*.jsonl\n---\n# Dataset\n",
+    )
+    .unwrap();
+    let row = |p: &str, c: &str| format!("{{\"prompt\": \"{p}\", \"completion\": \"{c}\"}}\n");
+    std::fs::write(
+        hub.join("python/train/a.jsonl"),
+        row("def f(x):", " return x") + &row("def g(x):", " return -x") + &row("def h():", " pass"),
+    )
+    .unwrap();
+    // Any other split or subset would fail: its rows have no accepted shape.
+    std::fs::write(hub.join("python/test/a.jsonl"), "{\"question\": \"q\"}\n").unwrap();
+    std::fs::write(hub.join("prose/a.jsonl"), "{\"question\": \"q\"}\n").unwrap();
+    let train = |extra: &[&str], out: &str| {
+        let out = dir.path().join(out);
+        let mut args = vec![
+            "train".to_string(),
+            "sft".into(),
+            "--model".into(),
+            model.clone(),
+            "--data".into(),
+            arg(&hub),
+            "--config".into(),
+            cfg.clone(),
+            "--out".into(),
+            arg(&out),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        (ouro(&args), out)
+    };
+    let (o, out) = train(&["--subset", "python", "--split", "train"], "sft");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(shape(&out), "3", "the three rows of python/train");
+    let (o, _) = train(&["--subset", "python"], "sft-default-split");
+    assert!(
+        o.status.success(),
+        "train is the default split: {}",
+        stderr(&o)
+    );
+    // Two configs, neither the default: the user must choose, and is told how.
+    let (o, _) = train(&[], "none");
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("--subset") && e.contains("python, prose"), "{e}");
+    let (o, _) = train(&["--subset", "python", "--split", "valid"], "bad-split");
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("--split valid") && e.contains("train, test"),
+        "{e}"
+    );
 }

@@ -36,6 +36,8 @@ pub struct Checkpoint {
     pub tokenizer: Option<Tokenizer>,
     /// The raw `generation_config.json`, if present.
     pub generation_config: Option<serde_json::Value>,
+    /// The checkpoint's own chat template, kept by checkpoints saved from it.
+    pub chat_template: Option<String>,
 }
 
 /// Loads an HF directory as f32 on `device`. See [`load_with_dtype`].
@@ -69,6 +71,7 @@ pub fn load_with_dtype(dir: impl AsRef<Path>, device: &Device, dtype: DType) -> 
     } else {
         None
     };
+    let chat_template = crate::chat_template::ChatTemplate::source_in_dir(dir)?;
     Ok(Checkpoint {
         dir: dir.into(),
         config,
@@ -76,6 +79,7 @@ pub fn load_with_dtype(dir: impl AsRef<Path>, device: &Device, dtype: DType) -> 
         decoder,
         tokenizer,
         generation_config,
+        chat_template,
     })
 }
 
@@ -202,17 +206,19 @@ pub fn save(
     varmap: &VarMap,
     tokenizer: Option<&Tokenizer>,
 ) -> Result<()> {
-    save_as(dir, config, varmap, tokenizer, None)
+    save_as(dir, config, varmap, tokenizer, None, None)
 }
 
 /// [`save`] with every weight converted to `dtype` (`None`: as the vars hold them), so
 /// f32 master weights can be written as the bf16 checkpoint they came from.
+/// `chat_template` (the source checkpoint's) is kept in `tokenizer_config.json`.
 pub fn save_as(
     dir: impl AsRef<Path>,
     config: &Config,
     varmap: &VarMap,
     tokenizer: Option<&Tokenizer>,
     dtype: Option<DType>,
+    chat_template: Option<&str>,
 ) -> Result<()> {
     let data = varmap.data().lock().expect("varmap lock");
     let mut tensors: Vec<(String, Tensor)> = Vec::new();
@@ -238,15 +244,16 @@ pub fn save_as(
     }
     drop(data);
     let named: Vec<(&str, &Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    save_tensors(dir.as_ref(), config, &named, tokenizer)
+    save_tensors(dir.as_ref(), config, &named, tokenizer, chat_template)
 }
 
-/// Like [`save`] for tensors not held in a `VarMap` (GGUF import, conversions).
+/// Like [`save_as`] for tensors not held in a `VarMap` (GGUF import, conversions).
 pub fn save_tensors(
     dir: &Path,
     config: &Config,
     tensors: &[(&str, &Tensor)],
     tokenizer: Option<&Tokenizer>,
+    chat_template: Option<&str>,
 ) -> Result<()> {
     let mut config = config.clone();
     if let Some((_, t)) = tensors.first() {
@@ -307,9 +314,13 @@ pub fn save_tensors(
             })?;
             write_file(
                 &tmp.join(TOKENIZER_CONFIG_FILE),
-                serde_json::to_string_pretty(&crate::chat::tokenizer_config(tok, &config))
-                    .expect("json")
-                    .as_bytes(),
+                serde_json::to_string_pretty(&crate::chat::tokenizer_config(
+                    tok,
+                    &config,
+                    chat_template,
+                ))
+                .expect("json")
+                .as_bytes(),
             )?;
         }
         Ok(())

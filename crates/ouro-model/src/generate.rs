@@ -302,16 +302,15 @@ impl<'a> Generator<'a> {
     }
 }
 
-/// The text [`generate_from_dir`] feeds the model: `prompt` itself, or with
-/// `chat` the ChatML conversation (with SmolLM2's default system prompt when
-/// the vocabulary is SmolLM2's).
-pub fn prompt_text(tok: &Tokenizer, prompt: &str, chat: bool) -> String {
-    if chat {
-        let system = (tok.get_vocab_size(true) == 49152).then_some(crate::chat::SMOLLM2_SYSTEM);
-        crate::chat::format_prompt(prompt, crate::chat::PromptFormat::ChatMl, system)
+/// The text [`generate_from_dir`] feeds the checkpoint in `dir`: `prompt`
+/// itself, or with `chat` one user turn in the checkpoint's chat template.
+pub fn prompt_text(dir: &std::path::Path, prompt: &str, chat: bool) -> Result<String> {
+    let format = if chat {
+        crate::chat::PromptFormat::ChatMl
     } else {
-        prompt.to_string()
-    }
+        crate::chat::PromptFormat::Plain
+    };
+    crate::chat::PromptRenderer::for_model(dir, format)?.prompt(prompt)
 }
 
 /// Loads a checkpoint directory and samples `n` completions of one prompt
@@ -358,7 +357,7 @@ pub fn generate_from_dir_on(
         .ok_or_else(|| ModelError::MissingFile {
             path: dir.join(crate::checkpoint::TOKENIZER_FILE),
         })?;
-    let text = prompt_text(tok, prompt, chat);
+    let text = prompt_text(dir, prompt, chat)?;
     let reqs: Vec<GenerationRequest> = (0..n as u64)
         .map(|i| GenerationRequest {
             prompt: text.clone(),

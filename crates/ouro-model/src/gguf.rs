@@ -429,7 +429,8 @@ pub struct ImportSummary {
 }
 
 /// Reads a GGUF file and writes an HF directory (f32 safetensors, config,
-/// tokenizer, tokenizer_config with the ChatML template when the vocabulary has it).
+/// tokenizer, tokenizer_config with the GGUF's chat template, else ChatML when the
+/// vocabulary has it).
 pub fn import_gguf(path: &Path, out_dir: &Path) -> Result<ImportSummary> {
     let scanned = scan_tensor_types(path)?;
     for (name, _, ty) in &scanned {
@@ -496,7 +497,12 @@ pub fn import_gguf(path: &Path, out_dir: &Path) -> Result<ImportSummary> {
         }
     }
     let named: Vec<(&str, &Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    crate::checkpoint::save_tensors(out_dir, &cfg, &named, Some(&tok))?;
+    // The GGUF's own chat template, when the converter kept it.
+    let chat_template = match meta(&content, "tokenizer.chat_template") {
+        Some(Value::String(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    crate::checkpoint::save_tensors(out_dir, &cfg, &named, Some(&tok), chat_template)?;
     Ok(ImportSummary {
         out_dir: out_dir.into(),
         config: cfg,

@@ -10,6 +10,7 @@
 //! See `API.md` next to this crate's `Cargo.toml` for the contract the trainer relies on.
 
 pub mod chat;
+pub mod chat_template;
 pub mod checkpoint;
 pub mod config;
 pub mod decode_attention;

@@ -18,6 +18,7 @@ mod chart;
 pub mod html;
 pub mod metrics;
 mod sections;
+pub mod tensorboard;
 mod text;
 
 pub use metrics::{Metrics, Step};

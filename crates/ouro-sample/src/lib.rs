@@ -32,7 +32,6 @@ use ouro_data::{Problem, Sample};
 use ouro_model::chat::PromptFormat;
 use serde::{Deserialize, Serialize};
 
-pub use local::{model_prompt, model_prompt_for};
 pub use openai::base_url_root;
 
 /// Which API of an OpenAI-compatible server to call.
@@ -66,7 +65,8 @@ pub enum BackendConfig {
         /// Sequences decoded together per `Generator::generate` call.
         #[serde(default = "default_batch_size")]
         batch_size: usize,
-        /// `plain` (the prompt is continued as is) or `chatml`.
+        /// `plain` (the prompt is continued as is) or `chatml` (a user turn in the
+        /// checkpoint's own chat template; ChatML when it has none).
         #[serde(default = "default_prompt_format")]
         prompt_format: PromptFormat,
         /// `cpu`, `cuda` or `cuda:N` [default: a GPU in a CUDA build that finds one, else

@@ -5,43 +5,14 @@ use std::time::Instant;
 
 use anyhow::Context;
 use ouro_data::run::StageStats;
-use ouro_model::chat::{format_prompt, PromptFormat, SMOLLM2_SYSTEM};
+use ouro_model::chat::{PromptFormat, PromptRenderer};
 use ouro_model::{checkpoint, GenerationRequest, Generator, SamplingParams};
 
 use crate::record::Raw;
 use crate::{Job, SampleOptions};
 
-/// SmolLM2's vocabulary size: its chat template inserts a default system turn.
-pub(crate) const SMOLLM2_VOCAB: usize = 49152;
-
-/// Generates one completion per job, in job order.
-/// The text a local model is given for `prompt`: the prompt itself, or one
-/// ChatML user turn (after SmolLM2's default system turn, for its tokenizer,
-/// as its own template does). Training rows of a chat-sampled round are
-/// rendered with it too, so a model trains on the input it samples from.
-pub fn model_prompt(prompt: &str, format: PromptFormat, vocab_size: usize) -> String {
-    let system =
-        (format == PromptFormat::ChatMl && vocab_size == SMOLLM2_VOCAB).then_some(SMOLLM2_SYSTEM);
-    format_prompt(prompt, format, system)
-}
-
-/// [`model_prompt`] for the model in `model_dir` (reads its tokenizer once).
-pub fn model_prompt_for(
-    model_dir: &Path,
-    format: PromptFormat,
-) -> anyhow::Result<impl Fn(&str) -> String> {
-    let vocab = match format {
-        PromptFormat::Plain => 0,
-        PromptFormat::ChatMl => {
-            let file = model_dir.join("tokenizer.json");
-            tokenizers::Tokenizer::from_file(&file)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
-                .get_vocab_size(true)
-        }
-    };
-    Ok(move |prompt: &str| model_prompt(prompt, format, vocab))
-}
-
+/// Generates one completion per job, in job order. Prompts are rendered by
+/// the checkpoint's own chat template for `PromptFormat::ChatMl`.
 pub(crate) fn generate(
     jobs: &[Job],
     model_dir: &Path,
@@ -61,14 +32,17 @@ pub(crate) fn generate(
             model_dir.display()
         )
     })?;
+    let render = PromptRenderer::for_model(model_dir, prompt_format)?;
     stats.time("load_model", load_start.elapsed().as_secs_f64());
     let requests: Vec<GenerationRequest> = jobs
         .iter()
-        .map(|job| GenerationRequest {
-            prompt: model_prompt(&job.problem.prompt, prompt_format, tok.get_vocab_size(true)),
-            params: sampling_params(opts, job.seed),
+        .map(|job| {
+            Ok(GenerationRequest {
+                prompt: render.prompt(&job.problem.prompt)?,
+                params: sampling_params(opts, job.seed),
+            })
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     // Rows of similar prompt length share a batch: less left padding, and
     // the batch's rows tend to finish together.
     let mut order: Vec<(usize, usize)> = requests

@@ -21,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context};
 use ouro_data::Message;
-use ouro_model::chat::{chatml, SMOLLM2_SYSTEM};
+use ouro_model::chat::{PromptFormat, PromptRenderer};
 use ouro_model::{checkpoint, Generation, GenerationRequest, Generator, SamplingParams};
 use serde_json::{json, Value};
 
@@ -108,7 +108,7 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
         .clone()
         .unwrap_or_else(|| crate::checkpoint_name(&opts.model));
     let (work_tx, work_rx) = mpsc::channel::<Work>();
-    let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<Option<&'static str>>>();
+    let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<PromptRenderer>>();
     let dir = opts.model.clone();
     let max_batch = opts.max_batch.max(1);
     let place = opts.place.clone();
@@ -116,7 +116,7 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
         .name("ouro-serve-model".into())
         .spawn(move || model_thread(dir, max_batch, place, ready_tx, work_rx))
         .context("starting the model thread")?;
-    let default_system = ready_rx
+    let chat = ready_rx
         .recv()
         .map_err(|_| anyhow!("the model thread died while loading"))??;
     let bind = format!("{}:{}", opts.host, opts.port);
@@ -128,7 +128,7 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
     let server = Arc::new(server);
     let ctx = Arc::new(Ctx {
         model_name: model_name.clone(),
-        default_system,
+        chat,
         work: work_tx,
         next_id: AtomicU64::new(0),
     });
@@ -179,7 +179,7 @@ fn model_thread(
     dir: PathBuf,
     max_batch: usize,
     place: ouro_model::Placement,
-    ready: mpsc::Sender<anyhow::Result<Option<&'static str>>>,
+    ready: mpsc::Sender<anyhow::Result<PromptRenderer>>,
     work: mpsc::Receiver<Work>,
 ) {
     let ck = match checkpoint::load_with_dtype(&dir, &place.device, place.dtype) {
@@ -196,9 +196,15 @@ fn model_thread(
         )));
         return;
     };
-    let default_system =
-        (tok.get_vocab_size(true) == crate::local::SMOLLM2_VOCAB).then_some(SMOLLM2_SYSTEM);
-    let _ = ready.send(Ok(default_system));
+    // The checkpoint's own chat template renders chat requests (ChatML without one).
+    let chat = match PromptRenderer::for_model(&dir, PromptFormat::ChatMl) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = ready.send(Err(anyhow!("{e}")));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(chat));
     let generator = Generator::new(&ck.decoder, tok).with_max_batch(max_batch);
     while let Ok(first) = work.recv() {
         // Everything that queued up while the last batch ran is decoded together.
@@ -236,7 +242,7 @@ fn model_thread(
 
 struct Ctx {
     model_name: String,
-    default_system: Option<&'static str>,
+    chat: PromptRenderer,
     work: mpsc::Sender<Work>,
     next_id: AtomicU64,
 }
@@ -340,7 +346,7 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool) -> Result<Value, ApiError> {
     }
     let prompts =
         if chat {
-            vec![chat_prompt(body, ctx.default_system)?]
+            vec![chat_prompt(body, &ctx.chat)?]
         } else {
             match body.get("prompt") {
                 Some(Value::String(s)) => vec![s.clone()],
@@ -419,9 +425,8 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool) -> Result<Value, ApiError> {
     }))
 }
 
-/// The ChatML text of `messages` (SmolLM2's default system turn when the
-/// vocabulary is SmolLM2's, as its template does).
-fn chat_prompt(body: &Value, default_system: Option<&str>) -> Result<String, ApiError> {
+/// `messages` rendered with the checkpoint's chat template.
+fn chat_prompt(body: &Value, chat: &PromptRenderer) -> Result<String, ApiError> {
     let messages = body
         .get("messages")
         .and_then(Value::as_array)
@@ -454,7 +459,7 @@ fn chat_prompt(body: &Value, default_system: Option<&str>) -> Result<String, Api
             }
         }
     }
-    Ok(chatml(&out, default_system))
+    chat.conversation(&out).map_err(|e| bad(e.to_string()))
 }
 
 /// Sampling parameters with OpenAI's defaults; `default_max_tokens` differs

@@ -52,6 +52,7 @@ fn main() {
         decoder,
         tokenizer: None,
         generation_config: None,
+        chat_template: None,
     };
     let model = DecoderLm::from_checkpoint(ckpt, &dev);
     let out = tempfile::tempdir().unwrap();

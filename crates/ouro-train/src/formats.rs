@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 
 use ouro_data::shard::JsonRow;
 use ouro_data::{DpoRecord, Message, PairKind, RepairRecord, SftRecord};
+use ouro_model::chat_template::ChatTemplate;
 use serde_json::Value;
 
 use crate::error::{Result, TrainError};
+use crate::hub::DataSource;
 use crate::sft::SftRows;
 
 const SFT_SHAPES: &str = "prompt + completion (strings, or lists of {role, content} messages), \
@@ -25,7 +27,21 @@ const DPO_SHAPES: &str = "prompt + chosen + rejected (strings, or message lists)
 /// The data files under `data`: the file itself, or the `*.parquet` files
 /// below the directory (else its `*.jsonl` / `*.json` files), in path order.
 /// One format per dataset: a shard directory's `build_report.json` is not data.
-fn data_files(data: &Path) -> Result<Vec<PathBuf>> {
+/// The files of `src`: a Hub dataset directory's subset and split, else
+/// [`data_files`].
+fn source_files(src: &DataSource) -> Result<Vec<PathBuf>> {
+    match crate::hub::dataset_files(src)? {
+        Some(files) if files.is_empty() => Err(TrainError::EmptyDataset {
+            path: src.path.into(),
+            detail: "the chosen subset and split hold no *.parquet, *.jsonl or *.json files".into(),
+        }),
+        Some(files) => Ok(files),
+        None => data_files(src.path),
+    }
+}
+
+/// A file, or every Parquet file under a directory (JSONL/JSON when it has none).
+pub(crate) fn data_files(data: &Path) -> Result<Vec<PathBuf>> {
     if data.is_file() {
         return Ok(vec![data.to_path_buf()]);
     }
@@ -222,9 +238,10 @@ fn is_ouro_shard(files: &[PathBuf], marker: &[&str]) -> Result<bool> {
     Ok(marker.iter().all(|m| cols.iter().any(|c| c == m)))
 }
 
-/// SFT rows from `data` and the shape they were read as.
-pub fn load_sft(data: &Path) -> Result<(SftRows, &'static str)> {
-    let files = data_files(data)?;
+/// SFT rows from `src` and the shape they were read as.
+pub fn load_sft(src: &DataSource) -> Result<(SftRows, &'static str)> {
+    let data = src.path;
+    let files = source_files(src)?;
     if is_ouro_shard(&files, &["messages", "problem_id", "failing_sample_id"])? {
         return Ok((SftRows::Messages(read_typed(&files)?), "ouro repair shards"));
     }
@@ -294,9 +311,16 @@ pub fn load_sft(data: &Path) -> Result<(SftRows, &'static str)> {
     Err(unknown_shape(data, &rows, "SFT", SFT_SHAPES))
 }
 
-/// Preference pairs from `data` and the shape they were read as.
-pub fn load_dpo(data: &Path) -> Result<(Vec<DpoRecord>, &'static str)> {
-    let files = data_files(data)?;
+/// Preference pairs from `data` and the shape they were read as. Conversational
+/// pairs are rendered with `chat` (the model's template; ChatML when `None`) as
+/// TRL renders them: the prompt with its generation header, each reply as the
+/// text the whole conversation adds after it.
+pub fn load_dpo(
+    src: &DataSource,
+    chat: Option<&ChatTemplate>,
+) -> Result<(Vec<DpoRecord>, &'static str)> {
+    let data = src.path;
+    let files = source_files(src)?;
     if is_ouro_shard(
         &files,
         &["prompt", "chosen", "rejected", "problem_id", "pair_kind"],
@@ -366,13 +390,22 @@ pub fn load_dpo(data: &Path) -> Result<(Vec<DpoRecord>, &'static str)> {
                     rejected[shared..].to_vec(),
                 )
             };
-            Ok(pair(
-                r,
-                i,
-                chatml_prompt(&prompt),
-                chatml_reply(&chosen),
-                chatml_reply(&rejected),
-            ))
+            let Some(t) = chat else {
+                return Ok(pair(
+                    r,
+                    i,
+                    chatml_prompt(&prompt),
+                    chatml_reply(&chosen),
+                    chatml_reply(&rejected),
+                ));
+            };
+            let render = |reply: &[Message], field: &str| {
+                t.render_prompt_and_reply(&prompt, reply)
+                    .map_err(|e| r.err(field, e))
+            };
+            let (head, chosen) = render(&chosen, "chosen")?;
+            let (_, rejected) = render(&rejected, "rejected")?;
+            Ok(pair(r, i, head, chosen, rejected))
         })
         .collect::<Result<_>>()?;
     Ok((out, shape))
@@ -431,12 +464,12 @@ mod tests {
             "pc.jsonl",
             &[r#"{"prompt": "a", "completion": "b", "extra": 1}"#],
         );
-        let (rows, shape) = load_sft(&pc).unwrap();
+        let (rows, shape) = load_sft(&(&pc).into()).unwrap();
         assert_eq!(shape, "prompt-completion");
         assert_eq!(first_plain(rows), ("a", "b", "row-1").into());
 
         let text = jsonl(d.path(), "t.jsonl", &[r#"{"text": "hello", "id": 7}"#]);
-        let (rows, _) = load_sft(&text).unwrap();
+        let (rows, _) = load_sft(&(&text).into()).unwrap();
         assert_eq!(first_plain(rows), ("", "hello", "7").into());
 
         let conv = jsonl(
@@ -446,7 +479,7 @@ mod tests {
                 r#"{"prompt": [{"role": "user", "content": "q"}], "completion": [{"role": "assistant", "content": "a"}]}"#,
             ],
         );
-        let (rows, shape) = load_sft(&conv).unwrap();
+        let (rows, shape) = load_sft(&(&conv).into()).unwrap();
         assert_eq!(shape, "conversational prompt-completion");
         let SftRows::Messages(r) = rows else { panic!() };
         assert_eq!(r[0].messages.len(), 2);
@@ -461,12 +494,12 @@ mod tests {
             "x.jsonl",
             &[r#"{"question": "a", "answer": "b"}"#],
         );
-        let e = load_sft(&p).unwrap_err().to_string();
+        let e = load_sft(&(&p).into()).unwrap_err().to_string();
         assert!(
             e.contains("found columns answer, question") && e.contains("prompt + completion"),
             "{e}"
         );
-        let e = load_dpo(&p).unwrap_err().to_string();
+        let e = load_dpo(&(&p).into(), None).unwrap_err().to_string();
         assert!(
             e.contains("not a DPO dataset") && e.contains("chosen + rejected"),
             "{e}"
@@ -479,13 +512,13 @@ mod tests {
                 r#"{"prompt": "a", "completion": 3}"#,
             ],
         );
-        let e = load_sft(&p).unwrap_err().to_string();
+        let e = load_sft(&(&p).into()).unwrap_err().to_string();
         assert!(
             e.contains("y.jsonl") && e.contains("row 2") && e.contains("'completion'"),
             "{e}"
         );
         let p = jsonl(d.path(), "z.jsonl", &["{\"prompt\": \"a\",", ""]);
-        let e = load_sft(&p).unwrap_err().to_string();
+        let e = load_sft(&(&p).into()).unwrap_err().to_string();
         assert!(e.contains("line 1") && e.contains("not JSON"), "{e}");
     }
 
@@ -500,7 +533,7 @@ mod tests {
                 .replace('\n', " ")
                 .as_str()],
         );
-        let (pairs, shape) = load_dpo(&p).unwrap();
+        let (pairs, shape) = load_dpo(&(&p).into(), None).unwrap();
         assert_eq!(shape, "conversational preference with implicit prompt");
         assert_eq!(
             pairs[0].prompt,
@@ -514,7 +547,7 @@ mod tests {
             "s.jsonl",
             &[r#"{"prompt": "p", "chosen": "c", "rejected": "r"}"#],
         );
-        let (pairs, shape) = load_dpo(&s).unwrap();
+        let (pairs, shape) = load_dpo(&(&s).into(), None).unwrap();
         assert_eq!(shape, "preference (prompt, chosen, rejected)");
         assert_eq!(
             (pairs[0].prompt.as_str(), pairs[0].chosen.as_str()),

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod error;
 #[cfg(feature = "decoder")]
 pub mod formats;
+pub mod hub;
 pub mod loss;
 pub mod metrics;
 pub mod model;

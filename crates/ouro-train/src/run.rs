@@ -12,6 +12,7 @@ use std::path::Path;
 use crate::config::{DpoConfig, LoraSettings, SftConfig};
 use crate::engine::TrainReport;
 use crate::error::{Result, TrainError};
+use crate::hub::DataSource;
 use crate::model::TrainableLm;
 use crate::tokenize::{PrepStats, TextTokenizer};
 
@@ -224,6 +225,7 @@ impl DecoderLm {
             varmap,
             self.ckpt.tokenizer.as_ref(),
             dtype,
+            self.ckpt.chat_template.as_deref(),
         )
         .map_err(err)
     }
@@ -238,10 +240,16 @@ impl DecoderLm {
         })?;
         let eos_id = self.ckpt.config.eos_token_ids().first().copied();
         let eos_token = eos_id.and_then(|i| tok.id_to_token(i));
+        let chat = match &self.ckpt.chat_template {
+            Some(_) => ouro_model::chat_template::ChatTemplate::from_model_dir(&self.ckpt.dir)
+                .map_err(|e| TrainError::Model(e.to_string()))?,
+            None => None,
+        };
         Ok(TextTokenizer {
             tokenizer: tok,
             eos_token,
             pad_id: eos_id.unwrap_or(0),
+            chat,
         })
     }
 }
@@ -427,14 +435,16 @@ pub fn train_sft(
 }
 
 /// [`train_sft`] on the device, dtype and path `dev` names.
-pub fn train_sft_on(
+pub fn train_sft_on<'d>(
     cfg: &SftConfig,
     model_dir: &Path,
-    data: &Path,
+    data: impl Into<DataSource<'d>>,
     out: &Path,
     dev: &TrainDevice,
 ) -> Result<(TrainReport, PrepStats)> {
-    let (rows, shape) = crate::formats::load_sft(data)?;
+    let src = data.into();
+    let data = src.path;
+    let (rows, shape) = crate::formats::load_sft(&src)?;
     tracing::info!("{}: read as {shape}", data.display());
     let model = load_model(model_dir, cfg.lora.as_ref(), dev)?;
     let tok = model.text_tokenizer()?;
@@ -462,14 +472,18 @@ pub fn train_dpo(
 }
 
 /// [`train_dpo`] on the device, dtype and path `dev` names.
-pub fn train_dpo_on(
+pub fn train_dpo_on<'d>(
     cfg: &DpoConfig,
     model_dir: &Path,
-    data: &Path,
+    data: impl Into<DataSource<'d>>,
     out: &Path,
     dev: &TrainDevice,
 ) -> Result<(TrainReport, PrepStats)> {
-    let (rows, shape) = crate::formats::load_dpo(data)?;
+    let src = data.into();
+    let data = src.path;
+    let chat = ouro_model::chat_template::ChatTemplate::from_model_dir(model_dir)
+        .map_err(|e| TrainError::Model(e.to_string()))?;
+    let (rows, shape) = crate::formats::load_dpo(&src, chat.as_ref())?;
     tracing::info!("{}: read as {shape}", data.display());
     let model = load_model(model_dir, cfg.lora.as_ref(), dev)?;
     let tok = model.text_tokenizer()?;

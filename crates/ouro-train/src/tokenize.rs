@@ -18,6 +18,8 @@ pub struct TextTokenizer {
     pub eos_token: Option<String>,
     /// Id used to right-pad batches (never attended by real tokens).
     pub pad_id: u32,
+    /// The checkpoint's chat template for conversational rows; ChatML when `None`.
+    pub chat: Option<ouro_model::chat_template::ChatTemplate>,
 }
 
 /// One tokenized SFT sequence.
@@ -214,7 +216,12 @@ pub fn sft_messages(
     overflow: Overflow,
     index: usize,
 ) -> Result<Prepared<SftExample>, String> {
-    let (text, mut ranges) = chatml_with_assistant_ranges(messages);
+    let (text, mut ranges) = match &tok.chat {
+        Some(t) => t
+            .render_with_assistant_ranges(messages)
+            .map_err(|e| e.to_string())?,
+        None => chatml_with_assistant_ranges(messages),
+    };
     if turns == crate::config::AssistantTurns::Last {
         ranges.drain(..ranges.len().saturating_sub(1));
     }
@@ -303,6 +310,7 @@ pub fn char_tokenizer(alphabet: &str) -> TextTokenizer {
         tokenizer,
         eos_token: Some("<eos>".into()),
         pad_id: 1,
+        chat: None,
     }
 }
 
@@ -365,7 +373,10 @@ mod tests {
 
     /// The text under the loss mask.
     fn trained_text(tok: &TextTokenizer, msgs: &[Message], turns: AssistantTurns) -> String {
-        let (text, _) = chatml_with_assistant_ranges(msgs);
+        let (text, _) = match &tok.chat {
+            Some(t) => t.render_with_assistant_ranges(msgs).unwrap(),
+            None => chatml_with_assistant_ranges(msgs),
+        };
         let Prepared::Keep(ex, _) =
             sft_messages(tok, msgs, turns, 1000, Overflow::Truncate, 0).unwrap()
         else {
@@ -382,6 +393,28 @@ mod tests {
             .filter(|(m, _)| **m)
             .map(|(_, &(a, b))| text[a..b].to_string())
             .collect()
+    }
+
+    #[test]
+    fn a_checkpoint_template_decides_the_text_and_the_trained_turns() {
+        // Role initials as headers, `e` closing an assistant turn: nothing ChatML-like.
+        let src = "{% for m in messages %}{{ m.role[0] }}{{ m.content }}{% if m.role == 'assistant' %}e{% endif %}{% endfor %}{% if add_generation_prompt %}a{% endif %}";
+        let mut tok = char_tokenizer("uayoxwe");
+        tok.chat = Some(
+            ouro_model::chat_template::ChatTemplate::new(src, "", "", "t.jinja".into()).unwrap(),
+        );
+        let m = |role: &str, content: &str| Message {
+            role: role.into(),
+            content: content.into(),
+        };
+        let msgs = [
+            m("user", "x"),
+            m("assistant", "yo"),
+            m("user", "w"),
+            m("assistant", "oy"),
+        ];
+        assert_eq!(trained_text(&tok, &msgs, AssistantTurns::All), "yoeoye");
+        assert_eq!(trained_text(&tok, &msgs, AssistantTurns::Last), "oye");
     }
 
     #[test]

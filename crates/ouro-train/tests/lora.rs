@@ -254,6 +254,7 @@ fn dpo_with_lora_trains_adapters_against_the_bypassed_base() {
         decoder: dec,
         tokenizer: None,
         generation_config: None,
+        chat_template: None,
     };
     let model = DecoderLm::from_checkpoint(ckpt, &Device::Cpu)
         .with_lora(&LoraSettings {

@@ -27,6 +27,7 @@ fn model(seed: u64) -> DecoderLm {
             decoder,
             tokenizer: None,
             generation_config: None,
+            chat_template: None,
         },
         &dev,
     )

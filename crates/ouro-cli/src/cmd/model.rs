@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use ouro_model::chat_template::OrderedJson;
 
 /// Create, import or sample from a model checkpoint (Hugging Face directory:
 /// config.json, model.safetensors, tokenizer.json).
@@ -11,7 +12,8 @@ use anyhow::Context;
   ouro tokenizer train --problems data/problems --vocab-size 1024 --out tokenizer.json
   ouro model init --config small --tokenizer tokenizer.json --seed 0 --out runs/demo/model-0
   scripts/fetch-smollm2.sh && ouro model import-gguf scripts/.cache/smollm2/smollm2-135m-instruct.gguf --out models/smollm2
-  ouro model generate models/smollm2 --chat --prompt 'Write a Python function that reverses a string.' --temperature 0")]
+  ouro model generate models/smollm2 --chat --prompt 'Write a Python function that reverses a string.' --temperature 0
+  echo '[{\"role\": \"user\", \"content\": \"Hi\"}]' | ouro model chat-template models/smollm2 --messages - --add-generation-prompt")]
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,
@@ -25,6 +27,29 @@ pub enum Command {
     ImportGguf(ImportArgs),
     /// Sample completions from a checkpoint.
     Generate(GenerateArgs),
+    /// Render a conversation with the checkpoint's own chat template (ChatML when
+    /// it has none), as `--chat` sampling, `ouro serve` and conversational training
+    /// see it.
+    ChatTemplate(ChatTemplateArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ChatTemplateArgs {
+    /// Checkpoint directory (`chat_template.jinja`, or `chat_template` in
+    /// tokenizer_config.json).
+    pub model: PathBuf,
+    /// A JSON list of messages (`{"role", "content"}`, tool calls allowed); `-` reads stdin.
+    #[arg(long)]
+    pub messages: PathBuf,
+    /// A JSON list of tool definitions, passed to the template as `tools`.
+    #[arg(long)]
+    pub tools: Option<PathBuf>,
+    /// End with the header of the assistant's next turn.
+    #[arg(long)]
+    pub add_generation_prompt: bool,
+    /// Print `{"text", "ids"}` (ids: the text tokenized without added special tokens).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -57,7 +82,8 @@ pub struct GenerateArgs {
     pub model: PathBuf,
     #[arg(long)]
     pub prompt: String,
-    /// Wrap the prompt in the ChatML template.
+    /// Give the prompt as one user turn in the checkpoint's chat template
+    /// (ChatML when it has none).
     #[arg(long)]
     pub chat: bool,
     /// Number of samples.
@@ -115,6 +141,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 s.tensor_types.len()
             );
         }
+        Command::ChatTemplate(a) => chat_template(&a)?,
         Command::Generate(a) => {
             let place = ouro_model::Placement::resolve(a.device.as_deref(), a.dtype.as_deref())?;
             let outs = ouro_model::generate::generate_from_dir_on(
@@ -138,7 +165,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let tok_path = a.model.join(ouro_model::checkpoint::TOKENIZER_FILE);
                 let tok = ouro_model::Tokenizer::from_file(&tok_path)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", tok_path.display()))?;
-                let text = ouro_model::generate::prompt_text(&tok, &a.prompt, a.chat);
+                let text = ouro_model::generate::prompt_text(&a.model, &a.prompt, a.chat)?;
                 let prompt_ids = tok
                     .encode(text.as_str(), false)
                     .map_err(|e| anyhow::anyhow!("tokenizing the prompt: {e}"))?
@@ -169,5 +196,54 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// A JSON list from a file or stdin, objects kept in document order (templates
+/// print tool schemas and arguments as they were written).
+fn read_json_list(path: &std::path::Path, what: &str) -> anyhow::Result<Vec<OrderedJson>> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+    };
+    let value =
+        OrderedJson::parse(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    match value {
+        OrderedJson::Array(items) => Ok(items),
+        _ => anyhow::bail!("{}: expected a JSON list of {what}", path.display()),
+    }
+}
+
+fn chat_template(a: &ChatTemplateArgs) -> anyhow::Result<()> {
+    let template = ouro_model::chat::model_chat_template(&a.model)?;
+    let messages = read_json_list(&a.messages, "messages")?;
+    for (i, m) in messages.iter().enumerate() {
+        if !matches!(m.get("role"), Some(OrderedJson::String(_))) {
+            anyhow::bail!(
+                "{}: messages[{i}]: missing string field 'role'",
+                a.messages.display()
+            );
+        }
+    }
+    let tools = a
+        .tools
+        .as_deref()
+        .map(|p| read_json_list(p, "tool definitions"))
+        .transpose()?;
+    let text = template.render_json(&messages, tools.as_deref(), a.add_generation_prompt)?;
+    if !a.json {
+        print!("{text}");
+        return Ok(());
+    }
+    let tok_path = a.model.join(ouro_model::checkpoint::TOKENIZER_FILE);
+    let tok = ouro_model::Tokenizer::from_file(&tok_path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", tok_path.display()))?;
+    let ids = tok
+        .encode(text.as_str(), false)
+        .map_err(|e| anyhow::anyhow!("tokenizing the rendered text: {e}"))?
+        .get_ids()
+        .to_vec();
+    println!("{}", serde_json::json!({ "text": text, "ids": ids }));
     Ok(())
 }

@@ -15,6 +15,7 @@ Examples:
   ouro run pipelines/quickstart.toml            the same, from the repository's file
   ouro run pipelines/quickstart.toml --resume   finish a run that was killed
   ouro run pipelines/quickstart.toml --seeds 5  seeds 1..5, each with a control arm: mean ± sd
+  ouro run pipelines/quickstart.toml --report-to tensorboard && tensorboard --logdir runs/quickstart/runs
 
 Each stage writes RUN/round-00/<stage>/ and a completion marker; --resume skips finished stages.
 
@@ -59,6 +60,11 @@ pub struct Args {
     /// on it; on a machine with many cores it divides the wall time.
     #[arg(long, value_name = "J", default_value_t = 1, requires = "seeds")]
     jobs: usize,
+    /// Also write the run's curves for a tracker: `tensorboard` writes RUN/runs/events.*
+    /// (eval/pass@k, control/pass@k, eval/false_positive_rate per round; every
+    /// round's train/* steps), for `tensorboard --logdir RUN/runs`.
+    #[arg(long, value_enum, default_value = "none", conflicts_with = "seeds")]
+    report_to: crate::cmd::train::ReportTo,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -96,6 +102,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(rounds) = &report.rounds {
         println!("\n{}", ouro_pipeline::iterate::round_table(rounds));
+        if args.report_to == crate::cmd::train::ReportTo::Tensorboard {
+            let events = ouro_report::tensorboard::export_run(&report.root)?;
+            println!("tensorboard: {}", events.display());
+        }
+    } else if args.report_to == crate::cmd::train::ReportTo::Tensorboard {
+        bail!(
+            "--report-to tensorboard: {} has no rounds (it trains nothing), so there are no curves",
+            pipeline.display()
+        );
     }
     Ok(())
 }

@@ -97,8 +97,10 @@ pub struct Args {
     /// Local: sequences decoded together.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    /// Local: `plain` (continue the prompt) or `chatml`.
-    #[arg(long, default_value = "plain", value_parser = ["plain", "chatml"])]
+    /// Local: `plain` (continue the prompt) or `chat` (one user turn in the
+    /// checkpoint's own chat template, ChatML when it has none; `chatml` is the
+    /// same).
+    #[arg(long, default_value = "plain", value_parser = ["plain", "chat", "chatml"])]
     pub prompt_format: String,
     /// Local: device: `cpu`, `cuda` or `cuda:N` [default: cuda:0 in a CUDA build with a GPU, else cpu].
     #[arg(long)]
@@ -163,7 +165,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (Some(model), _) => BackendConfig::Local {
             model: model.clone(),
             batch_size: args.batch_size,
-            prompt_format: if args.prompt_format == "chatml" {
+            prompt_format: if args.prompt_format != "plain" {
                 PromptFormat::ChatMl
             } else {
                 PromptFormat::Plain

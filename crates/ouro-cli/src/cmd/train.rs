@@ -21,6 +21,7 @@ pub enum Objective {
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   ouro train sft --model models/tiny --data run/round-01/data/sft --out run/round-01/sft
+  ouro train sft --model models/smollm2 --data ~/datasets/my-hub-dataset --subset python --split train --out runs/hub-sft
   ouro train dpo --model run/round-01/sft/model --data run/round-01/data/dpo --out run/round-01/dpo \\
       --config dpo.toml   # e.g. beta = 0.1, loss_type = \"ipo\", [optim] lr = 5e-6")]
 pub struct Args {
@@ -29,12 +30,20 @@ pub struct Args {
     /// HF model directory (config.json, model.safetensors, tokenizer.json).
     #[arg(long)]
     pub model: PathBuf,
-    /// Data: ouro's shards, or TRL's formats as Parquet or JSONL (a file, or a directory
-    /// such as a Hub dataset's). SFT: prompt + completion (strings or message lists),
-    /// text, or messages; DPO: prompt + chosen + rejected, or chosen + rejected message
-    /// lists with a shared prompt. Extra columns are ignored.
+    /// Data: ouro's shards, or TRL's formats as Parquet or JSONL (a file, a directory of
+    /// shards, or a Hugging Face dataset directory). SFT: prompt + completion (strings or
+    /// message lists), text, or messages; DPO: prompt + chosen + rejected, or chosen +
+    /// rejected message lists with a shared prompt. Extra columns are ignored.
     #[arg(long)]
     pub data: PathBuf,
+    /// Hub dataset directory: the config (`load_dataset(path, NAME)`), from the README's
+    /// `configs`, or a subdirectory when it declares none [default: the default config].
+    #[arg(long)]
+    pub subset: Option<String>,
+    /// Hub dataset directory: the split to train on, from the README's `data_files` or
+    /// from file names (`train-00000-of-00001.parquet`, `test.jsonl`) [default: train].
+    #[arg(long)]
+    pub split: Option<String>,
     /// Output directory (created; reused for resume).
     #[arg(long)]
     pub out: PathBuf,
@@ -55,6 +64,19 @@ pub struct Args {
     /// Dtype of the final `<out>/model` weights [default: the input checkpoint's].
     #[arg(long)]
     pub save_dtype: Option<String>,
+    /// Also write the curves for a tracker: `tensorboard` writes `<out>/runs/events.*`
+    /// (train/loss, train/learning_rate, train/grad_norm, DPO's rewards/*), for
+    /// `tensorboard --logdir <out>/runs`.
+    #[arg(long, value_enum, default_value = "none")]
+    pub report_to: ReportTo,
+}
+
+/// Where training curves go besides `metrics.jsonl` (TRL's `report_to`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportTo {
+    None,
+    /// TensorBoard event files under `OUT/runs/`.
+    Tensorboard,
 }
 
 /// Which gradient path `ouro train` takes.
@@ -77,20 +99,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         generic: args.backend == Backend::Generic,
         save_dtype,
     };
+    let data = ouro_train::hub::DataSource {
+        path: &args.data,
+        subset: args.subset.as_deref(),
+        split: args.split.as_deref(),
+    };
     let (report, stats) = match args.objective {
         Objective::Sft => {
             let cfg: ouro_train::SftConfig = match &args.config {
                 Some(p) => ouro_train::config::load_toml(p)?,
                 None => Default::default(),
             };
-            ouro_train::run::train_sft_on(&cfg, &args.model, &args.data, &args.out, &dev)
+            ouro_train::run::train_sft_on(&cfg, &args.model, data, &args.out, &dev)
         }
         Objective::Dpo => {
             let cfg: ouro_train::DpoConfig = match &args.config {
                 Some(p) => ouro_train::config::load_toml(p)?,
                 None => Default::default(),
             };
-            ouro_train::run::train_dpo_on(&cfg, &args.model, &args.data, &args.out, &dev)
+            ouro_train::run::train_dpo_on(&cfg, &args.model, data, &args.out, &dev)
         }
     }
     .with_context(|| format!("training into {}", args.out.display()))?;
@@ -98,6 +125,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "trained {} steps (final loss {:.4}); {} of {} rows kept, {} truncated, {} dropped too long, {} without loss tokens",
         report.steps, report.final_loss, stats.kept, stats.rows, stats.truncated, stats.dropped_too_long, stats.dropped_no_loss_tokens
     );
+    if args.report_to == ReportTo::Tensorboard {
+        let events = ouro_report::tensorboard::export_train(&args.out)?;
+        eprintln!("tensorboard: {}", events.display());
+    }
     println!("{}", args.out.join("model").display());
     Ok(())
 }

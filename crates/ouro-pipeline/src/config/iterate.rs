@@ -118,8 +118,9 @@ pub struct SamplingStage {
     /// Sequences decoded together by the local model.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
-    /// `plain` (the model continues the prompt: base models) or `chatml` (the
-    /// prompt is a user turn: instruct models such as SmolLM2-Instruct). With
+    /// `plain` (the model continues the prompt: base models) or `chatml`/`chat`
+    /// (the prompt is a user turn in the checkpoint's own chat template, ChatML
+    /// when it has none: instruct models such as SmolLM2-Instruct). With
     /// `chatml` under `[iterate.sampling]`, rounds train on the same chat
     /// input with the whole program, fenced, as the reply.
     #[serde(default = "default_prompt_format")]

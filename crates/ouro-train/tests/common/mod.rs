@@ -27,6 +27,7 @@ pub fn model(seed: u64, dev: &Device) -> DecoderLm {
             decoder,
             tokenizer: None,
             generation_config: None,
+            chat_template: None,
         },
         dev,
     )

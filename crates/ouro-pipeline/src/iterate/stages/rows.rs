@@ -34,15 +34,17 @@ impl Ctx<'_> {
         if !self.chat() {
             return Ok(rows);
         }
-        let render = ouro_sample::model_prompt_for(model, ouro_model::chat::PromptFormat::ChatMl)?;
-        Ok(rows
-            .into_iter()
+        let render = ouro_model::chat::PromptRenderer::for_model(
+            model,
+            ouro_model::chat::PromptFormat::ChatMl,
+        )?;
+        rows.into_iter()
             .map(|mut r| {
-                r.prompt = render(&r.prompt);
+                r.prompt = render.prompt(&r.prompt)?;
                 r.completion = ouro_rank::pairs::CompletionFormat::Fenced.render("", &r.completion);
-                r
+                Ok(r)
             })
-            .collect())
+            .collect()
     }
 
     pub(super) fn write_train_data(

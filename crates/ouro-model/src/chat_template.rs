@@ -1,0 +1,345 @@
+//! A checkpoint's own Jinja chat template, rendered the way transformers'
+//! `apply_chat_template` renders it.
+//!
+//! transformers compiles templates in a sandboxed jinja2 environment with
+//! `trim_blocks` and `lstrip_blocks` on, a `raise_exception` global, a
+//! `strftime_now` global and its own `tojson` (Python's `json.dumps` with
+//! `ensure_ascii=False`, not jinja2's HTML-escaping filter). Python string
+//! methods (`.strip()`, `.startswith()`, ...) come from minijinja-contrib's
+//! pycompat layer. Anything else a template leans on (`namespace`, loop
+//! variables, slicing) is plain Jinja that minijinja implements.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::value::{Serde, Value};
+use minijinja::{Environment, Error as JinjaError, ErrorKind};
+use ouro_data::Message;
+
+use crate::checkpoint::TOKENIZER_CONFIG_FILE;
+use crate::error::{ModelError, Result};
+
+/// The file newer transformers versions save the template to, beside
+/// `tokenizer_config.json`.
+pub const CHAT_TEMPLATE_FILE: &str = "chat_template.jinja";
+
+/// A compiled chat template with the special tokens it may print.
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    source: String,
+    bos_token: String,
+    eos_token: String,
+    /// Where the template came from, for errors.
+    origin: PathBuf,
+}
+
+impl std::fmt::Debug for ChatTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatTemplate")
+            .field("origin", &self.origin)
+            .field("bos_token", &self.bos_token)
+            .field("eos_token", &self.eos_token)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for ChatTemplate {
+    fn clone(&self) -> Self {
+        Self::new(
+            &self.source,
+            &self.bos_token,
+            &self.eos_token,
+            self.origin.clone(),
+        )
+        .expect("a template that compiled once compiles again")
+    }
+}
+
+impl ChatTemplate {
+    /// Compiles `source`. `origin` names the file in errors.
+    pub fn new(source: &str, bos_token: &str, eos_token: &str, origin: PathBuf) -> Result<Self> {
+        let mut env = Environment::new();
+        env.set_syntax(
+            minijinja::syntax::SyntaxConfig::builder()
+                .trim_blocks(true)
+                .lstrip_blocks(true)
+                .build()
+                .expect("the default delimiters are valid"),
+        );
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function("raise_exception", raise_exception);
+        env.add_function("strftime_now", strftime_now);
+        env.add_filter("tojson", json::tojson);
+        env.add_template_owned("chat", source.to_string())
+            .map_err(|e| template_error(&origin, &e))?;
+        Ok(Self {
+            env,
+            source: source.to_string(),
+            bos_token: bos_token.to_string(),
+            eos_token: eos_token.to_string(),
+            origin,
+        })
+    }
+
+    /// The template of the checkpoint in `dir`: `chat_template.jinja` when present,
+    /// else `tokenizer_config.json`'s `chat_template` (a string, or a list of named
+    /// templates, of which "default" is taken). `None` when the checkpoint has none.
+    pub fn from_model_dir(dir: &Path) -> Result<Option<Self>> {
+        let cfg = tokenizer_config(dir)?;
+        let bos = special_token(&cfg, "bos_token");
+        let eos = special_token(&cfg, "eos_token");
+        match source_in(dir, &cfg)? {
+            Some((source, origin)) => Self::new(&source, &bos, &eos, origin).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The template text of the checkpoint in `dir`, uncompiled (what a checkpoint
+    /// trained from it must keep).
+    pub fn source_in_dir(dir: &Path) -> Result<Option<String>> {
+        Ok(source_in(dir, &tokenizer_config(dir)?)?.map(|(s, _)| s))
+    }
+
+    /// The template text, as the checkpoint holds it.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Renders a conversation of plain role/content messages.
+    pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
+        self.render_json::<Message, Message>(messages, None, add_generation_prompt)
+    }
+
+    /// Renders messages of any shape (tool calls, tool results) and an optional
+    /// tool list, as `apply_chat_template(messages, tools=...)` does. Maps keep
+    /// the order they serialise in ([`OrderedJson`] keeps a file's).
+    pub fn render_json<M: serde::Serialize, T: serde::Serialize>(
+        &self,
+        messages: &[M],
+        tools: Option<&[T]>,
+        add_generation_prompt: bool,
+    ) -> Result<String> {
+        let tmpl = self
+            .env
+            .get_template("chat")
+            .map_err(|e| template_error(&self.origin, &e))?;
+        let ctx = minijinja::context! {
+            messages => Value::from(Serde(messages)),
+            tools => tools.map(|t| Value::from(Serde(t))),
+            add_generation_prompt => add_generation_prompt,
+            bos_token => &self.bos_token,
+            eos_token => &self.eos_token,
+        };
+        tmpl.render(ctx)
+            .map_err(|e| template_error(&self.origin, &e))
+    }
+
+    /// The rendered conversation and the byte ranges of each assistant turn: from
+    /// the end of the generation prompt that precedes it to the end of its closing
+    /// marker (trailing whitespace after the marker excluded, as a model ends its
+    /// turn there). Found by rendering prefixes of the conversation, so a template
+    /// that rewrites earlier turns when later ones follow is an error.
+    pub fn render_with_assistant_ranges(
+        &self,
+        messages: &[Message],
+    ) -> Result<(String, Vec<(usize, usize)>)> {
+        let full = self.render(messages, false)?;
+        let mut ranges = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            if m.role != "assistant" {
+                continue;
+            }
+            let before = self.render(&messages[..i], true)?;
+            let through = self.render(&messages[..=i], false)?;
+            if !through.starts_with(&before) || !full.starts_with(&through) {
+                return Err(ModelError::Config {
+                    path: self.origin.clone(),
+                    msg: format!(
+                        "chat_template: rendering messages 0..{i} is not a prefix of the whole \
+                         conversation, so assistant turn {i} cannot be located for the loss mask"
+                    ),
+                });
+            }
+            ranges.push((before.len(), through.trim_end().len().max(before.len())));
+        }
+        Ok((full, ranges))
+    }
+
+    /// A prompt and a reply rendered apart, as TRL does for conversational
+    /// preference data: the prompt with its generation header, and the text the
+    /// whole conversation adds after it (trailing whitespace excluded).
+    pub fn render_prompt_and_reply(
+        &self,
+        prompt: &[Message],
+        reply: &[Message],
+    ) -> Result<(String, String)> {
+        let head = self.render(prompt, true)?;
+        let all: Vec<Message> = prompt.iter().chain(reply).cloned().collect();
+        let whole = self.render(&all, false)?;
+        let Some(rest) = whole.strip_prefix(&head) else {
+            return Err(ModelError::Config {
+                path: self.origin.clone(),
+                msg: "chat_template: the prompt rendered with its generation header is not a \
+                      prefix of the prompt and reply rendered together"
+                    .into(),
+            });
+        };
+        Ok((head, rest.trim_end().to_string()))
+    }
+}
+
+fn tokenizer_config(dir: &Path) -> Result<serde_json::Value> {
+    let path = dir.join(TOKENIZER_CONFIG_FILE);
+    if !path.exists() {
+        return Ok(serde_json::Value::Null);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| ModelError::Json {
+        path,
+        msg: e.to_string(),
+    })
+}
+
+/// The template text and the file it came from.
+fn source_in(dir: &Path, cfg: &serde_json::Value) -> Result<Option<(String, PathBuf)>> {
+    let jinja = dir.join(CHAT_TEMPLATE_FILE);
+    if jinja.exists() {
+        let source = std::fs::read_to_string(&jinja).map_err(|e| ModelError::io(&jinja, e))?;
+        return Ok(Some((source, jinja)));
+    }
+    let cfg_path = dir.join(TOKENIZER_CONFIG_FILE);
+    let source = template_source(cfg).map_err(|msg| ModelError::Json {
+        path: cfg_path.clone(),
+        msg,
+    })?;
+    Ok(source.map(|s| (s, cfg_path)))
+}
+
+fn template_error(origin: &Path, e: &JinjaError) -> ModelError {
+    let mut msg = format!("chat_template: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    ModelError::Config {
+        path: origin.into(),
+        msg,
+    }
+}
+
+/// `chat_template` of a tokenizer config: a string, or `[{name, template}]`.
+fn template_source(cfg: &serde_json::Value) -> std::result::Result<Option<String>, String> {
+    match cfg.get("chat_template") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        Some(serde_json::Value::Array(named)) => {
+            let pick = named
+                .iter()
+                .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
+                .or_else(|| named.first());
+            match pick
+                .and_then(|t| t.get("template"))
+                .and_then(|t| t.as_str())
+            {
+                Some(s) => Ok(Some(s.to_string())),
+                None => Err(
+                    "chat_template: a list of templates needs {\"name\", \"template\"} \
+                             entries, one named \"default\""
+                        .into(),
+                ),
+            }
+        }
+        Some(other) => Err(format!(
+            "chat_template: expected a string or a list of named templates, found {other}"
+        )),
+    }
+}
+
+/// A special token of a tokenizer config: a string or an `AddedToken` object.
+fn special_token(cfg: &serde_json::Value, key: &str) -> String {
+    match cfg.get(key) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Object(o)) => o
+            .get("content")
+            .and_then(|c| c.as_str())
+            .unwrap_or_default()
+            .to_string(),
+        _ => String::new(),
+    }
+}
+
+fn raise_exception(msg: String) -> std::result::Result<Value, JinjaError> {
+    Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
+}
+
+/// transformers' `strftime_now(format)`: the current UTC time. Only the common
+/// directives are supported; templates use it for "Today Date: %d %b %Y".
+fn strftime_now(format: String) -> std::result::Result<Value, JinjaError> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    Ok(Value::from(strftime_utc(&format, secs)))
+}
+
+fn strftime_utc(format: &str, secs: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let mut out = String::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let month_name = MONTHS[(month - 1) as usize];
+        match chars.next() {
+            Some('Y') => out.push_str(&year.to_string()),
+            Some('m') => out.push_str(&format!("{month:02}")),
+            Some('d') => out.push_str(&format!("{day:02}")),
+            Some('B') => out.push_str(month_name),
+            Some('b') => out.push_str(&month_name[..3]),
+            Some('H') => out.push_str(&format!("{:02}", rem / 3600)),
+            Some('M') => out.push_str(&format!("{:02}", rem / 60 % 60)),
+            Some('S') => out.push_str(&format!("{:02}", rem % 60)),
+            Some('%') => out.push('%'),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+mod json;
+
+pub use json::OrderedJson;
+
+#[cfg(test)]
+mod tests;
