@@ -14,6 +14,14 @@ fn has_parquet(dir: &Path) -> bool {
         .any(|p| p.extension().is_some_and(|x| x == "parquet"))
 }
 
+/// A `--json` object, checked for its version and kind.
+fn json(stdout: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("--json printed something else ({e}):\n{stdout}"));
+    assert_eq!(v["schema_version"], 1, "{v}");
+    v
+}
+
 fn has_model(dir: &Path) -> bool {
     files_under(dir)
         .iter()
@@ -69,7 +77,18 @@ fn every_subcommand_runs_end_to_end() {
         .replace("runs/datasets", &s(&d.join("run")));
     let pipeline = d.join("datasets.toml");
     std::fs::write(&pipeline, text).unwrap();
-    ok(&["run", &s(&pipeline)]);
+    let v = json(&ok(&["run", &s(&pipeline), "--json"]));
+    assert_eq!(v["command"], "run");
+    let stages: Vec<&str> = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["stage"].as_str().unwrap())
+        .collect();
+    assert!(
+        stages.contains(&"execute") && stages.contains(&"build"),
+        "{v}"
+    );
     let round = d.join("run/round-00");
     for config in [
         "dataset/sft",
@@ -90,7 +109,7 @@ fn every_subcommand_runs_end_to_end() {
     // execute, build, lintseq, fait, import generations: the run's inputs, by hand
     let (samples, executions) = (round.join("samples"), round.join("executions"));
     let execs = d.join("executions");
-    ok(&[
+    let v = json(&ok(&[
         "execute",
         "-q",
         "--workers",
@@ -101,8 +120,17 @@ fn every_subcommand_runs_end_to_end() {
         &s(&samples),
         "--out",
         &s(&execs),
-    ]);
+        "--json",
+    ]));
     assert!(has_parquet(&execs));
+    assert_eq!(v["command"], "execute");
+    let verdicts: u64 = v["verdicts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(Some(verdicts), v["records"].as_u64(), "{v}");
     let built = d.join("built");
     ok(&[
         "build",
@@ -189,7 +217,7 @@ fn every_subcommand_runs_end_to_end() {
     )
     .unwrap();
     let imported = d.join("imported");
-    ok(&[
+    let v = json(&ok(&[
         "import",
         "generations",
         "--format",
@@ -199,8 +227,13 @@ fn every_subcommand_runs_end_to_end() {
         &s(&he),
         "--out",
         &s(&imported),
-    ]);
+        "--json",
+    ]));
     assert!(has_parquet(&imported));
+    assert_eq!(
+        (v["samples"].as_u64(), v["without_code"].as_u64()),
+        (Some(1), Some(0))
+    );
 
     // tokenizer, model init / generate, sample, train sft and dpo
     let tok = d.join("tokenizer.json");
@@ -263,7 +296,7 @@ fn every_subcommand_runs_end_to_end() {
         "{e}"
     );
     let sampled = d.join("sampled");
-    ok(&[
+    let v = json(&ok(&[
         "sample",
         "--problems",
         &s(&problems),
@@ -277,8 +310,10 @@ fn every_subcommand_runs_end_to_end() {
         "5",
         "--out",
         &s(&sampled),
-    ]);
+        "--json",
+    ]));
     assert!(has_parquet(&sampled));
+    assert_eq!(v["counts"]["samples_out"].as_u64(), Some(8), "{v}");
     let drawn: Vec<ouro_data::Sample> = ouro_data::shard::read_dir(&sampled).unwrap();
     assert!(
         drawn.iter().all(|x| x.index == 5),
@@ -287,7 +322,7 @@ fn every_subcommand_runs_end_to_end() {
     let cfg = d.join("train.toml");
     std::fs::write(&cfg, "[optim]\nmax_steps = 1\nbatch_size = 2\n").unwrap();
     let sft = d.join("sft");
-    ok(&[
+    let v = json(&ok(&[
         "train",
         "sft",
         "--model",
@@ -298,8 +333,18 @@ fn every_subcommand_runs_end_to_end() {
         &s(&cfg),
         "--out",
         &s(&sft),
-    ]);
+        "--json",
+    ]));
     assert!(has_model(&sft), "{:?}", files_under(&sft));
+    assert_eq!(v["report"]["steps"].as_u64(), Some(1), "{v}");
+    assert!(
+        v["report"]["final_loss"].is_f64(),
+        "losses are JSON numbers: {v}"
+    );
+    assert_eq!(
+        v["model"].as_str().map(std::path::PathBuf::from),
+        Some(sft.join("model"))
+    );
     let dpo = d.join("dpo");
     ok(&[
         "train",

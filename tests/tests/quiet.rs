@@ -27,3 +27,44 @@ fn quiet_run_prints_nothing_on_stderr() {
         }
     }
 }
+
+/// Without a terminal (a Slurm log, CI, a pipe) progress is plain lines with
+/// counts, rate and ETA, one per interval (`OURO_PROGRESS_INTERVAL_S`, 10 s by
+/// default; 0 here so that every update prints); `-q` silences them too.
+#[test]
+fn progress_without_a_terminal_is_plain_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let text = std::fs::read_to_string(workspace().join("pipelines/datasets.toml"))
+        .unwrap()
+        .replace("count = 2000", "count = 6")
+        .replace("runs/datasets", &out.display().to_string());
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, text).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(ouro_e2e::ouro_bin())
+            .args(args)
+            .env("OURO_PROGRESS_INTERVAL_S", "0")
+            .output()
+            .unwrap()
+    };
+    let o = run(&["run", &p.display().to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("execute: ") && !l.starts_with("execute: 0/"))
+        .unwrap_or_else(|| panic!("no execute progress line:\n{err}"));
+    assert!(
+        line.contains("/34 samples (") && line.contains("/s") && line.contains("eta"),
+        "{line}"
+    );
+    assert!(
+        !err.contains('\r') && !err.contains('\u{1b}'),
+        "no terminal control codes in a log"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+    let o = run(&["-q", "run", &p.display().to_string()]);
+    assert!(o.status.success());
+    assert_eq!(stderr(&o), "");
+}

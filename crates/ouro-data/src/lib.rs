@@ -9,6 +9,7 @@ pub mod error;
 pub mod fsutil;
 pub mod hf;
 pub mod id;
+pub mod progress;
 pub mod records;
 pub mod report;
 pub mod run;

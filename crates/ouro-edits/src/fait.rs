@@ -17,7 +17,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use indicatif::ProgressBar;
 use ouro_data::shard::read_dir;
 use ouro_data::{
     DpoRecord, Execution, PairKind, Problem, Sample, SftRecord, Suite, Verdict, WeightSpan,
@@ -248,11 +247,7 @@ pub fn build(
         }
     }
     work.sort_by(|a, b| a.0.sample_id.cmp(&b.0.sample_id));
-    let pb = if options.progress {
-        ProgressBar::new(work.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
+    let pb = ouro_data::progress::bar(work.len() as u64, options.progress, "fait", "programs");
     let results: Vec<Pairing> = work
         .par_iter()
         .map(|(p, fails)| {

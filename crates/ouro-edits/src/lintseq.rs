@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use ouro_data::{content_id, derive_seed, LintseqRecord};
 use ouro_python::Semantics;
 use rayon::prelude::*;
@@ -210,20 +209,6 @@ pub fn sequences_for_program_with(
     Ok(out)
 }
 
-fn progress_bar(len: u64, show: bool, what: &str) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template(&format!(
-            "{what} {{bar:40}} {{pos}}/{{len}} [{{elapsed_precise}} < {{eta_precise}}]"
-        ))
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    pb
-}
-
 /// Generates records for already-loaded programs (in parallel).
 pub fn generate(
     programs: &[ProgramInput],
@@ -242,7 +227,12 @@ pub fn generate(
         }
     }
     let start = Instant::now();
-    let pb = progress_bar(programs.len() as u64, options.progress, "lintseq");
+    let pb = ouro_data::progress::bar(
+        programs.len() as u64,
+        options.progress,
+        "lintseq",
+        "programs",
+    );
     let lint_calls = AtomicU64::new(0);
     let results: Vec<Result<(Vec<LintseqRecord>, u64, u64), BadProgram>> = programs
         .par_iter()

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use ouro_data::shard::read_path;
 use ouro_data::{execution_key, Problem, Sample, Suite, Verdict};
 
@@ -115,19 +114,8 @@ pub fn execute(
     if !to_run.is_empty() {
         let exec = Executor::new(opts)?;
         stats.warnings.extend(exec.warnings().iter().cloned());
-        let bar = if opts.progress {
-            let bar = ProgressBar::new(to_run.len() as u64);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{elapsed_precise} [{bar:40}] {pos}/{len} {per_sec} {msg}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            );
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
+        let bar =
+            ouro_data::progress::bar(to_run.len() as u64, opts.progress, "execute", "samples");
         let mut passes = 0usize;
         let mut done = 0usize;
         let mut write_error = None;

@@ -12,6 +12,7 @@ static QUIET: AtomicBool = AtomicBool::new(false);
 /// for the rest of the process.
 pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
+    ouro_data::progress::set_quiet(quiet);
 }
 
 /// Whether [`set_quiet`] was called with `true`.

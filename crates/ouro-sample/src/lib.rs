@@ -338,19 +338,3 @@ pub fn sample_to_shard(
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(stats)
 }
-
-/// A progress bar on stderr, or a hidden one.
-pub(crate) fn progress_bar(len: u64, show: bool, what: &str) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} samples ({per_sec}, eta {eta})",
-        )
-        .expect("valid template"),
-    );
-    bar.set_prefix(what.to_string());
-    bar
-}

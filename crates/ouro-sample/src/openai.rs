@@ -122,7 +122,7 @@ pub(crate) fn generate(
     let next = AtomicUsize::new(0);
     let abort = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
-    let bar = crate::progress_bar(n as u64, opts.progress, "sample");
+    let bar = ouro_data::progress::bar(n as u64, opts.progress, "sample", "samples");
     let (mut ok, mut failed, mut first_error) = (0usize, 0usize, None::<String>);
     std::thread::scope(|s| {
         for _ in 0..concurrency.min(n) {

@@ -2,7 +2,6 @@
 //! schedule, fused AdamW, metrics, checkpoints and resume.
 
 use candle_core::Tensor;
-use indicatif::{ProgressBar, ProgressStyle};
 use ouro_model::train_pass::TrainPass;
 use rand::{seq::SliceRandom, SeedableRng};
 use std::path::{Path, PathBuf};
@@ -128,20 +127,8 @@ pub fn run(
     let end = stop_after.map_or(total, |s| s.min(total));
     let metrics_path = out.join("metrics.jsonl");
     let mut log = MetricsLog::open(&metrics_path, start)?;
-    let bar = if cfg.progress {
-        let b = ProgressBar::new(total);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{prefix} [{elapsed_precise}<{eta_precise}] {wide_bar} {pos}/{len} {msg}",
-            )
-            .expect("valid template"),
-        );
-        b.set_prefix(label.to_string());
-        b.set_position(start);
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = ouro_data::progress::bar(total, cfg.progress, label, "steps");
+    bar.set_position(start);
     let mut acc = GradAccumulator::new(&vars);
     let mut last: Option<StepMetrics> = None;
     // Clock-timed checkpoints only make a kill cheap; they never outlive the run.

@@ -12,6 +12,9 @@ use anyhow::Context;
     after_help = "Example:\n  ouro execute --problems run/problems --samples run/round-00/samples --out run/round-00/executions"
 )]
 pub struct Args {
+    /// Print a JSON summary on stdout (`schema_version`, counts by verdict, seconds).
+    #[arg(long)]
+    pub json: bool,
     /// Directory (or single file) of problem shards.
     #[arg(long)]
     pub problems: PathBuf,
@@ -93,6 +96,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     for (verdict, n) in &stats.verdicts_on_disk {
         eprintln!("  {verdict}: {n}");
+    }
+    if args.json {
+        super::print_json(
+            "execute",
+            serde_json::json!({
+                "out": args.out,
+                "records": stats.records,
+                "resumed": stats.resumed,
+                "executed": stats.executed,
+                "passes": passes,
+                "verdicts": stats.verdicts_on_disk,
+                "wall_s": stats.wall_s,
+                "isolation": stats.isolation,
+            }),
+        );
     }
     Ok(())
 }

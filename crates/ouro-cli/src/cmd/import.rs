@@ -30,6 +30,9 @@ Writes DIR/part-00000-of-00001.parquet. Nothing is written if any line is bad.")
         /// For --format jsonl: OURS=THEIRS field mapping, repeatable (dotted paths allowed).
         #[arg(long = "map", value_name = "OURS=THEIRS")]
         map: Vec<String>,
+        /// Print a JSON summary on stdout (`schema_version`, counts, the shard written).
+        #[arg(long)]
+        json: bool,
     },
     /// Import raw generations as samples of known problems, extracting their code.
     #[command(after_help = "\
@@ -74,6 +77,9 @@ request failed becomes a sample with finish_reason \"error\"; it is counted, nev
         /// each request id to its problem.
         #[arg(long)]
         id_map: Option<PathBuf>,
+        /// Print a JSON summary on stdout (`schema_version`, counts, the shard written).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -84,6 +90,7 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
             format,
             out,
             map,
+            json,
         } => {
             let map = FieldMap::parse(&map).map_err(anyhow::Error::msg)?;
             let problems = import_problems(&file, format, &map)?;
@@ -91,6 +98,12 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
             shard::write_records::<Problem>(&path, &problems)
                 .with_context(|| format!("writing {}", path.display()))?;
             eprintln!("imported {} problems -> {}", problems.len(), path.display());
+            if json {
+                super::print_json(
+                    "import problems",
+                    serde_json::json!({ "problems": problems.len(), "shard": path }),
+                );
+            }
         }
         ImportCommand::Generations {
             file,
@@ -103,6 +116,7 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
             completion_field,
             id_pattern,
             id_map,
+            json,
         } => {
             // Checked before the problems are read: a bad pattern is a usage error.
             let ids = match (id_pattern, id_map) {
@@ -134,6 +148,17 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
                 samples.len(),
                 path.display()
             );
+            if json {
+                super::print_json(
+                    "import generations",
+                    serde_json::json!({
+                        "samples": samples.len(),
+                        "failed_generations": failed,
+                        "without_code": no_code,
+                        "shard": path,
+                    }),
+                );
+            }
         }
     }
     Ok(())

@@ -17,6 +17,21 @@ pub mod tests;
 pub mod tokenizer;
 pub mod train;
 
+/// Version of the objects `--json` prints. Scripts check it; it changes only
+/// when a field is renamed or removed (new fields do not change it).
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+/// `--json`: one object on stdout, with `schema_version` and `command` first.
+pub fn print_json(command: &str, body: serde_json::Value) {
+    let mut out = serde_json::Map::new();
+    out.insert("schema_version".into(), JSON_SCHEMA_VERSION.into());
+    out.insert("command".into(), command.into());
+    if let serde_json::Value::Object(fields) = body {
+        out.extend(fields);
+    }
+    println!("{}", serde_json::Value::Object(out));
+}
+
 /// Whether commands draw progress bars: not under the global `-q`, which
 /// `main` hands to `ouro_pipeline::status` (one switch for status lines and
 /// bars; a per-command `--quiet` would shadow the global flag).

@@ -65,6 +65,11 @@ pub struct Args {
     /// round's train/* steps), for `tensorboard --logdir RUN/runs`.
     #[arg(long, value_enum, default_value = "none", conflicts_with = "seeds")]
     report_to: crate::cmd::train::ReportTo,
+    /// Print one JSON object on stdout instead of the tables: `schema_version`, the
+    /// run directory, each stage's counts, and each round's report (with --seeds:
+    /// the seeds summary).
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -81,12 +86,45 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             pipeline.display()
         ));
         let report = ouro_pipeline::seeds::run_seeds(&pipeline, &seeds, args.jobs, args.resume)?;
-        println!("{}", ouro_pipeline::seeds::seeds_table(&report));
+        if args.json {
+            super::print_json("run --seeds", serde_json::json!({ "seeds": report }));
+        } else {
+            println!("{}", ouro_pipeline::seeds::seeds_table(&report));
+        }
         return Ok(());
     }
     let config = ouro_pipeline::config::load_config(&pipeline)?;
     crate::interrupt::on_interrupt(&resume_command(&pipeline, &scope));
     let report = runner::run_pipeline_scoped(&pipeline, &config, args.resume, scope)?;
+    let events = match (&report.rounds, args.report_to) {
+        (Some(_), crate::cmd::train::ReportTo::Tensorboard) => {
+            Some(ouro_report::tensorboard::export_run(&report.root)?)
+        }
+        (None, crate::cmd::train::ReportTo::Tensorboard) => bail!(
+            "--report-to tensorboard: {} has no rounds (it trains nothing), so there are no curves",
+            pipeline.display()
+        ),
+        _ => None,
+    };
+    if args.json {
+        let stages: Vec<serde_json::Value> = report
+            .stages
+            .iter()
+            .map(|(stage, resumed, stats)| {
+                serde_json::json!({ "stage": stage, "resumed": resumed, "stats": stats })
+            })
+            .collect();
+        super::print_json(
+            "run",
+            serde_json::json!({
+                "run": report.root,
+                "stages": stages,
+                "rounds": report.rounds,
+                "tensorboard": events,
+            }),
+        );
+        return Ok(());
+    }
     println!("run: {}", report.root.display());
     for (stage, resumed, stats) in &report.stages {
         let counts: Vec<String> = stats
@@ -102,15 +140,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(rounds) = &report.rounds {
         println!("\n{}", ouro_pipeline::iterate::round_table(rounds));
-        if args.report_to == crate::cmd::train::ReportTo::Tensorboard {
-            let events = ouro_report::tensorboard::export_run(&report.root)?;
-            println!("tensorboard: {}", events.display());
-        }
-    } else if args.report_to == crate::cmd::train::ReportTo::Tensorboard {
-        bail!(
-            "--report-to tensorboard: {} has no rounds (it trains nothing), so there are no curves",
-            pipeline.display()
-        );
+    }
+    if let Some(events) = events {
+        println!("tensorboard: {}", events.display());
     }
     Ok(())
 }

@@ -35,6 +35,9 @@ and only the missing samples are requested.",
       --served-model my-model --chat -n 4 --out runs/chat-samples"
 )]
 pub struct Args {
+    /// Print a JSON summary on stdout (`schema_version`, counts, seconds).
+    #[arg(long)]
+    pub json: bool,
     /// Directory of problems shards.
     #[arg(long)]
     pub problems: PathBuf,
@@ -236,6 +239,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         args.out.join("part-00000-of-00001.parquet").display()
     );
+    if args.json {
+        super::print_json(
+            "sample",
+            serde_json::json!({
+                "out": args.out,
+                "problems": problems.len(),
+                "samples_per_problem": args.num_samples,
+                "counts": stats.counts,
+                "dropped": stats.dropped,
+                "seconds": stats.seconds,
+            }),
+        );
+    }
     Ok(())
 }
 

@@ -69,6 +69,10 @@ pub struct Args {
     /// `tensorboard --logdir <out>/runs`.
     #[arg(long, value_enum, default_value = "none")]
     pub report_to: ReportTo,
+    /// Print a JSON summary on stdout (`schema_version`, the model's path, steps,
+    /// losses, rows kept and dropped) instead of the model's path alone.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where training curves go besides `metrics.jsonl` (TRL's `report_to`).
@@ -125,10 +129,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "trained {} steps (final loss {:.4}); {} of {} rows kept, {} truncated, {} dropped too long, {} without loss tokens",
         report.steps, report.final_loss, stats.kept, stats.rows, stats.truncated, stats.dropped_too_long, stats.dropped_no_loss_tokens
     );
-    if args.report_to == ReportTo::Tensorboard {
-        let events = ouro_report::tensorboard::export_train(&args.out)?;
-        eprintln!("tensorboard: {}", events.display());
+    let events = match args.report_to {
+        ReportTo::Tensorboard => {
+            let events = ouro_report::tensorboard::export_train(&args.out)?;
+            eprintln!("tensorboard: {}", events.display());
+            Some(events)
+        }
+        ReportTo::None => None,
+    };
+    if args.json {
+        super::print_json(
+            "train",
+            serde_json::json!({
+                "model": args.out.join("model"),
+                "report": report,
+                "data": stats,
+                "tensorboard": events,
+            }),
+        );
+    } else {
+        println!("{}", args.out.join("model").display());
     }
-    println!("{}", args.out.join("model").display());
     Ok(())
 }
