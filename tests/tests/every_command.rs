@@ -319,6 +319,16 @@ fn every_subcommand_runs_end_to_end() {
         drawn.iter().all(|x| x.index == 5),
         "attempts start at --first-index"
     );
+    // --print-config: every key with its default, and a file it wrote reads back the same.
+    let defaults = ok(&["train", "dpo", "--print-config"]);
+    let parsed: toml::Value = toml::from_str(&defaults).unwrap();
+    assert_eq!(parsed["beta"].as_float(), Some(0.1), "{defaults}");
+    let printed = d.join("dpo-defaults.toml");
+    std::fs::write(&printed, &defaults).unwrap();
+    assert_eq!(
+        ok(&["train", "dpo", "--print-config", "--config", &s(&printed)]),
+        defaults
+    );
     let cfg = d.join("train.toml");
     std::fs::write(&cfg, "[optim]\nmax_steps = 1\nbatch_size = 2\n").unwrap();
     let sft = d.join("sft");

@@ -22,20 +22,21 @@ pub enum Objective {
 #[command(after_help = "Examples:
   ouro train sft --model models/tiny --data run/round-01/data/sft --out run/round-01/sft
   ouro train sft --model models/smollm2 --data ~/datasets/my-hub-dataset --subset python --split train --out runs/hub-sft
+  ouro train sft --print-config > sft.toml     # every key with its default, to edit
   ouro train dpo --model run/round-01/sft/model --data run/round-01/data/dpo --out run/round-01/dpo \\
       --config dpo.toml   # e.g. beta = 0.1, loss_type = \"ipo\", [optim] lr = 5e-6")]
 pub struct Args {
     #[arg(value_enum)]
     pub objective: Objective,
     /// HF model directory (config.json, model.safetensors, tokenizer.json).
-    #[arg(long)]
-    pub model: PathBuf,
+    #[arg(long, required_unless_present = "print_config")]
+    pub model: Option<PathBuf>,
     /// Data: ouro's shards, or TRL's formats as Parquet or JSONL (a file, a directory of
     /// shards, or a Hugging Face dataset directory). SFT: prompt + completion (strings or
     /// message lists), text, or messages; DPO: prompt + chosen + rejected, or chosen +
     /// rejected message lists with a shared prompt. Extra columns are ignored.
-    #[arg(long)]
-    pub data: PathBuf,
+    #[arg(long, required_unless_present = "print_config")]
+    pub data: Option<PathBuf>,
     /// Hub dataset directory: the config (`load_dataset(path, NAME)`), from the README's
     /// `configs`, or a subdirectory when it declares none [default: the default config].
     #[arg(long)]
@@ -45,8 +46,8 @@ pub struct Args {
     #[arg(long)]
     pub split: Option<String>,
     /// Output directory (created; reused for resume).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "print_config")]
+    pub out: Option<PathBuf>,
     /// TOML config (`SftConfig` / `DpoConfig`); missing keys take defaults.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -73,6 +74,10 @@ pub struct Args {
     /// losses, rows kept and dropped) instead of the model's path alone.
     #[arg(long)]
     pub json: bool,
+    /// Print the training config as TOML (the defaults, with --config's keys applied)
+    /// and exit: a starting point for a config file.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 /// Where training curves go besides `metrics.jsonl` (TRL's `report_to`).
@@ -91,6 +96,24 @@ pub enum Backend {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.print_config {
+        let text = match args.objective {
+            Objective::Sft => toml::to_string_pretty(&load_config::<ouro_train::SftConfig>(
+                args.config.as_deref(),
+            )?),
+            Objective::Dpo => toml::to_string_pretty(&load_config::<ouro_train::DpoConfig>(
+                args.config.as_deref(),
+            )?),
+        }
+        .context("printing the config as TOML")?;
+        print!("{text}");
+        return Ok(());
+    }
+    // clap requires these unless --print-config was given.
+    let (model, data_path, out) = match (&args.model, &args.data, &args.out) {
+        (Some(m), Some(d), Some(o)) => (m, d, o),
+        _ => anyhow::bail!("--model, --data and --out are required"),
+    };
     let place = ouro_model::Placement::resolve(args.device.as_deref(), args.dtype.as_deref())?;
     let save_dtype = args
         .save_dtype
@@ -104,34 +127,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         save_dtype,
     };
     let data = ouro_train::hub::DataSource {
-        path: &args.data,
+        path: data_path,
         subset: args.subset.as_deref(),
         split: args.split.as_deref(),
     };
     let (report, stats) = match args.objective {
         Objective::Sft => {
-            let cfg: ouro_train::SftConfig = match &args.config {
-                Some(p) => ouro_train::config::load_toml(p)?,
-                None => Default::default(),
-            };
-            ouro_train::run::train_sft_on(&cfg, &args.model, data, &args.out, &dev)
+            let cfg: ouro_train::SftConfig = load_config(args.config.as_deref())?;
+            ouro_train::run::train_sft_on(&cfg, model, data, out, &dev)
         }
         Objective::Dpo => {
-            let cfg: ouro_train::DpoConfig = match &args.config {
-                Some(p) => ouro_train::config::load_toml(p)?,
-                None => Default::default(),
-            };
-            ouro_train::run::train_dpo_on(&cfg, &args.model, data, &args.out, &dev)
+            let cfg: ouro_train::DpoConfig = load_config(args.config.as_deref())?;
+            ouro_train::run::train_dpo_on(&cfg, model, data, out, &dev)
         }
     }
-    .with_context(|| format!("training into {}", args.out.display()))?;
+    .with_context(|| format!("training into {}", out.display()))?;
     eprintln!(
         "trained {} steps (final loss {:.4}); {} of {} rows kept, {} truncated, {} dropped too long, {} without loss tokens",
         report.steps, report.final_loss, stats.kept, stats.rows, stats.truncated, stats.dropped_too_long, stats.dropped_no_loss_tokens
     );
     let events = match args.report_to {
         ReportTo::Tensorboard => {
-            let events = ouro_report::tensorboard::export_train(&args.out)?;
+            let events = ouro_report::tensorboard::export_train(out)?;
             eprintln!("tensorboard: {}", events.display());
             Some(events)
         }
@@ -141,14 +158,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         super::print_json(
             "train",
             serde_json::json!({
-                "model": args.out.join("model"),
+                "model": out.join("model"),
                 "report": report,
                 "data": stats,
                 "tensorboard": events,
             }),
         );
     } else {
-        println!("{}", args.out.join("model").display());
+        println!("{}", out.join("model").display());
     }
     Ok(())
+}
+
+/// The config file's keys over the defaults (the defaults alone without a file).
+fn load_config<T: Default + for<'de> serde::Deserialize<'de>>(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<T> {
+    Ok(match path {
+        Some(p) => ouro_train::config::load_toml(p)?,
+        None => T::default(),
+    })
 }
