@@ -123,3 +123,67 @@ pub fn tensorboard_scalars(logdir: &Path) -> Option<serde_json::Value> {
     );
     Some(serde_json::from_slice(&out.stdout).expect("json"))
 }
+
+/// Expert iteration at a tiny size (a tokenizer and model from scratch, one
+/// round of sample, execute, select and train, every round evaluated), in
+/// seconds: `iterate.rs` and `interrupt.rs` run it.
+pub const TINY_ITERATION: &str = r#"
+out = "RUN"
+[problems]
+count = 160
+seed = 0
+families = ["compose"]
+[execute]
+workers = 2
+cpu_ms = 2000
+[tokenizer]
+vocab_size = 300
+[model]
+init = "tiny"
+seed = 0
+[seed_sft]
+problems = 40
+[seed_sft.train]
+max_length = 128
+[seed_sft.train.optim]
+lr = 3e-3
+batch_size = 8
+max_steps = 6
+progress = false
+[iterate]
+rounds = 1
+samples_per_problem = 2
+pool_problems = 12
+datasets = ["sft", "dpo", "lintseq", "fait"]
+[iterate.sampling]
+max_tokens = 24
+[iterate.train]
+max_length = 128
+[iterate.train.optim]
+lr = 1e-3
+batch_size = 8
+max_steps = 3
+progress = false
+[iterate.dpo]
+max_length = 128
+[iterate.dpo.optim]
+lr = 1e-4
+batch_size = 4
+max_steps = 2
+progress = false
+[eval]
+max_problems = 6
+samples_per_problem = 2
+k = [1, 2]
+[eval.sampling]
+max_tokens = 24
+"#;
+
+/// Writes [`TINY_ITERATION`] to `dir/tiny.toml` with its run in `dir/run`;
+/// returns the file's path.
+pub fn tiny_iteration(dir: &Path) -> String {
+    let path = dir.join("tiny.toml");
+    let text = TINY_ITERATION.replace("RUN", &dir.join("run").display().to_string());
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}

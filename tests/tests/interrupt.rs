@@ -66,3 +66,84 @@ fn sigint_during_execute_says_how_to_resume() {
     };
     assert_eq!(count("executions="), count("verdict_"), "{line}");
 }
+
+/// Interrupts `ouro run` of the tiny expert iteration once `marker` (a
+/// directory under the run) appears; returns the exit code and stderr.
+fn interrupt_when(pipeline: &str, marker: &std::path::Path) -> (Option<i32>, String) {
+    let mut child = Command::new(ouro_bin())
+        .args(["run", pipeline, "--resume"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..4800 {
+        if marker.exists() || child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.code(), err)
+}
+
+/// Ctrl-C while round 1 samples, and again while it trains: each time the
+/// hint names the resume command, and the resumed run's report equals an
+/// uninterrupted run's to the last figure (pass@k, data counts, losses).
+#[test]
+fn sigint_during_sampling_and_training_resumes_to_the_same_report() {
+    let plain = tempfile::tempdir().unwrap();
+    let p = ouro_e2e::tiny_iteration(plain.path());
+    let o = ouro(&["run", &p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = ouro_data::report::RunReport::read(&plain.path().join("run")).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = ouro_e2e::tiny_iteration(dir.path());
+    let run = dir.path().join("run");
+    // Timings differ between runs; each step and its loss must not.
+    let losses = |root: &std::path::Path| -> Vec<(u64, String)> {
+        std::fs::read_to_string(root.join("round-01/train-sft/metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["step"].as_u64().unwrap(), v["loss"].to_string())
+            })
+            .collect()
+    };
+    let mut interrupted = 0;
+    for stage in ["round-01/samples", "round-01/train-sft"] {
+        let (code, err) = interrupt_when(&p, &run.join(stage));
+        if code != Some(0) {
+            interrupted += 1;
+            assert_eq!(code, Some(130), "{err}");
+            assert!(err.contains(&format!("ouro run {p} --resume")), "{err}");
+            assert!(
+                !err.contains("Traceback") && !err.contains("panicked"),
+                "{err}"
+            );
+            let o = ouro(&["run", &p, "--resume"]);
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        let got = ouro_data::report::RunReport::read(&run).unwrap();
+        assert_eq!(got.rounds.len(), want.rounds.len());
+        for (g, w) in got.rounds.iter().zip(&want.rounds) {
+            assert_eq!(g.pass_at_k, w.pass_at_k, "{stage}: round {}", g.round);
+            assert_eq!(g.data_counts, w.data_counts, "{stage}: round {}", g.round);
+            assert_eq!(g.false_positive_rate, w.false_positive_rate, "{stage}");
+        }
+        assert_eq!(losses(&run), losses(&plain.path().join("run")), "{stage}");
+        // The next interruption starts from a run with round 0 only.
+        std::fs::remove_dir_all(run.join("round-01")).unwrap();
+    }
+    eprintln!("interrupted {interrupted} of 2 times");
+}

@@ -12,63 +12,8 @@ use ouro_data::report::RunReport;
 use ouro_data::{shard, Sample};
 use ouro_e2e::{ouro, quickstart_in, stderr, tensorboard_scalars};
 
-const TINY: &str = r#"
-out = "RUN"
-[problems]
-count = 160
-seed = 0
-families = ["compose"]
-[execute]
-workers = 2
-cpu_ms = 2000
-[tokenizer]
-vocab_size = 300
-[model]
-init = "tiny"
-seed = 0
-[seed_sft]
-problems = 40
-[seed_sft.train]
-max_length = 128
-[seed_sft.train.optim]
-lr = 3e-3
-batch_size = 8
-max_steps = 6
-progress = false
-[iterate]
-rounds = 1
-samples_per_problem = 2
-pool_problems = 12
-datasets = ["sft", "dpo", "lintseq", "fait"]
-[iterate.sampling]
-max_tokens = 24
-[iterate.train]
-max_length = 128
-[iterate.train.optim]
-lr = 1e-3
-batch_size = 8
-max_steps = 3
-progress = false
-[iterate.dpo]
-max_length = 128
-[iterate.dpo.optim]
-lr = 1e-4
-batch_size = 4
-max_steps = 2
-progress = false
-[eval]
-max_problems = 6
-samples_per_problem = 2
-k = [1, 2]
-[eval.sampling]
-max_tokens = 24
-"#;
-
 fn write_pipeline(dir: &Path) -> String {
-    let path = dir.join("tiny.toml");
-    let text = TINY.replace("RUN", &dir.join("run").display().to_string());
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    ouro_e2e::tiny_iteration(dir)
 }
 
 #[test]
@@ -147,7 +92,7 @@ fn tiny_iteration_runs_and_resumes_to_the_same_report() {
 #[test]
 fn bad_iteration_configs_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let bad = TINY
+    let bad = ouro_e2e::TINY_ITERATION
         .replace("RUN", &dir.path().join("run").display().to_string())
         .replace("problems = 40", "problems = 4000");
     let path = dir.path().join("bad.toml");
@@ -179,7 +124,7 @@ fn bad_iteration_configs_name_the_key() {
     .into_iter()
     .enumerate()
     {
-        let base = TINY.replace(
+        let base = ouro_e2e::TINY_ITERATION.replace(
             "RUN",
             &dir.path().join(format!("run{i}")).display().to_string(),
         );
@@ -373,7 +318,7 @@ fn killed_sft_resumes_from_its_timed_checkpoint() {
 fn chat_rounds_train_on_the_chat_input_they_sample_from() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("chat.toml");
-    let text = TINY
+    let text = ouro_e2e::TINY_ITERATION
         .replace("RUN", &dir.path().join("run").display().to_string())
         .replace(
             "[iterate.sampling]\n",
@@ -417,7 +362,7 @@ fn chat_rounds_train_on_the_chat_input_they_sample_from() {
 fn short_problems_are_resampled_up_to_the_cap() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("resample.toml");
-    let text = TINY
+    let text = ouro_e2e::TINY_ITERATION
         .replace("RUN", &dir.path().join("run").display().to_string())
         .replace(
             "pool_problems = 12\n",

@@ -24,9 +24,6 @@ const SFT_SHAPES: &str = "prompt + completion (strings, or lists of {role, conte
 const DPO_SHAPES: &str = "prompt + chosen + rejected (strings, or message lists), \
                           or chosen + rejected message lists with a shared prompt";
 
-/// The data files under `data`: the file itself, or the `*.parquet` files
-/// below the directory (else its `*.jsonl` / `*.json` files), in path order.
-/// One format per dataset: a shard directory's `build_report.json` is not data.
 /// The files of `src`: a Hub dataset directory's subset and split, else
 /// [`data_files`].
 fn source_files(src: &DataSource) -> Result<Vec<PathBuf>> {
@@ -40,37 +37,53 @@ fn source_files(src: &DataSource) -> Result<Vec<PathBuf>> {
     }
 }
 
-/// A file, or every Parquet file under a directory (JSONL/JSON when it has none).
+/// The data files under `data`: the file itself, or the `*.parquet` files
+/// below the directory (else its `*.jsonl` / `*.json` files), in path order.
+/// One format per dataset: a shard directory's `build_report.json` is not data.
 pub(crate) fn data_files(data: &Path) -> Result<Vec<PathBuf>> {
     if data.is_file() {
         return Ok(vec![data.to_path_buf()]);
     }
-    let (mut parquet, mut json) = (Vec::new(), Vec::new());
-    let mut stack = vec![data.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| TrainError::io(&dir, e))?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || name.starts_with('_') {
-                continue; // temp files, completion markers
-            }
-            match path.extension().and_then(|e| e.to_str()) {
-                _ if path.is_dir() => stack.push(path),
-                Some("parquet") => parquet.push(path),
-                Some("jsonl" | "json") => json.push(path),
-                _ => {}
-            }
-        }
-    }
-    let mut out = if parquet.is_empty() { json } else { parquet };
-    out.sort();
+    let all = files_below(data)?;
+    let parquet: Vec<PathBuf> = all
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .cloned()
+        .collect();
+    let out = if parquet.is_empty() { all } else { parquet };
     if out.is_empty() {
         return Err(TrainError::EmptyDataset {
             path: data.into(),
             detail: "no *.parquet, *.jsonl or *.json files".into(),
         });
     }
+    Ok(out)
+}
+
+/// Every `*.parquet`, `*.jsonl` and `*.json` file below `dir`, in path order,
+/// skipping hidden and `_`-prefixed names (temp files, completion markers).
+pub(crate) fn files_below(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| TrainError::io(&d, e))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name.starts_with('_') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("parquet" | "jsonl" | "json")
+            ) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
     Ok(out)
 }
 

@@ -117,7 +117,7 @@ pub fn dataset_files(src: &DataSource) -> Result<Option<Vec<PathBuf>>> {
             None => crate::formats::data_files(&sub)?,
         }));
     }
-    let files = candidate_files(dir)?;
+    let files = crate::formats::files_below(dir)?;
     let by_split = split_of_each(dir, &files);
     if by_split.iter().all(|(_, s)| s.is_none()) {
         return refuse_selection(src, "its files are not named by split (train, test, ...)");
@@ -286,31 +286,6 @@ fn choose(wanted: Option<&str>, names: &[String], what: &str, origin: &Path) -> 
             ),
         )),
     }
-}
-
-fn candidate_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|e| TrainError::io(&d, e))?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || name.starts_with('_') {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("parquet" | "jsonl" | "json")
-            ) {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 /// The split a file's name or one of its directories names, as the Hub infers it:
