@@ -329,6 +329,7 @@ fn every_subcommand_runs_end_to_end() {
         ok(&["train", "dpo", "--print-config", "--config", &s(&printed)]),
         defaults
     );
+    served_model_answers_ouro_sample(&model, &problems, d);
     let cfg = d.join("train.toml");
     std::fs::write(&cfg, "[optim]\nmax_steps = 1\nbatch_size = 2\n").unwrap();
     let sft = d.join("sft");
@@ -369,4 +370,69 @@ fn every_subcommand_runs_end_to_end() {
         &s(&dpo),
     ]);
     assert!(has_model(&dpo), "{:?}", files_under(&dpo));
+}
+
+/// `ouro serve` on a free port, and `ouro sample` against it, plain and chat:
+/// the server's and the client's flags agree (`--served-model-name`).
+fn served_model_answers_ouro_sample(model: &Path, problems: &Path, d: &Path) {
+    use std::io::{BufRead, BufReader};
+    let mut server = std::process::Command::new(ouro_e2e::ouro_bin())
+        .args([
+            "serve",
+            "--model",
+            &s(model),
+            "--port",
+            "0",
+            "--served-model-name",
+            "tiny",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("ouro serve exited before it said where it serves")
+            .unwrap();
+        if let Some(rest) = line.split(" at ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    eprintln!("ouro serve at {url}");
+    for (name, chat) in [("served", false), ("served-chat", true)] {
+        let out = d.join(name);
+        let (problems, out) = (s(problems), s(&out));
+        let mut args = vec![
+            "sample",
+            "--problems",
+            &problems,
+            "--base-url",
+            &url,
+            "--served-model-name",
+            "tiny",
+            "-n",
+            "1",
+            "--max-tokens",
+            "4",
+            "--limit",
+            "2",
+            "--out",
+            &out,
+            "--json",
+        ];
+        if chat {
+            args.push("--chat");
+        }
+        let v = json(&ok(&args));
+        assert_eq!(v["counts"]["samples_out"].as_u64(), Some(2), "{name}: {v}");
+        assert_eq!(
+            v["counts"]["generation_errors"].as_u64().unwrap_or(0),
+            0,
+            "{name}: {v}"
+        );
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
 }

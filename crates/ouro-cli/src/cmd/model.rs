@@ -89,6 +89,8 @@ pub struct GenerateArgs {
     /// Number of samples.
     #[arg(short = 'n', long, default_value_t = 1)]
     pub num_samples: usize,
+    /// Sampling temperature, >= 0. 0 (greedy) by default, to see what the model
+    /// most believes; `ouro sample` defaults to 0.8, where diverse attempts are the point.
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f64,
     #[arg(long, default_value_t = 1.0)]

@@ -30,9 +30,9 @@ and only the missing samples are requested.",
     after_help = "Examples:
   ouro sample --problems runs/problems --model runs/demo/model-0 -n 8 --temperature 0.8 --out runs/samples
   ouro sample --problems runs/he --base-url http://gpu1:8000/v1 --base-url http://gpu2:8000/v1 \\
-      --served-model Qwen/Qwen2.5-Coder-1.5B -n 16 --concurrency 128 --stop '\\ndef ' --out runs/he-samples
+      --served-model-name Qwen/Qwen2.5-Coder-1.5B -n 16 --concurrency 128 --stop '\\ndef ' --out runs/he-samples
   OPENAI_API_KEY=sk-... ouro sample --problems runs/he --base-url https://api.example.com/v1 \\
-      --served-model my-model --chat -n 4 --out runs/chat-samples"
+      --served-model-name my-model --chat -n 4 --out runs/chat-samples"
 )]
 pub struct Args {
     /// Print a JSON summary on stdout (`schema_version`, counts, seconds).
@@ -54,8 +54,13 @@ pub struct Args {
     /// OpenAI-compatible server, `http://host:port` or `http://host:port/v1` (repeatable).
     #[arg(long = "base-url", value_name = "URL", requires = "served_model")]
     pub base_url: Vec<String>,
-    /// Model name the servers serve (vLLM's --served-model-name).
-    #[arg(long, value_name = "NAME")]
+    /// Model name the servers serve: the name given to vLLM's or `ouro serve`'s
+    /// --served-model-name (`--served-model` is the same).
+    #[arg(
+        long = "served-model-name",
+        visible_alias = "served-model",
+        value_name = "NAME"
+    )]
     pub served_model: Option<String>,
     /// Use /v1/chat/completions (the prompt is one user message) instead of /v1/completions.
     #[arg(long, requires = "base_url")]
@@ -191,7 +196,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             initial_backoff_ms: 500,
             logprobs: args.logprobs,
         },
-        (None, None) => bail!("give --model DIR or --base-url URL with --served-model NAME"),
+        (None, None) => bail!("give --model DIR or --base-url URL with --served-model-name NAME"),
     };
     let cache_dir = match (&backend, args.no_cache) {
         (BackendConfig::OpenAi { .. }, false) => Some(

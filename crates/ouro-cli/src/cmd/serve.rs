@@ -19,7 +19,7 @@ logprobs are answered with null. Runs until killed.",
   ouro serve --model runs/demo/model-0 --port 8000
   curl -s localhost:8000/v1/completions -H 'Content-Type: application/json' \\
       -d '{\"model\": \"model-0\", \"prompt\": \"def add(a, b):\\n\", \"max_tokens\": 32, \"seed\": 1}'
-  ouro sample --problems runs/problems --base-url http://127.0.0.1:8000/v1 --served-model model-0 -n 8 --out runs/s"
+  ouro sample --problems runs/problems --base-url http://127.0.0.1:8000/v1 --served-model-name model-0 -n 8 --out runs/s"
 )]
 pub struct Args {
     /// Checkpoint directory (HF layout with tokenizer.json).
