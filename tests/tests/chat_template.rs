@@ -92,6 +92,7 @@ fn ouro_renders(dir: &Path, model: &Path) -> Vec<serde_json::Value> {
             let mut args = vec![
                 "model".to_string(),
                 "chat-template".into(),
+                "--model".into(),
                 arg(model),
                 "--messages".into(),
                 arg(&messages),
@@ -177,6 +178,7 @@ fn chat_sampling_prompts_with_the_checkpoints_template() {
         ouro_ok(&[
             "model",
             "generate",
+            "--model",
             &arg(&model),
             "--chat",
             "--prompt",
@@ -194,6 +196,7 @@ fn chat_sampling_prompts_with_the_checkpoints_template() {
         ouro_ok(&[
             "model",
             "chat-template",
+            "--model",
             &arg(&model),
             "--messages",
             &arg(&messages),

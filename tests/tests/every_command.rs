@@ -272,6 +272,7 @@ fn every_subcommand_runs_end_to_end() {
     let rendered = ok(&[
         "model",
         "chat-template",
+        "--model",
         &s(&model),
         "--messages",
         &s(&messages),

@@ -25,6 +25,27 @@ fn tiny_iteration_runs_and_resumes_to_the_same_report() {
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(out.contains("pass@1"), "the round table is printed: {out}");
     let run = dir.path().join("run");
+    // The run ends by saying where its results are and how to load them.
+    let final_model = run.join("round-01/train-sft/model");
+    assert!(
+        out.contains(&format!("final model: {}", final_model.display())),
+        "{out}"
+    );
+    let dataset = run.join("round-01/dataset");
+    assert!(
+        out.contains(&format!(
+            "datasets:    {} (configs: dpo, sft)",
+            dataset.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "datasets.load_dataset('{}', 'dpo')",
+            dataset.display()
+        )),
+        "{out}"
+    );
     let first = RunReport::read(&run).unwrap();
     assert_eq!(
         first.rounds.iter().map(|r| r.round).collect::<Vec<_>>(),

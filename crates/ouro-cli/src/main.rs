@@ -43,7 +43,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a pipeline file (problems, samples, execute, build, lintseq) with resume.
+    /// Run a pipeline: build datasets (problems, samples, execute, build, lintseq), or train and iterate (expert iteration rounds with evaluation); resumable.
     Run(cmd::run::Args),
     /// Generate the bundled, procedurally generated Python problem family.
     Problems(cmd::problems::Args),
@@ -58,7 +58,7 @@ enum Command {
     Lintseq(cmd::lintseq::Args),
     /// FAIT: weight spans where correct and similar incorrect solutions differ.
     Fait(cmd::fait::Args),
-    /// Create, import (GGUF) and sample from models.
+    /// Create, import (GGUF), sample from, and render chat templates of models.
     Model(cmd::model::Args),
     /// Train a BPE tokenizer on a problem set.
     Tokenizer(cmd::tokenizer::Args),

@@ -12,8 +12,8 @@ use ouro_model::chat_template::OrderedJson;
   ouro tokenizer train --problems data/problems --vocab-size 1024 --out tokenizer.json
   ouro model init --config small --tokenizer tokenizer.json --seed 0 --out runs/demo/model-0
   scripts/fetch-smollm2.sh && ouro model import-gguf scripts/.cache/smollm2/smollm2-135m-instruct.gguf --out models/smollm2
-  ouro model generate models/smollm2 --chat --prompt 'Write a Python function that reverses a string.' --temperature 0
-  echo '[{\"role\": \"user\", \"content\": \"Hi\"}]' | ouro model chat-template models/smollm2 --messages - --add-generation-prompt")]
+  ouro model generate --model models/smollm2 --chat --prompt 'Write a Python function that reverses a string.' --temperature 0
+  echo '[{\"role\": \"user\", \"content\": \"Hi\"}]' | ouro model chat-template --model models/smollm2 --messages - --add-generation-prompt")]
 pub struct Args {
     #[command(subcommand)]
     pub command: Command,
@@ -33,11 +33,40 @@ pub enum Command {
     ChatTemplate(ChatTemplateArgs),
 }
 
+/// The checkpoint a `model` subcommand works on: `--model DIR`, as everywhere
+/// else; a bare directory (the older spelling) is still accepted.
+#[derive(clap::Args, Debug)]
+pub struct ModelDir {
+    /// Checkpoint directory (config.json, model.safetensors, tokenizer.json).
+    #[arg(
+        long = "model",
+        value_name = "DIR",
+        required_unless_present = "model_dir"
+    )]
+    flag: Option<PathBuf>,
+    #[arg(
+        id = "model_dir",
+        value_name = "DIR",
+        hide = true,
+        conflicts_with = "flag"
+    )]
+    positional: Option<PathBuf>,
+}
+
+impl ModelDir {
+    pub fn path(&self) -> &std::path::Path {
+        self.flag
+            .as_deref()
+            .or(self.positional.as_deref())
+            .expect("clap requires --model or a directory")
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct ChatTemplateArgs {
-    /// Checkpoint directory (`chat_template.jinja`, or `chat_template` in
-    /// tokenizer_config.json).
-    pub model: PathBuf,
+    /// The checkpoint (its `chat_template.jinja`, or `chat_template` in tokenizer_config.json).
+    #[command(flatten)]
+    pub model: ModelDir,
     /// A JSON list of messages (`{"role", "content"}`, tool calls allowed); `-` reads stdin.
     #[arg(long)]
     pub messages: PathBuf,
@@ -60,6 +89,7 @@ pub struct InitArgs {
     /// tokenizer.json; the model's vocab_size is set from it.
     #[arg(long)]
     pub tokenizer: PathBuf,
+    /// Seed of the random initialisation: the same seed gives the same weights.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output directory (replaced atomically if it exists).
@@ -78,8 +108,9 @@ pub struct ImportArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct GenerateArgs {
-    /// Checkpoint directory.
-    pub model: PathBuf,
+    #[command(flatten)]
+    pub model: ModelDir,
+    /// The prompt: continued as is, or with --chat the user's turn.
     #[arg(long)]
     pub prompt: String,
     /// Give the prompt as one user turn in the checkpoint's chat template
@@ -93,12 +124,17 @@ pub struct GenerateArgs {
     /// most believes; `ouro sample` defaults to 0.8, where diverse attempts are the point.
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f64,
+    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches
+    /// top_p (1: off).
     #[arg(long, default_value_t = 1.0)]
     pub top_p: f64,
+    /// Keep only the k most likely tokens (0: off).
     #[arg(long, default_value_t = 0)]
     pub top_k: usize,
+    /// Drop tokens less likely than min_p times the most likely one (0: off).
     #[arg(long, default_value_t = 0.0)]
     pub min_p: f64,
+    /// Most tokens generated per sample.
     #[arg(long, default_value_t = 128)]
     pub max_tokens: usize,
     /// Stop sequence (repeatable).
@@ -147,7 +183,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Generate(a) => {
             let place = ouro_model::Placement::resolve(a.device.as_deref(), a.dtype.as_deref())?;
             let outs = ouro_model::generate::generate_from_dir_on(
-                &a.model,
+                a.model.path(),
                 &a.prompt,
                 a.chat,
                 a.num_samples,
@@ -164,10 +200,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 &place,
             )?;
             if a.json {
-                let tok_path = a.model.join(ouro_model::checkpoint::TOKENIZER_FILE);
+                let tok_path = a.model.path().join(ouro_model::checkpoint::TOKENIZER_FILE);
                 let tok = ouro_model::Tokenizer::from_file(&tok_path)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", tok_path.display()))?;
-                let text = ouro_model::generate::prompt_text(&a.model, &a.prompt, a.chat)?;
+                let text = ouro_model::generate::prompt_text(a.model.path(), &a.prompt, a.chat)?;
                 let prompt_ids = tok
                     .encode(text.as_str(), false)
                     .map_err(|e| anyhow::anyhow!("tokenizing the prompt: {e}"))?
@@ -218,7 +254,7 @@ fn read_json_list(path: &std::path::Path, what: &str) -> anyhow::Result<Vec<Orde
 }
 
 fn chat_template(a: &ChatTemplateArgs) -> anyhow::Result<()> {
-    let template = ouro_model::chat::model_chat_template(&a.model)?;
+    let template = ouro_model::chat::model_chat_template(a.model.path())?;
     let messages = read_json_list(&a.messages, "messages")?;
     for (i, m) in messages.iter().enumerate() {
         if !matches!(m.get("role"), Some(OrderedJson::String(_))) {
@@ -238,7 +274,7 @@ fn chat_template(a: &ChatTemplateArgs) -> anyhow::Result<()> {
         print!("{text}");
         return Ok(());
     }
-    let tok_path = a.model.join(ouro_model::checkpoint::TOKENIZER_FILE);
+    let tok_path = a.model.path().join(ouro_model::checkpoint::TOKENIZER_FILE);
     let tok = ouro_model::Tokenizer::from_file(&tok_path)
         .map_err(|e| anyhow::anyhow!("{}: {e}", tok_path.display()))?;
     let ids = tok

@@ -144,7 +144,66 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(events) = events {
         println!("tensorboard: {}", events.display());
     }
+    let model = report
+        .rounds
+        .as_ref()
+        .and_then(|r| r.rounds.last())
+        .map(|r| report.root.join(&r.model));
+    for line in where_things_are(&report.root, model.as_deref()) {
+        println!("{line}");
+    }
     Ok(())
+}
+
+/// The closing lines of a run: where the final model and the last round's
+/// datasets are, and how to load them.
+fn where_things_are(root: &Path, model: Option<&Path>) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(m) = model.filter(|m| m.exists()) {
+        lines.push(format!("final model: {}", m.display()));
+    }
+    let mut rounds: Vec<PathBuf> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("round-"))
+        })
+        .collect();
+    rounds.sort();
+    let Some(dataset) = rounds
+        .iter()
+        .rev()
+        .map(|r| r.join("dataset"))
+        .find(|d| d.join("README.md").exists())
+    else {
+        return lines;
+    };
+    let mut configs: Vec<String> = std::fs::read_dir(&dataset)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        // Markers (`_done`) and temp directories are not configs.
+        .filter(|n| !n.starts_with(['_', '.']))
+        .collect();
+    configs.sort();
+    let Some(first) = configs.first() else {
+        return lines;
+    };
+    lines.push(format!(
+        "datasets:    {} (configs: {})",
+        dataset.display(),
+        configs.join(", ")
+    ));
+    lines.push(format!(
+        "load one:    python -c \"import datasets; print(datasets.load_dataset('{}', '{first}'))\"",
+        dataset.display()
+    ));
+    lines
 }
 
 /// The command that continues this invocation's work.
