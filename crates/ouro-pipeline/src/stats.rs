@@ -124,14 +124,15 @@ fn table(title: &str, df: DataFrame) -> Table {
     }
 }
 
-/// `count` rows per value of `column`, largest first.
+/// `count` rows per value of `column`, largest first; ties by value, so that
+/// two runs over the same shards print the same table (group_by's order is not).
 fn counts_by(lf: LazyFrame, column: &str) -> Result<DataFrame> {
     Ok(lf
         .group_by([col(column)])
         .agg([len().alias("rows")])
         .sort(
-            ["rows"],
-            SortMultipleOptions::default().with_order_descending(true),
+            ["rows", column],
+            SortMultipleOptions::default().with_order_descending_multi([true, false]),
         )
         .collect()?)
 }
