@@ -25,6 +25,7 @@ fn tiny_iteration_runs_and_resumes_to_the_same_report() {
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(out.contains("pass@1"), "the round table is printed: {out}");
     let run = dir.path().join("run");
+    assert!(stderr(&o).contains("round 1/1\n"), "{}", stderr(&o));
     // The run ends by saying where its results are and how to load them.
     let final_model = run.join("round-01/train-sft/model");
     assert!(

@@ -81,6 +81,8 @@ pub fn run_iteration(
         RunReport::upsert(&mut ctx.report.control, row);
     }
     for r in 1..=it.rounds {
+        // Where the run stands, for logs that have no progress bar to look at.
+        crate::status::say(format_args!("round {r}/{}", it.rounds));
         let start = if it.from_base { &model0 } else { &model };
         model = ctx.expert_round(r, &it, start, &eval_cfg)?;
         if it.control {
