@@ -59,7 +59,10 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
     }
     if (hi - lo).abs() < 1e-12 {
         let d = if lo.abs() > 1e-9 { lo.abs() * 0.1 } else { 0.5 };
-        return (lo - d, hi + d);
+        // Rates and counts are never negative: a run where nothing passes
+        // draws 0 at the bottom, not an axis from -0.5.
+        let bottom = if lo >= 0.0 { (lo - d).max(0.0) } else { lo - d };
+        return (bottom, hi + d);
     }
     let pad = (hi - lo) * 0.08;
     let lo2 = if lo >= 0.0 && lo - pad < 0.0 {
@@ -267,6 +270,16 @@ pub fn bars_png(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn axes_of_non_negative_values_start_at_zero() {
+        assert_eq!(padded(0.0, 0.0), (0.0, 0.5));
+        let (lo, hi) = padded(2.0, 2.0);
+        assert!((lo - 1.8).abs() < 1e-12 && (hi - 2.2).abs() < 1e-12);
+        assert_eq!(padded(0.01, 1.0).0, 0.0);
+        let (lo, hi) = padded(-1.0, -1.0);
+        assert!((lo + 1.1).abs() < 1e-12 && (hi + 0.9).abs() < 1e-12);
+    }
 
     #[test]
     fn a_line_chart_is_a_png_with_ink() {
