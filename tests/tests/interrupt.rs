@@ -17,36 +17,14 @@ fn sigint_during_execute_says_how_to_resume() {
     let pipeline = dir.path().join("p.toml");
     std::fs::write(&pipeline, text).unwrap();
     let p = pipeline.display().to_string();
-    let mut child = Command::new(ouro_bin())
-        .args(["run", &p])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Interrupt once the execute stage has started (its marker is absent,
     // its journal exists), or whenever the run would otherwise end.
-    let journal_dir = out.join("round-00/executions");
-    for _ in 0..2400 {
-        if journal_dir.exists() || child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    // SAFETY: plain kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    if status.code() == Some(0) {
+    let (code, err) = interrupt_when(&p, &out.join("round-00/executions"));
+    if code == Some(0) {
         eprintln!("the run finished before the interrupt; nothing to check");
         return;
     }
-    assert_eq!(status.code(), Some(130), "{err}");
+    assert_eq!(code, Some(130), "{err}");
     assert!(err.contains(&format!("ouro run {p} --resume")), "{err}");
     assert!(!err.contains("Traceback"), "{err}");
     let o = ouro(&["run", &p, "--resume"]);
@@ -76,7 +54,7 @@ fn interrupt_when(pipeline: &str, marker: &std::path::Path) -> (Option<i32>, Str
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    for _ in 0..4800 {
+    for _ in 0..12000 {
         if marker.exists() || child.try_wait().unwrap().is_some() {
             break;
         }
