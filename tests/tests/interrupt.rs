@@ -45,7 +45,7 @@ fn sigint_during_execute_says_how_to_resume() {
     assert_eq!(count("executions="), count("verdict_"), "{line}");
 }
 
-/// Interrupts `ouro run` of the tiny expert iteration once `marker` (a
+/// Interrupts `ouro run PIPELINE --resume` once `marker` (a
 /// directory under the run) appears; returns the exit code and stderr.
 fn interrupt_when(pipeline: &str, marker: &std::path::Path) -> (Option<i32>, String) {
     let mut child = Command::new(ouro_bin())
