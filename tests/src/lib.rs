@@ -54,6 +54,24 @@ pub fn ouro(args: &[&str]) -> Output {
         .expect("run ouro")
 }
 
+/// A headless Chromium for the report test: `$CHROMIUM`, else `chromium`,
+/// `chromium-browser` or `google-chrome` on PATH. `None` means skip, except
+/// under CI (`CI` set), where `.ci/run` installs Debian's `chromium` and a
+/// missing browser is a failure rather than a silent skip.
+pub fn chromium() -> Option<PathBuf> {
+    let found = std::env::var_os("CHROMIUM").map(PathBuf::from).or_else(|| {
+        let path = std::env::var_os("PATH")?;
+        ["chromium", "chromium-browser", "google-chrome"]
+            .iter()
+            .flat_map(|b| std::env::split_paths(&path).map(move |d| d.join(b)))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() && std::env::var_os("CI").is_some() {
+        panic!("CI is set but no Chromium was found: .ci/run installs Debian's chromium");
+    }
+    found
+}
+
 /// The Python with pyarrow/datasets/pyflakes for interop checks: `$OURO_PYTHON`,
 /// else the workspace's `.venv` (created by `.ci/run`). `None` means skip.
 pub fn interop_python() -> Option<PathBuf> {

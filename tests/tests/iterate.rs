@@ -103,6 +103,16 @@ fn tiny_iteration_runs_and_resumes_to_the_same_report() {
         );
         assert_eq!(a.data_counts, b.data_counts);
     }
+    // Stages the resume skipped count the seconds of their finished run, not 0.
+    for phase in ["sample", "execute", "build"] {
+        let (a, b) = (&first.rounds[1].seconds, &again.rounds[1].seconds);
+        assert!(a.get(phase).is_some_and(|s| *s > 0.0), "{phase}: {a:?}");
+        assert_eq!(a.get(phase), b.get(phase), "round 1 {phase} after resume");
+    }
+    assert!(again.rounds[1].seconds["train"] > 0.0);
+    let started = |r: &RunReport| r.run.as_ref().map(|i| i.started.clone());
+    assert!(started(&first).is_some());
+    assert_eq!(started(&first), started(&again), "a resume keeps the start date");
     // Training in another process gives the same weights, bit for bit: the train pass
     // reduces in a fixed order whatever the thread scheduling.
     assert!(

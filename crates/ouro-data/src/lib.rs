@@ -5,6 +5,7 @@
 //! of the workspace speaks.
 
 mod arrow_de;
+pub mod datetime;
 pub mod error;
 pub mod fsutil;
 pub mod hf;

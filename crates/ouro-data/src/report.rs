@@ -33,6 +33,49 @@ pub struct RunReport {
     /// Where rounds trained and sampled, as `device/dtype` (`cpu/f32`, `cuda:0/bf16`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// What the run was started with, for the report's header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunInfo>,
+}
+
+/// Provenance of a run: enough to tell two report pages apart and to rerun one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// ouro's version, and the git commit it was built from when known.
+    pub ouro_version: String,
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// UTC time the run was first started (`2026-12-04T23:44:08Z`); a resume keeps it.
+    pub started: String,
+    /// The pipeline TOML as given.
+    pub config: String,
+    /// Every seed that shapes the run, by the key that sets it (`problems.seed`, ...).
+    #[serde(default)]
+    pub seeds: BTreeMap<String, u64>,
+}
+
+/// One held-out problem in one round's evaluation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProblemEval {
+    pub problem_id: String,
+    pub samples: u64,
+    /// Samples that pass under the strict rule (filter, and audit where it ran).
+    pub passed: u64,
+    /// The first sample (in sample order) that did not pass, to look at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_failure: Option<FailureExample>,
+}
+
+/// A failing sample as the report shows it; long text is cut to its end.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FailureExample {
+    pub sample_id: String,
+    /// `fail`, `error`, `timeout`, ..., or `fail (audit)` when only the audit suite caught it.
+    pub verdict: String,
+    #[serde(default)]
+    pub error_kind: Option<String>,
+    pub code: String,
+    pub stderr: String,
 }
 
 /// One expert-iteration round: evaluation of the model the round ends with,
@@ -51,8 +94,12 @@ pub struct RoundReport {
     /// Unbiased pass@k keyed `"pass@K"` (0..=1).
     #[serde(default)]
     pub pass_at_k: BTreeMap<String, f64>,
-    /// Share of filter-passing held-out samples that fail the audit tests.
+    /// Share of filter-passing held-out samples that fail the audit tests;
+    /// `None` (undefined) when no sample passed the filter tests.
     pub false_positive_rate: Option<f64>,
+    /// Filter-passing held-out samples that ran the audit tests: the rate's denominator.
+    #[serde(default)]
+    pub audited_passes: u64,
     /// B-STaR balance score of the round's training selection.
     pub balance_score: Option<f64>,
     /// Rows built this round by kind: `sft`, `dpo`, `repair`, `lintseq`, `fait`, ...
@@ -62,9 +109,13 @@ pub struct RoundReport {
     pub sft_metrics: Option<String>,
     /// `metrics.jsonl` of the round's DPO training (has `rewards/margins`).
     pub dpo_metrics: Option<String>,
-    /// Wall seconds by phase: `sample`, `execute`, `build`, `train`, `eval`.
+    /// Wall seconds by phase: `init`, `sample`, `execute`, `build`, `train`, `eval`.
+    /// A resumed stage counts the seconds its first, finished run took.
     #[serde(default)]
     pub seconds: BTreeMap<String, f64>,
+    /// Per held-out problem, in problem-id order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<ProblemEval>,
 }
 
 impl RunReport {

@@ -159,7 +159,14 @@ pub fn run_pipeline_scoped(
         })?;
     }
     if config.model.is_some() {
-        let rounds = crate::iterate::run_iteration(&run, config, problems_dir, &mut report)?;
+        let info = ouro_data::report::RunInfo {
+            ouro_version: env!("CARGO_PKG_VERSION").into(),
+            commit: option_env!("OURO_GIT_COMMIT").map(str::to_string),
+            started: ouro_data::datetime::utc_now_rfc3339(),
+            config: String::from_utf8_lossy(&text).into_owned(),
+            seeds: config.seeds(),
+        };
+        let rounds = crate::iterate::run_iteration(&run, config, problems_dir, &mut report, info)?;
         report.rounds = Some(rounds);
         // The report is a view of report.json; failing to draw it must not fail a finished run.
         let html = run.root().join("report.html");

@@ -37,6 +37,18 @@ pub struct Series {
     pub dashed: bool,
 }
 
+/// How the y axis maps and labels values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum YAxis {
+    #[default]
+    Linear,
+    /// Shares in 0..=1 labelled as percentages, as the tables show them.
+    Percent,
+    /// Base-10 logarithmic: losses that fall by orders of magnitude over
+    /// rounds stay readable. Values ≤ 0 are left out.
+    Log,
+}
+
 /// A line chart; `rounds_on_x` labels only integer x ticks, as `round N`.
 #[derive(Debug, Clone)]
 pub struct LineChart {
@@ -45,6 +57,54 @@ pub struct LineChart {
     pub y_desc: String,
     pub series: Vec<Series>,
     pub rounds_on_x: bool,
+    pub y_axis: YAxis,
+}
+
+/// Three significant digits, in plain notation from 0.001 up.
+fn significant(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        return "0".into();
+    }
+    if !(1e-3..1e6).contains(&a) {
+        return format!("{v:.2e}");
+    }
+    let decimals = (2 - a.log10().floor() as i32).max(0) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// A log-axis tick: the value 10^`e`.
+fn log_tick(e: &f64) -> String {
+    significant(10f64.powf(*e))
+}
+
+/// Labels for a linear axis spanning `lo..hi`: enough decimals that
+/// neighbouring ticks (about a tenth of the span apart) read differently.
+fn linear_tick(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
+    let step = ((hi - lo) / 10.0).abs();
+    let big = lo.abs().max(hi.abs());
+    let decimals = if step > 0.0 {
+        (-step.log10().floor()).clamp(0.0, 12.0) as usize
+    } else {
+        2
+    };
+    move |v: &f64| {
+        if big > 0.0 && big < 1e-3 {
+            format!("{v:.2e}")
+        } else {
+            format!("{v:.decimals$}")
+        }
+    }
+}
+
+/// Whole percents where the tick is one, else a decimal: 7.5% is not 8%.
+fn percent_tick(v: &f64) -> String {
+    let p = v * 100.0;
+    if (p - p.round()).abs() < 1e-6 {
+        format!("{:.0}%", p)
+    } else {
+        format!("{p:.1}%")
+    }
 }
 
 fn draw_err<E: std::fmt::Debug>(what: &str) -> impl Fn(E) -> anyhow::Error + '_ {
@@ -118,6 +178,28 @@ fn with_canvas(
 
 /// Renders `chart` as PNG bytes.
 pub fn line_png(chart: &LineChart) -> Result<Vec<u8>> {
+    if chart.y_axis == YAxis::Log {
+        // Plot log10(y) on a linear axis and label the ticks with 10^tick.
+        let mut linear = chart.clone();
+        linear.y_axis = YAxis::Linear;
+        for s in &mut linear.series {
+            s.points = s
+                .points
+                .iter()
+                .filter(|p| p.1 > 0.0)
+                .map(|&(x, y)| (x, y.log10()))
+                .collect();
+        }
+        linear.series.retain(|s| !s.points.is_empty());
+        return draw_lines(&linear, Some(&log_tick));
+    }
+    if chart.y_axis == YAxis::Percent {
+        return draw_lines(chart, Some(&percent_tick));
+    }
+    draw_lines(chart, None)
+}
+
+fn draw_lines(chart: &LineChart, y_tick: Option<&dyn Fn(&f64) -> String>) -> Result<Vec<u8>> {
     let what = chart.title.as_str();
     let pts = chart.series.iter().flat_map(|s| s.points.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
@@ -135,6 +217,11 @@ pub fn line_png(chart: &LineChart) -> Result<Vec<u8>> {
         (x0 - 1.0, x1 + 1.0)
     };
     let (y0, mut y1) = padded(y0, y1);
+    let linear = linear_tick(y0, y1);
+    let y_tick: &dyn Fn(&f64) -> String = match y_tick {
+        Some(f) => f,
+        None => &linear,
+    };
     // Headroom for the legend box in the upper right, so it does not cover
     // the latest rounds, which are usually the highest values.
     y1 += (y1 - y0) * 0.09 * chart.series.len() as f64;
@@ -152,6 +239,7 @@ pub fn line_png(chart: &LineChart) -> Result<Vec<u8>> {
             .label_style(("sans-serif", 14))
             .axis_desc_style(("sans-serif", 15))
             .light_line_style(RGBColor(235, 235, 235));
+        mesh.y_label_formatter(&y_tick);
         if chart.rounds_on_x {
             mesh.x_labels(((x1 - x0).ceil() as usize * 4).max(4))
                 .x_label_formatter(&integer_tick);
@@ -272,6 +360,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tick_labels_say_percent_and_powers_of_ten() {
+        assert_eq!(percent_tick(&0.25), "25%");
+        assert_eq!(percent_tick(&0.075), "7.5%");
+        assert_eq!(log_tick(&0.0), "1.00");
+        assert_eq!(log_tick(&2.0), "100");
+        assert_eq!(log_tick(&-2.0), "0.0100");
+        assert_eq!(significant(0.794), "0.794");
+        assert_eq!(significant(2.51), "2.51");
+        let lr = linear_tick(0.00018, 0.00023);
+        assert_ne!(lr(&0.00019), lr(&0.0002));
+        let rate = linear_tick(0.0, 3.5);
+        assert_eq!(
+            (rate(&0.5), rate(&3.0)),
+            ("0.5".to_string(), "3.0".to_string())
+        );
+    }
+
+    #[test]
+    fn a_log_chart_of_non_positive_values_still_draws() {
+        let chart = LineChart {
+            title: "loss".into(),
+            x_desc: "step".into(),
+            y_desc: "loss".into(),
+            series: vec![Series {
+                label: "round 0".into(),
+                points: vec![(1.0, 0.0), (2.0, 0.5), (3.0, 0.05)],
+                color: color(0),
+                dashed: false,
+            }],
+            rounds_on_x: false,
+            y_axis: YAxis::Log,
+        };
+        assert_eq!(&line_png(&chart).unwrap()[..4], b"\x89PNG");
+    }
+
+    #[test]
     fn axes_of_non_negative_values_start_at_zero() {
         assert_eq!(padded(0.0, 0.0), (0.0, 0.5));
         let (lo, hi) = padded(2.0, 2.0);
@@ -294,6 +418,7 @@ mod tests {
                 dashed: false,
             }],
             rounds_on_x: false,
+            y_axis: YAxis::Linear,
         })
         .unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");

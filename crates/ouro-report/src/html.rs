@@ -140,6 +140,13 @@ figcaption .file { font-family: "DejaVu Sans Mono", monospace; color:#8a93a2; ma
 .kpi { background:var(--bg); border:1px solid var(--line); border-radius:6px; padding:8px 14px; min-width:150px; }
 .kpi b { display:block; font-size:22px; }
 .kpi span { color:var(--muted); font-size:13px; }
+td.w { white-space:normal; min-width:280px; }
+table.kv th { text-align:left; background:none; color:var(--muted); font-weight:600; padding-right:18px; }
+table.kv td { white-space:normal; }
+details summary { cursor:pointer; }
+pre { white-space:pre-wrap; word-break:break-word; font:12px/1.4 "DejaVu Sans Mono", monospace; background:#f3f4f6; border:1px solid var(--line); border-radius:4px; padding:6px 8px; margin:6px 0; max-height:320px; overflow:auto; }
+pre.stderr { background:#fbf3f2; }
+p.file { font:12px "DejaVu Sans Mono", monospace; color:#8a93a2; margin:4px 0; }
 footer { color:var(--muted); font-size:12px; text-align:center; margin-top:20px; }
 "#;
 

@@ -3,7 +3,7 @@
 //! Input is the contract of [`ouro_data::report`]: `RUN/report.json` (a
 //! [`RunReport`]) and the trainer `metrics.jsonl` files it names. Output is
 //! `report.html` (inline CSS, charts embedded as base64 PNG, no external
-//! fetches) plus the same charts as PNG files in `RUN/report/`.
+//! fetches) plus the same charts as PNG files in `report/` beside the page (`RUN/report/` by default).
 //!
 //! *Invariant:* a section whose data is absent says "not run"; only a
 //! missing or corrupt `report.json` is an error. Charts are drawn with an
@@ -23,8 +23,18 @@ mod text;
 
 pub use metrics::{Metrics, Step};
 
-/// Folder, inside the run directory, that receives the PNG charts.
+/// Folder, beside the HTML page, that receives the PNG charts.
 pub const CHART_DIR: &str = "report";
+
+/// Where the charts of a page written to `out_html` go: `report/` beside it,
+/// so a page rendered elsewhere never writes into the run directory.
+pub fn chart_dir(out_html: &Path) -> PathBuf {
+    out_html
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join(CHART_DIR)
+}
 
 /// Every chart file name `render` may write; the ones a render does not
 /// produce are removed, so the folder never shows a stale chart.
@@ -34,10 +44,18 @@ pub const CHART_FILES: &[&str] = &[
     "balance_score.png",
     "data_counts.png",
     "sft_loss.png",
+    "sft_lr.png",
+    "sft_grad_norm.png",
     "dpo_loss.png",
+    "dpo_lr.png",
+    "dpo_grad_norm.png",
     "dpo_margins.png",
     "control_sft_loss.png",
+    "control_sft_lr.png",
+    "control_sft_grad_norm.png",
     "control_dpo_loss.png",
+    "control_dpo_lr.png",
+    "control_dpo_grad_norm.png",
     "control_dpo_margins.png",
 ];
 
@@ -46,7 +64,7 @@ pub const CHART_FILES: &[&str] = &[
 pub struct ReportSummary {
     /// The HTML page written.
     pub html: PathBuf,
-    /// PNG charts written into `RUN/report/`.
+    /// PNG charts written into `report/` beside the page.
     pub charts: Vec<PathBuf>,
     /// Rounds of the main arm and of the seed-only control arm.
     pub rounds: usize,
@@ -89,7 +107,7 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    /// Writes `png` as `RUN/report/<name>` and returns its HTML figure.
+    /// Writes `png` as `report/<name>` beside the page and returns its HTML figure.
     pub fn chart(&mut self, name: &str, alt: &str, png: Result<Vec<u8>>) -> Result<String> {
         debug_assert!(
             CHART_FILES.contains(&name),
@@ -114,12 +132,12 @@ impl Ctx {
 }
 
 /// Renders the report of `run_dir` into `out_html`, with PNG charts in
-/// `run_dir/report/`. Fails only when `report.json` is missing or corrupt
+/// [`chart_dir`]`(out_html)`. Fails only when `report.json` is missing or corrupt
 /// (the error names the file) or an output cannot be written.
 pub fn render(run_dir: &Path, out_html: &Path) -> Result<ReportSummary> {
     let report = RunReport::read(run_dir)
         .with_context(|| format!("rendering the report of {}", run_dir.display()))?;
-    let chart_dir = run_dir.join(CHART_DIR);
+    let chart_dir = chart_dir(out_html);
     std::fs::create_dir_all(&chart_dir)
         .with_context(|| format!("creating {}", chart_dir.display()))?;
     let mut ctx = Ctx {
@@ -155,10 +173,12 @@ pub fn render(run_dir: &Path, out_html: &Path) -> Result<ReportSummary> {
     }
 
     let mut body = String::new();
+    body.push_str(&sections::run_header(&report, &main, &control));
     body.push_str(&sections::evaluation(&mut ctx, &main, &control)?);
     body.push_str(&sections::data_counts(&mut ctx, &main, &control)?);
     body.push_str(&sections::training(&mut ctx, &main, &control)?);
     body.push_str(&sections::timing(&mut ctx, &main, &control));
+    body.push_str(&sections::per_problem(&mut ctx, &main));
     if !ctx.summary.warnings.is_empty() {
         body.push_str("<section><h2>Warnings</h2>\n");
         for w in &ctx.summary.warnings {

@@ -6,10 +6,16 @@ use std::collections::BTreeSet;
 use anyhow::Result;
 use ouro_data::report::RoundReport;
 
-use crate::chart::{self, bars_png, color, line_png, LineChart, Series};
+use crate::chart::{self, bars_png, color, line_png, LineChart, Series, YAxis};
 use crate::html::{self, num, pct, Table};
 use crate::metrics::{Metrics, Step};
 use crate::{Arm, Ctx};
+
+mod problems;
+mod provenance;
+
+pub use problems::per_problem;
+pub use provenance::run_header;
 
 fn section(title: &str, inner: &str) -> String {
     format!(
@@ -75,11 +81,23 @@ fn eval_table(rows: &[RoundReport], keys: &[String]) -> Table {
             pct(Some(r.pass_at_1)),
         ];
         cells.extend(keys.iter().map(|k| pct(r.pass_at_k.get(k).copied())));
-        cells.extend([pct(r.false_positive_rate), num(r.balance_score, 3)]);
+        cells.extend([fp_cell(r), num(r.balance_score, 3)]);
         t.row(cells);
     }
     t
 }
+
+/// The false-positive rate, or `undefined` when no held-out sample passed
+/// the filter tests (0 of 0 is not 0%).
+fn fp_cell(r: &RoundReport) -> String {
+    match r.false_positive_rate {
+        Some(v) => pct(Some(v)),
+        None => "undefined".into(),
+    }
+}
+
+const FP_UNDEFINED: &str = "False-positive rate: undefined in every round: no held-out sample \
+     passed the filter tests, so none could fail the audit tests.";
 
 fn kpi(value: &str, label: &str) -> String {
     format!(
@@ -116,9 +134,7 @@ pub fn evaluation(ctx: &mut Ctx, main: &Arm, control: &Arm) -> Result<String> {
         let d = (last.pass_at_1 - c.pass_at_1) * 100.0;
         s.push_str(&kpi(&format!("{d:+.1} pp"), "main arm − seed-only control"));
     }
-    if let Some(fp) = last.false_positive_rate {
-        s.push_str(&kpi(&pct(Some(fp)), "false-positive rate"));
-    }
+    s.push_str(&kpi(&fp_cell(last), "false-positive rate"));
     s.push_str("</div>\n");
 
     let main_t = eval_table(main.rows, &keys);
@@ -145,8 +161,8 @@ pub fn evaluation(ctx: &mut Ctx, main: &Arm, control: &Arm) -> Result<String> {
                 pct(Some(r.pass_at_1)),
                 pct(c.map(|c| c.pass_at_1)),
                 num(c.map(|c| (r.pass_at_1 - c.pass_at_1) * 100.0), 1),
-                pct(r.false_positive_rate),
-                pct(c.and_then(|c| c.false_positive_rate)),
+                fp_cell(r),
+                c.map_or_else(|| "—".into(), fp_cell),
             ]);
         }
         s.push_str(&t.html());
@@ -178,20 +194,23 @@ pub fn evaluation(ctx: &mut Ctx, main: &Arm, control: &Arm) -> Result<String> {
         y_desc: "pass rate".into(),
         series,
         rounds_on_x: true,
+        y_axis: YAxis::Percent,
     });
     s.push_str(&ctx.chart("pass_at_k.png", "held-out pass@1 and pass@k per round", png)?);
 
-    for (file, title, y, f) in [
+    for (file, title, y, y_axis, f) in [
         (
             "false_positive_rate.png",
             "False-positive rate by round",
             "passes filter, fails audit",
+            YAxis::Percent,
             (|r: &RoundReport| r.false_positive_rate) as fn(&RoundReport) -> Option<f64>,
         ),
         (
             "balance_score.png",
             "B-STaR balance score by round",
             "balance score",
+            YAxis::Linear,
             |r: &RoundReport| r.balance_score,
         ),
     ] {
@@ -200,6 +219,10 @@ pub fn evaluation(ctx: &mut Ctx, main: &Arm, control: &Arm) -> Result<String> {
         series.extend(round_series(control.rows, "control".into(), 0, true, f));
         let label = title.trim_end_matches(" by round");
         s.push_str(&format!("<h3>{}</h3>", html::escape(label)));
+        if series.is_empty() && file == "false_positive_rate.png" {
+            s.push_str(&html::note(FP_UNDEFINED));
+            continue;
+        }
         if series.is_empty() {
             s.push_str(&ctx.not_run(label));
             continue;
@@ -210,6 +233,7 @@ pub fn evaluation(ctx: &mut Ctx, main: &Arm, control: &Arm) -> Result<String> {
             y_desc: y.into(),
             series,
             rounds_on_x: true,
+            y_axis,
         });
         s.push_str(&ctx.chart(file, title, png)?);
     }
@@ -308,7 +332,7 @@ fn per_round_chart(
     metrics: &[Metrics],
     file: &str,
     title: &str,
-    y_desc: &str,
+    (y_desc, y_axis): (&str, YAxis),
     f: fn(&Step) -> Option<f64>,
 ) -> Result<String> {
     let series: Vec<Series> = arm
@@ -335,6 +359,7 @@ fn per_round_chart(
         y_desc: y_desc.into(),
         series,
         rounds_on_x: false,
+        y_axis,
     });
     ctx.chart(file, title, png)
 }
@@ -419,15 +444,35 @@ pub fn training(ctx: &mut Ctx, main: &Arm, control: &Arm) -> Result<String> {
             let prefix = if arm.name == "main" { "" } else { "control_" };
             let arm_label = if arm.name == "main" { "" } else { " (control)" };
             let (kind, file) = if dpo { ("DPO", "dpo") } else { ("SFT", "sft") };
-            s.push_str(&per_round_chart(
-                ctx,
-                arm,
-                ms,
-                &format!("{prefix}{file}_loss.png"),
-                &format!("{kind} loss{arm_label}"),
-                "loss",
-                |s| s.loss,
-            )?);
+            type Curve = (
+                &'static str,
+                &'static str,
+                &'static str,
+                YAxis,
+                fn(&Step) -> Option<f64>,
+            );
+            let curves: [Curve; 3] = [
+                ("loss", "loss (log scale)", "loss", YAxis::Log, |s| s.loss),
+                ("lr", "learning rate", "lr", YAxis::Linear, |s| s.lr),
+                (
+                    "grad_norm",
+                    "gradient norm",
+                    "grad norm",
+                    YAxis::Linear,
+                    |s| s.grad_norm,
+                ),
+            ];
+            for (name, what, y, y_axis, f) in curves {
+                s.push_str(&per_round_chart(
+                    ctx,
+                    arm,
+                    ms,
+                    &format!("{prefix}{file}_{name}.png"),
+                    &format!("{kind} {what}{arm_label}"),
+                    (y, y_axis),
+                    f,
+                )?);
+            }
             if dpo {
                 let margins = per_round_chart(
                     ctx,
@@ -435,7 +480,7 @@ pub fn training(ctx: &mut Ctx, main: &Arm, control: &Arm) -> Result<String> {
                     ms,
                     &format!("{prefix}dpo_margins.png"),
                     &format!("DPO reward margin (chosen − rejected){arm_label}"),
-                    "rewards/margins",
+                    ("rewards/margins", YAxis::Linear),
                     |s| s.rewards_margins,
                 )?;
                 if margins.is_empty() {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ouro_data::report::{RoundReport, RunReport};
+use ouro_data::report::{FailureExample, ProblemEval, RoundReport, RunInfo, RunReport};
 
 fn sft_line(step: u64, loss: f64) -> String {
     format!(
@@ -34,6 +34,7 @@ fn round(r: u32, pass1: f64, sft: Option<&str>, dpo: Option<&str>) -> RoundRepor
             ("pass@10".to_string(), (pass1 * 1.9).min(1.0)),
         ]),
         false_positive_rate: Some(0.08 - 0.01 * r as f64),
+        audited_passes: 400,
         balance_score: Some(0.4 + 0.1 * r as f64),
         data_counts: BTreeMap::from([
             ("sft".to_string(), 1000 + 300 * r as u64),
@@ -47,7 +48,38 @@ fn round(r: u32, pass1: f64, sft: Option<&str>, dpo: Option<&str>) -> RoundRepor
             ("execute".to_string(), 45.5),
             ("train".to_string(), 300.0),
         ]),
+        problems: problems(r),
     }
+}
+
+/// Two held-out problems: `fib-3` is solved from round 1 on; `sort-7` never is,
+/// and its failing sample's stderr holds markup that must be escaped.
+fn problems(r: u32) -> Vec<ProblemEval> {
+    let failure = |id: &str, verdict: &str, stderr: &str| FailureExample {
+        sample_id: id.into(),
+        verdict: verdict.into(),
+        error_kind: Some("AssertionError".into()),
+        code: "def f(xs):\n    return xs".into(),
+        stderr: stderr.into(),
+    };
+    vec![
+        ProblemEval {
+            problem_id: "fib-3".into(),
+            samples: 10,
+            passed: if r == 0 { 0 } else { 10 },
+            first_failure: (r == 0).then(|| failure("fib-3/r0/s0", "fail", "")),
+        },
+        ProblemEval {
+            problem_id: "sort-7".into(),
+            samples: 10,
+            passed: 0,
+            first_failure: Some(failure(
+                &format!("sort-7/r{r}/s1"),
+                "fail (audit)",
+                "Traceback: assert f([2, 1]) == [1, 2] <script>",
+            )),
+        },
+    ]
 }
 
 fn write_metrics(run: &Path, rel: &str, lines: &[String]) {
@@ -61,6 +93,14 @@ fn write_metrics(run: &Path, rel: &str, lines: &[String]) {
 pub fn fixture(run: &Path) {
     let mut report = RunReport {
         pipeline: "quickstart".into(),
+        device: Some("cpu/f32".into()),
+        run: Some(RunInfo {
+            ouro_version: "0.1.0".into(),
+            commit: Some("0123456789ab".into()),
+            started: "2026-12-04T23:44:08Z".into(),
+            config: "out = \"runs/quickstart\"\n[problems]\ncount = 400\nseed = 7\n".into(),
+            seeds: BTreeMap::from([("problems.seed".to_string(), 7)]),
+        }),
         ..Default::default()
     };
     for r in 0..3u32 {
@@ -181,6 +221,76 @@ fn renders_tables_embedded_charts_and_png_files() {
         .warnings
         .iter()
         .any(|w| w.contains("round 2: DPO metrics file")));
+
+    // The header: version and commit, start date, seeds, total time, config.
+    for want in [
+        "<h2>Run</h2>",
+        "0.1.0 (commit 0123456789ab)",
+        "2026-12-04T23:44:08Z",
+        "problems.seed = 7",
+        "cpu/f32",
+        // 3 rounds x 2 arms x 465.5 s
+        "46 min 33 s",
+        "<summary>pipeline config (4 lines)</summary>",
+        "count = 400",
+    ] {
+        assert!(html.contains(want), "header lacks {want}");
+    }
+    // Per-step curves: loss on a log axis, learning rate and gradient norm.
+    for expect in [
+        "sft_lr.png",
+        "sft_grad_norm.png",
+        "dpo_lr.png",
+        "dpo_grad_norm.png",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expect),
+            "{expect} not in {names:?}"
+        );
+    }
+    assert!(html.contains("SFT loss (log scale)"));
+    // Per-problem table: the never-solved problem first, its latest failure
+    // shown with escaped stderr; the solved one says so.
+    let table = html.split("<h2>Per-problem results</h2>").nth(1).unwrap();
+    let (sort, fib) = (
+        table.find("<td>sort-7</td>").unwrap(),
+        table.find("<td>fib-3</td>").unwrap(),
+    );
+    assert!(sort < fib, "worst problem first");
+    assert!(table.contains("0.0% (0/10)") && table.contains("100.0% (10/10)"));
+    assert!(table.contains("round 2: fail (audit): AssertionError"));
+    assert!(table.contains("sort-7/r2/s1"));
+    assert!(table.contains("&lt;script&gt;") && !table.contains("<script>"));
+    assert!(table.contains("every sample passed") || table.contains("round 0: fail"));
+}
+
+#[test]
+fn an_undefined_false_positive_rate_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path();
+    let mut r = round(0, 0.0, None, None);
+    r.false_positive_rate = None;
+    r.audited_passes = 0;
+    RunReport {
+        pipeline: "nothing-passes".into(),
+        rounds: vec![r],
+        ..Default::default()
+    }
+    .write(run)
+    .unwrap();
+    let summary = ouro_report::render(run, &run.join("report.html")).unwrap();
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        html.contains("False-positive rate: undefined"),
+        "explains why"
+    );
+    assert!(
+        html.contains("<td class=\"n\">undefined</td>"),
+        "table cell"
+    );
+    assert!(!summary.not_run.iter().any(|n| n == "False-positive rate"));
+    // An older report.json without provenance still renders, and says what is missing.
+    assert!(html.contains("were not recorded"));
 }
 
 #[test]
@@ -197,6 +307,7 @@ fn absent_sections_say_not_run() {
         rounds: vec![r],
         control: vec![],
         device: None,
+        run: None,
     }
     .write(run)
     .unwrap();
@@ -204,7 +315,6 @@ fn absent_sections_say_not_run() {
     let summary = ouro_report::render(run, &out).unwrap();
     let html = std::fs::read_to_string(&out).unwrap();
     for s in [
-        "False-positive rate",
         "B-STaR balance score",
         "Training data",
         "SFT training",

@@ -132,19 +132,6 @@ fn python_string_methods_and_special_tokens_are_available() {
 }
 
 #[test]
-fn strftime_matches_known_dates() {
-    // 2026-12-05 20:05:09 UTC.
-    assert_eq!(
-        strftime_utc("%d %b %Y %H:%M:%S %%", 1_796_501_109),
-        "05 Dec 2026 20:05:09 %"
-    );
-    assert_eq!(
-        strftime_utc("%Y-%m-%d %B", 951_782_400),
-        "2000-02-29 February"
-    );
-}
-
-#[test]
 fn templates_load_from_either_file_and_named_lists() {
     let dir = tempfile::tempdir().unwrap();
     assert!(ChatTemplate::from_model_dir(dir.path()).unwrap().is_none());

@@ -4,6 +4,7 @@
 //! sections (`[tokenizer]`, `[model]`, `[seed_sft]`, `[iterate]`, `[eval]`)
 //! in [`iterate`]. The runner and the rounds read the same types.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -122,6 +123,28 @@ pub struct PipelineConfig {
 }
 
 impl PipelineConfig {
+    /// Every seed that shapes a run, keyed by the TOML key that sets it.
+    pub fn seeds(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        out.insert("problems.seed".to_string(), self.problems.seed);
+        if let Some(l) = &self.lintseq {
+            out.insert("lintseq.seed".into(), l.seed);
+        }
+        if let Some(m) = &self.model {
+            out.insert("model.seed".into(), m.seed);
+        }
+        if let Some(s) = &self.seed_sft {
+            out.insert("seed_sft.train.seed".into(), s.train.optim.seed);
+        }
+        if let Some(it) = &self.iterate {
+            out.insert("iterate.train.seed".into(), it.train.optim.seed);
+            if let Some(d) = &it.dpo {
+                out.insert("iterate.dpo.seed".into(), d.optim.seed);
+            }
+        }
+        out
+    }
+
     /// `[decontaminate]`, or its defaults when the section is absent.
     pub fn decontaminate(&self) -> DecontaminateStage {
         self.decontaminate.clone().unwrap_or_default()

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use ouro_data::report::{FailureExample, ProblemEval};
 use ouro_data::{Execution, Sample, Suite, Verdict};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,94 @@ pub struct EvalResult {
     /// Filter-passing samples that fail the audit suite, over filter-passing
     /// samples that ran the audit suite; `None` when no sample passed.
     pub false_positive_rate: Option<f64>,
+    /// The rate's denominator: filter-passing samples that ran the audit suite.
+    #[serde(default)]
+    pub audited_passes: u64,
+    /// Per problem, in problem-id order, with its first failing sample.
+    #[serde(default)]
+    pub per_problem: Vec<ProblemEval>,
+}
+
+/// The report keeps the end of long code and stderr: a traceback's last
+/// lines say what went wrong.
+const SHOWN_CHARS: usize = 1500;
+
+fn tail(s: &str) -> String {
+    let n = s.chars().count();
+    if n <= SHOWN_CHARS {
+        return s.to_string();
+    }
+    let cut: String = s.chars().skip(n - SHOWN_CHARS).collect();
+    format!("…{cut}")
+}
+
+/// Pass counts per problem and each problem's first failing sample (lowest
+/// sample index), judged by the strict rule.
+fn problem_table(samples: &[Sample], executions: &[Execution]) -> Vec<ProblemEval> {
+    let by_suite = |suite: Suite| -> HashMap<&str, &Execution> {
+        executions
+            .iter()
+            .filter(|e| e.suite == suite)
+            .map(|e| (e.sample_id.as_str(), e))
+            .collect()
+    };
+    let (filter, audit) = (by_suite(Suite::Filter), by_suite(Suite::Audit));
+    let mut ordered: Vec<&Sample> = samples.iter().collect();
+    ordered.sort_by(|a, b| {
+        (a.problem_id.as_str(), a.index, a.sample_id.as_str()).cmp(&(
+            b.problem_id.as_str(),
+            b.index,
+            b.sample_id.as_str(),
+        ))
+    });
+    let mut out: Vec<ProblemEval> = Vec::new();
+    for s in ordered {
+        if out.last().map(|p| p.problem_id.as_str()) != Some(s.problem_id.as_str()) {
+            out.push(ProblemEval {
+                problem_id: s.problem_id.clone(),
+                ..Default::default()
+            });
+        }
+        let row = out.last_mut().expect("pushed above");
+        row.samples += 1;
+        let f = filter.get(s.sample_id.as_str());
+        let a = audit.get(s.sample_id.as_str());
+        let failed = match (f, a) {
+            (Some(f), _) if f.verdict != Verdict::Pass => {
+                Some((f.verdict.as_str().to_string(), *f))
+            }
+            (Some(_), Some(a)) if a.verdict != Verdict::Pass => {
+                Some((format!("{} (audit)", a.verdict.as_str()), *a))
+            }
+            (Some(_), _) => None,
+            (None, _) => {
+                if row.first_failure.is_none() {
+                    row.first_failure = Some(FailureExample {
+                        sample_id: s.sample_id.clone(),
+                        verdict: "not run".into(),
+                        error_kind: Some("no code".into()),
+                        code: tail(&s.completion),
+                        stderr: tail(s.extraction_error.as_deref().unwrap_or_default()),
+                    });
+                }
+                continue;
+            }
+        };
+        match failed {
+            None => row.passed += 1,
+            Some((verdict, e)) if row.first_failure.is_none() => {
+                row.first_failure = Some(FailureExample {
+                    sample_id: s.sample_id.clone(),
+                    verdict,
+                    error_kind: e.error_kind.clone(),
+                    code: tail(s.code.as_deref().unwrap_or(&s.completion)),
+                    stderr: tail(&e.stderr_tail),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    out
 }
 
 /// Which tests a sample must pass to count.
@@ -100,6 +189,8 @@ pub fn evaluate(samples: &[Sample], executions: &[Execution], ks: &[usize]) -> E
             .map(|&k| (format!("pass@{k}"), mean(k)))
             .collect(),
         false_positive_rate: (audited > 0).then(|| false_pos as f64 / audited as f64),
+        audited_passes: audited as u64,
+        per_problem: problem_table(samples, executions),
     }
 }
 
@@ -171,5 +262,43 @@ mod tests {
         assert_eq!(filter_only["p1"], (2, 2));
         assert_eq!(r.pass_at_k.keys().collect::<Vec<_>>(), ["pass@1", "pass@2"]);
         assert_eq!(r.false_positive_rate, Some(0.5));
+        assert_eq!(r.audited_passes, 2);
+        let table: Vec<(&str, u64, u64, Option<(&str, &str)>)> = r
+            .per_problem
+            .iter()
+            .map(|p| {
+                let f = p.first_failure.as_ref();
+                (
+                    p.problem_id.as_str(),
+                    p.samples,
+                    p.passed,
+                    f.map(|f| (f.sample_id.as_str(), f.verdict.as_str())),
+                )
+            })
+            .collect();
+        assert_eq!(
+            table,
+            [
+                ("p1", 2, 1, Some(("b", "fail (audit)"))),
+                ("p2", 2, 0, Some(("c", "fail")))
+            ]
+        );
+        // The strict counts agree with the pass@k input.
+        let strict = per_problem_passes(&samples, &execs, PassRule::Strict);
+        for p in &r.per_problem {
+            assert_eq!(
+                strict[&p.problem_id],
+                (p.samples as usize, p.passed as usize)
+            );
+        }
+    }
+
+    #[test]
+    fn long_text_keeps_its_end() {
+        let long = format!("{}Traceback: ZeroDivisionError", "x".repeat(5000));
+        let t = tail(&long);
+        assert!(t.ends_with("ZeroDivisionError") && t.starts_with('…'));
+        assert_eq!(t.chars().count(), SHOWN_CHARS + 1);
+        assert_eq!(tail("short"), "short");
     }
 }

@@ -7,7 +7,7 @@ use anyhow::Result;
 use ouro_data::run::{part_path, StageStats};
 use ouro_data::{shard, Sample, SftRecord, ShardSpec};
 
-use super::Ctx;
+use super::{Ctx, Phase};
 use crate::config::{DatasetKind, IterateStage};
 
 impl Ctx<'_> {
@@ -32,33 +32,38 @@ impl Ctx<'_> {
                 ..Default::default()
             };
             let o = out.clone();
-            self.stage(&out, &format!("round {round} lintseq"), || {
-                let accepted: HashSet<&str> = accepted
-                    .iter()
-                    .filter_map(|r| r.sample_id.as_deref())
-                    .collect();
-                let samples: Vec<Sample> = shard::read_dir(&samples_dir)?;
-                let keep: Vec<Sample> = samples
-                    .into_iter()
-                    .filter(|s| accepted.contains(s.sample_id.as_str()))
-                    .collect();
-                let mut s = StageStats::default();
-                s.add("programs_in", keep.len() as u64);
-                if keep.is_empty() {
-                    return Ok(s);
-                }
-                // Under `_accepted/`, which no dataset config scan picks up.
-                let input = o.join("_accepted");
-                shard::write_records(part_path(&input, ShardSpec::default()), &keep)?;
-                let r = ouro_edits::lintseq::run(&input, &o, &opts)?;
-                s.add("sequences", r.sequences);
-                Ok(s)
-            })?;
+            self.stage(
+                Phase::Build,
+                &out,
+                &format!("round {round} lintseq"),
+                || {
+                    let accepted: HashSet<&str> = accepted
+                        .iter()
+                        .filter_map(|r| r.sample_id.as_deref())
+                        .collect();
+                    let samples: Vec<Sample> = shard::read_dir(&samples_dir)?;
+                    let keep: Vec<Sample> = samples
+                        .into_iter()
+                        .filter(|s| accepted.contains(s.sample_id.as_str()))
+                        .collect();
+                    let mut s = StageStats::default();
+                    s.add("programs_in", keep.len() as u64);
+                    if keep.is_empty() {
+                        return Ok(s);
+                    }
+                    // Under `_accepted/`, which no dataset config scan picks up.
+                    let input = o.join("_accepted");
+                    shard::write_records(part_path(&input, ShardSpec::default()), &keep)?;
+                    let r = ouro_edits::lintseq::run(&input, &o, &opts)?;
+                    s.add("sequences", r.sequences);
+                    Ok(s)
+                },
+            )?;
         }
         if it.datasets.contains(&DatasetKind::Fait) {
             let out = dir.join("fait");
             let o = out.clone();
-            self.stage(&out, &format!("round {round} fait"), || {
+            self.stage(Phase::Build, &out, &format!("round {round} fait"), || {
                 let opts = ouro_edits::fait::FaitOptions {
                     progress: false,
                     ..Default::default()

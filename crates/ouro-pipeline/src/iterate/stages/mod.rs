@@ -1,10 +1,9 @@
 //! The stages of expert iteration, in the order a run executes them.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use ouro_data::report::{RoundReport, RunReport};
+use ouro_data::report::{RoundReport, RunInfo, RunReport};
 use ouro_data::run::{part_path, RunDir, StageStats};
 use ouro_data::{derive_seed, shard, Execution, Problem, Sample, ShardSpec};
 use ouro_train::config::SftConfig;
@@ -29,6 +28,30 @@ mod edits;
 mod resample;
 mod rows;
 
+/// The column of the report's "Time by phase" that a stage's seconds go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Init,
+    Sample,
+    Execute,
+    Build,
+    Train,
+    Eval,
+}
+
+impl Phase {
+    fn key(self) -> &'static str {
+        match self {
+            Phase::Init => "init",
+            Phase::Sample => "sample",
+            Phase::Execute => "execute",
+            Phase::Build => "build",
+            Phase::Train => "train",
+            Phase::Eval => "eval",
+        }
+    }
+}
+
 /// What the round stages share.
 struct Ctx<'a> {
     run: &'a RunDir,
@@ -37,6 +60,9 @@ struct Ctx<'a> {
     splits: Splits,
     summary: &'a mut RunSummary,
     report: RunReport,
+    /// Stage seconds by phase since the last report row took them. They come
+    /// from the stage markers, so a resumed stage counts its first run's time.
+    seconds: std::collections::BTreeMap<&'static str, f64>,
 }
 
 /// Runs round 0 and the configured rounds; writes `RUN/report.json` after each.
@@ -45,6 +71,7 @@ pub fn run_iteration(
     cfg: &PipelineConfig,
     problems_dir: &Path,
     summary: &mut RunSummary,
+    info: RunInfo,
 ) -> Result<RunReport> {
     let eval_cfg = cfg
         .eval
@@ -61,13 +88,21 @@ pub fn run_iteration(
             pipeline: pipeline_name(cfg),
             ..Default::default()
         }),
+        seconds: Default::default(),
     };
+    // A resume keeps the first start's date.
+    let started = ctx.report.run.as_ref().map(|r| r.started.clone());
+    ctx.report.run = Some(RunInfo {
+        started: started.unwrap_or(info.started),
+        ..info
+    });
     let place = ctx.train_device()?.place;
     crate::status::say(format_args!("model on {}", place.describe()));
     ctx.report.device = Some(place.describe());
     let base = ctx.base_model(&problems)?;
     let model0 = ctx.seed_round(&base)?;
-    let row = ctx.eval_round(0, &model0, &eval_cfg, false)?;
+    let mut row = ctx.eval_round(0, &model0, &eval_cfg, false)?;
+    row.seconds = ctx.take_seconds();
     RunReport::upsert(&mut ctx.report.rounds, row);
     ctx.report.write(run.root())?;
 
@@ -78,6 +113,8 @@ pub fn run_iteration(
     if it.control {
         let mut row = ctx.report.rounds[0].clone();
         row.data_counts.clear();
+        // The control arm shares round 0 with the main arm; its time is counted there.
+        row.seconds.clear();
         RunReport::upsert(&mut ctx.report.control, row);
     }
     for r in 1..=it.rounds {
@@ -121,18 +158,30 @@ fn train_stats(
 impl Ctx<'_> {
     fn stage(
         &mut self,
+        phase: Phase,
         dir: &Path,
         name: &str,
         body: impl FnOnce() -> Result<StageStats>,
     ) -> Result<StageStats> {
         stage(self.summary, dir, name, body)?;
-        Ok(self
+        let stats = self
             .summary
             .stages
             .last()
             .expect("stage recorded")
             .2
-            .clone())
+            .clone();
+        let total = stats.seconds.get("total").copied().unwrap_or(0.0);
+        *self.seconds.entry(phase.key()).or_default() += total;
+        Ok(stats)
+    }
+
+    /// The phase seconds gathered since the last call, for a report row.
+    fn take_seconds(&mut self) -> std::collections::BTreeMap<String, f64> {
+        std::mem::take(&mut self.seconds)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
     }
 
     /// The model round 0 starts from: an HF directory, or a fresh initialisation
@@ -164,7 +213,7 @@ impl Ctx<'_> {
             .cloned()
             .collect();
         let tf = tok_file.clone();
-        self.stage(&tok_dir, "tokenizer", || {
+        self.stage(Phase::Init, &tok_dir, "tokenizer", || {
             let texts = ouro_model::tokenizer::problem_texts(&texts_of);
             let t = ouro_model::tokenizer::train_bpe(texts.iter(), tok.vocab_size)?;
             ouro_model::tokenizer::save_tokenizer(&t, &tf)?;
@@ -175,7 +224,7 @@ impl Ctx<'_> {
         let init_dir = self.run.stage_dir(0, "init");
         let model_dir = init_dir.join("model");
         let md = model_dir.clone();
-        self.stage(&init_dir, "init", || {
+        self.stage(Phase::Init, &init_dir, "init", || {
             let c = ouro_model::init::init_checkpoint(&init, &tok_file, m.seed, &md)?;
             let mut s = StageStats::default();
             s.add("parameters", c.num_parameters() as u64);
@@ -230,7 +279,7 @@ impl Ctx<'_> {
         train: impl FnOnce(&Path) -> Result<Trained>,
     ) -> Result<PathBuf> {
         let d = dir.clone();
-        self.stage(&dir, name, || {
+        self.stage(Phase::Train, &dir, name, || {
             let (report, prep) = train(&d)?;
             Ok(train_stats(&report, &prep))
         })?;
@@ -263,7 +312,13 @@ impl Ctx<'_> {
         (round, first_index): (u32, u32),
         label: &str,
         audit: bool,
+        eval: bool,
     ) -> Result<(Vec<Sample>, Vec<Execution>)> {
+        let (sample_phase, execute_phase) = if eval {
+            (Phase::Eval, Phase::Eval)
+        } else {
+            (Phase::Sample, Phase::Execute)
+        };
         let samples_dir = dir.join("samples");
         let exec_dir = dir.join("executions");
         let seed = self.cfg.problems.seed;
@@ -279,62 +334,70 @@ impl Ctx<'_> {
             .model
             .as_ref()
             .map_or((None, None), |m| (m.device.clone(), m.dtype.clone()));
-        self.stage(&samples_dir, &format!("{label} samples"), || {
-            let mut backend = ouro_sample::BackendConfig::local(model);
-            if let ouro_sample::BackendConfig::Local {
-                batch_size,
-                device: d,
-                dtype: t,
-                prompt_format,
-                ..
-            } = &mut backend
-            {
-                *batch_size = sampling.batch_size;
-                *prompt_format = sampling.prompt_format;
-                (*d, *t) = (device, dtype);
-            }
-            let opts = ouro_sample::SampleOptions {
-                round,
-                temperature: sampling.temperature,
-                top_p: sampling.top_p,
-                max_tokens: sampling.max_tokens,
-                // A chat reply opens with prose or a fence before its `def`; it
-                // ends at the end-of-turn token instead.
-                stop: match sampling.prompt_format {
-                    ouro_model::chat::PromptFormat::Plain => {
-                        STOP.iter().map(|s| s.to_string()).collect()
-                    }
-                    ouro_model::chat::PromptFormat::ChatMl => Vec::new(),
-                },
-                seed,
-                progress: true,
-                first_index,
-                ..Default::default()
-            };
-            let part = part_path(&samples_dir, ShardSpec::default());
-            ouro_sample::sample_to_shard(plan, &backend, &opts, &part)
-        })?;
-        self.stage(&exec_dir, &format!("{label} execute"), || {
-            let mut opts = ouro_exec::ExecOptions {
-                workers,
-                progress: true,
-                suites: vec![ouro_data::Suite::Filter],
-                ..Default::default()
-            };
-            if audit {
-                opts.suites.push(ouro_data::Suite::Audit);
-            }
-            opts.limits.cpu_ms = cpu_ms;
-            let t = Instant::now();
-            let r = ouro_exec::execute(&problems_dir, &samples_dir, &exec_dir, &opts)?;
-            let mut s = StageStats::default();
-            s.time("execute", t.elapsed().as_secs_f64());
-            s.add("executions", r.records as u64);
-            for (verdict, n) in &r.verdicts {
-                s.add(&format!("verdict_{verdict}"), *n as u64);
-            }
-            Ok(s)
-        })?;
+        self.stage(
+            sample_phase,
+            &samples_dir,
+            &format!("{label} samples"),
+            || {
+                let mut backend = ouro_sample::BackendConfig::local(model);
+                if let ouro_sample::BackendConfig::Local {
+                    batch_size,
+                    device: d,
+                    dtype: t,
+                    prompt_format,
+                    ..
+                } = &mut backend
+                {
+                    *batch_size = sampling.batch_size;
+                    *prompt_format = sampling.prompt_format;
+                    (*d, *t) = (device, dtype);
+                }
+                let opts = ouro_sample::SampleOptions {
+                    round,
+                    temperature: sampling.temperature,
+                    top_p: sampling.top_p,
+                    max_tokens: sampling.max_tokens,
+                    // A chat reply opens with prose or a fence before its `def`; it
+                    // ends at the end-of-turn token instead.
+                    stop: match sampling.prompt_format {
+                        ouro_model::chat::PromptFormat::Plain => {
+                            STOP.iter().map(|s| s.to_string()).collect()
+                        }
+                        ouro_model::chat::PromptFormat::ChatMl => Vec::new(),
+                    },
+                    seed,
+                    progress: true,
+                    first_index,
+                    ..Default::default()
+                };
+                let part = part_path(&samples_dir, ShardSpec::default());
+                ouro_sample::sample_to_shard(plan, &backend, &opts, &part)
+            },
+        )?;
+        self.stage(
+            execute_phase,
+            &exec_dir,
+            &format!("{label} execute"),
+            || {
+                let mut opts = ouro_exec::ExecOptions {
+                    workers,
+                    progress: true,
+                    suites: vec![ouro_data::Suite::Filter],
+                    ..Default::default()
+                };
+                if audit {
+                    opts.suites.push(ouro_data::Suite::Audit);
+                }
+                opts.limits.cpu_ms = cpu_ms;
+                let r = ouro_exec::execute(&problems_dir, &samples_dir, &exec_dir, &opts)?;
+                let mut s = StageStats::default();
+                s.add("executions", r.records as u64);
+                for (verdict, n) in &r.verdicts {
+                    s.add(&format!("verdict_{verdict}"), *n as u64);
+                }
+                Ok(s)
+            },
+        )?;
         Ok((shard::read_dir(&samples_dir)?, shard::read_dir(&exec_dir)?))
     }
 
@@ -354,9 +417,16 @@ impl Ctx<'_> {
             .map(|p| (p, e.samples_per_problem))
             .collect();
         let label = format!("{arm}eval r{round}");
-        let t = Instant::now();
-        let res =
-            self.sample_and_execute(&dir, &plan, model, &e.sampling, (round, 0), &label, true);
+        let res = self.sample_and_execute(
+            &dir,
+            &plan,
+            model,
+            &e.sampling,
+            (round, 0),
+            &label,
+            true,
+            true,
+        );
         self.splits.eval = eval_set;
         let (samples, execs) = res?;
         let result: EvalResult = evaluate(&samples, &execs, &e.k);
@@ -364,7 +434,7 @@ impl Ctx<'_> {
         let train_dir = self.arm_dir(round, arm, "train-sft");
         let metrics = train_dir.join("metrics.jsonl");
         let dpo_metrics = self.arm_dir(round, arm, "train-dpo").join("metrics.jsonl");
-        let mut row = RoundReport {
+        let row = RoundReport {
             round,
             model: rel(self.run, model),
             heldout_problems: result.problems,
@@ -372,11 +442,12 @@ impl Ctx<'_> {
             pass_at_1: result.pass_at_1,
             pass_at_k: result.pass_at_k.clone(),
             false_positive_rate: result.false_positive_rate,
+            audited_passes: result.audited_passes,
+            problems: result.per_problem.clone(),
             sft_metrics: metrics.exists().then(|| rel(self.run, &metrics)),
             dpo_metrics: dpo_metrics.exists().then(|| rel(self.run, &dpo_metrics)),
             ..Default::default()
         };
-        row.seconds.insert("eval".into(), t.elapsed().as_secs_f64());
         crate::status::say(format_args!(
             "{arm}round {round}: {} pass@1 {:.1}%{}",
             e.split,
@@ -431,7 +502,6 @@ impl Ctx<'_> {
         start: &Path,
         e: &EvalStage,
     ) -> Result<PathBuf> {
-        let t = Instant::now();
         let budget = self.budget(round, it)?;
         let pool = std::mem::take(&mut self.splits.pool);
         let plan: Vec<(&Problem, usize)> = budget.iter().map(|&(i, n)| (&pool[i], n)).collect();
@@ -446,12 +516,12 @@ impl Ctx<'_> {
             // Labels come from the filter suite; the audit suite runs on
             // the pool only when the ranker orders by it.
             it.rank_tests == RankTests::Audit,
+            false,
         );
         res?;
         let res = self.resample(round, it, start, &budget, &pool);
         self.splits.pool = pool;
         let (samples_dir, executions_dir) = res?;
-        let t_sample = t.elapsed().as_secs_f64();
 
         let dataset = self.run.stage_dir(round, "dataset");
         // Nothing of the held-out evaluation (or a named benchmark) may be trained on.
@@ -481,9 +551,12 @@ impl Ctx<'_> {
         opts.sft.max_per_problem = it.keep_per_problem;
         let datasets = it.datasets.clone();
         let ds = dataset.clone();
-        let build_stats = self.stage(&dataset, &format!("round {round} build"), move || {
-            crate::stages::build_datasets(&datasets, &inputs, &opts, &ds)
-        })?;
+        let build_stats = self.stage(
+            Phase::Build,
+            &dataset,
+            &format!("round {round} build"),
+            move || crate::stages::build_datasets(&datasets, &inputs, &opts, &ds),
+        )?;
 
         let accepted = self.accepted_rows(round)?;
         self.edit_datasets(round, it, &accepted)?;
@@ -506,7 +579,6 @@ impl Ctx<'_> {
         rows.extend(accepted);
         let rows = self.as_chat(start, rows)?;
         let data = self.write_train_data(round, "", rows)?;
-        let t_train = Instant::now();
         let mut model = self.train(round, "", &it.train, start, &data)?;
         let pairs = build_stats.counts.get("dpo_rows").copied().unwrap_or(0);
         if let Some(dpo) = &it.dpo {
@@ -516,7 +588,6 @@ impl Ctx<'_> {
                 eprintln!("round {round}: no DPO pairs this round; keeping the SFT model");
             }
         }
-        let train_s = t_train.elapsed().as_secs_f64();
 
         let mut row = self.eval_round(round, &model, e, false)?;
         for (k, v) in &build_stats.counts {
@@ -525,8 +596,7 @@ impl Ctx<'_> {
             }
         }
         row.balance_score = sft_balance(&dataset)?;
-        row.seconds.insert("sample+execute".into(), t_sample);
-        row.seconds.insert("train".into(), train_s);
+        row.seconds = self.take_seconds();
         RunReport::upsert(&mut self.report.rounds, row);
         self.report.write(self.run.root())?;
         Ok(model)
@@ -548,7 +618,8 @@ impl Ctx<'_> {
         let rows = self.as_chat(start, rows)?;
         let data = self.write_train_data(round, "control/", rows)?;
         let model = self.train(round, "control/", &it.train, start, &data)?;
-        let row = self.eval_round(round, &model, e, true)?;
+        let mut row = self.eval_round(round, &model, e, true)?;
+        row.seconds = self.take_seconds();
         RunReport::upsert(&mut self.report.control, row);
         self.report.write(self.run.root())?;
         Ok(model)

@@ -10,7 +10,7 @@ use anyhow::Result;
 use ouro_data::run::{part_path, StageStats};
 use ouro_data::{shard, Execution, Problem, Sample, ShardSpec, Suite, Verdict};
 
-use super::Ctx;
+use super::{Ctx, Phase};
 use crate::config::{IterateStage, RankTests};
 use crate::iterate::eval::{per_problem_passes, PassRule};
 
@@ -112,6 +112,7 @@ impl Ctx<'_> {
                 (round, pass.saturating_mul(cap)),
                 &format!("round {round} resample {pass}"),
                 it.rank_tests == RankTests::Audit,
+                false,
             )?;
             samples.extend(s);
             executions.extend(e);
@@ -119,14 +120,20 @@ impl Ctx<'_> {
         let (all_samples, all_executions) = self.round_data(round);
         let (s_out, e_out) = (all_samples.clone(), all_executions.clone());
         let n = samples.len();
-        self.stage(&all_samples, &format!("round {round} all samples"), || {
-            shard::write_records(part_path(&s_out, ShardSpec::default()), &samples)?;
-            let mut st = StageStats::default();
-            st.add("samples", n as u64);
-            Ok(st)
-        })?;
+        self.stage(
+            Phase::Sample,
+            &all_samples,
+            &format!("round {round} all samples"),
+            || {
+                shard::write_records(part_path(&s_out, ShardSpec::default()), &samples)?;
+                let mut st = StageStats::default();
+                st.add("samples", n as u64);
+                Ok(st)
+            },
+        )?;
         let m = executions.len();
         self.stage(
+            Phase::Execute,
             &all_executions,
             &format!("round {round} all executions"),
             || {

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use ouro_data::run::{part_path, StageStats};
 use ouro_data::{shard, SftRecord, ShardSpec};
 
-use super::Ctx;
+use super::{Ctx, Phase};
 
 impl Ctx<'_> {
     /// Whether rounds sample with a chat template (and so train on chat rows).
@@ -55,7 +55,7 @@ impl Ctx<'_> {
     ) -> Result<PathBuf> {
         let dir = self.arm_dir(round, arm, "train-data");
         let d = dir.clone();
-        self.stage(&dir, &format!("{arm}train-data"), move || {
+        self.stage(Phase::Build, &dir, &format!("{arm}train-data"), move || {
             if rows.is_empty() {
                 bail!("no training rows (the seed split has no reference solutions and no sample passed)");
             }
