@@ -205,3 +205,50 @@ pub fn tiny_iteration(dir: &Path) -> String {
     std::fs::write(&path, text).unwrap();
     path.display().to_string()
 }
+
+/// Makes this test process a child subreaper (Linux `prctl`), so that
+/// whatever a child leaves running when it exits is reparented here, where
+/// [`adopted_orphans`] sees it, instead of to init.
+pub fn adopt_orphans() {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only changes how this process adopts orphans.
+    assert_eq!(
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
+        0
+    );
+}
+
+/// Processes, other than ouro itself, that this test process adopted: with
+/// the test process a child subreaper, whatever an ouro process leaves
+/// running when it exits (a sandbox, the executor's fork server) is
+/// reparented here instead of to init. Zombies are left out: they have exited.
+pub fn adopted_orphans() -> Vec<String> {
+    let me = std::process::id().to_string();
+    let ouro = std::fs::canonicalize(ouro_bin()).unwrap();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(1) != Some(&me.as_str()) || fields.first() == Some(&"Z") {
+            continue;
+        }
+        if std::fs::read_link(entry.path().join("exe")).ok().as_ref() == Some(&ouro) {
+            continue; // another test's own ouro child
+        }
+        let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        out.push(format!(
+            "{pid}: {}",
+            String::from_utf8_lossy(&cmd).replace('\0', " ")
+        ));
+    }
+    out
+}

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::process::{Command, Stdio};
 
-use ouro_e2e::{ouro, ouro_bin, stderr, workspace};
+use ouro_e2e::{adopt_orphans, adopted_orphans, ouro, ouro_bin, stderr, workspace};
 
 #[test]
 fn sigint_during_execute_says_how_to_resume() {
@@ -47,7 +47,9 @@ fn sigint_during_execute_says_how_to_resume() {
 
 /// Interrupts `ouro run PIPELINE --resume` once `marker` (a
 /// directory under the run) appears; returns the exit code and stderr.
+/// Fails if the interrupted run leaves a process behind.
 fn interrupt_when(pipeline: &str, marker: &std::path::Path) -> (Option<i32>, String) {
+    adopt_orphans();
     let mut child = Command::new(ouro_bin())
         .args(["run", pipeline, "--resume"])
         .stdout(Stdio::null())
@@ -70,6 +72,19 @@ fn interrupt_when(pipeline: &str, marker: &std::path::Path) -> (Option<i32>, Str
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
+    // Sandboxes that were told to stop get a moment to exit before they count.
+    let mut left = adopted_orphans();
+    for _ in 0..40 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        left = adopted_orphans();
+    }
+    assert!(
+        left.is_empty(),
+        "the interrupted run left processes behind: {left:?}\n{err}"
+    );
     (status.code(), err)
 }
 

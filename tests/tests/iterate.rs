@@ -112,7 +112,11 @@ fn tiny_iteration_runs_and_resumes_to_the_same_report() {
     assert!(again.rounds[1].seconds["train"] > 0.0);
     let started = |r: &RunReport| r.run.as_ref().map(|i| i.started.clone());
     assert!(started(&first).is_some());
-    assert_eq!(started(&first), started(&again), "a resume keeps the start date");
+    assert_eq!(
+        started(&first),
+        started(&again),
+        "a resume keeps the start date"
+    );
     // Training in another process gives the same weights, bit for bit: the train pass
     // reduces in a fixed order whatever the thread scheduling.
     assert!(
