@@ -67,4 +67,14 @@ fn progress_without_a_terminal_is_plain_lines() {
     let o = run(&["-q", "run", &p.display().to_string()]);
     assert!(o.status.success());
     assert_eq!(stderr(&o), "");
+    // --no-progress (before or after the subcommand) drops the progress
+    // lines and keeps the stage lines.
+    for args in [["--no-progress", "run"], ["run", "--no-progress"]] {
+        std::fs::remove_dir_all(&out).unwrap();
+        let o = run(&[args[0], args[1], &p.display().to_string()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("stage execute ..."), "{err}");
+        assert!(!err.contains("execute: "), "{err}");
+    }
 }

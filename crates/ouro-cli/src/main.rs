@@ -37,6 +37,10 @@ struct Cli {
     /// Only errors, and no progress bars.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
+    /// No progress bars or periodic progress lines; logs and summaries stay
+    /// (-q also hides those).
+    #[arg(long, global = true)]
+    no_progress: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -99,6 +103,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     ouro_pipeline::status::set_quiet(cli.quiet);
+    if cli.no_progress {
+        ouro_data::progress::set_quiet(true);
+    }
     let result = match cli.command {
         Command::Run(a) => cmd::run::run(a),
         Command::Problems(a) => cmd::problems::run(a),

@@ -19,7 +19,7 @@ const DEFAULT_INTERVAL_S: f64 = 10.0;
 
 static QUIET: AtomicBool = AtomicBool::new(false);
 
-/// Hides every bar made after this call (the CLI's `-q`), whatever the
+/// Hides every bar made after this call (the CLI's `-q` and `--no-progress`), whatever the
 /// stage's own `progress` setting says.
 pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);

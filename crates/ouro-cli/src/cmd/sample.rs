@@ -137,9 +137,6 @@ pub struct Args {
     /// HTTP: do not cache responses.
     #[arg(long)]
     pub no_cache: bool,
-    /// No progress bar.
-    #[arg(long)]
-    pub no_progress: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -216,7 +213,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         stop: args.stop.iter().map(|s| unescape(s)).collect(),
         seed: args.seed,
         cache_dir,
-        progress: !args.no_progress,
+        // The global --no-progress and -q hide it.
+        progress: true,
         first_index: args.first_index,
     };
     let plan: Vec<(&Problem, usize)> = problems.iter().map(|p| (p, args.num_samples)).collect();
