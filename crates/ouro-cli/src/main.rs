@@ -177,4 +177,73 @@ mod tests {
     fn every_subcommand_is_consistent_with_the_global_flags() {
         super::Cli::command().debug_assert();
     }
+
+    /// Every command a user can run, with its path (`model generate`).
+    fn leaves(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+        let subs: Vec<&clap::Command> = cmd
+            .get_subcommands()
+            .filter(|c| c.get_name() != "help")
+            .collect();
+        if subs.is_empty() {
+            out.push((path.trim().to_string(), cmd.clone()));
+        }
+        for c in subs {
+            leaves(c, &format!("{path} {}", c.get_name()), out);
+        }
+    }
+
+    /// `--help` teaches: every option says what it does, and every command
+    /// shows at least one `ouro ...` example that a shell reads as written
+    /// (a long one continues over `\`-ended lines, never a bare wrap).
+    #[test]
+    fn every_option_has_a_description_and_every_command_an_example() {
+        let mut cmds = Vec::new();
+        leaves(&super::Cli::command(), "", &mut cmds);
+        assert!(cmds.len() >= 15, "{} commands", cmds.len());
+        let mut bare = Vec::new();
+        let mut no_example = Vec::new();
+        for (path, cmd) in &cmds {
+            for a in cmd.get_arguments() {
+                let name = a.get_id().as_str();
+                if a.is_hide_set() || name == "help" || name == "version" {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    bare.push(format!("{path} {name}"));
+                }
+            }
+            let after = cmd
+                .get_after_help()
+                .or(cmd.get_after_long_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let lines: Vec<&str> = after.lines().map(str::trim).collect();
+            let mut examples = 0;
+            for (i, l) in lines.iter().enumerate() {
+                if !l.starts_with(&format!("ouro {path}")) {
+                    continue;
+                }
+                examples += 1;
+                // A command goes on over `\`-ended lines, as a shell reads it;
+                // a line after it that starts with a flag was wrapped without one.
+                let mut j = i;
+                while lines[j].ends_with('\\') && j + 1 < lines.len() {
+                    j += 1;
+                }
+                let next = lines.get(j + 1).copied().unwrap_or_default();
+                assert!(
+                    !next.starts_with("--"),
+                    "{path}: an example wraps onto a line the shell would not join: {l} / {next}"
+                );
+            }
+            if examples == 0 {
+                no_example.push(path.clone());
+            }
+        }
+        assert!(bare.is_empty(), "options without a description: {bare:?}");
+        assert!(
+            no_example.is_empty(),
+            "commands without an example: {no_example:?}"
+        );
+    }
 }

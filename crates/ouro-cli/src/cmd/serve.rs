@@ -25,8 +25,10 @@ pub struct Args {
     /// Checkpoint directory (HF layout with tokenizer.json).
     #[arg(long)]
     pub model: PathBuf,
+    /// Address to listen on; 0.0.0.0 serves other machines too.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// TCP port to listen on.
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
     /// Name clients pass as `model` [default: the directory name].

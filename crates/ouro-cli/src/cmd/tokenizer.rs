@@ -20,6 +20,9 @@ pub enum Command {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Example:
+  ouro problems generate --count 200 --out data/problems
+  ouro tokenizer train --problems data/problems --vocab-size 1024 --out tokenizer.json")]
 pub struct TrainArgs {
     /// Directory of `part-*.parquet` problem shards.
     #[arg(long)]

@@ -26,6 +26,7 @@ pub enum Objective {
   ouro train dpo --model run/round-01/sft/model --data run/round-01/data/dpo --out run/round-01/dpo \\
       --config dpo.toml   # e.g. beta = 0.1, loss_type = \"ipo\", [optim] lr = 5e-6")]
 pub struct Args {
+    /// What to train: `sft` (prompt/completion or messages shards) or `dpo` (prompt/chosen/rejected).
     #[arg(value_enum)]
     pub objective: Objective,
     /// HF model directory (config.json, model.safetensors, tokenizer.json).

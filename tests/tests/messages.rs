@@ -1,0 +1,81 @@
+//! Error messages a new user meets first: each names the path or flag that
+//! failed, once, and exits non-zero.
+
+use std::path::Path;
+
+use ouro_e2e::{interop_python, ouro, stderr};
+
+fn failed(args: &[&str]) -> String {
+    let o = ouro(args);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "ouro {}: {}",
+        args.join(" "),
+        stderr(&o)
+    );
+    stderr(&o)
+}
+
+#[test]
+fn an_os_error_is_said_once_with_its_path() {
+    let err = failed(&["report", "/nonexistent-run"]);
+    assert!(err.contains("/nonexistent-run/report.json"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[test]
+fn execute_names_the_first_missing_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let err = failed(&[
+        "execute",
+        "--problems",
+        "/nonexistent-a",
+        "--samples",
+        "/nonexistent-b",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let first = err.lines().next().unwrap_or_default();
+    assert!(first.contains("--problems /nonexistent-a"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn stats_on_shards_it_does_not_know_is_an_error() {
+    let Some(python) = interop_python() else {
+        eprintln!("skipping: set OURO_PYTHON or create .venv (see .ci/run)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let shards = dir.path().join("mystery");
+    std::fs::create_dir_all(&shards).unwrap();
+    let st = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, pyarrow as pa, pyarrow.parquet as pq; \
+             pq.write_table(pa.table({'foo': [1, 2]}), sys.argv[1])",
+        ])
+        .arg(shards.join("part-0.parquet"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let err = failed(&["stats", shards.to_str().unwrap()]);
+    assert!(err.contains("no ouro dataset found"), "{err}");
+    assert!(err.contains("mystery (columns: foo)"), "{err}");
+    // Beside a dataset it knows, an unknown one is listed, not an error.
+    let problems = dir.path().join("problems");
+    let o = ouro(&[
+        "problems",
+        "generate",
+        "--count",
+        "3",
+        "--out",
+        problems.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ouro(&["stats", dir.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(Path::new(&problems).exists());
+}
