@@ -65,3 +65,24 @@ fn unknown_subcommand_is_a_usage_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("smaple"));
 }
+
+/// `train --help` lists the config keys with their defaults, not type names.
+#[test]
+fn train_help_lists_config_keys_and_defaults() {
+    let o = ouro(&["train", "--help"]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    for key in [
+        "max_length = 1024",
+        "beta = 0.1",
+        "[optim]",
+        "lr = ",
+        "warmup_steps = 0",
+    ] {
+        assert!(
+            text.contains(key),
+            "`ouro train --help` lacks {key}:\n{text}"
+        );
+    }
+    assert!(!text.contains("SftConfig"), "{text}");
+}

@@ -49,8 +49,8 @@ pub struct Args {
     /// Output directory (created; reused for resume).
     #[arg(long, required_unless_present = "print_config")]
     pub out: Option<PathBuf>,
-    /// TOML config (`SftConfig` / `DpoConfig`); missing keys take defaults.
-    #[arg(long)]
+    /// TOML config; missing keys take defaults (`--help` lists every key).
+    #[arg(long, long_help = config_help())]
     pub config: Option<PathBuf>,
     /// Device: `cpu`, `cuda` or `cuda:N` [default: cuda:0 in a CUDA build with a GPU, else cpu].
     #[arg(long)]
@@ -94,6 +94,25 @@ pub enum ReportTo {
 pub enum Backend {
     Auto,
     Generic,
+}
+
+/// `--config`'s long help: every key with its default, for both objectives,
+/// drawn from the config types themselves so it cannot drift from them.
+fn config_help() -> String {
+    let indent = |t: String| -> String {
+        t.lines()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let sft = toml::to_string_pretty(&ouro_train::SftConfig::default()).unwrap_or_default();
+    let dpo = toml::to_string_pretty(&ouro_train::DpoConfig::default()).unwrap_or_default();
+    format!(
+        "TOML config; missing keys take the defaults below, unknown keys are an error. \
+         `--print-config` prints them as a file to edit.\n\n  sft:\n{}\n\n  dpo:\n{}",
+        indent(sft),
+        indent(dpo)
+    )
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
