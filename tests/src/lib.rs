@@ -252,3 +252,15 @@ pub fn adopted_orphans() -> Vec<String> {
     }
     out
 }
+
+/// Every Parquet file under `dir`, by relative path, with its bytes.
+pub fn parquet_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .map(|p| {
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            (rel, std::fs::read(&p).unwrap())
+        })
+        .collect()
+}

@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::process::{Command, Stdio};
 
-use ouro_e2e::{adopt_orphans, adopted_orphans, ouro, ouro_bin, stderr, workspace};
+use ouro_e2e::{adopt_orphans, adopted_orphans, ouro, ouro_bin, parquet_bytes, stderr, workspace};
 
 #[test]
 fn sigint_during_execute_says_how_to_resume() {
@@ -43,6 +43,24 @@ fn sigint_during_execute_says_how_to_resume() {
             .sum()
     };
     assert_eq!(count("executions="), count("verdict_"), "{line}");
+    // And the datasets equal an uninterrupted run's, byte for byte.
+    let plain = dir.path().join("plain");
+    let text = std::fs::read_to_string(&pipeline)
+        .unwrap()
+        .replace(&out.display().to_string(), &plain.display().to_string());
+    let plain_p = dir.path().join("plain.toml");
+    std::fs::write(&plain_p, text).unwrap();
+    let o = ouro(&["run", &plain_p.display().to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for config in ["dataset", "lintseq"] {
+        let a = parquet_bytes(&out.join("round-00").join(config));
+        let b = parquet_bytes(&plain.join("round-00").join(config));
+        assert!(!a.is_empty(), "{config}");
+        assert!(
+            a == b,
+            "{config}: the interrupted run's Parquet differs from a plain run's"
+        );
+    }
 }
 
 /// Interrupts `ouro run PIPELINE --resume` once `marker` (a

@@ -248,18 +248,6 @@ fn training_pipelines_refuse_to_shard() {
     );
 }
 
-/// Every Parquet file under `dir`, by relative path, with its bytes.
-fn parquet_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    ouro_e2e::files_under(dir)
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .map(|p| {
-            let rel = p.strip_prefix(dir).unwrap().display().to_string();
-            (rel, std::fs::read(&p).unwrap())
-        })
-        .collect()
-}
-
 #[test]
 fn two_identical_runs_write_identical_datasets() {
     let dir = tempfile::tempdir().unwrap();
@@ -273,8 +261,8 @@ fn two_identical_runs_write_identical_datasets() {
         .collect();
     for config in ["dataset", "lintseq"] {
         let (a, b) = (
-            parquet_bytes(&runs[0].join(config)),
-            parquet_bytes(&runs[1].join(config)),
+            ouro_e2e::parquet_bytes(&runs[0].join(config)),
+            ouro_e2e::parquet_bytes(&runs[1].join(config)),
         );
         assert!(!a.is_empty(), "{config}");
         let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
