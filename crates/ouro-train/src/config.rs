@@ -39,7 +39,9 @@ pub struct OptimConfig {
     pub epochs: f64,
     /// Seed for data order.
     pub seed: u64,
-    /// Save a checkpoint every this many steps (`0`: only at the end).
+    /// Save a checkpoint every this many steps (`0`: only at the end). TRL's
+    /// name, `save_steps`, is accepted too.
+    #[serde(alias = "save_steps")]
     pub save_every: u64,
     /// Also save a resumable checkpoint once this many seconds have passed
     /// since the last one (`0`: never), so that a killed run resumes near where
@@ -281,4 +283,16 @@ pub fn load_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trl_save_steps_is_save_every() {
+        let c: SftConfig = toml::from_str("[optim]\nsave_steps = 25\n").unwrap();
+        assert_eq!(c.optim.save_every, 25);
+        assert!(toml::from_str::<SftConfig>("[optim]\nsave_stepz = 25\n").is_err());
+    }
 }
