@@ -104,7 +104,8 @@ fn main() {
     )
     .unwrap();
     let wall = t0.elapsed().as_secs_f64();
-    let cpu = cpu_s(libc::RUSAGE_SELF) - c0 + cpu_s(libc::RUSAGE_CHILDREN) - k0;
+    let own = cpu_s(libc::RUSAGE_SELF) - c0;
+    let cpu = own + cpu_s(libc::RUSAGE_CHILDREN) - k0;
     let n = samples.len() as f64;
     println!(
         "{}",
@@ -114,6 +115,8 @@ fn main() {
             "samples_per_s": n / wall,
             "cpu_ms_per_sample": cpu * 1000.0 / n,
             "sandbox_cpu_ms_per_sample": stats.cpu_ms / n,
+            // The executor process itself (scheduling, JSON, journal, Parquet).
+            "executor_cpu_ms_per_sample": own * 1000.0 / n,
             "verdicts": stats.verdicts,
             "judges": stats.judges,
             "isolation": stats.isolation,
