@@ -4,10 +4,13 @@
 //!   drive LintSeq's deletions (syntax errors, undefined names, use before
 //!   assignment, bad indentation). See the module docs for the coverage table.
 //! - [`tokens`]: Python tokens with char offsets (for token-level diffs).
+//! - [`lexer`]: a lossless lexer for normalising code (dedup, decontamination)
+//!   and token-level mutations.
 //! - [`extract`]: pull code out of model completions.
 
 mod diagnostics;
 pub mod extract;
+pub mod lexer;
 pub mod lint;
 mod scope;
 pub mod testcompile;

@@ -28,7 +28,7 @@ use ouro_data::Problem;
 use serde::{Deserialize, Serialize};
 
 use crate::dedup::{mulmod, MERSENNE as MOD};
-use crate::pytok::significant_tokens;
+use ouro_python::lexer::significant_tokens;
 
 /// Which rule flags a text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

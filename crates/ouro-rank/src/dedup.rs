@@ -9,7 +9,7 @@
 //! first; the first item of each duplicate cluster is kept.
 //!
 //! Near-dedup follows datasketch's MinHash LSH: shingles are 5-grams of
-//! significant tokens (see [`crate::pytok`]), each shingle is hashed to 32
+//! significant tokens (see [`ouro_python::lexer`]), each shingle is hashed to 32
 //! bits and permuted by `(a·h + b) mod (2⁶¹−1)`, truncated to 32 bits, for
 //! 250 seeded permutations. Bands × rows are chosen as datasketch's
 //! `_optimal_param` does (minimising equally weighted false-positive and
@@ -24,7 +24,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::pytok::{normalise_code, significant_tokens};
+use ouro_python::lexer::{normalise_code, significant_tokens};
 
 /// Which items dedup compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -31,7 +31,6 @@ pub mod mutate;
 pub mod options;
 pub mod pairs;
 pub mod pool;
-pub mod pytok;
 pub mod rankers;
 pub mod render;
 pub mod repair;

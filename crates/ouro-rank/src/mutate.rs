@@ -1,6 +1,6 @@
 //! Injected errors: single-site mutations of a passing program.
 //!
-//! Mutations work on the token stream of [`crate::pytok`], so strings and
+//! Mutations work on the token stream of [`ouro_python::lexer`], so strings and
 //! comments are never touched. Each [`Mutant`] records the edited character
 //! range in both the original and the mutant, which become the emphasis
 //! spans of injected-error pairs. A mutant is only a candidate: the caller
@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use crate::pytok::{tokenize, Tok, TokKind, KEYWORDS};
+use ouro_python::lexer::{tokenize, Tok, TokKind, KEYWORDS};
 
 /// The kinds of injected error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]

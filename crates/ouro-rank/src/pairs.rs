@@ -32,9 +32,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::mutate::{sample_mutants, Mutant};
 use crate::pool::{Candidate, Pool, MUTANT_MODEL_PREFIX};
-use crate::pytok::normalise_code;
 pub use crate::render::{similarity, CompletionFormat};
 use crate::repair::{feedback_text, repair_prompt};
+use ouro_python::lexer::normalise_code;
 
 /// How the rejected side of a correctness pair is picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

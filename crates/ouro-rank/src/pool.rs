@@ -15,8 +15,8 @@ use crate::decontam::Decontaminator;
 use crate::dedup::{dedup, DedupOptions, DedupStats};
 use crate::matrix::{aggregate_outcomes, matrix_for_problem, MatrixStats, SampleOutcome};
 use crate::metrics::FalsePositives;
-use crate::pytok::normalise_code;
 use crate::rankers::Ranker;
+use ouro_python::lexer::normalise_code;
 
 /// Samples whose `model` starts with this are injected-error mutants made by
 /// `pairs::mutant_samples`; they never enter the pools as candidates.

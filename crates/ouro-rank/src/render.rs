@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::pytok::significant_tokens;
+use ouro_python::lexer::significant_tokens;
 
 /// Token-multiset Jaccard similarity in [0, 1].
 pub fn similarity(a: &str, b: &str) -> f64 {

@@ -19,8 +19,8 @@ use ouro_data::SftRecord;
 use serde::{Deserialize, Serialize};
 
 use crate::pool::Pool;
-use crate::pytok::normalise_code;
 use crate::render::CompletionFormat;
+use ouro_python::lexer::normalise_code;
 
 /// Per-problem budget.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

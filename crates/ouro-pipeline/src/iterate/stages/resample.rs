@@ -27,7 +27,7 @@ fn distinct_passes(samples: &[Sample], executions: &[Execution]) -> BTreeMap<Str
             programs
                 .entry(s.problem_id.as_str())
                 .or_default()
-                .insert(ouro_rank::pytok::normalise_code(code));
+                .insert(ouro_python::lexer::normalise_code(code));
         }
     }
     programs

@@ -1,5 +1,11 @@
-//! A small Python tokenizer: enough for normalisation, shingling and
+//! A small lossless Python lexer: enough for normalisation, shingling and
 //! token-level mutations, not a parser.
+//!
+//! Why a second tokenizer beside [`crate::tokens`] (ruff's): this one keeps
+//! whitespace and newlines as tokens, so a mutation can rewrite one token and
+//! put the source back together byte for byte, and it reads an f-string as one
+//! literal, as dedup and decontamination hashes have always seen it. Changing
+//! either would change every dedup key and decontamination verdict.
 //!
 //! It recognises names, numbers, string literals (prefixes, triple quotes,
 //! escapes), comments, operators (longest match) and whitespace/newlines.
