@@ -154,6 +154,109 @@ fn pass_rate_by(lf: LazyFrame, keys: &[&str]) -> Result<DataFrame> {
 }
 
 /// Computes the report for the given files or directories.
+/// One row per (row, tag); a row without tags keeps one row with a null tag.
+fn explode_tags(lf: LazyFrame) -> LazyFrame {
+    lf.explode(
+        by_name(["tags"], true, false),
+        ExplodeOptions {
+            empty_as_null: true,
+            keep_nulls: true,
+        },
+    )
+}
+
+/// The tables one dataset gets on its own, by kind.
+fn tables_of(
+    name: &str,
+    kind: DatasetKind,
+    columns: &[String],
+    lf: LazyFrame,
+) -> Result<Vec<Table>> {
+    Ok(match kind {
+        DatasetKind::Problems => vec![
+            table(
+                &format!("{name}: problems by difficulty"),
+                counts_by(lf.clone(), "difficulty")?,
+            ),
+            table(
+                &format!("{name}: problems by split"),
+                counts_by(lf.clone(), "split")?,
+            ),
+            table(
+                &format!("{name}: problems by tag"),
+                counts_by(explode_tags(lf.select([col("tags")])), "tags")?,
+            ),
+        ],
+        DatasetKind::Samples => {
+            let df = lf
+                .group_by([col("round")])
+                .agg([
+                    len().alias("samples"),
+                    col("problem_id").n_unique().alias("problems"),
+                    col("code").is_null().sum().alias("no_code"),
+                    col("generation_error")
+                        .is_not_null()
+                        .sum()
+                        .alias("failed_generations"),
+                ])
+                .sort(["round"], SortMultipleOptions::default())
+                .collect()?;
+            vec![table(&format!("{name}: samples by round"), df)]
+        }
+        DatasetKind::Executions => vec![
+            table(
+                &format!("{name}: verdicts"),
+                counts_by(lf.clone(), "verdict")?,
+            ),
+            table(
+                &format!("{name}: pass rate by suite"),
+                pass_rate_by(lf, &["suite"])?,
+            ),
+        ],
+        DatasetKind::Dpo => vec![table(
+            &format!("{name}: pairs by kind"),
+            counts_by(lf, "pair_kind")?,
+        )],
+        DatasetKind::Sft if columns.iter().any(|c| c == "origin") => vec![table(
+            &format!("{name}: SFT rows by origin"),
+            counts_by(lf, "origin")?,
+        )],
+        DatasetKind::Lintseq => {
+            let df = lf
+                .select([
+                    len().alias("sequences"),
+                    col("num_edits")
+                        .cast(DataType::Float64)
+                        .mean()
+                        .alias("mean_edits"),
+                ])
+                .collect()?;
+            vec![table(&format!("{name}: LintSeq sequences"), df)]
+        }
+        _ => Vec::new(),
+    })
+}
+
+/// Filter pass rates of `executions` by the difficulty and by the tags of their problems.
+fn pass_rates_by_problem(executions: LazyFrame, problems: &LazyFrame) -> Result<Vec<Table>> {
+    let joined = executions.filter(col("suite").eq(lit("filter"))).join(
+        problems
+            .clone()
+            .select([col("problem_id"), col("difficulty"), col("tags")]),
+        [col("problem_id")],
+        [col("problem_id")],
+        JoinArgs::new(JoinType::Inner),
+    );
+    let by_tag = explode_tags(joined.clone());
+    Ok(vec![
+        table(
+            "filter pass rate by difficulty",
+            pass_rate_by(joined, &["difficulty"])?,
+        ),
+        table("filter pass rate by tag", pass_rate_by(by_tag, &["tags"])?),
+    ])
+}
+
 pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
     let mut dirs = Vec::new();
     for input in inputs {
@@ -202,84 +305,12 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
             .try_extract::<u64>()?;
         let name = dir.display().to_string();
         report.datasets.push((name.clone(), kind, rows));
+        report
+            .tables
+            .extend(tables_of(&name, kind, &columns, lf.clone())?);
         match kind {
-            DatasetKind::Problems => {
-                report.tables.push(table(
-                    &format!("{name}: problems by difficulty"),
-                    counts_by(lf.clone(), "difficulty")?,
-                ));
-                report.tables.push(table(
-                    &format!("{name}: problems by split"),
-                    counts_by(lf.clone(), "split")?,
-                ));
-                let tags = lf.clone().select([col("tags")]).explode(
-                    by_name(["tags"], true, false),
-                    ExplodeOptions {
-                        empty_as_null: true,
-                        keep_nulls: true,
-                    },
-                );
-                report.tables.push(table(
-                    &format!("{name}: problems by tag"),
-                    counts_by(tags, "tags")?,
-                ));
-                problems = Some(lf);
-            }
-            DatasetKind::Samples => {
-                let df = lf
-                    .group_by([col("round")])
-                    .agg([
-                        len().alias("samples"),
-                        col("problem_id").n_unique().alias("problems"),
-                        col("code").is_null().sum().alias("no_code"),
-                        col("generation_error")
-                            .is_not_null()
-                            .sum()
-                            .alias("failed_generations"),
-                    ])
-                    .sort(["round"], SortMultipleOptions::default())
-                    .collect()?;
-                report
-                    .tables
-                    .push(table(&format!("{name}: samples by round"), df));
-            }
-            DatasetKind::Executions => {
-                report.tables.push(table(
-                    &format!("{name}: verdicts"),
-                    counts_by(lf.clone(), "verdict")?,
-                ));
-                report.tables.push(table(
-                    &format!("{name}: pass rate by suite"),
-                    pass_rate_by(lf.clone(), &["suite"])?,
-                ));
-                executions.push(lf);
-            }
-            DatasetKind::Dpo => {
-                report.tables.push(table(
-                    &format!("{name}: pairs by kind"),
-                    counts_by(lf, "pair_kind")?,
-                ));
-            }
-            DatasetKind::Sft if columns.iter().any(|c| c == "origin") => {
-                report.tables.push(table(
-                    &format!("{name}: SFT rows by origin"),
-                    counts_by(lf, "origin")?,
-                ));
-            }
-            DatasetKind::Lintseq => {
-                let df = lf
-                    .select([
-                        len().alias("sequences"),
-                        col("num_edits")
-                            .cast(DataType::Float64)
-                            .mean()
-                            .alias("mean_edits"),
-                    ])
-                    .collect()?;
-                report
-                    .tables
-                    .push(table(&format!("{name}: LintSeq sequences"), df));
-            }
+            DatasetKind::Problems => problems = Some(lf),
+            DatasetKind::Executions => executions.push(lf),
             _ => {}
         }
     }
@@ -293,29 +324,7 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
     }
     if let Some(problems) = problems {
         for ex in executions {
-            let joined = ex.filter(col("suite").eq(lit("filter"))).join(
-                problems
-                    .clone()
-                    .select([col("problem_id"), col("difficulty"), col("tags")]),
-                [col("problem_id")],
-                [col("problem_id")],
-                JoinArgs::new(JoinType::Inner),
-            );
-            report.tables.push(table(
-                "filter pass rate by difficulty",
-                pass_rate_by(joined.clone(), &["difficulty"])?,
-            ));
-            let by_tag = joined.explode(
-                by_name(["tags"], true, false),
-                ExplodeOptions {
-                    empty_as_null: true,
-                    keep_nulls: true,
-                },
-            );
-            report.tables.push(table(
-                "filter pass rate by tag",
-                pass_rate_by(by_tag, &["tags"])?,
-            ));
+            report.tables.extend(pass_rates_by_problem(ex, &problems)?);
         }
     }
     Ok(report)
