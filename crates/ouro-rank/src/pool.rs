@@ -227,6 +227,18 @@ fn dedup_pools(pools: &mut [Pool], o: &DedupOptions) -> DedupStats {
     stats
 }
 
+/// The first example behind each warning count, so a warning can name one.
+#[derive(Default)]
+struct FirstExamples {
+    unknown_exec: Option<String>,
+    unknown_problem: Option<String>,
+    unexecuted: Option<String>,
+    empty: Option<String>,
+    no_pass: Option<String>,
+    all_pass: Option<String>,
+    unconverged: Option<String>,
+}
+
 /// Groups samples and executions by problem, scores them and cleans them.
 pub fn build_pools(
     problems: &[Problem],
@@ -240,6 +252,7 @@ pub fn build_pools(
         executions: executions.len(),
         ..Default::default()
     };
+    let mut first = FirstExamples::default();
     let problem_index: HashMap<&str, usize> = problems
         .iter()
         .enumerate()
@@ -248,14 +261,15 @@ pub fn build_pools(
     let sample_ids: HashMap<&str, &Sample> =
         samples.iter().map(|s| (s.sample_id.as_str(), s)).collect();
 
-    let mut first_unknown_exec = None;
     let known_execs: Vec<Execution> = executions
         .iter()
         .filter(|e| {
             let known = sample_ids.contains_key(e.sample_id.as_str());
             if !known {
                 st.executions_of_unknown_samples += 1;
-                first_unknown_exec.get_or_insert_with(|| format!("sample_id={}", e.sample_id));
+                first
+                    .unknown_exec
+                    .get_or_insert_with(|| format!("sample_id={}", e.sample_id));
             }
             known
         })
@@ -273,19 +287,21 @@ pub fn build_pools(
     let audit = aggregate_outcomes(&known_execs, Suite::Audit, &mut audit_stats);
 
     let mut by_problem: Vec<Vec<&Sample>> = vec![Vec::new(); problems.len()];
-    let mut first_unknown_problem = None;
-    let mut first_unexecuted = None;
     for s in samples {
         match problem_index.get(s.problem_id.as_str()) {
             Some(&i) => by_problem[i].push(s),
             None => {
                 st.samples_of_unknown_problems += 1;
-                first_unknown_problem.get_or_insert_with(|| format!("problem_id={}", s.problem_id));
+                first
+                    .unknown_problem
+                    .get_or_insert_with(|| format!("problem_id={}", s.problem_id));
             }
         }
         if !filter.contains_key(&s.sample_id) {
             st.samples_not_executed += 1;
-            first_unexecuted.get_or_insert_with(|| format!("sample_id={}", s.sample_id));
+            first
+                .unexecuted
+                .get_or_insert_with(|| format!("sample_id={}", s.sample_id));
         }
         if s.code.is_none() {
             st.samples_without_code += 1;
@@ -301,95 +317,104 @@ pub fn build_pools(
         .zip(by_problem.par_iter())
         .map(|(problem, ss)| pool_for_problem(problem, ss, &filter, ranking, o))
         .collect();
-
-    let mut pools = Vec::with_capacity(partials.len());
-    let (mut first_no_pass, mut first_all_pass, mut first_empty) = (None, None, None);
-    let mut first_unconverged = None;
-    for p in partials {
-        if !p.converged {
-            st.ranker_not_converged += 1;
-            first_unconverged.get_or_insert_with(|| p.pool.problem.problem_id.clone());
-        }
-        st.decontaminated_samples += p.decontaminated;
-        st.decontaminated_problems += p.problem_decontaminated as usize;
-        let pool = p.pool;
-        let pid = pool.problem.problem_id.clone();
-        if pool.attempts == 0 {
-            st.problems_without_samples += 1;
-            first_empty.get_or_insert(pid.clone());
-        } else {
-            st.per_problem_counts
-                .push((pool.attempts, pool.passed_attempts));
-            if pool.passed_attempts == 0 {
-                st.problems_without_passing_sample += 1;
-                first_no_pass.get_or_insert(pid.clone());
-            } else if pool.passed_attempts == pool.attempts {
-                st.problems_with_only_passing_samples += 1;
-                first_all_pass.get_or_insert(pid.clone());
-            }
-        }
-        for c in pool.passing() {
-            match audit.get(&c.sample.sample_id) {
-                Some(a) => {
-                    st.false_positives.audited += 1;
-                    st.false_positives.failed_audit += (a.verdict != Verdict::Pass) as usize;
-                }
-                None => st.false_positives.unaudited += 1,
-            }
-        }
-        pools.push(pool);
-    }
-
+    let mut pools: Vec<Pool> = partials
+        .into_iter()
+        .map(|p| tally(&mut st, &mut first, &audit, p))
+        .collect();
     st.dedup = dedup_pools(&mut pools, &o.dedup);
-
-    let w = &mut st.warnings;
-    warn_count(
-        w,
-        st.executions_of_unknown_samples,
-        "executions refer to unknown samples and were ignored",
-        first_unknown_exec.as_deref(),
-    );
-    warn_count(
-        w,
-        st.samples_of_unknown_problems,
-        "samples refer to unknown problems and were ignored",
-        first_unknown_problem.as_deref(),
-    );
-    warn_count(
-        w,
-        st.samples_not_executed,
-        "samples have no filter-suite execution and were left out",
-        first_unexecuted.as_deref(),
-    );
-    warn_count(
-        w,
-        st.problems_without_samples,
-        "problems have no executed sample",
-        first_empty.as_deref(),
-    );
-    warn_count(
-        w,
-        st.problems_without_passing_sample,
-        "problems have no passing sample (no SFT rows or pairs from samples)",
-        first_no_pass.as_deref(),
-    );
-    warn_count(
-        w,
-        st.problems_with_only_passing_samples,
-        "problems have only passing samples (no correctness pairs)",
-        first_all_pass.as_deref(),
-    );
-    warn_count(
-        w,
-        st.ranker_not_converged,
-        "problems were ranked by an unconverged PageRank (raise the iteration cap)",
-        first_unconverged.as_deref(),
-    );
-    warn_count(
-        w,
-        st.matrix.sandbox_errors_skipped,
-        "sandbox-error executions were skipped (never a label)",
-        None,
-    );
+    warn_all(&mut st, &first);
     (pools, st)
+}
+
+/// Counts one problem's pool into the stats (problem-level outcomes, decontamination,
+/// false positives among its passing candidates) and hands the pool on.
+fn tally(
+    st: &mut PoolStats,
+    first: &mut FirstExamples,
+    audit: &HashMap<String, SampleOutcome>,
+    p: Partial,
+) -> Pool {
+    if !p.converged {
+        st.ranker_not_converged += 1;
+        first
+            .unconverged
+            .get_or_insert_with(|| p.pool.problem.problem_id.clone());
+    }
+    st.decontaminated_samples += p.decontaminated;
+    st.decontaminated_problems += p.problem_decontaminated as usize;
+    let pool = p.pool;
+    let pid = &pool.problem.problem_id;
+    if pool.attempts == 0 {
+        st.problems_without_samples += 1;
+        first.empty.get_or_insert_with(|| pid.clone());
+    } else {
+        st.per_problem_counts
+            .push((pool.attempts, pool.passed_attempts));
+        if pool.passed_attempts == 0 {
+            st.problems_without_passing_sample += 1;
+            first.no_pass.get_or_insert_with(|| pid.clone());
+        } else if pool.passed_attempts == pool.attempts {
+            st.problems_with_only_passing_samples += 1;
+            first.all_pass.get_or_insert_with(|| pid.clone());
+        }
+    }
+    for c in pool.passing() {
+        match audit.get(&c.sample.sample_id) {
+            Some(a) => {
+                st.false_positives.audited += 1;
+                st.false_positives.failed_audit += (a.verdict != Verdict::Pass) as usize;
+            }
+            None => st.false_positives.unaudited += 1,
+        }
+    }
+    pool
+}
+
+/// One warning line per non-zero count, naming its first example.
+fn warn_all(st: &mut PoolStats, first: &FirstExamples) {
+    let lines: [(usize, &str, Option<&str>); 8] = [
+        (
+            st.executions_of_unknown_samples,
+            "executions refer to unknown samples and were ignored",
+            first.unknown_exec.as_deref(),
+        ),
+        (
+            st.samples_of_unknown_problems,
+            "samples refer to unknown problems and were ignored",
+            first.unknown_problem.as_deref(),
+        ),
+        (
+            st.samples_not_executed,
+            "samples have no filter-suite execution and were left out",
+            first.unexecuted.as_deref(),
+        ),
+        (
+            st.problems_without_samples,
+            "problems have no executed sample",
+            first.empty.as_deref(),
+        ),
+        (
+            st.problems_without_passing_sample,
+            "problems have no passing sample (no SFT rows or pairs from samples)",
+            first.no_pass.as_deref(),
+        ),
+        (
+            st.problems_with_only_passing_samples,
+            "problems have only passing samples (no correctness pairs)",
+            first.all_pass.as_deref(),
+        ),
+        (
+            st.ranker_not_converged,
+            "problems were ranked by an unconverged PageRank (raise the iteration cap)",
+            first.unconverged.as_deref(),
+        ),
+        (
+            st.matrix.sandbox_errors_skipped,
+            "sandbox-error executions were skipped (never a label)",
+            None,
+        ),
+    ];
+    for (n, what, example) in lines {
+        warn_count(&mut st.warnings, n, what, example);
+    }
 }
