@@ -203,6 +203,98 @@ struct Pairing {
     unlocated: u64,
 }
 
+fn code_tokens(s: &Sample) -> Vec<&str> {
+    ouro_python::tokens::tokenize(s.code.as_deref().unwrap_or_default())
+        .into_iter()
+        .map(|t| t.text)
+        .collect()
+}
+
+/// The failing program closest to `pass` by normalised token distance, within
+/// `max_distance`; ties go to the smaller sample id, so the choice is deterministic.
+fn nearest_failure<'a>(
+    pass: &Sample,
+    fails: &[&'a Sample],
+    fail_tokens: &HashMap<&str, Vec<&str>>,
+    max_distance: f64,
+) -> Option<(f64, &'a Sample)> {
+    let toks = code_tokens(pass);
+    let mut best: Option<(f64, &Sample)> = None;
+    for f in fails.iter() {
+        let d = normalized_token_distance(&toks, &fail_tokens[f.sample_id.as_str()]);
+        if d <= max_distance
+            && best.is_none_or(|(bd, bs)| d < bd || (d == bd && f.sample_id < bs.sample_id))
+        {
+            best = Some((d, f));
+        }
+    }
+    best
+}
+
+/// The SFT row of a passing program, and with its nearest failure a DPO pair;
+/// both carry the spans where the two programs differ.
+fn pairing(
+    p: &Sample,
+    best: Option<(f64, &Sample)>,
+    prompt: &str,
+    options: &FaitOptions,
+) -> Pairing {
+    let code = p.code.as_deref().unwrap_or_default();
+    let mut sft = SftRecord {
+        prompt: prompt.to_string(),
+        completion: p.completion.clone(),
+        problem_id: p.problem_id.clone(),
+        sample_id: Some(p.sample_id.clone()),
+        round: p.round,
+        origin: "sample".into(),
+        score: None,
+        weight_spans: Vec::new(),
+    };
+    let Some((d, f)) = best else {
+        return Pairing {
+            sft,
+            dpo: None,
+            distance: None,
+            unlocated: 0,
+        };
+    };
+    let fcode = f.code.as_deref().unwrap_or_default();
+    let (ct, cl) = changed_spans(code, fcode);
+    let (rt, rl) = changed_spans(fcode, code);
+    let chosen = locate(&p.completion, code)
+        .map(|off| weight_spans(&ct, &cl, options.token_weight, options.line_weight, off));
+    let rejected = locate(&f.completion, fcode).map(|off| {
+        weight_spans(
+            &rt,
+            &rl,
+            options.rejected_token_weight,
+            options.rejected_line_weight,
+            off,
+        )
+    });
+    let unlocated = u64::from(chosen.is_none()) + u64::from(rejected.is_none());
+    sft.weight_spans = chosen.clone().unwrap_or_default();
+    Pairing {
+        sft,
+        dpo: Some(DpoRecord {
+            prompt: prompt.to_string(),
+            chosen: p.completion.clone(),
+            rejected: f.completion.clone(),
+            problem_id: p.problem_id.clone(),
+            chosen_sample_id: Some(p.sample_id.clone()),
+            rejected_sample_id: Some(f.sample_id.clone()),
+            round: p.round,
+            pair_kind: PairKind::Correctness,
+            chosen_score: None,
+            rejected_score: None,
+            chosen_spans: chosen.unwrap_or_default(),
+            rejected_spans: rejected.unwrap_or_default(),
+        }),
+        distance: Some(d),
+        unlocated,
+    }
+}
+
 /// Pairs and spans for in-memory records (the core of [`run`]).
 pub fn build(
     problems: &[Problem],
@@ -247,85 +339,23 @@ pub fn build(
         }
     }
     work.sort_by(|a, b| a.0.sample_id.cmp(&b.0.sample_id));
+    // Each failing program is compared with every passing one of its problem:
+    // tokenize it once, not once per comparison.
+    let fail_tokens: HashMap<&str, Vec<&str>> = by_problem
+        .values()
+        .flat_map(|(_, fail)| fail.iter())
+        .map(|f| (f.sample_id.as_str(), code_tokens(f)))
+        .collect();
     let pb = ouro_data::progress::bar(work.len() as u64, options.progress, "fait", "programs");
     let results: Vec<Pairing> = work
         .par_iter()
         .map(|(p, fails)| {
-            let code = p.code.as_deref().unwrap_or_default();
-            let toks: Vec<&str> = ouro_python::tokens::tokenize(code)
-                .into_iter()
-                .map(|t| t.text)
-                .collect();
-            let mut best: Option<(f64, &Sample)> = None;
-            for f in fails.iter() {
-                let fcode = f.code.as_deref().unwrap_or_default();
-                let ftoks: Vec<&str> = ouro_python::tokens::tokenize(fcode)
-                    .into_iter()
-                    .map(|t| t.text)
-                    .collect();
-                let d = normalized_token_distance(&toks, &ftoks);
-                if d <= options.max_distance
-                    && best.is_none_or(|(bd, bs)| d < bd || (d == bd && f.sample_id < bs.sample_id))
-                {
-                    best = Some((d, f));
-                }
-            }
+            let best = nearest_failure(p, fails, &fail_tokens, options.max_distance);
             let prompt = prompts
                 .get(p.problem_id.as_str())
                 .copied()
-                .unwrap_or_default()
-                .to_string();
-            let mut sft = SftRecord {
-                prompt: prompt.clone(),
-                completion: p.completion.clone(),
-                problem_id: p.problem_id.clone(),
-                sample_id: Some(p.sample_id.clone()),
-                round: p.round,
-                origin: "sample".into(),
-                score: None,
-                weight_spans: Vec::new(),
-            };
-            let mut out = Pairing {
-                sft: sft.clone(),
-                dpo: None,
-                distance: None,
-                unlocated: 0,
-            };
-            if let Some((d, f)) = best {
-                let fcode = f.code.as_deref().unwrap_or_default();
-                let (ct, cl) = changed_spans(code, fcode);
-                let (rt, rl) = changed_spans(fcode, code);
-                let chosen = locate(&p.completion, code).map(|off| {
-                    weight_spans(&ct, &cl, options.token_weight, options.line_weight, off)
-                });
-                let rejected = locate(&f.completion, fcode).map(|off| {
-                    weight_spans(
-                        &rt,
-                        &rl,
-                        options.rejected_token_weight,
-                        options.rejected_line_weight,
-                        off,
-                    )
-                });
-                out.unlocated = u64::from(chosen.is_none()) + u64::from(rejected.is_none());
-                sft.weight_spans = chosen.clone().unwrap_or_default();
-                out.sft = sft;
-                out.distance = Some(d);
-                out.dpo = Some(DpoRecord {
-                    prompt,
-                    chosen: p.completion.clone(),
-                    rejected: f.completion.clone(),
-                    problem_id: p.problem_id.clone(),
-                    chosen_sample_id: Some(p.sample_id.clone()),
-                    rejected_sample_id: Some(f.sample_id.clone()),
-                    round: p.round,
-                    pair_kind: PairKind::Correctness,
-                    chosen_score: None,
-                    rejected_score: None,
-                    chosen_spans: chosen.unwrap_or_default(),
-                    rejected_spans: rejected.unwrap_or_default(),
-                });
-            }
+                .unwrap_or_default();
+            let out = pairing(p, best, prompt, options);
             pb.inc(1);
             out
         })
