@@ -107,6 +107,80 @@ impl<'a> Checker<'a, '_> {
         (self.flow.loop_bound, self.flow.loop_uncertain) = saved;
     }
 
+    /// Decorators, defaults and annotations run now; the body is checked
+    /// later (deferred), when the names it can see are all bound.
+    fn function_def(&mut self, f: &'a ast::StmtFunctionDef) {
+        for d in &f.decorator_list {
+            self.visit_expr(&d.expression);
+        }
+        self.parameters_outer(&f.parameters);
+        if let Some(r) = &f.returns {
+            self.visit_expr(r);
+        }
+        self.flow.bind(f.name.id.as_str());
+        if let Some(&idx) = self.scope_of.get(&f.range.start()) {
+            self.deferred.push((idx, f));
+        }
+    }
+
+    /// A class body runs at definition time, in its own scope and flow.
+    fn class_def(&mut self, c: &'a ast::StmtClassDef) {
+        for d in &c.decorator_list {
+            self.visit_expr(&d.expression);
+        }
+        if let Some(args) = &c.arguments {
+            for a in args.args.iter() {
+                self.visit_expr(a);
+            }
+            for k in args.keywords.iter() {
+                self.visit_expr(&k.value);
+            }
+        }
+        if let Some(&idx) = self.scope_of.get(&c.range.start()) {
+            let saved_scope = self.current;
+            let saved_flow = std::mem::take(&mut self.flow);
+            let saved_depths = (self.for_depth, self.loop_depth);
+            (self.for_depth, self.loop_depth) = (0, 0);
+            self.current = idx;
+            self.body(&c.body);
+            self.current = saved_scope;
+            self.flow = saved_flow;
+            (self.for_depth, self.loop_depth) = saved_depths;
+        }
+        self.flow.bind(c.name.id.as_str());
+    }
+
+    /// Each case binds its captures, then its body is one branch.
+    fn match_stmt(&mut self, m: &'a ast::StmtMatch) -> bool {
+        self.visit_expr(&m.subject);
+        let before = self.flow.clone();
+        let mut exhaustive = false;
+        let mut bodies: Vec<Branch<'a>> = Vec::new();
+        for case in &m.cases {
+            let mut captures = Vec::new();
+            pattern_names(&case.pattern, &mut captures);
+            for n in &captures {
+                self.flow.bind(n);
+            }
+            struct PatternExprs<'c, 'a, 'l>(&'c mut Checker<'a, 'l>);
+            impl<'a> Visitor<'a> for PatternExprs<'_, 'a, '_> {
+                fn visit_expr(&mut self, expr: &'a Expr) {
+                    self.0.visit_expr(expr);
+                }
+            }
+            visitor::walk_pattern(&mut PatternExprs(self), &case.pattern);
+            if let Some(g) = &case.guard {
+                self.visit_expr(g);
+            }
+            if case.guard.is_none() && case.pattern.is_irrefutable() {
+                exhaustive = true;
+            }
+            self.flow = before.clone();
+            bodies.push((captures, Vec::new(), &case.body));
+        }
+        self.branches(&bodies, exhaustive)
+    }
+
     /// An `if`/`elif`/`else` chain. Inside a function, a use in the chain
     /// accepts names the `if`/`elif` bodies around it assign directly, and
     /// inside a `for`, names the chain binds for certain (see `guards`).
@@ -216,44 +290,8 @@ impl<'a> Checker<'a, '_> {
 
     fn stmt(&mut self, stmt: &'a Stmt) -> bool {
         match stmt {
-            Stmt::FunctionDef(f) => {
-                for d in &f.decorator_list {
-                    self.visit_expr(&d.expression);
-                }
-                self.parameters_outer(&f.parameters);
-                if let Some(r) = &f.returns {
-                    self.visit_expr(r);
-                }
-                self.flow.bind(f.name.id.as_str());
-                if let Some(&idx) = self.scope_of.get(&f.range.start()) {
-                    self.deferred.push((idx, f));
-                }
-            }
-            Stmt::ClassDef(c) => {
-                for d in &c.decorator_list {
-                    self.visit_expr(&d.expression);
-                }
-                if let Some(args) = &c.arguments {
-                    for a in args.args.iter() {
-                        self.visit_expr(a);
-                    }
-                    for k in args.keywords.iter() {
-                        self.visit_expr(&k.value);
-                    }
-                }
-                if let Some(&idx) = self.scope_of.get(&c.range.start()) {
-                    let saved_scope = self.current;
-                    let saved_flow = std::mem::take(&mut self.flow);
-                    let saved_depths = (self.for_depth, self.loop_depth);
-                    (self.for_depth, self.loop_depth) = (0, 0);
-                    self.current = idx;
-                    self.body(&c.body);
-                    self.current = saved_scope;
-                    self.flow = saved_flow;
-                    (self.for_depth, self.loop_depth) = saved_depths;
-                }
-                self.flow.bind(c.name.id.as_str());
-            }
+            Stmt::FunctionDef(f) => self.function_def(f),
+            Stmt::ClassDef(c) => self.class_def(c),
             Stmt::Return(r) => {
                 if let Some(v) = &r.value {
                     self.visit_expr(v);
@@ -337,35 +375,7 @@ impl<'a> Checker<'a, '_> {
                 }
                 return self.body(&w.body);
             }
-            Stmt::Match(m) => {
-                self.visit_expr(&m.subject);
-                let before = self.flow.clone();
-                let mut exhaustive = false;
-                let mut bodies: Vec<Branch<'a>> = Vec::new();
-                for case in &m.cases {
-                    let mut captures = Vec::new();
-                    pattern_names(&case.pattern, &mut captures);
-                    for n in &captures {
-                        self.flow.bind(n);
-                    }
-                    struct PatternExprs<'c, 'a, 'l>(&'c mut Checker<'a, 'l>);
-                    impl<'a> Visitor<'a> for PatternExprs<'_, 'a, '_> {
-                        fn visit_expr(&mut self, expr: &'a Expr) {
-                            self.0.visit_expr(expr);
-                        }
-                    }
-                    visitor::walk_pattern(&mut PatternExprs(self), &case.pattern);
-                    if let Some(g) = &case.guard {
-                        self.visit_expr(g);
-                    }
-                    if case.guard.is_none() && case.pattern.is_irrefutable() {
-                        exhaustive = true;
-                    }
-                    self.flow = before.clone();
-                    bodies.push((captures, Vec::new(), &case.body));
-                }
-                return self.branches(&bodies, exhaustive);
-            }
+            Stmt::Match(m) => return self.match_stmt(m),
             Stmt::Try(t) => return self.try_stmt(t),
             Stmt::Import(i) => {
                 for a in &i.names {
