@@ -1,0 +1,176 @@
+//! Sampling a model and executing its samples, and the evaluation that
+//! turns one such pass over the held-out split into a report row.
+
+use std::path::Path;
+
+use anyhow::Result;
+use ouro_data::report::RoundReport;
+use ouro_data::run::{part_path, StageStats};
+use ouro_data::{shard, Execution, Problem, Sample, ShardSpec};
+
+use super::{rel, Ctx, Phase, STOP};
+use crate::config::{EvalStage, SamplingStage, DEFAULT_CPU_MS};
+use crate::iterate::eval::{evaluate, EvalResult};
+
+impl Ctx<'_> {
+    /// Samples `plan`, writes the samples shard and executes it (the filter
+    /// suite, plus the audit suite with `audit`).
+    pub(super) fn sample_and_execute(
+        &mut self,
+        dir: &Path,
+        plan: &[(&Problem, usize)],
+        model: &Path,
+        sampling: &SamplingStage,
+        (round, first_index): (u32, u32),
+        label: &str,
+        audit: bool,
+        eval: bool,
+    ) -> Result<(Vec<Sample>, Vec<Execution>)> {
+        let (sample_phase, execute_phase) = if eval {
+            (Phase::Eval, Phase::Eval)
+        } else {
+            (Phase::Sample, Phase::Execute)
+        };
+        let samples_dir = dir.join("samples");
+        let exec_dir = dir.join("executions");
+        let seed = self.cfg.problems.seed;
+        let cpu_ms = self
+            .cfg
+            .execute
+            .as_ref()
+            .map_or(DEFAULT_CPU_MS, |e| e.cpu_ms);
+        let workers = self.cfg.execute.as_ref().map_or(0, |e| e.workers);
+        let problems_dir = self.problems_dir.clone();
+        let (device, dtype) = self
+            .cfg
+            .model
+            .as_ref()
+            .map_or((None, None), |m| (m.device.clone(), m.dtype.clone()));
+        self.stage(
+            sample_phase,
+            &samples_dir,
+            &format!("{label} samples"),
+            || {
+                let mut backend = ouro_sample::BackendConfig::local(model);
+                if let ouro_sample::BackendConfig::Local {
+                    batch_size,
+                    device: d,
+                    dtype: t,
+                    prompt_format,
+                    ..
+                } = &mut backend
+                {
+                    *batch_size = sampling.batch_size;
+                    *prompt_format = sampling.prompt_format;
+                    (*d, *t) = (device, dtype);
+                }
+                let opts = ouro_sample::SampleOptions {
+                    round,
+                    temperature: sampling.temperature,
+                    top_p: sampling.top_p,
+                    max_tokens: sampling.max_tokens,
+                    // A chat reply opens with prose or a fence before its `def`; it
+                    // ends at the end-of-turn token instead.
+                    stop: match sampling.prompt_format {
+                        ouro_model::chat::PromptFormat::Plain => {
+                            STOP.iter().map(|s| s.to_string()).collect()
+                        }
+                        ouro_model::chat::PromptFormat::ChatMl => Vec::new(),
+                    },
+                    seed,
+                    progress: true,
+                    first_index,
+                    ..Default::default()
+                };
+                let part = part_path(&samples_dir, ShardSpec::default());
+                ouro_sample::sample_to_shard(plan, &backend, &opts, &part)
+            },
+        )?;
+        self.stage(
+            execute_phase,
+            &exec_dir,
+            &format!("{label} execute"),
+            || {
+                let mut opts = ouro_exec::ExecOptions {
+                    workers,
+                    progress: true,
+                    suites: vec![ouro_data::Suite::Filter],
+                    ..Default::default()
+                };
+                if audit {
+                    opts.suites.push(ouro_data::Suite::Audit);
+                }
+                opts.limits.cpu_ms = cpu_ms;
+                let r = ouro_exec::execute(&problems_dir, &samples_dir, &exec_dir, &opts)?;
+                let mut s = StageStats::default();
+                s.add("executions", r.records as u64);
+                for (verdict, n) in &r.verdicts {
+                    s.add(&format!("verdict_{verdict}"), *n as u64);
+                }
+                Ok(s)
+            },
+        )?;
+        Ok((shard::read_dir(&samples_dir)?, shard::read_dir(&exec_dir)?))
+    }
+
+    /// Samples the eval split with `model` and records the round's row.
+    pub(super) fn eval_round(
+        &mut self,
+        round: u32,
+        model: &Path,
+        e: &EvalStage,
+        control: bool,
+    ) -> Result<RoundReport> {
+        let arm = if control { "control/" } else { "" };
+        let dir = self.arm_dir(round, arm, "eval");
+        let eval_set = std::mem::take(&mut self.splits.eval);
+        let plan: Vec<(&Problem, usize)> = eval_set
+            .iter()
+            .map(|p| (p, e.samples_per_problem))
+            .collect();
+        let label = format!("{arm}eval r{round}");
+        let res = self.sample_and_execute(
+            &dir,
+            &plan,
+            model,
+            &e.sampling,
+            (round, 0),
+            &label,
+            true,
+            true,
+        );
+        self.splits.eval = eval_set;
+        let (samples, execs) = res?;
+        let result: EvalResult = evaluate(&samples, &execs, &e.k);
+        ouro_data::fsutil::atomic_write_json(&dir.join("eval.json"), &result)?;
+        let train_dir = self.arm_dir(round, arm, "train-sft");
+        let metrics = train_dir.join("metrics.jsonl");
+        let dpo_metrics = self.arm_dir(round, arm, "train-dpo").join("metrics.jsonl");
+        let row = RoundReport {
+            round,
+            model: rel(self.run, model),
+            heldout_problems: result.problems,
+            samples_per_problem: result.samples_per_problem,
+            pass_at_1: result.pass_at_1,
+            pass_at_k: result.pass_at_k.clone(),
+            false_positive_rate: result.false_positive_rate,
+            audited_passes: result.audited_passes,
+            problems: result.per_problem.clone(),
+            sft_metrics: metrics.exists().then(|| rel(self.run, &metrics)),
+            dpo_metrics: dpo_metrics.exists().then(|| rel(self.run, &dpo_metrics)),
+            ..Default::default()
+        };
+        crate::status::say(format_args!(
+            "{arm}round {round}: {} pass@1 {:.1}%{}",
+            e.split,
+            100.0 * result.pass_at_1,
+            result
+                .pass_at_k
+                .iter()
+                .filter(|(k, _)| k.as_str() != "pass@1")
+                .map(|(k, v)| format!(", {k} {:.1}%", 100.0 * v))
+                .collect::<String>()
+        ));
+        Ok(row)
+    }
+}
