@@ -10,7 +10,7 @@
 //!    in-process judging.
 //! 3. A sample's child receives only the arguments, calls the function and
 //!    returns each result through a strict plain-data encoder; the parent
-//!    compares with Python's equality ([`crate::pyvalue`], [`Check::holds`]).
+//!    compares with Python's equality ([`ouro_python::value`], [`Check::holds`]).
 //!
 //! Compiled tests are cached per (script, entry point, prompt).
 
@@ -22,7 +22,7 @@ use ouro_python::testcompile::{self, CheckKind, StepMode, TestPlan, Wrapper};
 use serde_json::{json, Value as Json};
 
 use crate::protocol::{Request, Response, WireLimits};
-use crate::pyvalue::{self, Value};
+use ouro_python::value::{self as pyvalue, Value};
 
 /// How a returned value is judged, with the trusted values filled in.
 #[derive(Debug, Clone, PartialEq)]

@@ -19,7 +19,7 @@
 //!   needs every test reported passed and a completion marker after them, on
 //!   a result channel whose lines carry a per-sample nonce. Stdout is
 //!   compared here ([`compare`]), never with the program's objects.
-//! - **Isolated judging** ([`isolate`], [`verdict_isolated`], [`pyvalue`]):
+//! - **Isolated judging** ([`isolate`], [`verdict_isolated`], [`ouro_python::value`]):
 //!   assert tests are compiled once per problem by a trusted spy pass; the
 //!   sample's child receives only the inputs and returns plain data, and the
 //!   expected values never leave this process. Tests that cannot be compiled
@@ -33,7 +33,6 @@ pub mod executor;
 pub mod isolate;
 pub mod journal;
 pub mod protocol;
-pub mod pyvalue;
 mod run;
 pub mod slot;
 pub mod verdict;

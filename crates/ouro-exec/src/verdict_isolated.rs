@@ -3,7 +3,7 @@
 //! The sandboxed child only reports what each call returned, as plain data;
 //! expected values never enter it. A test judged in isolation passes when
 //! every one of its calls returned a value that satisfies its check here,
-//! under Python's equality ([`crate::pyvalue`]). Whatever the child does to
+//! under Python's equality ([`ouro_python::value`]). Whatever the child does to
 //! its own interpreter (trace hooks, threads, patched builtins, objects with a
 //! permissive `__eq__`), it can only pass by returning the right values.
 //!
@@ -14,8 +14,8 @@ use ouro_data::Verdict;
 
 use crate::isolate::Compiled;
 use crate::protocol::Response;
-use crate::pyvalue;
 use crate::verdict::{decide, is_memory_error, judged, parse_channel, Judged, Line, Outcome};
+use ouro_python::value as pyvalue;
 
 enum Returned<'a> {
     Value(&'a str),

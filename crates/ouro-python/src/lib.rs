@@ -7,6 +7,7 @@
 //! - [`lexer`]: a lossless lexer for normalising code (dedup, decontamination)
 //!   and token-level mutations.
 //! - [`extract`]: pull code out of model completions.
+//! - [`value`]: Python values with `repr`, `==` and the sandbox wire form.
 
 mod diagnostics;
 pub mod extract;
@@ -15,5 +16,6 @@ pub mod lint;
 mod scope;
 pub mod testcompile;
 pub mod tokens;
+pub mod value;
 
 pub use lint::{is_clean, lint, lint_with, LintMessage, Semantics};

@@ -1,3 +1,4 @@
+use super::eq::{float_as_int, Exact};
 use super::*;
 use serde_json::json;
 

@@ -1,161 +1,18 @@
-//! Plain Python values and Python's equality semantics, in the trusted parent.
-//!
-//! Values cross the sandbox boundary in a strict wire form (JSON) that the
-//! harness writes and reads (`isolate.py`): `null`, `true`/`false`, JSON
-//! integers in i64 range, strings, and JSON arrays for lists; every other type
-//! is a one-key object: `{"I": hex}` big int, `{"F": repr}` float, `{"B":
-//! hex}` bytes, `{"T": [..]}` tuple, `{"D": [[k, v], ..]}` dict, `{"S": [..]}`
-//! set, `{"Z": [..]}` frozenset. Anything else does not decode.
-//!
-//! Equality follows CPython: `1 == 1.0 == True`, `-0.0 == 0.0`, NaN is
-//! never equal (not even inside containers: identity does not survive the
-//! boundary), `[1] != (1,)`, dicts and sets compare without order and find
-//! keys by Python's hash-equality, `set == frozenset`, `str != bytes`.
+//! Python's `==`, `in`, `bool()` and numeric tolerance, as CPython defines them.
 
 use std::collections::{HashMap, HashSet};
 
-/// A plain Python value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    None,
-    Bool(bool),
-    Int(i64),
-    /// An int outside i64: sign and lowercase hex magnitude without leading zeros.
-    BigInt {
-        neg: bool,
-        hex: String,
-    },
-    Float(f64),
-    Str(String),
-    Bytes(Vec<u8>),
-    List(Vec<Value>),
-    Tuple(Vec<Value>),
-    Dict(Vec<(Value, Value)>),
-    /// `set` or `frozenset` (they compare equal in Python).
-    Set(Vec<Value>),
-}
-
-const MAX_DEPTH: usize = 200;
-
-/// Decodes the wire form; `Err` names what is wrong.
-pub fn decode(w: &serde_json::Value) -> Result<Value, String> {
-    decode_at(w, 0)
-}
-
-fn items(w: &serde_json::Value, depth: usize) -> Result<Vec<Value>, String> {
-    match w {
-        serde_json::Value::Array(a) => a.iter().map(|x| decode_at(x, depth + 1)).collect(),
-        _ => Err("expected an array".into()),
-    }
-}
-
-fn decode_at(w: &serde_json::Value, depth: usize) -> Result<Value, String> {
-    use serde_json::Value as J;
-    if depth > MAX_DEPTH {
-        return Err("nested too deeply".into());
-    }
-    Ok(match w {
-        J::Null => Value::None,
-        J::Bool(b) => Value::Bool(*b),
-        J::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => return Err(format!("bare number {n} (floats and big ints are tagged)")),
-        },
-        J::String(s) => Value::Str(s.clone()),
-        J::Array(_) => Value::List(items(w, depth)?),
-        J::Object(o) => {
-            let mut it = o.iter();
-            let (Some((tag, v)), None) = (it.next(), it.next()) else {
-                return Err("tagged value must have exactly one key".into());
-            };
-            let text = || {
-                v.as_str()
-                    .ok_or_else(|| format!("{tag}: expected a string"))
-            };
-            match tag.as_str() {
-                "I" => big_int(text()?)?,
-                "F" => Value::Float(parse_float(text()?)?),
-                "B" => Value::Bytes(hex_bytes(text()?)?),
-                "T" => Value::Tuple(items(v, depth)?),
-                "S" | "Z" => Value::Set(items(v, depth)?),
-                "D" => {
-                    let serde_json::Value::Array(pairs) = v else {
-                        return Err("D: expected an array of pairs".into());
-                    };
-                    let mut out = Vec::with_capacity(pairs.len());
-                    for p in pairs {
-                        match p.as_array().map(|a| a.as_slice()) {
-                            Some([k, v]) => {
-                                out.push((decode_at(k, depth + 1)?, decode_at(v, depth + 1)?))
-                            }
-                            _ => return Err("D: expected [key, value] pairs".into()),
-                        }
-                    }
-                    Value::Dict(out)
-                }
-                other => return Err(format!("unknown tag {other:?}")),
-            }
-        }
-    })
-}
-
-fn parse_float(s: &str) -> Result<f64, String> {
-    // Python's repr: digits, optional sign/exponent, or inf/nan.
-    if !s
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
-    {
-        return Err(format!("bad float {s:?}"));
-    }
-    s.parse::<f64>().map_err(|_| format!("bad float {s:?}"))
-}
-
-fn hex_bytes(s: &str) -> Result<Vec<u8>, String> {
-    if !s.len().is_multiple_of(2) {
-        return Err("odd hex length".into());
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| "bad hex".to_string()))
-        .collect()
-}
-
-fn big_int(s: &str) -> Result<Value, String> {
-    let (neg, digits) = match s.strip_prefix('-') {
-        Some(d) => (true, d),
-        None => (false, s),
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(format!("bad big int {s:?}"));
-    }
-    Ok(int_from_hex(neg, &digits.to_ascii_lowercase()))
-}
-
-/// Normalises an integer given as sign and hex magnitude.
-fn int_from_hex(neg: bool, hex: &str) -> Value {
-    let hex = hex.trim_start_matches('0');
-    if hex.len() <= 16 {
-        let mag = u64::from_str_radix(if hex.is_empty() { "0" } else { hex }, 16).unwrap_or(0);
-        let v = if neg { -(mag as i128) } else { mag as i128 };
-        if let Ok(i) = i64::try_from(v) {
-            return Value::Int(i);
-        }
-    }
-    Value::BigInt {
-        neg,
-        hex: hex.to_string(),
-    }
-}
+use super::{int_from_hex, Value};
 
 /// An exact integer, as Python compares numbers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Exact {
+pub(super) enum Exact {
     Small(i64),
     Big(bool, String),
 }
 
 /// The exact integer a float equals, if it is integral.
-fn float_as_int(f: f64) -> Option<Exact> {
+pub(super) fn float_as_int(f: f64) -> Option<Exact> {
     if !f.is_finite() || f.fract() != 0.0 {
         return None;
     }
@@ -379,6 +236,3 @@ pub fn isclose(a: &Value, b: &Value, rel_tol: f64, abs_tol: f64) -> bool {
     let diff = (b - a).abs();
     diff <= (rel_tol * b).abs() || diff <= (rel_tol * a).abs() || diff <= abs_tol
 }
-
-#[cfg(test)]
-mod tests;
