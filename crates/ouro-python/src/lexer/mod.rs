@@ -1,16 +1,23 @@
-//! A small lossless Python lexer: enough for normalisation, shingling and
-//! token-level mutations, not a parser.
+//! The one Python tokenizer: a small lossless lexer, enough for
+//! normalisation, shingling and token-level mutations, not a parser.
 //!
-//! Why a second tokenizer beside [`crate::tokens`] (ruff's): this one keeps
-//! whitespace and newlines as tokens, so a mutation can rewrite one token and
-//! put the source back together byte for byte, and it reads an f-string as one
-//! literal, as dedup and decontamination hashes have always seen it. Changing
-//! either would change every dedup key and decontamination verdict.
+//! It gives two streams. [`tokenize`] is coarse and lossless: whitespace and
+//! newlines are tokens, so a mutation can rewrite one token and put the source
+//! back together byte for byte, and an f-string is one literal, as dedup and
+//! decontamination keys have always read it (changing that would change every
+//! dedup key and decontamination verdict). [`fine_tokens`] drops layout and
+//! splits f-strings and run-together numbers as Python does; token-level diffs
+//! ([`crate::tokens`]) read it, and on real code it agrees with ruff's lexer
+//! token for token (`tests/tokens_agree_with_ruff.rs`).
 //!
 //! It recognises names, numbers, string literals (prefixes, triple quotes,
 //! escapes), comments, operators (longest match) and whitespace/newlines.
-//! Every byte of the input belongs to exactly one token, so concatenating
-//! the token texts gives the input back.
+//! Every byte of the input belongs to exactly one coarse token, so
+//! concatenating the token texts gives the input back.
+
+mod fstrings;
+
+pub use fstrings::fine_tokens;
 
 /// Kind of a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +87,7 @@ fn scan_string(src: &[u8], q: usize) -> usize {
         }
         if triple {
             if c == quote
-                && i + 2 < src.len() + 0
+                && i + 2 < src.len()
                 && src.get(i + 1) == Some(&quote)
                 && src.get(i + 2) == Some(&quote)
             {
@@ -98,58 +105,10 @@ fn scan_string(src: &[u8], q: usize) -> usize {
 
 /// Splits `src` into tokens covering every byte.
 pub fn tokenize(src: &str) -> Vec<Tok> {
-    let b = src.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        let (kind, end) = if c == b'\n' {
-            (TokKind::Newline, i + 1)
-        } else if c == b'\r' && b.get(i + 1) == Some(&b'\n') {
-            (TokKind::Newline, i + 2)
-        } else if c == b' ' || c == b'\t' || c == b'\r' || c == b'\x0c' {
-            let mut j = i;
-            while j < b.len() && matches!(b[j], b' ' | b'\t' | b'\x0c')
-                || (j < b.len() && b[j] == b'\r' && b.get(j + 1) != Some(&b'\n'))
-            {
-                j += 1;
-            }
-            (TokKind::Space, j.max(i + 1))
-        } else if c == b'#' {
-            let mut j = i;
-            while j < b.len() && b[j] != b'\n' {
-                j += 1;
-            }
-            (TokKind::Comment, j)
-        } else if let Some(q) = string_start(b, i) {
-            (TokKind::Str, scan_string(b, q))
-        } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
-        {
-            let mut j = i;
-            while j < b.len()
-                && (b[j].is_ascii_alphanumeric()
-                    || b[j] == b'_'
-                    || b[j] == b'.'
-                    || ((b[j] == b'+' || b[j] == b'-')
-                        && j > i
-                        && matches!(b[j - 1], b'e' | b'E')
-                        && !src[i..j].starts_with("0x")))
-            {
-                j += 1;
-            }
-            (TokKind::Number, j)
-        } else if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
-            let mut j = i;
-            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80) {
-                j += 1;
-            }
-            (TokKind::Name, j)
-        } else if let Some(op) = OPS.iter().find(|op| src[i..].starts_with(**op)) {
-            (TokKind::Op, i + op.len())
-        } else {
-            let len = src[i..].chars().next().map_or(1, char::len_utf8);
-            (TokKind::Other, i + len)
-        };
+    while i < src.len() {
+        let (kind, end) = next_token(src, i);
         out.push(Tok {
             kind,
             start: i,
@@ -158,6 +117,58 @@ pub fn tokenize(src: &str) -> Vec<Tok> {
         i = end;
     }
     out
+}
+
+/// The token that starts at byte `i` (`i < src.len()`): its kind and end.
+fn next_token(src: &str, i: usize) -> (TokKind, usize) {
+    let b = src.as_bytes();
+    let c = b[i];
+    if c == b'\n' {
+        (TokKind::Newline, i + 1)
+    } else if c == b'\r' && b.get(i + 1) == Some(&b'\n') {
+        (TokKind::Newline, i + 2)
+    } else if c == b' ' || c == b'\t' || c == b'\r' || c == b'\x0c' {
+        let mut j = i;
+        while j < b.len() && matches!(b[j], b' ' | b'\t' | b'\x0c')
+            || (j < b.len() && b[j] == b'\r' && b.get(j + 1) != Some(&b'\n'))
+        {
+            j += 1;
+        }
+        (TokKind::Space, j.max(i + 1))
+    } else if c == b'#' {
+        let mut j = i;
+        while j < b.len() && b[j] != b'\n' {
+            j += 1;
+        }
+        (TokKind::Comment, j)
+    } else if let Some(q) = string_start(b, i) {
+        (TokKind::Str, scan_string(b, q))
+    } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) {
+        let mut j = i;
+        while j < b.len()
+            && (b[j].is_ascii_alphanumeric()
+                || b[j] == b'_'
+                || b[j] == b'.'
+                || ((b[j] == b'+' || b[j] == b'-')
+                    && j > i
+                    && matches!(b[j - 1], b'e' | b'E')
+                    && !src[i..j].starts_with("0x")))
+        {
+            j += 1;
+        }
+        (TokKind::Number, j)
+    } else if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
+        let mut j = i;
+        while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80) {
+            j += 1;
+        }
+        (TokKind::Name, j)
+    } else if let Some(op) = OPS.iter().find(|op| src[i..].starts_with(**op)) {
+        (TokKind::Op, i + op.len())
+    } else {
+        let len = src[i..].chars().next().map_or(1, char::len_utf8);
+        (TokKind::Other, i + len)
+    }
 }
 
 /// Tokens that carry meaning (no whitespace, newlines or comments), as text.
