@@ -143,29 +143,33 @@ impl<'a> Generator<'a> {
             .map_err(|e| ModelError::Tokenize(e.to_string()))
     }
 
-    fn generate_batch(&self, reqs: &[GenerationRequest]) -> Result<Vec<Generation>> {
-        let dev = self.decoder.device();
-        let mut prompts = Vec::with_capacity(reqs.len());
-        for r in reqs {
-            let mut ids = self.encode(&r.prompt)?;
-            if ids.is_empty() {
-                let bos = self
-                    .decoder
-                    .config()
-                    .bos_token_id
-                    .as_ref()
-                    .and_then(|v| v.as_u64());
-                match bos {
-                    Some(b) => ids.push(b as u32),
-                    None => {
-                        return Err(ModelError::InvalidArgument(
-                            "empty prompt and no bos_token_id".into(),
-                        ))
-                    }
+    /// A prompt's token ids; an empty prompt starts from the BOS token.
+    fn prompt_ids(&self, prompt: &str) -> Result<Vec<u32>> {
+        let mut ids = self.encode(prompt)?;
+        if ids.is_empty() {
+            let bos = self
+                .decoder
+                .config()
+                .bos_token_id
+                .as_ref()
+                .and_then(|v| v.as_u64());
+            match bos {
+                Some(b) => ids.push(b as u32),
+                None => {
+                    return Err(ModelError::InvalidArgument(
+                        "empty prompt and no bos_token_id".into(),
+                    ))
                 }
             }
-            prompts.push(ids);
         }
+        Ok(ids)
+    }
+
+    fn generate_batch(&self, reqs: &[GenerationRequest]) -> Result<Vec<Generation>> {
+        let prompts = reqs
+            .iter()
+            .map(|r| self.prompt_ids(&r.prompt))
+            .collect::<Result<Vec<_>>>()?;
         let mut results: Vec<Option<Generation>> = vec![None; reqs.len()];
         let mut active: Vec<Active> = Vec::new();
         for (i, r) in reqs.iter().enumerate() {
@@ -192,7 +196,56 @@ impl<'a> Generator<'a> {
         if active.is_empty() {
             return Ok(results.into_iter().map(|r| r.expect("filled")).collect());
         }
-        // Prefill, left-padded.
+        let mut cache = KvCache::new();
+        let mut logits = self.prefill(&prompts, &mut active, &mut cache)?;
+        loop {
+            let rows = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
+            // Sample every active row in parallel; each row only touches its own RNG.
+            let picks: Vec<(u32, f64)> = active
+                .par_iter_mut()
+                .zip(rows.par_iter())
+                .map(|(a, row)| sample_token(row, &reqs[a.req].params, &mut a.rng))
+                .collect();
+            let mut keep = Vec::with_capacity(active.len());
+            for (idx, (a, (tok, lp))) in active.iter_mut().zip(picks).enumerate() {
+                a.tokens.push(tok);
+                a.logprob += lp;
+                match self.finish(a, &reqs[a.req].params)? {
+                    Some((reason, text)) => {
+                        results[a.req] = Some(Generation {
+                            text,
+                            token_ids: a.tokens.clone(),
+                            prompt_tokens: prompts[a.req].len(),
+                            completion_tokens: a.tokens.len(),
+                            logprob: a.logprob,
+                            finish_reason: reason,
+                        });
+                    }
+                    None => keep.push(idx),
+                }
+            }
+            if keep.is_empty() {
+                break;
+            }
+            if keep.len() != active.len() {
+                self.keep_rows(&mut active, &keep, &mut cache)?;
+            }
+            logits = self.decode_step(&mut active, &mut cache)?;
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every request finished"))
+            .collect())
+    }
+
+    /// Runs every active prompt, left-padded to the longest, and returns the
+    /// logits of each row's last position.
+    fn prefill(
+        &self,
+        prompts: &[Vec<u32>],
+        active: &mut [Active],
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
         let max_len = active
             .iter()
             .map(|a| prompts[a.req].len())
@@ -212,93 +265,70 @@ impl<'a> Generator<'a> {
             );
             a.key_valid = (0..max_len).map(|j| j >= pad).collect();
         }
-        let mut cache = KvCache::new();
-        let input = Tensor::from_vec(ids, (active.len(), max_len), dev)?;
+        let input = Tensor::from_vec(ids, (active.len(), max_len), self.decoder.device())?;
         let kv: Vec<Vec<bool>> = active.iter().map(|a| a.key_valid.clone()).collect();
-        let mut logits = self
-            .decoder
-            .forward_step(&input, &positions, &kv, &mut cache)?;
-        loop {
-            let rows = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
-            // Sample every active row in parallel; each row only touches its own RNG.
-            let picks: Vec<(u32, f64)> = active
-                .par_iter_mut()
-                .zip(rows.par_iter())
-                .map(|(a, row)| sample_token(row, &reqs[a.req].params, &mut a.rng))
-                .collect();
-            let mut keep = Vec::with_capacity(active.len());
-            for (idx, (a, (tok, lp))) in active.iter_mut().zip(picks).enumerate() {
-                a.tokens.push(tok);
-                a.logprob += lp;
-                let params = &reqs[a.req].params;
-                let mut finish = None;
-                let mut text = None;
-                if self.eos.contains(&tok) {
-                    finish = Some(FinishReason::Stop);
-                } else if !params.stop.is_empty() {
-                    let t = self.decode(&a.tokens)?;
-                    if let Some(cut) = params.stop.iter().filter_map(|s| t.find(s.as_str())).min() {
-                        finish = Some(FinishReason::Stop);
-                        text = Some(t[..cut].to_string());
-                    }
-                }
-                if finish.is_none() && a.tokens.len() >= params.max_tokens {
-                    finish = Some(FinishReason::Length);
-                }
-                match finish {
-                    Some(reason) => {
-                        let text = match text {
-                            Some(t) => t,
-                            None => self.decode(&a.tokens)?,
-                        };
-                        results[a.req] = Some(Generation {
-                            text,
-                            token_ids: a.tokens.clone(),
-                            prompt_tokens: prompts[a.req].len(),
-                            completion_tokens: a.tokens.len(),
-                            logprob: a.logprob,
-                            finish_reason: reason,
-                        });
-                    }
-                    None => keep.push(idx),
-                }
-            }
-            if keep.is_empty() {
-                break;
-            }
-            if keep.len() != active.len() {
-                let rows_t = Tensor::from_vec(
-                    keep.iter().map(|&i| i as u32).collect::<Vec<_>>(),
-                    keep.len(),
-                    dev,
-                )?;
-                cache.select_rows(&rows_t)?;
-                let mut it = 0;
-                active.retain(|_| {
-                    let k = keep.contains(&it);
-                    it += 1;
-                    k
-                });
-            }
-            let last: Vec<u32> = active
-                .iter()
-                .map(|a| *a.tokens.last().expect("sampled"))
-                .collect();
-            let positions: Vec<Vec<u32>> = active.iter().map(|a| vec![a.next_pos]).collect();
-            for a in active.iter_mut() {
-                a.next_pos += 1;
-                a.key_valid.push(true);
-            }
-            let kv: Vec<Vec<bool>> = active.iter().map(|a| a.key_valid.clone()).collect();
-            let input = Tensor::from_vec(last, (active.len(), 1), dev)?;
-            logits = self
-                .decoder
-                .forward_step(&input, &positions, &kv, &mut cache)?;
+        Ok(self.decoder.forward_step(&input, &positions, &kv, cache)?)
+    }
+
+    /// Whether `a` has just finished (EOS, a stop string, or `max_tokens`),
+    /// with its final text (cut before the stop string).
+    fn finish(
+        &self,
+        a: &Active,
+        params: &SamplingParams,
+    ) -> Result<Option<(FinishReason, String)>> {
+        let tok = *a.tokens.last().expect("sampled");
+        if self.eos.contains(&tok) {
+            return Ok(Some((FinishReason::Stop, self.decode(&a.tokens)?)));
         }
-        Ok(results
-            .into_iter()
-            .map(|r| r.expect("every request finished"))
-            .collect())
+        if !params.stop.is_empty() {
+            let t = self.decode(&a.tokens)?;
+            if let Some(cut) = params.stop.iter().filter_map(|s| t.find(s.as_str())).min() {
+                return Ok(Some((FinishReason::Stop, t[..cut].to_string())));
+            }
+        }
+        if a.tokens.len() >= params.max_tokens {
+            return Ok(Some((FinishReason::Length, self.decode(&a.tokens)?)));
+        }
+        Ok(None)
+    }
+
+    /// Drops the finished rows from `active` and from the KV cache.
+    fn keep_rows(
+        &self,
+        active: &mut Vec<Active>,
+        keep: &[usize],
+        cache: &mut KvCache,
+    ) -> Result<()> {
+        let rows = Tensor::from_vec(
+            keep.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+            keep.len(),
+            self.decoder.device(),
+        )?;
+        cache.select_rows(&rows)?;
+        let mut it = 0;
+        active.retain(|_| {
+            let k = keep.contains(&it);
+            it += 1;
+            k
+        });
+        Ok(())
+    }
+
+    /// Feeds each active row its last sampled token; returns the next logits.
+    fn decode_step(&self, active: &mut [Active], cache: &mut KvCache) -> Result<Tensor> {
+        let last: Vec<u32> = active
+            .iter()
+            .map(|a| *a.tokens.last().expect("sampled"))
+            .collect();
+        let positions: Vec<Vec<u32>> = active.iter().map(|a| vec![a.next_pos]).collect();
+        for a in active.iter_mut() {
+            a.next_pos += 1;
+            a.key_valid.push(true);
+        }
+        let kv: Vec<Vec<bool>> = active.iter().map(|a| a.key_valid.clone()).collect();
+        let input = Tensor::from_vec(last, (active.len(), 1), self.decoder.device())?;
+        Ok(self.decoder.forward_step(&input, &positions, &kv, cache)?)
     }
 }
 
