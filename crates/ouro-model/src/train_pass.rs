@@ -13,6 +13,7 @@
 mod attention;
 mod head;
 mod kernels;
+mod layer_backward;
 mod slots;
 
 use std::collections::HashMap;
@@ -23,7 +24,9 @@ use crate::decoder::Decoder;
 use attention::Attn;
 use head::{dlogits, head_probs};
 use kernels::{gemm, give, rm, take, take_zeroed, tr, Rope};
+use layer_backward::{layer_backward, LayerGrads, Shape};
 pub use slots::GradSlots;
+use slots::Slot;
 
 /// Logits kept from forward to backward when they fit in this many floats (64 MiB);
 /// larger vocabularies recompute each chunk in the backward instead.
@@ -319,8 +322,91 @@ impl TrainPass {
             "lm_head.weight"
         };
         let mut d_head = grads.take(head_name, vocab * d)?;
+        let dhn = self.head_backward(head, coef, &mut d_head, d, vocab);
 
-        // LM head: dlogits = coef * (onehot(target) - softmax), chunk by chunk.
+        let mut dx = take_zeroed(n * d);
+        let mut d_norm = grads.take("model.norm.weight", d)?;
+        let norm_w = w(ws, "model.norm.weight")?;
+        kernels::rms_bwd(
+            &self.x_last,
+            norm_w,
+            &self.inv_last,
+            &dhn,
+            &mut dx,
+            d_norm.sum(),
+        );
+
+        let mut bufs = LayerGrads {
+            dh: dhn, // [n, d] scratch reused by both norms of every layer
+            dm: take(n * f),
+            d_o: take(n * qd),
+            dq: take(n * qd),
+            dk: take(n * kd),
+            dv: take(n * kd),
+        };
+        let shape = Shape {
+            n,
+            t,
+            d,
+            f,
+            nh,
+            nkv,
+            qd,
+            kd,
+        };
+        for (i, s) in self.layers.iter_mut().enumerate().rev() {
+            let pre = format!("model.layers.{i}");
+            layer_backward(
+                s,
+                &pre,
+                ws,
+                grads,
+                &shape,
+                (&attn, &rope),
+                &mut bufs,
+                &mut dx,
+            )?;
+        }
+        let LayerGrads {
+            dh,
+            dm,
+            d_o,
+            dq,
+            dk,
+            dv,
+        } = bufs;
+        give([dh, dm, d_o, dq, dk, dv]);
+
+        // Embedding rows: scatter-add (into the head's buffer when tied).
+        let mut d_embed = if tied {
+            d_head
+        } else {
+            grads.take("model.embed_tokens.weight", vocab * d)?
+        };
+        let de = d_embed.sum();
+        for (row, &id) in dx.chunks(d).zip(&self.ids) {
+            for (a, &g) in de[id as usize * d..][..d].iter_mut().zip(row) {
+                *a += g;
+            }
+        }
+        give([dx]);
+        if let Some(name) = grads.slots.keys().next() {
+            candle_core::bail!("train pass: no gradient computed for {name}");
+        }
+        Ok(())
+    }
+
+    /// LM head: dlogits = coef * (onehot(target) - softmax), chunk by chunk;
+    /// adds the head weight's gradient into `d_head` and returns d(final norm output).
+    fn head_backward(
+        &mut self,
+        head: &[f32],
+        coef: &[f32],
+        d_head: &mut Slot<'_>,
+        d: usize,
+        vocab: usize,
+    ) -> Vec<f32> {
+        let n = self.b * self.t;
         let mut dhn = take(n * d);
         let rows = (CHUNK_ELEMS / vocab).max(1);
         let mut scratch = if self.probs.is_some() {
@@ -367,128 +453,7 @@ impl TrainPass {
             );
         }
         give([scratch]);
-
-        let mut dx = take_zeroed(n * d);
-        let mut d_norm = grads.take("model.norm.weight", d)?;
-        let norm_w = w(ws, "model.norm.weight")?;
-        kernels::rms_bwd(
-            &self.x_last,
-            norm_w,
-            &self.inv_last,
-            &dhn,
-            &mut dx,
-            d_norm.sum(),
-        );
-
-        let mut dh = dhn; // [n, d] scratch reused by both norms of every layer
-        let (mut dm, mut d_o) = (take(n * f), take(n * qd));
-        let (mut dq, mut dk, mut dv) = (take(n * qd), take(n * kd), take(n * kd));
-        for (i, s) in self.layers.iter_mut().enumerate().rev() {
-            let pre = format!("model.layers.{i}");
-            let lw = |x: &str| w(ws, &format!("{pre}.{x}"));
-            let mut slot = |x: &str, len: usize| grads.take(&format!("{pre}.{x}"), len);
-            let has_bias = |x: &str| ws.contains_key(format!("{pre}.{x}.bias").as_str());
-
-            // MLP: x_out = x_mid + swiglu(h2 Wg^T, h2 Wu^T) Wd^T; dx is d x_out.
-            let wd = lw("mlp.down_proj.weight")?;
-            let mut g_wd = slot("mlp.down_proj.weight", d * f)?;
-            let acc = g_wd.acc();
-            gemm(d, f, n, g_wd.buf, f, acc, tr(&dx, d), rm(&s.m, f), true);
-            gemm(n, f, d, &mut dm, f, false, rm(&dx, d), rm(wd, f), true);
-            kernels::swiglu_bwd(&mut s.g, &mut s.u, &dm);
-            let (dg, du) = (&s.g, &s.u);
-            for (name, dz) in [("mlp.gate_proj", dg), ("mlp.up_proj", du)] {
-                let mut gw = slot(&format!("{name}.weight"), f * d)?;
-                let acc = gw.acc();
-                gemm(f, d, n, gw.buf, d, acc, tr(dz, f), rm(&s.h2, d), true);
-            }
-            gemm(
-                n,
-                d,
-                f,
-                &mut dh,
-                d,
-                false,
-                rm(dg, f),
-                rm(lw("mlp.gate_proj.weight")?, d),
-                true,
-            );
-            gemm(
-                n,
-                d,
-                f,
-                &mut dh,
-                d,
-                true,
-                rm(du, f),
-                rm(lw("mlp.up_proj.weight")?, d),
-                true,
-            );
-            let mut g_post = slot("post_attention_layernorm.weight", d)?;
-            let w_post = lw("post_attention_layernorm.weight")?;
-            kernels::rms_bwd(&s.x_mid, w_post, &s.inv2, &dh, &mut dx, g_post.sum());
-
-            // Attention: x_mid = x_in + attn(h1) Wo^T (+ bo); dx is now d x_mid.
-            let mut g_wo = slot("self_attn.o_proj.weight", d * qd)?;
-            let acc = g_wo.acc();
-            gemm(d, qd, n, g_wo.buf, qd, acc, tr(&dx, d), rm(&s.o, qd), true);
-            if has_bias("self_attn.o_proj") {
-                kernels::col_sum(&dx, slot("self_attn.o_proj.bias", d)?.sum());
-            }
-            gemm(
-                n,
-                qd,
-                d,
-                &mut d_o,
-                qd,
-                false,
-                rm(&dx, d),
-                rm(lw("self_attn.o_proj.weight")?, qd),
-                true,
-            );
-            attn.backward(&s.q, &s.k, &s.v, &s.p, &d_o, &mut dq, &mut dk, &mut dv);
-            rope.apply(&mut dq, t, nh, true);
-            rope.apply(&mut dk, t, nkv, true);
-            let mut first = true;
-            for (name, dz, out) in [
-                ("q_proj", &dq, qd),
-                ("k_proj", &dk, kd),
-                ("v_proj", &dv, kd),
-            ] {
-                let wname = format!("self_attn.{name}");
-                let mut gw = slot(&format!("{wname}.weight"), out * d)?;
-                let acc = gw.acc();
-                gemm(out, d, n, gw.buf, d, acc, tr(dz, out), rm(&s.h1, d), true);
-                if has_bias(&wname) {
-                    kernels::col_sum(dz, slot(&format!("{wname}.bias"), out)?.sum());
-                }
-                let wt = lw(&format!("{wname}.weight"))?;
-                gemm(n, d, out, &mut dh, d, !first, rm(dz, out), rm(wt, d), true);
-                first = false;
-            }
-            let mut g_in = slot("input_layernorm.weight", d)?;
-            let w_in = lw("input_layernorm.weight")?;
-            kernels::rms_bwd(&s.x_in, w_in, &s.inv1, &dh, &mut dx, g_in.sum());
-        }
-        give([dh, dm, d_o, dq, dk, dv]);
-
-        // Embedding rows: scatter-add (into the head's buffer when tied).
-        let mut d_embed = if tied {
-            d_head
-        } else {
-            grads.take("model.embed_tokens.weight", vocab * d)?
-        };
-        let de = d_embed.sum();
-        for (row, &id) in dx.chunks(d).zip(&self.ids) {
-            for (a, &g) in de[id as usize * d..][..d].iter_mut().zip(row) {
-                *a += g;
-            }
-        }
-        give([dx]);
-        if let Some(name) = grads.slots.keys().next() {
-            candle_core::bail!("train pass: no gradient computed for {name}");
-        }
-        Ok(())
+        dhn
     }
 
     /// Hands every activation buffer back to the pool for the next pass.
