@@ -191,3 +191,79 @@ fn every_stage_entry_point_named_in_architecture_md_exists() {
     }
     assert!(checked >= 10, "read the stage table ({checked} entries)");
 }
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Top-level module -> the crate's other top-level modules it names through
+/// `crate::`, outside comments and tests (test code may reach anywhere).
+fn module_graph(src: &Path) -> Graph {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut graph = Graph::new();
+    for file in files {
+        let rel = file.strip_prefix(src).unwrap();
+        let top = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
+        let is_test_file = rel
+            .components()
+            .any(|c| matches!(c.as_os_str().to_str(), Some("tests.rs" | "tests")));
+        if matches!(top.as_str(), "lib" | "main") || is_test_file {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        let targets = graph.entry(top.clone()).or_default();
+        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for (i, _) in line.match_indices("crate::") {
+                let name: String = line[i + 7..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if name != top {
+                    targets.insert(name);
+                }
+            }
+        }
+    }
+    let modules: BTreeSet<String> = graph.keys().cloned().collect();
+    for targets in graph.values_mut() {
+        targets.retain(|t| modules.contains(t));
+    }
+    graph
+}
+
+#[test]
+fn no_two_modules_of_a_crate_import_each_other() {
+    let mut cycles = Vec::new();
+    for entry in std::fs::read_dir(root().join("crates")).unwrap() {
+        let src = entry.unwrap().path().join("src");
+        if !src.is_dir() {
+            continue;
+        }
+        let graph = module_graph(&src);
+        for (module, targets) in &graph {
+            for target in targets {
+                if module < target && reaches(&graph, target, module) {
+                    cycles.push(format!("{}: {module} <-> {target}", src.display()));
+                }
+            }
+        }
+    }
+    assert!(cycles.is_empty(), "module import cycles: {cycles:#?}");
+}

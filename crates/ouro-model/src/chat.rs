@@ -74,7 +74,7 @@ pub fn model_chat_template(dir: &Path) -> Result<ChatTemplate> {
     if let Some(t) = ChatTemplate::from_model_dir(dir)? {
         return Ok(t);
     }
-    let file = dir.join(crate::checkpoint::TOKENIZER_FILE);
+    let file = dir.join(crate::files::TOKENIZER_FILE);
     let tok = Tokenizer::from_file(&file).map_err(|e| ModelError::Tokenizer {
         path: file.clone(),
         msg: e.to_string(),

@@ -15,8 +15,8 @@ use minijinja::value::{Serde, Value};
 use minijinja::{Environment, Error as JinjaError, ErrorKind};
 use ouro_data::Message;
 
-use crate::checkpoint::TOKENIZER_CONFIG_FILE;
 use crate::error::{ModelError, Result};
+use crate::files::TOKENIZER_CONFIG_FILE;
 
 /// The file newer transformers versions save the template to, beside
 /// `tokenizer_config.json`.

@@ -17,12 +17,10 @@ use crate::config::Config;
 use crate::decoder::Decoder;
 use crate::error::{ModelError, Result};
 
-pub const CONFIG_FILE: &str = "config.json";
-pub const WEIGHTS_FILE: &str = "model.safetensors";
-pub const WEIGHTS_INDEX_FILE: &str = "model.safetensors.index.json";
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
-pub const GENERATION_CONFIG_FILE: &str = "generation_config.json";
-pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
+pub use crate::files::{
+    CONFIG_FILE, GENERATION_CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
+    WEIGHTS_INDEX_FILE,
+};
 
 /// A loaded checkpoint. `varmap` owns the weights as trainable `Var`s and
 /// `decoder` is built on them, so gradients of the decoder's outputs reach

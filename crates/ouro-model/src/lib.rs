@@ -18,6 +18,7 @@ pub mod decoder;
 pub mod device;
 pub mod error;
 pub mod fastmath;
+pub mod files;
 pub mod fused;
 pub mod generate;
 pub mod gguf;

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod iterate;
+mod markers;
 pub mod runner;
 pub mod seeds;
 mod stages;

@@ -16,29 +16,20 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use ouro_data::run::{done_stats, mark_done, prepare_shard_dir, Manifest, RunDir, StageStats};
+use ouro_data::run::{done_stats, Manifest, RunDir};
 use ouro_data::ShardSpec;
 
 use crate::config::PipelineConfig;
+pub use crate::markers::RunSummary;
+use crate::markers::{stage, stage_shard};
 
 mod shards;
 use crate::stages::{
     build_stage, execute_stage, execute_work_dir, lintseq_stage, problems_stage, samples_stage,
 };
 pub use shards::Scope;
-
-/// What a run did, stage by stage.
-#[derive(Debug, Clone, Default)]
-pub struct RunSummary {
-    pub root: PathBuf,
-    /// (stage, resumed?, stats)
-    pub stages: Vec<(String, bool, StageStats)>,
-    /// Per-round evaluation, for pipelines that train.
-    pub rounds: Option<ouro_data::report::RunReport>,
-}
 
 /// The round-0 stage directories of a run.
 pub(crate) struct StageDirs {
@@ -226,44 +217,5 @@ fn run_shard_stages(
             }
         }
     }
-    Ok(())
-}
-
-/// Runs one stage unless its completion marker says it already finished.
-pub(crate) fn stage(
-    report: &mut RunSummary,
-    dir: &Path,
-    name: &str,
-    body: impl FnOnce() -> Result<StageStats>,
-) -> Result<()> {
-    stage_shard(report, dir, name, ShardSpec::default(), body)
-}
-
-/// Runs `shard` of one stage unless its completion marker says it already finished.
-fn stage_shard(
-    report: &mut RunSummary,
-    dir: &Path,
-    name: &str,
-    shard: ShardSpec,
-    body: impl FnOnce() -> Result<StageStats>,
-) -> Result<()> {
-    if let Some(stats) = done_stats(dir, shard)? {
-        report.stages.push((name.into(), true, stats));
-        return Ok(());
-    }
-    prepare_shard_dir(dir, shard)?;
-    let t0 = Instant::now();
-    if shard.count == 1 {
-        crate::status::say(format_args!("stage {name} ..."));
-    } else {
-        crate::status::say(format_args!(
-            "stage {name} (shard {} of {}) ...",
-            shard.index, shard.count
-        ));
-    }
-    let mut stats = body().with_context(|| format!("stage '{name}'"))?;
-    stats.time("total", t0.elapsed().as_secs_f64());
-    mark_done(dir, shard, &stats)?;
-    report.stages.push((name.into(), false, stats));
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Result, TrainError};
 use crate::model::TrainableLm;
 use crate::optim::{FusedAdamW, Moments};
+pub use crate::var_files::{load_vars_from, save_vars};
 
 /// What a checkpoint needs besides tensors to continue the same run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,18 +21,6 @@ pub struct TrainerState {
     pub adam_t: u64,
     /// Hash of the serialized config, to refuse resuming with a different config.
     pub config_hash: String,
-}
-
-/// Saves vars as safetensors under their names.
-pub fn save_vars(vars: &[(String, Var)], path: &Path) -> Result<()> {
-    let map: HashMap<String, Tensor> = vars
-        .iter()
-        .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
-        .collect();
-    candle_core::safetensors::save(&map, path).map_err(|e| TrainError::Checkpoint {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
 }
 
 /// Name of the checkpoint dir of `step`.
@@ -99,30 +88,6 @@ pub fn latest(out: &Path) -> Option<PathBuf> {
         }
     }
     best.map(|(_, p)| p)
-}
-
-/// Loads weights named `<file>` into `vars` (every var must be present with its shape).
-pub fn load_vars_from(vars: &[(String, Var)], file: &Path) -> Result<()> {
-    let err = |m: String| TrainError::Checkpoint {
-        path: file.to_path_buf(),
-        message: m,
-    };
-    let tensors =
-        candle_core::safetensors::load(file, &Device::Cpu).map_err(|e| err(e.to_string()))?;
-    for (name, var) in vars {
-        let t = tensors
-            .get(name)
-            .ok_or_else(|| err(format!("missing tensor '{name}'")))?;
-        if t.shape() != var.shape() {
-            return Err(err(format!(
-                "tensor '{name}': shape {:?}, model has {:?}",
-                t.shape(),
-                var.shape()
-            )));
-        }
-        var.set(&t.to_dtype(var.dtype())?.to_device(var.device())?)?;
-    }
-    Ok(())
 }
 
 /// Restores moments and returns the trainer state; `weights_file` is the model weights

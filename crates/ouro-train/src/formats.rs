@@ -16,76 +16,13 @@ use ouro_model::chat_template::ChatTemplate;
 use serde_json::Value;
 
 use crate::error::{Result, TrainError};
-use crate::hub::DataSource;
+use crate::hub::{source_files, DataSource};
 use crate::sft::SftRows;
 
 const SFT_SHAPES: &str = "prompt + completion (strings, or lists of {role, content} messages), \
                           text, or messages";
 const DPO_SHAPES: &str = "prompt + chosen + rejected (strings, or message lists), \
                           or chosen + rejected message lists with a shared prompt";
-
-/// The files of `src`: a Hub dataset directory's subset and split, else
-/// [`data_files`].
-fn source_files(src: &DataSource) -> Result<Vec<PathBuf>> {
-    match crate::hub::dataset_files(src)? {
-        Some(files) if files.is_empty() => Err(TrainError::EmptyDataset {
-            path: src.path.into(),
-            detail: "the chosen subset and split hold no *.parquet, *.jsonl or *.json files".into(),
-        }),
-        Some(files) => Ok(files),
-        None => data_files(src.path),
-    }
-}
-
-/// The data files under `data`: the file itself, or the `*.parquet` files
-/// below the directory (else its `*.jsonl` / `*.json` files), in path order.
-/// One format per dataset: a shard directory's `build_report.json` is not data.
-pub(crate) fn data_files(data: &Path) -> Result<Vec<PathBuf>> {
-    if data.is_file() {
-        return Ok(vec![data.to_path_buf()]);
-    }
-    let all = files_below(data)?;
-    let parquet: Vec<PathBuf> = all
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .cloned()
-        .collect();
-    let out = if parquet.is_empty() { all } else { parquet };
-    if out.is_empty() {
-        return Err(TrainError::EmptyDataset {
-            path: data.into(),
-            detail: "no *.parquet, *.jsonl or *.json files".into(),
-        });
-    }
-    Ok(out)
-}
-
-/// Every `*.parquet`, `*.jsonl` and `*.json` file below `dir`, in path order,
-/// skipping hidden and `_`-prefixed names (temp files, completion markers).
-pub(crate) fn files_below(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|e| TrainError::io(&d, e))?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || name.starts_with('_') {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("parquet" | "jsonl" | "json")
-            ) {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
 
 /// A row and where it came from, for error messages.
 struct Row {

@@ -1,5 +1,6 @@
-//! Hugging Face dataset directories (a Hub repository cloned or downloaded):
-//! which files hold a subset's split.
+//! Which files hold the training data: a plain file or directory of shards,
+//! or a Hugging Face dataset directory (a Hub repository cloned or
+//! downloaded) and the files of a subset's split.
 //!
 //! The Hub reads a dataset's layout from the YAML front matter of its
 //! `README.md` (`configs:` with `data_files`), and without one infers splits
@@ -114,10 +115,10 @@ pub fn dataset_files(src: &DataSource) -> Result<Option<Vec<PathBuf>>> {
         };
         return Ok(Some(match dataset_files(&inner)? {
             Some(files) => files,
-            None => crate::formats::data_files(&sub)?,
+            None => data_files(&sub)?,
         }));
     }
-    let files = crate::formats::files_below(dir)?;
+    let files = files_below(dir)?;
     let by_split = split_of_each(dir, &files);
     if by_split.iter().all(|(_, s)| s.is_none()) {
         return refuse_selection(src, "its files are not named by split (train, test, ...)");
@@ -333,6 +334,69 @@ fn subdirs(dir: &Path) -> Result<Vec<String>> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| !n.starts_with('.'))
         .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// The files of `src`: a Hub dataset directory's subset and split, else
+/// [`data_files`].
+pub(crate) fn source_files(src: &DataSource) -> Result<Vec<PathBuf>> {
+    match dataset_files(src)? {
+        Some(files) if files.is_empty() => Err(TrainError::EmptyDataset {
+            path: src.path.into(),
+            detail: "the chosen subset and split hold no *.parquet, *.jsonl or *.json files".into(),
+        }),
+        Some(files) => Ok(files),
+        None => data_files(src.path),
+    }
+}
+
+/// The data files under `data`: the file itself, or the `*.parquet` files
+/// below the directory (else its `*.jsonl` / `*.json` files), in path order.
+/// One format per dataset: a shard directory's `build_report.json` is not data.
+pub(crate) fn data_files(data: &Path) -> Result<Vec<PathBuf>> {
+    if data.is_file() {
+        return Ok(vec![data.to_path_buf()]);
+    }
+    let all = files_below(data)?;
+    let parquet: Vec<PathBuf> = all
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .cloned()
+        .collect();
+    let out = if parquet.is_empty() { all } else { parquet };
+    if out.is_empty() {
+        return Err(TrainError::EmptyDataset {
+            path: data.into(),
+            detail: "no *.parquet, *.jsonl or *.json files".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Every `*.parquet`, `*.jsonl` and `*.json` file below `dir`, in path order,
+/// skipping hidden and `_`-prefixed names (temp files, completion markers).
+pub(crate) fn files_below(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| TrainError::io(&d, e))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name.starts_with('_') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("parquet" | "jsonl" | "json")
+            ) {
+                out.push(path);
+            }
+        }
+    }
     out.sort();
     Ok(out)
 }

@@ -27,6 +27,7 @@ pub mod optim;
 pub mod run;
 pub mod sft;
 pub mod tokenize;
+pub mod var_files;
 
 pub use config::{
     DpoConfig, DpoLossType, LoraSettings, LrSchedule, OptimConfig, Overflow, SftConfig,

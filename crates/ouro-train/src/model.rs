@@ -130,6 +130,6 @@ impl TrainableLm for BigramLm {
     }
 
     fn save(&self, dir: &Path) -> Result<()> {
-        crate::checkpoint::save_vars(&self.vars(), &dir.join("model.safetensors"))
+        crate::var_files::save_vars(&self.vars(), &dir.join("model.safetensors"))
     }
 }

@@ -20,7 +20,7 @@ type Trained = (
 
 /// Stops a continuation at the end of the function body.
 const STOP: [&str; 4] = ["\ndef ", "\nclass ", "\nif __name__", "\nprint("];
-use crate::runner::{stage, RunSummary};
+use crate::markers::{stage, RunSummary};
 
 mod edits;
 mod resample;
