@@ -173,11 +173,19 @@ pub struct Limits {
     pub output_bytes: u64,
 }
 
+impl Limits {
+    /// The CPU limit when none is given: the one default for `ouro execute`,
+    /// pipelines' `[execute] cpu_ms` and the rounds' evaluation.
+    pub const DEFAULT_CPU_MS: u64 = 3_000;
+    /// The wall-clock watchdog when none is given.
+    pub const DEFAULT_WALL_MS: u64 = 10_000;
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            cpu_ms: 3_000,
-            wall_ms: 10_000,
+            cpu_ms: Limits::DEFAULT_CPU_MS,
+            wall_ms: Limits::DEFAULT_WALL_MS,
             memory_mb: 512,
             output_bytes: 1 << 20,
         }

@@ -28,10 +28,10 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
     /// CPU time limit per sample (per case for stdin/stdout tests), in ms.
-    #[arg(long, default_value_t = 3_000)]
+    #[arg(long, default_value_t = ouro_data::Limits::DEFAULT_CPU_MS)]
     pub cpu_ms: u64,
     /// Wall-clock watchdog per sample, in ms (looser than the CPU limit).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = ouro_data::Limits::DEFAULT_WALL_MS)]
     pub wall_ms: u64,
     /// Address-space budget above the interpreter's size, in MiB.
     #[arg(long, default_value_t = 512)]

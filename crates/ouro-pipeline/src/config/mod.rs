@@ -17,7 +17,7 @@ pub use iterate::{
 };
 
 /// The CPU limit of one sandboxed run when `[execute] cpu_ms` is not set.
-pub const DEFAULT_CPU_MS: u64 = 3000;
+pub const DEFAULT_CPU_MS: u64 = ouro_data::Limits::DEFAULT_CPU_MS;
 
 /// A dataset a stage builds: `[build] configs` (sft, dpo, repair) and
 /// `[iterate] datasets` (those, plus lintseq and fait).
