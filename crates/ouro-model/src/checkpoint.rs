@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::decoder::Decoder;
 use crate::error::{ModelError, Result};
 
-pub use crate::files::{
+use crate::files::{
     CONFIG_FILE, GENERATION_CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
     WEIGHTS_INDEX_FILE,
 };

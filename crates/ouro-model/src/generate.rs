@@ -385,7 +385,7 @@ pub fn generate_from_dir_on(
         .tokenizer
         .as_ref()
         .ok_or_else(|| ModelError::MissingFile {
-            path: dir.join(crate::checkpoint::TOKENIZER_FILE),
+            path: dir.join(crate::files::TOKENIZER_FILE),
         })?;
     let text = prompt_text(dir, prompt, chat)?;
     let reqs: Vec<GenerationRequest> = (0..n as u64)

@@ -5,7 +5,7 @@ use ouro_data::{content_id, derive_seed, Problem, Tests};
 
 use crate::rng::Rng;
 use crate::spec::{Purpose, Spec};
-use crate::value::Value;
+use ouro_python::value::Value;
 
 /// How many random inputs to try per mutant before calling it equivalent.
 const MUTANT_SEARCH: usize = 400;

@@ -8,7 +8,7 @@
 
 use crate::rng::Rng;
 use crate::spec::{Difficulty, MutantSpec, Purpose, Spec};
-use crate::value::{py_floordiv, py_mod, Value};
+use ouro_python::value::{py_floordiv, py_mod, Value};
 
 /// Filter kinds that, in a two-filter composition, never appear in first
 /// position outside the `heldout` split: the structural gap.

@@ -66,7 +66,6 @@ pub mod rng;
 pub mod spec;
 pub mod strings;
 pub mod summary;
-pub mod value;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

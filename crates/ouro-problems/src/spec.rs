@@ -1,7 +1,7 @@
 //! The contract every problem family implements.
 
 use crate::rng::Rng;
-use crate::value::Value;
+use ouro_python::value::Value;
 
 /// How hard a problem is, by composition depth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -12,7 +12,7 @@
 
 use crate::rng::Rng;
 use crate::spec::{Difficulty, MutantSpec, Purpose, Spec};
-use crate::value::{py_slice_str, Value};
+use ouro_python::value::{py_slice_str, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {

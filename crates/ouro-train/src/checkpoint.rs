@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Result, TrainError};
 use crate::model::TrainableLm;
 use crate::optim::{FusedAdamW, Moments};
-pub use crate::var_files::{load_vars_from, save_vars};
+use crate::var_files::load_vars_from;
 
 /// What a checkpoint needs besides tensors to continue the same run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

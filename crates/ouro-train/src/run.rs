@@ -320,7 +320,7 @@ impl TrainableLm for DecoderLm {
     fn weights_file(&self) -> &'static str {
         match &self.lora {
             Some(_) => ouro_model::lora::ADAPTER_WEIGHTS_FILE,
-            None => mck::WEIGHTS_FILE,
+            None => ouro_model::files::WEIGHTS_FILE,
         }
     }
 

@@ -212,7 +212,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 &place,
             )?;
             if a.json {
-                let tok_path = a.model.path().join(ouro_model::checkpoint::TOKENIZER_FILE);
+                let tok_path = a.model.path().join(ouro_model::files::TOKENIZER_FILE);
                 let tok = ouro_model::Tokenizer::from_file(&tok_path)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", tok_path.display()))?;
                 let text = ouro_model::generate::prompt_text(a.model.path(), &a.prompt, a.chat)?;
@@ -286,7 +286,7 @@ fn chat_template(a: &ChatTemplateArgs) -> anyhow::Result<()> {
         print!("{text}");
         return Ok(());
     }
-    let tok_path = a.model.path().join(ouro_model::checkpoint::TOKENIZER_FILE);
+    let tok_path = a.model.path().join(ouro_model::files::TOKENIZER_FILE);
     let tok = ouro_model::Tokenizer::from_file(&tok_path)
         .map_err(|e| anyhow::anyhow!("{}: {e}", tok_path.display()))?;
     let ids = tok

@@ -2,7 +2,7 @@
 
 use super::{dict_set, int_list, near_list, pairs, strs, word_dict, word_list, Template};
 use crate::spec::Difficulty::{Easy, Medium};
-use crate::value::Value;
+use ouro_python::value::Value;
 
 pub static TEMPLATES: [Template; 14] = [
     // ---- dicts ----

@@ -13,7 +13,7 @@ mod sequences;
 
 use crate::rng::Rng;
 use crate::spec::{Difficulty, MutantSpec, Purpose, Spec};
-use crate::value::Value;
+use ouro_python::value::Value;
 
 /// One template of a catalogue family.
 pub struct Template {

@@ -3,7 +3,7 @@
 use super::{int_list, near_list, nested, pairs, plus, strs, word_list, Template};
 use crate::spec::Difficulty::{Easy, Hard, Medium};
 use crate::spec::Purpose;
-use crate::value::{py_str_repr, Value};
+use ouro_python::value::{py_str_repr, Value};
 
 const SEPARATORS: [&str; 4] = [", ", "-", " ", "/"];
 

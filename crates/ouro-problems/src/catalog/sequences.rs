@@ -3,7 +3,7 @@
 use super::{int_list, near_list, Template};
 use crate::spec::Difficulty::{Easy, Hard, Medium};
 use crate::spec::Purpose;
-use crate::value::{py_slice_list, Value};
+use ouro_python::value::{py_slice_list, Value};
 
 fn sorted_unique(mut v: Vec<i64>) -> Value {
     v.sort();
