@@ -79,6 +79,20 @@ impl Executor {
         };
         let python = resolve_python(&opts.python).map_err(ExecError::Sandbox)?;
         let mut warnings = Vec::new();
+        let linecount = if opts.native_line_counter {
+            match crate::native::line_counter(&python) {
+                Ok(path) => Some(path),
+                Err(e) => {
+                    warnings.push(format!(
+                        "C line counter unavailable ({e}): lines_executed is counted in Python \
+                         (same counts, slower tests)"
+                    ));
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let cgroups = match cgroup::probe() {
             Ok(c) => {
                 c.remove_stale();
@@ -117,6 +131,7 @@ impl Executor {
                 slot_memory_mb: opts.limits.memory_mb + opts.tmpfs_mb + 256,
                 max_pids: opts.max_pids,
                 uid: uid_base + index as u32,
+                linecount: linecount.clone(),
             };
             let rx = Arc::clone(&rx);
             let shared = Arc::clone(&shared);

@@ -15,6 +15,9 @@
 //!   for stdin/stdout tests) with rlimits, an address-space budget above the
 //!   current size, a re-seeded `random`, a fresh directory and capped
 //!   output; after each child every leftover process is killed and reaped.
+//! - **Line counter** ([`native`]): `lines_executed` is counted by a C trace
+//!   function built once per interpreter with the system compiler, or by an
+//!   equivalent Python tracer when none can be built.
 //! - **Verdicts** ([`verdict`]) are decided in this (trusted) process: a pass
 //!   needs every test reported passed and a completion marker after them, on
 //!   a result channel whose lines carry a per-sample nonce. Stdout is
@@ -32,6 +35,7 @@ pub mod compare;
 pub mod executor;
 pub mod isolate;
 pub mod journal;
+pub mod native;
 pub mod protocol;
 mod run;
 pub mod slot;
@@ -99,6 +103,9 @@ pub struct ExecOptions {
     pub progress: bool,
     /// How assert tests are judged.
     pub judge: JudgeMode,
+    /// Count `lines_executed` with the C tracer ([`native`]) when it can be
+    /// built; `false` keeps the Python tracer (the same counts, slower).
+    pub native_line_counter: bool,
 }
 
 /// How assert tests are judged (stdin/stdout tests are always compared here).
@@ -127,6 +134,7 @@ impl Default for ExecOptions {
             scratch_dir: None,
             progress: false,
             judge: JudgeMode::Auto,
+            native_line_counter: true,
         }
     }
 }
@@ -146,7 +154,10 @@ pub fn executor_version() -> String {
     static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     VERSION
         .get_or_init(|| {
-            let h = blake3::hash(slot::HARNESS.as_bytes()).to_hex();
+            let mut h = blake3::Hasher::new();
+            h.update(slot::HARNESS.as_bytes());
+            h.update(native::LINECOUNT_C.as_bytes());
+            let h = h.finalize().to_hex();
             format!("ouro-exec/{}+{}", env!("CARGO_PKG_VERSION"), &h[..8])
         })
         .clone()

@@ -40,6 +40,8 @@ pub struct SlotSpec {
     pub max_pids: u64,
     /// uid untrusted code runs as (distinct per slot).
     pub uid: u32,
+    /// The C line counter the fork server loads before sandboxing itself.
+    pub linecount: Option<PathBuf>,
 }
 
 /// Why a slot could not answer.
@@ -93,6 +95,7 @@ impl Slot {
             "tmpfs_mb": spec.tmpfs_mb,
             "uid": spec.uid,
             "nproc": spec.max_pids,
+            "linecount": spec.linecount,
             "cgroup_procs": cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default(),
         });
         let mut cmd = Command::new(&spec.python);

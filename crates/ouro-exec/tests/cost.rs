@@ -64,3 +64,51 @@ fn io_programs_count_the_whole_program() {
     let (a, b) = (r[0].lines_executed.unwrap(), r[1].lines_executed.unwrap());
     assert!(a < b, "short {a}, long {b}");
 }
+
+/// Programs whose line events are easy to get wrong: generators resumed
+/// across tests, recursion, exceptions caught and uncaught, methods and
+/// properties, lambdas and comprehensions, code the tests' own frames call
+/// back into, and one that reaches the cap.
+const TRICKY: &[&str] = &[
+    "def f(n):\n    def gen(k):\n        for i in range(k):\n            yield i * i\n    return sum(gen(n))\n",
+    "def f(n):\n    return n if n < 2 else f(n - 1) + f(n - 2)\n",
+    "def f(n):\n    try:\n        return [1][n]\n    except IndexError:\n        return n * 3\n    finally:\n        n += 1\n",
+    "class A:\n    def __init__(self, n):\n        self.n = n\n    @property\n    def v(self):\n        return self.n * 2\n\ndef f(n):\n    return A(n).v\n",
+    "def f(n):\n    g = lambda x: x + 1\n    return sum([g(i) for i in range(n)]) + sum({i: i for i in range(3)})\n",
+    "import functools\n\ndef f(n):\n    return functools.reduce(lambda a, b: a + b, range(n), 0)\n",
+    "def f(n):\n    i = 0\n    while i < 600_000:\n        i += 1\n    return n\n",
+    "def f(n):\n    raise ValueError(n)\n",
+];
+
+#[test]
+fn the_c_and_python_line_counters_agree() {
+    if std::env::var_os("CI").is_some() {
+        // The C counter must build where CI runs; else this would compare
+        // the Python counter with itself.
+        let python = ouro_exec::slot::resolve_python(std::path::Path::new("python3")).unwrap();
+        ouro_exec::native::line_counter(&python).expect("the C line counter builds under CI");
+    }
+    let problem = assert_problem(
+        "cost/tricky",
+        "f",
+        "def check(candidate):\n    assert candidate(5) is not None\n    assert candidate(7) is not None\n",
+    );
+    let run = |native: bool| {
+        let mut opts = options(1);
+        opts.native_line_counter = native;
+        let exec = Executor::new(&opts).expect("executor starts");
+        let jobs = TRICKY
+            .iter()
+            .enumerate()
+            .map(|(i, code)| job(&problem, code, i as u32))
+            .collect();
+        exec.run_batch(jobs)
+            .into_iter()
+            .map(|e| (e.verdict, e.lines_executed))
+            .collect::<Vec<_>>()
+    };
+    let (c, py) = (run(true), run(false));
+    assert_eq!(c, py, "C counter vs Python counter");
+    assert_eq!(c[6].1, Some(1_000_000), "the loop reaches the cap: {c:?}");
+    assert!(c[0].1.unwrap() > 20, "{c:?}");
+}
