@@ -515,7 +515,7 @@ fn run_job(
         let mut req = req.clone();
         if let Some(c) = &compiled {
             let mixed = c.judge() == Judge::Mixed;
-            req.calls = Some(c.cases.iter().map(|case| case.call.clone()).collect());
+            req.calls = Some(c.calls_wire());
             req.run_script = mixed;
             req.skip = c.skip();
             req.ntests = c.ntests;

@@ -202,7 +202,7 @@ def cost_counter():
     return start, stop
 
 
-def child_main(req, tests, ntests):
+def child_main(req, tests, ntests, calls):
     """Runs in the forked child after the sandbox is applied. Never returns."""
     _write, _exit, _exec, _compile = os.write, os._exit, builtins.exec, builtins.compile
     _BaseException = BaseException
@@ -226,9 +226,6 @@ def child_main(req, tests, ntests):
     report("B")
     if req["kind"] == "spy":
         spy_main(req, tests, report)
-    calls = req.get("calls")
-    if calls is not None:
-        calls = decode_calls(calls)
     try:
         code = _compile(req["code"], "<solution>", "exec")
     except (SyntaxError, ValueError) as e:
@@ -371,7 +368,7 @@ def proc_cpu_ms(pid):
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def run_one(req, tests, ntests, stdin_data, seq):
+def run_one(req, tests, ntests, calls, stdin_data, seq):
     lim = req["limits"]
     sdir = os.path.join(CONFIG["workdir"], "s%d" % seq)
     os.mkdir(sdir, 0o700)
@@ -395,7 +392,7 @@ def run_one(req, tests, ntests, stdin_data, seq):
             for fd in (res_r, out_r, err_r):
                 os.close(fd)
             enter_child(req, sdir, res_w, stdin_fd, out_w, err_w, SLOT_UID)
-            child_main(req, tests, ntests)
+            child_main(req, tests, ntests, calls)
         except BaseException as e:
             try:
                 os.write(2, ("ouro harness: child setup failed: %r\n" % (e,)).encode())
@@ -518,6 +515,20 @@ def kill_and_reap():
     return n
 
 
+_CALLS_CACHE = {}
+
+
+def decoded_calls(wire):
+    """The calls of a request, decoded once per distinct wire string: every
+    child of the problem inherits the values instead of decoding them."""
+    hit = _CALLS_CACHE.get(wire)
+    if hit is None:
+        if len(_CALLS_CACHE) >= 64:
+            _CALLS_CACHE.clear()
+        hit = _CALLS_CACHE[wire] = decode_calls(json.loads(wire))
+    return hit
+
+
 def serve():
     seq = 0
     while True:
@@ -526,6 +537,14 @@ def serve():
             return
         resp = {"runs": [], "ntests": None, "test_error": None}
         tests, ntests = None, 0
+        calls = None
+        if req.get("calls") is not None:
+            try:
+                calls = decoded_calls(req["calls"])
+            except Exception as e:
+                resp["test_error"] = "calls do not decode: %r" % (e,)
+                write_frame(resp)
+                continue
         if req["kind"] == "assert" and req.get("calls") is not None and not req.get("run_script"):
             # Judged wholly in isolation: the script is withheld from this
             # process (its children run sample code), only inputs come.
@@ -546,7 +565,7 @@ def serve():
             inputs = [s.encode() for s in req["cases"]]
         for data in inputs:
             seq += 1
-            run = run_one(req, tests, ntests, data, seq)
+            run = run_one(req, tests, ntests, calls, data, seq)
             resp["runs"].append(run)
             if run["killed"] in ("cpu", "wall"):
                 break

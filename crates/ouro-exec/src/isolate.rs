@@ -117,6 +117,12 @@ impl Compiled {
         }
     }
 
+    /// The calls as the sandbox receives them (see [`Request::calls`]).
+    pub fn calls_wire(&self) -> String {
+        let calls: Vec<&Json> = self.cases.iter().map(|c| &c.call).collect();
+        serde_json::to_string(&calls).expect("JSON values serialize")
+    }
+
     /// Tests judged in isolation (the in-process part skips them).
     pub fn skip(&self) -> Vec<usize> {
         (0..self.ntests).filter(|&t| self.isolated[t]).collect()

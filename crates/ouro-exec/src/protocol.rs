@@ -30,10 +30,12 @@ pub struct Request {
     pub nonce: String,
     pub seed: u64,
     pub limits: WireLimits,
-    /// Isolated judging: inputs of each call of the function under test
-    /// (`{"a": args, "k": kwargs, "w": wrappers}`, plain-data wire form).
+    /// Isolated judging: inputs of each call of the function under test, a
+    /// JSON array of `{"a": args, "k": kwargs, "w": wrappers}` (plain-data
+    /// wire form) sent as one string: the fork server decodes each distinct
+    /// string once and its children inherit the values.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub calls: Option<Vec<serde_json::Value>>,
+    pub calls: Option<String>,
     /// With `calls`: also run the script in process, skipping these tests
     /// (they are judged from the calls).
     pub run_script: bool,
