@@ -1,13 +1,16 @@
 //! Batched sampling throughput of ouro's generator; used by scripts/bench-generate.sh.
 //!
-//!   bench_generate MODEL_DIR BATCH MAX_TOKENS [PROMPT]
+//!   bench_generate MODEL_DIR BATCH MAX_TOKENS [PROMPT] [--q8]
 //!   bench_generate import FILE.gguf OUT_DIR
 //! Prints one JSON line: {"tokens": N, "seconds": S, "tokens_per_s": R, "cpu_seconds": C,
 //! "prompt_tokens": P, "first": "..."}.
-//! A 4-token warm-up generation runs first and is not timed.
+//! A 4-token warm-up generation runs first and is not timed. `--q8` samples over 8-bit
+//! (Q8_0) copies of the weights (`ouro sample --sample-dtype q8`).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let q8 = args.iter().any(|a| a == "--q8");
+    args.retain(|a| a != "--q8");
     if args.len() == 4 && args[1] == "import" {
         let s = ouro_model::gguf::import_gguf(args[2].as_ref(), args[3].as_ref())?;
         eprintln!(
@@ -27,7 +30,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .get(4)
         .cloned()
         .unwrap_or_else(|| "def fibonacci(n):".to_string());
-    let ck = ouro_model::checkpoint::load(&args[1], &candle_core::Device::Cpu)?;
+    let mut ck = ouro_model::checkpoint::load(&args[1], &candle_core::Device::Cpu)?;
+    if q8 {
+        ck.decoder.quantize_for_sampling()?;
+    }
     let tok = ck
         .tokenizer
         .as_ref()

@@ -19,63 +19,12 @@ use crate::lora::{module_path as lora_module_path, LoraAdapters};
 use crate::ops::{apply_rope, attention_bias, linear, rope_tables};
 
 mod generic;
+mod lin;
+
+use lin::{project, project_all, Lin};
 
 /// Upper bound on `rows * vocab` elements of one logits chunk in [`Decoder::token_logprobs`].
 const LOGPROB_CHUNK_ELEMS: usize = 1 << 22;
-
-/// A projection `x W^T (+ b)`, optionally with a LoRA adapter `(A, B, scale)`.
-struct Lin {
-    w: Tensor,
-    b: Option<Tensor>,
-    lora: Option<(Tensor, Tensor, f64)>,
-}
-
-impl Lin {
-    fn new(w: Tensor, b: Option<Tensor>) -> Self {
-        Lin { w, b, lora: None }
-    }
-
-    fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
-        let adapters = pass.adapters;
-        let y = project(x, &self.w, self.b.as_ref(), pass.no_grad)?;
-        match (&self.lora, adapters) {
-            (Some((a, b, scale)), true) => y + (linear(&linear(x, a, None)?, b, None)? * *scale)?,
-            _ => Ok(y),
-        }
-    }
-
-    fn freeze(&mut self) {
-        self.w = self.w.detach();
-        self.b = self.b.as_ref().map(|b| b.detach());
-    }
-}
-
-/// `x W^T (+ b)`; without autograd (decoding) a few rows take the streaming kernel.
-fn project(x: &Tensor, w: &Tensor, b: Option<&Tensor>, no_grad: bool) -> Result<Tensor> {
-    if no_grad {
-        if let Some(y) = crate::rows_matmul::linear(x, w, b)? {
-            return Ok(y);
-        }
-    }
-    linear(x, w, b)
-}
-
-/// Several projections of one input. Without autograd and adapters (decoding) they share
-/// one pass of the streaming kernel; otherwise each is [`Lin::forward`].
-fn project_all<const N: usize>(x: &Tensor, lins: [&Lin; N], pass: &Pass) -> Result<[Tensor; N]> {
-    let plain = lins.iter().all(|l| l.lora.is_none() || !pass.adapters);
-    if pass.no_grad && plain {
-        let projs: Vec<_> = lins.iter().map(|l| (&l.w, l.b.as_ref())).collect();
-        if let Some(ys) = crate::rows_matmul::linear_many(x, &projs)? {
-            return Ok(ys.try_into().expect("one output per projection"));
-        }
-    }
-    let mut ys = Vec::with_capacity(N);
-    for l in lins {
-        ys.push(l.forward(x, pass)?);
-    }
-    Ok(ys.try_into().expect("one output per projection"))
-}
 
 struct Attention {
     q: Lin,
@@ -102,6 +51,8 @@ pub struct Decoder {
     layers: Vec<Layer>,
     norm: Tensor,
     lm_head: Tensor,
+    /// 8-bit copy of `lm_head` for sampling ([`Decoder::quantize_for_sampling`]).
+    lm_head_q8: Option<Arc<crate::q8::Q8Matrix>>,
     inv_freq: Vec<f64>,
     dtype: DType,
     device: Device,
@@ -179,6 +130,7 @@ impl Decoder {
             layers,
             norm,
             lm_head,
+            lm_head_q8: None,
             has_lora: false,
             fused_attention: true,
             generic_ops: false,
@@ -193,6 +145,7 @@ impl Decoder {
         self.embed = self.embed.detach();
         self.norm = self.norm.detach();
         self.lm_head = self.lm_head.detach();
+        self.lm_head_q8 = None;
         for (i, l) in self.layers.iter_mut().enumerate() {
             l.input_norm = l.input_norm.detach();
             l.post_norm = l.post_norm.detach();
@@ -222,6 +175,28 @@ impl Decoder {
         }
         self.has_lora = true;
         Ok(())
+    }
+
+    /// Gives every projection and the LM head an 8-bit (Q8_0) copy that the generation
+    /// step uses instead of the f32 weights: about a quarter of the bytes per token.
+    /// A copy of the weights as they are now, for a decoder that only samples: later
+    /// updates to the weights do not reach it. Only f32 weights on the CPU whose
+    /// input width is a multiple of 32 are quantized; returns how many were.
+    pub fn quantize_for_sampling(&mut self) -> Result<usize> {
+        let mut n = 0;
+        let mut quantize = |w: &Tensor| -> Result<Option<Arc<crate::q8::Q8Matrix>>> {
+            let q = crate::q8::Q8Matrix::from_tensor(w)?.map(Arc::new);
+            n += q.is_some() as usize;
+            Ok(q)
+        };
+        self.lm_head_q8 = quantize(&self.lm_head)?;
+        for l in &mut self.layers {
+            let a = &mut l.attn;
+            for lin in [&mut a.q, &mut a.k, &mut a.v, &mut a.o, &mut l.gate, &mut l.up, &mut l.down] {
+                lin.q8 = quantize(&lin.w)?;
+            }
+        }
+        Ok(n)
     }
 
     /// Every weight by its HF name, for [`crate::train_pass`]; `None` where that pass does
@@ -469,7 +444,7 @@ impl Decoder {
         }
         let last = x.narrow(1, t - 1, 1)?;
         let last = self.rms(&last, &self.norm, self.cfg.rms_norm_eps)?;
-        project(&last, &self.lm_head, None, true)?.squeeze(1)
+        project(&last, &self.lm_head, None, self.lm_head_q8.as_deref(), true)?.squeeze(1)
     }
 
     fn layer_forward(

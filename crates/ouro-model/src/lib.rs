@@ -27,6 +27,7 @@ pub mod kv_cache;
 pub mod logprob_head;
 pub mod lora;
 pub mod ops;
+pub mod q8;
 pub mod rows_matmul;
 pub mod sampling;
 pub mod tokenizer;

@@ -104,18 +104,18 @@ pub fn matmul_wt_many(x: &[f32], m: usize, k: usize, ws: &[&[f32]]) -> Vec<Vec<f
     if m == 1 {
         return ts;
     }
-    ts.into_iter()
-        .map(|t| {
-            let n = t.len() / m;
-            let mut out = vec![0.0f32; m * n];
-            for (j, col) in t.chunks(m).enumerate() {
-                for (i, &v) in col.iter().enumerate() {
-                    out[i * n + j] = v;
-                }
-            }
-            out
-        })
-        .collect()
+    ts.into_iter().map(|t| transpose(&t, t.len() / m, m)).collect()
+}
+
+/// `t` `[n, m]` (one run per weight row, as the kernels fill it) as `[m, n]`.
+pub(crate) fn transpose(t: &[f32], n: usize, m: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; m * n];
+    for (j, col) in t.chunks(m).enumerate() {
+        for (i, &v) in col.iter().enumerate() {
+            out[i * n + j] = v;
+        }
+    }
+    out
 }
 
 /// Dispatches to the widest SIMD the CPU has: the inner loop is written so that LLVM
