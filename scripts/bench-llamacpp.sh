@@ -7,8 +7,9 @@
 #     ouro imports it into an f32 HF directory (dequantizing Q4_1). llama.cpp gets GGUFs made by
 #     llama_model_quantize from that same Q4_1 file, with allow_requantize: ftype ALL_F32 gives
 #     the dequantized Q4_1 weights, i.e. the very f32 weights ouro runs, and MOSTLY_Q8_0 gives
-#     those weights requantized to Q8_0 (1-d tensors stay f32). ouro has no Q8_0 path yet, so
-#     the "vs Q8_0" ratio compares ouro f32 with llama.cpp Q8_0;
+#     those weights requantized to Q8_0 (1-d tensors stay f32). ouro's 8-bit row quantizes the
+#     same f32 weights to Q8_0 blocks at load (`--sample-dtype q8`; its embedding lookup and
+#     norms stay f32, like llama.cpp's 1-d tensors), and is compared with llama.cpp Q8_0;
 #   - prompt 'def fibonacci(n):' (the prompt token counts are printed and must agree), BATCH
 #     identical prompts, temperature 0.8 then top_p 0.95, no top-k, no penalties, one seed per
 #     sequence;
@@ -79,6 +80,7 @@ echo "prompt '$prompt', $max_tokens new tokens per sequence, T=0.8 top_p=0.95, n
 for batch in 1 8; do
   record "ouro f32" "$batch" "$(RAYON_NUM_THREADS=$threads "$bin" "$hf" "$batch" "$max_tokens" "$prompt")"
   record "llama.cpp f32" "$batch" "$(OMP_NUM_THREADS=$threads "$py" "$helper" run "$f32" "$batch" "$max_tokens" "$prompt" "$threads")"
+  record "ouro q8" "$batch" "$(RAYON_NUM_THREADS=$threads "$bin" "$hf" "$batch" "$max_tokens" "$prompt" --q8)"
   record "llama.cpp Q8_0" "$batch" "$(OMP_NUM_THREADS=$threads "$py" "$helper" run "$q8" "$batch" "$max_tokens" "$prompt" "$threads")"
 done
 echo

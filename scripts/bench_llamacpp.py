@@ -162,7 +162,7 @@ def table(path):
     rows = [json.loads(line) for line in open(path) if line.strip()]
     by = {(r["engine"], r["batch"]): r for r in rows}
     batches = sorted({r["batch"] for r in rows})
-    engines = ["ouro f32", "llama.cpp f32", "llama.cpp Q8_0"]
+    engines = ["ouro f32", "llama.cpp f32", "ouro q8", "llama.cpp Q8_0"]
     for bsz in batches:
         toks = {by[(e, bsz)]["tokens"] for e in engines if (e, bsz) in by}
         assert len(toks) == 1, f"unequal work at batch {bsz}: {toks}"
@@ -178,17 +178,18 @@ def table(path):
             print(f"{e:<16}{bsz:>6}{r['tokens']:>8}{r['prompt_tokens']:>8}{r['seconds']:>9.3f}"
                   f"{r['tokens_per_s']:>9.1f}{(r.get('cpu_seconds') or 0):>8.2f}  {r.get('note', '')}")
     print()
-    print("ratios of wall tokens/s, ouro/llama.cpp (ouro runs f32 only; the Q8_0 ratio compares "
-          "ouro f32 with llama.cpp on Q8_0 weights):")
+    print("ratios of wall tokens/s, ouro/llama.cpp at the same precision (ouro q8 = "
+          "`--sample-dtype q8`, Q8_0 blocks like llama.cpp's):")
     for bsz in batches:
-        o = by[("ouro f32", bsz)]
         parts = []
-        for e in engines[1:]:
-            r = by[(e, bsz)]
+        for mine, theirs in [("ouro f32", "llama.cpp f32"), ("ouro q8", "llama.cpp Q8_0")]:
+            o, r = by.get((mine, bsz)), by.get((theirs, bsz))
+            if o is None or r is None:
+                continue
             cpu = ""
             if o.get("cpu_seconds") and r.get("cpu_seconds"):
                 cpu = f", CPU-s/token llama.cpp/ouro {r['cpu_seconds'] / o['cpu_seconds']:.2f}x"
-            parts.append(f"vs {e.split()[1]}: {o['tokens_per_s'] / r['tokens_per_s']:.2f}x{cpu}")
+            parts.append(f"{mine.split()[1]}: {o['tokens_per_s'] / r['tokens_per_s']:.2f}x{cpu}")
         print(f"  batch {bsz}: " + "; ".join(parts))
 
 

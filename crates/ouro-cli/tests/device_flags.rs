@@ -151,3 +151,43 @@ fn model_generate_on_cpu_matches_the_default_and_runs_in_bf16() {
     let half = gen(&["--device", "cpu", "--dtype", "bf16"]);
     assert_eq!(half.lines().count(), 1, "{half}");
 }
+
+#[test]
+fn sample_dtype_is_checked_first_and_q8_samples() {
+    for c in commands("cpu").into_iter().filter(|c| c[0] != "train") {
+        for (value, want) in [
+            (&["--sample-dtype", "q4"][..], "--sample-dtype q4: expected f32 or q8"),
+            (
+                &["--sample-dtype", "q8", "--dtype", "bf16"][..],
+                "--sample-dtype q8: 8-bit sampling runs on the CPU in f32, not on cpu/bf16",
+            ),
+        ] {
+            let mut c = c.clone();
+            c.extend(value.iter().map(|s| s.to_string()));
+            let o = run(&c);
+            assert!(!o.status.success(), "{c:?} succeeded");
+            let e = stderr(&o);
+            assert!(e.contains(want), "{c:?}: {e}");
+            assert!(!e.contains("/nonexistent"), "{c:?} did work first: {e}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let o = ouro(&[
+        "model",
+        "generate",
+        model.to_str().unwrap(),
+        "--prompt",
+        "def f(x):",
+        "--max-tokens",
+        "6",
+        "--ignore-eos",
+        "--json",
+        "--sample-dtype",
+        "q8",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = String::from_utf8_lossy(&o.stdout).into_owned();
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(v["token_ids"].as_array().unwrap().len(), 6, "{line}");
+}

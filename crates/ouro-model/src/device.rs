@@ -163,6 +163,52 @@ impl Placement {
     }
 }
 
+/// The weights sampling reads (`--sample-dtype`): the model's own, or 8-bit (Q8_0)
+/// copies made for sampling ([`crate::Decoder::quantize_for_sampling`]); training
+/// always uses the model's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SampleDtype {
+    /// The model's weights in the compute dtype (`f32`).
+    #[default]
+    Full,
+    /// 8-bit copies (`q8`): a quarter of f32's bytes per decoded token.
+    Q8,
+}
+
+impl SampleDtype {
+    /// Parses `f32` or `q8`; `None` is the default (`f32`).
+    pub fn parse(s: Option<&str>) -> Result<Self, DeviceError> {
+        match s.map(|s| s.trim().to_ascii_lowercase()) {
+            None => Ok(SampleDtype::Full),
+            Some(v) if v == "f32" => Ok(SampleDtype::Full),
+            Some(v) if v == "q8" || v == "q8_0" => Ok(SampleDtype::Q8),
+            Some(_) => Err(DeviceError(format!(
+                "--sample-dtype {}: expected f32 or q8",
+                s.unwrap_or_default()
+            ))),
+        }
+    }
+
+    /// Checks that `place` can sample with these weights: the 8-bit kernels are the
+    /// CPU's, over f32 activations.
+    pub fn check(self, place: &Placement) -> Result<(), DeviceError> {
+        if self == SampleDtype::Q8 && (!place.device.is_cpu() || place.dtype != DType::F32) {
+            return Err(DeviceError(format!(
+                "--sample-dtype q8: 8-bit sampling runs on the CPU in f32, not on {}",
+                place.describe()
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SampleDtype::Full => "f32",
+            SampleDtype::Q8 => "q8",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +236,17 @@ mod tests {
         assert_eq!(p.describe(), "cpu/f32");
         let p = Placement::resolve(Some("cpu"), Some("bf16")).unwrap();
         assert_eq!(p.describe(), "cpu/bf16");
+        let e = SampleDtype::Q8.check(&p).unwrap_err().0;
+        assert!(e.contains("--sample-dtype q8") && e.contains("cpu/bf16"), "{e}");
+        assert!(SampleDtype::Q8.check(&Placement::cpu()).is_ok());
+    }
+
+    #[test]
+    fn parses_sample_dtypes() {
+        assert_eq!(SampleDtype::parse(None).unwrap(), SampleDtype::Full);
+        assert_eq!(SampleDtype::parse(Some("Q8")).unwrap(), SampleDtype::Q8);
+        assert_eq!(SampleDtype::parse(Some("f32")).unwrap(), SampleDtype::Full);
+        let e = SampleDtype::parse(Some("q4")).unwrap_err().0;
+        assert_eq!(e, "--sample-dtype q4: expected f32 or q8");
     }
 }

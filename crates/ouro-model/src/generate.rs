@@ -367,7 +367,7 @@ pub fn generate_from_dir_with_eos(
     eos: Option<Vec<u32>>,
 ) -> Result<Vec<Generation>> {
     let cpu = crate::device::Placement::cpu();
-    generate_from_dir_on(dir, prompt, chat, n, params, eos, &cpu)
+    generate_from_dir_on(dir, prompt, chat, n, params, eos, &cpu, Default::default())
 }
 
 /// [`generate_from_dir_with_eos`] with the weights loaded on `place` (device and dtype).
@@ -379,8 +379,12 @@ pub fn generate_from_dir_on(
     params: &SamplingParams,
     eos: Option<Vec<u32>>,
     place: &crate::device::Placement,
+    weights: crate::device::SampleDtype,
 ) -> Result<Vec<Generation>> {
-    let ck = crate::checkpoint::load_with_dtype(dir, &place.device, place.dtype)?;
+    let mut ck = crate::checkpoint::load_with_dtype(dir, &place.device, place.dtype)?;
+    if weights == crate::device::SampleDtype::Q8 {
+        ck.decoder.quantize_for_sampling()?;
+    }
     let tok = ck
         .tokenizer
         .as_ref()

@@ -35,7 +35,7 @@ pub mod train_pass;
 
 pub use config::{Config, RopeScaling};
 pub use decoder::{Decoder, KvCache};
-pub use device::{DeviceError, Placement};
+pub use device::{DeviceError, Placement, SampleDtype};
 pub use error::{ModelError, Result};
 pub use generate::{FinishReason, Generation, GenerationRequest, Generator};
 pub use sampling::SamplingParams;

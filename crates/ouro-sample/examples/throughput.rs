@@ -45,6 +45,7 @@ fn main() -> anyhow::Result<()> {
             prompt_format: ouro_model::chat::PromptFormat::Plain,
             device: None,
             dtype: None,
+            sample_dtype: None,
         };
         let t = Instant::now();
         let (samples, stats) = sample(&plan, &backend, &opts)?;

@@ -76,6 +76,10 @@ pub enum BackendConfig {
         /// `f32`, `bf16` or `f16` [default: f32 on the CPU, bf16 on a GPU].
         #[serde(default, skip_serializing_if = "Option::is_none")]
         dtype: Option<String>,
+        /// The weights sampling reads: `f32` (the model's own) or `q8` (8-bit copies,
+        /// CPU in f32 only) [default: f32].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sample_dtype: Option<String>,
     },
     /// OpenAI-compatible servers.
     #[serde(rename = "openai")]
@@ -138,6 +142,7 @@ impl BackendConfig {
             prompt_format: default_prompt_format(),
             device: None,
             dtype: None,
+            sample_dtype: None,
         }
     }
 
@@ -274,14 +279,17 @@ pub fn sample(
             prompt_format,
             device,
             dtype,
+            sample_dtype,
         } => {
             let place = ouro_model::Placement::resolve(device.as_deref(), dtype.as_deref())?;
+            let weights = ouro_model::SampleDtype::parse(sample_dtype.as_deref())?;
+            weights.check(&place)?;
             local::generate(
                 &jobs,
                 model,
                 *batch_size,
                 *prompt_format,
-                &place,
+                (&place, weights),
                 opts,
                 &mut stats,
             )

@@ -18,14 +18,21 @@ pub(crate) fn generate(
     model_dir: &Path,
     batch_size: usize,
     prompt_format: PromptFormat,
-    place: &ouro_model::Placement,
+    (place, weights): (&ouro_model::Placement, ouro_model::SampleDtype),
     opts: &SampleOptions,
     stats: &mut StageStats,
 ) -> anyhow::Result<Vec<Raw>> {
     let load_start = Instant::now();
-    tracing::info!("local sampling on {}", place.describe());
-    let ck = checkpoint::load_with_dtype(model_dir, &place.device, place.dtype)
+    tracing::info!(
+        "local sampling on {}, {} weights",
+        place.describe(),
+        weights.name()
+    );
+    let mut ck = checkpoint::load_with_dtype(model_dir, &place.device, place.dtype)
         .with_context(|| format!("loading checkpoint {}", model_dir.display()))?;
+    if weights == ouro_model::SampleDtype::Q8 {
+        ck.decoder.quantize_for_sampling()?;
+    }
     let tok = ck.tokenizer.as_ref().with_context(|| {
         format!(
             "{}: no tokenizer.json (the local backend needs the checkpoint's tokenizer)",

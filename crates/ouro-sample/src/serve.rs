@@ -44,6 +44,8 @@ pub struct ServeOptions {
     pub max_batch: usize,
     /// Device and dtype the model is loaded on.
     pub place: ouro_model::Placement,
+    /// The weights decoding reads (8-bit copies or the model's own).
+    pub weights: ouro_model::SampleDtype,
 }
 
 impl ServeOptions {
@@ -55,6 +57,7 @@ impl ServeOptions {
             served_model_name: None,
             max_batch: 64,
             place: ouro_model::Placement::auto(),
+            weights: ouro_model::SampleDtype::Full,
         }
     }
 }
@@ -111,10 +114,10 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
     let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<PromptRenderer>>();
     let dir = opts.model.clone();
     let max_batch = opts.max_batch.max(1);
-    let place = opts.place.clone();
+    let (place, weights) = (opts.place.clone(), opts.weights);
     std::thread::Builder::new()
         .name("ouro-serve-model".into())
-        .spawn(move || model_thread(dir, max_batch, place, ready_tx, work_rx))
+        .spawn(move || model_thread(dir, max_batch, (place, weights), ready_tx, work_rx))
         .context("starting the model thread")?;
     let chat = ready_rx
         .recv()
@@ -178,11 +181,17 @@ struct Work {
 fn model_thread(
     dir: PathBuf,
     max_batch: usize,
-    place: ouro_model::Placement,
+    (place, weights): (ouro_model::Placement, ouro_model::SampleDtype),
     ready: mpsc::Sender<anyhow::Result<PromptRenderer>>,
     work: mpsc::Receiver<Work>,
 ) {
-    let ck = match checkpoint::load_with_dtype(&dir, &place.device, place.dtype) {
+    let loaded = checkpoint::load_with_dtype(&dir, &place.device, place.dtype).and_then(|mut ck| {
+        if weights == ouro_model::SampleDtype::Q8 {
+            ck.decoder.quantize_for_sampling()?;
+        }
+        Ok(ck)
+    });
+    let ck = match loaded {
         Ok(ck) => ck,
         Err(e) => {
             let _ = ready.send(Err(anyhow!("loading checkpoint {}: {e}", dir.display())));

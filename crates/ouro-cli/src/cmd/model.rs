@@ -167,6 +167,10 @@ pub struct GenerateArgs {
     /// Compute dtype: `f32`, `bf16` or `f16` [default: f32 on cpu, bf16 on cuda].
     #[arg(long)]
     pub dtype: Option<String>,
+    /// Weights sampling reads: `f32` (the model's own) or `q8` (8-bit copies; CPU, f32
+    /// compute) [default: f32].
+    #[arg(long, value_name = "f32|q8")]
+    pub sample_dtype: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -194,6 +198,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::ChatTemplate(a) => chat_template(&a)?,
         Command::Generate(a) => {
             let place = ouro_model::Placement::resolve(a.device.as_deref(), a.dtype.as_deref())?;
+            let weights = ouro_model::SampleDtype::parse(a.sample_dtype.as_deref())?;
+            weights.check(&place)?;
             let outs = ouro_model::generate::generate_from_dir_on(
                 a.model.path(),
                 &a.prompt,
@@ -210,6 +216,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 },
                 a.ignore_eos.then(Vec::new),
                 &place,
+                weights,
             )?;
             if a.json {
                 let tok_path = a.model.path().join(ouro_model::files::TOKENIZER_FILE);

@@ -43,12 +43,19 @@ pub struct Args {
     /// Compute dtype: `f32`, `bf16` or `f16` [default: f32 on cpu, bf16 on cuda].
     #[arg(long)]
     pub dtype: Option<String>,
+    /// Weights sampling reads: `f32` (the model's own) or `q8` (8-bit copies; CPU, f32
+    /// compute) [default: f32].
+    #[arg(long, value_name = "f32|q8")]
+    pub sample_dtype: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let place = ouro_model::Placement::resolve(args.device.as_deref(), args.dtype.as_deref())?;
+    let weights = ouro_model::SampleDtype::parse(args.sample_dtype.as_deref())?;
+    weights.check(&place)?;
     ouro_sample::serve::serve(&ServeOptions {
         place,
+        weights,
         model: args.model,
         host: args.host,
         port: args.port,

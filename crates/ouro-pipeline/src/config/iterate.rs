@@ -43,6 +43,10 @@ pub struct ModelStage {
     /// Compute dtype: `f32`, `bf16` or `f16` (default: bf16 on a GPU, f32 on
     /// the CPU). Training keeps f32 master weights either way.
     pub dtype: Option<String>,
+    /// The weights rounds sample with: `f32` (the model's own) or `q8` (8-bit copies
+    /// of each round's checkpoint, CPU in f32 only; training never sees them)
+    /// (default: f32).
+    pub sample_dtype: Option<String>,
 }
 
 impl ModelStage {
@@ -71,7 +75,11 @@ impl ModelStage {
             .map_err(key("model.dtype"))?;
         let device = open(spec).map_err(key("model.device"))?;
         let dtype = dtype.unwrap_or_else(|| ouro_model::device::default_dtype(&device));
-        Ok(ouro_model::Placement { device, dtype })
+        let place = ouro_model::Placement { device, dtype };
+        ouro_model::SampleDtype::parse(self.sample_dtype.as_deref())
+            .and_then(|w| w.check(&place))
+            .map_err(key("model.sample_dtype"))?;
+        Ok(place)
     }
 }
 

@@ -96,8 +96,13 @@ pub fn run_iteration(
         ..info
     });
     let place = ctx.train_device()?.place;
-    crate::status::say(format_args!("model on {}", place.describe()));
-    ctx.report.device = Some(place.describe());
+    let weights = cfg.model.as_ref().and_then(|m| m.sample_dtype.as_deref());
+    let device = match ouro_model::SampleDtype::parse(weights)? {
+        ouro_model::SampleDtype::Q8 => format!("{}, sampling with q8 weights", place.describe()),
+        ouro_model::SampleDtype::Full => place.describe(),
+    };
+    crate::status::say(format_args!("model on {device}"));
+    ctx.report.device = Some(device);
     let base = ctx.base_model(&problems)?;
     let model0 = ctx.seed_round(&base)?;
     let mut row = ctx.eval_round(0, &model0, &eval_cfg, false)?;

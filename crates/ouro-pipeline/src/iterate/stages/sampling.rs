@@ -41,11 +41,9 @@ impl Ctx<'_> {
             .map_or(DEFAULT_CPU_MS, |e| e.cpu_ms);
         let workers = self.cfg.execute.as_ref().map_or(0, |e| e.workers);
         let problems_dir = self.problems_dir.clone();
-        let (device, dtype) = self
-            .cfg
-            .model
-            .as_ref()
-            .map_or((None, None), |m| (m.device.clone(), m.dtype.clone()));
+        let (device, dtype, sample_dtype) = self.cfg.model.as_ref().map_or((None, None, None), |m| {
+            (m.device.clone(), m.dtype.clone(), m.sample_dtype.clone())
+        });
         self.stage(
             sample_phase,
             &samples_dir,
@@ -56,13 +54,14 @@ impl Ctx<'_> {
                     batch_size,
                     device: d,
                     dtype: t,
+                    sample_dtype: w,
                     prompt_format,
                     ..
                 } = &mut backend
                 {
                     *batch_size = sampling.batch_size;
                     *prompt_format = sampling.prompt_format;
-                    (*d, *t) = (device, dtype);
+                    (*d, *t, *w) = (device, dtype, sample_dtype);
                 }
                 let opts = ouro_sample::SampleOptions {
                     round,
