@@ -5,7 +5,10 @@
 mod common;
 
 use common::*;
-use ouro_exec::{Executor, JudgeMode, Verdict};
+use std::sync::Arc;
+
+use ouro_data::Problem;
+use ouro_exec::{ExecOptions, Executor, JudgeMode, Verdict};
 
 const CHECK: &str =
     "def check(candidate):\n    assert candidate(10) == 45\n    assert candidate(100) == 4950\n";
@@ -15,20 +18,29 @@ const FORMULA: &str = "def f(n):\n    return n * (n - 1) // 2\n";
 const RETRACED: &str = "import sys\n\
 def f(n):\n    sys.settrace(None)\n    t = 0\n    for i in range(n):\n        t += i\n    return t\n";
 
-fn costs(judge: JudgeMode) -> Vec<(Verdict, Option<u64>)> {
-    let mut opts = options(2);
-    opts.judge = judge;
-    let exec = Executor::new(&opts).expect("executor starts");
-    let problem = assert_problem("cost/sum", "f", CHECK);
-    let jobs = [LOOP, FORMULA, RETRACED, LOOP]
+/// Verdict and count of each program against `problem`.
+fn counts(
+    opts: &ExecOptions,
+    problem: &Arc<Problem>,
+    codes: &[&str],
+) -> Vec<(Verdict, Option<u64>)> {
+    let exec = Executor::new(opts).expect("executor starts");
+    let jobs = codes
         .iter()
         .enumerate()
-        .map(|(i, code)| job(&problem, code, i as u32))
+        .map(|(i, code)| job(problem, code, i as u32))
         .collect();
     exec.run_batch(jobs)
         .into_iter()
         .map(|e| (e.verdict, e.lines_executed))
         .collect()
+}
+
+fn costs(judge: JudgeMode) -> Vec<(Verdict, Option<u64>)> {
+    let mut opts = options(2);
+    opts.judge = judge;
+    let problem = assert_problem("cost/sum", "f", CHECK);
+    counts(&opts, &problem, &[LOOP, FORMULA, RETRACED, LOOP])
 }
 
 #[test]
@@ -96,16 +108,7 @@ fn the_c_and_python_line_counters_agree() {
     let run = |native: bool| {
         let mut opts = options(1);
         opts.native_line_counter = native;
-        let exec = Executor::new(&opts).expect("executor starts");
-        let jobs = TRICKY
-            .iter()
-            .enumerate()
-            .map(|(i, code)| job(&problem, code, i as u32))
-            .collect();
-        exec.run_batch(jobs)
-            .into_iter()
-            .map(|e| (e.verdict, e.lines_executed))
-            .collect::<Vec<_>>()
+        counts(&opts, &problem, TRICKY)
     };
     let (c, py) = (run(true), run(false));
     assert_eq!(c, py, "C counter vs Python counter");

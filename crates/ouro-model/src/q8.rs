@@ -8,8 +8,10 @@
 //! these weights: a decoder gets a quantized copy for sampling only
 //! ([`crate::decoder::Decoder::quantize_for_sampling`]).
 
-use candle_core::{Result, Storage, Tensor};
+use candle_core::{Result, Tensor};
 use rayon::prelude::*;
+
+use crate::rows_matmul::{f32_slice, outputs};
 
 /// Weights per block (one scale each).
 pub const BLOCK: usize = 32;
@@ -68,13 +70,7 @@ impl Q8Matrix {
         };
         let w = w.contiguous()?;
         let (g, l) = w.storage_and_layout();
-        let Some((a, b)) = l.contiguous_offsets() else {
-            return Ok(None);
-        };
-        Ok(match &*g {
-            Storage::Cpu(candle_core::CpuStorage::F32(v)) => Self::quantize(&v[a..b], n, k),
-            _ => None,
-        })
+        Ok(f32_slice(&g, l).and_then(|v| Self::quantize(v, n, k)))
     }
 
     /// `(rows, columns)`.
@@ -111,24 +107,15 @@ pub fn linear_many(x: &Tensor, projs: &[(&Q8Matrix, Option<&Tensor>)]) -> Result
     }
     let x = x.contiguous()?;
     let (g, l) = x.storage_and_layout();
-    let xs = match (&*g, l.contiguous_offsets()) {
-        (Storage::Cpu(candle_core::CpuStorage::F32(v)), Some((a, b))) => &v[a..b],
-        _ => return Ok(None),
+    let Some(xs) = f32_slice(&g, l) else {
+        return Ok(None);
     };
     let mats: Vec<&Q8Matrix> = projs.iter().map(|(w, _)| *w).collect();
     let outs = matmul_wt_many(xs, m, k, &mats);
     drop(g);
-    let mut ys = Vec::with_capacity(projs.len());
-    for (out, (w, b)) in outs.into_iter().zip(projs) {
-        let mut out_dims = dims.clone();
-        *out_dims.last_mut().expect("rank >= 1") = w.n;
-        let y = Tensor::from_vec(out, out_dims, x.device())?;
-        ys.push(match b {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        });
-    }
-    Ok(Some(ys))
+    let ns: Vec<usize> = mats.iter().map(|w| w.n).collect();
+    let biases: Vec<_> = projs.iter().map(|(_, b)| *b).collect();
+    outputs(outs, &dims, &ns, &biases, x.device()).map(Some)
 }
 
 /// Weight rows per task.

@@ -55,20 +55,34 @@ pub fn linear_many(
     }
     let outs = matmul_wt_many(xs, m, k, &ws);
     drop(guards);
-    let mut ys = Vec::with_capacity(projs.len());
-    for ((out, n), (_, b)) in outs.into_iter().zip(ns).zip(projs) {
-        let mut out_dims = dims.clone();
+    let biases: Vec<_> = projs.iter().map(|(_, b)| *b).collect();
+    outputs(outs, &dims, &ns, &biases, x.device()).map(Some)
+}
+
+/// The kernels' flat `[m, n_i]` results as tensors shaped like the input `dims` with the
+/// last dimension `n_i`, plus each projection's bias.
+pub(crate) fn outputs(
+    outs: Vec<Vec<f32>>,
+    dims: &[usize],
+    ns: &[usize],
+    biases: &[Option<&Tensor>],
+    device: &candle_core::Device,
+) -> Result<Vec<Tensor>> {
+    let mut ys = Vec::with_capacity(outs.len());
+    for ((out, &n), b) in outs.into_iter().zip(ns).zip(biases) {
+        let mut out_dims = dims.to_vec();
         *out_dims.last_mut().expect("rank >= 1") = n;
-        let y = Tensor::from_vec(out, out_dims, x.device())?;
+        let y = Tensor::from_vec(out, out_dims, device)?;
         ys.push(match b {
             Some(b) => y.broadcast_add(b)?,
             None => y,
         });
     }
-    Ok(Some(ys))
+    Ok(ys)
 }
 
-fn f32_slice<'a>(g: &'a Storage, l: &candle_core::Layout) -> Option<&'a [f32]> {
+/// The f32 values of a contiguous CPU tensor; `None` for any other storage.
+pub(crate) fn f32_slice<'a>(g: &'a Storage, l: &candle_core::Layout) -> Option<&'a [f32]> {
     let (a, b) = l.contiguous_offsets()?;
     match g {
         Storage::Cpu(candle_core::CpuStorage::F32(v)) => Some(&v[a..b]),
