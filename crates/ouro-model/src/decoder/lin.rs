@@ -80,13 +80,14 @@ pub(super) fn project_all<const N: usize>(
             .iter()
             .map(|l| l.q8.as_deref().map(|q| (q, l.b.as_ref())))
             .collect();
-        let ys = match q8 {
+        let mut ys = match q8 {
             Some(projs) => crate::q8::linear_many(x, &projs)?,
-            None => {
-                let projs: Vec<_> = lins.iter().map(|l| (&l.w, l.b.as_ref())).collect();
-                crate::rows_matmul::linear_many(x, &projs)?
-            }
+            None => None,
         };
+        if ys.is_none() {
+            let projs: Vec<_> = lins.iter().map(|l| (&l.w, l.b.as_ref())).collect();
+            ys = crate::rows_matmul::linear_many(x, &projs)?;
+        }
         if let Some(ys) = ys {
             return Ok(ys.try_into().expect("one output per projection"));
         }
