@@ -455,3 +455,28 @@ fn short_problems_are_resampled_up_to_the_cap() {
     let after = RunReport::read(&dir.path().join("run")).unwrap();
     assert_eq!(before.rounds[1].data_counts, after.rounds[1].data_counts);
 }
+
+/// `[model] sample_dtype = "q8"` through the binary: rounds and evaluation sample over
+/// 8-bit copies of each checkpoint, training still reads the f32 weights, and the report
+/// says which weights sampled.
+#[test]
+fn q8_sampling_runs_a_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q8.toml");
+    let text = ouro_e2e::TINY_ITERATION
+        .replace("RUN", &dir.path().join("run").display().to_string())
+        .replace("[model]\n", "[model]\nsample_dtype = \"q8\"\n");
+    assert!(text.contains("sample_dtype"));
+    std::fs::write(&path, text).unwrap();
+    let o = ouro(&["run", &path.display().to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = RunReport::read(&dir.path().join("run")).unwrap();
+    assert_eq!(
+        report.device.as_deref(),
+        Some("cpu/f32, sampling with q8 weights")
+    );
+    assert_eq!(report.rounds.len(), 2, "round 0 and round 1");
+    let samples: Vec<ouro_data::Sample> =
+        ouro_data::shard::read_dir(dir.path().join("run/round-01/samples")).unwrap();
+    assert!(!samples.is_empty());
+}

@@ -410,7 +410,7 @@ def run_one(req, tests, ntests, calls, stdin_data, seq):
     # write: a sample reports a line per test, and waking this process for
     # each one cost more than the test. A child that writes a lot (>= 256 KiB
     # at a tick) gets its pipes watched from then on, so it blocks on a full
-    # pipe for at most one tick, and a tick is never longer than its age.
+    # pipe for at most one tick: 2 ms, doubling up to 50 ms as the child runs.
     poll = select.poll()
     names = {res_r: "res", out_r: "out", err_r: "err"}
     bufs = {"res": bytearray(), "out": bytearray(), "err": bytearray()}
