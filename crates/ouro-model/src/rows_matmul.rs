@@ -153,6 +153,9 @@ pub(crate) fn dots(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn dots_avx512(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32]) {
+    if m == 1 {
+        return gemv_avx512(x, k, w, out);
+    }
     let n = w.len() / k;
     let mut j = 0;
     while j < n {
@@ -194,6 +197,43 @@ unsafe fn dots_avx512(x: &[f32], m: usize, k: usize, w: &[f32], out: &mut [f32])
             i += r;
         }
         j += q;
+    }
+}
+
+/// One row of `x` (batch-1 decoding): nothing to reuse a weight load for, so the loop
+/// only streams each weight row in order, 64 values an iteration into four independent
+/// sums, with `x` in L1. The general kernel's row blocking and prefetches cost a third of
+/// the bandwidth here (the SmolLM2 head on one core: 10.3 ms that way, about 7.5 ms so).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn gemv_avx512(x: &[f32], k: usize, w: &[f32], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let (wide, full) = (k / 64 * 64, k / 16 * 16);
+    let xp = x.as_ptr();
+    for (row, o) in w.chunks_exact(k).zip(out.iter_mut()) {
+        let p = row.as_ptr();
+        let mut a = [_mm512_setzero_ps(); 4];
+        let mut c = 0;
+        // SAFETY: every offset read is below k, the length of `row` and of `x`.
+        while c < wide {
+            for (i, ai) in a.iter_mut().enumerate() {
+                let (wv, xv) = (_mm512_loadu_ps(p.add(c + 16 * i)), _mm512_loadu_ps(xp.add(c + 16 * i)));
+                *ai = _mm512_fmadd_ps(wv, xv, *ai);
+            }
+            c += 64;
+        }
+        while c < full {
+            a[0] = _mm512_fmadd_ps(_mm512_loadu_ps(p.add(c)), _mm512_loadu_ps(xp.add(c)), a[0]);
+            c += 16;
+        }
+        let mut s = _mm512_reduce_add_ps(_mm512_add_ps(
+            _mm512_add_ps(a[0], a[1]),
+            _mm512_add_ps(a[2], a[3]),
+        ));
+        for t in full..k {
+            s = row[t].mul_add(x[t], s);
+        }
+        *o = s;
     }
 }
 
@@ -315,6 +355,8 @@ mod tests {
         let dev = Device::Cpu;
         for (m, k, n) in [
             (1, 7, 5),
+            (1, 200, 37),
+            (1, 576, 64),
             (3, 40, 130),
             (8, 64, 64),
             (20, 50, 7),
