@@ -96,8 +96,8 @@ impl Q8Matrix {
 /// stream weights from memory and 8 bits move a quarter of the bytes; with many the
 /// work is arithmetic, where f32 FMAs do 16 products an instruction and the 8-bit dot
 /// spends about seven on 32 plus a scale. Measured on SmolLM2-135M, one AVX-512 core
-/// (bench_generate, 2026-12-05): batch 1 94 vs 21 tok/s, batch 8 153 vs 115, batch 16
-/// 155 vs 168.
+/// (bench_generate, 2026-12-05), q8 vs f32 tok/s: batch 1 97 vs 38, batch 8 153 vs 115,
+/// batch 16 155 vs 168.
 pub const MAX_ROWS: usize = 8;
 
 /// `x @ w^T (+ b)` for each `(w, b)`, for an f32 CPU `x` of at most [`MAX_ROWS`]
