@@ -123,27 +123,30 @@ fn tiny_model(dir: &Path) -> PathBuf {
     model
 }
 
+/// `ouro model generate --json` of 6 tokens from `model`, plus `extra` flags.
+fn generate_json(model: &Path, extra: &[&str]) -> String {
+    let mut a = vec![
+        "model",
+        "generate",
+        model.to_str().unwrap(),
+        "--prompt",
+        "def f(x):",
+        "--max-tokens",
+        "6",
+        "--ignore-eos",
+        "--json",
+    ];
+    a.extend_from_slice(extra);
+    let o = ouro(&a);
+    assert!(o.status.success(), "{a:?}: {}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 #[test]
 fn model_generate_on_cpu_matches_the_default_and_runs_in_bf16() {
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path());
-    let gen = |extra: &[&str]| {
-        let mut a = vec![
-            "model",
-            "generate",
-            model.to_str().unwrap(),
-            "--prompt",
-            "def f(x):",
-            "--max-tokens",
-            "6",
-            "--ignore-eos",
-            "--json",
-        ];
-        a.extend_from_slice(extra);
-        let o = ouro(&a);
-        assert!(o.status.success(), "{a:?}: {}", stderr(&o));
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    };
+    let gen = |extra: &[&str]| generate_json(&model, extra);
     // In a CUDA build the default may be the GPU, whose sampling is not bitwise the CPU's.
     if !cfg!(feature = "cuda") {
         assert_eq!(gen(&["--device", "cpu"]), gen(&[]));
@@ -173,21 +176,7 @@ fn sample_dtype_is_checked_first_and_q8_samples() {
     }
     let dir = tempfile::tempdir().unwrap();
     let model = tiny_model(dir.path());
-    let o = ouro(&[
-        "model",
-        "generate",
-        model.to_str().unwrap(),
-        "--prompt",
-        "def f(x):",
-        "--max-tokens",
-        "6",
-        "--ignore-eos",
-        "--json",
-        "--sample-dtype",
-        "q8",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let line = String::from_utf8_lossy(&o.stdout).into_owned();
+    let line = generate_json(&model, &["--sample-dtype", "q8"]);
     let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
     assert_eq!(v["token_ids"].as_array().unwrap().len(), 6, "{line}");
 }
