@@ -136,7 +136,14 @@ fn bad_model_device_and_dtype_name_the_key() {
         &["key 'model.sample_dtype'", "expected f32 or q8"],
     );
     rejected(
-        |t| set(set(t, "model", "sample_dtype", "\"q8\""), "model", "dtype", "\"bf16\""),
+        |t| {
+            set(
+                set(t, "model", "sample_dtype", "\"q8\""),
+                "model",
+                "dtype",
+                "\"bf16\"",
+            )
+        },
         &["key 'model.sample_dtype'", "CPU in f32"],
     );
 }

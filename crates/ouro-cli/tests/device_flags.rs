@@ -159,7 +159,10 @@ fn model_generate_on_cpu_matches_the_default_and_runs_in_bf16() {
 fn sample_dtype_is_checked_first_and_q8_samples() {
     for c in commands("cpu").into_iter().filter(|c| c[0] != "train") {
         for (value, want) in [
-            (&["--sample-dtype", "q4"][..], "--sample-dtype q4: expected f32 or q8"),
+            (
+                &["--sample-dtype", "q4"][..],
+                "--sample-dtype q4: expected f32 or q8",
+            ),
             (
                 &["--sample-dtype", "q8", "--dtype", "bf16"][..],
                 "--sample-dtype q8: 8-bit sampling runs on the CPU in f32, not on cpu/bf16",

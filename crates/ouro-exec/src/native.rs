@@ -13,7 +13,11 @@ pub const LINECOUNT_C: &str = include_str!("linecount.c");
 /// Where built helpers are kept: `$OURO_CACHE_DIR`, else `$XDG_CACHE_HOME/ouro`,
 /// else `~/.cache/ouro`.
 fn cache_dir() -> PathBuf {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(d) = var("OURO_CACHE_DIR") {
         return d;
     }
@@ -38,7 +42,12 @@ fn python_build_info(python: &Path) -> Result<(PathBuf, String, String), String>
         .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
-    match (lines.next(), lines.next(), lines.next(), out.status.success()) {
+    match (
+        lines.next(),
+        lines.next(),
+        lines.next(),
+        out.status.success(),
+    ) {
         (Some(inc), Some(suffix), Some(version), true) => {
             Ok((PathBuf::from(inc), suffix.to_string(), version.to_string()))
         }
@@ -93,7 +102,11 @@ pub fn line_counter(python: &Path) -> Result<PathBuf, String> {
     if !out.status.success() {
         let _ = std::fs::remove_file(&built);
         let err = String::from_utf8_lossy(&out.stderr);
-        let first = err.lines().find(|l| l.contains("error")).unwrap_or("").trim();
+        let first = err
+            .lines()
+            .find(|l| l.contains("error"))
+            .unwrap_or("")
+            .trim();
         return Err(format!("`{cc}` could not build it: {first}"));
     }
     // Concurrent executors may race here; rename makes either build the one.

@@ -192,7 +192,15 @@ impl Decoder {
         self.lm_head_q8 = quantize(&self.lm_head)?;
         for l in &mut self.layers {
             let a = &mut l.attn;
-            for lin in [&mut a.q, &mut a.k, &mut a.v, &mut a.o, &mut l.gate, &mut l.up, &mut l.down] {
+            for lin in [
+                &mut a.q,
+                &mut a.k,
+                &mut a.v,
+                &mut a.o,
+                &mut l.gate,
+                &mut l.up,
+                &mut l.down,
+            ] {
                 lin.q8 = quantize(&lin.w)?;
             }
         }

@@ -237,7 +237,10 @@ mod tests {
         let p = Placement::resolve(Some("cpu"), Some("bf16")).unwrap();
         assert_eq!(p.describe(), "cpu/bf16");
         let e = SampleDtype::Q8.check(&p).unwrap_err().0;
-        assert!(e.contains("--sample-dtype q8") && e.contains("cpu/bf16"), "{e}");
+        assert!(
+            e.contains("--sample-dtype q8") && e.contains("cpu/bf16"),
+            "{e}"
+        );
         assert!(SampleDtype::Q8.check(&Placement::cpu()).is_ok());
     }
 

@@ -102,14 +102,14 @@ pub const MAX_ROWS: usize = 8;
 
 /// `x @ w^T (+ b)` for each `(w, b)`, for an f32 CPU `x` of at most [`MAX_ROWS`]
 /// rows; `None` otherwise (the caller falls back to the f32 weights).
-pub fn linear_many(x: &Tensor, projs: &[(&Q8Matrix, Option<&Tensor>)]) -> Result<Option<Vec<Tensor>>> {
+pub fn linear_many(
+    x: &Tensor,
+    projs: &[(&Q8Matrix, Option<&Tensor>)],
+) -> Result<Option<Vec<Tensor>>> {
     let dims = x.dims().to_vec();
     let k = *dims.last().expect("rank >= 1");
     let m: usize = dims[..dims.len() - 1].iter().product();
-    if m > MAX_ROWS
-        || !x.device().is_cpu()
-        || projs.iter().any(|(w, _)| w.k != k)
-    {
+    if m > MAX_ROWS || !x.device().is_cpu() || projs.iter().any(|(w, _)| w.k != k) {
         return Ok(None);
     }
     let x = x.contiguous()?;
@@ -181,7 +181,11 @@ fn dot_fn() -> DotFn {
 unsafe fn dot_generic(a: &[Block], b: &[Block]) -> f32 {
     let mut acc = 0f32;
     for (a, b) in a.iter().zip(b) {
-        let s: i32 = a.q.iter().zip(&b.q).map(|(&x, &y)| x as i32 * y as i32).sum();
+        let s: i32 =
+            a.q.iter()
+                .zip(&b.q)
+                .map(|(&x, &y)| x as i32 * y as i32)
+                .sum();
         acc += a.d * b.d * s as f32;
     }
     acc
@@ -240,7 +244,10 @@ mod tests {
                 let portable = unsafe { dot_generic(xr, q.row(j)) };
                 let exact: f32 = (0..k).map(|t| x[i * k + t] * w[j * k + t]).sum();
                 let v = got[i * n + j];
-                assert!((v - portable).abs() <= 1e-4 * (1.0 + portable.abs()), "{v} vs {portable}");
+                assert!(
+                    (v - portable).abs() <= 1e-4 * (1.0 + portable.abs()),
+                    "{v} vs {portable}"
+                );
                 // Two 8-bit roundings of values in [-1, 1] over 576 terms.
                 assert!((v - exact).abs() < 0.15, "({i},{j}): {v} vs f32 {exact}");
             }
@@ -251,7 +258,11 @@ mod tests {
     fn quantization_round_trips_within_half_a_step() {
         let w = data(4 * 64, 3);
         let q = Q8Matrix::quantize(&w, 4, 64).unwrap();
-        for (blk, (orig, back)) in w.chunks(BLOCK).zip(q.dequantize().chunks(BLOCK)).enumerate() {
+        for (blk, (orig, back)) in w
+            .chunks(BLOCK)
+            .zip(q.dequantize().chunks(BLOCK))
+            .enumerate()
+        {
             let d = q.blocks[blk].d;
             for (a, b) in orig.iter().zip(back) {
                 assert!((a - b).abs() <= d / 2.0 + 1e-7, "{a} vs {b}");

@@ -118,7 +118,9 @@ pub fn matmul_wt_many(x: &[f32], m: usize, k: usize, ws: &[&[f32]]) -> Vec<Vec<f
     if m == 1 {
         return ts;
     }
-    ts.into_iter().map(|t| transpose(&t, t.len() / m, m)).collect()
+    ts.into_iter()
+        .map(|t| transpose(&t, t.len() / m, m))
+        .collect()
 }
 
 /// `t` `[n, m]` (one run per weight row, as the kernels fill it) as `[m, n]`.
@@ -217,7 +219,10 @@ unsafe fn gemv_avx512(x: &[f32], k: usize, w: &[f32], out: &mut [f32]) {
         // SAFETY: every offset read is below k, the length of `row` and of `x`.
         while c < wide {
             for (i, ai) in a.iter_mut().enumerate() {
-                let (wv, xv) = (_mm512_loadu_ps(p.add(c + 16 * i)), _mm512_loadu_ps(xp.add(c + 16 * i)));
+                let (wv, xv) = (
+                    _mm512_loadu_ps(p.add(c + 16 * i)),
+                    _mm512_loadu_ps(xp.add(c + 16 * i)),
+                );
                 *ai = _mm512_fmadd_ps(wv, xv, *ai);
             }
             c += 64;

@@ -25,7 +25,12 @@ fn step_logits(d: &ouro_model::Decoder, ids: &Tensor) -> Vec<Vec<f32>> {
     let mut out = Vec::new();
     let pos = |a: u32, b: u32| vec![(a..b).collect::<Vec<u32>>()];
     let l = d
-        .forward_step(&ids.narrow(1, 0, 6).unwrap(), &pos(0, 6), &[vec![true; 6]], &mut cache)
+        .forward_step(
+            &ids.narrow(1, 0, 6).unwrap(),
+            &pos(0, 6),
+            &[vec![true; 6]],
+            &mut cache,
+        )
         .unwrap();
     out.push(l.flatten_all().unwrap().to_vec1::<f32>().unwrap());
     for t in 6..11 {
@@ -52,18 +57,24 @@ fn q8_generation_steps_track_f32_and_training_is_untouched() {
     assert_eq!(d.quantize_for_sampling().unwrap(), 7 * 2 + 1);
     let after = d.forward(&ids).unwrap();
     let same = (before - after).unwrap().abs().unwrap().max_all().unwrap();
-    assert_eq!(same.to_scalar::<f32>().unwrap(), 0.0, "the training forward changed");
+    assert_eq!(
+        same.to_scalar::<f32>().unwrap(),
+        0.0,
+        "the training forward changed"
+    );
 
     let b = step_logits(&d, &ids);
     let mut agree = 0;
     for (x, y) in a.iter().zip(&b) {
         let scale = x.iter().fold(0f32, |m, v| m.max(v.abs()));
         let diff = x.iter().zip(y).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
-        assert!(diff < 0.05 * scale.max(1.0), "max diff {diff} vs logit scale {scale}");
+        assert!(
+            diff < 0.05 * scale.max(1.0),
+            "max diff {diff} vs logit scale {scale}"
+        );
         assert!(diff > 0.0, "the q8 weights were not used");
         let argmax = |v: &[f32]| (0..v.len()).max_by(|&i, &j| v[i].total_cmp(&v[j])).unwrap();
         agree += (argmax(x) == argmax(y)) as usize;
     }
     assert!(agree >= 5, "greedy tokens agree at {agree} of 6 steps");
 }
-

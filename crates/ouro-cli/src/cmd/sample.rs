@@ -151,7 +151,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let weights = ouro_model::SampleDtype::parse(args.sample_dtype.as_deref())?;
     weights.check(&place)?;
     if args.model.is_some() {
-        eprintln!("sampling on {}, {} weights", place.describe(), weights.name());
+        eprintln!(
+            "sampling on {}, {} weights",
+            place.describe(),
+            weights.name()
+        );
     }
     let mut problems: Vec<Problem> = shard::read_dir(&args.problems)
         .with_context(|| format!("reading problems from {}", args.problems.display()))?;

@@ -29,7 +29,13 @@ impl Lin {
 
     pub(super) fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
         let adapters = pass.adapters;
-        let y = project(x, &self.w, self.b.as_ref(), self.q8.as_deref(), pass.no_grad)?;
+        let y = project(
+            x,
+            &self.w,
+            self.b.as_ref(),
+            self.q8.as_deref(),
+            pass.no_grad,
+        )?;
         match (&self.lora, adapters) {
             (Some((a, b, scale)), true) => y + (linear(&linear(x, a, None)?, b, None)? * *scale)?,
             _ => Ok(y),

@@ -41,9 +41,10 @@ impl Ctx<'_> {
             .map_or(DEFAULT_CPU_MS, |e| e.cpu_ms);
         let workers = self.cfg.execute.as_ref().map_or(0, |e| e.workers);
         let problems_dir = self.problems_dir.clone();
-        let (device, dtype, sample_dtype) = self.cfg.model.as_ref().map_or((None, None, None), |m| {
-            (m.device.clone(), m.dtype.clone(), m.sample_dtype.clone())
-        });
+        let (device, dtype, sample_dtype) =
+            self.cfg.model.as_ref().map_or((None, None, None), |m| {
+                (m.device.clone(), m.dtype.clone(), m.sample_dtype.clone())
+            });
         self.stage(
             sample_phase,
             &samples_dir,
