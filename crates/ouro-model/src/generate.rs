@@ -367,10 +367,19 @@ pub fn generate_from_dir_with_eos(
     eos: Option<Vec<u32>>,
 ) -> Result<Vec<Generation>> {
     let cpu = crate::device::Placement::cpu();
-    generate_from_dir_on(dir, prompt, chat, n, params, eos, &cpu, Default::default())
+    generate_from_dir_on(
+        dir,
+        prompt,
+        chat,
+        n,
+        params,
+        eos,
+        (&cpu, Default::default()),
+    )
 }
 
-/// [`generate_from_dir_with_eos`] with the weights loaded on `place` (device and dtype).
+/// [`generate_from_dir_with_eos`] with the weights loaded on `place` (device and dtype),
+/// sampling over `weights` (8-bit copies or the model's own).
 pub fn generate_from_dir_on(
     dir: &std::path::Path,
     prompt: &str,
@@ -378,8 +387,7 @@ pub fn generate_from_dir_on(
     n: usize,
     params: &SamplingParams,
     eos: Option<Vec<u32>>,
-    place: &crate::device::Placement,
-    weights: crate::device::SampleDtype,
+    (place, weights): (&crate::device::Placement, crate::device::SampleDtype),
 ) -> Result<Vec<Generation>> {
     let mut ck = crate::checkpoint::load_with_dtype(dir, &place.device, place.dtype)?;
     if weights == crate::device::SampleDtype::Q8 {

@@ -53,7 +53,7 @@ impl Q8Matrix {
     /// Quantizes `w` (`[n, k]`, row-major); `None` when `k` is not a multiple of
     /// [`BLOCK`] (the caller keeps f32 weights).
     pub fn quantize(w: &[f32], n: usize, k: usize) -> Option<Q8Matrix> {
-        if k == 0 || k % BLOCK != 0 || w.len() != n * k {
+        if k == 0 || !k.is_multiple_of(BLOCK) || w.len() != n * k {
             return None;
         }
         let blocks = w

@@ -215,8 +215,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     seed: a.seed,
                 },
                 a.ignore_eos.then(Vec::new),
-                &place,
-                weights,
+                (&place, weights),
             )?;
             if a.json {
                 let tok_path = a.model.path().join(ouro_model::files::TOKENIZER_FILE);
