@@ -162,9 +162,10 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
 pub fn serve(opts: &ServeOptions) -> anyhow::Result<()> {
     let server = start(opts)?;
     eprintln!(
-        "serving {} ({}) as '{}' at {}/v1 (completions, chat/completions, models)",
+        "serving {} ({}, {} weights) as '{}' at {}/v1 (completions, chat/completions, models)",
         opts.model.display(),
         opts.place.describe(),
+        opts.weights.name(),
         server.model_name(),
         server.base_url()
     );
