@@ -2,6 +2,8 @@
 //! one JSON line of figures (used by `scripts/bench-exec.sh`).
 //!
 //! Usage: humaneval JSONL REPS OUT_DIR [WORKERS] [auto|inprocess]
+//! With `OURO_BENCH_PYTHON_TRACER=1` set, `lines_executed` is counted by the Python
+//! tracer instead of the C one (to compare their cost; the counts are the same).
 
 use std::path::Path;
 use std::time::Instant;
@@ -92,7 +94,7 @@ fn main() {
         workers,
         progress: false,
         judge,
-        native_line_counter: std::env::var_os("PYTRACER").is_none(),
+        native_line_counter: std::env::var_os("OURO_BENCH_PYTHON_TRACER").is_none(),
         ..ExecOptions::default()
     };
     let (c0, k0) = (cpu_s(libc::RUSAGE_SELF), cpu_s(libc::RUSAGE_CHILDREN));

@@ -11,7 +11,7 @@
 use candle_core::{Result, Tensor};
 use rayon::prelude::*;
 
-use crate::rows_matmul::{f32_slice, outputs};
+use crate::rows_matmul::{f32_slice, outputs, COLS};
 
 /// Weights per block (one scale each).
 pub const BLOCK: usize = 32;
@@ -73,11 +73,6 @@ impl Q8Matrix {
         Ok(f32_slice(&g, l).and_then(|v| Self::quantize(v, n, k)))
     }
 
-    /// `(rows, columns)`.
-    pub fn dims(&self) -> (usize, usize) {
-        (self.n, self.k)
-    }
-
     /// The weights back in f32 (for tests and error measurements).
     pub fn dequantize(&self) -> Vec<f32> {
         self.blocks
@@ -125,9 +120,6 @@ pub fn linear_many(
     outputs(outs, &dims, &ns, &biases, x.device()).map(Some)
 }
 
-/// Weight rows per task.
-const ROWS_PER_TASK: usize = 16;
-
 /// `out[i, j] = dot(x[i, :], w[j, :])` with `x` quantized per block, for several
 /// weight matrices in one parallel region (`x` `[m, k]`, results `[m, n_w]`).
 pub fn matmul_wt_many(x: &[f32], m: usize, k: usize, ws: &[&Q8Matrix]) -> Vec<Vec<f32>> {
@@ -141,9 +133,9 @@ pub fn matmul_wt_many(x: &[f32], m: usize, k: usize, ws: &[&Q8Matrix]) -> Vec<Ve
         .iter_mut()
         .zip(ws)
         .flat_map(|(t, w)| {
-            t.chunks_mut(ROWS_PER_TASK * m)
+            t.chunks_mut(COLS * m)
                 .enumerate()
-                .map(move |(c, tb)| (tb, *w, c * ROWS_PER_TASK))
+                .map(move |(c, tb)| (tb, *w, c * COLS))
         })
         .collect();
     tasks.into_par_iter().for_each(|(tb, w, j0)| {

@@ -93,8 +93,8 @@ pub(crate) fn f32_slice<'a>(g: &'a Storage, l: &candle_core::Layout) -> Option<&
 /// Floats ahead of the current position that the weight stream prefetches.
 const PREFETCH: usize = 2048;
 
-/// Weight rows per task.
-const COLS: usize = 16;
+/// Weight rows per task (also of the 8-bit kernel, [`crate::q8`]).
+pub(crate) const COLS: usize = 16;
 
 /// `out[i, j] = dot(x[i, :], w[j, :])`, `x` `[m, k]`, `w` `[n, k]`, `out` `[m, n]`.
 pub fn matmul_wt(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
