@@ -1,14 +1,14 @@
 //! Atomic checkpoints: model files, optimiser moments and trainer state in
 //! `checkpoint-NNNNNN/`, written to a temp dir first and renamed into place.
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Var};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, TrainError};
 use crate::model::TrainableLm;
-use crate::optim::{FusedAdamW, Moments};
+use crate::optim::FusedAdamW;
 use crate::var_files::load_vars_from;
 
 /// What a checkpoint needs besides tensors to continue the same run.
@@ -46,15 +46,9 @@ pub fn save(
     model.save(&tmp)?;
     let mut moments = HashMap::new();
     for ((name, p), mom) in names.iter().zip(&opt.params).zip(&opt.state) {
-        let shape = p.shape();
-        moments.insert(
-            format!("m.{name}"),
-            Tensor::from_slice(&mom.m, shape, &Device::Cpu)?,
-        );
-        moments.insert(
-            format!("v.{name}"),
-            Tensor::from_slice(&mom.v, shape, &Device::Cpu)?,
-        );
+        let (m, v) = mom.to_cpu(p.shape())?;
+        moments.insert(format!("m.{name}"), m);
+        moments.insert(format!("v.{name}"), v);
     }
     let opt_path = tmp.join("optimizer.safetensors");
     candle_core::safetensors::save(&moments, &opt_path).map_err(|e| TrainError::Checkpoint {
@@ -113,16 +107,9 @@ pub fn load(
     let moments =
         candle_core::safetensors::load(&opt_path, &Device::Cpu).map_err(|e| err(e.to_string()))?;
     for ((name, _), mom) in vars.iter().zip(opt.state.iter_mut()) {
-        let get = |k: String| -> Result<Vec<f32>> {
-            let t = moments
-                .get(&k)
-                .ok_or_else(|| err(format!("missing '{k}'")))?;
-            Ok(t.flatten_all()?.to_vec1::<f32>()?)
-        };
-        *mom = Moments {
-            m: get(format!("m.{name}"))?,
-            v: get(format!("v.{name}"))?,
-        };
+        let get = |k: String| moments.get(&k).ok_or_else(|| err(format!("missing '{k}'")));
+        mom.restore(get(format!("m.{name}"))?, get(format!("v.{name}"))?)
+            .map_err(|e| err(format!("'{name}': {e}")))?;
     }
     opt.t = state.adam_t;
     Ok(state)

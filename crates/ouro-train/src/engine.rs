@@ -13,7 +13,7 @@ use crate::error::{Result, TrainError};
 use crate::loss::DpoMetrics;
 use crate::metrics::{plot_loss_svg, read_losses, MetricsLog, StepMetrics};
 use crate::model::TrainableLm;
-use crate::optim::{clip_coef, global_norm, lr_at, FusedAdamW, GradAccumulator};
+use crate::optim::{clip_coef, lr_at, FusedAdamW};
 
 /// How a micro-batch's loss gradient reaches the parameters.
 pub enum Gradient {
@@ -104,7 +104,7 @@ pub fn run(
     let named = model.vars();
     let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
     let vars: Vec<_> = named.iter().map(|(_, v)| v.clone()).collect();
-    let mut opt = FusedAdamW::new(vars.clone(), cfg);
+    let mut opt = FusedAdamW::new(vars.clone(), cfg, model.optimizer_on_device())?;
     let mut start = 0;
     let mut resumed_from = None;
     let mut resumed_timed: Option<std::path::PathBuf> = None;
@@ -129,7 +129,7 @@ pub fn run(
     let mut log = MetricsLog::open(&metrics_path, start)?;
     let bar = ouro_data::progress::bar(total, cfg.progress, label, "steps");
     bar.set_position(start);
-    let mut acc = GradAccumulator::new(&vars);
+    let mut acc = opt.accumulator();
     let mut last: Option<StepMetrics> = None;
     // Clock-timed checkpoints only make a kill cheap; they never outlive the run.
     let mut last_save = Instant::now();
@@ -163,7 +163,7 @@ pub fn run(
             }
         }
         let t_opt = Instant::now();
-        let norm = global_norm(acc.grads());
+        let norm = acc.global_norm()?;
         if cfg.stop_on_nan && !norm.is_finite() {
             return Err(TrainError::NonFiniteLoss {
                 step: step + 1,
@@ -172,7 +172,7 @@ pub fn run(
             });
         }
         let lr = lr_at(cfg, step, total);
-        opt.step(acc.grads(), clip_coef(norm, cfg.max_grad_norm), lr)?;
+        opt.step(&acc, clip_coef(norm, cfg.max_grad_norm), lr)?;
         let optim_s = t_opt.elapsed().as_secs_f64();
         let secs = t0.elapsed().as_secs_f64();
         let m = StepMetrics {

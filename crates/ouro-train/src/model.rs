@@ -56,6 +56,13 @@ pub trait TrainableLm {
         self.vars()
     }
 
+    /// Whether the optimiser keeps its state and does its arithmetic on the model's
+    /// device with tensor ops (a GPU, or the generic path on CPU) rather than in the
+    /// fused host kernel.
+    fn optimizer_on_device(&self) -> bool {
+        !self.device().is_cpu()
+    }
+
     /// File inside a saved model directory that holds [`TrainableLm::vars`] by name
     /// (read back on resume).
     fn weights_file(&self) -> &'static str {

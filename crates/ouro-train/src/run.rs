@@ -255,6 +255,11 @@ impl DecoderLm {
 }
 
 impl TrainableLm for DecoderLm {
+    /// On a GPU, and under `--backend generic` so that the CPU tests the GPU's optimiser.
+    fn optimizer_on_device(&self) -> bool {
+        !self.device.is_cpu() || self.ckpt.decoder.generic_ops()
+    }
+
     fn token_logprobs(
         &self,
         ids: &candle_core::Tensor,
@@ -390,6 +395,7 @@ fn finish(
             "dtype": dtype_name(model.compute),
             "backend": if model.uses_hand_pass() { "fast" } else { "generic" },
             "save_dtype": dtype_name(save_dtype),
+            "optimizer": if model.optimizer_on_device() { "device" } else { "host" },
         }),
     )
 }

@@ -64,6 +64,64 @@ fn bf16_compute_with_f32_master_weights_trains_like_f32() {
     assert_losses(&b, &a, 2e-2, "dpo bf16 vs f32");
 }
 
+fn params(m: &DecoderLm) -> Vec<Vec<f32>> {
+    ouro_train::model::TrainableLm::vars(m)
+        .iter()
+        .map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap())
+        .collect()
+}
+
+/// The generic path keeps AdamW's moments on the model's device; a checkpoint must carry
+/// them there and back so that a resumed run is the uninterrupted one.
+#[test]
+fn generic_path_resumes_bitwise_with_moments_on_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SftConfig {
+        optim: ouro_train::config::OptimConfig {
+            save_every: 2,
+            ..optim(4)
+        },
+        max_length: 32,
+        ..SftConfig::default()
+    };
+    let ex = common::sft_examples();
+    let straight = model(7).with_generic();
+    ouro_train::sft::train_examples(&straight, &ex, 0, &cfg, &dir.path().join("a"), None).unwrap();
+    let first = model(7).with_generic();
+    ouro_train::sft::train_examples(&first, &ex, 0, &cfg, &dir.path().join("b"), Some(2)).unwrap();
+    let second = model(7).with_generic();
+    let r = ouro_train::sft::train_examples(&second, &ex, 0, &cfg, &dir.path().join("b"), None)
+        .unwrap();
+    assert_eq!(r.resumed_from, Some(2));
+    assert_eq!(
+        params(&straight),
+        params(&second),
+        "parameters differ after resume"
+    );
+    assert_eq!(
+        common::losses(&dir.path().join("a")),
+        common::losses(&dir.path().join("b"))
+    );
+    // Moments that never reached the checkpoint would restart from zero: a resumed run
+    // without them must differ, or this test could not fail.
+    let third = model(7).with_generic();
+    let ck = dir.path().join("b/checkpoint-000002/optimizer.safetensors");
+    let zeros: std::collections::HashMap<String, candle_core::Tensor> =
+        candle_core::safetensors::load(&ck, &Device::Cpu)
+            .unwrap()
+            .into_iter()
+            .map(|(k, t)| (k, t.zeros_like().unwrap()))
+            .collect();
+    std::fs::remove_dir_all(dir.path().join("b/checkpoint-000004")).unwrap();
+    candle_core::safetensors::save(&zeros, &ck).unwrap();
+    ouro_train::sft::train_examples(&third, &ex, 0, &cfg, &dir.path().join("b"), None).unwrap();
+    assert_ne!(
+        params(&straight),
+        params(&third),
+        "moments made no difference"
+    );
+}
+
 fn model_dir(dir: &Path) {
     let tok = ouro_train::tokenize::char_tokenizer("abcdefghijklmnopqrstuvwxyz =()+:");
     let mut cfg = Config::tiny();
@@ -108,6 +166,7 @@ fn train_report_names_device_dtype_and_path_and_save_dtype_is_honoured() {
         (&r["device"], &r["dtype"], &r["backend"], &r["save_dtype"]),
         (&"cpu".into(), &"f32".into(), &"fast".into(), &"f32".into())
     );
+    assert_eq!(r["optimizer"], "host");
     let half = tmp.path().join("half");
     let dev = ouro_train::run::TrainDevice {
         place: ouro_model::Placement::resolve(Some("cpu"), Some("bf16")).unwrap(),
@@ -125,6 +184,10 @@ fn train_report_names_device_dtype_and_path_and_save_dtype_is_honoured() {
             &"generic".into(),
             &"bf16".into()
         )
+    );
+    assert_eq!(
+        r["optimizer"], "device",
+        "the generic path runs the GPU's optimiser"
     );
     let saved =
         ouro_model::checkpoint::load_with_dtype(half.join("model"), &Device::Cpu, DType::BF16)
