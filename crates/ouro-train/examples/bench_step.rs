@@ -4,6 +4,9 @@
 //!     cargo build --release -p ouro-train --example bench_step
 //!     target/release/examples/bench_step sft 6     # 4 x 256 tokens per step
 //!     target/release/examples/bench_step dpo 6     # 2 pairs x 256 tokens per step
+//!
+//! `OURO_BENCH_GENERIC=1` times the device-generic path instead (what a GPU runs:
+//! composed ops, candle autograd, the tensor-op optimiser), here on the CPU.
 
 use candle_core::{DType, Device};
 use ouro_model::checkpoint::Checkpoint;
@@ -55,6 +58,8 @@ fn main() {
         chat_template: None,
     };
     let model = DecoderLm::from_checkpoint(ckpt, &dev);
+    let generic = std::env::var_os("OURO_BENCH_GENERIC").is_some_and(|v| v == "1");
+    let model = if generic { model.with_generic() } else { model };
     let out = tempfile::tempdir().unwrap();
     let optim = OptimConfig {
         lr: 1e-4,
@@ -134,6 +139,6 @@ fn main() {
     eprintln!("optimizer seconds per step: {opt:?}");
     println!(
         "{}",
-        serde_json::json!({"impl": "ouro", "mode": mode, "params": params, "steps": steps, "s_per_step": median, "final_loss": report.final_loss})
+        serde_json::json!({"impl": "ouro", "mode": mode, "generic": generic, "params": params, "steps": steps, "s_per_step": median, "final_loss": report.final_loss})
     );
 }
