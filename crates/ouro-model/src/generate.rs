@@ -63,7 +63,15 @@ pub struct Generator<'a> {
     tokenizer: &'a Tokenizer,
     eos: Vec<u32>,
     max_batch: usize,
+    prefill_budget: usize,
 }
+
+/// Most attention scores (batch x heads x queries x keys) one prefill forward may hold.
+/// Scores grow with the square of the prompt: 64 rows of 800-token prompts over 9 heads
+/// would be 1.5 GB in f32 per layer, several times over once masked and softmaxed. A
+/// longer prefill runs in slices of queries against the cache (a result within float
+/// rounding of the single pass); one that fits runs in one pass as before.
+pub const PREFILL_SCORE_BUDGET: usize = 32 << 20;
 
 struct Active {
     req: usize,
@@ -91,6 +99,7 @@ impl<'a> Generator<'a> {
             tokenizer,
             eos,
             max_batch: 64,
+            prefill_budget: PREFILL_SCORE_BUDGET,
         }
     }
 
@@ -103,6 +112,13 @@ impl<'a> Generator<'a> {
     /// Most sequences decoded together (default 64).
     pub fn with_max_batch(mut self, n: usize) -> Self {
         self.max_batch = n.max(1);
+        self
+    }
+
+    /// Most attention scores a prefill forward may hold (default
+    /// [`PREFILL_SCORE_BUDGET`]); a longer prefill runs in slices of query positions.
+    pub fn with_prefill_budget(mut self, scores: usize) -> Self {
+        self.prefill_budget = scores.max(1);
         self
     }
 
@@ -265,9 +281,22 @@ impl<'a> Generator<'a> {
             );
             a.key_valid = (0..max_len).map(|j| j >= pad).collect();
         }
-        let input = Tensor::from_vec(ids, (active.len(), max_len), self.decoder.device())?;
-        let kv: Vec<Vec<bool>> = active.iter().map(|a| a.key_valid.clone()).collect();
-        Ok(self.decoder.forward_step(&input, &positions, &kv, cache)?)
+        let rows = active.len();
+        let heads = self.decoder.config().num_attention_heads;
+        let step = prefill_slice(rows * heads, max_len, self.prefill_budget);
+        let mut logits = None;
+        for start in (0..max_len).step_by(step) {
+            let end = (start + step).min(max_len);
+            let slice: Vec<u32> = ids
+                .chunks(max_len)
+                .flat_map(|r| r[start..end].iter().copied())
+                .collect();
+            let input = Tensor::from_vec(slice, (rows, end - start), self.decoder.device())?;
+            let pos: Vec<Vec<u32>> = positions.iter().map(|p| p[start..end].to_vec()).collect();
+            let kv: Vec<Vec<bool>> = active.iter().map(|a| a.key_valid[..end].to_vec()).collect();
+            logits = Some(self.decoder.forward_step(&input, &pos, &kv, cache)?);
+        }
+        Ok(logits.expect("max_len >= 1"))
     }
 
     /// Whether `a` has just finished (EOS, a stop string, or `max_tokens`),
@@ -330,6 +359,17 @@ impl<'a> Generator<'a> {
         let input = Tensor::from_vec(last, (active.len(), 1), self.decoder.device())?;
         Ok(self.decoder.forward_step(&input, &positions, &kv, cache)?)
     }
+}
+
+/// Query positions per prefill forward: all `len` when `lanes x len x len` scores fit
+/// in `budget`, else as many as fit against the full key length (at least 16, so each
+/// slice's matmuls stay batched).
+fn prefill_slice(lanes: usize, len: usize, budget: usize) -> usize {
+    let len = len.max(1);
+    if lanes.saturating_mul(len).saturating_mul(len) <= budget {
+        return len;
+    }
+    (budget / lanes.saturating_mul(len).max(1)).max(16).min(len)
 }
 
 /// The text [`generate_from_dir`] feeds the checkpoint in `dir`: `prompt`
@@ -414,4 +454,18 @@ pub fn generate_from_dir_on(
         g = g.with_eos(eos);
     }
     g.generate(&reqs)
+}
+
+#[cfg(test)]
+mod prefill_tests {
+    use super::prefill_slice;
+
+    #[test]
+    fn a_prefill_is_sliced_only_when_its_scores_exceed_the_budget() {
+        assert_eq!(prefill_slice(16 * 9, 100, 32 << 20), 100);
+        // 16 rows x 9 heads x 800 x 800 = 92M scores: slices of 291 queries.
+        assert_eq!(prefill_slice(16 * 9, 800, 32 << 20), 291);
+        assert_eq!(prefill_slice(64 * 9, 4000, 32 << 20), 16, "never below 16");
+        assert_eq!(prefill_slice(1, 10, 1), 10, "never above the prompt");
+    }
 }

@@ -38,6 +38,10 @@ fn kv_cache_steps_reproduce_the_full_forward() {
         )
         .unwrap();
     assert!(max_abs_diff(&l, &full.narrow(1, 3, 1).unwrap().squeeze(1).unwrap()) < 1e-10);
+    // The weights are training vars, yet the step's logits carry no backprop graph: a
+    // graph would keep every layer's activations alive until the logits are dropped.
+    assert!(full.track_op(), "the weights are vars");
+    assert!(!l.track_op(), "the generation step's logits hold its graph");
     for t in 4..9 {
         let l = d
             .forward_step(

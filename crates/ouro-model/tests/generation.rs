@@ -115,3 +115,54 @@ fn stop_sequences_and_eos_end_generation() {
     assert_eq!(e.finish_reason, FinishReason::Stop);
     assert_eq!(e.token_ids, full.token_ids[..=first_eos].to_vec());
 }
+
+/// A prefill too big for the score budget runs in slices of query positions against the
+/// cache; what comes out must be what one pass gives.
+#[test]
+fn a_sliced_prefill_generates_what_one_pass_does() {
+    let (d, tok) = setup();
+    let long = |i: usize| {
+        (0..i)
+            .map(|k| format!("def f{k}(x):\n    return x * {k} + 1\n"))
+            .collect::<String>()
+    };
+    let reqs: Vec<GenerationRequest> = [(1usize, 3u64), (4, 5), (7, 9)]
+        .iter()
+        .map(|&(n, seed)| GenerationRequest {
+            prompt: long(n),
+            params: SamplingParams {
+                temperature: 0.0,
+                max_tokens: 8,
+                seed,
+                ..Default::default()
+            },
+        })
+        .collect();
+    let longest = reqs
+        .iter()
+        .map(|r| tok.encode(r.prompt.as_str(), false).unwrap().len())
+        .max()
+        .unwrap();
+    assert!(
+        longest > 3 * 16,
+        "the prompts span several slices: {longest}"
+    );
+    let one = Generator::new(&d, &tok)
+        .with_eos(vec![])
+        .generate(&reqs)
+        .unwrap();
+    let sliced = Generator::new(&d, &tok)
+        .with_eos(vec![])
+        .with_prefill_budget(1)
+        .generate(&reqs)
+        .unwrap();
+    for (a, b) in one.iter().zip(&sliced) {
+        assert_eq!(a.token_ids, b.token_ids);
+        assert!(
+            (a.logprob - b.logprob).abs() < 1e-4,
+            "{} vs {}",
+            a.logprob,
+            b.logprob
+        );
+    }
+}
