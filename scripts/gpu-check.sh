@@ -6,7 +6,9 @@
 #   2. The references on the same GPU, SmolLM2-135M architecture, bf16, random
 #      weights (the hub is unreachable): PyTorch eager SFT step at 8 x 512
 #      tokens, a DPO step (4 pairs x 512), transformers `generate` at batch 64.
-#   3. One table.
+#   3. ouro's own SFT and DPO steps and sampling at batch 64 on the same weights
+#      (the `gpu_step` example).
+#   4. One table.
 #
 #   scripts/gpu-check.sh                 # builds the test binaries (needs cargo,
 #                                        # scripts/check-cuda-build.sh's toolchain)
@@ -64,8 +66,9 @@ done
 
 # ouro's own steps on the same weights (the `gpu_step` example, when built).
 if [[ -x "$bins/gpu_step" ]]; then
-  for mode in sft dpo; do
-    "$bins/gpu_step" "$mode" "$model" 6 cuda >"$OUT_DIR/ouro-$mode.json" 2>"$OUT_DIR/ouro-$mode.err" \
+  for run in "sft 6" "dpo 6" "gen 128"; do
+    mode="${run%% *}"
+    "$bins/gpu_step" "$mode" "$model" "${run##* }" cuda >"$OUT_DIR/ouro-$mode.json" 2>"$OUT_DIR/ouro-$mode.err" \
       || echo "ouro $mode failed: $(tail -3 "$OUT_DIR/ouro-$mode.err")" >&2
   done
 fi
@@ -79,7 +82,7 @@ def load(name):
     except Exception:
         return None
 sft, dpo, gen = load("torch-sft.json"), load("torch-dpo.json"), load("torch-gen.json")
-osft, odpo = load("ouro-sft.json"), load("ouro-dpo.json")
+osft, odpo, ogen = load("ouro-sft.json"), load("ouro-dpo.json"), load("ouro-gen.json")
 rows = [("CPU-vs-CUDA parity (ouro-model, ouro-train cuda tests)", parity)]
 if sft: rows.append(("PyTorch eager bf16 SFT step, 8x512 tokens", "%.4f s" % sft["s_per_step"]))
 if osft: rows.append(("ouro bf16 SFT step, same shape", "%.4f s (%.2fx PyTorch)" % (
@@ -88,6 +91,8 @@ if dpo: rows.append(("PyTorch eager bf16 DPO step, 4 pairs x 512", "%.4f s" % dp
 if odpo: rows.append(("ouro bf16 DPO step, same shape", "%.4f s (%.2fx PyTorch)" % (
     odpo["s_per_step"], odpo["s_per_step"] / dpo["s_per_step"] if dpo else float("nan"))))
 if gen: rows.append(("transformers generate bf16, batch 64, 128 new tokens", "%.0f tok/s" % gen["tokens_per_s"]))
+if ogen: rows.append(("ouro sampling bf16, same shape", "%.0f tok/s (%.2fx transformers)" % (
+    ogen["tokens_per_s"], ogen["tokens_per_s"] / gen["tokens_per_s"] if gen else float("nan"))))
 print("| check | result |\n|---|---|")
 for k, v in rows:
     print("| %s | %s |" % (k, v))

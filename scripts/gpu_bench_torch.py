@@ -4,6 +4,8 @@ vocab 49152, d=576, 30 layers, 9 heads / 3 kv heads, MLP 1536, tied
 embeddings) with random weights, bf16 on one CUDA GPU, random tokens.
 
     python3 scripts/gpu_bench_torch.py init DIR      # writes DIR/config.json + model.safetensors
+                                                     # + tokenizer.json (one word per id)
+    python3 scripts/gpu_bench_torch.py tokenizer DIR # only DIR/tokenizer.json
     python3 scripts/gpu_bench_torch.py sft DIR STEPS # eager bf16: 8 x 512 tokens, AdamW, clip 1.0
     python3 scripts/gpu_bench_torch.py dpo DIR STEPS # eager bf16: 4 pairs x 512, policy + reference
     python3 scripts/gpu_bench_torch.py gen DIR N     # transformers generate, batch 64, N new tokens
@@ -16,7 +18,10 @@ import os
 import sys
 import time
 
-import torch
+try:
+    import torch
+except ImportError:  # `tokenizer` needs only the tokenizers package
+    torch = None
 
 B_SFT, PAIRS, T, B_GEN = 8, 4, 512, 64
 
@@ -41,7 +46,20 @@ def config():
     )
 
 
-def load(d, dtype=torch.bfloat16):
+def write_tokenizer(d, vocab=49152):
+    """A word-level tokenizer whose id i is the word "t<i>": ouro's generator takes
+    text prompts, and "t5 t17 ..." encodes to exactly those ids, one per word."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    tok = Tokenizer(models.WordLevel({"t%d" % i: i for i in range(vocab)}, unk_token="t0"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+    os.makedirs(d, exist_ok=True)
+    tok.save(os.path.join(d, "tokenizer.json"))
+
+
+def load(d, dtype=None):
+    dtype = dtype or torch.bfloat16
     from transformers import LlamaForCausalLM
 
     try:  # transformers >= 5 names it `dtype`
@@ -67,12 +85,17 @@ def timed(step, steps):
 def main():
     cmd, d = sys.argv[1], sys.argv[2]
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+    if cmd == "tokenizer":
+        write_tokenizer(d)
+        print(json.dumps({"tokenizer": os.path.join(d, "tokenizer.json")}))
+        return
     torch.manual_seed(0)
     if cmd == "init":
         from transformers import LlamaForCausalLM
 
         m = LlamaForCausalLM(config()).to(torch.bfloat16)
         m.save_pretrained(d, safe_serialization=True)
+        write_tokenizer(d, m.config.vocab_size)
         print(json.dumps({"init": d, "params": sum(p.numel() for p in m.parameters())}))
         return
     g = torch.Generator(device="cuda").manual_seed(0)

@@ -4,6 +4,13 @@
 //! same shapes as the PyTorch reference (SFT 8 x 512, DPO 4 pairs x 512).
 //!
 //!     gpu_step sft|dpo MODEL_DIR STEPS [cuda|cpu]
+//!     gpu_step gen MODEL_DIR NEW_TOKENS [cuda|cpu]
+//!
+//! `gen` is the sampling side: 64 sequences of 32 random prompt tokens, T=0.8, top-p
+//! 0.95, exactly NEW_TOKENS each (no EOS), bf16 weights, like transformers `generate`
+//! in `gpu_bench_torch.py gen`; the model dir needs the word-per-id tokenizer
+//! `gpu_bench_torch.py init` writes. The slower of 2 timed runs after a 4-token warm-up
+//! (the torch side takes the same statistic).
 //!
 //! Build: `scripts/check-cuda-build.sh` then
 //! `cargo build --release -p ouro-train --features cuda --example gpu_step`.
@@ -32,6 +39,9 @@ fn main() {
         "cpu" => Device::Cpu,
         _ => Device::new_cuda(0).expect("CUDA device 0"),
     };
+    if mode == "gen" {
+        return generate(dir, steps as usize, &dev);
+    }
     let model = DecoderLm::load_as(dir, &dev, DType::F32)
         .expect("load")
         .with_compute_dtype(DType::BF16)
@@ -97,5 +107,54 @@ fn main() {
     println!(
         "{}",
         serde_json::json!({"impl": "ouro-bf16", "mode": mode, "s_per_step": median, "steps": times.len()})
+    );
+}
+
+/// Sampling tokens/s at batch 64, the shape of transformers `generate` in the check.
+fn generate(dir: &std::path::Path, new_tokens: usize, dev: &Device) {
+    const BATCH: usize = 64;
+    let ck = ouro_model::checkpoint::load_with_dtype(dir, dev, DType::BF16).expect("load");
+    let tok = ck
+        .tokenizer
+        .as_ref()
+        .expect("tokenizer.json in the model dir");
+    let gen = ouro_model::Generator::new(&ck.decoder, tok)
+        .with_eos(vec![])
+        .with_max_batch(BATCH);
+    let mut rng = 11u64;
+    let reqs = |max_tokens: usize, rng: &mut u64| -> Vec<ouro_model::GenerationRequest> {
+        (0..BATCH as u64)
+            .map(|seed| ouro_model::GenerationRequest {
+                prompt: (0..32)
+                    .map(|_| format!("t{}", lcg(rng)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                params: ouro_model::SamplingParams {
+                    temperature: 0.8,
+                    top_p: 0.95,
+                    max_tokens,
+                    seed,
+                    ..Default::default()
+                },
+            })
+            .collect()
+    };
+    gen.generate(&reqs(4, &mut rng)).expect("warm-up");
+    let mut runs = Vec::new();
+    let mut tokens = 0;
+    for _ in 0..2 {
+        let batch = reqs(new_tokens, &mut rng);
+        let t0 = std::time::Instant::now();
+        let outs = gen.generate(&batch).expect("generate");
+        runs.push(t0.elapsed().as_secs_f64());
+        tokens = outs.iter().map(|g| g.completion_tokens).sum::<usize>();
+        assert_eq!(outs[0].prompt_tokens, 32, "one prompt token per word");
+    }
+    runs.sort_by(|a, b| a.total_cmp(b));
+    let secs = runs[runs.len() / 2];
+    println!(
+        "{}",
+        serde_json::json!({"impl": "ouro-bf16", "mode": "gen", "batch": BATCH,
+            "new_tokens": new_tokens, "tokens_per_s": tokens as f64 / secs})
     );
 }
