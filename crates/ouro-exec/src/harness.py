@@ -345,18 +345,20 @@ def enter_child(req, sdir, rfd_w, stdin_fd, out_w, err_w, slot_uid, vm_bytes):
         pass
     budget = vm_bytes + lim["memory_mb"] * (1 << 20)
     resource.setrlimit(resource.RLIMIT_AS, (budget, budget))
+    # Here, not before the fork: `random` reseeds itself from the OS in every
+    # forked child (an at-fork hook), which would replace a seed set earlier.
+    random.seed(req["seed"])
 
 
 def before_fork(req, sdir):
     """The child's process state that needs no sandbox: set here, in the server,
     the child inherits it without writing a page. Every page a child writes is
-    a copy-on-write fault; the environment, RNG and statm file object written
+    a copy-on-write fault; the environment and the statm file object written
     in the child had cost about 80 of them a sample, a tenth of its faults.
     Returns the address-space size the child starts with."""
     os.environ.clear()
     os.environ.update({"PATH": "/usr/bin:/bin", "HOME": sdir, "TMPDIR": sdir, "LANG": "C.UTF-8"})
     tempfile.tempdir = sdir
-    random.seed(req["seed"])
     fd = os.open("/proc/self/statm", os.O_RDONLY)
     try:
         return int(os.read(fd, 256).split()[0]) * resource.getpagesize()

@@ -40,3 +40,21 @@ fn every_sample_starts_with_the_sandbox_environment() {
         assert_eq!(r.verdict, Verdict::Pass, "stdout/stderr: {}", r.stderr_tail);
     }
 }
+
+/// `random` is seeded from the sample's id, after the fork: the module reseeds itself
+/// from the OS in every forked child, so a seed set before the fork would be lost.
+#[test]
+fn a_samples_random_numbers_depend_on_its_id_alone() {
+    let exec = Executor::new(&options(1)).expect("executor starts");
+    let problem = io_problem("state/random", &[("", "")]);
+    let code = "import random, sys\nsys.stderr.write('draw=%r' % random.random())\n";
+    let draw = |index: u32| {
+        let r = exec.run_batch(vec![job(&problem, code, index)]).remove(0);
+        let tail = r.stderr_tail;
+        assert!(tail.contains("draw="), "{tail}");
+        tail
+    };
+    let first = draw(0);
+    assert_eq!(first, draw(0), "the same sample drew different numbers");
+    assert_ne!(first, draw(1), "another sample drew the same numbers");
+}
