@@ -58,3 +58,14 @@ fn a_samples_random_numbers_depend_on_its_id_alone() {
     assert_eq!(first, draw(0), "the same sample drew different numbers");
     assert_ne!(first, draw(1), "another sample drew the same numbers");
 }
+
+/// `queue` and `threading` are left out of the fork server's pre-imports (threading's
+/// at-fork hook costs every child); a sample that uses them imports them itself.
+#[test]
+fn modules_the_server_does_not_preimport_still_import() {
+    let exec = Executor::new(&options(1)).expect("executor starts");
+    let problem = io_problem("state/queue", &[("", "3\n")]);
+    let code = "import queue, threading\nq = queue.Queue()\nt = threading.Thread(target=lambda: q.put(3))\nt.start(); t.join()\nprint(q.get())\n";
+    let r = exec.run_batch(vec![job(&problem, code, 0)]).remove(0);
+    assert_eq!(r.verdict, Verdict::Pass, "{}", r.stderr_tail);
+}
