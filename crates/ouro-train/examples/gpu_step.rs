@@ -97,16 +97,22 @@ fn main() {
         ouro_train::dpo::train_examples(&model, &ex, &refs, 0, &cfg, out.path(), None).unwrap()
     };
     let text = std::fs::read_to_string(&report.metrics).unwrap();
-    let mut times: Vec<f64> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["step_s"].as_f64())
-        .skip(1)
-        .collect();
-    times.sort_by(|a, b| a.total_cmp(b));
-    let median = times.get(times.len() / 2).copied().unwrap_or(f64::NAN);
+    // Medians over the steps after the first; `optim_s` is the optimiser's share (norm,
+    // clipping and AdamW), the rest of the step is forward and backward.
+    let median = |key: &str| {
+        let mut v: Vec<f64> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?[key].as_f64())
+            .skip(1)
+            .collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        (v.get(v.len() / 2).copied().unwrap_or(f64::NAN), v.len())
+    };
+    let ((step, steps), (optim, _)) = (median("step_s"), median("optim_s"));
     println!(
         "{}",
-        serde_json::json!({"impl": "ouro-bf16", "mode": mode, "s_per_step": median, "steps": times.len()})
+        serde_json::json!({"impl": "ouro-bf16", "mode": mode, "s_per_step": step,
+            "optim_s_per_step": optim, "steps": steps})
     );
 }
 
