@@ -30,10 +30,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .get(4)
         .cloned()
         .unwrap_or_else(|| "def fibonacci(n):".to_string());
-    let mut ck = ouro_model::checkpoint::load(&args[1], &candle_core::Device::Cpu)?;
-    if q8 {
-        ck.decoder.quantize_for_sampling()?;
-    }
+    let weights = if q8 {
+        ouro_model::SampleDtype::Q8
+    } else {
+        ouro_model::SampleDtype::Full
+    };
+    let ck = ouro_model::checkpoint::load_for_sampling(
+        &args[1],
+        (&ouro_model::Placement::cpu(), weights),
+    )?;
     let tok = ck
         .tokenizer
         .as_ref()

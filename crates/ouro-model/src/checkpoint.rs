@@ -43,6 +43,19 @@ pub fn load(dir: impl AsRef<Path>, device: &Device) -> Result<Checkpoint> {
     load_with_dtype(dir, device, DType::F32)
 }
 
+/// Loads an HF directory on `place` for sampling, with 8-bit copies of the weights when
+/// `weights` asks for them (see [`crate::Decoder::quantize_for_sampling`]).
+pub fn load_for_sampling(
+    dir: impl AsRef<Path>,
+    (place, weights): (&crate::device::Placement, crate::device::SampleDtype),
+) -> Result<Checkpoint> {
+    let mut ck = load_with_dtype(dir, &place.device, place.dtype)?;
+    if weights == crate::device::SampleDtype::Q8 {
+        ck.decoder.quantize_for_sampling()?;
+    }
+    Ok(ck)
+}
+
 /// Loads an HF directory, converting weights to `dtype`.
 pub fn load_with_dtype(dir: impl AsRef<Path>, device: &Device, dtype: DType) -> Result<Checkpoint> {
     let dir = dir.as_ref();

@@ -189,6 +189,13 @@ impl SampleDtype {
         }
     }
 
+    /// [`SampleDtype::parse`] then [`SampleDtype::check`] against `place`.
+    pub fn resolve(s: Option<&str>, place: &Placement) -> Result<Self, DeviceError> {
+        let w = Self::parse(s)?;
+        w.check(place)?;
+        Ok(w)
+    }
+
     /// Checks that `place` can sample with these weights: the 8-bit kernels are the
     /// CPU's, over f32 activations.
     pub fn check(self, place: &Placement) -> Result<(), DeviceError> {

@@ -429,10 +429,7 @@ pub fn generate_from_dir_on(
     eos: Option<Vec<u32>>,
     (place, weights): (&crate::device::Placement, crate::device::SampleDtype),
 ) -> Result<Vec<Generation>> {
-    let mut ck = crate::checkpoint::load_with_dtype(dir, &place.device, place.dtype)?;
-    if weights == crate::device::SampleDtype::Q8 {
-        ck.decoder.quantize_for_sampling()?;
-    }
+    let ck = crate::checkpoint::load_for_sampling(dir, (place, weights))?;
     let tok = ck
         .tokenizer
         .as_ref()

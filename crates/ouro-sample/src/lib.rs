@@ -282,8 +282,7 @@ pub fn sample(
             sample_dtype,
         } => {
             let place = ouro_model::Placement::resolve(device.as_deref(), dtype.as_deref())?;
-            let weights = ouro_model::SampleDtype::parse(sample_dtype.as_deref())?;
-            weights.check(&place)?;
+            let weights = ouro_model::SampleDtype::resolve(sample_dtype.as_deref(), &place)?;
             local::generate(
                 &jobs,
                 model,

@@ -28,11 +28,8 @@ pub(crate) fn generate(
         place.describe(),
         weights.name()
     );
-    let mut ck = checkpoint::load_with_dtype(model_dir, &place.device, place.dtype)
+    let ck = checkpoint::load_for_sampling(model_dir, (place, weights))
         .with_context(|| format!("loading checkpoint {}", model_dir.display()))?;
-    if weights == ouro_model::SampleDtype::Q8 {
-        ck.decoder.quantize_for_sampling()?;
-    }
     let tok = ck.tokenizer.as_ref().with_context(|| {
         format!(
             "{}: no tokenizer.json (the local backend needs the checkpoint's tokenizer)",

@@ -186,14 +186,7 @@ fn model_thread(
     ready: mpsc::Sender<anyhow::Result<PromptRenderer>>,
     work: mpsc::Receiver<Work>,
 ) {
-    let loaded =
-        checkpoint::load_with_dtype(&dir, &place.device, place.dtype).and_then(|mut ck| {
-            if weights == ouro_model::SampleDtype::Q8 {
-                ck.decoder.quantize_for_sampling()?;
-            }
-            Ok(ck)
-        });
-    let ck = match loaded {
+    let ck = match checkpoint::load_for_sampling(&dir, (&place, weights)) {
         Ok(ck) => ck,
         Err(e) => {
             let _ = ready.send(Err(anyhow!("loading checkpoint {}: {e}", dir.display())));

@@ -198,8 +198,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::ChatTemplate(a) => chat_template(&a)?,
         Command::Generate(a) => {
             let place = ouro_model::Placement::resolve(a.device.as_deref(), a.dtype.as_deref())?;
-            let weights = ouro_model::SampleDtype::parse(a.sample_dtype.as_deref())?;
-            weights.check(&place)?;
+            let weights = ouro_model::SampleDtype::resolve(a.sample_dtype.as_deref(), &place)?;
             let outs = ouro_model::generate::generate_from_dir_on(
                 a.model.path(),
                 &a.prompt,

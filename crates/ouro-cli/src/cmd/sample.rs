@@ -148,8 +148,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     // Checked before the problems are read, so a bad flag fails at once.
     let place = ouro_model::Placement::resolve(args.device.as_deref(), args.dtype.as_deref())?;
-    let weights = ouro_model::SampleDtype::parse(args.sample_dtype.as_deref())?;
-    weights.check(&place)?;
+    let weights = ouro_model::SampleDtype::resolve(args.sample_dtype.as_deref(), &place)?;
     if args.model.is_some() {
         eprintln!(
             "sampling on {}, {} weights",

@@ -51,8 +51,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let place = ouro_model::Placement::resolve(args.device.as_deref(), args.dtype.as_deref())?;
-    let weights = ouro_model::SampleDtype::parse(args.sample_dtype.as_deref())?;
-    weights.check(&place)?;
+    let weights = ouro_model::SampleDtype::resolve(args.sample_dtype.as_deref(), &place)?;
     ouro_sample::serve::serve(&ServeOptions {
         place,
         weights,

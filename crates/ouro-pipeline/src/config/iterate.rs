@@ -76,8 +76,7 @@ impl ModelStage {
         let device = open(spec).map_err(key("model.device"))?;
         let dtype = dtype.unwrap_or_else(|| ouro_model::device::default_dtype(&device));
         let place = ouro_model::Placement { device, dtype };
-        ouro_model::SampleDtype::parse(self.sample_dtype.as_deref())
-            .and_then(|w| w.check(&place))
+        ouro_model::SampleDtype::resolve(self.sample_dtype.as_deref(), &place)
             .map_err(key("model.sample_dtype"))?;
         Ok(place)
     }

@@ -49,13 +49,8 @@ impl GradAccumulator {
                 (GradSum::Host(buf), None) if first => {
                     buf.par_chunks_mut(host::CHUNK).for_each(|d| d.fill(0.0))
                 }
-                (GradSum::Device(acc), Some(g)) => {
-                    if first {
-                        *acc = None;
-                    }
-                    device::add(acc, g)?;
-                }
-                (GradSum::Device(acc), None) if first => *acc = None,
+                // `reset` empties device sums, so the first gradient starts a fresh one.
+                (GradSum::Device(acc), Some(g)) => device::add(acc, g)?,
                 _ => {}
             }
         }
