@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use ouro_data::{shard, DpoRecord, PairKind};
-use ouro_e2e::{arg as s, ouro_ok as run, workspace};
+use ouro_e2e::{arg as s, ouro, ouro_ok as run, stderr, workspace};
 
 /// Three correct answers to `double(xs)` at three costs, one wrong one.
 const GENERATIONS: &str = r#"{"task_id": "HumanEval/1", "completion": "    return [2 * x for x in xs]\n"}
@@ -13,10 +13,8 @@ const GENERATIONS: &str = r#"{"task_id": "HumanEval/1", "completion": "    retur
 {"task_id": "HumanEval/1", "completion": "    return xs\n"}
 "#;
 
-#[test]
-fn efficiency_pairs_come_from_line_counts_and_repeat_byte_for_byte() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+/// The mini HumanEval problems and `GENERATIONS` as samples, under `root`.
+fn problems_and_samples(root: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let problems = root.join("problems");
     let fixture = workspace().join("tests/fixtures/humaneval_mini.jsonl");
     run(&[
@@ -42,6 +40,14 @@ fn efficiency_pairs_come_from_line_counts_and_repeat_byte_for_byte() {
         "--out",
         &s(&samples),
     ]);
+    (problems, samples)
+}
+
+#[test]
+fn efficiency_pairs_come_from_line_counts_and_repeat_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (problems, samples) = problems_and_samples(root);
     let mut outs = Vec::new();
     for name in ["a", "b"] {
         let execs = root.join(format!("executions-{name}"));
@@ -111,5 +117,56 @@ fn efficiency_pairs_come_from_line_counts_and_repeat_byte_for_byte() {
         files(&outs[0]),
         files(&outs[1]),
         "two identical builds differ"
+    );
+}
+
+#[test]
+fn executions_without_line_counts_judge_alike_and_the_build_says_why_no_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (problems, samples) = problems_and_samples(root);
+    let execs = root.join("executions");
+    run(&[
+        "execute",
+        "-q",
+        "--workers",
+        "1",
+        "--no-line-count",
+        "--problems",
+        &s(&problems),
+        "--samples",
+        &s(&samples),
+        "--out",
+        &s(&execs),
+    ]);
+    let rows: Vec<ouro_data::Execution> = shard::read_dir(&execs).unwrap();
+    let passes = rows
+        .iter()
+        .filter(|e| e.verdict == ouro_data::Verdict::Pass)
+        .count();
+    assert_eq!(passes, 3, "{rows:#?}");
+    assert!(rows.iter().all(|e| e.lines_executed.is_none()), "{rows:#?}");
+    assert!(rows
+        .iter()
+        .all(|e| e.executor_version.ends_with("+nolines")));
+    let o = ouro(&[
+        "build",
+        "dpo",
+        "--problems",
+        &s(&problems),
+        "--samples",
+        &s(&samples),
+        "--executions",
+        &s(&execs),
+        "--pair-kinds",
+        "efficiency",
+        "--out",
+        &s(&root.join("dpo")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("3 passing samples have no lines_executed"),
+        "{}",
+        stderr(&o)
     );
 }

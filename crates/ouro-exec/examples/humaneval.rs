@@ -95,6 +95,7 @@ fn main() {
         progress: false,
         judge,
         native_line_counter: std::env::var_os("OURO_BENCH_PYTHON_TRACER").is_none(),
+        count_lines: std::env::var("OURO_BENCH_COUNT_LINES").as_deref() != Ok("0"),
         ..ExecOptions::default()
     };
     let (c0, k0) = (cpu_s(libc::RUSAGE_SELF), cpu_s(libc::RUSAGE_CHILDREN));

@@ -79,7 +79,7 @@ impl Executor {
         };
         let python = resolve_python(&opts.python).map_err(ExecError::Sandbox)?;
         let mut warnings = Vec::new();
-        let linecount = if opts.native_line_counter {
+        let linecount = if opts.count_lines && opts.native_line_counter {
             match crate::native::line_counter(&python) {
                 Ok(path) => Some(path),
                 Err(e) => {
@@ -132,6 +132,7 @@ impl Executor {
                 max_pids: opts.max_pids,
                 uid: uid_base + index as u32,
                 linecount: linecount.clone(),
+                count_lines: opts.count_lines,
             };
             let rx = Arc::clone(&rx);
             let shared = Arc::clone(&shared);
@@ -339,7 +340,7 @@ pub fn not_run(job: &Job, opts: &ExecOptions, error_kind: &str, isolation: &str)
         wall_ms: 0.0,
         max_rss_kb: 0,
         lines_executed: None,
-        executor_version: executor_version_for(opts.judge),
+        executor_version: executor_version_for(opts),
         limits: opts.limits.clone(),
         isolation: isolation.to_string(),
         judge: Judge::InProcess,
@@ -561,7 +562,7 @@ fn run_job(
                         .iter()
                         .map(|r| crate::verdict::lines_executed(r, &nonce))
                         .sum(),
-                    executor_version: executor_version_for(opts.judge),
+                    executor_version: executor_version_for(opts),
                     limits: opts.limits.clone(),
                     isolation: s.isolation.clone(),
                     judge: compiled.as_ref().map_or(Judge::InProcess, |c| c.judge()),

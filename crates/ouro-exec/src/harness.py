@@ -150,9 +150,16 @@ def load_linecount(path):
         WARNINGS.append("line counter %s not loaded (%s): counting in Python, slower" % (path, e))
 
 
+def _no_cost():
+    return None
+
+
 def cost_counter():
     """Returns (start, stop): stop() gives the count, or None when the
-    solution replaced the tracer (its count can't be trusted)."""
+    solution replaced the tracer (its count can't be trusted) or the run
+    does not count (ExecOptions::count_lines)."""
+    if not CONFIG.get("count_lines", True):
+        return _no_cost, _no_cost
     _settrace, _gettrace, sol = sys.settrace, sys.gettrace, "<solution>"
     native = LINECOUNT
     if native is not None:

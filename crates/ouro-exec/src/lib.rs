@@ -106,6 +106,13 @@ pub struct ExecOptions {
     /// Count `lines_executed` with the C tracer ([`native`]) when it can be
     /// built; `false` keeps the Python tracer (the same counts, slower).
     pub native_line_counter: bool,
+    /// Count `lines_executed` at all. Tracing makes loop-heavy tests 2-4x
+    /// slower under CPython 3.11 (every instruction leaves the specialised
+    /// path), and only efficiency pairs measured in lines read the count:
+    /// a run that needs verdicts alone (pass@k, SFT filtering) skips it.
+    /// Part of the executor version, so counted and uncounted executions
+    /// never stand in for each other on resume.
+    pub count_lines: bool,
 }
 
 /// How assert tests are judged (stdin/stdout tests are always compared here).
@@ -135,17 +142,23 @@ impl Default for ExecOptions {
             progress: false,
             judge: JudgeMode::Auto,
             native_line_counter: true,
+            count_lines: true,
         }
     }
 }
 
-/// The executor version under a judge mode: in-process judging is a
-/// different executor for the journal (its verdicts can differ).
-pub fn executor_version_for(judge: JudgeMode) -> String {
-    match judge {
-        JudgeMode::Auto => executor_version(),
-        JudgeMode::InProcess => format!("{}+inprocess", executor_version()),
+/// The executor version a run records: in-process judging is a different
+/// executor for the journal (its verdicts can differ), and so is a run
+/// without line counts (its executions lack a column the others have).
+pub fn executor_version_for(opts: &ExecOptions) -> String {
+    let mut v = executor_version();
+    if opts.judge == JudgeMode::InProcess {
+        v.push_str("+inprocess");
     }
+    if !opts.count_lines {
+        v.push_str("+nolines");
+    }
+    v
 }
 
 /// The executor version recorded in every execution and its key: the crate

@@ -60,7 +60,7 @@ pub fn execute(
         .collect();
     let samples = read_path::<Sample>(samples_dir)?;
     let mut journal = Journal::open(out_dir)?;
-    let version = executor_version_for(opts.judge);
+    let version = executor_version_for(opts);
     let mut stats = ExecStats::default();
     let mut jobs = Vec::new();
     let mut queued = HashSet::new();

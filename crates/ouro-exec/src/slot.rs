@@ -42,6 +42,8 @@ pub struct SlotSpec {
     pub uid: u32,
     /// The C line counter the fork server loads before sandboxing itself.
     pub linecount: Option<PathBuf>,
+    /// Whether children count `lines_executed` (ExecOptions::count_lines).
+    pub count_lines: bool,
 }
 
 /// Why a slot could not answer.
@@ -96,6 +98,7 @@ impl Slot {
             "uid": spec.uid,
             "nproc": spec.max_pids,
             "linecount": spec.linecount,
+            "count_lines": spec.count_lines,
             "cgroup_procs": cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default(),
         });
         let mut cmd = Command::new(&spec.python);

@@ -115,3 +115,32 @@ fn the_c_and_python_line_counters_agree() {
     assert_eq!(c[6].1, Some(1_000_000), "the loop reaches the cap: {c:?}");
     assert!(c[0].1.unwrap() > 20, "{c:?}");
 }
+
+#[test]
+fn a_run_without_line_counts_judges_the_same_and_says_so_in_its_version() {
+    let problem = assert_problem("cost/off", "f", CHECK);
+    let wrong = "def f(n):\n    return n\n";
+    let programs = [LOOP, FORMULA, wrong];
+    let counted = counts(&options(1), &problem, &programs);
+    let mut off = options(1);
+    off.count_lines = false;
+    for judge in [JudgeMode::Auto, JudgeMode::InProcess] {
+        off.judge = judge;
+        let uncounted = counts(&off, &problem, &programs);
+        let verdicts = |r: &[(Verdict, Option<u64>)]| r.iter().map(|x| x.0).collect::<Vec<_>>();
+        assert_eq!(verdicts(&uncounted), verdicts(&counted), "{judge:?}");
+        assert_eq!(
+            verdicts(&counted),
+            [Verdict::Pass, Verdict::Pass, Verdict::Fail]
+        );
+        assert!(
+            uncounted.iter().all(|x| x.1.is_none()),
+            "{judge:?}: {uncounted:?}"
+        );
+    }
+    assert!(counted[0].1.is_some());
+    // Counted and uncounted executions never share a journal key.
+    let version = ouro_exec::executor_version_for(&off);
+    assert!(version.ends_with("+inprocess+nolines"), "{version}");
+    assert_ne!(ouro_exec::executor_version_for(&options(1)), version);
+}

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::decontam::Decontaminator;
 use crate::metrics::{bstar_balance, mean_pass_at_k};
-use crate::pairs::{mutant_samples, pairs_for_pool, PairStats};
+use crate::pairs::{mutant_samples, pairs_for_pool, EfficiencyMeasure, PairStats};
 use crate::pool::{build_pools, Pool, PoolOptions, PoolStats};
 use crate::repair::{repair_records, RepairStats};
 use crate::sft::{select_sft, SftStats};
@@ -268,25 +268,23 @@ pub fn build_dpo(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Resu
     let files = write_config(out_dir, "dpo", &rows, o.rows_per_shard)?;
     let metrics = round_metrics(&pst, &o.pass_k, pool_balance(&pools));
     let mut sel = serde_json::to_value(&st).expect("stats serialise");
+    let mut pst = pst;
     if st.mutants_tried > 0 && st.mutants_not_executed == st.mutants_tried {
-        let mut w = pst.clone();
-        w.warnings.push(format!(
+        pst.warnings.push(format!(
             "{} mutants were generated but none was executed: run `ouro build mutants`, execute its samples, and pass them in --samples/--executions to get injected_error pairs",
             st.mutants_tried
         ));
         sel["note"] = serde_json::json!("no executed mutants");
-        return finish_report(
-            "dpo",
-            out_dir,
-            files,
-            rows.len(),
-            &w,
-            sel,
-            metrics,
-            inputs,
-            o,
-            t,
-        );
+    }
+    if o.pairs.efficiency_measure == EfficiencyMeasure::Lines
+        && st.efficiency == 0
+        && st.efficiency_too_close == 0
+        && st.efficiency_unmeasured > 0
+    {
+        pst.warnings.push(format!(
+            "{} passing samples have no lines_executed, so no efficiency pairs were made: execute without --no-line-count (or use --efficiency-measure cpu_time)",
+            st.efficiency_unmeasured
+        ));
     }
     finish_report(
         "dpo",

@@ -48,6 +48,12 @@ pub struct Args {
     /// Replace each slot's fork server after this many samples.
     #[arg(long, default_value_t = 1000)]
     pub recycle_every: u64,
+    /// Skip counting `lines_executed`, the deterministic cost that efficiency
+    /// pairs are measured in. Tracing slows loop-heavy tests 2-4x under
+    /// CPython 3.11; skip it when only verdicts matter (pass@k, SFT sets).
+    /// `ouro build` then finds no costs for efficiency pairs in lines.
+    #[arg(long)]
+    pub no_line_count: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -67,6 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         recycle_every: args.recycle_every,
         python: args.python,
         progress: super::progress_bars(),
+        count_lines: !args.no_line_count,
         ..Default::default()
     };
     // Name the input that is missing first, rather than whichever the

@@ -95,6 +95,8 @@ impl Ctx<'_> {
                     workers,
                     progress: true,
                     suites: vec![ouro_data::Suite::Filter],
+                    // pass@k reads verdicts alone; line counts only slow its tests.
+                    count_lines: !eval,
                     ..Default::default()
                 };
                 if audit {
