@@ -303,7 +303,19 @@ pub fn from_spy(plan: &TestPlan, resp: Option<&Response>, nonce: &str) -> Compil
     if let Some(k) = &run.killed {
         return Compiled::in_process(plan, &format!("spy pass killed: {k}"));
     }
-    let lines = spy_lines(&run.result, nonce);
+    from_lines(plan, spy_lines(&run.result, nonce))
+}
+
+/// The compiled tests of a script whose spy records the source alone gives
+/// ([`TestPlan::literal_spy`]), built exactly as from the spy pass's answer.
+pub fn from_literal(plan: &TestPlan) -> Option<Compiled> {
+    let records = plan.literal_spy.as_ref()?;
+    let mut lines: Vec<SpyLine> = records.iter().cloned().map(SpyLine::Case).collect();
+    lines.push(SpyLine::Done);
+    Some(from_lines(plan, lines))
+}
+
+fn from_lines(plan: &TestPlan, lines: Vec<SpyLine>) -> Compiled {
     if !matches!(lines.last(), Some(SpyLine::Done)) {
         let why = lines
             .iter()

@@ -113,6 +113,10 @@ pub struct ExecOptions {
     /// Part of the executor version, so counted and uncounted executions
     /// never stand in for each other on resume.
     pub count_lines: bool,
+    /// Take an assert script's spy records from its source when it calls
+    /// the function on literals only ([`ouro_python::testcompile`]'s
+    /// `literal_spy`) instead of running the spy pass; `false` always runs it.
+    pub literal_tests: bool,
 }
 
 /// How assert tests are judged (stdin/stdout tests are always compared here).
@@ -143,6 +147,7 @@ impl Default for ExecOptions {
             judge: JudgeMode::Auto,
             native_line_counter: true,
             count_lines: true,
+            literal_tests: true,
         }
     }
 }

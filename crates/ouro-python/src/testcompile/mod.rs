@@ -29,6 +29,7 @@
 //! process that binds names makes every later step in-process too, since the
 //! spy pass cannot reproduce those bindings.
 
+mod literal;
 mod pattern;
 
 use ruff_python_ast::visitor::{self, Visitor};
@@ -122,6 +123,10 @@ pub struct TestPlan {
     pub atoms: Vec<Atom>,
     /// Why nothing compiles, when the reason is script-wide.
     pub reason: Option<String>,
+    /// What the spy pass would report, when the source alone tells
+    /// ([`literal`]): every compiled assert on literals, nothing else that
+    /// runs. `None`: the spy pass must run.
+    pub literal_spy: Option<Vec<serde_json::Value>>,
 }
 
 impl TestPlan {
@@ -320,6 +325,15 @@ pub fn compile(script: &str, entry_point: &str) -> TestPlan {
         }
     }
     let mut poisoned: Option<String> = script_reason.clone();
+    // The spy pass also runs the script's other top-level statements; with a
+    // second `def check` Python and this parser might not agree on which one.
+    let mut literal_spy = check.is_some_and(|f| {
+        module.body.iter().all(|s| match s {
+            Stmt::FunctionDef(g) => std::ptr::eq(g, f),
+            s => is_check_call(s) || literal::inert_setup(s),
+        })
+    }) || check.is_none();
+    let mut literal_records = Vec::new();
     let mut ntests = 0;
     for (index, stmt) in body.iter().enumerate() {
         let mut scan = Scan {
@@ -333,6 +347,7 @@ pub fn compile(script: &str, entry_point: &str) -> TestPlan {
             ntests - 1
         });
         let asserts = scan.asserts.len();
+        let first_atom = plan.atoms.len();
         let mode = if let Some(why) = &poisoned {
             StepMode::InProcess(why.clone())
         } else {
@@ -341,6 +356,13 @@ pub fn compile(script: &str, entry_point: &str) -> TestPlan {
                 Err(why) => StepMode::InProcess(why),
             }
         };
+        if literal_spy {
+            let atoms = plan.atoms.len() - first_atom;
+            match literal::step_records(stmt, &mode, &names, first_atom, atoms) {
+                Some(r) => literal_records.extend(r),
+                None => literal_spy = false,
+            }
+        }
         if let StepMode::InProcess(why) = &mode {
             if poisoned.is_none()
                 && (scan.binds || scan.rebinds || (!is_test && !scan.loads.is_empty()))
@@ -359,6 +381,9 @@ pub fn compile(script: &str, entry_point: &str) -> TestPlan {
         });
     }
     plan.reason = script_reason;
+    if literal_spy && plan.reason.is_none() && plan.compiled_tests() > 0 {
+        plan.literal_spy = Some(literal_records);
+    }
     plan
 }
 

@@ -24,7 +24,7 @@ mod wire;
 pub use eq::{as_f64, contains, isclose, py_eq, truthy, within_tolerance};
 pub use ops::{py_floordiv, py_mod, py_slice_indices, py_slice_list, py_slice_str};
 pub use repr::py_str_repr;
-pub use wire::decode;
+pub use wire::{decode, encode};
 
 /// A plain Python value.
 #[derive(Debug, Clone, PartialEq)]

@@ -137,7 +137,7 @@ fn bytes_repr(b: &[u8]) -> String {
 /// same float (Rust's `{:e}` finds the same ones), printed positionally for
 /// decimal exponents in -4..16 and in exponent form (`1e+16`, `1.5e-07`)
 /// outside it.
-fn float_repr(f: f64) -> String {
+pub(crate) fn float_repr(f: f64) -> String {
     if f.is_nan() {
         return "nan".into();
     }

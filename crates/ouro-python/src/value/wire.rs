@@ -98,3 +98,51 @@ fn big_int(s: &str) -> Result<Value, String> {
     }
     Ok(int_from_hex(neg, &digits.to_ascii_lowercase()))
 }
+
+/// Python's `encode_plain` nesting and size limits (isolate.py): a value
+/// beyond them is "too large" there, so it has no wire form here either.
+const ENCODE_DEPTH: usize = 100;
+const ENCODE_NODES: usize = 200_000;
+
+/// The wire form the sandbox's `encode_plain` gives `v`, to the byte once
+/// serialised (floats as Python's `repr`, ints outside i64 as signed hex);
+/// `None` where that encoder would refuse the value as too large.
+pub fn encode(v: &Value) -> Option<serde_json::Value> {
+    let mut budget = ENCODE_NODES;
+    encode_at(v, 0, &mut budget)
+}
+
+fn encode_at(v: &Value, depth: usize, budget: &mut usize) -> Option<serde_json::Value> {
+    use serde_json::{json, Value as J};
+    *budget = budget.checked_sub(1)?;
+    if depth > ENCODE_DEPTH {
+        return None;
+    }
+    let all = |xs: &[Value], budget: &mut usize| -> Option<Vec<J>> {
+        xs.iter().map(|x| encode_at(x, depth + 1, budget)).collect()
+    };
+    Some(match v {
+        Value::None => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) => json!(i),
+        Value::BigInt { neg, hex } => json!({"I": format!("{}{hex}", if *neg { "-" } else { "" })}),
+        Value::Float(f) => json!({"F": super::repr::float_repr(*f)}),
+        Value::Str(s) => J::String(s.clone()),
+        Value::Bytes(b) => {
+            json!({"B": b.iter().map(|x| format!("{x:02x}")).collect::<String>()})
+        }
+        Value::List(xs) => J::Array(all(xs, budget)?),
+        Value::Tuple(xs) => json!({"T": all(xs, budget)?}),
+        Value::Set(xs) => json!({"S": all(xs, budget)?}),
+        Value::Dict(kv) => {
+            let mut pairs = Vec::with_capacity(kv.len());
+            for (k, x) in kv {
+                pairs.push(J::Array(vec![
+                    encode_at(k, depth + 1, budget)?,
+                    encode_at(x, depth + 1, budget)?,
+                ]));
+            }
+            json!({"D": pairs})
+        }
+    })
+}
