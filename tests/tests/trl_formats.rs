@@ -33,10 +33,12 @@ fn config(dir: &Path) -> String {
     arg(&p)
 }
 
+fn train_report(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("train_report.json")).unwrap()).unwrap()
+}
+
 fn shape(out: &Path) -> String {
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("train_report.json")).unwrap()).unwrap();
-    report["data"]["kept"].to_string()
+    train_report(out)["data"]["kept"].to_string()
 }
 
 #[test]
@@ -67,6 +69,13 @@ fn trl_shaped_jsonl_trains_sft_and_dpo() {
         "tensorboard",
     ]);
     assert_eq!(shape(&out), "2", "both conversations were kept");
+    // The CPU's fast path keeps AdamW's moments in the fused host kernel.
+    let r = train_report(&out);
+    assert_eq!(
+        (&r["backend"], &r["optimizer"]),
+        (&"fast".into(), &"host".into()),
+        "{r}"
+    );
     if let Some(scalars) = tensorboard_scalars(&out.join("runs")) {
         // TRL's names, one point per optimiser step (max_steps = 2).
         for tag in ["train/loss", "train/learning_rate", "train/grad_norm"] {
@@ -96,8 +105,17 @@ fn trl_shaped_jsonl_trains_sft_and_dpo() {
         &cfg,
         "--out",
         &arg(&out),
+        "--backend",
+        "generic",
     ]);
     assert_eq!(shape(&out), "1");
+    // The generic path is the GPU's: the optimiser's state stays on the device.
+    let r = train_report(&out);
+    assert_eq!(
+        (&r["backend"], &r["optimizer"]),
+        (&"generic".into(), &"device".into()),
+        "{r}"
+    );
 
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"question\": \"q\", \"answer\": \"a\"}\n").unwrap();
