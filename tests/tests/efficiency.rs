@@ -43,6 +43,52 @@ fn problems_and_samples(root: &Path) -> (std::path::PathBuf, std::path::PathBuf)
     (problems, samples)
 }
 
+/// A command line: `head`, then each path flag with its path.
+fn command(head: &[&str], paths: &[(&str, &Path)]) -> Vec<String> {
+    let mut v: Vec<String> = head.iter().map(|a| a.to_string()).collect();
+    for (flag, p) in paths {
+        v.extend([flag.to_string(), s(p)]);
+    }
+    v
+}
+
+/// `ouro execute` of `samples` into `out` on one slot, plus `extra` flags.
+fn execute_args(problems: &Path, samples: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let head = [&["execute", "-q", "--workers", "1"], extra].concat();
+    command(
+        &head,
+        &[
+            ("--problems", problems),
+            ("--samples", samples),
+            ("--out", out),
+        ],
+    )
+}
+
+/// `ouro build dpo` of efficiency pairs only, plus `extra` flags.
+fn efficiency_args(
+    problems: &Path,
+    samples: &Path,
+    execs: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let head = [&["build", "dpo", "--pair-kinds", "efficiency"], extra].concat();
+    command(
+        &head,
+        &[
+            ("--problems", problems),
+            ("--samples", samples),
+            ("--executions", execs),
+            ("--out", out),
+        ],
+    )
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
 #[test]
 fn efficiency_pairs_come_from_line_counts_and_repeat_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
@@ -51,35 +97,10 @@ fn efficiency_pairs_come_from_line_counts_and_repeat_byte_for_byte() {
     let mut outs = Vec::new();
     for name in ["a", "b"] {
         let execs = root.join(format!("executions-{name}"));
-        run(&[
-            "execute",
-            "-q",
-            "--workers",
-            "1",
-            "--problems",
-            &s(&problems),
-            "--samples",
-            &s(&samples),
-            "--out",
-            &s(&execs),
-        ]);
+        run(&strs(&execute_args(&problems, &samples, &execs, &[])));
         let out = root.join(format!("dpo-{name}"));
-        run(&[
-            "build",
-            "dpo",
-            "--problems",
-            &s(&problems),
-            "--samples",
-            &s(&samples),
-            "--executions",
-            &s(&execs),
-            "--pair-kinds",
-            "efficiency",
-            "--min-lines-gap",
-            "2",
-            "--out",
-            &s(&out),
-        ]);
+        let build = efficiency_args(&problems, &samples, &execs, &out, &["--min-lines-gap", "2"]);
+        run(&strs(&build));
         outs.push(out);
     }
     let rows: Vec<DpoRecord> = shard::read_dir(outs[0].join("dpo")).unwrap();
@@ -126,19 +147,12 @@ fn executions_without_line_counts_judge_alike_and_the_build_says_why_no_pairs() 
     let root = dir.path();
     let (problems, samples) = problems_and_samples(root);
     let execs = root.join("executions");
-    run(&[
-        "execute",
-        "-q",
-        "--workers",
-        "1",
-        "--no-line-count",
-        "--problems",
-        &s(&problems),
-        "--samples",
-        &s(&samples),
-        "--out",
-        &s(&execs),
-    ]);
+    run(&strs(&execute_args(
+        &problems,
+        &samples,
+        &execs,
+        &["--no-line-count"],
+    )));
     let rows: Vec<ouro_data::Execution> = shard::read_dir(&execs).unwrap();
     let passes = rows
         .iter()
@@ -149,20 +163,14 @@ fn executions_without_line_counts_judge_alike_and_the_build_says_why_no_pairs() 
     assert!(rows
         .iter()
         .all(|e| e.executor_version.ends_with("+nolines")));
-    let o = ouro(&[
-        "build",
-        "dpo",
-        "--problems",
-        &s(&problems),
-        "--samples",
-        &s(&samples),
-        "--executions",
-        &s(&execs),
-        "--pair-kinds",
-        "efficiency",
-        "--out",
-        &s(&root.join("dpo")),
-    ]);
+    let dpo = root.join("dpo");
+    let o = ouro(&strs(&efficiency_args(
+        &problems,
+        &samples,
+        &execs,
+        &dpo,
+        &[],
+    )));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("3 passing samples have no lines_executed"),
