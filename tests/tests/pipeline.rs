@@ -53,6 +53,9 @@ fn datasets_pipeline_runs_resumes_and_its_datasets_load_in_python() {
             .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>()),
         "the re-run build stage produces the same counts"
     );
+    // It builds DPO rows, whose efficiency pairs rank by line counts.
+    let counts = line_counts(&round.join("executions"));
+    assert!(counts.iter().any(|c| c.is_some()), "{counts:?}");
     let stats = ouro(&["stats", &round.display().to_string(), "--json"]);
     assert!(stats.status.success(), "{}", stderr(&stats));
     let json: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
@@ -81,6 +84,31 @@ fn datasets_pipeline_runs_resumes_and_its_datasets_load_in_python() {
             stderr(&check)
         );
     }
+}
+
+fn line_counts(executions: &Path) -> Vec<Option<u64>> {
+    let rows: Vec<ouro_data::Execution> = ouro_data::shard::read_dir(executions).unwrap();
+    assert!(!rows.is_empty());
+    rows.iter().map(|e| e.lines_executed).collect()
+}
+
+#[test]
+fn a_pipeline_without_dpo_rows_executes_without_line_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = small_pipeline(dir.path());
+    let text = std::fs::read_to_string(&pipeline)
+        .unwrap()
+        .replace("count = 24", "count = 8")
+        .replace(
+            "configs = [\"sft\", \"dpo\", \"repair\"]",
+            "configs = [\"sft\", \"repair\"]",
+        );
+    assert!(!text.contains("\"dpo\""), "{text}");
+    std::fs::write(&pipeline, text).unwrap();
+    let o = ouro(&["run", &pipeline.display().to_string()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let counts = line_counts(&dir.path().join("run/round-00/executions"));
+    assert!(counts.iter().all(|c| c.is_none()), "{counts:?}");
 }
 
 fn bad_pipeline(body: &str, expect: &str) {

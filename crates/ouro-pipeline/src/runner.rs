@@ -200,8 +200,19 @@ fn run_shard_stages(
         })?;
     }
     if let (Some(e), Some(_)) = (&config.execute, &config.samples) {
+        let count_lines = config
+            .build
+            .as_ref()
+            .is_some_and(|b| b.configs.contains(&crate::config::DatasetKind::Dpo));
         stage_shard(report, executions_dir, "execute", shard, || {
-            execute_stage(e, problems_dir, samples_dir, executions_dir, shard)
+            execute_stage(
+                e,
+                count_lines,
+                problems_dir,
+                samples_dir,
+                executions_dir,
+                shard,
+            )
         })?;
         if shard.count > 1 {
             // The journal directory is needed until the marker exists (a kill

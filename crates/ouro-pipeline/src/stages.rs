@@ -161,8 +161,11 @@ pub(crate) fn execute_work_dir(executions_dir: &Path, shard: ShardSpec) -> PathB
 
 /// Sharded, a shard executes only its own samples part and publishes
 /// `part-I-of-N.parquet` of executions once its journal is complete.
+/// `count_lines`: whether the build reads `lines_executed` (efficiency
+/// pairs, in `dpo`); tracing slows the tests of a run that does not.
 pub(crate) fn execute_stage(
     e: &ExecuteStage,
+    count_lines: bool,
     problems: &Path,
     samples: &Path,
     out: &Path,
@@ -171,6 +174,7 @@ pub(crate) fn execute_stage(
     let mut opts = ouro_exec::ExecOptions {
         workers: e.workers,
         progress: true,
+        count_lines,
         ..Default::default()
     };
     opts.limits.cpu_ms = e.cpu_ms;

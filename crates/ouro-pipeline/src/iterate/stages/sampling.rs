@@ -40,6 +40,14 @@ impl Ctx<'_> {
             .as_ref()
             .map_or(DEFAULT_CPU_MS, |e| e.cpu_ms);
         let workers = self.cfg.execute.as_ref().map_or(0, |e| e.workers);
+        // Only efficiency pairs (in DPO rows) read line counts; pass@k and
+        // SFT filtering read verdicts, and tracing slows their tests.
+        let count_lines = !eval
+            && self
+                .cfg
+                .iterate
+                .as_ref()
+                .is_some_and(|it| it.datasets.contains(&crate::config::DatasetKind::Dpo));
         let problems_dir = self.problems_dir.clone();
         let (device, dtype, sample_dtype) =
             self.cfg.model.as_ref().map_or((None, None, None), |m| {
@@ -95,8 +103,7 @@ impl Ctx<'_> {
                     workers,
                     progress: true,
                     suites: vec![ouro_data::Suite::Filter],
-                    // pass@k reads verdicts alone; line counts only slow its tests.
-                    count_lines: !eval,
+                    count_lines,
                     ..Default::default()
                 };
                 if audit {
