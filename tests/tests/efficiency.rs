@@ -147,12 +147,14 @@ fn executions_without_line_counts_judge_alike_and_the_build_says_why_no_pairs() 
     let root = dir.path();
     let (problems, samples) = problems_and_samples(root);
     let execs = root.join("executions");
-    run(&strs(&execute_args(
+    let summary = run(&strs(&execute_args(
         &problems,
         &samples,
         &execs,
-        &["--no-line-count"],
+        &["--no-line-count", "--json"],
     )));
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary["lines_counted"], false, "{summary}");
     let rows: Vec<ouro_data::Execution> = shard::read_dir(&execs).unwrap();
     let passes = rows
         .iter()

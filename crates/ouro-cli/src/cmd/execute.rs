@@ -104,6 +104,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for (verdict, n) in &stats.verdicts_on_disk {
         eprintln!("  {verdict}: {n}");
     }
+    if args.no_line_count {
+        eprintln!("  lines_executed: not counted (--no-line-count)");
+    }
     if args.json {
         super::print_json(
             "execute",
@@ -116,6 +119,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "verdicts": stats.verdicts_on_disk,
                 "wall_s": stats.wall_s,
                 "isolation": stats.isolation,
+                "lines_counted": !args.no_line_count,
             }),
         );
     }
