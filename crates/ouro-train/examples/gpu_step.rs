@@ -42,6 +42,8 @@ fn main() {
     if mode == "gen" {
         return generate(dir, steps as usize, &dev);
     }
+    // Phases wait for their kernels, so optim_s splits the step (see engine.rs).
+    std::env::set_var("OURO_SYNC_TIMING", "1");
     let model = DecoderLm::load_as(dir, &dev, DType::F32)
         .expect("load")
         .with_compute_dtype(DType::BF16)
@@ -98,7 +100,8 @@ fn main() {
     };
     let text = std::fs::read_to_string(&report.metrics).unwrap();
     // Medians over the steps after the first; `optim_s` is the optimiser's share (norm,
-    // clipping and AdamW), the rest of the step is forward and backward.
+    // clipping and AdamW, its kernels waited for), the rest of the step is forward and
+    // backward.
     let median = |key: &str| {
         let mut v: Vec<f64> = text
             .lines()

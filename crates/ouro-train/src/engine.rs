@@ -131,6 +131,19 @@ pub fn run(
     bar.set_position(start);
     let mut acc = opt.accumulator();
     let mut last: Option<StepMetrics> = None;
+    // A GPU runs kernels asynchronously, so a clock read after launching them
+    // times the launches. With OURO_SYNC_TIMING set (`gpu_step` sets it), each
+    // phase waits for its kernels: `optim_s` is then the optimiser's own time
+    // and the rest of `step_s` forward and backward. Off by default: the wait
+    // would stop the next step's launches overlapping the optimiser's kernels.
+    let sync_device =
+        std::env::var_os("OURO_SYNC_TIMING").and_then(|_| vars.first().map(|v| v.device().clone()));
+    let sync = || -> Result<()> {
+        if let Some(d) = &sync_device {
+            d.synchronize()?;
+        }
+        Ok(())
+    };
     // Clock-timed checkpoints only make a kill cheap; they never outlive the run.
     let mut last_save = Instant::now();
     let mut timed_ckpt: Option<std::path::PathBuf> = None;
@@ -162,6 +175,7 @@ pub fn run(
                     .add_scaled(&d, 1.0 / ga as f64);
             }
         }
+        sync()?;
         let t_opt = Instant::now();
         let norm = acc.global_norm()?;
         if cfg.stop_on_nan && !norm.is_finite() {
@@ -173,6 +187,7 @@ pub fn run(
         }
         let lr = lr_at(cfg, step, total);
         opt.step(&acc, clip_coef(norm, cfg.max_grad_norm), lr)?;
+        sync()?;
         let optim_s = t_opt.elapsed().as_secs_f64();
         let secs = t0.elapsed().as_secs_f64();
         let m = StepMetrics {
