@@ -99,9 +99,9 @@ fn main() {
         ouro_train::dpo::train_examples(&model, &ex, &refs, 0, &cfg, out.path(), None).unwrap()
     };
     let text = std::fs::read_to_string(&report.metrics).unwrap();
-    // Medians over the steps after the first; `optim_s` is the optimiser's share (norm,
-    // clipping and AdamW, its kernels waited for), the rest of the step is forward and
-    // backward.
+    // Medians over the steps after the first, each phase's kernels waited for:
+    // forward passes and losses, backward passes with gradient accumulation, and the
+    // optimiser (norm, clipping and AdamW).
     let median = |key: &str| {
         let mut v: Vec<f64> = text
             .lines()
@@ -112,9 +112,11 @@ fn main() {
         (v.get(v.len() / 2).copied().unwrap_or(f64::NAN), v.len())
     };
     let ((step, steps), (optim, _)) = (median("step_s"), median("optim_s"));
+    let ((forward, _), (backward, _)) = (median("forward_s"), median("backward_s"));
     println!(
         "{}",
         serde_json::json!({"impl": "ouro-bf16", "mode": mode, "s_per_step": step,
+            "forward_s_per_step": forward, "backward_s_per_step": backward,
             "optim_s_per_step": optim, "steps": steps})
     );
 }

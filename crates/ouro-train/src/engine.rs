@@ -153,8 +153,13 @@ pub fn run(
         acc.reset();
         let (mut loss, mut tokens) = (0.0, 0u64);
         let mut dpo: Option<DpoMetrics> = None;
+        let (mut forward_s, mut backward_s) = (0.0, 0.0);
         for j in 0..ga {
+            let t_fwd = Instant::now();
             let r = micro(step, j)?;
+            sync()?;
+            forward_s += t_fwd.elapsed().as_secs_f64();
+            let t_bwd = Instant::now();
             if cfg.stop_on_nan && !r.loss.is_finite() {
                 return Err(TrainError::NonFiniteLoss {
                     step: step + 1,
@@ -168,6 +173,8 @@ pub fn run(
                     model.train_pass_backward(*pass, &coef, slots)
                 })?,
             }
+            sync()?;
+            backward_s += t_bwd.elapsed().as_secs_f64();
             loss += r.loss;
             tokens += r.tokens;
             if let Some(d) = r.dpo {
@@ -175,7 +182,6 @@ pub fn run(
                     .add_scaled(&d, 1.0 / ga as f64);
             }
         }
-        sync()?;
         let t_opt = Instant::now();
         let norm = acc.global_norm()?;
         if cfg.stop_on_nan && !norm.is_finite() {
@@ -199,6 +205,8 @@ pub fn run(
             tokens_per_s: tokens as f64 / secs.max(1e-9),
             step_s: secs,
             optim_s,
+            forward_s: sync_device.is_some().then_some(forward_s),
+            backward_s: sync_device.is_some().then_some(backward_s),
             dpo,
         };
         log.write(&m)?;

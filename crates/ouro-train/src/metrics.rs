@@ -21,6 +21,13 @@ pub struct StepMetrics {
     pub step_s: f64,
     /// Of `step_s`: gradient norm, clipping and the AdamW update.
     pub optim_s: f64,
+    /// Of `step_s`, with `OURO_SYNC_TIMING` set only (each phase then waits
+    /// for its device kernels): the forward passes and losses, and the
+    /// backward passes with gradient accumulation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backward_s: Option<f64>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub dpo: Option<DpoMetrics>,
 }
