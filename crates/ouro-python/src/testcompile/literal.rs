@@ -1,6 +1,6 @@
 //! The spy pass without a sandbox, for scripts made of literals.
 //!
-//! Most benchmark test scripts (151 of HumanEval's 164) call the function
+//! Most benchmark test scripts (147 of HumanEval's 164) call the function
 //! under test on literal arguments and compare with literal values. What the
 //! spy pass would report for them is known from the source alone, so the
 //! executor can skip that pass (a fork of a sandbox child per problem, about
