@@ -17,8 +17,9 @@ use super::pattern::{self, AtomSpec};
 use super::StepMode;
 use crate::value::{self as pyvalue, Value};
 
-/// A Python literal's value, as `ast.literal_eval` would build it, or `None`
-/// where evaluating it could do anything else.
+/// The value of a constant expression (literals, and the arithmetic of
+/// [`binop`] on them) as Python builds it, or `None` where evaluating it
+/// could do anything else.
 pub(super) fn value(e: &Expr) -> Option<Value> {
     Some(match e {
         Expr::NoneLiteral(_) => Value::None,
@@ -39,7 +40,8 @@ pub(super) fn value(e: &Expr) -> Option<Value> {
         Expr::BinOp(b) => binop(b.op, value(&b.left)?, value(&b.right)?)?,
         Expr::List(l) => Value::List(elements(&l.elts)?),
         Expr::Tuple(t) => Value::Tuple(elements(&t.elts)?),
-        Expr::Dict(d) => {
+        // Keys are deduplicated pairwise below; a large literal goes to the spy.
+        Expr::Dict(d) if d.items.len() <= 1000 => {
             let mut out: Vec<(Value, Value)> = Vec::with_capacity(d.items.len());
             for item in &d.items {
                 let k = value(item.key.as_ref()?)?;
