@@ -404,28 +404,42 @@ fn compiled_for(
         return Ok(c);
     }
     let plan = isolate::plan(script, &problem.entry_point);
-    if opts.literal_tests {
-        if let Some(mut compiled) = isolate::from_literal(&plan) {
-            compiled.sandbox_script = plan.redact(script, &compiled.skip());
-            return Ok(shared.compiled.insert(key, compiled));
-        }
-    }
+    let literal = opts
+        .literal_tests
+        .then(|| isolate::from_literal(&plan))
+        .flatten();
+    let mut compiled = match literal {
+        Some(c) => c,
+        None => spy_pass(spy, shared, opts, problem, script, &plan)?,
+    };
+    compiled.sandbox_script = plan.redact(script, &compiled.skip());
+    Ok(shared.compiled.insert(key, compiled))
+}
+
+/// Runs the spy pass for `plan` on the worker's spy slot (started on first use).
+fn spy_pass(
+    spy: &mut Spy,
+    shared: &Shared,
+    opts: &ExecOptions,
+    problem: &Problem,
+    script: &str,
+    plan: &ouro_python::testcompile::TestPlan,
+) -> Result<Compiled, String> {
     ensure_running(&mut spy.slot, &spy.spec, shared, opts)?;
     let slot = spy.slot.as_mut().expect("spy slot started");
     let nonce = format!("{:032x}", rand::random::<u128>());
-    let mut compiled =
-        match isolate::spy_request(&plan, problem, script, &nonce, wire(&opts.limits)) {
-            None => isolate::from_spy(&plan, None, &nonce),
+    Ok(
+        match isolate::spy_request(plan, problem, script, &nonce, wire(&opts.limits)) {
+            None => isolate::from_spy(plan, None, &nonce),
             Some(req) => match slot.run(&req) {
-                Ok(resp) => isolate::from_spy(&plan, Some(&resp), &nonce),
+                Ok(resp) => isolate::from_spy(plan, Some(&resp), &nonce),
                 Err(e) => {
                     spy.slot = None;
                     return Err(e.to_string());
                 }
             },
-        };
-    compiled.sandbox_script = plan.redact(script, &compiled.skip());
-    Ok(shared.compiled.insert(key, compiled))
+        },
+    )
 }
 
 fn compile_job(

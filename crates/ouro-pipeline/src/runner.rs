@@ -203,7 +203,7 @@ fn run_shard_stages(
         let count_lines = config
             .build
             .as_ref()
-            .is_some_and(|b| b.configs.contains(&crate::config::DatasetKind::Dpo));
+            .is_some_and(|b| crate::config::DatasetKind::read_line_counts(&b.configs));
         stage_shard(report, executions_dir, "execute", shard, || {
             execute_stage(
                 e,

@@ -161,8 +161,8 @@ pub(crate) fn execute_work_dir(executions_dir: &Path, shard: ShardSpec) -> PathB
 
 /// Sharded, a shard executes only its own samples part and publishes
 /// `part-I-of-N.parquet` of executions once its journal is complete.
-/// `count_lines`: whether the build reads `lines_executed` (efficiency
-/// pairs, in `dpo`); tracing slows the tests of a run that does not.
+/// `count_lines`: whether the build reads `lines_executed`
+/// ([`crate::config::DatasetKind::read_line_counts`]).
 pub(crate) fn execute_stage(
     e: &ExecuteStage,
     count_lines: bool,

@@ -247,7 +247,7 @@ pub fn build_sft(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Resu
 pub fn build_dpo(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<BuildReport> {
     let t = std::time::Instant::now();
     let loaded = load_inputs(inputs)?;
-    let (pools, pst) = pools_from(&loaded, o)?;
+    let (pools, mut pst) = pools_from(&loaded, o)?;
     let per_pool: Vec<(Vec<DpoRecord>, PairStats)> = {
         use rayon::prelude::*;
         pools
@@ -268,7 +268,6 @@ pub fn build_dpo(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Resu
     let files = write_config(out_dir, "dpo", &rows, o.rows_per_shard)?;
     let metrics = round_metrics(&pst, &o.pass_k, pool_balance(&pools));
     let mut sel = serde_json::to_value(&st).expect("stats serialise");
-    let mut pst = pst;
     if st.mutants_tried > 0 && st.mutants_not_executed == st.mutants_tried {
         pst.warnings.push(format!(
             "{} mutants were generated but none was executed: run `ouro build mutants`, execute its samples, and pass them in --samples/--executions to get injected_error pairs",

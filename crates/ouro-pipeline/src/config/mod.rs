@@ -31,6 +31,13 @@ pub enum DatasetKind {
 }
 
 impl DatasetKind {
+    /// Whether building `kinds` reads `lines_executed`: only efficiency pairs
+    /// (in `dpo` rows) do, so executions for anything else skip the tracer,
+    /// which slows loop-heavy tests 2-4x.
+    pub fn read_line_counts(kinds: &[DatasetKind]) -> bool {
+        kinds.contains(&DatasetKind::Dpo)
+    }
+
     pub const ALL: [DatasetKind; 5] = [
         DatasetKind::Sft,
         DatasetKind::Dpo,

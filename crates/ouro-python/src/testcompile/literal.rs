@@ -13,7 +13,7 @@
 use ruff_python_ast::{self as ast, Expr, Number, Operator, Stmt, UnaryOp};
 use serde_json::{json, Value as Json};
 
-use super::pattern::{self, AtomSpec};
+use super::pattern::AtomSpec;
 use super::StepMode;
 use crate::value::{self as pyvalue, Value};
 
@@ -168,9 +168,8 @@ pub(super) fn inert_setup(stmt: &Stmt) -> bool {
 pub(super) fn step_records(
     stmt: &Stmt,
     mode: &StepMode,
-    names: &[String],
+    specs: &[AtomSpec],
     first_atom: usize,
-    atoms: usize,
 ) -> Option<Vec<Json>> {
     match mode {
         // The spy pass skips these.
@@ -180,16 +179,12 @@ pub(super) fn step_records(
             let Stmt::Assert(a) = stmt else {
                 return None;
             };
-            if atoms == 0 {
+            if specs.is_empty() {
                 // An assert that does not call the function under test runs
                 // as is: it must hold (`assert True, "..."`).
                 return value(&a.test)
                     .is_some_and(|v| pyvalue::truthy(&v))
                     .then(Vec::new);
-            }
-            let specs = pattern::atoms(&a.test, names)?;
-            if specs.len() != atoms {
-                return None;
             }
             specs
                 .iter()

@@ -348,17 +348,16 @@ pub fn compile(script: &str, entry_point: &str) -> TestPlan {
         });
         let asserts = scan.asserts.len();
         let first_atom = plan.atoms.len();
-        let mode = if let Some(why) = &poisoned {
-            StepMode::InProcess(why.clone())
+        let (mode, specs) = if let Some(why) = &poisoned {
+            (StepMode::InProcess(why.clone()), vec![])
         } else {
             match compile_step(script, stmt, &scan, index, is_test, &mut plan.atoms) {
-                Ok(mode) => mode,
-                Err(why) => StepMode::InProcess(why),
+                Ok(compiled) => compiled,
+                Err(why) => (StepMode::InProcess(why), vec![]),
             }
         };
         if literal_spy {
-            let atoms = plan.atoms.len() - first_atom;
-            match literal::step_records(stmt, &mode, &names, first_atom, atoms) {
+            match literal::step_records(stmt, &mode, &specs, first_atom) {
                 Some(r) => literal_records.extend(r),
                 None => literal_spy = false,
             }
@@ -387,20 +386,21 @@ pub fn compile(script: &str, entry_point: &str) -> TestPlan {
     plan
 }
 
-fn compile_step(
+/// The step's mode and the atoms recognised in it, in numbering order.
+fn compile_step<'a>(
     source: &str,
     stmt: &Stmt,
-    scan: &Scan,
+    scan: &Scan<'a>,
     index: usize,
     is_test: bool,
     atoms: &mut Vec<Atom>,
-) -> Result<StepMode, String> {
+) -> Result<(StepMode, Vec<pattern::AtomSpec<'a>>), String> {
     if scan.rebinds {
         return Err("rebinds the function under test".into());
     }
     if !is_test {
         return if scan.loads.is_empty() {
-            Ok(StepMode::Run)
+            Ok((StepMode::Run, vec![]))
         } else {
             Err("uses the function under test outside an assert".into())
         };
@@ -408,6 +408,7 @@ fn compile_step(
     let mut consumed: Vec<TextRange> = Vec::new();
     let mut replacements: Vec<(TextRange, String)> = Vec::new();
     let mut new_atoms = Vec::new();
+    let mut step_specs = Vec::new();
     for (a, guarded) in &scan.asserts {
         let r = a.range;
         if !scan.loads.iter().any(|l| r.contains_range(*l)) {
@@ -444,6 +445,7 @@ fn compile_step(
             format!("({})", calls.join(", "))
         };
         replacements.push((r, text));
+        step_specs.extend(specs);
     }
     if scan.loads.iter().any(|l| !consumed.contains(l)) {
         return Err("the function under test's result flows into other code".into());
@@ -459,7 +461,7 @@ fn compile_step(
     }
     out.push_str(&source[at..usize::from(range.end())]);
     atoms.extend(new_atoms);
-    Ok(StepMode::Spy(module_level(source, range, &out)))
+    Ok((StepMode::Spy(module_level(source, range, &out)), step_specs))
 }
 
 #[cfg(test)]

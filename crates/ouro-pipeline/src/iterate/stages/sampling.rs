@@ -40,14 +40,13 @@ impl Ctx<'_> {
             .as_ref()
             .map_or(DEFAULT_CPU_MS, |e| e.cpu_ms);
         let workers = self.cfg.execute.as_ref().map_or(0, |e| e.workers);
-        // Only efficiency pairs (in DPO rows) read line counts; pass@k and
-        // SFT filtering read verdicts, and tracing slows their tests.
+        // pass@k reads verdicts alone.
         let count_lines = !eval
             && self
                 .cfg
                 .iterate
                 .as_ref()
-                .is_some_and(|it| it.datasets.contains(&crate::config::DatasetKind::Dpo));
+                .is_some_and(|it| crate::config::DatasetKind::read_line_counts(&it.datasets));
         let problems_dir = self.problems_dir.clone();
         let (device, dtype, sample_dtype) =
             self.cfg.model.as_ref().map_or((None, None, None), |m| {
