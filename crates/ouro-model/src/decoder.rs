@@ -210,8 +210,16 @@ impl Decoder {
     /// Every weight by its HF name, for [`crate::train_pass`]; `None` where that pass does
     /// not apply (LoRA adapters attached, q/k norms, or not f32 on CPU).
     pub(crate) fn dense_params(&self) -> Option<Vec<(String, Tensor)>> {
-        if self.has_lora || self.cfg.qk_norm() || self.dtype != DType::F32 || !self.device.is_cpu()
-        {
+        if self.dtype != DType::F32 || !self.device.is_cpu() {
+            return None;
+        }
+        self.generic_params()
+    }
+
+    /// Every weight by its HF name, for [`crate::tensor_pass`]; `None` with LoRA adapters
+    /// attached or q/k norms.
+    pub(crate) fn generic_params(&self) -> Option<Vec<(String, Tensor)>> {
+        if self.has_lora || self.cfg.qk_norm() {
             return None;
         }
         let mut v = vec![

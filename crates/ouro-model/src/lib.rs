@@ -30,6 +30,7 @@ pub mod ops;
 pub mod q8;
 pub mod rows_matmul;
 pub mod sampling;
+pub mod tensor_pass;
 pub mod tokenizer;
 pub mod train_pass;
 

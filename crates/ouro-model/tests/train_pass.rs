@@ -9,53 +9,10 @@ use common::*;
 use ouro_model::train_pass::{GradSlots, TrainPass};
 use ouro_model::Config;
 
-fn configs() -> Vec<(&'static str, Config)> {
-    let tiny = Config::tiny();
-    let mut qwen2 = full_featured_config();
-    qwen2.model_type = "qwen2".into();
-    qwen2.architectures = vec!["Qwen2ForCausalLM".into()];
-    qwen2.use_qk_norm = None;
-    let mut llama_bias = Config::tiny();
-    llama_bias.attention_bias = Some(true);
-    llama_bias.tie_word_embeddings = false;
-    llama_bias.rope_interleaved = Some(true);
-    llama_bias.num_key_value_heads = Some(4);
-    vec![
-        ("tiny (tied, GQA)", tiny),
-        ("qwen2 (qkv bias, untied, GQA, head_dim 6)", qwen2),
-        ("llama (o bias, interleaved rope, MHA)", llama_bias),
-    ]
-}
-
-fn coef(b: usize, t: usize) -> Vec<f32> {
-    (0..b * t)
-        .map(|i| {
-            if i % 5 == 3 {
-                0.0
-            } else {
-                0.3 + (i % 7) as f32 * 0.1 - 0.25
-            }
-        })
-        .collect()
-}
-
-fn max_rel(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    // f32::max ignores NaN, so an unwritten (NaN) buffer must fail explicitly.
-    if a.iter().any(|x| !x.is_finite()) {
-        return f32::INFINITY;
-    }
-    let scale = b.iter().fold(1e-6f32, |m, x| m.max(x.abs()));
-    a.iter()
-        .zip(b)
-        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
-        / scale
-}
-
 #[test]
 fn train_pass_matches_autograd() {
     // 70 positions: the attention runs in causal row blocks (with a ragged last one).
-    for ((label, cfg), (b, t)) in configs().into_iter().zip([(3, 9), (2, 70), (2, 9)]) {
+    for ((label, cfg), (b, t)) in pass_configs().into_iter().zip([(3, 9), (2, 70), (2, 9)]) {
         let (vm, dec) = build(&cfg, 5, DType::F32);
         let ids = ids(b, t, cfg.vocab_size, 1);
         let targets = common::ids(b, t, cfg.vocab_size, 2);

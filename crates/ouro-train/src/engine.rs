@@ -2,6 +2,7 @@
 //! schedule, fused AdamW, metrics, checkpoints and resume.
 
 use candle_core::Tensor;
+use ouro_model::tensor_pass::TensorPass;
 use ouro_model::train_pass::TrainPass;
 use rand::{seq::SliceRandom, SeedableRng};
 use std::path::{Path, PathBuf};
@@ -24,6 +25,8 @@ pub enum Gradient {
         pass: Box<TrainPass>,
         coef: Vec<f32>,
     },
+    /// The model's device-generic hand-written pass and `dL/dlogprob` `[B, T]` on its device.
+    Tensors { pass: Box<TensorPass>, coef: Tensor },
 }
 
 /// What one micro-batch contributes to an optimiser step.
@@ -41,7 +44,7 @@ impl MicroResult {
     pub fn surrogate(&self) -> Option<&Tensor> {
         match &self.gradient {
             Gradient::Surrogate(s) => Some(s),
-            Gradient::Pass { .. } => None,
+            Gradient::Pass { .. } | Gradient::Tensors { .. } => None,
         }
     }
 }
@@ -172,6 +175,9 @@ pub fn run(
                 Gradient::Pass { pass, coef } => acc.add_pass(&names, |slots| {
                     model.train_pass_backward(*pass, &coef, slots)
                 })?,
+                Gradient::Tensors { pass, coef } => {
+                    acc.add(&vars, &model.tensor_pass_backward(*pass, &coef)?)?
+                }
             }
             sync()?;
             backward_s += t_bwd.elapsed().as_secs_f64();
@@ -294,6 +300,7 @@ pub struct TokenLogprobs {
 enum Source {
     Graph(Tensor),
     Pass(Box<TrainPass>),
+    Tensors(Box<TensorPass>),
 }
 
 /// `model.token_logprobs(ids, targets)`, through the model's hand-written training pass
@@ -315,6 +322,12 @@ pub fn token_logprobs(
             source: Source::Pass(Box::new(pass)),
         });
     }
+    if let Some(pass) = model.tensor_pass(ids, targets)? {
+        return Ok(TokenLogprobs {
+            host: pass.logprobs().to_vec2()?,
+            source: Source::Tensors(Box::new(pass)),
+        });
+    }
     let logps = model.token_logprobs(ids, targets)?;
     Ok(TokenLogprobs {
         host: logps.to_dtype(candle_core::DType::F32)?.to_vec2()?,
@@ -329,6 +342,10 @@ impl TokenLogprobs {
         let flat: Vec<f32> = coef.into_iter().flatten().collect();
         Ok(match self.source {
             Source::Pass(pass) => Gradient::Pass { pass, coef: flat },
+            Source::Tensors(pass) => {
+                let coef = Tensor::from_vec(flat, pass.dims(), pass.logprobs().device())?;
+                Gradient::Tensors { pass, coef }
+            }
             Source::Graph(lp) => {
                 let c = Tensor::from_vec(flat, lp.shape(), lp.device())?.to_dtype(lp.dtype())?;
                 Gradient::Surrogate((lp * c)?.sum_all()?)

@@ -1,6 +1,7 @@
 //! The trainer's view of a model: per-token log-probs plus named trainable variables.
 
 use candle_core::{Device, Tensor, Var};
+use ouro_model::tensor_pass::TensorPass;
 use ouro_model::train_pass::{GradSlots, TrainPass};
 use std::path::Path;
 
@@ -43,6 +44,26 @@ pub trait TrainableLm {
         _grads: &mut GradSlots,
     ) -> candle_core::Result<()> {
         candle_core::bail!("this model has no hand-written training pass")
+    }
+
+    /// `token_logprobs` through the model's device-generic hand-written pass, where it
+    /// has one (`None`: the trainer back-propagates through `token_logprobs`).
+    fn tensor_pass(
+        &self,
+        _ids: &Tensor,
+        _targets: &Tensor,
+    ) -> candle_core::Result<Option<TensorPass>> {
+        Ok(None)
+    }
+
+    /// The gradients of `sum(coef * logprobs)` of a [`TrainableLm::tensor_pass`], keyed by
+    /// the [`TrainableLm::vars`] they belong to.
+    fn tensor_pass_backward(
+        &self,
+        _pass: TensorPass,
+        _coef: &Tensor,
+    ) -> candle_core::Result<candle_core::backprop::GradStore> {
+        candle_core::bail!("this model has no tensor pass")
     }
 
     /// Log-probs with no autograd graph kept, for the DPO reference pass.

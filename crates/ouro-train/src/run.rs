@@ -5,6 +5,7 @@ use candle_core::{DType, Device, Var};
 use ouro_model::checkpoint::{self as mck, Checkpoint};
 use ouro_model::device::{dtype_name, Placement};
 use ouro_model::lora::{LoraAdapters, LoraConfig};
+use ouro_model::tensor_pass::TensorPass;
 use ouro_model::train_pass::{GradSlots, TrainPass};
 use ouro_model::Decoder;
 use std::path::Path;
@@ -22,8 +23,11 @@ pub struct DecoderLm {
     pub ckpt: Checkpoint,
     device: Device,
     lora: Option<LoraAdapters>,
-    /// Whether gradients may come from ouro_model's hand-written train pass.
+    /// Whether gradients may come from ouro_model's hand-written CPU train pass.
     hand_pass: bool,
+    /// Whether gradients may come from ouro_model's device-generic hand-written pass
+    /// (off: candle's autograd, the reference both passes are tested against).
+    tensor_pass: bool,
     /// The dtype the forward computes in; when it differs from the vars' (f32 master
     /// weights), every forward casts them (see [`mck::compute_decoder`]).
     compute: DType,
@@ -112,6 +116,7 @@ impl DecoderLm {
             device: device.clone(),
             lora: None,
             hand_pass: hand_pass_default(),
+            tensor_pass: hand_pass_default(),
             compute,
             stored,
         }
@@ -165,10 +170,31 @@ impl DecoderLm {
     }
 
     /// Takes every gradient through candle's autograd instead of the decoder's
-    /// hand-written train pass (the reference the pass is tested against).
+    /// hand-written passes (the reference both are tested against).
     pub fn with_autograd(mut self) -> Self {
         self.hand_pass = false;
+        self.tensor_pass = false;
         self
+    }
+
+    /// Whether gradients come from the device-generic hand-written pass (the generic
+    /// path without LoRA adapters or q/k norms, unless [`DecoderLm::with_autograd`]).
+    pub fn uses_tensor_pass(&self) -> bool {
+        self.tensor_pass
+            && self.lora.is_none()
+            && !self.ckpt.config.qk_norm()
+            && !self.uses_hand_pass()
+    }
+
+    /// Which code computes the gradients, as `train_report.json` names it.
+    pub fn gradient_path(&self) -> &'static str {
+        if self.uses_hand_pass() {
+            "hand-written CPU pass"
+        } else if self.uses_tensor_pass() {
+            "hand-written tensor pass"
+        } else {
+            "autograd"
+        }
     }
 
     /// Freezes the model and attaches fresh LoRA adapters (`B = 0`, so the model's
@@ -292,6 +318,33 @@ impl TrainableLm for DecoderLm {
         pass.backward(&self.ckpt.decoder, coef, grads)
     }
 
+    fn tensor_pass(
+        &self,
+        ids: &candle_core::Tensor,
+        targets: &candle_core::Tensor,
+    ) -> candle_core::Result<Option<TensorPass>> {
+        if !self.uses_tensor_pass() {
+            return Ok(None);
+        }
+        TensorPass::forward(&*self.decoder()?, ids, targets)
+    }
+
+    fn tensor_pass_backward(
+        &self,
+        pass: TensorPass,
+        coef: &candle_core::Tensor,
+    ) -> candle_core::Result<candle_core::backprop::GradStore> {
+        let vars: std::collections::HashMap<String, Var> = self.base_vars().into_iter().collect();
+        let mut store = candle_core::backprop::GradStore::default();
+        for (name, grad) in pass.backward(coef)? {
+            let var = vars.get(&name).ok_or_else(|| {
+                candle_core::Error::Msg(format!("tensor pass: gradient for unknown weight {name}"))
+            })?;
+            store.insert(var.as_tensor(), grad);
+        }
+        Ok(store)
+    }
+
     fn reference_logprobs(
         &self,
         ids: &candle_core::Tensor,
@@ -394,6 +447,7 @@ fn finish(
             "device": ouro_model::device::device_name(&model.device),
             "dtype": dtype_name(model.compute),
             "backend": if model.uses_hand_pass() { "fast" } else { "generic" },
+            "gradients": model.gradient_path(),
             "save_dtype": dtype_name(save_dtype),
             "optimizer": if model.optimizer_on_device() { "device" } else { "host" },
         }),
@@ -408,20 +462,23 @@ fn load_model(dir: &Path, lora: Option<&LoraSettings>, dev: &TrainDevice) -> Res
         Some(s) => DecoderLm::load_as(dir, device, dtype)?.with_lora(s)?,
         None => DecoderLm::load(dir, device)?.with_compute_dtype(dtype),
     };
-    let model = if dev.generic || !hand_pass_default() {
+    let model = if dev.generic {
         model.with_generic()
+    } else if !hand_pass_default() {
+        model.with_generic().with_autograd()
     } else {
         model
     };
     eprintln!(
-        "ouro train: device {}, dtype {}, {} path",
+        "ouro train: device {}, dtype {}, {} path, gradients from the {}",
         ouro_model::device::device_name(device),
         dtype_name(dtype),
         if model.uses_hand_pass() {
-            "fast (hand-written CPU)"
+            "fast"
         } else {
-            "generic (autograd)"
-        }
+            "generic"
+        },
+        model.gradient_path()
     );
     Ok(model)
 }

@@ -30,6 +30,7 @@ fn generic_path_trains_sft_like_the_fast_path_in_f32() {
     let fast = model(3);
     let generic = model(3).with_generic();
     assert!(fast.uses_hand_pass() && !generic.uses_hand_pass());
+    assert!(generic.uses_tensor_pass());
     let a = sft_losses(&fast, &dir.path().join("fast"));
     let b = sft_losses(&generic, &dir.path().join("generic"));
     assert_losses(&b, &a, 1e-5, "sft generic vs fast");
@@ -41,6 +42,34 @@ fn generic_path_trains_dpo_like_the_fast_path_in_f32() {
     let a = dpo_losses(&model(5), &dir.path().join("fast"));
     let b = dpo_losses(&model(5).with_generic(), &dir.path().join("generic"));
     assert_losses(&b, &a, 1e-5, "dpo generic vs fast");
+}
+
+/// The generic path's gradients come from the hand-written tensor pass; candle's autograd
+/// over the same ops is the reference it must train like (DPO and SFT, f32 and bf16).
+#[test]
+fn tensor_pass_trains_like_autograd() {
+    let dir = tempfile::tempdir().unwrap();
+    let autograd = model(3).with_generic().with_autograd();
+    assert!(!autograd.uses_tensor_pass());
+    assert_eq!(autograd.gradient_path(), "autograd");
+    let a = sft_losses(&autograd, &dir.path().join("sft-autograd"));
+    let b = sft_losses(&model(3).with_generic(), &dir.path().join("sft-tensor"));
+    assert_losses(&b, &a, 1e-5, "sft tensor pass vs autograd");
+    let a = dpo_losses(
+        &model(5).with_generic().with_autograd(),
+        &dir.path().join("dpo-autograd"),
+    );
+    let b = dpo_losses(&model(5).with_generic(), &dir.path().join("dpo-tensor"));
+    assert_losses(&b, &a, 1e-5, "dpo tensor pass vs autograd");
+    let half = |m: DecoderLm| m.with_compute_dtype(DType::BF16).with_generic();
+    let a = sft_losses(
+        &half(model(3)).with_autograd(),
+        &dir.path().join("bf16-autograd"),
+    );
+    let tensor = half(model(3));
+    assert!(tensor.uses_tensor_pass());
+    let b = sft_losses(&tensor, &dir.path().join("bf16-tensor"));
+    assert_losses(&b, &a, 2e-2, "sft bf16 tensor pass vs autograd");
 }
 
 #[test]
@@ -167,6 +196,7 @@ fn train_report_names_device_dtype_and_path_and_save_dtype_is_honoured() {
         (&"cpu".into(), &"f32".into(), &"fast".into(), &"f32".into())
     );
     assert_eq!(r["optimizer"], "host");
+    assert_eq!(r["gradients"], "hand-written CPU pass");
     let half = tmp.path().join("half");
     let dev = ouro_train::run::TrainDevice {
         place: ouro_model::Placement::resolve(Some("cpu"), Some("bf16")).unwrap(),
@@ -189,6 +219,7 @@ fn train_report_names_device_dtype_and_path_and_save_dtype_is_honoured() {
         r["optimizer"], "device",
         "the generic path runs the GPU's optimiser"
     );
+    assert_eq!(r["gradients"], "hand-written tensor pass");
     let saved =
         ouro_model::checkpoint::load_with_dtype(half.join("model"), &Device::Cpu, DType::BF16)
             .unwrap();

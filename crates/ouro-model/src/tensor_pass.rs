@@ -1,0 +1,243 @@
+//! A hand-written forward and backward of [`Decoder::token_logprobs`] built from candle
+//! tensor ops: the GPU's (and `--backend generic`'s) counterpart of [`crate::train_pass`].
+//!
+//! candle's autograd creates a zeroed gradient and an addition for every edge of the
+//! graph and takes each composite op (RMSNorm, softmax, log-sum-exp) apart op by op. On a
+//! GPU every one of those tensors is a kernel launch and an allocation: one SmolLM2-135M
+//! step at 8 x 512 tokens made about 26,000 (`examples/op_census.rs`). This pass runs the
+//! same maths with about a fifth of the tensors and writes each parameter's gradient
+//! once, so the trainer's accumulator receives f32 gradients with no graph behind them.
+//!
+//! Every op here has a CUDA kernel in candle or candle-nn (cuBLAS matmul, softmax,
+//! rotary embedding, reductions, elementwise), and every matmul operand is contiguous or
+//! a plain transpose of the last two dims, which is what cuBLAS takes. It covers
+//! decoders without LoRA adapters or q/k norms ([`TensorPass::forward`] returns `None`
+//! otherwise). Tests check it against candle's autograd over the same decoder.
+
+mod layer;
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Result, Tensor, D};
+
+use crate::decoder::Decoder;
+use crate::ops::{attention_bias, rope_tables};
+use layer::{rms_bwd, rms_fwd, Dims, LayerSaved, Rope};
+
+/// Logits per head chunk off the CPU: 2^28 f32 logits (1 GiB) at most at a time.
+const DEVICE_CHUNK_ELEMS: usize = 1 << 28;
+/// On the CPU the chunks stay as small as the decoder's own logprob head.
+const CPU_CHUNK_ELEMS: usize = 1 << 22;
+
+/// The activations of one training forward, ready for [`TensorPass::backward`], and the
+/// (detached) weights both directions use.
+pub struct TensorPass {
+    b: usize,
+    t: usize,
+    dims: Dims,
+    weights: HashMap<String, Tensor>,
+    tied: bool,
+    rope: Rope,
+    ids: Tensor,
+    targets: Tensor,
+    layers: Vec<LayerSaved>,
+    final_norm: layer::RmsSaved,
+    hn: Tensor,
+    lse: Tensor,
+    logprobs: Tensor,
+    chunk_rows: usize,
+}
+
+impl TensorPass {
+    /// Runs the forward of `dec.token_logprobs(ids, targets)` (`[B, T]` each) and keeps
+    /// what the backward needs. `None` when the decoder has LoRA adapters or q/k norms
+    /// (candle's autograd covers those).
+    pub fn forward(dec: &Decoder, ids: &Tensor, targets: &Tensor) -> Result<Option<TensorPass>> {
+        let elems = if dec.device().is_cpu() {
+            CPU_CHUNK_ELEMS
+        } else {
+            DEVICE_CHUNK_ELEMS
+        };
+        Self::forward_chunked(dec, ids, targets, elems)
+    }
+
+    /// [`TensorPass::forward`] with the LM head computed at most `chunk_elems` logits at
+    /// a time (tests use it to cover several chunks with a small vocabulary).
+    pub fn forward_chunked(
+        dec: &Decoder,
+        ids: &Tensor,
+        targets: &Tensor,
+        chunk_elems: usize,
+    ) -> Result<Option<TensorPass>> {
+        let Some(named) = dec.generic_params() else {
+            return Ok(None);
+        };
+        let (b, t) = ids.dims2()?;
+        if targets.dims2()? != (b, t) {
+            candle_core::bail!(
+                "token_logprobs: targets {:?} do not match input_ids {:?}",
+                targets.shape(),
+                ids.shape()
+            );
+        }
+        let cfg = dec.config();
+        let dev = dec.device();
+        let cd = dec.dtype();
+        // No gradient is taken through candle's graph: detached weights keep every op
+        // below off it, so temporaries are freed as soon as they are dropped.
+        let weights: HashMap<String, Tensor> =
+            named.into_iter().map(|(n, w)| (n, w.detach())).collect();
+        let dims = Dims::new(cfg, b, t);
+        let positions: Vec<u32> = (0..t as u32).collect();
+        let (cos, sin) = rope_tables(dec.inv_freq(), &positions, cd, dev)?;
+        let rope = Rope {
+            neg_sin: sin.neg()?,
+            cos,
+            sin,
+            interleaved: cfg.interleaved_rope(),
+            bias: attention_bias(t, 0, None, DType::F32, dev)?,
+        };
+        let ids = ids.flatten_all()?.to_dtype(DType::U32)?;
+        let targets = targets.flatten_all()?.to_dtype(DType::U32)?;
+        // An id past the vocabulary would index out of bounds inside a kernel.
+        let vocab = cfg.vocab_size;
+        let top = Tensor::cat(&[&ids, &targets], 0)?
+            .max(0)?
+            .to_scalar::<u32>()?;
+        if top as usize >= vocab {
+            candle_core::bail!("token id {top} is out of range for vocabulary size {vocab}");
+        }
+        let w = |name: &str| -> Result<&Tensor> {
+            weights
+                .get(name)
+                .ok_or_else(|| candle_core::Error::Msg(format!("tensor pass: no weight {name}")))
+        };
+        let mut x = w("model.embed_tokens.weight")?.index_select(&ids, 0)?;
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let lw = layer::LayerWeights::get(&weights, i)?;
+            let (y, saved) = layer::forward(&x, &lw, &dims, &rope, cfg.rms_norm_eps)?;
+            layers.push(saved);
+            x = y;
+        }
+        let (hn, final_norm) = rms_fwd(&x, w("model.norm.weight")?, cfg.rms_norm_eps)?;
+        let tied = cfg.tie_word_embeddings;
+        let head = w(head_name(tied))?;
+        let chunk_rows = (chunk_elems / vocab.max(1)).max(1);
+        let n = b * t;
+        let (mut lps, mut lses) = (Vec::new(), Vec::new());
+        for r0 in (0..n).step_by(chunk_rows) {
+            let len = chunk_rows.min(n - r0);
+            let logits = hn
+                .narrow(0, r0, len)?
+                .matmul(&head.t()?)?
+                .to_dtype(DType::F32)?;
+            let lse = logits.log_sum_exp(D::Minus1)?;
+            let picked = logits
+                .gather(&targets.narrow(0, r0, len)?.unsqueeze(1)?, 1)?
+                .squeeze(1)?;
+            lps.push((picked - &lse)?);
+            lses.push(lse);
+        }
+        let logprobs = Tensor::cat(&lps, 0)?.reshape((b, t))?;
+        let lse = Tensor::cat(&lses, 0)?;
+        Ok(Some(TensorPass {
+            b,
+            t,
+            dims,
+            weights,
+            tied,
+            rope,
+            ids,
+            targets,
+            layers,
+            final_norm,
+            hn,
+            lse,
+            logprobs,
+            chunk_rows,
+        }))
+    }
+
+    /// `log p(target | prefix)` per position, `[B, T]` f32, on the model's device.
+    pub fn logprobs(&self) -> &Tensor {
+        &self.logprobs
+    }
+
+    pub fn dims(&self) -> (usize, usize) {
+        (self.b, self.t)
+    }
+
+    /// The gradient of `sum(coef * logprobs)` (`coef` `[B, T]`, any float dtype) with
+    /// respect to every weight, by Hugging Face name, in f32.
+    pub fn backward(self, coef: &Tensor) -> Result<Vec<(String, Tensor)>> {
+        let n = self.b * self.t;
+        let coef = coef.flatten_all()?.to_dtype(DType::F32)?;
+        if coef.dim(0)? != n {
+            candle_core::bail!(
+                "tensor pass: {} coefficients for {n} positions",
+                coef.dim(0)?
+            );
+        }
+        let w = |name: &str| -> Result<&Tensor> {
+            self.weights
+                .get(name)
+                .ok_or_else(|| candle_core::Error::Msg(format!("tensor pass: no weight {name}")))
+        };
+        let cd = self.hn.dtype();
+        let head = w(head_name(self.tied))?;
+        let mut grads: Vec<(String, Tensor)> = Vec::new();
+        // LM head: dlogits = coef * (onehot(target) - softmax), chunk by chunk; the
+        // logits are recomputed rather than kept (a chunk is one matmul).
+        let mut d_head: Option<Tensor> = None;
+        let mut dhn = Vec::new();
+        for r0 in (0..n).step_by(self.chunk_rows) {
+            let len = self.chunk_rows.min(n - r0);
+            let h = self.hn.narrow(0, r0, len)?;
+            let c = coef.narrow(0, r0, len)?.unsqueeze(1)?;
+            let logits = h.matmul(&head.t()?)?.to_dtype(DType::F32)?;
+            let p = logits
+                .broadcast_sub(&self.lse.narrow(0, r0, len)?.unsqueeze(1)?)?
+                .exp()?;
+            let dl = p
+                .broadcast_mul(&c.neg()?)?
+                .scatter_add(&self.targets.narrow(0, r0, len)?.unsqueeze(1)?, &c, 1)?
+                .to_dtype(cd)?;
+            dhn.push(dl.matmul(head)?);
+            let dw = dl.t()?.matmul(&h)?.to_dtype(DType::F32)?;
+            d_head = Some(match d_head {
+                None => dw,
+                Some(acc) => (acc + dw)?,
+            });
+        }
+        let dhn = Tensor::cat(&dhn, 0)?;
+        let d_head = d_head.expect("at least one row");
+        let (mut dx, d_norm) = rms_bwd(&dhn, w("model.norm.weight")?, &self.final_norm)?;
+        grads.push(("model.norm.weight".into(), d_norm));
+        for (i, saved) in self.layers.iter().enumerate().rev() {
+            let lw = layer::LayerWeights::get(&self.weights, i)?;
+            let (dx_in, layer_grads) = layer::backward(&dx, saved, &lw, &self.dims, &self.rope)?;
+            grads.extend(layer_grads);
+            dx = dx_in;
+        }
+        // Embedding rows: scatter-add (into the head's gradient when tied).
+        let dx = dx.to_dtype(DType::F32)?;
+        let d_embed = if self.tied {
+            d_head.index_add(&self.ids, &dx, 0)?
+        } else {
+            grads.push(("lm_head.weight".into(), d_head));
+            let e = w("model.embed_tokens.weight")?;
+            Tensor::zeros(e.shape(), DType::F32, e.device())?.index_add(&self.ids, &dx, 0)?
+        };
+        grads.push(("model.embed_tokens.weight".into(), d_embed));
+        Ok(grads)
+    }
+}
+
+fn head_name(tied: bool) -> &'static str {
+    if tied {
+        "model.embed_tokens.weight"
+    } else {
+        "lm_head.weight"
+    }
+}
