@@ -21,13 +21,20 @@ pub(super) enum GradSum {
 pub struct GradAccumulator {
     pub(super) sums: Vec<GradSum>,
     filled: bool,
+    /// The parameters the sums belong to (for the sizes of absent gradients).
+    params: Vec<Var>,
+    /// The device sums end to end by group, built once per step (by the norm or the
+    /// update).
+    device_flat: std::cell::RefCell<Option<Vec<candle_core::Tensor>>>,
 }
 
 impl GradAccumulator {
-    pub(super) fn new(sums: Vec<GradSum>) -> Self {
+    pub(super) fn new(sums: Vec<GradSum>, params: Vec<Var>) -> Self {
         Self {
             sums,
             filled: false,
+            params,
+            device_flat: Default::default(),
         }
     }
 
@@ -50,7 +57,10 @@ impl GradAccumulator {
                     buf.par_chunks_mut(host::CHUNK).for_each(|d| d.fill(0.0))
                 }
                 // `reset` empties device sums, so the first gradient starts a fresh one.
-                (GradSum::Device(acc), Some(g)) => device::add(acc, g)?,
+                (GradSum::Device(acc), Some(g)) => {
+                    self.device_flat.take();
+                    device::add(acc, g)?
+                }
                 _ => {}
             }
         }
@@ -82,27 +92,43 @@ impl GradAccumulator {
         Ok(())
     }
 
-    /// Global L2 norm of all gradient sums: each parameter's `sum(g^2)`, added in
-    /// parameter order in f64, so the result does not depend on thread timing.
+    /// Global L2 norm of all gradient sums: the host parameters' `sum(g^2)` added in
+    /// parameter order in f64 (so the result does not depend on thread timing), plus
+    /// the device parameters' reduced in one pass over their flat gradient.
     pub fn global_norm(&self) -> Result<f64> {
-        let on_device: Vec<&candle_core::Tensor> = self
+        let device_sq = match self.sums.iter().any(|s| matches!(s, GradSum::Device(_))) {
+            true => device::squared_norm(&self.device_flat()?)?,
+            false => 0.0,
+        };
+        let host_sq: f64 = self
             .sums
             .iter()
-            .filter_map(|s| match s {
-                GradSum::Device(Some(t)) => Some(t),
-                _ => None,
+            .map(|s| match s {
+                GradSum::Host(b) => host::squared_norm(b),
+                GradSum::Device(_) => 0.0,
+            })
+            .sum();
+        Ok((host_sq + device_sq).sqrt())
+    }
+
+    /// The device sums end to end in parameter order, one flat tensor per group (see
+    /// `device::groups`), zeros where a parameter got no gradient; built once per step.
+    pub(super) fn device_flat(&self) -> Result<Vec<candle_core::Tensor>> {
+        if let Some(t) = &*self.device_flat.borrow() {
+            return Ok(t.clone());
+        }
+        let parts: Vec<_> = self
+            .sums
+            .iter()
+            .zip(&self.params)
+            .filter_map(|(s, p)| match s {
+                GradSum::Device(g) => Some((g.as_ref(), p)),
+                GradSum::Host(_) => None,
             })
             .collect();
-        let mut device_sq = device::squared_norms(&on_device)?.into_iter();
-        let mut total = 0.0;
-        for s in &self.sums {
-            total += match s {
-                GradSum::Host(b) => host::squared_norm(b),
-                GradSum::Device(Some(_)) => device_sq.next().expect("one per device sum"),
-                GradSum::Device(None) => 0.0,
-            };
-        }
-        Ok(total.sqrt())
+        let flat = device::flatten(&parts)?;
+        *self.device_flat.borrow_mut() = Some(flat.clone());
+        Ok(flat)
     }
 
     /// Marks the sums empty for the next optimiser step (device sums are freed now).
@@ -112,6 +138,7 @@ impl GradAccumulator {
                 *t = None;
             }
         }
+        self.device_flat.take();
         self.filled = false;
     }
 }

@@ -83,7 +83,11 @@ impl Moments {
                 Tensor::from_slice(m, shape, &Device::Cpu)?,
                 Tensor::from_slice(v, shape, &Device::Cpu)?,
             ),
-            Moments::Device { m, v } => (m.to_device(&Device::Cpu)?, v.to_device(&Device::Cpu)?),
+            // Views into the optimiser's flat moments: copy out just this parameter's part.
+            Moments::Device { m, v } => (
+                m.force_contiguous()?.to_device(&Device::Cpu)?,
+                v.force_contiguous()?.to_device(&Device::Cpu)?,
+            ),
         })
     }
 
@@ -131,6 +135,9 @@ pub struct FusedAdamW {
     pub beta2: f64,
     pub eps: f64,
     pub weight_decay: f64,
+    /// The device-updated parameters' moments end to end, by group (built at the first
+    /// step).
+    flat: Vec<Option<device::FlatMoments>>,
 }
 
 /// The per-step constants of one update, in the f32 the kernels compute in.
@@ -161,6 +168,7 @@ impl FusedAdamW {
             beta2: cfg.beta2,
             eps: cfg.eps,
             weight_decay: cfg.weight_decay,
+            flat: Vec::new(),
         })
     }
 
@@ -175,6 +183,7 @@ impl FusedAdamW {
                     Moments::Device { .. } => GradSum::Device(None),
                 })
                 .collect(),
+            self.params.clone(),
         )
     }
 
@@ -194,6 +203,7 @@ impl FusedAdamW {
             inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
             eps: self.eps as f32,
         };
+        let mut on_device: Vec<(&Var, &mut Tensor, &mut Tensor)> = Vec::new();
         for ((p, mom), g) in self.params.iter().zip(&mut self.state).zip(&grads.sums) {
             match (mom, g) {
                 (Moments::Host { m, v }, GradSum::Host(g)) => {
@@ -205,9 +215,7 @@ impl FusedAdamW {
                     };
                     p.as_tensor().inplace_op1(&op)?;
                 }
-                (Moments::Device { m, v }, GradSum::Device(g)) => {
-                    device::step(p, m, v, g.as_ref(), &k)?
-                }
+                (Moments::Device { m, v }, GradSum::Device(_)) => on_device.push((p, m, v)),
                 _ => {
                     return Err(TrainError::Model(
                         "gradient sums and moments live in different places; build the \
@@ -217,11 +225,26 @@ impl FusedAdamW {
                 }
             }
         }
+        if !on_device.is_empty() {
+            let flats = grads.device_flat()?;
+            let sizes: Vec<usize> = on_device.iter().map(|(p, ..)| p.elem_count()).collect();
+            let groups = device::groups(&sizes);
+            self.flat.resize_with(groups.len(), || None);
+            let mut rest = on_device.into_iter();
+            for ((r, g), flat) in groups.into_iter().zip(&flats).zip(&mut self.flat) {
+                let (mut params, mut ms, mut vs) = (Vec::new(), Vec::new(), Vec::new());
+                for (p, m, v) in rest.by_ref().take(r.len()) {
+                    params.push(p);
+                    ms.push(m);
+                    vs.push(v);
+                }
+                device::step(&params, &mut ms, &mut vs, flat, g, &k)?;
+            }
+        }
         Ok(())
     }
 }
 
-/// Whether the fused host kernel can update `p` in place.
 fn host_kernel_fits(p: &Var) -> bool {
     matches!(p.device(), Device::Cpu) && p.dtype() == DType::F32
 }
