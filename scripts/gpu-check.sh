@@ -71,6 +71,10 @@ if [[ -x "$bins/gpu_step" ]]; then
     "$bins/gpu_step" "$mode" "$model" "${run##* }" cuda >"$OUT_DIR/ouro-$mode.json" 2>"$OUT_DIR/ouro-$mode.err" \
       || echo "ouro $mode failed: $(tail -3 "$OUT_DIR/ouro-$mode.err")" >&2
   done
+  # The same SFT step through candle's autograd: what the hand-written tensor pass saves.
+  OURO_TRAIN_AUTOGRAD=1 "$bins/gpu_step" sft "$model" 6 cuda >"$OUT_DIR/ouro-sft-autograd.json" \
+    2>"$OUT_DIR/ouro-sft-autograd.err" \
+    || echo "ouro sft (autograd) failed: $(tail -3 "$OUT_DIR/ouro-sft-autograd.err")" >&2
 fi
 
 "$PY" - "$OUT_DIR" "$parity" <<'PY'
@@ -83,15 +87,17 @@ def load(name):
         return None
 sft, dpo, gen = load("torch-sft.json"), load("torch-dpo.json"), load("torch-gen.json")
 osft, odpo, ogen = load("ouro-sft.json"), load("ouro-dpo.json"), load("ouro-gen.json")
+oauto = load("ouro-sft-autograd.json")
 rows = [("CPU-vs-CUDA parity (ouro-model, ouro-train cuda tests)", parity)]
 if sft: rows.append(("PyTorch eager bf16 SFT step, 8x512 tokens", "%.4f s" % sft["s_per_step"]))
 def ouro_step(o, ref):
     # gpu_step waits for each phase's kernels (OURO_SYNC_TIMING), so the split is real.
     phase = lambda k: o.get(k + "_s_per_step", float("nan"))
-    return "%.4f s (%.2fx PyTorch; forward %.4f s, backward %.4f s, optimizer %.4f s)" % (
+    return "%.4f s (%.2fx PyTorch; forward %.4f s, backward %.4f s, optimizer %.4f s; %s)" % (
         o["s_per_step"], o["s_per_step"] / ref["s_per_step"] if ref else float("nan"),
-        phase("forward"), phase("backward"), phase("optim"))
+        phase("forward"), phase("backward"), phase("optim"), o.get("gradients", "?"))
 if osft: rows.append(("ouro bf16 SFT step, same shape", ouro_step(osft, sft)))
+if oauto: rows.append(("ouro bf16 SFT step, same shape, OURO_TRAIN_AUTOGRAD=1", ouro_step(oauto, sft)))
 if dpo: rows.append(("PyTorch eager bf16 DPO step, 4 pairs x 512", "%.4f s" % dpo["s_per_step"]))
 if odpo: rows.append(("ouro bf16 DPO step, same shape", ouro_step(odpo, dpo)))
 if gen: rows.append(("transformers generate bf16, batch 64, 128 new tokens", "%.0f tok/s" % gen["tokens_per_s"]))

@@ -72,8 +72,12 @@ fn trl_shaped_jsonl_trains_sft_and_dpo() {
     // The CPU's fast path keeps AdamW's moments in the fused host kernel.
     let r = train_report(&out);
     assert_eq!(
-        (&r["backend"], &r["optimizer"]),
-        (&"fast".into(), &"host".into()),
+        (&r["backend"], &r["optimizer"], &r["gradients"]),
+        (
+            &"fast".into(),
+            &"host".into(),
+            &"hand-written CPU pass".into()
+        ),
         "{r}"
     );
     if let Some(scalars) = tensorboard_scalars(&out.join("runs")) {
@@ -109,11 +113,16 @@ fn trl_shaped_jsonl_trains_sft_and_dpo() {
         "generic",
     ]);
     assert_eq!(shape(&out), "1");
-    // The generic path is the GPU's: the optimiser's state stays on the device.
+    // The generic path is the GPU's: the optimiser's state stays on the device and the
+    // gradients come from the tensor pass.
     let r = train_report(&out);
     assert_eq!(
-        (&r["backend"], &r["optimizer"]),
-        (&"generic".into(), &"device".into()),
+        (&r["backend"], &r["optimizer"], &r["gradients"]),
+        (
+            &"generic".into(),
+            &"device".into(),
+            &"hand-written tensor pass".into()
+        ),
         "{r}"
     );
 

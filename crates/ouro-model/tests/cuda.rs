@@ -92,6 +92,37 @@ fn f32_logits_and_logprobs_match_the_cpu() {
     assert!(d < 0.2, "bf16 log-probs differ by {d}");
 }
 
+/// The tensor pass (the GPU's gradients) on CUDA against the same pass on the CPU, which
+/// `tests/tensor_pass.rs` checks against autograd: log-probs and every weight's gradient.
+#[test]
+fn tensor_pass_matches_the_cpu() {
+    use ouro_model::tensor_pass::TensorPass;
+    let Some(gpu) = gpu() else { return };
+    let cfg = config();
+    let run = |dev: &Device| {
+        let dec = decoder(&cfg, dev, DType::F32);
+        let (ids, tg) = (ids(dev), ids(dev).roll(-1, 1).unwrap());
+        let pass = TensorPass::forward(&dec, &ids, &tg)
+            .unwrap()
+            .expect("covered");
+        let lp = pass.logprobs().clone();
+        let coef =
+            ((lp.ones_like().unwrap() * 0.5).unwrap() - lp.affine(0.01, 0.0).unwrap()).unwrap();
+        let grads: std::collections::BTreeMap<String, Tensor> =
+            pass.backward(&coef).unwrap().into_iter().collect();
+        (lp, grads)
+    };
+    let ((lc, gc), (lg, gg)) = (run(&Device::Cpu), run(&gpu));
+    let d = max_diff(&lc, &lg);
+    assert!(d < 1e-4, "log-probs differ by {d}");
+    assert_eq!(gc.len(), gg.len());
+    for (name, c) in &gc {
+        let scale = max_diff(c, &c.zeros_like().unwrap()).max(1e-6);
+        let d = max_diff(c, &gg[name]) / scale;
+        assert!(d < 1e-3, "{name}: gradients differ by {d} of their largest");
+    }
+}
+
 #[test]
 fn kv_cache_decode_matches_the_cpu() {
     let Some(gpu) = gpu() else { return };

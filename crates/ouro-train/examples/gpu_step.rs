@@ -4,6 +4,9 @@
 //! same shapes as the PyTorch reference (SFT 8 x 512, DPO 4 pairs x 512).
 //!
 //!     gpu_step sft|dpo MODEL_DIR STEPS [cuda|cpu]
+//!
+//! The gradients come from the hand-written tensor pass; `OURO_TRAIN_AUTOGRAD=1` times
+//! candle's autograd instead (the JSON's `gradients` says which ran).
 //!     gpu_step gen MODEL_DIR NEW_TOKENS [cuda|cpu]
 //!
 //! `gen` is the sampling side: 64 sequences of 32 random prompt tokens, T=0.8, top-p
@@ -116,6 +119,7 @@ fn main() {
     println!(
         "{}",
         serde_json::json!({"impl": "ouro-bf16", "mode": mode, "s_per_step": step,
+            "gradients": model.gradient_path(),
             "forward_s_per_step": forward, "backward_s_per_step": backward,
             "optim_s_per_step": optim, "steps": steps})
     );

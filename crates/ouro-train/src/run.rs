@@ -40,8 +40,8 @@ pub struct DecoderLm {
 #[derive(Debug, Clone)]
 pub struct TrainDevice {
     pub place: Placement,
-    /// Candle's autograd over device-generic ops even where the hand-written CPU pass
-    /// applies (`--backend generic`).
+    /// The device-generic path (ops with CUDA kernels, gradients from the tensor pass)
+    /// even where the hand-written CPU pass applies (`--backend generic`).
     pub generic: bool,
     /// `None`: the input checkpoint's dtype.
     pub save_dtype: Option<DType>,

@@ -59,8 +59,10 @@ pub struct Args {
     /// stay f32 master copies whatever it is.
     #[arg(long)]
     pub dtype: Option<String>,
-    /// Gradient path: `auto` (the hand-written f32 CPU pass where it applies, autograd
-    /// elsewhere) or `generic` (candle autograd over device-generic ops everywhere).
+    /// Gradient path: `auto` (the hand-written f32 CPU pass where it applies, the
+    /// device-generic path elsewhere) or `generic` (the device-generic path everywhere:
+    /// ops with CUDA kernels and a hand-written backward built from them; candle's
+    /// autograd for LoRA adapters, q/k norms, or with OURO_TRAIN_AUTOGRAD=1).
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
     /// Dtype of the final `<out>/model` weights [default: the input checkpoint's].

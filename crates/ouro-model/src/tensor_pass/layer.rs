@@ -9,19 +9,20 @@ use candle_core::{DType, Result, Tensor, D};
 
 use crate::config::Config;
 
-/// Rotary tables for positions `0..T` and the causal mask, shared by every layer.
-pub(super) struct Rope {
+/// What positions `0..T` give every layer: rotary tables and the causal mask.
+pub(super) struct Positions {
     pub(super) cos: Tensor,
     pub(super) sin: Tensor,
     /// `-sin`: the backward of a rotation is the rotation by the opposite angle.
     pub(super) neg_sin: Tensor,
     pub(super) interleaved: bool,
     /// `[1, 1, T, T]` f32, 0 on and below the diagonal, `-inf` above.
-    pub(super) bias: Tensor,
+    pub(super) causal: Tensor,
 }
 
-impl Rope {
-    fn apply(&self, x: &Tensor, sin: &Tensor) -> Result<Tensor> {
+impl Positions {
+    /// Rotates `x` `[B, heads, T, hd]` by the angles whose sines are `sin`.
+    fn rotate(&self, x: &Tensor, sin: &Tensor) -> Result<Tensor> {
         if self.interleaved {
             candle_nn::rotary_emb::rope_i(x, &self.cos, sin)
         } else {
@@ -149,11 +150,7 @@ pub(super) struct LayerWeights<'a> {
 impl<'a> LayerWeights<'a> {
     pub(super) fn get(ws: &'a HashMap<String, Tensor>, i: usize) -> Result<LayerWeights<'a>> {
         let prefix = format!("model.layers.{i}");
-        let get = |n: &str| -> Result<&'a Tensor> {
-            ws.get(&format!("{prefix}.{n}")).ok_or_else(|| {
-                candle_core::Error::Msg(format!("tensor pass: no weight {prefix}.{n}"))
-            })
-        };
+        let get = |n: &str| super::weight(ws, &format!("{prefix}.{n}"));
         let proj = |n: &str| -> Result<Proj<'a>> {
             let name = format!("{prefix}.{n}");
             Ok(Proj {
@@ -202,14 +199,14 @@ pub(super) fn forward(
     x: &Tensor,
     lw: &LayerWeights<'_>,
     dims: &Dims,
-    rope: &Rope,
+    pos: &Positions,
     eps: f64,
 ) -> Result<(Tensor, LayerSaved)> {
     let (nh, nkv, hd) = (dims.nh, dims.nkv, dims.hd);
     let (h1, n1) = rms_fwd(x, lw.input_norm, eps)?;
-    let q = rope.apply(&dims.split_heads(&lw.q.forward(&h1)?, nh)?, &rope.sin)?;
+    let q = pos.rotate(&dims.split_heads(&lw.q.forward(&h1)?, nh)?, &pos.sin)?;
     let q = dims.grouped(&q)?;
-    let k = rope.apply(&dims.split_heads(&lw.k.forward(&h1)?, nkv)?, &rope.sin)?;
+    let k = pos.rotate(&dims.split_heads(&lw.k.forward(&h1)?, nkv)?, &pos.sin)?;
     let v = dims.split_heads(&lw.v.forward(&h1)?, nkv)?;
     let scale = 1.0 / (hd as f64).sqrt();
     let scores = q
@@ -217,7 +214,7 @@ pub(super) fn forward(
         .to_dtype(DType::F32)?
         .affine(scale, 0.0)?
         .reshape((dims.b, nh, dims.t, dims.t))?
-        .broadcast_add(&rope.bias)?;
+        .broadcast_add(&pos.causal)?;
     let p = candle_nn::ops::softmax_last_dim(&scores)?
         .to_dtype(x.dtype())?
         .reshape((dims.b, nkv, dims.rep() * dims.t, dims.t))?;
@@ -252,7 +249,7 @@ pub(super) fn backward(
     s: &LayerSaved,
     lw: &LayerWeights<'_>,
     dims: &Dims,
-    rope: &Rope,
+    pos: &Positions,
 ) -> Result<(Tensor, Vec<(String, Tensor)>)> {
     let mut grads = Vec::with_capacity(12);
     // MLP: y = x_mid + down(silu(g) * u).
@@ -287,8 +284,8 @@ pub(super) fn backward(
         .to_dtype(dy.dtype())?;
     let dq = ds.matmul(&s.k)?.reshape((dims.b, nh, dims.t, dims.hd))?;
     let dk = ds.t()?.matmul(&s.q)?;
-    let dq = dims.merge_heads(&rope.apply(&dq, &rope.neg_sin)?, nh)?;
-    let dk = dims.merge_heads(&rope.apply(&dk, &rope.neg_sin)?, nkv)?;
+    let dq = dims.merge_heads(&pos.rotate(&dq, &pos.neg_sin)?, nh)?;
+    let dk = dims.merge_heads(&pos.rotate(&dk, &pos.neg_sin)?, nkv)?;
     let dv = dims.merge_heads(&dv, nkv)?;
     let dh1 = ((dq.matmul(lw.q.w)? + dk.matmul(lw.k.w)?)? + dv.matmul(lw.v.w)?)?;
     lw.q.grads(&dq, &s.h1, &mut grads)?;
