@@ -179,11 +179,10 @@ pub fn aggregate_outcomes(
                 passed: verdict == Verdict::Pass,
                 verdict,
                 cpu_ms: median(&mut times),
-                lines_executed: runs
-                    .iter()
-                    .map(|e| e.lines_executed)
-                    .collect::<Option<Vec<u64>>>()
-                    .and_then(|v| v.into_iter().max()),
+                // A directory executed both with and without `--no-line-count` holds
+                // runs of either kind; the count is deterministic, so any counted run's
+                // stands for the sample.
+                lines_executed: runs.iter().filter_map(|e| e.lines_executed).max(),
                 runs: runs.len(),
                 error_kind: failing.and_then(|e| e.error_kind.clone()),
                 stderr_tail: failing.map(|e| e.stderr_tail.clone()).unwrap_or_default(),
@@ -452,6 +451,17 @@ mod tests {
         let m = matrix_for_problem("p", &["a".into(), "b".into(), "z".into()], &o);
         assert_eq!(m.n_tests, 2);
         assert_eq!(m.rows[2], vec![false, false]);
+    }
+
+    #[test]
+    fn a_run_without_line_counts_does_not_hide_a_counted_one() {
+        let mut uncounted = exec("a", "p", Verdict::Pass, &[true], 10.0);
+        uncounted.lines_executed = None;
+        let ex = vec![uncounted.clone(), exec("a", "p", Verdict::Pass, &[true], 10.0)];
+        let o = aggregate_outcomes(&ex, Suite::Filter, &mut MatrixStats::default());
+        assert_eq!(o["a"].lines_executed, Some(1000));
+        let o = aggregate_outcomes(&[uncounted], Suite::Filter, &mut MatrixStats::default());
+        assert_eq!(o["a"].lines_executed, None);
     }
 
     #[test]
