@@ -210,16 +210,16 @@ impl Decoder {
     /// Every weight by its HF name, for [`crate::train_pass`]; `None` where that pass does
     /// not apply (LoRA adapters attached, q/k norms, or not f32 on CPU).
     pub(crate) fn dense_params(&self) -> Option<Vec<(String, Tensor)>> {
-        if self.dtype != DType::F32 || !self.device.is_cpu() {
+        if self.dtype != DType::F32 || !self.device.is_cpu() || self.cfg.qk_norm() {
             return None;
         }
         self.generic_params()
     }
 
     /// Every weight by its HF name, for [`crate::tensor_pass`]; `None` with LoRA adapters
-    /// attached or q/k norms.
+    /// attached.
     pub(crate) fn generic_params(&self) -> Option<Vec<(String, Tensor)>> {
-        if self.has_lora || self.cfg.qk_norm() {
+        if self.has_lora {
             return None;
         }
         let mut v = vec![
@@ -236,6 +236,11 @@ impl Decoder {
                 format!("{p}.post_attention_layernorm.weight"),
                 l.post_norm.clone(),
             ));
+            for (name, w) in [("q_norm", &l.attn.q_norm), ("k_norm", &l.attn.k_norm)] {
+                if let Some(w) = w {
+                    v.push((format!("{p}.self_attn.{name}.weight"), w.clone()));
+                }
+            }
             for (name, lin) in [
                 ("self_attn.q_proj", &l.attn.q),
                 ("self_attn.k_proj", &l.attn.k),

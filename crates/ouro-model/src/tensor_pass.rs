@@ -11,8 +11,8 @@
 //! Every op here has a CUDA kernel in candle or candle-nn (cuBLAS matmul, softmax,
 //! rotary embedding, reductions, elementwise), and every matmul operand is contiguous or
 //! a plain transpose of the last two dims, which is what cuBLAS takes. It covers
-//! decoders without LoRA adapters or q/k norms ([`TensorPass::forward`] returns `None`
-//! otherwise). Tests check it against candle's autograd over the same decoder.
+//! every decoder without LoRA adapters, Qwen3's q/k norms included ([`TensorPass::forward`]
+//! returns `None` with adapters). Tests check it against candle's autograd over the same decoder.
 
 mod layer;
 
@@ -50,8 +50,8 @@ pub struct TensorPass {
 
 impl TensorPass {
     /// Runs the forward of `dec.token_logprobs(ids, targets)` (`[B, T]` each) and keeps
-    /// what the backward needs. `None` when the decoder has LoRA adapters or q/k norms
-    /// (candle's autograd covers those).
+    /// what the backward needs. `None` when the decoder has LoRA adapters (candle's
+    /// autograd covers those).
     pub fn forward(dec: &Decoder, ids: &Tensor, targets: &Tensor) -> Result<Option<TensorPass>> {
         let elems = if dec.device().is_cpu() {
             CPU_CHUNK_ELEMS

@@ -69,9 +69,22 @@ fn compare(
     (lp_err, worst)
 }
 
+/// The CPU pass's decoders plus Qwen3's q/k norms (which only this pass covers).
+fn configs() -> Vec<(&'static str, Config)> {
+    let mut v = pass_configs();
+    v.push((
+        "qwen3 (q/k norms, qkv bias, untied)",
+        full_featured_config(),
+    ));
+    v
+}
+
 #[test]
 fn tensor_pass_matches_autograd_in_f32() {
-    for ((label, cfg), (b, t)) in pass_configs().into_iter().zip([(3, 9), (2, 70), (2, 9)]) {
+    for ((label, cfg), (b, t)) in configs()
+        .into_iter()
+        .zip([(3, 9), (2, 70), (2, 9), (2, 11)])
+    {
         let (vm, mut dec) = build(&cfg, 5, DType::F32);
         dec.set_generic_ops(true);
         // One head chunk, then chunks of 7 rows (the last one ragged).
@@ -84,7 +97,7 @@ fn tensor_pass_matches_autograd_in_f32() {
 
 #[test]
 fn tensor_pass_in_bf16_stays_near_autograd_in_bf16() {
-    for (label, cfg) in pass_configs() {
+    for (label, cfg) in configs() {
         let (vm, mut base) = build(&cfg, 5, DType::F32);
         base.set_generic_ops(true);
         let mut half =
@@ -97,12 +110,23 @@ fn tensor_pass_in_bf16_stays_near_autograd_in_bf16() {
 }
 
 #[test]
-fn tensor_pass_declines_what_it_does_not_cover_and_rejects_bad_ids() {
-    // q/k norms (Qwen3) go through candle's autograd instead.
-    let (_, qwen3) = build(&full_featured_config(), 1, DType::F32);
-    let ids = ids(1, 4, 37, 1);
-    assert!(TensorPass::forward(&qwen3, &ids, &ids).unwrap().is_none());
+fn tensor_pass_declines_lora_and_rejects_bad_ids() {
+    // LoRA adapters go through candle's autograd instead.
     let cfg = Config::tiny();
+    let (_, mut with_lora) = build(&cfg, 1, DType::F32);
+    let lora = ouro_model::lora::LoraConfig {
+        r: 2,
+        lora_alpha: 4.0,
+        lora_dropout: 0.0,
+        target_modules: vec!["q_proj".into()],
+    };
+    let adapters =
+        ouro_model::lora::LoraAdapters::init(&cfg, &lora, 1, DType::F32, &Device::Cpu).unwrap();
+    with_lora.attach_lora(&adapters).unwrap();
+    let ids = ids(1, 4, cfg.vocab_size, 1);
+    assert!(TensorPass::forward(&with_lora, &ids, &ids)
+        .unwrap()
+        .is_none());
     let (_, dec) = build(&cfg, 1, DType::F32);
     let bad = Tensor::from_vec(vec![1u32, 2, cfg.vocab_size as u32], (1, 3), &Device::Cpu).unwrap();
     let err = TensorPass::forward(&dec, &bad, &bad)

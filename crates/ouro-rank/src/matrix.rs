@@ -457,7 +457,10 @@ mod tests {
     fn a_run_without_line_counts_does_not_hide_a_counted_one() {
         let mut uncounted = exec("a", "p", Verdict::Pass, &[true], 10.0);
         uncounted.lines_executed = None;
-        let ex = vec![uncounted.clone(), exec("a", "p", Verdict::Pass, &[true], 10.0)];
+        let ex = vec![
+            uncounted.clone(),
+            exec("a", "p", Verdict::Pass, &[true], 10.0),
+        ];
         let o = aggregate_outcomes(&ex, Suite::Filter, &mut MatrixStats::default());
         assert_eq!(o["a"].lines_executed, Some(1000));
         let o = aggregate_outcomes(&[uncounted], Suite::Filter, &mut MatrixStats::default());

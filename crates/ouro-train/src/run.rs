@@ -178,12 +178,9 @@ impl DecoderLm {
     }
 
     /// Whether gradients come from the device-generic hand-written pass (the generic
-    /// path without LoRA adapters or q/k norms, unless [`DecoderLm::with_autograd`]).
+    /// path without LoRA adapters, unless [`DecoderLm::with_autograd`]).
     pub fn uses_tensor_pass(&self) -> bool {
-        self.tensor_pass
-            && self.lora.is_none()
-            && !self.ckpt.config.qk_norm()
-            && !self.uses_hand_pass()
+        self.tensor_pass && self.lora.is_none() && !self.uses_hand_pass()
     }
 
     /// Which code computes the gradients, as `train_report.json` names it.

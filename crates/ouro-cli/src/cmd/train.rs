@@ -62,7 +62,7 @@ pub struct Args {
     /// Gradient path: `auto` (the hand-written f32 CPU pass where it applies, the
     /// device-generic path elsewhere) or `generic` (the device-generic path everywhere:
     /// ops with CUDA kernels and a hand-written backward built from them; candle's
-    /// autograd for LoRA adapters, q/k norms, or with OURO_TRAIN_AUTOGRAD=1).
+    /// autograd for LoRA adapters, or everywhere with OURO_TRAIN_AUTOGRAD=1).
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
     /// Dtype of the final `<out>/model` weights [default: the input checkpoint's].

@@ -105,6 +105,41 @@ pub(super) fn rms_bwd(dh: &Tensor, w: &Tensor, s: &RmsSaved) -> Result<(Tensor, 
     Ok((dx.to_dtype(dh.dtype())?, dw))
 }
 
+/// Qwen3's RMSNorm over each head of `y` `[rows, heads*hd]`, where the layer has one.
+fn head_norm(
+    y: &Tensor,
+    w: Option<&Tensor>,
+    hd: usize,
+    eps: f64,
+) -> Result<(Tensor, Option<RmsSaved>)> {
+    let Some(w) = w else {
+        return Ok((y.clone(), None));
+    };
+    let (rows, width) = y.dims2()?;
+    let (h, saved) = rms_fwd(&y.reshape((rows * width / hd, hd))?, w, eps)?;
+    Ok((h.reshape((rows, width))?, Some(saved)))
+}
+
+/// The backward of [`head_norm`]: pushes the norm weight's gradient and returns the
+/// projection output's.
+fn head_norm_bwd(
+    dy: &Tensor,
+    w: Option<&Tensor>,
+    saved: Option<&RmsSaved>,
+    hd: usize,
+    prefix: &str,
+    which: &str,
+    grads: &mut Vec<(String, Tensor)>,
+) -> Result<Tensor> {
+    let (Some(w), Some(saved)) = (w, saved) else {
+        return Ok(dy.clone());
+    };
+    let (rows, width) = dy.dims2()?;
+    let (dx, dw) = rms_bwd(&dy.reshape((rows * width / hd, hd))?, w, saved)?;
+    grads.push((format!("{prefix}.self_attn.{which}_norm.weight"), dw));
+    dx.reshape((rows, width))
+}
+
 /// A projection's weight `[out, in]` and optional bias.
 pub(super) struct Proj<'a> {
     name: String,
@@ -138,6 +173,9 @@ pub(super) struct LayerWeights<'a> {
     prefix: String,
     input_norm: &'a Tensor,
     post_norm: &'a Tensor,
+    /// Qwen3's per-head RMSNorms of queries and keys (before the rotation).
+    q_norm: Option<&'a Tensor>,
+    k_norm: Option<&'a Tensor>,
     q: Proj<'a>,
     k: Proj<'a>,
     v: Proj<'a>,
@@ -162,6 +200,8 @@ impl<'a> LayerWeights<'a> {
         Ok(LayerWeights {
             input_norm: get("input_layernorm.weight")?,
             post_norm: get("post_attention_layernorm.weight")?,
+            q_norm: ws.get(&format!("{prefix}.self_attn.q_norm.weight")),
+            k_norm: ws.get(&format!("{prefix}.self_attn.k_norm.weight")),
             q: proj("self_attn.q_proj")?,
             k: proj("self_attn.k_proj")?,
             v: proj("self_attn.v_proj")?,
@@ -178,6 +218,9 @@ impl<'a> LayerWeights<'a> {
 pub(super) struct LayerSaved {
     n1: RmsSaved,
     h1: Tensor,
+    /// The q/k norms' statistics, where the layer has them.
+    qn: Option<RmsSaved>,
+    kn: Option<RmsSaved>,
     /// Rotated queries, grouped `[B, nkv, rep*T, hd]`.
     q: Tensor,
     /// Rotated keys and values, `[B, nkv, T, hd]`.
@@ -204,9 +247,11 @@ pub(super) fn forward(
 ) -> Result<(Tensor, LayerSaved)> {
     let (nh, nkv, hd) = (dims.nh, dims.nkv, dims.hd);
     let (h1, n1) = rms_fwd(x, lw.input_norm, eps)?;
-    let q = pos.rotate(&dims.split_heads(&lw.q.forward(&h1)?, nh)?, &pos.sin)?;
+    let (q, qn) = head_norm(&lw.q.forward(&h1)?, lw.q_norm, hd, eps)?;
+    let (k, kn) = head_norm(&lw.k.forward(&h1)?, lw.k_norm, hd, eps)?;
+    let q = pos.rotate(&dims.split_heads(&q, nh)?, &pos.sin)?;
     let q = dims.grouped(&q)?;
-    let k = pos.rotate(&dims.split_heads(&lw.k.forward(&h1)?, nkv)?, &pos.sin)?;
+    let k = pos.rotate(&dims.split_heads(&k, nkv)?, &pos.sin)?;
     let v = dims.split_heads(&lw.v.forward(&h1)?, nkv)?;
     let scale = 1.0 / (hd as f64).sqrt();
     let scores = q
@@ -228,6 +273,8 @@ pub(super) fn forward(
     let saved = LayerSaved {
         n1,
         h1,
+        qn,
+        kn,
         q,
         k,
         v,
@@ -286,6 +333,24 @@ pub(super) fn backward(
     let dk = ds.t()?.matmul(&s.q)?;
     let dq = dims.merge_heads(&pos.rotate(&dq, &pos.neg_sin)?, nh)?;
     let dk = dims.merge_heads(&pos.rotate(&dk, &pos.neg_sin)?, nkv)?;
+    let dq = head_norm_bwd(
+        &dq,
+        lw.q_norm,
+        s.qn.as_ref(),
+        dims.hd,
+        &lw.prefix,
+        "q",
+        &mut grads,
+    )?;
+    let dk = head_norm_bwd(
+        &dk,
+        lw.k_norm,
+        s.kn.as_ref(),
+        dims.hd,
+        &lw.prefix,
+        "k",
+        &mut grads,
+    )?;
     let dv = dims.merge_heads(&dv, nkv)?;
     let dh1 = ((dq.matmul(lw.q.w)? + dk.matmul(lw.k.w)?)? + dv.matmul(lw.v.w)?)?;
     lw.q.grads(&dq, &s.h1, &mut grads)?;
