@@ -210,18 +210,40 @@ impl Decoder {
     /// Every weight by its HF name, for [`crate::train_pass`]; `None` where that pass does
     /// not apply (LoRA adapters attached, q/k norms, or not f32 on CPU).
     pub(crate) fn dense_params(&self) -> Option<Vec<(String, Tensor)>> {
-        if self.dtype != DType::F32 || !self.device.is_cpu() || self.cfg.qk_norm() {
+        if self.has_lora || self.dtype != DType::F32 || !self.device.is_cpu() || self.cfg.qk_norm()
+        {
             return None;
         }
-        self.generic_params()
+        Some(self.generic_params())
     }
 
-    /// Every weight by its HF name, for [`crate::tensor_pass`]; `None` with LoRA adapters
-    /// attached.
-    pub(crate) fn generic_params(&self) -> Option<Vec<(String, Tensor)>> {
-        if self.has_lora {
-            return None;
+    /// The LoRA adapters attached to the projections, `(module path, A, B, scale)` in
+    /// layer order (empty without adapters), for [`crate::tensor_pass`].
+    pub(crate) fn adapter_pairs(&self) -> Vec<(String, Tensor, Tensor, f64)> {
+        let mut v = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            let a = &l.attn;
+            for (short, lin) in [
+                ("q_proj", &a.q),
+                ("k_proj", &a.k),
+                ("v_proj", &a.v),
+                ("o_proj", &a.o),
+                ("gate_proj", &l.gate),
+                ("up_proj", &l.up),
+                ("down_proj", &l.down),
+            ] {
+                if let Some((la, lb, scale)) = &lin.lora {
+                    let module = lora_module_path(i, short).expect("known module");
+                    v.push((module, la.clone(), lb.clone(), *scale));
+                }
+            }
         }
+        v
+    }
+
+    /// Every base weight by its HF name, for [`crate::tensor_pass`] (frozen ones included
+    /// when adapters are attached).
+    pub(crate) fn generic_params(&self) -> Vec<(String, Tensor)> {
         let mut v = vec![
             ("model.embed_tokens.weight".to_string(), self.embed.clone()),
             ("model.norm.weight".to_string(), self.norm.clone()),
@@ -256,7 +278,7 @@ impl Decoder {
                 }
             }
         }
-        Some(v)
+        v
     }
 
     pub(crate) fn inv_freq(&self) -> &[f64] {

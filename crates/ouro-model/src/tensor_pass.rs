@@ -10,11 +10,13 @@
 //!
 //! Every op here has a CUDA kernel in candle or candle-nn (cuBLAS matmul, softmax,
 //! rotary embedding, reductions, elementwise), and every matmul operand is contiguous or
-//! a plain transpose of the last two dims, which is what cuBLAS takes. It covers
-//! every decoder without LoRA adapters, Qwen3's q/k norms included ([`TensorPass::forward`]
-//! returns `None` with adapters). Tests check it against candle's autograd over the same decoder.
+//! a plain transpose of the last two dims, which is what cuBLAS takes. It covers every
+//! decoder ouro loads, Qwen3's q/k norms and LoRA adapters (over frozen base weights)
+//! included. Tests check it against candle's autograd over the same decoder.
 
 mod layer;
+mod norm;
+mod proj;
 
 use std::collections::HashMap;
 
@@ -22,7 +24,9 @@ use candle_core::{DType, Result, Tensor, D};
 
 use crate::decoder::Decoder;
 use crate::ops::{attention_bias, rope_tables};
-use layer::{rms_bwd, rms_fwd, Dims, LayerSaved, Positions};
+use layer::{Dims, LayerSaved, Positions};
+use norm::{rms_bwd, rms_fwd};
+use proj::Adapter;
 
 /// Logits per head chunk off the CPU: 2^28 f32 logits (1 GiB) at most at a time.
 const DEVICE_CHUNK_ELEMS: usize = 1 << 28;
@@ -36,12 +40,14 @@ pub struct TensorPass {
     t: usize,
     dims: Dims,
     weights: HashMap<String, Tensor>,
+    /// LoRA adapters by module path; with any attached, the base weights are frozen.
+    adapters: HashMap<String, Adapter>,
     tied: bool,
     positions: Positions,
     ids: Tensor,
     targets: Tensor,
     layers: Vec<LayerSaved>,
-    final_norm: layer::RmsSaved,
+    final_norm: norm::RmsSaved,
     hn: Tensor,
     lse: Tensor,
     logprobs: Tensor,
@@ -50,9 +56,8 @@ pub struct TensorPass {
 
 impl TensorPass {
     /// Runs the forward of `dec.token_logprobs(ids, targets)` (`[B, T]` each) and keeps
-    /// what the backward needs. `None` when the decoder has LoRA adapters (candle's
-    /// autograd covers those).
-    pub fn forward(dec: &Decoder, ids: &Tensor, targets: &Tensor) -> Result<Option<TensorPass>> {
+    /// what the backward needs.
+    pub fn forward(dec: &Decoder, ids: &Tensor, targets: &Tensor) -> Result<TensorPass> {
         let elems = if dec.device().is_cpu() {
             CPU_CHUNK_ELEMS
         } else {
@@ -68,10 +73,8 @@ impl TensorPass {
         ids: &Tensor,
         targets: &Tensor,
         chunk_elems: usize,
-    ) -> Result<Option<TensorPass>> {
-        let Some(named) = dec.generic_params() else {
-            return Ok(None);
-        };
+    ) -> Result<TensorPass> {
+        let named = dec.generic_params();
         let (b, t) = ids.dims2()?;
         if targets.dims2()? != (b, t) {
             candle_core::bail!(
@@ -87,6 +90,19 @@ impl TensorPass {
         // below off it, so temporaries are freed as soon as they are dropped.
         let weights: HashMap<String, Tensor> =
             named.into_iter().map(|(n, w)| (n, w.detach())).collect();
+        let adapters: HashMap<String, Adapter> = dec
+            .adapter_pairs()
+            .into_iter()
+            .map(|(module, a, b, scale)| {
+                let ad = Adapter {
+                    module: module.clone(),
+                    a: a.detach(),
+                    b: b.detach(),
+                    scale,
+                };
+                (module, ad)
+            })
+            .collect();
         let dims = Dims::new(cfg, b, t);
         let positions: Vec<u32> = (0..t as u32).collect();
         let (cos, sin) = rope_tables(dec.inv_freq(), &positions, cd, dev)?;
@@ -111,7 +127,7 @@ impl TensorPass {
         let mut x = w("model.embed_tokens.weight")?.index_select(&ids, 0)?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
-            let lw = layer::LayerWeights::get(&weights, i)?;
+            let lw = layer::LayerWeights::get(&weights, &adapters, i)?;
             let (y, saved) = layer::forward(&x, &lw, &dims, &pos, cfg.rms_norm_eps)?;
             layers.push(saved);
             x = y;
@@ -137,11 +153,12 @@ impl TensorPass {
         }
         let logprobs = Tensor::cat(&lps, 0)?.reshape((b, t))?;
         let lse = Tensor::cat(&lses, 0)?;
-        Ok(Some(TensorPass {
+        Ok(TensorPass {
             b,
             t,
             dims,
             weights,
+            adapters,
             tied,
             positions: pos,
             ids,
@@ -152,7 +169,7 @@ impl TensorPass {
             lse,
             logprobs,
             chunk_rows,
-        }))
+        })
     }
 
     /// `log p(target | prefix)` per position, `[B, T]` f32, on the model's device.
@@ -165,7 +182,8 @@ impl TensorPass {
     }
 
     /// The gradient of `sum(coef * logprobs)` (`coef` `[B, T]`, any float dtype) with
-    /// respect to every weight, by Hugging Face name, in f32.
+    /// respect to every trainable weight, by name, in f32: every weight by its Hugging
+    /// Face name, or with LoRA adapters attached only the adapters, by their PEFT names.
     pub fn backward(self, coef: &Tensor) -> Result<Vec<(String, Tensor)>> {
         let n = self.b * self.t;
         let coef = coef.flatten_all()?.to_dtype(DType::F32)?;
@@ -178,7 +196,10 @@ impl TensorPass {
         let w = |name: &str| weight(&self.weights, name);
         let cd = self.hn.dtype();
         let head = w(head_name(self.tied))?;
-        let mut grads: Vec<(String, Tensor)> = Vec::new();
+        let mut grads = Grads {
+            out: Vec::new(),
+            base_trainable: self.adapters.is_empty(),
+        };
         // LM head: dlogits = coef * (onehot(target) - softmax), chunk by chunk; the
         // logits are recomputed rather than kept (a chunk is one matmul).
         let mut d_head: Option<Tensor> = None;
@@ -196,35 +217,61 @@ impl TensorPass {
                 .scatter_add(&self.targets.narrow(0, r0, len)?.unsqueeze(1)?, &c, 1)?
                 .to_dtype(cd)?;
             dhn.push(dl.matmul(head)?);
-            let dw = dl.t()?.matmul(&h)?.to_dtype(DType::F32)?;
-            d_head = Some(match d_head {
-                None => dw,
-                Some(acc) => (acc + dw)?,
-            });
+            if grads.base_trainable() {
+                let dw = dl.t()?.matmul(&h)?.to_dtype(DType::F32)?;
+                d_head = Some(match d_head {
+                    None => dw,
+                    Some(acc) => (acc + dw)?,
+                });
+            }
+        }
+        if dhn.is_empty() {
+            candle_core::bail!("tensor pass: empty batch");
         }
         let dhn = Tensor::cat(&dhn, 0)?;
-        let d_head =
-            d_head.ok_or_else(|| candle_core::Error::Msg("tensor pass: empty batch".into()))?;
-        let (mut dx, d_norm) = rms_bwd(&dhn, w("model.norm.weight")?, &self.final_norm)?;
-        grads.push(("model.norm.weight".into(), d_norm));
+        let norm_w = w("model.norm.weight")?;
+        let (mut dx, d_norm) = rms_bwd(&dhn, norm_w, &self.final_norm, grads.base_trainable())?;
+        grads.push_opt("model.norm.weight".into(), d_norm);
         for (i, saved) in self.layers.iter().enumerate().rev() {
-            let lw = layer::LayerWeights::get(&self.weights, i)?;
-            let (dx_in, layer_grads) =
-                layer::backward(&dx, saved, &lw, &self.dims, &self.positions)?;
-            grads.extend(layer_grads);
-            dx = dx_in;
+            let lw = layer::LayerWeights::get(&self.weights, &self.adapters, i)?;
+            dx = layer::backward(&dx, saved, &lw, &self.dims, &self.positions, &mut grads)?;
         }
         // Embedding rows: scatter-add (into the head's gradient when tied).
-        let dx = dx.to_dtype(DType::F32)?;
-        let d_embed = if self.tied {
-            d_head.index_add(&self.ids, &dx, 0)?
-        } else {
-            grads.push(("lm_head.weight".into(), d_head));
-            let e = w("model.embed_tokens.weight")?;
-            Tensor::zeros(e.shape(), DType::F32, e.device())?.index_add(&self.ids, &dx, 0)?
-        };
-        grads.push(("model.embed_tokens.weight".into(), d_embed));
-        Ok(grads)
+        if let Some(d_head) = d_head {
+            let dx = dx.to_dtype(DType::F32)?;
+            let d_embed = if self.tied {
+                d_head.index_add(&self.ids, &dx, 0)?
+            } else {
+                grads.push("lm_head.weight".into(), d_head);
+                let e = w("model.embed_tokens.weight")?;
+                Tensor::zeros(e.shape(), DType::F32, e.device())?.index_add(&self.ids, &dx, 0)?
+            };
+            grads.push("model.embed_tokens.weight".into(), d_embed);
+        }
+        Ok(grads.out)
+    }
+}
+
+/// The gradients one backward produces, by name, in f32. With LoRA adapters attached the
+/// base weights are frozen and get none.
+struct Grads {
+    out: Vec<(String, Tensor)>,
+    base_trainable: bool,
+}
+
+impl Grads {
+    fn base_trainable(&self) -> bool {
+        self.base_trainable
+    }
+
+    fn push(&mut self, name: String, grad: Tensor) {
+        self.out.push((name, grad));
+    }
+
+    fn push_opt(&mut self, name: String, grad: Option<Tensor>) {
+        if let Some(g) = grad {
+            self.push(name, g);
+        }
     }
 }
 

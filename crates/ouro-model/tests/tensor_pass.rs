@@ -21,54 +21,6 @@ fn flat(t: &Tensor) -> Vec<f32> {
         .unwrap()
 }
 
-/// Compares the pass over `dec` with autograd over `reference` (same vars), returning the
-/// worst relative log-prob and gradient differences.
-fn compare(
-    label: &str,
-    vm: &candle_nn::VarMap,
-    dec: &ouro_model::Decoder,
-    reference: &ouro_model::Decoder,
-    (b, t): (usize, usize),
-    chunk_elems: usize,
-) -> (f32, f32) {
-    let vocab = dec.config().vocab_size;
-    let ids = ids(b, t, vocab, 1);
-    let targets = common::ids(b, t, vocab, 2);
-    let c = Tensor::from_vec(coef(b, t), (b, t), &Device::Cpu).unwrap();
-    let lp = reference
-        .token_logprobs(&ids, &targets)
-        .unwrap()
-        .to_dtype(DType::F32)
-        .unwrap();
-    let want = (&lp * &c).unwrap().sum_all().unwrap().backward().unwrap();
-    let pass = TensorPass::forward_chunked(dec, &ids, &targets, chunk_elems)
-        .unwrap()
-        .unwrap_or_else(|| panic!("{label}: tensor pass not available"));
-    assert_eq!(pass.logprobs().dtype(), DType::F32);
-    let lp_err = max_rel(&flat(pass.logprobs()), &flat(&lp));
-    let got: HashMap<String, Tensor> = pass.backward(&c).unwrap().into_iter().collect();
-    let data = vm.data().lock().unwrap();
-    assert_eq!(got.len(), data.len(), "{label}: one gradient per weight");
-    let mut worst = 0.0f32;
-    for (name, var) in data.iter() {
-        let g = got
-            .get(name)
-            .unwrap_or_else(|| panic!("{label}: no gradient for {name}"));
-        assert_eq!(g.dtype(), DType::F32, "{label}: {name}");
-        assert_eq!(g.shape(), var.shape(), "{label}: {name}");
-        let w = want
-            .get(var.as_tensor())
-            .unwrap_or_else(|| panic!("{label}: autograd has no gradient for {name}"));
-        let e = max_rel(&flat(g), &flat(w));
-        assert!(e.is_finite(), "{label}: {name}: non-finite gradient");
-        worst = worst.max(e);
-        if e > 1e-4 && dec.dtype() == DType::F32 {
-            panic!("{label}: {name}: gradient differs by {e} (relative to its max)");
-        }
-    }
-    (lp_err, worst)
-}
-
 /// The CPU pass's decoders plus Qwen3's q/k norms (which only this pass covers).
 fn configs() -> Vec<(&'static str, Config)> {
     let mut v = pass_configs();
@@ -79,54 +31,162 @@ fn configs() -> Vec<(&'static str, Config)> {
     v
 }
 
+type Grads = HashMap<String, Tensor>;
+
+fn batch(vocab: usize, (b, t): (usize, usize)) -> (Tensor, Tensor, Tensor) {
+    let c = Tensor::from_vec(coef(b, t), (b, t), &Device::Cpu).unwrap();
+    (ids(b, t, vocab, 1), common::ids(b, t, vocab, 2), c)
+}
+
+/// Log-probs and every weight's gradient of `sum(coef * logprobs)` through the pass.
+fn through_pass(dec: &ouro_model::Decoder, bt: (usize, usize), chunk: usize) -> (Vec<f32>, Grads) {
+    let (ids, targets, c) = batch(dec.config().vocab_size, bt);
+    let pass = TensorPass::forward_chunked(dec, &ids, &targets, chunk).unwrap();
+    assert_eq!(pass.logprobs().dtype(), DType::F32);
+    let lp = flat(pass.logprobs());
+    (lp, pass.backward(&c).unwrap().into_iter().collect())
+}
+
+/// The same through candle's autograd over `dec`, whose weights come from `vm`.
+fn through_autograd(
+    vm: &candle_nn::VarMap,
+    dec: &ouro_model::Decoder,
+    bt: (usize, usize),
+) -> (Vec<f32>, Grads) {
+    let (ids, targets, c) = batch(dec.config().vocab_size, bt);
+    let lp = dec
+        .token_logprobs(&ids, &targets)
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap();
+    let g = (&lp * &c).unwrap().sum_all().unwrap().backward().unwrap();
+    let grads = vm
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(n, v)| (n.clone(), g.get(v.as_tensor()).expect("gradient").clone()))
+        .collect();
+    (flat(&lp), grads)
+}
+
+/// The worst relative log-prob and gradient differences of `got` from `want`, which must
+/// cover the same weights with f32 gradients of the same shapes.
+fn worst(label: &str, got: &(Vec<f32>, Grads), want: &(Vec<f32>, Grads)) -> (f32, f32) {
+    assert_eq!(
+        got.1.len(),
+        want.1.len(),
+        "{label}: one gradient per weight"
+    );
+    let mut g = 0.0f32;
+    for (name, w) in &want.1 {
+        let x = got
+            .1
+            .get(name)
+            .unwrap_or_else(|| panic!("{label}: no gradient for {name}"));
+        assert_eq!(x.dtype(), DType::F32, "{label}: {name}");
+        assert_eq!(x.shape(), w.shape(), "{label}: {name}");
+        g = g.max(max_rel(&flat(x), &flat(w)));
+    }
+    (max_rel(&got.0, &want.0), g)
+}
+
 #[test]
 fn tensor_pass_matches_autograd_in_f32() {
-    for ((label, cfg), (b, t)) in configs()
+    for ((label, cfg), bt) in configs()
         .into_iter()
         .zip([(3, 9), (2, 70), (2, 9), (2, 11)])
     {
         let (vm, mut dec) = build(&cfg, 5, DType::F32);
         dec.set_generic_ops(true);
+        let want = through_autograd(&vm, &dec, bt);
         // One head chunk, then chunks of 7 rows (the last one ragged).
-        for elems in [1 << 22, 7 * cfg.vocab_size] {
-            let (lp, _) = compare(label, &vm, &dec, &dec, (b, t), elems);
+        for chunk in [1 << 22, 7 * cfg.vocab_size] {
+            let (lp, g) = worst(label, &through_pass(&dec, bt, chunk), &want);
             assert!(lp < 1e-5, "{label}: logprobs differ by {lp}");
+            assert!(
+                g < 1e-4,
+                "{label}: gradients differ by {g} (relative to the max)"
+            );
         }
     }
 }
 
+/// In bf16 the pass rounds differently from autograd, so both are held to the f32
+/// result: the pass must be about as close to it as autograd in bf16 is (within 2x: the
+/// rounding differs from run to run with the random norms of `build`).
 #[test]
-fn tensor_pass_in_bf16_stays_near_autograd_in_bf16() {
+fn tensor_pass_in_bf16_is_as_accurate_as_autograd_in_bf16() {
     for (label, cfg) in configs() {
         let (vm, mut base) = build(&cfg, 5, DType::F32);
         base.set_generic_ops(true);
         let mut half =
             ouro_model::checkpoint::compute_decoder(&cfg, &vm, DType::BF16, &Device::Cpu).unwrap();
         half.set_generic_ops(true);
-        let (lp, grads) = compare(label, &vm, &half, &half, (2, 9), 1 << 22);
-        assert!(lp < 2e-2, "{label}: bf16 logprobs differ by {lp}");
-        assert!(grads < 5e-2, "{label}: bf16 gradients differ by {grads}");
+        let exact = through_autograd(&vm, &base, (2, 9));
+        let (lp, pass) = worst(label, &through_pass(&half, (2, 9), 1 << 22), &exact);
+        let (_, auto) = worst(label, &through_autograd(&vm, &half, (2, 9)), &exact);
+        assert!(lp < 2e-2, "{label}: bf16 logprobs off by {lp}");
+        assert!(
+            pass <= 2.0 * auto + 1e-2,
+            "{label}: bf16 gradients off by {pass}, autograd's by {auto}"
+        );
+    }
+}
+
+/// LoRA over a frozen base: only the adapters get gradients, equal to autograd's.
+#[test]
+fn tensor_pass_trains_lora_adapters_like_autograd() {
+    for (label, cfg) in configs() {
+        let (_, mut dec) = build(&cfg, 3, DType::F32);
+        let lora = ouro_model::lora::LoraConfig {
+            r: 2,
+            lora_alpha: 3.0,
+            lora_dropout: 0.0,
+            target_modules: ["q_proj", "k_proj", "o_proj", "gate_proj", "down_proj"]
+                .map(String::from)
+                .to_vec(),
+        };
+        let adapters =
+            ouro_model::lora::LoraAdapters::init(&cfg, &lora, 1, DType::F32, &Device::Cpu).unwrap();
+        // B starts at zero, which would leave A's gradient zero: give it values.
+        for (name, var) in adapters.vars() {
+            if name.contains("lora_B") {
+                let noise = Tensor::randn(0f32, 0.3, var.shape(), &Device::Cpu).unwrap();
+                var.set(&noise).unwrap();
+            }
+        }
+        dec.attach_lora(&adapters).unwrap();
+        let (b, t) = (2, 9);
+        let ids = ids(b, t, cfg.vocab_size, 1);
+        let targets = common::ids(b, t, cfg.vocab_size, 2);
+        let c = Tensor::from_vec(coef(b, t), (b, t), &Device::Cpu).unwrap();
+        let lp = dec.token_logprobs(&ids, &targets).unwrap();
+        let want = (&lp * &c).unwrap().sum_all().unwrap().backward().unwrap();
+        let pass = TensorPass::forward(&dec, &ids, &targets).unwrap();
+        assert!(
+            max_rel(&flat(pass.logprobs()), &flat(&lp)) < 1e-5,
+            "{label}"
+        );
+        let got: HashMap<String, Tensor> = pass.backward(&c).unwrap().into_iter().collect();
+        let vars = adapters.vars();
+        assert_eq!(
+            got.len(),
+            vars.len(),
+            "{label}: adapters only, {:?}",
+            got.keys()
+        );
+        for (name, var) in vars {
+            let w = want.get(var.as_tensor()).expect("autograd gradient");
+            let e = max_rel(&flat(&got[&name]), &flat(w));
+            assert!(e < 1e-4, "{label}: {name}: gradient differs by {e}");
+        }
     }
 }
 
 #[test]
-fn tensor_pass_declines_lora_and_rejects_bad_ids() {
-    // LoRA adapters go through candle's autograd instead.
+fn tensor_pass_rejects_out_of_range_tokens() {
     let cfg = Config::tiny();
-    let (_, mut with_lora) = build(&cfg, 1, DType::F32);
-    let lora = ouro_model::lora::LoraConfig {
-        r: 2,
-        lora_alpha: 4.0,
-        lora_dropout: 0.0,
-        target_modules: vec!["q_proj".into()],
-    };
-    let adapters =
-        ouro_model::lora::LoraAdapters::init(&cfg, &lora, 1, DType::F32, &Device::Cpu).unwrap();
-    with_lora.attach_lora(&adapters).unwrap();
-    let ids = ids(1, 4, cfg.vocab_size, 1);
-    assert!(TensorPass::forward(&with_lora, &ids, &ids)
-        .unwrap()
-        .is_none());
     let (_, dec) = build(&cfg, 1, DType::F32);
     let bad = Tensor::from_vec(vec![1u32, 2, cfg.vocab_size as u32], (1, 3), &Device::Cpu).unwrap();
     let err = TensorPass::forward(&dec, &bad, &bad)

@@ -177,10 +177,10 @@ impl DecoderLm {
         self
     }
 
-    /// Whether gradients come from the device-generic hand-written pass (the generic
-    /// path without LoRA adapters, unless [`DecoderLm::with_autograd`]).
+    /// Whether gradients come from the device-generic hand-written pass (everywhere the
+    /// CPU pass does not apply, unless [`DecoderLm::with_autograd`]).
     pub fn uses_tensor_pass(&self) -> bool {
-        self.tensor_pass && self.lora.is_none() && !self.uses_hand_pass()
+        self.tensor_pass && !self.uses_hand_pass()
     }
 
     /// Which code computes the gradients, as `train_report.json` names it.
@@ -299,7 +299,7 @@ impl TrainableLm for DecoderLm {
         ids: &candle_core::Tensor,
         targets: &candle_core::Tensor,
     ) -> candle_core::Result<Option<TrainPass>> {
-        // Adapters train through autograd.
+        // Adapters train through the tensor pass.
         if self.lora.is_some() || !self.hand_pass {
             return Ok(None);
         }
@@ -323,7 +323,7 @@ impl TrainableLm for DecoderLm {
         if !self.uses_tensor_pass() {
             return Ok(None);
         }
-        TensorPass::forward(&*self.decoder()?, ids, targets)
+        TensorPass::forward(&*self.decoder()?, ids, targets).map(Some)
     }
 
     fn tensor_pass_backward(
@@ -331,7 +331,7 @@ impl TrainableLm for DecoderLm {
         pass: TensorPass,
         coef: &candle_core::Tensor,
     ) -> candle_core::Result<candle_core::backprop::GradStore> {
-        let vars: std::collections::HashMap<String, Var> = self.base_vars().into_iter().collect();
+        let vars: std::collections::HashMap<String, Var> = self.vars().into_iter().collect();
         let mut store = candle_core::backprop::GradStore::default();
         for (name, grad) in pass.backward(coef)? {
             let var = vars.get(&name).ok_or_else(|| {

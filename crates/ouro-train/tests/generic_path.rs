@@ -70,6 +70,29 @@ fn tensor_pass_trains_like_autograd() {
     assert!(tensor.uses_tensor_pass());
     let b = sft_losses(&tensor, &dir.path().join("bf16-tensor"));
     assert_losses(&b, &a, 2e-2, "sft bf16 tensor pass vs autograd");
+    // LoRA adapters (over a frozen base) train through the pass as well, DPO included.
+    let lora = |m: DecoderLm| {
+        m.with_lora(&ouro_train::LoraSettings {
+            r: 4,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let tensor = lora(model(5));
+    assert_eq!(tensor.gradient_path(), "hand-written tensor pass");
+    let a = sft_losses(
+        &lora(model(5)).with_autograd(),
+        &dir.path().join("lora-autograd"),
+    );
+    let b = sft_losses(&tensor, &dir.path().join("lora-tensor"));
+    assert_losses(&b, &a, 1e-5, "sft lora tensor pass vs autograd");
+    assert_ne!(a[0], a[a.len() - 1], "the adapters trained");
+    let a = dpo_losses(
+        &lora(model(5)).with_autograd(),
+        &dir.path().join("lora-dpo-a"),
+    );
+    let b = dpo_losses(&lora(model(5)), &dir.path().join("lora-dpo-t"));
+    assert_losses(&b, &a, 1e-5, "dpo lora tensor pass vs autograd");
 }
 
 #[test]

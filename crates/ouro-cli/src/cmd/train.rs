@@ -60,9 +60,9 @@ pub struct Args {
     #[arg(long)]
     pub dtype: Option<String>,
     /// Gradient path: `auto` (the hand-written f32 CPU pass where it applies, the
-    /// device-generic path elsewhere) or `generic` (the device-generic path everywhere:
-    /// ops with CUDA kernels and a hand-written backward built from them; candle's
-    /// autograd for LoRA adapters, or everywhere with OURO_TRAIN_AUTOGRAD=1).
+    /// device-generic path elsewhere, LoRA included) or `generic` (the device-generic path
+    /// everywhere: ops with CUDA kernels and a hand-written backward built from them).
+    /// OURO_TRAIN_AUTOGRAD=1 sends either through candle's autograd instead.
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: Backend,
     /// Dtype of the final `<out>/model` weights [default: the input checkpoint's].

@@ -1,4 +1,4 @@
-//! One decoder layer of the tensor pass, forward and backward, and the RMSNorm both use.
+//! One decoder layer of the tensor pass, forward and backward.
 //!
 //! Half-precision activations stay in the compute dtype as in the autograd path; the
 //! norms' statistics, the attention softmax and its backward run in f32.
@@ -7,6 +7,9 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Result, Tensor, D};
 
+use super::norm::{head_norm, head_norm_bwd, rms_bwd, rms_fwd, RmsSaved};
+use super::proj::{Adapter, Proj};
+use super::Grads;
 use crate::config::Config;
 
 /// What positions `0..T` give every layer: rotary tables and the causal mask.
@@ -77,97 +80,6 @@ impl Dims {
     }
 }
 
-/// What RMSNorm's backward needs: the normalised rows and `1/rms`, both f32.
-pub(super) struct RmsSaved {
-    xhat: Tensor,
-    r: Tensor,
-}
-
-/// `x / rms(x) * w`, with the statistics in f32 (the same ops as
-/// [`crate::fused::rms_norm_composite`], so the two paths round alike).
-pub(super) fn rms_fwd(x: &Tensor, w: &Tensor, eps: f64) -> Result<(Tensor, RmsSaved)> {
-    let xf = x.to_dtype(DType::F32)?;
-    let r = (xf.sqr()?.mean_keepdim(D::Minus1)? + eps)?
-        .sqrt()?
-        .recip()?;
-    let xhat = xf.broadcast_mul(&r)?;
-    let h = xhat.to_dtype(x.dtype())?.broadcast_mul(w)?;
-    Ok((h, RmsSaved { xhat, r }))
-}
-
-/// Gradients of [`rms_fwd`]: `dx` in `dh`'s dtype and `dw` in f32.
-pub(super) fn rms_bwd(dh: &Tensor, w: &Tensor, s: &RmsSaved) -> Result<(Tensor, Tensor)> {
-    let dhf = dh.to_dtype(DType::F32)?;
-    let dw = (&dhf * &s.xhat)?.sum(0)?;
-    let dxhat = dhf.broadcast_mul(&w.to_dtype(DType::F32)?)?;
-    let c = (&dxhat * &s.xhat)?.mean_keepdim(D::Minus1)?;
-    let dx = (dxhat - s.xhat.broadcast_mul(&c)?)?.broadcast_mul(&s.r)?;
-    Ok((dx.to_dtype(dh.dtype())?, dw))
-}
-
-/// Qwen3's RMSNorm over each head of `y` `[rows, heads*hd]`, where the layer has one.
-fn head_norm(
-    y: &Tensor,
-    w: Option<&Tensor>,
-    hd: usize,
-    eps: f64,
-) -> Result<(Tensor, Option<RmsSaved>)> {
-    let Some(w) = w else {
-        return Ok((y.clone(), None));
-    };
-    let (rows, width) = y.dims2()?;
-    let (h, saved) = rms_fwd(&y.reshape((rows * width / hd, hd))?, w, eps)?;
-    Ok((h.reshape((rows, width))?, Some(saved)))
-}
-
-/// The backward of [`head_norm`]: pushes the norm weight's gradient and returns the
-/// projection output's.
-fn head_norm_bwd(
-    dy: &Tensor,
-    w: Option<&Tensor>,
-    saved: Option<&RmsSaved>,
-    hd: usize,
-    prefix: &str,
-    which: &str,
-    grads: &mut Vec<(String, Tensor)>,
-) -> Result<Tensor> {
-    let (Some(w), Some(saved)) = (w, saved) else {
-        return Ok(dy.clone());
-    };
-    let (rows, width) = dy.dims2()?;
-    let (dx, dw) = rms_bwd(&dy.reshape((rows * width / hd, hd))?, w, saved)?;
-    grads.push((format!("{prefix}.self_attn.{which}_norm.weight"), dw));
-    dx.reshape((rows, width))
-}
-
-/// A projection's weight `[out, in]` and optional bias.
-pub(super) struct Proj<'a> {
-    name: String,
-    w: &'a Tensor,
-    b: Option<&'a Tensor>,
-}
-
-impl Proj<'_> {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.matmul(&self.w.t()?)?;
-        match self.b {
-            Some(b) => y.broadcast_add(b),
-            None => Ok(y),
-        }
-    }
-
-    /// Pushes `dW` (and `db`) for output gradient `dy` and input `x`, both `[rows, _]`.
-    fn grads(&self, dy: &Tensor, x: &Tensor, out: &mut Vec<(String, Tensor)>) -> Result<()> {
-        let dw = dy.t()?.matmul(x)?.to_dtype(DType::F32)?;
-        out.push((format!("{}.weight", self.name), dw));
-        if self.b.is_some() {
-            let db = dy.to_dtype(DType::F32)?.sum(0)?;
-            out.push((format!("{}.bias", self.name), db));
-        }
-        Ok(())
-    }
-}
-
 /// One layer's weights by role.
 pub(super) struct LayerWeights<'a> {
     prefix: String,
@@ -186,7 +98,12 @@ pub(super) struct LayerWeights<'a> {
 }
 
 impl<'a> LayerWeights<'a> {
-    pub(super) fn get(ws: &'a HashMap<String, Tensor>, i: usize) -> Result<LayerWeights<'a>> {
+    /// Layer `i`'s weights from the pass's maps (adapters by module path).
+    pub(super) fn get(
+        ws: &'a HashMap<String, Tensor>,
+        adapters: &'a HashMap<String, Adapter>,
+        i: usize,
+    ) -> Result<LayerWeights<'a>> {
         let prefix = format!("model.layers.{i}");
         let get = |n: &str| super::weight(ws, &format!("{prefix}.{n}"));
         let proj = |n: &str| -> Result<Proj<'a>> {
@@ -194,6 +111,7 @@ impl<'a> LayerWeights<'a> {
             Ok(Proj {
                 w: get(&format!("{n}.weight"))?,
                 b: ws.get(&format!("{name}.bias")),
+                adapter: adapters.get(&name),
                 name,
             })
         };
@@ -212,6 +130,18 @@ impl<'a> LayerWeights<'a> {
             prefix,
         })
     }
+}
+
+/// `x A^T` of each adapted projection, for its backward.
+#[derive(Default)]
+struct AdapterInputs {
+    q: Option<Tensor>,
+    k: Option<Tensor>,
+    v: Option<Tensor>,
+    o: Option<Tensor>,
+    gate: Option<Tensor>,
+    up: Option<Tensor>,
+    down: Option<Tensor>,
 }
 
 /// What one layer's backward needs from its forward.
@@ -235,6 +165,7 @@ pub(super) struct LayerSaved {
     g: Tensor,
     u: Tensor,
     m: Tensor,
+    xa: AdapterInputs,
 }
 
 /// One layer over `x` `[B*T, hidden]`: returns its output and what the backward keeps.
@@ -246,13 +177,18 @@ pub(super) fn forward(
     eps: f64,
 ) -> Result<(Tensor, LayerSaved)> {
     let (nh, nkv, hd) = (dims.nh, dims.nkv, dims.hd);
+    let mut xa = AdapterInputs::default();
     let (h1, n1) = rms_fwd(x, lw.input_norm, eps)?;
-    let (q, qn) = head_norm(&lw.q.forward(&h1)?, lw.q_norm, hd, eps)?;
-    let (k, kn) = head_norm(&lw.k.forward(&h1)?, lw.k_norm, hd, eps)?;
+    let (q, xa_q) = lw.q.forward(&h1)?;
+    let (k, xa_k) = lw.k.forward(&h1)?;
+    let (v, xa_v) = lw.v.forward(&h1)?;
+    (xa.q, xa.k, xa.v) = (xa_q, xa_k, xa_v);
+    let (q, qn) = head_norm(&q, lw.q_norm, hd, eps)?;
+    let (k, kn) = head_norm(&k, lw.k_norm, hd, eps)?;
     let q = pos.rotate(&dims.split_heads(&q, nh)?, &pos.sin)?;
     let q = dims.grouped(&q)?;
     let k = pos.rotate(&dims.split_heads(&k, nkv)?, &pos.sin)?;
-    let v = dims.split_heads(&lw.v.forward(&h1)?, nkv)?;
+    let v = dims.split_heads(&v, nkv)?;
     let scale = 1.0 / (hd as f64).sqrt();
     let scores = q
         .matmul(&k.t()?)?
@@ -264,12 +200,16 @@ pub(super) fn forward(
         .to_dtype(x.dtype())?
         .reshape((dims.b, nkv, dims.rep() * dims.t, dims.t))?;
     let o = dims.merge_heads(&p.matmul(&v)?, nh)?;
-    let x_mid = (x + lw.o.forward(&o)?)?;
+    let (attn, xa_o) = lw.o.forward(&o)?;
+    xa.o = xa_o;
+    let x_mid = (x + attn)?;
     let (h2, n2) = rms_fwd(&x_mid, lw.post_norm, eps)?;
-    let g = lw.gate.forward(&h2)?;
-    let u = lw.up.forward(&h2)?;
+    let (g, xa_g) = lw.gate.forward(&h2)?;
+    let (u, xa_u) = lw.up.forward(&h2)?;
     let m = (g.silu()? * &u)?;
-    let y = (&x_mid + lw.down.forward(&m)?)?;
+    let (mlp, xa_d) = lw.down.forward(&m)?;
+    (xa.gate, xa.up, xa.down) = (xa_g, xa_u, xa_d);
+    let y = (&x_mid + mlp)?;
     let saved = LayerSaved {
         n1,
         h1,
@@ -285,42 +225,39 @@ pub(super) fn forward(
         g,
         u,
         m,
+        xa,
     };
     Ok((y, saved))
 }
 
-/// The layer's backward for output gradient `dy`: the input gradient and every weight's
-/// gradient (f32, by Hugging Face name).
+/// The layer's backward for output gradient `dy`: returns the input gradient and pushes
+/// the trainable weights' gradients.
 pub(super) fn backward(
     dy: &Tensor,
     s: &LayerSaved,
     lw: &LayerWeights<'_>,
     dims: &Dims,
     pos: &Positions,
-) -> Result<(Tensor, Vec<(String, Tensor)>)> {
-    let mut grads = Vec::with_capacity(12);
+    grads: &mut Grads,
+) -> Result<Tensor> {
+    let norm_name = |n: &str| format!("{}.{n}.weight", lw.prefix);
     // MLP: y = x_mid + down(silu(g) * u).
-    let dm = dy.matmul(lw.down.w)?;
-    lw.down.grads(dy, &s.m, &mut grads)?;
+    let dm = lw.down.backward(dy, &s.m, s.xa.down.as_ref(), grads)?;
     let sig = candle_nn::ops::sigmoid(&s.g)?;
     let du = (&dm * (&s.g * &sig)?)?;
     // silu'(g) = s * (1 + g * (1 - s))
     let dsilu = (&sig * ((&s.g * sig.affine(-1.0, 1.0)?)? + 1.0)?)?;
     let dg = ((&dm * &s.u)? * dsilu)?;
-    let dh2 = (dg.matmul(lw.gate.w)? + du.matmul(lw.up.w)?)?;
-    lw.gate.grads(&dg, &s.h2, &mut grads)?;
-    lw.up.grads(&du, &s.h2, &mut grads)?;
-    let (dxn, dw_post) = rms_bwd(&dh2, lw.post_norm, &s.n2)?;
-    grads.push((
-        format!("{}.post_attention_layernorm.weight", lw.prefix),
-        dw_post,
-    ));
+    let dh2 = (lw.gate.backward(&dg, &s.h2, s.xa.gate.as_ref(), grads)?
+        + lw.up.backward(&du, &s.h2, s.xa.up.as_ref(), grads)?)?;
+    let (dxn, dw) = rms_bwd(&dh2, lw.post_norm, &s.n2, grads.base_trainable())?;
+    grads.push_opt(norm_name("post_attention_layernorm"), dw);
     let dx_mid = (dy + dxn)?;
 
     // Attention: x_mid = x + o_proj(softmax(q k^T * scale + mask) v).
     let (nh, nkv) = (dims.nh, dims.nkv);
-    let d_o = dims.grouped(&dims.split_heads(&dx_mid.matmul(lw.o.w)?, nh)?)?;
-    lw.o.grads(&dx_mid, &s.o, &mut grads)?;
+    let d_o = lw.o.backward(&dx_mid, &s.o, s.xa.o.as_ref(), grads)?;
+    let d_o = dims.grouped(&dims.split_heads(&d_o, nh)?)?;
     let dp = d_o.matmul(&s.v.t()?)?;
     let dv = s.p.t()?.matmul(&d_o)?;
     let (pf, dpf) = (s.p.to_dtype(DType::F32)?, dp.to_dtype(DType::F32)?);
@@ -333,30 +270,27 @@ pub(super) fn backward(
     let dk = ds.t()?.matmul(&s.q)?;
     let dq = dims.merge_heads(&pos.rotate(&dq, &pos.neg_sin)?, nh)?;
     let dk = dims.merge_heads(&pos.rotate(&dk, &pos.neg_sin)?, nkv)?;
+    let dv = dims.merge_heads(&dv, nkv)?;
     let dq = head_norm_bwd(
         &dq,
         lw.q_norm,
         s.qn.as_ref(),
         dims.hd,
-        &lw.prefix,
-        "q",
-        &mut grads,
+        norm_name("self_attn.q_norm"),
+        grads,
     )?;
     let dk = head_norm_bwd(
         &dk,
         lw.k_norm,
         s.kn.as_ref(),
         dims.hd,
-        &lw.prefix,
-        "k",
-        &mut grads,
+        norm_name("self_attn.k_norm"),
+        grads,
     )?;
-    let dv = dims.merge_heads(&dv, nkv)?;
-    let dh1 = ((dq.matmul(lw.q.w)? + dk.matmul(lw.k.w)?)? + dv.matmul(lw.v.w)?)?;
-    lw.q.grads(&dq, &s.h1, &mut grads)?;
-    lw.k.grads(&dk, &s.h1, &mut grads)?;
-    lw.v.grads(&dv, &s.h1, &mut grads)?;
-    let (dxn, dw_in) = rms_bwd(&dh1, lw.input_norm, &s.n1)?;
-    grads.push((format!("{}.input_layernorm.weight", lw.prefix), dw_in));
-    Ok(((dx_mid + dxn)?, grads))
+    let dh1 = ((lw.q.backward(&dq, &s.h1, s.xa.q.as_ref(), grads)?
+        + lw.k.backward(&dk, &s.h1, s.xa.k.as_ref(), grads)?)?
+        + lw.v.backward(&dv, &s.h1, s.xa.v.as_ref(), grads)?)?;
+    let (dxn, dw) = rms_bwd(&dh1, lw.input_norm, &s.n1, grads.base_trainable())?;
+    grads.push_opt(norm_name("input_layernorm"), dw);
+    dx_mid + dxn
 }
