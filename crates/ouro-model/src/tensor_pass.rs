@@ -75,14 +75,7 @@ impl TensorPass {
         chunk_elems: usize,
     ) -> Result<TensorPass> {
         let named = dec.generic_params();
-        let (b, t) = ids.dims2()?;
-        if targets.dims2()? != (b, t) {
-            candle_core::bail!(
-                "token_logprobs: targets {:?} do not match input_ids {:?}",
-                targets.shape(),
-                ids.shape()
-            );
-        }
+        let (b, t) = crate::train_pass::batch_dims(ids, targets)?;
         let cfg = dec.config();
         let dev = dec.device();
         let cd = dec.dtype();

@@ -103,6 +103,19 @@ pub struct TrainPass {
     logprobs: Vec<f32>,
 }
 
+/// `(B, T)` of `ids` `[B, T]`, which `targets` must share (both hand-written passes).
+pub(crate) fn batch_dims(ids: &Tensor, targets: &Tensor) -> Result<(usize, usize)> {
+    let (b, t) = ids.dims2()?;
+    if targets.dims2()? != (b, t) {
+        candle_core::bail!(
+            "token_logprobs: targets {:?} do not match input_ids {:?}",
+            targets.shape(),
+            ids.shape()
+        );
+    }
+    Ok((b, t))
+}
+
 fn u32_rows(x: &Tensor, what: &str) -> Result<Vec<u32>> {
     x.flatten_all()?
         .to_dtype(candle_core::DType::U32)
@@ -114,14 +127,7 @@ impl TrainPass {
     /// Runs the forward of `dec.token_logprobs(ids, targets)` (`[B, T]` each) and keeps
     /// the activations. `None` when the decoder is outside what this pass covers.
     pub fn forward(dec: &Decoder, ids: &Tensor, targets: &Tensor) -> Result<Option<TrainPass>> {
-        let (b, t) = ids.dims2()?;
-        if targets.dims2()? != (b, t) {
-            candle_core::bail!(
-                "token_logprobs: targets {:?} do not match input_ids {:?}",
-                targets.shape(),
-                ids.shape()
-            );
-        }
+        let (b, t) = batch_dims(ids, targets)?;
         let (ids, targets) = (u32_rows(ids, "input_ids")?, u32_rows(targets, "targets")?);
         let vocab = dec.config().vocab_size;
         if let Some(bad) = ids.iter().chain(&targets).find(|&&i| i as usize >= vocab) {
