@@ -459,10 +459,9 @@ fn load_model(dir: &Path, lora: Option<&LoraSettings>, dev: &TrainDevice) -> Res
         Some(s) => DecoderLm::load_as(dir, device, dtype)?.with_lora(s)?,
         None => DecoderLm::load(dir, device)?.with_compute_dtype(dtype),
     };
-    let model = if dev.generic {
+    // OURO_TRAIN_AUTOGRAD=1 also switches the tensor pass off (`hand_pass_default`).
+    let model = if dev.generic || !hand_pass_default() {
         model.with_generic()
-    } else if !hand_pass_default() {
-        model.with_generic().with_autograd()
     } else {
         model
     };

@@ -245,6 +245,7 @@ impl FusedAdamW {
     }
 }
 
+/// Whether the fused host kernel can update `p` in place.
 fn host_kernel_fits(p: &Var) -> bool {
     matches!(p.device(), Device::Cpu) && p.dtype() == DType::F32
 }
