@@ -492,7 +492,7 @@ impl Decoder {
                 .detach();
         }
         let last = x.narrow(1, t - 1, 1)?;
-        let last = self.rms(&last, &self.norm, self.cfg.rms_norm_eps)?;
+        let last = self.rms_in(&last, &self.norm, self.cfg.rms_norm_eps, &pass)?;
         Ok(
             project(&last, &self.lm_head, None, self.lm_head_q8.as_deref(), true)?
                 .squeeze(1)?
@@ -508,10 +508,10 @@ impl Decoder {
         cache: Option<&mut Option<LayerCache>>,
     ) -> Result<Tensor> {
         let eps = self.cfg.rms_norm_eps;
-        let h = self.rms(x, &l.input_norm, eps)?;
+        let h = self.rms_in(x, &l.input_norm, eps, pass)?;
         let a = self.attention(&l.attn, &h, pass, cache)?;
         let x = (x + a)?;
-        let h = self.rms(&x, &l.post_norm, eps)?;
+        let h = self.rms_in(&x, &l.post_norm, eps, pass)?;
         let [g, u] = project_all(&h, [&l.gate, &l.up], pass)?;
         let m = self.glu(&g, &u)?;
         let m = l.down.forward(&m, pass)?;
@@ -558,6 +558,9 @@ impl Decoder {
             PassKind::Plain { cos, sin, bias } => {
                 let interleaved = self.cfg.interleaved_rope();
                 let rope = |x: &Tensor| -> Result<Tensor> {
+                    if let Some(y) = self.rope_no_grad(x, cos, sin, pass)? {
+                        return Ok(y);
+                    }
                     if pass.no_grad {
                         if let Some(y) = decode_rope(x, cos, sin, interleaved)? {
                             return Ok(y);
@@ -575,7 +578,7 @@ impl Decoder {
                     Some(slot) => LayerCache::append(slot, &k, &v)?,
                     None => (k, v),
                 };
-                if pass.no_grad {
+                if pass.no_grad && !self.generic_ops {
                     if let Some(o) = decode_attention(&q, &k, &v, bias.as_ref(), scale)? {
                         return a
                             .o
@@ -589,7 +592,9 @@ impl Decoder {
                     Some(bias) => scores.broadcast_add(bias)?,
                     None => scores,
                 };
-                let p = self.softmax(&scores)?.reshape((b, nkv, rep * t, tk))?;
+                let p = self
+                    .softmax_in(&scores, pass)?
+                    .reshape((b, nkv, rep * t, tk))?;
                 p.matmul(&v)?
             }
         };

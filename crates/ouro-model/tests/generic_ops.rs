@@ -76,3 +76,38 @@ fn bf16_log_probs_come_back_in_f32_near_the_f32_ones() {
         assert_eq!(gv.dtype(), DType::F32, "{name}");
     }
 }
+
+/// The generation step's device kernels (candle-nn's fused RMSNorm, softmax and rotary
+/// embedding, plain attention), which a GPU runs, against the CPU's decode kernels:
+/// a left-padded prompt, then single-token steps through the KV cache.
+#[test]
+fn generic_decode_kernels_give_the_cpu_decode_logits() {
+    let (_, fused, generic) = pair();
+    let dev = Device::Cpu;
+    let run = |d: &Decoder| -> Vec<Tensor> {
+        let mut cache = ouro_model::KvCache::new();
+        let (b, t) = (2usize, 7usize);
+        let prompt: Vec<u32> = (0..b * t).map(|i| (i * 13 % 59 + 3) as u32).collect();
+        let prompt = Tensor::from_vec(prompt, (b, t), &dev).unwrap();
+        // Row 0 is left-padded by two positions.
+        let mut valid = vec![vec![true; t], vec![true; t]];
+        valid[0][0] = false;
+        valid[0][1] = false;
+        let pos: Vec<Vec<u32>> = vec![
+            (0..t as u32).map(|p| p.saturating_sub(2)).collect(),
+            (0..t as u32).collect(),
+        ];
+        let mut out = vec![d.forward_step(&prompt, &pos, &valid, &mut cache).unwrap()];
+        for step in 0..4u32 {
+            let next = Tensor::from_vec(vec![3 + step, 9 + step], (b, 1), &dev).unwrap();
+            valid.iter_mut().for_each(|r| r.push(true));
+            let p = vec![vec![t as u32 - 2 + step], vec![t as u32 + step]];
+            out.push(d.forward_step(&next, &p, &valid, &mut cache).unwrap());
+        }
+        out
+    };
+    for (i, (a, b)) in run(&fused).iter().zip(run(&generic)).enumerate() {
+        let d = max_diff(a, &b);
+        assert!(d < 1e-4, "step {i}: logits differ by {d}");
+    }
+}
