@@ -13,7 +13,14 @@ fn a_process_left_behind_is_seen() {
         .status()
         .unwrap();
     assert!(status.success());
-    let left = adopted_orphans();
+    // The orphan may still be between fork and exec (an empty or `sh` command line) when
+    // `sh` has exited: wait, boundedly, for it to become `sleep 30`.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut left = adopted_orphans();
+    while !left.iter().any(|p| p.contains("sleep 30")) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        left = adopted_orphans();
+    }
     assert_eq!(left.len(), 1, "{left:?}");
     assert!(left[0].contains("sleep 30"), "{left:?}");
     let pid: i32 = left[0].split(':').next().unwrap().parse().unwrap();
