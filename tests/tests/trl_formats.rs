@@ -37,6 +37,12 @@ fn train_report(out: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out.join("train_report.json")).unwrap()).unwrap()
 }
 
+/// `train_report.json`'s backend, optimiser placement and gradient path.
+fn paths(out: &Path) -> [String; 3] {
+    let r = train_report(out);
+    ["backend", "optimizer", "gradients"].map(|k| r[k].as_str().unwrap_or("?").to_string())
+}
+
 fn shape(out: &Path) -> String {
     train_report(out)["data"]["kept"].to_string()
 }
@@ -70,16 +76,7 @@ fn trl_shaped_jsonl_trains_sft_and_dpo() {
     ]);
     assert_eq!(shape(&out), "2", "both conversations were kept");
     // The CPU's fast path keeps AdamW's moments in the fused host kernel.
-    let r = train_report(&out);
-    assert_eq!(
-        (&r["backend"], &r["optimizer"], &r["gradients"]),
-        (
-            &"fast".into(),
-            &"host".into(),
-            &"hand-written CPU pass".into()
-        ),
-        "{r}"
-    );
+    assert_eq!(paths(&out), ["fast", "host", "hand-written CPU pass"]);
     if let Some(scalars) = tensorboard_scalars(&out.join("runs")) {
         // TRL's names, one point per optimiser step (max_steps = 2).
         for tag in ["train/loss", "train/learning_rate", "train/grad_norm"] {
@@ -115,16 +112,33 @@ fn trl_shaped_jsonl_trains_sft_and_dpo() {
     assert_eq!(shape(&out), "1");
     // The generic path is the GPU's: the optimiser's state stays on the device and the
     // gradients come from the tensor pass.
-    let r = train_report(&out);
     assert_eq!(
-        (&r["backend"], &r["optimizer"], &r["gradients"]),
-        (
-            &"generic".into(),
-            &"device".into(),
-            &"hand-written tensor pass".into()
-        ),
-        "{r}"
+        paths(&out),
+        ["generic", "device", "hand-written tensor pass"]
     );
+
+    // LoRA adapters train through the tensor pass on the CPU as well.
+    let lora_cfg = dir.path().join("lora.toml");
+    std::fs::write(
+        &lora_cfg,
+        "max_length = 64\n[optim]\nbatch_size = 2\nmax_steps = 2\nprogress = false\n[lora]\nr = 4\n",
+    )
+    .unwrap();
+    let out = dir.path().join("lora");
+    ouro_ok(&[
+        "train",
+        "sft",
+        "--model",
+        &model,
+        "--data",
+        &arg(&conv),
+        "--config",
+        &arg(&lora_cfg),
+        "--out",
+        &arg(&out),
+    ]);
+    assert_eq!(paths(&out)[2], "hand-written tensor pass");
+    assert!(out.join("adapter/adapter_model.safetensors").exists());
 
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"question\": \"q\", \"answer\": \"a\"}\n").unwrap();

@@ -152,16 +152,7 @@ impl Decoder {
             l.post_norm = l.post_norm.detach();
             l.attn.q_norm = l.attn.q_norm.as_ref().map(|w| w.detach());
             l.attn.k_norm = l.attn.k_norm.as_ref().map(|w| w.detach());
-            let a = &mut l.attn;
-            for (short, lin) in [
-                ("q_proj", &mut a.q),
-                ("k_proj", &mut a.k),
-                ("v_proj", &mut a.v),
-                ("o_proj", &mut a.o),
-                ("gate_proj", &mut l.gate),
-                ("up_proj", &mut l.up),
-                ("down_proj", &mut l.down),
-            ] {
+            for (short, lin) in l.projections_mut() {
                 lin.freeze();
                 lin.lora = None;
                 if !adapters.config.target_modules.iter().any(|t| t == short) {
@@ -192,16 +183,7 @@ impl Decoder {
         };
         self.lm_head_q8 = quantize(&self.lm_head)?;
         for l in &mut self.layers {
-            let a = &mut l.attn;
-            for lin in [
-                &mut a.q,
-                &mut a.k,
-                &mut a.v,
-                &mut a.o,
-                &mut l.gate,
-                &mut l.up,
-                &mut l.down,
-            ] {
+            for (_, lin) in l.projections_mut() {
                 lin.q8 = quantize(&lin.w)?;
             }
         }

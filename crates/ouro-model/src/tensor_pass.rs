@@ -36,8 +36,6 @@ const CPU_CHUNK_ELEMS: usize = 1 << 22;
 /// The activations of one training forward, ready for [`TensorPass::backward`], and the
 /// (detached) weights both directions use.
 pub struct TensorPass {
-    b: usize,
-    t: usize,
     dims: Dims,
     weights: HashMap<String, Tensor>,
     /// LoRA adapters by module path; with any attached, the base weights are frozen.
@@ -147,8 +145,6 @@ impl TensorPass {
         let logprobs = Tensor::cat(&lps, 0)?.reshape((b, t))?;
         let lse = Tensor::cat(&lses, 0)?;
         Ok(TensorPass {
-            b,
-            t,
             dims,
             weights,
             adapters,
@@ -171,14 +167,14 @@ impl TensorPass {
     }
 
     pub fn dims(&self) -> (usize, usize) {
-        (self.b, self.t)
+        (self.dims.b, self.dims.t)
     }
 
     /// The gradient of `sum(coef * logprobs)` (`coef` `[B, T]`, any float dtype) with
     /// respect to every trainable weight, by name, in f32: every weight by its Hugging
     /// Face name, or with LoRA adapters attached only the adapters, by their PEFT names.
     pub fn backward(self, coef: &Tensor) -> Result<Vec<(String, Tensor)>> {
-        let n = self.b * self.t;
+        let n = self.dims.b * self.dims.t;
         let coef = coef.flatten_all()?.to_dtype(DType::F32)?;
         if coef.dim(0)? != n {
             candle_core::bail!(

@@ -3,8 +3,11 @@
 //!
 //! On a GPU every candle op that writes data launches at least one kernel and allocates
 //! its output; views (reshape, transpose, narrow, broadcast) do neither. Counting the
-//! heap allocations of at least 512 bytes while the step runs on the CPU therefore
-//! counts those ops (plus a few host buffers), with no GPU at hand. The model is the
+//! main thread's heap allocations of at least 4 KiB with a tensor element's alignment
+//! while the step runs on the CPU therefore counts those ops, with no GPU at hand. It
+//! over-counts matmuls alike on both paths (candle's CPU bf16 matmul converts its
+//! operands, a few allocations per product) and misses copies into existing storage
+//! (`Var::set`, the parts of a `cat`), which launch kernels without allocating. The model is the
 //! SmolLM2-135M layer shape (hidden 576, 9 heads over 3 kv heads, MLP 1536, vocabulary
 //! 49152) with `LAYERS` layers, bf16 compute over f32 master weights, `--backend generic`,
 //! an SFT surrogate over B x T random tokens. Counts do not depend on the machine.
@@ -29,28 +32,27 @@ thread_local! {
     static MAIN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Only the main thread's allocations count: candle allocates each op's output on the
-/// thread that calls it, while the matmul's packing buffers live on its worker threads.
-fn counts(l: &Layout) -> bool {
-    l.size() >= COUNTED_BYTES && (2..=16).contains(&l.align()) && MAIN.with(|m| m.get())
+/// Counts `l` if it looks like a tensor's storage: candle allocates each op's output on
+/// the calling thread as a `Vec` of its element type, while the matmul's packing
+/// buffers are byte-aligned or over-aligned (measured: counting those too made one
+/// matmul look like ninety).
+fn count(l: &Layout) {
+    if l.size() >= COUNTED_BYTES && (2..=16).contains(&l.align()) && MAIN.with(|m| m.get()) {
+        ALLOCS.fetch_add(1, Relaxed);
+        BYTES.fetch_add(l.size() as u64, Relaxed);
+    }
 }
 
 unsafe impl GlobalAlloc for Census {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if counts(&l) {
-            ALLOCS.fetch_add(1, Relaxed);
-            BYTES.fetch_add(l.size() as u64, Relaxed);
-        }
+        count(&l);
         System.alloc(l)
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         System.dealloc(p, l)
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        if counts(&l) {
-            ALLOCS.fetch_add(1, Relaxed);
-            BYTES.fetch_add(l.size() as u64, Relaxed);
-        }
+        count(&l);
         System.alloc_zeroed(l)
     }
 }
@@ -120,7 +122,7 @@ fn main() {
 /// Tensors created by each phase of the second of two SFT steps (the first also
 /// allocates the optimiser's moments), as the trainer's engine runs them.
 fn census(model: &ouro_train::run::DecoderLm, ids: &Tensor) -> serde_json::Value {
-    let vars: Vec<_> = model.vars().into_iter().map(|(_, v)| v).collect();
+    let (names, vars): (Vec<String>, Vec<_>) = model.vars().into_iter().unzip();
     let optim = ouro_train::OptimConfig::default();
     let mut opt = ouro_train::optim::FusedAdamW::new(vars.clone(), &optim, true).unwrap();
     let mut acc = opt.accumulator();
@@ -131,15 +133,8 @@ fn census(model: &ouro_train::run::DecoderLm, ids: &Tensor) -> serde_json::Value
         let (lp, fa, fb) = counted(|| ouro_train::engine::token_logprobs(model, ids, ids).unwrap());
         let (_, ba, bb) = counted(|| {
             let coef = vec![vec![1.0f32; t]; b];
-            match lp.gradient(coef).unwrap() {
-                ouro_train::engine::Gradient::Surrogate(s) => {
-                    acc.add(&vars, &s.backward().unwrap()).unwrap()
-                }
-                ouro_train::engine::Gradient::Tensors { pass, coef } => acc
-                    .add(&vars, &model.tensor_pass_backward(*pass, &coef).unwrap())
-                    .unwrap(),
-                ouro_train::engine::Gradient::Pass { .. } => unreachable!("CPU pass is off"),
-            }
+            let gradient = lp.gradient(coef).unwrap();
+            gradient.backward(model, &names, &vars, &mut acc).unwrap()
         });
         let (_, oa, ob) = counted(|| {
             let norm = acc.global_norm().unwrap();

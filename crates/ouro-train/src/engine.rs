@@ -39,6 +39,28 @@ pub struct MicroResult {
     pub dpo: Option<DpoMetrics>,
 }
 
+impl Gradient {
+    /// Runs this micro-batch's backward and adds its gradients into `acc`, which belongs
+    /// to the optimiser over the model's [`TrainableLm::vars`] (`names` and `vars`).
+    pub fn backward(
+        self,
+        model: &dyn TrainableLm,
+        names: &[String],
+        vars: &[candle_core::Var],
+        acc: &mut crate::optim::GradAccumulator,
+    ) -> Result<()> {
+        match self {
+            Gradient::Surrogate(s) => acc.add(vars, &s.backward()?),
+            Gradient::Pass { pass, coef } => acc.add_pass(names, |slots| {
+                model.train_pass_backward(*pass, &coef, slots)
+            }),
+            Gradient::Tensors { pass, coef } => {
+                acc.add(vars, &model.tensor_pass_backward(*pass, &coef)?)
+            }
+        }
+    }
+}
+
 impl MicroResult {
     /// The autograd surrogate, when the gradient goes through candle's graph.
     pub fn surrogate(&self) -> Option<&Tensor> {
@@ -170,15 +192,7 @@ pub fn run(
                     value: r.loss as f32,
                 });
             }
-            match r.gradient {
-                Gradient::Surrogate(s) => acc.add(&vars, &s.backward()?)?,
-                Gradient::Pass { pass, coef } => acc.add_pass(&names, |slots| {
-                    model.train_pass_backward(*pass, &coef, slots)
-                })?,
-                Gradient::Tensors { pass, coef } => {
-                    acc.add(&vars, &model.tensor_pass_backward(*pass, &coef)?)?
-                }
-            }
+            r.gradient.backward(model, &names, &vars, &mut acc)?;
             sync()?;
             backward_s += t_bwd.elapsed().as_secs_f64();
             loss += r.loss;

@@ -1,9 +1,45 @@
-//! The decoder's weights by name, for the two hand-written training passes.
+//! The decoder's weights by name, for the two hand-written training passes, and its
+//! projections by role.
 
 use candle_core::{DType, Tensor};
 
-use super::Decoder;
-use crate::lora::module_path as lora_module_path;
+use super::{Decoder, Layer, Lin};
+
+/// `model.layers.{i}.self_attn.q_proj` and the like: the HF module path of a projection
+/// by its short (PEFT target) name.
+fn module_path(layer: usize, short: &str) -> String {
+    crate::lora::module_path(layer, short).expect("one of lora::TARGETS")
+}
+
+impl Layer {
+    /// The seven projections by their short names, in `lora::TARGETS` order.
+    pub(super) fn projections(&self) -> [(&'static str, &Lin); 7] {
+        let a = &self.attn;
+        [
+            ("q_proj", &a.q),
+            ("k_proj", &a.k),
+            ("v_proj", &a.v),
+            ("o_proj", &a.o),
+            ("gate_proj", &self.gate),
+            ("up_proj", &self.up),
+            ("down_proj", &self.down),
+        ]
+    }
+
+    /// [`Layer::projections`], mutable.
+    pub(super) fn projections_mut(&mut self) -> [(&'static str, &mut Lin); 7] {
+        let a = &mut self.attn;
+        [
+            ("q_proj", &mut a.q),
+            ("k_proj", &mut a.k),
+            ("v_proj", &mut a.v),
+            ("o_proj", &mut a.o),
+            ("gate_proj", &mut self.gate),
+            ("up_proj", &mut self.up),
+            ("down_proj", &mut self.down),
+        ]
+    }
+}
 
 impl Decoder {
     /// Every weight by its HF name, for [`crate::train_pass`]; `None` where that pass does
@@ -21,19 +57,9 @@ impl Decoder {
     pub(crate) fn adapter_pairs(&self) -> Vec<(String, Tensor, Tensor, f64)> {
         let mut v = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
-            let a = &l.attn;
-            for (short, lin) in [
-                ("q_proj", &a.q),
-                ("k_proj", &a.k),
-                ("v_proj", &a.v),
-                ("o_proj", &a.o),
-                ("gate_proj", &l.gate),
-                ("up_proj", &l.up),
-                ("down_proj", &l.down),
-            ] {
+            for (short, lin) in l.projections() {
                 if let Some((la, lb, scale)) = &lin.lora {
-                    let module = lora_module_path(i, short).expect("known module");
-                    v.push((module, la.clone(), lb.clone(), *scale));
+                    v.push((module_path(i, short), la.clone(), lb.clone(), *scale));
                 }
             }
         }
@@ -62,18 +88,11 @@ impl Decoder {
                     v.push((format!("{p}.self_attn.{name}.weight"), w.clone()));
                 }
             }
-            for (name, lin) in [
-                ("self_attn.q_proj", &l.attn.q),
-                ("self_attn.k_proj", &l.attn.k),
-                ("self_attn.v_proj", &l.attn.v),
-                ("self_attn.o_proj", &l.attn.o),
-                ("mlp.gate_proj", &l.gate),
-                ("mlp.up_proj", &l.up),
-                ("mlp.down_proj", &l.down),
-            ] {
-                v.push((format!("{p}.{name}.weight"), lin.w.clone()));
+            for (short, lin) in l.projections() {
+                let module = module_path(i, short);
+                v.push((format!("{module}.weight"), lin.w.clone()));
                 if let Some(b) = &lin.b {
-                    v.push((format!("{p}.{name}.bias"), b.clone()));
+                    v.push((format!("{module}.bias"), b.clone()));
                 }
             }
         }

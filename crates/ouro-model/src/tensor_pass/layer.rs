@@ -36,8 +36,8 @@ impl Positions {
 
 /// Shapes of one pass.
 pub(super) struct Dims {
-    b: usize,
-    t: usize,
+    pub(super) b: usize,
+    pub(super) t: usize,
     nh: usize,
     nkv: usize,
     hd: usize,
