@@ -24,13 +24,50 @@ fn tiny_model(dir: &Path) -> String {
 }
 
 fn config(dir: &Path) -> String {
-    let p = dir.join("train.toml");
+    config_named(dir, "train.toml", "")
+}
+
+/// A two-step training config with `extra` TOML appended, written to `dir/name`.
+fn config_named(dir: &Path, name: &str, extra: &str) -> String {
+    let p = dir.join(name);
     std::fs::write(
         &p,
-        "max_length = 64\n[optim]\nbatch_size = 2\nmax_steps = 2\nprogress = false\n",
+        format!(
+            "max_length = 64\n[optim]\nbatch_size = 2\nmax_steps = 2\nprogress = false\n{extra}"
+        ),
     )
     .unwrap();
     arg(&p)
+}
+
+/// The arguments of `ouro train KIND` of `model` on `data` with `cfg` into `out`, plus
+/// `extra` flags.
+fn train_args(
+    kind: &str,
+    model: &str,
+    data: &Path,
+    cfg: &str,
+    out: &Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args: Vec<String> = ["train", kind, "--model", model, "--data"]
+        .map(String::from)
+        .to_vec();
+    args.extend([
+        arg(data),
+        "--config".into(),
+        cfg.into(),
+        "--out".into(),
+        arg(out),
+    ]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// [`train_args`] run through the binary, which must succeed.
+fn train(kind: &str, model: &str, data: &Path, cfg: &str, out: &Path, extra: &[&str]) {
+    let args = train_args(kind, model, data, cfg, out, extra);
+    ouro_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
 fn train_report(out: &Path) -> serde_json::Value {
@@ -60,20 +97,14 @@ fn trl_shaped_jsonl_trains_sft_and_dpo() {
     )
     .unwrap();
     let out = dir.path().join("sft");
-    ouro_ok(&[
-        "train",
+    train(
         "sft",
-        "--model",
         &model,
-        "--data",
-        &arg(&conv),
-        "--config",
+        &conv,
         &cfg,
-        "--out",
-        &arg(&out),
-        "--report-to",
-        "tensorboard",
-    ]);
+        &out,
+        &["--report-to", "tensorboard"],
+    );
     assert_eq!(shape(&out), "2", "both conversations were kept");
     // The CPU's fast path keeps AdamW's moments in the fused host kernel.
     assert_eq!(paths(&out), ["fast", "host", "hand-written CPU pass"]);
@@ -95,20 +126,7 @@ fn trl_shaped_jsonl_trains_sft_and_dpo() {
     )
     .unwrap();
     let out = dir.path().join("dpo");
-    ouro_ok(&[
-        "train",
-        "dpo",
-        "--model",
-        &model,
-        "--data",
-        &arg(&pairs),
-        "--config",
-        &cfg,
-        "--out",
-        &arg(&out),
-        "--backend",
-        "generic",
-    ]);
+    train("dpo", &model, &pairs, &cfg, &out, &["--backend", "generic"]);
     assert_eq!(shape(&out), "1");
     // The generic path is the GPU's: the optimiser's state stays on the device and the
     // gradients come from the tensor pass.
@@ -118,25 +136,9 @@ fn trl_shaped_jsonl_trains_sft_and_dpo() {
     );
 
     // LoRA adapters train through the tensor pass on the CPU as well.
-    let lora_cfg = dir.path().join("lora.toml");
-    std::fs::write(
-        &lora_cfg,
-        "max_length = 64\n[optim]\nbatch_size = 2\nmax_steps = 2\nprogress = false\n[lora]\nr = 4\n",
-    )
-    .unwrap();
+    let lora_cfg = config_named(dir.path(), "lora.toml", "[lora]\nr = 4\n");
     let out = dir.path().join("lora");
-    ouro_ok(&[
-        "train",
-        "sft",
-        "--model",
-        &model,
-        "--data",
-        &arg(&conv),
-        "--config",
-        &arg(&lora_cfg),
-        "--out",
-        &arg(&out),
-    ]);
+    train("sft", &model, &conv, &lora_cfg, &out, &[]);
     assert_eq!(paths(&out)[2], "hand-written tensor pass");
     assert!(out.join("adapter/adapter_model.safetensors").exists());
 
@@ -181,18 +183,7 @@ fn a_pyarrow_parquet_with_only_prompt_and_completion_trains() {
         .unwrap();
     assert!(status.success());
     let out = dir.path().join("out");
-    ouro_ok(&[
-        "train",
-        "sft",
-        "--model",
-        &model,
-        "--data",
-        &arg(&file),
-        "--config",
-        &config(dir.path()),
-        "--out",
-        &arg(&out),
-    ]);
+    train("sft", &model, &file, &config(dir.path()), &out, &[]);
     assert_eq!(shape(&out), "2");
     assert!(out.join("model/model.safetensors").exists());
 }
@@ -225,21 +216,11 @@ fn a_hub_dataset_directory_trains_on_the_chosen_subset_and_split() {
     std::fs::write(hub.join("prose/a.jsonl"), "{\"question\": \"q\"}\n").unwrap();
     let train = |extra: &[&str], out: &str| {
         let out = dir.path().join(out);
-        let mut args = vec![
-            "train".to_string(),
-            "sft".into(),
-            "--model".into(),
-            model.clone(),
-            "--data".into(),
-            arg(&hub),
-            "--config".into(),
-            cfg.clone(),
-            "--out".into(),
-            arg(&out),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        (ouro(&args), out)
+        let args = train_args("sft", &model, &hub, &cfg, &out, extra);
+        (
+            ouro(&args.iter().map(String::as_str).collect::<Vec<_>>()),
+            out,
+        )
     };
     let (o, out) = train(&["--subset", "python", "--split", "train"], "sft");
     assert!(o.status.success(), "{}", stderr(&o));
