@@ -479,11 +479,6 @@ impl Decoder {
                 };
                 let (q, k) = (rope(&q)?, rope(&k)?);
                 let (k, v) = match cache {
-                    // cuBLAS takes no batch strides a cache view has; the CPU gemm does.
-                    Some(slot) if !k.device().is_cpu() => {
-                        let (k, v) = LayerCache::append(slot, &k, &v)?;
-                        (k.contiguous()?, v.contiguous()?)
-                    }
                     Some(slot) => LayerCache::append(slot, &k, &v)?,
                     None => (k, v),
                 };
@@ -496,7 +491,7 @@ impl Decoder {
                 }
                 let tk = k.dim(2)?;
                 let q = q.reshape((b, nkv, rep * t, hd))?;
-                let scores = (q.matmul(&k.t()?)? * scale)?.reshape((b, nh, t, tk))?;
+                let scores = (matmul_view(&q, &k.t()?)? * scale)?.reshape((b, nh, t, tk))?;
                 let scores = match bias {
                     Some(bias) => scores.broadcast_add(bias)?,
                     None => scores,
@@ -504,7 +499,7 @@ impl Decoder {
                 let p = self
                     .softmax_in(&scores, pass)?
                     .reshape((b, nkv, rep * t, tk))?;
-                p.matmul(&v)?
+                matmul_view(&p, &v)?
             }
         };
         let o = o.reshape((b, nh, t, hd))?;
@@ -536,6 +531,15 @@ enum PassKind {
         sin: Tensor,
         bias: Option<Tensor>,
     },
+}
+
+/// `a.matmul(b)` where `b` may be a view of the KV cache, whose batch stride is the
+/// cache's capacity rather than its length. candle's CPU and CUDA gemms both take such
+/// uniform batch strides (copying the whole cache twice per layer per generated token
+/// would cost more than the step's attention); should a backend refuse the view, it is
+/// copied once and the product retried, which fails again on any other error.
+fn matmul_view(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    a.matmul(b).or_else(|_| a.matmul(&b.contiguous()?))
 }
 
 /// Reads a `[B, T]` attention mask into per-row validity.

@@ -7,7 +7,7 @@
 //! independent of batch composition. Finished samples leave the batch (their
 //! cache rows are dropped), so a long straggler does not keep paying for them.
 
-use candle_core::Tensor;
+use candle_core::{DType, Tensor};
 use rand::SeedableRng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -215,7 +215,7 @@ impl<'a> Generator<'a> {
         let mut cache = KvCache::new();
         let mut logits = self.prefill(&prompts, &mut active, &mut cache)?;
         loop {
-            let rows = logits.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
+            let rows = host_rows(&logits)?;
             // Sample every active row in parallel; each row only touches its own RNG.
             let picks: Vec<(u32, f64)> = active
                 .par_iter_mut()
@@ -361,6 +361,22 @@ impl<'a> Generator<'a> {
     }
 }
 
+/// Each row of `logits [B, V]` on the host in f32. Half-precision logits cross from the
+/// device as they are (half the bytes of a cast-then-copy, which at batch 64 and a 49k
+/// vocabulary is 6 MB a token) and widen on the host, a row per thread; widening is exact.
+fn host_rows(logits: &Tensor) -> Result<Vec<Vec<f32>>> {
+    fn widen<T: Copy + Send + Into<f32>>(rows: Vec<Vec<T>>) -> Vec<Vec<f32>> {
+        rows.into_par_iter()
+            .map(|r| r.into_iter().map(Into::into).collect())
+            .collect()
+    }
+    Ok(match logits.dtype() {
+        DType::BF16 => widen(logits.to_vec2::<half::bf16>()?),
+        DType::F16 => widen(logits.to_vec2::<half::f16>()?),
+        _ => logits.to_dtype(DType::F32)?.to_vec2::<f32>()?,
+    })
+}
+
 /// Query positions per prefill forward: all `len` when `lanes x len x len` scores fit
 /// in `budget`, else as many as fit against the full key length (at least 16, so each
 /// slice's matmuls stay batched).
@@ -464,5 +480,20 @@ mod prefill_tests {
         assert_eq!(prefill_slice(16 * 9, 800, 32 << 20), 291);
         assert_eq!(prefill_slice(64 * 9, 4000, 32 << 20), 16, "never below 16");
         assert_eq!(prefill_slice(1, 10, 1), 10, "never above the prompt");
+    }
+}
+
+#[cfg(test)]
+mod host_rows_tests {
+    use candle_core::{DType, Device, Tensor};
+
+    #[test]
+    fn half_logits_widen_on_the_host_to_what_a_device_cast_gives() {
+        let x = Tensor::randn(0f32, 3.0, (5, 1001), &Device::Cpu).unwrap();
+        for dt in [DType::BF16, DType::F16, DType::F32] {
+            let l = x.to_dtype(dt).unwrap();
+            let want = l.to_dtype(DType::F32).unwrap().to_vec2::<f32>().unwrap();
+            assert_eq!(super::host_rows(&l).unwrap(), want, "{dt:?}");
+        }
     }
 }
