@@ -33,6 +33,14 @@ const DEVICE_CHUNK_ELEMS: usize = 1 << 28;
 /// On the CPU the chunks stay as small as the decoder's own logprob head.
 const CPU_CHUNK_ELEMS: usize = 1 << 22;
 
+fn chunk_elems(dec: &Decoder) -> usize {
+    if dec.device().is_cpu() {
+        CPU_CHUNK_ELEMS
+    } else {
+        DEVICE_CHUNK_ELEMS
+    }
+}
+
 /// The activations of one training forward, ready for [`TensorPass::backward`], and the
 /// (detached) weights both directions use.
 pub struct TensorPass {
@@ -56,12 +64,7 @@ impl TensorPass {
     /// Runs the forward of `dec.token_logprobs(ids, targets)` (`[B, T]` each) and keeps
     /// what the backward needs.
     pub fn forward(dec: &Decoder, ids: &Tensor, targets: &Tensor) -> Result<TensorPass> {
-        let elems = if dec.device().is_cpu() {
-            CPU_CHUNK_ELEMS
-        } else {
-            DEVICE_CHUNK_ELEMS
-        };
-        Self::forward_chunked(dec, ids, targets, elems)
+        Self::forward_chunked(dec, ids, targets, chunk_elems(dec))
     }
 
     /// [`TensorPass::forward`] with the LM head computed at most `chunk_elems` logits at
@@ -72,6 +75,22 @@ impl TensorPass {
         targets: &Tensor,
         chunk_elems: usize,
     ) -> Result<TensorPass> {
+        Self::forward_with(dec, ids, targets, chunk_elems, true)
+    }
+
+    /// The log-probs of [`Decoder::token_logprobs_base`]: the base model's, any LoRA
+    /// adapters bypassed (DPO's reference), `[B, T]` f32, from this pass's forward.
+    pub fn base_logprobs(dec: &Decoder, ids: &Tensor, targets: &Tensor) -> Result<Tensor> {
+        Ok(Self::forward_with(dec, ids, targets, chunk_elems(dec), false)?.logprobs)
+    }
+
+    fn forward_with(
+        dec: &Decoder,
+        ids: &Tensor,
+        targets: &Tensor,
+        chunk_elems: usize,
+        with_adapters: bool,
+    ) -> Result<TensorPass> {
         let named = dec.generic_params();
         let (b, t) = crate::train_pass::batch_dims(ids, targets)?;
         let cfg = dec.config();
@@ -81,8 +100,12 @@ impl TensorPass {
         // below off it, so temporaries are freed as soon as they are dropped.
         let weights: HashMap<String, Tensor> =
             named.into_iter().map(|(n, w)| (n, w.detach())).collect();
-        let adapters: HashMap<String, Adapter> = dec
-            .adapter_pairs()
+        let pairs = if with_adapters {
+            dec.adapter_pairs()
+        } else {
+            Vec::new()
+        };
+        let adapters: HashMap<String, Adapter> = pairs
             .into_iter()
             .map(|(module, a, b, scale)| {
                 let ad = Adapter {

@@ -168,6 +168,12 @@ fn tensor_pass_trains_lora_adapters_like_autograd() {
             max_rel(&flat(pass.logprobs()), &flat(&lp)) < 1e-5,
             "{label}"
         );
+        // DPO's reference: the base model, adapters bypassed, which the noise in B makes
+        // differ from the adapted model's log-probs.
+        let base = dec.token_logprobs_base(&ids, &targets, None).unwrap();
+        let got_base = TensorPass::base_logprobs(&dec, &ids, &targets).unwrap();
+        assert!(max_rel(&flat(&got_base), &flat(&base)) < 1e-5, "{label}");
+        assert!(max_rel(&flat(&base), &flat(&lp)) > 1e-3, "{label}");
         let got: HashMap<String, Tensor> = pass.backward(&c).unwrap().into_iter().collect();
         let vars = adapters.vars();
         assert_eq!(

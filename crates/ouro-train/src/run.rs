@@ -347,17 +347,17 @@ impl TrainableLm for DecoderLm {
         ids: &candle_core::Tensor,
         targets: &candle_core::Tensor,
     ) -> candle_core::Result<candle_core::Tensor> {
-        // A hand-written pass's forward alone (no LoRA here, so the base model is the
-        // model): fewer kernels than the graph-recording forward, and no graph kept.
+        // A hand-written pass's forward alone: fewer kernels than the graph-recording
+        // forward, and no graph kept. The CPU pass knows no LoRA (there the base model is
+        // the model); the tensor pass bypasses the adapters itself.
         if self.lora.is_none() && self.hand_pass {
             if let Some(pass) = TrainPass::forward(&self.ckpt.decoder, ids, targets)? {
                 let (b, t) = pass.dims();
                 return candle_core::Tensor::from_slice(pass.logprobs(), (b, t), &self.device);
             }
         }
-        if self.lora.is_none() && self.uses_tensor_pass() {
-            let pass = TensorPass::forward(&*self.decoder()?, ids, targets)?;
-            return Ok(pass.logprobs().clone());
+        if self.uses_tensor_pass() {
+            return TensorPass::base_logprobs(&*self.decoder()?, ids, targets);
         }
         Ok(self
             .decoder()?
