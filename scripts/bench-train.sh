@@ -42,6 +42,8 @@ results=()
 run() { echo "running: $*" >&2; results+=("$("$@" | tail -n 1)"); }
 run "$BIN" sft "$STEPS"
 run "$BIN" dpo "$STEPS"
+# The device-generic path (`--backend generic`, what a GPU runs) on the same CPU and shapes.
+run env OURO_BENCH_GENERIC=1 "$BIN" sft "$STEPS"
 run "$PY" scripts/trl_bench.py torch "$STEPS"
 run "$PY" scripts/trl_bench.py sft "$STEPS"
 run "$PY" scripts/trl_bench.py dpo "$STEPS"
@@ -49,16 +51,19 @@ echo "load after: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2
 printf '%s\n' "${results[@]}" | python3 -c '
 import json, sys
 r = [json.loads(l) for l in sys.stdin if l.strip()]
-by = {(x["impl"], x.get("mode", "")): x["s_per_step"] for x in r}
-ouro_sft, ouro_dpo = by[("ouro", "sft")], by[("ouro", "dpo")]
-torch_s, trl_sft, trl_dpo = by[("torch", "")], by[("trl-sft", "")], by[("trl-dpo", "")]
-p_ouro, p_torch = r[0]["params"], r[2]["params"]
+by = {(x["impl"], x.get("mode", ""), x.get("generic", False)): x["s_per_step"] for x in r}
+ouro_sft, ouro_dpo = by[("ouro", "sft", False)], by[("ouro", "dpo", False)]
+generic_sft = by[("ouro", "sft", True)]
+torch_s, trl_sft, trl_dpo = by[("torch", "", False)], by[("trl-sft", "", False)], by[("trl-dpo", "", False)]
+p_ouro, p_torch = r[0]["params"], r[3]["params"]
 print(f"params: ouro {p_ouro:,}, torch {p_torch:,}")
-print(" " * 26 + "s/step".rjust(8))
-for name, s in [("ouro sft (4x256)", ouro_sft), ("plain torch (4x256)", torch_s), ("TRL SFTTrainer (4x256)", trl_sft),
+print(" " * 30 + "s/step".rjust(8))
+for name, s in [("ouro sft (4x256)", ouro_sft), ("ouro sft, generic path (4x256)", generic_sft),
+                ("plain torch (4x256)", torch_s), ("TRL SFTTrainer (4x256)", trl_sft),
                 ("ouro dpo (2 pairs x256)", ouro_dpo), ("TRL DPOTrainer (2x256)", trl_dpo)]:
-    print(f"{name:26}{s:8.3f}")
+    print(f"{name:30}{s:8.3f}")
 print(f"ouro sft / torch      = {ouro_sft / torch_s:.2f}  (target <= 1.00)")
+print(f"generic sft / torch   = {generic_sft / torch_s:.2f}  (the GPU path on this CPU)")
 print(f"ouro sft / TRL SFT    = {ouro_sft / trl_sft:.2f}")
 print(f"ouro dpo / TRL DPO    = {ouro_dpo / trl_dpo:.2f}")
 '
