@@ -216,17 +216,21 @@ impl<'a> Generator<'a> {
         let mut logits = self.prefill(&prompts, &mut active, &mut cache)?;
         loop {
             let rows = host_rows(&logits)?;
-            // Sample every active row in parallel; each row only touches its own RNG.
-            let picks: Vec<(u32, f64)> = active
+            // Sample every active row in parallel; each row only touches its own RNG. The
+            // stop check decodes the row's completion, so it runs in the same task.
+            let done: Vec<Option<(FinishReason, String)>> = active
                 .par_iter_mut()
                 .zip(rows.par_iter())
-                .map(|(a, row)| sample_token(row, &reqs[a.req].params, &mut a.rng))
-                .collect();
+                .map(|(a, row)| {
+                    let (tok, lp) = sample_token(row, &reqs[a.req].params, &mut a.rng);
+                    a.tokens.push(tok);
+                    a.logprob += lp;
+                    self.finish(a, &reqs[a.req].params)
+                })
+                .collect::<Result<_>>()?;
             let mut keep = Vec::with_capacity(active.len());
-            for (idx, (a, (tok, lp))) in active.iter_mut().zip(picks).enumerate() {
-                a.tokens.push(tok);
-                a.logprob += lp;
-                match self.finish(a, &reqs[a.req].params)? {
+            for (idx, (a, done)) in active.iter().zip(done).enumerate() {
+                match done {
                     Some((reason, text)) => {
                         results[a.req] = Some(Generation {
                             text,
