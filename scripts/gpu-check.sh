@@ -101,8 +101,9 @@ if oauto: rows.append(("ouro bf16 SFT step, same shape, OURO_TRAIN_AUTOGRAD=1", 
 if dpo: rows.append(("PyTorch eager bf16 DPO step, 4 pairs x 512", "%.4f s" % dpo["s_per_step"]))
 if odpo: rows.append(("ouro bf16 DPO step, same shape", ouro_step(odpo, dpo)))
 if gen: rows.append(("transformers generate bf16, batch 64, 128 new tokens", "%.0f tok/s" % gen["tokens_per_s"]))
-if ogen: rows.append(("ouro sampling bf16, same shape", "%.0f tok/s (%.2fx transformers)" % (
-    ogen["tokens_per_s"], ogen["tokens_per_s"] / gen["tokens_per_s"] if gen else float("nan"))))
+if ogen: rows.append(("ouro sampling bf16, same shape", "%.0f tok/s (%.2fx transformers; per step: model %.2f ms, host token choice %.2f ms)" % (
+    ogen["tokens_per_s"], ogen["tokens_per_s"] / gen["tokens_per_s"] if gen else float("nan"),
+    1e3 * ogen.get("model_s_per_step", float("nan")), 1e3 * ogen.get("choose_s_per_step", float("nan")))))
 print("| check | result |\n|---|---|")
 for k, v in rows:
     print("| %s | %s |" % (k, v))

@@ -7,6 +7,8 @@
 //! independent of batch composition. Finished samples leave the batch (their
 //! cache rows are dropped), so a long straggler does not keep paying for them.
 
+use std::time::Instant;
+
 use candle_core::{DType, Tensor};
 use rand::SeedableRng;
 use rayon::prelude::*;
@@ -73,6 +75,18 @@ pub struct Generator<'a> {
 /// rounding of the single pass); one that fits runs in one pass as before.
 pub const PREFILL_SCORE_BUDGET: usize = 32 << 20;
 
+/// Where a [`Generator::generate_timed`] call's time went.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct GenerationTimes {
+    /// Forward passes (prefills and decode steps) until their logits are on the host: off
+    /// the CPU, the device's work, which the copy waits for.
+    pub model_s: f64,
+    /// Choosing tokens on the host: sampling, stop checks and dropping finished rows.
+    pub choose_s: f64,
+    /// Decode steps run (forward passes after the prefills).
+    pub decode_steps: usize,
+}
+
 struct Active {
     req: usize,
     tokens: Vec<u32>,
@@ -128,15 +142,24 @@ impl<'a> Generator<'a> {
 
     /// Generates one completion per request, in request order.
     pub fn generate(&self, requests: &[GenerationRequest]) -> Result<Vec<Generation>> {
+        Ok(self.generate_timed(requests)?.0)
+    }
+
+    /// [`Generator::generate`], and where its time went.
+    pub fn generate_timed(
+        &self,
+        requests: &[GenerationRequest],
+    ) -> Result<(Vec<Generation>, GenerationTimes)> {
         // Decoding runs on a thread of rayon's pool: each step has a few hundred parallel
         // regions, and starting one from outside the pool costs a futex wake-up and a
         // context switch both ways (about a tenth of a decode step at batch 8).
         rayon::scope(|_| {
+            let mut times = GenerationTimes::default();
             let mut out = Vec::with_capacity(requests.len());
             for chunk in requests.chunks(self.max_batch) {
-                out.extend(self.generate_batch(chunk)?);
+                out.extend(self.generate_batch(chunk, &mut times)?);
             }
-            Ok(out)
+            Ok((out, times))
         })
     }
 
@@ -181,7 +204,11 @@ impl<'a> Generator<'a> {
         Ok(ids)
     }
 
-    fn generate_batch(&self, reqs: &[GenerationRequest]) -> Result<Vec<Generation>> {
+    fn generate_batch(
+        &self,
+        reqs: &[GenerationRequest],
+        times: &mut GenerationTimes,
+    ) -> Result<Vec<Generation>> {
         let prompts = reqs
             .iter()
             .map(|r| self.prompt_ids(&r.prompt))
@@ -213,9 +240,13 @@ impl<'a> Generator<'a> {
             return Ok(results.into_iter().map(|r| r.expect("filled")).collect());
         }
         let mut cache = KvCache::new();
-        let mut logits = self.prefill(&prompts, &mut active, &mut cache)?;
+        let clock = Instant::now();
+        let logits = self.prefill(&prompts, &mut active, &mut cache)?;
+        let mut rows = host_rows(&logits)?;
+        let mut model_s = clock.elapsed().as_secs_f64();
+        let (mut choose_s, mut steps) = (0.0, 0);
         loop {
-            let rows = host_rows(&logits)?;
+            let clock = Instant::now();
             // Sample every active row in parallel; each row only touches its own RNG. The
             // stop check decodes the row's completion, so it runs in the same task.
             let done: Vec<Option<(FinishReason, String)>> = active
@@ -245,13 +276,21 @@ impl<'a> Generator<'a> {
                 }
             }
             if keep.is_empty() {
+                choose_s += clock.elapsed().as_secs_f64();
                 break;
             }
             if keep.len() != active.len() {
                 self.keep_rows(&mut active, &keep, &mut cache)?;
             }
-            logits = self.decode_step(&mut active, &mut cache)?;
+            choose_s += clock.elapsed().as_secs_f64();
+            let clock = Instant::now();
+            rows = host_rows(&self.decode_step(&mut active, &mut cache)?)?;
+            model_s += clock.elapsed().as_secs_f64();
+            steps += 1;
         }
+        times.model_s += model_s;
+        times.choose_s += choose_s;
+        times.decode_steps += steps;
         Ok(results
             .into_iter()
             .map(|r| r.expect("every request finished"))

@@ -160,16 +160,21 @@ fn generate(dir: &std::path::Path, new_tokens: usize, dev: &Device) {
     for _ in 0..2 {
         let batch = reqs(new_tokens, &mut rng);
         let t0 = std::time::Instant::now();
-        let outs = gen.generate(&batch).expect("generate");
-        runs.push(t0.elapsed().as_secs_f64());
+        let (outs, times) = gen.generate_timed(&batch).expect("generate");
+        runs.push((t0.elapsed().as_secs_f64(), times));
         tokens = outs.iter().map(|g| g.completion_tokens).sum::<usize>();
         assert_eq!(outs[0].prompt_tokens, 32, "one prompt token per word");
     }
-    runs.sort_by(|a, b| a.total_cmp(b));
-    let secs = runs[runs.len() / 2];
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (secs, times) = runs[runs.len() / 2];
+    // Per decode step: the model's forward until the logits reach the host, and the
+    // host's token choice (sampling and stop checks) while the device waits.
+    let per_step = |s: f64| s / times.decode_steps.max(1) as f64;
     println!(
         "{}",
         serde_json::json!({"impl": "ouro-bf16", "mode": "gen", "batch": BATCH,
-            "new_tokens": new_tokens, "tokens_per_s": tokens as f64 / secs})
+            "new_tokens": new_tokens, "tokens_per_s": tokens as f64 / secs,
+            "model_s_per_step": per_step(times.model_s),
+            "choose_s_per_step": per_step(times.choose_s)})
     );
 }
