@@ -15,6 +15,8 @@
 # Measured 2026-11-30 on a quiet 2-core Xeon (AVX-512), 8 steps: ouro SFT 0.450 s, plain torch
 # 0.492 s (ratio 0.91; 0.84 in the run before), TRL SFTTrainer 0.410 s (0.41-0.57 s from run to
 # run), ouro DPO 0.451 s, TRL DPOTrainer 0.514 s (ratio 0.88).
+# 2026-12-05, 2-core EPYC, three runs at 00ea95d: the generic path (OURO_BENCH_GENERIC=1, what a
+# GPU runs) 1.015-1.100 s against plain torch 0.704-0.739 s (1.39-1.56x); ouro SFT 0.82-0.88x.
 # ouro trains through ouro_model's hand-written train pass; OURO_TRAIN_AUTOGRAD=1 makes it
 # use candle's autograd instead (0.93 s/step here, 1.14 s before gemm's AVX-512 kernels were on).
 set -euo pipefail
