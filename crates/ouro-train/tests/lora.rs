@@ -306,13 +306,12 @@ fn dpo_with_lora_trains_adapters_against_the_bypassed_base() {
     let (x, y) = (ids(2, 6, 5), ids(2, 6, 6));
     let reference = model.reference_logprobs(&x, &y).unwrap();
     let (_, _, plain) = tiny(DType::F32, 4);
-    assert_eq!(
-        max_diff(&reference, &plain.token_logprobs(&x, &y).unwrap()),
-        0.0
-    );
+    // The reference runs the tensor pass's forward; the plain decoder its own kernels.
+    let off_base = max_diff(&reference, &plain.token_logprobs(&x, &y).unwrap());
+    assert!(off_base < 1e-5, "reference vs base: {off_base}");
     let policy = model.token_logprobs(&x, &y).unwrap();
     assert!(
-        max_diff(&reference, &policy) > 1e-6,
+        max_diff(&reference, &policy) > 1e-3,
         "adapters did not train"
     );
     assert_eq!(
