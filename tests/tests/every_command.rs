@@ -317,6 +317,11 @@ fn every_subcommand_runs_end_to_end() {
     ]));
     assert!(has_parquet(&sampled));
     assert_eq!(v["counts"]["samples_out"].as_u64(), Some(8), "{v}");
+    // Where a local sampling run's time went: the model, and the host's token choice.
+    for phase in ["generate_model", "generate_token_choice"] {
+        let secs = v["seconds"][phase].as_f64();
+        assert!(secs.is_some_and(|x| x > 0.0), "{phase}: {v}");
+    }
     let drawn: Vec<ouro_data::Sample> = ouro_data::shard::read_dir(&sampled).unwrap();
     assert!(
         drawn.iter().all(|x| x.index == 5),

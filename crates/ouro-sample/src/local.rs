@@ -68,9 +68,12 @@ pub(crate) fn generate(
     for chunk in order.chunks(batch_size) {
         let batch: Vec<GenerationRequest> =
             chunk.iter().map(|&(_, i)| requests[i].clone()).collect();
-        let generations = generator
-            .generate(&batch)
+        let (generations, times) = generator
+            .generate_timed(&batch)
             .context("generating a batch of samples")?;
+        // Which side of a step to speed up: the model's forwards, or the host's sampling.
+        stats.time("generate_model", times.model_s);
+        stats.time("generate_token_choice", times.choose_s);
         for (&(_, i), g) in chunk.iter().zip(generations) {
             out[i] = Some(Raw {
                 completion: g.text,
