@@ -3,7 +3,8 @@
 //!   bench_generate MODEL_DIR BATCH MAX_TOKENS [PROMPT] [--q8]
 //!   bench_generate import FILE.gguf OUT_DIR
 //! Prints one JSON line: {"tokens": N, "seconds": S, "tokens_per_s": R, "cpu_seconds": C,
-//! "prompt_tokens": P, "first": "..."}.
+//! "prompt_tokens": P, "model_seconds": M, "token_choice_seconds": H, "first": "..."}: M is the
+//! forwards until the logits reach the host, H the host's sampling and stop checks.
 //! A 4-token warm-up generation runs first and is not timed. `--q8` samples over 8-bit
 //! (Q8_0) copies of the weights (`ouro sample --sample-dtype q8`).
 
@@ -73,14 +74,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     gen.generate(&warm)?;
     let cpu0 = cpu_seconds();
     let t0 = std::time::Instant::now();
-    let outs = gen.generate(&reqs)?;
+    let (outs, times) = gen.generate_timed(&reqs)?;
     let secs = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
     let tokens: usize = outs.iter().map(|g| g.completion_tokens).sum();
     println!(
         "{}",
         serde_json::json!({"tokens": tokens, "seconds": secs, "tokens_per_s": tokens as f64 / secs,
-            "cpu_seconds": cpu, "prompt_tokens": outs[0].prompt_tokens, "first": outs[0].text})
+            "cpu_seconds": cpu, "prompt_tokens": outs[0].prompt_tokens,
+            "model_seconds": times.model_s, "token_choice_seconds": times.choose_s,
+            "first": outs[0].text})
     );
     Ok(())
 }
