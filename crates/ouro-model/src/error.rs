@@ -52,6 +52,8 @@ pub enum ModelError {
     Tokenize(String),
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    #[error("the model's logits are NaN at completion token {token} (diverged training or corrupt weights?)")]
+    NanLogits { token: usize },
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
     #[error("{0}")]

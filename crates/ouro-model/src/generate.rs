@@ -253,6 +253,13 @@ impl<'a> Generator<'a> {
                 .par_iter_mut()
                 .zip(rows.par_iter())
                 .map(|(a, row)| {
+                    // A NaN compares false against every bound, so sampling would quietly
+                    // pick token 0 again and again.
+                    if row.iter().any(|x| x.is_nan()) {
+                        return Err(ModelError::NanLogits {
+                            token: a.tokens.len(),
+                        });
+                    }
                     let (tok, lp) = sample_token(row, &reqs[a.req].params, &mut a.rng);
                     a.tokens.push(tok);
                     a.logprob += lp;

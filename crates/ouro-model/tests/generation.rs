@@ -7,6 +7,16 @@ use candle_core::{DType, Device, Tensor};
 use ouro_model::{FinishReason, GenerationRequest, Generator, SamplingParams};
 
 fn setup() -> (ouro_model::Decoder, ouro_model::Tokenizer) {
+    let (d, tok, _) = setup_with_vars();
+    (d, tok)
+}
+
+/// [`setup`] and the var map the decoder's weights live in.
+fn setup_with_vars() -> (
+    ouro_model::Decoder,
+    ouro_model::Tokenizer,
+    candle_nn::VarMap,
+) {
     let corpus: Vec<String> = (0..60)
         .map(|i| format!("def f{i}(x):\n    return x * {i} + 1\n\n"))
         .collect();
@@ -25,7 +35,7 @@ fn setup() -> (ouro_model::Decoder, ouro_model::Tokenizer) {
         candle_nn::VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
     )
     .unwrap();
-    (d, tok)
+    (d, tok, vm)
 }
 
 fn req(prompt: &str, seed: u64, max_tokens: usize) -> GenerationRequest {
@@ -165,4 +175,20 @@ fn a_sliced_prefill_generates_what_one_pass_does() {
             b.logprob
         );
     }
+}
+
+#[test]
+fn nan_logits_are_an_error_not_a_stream_of_token_zero() {
+    let (d, tok, vm) = setup_with_vars();
+    let g = Generator::new(&d, &tok);
+    let ok = g.generate(&[req("def f3(x):", 1, 3)]);
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    // A NaN in the final norm's weight makes every logit NaN.
+    let data = vm.data().lock().unwrap();
+    let norm = &data["model.norm.weight"];
+    let nan = (norm.as_tensor() * f64::NAN).unwrap();
+    norm.set(&nan).unwrap();
+    drop(data);
+    let err = g.generate(&[req("def f3(x):", 1, 3)]).unwrap_err();
+    assert!(err.to_string().contains("logits are NaN"), "{err}");
 }
