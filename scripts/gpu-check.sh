@@ -7,7 +7,8 @@
 #      weights (the hub is unreachable): PyTorch eager SFT step at 8 x 512
 #      tokens, a DPO step (4 pairs x 512), transformers `generate` at batch 64.
 #   3. ouro's own SFT and DPO steps and sampling at batch 64 on the same weights
-#      (the `gpu_step` example).
+#      (the `gpu_step` example); the sampling row splits a decode step into the
+#      model's forward (until the logits reach the host) and the host's token choice.
 #   4. One table.
 #
 #   scripts/gpu-check.sh                 # builds the test binaries (needs cargo,
