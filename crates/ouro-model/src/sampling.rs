@@ -46,7 +46,8 @@ impl Default for SamplingParams {
 pub fn sample_token(logits: &[f32], p: &SamplingParams, rng: &mut impl Rng) -> (u32, f64) {
     let max = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
     // exp in f32 lanes: a libm f64 exp per vocabulary entry cost a tenth of a decode step.
-    let mut e: Vec<f32> = logits.iter().map(|&x| fastmath::exp(x - max)).collect();
+    let mut e = vec![0.0f32; logits.len()];
+    fastmath::exp_shifted(&mut e, logits, max, 1.0);
     let lse = max as f64 + (fastmath::sum(&e) as f64).ln();
     let logprob = |i: usize| logits[i] as f64 - lse;
     if p.temperature <= 0.0 {
@@ -60,10 +61,7 @@ pub fn sample_token(logits: &[f32], p: &SamplingParams, rng: &mut impl Rng) -> (
     }
     let t = p.temperature;
     if t != 1.0 {
-        let inv = (1.0 / t) as f32;
-        e.iter_mut()
-            .zip(logits)
-            .for_each(|(v, &x)| *v = fastmath::exp((x - max) * inv));
+        fastmath::exp_shifted(&mut e, logits, max, (1.0 / t) as f32);
     }
     let total = fastmath::sum(&e) as f64;
     let mut keep = Keep {
