@@ -299,7 +299,7 @@ fn every_subcommand_runs_end_to_end() {
         "{e}"
     );
     let sampled = d.join("sampled");
-    let v = json(&ok(&[
+    let o = ouro_e2e::ouro(&[
         "sample",
         "--problems",
         &s(&problems),
@@ -314,7 +314,14 @@ fn every_subcommand_runs_end_to_end() {
         "--out",
         &s(&sampled),
         "--json",
-    ]));
+    ]);
+    let e = ouro_e2e::stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        e.contains("(model ") && e.contains("s, token choice "),
+        "{e}"
+    );
+    let v = json(&String::from_utf8_lossy(&o.stdout));
     assert!(has_parquet(&sampled));
     assert_eq!(v["counts"]["samples_out"].as_u64(), Some(8), "{v}");
     // Where a local sampling run's time went: the model, and the host's token choice.

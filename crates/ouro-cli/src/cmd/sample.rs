@@ -233,8 +233,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let stats = ouro_sample::sample_to_dir(&plan, &backend, &opts, &args.out)?;
     let get = |k: &str| stats.counts.get(k).copied().unwrap_or(0);
     let secs = stats.seconds.get("sampling").copied().unwrap_or(0.0);
+    // In process, where the time went: the model's forwards or the host's token choice.
+    let split = match (
+        stats.seconds.get("generate_model"),
+        stats.seconds.get("generate_token_choice"),
+    ) {
+        (Some(m), Some(c)) => format!(" (model {m:.1}s, token choice {c:.1}s)"),
+        _ => String::new(),
+    };
     eprintln!(
-        "sampled {} ({} problems x {}) in {secs:.1}s: {} generation errors, {} without code, {} completion tokens ({:.0}/s){} -> {}",
+        "sampled {} ({} problems x {}) in {secs:.1}s{split}: {} generation errors, {} without code, {} completion tokens ({:.0}/s){} -> {}",
         get("samples_out"),
         problems.len(),
         args.num_samples,
