@@ -73,7 +73,7 @@ pub fn sample_token(logits: &[f32], p: &SamplingParams, rng: &mut impl Rng) -> (
     // above that bound.
     let nucleus_only = p.top_p < 1.0 && p.min_p <= 0.0 && p.top_k == 0;
     if nucleus_only {
-        keep.floor = ((1.0 - p.top_p) / logits.len() as f64 * total) as f32;
+        keep.floor = nucleus_floor(p.top_p, total, logits.len());
     }
     if p.min_p > 0.0 {
         let wmax = e.iter().fold(0.0f32, |a, &w| a.max(w));
@@ -85,10 +85,18 @@ pub fn sample_token(logits: &[f32], p: &SamplingParams, rng: &mut impl Rng) -> (
         let mut cand: Vec<(u32, f32)> = full(&e, &keep).collect();
         if p.top_p < 1.0 {
             let mass: f64 = cand.iter().map(|x| x.1 as f64).sum();
-            let floor = ((1.0 - p.top_p) * mass / logits.len() as f64) as f32;
-            cand.retain(|x| x.1 >= floor);
-            let cut = radix_cut(|| cand.iter().copied(), |w| w as f64, p.top_p * mass);
-            cand.retain(|x| ahead(x, &cut) != Ordering::Greater);
+            let mut nucleus = Keep {
+                floor: nucleus_floor(p.top_p, mass, logits.len()),
+                cut: None,
+            };
+            let inside = |&(i, w): &(u32, f32)| nucleus.has(i, w);
+            let cut = radix_cut(
+                || cand.iter().copied().filter(inside),
+                |w| w as f64,
+                p.top_p * mass,
+            );
+            nucleus.cut = Some(cut);
+            cand.retain(|&(i, w)| nucleus.has(i, w));
         }
         let id = draw_list(&cand, rng);
         return (id, logprob(id as usize));
@@ -102,13 +110,18 @@ pub fn sample_token(logits: &[f32], p: &SamplingParams, rng: &mut impl Rng) -> (
             kept_weight(&e, &keep).iter().sum()
         };
         if !nucleus_only {
-            let floor = ((1.0 - p.top_p) * mass / logits.len() as f64) as f32;
-            keep.floor = keep.floor.max(floor);
+            keep.floor = keep.floor.max(nucleus_floor(p.top_p, mass, logits.len()));
         }
         keep.cut = Some(radix_cut(|| full(&e, &keep), |w| w as f64, p.top_p * mass));
     }
     let id = draw(&e, &keep, rng);
     (id, logprob(id as usize))
+}
+
+/// The weight below which no token can be in a top-p nucleus of `mass` over `vocab` tokens:
+/// all of them together hold less than `1 - top_p` of it.
+fn nucleus_floor(top_p: f64, mass: f64, vocab: usize) -> f32 {
+    ((1.0 - top_p) * mass / vocab as f64) as f32
 }
 
 /// The `(id, weight)` of every token `keep` has, in id order.
