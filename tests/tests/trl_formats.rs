@@ -141,6 +141,13 @@ fn trl_shaped_jsonl_trains_sft_and_dpo() {
     train("sft", &model, &conv, &lora_cfg, &out, &[]);
     assert_eq!(paths(&out)[2], "hand-written tensor pass");
     assert!(out.join("adapter/adapter_model.safetensors").exists());
+    // LoRA DPO: its reference log-probs come from the same pass with the adapters bypassed.
+    let out = dir.path().join("lora-dpo");
+    train("dpo", &model, &pairs, &lora_cfg, &out, &[]);
+    assert_eq!(paths(&out)[2], "hand-written tensor pass");
+    assert!(out.join("adapter/adapter_model.safetensors").exists());
+    let loss = train_report(&out)["report"]["final_loss"].as_f64();
+    assert!(loss.is_some_and(f64::is_finite), "{loss:?}");
 
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"question\": \"q\", \"answer\": \"a\"}\n").unwrap();
