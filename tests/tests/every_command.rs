@@ -198,6 +198,32 @@ fn every_subcommand_runs_end_to_end() {
         "0",
     ]);
     assert!(has_parquet(&lintseq));
+    // The paper's setting from what `ouro build sft` wrote (its dataset directory), and
+    // the round's samples kept to those that pass.
+    let from_sft = d.join("lintseq-sft");
+    let said = ok(&[
+        "lintseq",
+        "--no-progress",
+        "--input",
+        &s(&built),
+        "--out",
+        &s(&from_sft),
+    ]);
+    assert!(has_parquet(&from_sft), "{said}");
+    let passing = d.join("lintseq-passing");
+    let said = ok(&[
+        "lintseq",
+        "--no-progress",
+        "--input",
+        &s(&samples),
+        "--executions",
+        &s(&executions),
+        "--problems",
+        &s(&round.join("problems")),
+        "--out",
+        &s(&passing),
+    ]);
+    assert!(said.contains("left out as not passing"), "{said}");
     let fait = d.join("fait");
     ok(&[
         "fait",
@@ -375,8 +401,9 @@ fn every_subcommand_runs_end_to_end() {
     ok(&[
         "train",
         "dpo",
+        // The SFT run's --out, as people chain them: its final model is loaded.
         "--model",
-        &s(&model),
+        &s(&sft),
         "--data",
         &s(&round.join("dataset/dpo")),
         "--config",

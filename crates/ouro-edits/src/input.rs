@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use ouro_data::shard::{list_shards, read_dir};
-use ouro_data::{Problem, Sample};
+use ouro_data::{Execution, Problem, Sample, SftRecord, Suite, Verdict};
 
 use crate::EditsError;
 
@@ -15,6 +15,9 @@ pub enum InputKind {
     Problems,
     /// `Sample` shards; the program is `code`.
     Samples,
+    /// SFT shards (`prompt`, `completion`), as `ouro build sft` writes them: the
+    /// completion is the program and the prompt its instruction, as in the LintSeq paper.
+    Sft,
     /// A JSON Lines file (as the official LintSeq reads).
     Jsonl,
 }
@@ -59,7 +62,34 @@ pub struct BadProgram {
     pub reason: String,
 }
 
-/// Looks at the columns of the first shard of `dir` to tell problems from samples.
+/// The directory that holds `path`'s shards. A dataset directory as `ouro build` writes
+/// it (`OUT/sft/train-*.parquet` beside a dataset card) stands for its one config; with
+/// several configs the error names them, since which one is meant is the user's call.
+pub fn shard_dir(path: &Path) -> Result<PathBuf, EditsError> {
+    if path.is_file() || !list_shards(path)?.is_empty() {
+        return Ok(path.to_path_buf());
+    }
+    let configs = ouro_data::hf::scan_configs(path)?;
+    match configs.as_slice() {
+        [] => Err(EditsError::Input(format!(
+            "{}: no *.parquet shards (and no dataset config directories)",
+            path.display()
+        ))),
+        [one] => Ok(path.join(&one.config)),
+        many => Err(EditsError::Input(format!(
+            "{}: a dataset with {} configs; pass one of: {}",
+            path.display(),
+            many.len(),
+            many.iter()
+                .map(|c| path.join(&c.config).display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Looks at the columns of the first shard of `dir` to tell problems, samples and SFT
+/// rows apart.
 pub fn detect_kind(path: &Path) -> Result<InputKind, EditsError> {
     if path.is_file() {
         return Ok(InputKind::Jsonl);
@@ -69,13 +99,16 @@ pub fn detect_kind(path: &Path) -> Result<InputKind, EditsError> {
         .first()
         .ok_or_else(|| EditsError::Input(format!("{}: no *.parquet shards", path.display())))?;
     let columns = parquet_columns(first)?;
-    if columns.iter().any(|c| c == "reference_solution") {
+    let has = |name: &str| columns.iter().any(|c| c == name);
+    if has("reference_solution") {
         Ok(InputKind::Problems)
-    } else if columns.iter().any(|c| c == "code") && columns.iter().any(|c| c == "sample_id") {
+    } else if has("code") && has("sample_id") {
         Ok(InputKind::Samples)
+    } else if has("prompt") && has("completion") {
+        Ok(InputKind::Sft)
     } else {
         Err(EditsError::Input(format!(
-            "{}: neither a problems shard (no 'reference_solution' column) nor a samples shard (no 'code'/'sample_id' columns); columns: {}",
+            "{}: not a problems shard (no 'reference_solution' column), a samples shard (no 'code'/'sample_id' columns) or an SFT shard (no 'prompt'/'completion' columns); columns: {}",
             first.display(),
             columns.join(", ")
         )))
@@ -96,51 +129,108 @@ fn parquet_columns(path: &PathBuf) -> Result<Vec<String>, EditsError> {
         .collect())
 }
 
-/// Reads the programs of `path`, listing unusable records in `bad`.
+/// Where programs come from besides the input itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sources<'a> {
+    /// Problems whose prompts become the instructions of samples.
+    pub problems: Option<&'a Path>,
+    /// Executions: samples without a filter-suite pass are left out.
+    pub executions: Option<&'a Path>,
+}
+
+/// Reads the programs of `path`, listing unusable records in `bad`. Returns the
+/// programs and how many samples `sources.executions` left out for not passing.
 ///
 /// For samples, the instruction is the problem's prompt when a problems
 /// directory is given, otherwise empty.
 pub fn read_programs(
     path: &Path,
     kind: InputKind,
-    problems: Option<&Path>,
+    sources: Sources<'_>,
     fields: &JsonlFields,
     bad: &mut Vec<BadProgram>,
-) -> Result<Vec<ProgramInput>, EditsError> {
-    match kind {
-        InputKind::Problems => {
-            let rows: Vec<Problem> = read_dir(path)?;
-            Ok(rows
-                .into_iter()
-                .map(|p| ProgramInput {
-                    source_id: p.problem_id.clone(),
-                    problem_id: Some(p.problem_id),
-                    instruction: p.prompt,
-                    program: p.reference_solution,
-                })
-                .collect())
-        }
-        InputKind::Samples => {
-            let rows: Vec<Sample> = read_dir(path)?;
-            let prompts: std::collections::HashMap<String, String> = match problems {
-                Some(dir) => read_dir::<Problem>(dir)?
-                    .into_iter()
-                    .map(|p| (p.problem_id, p.prompt))
-                    .collect(),
-                None => Default::default(),
-            };
-            Ok(rows
-                .into_iter()
-                .map(|s| ProgramInput {
-                    instruction: prompts.get(&s.problem_id).cloned().unwrap_or_default(),
-                    source_id: s.sample_id,
-                    problem_id: Some(s.problem_id),
-                    program: s.code,
-                })
-                .collect())
-        }
-        InputKind::Jsonl => read_jsonl(path, fields, bad),
+) -> Result<(Vec<ProgramInput>, u64), EditsError> {
+    if sources.executions.is_some() && kind != InputKind::Samples {
+        return Err(EditsError::Input(format!(
+            "{}: --executions filters samples, but this input holds {} rows",
+            path.display(),
+            format!("{kind:?}").to_lowercase()
+        )));
     }
+    let mut not_passing = 0u64;
+    let programs = match kind {
+        InputKind::Samples => {
+            let mut rows: Vec<Sample> = read_dir(path)?;
+            if let Some(dir) = sources.executions {
+                let passing: std::collections::HashSet<String> = read_dir::<Execution>(dir)?
+                    .into_iter()
+                    .filter(|e| e.suite == Suite::Filter && e.verdict == Verdict::Pass)
+                    .map(|e| e.sample_id)
+                    .collect();
+                let before = rows.len();
+                rows.retain(|s| passing.contains(&s.sample_id));
+                not_passing = (before - rows.len()) as u64;
+            }
+            samples_programs(rows, sources.problems)?
+        }
+        InputKind::Problems => problems_programs(path)?,
+        InputKind::Sft => sft_programs(path)?,
+        InputKind::Jsonl => read_jsonl(path, fields, bad)?,
+    };
+    Ok((programs, not_passing))
+}
+
+fn samples_programs(
+    rows: Vec<Sample>,
+    problems: Option<&Path>,
+) -> Result<Vec<ProgramInput>, EditsError> {
+    let prompts: std::collections::HashMap<String, String> = match problems {
+        Some(dir) => read_dir::<Problem>(dir)?
+            .into_iter()
+            .map(|p| (p.problem_id, p.prompt))
+            .collect(),
+        None => Default::default(),
+    };
+    Ok(rows
+        .into_iter()
+        .map(|s| ProgramInput {
+            instruction: prompts.get(&s.problem_id).cloned().unwrap_or_default(),
+            source_id: s.sample_id,
+            problem_id: Some(s.problem_id),
+            program: s.code,
+        })
+        .collect())
+}
+
+fn problems_programs(path: &Path) -> Result<Vec<ProgramInput>, EditsError> {
+    let rows: Vec<Problem> = read_dir(path)?;
+    Ok(rows
+        .into_iter()
+        .map(|p| ProgramInput {
+            source_id: p.problem_id.clone(),
+            problem_id: Some(p.problem_id),
+            instruction: p.prompt,
+            program: p.reference_solution,
+        })
+        .collect())
+}
+
+fn sft_programs(path: &Path) -> Result<Vec<ProgramInput>, EditsError> {
+    let rows: Vec<SftRecord> = read_dir(path)?;
+    Ok(rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| ProgramInput {
+            // Reference rows have no sample id; the row number keeps them apart.
+            source_id: r
+                .sample_id
+                .clone()
+                .unwrap_or_else(|| format!("{}#row{i}", r.problem_id)),
+            problem_id: Some(r.problem_id),
+            instruction: r.prompt,
+            program: Some(r.completion),
+        })
+        .collect())
 }
 
 fn read_jsonl(

@@ -14,7 +14,10 @@ use ouro_data::{content_id, derive_seed, LintseqRecord};
 use ouro_python::Semantics;
 use rayon::prelude::*;
 
-use crate::input::{detect_kind, read_programs, BadProgram, InputKind, JsonlFields, ProgramInput};
+use crate::input::{
+    detect_kind, read_programs, shard_dir, BadProgram, InputKind, JsonlFields, ProgramInput,
+    Sources,
+};
 use crate::replay::{replay, replay_target};
 use crate::sampling::{completion_text, diffs_of_states, sample_edit_path, states, SplitMix64};
 use crate::EditsError;
@@ -30,6 +33,8 @@ pub struct LintseqOptions {
     pub kind: Option<InputKind>,
     /// Problems directory giving instructions to samples inputs.
     pub problems: Option<PathBuf>,
+    /// Executions of samples inputs: only samples that pass their filter suite are kept.
+    pub executions: Option<PathBuf>,
     /// How to read JSONL inputs.
     pub jsonl: JsonlFields,
     /// Programs with more lines are skipped (and reported).
@@ -50,6 +55,7 @@ impl Default for LintseqOptions {
             seed: 0,
             kind: None,
             problems: None,
+            executions: None,
             jsonl: JsonlFields::default(),
             max_lines: 10_000,
             progress: true,
@@ -63,6 +69,9 @@ impl Default for LintseqOptions {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LintseqStats {
     pub input_records: u64,
+    /// Samples left out because their executions show no filter-suite pass.
+    #[serde(default)]
+    pub not_passing: u64,
     /// Programs that produced at least one sequence.
     pub programs: u64,
     pub sequences: u64,
@@ -335,20 +344,20 @@ fn count_diff_lines(completion: &str) -> u64 {
 /// Runs the stage: reads `input`, writes the `lintseq` config under `out`
 /// (`out/lintseq/train-*.parquet`) and `out/lintseq_report.json`.
 pub fn run(input: &Path, out: &Path, options: &LintseqOptions) -> Result<LintseqStats, EditsError> {
+    let input = &shard_dir(input)?;
     let kind = match options.kind {
         Some(k) => k,
         None => detect_kind(input)?,
     };
     let mut bad = Vec::new();
-    let programs = read_programs(
-        input,
-        kind,
-        options.problems.as_deref(),
-        &options.jsonl,
-        &mut bad,
-    )?;
+    let sources = Sources {
+        problems: options.problems.as_deref(),
+        executions: options.executions.as_deref(),
+    };
+    let (programs, not_passing) = read_programs(input, kind, sources, &options.jsonl, &mut bad)?;
     let (records, mut stats) = generate(&programs, options);
-    stats.input_records += bad.len() as u64;
+    stats.not_passing = not_passing;
+    stats.input_records += bad.len() as u64 + not_passing;
     bad.append(&mut stats.bad);
     stats.bad = bad;
     std::fs::create_dir_all(out)

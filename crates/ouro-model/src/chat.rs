@@ -67,10 +67,12 @@ impl PromptRenderer {
     }
 }
 
-/// The chat template of the checkpoint in `dir`: its own when it has one, else
+/// The chat template of the checkpoint in `dir` (or a training run's output, see
+/// [`crate::checkpoint::resolve_model_dir`]): its own when it has one, else
 /// ChatML (after SmolLM2's default system turn for SmolLM2's vocabulary, as
 /// SmolLM2's template does).
 pub fn model_chat_template(dir: &Path) -> Result<ChatTemplate> {
+    let dir = &crate::files::resolve_model_dir(dir)?;
     if let Some(t) = ChatTemplate::from_model_dir(dir)? {
         return Ok(t);
     }

@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::decoder::Decoder;
 use crate::error::{ModelError, Result};
 
+pub use crate::files::resolve_model_dir;
 use crate::files::{
     CONFIG_FILE, GENERATION_CONFIG_FILE, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE,
     WEIGHTS_INDEX_FILE,
@@ -56,9 +57,10 @@ pub fn load_for_sampling(
     Ok(ck)
 }
 
-/// Loads an HF directory, converting weights to `dtype`.
+/// Loads an HF directory (or a training run's output, see [`resolve_model_dir`]),
+/// converting weights to `dtype`.
 pub fn load_with_dtype(dir: impl AsRef<Path>, device: &Device, dtype: DType) -> Result<Checkpoint> {
-    let dir = dir.as_ref();
+    let dir = &resolve_model_dir(dir.as_ref())?;
     if !dir.is_dir() {
         return Err(ModelError::MissingFile { path: dir.into() });
     }

@@ -1,6 +1,11 @@
 //! The file names of a Hugging Face checkpoint directory. A leaf module, so
 //! that the checkpoint loader, the chat template and the tokenizer helpers
-//! can all name the files without importing one another.
+//! can all name the files without importing one another; and the layout of a training
+//! run's output, which every loader accepts for its final model.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{ModelError, Result};
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -8,3 +13,51 @@ pub const WEIGHTS_INDEX_FILE: &str = "model.safetensors.index.json";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 pub const GENERATION_CONFIG_FILE: &str = "generation_config.json";
 pub const TOKENIZER_CONFIG_FILE: &str = "tokenizer_config.json";
+
+/// Where `ouro train --out DIR` writes its final model: `DIR/model`. Loaders take DIR
+/// itself for it, since chaining `--out` into the next command's `--model` is what
+/// people type.
+pub const TRAINED_MODEL_DIR: &str = "model";
+/// Resumable checkpoints of a training run: `DIR/checkpoint-NNNNNN`.
+pub const TRAINING_CHECKPOINT_PREFIX: &str = "checkpoint-";
+
+/// The model directory `dir` names: `dir` itself when it holds a `config.json`, or the
+/// final model of the training run whose `--out` it was. A run that stopped before its
+/// final model is an error naming its latest checkpoint; anything else is returned as
+/// it is, for the loader to report what is missing.
+pub fn resolve_model_dir(dir: &Path) -> Result<PathBuf> {
+    if dir.join(CONFIG_FILE).is_file() || !dir.is_dir() {
+        return Ok(dir.into());
+    }
+    let trained = dir.join(TRAINED_MODEL_DIR);
+    if trained.join(CONFIG_FILE).is_file() {
+        tracing::info!(
+            "{}: a training run's output; loading its model, {}",
+            dir.display(),
+            trained.display()
+        );
+        return Ok(trained);
+    }
+    let latest = std::fs::read_dir(dir)
+        .map_err(|e| ModelError::io(dir, e))?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step: u64 = name
+                .strip_prefix(TRAINING_CHECKPOINT_PREFIX)?
+                .parse()
+                .ok()?;
+            e.path()
+                .join(CONFIG_FILE)
+                .is_file()
+                .then(|| (step, e.path()))
+        })
+        .max_by_key(|(step, _)| *step);
+    match latest {
+        Some((_, checkpoint)) => Err(ModelError::UnfinishedTraining {
+            dir: dir.into(),
+            checkpoint,
+        }),
+        None => Ok(dir.into()),
+    }
+}

@@ -63,6 +63,32 @@ fn saved(cfg: &ouro_model::Config) -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 #[test]
+fn a_training_runs_output_stands_for_its_final_model() {
+    let cfg = ouro_model::Config::tiny();
+    let (vm, _) = build(&cfg, 2, DType::F32);
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    // A run killed after a checkpoint: no final model yet, so which weights to load
+    // is not guessed, and the error names the checkpoint.
+    checkpoint::save(&run.join("checkpoint-000002"), &cfg, &vm, None).unwrap();
+    checkpoint::save(&run.join("checkpoint-000010"), &cfg, &vm, None).unwrap();
+    let e = checkpoint::load(&run, &Device::Cpu).err().unwrap();
+    assert!(
+        matches!(&e, ModelError::UnfinishedTraining { checkpoint, .. }
+            if checkpoint.ends_with("checkpoint-000010")),
+        "{e}"
+    );
+    checkpoint::save(&run.join("model"), &cfg, &vm, None).unwrap();
+    let ck = checkpoint::load(&run, &Device::Cpu).unwrap();
+    assert_eq!(ck.dir, run.join("model"));
+    // A model directory is itself, whatever lies under it.
+    assert_eq!(
+        checkpoint::resolve_model_dir(&run.join("model")).unwrap(),
+        run.join("model")
+    );
+}
+
+#[test]
 fn missing_checkpoint_is_an_error_naming_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let e = checkpoint::load(dir.path().join("nope"), &Device::Cpu)

@@ -2,6 +2,7 @@
 //! `checkpoint-NNNNNN/`, written to a temp dir first and renamed into place.
 
 use candle_core::{Device, Var};
+use ouro_model::files::TRAINING_CHECKPOINT_PREFIX;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +26,7 @@ pub struct TrainerState {
 
 /// Name of the checkpoint dir of `step`.
 pub fn checkpoint_dir(out: &Path, step: u64) -> PathBuf {
-    out.join(format!("checkpoint-{step:06}"))
+    out.join(format!("{TRAINING_CHECKPOINT_PREFIX}{step:06}"))
 }
 
 /// Writes a complete checkpoint for `state.step`; nothing is visible under the final name
@@ -71,7 +72,7 @@ pub fn latest(out: &Path) -> Option<PathBuf> {
     for entry in std::fs::read_dir(out).ok()?.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         if let Some(n) = name
-            .strip_prefix("checkpoint-")
+            .strip_prefix(TRAINING_CHECKPOINT_PREFIX)
             .and_then(|s| s.parse::<u64>().ok())
         {
             if entry.path().join("trainer_state.json").exists()

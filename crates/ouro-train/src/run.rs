@@ -436,10 +436,16 @@ fn finish(
         }
         std::fs::rename(&tmp, &dst).map_err(|e| TrainError::io(&dst, e))?;
         if merge {
-            model.save_merged_as(&out.join("model"), Some(save_dtype))?;
+            model.save_merged_as(
+                &out.join(ouro_model::files::TRAINED_MODEL_DIR),
+                Some(save_dtype),
+            )?;
         }
     } else {
-        model.save_merged_as(&out.join("model"), Some(save_dtype))?;
+        model.save_merged_as(
+            &out.join(ouro_model::files::TRAINED_MODEL_DIR),
+            Some(save_dtype),
+        )?;
     }
     write_json(
         &out.join("train_report.json"),
@@ -488,6 +494,11 @@ fn merge(lora: &Option<LoraSettings>) -> bool {
     lora.as_ref().is_none_or(|l| l.merge)
 }
 
+/// `--model` as given, or the final model of the training run it names.
+fn resolve_model_dir(dir: &Path) -> Result<std::path::PathBuf> {
+    mck::resolve_model_dir(dir).map_err(|e| TrainError::Model(e.to_string()))
+}
+
 /// SFT from an HF model dir and `sft` (prompt/completion) or `repair` (messages) shards.
 pub fn train_sft(
     cfg: &SftConfig,
@@ -506,6 +517,7 @@ pub fn train_sft_on<'d>(
     out: &Path,
     dev: &TrainDevice,
 ) -> Result<(TrainReport, PrepStats)> {
+    let model_dir = &resolve_model_dir(model_dir)?;
     let src = data.into();
     let data = src.path;
     let (rows, shape) = crate::formats::load_sft(&src)?;
@@ -543,6 +555,7 @@ pub fn train_dpo_on<'d>(
     out: &Path,
     dev: &TrainDevice,
 ) -> Result<(TrainReport, PrepStats)> {
+    let model_dir = &resolve_model_dir(model_dir)?;
     let src = data.into();
     let data = src.path;
     let chat = ouro_model::chat_template::ChatTemplate::from_model_dir(model_dir)

@@ -14,6 +14,8 @@ pub enum Kind {
     Problems,
     /// Sample shards; programs are `code`.
     Samples,
+    /// SFT shards (`ouro build sft`); programs are `completion`, instructions `prompt`.
+    Sft,
     /// A JSON Lines file (see --program-fields).
     Jsonl,
 }
@@ -24,14 +26,21 @@ pub enum Kind {
 /// replay. Output: `<out>/lintseq/train-*.parquet` (prompt = instruction,
 /// completion = `<|diff|>`-joined diffs) and `<out>/lintseq_report.json`,
 /// which lists every skipped program with the reason.
+///
+/// The input is problems (reference solutions), samples (with `--executions`, only
+/// those that pass), an SFT set from `ouro build sft` (the paper's setting: an
+/// instruction and a program that solves it) or a JSONL file.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   ouro lintseq --input run/problems --out run/lintseq --sequences-per-program 5 --seed 1
-  ouro lintseq --input run/round-01/samples --problems run/problems --out run/lintseq
+  ouro lintseq --input run/round-01/samples --problems run/problems \
+      --executions run/round-01/executions --out run/lintseq
+  ouro lintseq --input runs/build-sft --out runs/lintseq      # what `ouro build sft` wrote
   ouro lintseq --input HumanEval.jsonl --program-fields prompt,canonical_solution \\
       --id-field task_id --out /tmp/he-lintseq")]
 pub struct Args {
-    /// Problems or samples shard directory, or a .jsonl file.
+    /// Problems, samples or SFT shards (a directory of shards, or a dataset directory
+    /// with one config, as `ouro build` writes it), or a .jsonl file.
     #[arg(long)]
     pub input: PathBuf,
     /// Output dataset directory.
@@ -49,6 +58,10 @@ pub struct Args {
     /// Problems directory whose prompts become instructions for samples input.
     #[arg(long)]
     pub problems: Option<PathBuf>,
+    /// Executions of samples input: only samples whose filter suite passed are kept
+    /// (without it every sample with code is, failing ones included).
+    #[arg(long)]
+    pub executions: Option<PathBuf>,
     /// JSONL: comma-separated fields concatenated into the program.
     #[arg(long, default_value = "code", value_delimiter = ',')]
     pub program_fields: Vec<String>,
@@ -78,9 +91,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         kind: args.kind.map(|k| match k {
             Kind::Problems => InputKind::Problems,
             Kind::Samples => InputKind::Samples,
+            Kind::Sft => InputKind::Sft,
             Kind::Jsonl => InputKind::Jsonl,
         }),
         problems: args.problems,
+        executions: args.executions,
         jsonl: JsonlFields {
             program: args.program_fields,
             instruction: args.instruction_field,
@@ -93,11 +108,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let stats = run_lintseq(&args.input, &args.out, &options)
         .with_context(|| format!("lintseq {} -> {}", args.input.display(), args.out.display()))?;
-    for bad in &stats.bad {
+    // A few examples; the report lists them all.
+    const SHOWN: usize = 5;
+    for bad in stats.bad.iter().take(SHOWN) {
         eprintln!("skipped {}: {}", bad.id, bad.reason);
     }
+    if stats.bad.len() > SHOWN {
+        eprintln!(
+            "... and {} more skipped (every one in {})",
+            stats.bad.len() - SHOWN,
+            args.out.join("lintseq_report.json").display()
+        );
+    }
+    let not_passing = if options.executions.is_some() {
+        format!(", {} samples left out as not passing", stats.not_passing)
+    } else {
+        String::new()
+    };
     println!(
-        "lintseq: {} programs -> {} sequences ({} duplicates dropped, {} skipped, {} replay failures) in {:.2}s ({:.0} sequences/s); {:.2} edits/sequence, {:.2} diff lines/edit",
+        "lintseq: {} programs -> {} sequences ({} duplicates dropped, {} skipped{not_passing}, {} replay failures) in {:.2}s ({:.0} sequences/s); {:.2} edits/sequence, {:.2} diff lines/edit",
         stats.programs,
         stats.sequences,
         stats.duplicates,

@@ -147,7 +147,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 0.0)]
     pub min_p: f64,
     /// Most tokens generated per sample.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, visible_alias = "max-new-tokens", default_value_t = 128)]
     pub max_tokens: usize,
     /// Stop sequence (repeatable).
     #[arg(long)]

@@ -82,7 +82,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0.0)]
     pub min_p: f64,
     /// Most new tokens per sample; a sample that hits it has finish_reason `length`.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, visible_alias = "max-new-tokens", default_value_t = 512)]
     pub max_tokens: u32,
     /// Stop sequence (repeatable; `\n` is a newline).
     #[arg(long)]

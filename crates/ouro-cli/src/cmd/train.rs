@@ -23,13 +23,14 @@ pub enum Objective {
   ouro train sft --model models/tiny --data run/round-01/data/sft --out run/round-01/sft
   ouro train sft --model models/smollm2 --data ~/datasets/my-hub-dataset --subset python --split train --out runs/hub-sft
   ouro train sft --print-config > sft.toml     # every key with its default, to edit
-  ouro train dpo --model run/round-01/sft/model --data run/round-01/data/dpo --out run/round-01/dpo \\
+  ouro train dpo --model run/round-01/sft --data run/round-01/data/dpo --out run/round-01/dpo \\
       --config dpo.toml   # e.g. beta = 0.1, loss_type = \"ipo\", [optim] lr = 5e-6")]
 pub struct Args {
     /// What to train: `sft` (prompt/completion or messages shards) or `dpo` (prompt/chosen/rejected).
     #[arg(value_enum)]
     pub objective: Objective,
-    /// HF model directory (config.json, model.safetensors, tokenizer.json).
+    /// HF model directory (config.json, model.safetensors, tokenizer.json), or an earlier
+    /// `ouro train --out` directory (its final model, `<out>/model`).
     #[arg(long, required_unless_present = "print_config")]
     pub model: Option<PathBuf>,
     /// Data: ouro's shards, or TRL's formats as Parquet or JSONL (a file, a directory of
@@ -164,9 +165,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     .with_context(|| format!("training into {}", out.display()))?;
+    let trained = out.join(ouro_model::files::TRAINED_MODEL_DIR);
     eprintln!(
-        "trained {} steps (final loss {:.4}); {} of {} rows kept, {} truncated, {} dropped too long, {} without loss tokens",
-        report.steps, report.final_loss, stats.kept, stats.rows, stats.truncated, stats.dropped_too_long, stats.dropped_no_loss_tokens
+        "trained {} steps (final loss {:.4}); {} of {} rows kept, {} truncated, {} dropped too long, {} without loss tokens; model -> {}",
+        report.steps, report.final_loss, stats.kept, stats.rows, stats.truncated, stats.dropped_too_long, stats.dropped_no_loss_tokens, trained.display()
     );
     let events = match args.report_to {
         ReportTo::Tensorboard => {
@@ -180,14 +182,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         super::print_json(
             "train",
             serde_json::json!({
-                "model": out.join("model"),
+                "model": trained,
                 "report": report,
                 "data": stats,
                 "tensorboard": events,
             }),
         );
     } else {
-        println!("{}", out.join("model").display());
+        println!("{}", trained.display());
     }
     Ok(())
 }
