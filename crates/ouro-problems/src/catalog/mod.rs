@@ -8,6 +8,7 @@
 //! mistake audit tests must catch.
 
 mod mappings;
+mod math;
 mod numeric;
 mod sequences;
 
@@ -36,6 +37,7 @@ pub fn templates() -> Vec<&'static Template> {
         .iter()
         .chain(sequences::TEMPLATES.iter())
         .chain(numeric::TEMPLATES.iter())
+        .chain(math::TEMPLATES.iter())
         .collect()
 }
 
