@@ -333,7 +333,7 @@ impl<T: Record> RecordReader<T> {
         let batches = read_projected(&path, Some(&columns)).map_err(|e| match e {
             DataError::Invalid { path, message } => DataError::Invalid {
                 path,
-                message: format!("not a {} shard: {message}", T::KIND),
+                message: format!("not {} shard: {message}", with_article(T::KIND)),
             },
             other => other,
         })?;
@@ -444,4 +444,10 @@ pub fn read_path<T: Record>(path: impl AsRef<Path>) -> Result<Vec<T>> {
     } else {
         read_dir(path)
     }
+}
+
+/// "an executions", "an sft", "a samples": as the kind name is said.
+fn with_article(kind: &str) -> String {
+    let vowel = kind.starts_with(['a', 'e', 'i', 'o', 'u']) || kind == "sft";
+    format!("{} {kind}", if vowel { "an" } else { "a" })
 }

@@ -101,6 +101,14 @@ fn executions_keep_only_samples_that_pass_their_filter_suite() {
     let all = run(&sdir, &dir.path().join("all"), &opts()).unwrap();
     assert_eq!((all.programs, all.not_passing), (4, 0));
 
+    // A directory of something else given as executions is named as such.
+    let wrong = LintseqOptions {
+        executions: Some(sdir.clone()),
+        ..opts()
+    };
+    let e = run(&sdir, &dir.path().join("y"), &wrong).unwrap_err();
+    assert!(e.to_string().contains("not an executions shard"), "{e}");
+
     // Executions only make sense for samples.
     let e = run(&edir, &dir.path().join("x"), &options).unwrap_err();
     assert!(e.to_string().contains("executions"), "{e}");
