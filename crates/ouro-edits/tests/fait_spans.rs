@@ -1,6 +1,8 @@
 //! FAIT over shards: nearest failing neighbour, spans on both completions.
 
-use ouro_data::{Execution, Judge, Limits, Problem, Sample, Suite, Tests, Verdict};
+mod common;
+
+use ouro_data::{Execution, Problem, Sample, Suite, Tests, Verdict};
 use ouro_edits::fait::{build, run, FaitOptions};
 
 fn problem(id: &str) -> Problem {
@@ -42,23 +44,7 @@ fn sample(id: &str, problem: &str, code: &str) -> Sample {
 }
 
 fn execution(sample: &str, problem: &str, verdict: Verdict) -> Execution {
-    Execution {
-        sample_id: sample.into(),
-        problem_id: problem.into(),
-        suite: Suite::Filter,
-        verdict,
-        tests_passed: vec![verdict == Verdict::Pass],
-        error_kind: None,
-        stderr_tail: String::new(),
-        cpu_ms: 1.0,
-        wall_ms: 1.0,
-        max_rss_kb: 1,
-        lines_executed: None,
-        executor_version: "t".into(),
-        limits: Limits::default(),
-        isolation: "none".into(),
-        judge: Judge::InProcess,
-    }
+    common::execution(sample, problem, Suite::Filter, verdict)
 }
 
 fn fixture() -> (Vec<Problem>, Vec<Sample>, Vec<Execution>) {

@@ -1,7 +1,9 @@
 //! What `lintseq::run` accepts besides problems: samples filtered by their executions,
 //! SFT sets, and the dataset directories `ouro build` writes.
 
-use ouro_data::{Execution, Judge, Limits, Sample, SftRecord, Suite, Verdict};
+mod common;
+
+use ouro_data::{Execution, Sample, SftRecord, Suite, Verdict};
 use ouro_edits::input::{detect_kind, shard_dir, InputKind};
 use ouro_edits::lintseq::{run, LintseqOptions};
 
@@ -28,23 +30,7 @@ fn sample(id: &str, code: &str) -> Sample {
 }
 
 fn execution(sample: &str, suite: Suite, verdict: Verdict) -> Execution {
-    Execution {
-        sample_id: sample.into(),
-        problem_id: "p1".into(),
-        suite,
-        verdict,
-        tests_passed: vec![verdict == Verdict::Pass],
-        error_kind: None,
-        stderr_tail: String::new(),
-        cpu_ms: 1.0,
-        wall_ms: 1.0,
-        max_rss_kb: 1,
-        lines_executed: None,
-        executor_version: "t".into(),
-        limits: Limits::default(),
-        isolation: "none".into(),
-        judge: Judge::InProcess,
-    }
+    common::execution(sample, "p1", suite, verdict)
 }
 
 fn opts() -> LintseqOptions {

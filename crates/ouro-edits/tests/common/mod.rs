@@ -52,3 +52,29 @@ pub fn humaneval_programs() -> Option<Vec<(String, String)>> {
             .collect(),
     )
 }
+
+/// An execution record of one suite, with placeholder costs and limits.
+pub fn execution(
+    sample: &str,
+    problem: &str,
+    suite: ouro_data::Suite,
+    verdict: ouro_data::Verdict,
+) -> ouro_data::Execution {
+    ouro_data::Execution {
+        sample_id: sample.into(),
+        problem_id: problem.into(),
+        suite,
+        verdict,
+        tests_passed: vec![verdict == ouro_data::Verdict::Pass],
+        error_kind: None,
+        stderr_tail: String::new(),
+        cpu_ms: 1.0,
+        wall_ms: 1.0,
+        max_rss_kb: 1,
+        lines_executed: None,
+        executor_version: "t".into(),
+        limits: ouro_data::Limits::default(),
+        isolation: "none".into(),
+        judge: ouro_data::Judge::InProcess,
+    }
+}
