@@ -9,6 +9,8 @@
 #   3. ouro's own SFT and DPO steps and sampling at batch 64 on the same weights
 #      (the `gpu_step` example); the sampling row splits a decode step into the
 #      model's forward (until the logits reach the host) and the host's token choice.
+#      Two controls of the SFT step: through candle's autograd, and with cudarc's
+#      per-allocation CUDA events on.
 #   4. One table.
 #
 #   scripts/gpu-check.sh                 # builds the test binaries (needs cargo,
@@ -76,6 +78,11 @@ if [[ -x "$bins/gpu_step" ]]; then
   OURO_TRAIN_AUTOGRAD=1 "$bins/gpu_step" sft "$model" 6 cuda >"$OUT_DIR/ouro-sft-autograd.json" \
     2>"$OUT_DIR/ouro-sft-autograd.err" \
     || echo "ouro sft (autograd) failed: $(tail -3 "$OUT_DIR/ouro-sft-autograd.err")" >&2
+  # With cudarc's per-allocation events on, as every run before 2026-12-05 had them
+  # (ouro_model::device::open_cuda turns them off): what they cost a step.
+  OURO_CUDA_EVENT_TRACKING=1 "$bins/gpu_step" sft "$model" 6 cuda >"$OUT_DIR/ouro-sft-events.json" \
+    2>"$OUT_DIR/ouro-sft-events.err" \
+    || echo "ouro sft (event tracking) failed: $(tail -3 "$OUT_DIR/ouro-sft-events.err")" >&2
 fi
 
 "$PY" - "$OUT_DIR" "$parity" <<'PY'
@@ -88,7 +95,7 @@ def load(name):
         return None
 sft, dpo, gen = load("torch-sft.json"), load("torch-dpo.json"), load("torch-gen.json")
 osft, odpo, ogen = load("ouro-sft.json"), load("ouro-dpo.json"), load("ouro-gen.json")
-oauto = load("ouro-sft-autograd.json")
+oauto, oevents = load("ouro-sft-autograd.json"), load("ouro-sft-events.json")
 rows = [("CPU-vs-CUDA parity (ouro-model, ouro-train cuda tests)", parity)]
 if sft: rows.append(("PyTorch eager bf16 SFT step, 8x512 tokens", "%.4f s" % sft["s_per_step"]))
 def ouro_step(o, ref):
@@ -99,6 +106,7 @@ def ouro_step(o, ref):
         phase("forward"), phase("backward"), phase("optim"), o.get("gradients", "?"))
 if osft: rows.append(("ouro bf16 SFT step, same shape", ouro_step(osft, sft)))
 if oauto: rows.append(("ouro bf16 SFT step, same shape, OURO_TRAIN_AUTOGRAD=1", ouro_step(oauto, sft)))
+if oevents: rows.append(("ouro bf16 SFT step, same shape, OURO_CUDA_EVENT_TRACKING=1", ouro_step(oevents, sft)))
 if dpo: rows.append(("PyTorch eager bf16 DPO step, 4 pairs x 512", "%.4f s" % dpo["s_per_step"]))
 if odpo: rows.append(("ouro bf16 DPO step, same shape", ouro_step(odpo, dpo)))
 if gen: rows.append(("transformers generate bf16, batch 64, 128 new tokens", "%.0f tok/s" % gen["tokens_per_s"]))

@@ -98,17 +98,38 @@ pub fn device_name(d: &Device) -> String {
 pub fn open(spec: Option<DeviceSpec>) -> Result<Device, DeviceError> {
     match spec {
         Some(DeviceSpec::Cpu) => Ok(Device::Cpu),
-        Some(DeviceSpec::Cuda(i)) => Device::new_cuda(i).map_err(|e| {
+        Some(DeviceSpec::Cuda(i)) => open_cuda(i).map_err(|e| {
             DeviceError(format!(
                 "--device cuda:{i}: cannot open CUDA device {i}: {}",
                 first_line(&e.to_string())
             ))
         }),
         None if CUDA_BUILD && candle_core::utils::cuda_is_available() => {
-            Ok(Device::new_cuda(0).unwrap_or(Device::Cpu))
+            Ok(open_cuda(0).unwrap_or(Device::Cpu))
         }
         None => Ok(Device::Cpu),
     }
+}
+
+/// Opens CUDA device `ordinal` the way every ouro command and the device check use it.
+///
+/// cudarc gives each allocation two CUDA events by default, created with it and destroyed
+/// with it, so that a tensor used from several streams stays ordered. ouro issues all of a
+/// device's work on candle's one stream, where those events are never recorded or waited
+/// on: they only cost four driver calls per tensor, and a training step of SmolLM2-135M
+/// creates thousands of tensors. Tracking is therefore off, from before the first tensor.
+/// `OURO_CUDA_EVENT_TRACKING=1` leaves it on (the device check times both).
+pub fn open_cuda(ordinal: usize) -> candle_core::Result<Device> {
+    let dev = Device::new_cuda(ordinal)?;
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(d) = &dev {
+        if std::env::var("OURO_CUDA_EVENT_TRACKING").as_deref() != Ok("1") {
+            // SAFETY: the device's work all goes to candle's one stream, so no tensor is
+            // ever used across streams, which is all the events would order.
+            unsafe { d.disable_event_tracking() };
+        }
+    }
+    Ok(dev)
 }
 
 fn first_line(s: &str) -> &str {

@@ -8,7 +8,8 @@ use candle_nn::VarBuilder;
 use ouro_model::{init::init_varmap, Config, Decoder, KvCache};
 
 fn gpu() -> Option<Device> {
-    match Device::new_cuda(0) {
+    // Opened as the commands open it, so parity covers that setting too.
+    match ouro_model::device::open_cuda(0) {
         Ok(d) => Some(d),
         Err(e) => {
             eprintln!("skipping: no CUDA device 0 ({e})");

@@ -40,7 +40,7 @@ fn main() {
     let steps: u64 = args[3].parse().expect("STEPS");
     let dev = match args.get(4).map(String::as_str).unwrap_or("cuda") {
         "cpu" => Device::Cpu,
-        _ => Device::new_cuda(0).expect("CUDA device 0"),
+        _ => ouro_model::device::open_cuda(0).expect("CUDA device 0"),
     };
     if mode == "gen" {
         return generate(dir, steps as usize, &dev);
