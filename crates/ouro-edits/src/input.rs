@@ -152,7 +152,7 @@ pub fn read_programs(
 ) -> Result<(Vec<ProgramInput>, u64), EditsError> {
     if sources.executions.is_some() && kind != InputKind::Samples {
         return Err(EditsError::Input(format!(
-            "{}: --executions filters samples, but this input holds {} rows",
+            "{}: executions can only filter samples, and this input holds {} rows",
             path.display(),
             format!("{kind:?}").to_lowercase()
         )));
