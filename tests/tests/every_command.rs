@@ -397,6 +397,7 @@ fn every_subcommand_runs_end_to_end() {
         v["model"].as_str().map(std::path::PathBuf::from),
         Some(sft.join("model"))
     );
+    train_resumes_and_says_so(&model, &round.join("dataset/sft"), d);
     let dpo = d.join("dpo");
     ok(&[
         "train",
@@ -412,6 +413,48 @@ fn every_subcommand_runs_end_to_end() {
         &s(&dpo),
     ]);
     assert!(has_model(&dpo), "{:?}", files_under(&dpo));
+}
+
+/// A training run killed after a checkpoint resumes from it when its command is run
+/// again, and says so; run once more, it has nothing left to do and says that.
+fn train_resumes_and_says_so(model: &Path, data: &Path, d: &Path) {
+    let (cfg, out) = (d.join("resume.toml"), d.join("resumed"));
+    std::fs::write(
+        &cfg,
+        "[optim]\nmax_steps = 3\nbatch_size = 2\nsave_every = 1\n",
+    )
+    .unwrap();
+    let args = [
+        "train",
+        "sft",
+        "--model",
+        &s(model),
+        "--data",
+        &s(data),
+        "--config",
+        &s(&cfg),
+        "--out",
+        &s(&out),
+    ];
+    ok(&args);
+    // As if killed after step 1: no final model, no later checkpoint.
+    for gone in ["model", "checkpoint-000002", "checkpoint-000003"] {
+        std::fs::remove_dir_all(out.join(gone)).unwrap();
+    }
+    let o = ouro_e2e::ouro(&args);
+    let said = ouro_e2e::stderr(&o);
+    assert!(o.status.success(), "{said}");
+    assert!(
+        said.contains("resuming from") && said.contains("checkpoint-000001"),
+        "{said}"
+    );
+    assert!(
+        said.contains("trained 3 steps") && said.contains("resumed at step 1"),
+        "{said}"
+    );
+    assert!(has_model(&out));
+    let said = ouro_e2e::stderr(&ouro_e2e::ouro(&args));
+    assert!(said.contains("nothing left to train"), "{said}");
 }
 
 /// `ouro serve` on a free port, and `ouro sample` against it, plain and chat:

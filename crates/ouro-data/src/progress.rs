@@ -28,36 +28,43 @@ pub fn set_quiet(quiet: bool) {
 /// A progress bar over `len` items of `unit` (`samples`, `programs`, `steps`)
 /// labelled `what`; hidden when `show` is false or after `set_quiet(true)`.
 pub fn bar(len: u64, show: bool, what: &str, unit: &str) -> ProgressBar {
+    bar_from(0, len, show, what, unit)
+}
+
+/// [`bar`] starting at `pos` (a resumed run): its first line reads `pos/len`, and its rate
+/// counts only the items done from there.
+pub fn bar_from(pos: u64, len: u64, show: bool, what: &str, unit: &str) -> ProgressBar {
     if !show || QUIET.load(Ordering::Relaxed) {
         return ProgressBar::hidden();
     }
-    if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(len);
-        bar.set_style(
-            ProgressStyle::with_template(&format!(
-                "{{prefix}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}}) {{msg}}"
-            ))
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(what.to_string());
-        return bar;
-    }
-    let interval = std::env::var(INTERVAL_ENV)
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .unwrap_or(DEFAULT_INTERVAL_S);
-    let bar = ProgressBar::with_draw_target(
-        Some(len),
-        ProgressDrawTarget::term_like_with_hz(Box::new(LogLines::new(interval)), 4),
-    );
+    let (target, template) = if std::io::stderr().is_terminal() {
+        (
+            ProgressDrawTarget::stderr(),
+            format!("{{prefix}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}}) {{msg}}"),
+        )
+    } else {
+        let interval = std::env::var(INTERVAL_ENV)
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .unwrap_or(DEFAULT_INTERVAL_S);
+        (
+            ProgressDrawTarget::term_like_with_hz(Box::new(LogLines::new(interval)), 4),
+            format!("{{prefix}}: {{pos}}/{{len}} {unit} ({{percent}}%, {{per_sec}}, elapsed {{elapsed}}, eta {{eta}}) {{msg}}"),
+        )
+    };
+    // Built hidden, so that the jump to `pos` reaches the rate estimator (which would
+    // otherwise count it as items done in no time) before anything is drawn.
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
     bar.set_style(
-        ProgressStyle::with_template(&format!(
-            "{{prefix}}: {{pos}}/{{len}} {unit} ({{percent}}%, {{per_sec}}, elapsed {{elapsed}}, eta {{eta}}) {{msg}}"
-        ))
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_prefix(what.to_string());
+    if pos > 0 {
+        bar.set_position(pos);
+        bar.reset_eta();
+    }
+    bar.set_draw_target(target);
     bar
 }
 

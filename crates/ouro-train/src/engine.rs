@@ -152,8 +152,8 @@ pub fn run(
     let end = stop_after.map_or(total, |s| s.min(total));
     let metrics_path = out.join("metrics.jsonl");
     let mut log = MetricsLog::open(&metrics_path, start)?;
-    let bar = ouro_data::progress::bar(total, cfg.progress, label, "steps");
-    bar.set_position(start);
+    // Positioned before its first draw, so a resumed run's first line reads START/TOTAL.
+    let bar = ouro_data::progress::bar_from(start, total, cfg.progress, label, "steps");
     let mut acc = opt.accumulator();
     let mut last: Option<StepMetrics> = None;
     // A GPU runs kernels asynchronously, so a clock read after launching them

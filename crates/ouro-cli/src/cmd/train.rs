@@ -154,6 +154,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         subset: args.subset.as_deref(),
         split: args.split.as_deref(),
     };
+    // Re-running the command of a killed run resumes it; say so before the work starts.
+    if let Some(latest) = ouro_train::checkpoint::latest(out) {
+        ouro_pipeline::status::say(format_args!(
+            "resuming from {} (the same command and config continue a killed run; a new --out starts afresh)",
+            latest.display()
+        ));
+    }
     let (report, stats) = match args.objective {
         Objective::Sft => {
             let cfg: ouro_train::SftConfig = load_config(args.config.as_deref())?;
@@ -166,10 +173,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     .with_context(|| format!("training into {}", out.display()))?;
     let trained = out.join(ouro_model::files::TRAINED_MODEL_DIR);
-    eprintln!(
-        "trained {} steps (final loss {:.4}); {} of {} rows kept, {} truncated, {} dropped too long, {} without loss tokens; model -> {}",
+    let resumed = report
+        .resumed_from
+        .map(|step| format!(", resumed at step {step}"))
+        .unwrap_or_default();
+    if report.resumed_from == Some(report.steps) {
+        eprintln!(
+            "nothing left to train: the run in {} had finished its {} steps; model -> {}",
+            out.display(),
+            report.steps,
+            trained.display()
+        );
+    } else {
+        eprintln!(
+        "trained {} steps (final loss {:.4}{resumed}); {} of {} rows kept, {} truncated, {} dropped too long, {} without loss tokens; model -> {}",
         report.steps, report.final_loss, stats.kept, stats.rows, stats.truncated, stats.dropped_too_long, stats.dropped_no_loss_tokens, trained.display()
     );
+    }
     let events = match args.report_to {
         ReportTo::Tensorboard => {
             let events = ouro_report::tensorboard::export_train(out)?;
