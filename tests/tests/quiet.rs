@@ -78,3 +78,123 @@ fn progress_without_a_terminal_is_plain_lines() {
         assert!(!err.contains("execute: "), "{err}");
     }
 }
+
+/// The single commands keep `-q` too: their summaries go, their results on stdout stay.
+#[test]
+fn quiet_commands_print_nothing_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).display().to_string();
+    let quiet = |args: &[&str]| -> String {
+        let o = ouro(&[&["-q"], args].concat());
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "ouro -q {args:?} wrote to stderr");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let loud = |args: &[&str]| stderr(&ouro(args));
+    quiet(&[
+        "problems",
+        "generate",
+        "--count",
+        "6",
+        "--out",
+        &d("problems"),
+    ]);
+    // Each problem's reference solution, as generations to import.
+    let problems: Vec<ouro_data::Problem> =
+        ouro_data::shard::read_dir(dir.path().join("problems")).unwrap();
+    let lines: String = problems
+        .iter()
+        .map(|p| {
+            let row = serde_json::json!({"problem_id": p.problem_id,
+                "completion": p.reference_solution.clone().unwrap()});
+            format!("{row}\n")
+        })
+        .collect();
+    std::fs::write(dir.path().join("gens.jsonl"), lines).unwrap();
+    let import = [
+        "import",
+        "generations",
+        "--format",
+        "jsonl",
+        &d("gens.jsonl"),
+        "--problems",
+        &d("problems"),
+        "--out",
+        &d("samples"),
+    ];
+    quiet(&import);
+    assert!(loud(&import).contains("imported 6 samples"));
+    let execute = [
+        "execute",
+        "--workers",
+        "1",
+        "--problems",
+        &d("problems"),
+        "--samples",
+        &d("samples"),
+        "--out",
+        &d("executions"),
+    ];
+    quiet(&execute);
+    assert!(loud(&execute).contains("6 executions (6 resumed"));
+    quiet(&[
+        "build",
+        "sft",
+        "--problems",
+        &d("problems"),
+        "--samples",
+        &d("samples"),
+        "--executions",
+        &d("executions"),
+        "--out",
+        &d("built"),
+    ]);
+    quiet(&["lintseq", "--input", &d("built"), "--out", &d("lintseq")]);
+    quiet(&[
+        "tokenizer",
+        "train",
+        "--problems",
+        &d("problems"),
+        "--vocab-size",
+        "300",
+        "--out",
+        &d("tok.json"),
+    ]);
+    quiet(&[
+        "model",
+        "init",
+        "--config",
+        "tiny",
+        "--tokenizer",
+        &d("tok.json"),
+        "--out",
+        &d("model"),
+    ]);
+    let stdout = quiet(&[
+        "train",
+        "sft",
+        "--model",
+        &d("model"),
+        "--data",
+        &d("built"),
+        "--out",
+        &d("sft"),
+    ]);
+    assert!(
+        stdout.trim().ends_with("model"),
+        "the model's path stays on stdout: {stdout}"
+    );
+    quiet(&[
+        "sample",
+        "--problems",
+        &d("problems"),
+        "--model",
+        &d("sft"),
+        "-n",
+        "1",
+        "--max-tokens",
+        "8",
+        "--out",
+        &d("sampled"),
+    ]);
+}

@@ -17,6 +17,7 @@ pub mod run;
 pub mod schema;
 pub mod shard;
 pub mod sharding;
+pub mod status;
 
 pub use error::{DataError, Result};
 pub use id::{content_id, derive_seed, ContentHasher};

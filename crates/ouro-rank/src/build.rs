@@ -248,6 +248,8 @@ pub fn build_dpo(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Resu
     let t = std::time::Instant::now();
     let loaded = load_inputs(inputs)?;
     let (pools, mut pst) = pools_from(&loaded, o)?;
+    let pair_warnings = std::mem::take(&mut pst.pair_warnings);
+    pst.warnings.extend(pair_warnings);
     let per_pool: Vec<(Vec<DpoRecord>, PairStats)> = {
         use rayon::prelude::*;
         pools
@@ -318,7 +320,9 @@ fn add_pair_stats(a: &mut PairStats, b: &PairStats) {
 pub fn build_repair(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<BuildReport> {
     let t = std::time::Instant::now();
     let loaded = load_inputs(inputs)?;
-    let (pools, pst) = pools_from(&loaded, o)?;
+    let (pools, mut pst) = pools_from(&loaded, o)?;
+    let pair_warnings = std::mem::take(&mut pst.pair_warnings);
+    pst.warnings.extend(pair_warnings);
     let mut st = RepairStats::default();
     let mut rows: Vec<RepairRecord> = Vec::new();
     for p in &pools {

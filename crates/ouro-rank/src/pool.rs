@@ -105,6 +105,10 @@ pub struct PoolStats {
     #[serde(skip)]
     pub per_problem_counts: Vec<(usize, usize)>,
     pub warnings: Vec<String>,
+    /// Warnings that concern pairs only (DPO and repair builds add them to `warnings`;
+    /// an SFT build has no pairs to miss).
+    #[serde(skip)]
+    pub pair_warnings: Vec<String>,
 }
 
 fn warn_count(warnings: &mut Vec<String>, count: usize, what: &str, example: Option<&str>) {
@@ -372,7 +376,13 @@ fn tally(
 
 /// One warning line per non-zero count, naming its first example.
 fn warn_all(st: &mut PoolStats, first: &FirstExamples) {
-    let lines: [(usize, &str, Option<&str>); 8] = [
+    warn_count(
+        &mut st.pair_warnings,
+        st.problems_with_only_passing_samples,
+        "problems have only passing samples (no correctness pairs)",
+        first.all_pass.as_deref(),
+    );
+    let lines: [(usize, &str, Option<&str>); 7] = [
         (
             st.executions_of_unknown_samples,
             "executions refer to unknown samples and were ignored",
@@ -397,11 +407,6 @@ fn warn_all(st: &mut PoolStats, first: &FirstExamples) {
             st.problems_without_passing_sample,
             "problems have no passing sample (no SFT rows or pairs from samples)",
             first.no_pass.as_deref(),
-        ),
-        (
-            st.problems_with_only_passing_samples,
-            "problems have only passing samples (no correctness pairs)",
-            first.all_pass.as_deref(),
         ),
         (
             st.ranker_not_converged,

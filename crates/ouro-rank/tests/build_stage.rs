@@ -178,6 +178,15 @@ fn sft_selects_passing_deduplicated_samples_and_tops_up_references() {
         "{:?}",
         report.warnings
     );
+    // p-all has no failing sample to pair with, which SFT rows do not need.
+    assert!(
+        !report
+            .warnings
+            .iter()
+            .any(|w| w.contains("correctness pairs")),
+        "{:?}",
+        report.warnings
+    );
     // SLOW passed the filter but failed the audit: 1 of 2 audited.
     assert_eq!(report.metrics.false_positive_rate, Some(0.5));
     // B-STaR: p-mixed min(2,8)/8·2/5 = 0.1, p-none 0, p-all 1/8·1/1 = 0.125; p-empty has no attempts.
@@ -198,6 +207,14 @@ fn dpo_builds_correctness_efficiency_and_repair_pairs() {
     let o = BuildOptions::default();
     let report = build_dpo(&inputs(f.dir.path()), &o, &out).unwrap();
     let rows: Vec<DpoRecord> = read_dir(out.join("dpo")).unwrap();
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("1 problems have only passing samples (no correctness pairs)")),
+        "{:?}",
+        report.warnings
+    );
     let kinds = |k: PairKind| rows.iter().filter(|r| r.pair_kind == k).collect::<Vec<_>>();
     let correctness = kinds(PairKind::Correctness);
     assert_eq!(correctness.len(), 2, "{rows:#?}");

@@ -476,7 +476,7 @@ fn load_model(dir: &Path, lora: Option<&LoraSettings>, dev: &TrainDevice) -> Res
     } else {
         model
     };
-    eprintln!(
+    ouro_data::status::say(format_args!(
         "ouro train: device {}, dtype {}, {} path, gradients from the {}",
         ouro_model::device::device_name(device),
         dtype_name(dtype),
@@ -486,7 +486,7 @@ fn load_model(dir: &Path, lora: Option<&LoraSettings>, dev: &TrainDevice) -> Res
             "generic"
         },
         model.gradient_path()
-    );
+    ));
     Ok(model)
 }
 

@@ -92,20 +92,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             )
         })?;
     let passes = stats.verdicts_on_disk.get("pass").copied().unwrap_or(0);
-    eprintln!(
-        "{} executions ({} resumed, {} run now), {} passing in all, {:.1}s, isolation: {}",
+    // Isolation is what this run's slots achieved; with nothing run there were none.
+    let isolation = if stats.isolation.is_empty() {
+        "none needed, every execution was resumed".to_string()
+    } else {
+        stats.isolation.join(", ")
+    };
+    say!(
+        "{} executions ({} resumed, {} run now), {} passing in all, {:.1}s, isolation: {isolation}",
         stats.records,
         stats.resumed,
         stats.executed,
         passes,
         stats.wall_s,
-        stats.isolation.join(", ")
     );
     for (verdict, n) in &stats.verdicts_on_disk {
-        eprintln!("  {verdict}: {n}");
+        say!("  {verdict}: {n}");
     }
     if args.no_line_count {
-        eprintln!("  lines_executed: not counted (--no-line-count)");
+        say!("  lines_executed: not counted (--no-line-count)");
     }
     if args.json {
         super::print_json(

@@ -97,7 +97,7 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
             let path = out.join("part-00000-of-00001.parquet");
             shard::write_records::<Problem>(&path, &problems)
                 .with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("imported {} problems -> {}", problems.len(), path.display());
+            say!("imported {} problems -> {}", problems.len(), path.display());
             if json {
                 super::print_json(
                     "import problems",
@@ -143,7 +143,7 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
                 .filter(|s| s.generation_error.is_some())
                 .count();
             let no_code = samples.iter().filter(|s| s.code.is_none()).count();
-            eprintln!(
+            say!(
                 "imported {} samples ({failed} failed generations, {no_code} without extractable code) -> {}",
                 samples.len(),
                 path.display()

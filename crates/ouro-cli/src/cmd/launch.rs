@@ -70,7 +70,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.out {
         Some(path) => {
             ouro_data::fsutil::atomic_write(&path, text.as_bytes())?;
-            eprintln!("wrote {}", path.display());
+            say!("wrote {}", path.display());
         }
         None => print!("{text}"),
     }

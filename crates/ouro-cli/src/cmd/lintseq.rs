@@ -111,10 +111,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // A few examples; the report lists them all.
     const SHOWN: usize = 5;
     for bad in stats.bad.iter().take(SHOWN) {
-        eprintln!("skipped {}: {}", bad.id, bad.reason);
+        say!("skipped {}: {}", bad.id, bad.reason);
     }
     if stats.bad.len() > SHOWN {
-        eprintln!(
+        say!(
             "... and {} more skipped (every one in {})",
             stats.bad.len() - SHOWN,
             args.out.join("lintseq_report.json").display()

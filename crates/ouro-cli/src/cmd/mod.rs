@@ -1,5 +1,14 @@
 //! One module per command: clap arguments and a call into a library.
 
+/// A human line on stderr (a command's summary), silenced by the global `-q` like every
+/// status line: under `-q` stderr carries errors (and warnings) only. Results a script
+/// reads go to stdout and stay.
+macro_rules! say {
+    ($($t:tt)*) => {
+        ouro_pipeline::status::say(format_args!($($t)*))
+    };
+}
+
 pub mod build;
 pub mod execute;
 pub mod fait;

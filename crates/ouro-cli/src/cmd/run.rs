@@ -239,7 +239,7 @@ fn embedded_quickstart(path: &Path) -> anyhow::Result<PathBuf> {
             }
             ouro_data::fsutil::atomic_write(path, QUICKSTART.as_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("the embedded quickstart: {}", path.display());
+            say!("the embedded quickstart: {}", path.display());
         }
     }
     Ok(path.to_path_buf())

@@ -150,7 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let place = ouro_model::Placement::resolve(args.device.as_deref(), args.dtype.as_deref())?;
     let weights = ouro_model::SampleDtype::resolve(args.sample_dtype.as_deref(), &place)?;
     if args.model.is_some() {
-        eprintln!(
+        say!(
             "sampling on {}, {} weights",
             place.describe(),
             weights.name()
@@ -241,7 +241,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (Some(m), Some(c)) => format!(" (model {m:.1}s, token choice {c:.1}s)"),
         _ => String::new(),
     };
-    eprintln!(
+    say!(
         "sampled {} ({} problems x {}) in {secs:.1}s{split}: {} generation errors, {} without code, {} completion tokens ({:.0}/s){} -> {}",
         get("samples_out"),
         problems.len(),

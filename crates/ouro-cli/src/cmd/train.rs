@@ -178,14 +178,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|step| format!(", resumed at step {step}"))
         .unwrap_or_default();
     if report.resumed_from == Some(report.steps) {
-        eprintln!(
+        say!(
             "nothing left to train: the run in {} had finished its {} steps; model -> {}",
             out.display(),
             report.steps,
             trained.display()
         );
     } else {
-        eprintln!(
+        say!(
         "trained {} steps (final loss {:.4}{resumed}); {} of {} rows kept, {} truncated, {} dropped too long, {} without loss tokens; model -> {}",
         report.steps, report.final_loss, stats.kept, stats.rows, stats.truncated, stats.dropped_too_long, stats.dropped_no_loss_tokens, trained.display()
     );
@@ -193,7 +193,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let events = match args.report_to {
         ReportTo::Tensorboard => {
             let events = ouro_report::tensorboard::export_train(out)?;
-            eprintln!("tensorboard: {}", events.display());
+            say!("tensorboard: {}", events.display());
             Some(events)
         }
         ReportTo::None => None,
