@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::sample;
 use ouro_data::{Execution, Problem, Sample, Suite, Tests, Verdict};
 use ouro_edits::fait::{build, run, FaitOptions};
 
@@ -21,25 +22,6 @@ fn problem(id: &str) -> Problem {
         difficulty: None,
         tags: vec![],
         split: "train".into(),
-    }
-}
-
-fn sample(id: &str, problem: &str, code: &str) -> Sample {
-    Sample {
-        sample_id: id.into(),
-        problem_id: problem.into(),
-        round: 1,
-        index: 0,
-        model: "m".into(),
-        params: Default::default(),
-        completion: format!("Here you go:\n```python\n{code}```\n"),
-        code: Some(code.into()),
-        extraction_error: None,
-        finish_reason: Some("stop".into()),
-        generation_error: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        logprob: None,
     }
 }
 

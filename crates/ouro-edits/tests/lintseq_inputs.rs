@@ -11,22 +11,7 @@ const GOOD: &str = "def f(x):\n    y = x + 1\n    z = y * 2\n    return z\n";
 const BAD: &str = "def f(x):\n    y = x - 1\n    return y\n";
 
 fn sample(id: &str, code: &str) -> Sample {
-    Sample {
-        sample_id: id.into(),
-        problem_id: "p1".into(),
-        round: 1,
-        index: 0,
-        model: "m".into(),
-        params: Default::default(),
-        completion: code.into(),
-        code: Some(code.into()),
-        extraction_error: None,
-        finish_reason: Some("stop".into()),
-        generation_error: None,
-        prompt_tokens: None,
-        completion_tokens: None,
-        logprob: None,
-    }
+    common::sample(id, "p1", code)
 }
 
 fn execution(sample: &str, suite: Suite, verdict: Verdict) -> Execution {

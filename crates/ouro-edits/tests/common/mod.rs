@@ -78,3 +78,23 @@ pub fn execution(
         judge: ouro_data::Judge::InProcess,
     }
 }
+
+/// A sample whose completion fences `code`, as a chat model answers.
+pub fn sample(id: &str, problem: &str, code: &str) -> ouro_data::Sample {
+    ouro_data::Sample {
+        sample_id: id.into(),
+        problem_id: problem.into(),
+        round: 1,
+        index: 0,
+        model: "m".into(),
+        params: Default::default(),
+        completion: format!("Here you go:\n```python\n{code}```\n"),
+        code: Some(code.into()),
+        extraction_error: None,
+        finish_reason: Some("stop".into()),
+        generation_error: None,
+        prompt_tokens: None,
+        completion_tokens: None,
+        logprob: None,
+    }
+}
