@@ -33,7 +33,7 @@ pub enum Kind {
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   ouro lintseq --input run/problems --out run/lintseq --sequences-per-program 5 --seed 1
-  ouro lintseq --input run/round-01/samples --problems run/problems \
+  ouro lintseq --input run/round-01/samples --problems run/problems \\
       --executions run/round-01/executions --out run/lintseq
   ouro lintseq --input runs/build-sft --out runs/lintseq      # what `ouro build sft` wrote
   ouro lintseq --input HumanEval.jsonl --program-fields prompt,canonical_solution \\

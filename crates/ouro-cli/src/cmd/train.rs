@@ -156,10 +156,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     // Re-running the command of a killed run resumes it; say so before the work starts.
     if let Some(latest) = ouro_train::checkpoint::latest(out) {
-        ouro_pipeline::status::say(format_args!(
+        say!(
             "resuming from {} (the same command and config continue a killed run; a new --out starts afresh)",
             latest.display()
-        ));
+        );
     }
     let (report, stats) = match args.objective {
         Objective::Sft => {
@@ -186,9 +186,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     } else {
         say!(
-        "trained {} steps (final loss {:.4}{resumed}); {} of {} rows kept, {} truncated, {} dropped too long, {} without loss tokens; model -> {}",
-        report.steps, report.final_loss, stats.kept, stats.rows, stats.truncated, stats.dropped_too_long, stats.dropped_no_loss_tokens, trained.display()
-    );
+            "trained {} steps (final loss {:.4}{resumed}); {} of {} rows kept, {} truncated, {} dropped too long, {} without loss tokens; model -> {}",
+            report.steps,
+            report.final_loss,
+            stats.kept,
+            stats.rows,
+            stats.truncated,
+            stats.dropped_too_long,
+            stats.dropped_no_loss_tokens,
+            trained.display()
+        );
     }
     let events = match args.report_to {
         ReportTo::Tensorboard => {
