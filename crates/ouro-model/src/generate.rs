@@ -153,6 +153,12 @@ impl<'a> Generator<'a> {
         // Decoding runs on a thread of rayon's pool: each step has a few hundred parallel
         // regions, and starting one from outside the pool costs a futex wake-up and a
         // context switch both ways (about a tenth of a decode step at batch 8).
+        // candle queues CUDA work on the calling thread's own default stream, which is not
+        // ordered against another thread's: the weights this thread uploaded must have
+        // landed before a pool thread's kernels read them.
+        if !self.decoder.device().is_cpu() {
+            self.decoder.device().synchronize()?;
+        }
         rayon::scope(|_| {
             let mut times = GenerationTimes::default();
             let mut out = Vec::with_capacity(requests.len());
