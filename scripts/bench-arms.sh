@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The quickstart's recipe variants, each over the same seed pairs ([problems] seed =
+# [model] seed = S), compared with the quickstart as it ships on every pair:
+#   plain  pipelines/quickstart.toml as it is (the control of the other arms)
+#   dart   + DART's selection and resampling: keep_per_problem = 4, selection = "prop2diff",
+#          resample_passes = 2, max_samples = 24
+#   dpo    + a DPO step after each round's SFT: datasets = ["sft", "dpo"], [iterate.dpo]
+#          beta = 0.1, lr = 1e-4, one epoch
+#
+#   scripts/bench-arms.sh                      plain, dart and dpo on seed pairs 1,2,3
+#   scripts/bench-arms.sh "plain dpo" 4,5      other arms or pairs
+#
+# Every member is an ordinary resumable run, runs/ARM-seeds/seed-S/ (config beside it as
+# seed-S.toml); rerunning resumes, so a finished sweep only prints its table again. It
+# prints strict held-out pass@1 per round and arm (mean ± sample sd over the pairs), each
+# arm's gain over plain on the same pair, its last-round false-positive rate and the
+# samples it drew per round. On the 2-core development machine one member takes 6-24 min.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+arms="${1:-plain dart dpo}"
+seeds="${2:-1,2,3}"
+ouro="${OURO:-target/release/ouro}"
+if [ -z "${OURO:-}" ]; then
+  cargo build --release -q -p ouro-cli
+fi
+case " $arms " in *" plain "*) ;; *) arms="plain $arms" ;; esac
+for arm in $arms; do
+  dir="runs/$arm-seeds"
+  mkdir -p "$dir"
+  for s in ${seeds//,/ }; do
+    toml="$dir/seed-$s.toml"
+    sed -e "s#^out = .*#out = \"$dir/seed-$s\"#" -e "s/^seed = 0/seed = $s/" \
+      pipelines/quickstart.toml >"$toml"
+    case "$arm" in
+      plain) ;;
+      dart)
+        sed -i 's/^keep_per_problem = 2/keep_per_problem = 4\nselection = "prop2diff"\nresample_passes = 2\nmax_samples = 24/' "$toml"
+        ;;
+      dpo)
+        sed -i 's/^seed_fraction = 0.5 .*/&\ndatasets = ["sft", "dpo"]/' "$toml"
+        printf '\n[iterate.dpo]\nbeta = 0.1\n[iterate.dpo.optim]\nlr = 1e-4\nepochs = 1.0\n' >>"$toml"
+        ;;
+      *) echo "unknown arm '$arm' (plain, dart, dpo)" >&2; exit 2 ;;
+    esac
+    start=$(date +%s)
+    "$ouro" run "$toml" --resume --no-progress -q >/dev/null
+    echo "$arm seed $s: $(( $(date +%s) - start )) s" >&2
+  done
+done
+# Samples drawn per round (every batch of a round, resampling included).
+counts=""
+for arm in $arms; do
+  for s in ${seeds//,/ }; do
+    for r in 1 2 3; do
+      d="runs/$arm-seeds/seed-$s/round-0$r/all/samples"
+      [ -d "$d" ] || d="runs/$arm-seeds/seed-$s/round-0$r/samples"
+      n=$("$ouro" stats --json "$d" | python3 -c 'import json,sys; print(json.load(sys.stdin)["datasets"][0][2])')
+      counts="$counts $arm:$s:$r:$n"
+    done
+  done
+done
+python3 - "$arms" "$seeds" "$counts" <<'PY'
+import json, statistics as st, sys
+arms, seeds = sys.argv[1].split(), [int(s) for s in sys.argv[2].split(",") if s]
+drawn = {}
+for c in sys.argv[3].split():
+    arm, s, r, n = c.split(":")
+    drawn[(arm, int(s), int(r))] = int(n)
+def rounds(arm, s):
+    return json.load(open(f"runs/{arm}-seeds/seed-{s}/report.json"))["rounds"]
+def ms(xs):
+    return f"{st.mean(xs):.1f} ± {st.stdev(xs):.1f}" if len(xs) > 1 else f"{xs[0]:.1f}"
+p1 = {(a, s): [100 * r["pass_at_1"] for r in rounds(a, s)] for a in arms for s in seeds}
+print(f"seed pairs {seeds}; strict held-out pass@1 (%), mean ± sd")
+print("round  " + "  ".join(f"{a:>13}" for a in arms) + "  " + "  ".join(f"{a + ' - plain':>15}" for a in arms if a != "plain"))
+for k in range(len(p1[(arms[0], seeds[0])])):
+    cells = [ms([p1[(a, s)][k] for s in seeds]) for a in arms]
+    gains = [ms([p1[(a, s)][k] - p1[("plain", s)][k] for s in seeds]) for a in arms if a != "plain"]
+    print(f"{k:>5}  " + "  ".join(f"{c:>13}" for c in cells) + "  " + "  ".join(f"{g:>15}" for g in gains))
+for a in arms:
+    per = ", ".join(f"{s}: " + " → ".join(f"{x:.1f}" for x in p1[(a, s)]) for s in seeds)
+    fp = [100 * (rounds(a, s)[-1]["false_positive_rate"] or 0) for s in seeds]
+    n = [ms([drawn[(a, s, r)] for s in seeds]) for r in (1, 2, 3)]
+    print(f"{a}: {per}; last-round FP rate {ms(fp)}%; samples drawn per round {', '.join(n)}")
+PY
