@@ -68,8 +68,8 @@ for c in sys.argv[3].split():
     drawn[(arm, int(s), int(r))] = int(n)
 def rounds(arm, s):
     return json.load(open(f"runs/{arm}-seeds/seed-{s}/report.json"))["rounds"]
-def ms(xs):
-    return f"{st.mean(xs):.1f} ± {st.stdev(xs):.1f}" if len(xs) > 1 else f"{xs[0]:.1f}"
+def ms(xs, nd=1):
+    return f"{st.mean(xs):.{nd}f} ± {st.stdev(xs):.{nd}f}" if len(xs) > 1 else f"{xs[0]:.{nd}f}"
 p1 = {(a, s): [100 * r["pass_at_1"] for r in rounds(a, s)] for a in arms for s in seeds}
 print(f"seed pairs {seeds}; strict held-out pass@1 (%), mean ± sd")
 print("round  " + "  ".join(f"{a:>13}" for a in arms) + "  " + "  ".join(f"{a + ' - plain':>15}" for a in arms if a != "plain"))
@@ -80,6 +80,6 @@ for k in range(len(p1[(arms[0], seeds[0])])):
 for a in arms:
     per = ", ".join(f"{s}: " + " → ".join(f"{x:.1f}" for x in p1[(a, s)]) for s in seeds)
     fp = [100 * (rounds(a, s)[-1]["false_positive_rate"] or 0) for s in seeds]
-    n = [ms([drawn[(a, s, r)] for s in seeds]) for r in (1, 2, 3)]
+    n = [ms([drawn[(a, s, r)] for s in seeds], 0) for r in (1, 2, 3)]
     print(f"{a}: {per}; last-round FP rate {ms(fp)}%; samples drawn per round {', '.join(n)}")
 PY
