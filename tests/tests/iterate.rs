@@ -149,6 +149,16 @@ fn bad_iteration_configs_name_the_key() {
             "iterate.dpo",
         ),
         ("rounds = 1", "rounds = 0", "iterate.rounds"),
+        (
+            "rounds = 1",
+            "rounds = 1\npair_kinds = []",
+            "iterate.pair_kinds",
+        ),
+        (
+            "rounds = 1",
+            "rounds = 1\npair_kinds = [\"correct\"]",
+            "correct",
+        ),
         ("[iterate.dpo]", "[iterate.dop]", "dop"),
         (
             "samples_per_problem = 2\npool",

@@ -245,6 +245,12 @@ pub struct IterateStage {
     /// pairs, from the SFT model (which is also the reference). Needs `dpo`
     /// in `datasets`.
     pub dpo: Option<DpoConfig>,
+    /// The pair kinds of a round's `dpo` dataset: `correctness`, `efficiency`,
+    /// `injected_error`, `repair` (all four by default, as `ouro build dpo` builds).
+    /// Repair pairs prompt with a failing program and its feedback, a different task
+    /// from the stub the evaluation completes.
+    #[serde(default = "default_pair_kinds")]
+    pub pair_kinds: Vec<ouro_data::PairKind>,
 }
 
 impl IterateStage {
@@ -276,6 +282,9 @@ impl IterateStage {
             anyhow::bail!(
                 "key 'iterate.dpo' trains on DPO pairs: add \"dpo\" to 'iterate.datasets'"
             );
+        }
+        if self.pair_kinds.is_empty() {
+            anyhow::bail!("key 'iterate.pair_kinds' must name at least one kind (correctness, efficiency, injected_error, repair)");
         }
         if self.rounds == 0 {
             anyhow::bail!("key 'iterate.rounds' must be at least 1 (or remove [iterate])");
@@ -380,6 +389,9 @@ fn iterate_datasets<'de, D: serde::Deserializer<'de>>(
     super::dataset_kinds(d, "iterate.datasets")
 }
 
+fn default_pair_kinds() -> Vec<ouro_data::PairKind> {
+    ouro_rank::pairs::PairOptions::default().kinds
+}
 fn default_datasets() -> Vec<super::DatasetKind> {
     vec![super::DatasetKind::Sft]
 }

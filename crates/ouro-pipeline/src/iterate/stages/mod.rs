@@ -392,6 +392,7 @@ impl Ctx<'_> {
         };
         opts.sft.budget = it.selection_budget();
         opts.sft.max_per_problem = it.keep_per_problem;
+        opts.pairs.kinds = it.pair_kinds.clone();
         let datasets = it.datasets.clone();
         let ds = dataset.clone();
         let build_stats = self.stage(
