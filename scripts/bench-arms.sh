@@ -6,6 +6,7 @@
 #          resample_passes = 2, max_samples = 24
 #   dpo    + a DPO step after each round's SFT: datasets = ["sft", "dpo"], [iterate.dpo]
 #          beta = 0.1, lr = 1e-4, one epoch
+#   dpo-correct  the same DPO step on correctness pairs only (pair_kinds = ["correctness"])
 #
 #   scripts/bench-arms.sh                      plain, dart and dpo on seed pairs 1,2,3
 #   scripts/bench-arms.sh "plain dpo" 4,5      other arms or pairs
@@ -36,11 +37,14 @@ for arm in $arms; do
       dart)
         sed -i 's/^keep_per_problem = 2/keep_per_problem = 4\nselection = "prop2diff"\nresample_passes = 2\nmax_samples = 24/' "$toml"
         ;;
-      dpo)
+      dpo | dpo-correct)
         sed -i 's/^seed_fraction = 0.5 .*/&\ndatasets = ["sft", "dpo"]/' "$toml"
+        if [ "$arm" = dpo-correct ]; then
+          sed -i 's/^datasets = \["sft", "dpo"\]/&\npair_kinds = ["correctness"]/' "$toml"
+        fi
         printf '\n[iterate.dpo]\nbeta = 0.1\n[iterate.dpo.optim]\nlr = 1e-4\nepochs = 1.0\n' >>"$toml"
         ;;
-      *) echo "unknown arm '$arm' (plain, dart, dpo)" >&2; exit 2 ;;
+      *) echo "unknown arm '$arm' (plain, dart, dpo, dpo-correct)" >&2; exit 2 ;;
     esac
     start=$(date +%s)
     "$ouro" run "$toml" --resume --no-progress -q >/dev/null
