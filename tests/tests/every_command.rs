@@ -292,7 +292,8 @@ fn every_subcommand_runs_end_to_end() {
         &s(&model),
         "--prompt",
         "def f(x):",
-        "--max-tokens",
+        // transformers' name for it, an alias of --max-tokens
+        "--max-new-tokens",
         "4",
     ]);
     let messages = d.join("messages.json");

@@ -38,8 +38,21 @@ pub fn resolve_model_dir(dir: &Path) -> Result<PathBuf> {
         );
         return Ok(trained);
     }
-    let latest = std::fs::read_dir(dir)
-        .map_err(|e| ModelError::io(dir, e))?
+    let latest = latest_checkpoint(dir, CONFIG_FILE);
+    match latest {
+        Some(checkpoint) => Err(ModelError::UnfinishedTraining {
+            dir: dir.into(),
+            checkpoint,
+        }),
+        None => Ok(dir.into()),
+    }
+}
+
+/// The training checkpoint with the highest step in `out` that holds `marker` (a file
+/// written last, so its presence means the checkpoint is complete); temp dirs are ignored.
+pub fn latest_checkpoint(out: &Path, marker: &str) -> Option<PathBuf> {
+    std::fs::read_dir(out)
+        .ok()?
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -47,17 +60,8 @@ pub fn resolve_model_dir(dir: &Path) -> Result<PathBuf> {
                 .strip_prefix(TRAINING_CHECKPOINT_PREFIX)?
                 .parse()
                 .ok()?;
-            e.path()
-                .join(CONFIG_FILE)
-                .is_file()
-                .then(|| (step, e.path()))
+            e.path().join(marker).is_file().then(|| (step, e.path()))
         })
-        .max_by_key(|(step, _)| *step);
-    match latest {
-        Some((_, checkpoint)) => Err(ModelError::UnfinishedTraining {
-            dir: dir.into(),
-            checkpoint,
-        }),
-        None => Ok(dir.into()),
-    }
+        .max_by_key(|(step, _)| *step)
+        .map(|(_, path)| path)
 }

@@ -248,8 +248,7 @@ pub fn build_dpo(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Resu
     let t = std::time::Instant::now();
     let loaded = load_inputs(inputs)?;
     let (pools, mut pst) = pools_from(&loaded, o)?;
-    let pair_warnings = std::mem::take(&mut pst.pair_warnings);
-    pst.warnings.extend(pair_warnings);
+    pst.warn_about_pairs();
     let per_pool: Vec<(Vec<DpoRecord>, PairStats)> = {
         use rayon::prelude::*;
         pools
@@ -321,8 +320,7 @@ pub fn build_repair(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> R
     let t = std::time::Instant::now();
     let loaded = load_inputs(inputs)?;
     let (pools, mut pst) = pools_from(&loaded, o)?;
-    let pair_warnings = std::mem::take(&mut pst.pair_warnings);
-    pst.warnings.extend(pair_warnings);
+    pst.warn_about_pairs();
     let mut st = RepairStats::default();
     let mut rows: Vec<RepairRecord> = Vec::new();
     for p in &pools {

@@ -111,6 +111,14 @@ pub struct PoolStats {
     pub pair_warnings: Vec<String>,
 }
 
+impl PoolStats {
+    /// Moves the pair-only warnings into `warnings`: for builds that make pairs.
+    pub(crate) fn warn_about_pairs(&mut self) {
+        let pair_warnings = std::mem::take(&mut self.pair_warnings);
+        self.warnings.extend(pair_warnings);
+    }
+}
+
 fn warn_count(warnings: &mut Vec<String>, count: usize, what: &str, example: Option<&str>) {
     if count > 0 {
         let ex = example

@@ -68,21 +68,7 @@ pub fn save(
 
 /// The complete checkpoint with the highest step in `out`, if any (temp dirs ignored).
 pub fn latest(out: &Path) -> Option<PathBuf> {
-    let mut best: Option<(u64, PathBuf)> = None;
-    for entry in std::fs::read_dir(out).ok()?.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        if let Some(n) = name
-            .strip_prefix(TRAINING_CHECKPOINT_PREFIX)
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            if entry.path().join("trainer_state.json").exists()
-                && best.as_ref().is_none_or(|(b, _)| n > *b)
-            {
-                best = Some((n, entry.path()));
-            }
-        }
-    }
-    best.map(|(_, p)| p)
+    ouro_model::files::latest_checkpoint(out, "trainer_state.json")
 }
 
 /// Restores moments and returns the trainer state; `weights_file` is the model weights
