@@ -7,6 +7,10 @@
 #   dpo    + a DPO step after each round's SFT: datasets = ["sft", "dpo"], [iterate.dpo]
 #          beta = 0.1, lr = 1e-4, one epoch
 #   dpo-correct  the same DPO step on correctness pairs only (pair_kinds = ["correctness"])
+#   dpo-rpo      dpo-correct plus an NLL term on chosen programs (rpo_alpha = 1.0, as
+#                iterative RPO, Pang et al. 2024)
+#   dpo-lr       dpo-correct at a tenth of the learning rate (lr = 1e-5)
+#   plain-2x     plain with twice samples_per_problem (16): the samples control of dart
 #
 #   scripts/bench-arms.sh                      plain, dart and dpo on seed pairs 1,2,3
 #   scripts/bench-arms.sh "plain dpo" 4,5      other arms or pairs
@@ -37,14 +41,20 @@ for arm in $arms; do
       dart)
         sed -i 's/^keep_per_problem = 2/keep_per_problem = 4\nselection = "prop2diff"\nresample_passes = 2\nmax_samples = 24/' "$toml"
         ;;
-      dpo | dpo-correct)
+      plain-2x)
+        sed -i 's/^samples_per_problem = 8$/samples_per_problem = 16/' "$toml"
+        ;;
+      dpo | dpo-correct | dpo-rpo | dpo-lr)
         sed -i 's/^seed_fraction = 0.5 .*/&\ndatasets = ["sft", "dpo"]/' "$toml"
-        if [ "$arm" = dpo-correct ]; then
+        if [ "$arm" != dpo ]; then
           sed -i 's/^datasets = \["sft", "dpo"\]/&\npair_kinds = ["correctness"]/' "$toml"
         fi
-        printf '\n[iterate.dpo]\nbeta = 0.1\n[iterate.dpo.optim]\nlr = 1e-4\nepochs = 1.0\n' >>"$toml"
+        rpo="" lr=1e-4
+        [ "$arm" = dpo-rpo ] && rpo='rpo_alpha = 1.0\n'
+        [ "$arm" = dpo-lr ] && lr=1e-5
+        printf "\n[iterate.dpo]\nbeta = 0.1\n${rpo}[iterate.dpo.optim]\nlr = $lr\nepochs = 1.0\n" >>"$toml"
         ;;
-      *) echo "unknown arm '$arm' (plain, dart, dpo, dpo-correct)" >&2; exit 2 ;;
+      *) echo "unknown arm '$arm' (plain, plain-2x, dart, dpo, dpo-correct, dpo-rpo, dpo-lr)" >&2; exit 2 ;;
     esac
     start=$(date +%s)
     "$ouro" run "$toml" --resume --no-progress -q >/dev/null

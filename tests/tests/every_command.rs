@@ -519,6 +519,37 @@ fn served_model_answers_ouro_sample(model: &Path, problems: &Path, d: &Path) {
             "{name}: {v}"
         );
     }
+    streamed_chat_reads_in_python(&url);
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+/// A streamed chat answer read by Python's own HTTP client (chunked body, server-sent
+/// events): its deltas join to the text the same request answers unstreamed.
+fn streamed_chat_reads_in_python(url: &str) {
+    let script = r#"
+import json, sys, urllib.request
+def post(body):
+    req = urllib.request.Request(sys.argv[1].removesuffix("/v1") + "/v1/chat/completions", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    return urllib.request.urlopen(req, timeout=60)
+body = {"model": "tiny", "messages": [{"role": "user", "content": "Write add(a, b)."}],
+        "max_tokens": 16, "seed": 4, "n": 2}
+whole = json.load(post(body))
+events = [l[len(b"data: "):].strip() for l in post(dict(body, stream=True)) if l.startswith(b"data: ")]
+assert events[-1] == b"[DONE]", events[-3:]
+text = {}
+for e in events[:-1]:
+    for c in json.loads(e)["choices"]:
+        text[c["index"]] = text.get(c["index"], "") + (c["delta"].get("content") or "")
+want = {c["index"]: c["message"]["content"] for c in whole["choices"]}
+assert text == want, (text, want)
+print(len(events))
+"#;
+    let python = ouro_e2e::interop_python().unwrap_or_else(|| "python3".into());
+    let out = std::process::Command::new(python)
+        .args(["-c", script, url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", ouro_e2e::stderr(&out));
 }

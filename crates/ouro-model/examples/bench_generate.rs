@@ -58,6 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 seed: i,
                 ..Default::default()
             },
+            top_logprobs: 0,
         })
         .collect();
     // Warm-up (allocator, rayon pool, page cache), not timed; transformers' side does the same.
@@ -69,6 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 max_tokens: 4,
                 ..r.params.clone()
             },
+            top_logprobs: 0,
         })
         .collect();
     gen.generate(&warm)?;

@@ -19,6 +19,13 @@ use crate::decoder::{Decoder, KvCache};
 use crate::error::{ModelError, Result};
 pub use crate::sampling::{sample_token, SamplingParams};
 
+mod events;
+mod from_dir;
+pub use events::{TokenLogprob, TokenSink};
+pub use from_dir::{
+    generate_from_dir, generate_from_dir_on, generate_from_dir_with_eos, prompt_text,
+};
+
 /// Why a sample stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,6 +50,19 @@ impl FinishReason {
 pub struct GenerationRequest {
     pub prompt: String,
     pub params: SamplingParams,
+    /// How many of the most likely tokens each [`TokenLogprob`] lists besides the
+    /// sampled one (0: none, the common case; it costs a pass over the vocabulary).
+    pub top_logprobs: usize,
+}
+
+impl GenerationRequest {
+    pub fn new(prompt: impl Into<String>, params: SamplingParams) -> Self {
+        GenerationRequest {
+            prompt: prompt.into(),
+            params,
+            top_logprobs: 0,
+        }
+    }
 }
 
 /// One finished sample.
@@ -56,6 +76,8 @@ pub struct Generation {
     pub completion_tokens: usize,
     /// Sum of the sampled tokens' log-probs under the model (temperature 1).
     pub logprob: f64,
+    /// Each sampled token's log-prob (the terms of `logprob`, in order).
+    pub token_logprobs: Vec<TokenLogprob>,
     pub finish_reason: FinishReason,
 }
 
@@ -91,6 +113,7 @@ struct Active {
     req: usize,
     tokens: Vec<u32>,
     logprob: f64,
+    token_logprobs: Vec<TokenLogprob>,
     rng: rand::rngs::StdRng,
     next_pos: u32,
     key_valid: Vec<bool>,
@@ -145,10 +168,28 @@ impl<'a> Generator<'a> {
         Ok(self.generate_timed(requests)?.0)
     }
 
+    /// [`Generator::generate`], telling `sink` each token as it is sampled and each
+    /// generation as it finishes (a batch's short completions before its long ones).
+    pub fn generate_streaming(
+        &self,
+        requests: &[GenerationRequest],
+        sink: &dyn TokenSink,
+    ) -> Result<Vec<Generation>> {
+        Ok(self.run(requests, sink)?.0)
+    }
+
     /// [`Generator::generate`], and where its time went.
     pub fn generate_timed(
         &self,
         requests: &[GenerationRequest],
+    ) -> Result<(Vec<Generation>, GenerationTimes)> {
+        self.run(requests, &events::NoSink)
+    }
+
+    fn run(
+        &self,
+        requests: &[GenerationRequest],
+        sink: &dyn TokenSink,
     ) -> Result<(Vec<Generation>, GenerationTimes)> {
         // Decoding runs on a thread of rayon's pool: each step has a few hundred parallel
         // regions, and starting one from outside the pool costs a futex wake-up and a
@@ -162,8 +203,9 @@ impl<'a> Generator<'a> {
         rayon::scope(|_| {
             let mut times = GenerationTimes::default();
             let mut out = Vec::with_capacity(requests.len());
-            for chunk in requests.chunks(self.max_batch) {
-                out.extend(self.generate_batch(chunk, &mut times)?);
+            for (c, chunk) in requests.chunks(self.max_batch).enumerate() {
+                let first = c * self.max_batch;
+                out.extend(self.generate_batch(chunk, (first, sink), &mut times)?);
             }
             Ok((out, times))
         })
@@ -210,9 +252,11 @@ impl<'a> Generator<'a> {
         Ok(ids)
     }
 
+    /// One batch; `first` is its first request's index in the call, as `sink` counts.
     fn generate_batch(
         &self,
         reqs: &[GenerationRequest],
+        (first, sink): (usize, &dyn TokenSink),
         times: &mut GenerationTimes,
     ) -> Result<Vec<Generation>> {
         let prompts = reqs
@@ -223,19 +267,23 @@ impl<'a> Generator<'a> {
         let mut active: Vec<Active> = Vec::new();
         for (i, r) in reqs.iter().enumerate() {
             if r.params.max_tokens == 0 {
-                results[i] = Some(Generation {
+                let g = Generation {
                     text: String::new(),
                     token_ids: vec![],
                     prompt_tokens: prompts[i].len(),
                     completion_tokens: 0,
                     logprob: 0.0,
+                    token_logprobs: vec![],
                     finish_reason: FinishReason::Length,
-                });
+                };
+                sink.finished(first + i, &g);
+                results[i] = Some(g);
             } else {
                 active.push(Active {
                     req: i,
                     tokens: Vec::new(),
                     logprob: 0.0,
+                    token_logprobs: Vec::new(),
                     rng: rand::rngs::StdRng::seed_from_u64(r.params.seed),
                     next_pos: prompts[i].len() as u32,
                     key_valid: Vec::new(),
@@ -266,24 +314,36 @@ impl<'a> Generator<'a> {
                             token: a.tokens.len(),
                         });
                     }
-                    let (tok, lp) = sample_token(row, &reqs[a.req].params, &mut a.rng);
+                    let req = &reqs[a.req];
+                    let (tok, lp) = sample_token(row, &req.params, &mut a.rng);
                     a.tokens.push(tok);
                     a.logprob += lp;
-                    self.finish(a, &reqs[a.req].params)
+                    let lse = row[tok as usize] as f64 - lp;
+                    let t = TokenLogprob {
+                        id: tok,
+                        logprob: lp,
+                        top: events::top_logprobs(row, req.top_logprobs, lse),
+                    };
+                    sink.token(first + a.req, &t);
+                    a.token_logprobs.push(t);
+                    self.finish(a, &req.params)
                 })
                 .collect::<Result<_>>()?;
             let mut keep = Vec::with_capacity(active.len());
-            for (idx, (a, done)) in active.iter().zip(done).enumerate() {
+            for (idx, (a, done)) in active.iter_mut().zip(done).enumerate() {
                 match done {
                     Some((reason, text)) => {
-                        results[a.req] = Some(Generation {
+                        let g = Generation {
                             text,
                             token_ids: a.tokens.clone(),
                             prompt_tokens: prompts[a.req].len(),
                             completion_tokens: a.tokens.len(),
                             logprob: a.logprob,
+                            token_logprobs: std::mem::take(&mut a.token_logprobs),
                             finish_reason: reason,
-                        });
+                        };
+                        sink.finished(first + a.req, &g);
+                        results[a.req] = Some(g);
                     }
                     None => keep.push(idx),
                 }
@@ -442,87 +502,6 @@ fn prefill_slice(lanes: usize, len: usize, budget: usize) -> usize {
         return len;
     }
     (budget / lanes.saturating_mul(len).max(1)).max(16).min(len)
-}
-
-/// The text [`generate_from_dir`] feeds the checkpoint in `dir`: `prompt`
-/// itself, or with `chat` one user turn in the checkpoint's chat template.
-pub fn prompt_text(dir: &std::path::Path, prompt: &str, chat: bool) -> Result<String> {
-    let format = if chat {
-        crate::chat::PromptFormat::ChatMl
-    } else {
-        crate::chat::PromptFormat::Plain
-    };
-    crate::chat::PromptRenderer::for_model(dir, format)?.prompt(prompt)
-}
-
-/// Loads a checkpoint directory and samples `n` completions of one prompt
-/// (seeds `params.seed + i`); `chat` wraps the prompt in ChatML (with
-/// SmolLM2's default system prompt when the vocabulary is SmolLM2's).
-pub fn generate_from_dir(
-    dir: &std::path::Path,
-    prompt: &str,
-    chat: bool,
-    n: usize,
-    params: &SamplingParams,
-) -> Result<Vec<Generation>> {
-    generate_from_dir_with_eos(dir, prompt, chat, n, params, None)
-}
-
-/// [`generate_from_dir`] with the EOS ids replaced (`Some(vec![])` samples
-/// exactly `max_tokens` tokens, as parity checks and benchmarks need).
-pub fn generate_from_dir_with_eos(
-    dir: &std::path::Path,
-    prompt: &str,
-    chat: bool,
-    n: usize,
-    params: &SamplingParams,
-    eos: Option<Vec<u32>>,
-) -> Result<Vec<Generation>> {
-    let cpu = crate::device::Placement::cpu();
-    generate_from_dir_on(
-        dir,
-        prompt,
-        chat,
-        n,
-        params,
-        eos,
-        (&cpu, Default::default()),
-    )
-}
-
-/// [`generate_from_dir_with_eos`] with the weights loaded on `place` (device and dtype),
-/// sampling over `weights` (8-bit copies or the model's own).
-pub fn generate_from_dir_on(
-    dir: &std::path::Path,
-    prompt: &str,
-    chat: bool,
-    n: usize,
-    params: &SamplingParams,
-    eos: Option<Vec<u32>>,
-    (place, weights): (&crate::device::Placement, crate::device::SampleDtype),
-) -> Result<Vec<Generation>> {
-    let ck = crate::checkpoint::load_for_sampling(dir, (place, weights))?;
-    let tok = ck
-        .tokenizer
-        .as_ref()
-        .ok_or_else(|| ModelError::MissingFile {
-            path: dir.join(crate::files::TOKENIZER_FILE),
-        })?;
-    let text = prompt_text(dir, prompt, chat)?;
-    let reqs: Vec<GenerationRequest> = (0..n as u64)
-        .map(|i| GenerationRequest {
-            prompt: text.clone(),
-            params: SamplingParams {
-                seed: params.seed + i,
-                ..params.clone()
-            },
-        })
-        .collect();
-    let mut g = Generator::new(&ck.decoder, tok);
-    if let Some(eos) = eos {
-        g = g.with_eos(eos);
-    }
-    g.generate(&reqs)
 }
 
 #[cfg(test)]

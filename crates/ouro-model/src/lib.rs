@@ -38,6 +38,9 @@ pub use config::{Config, RopeScaling};
 pub use decoder::{Decoder, KvCache};
 pub use device::{DeviceError, Placement, SampleDtype};
 pub use error::{ModelError, Result};
-pub use generate::{FinishReason, Generation, GenerationRequest, GenerationTimes, Generator};
+pub use generate::{
+    FinishReason, Generation, GenerationRequest, GenerationTimes, Generator, TokenLogprob,
+    TokenSink,
+};
 pub use sampling::SamplingParams;
 pub use tokenizers::Tokenizer;

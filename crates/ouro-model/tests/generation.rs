@@ -48,6 +48,7 @@ fn req(prompt: &str, seed: u64, max_tokens: usize) -> GenerationRequest {
             seed,
             ..Default::default()
         },
+        top_logprobs: 0,
     }
 }
 
@@ -146,6 +147,7 @@ fn a_sliced_prefill_generates_what_one_pass_does() {
                 seed,
                 ..Default::default()
             },
+            top_logprobs: 0,
         })
         .collect();
     let longest = reqs
@@ -191,4 +193,74 @@ fn nan_logits_are_an_error_not_a_stream_of_token_zero() {
     drop(data);
     let err = g.generate(&[req("def f3(x):", 1, 3)]).unwrap_err();
     assert!(err.to_string().contains("logits are NaN"), "{err}");
+}
+
+/// Collects what a streaming generation reports, per request.
+#[derive(Default)]
+struct Recorder {
+    tokens: std::sync::Mutex<Vec<(usize, u32, f64)>>,
+    finished: std::sync::Mutex<Vec<(usize, ouro_model::Generation)>>,
+}
+
+impl ouro_model::TokenSink for Recorder {
+    fn token(&self, request: usize, t: &ouro_model::TokenLogprob) {
+        self.tokens.lock().unwrap().push((request, t.id, t.logprob));
+    }
+    fn finished(&self, request: usize, g: &ouro_model::Generation) {
+        self.finished.lock().unwrap().push((request, g.clone()));
+    }
+}
+
+#[test]
+fn streaming_reports_every_token_in_order_and_generates_what_generate_does() {
+    let (d, tok) = setup();
+    // Two batches (max_batch 2), so request indices must count across them; one request
+    // asks for no tokens at all.
+    let reqs: Vec<GenerationRequest> = [(7, 12), (8, 3), (9, 0), (10, 12)]
+        .iter()
+        .map(|&(seed, n)| req("def f", seed, n))
+        .collect();
+    let g = Generator::new(&d, &tok).with_max_batch(2);
+    let plain = g.generate(&reqs).unwrap();
+    let rec = Recorder::default();
+    let streamed = g.generate_streaming(&reqs, &rec).unwrap();
+    assert_eq!(streamed, plain);
+    let tokens = rec.tokens.into_inner().unwrap();
+    let finished = rec.finished.into_inner().unwrap();
+    assert_eq!(finished.len(), reqs.len(), "each request finishes once");
+    for (i, gen) in plain.iter().enumerate() {
+        let mine: Vec<u32> = tokens.iter().filter(|t| t.0 == i).map(|t| t.1).collect();
+        assert_eq!(mine, gen.token_ids, "request {i}'s tokens, in order");
+        let f: Vec<_> = finished.iter().filter(|f| f.0 == i).collect();
+        assert_eq!(f.len(), 1);
+        assert_eq!(&f[0].1, gen);
+        // The per-token log-probs are the terms of the summed one, in order.
+        let ids: Vec<u32> = gen.token_logprobs.iter().map(|t| t.id).collect();
+        assert_eq!(ids, gen.token_ids);
+        let sum = gen.token_logprobs.iter().fold(0.0, |a, t| a + t.logprob);
+        assert_eq!(sum, gen.logprob);
+        assert!(gen.token_logprobs.iter().all(|t| t.top.is_empty()));
+    }
+}
+
+#[test]
+fn top_logprobs_list_the_likeliest_tokens_and_greedy_picks_the_first() {
+    let (d, tok) = setup();
+    let mut r = req("def f", 3, 6);
+    r.params.temperature = 0.0;
+    r.top_logprobs = 4;
+    let out = Generator::new(&d, &tok).generate(&[r]).unwrap();
+    for t in &out[0].token_logprobs {
+        assert_eq!(t.top.len(), 4);
+        assert_eq!(
+            t.top[0],
+            (t.id, t.logprob),
+            "greedy takes the most likely token"
+        );
+        assert!(
+            t.top.windows(2).all(|w| w[0].1 >= w[1].1),
+            "most likely first"
+        );
+        assert!(t.top.iter().map(|x| x.1.exp()).sum::<f64>() <= 1.0 + 1e-9);
+    }
 }

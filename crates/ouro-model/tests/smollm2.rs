@@ -53,6 +53,7 @@ fn smollm2_imports_and_answers_a_factual_question_greedily() {
                 max_tokens: 30,
                 ..Default::default()
             },
+            top_logprobs: 0,
         }])
         .unwrap()
         .remove(0);

@@ -44,6 +44,7 @@ pub(crate) fn generate(
             Ok(GenerationRequest {
                 prompt: render.prompt(&job.problem.prompt)?,
                 params: sampling_params(opts, job.seed),
+                top_logprobs: 0,
             })
         })
         .collect::<anyhow::Result<_>>()?;

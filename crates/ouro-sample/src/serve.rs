@@ -8,8 +8,12 @@
 //! seed, never on what it was batched with, so the HTTP backend pointed at
 //! this server returns what the local backend would.
 //!
-//! Not supported (400): `stream`, `echo`, token-id prompts. `logprobs` is
-//! accepted and answered with `null`.
+//! `stream: true` answers with server-sent events as tokens are sampled (a choice's
+//! text is held back only while it could still turn into a stop string or ends inside a
+//! character); the deltas join to the text the same request answers without streaming.
+//! `logprobs` (completions: `logprobs: k`; chat: `logprobs: true`, `top_logprobs: k`)
+//! reports every sampled token, EOS included, so their sum is the local backend's
+//! `Sample.logprob`. Not supported (400): `echo`, token-id prompts.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -20,10 +24,17 @@ use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context};
-use ouro_data::Message;
 use ouro_model::chat::{PromptFormat, PromptRenderer};
-use ouro_model::{checkpoint, Generation, GenerationRequest, Generator, SamplingParams};
+use ouro_model::{
+    checkpoint, Generation, GenerationRequest, Generator, SamplingParams, TokenLogprob, TokenSink,
+};
 use serde_json::{json, Value};
+use tokenizers::Tokenizer;
+
+mod reply;
+mod request;
+
+use reply::Event;
 
 /// Largest request body read.
 const MAX_BODY_BYTES: u64 = 16 << 20;
@@ -111,7 +122,7 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
         .clone()
         .unwrap_or_else(|| crate::checkpoint_name(&opts.model));
     let (work_tx, work_rx) = mpsc::channel::<Work>();
-    let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<PromptRenderer>>();
+    let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<(PromptRenderer, Tokenizer)>>();
     let dir = opts.model.clone();
     let max_batch = opts.max_batch.max(1);
     let (place, weights) = (opts.place.clone(), opts.weights);
@@ -119,7 +130,7 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
         .name("ouro-serve-model".into())
         .spawn(move || model_thread(dir, max_batch, (place, weights), ready_tx, work_rx))
         .context("starting the model thread")?;
-    let chat = ready_rx
+    let (chat, tokenizer) = ready_rx
         .recv()
         .map_err(|_| anyhow!("the model thread died while loading"))??;
     let bind = format!("{}:{}", opts.host, opts.port);
@@ -132,6 +143,7 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
     let ctx = Arc::new(Ctx {
         model_name: model_name.clone(),
         chat,
+        tokenizer,
         work: work_tx,
         next_id: AtomicU64::new(0),
     });
@@ -176,14 +188,47 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<()> {
 /// Generation work for the model thread, and where to send the result.
 struct Work {
     requests: Vec<GenerationRequest>,
-    reply: mpsc::Sender<Result<Vec<Generation>, String>>,
+    reply: Reply,
+}
+
+enum Reply {
+    /// Everything at once, when the batch is done.
+    Whole(mpsc::Sender<Result<Vec<Generation>, String>>),
+    /// Every token as it is sampled, and each choice as it finishes.
+    Stream(mpsc::Sender<Event>),
+}
+
+/// Sends a batch's progress to the streaming requests in it.
+struct Fanout<'a> {
+    batch: &'a [Work],
+    /// Index of each work's first request in the batch.
+    starts: Vec<usize>,
+}
+
+impl Fanout<'_> {
+    fn send(&self, request: usize, event: impl FnOnce(usize) -> Event) {
+        let w = self.starts.partition_point(|&s| s <= request) - 1;
+        if let Reply::Stream(tx) = &self.batch[w].reply {
+            // A client that went away stops listening; its rows decode on.
+            let _ = tx.send(event(request - self.starts[w]));
+        }
+    }
+}
+
+impl TokenSink for Fanout<'_> {
+    fn token(&self, request: usize, token: &TokenLogprob) {
+        self.send(request, |i| Event::Token(i, token.clone()));
+    }
+    fn finished(&self, request: usize, generation: &Generation) {
+        self.send(request, |i| Event::Finished(i, generation.clone()));
+    }
 }
 
 fn model_thread(
     dir: PathBuf,
     max_batch: usize,
     (place, weights): (ouro_model::Placement, ouro_model::SampleDtype),
-    ready: mpsc::Sender<anyhow::Result<PromptRenderer>>,
+    ready: mpsc::Sender<anyhow::Result<(PromptRenderer, Tokenizer)>>,
     work: mpsc::Receiver<Work>,
 ) {
     let ck = match checkpoint::load_for_sampling(&dir, (&place, weights)) {
@@ -208,7 +253,7 @@ fn model_thread(
             return;
         }
     };
-    let _ = ready.send(Ok(chat));
+    let _ = ready.send(Ok((chat, tok.clone())));
     let generator = Generator::new(&ck.decoder, tok).with_max_batch(max_batch);
     while let Ok(first) = work.recv() {
         // Everything that queued up while the last batch ran is decoded together.
@@ -227,17 +272,34 @@ fn model_thread(
             .iter()
             .flat_map(|w| w.requests.iter().cloned())
             .collect();
-        match generator.generate(&all) {
+        let starts = batch
+            .iter()
+            .scan(0, |next, w| {
+                let s = *next;
+                *next += w.requests.len();
+                Some(s)
+            })
+            .collect();
+        let fanout = Fanout {
+            batch: &batch,
+            starts,
+        };
+        match generator.generate_streaming(&all, &fanout) {
             Ok(generations) => {
                 let mut it = generations.into_iter();
-                for w in batch {
+                for w in &batch {
                     let mine: Vec<Generation> = it.by_ref().take(w.requests.len()).collect();
-                    let _ = w.reply.send(Ok(mine));
+                    if let Reply::Whole(tx) = &w.reply {
+                        let _ = tx.send(Ok(mine));
+                    }
                 }
             }
             Err(e) => {
-                for w in batch {
-                    let _ = w.reply.send(Err(e.to_string()));
+                for w in &batch {
+                    let _ = match &w.reply {
+                        Reply::Whole(tx) => tx.send(Err(e.to_string())).is_ok(),
+                        Reply::Stream(tx) => tx.send(Event::Failed(e.to_string())).is_ok(),
+                    };
                 }
             }
         }
@@ -247,6 +309,8 @@ fn model_thread(
 struct Ctx {
     model_name: String,
     chat: PromptRenderer,
+    /// The model's tokenizer, for token texts and streamed deltas.
+    tokenizer: Tokenizer,
     work: mpsc::Sender<Work>,
     next_id: AtomicU64,
 }
@@ -264,9 +328,34 @@ fn bad(message: impl Into<String>) -> ApiError {
     }
 }
 
+/// What a route answers with.
+enum Answer {
+    Json(Value),
+    Stream(Box<Streaming>),
+}
+
+/// A streaming request's work, submitted; answered by [`reply::stream`].
+struct Streaming {
+    head: reply::Head,
+    choices: usize,
+    include_usage: bool,
+    events: mpsc::Receiver<Event>,
+}
+
 fn handle(mut request: tiny_http::Request, ctx: &Ctx) {
     let (status, body) = match route(&mut request, ctx) {
-        Ok(v) => (200, v),
+        Ok(Answer::Json(v)) => (200, v),
+        Ok(Answer::Stream(s)) => {
+            let s = *s;
+            return reply::stream(
+                request,
+                &s.head,
+                s.choices,
+                s.include_usage,
+                &ctx.tokenizer,
+                s.events,
+            );
+        }
         Err(e) => {
             let kind = match e.status {
                 400 => "BadRequestError",
@@ -291,14 +380,14 @@ fn handle(mut request: tiny_http::Request, ctx: &Ctx) {
     }
 }
 
-fn route(request: &mut tiny_http::Request, ctx: &Ctx) -> Result<Value, ApiError> {
+fn route(request: &mut tiny_http::Request, ctx: &Ctx) -> Result<Answer, ApiError> {
     let path = request.url().split('?').next().unwrap_or("").to_string();
     let method = request.method().clone();
     use tiny_http::Method::{Get, Post};
     match (method, path.as_str()) {
-        (Get, "/v1/models") => Ok(json!({"object": "list", "data": [{
-            "id": ctx.model_name, "object": "model", "created": now(), "owned_by": "ouro"}]})),
-        (Get, "/health") => Ok(json!({})),
+        (Get, "/v1/models") => Ok(Answer::Json(json!({"object": "list", "data": [{
+            "id": ctx.model_name, "object": "model", "created": now(), "owned_by": "ouro"}]}))),
+        (Get, "/health") => Ok(Answer::Json(json!({}))),
         (Post, "/v1/completions") => completions(&read_json(request)?, ctx, false),
         (Post, "/v1/chat/completions") => completions(&read_json(request)?, ctx, true),
         (_, "/v1/models" | "/health" | "/v1/completions" | "/v1/chat/completions") => {
@@ -331,7 +420,7 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-fn completions(body: &Value, ctx: &Ctx, chat: bool) -> Result<Value, ApiError> {
+fn completions(body: &Value, ctx: &Ctx, chat: bool) -> Result<Answer, ApiError> {
     if let Some(model) = body.get("model").and_then(Value::as_str) {
         if !model.is_empty() && model != ctx.model_name {
             return Err(ApiError {
@@ -343,211 +432,71 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool) -> Result<Value, ApiError> {
             });
         }
     }
-    for flag in ["stream", "echo"] {
-        if body.get(flag).and_then(Value::as_bool) == Some(true) {
-            return Err(bad(format!("`{flag}` is not supported by ouro serve")));
-        }
-    }
-    let prompts =
-        if chat {
-            vec![chat_prompt(body, &ctx.chat)?]
-        } else {
-            match body.get("prompt") {
-                Some(Value::String(s)) => vec![s.clone()],
-                Some(Value::Array(items))
-                    if items.iter().all(Value::is_string) && !items.is_empty() =>
-                {
-                    items
-                        .iter()
-                        .filter_map(|s| s.as_str().map(str::to_string))
-                        .collect()
-                }
-                Some(_) => return Err(bad(
-                    "`prompt` must be a string or a list of strings (token ids are not supported)",
-                )),
-                None => return Err(bad("`prompt` is required")),
-            }
-        };
-    let (params, n) = sampling_params(body, if chat { 512 } else { 16 })?;
-    if prompts.len() * n > MAX_CHOICES {
+    let req = request::parse(body, chat, &ctx.chat)?;
+    let n = req.n;
+    if req.prompts.len() * n > MAX_CHOICES {
         return Err(bad(format!(
             "at most {MAX_CHOICES} completions per request"
         )));
     }
-    let requests: Vec<GenerationRequest> = prompts
+    let requests: Vec<GenerationRequest> = req
+        .prompts
         .iter()
         .flat_map(|prompt| {
             (0..n as u64).map(|j| GenerationRequest {
                 prompt: prompt.clone(),
                 params: SamplingParams {
-                    seed: params.seed.wrapping_add(j),
-                    ..params.clone()
+                    seed: req.params.seed.wrapping_add(j),
+                    ..req.params.clone()
                 },
+                top_logprobs: req.logprobs.unwrap_or(0),
             })
         })
         .collect();
-    let (reply_tx, reply_rx) = mpsc::channel();
-    let internal = |m: String| ApiError {
-        status: 500,
-        message: m,
+    let id = ctx.next_id.fetch_add(1, Ordering::Relaxed);
+    let head = reply::Head {
+        id: format!("{}-{id}", if chat { "chatcmpl" } else { "cmpl" }),
+        created: now(),
+        model: ctx.model_name.clone(),
+        chat,
+        n,
+        logprobs: req.logprobs.is_some(),
+        stop: req.params.stop.clone(),
     };
+    let stopped = || ApiError {
+        status: 500,
+        message: "the model thread has stopped".into(),
+    };
+    let choices = requests.len();
+    if let Some(opts) = req.stream {
+        let (tx, events) = mpsc::channel();
+        ctx.work
+            .send(Work {
+                requests,
+                reply: Reply::Stream(tx),
+            })
+            .map_err(|_| stopped())?;
+        return Ok(Answer::Stream(Box::new(Streaming {
+            head,
+            choices,
+            include_usage: opts.include_usage,
+            events,
+        })));
+    }
+    let (tx, rx) = mpsc::channel();
     ctx.work
         .send(Work {
             requests,
-            reply: reply_tx,
+            reply: Reply::Whole(tx),
         })
-        .map_err(|_| internal("the model thread has stopped".into()))?;
-    let generations = reply_rx
-        .recv()
-        .map_err(|_| internal("the model thread has stopped".into()))?
-        .map_err(|e| internal(format!("generation failed: {e}")))?;
-    // Usage per request: the prompt counted once per prompt, as OpenAI does.
-    let prompt_tokens: usize = generations.iter().step_by(n).map(|g| g.prompt_tokens).sum();
-    let completion_tokens: usize = generations.iter().map(|g| g.completion_tokens).sum();
-    let choices: Vec<Value> = generations
-        .iter()
-        .enumerate()
-        .map(|(i, g)| {
-            if chat {
-                json!({"index": i, "message": {"role": "assistant", "content": g.text},
-                       "logprobs": null, "finish_reason": g.finish_reason.as_str()})
-            } else {
-                json!({"index": i, "text": g.text, "logprobs": null,
-                       "finish_reason": g.finish_reason.as_str()})
-            }
-        })
-        .collect();
-    let id = ctx.next_id.fetch_add(1, Ordering::Relaxed);
-    Ok(json!({
-        "id": format!("{}-{id}", if chat { "chatcmpl" } else { "cmpl" }),
-        "object": if chat { "chat.completion" } else { "text_completion" },
-        "created": now(),
-        "model": ctx.model_name,
-        "choices": choices,
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
-    }))
-}
-
-/// `messages` rendered with the checkpoint's chat template.
-fn chat_prompt(body: &Value, chat: &PromptRenderer) -> Result<String, ApiError> {
-    let messages = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .filter(|m| !m.is_empty())
-        .ok_or_else(|| bad("`messages` must be a non-empty list"))?;
-    let mut out = Vec::with_capacity(messages.len());
-    for (i, m) in messages.iter().enumerate() {
-        let role = m.get("role").and_then(Value::as_str);
-        let content = match m.get("content") {
-            Some(Value::String(s)) => Some(s.clone()),
-            // Content parts: the text parts, joined.
-            Some(Value::Array(parts)) => Some(
-                parts
-                    .iter()
-                    .filter_map(|p| p.get("text").and_then(Value::as_str))
-                    .collect::<Vec<_>>()
-                    .join(""),
-            ),
-            _ => None,
-        };
-        match (role, content) {
-            (Some(role), Some(content)) => out.push(Message {
-                role: role.to_string(),
-                content,
-            }),
-            _ => {
-                return Err(bad(format!(
-                    "messages[{i}] needs a string `role` and `content`"
-                )))
-            }
-        }
-    }
-    chat.conversation(&out).map_err(|e| bad(e.to_string()))
-}
-
-/// Sampling parameters with OpenAI's defaults; `default_max_tokens` differs
-/// between completions (16) and chat.
-fn sampling_params(
-    body: &Value,
-    default_max_tokens: u64,
-) -> Result<(SamplingParams, usize), ApiError> {
-    let f = |k: &str, default: f64| -> Result<f64, ApiError> {
-        match body.get(k) {
-            None | Some(Value::Null) => Ok(default),
-            Some(v) => v
-                .as_f64()
-                .ok_or_else(|| bad(format!("`{k}` must be a number"))),
-        }
-    };
-    let u = |k: &str| -> Result<Option<u64>, ApiError> {
-        match body.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| bad(format!("`{k}` must be a non-negative integer"))),
-        }
-    };
-    let temperature = f("temperature", 1.0)?;
-    if !(0.0..=100.0).contains(&temperature) {
-        return Err(bad(format!(
-            "`temperature` must be >= 0, got {temperature}"
-        )));
-    }
-    let top_p = f("top_p", 1.0)?;
-    if !(top_p > 0.0 && top_p <= 1.0) {
-        return Err(bad(format!("`top_p` must be in (0, 1], got {top_p}")));
-    }
-    let min_p = f("min_p", 0.0)?;
-    if !(0.0..=1.0).contains(&min_p) {
-        return Err(bad(format!("`min_p` must be in [0, 1], got {min_p}")));
-    }
-    // vLLM's "disabled" is -1, OpenAI's is absent; ours is 0.
-    let top_k = match body.get("top_k") {
-        None | Some(Value::Null) => 0,
-        Some(v) => match v.as_i64() {
-            Some(k) if k <= 0 => 0,
-            Some(k) => k as usize,
-            None => return Err(bad("`top_k` must be an integer")),
-        },
-    };
-    let max_tokens = u("max_tokens")?
-        .or(u("max_completion_tokens")?)
-        .unwrap_or(default_max_tokens);
-    if max_tokens == 0 {
-        return Err(bad("`max_tokens` must be at least 1"));
-    }
-    let n = u("n")?.unwrap_or(1) as usize;
-    if n == 0 {
-        return Err(bad("`n` must be at least 1"));
-    }
-    let seed = match body.get("seed") {
-        None | Some(Value::Null) => rand::random::<u32>() as u64,
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| bad("`seed` must be a non-negative integer"))?,
-    };
-    let stop = match body.get("stop") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|s| s.as_str().map(str::to_string))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| bad("`stop` must be a string or a list of strings"))?,
-        Some(_) => return Err(bad("`stop` must be a string or a list of strings")),
-    };
-    Ok((
-        SamplingParams {
-            temperature,
-            top_p,
-            top_k,
-            min_p,
-            max_tokens: max_tokens as usize,
-            stop,
-            seed,
-        },
-        n,
-    ))
+        .map_err(|_| stopped())?;
+    let generations = rx.recv().map_err(|_| stopped())?.map_err(|e| ApiError {
+        status: 500,
+        message: format!("generation failed: {e}"),
+    })?;
+    Ok(Answer::Json(reply::response(
+        &head,
+        &ctx.tokenizer,
+        &generations,
+    )))
 }

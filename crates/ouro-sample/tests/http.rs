@@ -3,11 +3,13 @@
 
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+mod common;
+
+use common::tiny_model;
 use ouro_data::{Problem, Tests};
 use ouro_sample::serve::{self, ServeOptions};
 use ouro_sample::{sample, sample_to_dir, BackendConfig, Endpoint, SampleOptions};
@@ -38,19 +40,6 @@ fn problems() -> Vec<Problem> {
         problem("t/1", "bump"),
         problem("t/2", "bad_one"),
     ]
-}
-
-/// A tiny random-init checkpoint with a tokenizer trained on a few lines of code.
-fn tiny_model(dir: &Path) -> PathBuf {
-    let texts: Vec<String> = (0..40)
-        .map(|i| format!("def f{i}(x):\n    \"\"\"Return x plus {i}.\"\"\"\n    return x + {i}\n"))
-        .collect();
-    let tok = ouro_model::tokenizer::train_bpe(texts, 300).unwrap();
-    let tok_path = dir.join("tokenizer.json");
-    ouro_model::tokenizer::save_tokenizer(&tok, &tok_path).unwrap();
-    let out = dir.join("tiny-model");
-    ouro_model::init::init_checkpoint("tiny", &tok_path, 0, &out).unwrap();
-    out
 }
 
 fn opts() -> SampleOptions {
@@ -185,12 +174,14 @@ fn http_backend_through_ouro_serve_equals_local_backend() {
     .unwrap();
     assert_eq!(models["data"][0]["id"], "tiny-model");
 
-    let (remote, stats) = sample(
-        &plan,
-        &openai(vec![server.base_url()], "tiny-model"),
-        &opts(),
-    )
-    .unwrap();
+    // With log-probs asked for, the server's per-token log-probs sum to the local
+    // backend's `Sample.logprob` (to float rounding: the server batched the rows
+    // differently, and a matmul's sums round by their batch).
+    let mut with_logprobs = openai(vec![server.base_url()], "tiny-model");
+    if let BackendConfig::OpenAi { logprobs, .. } = &mut with_logprobs {
+        *logprobs = true;
+    }
+    let (remote, stats) = sample(&plan, &with_logprobs, &opts()).unwrap();
     let (local, _) = sample(&plan, &BackendConfig::local(&model), &opts()).unwrap();
     assert_eq!(remote.len(), 5);
     assert_eq!(stats.counts["requests"], 5);
@@ -203,6 +194,13 @@ fn http_backend_through_ouro_serve_equals_local_backend() {
         assert_eq!(r.completion_tokens, l.completion_tokens);
         assert_eq!(r.params, l.params);
         assert!(l.logprob.is_some());
+        let (r_lp, l_lp) = (r.logprob.unwrap(), l.logprob.unwrap());
+        assert!(
+            (r_lp - l_lp).abs() <= 1e-6 * l_lp.abs(),
+            "{}#{}: {r_lp} vs {l_lp}",
+            r.problem_id,
+            r.index
+        );
     }
     let seeds: std::collections::HashSet<_> = remote.iter().map(|s| s.params.seed).collect();
     assert_eq!(seeds.len(), 5, "every sample has its own seed");

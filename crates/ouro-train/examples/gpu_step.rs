@@ -151,6 +151,7 @@ fn generate(dir: &std::path::Path, new_tokens: usize, dev: &Device) {
                     seed,
                     ..Default::default()
                 },
+                top_logprobs: 0,
             })
             .collect()
     };

@@ -13,12 +13,18 @@ use ouro_sample::serve::ServeOptions;
 
 Concurrent requests are decoded together in one batch (up to --max-batch sequences). A sample's \
 tokens depend only on its prompt, parameters and seed, so `ouro sample --base-url` against this \
-server returns what `ouro sample --model` returns. Not supported: stream, echo, token-id prompts; \
-logprobs are answered with null. Runs until killed.",
+server returns what `ouro sample --model` returns.
+
+`stream: true` answers with server-sent events as tokens are sampled (the deltas join to the \
+text the request answers unstreamed; `stream_options.include_usage` adds a usage chunk). Log-probs: \
+`logprobs: k` on completions, `logprobs: true` and `top_logprobs: k` on chat (k up to 20); they \
+cover every sampled token, EOS included. Not supported: echo, token-id prompts. Runs until killed.",
     after_help = "Examples:
   ouro serve --model runs/demo/model-0 --port 8000
   curl -s localhost:8000/v1/completions -H 'Content-Type: application/json' \\
       -d '{\"model\": \"model-0\", \"prompt\": \"def add(a, b):\\n\", \"max_tokens\": 32, \"seed\": 1}'
+  curl -sN localhost:8000/v1/chat/completions -H 'Content-Type: application/json' \\
+      -d '{\"messages\": [{\"role\": \"user\", \"content\": \"Write add(a, b).\"}], \"stream\": true}'
   ouro sample --problems runs/problems --base-url http://127.0.0.1:8000/v1 --served-model-name model-0 -n 8 --out runs/s"
 )]
 pub struct Args {

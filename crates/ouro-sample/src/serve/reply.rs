@@ -1,0 +1,335 @@
+//! Answers in OpenAI's shapes: a whole response, or a stream of server-sent events whose
+//! text deltas join to exactly the text the whole response would have held.
+
+use std::io::Write;
+use std::sync::mpsc;
+
+use ouro_model::{Generation, TokenLogprob};
+use serde_json::{json, Map, Value};
+use tokenizers::Tokenizer;
+
+/// What the model thread tells a streaming request, per choice (its index in the
+/// request).
+pub(super) enum Event {
+    Token(usize, TokenLogprob),
+    Finished(usize, Generation),
+    Failed(String),
+}
+
+/// What every chunk or response of one request shares.
+pub(super) struct Head {
+    pub id: String,
+    pub created: u64,
+    pub model: String,
+    pub chat: bool,
+    /// Completions per prompt (usage counts a prompt once, as OpenAI does).
+    pub n: usize,
+    /// Whether log-probs were asked for.
+    pub logprobs: bool,
+    pub stop: Vec<String>,
+}
+
+impl Head {
+    fn object(&self, stream: bool) -> &'static str {
+        match (self.chat, stream) {
+            (true, true) => "chat.completion.chunk",
+            (true, false) => "chat.completion",
+            (false, _) => "text_completion",
+        }
+    }
+
+    fn envelope(&self, stream: bool, choices: Vec<Value>) -> Value {
+        json!({"id": self.id, "object": self.object(stream), "created": self.created,
+               "model": self.model, "choices": choices})
+    }
+}
+
+/// The whole response to a request that did not stream.
+pub(super) fn response(head: &Head, tok: &Tokenizer, generations: &[Generation]) -> Value {
+    let choices = generations
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let lp = if head.logprobs {
+                let offsets = text_offsets(tok, &g.token_logprobs, g.text.len(), 0);
+                logprobs_json(head.chat, tok, &g.token_logprobs, &offsets)
+            } else {
+                Value::Null
+            };
+            let mut c = choice(head.chat, i, &g.text, lp, Some(g.finish_reason.as_str()));
+            if let Some(m) = c.as_object_mut() {
+                if let Some(message) = m.remove("delta") {
+                    m.insert("message".into(), message);
+                }
+            }
+            c
+        })
+        .collect();
+    let mut out = head.envelope(false, choices);
+    out["usage"] = usage(head.n, generations.iter().enumerate());
+    out
+}
+
+/// One choice: `text` on completions, the assistant's `delta` (renamed `message` in a
+/// whole response) on chat.
+fn choice(chat: bool, index: usize, text: &str, logprobs: Value, finish: Option<&str>) -> Value {
+    if chat {
+        json!({"index": index, "delta": {"role": "assistant", "content": text},
+               "logprobs": logprobs, "finish_reason": finish})
+    } else {
+        json!({"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish})
+    }
+}
+
+fn usage<'a>(n: usize, generations: impl Iterator<Item = (usize, &'a Generation)>) -> Value {
+    let (mut prompt, mut completion) = (0, 0);
+    for (i, g) in generations {
+        if i % n == 0 {
+            prompt += g.prompt_tokens;
+        }
+        completion += g.completion_tokens;
+    }
+    json!({"prompt_tokens": prompt, "completion_tokens": completion,
+           "total_tokens": prompt + completion})
+}
+
+fn token_text(tok: &Tokenizer, id: u32) -> String {
+    tok.decode(&[id], false).unwrap_or_default()
+}
+
+/// Where each token starts in the text: the length of the decoded tokens before it
+/// (`start` for the first), never past `len`.
+fn text_offsets(tok: &Tokenizer, tokens: &[TokenLogprob], len: usize, start: usize) -> Vec<usize> {
+    let ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
+    (0..ids.len())
+        .map(|i| {
+            let before = if i == 0 {
+                0
+            } else {
+                decoded_len(tok, &ids[..i])
+            };
+            (start + before).min(len)
+        })
+        .collect()
+}
+
+fn decoded_len(tok: &Tokenizer, ids: &[u32]) -> usize {
+    tok.decode(ids, true).map(|t| t.len()).unwrap_or(0)
+}
+
+/// Log-probs in the endpoint's shape: chat's `content` list, or completions' parallel
+/// `tokens`/`token_logprobs`/`top_logprobs`/`text_offset` lists (whose alternatives
+/// always include the sampled token, as OpenAI's do).
+fn logprobs_json(chat: bool, tok: &Tokenizer, tokens: &[TokenLogprob], offsets: &[usize]) -> Value {
+    if chat {
+        let entry = |id: u32, lp: f64| {
+            let text = token_text(tok, id);
+            json!({"token": text, "logprob": lp, "bytes": text.as_bytes()})
+        };
+        let content: Vec<Value> = tokens
+            .iter()
+            .map(|t| {
+                let mut e = entry(t.id, t.logprob);
+                e["top_logprobs"] = t.top.iter().map(|&(id, lp)| entry(id, lp)).collect();
+                e
+            })
+            .collect();
+        return json!({"content": content});
+    }
+    let top: Vec<Value> = tokens
+        .iter()
+        .map(|t| {
+            let mut m = Map::new();
+            for &(id, lp) in t.top.iter().chain([(t.id, t.logprob)].iter()) {
+                m.entry(token_text(tok, id)).or_insert(json!(lp));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    json!({"tokens": tokens.iter().map(|t| token_text(tok, t.id)).collect::<Vec<_>>(),
+           "token_logprobs": tokens.iter().map(|t| t.logprob).collect::<Vec<_>>(),
+           "top_logprobs": top, "text_offset": offsets})
+}
+
+/// The longest start of `text` that is sure to begin the final text: before any stop
+/// string, without a tail that could still become one, and without a character whose
+/// bytes have not all been sampled yet (shown by the decoder as U+FFFD).
+fn settled<'a>(text: &'a str, stop: &[String]) -> &'a str {
+    let end = stop
+        .iter()
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
+        .unwrap_or(text.len());
+    let t = &text[..end];
+    let hold = stop
+        .iter()
+        .filter_map(|s| {
+            (1..s.len())
+                .rev()
+                .find(|&k| s.is_char_boundary(k) && t.ends_with(&s[..k]))
+        })
+        .max()
+        .unwrap_or(0);
+    t[..t.len() - hold].trim_end_matches('\u{FFFD}')
+}
+
+/// One choice's progress through a stream.
+#[derive(Default)]
+struct Choice {
+    ids: Vec<u32>,
+    /// Length of the decoded tokens so far (where the next token starts).
+    decoded: usize,
+    sent: String,
+    /// Tokens whose log-probs ride on the next chunk, with their text offsets.
+    pending: Vec<(TokenLogprob, usize)>,
+    done: bool,
+}
+
+/// Answers a streaming request: the status line and headers, then one `data:` event per
+/// chunk, written and flushed as the model thread reports tokens, then `data: [DONE]`.
+/// The body is chunked by hand because tiny_http's own encoder holds 8 KiB back.
+pub(super) fn stream(
+    request: tiny_http::Request,
+    head: &Head,
+    choices: usize,
+    include_usage: bool,
+    tok: &Tokenizer,
+    events: mpsc::Receiver<Event>,
+) {
+    let mut out = Sse {
+        w: request.into_writer(),
+    };
+    // A client that went away ends the stream; the batch it was in decodes on.
+    let _ = stream_to(&mut out, head, choices, include_usage, tok, events);
+}
+
+fn stream_to(
+    out: &mut Sse,
+    head: &Head,
+    n_choices: usize,
+    include_usage: bool,
+    tok: &Tokenizer,
+    events: mpsc::Receiver<Event>,
+) -> std::io::Result<()> {
+    out.w.write_all(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
+          Transfer-Encoding: chunked\r\n\r\n",
+    )?;
+    let mut choices: Vec<Choice> = (0..n_choices).map(|_| Choice::default()).collect();
+    if head.chat {
+        for i in 0..n_choices {
+            out.event(&head.envelope(true, vec![choice(true, i, "", Value::Null, None)]))?;
+        }
+    }
+    let mut finished: Vec<(usize, Generation)> = Vec::new();
+    while finished.len() < n_choices {
+        let Ok(event) = events.recv() else {
+            out.event(&json!({"error": {"message": "the model thread has stopped",
+                                         "type": "InternalServerError", "code": 500}}))?;
+            break;
+        };
+        let (i, text, reason) = match event {
+            Event::Token(i, t) => {
+                let c = &mut choices[i];
+                c.ids.push(t.id);
+                c.pending.push((t, c.decoded));
+                let text = tok.decode(&c.ids, true).unwrap_or_default();
+                c.decoded = text.len();
+                (i, settled(&text, &head.stop).to_string(), None)
+            }
+            Event::Finished(i, g) => {
+                let reason = g.finish_reason.as_str();
+                let text = g.text.clone();
+                finished.push((i, g));
+                (i, text, Some(reason))
+            }
+            Event::Failed(message) => {
+                out.event(
+                    &json!({"error": {"message": format!("generation failed: {message}"),
+                                             "type": "InternalServerError", "code": 500}}),
+                )?;
+                break;
+            }
+        };
+        let c = &mut choices[i];
+        if c.done {
+            continue;
+        }
+        let delta = match text.strip_prefix(c.sent.as_str()) {
+            Some(d) => d.to_string(),
+            None => {
+                // Decoding a prefix of the tokens gave text the whole does not start with;
+                // what was sent stands, and the rest of the final text is lost to this client.
+                tracing::warn!("stream choice {i}: sent text is not a prefix of the final text");
+                String::new()
+            }
+        };
+        if delta.is_empty() && reason.is_none() {
+            continue;
+        }
+        let lp = if head.logprobs {
+            let (tokens, offsets): (Vec<TokenLogprob>, Vec<usize>) = c.pending.drain(..).unzip();
+            logprobs_json(head.chat, tok, &tokens, &offsets)
+        } else {
+            Value::Null
+        };
+        let mut ch = choice(head.chat, i, &delta, lp, reason);
+        if head.chat {
+            // The role went out in the choice's first chunk.
+            ch["delta"] = if reason.is_some() && delta.is_empty() {
+                json!({})
+            } else {
+                json!({"content": delta})
+            };
+        }
+        out.event(&head.envelope(true, vec![ch]))?;
+        c.sent.push_str(&delta);
+        c.done = reason.is_some();
+    }
+    if include_usage && finished.len() == n_choices {
+        finished.sort_by_key(|f| f.0);
+        let mut last = head.envelope(true, vec![]);
+        last["usage"] = usage(head.n, finished.iter().map(|(i, g)| (*i, g)));
+        out.event(&last)?;
+    }
+    out.data("[DONE]")?;
+    out.w.write_all(b"0\r\n\r\n")?;
+    out.w.flush()
+}
+
+/// A chunked body of server-sent events, flushed per event.
+struct Sse {
+    w: Box<dyn Write + Send>,
+}
+
+impl Sse {
+    fn event(&mut self, v: &Value) -> std::io::Result<()> {
+        self.data(&v.to_string())
+    }
+
+    fn data(&mut self, payload: &str) -> std::io::Result<()> {
+        let line = format!("data: {payload}\n\n");
+        write!(self.w, "{:x}\r\n{line}\r\n", line.len())?;
+        self.w.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::settled;
+
+    #[test]
+    fn settled_text_holds_back_what_may_become_a_stop_string() {
+        let stop = vec!["\nclass".to_string(), "END".to_string()];
+        assert_eq!(settled("x = 1\ncl", &stop), "x = 1");
+        assert_eq!(settled("x = 1\nclass A", &stop), "x = 1");
+        assert_eq!(settled("x = 1\nc = 2", &stop), "x = 1\nc = 2");
+        assert_eq!(settled("abcEN", &stop), "abc");
+        assert_eq!(
+            settled("caf\u{FFFD}", &[]),
+            "caf",
+            "a character still being sampled"
+        );
+        assert_eq!(settled("", &stop), "");
+    }
+}

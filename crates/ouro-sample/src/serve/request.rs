@@ -1,0 +1,232 @@
+//! A completions or chat request body, checked and turned into what the model thread
+//! decodes. Every rejection names the field, as OpenAI's own 400s do.
+
+use ouro_data::Message;
+use ouro_model::chat::PromptRenderer;
+use ouro_model::SamplingParams;
+use serde_json::Value;
+
+use super::{bad, ApiError};
+
+/// Most alternatives listed per token (`logprobs` on completions, `top_logprobs` on
+/// chat); OpenAI allows 5 and 20, vLLM 20 by default.
+pub(super) const MAX_TOP_LOGPROBS: u64 = 20;
+
+/// A request, checked.
+pub(super) struct Parsed {
+    pub prompts: Vec<String>,
+    pub params: SamplingParams,
+    /// Completions per prompt.
+    pub n: usize,
+    /// `Some(k)` when log-probs were asked for, with `k` alternatives per token.
+    pub logprobs: Option<usize>,
+    /// `Some` when `stream` is true: whether a last chunk carries the usage.
+    pub stream: Option<StreamOptions>,
+}
+
+pub(super) struct StreamOptions {
+    pub include_usage: bool,
+}
+
+/// Reads a `/v1/completions` (`chat` false) or `/v1/chat/completions` body.
+pub(super) fn parse(
+    body: &Value,
+    chat: bool,
+    renderer: &PromptRenderer,
+) -> Result<Parsed, ApiError> {
+    if flag(body, "echo")? {
+        return Err(bad("`echo` is not supported by ouro serve"));
+    }
+    let prompts = if chat {
+        vec![chat_prompt(body, renderer)?]
+    } else {
+        completion_prompts(body)?
+    };
+    let (params, n) = sampling_params(body, if chat { 512 } else { 16 })?;
+    let stream = flag(body, "stream")?.then(|| StreamOptions {
+        include_usage: body
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    });
+    Ok(Parsed {
+        prompts,
+        params,
+        n,
+        logprobs: logprobs(body, chat)?,
+        stream,
+    })
+}
+
+fn flag(body: &Value, key: &str) -> Result<bool, ApiError> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(bad(format!("`{key}` must be true or false"))),
+    }
+}
+
+/// Completions take `logprobs: k` (the sampled token and `k` alternatives per token);
+/// chat takes `logprobs: true` and `top_logprobs: k`.
+fn logprobs(body: &Value, chat: bool) -> Result<Option<usize>, ApiError> {
+    let count = |key: &str| -> Result<Option<usize>, ApiError> {
+        match body.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => match v.as_u64() {
+                Some(k) if k <= MAX_TOP_LOGPROBS => Ok(Some(k as usize)),
+                _ => Err(bad(format!(
+                    "`{key}` must be an integer from 0 to {MAX_TOP_LOGPROBS}"
+                ))),
+            },
+        }
+    };
+    if !chat {
+        return count("logprobs");
+    }
+    let top = count("top_logprobs")?;
+    match (flag(body, "logprobs")?, top) {
+        (true, top) => Ok(Some(top.unwrap_or(0))),
+        (false, Some(k)) if k > 0 => Err(bad("`top_logprobs` needs `logprobs: true`")),
+        (false, _) => Ok(None),
+    }
+}
+
+fn completion_prompts(body: &Value) -> Result<Vec<String>, ApiError> {
+    match body.get("prompt") {
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) && !items.is_empty() => {
+            Ok(items
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect())
+        }
+        Some(_) => Err(bad(
+            "`prompt` must be a string or a list of strings (token ids are not supported)",
+        )),
+        None => Err(bad("`prompt` is required")),
+    }
+}
+
+/// `messages` rendered with the checkpoint's chat template.
+fn chat_prompt(body: &Value, chat: &PromptRenderer) -> Result<String, ApiError> {
+    let messages = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| bad("`messages` must be a non-empty list"))?;
+    let mut out = Vec::with_capacity(messages.len());
+    for (i, m) in messages.iter().enumerate() {
+        let role = m.get("role").and_then(Value::as_str);
+        let content = match m.get("content") {
+            Some(Value::String(s)) => Some(s.clone()),
+            // Content parts: the text parts, joined.
+            Some(Value::Array(parts)) => Some(
+                parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join(""),
+            ),
+            _ => None,
+        };
+        match (role, content) {
+            (Some(role), Some(content)) => out.push(Message {
+                role: role.to_string(),
+                content,
+            }),
+            _ => {
+                return Err(bad(format!(
+                    "messages[{i}] needs a string `role` and `content`"
+                )))
+            }
+        }
+    }
+    chat.conversation(&out).map_err(|e| bad(e.to_string()))
+}
+
+/// Sampling parameters with OpenAI's defaults; `default_max_tokens` differs
+/// between completions (16) and chat.
+fn sampling_params(
+    body: &Value,
+    default_max_tokens: u64,
+) -> Result<(SamplingParams, usize), ApiError> {
+    let f = |k: &str, default: f64| -> Result<f64, ApiError> {
+        match body.get(k) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v
+                .as_f64()
+                .ok_or_else(|| bad(format!("`{k}` must be a number"))),
+        }
+    };
+    let u = |k: &str| -> Result<Option<u64>, ApiError> {
+        match body.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| bad(format!("`{k}` must be a non-negative integer"))),
+        }
+    };
+    let temperature = f("temperature", 1.0)?;
+    if !(0.0..=100.0).contains(&temperature) {
+        return Err(bad(format!(
+            "`temperature` must be >= 0, got {temperature}"
+        )));
+    }
+    let top_p = f("top_p", 1.0)?;
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        return Err(bad(format!("`top_p` must be in (0, 1], got {top_p}")));
+    }
+    let min_p = f("min_p", 0.0)?;
+    if !(0.0..=1.0).contains(&min_p) {
+        return Err(bad(format!("`min_p` must be in [0, 1], got {min_p}")));
+    }
+    // vLLM's "disabled" is -1, OpenAI's is absent; ours is 0.
+    let top_k = match body.get("top_k") {
+        None | Some(Value::Null) => 0,
+        Some(v) => match v.as_i64() {
+            Some(k) if k <= 0 => 0,
+            Some(k) => k as usize,
+            None => return Err(bad("`top_k` must be an integer")),
+        },
+    };
+    let max_tokens = u("max_tokens")?
+        .or(u("max_completion_tokens")?)
+        .unwrap_or(default_max_tokens);
+    if max_tokens == 0 {
+        return Err(bad("`max_tokens` must be at least 1"));
+    }
+    let n = u("n")?.unwrap_or(1) as usize;
+    if n == 0 {
+        return Err(bad("`n` must be at least 1"));
+    }
+    let seed = match body.get("seed") {
+        None | Some(Value::Null) => rand::random::<u32>() as u64,
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| bad("`seed` must be a non-negative integer"))?,
+    };
+    let stop = match body.get("stop") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|s| s.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("`stop` must be a string or a list of strings"))?,
+        Some(_) => return Err(bad("`stop` must be a string or a list of strings")),
+    };
+    Ok((
+        SamplingParams {
+            temperature,
+            top_p,
+            top_k,
+            min_p,
+            max_tokens: max_tokens as usize,
+            stop,
+            seed,
+        },
+        n,
+    ))
+}

@@ -1,0 +1,242 @@
+//! `ouro serve`'s OpenAI surface beyond plain completions: streamed answers and
+//! log-probs, checked against the same requests answered whole.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use ouro_sample::serve::{self, ServeOptions};
+use serde_json::{json, Value};
+
+fn start(dir: &std::path::Path) -> serve::RunningServer {
+    let model = common::tiny_model(dir);
+    serve::start(&ServeOptions {
+        port: 0,
+        max_batch: 4,
+        ..ServeOptions::new(&model)
+    })
+    .unwrap()
+}
+
+fn post(server: &serve::RunningServer, path: &str, body: &Value) -> Result<String, (u16, String)> {
+    match ureq::post(&format!("{}{path}", server.base_url()))
+        .set("Content-Type", "application/json")
+        .send_string(&body.to_string())
+    {
+        Ok(r) => Ok(r.into_string().unwrap()),
+        Err(ureq::Error::Status(code, r)) => Err((code, r.into_string().unwrap())),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The `data:` payloads of a server-sent event stream, in order.
+fn events(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            e.strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("not a data event: {e:?}"))
+                .to_string()
+        })
+        .collect()
+}
+
+/// Per choice: the text the stream's deltas join to, its finish reason, its streamed
+/// token log-probs, and how many chunks carried text.
+#[derive(Debug, Default)]
+struct Joined {
+    text: String,
+    finish: Option<String>,
+    logprobs: Vec<f64>,
+    chunks: usize,
+}
+
+fn join(chunks: &[Value], chat: bool) -> BTreeMap<u64, Joined> {
+    let mut out: BTreeMap<u64, Joined> = BTreeMap::new();
+    for c in chunks {
+        for ch in c["choices"].as_array().unwrap() {
+            let j = out.entry(ch["index"].as_u64().unwrap()).or_default();
+            let delta = if chat {
+                ch["delta"]["content"].as_str()
+            } else {
+                ch["text"].as_str()
+            };
+            if let Some(d) = delta.filter(|d| !d.is_empty()) {
+                j.text.push_str(d);
+                j.chunks += 1;
+            }
+            if let Some(f) = ch["finish_reason"].as_str() {
+                assert!(j.finish.is_none(), "a choice finishes once");
+                j.finish = Some(f.to_string());
+            }
+            j.logprobs.extend(token_logprobs(&ch["logprobs"], chat));
+        }
+    }
+    out
+}
+
+fn token_logprobs(lp: &Value, chat: bool) -> Vec<f64> {
+    let list = if chat {
+        lp["content"]
+            .as_array()
+            .map(|c| c.iter().map(|t| t["logprob"].clone()).collect())
+    } else {
+        lp["token_logprobs"].as_array().cloned()
+    };
+    list.unwrap_or_default()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn streamed_deltas_join_to_the_text_the_same_request_answers_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    for chat in [false, true] {
+        let (path, mut body) = if chat {
+            (
+                "/v1/chat/completions",
+                json!({"messages": [{"role": "user", "content": "def f(x):"}], "logprobs": true}),
+            )
+        } else {
+            (
+                "/v1/completions",
+                json!({"prompt": ["def f(x):", "def g("], "logprobs": 0}),
+            )
+        };
+        // 5 choices against a batch of 4: the stream spans two batches.
+        for (k, v) in [
+            ("max_tokens", json!(24)),
+            ("seed", json!(11)),
+            ("n", json!(if chat { 5 } else { 3 })),
+        ] {
+            body[k] = v;
+        }
+        let whole: Value = serde_json::from_str(&post(&server, path, &body).unwrap()).unwrap();
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({"include_usage": true});
+        let raw = post(&server, path, &body).unwrap();
+        let payloads = events(&raw);
+        assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"), "{raw}");
+        let chunks: Vec<Value> = payloads[..payloads.len() - 1]
+            .iter()
+            .map(|p| serde_json::from_str(p).unwrap())
+            .collect();
+        let object = if chat {
+            "chat.completion.chunk"
+        } else {
+            "text_completion"
+        };
+        assert!(chunks
+            .iter()
+            .all(|c| c["object"] == object && c["id"] == chunks[0]["id"]));
+        let usage = chunks.last().unwrap();
+        assert_eq!(usage["choices"], json!([]), "the usage chunk comes last");
+        assert_eq!(usage["usage"], whole["usage"]);
+        let joined = join(&chunks, chat);
+        let choices = whole["choices"].as_array().unwrap();
+        assert_eq!(joined.len(), choices.len());
+        let mut text_chunks = 0;
+        for (c, (i, j)) in choices.iter().zip(&joined) {
+            assert_eq!(c["index"].as_u64(), Some(*i));
+            let text = if chat {
+                &c["message"]["content"]
+            } else {
+                &c["text"]
+            };
+            assert_eq!(j.text, text.as_str().unwrap(), "chat {chat}, choice {i}");
+            assert_eq!(j.finish.as_deref(), c["finish_reason"].as_str());
+            assert_eq!(j.logprobs, token_logprobs(&c["logprobs"], chat));
+            text_chunks += j.chunks;
+        }
+        // Tokens go out as they are sampled, not as one blob per choice.
+        assert!(text_chunks > 2 * choices.len(), "{text_chunks} text chunks");
+        if chat {
+            let first = &chunks[0]["choices"][0];
+            assert_eq!(first["delta"], json!({"role": "assistant", "content": ""}));
+        }
+    }
+    server.shutdown();
+}
+
+#[test]
+fn logprobs_come_in_each_endpoints_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let body = json!({"prompt": "def f(x):", "max_tokens": 8, "seed": 3, "logprobs": 2});
+    let r: Value = serde_json::from_str(&post(&server, "/v1/completions", &body).unwrap()).unwrap();
+    let lp = &r["choices"][0]["logprobs"];
+    let n = r["usage"]["completion_tokens"].as_u64().unwrap() as usize;
+    let tokens = lp["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), n, "every sampled token, EOS included");
+    assert_eq!(lp["token_logprobs"].as_array().unwrap().len(), n);
+    let offsets: Vec<u64> = lp["text_offset"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_u64().unwrap())
+        .collect();
+    assert!(offsets.windows(2).all(|w| w[0] <= w[1]), "{offsets:?}");
+    for (t, top) in tokens.iter().zip(lp["top_logprobs"].as_array().unwrap()) {
+        let top = top.as_object().unwrap();
+        // Two alternatives and the sampled token (which may be one of them); tokens
+        // that are parts of one character all read "\u{FFFD}" and share a key, as in
+        // OpenAI's own dict.
+        assert!((1..=3).contains(&top.len()), "{top:?}");
+        assert!(top.contains_key(t.as_str().unwrap()));
+    }
+
+    let chat = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 6,
+                      "seed": 3, "logprobs": true, "top_logprobs": 2});
+    let r: Value =
+        serde_json::from_str(&post(&server, "/v1/chat/completions", &chat).unwrap()).unwrap();
+    let content = r["choices"][0]["logprobs"]["content"].as_array().unwrap();
+    assert!(!content.is_empty());
+    for t in content {
+        assert_eq!(t["top_logprobs"].as_array().unwrap().len(), 2);
+        let bytes: Vec<u8> = t["bytes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_u64().unwrap() as u8)
+            .collect();
+        assert_eq!(bytes, t["token"].as_str().unwrap().as_bytes());
+    }
+    let plain = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2});
+    let r: Value =
+        serde_json::from_str(&post(&server, "/v1/chat/completions", &plain).unwrap()).unwrap();
+    assert_eq!(
+        r["choices"][0]["logprobs"],
+        Value::Null,
+        "only when asked for"
+    );
+
+    for (path, bad, field) in [
+        (
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "hi"}], "top_logprobs": 3}),
+            "top_logprobs",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": "x", "logprobs": 21}),
+            "logprobs",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": "x", "stream": "yes"}),
+            "stream",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": "x", "echo": true}),
+            "echo",
+        ),
+    ] {
+        let (code, msg) = post(&server, path, &bad).unwrap_err();
+        assert_eq!(code, 400, "{bad}");
+        assert!(msg.contains(&format!("`{field}`")), "{msg}");
+    }
+    server.shutdown();
+}
