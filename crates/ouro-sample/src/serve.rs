@@ -468,14 +468,14 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool) -> Result<Answer, ApiError> 
         message: "the model thread has stopped".into(),
     };
     let choices = requests.len();
+    let submit = |reply| {
+        ctx.work
+            .send(Work { requests, reply })
+            .map_err(|_| stopped())
+    };
     if let Some(opts) = req.stream {
         let (tx, events) = mpsc::channel();
-        ctx.work
-            .send(Work {
-                requests,
-                reply: Reply::Stream(tx),
-            })
-            .map_err(|_| stopped())?;
+        submit(Reply::Stream(tx))?;
         return Ok(Answer::Stream(Box::new(Streaming {
             head,
             choices,
@@ -484,12 +484,7 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool) -> Result<Answer, ApiError> 
         })));
     }
     let (tx, rx) = mpsc::channel();
-    ctx.work
-        .send(Work {
-            requests,
-            reply: Reply::Whole(tx),
-        })
-        .map_err(|_| stopped())?;
+    submit(Reply::Whole(tx))?;
     let generations = rx.recv().map_err(|_| stopped())?.map_err(|e| ApiError {
         status: 500,
         message: format!("generation failed: {e}"),
@@ -499,4 +494,51 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool) -> Result<Answer, ApiError> 
         &ctx.tokenizer,
         &generations,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_of_several_requests_streams_each_its_own_choices() {
+        let work = |rows: usize, reply| Work {
+            requests: vec![GenerationRequest::new("p", SamplingParams::default()); rows],
+            reply,
+        };
+        let (whole, _whole_rx) = mpsc::channel();
+        let (a, a_rx) = mpsc::channel();
+        let (b, b_rx) = mpsc::channel();
+        let batch = vec![
+            work(2, Reply::Stream(a)),
+            work(3, Reply::Whole(whole)),
+            work(2, Reply::Stream(b)),
+        ];
+        let fanout = Fanout {
+            batch: &batch,
+            starts: vec![0, 2, 5],
+        };
+        let t = |id| TokenLogprob {
+            id,
+            logprob: -1.0,
+            top: vec![],
+        };
+        for r in 0..7 {
+            fanout.token(r, &t(r as u32));
+        }
+        let got = |rx: &mpsc::Receiver<Event>| -> Vec<(usize, u32)> {
+            rx.try_iter()
+                .map(|e| match e {
+                    Event::Token(i, t) => (i, t.id),
+                    _ => panic!("only tokens were sent"),
+                })
+                .collect()
+        };
+        assert_eq!(got(&a_rx), vec![(0, 0), (1, 1)]);
+        assert_eq!(
+            got(&b_rx),
+            vec![(0, 5), (1, 6)],
+            "rows 5 and 6 are b's choices 0 and 1"
+        );
+    }
 }
