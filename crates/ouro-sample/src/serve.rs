@@ -388,8 +388,13 @@ fn route(request: &mut tiny_http::Request, ctx: &Ctx) -> Result<Answer, ApiError
         (Get, "/v1/models") => Ok(Answer::Json(json!({"object": "list", "data": [{
             "id": ctx.model_name, "object": "model", "created": now(), "owned_by": "ouro"}]}))),
         (Get, "/health") => Ok(Answer::Json(json!({}))),
-        (Post, "/v1/completions") => completions(&read_json(request)?, ctx, false),
-        (Post, "/v1/chat/completions") => completions(&read_json(request)?, ctx, true),
+        (Post, "/v1/completions" | "/v1/chat/completions") => {
+            let chat = path == "/v1/chat/completions";
+            // A streamed body is chunked, which HTTP/1.0 does not have.
+            let v = request.http_version();
+            let chunked = (v.0, v.1) >= (1, 1);
+            completions(&read_json(request)?, ctx, chat, chunked)
+        }
         (_, "/v1/models" | "/health" | "/v1/completions" | "/v1/chat/completions") => {
             Err(ApiError {
                 status: 405,
@@ -420,7 +425,7 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-fn completions(body: &Value, ctx: &Ctx, chat: bool) -> Result<Answer, ApiError> {
+fn completions(body: &Value, ctx: &Ctx, chat: bool, chunked: bool) -> Result<Answer, ApiError> {
     if let Some(model) = body.get("model").and_then(Value::as_str) {
         if !model.is_empty() && model != ctx.model_name {
             return Err(ApiError {
@@ -433,6 +438,11 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool) -> Result<Answer, ApiError> 
         }
     }
     let req = request::parse(body, chat, &ctx.chat)?;
+    if req.stream.is_some() && !chunked {
+        return Err(bad(
+            "`stream` needs HTTP/1.1 (a streamed answer is chunked)",
+        ));
+    }
     let n = req.n;
     if req.prompts.len() * n > MAX_CHOICES {
         return Err(bad(format!(

@@ -240,3 +240,24 @@ fn logprobs_come_in_each_endpoints_shape() {
     }
     server.shutdown();
 }
+
+#[test]
+fn an_http_1_0_client_asking_to_stream_is_told_why_not() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let body = json!({"prompt": "x", "max_tokens": 2, "stream": true}).to_string();
+    let mut c = std::net::TcpStream::connect(server.addr()).unwrap();
+    write!(
+        c,
+        "POST /v1/completions HTTP/1.0\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.0 400"), "{answer}");
+    assert!(answer.contains("needs HTTP/1.1"), "{answer}");
+    server.shutdown();
+}
