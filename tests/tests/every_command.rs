@@ -371,6 +371,12 @@ fn every_subcommand_runs_end_to_end() {
         ok(&["train", "dpo", "--print-config", "--config", &s(&printed)]),
         defaults
     );
+    // The optional keys that are off show as comments; uncommented, they are on.
+    let on = defaults.replace("# rpo_alpha", "rpo_alpha");
+    assert_ne!(on, defaults, "{defaults}");
+    std::fs::write(&printed, &on).unwrap();
+    let on = ok(&["train", "dpo", "--print-config", "--config", &s(&printed)]);
+    assert!(on.contains("\nrpo_alpha = 1.0\n"), "{on}");
     served_model_answers_ouro_sample(&model, &problems, d);
     let cfg = d.join("train.toml");
     std::fs::write(&cfg, "[optim]\nmax_steps = 1\nbatch_size = 2\n").unwrap();

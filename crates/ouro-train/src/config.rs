@@ -273,6 +273,57 @@ impl Default for DpoConfig {
     }
 }
 
+impl SftConfig {
+    /// The config as a TOML file to edit: every key, the optional ones that are off
+    /// commented out with an example value (TOML has no "none", so they would vanish).
+    pub fn to_toml(&self) -> std::result::Result<String, toml::ser::Error> {
+        Ok(with_off_keys(
+            toml::to_string_pretty(self)?,
+            &[],
+            self.lora.as_ref(),
+        ))
+    }
+}
+
+impl DpoConfig {
+    /// [`SftConfig::to_toml`] for DPO.
+    pub fn to_toml(&self) -> std::result::Result<String, toml::ser::Error> {
+        let rpo = "rpo_alpha = 1.0    # off by default: weight of an NLL term on chosen (RPO)";
+        let off: &[&str] = if self.rpo_alpha.is_none() {
+            &[rpo]
+        } else {
+            &[]
+        };
+        Ok(with_off_keys(
+            toml::to_string_pretty(self)?,
+            off,
+            self.lora.as_ref(),
+        ))
+    }
+}
+
+/// `text` with `top` (top-level keys that are off) commented in before the first table,
+/// and a commented `[lora]` table at the end when LoRA is off.
+fn with_off_keys(text: String, top: &[&str], lora: Option<&LoraSettings>) -> String {
+    let split = text.find("\n\n[").map_or(text.len(), |i| i + 1);
+    let (head, tables) = text.split_at(split);
+    let mut out = head.to_string();
+    for k in top {
+        out.push_str(&format!("# {k}\n"));
+    }
+    out.push_str(tables);
+    if lora.is_none() {
+        out.push_str(
+            "\n# [lora]              # off by default: train LoRA adapters over a frozen base\n",
+        );
+        let table = toml::to_string_pretty(&LoraSettings::default()).unwrap_or_default();
+        for line in table.lines() {
+            out.push_str(&format!("# {line}\n"));
+        }
+    }
+    out
+}
+
 /// Reads a TOML config; a missing file is an error, missing keys take defaults.
 pub fn load_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io {
@@ -288,6 +339,42 @@ pub fn load_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printed_configs_show_the_optional_keys_commented_and_uncommenting_turns_them_on() {
+        let dpo = DpoConfig::default().to_toml().unwrap();
+        assert_eq!(
+            toml::from_str::<DpoConfig>(&dpo).unwrap(),
+            DpoConfig::default()
+        );
+        let uncomment = |t: &str| -> String {
+            t.lines()
+                .map(|l| l.strip_prefix("# ").unwrap_or(l))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let on: DpoConfig = toml::from_str(&uncomment(&dpo)).unwrap();
+        assert_eq!(on.rpo_alpha, Some(1.0));
+        assert_eq!(on.lora, Some(LoraSettings::default()));
+        let sft = SftConfig::default().to_toml().unwrap();
+        assert_eq!(
+            toml::from_str::<SftConfig>(&sft).unwrap(),
+            SftConfig::default()
+        );
+        assert!(!sft.contains("rpo_alpha"));
+        let on: SftConfig = toml::from_str(&uncomment(&sft)).unwrap();
+        assert_eq!(on.lora, Some(LoraSettings::default()));
+        // A key that is set prints as itself, not as a comment.
+        let set = DpoConfig {
+            rpo_alpha: Some(0.5),
+            ..DpoConfig::default()
+        };
+        let text = set.to_toml().unwrap();
+        assert!(
+            text.contains("\nrpo_alpha = 0.5\n") && !text.contains("# rpo_alpha"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn trl_save_steps_is_save_every() {

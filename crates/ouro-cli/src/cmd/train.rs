@@ -108,8 +108,12 @@ fn config_help() -> String {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let sft = toml::to_string_pretty(&ouro_train::SftConfig::default()).unwrap_or_default();
-    let dpo = toml::to_string_pretty(&ouro_train::DpoConfig::default()).unwrap_or_default();
+    let sft = ouro_train::SftConfig::default()
+        .to_toml()
+        .unwrap_or_default();
+    let dpo = ouro_train::DpoConfig::default()
+        .to_toml()
+        .unwrap_or_default();
     format!(
         "TOML config; missing keys take the defaults below, unknown keys are an error. \
          `--print-config` prints them as a file to edit.\n\n  sft:\n{}\n\n  dpo:\n{}",
@@ -121,12 +125,12 @@ fn config_help() -> String {
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.print_config {
         let text = match args.objective {
-            Objective::Sft => toml::to_string_pretty(&load_config::<ouro_train::SftConfig>(
-                args.config.as_deref(),
-            )?),
-            Objective::Dpo => toml::to_string_pretty(&load_config::<ouro_train::DpoConfig>(
-                args.config.as_deref(),
-            )?),
+            Objective::Sft => {
+                load_config::<ouro_train::SftConfig>(args.config.as_deref())?.to_toml()
+            }
+            Objective::Dpo => {
+                load_config::<ouro_train::DpoConfig>(args.config.as_deref())?.to_toml()
+            }
         }
         .context("printing the config as TOML")?;
         print!("{text}");
