@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_max_batch(batch);
     let reqs: Vec<_> = (0..batch as u64)
         .map(|i| ouro_model::GenerationRequest {
-            prompt: prompt.clone(),
+            prompt: prompt.clone().into(),
             params: ouro_model::SamplingParams {
                 temperature: 0.8,
                 top_p: 0.95,

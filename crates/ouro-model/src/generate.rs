@@ -19,6 +19,7 @@ use crate::decoder::{Decoder, KvCache};
 use crate::error::{ModelError, Result};
 pub use crate::sampling::{sample_token, SamplingParams};
 
+mod echo;
 mod events;
 mod from_dir;
 pub use events::{TokenLogprob, TokenSink};
@@ -45,10 +46,41 @@ impl FinishReason {
     }
 }
 
-/// One prompt (already formatted, see [`crate::chat`]) and how to sample it.
+/// What a generation continues: text (already formatted, see [`crate::chat`]) that the
+/// model's tokenizer encodes, or token ids taken as they are (an OpenAI client that
+/// tokenized the prompt itself needs its exact tokens kept).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    Text(String),
+    Ids(Vec<u32>),
+}
+
+impl Prompt {
+    /// The text of a text prompt.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Prompt::Text(t) => Some(t),
+            Prompt::Ids(_) => None,
+        }
+    }
+}
+
+impl From<String> for Prompt {
+    fn from(s: String) -> Self {
+        Prompt::Text(s)
+    }
+}
+
+impl From<&str> for Prompt {
+    fn from(s: &str) -> Self {
+        Prompt::Text(s.to_string())
+    }
+}
+
+/// One prompt and how to sample it.
 #[derive(Debug, Clone)]
 pub struct GenerationRequest {
-    pub prompt: String,
+    pub prompt: Prompt,
     pub params: SamplingParams,
     /// How many of the most likely tokens each [`TokenLogprob`] lists besides the
     /// sampled one (0: none, the common case; it costs a pass over the vocabulary).
@@ -56,7 +88,7 @@ pub struct GenerationRequest {
 }
 
 impl GenerationRequest {
-    pub fn new(prompt: impl Into<String>, params: SamplingParams) -> Self {
+    pub fn new(prompt: impl Into<Prompt>, params: SamplingParams) -> Self {
         GenerationRequest {
             prompt: prompt.into(),
             params,
@@ -231,8 +263,19 @@ impl<'a> Generator<'a> {
     }
 
     /// A prompt's token ids; an empty prompt starts from the BOS token.
-    fn prompt_ids(&self, prompt: &str) -> Result<Vec<u32>> {
-        let mut ids = self.encode(prompt)?;
+    pub fn prompt_ids(&self, prompt: &Prompt) -> Result<Vec<u32>> {
+        let mut ids = match prompt {
+            Prompt::Text(t) => self.encode(t)?,
+            Prompt::Ids(ids) => {
+                let vocab = self.decoder.config().vocab_size;
+                if let Some(bad) = ids.iter().find(|&&i| i as usize >= vocab) {
+                    return Err(ModelError::InvalidArgument(format!(
+                        "prompt token id {bad} is outside the vocabulary (0..{vocab})"
+                    )));
+                }
+                ids.clone()
+            }
+        };
         if ids.is_empty() {
             let bos = self
                 .decoder

@@ -39,7 +39,7 @@ pub use decoder::{Decoder, KvCache};
 pub use device::{DeviceError, Placement, SampleDtype};
 pub use error::{ModelError, Result};
 pub use generate::{
-    FinishReason, Generation, GenerationRequest, GenerationTimes, Generator, TokenLogprob,
+    FinishReason, Generation, GenerationRequest, GenerationTimes, Generator, Prompt, TokenLogprob,
     TokenSink,
 };
 pub use sampling::SamplingParams;

@@ -140,7 +140,7 @@ fn a_sliced_prefill_generates_what_one_pass_does() {
     let reqs: Vec<GenerationRequest> = [(1usize, 3u64), (4, 5), (7, 9)]
         .iter()
         .map(|&(n, seed)| GenerationRequest {
-            prompt: long(n),
+            prompt: long(n).into(),
             params: SamplingParams {
                 temperature: 0.0,
                 max_tokens: 8,
@@ -152,7 +152,7 @@ fn a_sliced_prefill_generates_what_one_pass_does() {
         .collect();
     let longest = reqs
         .iter()
-        .map(|r| tok.encode(r.prompt.as_str(), false).unwrap().len())
+        .map(|r| tok.encode(r.prompt.text().unwrap(), false).unwrap().len())
         .max()
         .unwrap();
     assert!(
@@ -263,4 +263,42 @@ fn top_logprobs_list_the_likeliest_tokens_and_greedy_picks_the_first() {
         );
         assert!(t.top.iter().map(|x| x.1.exp()).sum::<f64>() <= 1.0 + 1e-9);
     }
+}
+
+#[test]
+fn a_scored_prompt_gives_its_tokens_the_log_probs_sampling_gave_them() {
+    let (d, tok) = setup();
+    let g = Generator::new(&d, &tok);
+    let mut r = req("def f", 5, 8);
+    r.params.temperature = 0.0;
+    r.top_logprobs = 2;
+    let out = g.generate(std::slice::from_ref(&r)).unwrap().remove(0);
+    // Token ids are taken as they are: the same prompt as ids generates the same.
+    let ids = tok.encode("def f", false).unwrap().get_ids().to_vec();
+    let mut by_ids = r.clone();
+    by_ids.prompt = ouro_model::Prompt::Ids(ids.clone());
+    assert_eq!(g.generate(&[by_ids]).unwrap()[0], out);
+    // The prompt and its greedy continuation, scored in one forward: the continuation's
+    // log-probs are the ones the cached decode steps sampled with.
+    let whole: Vec<u32> = ids.iter().chain(&out.token_ids).copied().collect();
+    let (scored_ids, scored) = g
+        .prompt_logprobs(&ouro_model::Prompt::Ids(whole.clone()), 2)
+        .unwrap();
+    assert_eq!(scored_ids, whole);
+    assert_eq!(scored.len(), whole.len() - 1, "every token but the first");
+    let tail = &scored[ids.len() - 1..];
+    for (s, t) in tail.iter().zip(&out.token_logprobs) {
+        assert_eq!(s.id, t.id);
+        assert!(
+            (s.logprob - t.logprob).abs() < 1e-4,
+            "{} vs {}",
+            s.logprob,
+            t.logprob
+        );
+        assert_eq!(s.top[0].0, t.id, "greedy sampled the likeliest token");
+    }
+    let err = g
+        .prompt_logprobs(&ouro_model::Prompt::Ids(vec![1, 1_000_000]), 0)
+        .unwrap_err();
+    assert!(err.to_string().contains("outside the vocabulary"), "{err}");
 }

@@ -47,7 +47,7 @@ fn smollm2_imports_and_answers_a_factual_question_greedily() {
     let g = Generator::new(&ck.decoder, tok);
     let out = g
         .generate(&[GenerationRequest {
-            prompt,
+            prompt: prompt.into(),
             params: SamplingParams {
                 temperature: 0.0,
                 max_tokens: 30,

@@ -42,7 +42,7 @@ pub(crate) fn generate(
         .iter()
         .map(|job| {
             Ok(GenerationRequest {
-                prompt: render.prompt(&job.problem.prompt)?,
+                prompt: render.prompt(&job.problem.prompt)?.into(),
                 params: sampling_params(opts, job.seed),
                 top_logprobs: 0,
             })
@@ -54,10 +54,11 @@ pub(crate) fn generate(
         .iter()
         .enumerate()
         .map(|(i, r)| {
+            let text = r.prompt.text().unwrap_or_default();
             let len = tok
-                .encode(r.prompt.as_str(), false)
+                .encode(text, false)
                 .map(|e| e.len())
-                .unwrap_or(r.prompt.len());
+                .unwrap_or(text.len());
             (len, i)
         })
         .collect();

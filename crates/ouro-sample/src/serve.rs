@@ -13,7 +13,11 @@
 //! character); the deltas join to the text the same request answers without streaming.
 //! `logprobs` (completions: `logprobs: k`; chat: `logprobs: true`, `top_logprobs: k`)
 //! reports every sampled token, EOS included, so their sum is the local backend's
-//! `Sample.logprob`. Not supported (400): `echo`, token-id prompts.
+//! `Sample.logprob`. A completions `prompt` may be token ids (or a list of id lists), taken
+//! as they are; `echo` answers each prompt before its completion and, with `logprobs`,
+//! scores the prompt's tokens too (`max_tokens: 0` scores without sampling): what
+//! log-likelihood clients such as lm-evaluation-harness's `local-completions` send.
+//! Not supported (400): `echo` with `stream`, and on chat.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -24,16 +28,16 @@ use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context};
-use ouro_model::chat::{PromptFormat, PromptRenderer};
-use ouro_model::{
-    checkpoint, Generation, GenerationRequest, Generator, SamplingParams, TokenLogprob, TokenSink,
-};
+use ouro_model::chat::PromptRenderer;
+use ouro_model::{GenerationRequest, Prompt, SamplingParams};
 use serde_json::{json, Value};
 use tokenizers::Tokenizer;
 
+mod model_thread;
 mod reply;
 mod request;
 
+use model_thread::{model_thread, Loaded, Reply, Work};
 use reply::Event;
 
 /// Largest request body read.
@@ -122,7 +126,7 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
         .clone()
         .unwrap_or_else(|| crate::checkpoint_name(&opts.model));
     let (work_tx, work_rx) = mpsc::channel::<Work>();
-    let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<(PromptRenderer, Tokenizer)>>();
+    let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<Loaded>>();
     let dir = opts.model.clone();
     let max_batch = opts.max_batch.max(1);
     let (place, weights) = (opts.place.clone(), opts.weights);
@@ -130,7 +134,11 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
         .name("ouro-serve-model".into())
         .spawn(move || model_thread(dir, max_batch, (place, weights), ready_tx, work_rx))
         .context("starting the model thread")?;
-    let (chat, tokenizer) = ready_rx
+    let Loaded {
+        chat,
+        tokenizer,
+        vocab,
+    } = ready_rx
         .recv()
         .map_err(|_| anyhow!("the model thread died while loading"))??;
     let bind = format!("{}:{}", opts.host, opts.port);
@@ -144,6 +152,7 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
         model_name: model_name.clone(),
         chat,
         tokenizer,
+        vocab,
         work: work_tx,
         next_id: AtomicU64::new(0),
     });
@@ -185,132 +194,12 @@ pub fn serve(opts: &ServeOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Generation work for the model thread, and where to send the result.
-struct Work {
-    requests: Vec<GenerationRequest>,
-    reply: Reply,
-}
-
-enum Reply {
-    /// Everything at once, when the batch is done.
-    Whole(mpsc::Sender<Result<Vec<Generation>, String>>),
-    /// Every token as it is sampled, and each choice as it finishes.
-    Stream(mpsc::Sender<Event>),
-}
-
-/// Sends a batch's progress to the streaming requests in it.
-struct Fanout<'a> {
-    batch: &'a [Work],
-    /// Index of each work's first request in the batch.
-    starts: Vec<usize>,
-}
-
-impl Fanout<'_> {
-    fn send(&self, request: usize, event: impl FnOnce(usize) -> Event) {
-        let w = self.starts.partition_point(|&s| s <= request) - 1;
-        if let Reply::Stream(tx) = &self.batch[w].reply {
-            // A client that went away stops listening; its rows decode on.
-            let _ = tx.send(event(request - self.starts[w]));
-        }
-    }
-}
-
-impl TokenSink for Fanout<'_> {
-    fn token(&self, request: usize, token: &TokenLogprob) {
-        self.send(request, |i| Event::Token(i, token.clone()));
-    }
-    fn finished(&self, request: usize, generation: &Generation) {
-        self.send(request, |i| Event::Finished(i, generation.clone()));
-    }
-}
-
-fn model_thread(
-    dir: PathBuf,
-    max_batch: usize,
-    (place, weights): (ouro_model::Placement, ouro_model::SampleDtype),
-    ready: mpsc::Sender<anyhow::Result<(PromptRenderer, Tokenizer)>>,
-    work: mpsc::Receiver<Work>,
-) {
-    let ck = match checkpoint::load_for_sampling(&dir, (&place, weights)) {
-        Ok(ck) => ck,
-        Err(e) => {
-            let _ = ready.send(Err(anyhow!("loading checkpoint {}: {e}", dir.display())));
-            return;
-        }
-    };
-    let Some(tok) = ck.tokenizer.as_ref() else {
-        let _ = ready.send(Err(anyhow!(
-            "{}: no tokenizer.json; ouro serve needs the checkpoint's tokenizer",
-            dir.display()
-        )));
-        return;
-    };
-    // The checkpoint's own chat template renders chat requests (ChatML without one).
-    let chat = match PromptRenderer::for_model(&dir, PromptFormat::ChatMl) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = ready.send(Err(anyhow!("{e}")));
-            return;
-        }
-    };
-    let _ = ready.send(Ok((chat, tok.clone())));
-    let generator = Generator::new(&ck.decoder, tok).with_max_batch(max_batch);
-    while let Ok(first) = work.recv() {
-        // Everything that queued up while the last batch ran is decoded together.
-        let mut batch = vec![first];
-        let mut rows = batch[0].requests.len();
-        while rows < max_batch {
-            match work.try_recv() {
-                Ok(w) => {
-                    rows += w.requests.len();
-                    batch.push(w);
-                }
-                Err(_) => break,
-            }
-        }
-        let all: Vec<GenerationRequest> = batch
-            .iter()
-            .flat_map(|w| w.requests.iter().cloned())
-            .collect();
-        let starts = batch
-            .iter()
-            .scan(0, |next, w| {
-                let s = *next;
-                *next += w.requests.len();
-                Some(s)
-            })
-            .collect();
-        let fanout = Fanout {
-            batch: &batch,
-            starts,
-        };
-        match generator.generate_streaming(&all, &fanout) {
-            Ok(generations) => {
-                let mut it = generations.into_iter();
-                for w in &batch {
-                    let mine: Vec<Generation> = it.by_ref().take(w.requests.len()).collect();
-                    if let Reply::Whole(tx) = &w.reply {
-                        let _ = tx.send(Ok(mine));
-                    }
-                }
-            }
-            Err(e) => {
-                for w in &batch {
-                    let _ = match &w.reply {
-                        Reply::Whole(tx) => tx.send(Err(e.to_string())).is_ok(),
-                        Reply::Stream(tx) => tx.send(Event::Failed(e.to_string())).is_ok(),
-                    };
-                }
-            }
-        }
-    }
-}
-
 struct Ctx {
     model_name: String,
     chat: PromptRenderer,
     /// The model's tokenizer, for token texts and streamed deltas.
     tokenizer: Tokenizer,
+    vocab: usize,
     work: mpsc::Sender<Work>,
     next_id: AtomicU64,
 }
@@ -443,6 +332,17 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool, chunked: bool) -> Result<Ans
             "`stream` needs HTTP/1.1 (a streamed answer is chunked)",
         ));
     }
+    for p in &req.prompts {
+        if let Some(id) = match p {
+            Prompt::Ids(ids) => ids.iter().find(|&&i| i as usize >= ctx.vocab),
+            Prompt::Text(_) => None,
+        } {
+            return Err(bad(format!(
+                "`prompt` token id {id} is outside the vocabulary (0..{})",
+                ctx.vocab
+            )));
+        }
+    }
     let n = req.n;
     if req.prompts.len() * n > MAX_CHOICES {
         return Err(bad(format!(
@@ -478,9 +378,14 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool, chunked: bool) -> Result<Ans
         message: "the model thread has stopped".into(),
     };
     let choices = requests.len();
+    let score = req.logprobs.filter(|_| req.echo);
     let submit = |reply| {
         ctx.work
-            .send(Work { requests, reply })
+            .send(Work {
+                requests,
+                score_prompts: score,
+                reply,
+            })
             .map_err(|_| stopped())
     };
     if let Some(opts) = req.stream {
@@ -495,60 +400,33 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool, chunked: bool) -> Result<Ans
     }
     let (tx, rx) = mpsc::channel();
     submit(Reply::Whole(tx))?;
-    let generations = rx.recv().map_err(|_| stopped())?.map_err(|e| ApiError {
+    let answered = rx.recv().map_err(|_| stopped())?.map_err(|e| ApiError {
         status: 500,
         message: format!("generation failed: {e}"),
     })?;
+    let mut prompts = answered.prompts.into_iter();
+    let echoes: Vec<reply::Echo> = if req.echo {
+        (0..answered.generations.len())
+            .map(|i| {
+                let text = match &req.prompts[i / n] {
+                    Prompt::Text(t) => t.clone(),
+                    Prompt::Ids(ids) => ctx.tokenizer.decode(ids, false).unwrap_or_default(),
+                };
+                let (ids, logprobs) = prompts.next().unwrap_or_default();
+                reply::Echo {
+                    text,
+                    ids,
+                    logprobs,
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Answer::Json(reply::response(
         &head,
         &ctx.tokenizer,
-        &generations,
+        &answered.generations,
+        &echoes,
     )))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_batch_of_several_requests_streams_each_its_own_choices() {
-        let work = |rows: usize, reply| Work {
-            requests: vec![GenerationRequest::new("p", SamplingParams::default()); rows],
-            reply,
-        };
-        let (whole, _whole_rx) = mpsc::channel();
-        let (a, a_rx) = mpsc::channel();
-        let (b, b_rx) = mpsc::channel();
-        let batch = vec![
-            work(2, Reply::Stream(a)),
-            work(3, Reply::Whole(whole)),
-            work(2, Reply::Stream(b)),
-        ];
-        let fanout = Fanout {
-            batch: &batch,
-            starts: vec![0, 2, 5],
-        };
-        let t = |id| TokenLogprob {
-            id,
-            logprob: -1.0,
-            top: vec![],
-        };
-        for r in 0..7 {
-            fanout.token(r, &t(r as u32));
-        }
-        let got = |rx: &mpsc::Receiver<Event>| -> Vec<(usize, u32)> {
-            rx.try_iter()
-                .map(|e| match e {
-                    Event::Token(i, t) => (i, t.id),
-                    _ => panic!("only tokens were sent"),
-                })
-                .collect()
-        };
-        assert_eq!(got(&a_rx), vec![(0, 0), (1, 1)]);
-        assert_eq!(
-            got(&b_rx),
-            vec![(0, 5), (1, 6)],
-            "rows 5 and 6 are b's choices 0 and 1"
-        );
-    }
 }

@@ -228,11 +228,6 @@ fn logprobs_come_in_each_endpoints_shape() {
             json!({"prompt": "x", "stream": "yes"}),
             "stream",
         ),
-        (
-            "/v1/completions",
-            json!({"prompt": "x", "echo": true}),
-            "echo",
-        ),
     ] {
         let (code, msg) = post(&server, path, &bad).unwrap_err();
         assert_eq!(code, 400, "{bad}");
@@ -259,5 +254,89 @@ fn an_http_1_0_client_asking_to_stream_is_told_why_not() {
     c.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.0 400"), "{answer}");
     assert!(answer.contains("needs HTTP/1.1"), "{answer}");
+    server.shutdown();
+}
+
+/// The model's tokenizer, as a client that tokenizes its own prompts holds it.
+fn tokenizer(dir: &std::path::Path) -> tokenizers::Tokenizer {
+    tokenizers::Tokenizer::from_file(dir.join("tiny-model/tokenizer.json")).unwrap()
+}
+
+#[test]
+fn echo_scores_the_prompt_as_log_likelihood_clients_ask() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let tok = tokenizer(dir.path());
+    let text = "def f(x):\n    return x";
+    let ids = tok.encode(text, false).unwrap().get_ids().to_vec();
+    // lm-evaluation-harness's shape: echo, one token sampled, one alternative.
+    let ask = |prompt: Value, max_tokens: u64| -> Value {
+        let body = json!({"prompt": prompt, "max_tokens": max_tokens, "temperature": 0,
+                          "logprobs": 1, "echo": true, "seed": 1});
+        serde_json::from_str(&post(&server, "/v1/completions", &body).unwrap()).unwrap()
+    };
+    let by_text = ask(json!(text), 0);
+    let c = &by_text["choices"][0];
+    assert_eq!(c["text"], text, "max_tokens 0 answers the prompt alone");
+    let lp = &c["logprobs"];
+    let scored = lp["token_logprobs"].as_array().unwrap();
+    assert_eq!(scored.len(), ids.len());
+    assert_eq!(
+        scored[0],
+        Value::Null,
+        "the first token has nothing to be scored against"
+    );
+    assert_eq!(lp["top_logprobs"][0], Value::Null);
+    assert!(scored[1..].iter().all(|x| x.as_f64().unwrap() < 0.0));
+    assert_eq!(lp["text_offset"][0], 0);
+    // Token ids are scored as they are: the same tokens give the same answer.
+    let by_ids = ask(json!(ids), 0);
+    assert_eq!(by_ids["choices"][0]["logprobs"], *lp);
+    assert_eq!(by_ids["choices"][0]["text"], text);
+    // A list of id lists is a batch of prompts; with one sampled token, the prompt's
+    // tokens come first and the sampled one last.
+    let two = ask(json!([ids, ids[..3]]), 1);
+    let choices = two["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 2);
+    let n0 = choices[0]["logprobs"]["tokens"].as_array().unwrap().len();
+    assert_eq!(n0, ids.len() + 1);
+    assert_eq!(
+        choices[0]["logprobs"]["token_logprobs"].as_array().unwrap()[..ids.len()],
+        scored[..]
+    );
+    assert!(choices[0]["text"].as_str().unwrap().starts_with(text));
+
+    for (path, bad, field) in [
+        (
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "hi"}], "echo": true}),
+            "echo",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": "x", "echo": true, "stream": true}),
+            "echo",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": "x", "max_tokens": 0}),
+            "max_tokens",
+        ),
+        ("/v1/completions", json!({"prompt": [1, "a"]}), "prompt"),
+        (
+            "/v1/completions",
+            json!({"prompt": [[1, 2], [-3]]}),
+            "prompt",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": [1, 99999999]}),
+            "prompt",
+        ),
+    ] {
+        let (code, msg) = post(&server, path, &bad).unwrap_err();
+        assert_eq!(code, 400, "{bad}: {msg}");
+        assert!(msg.contains(&format!("`{field}`")), "{msg}");
+    }
     server.shutdown();
 }

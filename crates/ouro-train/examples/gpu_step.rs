@@ -143,7 +143,8 @@ fn generate(dir: &std::path::Path, new_tokens: usize, dev: &Device) {
                 prompt: (0..32)
                     .map(|_| format!("t{}", lcg(rng)))
                     .collect::<Vec<_>>()
-                    .join(" "),
+                    .join(" ")
+                    .into(),
                 params: ouro_model::SamplingParams {
                     temperature: 0.8,
                     top_p: 0.95,

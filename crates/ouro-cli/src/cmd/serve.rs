@@ -18,7 +18,10 @@ server returns what `ouro sample --model` returns.
 `stream: true` answers with server-sent events as tokens are sampled (the deltas join to the \
 text the request answers unstreamed; `stream_options.include_usage` adds a usage chunk). Log-probs: \
 `logprobs: k` on completions, `logprobs: true` and `top_logprobs: k` on chat (k up to 20); they \
-cover every sampled token, EOS included. Not supported: echo, token-id prompts. Runs until killed.",
+cover every sampled token, EOS included. A completions prompt may be token ids; `echo: true` \
+answers the prompt before its completion and with `logprobs` scores its tokens too (`max_tokens: 0` \
+scores without sampling), as log-likelihood clients such as lm-evaluation-harness ask. Not \
+supported: echo with stream. Runs until killed.",
     after_help = "Examples:
   ouro serve --model runs/demo/model-0 --port 8000
   curl -s localhost:8000/v1/completions -H 'Content-Type: application/json' \\

@@ -71,7 +71,7 @@ pub fn generate_from_dir_on(
     let text = prompt_text(dir, prompt, chat)?;
     let reqs: Vec<GenerationRequest> = (0..n as u64)
         .map(|i| GenerationRequest {
-            prompt: text.clone(),
+            prompt: text.clone().into(),
             params: SamplingParams {
                 seed: params.seed + i,
                 ..params.clone()

@@ -44,19 +44,47 @@ impl Head {
     }
 }
 
-/// The whole response to a request that did not stream.
-pub(super) fn response(head: &Head, tok: &Tokenizer, generations: &[Generation]) -> Value {
+/// A prompt answered before its completion (`echo`): its text, and with log-probs its
+/// token ids and the log-probs of every token after the first.
+pub(super) struct Echo {
+    pub text: String,
+    pub ids: Vec<u32>,
+    pub logprobs: Vec<TokenLogprob>,
+}
+
+/// The whole response to a request that did not stream; `echoes` is empty or one per
+/// generation.
+pub(super) fn response(
+    head: &Head,
+    tok: &Tokenizer,
+    generations: &[Generation],
+    echoes: &[Echo],
+) -> Value {
     let choices = generations
         .iter()
         .enumerate()
         .map(|(i, g)| {
+            let echo = echoes.get(i);
+            let prefix = echo.map_or("", |e| e.text.as_str());
             let lp = if head.logprobs {
-                let offsets = text_offsets(tok, &g.token_logprobs, g.text.len(), 0);
-                logprobs_json(head.chat, tok, &g.token_logprobs, &offsets)
+                let mut scored = Vec::new();
+                let mut offsets = Vec::new();
+                if let Some(e) = echo.filter(|e| !e.ids.is_empty()) {
+                    // The first prompt token has nothing before it to be scored against.
+                    scored.push(Scored::new(e.ids[0], None, &[]));
+                    scored.extend(e.logprobs.iter().map(Scored::of));
+                    offsets = prefix_offsets(tok, &e.ids, prefix.len(), 0);
+                }
+                let len = prefix.len() + g.text.len();
+                scored.extend(g.token_logprobs.iter().map(Scored::of));
+                let ids: Vec<u32> = g.token_logprobs.iter().map(|t| t.id).collect();
+                offsets.extend(prefix_offsets(tok, &ids, len, prefix.len()));
+                logprobs_json(head.chat, tok, &scored, &offsets)
             } else {
                 Value::Null
             };
-            let mut c = choice(head.chat, i, &g.text, lp, Some(g.finish_reason.as_str()));
+            let text = format!("{prefix}{}", g.text);
+            let mut c = choice(head.chat, i, &text, lp, Some(g.finish_reason.as_str()));
             if let Some(m) = c.as_object_mut() {
                 if let Some(message) = m.remove("delta") {
                     m.insert("message".into(), message);
@@ -97,10 +125,9 @@ fn token_text(tok: &Tokenizer, id: u32) -> String {
     tok.decode(&[id], false).unwrap_or_default()
 }
 
-/// Where each token starts in the text: the length of the decoded tokens before it
-/// (`start` for the first), never past `len`.
-fn text_offsets(tok: &Tokenizer, tokens: &[TokenLogprob], len: usize, start: usize) -> Vec<usize> {
-    let ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
+/// Where each of `ids` starts in the text: `start` plus the length of the decoded ids
+/// before it, never past `len`.
+fn prefix_offsets(tok: &Tokenizer, ids: &[u32], len: usize, start: usize) -> Vec<usize> {
     (0..ids.len())
         .map(|i| {
             let before = if i == 0 {
@@ -113,16 +140,32 @@ fn text_offsets(tok: &Tokenizer, tokens: &[TokenLogprob], len: usize, start: usi
         .collect()
 }
 
+/// One token as log-probs report it: a prompt's first token has no log-prob.
+struct Scored<'a> {
+    id: u32,
+    logprob: Option<f64>,
+    top: &'a [(u32, f64)],
+}
+
+impl<'a> Scored<'a> {
+    fn new(id: u32, logprob: Option<f64>, top: &'a [(u32, f64)]) -> Self {
+        Scored { id, logprob, top }
+    }
+    fn of(t: &'a TokenLogprob) -> Self {
+        Scored::new(t.id, Some(t.logprob), &t.top)
+    }
+}
+
 fn decoded_len(tok: &Tokenizer, ids: &[u32]) -> usize {
     tok.decode(ids, true).map(|t| t.len()).unwrap_or(0)
 }
 
 /// Log-probs in the endpoint's shape: chat's `content` list, or completions' parallel
 /// `tokens`/`token_logprobs`/`top_logprobs`/`text_offset` lists (whose alternatives
-/// always include the sampled token, as OpenAI's do).
-fn logprobs_json(chat: bool, tok: &Tokenizer, tokens: &[TokenLogprob], offsets: &[usize]) -> Value {
+/// always include the sampled token, as OpenAI's do; an unscored token has nulls).
+fn logprobs_json(chat: bool, tok: &Tokenizer, tokens: &[Scored], offsets: &[usize]) -> Value {
     if chat {
-        let entry = |id: u32, lp: f64| {
+        let entry = |id: u32, lp: Option<f64>| {
             let text = token_text(tok, id);
             json!({"token": text, "logprob": lp, "bytes": text.as_bytes()})
         };
@@ -130,7 +173,7 @@ fn logprobs_json(chat: bool, tok: &Tokenizer, tokens: &[TokenLogprob], offsets: 
             .iter()
             .map(|t| {
                 let mut e = entry(t.id, t.logprob);
-                e["top_logprobs"] = t.top.iter().map(|&(id, lp)| entry(id, lp)).collect();
+                e["top_logprobs"] = t.top.iter().map(|&(id, lp)| entry(id, Some(lp))).collect();
                 e
             })
             .collect();
@@ -139,8 +182,11 @@ fn logprobs_json(chat: bool, tok: &Tokenizer, tokens: &[TokenLogprob], offsets: 
     let top: Vec<Value> = tokens
         .iter()
         .map(|t| {
+            let Some(lp) = t.logprob else {
+                return Value::Null;
+            };
             let mut m = Map::new();
-            for &(id, lp) in t.top.iter().chain([(t.id, t.logprob)].iter()) {
+            for &(id, lp) in t.top.iter().chain([(t.id, lp)].iter()) {
                 m.entry(token_text(tok, id)).or_insert(json!(lp));
             }
             Value::Object(m)
@@ -269,7 +315,8 @@ fn stream_to(
         }
         let lp = if head.logprobs {
             let (tokens, offsets): (Vec<TokenLogprob>, Vec<usize>) = c.pending.drain(..).unzip();
-            logprobs_json(head.chat, tok, &tokens, &offsets)
+            let scored: Vec<Scored> = tokens.iter().map(Scored::of).collect();
+            logprobs_json(head.chat, tok, &scored, &offsets)
         } else {
             Value::Null
         };

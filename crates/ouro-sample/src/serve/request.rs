@@ -3,7 +3,7 @@
 
 use ouro_data::Message;
 use ouro_model::chat::PromptRenderer;
-use ouro_model::SamplingParams;
+use ouro_model::{Prompt, SamplingParams};
 use serde_json::Value;
 
 use super::{bad, ApiError};
@@ -14,7 +14,7 @@ pub(super) const MAX_TOP_LOGPROBS: u64 = 20;
 
 /// A request, checked.
 pub(super) struct Parsed {
-    pub prompts: Vec<String>,
+    pub prompts: Vec<Prompt>,
     pub params: SamplingParams,
     /// Completions per prompt.
     pub n: usize,
@@ -22,6 +22,9 @@ pub(super) struct Parsed {
     pub logprobs: Option<usize>,
     /// `Some` when `stream` is true: whether a last chunk carries the usage.
     pub stream: Option<StreamOptions>,
+    /// Completions only: answer each prompt followed by its completion (and, with
+    /// log-probs, the prompt's tokens scored too).
+    pub echo: bool,
 }
 
 pub(super) struct StreamOptions {
@@ -34,16 +37,26 @@ pub(super) fn parse(
     chat: bool,
     renderer: &PromptRenderer,
 ) -> Result<Parsed, ApiError> {
-    if flag(body, "echo")? {
-        return Err(bad("`echo` is not supported by ouro serve"));
+    let echo = flag(body, "echo")?;
+    if echo && chat {
+        return Err(bad("`echo` applies to /v1/completions only"));
     }
     let prompts = if chat {
-        vec![chat_prompt(body, renderer)?]
+        vec![Prompt::Text(chat_prompt(body, renderer)?)]
     } else {
         completion_prompts(body)?
     };
     let (params, n) = sampling_params(body, if chat { 512 } else { 16 })?;
-    let stream = flag(body, "stream")?.then(|| StreamOptions {
+    // Scoring a prompt without sampling (echo, max_tokens 0) is how clients ask for a
+    // text's log-likelihood.
+    if params.max_tokens == 0 && !echo {
+        return Err(bad("`max_tokens` must be at least 1 (0 only with `echo`)"));
+    }
+    let streaming = flag(body, "stream")?;
+    if streaming && echo {
+        return Err(bad("`echo` cannot be combined with `stream` in ouro serve"));
+    }
+    let stream = streaming.then(|| StreamOptions {
         include_usage: body
             .get("stream_options")
             .and_then(|o| o.get("include_usage"))
@@ -56,6 +69,7 @@ pub(super) fn parse(
         n,
         logprobs: logprobs(body, chat)?,
         stream,
+        echo,
     })
 }
 
@@ -92,19 +106,33 @@ fn logprobs(body: &Value, chat: bool) -> Result<Option<usize>, ApiError> {
     }
 }
 
-fn completion_prompts(body: &Value) -> Result<Vec<String>, ApiError> {
-    match body.get("prompt") {
-        Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Array(items)) if items.iter().all(Value::is_string) && !items.is_empty() => {
-            Ok(items
-                .iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect())
-        }
-        Some(_) => Err(bad(
-            "`prompt` must be a string or a list of strings (token ids are not supported)",
-        )),
-        None => Err(bad("`prompt` is required")),
+/// `prompt`: a string, a list of strings, a list of token ids, or a list of such lists.
+fn completion_prompts(body: &Value) -> Result<Vec<Prompt>, ApiError> {
+    let ids = |v: &Value| -> Option<Vec<u32>> {
+        v.as_array()?
+            .iter()
+            .map(|x| x.as_u64().and_then(|i| u32::try_from(i).ok()))
+            .collect()
+    };
+    let shape = || {
+        bad("`prompt` must be a string, a list of strings, a list of token ids or a list of such lists")
+    };
+    let prompt = body
+        .get("prompt")
+        .ok_or_else(|| bad("`prompt` is required"))?;
+    match prompt {
+        Value::String(s) => Ok(vec![Prompt::Text(s.clone())]),
+        Value::Array(items) if items.is_empty() => Err(shape()),
+        Value::Array(items) if items.iter().all(Value::is_string) => Ok(items
+            .iter()
+            .filter_map(|s| s.as_str().map(|s| Prompt::Text(s.to_string())))
+            .collect()),
+        Value::Array(items) if items.iter().all(Value::is_array) => items
+            .iter()
+            .map(|p| ids(p).map(Prompt::Ids))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(shape),
+        _ => ids(prompt).map(|p| vec![Prompt::Ids(p)]).ok_or_else(shape),
     }
 }
 
@@ -194,9 +222,6 @@ fn sampling_params(
     let max_tokens = u("max_tokens")?
         .or(u("max_completion_tokens")?)
         .unwrap_or(default_max_tokens);
-    if max_tokens == 0 {
-        return Err(bad("`max_tokens` must be at least 1"));
-    }
     let n = u("n")?.unwrap_or(1) as usize;
     if n == 0 {
         return Err(bad("`n` must be at least 1"));
