@@ -305,6 +305,17 @@ fn echo_scores_the_prompt_as_log_likelihood_clients_ask() {
         scored[..]
     );
     assert!(choices[0]["text"].as_str().unwrap().starts_with(text));
+    // lm-evaluation-harness calls a token greedy when its log-prob is the largest of its
+    // position's alternatives: temperature 0 sampled the likeliest.
+    let lp0 = &choices[0]["logprobs"];
+    let last = lp0["token_logprobs"][ids.len()].as_f64().unwrap();
+    let best = lp0["top_logprobs"][ids.len()]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_f64().unwrap())
+        .fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(last, best);
 
     for (path, bad, field) in [
         (
