@@ -270,8 +270,7 @@ fn stream_to(
     let mut finished: Vec<(usize, Generation)> = Vec::new();
     while finished.len() < n_choices {
         let Ok(event) = events.recv() else {
-            out.event(&json!({"error": {"message": "the model thread has stopped",
-                                         "type": "InternalServerError", "code": 500}}))?;
+            out.event(&server_error("the model thread has stopped"))?;
             break;
         };
         let (i, text, reason) = match event {
@@ -290,10 +289,7 @@ fn stream_to(
                 (i, text, Some(reason))
             }
             Event::Failed(message) => {
-                out.event(
-                    &json!({"error": {"message": format!("generation failed: {message}"),
-                                             "type": "InternalServerError", "code": 500}}),
-                )?;
+                out.event(&server_error(&format!("generation failed: {message}")))?;
                 break;
             }
         };
@@ -342,6 +338,11 @@ fn stream_to(
     out.data("[DONE]")?;
     out.w.write_all(b"0\r\n\r\n")?;
     out.w.flush()
+}
+
+/// An error event in OpenAI's shape (the stream's status line has already gone out).
+fn server_error(message: &str) -> Value {
+    json!({"error": {"message": message, "type": "InternalServerError", "code": 500}})
 }
 
 /// A chunked body of server-sent events, flushed per event.
