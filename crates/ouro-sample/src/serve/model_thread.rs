@@ -43,8 +43,9 @@ fn score_prompts(
 ) -> ouro_model::Result<Vec<(Vec<u32>, Vec<TokenLogprob>)>> {
     let mut out: Vec<(Vec<u32>, Vec<TokenLogprob>)> = Vec::with_capacity(requests.len());
     for (i, r) in requests.iter().enumerate() {
-        let scored = match (i, out.last()) {
-            (i, Some(last)) if requests[i - 1].prompt == r.prompt => last.clone(),
+        let same = i > 0 && requests[i - 1].prompt == r.prompt;
+        let scored = match out.last() {
+            Some(last) if same => last.clone(),
             _ => generator.prompt_logprobs(&r.prompt, top)?,
         };
         out.push(scored);
