@@ -243,7 +243,9 @@ pub struct IterateStage {
     pub train: SftConfig,
     /// `[iterate.dpo]`: after each round's SFT, DPO on that round's `dpo`
     /// pairs, from the SFT model (which is also the reference). Needs `dpo`
-    /// in `datasets`.
+    /// in `datasets`. On the quickstart the step collapsed the model on every seed
+    /// pair tried unless `rpo_alpha` (an NLL term on the chosen side) was set; see the
+    /// README's DPO paragraph.
     pub dpo: Option<DpoConfig>,
     /// The pair kinds of a round's `dpo` dataset: `correctness`, `efficiency`,
     /// `injected_error`, `repair` (all four by default, as `ouro build dpo` builds).
