@@ -22,6 +22,7 @@ pub use crate::sampling::{sample_token, SamplingParams};
 mod echo;
 mod events;
 mod from_dir;
+pub use echo::ScoredPrompt;
 pub use events::{TokenLogprob, TokenSink};
 pub use from_dir::{
     generate_from_dir, generate_from_dir_on, generate_from_dir_with_eos, prompt_text,

@@ -302,3 +302,34 @@ fn a_scored_prompt_gives_its_tokens_the_log_probs_sampling_gave_them() {
         .unwrap_err();
     assert!(err.to_string().contains("outside the vocabulary"), "{err}");
 }
+
+#[test]
+fn prompts_scored_together_score_as_they_do_alone() {
+    let (d, tok) = setup();
+    let g = Generator::new(&d, &tok);
+    let prompts: Vec<ouro_model::Prompt> = [
+        "def f1(x):\n    return x * 1 + 1\n",
+        "def f",
+        "d",
+        "def f22(x):\n",
+    ]
+    .iter()
+    .map(|&p| p.into())
+    .collect();
+    let together = g.prompts_logprobs(&prompts, 3).unwrap();
+    for (p, (ids, scored)) in prompts.iter().zip(&together) {
+        let (alone_ids, alone) = g.prompt_logprobs(p, 3).unwrap();
+        assert_eq!(ids, &alone_ids);
+        assert_eq!(scored.len(), ids.len().saturating_sub(1), "{p:?}");
+        for (a, b) in scored.iter().zip(&alone) {
+            assert_eq!(a.id, b.id);
+            assert!(
+                (a.logprob - b.logprob).abs() < 1e-4,
+                "{p:?}: {} vs {}",
+                a.logprob,
+                b.logprob
+            );
+            assert_eq!(a.top.len(), 3);
+        }
+    }
+}

@@ -7,47 +7,112 @@ use super::events::top_logprobs;
 use super::{Generator, Prompt, TokenLogprob};
 use crate::error::Result;
 
+/// Most logits (rows x positions x vocabulary) one scoring forward may hold: 256 MB in
+/// f32. Longer or more prompts are scored in several forwards.
+const SCORE_LOGITS_BUDGET: usize = 64 << 20;
+
+/// A scored prompt: its token ids, and the log-prob of each token after the first given
+/// the tokens before it.
+pub type ScoredPrompt = (Vec<u32>, Vec<TokenLogprob>);
+
 impl Generator<'_> {
     /// The prompt's token ids, and the log-prob of each token after the first given the
     /// tokens before it (`ids.len() - 1` entries; the first token has none), each with the
     /// `top` likeliest tokens at its position.
-    pub fn prompt_logprobs(
-        &self,
-        prompt: &Prompt,
-        top: usize,
-    ) -> Result<(Vec<u32>, Vec<TokenLogprob>)> {
-        let ids = self.prompt_ids(prompt)?;
-        if ids.len() < 2 {
-            return Ok((ids, Vec::new()));
+    pub fn prompt_logprobs(&self, prompt: &Prompt, top: usize) -> Result<ScoredPrompt> {
+        Ok(self
+            .prompts_logprobs(std::slice::from_ref(prompt), top)?
+            .remove(0))
+    }
+
+    /// [`Generator::prompt_logprobs`] of several prompts, right-padded into batched
+    /// forwards (a row's scores do not depend on the others, to float rounding).
+    pub fn prompts_logprobs(&self, prompts: &[Prompt], top: usize) -> Result<Vec<ScoredPrompt>> {
+        let ids = prompts
+            .iter()
+            .map(|p| self.prompt_ids(p))
+            .collect::<Result<Vec<_>>>()?;
+        let vocab = self.decoder.config().vocab_size.max(1);
+        // Longest first, so each forward pads little.
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+        let mut out: Vec<Option<ScoredPrompt>> = vec![None; ids.len()];
+        let mut start = 0;
+        while start < order.len() {
+            let len = ids[order[start]].len().saturating_sub(1).max(1);
+            let rows = (SCORE_LOGITS_BUDGET / (len * vocab)).max(1);
+            let chunk = &order[start..(start + rows).min(order.len())];
+            let scored = self.score_rows(chunk.iter().map(|&i| ids[i].as_slice()), top)?;
+            for (&i, s) in chunk.iter().zip(scored) {
+                out[i] = Some((ids[i].clone(), s));
+            }
+            start += chunk.len();
         }
-        let input = Tensor::new(&ids[..ids.len() - 1], self.decoder.device())?.unsqueeze(0)?;
-        // One training-style forward over the prompt; log-softmax in f32 whatever the
-        // compute dtype, as the sampler's own log-probs are.
+        Ok(out
+            .into_iter()
+            .map(|s| s.expect("every prompt scored"))
+            .collect())
+    }
+
+    /// One right-padded forward over `rows` (each scored on all its tokens but the first).
+    fn score_rows<'r>(
+        &self,
+        rows: impl Iterator<Item = &'r [u32]>,
+        top: usize,
+    ) -> Result<Vec<Vec<TokenLogprob>>> {
+        let rows: Vec<&[u32]> = rows.collect();
+        let width = rows
+            .iter()
+            .map(|r| r.len().saturating_sub(1))
+            .max()
+            .unwrap_or(0);
+        if width == 0 {
+            return Ok(vec![Vec::new(); rows.len()]);
+        }
+        let mut input = Vec::with_capacity(rows.len() * width);
+        let mut mask = Vec::with_capacity(rows.len() * width);
+        for r in &rows {
+            let n = r.len().saturating_sub(1);
+            input.extend_from_slice(&r[..n]);
+            input.extend(std::iter::repeat_n(0u32, width - n));
+            mask.extend((0..width).map(|j| u32::from(j < n)));
+        }
+        let dev = self.decoder.device();
+        let input = Tensor::from_vec(input, (rows.len(), width), dev)?;
+        let mask = Tensor::from_vec(mask, (rows.len(), width), dev)?;
+        // Log-softmax in f32 whatever the compute dtype, as the sampler's log-probs are.
         let logits = self
             .decoder
-            .forward(&input)?
-            .squeeze(0)?
+            .forward_masked(&input, Some(&mask))?
             .to_dtype(DType::F32)?;
-        let max = logits.max(D::Minus1)?;
-        // log-sum-exp as max + log(sum(exp(x - max))), so large logits do not overflow.
-        let shifted = logits.broadcast_sub(&max.unsqueeze(1)?)?;
-        let lse_stable = (shifted.exp()?.sum(D::Minus1)?.log()? + &max)?;
-        let rows = logits.to_vec2::<f32>()?;
-        let lse = lse_stable.to_vec1::<f32>()?;
-        Ok((
-            ids.clone(),
-            rows.iter()
-                .zip(lse)
-                .zip(&ids[1..])
-                .map(|((row, lse), &id)| {
-                    let lse = lse as f64;
-                    TokenLogprob {
-                        id,
-                        logprob: row[id as usize] as f64 - lse,
-                        top: top_logprobs(row, top, lse),
-                    }
-                })
-                .collect(),
-        ))
+        let max = logits.max_keepdim(D::Minus1)?;
+        let lse = (logits
+            .broadcast_sub(&max)?
+            .exp()?
+            .sum_keepdim(D::Minus1)?
+            .log()?
+            + max)?
+            .squeeze(D::Minus1)?
+            .to_vec2::<f32>()?;
+        let logits = logits.to_vec3::<f32>()?;
+        Ok(rows
+            .iter()
+            .zip(logits.iter().zip(&lse))
+            .map(|(r, (positions, lse))| {
+                positions
+                    .iter()
+                    .zip(lse)
+                    .zip(&r[1..])
+                    .map(|((row, &lse), &id)| {
+                        let lse = lse as f64;
+                        TokenLogprob {
+                            id,
+                            logprob: row[id as usize] as f64 - lse,
+                            top: top_logprobs(row, top, lse),
+                        }
+                    })
+                    .collect()
+            })
+            .collect())
     }
 }

@@ -6,7 +6,10 @@ use std::sync::mpsc;
 
 use anyhow::anyhow;
 use ouro_model::chat::{PromptFormat, PromptRenderer};
-use ouro_model::{checkpoint, Generation, GenerationRequest, Generator, TokenLogprob, TokenSink};
+use ouro_model::{
+    checkpoint, Generation, GenerationRequest, Generator, Prompt, ScoredPrompt, TokenLogprob,
+    TokenSink,
+};
 use tokenizers::Tokenizer;
 
 use super::reply::Event;
@@ -31,26 +34,26 @@ pub(super) struct Work {
 /// A whole reply: the generations, and each request's scored prompt when asked for.
 pub(super) struct Answered {
     pub(super) generations: Vec<Generation>,
-    pub(super) prompts: Vec<(Vec<u32>, Vec<TokenLogprob>)>,
+    pub(super) prompts: Vec<ScoredPrompt>,
 }
 
-/// Each request's prompt scored (requests that share a prompt, one after another as `n`
-/// completions are, score it once).
+/// Each request's prompt scored, the distinct ones in batched forwards (the `n`
+/// completions of a prompt, one after another, share one score).
 fn score_prompts(
     generator: &Generator,
     requests: &[GenerationRequest],
     top: usize,
-) -> ouro_model::Result<Vec<(Vec<u32>, Vec<TokenLogprob>)>> {
-    let mut out: Vec<(Vec<u32>, Vec<TokenLogprob>)> = Vec::with_capacity(requests.len());
-    for (i, r) in requests.iter().enumerate() {
-        let same = i > 0 && requests[i - 1].prompt == r.prompt;
-        let scored = match out.last() {
-            Some(last) if same => last.clone(),
-            _ => generator.prompt_logprobs(&r.prompt, top)?,
-        };
-        out.push(scored);
+) -> ouro_model::Result<Vec<ScoredPrompt>> {
+    let mut distinct: Vec<Prompt> = Vec::new();
+    let mut which = Vec::with_capacity(requests.len());
+    for r in requests {
+        if distinct.last() != Some(&r.prompt) {
+            distinct.push(r.prompt.clone());
+        }
+        which.push(distinct.len() - 1);
     }
-    Ok(out)
+    let scored = generator.prompts_logprobs(&distinct, top)?;
+    Ok(which.into_iter().map(|i| scored[i].clone()).collect())
 }
 
 pub(super) enum Reply {
