@@ -83,8 +83,9 @@ impl From<&str> for Prompt {
 pub struct GenerationRequest {
     pub prompt: Prompt,
     pub params: SamplingParams,
-    /// How many of the most likely tokens each [`TokenLogprob`] lists besides the
-    /// sampled one (0: none, the common case; it costs a pass over the vocabulary).
+    /// How many of the likeliest tokens at each position its [`TokenLogprob`]s list,
+    /// whichever was sampled (0: none, the common case; more costs a pass over the
+    /// vocabulary per token).
     pub top_logprobs: usize,
 }
 
