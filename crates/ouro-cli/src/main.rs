@@ -45,40 +45,50 @@ struct Cli {
     command: Command,
 }
 
+// `about` and not a doc comment on each variant: a variant's doc comment also sets the long
+// help, hiding the long description each command's `Args` documents.
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a pipeline: build datasets (problems, samples, execute, build, lintseq), or train and iterate (expert iteration rounds with evaluation); resumable.
+    #[command(
+        about = "Run a pipeline: build datasets (problems, samples, execute, build, lintseq), or train and iterate (expert iteration rounds with evaluation); resumable"
+    )]
     Run(cmd::run::Args),
-    /// Generate the bundled, procedurally generated Python problem family.
+    #[command(about = "Generate the bundled, procedurally generated Python problem family")]
     Problems(cmd::problems::Args),
     /// Import problem sets or raw generations into ouro shards.
     #[command(subcommand)]
     Import(cmd::import::ImportCommand),
-    /// Run every sample against its tests in a sandbox; write verdicts.
+    #[command(about = "Run every sample against its tests in a sandbox; write verdicts")]
     Execute(cmd::execute::Args),
-    /// Build SFT, DPO, repair (and mutant / generated-test) datasets from verdicts.
+    #[command(
+        about = "Build SFT, DPO, repair (and mutant / generated-test) datasets from verdicts"
+    )]
     Build(cmd::build::Args),
-    /// LintSeq: turn programs into linter-valid edit sequences.
+    #[command(about = "LintSeq: turn programs into linter-valid edit sequences")]
     Lintseq(cmd::lintseq::Args),
-    /// FAIT: weight spans where correct and similar incorrect solutions differ.
+    #[command(about = "FAIT: weight spans where correct and similar incorrect solutions differ")]
     Fait(cmd::fait::Args),
-    /// Create, import (GGUF), sample from, and render chat templates of models.
+    #[command(about = "Create, import (GGUF), sample from, and render chat templates of models")]
     Model(cmd::model::Args),
-    /// Train a BPE tokenizer on a problem set.
+    #[command(about = "Train a BPE tokenizer on a problem set")]
     Tokenizer(cmd::tokenizer::Args),
-    /// SFT and DPO training.
+    #[command(about = "SFT and DPO training")]
     Train(cmd::train::Args),
-    /// Counts, pass rates and per-tag / per-difficulty breakdowns of any shards.
+    #[command(about = "Counts, pass rates and per-tag / per-difficulty breakdowns of any shards")]
     Stats(cmd::stats::Args),
-    /// Render a run directory's report.json and training curves into one HTML page.
+    #[command(
+        about = "Render a run directory's report.json and training curves into one HTML page"
+    )]
     Report(cmd::report::Args),
-    /// Print a Slurm or Kubernetes launcher that runs a pipeline across shards.
+    #[command(about = "Print a Slurm or Kubernetes launcher that runs a pipeline across shards")]
     Launch(cmd::launch::Args),
-    /// Draw samples from a local checkpoint or OpenAI-compatible servers.
+    #[command(about = "Draw samples from a local checkpoint or OpenAI-compatible servers")]
     Sample(cmd::sample::Args),
-    /// Serve a checkpoint over the OpenAI API (/v1/completions, /v1/chat/completions).
+    #[command(
+        about = "Serve a checkpoint over the OpenAI API (/v1/completions, /v1/chat/completions)"
+    )]
     Serve(cmd::serve::Args),
-    /// Compile assert-style tests for isolated judging and report coverage.
+    #[command(about = "Compile assert-style tests for isolated judging and report coverage")]
     Tests(cmd::tests::Args),
 }
 

@@ -86,3 +86,36 @@ fn train_help_lists_config_keys_and_defaults() {
     }
     assert!(!text.contains("SftConfig"), "{text}");
 }
+
+/// A subcommand's `--help` shows the long description its `Args` documents (a doc comment
+/// on the `Command` variant used to replace it with the one-line summary), and `-h` and
+/// `ouro --help` keep the summary.
+#[test]
+fn long_help_shows_each_commands_own_description() {
+    for (cmd, long) in [
+        ("train", "Writes `<out>/metrics.jsonl`"),
+        ("serve", "server-sent events"),
+        ("build", "Hugging Face dataset directory"),
+        ("execute", "interrupted run resumes"),
+        ("sample", "Draw N samples of every problem"),
+        ("lintseq", "verified by"),
+        ("fait", "most similar failing sample"),
+    ] {
+        // Help text wraps to the terminal: compare with the line breaks undone.
+        let text = |flag: &str| {
+            let out = String::from_utf8(ouro(&[cmd, flag]).stdout).unwrap();
+            out.split_whitespace().collect::<Vec<_>>().join(" ")
+        };
+        let help = text("--help");
+        assert!(
+            help.contains(long),
+            "ouro {cmd} --help lacks {long:?}:\n{help}"
+        );
+        assert!(
+            !text("-h").contains(long),
+            "ouro {cmd} -h is the short help"
+        );
+    }
+    let top = String::from_utf8(ouro(&["--help"]).stdout).unwrap();
+    assert!(top.contains("SFT and DPO training"), "{top}");
+}

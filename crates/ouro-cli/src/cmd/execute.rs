@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-/// Run every sample against its problem's tests in sandboxed slots and write
-/// `part-*.parquet` of executions. Verdicts are appended as they finish; an
-/// interrupted run resumes where it stopped when started again.
+/// Run every sample against its problem's tests in a sandbox; write verdicts.
+///
+/// Samples run in sandboxed slots, and `part-*.parquet` shards of executions are written:
+/// a verdict per sample and per test, with time and memory. Verdicts are appended as they
+/// finish; an interrupted run resumes where it stopped when started again.
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Example:\n  ouro execute --problems run/problems --samples run/round-00/samples --out run/round-00/executions"
