@@ -57,6 +57,20 @@ pub enum Prompt {
 }
 
 impl Prompt {
+    /// Token ids must index a model's `vocab`-sized embedding; text is encoded by its own
+    /// tokenizer and always does.
+    pub fn check_ids(&self, vocab: usize) -> Result<()> {
+        match self {
+            Prompt::Ids(ids) => match ids.iter().find(|&&i| i as usize >= vocab) {
+                Some(bad) => Err(ModelError::InvalidArgument(format!(
+                    "prompt token id {bad} is outside the vocabulary (0..{vocab})"
+                ))),
+                None => Ok(()),
+            },
+            Prompt::Text(_) => Ok(()),
+        }
+    }
+
     /// The text of a text prompt.
     pub fn text(&self) -> Option<&str> {
         match self {
@@ -269,12 +283,7 @@ impl<'a> Generator<'a> {
         let mut ids = match prompt {
             Prompt::Text(t) => self.encode(t)?,
             Prompt::Ids(ids) => {
-                let vocab = self.decoder.config().vocab_size;
-                if let Some(bad) = ids.iter().find(|&&i| i as usize >= vocab) {
-                    return Err(ModelError::InvalidArgument(format!(
-                        "prompt token id {bad} is outside the vocabulary (0..{vocab})"
-                    )));
-                }
+                prompt.check_ids(self.decoder.config().vocab_size)?;
                 ids.clone()
             }
         };

@@ -332,16 +332,11 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool, chunked: bool) -> Result<Ans
             "`stream` needs HTTP/1.1 (a streamed answer is chunked)",
         ));
     }
+    // Checked here as well as in the generator, so a bad id is the client's 400 before
+    // anything is queued rather than a failed batch.
     for p in &req.prompts {
-        if let Some(id) = match p {
-            Prompt::Ids(ids) => ids.iter().find(|&&i| i as usize >= ctx.vocab),
-            Prompt::Text(_) => None,
-        } {
-            return Err(bad(format!(
-                "`prompt` token id {id} is outside the vocabulary (0..{})",
-                ctx.vocab
-            )));
-        }
+        p.check_ids(ctx.vocab)
+            .map_err(|e| bad(format!("`prompt`: {e}")))?;
     }
     let n = req.n;
     if req.prompts.len() * n > MAX_CHOICES {
