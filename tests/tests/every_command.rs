@@ -531,7 +531,8 @@ fn served_model_answers_ouro_sample(model: &Path, problems: &Path, d: &Path) {
 }
 
 /// A streamed chat answer read by Python's own HTTP client (chunked body, server-sent
-/// events): its deltas join to the text the same request answers unstreamed.
+/// events): its deltas join to the text the same request answers unstreamed. Then an
+/// echo request scores its prompt, as log-likelihood clients ask.
 fn streamed_chat_reads_in_python(url: &str) {
     let script = r#"
 import json, sys, urllib.request
@@ -550,6 +551,16 @@ for e in events[:-1]:
         text[c["index"]] = text.get(c["index"], "") + (c["delta"].get("content") or "")
 want = {c["index"]: c["message"]["content"] for c in whole["choices"]}
 assert text == want, (text, want)
+def complete(body):
+    req = urllib.request.Request(sys.argv[1].removesuffix("/v1") + "/v1/completions",
+                                 json.dumps(body).encode(), {"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req, timeout=60))
+# A log-likelihood request as lm-evaluation-harness sends it: the prompt scored, one token sampled.
+scored = complete({"model": "tiny", "prompt": "def add(a, b):", "max_tokens": 1, "temperature": 0,
+                   "logprobs": 1, "echo": True, "seed": 1})["choices"][0]
+lps = scored["logprobs"]["token_logprobs"]
+assert scored["text"].startswith("def add(a, b):"), scored
+assert lps[0] is None and all(x < 0 for x in lps[1:]), lps
 print(len(events))
 "#;
     let python = ouro_e2e::interop_python().unwrap_or_else(|| "python3".into());
