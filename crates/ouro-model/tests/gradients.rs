@@ -106,25 +106,13 @@ fn f64_gradients_match_finite_differences() {
 
 #[test]
 fn fused_rms_norm_and_softmax_match_plain_candle_ops_and_their_gradients() {
-    let dev = Device::Cpu;
     let x = candle_core::Var::from_tensor(
-        &Tensor::randn(0.0, 1.0, (3, 5, 8), &dev)
-            .unwrap()
-            .to_dtype(DType::F64)
-            .unwrap(),
+        &normal((3, 5, 8), 0.0, 1.0, 1).to_dtype(DType::F64).unwrap(),
     )
     .unwrap();
-    let w = candle_core::Var::from_tensor(
-        &Tensor::randn(1.0, 0.3, 8, &dev)
-            .unwrap()
-            .to_dtype(DType::F64)
-            .unwrap(),
-    )
-    .unwrap();
-    let r = Tensor::randn(0.0, 1.0, (3, 5, 8), &dev)
-        .unwrap()
-        .to_dtype(DType::F64)
+    let w = candle_core::Var::from_tensor(&normal(8, 1.0, 0.3, 2).to_dtype(DType::F64).unwrap())
         .unwrap();
+    let r = normal((3, 5, 8), 0.0, 1.0, 3).to_dtype(DType::F64).unwrap();
     let fused = ouro_model::fused::rms_norm(&x, &w, 1e-5).unwrap();
     let plain = ouro_model::fused::rms_norm_composite(&x, &w, 1e-5).unwrap();
     let gf = (fused.clone() * &r)
@@ -174,30 +162,19 @@ fn fused_rms_norm_and_softmax_match_plain_candle_ops_and_their_gradients() {
 #[test]
 fn chunked_logprob_head_matches_full_log_softmax_and_gradients() {
     let dev = Device::Cpu;
-    let h = candle_core::Var::from_tensor(
-        &Tensor::randn(0.0, 1.0, (11, 6), &dev)
-            .unwrap()
-            .to_dtype(DType::F64)
-            .unwrap(),
-    )
-    .unwrap();
-    let w = candle_core::Var::from_tensor(
-        &Tensor::randn(0.0, 1.0, (13, 6), &dev)
-            .unwrap()
-            .to_dtype(DType::F64)
-            .unwrap(),
-    )
-    .unwrap();
+    let h =
+        candle_core::Var::from_tensor(&normal((11, 6), 0.0, 1.0, 4).to_dtype(DType::F64).unwrap())
+            .unwrap();
+    let w =
+        candle_core::Var::from_tensor(&normal((13, 6), 0.0, 1.0, 5).to_dtype(DType::F64).unwrap())
+            .unwrap();
     let t = Tensor::from_vec(
         (0..11u32).map(|i| (i * 5) % 13).collect::<Vec<_>>(),
         11,
         &dev,
     )
     .unwrap();
-    let g = Tensor::randn(0.0, 1.0, 11, &dev)
-        .unwrap()
-        .to_dtype(DType::F64)
-        .unwrap();
+    let g = normal(11, 0.0, 1.0, 6).to_dtype(DType::F64).unwrap();
     // chunk of 3 rows (39 elems) to exercise several chunks
     let fused = ouro_model::logprob_head::chunked_logprobs(&h, &w, &t, 39).unwrap();
     let full = candle_nn::ops::log_softmax(&h.matmul(&w.t().unwrap()).unwrap(), D::Minus1)
