@@ -53,6 +53,33 @@ fn datasets_pipeline_runs_resumes_and_its_datasets_load_in_python() {
             .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>()),
         "the re-run build stage produces the same counts"
     );
+    // Comments, layout and key order are not configuration: the run still resumes.
+    let text = std::fs::read_to_string(&pipeline).unwrap();
+    let edited = format!(
+        "# a note added after the run\n{}",
+        text.replace("seed = 0", "seed   =   0 # the same seed")
+    );
+    std::fs::write(&pipeline, &edited).unwrap();
+    let commented = ouro(&["run", &p, "--resume"]);
+    assert!(commented.status.success(), "{}", stderr(&commented));
+    // A run started before the hash was taken over the parsed file recorded the text's.
+    let manifest = dir.path().join("run/manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    m["config_hash"] = ouro_data::content_id("pipeline", &edited).into();
+    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    let legacy = ouro(&["run", &p, "--resume"]);
+    assert!(legacy.status.success(), "{}", stderr(&legacy));
+    // A changed value is another configuration, and the resume is refused.
+    std::fs::write(&pipeline, edited.replace("cpu_ms = 3000", "cpu_ms = 2000")).unwrap();
+    let changed = ouro(&["run", &p, "--resume"]);
+    assert_eq!(changed.status.code(), Some(1), "{}", stderr(&changed));
+    assert!(
+        stderr(&changed).contains("different configuration"),
+        "{}",
+        stderr(&changed)
+    );
+    std::fs::write(&pipeline, &text).unwrap();
     // It builds DPO rows, whose efficiency pairs rank by line counts.
     let counts = line_counts(&round.join("executions"));
     assert!(counts.iter().any(|c| c.is_some()), "{counts:?}");

@@ -91,8 +91,10 @@ impl RunDir {
     }
 
     /// Writes the manifest of a new run, or checks that an existing run was
-    /// started with the same shard count and configuration.
-    pub fn open_manifest(&self, manifest: &Manifest) -> Result<Manifest> {
+    /// started with the same shard count and configuration: its `config_hash` is
+    /// `manifest`'s or one of `also_accepted` (what older versions hashed the same
+    /// configuration to).
+    pub fn open_manifest(&self, manifest: &Manifest, also_accepted: &[&str]) -> Result<Manifest> {
         let path = self.manifest_path();
         match std::fs::read(&path) {
             Ok(bytes) => {
@@ -108,7 +110,9 @@ impl RunDir {
                         ),
                     ));
                 }
-                if existing.config_hash != manifest.config_hash {
+                if existing.config_hash != manifest.config_hash
+                    && !also_accepted.contains(&existing.config_hash.as_str())
+                {
                     return Err(DataError::invalid(
                         &path,
                         format!(
@@ -210,17 +214,21 @@ mod tests {
     fn resume_with_a_different_shard_count_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::new(dir.path());
-        run.open_manifest(&manifest(4, "h")).unwrap();
-        run.open_manifest(&manifest(4, "h")).unwrap();
+        run.open_manifest(&manifest(4, "h"), &[]).unwrap();
+        run.open_manifest(&manifest(4, "h"), &[]).unwrap();
         let err = run
-            .open_manifest(&manifest(8, "h"))
+            .open_manifest(&manifest(8, "h"), &[])
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("--num-shards 4") && err.contains("manifest.json"),
             "{err}"
         );
-        assert!(run.open_manifest(&manifest(4, "other")).is_err());
+        assert!(run.open_manifest(&manifest(4, "other"), &[]).is_err());
+        assert!(run.open_manifest(&manifest(4, "other"), &["x"]).is_err());
+        // The existing hash under another name: accepted, and the manifest keeps it.
+        let kept = run.open_manifest(&manifest(4, "other"), &["h"]).unwrap();
+        assert_eq!(kept.config_hash, "h");
     }
 
     #[test]

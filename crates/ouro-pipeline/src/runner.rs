@@ -91,14 +91,17 @@ pub fn run_pipeline_scoped(
     }
     let mut inputs = BTreeMap::new();
     inputs.insert("pipeline".into(), path.display().to_string());
+    let text = String::from_utf8_lossy(&text);
     shards::open_shared_manifest(
         &run,
         &Manifest {
             ouro_version: env!("CARGO_PKG_VERSION").into(),
-            config_hash: ouro_data::content_id("pipeline", &String::from_utf8_lossy(&text)),
+            config_hash: crate::config::config_hash(&text)
+                .with_context(|| format!("parsing {}", path.display()))?,
             num_shards,
             inputs,
         },
+        &[&crate::config::text_hash(&text)],
     )?;
     let mut report = RunSummary {
         root: config.out.clone(),
@@ -154,7 +157,7 @@ pub fn run_pipeline_scoped(
             ouro_version: env!("CARGO_PKG_VERSION").into(),
             commit: option_env!("OURO_GIT_COMMIT").map(str::to_string),
             started: ouro_data::datetime::utc_now_rfc3339(),
-            config: String::from_utf8_lossy(&text).into_owned(),
+            config: text.to_string(),
             seeds: config.seeds(),
         };
         let rounds = crate::iterate::run_iteration(&run, config, problems_dir, &mut report, info)?;

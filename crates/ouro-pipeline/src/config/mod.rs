@@ -326,6 +326,24 @@ fn default_sequences() -> usize {
 }
 
 /// Reads and checks a pipeline file.
+/// The hash a run's manifest records for its pipeline file, so that a resume with
+/// another configuration is refused. It is taken over the parsed TOML (whose tables
+/// sort their keys), so comments, layout, key order and number spelling (`1e-5`,
+/// `0.00001`) do not change it: editing a comment must not strand a long run.
+pub fn config_hash(text: &str) -> Result<String> {
+    let table: toml::Table = toml::from_str(text)?;
+    Ok(ouro_data::content_id(
+        "pipeline-toml",
+        &toml::to_string(&table)?,
+    ))
+}
+
+/// What runs written before [`config_hash`] recorded: the hash of the file's text.
+/// Still accepted on resume, so that those runs resume from an unchanged file.
+pub fn text_hash(text: &str) -> String {
+    ouro_data::content_id("pipeline", text)
+}
+
 pub fn load_config(path: &Path) -> Result<PipelineConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -400,4 +418,19 @@ pub fn load_config(path: &Path) -> Result<PipelineConfig> {
     }
     check_config(&config).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_hash_ignores_comments_layout_order_and_spelling_but_not_values() {
+        let base = config_hash("out = \"r\"\n[train]\nlr = 1e-5\nepochs = 2\n").unwrap();
+        let same = "# note\nout='r'\n\n[train]\nepochs = 2   # two\nlr = 0.00001\n";
+        assert_eq!(config_hash(same).unwrap(), base);
+        let other = "out = \"r\"\n[train]\nlr = 2e-5\nepochs = 2\n";
+        assert_ne!(config_hash(other).unwrap(), base);
+        assert!(config_hash("[train\n").is_err());
+    }
 }

@@ -106,10 +106,14 @@ pub(crate) fn refuse_iteration(path: &Path, scope: Scope) -> Result<()> {
 /// Temp names carry the process id, which can coincide across machines (the
 /// main process of every container may be pid 1); such a collision fails
 /// the create, and the retry uses a fresh name or finds the winner's manifest.
-pub(crate) fn open_shared_manifest(run: &RunDir, manifest: &Manifest) -> Result<Manifest> {
+pub(crate) fn open_shared_manifest(
+    run: &RunDir,
+    manifest: &Manifest,
+    also_accepted: &[&str],
+) -> Result<Manifest> {
     let mut attempt = 0;
     loop {
-        match run.open_manifest(manifest) {
+        match run.open_manifest(manifest, also_accepted) {
             Ok(m) => return Ok(m),
             Err(e @ ouro_data::DataError::Io { .. }) if attempt < 5 => {
                 attempt += 1;
