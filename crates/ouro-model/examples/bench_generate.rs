@@ -8,6 +8,10 @@
 //! A 4-token warm-up generation runs first and is not timed. `--q8` samples over 8-bit
 //! (Q8_0) copies of the weights (`ouro sample --sample-dtype q8`).
 
+#[path = "common/cpu_time.rs"]
+mod cpu_time;
+use cpu_time::cpu_seconds;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().collect();
     let q8 = args.iter().any(|a| a == "--q8");
@@ -88,15 +92,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "first": outs[0].text})
     );
     Ok(())
-}
-
-/// User + system CPU time of this process (all threads), from /proc/self/stat;
-/// None where there is no procfs. Less sensitive than wall time to other load.
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // fields after the parenthesised command name; utime and stime are the 12th and 13th
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0) // USER_HZ is 100 on Linux
 }
