@@ -2,6 +2,7 @@
 //! `echo` with `logprobs` scores (lm-evaluation-harness's log-likelihood tasks do).
 
 use candle_core::{DType, Tensor, D};
+use rayon::prelude::*;
 
 use super::events::top_logprobs;
 use super::{Generator, Prompt, TokenLogprob};
@@ -84,35 +85,51 @@ impl Generator<'_> {
         let logits = self
             .decoder
             .forward_masked(&input, Some(&mask))?
-            .to_dtype(DType::F32)?;
-        let max = logits.max_keepdim(D::Minus1)?;
-        let lse = (logits
-            .broadcast_sub(&max)?
-            .exp()?
-            .sum_keepdim(D::Minus1)?
-            .log()?
-            + max)?
-            .squeeze(D::Minus1)?
-            .to_vec2::<f32>()?;
-        let logits = logits.to_vec3::<f32>()?;
+            .to_dtype(DType::F32)?
+            .contiguous()?;
+        let vocab = logits.dim(D::Minus1)?;
+        // Read on the host where the logits already are: the full-vocabulary tensor is the
+        // largest thing scoring holds, and each copy or elementwise tensor op over it
+        // (max, sub, exp, sum) allocated and faulted in as many bytes again.
+        let (g, l) = logits.storage_and_layout();
+        let host;
+        let flat: &[f32] = match crate::rows_matmul::f32_slice(&g, l) {
+            Some(v) => v,
+            None => {
+                host = logits.flatten_all()?.to_vec1::<f32>()?;
+                &host
+            }
+        };
+        let positions: Vec<(usize, usize, u32)> = rows
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| (0..r.len().saturating_sub(1)).map(move |j| (i, j, r[j + 1])))
+            .collect();
+        let scored: Vec<TokenLogprob> = positions
+            .par_iter()
+            .map(|&(i, j, id)| {
+                let at = (i * width + j) * vocab;
+                let row = &flat[at..at + vocab];
+                let lse = log_sum_exp(row);
+                TokenLogprob {
+                    id,
+                    logprob: row[id as usize] as f64 - lse,
+                    top: top_logprobs(row, top, lse),
+                }
+            })
+            .collect();
+        let mut scored = scored.into_iter();
         Ok(rows
             .iter()
-            .zip(logits.iter().zip(&lse))
-            .map(|(r, (positions, lse))| {
-                positions
-                    .iter()
-                    .zip(lse)
-                    .zip(&r[1..])
-                    .map(|((row, &lse), &id)| {
-                        let lse = lse as f64;
-                        TokenLogprob {
-                            id,
-                            logprob: row[id as usize] as f64 - lse,
-                            top: top_logprobs(row, top, lse),
-                        }
-                    })
-                    .collect()
-            })
+            .map(|r| scored.by_ref().take(r.len().saturating_sub(1)).collect())
             .collect())
     }
+}
+
+/// `ln(sum(exp(row)))`, shifted by the row's maximum so that no term overflows.
+fn log_sum_exp(row: &[f32]) -> f64 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    // Summed in f64: 49k f32 terms added in order drift by 1e-4 nats.
+    let sum: f64 = row.iter().map(|&x| (x - max).exp() as f64).sum();
+    max as f64 + sum.ln()
 }
