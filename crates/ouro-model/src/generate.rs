@@ -7,26 +7,23 @@
 //! independent of batch composition. Finished samples leave the batch (their
 //! cache rows are dropped), so a long straggler does not keep paying for them.
 
-use std::time::Instant;
-
-use candle_core::{DType, Tensor};
-use rand::SeedableRng;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
-use crate::decoder::{Decoder, KvCache};
+use crate::decoder::Decoder;
 use crate::error::{ModelError, Result};
 pub use crate::sampling::{sample_token, SamplingParams};
 
 mod echo;
 mod events;
 mod from_dir;
+mod session;
 pub use echo::ScoredPrompt;
 pub use events::{TokenLogprob, TokenSink};
 pub use from_dir::{
     generate_from_dir, generate_from_dir_on, generate_from_dir_with_eos, prompt_text,
 };
+pub use session::DecodeSession;
 
 /// Why a sample stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,16 +152,6 @@ pub struct GenerationTimes {
     pub choose_s: f64,
     /// Decode steps run (forward passes after the prefills).
     pub decode_steps: usize,
-}
-
-struct Active {
-    req: usize,
-    tokens: Vec<u32>,
-    logprob: f64,
-    token_logprobs: Vec<TokenLogprob>,
-    rng: rand::rngs::StdRng,
-    next_pos: u32,
-    key_valid: Vec<bool>,
 }
 
 impl<'a> Generator<'a> {
@@ -313,276 +300,28 @@ impl<'a> Generator<'a> {
         (first, sink): (usize, &dyn TokenSink),
         times: &mut GenerationTimes,
     ) -> Result<Vec<Generation>> {
-        let prompts = reqs
-            .iter()
-            .map(|r| self.prompt_ids(&r.prompt))
-            .collect::<Result<Vec<_>>>()?;
+        let mut session = DecodeSession::new(self);
         let mut results: Vec<Option<Generation>> = vec![None; reqs.len()];
-        let mut active: Vec<Active> = Vec::new();
-        for (i, r) in reqs.iter().enumerate() {
-            if r.params.max_tokens == 0 {
-                let g = Generation {
-                    text: String::new(),
-                    token_ids: vec![],
-                    prompt_tokens: prompts[i].len(),
-                    completion_tokens: 0,
-                    logprob: 0.0,
-                    token_logprobs: vec![],
-                    finish_reason: FinishReason::Length,
-                };
-                sink.finished(first + i, &g);
-                results[i] = Some(g);
-            } else {
-                active.push(Active {
-                    req: i,
-                    tokens: Vec::new(),
-                    logprob: 0.0,
-                    token_logprobs: Vec::new(),
-                    rng: rand::rngs::StdRng::seed_from_u64(r.params.seed),
-                    next_pos: prompts[i].len() as u32,
-                    key_valid: Vec::new(),
-                });
-            }
+        let mut done = session.admit(
+            reqs.iter()
+                .cloned()
+                .enumerate()
+                .map(|(i, r)| (first + i, r)),
+            sink,
+        )?;
+        while !session.is_empty() {
+            done.extend(session.step(sink)?);
         }
-        if active.is_empty() {
-            return Ok(results.into_iter().map(|r| r.expect("filled")).collect());
+        for (key, g) in done {
+            results[key - first] = Some(g);
         }
-        let mut cache = KvCache::new();
-        let clock = Instant::now();
-        let logits = self.prefill(&prompts, &mut active, &mut cache)?;
-        let mut rows = host_rows(&logits)?;
-        let mut model_s = clock.elapsed().as_secs_f64();
-        let (mut choose_s, mut steps) = (0.0, 0);
-        loop {
-            let clock = Instant::now();
-            // Sample every active row in parallel; each row only touches its own RNG. The
-            // stop check decodes the row's completion, so it runs in the same task.
-            let done: Vec<Option<(FinishReason, String)>> = active
-                .par_iter_mut()
-                .zip(rows.par_iter())
-                .map(|(a, row)| {
-                    // A NaN compares false against every bound, so sampling would quietly
-                    // pick token 0 again and again.
-                    if row.iter().any(|x| x.is_nan()) {
-                        return Err(ModelError::NanLogits {
-                            token: a.tokens.len(),
-                        });
-                    }
-                    let req = &reqs[a.req];
-                    let (tok, lp) = sample_token(row, &req.params, &mut a.rng);
-                    a.tokens.push(tok);
-                    a.logprob += lp;
-                    let lse = row[tok as usize] as f64 - lp;
-                    let t = TokenLogprob {
-                        id: tok,
-                        logprob: lp,
-                        top: events::top_logprobs(row, req.top_logprobs, lse),
-                    };
-                    sink.token(first + a.req, &t);
-                    a.token_logprobs.push(t);
-                    self.finish(a, &req.params)
-                })
-                .collect::<Result<_>>()?;
-            let mut keep = Vec::with_capacity(active.len());
-            for (idx, (a, done)) in active.iter_mut().zip(done).enumerate() {
-                match done {
-                    Some((reason, text)) => {
-                        let g = Generation {
-                            text,
-                            token_ids: a.tokens.clone(),
-                            prompt_tokens: prompts[a.req].len(),
-                            completion_tokens: a.tokens.len(),
-                            logprob: a.logprob,
-                            token_logprobs: std::mem::take(&mut a.token_logprobs),
-                            finish_reason: reason,
-                        };
-                        sink.finished(first + a.req, &g);
-                        results[a.req] = Some(g);
-                    }
-                    None => keep.push(idx),
-                }
-            }
-            if keep.is_empty() {
-                choose_s += clock.elapsed().as_secs_f64();
-                break;
-            }
-            if keep.len() != active.len() {
-                self.keep_rows(&mut active, &keep, &mut cache)?;
-            }
-            choose_s += clock.elapsed().as_secs_f64();
-            let clock = Instant::now();
-            rows = host_rows(&self.decode_step(&mut active, &mut cache)?)?;
-            model_s += clock.elapsed().as_secs_f64();
-            steps += 1;
-        }
-        times.model_s += model_s;
-        times.choose_s += choose_s;
-        times.decode_steps += steps;
+        let t = session.times();
+        times.model_s += t.model_s;
+        times.choose_s += t.choose_s;
+        times.decode_steps += t.decode_steps;
         Ok(results
             .into_iter()
             .map(|r| r.expect("every request finished"))
             .collect())
-    }
-
-    /// Runs every active prompt, left-padded to the longest, and returns the
-    /// logits of each row's last position.
-    fn prefill(
-        &self,
-        prompts: &[Vec<u32>],
-        active: &mut [Active],
-        cache: &mut KvCache,
-    ) -> Result<Tensor> {
-        let max_len = active
-            .iter()
-            .map(|a| prompts[a.req].len())
-            .max()
-            .unwrap_or(1);
-        let mut ids = Vec::with_capacity(active.len() * max_len);
-        let mut positions = Vec::with_capacity(active.len());
-        for a in active.iter_mut() {
-            let p = &prompts[a.req];
-            let pad = max_len - p.len();
-            ids.extend(std::iter::repeat_n(0u32, pad));
-            ids.extend_from_slice(p);
-            positions.push(
-                (0..max_len)
-                    .map(|j| j.saturating_sub(pad) as u32)
-                    .collect::<Vec<_>>(),
-            );
-            a.key_valid = (0..max_len).map(|j| j >= pad).collect();
-        }
-        let rows = active.len();
-        let heads = self.decoder.config().num_attention_heads;
-        let step = prefill_slice(rows * heads, max_len, self.prefill_budget);
-        let mut logits = None;
-        for start in (0..max_len).step_by(step) {
-            let end = (start + step).min(max_len);
-            let slice: Vec<u32> = ids
-                .chunks(max_len)
-                .flat_map(|r| r[start..end].iter().copied())
-                .collect();
-            let input = Tensor::from_vec(slice, (rows, end - start), self.decoder.device())?;
-            let pos: Vec<Vec<u32>> = positions.iter().map(|p| p[start..end].to_vec()).collect();
-            let kv: Vec<Vec<bool>> = active.iter().map(|a| a.key_valid[..end].to_vec()).collect();
-            logits = Some(self.decoder.forward_step(&input, &pos, &kv, cache)?);
-        }
-        Ok(logits.expect("max_len >= 1"))
-    }
-
-    /// Whether `a` has just finished (EOS, a stop string, or `max_tokens`),
-    /// with its final text (cut before the stop string).
-    fn finish(
-        &self,
-        a: &Active,
-        params: &SamplingParams,
-    ) -> Result<Option<(FinishReason, String)>> {
-        let tok = *a.tokens.last().expect("sampled");
-        if self.eos.contains(&tok) {
-            return Ok(Some((FinishReason::Stop, self.decode(&a.tokens)?)));
-        }
-        if !params.stop.is_empty() {
-            let t = self.decode(&a.tokens)?;
-            if let Some(cut) = params.stop.iter().filter_map(|s| t.find(s.as_str())).min() {
-                return Ok(Some((FinishReason::Stop, t[..cut].to_string())));
-            }
-        }
-        if a.tokens.len() >= params.max_tokens {
-            return Ok(Some((FinishReason::Length, self.decode(&a.tokens)?)));
-        }
-        Ok(None)
-    }
-
-    /// Drops the finished rows from `active` and from the KV cache.
-    fn keep_rows(
-        &self,
-        active: &mut Vec<Active>,
-        keep: &[usize],
-        cache: &mut KvCache,
-    ) -> Result<()> {
-        let rows = Tensor::from_vec(
-            keep.iter().map(|&i| i as u32).collect::<Vec<_>>(),
-            keep.len(),
-            self.decoder.device(),
-        )?;
-        cache.select_rows(&rows)?;
-        let mut it = 0;
-        active.retain(|_| {
-            let k = keep.contains(&it);
-            it += 1;
-            k
-        });
-        Ok(())
-    }
-
-    /// Feeds each active row its last sampled token; returns the next logits.
-    fn decode_step(&self, active: &mut [Active], cache: &mut KvCache) -> Result<Tensor> {
-        let last: Vec<u32> = active
-            .iter()
-            .map(|a| *a.tokens.last().expect("sampled"))
-            .collect();
-        let positions: Vec<Vec<u32>> = active.iter().map(|a| vec![a.next_pos]).collect();
-        for a in active.iter_mut() {
-            a.next_pos += 1;
-            a.key_valid.push(true);
-        }
-        let kv: Vec<Vec<bool>> = active.iter().map(|a| a.key_valid.clone()).collect();
-        let input = Tensor::from_vec(last, (active.len(), 1), self.decoder.device())?;
-        Ok(self.decoder.forward_step(&input, &positions, &kv, cache)?)
-    }
-}
-
-/// Each row of `logits [B, V]` on the host in f32. Half-precision logits cross from the
-/// device as they are (half the bytes of a cast-then-copy, which at batch 64 and a 49k
-/// vocabulary is 6 MB a token) and widen on the host, a row per thread; widening is exact.
-fn host_rows(logits: &Tensor) -> Result<Vec<Vec<f32>>> {
-    fn widen<T: Copy + Send + Into<f32>>(rows: Vec<Vec<T>>) -> Vec<Vec<f32>> {
-        rows.into_par_iter()
-            .map(|r| r.into_iter().map(Into::into).collect())
-            .collect()
-    }
-    Ok(match logits.dtype() {
-        DType::BF16 => widen(logits.to_vec2::<half::bf16>()?),
-        DType::F16 => widen(logits.to_vec2::<half::f16>()?),
-        _ => logits.to_dtype(DType::F32)?.to_vec2::<f32>()?,
-    })
-}
-
-/// Query positions per prefill forward: all `len` when `lanes x len x len` scores fit
-/// in `budget`, else as many as fit against the full key length (at least 16, so each
-/// slice's matmuls stay batched).
-fn prefill_slice(lanes: usize, len: usize, budget: usize) -> usize {
-    let len = len.max(1);
-    if lanes.saturating_mul(len).saturating_mul(len) <= budget {
-        return len;
-    }
-    (budget / lanes.saturating_mul(len).max(1)).max(16).min(len)
-}
-
-#[cfg(test)]
-mod prefill_tests {
-    use super::prefill_slice;
-
-    #[test]
-    fn a_prefill_is_sliced_only_when_its_scores_exceed_the_budget() {
-        assert_eq!(prefill_slice(16 * 9, 100, 32 << 20), 100);
-        // 16 rows x 9 heads x 800 x 800 = 92M scores: slices of 291 queries.
-        assert_eq!(prefill_slice(16 * 9, 800, 32 << 20), 291);
-        assert_eq!(prefill_slice(64 * 9, 4000, 32 << 20), 16, "never below 16");
-        assert_eq!(prefill_slice(1, 10, 1), 10, "never above the prompt");
-    }
-}
-
-#[cfg(test)]
-mod host_rows_tests {
-    use candle_core::{DType, Device, Tensor};
-
-    #[test]
-    fn half_logits_widen_on_the_host_to_what_a_device_cast_gives() {
-        let x = Tensor::randn(0f32, 3.0, (5, 1001), &Device::Cpu).unwrap();
-        for dt in [DType::BF16, DType::F16, DType::F32] {
-            let l = x.to_dtype(dt).unwrap();
-            let want = l.to_dtype(DType::F32).unwrap().to_vec2::<f32>().unwrap();
-            assert_eq!(super::host_rows(&l).unwrap(), want, "{dt:?}");
-        }
     }
 }

@@ -50,6 +50,65 @@ impl KvCache {
         }
         Ok(())
     }
+
+    /// Appends `other`'s rows after this cache's (continuous batching: rows that start
+    /// while others decode). The shorter side is left-padded with zero keys so that both
+    /// end at the same position; the caller must mark those positions invalid in each
+    /// row's `key_valid`, `self.len().max(other.len()) - len` of them at the front.
+    /// Cached keys carry their RoPE rotation, so moving them along the time axis does not
+    /// change attention.
+    pub fn join(&mut self, other: KvCache) -> Result<()> {
+        if self.layers.is_empty() {
+            *self = other;
+            return Ok(());
+        }
+        if other.layers.len() != self.layers.len() {
+            candle_core::bail!(
+                "KvCache::join: {} layers against {}",
+                other.layers.len(),
+                self.layers.len()
+            );
+        }
+        let len = self.len().max(other.len());
+        for (mine, theirs) in self.layers.iter_mut().zip(other.layers) {
+            let (Some(a), Some(b)) = (mine.as_ref(), theirs) else {
+                candle_core::bail!("KvCache::join: a layer was never filled");
+            };
+            let padded = |c: &LayerCache, t: &Tensor| -> Result<Tensor> {
+                let (rows, h, _, d) = t.dims4()?;
+                let buf = Tensor::zeros((rows, h, len + MIN_SPARE, d), t.dtype(), t.device())?;
+                buf.slice_set(&t.narrow(2, 0, c.len)?.contiguous()?, 2, len - c.len)?;
+                Ok(buf)
+            };
+            let k = Tensor::cat(&[padded(a, &a.k)?, padded(&b, &b.k)?], 0)?;
+            let v = Tensor::cat(&[padded(a, &a.v)?, padded(&b, &b.v)?], 0)?;
+            *mine = Some(LayerCache { k, v, len });
+        }
+        Ok(())
+    }
+
+    /// Drops the first `n` positions of every row (positions no remaining row attends
+    /// to, once the rows that needed them have finished).
+    pub fn trim_front(&mut self, n: usize) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        for l in self.layers.iter_mut().flatten() {
+            let keep = l.len.checked_sub(n).ok_or_else(|| {
+                candle_core::Error::Msg(format!("trim_front({n}) of {} positions", l.len))
+            })?;
+            let cut = |t: &Tensor| -> Result<Tensor> {
+                let (rows, h, cap, d) = t.dims4()?;
+                let buf = Tensor::zeros((rows, h, cap - n, d), t.dtype(), t.device())?;
+                buf.slice_set(&t.narrow(2, n, keep)?.contiguous()?, 2, 0)?;
+                Ok(buf)
+            };
+            l.k = cut(&l.k)?;
+            l.v = cut(&l.v)?;
+            l.len = keep;
+        }
+        Ok(())
+    }
 }
 
 impl LayerCache {
@@ -136,5 +195,61 @@ mod tests {
         let d = (got - want).unwrap().abs().unwrap().sum_all().unwrap();
         assert_eq!(d.to_scalar::<f32>().unwrap(), 0.0);
         assert_eq!(gk.dim(2).unwrap(), 156);
+    }
+
+    fn filled(rows: usize, t: usize, salt: f32) -> KvCache {
+        let dev = Device::Cpu;
+        let k = Tensor::arange(0f32, (rows * 2 * t * 3) as f32, &dev)
+            .unwrap()
+            .reshape((rows, 2, t, 3))
+            .unwrap();
+        let k = (k + salt as f64).unwrap();
+        let mut slot = None;
+        LayerCache::append(&mut slot, &k, &(&k * 2.0).unwrap()).unwrap();
+        KvCache { layers: vec![slot] }
+    }
+
+    fn keys(c: &KvCache) -> Vec<Vec<Vec<Vec<f32>>>> {
+        let l = c.layers[0].as_ref().unwrap();
+        let k = l.k.narrow(2, 0, l.len).unwrap();
+        (0..k.dim(0).unwrap())
+            .map(|r| k.get(r).unwrap().to_vec3().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn joined_caches_end_together_and_trimming_drops_the_front() {
+        let (mut a, b) = (filled(2, 5, 0.0), filled(1, 3, 1000.0));
+        let (ka, kb) = (keys(&a), keys(&b));
+        a.join(b).unwrap();
+        assert_eq!(a.len(), 5);
+        let k = keys(&a);
+        assert_eq!(k.len(), 3);
+        assert_eq!(&k[..2], &ka[..], "the old rows keep their keys");
+        for h in 0..2 {
+            assert_eq!(k[2][h][..2], vec![vec![0.0; 3]; 2], "left padding");
+            assert_eq!(
+                k[2][h][2..],
+                kb[0][h][..],
+                "the new row ends with the others"
+            );
+        }
+        // Appending after a join writes at the shared position.
+        let dev = Device::Cpu;
+        let step = Tensor::ones((3, 2, 1, 3), candle_core::DType::F32, &dev).unwrap();
+        LayerCache::append(&mut a.layers[0], &step, &step).unwrap();
+        assert_eq!(a.len(), 6);
+        a.trim_front(2).unwrap();
+        assert_eq!(a.len(), 4);
+        let t = keys(&a);
+        assert_eq!(t[2][1][..3], kb[0][1][..]);
+        assert_eq!(t[0][0][..3], ka[0][0][2..]);
+        assert_eq!(t[1][1][3], vec![1.0; 3]);
+        assert!(a.trim_front(5).is_err());
+        // A longer newcomer pads the old rows instead.
+        let mut c = filled(1, 2, 0.0);
+        c.join(filled(1, 4, 7.0)).unwrap();
+        assert_eq!(c.len(), 4);
+        assert_eq!(keys(&c)[0][0][..2], vec![vec![0.0; 3]; 2]);
     }
 }

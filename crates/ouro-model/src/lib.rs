@@ -39,8 +39,8 @@ pub use decoder::{Decoder, KvCache};
 pub use device::{DeviceError, Placement, SampleDtype};
 pub use error::{ModelError, Result};
 pub use generate::{
-    FinishReason, Generation, GenerationRequest, GenerationTimes, Generator, Prompt, ScoredPrompt,
-    TokenLogprob, TokenSink,
+    DecodeSession, FinishReason, Generation, GenerationRequest, GenerationTimes, Generator, Prompt,
+    ScoredPrompt, TokenLogprob, TokenSink,
 };
 pub use sampling::SamplingParams;
 pub use tokenizers::Tokenizer;

@@ -333,3 +333,77 @@ fn prompts_scored_together_score_as_they_do_alone() {
         }
     }
 }
+
+/// Records every streamed token by request key.
+#[derive(Default)]
+struct Tokens(std::sync::Mutex<Vec<(usize, u32)>>);
+
+impl ouro_model::TokenSink for Tokens {
+    fn token(&self, key: usize, t: &ouro_model::TokenLogprob) {
+        self.0.lock().unwrap().push((key, t.id));
+    }
+    fn finished(&self, _: usize, _: &ouro_model::Generation) {}
+}
+
+impl Tokens {
+    fn count(&self, key: usize) -> usize {
+        self.0.lock().unwrap().iter().filter(|t| t.0 == key).count()
+    }
+}
+
+/// Continuous batching: requests that join a session while others decode (one with a
+/// prompt shorter than the cache, one longer) generate what they generate alone, and
+/// once the rows that needed the oldest positions finish, the cache drops them.
+#[test]
+fn requests_joining_a_session_mid_decode_generate_what_they_do_alone() {
+    let (d, tok) = setup();
+    let g = Generator::new(&d, &tok).with_eos(vec![]);
+    let a = req("def f10(x):\n    return x * 10 + 1\n\ndef", 7, 6);
+    let b = req("def", 1, 14);
+    let c = req(
+        "def f3(x):\n    return x * 3 + 1\n\ndef f4(x):\n    return x * 4 + 1\n\ndef f5",
+        42,
+        5,
+    );
+    let sink = Tokens::default();
+    let mut s = ouro_model::DecodeSession::new(&g).continuous();
+    let mut done = s.admit([(0, a.clone())], &sink).unwrap();
+    for _ in 0..3 {
+        done.extend(s.step(&sink).unwrap());
+    }
+    let before = s.cache_len();
+    done.extend(s.admit([(1, b.clone())], &sink).unwrap());
+    assert_eq!(
+        s.cache_len(),
+        before,
+        "a shorter newcomer is padded, not the rows"
+    );
+    done.extend(s.step(&sink).unwrap());
+    let c_len = g.prompt_ids(&c.prompt).unwrap().len();
+    assert!(c_len > s.cache_len(), "c must be longer than the cache");
+    done.extend(s.admit([(2, c.clone())], &sink).unwrap());
+    assert_eq!(s.cache_len(), c_len, "a longer newcomer pads the rows");
+    let b_len = g.prompt_ids(&b.prompt).unwrap().len();
+    let mut trimmed = false;
+    while !s.is_empty() {
+        done.extend(s.step(&sink).unwrap());
+        if s.len() == 1 && done.iter().all(|(k, _)| *k != 1) {
+            // Only b is left: the cache holds its prompt and the tokens fed back.
+            assert_eq!(s.cache_len(), b_len + sink.count(1));
+            trimmed = true;
+        }
+    }
+    assert!(trimmed, "b outlived a and c");
+    assert_eq!(done.len(), 3);
+    for (key, r) in [(0, &a), (1, &b), (2, &c)] {
+        let alone = &g.generate(std::slice::from_ref(r)).unwrap()[0];
+        let joined = &done.iter().find(|(k, _)| *k == key).unwrap().1;
+        assert_eq!(joined.token_ids, alone.token_ids, "request {key}");
+        assert_eq!(joined.text, alone.text, "request {key}");
+        assert!(
+            (joined.logprob - alone.logprob).abs() < 1e-4,
+            "request {key}"
+        );
+        assert_eq!(sink.count(key), alone.completion_tokens);
+    }
+}

@@ -2,9 +2,10 @@
 //!
 //! Endpoints: `POST /v1/completions`, `POST /v1/chat/completions` (ChatML
 //! template), `GET /v1/models`, `GET /health`. Each HTTP request gets a
-//! thread; one model thread owns the checkpoint and decodes every request
-//! that arrived while it was busy as one batch, so concurrent clients share
-//! batches. A sample's tokens depend only on its prompt, parameters and
+//! thread; one model thread owns the checkpoint and decodes every request's
+//! rows together, and a request that arrives mid-decode joins them at the next
+//! step (continuous batching) instead of waiting for the longest generation in
+//! flight; rows beyond `max_batch` queue for a free row. A sample's tokens depend only on its prompt, parameters and
 //! seed, never on what it was batched with, so the HTTP backend pointed at
 //! this server returns what the local backend would.
 //!

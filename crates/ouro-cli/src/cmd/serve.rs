@@ -11,7 +11,8 @@ use ouro_sample::serve::ServeOptions;
 (and `ouro sample --base-url`) can sample from it: POST /v1/completions, POST /v1/chat/completions \
 (ChatML template), GET /v1/models, GET /health.
 
-Concurrent requests are decoded together in one batch (up to --max-batch sequences). A sample's \
+Concurrent requests are decoded together (up to --max-batch sequences); a request that arrives \
+while others decode joins them at the next step instead of waiting for them to finish. A sample's \
 tokens depend only on its prompt, parameters and seed, so `ouro sample --base-url` against this \
 server returns what `ouro sample --model` returns.
 

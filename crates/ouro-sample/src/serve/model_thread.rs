@@ -1,14 +1,16 @@
-//! The one thread that owns the checkpoint: it decodes every request that queued while
-//! it was busy as one batch, and sends each request its share, whole or token by token.
+//! The one thread that owns the checkpoint. Its rows decode in one [`DecodeSession`]
+//! that requests join between decode steps (continuous batching), up to `max_batch`
+//! rows; each request gets its share, whole or token by token.
 
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::mpsc;
 
 use anyhow::anyhow;
 use ouro_model::chat::{PromptFormat, PromptRenderer};
 use ouro_model::{
-    checkpoint, Generation, GenerationRequest, Generator, Prompt, ScoredPrompt, TokenLogprob,
-    TokenSink,
+    checkpoint, DecodeSession, Generation, GenerationRequest, Generator, Prompt, ScoredPrompt,
+    TokenLogprob, TokenSink,
 };
 use tokenizers::Tokenizer;
 
@@ -63,29 +65,137 @@ pub(super) enum Reply {
     Stream(mpsc::Sender<Event>),
 }
 
-/// Sends a batch's progress to the streaming requests in it.
+/// A request in flight: its choices' generations as they finish.
+struct InFlight {
+    work: Work,
+    done: Vec<Option<Generation>>,
+    left: usize,
+}
+
+/// Which request and which of its choices each session row (by key) decodes.
+type Rows = HashMap<usize, (u64, usize)>;
+
+/// Sends the session's progress to the streaming requests among its rows.
 struct Fanout<'a> {
-    batch: &'a [Work],
-    /// Index of each work's first request in the batch.
-    starts: Vec<usize>,
+    works: &'a HashMap<u64, InFlight>,
+    rows: &'a Rows,
 }
 
 impl Fanout<'_> {
-    fn send(&self, request: usize, event: impl FnOnce(usize) -> Event) {
-        let w = self.starts.partition_point(|&s| s <= request) - 1;
-        if let Reply::Stream(tx) = &self.batch[w].reply {
+    fn send(&self, key: usize, event: impl FnOnce(usize) -> Event) {
+        let Some(&(id, choice)) = self.rows.get(&key) else {
+            return;
+        };
+        if let Some(Reply::Stream(tx)) = self.works.get(&id).map(|w| &w.work.reply) {
             // A client that went away stops listening; its rows decode on.
-            let _ = tx.send(event(request - self.starts[w]));
+            let _ = tx.send(event(choice));
         }
     }
 }
 
 impl TokenSink for Fanout<'_> {
-    fn token(&self, request: usize, token: &TokenLogprob) {
-        self.send(request, |i| Event::Token(i, token.clone()));
+    fn token(&self, key: usize, token: &TokenLogprob) {
+        self.send(key, |i| Event::Token(i, token.clone()));
     }
-    fn finished(&self, request: usize, generation: &Generation) {
-        self.send(request, |i| Event::Finished(i, generation.clone()));
+    fn finished(&self, key: usize, generation: &Generation) {
+        self.send(key, |i| Event::Finished(i, generation.clone()));
+    }
+}
+
+/// Every request the model thread holds: queued choices, rows in the session, and
+/// what finished.
+#[derive(Default)]
+struct Book {
+    works: HashMap<u64, InFlight>,
+    rows: Rows,
+    /// Choices waiting for a row, oldest first.
+    queue: VecDeque<(u64, usize)>,
+    next_work: u64,
+    next_key: usize,
+}
+
+impl Book {
+    fn add(&mut self, work: Work) {
+        let id = self.next_work;
+        self.next_work += 1;
+        let n = work.requests.len();
+        self.queue.extend((0..n).map(|c| (id, c)));
+        self.works.insert(
+            id,
+            InFlight {
+                work,
+                done: vec![None; n],
+                left: n,
+            },
+        );
+    }
+
+    /// Up to `room` queued choices, each with a fresh session key.
+    fn next_rows(&mut self, room: usize) -> Vec<(usize, GenerationRequest)> {
+        let n = room.min(self.queue.len());
+        self.queue
+            .drain(..n)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|(id, choice)| {
+                let key = self.next_key;
+                self.next_key += 1;
+                self.rows.insert(key, (id, choice));
+                (key, self.works[&id].work.requests[choice].clone())
+            })
+            .collect()
+    }
+
+    /// Records finished rows; a request whose choices are all done gets its whole
+    /// reply (streams already got every event through the sink).
+    fn finish(&mut self, generator: &Generator, done: Vec<(usize, Generation)>) {
+        for (key, g) in done {
+            let Some((id, choice)) = self.rows.remove(&key) else {
+                continue;
+            };
+            let Some(w) = self.works.get_mut(&id) else {
+                continue;
+            };
+            w.done[choice] = Some(g);
+            w.left -= 1;
+            if w.left > 0 {
+                continue;
+            }
+            let w = self.works.remove(&id).expect("present above");
+            if let Reply::Whole(tx) = &w.work.reply {
+                let generations = w.done.into_iter().map(|g| g.expect("done")).collect();
+                let prompts = match w.work.score_prompts {
+                    Some(top) => score_prompts(generator, &w.work.requests, top),
+                    None => Ok(Vec::new()),
+                };
+                let answered = prompts.map(|prompts| Answered {
+                    generations,
+                    prompts,
+                });
+                let _ = tx.send(answered.map_err(|e| e.to_string()));
+            }
+        }
+    }
+
+    /// Fails the requests that own `keys` (rows that will never finish), and drops them.
+    fn fail(&mut self, keys: &[usize], error: &str) {
+        let mut ids: Vec<u64> = keys
+            .iter()
+            .filter_map(|k| self.rows.get(k))
+            .map(|r| r.0)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            if let Some(w) = self.works.remove(&id) {
+                let _ = match &w.work.reply {
+                    Reply::Whole(tx) => tx.send(Err(error.to_string())).is_ok(),
+                    Reply::Stream(tx) => tx.send(Event::Failed(error.to_string())).is_ok(),
+                };
+            }
+            self.rows.retain(|_, r| r.0 != id);
+            self.queue.retain(|q| q.0 != id);
+        }
     }
 }
 
@@ -124,60 +234,49 @@ pub(super) fn model_thread(
         vocab: ck.decoder.config().vocab_size,
     }));
     let generator = Generator::new(&ck.decoder, tok).with_max_batch(max_batch);
-    while let Ok(first) = work.recv() {
-        // Everything that queued up while the last batch ran is decoded together.
-        let mut batch = vec![first];
-        let mut rows = batch[0].requests.len();
-        while rows < max_batch {
-            match work.try_recv() {
-                Ok(w) => {
-                    rows += w.requests.len();
-                    batch.push(w);
-                }
-                Err(_) => break,
+    let mut session = DecodeSession::new(&generator).continuous();
+    let mut book = Book::default();
+    loop {
+        // Wait only when there is nothing to decode; otherwise take what has arrived and
+        // go on decoding.
+        if session.is_empty() && book.queue.is_empty() {
+            match work.recv() {
+                Ok(w) => book.add(w),
+                Err(_) => return,
             }
         }
-        let all: Vec<GenerationRequest> = batch
-            .iter()
-            .flat_map(|w| w.requests.iter().cloned())
-            .collect();
-        let starts = batch
-            .iter()
-            .scan(0, |next, w| {
-                let s = *next;
-                *next += w.requests.len();
-                Some(s)
-            })
-            .collect();
-        let fanout = Fanout {
-            batch: &batch,
-            starts,
-        };
-        match generator.generate_streaming(&all, &fanout) {
-            Ok(generations) => {
-                let mut it = generations.into_iter();
-                for w in &batch {
-                    let mine: Vec<Generation> = it.by_ref().take(w.requests.len()).collect();
-                    if let Reply::Whole(tx) = &w.reply {
-                        let prompts = match w.score_prompts {
-                            Some(top) => score_prompts(&generator, &w.requests, top),
-                            None => Ok(Vec::new()),
-                        };
-                        let answered = prompts.map(|prompts| Answered {
-                            generations: mine,
-                            prompts,
-                        });
-                        let _ = tx.send(answered.map_err(|e| e.to_string()));
-                    }
-                }
+        while let Ok(w) = work.try_recv() {
+            book.add(w);
+        }
+        let joining = book.next_rows(max_batch.saturating_sub(session.len()));
+        if !joining.is_empty() {
+            let keys: Vec<usize> = joining.iter().map(|r| r.0).collect();
+            let admitted = session.admit(
+                joining,
+                &Fanout {
+                    works: &book.works,
+                    rows: &book.rows,
+                },
+            );
+            match admitted {
+                Ok(done) => book.finish(&generator, done),
+                // Nothing was added: only the newcomers fail.
+                Err(e) => book.fail(&keys, &e.to_string()),
             }
+        }
+        if session.is_empty() {
+            continue;
+        }
+        let stepped = session.step(&Fanout {
+            works: &book.works,
+            rows: &book.rows,
+        });
+        match stepped {
+            Ok(done) => book.finish(&generator, done),
             Err(e) => {
-                for w in &batch {
-                    let _ = match &w.reply {
-                        Reply::Whole(tx) => tx.send(Err(e.to_string())).is_ok(),
-                        Reply::Stream(tx) => tx.send(Event::Failed(e.to_string())).is_ok(),
-                    };
-                }
+                let keys: Vec<usize> = book.rows.keys().copied().collect();
+                book.fail(&keys, &e.to_string());
+                session = DecodeSession::new(&generator).continuous();
             }
         }
     }
@@ -189,7 +288,7 @@ mod tests {
     use ouro_model::SamplingParams;
 
     #[test]
-    fn a_batch_of_several_requests_streams_each_its_own_choices() {
+    fn rows_of_several_requests_stream_each_its_own_choices() {
         let work = |rows: usize, reply| Work {
             requests: vec![GenerationRequest::new("p", SamplingParams::default()); rows],
             score_prompts: None,
@@ -198,22 +297,26 @@ mod tests {
         let (whole, _whole_rx) = mpsc::channel();
         let (a, a_rx) = mpsc::channel();
         let (b, b_rx) = mpsc::channel();
-        let batch = vec![
-            work(2, Reply::Stream(a)),
-            work(3, Reply::Whole(whole)),
-            work(2, Reply::Stream(b)),
-        ];
+        let mut book = Book::default();
+        book.add(work(2, Reply::Stream(a)));
+        book.add(work(3, Reply::Whole(whole)));
+        book.add(work(2, Reply::Stream(b)));
+        // Five rows join now, two later: keys 0..7 in queue order.
+        let mut keys: Vec<usize> = book.next_rows(5).into_iter().map(|r| r.0).collect();
+        assert_eq!(book.queue.len(), 2);
+        keys.extend(book.next_rows(8).into_iter().map(|r| r.0));
+        assert_eq!(keys, (0..7).collect::<Vec<_>>());
         let fanout = Fanout {
-            batch: &batch,
-            starts: vec![0, 2, 5],
+            works: &book.works,
+            rows: &book.rows,
         };
         let t = |id| TokenLogprob {
             id,
             logprob: -1.0,
             top: vec![],
         };
-        for r in 0..7 {
-            fanout.token(r, &t(r as u32));
+        for k in [6, 0, 5, 1] {
+            fanout.token(k, &t(k as u32));
         }
         let got = |rx: &mpsc::Receiver<Event>| -> Vec<(usize, u32)> {
             rx.try_iter()
@@ -226,8 +329,14 @@ mod tests {
         assert_eq!(got(&a_rx), vec![(0, 0), (1, 1)]);
         assert_eq!(
             got(&b_rx),
-            vec![(0, 5), (1, 6)],
+            vec![(1, 6), (0, 5)],
             "rows 5 and 6 are b's choices 0 and 1"
         );
+        // A failure reaches the streams of the rows named, and only theirs.
+        book.fail(&[5], "boom");
+        assert!(matches!(b_rx.try_recv(), Ok(Event::Failed(m)) if m == "boom"));
+        assert!(a_rx.try_recv().is_err());
+        assert_eq!(book.works.len(), 2);
+        assert!(!book.rows.contains_key(&6), "b's other row is dropped too");
     }
 }

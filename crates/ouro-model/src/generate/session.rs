@@ -1,0 +1,410 @@
+//! The rows a [`Generator`] decodes together, one step at a time. [`Generator::generate`]
+//! admits a batch and steps it until every row finishes; a server admits requests
+//! between steps as they arrive (continuous batching), so a newcomer does not wait for
+//! the longest generation in flight.
+
+use std::time::Instant;
+
+use candle_core::{DType, Tensor};
+use rand::SeedableRng;
+use rayon::prelude::*;
+
+use super::events::top_logprobs;
+use super::{
+    FinishReason, Generation, GenerationRequest, GenerationTimes, Generator, SamplingParams,
+    TokenLogprob, TokenSink,
+};
+use crate::decoder::KvCache;
+use crate::error::{ModelError, Result};
+use crate::sampling::sample_token;
+
+/// One request being decoded.
+struct Active {
+    /// The caller's name for the request; sinks and results carry it.
+    key: usize,
+    request: GenerationRequest,
+    prompt_tokens: usize,
+    tokens: Vec<u32>,
+    logprob: f64,
+    token_logprobs: Vec<TokenLogprob>,
+    rng: rand::rngs::StdRng,
+    next_pos: u32,
+    /// Which cached positions are this row's own tokens (left padding is not).
+    key_valid: Vec<bool>,
+}
+
+/// Rows decoding together, which more requests may join between steps.
+///
+/// A row's tokens do not depend on which rows it shares a step with, beyond float
+/// rounding: padding keys are masked, RoPE positions are the row's own, and each row
+/// samples from its own RNG seeded by `SamplingParams::seed`.
+pub struct DecodeSession<'g, 'a> {
+    gen: &'g Generator<'a>,
+    rows: Vec<Active>,
+    cache: KvCache,
+    /// Each row's logits for its next token, in `rows` order.
+    logits: Vec<Vec<f32>>,
+    /// Drop cache positions no row attends to any more (see [`DecodeSession::continuous`]).
+    trim: bool,
+    times: GenerationTimes,
+}
+
+impl<'g, 'a> DecodeSession<'g, 'a> {
+    pub fn new(gen: &'g Generator<'a>) -> Self {
+        DecodeSession {
+            gen,
+            rows: Vec::new(),
+            cache: KvCache::new(),
+            logits: Vec::new(),
+            trim: false,
+            times: GenerationTimes::default(),
+        }
+    }
+
+    /// A session that lives as long as requests keep coming: once the rows that needed
+    /// the oldest cache positions finish, those positions are dropped, so the cache
+    /// spans the longest row in flight rather than everything since the session began.
+    pub fn continuous(mut self) -> Self {
+        self.trim = true;
+        self
+    }
+
+    /// Rows still decoding.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Where this session's time went so far.
+    pub fn times(&self) -> GenerationTimes {
+        self.times
+    }
+
+    /// Cached positions per row (the longest row in flight, plus any not yet trimmed).
+    pub fn cache_len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Prefills `requests` (each with its key) and adds them to the rows; their first
+    /// tokens are sampled by the next [`DecodeSession::step`]. Requests with
+    /// `max_tokens` 0 finish at once and are returned. On an error (a prompt that does
+    /// not tokenize, a failed forward) nothing was added and the rows in flight go on.
+    pub fn admit(
+        &mut self,
+        requests: impl IntoIterator<Item = (usize, GenerationRequest)>,
+        sink: &dyn TokenSink,
+    ) -> Result<Vec<(usize, Generation)>> {
+        let mut finished = Vec::new();
+        let mut fresh = Vec::new();
+        let mut prompts = Vec::new();
+        for (key, request) in requests {
+            let ids = self.gen.prompt_ids(&request.prompt)?;
+            if request.params.max_tokens == 0 {
+                finished.push((key, ids.len()));
+                continue;
+            }
+            fresh.push(Active {
+                key,
+                rng: rand::rngs::StdRng::seed_from_u64(request.params.seed),
+                request,
+                prompt_tokens: ids.len(),
+                tokens: Vec::new(),
+                logprob: 0.0,
+                token_logprobs: Vec::new(),
+                next_pos: ids.len() as u32,
+                key_valid: Vec::new(),
+            });
+            prompts.push(ids);
+        }
+        if !fresh.is_empty() {
+            let clock = Instant::now();
+            let mut cache = KvCache::new();
+            let logits = host_rows(&self.gen.prefill(&prompts, &mut fresh, &mut cache)?)?;
+            self.times.model_s += clock.elapsed().as_secs_f64();
+            if self.rows.is_empty() {
+                self.cache = cache;
+            } else {
+                // Both sides end at the same cache position; the shorter one's rows
+                // start with padding.
+                let len = self.cache.len().max(cache.len());
+                let (old, new) = (len - self.cache.len(), len - cache.len());
+                self.cache.join(cache)?;
+                for (rows, pad) in [(&mut self.rows, old), (&mut fresh, new)] {
+                    for a in rows.iter_mut() {
+                        a.key_valid.splice(0..0, std::iter::repeat_n(false, pad));
+                    }
+                }
+            }
+            self.rows.extend(fresh);
+            self.logits.extend(logits);
+        }
+        Ok(finished
+            .into_iter()
+            .map(|(key, prompt_tokens)| {
+                let g = Generation {
+                    text: String::new(),
+                    token_ids: vec![],
+                    prompt_tokens,
+                    completion_tokens: 0,
+                    logprob: 0.0,
+                    token_logprobs: vec![],
+                    finish_reason: FinishReason::Length,
+                };
+                sink.finished(key, &g);
+                (key, g)
+            })
+            .collect())
+    }
+
+    /// Samples one token for every row, returns the rows that finished with it, and runs
+    /// the forward that gives the others their next logits. An error (NaN logits, a
+    /// failed forward) leaves the session unusable.
+    pub fn step(&mut self, sink: &dyn TokenSink) -> Result<Vec<(usize, Generation)>> {
+        let clock = Instant::now();
+        let gen = self.gen;
+        // Sample every row in parallel; each row only touches its own RNG. The stop
+        // check decodes the row's completion, so it runs in the same task.
+        let done: Vec<Option<(FinishReason, String)>> = self
+            .rows
+            .par_iter_mut()
+            .zip(self.logits.par_iter())
+            .map(|(a, row)| {
+                // A NaN compares false against every bound, so sampling would quietly
+                // pick token 0 again and again.
+                if row.iter().any(|x| x.is_nan()) {
+                    return Err(ModelError::NanLogits {
+                        token: a.tokens.len(),
+                    });
+                }
+                let (tok, lp) = sample_token(row, &a.request.params, &mut a.rng);
+                a.tokens.push(tok);
+                a.logprob += lp;
+                let lse = row[tok as usize] as f64 - lp;
+                let t = TokenLogprob {
+                    id: tok,
+                    logprob: lp,
+                    top: top_logprobs(row, a.request.top_logprobs, lse),
+                };
+                sink.token(a.key, &t);
+                a.token_logprobs.push(t);
+                gen.finish(a, &a.request.params)
+            })
+            .collect::<Result<_>>()?;
+        let mut finished = Vec::new();
+        let mut keep = Vec::with_capacity(self.rows.len());
+        for (idx, (a, done)) in self.rows.iter_mut().zip(done).enumerate() {
+            match done {
+                Some((reason, text)) => {
+                    let g = Generation {
+                        text,
+                        token_ids: a.tokens.clone(),
+                        prompt_tokens: a.prompt_tokens,
+                        completion_tokens: a.tokens.len(),
+                        logprob: a.logprob,
+                        token_logprobs: std::mem::take(&mut a.token_logprobs),
+                        finish_reason: reason,
+                    };
+                    sink.finished(a.key, &g);
+                    finished.push((a.key, g));
+                }
+                None => keep.push(idx),
+            }
+        }
+        if keep.is_empty() {
+            self.rows.clear();
+            self.logits.clear();
+            self.cache = KvCache::new();
+            self.times.choose_s += clock.elapsed().as_secs_f64();
+            return Ok(finished);
+        }
+        if keep.len() != self.rows.len() {
+            self.keep_rows(&keep)?;
+        }
+        self.times.choose_s += clock.elapsed().as_secs_f64();
+        let clock = Instant::now();
+        self.logits = host_rows(&self.decode_step()?)?;
+        self.times.model_s += clock.elapsed().as_secs_f64();
+        self.times.decode_steps += 1;
+        Ok(finished)
+    }
+
+    /// Drops the finished rows from the rows and from the KV cache, and with `trim` the
+    /// leading positions that only they attended to.
+    fn keep_rows(&mut self, keep: &[usize]) -> Result<()> {
+        let rows = Tensor::from_vec(
+            keep.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+            keep.len(),
+            self.gen.decoder.device(),
+        )?;
+        self.cache.select_rows(&rows)?;
+        let mut it = 0;
+        self.rows.retain(|_| {
+            let k = keep.contains(&it);
+            it += 1;
+            k
+        });
+        self.logits = keep
+            .iter()
+            .map(|&i| std::mem::take(&mut self.logits[i]))
+            .collect();
+        if self.trim {
+            let unused = self
+                .rows
+                .iter()
+                .map(|a| a.key_valid.iter().take_while(|&&v| !v).count())
+                .min()
+                .unwrap_or(0);
+            if unused > 0 {
+                self.cache.trim_front(unused)?;
+                for a in &mut self.rows {
+                    a.key_valid.drain(..unused);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Feeds each row its last sampled token; returns the next logits.
+    fn decode_step(&mut self) -> Result<Tensor> {
+        let last: Vec<u32> = self
+            .rows
+            .iter()
+            .map(|a| *a.tokens.last().expect("sampled"))
+            .collect();
+        let positions: Vec<Vec<u32>> = self.rows.iter().map(|a| vec![a.next_pos]).collect();
+        for a in self.rows.iter_mut() {
+            a.next_pos += 1;
+            a.key_valid.push(true);
+        }
+        let kv: Vec<Vec<bool>> = self.rows.iter().map(|a| a.key_valid.clone()).collect();
+        let input = Tensor::from_vec(last, (self.rows.len(), 1), self.gen.decoder.device())?;
+        Ok(self
+            .gen
+            .decoder
+            .forward_step(&input, &positions, &kv, &mut self.cache)?)
+    }
+}
+
+impl Generator<'_> {
+    /// Runs every prompt, left-padded to the longest, sets each row's `key_valid`, and
+    /// returns the logits of each row's last position.
+    fn prefill(
+        &self,
+        prompts: &[Vec<u32>],
+        active: &mut [Active],
+        cache: &mut KvCache,
+    ) -> Result<Tensor> {
+        let max_len = prompts.iter().map(Vec::len).max().unwrap_or(1);
+        let mut ids = Vec::with_capacity(active.len() * max_len);
+        let mut positions = Vec::with_capacity(active.len());
+        for (a, p) in active.iter_mut().zip(prompts) {
+            let pad = max_len - p.len();
+            ids.extend(std::iter::repeat_n(0u32, pad));
+            ids.extend_from_slice(p);
+            positions.push(
+                (0..max_len)
+                    .map(|j| j.saturating_sub(pad) as u32)
+                    .collect::<Vec<_>>(),
+            );
+            a.key_valid = (0..max_len).map(|j| j >= pad).collect();
+        }
+        let rows = active.len();
+        let heads = self.decoder.config().num_attention_heads;
+        let step = prefill_slice(rows * heads, max_len, self.prefill_budget);
+        let mut logits = None;
+        for start in (0..max_len).step_by(step) {
+            let end = (start + step).min(max_len);
+            let slice: Vec<u32> = ids
+                .chunks(max_len)
+                .flat_map(|r| r[start..end].iter().copied())
+                .collect();
+            let input = Tensor::from_vec(slice, (rows, end - start), self.decoder.device())?;
+            let pos: Vec<Vec<u32>> = positions.iter().map(|p| p[start..end].to_vec()).collect();
+            let kv: Vec<Vec<bool>> = active.iter().map(|a| a.key_valid[..end].to_vec()).collect();
+            logits = Some(self.decoder.forward_step(&input, &pos, &kv, cache)?);
+        }
+        Ok(logits.expect("max_len >= 1"))
+    }
+
+    /// Whether `a` has just finished (EOS, a stop string, or `max_tokens`),
+    /// with its final text (cut before the stop string).
+    fn finish(
+        &self,
+        a: &Active,
+        params: &SamplingParams,
+    ) -> Result<Option<(FinishReason, String)>> {
+        let tok = *a.tokens.last().expect("sampled");
+        if self.eos.contains(&tok) {
+            return Ok(Some((FinishReason::Stop, self.decode(&a.tokens)?)));
+        }
+        if !params.stop.is_empty() {
+            let t = self.decode(&a.tokens)?;
+            if let Some(cut) = params.stop.iter().filter_map(|s| t.find(s.as_str())).min() {
+                return Ok(Some((FinishReason::Stop, t[..cut].to_string())));
+            }
+        }
+        if a.tokens.len() >= params.max_tokens {
+            return Ok(Some((FinishReason::Length, self.decode(&a.tokens)?)));
+        }
+        Ok(None)
+    }
+}
+
+/// Each row of `logits [B, V]` on the host in f32. Half-precision logits cross from the
+/// device as they are (half the bytes of a cast-then-copy, which at batch 64 and a 49k
+/// vocabulary is 6 MB a token) and widen on the host, a row per thread; widening is exact.
+fn host_rows(logits: &Tensor) -> Result<Vec<Vec<f32>>> {
+    fn widen<T: Copy + Send + Into<f32>>(rows: Vec<Vec<T>>) -> Vec<Vec<f32>> {
+        rows.into_par_iter()
+            .map(|r| r.into_iter().map(Into::into).collect())
+            .collect()
+    }
+    Ok(match logits.dtype() {
+        DType::BF16 => widen(logits.to_vec2::<half::bf16>()?),
+        DType::F16 => widen(logits.to_vec2::<half::f16>()?),
+        _ => logits.to_dtype(DType::F32)?.to_vec2::<f32>()?,
+    })
+}
+
+/// Query positions per prefill forward: all `len` when `lanes x len x len` scores fit
+/// in `budget`, else as many as fit against the full key length (at least 16, so each
+/// slice's matmuls stay batched).
+fn prefill_slice(lanes: usize, len: usize, budget: usize) -> usize {
+    let len = len.max(1);
+    if lanes.saturating_mul(len).saturating_mul(len) <= budget {
+        return len;
+    }
+    (budget / lanes.saturating_mul(len).max(1)).max(16).min(len)
+}
+
+#[cfg(test)]
+mod prefill_tests {
+    use super::prefill_slice;
+
+    #[test]
+    fn a_prefill_is_sliced_only_when_its_scores_exceed_the_budget() {
+        assert_eq!(prefill_slice(16 * 9, 100, 32 << 20), 100);
+        // 16 rows x 9 heads x 800 x 800 = 92M scores: slices of 291 queries.
+        assert_eq!(prefill_slice(16 * 9, 800, 32 << 20), 291);
+        assert_eq!(prefill_slice(64 * 9, 4000, 32 << 20), 16, "never below 16");
+        assert_eq!(prefill_slice(1, 10, 1), 10, "never above the prompt");
+    }
+}
+
+#[cfg(test)]
+mod host_rows_tests {
+    use candle_core::{DType, Device, Tensor};
+
+    #[test]
+    fn half_logits_widen_on_the_host_to_what_a_device_cast_gives() {
+        let x = Tensor::randn(0f32, 3.0, (5, 1001), &Device::Cpu).unwrap();
+        for dt in [DType::BF16, DType::F16, DType::F32] {
+            let l = x.to_dtype(dt).unwrap();
+            let want = l.to_dtype(DType::F32).unwrap().to_vec2::<f32>().unwrap();
+            assert_eq!(super::host_rows(&l).unwrap(), want, "{dt:?}");
+        }
+    }
+}
