@@ -119,6 +119,18 @@ impl Book {
         let id = self.next_work;
         self.next_work += 1;
         let n = work.requests.len();
+        if n == 0 {
+            // Nothing to decode (the request checks make this unreachable): answer now
+            // rather than hold a reply no row will ever complete.
+            match &work.reply {
+                Reply::Whole(tx) => drop(tx.send(Ok(Answered {
+                    generations: Vec::new(),
+                    prompts: Vec::new(),
+                }))),
+                Reply::Stream(tx) => drop(tx.send(Event::Failed("no prompts".into()))),
+            }
+            return;
+        }
         self.queue.extend((0..n).map(|c| (id, c)));
         self.works.insert(
             id,

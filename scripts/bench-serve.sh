@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# `ouro serve` under mixed load: how long a short request waits when it arrives while a long
+# one decodes. With continuous batching it joins the rows in flight at the next decode step;
+# a server that decodes each batch to the end makes it wait for the long one.
+#
+# Same for every binary measured: SmolLM2-135M-Instruct (f32, imported from the Q4_1 GGUF),
+# THREADS (default 2) rayon threads, greedy decoding (so every binary decodes the same tokens;
+# the long request's token count is printed, since EOS can end it before LONG). Per round: one
+# long request (up to LONG tokens, default 256) is sent, then after it has run for 1 s, SHORT requests
+# (default 4) of 8 tokens each, one after another; printed are the long request's wall time
+# and the short ones' mean and worst latency. ROUNDS (default 3) rounds; the medians are
+# printed.
+#
+#   scripts/bench-serve.sh [OTHER_OURO_BINARY]
+# With a second binary (e.g. one built before continuous batching), both are measured in the
+# same run, one after the other, and the short requests' latency ratio is printed.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+threads="${THREADS:-2}"
+gguf="$(scripts/fetch-smollm2.sh)"
+hf="$root/scripts/.cache/smollm2/hf"
+cargo build --release -q -p ouro-cli
+[ -f "$hf/model.safetensors" ] || target/release/ouro model import-gguf "$gguf" --out "$hf"
+bins=("$root/target/release/ouro")
+[ $# -ge 1 ] && bins+=("$1")
+
+python3 - "$hf" "$threads" "${LONG:-256}" "${SHORT:-4}" "${ROUNDS:-3}" "${bins[@]}" <<'PY'
+import json, os, socket, statistics, subprocess, sys, threading, time, urllib.request
+
+hf, threads, long_n, short_k, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+bins = sys.argv[6:]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def complete(port, prompt, n):
+    body = json.dumps({"prompt": prompt, "max_tokens": n, "temperature": 0}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", body,
+                                 {"Content-Type": "application/json"})
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=600) as r:
+        answer = json.load(r)
+    return time.perf_counter() - t0, answer["usage"]["completion_tokens"]
+
+
+def measure(binary):
+    port = free_port()
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+    server = subprocess.Popen([binary, "serve", "--model", hf, "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        complete(port, "def f(x):", 4)  # warm-up
+        longs, shorts = [], []
+        for _ in range(rounds):
+            out = {}
+            t = threading.Thread(target=lambda: out.update(r=complete(port, "def fibonacci(n):", long_n)))
+            t.start()
+            time.sleep(1.0)
+            lat = []
+            for i in range(short_k):
+                secs, n = complete(port, f"def add_{i}(a, b):", 8)
+                assert n == 8, n
+                lat.append(secs)
+            t.join()
+            secs, n = out["r"]
+            longs.append((secs, n))
+            shorts.append((statistics.mean(lat), max(lat)))
+        return (statistics.median(s for s, _ in longs), min(n for _, n in longs),
+                statistics.median(s[0] for s in shorts),
+                statistics.median(s[1] for s in shorts))
+    finally:
+        server.terminate()
+        server.wait()
+
+
+print(f"SmolLM2-135M f32, {threads} threads, greedy; per round 1 request of {long_n} tokens, then after 1 s "
+      f"{short_k} requests of 8 tokens one after another; medians of {rounds} rounds")
+results = []
+for b in bins:
+    long_s, long_n_got, mean_s, worst_s = measure(b)
+    results.append(mean_s)
+    print(f"{b}: long request {long_s:.2f} s (at least {long_n_got} tokens); "
+          f"short requests mean {mean_s:.3f} s, worst {worst_s:.3f} s")
+if len(results) == 2:
+    print(f"short-request latency, {bins[1]} / {bins[0]}: {results[1] / results[0]:.1f}x")
+PY
