@@ -407,3 +407,42 @@ fn requests_joining_a_session_mid_decode_generate_what_they_do_alone() {
         assert_eq!(sink.count(key), alone.completion_tokens);
     }
 }
+
+/// A continuous session keeps finished rows in its cache until an eighth of the rows are
+/// done (or newcomers join); the rows decoding beside them are unaffected.
+#[test]
+fn rows_finishing_one_by_one_in_a_wide_session_generate_what_they_do_alone() {
+    let (d, tok) = setup();
+    let g = Generator::new(&d, &tok).with_eos(vec![]);
+    let prompts = ["def", "def f1(x):", "def f22(x):\n    return"];
+    let reqs: Vec<GenerationRequest> = (0..24)
+        .map(|i| req(prompts[i % 3], 100 + i as u64, 1 + (i * 7) % 13))
+        .collect();
+    let sink = Tokens::default();
+    let mut s = ouro_model::DecodeSession::new(&g).continuous();
+    let mut done = s
+        .admit(reqs[..16].iter().cloned().enumerate(), &sink)
+        .unwrap();
+    let mut steps = 0;
+    while !s.is_empty() {
+        done.extend(s.step(&sink).unwrap());
+        steps += 1;
+        if steps == 4 {
+            done.extend(
+                s.admit((16..24).map(|i| (i, reqs[i].clone())), &sink)
+                    .unwrap(),
+            );
+        }
+    }
+    assert_eq!(done.len(), reqs.len());
+    for (key, r) in reqs.iter().enumerate() {
+        let alone = &g.generate(std::slice::from_ref(r)).unwrap()[0];
+        let joined = &done.iter().find(|(k, _)| *k == key).unwrap().1;
+        assert_eq!(joined.token_ids, alone.token_ids, "request {key}");
+        assert!(
+            (joined.logprob - alone.logprob).abs() < 1e-4,
+            "request {key}"
+        );
+        assert_eq!(sink.count(key), alone.completion_tokens, "request {key}");
+    }
+}

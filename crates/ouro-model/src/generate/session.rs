@@ -31,6 +31,8 @@ struct Active {
     next_pos: u32,
     /// Which cached positions are this row's own tokens (left padding is not).
     key_valid: Vec<bool>,
+    /// Finished, but still in the cache until the next compaction (continuous sessions).
+    done: bool,
 }
 
 /// Rows decoding together, which more requests may join between steps.
@@ -44,8 +46,8 @@ pub struct DecodeSession<'g, 'a> {
     cache: KvCache,
     /// Each row's logits for its next token, in `rows` order.
     logits: Vec<Vec<f32>>,
-    /// Drop cache positions no row attends to any more (see [`DecodeSession::continuous`]).
-    trim: bool,
+    /// A continuous session (see [`DecodeSession::continuous`]).
+    continuous: bool,
     times: GenerationTimes,
 }
 
@@ -56,26 +58,30 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
             rows: Vec::new(),
             cache: KvCache::new(),
             logits: Vec::new(),
-            trim: false,
+            continuous: false,
             times: GenerationTimes::default(),
         }
     }
 
-    /// A session that lives as long as requests keep coming: once the rows that needed
-    /// the oldest cache positions finish, those positions are dropped, so the cache
-    /// spans the longest row in flight rather than everything since the session began.
+    /// A session that lives as long as requests keep coming. Finished rows leave the
+    /// cache in groups (when an eighth of the rows are done, or before newcomers join)
+    /// rather than one copy of the whole cache per finished row, since with a steady
+    /// stream of requests some row finishes at nearly every step. Once the rows that
+    /// needed the oldest cache positions are gone, those positions are dropped too, so
+    /// the cache spans the longest row in flight rather than everything since the
+    /// session began.
     pub fn continuous(mut self) -> Self {
-        self.trim = true;
+        self.continuous = true;
         self
     }
 
     /// Rows still decoding.
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.rows.iter().filter(|a| !a.done).count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.rows.iter().all(|a| a.done)
     }
 
     /// Where this session's time went so far.
@@ -116,6 +122,7 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
                 token_logprobs: Vec::new(),
                 next_pos: ids.len() as u32,
                 key_valid: Vec::new(),
+                done: false,
             });
             prompts.push(ids);
         }
@@ -124,6 +131,7 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
             let mut cache = KvCache::new();
             let logits = host_rows(&self.gen.prefill(&prompts, &mut fresh, &mut cache)?)?;
             self.times.model_s += clock.elapsed().as_secs_f64();
+            self.compact()?;
             if self.rows.is_empty() {
                 self.cache = cache;
             } else {
@@ -172,6 +180,9 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
             .par_iter_mut()
             .zip(self.logits.par_iter())
             .map(|(a, row)| {
+                if a.done {
+                    return Ok(None);
+                }
                 // A NaN compares false against every bound, so sampling would quietly
                 // pick token 0 again and again.
                 if row.iter().any(|x| x.is_nan()) {
@@ -194,34 +205,34 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
             })
             .collect::<Result<_>>()?;
         let mut finished = Vec::new();
-        let mut keep = Vec::with_capacity(self.rows.len());
-        for (idx, (a, done)) in self.rows.iter_mut().zip(done).enumerate() {
-            match done {
-                Some((reason, text)) => {
-                    let g = Generation {
-                        text,
-                        token_ids: a.tokens.clone(),
-                        prompt_tokens: a.prompt_tokens,
-                        completion_tokens: a.tokens.len(),
-                        logprob: a.logprob,
-                        token_logprobs: std::mem::take(&mut a.token_logprobs),
-                        finish_reason: reason,
-                    };
-                    sink.finished(a.key, &g);
-                    finished.push((a.key, g));
-                }
-                None => keep.push(idx),
+        for (a, done) in self.rows.iter_mut().zip(done) {
+            if let Some((reason, text)) = done {
+                let g = Generation {
+                    text,
+                    token_ids: a.tokens.clone(),
+                    prompt_tokens: a.prompt_tokens,
+                    completion_tokens: a.tokens.len(),
+                    logprob: a.logprob,
+                    token_logprobs: std::mem::take(&mut a.token_logprobs),
+                    finish_reason: reason,
+                };
+                sink.finished(a.key, &g);
+                finished.push((a.key, g));
+                a.done = true;
             }
         }
-        if keep.is_empty() {
+        let dead = self.rows.iter().filter(|a| a.done).count();
+        if dead == self.rows.len() {
             self.rows.clear();
             self.logits.clear();
             self.cache = KvCache::new();
             self.times.choose_s += clock.elapsed().as_secs_f64();
             return Ok(finished);
         }
-        if keep.len() != self.rows.len() {
-            self.keep_rows(&keep)?;
+        // A one-shot batch drops its finished rows at once (it only shrinks); a
+        // continuous one in groups.
+        if dead > 0 && (!self.continuous || dead >= (self.rows.len() / 8).max(1)) {
+            self.compact()?;
         }
         self.times.choose_s += clock.elapsed().as_secs_f64();
         let clock = Instant::now();
@@ -231,9 +242,15 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
         Ok(finished)
     }
 
-    /// Drops the finished rows from the rows and from the KV cache, and with `trim` the
-    /// leading positions that only they attended to.
-    fn keep_rows(&mut self, keep: &[usize]) -> Result<()> {
+    /// Drops the finished rows from the rows and from the KV cache, and in a continuous
+    /// session the leading positions that only they attended to.
+    fn compact(&mut self) -> Result<()> {
+        let keep: Vec<usize> = (0..self.rows.len())
+            .filter(|&i| !self.rows[i].done)
+            .collect();
+        if keep.len() == self.rows.len() {
+            return Ok(());
+        }
         let rows = Tensor::from_vec(
             keep.iter().map(|&i| i as u32).collect::<Vec<_>>(),
             keep.len(),
@@ -250,7 +267,7 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
             .iter()
             .map(|&i| std::mem::take(&mut self.logits[i]))
             .collect();
-        if self.trim {
+        if self.continuous {
             let unused = self
                 .rows
                 .iter()
