@@ -43,15 +43,7 @@ cargo build --release -q -p ouro-model --example bench_generate
 bin="$root/target/release/examples/bench_generate"
 [ -f "$hf/model.safetensors" ] || "$bin" import "$gguf" "$hf"
 
-py="${OURO_TORCH_PYTHON:-}"
-if [ -z "$py" ]; then
-  venv="$root/scripts/.cache/torch-venv"
-  if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q torch transformers safetensors
-  fi
-  py="$venv/bin/python"
-fi
+py="$(scripts/torch-python.sh)"
 
 echo "model: SmolLM2-135M-Instruct (f32), batch $batch, $max_tokens new tokens, T=0.8 top_p=0.95, $threads threads"
 ouro_json="$(RAYON_NUM_THREADS=$threads "$bin" "$hf" "$batch" "$max_tokens" "$prompt")"

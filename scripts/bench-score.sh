@@ -35,15 +35,7 @@ cargo build --release -q -p ouro-model --example bench_score --example bench_gen
 bin="$root/target/release/examples/bench_score"
 [ -f "$hf/model.safetensors" ] || "$root/target/release/examples/bench_generate" import "$gguf" "$hf"
 
-py="${OURO_TORCH_PYTHON:-}"
-if [ -z "$py" ]; then
-  venv="$root/scripts/.cache/torch-venv"
-  if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q torch transformers safetensors
-  fi
-  py="$venv/bin/python"
-fi
+py="$(scripts/torch-python.sh)"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
