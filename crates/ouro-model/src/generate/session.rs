@@ -96,8 +96,9 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
 
     /// Prefills `requests` (each with its key) and adds them to the rows; their first
     /// tokens are sampled by the next [`DecodeSession::step`]. Requests with
-    /// `max_tokens` 0 finish at once and are returned. On an error (a prompt that does
-    /// not tokenize, a failed forward) nothing was added and the rows in flight go on.
+    /// `max_tokens` 0 finish at once and are returned. On an error in a prompt (it does
+    /// not tokenize) or in the newcomers' prefill, nothing was added and the rows in
+    /// flight go on.
     pub fn admit(
         &mut self,
         requests: impl IntoIterator<Item = (usize, GenerationRequest)>,
