@@ -173,7 +173,7 @@ mod tests {
     fn decode_rope_matches_the_candle_composition() {
         let dev = Device::Cpu;
         let (b, t, h, d) = (2, 3, 4, 8);
-        let x = Tensor::randn(0f32, 1.0, (b, t, h, d), &dev).unwrap();
+        let x = crate::init::seeded_normal((b, t, h, d), (0.0, 1.0), 1, &dev).unwrap();
         let pos: Vec<u32> = vec![5, 6, 7, 0, 1, 2];
         let inv: Vec<f64> = (0..d / 2)
             .map(|i| 1.0 / 10000f64.powf(2.0 * i as f64 / d as f64))
@@ -197,10 +197,10 @@ mod tests {
     fn matches_the_candle_composition_with_a_mask() {
         let dev = Device::Cpu;
         let (b, nh, nkv, len, d) = (2, 6, 2, 9, 8);
-        let q = Tensor::randn(0f32, 1.0, (b, nh, 1, d), &dev).unwrap();
+        let q = crate::init::seeded_normal((b, nh, 1, d), (0.0, 1.0), 2, &dev).unwrap();
         // Keys/values as views of a larger buffer, like the KV cache's.
-        let kb = Tensor::randn(0f32, 1.0, (b, nkv, len + 5, d), &dev).unwrap();
-        let vb = Tensor::randn(0f32, 1.0, (b, nkv, len + 5, d), &dev).unwrap();
+        let kb = crate::init::seeded_normal((b, nkv, len + 5, d), (0.0, 1.0), 3, &dev).unwrap();
+        let vb = crate::init::seeded_normal((b, nkv, len + 5, d), (0.0, 1.0), 4, &dev).unwrap();
         let (k, v) = (kb.narrow(2, 0, len).unwrap(), vb.narrow(2, 0, len).unwrap());
         let mut m = vec![0f32; b * len];
         m[0] = f32::NEG_INFINITY; // left padding of row 0

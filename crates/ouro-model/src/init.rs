@@ -36,6 +36,24 @@ pub fn init_varmap(cfg: &Config, seed: u64, dtype: DType, device: &Device) -> Re
     Ok(varmap)
 }
 
+/// An f32 tensor of draws from N(mean, std²), the same for the same seed on every run and
+/// machine: candle's CPU `randn` draws from an unseeded thread RNG, so a check built on it
+/// passes or fails by chance.
+pub fn seeded_normal(
+    shape: impl Into<candle_core::Shape>,
+    (mean, std): (f64, f64),
+    seed: u64,
+    device: &Device,
+) -> Result<Tensor> {
+    let shape = shape.into();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let values: Vec<f32> = normal_vec(&mut rng, shape.elem_count(), std)
+        .into_iter()
+        .map(|x| (mean + x) as f32)
+        .collect();
+    Ok(Tensor::from_vec(values, shape, device)?)
+}
+
 /// `n` draws from N(0, std²) by Box-Muller (no extra crate needed).
 fn normal_vec(rng: &mut impl Rng, n: usize, std: f64) -> Vec<f64> {
     let mut out = Vec::with_capacity(n + 1);

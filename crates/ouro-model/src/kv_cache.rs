@@ -162,7 +162,8 @@ mod tests {
             .chain(std::iter::repeat_n(1, 150))
             .enumerate()
         {
-            let k = Tensor::randn(0f32, 1.0, (3, 2, t, 4), &dev).unwrap();
+            let k =
+                crate::init::seeded_normal((3, 2, t, 4), (0.0, 1.0), step as u64, &dev).unwrap();
             let v = (&k * 2.0).unwrap();
             let (gk, gv) = LayerCache::append(&mut slot, &k, &v).unwrap();
             let wk = match want_k.take() {

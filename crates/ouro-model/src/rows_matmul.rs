@@ -367,9 +367,10 @@ mod tests {
             (20, 50, 7),
             (32, 33, 203),
         ] {
-            let x = Tensor::randn(0f32, 1.0, (m, k), &dev).unwrap();
-            let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
-            let b = Tensor::randn(0f32, 1.0, n, &dev).unwrap();
+            let seed = (m * 1_000_000 + k * 1000 + n) as u64;
+            let x = crate::init::seeded_normal((m, k), (0.0, 1.0), seed, &dev).unwrap();
+            let w = crate::init::seeded_normal((n, k), (0.0, 1.0), seed + 1, &dev).unwrap();
+            let b = crate::init::seeded_normal(n, (0.0, 1.0), seed + 2, &dev).unwrap();
             let want = crate::ops::linear(&x, &w, Some(&b)).unwrap();
             let got = linear(&x, &w, Some(&b))
                 .unwrap()

@@ -41,29 +41,9 @@ pub fn build(cfg: &Config, seed: u64, dtype: DType) -> (VarMap, Decoder) {
     (vm, d)
 }
 
-/// Normal noise that is the same on every run for the same `salt`. candle's CPU `randn`
-/// draws from an unseeded thread RNG, which made tolerance checks pass or fail by chance.
+/// Normal noise that is the same on every run for the same `salt`.
 pub fn normal<S: Into<candle_core::Shape>>(shape: S, mean: f64, sd: f64, salt: u64) -> Tensor {
-    let shape = shape.into();
-    let mut state = salt ^ 0x9E37_79B9_7F4A_7C15;
-    let mut uniform = || {
-        // splitmix64, then the top 53 bits as a float in (0, 1].
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 11) + 1) as f64 / (1u64 << 53) as f64
-    };
-    let v: Vec<f32> = (0..shape.elem_count())
-        .map(|_| {
-            // Box-Muller.
-            let (u1, u2) = (uniform(), uniform());
-            let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-            (mean + sd * z) as f32
-        })
-        .collect();
-    Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    ouro_model::init::seeded_normal(shape, (mean, sd), salt, &Device::Cpu).unwrap()
 }
 
 /// A salt for `normal` from a weight's name: a `VarMap`'s iteration order changes from
