@@ -258,16 +258,11 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
             self.gen.decoder.device(),
         )?;
         self.cache.select_rows(&rows)?;
-        let mut it = 0;
-        self.rows.retain(|_| {
-            let k = keep.contains(&it);
-            it += 1;
-            k
-        });
         self.logits = keep
             .iter()
             .map(|&i| std::mem::take(&mut self.logits[i]))
             .collect();
+        self.rows.retain(|a| !a.done);
         if self.continuous {
             let unused = self
                 .rows

@@ -325,7 +325,6 @@ fn default_sequences() -> usize {
     2
 }
 
-/// Reads and checks a pipeline file.
 /// The hash a run's manifest records for its pipeline file, so that a resume with
 /// another configuration is refused. It is taken over the parsed TOML (whose tables
 /// sort their keys), so comments, layout, key order and number spelling (`1e-5`,
@@ -344,6 +343,7 @@ pub fn text_hash(text: &str) -> String {
     ouro_data::content_id("pipeline", text)
 }
 
+/// Reads and checks a pipeline file.
 pub fn load_config(path: &Path) -> Result<PipelineConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;

@@ -59,7 +59,7 @@ fn score_prompts(
 }
 
 pub(super) enum Reply {
-    /// Everything at once, when the batch is done.
+    /// Everything at once, when all its choices are done.
     Whole(mpsc::Sender<Result<Answered, String>>),
     /// Every token as it is sampled, and each choice as it finishes.
     Stream(mpsc::Sender<Event>),
@@ -69,7 +69,6 @@ pub(super) enum Reply {
 struct InFlight {
     work: Work,
     done: Vec<Option<Generation>>,
-    left: usize,
 }
 
 /// Which request and which of its choices each session row (by key) decodes.
@@ -115,6 +114,14 @@ struct Book {
 }
 
 impl Book {
+    /// The sink that routes the session's events to the streaming requests.
+    fn fanout(&self) -> Fanout<'_> {
+        Fanout {
+            works: &self.works,
+            rows: &self.rows,
+        }
+    }
+
     fn add(&mut self, work: Work) {
         let id = self.next_work;
         self.next_work += 1;
@@ -137,7 +144,6 @@ impl Book {
             InFlight {
                 work,
                 done: vec![None; n],
-                left: n,
             },
         );
     }
@@ -169,8 +175,7 @@ impl Book {
                 continue;
             };
             w.done[choice] = Some(g);
-            w.left -= 1;
-            if w.left > 0 {
+            if w.done.iter().any(Option::is_none) {
                 continue;
             }
             let w = self.works.remove(&id).expect("present above");
@@ -263,13 +268,7 @@ pub(super) fn model_thread(
         let joining = book.next_rows(max_batch.saturating_sub(session.len()));
         if !joining.is_empty() {
             let keys: Vec<usize> = joining.iter().map(|r| r.0).collect();
-            let admitted = session.admit(
-                joining,
-                &Fanout {
-                    works: &book.works,
-                    rows: &book.rows,
-                },
-            );
+            let admitted = session.admit(joining, &book.fanout());
             match admitted {
                 Ok(done) => book.finish(&generator, done),
                 // Nothing was added: only the newcomers fail.
@@ -279,10 +278,7 @@ pub(super) fn model_thread(
         if session.is_empty() {
             continue;
         }
-        let stepped = session.step(&Fanout {
-            works: &book.works,
-            rows: &book.rows,
-        });
+        let stepped = session.step(&book.fanout());
         match stepped {
             Ok(done) => book.finish(&generator, done),
             Err(e) => {
@@ -318,10 +314,7 @@ mod tests {
         assert_eq!(book.queue.len(), 2);
         keys.extend(book.next_rows(8).into_iter().map(|r| r.0));
         assert_eq!(keys, (0..7).collect::<Vec<_>>());
-        let fanout = Fanout {
-            works: &book.works,
-            rows: &book.rows,
-        };
+        let fanout = book.fanout();
         let t = |id| TokenLogprob {
             id,
             logprob: -1.0,
