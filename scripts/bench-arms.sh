@@ -11,6 +11,7 @@
 #                iterative RPO, Pang et al. 2024)
 #   dpo-lr       dpo-correct at a tenth of the learning rate (lr = 1e-5)
 #   dpo-rpo-all  dpo with the NLL term (rpo_alpha = 1.0) on all four pair kinds
+#   dpo-beta     dpo-correct with five times the KL weight (beta = 0.5)
 #   plain-2x     plain with twice samples_per_problem (16): the samples control of dart
 #
 #   scripts/bench-arms.sh                      plain, dart and dpo on seed pairs 1,2,3
@@ -45,17 +46,18 @@ for arm in $arms; do
       plain-2x)
         sed -i 's/^samples_per_problem = 8$/samples_per_problem = 16/' "$toml"
         ;;
-      dpo | dpo-correct | dpo-rpo | dpo-lr | dpo-rpo-all)
+      dpo | dpo-correct | dpo-rpo | dpo-lr | dpo-rpo-all | dpo-beta)
         sed -i 's/^seed_fraction = 0.5 .*/&\ndatasets = ["sft", "dpo"]/' "$toml"
         if [ "$arm" != dpo ] && [ "$arm" != dpo-rpo-all ]; then
           sed -i 's/^datasets = \["sft", "dpo"\]/&\npair_kinds = ["correctness"]/' "$toml"
         fi
-        rpo="" lr=1e-4
+        rpo="" lr=1e-4 beta=0.1
         case "$arm" in dpo-rpo | dpo-rpo-all) rpo='rpo_alpha = 1.0\n' ;; esac
         [ "$arm" = dpo-lr ] && lr=1e-5
-        printf "\n[iterate.dpo]\nbeta = 0.1\n${rpo}[iterate.dpo.optim]\nlr = $lr\nepochs = 1.0\n" >>"$toml"
+        [ "$arm" = dpo-beta ] && beta=0.5
+        printf "\n[iterate.dpo]\nbeta = $beta\n${rpo}[iterate.dpo.optim]\nlr = $lr\nepochs = 1.0\n" >>"$toml"
         ;;
-      *) echo "unknown arm '$arm' (plain, plain-2x, dart, dpo, dpo-correct, dpo-rpo, dpo-lr, dpo-rpo-all)" >&2; exit 2 ;;
+      *) echo "unknown arm '$arm' (plain, plain-2x, dart, dpo, dpo-correct, dpo-rpo, dpo-lr, dpo-rpo-all, dpo-beta)" >&2; exit 2 ;;
     esac
     start=$(date +%s)
     "$ouro" run "$toml" --resume --no-progress -q >/dev/null
