@@ -11,6 +11,11 @@
 # and the short ones' mean and worst latency. ROUNDS (default 3) rounds; the medians are
 # printed.
 #
+# Then one scoring round (SCORE prompts, default 64, of about 150 tokens each; SCORE=0 skips
+# it): a streamed long request, and 1 s into it one `echo` request that scores all SCORE
+# prompts, as lm-evaluation-harness's log-likelihood tasks send. Printed are the stream's
+# longest wait for a token while the prompts are scored, and the scoring request's wall time.
+#
 #   scripts/bench-serve.sh [OTHER_OURO_BINARY]
 # With a second binary (e.g. one built before continuous batching), both are measured in the
 # same run, one after the other, and the short requests' latency ratio is printed.
@@ -25,11 +30,11 @@ cargo build --release -q -p ouro-cli
 bins=("$root/target/release/ouro")
 [ $# -ge 1 ] && bins+=("$1")
 
-python3 - "$hf" "$threads" "${LONG:-256}" "${SHORT:-4}" "${ROUNDS:-3}" "${bins[@]}" <<'PY'
+python3 - "$hf" "$threads" "${LONG:-256}" "${SHORT:-4}" "${ROUNDS:-3}" "${SCORE:-64}" "${bins[@]}" <<'PY'
 import json, os, socket, statistics, subprocess, sys, threading, time, urllib.request
 
-hf, threads, long_n, short_k, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-bins = sys.argv[6:]
+hf, threads, long_n, short_k, rounds, score_k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+bins = sys.argv[7:]
 
 
 def free_port():
@@ -48,6 +53,42 @@ def complete(port, prompt, n):
     with urllib.request.urlopen(req, timeout=600) as r:
         answer = json.load(r)
     return time.perf_counter() - t0, answer["usage"]["completion_tokens"]
+
+
+def post(port, body):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    return urllib.request.urlopen(req, timeout=600)
+
+
+def scoring_round(port):
+    """The stream's token arrival times, and when the scoring request was sent and answered."""
+    arrivals = []
+
+    def stream():
+        with post(port, {"prompt": "def fibonacci(n):", "max_tokens": long_n, "temperature": 0,
+                         "stream": True}) as r:
+            for line in r:
+                if line.startswith(b"data: ") and not line.startswith(b"data: [DONE]"):
+                    arrivals.append(time.perf_counter())
+
+    t = threading.Thread(target=stream)
+    t.start()
+    time.sleep(1.0)
+    body = ("    total = 0\n    for x in xs:\n        if x <= {i} and x % 3 != 1:\n"
+            "            total += x * x - {i}\n")
+    prompts = [f"def f_{i}(xs):\n    \"\"\"Return the sum of the squares of xs, skipping values "
+               f"above {i}.\"\"\"\n" + body.format(i=i) * 4 + "    return total\n"
+               for i in range(score_k)]
+    sent = time.perf_counter()
+    with post(port, {"prompt": prompts, "max_tokens": 0, "echo": True, "logprobs": 0}) as r:
+        answer = json.load(r)
+    answered = time.perf_counter()
+    t.join()
+    assert len(answer["choices"]) == score_k
+    tokens = sum(len(c["logprobs"]["tokens"]) for c in answer["choices"])
+    during = [b - a for a, b in zip(arrivals, arrivals[1:]) if b > sent and a < answered]
+    return max(during, default=answered - sent), answered - sent, tokens
 
 
 def measure(binary):
@@ -78,9 +119,10 @@ def measure(binary):
             secs, n = out["r"]
             longs.append((secs, n))
             shorts.append((statistics.mean(lat), max(lat)))
+        scored = scoring_round(port) if score_k else None
         return (statistics.median(s for s, _ in longs), min(n for _, n in longs),
                 statistics.median(s[0] for s in shorts),
-                statistics.median(s[1] for s in shorts))
+                statistics.median(s[1] for s in shorts)), scored
     finally:
         server.terminate()
         server.wait()
@@ -88,12 +130,19 @@ def measure(binary):
 
 print(f"SmolLM2-135M f32, {threads} threads, greedy; per round 1 request of {long_n} tokens, then after 1 s "
       f"{short_k} requests of 8 tokens one after another; medians of {rounds} rounds")
-results = []
+results, gaps = [], []
 for b in bins:
-    long_s, long_n_got, mean_s, worst_s = measure(b)
+    (long_s, long_n_got, mean_s, worst_s), scored = measure(b)
     results.append(mean_s)
     print(f"{b}: long request {long_s:.2f} s (at least {long_n_got} tokens); "
           f"short requests mean {mean_s:.3f} s, worst {worst_s:.3f} s")
+    if scored:
+        gap, wall, tokens = scored
+        gaps.append(gap)
+        print(f"{b}: scoring {score_k} prompts ({tokens} tokens) took {wall:.2f} s; the stream's "
+              f"longest wait for a token meanwhile {gap:.2f} s")
 if len(results) == 2:
     print(f"short-request latency, {bins[1]} / {bins[0]}: {results[1] / results[0]:.1f}x")
+if len(gaps) == 2:
+    print(f"stream's longest wait while scoring, {bins[1]} / {bins[0]}: {gaps[1] / gaps[0]:.1f}x")
 PY

@@ -477,6 +477,9 @@ fn served_model_answers_ouro_sample(model: &Path, problems: &Path, d: &Path) {
             "0",
             "--served-model-name",
             "tiny",
+            // Scoring in several chunks between decode steps, through the binary's flag.
+            "--score-chunk-tokens",
+            "4",
         ])
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
@@ -532,7 +535,7 @@ fn served_model_answers_ouro_sample(model: &Path, problems: &Path, d: &Path) {
 
 /// A streamed chat answer read by Python's own HTTP client (chunked body, server-sent
 /// events): its deltas join to the text the same request answers unstreamed. Then an
-/// echo request scores its prompt, as log-likelihood clients ask.
+/// echo request scores its prompt, as log-likelihood clients ask, whole and streamed.
 fn streamed_chat_reads_in_python(url: &str) {
     let script = r#"
 import json, sys, urllib.request
@@ -561,6 +564,20 @@ scored = complete({"model": "tiny", "prompt": "def add(a, b):", "max_tokens": 1,
 lps = scored["logprobs"]["token_logprobs"]
 assert scored["text"].startswith("def add(a, b):"), scored
 assert lps[0] is None and all(x < 0 for x in lps[1:]), lps
+# Streamed, the prompt (scored) is the first chunk, and the chunks join to the whole answer.
+body = {"model": "tiny", "prompt": ["def add(a, b):", "def sub(a, b):"], "max_tokens": 3,
+        "temperature": 0, "logprobs": 1, "echo": True, "seed": 1, "stream": True}
+req = urllib.request.Request(sys.argv[1].removesuffix("/v1") + "/v1/completions",
+                             json.dumps(body).encode(), {"Content-Type": "application/json"})
+chunks = [json.loads(l[len(b"data: "):]) for l in urllib.request.urlopen(req, timeout=60)
+          if l.startswith(b"data: ") and not l.startswith(b"data: [DONE]")]
+whole = complete(dict(body, stream=False))["choices"]
+for c in whole:
+    mine = [x for k in chunks for x in k["choices"] if x["index"] == c["index"]]
+    assert mine[0]["text"] == body["prompt"][c["index"]], mine[0]
+    assert "".join(x["text"] for x in mine) == c["text"], (mine, c)
+    tokens = [t for x in mine for t in (x["logprobs"] or {}).get("tokens", [])]
+    assert tokens == c["logprobs"]["tokens"], (tokens, c["logprobs"]["tokens"])
 print(len(events))
 "#;
     let python = ouro_e2e::interop_python().unwrap_or_else(|| "python3".into());

@@ -18,7 +18,9 @@
 //! as they are; `echo` answers each prompt before its completion and, with `logprobs`,
 //! scores the prompt's tokens too (`max_tokens: 0` scores without sampling): what
 //! log-likelihood clients such as lm-evaluation-harness's `local-completions` send.
-//! Not supported (400): `echo` with `stream`, and on chat.
+//! A streamed `echo` sends each choice's prompt as its first chunk. Prompts to score are
+//! scored `score_chunk_tokens` at a time between decode steps, so a large log-likelihood
+//! request does not stall the streams in flight. Not supported (400): `echo` on chat.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -39,7 +41,7 @@ mod reply;
 mod request;
 
 use model_thread::{model_thread, Loaded, Reply, Work};
-use reply::Event;
+use reply::Streaming;
 
 /// Largest request body read.
 const MAX_BODY_BYTES: u64 = 16 << 20;
@@ -62,6 +64,9 @@ pub struct ServeOptions {
     pub place: ouro_model::Placement,
     /// The weights decoding reads (8-bit copies or the model's own).
     pub weights: ouro_model::SampleDtype,
+    /// Most prompt tokens scored (`echo` with `logprobs`) between two decode steps, so a
+    /// large scoring request shares the model with the rows in flight.
+    pub score_chunk_tokens: usize,
 }
 
 impl ServeOptions {
@@ -74,6 +79,7 @@ impl ServeOptions {
             max_batch: 64,
             place: ouro_model::Placement::auto(),
             weights: ouro_model::SampleDtype::Full,
+            score_chunk_tokens: 512,
         }
     }
 }
@@ -129,11 +135,14 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
     let (work_tx, work_rx) = mpsc::channel::<Work>();
     let (ready_tx, ready_rx) = mpsc::channel::<anyhow::Result<Loaded>>();
     let dir = opts.model.clone();
-    let max_batch = opts.max_batch.max(1);
+    let limits = model_thread::Limits {
+        max_batch: opts.max_batch.max(1),
+        score_chunk_tokens: opts.score_chunk_tokens.max(1),
+    };
     let (place, weights) = (opts.place.clone(), opts.weights);
     std::thread::Builder::new()
         .name("ouro-serve-model".into())
-        .spawn(move || model_thread(dir, max_batch, (place, weights), ready_tx, work_rx))
+        .spawn(move || model_thread(dir, limits, (place, weights), ready_tx, work_rx))
         .context("starting the model thread")?;
     let Loaded {
         chat,
@@ -224,28 +233,10 @@ enum Answer {
     Stream(Box<Streaming>),
 }
 
-/// A streaming request's work, submitted; answered by [`reply::stream`].
-struct Streaming {
-    head: reply::Head,
-    choices: usize,
-    include_usage: bool,
-    events: mpsc::Receiver<Event>,
-}
-
 fn handle(mut request: tiny_http::Request, ctx: &Ctx) {
     let (status, body) = match route(&mut request, ctx) {
         Ok(Answer::Json(v)) => (200, v),
-        Ok(Answer::Stream(s)) => {
-            let s = *s;
-            return reply::stream(
-                request,
-                &s.head,
-                s.choices,
-                s.include_usage,
-                &ctx.tokenizer,
-                s.events,
-            );
-        }
+        Ok(Answer::Stream(s)) => return reply::stream(request, &s, &ctx.tokenizer),
         Err(e) => {
             let kind = match e.status {
                 400 => "BadRequestError",
@@ -374,6 +365,17 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool, chunked: bool) -> Result<Ans
         message: "the model thread has stopped".into(),
     };
     let choices = requests.len();
+    // Each choice's prompt as text, answered before its completion.
+    let echo: Vec<String> = if req.echo {
+        (0..choices)
+            .map(|i| match &req.prompts[i / n] {
+                Prompt::Text(t) => t.clone(),
+                Prompt::Ids(ids) => ctx.tokenizer.decode(ids, false).unwrap_or_default(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let score = req.logprobs.filter(|_| req.echo);
     let submit = |reply| {
         ctx.work
@@ -391,6 +393,7 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool, chunked: bool) -> Result<Ans
             head,
             choices,
             include_usage: opts.include_usage,
+            echo,
             events,
         })));
     }
@@ -401,24 +404,17 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool, chunked: bool) -> Result<Ans
         message: format!("generation failed: {e}"),
     })?;
     let mut prompts = answered.prompts.into_iter();
-    let echoes: Vec<reply::Echo> = if req.echo {
-        (0..answered.generations.len())
-            .map(|i| {
-                let text = match &req.prompts[i / n] {
-                    Prompt::Text(t) => t.clone(),
-                    Prompt::Ids(ids) => ctx.tokenizer.decode(ids, false).unwrap_or_default(),
-                };
-                let (ids, logprobs) = prompts.next().unwrap_or_default();
-                reply::Echo {
-                    text,
-                    ids,
-                    logprobs,
-                }
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let echoes: Vec<reply::Echo> = echo
+        .into_iter()
+        .map(|text| {
+            let (ids, logprobs) = prompts.next().unwrap_or_default();
+            reply::Echo {
+                text,
+                ids,
+                logprobs,
+            }
+        })
+        .collect();
     Ok(Answer::Json(reply::response(
         &head,
         &ctx.tokenizer,

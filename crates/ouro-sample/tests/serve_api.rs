@@ -9,13 +9,28 @@ use ouro_sample::serve::{self, ServeOptions};
 use serde_json::{json, Value};
 
 fn start(dir: &std::path::Path) -> serve::RunningServer {
+    start_with(dir, 512)
+}
+
+fn start_with(dir: &std::path::Path, score_chunk_tokens: usize) -> serve::RunningServer {
     let model = common::tiny_model(dir);
     serve::start(&ServeOptions {
         port: 0,
         max_batch: 4,
+        score_chunk_tokens,
         ..ServeOptions::new(&model)
     })
     .unwrap()
+}
+
+/// The JSON chunks of a whole server-sent event stream, checked to end in `[DONE]`.
+fn stream_chunks(raw: &str) -> Vec<Value> {
+    let payloads = events(raw);
+    assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"), "{raw}");
+    payloads[..payloads.len() - 1]
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect()
 }
 
 fn post(server: &serve::RunningServer, path: &str, body: &Value) -> Result<String, (u16, String)> {
@@ -116,13 +131,7 @@ fn streamed_deltas_join_to_the_text_the_same_request_answers_whole() {
         let whole: Value = serde_json::from_str(&post(&server, path, &body).unwrap()).unwrap();
         body["stream"] = json!(true);
         body["stream_options"] = json!({"include_usage": true});
-        let raw = post(&server, path, &body).unwrap();
-        let payloads = events(&raw);
-        assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"), "{raw}");
-        let chunks: Vec<Value> = payloads[..payloads.len() - 1]
-            .iter()
-            .map(|p| serde_json::from_str(p).unwrap())
-            .collect();
+        let chunks = stream_chunks(&post(&server, path, &body).unwrap());
         let object = if chat {
             "chat.completion.chunk"
         } else {
@@ -330,11 +339,6 @@ fn echo_scores_the_prompt_as_log_likelihood_clients_ask() {
         ),
         (
             "/v1/completions",
-            json!({"prompt": "x", "echo": true, "stream": true}),
-            "echo",
-        ),
-        (
-            "/v1/completions",
             json!({"prompt": "x", "max_tokens": 0}),
             "max_tokens",
         ),
@@ -399,6 +403,133 @@ fn a_request_joins_the_rows_in_flight_instead_of_waiting_for_them() {
     assert!(
         *finished_at > answered_at,
         "the short request waited for the long one to finish"
+    );
+    server.shutdown();
+}
+
+/// A streamed `echo` sends each choice's prompt as its first chunk (scored with
+/// `logprobs`), and the chunks join to the whole answer: the text, and the parallel
+/// log-prob lists with their offsets into the echoed text.
+#[test]
+fn a_streamed_echo_joins_to_the_whole_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let tok = tokenizer(dir.path());
+    let text = "def f(x):\n    return x";
+    let other = "def g(y):";
+    let ids = |t: &str| tok.encode(t, false).unwrap().get_ids().to_vec();
+    for (prompts, logprobs, max_tokens) in [
+        (json!([text, other]), None, 6),
+        (json!([ids(text), ids(other)]), Some(2), 6),
+        (json!([text, other]), Some(1), 0),
+    ] {
+        let mut body = json!({"prompt": prompts, "n": 2, "echo": true,
+                              "max_tokens": max_tokens, "seed": 3});
+        if let Some(k) = logprobs {
+            body["logprobs"] = json!(k);
+        }
+        let whole: Value =
+            serde_json::from_str(&post(&server, "/v1/completions", &body).unwrap()).unwrap();
+        body["stream"] = json!(true);
+        let chunks = stream_chunks(&post(&server, "/v1/completions", &body).unwrap());
+        let choices = whole["choices"].as_array().unwrap();
+        assert_eq!(choices.len(), 4);
+        for c in choices {
+            let i = c["index"].as_u64().unwrap();
+            let mine: Vec<&Value> = chunks
+                .iter()
+                .flat_map(|k| k["choices"].as_array().unwrap())
+                .filter(|ch| ch["index"].as_u64() == Some(i))
+                .collect();
+            let prompt = if i < 2 { text } else { other };
+            let at = format!("logprobs {logprobs:?}, max_tokens {max_tokens}, choice {i}");
+            assert_eq!(mine[0]["text"], prompt, "{at}: the prompt comes first");
+            assert_eq!(mine[0]["finish_reason"], Value::Null, "{at}");
+            let joined: String = mine.iter().map(|ch| ch["text"].as_str().unwrap()).collect();
+            assert_eq!(joined, c["text"].as_str().unwrap(), "{at}");
+            assert_eq!(
+                mine.last().unwrap()["finish_reason"],
+                c["finish_reason"],
+                "{at}"
+            );
+            if logprobs.is_none() {
+                assert!(mine.iter().all(|ch| ch["logprobs"].is_null()), "{at}");
+                continue;
+            }
+            let list = |key: &str| -> Vec<Value> {
+                mine.iter()
+                    .flat_map(|ch| ch["logprobs"][key].as_array().cloned().unwrap_or_default())
+                    .collect()
+            };
+            let lp = &c["logprobs"];
+            for key in ["tokens", "text_offset", "top_logprobs"] {
+                assert_eq!(list(key), *lp[key].as_array().unwrap(), "{at}: {key}");
+            }
+            let whole_lp = lp["token_logprobs"].as_array().unwrap();
+            let streamed_lp = list("token_logprobs");
+            assert_eq!(streamed_lp.len(), whole_lp.len(), "{at}");
+            assert_eq!(
+                streamed_lp[0],
+                Value::Null,
+                "{at}: the first token is unscored"
+            );
+            for (a, b) in streamed_lp[1..].iter().zip(&whole_lp[1..]) {
+                assert!(
+                    (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 1e-6,
+                    "{at}: {a} vs {b}"
+                );
+            }
+        }
+    }
+    server.shutdown();
+}
+
+/// Scoring shares the model thread's turns: a request that scores a thousand prompts,
+/// one prompt per turn here (`score_chunk_tokens` 1), lets a 600-token stream that was
+/// already decoding run to its end long before the scores are all in (at most 600 turns
+/// against 1,000 on one thread, so the order does not hang on timing). Scored in one go,
+/// the answer comes before the stream's next token.
+#[test]
+fn a_large_scoring_request_does_not_stall_a_stream_in_flight() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), 1);
+    let long = json!({"prompt": "def f1(x):", "max_tokens": 600, "temperature": 0,
+                      "stream": true});
+    let r = ureq::post(&format!("{}/v1/completions", server.base_url()))
+        .set("Content-Type", "application/json")
+        .send_string(&long.to_string())
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(r.into_reader()).lines() {
+            let line = line.unwrap();
+            if let Some(data) = line.strip_prefix("data: ") {
+                tx.send((std::time::Instant::now(), data.to_string()))
+                    .unwrap();
+            }
+        }
+    });
+    let (_, first) = rx.recv().unwrap();
+    assert_ne!(first, "[DONE]");
+    // Consecutive prompts differ, so none shares another's score.
+    let prompts: Vec<String> = (0..1000)
+        .map(|i| format!("def f{i}(x):\n    return x + {i}"))
+        .collect();
+    let score = json!({"prompt": prompts, "max_tokens": 0, "echo": true, "logprobs": 0});
+    let answered: Value =
+        serde_json::from_str(&post(&server, "/v1/completions", &score).unwrap()).unwrap();
+    let answered_at = std::time::Instant::now();
+    assert_eq!(answered["choices"].as_array().unwrap().len(), 1000);
+    reader.join().unwrap();
+    let rest: Vec<(std::time::Instant, String)> = rx.try_iter().collect();
+    let (finished_at, _) = rest
+        .iter()
+        .find(|(_, d)| d.contains("\"finish_reason\":\"length\""))
+        .expect("the stream ran to max_tokens");
+    assert!(
+        *finished_at < answered_at,
+        "the stream waited for the whole scoring request"
     );
     server.shutdown();
 }

@@ -1,6 +1,8 @@
 //! The one thread that owns the checkpoint. Its rows decode in one [`DecodeSession`]
 //! that requests join between decode steps (continuous batching), up to `max_batch`
-//! rows; each request gets its share, whole or token by token.
+//! rows; each request gets its share, whole or token by token. Prompts to score (echo
+//! with log-probs) are scored a bounded chunk at a time between those steps, so a large
+//! scoring request does not stall the rows in flight.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -24,11 +26,21 @@ pub(super) struct Loaded {
     pub(super) vocab: usize,
 }
 
+/// How the model thread shares its turns.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    /// Most rows decoded together.
+    pub(super) max_batch: usize,
+    /// Most prompt tokens scored between two decode steps (at least one prompt).
+    pub(super) score_chunk_tokens: usize,
+}
+
 /// Generation work for the model thread, and where to send the result.
 pub(super) struct Work {
     pub(super) requests: Vec<GenerationRequest>,
     /// `Some(k)`: also score each request's prompt, `k` alternatives per token (echo
-    /// with log-probs).
+    /// with log-probs). A request's prompts are scored before its rows decode, so a
+    /// stream gets each choice's scored prompt before its first token.
     pub(super) score_prompts: Option<usize>,
     pub(super) reply: Reply,
 }
@@ -39,23 +51,63 @@ pub(super) struct Answered {
     pub(super) prompts: Vec<ScoredPrompt>,
 }
 
-/// Each request's prompt scored, the distinct ones in batched forwards (the `n`
-/// completions of a prompt, one after another, share one score).
-fn score_prompts(
-    generator: &Generator,
-    requests: &[GenerationRequest],
+/// A request's prompts on their way to being scored: the distinct ones as token ids
+/// (the `n` completions of a prompt, one after another, share one score), and which of
+/// them each request's row has.
+struct Scoring {
     top: usize,
-) -> ouro_model::Result<Vec<ScoredPrompt>> {
-    let mut distinct: Vec<Prompt> = Vec::new();
-    let mut which = Vec::with_capacity(requests.len());
-    for r in requests {
-        if distinct.last() != Some(&r.prompt) {
-            distinct.push(r.prompt.clone());
+    distinct: Vec<Prompt>,
+    which: Vec<usize>,
+    scored: Vec<ScoredPrompt>,
+}
+
+impl Scoring {
+    fn new(
+        generator: &Generator,
+        requests: &[GenerationRequest],
+        top: usize,
+    ) -> ouro_model::Result<Self> {
+        let mut distinct: Vec<Prompt> = Vec::new();
+        let mut which = Vec::with_capacity(requests.len());
+        let mut last: Option<&Prompt> = None;
+        for r in requests {
+            if last != Some(&r.prompt) {
+                // Tokenized once here, so chunks are cut by their real token counts.
+                distinct.push(Prompt::Ids(generator.prompt_ids(&r.prompt)?));
+                last = Some(&r.prompt);
+            }
+            which.push(distinct.len() - 1);
         }
-        which.push(distinct.len() - 1);
+        Ok(Scoring {
+            top,
+            distinct,
+            which,
+            scored: Vec::new(),
+        })
     }
-    let scored = generator.prompts_logprobs(&distinct, top)?;
-    Ok(which.into_iter().map(|i| scored[i].clone()).collect())
+
+    /// Scores the next prompts, up to `budget` tokens (at least one prompt); true when
+    /// every prompt is scored.
+    fn advance(&mut self, generator: &Generator, budget: usize) -> ouro_model::Result<bool> {
+        let start = self.scored.len();
+        let mut end = start;
+        let mut tokens = 0;
+        while let Some(Prompt::Ids(ids)) = self.distinct.get(end) {
+            if end > start && tokens + ids.len() > budget {
+                break;
+            }
+            tokens += ids.len();
+            end += 1;
+        }
+        let scored = generator.prompts_logprobs(&self.distinct[start..end], self.top)?;
+        self.scored.extend(scored);
+        Ok(self.scored.len() == self.distinct.len())
+    }
+
+    /// Each request's scored prompt, in request order.
+    fn per_request(&self) -> Vec<ScoredPrompt> {
+        self.which.iter().map(|&i| self.scored[i].clone()).collect()
+    }
 }
 
 pub(super) enum Reply {
@@ -69,6 +121,8 @@ pub(super) enum Reply {
 struct InFlight {
     work: Work,
     done: Vec<Option<Generation>>,
+    /// Its prompts' scores, when asked for (complete before its rows queue).
+    scoring: Option<Scoring>,
 }
 
 /// Which request and which of its choices each session row (by key) decodes.
@@ -109,6 +163,8 @@ struct Book {
     rows: Rows,
     /// Choices waiting for a row, oldest first.
     queue: VecDeque<(u64, usize)>,
+    /// Requests whose prompts are scored before their rows queue, oldest first.
+    to_score: VecDeque<u64>,
     next_work: u64,
     next_key: usize,
 }
@@ -138,14 +194,57 @@ impl Book {
             }
             return;
         }
-        self.queue.extend((0..n).map(|c| (id, c)));
+        if work.score_prompts.is_some() {
+            self.to_score.push_back(id);
+        } else {
+            self.queue.extend((0..n).map(|c| (id, c)));
+        }
         self.works.insert(
             id,
             InFlight {
                 work,
                 done: vec![None; n],
+                scoring: None,
             },
         );
+    }
+
+    /// Scores the oldest scoring request's next prompts, up to `budget` tokens. When its
+    /// last prompt is scored, a stream gets each choice's scored prompt and the request's
+    /// rows queue.
+    fn score_turn(&mut self, generator: &Generator, budget: usize) {
+        let Some(&id) = self.to_score.front() else {
+            return;
+        };
+        let Some(w) = self.works.get_mut(&id) else {
+            self.to_score.pop_front();
+            return;
+        };
+        let advanced = match w.scoring.as_mut() {
+            Some(s) => s.advance(generator, budget),
+            None => {
+                let top = w.work.score_prompts.unwrap_or(0);
+                Scoring::new(generator, &w.work.requests, top).and_then(|mut s| {
+                    let done = s.advance(generator, budget);
+                    w.scoring = Some(s);
+                    done
+                })
+            }
+        };
+        match advanced {
+            Ok(false) => {}
+            Ok(true) => {
+                self.to_score.pop_front();
+                if let (Reply::Stream(tx), Some(s)) = (&w.work.reply, &w.scoring) {
+                    for (choice, prompt) in s.per_request().into_iter().enumerate() {
+                        let _ = tx.send(Event::Prompt(choice, prompt));
+                    }
+                }
+                let n = w.work.requests.len();
+                self.queue.extend((0..n).map(|c| (id, c)));
+            }
+            Err(e) => self.fail_requests(vec![id], &e.to_string()),
+        }
     }
 
     /// Up to `room` queued choices, each with a fresh session key.
@@ -166,7 +265,7 @@ impl Book {
 
     /// Records finished rows; a request whose choices are all done gets its whole
     /// reply (streams already got every event through the sink).
-    fn finish(&mut self, generator: &Generator, done: Vec<(usize, Generation)>) {
+    fn finish(&mut self, done: Vec<(usize, Generation)>) {
         for (key, g) in done {
             let Some((id, choice)) = self.rows.remove(&key) else {
                 continue;
@@ -180,27 +279,26 @@ impl Book {
             }
             let w = self.works.remove(&id).expect("present above");
             if let Reply::Whole(tx) = &w.work.reply {
-                let generations = w.done.into_iter().map(|g| g.expect("done")).collect();
-                let prompts = match w.work.score_prompts {
-                    Some(top) => score_prompts(generator, &w.work.requests, top),
-                    None => Ok(Vec::new()),
-                };
-                let answered = prompts.map(|prompts| Answered {
-                    generations,
-                    prompts,
-                });
-                let _ = tx.send(answered.map_err(|e| e.to_string()));
+                let _ = tx.send(Ok(Answered {
+                    generations: w.done.into_iter().map(|g| g.expect("done")).collect(),
+                    prompts: w.scoring.map_or_else(Vec::new, |s| s.per_request()),
+                }));
             }
         }
     }
 
     /// Fails the requests that own `keys` (rows that will never finish), and drops them.
     fn fail(&mut self, keys: &[usize], error: &str) {
-        let mut ids: Vec<u64> = keys
+        let ids = keys
             .iter()
             .filter_map(|k| self.rows.get(k))
             .map(|r| r.0)
             .collect();
+        self.fail_requests(ids, error);
+    }
+
+    /// Fails requests by id, wherever they are: scoring, queued or decoding.
+    fn fail_requests(&mut self, mut ids: Vec<u64>, error: &str) {
         ids.sort_unstable();
         ids.dedup();
         for id in ids {
@@ -212,13 +310,14 @@ impl Book {
             }
             self.rows.retain(|_, r| r.0 != id);
             self.queue.retain(|q| q.0 != id);
+            self.to_score.retain(|&q| q != id);
         }
     }
 }
 
 pub(super) fn model_thread(
     dir: PathBuf,
-    max_batch: usize,
+    limits: Limits,
     (place, weights): (ouro_model::Placement, ouro_model::SampleDtype),
     ready: mpsc::Sender<anyhow::Result<Loaded>>,
     work: mpsc::Receiver<Work>,
@@ -250,13 +349,14 @@ pub(super) fn model_thread(
         tokenizer: tok.clone(),
         vocab: ck.decoder.config().vocab_size,
     }));
+    let max_batch = limits.max_batch;
     let generator = Generator::new(&ck.decoder, tok).with_max_batch(max_batch);
     let mut session = DecodeSession::new(&generator).continuous();
     let mut book = Book::default();
     loop {
         // Wait only when there is nothing to decode; otherwise take what has arrived and
         // go on decoding.
-        if session.is_empty() && book.queue.is_empty() {
+        if session.is_empty() && book.queue.is_empty() && book.to_score.is_empty() {
             match work.recv() {
                 Ok(w) => book.add(w),
                 Err(_) => return,
@@ -265,12 +365,13 @@ pub(super) fn model_thread(
         while let Ok(w) = work.try_recv() {
             book.add(w);
         }
+        book.score_turn(&generator, limits.score_chunk_tokens);
         let joining = book.next_rows(max_batch.saturating_sub(session.len()));
         if !joining.is_empty() {
             let keys: Vec<usize> = joining.iter().map(|r| r.0).collect();
             let admitted = session.admit(joining, &book.fanout());
             match admitted {
-                Ok(done) => book.finish(&generator, done),
+                Ok(done) => book.finish(done),
                 // Nothing was added: only the newcomers fail.
                 Err(e) => book.fail(&keys, &e.to_string()),
             }
@@ -280,7 +381,7 @@ pub(super) fn model_thread(
         }
         let stepped = session.step(&book.fanout());
         match stepped {
-            Ok(done) => book.finish(&generator, done),
+            Ok(done) => book.finish(done),
             Err(e) => {
                 let keys: Vec<usize> = book.rows.keys().copied().collect();
                 book.fail(&keys, &e.to_string());

@@ -4,13 +4,15 @@
 use std::io::Write;
 use std::sync::mpsc;
 
-use ouro_model::{Generation, TokenLogprob};
+use ouro_model::{Generation, ScoredPrompt, TokenLogprob};
 use serde_json::{json, Map, Value};
 use tokenizers::Tokenizer;
 
 /// What the model thread tells a streaming request, per choice (its index in the
 /// request).
 pub(super) enum Event {
+    /// The choice's prompt scored (echo with log-probs), before any of its tokens.
+    Prompt(usize, ScoredPrompt),
     Token(usize, TokenLogprob),
     Finished(usize, Generation),
     Failed(String),
@@ -52,6 +54,20 @@ pub(super) struct Echo {
     pub logprobs: Vec<TokenLogprob>,
 }
 
+impl Echo {
+    /// The echoed prompt's tokens as log-probs report them (the first one unscored), and
+    /// where each starts in its text.
+    fn scored(&self, tok: &Tokenizer) -> (Vec<Scored<'_>>, Vec<usize>) {
+        if self.ids.is_empty() {
+            return (Vec::new(), Vec::new());
+        }
+        // The first prompt token has nothing before it to be scored against.
+        let mut scored = vec![Scored::new(self.ids[0], None, &[])];
+        scored.extend(self.logprobs.iter().map(Scored::of));
+        (scored, prefix_offsets(tok, &self.ids, self.text.len(), 0))
+    }
+}
+
 /// The whole response to a request that did not stream; `echoes` is empty or one per
 /// generation.
 pub(super) fn response(
@@ -67,14 +83,7 @@ pub(super) fn response(
             let echo = echoes.get(i);
             let prefix = echo.map_or("", |e| e.text.as_str());
             let lp = if head.logprobs {
-                let mut scored = Vec::new();
-                let mut offsets = Vec::new();
-                if let Some(e) = echo.filter(|e| !e.ids.is_empty()) {
-                    // The first prompt token has nothing before it to be scored against.
-                    scored.push(Scored::new(e.ids[0], None, &[]));
-                    scored.extend(e.logprobs.iter().map(Scored::of));
-                    offsets = prefix_offsets(tok, &e.ids, prefix.len(), 0);
-                }
+                let (mut scored, mut offsets) = echo.map(|e| e.scored(tok)).unwrap_or_default();
                 let len = prefix.len() + g.text.len();
                 scored.extend(g.token_logprobs.iter().map(Scored::of));
                 let ids: Vec<u32> = g.token_logprobs.iter().map(|t| t.id).collect();
@@ -222,6 +231,8 @@ fn settled<'a>(text: &'a str, stop: &[String]) -> &'a str {
 /// One choice's progress through a stream.
 #[derive(Default)]
 struct Choice {
+    /// Where the completion starts in the choice's text (after an echoed prompt).
+    base: usize,
     ids: Vec<u32>,
     /// Length of the decoded tokens so far (where the next token starts).
     decoded: usize,
@@ -231,32 +242,37 @@ struct Choice {
     done: bool,
 }
 
+/// A streaming request's work, submitted; answered by [`stream`].
+pub(super) struct Streaming {
+    pub head: Head,
+    pub choices: usize,
+    pub include_usage: bool,
+    /// Each choice's prompt text with `echo` (its first chunk, scored when log-probs
+    /// were asked for); empty without.
+    pub echo: Vec<String>,
+    pub events: mpsc::Receiver<Event>,
+}
+
 /// Answers a streaming request: the status line and headers, then one `data:` event per
 /// chunk, written and flushed as the model thread reports tokens, then `data: [DONE]`.
 /// The body is chunked by hand because tiny_http's own encoder holds 8 KiB back.
-pub(super) fn stream(
-    request: tiny_http::Request,
-    head: &Head,
-    choices: usize,
-    include_usage: bool,
-    tok: &Tokenizer,
-    events: mpsc::Receiver<Event>,
-) {
+pub(super) fn stream(request: tiny_http::Request, s: &Streaming, tok: &Tokenizer) {
     let mut out = Sse {
         w: request.into_writer(),
     };
     // A client that went away ends the stream; the batch it was in decodes on.
-    let _ = stream_to(&mut out, head, choices, include_usage, tok, events);
+    let _ = stream_to(&mut out, s, tok);
 }
 
-fn stream_to(
-    out: &mut Sse,
-    head: &Head,
-    n_choices: usize,
-    include_usage: bool,
-    tok: &Tokenizer,
-    events: mpsc::Receiver<Event>,
-) -> std::io::Result<()> {
+fn stream_to(out: &mut Sse, s: &Streaming, tok: &Tokenizer) -> std::io::Result<()> {
+    let Streaming {
+        head,
+        choices: n_choices,
+        include_usage,
+        echo,
+        events,
+    } = s;
+    let (n_choices, include_usage) = (*n_choices, *include_usage);
     out.w.write_all(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
           Transfer-Encoding: chunked\r\n\r\n",
@@ -267,6 +283,14 @@ fn stream_to(
             out.event(&head.envelope(true, vec![choice(true, i, "", Value::Null, None)]))?;
         }
     }
+    // Unscored echoes go out at once; scored ones when their scores arrive, which the
+    // model thread sends before the choice's first token.
+    if !head.logprobs {
+        for (i, text) in echo.iter().enumerate() {
+            out.event(&head.envelope(true, vec![choice(false, i, text, Value::Null, None)]))?;
+            choices[i].base = text.len();
+        }
+    }
     let mut finished: Vec<(usize, Generation)> = Vec::new();
     while finished.len() < n_choices {
         let Ok(event) = events.recv() else {
@@ -274,10 +298,22 @@ fn stream_to(
             break;
         };
         let (i, text, reason) = match event {
+            Event::Prompt(i, (ids, logprobs)) => {
+                let e = Echo {
+                    text: echo.get(i).cloned().unwrap_or_default(),
+                    ids,
+                    logprobs,
+                };
+                let (scored, offsets) = e.scored(tok);
+                let lp = logprobs_json(false, tok, &scored, &offsets);
+                out.event(&head.envelope(true, vec![choice(false, i, &e.text, lp, None)]))?;
+                choices[i].base = e.text.len();
+                continue;
+            }
             Event::Token(i, t) => {
                 let c = &mut choices[i];
                 c.ids.push(t.id);
-                c.pending.push((t, c.decoded));
+                c.pending.push((t, c.base + c.decoded));
                 let text = tok.decode(&c.ids, true).unwrap_or_default();
                 c.decoded = text.len();
                 (i, settled(&text, &head.stop).to_string(), None)

@@ -53,9 +53,6 @@ pub(super) fn parse(
         return Err(bad("`max_tokens` must be at least 1 (0 only with `echo`)"));
     }
     let streaming = flag(body, "stream")?;
-    if streaming && echo {
-        return Err(bad("`echo` cannot be combined with `stream` in ouro serve"));
-    }
     let stream = streaming.then(|| StreamOptions {
         include_usage: body
             .get("stream_options")
