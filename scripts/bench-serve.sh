@@ -17,6 +17,7 @@
 # longest wait for a token while the prompts are scored, and the scoring request's wall time.
 #
 #   scripts/bench-serve.sh [OTHER_OURO_BINARY]
+#   SERVE_ARGS="--score-chunk-tokens 2048" ROUNDS=1 scripts/bench-serve.sh   (flags for every server)
 # With a second binary (e.g. one built before continuous batching), both are measured in the
 # same run, one after the other, and the short requests' latency ratio is printed.
 set -euo pipefail
@@ -94,7 +95,8 @@ def scoring_round(port):
 def measure(binary):
     port = free_port()
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
-    server = subprocess.Popen([binary, "serve", "--model", hf, "--port", str(port)], env=env,
+    server = subprocess.Popen([binary, "serve", "--model", hf, "--port", str(port)]
+                              + os.environ.get("SERVE_ARGS", "").split(), env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(600):
