@@ -334,6 +334,72 @@ fn prompts_scored_together_score_as_they_do_alone() {
     }
 }
 
+/// A one-token request sampled from the logits its prompt's scoring forward gave is the
+/// one-token request a session generates after a prefill: the same token, text, finish
+/// and reported events, to float rounding in the log-probs.
+#[test]
+fn the_first_token_sampled_from_scoring_logits_is_the_one_a_prefill_gives() {
+    let (d, tok) = setup();
+    let g = Generator::new(&d, &tok);
+    let prompts: Vec<ouro_model::Prompt> = ["def f1(x):\n    return x * 1 + 1\n", "def f", "d"]
+        .iter()
+        .map(|&p| p.into())
+        .collect();
+    let both = g.prompts_logprobs_and_next(&prompts, 2).unwrap();
+    let scored = g.prompts_logprobs(&prompts, 2).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, (((ids, lps), next), (want_ids, want))) in both.iter().zip(&scored).enumerate() {
+        assert_eq!(ids, want_ids);
+        assert_eq!(lps.len(), want.len(), "the same tokens scored");
+        for (a, b) in lps.iter().zip(want) {
+            assert_eq!(
+                (a.id, &a.top.iter().map(|t| t.0).collect::<Vec<_>>()),
+                (b.id, &b.top.iter().map(|t| t.0).collect::<Vec<_>>())
+            );
+            assert!((a.logprob - b.logprob).abs() < 1e-4);
+        }
+        assert_eq!(next.len(), d.config().vocab_size);
+        for seed in 0..8 {
+            let mut r = req("", seed, 1);
+            r.prompt = prompts[i].clone();
+            r.top_logprobs = 2;
+            if seed == 0 {
+                r.params.temperature = 0.0;
+            }
+            let events = Tokens::default();
+            let got = g
+                .sample_first((7, r.clone()), ids.len(), next, &events)
+                .unwrap();
+            let want = g.generate(std::slice::from_ref(&r)).unwrap().remove(0);
+            let at = format!("prompt {i}, seed {seed}");
+            assert_eq!(got.token_ids, want.token_ids, "{at}");
+            assert_eq!(
+                (&got.text, got.finish_reason, got.prompt_tokens),
+                (&want.text, want.finish_reason, want.prompt_tokens),
+                "{at}"
+            );
+            assert!((got.logprob - want.logprob).abs() < 1e-4, "{at}");
+            let top = |g: &ouro_model::Generation| -> Vec<u32> {
+                g.token_logprobs[0].top.iter().map(|t| t.0).collect()
+            };
+            assert_eq!(top(&got), top(&want), "{at}");
+            assert_eq!(
+                *events.0.lock().unwrap(),
+                vec![(7, got.token_ids[0])],
+                "{at}"
+            );
+            seen.insert(got.token_ids[0]);
+        }
+    }
+    assert!(seen.len() > 3, "the seeds drew different tokens: {seen:?}");
+    let mut two = req("def f", 1, 2);
+    two.top_logprobs = 0;
+    let err = g
+        .sample_first((0, two), both[1].0 .0.len(), &both[1].1, &Tokens::default())
+        .unwrap_err();
+    assert!(err.to_string().contains("one token"), "{err}");
+}
+
 /// Records every streamed token by request key.
 #[derive(Default)]
 struct Tokens(std::sync::Mutex<Vec<(usize, u32)>>);

@@ -422,6 +422,8 @@ fn a_streamed_echo_joins_to_the_whole_answer() {
         (json!([text, other]), None, 6),
         (json!([ids(text), ids(other)]), Some(2), 6),
         (json!([text, other]), Some(1), 0),
+        // One token: sampled from the scoring forward's logits, without a prefill.
+        (json!([text, other]), Some(2), 1),
     ] {
         let mut body = json!({"prompt": prompts, "n": 2, "echo": true,
                               "max_tokens": max_tokens, "seed": 3});
@@ -434,14 +436,34 @@ fn a_streamed_echo_joins_to_the_whole_answer() {
         let chunks = stream_chunks(&post(&server, "/v1/completions", &body).unwrap());
         let choices = whole["choices"].as_array().unwrap();
         assert_eq!(choices.len(), 4);
+        // Without echo the same choices decode after a prefill; with it, one token is
+        // sampled from the scoring forward: the same tokens, seed for seed.
+        let mut plain = body.clone();
+        plain["echo"] = json!(false);
+        plain["stream"] = json!(false);
+        plain["max_tokens"] = json!(max_tokens.max(1));
+        let plain: Value =
+            serde_json::from_str(&post(&server, "/v1/completions", &plain).unwrap()).unwrap();
         for c in choices {
             let i = c["index"].as_u64().unwrap();
+            let prompt = if i < 2 { text } else { other };
+            if max_tokens > 0 {
+                let completion = &plain["choices"][i as usize];
+                let echoed = c["text"].as_str().unwrap().strip_prefix(prompt).unwrap();
+                assert_eq!(echoed, completion["text"], "choice {i}");
+                if let Some(lp) = completion["logprobs"]["token_logprobs"].as_array() {
+                    let tail = c["logprobs"]["token_logprobs"].as_array().unwrap();
+                    for (a, b) in tail[tail.len() - lp.len()..].iter().zip(lp) {
+                        let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+                        assert!((a - b).abs() < 1e-4, "choice {i}: {a} vs {b}");
+                    }
+                }
+            }
             let mine: Vec<&Value> = chunks
                 .iter()
                 .flat_map(|k| k["choices"].as_array().unwrap())
                 .filter(|ch| ch["index"].as_u64() == Some(i))
                 .collect();
-            let prompt = if i < 2 { text } else { other };
             let at = format!("logprobs {logprobs:?}, max_tokens {max_tokens}, choice {i}");
             assert_eq!(mine[0]["text"], prompt, "{at}: the prompt comes first");
             assert_eq!(mine[0]["finish_reason"], Value::Null, "{at}");

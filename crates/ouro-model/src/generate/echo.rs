@@ -16,6 +16,9 @@ const SCORE_LOGITS_BUDGET: usize = 64 << 20;
 /// the tokens before it.
 pub type ScoredPrompt = (Vec<u32>, Vec<TokenLogprob>);
 
+/// One row's scored tokens, and the logits after its last token when asked for.
+type RowScores = (Vec<TokenLogprob>, Option<Vec<f32>>);
+
 impl Generator<'_> {
     /// The prompt's token ids, and the log-prob of each token after the first given the
     /// tokens before it (`ids.len() - 1` entries; the first token has none), each with the
@@ -29,6 +32,35 @@ impl Generator<'_> {
     /// [`Generator::prompt_logprobs`] of several prompts, right-padded into batched
     /// forwards (a row's scores do not depend on the others, to float rounding).
     pub fn prompts_logprobs(&self, prompts: &[Prompt], top: usize) -> Result<Vec<ScoredPrompt>> {
+        Ok(self
+            .score(prompts, top, false)?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect())
+    }
+
+    /// [`Generator::prompts_logprobs`], plus the logits each prompt's next token is
+    /// sampled from, in the same forwards: for a request that samples one token after
+    /// its prompt is scored (lm-evaluation-harness's `echo` with `max_tokens: 1`), see
+    /// [`Generator::sample_first`], in place of a second forward over the prompt.
+    pub fn prompts_logprobs_and_next(
+        &self,
+        prompts: &[Prompt],
+        top: usize,
+    ) -> Result<Vec<(ScoredPrompt, Vec<f32>)>> {
+        Ok(self
+            .score(prompts, top, true)?
+            .into_iter()
+            .map(|(s, next)| (s, next.expect("asked for")))
+            .collect())
+    }
+
+    fn score(
+        &self,
+        prompts: &[Prompt],
+        top: usize,
+        next: bool,
+    ) -> Result<Vec<(ScoredPrompt, Option<Vec<f32>>)>> {
         let ids = prompts
             .iter()
             .map(|p| self.prompt_ids(p))
@@ -37,15 +69,15 @@ impl Generator<'_> {
         // Longest first, so each forward pads little.
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
-        let mut out: Vec<Option<ScoredPrompt>> = vec![None; ids.len()];
+        let mut out = vec![None; ids.len()];
         let mut start = 0;
         while start < order.len() {
-            let len = ids[order[start]].len().saturating_sub(1).max(1);
+            let len = fed(&ids[order[start]], next).max(1);
             let rows = (SCORE_LOGITS_BUDGET / (len * vocab)).max(1);
             let chunk = &order[start..(start + rows).min(order.len())];
-            let scored = self.score_rows(chunk.iter().map(|&i| ids[i].as_slice()), top)?;
-            for (&i, s) in chunk.iter().zip(scored) {
-                out[i] = Some((ids[i].clone(), s));
+            let scored = self.score_rows(chunk.iter().map(|&i| ids[i].as_slice()), top, next)?;
+            for (&i, (s, n)) in chunk.iter().zip(scored) {
+                out[i] = Some(((ids[i].clone(), s), n));
             }
             start += chunk.len();
         }
@@ -55,25 +87,23 @@ impl Generator<'_> {
             .collect())
     }
 
-    /// One right-padded forward over `rows` (each scored on all its tokens but the first).
+    /// One right-padded forward over `rows`, each scored on all its tokens but the
+    /// first; with `next`, each row's last token is fed too and its logits returned.
     fn score_rows<'r>(
         &self,
         rows: impl Iterator<Item = &'r [u32]>,
         top: usize,
-    ) -> Result<Vec<Vec<TokenLogprob>>> {
+        next: bool,
+    ) -> Result<Vec<RowScores>> {
         let rows: Vec<&[u32]> = rows.collect();
-        let width = rows
-            .iter()
-            .map(|r| r.len().saturating_sub(1))
-            .max()
-            .unwrap_or(0);
+        let width = rows.iter().map(|r| fed(r, next)).max().unwrap_or(0);
         if width == 0 {
-            return Ok(vec![Vec::new(); rows.len()]);
+            return Ok(vec![(Vec::new(), None); rows.len()]);
         }
         let mut input = Vec::with_capacity(rows.len() * width);
         let mut mask = Vec::with_capacity(rows.len() * width);
         for r in &rows {
-            let n = r.len().saturating_sub(1);
+            let n = fed(r, next);
             input.extend_from_slice(&r[..n]);
             input.extend(std::iter::repeat_n(0u32, width - n));
             mask.extend((0..width).map(|j| u32::from(j < n)));
@@ -121,8 +151,26 @@ impl Generator<'_> {
         let mut scored = scored.into_iter();
         Ok(rows
             .iter()
-            .map(|r| scored.by_ref().take(r.len().saturating_sub(1)).collect())
+            .enumerate()
+            .map(|(i, r)| {
+                let logprobs = scored.by_ref().take(r.len().saturating_sub(1)).collect();
+                let last = next.then(|| {
+                    let at = (i * width + r.len() - 1) * vocab;
+                    flat[at..at + vocab].to_vec()
+                });
+                (logprobs, last)
+            })
             .collect())
+    }
+}
+
+/// How many of a prompt's tokens a scoring forward feeds: all but the last, which
+/// nothing in the prompt follows, unless the logits after it are wanted too.
+fn fed(ids: &[u32], next: bool) -> usize {
+    if next {
+        ids.len()
+    } else {
+        ids.len().saturating_sub(1)
     }
 }
 

@@ -35,6 +35,35 @@ struct Active {
     done: bool,
 }
 
+impl Active {
+    fn new(key: usize, request: GenerationRequest, prompt_tokens: usize) -> Self {
+        Active {
+            key,
+            rng: rand::rngs::StdRng::seed_from_u64(request.params.seed),
+            request,
+            prompt_tokens,
+            tokens: Vec::new(),
+            logprob: 0.0,
+            token_logprobs: Vec::new(),
+            next_pos: prompt_tokens as u32,
+            key_valid: Vec::new(),
+            done: false,
+        }
+    }
+
+    fn generation(&mut self, reason: FinishReason, text: String) -> Generation {
+        Generation {
+            text,
+            token_ids: self.tokens.clone(),
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.tokens.len(),
+            logprob: self.logprob,
+            token_logprobs: std::mem::take(&mut self.token_logprobs),
+            finish_reason: reason,
+        }
+    }
+}
+
 /// Rows decoding together, which more requests may join between steps.
 ///
 /// A row's tokens do not depend on which rows it shares a step with, beyond float
@@ -113,18 +142,7 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
                 finished.push((key, ids.len()));
                 continue;
             }
-            fresh.push(Active {
-                key,
-                rng: rand::rngs::StdRng::seed_from_u64(request.params.seed),
-                request,
-                prompt_tokens: ids.len(),
-                tokens: Vec::new(),
-                logprob: 0.0,
-                token_logprobs: Vec::new(),
-                next_pos: ids.len() as u32,
-                key_valid: Vec::new(),
-                done: false,
-            });
+            fresh.push(Active::new(key, request, ids.len()));
             prompts.push(ids);
         }
         if !fresh.is_empty() {
@@ -184,39 +202,13 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
                 if a.done {
                     return Ok(None);
                 }
-                // A NaN compares false against every bound, so sampling would quietly
-                // pick token 0 again and again.
-                if row.iter().any(|x| x.is_nan()) {
-                    return Err(ModelError::NanLogits {
-                        token: a.tokens.len(),
-                    });
-                }
-                let (tok, lp) = sample_token(row, &a.request.params, &mut a.rng);
-                a.tokens.push(tok);
-                a.logprob += lp;
-                let lse = row[tok as usize] as f64 - lp;
-                let t = TokenLogprob {
-                    id: tok,
-                    logprob: lp,
-                    top: top_logprobs(row, a.request.top_logprobs, lse),
-                };
-                sink.token(a.key, &t);
-                a.token_logprobs.push(t);
-                gen.finish(a, &a.request.params)
+                gen.sample_next(a, row, sink)
             })
             .collect::<Result<_>>()?;
         let mut finished = Vec::new();
         for (a, done) in self.rows.iter_mut().zip(done) {
             if let Some((reason, text)) = done {
-                let g = Generation {
-                    text,
-                    token_ids: a.tokens.clone(),
-                    prompt_tokens: a.prompt_tokens,
-                    completion_tokens: a.tokens.len(),
-                    logprob: a.logprob,
-                    token_logprobs: std::mem::take(&mut a.token_logprobs),
-                    finish_reason: reason,
-                };
+                let g = a.generation(reason, text);
                 sink.finished(a.key, &g);
                 finished.push((a.key, g));
                 a.done = true;
@@ -302,6 +294,62 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
 }
 
 impl Generator<'_> {
+    /// A request's one token, sampled from the logits after its prompt that a scoring
+    /// forward already gave ([`Generator::prompts_logprobs_and_next`]), as a session
+    /// would sample it after its prefill: the same seeded draw, sink events and stop
+    /// checks, without a forward. Only for `max_tokens` 1 (nothing is cached to go on
+    /// from); `prompt_tokens` is the prompt's length in tokens.
+    pub fn sample_first(
+        &self,
+        (key, request): (usize, GenerationRequest),
+        prompt_tokens: usize,
+        logits: &[f32],
+        sink: &dyn TokenSink,
+    ) -> Result<Generation> {
+        if request.params.max_tokens != 1 {
+            return Err(ModelError::InvalidArgument(format!(
+                "sample_first samples one token, and this request asks for {}",
+                request.params.max_tokens
+            )));
+        }
+        let mut a = Active::new(key, request, prompt_tokens);
+        let (reason, text) = self
+            .sample_next(&mut a, logits, sink)?
+            .expect("max_tokens 1 finishes at its first token");
+        let g = a.generation(reason, text);
+        sink.finished(key, &g);
+        Ok(g)
+    }
+
+    /// Samples `a`'s next token from `row` and reports it to `sink`; `Some` when that
+    /// token finished it.
+    fn sample_next(
+        &self,
+        a: &mut Active,
+        row: &[f32],
+        sink: &dyn TokenSink,
+    ) -> Result<Option<(FinishReason, String)>> {
+        // A NaN compares false against every bound, so sampling would quietly pick
+        // token 0 again and again.
+        if row.iter().any(|x| x.is_nan()) {
+            return Err(ModelError::NanLogits {
+                token: a.tokens.len(),
+            });
+        }
+        let (tok, lp) = sample_token(row, &a.request.params, &mut a.rng);
+        a.tokens.push(tok);
+        a.logprob += lp;
+        let lse = row[tok as usize] as f64 - lp;
+        let t = TokenLogprob {
+            id: tok,
+            logprob: lp,
+            top: top_logprobs(row, a.request.top_logprobs, lse),
+        };
+        sink.token(a.key, &t);
+        a.token_logprobs.push(t);
+        self.finish(a, &a.request.params)
+    }
+
     /// Runs every prompt, left-padded to the longest, sets each row's `key_valid`, and
     /// returns the logits of each row's last position.
     fn prefill(

@@ -59,6 +59,10 @@ struct Scoring {
     distinct: Vec<Prompt>,
     which: Vec<usize>,
     scored: Vec<ScoredPrompt>,
+    /// Every request samples one token (lm-evaluation-harness's `max_tokens: 1`): from
+    /// the logits its prompt's scoring forward ends with, instead of from a prefill that
+    /// runs the same prompt through the model again.
+    one_token: bool,
 }
 
 impl Scoring {
@@ -83,12 +87,17 @@ impl Scoring {
             distinct,
             which,
             scored: Vec::new(),
+            one_token: requests.iter().all(|r| r.params.max_tokens == 1),
         })
     }
 
-    /// Scores the next prompts, up to `budget` tokens (at least one prompt); true when
-    /// every prompt is scored.
-    fn advance(&mut self, generator: &Generator, budget: usize) -> ouro_model::Result<bool> {
+    /// Scores the next prompts, up to `budget` tokens (at least one prompt); for
+    /// one-token requests, returns the logits after each of them.
+    fn advance(
+        &mut self,
+        generator: &Generator,
+        budget: usize,
+    ) -> ouro_model::Result<Vec<Vec<f32>>> {
         let start = self.scored.len();
         let mut end = start;
         let mut tokens = 0;
@@ -99,9 +108,18 @@ impl Scoring {
             tokens += ids.len();
             end += 1;
         }
-        let scored = generator.prompts_logprobs(&self.distinct[start..end], self.top)?;
-        self.scored.extend(scored);
-        Ok(self.scored.len() == self.distinct.len())
+        let prompts = &self.distinct[start..end];
+        if !self.one_token {
+            self.scored
+                .extend(generator.prompts_logprobs(prompts, self.top)?);
+            return Ok(Vec::new());
+        }
+        let mut next = Vec::with_capacity(prompts.len());
+        for (scored, logits) in generator.prompts_logprobs_and_next(prompts, self.top)? {
+            self.scored.push(scored);
+            next.push(logits);
+        }
+        Ok(next)
     }
 
     /// Each request's scored prompt, in request order.
@@ -209,9 +227,10 @@ impl Book {
         );
     }
 
-    /// Scores the oldest scoring request's next prompts, up to `budget` tokens. When its
-    /// last prompt is scored, a stream gets each choice's scored prompt and the request's
-    /// rows queue.
+    /// Scores the oldest scoring request's next prompts, up to `budget` tokens. A stream
+    /// gets each choice's scored prompt as soon as it is scored; one-token choices are
+    /// sampled then too (their logits are not kept), and the other requests' rows queue
+    /// once their last prompt is scored.
     fn score_turn(&mut self, generator: &Generator, budget: usize) {
         let Some(&id) = self.to_score.front() else {
             return;
@@ -220,29 +239,68 @@ impl Book {
             self.to_score.pop_front();
             return;
         };
-        let advanced = match w.scoring.as_mut() {
-            Some(s) => s.advance(generator, budget),
-            None => {
-                let top = w.work.score_prompts.unwrap_or(0);
-                Scoring::new(generator, &w.work.requests, top).and_then(|mut s| {
-                    let done = s.advance(generator, budget);
-                    w.scoring = Some(s);
-                    done
-                })
-            }
+        let top = w.work.score_prompts.unwrap_or(0);
+        let scoring = match w.scoring.take() {
+            Some(s) => Ok(s),
+            None => Scoring::new(generator, &w.work.requests, top),
         };
-        match advanced {
-            Ok(false) => {}
-            Ok(true) => {
-                self.to_score.pop_front();
-                if let (Reply::Stream(tx), Some(s)) = (&w.work.reply, &w.scoring) {
-                    for (choice, prompt) in s.per_request().into_iter().enumerate() {
-                        let _ = tx.send(Event::Prompt(choice, prompt));
-                    }
-                }
-                let n = w.work.requests.len();
-                self.queue.extend((0..n).map(|c| (id, c)));
+        let advanced = scoring.and_then(|mut s| {
+            let start = s.scored.len();
+            let next = s.advance(generator, budget)?;
+            Ok((s, start, next))
+        });
+        let (s, start, next) = match advanced {
+            Ok(a) => a,
+            Err(e) => return self.fail_requests(vec![id], &e.to_string()),
+        };
+        let fresh: Vec<usize> = (0..s.which.len())
+            .filter(|&c| (start..s.scored.len()).contains(&s.which[c]))
+            .collect();
+        if let Reply::Stream(tx) = &w.work.reply {
+            for &c in &fresh {
+                let _ = tx.send(Event::Prompt(c, s.scored[s.which[c]].clone()));
             }
+        }
+        let complete = s.scored.len() == s.distinct.len();
+        let one_token = s.one_token;
+        w.scoring = Some(s);
+        if complete {
+            self.to_score.pop_front();
+        }
+        if one_token {
+            self.sample_scored(generator, id, &fresh, (start, next));
+        } else if complete {
+            let n = w.work.requests.len();
+            self.queue.extend((0..n).map(|c| (id, c)));
+        }
+    }
+
+    /// Samples the one token of `choices`, whose prompts (from the `start`th distinct
+    /// one) were just scored, from the logits after them (`next`), as a session would
+    /// after a prefill, and finishes them.
+    fn sample_scored(
+        &mut self,
+        generator: &Generator,
+        id: u64,
+        choices: &[usize],
+        (start, next): (usize, Vec<Vec<f32>>),
+    ) {
+        let rows = self.keyed(choices.iter().map(|&c| (id, c)).collect());
+        let s = self.works[&id].scoring.as_ref().expect("scoring");
+        let sink = self.fanout();
+        let sampled: ouro_model::Result<Vec<(usize, Generation)>> = rows
+            .into_iter()
+            .zip(choices)
+            .map(|((key, request), &c)| {
+                let prompt = s.which[c];
+                let tokens = s.scored[prompt].0.len();
+                let g =
+                    generator.sample_first((key, request), tokens, &next[prompt - start], &sink)?;
+                Ok((key, g))
+            })
+            .collect();
+        match sampled {
+            Ok(done) => self.finish(done),
             Err(e) => self.fail_requests(vec![id], &e.to_string()),
         }
     }
@@ -250,9 +308,13 @@ impl Book {
     /// Up to `room` queued choices, each with a fresh session key.
     fn next_rows(&mut self, room: usize) -> Vec<(usize, GenerationRequest)> {
         let n = room.min(self.queue.len());
-        self.queue
-            .drain(..n)
-            .collect::<Vec<_>>()
+        let taken: Vec<(u64, usize)> = self.queue.drain(..n).collect();
+        self.keyed(taken)
+    }
+
+    /// `choices` (request id, choice), each with a fresh session key.
+    fn keyed(&mut self, choices: Vec<(u64, usize)>) -> Vec<(usize, GenerationRequest)> {
+        choices
             .into_iter()
             .map(|(id, choice)| {
                 let key = self.next_key;
