@@ -15,6 +15,8 @@
 # it): a streamed long request, and 1 s into it one `echo` request that scores all SCORE
 # prompts, as lm-evaluation-harness's log-likelihood tasks send. Printed are the stream's
 # longest wait for a token while the prompts are scored, and the scoring request's wall time.
+# Last, the same prompts alone in lm-evaluation-harness's shape (`echo`, `max_tokens: 1`,
+# `logprobs: 1`), timed: best of two.
 #
 #   scripts/bench-serve.sh [OTHER_OURO_BINARY]
 #   SERVE_ARGS="--score-chunk-tokens 2048" ROUNDS=1 scripts/bench-serve.sh   (flags for every server)
@@ -89,7 +91,14 @@ def scoring_round(port):
     assert len(answer["choices"]) == score_k
     tokens = sum(len(c["logprobs"]["tokens"]) for c in answer["choices"])
     during = [b - a for a, b in zip(arrivals, arrivals[1:]) if b > sent and a < answered]
-    return max(during, default=answered - sent), answered - sent, tokens
+    alone = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        with post(port, {"prompt": prompts, "max_tokens": 1, "echo": True, "logprobs": 1,
+                         "temperature": 0}) as r:
+            assert len(json.load(r)["choices"]) == score_k
+        alone.append(time.perf_counter() - t0)
+    return max(during, default=answered - sent), answered - sent, tokens, min(alone)
 
 
 def measure(binary):
@@ -132,19 +141,23 @@ def measure(binary):
 
 print(f"SmolLM2-135M f32, {threads} threads, greedy; per round 1 request of {long_n} tokens, then after 1 s "
       f"{short_k} requests of 8 tokens one after another; medians of {rounds} rounds")
-results, gaps = [], []
+results, gaps, lmeval = [], [], []
 for b in bins:
     (long_s, long_n_got, mean_s, worst_s), scored = measure(b)
     results.append(mean_s)
     print(f"{b}: long request {long_s:.2f} s (at least {long_n_got} tokens); "
           f"short requests mean {mean_s:.3f} s, worst {worst_s:.3f} s")
     if scored:
-        gap, wall, tokens = scored
+        gap, wall, tokens, alone = scored
         gaps.append(gap)
+        lmeval.append(alone)
         print(f"{b}: scoring {score_k} prompts ({tokens} tokens) took {wall:.2f} s; the stream's "
-              f"longest wait for a token meanwhile {gap:.2f} s")
+              f"longest wait for a token meanwhile {gap:.2f} s; alone as lm-eval asks "
+              f"(max_tokens 1): {alone:.2f} s")
 if len(results) == 2:
     print(f"short-request latency, {bins[1]} / {bins[0]}: {results[1] / results[0]:.1f}x")
+if len(lmeval) == 2:
+    print(f"lm-eval-shaped scoring time, {bins[1]} / {bins[0]}: {lmeval[1] / lmeval[0]:.2f}x")
 if len(gaps) == 2:
     print(f"stream's longest wait while scoring, {bins[1]} / {bins[0]}: {gaps[1] / gaps[0]:.1f}x")
 PY
