@@ -361,47 +361,65 @@ fn echo_scores_the_prompt_as_log_likelihood_clients_ask() {
     server.shutdown();
 }
 
+/// A greedy stream of `max_tokens` tokens, read on its own thread with each event's
+/// arrival time.
+struct LongStream {
+    reader: std::thread::JoinHandle<()>,
+    events: std::sync::mpsc::Receiver<(std::time::Instant, String)>,
+}
+
+impl LongStream {
+    /// Sends the request and returns once its first token has streamed (it is decoding).
+    fn start(server: &serve::RunningServer, max_tokens: usize) -> Self {
+        use std::io::BufRead;
+        let long = json!({"prompt": "def f1(x):", "max_tokens": max_tokens, "temperature": 0,
+                          "stream": true});
+        let r = ureq::post(&format!("{}/v1/completions", server.base_url()))
+            .set("Content-Type", "application/json")
+            .send_string(&long.to_string())
+            .unwrap();
+        let (tx, events) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            // Every event as it arrives, so that the stream's end is seen when it is sent.
+            for line in std::io::BufReader::new(r.into_reader()).lines() {
+                let line = line.unwrap();
+                if let Some(data) = line.strip_prefix("data: ") {
+                    tx.send((std::time::Instant::now(), data.to_string()))
+                        .unwrap();
+                }
+            }
+        });
+        let (_, first) = events.recv().unwrap();
+        assert_ne!(first, "[DONE]");
+        LongStream { reader, events }
+    }
+
+    /// Waits for the stream's end; when its last token arrived.
+    fn finished_at(self) -> std::time::Instant {
+        self.reader.join().unwrap();
+        let rest: Vec<(std::time::Instant, String)> = self.events.try_iter().collect();
+        rest.iter()
+            .find(|(_, d)| d.contains("\"finish_reason\":\"length\""))
+            .expect("the stream ran to max_tokens")
+            .0
+    }
+}
+
 /// Continuous batching: a request that arrives while another decodes joins its rows at
 /// the next step and is answered long before the first one finishes (its 1,500 steps
 /// against the newcomer's 2, on one model thread, so the order does not hang on timing).
 #[test]
 fn a_request_joins_the_rows_in_flight_instead_of_waiting_for_them() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
-    let long = json!({"prompt": "def f1(x):", "max_tokens": 1500, "temperature": 0,
-                      "stream": true});
-    let r = ureq::post(&format!("{}/v1/completions", server.base_url()))
-        .set("Content-Type", "application/json")
-        .send_string(&long.to_string())
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        // Every event as it arrives, so that the stream's end is seen when it is sent.
-        for line in std::io::BufReader::new(r.into_reader()).lines() {
-            let line = line.unwrap();
-            if let Some(data) = line.strip_prefix("data: ") {
-                tx.send((std::time::Instant::now(), data.to_string()))
-                    .unwrap();
-            }
-        }
-    });
-    // The long request is decoding once its first token has streamed.
-    let (_, first) = rx.recv().unwrap();
-    assert_ne!(first, "[DONE]");
+    let long = LongStream::start(&server, 1500);
     let short = json!({"prompt": "def", "max_tokens": 2, "temperature": 0});
     let answered: Value =
         serde_json::from_str(&post(&server, "/v1/completions", &short).unwrap()).unwrap();
     let answered_at = std::time::Instant::now();
     assert_eq!(answered["usage"]["completion_tokens"], 2);
-    reader.join().unwrap();
-    let rest: Vec<(std::time::Instant, String)> = rx.try_iter().collect();
-    let (finished_at, _) = rest
-        .iter()
-        .find(|(_, d)| d.contains("\"finish_reason\":\"length\""))
-        .expect("the long request ran to max_tokens");
     assert!(
-        *finished_at > answered_at,
+        long.finished_at() > answered_at,
         "the short request waited for the long one to finish"
     );
     server.shutdown();
@@ -513,27 +531,9 @@ fn a_streamed_echo_joins_to_the_whole_answer() {
 /// the answer comes before the stream's next token.
 #[test]
 fn a_large_scoring_request_does_not_stall_a_stream_in_flight() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let server = start_with(dir.path(), 1);
-    let long = json!({"prompt": "def f1(x):", "max_tokens": 600, "temperature": 0,
-                      "stream": true});
-    let r = ureq::post(&format!("{}/v1/completions", server.base_url()))
-        .set("Content-Type", "application/json")
-        .send_string(&long.to_string())
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(r.into_reader()).lines() {
-            let line = line.unwrap();
-            if let Some(data) = line.strip_prefix("data: ") {
-                tx.send((std::time::Instant::now(), data.to_string()))
-                    .unwrap();
-            }
-        }
-    });
-    let (_, first) = rx.recv().unwrap();
-    assert_ne!(first, "[DONE]");
+    let long = LongStream::start(&server, 600);
     // Consecutive prompts differ, so none shares another's score.
     let prompts: Vec<String> = (0..1000)
         .map(|i| format!("def f{i}(x):\n    return x + {i}"))
@@ -543,14 +543,8 @@ fn a_large_scoring_request_does_not_stall_a_stream_in_flight() {
         serde_json::from_str(&post(&server, "/v1/completions", &score).unwrap()).unwrap();
     let answered_at = std::time::Instant::now();
     assert_eq!(answered["choices"].as_array().unwrap().len(), 1000);
-    reader.join().unwrap();
-    let rest: Vec<(std::time::Instant, String)> = rx.try_iter().collect();
-    let (finished_at, _) = rest
-        .iter()
-        .find(|(_, d)| d.contains("\"finish_reason\":\"length\""))
-        .expect("the stream ran to max_tokens");
     assert!(
-        *finished_at < answered_at,
+        long.finished_at() < answered_at,
         "the stream waited for the whole scoring request"
     );
     server.shutdown();
