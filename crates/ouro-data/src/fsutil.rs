@@ -131,10 +131,10 @@ pub fn remove_stale_temp_files(dir: impl AsRef<Path>) -> Result<usize> {
     };
     let mut removed = 0;
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
-            if fs::remove_file(entry.path()).is_ok() {
-                removed += 1;
-            }
+        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+            && fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
         }
     }
     Ok(removed)

@@ -127,7 +127,7 @@ impl RunReport {
     }
 
     pub fn write(&self, run_dir: &Path) -> Result<()> {
-        atomic_write_json(&run_dir.join(REPORT_FILE), self)
+        atomic_write_json(run_dir.join(REPORT_FILE), self)
     }
 
     /// Replaces the row of `row.round` (or appends it), keeping rounds in order.

@@ -226,20 +226,23 @@ impl Config {
                 "num_attention_heads and num_key_value_heads must be > 0".into(),
             ));
         }
-        if self.num_attention_heads % self.num_key_value_heads() != 0 {
+        if !self
+            .num_attention_heads
+            .is_multiple_of(self.num_key_value_heads())
+        {
             return Err(bad(format!(
                 "num_attention_heads {} is not a multiple of num_key_value_heads {}",
                 self.num_attention_heads,
                 self.num_key_value_heads()
             )));
         }
-        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+        if self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(bad(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
             )));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return Err(bad(format!(
                 "head_dim {} must be even for RoPE",
                 self.head_dim()

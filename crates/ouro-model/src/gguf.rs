@@ -124,8 +124,8 @@ pub fn scan_tensor_types(path: &Path) -> Result<Vec<(String, Vec<u64>, u32)>> {
         match ty {
             0 | 1 | 7 => skip(r, 1),
             2 | 3 => skip(r, 2),
-            4 | 5 | 6 => skip(r, 4),
-            10 | 11 | 12 => skip(r, 8),
+            4..=6 => skip(r, 4),
+            10..=12 => skip(r, 8),
             8 => {
                 r.read_exact(&mut b)?;
                 skip(r, u64::from_le_bytes(b))
@@ -331,7 +331,7 @@ pub fn tokenizer_from_gguf(c: &Content, path: &Path) -> Result<Tokenizer> {
         arr.iter()
             .map(|v| {
                 v.to_string()
-                    .map(|s| s.clone())
+                    .cloned()
                     .map_err(|_| err(format!("'{key}' has a non-string entry")))
             })
             .collect()
@@ -488,7 +488,7 @@ pub fn import_gguf(path: &Path, out_dir: &Path) -> Result<ImportSummary> {
         types.push((name.clone(), ggml_type_name(*ty)));
         tensors.push((hf, t));
     }
-    for (n, _) in &shapes {
+    for n in shapes.keys() {
         if !tensors.iter().any(|(h, _)| h == n) {
             return Err(ModelError::MissingTensor {
                 path: path.into(),

@@ -70,15 +70,15 @@ fn a_training_runs_output_stands_for_its_final_model() {
     let run = dir.path().join("run");
     // A run killed after a checkpoint: no final model yet, so which weights to load
     // is not guessed, and the error names the checkpoint.
-    checkpoint::save(&run.join("checkpoint-000002"), &cfg, &vm, None).unwrap();
-    checkpoint::save(&run.join("checkpoint-000010"), &cfg, &vm, None).unwrap();
+    checkpoint::save(run.join("checkpoint-000002"), &cfg, &vm, None).unwrap();
+    checkpoint::save(run.join("checkpoint-000010"), &cfg, &vm, None).unwrap();
     let e = checkpoint::load(&run, &Device::Cpu).err().unwrap();
     assert!(
         matches!(&e, ModelError::UnfinishedTraining { checkpoint, .. }
             if checkpoint.ends_with("checkpoint-000010")),
         "{e}"
     );
-    checkpoint::save(&run.join("model"), &cfg, &vm, None).unwrap();
+    checkpoint::save(run.join("model"), &cfg, &vm, None).unwrap();
     let ck = checkpoint::load(&run, &Device::Cpu).unwrap();
     assert_eq!(ck.dir, run.join("model"));
     // A model directory is itself, whatever lies under it.

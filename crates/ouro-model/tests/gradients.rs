@@ -85,8 +85,7 @@ fn f64_gradients_match_finite_differences() {
                 v[i] += delta;
                 var.set(&Tensor::from_vec(v, var.as_tensor().shape(), &Device::Cpu).unwrap())
                     .unwrap();
-                let l = loss(&d, &ids, &targets, &w).to_scalar::<f64>().unwrap();
-                l
+                loss(&d, &ids, &targets, &w).to_scalar::<f64>().unwrap()
             };
             let num = (eval(eps) - eval(-eps)) / (2.0 * eps);
             eval(0.0);

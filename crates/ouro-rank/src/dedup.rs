@@ -328,7 +328,7 @@ mod tests {
         let (keep, st) = dedup(&items, &DedupOptions::default());
         assert_eq!(keep, vec![true, false, true]);
         assert_eq!(st.near_duplicates, 1);
-        assert_eq!(st.lsh_bands * st.lsh_rows <= 250, true);
+        assert!(st.lsh_bands * st.lsh_rows <= 250);
     }
 
     #[test]

@@ -149,7 +149,7 @@ pub struct PairStats {
 fn shifted(span: (u32, u32), off: i64, weight: f32) -> Option<WeightSpan> {
     let start = (i64::from(span.0) + off).max(0);
     let end = (i64::from(span.1) + off).max(0);
-    (end > start).then(|| WeightSpan {
+    (end > start).then_some(WeightSpan {
         start: start as u32,
         end: end as u32,
         weight,

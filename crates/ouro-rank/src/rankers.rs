@@ -29,19 +29,17 @@ use serde::{Deserialize, Serialize};
 use crate::matrix::PassMatrix;
 
 /// Which ranker scores the samples of a problem.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum Ranker {
+    #[default]
     PassRate,
     Codet,
     PageRank(PageRankOptions),
-    B4 { alpha: f64, beta0: f64 },
-}
-
-impl Default for Ranker {
-    fn default() -> Self {
-        Ranker::PassRate
-    }
+    B4 {
+        alpha: f64,
+        beta0: f64,
+    },
 }
 
 impl Ranker {

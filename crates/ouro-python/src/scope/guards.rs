@@ -22,7 +22,7 @@ use super::{target_names, ScopeKind};
 
 /// Names bound in `stmts` (not in nested scopes), `x += 1` included.
 /// With `certain_only`, bindings under an uncertain `if` are left out.
-pub(super) fn bindings<'a>(stmts: &'a [Stmt], certain_only: bool) -> FxHashSet<&'a str> {
+pub(super) fn bindings(stmts: &[Stmt], certain_only: bool) -> FxHashSet<&str> {
     let mut c = Collector::new(ScopeKind::Function, true);
     c.skip_uncertain_ifs = certain_only;
     c.visit_body(stmts);
@@ -30,7 +30,7 @@ pub(super) fn bindings<'a>(stmts: &'a [Stmt], certain_only: bool) -> FxHashSet<&
 }
 
 /// The names an `if` statement binds for certain, seen from outside it.
-pub(super) fn certain_if_bindings<'a>(i: &'a ast::StmtIf) -> FxHashSet<&'a str> {
+pub(super) fn certain_if_bindings(i: &ast::StmtIf) -> FxHashSet<&str> {
     let mut all = bindings(&i.body, false);
     for c in &i.elif_else_clauses {
         all.extend(bindings(&c.body, false));

@@ -150,7 +150,7 @@ impl Ctx<'_> {
         self.splits.eval = eval_set;
         let (samples, execs) = res?;
         let result: EvalResult = evaluate(&samples, &execs, &e.k);
-        ouro_data::fsutil::atomic_write_json(&dir.join("eval.json"), &result)?;
+        ouro_data::fsutil::atomic_write_json(dir.join("eval.json"), &result)?;
         let train_dir = self.arm_dir(round, arm, "train-sft");
         let metrics = train_dir.join("metrics.jsonl");
         let dpo_metrics = self.arm_dir(round, arm, "train-dpo").join("metrics.jsonl");
