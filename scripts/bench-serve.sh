@@ -15,11 +15,13 @@
 # it): a streamed long request, and 1 s into it one `echo` request that scores all SCORE
 # prompts, as lm-evaluation-harness's log-likelihood tasks send. Printed are the stream's
 # longest wait for a token while the prompts are scored, and the scoring request's wall time.
-# Last, the same prompts alone in lm-evaluation-harness's shape (`echo`, `max_tokens: 1`,
-# `logprobs: 1`), timed: best of two.
+# Then the same prompts alone in lm-evaluation-harness's shape (`echo`, `max_tokens: 1`,
+# `logprobs: 1`), timed: best of two. Last, a long prompt joining: a streamed long request
+# and, 1 s in, a 4-token request whose prompt is the first 12 of those prompts (about 2,100
+# tokens); printed are the stream's longest wait for a token and the newcomer's latency.
 #
 #   scripts/bench-serve.sh [OTHER_OURO_BINARY]
-#   SERVE_ARGS="--score-chunk-tokens 2048" ROUNDS=1 scripts/bench-serve.sh   (flags for every server)
+#   SERVE_ARGS="--chunk-tokens 2048" ROUNDS=1 scripts/bench-serve.sh   (flags for every server)
 # With a second binary (e.g. one built before continuous batching), both are measured in the
 # same run, one after the other, and the short requests' latency ratio is printed.
 set -euo pipefail
@@ -65,7 +67,36 @@ def post(port, body):
 
 
 def scoring_round(port):
-    """The stream's token arrival times, and when the scoring request was sent and answered."""
+    """The stream's longest wait while SCORE prompts are scored beside it, the scoring
+    request's time and token count, the same prompts alone in lm-eval's shape, and the
+    joining round."""
+    body = ("    total = 0\n    for x in xs:\n        if x <= {i} and x % 3 != 1:\n"
+            "            total += x * x - {i}\n")
+    prompts = [f"def f_{i}(xs):\n    \"\"\"Return the sum of the squares of xs, skipping values "
+               f"above {i}.\"\"\"\n" + body.format(i=i) * 4 + "    return total\n"
+               for i in range(score_k)]
+    out = {}
+
+    def score():
+        with post(port, {"prompt": prompts, "max_tokens": 0, "echo": True, "logprobs": 0}) as r:
+            out["answer"] = json.load(r)
+
+    gap, wall = streamed_beside(port, score)
+    assert len(out["answer"]["choices"]) == score_k
+    tokens = sum(len(c["logprobs"]["tokens"]) for c in out["answer"]["choices"])
+    alone = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        with post(port, {"prompt": prompts, "max_tokens": 1, "echo": True, "logprobs": 1,
+                         "temperature": 0}) as r:
+            assert len(json.load(r)["choices"]) == score_k
+        alone.append(time.perf_counter() - t0)
+    return gap, wall, tokens, min(alone), joining(port, prompts)
+
+
+def streamed_beside(port, action):
+    """Runs `action` 1 s into a streamed long request; the stream's longest wait for a
+    token while it ran, and how long it took."""
     arrivals = []
 
     def stream():
@@ -78,27 +109,19 @@ def scoring_round(port):
     t = threading.Thread(target=stream)
     t.start()
     time.sleep(1.0)
-    body = ("    total = 0\n    for x in xs:\n        if x <= {i} and x % 3 != 1:\n"
-            "            total += x * x - {i}\n")
-    prompts = [f"def f_{i}(xs):\n    \"\"\"Return the sum of the squares of xs, skipping values "
-               f"above {i}.\"\"\"\n" + body.format(i=i) * 4 + "    return total\n"
-               for i in range(score_k)]
     sent = time.perf_counter()
-    with post(port, {"prompt": prompts, "max_tokens": 0, "echo": True, "logprobs": 0}) as r:
-        answer = json.load(r)
+    action()
     answered = time.perf_counter()
     t.join()
-    assert len(answer["choices"]) == score_k
-    tokens = sum(len(c["logprobs"]["tokens"]) for c in answer["choices"])
     during = [b - a for a, b in zip(arrivals, arrivals[1:]) if b > sent and a < answered]
-    alone = []
-    for _ in range(2):
-        t0 = time.perf_counter()
-        with post(port, {"prompt": prompts, "max_tokens": 1, "echo": True, "logprobs": 1,
-                         "temperature": 0}) as r:
-            assert len(json.load(r)["choices"]) == score_k
-        alone.append(time.perf_counter() - t0)
-    return max(during, default=answered - sent), answered - sent, tokens, min(alone)
+    return max(during, default=answered - sent), answered - sent
+
+
+def joining(port, prompts):
+    def ask():
+        with post(port, {"prompt": "".join(prompts[:12]), "max_tokens": 4, "temperature": 0}) as r:
+            assert json.load(r)["usage"]["completion_tokens"] == 4
+    return streamed_beside(port, ask)
 
 
 def measure(binary):
@@ -148,12 +171,14 @@ for b in bins:
     print(f"{b}: long request {long_s:.2f} s (at least {long_n_got} tokens); "
           f"short requests mean {mean_s:.3f} s, worst {worst_s:.3f} s")
     if scored:
-        gap, wall, tokens, alone = scored
+        gap, wall, tokens, alone, (join_gap, join_s) = scored
         gaps.append(gap)
         lmeval.append(alone)
         print(f"{b}: scoring {score_k} prompts ({tokens} tokens) took {wall:.2f} s; the stream's "
               f"longest wait for a token meanwhile {gap:.2f} s; alone as lm-eval asks "
               f"(max_tokens 1): {alone:.2f} s")
+        print(f"{b}: a ~2,100-token prompt joining took {join_s:.2f} s; the stream's longest "
+              f"wait for a token meanwhile {join_gap:.2f} s")
 if len(results) == 2:
     print(f"short-request latency, {bins[1]} / {bins[0]}: {results[1] / results[0]:.1f}x")
 if len(lmeval) == 2:

@@ -478,7 +478,7 @@ fn served_model_answers_ouro_sample(model: &Path, problems: &Path, d: &Path) {
             "--served-model-name",
             "tiny",
             // Scoring in several chunks between decode steps, through the binary's flag.
-            "--score-chunk-tokens",
+            "--chunk-tokens",
             "4",
         ])
         .stderr(std::process::Stdio::piped())

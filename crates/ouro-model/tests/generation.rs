@@ -474,6 +474,73 @@ fn requests_joining_a_session_mid_decode_generate_what_they_do_alone() {
     }
 }
 
+/// Chunked prefill: a long prompt that joins runs a slice per step, each step still
+/// giving the rows in flight their next token, and every row generates what it does
+/// alone.
+#[test]
+fn a_newcomers_prompt_prefilled_a_slice_per_step_generates_what_it_does_alone() {
+    let (d, tok) = setup();
+    let g = Generator::new(&d, &tok).with_eos(vec![]);
+    let a = req("def", 3, 30);
+    let b = req(
+        "def f3(x):\n    return x * 3 + 1\n\ndef f4(x):\n    return x * 4 + 1\n\ndef f5",
+        42,
+        5,
+    );
+    let c = req("def f1(x):", 9, 4);
+    let b_len = g.prompt_ids(&b.prompt).unwrap().len();
+    let c_len = g.prompt_ids(&c.prompt).unwrap().len();
+    // Two rows (b and c) share each 8-position slice: 4 positions each.
+    let slices = b_len.div_ceil(4);
+    assert!(
+        slices >= 4,
+        "b's prompt spans several slices ({b_len} tokens)"
+    );
+    let sink = Tokens::default();
+    let mut s = ouro_model::DecodeSession::new(&g)
+        .continuous()
+        .chunked_prefill(8);
+    let mut done = s.admit([(0, a.clone())], &sink).unwrap();
+    assert_eq!(s.len(), 1, "a row being prefilled counts");
+    done.extend(s.step(&sink).unwrap());
+    assert_eq!(
+        sink.count(0),
+        1,
+        "a short prompt is prefilled and sampled in one step"
+    );
+    done.extend(s.admit([(1, b.clone()), (2, c.clone())], &sink).unwrap());
+    assert_eq!(s.len(), 3);
+    for i in 1..slices {
+        done.extend(s.step(&sink).unwrap());
+        assert_eq!(sink.count(0), 1 + i, "a decodes on while b and c prefill");
+        assert_eq!(
+            (sink.count(1), sink.count(2)),
+            (0, 0),
+            "step {i} of {slices}"
+        );
+    }
+    done.extend(s.step(&sink).unwrap());
+    assert_eq!(
+        (sink.count(1), sink.count(2)),
+        (1, 1),
+        "sampled once prefilled"
+    );
+    assert!(c_len < b_len);
+    while !s.is_empty() {
+        done.extend(s.step(&sink).unwrap());
+    }
+    assert_eq!(done.len(), 3);
+    for (key, r) in [(0, &a), (1, &b), (2, &c)] {
+        let alone = &g.generate(std::slice::from_ref(r)).unwrap()[0];
+        let joined = &done.iter().find(|(k, _)| *k == key).unwrap().1;
+        assert_eq!(joined.token_ids, alone.token_ids, "request {key}");
+        assert!(
+            (joined.logprob - alone.logprob).abs() < 1e-4,
+            "request {key}"
+        );
+    }
+}
+
 /// A continuous session keeps finished rows in its cache until an eighth of the rows are
 /// done (or newcomers join); the rows decoding beside them are unaffected.
 #[test]

@@ -19,8 +19,9 @@
 //! scores the prompt's tokens too (`max_tokens: 0` scores without sampling): what
 //! log-likelihood clients such as lm-evaluation-harness's `local-completions` send.
 //! A streamed `echo` sends each choice's prompt as its first chunk. Prompts to score are
-//! scored `score_chunk_tokens` at a time between decode steps, so a large log-likelihood
-//! request does not stall the streams in flight. Not supported (400): `echo` on chat.
+//! scored, and the prompts of requests joining are prefilled, `chunk_tokens` at a time
+//! between decode steps, so neither a large log-likelihood request nor a long prompt
+//! stalls the streams in flight for long. Not supported (400): `echo` on chat.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -64,9 +65,10 @@ pub struct ServeOptions {
     pub place: ouro_model::Placement,
     /// The weights decoding reads (8-bit copies or the model's own).
     pub weights: ouro_model::SampleDtype,
-    /// Most prompt tokens scored (`echo` with `logprobs`) between two decode steps, so a
-    /// large scoring request shares the model with the rows in flight.
-    pub score_chunk_tokens: usize,
+    /// Most prompt tokens run between two decode steps (prompts scored for `echo` with
+    /// `logprobs`, and prefills of requests joining), so that they share the model with
+    /// the rows in flight.
+    pub chunk_tokens: usize,
 }
 
 impl ServeOptions {
@@ -79,7 +81,7 @@ impl ServeOptions {
             max_batch: 64,
             place: ouro_model::Placement::auto(),
             weights: ouro_model::SampleDtype::Full,
-            score_chunk_tokens: 512,
+            chunk_tokens: 512,
         }
     }
 }
@@ -137,7 +139,7 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
     let dir = opts.model.clone();
     let limits = model_thread::Limits {
         max_batch: opts.max_batch.max(1),
-        score_chunk_tokens: opts.score_chunk_tokens.max(1),
+        chunk_tokens: opts.chunk_tokens.max(1),
     };
     let (place, weights) = (opts.place.clone(), opts.weights);
     std::thread::Builder::new()

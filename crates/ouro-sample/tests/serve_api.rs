@@ -12,12 +12,12 @@ fn start(dir: &std::path::Path) -> serve::RunningServer {
     start_with(dir, 512)
 }
 
-fn start_with(dir: &std::path::Path, score_chunk_tokens: usize) -> serve::RunningServer {
+fn start_with(dir: &std::path::Path, chunk_tokens: usize) -> serve::RunningServer {
     let model = common::tiny_model(dir);
     serve::start(&ServeOptions {
         port: 0,
         max_batch: 4,
-        score_chunk_tokens,
+        chunk_tokens,
         ..ServeOptions::new(&model)
     })
     .unwrap()
@@ -525,7 +525,7 @@ fn a_streamed_echo_joins_to_the_whole_answer() {
 }
 
 /// Scoring shares the model thread's turns: a request that scores a thousand prompts,
-/// one prompt per turn here (`score_chunk_tokens` 1), lets a 600-token stream that was
+/// one prompt per turn here (`chunk_tokens` 1), lets a 600-token stream that was
 /// already decoding run to its end long before the scores are all in (at most 600 turns
 /// against 1,000 on one thread, so the order does not hang on timing). Scored in one go,
 /// the answer comes before the stream's next token.

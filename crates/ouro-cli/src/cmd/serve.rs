@@ -22,8 +22,9 @@ text the request answers unstreamed; `stream_options.include_usage` adds a usage
 cover every sampled token, EOS included. A completions prompt may be token ids; `echo: true` \
 answers the prompt before its completion and with `logprobs` scores its tokens too (`max_tokens: 0` \
 scores without sampling), as log-likelihood clients such as lm-evaluation-harness ask; streamed, \
-each choice's prompt is its first chunk. Prompts are scored --score-chunk-tokens at a time between \
-decode steps, so a large scoring request does not stall the streams in flight. Not supported: echo \
+each choice's prompt is its first chunk. Prompts to score, and the prompts of requests joining \
+rows that decode, run --chunk-tokens at a time between decode steps, so neither a large scoring \
+request nor a long prompt stalls the streams in flight for long. Not supported: echo \
 on chat. Runs until killed.",
     after_help = "Examples:
   ouro serve --model runs/demo/model-0 --port 8000
@@ -49,10 +50,11 @@ pub struct Args {
     /// Most sequences decoded together.
     #[arg(long, default_value_t = 64)]
     pub max_batch: usize,
-    /// Most prompt tokens scored (`echo` with `logprobs`) between two decode steps: smaller
-    /// keeps streams in flight smoother, larger scores in fewer, wider forwards.
+    /// Most prompt tokens run between two decode steps (prompts scored for `echo` with
+    /// `logprobs`, prefills of requests joining rows that decode): smaller keeps streams in
+    /// flight smoother, larger runs prompts in fewer, wider forwards.
     #[arg(long, default_value_t = 512)]
-    pub score_chunk_tokens: usize,
+    pub chunk_tokens: usize,
     /// Device: `cpu`, `cuda` or `cuda:N` [default: cuda:0 in a CUDA build with a GPU, else cpu].
     #[arg(long)]
     pub device: Option<String>,
@@ -76,6 +78,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         port: args.port,
         served_model_name: args.served_model_name,
         max_batch: args.max_batch,
-        score_chunk_tokens: args.score_chunk_tokens,
+        chunk_tokens: args.chunk_tokens,
     })
 }

@@ -35,6 +35,30 @@ struct Active {
     done: bool,
 }
 
+impl Prefill {
+    /// `rows`' prompts left-padded to the longest, each row's `key_valid` set.
+    fn new(prompts: &[Vec<u32>], mut rows: Vec<Active>) -> Self {
+        let width = prompts.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let mut ids = Vec::with_capacity(rows.len() * width);
+        let mut positions = Vec::with_capacity(rows.len());
+        for (a, p) in rows.iter_mut().zip(prompts) {
+            let pad = width - p.len();
+            ids.extend(std::iter::repeat_n(0u32, pad));
+            ids.extend_from_slice(p);
+            positions.push((0..width).map(|j| j.saturating_sub(pad) as u32).collect());
+            a.key_valid = (0..width).map(|j| j >= pad).collect();
+        }
+        Prefill {
+            rows,
+            ids,
+            width,
+            positions,
+            done: 0,
+            cache: KvCache::new(),
+        }
+    }
+}
+
 impl Active {
     fn new(key: usize, request: GenerationRequest, prompt_tokens: usize) -> Self {
         Active {
@@ -77,7 +101,24 @@ pub struct DecodeSession<'g, 'a> {
     logits: Vec<Vec<f32>>,
     /// A continuous session (see [`DecodeSession::continuous`]).
     continuous: bool,
+    /// Newcomers whose prompts run a slice per step, oldest first
+    /// ([`DecodeSession::chunked_prefill`]).
+    prefilling: std::collections::VecDeque<Prefill>,
+    /// Most prompt positions (summed over a group's rows) prefilled per step; `None`
+    /// prefills newcomers whole when they are admitted.
+    prefill_chunk: Option<usize>,
     times: GenerationTimes,
+}
+
+/// Newcomers being prefilled: their prompts left-padded to the longest, how far the
+/// forwards have got, and the cache they are filling.
+struct Prefill {
+    rows: Vec<Active>,
+    ids: Vec<u32>,
+    width: usize,
+    positions: Vec<Vec<u32>>,
+    done: usize,
+    cache: KvCache,
 }
 
 impl<'g, 'a> DecodeSession<'g, 'a> {
@@ -88,8 +129,21 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
             cache: KvCache::new(),
             logits: Vec::new(),
             continuous: false,
+            prefilling: std::collections::VecDeque::new(),
+            prefill_chunk: None,
             times: GenerationTimes::default(),
         }
+    }
+
+    /// Newcomers' prompts run at most `tokens` positions (summed over the newcomers
+    /// admitted together; at least one position) per [`DecodeSession::step`], between
+    /// the decode steps of the rows in flight, instead of all at admission: a long prompt
+    /// joining then delays those rows by a slice per step rather than by its whole
+    /// prefill. With no row decoding, a prefill runs whole at the next step. A row
+    /// generates the same either way (to float rounding).
+    pub fn chunked_prefill(mut self, tokens: usize) -> Self {
+        self.prefill_chunk = Some(tokens.max(1));
+        self
     }
 
     /// A session that lives as long as requests keep coming. Finished rows leave the
@@ -104,13 +158,14 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
         self
     }
 
-    /// Rows still decoding.
+    /// Rows still decoding or being prefilled.
     pub fn len(&self) -> usize {
-        self.rows.iter().filter(|a| !a.done).count()
+        let prefilling: usize = self.prefilling.iter().map(|p| p.rows.len()).sum();
+        self.rows.iter().filter(|a| !a.done).count() + prefilling
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.iter().all(|a| a.done)
+        self.prefilling.is_empty() && self.rows.iter().all(|a| a.done)
     }
 
     /// Where this session's time went so far.
@@ -124,10 +179,10 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
     }
 
     /// Prefills `requests` (each with its key) and adds them to the rows; their first
-    /// tokens are sampled by the next [`DecodeSession::step`]. Requests with
-    /// `max_tokens` 0 finish at once and are returned. On an error in a prompt (it does
-    /// not tokenize) or in the newcomers' prefill, nothing was added and the rows in
-    /// flight go on.
+    /// tokens are sampled by the next [`DecodeSession::step`] (with chunked prefill, by
+    /// the step that finishes their prefill). Requests with `max_tokens` 0 finish at
+    /// once and are returned. On an error in a prompt (it does not tokenize) or in the
+    /// newcomers' prefill at admission, nothing was added and the rows in flight go on.
     pub fn admit(
         &mut self,
         requests: impl IntoIterator<Item = (usize, GenerationRequest)>,
@@ -146,27 +201,15 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
             prompts.push(ids);
         }
         if !fresh.is_empty() {
-            let clock = Instant::now();
-            let mut cache = KvCache::new();
-            let logits = host_rows(&self.gen.prefill(&prompts, &mut fresh, &mut cache)?)?;
-            self.times.model_s += clock.elapsed().as_secs_f64();
-            self.compact()?;
-            if self.rows.is_empty() {
-                self.cache = cache;
+            let mut p = Prefill::new(&prompts, fresh);
+            if self.prefill_chunk.is_some() {
+                self.prefilling.push_back(p);
             } else {
-                // Both sides end at the same cache position; the shorter one's rows
-                // start with padding.
-                let len = self.cache.len().max(cache.len());
-                let (old, new) = (len - self.cache.len(), len - cache.len());
-                self.cache.join(cache)?;
-                for (rows, pad) in [(&mut self.rows, old), (&mut fresh, new)] {
-                    for a in rows.iter_mut() {
-                        a.key_valid.splice(0..0, std::iter::repeat_n(false, pad));
-                    }
-                }
+                let clock = Instant::now();
+                let logits = self.gen.prefill(&mut p, usize::MAX)?.expect("run whole");
+                self.times.model_s += clock.elapsed().as_secs_f64();
+                self.join(p, &logits)?;
             }
-            self.rows.extend(fresh);
-            self.logits.extend(logits);
         }
         Ok(finished
             .into_iter()
@@ -190,6 +233,21 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
     /// the forward that gives the others their next logits. An error (NaN logits, a
     /// failed forward) leaves the session unusable.
     pub fn step(&mut self, sink: &dyn TokenSink) -> Result<Vec<(usize, Generation)>> {
+        if let (Some(chunk), Some(p)) = (self.prefill_chunk, self.prefilling.front_mut()) {
+            let clock = Instant::now();
+            // With no row decoding, nothing waits on the prefill: it runs whole.
+            let positions = if self.rows.iter().any(|a| !a.done) {
+                (chunk / p.rows.len()).max(1)
+            } else {
+                usize::MAX
+            };
+            let logits = self.gen.prefill(p, positions)?;
+            self.times.model_s += clock.elapsed().as_secs_f64();
+            if let Some(logits) = logits {
+                let p = self.prefilling.pop_front().expect("front");
+                self.join(p, &logits)?;
+            }
+        }
         let clock = Instant::now();
         let gen = self.gen;
         // Sample every row in parallel; each row only touches its own RNG. The stop
@@ -233,6 +291,31 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
         self.times.model_s += clock.elapsed().as_secs_f64();
         self.times.decode_steps += 1;
         Ok(finished)
+    }
+
+    /// Adds prefilled newcomers, with the logits of their prompts' last positions, to the
+    /// rows in flight.
+    fn join(&mut self, p: Prefill, logits: &Tensor) -> Result<()> {
+        let logits = host_rows(logits)?;
+        let (mut fresh, cache) = (p.rows, p.cache);
+        self.compact()?;
+        if self.rows.is_empty() {
+            self.cache = cache;
+        } else {
+            // Both sides end at the same cache position; the shorter one's rows start
+            // with padding.
+            let len = self.cache.len().max(cache.len());
+            let (old, new) = (len - self.cache.len(), len - cache.len());
+            self.cache.join(cache)?;
+            for (rows, pad) in [(&mut self.rows, old), (&mut fresh, new)] {
+                for a in rows.iter_mut() {
+                    a.key_valid.splice(0..0, std::iter::repeat_n(false, pad));
+                }
+            }
+        }
+        self.rows.extend(fresh);
+        self.logits.extend(logits);
+        Ok(())
     }
 
     /// Drops the finished rows from the rows and from the KV cache, and in a continuous
@@ -350,44 +433,28 @@ impl Generator<'_> {
         self.finish(a, &a.request.params)
     }
 
-    /// Runs every prompt, left-padded to the longest, sets each row's `key_valid`, and
-    /// returns the logits of each row's last position.
-    fn prefill(
-        &self,
-        prompts: &[Vec<u32>],
-        active: &mut [Active],
-        cache: &mut KvCache,
-    ) -> Result<Tensor> {
-        let max_len = prompts.iter().map(Vec::len).max().unwrap_or(1);
-        let mut ids = Vec::with_capacity(active.len() * max_len);
-        let mut positions = Vec::with_capacity(active.len());
-        for (a, p) in active.iter_mut().zip(prompts) {
-            let pad = max_len - p.len();
-            ids.extend(std::iter::repeat_n(0u32, pad));
-            ids.extend_from_slice(p);
-            positions.push(
-                (0..max_len)
-                    .map(|j| j.saturating_sub(pad) as u32)
-                    .collect::<Vec<_>>(),
-            );
-            a.key_valid = (0..max_len).map(|j| j >= pad).collect();
-        }
-        let rows = active.len();
+    /// Runs up to `positions` more of `p`'s prompt positions (whole slices, at least
+    /// one); once the last has run, returns the logits of each row's last position.
+    fn prefill(&self, p: &mut Prefill, positions: usize) -> Result<Option<Tensor>> {
+        let rows = p.rows.len();
         let heads = self.decoder.config().num_attention_heads;
-        let step = prefill_slice(rows * heads, max_len, self.prefill_budget);
+        let step = prefill_slice(rows * heads, p.width, self.prefill_budget).min(positions.max(1));
+        let until = p.done.saturating_add(positions.max(1)).min(p.width);
         let mut logits = None;
-        for start in (0..max_len).step_by(step) {
-            let end = (start + step).min(max_len);
-            let slice: Vec<u32> = ids
-                .chunks(max_len)
+        while p.done < until {
+            let (start, end) = (p.done, (p.done + step).min(p.width));
+            let slice: Vec<u32> = p
+                .ids
+                .chunks(p.width)
                 .flat_map(|r| r[start..end].iter().copied())
                 .collect();
             let input = Tensor::from_vec(slice, (rows, end - start), self.decoder.device())?;
-            let pos: Vec<Vec<u32>> = positions.iter().map(|p| p[start..end].to_vec()).collect();
-            let kv: Vec<Vec<bool>> = active.iter().map(|a| a.key_valid[..end].to_vec()).collect();
-            logits = Some(self.decoder.forward_step(&input, &pos, &kv, cache)?);
+            let pos: Vec<Vec<u32>> = p.positions.iter().map(|q| q[start..end].to_vec()).collect();
+            let kv: Vec<Vec<bool>> = p.rows.iter().map(|a| a.key_valid[..end].to_vec()).collect();
+            logits = Some(self.decoder.forward_step(&input, &pos, &kv, &mut p.cache)?);
+            p.done = end;
         }
-        Ok(logits.expect("max_len >= 1"))
+        Ok(logits.filter(|_| p.done == p.width))
     }
 
     /// Whether `a` has just finished (EOS, a stop string, or `max_tokens`),

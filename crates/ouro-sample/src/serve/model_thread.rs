@@ -31,8 +31,9 @@ pub(super) struct Loaded {
 pub(super) struct Limits {
     /// Most rows decoded together.
     pub(super) max_batch: usize,
-    /// Most prompt tokens scored between two decode steps (at least one prompt).
-    pub(super) score_chunk_tokens: usize,
+    /// Most prompt tokens run between two decode steps: scored (at least one prompt),
+    /// and prefilled for the rows joining.
+    pub(super) chunk_tokens: usize,
 }
 
 /// Generation work for the model thread, and where to send the result.
@@ -413,7 +414,12 @@ pub(super) fn model_thread(
     }));
     let max_batch = limits.max_batch;
     let generator = Generator::new(&ck.decoder, tok).with_max_batch(max_batch);
-    let mut session = DecodeSession::new(&generator).continuous();
+    let new_session = || {
+        DecodeSession::new(&generator)
+            .continuous()
+            .chunked_prefill(limits.chunk_tokens)
+    };
+    let mut session = new_session();
     let mut book = Book::default();
     loop {
         // Wait only when there is nothing to decode; otherwise take what has arrived and
@@ -427,7 +433,7 @@ pub(super) fn model_thread(
         while let Ok(w) = work.try_recv() {
             book.add(w);
         }
-        book.score_turn(&generator, limits.score_chunk_tokens);
+        book.score_turn(&generator, limits.chunk_tokens);
         let joining = book.next_rows(max_batch.saturating_sub(session.len()));
         if !joining.is_empty() {
             let keys: Vec<usize> = joining.iter().map(|r| r.0).collect();
@@ -447,7 +453,7 @@ pub(super) fn model_thread(
             Err(e) => {
                 let keys: Vec<usize> = book.rows.keys().copied().collect();
                 book.fail(&keys, &e.to_string());
-                session = DecodeSession::new(&generator).continuous();
+                session = new_session();
             }
         }
     }
