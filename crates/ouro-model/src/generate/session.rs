@@ -35,6 +35,17 @@ struct Active {
     done: bool,
 }
 
+/// Newcomers being prefilled: their prompts left-padded to the longest, how far the
+/// forwards have got, and the cache they are filling.
+struct Prefill {
+    rows: Vec<Active>,
+    ids: Vec<u32>,
+    width: usize,
+    positions: Vec<Vec<u32>>,
+    done: usize,
+    cache: KvCache,
+}
+
 impl Prefill {
     /// `rows`' prompts left-padded to the longest, each row's `key_valid` set.
     fn new(prompts: &[Vec<u32>], mut rows: Vec<Active>) -> Self {
@@ -110,17 +121,6 @@ pub struct DecodeSession<'g, 'a> {
     times: GenerationTimes,
 }
 
-/// Newcomers being prefilled: their prompts left-padded to the longest, how far the
-/// forwards have got, and the cache they are filling.
-struct Prefill {
-    rows: Vec<Active>,
-    ids: Vec<u32>,
-    width: usize,
-    positions: Vec<Vec<u32>>,
-    done: usize,
-    cache: KvCache,
-}
-
 impl<'g, 'a> DecodeSession<'g, 'a> {
     pub fn new(gen: &'g Generator<'a>) -> Self {
         DecodeSession {
@@ -140,7 +140,8 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
     /// the decode steps of the rows in flight, instead of all at admission: a long prompt
     /// joining then delays those rows by a slice per step rather than by its whole
     /// prefill. With no row decoding, a prefill runs whole at the next step. A row
-    /// generates the same either way (to float rounding).
+    /// generates the same either way (to float rounding). A slice that fails fails the
+    /// step it runs in, as a decode forward would.
     pub fn chunked_prefill(mut self, tokens: usize) -> Self {
         self.prefill_chunk = Some(tokens.max(1));
         self

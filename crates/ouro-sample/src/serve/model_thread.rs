@@ -1,8 +1,9 @@
 //! The one thread that owns the checkpoint. Its rows decode in one [`DecodeSession`]
 //! that requests join between decode steps (continuous batching), up to `max_batch`
 //! rows; each request gets its share, whole or token by token. Prompts to score (echo
-//! with log-probs) are scored a bounded chunk at a time between those steps, so a large
-//! scoring request does not stall the rows in flight.
+//! with log-probs) are scored, and newcomers' prompts prefilled, a bounded chunk at a
+//! time between those steps, so neither a large scoring request nor a long prompt
+//! stalls the rows in flight.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
