@@ -462,16 +462,28 @@ fn requests_joining_a_session_mid_decode_generate_what_they_do_alone() {
     assert!(trimmed, "b outlived a and c");
     assert_eq!(done.len(), 3);
     for (key, r) in [(0, &a), (1, &b), (2, &c)] {
-        let alone = &g.generate(std::slice::from_ref(r)).unwrap()[0];
-        let joined = &done.iter().find(|(k, _)| *k == key).unwrap().1;
-        assert_eq!(joined.token_ids, alone.token_ids, "request {key}");
-        assert_eq!(joined.text, alone.text, "request {key}");
-        assert!(
-            (joined.logprob - alone.logprob).abs() < 1e-4,
-            "request {key}"
-        );
+        let alone = generated_as_alone(&g, &done, key, r);
         assert_eq!(sink.count(key), alone.completion_tokens);
     }
+}
+
+/// Request `key`'s generation in `done` is what it generates alone (the same tokens and
+/// text; the log-prob to float rounding); returns the lone one.
+fn generated_as_alone(
+    g: &Generator,
+    done: &[(usize, ouro_model::Generation)],
+    key: usize,
+    r: &GenerationRequest,
+) -> ouro_model::Generation {
+    let alone = g.generate(std::slice::from_ref(r)).unwrap().remove(0);
+    let joined = &done.iter().find(|(k, _)| *k == key).unwrap().1;
+    assert_eq!(joined.token_ids, alone.token_ids, "request {key}");
+    assert_eq!(joined.text, alone.text, "request {key}");
+    assert!(
+        (joined.logprob - alone.logprob).abs() < 1e-4,
+        "request {key}"
+    );
+    alone
 }
 
 /// Chunked prefill: a long prompt that joins runs a slice per step, each step still
@@ -531,13 +543,7 @@ fn a_newcomers_prompt_prefilled_a_slice_per_step_generates_what_it_does_alone() 
     }
     assert_eq!(done.len(), 3);
     for (key, r) in [(0, &a), (1, &b), (2, &c)] {
-        let alone = &g.generate(std::slice::from_ref(r)).unwrap()[0];
-        let joined = &done.iter().find(|(k, _)| *k == key).unwrap().1;
-        assert_eq!(joined.token_ids, alone.token_ids, "request {key}");
-        assert!(
-            (joined.logprob - alone.logprob).abs() < 1e-4,
-            "request {key}"
-        );
+        generated_as_alone(&g, &done, key, r);
     }
 }
 
@@ -569,13 +575,7 @@ fn rows_finishing_one_by_one_in_a_wide_session_generate_what_they_do_alone() {
     }
     assert_eq!(done.len(), reqs.len());
     for (key, r) in reqs.iter().enumerate() {
-        let alone = &g.generate(std::slice::from_ref(r)).unwrap()[0];
-        let joined = &done.iter().find(|(k, _)| *k == key).unwrap().1;
-        assert_eq!(joined.token_ids, alone.token_ids, "request {key}");
-        assert!(
-            (joined.logprob - alone.logprob).abs() < 1e-4,
-            "request {key}"
-        );
+        let alone = generated_as_alone(&g, &done, key, r);
         assert_eq!(sink.count(key), alone.completion_tokens, "request {key}");
     }
 }
