@@ -50,20 +50,17 @@ def free_port():
     return port
 
 
-def complete(port, prompt, n):
-    body = json.dumps({"prompt": prompt, "max_tokens": n, "temperature": 0}).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", body,
-                                 {"Content-Type": "application/json"})
-    t0 = time.perf_counter()
-    with urllib.request.urlopen(req, timeout=600) as r:
-        answer = json.load(r)
-    return time.perf_counter() - t0, answer["usage"]["completion_tokens"]
-
-
 def post(port, body):
     req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", json.dumps(body).encode(),
                                  {"Content-Type": "application/json"})
     return urllib.request.urlopen(req, timeout=600)
+
+
+def complete(port, prompt, n):
+    t0 = time.perf_counter()
+    with post(port, {"prompt": prompt, "max_tokens": n, "temperature": 0}) as r:
+        answer = json.load(r)
+    return time.perf_counter() - t0, answer["usage"]["completion_tokens"]
 
 
 def scoring_round(port):

@@ -66,6 +66,18 @@ fn unknown_subcommand_is_a_usage_error() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("smaple"));
 }
 
+/// A zero budget is refused before any model loads, naming the flag.
+#[test]
+fn serve_refuses_a_zero_chunk_budget() {
+    let o = ouro(&["serve", "--model", "no-such-dir", "--chunk-tokens", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--chunk-tokens") && err.contains("at least 1"),
+        "{err}"
+    );
+}
+
 /// `train --help` lists the config keys with their defaults, not type names.
 #[test]
 fn train_help_lists_config_keys_and_defaults() {

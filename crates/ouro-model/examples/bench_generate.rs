@@ -8,6 +8,8 @@
 //! A 4-token warm-up generation runs first and is not timed. `--q8` samples over 8-bit
 //! (Q8_0) copies of the weights (`ouro sample --sample-dtype q8`).
 
+#[path = "common/cpu_model.rs"]
+mod cpu_model;
 #[path = "common/cpu_time.rs"]
 mod cpu_time;
 use cpu_time::cpu_seconds;
@@ -40,14 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         ouro_model::SampleDtype::Full
     };
-    let ck = ouro_model::checkpoint::load_for_sampling(
-        &args[1],
-        (&ouro_model::Placement::cpu(), weights),
-    )?;
-    let tok = ck
-        .tokenizer
-        .as_ref()
-        .ok_or("checkpoint has no tokenizer.json")?;
+    let ck = cpu_model::load(&args[1], weights)?;
+    let tok = ck.tokenizer.as_ref().expect("checked by cpu_model::load");
     // Sample exactly max_tokens per sequence (no EOS) so both sides do equal work.
     let gen = ouro_model::Generator::new(&ck.decoder, tok)
         .with_eos(vec![])

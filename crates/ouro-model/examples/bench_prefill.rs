@@ -5,20 +5,17 @@
 //!
 //!   bench_prefill MODEL_DIR PROMPT.txt [ROWS=1]
 //!   (SmolLM2 f32: scripts/fetch-smollm2.sh, then the HF import scripts/bench-score.sh makes)
+#[path = "common/cpu_model.rs"]
+mod cpu_model;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 3 {
         eprintln!("usage: bench_prefill MODEL_DIR PROMPT.txt [ROWS]");
         std::process::exit(2);
     }
-    let ck = ouro_model::checkpoint::load_for_sampling(
-        &args[1],
-        (&ouro_model::Placement::cpu(), ouro_model::SampleDtype::Full),
-    )?;
-    let tok = ck
-        .tokenizer
-        .as_ref()
-        .ok_or("checkpoint has no tokenizer.json")?;
+    let ck = cpu_model::load(&args[1], ouro_model::SampleDtype::Full)?;
+    let tok = ck.tokenizer.as_ref().expect("checked by cpu_model::load");
     let text = std::fs::read_to_string(&args[2])?;
     let rows: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(1);
     let default = ouro_model::generate::PREFILL_SCORE_BUDGET;

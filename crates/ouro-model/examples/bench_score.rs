@@ -8,6 +8,8 @@
 //! where N counts the scored positions (each prompt's length minus one) and C is the process
 //! CPU time of the best repeat.
 
+#[path = "common/cpu_model.rs"]
+mod cpu_model;
 #[path = "common/cpu_time.rs"]
 mod cpu_time;
 use cpu_time::cpu_seconds;
@@ -28,14 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             serde_json::from_value::<Vec<u32>>(p.clone()).map(ouro_model::generate::Prompt::Ids)
         })
         .collect::<Result<_, _>>()?;
-    let ck = ouro_model::checkpoint::load_for_sampling(
-        &args[1],
-        (&ouro_model::Placement::cpu(), ouro_model::SampleDtype::Full),
-    )?;
-    let tok = ck
-        .tokenizer
-        .as_ref()
-        .ok_or("checkpoint has no tokenizer.json")?;
+    let ck = cpu_model::load(&args[1], ouro_model::SampleDtype::Full)?;
+    let tok = ck.tokenizer.as_ref().expect("checked by cpu_model::load");
     let gen = ouro_model::Generator::new(&ck.decoder, tok);
     let mut scored = gen.prompts_logprobs(&prompts, 0)?;
     let mut best: Option<(f64, Option<f64>)> = None;

@@ -53,7 +53,7 @@ pub struct Args {
     /// Most prompt tokens run between two decode steps (prompts scored for `echo` with
     /// `logprobs`, prefills of requests joining rows that decode): smaller keeps streams in
     /// flight smoother, larger runs prompts in fewer, wider forwards.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = super::at_least_one)]
     pub chunk_tokens: usize,
     /// Device: `cpu`, `cuda` or `cuda:N` [default: cuda:0 in a CUDA build with a GPU, else cpu].
     #[arg(long)]

@@ -58,7 +58,7 @@ pub(super) struct Answered {
 /// them each request's row has.
 struct Scoring {
     top: usize,
-    distinct: Vec<Prompt>,
+    distinct: Vec<Vec<u32>>,
     which: Vec<usize>,
     scored: Vec<ScoredPrompt>,
     /// Every request samples one token (lm-evaluation-harness's `max_tokens: 1`): from
@@ -73,13 +73,13 @@ impl Scoring {
         requests: &[GenerationRequest],
         top: usize,
     ) -> ouro_model::Result<Self> {
-        let mut distinct: Vec<Prompt> = Vec::new();
+        let mut distinct: Vec<Vec<u32>> = Vec::new();
         let mut which = Vec::with_capacity(requests.len());
         let mut last: Option<&Prompt> = None;
         for r in requests {
             if last != Some(&r.prompt) {
                 // Tokenized once here, so chunks are cut by their real token counts.
-                distinct.push(Prompt::Ids(generator.prompt_ids(&r.prompt)?));
+                distinct.push(generator.prompt_ids(&r.prompt)?);
                 last = Some(&r.prompt);
             }
             which.push(distinct.len() - 1);
@@ -103,21 +103,25 @@ impl Scoring {
         let start = self.scored.len();
         let mut end = start;
         let mut tokens = 0;
-        while let Some(Prompt::Ids(ids)) = self.distinct.get(end) {
+        while let Some(ids) = self.distinct.get(end) {
             if end > start && tokens + ids.len() > budget {
                 break;
             }
             tokens += ids.len();
             end += 1;
         }
-        let prompts = &self.distinct[start..end];
+        let prompts: Vec<Prompt> = self.distinct[start..end]
+            .iter()
+            .cloned()
+            .map(Prompt::Ids)
+            .collect();
         if !self.one_token {
             self.scored
-                .extend(generator.prompts_logprobs(prompts, self.top)?);
+                .extend(generator.prompts_logprobs(&prompts, self.top)?);
             return Ok(Vec::new());
         }
         let mut next = Vec::with_capacity(prompts.len());
-        for (scored, logits) in generator.prompts_logprobs_and_next(prompts, self.top)? {
+        for (scored, logits) in generator.prompts_logprobs_and_next(&prompts, self.top)? {
             self.scored.push(scored);
             next.push(logits);
         }
