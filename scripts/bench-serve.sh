@@ -17,8 +17,9 @@
 # longest wait for a token while the prompts are scored, and the scoring request's wall time.
 # Then the same prompts alone in lm-evaluation-harness's shape (`echo`, `max_tokens: 1`,
 # `logprobs: 1`), timed: best of two. Last, a long prompt joining: a streamed long request
-# and, 1 s in, a 4-token request whose prompt is the first 12 of those prompts (about 2,100
-# tokens); printed are the stream's longest wait for a token and the newcomer's latency.
+# and, 1 s in, a 4-token request whose prompt is the first 12 of those prompts joined (about
+# 2,100 tokens at the default SCORE); printed are its token count, the stream's longest wait
+# for a token and the newcomer's latency.
 #
 #   scripts/bench-serve.sh [OTHER_OURO_BINARY]
 #   SERVE_ARGS="--chunk-tokens 2048" ROUNDS=1 scripts/bench-serve.sh   (flags for every server)
@@ -115,10 +116,15 @@ def streamed_beside(port, action):
 
 
 def joining(port, prompts):
+    usage = {}
+
     def ask():
         with post(port, {"prompt": "".join(prompts[:12]), "max_tokens": 4, "temperature": 0}) as r:
-            assert json.load(r)["usage"]["completion_tokens"] == 4
-    return streamed_beside(port, ask)
+            usage.update(json.load(r)["usage"])
+        assert usage["completion_tokens"] == 4
+
+    gap, wall = streamed_beside(port, ask)
+    return gap, wall, usage["prompt_tokens"]
 
 
 def measure(binary):
@@ -168,13 +174,13 @@ for b in bins:
     print(f"{b}: long request {long_s:.2f} s (at least {long_n_got} tokens); "
           f"short requests mean {mean_s:.3f} s, worst {worst_s:.3f} s")
     if scored:
-        gap, wall, tokens, alone, (join_gap, join_s) = scored
+        gap, wall, tokens, alone, (join_gap, join_s, join_tokens) = scored
         gaps.append(gap)
         lmeval.append(alone)
         print(f"{b}: scoring {score_k} prompts ({tokens} tokens) took {wall:.2f} s; the stream's "
               f"longest wait for a token meanwhile {gap:.2f} s; alone as lm-eval asks "
               f"(max_tokens 1): {alone:.2f} s")
-        print(f"{b}: a ~2,100-token prompt joining took {join_s:.2f} s; the stream's longest "
+        print(f"{b}: a {join_tokens}-token prompt joining took {join_s:.2f} s; the stream's longest "
               f"wait for a token meanwhile {join_gap:.2f} s")
 if len(results) == 2:
     print(f"short-request latency, {bins[1]} / {bins[0]}: {results[1] / results[0]:.1f}x")
