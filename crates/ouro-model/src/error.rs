@@ -56,6 +56,14 @@ pub enum ModelError {
     InvalidArgument(String),
     #[error("the model's logits are NaN at completion token {token} (diverged training or corrupt weights?)")]
     NanLogits { token: usize },
+    /// A chunked prefill failed part way: only the rows `keys` are lost, and the
+    /// session that ran it goes on (see `DecodeSession::chunked_prefill`).
+    #[error("prefilling rows {keys:?}: {source}")]
+    Prefill {
+        keys: Vec<usize>,
+        #[source]
+        source: Box<ModelError>,
+    },
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
     #[error("{0}")]

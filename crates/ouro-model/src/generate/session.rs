@@ -140,8 +140,10 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
     /// the decode steps of the rows in flight, instead of all at admission: a long prompt
     /// joining then delays those rows by a slice per step rather than by its whole
     /// prefill. With no row decoding, a prefill runs whole at the next step. A row
-    /// generates the same either way (to float rounding). A slice that fails fails the
-    /// step it runs in, as a decode forward would.
+    /// generates the same either way (to float rounding). A slice that fails (out of
+    /// memory on a long prompt) fails only its newcomers: the step returns
+    /// [`ModelError::Prefill`] naming their keys, and the rows in flight decode on at the
+    /// next step.
     pub fn chunked_prefill(mut self, tokens: usize) -> Self {
         self.prefill_chunk = Some(tokens.max(1));
         self
@@ -232,7 +234,9 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
 
     /// Samples one token for every row, returns the rows that finished with it, and runs
     /// the forward that gives the others their next logits. An error (NaN logits, a
-    /// failed forward) leaves the session unusable.
+    /// failed forward) leaves the session unusable, but for [`ModelError::Prefill`]: a
+    /// chunked prefill's slice failed, its newcomers are dropped, and nothing else was
+    /// touched.
     pub fn step(&mut self, sink: &dyn TokenSink) -> Result<Vec<(usize, Generation)>> {
         if let (Some(chunk), Some(p)) = (self.prefill_chunk, self.prefilling.front_mut()) {
             let clock = Instant::now();
@@ -242,7 +246,18 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
             } else {
                 usize::MAX
             };
-            let logits = self.gen.prefill(p, positions)?;
+            let logits = match self.gen.prefill(p, positions) {
+                Ok(logits) => logits,
+                Err(e) => {
+                    // The newcomers' prefill fills a cache of its own: dropping it leaves
+                    // the rows in flight as they were.
+                    let p = self.prefilling.pop_front().expect("front");
+                    return Err(ModelError::Prefill {
+                        keys: p.rows.iter().map(|a| a.key).collect(),
+                        source: Box::new(e),
+                    });
+                }
+            };
             self.times.model_s += clock.elapsed().as_secs_f64();
             if let Some(logits) = logits {
                 let p = self.prefilling.pop_front().expect("front");
@@ -508,6 +523,9 @@ fn prefill_slice(lanes: usize, len: usize, budget: usize) -> usize {
     }
     (budget / lanes.saturating_mul(len).max(1)).max(16).min(len)
 }
+
+#[cfg(test)]
+mod failed_prefill;
 
 #[cfg(test)]
 mod prefill_tests {

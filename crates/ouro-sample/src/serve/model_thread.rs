@@ -455,6 +455,10 @@ pub(super) fn model_thread(
         let stepped = session.step(&book.fanout());
         match stepped {
             Ok(done) => book.finish(done),
+            // Only the newcomers whose prefill failed are lost; the session goes on.
+            Err(ouro_model::ModelError::Prefill { keys, source }) => {
+                book.fail(&keys, &source.to_string())
+            }
             Err(e) => {
                 let keys: Vec<usize> = book.rows.keys().copied().collect();
                 book.fail(&keys, &e.to_string());
