@@ -35,13 +35,13 @@ struct Active {
     done: bool,
 }
 
-/// Newcomers being prefilled: their prompts left-padded to the longest, how far the
-/// forwards have got, and the cache they are filling.
+/// Newcomers being prefilled: their prompts left-padded to the longest (each row's
+/// padding in `pads`), how far the forwards have got, and the cache they are filling.
 struct Prefill {
     rows: Vec<Active>,
     ids: Vec<u32>,
     width: usize,
-    positions: Vec<Vec<u32>>,
+    pads: Vec<usize>,
     done: usize,
     cache: KvCache,
 }
@@ -51,19 +51,19 @@ impl Prefill {
     fn new(prompts: &[Vec<u32>], mut rows: Vec<Active>) -> Self {
         let width = prompts.iter().map(Vec::len).max().unwrap_or(1).max(1);
         let mut ids = Vec::with_capacity(rows.len() * width);
-        let mut positions = Vec::with_capacity(rows.len());
+        let mut pads = Vec::with_capacity(rows.len());
         for (a, p) in rows.iter_mut().zip(prompts) {
             let pad = width - p.len();
             ids.extend(std::iter::repeat_n(0u32, pad));
             ids.extend_from_slice(p);
-            positions.push((0..width).map(|j| j.saturating_sub(pad) as u32).collect());
+            pads.push(pad);
             a.key_valid = (0..width).map(|j| j >= pad).collect();
         }
         Prefill {
             rows,
             ids,
             width,
-            positions,
+            pads,
             done: 0,
             cache: KvCache::new(),
         }
@@ -454,8 +454,9 @@ impl Generator<'_> {
     fn prefill(&self, p: &mut Prefill, positions: usize) -> Result<Option<Tensor>> {
         let rows = p.rows.len();
         let heads = self.decoder.config().num_attention_heads;
-        let step = prefill_slice(rows * heads, p.width, self.prefill_budget).min(positions.max(1));
-        let until = p.done.saturating_add(positions.max(1)).min(p.width);
+        let positions = positions.max(1);
+        let step = prefill_slice(rows * heads, p.width, self.prefill_budget).min(positions);
+        let until = p.done.saturating_add(positions).min(p.width);
         let mut logits = None;
         while p.done < until {
             let (start, end) = (p.done, (p.done + step).min(p.width));
@@ -465,7 +466,12 @@ impl Generator<'_> {
                 .flat_map(|r| r[start..end].iter().copied())
                 .collect();
             let input = Tensor::from_vec(slice, (rows, end - start), self.decoder.device())?;
-            let pos: Vec<Vec<u32>> = p.positions.iter().map(|q| q[start..end].to_vec()).collect();
+            // RoPE positions count from each row's first real token.
+            let pos: Vec<Vec<u32>> = p
+                .pads
+                .iter()
+                .map(|&pad| (start..end).map(|j| j.saturating_sub(pad) as u32).collect())
+                .collect();
             let kv: Vec<Vec<bool>> = p.rows.iter().map(|a| a.key_valid[..end].to_vec()).collect();
             logits = Some(self.decoder.forward_step(&input, &pos, &kv, &mut p.cache)?);
             p.done = end;
