@@ -76,7 +76,19 @@ pub fn chromium() -> Option<PathBuf> {
 /// else the workspace's `.venv` (created by `.ci/run`). `None` means skip.
 pub fn interop_python() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("OURO_PYTHON") {
-        return Some(PathBuf::from(p));
+        let p = PathBuf::from(p);
+        // cargo runs a test in its package's directory, not where cargo was typed, so a
+        // relative path that worked in the shell points nowhere here. A bare name
+        // (`python3`) is looked up on PATH and is left alone.
+        if p.components().count() > 1 && !p.is_file() {
+            panic!(
+                "OURO_PYTHON={} is not a file as seen from {} (tests run in their package's \
+                 directory): give an absolute path, e.g. OURO_PYTHON=$PWD/.venv/bin/python",
+                p.display(),
+                env!("CARGO_MANIFEST_DIR")
+            );
+        }
+        return Some(p);
     }
     let venv = workspace().join(".venv/bin/python");
     venv.exists().then_some(venv)

@@ -57,7 +57,13 @@ fn check(states: &[String]) -> Option<serde_json::Value> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("OURO_PYTHON runs");
+        .unwrap_or_else(|e| {
+            panic!(
+                "OURO_PYTHON={python} does not run ({e}); tests run in {}, so give an \
+                 absolute path",
+                env!("CARGO_MANIFEST_DIR")
+            )
+        });
     child
         .stdin
         .take()
@@ -159,7 +165,7 @@ const LOOP_CARRIED: &[&str] = &[
 
 /// The same check over HumanEval (164 programs x 5 sequences, ~4,500
 /// states; about 15 s, more with pylint importable). Opt-in, needs the data:
-/// `scripts/fetch-humaneval.sh && OURO_PYTHON=.venv/bin/python cargo test
+/// `scripts/fetch-humaneval.sh && OURO_PYTHON=$PWD/.venv/bin/python cargo test
 /// -p ouro-edits --test pyflakes_check -- --ignored --nocapture`
 #[test]
 #[ignore]

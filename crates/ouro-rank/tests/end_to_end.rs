@@ -190,7 +190,13 @@ print("datasets OK")
         .arg(script)
         .arg(&out)
         .output()
-        .expect("run OURO_PYTHON");
+        .unwrap_or_else(|e| {
+            panic!(
+                "OURO_PYTHON={python} does not run ({e}); tests run in {}, so give an \
+                 absolute path",
+                env!("CARGO_MANIFEST_DIR")
+            )
+        });
     assert!(
         outp.status.success(),
         "datasets check failed:\n{}\n{}",
