@@ -75,7 +75,7 @@ impl ShardSpec {
             (Some(_), None) => Err(ShardSpecError(
                 "a shard index was given (flag or environment) but no shard count: pass --num-shards N".into(),
             )),
-            (None, Some(n)) if n == 1 => Ok(ShardSpec::default()),
+            (None, Some(1)) => Ok(ShardSpec::default()),
             (None, Some(n)) => Err(ShardSpecError(format!(
                 "--num-shards {n} needs a shard index: pass --shard I or set SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX"
             ))),
