@@ -27,7 +27,7 @@ done <"$list"
 source "$CARGO_TARGET_DIR/cuda-env.sh"
 cargo build --release -q -p ouro-train --features cuda --example gpu_step
 cp "$CARGO_TARGET_DIR/release/examples/gpu_step" "$dir/gpu_step" && strip "$dir/gpu_step"
-# A device transfer caps its size: carry this archive (about 13 MB) and set
+# A device transfer caps its size: carry this archive (21 MB at b43ede7) and set
 # OURO_GPU_BINS to it; gpu-check.sh unpacks it.
 tar -C "$dir" -cf - . | xz -T0 -6 >"$dir.tar.xz"
 echo "$dir.tar.xz"
