@@ -269,10 +269,16 @@ pub(crate) fn decide(run: &Run, nonce: &str, lines: &[Line], o: Outcome, oom: bo
         memory_error,
         first_fail,
     } = o;
+    // The kernel's OOM kill is a SIGKILL, which the harness reads as a CPU kill when the
+    // child had already used its CPU budget (reclaim at the memory limit can burn it): the
+    // cgroup's count is the only witness of which killer it was.
+    if oom {
+        return judged(Verdict::Oom, passed, "memory".to_string());
+    }
     if let Some((v, k)) = killed_verdict(run) {
         return judged(v, passed, k);
     }
-    if oom || memory_error {
+    if memory_error {
         return judged(Verdict::Oom, passed, "memory".to_string());
     }
     // The first lines are written before any untrusted code runs, so the
@@ -319,10 +325,11 @@ pub fn judge_io(resp: &Response, cases: &[IoCase], nonce: &str, oom: bool) -> Ju
             break;
         };
         let lines = parse_channel(&run.result, nonce);
-        let problem = if let Some(k) = killed_verdict(run) {
-            Some(k)
-        } else if oom {
+        // An OOM kill can look like a CPU kill (see `decide`).
+        let problem = if oom {
             Some((Verdict::Oom, "memory".into()))
+        } else if let Some(k) = killed_verdict(run) {
+            Some(k)
         } else {
             match lines.first() {
                 Some(Line::Syntax) => Some((Verdict::Error, "syntax".into())),
@@ -480,6 +487,22 @@ mod tests {
         assert_eq!(
             (j.verdict, j.error_kind.as_deref()),
             (Verdict::Error, Some("exited_early"))
+        );
+    }
+
+    #[test]
+    fn cgroup_oom_wins_over_a_cpu_kill() {
+        // Killed by SIGKILL after its CPU budget: the harness says "cpu", the cgroup says OOM.
+        let mut r = run("abc B\nabc U\n", None, Some(9));
+        r.killed = Some("cpu".into());
+        let j = judge_assert(&resp(r.clone(), 1), N, true);
+        assert_eq!(
+            (j.verdict, j.error_kind.as_deref()),
+            (Verdict::Oom, Some("memory"))
+        );
+        assert_eq!(
+            judge_assert(&resp(r, 1), N, false).verdict,
+            Verdict::Timeout
         );
     }
 
