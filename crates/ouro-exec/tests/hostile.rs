@@ -273,10 +273,13 @@ fn hostile_programs_get_the_right_verdicts_and_leave_nothing_behind() {
             .is_none_or(|k| r.error_kind.as_deref() == Some(k));
         if !c.verdicts.contains(&r.verdict) || !kind_ok {
             failures.push(format!(
-                "{}: got {:?}/{:?}, want {:?}/{:?}; stderr: {}",
+                "{}: got {:?}/{:?} ({} ms CPU, {} ms wall, {} KB peak), want {:?}/{:?}; stderr: {}",
                 c.name,
                 r.verdict,
                 r.error_kind,
+                r.cpu_ms,
+                r.wall_ms,
+                r.max_rss_kb,
                 c.verdicts,
                 c.error_kind,
                 r.stderr_tail
