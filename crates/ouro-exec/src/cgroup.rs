@@ -150,25 +150,37 @@ impl SlotCgroup {
 
     /// How many times the kernel OOM-killed a process in this group so far.
     pub fn oom_kills(&self) -> u64 {
-        let (file, key) = match self.version {
-            CgroupVersion::V1 => ("memory.oom_control", "oom_kill"),
-            CgroupVersion::V2 => ("memory.events", "oom_kill"),
+        let from_file = match self.version {
+            CgroupVersion::V1 => self.counter("memory.oom_control", "oom_kill"),
+            CgroupVersion::V2 => self.counter("memory.events", "oom_kill"),
         };
-        let text = fs::read_to_string(self.memory.join(file)).unwrap_or_default();
-        let from_file = text
-            .lines()
-            .find_map(|l| {
-                let mut it = l.split_whitespace();
-                (it.next() == Some(key)).then(|| it.next().and_then(|v| v.parse().ok()))?
-            })
-            .unwrap_or(0);
         if from_file > 0 || self.version == CgroupVersion::V2 {
             return from_file;
         }
         // Old v1 kernels have no oom_kill counter: hitting the limit is the best sign.
-        fs::read_to_string(self.memory.join("memory.failcnt"))
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
+        self.limit_hits()
+    }
+
+    /// How many times the group's memory use reached its limit so far (each time the
+    /// kernel reclaimed, or OOM-killed when it could not).
+    pub fn limit_hits(&self) -> u64 {
+        match self.version {
+            CgroupVersion::V1 => fs::read_to_string(self.memory.join("memory.failcnt"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0),
+            CgroupVersion::V2 => self.counter("memory.events", "max"),
+        }
+    }
+
+    /// The value of `key` in a flat-keyed cgroup file (`key value` lines), 0 when absent.
+    fn counter(&self, file: &str, key: &str) -> u64 {
+        let text = fs::read_to_string(self.memory.join(file)).unwrap_or_default();
+        text.lines()
+            .find_map(|l| {
+                let mut it = l.split_whitespace();
+                (it.next() == Some(key)).then(|| it.next().and_then(|v| v.parse().ok()))?
+            })
             .unwrap_or(0)
     }
 

@@ -188,6 +188,11 @@ impl Slot {
         self.cgroup.as_ref().map(|c| c.oom_kills()).unwrap_or(0)
     }
 
+    /// Times the slot's cgroup reached its memory limit so far (0 without cgroups).
+    pub fn memory_limit_hits(&self) -> u64 {
+        self.cgroup.as_ref().map(|c| c.limit_hits()).unwrap_or(0)
+    }
+
     /// Pids currently in the slot's cgroup (the relay and the server when idle).
     pub fn cgroup_procs(&self) -> Option<Vec<i32>> {
         self.cgroup.as_ref().map(|c| c.procs())

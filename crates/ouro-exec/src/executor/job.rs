@@ -234,10 +234,18 @@ pub(super) fn run_job(
                 String::new()
             };
         }
-        let oom_before = s.oom_kills();
+        let (oom_before, limit_hits_before) = (s.oom_kills(), s.memory_limit_hits());
         match s.run(&req) {
             Ok(resp) => {
-                let oom = s.oom_kills() > oom_before;
+                // A child killed for time after its slot hit the memory limit was stuck in
+                // reclaim at that limit (no swap): its memory, not its loop, stopped it. The
+                // kernel's OOM kill itself can also come too late, after the CPU budget.
+                let timed_out = resp
+                    .runs
+                    .iter()
+                    .any(|r| matches!(r.killed.as_deref(), Some("cpu" | "wall")));
+                let oom = s.oom_kills() > oom_before
+                    || (timed_out && s.memory_limit_hits() > limit_hits_before);
                 let judged: Judged = match (tests, &compiled) {
                     (Tests::AssertScript { .. }, Some(c)) => judge_isolated(&resp, &nonce, oom, c),
                     (Tests::AssertScript { .. }, None) => judge_assert(&resp, &nonce, oom),
