@@ -233,3 +233,36 @@ fn procs_of(dir: &Path) -> Vec<i32> {
         .filter_map(|l| l.trim().parse().ok())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_hits_and_oom_kills_read_each_version() {
+        let d = tempfile::tempdir().unwrap();
+        let w = |f: &str, text: &str| fs::write(d.path().join(f), text).unwrap();
+        w("memory.events", "low 0\nhigh 0\nmax 7\noom 2\noom_kill 1\n");
+        w("memory.failcnt", "5\n");
+        w(
+            "memory.oom_control",
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+        );
+        let read = |version| {
+            let g = SlotCgroup {
+                version,
+                memory: d.path().to_path_buf(),
+                pids: d.path().to_path_buf(),
+            };
+            let counts = (g.limit_hits(), g.oom_kills());
+            // Dropping would try to kill and remove a real group.
+            std::mem::forget(g);
+            counts
+        };
+        assert_eq!(read(CgroupVersion::V2), (7, 1));
+        assert_eq!(read(CgroupVersion::V1), (5, 3));
+        // A v1 kernel without the oom_kill counter: hitting the limit is the sign.
+        w("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\n");
+        assert_eq!(read(CgroupVersion::V1), (5, 5));
+    }
+}
