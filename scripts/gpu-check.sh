@@ -5,7 +5,8 @@
 #      1e-4, bf16 to 2e-2). A parity failure makes the script exit non-zero.
 #   2. The references on the same GPU, SmolLM2-135M architecture, bf16, random
 #      weights (the hub is unreachable): PyTorch eager SFT step at 8 x 512
-#      tokens, a DPO step (4 pairs x 512), transformers `generate` at batch 64.
+#      tokens, a DPO step (4 pairs x 512), transformers `generate` at batch 64;
+#      TRL's SFTTrainer and DPOTrainer at the same shapes (OURO_GPU_WHEELS below).
 #   3. ouro's own SFT and DPO steps and sampling at batch 64 on the same weights
 #      (the `gpu_step` example); the sampling row splits a decode step into the
 #      model's forward (until the logits reach the host) and the host's token choice.
@@ -19,19 +20,38 @@
 #                                        # a machine without Rust: prebuilt binaries
 #                                        # in DIR (see scripts/gpu-bins.sh)
 #
+# On the device tool's machine (no Rust, no network, 64 MiB carried): first, here,
+# `scripts/gpu-bins.sh .gpu/bins` (about an hour on 2 cores) and
+# `scripts/gpu-wheels.sh`; then one run with carry [".gpu/bins.tar.xz", ".gpu/whl"]
+# (not ".gpu": the unpacked .gpu/bins is 159 MB) and the command
+#   OURO_GPU_BINS=.gpu/bins.tar.xz OURO_GPU_WHEELS=.gpu/whl scripts/gpu-check.sh
+#
 # Runtime libraries (libcublas.so.13, libcublasLt.so.13, libcurand.so.10,
 # libnvrtc.so.13) come from the NVIDIA wheels next to PyTorch; libcuda.so.1 from
 # the driver.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT_DIR="${OUT:-/tmp/ouro-gpu-check}"
+# Everything goes to a scratch folder: the device tool brings back at most 8 files
+# from $OUT, and nothing at all if it holds too much (the unpacked binaries, the
+# model). $OUT gets the table and one archive of the logs and JSON.
+OUT_DIR="${OURO_GPU_CHECK_DIR:-/tmp/ouro-gpu-check}"
 mkdir -p "$OUT_DIR"
 PY="${PYTHON:-python3}"
 
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || {
+# GPU_BENCH_TINY=1 is a dry run of this script on the CPU, to find its own
+# mistakes before device time is spent: a 2-layer model of width 64 on `cpu`, no
+# parity binaries (they need the driver), OURO_GPU_BINS a folder holding a CPU
+# build of gpu_step (`cargo build --release -p ouro-train --example gpu_step`).
+# Its figures mean nothing; GPU_CHECK_STEPS (default 6) shortens it.
+dev=cuda
+steps="${GPU_CHECK_STEPS:-6}"
+if [[ "${GPU_BENCH_TINY:-}" == 1 ]]; then
+  dev=cpu
+  export GPU_BENCH_TINY
+elif ! nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; then
   echo "no NVIDIA GPU visible" >&2
   exit 2
-}
+fi
 site="$("$PY" -c 'import site; print(site.getsitepackages()[0])')"
 libs="$(find "$site/nvidia" -maxdepth 3 -type d -name lib 2>/dev/null | tr '\n' ':')"
 export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:-}"
@@ -49,7 +69,9 @@ if [[ -z "$bins" ]]; then
 fi
 
 parity=ok
+[[ "$dev" == cpu ]] && parity="not run (dry run on the CPU)"
 for t in "$bins"/*-cuda-test; do
+  [[ "$dev" == cpu ]] && break
   [[ -x "$t" ]] || continue
   name="$(basename "$t")"
   echo "== parity: $name" >&2
@@ -62,40 +84,62 @@ done
 
 model="$OUT_DIR/smollm2-random"
 "$PY" scripts/gpu_bench_torch.py init "$model" >"$OUT_DIR/init.json"
-for cmd in "sft 6" "dpo 6" "gen 128"; do
+for cmd in "sft $steps" "dpo $steps" "gen 128"; do
   "$PY" scripts/gpu_bench_torch.py "${cmd%% *}" "$model" "${cmd##* }" >"$OUT_DIR/torch-${cmd%% *}.json" 2>"$OUT_DIR/torch-${cmd%% *}.err" \
     || echo "torch $cmd failed: $(tail -3 "$OUT_DIR/torch-${cmd%% *}.err")" >&2
 done
 
+# TRL's SFTTrainer and DPOTrainer on the same weights. The GPU machine has no TRL
+# or `datasets`: carry the wheels of scripts/gpu-wheels.sh and set OURO_GPU_WHEELS
+# to their folder. They go to a folder of their own, on PYTHONPATH for these rows only.
+trl_path=""
+if [[ -n "${OURO_GPU_WHEELS:-}" ]]; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target "$OUT_DIR/site" "$OURO_GPU_WHEELS"/*.whl >&2 && trl_path="$OUT_DIR/site"
+fi
+for cmd in "trl-sft $steps" "trl-dpo $steps"; do
+  name="${cmd%% *}"
+  PYTHONPATH="$trl_path${PYTHONPATH:+:$PYTHONPATH}" "$PY" scripts/gpu_bench_torch.py "$name" "$model" "${cmd##* }" \
+    >"$OUT_DIR/$name.json" 2>"$OUT_DIR/$name.err" || echo "$name failed: $(tail -3 "$OUT_DIR/$name.err")" >&2
+done
+
 # ouro's own steps on the same weights (the `gpu_step` example, when built).
 if [[ -x "$bins/gpu_step" ]]; then
-  for run in "sft 6" "dpo 6" "gen 128"; do
+  for run in "sft $steps" "dpo $steps" "gen 128"; do
     mode="${run%% *}"
-    "$bins/gpu_step" "$mode" "$model" "${run##* }" cuda >"$OUT_DIR/ouro-$mode.json" 2>"$OUT_DIR/ouro-$mode.err" \
+    "$bins/gpu_step" "$mode" "$model" "${run##* }" "$dev" >"$OUT_DIR/ouro-$mode.json" 2>"$OUT_DIR/ouro-$mode.err" \
       || echo "ouro $mode failed: $(tail -3 "$OUT_DIR/ouro-$mode.err")" >&2
   done
   # The same SFT step through candle's autograd: what the hand-written tensor pass saves.
-  OURO_TRAIN_AUTOGRAD=1 "$bins/gpu_step" sft "$model" 6 cuda >"$OUT_DIR/ouro-sft-autograd.json" \
+  OURO_TRAIN_AUTOGRAD=1 "$bins/gpu_step" sft "$model" "$steps" "$dev" >"$OUT_DIR/ouro-sft-autograd.json" \
     2>"$OUT_DIR/ouro-sft-autograd.err" \
     || echo "ouro sft (autograd) failed: $(tail -3 "$OUT_DIR/ouro-sft-autograd.err")" >&2
   # With cudarc's per-allocation events on, as every run before 2026-12-05 had them
   # (ouro_model::device::open_cuda turns them off): what they cost a step.
-  OURO_CUDA_EVENT_TRACKING=1 "$bins/gpu_step" sft "$model" 6 cuda >"$OUT_DIR/ouro-sft-events.json" \
+  OURO_CUDA_EVENT_TRACKING=1 "$bins/gpu_step" sft "$model" "$steps" "$dev" >"$OUT_DIR/ouro-sft-events.json" \
     2>"$OUT_DIR/ouro-sft-events.err" \
     || echo "ouro sft (event tracking) failed: $(tail -3 "$OUT_DIR/ouro-sft-events.err")" >&2
 fi
 
-"$PY" - "$OUT_DIR" "$parity" <<'PY'
+"$PY" - "$OUT_DIR" "$parity" <<'PY' | tee "$OUT_DIR/table.md"
 import json, os, sys
 out, parity = sys.argv[1], sys.argv[2]
 def load(name):
+    # The last line: a trainer may print its own summary to stdout first.
     try:
-        return json.load(open(os.path.join(out, name)))
+        lines = [l for l in open(os.path.join(out, name)) if l.strip()]
+        return json.loads(lines[-1])
     except Exception:
         return None
 sft, dpo, gen = load("torch-sft.json"), load("torch-dpo.json"), load("torch-gen.json")
 osft, odpo, ogen = load("ouro-sft.json"), load("ouro-dpo.json"), load("ouro-gen.json")
 oauto, oevents = load("ouro-sft-autograd.json"), load("ouro-sft-events.json")
+tsft, tdpo = load("trl-sft.json"), load("trl-dpo.json")
+def trl_row(t, o, what):
+    if t:
+        ratio = " (ouro takes %.2fx its time)" % (o["s_per_step"] / t["s_per_step"]) if o else ""
+        rows.append(("TRL %s %s, bf16 autocast over f32 weights, same shape" % (t["trl"], what),
+                     "%.4f s%s" % (t["s_per_step"], ratio)))
 rows = [("CPU-vs-CUDA parity (ouro-model, ouro-train cuda tests)", parity)]
 if sft: rows.append(("PyTorch eager bf16 SFT step, 8x512 tokens", "%.4f s" % sft["s_per_step"]))
 def ouro_step(o, ref):
@@ -107,8 +151,10 @@ def ouro_step(o, ref):
 if osft: rows.append(("ouro bf16 SFT step, same shape", ouro_step(osft, sft)))
 if oauto: rows.append(("ouro bf16 SFT step, same shape, OURO_TRAIN_AUTOGRAD=1", ouro_step(oauto, sft)))
 if oevents: rows.append(("ouro bf16 SFT step, same shape, OURO_CUDA_EVENT_TRACKING=1", ouro_step(oevents, sft)))
+trl_row(tsft, osft, "SFTTrainer step")
 if dpo: rows.append(("PyTorch eager bf16 DPO step, 4 pairs x 512", "%.4f s" % dpo["s_per_step"]))
 if odpo: rows.append(("ouro bf16 DPO step, same shape", ouro_step(odpo, dpo)))
+trl_row(tdpo, odpo, "DPOTrainer step")
 if gen: rows.append(("transformers generate bf16, batch 64, 128 new tokens", "%.0f tok/s" % gen["tokens_per_s"]))
 if ogen: rows.append(("ouro sampling bf16, same shape", "%.0f tok/s (%.2fx transformers; per step: model %.2f ms, host token choice %.2f ms)" % (
     ogen["tokens_per_s"], ogen["tokens_per_s"] / gen["tokens_per_s"] if gen else float("nan"),
@@ -117,4 +163,9 @@ print("| check | result |\n|---|---|")
 for k, v in rows:
     print("| %s | %s |" % (k, v))
 PY
-[[ "$parity" == ok ]]
+if [[ -n "${OUT:-}" && -d "${OUT:-}" ]]; then
+  cp "$OUT_DIR/table.md" "$OUT/"
+  (cd "$OUT_DIR" && tar -czf "$OUT/gpu-check-logs.tar.gz" --exclude=./bins --exclude=./site \
+    --exclude=./smollm2-random .)
+fi
+[[ "$parity" != FAILED ]]

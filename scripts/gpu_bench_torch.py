@@ -9,9 +9,19 @@ embeddings) with random weights, bf16 on one CUDA GPU, random tokens.
     python3 scripts/gpu_bench_torch.py sft DIR STEPS # eager bf16: 8 x 512 tokens, AdamW, clip 1.0
     python3 scripts/gpu_bench_torch.py dpo DIR STEPS # eager bf16: 4 pairs x 512, policy + reference
     python3 scripts/gpu_bench_torch.py gen DIR N     # transformers generate, batch 64, N new tokens
+    python3 scripts/gpu_bench_torch.py trl-sft DIR STEPS  # TRL SFTTrainer, 8 x 512 tokens
+    python3 scripts/gpu_bench_torch.py trl-dpo DIR STEPS  # TRL DPOTrainer, 4 pairs x 512
 
 Random weights give the same step time as trained ones; the hub cannot be
 reached from the GPU machine. Prints one JSON line per command.
+
+The eager rows hold the weights in bf16 (pure bf16, as a hand-written loop
+would); the TRL rows load them in f32 and train with `bf16=True` (autocast
+over f32 master weights, what a TRL user gets and what ouro does).
+
+GPU_BENCH_TINY=1 is a dry run on the CPU: 2 layers of width 64 (same vocabulary
+and rows), on `cpu`; its timings mean nothing, it only shows that every command
+runs against the installed versions.
 """
 import json
 import os
@@ -23,19 +33,22 @@ try:
 except ImportError:  # `tokenizer` needs only the tokenizers package
     torch = None
 
+TINY = os.environ.get("GPU_BENCH_TINY") == "1"
+DEVICE = "cpu" if TINY else "cuda"
 B_SFT, PAIRS, T, B_GEN = 8, 4, 512, 64
+VOCAB = 49152
 
 
 def config():
     from transformers import LlamaConfig
 
     return LlamaConfig(
-        vocab_size=49152,
-        hidden_size=576,
-        intermediate_size=1536,
-        num_hidden_layers=30,
-        num_attention_heads=9,
-        num_key_value_heads=3,
+        vocab_size=VOCAB,
+        hidden_size=64 if TINY else 576,
+        intermediate_size=128 if TINY else 1536,
+        num_hidden_layers=2 if TINY else 30,
+        num_attention_heads=4 if TINY else 9,
+        num_key_value_heads=2 if TINY else 3,
         max_position_embeddings=2048,
         rope_theta=100000.0,
         rms_norm_eps=1e-5,
@@ -66,20 +79,91 @@ def load(d, dtype=None):
         m = LlamaForCausalLM.from_pretrained(d, dtype=dtype, attn_implementation="sdpa")
     except TypeError:
         m = LlamaForCausalLM.from_pretrained(d, torch_dtype=dtype, attn_implementation="sdpa")
-    return m.cuda()
+    return m.to(DEVICE)
+
+
+def sync():
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def median(times):
+    times = sorted(times)
+    return times[len(times) // 2]
 
 
 def timed(step, steps):
     step()  # warm-up: kernels, allocator, cuBLAS handles
-    torch.cuda.synchronize()
+    sync()
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
         step()
-        torch.cuda.synchronize()
+        sync()
         times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
+    return median(times)
+
+
+def words(g, n):
+    """n random words of the one-word-per-id tokenizer: exactly n tokens."""
+    return " ".join("t%d" % int(x) for x in torch.randint(10, VOCAB - 10, (n,), generator=g))
+
+
+def trl_run(d, steps, mode):
+    """TRL's trainer on the same weights, loaded in f32 with `bf16=True`; the median
+    of `steps` optimizer steps after one warm-up, from the callback's step begin to
+    its step end with the GPU's queue drained (data loading is outside)."""
+    import logging
+    import tempfile
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    from datasets import Dataset
+    from transformers import PreTrainedTokenizerFast, TrainerCallback
+    import trl
+
+    class Timer(TrainerCallback):
+        def __init__(self):
+            self.times, self.t0 = [], None
+
+        def on_step_begin(self, args, state, control, **kw):
+            sync()
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            sync()
+            self.times.append(time.perf_counter() - self.t0)
+
+    tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(d, "tokenizer.json"),
+                                  bos_token="t1", eos_token="t2", pad_token="t2", unk_token="t0")
+    g = torch.Generator().manual_seed(1)
+    common = dict(max_steps=steps + 1, logging_steps=10**6, save_strategy="no", report_to=[],
+                  max_length=T, dataloader_num_workers=0, disable_tqdm=True, max_grad_norm=1.0,
+                  bf16=True, use_cpu=DEVICE == "cpu",
+                  optim="adamw_torch_fused" if DEVICE == "cuda" else "adamw_torch")
+    timer = Timer()
+    with tempfile.TemporaryDirectory() as out:
+        if mode == "sft":
+            # One prompt word and T - 2 completion words; the EOS TRL appends makes T tokens.
+            rows = [{"prompt": words(g, 1), "completion": words(g, T - 2)} for _ in range(B_SFT * (steps + 2))]
+            args = trl.SFTConfig(output_dir=out, per_device_train_batch_size=B_SFT, learning_rate=1e-5,
+                                 completion_only_loss=False, **common)
+            trainer = trl.SFTTrainer(model=load(d, torch.float32), args=args, train_dataset=Dataset.from_list(rows),
+                                     processing_class=tok, callbacks=[timer])
+        else:
+            # 128 prompt words, 383 answer words + EOS: 512 tokens a side, as in gpu_step's
+            # rows (and the eager row's length).
+            a = 3 * T // 4 - 1
+            rows = [{"prompt": words(g, T // 4), "chosen": words(g, a), "rejected": words(g, a)}
+                    for _ in range(PAIRS * (steps + 2))]
+            args = trl.DPOConfig(output_dir=out, per_device_train_batch_size=PAIRS, learning_rate=1e-6, **common)
+            trainer = trl.DPOTrainer(model=load(d, torch.float32), ref_model=load(d, torch.float32), args=args,
+                                     train_dataset=Dataset.from_list(rows), processing_class=tok, callbacks=[timer])
+        trainer.train()
+    if len(timer.times) != steps + 1:
+        sys.exit("trl %s: %d steps timed, expected %d" % (mode, len(timer.times), steps + 1))
+    return median(timer.times[1:]), trl.__version__
 
 
 def main():
@@ -98,12 +182,19 @@ def main():
         write_tokenizer(d, m.config.vocab_size)
         print(json.dumps({"init": d, "params": sum(p.numel() for p in m.parameters())}))
         return
-    g = torch.Generator(device="cuda").manual_seed(0)
+    if cmd in ("trl-sft", "trl-dpo"):
+        mode = cmd[4:]
+        s, version = trl_run(d, n, mode)
+        shape = {"tokens_per_step": B_SFT * T} if mode == "sft" else {"pairs": PAIRS, "tokens_per_row": T}
+        print(json.dumps({"impl": "trl-%s-bf16-autocast" % mode, "mode": mode, "s_per_step": s,
+                          "trl": version, **shape}))
+        return
+    g = torch.Generator(device=DEVICE).manual_seed(0)
     if cmd == "sft":
         m = load(d)
         m.train()
-        opt = torch.optim.AdamW(m.parameters(), lr=1e-5, fused=True)
-        ids = torch.randint(10, 49000, (B_SFT, T), device="cuda", generator=g)
+        opt = torch.optim.AdamW(m.parameters(), lr=1e-5, fused=DEVICE == "cuda")
+        ids = torch.randint(10, VOCAB - 10, (B_SFT, T), device=DEVICE, generator=g)
 
         def step():
             out = m(input_ids=ids, labels=ids)
@@ -118,9 +209,9 @@ def main():
     elif cmd == "dpo":
         m, ref = load(d), load(d)
         ref.eval()
-        opt = torch.optim.AdamW(m.parameters(), lr=1e-6, fused=True)
+        opt = torch.optim.AdamW(m.parameters(), lr=1e-6, fused=DEVICE == "cuda")
         pairs = PAIRS  # chosen rows, then rejected rows, stacked in one batch
-        ids = torch.randint(10, 49000, (2 * pairs, T), device="cuda", generator=g)
+        ids = torch.randint(10, VOCAB - 10, (2 * pairs, T), device=DEVICE, generator=g)
 
         def logps(model, x):
             logits = model(input_ids=x).logits[:, :-1].float()
@@ -144,7 +235,7 @@ def main():
     elif cmd == "gen":
         m = load(d)
         m.eval()
-        prompt = torch.randint(10, 49000, (B_GEN, 32), device="cuda", generator=g)
+        prompt = torch.randint(10, VOCAB - 10, (B_GEN, 32), device=DEVICE, generator=g)
 
         def step():
             with torch.no_grad():
