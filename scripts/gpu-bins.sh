@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the CUDA parity test binaries (the `cuda` tests of ouro-model and
-# ouro-train) with scripts/check-cuda-build.sh and copies them, stripped, to
-# DIR, for scripts/gpu-check.sh on a GPU machine without Rust.
+# ouro-train), `ouro` and the `gpu_step` example with --features cuda (by way of
+# scripts/check-cuda-build.sh) and copies them, stripped, to DIR, for
+# scripts/gpu-check.sh on a GPU machine without Rust.
 #
 #   scripts/gpu-bins.sh DIR
 set -euo pipefail
@@ -27,7 +28,10 @@ done <"$list"
 source "$CARGO_TARGET_DIR/cuda-env.sh"
 cargo build --release -q -p ouro-train --features cuda --example gpu_step
 cp "$CARGO_TARGET_DIR/release/examples/gpu_step" "$dir/gpu_step" && strip "$dir/gpu_step"
-# A device transfer caps its size: carry this archive (21 MB at b43ede7) and set
+# The CLI itself (check-cuda-build.sh built it), for gpu-check.sh's run of ouro's
+# commands on the GPU through the binary.
+cp "$CARGO_TARGET_DIR/release/ouro" "$dir/ouro" && strip "$dir/ouro"
+# A device transfer caps its size: carry this archive (46 MB at 565f8a0 with `ouro`, 21 MB without) and set
 # OURO_GPU_BINS to it; gpu-check.sh unpacks it.
 tar -C "$dir" -cf - . | xz -T0 -6 >"$dir.tar.xz"
 echo "$dir.tar.xz"

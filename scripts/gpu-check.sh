@@ -12,7 +12,10 @@
 #      model's forward (until the logits reach the host) and the host's token choice.
 #      Two controls of the SFT step: through candle's autograd, and with cudarc's
 #      per-allocation CUDA events on.
-#   4. One table.
+#   4. ouro's commands through the CUDA-built binary: `model generate`, `train sft`,
+#      `train dpo` and `sample`, in bf16 on the GPU. A failure, or a training
+#      report that names another device, also makes the script exit non-zero.
+#   5. One table.
 #
 #   scripts/gpu-check.sh                 # builds the test binaries (needs cargo,
 #                                        # scripts/check-cuda-build.sh's toolchain)
@@ -23,7 +26,7 @@
 # On the device tool's machine (no Rust, no network, 64 MiB carried): first, here,
 # `scripts/gpu-bins.sh .gpu/bins` (about an hour on 2 cores) and
 # `scripts/gpu-wheels.sh`; then one run with carry [".gpu/bins.tar.xz", ".gpu/whl"]
-# (not ".gpu": the unpacked .gpu/bins is 159 MB) and the command
+# (not ".gpu": the unpacked .gpu/bins is 317 MB) and the command
 #   OURO_GPU_BINS=.gpu/bins.tar.xz OURO_GPU_WHEELS=.gpu/whl scripts/gpu-check.sh
 #
 # Runtime libraries (libcublas.so.13, libcublasLt.so.13, libcurand.so.10,
@@ -121,9 +124,43 @@ if [[ -x "$bins/gpu_step" ]]; then
     || echo "ouro sft (event tracking) failed: $(tail -3 "$OUT_DIR/ouro-sft-events.err")" >&2
 fi
 
-"$PY" - "$OUT_DIR" "$parity" <<'PY' | tee "$OUT_DIR/table.md"
+# ouro's commands through the binary on the device (the `ouro` in the binaries,
+# built with --features cuda): a bf16 generation, an SFT and a DPO run of 2 steps
+# each, and `ouro sample` over bundled problems. Each must exit 0 and report the
+# device it was given; a failure fails the check, as a parity failure does.
+cli="not run (no ouro binary in $bins)"
+if [[ -x "$bins/ouro" ]]; then
+  cli=ok
+  cdir="$OUT_DIR/cli"
+  "$PY" scripts/gpu_bench_torch.py cli-data "$cdir" >/dev/null
+  ouro_cli() {
+    local name="$1"
+    shift
+    echo "== ouro $*" >&2
+    if ! "$bins/ouro" --no-progress "$@" >"$OUT_DIR/cli-$name.log" 2>&1; then
+      cli=FAILED
+      echo "   FAILED: $(tail -3 "$OUT_DIR/cli-$name.log")" >&2
+    fi
+  }
+  on=(--device "$dev" --dtype bf16)
+  ouro_cli generate model generate --model "$model" --prompt "t5 t6 t7" --max-tokens 16 \
+    --temperature 0.8 --json "${on[@]}"
+  ouro_cli sft train sft --model "$model" --data "$cdir/sft.jsonl" --out "$cdir/sft" --json "${on[@]}"
+  ouro_cli dpo train dpo --model "$model" --data "$cdir/dpo.jsonl" --out "$cdir/dpo" --json "${on[@]}"
+  ouro_cli problems problems generate --count 40 --seed 0 --out "$cdir/problems"
+  ouro_cli sample sample --problems "$cdir/problems" --model "$cdir/sft" --out "$cdir/samples" \
+    -n 2 --max-tokens 16 --seed 0 --json "${on[@]}"
+  for r in sft dpo; do
+    grep -q "\"device\": *\"$dev" "$cdir/$r/train_report.json" 2>/dev/null || {
+      cli=FAILED
+      echo "   $r: train_report.json does not name device $dev" >&2
+    }
+  done
+fi
+
+"$PY" - "$OUT_DIR" "$parity" "$cli" <<'PY' | tee "$OUT_DIR/table.md"
 import json, os, sys
-out, parity = sys.argv[1], sys.argv[2]
+out, parity, cli = sys.argv[1], sys.argv[2], sys.argv[3]
 def load(name):
     # The last line: a trainer may print its own summary to stdout first.
     try:
@@ -140,7 +177,8 @@ def trl_row(t, o, what):
         ratio = " (ouro takes %.2fx its time)" % (o["s_per_step"] / t["s_per_step"]) if o else ""
         rows.append(("TRL %s %s, bf16 autocast over f32 weights, same shape" % (t["trl"], what),
                      "%.4f s%s" % (t["s_per_step"], ratio)))
-rows = [("CPU-vs-CUDA parity (ouro-model, ouro-train cuda tests)", parity)]
+rows = [("CPU-vs-CUDA parity (ouro-model, ouro-train cuda tests)", parity),
+        ("ouro's commands on the device (model generate, train sft, train dpo, sample; bf16)", cli)]
 if sft: rows.append(("PyTorch eager bf16 SFT step, 8x512 tokens", "%.4f s" % sft["s_per_step"]))
 def ouro_step(o, ref):
     # gpu_step waits for each phase's kernels (OURO_SYNC_TIMING), so the split is real.
@@ -168,4 +206,4 @@ if [[ -n "${OUT:-}" && -d "${OUT:-}" ]]; then
   (cd "$OUT_DIR" && tar -czf "$OUT/gpu-check-logs.tar.gz" --exclude=./bins --exclude=./site \
     --exclude=./smollm2-random .)
 fi
-[[ "$parity" != FAILED ]]
+[[ "$parity" != FAILED && "$cli" != FAILED ]]

@@ -11,6 +11,8 @@ embeddings) with random weights, bf16 on one CUDA GPU, random tokens.
     python3 scripts/gpu_bench_torch.py gen DIR N     # transformers generate, batch 64, N new tokens
     python3 scripts/gpu_bench_torch.py trl-sft DIR STEPS  # TRL SFTTrainer, 8 x 512 tokens
     python3 scripts/gpu_bench_torch.py trl-dpo DIR STEPS  # TRL DPOTrainer, 4 pairs x 512
+    python3 scripts/gpu_bench_torch.py cli-data DIR  # DIR/sft.jsonl, DIR/dpo.jsonl: TRL-format
+                                                     # rows of the word-per-id tokenizer's words
 
 Random weights give the same step time as trained ones; the hub cannot be
 reached from the GPU machine. Prints one JSON line per command.
@@ -169,6 +171,20 @@ def trl_run(d, steps, mode):
 def main():
     cmd, d = sys.argv[1], sys.argv[2]
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+    if cmd == "cli-data":
+        import random
+
+        rng = random.Random(0)
+        say = lambda n: " ".join("t%d" % rng.randrange(10, VOCAB - 10) for _ in range(n))
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "sft.jsonl"), "w") as f:
+            for _ in range(8):
+                f.write(json.dumps({"prompt": say(16), "completion": say(48)}) + "\n")
+        with open(os.path.join(d, "dpo.jsonl"), "w") as f:
+            for _ in range(8):
+                f.write(json.dumps({"prompt": say(16), "chosen": say(32), "rejected": say(32)}) + "\n")
+        print(json.dumps({"cli-data": d}))
+        return
     if cmd == "tokenizer":
         write_tokenizer(d)
         print(json.dumps({"tokenizer": os.path.join(d, "tokenizer.json")}))
