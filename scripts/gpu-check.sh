@@ -85,43 +85,43 @@ for t in "$bins"/*-cuda-test; do
   grep -E "^test |test result|skipping|diff|loss" "$OUT_DIR/$name.log" >&2 || true
 done
 
+# The device tool stops a command at 10 minutes and then brings back no table:
+# past this budget the optional rows (TRL, the two controls of ouro's SFT step)
+# are skipped, and each result is echoed as it comes, so that even a cut-off run
+# leaves its figures in the output.
+budget="${GPU_CHECK_BUDGET_S:-420}"
+skipped=()
+in_budget() {
+  if ((SECONDS > budget)); then
+    echo "== skipping $1: ${SECONDS}s gone, past the ${budget}s budget" >&2
+    skipped+=("$1")
+    return 1
+  fi
+}
+# Runs a command with stdout to $OUT_DIR/NAME.json and stderr to NAME.err, and
+# echoes the JSON (its last line) or the error's last lines.
+row() {
+  local name="$1"
+  shift
+  echo "== $name (${SECONDS}s)" >&2
+  if "$@" >"$OUT_DIR/$name.json" 2>"$OUT_DIR/$name.err"; then
+    tail -n 1 "$OUT_DIR/$name.json" >&2
+  else
+    echo "   $name failed: $(tail -3 "$OUT_DIR/$name.err")" >&2
+  fi
+}
+
 model="$OUT_DIR/smollm2-random"
 "$PY" scripts/gpu_bench_torch.py init "$model" >"$OUT_DIR/init.json"
 for cmd in "sft $steps" "dpo $steps" "gen 128"; do
-  "$PY" scripts/gpu_bench_torch.py "${cmd%% *}" "$model" "${cmd##* }" >"$OUT_DIR/torch-${cmd%% *}.json" 2>"$OUT_DIR/torch-${cmd%% *}.err" \
-    || echo "torch $cmd failed: $(tail -3 "$OUT_DIR/torch-${cmd%% *}.err")" >&2
-done
-
-# TRL's SFTTrainer and DPOTrainer on the same weights. The GPU machine has no TRL
-# or `datasets`: carry the wheels of scripts/gpu-wheels.sh and set OURO_GPU_WHEELS
-# to their folder. They go to a folder of their own, on PYTHONPATH for these rows only.
-trl_path=""
-if [[ -n "${OURO_GPU_WHEELS:-}" ]]; then
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target "$OUT_DIR/site" "$OURO_GPU_WHEELS"/*.whl >&2 && trl_path="$OUT_DIR/site"
-fi
-for cmd in "trl-sft $steps" "trl-dpo $steps"; do
-  name="${cmd%% *}"
-  PYTHONPATH="$trl_path${PYTHONPATH:+:$PYTHONPATH}" "$PY" scripts/gpu_bench_torch.py "$name" "$model" "${cmd##* }" \
-    >"$OUT_DIR/$name.json" 2>"$OUT_DIR/$name.err" || echo "$name failed: $(tail -3 "$OUT_DIR/$name.err")" >&2
+  row "torch-${cmd%% *}" "$PY" scripts/gpu_bench_torch.py "${cmd%% *}" "$model" "${cmd##* }"
 done
 
 # ouro's own steps on the same weights (the `gpu_step` example, when built).
 if [[ -x "$bins/gpu_step" ]]; then
   for run in "sft $steps" "dpo $steps" "gen 128"; do
-    mode="${run%% *}"
-    "$bins/gpu_step" "$mode" "$model" "${run##* }" "$dev" >"$OUT_DIR/ouro-$mode.json" 2>"$OUT_DIR/ouro-$mode.err" \
-      || echo "ouro $mode failed: $(tail -3 "$OUT_DIR/ouro-$mode.err")" >&2
+    row "ouro-${run%% *}" "$bins/gpu_step" "${run%% *}" "$model" "${run##* }" "$dev"
   done
-  # The same SFT step through candle's autograd: what the hand-written tensor pass saves.
-  OURO_TRAIN_AUTOGRAD=1 "$bins/gpu_step" sft "$model" "$steps" "$dev" >"$OUT_DIR/ouro-sft-autograd.json" \
-    2>"$OUT_DIR/ouro-sft-autograd.err" \
-    || echo "ouro sft (autograd) failed: $(tail -3 "$OUT_DIR/ouro-sft-autograd.err")" >&2
-  # With cudarc's per-allocation events on, as every run before 2026-12-05 had them
-  # (ouro_model::device::open_cuda turns them off): what they cost a step.
-  OURO_CUDA_EVENT_TRACKING=1 "$bins/gpu_step" sft "$model" "$steps" "$dev" >"$OUT_DIR/ouro-sft-events.json" \
-    2>"$OUT_DIR/ouro-sft-events.err" \
-    || echo "ouro sft (event tracking) failed: $(tail -3 "$OUT_DIR/ouro-sft-events.err")" >&2
 fi
 
 # ouro's commands through the binary on the device (the `ouro` in the binaries,
@@ -136,7 +136,7 @@ if [[ -x "$bins/ouro" ]]; then
   ouro_cli() {
     local name="$1"
     shift
-    echo "== ouro $*" >&2
+    echo "== ouro $* (${SECONDS}s)" >&2
     if ! "$bins/ouro" --no-progress "$@" >"$OUT_DIR/cli-$name.log" 2>&1; then
       cli=FAILED
       echo "   FAILED: $(tail -3 "$OUT_DIR/cli-$name.log")" >&2
@@ -156,11 +156,37 @@ if [[ -x "$bins/ouro" ]]; then
       echo "   $r: train_report.json does not name device $dev" >&2
     }
   done
+  echo "   commands: $cli" >&2
 fi
 
-"$PY" - "$OUT_DIR" "$parity" "$cli" <<'PY' | tee "$OUT_DIR/table.md"
+# TRL's SFTTrainer and DPOTrainer on the same weights. The GPU machine has no TRL
+# or `datasets`: carry the wheels of scripts/gpu-wheels.sh and set OURO_GPU_WHEELS
+# to their folder. They go to a folder of their own, on PYTHONPATH for these rows only.
+if in_budget "TRL rows"; then
+  trl_path=""
+  if [[ -n "${OURO_GPU_WHEELS:-}" ]]; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target "$OUT_DIR/site" "$OURO_GPU_WHEELS"/*.whl >&2 && trl_path="$OUT_DIR/site"
+  fi
+  for cmd in "trl-sft $steps" "trl-dpo $steps"; do
+    row "${cmd%% *}" env PYTHONPATH="$trl_path${PYTHONPATH:+:$PYTHONPATH}" \
+      "$PY" scripts/gpu_bench_torch.py "${cmd%% *}" "$model" "${cmd##* }"
+  done
+fi
+
+if [[ -x "$bins/gpu_step" ]] && in_budget "ouro SFT controls"; then
+  # The same SFT step through candle's autograd: what the hand-written tensor pass saves.
+  row ouro-sft-autograd env OURO_TRAIN_AUTOGRAD=1 "$bins/gpu_step" sft "$model" "$steps" "$dev"
+  # With cudarc's per-allocation events on, as every run before 2026-12-05 had them
+  # (ouro_model::device::open_cuda turns them off): what they cost a step.
+  row ouro-sft-events env OURO_CUDA_EVENT_TRACKING=1 "$bins/gpu_step" sft "$model" "$steps" "$dev"
+fi
+echo "== done in ${SECONDS}s" >&2
+
+skipped_rows="$(IFS=,; echo "${skipped[*]:-}")"
+"$PY" - "$OUT_DIR" "$parity" "$cli" "$skipped_rows" <<'PY' | tee "$OUT_DIR/table.md"
 import json, os, sys
-out, parity, cli = sys.argv[1], sys.argv[2], sys.argv[3]
+out, parity, cli, skipped = sys.argv[1:5]
 def load(name):
     # The last line: a trainer may print its own summary to stdout first.
     try:
@@ -197,6 +223,7 @@ if gen: rows.append(("transformers generate bf16, batch 64, 128 new tokens", "%.
 if ogen: rows.append(("ouro sampling bf16, same shape", "%.0f tok/s (%.2fx transformers; per step: model %.2f ms, host token choice %.2f ms)" % (
     ogen["tokens_per_s"], ogen["tokens_per_s"] / gen["tokens_per_s"] if gen else float("nan"),
     1e3 * ogen.get("model_s_per_step", float("nan")), 1e3 * ogen.get("choose_s_per_step", float("nan")))))
+if skipped: rows.append(("skipped, past the time budget (GPU_CHECK_BUDGET_S)", skipped))
 print("| check | result |\n|---|---|")
 for k, v in rows:
     print("| %s | %s |" % (k, v))
