@@ -255,7 +255,7 @@ impl<'a> SequenceMatcher<'a> {
             }
             group.push((tag, i1, i2, j1, j2));
         }
-        if !group.is_empty() && !(group.len() == 1 && group[0].0 == Tag::Equal) {
+        if !matches!(group.as_slice(), [] | [(Tag::Equal, ..)]) {
             groups.push(group);
         }
         groups

@@ -124,9 +124,9 @@ pub fn all_mutants(code: &str) -> Vec<Mutant> {
         !matches!(prev, Some("." | "def" | "class" | "import" | "from" | "as"))
             && !matches!(next, Some("(" | "."))
     };
-    for k in 0..sig.len() {
+    for (k, tok) in sig.iter().enumerate() {
         if is_var_use(k) {
-            *var_counts.entry(sig[k].text(code)).or_default() += 1;
+            *var_counts.entry(tok.text(code)).or_default() += 1;
         }
     }
     let vars: Vec<&str> = var_counts

@@ -485,8 +485,10 @@ fn a_failing_group_that_outranks_every_pass_never_drops_a_correctness_pair() {
     let mut inp = inputs(root);
     inp.ranking_executions = Some(root.join("ranking.parquet"));
     for ranker in ["codet", "b4", "pagerank", "pass_rate"] {
-        let mut o = BuildOptions::default();
-        o.ranker = ouro_rank::rankers::Ranker::parse(ranker).unwrap();
+        let mut o = BuildOptions {
+            ranker: ouro_rank::rankers::Ranker::parse(ranker).unwrap(),
+            ..BuildOptions::default()
+        };
         o.pairs.kinds = vec![PairKind::Correctness];
         let out = root.join(format!("out-{ranker}"));
         let report = build_dpo(&inp, &o, &out).unwrap();

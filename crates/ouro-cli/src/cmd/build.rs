@@ -168,14 +168,17 @@ pub struct Args {
 }
 
 fn options(a: &Args) -> anyhow::Result<BuildOptions> {
-    let mut o = BuildOptions::default();
-    o.ranker = match Ranker::parse(&a.ranker).map_err(anyhow::Error::msg)? {
+    let ranker = match Ranker::parse(&a.ranker).map_err(anyhow::Error::msg)? {
         Ranker::PageRank(_) => Ranker::PageRank(PageRankOptions {
             damping: a.pagerank_damping,
             max_iterations: a.pagerank_iterations,
             tolerance: a.pagerank_tolerance,
         }),
         r => r,
+    };
+    let mut o = BuildOptions {
+        ranker,
+        ..BuildOptions::default()
     };
     o.completion_format = match a.completion_format.as_str() {
         "fenced" => CompletionFormat::Fenced,

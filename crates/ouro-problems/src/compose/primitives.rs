@@ -226,9 +226,7 @@ impl Map {
             Mod => out.extend([m(Mod, k + 1), m(Mod, k - 1), m(FloorDiv, k)]),
             Neg => out.push(m(Abs, 0)),
         }
-        out.retain(|m| {
-            !(matches!(m.kind, FloorDiv | Mod) && m.k < 2) && !(m.kind == Mul && m.k < 2)
-        });
+        out.retain(|m| !(matches!(m.kind, FloorDiv | Mod | Mul) && m.k < 2));
         out
     }
 }
