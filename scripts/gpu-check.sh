@@ -24,7 +24,7 @@
 #                                        # in DIR (see scripts/gpu-bins.sh)
 #
 # On the device tool's machine (no Rust, no network, 64 MiB carried): first, here,
-# `scripts/gpu-bins.sh .gpu/bins` (about an hour on 2 cores) and
+# `scripts/gpu-bins.sh .gpu/bins` (about an hour on 2 cores from clean) and
 # `scripts/gpu-wheels.sh`; then one run with carry [".gpu/bins.tar.xz", ".gpu/whl"]
 # (not ".gpu": the unpacked .gpu/bins is 317 MB) and the command
 #   OURO_GPU_BINS=.gpu/bins.tar.xz OURO_GPU_WHEELS=.gpu/whl scripts/gpu-check.sh
@@ -43,8 +43,9 @@ PY="${PYTHON:-python3}"
 
 # GPU_BENCH_TINY=1 is a dry run of this script on the CPU, to find its own
 # mistakes before device time is spent: a 2-layer model of width 64 on `cpu`, no
-# parity binaries (they need the driver), OURO_GPU_BINS a folder holding a CPU
-# build of gpu_step (`cargo build --release -p ouro-train --example gpu_step`).
+# parity binaries (they need the driver), OURO_GPU_BINS a folder holding CPU
+# builds of gpu_step and ouro (`cargo build --release --workspace --example
+# gpu_step`, then target/release/examples/gpu_step and target/release/ouro).
 # Its figures mean nothing; GPU_CHECK_STEPS (default 6) shortens it.
 dev=cuda
 steps="${GPU_CHECK_STEPS:-6}"
