@@ -16,10 +16,10 @@ problems=${1:-2000}
 per=${2:-50}
 profile=${PROFILE:-release}
 if [ "$profile" = release ]; then
-  cargo build --release -p ouro-rank --example bench_build
+  cargo build --release --workspace --example bench_build
   bin=target/release/examples/bench_build
 else
-  cargo build -p ouro-rank --example bench_build
+  cargo build --workspace --example bench_build
   bin=target/debug/examples/bench_build
 fi
 work=$(mktemp -d)

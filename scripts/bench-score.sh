@@ -31,7 +31,7 @@ cd "$root"
 gguf="$(scripts/fetch-smollm2.sh)"
 scripts/fetch-humaneval.sh >/dev/null
 hf="$root/scripts/.cache/smollm2/hf"
-cargo build --release -q -p ouro-model --example bench_score --example bench_generate
+cargo build --release -q --workspace --example bench_score --example bench_generate
 bin="$root/target/release/examples/bench_score"
 [ -f "$hf/model.safetensors" ] || "$root/target/release/examples/bench_generate" import "$gguf" "$hf"
 

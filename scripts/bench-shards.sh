@@ -9,7 +9,7 @@ PY=${OURO_PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || { python3 -m venv .venv && .venv/bin/pip install -q pyarrow; PY=.venv/bin/python; }
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
-cargo build -q --release -p ouro-data --example bench_shards
+cargo build -q --release --workspace --example bench_shards
 OURO=$(target/release/examples/bench_shards "$N" "$DIR")
 PYA=$("$PY" scripts/bench_shards.py "$N" "$DIR/pyarrow.parquet")
 echo "$OURO"; echo "$PYA"

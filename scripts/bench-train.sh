@@ -38,7 +38,7 @@ if [[ -z "$PY" ]]; then
   PY="$VENV/bin/python"
 fi
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores" >&2
-cargo build --release -q -p ouro-train --example bench_step
+cargo build --release -q --workspace --example bench_step
 BIN=target/release/examples/bench_step
 results=()
 run() { echo "running: $*" >&2; results+=("$("$@" | tail -n 1)"); }

@@ -61,7 +61,7 @@ if [ -n "${OURO_GENERATE:-}" ]; then
   # e.g. OURO_GENERATE=target/release/examples/generate_json: the same library calls as
   # `ouro model generate` without building the whole CLI
   gen="$OURO_GENERATE"
-  cargo build -q --release -p ouro-model --example generate_json --example bench_generate
+  cargo build -q --release --workspace --example generate_json --example bench_generate
   [ -f "$hf/model.safetensors" ] || target/release/examples/bench_generate import "$gguf" "$hf"
 else
   cargo build -q -p ouro-cli
