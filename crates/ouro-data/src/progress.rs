@@ -40,7 +40,7 @@ pub fn bar_from(pos: u64, len: u64, show: bool, what: &str, unit: &str) -> Progr
     let (target, template) = if std::io::stderr().is_terminal() {
         (
             ProgressDrawTarget::stderr(),
-            format!("{{prefix}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}}) {{msg}}"),
+            format!("{{prefix}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {unit} ({{rate}}, eta {{eta}}) {{msg}}"),
         )
     } else {
         let interval = std::env::var(INTERVAL_ENV)
@@ -50,14 +50,21 @@ pub fn bar_from(pos: u64, len: u64, show: bool, what: &str, unit: &str) -> Progr
             .unwrap_or(DEFAULT_INTERVAL_S);
         (
             ProgressDrawTarget::term_like_with_hz(Box::new(LogLines::new(interval)), 4),
-            format!("{{prefix}}: {{pos}}/{{len}} {unit} ({{percent}}%, {{per_sec}}, elapsed {{elapsed}}, eta {{eta}}) {{msg}}"),
+            format!("{{prefix}}: {{pos}}/{{len}} {unit} ({{percent}}%, {{rate}}, elapsed {{elapsed}}, eta {{eta}}) {{msg}}"),
         )
     };
     // Built hidden, so that the jump to `pos` reaches the rate estimator (which would
     // otherwise count it as items done in no time) before anything is drawn.
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
     bar.set_style(
-        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key(
+                "rate",
+                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = w.write_str(&rate_text(s.per_sec()));
+                },
+            ),
     );
     bar.set_prefix(what.to_string());
     if pos > 0 {
@@ -66,6 +73,22 @@ pub fn bar_from(pos: u64, len: u64, show: bool, what: &str, unit: &str) -> Progr
     }
     bar.set_draw_target(target);
     bar
+}
+
+/// Items per second as a person reads it: indicatif's own `{per_sec}` prints four decimals
+/// whatever the size (`181.2225/s`), and a training step that takes 9 s reads `0.1070/s`.
+fn rate_text(per_sec: f64) -> String {
+    if !per_sec.is_finite() || per_sec <= 0.0 {
+        "-/s".to_string()
+    } else if per_sec >= 100.0 {
+        format!("{per_sec:.0}/s")
+    } else if per_sec >= 10.0 {
+        format!("{per_sec:.1}/s")
+    } else if per_sec >= 1.0 {
+        format!("{per_sec:.2}/s")
+    } else {
+        format!("{:.1}s each", 1.0 / per_sec)
+    }
 }
 
 /// A "terminal" that turns indicatif's redraws into a log line at most every
@@ -147,6 +170,16 @@ impl TermLike for LogLines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_read_at_their_size() {
+        assert_eq!(rate_text(181.2225), "181/s");
+        assert_eq!(rate_text(42.04), "42.0/s");
+        assert_eq!(rate_text(3.14159), "3.14/s");
+        assert_eq!(rate_text(0.107), "9.3s each");
+        assert_eq!(rate_text(0.0), "-/s");
+        assert_eq!(rate_text(f64::INFINITY), "-/s");
+    }
 
     #[test]
     fn log_lines_print_at_most_once_per_interval() {
