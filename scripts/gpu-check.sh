@@ -99,8 +99,13 @@ in_budget() {
     return 1
   fi
 }
+# Why a command failed, from its log: the panic or exception line (a Rust
+# backtrace or a CUDA notice fills the last lines), else the last lines.
+why() {
+  { grep -m 1 -A 1 "panicked at" "$1" || grep -m 2 -E "Error|error:" "$1" || tail -3 "$1"; } | cut -c1-400
+}
 # Runs a command with stdout to $OUT_DIR/NAME.json and stderr to NAME.err, and
-# echoes the JSON (its last line) or the error's last lines.
+# echoes the JSON (its last line) or why it failed.
 row() {
   local name="$1"
   shift
@@ -108,7 +113,7 @@ row() {
   if "$@" >"$OUT_DIR/$name.json" 2>"$OUT_DIR/$name.err"; then
     tail -n 1 "$OUT_DIR/$name.json" >&2
   else
-    echo "   $name failed: $(tail -3 "$OUT_DIR/$name.err")" >&2
+    echo "   $name failed: $(why "$OUT_DIR/$name.err")" >&2
   fi
 }
 
@@ -140,7 +145,7 @@ if [[ -x "$bins/ouro" ]]; then
     echo "== ouro $* (${SECONDS}s)" >&2
     if ! "$bins/ouro" --no-progress "$@" >"$OUT_DIR/cli-$name.log" 2>&1; then
       cli=FAILED
-      echo "   FAILED: $(tail -3 "$OUT_DIR/cli-$name.log")" >&2
+      echo "   FAILED: $(why "$OUT_DIR/cli-$name.log")" >&2
     fi
   }
   on=(--device "$dev" --dtype bf16)
