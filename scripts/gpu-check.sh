@@ -105,7 +105,7 @@ why() {
   { grep -m 1 -A 1 "panicked at" "$1" || grep -m 2 -E "Error|error:" "$1" || tail -3 "$1"; } | cut -c1-400
 }
 # Runs a command with stdout to $OUT_DIR/NAME.json and stderr to NAME.err, and
-# echoes the JSON (its last line) or why it failed.
+# echoes the JSON (its last line) or why it failed; returns the command's status.
 row() {
   local name="$1"
   shift
@@ -114,6 +114,7 @@ row() {
     tail -n 1 "$OUT_DIR/$name.json" >&2
   else
     echo "   $name failed: $(why "$OUT_DIR/$name.err")" >&2
+    return 1
   fi
 }
 
@@ -142,11 +143,7 @@ if [[ -x "$bins/ouro" ]]; then
   ouro_cli() {
     local name="$1"
     shift
-    echo "== ouro $* (${SECONDS}s)" >&2
-    if ! "$bins/ouro" --no-progress "$@" >"$OUT_DIR/cli-$name.log" 2>&1; then
-      cli=FAILED
-      echo "   FAILED: $(why "$OUT_DIR/cli-$name.log")" >&2
-    fi
+    row "cli-$name" "$bins/ouro" --no-progress "$@" || cli=FAILED
   }
   on=(--device "$dev" --dtype bf16)
   ouro_cli generate model generate --model "$model" --prompt "t5 t6 t7" --max-tokens 16 \

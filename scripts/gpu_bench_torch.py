@@ -27,6 +27,7 @@ runs against the installed versions.
 """
 import json
 import os
+import random
 import sys
 import time
 
@@ -106,9 +107,9 @@ def timed(step, steps):
     return median(times)
 
 
-def words(g, n):
-    """n random words of the one-word-per-id tokenizer: exactly n tokens."""
-    return " ".join("t%d" % int(x) for x in torch.randint(10, VOCAB - 10, (n,), generator=g))
+def words(rng, n):
+    """n random words of the one-word-per-id tokenizer (`rng` a random.Random): exactly n tokens."""
+    return " ".join("t%d" % rng.randrange(10, VOCAB - 10) for _ in range(n))
 
 
 def trl_run(d, steps, mode):
@@ -139,7 +140,7 @@ def trl_run(d, steps, mode):
 
     tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(d, "tokenizer.json"),
                                   bos_token="t1", eos_token="t2", pad_token="t2", unk_token="t0")
-    g = torch.Generator().manual_seed(1)
+    g = random.Random(1)
     common = dict(max_steps=steps + 1, logging_steps=10**6, save_strategy="no", report_to=[],
                   max_length=T, dataloader_num_workers=0, disable_tqdm=True, max_grad_norm=1.0,
                   bf16=True, use_cpu=DEVICE == "cpu",
@@ -172,17 +173,14 @@ def main():
     cmd, d = sys.argv[1], sys.argv[2]
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     if cmd == "cli-data":
-        import random
-
         rng = random.Random(0)
-        say = lambda n: " ".join("t%d" % rng.randrange(10, VOCAB - 10) for _ in range(n))
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, "sft.jsonl"), "w") as f:
             for _ in range(8):
-                f.write(json.dumps({"prompt": say(16), "completion": say(48)}) + "\n")
+                f.write(json.dumps({"prompt": words(rng, 16), "completion": words(rng, 48)}) + "\n")
         with open(os.path.join(d, "dpo.jsonl"), "w") as f:
             for _ in range(8):
-                f.write(json.dumps({"prompt": say(16), "chosen": say(32), "rejected": say(32)}) + "\n")
+                f.write(json.dumps({"prompt": words(rng, 16), "chosen": words(rng, 32), "rejected": words(rng, 32)}) + "\n")
         print(json.dumps({"cli-data": d}))
         return
     if cmd == "tokenizer":
