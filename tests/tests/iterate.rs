@@ -59,6 +59,24 @@ fn tiny_iteration_runs_and_resumes_to_the_same_report() {
         assert!(r.pass_at_k.contains_key("pass@2"));
     }
     assert!(first.rounds[1].sft_metrics.is_some());
+    // Every sampled SFT row of round 1 ran the audit suite (bundled problems
+    // all have one); round 0 trains on references, which are not audited.
+    let sft_dir = run.join("round-01/dataset/sft");
+    let sampled = std::fs::read_dir(&sft_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .flat_map(|p| ouro_data::shard::read_records::<ouro_data::SftRecord>(p).unwrap())
+        .filter(|r| r.origin == "sample")
+        .count() as u64;
+    let r1 = &first.rounds[1];
+    assert_eq!(r1.train_audited_rows, sampled, "audited rows");
+    assert_eq!(r1.train_false_positive_rate.is_some(), sampled > 0);
+    assert!(r1
+        .train_false_positive_rate
+        .is_none_or(|v| (0.0..=1.0).contains(&v)));
+    assert_eq!(first.rounds[0].train_false_positive_rate, None);
+    assert!(out.contains("train FP"), "{out}");
     assert!(run
         .join("round-01/train-sft/model/model.safetensors")
         .exists());
@@ -102,6 +120,8 @@ fn tiny_iteration_runs_and_resumes_to_the_same_report() {
             a.round
         );
         assert_eq!(a.data_counts, b.data_counts);
+        assert_eq!(a.train_false_positive_rate, b.train_false_positive_rate);
+        assert_eq!(a.train_audited_rows, b.train_audited_rows);
     }
     // Stages the resume skipped count the seconds of their finished run, not 0.
     for phase in ["sample", "execute", "build"] {
@@ -209,6 +229,16 @@ fn quickstart_improves() {
         .false_positive_rate
         .unwrap_or(0.0);
     assert!(fp <= 0.03, "last round's false-positive rate {fp}");
+    // Every round's sampled SFT rows ran the audit suite; few of them fail it.
+    for r in &report.rounds[1..] {
+        assert!(
+            r.train_audited_rows > 0,
+            "round {} audited nothing",
+            r.round
+        );
+        let train_fp = r.train_false_positive_rate.unwrap();
+        assert!(train_fp <= 0.05, "round {}: train FP {train_fp}", r.round);
+    }
 }
 
 #[test]

@@ -100,6 +100,14 @@ pub struct RoundReport {
     /// Filter-passing held-out samples that ran the audit tests: the rate's denominator.
     #[serde(default)]
     pub audited_passes: u64,
+    /// Share of the round's sampled SFT rows (chosen by the filter tests)
+    /// that fail the audit tests: wrong programs trained on. `None` when no
+    /// row could be audited, and for round 0, which trains on references.
+    #[serde(default)]
+    pub train_false_positive_rate: Option<f64>,
+    /// Sampled SFT rows that ran the audit tests: that rate's denominator.
+    #[serde(default)]
+    pub train_audited_rows: u64,
     /// B-STaR balance score of the round's training selection.
     pub balance_score: Option<f64>,
     /// Rows built this round by kind: `sft`, `dpo`, `repair`, `lintseq`, `fait`, ...

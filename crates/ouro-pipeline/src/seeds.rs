@@ -81,6 +81,9 @@ pub struct SeedRound {
     /// Keyed `"pass@K"`, as in `report.json`.
     pub pass_at_k: BTreeMap<String, MeanSd>,
     pub false_positive_rate: MeanSd,
+    /// Share of the round's sampled SFT rows that fail the audit tests.
+    #[serde(default)]
+    pub train_false_positive_rate: MeanSd,
     pub control_pass_at_1: MeanSd,
     /// Main minus control pass@1, per seed, then averaged.
     pub margin_over_control: MeanSd,
@@ -306,6 +309,10 @@ pub fn summarise(reports: &[RunReport]) -> Vec<SeedRound> {
                 })
                 .collect();
             let fp: Vec<f64> = main.iter().filter_map(|r| r.false_positive_rate).collect();
+            let train_fp: Vec<f64> = main
+                .iter()
+                .filter_map(|r| r.train_false_positive_rate)
+                .collect();
             let ctl: Vec<f64> = control.iter().flatten().copied().collect();
             let margin: Vec<f64> = p1
                 .iter()
@@ -322,6 +329,7 @@ pub fn summarise(reports: &[RunReport]) -> Vec<SeedRound> {
                 pass_at_1: MeanSd::of(&p1),
                 pass_at_k,
                 false_positive_rate: MeanSd::of(&fp),
+                train_false_positive_rate: MeanSd::of(&train_fp),
                 control_pass_at_1: MeanSd::of(&ctl),
                 margin_over_control: MeanSd::of(&margin),
                 gain_over_round0: MeanSd::of(&gain),
@@ -349,8 +357,8 @@ pub fn seeds_table(report: &SeedsReport) -> String {
         out.push_str(&format!(" {k:>13}"));
     }
     out.push_str(&format!(
-        " {:>13} {:>13} {:>13} {:>13}\n",
-        "gain vs r0", "FP rate", "control", "margin"
+        " {:>13} {:>13} {:>13} {:>13} {:>13}\n",
+        "gain vs r0", "FP rate", "train FP", "control", "margin"
     ));
     for r in &report.rounds {
         out.push_str(&format!("{:<6} {:>13}", r.round, r.pass_at_1.percent()));
@@ -360,9 +368,10 @@ pub fn seeds_table(report: &SeedsReport) -> String {
         }
         let opt = |m: &MeanSd| if m.n == 0 { "-".into() } else { m.percent() };
         out.push_str(&format!(
-            " {:>13} {:>13} {:>13} {:>13}\n",
+            " {:>13} {:>13} {:>13} {:>13} {:>13}\n",
             r.gain_over_round0.percent(),
             opt(&r.false_positive_rate),
+            opt(&r.train_false_positive_rate),
             opt(&r.control_pass_at_1),
             opt(&r.margin_over_control)
         ));
@@ -435,6 +444,8 @@ mod tests {
             round: r,
             pass_at_1: p1,
             false_positive_rate: Some(fp),
+            // Round 0 trains on references, which are not audited.
+            train_false_positive_rate: (r > 0).then_some(fp / 2.0),
             pass_at_k: [("pass@4".to_string(), p1 + 0.1)].into(),
             ..Default::default()
         }
@@ -462,6 +473,11 @@ mod tests {
         close(s[1].margin_over_control.mean, 0.2);
         close(s[1].margin_over_control.sd, (0.02f64).sqrt());
         close(s[1].false_positive_rate.mean, 0.03);
+        close(s[1].train_false_positive_rate.mean, 0.015);
+        assert_eq!(
+            s[0].train_false_positive_rate.n, 0,
+            "nothing audited in round 0"
+        );
         close(s[1].pass_at_k["pass@4"].mean, 0.55);
         let table = seeds_table(&SeedsReport {
             seeds: vec![1, 2],
@@ -469,5 +485,6 @@ mod tests {
             ..Default::default()
         });
         assert!(table.contains("45.0 ± 7.1"), "{table}");
+        assert!(table.contains("train FP"), "{table}");
     }
 }

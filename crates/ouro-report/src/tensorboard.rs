@@ -99,7 +99,8 @@ pub fn export_train(out: &Path) -> Result<PathBuf> {
 }
 
 /// `ouro run --report-to tensorboard`: per round (the step), `eval/pass@k`,
-/// `eval/false_positive_rate` and `data/<config>_rows` from `report.json`, the
+/// `eval/false_positive_rate`, `data/train_false_positive_rate` and
+/// `data/<config>_rows` from `report.json`, the
 /// control arm's `control/pass@k`, and every round's training steps as
 /// `train/*` (SFT) and `train_dpo/*` on one step axis across rounds.
 pub fn export_run(run_dir: &Path) -> Result<PathBuf> {
@@ -129,6 +130,10 @@ pub fn export_run(run_dir: &Path) -> Result<PathBuf> {
             }
         }
         push("eval/false_positive_rate".into(), &r["false_positive_rate"]);
+        push(
+            "data/train_false_positive_rate".into(),
+            &r["train_false_positive_rate"],
+        );
         if let Some(counts) = r["data_counts"].as_object() {
             for (k, v) in counts {
                 push(format!("data/{k}_rows"), v);

@@ -35,6 +35,9 @@ fn round(r: u32, pass1: f64, sft: Option<&str>, dpo: Option<&str>) -> RoundRepor
         ]),
         false_positive_rate: Some(0.08 - 0.01 * r as f64),
         audited_passes: 400,
+        // Round 0 trains on references: nothing to audit.
+        train_false_positive_rate: (r > 0).then(|| 0.017 * r as f64),
+        train_audited_rows: if r > 0 { 500 } else { 0 },
         balance_score: Some(0.4 + 0.1 * r as f64),
         data_counts: BTreeMap::from([
             ("sft".to_string(), 1000 + 300 * r as u64),
@@ -174,6 +177,11 @@ fn renders_tables_embedded_charts_and_png_files() {
             "pass@1 has one column: {head}"
         );
     }
+    assert!(html.contains("<th class=\"n\">train false pos.</th>"));
+    assert!(
+        html.contains("<td class=\"n\">3.4%</td>"),
+        "round 2's training rows that fail the audit"
+    );
     assert!(html.contains("main vs control"));
     assert!(html.contains("<th class=\"n\">repair</th>"));
     assert!(

@@ -195,7 +195,7 @@ pub fn evaluate(samples: &[Sample], executions: &[Execution], ks: &[usize]) -> E
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn sample(problem: &str, id: &str) -> Sample {
@@ -217,7 +217,7 @@ mod tests {
         }
     }
 
-    fn exec(id: &str, suite: Suite, verdict: Verdict) -> Execution {
+    pub(crate) fn exec(id: &str, suite: Suite, verdict: Verdict) -> Execution {
         Execution {
             sample_id: id.into(),
             problem_id: String::new(),

@@ -24,8 +24,8 @@ pub fn round_table(report: &RunReport) -> String {
         out.push_str(&format!(" {k:>8}"));
     }
     out.push_str(&format!(
-        " {:>8} {:>8} {:>9}\n",
-        "FP rate", "SFT rows", "control"
+        " {:>8} {:>9} {:>8} {:>9}\n",
+        "FP rate", "train FP", "SFT rows", "control"
     ));
     let control: BTreeMap<u32, f64> = report
         .control
@@ -40,17 +40,14 @@ pub fn round_table(report: &RunReport) -> String {
                 None => out.push_str(&format!(" {:>8}", "-")),
             }
         }
-        let fp = r
-            .false_positive_rate
-            .map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+        let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
+        let (fp, train_fp) = (pct(r.false_positive_rate), pct(r.train_false_positive_rate));
         let sft = r
             .data_counts
             .get("sft")
             .map_or("-".to_string(), |v| v.to_string());
-        let ctl = control
-            .get(&r.round)
-            .map_or("-".to_string(), |v| format!("{:.1}%", 100.0 * v));
-        out.push_str(&format!(" {fp:>8} {sft:>8} {ctl:>9}\n"));
+        let ctl = pct(control.get(&r.round).copied());
+        out.push_str(&format!(" {fp:>8} {train_fp:>9} {sft:>8} {ctl:>9}\n"));
     }
     out
 }

@@ -57,7 +57,11 @@ fn eval_table(rows: &[RoundReport], keys: &[String]) -> Table {
         "#pass@1".into(),
     ];
     head.extend(keys.iter().map(|k| format!("#{k}")));
-    head.extend(["#false pos.".into(), "#balance".into()]);
+    head.extend([
+        "#false pos.".into(),
+        "#train false pos.".into(),
+        "#balance".into(),
+    ]);
     let mut t = Table::new(head);
     for r in rows {
         let mut cells = vec![
@@ -68,7 +72,11 @@ fn eval_table(rows: &[RoundReport], keys: &[String]) -> Table {
             pct(Some(r.pass_at_1)),
         ];
         cells.extend(keys.iter().map(|k| pct(r.pass_at_k.get(k).copied())));
-        cells.extend([fp_cell(r), num(r.balance_score, 3)]);
+        cells.extend([
+            fp_cell(r),
+            pct(r.train_false_positive_rate),
+            num(r.balance_score, 3),
+        ]);
         t.row(cells);
     }
     t
@@ -223,6 +231,16 @@ fn charts(ctx: &mut Ctx, main: &Arm, control: &Arm, keys: &[String]) -> Result<S
         let mut series = Vec::new();
         series.extend(round_series(main.rows, "main".into(), 0, false, f));
         series.extend(round_series(control.rows, "control".into(), 0, true, f));
+        if file == "false_positive_rate.png" {
+            // The rows each round trained on, beside the held-out samples.
+            series.extend(round_series(
+                main.rows,
+                "main: training rows".into(),
+                1,
+                false,
+                |r| r.train_false_positive_rate,
+            ));
+        }
         let label = title.trim_end_matches(" by round");
         s.push_str(&format!("<h3>{}</h3>", html::escape(label)));
         if series.is_empty() && file == "false_positive_rate.png" {

@@ -22,6 +22,7 @@ type Trained = (
 const STOP: [&str; 4] = ["\ndef ", "\nclass ", "\nif __name__", "\nprint("];
 use crate::markers::{stage, RunSummary};
 
+mod audit;
 mod edits;
 mod resample;
 mod rows;
@@ -372,7 +373,7 @@ impl Ctx<'_> {
             crate::stages::decontamination(&self.cfg.decontaminate(), &self.splits.eval, &dir)?;
         let inputs = ouro_rank::build::BuildInputs {
             problems: self.problems_dir.clone(),
-            samples: samples_dir,
+            samples: samples_dir.clone(),
             executions: executions_dir.clone(),
             eval_problems: None,
             benchmarks,
@@ -403,6 +404,7 @@ impl Ctx<'_> {
         )?;
 
         let accepted = self.accepted_rows(round)?;
+        let audit = self.audit_training_rows(round, &accepted, &samples_dir)?;
         self.edit_datasets(round, it, &accepted)?;
 
         // Seed + replayed earlier rounds + this round's selection.
@@ -440,6 +442,8 @@ impl Ctx<'_> {
             }
         }
         row.balance_score = sft_balance(&dataset)?;
+        row.train_false_positive_rate = audit.rate;
+        row.train_audited_rows = audit.audited;
         row.seconds = self.take_seconds();
         RunReport::upsert(&mut self.report.rounds, row);
         self.report.write(self.run.root())?;
