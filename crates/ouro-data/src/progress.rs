@@ -175,7 +175,7 @@ mod tests {
     fn rates_read_at_their_size() {
         assert_eq!(rate_text(181.2225), "181/s");
         assert_eq!(rate_text(42.04), "42.0/s");
-        assert_eq!(rate_text(3.14159), "3.14/s");
+        assert_eq!(rate_text(3.1372), "3.14/s");
         assert_eq!(rate_text(0.107), "9.3s each");
         assert_eq!(rate_text(0.0), "-/s");
         assert_eq!(rate_text(f64::INFINITY), "-/s");

@@ -115,9 +115,9 @@ impl<'a> SequenceMatcher<'a> {
         let (a, b) = (self.a, self.b);
         let (mut besti, mut bestj, mut bestsize) = (alo, blo, 0usize);
         j2len.clear();
-        for i in alo..ahi {
+        for (i, ai) in a.iter().enumerate().take(ahi).skip(alo) {
             newj2len.clear();
-            if let Some(js) = self.b2j.get(a[i]) {
+            if let Some(js) = self.b2j.get(ai) {
                 for &j in js {
                     if j < blo {
                         continue;

@@ -106,9 +106,12 @@ fn line_char_ranges(s: &str) -> Vec<(usize, usize)> {
     out
 }
 
-/// Char spans `[start, end)` of `code` that differ from `other`, split into
+/// Char spans `[start, end)`.
+pub type Spans = Vec<(usize, usize)>;
+
+/// Char spans of `code` that differ from `other`, split into
 /// (changed tokens, changed lines) for the `code` side.
-pub fn changed_spans(code: &str, other: &str) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+pub fn changed_spans(code: &str, other: &str) -> (Spans, Spans) {
     let code_lines: Vec<&str> = code.split('\n').collect();
     let other_lines: Vec<&str> = other.split('\n').collect();
     let ranges = line_char_ranges(code);

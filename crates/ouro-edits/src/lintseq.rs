@@ -218,6 +218,9 @@ pub fn sequences_for_program_with(
     Ok(out)
 }
 
+/// One program's sequences, with its duplicate and replay-failure counts.
+type SequencesOf = (Vec<LintseqRecord>, u64, u64);
+
 /// Generates records for already-loaded programs (in parallel).
 pub fn generate(
     programs: &[ProgramInput],
@@ -243,7 +246,7 @@ pub fn generate(
         "programs",
     );
     let lint_calls = AtomicU64::new(0);
-    let results: Vec<Result<(Vec<LintseqRecord>, u64, u64), BadProgram>> = programs
+    let results: Vec<Result<SequencesOf, BadProgram>> = programs
         .par_iter()
         .map(|p| {
             let res = match &p.program {

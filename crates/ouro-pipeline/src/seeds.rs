@@ -169,6 +169,9 @@ pub fn member_pipeline(text: &str, source: &Path, seed: u64, out: &Path) -> Resu
     ))
 }
 
+/// One member run's outcome: its seed's summary line and its report.
+type MemberResult = Result<(SeedRun, RunReport)>;
+
 /// Runs `pipeline` once per seed, `jobs` member runs at a time (resuming
 /// finished members when `resume`), then writes and returns the summary.
 pub fn run_seeds(pipeline: &Path, seeds: &[u64], jobs: usize, resume: bool) -> Result<SeedsReport> {
@@ -241,11 +244,11 @@ pub fn run_seeds(pipeline: &Path, seeds: &[u64], jobs: usize, resume: bool) -> R
     };
     // Member runs are independent directories; with `jobs` > 1 they share the
     // cores (each run's results are seeded, so only wall time changes).
-    let results: Vec<Result<(SeedRun, RunReport)>> = if jobs <= 1 {
+    let results: Vec<MemberResult> = if jobs <= 1 {
         (0..n).map(run_one).collect()
     } else {
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let slots: Vec<std::sync::Mutex<Option<Result<(SeedRun, RunReport)>>>> =
+        let slots: Vec<std::sync::Mutex<Option<MemberResult>>> =
             (0..n).map(|_| std::sync::Mutex::new(None)).collect();
         std::thread::scope(|scope| {
             for _ in 0..jobs.min(n) {

@@ -36,7 +36,7 @@ fn round(r: u32, pass1: f64, sft: Option<&str>, dpo: Option<&str>) -> RoundRepor
         false_positive_rate: Some(0.08 - 0.01 * r as f64),
         audited_passes: 400,
         // Round 0 trains on references: nothing to audit.
-        train_false_positive_rate: (r > 0).then(|| 0.017 * r as f64),
+        train_false_positive_rate: (r > 0).then_some(0.017 * r as f64),
         train_audited_rows: if r > 0 { 500 } else { 0 },
         balance_score: Some(0.4 + 0.1 * r as f64),
         data_counts: BTreeMap::from([

@@ -263,7 +263,9 @@ pub(crate) mod tests {
         assert_eq!(r.pass_at_k.keys().collect::<Vec<_>>(), ["pass@1", "pass@2"]);
         assert_eq!(r.false_positive_rate, Some(0.5));
         assert_eq!(r.audited_passes, 2);
-        let table: Vec<(&str, u64, u64, Option<(&str, &str)>)> = r
+        // (problem, samples, passes, first failure as (sample, verdict)).
+        type Row<'a> = (&'a str, u64, u64, Option<(&'a str, &'a str)>);
+        let table: Vec<Row> = r
             .per_problem
             .iter()
             .map(|p| {
