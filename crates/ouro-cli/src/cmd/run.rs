@@ -19,6 +19,11 @@ Examples:
 
 Each stage writes RUN/round-00/<stage>/ and a completion marker; --resume skips finished stages.
 
+The round table a training run ends with: held-out pass@k (strict: a sample must pass the filter
+and the audit tests), FP rate (held-out filter passes the audit tests reject), train FP (the
+round's SFT rows, chosen by the filter tests, that the audit tests reject), SFT rows, and the
+control arm's pass@1. RUN/report.json holds the same per round.
+
 Scale-out over a shared filesystem (data pipelines; `ouro launch slurm|k8s` writes the jobs):
   ouro run pipelines/datasets.toml --shard 3 --num-shards 8 --resume   one of 8 shard tasks
   ouro run pipelines/datasets.toml --merge --num-shards 8 --resume     once all 8 finished
@@ -61,8 +66,9 @@ pub struct Args {
     #[arg(long, value_name = "J", default_value_t = 1, requires = "seeds")]
     jobs: usize,
     /// Also write the run's curves for a tracker: `tensorboard` writes RUN/runs/events.*
-    /// (eval/pass@k, control/pass@k, eval/false_positive_rate per round; every
-    /// round's train/* steps), for `tensorboard --logdir RUN/runs`.
+    /// (eval/pass@k, control/pass@k, eval/false_positive_rate and
+    /// data/train_false_positive_rate per round; every round's train/* steps),
+    /// for `tensorboard --logdir RUN/runs`.
     #[arg(long, value_enum, default_value = "none", conflicts_with = "seeds")]
     report_to: crate::cmd::train::ReportTo,
     /// Print one JSON object on stdout instead of the tables: `schema_version`, the
