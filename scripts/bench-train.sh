@@ -17,6 +17,8 @@
 # run), ouro DPO 0.451 s, TRL DPOTrainer 0.514 s (ratio 0.88).
 # 2026-12-05, 2-core EPYC, three runs at 00ea95d: the generic path (OURO_BENCH_GENERIC=1, what a
 # GPU runs) 1.015-1.100 s against plain torch 0.704-0.739 s (1.39-1.56x); ouro SFT 0.82-0.88x.
+# 2026-12-06, 2-core EPYC, two runs at 625adb3 (torch 2.11.0, TRL 1.16.0): ouro SFT 0.434 / 0.445 s,
+# torch 0.662 / 0.485 s, TRL SFT 0.473 / 0.442 s; ouro DPO 0.451 / 0.436 s, TRL DPO 0.547 / 0.562 s.
 # ouro trains through ouro_model's hand-written train pass; OURO_TRAIN_AUTOGRAD=1 makes it
 # use candle's autograd instead (0.93 s/step here, 1.14 s before gemm's AVX-512 kernels were on).
 set -euo pipefail
