@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use anyhow::Result;
-use ouro_data::run::{part_path, StageStats};
+use ouro_data::run::part_path;
 use ouro_data::{shard, Execution, Sample, SftRecord, ShardSpec, Suite, Verdict};
 
+use super::sampling::execute_stage;
 use super::{Ctx, Phase};
-use crate::config::DEFAULT_CPU_MS;
 
 /// How the audit suite judged a round's sampled SFT rows.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -71,30 +71,14 @@ impl Ctx<'_> {
             return Ok(TrainAudit::default());
         }
         let problems_dir = self.problems_dir.clone();
-        let execute = self.cfg.execute.as_ref();
-        let cpu_ms = execute.map_or(DEFAULT_CPU_MS, |e| e.cpu_ms);
-        let workers = execute.map_or(0, |e| e.workers);
+        let opts = self.exec_options(vec![Suite::Audit], false);
         self.stage(
             Phase::Execute,
             &exec_dir,
             &format!("round {round} audit of training rows"),
             || {
                 shard::write_records(part_path(&samples_out, ShardSpec::default()), &kept)?;
-                let mut opts = ouro_exec::ExecOptions {
-                    workers,
-                    progress: true,
-                    suites: vec![Suite::Audit],
-                    count_lines: false,
-                    ..Default::default()
-                };
-                opts.limits.cpu_ms = cpu_ms;
-                let r = ouro_exec::execute(&problems_dir, &samples_out, &exec_dir, &opts)?;
-                let mut s = StageStats::default();
-                s.add("executions", r.records as u64);
-                for (verdict, n) in &r.verdicts {
-                    s.add(&format!("verdict_{verdict}"), *n as u64);
-                }
-                Ok(s)
+                execute_stage(&problems_dir, &samples_out, &exec_dir, &opts)
             },
         )?;
         // No shard at all when no accepted row's problem has audit tests.

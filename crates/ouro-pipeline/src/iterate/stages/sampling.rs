@@ -34,12 +34,6 @@ impl Ctx<'_> {
         let samples_dir = dir.join("samples");
         let exec_dir = dir.join("executions");
         let seed = self.cfg.problems.seed;
-        let cpu_ms = self
-            .cfg
-            .execute
-            .as_ref()
-            .map_or(DEFAULT_CPU_MS, |e| e.cpu_ms);
-        let workers = self.cfg.execute.as_ref().map_or(0, |e| e.workers);
         // pass@k reads verdicts alone.
         let count_lines = !eval
             && self
@@ -47,6 +41,11 @@ impl Ctx<'_> {
                 .iterate
                 .as_ref()
                 .is_some_and(|it| crate::config::DatasetKind::read_line_counts(&it.datasets));
+        let mut suites = vec![ouro_data::Suite::Filter];
+        if audit {
+            suites.push(ouro_data::Suite::Audit);
+        }
+        let exec_opts = self.exec_options(suites, count_lines);
         let problems_dir = self.problems_dir.clone();
         let (device, dtype, sample_dtype) =
             self.cfg.model.as_ref().map_or((None, None, None), |m| {
@@ -97,28 +96,27 @@ impl Ctx<'_> {
             execute_phase,
             &exec_dir,
             &format!("{label} execute"),
-            || {
-                let mut opts = ouro_exec::ExecOptions {
-                    workers,
-                    progress: true,
-                    suites: vec![ouro_data::Suite::Filter],
-                    count_lines,
-                    ..Default::default()
-                };
-                if audit {
-                    opts.suites.push(ouro_data::Suite::Audit);
-                }
-                opts.limits.cpu_ms = cpu_ms;
-                let r = ouro_exec::execute(&problems_dir, &samples_dir, &exec_dir, &opts)?;
-                let mut s = StageStats::default();
-                s.add("executions", r.records as u64);
-                for (verdict, n) in &r.verdicts {
-                    s.add(&format!("verdict_{verdict}"), *n as u64);
-                }
-                Ok(s)
-            },
+            || execute_stage(&problems_dir, &samples_dir, &exec_dir, &exec_opts),
         )?;
         Ok((shard::read_dir(&samples_dir)?, shard::read_dir(&exec_dir)?))
+    }
+
+    /// The executor options of the run's `[execute]` section, running `suites`.
+    pub(super) fn exec_options(
+        &self,
+        suites: Vec<ouro_data::Suite>,
+        count_lines: bool,
+    ) -> ouro_exec::ExecOptions {
+        let execute = self.cfg.execute.as_ref();
+        let mut opts = ouro_exec::ExecOptions {
+            workers: execute.map_or(0, |e| e.workers),
+            progress: true,
+            suites,
+            count_lines,
+            ..Default::default()
+        };
+        opts.limits.cpu_ms = execute.map_or(DEFAULT_CPU_MS, |e| e.cpu_ms);
+        opts
     }
 
     /// Samples the eval split with `model` and records the round's row.
@@ -181,4 +179,21 @@ impl Ctx<'_> {
         ));
         Ok(row)
     }
+}
+
+/// An execute stage's body: runs `opts` over `samples_dir` into `exec_dir`;
+/// the marker's counts are the records and their verdicts.
+pub(super) fn execute_stage(
+    problems_dir: &Path,
+    samples_dir: &Path,
+    exec_dir: &Path,
+    opts: &ouro_exec::ExecOptions,
+) -> Result<StageStats> {
+    let r = ouro_exec::execute(problems_dir, samples_dir, exec_dir, opts)?;
+    let mut s = StageStats::default();
+    s.add("executions", r.records as u64);
+    for (verdict, n) in &r.verdicts {
+        s.add(&format!("verdict_{verdict}"), *n as u64);
+    }
+    Ok(s)
 }
