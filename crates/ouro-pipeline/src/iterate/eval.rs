@@ -198,7 +198,7 @@ pub fn evaluate(samples: &[Sample], executions: &[Execution], ks: &[usize]) -> E
 pub(crate) mod tests {
     use super::*;
 
-    fn sample(problem: &str, id: &str) -> Sample {
+    pub(crate) fn sample(problem: &str, id: &str) -> Sample {
         Sample {
             sample_id: id.into(),
             problem_id: problem.into(),

@@ -10,6 +10,7 @@
 //! RUN/round-NN/samples/        the round's attempts at pool problems
 //! RUN/round-NN/executions/
 //! RUN/round-NN/dataset/        sft (+ dpo) rows built from them (ouro-rank)
+//! RUN/round-NN/train-audit/    the audit suite on the sft rows' samples (`audit`)
 //! RUN/round-NN/train-data/     seed + replayed + new rows actually trained on
 //! RUN/round-NN/eval/           held-out samples, executions and eval.json
 //! RUN/control/round-NN/...     the seed-only control arm, when enabled
@@ -18,6 +19,7 @@
 //! resumes at the stage it was in. All randomness is seeded by (run seed,
 //! problem, round, index), which makes a resumed run produce the same result.
 
+pub mod audit;
 mod data;
 pub mod eval;
 mod stages;

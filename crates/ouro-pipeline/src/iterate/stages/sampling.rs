@@ -190,10 +190,5 @@ pub(super) fn execute_stage(
     opts: &ouro_exec::ExecOptions,
 ) -> Result<StageStats> {
     let r = ouro_exec::execute(problems_dir, samples_dir, exec_dir, opts)?;
-    let mut s = StageStats::default();
-    s.add("executions", r.records as u64);
-    for (verdict, n) in &r.verdicts {
-        s.add(&format!("verdict_{verdict}"), *n as u64);
-    }
-    Ok(s)
+    Ok(super::exec_stats(&r))
 }
