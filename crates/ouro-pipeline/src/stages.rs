@@ -208,6 +208,17 @@ pub(crate) fn execute_stage(
     Ok(stats)
 }
 
+/// An expert-iteration execute stage's marker counts: the records and the
+/// verdicts of the pairs executed now.
+pub(crate) fn exec_stats(r: &ouro_exec::ExecStats) -> StageStats {
+    let mut s = StageStats::default();
+    s.add("executions", r.records as u64);
+    for (verdict, n) in &r.verdicts {
+        s.add(&format!("verdict_{verdict}"), *n as u64);
+    }
+    s
+}
+
 /// The benchmarks `[decontaminate]` names, for a build: its files and (when
 /// `eval` is on) the run's evaluation problems, imported and written to one
 /// problem shard in `dir` (rewritten each time: it is deterministic), and

@@ -72,7 +72,7 @@ pub fn execute_audit(
         ..opts.clone()
     };
     let r = ouro_exec::execute(problems_dir, &samples_out, &out.join("executions"), &opts)?;
-    Ok(crate::iterate::stages::exec_stats(&r))
+    Ok(crate::stages::exec_stats(&r))
 }
 
 /// [`train_audit`] of `rows` over what [`execute_audit`] wrote to `out`.

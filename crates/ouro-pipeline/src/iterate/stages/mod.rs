@@ -149,16 +149,6 @@ fn rel(run: &RunDir, p: &Path) -> String {
         .to_string()
 }
 
-/// An execute stage's marker counts: the records and their verdicts.
-pub(crate) fn exec_stats(r: &ouro_exec::ExecStats) -> StageStats {
-    let mut s = StageStats::default();
-    s.add("executions", r.records as u64);
-    for (verdict, n) in &r.verdicts {
-        s.add(&format!("verdict_{verdict}"), *n as u64);
-    }
-    s
-}
-
 fn train_stats(
     report: &ouro_train::engine::TrainReport,
     prep: &ouro_train::tokenize::PrepStats,

@@ -190,5 +190,5 @@ pub(super) fn execute_stage(
     opts: &ouro_exec::ExecOptions,
 ) -> Result<StageStats> {
     let r = ouro_exec::execute(problems_dir, samples_dir, exec_dir, opts)?;
-    Ok(super::exec_stats(&r))
+    Ok(crate::stages::exec_stats(&r))
 }
