@@ -106,7 +106,7 @@ fn interrupt_when(pipeline: &str, marker: &std::path::Path) -> (Option<i32>, Str
     (status.code(), err)
 }
 
-/// Ctrl-C while round 1 samples, and again while it trains: each time the
+/// Ctrl-C while round 1 samples, audits its training rows and trains: each time the
 /// hint names the resume command, and the resumed run's report equals an
 /// uninterrupted run's to the last figure (pass@k, data counts, losses).
 #[test]
@@ -132,7 +132,11 @@ fn sigint_during_sampling_and_training_resumes_to_the_same_report() {
             .collect()
     };
     let mut interrupted = 0;
-    for stage in ["round-01/samples", "round-01/train-sft"] {
+    for stage in [
+        "round-01/samples",
+        "round-01/train-audit",
+        "round-01/train-sft",
+    ] {
         let (code, err) = interrupt_when(&p, &run.join(stage));
         if code != Some(0) {
             interrupted += 1;
@@ -151,10 +155,15 @@ fn sigint_during_sampling_and_training_resumes_to_the_same_report() {
             assert_eq!(g.pass_at_k, w.pass_at_k, "{stage}: round {}", g.round);
             assert_eq!(g.data_counts, w.data_counts, "{stage}: round {}", g.round);
             assert_eq!(g.false_positive_rate, w.false_positive_rate, "{stage}");
+            assert_eq!(
+                (g.train_false_positive_rate, g.train_audited_rows),
+                (w.train_false_positive_rate, w.train_audited_rows),
+                "{stage}"
+            );
         }
         assert_eq!(losses(&run), losses(&plain.path().join("run")), "{stage}");
         // The next interruption starts from a run with round 0 only.
         std::fs::remove_dir_all(run.join("round-01")).unwrap();
     }
-    eprintln!("interrupted {interrupted} of 2 times");
+    eprintln!("interrupted {interrupted} of 3 times");
 }

@@ -157,6 +157,21 @@ pub(crate) fn killed_verdict(run: &Run) -> Option<(Verdict, String)> {
     }
 }
 
+/// Whether a run killed for time held at least 90% of its memory budget
+/// (`memory_mb`, above the interpreter's own size) at its peak. With no swap the
+/// last allocations before that wall crawl (reclaim, or a VM backing each fresh
+/// page on first touch), so the CPU budget can run out before Python raises
+/// MemoryError or the kernel OOM-kills: its memory, not its loop, stopped it.
+/// On a loaded 2-core VM a 10 MB-a-step bomb reached 249 of 256 MB in 1.03 s
+/// of CPU, with no cgroup limit hit, and was judged a CPU timeout.
+pub(crate) fn timed_out_at_memory_wall(runs: &[Run], memory_mb: u64) -> bool {
+    memory_mb > 0
+        && runs.iter().any(|r| {
+            matches!(r.killed.as_deref(), Some("cpu" | "wall"))
+                && r.max_rss_kb.saturating_mul(10) >= memory_mb * 1024 * 9
+        })
+}
+
 pub(crate) fn is_memory_error(name: &str) -> bool {
     name == "MemoryError"
 }
@@ -391,6 +406,29 @@ mod tests {
     }
 
     const N: &str = "abc";
+
+    #[test]
+    fn a_time_kill_at_the_memory_wall_counts_as_memory() {
+        let killed = |how: &str, rss_mb: u64| Run {
+            killed: Some(how.into()),
+            max_rss_kb: rss_mb * 1024,
+            ..run("", None, Some(9))
+        };
+        // The CI case: 249 MB of a 256 MB budget when the CPU budget ran out.
+        assert!(timed_out_at_memory_wall(&[killed("cpu", 249)], 256));
+        assert!(timed_out_at_memory_wall(&[killed("wall", 231)], 256));
+        // A loop that holds little memory is a plain timeout.
+        assert!(!timed_out_at_memory_wall(&[killed("cpu", 200)], 256));
+        // Only time kills: an output kill or a clean exit near the budget is not.
+        assert!(!timed_out_at_memory_wall(&[killed("output", 255)], 256));
+        let clean = Run {
+            max_rss_kb: 255 * 1024,
+            ..run("", Some(0), None)
+        };
+        assert!(!timed_out_at_memory_wall(&[clean], 256));
+        // No budget, no wall.
+        assert!(!timed_out_at_memory_wall(&[killed("cpu", 249)], 0));
+    }
 
     #[test]
     fn all_tests_then_marker_is_a_pass() {

@@ -9,7 +9,7 @@ use super::{Job, Shared, Spy};
 use crate::isolate::{self, CompileCache, Compiled};
 use crate::protocol::{Request, WireLimits};
 use crate::slot::{Slot, SlotSpec};
-use crate::verdict::{judge_assert, judge_io, Judged};
+use crate::verdict::{judge_assert, judge_io, timed_out_at_memory_wall, Judged};
 use crate::verdict_isolated::judge_isolated;
 use crate::{executor_version_for, ExecOptions, JudgeMode};
 
@@ -245,7 +245,8 @@ pub(super) fn run_job(
                     .iter()
                     .any(|r| matches!(r.killed.as_deref(), Some("cpu" | "wall")));
                 let oom = s.oom_kills() > oom_before
-                    || (timed_out && s.memory_limit_hits() > limit_hits_before);
+                    || (timed_out && s.memory_limit_hits() > limit_hits_before)
+                    || timed_out_at_memory_wall(&resp.runs, opts.limits.memory_mb);
                 let judged: Judged = match (tests, &compiled) {
                     (Tests::AssertScript { .. }, Some(c)) => judge_isolated(&resp, &nonce, oom, c),
                     (Tests::AssertScript { .. }, None) => judge_assert(&resp, &nonce, oom),
