@@ -171,16 +171,11 @@ pub(crate) fn execute_stage(
     out: &Path,
     shard: ShardSpec,
 ) -> Result<StageStats> {
-    let mut opts = ouro_exec::ExecOptions {
-        workers: e.workers,
-        progress: true,
-        count_lines,
-        ..Default::default()
-    };
-    opts.limits.cpu_ms = e.cpu_ms;
+    let mut suites = vec![ouro_data::Suite::Filter];
     if e.audit {
-        opts.suites = vec![ouro_data::Suite::Filter, ouro_data::Suite::Audit];
+        suites.push(ouro_data::Suite::Audit);
     }
+    let opts = exec_options(Some(e), suites, count_lines);
     let result = if shard.count == 1 {
         ouro_exec::execute(problems, samples, out, &opts)?
     } else {
@@ -206,6 +201,24 @@ pub(crate) fn execute_stage(
     }
     stats.drop_item("unknown_problem", result.unknown_problem as u64);
     Ok(stats)
+}
+
+/// The executor options of an `[execute]` section (its defaults when the
+/// pipeline has none), running `suites`.
+pub(crate) fn exec_options(
+    e: Option<&ExecuteStage>,
+    suites: Vec<ouro_data::Suite>,
+    count_lines: bool,
+) -> ouro_exec::ExecOptions {
+    let mut opts = ouro_exec::ExecOptions {
+        workers: e.map_or(0, |e| e.workers),
+        progress: true,
+        suites,
+        count_lines,
+        ..Default::default()
+    };
+    opts.limits.cpu_ms = e.map_or(crate::config::DEFAULT_CPU_MS, |e| e.cpu_ms);
+    opts
 }
 
 /// An expert-iteration execute stage's marker counts: the records and the

@@ -21,7 +21,7 @@ impl Ctx<'_> {
     ) -> Result<TrainAudit> {
         let dir = self.run.stage_dir(round, "train-audit");
         let problems_dir = self.problems_dir.clone();
-        let opts = self.exec_options(Vec::new(), false);
+        let opts = crate::stages::exec_options(self.cfg.execute.as_ref(), Vec::new(), false);
         let out = dir.clone();
         self.stage(
             Phase::Execute,

@@ -5,11 +5,11 @@ use std::path::Path;
 
 use anyhow::Result;
 use ouro_data::report::RoundReport;
-use ouro_data::run::{part_path, StageStats};
+use ouro_data::run::part_path;
 use ouro_data::{shard, Execution, Problem, Sample, ShardSpec};
 
 use super::{rel, Ctx, Phase, STOP};
-use crate::config::{EvalStage, SamplingStage, DEFAULT_CPU_MS};
+use crate::config::{EvalStage, SamplingStage};
 use crate::iterate::eval::{evaluate, EvalResult};
 
 impl Ctx<'_> {
@@ -45,7 +45,7 @@ impl Ctx<'_> {
         if audit {
             suites.push(ouro_data::Suite::Audit);
         }
-        let exec_opts = self.exec_options(suites, count_lines);
+        let exec_opts = crate::stages::exec_options(self.cfg.execute.as_ref(), suites, count_lines);
         let problems_dir = self.problems_dir.clone();
         let (device, dtype, sample_dtype) =
             self.cfg.model.as_ref().map_or((None, None, None), |m| {
@@ -96,27 +96,12 @@ impl Ctx<'_> {
             execute_phase,
             &exec_dir,
             &format!("{label} execute"),
-            || execute_stage(&problems_dir, &samples_dir, &exec_dir, &exec_opts),
+            || {
+                let r = ouro_exec::execute(&problems_dir, &samples_dir, &exec_dir, &exec_opts)?;
+                Ok(crate::stages::exec_stats(&r))
+            },
         )?;
         Ok((shard::read_dir(&samples_dir)?, shard::read_dir(&exec_dir)?))
-    }
-
-    /// The executor options of the run's `[execute]` section, running `suites`.
-    pub(super) fn exec_options(
-        &self,
-        suites: Vec<ouro_data::Suite>,
-        count_lines: bool,
-    ) -> ouro_exec::ExecOptions {
-        let execute = self.cfg.execute.as_ref();
-        let mut opts = ouro_exec::ExecOptions {
-            workers: execute.map_or(0, |e| e.workers),
-            progress: true,
-            suites,
-            count_lines,
-            ..Default::default()
-        };
-        opts.limits.cpu_ms = execute.map_or(DEFAULT_CPU_MS, |e| e.cpu_ms);
-        opts
     }
 
     /// Samples the eval split with `model` and records the round's row.
@@ -179,16 +164,4 @@ impl Ctx<'_> {
         ));
         Ok(row)
     }
-}
-
-/// An execute stage's body: runs `opts` over `samples_dir` into `exec_dir`;
-/// the marker's counts are the records and their verdicts.
-pub(super) fn execute_stage(
-    problems_dir: &Path,
-    samples_dir: &Path,
-    exec_dir: &Path,
-    opts: &ouro_exec::ExecOptions,
-) -> Result<StageStats> {
-    let r = ouro_exec::execute(problems_dir, samples_dir, exec_dir, opts)?;
-    Ok(crate::stages::exec_stats(&r))
 }
