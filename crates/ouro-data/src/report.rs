@@ -108,6 +108,14 @@ pub struct RoundReport {
     /// Sampled SFT rows that ran the audit tests: that rate's denominator.
     #[serde(default)]
     pub train_audited_rows: u64,
+    /// Share of the round's DPO pairs whose chosen program (a sample the
+    /// filter tests passed) fails the audit tests. `None` when the round
+    /// trained no DPO step or no chosen side could be audited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpo_chosen_false_positive_rate: Option<f64>,
+    /// DPO pairs whose chosen program ran the audit tests: that rate's denominator.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dpo_audited_pairs: u64,
     /// B-STaR balance score of the round's training selection.
     pub balance_score: Option<f64>,
     /// Rows built this round by kind: `sft`, `dpo`, `repair`, `lintseq`, `fait`, ...
@@ -174,4 +182,8 @@ mod tests {
         report.write(dir.path()).unwrap();
         assert_eq!(RunReport::read(dir.path()).unwrap(), report);
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

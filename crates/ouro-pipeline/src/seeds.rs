@@ -84,6 +84,10 @@ pub struct SeedRound {
     /// Share of the round's sampled SFT rows that fail the audit tests.
     #[serde(default)]
     pub train_false_positive_rate: MeanSd,
+    /// Share of the round's DPO pairs whose chosen program fails the audit
+    /// tests (seeds whose round trained a DPO step).
+    #[serde(default)]
+    pub dpo_chosen_false_positive_rate: MeanSd,
     pub control_pass_at_1: MeanSd,
     /// Main minus control pass@1, per seed, then averaged.
     pub margin_over_control: MeanSd,
@@ -316,6 +320,10 @@ pub fn summarise(reports: &[RunReport]) -> Vec<SeedRound> {
                 .iter()
                 .filter_map(|r| r.train_false_positive_rate)
                 .collect();
+            let dpo_fp: Vec<f64> = main
+                .iter()
+                .filter_map(|r| r.dpo_chosen_false_positive_rate)
+                .collect();
             let ctl: Vec<f64> = control.iter().flatten().copied().collect();
             let margin: Vec<f64> = p1
                 .iter()
@@ -333,6 +341,7 @@ pub fn summarise(reports: &[RunReport]) -> Vec<SeedRound> {
                 pass_at_k,
                 false_positive_rate: MeanSd::of(&fp),
                 train_false_positive_rate: MeanSd::of(&train_fp),
+                dpo_chosen_false_positive_rate: MeanSd::of(&dpo_fp),
                 control_pass_at_1: MeanSd::of(&ctl),
                 margin_over_control: MeanSd::of(&margin),
                 gain_over_round0: MeanSd::of(&gain),
@@ -359,10 +368,18 @@ pub fn seeds_table(report: &SeedsReport) -> String {
     for k in &ks {
         out.push_str(&format!(" {k:>13}"));
     }
+    let dpo = report
+        .rounds
+        .iter()
+        .any(|r| r.dpo_chosen_false_positive_rate.n > 0);
     out.push_str(&format!(
-        " {:>13} {:>13} {:>13} {:>13} {:>13}\n",
-        "gain vs r0", "FP rate", "train FP", "control", "margin"
+        " {:>13} {:>13} {:>13}",
+        "gain vs r0", "FP rate", "train FP"
     ));
+    if dpo {
+        out.push_str(&format!(" {:>13}", "DPO FP"));
+    }
+    out.push_str(&format!(" {:>13} {:>13}\n", "control", "margin"));
     for r in &report.rounds {
         out.push_str(&format!("{:<6} {:>13}", r.round, r.pass_at_1.percent()));
         for k in &ks {
@@ -371,10 +388,16 @@ pub fn seeds_table(report: &SeedsReport) -> String {
         }
         let opt = |m: &MeanSd| if m.n == 0 { "-".into() } else { m.percent() };
         out.push_str(&format!(
-            " {:>13} {:>13} {:>13} {:>13} {:>13}\n",
+            " {:>13} {:>13} {:>13}",
             r.gain_over_round0.percent(),
             opt(&r.false_positive_rate),
             opt(&r.train_false_positive_rate),
+        ));
+        if dpo {
+            out.push_str(&format!(" {:>13}", opt(&r.dpo_chosen_false_positive_rate)));
+        }
+        out.push_str(&format!(
+            " {:>13} {:>13}\n",
             opt(&r.control_pass_at_1),
             opt(&r.margin_over_control)
         ));
@@ -449,6 +472,7 @@ mod tests {
             false_positive_rate: Some(fp),
             // Round 0 trains on references, which are not audited.
             train_false_positive_rate: (r > 0).then_some(fp / 2.0),
+            dpo_chosen_false_positive_rate: (r > 0).then_some(fp * 2.0),
             pass_at_k: [("pass@4".to_string(), p1 + 0.1)].into(),
             ..Default::default()
         }
@@ -477,6 +501,7 @@ mod tests {
         close(s[1].margin_over_control.sd, (0.02f64).sqrt());
         close(s[1].false_positive_rate.mean, 0.03);
         close(s[1].train_false_positive_rate.mean, 0.015);
+        close(s[1].dpo_chosen_false_positive_rate.mean, 0.06);
         assert_eq!(
             s[0].train_false_positive_rate.n, 0,
             "nothing audited in round 0"
@@ -488,6 +513,7 @@ mod tests {
             ..Default::default()
         });
         assert!(table.contains("45.0 ± 7.1"), "{table}");
-        assert!(table.contains("train FP"), "{table}");
+        assert!(table.contains("train FP        DPO FP"), "{table}");
+        assert!(table.contains("1.5 ± 0.7     6.0 ± 2.8"), "{table}");
     }
 }

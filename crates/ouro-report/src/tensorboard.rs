@@ -99,7 +99,8 @@ pub fn export_train(out: &Path) -> Result<PathBuf> {
 }
 
 /// `ouro run --report-to tensorboard`: per round (the step), `eval/pass@k`,
-/// `eval/false_positive_rate`, `data/train_false_positive_rate` and
+/// `eval/false_positive_rate`, `data/train_false_positive_rate`,
+/// `data/dpo_chosen_false_positive_rate` (rounds with a DPO step) and
 /// `data/<config>_rows` from `report.json`, the
 /// control arm's `control/pass@k`, and every round's training steps as
 /// `train/*` (SFT) and `train_dpo/*` on one step axis across rounds.
@@ -133,6 +134,10 @@ pub fn export_run(run_dir: &Path) -> Result<PathBuf> {
         push(
             "data/train_false_positive_rate".into(),
             &r["train_false_positive_rate"],
+        );
+        push(
+            "data/dpo_chosen_false_positive_rate".into(),
+            &r["dpo_chosen_false_positive_rate"],
         );
         if let Some(counts) = r["data_counts"].as_object() {
             for (k, v) in counts {

@@ -38,6 +38,8 @@ fn round(r: u32, pass1: f64, sft: Option<&str>, dpo: Option<&str>) -> RoundRepor
         // Round 0 trains on references: nothing to audit.
         train_false_positive_rate: (r > 0).then_some(0.017 * r as f64),
         train_audited_rows: if r > 0 { 500 } else { 0 },
+        dpo_chosen_false_positive_rate: (r > 0).then_some(0.05 * r as f64),
+        dpo_audited_pairs: if r > 0 { 400 } else { 0 },
         balance_score: Some(0.4 + 0.1 * r as f64),
         data_counts: BTreeMap::from([
             ("sft".to_string(), 1000 + 300 * r as u64),
@@ -181,6 +183,11 @@ fn renders_tables_embedded_charts_and_png_files() {
     assert!(
         html.contains("<td class=\"n\">3.4%</td>"),
         "round 2's training rows that fail the audit"
+    );
+    assert!(html.contains("<th class=\"n\">DPO chosen false pos.</th>"));
+    assert!(
+        html.contains("<td class=\"n\">10.0%</td>"),
+        "round 2's DPO chosen programs that fail the audit"
     );
     assert!(html.contains("main vs control"));
     assert!(html.contains("<th class=\"n\">repair</th>"));

@@ -21,8 +21,9 @@ Each stage writes RUN/round-00/<stage>/ and a completion marker; --resume skips 
 
 The round table a training run ends with: held-out pass@k (strict: a sample must pass the filter
 and the audit tests), FP rate (held-out filter passes the audit tests reject), train FP (the
-round's SFT rows, chosen by the filter tests, that the audit tests reject), SFT rows, and the
-control arm's pass@1. RUN/report.json holds the same per round.
+round's SFT rows, chosen by the filter tests, that the audit tests reject), DPO FP (with a DPO
+step: pairs whose chosen program the audit tests reject), SFT rows, and the control arm's
+pass@1. RUN/report.json holds the same per round.
 
 Scale-out over a shared filesystem (data pipelines; `ouro launch slurm|k8s` writes the jobs):
   ouro run pipelines/datasets.toml --shard 3 --num-shards 8 --resume   one of 8 shard tasks
@@ -66,8 +67,9 @@ pub struct Args {
     #[arg(long, value_name = "J", default_value_t = 1, requires = "seeds")]
     jobs: usize,
     /// Also write the run's curves for a tracker: `tensorboard` writes RUN/runs/events.*
-    /// (eval/pass@k, control/pass@k, eval/false_positive_rate and
-    /// data/train_false_positive_rate per round; every round's train/* steps),
+    /// (eval/pass@k, control/pass@k, eval/false_positive_rate,
+    /// data/train_false_positive_rate and, with a DPO step,
+    /// data/dpo_chosen_false_positive_rate per round; every round's train/* steps),
     /// for `tensorboard --logdir RUN/runs`.
     #[arg(long, value_enum, default_value = "none", conflicts_with = "seeds")]
     report_to: crate::cmd::train::ReportTo,

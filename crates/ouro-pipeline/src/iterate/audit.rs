@@ -1,10 +1,12 @@
 //! The audit of what a round trains on. The filter tests chose the round's
-//! SFT rows, so they cannot say how many of those rows are wrong programs;
-//! the audit suite, which selection never sees, can. The held-out
-//! false-positive rate measures the model; this measures the training data,
-//! which is where a weak filter suite does its harm.
+//! SFT rows and the chosen sides of its DPO pairs, so they cannot say how
+//! many of those are wrong programs; the audit suite, which selection never
+//! sees, can. The held-out false-positive rate measures the model; this
+//! measures the training data, which is where a weak filter suite does its
+//! harm. A wrong chosen program does more harm than a wrong SFT row: DPO
+//! pushes it up *against* a program the filter rejected.
 //!
-//! A stage from shards to shards: the samples behind some SFT rows go to
+//! A stage from shards to shards: the samples behind some rows go to
 //! `OUT/samples/`, their audit executions to `OUT/executions/`.
 
 use std::collections::{BTreeMap, HashSet};
@@ -12,9 +14,30 @@ use std::path::Path;
 
 use anyhow::Result;
 use ouro_data::run::{part_path, StageStats};
-use ouro_data::{shard, Execution, Sample, SftRecord, ShardSpec, Suite, Verdict};
+use ouro_data::{shard, DpoRecord, Execution, Sample, SftRecord, ShardSpec, Suite, Verdict};
 
-/// How the audit suite judged a set of sampled SFT rows.
+/// A training row that claims one sampled program correct.
+pub trait AuditedRow {
+    /// The sample the row trains toward; `None` for rows built from a
+    /// reference solution, which the audit has nothing to say about.
+    fn claimed_sample(&self) -> Option<&str>;
+}
+
+impl AuditedRow for SftRecord {
+    fn claimed_sample(&self) -> Option<&str> {
+        self.sample_id.as_deref()
+    }
+}
+
+/// The chosen side: the rejected one is meant to be worse, and often fails
+/// the filter already.
+impl AuditedRow for DpoRecord {
+    fn claimed_sample(&self) -> Option<&str> {
+        self.chosen_sample_id.as_deref()
+    }
+}
+
+/// How the audit suite judged a set of sampled training rows.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct TrainAudit {
     /// Share of audited rows that fail the audit suite; `None` when no row
@@ -27,7 +50,7 @@ pub struct TrainAudit {
 /// Counts rows, not samples: a program kept twice is trained on twice.
 /// Rows without an audit execution (reference rows, problems without audit
 /// tests) are left out of both counts.
-pub fn train_audit(rows: &[SftRecord], executions: &[Execution]) -> TrainAudit {
+pub fn train_audit<R: AuditedRow>(rows: &[R], executions: &[Execution]) -> TrainAudit {
     let verdicts: BTreeMap<&str, Verdict> = executions
         .iter()
         .filter(|e| e.suite == Suite::Audit)
@@ -35,7 +58,7 @@ pub fn train_audit(rows: &[SftRecord], executions: &[Execution]) -> TrainAudit {
         .collect();
     let (mut audited, mut failed) = (0u64, 0u64);
     for r in rows {
-        if let Some(v) = r.sample_id.as_deref().and_then(|id| verdicts.get(id)) {
+        if let Some(v) = r.claimed_sample().and_then(|id| verdicts.get(id)) {
             audited += 1;
             failed += u64::from(*v != Verdict::Pass);
         }
@@ -50,14 +73,14 @@ pub fn train_audit(rows: &[SftRecord], executions: &[Execution]) -> TrainAudit {
 /// and runs the audit suite on them into `out/executions/` (`opts.suites`
 /// is replaced by the audit suite). Nothing is written when no row came
 /// from a sample in `samples_dir`.
-pub fn execute_audit(
+pub fn execute_audit<R: AuditedRow>(
     problems_dir: &Path,
     samples_dir: &Path,
-    rows: &[SftRecord],
+    rows: &[R],
     out: &Path,
     opts: &ouro_exec::ExecOptions,
 ) -> Result<StageStats> {
-    let ids: HashSet<&str> = rows.iter().filter_map(|r| r.sample_id.as_deref()).collect();
+    let ids: HashSet<&str> = rows.iter().filter_map(R::claimed_sample).collect();
     let kept: Vec<Sample> = shard::read_dir::<Sample>(samples_dir)?
         .into_iter()
         .filter(|s| ids.contains(s.sample_id.as_str()))
@@ -76,7 +99,7 @@ pub fn execute_audit(
 }
 
 /// [`train_audit`] of `rows` over what [`execute_audit`] wrote to `out`.
-pub fn read_train_audit(rows: &[SftRecord], out: &Path) -> Result<TrainAudit> {
+pub fn read_train_audit<R: AuditedRow>(rows: &[R], out: &Path) -> Result<TrainAudit> {
     let dir = out.join("executions");
     // No shard at all when no row's problem has audit tests, or no row was sampled.
     let mut executions: Vec<Execution> = Vec::new();
@@ -137,6 +160,42 @@ mod tests {
         let a = train_audit(&rows, &execs);
         assert_eq!(a.audited, 4);
         assert_eq!(a.rate, Some(3.0 / 4.0));
+    }
+
+    fn pair(chosen: Option<&str>, rejected: Option<&str>) -> DpoRecord {
+        DpoRecord {
+            prompt: String::new(),
+            chosen: String::new(),
+            rejected: String::new(),
+            problem_id: "p".into(),
+            chosen_sample_id: chosen.map(str::to_string),
+            rejected_sample_id: rejected.map(str::to_string),
+            round: 1,
+            pair_kind: ouro_data::PairKind::Correctness,
+            chosen_score: None,
+            rejected_score: None,
+            chosen_spans: Vec::new(),
+            rejected_spans: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn dpo_pairs_are_judged_by_their_chosen_side_only() {
+        let pairs = [
+            pair(Some("good"), Some("bad")),
+            pair(Some("near-miss"), Some("bad")),
+            // A reference chosen side is not a sampled claim.
+            pair(None, Some("bad")),
+        ];
+        let execs = [
+            exec("good", Suite::Audit, Verdict::Pass),
+            exec("near-miss", Suite::Audit, Verdict::Fail),
+            // The rejected side failing the audit is what it is for.
+            exec("bad", Suite::Audit, Verdict::Fail),
+        ];
+        let a = train_audit(&pairs, &execs);
+        assert_eq!(a.audited, 2);
+        assert_eq!(a.rate, Some(0.5));
     }
 
     #[test]

@@ -23,10 +23,16 @@ pub fn round_table(report: &RunReport) -> String {
     for k in &ks {
         out.push_str(&format!(" {k:>8}"));
     }
-    out.push_str(&format!(
-        " {:>8} {:>9} {:>8} {:>9}\n",
-        "FP rate", "train FP", "SFT rows", "control"
-    ));
+    // Only runs with a DPO step have chosen programs to audit.
+    let dpo = report
+        .rounds
+        .iter()
+        .any(|r| r.dpo_chosen_false_positive_rate.is_some());
+    out.push_str(&format!(" {:>8} {:>9}", "FP rate", "train FP"));
+    if dpo {
+        out.push_str(&format!(" {:>9}", "DPO FP"));
+    }
+    out.push_str(&format!(" {:>8} {:>9}\n", "SFT rows", "control"));
     let control: BTreeMap<u32, f64> = report
         .control
         .iter()
@@ -47,7 +53,42 @@ pub fn round_table(report: &RunReport) -> String {
             .get("sft")
             .map_or("-".to_string(), |v| v.to_string());
         let ctl = pct(control.get(&r.round).copied());
-        out.push_str(&format!(" {fp:>8} {train_fp:>9} {sft:>8} {ctl:>9}\n"));
+        out.push_str(&format!(" {fp:>8} {train_fp:>9}"));
+        if dpo {
+            let dpo_fp = pct(r.dpo_chosen_false_positive_rate);
+            out.push_str(&format!(" {dpo_fp:>9}"));
+        }
+        out.push_str(&format!(" {sft:>8} {ctl:>9}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ouro_data::report::RoundReport;
+
+    fn report(dpo: Option<f64>) -> RunReport {
+        RunReport {
+            rounds: vec![RoundReport {
+                round: 1,
+                pass_at_1: 0.25,
+                false_positive_rate: Some(0.01),
+                train_false_positive_rate: Some(0.02),
+                dpo_chosen_false_positive_rate: dpo,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn dpo_column_only_when_a_round_audited_chosen_programs() {
+        let plain = round_table(&report(None));
+        assert!(!plain.contains("DPO FP"), "{plain}");
+        let with = round_table(&report(Some(0.125)));
+        let lines: Vec<&str> = with.lines().collect();
+        assert!(lines[0].contains("train FP    DPO FP"), "{with}");
+        assert!(lines[1].contains("2.0%     12.5%"), "{with}");
+    }
 }

@@ -57,11 +57,15 @@ fn eval_table(rows: &[RoundReport], keys: &[String]) -> Table {
         "#pass@1".into(),
     ];
     head.extend(keys.iter().map(|k| format!("#{k}")));
-    head.extend([
-        "#false pos.".into(),
-        "#train false pos.".into(),
-        "#balance".into(),
-    ]);
+    head.extend(["#false pos.".into(), "#train false pos.".into()]);
+    // Only rounds with a DPO step have chosen programs to audit.
+    let dpo = rows
+        .iter()
+        .any(|r| r.dpo_chosen_false_positive_rate.is_some());
+    if dpo {
+        head.push("#DPO chosen false pos.".into());
+    }
+    head.push("#balance".into());
     let mut t = Table::new(head);
     for r in rows {
         let mut cells = vec![
@@ -72,11 +76,11 @@ fn eval_table(rows: &[RoundReport], keys: &[String]) -> Table {
             pct(Some(r.pass_at_1)),
         ];
         cells.extend(keys.iter().map(|k| pct(r.pass_at_k.get(k).copied())));
-        cells.extend([
-            fp_cell(r),
-            pct(r.train_false_positive_rate),
-            num(r.balance_score, 3),
-        ]);
+        cells.extend([fp_cell(r), pct(r.train_false_positive_rate)]);
+        if dpo {
+            cells.push(pct(r.dpo_chosen_false_positive_rate));
+        }
+        cells.push(num(r.balance_score, 3));
         t.row(cells);
     }
     t
@@ -239,6 +243,13 @@ fn charts(ctx: &mut Ctx, main: &Arm, control: &Arm, keys: &[String]) -> Result<S
                 1,
                 false,
                 |r| r.train_false_positive_rate,
+            ));
+            series.extend(round_series(
+                main.rows,
+                "main: DPO chosen programs".into(),
+                2,
+                false,
+                |r| r.dpo_chosen_false_positive_rate,
             ));
         }
         let label = title.trim_end_matches(" by round");

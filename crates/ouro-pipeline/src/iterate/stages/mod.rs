@@ -404,7 +404,14 @@ impl Ctx<'_> {
         )?;
 
         let accepted = self.accepted_rows(round)?;
-        let audit = self.audit_training_rows(round, &accepted, &samples_dir)?;
+        let audit = self.audit_rows(round, &audit::SFT_ROWS, &accepted, &samples_dir)?;
+        let pairs = build_stats.counts.get("dpo_rows").copied().unwrap_or(0);
+        let dpo_audit = if it.dpo.is_some() && pairs > 0 {
+            let dpo_rows: Vec<ouro_data::DpoRecord> = self.dataset_rows(round, "dpo")?;
+            Some(self.audit_rows(round, &audit::DPO_CHOSEN, &dpo_rows, &samples_dir)?)
+        } else {
+            None
+        };
         self.edit_datasets(round, it, &accepted)?;
 
         // Seed + replayed earlier rounds + this round's selection.
@@ -426,7 +433,6 @@ impl Ctx<'_> {
         let rows = self.as_chat(start, rows)?;
         let data = self.write_train_data(round, "", rows)?;
         let mut model = self.train(round, "", &it.train, start, &data)?;
-        let pairs = build_stats.counts.get("dpo_rows").copied().unwrap_or(0);
         if let Some(dpo) = &it.dpo {
             if pairs > 0 {
                 model = self.train_dpo(round, dpo, &model, &dataset.join("dpo"))?;
@@ -444,6 +450,10 @@ impl Ctx<'_> {
         row.balance_score = sft_balance(&dataset)?;
         row.train_false_positive_rate = audit.rate;
         row.train_audited_rows = audit.audited;
+        if let Some(a) = dpo_audit {
+            row.dpo_chosen_false_positive_rate = a.rate;
+            row.dpo_audited_pairs = a.audited;
+        }
         row.seconds = self.take_seconds();
         RunReport::upsert(&mut self.report.rounds, row);
         self.report.write(self.run.root())?;

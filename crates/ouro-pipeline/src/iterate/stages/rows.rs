@@ -71,14 +71,23 @@ impl Ctx<'_> {
 
     /// The SFT rows a round selected from its own samples.
     pub(super) fn accepted_rows(&self, round: u32) -> Result<Vec<SftRecord>> {
+        self.dataset_rows(round, "sft")
+    }
+
+    /// The rows of one config (`sft`, `dpo`, ...) of a round's dataset.
+    pub(super) fn dataset_rows<R: ouro_data::Record>(
+        &self,
+        round: u32,
+        config: &str,
+    ) -> Result<Vec<R>> {
         let dir = self.run.stage_dir(round, "dataset");
-        let mut rows: Vec<SftRecord> = Vec::new();
+        let mut rows: Vec<R> = Vec::new();
         for f in ouro_data::hf::scan_configs(&dir)?
             .into_iter()
-            .filter(|c| c.config == "sft")
+            .filter(|c| c.config == config)
             .flat_map(|c| c.files)
         {
-            rows.extend(shard::read_records::<SftRecord>(dir.join(f))?);
+            rows.extend(shard::read_records::<R>(dir.join(f))?);
         }
         Ok(rows)
     }
