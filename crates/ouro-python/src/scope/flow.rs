@@ -47,7 +47,19 @@ impl<'a> Checker<'a, '_> {
         if !exhaustive {
             live.push(before.definite.clone());
         }
-        let all_terminated = live.is_empty();
+        self.merge_paths(before, live, possible)
+    }
+
+    /// Joins alternative paths: a name is definitely bound after them when
+    /// it is on every path that goes on (`live`), possibly bound when on any.
+    /// When no path goes on, the state before them stands. Returns whether
+    /// every path left the block.
+    fn merge_paths(
+        &mut self,
+        before: Flow<'a>,
+        live: Vec<FxHashSet<&'a str>>,
+        possible: FxHashSet<&'a str>,
+    ) -> bool {
         let definite = match live.split_first() {
             None => before.definite.clone(),
             Some((first, rest)) => first
@@ -61,7 +73,7 @@ impl<'a> Checker<'a, '_> {
             possible,
             ..before
         };
-        all_terminated
+        live.is_empty()
     }
 
     fn in_function(&self) -> bool {
@@ -263,20 +275,7 @@ impl<'a> Checker<'a, '_> {
         if !main_terminated {
             live.push(std::mem::take(&mut self.flow.definite));
         }
-        let all_terminated = live.is_empty();
-        let definite = match live.split_first() {
-            None => before.definite.clone(),
-            Some((first, rest)) => first
-                .iter()
-                .copied()
-                .filter(|n| rest.iter().all(|s| s.contains(n)))
-                .collect(),
-        };
-        self.flow = Flow {
-            definite,
-            possible,
-            ..before
-        };
+        let all_terminated = self.merge_paths(before, live, possible);
         let final_terminated = self.body(&t.finalbody);
         all_terminated || final_terminated
     }
