@@ -20,7 +20,8 @@
 # Every member is an ordinary resumable run, runs/ARM-seeds/seed-S/ (config beside it as
 # seed-S.toml); rerunning resumes, so a finished sweep only prints its table again. It
 # prints strict held-out pass@1 per round and arm (mean ± sample sd over the pairs), each
-# arm's gain over plain on the same pair, its last-round false-positive rate and the
+# arm's gain over plain on the same pair, its last-round false-positive rate, the share
+# of its last round's SFT rows (and DPO chosen programs) the audit tests reject, and the
 # samples it drew per round. On the 2-core development machine one member takes 6-24 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -98,5 +99,13 @@ for a in arms:
     per = ", ".join(f"{s}: " + " → ".join(f"{x:.1f}" for x in p1[(a, s)]) for s in seeds)
     fp = [100 * (rounds(a, s)[-1]["false_positive_rate"] or 0) for s in seeds]
     n = [ms([drawn[(a, s, r)] for s in seeds], 0) for r in (1, 2, 3)]
-    print(f"{a}: {per}; last-round FP rate {ms(fp)}%; samples drawn per round {', '.join(n)}")
+    # What the last round trained on that the audit tests reject (runs from
+    # before the audits have neither key).
+    last = [rounds(a, s)[-1] for s in seeds]
+    audits = ""
+    for key, name in (("train_false_positive_rate", "train FP"), ("dpo_chosen_false_positive_rate", "DPO chosen FP")):
+        xs = [100 * r[key] for r in last if r.get(key) is not None]
+        if xs:
+            audits += f"; last-round {name} {ms(xs)}%"
+    print(f"{a}: {per}; last-round FP rate {ms(fp)}%{audits}; samples drawn per round {', '.join(n)}")
 PY

@@ -31,6 +31,11 @@ cp "$CARGO_TARGET_DIR/release/examples/gpu_step" "$dir/gpu_step" && strip "$dir/
 # The CLI itself (check-cuda-build.sh built it), for gpu-check.sh's run of ouro's
 # commands on the GPU through the binary.
 cp "$CARGO_TARGET_DIR/release/ouro" "$dir/ouro" && strip "$dir/ouro"
+# Which code the binaries are: gpu-check.sh puts it in its table.
+{
+  git rev-parse --short=12 HEAD
+  [[ -z "$(git status --porcelain --untracked-files=no)" ]] || echo "+ uncommitted changes"
+} | paste -sd ' ' >"$dir/BUILT_FROM"
 # A device transfer caps its size: carry this archive (46 MB at 565f8a0 with `ouro`, 21 MB without) and set
 # OURO_GPU_BINS to it; gpu-check.sh unpacks it.
 tar -C "$dir" -cf - . | xz -T0 -6 >"$dir.tar.xz"

@@ -49,13 +49,17 @@ PY="${PYTHON:-python3}"
 # Its figures mean nothing; GPU_CHECK_STEPS (default 6) shortens it.
 dev=cuda
 steps="${GPU_CHECK_STEPS:-6}"
+started="$(date -u '+%Y-%m-%d %H:%M UTC')"
 if [[ "${GPU_BENCH_TINY:-}" == 1 ]]; then
   dev=cpu
+  gpu="none: a dry run on the CPU (GPU_BENCH_TINY=1), its figures mean nothing"
   export GPU_BENCH_TINY
-elif ! nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; then
+elif ! gpu="$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -n 1)" ||
+  [[ -z "$gpu" ]]; then
   echo "no NVIDIA GPU visible" >&2
   exit 2
 fi
+echo "== $gpu, $started" >&2
 site="$("$PY" -c 'import site; print(site.getsitepackages()[0])')"
 libs="$(find "$site/nvidia" -maxdepth 3 -type d -name lib 2>/dev/null | tr '\n' ':')"
 export LD_LIBRARY_PATH="${libs}${LD_LIBRARY_PATH:-}"
@@ -187,9 +191,11 @@ fi
 echo "== done in ${SECONDS}s" >&2
 
 skipped_rows="$(IFS=,; echo "${skipped[*]:-}")"
-"$PY" - "$OUT_DIR" "$parity" "$cli" "$skipped_rows" <<'PY' | tee "$OUT_DIR/table.md"
+# A figure in the README names its machine, date and code: the table carries them.
+built="$(cat "$bins/BUILT_FROM" 2>/dev/null || echo "unknown (no BUILT_FROM in $bins)")"
+"$PY" - "$OUT_DIR" "$parity" "$cli" "$skipped_rows" "$gpu" "$started" "$built" <<'PY' | tee "$OUT_DIR/table.md"
 import json, os, sys
-out, parity, cli, skipped = sys.argv[1:5]
+out, parity, cli, skipped, gpu, started, built = sys.argv[1:8]
 def load(name):
     # The last line: a trainer may print its own summary to stdout first.
     try:
@@ -206,7 +212,8 @@ def trl_row(t, o, what):
         ratio = " (ouro takes %.2fx its time)" % (o["s_per_step"] / t["s_per_step"]) if o else ""
         rows.append(("TRL %s %s, bf16 autocast over f32 weights, same shape" % (t["trl"], what),
                      "%.4f s%s" % (t["s_per_step"], ratio)))
-rows = [("CPU-vs-CUDA parity (ouro-model, ouro-train cuda tests)", parity),
+rows = [("GPU (name, driver, memory)", gpu), ("started", started), ("binaries built from", built),
+        ("CPU-vs-CUDA parity (ouro-model, ouro-train cuda tests)", parity),
         ("ouro's commands on the device (model generate, train sft, train dpo, sample; bf16)", cli)]
 if sft: rows.append(("PyTorch eager bf16 SFT step, 8x512 tokens", "%.4f s" % sft["s_per_step"]))
 def ouro_step(o, ref):
