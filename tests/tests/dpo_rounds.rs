@@ -1,7 +1,8 @@
 //! A round that trains a DPO step on pairs built from its own samples, through
-//! the binary: the pairs exist, the chosen program of each ran the audit
-//! suite, the round's report, table and final model say so, and a resume
-//! that lost the audit runs it again to the same figures.
+//! the binary: the pairs exist, the chosen program of each (and the sample
+//! behind each SFT row) ran the audit suite, the round's report, table and
+//! final model say so, and a resume that lost the audit runs it again to the
+//! same figures.
 //!
 //! The tiny iteration elsewhere never passes a test, so it builds no pairs;
 //! this one trains round 0 long enough (1,000 references, 6 epochs: about 30 s
@@ -91,6 +92,15 @@ fn dpo_rounds_audit_the_chosen_program_of_every_pair() {
     );
     let first = RunReport::read(&run).unwrap();
     let r1 = &first.rounds[1];
+    // The SFT rows' audit, which the tiny iteration (no passing sample) never exercises.
+    let sft: Vec<ouro_data::SftRecord> =
+        ouro_data::shard::read_dir(run.join("round-01/dataset/sft")).unwrap();
+    let sampled = sft.iter().filter(|r| r.sample_id.is_some()).count() as u64;
+    assert!(sampled > 0, "round 1 kept no sampled program");
+    assert_eq!(r1.train_audited_rows, sampled, "audited SFT rows");
+    assert!(r1
+        .train_false_positive_rate
+        .is_some_and(|v| (0.0..=1.0).contains(&v)));
     assert_eq!(r1.dpo_audited_pairs, chosen, "audited DPO pairs");
     let rate = r1.dpo_chosen_false_positive_rate.expect("a DPO audit rate");
     assert!((0.0..=1.0).contains(&rate), "{rate}");
