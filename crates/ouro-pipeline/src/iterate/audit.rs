@@ -3,7 +3,7 @@
 //! many of those are wrong programs; the audit suite, which selection never
 //! sees, can. The held-out false-positive rate measures the model; this
 //! measures the training data, which is where a weak filter suite does its
-//! harm. A wrong chosen program does more harm than a wrong SFT row: DPO
+//! harm. A wrong chosen program can do more harm than a wrong SFT row: DPO
 //! pushes it up *against* a program the filter rejected.
 //!
 //! A stage from shards to shards: the samples behind some rows go to
