@@ -154,6 +154,10 @@ impl RunReport {
     }
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,8 +186,4 @@ mod tests {
         report.write(dir.path()).unwrap();
         assert_eq!(RunReport::read(dir.path()).unwrap(), report);
     }
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }

@@ -11,6 +11,7 @@
 //! RUN/round-NN/executions/
 //! RUN/round-NN/dataset/        sft (+ dpo) rows built from them (ouro-rank)
 //! RUN/round-NN/train-audit/    the audit suite on the sft rows' samples (`audit`)
+//! RUN/round-NN/dpo-audit/      with a DPO step: the audit suite on the pairs' chosen programs
 //! RUN/round-NN/train-data/     seed + replayed + new rows actually trained on
 //! RUN/round-NN/eval/           held-out samples, executions and eval.json
 //! RUN/control/round-NN/...     the seed-only control arm, when enabled
