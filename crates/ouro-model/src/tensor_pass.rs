@@ -63,6 +63,11 @@ pub struct TensorPass {
 impl TensorPass {
     /// Runs the forward of `dec.token_logprobs(ids, targets)` (`[B, T]` each) and keeps
     /// what the backward needs.
+    ///
+    /// Ids on the CPU are checked against the vocabulary (an error, not a panic). Ids on a
+    /// GPU are not: the check would read them back and stall the stream on every step, so
+    /// the caller checks them on the host, where it made them (ouro-train's tokenizer
+    /// does); an id past the vocabulary there faults inside the embedding kernel.
     pub fn forward(dec: &Decoder, ids: &Tensor, targets: &Tensor) -> Result<TensorPass> {
         Self::forward_chunked(dec, ids, targets, chunk_elems(dec))
     }
@@ -129,13 +134,14 @@ impl TensorPass {
         };
         let ids = ids.flatten_all()?.to_dtype(DType::U32)?;
         let targets = targets.flatten_all()?.to_dtype(DType::U32)?;
-        // An id past the vocabulary would index out of bounds inside a kernel.
         let vocab = cfg.vocab_size;
-        let top = Tensor::cat(&[&ids, &targets], 0)?
-            .max(0)?
-            .to_scalar::<u32>()?;
-        if top as usize >= vocab {
-            candle_core::bail!("token id {top} is out of range for vocabulary size {vocab}");
+        if ids.device().is_cpu() {
+            let top = Tensor::cat(&[&ids, &targets], 0)?
+                .max(0)?
+                .to_scalar::<u32>()?;
+            if top as usize >= vocab {
+                candle_core::bail!("token id {top} is out of range for vocabulary size {vocab}");
+            }
         }
         let w = |name: &str| weight(&weights, name);
         let mut x = w("model.embed_tokens.weight")?.index_select(&ids, 0)?;

@@ -268,11 +268,21 @@ impl DecoderLm {
                 .map_err(|e| TrainError::Model(e.to_string()))?,
             None => None,
         };
+        let vocab = self.ckpt.config.vocab_size;
+        let pad_id = eos_id.unwrap_or(0);
+        if pad_id as usize >= vocab {
+            return Err(TrainError::Model(format!(
+                "{}: config.json's eos_token_id {pad_id} (the padding id) is out of range for \
+                 vocab_size {vocab}",
+                self.ckpt.dir.display()
+            )));
+        }
         Ok(TextTokenizer {
             tokenizer: tok,
             eos_token,
-            pad_id: eos_id.unwrap_or(0),
+            pad_id,
             chat,
+            vocab_size: Some(vocab),
         })
     }
 }

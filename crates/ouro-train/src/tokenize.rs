@@ -20,6 +20,10 @@ pub struct TextTokenizer {
     pub pad_id: u32,
     /// The checkpoint's chat template for conversational rows; ChatML when `None`.
     pub chat: Option<ouro_model::chat_template::ChatTemplate>,
+    /// The model's vocabulary size, when known: [`TextTokenizer::encode`] rejects an id at
+    /// or past it. Checking here, once, on the host is what lets a GPU step skip reading
+    /// its ids back (an id past the embedding would fault inside a kernel).
+    pub vocab_size: Option<usize>,
 }
 
 /// One tokenized SFT sequence.
@@ -67,6 +71,15 @@ impl TextTokenizer {
             .tokenizer
             .encode(text, true)
             .map_err(|e| e.to_string())?;
+        if let Some(vocab) = self.vocab_size {
+            if let Some(&bad) = enc.get_ids().iter().find(|&&i| i as usize >= vocab) {
+                return Err(format!(
+                    "token id {bad} ({:?}) is out of range for the model's vocabulary size \
+                     {vocab}: the tokenizer does not match the checkpoint",
+                    self.tokenizer.id_to_token(bad).unwrap_or_default()
+                ));
+            }
+        }
         Ok(Encoded {
             ids: enc.get_ids().to_vec(),
             offsets: enc.get_offsets().to_vec(),
@@ -311,6 +324,7 @@ pub fn char_tokenizer(alphabet: &str) -> TextTokenizer {
         eos_token: Some("<eos>".into()),
         pad_id: 1,
         chat: None,
+        vocab_size: None,
     }
 }
 

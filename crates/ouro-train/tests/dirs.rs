@@ -9,9 +9,14 @@ use ouro_train::TrainError;
 use std::path::Path;
 
 fn model_dir(dir: &Path) {
+    model_dir_short_by(dir, 0);
+}
+
+/// A model whose embedding holds `missing` fewer rows than its tokenizer has ids.
+fn model_dir_short_by(dir: &Path, missing: usize) {
     let tok = char_tokenizer("abcdefghijklmnopqrstuvwxyz =()+:");
     let mut cfg = ouro_model::Config::tiny();
-    cfg.vocab_size = tok.tokenizer.get_vocab_size(true);
+    cfg.vocab_size = tok.tokenizer.get_vocab_size(true) - missing;
     cfg.eos_token_id = Some(1.into());
     let vm = ouro_model::init::init_varmap(&cfg, 0, DType::F32, &Device::Cpu).unwrap();
     ouro_model::checkpoint::save(dir, &cfg, &vm, Some(&tok.tokenizer)).unwrap();
@@ -119,4 +124,30 @@ fn dpo_from_shards_runs_and_sft_on_dpo_shards_names_the_missing_column() {
         !tmp.path().join("o2").exists(),
         "no output for rejected input"
     );
+}
+
+#[test]
+fn a_tokenizer_past_the_models_vocabulary_is_an_error_naming_the_row_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Ids 31..34 (`)`, `+`, `:`) have no embedding row.
+    model_dir_short_by(&tmp.path().join("m"), 3);
+    std::fs::create_dir_all(tmp.path().join("d")).unwrap();
+    ouro_data::shard::write_records(tmp.path().join("d/part-00000.parquet"), &sft_rows()).unwrap();
+    let cfg = SftConfig {
+        optim: quick(),
+        ..SftConfig::default()
+    };
+    let out = tmp.path().join("out");
+    let err = ouro_train::run::train_sft(&cfg, &tmp.path().join("m"), &tmp.path().join("d"), &out)
+        .unwrap_err();
+    assert!(matches!(err, TrainError::Example { index: 0, .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("problem p0")
+            && msg.contains("token id 31 (\")\")")
+            && msg.contains("vocabulary size 31")
+            && msg.contains("does not match the checkpoint"),
+        "{msg}"
+    );
+    assert!(!out.join("model").exists(), "nothing trained");
 }
