@@ -274,7 +274,19 @@ impl<'a> Generator<'a> {
     /// A prompt's token ids; an empty prompt starts from the BOS token.
     pub fn prompt_ids(&self, prompt: &Prompt) -> Result<Vec<u32>> {
         let mut ids = match prompt {
-            Prompt::Text(t) => self.encode(t)?,
+            Prompt::Text(t) => {
+                let ids = self.encode(t)?;
+                // A tokenizer that does not match the checkpoint gives ids past its
+                // embedding, which would fault inside a GPU kernel.
+                let vocab = self.decoder.config().vocab_size;
+                if let Some(bad) = ids.iter().find(|&&i| i as usize >= vocab) {
+                    return Err(ModelError::InvalidArgument(format!(
+                        "the tokenizer gave token id {bad}, outside the model's vocabulary \
+                         (0..{vocab}): the tokenizer does not match the checkpoint"
+                    )));
+                }
+                ids
+            }
             Prompt::Ids(ids) => {
                 prompt.check_ids(self.decoder.config().vocab_size)?;
                 ids.clone()

@@ -579,3 +579,25 @@ fn rows_finishing_one_by_one_in_a_wide_session_generate_what_they_do_alone() {
         assert_eq!(sink.count(key), alone.completion_tokens, "request {key}");
     }
 }
+
+#[test]
+fn a_text_prompt_whose_tokens_the_model_lacks_is_an_error_not_a_fault() {
+    let (_, tok) = setup();
+    let mut cfg = ouro_model::Config::tiny();
+    cfg.vocab_size = 10;
+    let vm = ouro_model::init::init_varmap(&cfg, 1, DType::F32, &Device::Cpu).unwrap();
+    let d = ouro_model::Decoder::new(
+        &cfg,
+        candle_nn::VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu),
+    )
+    .unwrap();
+    let err = Generator::new(&d, &tok)
+        .generate(&[req("def f3(x):", 1, 4)])
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("outside the model's vocabulary (0..10)")
+            && msg.contains("does not match the checkpoint"),
+        "{msg}"
+    );
+}
