@@ -188,64 +188,70 @@ fn versions() -> serde_json::Value {
     serde_json::json!({ "ouro-rank": env!("CARGO_PKG_VERSION") })
 }
 
-fn finish_report(
-    config: &str,
-    out_dir: &Path,
-    files: Vec<String>,
-    rows: usize,
-    pool: &PoolStats,
-    selection: serde_json::Value,
-    metrics: RoundMetrics,
-    inputs: &BuildInputs,
-    options: &BuildOptions,
+/// What every config's build shares: its inputs, options, output root and start time.
+/// [`Build::finish`] writes the config's rows and its `build_report.json`.
+struct Build<'a> {
+    inputs: &'a BuildInputs,
+    options: &'a BuildOptions,
+    out_dir: &'a Path,
     started: std::time::Instant,
-) -> Result<BuildReport> {
-    let report = BuildReport {
-        config: config.into(),
-        rows,
-        files,
-        pool: serde_json::to_value(pool).expect("stats serialise"),
-        selection,
-        metrics,
-        warnings: pool.warnings.clone(),
-        inputs: inputs.clone(),
-        options: options.clone(),
-        versions: versions(),
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    let path = out_dir.join(config).join("build_report.json");
-    ouro_data::fsutil::atomic_write_json(&path, &report)?;
-    crate::card::write_card(out_dir)?;
-    Ok(report)
+}
+
+impl<'a> Build<'a> {
+    fn start(inputs: &'a BuildInputs, options: &'a BuildOptions, out_dir: &'a Path) -> Self {
+        Build {
+            inputs,
+            options,
+            out_dir,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Writes `rows` as config `config`, then its report: the pool's metrics and
+    /// warnings and `selection` (the config's own counts).
+    fn finish<T: Record>(
+        &self,
+        config: &str,
+        rows: &[T],
+        (pools, pool): (&[Pool], &PoolStats),
+        selection: serde_json::Value,
+    ) -> Result<BuildReport> {
+        let o = self.options;
+        let files = write_config(self.out_dir, config, rows, o.rows_per_shard)?;
+        let report = BuildReport {
+            config: config.into(),
+            rows: rows.len(),
+            files,
+            pool: serde_json::to_value(pool).expect("stats serialise"),
+            selection,
+            metrics: round_metrics(pool, &o.pass_k, pool_balance(pools)),
+            warnings: pool.warnings.clone(),
+            inputs: self.inputs.clone(),
+            options: o.clone(),
+            versions: versions(),
+            seconds: self.started.elapsed().as_secs_f64(),
+        };
+        let path = self.out_dir.join(config).join("build_report.json");
+        ouro_data::fsutil::atomic_write_json(&path, &report)?;
+        crate::card::write_card(self.out_dir)?;
+        Ok(report)
+    }
 }
 
 /// Builds the `sft` config.
 pub fn build_sft(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<BuildReport> {
-    let t = std::time::Instant::now();
+    let build = Build::start(inputs, o, out_dir);
     let loaded = load_inputs(inputs)?;
     let (pools, pst) = pools_from(&loaded, o)?;
     let mut st = SftStats::default();
     let rows: Vec<SftRecord> = select_sft(&pools, &o.sft, o.completion_format, &mut st);
-    let files = write_config(out_dir, "sft", &rows, o.rows_per_shard)?;
-    let metrics = round_metrics(&pst, &o.pass_k, pool_balance(&pools));
     let sel = serde_json::to_value(&st).expect("stats serialise");
-    finish_report(
-        "sft",
-        out_dir,
-        files,
-        rows.len(),
-        &pst,
-        sel,
-        metrics,
-        inputs,
-        o,
-        t,
-    )
+    build.finish("sft", &rows, (&pools, &pst), sel)
 }
 
 /// Builds the `dpo` config.
 pub fn build_dpo(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<BuildReport> {
-    let t = std::time::Instant::now();
+    let build = Build::start(inputs, o, out_dir);
     let loaded = load_inputs(inputs)?;
     let (pools, mut pst) = pools_from(&loaded, o)?;
     pst.warn_about_pairs();
@@ -266,8 +272,6 @@ pub fn build_dpo(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Resu
         rows.extend(r);
         add_pair_stats(&mut st, &s);
     }
-    let files = write_config(out_dir, "dpo", &rows, o.rows_per_shard)?;
-    let metrics = round_metrics(&pst, &o.pass_k, pool_balance(&pools));
     let mut sel = serde_json::to_value(&st).expect("stats serialise");
     if st.mutants_tried > 0 && st.mutants_not_executed == st.mutants_tried {
         pst.warnings.push(format!(
@@ -286,18 +290,7 @@ pub fn build_dpo(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Resu
             st.efficiency_unmeasured
         ));
     }
-    finish_report(
-        "dpo",
-        out_dir,
-        files,
-        rows.len(),
-        &pst,
-        sel,
-        metrics,
-        inputs,
-        o,
-        t,
-    )
+    build.finish("dpo", &rows, (&pools, &pst), sel)
 }
 
 fn add_pair_stats(a: &mut PairStats, b: &PairStats) {
@@ -317,7 +310,7 @@ fn add_pair_stats(a: &mut PairStats, b: &PairStats) {
 
 /// Builds the `repair` config.
 pub fn build_repair(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<BuildReport> {
-    let t = std::time::Instant::now();
+    let build = Build::start(inputs, o, out_dir);
     let loaded = load_inputs(inputs)?;
     let (pools, mut pst) = pools_from(&loaded, o)?;
     pst.warn_about_pairs();
@@ -326,21 +319,8 @@ pub fn build_repair(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> R
     for p in &pools {
         rows.extend(repair_records(p, &o.repair, o.completion_format, &mut st));
     }
-    let files = write_config(out_dir, "repair", &rows, o.rows_per_shard)?;
-    let metrics = round_metrics(&pst, &o.pass_k, pool_balance(&pools));
     let sel = serde_json::to_value(&st).expect("stats serialise");
-    finish_report(
-        "repair",
-        out_dir,
-        files,
-        rows.len(),
-        &pst,
-        sel,
-        metrics,
-        inputs,
-        o,
-        t,
-    )
+    build.finish("repair", &rows, (&pools, &pst), sel)
 }
 
 /// Writes the injected-error mutant samples of every pool to `<out_dir>/part-00000.parquet`.

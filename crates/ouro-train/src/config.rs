@@ -78,6 +78,15 @@ impl Default for OptimConfig {
     }
 }
 
+/// How a row becomes one training sequence: the token limit, what a longer row does,
+/// and whether each completion ends with the tokenizer's EOS (as TRL appends it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowFit {
+    pub max_length: usize,
+    pub overflow: Overflow,
+    pub append_eos: bool,
+}
+
 /// What to do with an example whose tokens exceed `max_length`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -201,6 +210,17 @@ pub struct SftConfig {
     pub lora: Option<LoraSettings>,
 }
 
+impl SftConfig {
+    /// How each row becomes a training sequence under this config.
+    pub fn row_fit(&self) -> RowFit {
+        RowFit {
+            max_length: self.max_length,
+            overflow: self.overflow,
+            append_eos: self.append_eos,
+        }
+    }
+}
+
 impl Default for SftConfig {
     fn default() -> Self {
         Self {
@@ -248,6 +268,17 @@ pub struct DpoConfig {
     /// Train LoRA adapters; the reference is then the base with adapters bypassed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lora: Option<LoraSettings>,
+}
+
+impl DpoConfig {
+    /// How each row becomes a training sequence under this config.
+    pub fn row_fit(&self) -> RowFit {
+        RowFit {
+            max_length: self.max_length,
+            overflow: self.overflow,
+            append_eos: self.append_eos,
+        }
+    }
 }
 
 impl Default for DpoConfig {

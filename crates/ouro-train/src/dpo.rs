@@ -29,13 +29,9 @@ pub fn prepare(
         let prep = tokenize::dpo_pair(
             tok,
             &r.prompt,
-            &r.chosen,
-            &r.rejected,
-            &r.chosen_spans,
-            &r.rejected_spans,
-            cfg.max_length,
-            cfg.overflow,
-            cfg.append_eos,
+            (&r.chosen, &r.chosen_spans),
+            (&r.rejected, &r.rejected_spans),
+            cfg.row_fit(),
             i,
         )
         .map_err(|m| TrainError::Example {
@@ -69,7 +65,6 @@ pub struct ReferenceLogps {
 struct PairBatch {
     ids: Tensor,
     targets: Tensor,
-    len: usize,
 }
 
 fn pair_batch(
@@ -95,7 +90,6 @@ fn pair_batch(
     Ok(PairBatch {
         ids: pad_rows(&inputs, len, pad, device)?,
         targets: pad_rows(&targets, len, pad, device)?,
-        len,
     })
 }
 
@@ -241,11 +235,12 @@ pub fn batch_loss(
     idx: &[usize],
     refs: &ReferenceLogps,
     lp: &[Vec<f32>],
-    len: usize,
     scale: f64,
     grad_accum: usize,
 ) -> DpoBatchLoss {
     let n = idx.len();
+    // Every row of the micro-batch is padded to one length.
+    let len = lp.first().map_or(0, Vec::len);
     let eff = |w: f32| (1.0 + scale * (w as f64 - 1.0)) as f32;
     // Per row: weight at each row position (0 outside the completion).
     let mut wrows = vec![vec![0f32; len]; 2 * n];
@@ -351,16 +346,7 @@ pub fn micro_batch(
 ) -> Result<MicroResult> {
     let b = pair_batch(examples, idx, pad_id, device)?;
     let logps = token_logprobs(model, &b.ids, &b.targets)?;
-    let bl = batch_loss(
-        cfg,
-        examples,
-        idx,
-        refs,
-        &logps.host,
-        b.len,
-        scale,
-        grad_accum,
-    );
+    let bl = batch_loss(cfg, examples, idx, refs, &logps.host, scale, grad_accum);
     Ok(MicroResult {
         gradient: logps.gradient(bl.coef)?,
         loss: bl.loss,

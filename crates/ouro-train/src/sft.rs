@@ -59,11 +59,8 @@ pub fn prepare(
                 let prep = tokenize::sft_prompt_completion(
                     tok,
                     &r.prompt,
-                    &r.completion,
-                    &r.weight_spans,
-                    cfg.max_length,
-                    cfg.overflow,
-                    cfg.append_eos,
+                    (&r.completion, &r.weight_spans),
+                    cfg.row_fit(),
                     i,
                 )
                 .map(|p| match p {

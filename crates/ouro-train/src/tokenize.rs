@@ -10,7 +10,7 @@
 use ouro_data::{Message, WeightSpan};
 use tokenizers::Tokenizer;
 
-use crate::config::Overflow;
+use crate::config::{Overflow, RowFit};
 
 /// A tokenizer plus the EOS text TRL appends to completions.
 pub struct TextTokenizer {
@@ -142,17 +142,19 @@ pub enum Prepared<T> {
     NoLossTokens,
 }
 
-/// SFT prompt/completion row.
+/// SFT prompt/completion row; the completion comes with its weight spans.
 pub fn sft_prompt_completion(
     tok: &TextTokenizer,
     prompt: &str,
-    completion: &str,
-    spans: &[WeightSpan],
-    max_length: usize,
-    overflow: Overflow,
-    append_eos: bool,
+    (completion, spans): (&str, &[WeightSpan]),
+    fit: RowFit,
     index: usize,
 ) -> Result<Prepared<SftExample>, String> {
+    let RowFit {
+        max_length,
+        overflow,
+        append_eos,
+    } = fit;
     let completion = if append_eos {
         tok.with_eos(completion)
     } else {
@@ -248,20 +250,21 @@ pub fn sft_messages(
     finish_sft(enc.ids, mask, span_w, max_length, overflow, index)
 }
 
-/// DPO row, TRL 1.16 `tokenize_fn` + collator truncation (`keep_start`).
-#[allow(clippy::too_many_arguments)]
+/// DPO row, TRL 1.16 `tokenize_fn` + collator truncation (`keep_start`); each completion
+/// comes with its weight spans.
 pub fn dpo_pair(
     tok: &TextTokenizer,
     prompt: &str,
-    chosen: &str,
-    rejected: &str,
-    chosen_spans: &[WeightSpan],
-    rejected_spans: &[WeightSpan],
-    max_length: usize,
-    overflow: Overflow,
-    append_eos: bool,
+    (chosen, chosen_spans): (&str, &[WeightSpan]),
+    (rejected, rejected_spans): (&str, &[WeightSpan]),
+    fit: RowFit,
     index: usize,
 ) -> Result<Prepared<DpoExample>, String> {
+    let RowFit {
+        max_length,
+        overflow,
+        append_eos,
+    } = fit;
     let (chosen, rejected) = if append_eos {
         (tok.with_eos(chosen), tok.with_eos(rejected))
     } else {
@@ -345,11 +348,12 @@ mod tests {
         let Prepared::Keep(ex, _) = sft_prompt_completion(
             &tok,
             "ab",
-            "é xyz",
-            &spans,
-            100,
-            Overflow::Truncate,
-            true,
+            ("é xyz", &spans),
+            RowFit {
+                max_length: 100,
+                overflow: Overflow::Truncate,
+                append_eos: true,
+            },
             0,
         )
         .unwrap() else {
@@ -461,13 +465,13 @@ mod tests {
         let r = dpo_pair(
             &tok,
             "abcdef",
-            "xyz",
-            "zz",
-            &[],
-            &[],
-            8,
-            Overflow::Truncate,
-            true,
+            ("xyz", &[]),
+            ("zz", &[]),
+            RowFit {
+                max_length: 8,
+                overflow: Overflow::Truncate,
+                append_eos: true,
+            },
             0,
         )
         .unwrap();
@@ -480,13 +484,13 @@ mod tests {
         let r = dpo_pair(
             &tok,
             "abcdef",
-            "xyz",
-            "zz",
-            &[],
-            &[],
-            6,
-            Overflow::Truncate,
-            true,
+            ("xyz", &[]),
+            ("zz", &[]),
+            RowFit {
+                max_length: 6,
+                overflow: Overflow::Truncate,
+                append_eos: true,
+            },
             0,
         )
         .unwrap();

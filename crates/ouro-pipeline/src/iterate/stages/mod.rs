@@ -28,6 +28,8 @@ mod resample;
 mod rows;
 mod sampling;
 
+use sampling::Draw;
+
 /// The column of the report's "Time by phase" that a stage's seconds go to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -354,13 +356,12 @@ impl Ctx<'_> {
             &dir,
             &plan,
             start,
-            &it.sampling,
             (round, 0),
             &format!("round {round}"),
-            // Labels come from the filter suite; the audit suite runs on
-            // the pool only when the ranker orders by it.
-            it.rank_tests == RankTests::Audit,
-            false,
+            Draw::Pool {
+                sampling: &it.sampling,
+                audit: it.rank_tests == RankTests::Audit,
+            },
         );
         res?;
         let res = self.resample(round, it, start, &budget, &pool);

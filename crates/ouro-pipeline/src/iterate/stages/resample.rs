@@ -10,6 +10,7 @@ use anyhow::Result;
 use ouro_data::run::{part_path, StageStats};
 use ouro_data::{shard, Execution, Problem, Sample, ShardSpec, Suite, Verdict};
 
+use super::sampling::Draw;
 use super::{Ctx, Phase};
 use crate::config::{IterateStage, RankTests};
 use crate::iterate::eval::{per_problem_passes, PassRule};
@@ -108,11 +109,12 @@ impl Ctx<'_> {
                 &dir.join(format!("resample-{pass}")),
                 &plan,
                 model,
-                &it.sampling,
                 (round, pass.saturating_mul(cap)),
                 &format!("round {round} resample {pass}"),
-                it.rank_tests == RankTests::Audit,
-                false,
+                Draw::Pool {
+                    sampling: &it.sampling,
+                    audit: it.rank_tests == RankTests::Audit,
+                },
             )?;
             samples.extend(s);
             executions.extend(e);

@@ -12,20 +12,34 @@ use super::{rel, Ctx, Phase, STOP};
 use crate::config::{EvalStage, SamplingStage};
 use crate::iterate::eval::{evaluate, EvalResult};
 
+/// What a [`Ctx::sample_and_execute`] pass draws, with the sampling settings it draws with.
+pub(super) enum Draw<'a> {
+    /// A round's training pool: the filter suite labels it, and the audit suite also
+    /// runs when `audit` (the ranker orders by it).
+    Pool {
+        sampling: &'a SamplingStage,
+        audit: bool,
+    },
+    /// The held-out split: both suites, since strict pass@k needs the audit.
+    Eval { sampling: &'a SamplingStage },
+}
+
 impl Ctx<'_> {
-    /// Samples `plan`, writes the samples shard and executes it (the filter
-    /// suite, plus the audit suite with `audit`).
+    /// Samples `plan`, writes the samples shard and executes it with the suites
+    /// `draw` names.
     pub(super) fn sample_and_execute(
         &mut self,
         dir: &Path,
         plan: &[(&Problem, usize)],
         model: &Path,
-        sampling: &SamplingStage,
         (round, first_index): (u32, u32),
         label: &str,
-        audit: bool,
-        eval: bool,
+        draw: Draw<'_>,
     ) -> Result<(Vec<Sample>, Vec<Execution>)> {
+        let (sampling, audit, eval) = match draw {
+            Draw::Pool { sampling, audit } => (sampling, audit, false),
+            Draw::Eval { sampling } => (sampling, true, true),
+        };
         let (sample_phase, execute_phase) = if eval {
             (Phase::Eval, Phase::Eval)
         } else {
@@ -124,11 +138,11 @@ impl Ctx<'_> {
             &dir,
             &plan,
             model,
-            &e.sampling,
             (round, 0),
             &label,
-            true,
-            true,
+            Draw::Eval {
+                sampling: &e.sampling,
+            },
         );
         self.splits.eval = eval_set;
         let (samples, execs) = res?;
