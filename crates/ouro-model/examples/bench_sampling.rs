@@ -2,7 +2,7 @@
 //! the distributions sampling meets: near-uniform (random weights, what
 //! `scripts/gpu-check.sh` samples from) and peaked (a trained model).
 //!
-//!     cargo run --release -p ouro-model --example bench_sampling
+//!     cargo run --release --example bench_sampling
 //!
 //! Prints microseconds per row for each case and sampling setting. On this 2-core machine
 //! (2026-12-05) the nucleus cut by buckets and the vectorised exp took near-uniform

@@ -3,7 +3,7 @@
 //! decoding (M = batch rows, one new token each). W is [out, in] row-major, so every output
 //! is a contiguous dot product: the weights are streamed once, nothing is packed.
 //!
-//!   cargo run --release -p ouro-model --example decode_matmul [M=8]
+//!   cargo run --release --example decode_matmul [M=8]
 //! Prints per-shape milliseconds for both; single thread (RAYON_NUM_THREADS=1) is the fair view.
 
 use candle_core::{Device, Tensor};

@@ -1,4 +1,4 @@
-//! Prints a few generated problems: `cargo run -p ouro-problems --example show -- COUNT SEED`.
+//! Prints a few generated problems: `cargo run --example show -- COUNT SEED`.
 fn main() {
     let mut args = std::env::args().skip(1);
     let count = args.next().map_or(10, |a| a.parse().expect("count"));

@@ -1,5 +1,5 @@
 //! Regenerates the committed sample under `data/bundled/`:
-//! `cargo run -p ouro-problems --example write_sample -- data/bundled`
+//! `cargo run --example write_sample -- data/bundled`
 //! (run from the repository root).
 fn main() {
     let dir = std::env::args()

@@ -280,7 +280,7 @@ fn an_exhausted_family_is_an_error_not_a_hang() {
 
 /// The committed sample is the generator's output: if this fails after a
 /// deliberate generator change, regenerate it with
-/// `cargo run -p ouro-problems --example write_sample -- data/bundled`.
+/// `cargo run --example write_sample -- data/bundled`.
 #[test]
 fn committed_sample_matches_the_generator() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/bundled");

@@ -7,7 +7,7 @@
 //! the same prompt completed by another problem's canonical body (it would
 //! pass nothing, but it stands for a passing program written another way).
 //!
-//! `cargo run --release -p ouro-rank --example repair_similarity [HumanEval.jsonl]`
+//! `cargo run --release --example repair_similarity [HumanEval.jsonl]`
 
 use ouro_rank::mutate::sample_mutants;
 use ouro_rank::render::similarity;

@@ -1,6 +1,6 @@
 //! Local sampling throughput on the bundled problems with a random-init model.
 //!
-//! `cargo run --release -p ouro-sample --example throughput -- [tiny|small] [SAMPLES_PER_PROBLEM] [PROBLEMS] [MAX_TOKENS]`
+//! `cargo run --release --example throughput -- [tiny|small] [SAMPLES_PER_PROBLEM] [PROBLEMS] [MAX_TOKENS]`
 //!
 //! Trains a 1024-token BPE on the bundled problems, initialises the preset
 //! (random weights never emit EOS early, so every sample runs to

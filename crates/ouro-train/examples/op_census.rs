@@ -12,7 +12,7 @@
 //! 49152) with `LAYERS` layers, bf16 compute over f32 master weights, `--backend generic`,
 //! an SFT surrogate over B x T random tokens. Counts do not depend on the machine.
 //!
-//!     cargo run --release -p ouro-train --example op_census [LAYERS] [B] [T]
+//!     cargo run --release --example op_census [LAYERS] [B] [T]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

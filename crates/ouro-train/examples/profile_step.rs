@@ -2,7 +2,7 @@
 //! backward of the decoder separately, and the throughput of candle's CPU matmul on
 //! the step's largest shapes (the floor for any implementation built on it).
 //!
-//!     cargo run --release -p ouro-train --example profile_step [REPEATS]
+//!     cargo run --release --example profile_step [REPEATS]
 
 use candle_core::{DType, Device, Tensor};
 use std::time::Instant;
