@@ -1,8 +1,8 @@
 //! A round that trains a DPO step on pairs built from its own samples, through
 //! the binary: the pairs exist, the chosen program of each (and the sample
 //! behind each SFT row) ran the audit suite, the round's report, table and
-//! final model say so, and a resume that lost the audit runs it again to the
-//! same figures.
+//! final model say so, a resume that lost the audit runs it again to the
+//! same figures, and `ouro report` shows the DPO column.
 //!
 //! The tiny iteration elsewhere never passes a test, so it builds no pairs;
 //! this one trains round 0 long enough (1,000 references, 6 epochs: about 30 s
@@ -143,5 +143,20 @@ fn dpo_rounds_audit_the_chosen_program_of_every_pair() {
             again.rounds[1].dpo_audited_pairs
         ),
         (r1.dpo_chosen_false_positive_rate, r1.dpo_audited_pairs)
+    );
+
+    // The HTML report, rendered again by the command, has the column.
+    let site = dir.path().join("site");
+    let o = ouro(&[
+        "report",
+        &run.display().to_string(),
+        "--out",
+        &format!("{}/", site.display()),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = std::fs::read_to_string(site.join("report.html")).unwrap();
+    assert!(
+        html.contains("DPO chosen false pos."),
+        "no DPO column in the report"
     );
 }
