@@ -171,3 +171,15 @@ fn bad_decontamination_keys_are_named() {
         ],
     );
 }
+
+#[test]
+fn unknown_isolation_primitive_names_the_key() {
+    rejected(
+        |t| set(t, "execute", "require_isolation", "[\"netns\", \"vm\"]"),
+        &[
+            "key 'execute.require_isolation'",
+            "'vm'",
+            "ipcns, mntns, netns",
+        ],
+    );
+}

@@ -69,7 +69,9 @@ struct Shared {
 impl Executor {
     /// Probes the machine, starts `opts.workers` slots and waits until each
     /// one is serving. Missing isolation primitives are reported as warnings
-    /// (printed once to stderr), never silently.
+    /// (printed once to stderr), never silently, and are an error when
+    /// `opts.require_isolation` names them. A slot replaced later (recycled, or
+    /// after a sandbox failure) is not checked again.
     pub fn new(opts: &ExecOptions) -> Result<Executor, ExecError> {
         let workers = if opts.workers == 0 {
             std::thread::available_parallelism()
@@ -216,6 +218,20 @@ impl Executor {
         if !errors.is_empty() {
             return Err(ExecError::Sandbox(errors.join("; ")));
         }
+        let missing = exec.missing_isolation(&opts.require_isolation);
+        if !missing.is_empty() {
+            // Dropping `exec` stops the slots before anything ran in them.
+            return Err(ExecError::Sandbox(format!(
+                "this machine's sandbox lacks required isolation: {} (nothing was executed). \
+                 What the slots reported: {}",
+                missing.join(", "),
+                if exec.warnings.is_empty() {
+                    "no warnings".to_string()
+                } else {
+                    exec.warnings.join("; ")
+                }
+            )));
+        }
         for w in &exec.warnings {
             tracing::warn!("ouro-exec: {w}");
             eprintln!("warning: ouro-exec: {w}");
@@ -226,6 +242,19 @@ impl Executor {
     /// Warnings about isolation primitives that could not be used.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// The primitives of `required` that some slot lacks.
+    pub fn missing_isolation<'r, S: AsRef<str>>(&self, required: &'r [S]) -> Vec<&'r str> {
+        let mut missing: Vec<&str> = Vec::new();
+        for achieved in self.isolation() {
+            for m in crate::slot::missing_isolation(required, &achieved) {
+                if !missing.contains(&m) {
+                    missing.push(m);
+                }
+            }
+        }
+        missing
     }
 
     /// The isolation level of each slot, e.g. `cgroup+ipcns+landlock7+...`.

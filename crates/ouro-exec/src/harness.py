@@ -333,13 +333,15 @@ def enter_child(req, sdir, rfd_w, stdin_fd, out_w, err_w, slot_uid, vm_bytes):
     os.closerange(3, RFD)
     os.closerange(RFD + 1, 4096)
     os.chdir(sdir)
-    if os.geteuid() == 0 or "userns" in ACHIEVED:
+    if SWITCH_UID:
         try:
             os.setgroups([])
         except OSError:
             pass
         os.setgid(slot_uid)
         os.setuid(slot_uid)
+    elif "userns" in ACHIEVED:
+        drop_capabilities()
     lim = req["limits"]
     cpu_s = max(1, -(-lim["cpu_ms"] // 1000)) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
@@ -355,6 +357,37 @@ def enter_child(req, sdir, rfd_w, stdin_fd, out_w, err_w, slot_uid, vm_bytes):
     # Here, not before the fork: `random` reseeds itself from the OS in every
     # forked child (an at-fork hook), which would replace a seed set earlier.
     random.seed(req["seed"])
+
+
+PR_CAPBSET_DROP = 24
+PR_SET_SECUREBITS = 28
+# NOROOT, NO_SETUID_FIXUP and KEEP_CAPS, each locked (KEEP_CAPS itself off): uid 0 regains
+# nothing through execve or a uid change.
+SECUREBITS_NO_ROOT_POWERS = 0x3F & ~0x10
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def drop_capabilities():
+    """For a child that stays uid 0 of its user namespace: a caller without root maps
+    only its own uid there, so there is no other uid to switch to. It gives up every
+    capability the namespace granted, now and across execve."""
+    for cap in range(64):
+        if prctl(PR_CAPBSET_DROP, cap) != 0:
+            break  # EINVAL: past the kernel's last capability
+    if prctl(PR_SET_SECUREBITS, SECUREBITS_NO_ROOT_POWERS) != 0:
+        raise OSError(ctypes.get_errno(), "PR_SET_SECUREBITS")
+    data = (_CapData * 2)()
+    if _libc.capset(ctypes.byref(_CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
 
 
 def before_fork(req, sdir):
@@ -393,7 +426,7 @@ def run_one(req, tests, ntests, calls, stdin_data, seq):
     lim = req["limits"]
     sdir = os.path.join(CONFIG["workdir"], "s%d" % seq)
     os.mkdir(sdir, 0o700)
-    os.chown(sdir, SLOT_UID, SLOT_UID)
+    os.chown(sdir, SLOT_UID, SLOT_GID)
     if stdin_data:
         inpath = os.path.join(CONFIG["workdir"], ".stdin%d" % seq)
         with open(inpath, "wb") as f:
@@ -621,13 +654,31 @@ def serve():
 
 
 def main():
-    global SLOT_UID
-    SLOT_UID = CONFIG.get("uid", 61000)
+    global SLOT_UID, SLOT_GID, SWITCH_UID
+    # Only real root has other uids to give samples. Without it, samples keep the
+    # caller's uid, as uid 0 of a user namespace (no capabilities, see
+    # drop_capabilities); without root or a user namespace the slot refuses to start.
+    SWITCH_UID = os.geteuid() == 0
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if CONFIG.get("linecount"):
         load_linecount(CONFIG["linecount"])
     cg = join_cgroups()
     ns = unshare_namespaces()
+    if not SWITCH_UID and "userns" not in ns:
+        # Samples would run as the caller's own uid in the caller's pid namespace, free
+        # to signal (kill -1) every process the caller owns: no sandbox worth the name.
+        write_frame({"hello": True, "isolation": [], "warnings": WARNINGS,
+                     "python": sys.version.split()[0],
+                     "refused": "cannot sandbox samples: not running as root, and no user "
+                                "namespace (%s). Run as root, or allow unprivileged user "
+                                "namespaces (sysctl user.max_user_namespaces, and on Ubuntu "
+                                "kernel.apparmor_restrict_unprivileged_userns=0)"
+                                % "; ".join(WARNINGS)})
+        os._exit(3)
+    if SWITCH_UID:
+        SLOT_UID = SLOT_GID = CONFIG.get("uid", 61000)
+    else:
+        SLOT_UID, SLOT_GID = os.geteuid(), os.getegid()
     ACHIEVED.extend(sorted(ns))
     if "pidns" in ns:
         pid = os.fork()
@@ -647,7 +698,7 @@ def main():
         os.makedirs(CONFIG["workdir"], exist_ok=True)
     if "utsns" in ns:
         _libc.sethostname(b"sandbox", 7)
-    os.chown(CONFIG["workdir"], 0, 0)
+    os.chown(CONFIG["workdir"], os.geteuid(), os.getegid())
     os.chmod(CONFIG["workdir"], 0o711)
     preimport()
     # A child's collector never writes to the server's objects, so children
@@ -655,10 +706,11 @@ def main():
     # fork (run_one).
     gc.collect()
     gc.freeze()
-    if os.geteuid() == 0 or "userns" in ns:
+    if SWITCH_UID:
         ACHIEVED.append("uid")
     else:
-        WARNINGS.append("cannot switch to a sandbox uid (not root, no user namespace)")
+        WARNINGS.append("no sandbox uid (not root): samples run as the caller's uid, as uid 0 "
+                        "of a user namespace with every capability dropped")
     abi = landlock()
     if abi:
         ACHIEVED.append("landlock%d" % abi)

@@ -117,6 +117,10 @@ pub struct ExecOptions {
     /// the function on literals only ([`ouro_python::testcompile`]'s
     /// `literal_spy`) instead of running the spy pass; `false` always runs it.
     pub literal_tests: bool,
+    /// Sandbox primitives (names of [`slot::FULL_ISOLATION`]) without which the executor
+    /// refuses to start: on a machine that cannot give one, a run fails before executing
+    /// anything instead of warning and running with less. Empty: warn only.
+    pub require_isolation: Vec<String>,
 }
 
 /// How assert tests are judged (stdin/stdout tests are always compared here).
@@ -148,6 +152,7 @@ impl Default for ExecOptions {
             native_line_counter: true,
             count_lines: true,
             literal_tests: true,
+            require_isolation: Vec::new(),
         }
     }
 }

@@ -85,4 +85,7 @@ pub struct Hello {
     pub isolation: Vec<String>,
     pub warnings: Vec<String>,
     pub python: String,
+    /// Why the slot will not run samples at all (it exits after saying so).
+    #[serde(default)]
+    pub refused: Option<String>,
 }

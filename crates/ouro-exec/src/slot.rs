@@ -27,6 +27,40 @@ pub const FULL_ISOLATION: &[&str] = &[
     "cgroup",
 ];
 
+/// `list` (comma-separated names of [`FULL_ISOLATION`], or `all`) as the primitives a run
+/// insists on; an unknown name is an error listing the known ones.
+pub fn parse_isolation(list: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let names: Vec<&str> = if name == "all" {
+            FULL_ISOLATION.to_vec()
+        } else if FULL_ISOLATION.contains(&name) {
+            vec![name]
+        } else {
+            return Err(format!(
+                "unknown isolation primitive '{name}' (expected all or any of {})",
+                FULL_ISOLATION.join(", ")
+            ));
+        };
+        for n in names {
+            if !out.iter().any(|o| o == n) {
+                out.push(n.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The primitives of `required` that a slot's `achieved` isolation (as in
+/// [`Slot::isolation`], e.g. `cgroup+landlock7+netns`) lacks.
+pub fn missing_isolation<'r, S: AsRef<str>>(required: &'r [S], achieved: &str) -> Vec<&'r str> {
+    required
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|want| !achieved.split('+').any(|have| have.starts_with(want)))
+        .collect()
+}
+
 /// How to build a slot.
 #[derive(Debug, Clone)]
 pub struct SlotSpec {
@@ -138,6 +172,10 @@ impl Slot {
                 return Err(e);
             }
         };
+        if let Some(why) = hello.refused {
+            slot.kill();
+            return Err(broken(why));
+        }
         let mut iso = hello.isolation.clone();
         iso.sort();
         slot.isolation = iso.join("+");
@@ -312,4 +350,41 @@ pub fn resolve_python(python: &Path) -> Result<PathBuf, String> {
         return Err(format!("{} reports no sys.executable", python.display()));
     }
     Ok(PathBuf::from(exe))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isolation_lists_parse_all_and_names_and_reject_unknown_ones() {
+        assert_eq!(parse_isolation("all").unwrap().len(), FULL_ISOLATION.len());
+        assert_eq!(
+            parse_isolation(" netns, seccomp,netns ,").unwrap(),
+            vec!["netns", "seccomp"]
+        );
+        assert!(parse_isolation("").unwrap().is_empty());
+        let e = parse_isolation("netns,network").unwrap_err();
+        assert!(
+            e.contains("'network'") && e.contains("landlock") && e.contains("all"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_isolation_matches_primitives_by_prefix() {
+        let want = parse_isolation("landlock,netns,cgroup").unwrap();
+        // Landlock is reported with its ABI version.
+        assert!(missing_isolation(&want, "cgroup+landlock7+netns").is_empty());
+        assert_eq!(
+            missing_isolation(&want, "landlock3+mntns"),
+            vec!["netns", "cgroup"]
+        );
+        assert_eq!(missing_isolation(&want, "").len(), 3);
+        assert!(missing_isolation::<String>(&[], "").is_empty());
+        assert_eq!(
+            missing_isolation(FULL_ISOLATION, "cgroup"),
+            &FULL_ISOLATION[..10]
+        );
+    }
 }

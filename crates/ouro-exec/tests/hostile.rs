@@ -39,6 +39,8 @@ fn case(
 
 use Verdict::*;
 
+const KILL_THE_PARENT: &str = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(1, signal.SIGKILL)\ndef f(x):\n    return x + 1\n";
+
 fn hostile_cases(victim: &str, outside: &str) -> Vec<Case> {
     vec![
         case("control: correct program", "def f(x):\n    return x + 1\n", &[Pass], None),
@@ -153,12 +155,19 @@ fn hostile_cases(victim: &str, outside: &str) -> Vec<Case> {
             &[Pass, Error],
             None,
         ),
-        case(
-            "kill the parent",
-            "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(1, signal.SIGKILL)\ndef f(x):\n    return x + 1\n",
-            &[Error],
-            Some("PermissionError"),
-        ),
+        // As root the child runs as another uid than its server: the kill is refused. A
+        // caller without root gives children its own uid, and the server, pid 1 of its
+        // pid namespace with no signal handlers, ignores it. Either way it serves on.
+        if unsafe { libc::geteuid() } == 0 {
+            case(
+                "kill the parent",
+                KILL_THE_PARENT,
+                &[Error],
+                Some("PermissionError"),
+            )
+        } else {
+            case("kill the parent (not root)", KILL_THE_PARENT, &[Pass], None)
+        },
         case(
             "ptrace the parent",
             "import ctypes, os\nlibc = ctypes.CDLL(None)\nif libc.ptrace(16, os.getppid(), 0, 0) == 0:\n    def f(x):\n        return x + 1\n",

@@ -10,22 +10,30 @@ use anyhow::Context;
 /// a verdict per sample and per test, with time and memory. Verdicts are appended as they
 /// finish; an interrupted run resumes where it stopped when started again.
 #[derive(clap::Args, Debug)]
-#[command(
-    after_help = "Example:\n  ouro execute --problems run/problems --samples run/round-00/samples --out run/round-00/executions"
-)]
+#[command(after_help = "Examples:
+  ouro execute --problems run/problems --samples run/round-00/samples --out run/round-00/executions
+  ouro execute --check-sandbox                            what isolation this machine gives
+  ouro execute --check-sandbox --require-isolation all    exit 1 unless it gives all of it
+
+Isolation primitives (`--require-isolation`): ipcns, mntns, netns, pidns, utsns (namespaces),
+proc (a private /proc), tmpfs (a private working directory), uid (an unprivileged uid per
+slot), landlock (no file access outside the slot), seccomp (a syscall deny-list) and cgroup
+(memory and process limits per slot). Without --require-isolation a primitive the machine
+cannot give is a warning and samples run with less isolation: a container that forbids
+namespaces, for one.")]
 pub struct Args {
     /// Print a JSON summary on stdout (`schema_version`, counts by verdict, seconds).
     #[arg(long)]
     pub json: bool,
     /// Directory (or single file) of problem shards.
-    #[arg(long)]
-    pub problems: PathBuf,
+    #[arg(long, required_unless_present = "check_sandbox")]
+    pub problems: Option<PathBuf>,
     /// Directory (or single file) of sample shards.
-    #[arg(long)]
-    pub samples: PathBuf,
+    #[arg(long, required_unless_present = "check_sandbox")]
+    pub samples: Option<PathBuf>,
     /// Output directory for execution shards (also holds the resume journal).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "check_sandbox")]
+    pub out: Option<PathBuf>,
     /// Number of sandbox slots (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
@@ -56,6 +64,19 @@ pub struct Args {
     /// `ouro build` then finds no costs for efficiency pairs in lines.
     #[arg(long)]
     pub no_line_count: bool,
+    /// Refuse to execute anything unless every sandbox slot reaches these isolation
+    /// primitives: `all`, or comma-separated names (below).
+    #[arg(long, value_name = "LIST", value_parser = isolation_list)]
+    pub require_isolation: Option<String>,
+    /// Start the sandbox slots, print the isolation they reach and what is missing, and
+    /// exit (1 when --require-isolation is not met); needs no other input.
+    #[arg(long)]
+    pub check_sandbox: bool,
+}
+
+/// Checks a `--require-isolation` list when the flag is parsed (`run` expands it).
+fn isolation_list(s: &str) -> Result<String, String> {
+    ouro_exec::slot::parse_isolation(s).map(|_| s.to_string())
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -76,23 +97,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         python: args.python,
         progress: super::progress_bars(),
         count_lines: !args.no_line_count,
+        require_isolation: args
+            .require_isolation
+            .as_deref()
+            .map(ouro_exec::slot::parse_isolation)
+            .transpose()
+            .map_err(anyhow::Error::msg)?
+            .unwrap_or_default(),
         ..Default::default()
+    };
+    if args.check_sandbox {
+        return check_sandbox(&opts, args.json);
+    }
+    let (Some(problems), Some(samples), Some(out)) = (args.problems, args.samples, args.out) else {
+        unreachable!("clap requires --problems, --samples and --out without --check-sandbox")
     };
     // Name the input that is missing first, rather than whichever the
     // executor happens to open first.
-    for (flag, path) in [("--problems", &args.problems), ("--samples", &args.samples)] {
+    for (flag, path) in [("--problems", &problems), ("--samples", &samples)] {
         if !path.exists() {
             anyhow::bail!("{flag} {}: no such file or directory", path.display());
         }
     }
-    let stats =
-        ouro_exec::execute(&args.problems, &args.samples, &args.out, &opts).with_context(|| {
-            format!(
-                "executing {} against {}",
-                args.samples.display(),
-                args.problems.display()
-            )
-        })?;
+    let stats = ouro_exec::execute(&problems, &samples, &out, &opts).with_context(|| {
+        format!(
+            "executing {} against {}",
+            samples.display(),
+            problems.display()
+        )
+    })?;
     let passes = stats.verdicts_on_disk.get("pass").copied().unwrap_or(0);
     // Isolation is what this run's slots achieved; with nothing run there were none.
     let isolation = if stats.isolation.is_empty() {
@@ -118,7 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         super::print_json(
             "execute",
             serde_json::json!({
-                "out": args.out,
+                "out": out,
                 "records": stats.records,
                 "resumed": stats.resumed,
                 "executed": stats.executed,
@@ -127,6 +160,43 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "wall_s": stats.wall_s,
                 "isolation": stats.isolation,
                 "lines_counted": !args.no_line_count,
+            }),
+        );
+    }
+    Ok(())
+}
+
+/// `--check-sandbox`: the slots' isolation and warnings, as a run would start them.
+fn check_sandbox(opts: &ouro_exec::ExecOptions, json: bool) -> anyhow::Result<()> {
+    let exec = ouro_exec::Executor::new(opts).context("starting the sandbox")?;
+    let isolation = exec.isolation();
+    let missing = exec.missing_isolation(ouro_exec::slot::FULL_ISOLATION);
+    say!(
+        "{} sandbox slots, isolation: {}",
+        isolation.len(),
+        isolation.join(", ")
+    );
+    if missing.is_empty() {
+        say!("every isolation primitive is in place");
+    } else {
+        say!("missing: {}", missing.join(", "));
+    }
+    if !opts.require_isolation.is_empty() {
+        say!(
+            "required, and in place: {}",
+            opts.require_isolation.join(", ")
+        );
+    }
+    if json {
+        super::print_json(
+            "execute",
+            serde_json::json!({
+                "check_sandbox": true,
+                "slots": isolation.len(),
+                "isolation": isolation,
+                "missing": missing,
+                "required": opts.require_isolation,
+                "warnings": exec.warnings(),
             }),
         );
     }

@@ -71,7 +71,17 @@ fn ensure_running(
         *slot = None;
     }
     if slot.is_none() {
-        let s = Slot::start(spec.clone(), shared.cgroups.as_ref()).map_err(|e| e.to_string())?;
+        let mut s =
+            Slot::start(spec.clone(), shared.cgroups.as_ref()).map_err(|e| e.to_string())?;
+        // A replacement holds to the requirement the first slots were checked against.
+        let missing = crate::slot::missing_isolation(&opts.require_isolation, &s.isolation);
+        if !missing.is_empty() {
+            s.kill();
+            return Err(format!(
+                "a restarted slot lacks required isolation: {}",
+                missing.join(", ")
+            ));
+        }
         *slot = Some(s);
     }
     Ok(())

@@ -292,6 +292,17 @@ pub struct ExecuteStage {
     /// Also run the held-out audit suites (for the false-positive rate).
     #[serde(default = "default_true")]
     pub audit: bool,
+    /// Sandbox primitives the run refuses to execute without (`["all"]` or names such as
+    /// `"netns"`, `"seccomp"`); empty: a missing one is a warning.
+    #[serde(default, deserialize_with = "isolation_list")]
+    pub require_isolation: Vec<String>,
+}
+
+/// `execute.require_isolation`, with `all` expanded; an unknown name is an error naming
+/// the key.
+fn isolation_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    ouro_exec::slot::parse_isolation(&Vec::<String>::deserialize(d)?.join(","))
+        .map_err(|e| serde::de::Error::custom(format!("key 'execute.require_isolation': {e}")))
 }
 
 fn default_cpu_ms() -> u64 {

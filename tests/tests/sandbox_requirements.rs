@@ -1,0 +1,238 @@
+//! The sandbox on machines that give less than root on a full Linux: `--check-sandbox`
+//! says what a run gets, `--require-isolation` stops a run that would get less before it
+//! executes anything, a user without root runs samples in a user namespace, and without
+//! root or user namespaces the executor refuses to start.
+//!
+//! Two stand-ins make such machines here: `tests/fixtures/deny_unshare.py` runs ouro with
+//! unshare(2) failing (a container that forbids namespaces; x86_64 only), and `setpriv`
+//! runs it as `nobody`. Both need root; without it (or without `setpriv`, or a python3
+//! outside root's home for `nobody`) a test says so on stderr and checks what it can.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ouro_e2e::{arg, ouro, ouro_bin, ouro_ok, stderr, workspace};
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `nobody`, by `setpriv`, for a command.
+fn nobody(cmd: &mut Command) -> &mut Command {
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+}
+
+/// A Python interpreter `nobody` can run, when this machine has one.
+fn python_for_nobody() -> Option<PathBuf> {
+    ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| {
+            nobody(&mut Command::new("setpriv"))
+                .arg(p)
+                .args(["-c", "pass"])
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+}
+
+/// Problems and one correct sample, readable by anyone, and a copy of the binary.
+struct Inputs {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    bin: PathBuf,
+    problems: PathBuf,
+    samples: PathBuf,
+}
+
+fn inputs() -> Inputs {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let (problems, samples) = (d.join("problems"), d.join("samples"));
+    let fixture = workspace().join("tests/fixtures/humaneval_mini.jsonl");
+    ouro_ok(&[
+        "import",
+        "problems",
+        "--format",
+        "humaneval",
+        &arg(&fixture),
+        "--out",
+        &arg(&problems),
+    ]);
+    let gens = d.join("gens.jsonl");
+    std::fs::write(
+        &gens,
+        "{\"task_id\": \"HumanEval/0\", \"completion\": \"    return a + b\\n\"}\n",
+    )
+    .unwrap();
+    ouro_ok(&[
+        "import",
+        "generations",
+        "--format",
+        "human-eval",
+        &arg(&gens),
+        "--problems",
+        &arg(&problems),
+        "--out",
+        &arg(&samples),
+    ]);
+    let bin = d.join("ouro");
+    std::fs::copy(ouro_bin(), &bin).unwrap();
+    for p in [&d, &problems, &samples] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    Inputs {
+        _dir: dir,
+        dir: d,
+        bin,
+        problems,
+        samples,
+    }
+}
+
+impl Inputs {
+    /// `ouro execute` of the sample into `out`, with `extra` flags, through `wrap`.
+    fn execute(&self, wrap: &mut Command, out: &str, extra: &[&str]) -> Output {
+        wrap.arg(&self.bin)
+            .args(["execute", "--workers", "1", "--problems"])
+            .arg(&self.problems)
+            .arg("--samples")
+            .arg(&self.samples)
+            .arg("--out")
+            .arg(self.dir.join(out))
+            .args(extra)
+            .output()
+            .expect("run ouro")
+    }
+
+    fn parquet_in(&self, out: &str) -> bool {
+        ouro_e2e::files_under(&self.dir.join(out))
+            .iter()
+            .any(|f| f.extension().is_some_and(|x| x == "parquet"))
+    }
+}
+
+/// python3 running the fixture that makes unshare(2) fail, then the command after it.
+fn deny_unshare(python: &Path) -> Command {
+    let mut c = Command::new(python);
+    c.arg(workspace().join("tests/fixtures/deny_unshare.py"));
+    c
+}
+
+#[test]
+fn check_sandbox_reports_the_isolation_a_run_gets() {
+    let out = ouro_ok(&["execute", "--check-sandbox", "--workers", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(v["slots"], 1, "{v}");
+    let iso = v["isolation"][0].as_str().unwrap();
+    assert!(iso.contains("seccomp") && iso.contains("landlock"), "{v}");
+    if is_root() {
+        assert_eq!(v["missing"], serde_json::json!([]), "{v}");
+        let o = ouro(&[
+            "execute",
+            "--check-sandbox",
+            "--workers",
+            "1",
+            "--require-isolation",
+            "all",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("required, and in place: ipcns"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let o = ouro(&[
+        "execute",
+        "--check-sandbox",
+        "--require-isolation",
+        "netns,network",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown isolation primitive 'network'"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn without_namespaces_a_required_one_stops_the_run_before_it_executes() {
+    if !is_root() || std::env::consts::ARCH != "x86_64" {
+        eprintln!("skipped: needs root on x86_64");
+        return;
+    }
+    let i = inputs();
+    let python = PathBuf::from("python3");
+    let o = i.execute(
+        &mut deny_unshare(&python),
+        "refused",
+        &["--require-isolation", "seccomp,netns"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("lacks required isolation: netns (nothing was executed)")
+            && e.contains("unshare(netns) failed"),
+        "{e}"
+    );
+    assert!(!i.parquet_in("refused"));
+    // Not required, the same machine runs it with what it has, and says what is missing.
+    let o = i.execute(&mut deny_unshare(&python), "ran", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("1 passing in all") && e.contains("isolation primitive missing: netns"),
+        "{e}"
+    );
+    assert!(i.parquet_in("ran"));
+}
+
+#[test]
+fn a_user_without_root_runs_samples_in_a_user_namespace_or_not_at_all() {
+    let python = match (is_root(), python_for_nobody()) {
+        (true, Some(p)) => p,
+        _ => {
+            eprintln!("skipped: needs root, setpriv and a python3 that nobody can run");
+            return;
+        }
+    };
+    let i = inputs();
+    let py = ["--python", &arg(&python)];
+    let o = i.execute(nobody(&mut Command::new("setpriv")), "ran", &py);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("1 passing in all") && e.contains("no sandbox uid (not root)"),
+        "{e}"
+    );
+    // A user cannot create a cgroup: requiring one stops the run, saying why.
+    let required = [&py[..], &["--require-isolation", "netns,cgroup"]].concat();
+    let o = i.execute(nobody(&mut Command::new("setpriv")), "no-cgroup", &required);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("lacks required isolation: cgroup") && e.contains("cannot create cgroup"),
+        "{e}"
+    );
+    assert!(!i.parquet_in("no-cgroup"));
+    // Without a user namespace either, the slot refuses to start.
+    if std::env::consts::ARCH == "x86_64" {
+        let mut cmd = Command::new("setpriv");
+        nobody(&mut cmd)
+            .arg(&python)
+            .arg(workspace().join("tests/fixtures/deny_unshare.py"));
+        let o = i.execute(&mut cmd, "refused", &py);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains("cannot sandbox samples: not running as root, and no user namespace")
+                && e.contains("unshare(user) failed"),
+            "{e}"
+        );
+        assert!(!i.parquet_in("refused"));
+    }
+}
