@@ -47,20 +47,27 @@ fn sft_rows() -> Vec<SftRecord> {
         .collect()
 }
 
-#[test]
-fn sft_from_shards_writes_a_loadable_model_metrics_and_curve() {
-    let tmp = tempfile::tempdir().unwrap();
-    model_dir(&tmp.path().join("m"));
-    std::fs::create_dir_all(tmp.path().join("d")).unwrap();
-    ouro_data::shard::write_records(tmp.path().join("d/part-00000.parquet"), &sft_rows()).unwrap();
+/// [`sft_rows`] trained for a few steps on a model `missing` ids short of its tokenizer,
+/// in `tmp`; the output directory is `tmp/out`.
+fn train_sft_rows(
+    tmp: &Path,
+    missing: usize,
+) -> Result<(ouro_train::TrainReport, ouro_train::tokenize::PrepStats), TrainError> {
+    model_dir_short_by(&tmp.join("m"), missing);
+    std::fs::create_dir_all(tmp.join("d")).unwrap();
+    ouro_data::shard::write_records(tmp.join("d/part-00000.parquet"), &sft_rows()).unwrap();
     let cfg = SftConfig {
         optim: quick(),
         ..SftConfig::default()
     };
+    ouro_train::run::train_sft(&cfg, &tmp.join("m"), &tmp.join("d"), &tmp.join("out"))
+}
+
+#[test]
+fn sft_from_shards_writes_a_loadable_model_metrics_and_curve() {
+    let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let (report, stats) =
-        ouro_train::run::train_sft(&cfg, &tmp.path().join("m"), &tmp.path().join("d"), &out)
-            .unwrap();
+    let (report, stats) = train_sft_rows(tmp.path(), 0).unwrap();
     assert_eq!((report.steps, stats.kept), (3, 4));
     assert!(report.final_loss.is_finite());
     assert!(out.join("loss.svg").exists() && out.join("metrics.jsonl").exists());
@@ -130,16 +137,8 @@ fn dpo_from_shards_runs_and_sft_on_dpo_shards_names_the_missing_column() {
 fn a_tokenizer_past_the_models_vocabulary_is_an_error_naming_the_row_before_training() {
     let tmp = tempfile::tempdir().unwrap();
     // Ids 31..34 (`)`, `+`, `:`) have no embedding row.
-    model_dir_short_by(&tmp.path().join("m"), 3);
-    std::fs::create_dir_all(tmp.path().join("d")).unwrap();
-    ouro_data::shard::write_records(tmp.path().join("d/part-00000.parquet"), &sft_rows()).unwrap();
-    let cfg = SftConfig {
-        optim: quick(),
-        ..SftConfig::default()
-    };
+    let err = train_sft_rows(tmp.path(), 3).unwrap_err();
     let out = tmp.path().join("out");
-    let err = ouro_train::run::train_sft(&cfg, &tmp.path().join("m"), &tmp.path().join("d"), &out)
-        .unwrap_err();
     assert!(matches!(err, TrainError::Example { index: 0, .. }), "{err}");
     let msg = err.to_string();
     assert!(
