@@ -183,3 +183,11 @@ fn unknown_isolation_primitive_names_the_key() {
         ],
     );
 }
+
+#[test]
+fn a_python_the_sandbox_cannot_use_names_the_key() {
+    rejected(
+        |t| set(t, "execute", "python", "\"/nonexistent/python3\""),
+        &["key 'execute.python'", "/nonexistent/python3"],
+    );
+}

@@ -335,7 +335,12 @@ impl Drop for Slot {
 /// real executable), so that the sandbox can expose exactly its prefix.
 pub fn resolve_python(python: &Path) -> Result<PathBuf, String> {
     let out = Command::new(python)
-        .args(["-I", "-S", "-c", "import sys; print(sys.executable)"])
+        .args([
+            "-I",
+            "-S",
+            "-c",
+            "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])",
+        ])
         .output()
         .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
     if !out.status.success() {
@@ -345,12 +350,29 @@ pub fn resolve_python(python: &Path) -> Result<PathBuf, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let exe = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines().map(str::trim);
+    let (exe, version) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
     if exe.is_empty() {
         return Err(format!("{} reports no sys.executable", python.display()));
     }
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if (major, minor) < MIN_PYTHON {
+        return Err(format!(
+            "{} is Python {version}; the sandbox needs Python {}.{} or newer (its slots run \
+             `python -P`, which keeps the working directory off sys.path). Name a newer \
+             interpreter with --python (in a pipeline, [execute] python)",
+            python.display(),
+            MIN_PYTHON.0,
+            MIN_PYTHON.1
+        ));
+    }
     Ok(PathBuf::from(exe))
 }
+
+/// The oldest Python the slots run (`-P` is 3.11's).
+const MIN_PYTHON: (u32, u32) = (3, 11);
 
 #[cfg(test)]
 mod tests {
@@ -368,6 +390,42 @@ mod tests {
         assert!(
             e.contains("'network'") && e.contains("landlock") && e.contains("all"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn an_interpreter_older_than_3_11_is_named_with_its_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("python3.10");
+        std::fs::write(&fake, "#!/bin/sh\necho /usr/bin/python3.10\necho 3.10.13\n").unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        // A thread of another test that forks while a script is open for writing holds
+        // it busy until that child execs: retry the brief ETXTBSY window.
+        let resolve = |p: &Path| {
+            let mut r = resolve_python(p);
+            for _ in 0..1000 {
+                match &r {
+                    Err(e) if e.contains("Text file busy") => std::thread::yield_now(),
+                    _ => break,
+                }
+                r = resolve_python(p);
+            }
+            r
+        };
+        let e = resolve(&fake).unwrap_err();
+        assert!(
+            e.contains("is Python 3.10.13")
+                && e.contains("3.11 or newer")
+                && e.contains("--python"),
+            "{e}"
+        );
+        let ok = dir.path().join("python3.12");
+        std::fs::write(&ok, "#!/bin/sh\necho /usr/bin/python3.12\necho 3.12.1\n").unwrap();
+        std::fs::set_permissions(&ok, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        assert_eq!(
+            resolve_python(&ok).unwrap(),
+            PathBuf::from("/usr/bin/python3.12")
         );
     }
 

@@ -218,7 +218,10 @@ pub(crate) fn exec_options(
         ..Default::default()
     };
     opts.limits.cpu_ms = e.map_or(crate::config::DEFAULT_CPU_MS, |e| e.cpu_ms);
-    opts.require_isolation = e.map(|e| e.require_isolation.clone()).unwrap_or_default();
+    if let Some(e) = e {
+        opts.python = e.python.clone();
+        opts.require_isolation = e.require_isolation.clone();
+    }
     opts
 }
 

@@ -292,6 +292,9 @@ pub struct ExecuteStage {
     /// Also run the held-out audit suites (for the false-positive rate).
     #[serde(default = "default_true")]
     pub audit: bool,
+    /// The interpreter samples run under (Python 3.11 or newer).
+    #[serde(default = "default_python")]
+    pub python: std::path::PathBuf,
     /// Sandbox primitives the run refuses to execute without (`["all"]` or names such as
     /// `"netns"`, `"seccomp"`); empty: a missing one is a warning.
     #[serde(default, deserialize_with = "isolation_list")]
@@ -305,6 +308,9 @@ fn isolation_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>,
         .map_err(|e| serde::de::Error::custom(format!("key 'execute.require_isolation': {e}")))
 }
 
+fn default_python() -> std::path::PathBuf {
+    ouro_exec::ExecOptions::default().python
+}
 fn default_cpu_ms() -> u64 {
     DEFAULT_CPU_MS
 }
@@ -426,6 +432,11 @@ pub fn load_config(path: &Path) -> Result<PipelineConfig> {
                 f.path.display()
             );
         }
+    }
+    if let Some(e) = &config.execute {
+        // Here, not when the first execute stage starts the sandbox, minutes of work later.
+        ouro_exec::slot::resolve_python(&e.python)
+            .map_err(|m| anyhow::anyhow!("{}: key 'execute.python': {m}", path.display()))?;
     }
     check_config(&config).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(config)
