@@ -215,7 +215,7 @@ fn a_user_without_root_runs_samples_in_a_user_namespace_or_not_at_all() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let e = stderr(&o);
     assert!(
-        e.contains("lacks required isolation: cgroup") && e.contains("cannot create cgroup"),
+        e.contains("lacks required isolation: cgroup") && e.contains("cannot create groups"),
         "{e}"
     );
     assert!(!i.parquet_in("no-cgroup"));

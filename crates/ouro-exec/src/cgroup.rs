@@ -27,13 +27,24 @@ pub struct CgroupSupport {
 }
 
 /// Finds a usable cgroup hierarchy, or says why there is none.
+/// Whether a group can be made under `dir`: a directory an earlier run as root made
+/// exists for everyone, but only root can make groups in it.
+fn can_create_under(dir: &Path) -> Result<(), String> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = dir.join(format!("probe-{}-{n}", std::process::id()));
+    fs::create_dir(&probe).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let _ = fs::remove_dir(&probe);
+    Ok(())
+}
+
 pub fn probe() -> Result<CgroupSupport, String> {
     let unified = Path::new(V1_ROOT);
     if let Ok(ctrl) = fs::read_to_string(unified.join("cgroup.controllers")) {
         let has = |c: &str| ctrl.split_whitespace().any(|x| x == c);
         if has("memory") && has("pids") {
             let base = unified.join("ouro");
-            if fs::create_dir_all(&base).is_ok() {
+            if fs::create_dir_all(&base).is_ok() && can_create_under(&base).is_ok() {
                 // Controllers must be enabled for children of `ouro/`.
                 let _ = fs::write(base.join("cgroup.subtree_control"), "+memory +pids");
                 let sub =
@@ -54,16 +65,21 @@ pub fn probe() -> Result<CgroupSupport, String> {
         || mem.join("tasks").exists() && pids.join("tasks").exists()
     {
         let (m, p) = (mem.join("ouro"), pids.join("ouro"));
-        if fs::create_dir_all(&m).is_ok() && fs::create_dir_all(&p).is_ok() {
-            return Ok(CgroupSupport {
+        let created = fs::create_dir_all(&m)
+            .and_then(|_| fs::create_dir_all(&p))
+            .map_err(|e| e.to_string())
+            .and_then(|_| can_create_under(&m))
+            .and_then(|_| can_create_under(&p));
+        return match created {
+            Ok(()) => Ok(CgroupSupport {
                 version: CgroupVersion::V1,
                 memory_root: m,
                 pids_root: p,
-            });
-        }
-        return Err(
-            "cgroup v1 memory/pids hierarchies exist but cannot create groups (not root?)".into(),
-        );
+            }),
+            Err(e) => Err(format!(
+                "cgroup v1 memory/pids hierarchies exist but cannot create groups in them ({e}; not root?)"
+            )),
+        };
     }
     Err("no cgroup v2 with memory+pids controllers and no cgroup v1 memory/pids hierarchies".into())
 }

@@ -232,10 +232,17 @@ impl Executor {
                 }
             )));
         }
+        // Once per process: a pipeline starts an executor for every execute stage.
+        static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+        let mut said = SAID.lock().expect("warnings lock");
         for w in &exec.warnings {
-            tracing::warn!("ouro-exec: {w}");
-            eprintln!("warning: ouro-exec: {w}");
+            if !said.contains(w) {
+                tracing::warn!("ouro-exec: {w}");
+                eprintln!("warning: ouro-exec: {w}");
+                said.push(w.clone());
+            }
         }
+        drop(said);
         Ok(exec)
     }
 
@@ -266,8 +273,9 @@ impl Executor {
             .clone()
     }
 
-    /// The uids untrusted code runs as (one per slot); a process with one of
-    /// these uids outside a running sample is a leak.
+    /// The uids untrusted code runs as (one per slot) when ouro runs as root; a
+    /// process with one of these uids outside a running sample is a leak. Without
+    /// root, samples keep the caller's uid inside their slot's user namespace.
     pub fn sandbox_uids(&self) -> std::ops::Range<u32> {
         self.uids.clone()
     }

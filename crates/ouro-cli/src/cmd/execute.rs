@@ -171,10 +171,13 @@ fn check_sandbox(opts: &ouro_exec::ExecOptions, json: bool) -> anyhow::Result<()
     let exec = ouro_exec::Executor::new(opts).context("starting the sandbox")?;
     let isolation = exec.isolation();
     let missing = exec.missing_isolation(ouro_exec::slot::FULL_ISOLATION);
+    let mut distinct = isolation.clone();
+    distinct.sort();
+    distinct.dedup();
     say!(
         "{} sandbox slots, isolation: {}",
         isolation.len(),
-        isolation.join(", ")
+        distinct.join(" / ")
     );
     if missing.is_empty() {
         say!("every isolation primitive is in place");
