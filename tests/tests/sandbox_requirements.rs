@@ -1,12 +1,14 @@
 //! The sandbox on machines that give less than root on a full Linux: `--check-sandbox`
 //! says what a run gets, `--require-isolation` stops a run that would get less before it
-//! executes anything, a user without root runs samples in a user namespace, and without
-//! root or user namespaces the executor refuses to start.
+//! executes anything, root without CAP_SYS_ADMIN (a container's) and a user without root
+//! run samples in a user namespace, and without root or user namespaces the executor
+//! refuses to start.
 //!
-//! Two stand-ins make such machines here: `tests/fixtures/deny_unshare.py` runs ouro with
+//! Stand-ins make such machines here: `tests/fixtures/deny_unshare.py` runs ouro with
 //! unshare(2) failing (a container that forbids namespaces; x86_64 only), and `setpriv`
-//! runs it as `nobody`. Both need root; without it (or without `setpriv`, or a python3
-//! outside root's home for `nobody`) a test says so on stderr and checks what it can.
+//! runs it without CAP_SYS_ADMIN or as `nobody`. They need root; without it (or without
+//! `setpriv`, or a python3 outside root's home for `nobody`) a test says so on stderr and
+//! checks what it can.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -189,6 +191,25 @@ fn without_namespaces_a_required_one_stops_the_run_before_it_executes() {
         "{e}"
     );
     assert!(i.parquet_in("ran"));
+}
+
+#[test]
+fn root_without_cap_sys_admin_gets_every_namespace_through_a_user_namespace() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    // A container's root: no CAP_SYS_ADMIN, so no namespace of its own making.
+    let mut no_sys_admin = Command::new("setpriv");
+    no_sys_admin.args(["--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin"]);
+    let i = inputs();
+    let o = i.execute(&mut no_sys_admin, "ran", &["--require-isolation", "all"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("1 passing in all") && e.contains("+userns+") && e.contains("+uid+"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -24,29 +24,102 @@ NS_FLAGS = [("userns", CLONE_NEWUSER), ("mntns", CLONE_NEWNS), ("pidns", CLONE_N
             ("netns", CLONE_NEWNET), ("ipcns", CLONE_NEWIPC), ("utsns", CLONE_NEWUTS)]
 
 
-def unshare_namespaces():
-    got = set()
-    if os.geteuid() != 0:
-        uid, gid = os.geteuid(), os.getegid()
-        if _libc.unshare(CLONE_NEWUSER) == 0:
-            try:
-                with open("/proc/self/setgroups", "w") as f:
-                    f.write("deny")
-                with open("/proc/self/uid_map", "w") as f:
-                    f.write("0 %d 1" % uid)
-                with open("/proc/self/gid_map", "w") as f:
-                    f.write("0 %d 1" % gid)
-                got.add("userns")
-            except OSError as e:
-                WARNINGS.append("user namespace maps failed: %s" % e)
-        else:
-            WARNINGS.append("unshare(user) failed: %s" % _err())
+def enter_user_namespace(uid_map, gid_map, deny_setgroups):
+    """unshare(CLONE_NEWUSER) with these maps; False (and a warning) when it fails. An
+    unprivileged caller may map its own ids only, and only with setgroups denied."""
+    if _libc.unshare(CLONE_NEWUSER) != 0:
+        WARNINGS.append("unshare(user) failed: %s" % _err())
+        return False
+    try:
+        if deny_setgroups:
+            with open("/proc/self/setgroups", "w") as f:
+                f.write("deny")
+        with open("/proc/self/uid_map", "w") as f:
+            f.write(uid_map)
+        with open("/proc/self/gid_map", "w") as f:
+            f.write(gid_map)
+    except OSError as e:
+        WARNINGS.append("user namespace maps failed: %s" % e)
+        return False
+    return True
+
+
+def unshare_each():
+    """The namespaces after the user namespace, each on its own; the failures."""
+    got, failed = set(), []
     for name, flag in NS_FLAGS[1:]:
         if _libc.unshare(flag) == 0:
             got.add(name)
         else:
-            WARNINGS.append("unshare(%s) failed: %s" % (name, _err()))
-    return got
+            failed.append("unshare(%s) failed: %s" % (name, _err()))
+    return got, failed
+
+
+def enter_mapped_user_namespace(ids):
+    """unshare(CLONE_NEWUSER) with `ids` mapped through, for root without CAP_SYS_ADMIN.
+    Mapping ids other than one's own takes CAP_SETUID in the parent namespace, which the
+    caller gives up by entering the new one, so a child forked first writes the maps."""
+    go_r, go_w = os.pipe()
+    helper = os.fork()
+    if helper == 0:
+        try:
+            os.close(go_w)
+            os.read(go_r, 1)
+            parent = os.getppid()
+            for name in ("uid_map", "gid_map"):
+                with open("/proc/%d/%s" % (parent, name), "w") as f:
+                    f.write(ids)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    os.close(go_r)
+    entered = _libc.unshare(CLONE_NEWUSER) == 0
+    err = _err()
+    os.write(go_w, b"x" if entered else b"")
+    os.close(go_w)
+    _, status = os.waitpid(helper, 0)
+    if not entered:
+        WARNINGS.append("unshare(user) failed: %s" % err)
+        return False
+    if status != 0:
+        return None  # inside a user namespace without maps: nothing works from here
+    return True
+
+
+def trial(fn):
+    """fn() in a throwaway child; whether it returned True there."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os._exit(0 if fn() is True else 1)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return status == 0
+
+
+def unshare_namespaces(slot_uid):
+    got = set()
+    if os.geteuid() != 0:
+        uid, gid = os.geteuid(), os.getegid()
+        if enter_user_namespace("0 %d 1" % uid, "0 %d 1" % gid, True):
+            got.add("userns")
+    more, failed = unshare_each()
+    if os.geteuid() == 0 and "userns" not in got and not more:
+        # Root without CAP_SYS_ADMIN (a container's default) cannot make namespaces
+        # itself, but a user namespace of its own gives it the capabilities for the rest.
+        # Root and the slot's uid are mapped through, so samples still switch uid. Tried
+        # in a child first: a failed map would strand this process without any uid.
+        ids = "0 0 1\n%d %d 1" % (slot_uid, slot_uid)
+        if trial(lambda: enter_mapped_user_namespace(ids)):
+            if enter_mapped_user_namespace(ids):
+                got.add("userns")
+                more, failed = unshare_each()
+        else:
+            failed.append("no namespace of root's own making, nor inside a user namespace "
+                          "with the slot's uid mapped through")
+    WARNINGS.extend(failed)
+    return got | more
 
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18

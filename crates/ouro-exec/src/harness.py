@@ -663,7 +663,7 @@ def main():
     if CONFIG.get("linecount"):
         load_linecount(CONFIG["linecount"])
     cg = join_cgroups()
-    ns = unshare_namespaces()
+    ns = unshare_namespaces(CONFIG.get("uid", 61000))
     if not SWITCH_UID and "userns" not in ns:
         # Samples would run as the caller's own uid in the caller's pid namespace, free
         # to signal (kill -1) every process the caller owns: no sandbox worth the name.
