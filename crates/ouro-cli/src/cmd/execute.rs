@@ -20,7 +20,8 @@ proc (a private /proc), tmpfs (a private working directory), uid (an unprivilege
 slot), landlock (no file access outside the slot), seccomp (a syscall deny-list) and cgroup
 (memory and process limits per slot). Without --require-isolation a primitive the machine
 cannot give is a warning and samples run with less isolation: a container that forbids
-namespaces, for one.")]
+namespaces, for one. Without root, samples run in a user namespace at the caller's uid with no
+capabilities (uid and cgroup missing); without root or user namespaces nothing runs.")]
 pub struct Args {
     /// Print a JSON summary on stdout (`schema_version`, counts by verdict, seconds).
     #[arg(long)]
@@ -52,7 +53,7 @@ pub struct Args {
     /// Also run the held-out audit tests of problems that have them.
     #[arg(long)]
     pub audit: bool,
-    /// Python interpreter to run samples with.
+    /// Python interpreter to run samples with (3.11 or newer).
     #[arg(long, default_value = "python3")]
     pub python: PathBuf,
     /// Replace each slot's fork server after this many samples.
