@@ -26,7 +26,6 @@ pub struct CgroupSupport {
     pids_root: PathBuf,
 }
 
-/// Finds a usable cgroup hierarchy, or says why there is none.
 /// Whether a group can be made under `dir`: a directory an earlier run as root made
 /// exists for everyone, but only root can make groups in it.
 fn can_create_under(dir: &Path) -> Result<(), String> {
@@ -38,6 +37,7 @@ fn can_create_under(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Finds a usable cgroup hierarchy, or says why there is none.
 pub fn probe() -> Result<CgroupSupport, String> {
     let unified = Path::new(V1_ROOT);
     if let Ok(ctrl) = fs::read_to_string(unified.join("cgroup.controllers")) {

@@ -112,7 +112,11 @@ def unshare_namespaces(slot_uid):
         # in a child first: a failed map would strand this process without any uid.
         ids = "0 0 1\n%d %d 1" % (slot_uid, slot_uid)
         if trial(lambda: enter_mapped_user_namespace(ids)):
-            if enter_mapped_user_namespace(ids):
+            entered = enter_mapped_user_namespace(ids)
+            if entered is None:
+                refuse("a user namespace opened but its uid maps failed, where a trial run "
+                       "of the same had worked")
+            if entered:
                 got.add("userns")
                 more, failed = unshare_each()
         else:

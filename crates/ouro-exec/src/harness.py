@@ -653,6 +653,13 @@ def serve():
         write_frame(resp)
 
 
+def refuse(reason):
+    """Says why this slot will run no sample, in place of its hello, and exits."""
+    write_frame({"hello": True, "isolation": [], "warnings": WARNINGS,
+                 "python": sys.version.split()[0], "refused": reason})
+    os._exit(3)
+
+
 def main():
     global SLOT_UID, SLOT_GID, SWITCH_UID
     # Only real root has other uids to give samples. Without it, samples keep the
@@ -667,14 +674,10 @@ def main():
     if not SWITCH_UID and "userns" not in ns:
         # Samples would run as the caller's own uid in the caller's pid namespace, free
         # to signal (kill -1) every process the caller owns: no sandbox worth the name.
-        write_frame({"hello": True, "isolation": [], "warnings": WARNINGS,
-                     "python": sys.version.split()[0],
-                     "refused": "cannot sandbox samples: not running as root, and no user "
-                                "namespace (%s). Run as root, or allow unprivileged user "
-                                "namespaces (sysctl user.max_user_namespaces, and on Ubuntu "
-                                "kernel.apparmor_restrict_unprivileged_userns=0)"
-                                % "; ".join(WARNINGS)})
-        os._exit(3)
+        refuse("cannot sandbox samples: not running as root, and no user namespace (%s). "
+               "Run as root, or allow unprivileged user namespaces (sysctl "
+               "user.max_user_namespaces, and on Ubuntu "
+               "kernel.apparmor_restrict_unprivileged_userns=0)" % "; ".join(WARNINGS))
     if SWITCH_UID:
         SLOT_UID = SLOT_GID = CONFIG.get("uid", 61000)
     else:
