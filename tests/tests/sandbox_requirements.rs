@@ -191,6 +191,34 @@ fn without_namespaces_a_required_one_stops_the_run_before_it_executes() {
         "{e}"
     );
     assert!(i.parquet_in("ran"));
+
+    // A pipeline's `[execute]` keys reach its execute stage; resumed where it may run, it does.
+    let run = i.dir.join("run");
+    let pipeline = i.dir.join("p.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "out = {:?}\n[problems]\ncount = 3\nseed = 0\n[samples]\nmutants_per_problem = 1\n\
+             [execute]\nworkers = 1\npython = \"python3\"\nrequire_isolation = [\"netns\"]\n",
+            run.display().to_string()
+        ),
+    )
+    .unwrap();
+    let o = deny_unshare(&python)
+        .arg(ouro_bin())
+        .args(["run", &arg(&pipeline)])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "stage 'execute': sandbox: this machine's sandbox lacks required isolation: netns"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = ouro(&["run", &arg(&pipeline), "--resume"]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]

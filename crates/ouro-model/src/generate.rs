@@ -53,12 +53,18 @@ pub enum Prompt {
     Ids(Vec<u32>),
 }
 
+/// The first of `ids` that a `vocab`-sized embedding has no row for.
+fn first_outside(ids: &[u32], vocab: usize) -> Option<u32> {
+    ids.iter().copied().find(|&i| i as usize >= vocab)
+}
+
 impl Prompt {
-    /// Token ids must index a model's `vocab`-sized embedding; text is encoded by its own
-    /// tokenizer and always does.
+    /// Token ids must index a model's `vocab`-sized embedding. Text is checked once
+    /// encoded ([`Generator::prompt_ids`]): a tokenizer that does not match the checkpoint
+    /// can give ids past it.
     pub fn check_ids(&self, vocab: usize) -> Result<()> {
         match self {
-            Prompt::Ids(ids) => match ids.iter().find(|&&i| i as usize >= vocab) {
+            Prompt::Ids(ids) => match first_outside(ids, vocab) {
                 Some(bad) => Err(ModelError::InvalidArgument(format!(
                     "prompt token id {bad} is outside the vocabulary (0..{vocab})"
                 ))),
@@ -273,25 +279,19 @@ impl<'a> Generator<'a> {
 
     /// A prompt's token ids; an empty prompt starts from the BOS token.
     pub fn prompt_ids(&self, prompt: &Prompt) -> Result<Vec<u32>> {
+        let vocab = self.decoder.config().vocab_size;
+        prompt.check_ids(vocab)?;
         let mut ids = match prompt {
-            Prompt::Text(t) => {
-                let ids = self.encode(t)?;
-                // A tokenizer that does not match the checkpoint gives ids past its
-                // embedding, which would fault inside a GPU kernel.
-                let vocab = self.decoder.config().vocab_size;
-                if let Some(bad) = ids.iter().find(|&&i| i as usize >= vocab) {
-                    return Err(ModelError::InvalidArgument(format!(
-                        "the tokenizer gave token id {bad}, outside the model's vocabulary \
-                         (0..{vocab}): the tokenizer does not match the checkpoint"
-                    )));
-                }
-                ids
-            }
-            Prompt::Ids(ids) => {
-                prompt.check_ids(self.decoder.config().vocab_size)?;
-                ids.clone()
-            }
+            Prompt::Text(t) => self.encode(t)?,
+            Prompt::Ids(ids) => ids.clone(),
         };
+        // An id past the embedding would fault inside a GPU kernel.
+        if let Some(bad) = first_outside(&ids, vocab) {
+            return Err(ModelError::InvalidArgument(format!(
+                "the tokenizer gave token id {bad}, outside the model's vocabulary \
+                 (0..{vocab}): the tokenizer does not match the checkpoint"
+            )));
+        }
         if ids.is_empty() {
             let bos = self
                 .decoder
