@@ -27,7 +27,9 @@ pub const ROWS_PER_SHARD: usize = 50_000;
 pub struct Journal {
     dir: PathBuf,
     path: PathBuf,
-    file: File,
+    /// Opened on the first append, so a run that stops before executing
+    /// anything (a refused sandbox, say) leaves no empty journal behind.
+    file: Option<File>,
     /// Keys of executions already recorded (journal or shards).
     done: HashSet<String>,
     unsynced: usize,
@@ -49,18 +51,17 @@ impl Journal {
         for rec in records {
             done.insert(rec.key());
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .write(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| ExecError::io(&path, e))?;
         // Cut a partial last line left by a kill, so appends start clean.
-        file.set_len(good_len)
-            .map_err(|e| ExecError::io(&path, e))?;
-        file.seek(SeekFrom::End(0))
-            .map_err(|e| ExecError::io(&path, e))?;
+        let file = if path.exists() {
+            let mut file = open_for_append(&path)?;
+            file.set_len(good_len)
+                .map_err(|e| ExecError::io(&path, e))?;
+            file.seek(SeekFrom::End(0))
+                .map_err(|e| ExecError::io(&path, e))?;
+            Some(file)
+        } else {
+            None
+        };
         Ok(Journal {
             dir: dir.to_path_buf(),
             path,
@@ -87,9 +88,12 @@ impl Journal {
         }
         let mut line = serde_json::to_vec(rec).expect("Execution serializes");
         line.push(b'\n');
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(open_for_append(&self.path)?),
+        };
         // One write per record: a kill leaves whole lines plus at most one partial one.
-        self.file
-            .write_all(&line)
+        file.write_all(&line)
             .map_err(|e| ExecError::io(&self.path, e))?;
         self.unsynced += 1;
         if self.unsynced >= 256 {
@@ -101,9 +105,10 @@ impl Journal {
     /// Makes appended records durable against power loss (a killed process loses nothing anyway).
     pub fn sync(&mut self) -> Result<(), ExecError> {
         self.unsynced = 0;
-        self.file
-            .sync_data()
-            .map_err(|e| ExecError::io(&self.path, e))
+        match &self.file {
+            Some(file) => file.sync_data().map_err(|e| ExecError::io(&self.path, e)),
+            None => Ok(()),
+        }
     }
 
     /// Merges shards and journal into sorted, deduplicated `part-*.parquet`
@@ -148,8 +153,9 @@ impl Journal {
                 std::fs::remove_file(&old).map_err(|e| ExecError::io(&old, e))?;
             }
         }
-        drop(self.file);
-        std::fs::remove_file(&self.path).map_err(|e| ExecError::io(&self.path, e))?;
+        if self.file.take().is_some() {
+            std::fs::remove_file(&self.path).map_err(|e| ExecError::io(&self.path, e))?;
+        }
         let mut verdicts = BTreeMap::new();
         for rec in &all {
             *verdicts
@@ -158,6 +164,16 @@ impl Journal {
         }
         Ok(verdicts)
     }
+}
+
+fn open_for_append(path: &Path) -> Result<File, ExecError> {
+    OpenOptions::new()
+        .create(true)
+        .read(true)
+        .write(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| ExecError::io(path, e))
 }
 
 /// Reads the journal's complete lines; returns them and the byte length they span.
