@@ -40,6 +40,27 @@ fn python_for_nobody() -> Option<PathBuf> {
         })
 }
 
+/// `d/<name>`: samples of one `completion` of HumanEval/0 (`add(a, b)`).
+fn import_samples(d: &Path, problems: &Path, name: &str, completion: &str) -> PathBuf {
+    let gens = d.join(format!("{name}.jsonl"));
+    let line = serde_json::json!({"task_id": "HumanEval/0", "completion": completion});
+    std::fs::write(&gens, format!("{line}\n")).unwrap();
+    let out = d.join(name);
+    ouro_ok(&[
+        "import",
+        "generations",
+        "--format",
+        "human-eval",
+        &arg(&gens),
+        "--problems",
+        &arg(problems),
+        "--out",
+        &arg(&out),
+    ]);
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o777)).unwrap();
+    out
+}
+
 /// Problems and one correct sample, readable by anyone, and a copy of the binary.
 struct Inputs {
     _dir: tempfile::TempDir,
@@ -63,23 +84,7 @@ fn inputs() -> Inputs {
         "--out",
         &arg(&problems),
     ]);
-    let gens = d.join("gens.jsonl");
-    std::fs::write(
-        &gens,
-        "{\"task_id\": \"HumanEval/0\", \"completion\": \"    return a + b\\n\"}\n",
-    )
-    .unwrap();
-    ouro_ok(&[
-        "import",
-        "generations",
-        "--format",
-        "human-eval",
-        &arg(&gens),
-        "--problems",
-        &arg(&problems),
-        "--out",
-        &arg(&samples),
-    ]);
+    import_samples(&d, &problems, "samples", "    return a + b\n");
     let bin = d.join("ouro");
     std::fs::copy(ouro_bin(), &bin).unwrap();
     for p in [&d, &problems, &samples] {
@@ -97,11 +102,21 @@ fn inputs() -> Inputs {
 impl Inputs {
     /// `ouro execute` of the sample into `out`, with `extra` flags, through `wrap`.
     fn execute(&self, wrap: &mut Command, out: &str, extra: &[&str]) -> Output {
+        self.execute_samples(wrap, &self.samples, out, extra)
+    }
+
+    fn execute_samples(
+        &self,
+        wrap: &mut Command,
+        samples: &Path,
+        out: &str,
+        extra: &[&str],
+    ) -> Output {
         wrap.arg(&self.bin)
             .args(["execute", "--workers", "1", "--problems"])
             .arg(&self.problems)
             .arg("--samples")
-            .arg(&self.samples)
+            .arg(samples)
             .arg("--out")
             .arg(self.dir.join(out))
             .args(extra)
@@ -264,6 +279,38 @@ fn a_user_without_root_runs_samples_in_a_user_namespace_or_not_at_all() {
         e.contains("1 passing in all") && e.contains("no sandbox uid (not root)"),
         "{e}"
     );
+    // Its samples share the caller's uid with their server and with each other: a sample
+    // that could write beside its own directory, or signal its server, would pass.
+    let attack = import_samples(
+        &i.dir,
+        &i.problems,
+        "attack",
+        "    return a + b if _won() else None\n\n\nimport os\n\n\ndef _won():\n    \
+         try:\n        open('../planted', 'w').close()\n        return True\n    \
+         except OSError:\n        pass\n    try:\n        os.kill(os.getppid(), 0)\n        \
+         return True\n    except OSError:\n        return False\n",
+    );
+    let o = i.execute_samples(
+        nobody(&mut Command::new("setpriv")),
+        &attack,
+        "attacked",
+        &py,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let landlock6 = stderr(&o)
+        .split(|c: char| c == '+' || c.is_whitespace())
+        .any(|w| {
+            w.strip_prefix("landlock")
+                .and_then(|n| n.parse::<u32>().ok())
+                >= Some(6)
+        });
+    if landlock6 {
+        assert!(stderr(&o).contains("0 passing in all"), "{}", stderr(&o));
+    } else {
+        eprintln!(
+            "skipped the attack's verdict: Landlock ABI 6 (Linux 6.12) is needed to scope signals"
+        );
+    }
     // A user cannot create a cgroup: requiring one stops the run, saying why.
     let required = [&py[..], &["--require-isolation", "netns,cgroup"]].concat();
     let o = i.execute(nobody(&mut Command::new("setpriv")), "no-cgroup", &required);

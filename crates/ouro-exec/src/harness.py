@@ -333,6 +333,8 @@ def enter_child(req, sdir, rfd_w, stdin_fd, out_w, err_w, slot_uid, vm_bytes):
     os.closerange(3, RFD)
     os.closerange(RFD + 1, 4096)
     os.chdir(sdir)
+    if not SWITCH_UID:
+        sample_layer(sdir)
     if SWITCH_UID:
         try:
             os.setgroups([])

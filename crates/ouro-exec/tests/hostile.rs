@@ -41,7 +41,9 @@ use Verdict::*;
 
 const KILL_THE_PARENT: &str = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(1, signal.SIGKILL)\ndef f(x):\n    return x + 1\n";
 
-fn hostile_cases(victim: &str, outside: &str) -> Vec<Case> {
+/// `signals_scoped`: a sample cannot signal its server, because it runs as another
+/// uid (root) or in a Landlock domain that scopes signals (ABI 6, Linux 6.12).
+fn hostile_cases(victim: &str, outside: &str, signals_scoped: bool) -> Vec<Case> {
     vec![
         case("control: correct program", "def f(x):\n    return x + 1\n", &[Pass], None),
         case("control: wrong program", "def f(x):\n    return x\n", &[Fail], Some("AssertionError")),
@@ -155,10 +157,11 @@ fn hostile_cases(victim: &str, outside: &str) -> Vec<Case> {
             &[Pass, Error],
             None,
         ),
-        // As root the child runs as another uid than its server: the kill is refused. A
-        // caller without root gives children its own uid, and the server, pid 1 of its
-        // pid namespace with no signal handlers, ignores it. Either way it serves on.
-        if unsafe { libc::geteuid() } == 0 {
+        // As root the child runs as another uid than its server, and from Landlock ABI 6 in
+        // a domain that scopes its signals: the kill is refused. A caller without root on an
+        // older kernel gives children its own uid, and the server, pid 1 of its pid
+        // namespace with no signal handlers, ignores it. Either way it serves on.
+        if signals_scoped {
             case(
                 "kill the parent",
                 KILL_THE_PARENT,
@@ -166,8 +169,23 @@ fn hostile_cases(victim: &str, outside: &str) -> Vec<Case> {
                 Some("PermissionError"),
             )
         } else {
-            case("kill the parent (not root)", KILL_THE_PARENT, &[Pass], None)
+            case("kill the parent (unscoped)", KILL_THE_PARENT, &[Pass], None)
         },
+        // The slot's workdir holds every sample's directory: a file left in it would reach
+        // the next sample, and a directory made under the next one's name would stop the
+        // server making it. Only its own directory is writable.
+        case(
+            "leave a file for the next sample",
+            "try:\n    open('../planted', 'w').close()\n    ok = True\nexcept OSError:\n    ok = False\ndef f(x):\n    return x + 1 if ok else 0\n",
+            &[Fail],
+            Some("AssertionError"),
+        ),
+        case(
+            "make the next sample's directory",
+            "import os\nseq = int(os.path.basename(os.getcwd())[1:])\nmade = 0\nfor n in range(seq + 1, seq + 9):\n    try:\n        os.mkdir('../s%d' % n)\n        made += 1\n    except OSError:\n        pass\ndef f(x):\n    return x + 1 if made else 0\n",
+            &[Fail],
+            Some("AssertionError"),
+        ),
         case(
             "ptrace the parent",
             "import ctypes, os\nlibc = ctypes.CDLL(None)\nif libc.ptrace(16, os.getppid(), 0, 0) == 0:\n    def f(x):\n        return x + 1\n",
@@ -268,7 +286,13 @@ fn hostile_programs_get_the_right_verdicts_and_leave_nothing_behind() {
     };
     let exec = Executor::new(&opts).expect("executor starts");
     let problem = assert_problem("hostile/assert", "f", CHECK);
-    let cases = hostile_cases(victim.to_str().unwrap(), outside.to_str().unwrap());
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let cases = hostile_cases(
+        victim.to_str().unwrap(),
+        outside.to_str().unwrap(),
+        root || landlock_abi(&exec.isolation()[0]) >= 6,
+    );
     let jobs = cases
         .iter()
         .enumerate()
@@ -347,6 +371,14 @@ fn hostile_programs_get_the_right_verdicts_and_leave_nothing_behind() {
         failures.join("\n")
     );
     assert!(cases.len() >= 25);
+}
+
+/// The Landlock ABI in an isolation string (`...+landlock6+...`), 0 without Landlock.
+fn landlock_abi(isolation: &str) -> u32 {
+    isolation
+        .split('+')
+        .find_map(|level| level.strip_prefix("landlock")?.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
