@@ -180,6 +180,14 @@ fn hostile_cases(victim: &str, outside: &str, signals_scoped: bool) -> Vec<Case>
             &[Fail],
             Some("AssertionError"),
         ),
+        // The server's memory holds what the sample must not see (other samples' requests,
+        // isolated judging's spy records); the sample may read its own, not its server's.
+        case(
+            "read the server's memory",
+            "ok = False\ntry:\n    with open('/proc/%d/maps' % __import__('os').getppid()) as m:\n        start = next(int(l.split('-')[0], 16) for l in m if l.split()[1].startswith('rw'))\n    with open('/proc/%d/mem' % __import__('os').getppid(), 'rb') as f:\n        f.seek(start)\n        ok = len(f.read(16)) == 16\nexcept Exception:\n    pass\ndef f(x):\n    return x + 1 if ok else 0\n",
+            &[Fail],
+            Some("AssertionError"),
+        ),
         case(
             "make the next sample's directory",
             "import os\nseq = int(os.path.basename(os.getcwd())[1:])\nmade = 0\nfor n in range(seq + 1, seq + 9):\n    try:\n        os.mkdir('../s%d' % n)\n        made += 1\n    except OSError:\n        pass\ndef f(x):\n    return x + 1 if made else 0\n",
