@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ouro_e2e::{interop_python, ouro, stderr};
+use ouro_e2e::{arg, interop_python, ouro, stderr};
 
 fn failed(args: &[&str]) -> String {
     let o = ouro(args);
@@ -40,6 +40,56 @@ fn execute_names_the_first_missing_input() {
     let first = err.lines().next().unwrap_or_default();
     assert!(first.contains("--problems /nonexistent-a"), "{err}");
     assert!(!out.exists());
+}
+
+#[test]
+fn execute_into_its_own_samples_directory_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (problems, samples) = (dir.path().join("problems"), dir.path().join("samples"));
+    let fixture = ouro_e2e::workspace().join("tests/fixtures/humaneval_mini.jsonl");
+    ouro_e2e::ouro_ok(&[
+        "import",
+        "problems",
+        "--format",
+        "humaneval",
+        &arg(&fixture),
+        "--out",
+        &arg(&problems),
+    ]);
+    let gens = dir.path().join("gens.jsonl");
+    std::fs::write(
+        &gens,
+        "{\"task_id\": \"HumanEval/0\", \"completion\": \"    return a + b\\n\"}\n",
+    )
+    .unwrap();
+    ouro_e2e::ouro_ok(&[
+        "import",
+        "generations",
+        "--format",
+        "human-eval",
+        &arg(&gens),
+        "--problems",
+        &arg(&problems),
+        "--out",
+        &arg(&samples),
+    ]);
+    let before = ouro_e2e::files_under(&samples);
+    // The same directory by another spelling.
+    let out = samples.join("..").join("samples");
+    let err = failed(&[
+        "execute",
+        "--problems",
+        &arg(&problems),
+        "--samples",
+        &arg(&samples),
+        "--out",
+        &arg(&out),
+    ]);
+    assert!(
+        err.contains("is the samples directory; executions need one of their own"),
+        "{err}"
+    );
+    assert_eq!(ouro_e2e::files_under(&samples), before);
 }
 
 #[test]

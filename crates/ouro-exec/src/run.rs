@@ -54,6 +54,14 @@ pub fn execute(
     opts: &ExecOptions,
 ) -> Result<ExecStats, ExecError> {
     let t0 = Instant::now();
+    for (input, what) in [(samples_dir, "samples"), (problems_dir, "problems")] {
+        if same_dir(out_dir, input) {
+            return Err(ExecError::Invalid(format!(
+                "the output directory {} is the {what} directory; executions need one of their own",
+                out_dir.display()
+            )));
+        }
+    }
     let problems: HashMap<String, Arc<Problem>> = read_path::<Problem>(problems_dir)?
         .into_iter()
         .map(|p| (p.problem_id.clone(), Arc::new(p)))
@@ -230,4 +238,12 @@ pub fn compile_report(problems_dir: &Path, opts: &ExecOptions) -> Result<Compile
         }
     }
     Ok(report)
+}
+
+/// True when both paths name one existing directory (a missing output dir is new).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
