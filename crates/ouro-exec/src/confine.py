@@ -294,29 +294,64 @@ def sample_layer(sdir):
 
 
 # ---------------------------------------------------------------- seccomp
-AUDIT_ARCH_X86_64 = 0xC000003E
-DENY_X86_64 = {
-    "socket": 41, "socketpair": 53, "ptrace": 101, "mount": 165, "umount2": 166, "unshare": 272,
-    "setns": 308, "bpf": 321, "keyctl": 250, "add_key": 248, "request_key": 249,
-    "perf_event_open": 298, "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-    "userfaultfd": 323, "pivot_root": 155, "chroot": 161, "swapon": 167, "swapoff": 168,
-    "reboot": 169, "kexec_load": 246, "kexec_file_load": 320, "init_module": 175,
-    "finit_module": 313, "delete_module": 176, "process_vm_readv": 310, "process_vm_writev": 311,
-    "open_by_handle_at": 304, "name_to_handle_at": 303, "fanotify_init": 300, "acct": 163,
-    "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
-    "fspick": 433, "mount_setattr": 442, "settimeofday": 164, "clock_settime": 227,
-    "adjtimex": 159, "clock_adjtime": 305, "quotactl": 179, "syslog": 103, "vhangup": 153,
-    "lookup_dcookie": 212, "kcmp": 312, "process_madvise": 440, "pidfd_getfd": 438,
+# What a sample is refused (EPERM), by name, beside two rules for clone: a namespace flag
+# is refused, and clone3 (its flags behind a pointer) answers ENOSYS so libc falls back to
+# clone. Numbers per architecture (x86_64's own table, arm64's the generic one), checked
+# against the kernel's headers by tests/seccomp_tables.rs.
+SECCOMP_DENY = (
+    "socket", "socketpair", "ptrace", "mount", "umount2", "unshare", "setns", "bpf", "keyctl",
+    "add_key", "request_key", "perf_event_open", "io_uring_setup", "io_uring_enter",
+    "io_uring_register", "userfaultfd", "pivot_root", "chroot", "swapon", "swapoff", "reboot",
+    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+    "process_vm_readv", "process_vm_writev", "open_by_handle_at", "name_to_handle_at",
+    "fanotify_init", "acct", "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount",
+    "fspick", "mount_setattr", "settimeofday", "clock_settime", "adjtimex", "clock_adjtime",
+    "quotactl", "syslog", "vhangup", "lookup_dcookie", "kcmp", "process_madvise",
+    "pidfd_getfd",
+)
+AUDIT_ARCH_64BIT_LE = 0x80000000 | 0x40000000
+SECCOMP_ARCH = {
+    "x86_64": (AUDIT_ARCH_64BIT_LE | 62, {
+        "socket": 41, "socketpair": 53, "ptrace": 101, "mount": 165, "umount2": 166,
+        "unshare": 272, "setns": 308, "bpf": 321, "keyctl": 250, "add_key": 248,
+        "request_key": 249, "perf_event_open": 298, "io_uring_setup": 425, "io_uring_enter": 426,
+        "io_uring_register": 427, "userfaultfd": 323, "pivot_root": 155, "chroot": 161,
+        "swapon": 167, "swapoff": 168, "reboot": 169, "kexec_load": 246, "kexec_file_load": 320,
+        "init_module": 175, "finit_module": 313, "delete_module": 176, "process_vm_readv": 310,
+        "process_vm_writev": 311, "open_by_handle_at": 304, "name_to_handle_at": 303,
+        "fanotify_init": 300, "acct": 163, "open_tree": 428, "move_mount": 429, "fsopen": 430,
+        "fsconfig": 431, "fsmount": 432, "fspick": 433, "mount_setattr": 442, "settimeofday": 164,
+        "clock_settime": 227, "adjtimex": 159, "clock_adjtime": 305, "quotactl": 179,
+        "syslog": 103, "vhangup": 153, "lookup_dcookie": 212, "kcmp": 312, "process_madvise": 440,
+        "pidfd_getfd": 438, "clone": 56, "clone3": 435,
+    }),
+    "aarch64": (AUDIT_ARCH_64BIT_LE | 183, {
+        "socket": 198, "socketpair": 199, "ptrace": 117, "mount": 40, "umount2": 39,
+        "unshare": 97, "setns": 268, "bpf": 280, "keyctl": 219, "add_key": 217,
+        "request_key": 218, "perf_event_open": 241, "io_uring_setup": 425, "io_uring_enter": 426,
+        "io_uring_register": 427, "userfaultfd": 282, "pivot_root": 41, "chroot": 51,
+        "swapon": 224, "swapoff": 225, "reboot": 142, "kexec_load": 104, "kexec_file_load": 294,
+        "init_module": 105, "finit_module": 273, "delete_module": 106, "process_vm_readv": 270,
+        "process_vm_writev": 271, "open_by_handle_at": 265, "name_to_handle_at": 264,
+        "fanotify_init": 262, "acct": 89, "open_tree": 428, "move_mount": 429, "fsopen": 430,
+        "fsconfig": 431, "fsmount": 432, "fspick": 433, "mount_setattr": 442, "settimeofday": 170,
+        "clock_settime": 112, "adjtimex": 171, "clock_adjtime": 266, "quotactl": 60,
+        "syslog": 116, "vhangup": 58, "lookup_dcookie": 18, "kcmp": 272, "process_madvise": 440,
+        "pidfd_getfd": 438, "clone": 220, "clone3": 435,
+    }),
 }
 CLONE_NS_MASK = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | 0x02000000  # NEWCGROUP
 
 
 def seccomp():
     import platform
-    if platform.machine() != "x86_64":
-        WARNINGS.append("seccomp deny-list only built for x86_64; not installed")
+    machine = platform.machine()
+    if machine not in SECCOMP_ARCH:
+        WARNINGS.append("seccomp deny-list not built for %s (only %s); not installed"
+                        % (machine, ", ".join(SECCOMP_ARCH)))
         return False
-    BPF_LD_W_ABS, BPF_JEQ_K, BPF_JSET_K, BPF_RET_K = 0x20, 0x15, 0x45, 0x06
+    audit_arch, nr = SECCOMP_ARCH[machine]
+    BPF_LD_W_ABS, BPF_JEQ_K, BPF_JGE_K, BPF_JSET_K, BPF_RET_K = 0x20, 0x15, 0x35, 0x45, 0x06
     RET_ALLOW, RET_KILL, RET_ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
     ins = []
 
@@ -324,22 +359,21 @@ def seccomp():
         ins.append(struct.pack("<HBBI", code, jt, jf, k & 0xFFFFFFFF))
 
     op(BPF_LD_W_ABS, 0, 0, 4)  # arch
-    op(BPF_JEQ_K, 1, 0, AUDIT_ARCH_X86_64)
+    op(BPF_JEQ_K, 1, 0, audit_arch)
     op(BPF_RET_K, 0, 0, RET_KILL)
     op(BPF_LD_W_ABS, 0, 0, 0)  # nr
-    # x32 ABI syscalls
-    op(0x35, 0, 1, 0x40000000)  # JGE
-    op(BPF_RET_K, 0, 0, RET_ERRNO | errno.EPERM)
-    op(BPF_JEQ_K, 0, 1, 435)  # clone3: flags are behind a pointer; make libc fall back to clone
+    if machine == "x86_64":
+        op(BPF_JGE_K, 0, 1, 0x40000000)  # the x32 ABI's syscalls
+        op(BPF_RET_K, 0, 0, RET_ERRNO | errno.EPERM)
+    op(BPF_JEQ_K, 0, 1, nr["clone3"])
     op(BPF_RET_K, 0, 0, RET_ERRNO | errno.ENOSYS)
-    op(BPF_JEQ_K, 0, 3, 56)  # clone: refuse namespace flags
-    op(BPF_LD_W_ABS, 0, 0, 16)  # args[0] low word
+    op(BPF_JEQ_K, 0, 3, nr["clone"])
+    op(BPF_LD_W_ABS, 0, 0, 16)  # args[0] low word: clone's flags on both architectures
     op(BPF_JSET_K, 0, 1, CLONE_NS_MASK)
     op(BPF_RET_K, 0, 0, RET_ERRNO | errno.EPERM)
     op(BPF_LD_W_ABS, 0, 0, 0)
-    nrs = sorted(set(DENY_X86_64.values()))
-    for nr in nrs:
-        op(BPF_JEQ_K, 0, 1, nr)
+    for n in sorted({nr[name] for name in SECCOMP_DENY}):
+        op(BPF_JEQ_K, 0, 1, n)
         op(BPF_RET_K, 0, 0, RET_ERRNO | errno.EPERM)
     op(BPF_RET_K, 0, 0, RET_ALLOW)
     prog = b"".join(ins)
