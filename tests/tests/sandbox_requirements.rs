@@ -279,6 +279,9 @@ fn a_user_without_root_runs_samples_in_a_user_namespace_or_not_at_all() {
         e.contains("1 passing in all") && e.contains("no sandbox uid (not root)"),
         "{e}"
     );
+    // Said once, and without colour codes in a pipe.
+    assert_eq!(e.matches("no sandbox uid (not root)").count(), 1, "{e}");
+    assert!(!e.contains('\x1b'), "{e}");
     // Its samples share the caller's uid with their server and with each other: a sample
     // that could write beside its own directory, or signal its server, would pass.
     let attack = import_samples(

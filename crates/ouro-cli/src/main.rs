@@ -3,6 +3,7 @@
 //! This binary only parses arguments and calls library functions; every
 //! command lives in `cmd/`. Exit codes: 0 ok, 1 error, 2 usage.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -105,6 +106,8 @@ fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a person watching: not in a log file or a pipe.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }

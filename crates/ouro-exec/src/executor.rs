@@ -232,13 +232,13 @@ impl Executor {
                 }
             )));
         }
-        // Once per process: a pipeline starts an executor for every execute stage.
+        // Once per process: a pipeline starts an executor for every execute stage. Logged,
+        // not printed: a library's caller owns stderr (`Executor::warnings` has them all).
         static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
         let mut said = SAID.lock().expect("warnings lock");
         for w in &exec.warnings {
             if !said.contains(w) {
                 tracing::warn!("ouro-exec: {w}");
-                eprintln!("warning: ouro-exec: {w}");
                 said.push(w.clone());
             }
         }
