@@ -39,28 +39,17 @@ fn can_create_under(dir: &Path) -> Result<(), String> {
 
 /// Finds a usable cgroup hierarchy, or says why there is none.
 pub fn probe() -> Result<CgroupSupport, String> {
-    let unified = Path::new(V1_ROOT);
-    if let Ok(ctrl) = fs::read_to_string(unified.join("cgroup.controllers")) {
-        let has = |c: &str| ctrl.split_whitespace().any(|x| x == c);
-        if has("memory") && has("pids") {
-            let base = unified.join("ouro");
-            if fs::create_dir_all(&base).is_ok() && can_create_under(&base).is_ok() {
-                // Controllers must be enabled for children of `ouro/`.
-                let _ = fs::write(base.join("cgroup.subtree_control"), "+memory +pids");
-                let sub =
-                    fs::read_to_string(base.join("cgroup.subtree_control")).unwrap_or_default();
-                if sub.contains("memory") && sub.contains("pids") {
-                    return Ok(CgroupSupport {
-                        version: CgroupVersion::V2,
-                        memory_root: base.clone(),
-                        pids_root: base,
-                    });
-                }
-            }
-        }
-    }
-    let mem = unified.join("memory");
-    let pids = unified.join("pids");
+    probe_at(Path::new(V1_ROOT))
+}
+
+fn probe_at(root: &Path) -> Result<CgroupSupport, String> {
+    let v2 = match probe_v2(root) {
+        Ok(Some(support)) => return Ok(support),
+        Ok(None) => None,
+        Err(why) => Some(why),
+    };
+    let mem = root.join("memory");
+    let pids = root.join("pids");
     if mem.join("memory.limit_in_bytes").exists() && pids.join("pids.max").exists()
         || mem.join("tasks").exists() && pids.join("tasks").exists()
     {
@@ -81,7 +70,65 @@ pub fn probe() -> Result<CgroupSupport, String> {
             )),
         };
     }
-    Err("no cgroup v2 with memory+pids controllers and no cgroup v1 memory/pids hierarchies".into())
+    Err(v2.unwrap_or_else(|| {
+        "no cgroup v2 with memory+pids controllers and no cgroup v1 memory/pids hierarchies".into()
+    }))
+}
+
+/// The unified hierarchy at `root`: `Ok(None)` when there is none with the memory and pids
+/// controllers, `Err` saying why one that has them cannot give a slot its own group.
+fn probe_v2(root: &Path) -> Result<Option<CgroupSupport>, String> {
+    let Ok(ctrl) = fs::read_to_string(root.join("cgroup.controllers")) else {
+        return Ok(None);
+    };
+    let has = |text: &str, c: &str| text.split_whitespace().any(|x| x == c);
+    if !(has(&ctrl, "memory") && has(&ctrl, "pids")) {
+        return Ok(None);
+    }
+    // A controller reaches `ouro/` only through every parent's subtree_control. systemd
+    // enables memory and pids at the root; a bare hierarchy (a container's, or one
+    // mounted by hand) may not, and the root cgroup may enable them with processes in it.
+    let root_sub = root.join("cgroup.subtree_control");
+    let enabled = fs::read_to_string(&root_sub).unwrap_or_default();
+    if !(has(&enabled, "memory") && has(&enabled, "pids")) {
+        fs::write(&root_sub, "+memory +pids").map_err(|e| {
+            let busy = e.raw_os_error() == Some(libc::EBUSY);
+            format!(
+                "cgroup v2: cannot enable memory+pids for child groups of {} ({e}{})",
+                root.display(),
+                if busy {
+                    ": the hierarchy's top group holds processes, as a container's does; \
+                     move them into a child group first"
+                } else {
+                    "; not root?"
+                }
+            )
+        })?;
+    }
+    let base = root.join("ouro");
+    fs::create_dir_all(&base)
+        .map_err(|e| e.to_string())
+        .and_then(|_| can_create_under(&base))
+        .map_err(|e| {
+            format!(
+                "cgroup v2: cannot create groups under {} ({e}; not root?)",
+                base.display()
+            )
+        })?;
+    // Controllers must be enabled for children of `ouro/` too.
+    let _ = fs::write(base.join("cgroup.subtree_control"), "+memory +pids");
+    let sub = fs::read_to_string(base.join("cgroup.subtree_control")).unwrap_or_default();
+    if !(has(&sub, "memory") && has(&sub, "pids")) {
+        return Err(format!(
+            "cgroup v2: memory+pids not enabled in {} (it holds processes?)",
+            base.join("cgroup.subtree_control").display()
+        ));
+    }
+    Ok(Some(CgroupSupport {
+        version: CgroupVersion::V2,
+        memory_root: base.clone(),
+        pids_root: base,
+    }))
 }
 
 impl CgroupSupport {
@@ -253,6 +300,64 @@ fn procs_of(dir: &Path) -> Vec<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A directory tree laid out like /sys/fs/cgroup (plain files: no kernel behind them).
+    fn tree(files: &[(&str, &str)], dirs: &[&str]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for dir in dirs {
+            fs::create_dir_all(d.path().join(dir)).unwrap();
+        }
+        for (f, text) in files {
+            let p = d.path().join(f);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, text).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn v1_hierarchies_give_groups_under_each() {
+        let d = tree(
+            &[
+                ("memory/memory.limit_in_bytes", "0"),
+                ("pids/pids.max", "max"),
+            ],
+            &[],
+        );
+        let s = probe_at(d.path()).unwrap();
+        assert_eq!(s.version, CgroupVersion::V1);
+        assert_eq!(s.memory_root, d.path().join("memory/ouro"));
+        assert_eq!(s.pids_root, d.path().join("pids/ouro"));
+    }
+
+    #[test]
+    fn a_unified_hierarchy_says_why_it_cannot_be_used() {
+        // Without the pids controller it is not a candidate, and nothing else is there.
+        let d = tree(&[("cgroup.controllers", "cpu memory io")], &[]);
+        let e = probe_at(d.path()).unwrap_err();
+        assert!(e.starts_with("no cgroup v2 with memory+pids"), "{e}");
+        // With both, a top group that will not pass them down is named as the reason
+        // (here its subtree_control cannot be written at all).
+        let d = tree(
+            &[("cgroup.controllers", "cpu memory pids")],
+            &["cgroup.subtree_control"],
+        );
+        let e = probe_at(d.path()).unwrap_err();
+        assert!(
+            e.starts_with("cgroup v2: cannot enable memory+pids for child groups of"),
+            "{e}"
+        );
+        // A v1 hierarchy beside it is still used.
+        let d = tree(
+            &[
+                ("cgroup.controllers", "cpu memory pids"),
+                ("memory/memory.limit_in_bytes", "0"),
+                ("pids/pids.max", "max"),
+            ],
+            &["cgroup.subtree_control"],
+        );
+        assert_eq!(probe_at(d.path()).unwrap().version, CgroupVersion::V1);
+    }
 
     #[test]
     fn limit_hits_and_oom_kills_read_each_version() {
