@@ -191,3 +191,19 @@ fn a_python_the_sandbox_cannot_use_names_the_key() {
         &["key 'execute.python'", "/nonexistent/python3"],
     );
 }
+
+#[test]
+fn training_values_out_of_range_name_the_key() {
+    rejected(
+        |t| set(t, "iterate.train.optim", "batch_size", "0"),
+        &["key 'iterate.train.optim.batch_size' = 0 must be at least 1"],
+    );
+    rejected(
+        |t| set(t, "seed_sft.train.optim", "lr", "-1.0"),
+        &["key 'seed_sft.train.optim.lr' = -1 must be a finite number > 0"],
+    );
+    rejected(
+        |t| set(t, "seed_sft.train", "max_length", "0"),
+        &["key 'seed_sft.train.max_length' = 0 must be at least 2"],
+    );
+}

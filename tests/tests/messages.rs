@@ -129,3 +129,132 @@ fn stats_on_shards_it_does_not_know_is_an_error() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(Path::new(&problems).exists());
 }
+
+#[test]
+fn a_training_config_value_out_of_range_names_the_file_and_key_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    let out = dir.path().join("out");
+    for (text, want) in [
+        (
+            "[optim]\nlr = -1.0\n",
+            "key 'optim.lr' = -1 must be a finite number > 0",
+        ),
+        (
+            "[optim]\ngrad_accum = 0\n",
+            "key 'optim.grad_accum' = 0 must be at least 1",
+        ),
+        (
+            "[optim]\nepochs = 0.0\n",
+            "keys 'optim.max_steps' and 'optim.epochs' are both 0",
+        ),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        // The model and data do not exist: the config is refused before they are read.
+        let err = failed(&[
+            "train",
+            "sft",
+            "--model",
+            "/nonexistent-model",
+            "--data",
+            "/nonexistent-data",
+            "--out",
+            &arg(&out),
+            "--config",
+            &arg(&config),
+        ]);
+        assert!(
+            err.contains(&format!("{}: invalid config: {want}", config.display())),
+            "{err}"
+        );
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn numbers_outside_their_range_are_usage_errors() {
+    for args in [
+        &[
+            "fait",
+            "--executions",
+            "e",
+            "--samples",
+            "s",
+            "--problems",
+            "p",
+            "--out",
+            "o",
+            "--token-weight",
+            "nan",
+        ][..],
+        &[
+            "fait",
+            "--executions",
+            "e",
+            "--samples",
+            "s",
+            "--problems",
+            "p",
+            "--out",
+            "o",
+            "--line-weight=-3",
+        ],
+        &[
+            "problems",
+            "generate",
+            "--count",
+            "3",
+            "--filter-tests",
+            "0",
+            "--out",
+            "o",
+        ],
+        &[
+            "model",
+            "generate",
+            "--model",
+            "m",
+            "--prompt",
+            "x",
+            "--temperature=-1",
+        ],
+        &[
+            "model", "generate", "--model", "m", "--prompt", "x", "--top-p", "2",
+        ],
+        &[
+            "execute",
+            "--problems",
+            "p",
+            "--samples",
+            "s",
+            "--out",
+            "o",
+            "--memory-mb",
+            "0",
+        ],
+        &["lintseq", "--input", "i", "--out", "o", "-k", "0"],
+        &[
+            "build",
+            "sft",
+            "--problems",
+            "p",
+            "--samples",
+            "s",
+            "--executions",
+            "e",
+            "--out",
+            "o",
+            "--budget",
+            "uniform:0",
+        ],
+    ] {
+        let o = ouro(args);
+        let code = o.status.code();
+        assert!(
+            code == Some(2) || (code == Some(1) && stderr(&o).contains("uniform:0")),
+            "ouro {}: {code:?} {}",
+            args.join(" "),
+            stderr(&o)
+        );
+    }
+}

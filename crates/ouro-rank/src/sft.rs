@@ -36,9 +36,12 @@ impl Budget {
         let (name, k) = text
             .split_once(':')
             .ok_or_else(|| format!("budget '{text}': expected uniform:K or prop2diff:K"))?;
-        let k: usize = k
-            .parse()
-            .map_err(|_| format!("budget '{text}': K must be a whole number"))?;
+        let k: usize = match k.parse() {
+            Ok(0) | Err(_) => {
+                return Err(format!("budget '{text}': K must be a whole number >= 1"))
+            }
+            Ok(k) => k,
+        };
         match name {
             "uniform" => Ok(Budget::Uniform { k }),
             "prop2diff" => Ok(Budget::Prop2diff { k }),

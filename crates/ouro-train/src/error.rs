@@ -14,6 +14,8 @@ pub enum TrainError {
     },
     #[error("{path}: invalid config: {message}")]
     Config { path: PathBuf, message: String },
+    #[error("invalid training config: {0}")]
+    InvalidConfig(String),
     #[error("{path}: {message}")]
     Data { path: PathBuf, message: String },
     #[error("dataset {path} has no usable examples ({detail})")]
@@ -25,7 +27,7 @@ pub enum TrainError {
         field: &'static str,
         message: String,
     },
-    #[error("loss is {value} at step {step} (micro-batch {micro}); training stopped, last good checkpoint kept")]
+    #[error("loss is {value} at step {step} (micro-batch {micro}); training stopped (any checkpoint saved before this step is kept; a lower optim.lr may help)")]
     NonFiniteLoss { step: u64, micro: usize, value: f32 },
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: PathBuf, message: String },

@@ -197,7 +197,9 @@ pub fn load_sft(src: &DataSource) -> Result<(SftRows, &'static str)> {
     }
     if is_ouro_shard(&files, &["prompt", "completion", "problem_id", "origin"])? {
         return Ok((
-            SftRows::PromptCompletion(read_typed(&files)?),
+            SftRows::PromptCompletion(read_weighted(&files, |r: &SftRecord| {
+                [&r.weight_spans[..], &[]]
+            })?),
             "ouro sft shards",
         ));
     }
@@ -275,7 +277,10 @@ pub fn load_dpo(
         &files,
         &["prompt", "chosen", "rejected", "problem_id", "pair_kind"],
     )? {
-        return Ok((read_typed(&files)?, "ouro dpo shards"));
+        let pairs = read_weighted(&files, |r: &DpoRecord| {
+            [&r.chosen_spans[..], &r.rejected_spans[..]]
+        })?;
+        return Ok((pairs, "ouro dpo shards"));
     }
     let rows = read_rows(&files)?;
     let first = first_row(data, &rows)?;
@@ -374,6 +379,39 @@ fn read_typed<T: ouro_data::Record>(files: &[PathBuf]) -> Result<Vec<T>> {
     Ok(out)
 }
 
+/// [`read_typed`] of rows that carry weight spans, each weight checked: a NaN one turns
+/// every loss it touches into NaN (even with weighting off, as `0 * NaN`), and a
+/// negative one trains those tokens down.
+fn read_weighted<T: ouro_data::Record>(
+    files: &[PathBuf],
+    spans: impl Fn(&T) -> [&[ouro_data::WeightSpan]; 2],
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    for file in files {
+        let rows = read_typed::<T>(std::slice::from_ref(file))?;
+        for (i, row) in rows.iter().enumerate() {
+            if let Some(bad) = spans(row)
+                .iter()
+                .flat_map(|s| s.iter())
+                .find(|s| !(s.weight >= 0.0 && s.weight.is_finite()))
+            {
+                return Err(TrainError::Data {
+                    path: file.clone(),
+                    message: format!(
+                        "row {}: weight span [{}, {}) has weight {}; span weights must be finite and >= 0",
+                        i + 1,
+                        bad.start,
+                        bad.end,
+                        bad.weight
+                    ),
+                });
+            }
+        }
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,6 +442,43 @@ mod tests {
             r[0].problem_id.as_str(),
         )
             .into()
+    }
+
+    #[test]
+    fn a_span_weight_that_is_not_finite_and_non_negative_names_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = |w: f32| SftRecord {
+            prompt: "p".into(),
+            completion: "c".into(),
+            problem_id: "x".into(),
+            sample_id: Some("s".into()),
+            round: 0,
+            origin: "sample".into(),
+            score: None,
+            weight_spans: vec![ouro_data::WeightSpan {
+                start: 0,
+                end: 1,
+                weight: w,
+            }],
+        };
+        for (w, bad) in [
+            (2.0, false),
+            (f32::NAN, true),
+            (-3.0, true),
+            (f32::INFINITY, true),
+        ] {
+            let file = dir.path().join("part-00000.parquet");
+            ouro_data::shard::write_records(&file, &[row(1.0), row(w)]).unwrap();
+            let got = load_sft(&DataSource::from(dir.path()));
+            match (bad, got) {
+                (false, Ok(_)) => {}
+                (true, Err(e)) => {
+                    let e = e.to_string();
+                    assert!(e.contains("row 2: weight span [0, 1) has weight"), "{e}");
+                }
+                (_, got) => panic!("weight {w}: {:?}", got.map(|(_, shape)| shape)),
+            }
+        }
     }
 
     #[test]

@@ -30,8 +30,8 @@ pub mod tokenize;
 pub mod var_files;
 
 pub use config::{
-    DpoConfig, DpoLossType, LoraSettings, LrSchedule, OptimConfig, Overflow, SftConfig,
-    SpanWeighting,
+    CheckedConfig, DpoConfig, DpoLossType, LoraSettings, LrSchedule, OptimConfig, Overflow,
+    SftConfig, SpanWeighting,
 };
 pub use engine::TrainReport;
 pub use error::{Result, TrainError};

@@ -10,7 +10,7 @@ use ouro_model::train_pass::{GradSlots, TrainPass};
 use ouro_model::Decoder;
 use std::path::Path;
 
-use crate::config::{DpoConfig, LoraSettings, SftConfig};
+use crate::config::{CheckedConfig, DpoConfig, LoraSettings, SftConfig};
 use crate::engine::TrainReport;
 use crate::error::{Result, TrainError};
 use crate::hub::DataSource;
@@ -527,6 +527,7 @@ pub fn train_sft_on<'d>(
     out: &Path,
     dev: &TrainDevice,
 ) -> Result<(TrainReport, PrepStats)> {
+    cfg.check("").map_err(TrainError::InvalidConfig)?;
     let model_dir = &resolve_model_dir(model_dir)?;
     let src = data.into();
     let data = src.path;
@@ -538,7 +539,7 @@ pub fn train_sft_on<'d>(
     if examples.is_empty() {
         return Err(TrainError::EmptyDataset {
             path: data.into(),
-            detail: format!("{stats:?}"),
+            detail: stats.to_string(),
         });
     }
     let report = crate::sft::train_examples(&model, &examples, tok.pad_id, cfg, out, None)?;
@@ -565,6 +566,7 @@ pub fn train_dpo_on<'d>(
     out: &Path,
     dev: &TrainDevice,
 ) -> Result<(TrainReport, PrepStats)> {
+    cfg.check("").map_err(TrainError::InvalidConfig)?;
     let model_dir = &resolve_model_dir(model_dir)?;
     let src = data.into();
     let data = src.path;
@@ -578,7 +580,7 @@ pub fn train_dpo_on<'d>(
     if examples.is_empty() {
         return Err(TrainError::EmptyDataset {
             path: data.into(),
-            detail: format!("{stats:?}"),
+            detail: stats.to_string(),
         });
     }
     // The reference is the model as loaded, before any resumed checkpoint is applied.

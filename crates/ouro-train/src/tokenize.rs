@@ -59,6 +59,30 @@ pub struct PrepStats {
     pub dropped_no_loss_tokens: usize,
 }
 
+impl std::fmt::Display for PrepStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} rows, {} kept", self.rows, self.kept)?;
+        if self.truncated > 0 {
+            write!(f, ", {} truncated to max_length", self.truncated)?;
+        }
+        if self.dropped_too_long > 0 {
+            write!(
+                f,
+                ", {} dropped as longer than max_length",
+                self.dropped_too_long
+            )?;
+        }
+        if self.dropped_no_loss_tokens > 0 {
+            write!(
+                f,
+                ", {} dropped with no completion token left to train on (a larger max_length?)",
+                self.dropped_no_loss_tokens
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Encoded text: ids and byte offsets.
 pub struct Encoded {
     pub ids: Vec<u32>,

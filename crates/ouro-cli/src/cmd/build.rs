@@ -89,7 +89,7 @@ pub struct Args {
     #[arg(long, default_value = "pass_rate")]
     pub ranker: String,
     /// PageRank damping d.
-    #[arg(long, default_value_t = 0.85)]
+    #[arg(long, default_value_t = 0.85, value_parser = super::unit_interval)]
     pub pagerank_damping: f64,
     /// PageRank iteration cap (a problem that reaches it is counted and warned about).
     #[arg(long, default_value_t = 10_000)]
@@ -105,7 +105,7 @@ pub struct Args {
     #[arg(long, default_value = "uniform:4")]
     pub budget: String,
     /// SFT rows per problem at most.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = super::at_least_one)]
     pub max_per_problem: usize,
     /// Minimum fraction of reference solutions among SFT rows, in [0, 1).
     #[arg(long, default_value_t = 0.0)]
@@ -132,7 +132,7 @@ pub struct Args {
     #[arg(long, value_parser = ["lines", "cpu_time"], default_value = "lines")]
     pub efficiency_measure: String,
     /// Efficiency pairs: the costlier side costs at least (1 + margin) times the cheaper.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, value_parser = super::non_negative)]
     pub efficiency_margin: f64,
     /// Efficiency pairs by lines: the costlier side executes at least this many more lines.
     #[arg(long, default_value_t = 10)]
@@ -154,7 +154,7 @@ pub struct Args {
     #[arg(long)]
     pub no_near_dedup: bool,
     /// MinHash similarity threshold.
-    #[arg(long, default_value_t = 0.7)]
+    #[arg(long, default_value_t = 0.7, value_parser = super::unit_interval)]
     pub near_dedup_threshold: f64,
     /// n of the `ngram` decontamination rule.
     #[arg(long, default_value_t = 10)]

@@ -39,16 +39,16 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
     /// CPU time limit per sample (per case for stdin/stdout tests), in ms.
-    #[arg(long, default_value_t = ouro_data::Limits::DEFAULT_CPU_MS)]
+    #[arg(long, default_value_t = ouro_data::Limits::DEFAULT_CPU_MS, value_parser = super::at_least_one_u64)]
     pub cpu_ms: u64,
     /// Wall-clock watchdog per sample, in ms (looser than the CPU limit).
-    #[arg(long, default_value_t = ouro_data::Limits::DEFAULT_WALL_MS)]
+    #[arg(long, default_value_t = ouro_data::Limits::DEFAULT_WALL_MS, value_parser = super::at_least_one_u64)]
     pub wall_ms: u64,
     /// Address-space budget above the interpreter's size, in MiB.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = super::at_least_one_u64)]
     pub memory_mb: u64,
     /// Cap on stdout plus stderr, in bytes.
-    #[arg(long, default_value_t = 1 << 20)]
+    #[arg(long, default_value_t = 1 << 20, value_parser = super::at_least_one_u64)]
     pub output_bytes: u64,
     /// Also run the held-out audit tests of problems that have them.
     #[arg(long)]
@@ -57,7 +57,7 @@ pub struct Args {
     #[arg(long, default_value = "python3")]
     pub python: PathBuf,
     /// Replace each slot's fork server after this many samples.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = super::at_least_one_u64)]
     pub recycle_every: u64,
     /// Skip counting `lines_executed`, the deterministic cost that efficiency
     /// pairs are measured in. Tracing slows loop-heavy tests 2-4x under

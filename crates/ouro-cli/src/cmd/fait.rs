@@ -31,19 +31,19 @@ pub struct Args {
     #[arg(long)]
     pub out: PathBuf,
     /// Largest normalised token edit distance for a contrast pair.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = super::unit_interval)]
     pub max_distance: f64,
     /// Weight of changed tokens in the passing completion.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = super::weight)]
     pub token_weight: f32,
     /// Weight of the rest of changed lines in the passing completion.
-    #[arg(long, default_value_t = 1.5)]
+    #[arg(long, default_value_t = 1.5, value_parser = super::weight)]
     pub line_weight: f32,
     /// Weight of changed tokens in the failing completion.
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = super::weight)]
     pub rejected_token_weight: f32,
     /// Weight of the rest of changed lines in the failing completion.
-    #[arg(long, default_value_t = 1.5)]
+    #[arg(long, default_value_t = 1.5, value_parser = super::weight)]
     pub rejected_line_weight: f32,
 }
 

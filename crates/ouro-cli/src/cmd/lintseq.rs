@@ -47,7 +47,7 @@ pub struct Args {
     #[arg(long)]
     pub out: PathBuf,
     /// Sequences sampled per program (duplicates are dropped).
-    #[arg(long, short = 'k', default_value_t = 5)]
+    #[arg(long, short = 'k', default_value_t = 5, value_parser = super::at_least_one)]
     pub sequences_per_program: usize,
     /// Global seed; per-sequence seeds derive from it and the program's content id.
     #[arg(long, default_value_t = 0)]

@@ -57,3 +57,40 @@ pub fn at_least_one(text: &str) -> Result<usize, String> {
         Err(e) => Err(e.to_string()),
     }
 }
+
+/// [`at_least_one`] for limits held as u64 (milliseconds, bytes, MiB).
+pub fn at_least_one_u64(text: &str) -> Result<u64, String> {
+    at_least_one(text).map(|n| n as u64)
+}
+
+/// A finite number >= 0 (temperatures, margins, min_p).
+pub fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        Ok(_) => Err("must be a finite number >= 0".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A training weight: finite and >= 0 (a negative one would push those tokens down).
+pub fn weight(text: &str) -> Result<f32, String> {
+    non_negative(text).map(|v| v as f32)
+}
+
+/// A share or similarity in [0, 1].
+pub fn unit_interval(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        Ok(_) => Err("must be in [0, 1]".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A probability mass to keep (top_p): in (0, 1], 1 keeping every token.
+pub fn probability_mass(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        Ok(_) => Err("must be in (0, 1]".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}

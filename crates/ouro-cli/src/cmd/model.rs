@@ -130,21 +130,21 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub chat: bool,
     /// Number of samples.
-    #[arg(short = 'n', long, default_value_t = 1)]
+    #[arg(short = 'n', long, default_value_t = 1, value_parser = super::at_least_one)]
     pub num_samples: usize,
     /// Sampling temperature, >= 0. 0 (greedy) by default, to see what the model
     /// most believes; `ouro sample` defaults to 0.8, where diverse attempts are the point.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::non_negative)]
     pub temperature: f64,
     /// Nucleus sampling: keep the smallest set of tokens whose probability reaches
-    /// top_p (1: off).
-    #[arg(long, default_value_t = 1.0)]
+    /// top_p, in (0, 1] (1: off).
+    #[arg(long, default_value_t = 1.0, value_parser = super::probability_mass)]
     pub top_p: f64,
     /// Keep only the k most likely tokens (0: off).
     #[arg(long, default_value_t = 0)]
     pub top_k: usize,
-    /// Drop tokens less likely than min_p times the most likely one (0: off).
-    #[arg(long, default_value_t = 0.0)]
+    /// Drop tokens less likely than min_p times the most likely one, in [0, 1] (0: off).
+    #[arg(long, default_value_t = 0.0, value_parser = super::unit_interval)]
     pub min_p: f64,
     /// Most tokens generated per sample.
     #[arg(long, visible_alias = "max-new-tokens", default_value_t = 128)]

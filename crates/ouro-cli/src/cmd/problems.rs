@@ -44,7 +44,7 @@ pub struct GenerateArgs {
     #[arg(long, value_delimiter = ',')]
     pub families: Vec<String>,
     /// Random filter tests per problem.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = super::at_least_one)]
     pub filter_tests: usize,
     /// Add a filter test for every near-miss mutant the random ones let through
     /// (strong training tests; the audit suite stays an independent check).

@@ -69,17 +69,17 @@ pub struct Args {
     #[arg(short = 'n', long = "num-samples", default_value_t = 1, value_parser = super::at_least_one)]
     pub num_samples: usize,
     /// Sampling temperature, >= 0 (0 is greedy decoding).
-    #[arg(long, default_value_t = 0.8, value_parser = non_negative)]
+    #[arg(long, default_value_t = 0.8, value_parser = super::non_negative)]
     pub temperature: f64,
     /// Nucleus sampling: keep the smallest set of tokens whose probability
     /// reaches this mass, in (0, 1] (1 keeps every token).
-    #[arg(long, default_value_t = 1.0, value_parser = probability_mass)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::probability_mass)]
     pub top_p: f64,
     /// 0 disables top-k.
     #[arg(long, default_value_t = 0)]
     pub top_k: usize,
     /// 0 disables min-p.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::unit_interval)]
     pub min_p: f64,
     /// Most new tokens per sample; a sample that hits it has finish_reason `length`.
     #[arg(long, visible_alias = "max-new-tokens", default_value_t = 512)]
@@ -123,7 +123,7 @@ pub struct Args {
     #[arg(long, value_name = "f32|q8")]
     pub sample_dtype: Option<String>,
     /// HTTP: requests in flight, over all base URLs.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = super::at_least_one)]
     pub concurrency: usize,
     /// HTTP: retries per request.
     #[arg(long, default_value_t = 6)]
@@ -299,20 +299,4 @@ fn unescape(s: &str) -> String {
         }
     }
     out
-}
-
-fn non_negative(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        Ok(_) => Err("must be a number >= 0 (0 is greedy)".into()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-fn probability_mass(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
-        Ok(_) => Err("must be in (0, 1]".into()),
-        Err(e) => Err(e.to_string()),
-    }
 }

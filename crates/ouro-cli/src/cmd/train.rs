@@ -122,6 +122,11 @@ fn config_help() -> String {
     )
 }
 
+enum Config {
+    Sft(ouro_train::SftConfig),
+    Dpo(ouro_train::DpoConfig),
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.print_config {
         let text = match args.objective {
@@ -140,6 +145,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (model, data_path, out) = match (&args.model, &args.data, &args.out) {
         (Some(m), Some(d), Some(o)) => (m, d, o),
         _ => anyhow::bail!("--model, --data and --out are required"),
+    };
+    // A bad config value stops the run before a model or a dataset is read.
+    let config = match args.objective {
+        Objective::Sft => Config::Sft(load_config(args.config.as_deref())?),
+        Objective::Dpo => Config::Dpo(load_config(args.config.as_deref())?),
     };
     let place = ouro_model::Placement::resolve(args.device.as_deref(), args.dtype.as_deref())?;
     let save_dtype = args
@@ -165,15 +175,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             latest.display()
         );
     }
-    let (report, stats) = match args.objective {
-        Objective::Sft => {
-            let cfg: ouro_train::SftConfig = load_config(args.config.as_deref())?;
-            ouro_train::run::train_sft_on(&cfg, model, data, out, &dev)
-        }
-        Objective::Dpo => {
-            let cfg: ouro_train::DpoConfig = load_config(args.config.as_deref())?;
-            ouro_train::run::train_dpo_on(&cfg, model, data, out, &dev)
-        }
+    let (report, stats) = match &config {
+        Config::Sft(cfg) => ouro_train::run::train_sft_on(cfg, model, data, out, &dev),
+        Config::Dpo(cfg) => ouro_train::run::train_dpo_on(cfg, model, data, out, &dev),
     }
     .with_context(|| format!("training into {}", out.display()))?;
     let trained = out.join(ouro_model::files::TRAINED_MODEL_DIR);
@@ -225,12 +229,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The config file's keys over the defaults (the defaults alone without a file).
-fn load_config<T: Default + for<'de> serde::Deserialize<'de>>(
+/// The config file's keys over the defaults (the defaults alone without a file), checked.
+fn load_config<T: Default + ouro_train::CheckedConfig + for<'de> serde::Deserialize<'de>>(
     path: Option<&std::path::Path>,
 ) -> anyhow::Result<T> {
-    Ok(match path {
+    let cfg = match path {
         Some(p) => ouro_train::config::load_toml(p)?,
         None => T::default(),
-    })
+    };
+    if let Err(message) = cfg.check("") {
+        match path {
+            Some(p) => anyhow::bail!("{}: invalid config: {message}", p.display()),
+            None => anyhow::bail!("invalid config: {message}"),
+        }
+    }
+    Ok(cfg)
 }

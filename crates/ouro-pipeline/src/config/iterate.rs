@@ -468,6 +468,22 @@ pub fn check_config(cfg: &super::PipelineConfig) -> anyhow::Result<()> {
     if generated {
         check_split("eval.split", &eval.split)?;
     }
+    use ouro_train::CheckedConfig;
+    let train_configs = [
+        cfg.seed_sft
+            .as_ref()
+            .map(|s| s.train.check("seed_sft.train.")),
+        cfg.iterate
+            .as_ref()
+            .map(|it| it.train.check("iterate.train.")),
+        cfg.iterate
+            .as_ref()
+            .and_then(|it| it.dpo.as_ref())
+            .map(|d| d.check("iterate.dpo.")),
+    ];
+    for checked in train_configs.into_iter().flatten() {
+        checked.map_err(anyhow::Error::msg)?;
+    }
     if let Some(it) = &cfg.iterate {
         it.check()?;
         if generated {

@@ -446,6 +446,28 @@ pub fn load_config(path: &Path) -> Result<PipelineConfig> {
 mod tests {
     use super::*;
 
+    /// Every pipeline the repository ships passes every check that needs no files
+    /// (a model to download is the one thing a fresh clone may lack).
+    #[test]
+    fn every_shipped_pipeline_is_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                seen += 1;
+                if let Err(e) = load_config(&path) {
+                    let e = format!("{e:#}");
+                    assert!(
+                        e.contains("does not exist") || e.contains("is not a directory"),
+                        "{e}"
+                    );
+                }
+            }
+        }
+        assert!(seen >= 5, "{seen} pipelines in {}", dir.display());
+    }
+
     #[test]
     fn config_hash_ignores_comments_layout_order_and_spelling_but_not_values() {
         let base = config_hash("out = \"r\"\n[train]\nlr = 1e-5\nepochs = 2\n").unwrap();
