@@ -90,6 +90,32 @@ fn execute_into_its_own_samples_directory_is_refused_before_anything_is_written(
         "{err}"
     );
     assert_eq!(ouro_e2e::files_under(&samples), before);
+
+    // Samples of one problem set against another's problems: an error, not "0 executions".
+    let other = dir.path().join("other");
+    ouro_e2e::ouro_ok(&[
+        "problems",
+        "generate",
+        "--count",
+        "2",
+        "--out",
+        &arg(&other),
+    ]);
+    let out = dir.path().join("executions");
+    let err = failed(&[
+        "execute",
+        "--problems",
+        &arg(&other),
+        "--samples",
+        &arg(&samples),
+        "--out",
+        &arg(&out),
+    ]);
+    assert!(
+        err.contains("none of the 1 samples in") && err.contains("(the first names 'HumanEval/0')"),
+        "{err}"
+    );
+    assert!(!out.exists());
 }
 
 #[test]

@@ -73,13 +73,7 @@ impl Executor {
     /// `opts.require_isolation` names them. A slot replaced later (recycled, or
     /// after a sandbox failure) is not checked again.
     pub fn new(opts: &ExecOptions) -> Result<Executor, ExecError> {
-        let workers = if opts.workers == 0 {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        } else {
-            opts.workers
-        };
+        let workers = opts.slots();
         let python = resolve_python(&opts.python).map_err(ExecError::Sandbox)?;
         let mut warnings = Vec::new();
         let linecount = if opts.count_lines && opts.native_line_counter {

@@ -134,6 +134,19 @@ pub enum JudgeMode {
     InProcess,
 }
 
+impl ExecOptions {
+    /// The sandbox slots `workers` asks for: one per core when 0.
+    pub fn slots(&self) -> usize {
+        if self.workers == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        } else {
+            self.workers
+        }
+    }
+}
+
 impl Default for ExecOptions {
     fn default() -> Self {
         ExecOptions {

@@ -67,6 +67,21 @@ pub fn execute(
         .map(|p| (p.problem_id.clone(), Arc::new(p)))
         .collect();
     let samples = read_path::<Sample>(samples_dir)?;
+    if let Some(first) = samples.first() {
+        if samples
+            .iter()
+            .all(|s| !problems.contains_key(&s.problem_id))
+        {
+            return Err(ExecError::Invalid(format!(
+                "none of the {} samples in {} names a problem in {} (the first names '{}'): \
+                 were they drawn from another problem set?",
+                samples.len(),
+                samples_dir.display(),
+                problems_dir.display(),
+                first.problem_id
+            )));
+        }
+    }
     let mut journal = Journal::open(out_dir)?;
     let version = executor_version_for(opts);
     let mut stats = ExecStats::default();
@@ -120,6 +135,11 @@ pub fn execute(
             .or_default() += 1;
     }
     if !to_run.is_empty() {
+        // A slot costs a Python start-up and a sandbox: no more of them than samples.
+        let opts = &ExecOptions {
+            workers: opts.slots().min(to_run.len()),
+            ..opts.clone()
+        };
         let exec = Executor::new(opts)?;
         stats.warnings.extend(exec.warnings().iter().cloned());
         let bar =

@@ -129,10 +129,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })?;
     let passes = stats.verdicts_on_disk.get("pass").copied().unwrap_or(0);
     // Isolation is what this run's slots achieved; with nothing run there were none.
-    let isolation = if stats.isolation.is_empty() {
+    let isolation = if !stats.isolation.is_empty() {
+        stats.isolation.join(", ")
+    } else if stats.resumed == stats.jobs {
         "none needed, every execution was resumed".to_string()
     } else {
-        stats.isolation.join(", ")
+        "none needed, no sample had code to run".to_string()
     };
     say!(
         "{} executions ({} resumed, {} run now), {} passing in all, {:.1}s, isolation: {isolation}",
