@@ -212,6 +212,46 @@ fn empty_file_is_an_error() {
 }
 
 #[test]
+fn an_empty_id_or_a_missing_entry_point_the_tests_call_names_the_field() {
+    let content = GOOD.replace("\"task_id\": \"T/0\"", "\"task_id\": \" \"");
+    bad_problems(
+        content.as_bytes(),
+        "humaneval",
+        &[],
+        &["input.jsonl:1:", "field 'task_id': empty id"],
+        1,
+    );
+    let check = GOOD.replace(
+        "\"test\": \"assert f() == 1\"",
+        "\"test\": \"def check(candidate):\\n    assert candidate() == 1\\n\"",
+    );
+    bad_problems(
+        check
+            .replace("\"entry_point\": \"f\"", "\"entry_point\": \"\"")
+            .as_bytes(),
+        "humaneval",
+        &[],
+        &[
+            "input.jsonl:1:",
+            "field 'entry_point': missing or empty, but the tests define check(candidate)",
+        ],
+        1,
+    );
+    // With --format jsonl, a file whose entry point is under another name says how to map it.
+    let renamed = check
+        .replace("\"task_id\"", "\"problem_id\"")
+        .replace("\"test\"", "\"tests\"")
+        .replace("\"entry_point\"", "\"fn\"");
+    bad_problems(
+        renamed.as_bytes(),
+        "jsonl",
+        &[],
+        &["field 'entry_point'", "--map entry_point=FIELD"],
+        1,
+    );
+}
+
+#[test]
 fn duplicate_ids_name_both_lines() {
     let content = format!("{GOOD}\n{GOOD}\n");
     bad_problems(

@@ -95,6 +95,27 @@ pub fn import_problems(path: &Path, format: ProblemFormat, map: &FieldMap) -> Re
             ProblemFormat::Apps => apps(&f)?,
             ProblemFormat::Jsonl => mapped(&f, map)?,
         };
+        let field = |ours: &'static str| match format {
+            ProblemFormat::Jsonl => map.source(ours),
+            ProblemFormat::HumanEval | ProblemFormat::Mbpp if ours == "problem_id" => "task_id",
+            _ => ours,
+        };
+        if problem.problem_id.trim().is_empty() {
+            return Err(f.error(field("problem_id"), "empty id"));
+        }
+        // A `check(candidate)` is called with the entry point: without one every sample,
+        // the reference too, would fail with a NameError.
+        let calls_check = |t: &Tests| matches!(t, Tests::AssertScript { script } if script.contains("def check("));
+        if problem.entry_point.trim().is_empty()
+            && (calls_check(&problem.tests)
+                || problem.audit_tests.as_ref().is_some_and(calls_check))
+        {
+            return Err(f.error(
+                field("entry_point"),
+                "missing or empty, but the tests define check(candidate), which is called with \
+                 the function it names (with --format jsonl: --map entry_point=FIELD)",
+            ));
+        }
         if let Some(first) = seen.insert(problem.problem_id.clone(), line.number) {
             return Err(f.error(
                 "problem_id",
