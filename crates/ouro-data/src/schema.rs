@@ -18,6 +18,11 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
     const KIND: &'static str;
     /// The fixed Arrow schema of this record's shards.
     fn schema() -> SchemaRef;
+    /// The id no two rows of a directory may share, for kinds that have one; reading a
+    /// directory checks it, since a repeated one would make one row silently win.
+    fn unique_id(&self) -> Option<&str> {
+        None
+    }
 }
 
 fn text(name: &str) -> Field {
@@ -77,6 +82,9 @@ pub fn messages_type() -> DataType {
 
 impl Record for Problem {
     const KIND: &'static str = "problems";
+    fn unique_id(&self) -> Option<&str> {
+        Some(&self.problem_id)
+    }
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
             text("problem_id"),

@@ -428,9 +428,27 @@ pub fn read_dir<T: Record>(dir: impl AsRef<Path>) -> Result<Vec<T>> {
         ));
     }
     let mut out = Vec::new();
-    for shard in shards {
-        for record in RecordReader::<T>::open(&shard)? {
-            out.push(record?);
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, shard) in shards.iter().enumerate() {
+        for record in RecordReader::<T>::open(shard)? {
+            let record = record?;
+            if let Some(id) = record.unique_id() {
+                if let Some(first) = seen.insert(id.to_string(), i) {
+                    let where_first = if first == i {
+                        "earlier in this shard".to_string()
+                    } else {
+                        format!("in {}", shards[first].display())
+                    };
+                    return Err(DataError::invalid(
+                        shard,
+                        format!(
+                            "id '{id}' is also {where_first}: the {} of a directory must not repeat an id",
+                            T::KIND
+                        ),
+                    ));
+                }
+            }
+            out.push(record);
         }
     }
     Ok(out)

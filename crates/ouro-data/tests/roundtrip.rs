@@ -173,3 +173,36 @@ fn many_rows_span_several_batches_and_keep_order() {
         .collect();
     roundtrip(&rows);
 }
+
+#[test]
+fn a_directory_whose_shards_repeat_a_problem_id_is_an_error_naming_both() {
+    let problem = |id: &str, prompt: &str| Problem {
+        problem_id: id.into(),
+        source: "t".into(),
+        prompt: prompt.into(),
+        entry_point: "f".into(),
+        language: "python".into(),
+        starter_code: String::new(),
+        reference_solution: None,
+        tests: Tests::AssertScript {
+            script: "assert f() == 1".into(),
+        },
+        audit_tests: None,
+        difficulty: None,
+        tags: Vec::new(),
+        split: "test".into(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.parquet"), dir.path().join("b.parquet"));
+    write_records(&a, &[problem("p/0", "x"), problem("p/1", "y")]).unwrap();
+    write_records(&b, &[problem("p/2", "z")]).unwrap();
+    assert_eq!(shard::read_dir::<Problem>(dir.path()).unwrap().len(), 3);
+    write_records(&b, &[problem("p/1", "other tests")]).unwrap();
+    let e = shard::read_dir::<Problem>(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("b.parquet") && e.contains("id 'p/1' is also in") && e.contains("a.parquet"),
+        "{e}"
+    );
+}
