@@ -577,3 +577,16 @@ fn an_output_directory_holding_another_kind_of_shard_is_left_alone() {
     let o = ouro(&["problems", "generate", "--count", "2", "--out", &p]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn numbered_requests_of_several_choices_take_consecutive_indices() {
+    // `n = 2` per request, numbered #0 and #1: samples 0, 1 and 2, 3 (not 0, 1 and 1, 2).
+    let two = |custom_id: &str| {
+        format!(
+            r#"{{"custom_id": "{custom_id}", "response": {{"status_code": 200, "body": {{"model": "m", "choices": [{{"text": "    return a + b"}}, {{"text": "    return a - b"}}]}}}}}}"#
+        )
+    };
+    let content = [two("HumanEval/0#0"), two("HumanEval/0#1")].join("\n");
+    let s = good_generations(&content, "openai-batch", &[]);
+    assert_eq!(s.iter().map(|s| s.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
+}

@@ -284,3 +284,77 @@ fn numbers_outside_their_range_are_usage_errors() {
         );
     }
 }
+
+#[test]
+fn a_launcher_for_a_pipeline_that_cannot_be_sharded_is_refused() {
+    let quickstart = ouro_e2e::workspace().join("pipelines/quickstart.toml");
+    let err = failed(&["launch", "slurm", &arg(&quickstart), "--num-shards", "4"]);
+    assert!(
+        err.contains("this pipeline trains a model ([model])") && err.contains("cannot be sharded"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_model_is_not_saved_over_a_directory_that_is_not_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let problems = dir.path().join("problems");
+    ouro_e2e::ouro_ok(&[
+        "problems",
+        "generate",
+        "--count",
+        "2",
+        "--out",
+        &arg(&problems),
+    ]);
+    let tokenizer = dir.path().join("tok.json");
+    ouro_e2e::ouro_ok(&[
+        "tokenizer",
+        "train",
+        "--problems",
+        &arg(&problems),
+        "--vocab-size",
+        "300",
+        "--out",
+        &arg(&tokenizer),
+    ]);
+    let before = ouro_e2e::files_under(&problems);
+    for out in [&problems, &tokenizer] {
+        let err = failed(&[
+            "model",
+            "init",
+            "--config",
+            "tiny",
+            "--tokenizer",
+            &arg(&tokenizer),
+            "--out",
+            &arg(out),
+        ]);
+        assert!(err.contains("exists and is not a model directory"), "{err}");
+    }
+    assert_eq!(ouro_e2e::files_under(&problems), before);
+    assert!(tokenizer.is_file());
+    // A model directory is replaced, as the help says.
+    let model = dir.path().join("model");
+    for _ in 0..2 {
+        ouro_e2e::ouro_ok(&[
+            "model",
+            "init",
+            "--config",
+            "tiny",
+            "--tokenizer",
+            &arg(&tokenizer),
+            "--out",
+            &arg(&model),
+        ]);
+    }
+    // The weights as readable as the rest of the checkpoint (safetensors writes 0600).
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |f: &str| {
+        std::fs::metadata(model.join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+    };
+    assert_eq!(mode("model.safetensors"), mode("config.json"));
+}

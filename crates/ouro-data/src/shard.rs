@@ -114,7 +114,6 @@ impl<T: Record> ShardWriter<T> {
     /// Starts a shard that will appear at `path` when [`finish`](Self::finish) succeeds.
     pub fn create(path: impl AsRef<Path>, options: WriteOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        refuse_other_kinds::<T>(&path)?;
         let tmp = fsutil::TempFile::beside(&path)?;
         let file = tmp
             .file()
@@ -211,13 +210,14 @@ impl<T: Record> ShardWriter<T> {
     }
 }
 
-/// Refuses to write a `T` shard at `path` when a Parquet file beside it is a shard of
-/// another kind: `--out` naming an input directory by mistake would replace it, or leave
-/// a directory of mixed shards that no reader accepts.
-fn refuse_other_kinds<T: Record>(path: &Path) -> Result<()> {
-    let Some(dir) = path.parent().filter(|d| d.is_dir()) else {
+/// Checks that `dir`, a command's output directory for `T` shards, holds no Parquet file
+/// of another kind: `--out` naming an input directory by mistake would otherwise replace
+/// its shard, or leave a directory of mixed shards that no reader accepts. (Single-file
+/// shards of several kinds may share a directory; a command's `--out` is not one.)
+pub fn check_output_dir<T: Record>(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
         return Ok(());
-    };
+    }
     let required: Vec<String> = T::schema()
         .fields()
         .iter()

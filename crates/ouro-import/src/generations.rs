@@ -131,6 +131,9 @@ pub fn import_generations(
             GenerationFormat::Openrlhf => vec![openrlhf_line(&f, &opts.id_field, &by_prompt)?],
             GenerationFormat::Jsonl | GenerationFormat::HumanEval => vec![plain_line(&f, opts)?],
         };
+        // A request of n choices whose id carries a number k (`P#k`) holds samples
+        // k*n .. k*n+n-1: `P#0` and `P#1` of two choices each are 0, 1 and 2, 3.
+        let choices = raws.len() as u32;
         for raw in raws {
             let field = id_field_name(opts, &f);
             let (problem_id, id_index) = opts.ids.resolve(&raw.request_id, &known, &f, field)?;
@@ -147,7 +150,7 @@ pub fn import_generations(
             let counter = next_index.entry(problem_id.clone()).or_insert(0);
             let index = raw
                 .index
-                .or(id_index.map(|b| b + raw.choice.unwrap_or(0)))
+                .or(id_index.map(|k| k * choices + raw.choice.unwrap_or(0)))
                 .unwrap_or(*counter);
             *counter = (*counter).max(index + 1);
             let model = raw

@@ -3,8 +3,8 @@
 //! Batch APIs require one unique `custom_id` per request and leave its shape
 //! to the user (`HumanEval/25#3`, `req-17`, `he25_sample_3`), so the rule is
 //! the user's too: an explicit map, a regular expression, or the default
-//! `PROBLEM_ID` / `PROBLEM_ID#<anything>` (the suffix is the sample index
-//! when it is a number).
+//! `PROBLEM_ID` / `PROBLEM_ID#<anything>` (a number K is the request's place:
+//! the sample index, or with n choices per request samples K*n to K*n+n-1).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

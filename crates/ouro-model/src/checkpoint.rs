@@ -280,6 +280,7 @@ pub fn save_tensors(
             .into(),
         );
     }
+    refuse_to_replace(dir)?;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -313,6 +314,7 @@ pub fn save_tensors(
                 tensor: String::new(),
                 msg: e.to_string(),
             })?;
+        permissions_of(&tmp.join(CONFIG_FILE), &st_path)?;
         write_file(
             &tmp.join(GENERATION_CONFIG_FILE),
             serde_json::to_string_pretty(&generation_config(&config))
@@ -351,6 +353,33 @@ pub fn save_tensors(
         std::fs::rename(&tmp, dir).map_err(|e| ModelError::io(dir, e))?;
     }
     Ok(())
+}
+
+/// A save replaces `dir` as a whole, which is right for a model directory and wrong for
+/// anything else a mistyped path may name (a dataset, a file).
+fn refuse_to_replace(dir: &Path) -> Result<()> {
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return Ok(());
+    };
+    let empty = || std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
+    if meta.is_dir() && (dir.join(CONFIG_FILE).is_file() || empty()) {
+        return Ok(());
+    }
+    Err(ModelError::InvalidArgument(format!(
+        "{} exists and is not a model directory (no {CONFIG_FILE}); a model replaces only a \
+         model directory or an empty one: choose another path, or remove it first",
+        dir.display()
+    )))
+}
+
+/// Gives `path` the permissions of `sibling`, a file this process wrote the usual way:
+/// the safetensors crate creates its files private (0600), so other users on a shared
+/// filesystem could read every file of a checkpoint but its weights.
+pub(crate) fn permissions_of(sibling: &Path, path: &Path) -> Result<()> {
+    let mode = std::fs::metadata(sibling)
+        .map_err(|e| ModelError::io(sibling, e))?
+        .permissions();
+    std::fs::set_permissions(path, mode).map_err(|e| ModelError::io(path, e))
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -38,6 +38,15 @@ pub(crate) struct StageDirs {
     pub executions: PathBuf,
 }
 
+/// Whether a pipeline can run in `scope`: one that trains a model (`[model]`) runs in one
+/// process, so `--shard`/`--merge` (and `ouro launch`) are an error saying what to do instead.
+pub fn check_shardable(path: &Path, trains: bool, scope: Scope) -> Result<()> {
+    if trains {
+        shards::refuse_iteration(path, scope)?;
+    }
+    Ok(())
+}
+
 /// Runs `config` (read from `path`). Without `resume`, an existing run directory is an error.
 pub fn run_pipeline(path: &Path, config: &PipelineConfig, resume: bool) -> Result<RunSummary> {
     run_pipeline_scoped(path, config, resume, Scope::All)
@@ -53,9 +62,7 @@ pub fn run_pipeline_scoped(
 ) -> Result<RunSummary> {
     let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let run = RunDir::new(&config.out);
-    if config.model.is_some() {
-        shards::refuse_iteration(path, scope)?;
-    }
+    check_shardable(path, config.model.is_some(), scope)?;
     let dirs = StageDirs {
         problems: run.stage_dir(0, "problems"),
         samples: run.stage_dir(0, "samples"),

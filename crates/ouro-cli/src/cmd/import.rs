@@ -93,6 +93,7 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
             json,
         } => {
             let map = FieldMap::parse(&map).map_err(anyhow::Error::msg)?;
+            shard::check_output_dir::<Problem>(&out)?;
             let problems = import_problems(&file, format, &map)?;
             let path = out.join("part-00000-of-00001.parquet");
             shard::write_records::<Problem>(&path, &problems)
@@ -124,6 +125,7 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
                 (None, Some(m)) => IdRule::map_file(&m)?,
                 (None, None) => IdRule::Default,
             };
+            shard::check_output_dir::<Sample>(&out)?;
             let problem_set: Vec<Problem> = shard::read_dir(&problems)
                 .with_context(|| format!("reading problems from {}", problems.display()))?;
             let opts = GenerationImport {

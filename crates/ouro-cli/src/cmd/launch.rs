@@ -53,6 +53,18 @@ enum Target {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    // The path is the one the cluster sees; when it is readable here too, a pipeline that
+    // cannot be sharded is refused now rather than by every array task after its wait in
+    // the queue. Only `[model]` matters, so a model path absent here is no obstacle.
+    let local = std::path::Path::new(&args.pipeline);
+    if let Ok(text) = std::fs::read_to_string(local) {
+        let trains = toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("model"));
+        let scope = ouro_pipeline::runner::Scope::Shard(ouro_data::ShardSpec {
+            index: 0,
+            count: args.num_shards,
+        });
+        ouro_pipeline::runner::check_shardable(local, trains, scope)?;
+    }
     let mut spec = ouro_launch::LaunchSpec::new(args.pipeline, args.num_shards);
     if let Some(name) = args.name {
         spec.name = name;

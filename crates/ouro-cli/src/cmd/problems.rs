@@ -65,6 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn generate(a: GenerateArgs) -> anyhow::Result<()> {
+    ouro_data::shard::check_output_dir::<ouro_data::Problem>(&a.out)?;
     let mut options = ouro_problems::GenerateOptions {
         count: a.count,
         seed: a.seed,
@@ -82,11 +83,12 @@ fn generate(a: GenerateArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("--families: {e}"))?;
     }
     let problems = ouro_problems::generate(&options)?;
-    let shards = ouro_problems::write(&a.out, &problems)?;
+    // The side file first: a bad --jsonl path then fails before the shards are written.
     if let Some(path) = &a.jsonl {
         ouro_problems::write_jsonl(path, &problems)
             .with_context(|| format!("--jsonl {}", path.display()))?;
     }
+    let shards = ouro_problems::write(&a.out, &problems)?;
     let summary = ouro_problems::summarize(&problems);
     tracing::info!(
         count = problems.len(),
