@@ -147,6 +147,55 @@ fn every_subcommand_runs_end_to_end() {
         &s(&built),
     ]);
     assert!(has_parquet(&built.join("sft")));
+    // The injected-error flow `ouro build --help` teaches: mutants, executed, then given to
+    // `build dpo` beside the samples with a second --samples and --executions.
+    let (mutants, mutant_execs) = (d.join("mutants"), d.join("mutant-executions"));
+    let problems_dir = s(&round.join("problems"));
+    let inputs = [
+        "--problems",
+        problems_dir.as_str(),
+        "--samples",
+        &s(&samples),
+        "--executions",
+        &s(&executions),
+    ];
+    ok(&[&["build", "mutants"], &inputs[..], &["--out", &s(&mutants)]].concat());
+    ok(&[
+        "execute",
+        "-q",
+        "--workers",
+        "1",
+        "--problems",
+        &problems_dir,
+        "--samples",
+        &s(&mutants),
+        "--out",
+        &s(&mutant_execs),
+    ]);
+    let with_mutants = d.join("with-mutants");
+    let o = ouro_e2e::ouro(
+        &[
+            &["build", "dpo"],
+            &inputs[..],
+            &["--samples", &s(&mutants), "--executions", &s(&mutant_execs)],
+            &["--out", &s(&with_mutants)],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", ouro_e2e::stderr(&o));
+    assert!(
+        !ouro_e2e::stderr(&o).contains("none was executed"),
+        "{}",
+        ouro_e2e::stderr(&o)
+    );
+    let pairs: Vec<ouro_data::DpoRecord> =
+        ouro_data::shard::read_dir(with_mutants.join("dpo")).unwrap();
+    assert!(
+        pairs
+            .iter()
+            .any(|p| p.pair_kind == ouro_data::PairKind::InjectedError),
+        "no injected_error pair from the executed mutants"
+    );
     // The cleaning and ranking flags: another benchmark, global dedup, a
     // ranker on a named suite, opt-in ties, a repair similarity floor.
     let cleaned = d.join("cleaned");

@@ -276,6 +276,8 @@ pub(crate) fn build_stage(
         problems: problems.to_path_buf(),
         samples: samples.to_path_buf(),
         executions: executions.to_path_buf(),
+        more_samples: Vec::new(),
+        more_executions: Vec::new(),
         eval_problems: None,
         benchmarks,
         ranking_executions: None,

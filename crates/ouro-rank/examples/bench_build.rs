@@ -267,6 +267,8 @@ fn main() {
         problems: dir.join("problems.parquet"),
         samples: dir.join("samples"),
         executions: dir.join("executions"),
+        more_samples: Vec::new(),
+        more_executions: Vec::new(),
         eval_problems: None,
         benchmarks: Vec::new(),
         ranking_executions: None,

@@ -49,8 +49,14 @@ pub struct Loaded {
 /// Reads all input shards.
 pub fn load_inputs(inputs: &BuildInputs) -> Result<Loaded> {
     let problems: Vec<Problem> = read_path(&inputs.problems)?;
-    let samples: Vec<Sample> = read_path(&inputs.samples)?;
-    let executions: Vec<Execution> = read_path(&inputs.executions)?;
+    let mut samples: Vec<Sample> = read_path(&inputs.samples)?;
+    for more in &inputs.more_samples {
+        samples.extend(read_path::<Sample>(more)?);
+    }
+    let mut executions: Vec<Execution> = read_path(&inputs.executions)?;
+    for more in &inputs.more_executions {
+        executions.extend(read_path::<Execution>(more)?);
+    }
     let mut benchmarks = Vec::new();
     for p in inputs.eval_problems.iter().chain(&inputs.benchmarks) {
         benchmarks.extend(read_path::<Problem>(p)?);
@@ -275,7 +281,7 @@ pub fn build_dpo(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Resu
     let mut sel = serde_json::to_value(&st).expect("stats serialise");
     if st.mutants_tried > 0 && st.mutants_not_executed == st.mutants_tried {
         pst.warnings.push(format!(
-            "{} mutants were generated but none was executed: run `ouro build mutants`, execute its samples, and pass them in --samples/--executions to get injected_error pairs",
+            "{} mutants were generated but none was executed: run `ouro build mutants`, execute its samples, and add them with a second --samples and --executions to get injected_error pairs",
             st.mutants_tried
         ));
         sel["note"] = serde_json::json!("no executed mutants");

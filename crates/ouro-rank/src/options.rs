@@ -20,6 +20,12 @@ pub struct BuildInputs {
     pub problems: PathBuf,
     pub samples: PathBuf,
     pub executions: PathBuf,
+    /// More samples and their executions read with `samples` and `executions` (executed
+    /// injected-error mutants beside the model's samples, say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_samples: Vec<PathBuf>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_executions: Vec<PathBuf>,
     /// Evaluation problems to decontaminate against (their docstrings, task
     /// statements and reference solutions; see `decontam`).
     pub eval_problems: Option<PathBuf>,

@@ -139,6 +139,8 @@ fn inputs(root: &Path) -> BuildInputs {
         problems: root.join("problems.parquet"),
         samples: root.join("samples"),
         executions: root.join("executions"),
+        more_samples: Vec::new(),
+        more_executions: Vec::new(),
         eval_problems: None,
         benchmarks: Vec::new(),
         ranking_executions: None,

@@ -111,6 +111,8 @@ fn bundled_problems_become_loadable_sft_dpo_and_repair_configs() {
         problems: root.join("problems"),
         samples: root.join("samples"),
         executions: root.join("executions"),
+        more_samples: Vec::new(),
+        more_executions: Vec::new(),
         eval_problems: None,
         benchmarks: Vec::new(),
         ranking_executions: None,

@@ -38,7 +38,8 @@ pub enum Target {
       --executions run/round-01/executions --out run/round-01/data --budget prop2diff:4
   ouro build dpo --problems P --samples S --executions E --out D --ranker codet --negative hardest
   ouro build mutants --problems P --samples S --executions E --out run/round-01/mutants
-  # then execute the mutants and pass both sample and execution dirs to `build dpo`.")]
+  # then execute the mutants and give both to `build dpo`:
+  ouro build dpo --problems P --samples S --samples M --executions E --executions EM --out D")]
 pub struct Args {
     /// What to build.
     #[arg(value_enum)]
@@ -46,12 +47,14 @@ pub struct Args {
     /// Problems: a shard directory or one shard.
     #[arg(long)]
     pub problems: PathBuf,
-    /// Samples: a shard directory or one shard.
-    #[arg(long)]
-    pub samples: PathBuf,
-    /// Executions of the samples: a shard directory or one shard (not used by `generated-tests`).
-    #[arg(long)]
-    pub executions: Option<PathBuf>,
+    /// Samples: a shard directory or one shard; repeat it (and --executions) to add more,
+    /// such as executed mutants beside the model's samples.
+    #[arg(long, required = true, action = clap::ArgAction::Append)]
+    pub samples: Vec<PathBuf>,
+    /// Executions of the samples: a shard directory or one shard, repeatable (not used by
+    /// `generated-tests`).
+    #[arg(long, action = clap::ArgAction::Append)]
+    pub executions: Vec<PathBuf>,
     /// Executions the ranker scores instead of the filter suite's (labels stay the filter
     /// suite's): model-generated tests (see `generated-tests`), or `--executions` itself with
     /// `--ranking-suite audit`.
@@ -265,9 +268,12 @@ fn print_report(r: &BuildReport, out: &std::path::Path) {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let o = options(&args)?;
     if args.target == Target::GeneratedTests {
+        let [samples] = &args.samples[..] else {
+            anyhow::bail!("--samples: generated-tests reads one samples directory");
+        };
         let r = build_generated_tests(
             &args.problems,
-            &args.samples,
+            samples,
             &args.out,
             args.tests_per_sample,
             args.max_tests,
@@ -280,14 +286,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let executions = args
-        .executions
-        .clone()
-        .context("--executions is required for this target")?;
+    let Some((executions, more_executions)) = args.executions.split_first() else {
+        anyhow::bail!("--executions is required for this target");
+    };
+    let (samples, more_samples) = args.samples.split_first().expect("clap requires --samples");
     let inputs = BuildInputs {
         problems: args.problems.clone(),
-        samples: args.samples.clone(),
-        executions,
+        samples: samples.clone(),
+        executions: executions.clone(),
+        more_samples: more_samples.to_vec(),
+        more_executions: more_executions.to_vec(),
         eval_problems: args.eval_problems.clone(),
         benchmarks: args.benchmarks.clone(),
         ranking_executions: args.ranking_executions.clone(),

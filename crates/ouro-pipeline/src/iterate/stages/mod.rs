@@ -376,6 +376,8 @@ impl Ctx<'_> {
             problems: self.problems_dir.clone(),
             samples: samples_dir.clone(),
             executions: executions_dir.clone(),
+            more_samples: Vec::new(),
+            more_executions: Vec::new(),
             eval_problems: None,
             benchmarks,
             ranking_executions: (it.rank_tests == RankTests::Audit).then(|| executions_dir.clone()),
