@@ -358,3 +358,26 @@ fn a_model_is_not_saved_over_a_directory_that_is_not_a_model() {
     };
     assert_eq!(mode("model.safetensors"), mode("config.json"));
 }
+
+#[test]
+fn lintseq_jsonl_that_is_broken_or_read_with_the_wrong_fields_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let out = dir.path().join("out");
+    for (text, extra, want) in [
+        ("{\"code\": \"x = 1\\n\"}\n{\"code\": \n", &[][..], "in.jsonl:2: not a JSON object"),
+        ("\n\n", &[][..], "the file has no JSON lines"),
+        (
+            "{\"code\": \"x = 1\\n\"}\n",
+            &["--program-fields", "nope"][..],
+            "no line holds a program (fields [\"nope\"]); the first: in.jsonl:1: field 'nope' missing",
+        ),
+    ] {
+        std::fs::write(&input, text).unwrap();
+        let (input_s, out_s) = (arg(&input), arg(&out));
+        let args = [&["lintseq", "--input", &input_s, "--out", &out_s][..], extra].concat();
+        let err = failed(&args);
+        assert!(err.contains(want), "{err}");
+        assert!(!out.exists());
+    }
+}

@@ -257,16 +257,13 @@ fn read_jsonl(
             });
             continue;
         };
-        let value: serde_json::Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
-                bad.push(BadProgram {
-                    id: line_id,
-                    reason: format!("not a JSON object: {e}"),
-                });
-                continue;
-            }
-        };
+        // A line that is not JSON is a broken file, not a program to skip.
+        let value: serde_json::Value = serde_json::from_str(text)
+            .ok()
+            .filter(serde_json::Value::is_object)
+            .ok_or_else(|| {
+                EditsError::Input(format!("{}:{}: not a JSON object", path.display(), i + 1))
+            })?;
         let get = |f: &str| value.get(f).and_then(|v| v.as_str()).map(str::to_string);
         let id = fields
             .id
@@ -298,6 +295,20 @@ fn read_jsonl(
                 .unwrap_or_default(),
             program: Some(program),
         });
+    }
+    // Lines may lack a program here and there; a file where none has one was read with
+    // the wrong --program-fields (or is empty), and an empty dataset would hide that.
+    if out.is_empty() {
+        let why = bad
+            .first()
+            .map_or("the file has no JSON lines".to_string(), |b| {
+                format!("{}: {}", b.id, b.reason)
+            });
+        return Err(EditsError::Input(format!(
+            "{}: no line holds a program (fields {:?}); the first: {why}",
+            path.display(),
+            fields.program
+        )));
     }
     Ok(out)
 }
