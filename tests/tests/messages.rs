@@ -381,3 +381,81 @@ fn lintseq_jsonl_that_is_broken_or_read_with_the_wrong_fields_is_an_error() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn executions_of_other_samples_are_an_error_in_build_and_fait() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let problems = d.join("problems");
+    let fixture = ouro_e2e::workspace().join("tests/fixtures/humaneval_mini.jsonl");
+    ouro_e2e::ouro_ok(&[
+        "import",
+        "problems",
+        "--format",
+        "humaneval",
+        &arg(&fixture),
+        "--out",
+        &arg(&problems),
+    ]);
+    // Two sample sets of the same problem, different programs (so different ids).
+    let mut sets = Vec::new();
+    for (name, body) in [("a", "return a + b"), ("b", "return b + a")] {
+        let gens = d.join(format!("{name}.jsonl"));
+        let line =
+            serde_json::json!({"task_id": "HumanEval/0", "completion": format!("    {body}\n")});
+        std::fs::write(&gens, format!("{line}\n")).unwrap();
+        let samples = d.join(format!("samples-{name}"));
+        ouro_e2e::ouro_ok(&[
+            "import",
+            "generations",
+            "--format",
+            "human-eval",
+            &arg(&gens),
+            "--problems",
+            &arg(&problems),
+            "--out",
+            &arg(&samples),
+        ]);
+        let executions = d.join(format!("executions-{name}"));
+        ouro_e2e::ouro_ok(&[
+            "execute",
+            "-q",
+            "--workers",
+            "1",
+            "--problems",
+            &arg(&problems),
+            "--samples",
+            &arg(&samples),
+            "--out",
+            &arg(&executions),
+        ]);
+        sets.push((samples, executions));
+    }
+    let (samples_a, _) = &sets[0];
+    let (_, executions_b) = &sets[1];
+    let out = d.join("out");
+    let common = [
+        "--problems".to_string(),
+        arg(&problems),
+        "--samples".to_string(),
+        arg(samples_a),
+        "--executions".to_string(),
+        arg(executions_b),
+        "--out".to_string(),
+        arg(&out),
+    ];
+    for head in [&["build", "sft"][..], &["fait"][..]] {
+        let args: Vec<&str> = head
+            .iter()
+            .copied()
+            .chain(common.iter().map(String::as_str))
+            .collect();
+        let err = failed(&args);
+        assert!(
+            err.contains("none of the 1 executions in")
+                && err.contains("were they run on other samples?"),
+            "{err}"
+        );
+        assert!(!out.exists());
+    }
+}

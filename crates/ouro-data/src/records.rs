@@ -234,6 +234,37 @@ impl Execution {
     }
 }
 
+/// An error when `executions` (read from `executions_path`) judge none of `samples` (from
+/// `samples_path`): inputs from two different runs, which would build an empty dataset
+/// with no other sign of the mix-up.
+pub fn check_executions_match(
+    samples: &[Sample],
+    samples_path: &std::path::Path,
+    executions: &[Execution],
+    executions_path: &std::path::Path,
+) -> std::result::Result<(), String> {
+    let (Some(first), false) = (executions.first(), samples.is_empty()) else {
+        return Ok(());
+    };
+    let ids: std::collections::HashSet<&str> =
+        samples.iter().map(|s| s.sample_id.as_str()).collect();
+    if executions
+        .iter()
+        .any(|e| ids.contains(e.sample_id.as_str()))
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "none of the {} executions in {} is of a sample in {} (the first judges sample '{}' of \
+         problem '{}'): were they run on other samples?",
+        executions.len(),
+        executions_path.display(),
+        samples_path.display(),
+        first.sample_id,
+        first.problem_id
+    ))
+}
+
 /// Key of an execution, computable before it runs.
 pub fn execution_key(
     sample_id: &str,

@@ -408,8 +408,12 @@ pub fn run(
     out: &Path,
     options: &FaitOptions,
 ) -> Result<FaitStats, EditsError> {
-    let executions: Vec<Execution> = read_dir(executions)?;
-    let samples: Vec<Sample> = read_dir(samples)?;
+    let executions_path = executions;
+    let executions: Vec<Execution> = read_dir(executions_path)?;
+    let samples_path = samples;
+    let samples: Vec<Sample> = read_dir(samples_path)?;
+    ouro_data::check_executions_match(&samples, samples_path, &executions, executions_path)
+        .map_err(EditsError::Input)?;
     let problems: Vec<Problem> = read_dir(problems)?;
     let (sft, dpo, stats) = build(&problems, &samples, &executions, options);
     std::fs::create_dir_all(out)

@@ -314,7 +314,7 @@ pub fn save_tensors(
                 tensor: String::new(),
                 msg: e.to_string(),
             })?;
-        permissions_of(&tmp.join(CONFIG_FILE), &st_path)?;
+        crate::files::permissions_of(&tmp.join(CONFIG_FILE), &st_path)?;
         write_file(
             &tmp.join(GENERATION_CONFIG_FILE),
             serde_json::to_string_pretty(&generation_config(&config))
@@ -370,16 +370,6 @@ fn refuse_to_replace(dir: &Path) -> Result<()> {
          model directory or an empty one: choose another path, or remove it first",
         dir.display()
     )))
-}
-
-/// Gives `path` the permissions of `sibling`, a file this process wrote the usual way:
-/// the safetensors crate creates its files private (0600), so other users on a shared
-/// filesystem could read every file of a checkpoint but its weights.
-pub(crate) fn permissions_of(sibling: &Path, path: &Path) -> Result<()> {
-    let mode = std::fs::metadata(sibling)
-        .map_err(|e| ModelError::io(sibling, e))?
-        .permissions();
-    std::fs::set_permissions(path, mode).map_err(|e| ModelError::io(path, e))
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {

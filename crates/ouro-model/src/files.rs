@@ -65,3 +65,13 @@ pub fn latest_checkpoint(out: &Path, marker: &str) -> Option<PathBuf> {
         .max_by_key(|(step, _)| *step)
         .map(|(_, path)| path)
 }
+
+/// Gives `path` the permissions of `sibling`, a file this process wrote the usual way:
+/// the safetensors crate creates its files private (0600), so other users on a shared
+/// filesystem could read every file of a checkpoint but its weights.
+pub fn permissions_of(sibling: &Path, path: &Path) -> Result<()> {
+    let mode = std::fs::metadata(sibling)
+        .map_err(|e| ModelError::io(sibling, e))?
+        .permissions();
+    std::fs::set_permissions(path, mode).map_err(|e| ModelError::io(path, e))
+}

@@ -284,7 +284,7 @@ impl LoraAdapters {
             tensor: String::new(),
             msg: e.to_string(),
         })?;
-        crate::checkpoint::permissions_of(&cfg_path, &tmp)?;
+        crate::files::permissions_of(&cfg_path, &tmp)?;
         std::fs::rename(&tmp, &w_path).map_err(|e| ModelError::io(&w_path, e))
     }
 

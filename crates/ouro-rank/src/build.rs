@@ -57,6 +57,8 @@ pub fn load_inputs(inputs: &BuildInputs) -> Result<Loaded> {
     for more in &inputs.more_executions {
         executions.extend(read_path::<Execution>(more)?);
     }
+    ouro_data::check_executions_match(&samples, &inputs.samples, &executions, &inputs.executions)
+        .map_err(BuildError::Invalid)?;
     let mut benchmarks = Vec::new();
     for p in inputs.eval_problems.iter().chain(&inputs.benchmarks) {
         benchmarks.extend(read_path::<Problem>(p)?);
