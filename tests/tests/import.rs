@@ -590,3 +590,29 @@ fn numbered_requests_of_several_choices_take_consecutive_indices() {
     let s = good_generations(&content, "openai-batch", &[]);
     assert_eq!(s.iter().map(|s| s.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
 }
+
+#[test]
+fn a_byte_order_mark_is_not_json_and_map_is_for_jsonl_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bom.jsonl");
+    std::fs::write(&input, format!("\u{feff}{GOOD}\n")).unwrap();
+    let out = dir.path().join("out");
+    let (i, o) = (input.display().to_string(), out.display().to_string());
+    let r = ouro(&[
+        "import",
+        "problems",
+        "--format",
+        "humaneval",
+        &i,
+        "--out",
+        &o,
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    bad_problems(
+        GOOD.as_bytes(),
+        "humaneval",
+        &["--map", "prompt=text"],
+        &["--map renames the fields of --format jsonl; humaneval files have fixed fields"],
+        1,
+    );
+}

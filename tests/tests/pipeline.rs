@@ -86,6 +86,7 @@ fn datasets_pipeline_runs_resumes_and_its_datasets_load_in_python() {
     let stats = ouro(&["stats", &round.display().to_string(), "--json"]);
     assert!(stats.status.success(), "{}", stderr(&stats));
     let json: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(json["schema_version"], 1);
     assert!(json["tables"]
         .as_array()
         .unwrap()

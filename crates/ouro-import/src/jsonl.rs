@@ -48,6 +48,10 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Line>> {
             .map_err(|e| file_err(format!("corrupt gzip data: {e}")))?;
         raw = out;
     }
+    // A byte-order mark, as Windows editors and some exports write: not part of the JSON.
+    if raw.starts_with(b"\xef\xbb\xbf") {
+        raw.drain(..3);
+    }
     let mut lines = Vec::new();
     for (i, bytes) in raw.split(|&b| b == b'\n').enumerate() {
         let number = i + 1;

@@ -61,6 +61,9 @@ pub fn load_for_sampling(
 /// converting weights to `dtype`.
 pub fn load_with_dtype(dir: impl AsRef<Path>, device: &Device, dtype: DType) -> Result<Checkpoint> {
     let dir = &resolve_model_dir(dir.as_ref())?;
+    if dir.is_file() {
+        return Err(ModelError::NotADirectory { path: dir.into() });
+    }
     if !dir.is_dir() {
         return Err(ModelError::MissingFile { path: dir.into() });
     }
@@ -98,8 +101,11 @@ pub fn load_with_dtype(dir: impl AsRef<Path>, device: &Device, dtype: DType) -> 
 
 /// Reads a `tokenizer.json`.
 pub fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
-    if !path.exists() {
-        return Err(ModelError::MissingFile { path: path.into() });
+    if !path.is_file() {
+        return Err(ModelError::InvalidArgument(format!(
+            "{}: no such tokenizer file (a tokenizer.json)",
+            path.display()
+        )));
     }
     Tokenizer::from_file(path).map_err(|e| ModelError::Tokenizer {
         path: path.into(),

@@ -17,6 +17,8 @@ pub enum ModelError {
     },
     #[error("{path}: missing file (expected a Hugging Face model directory with config.json, model.safetensors, tokenizer.json)")]
     MissingFile { path: PathBuf },
+    #[error("{path}: a file, not a model directory (expected a Hugging Face model directory with config.json, model.safetensors, tokenizer.json)")]
+    NotADirectory { path: PathBuf },
     #[error("{dir}: a training run's output without its final model (the run stopped before it ended): resume it with the same `ouro train` command, or load its latest checkpoint, {checkpoint}")]
     UnfinishedTraining { dir: PathBuf, checkpoint: PathBuf },
     #[error("{path}: invalid JSON: {msg}")]

@@ -5,7 +5,7 @@ use candle_nn::VarMap;
 use rand::{Rng, SeedableRng};
 
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{ModelError, Result};
 
 /// Standard deviation of the normal init of projections and embeddings (HF `initializer_range`).
 pub const INIT_STD: f64 = 0.02;
@@ -74,6 +74,9 @@ pub fn resolve_config(spec: &str) -> Result<Config> {
     match spec {
         "tiny" => Ok(Config::tiny()),
         "small" => Ok(Config::small()),
+        path if !std::path::Path::new(path).exists() => Err(ModelError::InvalidArgument(format!(
+            "config '{path}': not a preset (tiny, small) nor an existing config.json"
+        ))),
         path => Config::from_file(std::path::Path::new(path)),
     }
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use clap::ValueEnum;
 use ouro_data::PairKind;
 use ouro_rank::build::{
     build_dpo, build_generated_tests, build_mutants, build_repair, build_sft, BuildInputs,
@@ -316,7 +317,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-    .with_context(|| format!("ouro build {:?}", args.target))?;
+    .with_context(|| {
+        let name = args
+            .target
+            .to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default();
+        format!("ouro build {name}")
+    })?;
     print_report(&report, out);
     Ok(())
 }

@@ -92,6 +92,12 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
             map,
             json,
         } => {
+            if !map.is_empty() && format != ProblemFormat::Jsonl {
+                anyhow::bail!(
+                    "--map renames the fields of --format jsonl; {} files have fixed fields",
+                    format!("{format:?}").to_lowercase()
+                );
+            }
             let map = FieldMap::parse(&map).map_err(anyhow::Error::msg)?;
             shard::check_output_dir::<Problem>(&out)?;
             let problems = import_problems(&file, format, &map)?;

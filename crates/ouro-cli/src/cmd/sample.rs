@@ -32,7 +32,8 @@ and only the missing samples are requested.",
   ouro sample --problems runs/he --base-url http://gpu1:8000/v1 --base-url http://gpu2:8000/v1 \\
       --served-model-name Qwen/Qwen2.5-Coder-1.5B -n 16 --concurrency 128 --stop '\\ndef ' --out runs/he-samples
   OPENAI_API_KEY=sk-... ouro sample --problems runs/he --base-url https://api.example.com/v1 \\
-      --served-model-name my-model --chat -n 4 --out runs/chat-samples"
+      --served-model-name my-model --chat -n 4 --out runs/chat-samples",
+    group = clap::ArgGroup::new("source").required(true).args(["model", "base_url"])
 )]
 pub struct Args {
     /// Print a JSON summary on stdout (`schema_version`, counts, seconds).
@@ -45,11 +46,7 @@ pub struct Args {
     #[arg(long)]
     pub out: PathBuf,
     /// Local checkpoint directory (HF layout with tokenizer.json).
-    #[arg(
-        long,
-        required_unless_present = "base_url",
-        conflicts_with = "base_url"
-    )]
+    #[arg(long, conflicts_with = "base_url")]
     pub model: Option<PathBuf>,
     /// OpenAI-compatible server, `http://host:port` or `http://host:port/v1` (repeatable).
     #[arg(long = "base-url", value_name = "URL", requires = "served_model")]

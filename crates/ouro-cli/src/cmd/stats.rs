@@ -11,7 +11,7 @@ pub struct Args {
     /// Directories (searched up to 4 levels deep) holding *.parquet shards.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Print JSON instead of tables.
+    /// Print one JSON object (`schema_version`, `datasets`, `tables`) instead of tables.
     #[arg(long)]
     json: bool,
 }
@@ -19,7 +19,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let report = ouro_pipeline::stats::stats(&args.paths)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::print_json("stats", serde_json::to_value(&report)?);
     } else {
         print!("{}", ouro_pipeline::stats::render(&report));
     }
