@@ -233,6 +233,23 @@ fn every_subcommand_runs_end_to_end() {
     let card = std::fs::read_to_string(cleaned.join("README.md")).unwrap();
     assert!(card.contains("global (across problems)"), "{card}");
     assert!(card.contains("fixes less similar than 0.3"), "{card}");
+    // LintSeq sequences written into that dataset join its card, so `--subset lintseq` finds them.
+    ok(&[
+        "lintseq",
+        "-q",
+        "--input",
+        &s(&built.join("sft")),
+        "--out",
+        &s(&cleaned),
+        "-k",
+        "1",
+    ]);
+    let card = std::fs::read_to_string(cleaned.join("README.md")).unwrap();
+    assert!(
+        card.contains("config_name: lintseq") && card.contains("config_name: dpo"),
+        "{card}"
+    );
+    assert!(card.contains("fixes less similar than 0.3"), "{card}");
     let lintseq = d.join("lintseq");
     ok(&[
         "lintseq",

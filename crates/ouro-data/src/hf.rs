@@ -220,14 +220,7 @@ pub fn scan_configs(root: impl AsRef<Path>) -> Result<Vec<ConfigSummary>> {
 pub fn write_dataset_card(root: impl AsRef<Path>, info: &CardInfo) -> Result<Vec<ConfigSummary>> {
     let root = root.as_ref();
     let configs = scan_configs(root)?;
-    let mut md = String::from("---\nconfigs:\n");
-    for c in &configs {
-        md.push_str(&format!(
-            "- config_name: {}\n  data_files:\n  - split: train\n    path: {}/train-*.parquet\n",
-            c.config, c.config
-        ));
-    }
-    md.push_str("tags:\n- ouro\n- code\n- synthetic\n---\n\n");
+    let mut md = card_header(&configs);
     let title = if info.title.is_empty() {
         "ouro dataset"
     } else {
@@ -237,16 +230,7 @@ pub fn write_dataset_card(root: impl AsRef<Path>, info: &CardInfo) -> Result<Vec
     if !info.description.is_empty() {
         md.push_str(&format!("{}\n\n", info.description));
     }
-    md.push_str("## Configs\n\n| config | rows | files |\n|---|---:|---:|\n");
-    for c in &configs {
-        md.push_str(&format!(
-            "| `{}` | {} | {} |\n",
-            c.config,
-            c.rows,
-            c.files.len()
-        ));
-    }
-    md.push_str("\nLoad a config with `datasets.load_dataset(\"parquet\", data_files=\"<config>/train-*.parquet\")`.\n\n");
+    md.push_str(&configs_section(&configs));
     for (heading, body) in &info.sections {
         md.push_str(&format!("## {heading}\n\n{}\n\n", body.trim_end()));
     }
@@ -261,6 +245,69 @@ pub fn write_dataset_card(root: impl AsRef<Path>, info: &CardInfo) -> Result<Vec
     }
     atomic_write(root.join("README.md"), md.as_bytes())?;
     Ok(configs)
+}
+
+/// The card's YAML header: every config, as `datasets.load_dataset(root, name)` reads them.
+fn card_header(configs: &[ConfigSummary]) -> String {
+    let mut md = String::from("---\nconfigs:\n");
+    for c in configs {
+        md.push_str(&format!(
+            "- config_name: {}\n  data_files:\n  - split: train\n    path: {}/train-*.parquet\n",
+            c.config, c.config
+        ));
+    }
+    md.push_str("tags:\n- ouro\n- code\n- synthetic\n---\n\n");
+    md
+}
+
+const CONFIGS_HEADING: &str = "## Configs\n\n";
+
+fn configs_section(configs: &[ConfigSummary]) -> String {
+    let mut md = format!("{CONFIGS_HEADING}| config | rows | files |\n|---|---:|---:|\n");
+    for c in configs {
+        md.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            c.config,
+            c.rows,
+            c.files.len()
+        ));
+    }
+    md.push_str("\nLoad a config with `datasets.load_dataset(\"parquet\", data_files=\"<config>/train-*.parquet\")`.\n\n");
+    md
+}
+
+/// After a command wrote a config into a dataset directory another command made (LintSeq
+/// sequences beside `ouro build`'s configs): brings the card's config list and counts up to
+/// date and keeps the rest of it. Without a card, or with one ouro did not write, nothing.
+pub fn refresh_card_configs(root: impl AsRef<Path>) -> Result<()> {
+    let root = root.as_ref();
+    let Ok(old) = std::fs::read_to_string(root.join("README.md")) else {
+        return Ok(());
+    };
+    let (Some(body_at), Some(table_at)) = (
+        old.strip_prefix("---\n")
+            .and_then(|r| r.find("\n---\n\n"))
+            .map(|i| i + 4 + 5 + 1),
+        old.find(CONFIGS_HEADING),
+    ) else {
+        return Ok(());
+    };
+    let table_end = old[table_at + CONFIGS_HEADING.len()..]
+        .find("\n## ")
+        .map_or(old.len(), |i| table_at + CONFIGS_HEADING.len() + i + 1);
+    if body_at > table_at {
+        return Ok(());
+    }
+    let configs = scan_configs(root)?;
+    let md = format!(
+        "{}{}{}{}",
+        card_header(&configs),
+        &old[body_at..table_at],
+        configs_section(&configs),
+        &old[table_end..]
+    );
+    atomic_write(root.join("README.md"), md.as_bytes())?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -279,6 +326,33 @@ mod tests {
             fixed_sample_id: None,
             round: 0,
         }
+    }
+
+    #[test]
+    fn a_card_gets_the_configs_another_command_added_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        write_config(dir.path(), "repair", &[repair(0), repair(1)]).unwrap();
+        let info = CardInfo {
+            title: "built".into(),
+            description: "words".into(),
+            provenance: BTreeMap::from([("k".to_string(), "v".to_string())]),
+            sections: vec![("Pairs".into(), "a table".into())],
+        };
+        write_dataset_card(dir.path(), &info).unwrap();
+        write_config(dir.path(), "more", &[repair(2)]).unwrap();
+        refresh_card_configs(dir.path()).unwrap();
+        let card = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+        // What a card written now, with both configs, says: the refreshed one is the same.
+        write_dataset_card(dir.path(), &info).unwrap();
+        let written = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+        assert_eq!(card, written);
+        assert!(card.contains("config_name: more") && card.contains("| `more` | 1 | 1 |"));
+        assert!(card.contains("## Pairs\n\na table") && card.contains("| k | `v` |"));
+        // No card, nothing written.
+        let bare = tempfile::tempdir().unwrap();
+        write_config(bare.path(), "repair", &[repair(0)]).unwrap();
+        refresh_card_configs(bare.path()).unwrap();
+        assert!(!bare.path().join("README.md").exists());
     }
 
     #[test]

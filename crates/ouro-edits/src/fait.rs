@@ -420,6 +420,7 @@ pub fn run(
         .map_err(|e| EditsError::Input(format!("{}: {e}", out.display())))?;
     ouro_data::hf::write_config(out, "sft", &sft)?;
     ouro_data::hf::write_config(out, "dpo", &dpo)?;
+    ouro_data::hf::refresh_card_configs(out)?;
     ouro_data::fsutil::atomic_write_json(out.join("fait_report.json"), &stats)?;
     Ok(stats)
 }

@@ -366,6 +366,7 @@ pub fn run(input: &Path, out: &Path, options: &LintseqOptions) -> Result<Lintseq
     std::fs::create_dir_all(out)
         .map_err(|e| EditsError::Input(format!("{}: {e}", out.display())))?;
     ouro_data::hf::write_config(out, "lintseq", &records)?;
+    ouro_data::hf::refresh_card_configs(out)?;
     ouro_data::fsutil::atomic_write_json(out.join("lintseq_report.json"), &stats)?;
     Ok(stats)
 }

@@ -111,7 +111,7 @@ pub fn pools_from(loaded: &Loaded, o: &BuildOptions) -> Result<(Vec<Pool>, PoolS
             st.decontaminated_samples,
             st.decontaminated_problems,
             if all {
-                ": every problem matched a benchmark; if you train on a benchmark on purpose, set its decontamination off (`--no-decontaminate`, or `benchmarks = []` under [decontaminate])"
+                ": every problem matched a benchmark; if you train on a benchmark on purpose, leave it out of the benchmarks (`--builtin-benchmarks none` without `--benchmark`/`--eval-problems`; in a pipeline, `benchmarks = []` under [decontaminate])"
             } else {
                 ""
             }
