@@ -111,6 +111,42 @@ pub fn ouro_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `out`: the HumanEval-shaped fixture (`tests/fixtures/humaneval_mini.jsonl`, whose
+/// HumanEval/0 is `add(a, b)`) imported as problems.
+pub fn humaneval_mini_problems(out: &Path) -> PathBuf {
+    let fixture = workspace().join("tests/fixtures/humaneval_mini.jsonl");
+    ouro_ok(&[
+        "import",
+        "problems",
+        "--format",
+        "humaneval",
+        &arg(&fixture),
+        "--out",
+        &arg(out),
+    ]);
+    out.to_path_buf()
+}
+
+/// `dir/<name>`: the samples of one `completion` of HumanEval/0 against `problems`.
+pub fn humaneval0_samples(dir: &Path, problems: &Path, name: &str, completion: &str) -> PathBuf {
+    let gens = dir.join(format!("{name}.jsonl"));
+    let line = serde_json::json!({"task_id": "HumanEval/0", "completion": completion});
+    std::fs::write(&gens, format!("{line}\n")).unwrap();
+    let out = dir.join(name);
+    ouro_ok(&[
+        "import",
+        "generations",
+        "--format",
+        "human-eval",
+        &arg(&gens),
+        "--problems",
+        &arg(problems),
+        "--out",
+        &arg(&out),
+    ]);
+    out
+}
+
 /// A path as a command-line argument.
 pub fn arg(p: &Path) -> String {
     p.display().to_string()

@@ -45,34 +45,9 @@ fn execute_names_the_first_missing_input() {
 #[test]
 fn execute_into_its_own_samples_directory_is_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let (problems, samples) = (dir.path().join("problems"), dir.path().join("samples"));
-    let fixture = ouro_e2e::workspace().join("tests/fixtures/humaneval_mini.jsonl");
-    ouro_e2e::ouro_ok(&[
-        "import",
-        "problems",
-        "--format",
-        "humaneval",
-        &arg(&fixture),
-        "--out",
-        &arg(&problems),
-    ]);
-    let gens = dir.path().join("gens.jsonl");
-    std::fs::write(
-        &gens,
-        "{\"task_id\": \"HumanEval/0\", \"completion\": \"    return a + b\\n\"}\n",
-    )
-    .unwrap();
-    ouro_e2e::ouro_ok(&[
-        "import",
-        "generations",
-        "--format",
-        "human-eval",
-        &arg(&gens),
-        "--problems",
-        &arg(&problems),
-        "--out",
-        &arg(&samples),
-    ]);
+    let problems = ouro_e2e::humaneval_mini_problems(&dir.path().join("problems"));
+    let samples =
+        ouro_e2e::humaneval0_samples(dir.path(), &problems, "samples", "    return a + b\n");
     let before = ouro_e2e::files_under(&samples);
     // The same directory by another spelling.
     let out = samples.join("..").join("samples");
@@ -386,36 +361,16 @@ fn lintseq_jsonl_that_is_broken_or_read_with_the_wrong_fields_is_an_error() {
 fn executions_of_other_samples_are_an_error_in_build_and_fait() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let problems = d.join("problems");
-    let fixture = ouro_e2e::workspace().join("tests/fixtures/humaneval_mini.jsonl");
-    ouro_e2e::ouro_ok(&[
-        "import",
-        "problems",
-        "--format",
-        "humaneval",
-        &arg(&fixture),
-        "--out",
-        &arg(&problems),
-    ]);
+    let problems = ouro_e2e::humaneval_mini_problems(&d.join("problems"));
     // Two sample sets of the same problem, different programs (so different ids).
     let mut sets = Vec::new();
     for (name, body) in [("a", "return a + b"), ("b", "return b + a")] {
-        let gens = d.join(format!("{name}.jsonl"));
-        let line =
-            serde_json::json!({"task_id": "HumanEval/0", "completion": format!("    {body}\n")});
-        std::fs::write(&gens, format!("{line}\n")).unwrap();
-        let samples = d.join(format!("samples-{name}"));
-        ouro_e2e::ouro_ok(&[
-            "import",
-            "generations",
-            "--format",
-            "human-eval",
-            &arg(&gens),
-            "--problems",
-            &arg(&problems),
-            "--out",
-            &arg(&samples),
-        ]);
+        let samples = ouro_e2e::humaneval0_samples(
+            d,
+            &problems,
+            &format!("samples-{name}"),
+            &format!("    {body}\n"),
+        );
         let executions = d.join(format!("executions-{name}"));
         ouro_e2e::ouro_ok(&[
             "execute",

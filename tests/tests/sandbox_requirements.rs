@@ -40,23 +40,9 @@ fn python_for_nobody() -> Option<PathBuf> {
         })
 }
 
-/// `d/<name>`: samples of one `completion` of HumanEval/0 (`add(a, b)`).
+/// `d/<name>`: samples of one `completion` of HumanEval/0 (`add(a, b)`), readable by anyone.
 fn import_samples(d: &Path, problems: &Path, name: &str, completion: &str) -> PathBuf {
-    let gens = d.join(format!("{name}.jsonl"));
-    let line = serde_json::json!({"task_id": "HumanEval/0", "completion": completion});
-    std::fs::write(&gens, format!("{line}\n")).unwrap();
-    let out = d.join(name);
-    ouro_ok(&[
-        "import",
-        "generations",
-        "--format",
-        "human-eval",
-        &arg(&gens),
-        "--problems",
-        &arg(problems),
-        "--out",
-        &arg(&out),
-    ]);
+    let out = ouro_e2e::humaneval0_samples(d, problems, name, completion);
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o777)).unwrap();
     out
 }
@@ -73,18 +59,8 @@ struct Inputs {
 fn inputs() -> Inputs {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_path_buf();
-    let (problems, samples) = (d.join("problems"), d.join("samples"));
-    let fixture = workspace().join("tests/fixtures/humaneval_mini.jsonl");
-    ouro_ok(&[
-        "import",
-        "problems",
-        "--format",
-        "humaneval",
-        &arg(&fixture),
-        "--out",
-        &arg(&problems),
-    ]);
-    import_samples(&d, &problems, "samples", "    return a + b\n");
+    let problems = ouro_e2e::humaneval_mini_problems(&d.join("problems"));
+    let samples = import_samples(&d, &problems, "samples", "    return a + b\n");
     let bin = d.join("ouro");
     std::fs::copy(ouro_bin(), &bin).unwrap();
     for p in [&d, &problems, &samples] {
