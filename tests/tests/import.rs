@@ -62,13 +62,14 @@ fn batch_output_failures_are_recorded_not_dropped() {
         &out.display().to_string(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    let samples: Vec<Sample> = shard::read_dir(&out).unwrap();
+    assert_eq!(samples.len(), 5, "every line becomes a sample");
+    // A failed generation is counted once, as failed, not again as "without code".
     assert!(
-        stderr(&o).contains("2 failed generations"),
+        stderr(&o).contains("(2 failed generations, 0 without extractable code)"),
         "{}",
         stderr(&o)
     );
-    let samples: Vec<Sample> = shard::read_dir(&out).unwrap();
-    assert_eq!(samples.len(), 5, "every line becomes a sample");
     let chat = &samples[0];
     assert_eq!(
         chat.code.as_deref(),

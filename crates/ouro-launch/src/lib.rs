@@ -103,6 +103,22 @@ impl LaunchSpec {
             }
         }
         plain("the ouro executable", &self.ouro)?;
+        // `-shards` and `-merge` are appended; both must stay Kubernetes (RFC 1123) names,
+        // which Slurm job names accept too.
+        let name_ok = |n: &str| {
+            (1..=50).contains(&n.len())
+                && n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !n.starts_with('-')
+                && !n.ends_with('-')
+        };
+        if !name_ok(&self.name) {
+            return Err(LaunchError(format!(
+                "--name {:?} must be 1-50 lower-case letters, digits and inner '-' \
+                 (a Kubernetes object name once -shards or -merge is added)",
+                self.name
+            )));
+        }
         if self.pipeline.chars().any(|c| c.is_control()) {
             return Err(LaunchError(format!(
                 "the pipeline path {:?} contains control characters",

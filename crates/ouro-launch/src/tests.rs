@@ -179,6 +179,14 @@ fn bad_options_are_rejected_by_name() {
     let mut s = LaunchSpec::new("p.toml", 2);
     s.cpus = Some(0);
     assert!(e(s).contains("--cpus"));
+    for bad in ["a b", "Big", "-x", "x-", "x;rm", &"n".repeat(51)] {
+        let mut s = LaunchSpec::new("p.toml", 2);
+        s.name = bad.to_string();
+        assert!(k8s(&s).unwrap_err().0.contains("--name"), "{bad}");
+    }
+    let mut s = LaunchSpec::new("p.toml", 2);
+    s.name = "my-run-2".into();
+    assert!(slurm(&s).unwrap().contains("--job-name=my-run-2-shards"));
 }
 
 #[test]

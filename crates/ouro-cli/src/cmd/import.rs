@@ -150,7 +150,11 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
                 .iter()
                 .filter(|s| s.generation_error.is_some())
                 .count();
-            let no_code = samples.iter().filter(|s| s.code.is_none()).count();
+            // A failed generation has no code either; count it once, as failed.
+            let no_code = samples
+                .iter()
+                .filter(|s| s.code.is_none() && s.generation_error.is_none())
+                .count();
             say!(
                 "imported {} samples ({failed} failed generations, {no_code} without extractable code) -> {}",
                 samples.len(),
