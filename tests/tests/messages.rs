@@ -414,3 +414,59 @@ fn executions_of_other_samples_are_an_error_in_build_and_fait() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn a_conversation_without_an_assistant_turn_names_its_row_and_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let problems = dir.path().join("problems");
+    ouro_e2e::ouro_ok(&[
+        "problems",
+        "generate",
+        "--count",
+        "2",
+        "--out",
+        &arg(&problems),
+    ]);
+    let tokenizer = dir.path().join("tok.json");
+    ouro_e2e::ouro_ok(&[
+        "tokenizer",
+        "train",
+        "--problems",
+        &arg(&problems),
+        "--vocab-size",
+        "300",
+        "--out",
+        &arg(&tokenizer),
+    ]);
+    let model = dir.path().join("model");
+    ouro_e2e::ouro_ok(&[
+        "model",
+        "init",
+        "--config",
+        "tiny",
+        "--tokenizer",
+        &arg(&tokenizer),
+        "--out",
+        &arg(&model),
+    ]);
+    let data = dir.path().join("chat.jsonl");
+    std::fs::write(
+        &data,
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"wizard\", \"content\": \"x = 1\"}]}\n",
+    )
+    .unwrap();
+    let err = failed(&[
+        "train",
+        "sft",
+        "--model",
+        &arg(&model),
+        "--data",
+        &arg(&data),
+        "--out",
+        &arg(&dir.path().join("out")),
+    ]);
+    assert!(
+        err.contains("row 1 (problem row-1): field 'messages': no assistant message to train on (roles: user, wizard)"),
+        "{err}"
+    );
+}

@@ -20,7 +20,7 @@ pub enum TrainError {
     Data { path: PathBuf, message: String },
     #[error("dataset {path} has no usable examples ({detail})")]
     EmptyDataset { path: PathBuf, detail: String },
-    #[error("example {index} (problem {problem_id}): field '{field}': {message}")]
+    #[error("row {} (problem {problem_id}): field '{field}': {message}", .index + 1)]
     Example {
         index: usize,
         problem_id: String,

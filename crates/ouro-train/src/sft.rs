@@ -81,7 +81,14 @@ pub fn prepare(
                         index: i,
                         problem_id: r.problem_id.clone(),
                         field: "messages",
-                        message: "no assistant message to train on".into(),
+                        message: format!(
+                            "no assistant message to train on (roles: {})",
+                            r.messages
+                                .iter()
+                                .map(|m| m.role.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                     });
                 }
                 let prep = tokenize::sft_messages(
