@@ -470,3 +470,16 @@ fn a_conversation_without_an_assistant_turn_names_its_row_and_roles() {
         "{err}"
     );
 }
+
+#[test]
+fn stats_on_a_corrupt_shard_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let shards = dir.path().join("data");
+    std::fs::create_dir_all(&shards).unwrap();
+    std::fs::write(shards.join("part-0.parquet"), b"PAR1 truncated").unwrap();
+    let err = failed(&["stats", &arg(&shards)]);
+    assert!(
+        err.contains("part-0.parquet: not a readable Parquet file"),
+        "{err}"
+    );
+}

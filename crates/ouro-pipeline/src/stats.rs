@@ -284,9 +284,23 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
     let mut unknown: Vec<String> = Vec::new();
     for dir in &dirs {
         let mut lf = scan(dir)?;
-        let schema = anyhow::Context::with_context(lf.collect_schema(), || {
-            format!("reading schema of {}", dir.display())
-        })?;
+        let schema = match lf.collect_schema() {
+            Ok(schema) => schema,
+            // Polars names the directory; the file to look at is the one whose footer fails.
+            Err(e) => match ouro_data::shard::list_shards(dir)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|f| ouro_data::shard::column_names(f).is_err())
+            {
+                Some(file) => {
+                    anyhow::bail!("{}: not a readable Parquet file ({e})", file.display())
+                }
+                None => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("reading schema of {}", dir.display())))
+                }
+            },
+        };
         let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
         let kind = kind_of(&columns);
         if kind == DatasetKind::Other {
