@@ -174,6 +174,14 @@ fn a_training_config_value_out_of_range_names_the_file_and_key_before_any_work()
 
 #[test]
 fn numbers_outside_their_range_are_usage_errors() {
+    // Not a number, but the same kind of mistake: `ouro sample` with no source at all.
+    let o = ouro(&["sample", "--problems", "p", "--out", "o"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("<--model <MODEL>|--base-url <URL>>"),
+        "{}",
+        stderr(&o)
+    );
     for args in [
         &[
             "fait",
@@ -270,10 +278,9 @@ fn a_launcher_for_a_pipeline_that_cannot_be_sharded_is_refused() {
     );
 }
 
-#[test]
-fn a_model_is_not_saved_over_a_directory_that_is_not_a_model() {
-    let dir = tempfile::tempdir().unwrap();
-    let problems = dir.path().join("problems");
+/// `dir/problems` (two generated problems) and a BPE tokenizer trained on them.
+fn problems_and_tokenizer(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let problems = dir.join("problems");
     ouro_e2e::ouro_ok(&[
         "problems",
         "generate",
@@ -282,7 +289,7 @@ fn a_model_is_not_saved_over_a_directory_that_is_not_a_model() {
         "--out",
         &arg(&problems),
     ]);
-    let tokenizer = dir.path().join("tok.json");
+    let tokenizer = dir.join("tok.json");
     ouro_e2e::ouro_ok(&[
         "tokenizer",
         "train",
@@ -293,18 +300,33 @@ fn a_model_is_not_saved_over_a_directory_that_is_not_a_model() {
         "--out",
         &arg(&tokenizer),
     ]);
+    (problems, tokenizer)
+}
+
+/// `ouro model init` of a tiny model into `out`.
+fn model_init(tokenizer: &Path, out: &Path) -> std::process::Output {
+    let (tokenizer, out) = (arg(tokenizer), arg(out));
+    ouro(&[
+        "model",
+        "init",
+        "--config",
+        "tiny",
+        "--tokenizer",
+        &tokenizer,
+        "--out",
+        &out,
+    ])
+}
+
+#[test]
+fn a_model_is_not_saved_over_a_directory_that_is_not_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let (problems, tokenizer) = problems_and_tokenizer(dir.path());
     let before = ouro_e2e::files_under(&problems);
     for out in [&problems, &tokenizer] {
-        let err = failed(&[
-            "model",
-            "init",
-            "--config",
-            "tiny",
-            "--tokenizer",
-            &arg(&tokenizer),
-            "--out",
-            &arg(out),
-        ]);
+        let o = model_init(&tokenizer, out);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(err.contains("exists and is not a model directory"), "{err}");
     }
     assert_eq!(ouro_e2e::files_under(&problems), before);
@@ -312,16 +334,8 @@ fn a_model_is_not_saved_over_a_directory_that_is_not_a_model() {
     // A model directory is replaced, as the help says.
     let model = dir.path().join("model");
     for _ in 0..2 {
-        ouro_e2e::ouro_ok(&[
-            "model",
-            "init",
-            "--config",
-            "tiny",
-            "--tokenizer",
-            &arg(&tokenizer),
-            "--out",
-            &arg(&model),
-        ]);
+        let o = model_init(&tokenizer, &model);
+        assert!(o.status.success(), "{}", stderr(&o));
     }
     // The weights as readable as the rest of the checkpoint (safetensors writes 0600).
     use std::os::unix::fs::PermissionsExt;
@@ -418,37 +432,10 @@ fn executions_of_other_samples_are_an_error_in_build_and_fait() {
 #[test]
 fn a_conversation_without_an_assistant_turn_names_its_row_and_roles() {
     let dir = tempfile::tempdir().unwrap();
-    let problems = dir.path().join("problems");
-    ouro_e2e::ouro_ok(&[
-        "problems",
-        "generate",
-        "--count",
-        "2",
-        "--out",
-        &arg(&problems),
-    ]);
-    let tokenizer = dir.path().join("tok.json");
-    ouro_e2e::ouro_ok(&[
-        "tokenizer",
-        "train",
-        "--problems",
-        &arg(&problems),
-        "--vocab-size",
-        "300",
-        "--out",
-        &arg(&tokenizer),
-    ]);
+    let (_, tokenizer) = problems_and_tokenizer(dir.path());
     let model = dir.path().join("model");
-    ouro_e2e::ouro_ok(&[
-        "model",
-        "init",
-        "--config",
-        "tiny",
-        "--tokenizer",
-        &arg(&tokenizer),
-        "--out",
-        &arg(&model),
-    ]);
+    let o = model_init(&tokenizer, &model);
+    assert!(o.status.success(), "{}", stderr(&o));
     let data = dir.path().join("chat.jsonl");
     std::fs::write(
         &data,

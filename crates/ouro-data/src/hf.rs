@@ -284,20 +284,23 @@ pub fn refresh_card_configs(root: impl AsRef<Path>) -> Result<()> {
     let Ok(old) = std::fs::read_to_string(root.join("README.md")) else {
         return Ok(());
     };
-    let (Some(body_at), Some(table_at)) = (
-        old.strip_prefix("---\n")
-            .and_then(|r| r.find("\n---\n\n"))
-            .map(|i| i + 4 + 5 + 1),
-        old.find(CONFIGS_HEADING),
-    ) else {
+    // The header `card_header` wrote ends at the first "\n---\n\n" after the opening "---\n".
+    const OPEN: &str = "---\n";
+    const CLOSE: &str = "\n---\n\n";
+    let Some(body_at) = old
+        .strip_prefix(OPEN)
+        .and_then(|rest| rest.find(CLOSE))
+        .map(|i| OPEN.len() + i + CLOSE.len())
+    else {
         return Ok(());
     };
-    let table_end = old[table_at + CONFIGS_HEADING.len()..]
-        .find("\n## ")
-        .map_or(old.len(), |i| table_at + CONFIGS_HEADING.len() + i + 1);
-    if body_at > table_at {
+    let Some(table_at) = old[body_at..].find(CONFIGS_HEADING).map(|i| body_at + i) else {
         return Ok(());
-    }
+    };
+    let after_heading = table_at + CONFIGS_HEADING.len();
+    let table_end = old[after_heading..]
+        .find("\n## ")
+        .map_or(old.len(), |i| after_heading + i + 1);
     let configs = scan_configs(root)?;
     let md = format!(
         "{}{}{}{}",
