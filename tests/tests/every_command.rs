@@ -58,7 +58,7 @@ fn every_subcommand_runs_end_to_end() {
         &s(&he),
     ]);
     assert!(has_parquet(&he));
-    let report: serde_json::Value = serde_json::from_str(&ok(&[
+    let report = json(&ok(&[
         "tests",
         "compile",
         "--problems",
@@ -66,9 +66,49 @@ fn every_subcommand_runs_end_to_end() {
         "--workers",
         "1",
         "--json",
-    ]))
-    .unwrap();
+    ]));
     assert_eq!(report["problems"], 8);
+    // Stdin/stdout problems (APPS, with its integer problem_id) are counted apart: the
+    // parent compares their output, so there is nothing to compile.
+    let apps_line = serde_json::json!({
+        "problem_id": 4000,
+        "question": "Echo the line.",
+        "solutions": serde_json::to_string(&["print(input())"]).unwrap(),
+        "input_output": serde_json::json!({"inputs": ["7\n"], "outputs": ["7\n"]}).to_string(),
+        "difficulty": "introductory",
+        "starter_code": "",
+    });
+    let (apps_jsonl, apps) = (d.join("apps.jsonl"), d.join("apps"));
+    std::fs::write(&apps_jsonl, format!("{apps_line}\n")).unwrap();
+    ok(&[
+        "import",
+        "problems",
+        "--format",
+        "apps",
+        &s(&apps_jsonl),
+        "--out",
+        &s(&apps),
+    ]);
+    let text = ok(&[
+        "tests",
+        "compile",
+        "--problems",
+        &s(&apps),
+        "--workers",
+        "1",
+    ]);
+    assert!(text.contains("stdin/stdout problems:        1"), "{text}");
+    let report = json(&ok(&[
+        "tests",
+        "compile",
+        "--problems",
+        &s(&apps),
+        "--json",
+    ]));
+    assert_eq!(
+        (report["problems"].clone(), report["io_problems"].clone()),
+        (0.into(), 1.into())
+    );
 
     // run (datasets: samples, execute, build, lintseq), stats, launch
     let text = std::fs::read_to_string(workspace().join("pipelines/datasets.toml"))
@@ -172,22 +212,22 @@ fn every_subcommand_runs_end_to_end() {
         "--out",
         &s(&mutant_execs),
     ]);
-    let with_mutants = d.join("with-mutants");
-    let o = ouro_e2e::ouro(
-        &[
-            &["build", "dpo"],
-            &inputs[..],
-            &["--samples", &s(&mutants), "--executions", &s(&mutant_execs)],
-            &["--out", &s(&with_mutants)],
-        ]
-        .concat(),
-    );
-    assert!(o.status.success(), "{}", ouro_e2e::stderr(&o));
-    assert!(
-        !ouro_e2e::stderr(&o).contains("none was executed"),
-        "{}",
+    // Unexecuted mutants warn only a user who named injected_error: the default kinds
+    // include it, and a warning on every default build would be noise.
+    let dpo_stderr = |extra: &[&str], out: &str| {
+        let o = ouro_e2e::ouro(&[&["build", "dpo"], &inputs[..], extra, &["--out", out]].concat());
+        assert!(o.status.success(), "{}", ouro_e2e::stderr(&o));
         ouro_e2e::stderr(&o)
-    );
+    };
+    let named = ["--pair-kinds", "correctness,injected_error"];
+    let err = dpo_stderr(&[], &s(&d.join("dpo-default")));
+    assert!(!err.contains("none was executed"), "{err}");
+    let err = dpo_stderr(&named, &s(&d.join("dpo-named")));
+    assert!(err.contains("none was executed"), "{err}");
+    let with_mutants = d.join("with-mutants");
+    let more = ["--samples", &s(&mutants), "--executions", &s(&mutant_execs)];
+    let err = dpo_stderr(&[&named[..], &more[..]].concat(), &s(&with_mutants));
+    assert!(!err.contains("none was executed"), "{err}");
     let pairs: Vec<ouro_data::DpoRecord> =
         ouro_data::shard::read_dir(with_mutants.join("dpo")).unwrap();
     assert!(

@@ -617,3 +617,49 @@ fn a_byte_order_mark_is_not_json_and_map_is_for_jsonl_only() {
         1,
     );
 }
+
+#[test]
+fn a_number_where_text_belongs_is_an_error_but_numeric_ids_are_ids() {
+    // A completion column holding 42 is a wrong column, not the program `42`.
+    bad_generations(
+        r#"{"problem_id": "HumanEval/0", "completion": 42}"#,
+        "jsonl",
+        &[
+            "gens.jsonl:1:",
+            "field 'completion'",
+            "expected a string, found a number",
+        ],
+    );
+    bad_problems(
+        GOOD.replace("\"assert f() == 1\"", "7").as_bytes(),
+        "humaneval",
+        &[],
+        &[
+            "input.jsonl:1:",
+            "field 'test'",
+            "expected a string, found a number",
+        ],
+        1,
+    );
+    // MBPP writes task_id as an int: it stays an id.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("mbpp.jsonl");
+    std::fs::write(
+        &input,
+        r#"{"task_id": 11, "text": "Write f.", "code": "def f():\n    return 1\n", "test_list": ["assert f() == 1"], "test_setup_code": "", "challenge_test_list": []}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = ouro(&[
+        "import",
+        "problems",
+        "--format",
+        "mbpp",
+        &input.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let problems: Vec<Problem> = shard::read_dir(&out).unwrap();
+    assert_eq!(problems[0].problem_id, "mbpp/11");
+}

@@ -204,6 +204,9 @@ pub struct CompileReport {
     pub cases: usize,
     /// Problems not fully isolated: (problem id, first reason).
     pub not_isolated: Vec<(String, String)>,
+    /// Problems tested by stdin/stdout cases. Not counted in `problems`: their outputs are
+    /// compared by the trusted parent already, so there is nothing to compile.
+    pub io_problems: usize,
 }
 
 impl CompileReport {
@@ -219,13 +222,13 @@ impl CompileReport {
 /// Compiles the filter tests of every problem in `problems_dir` (the spy
 /// passes run in sandbox slots) and reports how much is judged in isolation.
 pub fn compile_report(problems_dir: &Path, opts: &ExecOptions) -> Result<CompileReport, ExecError> {
-    let problems: Vec<Arc<Problem>> = read_path::<Problem>(problems_dir)?
+    let (problems, io): (Vec<Problem>, Vec<Problem>) = read_path::<Problem>(problems_dir)?
         .into_iter()
-        .filter(|p| matches!(p.tests, ouro_data::Tests::AssertScript { .. }))
-        .map(Arc::new)
-        .collect();
+        .partition(|p| matches!(p.tests, ouro_data::Tests::AssertScript { .. }));
+    let problems: Vec<Arc<Problem>> = problems.into_iter().map(Arc::new).collect();
     let mut report = CompileReport {
         problems: problems.len(),
+        io_problems: io.len(),
         ..CompileReport::default()
     };
     if problems.is_empty() {

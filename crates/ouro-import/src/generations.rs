@@ -204,7 +204,7 @@ fn plain_id_field<'a>(opts: &'a GenerationImport, f: &Fields) -> &'a str {
 }
 
 fn batch_line(f: &Fields) -> Result<Vec<Raw>> {
-    let request_id = f.string("custom_id")?;
+    let request_id = f.label("custom_id")?;
     let failed = |reason: String| {
         let mut raw = Raw::new(request_id.clone(), None);
         raw.generation = Generation::failed(reason);
@@ -347,7 +347,7 @@ fn open_instruct_line(f: &Fields, id_field: &str) -> Result<Raw> {
             "assistant content missing or not a string",
         )
     })?;
-    let mut raw = Raw::new(f.string(id_field)?, None);
+    let mut raw = Raw::new(f.label(id_field)?, None);
     raw.generation.completion = content.to_string();
     raw.model = f.opt_string("model")?;
     Ok(raw)
@@ -355,7 +355,7 @@ fn open_instruct_line(f: &Fields, id_field: &str) -> Result<Raw> {
 
 fn openrlhf_line(f: &Fields, id_field: &str, by_prompt: &HashMap<&str, &Problem>) -> Result<Raw> {
     let problem_id = match f.get(id_field) {
-        Some(_) => f.string(id_field)?,
+        Some(_) => f.label(id_field)?,
         None => {
             let input = f.string("input")?;
             match by_prompt.get(input.trim()) {
@@ -371,7 +371,7 @@ fn openrlhf_line(f: &Fields, id_field: &str, by_prompt: &HashMap<&str, &Problem>
 
 fn plain_line(f: &Fields, opts: &GenerationImport) -> Result<Raw> {
     let mut raw = Raw::new(
-        f.string(plain_id_field(opts, f))?,
+        f.label(plain_id_field(opts, f))?,
         f.opt_u64("index")?.map(|i| i as u32),
     );
     raw.generation.completion = f.string(&opts.completion_field)?;

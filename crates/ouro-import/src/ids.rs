@@ -50,7 +50,7 @@ impl IdRule {
         let mut first_line: HashMap<String, usize> = HashMap::new();
         for line in read_jsonl(path)? {
             let f = Fields::new(path, &line);
-            let (from, to) = (f.string("custom_id")?, f.string("problem_id")?);
+            let (from, to) = (f.label("custom_id")?, f.label("problem_id")?);
             if let Some(first) = first_line.insert(from.clone(), line.number) {
                 return Err(f.error(
                     "custom_id",

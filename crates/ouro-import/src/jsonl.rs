@@ -136,11 +136,11 @@ impl<'a> Fields<'a> {
         self.get(field).ok_or_else(|| self.error(field, "missing"))
     }
 
-    /// A string field; numbers are accepted and formatted (ids are often ints).
+    /// A text field (prompt, code, completion). A number here is a wrong column, not text:
+    /// `"completion": 42` imported as the program `42` would pass as a sample that ran.
     pub fn string(&self, field: &str) -> Result<String> {
         match self.required(field)? {
             Value::String(s) => Ok(s.clone()),
-            Value::Number(n) => Ok(n.to_string()),
             other => Err(self.error(field, format!("expected a string, found {}", kind(other)))),
         }
     }
@@ -149,6 +149,26 @@ impl<'a> Fields<'a> {
         match self.get(field) {
             None => Ok(None),
             Some(_) => self.string(field).map(Some),
+        }
+    }
+
+    /// An identifier or label (task ids, difficulty): datasets write these as ints as often as
+    /// strings (MBPP's `task_id`, APPS's `problem_id`), so numbers are accepted and formatted.
+    pub fn label(&self, field: &str) -> Result<String> {
+        match self.required(field)? {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            other => Err(self.error(
+                field,
+                format!("expected a string or a number, found {}", kind(other)),
+            )),
+        }
+    }
+
+    pub fn opt_label(&self, field: &str) -> Result<Option<String>> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(_) => self.label(field).map(Some),
         }
     }
 

@@ -134,7 +134,7 @@ fn humaneval(f: &Fields) -> Result<Problem> {
     let prompt = f.string("prompt")?;
     let solution = f.opt_string("canonical_solution")?;
     Ok(Problem {
-        problem_id: f.string("task_id")?,
+        problem_id: f.label("task_id")?,
         source: "humaneval".into(),
         entry_point: f.string("entry_point")?,
         language: "python".into(),
@@ -191,7 +191,7 @@ fn mbpp(f: &Fields) -> Result<Problem> {
         tests.join("\n")
     );
     Ok(Problem {
-        problem_id: format!("mbpp/{}", f.string("task_id")?),
+        problem_id: format!("mbpp/{}", f.label("task_id")?),
         source: "mbpp".into(),
         prompt,
         entry_point,
@@ -324,7 +324,7 @@ fn apps(f: &Fields) -> Result<Problem> {
         .and_then(Value::as_str)
         .map(str::to_string);
     Ok(Problem {
-        problem_id: format!("apps/{}", f.string("problem_id")?),
+        problem_id: format!("apps/{}", f.label("problem_id")?),
         source: "apps".into(),
         prompt: f.string("question")?,
         entry_point: fn_name.unwrap_or_default(),
@@ -333,7 +333,7 @@ fn apps(f: &Fields) -> Result<Problem> {
         reference_solution,
         tests,
         audit_tests: None,
-        difficulty: f.opt_string("difficulty")?,
+        difficulty: f.opt_label("difficulty")?,
         tags: Vec::new(),
         split: "test".into(),
     })
@@ -380,7 +380,7 @@ fn mapped(f: &Fields, map: &FieldMap) -> Result<Problem> {
     let tests =
         mapped_tests(f, field("tests"))?.ok_or_else(|| f.error(field("tests"), "missing"))?;
     Ok(Problem {
-        problem_id: f.string(field("problem_id"))?,
+        problem_id: f.label(field("problem_id"))?,
         source: f
             .opt_string(field("source"))?
             .unwrap_or_else(|| "jsonl".into()),
@@ -390,7 +390,7 @@ fn mapped(f: &Fields, map: &FieldMap) -> Result<Problem> {
         reference_solution: f.opt_string(field("reference_solution"))?,
         tests,
         audit_tests: mapped_tests(f, field("audit_tests"))?,
-        difficulty: f.opt_string(field("difficulty"))?,
+        difficulty: f.opt_label(field("difficulty"))?,
         tags: f.string_list(field("tags"))?,
         split: f
             .opt_string(field("split"))?

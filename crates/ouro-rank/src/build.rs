@@ -282,10 +282,12 @@ pub fn build_dpo(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Resu
     }
     let mut sel = serde_json::to_value(&st).expect("stats serialise");
     if st.mutants_tried > 0 && st.mutants_not_executed == st.mutants_tried {
-        pst.warnings.push(format!(
-            "{} mutants were generated but none was executed: run `ouro build mutants`, execute its samples, and add them with a second --samples and --executions to get injected_error pairs",
-            st.mutants_tried
-        ));
+        if o.pairs.injected_error_requested {
+            pst.warnings.push(format!(
+                "{} mutants were generated but none was executed: run `ouro build mutants`, execute its samples, and add them with a second --samples and --executions to get injected_error pairs",
+                st.mutants_tried
+            ));
+        }
         sel["note"] = serde_json::json!("no executed mutants");
     }
     if o.pairs.efficiency_measure == EfficiencyMeasure::Lines

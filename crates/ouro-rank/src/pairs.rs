@@ -97,6 +97,11 @@ pub struct PairOptions {
     /// Loss weight of emphasis spans.
     pub emphasis_weight: f32,
     pub seed: u64,
+    /// Warn when no mutant was executed. Only a caller who named `injected_error` asked for
+    /// those pairs; the default kinds include it so that executed mutants are used when
+    /// present, and a warning on every default build would teach users to skip warnings.
+    #[serde(default)]
+    pub injected_error_requested: bool,
 }
 
 impl Default for PairOptions {
@@ -121,6 +126,7 @@ impl Default for PairOptions {
             solutions_mutated: 2,
             emphasis_weight: 2.0,
             seed: 0,
+            injected_error_requested: false,
         }
     }
 }

@@ -99,10 +99,15 @@ pub fn dataset_files(src: &DataSource) -> Result<Option<Vec<PathBuf>>> {
     if let Some(subset) = src.subset {
         let sub = dir.join(subset);
         if !sub.is_dir() {
+            let card = if dir.join("README.md").is_file() {
+                "its README.md declares no `configs`"
+            } else {
+                "it has no README.md declaring `configs`"
+            };
             return Err(bad(
                 dir,
                 format!(
-                    "--subset {subset}: no `configs` in README.md and no directory '{subset}' \
+                    "--subset {subset}: {card}, and there is no directory '{subset}' \
                      (subsets found: {})",
                     list(&subdirs(dir)?)
                 ),
@@ -273,10 +278,23 @@ fn from_card(src: &DataSource, configs: &[Config]) -> Result<Vec<PathBuf>> {
 fn choose(wanted: Option<&str>, names: &[String], what: &str, origin: &Path) -> Result<String> {
     match wanted {
         Some(w) if names.iter().any(|n| n == w) => Ok(w.to_string()),
-        Some(w) => Err(bad(
-            origin,
-            format!("--{what} {w}: no such {what} (found: {})", list(names)),
-        )),
+        Some(w) => {
+            // `dev` or `valid` files are the Hub's `validation` split; say so rather than
+            // leave a user to guess why the name on their directory is not found.
+            let alias = SPLIT_NAMES
+                .iter()
+                .find(|(split, words)| *split != w && words.contains(&w.to_lowercase().as_str()))
+                .filter(|(split, _)| what == "split" && names.iter().any(|n| n == split))
+                .map(|(split, _)| format!("; files named '{w}' are the {split} split, as on the Hub: use --split {split}"))
+                .unwrap_or_default();
+            Err(bad(
+                origin,
+                format!(
+                    "--{what} {w}: no such {what} (found: {}){alias}",
+                    list(names)
+                ),
+            ))
+        }
         None if names.iter().any(|n| n == "train") => Ok("train".into()),
         None if names.len() == 1 => Ok(names[0].clone()),
         None => Err(bad(

@@ -114,9 +114,11 @@ pub struct Args {
     /// Minimum fraction of reference solutions among SFT rows, in [0, 1).
     #[arg(long, default_value_t = 0.0)]
     pub reference_fraction: f64,
-    /// Pair kinds, comma separated: correctness,efficiency,injected_error,repair.
-    #[arg(long, default_value = "correctness,efficiency,injected_error,repair")]
-    pub pair_kinds: String,
+    /// Pair kinds, comma separated: correctness,efficiency,injected_error,repair
+    /// [default: all four; injected_error pairs need executed mutants (`ouro build mutants`),
+    /// and only a list naming it warns when there are none].
+    #[arg(long)]
+    pub pair_kinds: Option<String>,
     /// Pairs per problem and kind at most.
     #[arg(long, default_value_t = 4)]
     pub max_pairs_per_problem: usize,
@@ -196,17 +198,19 @@ fn options(a: &Args) -> anyhow::Result<BuildOptions> {
         "--reference-fraction must be in [0, 1)"
     );
     o.sft.reference_fraction = a.reference_fraction;
-    o.pairs.kinds = a
-        .pair_kinds
-        .split(',')
-        .map(|k| match k.trim() {
-            "correctness" => Ok(PairKind::Correctness),
-            "efficiency" => Ok(PairKind::Efficiency),
-            "injected_error" => Ok(PairKind::InjectedError),
-            "repair" => Ok(PairKind::Repair),
-            other => anyhow::bail!("unknown pair kind '{other}'"),
-        })
-        .collect::<anyhow::Result<_>>()?;
+    if let Some(kinds) = &a.pair_kinds {
+        o.pairs.kinds = kinds
+            .split(',')
+            .map(|k| match k.trim() {
+                "correctness" => Ok(PairKind::Correctness),
+                "efficiency" => Ok(PairKind::Efficiency),
+                "injected_error" => Ok(PairKind::InjectedError),
+                "repair" => Ok(PairKind::Repair),
+                other => anyhow::bail!("--pair-kinds: unknown pair kind '{other}' (correctness, efficiency, injected_error, repair)"),
+            })
+            .collect::<anyhow::Result<_>>()?;
+        o.pairs.injected_error_requested = o.pairs.kinds.contains(&PairKind::InjectedError);
+    }
     o.pairs.max_pairs_per_problem = a.max_pairs_per_problem;
     o.pairs.min_score_margin = a.min_score_margin;
     o.pairs.drop_ties = a.drop_ties;

@@ -20,6 +20,7 @@ pub enum Command {
 /// values stay in the trusted parent; the sandbox only returns plain values)
 /// and print the share of asserts and of problems judged in isolation.
 /// Tests that cannot be compiled are judged inside the sample's interpreter.
+/// Stdin/stdout problems are counted apart: the parent compares their output.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Example:\n  ouro tests compile --problems run/problems")]
 pub struct CompileArgs {
@@ -36,7 +37,9 @@ pub struct CompileArgs {
     /// (by default the first 10).
     #[arg(long)]
     pub all: bool,
-    /// Print the report as JSON.
+    /// Print the report as one JSON object (`schema_version`, `command`, the counts;
+    /// `io_problems` counts the stdin/stdout problems, which
+    /// the other counts leave out).
     #[arg(long)]
     pub json: bool,
 }
@@ -56,10 +59,16 @@ fn compile(args: CompileArgs) -> anyhow::Result<()> {
     let r = ouro_exec::compile_report(&args.problems, &opts)
         .with_context(|| format!("compiling tests of {}", args.problems.display()))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        super::print_json("tests compile", serde_json::to_value(&r)?);
         return Ok(());
     }
     let pct = |a: usize, b: usize| 100.0 * a as f64 / b.max(1) as f64;
+    if r.io_problems > 0 {
+        println!(
+            "stdin/stdout problems:        {} (outputs compared in the trusted parent: nothing to compile)",
+            r.io_problems
+        );
+    }
     println!(
         "problems judged in isolation: {}/{} ({:.1}%), mixed: {}",
         r.problems_isolated,

@@ -250,9 +250,10 @@ pub struct IterateStage {
     /// The pair kinds of a round's `dpo` dataset: `correctness`, `efficiency`,
     /// `injected_error`, `repair` (all four by default, as `ouro build dpo` builds).
     /// Repair pairs prompt with a failing program and its feedback, a different task
-    /// from the stub the evaluation completes.
-    #[serde(default = "default_pair_kinds")]
-    pub pair_kinds: Vec<ouro_data::PairKind>,
+    /// from the stub the evaluation completes. Rounds execute no mutants, so
+    /// `injected_error` makes no pairs here; naming it warns so.
+    #[serde(default)]
+    pub pair_kinds: Option<Vec<ouro_data::PairKind>>,
 }
 
 impl IterateStage {
@@ -285,7 +286,7 @@ impl IterateStage {
                 "key 'iterate.dpo' trains on DPO pairs: add \"dpo\" to 'iterate.datasets'"
             );
         }
-        if self.pair_kinds.is_empty() {
+        if self.pair_kinds.as_ref().is_some_and(Vec::is_empty) {
             anyhow::bail!("key 'iterate.pair_kinds' must name at least one kind (correctness, efficiency, injected_error, repair)");
         }
         if self.rounds == 0 {
@@ -391,9 +392,6 @@ fn iterate_datasets<'de, D: serde::Deserializer<'de>>(
     super::dataset_kinds(d, "iterate.datasets")
 }
 
-fn default_pair_kinds() -> Vec<ouro_data::PairKind> {
-    ouro_rank::pairs::PairOptions::default().kinds
-}
 fn default_datasets() -> Vec<super::DatasetKind> {
     vec![super::DatasetKind::Sft]
 }

@@ -99,6 +99,19 @@ fn without_a_card_splits_come_from_file_and_directory_names() {
     assert_eq!(got(None), ["data/train-00000-of-00001.parquet"]);
     assert_eq!(got(Some("test")), ["data/test-00000-of-00001.parquet"]);
     assert_eq!(got(Some("validation")), ["dev/0000.parquet"]);
+    let e = dataset_files(&src(dir, None, Some("dev")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("files named 'dev' are the validation split")
+            && e.contains("--split validation"),
+        "{e}"
+    );
+    // A name that is no split keyword gets no hint.
+    let e = dataset_files(&src(dir, None, Some("holdout")))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no such split") && !e.contains("are the"), "{e}");
 }
 
 #[test]
@@ -120,6 +133,12 @@ fn subsets_without_a_card_are_directories() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("python, rust"), "{e}");
+    assert!(e.contains("it has no README.md declaring `configs`"), "{e}");
+    touch(dir, "README.md");
+    let e = dataset_files(&src(dir, Some("go"), None))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("its README.md declares no `configs`"), "{e}");
 }
 
 #[test]

@@ -396,7 +396,11 @@ impl Ctx<'_> {
         };
         opts.sft.budget = it.selection_budget();
         opts.sft.max_per_problem = it.keep_per_problem;
-        opts.pairs.kinds = it.pair_kinds.clone();
+        if let Some(kinds) = &it.pair_kinds {
+            opts.pairs.kinds = kinds.clone();
+            opts.pairs.injected_error_requested =
+                kinds.contains(&ouro_data::PairKind::InjectedError);
+        }
         let datasets = it.datasets.clone();
         let ds = dataset.clone();
         let build_stats = self.stage(
