@@ -470,3 +470,50 @@ fn stats_on_a_corrupt_shard_names_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn fait_into_a_build_dataset_is_refused_and_leaves_it_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let problems = ouro_e2e::humaneval_mini_problems(&d.join("problems"));
+    let samples = ouro_e2e::humaneval0_samples(d, &problems, "samples", "    return a + b\n");
+    let executions = d.join("executions");
+    let inputs = [
+        "--problems".to_string(),
+        arg(&problems),
+        "--samples".to_string(),
+        arg(&samples),
+        "--executions".to_string(),
+        arg(&executions),
+    ];
+    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    ouro_e2e::ouro_ok(
+        &[
+            &["execute", "-q", "--workers", "1"],
+            &inputs[..2],
+            &inputs[2..4],
+            &["--out", &arg(&executions)],
+        ]
+        .concat(),
+    );
+    let built = d.join("built");
+    ouro_e2e::ouro_ok(&[&["build", "sft"], &inputs[..], &["--out", &arg(&built)]].concat());
+    let before = std::fs::read_dir(built.join("sft")).unwrap().count();
+    let err = failed(&[&["fait"], &inputs[..], &["--out", &arg(&built)]].concat());
+    assert!(
+        err.contains("holds the 'sft' config `ouro build` wrote")
+            && err.contains("choose another --out"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(built.join("sft")).unwrap().count(),
+        before
+    );
+    assert!(!built.join("fait_report.json").exists());
+    // A FAIT dataset of its own is rewritten on a rerun.
+    let fait = d.join("fait");
+    for _ in 0..2 {
+        ouro_e2e::ouro_ok(&[&["fait", "-q"], &inputs[..], &["--out", &arg(&fait)]].concat());
+    }
+    assert!(fait.join("fait_report.json").exists());
+}

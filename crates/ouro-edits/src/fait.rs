@@ -415,6 +415,7 @@ pub fn run(
     ouro_data::check_executions_match(&samples, samples_path, &executions, executions_path)
         .map_err(EditsError::Input)?;
     let problems: Vec<Problem> = read_dir(problems)?;
+    refuse_build_dataset(out)?;
     let (sft, dpo, stats) = build(&problems, &samples, &executions, options);
     std::fs::create_dir_all(out)
         .map_err(|e| EditsError::Input(format!("{}: {e}", out.display())))?;
@@ -423,6 +424,24 @@ pub fn run(
     ouro_data::hf::refresh_card_configs(out)?;
     ouro_data::fsutil::atomic_write_json(out.join("fait_report.json"), &stats)?;
     Ok(stats)
+}
+
+/// FAIT's configs are named `sft` and `dpo`, as `ouro build`'s are: writing into a build's
+/// dataset would silently replace its rows and leave its `build_report.json` describing data
+/// that is gone. A FAIT dataset of its own (a rerun) is replaced as usual.
+fn refuse_build_dataset(out: &Path) -> Result<(), EditsError> {
+    for config in ["sft", "dpo"] {
+        let report = out.join(config).join("build_report.json");
+        if report.exists() {
+            return Err(EditsError::Input(format!(
+                "{}: holds the '{config}' config `ouro build` wrote ({}); FAIT writes configs \
+                 named sft and dpo and would replace it: choose another --out",
+                out.display(),
+                report.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -27,7 +27,8 @@ pub struct Args {
     /// Problems shard directory (prompts).
     #[arg(long)]
     pub problems: PathBuf,
-    /// Output dataset directory.
+    /// Output dataset directory, FAIT's own: its configs are named sft and dpo, so the
+    /// dataset of an `ouro build` is refused rather than replaced.
     #[arg(long)]
     pub out: PathBuf,
     /// Largest normalised token edit distance for a contrast pair.
