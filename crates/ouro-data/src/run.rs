@@ -141,9 +141,9 @@ fn marker_path(stage_dir: &Path, shard: ShardSpec) -> PathBuf {
 
 /// The part file a stage shard writes: `part-00003-of-00008.parquet`.
 pub fn part_path(stage_dir: &Path, shard: ShardSpec) -> PathBuf {
-    stage_dir.join(format!(
-        "part-{:05}-of-{:05}.parquet",
-        shard.index, shard.count
+    stage_dir.join(crate::shard::part_name(
+        shard.index as usize,
+        shard.count as usize,
     ))
 }
 

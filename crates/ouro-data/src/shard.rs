@@ -430,6 +430,12 @@ pub fn read_records<T: Record>(path: impl AsRef<Path>) -> Result<Vec<T>> {
     RecordReader::<T>::open(path)?.collect()
 }
 
+/// The name of part `index` of `count`: `part-00003-of-00008.parquet`. Every shard
+/// directory ouro writes uses it, so a user (or a glob) sees one naming everywhere.
+pub fn part_name(index: usize, count: usize) -> String {
+    format!("part-{index:05}-of-{count:05}.parquet")
+}
+
 /// The shard files of a directory: every `*.parquet` directly inside it
 /// (hidden and temp files excluded), sorted by name so reads are deterministic.
 pub fn list_shards(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {

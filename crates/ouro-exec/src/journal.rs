@@ -143,8 +143,9 @@ impl Journal {
                 ))
         });
         let mut written = Vec::new();
+        let n = all.len().div_ceil(ROWS_PER_SHARD);
         for (i, chunk) in all.chunks(ROWS_PER_SHARD).enumerate() {
-            let path = self.dir.join(format!("part-{i:05}.parquet"));
+            let path = self.dir.join(ouro_data::shard::part_name(i, n));
             write_records(&path, chunk)?;
             written.push(path);
         }

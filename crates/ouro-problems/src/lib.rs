@@ -329,7 +329,7 @@ pub fn write(dir: impl AsRef<Path>, problems: &[Problem]) -> Result<Vec<PathBuf>
     let n = chunks.len();
     let mut paths = Vec::new();
     for (i, chunk) in chunks.into_iter().enumerate() {
-        let path = dir.join(format!("part-{i:05}-of-{n:05}.parquet"));
+        let path = dir.join(ouro_data::shard::part_name(i, n));
         let write = || -> Result<u64, DataError> {
             let mut w = ShardWriter::<Problem>::create(&path, WriteOptions::default())?;
             w.write_all(chunk)?;

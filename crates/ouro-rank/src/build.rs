@@ -333,7 +333,7 @@ pub fn build_repair(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> R
     build.finish("repair", &rows, (&pools, &pst), sel)
 }
 
-/// Writes the injected-error mutant samples of every pool to `<out_dir>/part-00000.parquet`.
+/// Writes the injected-error mutant samples of every pool to `<out_dir>/part-00000-of-00001.parquet`.
 ///
 /// Execute them (filter suite) and pass them to `build dpo` together with
 /// the original samples: only mutants that fail become rejected sides.
@@ -342,8 +342,10 @@ pub fn build_mutants(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> 
     let (pools, _) = pools_from(&loaded, o)?;
     let samples = mutant_samples(&pools, &o.pairs);
     std::fs::create_dir_all(out_dir).map_err(|e| DataError::io(out_dir, e))?;
-    let mut w =
-        ShardWriter::<Sample>::create(out_dir.join("part-00000.parquet"), WriteOptions::default())?;
+    let mut w = ShardWriter::<Sample>::create(
+        out_dir.join(ouro_data::shard::part_name(0, 1)),
+        WriteOptions::default(),
+    )?;
     w.write_all(&samples)?;
     w.finish()?;
     Ok(samples.len())
@@ -364,7 +366,7 @@ pub struct GeneratedTestsReport {
 /// `test_samples` (CodeT): split on `assert`, keep pieces that compile (with
 /// `python`, one batch), at most `per_sample_limit` per sample and
 /// `max_tests` per problem. Execute the candidate samples against
-/// `<out_dir>/part-00000.parquet` and pass the result as `ranking_executions`.
+/// `<out_dir>/part-00000-of-00001.parquet` and pass the result as `ranking_executions`.
 pub fn build_generated_tests(
     problems: &Path,
     test_samples: &Path,
@@ -432,7 +434,7 @@ pub fn build_generated_tests(
     }
     std::fs::create_dir_all(out_dir).map_err(|e| DataError::io(out_dir, e))?;
     let mut w = ShardWriter::<Problem>::create(
-        out_dir.join("part-00000.parquet"),
+        out_dir.join(ouro_data::shard::part_name(0, 1)),
         WriteOptions::default(),
     )?;
     w.write_all(&out)?;

@@ -247,12 +247,23 @@ fn dpo_builds_correctness_efficiency_and_repair_pairs() {
     let rep = kinds(PairKind::Repair);
     assert!(!rep.is_empty());
     assert!(rep[0].prompt.contains("AssertionError"));
-    // No mutant was executed, so no injected-error pair, and the report says why.
+    // No mutant was executed, so no injected-error pair, and the report says why; only a
+    // caller who named injected_error gets a warning.
     assert!(kinds(PairKind::InjectedError).is_empty());
-    assert!(report
-        .warnings
-        .iter()
-        .any(|w| w.contains("ouro build mutants")));
+    assert_eq!(report.selection["note"], "no executed mutants");
+    let mutants_warning = |r: &ouro_rank::build::BuildReport| {
+        r.warnings.iter().any(|w| w.contains("ouro build mutants"))
+    };
+    assert!(!mutants_warning(&report));
+    let mut named = BuildOptions::default();
+    named.pairs.injected_error_requested = true;
+    let named_report = build_dpo(
+        &inputs(f.dir.path()),
+        &named,
+        &f.dir.path().join("out-named"),
+    )
+    .unwrap();
+    assert!(mutants_warning(&named_report));
 }
 
 #[test]

@@ -126,7 +126,7 @@ fn bundled_problems_become_loadable_sft_dpo_and_repair_configs() {
     let n = build_mutants(&inputs, &o, &root.join("mutants")).unwrap();
     assert!(n > 0);
     std::fs::copy(
-        root.join("mutants/part-00000.parquet"),
+        root.join("mutants").join(ouro_data::shard::part_name(0, 1)),
         root.join("samples/part-00001.parquet"),
     )
     .unwrap();

@@ -328,7 +328,7 @@ pub fn sample_to_dir(
         problems_and_counts,
         backend,
         opts,
-        &out_dir.join("part-00000-of-00001.parquet"),
+        &out_dir.join(ouro_data::shard::part_name(0, 1)),
     )
 }
 

@@ -101,7 +101,7 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
             let map = FieldMap::parse(&map).map_err(anyhow::Error::msg)?;
             shard::check_output_dir::<Problem>(&out)?;
             let problems = import_problems(&file, format, &map)?;
-            let path = out.join("part-00000-of-00001.parquet");
+            let path = out.join(ouro_data::shard::part_name(0, 1));
             shard::write_records::<Problem>(&path, &problems)
                 .with_context(|| format!("writing {}", path.display()))?;
             say!("imported {} problems -> {}", problems.len(), path.display());
@@ -143,7 +143,7 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
                 ids,
             };
             let samples = import_generations(&file, &problem_set, &opts)?;
-            let path = out.join("part-00000-of-00001.parquet");
+            let path = out.join(ouro_data::shard::part_name(0, 1));
             shard::write_records::<Sample>(&path, &samples)
                 .with_context(|| format!("writing {}", path.display()))?;
             let failed = samples

@@ -257,7 +257,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } else {
             String::new()
         },
-        args.out.join("part-00000-of-00001.parquet").display()
+        args.out.join(ouro_data::shard::part_name(0, 1)).display()
     );
     if args.json {
         super::print_json(
