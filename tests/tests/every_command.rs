@@ -483,6 +483,22 @@ fn every_subcommand_runs_end_to_end() {
     std::fs::write(&printed, &on).unwrap();
     let on = ok(&["train", "dpo", "--print-config", "--config", &s(&printed)]);
     assert!(on.contains("\nrpo_alpha = 1.0\n"), "{on}");
+    // A partial [optim] keeps DPO's own defaults (lr 1e-6), not the shared optimiser's.
+    std::fs::write(&printed, "[optim]\nmax_steps = 3\n").unwrap();
+    let partial: toml::Value = toml::from_str(&ok(&[
+        "train",
+        "dpo",
+        "--print-config",
+        "--config",
+        &s(&printed),
+    ]))
+    .unwrap();
+    assert_eq!(partial["optim"]["lr"], parsed["optim"]["lr"], "{partial}");
+    assert_eq!(
+        partial["optim"]["max_steps"].as_integer(),
+        Some(3),
+        "{partial}"
+    );
     served_model_answers_ouro_sample(&model, &problems, d);
     let cfg = d.join("train.toml");
     std::fs::write(&cfg, "[optim]\nmax_steps = 1\nbatch_size = 2\n").unwrap();

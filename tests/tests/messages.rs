@@ -517,3 +517,28 @@ fn fait_into_a_build_dataset_is_refused_and_leaves_it_whole() {
     }
     assert!(fait.join("fait_report.json").exists());
 }
+
+#[test]
+fn report_refuses_an_out_that_is_not_a_page_and_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let report_json = run.join("report.json");
+    std::fs::write(&report_json, "{\"kept\": true}").unwrap();
+    let err = failed(&["report", &arg(&run), "--out", &arg(&report_json)]);
+    assert!(err.contains("give --out a path ending in .html"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&report_json).unwrap(),
+        "{\"kept\": true}"
+    );
+    // A page path that exists as something other than a file is not replaced either.
+    let fifo = dir.path().join("pipe.html");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let err = failed(&["report", &arg(&run), "--out", &arg(&fifo)]);
+    assert!(err.contains("is not a regular file"), "{err}");
+    assert!(!fifo.metadata().unwrap().is_file());
+}

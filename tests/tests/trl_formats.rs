@@ -148,6 +148,25 @@ fn trl_shaped_jsonl_trains_sft_and_dpo() {
     assert!(out.join("adapter/adapter_model.safetensors").exists());
     let loss = train_report(&out)["report"]["final_loss"].as_f64();
     assert!(loss.is_some_and(f64::is_finite), "{loss:?}");
+    // Unmerged adapters: the summary names the adapter, not an `out/model` never written.
+    let unmerged = config_named(
+        dir.path(),
+        "unmerged.toml",
+        "[lora]\nr = 4\nmerge = false\n",
+    );
+    let out = dir.path().join("lora-unmerged");
+    let args = train_args("sft", &model, &conv, &unmerged, &out, &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(&ouro_ok(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ))
+    .unwrap();
+    assert!(v["model"].is_null(), "{v}");
+    assert_eq!(
+        v["adapter"].as_str(),
+        Some(arg(&out.join("adapter")).as_str()),
+        "{v}"
+    );
+    assert!(out.join("adapter/adapter_model.safetensors").exists() && !out.join("model").exists());
 
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"question\": \"q\", \"answer\": \"a\"}\n").unwrap();

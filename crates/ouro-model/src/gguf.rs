@@ -79,6 +79,7 @@ pub fn scan_tensor_types(path: &Path) -> Result<Vec<(String, Vec<u64>, u32)>> {
             ModelError::io(path, e)
         }
     })?;
+    let file_len = f.metadata().map_err(|e| ModelError::io(path, e))?.len();
     let mut r = std::io::BufReader::new(f);
     let mut b4 = [0u8; 4];
     let mut b8 = [0u8; 8];
@@ -169,6 +170,19 @@ pub fn scan_tensor_types(path: &Path) -> Result<Vec<(String, Vec<u64>, u32)>> {
         let mut dims = Vec::new();
         for _ in 0..nd {
             dims.push(rd8(&mut r, &mut b8)?);
+        }
+        // candle multiplies dims unchecked and builds a slice even for zero elements, so
+        // a crafted header would overflow or reach undefined behaviour inside it. No GGML
+        // type stores an element in under one bit, which bounds the count by the file.
+        let elements = dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
+        match elements {
+            Some(0) => return Err(corrupt(format!("tensor '{name}' has a zero dimension {dims:?}"))),
+            Some(n) if n <= file_len.saturating_mul(8) => {}
+            _ => {
+                return Err(corrupt(format!(
+                    "tensor '{name}' has dimensions {dims:?}, more elements than a file of {file_len} bytes holds"
+                )))
+            }
         }
         let ty = rd4(&mut r)?;
         let _offset = rd8(&mut r, &mut b8)?;

@@ -50,7 +50,10 @@ pub fn sample_token(logits: &[f32], p: &SamplingParams, rng: &mut impl Rng) -> (
     fastmath::exp_shifted(&mut e, logits, max, 1.0);
     let lse = max as f64 + (fastmath::sum(&e) as f64).ln();
     let logprob = |i: usize| logits[i] as f64 - lse;
-    if p.temperature <= 0.0 {
+    // A temperature so small that 1/t overflows f32 would turn the logits into NaN: it
+    // is greedy in all but name.
+    let inverse = (1.0 / p.temperature) as f32;
+    if p.temperature <= 0.0 || !inverse.is_finite() {
         let mut best = 0;
         for (i, &x) in logits.iter().enumerate() {
             if x > logits[best] {
@@ -61,7 +64,7 @@ pub fn sample_token(logits: &[f32], p: &SamplingParams, rng: &mut impl Rng) -> (
     }
     let t = p.temperature;
     if t != 1.0 {
-        fastmath::exp_shifted(&mut e, logits, max, (1.0 / t) as f32);
+        fastmath::exp_shifted(&mut e, logits, max, inverse);
     }
     let total = fastmath::sum(&e) as f64;
     let mut keep = Keep {

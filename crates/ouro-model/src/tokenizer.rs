@@ -62,6 +62,14 @@ where
             256 + specials.len()
         )));
     }
+    // The trainer allocates for the size asked before it learns anything: 2^32 asked for
+    // 283 GB and aborted. The largest real vocabularies are about 2^18.
+    const MAX_VOCAB: usize = 1 << 20;
+    if vocab_size > MAX_VOCAB {
+        return Err(ModelError::InvalidArgument(format!(
+            "vocab size {vocab_size} is above the {MAX_VOCAB} supported"
+        )));
+    }
     let mut tok = pipeline(BPE::default())?;
     let trainer = BpeTrainerBuilder::new()
         .vocab_size(vocab_size)
@@ -108,7 +116,7 @@ pub fn problem_texts(problems: &[ouro_data::Problem]) -> Vec<String> {
 /// Reads every `part-*.parquet` of `Problem`s under `dir` and trains a tokenizer on them.
 pub fn train_on_problems(dir: &Path, vocab_size: usize) -> Result<Tokenizer> {
     let problems = ouro_data::shard::read_dir::<ouro_data::Problem>(dir)
-        .map_err(|e| ModelError::Data(format!("{}: {e}", dir.display())))?;
+        .map_err(|e| ModelError::Data(e.to_string()))?;
     if problems.is_empty() {
         return Err(ModelError::Data(format!(
             "{}: no problems found (expected part-*.parquet shards of problems)",
@@ -131,6 +139,17 @@ pub fn save_tokenizer(tok: &Tokenizer, path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vocab_sizes_outside_the_supported_range_are_refused_before_training() {
+        for (size, says) in [
+            (100, "is below"),
+            (1 << 32, "is above the 1048576 supported"),
+        ] {
+            let e = train_bpe(corpus(), size).unwrap_err().to_string();
+            assert!(e.contains(says), "{size}: {e}");
+        }
+    }
 
     fn corpus() -> Vec<String> {
         (0..200)

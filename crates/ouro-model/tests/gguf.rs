@@ -333,3 +333,38 @@ fn unsupported_tokenizer_model_is_an_error_naming_the_file() {
     assert!(matches!(e, ModelError::Tokenizer { .. }), "{msg}");
     assert!(msg.contains("m.gguf") && msg.contains("xxx2"), "{msg}");
 }
+
+/// Sets the first dimension of `tensor` in the header.
+fn patch_first_dim(file: &Path, tensor: &str, dim: u64) {
+    let mut b = std::fs::read(file).unwrap();
+    let pat = tensor.as_bytes();
+    let pos = b.windows(pat.len()).position(|w| w == pat).unwrap() + pat.len();
+    b[pos + 4..pos + 12].copy_from_slice(&dim.to_le_bytes());
+    std::fs::write(file, b).unwrap();
+}
+
+#[test]
+fn crafted_tensor_dimensions_are_an_error_not_a_panic() {
+    // Zero (candle would build a slice from a dangling pointer), an element count that
+    // overflows u64, and one larger than the file can hold.
+    for (dim, expect) in [
+        (0, "has a zero dimension"),
+        (1 << 62, "more elements than a file of"),
+        (1 << 30, "more elements than a file of"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("m.gguf");
+        write_gguf(&file);
+        patch_first_dim(&file, "token_embd.weight", dim);
+        let e = gguf::import_gguf(&file, &tmp.path().join("hf"))
+            .err()
+            .unwrap();
+        let msg = e.to_string();
+        assert!(matches!(e, ModelError::Corrupt { .. }), "{msg}");
+        assert!(
+            msg.contains("token_embd.weight") && msg.contains(expect),
+            "{dim}: {msg}"
+        );
+        assert!(!tmp.path().join("hf").exists());
+    }
+}

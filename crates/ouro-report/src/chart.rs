@@ -241,7 +241,10 @@ fn draw_lines(chart: &LineChart, y_tick: Option<&dyn Fn(&f64) -> String>) -> Res
             .light_line_style(RGBColor(235, 235, 235));
         mesh.y_label_formatter(&y_tick);
         if chart.rounds_on_x {
-            mesh.x_labels(((x1 - x0).ceil() as usize * 4).max(4))
+            // Capped: plotters lays out every label asked for, and a report whose round
+            // numbers span 4e9 asked for 1.7e10 of them (minutes, then out of memory).
+            let span = (x1 - x0).ceil().min(1e3) as usize;
+            mesh.x_labels((span * 4).clamp(4, 40))
                 .x_label_formatter(&integer_tick);
         } else {
             mesh.x_label_formatter(&step_tick);
@@ -403,6 +406,26 @@ mod tests {
         assert_eq!(padded(0.01, 1.0).0, 0.0);
         let (lo, hi) = padded(-1.0, -1.0);
         assert!((lo + 1.1).abs() < 1e-12 && (hi + 0.9).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rounds_spanning_the_u32_range_draw_a_bounded_number_of_labels() {
+        // Before the cap this asked plotters for 1.7e10 labels: minutes, then out of memory.
+        let png = line_png(&LineChart {
+            title: "pass@1".into(),
+            x_desc: "round".into(),
+            y_desc: "pass@1".into(),
+            series: vec![Series {
+                label: "main".into(),
+                points: vec![(0.0, 0.5), (u32::MAX as f64, 0.6)],
+                color: color(0),
+                dashed: false,
+            }],
+            rounds_on_x: true,
+            y_axis: YAxis::Linear,
+        })
+        .unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     }
 
     #[test]

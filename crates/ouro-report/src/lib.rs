@@ -131,10 +131,32 @@ impl Ctx {
     }
 }
 
+/// The page is written to a temp file and renamed over `out_html`, which replaces whatever
+/// was there: refuse anything but a page (a run's own report.json or metrics, a device node).
+fn check_out(out_html: &Path) -> Result<()> {
+    let is_page = out_html
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+    if !is_page {
+        anyhow::bail!(
+            "{}: the report is an HTML page: give --out a path ending in .html, or a directory (a new one written with a trailing /)",
+            out_html.display()
+        );
+    }
+    match std::fs::symlink_metadata(out_html) {
+        Ok(m) if !m.is_file() => anyhow::bail!(
+            "{}: exists and is not a regular file; the report would replace it",
+            out_html.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Renders the report of `run_dir` into `out_html`, with PNG charts in
 /// [`chart_dir`]`(out_html)`. Fails only when `report.json` is missing or corrupt
 /// (the error names the file) or an output cannot be written.
 pub fn render(run_dir: &Path, out_html: &Path) -> Result<ReportSummary> {
+    check_out(out_html)?;
     let report = RunReport::read(run_dir)
         .with_context(|| format!("rendering the report of {}", run_dir.display()))?;
     let chart_dir = chart_dir(out_html);

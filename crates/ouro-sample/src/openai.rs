@@ -161,9 +161,23 @@ pub(crate) fn generate(
         }
     });
     bar.finish_and_clear();
+    let unsent = results.iter().filter(|r| r.is_none()).count();
+    let unsent_note = match unsent {
+        0 => String::new(),
+        k => format!(", {k} not sent"),
+    };
     if ok == 0 && failed > 0 {
         bail!(
-            "every request failed ({failed} tried of {n}); first error: {}",
+            "every request failed ({failed} of {n}{unsent_note}); first error: {}",
+            first_error.unwrap_or_default()
+        );
+    }
+    if unsent > 0 {
+        // Requests in flight when the failures stopped the run may still have succeeded;
+        // the run stopped all the same (a rerun takes those from the cache).
+        bail!(
+            "stopped after the first {ABORT_AFTER_FAILURES} requests failed ({ok} already in \
+             flight succeeded, {failed} failed{unsent_note}); first error: {}",
             first_error.unwrap_or_default()
         );
     }
@@ -355,9 +369,22 @@ fn snippet(text: &str) -> String {
 
 /// The first choice of a completions or chat response.
 fn parse_response(v: &Value, endpoint: Endpoint) -> anyhow::Result<Raw> {
+    // Such a reply is a failed request, not a sample: it is neither cached nor kept, so a
+    // rerun asks again.
+    if let Some(e) = v.get("error").filter(|e| !e.is_null()) {
+        bail!(
+            "the server answered with an error: {}",
+            snippet(&e.to_string())
+        );
+    }
     let choice = v
-        .pointer("/choices/0")
+        .get("choices")
+        .and_then(Value::as_array)
+        .and_then(|c| c.first())
         .with_context(|| format!("response has no choices: {}", snippet(&v.to_string())))?;
+    if let Some(r @ ("error" | "abort")) = choice.get("finish_reason").and_then(Value::as_str) {
+        bail!("the server ended choices[0] with finish_reason '{r}'");
+    }
     let completion = match endpoint {
         Endpoint::Completions => choice
             .get("text")
@@ -387,7 +414,7 @@ fn parse_response(v: &Value, endpoint: Endpoint) -> anyhow::Result<Raw> {
     let usage = |k: &str| {
         v.pointer(&format!("/usage/{k}"))
             .and_then(Value::as_u64)
-            .map(|n| n as u32)
+            .and_then(|n| u32::try_from(n).ok())
     };
     Ok(Raw {
         completion,
@@ -450,5 +477,21 @@ mod tests {
             (Some(3), Some(2))
         );
         assert!(parse_response(&json!({"choices":[]}), Endpoint::Completions).is_err());
+    }
+
+    #[test]
+    fn replies_that_report_a_failure_are_failures_not_samples() {
+        let parse = |v: Value| parse_response(&v, Endpoint::Completions).map_err(|e| e.to_string());
+        let e = parse(json!({"choices":[{"text":"","finish_reason":"error"}]})).unwrap_err();
+        assert!(e.contains("finish_reason 'error'"), "{e}");
+        let e =
+            parse(json!({"error":{"message":"overloaded"},"choices":[{"text":"x"}]})).unwrap_err();
+        assert!(e.contains("overloaded"), "{e}");
+        // `choices` is a list: an object keyed "0" is not one.
+        assert!(parse(json!({"choices":{"0":{"text":"x"}}})).is_err());
+        // A token count past u32 is not truncated into a wrong one.
+        let raw = parse(json!({"choices":[{"text":"x"}],"usage":{"completion_tokens":1u64 << 40}}))
+            .unwrap();
+        assert_eq!(raw.completion_tokens, None);
     }
 }

@@ -150,6 +150,7 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
         chat,
         tokenizer,
         vocab,
+        context,
     } = ready_rx
         .recv()
         .map_err(|_| anyhow!("the model thread died while loading"))??;
@@ -165,6 +166,7 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
         chat,
         tokenizer,
         vocab,
+        context,
         work: work_tx,
         next_id: AtomicU64::new(0),
     });
@@ -212,6 +214,7 @@ struct Ctx {
     /// The model's tokenizer, for token texts and streamed deltas.
     tokenizer: Tokenizer,
     vocab: usize,
+    context: usize,
     work: mpsc::Sender<Work>,
     next_id: AtomicU64,
 }
@@ -308,6 +311,40 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Prompt plus completion must fit the model's context, as vLLM requires: past it the
+/// positions have no trained meaning and the KV cache grows without bound. A default
+/// `max_tokens` (not the client's) shrinks to what is left instead.
+fn fit_context(body: &Value, req: &mut request::Parsed, ctx: &Ctx) -> Result<(), ApiError> {
+    let asked = ["max_tokens", "max_completion_tokens"]
+        .iter()
+        .any(|k| body.get(*k).is_some_and(|v| !v.is_null()));
+    let mut longest = 0;
+    for p in &req.prompts {
+        let len = match p {
+            Prompt::Ids(ids) => ids.len(),
+            Prompt::Text(t) => ctx
+                .tokenizer
+                .encode(t.as_str(), false)
+                .map_err(|e| bad(format!("`prompt`: {e}")))?
+                .len(),
+        };
+        longest = longest.max(len.max(1));
+    }
+    let room = ctx.context.saturating_sub(longest);
+    let wanted = req.params.max_tokens;
+    if longest + wanted <= ctx.context || (!asked && room > 0) {
+        req.params.max_tokens = wanted.min(room);
+        return Ok(());
+    }
+    Err(bad(format!(
+        "This model's maximum context length is {} tokens. However, you requested {} tokens \
+         ({longest} in the prompt, {wanted} in the completion). Please reduce the length of \
+         the prompt or `max_tokens`.",
+        ctx.context,
+        longest + wanted
+    )))
+}
+
 fn completions(body: &Value, ctx: &Ctx, chat: bool, chunked: bool) -> Result<Answer, ApiError> {
     if let Some(model) = body.get("model").and_then(Value::as_str) {
         if !model.is_empty() && model != ctx.model_name {
@@ -320,7 +357,7 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool, chunked: bool) -> Result<Ans
             });
         }
     }
-    let req = request::parse(body, chat, &ctx.chat)?;
+    let mut req = request::parse(body, chat, &ctx.chat)?;
     if req.stream.is_some() && !chunked {
         return Err(bad(
             "`stream` needs HTTP/1.1 (a streamed answer is chunked)",
@@ -332,6 +369,7 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool, chunked: bool) -> Result<Ans
         p.check_ids(ctx.vocab)
             .map_err(|e| bad(format!("`prompt`: {e}")))?;
     }
+    fit_context(body, &mut req, ctx)?;
     let n = req.n;
     if req.prompts.len() * n > MAX_CHOICES {
         return Err(bad(format!(

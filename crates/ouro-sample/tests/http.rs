@@ -292,6 +292,33 @@ fn bad_request_fails_fast_with_clear_error() {
 }
 
 #[test]
+fn requests_in_flight_that_succeed_after_the_failures_stop_the_run_are_no_panic() {
+    // The first 8 requests fail; those already sent when the run stops succeed.
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    let server = Scripted::start(Box::new(move |b: &Value, _: u32| {
+        if count.fetch_add(1, Ordering::SeqCst) < 8 {
+            (400, json!({"error": {"message": "prompt too long"}}), None)
+        } else {
+            (200, ok_body(b), None)
+        }
+    }));
+    let ps = problems();
+    let err = sample(
+        &[(&ps[0], 40)],
+        &openai(vec![server.url.clone()], "m"),
+        &opts(),
+    )
+    .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("stopped after the first 8 requests failed") && msg.contains("not sent"),
+        "{msg}"
+    );
+    assert!(msg.contains("HTTP 400: prompt too long"), "{msg}");
+}
+
+#[test]
 fn a_failing_problem_becomes_error_samples_not_an_aborted_run() {
     let server = Scripted::start(Box::new(|b: &Value, _: u32| {
         if b["prompt"].as_str().unwrap().contains("bad_one") {

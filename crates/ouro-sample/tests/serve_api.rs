@@ -353,11 +353,56 @@ fn echo_scores_the_prompt_as_log_likelihood_clients_ask() {
             json!({"prompt": [1, 99999999]}),
             "prompt",
         ),
+        (
+            "/v1/completions",
+            json!({"prompt": "x", "stop": ""}),
+            "stop",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": "x", "stop": ["a", ""]}),
+            "stop",
+        ),
     ] {
         let (code, msg) = post(&server, path, &bad).unwrap_err();
         assert_eq!(code, 400, "{bad}: {msg}");
         assert!(msg.contains(&format!("`{field}`")), "{msg}");
     }
+
+    // Prompt plus completion fit the context (2048 here), as vLLM requires; a default
+    // max_tokens (16 for completions) shrinks to the room left instead.
+    let long: Vec<u32> = vec![5; 2040];
+    let (code, msg) = post(
+        &server,
+        "/v1/completions",
+        &json!({"prompt": long, "max_tokens": 16}),
+    )
+    .unwrap_err();
+    assert_eq!(code, 400, "{msg}");
+    assert!(
+        msg.contains("maximum context length is 2048 tokens") && msg.contains("2040 in the prompt"),
+        "{msg}"
+    );
+    let fits: Value = serde_json::from_str(
+        &post(
+            &server,
+            "/v1/completions",
+            &json!({"prompt": long, "temperature": 0}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        fits["usage"]["completion_tokens"].as_u64().unwrap() <= 8,
+        "{fits}"
+    );
+    let (code, _) = post(
+        &server,
+        "/v1/completions",
+        &json!({"prompt": vec![5; 2049], "max_tokens": 0, "echo": true}),
+    )
+    .unwrap_err();
+    assert_eq!(code, 400);
     server.shutdown();
 }
 

@@ -488,21 +488,81 @@ impl CheckedConfig for DpoConfig {
     }
 }
 
-/// Reads a TOML config; a missing file is an error, missing keys take defaults.
-pub fn load_toml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+/// Reads a TOML config; a missing file is an error, missing keys take defaults: those of
+/// `T` itself (see [`over_defaults`]).
+pub fn load_toml<T>(path: &Path) -> Result<T>
+where
+    T: Default + Serialize + for<'de> Deserialize<'de>,
+{
     let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io {
         path: path.to_path_buf(),
         source: e,
     })?;
-    toml::from_str(&text).map_err(|e| TrainError::Config {
+    let bad = |e: toml::de::Error| TrainError::Config {
         path: path.to_path_buf(),
         message: e.to_string(),
-    })
+    };
+    // Parsed as `T` first for its errors: they point at the offending line.
+    toml::from_str::<T>(&text).map_err(bad)?;
+    over_defaults(&toml::from_str(&text).map_err(bad)?).map_err(bad)
+}
+
+/// `given` read as a `T` whose every missing key, nested ones included, takes
+/// `T::default()`'s value. Plain serde fills a nested table from the nested type's own
+/// default: `[optim] max_steps = 3` in a DPO config would train at SFT's lr (1e-4), not
+/// DPO's (1e-6), and `[weights] scale = 2` would turn DPO's span weighting on.
+pub fn over_defaults<T>(given: &toml::Table) -> std::result::Result<T, toml::de::Error>
+where
+    T: Default + Serialize + for<'de> Deserialize<'de>,
+{
+    let mut merged = toml::Table::try_from(T::default())
+        .map_err(|e| <toml::de::Error as serde::de::Error>::custom(e.to_string()))?;
+    merge_into(&mut merged, given);
+    T::deserialize(toml::Value::Table(merged))
+}
+
+fn merge_into(base: &mut toml::Table, given: &toml::Table) {
+    for (key, value) in given {
+        match (base.get_mut(key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(g)) => merge_into(b, g),
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_partial_nested_table_keeps_the_outer_configs_defaults() {
+        let given: toml::Table =
+            toml::from_str("beta = 0.2\n[optim]\nmax_steps = 3\n[weights]\nscale = 2.0\n").unwrap();
+        let dpo: DpoConfig = over_defaults(&given).unwrap();
+        assert_eq!(
+            dpo.optim.lr,
+            DpoConfig::default().optim.lr,
+            "DPO's lr, not SFT's"
+        );
+        assert!(!dpo.weights.enabled, "DPO's span weighting stays off");
+        assert_eq!(
+            (dpo.beta, dpo.optim.max_steps, dpo.weights.scale),
+            (0.2, 3, 2.0)
+        );
+        // Plain serde is what went wrong: the nested type's own default.
+        let plain: DpoConfig = toml::from_str("[optim]\nmax_steps = 3\n").unwrap();
+        assert_eq!(plain.optim.lr, OptimConfig::default().lr);
+        let sft: SftConfig =
+            over_defaults(&toml::from_str("[optim]\nlr = 0.5\n").unwrap()).unwrap();
+        assert_eq!(
+            (sft.optim.lr, sft.optim.batch_size),
+            (0.5, OptimConfig::default().batch_size)
+        );
+        let lora: DpoConfig = over_defaults(&toml::from_str("[lora]\nr = 4\n").unwrap()).unwrap();
+        assert_eq!(lora.lora.map(|l| l.r), Some(4));
+    }
 
     #[test]
     fn printed_configs_show_the_optional_keys_commented_and_uncommenting_turns_them_on() {

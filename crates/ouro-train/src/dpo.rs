@@ -395,14 +395,19 @@ pub fn train_examples(
             &device,
         )
     };
+    // Prompt, chosen and rejected of each pair, each with its weights (no loss mask).
+    let sequences = examples.iter().flat_map(|e| {
+        [
+            (&e.prompt[..], &[][..], &[][..]),
+            (&e.chosen[..], &[][..], &e.chosen_w[..]),
+            (&e.rejected[..], &[][..], &e.rejected_w[..]),
+        ]
+    });
+    let identity = crate::checkpoint::RunIdentity {
+        config: crate::sft::config_hash(cfg),
+        data: crate::sft::examples_hash(sequences),
+    };
     engine::run(
-        model,
-        o,
-        &crate::sft::config_hash(cfg),
-        out,
-        total,
-        stop_after,
-        "dpo",
-        &mut micro,
+        model, o, &identity, out, total, stop_after, "dpo", &mut micro,
     )
 }

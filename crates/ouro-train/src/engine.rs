@@ -8,7 +8,7 @@ use rand::{seq::SliceRandom, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::checkpoint::{self, TrainerState};
+use crate::checkpoint::{self, RunIdentity, TrainerState};
 use crate::config::OptimConfig;
 use crate::error::{Result, TrainError};
 use crate::loss::DpoMetrics;
@@ -117,7 +117,7 @@ pub fn total_steps(cfg: &OptimConfig, n: usize) -> u64 {
 pub fn run(
     model: &dyn TrainableLm,
     cfg: &OptimConfig,
-    config_hash: &str,
+    identity: &RunIdentity,
     out: &Path,
     total: u64,
     stop_after: Option<u64>,
@@ -130,15 +130,16 @@ pub fn run(
     let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
     let vars: Vec<_> = named.iter().map(|(_, v)| v.clone()).collect();
     let mut opt = FusedAdamW::new(vars.clone(), cfg, model.optimizer_on_device())?;
+    let start_hash = checkpoint::weights_hash(&named)?;
     let mut start = 0;
     let mut resumed_from = None;
     let mut resumed_timed: Option<std::path::PathBuf> = None;
     if let Some(dir) = checkpoint::latest(out) {
         let state = checkpoint::load(&dir, &dir.join(model.weights_file()), &named, &mut opt)?;
-        if state.config_hash != config_hash {
+        if let Some(why) = identity.mismatch(&state, &start_hash) {
             return Err(TrainError::Checkpoint {
                 path: dir,
-                message: "was written with a different config; use a new --out dir".into(),
+                message: why.into(),
             });
         }
         start = state.step;
@@ -240,7 +241,9 @@ pub fn run(
                 step: step + 1,
                 total_steps: total,
                 adam_t: opt.t,
-                config_hash: config_hash.into(),
+                config_hash: identity.config.clone(),
+                data_hash: Some(identity.data.clone()),
+                start_hash: Some(start_hash.clone()),
             };
             let dir = checkpoint::save(out, model, &opt, &names, &st)?;
             last_save = Instant::now();
@@ -256,7 +259,9 @@ pub fn run(
         step: end.max(start),
         total_steps: total,
         adam_t: opt.t,
-        config_hash: config_hash.into(),
+        config_hash: identity.config.clone(),
+        data_hash: Some(identity.data.clone()),
+        start_hash: Some(start_hash),
     };
     let ckpt = checkpoint::save(out, model, &opt, &names, &st)?;
     if timed_ckpt.as_ref() != Some(&ckpt) {

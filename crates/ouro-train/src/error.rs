@@ -29,6 +29,8 @@ pub enum TrainError {
     },
     #[error("loss is {value} at step {step} (micro-batch {micro}); training stopped (any checkpoint saved before this step is kept; a lower optim.lr may help)")]
     NonFiniteLoss { step: u64, micro: usize, value: f32 },
+    #[error("--out {path}: {message}")]
+    Output { path: PathBuf, message: String },
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: PathBuf, message: String },
     #[error("model: {0}")]

@@ -23,6 +23,7 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod out_dir;
 #[cfg(feature = "decoder")]
 pub mod run;
 pub mod sft;

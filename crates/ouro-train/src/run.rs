@@ -531,6 +531,7 @@ pub fn train_sft_on<'d>(
     let model_dir = &resolve_model_dir(model_dir)?;
     let src = data.into();
     let data = src.path;
+    let _lock = crate::out_dir::claim(out, model_dir, data)?;
     let (rows, shape) = crate::formats::load_sft(&src)?;
     tracing::info!("{}: read as {shape}", data.display());
     let model = load_model(model_dir, cfg.lora.as_ref(), dev)?;
@@ -570,6 +571,7 @@ pub fn train_dpo_on<'d>(
     let model_dir = &resolve_model_dir(model_dir)?;
     let src = data.into();
     let data = src.path;
+    let _lock = crate::out_dir::claim(out, model_dir, data)?;
     let chat = ouro_model::chat_template::ChatTemplate::from_model_dir(model_dir)
         .map_err(|e| TrainError::Model(e.to_string()))?;
     let (rows, shape) = crate::formats::load_dpo(&src, chat.as_ref())?;

@@ -140,6 +140,25 @@ pub fn pack(examples: &[SftExample], max_length: usize) -> Vec<SftExample> {
     rows
 }
 
+/// Hash of prepared sequences (ids, loss mask, weights), in training order.
+pub(crate) fn examples_hash<'a>(
+    sequences: impl Iterator<Item = (&'a [u32], &'a [bool], &'a [f32])>,
+) -> String {
+    let mut h = blake3::Hasher::new();
+    for (ids, mask, weights) in sequences {
+        h.update(&(ids.len() as u64).to_le_bytes());
+        let bytes: Vec<u8> = ids.iter().flat_map(|i| i.to_le_bytes()).collect();
+        h.update(&bytes);
+        let mask: Vec<u8> = mask.iter().map(|&m| m as u8).collect();
+        h.update(&(mask.len() as u64).to_le_bytes());
+        h.update(&mask);
+        let w: Vec<u8> = weights.iter().flat_map(|w| w.to_le_bytes()).collect();
+        h.update(&(weights.len() as u64).to_le_bytes());
+        h.update(&w);
+    }
+    h.finalize().to_hex().to_string()
+}
+
 /// Hash of the settings that shape the loss curve (resume refuses a different one).
 pub fn config_hash<T: serde::Serialize>(cfg: &T) -> String {
     let mut v = serde_json::to_value(cfg).expect("config serializes");
@@ -251,14 +270,15 @@ pub fn train_examples(
             &device,
         )
     };
+    let identity = crate::checkpoint::RunIdentity {
+        config: config_hash(cfg),
+        data: examples_hash(
+            examples
+                .iter()
+                .map(|e| (&e.ids[..], &e.mask[..], &e.span_w[..])),
+        ),
+    };
     engine::run(
-        model,
-        o,
-        &config_hash(cfg),
-        out,
-        total,
-        stop_after,
-        "sft",
-        &mut micro,
+        model, o, &identity, out, total, stop_after, "sft", &mut micro,
     )
 }

@@ -297,3 +297,46 @@ fn nan_loss_stops_training_naming_the_step_and_leaves_no_partial_checkpoint() {
     names.sort();
     assert_eq!(names, vec!["checkpoint-000002", "metrics.jsonl"]);
 }
+
+#[test]
+fn a_resume_on_other_data_or_other_start_weights_is_refused() {
+    let t = tok();
+    let cfg = SftConfig {
+        optim: optim(6, 0.05),
+        max_length: 16,
+        ..SftConfig::default()
+    };
+    let prep = |rows| {
+        sft::prepare(&t, &sft::SftRows::PromptCompletion(rows), &cfg)
+            .unwrap()
+            .0
+    };
+    let ex = prep(sft_data());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let model = || BigramLm::new(30, 8, 1, &Device::Cpu).unwrap();
+    sft::train_examples(&model(), &ex, t.pad_id, &cfg, &out, Some(3)).unwrap();
+
+    let mut other = sft_data();
+    other[0] = sft_rec("a", "cb");
+    let e = sft::train_examples(&model(), &prep(other), t.pad_id, &cfg, &out, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("was trained on other data") && e.contains("checkpoint-000003"),
+        "{e}"
+    );
+
+    let elsewhere = BigramLm::new(30, 8, 2, &Device::Cpu).unwrap();
+    let e = sft::train_examples(&elsewhere, &ex, t.pad_id, &cfg, &out, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("started from other weights than --model's"),
+        "{e}"
+    );
+
+    // The same inputs resume.
+    let r = sft::train_examples(&model(), &ex, t.pad_id, &cfg, &out, None).unwrap();
+    assert_eq!((r.resumed_from, r.steps), (Some(3), 6));
+}

@@ -77,6 +77,16 @@ pub fn weight(text: &str) -> Result<f32, String> {
     non_negative(text).map(|v| v as f32)
 }
 
+/// A stop sequence: an empty one matches at offset 0 and would empty every completion
+/// (as an unset `--stop "$STOP"` gives).
+pub fn stop_sequence(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        Err("must not be empty (it would stop every completion before its first token)".into())
+    } else {
+        Ok(text.to_string())
+    }
+}
+
 /// A share or similarity in [0, 1].
 pub fn unit_interval(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {

@@ -70,10 +70,10 @@ pub struct ChatTemplateArgs {
     /// The checkpoint (its `chat_template.jinja`, or `chat_template` in tokenizer_config.json).
     #[command(flatten)]
     pub model: ModelDir,
-    /// A JSON list of messages (`{"role", "content"}`, tool calls allowed); `-` reads stdin.
+    /// A file holding a JSON list of messages (`{"role", "content"}`, tool calls allowed); `-` reads stdin.
     #[arg(long)]
     pub messages: PathBuf,
-    /// A JSON list of tool definitions, passed to the template as `tools`.
+    /// A file holding a JSON list of tool definitions, passed to the template as `tools`.
     #[arg(long)]
     pub tools: Option<PathBuf>,
     /// End with the header of the assistant's next turn.
@@ -150,7 +150,7 @@ pub struct GenerateArgs {
     #[arg(long, visible_alias = "max-new-tokens", default_value_t = 128)]
     pub max_tokens: usize,
     /// Stop sequence (repeatable).
-    #[arg(long)]
+    #[arg(long, value_parser = super::stop_sequence)]
     pub stop: Vec<String>,
     /// Seed of the first sample; sample i uses seed + i.
     #[arg(long, default_value_t = 0)]

@@ -82,7 +82,7 @@ pub struct Args {
     #[arg(long, visible_alias = "max-new-tokens", default_value_t = 512)]
     pub max_tokens: u32,
     /// Stop sequence (repeatable; `\n` is a newline).
-    #[arg(long)]
+    #[arg(long, value_parser = super::stop_sequence)]
     pub stop: Vec<String>,
     /// Global seed; every sample's seed is derived from it.
     #[arg(long, default_value_t = 0)]

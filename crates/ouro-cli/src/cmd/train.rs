@@ -75,7 +75,9 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "none")]
     pub report_to: ReportTo,
     /// Print a JSON summary on stdout (`schema_version`, the model's path, steps,
-    /// losses, rows kept and dropped) instead of the model's path alone.
+    /// losses, rows kept and dropped) instead of the model's path alone. With LoRA,
+    /// `adapter` is the adapter directory, and `model` is null when `[lora] merge = false`
+    /// (the plain output then prints the adapter's path).
     #[arg(long)]
     pub json: bool,
     /// Print the training config as TOML (the defaults, with --config's keys applied)
@@ -180,21 +182,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Config::Dpo(cfg) => ouro_train::run::train_dpo_on(cfg, model, data, out, &dev),
     }
     .with_context(|| format!("training into {}", out.display()))?;
-    let trained = out.join(ouro_model::files::TRAINED_MODEL_DIR);
+    let lora = match &config {
+        Config::Sft(c) => c.lora.as_ref(),
+        Config::Dpo(c) => c.lora.as_ref(),
+    };
+    let adapter = lora.map(|_| out.join("adapter"));
+    // `[lora] merge = false` writes the adapters alone: name what exists, not `out/model`.
+    let merged = lora.is_none_or(|l| l.merge);
+    let trained = if merged {
+        out.join(ouro_model::files::TRAINED_MODEL_DIR)
+    } else {
+        out.join("adapter")
+    };
     let resumed = report
         .resumed_from
         .map(|step| format!(", resumed at step {step}"))
         .unwrap_or_default();
     if report.resumed_from == Some(report.steps) {
         say!(
-            "nothing left to train: the run in {} had finished its {} steps; model -> {}",
+            "nothing left to train: the run in {} had finished its {} steps; {} -> {}",
             out.display(),
             report.steps,
+            if merged { "model" } else { "adapter" },
             trained.display()
         );
     } else {
         say!(
-            "trained {} steps (final loss {:.4}{resumed}); {} of {} rows kept, {} truncated, {} dropped too long, {} without loss tokens; model -> {}",
+            "trained {} steps (final loss {:.4}{resumed}); {} of {} rows kept, {} truncated, {} dropped too long, {} without loss tokens; {} -> {}",
             report.steps,
             report.final_loss,
             stats.kept,
@@ -202,6 +216,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             stats.truncated,
             stats.dropped_too_long,
             stats.dropped_no_loss_tokens,
+            if merged { "model" } else { "adapter (not merged: [lora] merge = false)" },
             trained.display()
         );
     }
@@ -217,7 +232,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         super::print_json(
             "train",
             serde_json::json!({
-                "model": trained,
+                "model": merged.then_some(&trained),
+                "adapter": adapter,
                 "report": report,
                 "data": stats,
                 "tensorboard": events,
@@ -230,7 +246,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// The config file's keys over the defaults (the defaults alone without a file), checked.
-fn load_config<T: Default + ouro_train::CheckedConfig + for<'de> serde::Deserialize<'de>>(
+fn load_config<
+    T: Default + ouro_train::CheckedConfig + serde::Serialize + for<'de> serde::Deserialize<'de>,
+>(
     path: Option<&std::path::Path>,
 ) -> anyhow::Result<T> {
     let cfg = match path {

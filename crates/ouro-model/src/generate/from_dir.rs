@@ -16,7 +16,7 @@ pub fn prompt_text(dir: &std::path::Path, prompt: &str, chat: bool) -> Result<St
 }
 
 /// Loads a checkpoint directory and samples `n` completions of one prompt
-/// (seeds `params.seed + i`); `chat` wraps the prompt in ChatML (with
+/// (seeds `params.seed + i`, wrapping); `chat` wraps the prompt in ChatML (with
 /// SmolLM2's default system prompt when the vocabulary is SmolLM2's).
 pub fn generate_from_dir(
     dir: &std::path::Path,
@@ -73,7 +73,7 @@ pub fn generate_from_dir_on(
         .map(|i| GenerationRequest {
             prompt: text.clone().into(),
             params: SamplingParams {
-                seed: params.seed + i,
+                seed: params.seed.wrapping_add(i),
                 ..params.clone()
             },
             top_logprobs: 0,

@@ -360,12 +360,28 @@ pub fn text_hash(text: &str) -> String {
     ouro_data::content_id("pipeline", text)
 }
 
+fn iterate_dpo_table(text: &str) -> Option<toml::Table> {
+    let doc: toml::Table = toml::from_str(text).ok()?;
+    doc.get("iterate")?.get("dpo")?.as_table().cloned()
+}
+
 /// Reads and checks a pipeline file.
 pub fn load_config(path: &Path) -> Result<PipelineConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let config: PipelineConfig = toml::from_str(&text)
+    let mut config: PipelineConfig = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+    // A partial `[iterate.dpo.optim]` keeps DPO's defaults, not the shared optimiser's (SFT's lr).
+    if let Some(dpo) = iterate_dpo_table(&text) {
+        let it = config
+            .iterate
+            .as_mut()
+            .expect("[iterate.dpo] parsed into [iterate]");
+        it.dpo = Some(
+            ouro_train::config::over_defaults(&dpo)
+                .map_err(|e| anyhow::anyhow!("{}: [iterate.dpo]: {e}", path.display()))?,
+        );
+    }
     for f in &config.problems.families {
         if let Err(e) = f.parse::<ouro_problems::Family>() {
             bail!("{}: key 'problems.families': {e}", path.display());
@@ -466,6 +482,25 @@ mod tests {
             }
         }
         assert!(seen >= 5, "{seen} pipelines in {}", dir.display());
+    }
+
+    #[test]
+    fn a_partial_iterate_dpo_optim_keeps_dpos_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/quickstart.toml");
+        let text = std::fs::read_to_string(shipped)
+            .unwrap()
+            .replace("[iterate]\n", "[iterate]\ndatasets = [\"sft\", \"dpo\"]\n")
+            + "\n[iterate.dpo]\nrpo_alpha = 1.0\n[iterate.dpo.optim]\nmax_steps = 2\n";
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, text).unwrap();
+        let dpo = load_config(&path).unwrap().iterate.unwrap().dpo.unwrap();
+        let defaults = ouro_train::config::DpoConfig::default();
+        assert_eq!(
+            dpo.optim.lr, defaults.optim.lr,
+            "DPO's lr, not the shared optimiser's"
+        );
+        assert_eq!((dpo.optim.max_steps, dpo.rpo_alpha), (2, Some(1.0)));
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub(super) struct Loaded {
     pub(super) tokenizer: Tokenizer,
     /// The model's vocabulary size (token-id prompts must stay below it).
     pub(super) vocab: usize,
+    /// The model's context (`max_position_embeddings`): prompt plus completion fit in it.
+    pub(super) context: usize,
 }
 
 /// How the model thread shares its turns.
@@ -416,6 +418,7 @@ pub(super) fn model_thread(
         chat,
         tokenizer: tok.clone(),
         vocab: ck.decoder.config().vocab_size,
+        context: ck.decoder.config().max_position_embeddings,
     }));
     let max_batch = limits.max_batch;
     let generator = Generator::new(&ck.decoder, tok).with_max_batch(max_batch);

@@ -196,7 +196,7 @@ fn sampling_params(
     let temperature = f("temperature", 1.0)?;
     if !(0.0..=100.0).contains(&temperature) {
         return Err(bad(format!(
-            "`temperature` must be >= 0, got {temperature}"
+            "`temperature` must be in [0, 100], got {temperature}"
         )));
     }
     let top_p = f("top_p", 1.0)?;
@@ -239,6 +239,10 @@ fn sampling_params(
             .ok_or_else(|| bad("`stop` must be a string or a list of strings"))?,
         Some(_) => return Err(bad("`stop` must be a string or a list of strings")),
     };
+    // An empty stop sequence matches before the first token: every completion would be "".
+    if stop.iter().any(String::is_empty) {
+        return Err(bad("`stop` entries must not be empty"));
+    }
     Ok((
         SamplingParams {
             temperature,

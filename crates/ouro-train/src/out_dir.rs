@@ -1,0 +1,96 @@
+//! The output directory of a training run: apart from the run's inputs, and written by
+//! one run at a time.
+
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Result, TrainError};
+
+/// Held for the run's life: a second `ouro train` into the same directory is refused
+/// rather than interleaving its checkpoints and metrics lines with this one's.
+#[derive(Debug)]
+pub struct OutLock {
+    _file: File,
+}
+
+const LOCK_FILE: &str = ".ouro-train.lock";
+
+/// Creates `out` if needed, checks it is neither an input nor inside one, and locks it.
+pub fn claim(out: &Path, model_dir: &Path, data: &Path) -> Result<OutLock> {
+    let refuse = |message: String| TrainError::Output {
+        path: out.to_path_buf(),
+        message,
+    };
+    let target = absolute(out);
+    // A run writes checkpoint-*/, model/ and metrics into `out`: into the model directory
+    // they would mix with the weights it was loaded from, and into a data directory the
+    // next run (or a resume) would read them as training rows.
+    for (what, input) in [("--model", model_dir), ("--data", data)] {
+        let input = absolute(input);
+        if target == input || (input.is_dir() && target.starts_with(&input)) {
+            return Err(refuse(format!(
+                "is {what} {} or inside it; training writes checkpoints, metrics and a model there: use another --out",
+                input.display()
+            )));
+        }
+    }
+    if out.exists() && !out.is_dir() {
+        return Err(refuse("exists and is not a directory".into()));
+    }
+    std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+    let path = out.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| TrainError::io(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(OutLock { _file: file }),
+        Err(TryLockError::WouldBlock) => Err(refuse(
+            "another `ouro train` is writing into it; wait for it, or use another --out".into(),
+        )),
+        Err(TryLockError::Error(e)) => Err(TrainError::io(&path, e)),
+    }
+}
+
+/// `p` made absolute with symlinks resolved; a path that does not exist yet is its
+/// parent's resolution plus its name.
+fn absolute(p: &Path) -> PathBuf {
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    match (p.parent(), p.file_name()) {
+        (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => absolute(parent).join(name),
+        _ => std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_out_that_is_an_input_or_in_one_or_in_use_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let (model, data) = (d.path().join("model"), d.path().join("data"));
+        std::fs::create_dir_all(&model).unwrap();
+        std::fs::create_dir_all(&data).unwrap();
+        for out in [model.clone(), data.clone(), data.join("run")] {
+            let e = claim(&out, &model, &data).unwrap_err().to_string();
+            assert!(e.contains("or inside it"), "{}: {e}", out.display());
+        }
+        let file = d.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let e = claim(&file, &model, &data).unwrap_err().to_string();
+        assert!(e.contains("not a directory"), "{e}");
+        let out = d.path().join("out");
+        let held = claim(&out, &model, &data).unwrap();
+        let e = claim(&out, &model, &data).unwrap_err().to_string();
+        assert!(e.contains("another `ouro train` is writing into it"), "{e}");
+        drop(held);
+        claim(&out, &model, &data).unwrap();
+    }
+}
