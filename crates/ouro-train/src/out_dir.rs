@@ -15,12 +15,16 @@ pub struct OutLock {
 
 const LOCK_FILE: &str = ".ouro-train.lock";
 
-/// Creates `out` if needed, checks it is neither an input nor inside one, and locks it.
-pub fn claim(out: &Path, model_dir: &Path, data: &Path) -> Result<OutLock> {
-    let refuse = |message: String| TrainError::Output {
+fn refuse(out: &Path, message: String) -> TrainError {
+    TrainError::Output {
         path: out.to_path_buf(),
         message,
-    };
+    }
+}
+
+/// Checks that `out` is neither an input nor inside one. Creates nothing: a run refused
+/// for its inputs leaves no output behind.
+pub fn check_apart(out: &Path, model_dir: &Path, data: &Path) -> Result<()> {
     let target = absolute(out);
     // A run writes checkpoint-*/, model/ and metrics into `out`: into the model directory
     // they would mix with the weights it was loaded from, and into a data directory the
@@ -28,15 +32,20 @@ pub fn claim(out: &Path, model_dir: &Path, data: &Path) -> Result<OutLock> {
     for (what, input) in [("--model", model_dir), ("--data", data)] {
         let input = absolute(input);
         if target == input || (input.is_dir() && target.starts_with(&input)) {
-            return Err(refuse(format!(
+            return Err(refuse(out, format!(
                 "is {what} {} or inside it; training writes checkpoints, metrics and a model there: use another --out",
                 input.display()
             )));
         }
     }
     if out.exists() && !out.is_dir() {
-        return Err(refuse("exists and is not a directory".into()));
+        return Err(refuse(out, "exists and is not a directory".into()));
     }
+    Ok(())
+}
+
+/// Creates `out` if needed and locks it for the caller's life.
+pub fn lock(out: &Path) -> Result<OutLock> {
     std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
     let path = out.join(LOCK_FILE);
     let file = File::options()
@@ -48,6 +57,7 @@ pub fn claim(out: &Path, model_dir: &Path, data: &Path) -> Result<OutLock> {
     match file.try_lock() {
         Ok(()) => Ok(OutLock { _file: file }),
         Err(TryLockError::WouldBlock) => Err(refuse(
+            out,
             "another `ouro train` is writing into it; wait for it, or use another --out".into(),
         )),
         Err(TryLockError::Error(e)) => Err(TrainError::io(&path, e)),
@@ -79,18 +89,20 @@ mod tests {
         std::fs::create_dir_all(&model).unwrap();
         std::fs::create_dir_all(&data).unwrap();
         for out in [model.clone(), data.clone(), data.join("run")] {
-            let e = claim(&out, &model, &data).unwrap_err().to_string();
+            let e = check_apart(&out, &model, &data).unwrap_err().to_string();
             assert!(e.contains("or inside it"), "{}: {e}", out.display());
         }
+        assert!(!data.join("run").exists(), "a refusal creates nothing");
         let file = d.path().join("file");
         std::fs::write(&file, "").unwrap();
-        let e = claim(&file, &model, &data).unwrap_err().to_string();
+        let e = check_apart(&file, &model, &data).unwrap_err().to_string();
         assert!(e.contains("not a directory"), "{e}");
         let out = d.path().join("out");
-        let held = claim(&out, &model, &data).unwrap();
-        let e = claim(&out, &model, &data).unwrap_err().to_string();
+        check_apart(&out, &model, &data).unwrap();
+        let held = lock(&out).unwrap();
+        let e = lock(&out).unwrap_err().to_string();
         assert!(e.contains("another `ouro train` is writing into it"), "{e}");
         drop(held);
-        claim(&out, &model, &data).unwrap();
+        lock(&out).unwrap();
     }
 }

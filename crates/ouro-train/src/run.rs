@@ -531,7 +531,7 @@ pub fn train_sft_on<'d>(
     let model_dir = &resolve_model_dir(model_dir)?;
     let src = data.into();
     let data = src.path;
-    let _lock = crate::out_dir::claim(out, model_dir, data)?;
+    crate::out_dir::check_apart(out, model_dir, data)?;
     let (rows, shape) = crate::formats::load_sft(&src)?;
     tracing::info!("{}: read as {shape}", data.display());
     let model = load_model(model_dir, cfg.lora.as_ref(), dev)?;
@@ -543,6 +543,7 @@ pub fn train_sft_on<'d>(
             detail: stats.to_string(),
         });
     }
+    let _lock = crate::out_dir::lock(out)?;
     let report = crate::sft::train_examples(&model, &examples, tok.pad_id, cfg, out, None)?;
     finish(&model, merge(&cfg.lora), out, &report, &stats, dev)?;
     Ok((report, stats))
@@ -571,7 +572,7 @@ pub fn train_dpo_on<'d>(
     let model_dir = &resolve_model_dir(model_dir)?;
     let src = data.into();
     let data = src.path;
-    let _lock = crate::out_dir::claim(out, model_dir, data)?;
+    crate::out_dir::check_apart(out, model_dir, data)?;
     let chat = ouro_model::chat_template::ChatTemplate::from_model_dir(model_dir)
         .map_err(|e| TrainError::Model(e.to_string()))?;
     let (rows, shape) = crate::formats::load_dpo(&src, chat.as_ref())?;
@@ -585,6 +586,7 @@ pub fn train_dpo_on<'d>(
             detail: stats.to_string(),
         });
     }
+    let _lock = crate::out_dir::lock(out)?;
     // The reference is the model as loaded, before any resumed checkpoint is applied.
     let (refs, _, _) = crate::dpo::cached_reference_logps(
         &model,
