@@ -247,6 +247,7 @@ fn handle(mut request: tiny_http::Request, ctx: &Ctx) {
                 400 => "BadRequestError",
                 404 => "NotFoundError",
                 405 => "MethodNotAllowed",
+                413 => "RequestTooLargeError",
                 _ => "InternalServerError",
             };
             (
@@ -296,12 +297,24 @@ fn route(request: &mut tiny_http::Request, ctx: &Ctx) -> Result<Answer, ApiError
 
 fn read_json(request: &mut tiny_http::Request) -> Result<Value, ApiError> {
     let mut text = String::new();
+    // One byte past the limit tells a body that is too big from one that is cut short.
     request
         .as_reader()
-        .take(MAX_BODY_BYTES)
+        .take(MAX_BODY_BYTES + 1)
         .read_to_string(&mut text)
         .map_err(|e| bad(format!("reading the request body: {e}")))?;
-    serde_json::from_str(&text).map_err(|e| bad(format!("request body is not JSON: {e}")))
+    if text.len() as u64 > MAX_BODY_BYTES {
+        return Err(ApiError {
+            status: 413,
+            message: format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+        });
+    }
+    let body: Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("request body is not JSON: {e}")))?;
+    if !body.is_object() {
+        return Err(bad("request body must be a JSON object"));
+    }
+    Ok(body)
 }
 
 fn now() -> u64 {
@@ -346,7 +359,12 @@ fn fit_context(body: &Value, req: &mut request::Parsed, ctx: &Ctx) -> Result<(),
 }
 
 fn completions(body: &Value, ctx: &Ctx, chat: bool, chunked: bool) -> Result<Answer, ApiError> {
-    if let Some(model) = body.get("model").and_then(Value::as_str) {
+    let model = match body.get("model") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(m)) => Some(m.as_str()),
+        Some(_) => return Err(bad("`model` must be a string")),
+    };
+    if let Some(model) = model {
         if !model.is_empty() && model != ctx.model_name {
             return Err(ApiError {
                 status: 404,

@@ -360,6 +360,11 @@ fn echo_scores_the_prompt_as_log_likelihood_clients_ask() {
         ),
         (
             "/v1/completions",
+            json!({"prompt": "x", "model": 123}),
+            "model",
+        ),
+        (
+            "/v1/completions",
             json!({"prompt": "x", "stop": ["a", ""]}),
             "stop",
         ),
@@ -368,6 +373,10 @@ fn echo_scores_the_prompt_as_log_likelihood_clients_ask() {
         assert_eq!(code, 400, "{bad}: {msg}");
         assert!(msg.contains(&format!("`{field}`")), "{msg}");
     }
+
+    let (code, msg) = post(&server, "/v1/completions", &json!([1, 2])).unwrap_err();
+    assert_eq!(code, 400);
+    assert!(msg.contains("must be a JSON object"), "{msg}");
 
     // Prompt plus completion fit the context (2048 here), as vLLM requires; a default
     // max_tokens (16 for completions) shrinks to the room left instead.
