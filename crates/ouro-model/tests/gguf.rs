@@ -206,10 +206,15 @@ fn import_dequantises_unpermutes_and_writes_a_loadable_hf_directory() {
     assert!(out.join("tokenizer_config.json").exists());
 }
 
+/// Where `tensor`'s entry in the header goes on after its name (at its dimension count).
+fn after_name(b: &[u8], tensor: &str) -> usize {
+    let pat = tensor.as_bytes();
+    b.windows(pat.len()).position(|w| w == pat).unwrap() + pat.len()
+}
+
 fn patch_tensor_type(file: &Path, tensor: &str, ty: u32) {
     let mut b = std::fs::read(file).unwrap();
-    let pat = tensor.as_bytes();
-    let pos = b.windows(pat.len()).position(|w| w == pat).unwrap() + pat.len();
+    let pos = after_name(&b, tensor);
     let nd = u32::from_le_bytes(b[pos..pos + 4].try_into().unwrap()) as usize;
     let tpos = pos + 4 + 8 * nd;
     b[tpos..tpos + 4].copy_from_slice(&ty.to_le_bytes());
@@ -337,8 +342,7 @@ fn unsupported_tokenizer_model_is_an_error_naming_the_file() {
 /// Sets the first dimension of `tensor` in the header.
 fn patch_first_dim(file: &Path, tensor: &str, dim: u64) {
     let mut b = std::fs::read(file).unwrap();
-    let pat = tensor.as_bytes();
-    let pos = b.windows(pat.len()).position(|w| w == pat).unwrap() + pat.len();
+    let pos = after_name(&b, tensor);
     b[pos + 4..pos + 12].copy_from_slice(&dim.to_le_bytes());
     std::fs::write(file, b).unwrap();
 }
