@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ouro_e2e::{arg, interop_python, ouro_ok, workspace};
+use ouro_e2e::{arg, interop_python, ouro, ouro_ok, stderr, workspace};
 
 fn fixtures() -> PathBuf {
     workspace().join("tests/fixtures/chat_templates")
@@ -211,4 +211,28 @@ fn chat_sampling_prompts_with_the_checkpoints_template() {
         .unwrap()
         .starts_with("<|im_start|>system\nYou are Qwen"));
     assert_eq!(generated["prompt_ids"], rendered["ids"]);
+
+    // A template that refuses the messages blames the messages file, not the config.
+    set_template(
+        &model,
+        "{% if messages[0].role != 'user' %}{{ raise_exception('first turn must be user') }}{% endif %}",
+    );
+    std::fs::write(&messages, r#"[{"role": "system", "content": "hi"}]"#).unwrap();
+    let o = ouro(&[
+        "model",
+        "chat-template",
+        "--model",
+        &arg(&model),
+        "--messages",
+        &arg(&messages),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("m.json: the chat template in")
+            && err.contains("tokenizer_config.json could not render these messages")
+            && err.contains("first turn must be user")
+            && !err.contains("invalid config"),
+        "{err}"
+    );
 }

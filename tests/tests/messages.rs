@@ -430,7 +430,7 @@ fn executions_of_other_samples_are_an_error_in_build_and_fait() {
 }
 
 #[test]
-fn a_conversation_without_an_assistant_turn_names_its_row_and_roles() {
+fn a_conversation_without_an_assistant_turn_names_its_file_line_and_roles() {
     let dir = tempfile::tempdir().unwrap();
     let (_, tokenizer) = problems_and_tokenizer(dir.path());
     let model = dir.path().join("model");
@@ -439,7 +439,8 @@ fn a_conversation_without_an_assistant_turn_names_its_row_and_roles() {
     let data = dir.path().join("chat.jsonl");
     std::fs::write(
         &data,
-        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"wizard\", \"content\": \"x = 1\"}]}\n",
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"x = 1\"}]}\n\n\
+         {\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"wizard\", \"content\": \"x = 1\"}]}\n",
     )
     .unwrap();
     let err = failed(&[
@@ -453,7 +454,7 @@ fn a_conversation_without_an_assistant_turn_names_its_row_and_roles() {
         &arg(&dir.path().join("out")),
     ]);
     assert!(
-        err.contains("row 1 (problem row-1): field 'messages': no assistant message to train on (roles: user, wizard)"),
+        err.contains("chat.jsonl: line 3 (problem row-2): field 'messages': no assistant message to train on (roles: user, wizard)"),
         "{err}"
     );
 }

@@ -31,6 +31,13 @@ pub enum DataError {
         row: usize,
         message: String,
     },
+    /// A line of a text file (JSON Lines) that cannot be read.
+    #[error("{path}: line {line}: {message}")]
+    Line {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod fsutil;
 pub mod hf;
 pub mod id;
+pub mod jsonl;
 pub mod progress;
 pub mod records;
 pub mod report;

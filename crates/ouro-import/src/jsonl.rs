@@ -1,6 +1,5 @@
 //! JSONL reading with file:line errors, transparent gzip, and typed field access.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -28,72 +27,34 @@ pub struct Line {
     pub value: Value,
 }
 
-/// Reads a JSONL file (optionally `.gz`), skipping blank lines.
+/// Reads a JSONL file (optionally `.gz`, or a `.json` array of objects), skipping
+/// blank lines.
 ///
 /// The whole file is checked before anything is returned, so a bad line
 /// late in the file stops the import before any output is written.
 pub fn read_jsonl(path: &Path) -> Result<Vec<Line>> {
-    let file_err = |message: String| ImportError::File {
-        path: path.to_path_buf(),
-        message,
-    };
-    let mut raw = Vec::new();
-    let mut file = std::fs::File::open(path).map_err(|e| file_err(format!("cannot open: {e}")))?;
-    file.read_to_end(&mut raw)
-        .map_err(|e| file_err(format!("cannot read: {e}")))?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| file_err(format!("corrupt gzip data: {e}")))?;
-        raw = out;
-    }
-    // A byte-order mark, as Windows editors and some exports write: not part of the JSON.
-    if raw.starts_with(b"\xef\xbb\xbf") {
-        raw.drain(..3);
-    }
-    let mut lines = Vec::new();
-    for (i, bytes) in raw.split(|&b| b == b'\n').enumerate() {
-        let number = i + 1;
-        let text = std::str::from_utf8(bytes).map_err(|e| ImportError::Line {
-            path: path.to_path_buf(),
-            line: number,
-            message: format!("invalid UTF-8 at byte {} of the line", e.valid_up_to()),
-        })?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let value: Value = serde_json::from_str(text).map_err(|e| ImportError::Line {
-            path: path.to_path_buf(),
-            line: number,
-            message: format!("invalid JSON: {e}"),
-        })?;
-        if !value.is_object() {
-            return Err(ImportError::Line {
-                path: path.to_path_buf(),
-                line: number,
-                message: format!("expected a JSON object, found {}", kind(&value)),
-            });
-        }
-        lines.push(Line { number, value });
-    }
-    if lines.is_empty() {
-        return Err(file_err("empty file: no JSON lines to import".into()));
-    }
-    Ok(lines)
+    let rows = ouro_data::jsonl::read_objects(path).map_err(|e| match e {
+        ouro_data::DataError::Line {
+            path,
+            line,
+            message,
+        } => ImportError::Line {
+            path,
+            line,
+            message,
+        },
+        other => other.into(),
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Line {
+            number: r.line,
+            value: Value::Object(r.row),
+        })
+        .collect())
 }
 
-/// The JSON type name of a value, for error messages.
-pub fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub use ouro_data::jsonl::kind;
 
 /// Field access on one line, with errors that name the file, line and field.
 pub struct Fields<'a> {

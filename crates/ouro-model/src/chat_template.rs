@@ -129,8 +129,13 @@ impl ChatTemplate {
             bos_token => &self.bos_token,
             eos_token => &self.eos_token,
         };
-        tmpl.render(ctx)
-            .map_err(|e| template_error(&self.origin, &e))
+        // A template that parsed fails on what it was given (a message without
+        // `content`, roles out of order, its own `raise_exception`): say so rather
+        // than blame the checkpoint's config.
+        tmpl.render(ctx).map_err(|e| ModelError::Render {
+            template: self.origin.clone(),
+            msg: jinja_message(&e),
+        })
     }
 
     /// The rendered conversation and the byte ranges of each assistant turn: from
@@ -215,16 +220,21 @@ fn source_in(dir: &Path, cfg: &serde_json::Value) -> Result<Option<(String, Path
 }
 
 fn template_error(origin: &Path, e: &JinjaError) -> ModelError {
-    let mut msg = format!("chat_template: {e}");
+    ModelError::Config {
+        path: origin.into(),
+        msg: format!("chat_template: {}", jinja_message(e)),
+    }
+}
+
+/// A minijinja error with its chain of causes.
+fn jinja_message(e: &JinjaError) -> String {
+    let mut msg = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         msg.push_str(&format!(": {s}"));
         source = s.source();
     }
-    ModelError::Config {
-        path: origin.into(),
-        msg,
-    }
+    msg
 }
 
 /// `chat_template` of a tokenizer config: a string, or `[{name, template}]`.

@@ -27,6 +27,8 @@ pub enum ModelError {
     UnknownArchitecture { path: PathBuf, arch: String },
     #[error("{path}: invalid config: {msg}")]
     Config { path: PathBuf, msg: String },
+    #[error("the chat template in {template} could not render these messages: {msg}")]
+    Render { template: PathBuf, msg: String },
     #[error("{path}: tensor '{tensor}': expected shape {expected:?}, found {found:?}")]
     Shape {
         path: PathBuf,

@@ -467,6 +467,54 @@ fn requests_joining_a_session_mid_decode_generate_what_they_do_alone() {
     }
 }
 
+/// Cancelled rows (their client went away) sample nothing more and never finish, whether
+/// decoding or still being prefilled, even when the rest of their prefill group goes
+/// on; the other rows generate what they do alone.
+#[test]
+fn cancelled_rows_stop_and_the_others_generate_what_they_do_alone() {
+    let (d, tok) = setup();
+    let g = Generator::new(&d, &tok).with_eos(vec![]);
+    let a = req("def", 3, 12);
+    let b = req("def f1(x):", 9, 30);
+    let long = "def f3(x):\n    return x * 3 + 1\n\ndef f4(x):\n    return x * 4 + 1\n\ndef f5";
+    let (c, e) = (req(long, 42, 5), req(long, 43, 5));
+    let sink = Tokens::default();
+    let mut s = ouro_model::DecodeSession::new(&g)
+        .continuous()
+        .chunked_prefill(4);
+    let mut done = s.admit([(0, a.clone()), (1, b.clone())], &sink).unwrap();
+    for _ in 0..2 {
+        done.extend(s.step(&sink).unwrap());
+    }
+    // c and e join as one group and are prefilled a slice per step.
+    done.extend(s.admit([(2, c.clone()), (3, e.clone())], &sink).unwrap());
+    done.extend(s.step(&sink).unwrap());
+    assert_eq!(s.len(), 4);
+    let b_tokens = sink.count(1);
+    s.cancel(&std::collections::HashSet::from([1, 2]));
+    assert_eq!(s.len(), 2, "cancelled rows no longer count");
+    while !s.is_empty() {
+        done.extend(s.step(&sink).unwrap());
+    }
+    let mut keys: Vec<usize> = done.iter().map(|d| d.0).collect();
+    keys.sort();
+    assert_eq!(keys, [0, 3], "cancelled rows never finish");
+    assert_eq!((sink.count(1), sink.count(2)), (b_tokens, 0));
+    for (key, r) in [(0, &a), (3, &e)] {
+        generated_as_alone(&g, &done, key, r);
+    }
+    // A group whose rows are all cancelled is dropped before its prefill ends.
+    s.admit([(4, c.clone())], &sink).unwrap();
+    s.admit([(5, a.clone())], &sink).unwrap();
+    s.cancel(&std::collections::HashSet::from([4]));
+    let mut done = Vec::new();
+    while !s.is_empty() {
+        done.extend(s.step(&sink).unwrap());
+    }
+    assert_eq!(done.len(), 1);
+    generated_as_alone(&g, &done, 5, &a);
+}
+
 /// Request `key`'s generation in `done` is what it generates alone (the same tokens and
 /// text; the log-prob to float rounding); returns the lone one.
 fn generated_as_alone(

@@ -4,10 +4,14 @@
 //! ignores `n`, and per-sample seeds make every sample reproducible on its
 //! own. Worker threads pull jobs from a shared counter (bounded
 //! concurrency); job `i` goes to base URL `i mod k` and each retry moves to
-//! the next URL, so a dead server in the pool costs a retry, not a sample.
+//! the next URL, so a server that fails mid-run costs a retry, not a sample.
+//! Before the first request that the cache does not answer, each base URL is
+//! asked for `GET /v1/models` once: a server that does not answer at all is left
+//! out, and a run whose servers are all down stops at once instead of after
+//! every retry's backoff.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -43,6 +47,8 @@ pub fn base_url_root(url: &str) -> anyhow::Result<String> {
 struct Client<'a> {
     agent: ureq::Agent,
     base_urls: Vec<String>,
+    /// The base URLs that answered [`Client::probe`], or why none did.
+    live: OnceLock<Result<Vec<String>, String>>,
     model: &'a str,
     api_key: Option<String>,
     endpoint: Endpoint,
@@ -104,6 +110,7 @@ pub(crate) fn generate(
             .max_idle_connections(concurrency * base_urls.len())
             .build(),
         base_urls,
+        live: OnceLock::new(),
         model,
         api_key: std::env::var(key_var).ok().filter(|k| !k.is_empty()),
         endpoint: *endpoint,
@@ -243,13 +250,20 @@ impl Client<'_> {
                 };
             }
         }
+        let urls = match self.live.get_or_init(|| self.probe()) {
+            Ok(urls) => urls,
+            Err(e) => {
+                return Outcome {
+                    raw: Raw::failed(e.clone()),
+                    cached: false,
+                    requests: 0,
+                }
+            }
+        };
         let body_text = body.to_string();
         let mut attempt: u32 = 0;
         loop {
-            let url = format!(
-                "{}{path}",
-                self.base_urls[(i + attempt as usize) % self.base_urls.len()]
-            );
+            let url = format!("{}{path}", urls[(i + attempt as usize) % urls.len()]);
             let failure = match self.post(&url, &body_text) {
                 Ok(response) => {
                     let raw = match parse_response(&response, self.endpoint) {
@@ -289,6 +303,60 @@ impl Client<'_> {
                 requests: attempt + 1,
             };
         }
+    }
+
+    /// The base URLs whose server answers `GET /v1/models` with any HTTP status (some
+    /// servers have no such route); the rest are left out with a warning. A listing
+    /// without the requested model is a warning too: llama.cpp serves whatever it
+    /// loaded under any name.
+    fn probe(&self) -> Result<Vec<String>, String> {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .build();
+        let mut live = Vec::new();
+        let mut down = Vec::new();
+        for root in &self.base_urls {
+            let url = format!("{root}/v1/models");
+            let mut req = agent.get(&url);
+            if let Some(key) = &self.api_key {
+                req = req.set("Authorization", &format!("Bearer {key}"));
+            }
+            match req.call() {
+                Ok(resp) => {
+                    let listed: Vec<String> = resp
+                        .into_string()
+                        .ok()
+                        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                        .and_then(|v| v.get("data")?.as_array().cloned())
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|m| m.get("id")?.as_str().map(str::to_string))
+                        .collect();
+                    if !listed.is_empty() && !listed.iter().any(|m| m == self.model) {
+                        tracing::warn!(
+                            "{url} lists {}, not '{}': requests may fail (check --served-model-name)",
+                            listed.join(", "),
+                            self.model
+                        );
+                    }
+                    live.push(root.clone());
+                }
+                Err(ureq::Error::Status(..)) => live.push(root.clone()),
+                Err(ureq::Error::Transport(t)) => down.push(format!("{root}: {t}")),
+            }
+        }
+        if live.is_empty() {
+            return Err(format!(
+                "no server answers (connection error: {}); start one (`ouro serve --model DIR`, \
+                 `vllm serve MODEL`) or check --base-url",
+                down.join("; ")
+            ));
+        }
+        for d in &down {
+            tracing::warn!("left out, no answer: {d}");
+        }
+        Ok(live)
     }
 
     fn post(&self, url: &str, body: &str) -> Result<Value, Failure> {

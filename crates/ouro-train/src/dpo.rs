@@ -164,7 +164,19 @@ pub fn reference_key(model: &dyn TrainableLm, examples: &[DpoExample]) -> Result
     Ok(h.finalize().to_hex()[..24].to_string())
 }
 
-/// Loads cached reference log-probs from `cache_dir` or computes and stores them.
+/// A hash of cached reference log-probs: the cache outlives the run that wrote it, and
+/// a changed value would shift every DPO margin silently.
+fn checksum(chosen: &[f32], rejected: &[f32]) -> Vec<u8> {
+    let mut h = blake3::Hasher::new();
+    for x in chosen.iter().chain(rejected) {
+        h.update(&x.to_le_bytes());
+    }
+    h.update(&(chosen.len() as u64).to_le_bytes());
+    h.finalize().as_bytes().to_vec()
+}
+
+/// Loads cached reference log-probs from `cache_dir` (when their checksum holds) or
+/// computes and stores them.
 pub fn cached_reference_logps(
     model: &dyn TrainableLm,
     examples: &[DpoExample],
@@ -184,12 +196,22 @@ pub fn cached_reference_logps(
             .collect()
     };
     if let Ok(map) = candle_core::safetensors::load(&path, &Device::Cpu) {
-        if let (Some(c), Some(r)) = (map.get("chosen"), map.get("rejected")) {
+        if let (Some(c), Some(r), Some(sum)) =
+            (map.get("chosen"), map.get("rejected"), map.get("checksum"))
+        {
             let c: Vec<f32> = c.to_vec1()?;
             let r: Vec<f32> = r.to_vec1()?;
             let lc: Vec<usize> = examples.iter().map(|e| e.chosen.len()).collect();
             let lr: Vec<usize> = examples.iter().map(|e| e.rejected.len()).collect();
-            if c.len() == lc.iter().sum::<usize>() && r.len() == lr.iter().sum::<usize>() {
+            let intact = sum.to_vec1::<u8>()? == checksum(&c, &r);
+            if !intact {
+                tracing::warn!(
+                    "{}: reference log-probs do not match their checksum; recomputing them",
+                    path.display()
+                );
+            }
+            if intact && c.len() == lc.iter().sum::<usize>() && r.len() == lr.iter().sum::<usize>()
+            {
                 return Ok((
                     ReferenceLogps {
                         chosen: unflatten(c, lc),
@@ -208,9 +230,15 @@ pub fn cached_reference_logps(
         let n = f.len();
         Ok(Tensor::from_vec(f, n, &Device::Cpu)?)
     };
+    let (c, r) = (flat(&refs.chosen)?, flat(&refs.rejected)?);
+    let sum = checksum(&c.to_vec1()?, &r.to_vec1()?);
     let map = std::collections::HashMap::from([
-        ("chosen".to_string(), flat(&refs.chosen)?),
-        ("rejected".to_string(), flat(&refs.rejected)?),
+        ("chosen".to_string(), c),
+        ("rejected".to_string(), r),
+        (
+            "checksum".to_string(),
+            Tensor::from_vec(sum.clone(), sum.len(), &Device::Cpu)?,
+        ),
     ]);
     let tmp = path.with_extension("tmp");
     candle_core::safetensors::save(&map, &tmp)?;

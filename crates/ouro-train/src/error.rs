@@ -18,6 +18,9 @@ pub enum TrainError {
     InvalidConfig(String),
     #[error("{path}: {message}")]
     Data { path: PathBuf, message: String },
+    /// A data file that cannot be read as rows (its error names the file and line).
+    #[error(transparent)]
+    Rows(#[from] ouro_data::DataError),
     #[error("dataset {path} has no usable examples ({detail})")]
     EmptyDataset { path: PathBuf, detail: String },
     #[error("row {} (problem {problem_id}): field '{field}': {message}", .index + 1)]

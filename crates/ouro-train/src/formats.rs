@@ -24,19 +24,81 @@ const SFT_SHAPES: &str = "prompt + completion (strings, or lists of {role, conte
 const DPO_SHAPES: &str = "prompt + chosen + rejected (strings, or message lists), \
                           or chosen + rejected message lists with a shared prompt";
 
+/// Where a row was read from: errors raised once rows are records (a row with no
+/// assistant turn, a token past the vocabulary) still name the file and line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Origin {
+    pub file: PathBuf,
+    /// 1-based line (JSONL) or row (Parquet) number.
+    pub at: usize,
+}
+
+impl Origin {
+    fn new(file: &Path, at: usize) -> Self {
+        Origin {
+            file: file.to_path_buf(),
+            at,
+        }
+    }
+
+    /// "line N" in JSONL, "row N" in Parquet, as an editor or `pq` would count.
+    fn place(&self) -> String {
+        let unit = if self.file.extension().is_some_and(|e| e == "parquet") {
+            "row"
+        } else {
+            "line"
+        };
+        format!("{unit} {}", self.at)
+    }
+}
+
+/// One [`Origin`] per loaded record, in record order.
+#[derive(Debug, Default)]
+pub struct Origins(Vec<Origin>);
+
+impl Origins {
+    /// `e` with the file and line of the record it names, where it names one.
+    pub fn locate(&self, e: TrainError) -> TrainError {
+        match e {
+            TrainError::Example {
+                index,
+                problem_id,
+                field,
+                message,
+            } if index < self.0.len() => {
+                let at = &self.0[index];
+                TrainError::Data {
+                    path: at.file.clone(),
+                    message: format!(
+                        "{} (problem {problem_id}): field '{field}': {message}",
+                        at.place()
+                    ),
+                }
+            }
+            other => other,
+        }
+    }
+}
+
+/// Records read from a dataset, the shape they were read as, and where each came from.
+#[derive(Debug)]
+pub struct Loaded<T> {
+    pub rows: T,
+    pub shape: &'static str,
+    pub origins: Origins,
+}
+
 /// A row and where it came from, for error messages.
 struct Row {
-    file: PathBuf,
-    /// 1-based line (JSONL) or row (Parquet) number.
-    at: usize,
+    origin: Origin,
     cols: JsonRow,
 }
 
 impl Row {
     fn err(&self, field: &str, message: impl std::fmt::Display) -> TrainError {
         TrainError::Data {
-            path: self.file.clone(),
-            message: format!("row {}: field '{field}': {message}", self.at),
+            path: self.origin.file.clone(),
+            message: format!("{}: field '{field}': {message}", self.origin.place()),
         }
     }
 
@@ -82,35 +144,17 @@ fn read_rows(files: &[PathBuf]) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for file in files {
         if file.extension().is_some_and(|e| e == "parquet") {
-            let objs = ouro_data::shard::read_json_rows(file).map_err(|e| TrainError::Data {
-                path: file.clone(),
-                message: e.to_string(),
-            })?;
+            let objs = ouro_data::shard::read_json_rows(file)?;
             rows.extend(objs.into_iter().enumerate().map(|(i, cols)| Row {
-                file: file.clone(),
-                at: i + 1,
+                origin: Origin::new(file, i + 1),
                 cols,
             }));
-            continue;
-        }
-        let text = std::fs::read_to_string(file).map_err(|e| TrainError::io(file, e))?;
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let bad = |m: String| TrainError::Data {
-                path: file.clone(),
-                message: format!("line {}: {m}", i + 1),
-            };
-            match serde_json::from_str::<Value>(line) {
-                Ok(Value::Object(cols)) => rows.push(Row {
-                    file: file.clone(),
-                    at: i + 1,
-                    cols,
-                }),
-                Ok(_) => return Err(bad("expected a JSON object".into())),
-                Err(e) => return Err(bad(format!("not JSON: {e}"))),
-            }
+        } else {
+            let objs = ouro_data::jsonl::read_objects(file)?;
+            rows.extend(objs.into_iter().map(|o| Row {
+                origin: Origin::new(file, o.line),
+                cols: o.row,
+            }));
         }
     }
     Ok(rows)
@@ -181,29 +225,37 @@ fn is_ouro_shard(files: &[PathBuf], marker: &[&str]) -> Result<bool> {
     {
         return Ok(false);
     }
-    let cols = ouro_data::shard::column_names(&files[0]).map_err(|e| TrainError::Data {
-        path: files[0].clone(),
-        message: e.to_string(),
-    })?;
+    let cols = ouro_data::shard::column_names(&files[0])?;
     Ok(marker.iter().all(|m| cols.iter().any(|c| c == m)))
 }
 
-/// SFT rows from `src` and the shape they were read as.
-pub fn load_sft(src: &DataSource) -> Result<(SftRows, &'static str)> {
+/// SFT rows from `src`, the shape they were read as, and where each came from.
+pub fn load_sft(src: &DataSource) -> Result<Loaded<SftRows>> {
     let data = src.path;
     let files = source_files(src)?;
     if is_ouro_shard(&files, &["messages", "problem_id", "failing_sample_id"])? {
-        return Ok((SftRows::Messages(read_typed(&files)?), "ouro repair shards"));
+        let (rows, origins) = read_typed(&files)?;
+        return Ok(Loaded {
+            rows: SftRows::Messages(rows),
+            shape: "ouro repair shards",
+            origins,
+        });
     }
     if is_ouro_shard(&files, &["prompt", "completion", "problem_id", "origin"])? {
-        return Ok((
-            SftRows::PromptCompletion(read_weighted(&files, |r: &SftRecord| {
-                [&r.weight_spans[..], &[]]
-            })?),
-            "ouro sft shards",
-        ));
+        let (rows, origins) = read_weighted(&files, |r: &SftRecord| [&r.weight_spans[..], &[]])?;
+        return Ok(Loaded {
+            rows: SftRows::PromptCompletion(rows),
+            shape: "ouro sft shards",
+            origins,
+        });
     }
     let rows = read_rows(&files)?;
+    let origins = Origins(rows.iter().map(|r| r.origin.clone()).collect());
+    let loaded = |rows, shape| Loaded {
+        rows,
+        shape,
+        origins,
+    };
     let first = first_row(data, &rows)?;
     let has = |k: &str| first.cols.contains_key(k);
     let conversation = |r: &Row, i: usize, messages: Vec<Message>| RepairRecord {
@@ -229,7 +281,7 @@ pub fn load_sft(src: &DataSource) -> Result<(SftRows, &'static str)> {
             .enumerate()
             .map(|(i, r)| Ok(conversation(r, i, r.messages("messages")?)))
             .collect::<Result<_>>()?;
-        return Ok((SftRows::Messages(out), "conversational (messages)"));
+        return Ok(loaded(SftRows::Messages(out), "conversational (messages)"));
     }
     if has("prompt") && has("completion") && first.is_list("prompt") {
         let out = rows
@@ -241,7 +293,10 @@ pub fn load_sft(src: &DataSource) -> Result<(SftRows, &'static str)> {
                 Ok(conversation(r, i, m))
             })
             .collect::<Result<_>>()?;
-        return Ok((SftRows::Messages(out), "conversational prompt-completion"));
+        return Ok(loaded(
+            SftRows::Messages(out),
+            "conversational prompt-completion",
+        ));
     }
     if has("prompt") && has("completion") {
         let out = rows
@@ -249,7 +304,7 @@ pub fn load_sft(src: &DataSource) -> Result<(SftRows, &'static str)> {
             .enumerate()
             .map(|(i, r)| Ok(plain(r, i, r.string("prompt")?, r.string("completion")?)))
             .collect::<Result<_>>()?;
-        return Ok((SftRows::PromptCompletion(out), "prompt-completion"));
+        return Ok(loaded(SftRows::PromptCompletion(out), "prompt-completion"));
     }
     if has("text") {
         // Language modelling: the whole text carries loss (no prompt to mask).
@@ -258,29 +313,33 @@ pub fn load_sft(src: &DataSource) -> Result<(SftRows, &'static str)> {
             .enumerate()
             .map(|(i, r)| Ok(plain(r, i, String::new(), r.string("text")?)))
             .collect::<Result<_>>()?;
-        return Ok((SftRows::PromptCompletion(out), "language modelling (text)"));
+        return Ok(loaded(
+            SftRows::PromptCompletion(out),
+            "language modelling (text)",
+        ));
     }
     Err(unknown_shape(data, &rows, "SFT", SFT_SHAPES))
 }
 
-/// Preference pairs from `data` and the shape they were read as. Conversational
+/// Preference pairs from `data`, the shape they were read as and where each came from. Conversational
 /// pairs are rendered with `chat` (the model's template; ChatML when `None`) as
 /// TRL renders them: the prompt with its generation header, each reply as the
 /// text the whole conversation adds after it.
-pub fn load_dpo(
-    src: &DataSource,
-    chat: Option<&ChatTemplate>,
-) -> Result<(Vec<DpoRecord>, &'static str)> {
+pub fn load_dpo(src: &DataSource, chat: Option<&ChatTemplate>) -> Result<Loaded<Vec<DpoRecord>>> {
     let data = src.path;
     let files = source_files(src)?;
     if is_ouro_shard(
         &files,
         &["prompt", "chosen", "rejected", "problem_id", "pair_kind"],
     )? {
-        let pairs = read_weighted(&files, |r: &DpoRecord| {
+        let (rows, origins) = read_weighted(&files, |r: &DpoRecord| {
             [&r.chosen_spans[..], &r.rejected_spans[..]]
         })?;
-        return Ok((pairs, "ouro dpo shards"));
+        return Ok(Loaded {
+            rows,
+            shape: "ouro dpo shards",
+            origins,
+        });
     }
     let rows = read_rows(&files)?;
     let first = first_row(data, &rows)?;
@@ -363,20 +422,22 @@ pub fn load_dpo(
             Ok(pair(r, i, head, chosen, rejected))
         })
         .collect::<Result<_>>()?;
-    Ok((out, shape))
+    Ok(Loaded {
+        rows: out,
+        shape,
+        origins: Origins(rows.into_iter().map(|r| r.origin).collect()),
+    })
 }
 
-fn read_typed<T: ouro_data::Record>(files: &[PathBuf]) -> Result<Vec<T>> {
+fn read_typed<T: ouro_data::Record>(files: &[PathBuf]) -> Result<(Vec<T>, Origins)> {
     let mut out = Vec::new();
+    let mut origins = Vec::new();
     for file in files {
-        out.extend(
-            ouro_data::shard::read_records::<T>(file).map_err(|e| TrainError::Data {
-                path: file.clone(),
-                message: e.to_string(),
-            })?,
-        );
+        let rows = ouro_data::shard::read_records::<T>(file)?;
+        origins.extend((1..=rows.len()).map(|at| Origin::new(file, at)));
+        out.extend(rows);
     }
-    Ok(out)
+    Ok((out, Origins(origins)))
 }
 
 /// [`read_typed`] of rows that carry weight spans, each weight checked: a NaN one turns
@@ -385,31 +446,27 @@ fn read_typed<T: ouro_data::Record>(files: &[PathBuf]) -> Result<Vec<T>> {
 fn read_weighted<T: ouro_data::Record>(
     files: &[PathBuf],
     spans: impl Fn(&T) -> [&[ouro_data::WeightSpan]; 2],
-) -> Result<Vec<T>> {
-    let mut out = Vec::new();
-    for file in files {
-        let rows = read_typed::<T>(std::slice::from_ref(file))?;
-        for (i, row) in rows.iter().enumerate() {
-            if let Some(bad) = spans(row)
-                .iter()
-                .flat_map(|s| s.iter())
-                .find(|s| !(s.weight >= 0.0 && s.weight.is_finite()))
-            {
-                return Err(TrainError::Data {
-                    path: file.clone(),
-                    message: format!(
-                        "row {}: weight span [{}, {}) has weight {}; span weights must be finite and >= 0",
-                        i + 1,
-                        bad.start,
-                        bad.end,
-                        bad.weight
-                    ),
-                });
-            }
+) -> Result<(Vec<T>, Origins)> {
+    let (rows, origins) = read_typed::<T>(files)?;
+    for (row, at) in rows.iter().zip(&origins.0) {
+        if let Some(bad) = spans(row)
+            .iter()
+            .flat_map(|s| s.iter())
+            .find(|s| !(s.weight >= 0.0 && s.weight.is_finite()))
+        {
+            return Err(TrainError::Data {
+                path: at.file.clone(),
+                message: format!(
+                    "{}: weight span [{}, {}) has weight {}; span weights must be finite and >= 0",
+                    at.place(),
+                    bad.start,
+                    bad.end,
+                    bad.weight
+                ),
+            });
         }
-        out.extend(rows);
     }
-    Ok(out)
+    Ok((rows, origins))
 }
 
 #[cfg(test)]
@@ -476,7 +533,7 @@ mod tests {
                     let e = e.to_string();
                     assert!(e.contains("row 2: weight span [0, 1) has weight"), "{e}");
                 }
-                (_, got) => panic!("weight {w}: {:?}", got.map(|(_, shape)| shape)),
+                (_, got) => panic!("weight {w}: {:?}", got.map(|l| l.shape)),
             }
         }
     }
@@ -489,12 +546,12 @@ mod tests {
             "pc.jsonl",
             &[r#"{"prompt": "a", "completion": "b", "extra": 1}"#],
         );
-        let (rows, shape) = load_sft(&(&pc).into()).unwrap();
+        let Loaded { rows, shape, .. } = load_sft(&(&pc).into()).unwrap();
         assert_eq!(shape, "prompt-completion");
         assert_eq!(first_plain(rows), ("a", "b", "row-1").into());
 
         let text = jsonl(d.path(), "t.jsonl", &[r#"{"text": "hello", "id": 7}"#]);
-        let (rows, _) = load_sft(&(&text).into()).unwrap();
+        let rows = load_sft(&(&text).into()).unwrap().rows;
         assert_eq!(first_plain(rows), ("", "hello", "7").into());
 
         let conv = jsonl(
@@ -504,7 +561,7 @@ mod tests {
                 r#"{"prompt": [{"role": "user", "content": "q"}], "completion": [{"role": "assistant", "content": "a"}]}"#,
             ],
         );
-        let (rows, shape) = load_sft(&(&conv).into()).unwrap();
+        let Loaded { rows, shape, .. } = load_sft(&(&conv).into()).unwrap();
         assert_eq!(shape, "conversational prompt-completion");
         let SftRows::Messages(r) = rows else { panic!() };
         assert_eq!(r[0].messages.len(), 2);
@@ -539,12 +596,47 @@ mod tests {
         );
         let e = load_sft(&(&p).into()).unwrap_err().to_string();
         assert!(
-            e.contains("y.jsonl") && e.contains("row 2") && e.contains("'completion'"),
+            e.contains("y.jsonl") && e.contains("line 2") && e.contains("'completion'"),
             "{e}"
         );
         let p = jsonl(d.path(), "z.jsonl", &["{\"prompt\": \"a\",", ""]);
         let e = load_sft(&(&p).into()).unwrap_err().to_string();
-        assert!(e.contains("line 1") && e.contains("not JSON"), "{e}");
+        assert!(e.contains("z.jsonl: line 1: invalid JSON"), "{e}");
+    }
+
+    #[test]
+    fn json_arrays_and_gzipped_lines_keep_the_line_each_row_starts_on() {
+        use std::io::Write;
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("a.json"),
+            "[\n  {\"prompt\": \"p1\",\n   \"completion\": \"c1\"},\n  {\"prompt\": \"p2\", \"completion\": \"c2\"}\n]\n",
+        )
+        .unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"\xef\xbb\xbf\n{\"prompt\": \"p3\", \"completion\": \"c3\"}\n")
+            .unwrap();
+        std::fs::write(d.path().join("b.jsonl.gz"), gz.finish().unwrap()).unwrap();
+        let loaded = load_sft(&DataSource::from(d.path())).unwrap();
+        let SftRows::PromptCompletion(rows) = &loaded.rows else {
+            panic!("not prompt-completion rows")
+        };
+        let completions: Vec<&str> = rows.iter().map(|r| r.completion.as_str()).collect();
+        assert_eq!(completions, ["c1", "c2", "c3"]);
+        // An error found once rows are records still names the file and line.
+        let at = |index| {
+            loaded
+                .origins
+                .locate(TrainError::Example {
+                    index,
+                    problem_id: "x".into(),
+                    field: "completion",
+                    message: "too long".into(),
+                })
+                .to_string()
+        };
+        assert!(at(1).ends_with("a.json: line 4 (problem x): field 'completion': too long"));
+        assert!(at(2).ends_with("b.jsonl.gz: line 2 (problem x): field 'completion': too long"));
     }
 
     #[test]
@@ -558,7 +650,9 @@ mod tests {
                 .replace('\n', " ")
                 .as_str()],
         );
-        let (pairs, shape) = load_dpo(&(&p).into(), None).unwrap();
+        let Loaded {
+            rows: pairs, shape, ..
+        } = load_dpo(&(&p).into(), None).unwrap();
         assert_eq!(shape, "conversational preference with implicit prompt");
         assert_eq!(
             pairs[0].prompt,
@@ -572,7 +666,9 @@ mod tests {
             "s.jsonl",
             &[r#"{"prompt": "p", "chosen": "c", "rejected": "r"}"#],
         );
-        let (pairs, shape) = load_dpo(&(&s).into(), None).unwrap();
+        let Loaded {
+            rows: pairs, shape, ..
+        } = load_dpo(&(&s).into(), None).unwrap();
         assert_eq!(shape, "preference (prompt, chosen, rejected)");
         assert_eq!(
             (pairs[0].prompt.as_str(), pairs[0].chosen.as_str()),

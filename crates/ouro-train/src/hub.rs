@@ -362,7 +362,7 @@ pub(crate) fn source_files(src: &DataSource) -> Result<Vec<PathBuf>> {
     match dataset_files(src)? {
         Some(files) if files.is_empty() => Err(TrainError::EmptyDataset {
             path: src.path.into(),
-            detail: "the chosen subset and split hold no *.parquet, *.jsonl or *.json files".into(),
+            detail: "the chosen subset and split hold no *.parquet, *.jsonl or *.json files (gzipped or not)".into(),
         }),
         Some(files) => Ok(files),
         None => data_files(src.path),
@@ -386,13 +386,20 @@ pub(crate) fn data_files(data: &Path) -> Result<Vec<PathBuf>> {
     if out.is_empty() {
         return Err(TrainError::EmptyDataset {
             path: data.into(),
-            detail: "no *.parquet, *.jsonl or *.json files".into(),
+            detail: "no *.parquet, *.jsonl or *.json files (gzipped or not)".into(),
         });
     }
     Ok(out)
 }
 
-/// Every `*.parquet`, `*.jsonl` and `*.json` file below `dir`, in path order,
+/// Whether a file name is a data file: Parquet, or JSON Lines / JSON, gzipped or not
+/// (Hub datasets ship `*.jsonl.gz`).
+fn is_data_file(name: &str) -> bool {
+    let text = name.strip_suffix(".gz").unwrap_or(name);
+    name.ends_with(".parquet") || text.ends_with(".jsonl") || text.ends_with(".json")
+}
+
+/// Every data file ([`is_data_file`]) below `dir`, in path order,
 /// skipping hidden and `_`-prefixed names (temp files, completion markers).
 pub(crate) fn files_below(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
@@ -407,10 +414,7 @@ pub(crate) fn files_below(dir: &Path) -> Result<Vec<PathBuf>> {
             }
             if path.is_dir() {
                 stack.push(path);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("parquet" | "jsonl" | "json")
-            ) {
+            } else if is_data_file(&name) {
                 out.push(path);
             }
         }

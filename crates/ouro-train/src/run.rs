@@ -532,11 +532,12 @@ pub fn train_sft_on<'d>(
     let src = data.into();
     let data = src.path;
     crate::out_dir::check_apart(out, model_dir, data)?;
-    let (rows, shape) = crate::formats::load_sft(&src)?;
-    tracing::info!("{}: read as {shape}", data.display());
+    let loaded = crate::formats::load_sft(&src)?;
+    tracing::info!("{}: read as {}", data.display(), loaded.shape);
     let model = load_model(model_dir, cfg.lora.as_ref(), dev)?;
     let tok = model.text_tokenizer()?;
-    let (examples, stats) = crate::sft::prepare(&tok, &rows, cfg)?;
+    let (examples, stats) =
+        crate::sft::prepare(&tok, &loaded.rows, cfg).map_err(|e| loaded.origins.locate(e))?;
     if examples.is_empty() {
         return Err(TrainError::EmptyDataset {
             path: data.into(),
@@ -575,11 +576,12 @@ pub fn train_dpo_on<'d>(
     crate::out_dir::check_apart(out, model_dir, data)?;
     let chat = ouro_model::chat_template::ChatTemplate::from_model_dir(model_dir)
         .map_err(|e| TrainError::Model(e.to_string()))?;
-    let (rows, shape) = crate::formats::load_dpo(&src, chat.as_ref())?;
-    tracing::info!("{}: read as {shape}", data.display());
+    let loaded = crate::formats::load_dpo(&src, chat.as_ref())?;
+    tracing::info!("{}: read as {}", data.display(), loaded.shape);
     let model = load_model(model_dir, cfg.lora.as_ref(), dev)?;
     let tok = model.text_tokenizer()?;
-    let (examples, stats) = crate::dpo::prepare(&tok, &rows, cfg)?;
+    let (examples, stats) =
+        crate::dpo::prepare(&tok, &loaded.rows, cfg).map_err(|e| loaded.origins.locate(e))?;
     if examples.is_empty() {
         return Err(TrainError::EmptyDataset {
             path: data.into(),

@@ -139,10 +139,10 @@ fn a_tokenizer_past_the_models_vocabulary_is_an_error_naming_the_row_before_trai
     // Ids 31..34 (`)`, `+`, `:`) have no embedding row.
     let err = train_sft_rows(tmp.path(), 3).unwrap_err();
     let out = tmp.path().join("out");
-    assert!(matches!(err, TrainError::Example { index: 0, .. }), "{err}");
+    assert!(matches!(err, TrainError::Data { .. }), "{err}");
     let msg = err.to_string();
     assert!(
-        msg.contains("problem p0")
+        msg.contains("d/part-00000.parquet: row 1 (problem p0)")
             && msg.contains("token id 31 (\")\")")
             && msg.contains("vocabulary size 31")
             && msg.contains("does not match the checkpoint"),

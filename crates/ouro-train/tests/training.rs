@@ -172,6 +172,19 @@ fn dpo_learns_a_separable_preference_set() {
         let (_, cache2, hit2) =
             dpo::cached_reference_logps(&m, &ex, t.pad_id, 4, dir.path()).unwrap();
         assert!(hit2 && cache == cache2);
+        // A value changed under the file's old checksum is caught and recomputed.
+        let mut map = candle_core::safetensors::load(&cache, &Device::Cpu).unwrap();
+        let mut c: Vec<f32> = map["chosen"].to_vec1().unwrap();
+        c[0] -= 1.0;
+        let n = c.len();
+        map.insert(
+            "chosen".into(),
+            Tensor::from_vec(c, n, &Device::Cpu).unwrap(),
+        );
+        candle_core::safetensors::save(&map, &cache).unwrap();
+        let (again, _, hit3) =
+            dpo::cached_reference_logps(&m, &ex, t.pad_id, 4, dir.path()).unwrap();
+        assert!(!hit3 && again.chosen == refs.chosen);
         let r = dpo::train_examples(
             &m,
             &ex,

@@ -286,7 +286,9 @@ fn chat_template(a: &ChatTemplateArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|p| read_json_list(p, "tool definitions"))
         .transpose()?;
-    let text = template.render_json(&messages, tools.as_deref(), a.add_generation_prompt)?;
+    let text = template
+        .render_json(&messages, tools.as_deref(), a.add_generation_prompt)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.messages.display()))?;
     if !a.json {
         print!("{text}");
         return Ok(());

@@ -91,12 +91,19 @@ fn raise_exception_and_syntax_errors_name_the_file() {
         .render(&[msg("system", "s")], true)
         .unwrap_err()
         .to_string();
+    // The messages are at fault, not the checkpoint's config.
     assert!(
-        err.contains("cfg.json") && err.contains("first turn must be user"),
+        err.contains("the chat template in cfg.json could not render these messages")
+            && err.contains("first turn must be user")
+            && !err.contains("invalid config"),
         "{err}"
     );
     let err = ChatTemplate::new("{% for %}", "", "", "bad.jinja".into()).unwrap_err();
-    assert!(err.to_string().contains("bad.jinja"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("bad.jinja: invalid config: chat_template"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -163,12 +163,27 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
 
     /// Rows still decoding or being prefilled.
     pub fn len(&self) -> usize {
-        let prefilling: usize = self.prefilling.iter().map(|p| p.rows.len()).sum();
-        self.rows.iter().filter(|a| !a.done).count() + prefilling
+        let rows = self.prefilling.iter().flat_map(|p| &p.rows);
+        self.rows.iter().chain(rows).filter(|a| !a.done).count()
     }
 
     pub fn is_empty(&self) -> bool {
         self.prefilling.is_empty() && self.rows.iter().all(|a| a.done)
+    }
+
+    /// Stops the rows with these keys (their client went away): they sample nothing
+    /// more and report nothing, and leave the cache with the next finished rows. A
+    /// group of newcomers that are all cancelled is dropped before the rest of its
+    /// prefill runs.
+    pub fn cancel(&mut self, keys: &std::collections::HashSet<usize>) {
+        let rows = self
+            .rows
+            .iter_mut()
+            .chain(self.prefilling.iter_mut().flat_map(|p| p.rows.iter_mut()));
+        for a in rows.filter(|a| keys.contains(&a.key)) {
+            a.done = true;
+        }
+        self.prefilling.retain(|p| p.rows.iter().any(|a| !a.done));
     }
 
     /// Where this session's time went so far.
@@ -373,10 +388,16 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
 
     /// Feeds each row its last sampled token; returns the next logits.
     fn decode_step(&mut self) -> Result<Tensor> {
+        // A row cancelled before its first token feeds a placeholder: the outputs of
+        // done rows are never read.
         let last: Vec<u32> = self
             .rows
             .iter()
-            .map(|a| *a.tokens.last().expect("sampled"))
+            .map(|a| match a.tokens.last() {
+                Some(&t) => t,
+                None if a.done => 0,
+                None => unreachable!("a live row has sampled its first token"),
+            })
             .collect();
         let positions: Vec<Vec<u32>> = self.rows.iter().map(|a| vec![a.next_pos]).collect();
         for a in self.rows.iter_mut() {

@@ -5,9 +5,9 @@
 //! time between those steps, so neither a large scoring request nor a long prompt
 //! stalls the rows in flight.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 
 use anyhow::anyhow;
 use ouro_model::chat::{PromptFormat, PromptRenderer};
@@ -158,6 +158,7 @@ type Rows = HashMap<usize, (u64, usize)>;
 struct Fanout<'a> {
     works: &'a HashMap<u64, InFlight>,
     rows: &'a Rows,
+    gone: &'a Mutex<HashSet<u64>>,
 }
 
 impl Fanout<'_> {
@@ -166,8 +167,10 @@ impl Fanout<'_> {
             return;
         };
         if let Some(Reply::Stream(tx)) = self.works.get(&id).map(|w| &w.work.reply) {
-            // A client that went away stops listening; its rows decode on.
-            let _ = tx.send(event(choice));
+            if tx.send(event(choice)).is_err() {
+                // The client went away (its stream stopped listening): its rows stop.
+                self.gone.lock().expect("not poisoned").insert(id);
+            }
         }
     }
 }
@@ -193,6 +196,8 @@ struct Book {
     to_score: VecDeque<u64>,
     next_work: u64,
     next_key: usize,
+    /// Streaming requests whose client went away, found as the session sends to them.
+    gone: Mutex<HashSet<u64>>,
 }
 
 impl Book {
@@ -201,7 +206,41 @@ impl Book {
         Fanout {
             works: &self.works,
             rows: &self.rows,
+            gone: &self.gone,
         }
+    }
+
+    /// Drops the requests whose client went away; returns their rows' keys, for the
+    /// session to cancel, so an abandoned request does not hold batch rows until its
+    /// `max_tokens`.
+    fn drop_gone(&mut self) -> HashSet<usize> {
+        let gone = std::mem::take(self.gone.get_mut().expect("not poisoned"));
+        let keys: HashSet<usize> = self
+            .rows
+            .iter()
+            .filter(|(_, r)| gone.contains(&r.0))
+            .map(|(&k, _)| k)
+            .collect();
+        if gone.is_empty() {
+            return keys;
+        }
+        tracing::debug!(
+            "{} request(s) gone: {} row(s) stopped",
+            gone.len(),
+            keys.len()
+        );
+        for id in gone {
+            self.forget(id);
+        }
+        keys
+    }
+
+    /// Removes a request wherever it is: scoring, queued or decoding.
+    fn forget(&mut self, id: u64) -> Option<InFlight> {
+        self.rows.retain(|_, r| r.0 != id);
+        self.queue.retain(|q| q.0 != id);
+        self.to_score.retain(|&q| q != id);
+        self.works.remove(&id)
     }
 
     fn add(&mut self, work: Work) {
@@ -265,8 +304,12 @@ impl Book {
             .filter(|&c| (start..s.scored.len()).contains(&s.which[c]))
             .collect();
         if let Reply::Stream(tx) = &w.work.reply {
-            for &c in &fresh {
-                let _ = tx.send(Event::Prompt(c, s.scored[s.which[c]].clone()));
+            let sent = fresh.iter().all(|&c| {
+                tx.send(Event::Prompt(c, s.scored[s.which[c]].clone()))
+                    .is_ok()
+            });
+            if !sent {
+                self.gone.get_mut().expect("not poisoned").insert(id);
             }
         }
         let complete = s.scored.len() == s.distinct.len();
@@ -372,15 +415,12 @@ impl Book {
         ids.sort_unstable();
         ids.dedup();
         for id in ids {
-            if let Some(w) = self.works.remove(&id) {
+            if let Some(w) = self.forget(id) {
                 let _ = match &w.work.reply {
                     Reply::Whole(tx) => tx.send(Err(error.to_string())).is_ok(),
                     Reply::Stream(tx) => tx.send(Event::Failed(error.to_string())).is_ok(),
                 };
             }
-            self.rows.retain(|_, r| r.0 != id);
-            self.queue.retain(|q| q.0 != id);
-            self.to_score.retain(|&q| q != id);
         }
     }
 }
@@ -452,6 +492,7 @@ pub(super) fn model_thread(
                 Err(e) => book.fail(&keys, &e.to_string()),
             }
         }
+        session.cancel(&book.drop_gone());
         if session.is_empty() {
             continue;
         }
@@ -468,6 +509,7 @@ pub(super) fn model_thread(
                 session = new_session();
             }
         }
+        session.cancel(&book.drop_gone());
     }
 }
 
@@ -524,5 +566,19 @@ mod tests {
         assert!(a_rx.try_recv().is_err());
         assert_eq!(book.works.len(), 2);
         assert!(!book.rows.contains_key(&6), "b's other row is dropped too");
+        // A stream whose client went away is found at the next send, and its rows
+        // (decoding or queued) are returned for the session to cancel.
+        let (c, c_rx) = mpsc::channel();
+        book.add(work(3, Reply::Stream(c)));
+        let c_keys: Vec<usize> = book.next_rows(2).into_iter().map(|r| r.0).collect();
+        assert_eq!((c_keys, book.queue.len()), (vec![7, 8], 1));
+        assert!(book.drop_gone().is_empty(), "nothing has gone yet");
+        drop(c_rx);
+        book.fanout().token(8, &t(8));
+        book.fanout().token(0, &t(0));
+        assert_eq!(book.drop_gone(), HashSet::from([7, 8]));
+        assert!(book.queue.is_empty() && !book.rows.contains_key(&7));
+        assert_eq!(book.works.len(), 2, "a's and the whole request remain");
+        assert_eq!(got(&a_rx), vec![(0, 0)]);
     }
 }

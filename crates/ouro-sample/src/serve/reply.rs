@@ -64,7 +64,9 @@ impl Echo {
         // The first prompt token has nothing before it to be scored against.
         let mut scored = vec![Scored::new(self.ids[0], None, &[])];
         scored.extend(self.logprobs.iter().map(Scored::of));
-        (scored, prefix_offsets(tok, &self.ids, self.text.len(), 0))
+        // The echoed text keeps the prompt's special tokens, so its offsets count them.
+        let offsets = prefix_offsets(tok, &self.ids, self.text.len(), 0, false);
+        (scored, offsets)
     }
 }
 
@@ -87,7 +89,7 @@ pub(super) fn response(
                 let len = prefix.len() + g.text.len();
                 scored.extend(g.token_logprobs.iter().map(Scored::of));
                 let ids: Vec<u32> = g.token_logprobs.iter().map(|t| t.id).collect();
-                offsets.extend(prefix_offsets(tok, &ids, len, prefix.len()));
+                offsets.extend(prefix_offsets(tok, &ids, len, prefix.len(), true));
                 logprobs_json(head.chat, tok, &scored, &offsets)
             } else {
                 Value::Null
@@ -135,18 +137,64 @@ fn token_text(tok: &Tokenizer, id: u32) -> String {
 }
 
 /// Where each of `ids` starts in the text: `start` plus the length of the decoded ids
-/// before it, never past `len`.
-fn prefix_offsets(tok: &Tokenizer, ids: &[u32], len: usize, start: usize) -> Vec<usize> {
+/// before it, never past `len`. `skip_special` decodes as the text was decoded: a
+/// completion without its special tokens, an echoed prompt with them.
+fn prefix_offsets(
+    tok: &Tokenizer,
+    ids: &[u32],
+    len: usize,
+    start: usize,
+    skip_special: bool,
+) -> Vec<usize> {
     (0..ids.len())
         .map(|i| {
-            let before = if i == 0 {
-                0
-            } else {
-                decoded_len(tok, &ids[..i])
+            let before = match i {
+                0 => 0,
+                _ => tok.decode(&ids[..i], skip_special).map_or(0, |t| t.len()),
             };
             (start + before).min(len)
         })
         .collect()
+}
+
+/// A token's own bytes, as chat log-probs report them. Its decoded text serves when it
+/// is whole; a token that holds part of a character decodes to U+FFFD, and then its
+/// bytes come from the vocabulary entry: a byte-fallback `<0xNN>`, or a byte-level
+/// BPE string (GPT-2's printable stand-ins for bytes).
+fn token_bytes(tok: &Tokenizer, id: u32) -> Vec<u8> {
+    let text = token_text(tok, id);
+    if !text.contains('\u{FFFD}') {
+        return text.into_bytes();
+    }
+    let Some(piece) = tok.id_to_token(id) else {
+        return text.into_bytes();
+    };
+    if let Some(b) = piece
+        .strip_prefix("<0x")
+        .and_then(|h| h.strip_suffix('>'))
+        .and_then(|h| u8::from_str_radix(h, 16).ok())
+    {
+        return vec![b];
+    }
+    piece
+        .chars()
+        .map(byte_level_byte)
+        .collect::<Option<Vec<u8>>>()
+        .unwrap_or_else(|| text.into_bytes())
+}
+
+/// The byte a byte-level BPE character stands for: printable Latin-1 bytes are
+/// themselves, and the others (controls, space, 0x7F-0xA0, 0xAD) are U+0100 onwards,
+/// in byte order.
+fn byte_level_byte(c: char) -> Option<u8> {
+    let printable = |b: u8| matches!(b, 0x21..=0x7e | 0xa1..=0xac | 0xae..=0xff);
+    match c as u32 {
+        n @ 0..=0xff if printable(n as u8) => Some(n as u8),
+        n @ 0x100..=0x143 => (0..=255u8)
+            .filter(|&b| !printable(b))
+            .nth((n - 0x100) as usize),
+        _ => None,
+    }
 }
 
 /// One token as log-probs report it: a prompt's first token has no log-prob.
@@ -165,19 +213,12 @@ impl<'a> Scored<'a> {
     }
 }
 
-fn decoded_len(tok: &Tokenizer, ids: &[u32]) -> usize {
-    tok.decode(ids, true).map(|t| t.len()).unwrap_or(0)
-}
-
 /// Log-probs in the endpoint's shape: chat's `content` list, or completions' parallel
 /// `tokens`/`token_logprobs`/`top_logprobs`/`text_offset` lists (whose alternatives
 /// always include the sampled token, as OpenAI's do; an unscored token has nulls).
 fn logprobs_json(chat: bool, tok: &Tokenizer, tokens: &[Scored], offsets: &[usize]) -> Value {
     if chat {
-        let entry = |id: u32, lp: Option<f64>| {
-            let text = token_text(tok, id);
-            json!({"token": text, "logprob": lp, "bytes": text.as_bytes()})
-        };
+        let entry = |id: u32, lp: Option<f64>| json!({"token": token_text(tok, id), "logprob": lp, "bytes": token_bytes(tok, id)});
         let content: Vec<Value> = tokens
             .iter()
             .map(|t| {
@@ -400,7 +441,50 @@ impl Sse {
 
 #[cfg(test)]
 mod tests {
-    use super::settled;
+    use super::{byte_level_byte, settled, token_bytes};
+    use tokenizers::Tokenizer;
+
+    fn tokenizer(decoder: &str, vocab: &str) -> Tokenizer {
+        let json = format!(
+            r#"{{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+                "normalizer": null, "pre_tokenizer": null, "post_processor": null,
+                "decoder": {decoder},
+                "model": {{"type": "BPE", "dropout": null, "unk_token": null,
+                           "continuing_subword_prefix": null, "end_of_word_suffix": null,
+                           "fuse_unk": false, "byte_fallback": true,
+                           "vocab": {vocab}, "merges": []}}}}"#
+        );
+        Tokenizer::from_bytes(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_token_that_holds_part_of_a_character_reports_its_own_bytes() {
+        // "é" is C3 A9; GPT-2's byte-level BPE writes those bytes as "Ã" and "©".
+        let byte_level = tokenizer(
+            r#"{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}"#,
+            r#"{"Ã": 0, "©": 1, "Ġa": 2, "Ã©": 3}"#,
+        );
+        assert_eq!(token_bytes(&byte_level, 0), [0xc3]);
+        assert_eq!(token_bytes(&byte_level, 1), [0xa9]);
+        assert_eq!(token_bytes(&byte_level, 2), b" a");
+        assert_eq!(token_bytes(&byte_level, 3), "é".as_bytes());
+        let fallback = tokenizer(
+            r#"{"type": "Sequence", "decoders": [{"type": "ByteFallback"}]}"#,
+            r#"{"<0xC3>": 0, "<0xA9>": 1, "x": 2}"#,
+        );
+        assert_eq!(token_bytes(&fallback, 0), [0xc3]);
+        assert_eq!(token_bytes(&fallback, 1), [0xa9]);
+        assert_eq!(token_bytes(&fallback, 2), b"x");
+        // The stand-ins for the unprintable bytes run from U+0100 in byte order.
+        let table: Vec<(char, u8)> = [('Ā', 0), ('Ġ', 0x20), ('ġ', 0x7f), ('Ń', 0xad), ('a', b'a')]
+            .into_iter()
+            .collect();
+        for (c, b) in table {
+            assert_eq!(byte_level_byte(c), Some(b), "{c}");
+        }
+        assert_eq!(byte_level_byte('ń'), None);
+        assert_eq!(byte_level_byte(' '), None, "a space is written as Ġ");
+    }
 
     #[test]
     fn settled_text_holds_back_what_may_become_a_stop_string() {
