@@ -242,6 +242,21 @@ fn numbers_outside_their_range_are_usage_errors() {
             "0",
         ],
         &["lintseq", "--input", "i", "--out", "o", "-k", "0"],
+        &["serve", "--model", "m", "--max-batch", "0"],
+        &["serve", "--model", "m", "--chunk-tokens", "0"],
+        // An empty stop string would end every completion at once.
+        &[
+            "sample",
+            "--problems",
+            "p",
+            "--out",
+            "o",
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--stop",
+            "",
+        ],
+        &["model", "generate", "--model", "m", "--prompt", "x", "--stop", ""],
         &[
             "build",
             "sft",
@@ -316,6 +331,60 @@ fn model_init(tokenizer: &Path, out: &Path) -> std::process::Output {
         "--out",
         &out,
     ])
+}
+
+/// Values at the edge of their type, through the binary: a seed at u64::MAX with several
+/// samples (seeds wrap), a vocabulary size past the cap, and a training `--out` inside
+/// its own `--model`.
+#[test]
+fn extreme_seeds_vocabulary_sizes_and_outputs_inside_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (problems, tokenizer) = problems_and_tokenizer(dir.path());
+    let model = dir.path().join("model");
+    let o = model_init(&tokenizer, &model);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = ouro_e2e::ouro_ok(&[
+        "model",
+        "generate",
+        "--model",
+        &arg(&model),
+        "--prompt",
+        "def",
+        "--seed",
+        "18446744073709551615",
+        "-n",
+        "2",
+        "--max-tokens",
+        "2",
+    ]);
+    assert!(!out.is_empty());
+    let err = failed(&[
+        "tokenizer",
+        "train",
+        "--problems",
+        &arg(&problems),
+        "--vocab-size",
+        "4294967296",
+        "--out",
+        &arg(&dir.path().join("big.json")),
+    ]);
+    assert!(err.contains("vocab size 4294967296 is above the 1048576 supported"), "{err}");
+    assert!(!dir.path().join("big.json").exists());
+    let data = dir.path().join("d.jsonl");
+    std::fs::write(&data, "{\"prompt\": \"a\", \"completion\": \"b\"}\n").unwrap();
+    let inside = model.join("run");
+    let err = failed(&[
+        "train",
+        "sft",
+        "--model",
+        &arg(&model),
+        "--data",
+        &arg(&data),
+        "--out",
+        &arg(&inside),
+    ]);
+    assert!(err.contains("--out") && err.contains("inside"), "{err}");
+    assert!(!inside.exists(), "a refused run creates nothing");
 }
 
 #[test]

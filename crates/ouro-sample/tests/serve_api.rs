@@ -374,11 +374,44 @@ fn echo_scores_the_prompt_as_log_likelihood_clients_ask() {
             json!({"prompt": "x", "stop": ["a", ""]}),
             "stop",
         ),
+        // Sampling controls this server does not implement are refused, not ignored.
+        (
+            "/v1/completions",
+            json!({"prompt": "x", "logit_bias": {"5": -100}}),
+            "logit_bias",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": "x", "frequency_penalty": 0.5}),
+            "frequency_penalty",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": "x", "best_of": 3}),
+            "best_of",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "hi"}],
+                   "response_format": {"type": "json_object"}}),
+            "response_format",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "hi"}],
+                   "tools": [{"type": "function", "function": {"name": "f"}}]}),
+            "tools",
+        ),
     ] {
         let (code, msg) = post(&server, path, &bad).unwrap_err();
         assert_eq!(code, 400, "{bad}: {msg}");
         assert!(msg.contains(&format!("`{field}`")), "{msg}");
     }
+    // Their neutral values, as client libraries send by default, are accepted.
+    let neutral = json!({"prompt": "x", "max_tokens": 1, "logit_bias": {}, "presence_penalty": 0,
+                         "frequency_penalty": 0.0, "best_of": 1, "suffix": "",
+                         "response_format": {"type": "text"}});
+    post(&server, "/v1/completions", &neutral).unwrap();
 
     let (code, msg) = post(&server, "/v1/completions", &json!([1, 2])).unwrap_err();
     assert_eq!(code, 400);

@@ -48,7 +48,7 @@ pub struct Args {
     #[arg(long)]
     pub served_model_name: Option<String>,
     /// Most sequences decoded together.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
     pub max_batch: usize,
     /// Most prompt tokens run between two decode steps (prompts scored for `echo` with
     /// `logprobs`, prefills of requests joining rows that decode): smaller keeps streams in

@@ -37,6 +37,7 @@ pub(super) fn parse(
     chat: bool,
     renderer: &PromptRenderer,
 ) -> Result<Parsed, ApiError> {
+    unsupported(body)?;
     let echo = flag(body, "echo")?;
     if echo && chat {
         return Err(bad("`echo` applies to /v1/completions only"));
@@ -68,6 +69,46 @@ pub(super) fn parse(
         stream,
         echo,
     })
+}
+
+/// Parameters that would change what is sampled and that this server does not
+/// implement: refused unless they hold their neutral value (which clients often send
+/// by default), since ignoring them would answer a different request than was asked.
+fn unsupported(body: &Value) -> Result<(), ApiError> {
+    let n = body.get("n").cloned().unwrap_or(Value::from(1));
+    let neutral = |key: &str, v: &Value| match key {
+        "logit_bias" => v.as_object().is_some_and(|m| m.is_empty()),
+        "presence_penalty" | "frequency_penalty" => v.as_f64() == Some(0.0),
+        "repetition_penalty" => v.as_f64() == Some(1.0),
+        "best_of" => v.as_u64() == Some(1) || *v == n,
+        "response_format" => v.get("type").and_then(Value::as_str) == Some("text"),
+        "tools" => v.as_array().is_some_and(|t| t.is_empty()),
+        "tool_choice" => v.as_str() == Some("none"),
+        "suffix" => v.as_str() == Some(""),
+        _ => false,
+    };
+    for key in [
+        "logit_bias",
+        "presence_penalty",
+        "frequency_penalty",
+        "repetition_penalty",
+        "best_of",
+        "response_format",
+        "tools",
+        "tool_choice",
+        "suffix",
+    ] {
+        match body.get(key) {
+            None | Some(Value::Null) => {}
+            Some(v) if neutral(key, v) => {}
+            Some(v) => {
+                return Err(bad(format!(
+                    "`{key}` is not supported by ouro serve (got {v}); leave it out"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 fn flag(body: &Value, key: &str) -> Result<bool, ApiError> {
