@@ -256,7 +256,9 @@ fn numbers_outside_their_range_are_usage_errors() {
             "--stop",
             "",
         ],
-        &["model", "generate", "--model", "m", "--prompt", "x", "--stop", ""],
+        &[
+            "model", "generate", "--model", "m", "--prompt", "x", "--stop", "",
+        ],
         &[
             "build",
             "sft",
@@ -368,7 +370,10 @@ fn extreme_seeds_vocabulary_sizes_and_outputs_inside_inputs() {
         "--out",
         &arg(&dir.path().join("big.json")),
     ]);
-    assert!(err.contains("vocab size 4294967296 is above the 1048576 supported"), "{err}");
+    assert!(
+        err.contains("vocab size 4294967296 is above the 1048576 supported"),
+        "{err}"
+    );
     assert!(!dir.path().join("big.json").exists());
     let data = dir.path().join("d.jsonl");
     std::fs::write(&data, "{\"prompt\": \"a\", \"completion\": \"b\"}\n").unwrap();

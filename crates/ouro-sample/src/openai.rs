@@ -10,6 +10,7 @@
 //! out, and a run whose servers are all down stops at once instead of after
 //! every retry's backoff.
 
+use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
@@ -24,6 +25,8 @@ use crate::{BackendConfig, Endpoint, Job, SampleOptions};
 
 /// Longest wait a `Retry-After` header can impose.
 const MAX_RETRY_AFTER_S: f64 = 120.0;
+/// Largest reply read: far above any completion's, and a bound on a broken server's.
+const MAX_REPLY_BYTES: u64 = 64 << 20;
 /// Longest computed backoff.
 const MAX_BACKOFF_MS: f64 = 30_000.0;
 /// A run whose first this-many requests all failed stops: the server is
@@ -106,6 +109,9 @@ pub(crate) fn generate(
     let client = Client {
         agent: ureq::AgentBuilder::new()
             .timeout(Duration::from_secs((*timeout_s).max(1)))
+            // A redirected POST comes back as a GET, which no server answers with a
+            // completion: the 30x itself says more (see `post`).
+            .redirects(0)
             .max_idle_connections_per_host(concurrency)
             .max_idle_connections(concurrency * base_urls.len())
             .build(),
@@ -365,12 +371,39 @@ impl Client<'_> {
             req = req.set("Authorization", &format!("Bearer {key}"));
         }
         match req.send_string(body) {
+            // With redirects off, a 30x is an answer rather than an error.
+            Ok(resp) if (300..400).contains(&resp.status()) => Err(Failure {
+                message: format!(
+                    "POST {url}: HTTP {}: the server redirects to {}; give --base-url \
+                     that address",
+                    resp.status(),
+                    resp.header("location").unwrap_or("(no Location header)")
+                ),
+                retryable: false,
+                retry_after: None,
+            }),
             Ok(resp) => {
-                let text = resp.into_string().map_err(|e| Failure {
-                    message: format!("POST {url}: reading the response: {e}"),
-                    retryable: true,
-                    retry_after: None,
-                })?;
+                let mut text = String::new();
+                resp.into_reader()
+                    .take(MAX_REPLY_BYTES + 1)
+                    .read_to_string(&mut text)
+                    .map_err(|e| Failure {
+                        message: format!("POST {url}: reading the response: {e}"),
+                        retryable: true,
+                        retry_after: None,
+                    })?;
+                if text.len() as u64 > MAX_REPLY_BYTES {
+                    // The same request would get the same reply: not worth a retry.
+                    return Err(Failure {
+                        message: format!(
+                            "POST {url}: the reply is over {} MiB; ask for fewer tokens \
+                             (--max-tokens) or no --logprobs",
+                            MAX_REPLY_BYTES >> 20
+                        ),
+                        retryable: false,
+                        retry_after: None,
+                    });
+                }
                 serde_json::from_str(&text).map_err(|e| Failure {
                     message: format!("POST {url}: response is not JSON ({e}): {}", snippet(&text)),
                     retryable: false,

@@ -298,6 +298,24 @@ fn bad_request_fails_fast_with_clear_error() {
 }
 
 #[test]
+fn a_redirect_is_named_not_followed_as_a_get() {
+    let server = Scripted::start(Box::new(|_: &Value, _: u32| (308, json!({}), None)));
+    let ps = problems();
+    let err = sample(
+        &[(&ps[0], 2)],
+        &openai(vec![server.url.clone()], "m"),
+        &opts(),
+    )
+    .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("HTTP 308: the server redirects to (no Location header); give --base-url"),
+        "{msg}"
+    );
+    assert_eq!(server.hits(), 2, "a redirect is not retried");
+}
+
+#[test]
 fn requests_in_flight_that_succeed_after_the_failures_stop_the_run_are_no_panic() {
     // The first 8 requests fail; those already sent when the run stops succeed. The server
     // answers one request at a time, and holds each success back long enough that the
