@@ -92,6 +92,11 @@ pub enum ProblemsError {
     NoFamilies,
     #[error("writing {path}: {source}")]
     Write { path: PathBuf, source: DataError },
+    #[error(
+        "{dir} holds {files}, which ouro did not write (its shards are part-*.parquet); every \
+         *.parquet there would be read as problems: write to another directory or remove them"
+    )]
+    ForeignShards { dir: PathBuf, files: String },
     #[error("writing {path}: {source}")]
     Io {
         path: PathBuf,
@@ -317,6 +322,29 @@ pub const ROWS_PER_SHARD: usize = 10_000;
 /// `problems`. Returns the shard paths.
 pub fn write(dir: impl AsRef<Path>, problems: &[Problem]) -> Result<Vec<PathBuf>, ProblemsError> {
     let dir = dir.as_ref();
+    let is_part = |p: &PathBuf| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("part-"))
+    };
+    let listed = || {
+        ouro_data::shard::list_shards(dir).map_err(|source| ProblemsError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })
+    };
+    if dir.is_dir() {
+        let foreign: Vec<String> = listed()?
+            .iter()
+            .filter(|p| !is_part(p))
+            .filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
+            .collect();
+        if !foreign.is_empty() {
+            return Err(ProblemsError::ForeignShards {
+                dir: dir.to_path_buf(),
+                files: foreign.join(", "),
+            });
+        }
+    }
     std::fs::create_dir_all(dir).map_err(|source| ProblemsError::Io {
         path: dir.to_path_buf(),
         source,
@@ -341,15 +369,7 @@ pub fn write(dir: impl AsRef<Path>, problems: &[Problem]) -> Result<Vec<PathBuf>
         })?;
         paths.push(path);
     }
-    let existing = ouro_data::shard::list_shards(dir).map_err(|source| ProblemsError::Write {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let is_part = |p: &PathBuf| {
-        p.file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("part-"))
-    };
-    for stale in existing
+    for stale in listed()?
         .into_iter()
         .filter(|p| is_part(p) && !paths.contains(p))
     {

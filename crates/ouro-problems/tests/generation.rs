@@ -246,6 +246,19 @@ fn shards_round_trip_and_splits_partition_the_set() {
     write(dir.path(), &problems).unwrap();
     let back: Vec<Problem> = ouro_data::shard::read_dir(dir.path()).unwrap();
     assert_eq!(back, problems);
+    // A Parquet file ouro did not write would be read back as problems: refused, and
+    // nothing is written or removed.
+    let mine = dir.path().join("mine.parquet");
+    std::fs::write(&mine, b"user data").unwrap();
+    let err = write(dir.path(), &problems[..10]).unwrap_err().to_string();
+    assert!(
+        err.contains("holds mine.parquet, which ouro did not write"),
+        "{err}"
+    );
+    assert!(mine.exists());
+    std::fs::remove_file(&mine).unwrap();
+    let back: Vec<Problem> = ouro_data::shard::read_dir(dir.path()).unwrap();
+    assert_eq!(back, problems);
 
     let jl = dir.path().join("problems.jsonl");
     write_jsonl(&jl, &problems).unwrap();
