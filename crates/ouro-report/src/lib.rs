@@ -183,12 +183,18 @@ pub fn render(run_dir: &Path, out_html: &Path) -> Result<ReportSummary> {
                         row.round,
                         p.display()
                     )),
-                    Metrics::Read { skipped, .. } => {
-                        for s in skipped {
-                            ctx.warn(format!("skipped unparseable metrics line {s}"));
-                        }
-                    }
-                    Metrics::NotRun => {}
+                    Metrics::Outside(rel) => ctx.warn(format!(
+                        "{} arm round {}: {kind} metrics file {rel} is outside the run \
+                         directory; not read",
+                        arm.name, row.round
+                    )),
+                    // One warning per file: a file of garbage is one finding, not thousands.
+                    Metrics::Read { skipped, .. } if !skipped.is_empty() => ctx.warn(format!(
+                        "skipped {} unparseable metrics line(s), first {}",
+                        skipped.len(),
+                        skipped[0]
+                    )),
+                    Metrics::Read { .. } | Metrics::NotRun => {}
                 }
             }
         }

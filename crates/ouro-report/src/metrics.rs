@@ -5,7 +5,7 @@
 //! every field optional so this crate needs neither ouro-train nor candle,
 //! and so a file from an older or newer trainer still renders what it has.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -42,6 +42,9 @@ pub enum Metrics {
     NotRun,
     /// The report names a file that is not there.
     Missing(PathBuf),
+    /// The report names a file outside the run directory (ouro writes paths inside
+    /// it): not read.
+    Outside(String),
     /// Parsed steps, with the lines that did not parse (a run killed
     /// mid-write leaves a torn last line) given as `file:line: why`.
     Read {
@@ -52,12 +55,14 @@ pub enum Metrics {
 }
 
 impl Metrics {
-    /// Loads `rel` (relative to `run_dir`, or absolute) when the report names it.
+    /// Loads `rel` (relative to `run_dir`) when the report names it.
     pub fn load(run_dir: &Path, rel: Option<&str>) -> Metrics {
         let Some(rel) = rel else {
             return Metrics::NotRun;
         };
-        let path = run_dir.join(rel);
+        let Some(path) = in_run(run_dir, rel) else {
+            return Metrics::Outside(rel.to_string());
+        };
         match std::fs::read_to_string(&path) {
             Ok(text) => {
                 let (steps, skipped) = parse(&path, &text);
@@ -94,6 +99,15 @@ impl Metrics {
     pub fn last(&self, field: impl Fn(&Step) -> Option<f64>) -> Option<f64> {
         self.steps().iter().rev().find_map(field)
     }
+}
+
+/// `run_dir/rel` when `rel` stays inside the run directory: ouro writes such paths, and a
+/// report.json that names others is not followed.
+pub fn in_run(run_dir: &Path, rel: &str) -> Option<PathBuf> {
+    Path::new(rel)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        .then(|| run_dir.join(rel))
 }
 
 /// Parses JSON lines; blank lines are ignored, bad ones reported, and a
@@ -139,6 +153,22 @@ mod tests {
         assert_eq!(steps[1].tokens_per_s, Some(5.0));
         assert_eq!(skipped.len(), 1);
         assert!(skipped[0].starts_with("m.jsonl:4: "), "{skipped:?}");
+    }
+
+    #[test]
+    fn only_files_inside_the_run_directory_are_read() {
+        let run = tempfile::tempdir().unwrap();
+        std::fs::write(run.path().join("m.jsonl"), "{\"step\":1,\"loss\":3.0}\n").unwrap();
+        assert_eq!(
+            Metrics::load(run.path(), Some("./m.jsonl")).steps().len(),
+            1
+        );
+        for rel in ["/etc/passwd", "../m.jsonl", "a/../../m.jsonl"] {
+            assert_eq!(
+                Metrics::load(run.path(), Some(rel)),
+                Metrics::Outside(rel.into())
+            );
+        }
     }
 
     #[test]

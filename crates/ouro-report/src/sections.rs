@@ -92,6 +92,7 @@ fn status(m: &Metrics) -> String {
     match m {
         Metrics::NotRun => "not run".into(),
         Metrics::Missing(_) => "missing file".into(),
+        Metrics::Outside(_) => "outside the run (not read)".into(),
         Metrics::Read { steps, skipped, .. } if steps.is_empty() => {
             format!("empty ({} bad lines)", skipped.len())
         }

@@ -163,8 +163,12 @@ pub fn export_run(run_dir: &Path) -> Result<PathBuf> {
     for (key, prefix) in [("sft_metrics", "train/"), ("dpo_metrics", "train_dpo/")] {
         let mut offset = 0;
         for r in &rounds {
-            let Some(rel) = r[key].as_str() else { continue };
-            let file = run_dir.join(rel);
+            let Some(file) = r[key]
+                .as_str()
+                .and_then(|rel| crate::metrics::in_run(run_dir, rel))
+            else {
+                continue;
+            };
             if !file.exists() {
                 continue;
             }
