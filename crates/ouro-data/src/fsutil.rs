@@ -1,4 +1,5 @@
-//! Atomic file writes: temp file beside the target, fsync, rename, fsync dir.
+//! Atomic file writes (temp file beside the target, fsync, rename, fsync dir), and
+//! where a path really is, to keep a stage's output apart from its inputs.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -119,6 +120,27 @@ pub fn atomic_write_json<T: serde::Serialize>(path: impl AsRef<Path>, value: &T)
         .map_err(|e| DataError::invalid(path.as_ref(), e.to_string()))?;
     bytes.push(b'\n');
     atomic_write(path, &bytes)
+}
+
+/// `p` made absolute with symlinks resolved; a path that does not exist yet is its
+/// parent's resolution plus its name, so an output about to be created compares too.
+pub fn resolved(p: &Path) -> PathBuf {
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    match (p.parent(), p.file_name()) {
+        (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => resolved(parent).join(name),
+        _ => std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf()),
+    }
+}
+
+/// Whether `inner` is `outer`, or lies inside `outer` when that is a directory (both
+/// [`resolved`], so `a/../b`, symlinks and relative paths compare by what they name).
+pub fn is_within(inner: &Path, outer: &Path) -> bool {
+    let (inner, outer) = (resolved(inner), resolved(outer));
+    inner == outer || (outer.is_dir() && inner.starts_with(&outer))
 }
 
 /// Removes temp files that a killed process left in `dir`. Returns how many.

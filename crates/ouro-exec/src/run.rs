@@ -55,7 +55,7 @@ pub fn execute(
 ) -> Result<ExecStats, ExecError> {
     let t0 = Instant::now();
     for (input, what) in [(samples_dir, "samples"), (problems_dir, "problems")] {
-        if same_dir(out_dir, input) {
+        if ouro_data::fsutil::resolved(out_dir) == ouro_data::fsutil::resolved(input) {
             return Err(ExecError::Invalid(format!(
                 "the output directory {} is the {what} directory; executions need one of their own",
                 out_dir.display()
@@ -261,12 +261,4 @@ pub fn compile_report(problems_dir: &Path, opts: &ExecOptions) -> Result<Compile
         }
     }
     Ok(report)
-}
-
-/// True when both paths name one existing directory (a missing output dir is new).
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
 }

@@ -2,7 +2,7 @@
 //! one run at a time.
 
 use std::fs::{File, TryLockError};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Result, TrainError};
 
@@ -25,16 +25,14 @@ fn refuse(out: &Path, message: String) -> TrainError {
 /// Checks that `out` is neither an input nor inside one. Creates nothing: a run refused
 /// for its inputs leaves no output behind.
 pub fn check_apart(out: &Path, model_dir: &Path, data: &Path) -> Result<()> {
-    let target = absolute(out);
     // A run writes checkpoint-*/, model/ and metrics into `out`: into the model directory
     // they would mix with the weights it was loaded from, and into a data directory the
     // next run (or a resume) would read them as training rows.
     for (what, input) in [("--model", model_dir), ("--data", data)] {
-        let input = absolute(input);
-        if target == input || (input.is_dir() && target.starts_with(&input)) {
+        if ouro_data::fsutil::is_within(out, input) {
             return Err(refuse(out, format!(
                 "is {what} {} or inside it; training writes checkpoints, metrics and a model there: use another --out",
-                input.display()
+                ouro_data::fsutil::resolved(input).display()
             )));
         }
     }
@@ -61,20 +59,6 @@ pub fn lock(out: &Path) -> Result<OutLock> {
             "another `ouro train` is writing into it; wait for it, or use another --out".into(),
         )),
         Err(TryLockError::Error(e)) => Err(TrainError::io(&path, e)),
-    }
-}
-
-/// `p` made absolute with symlinks resolved; a path that does not exist yet is its
-/// parent's resolution plus its name.
-fn absolute(p: &Path) -> PathBuf {
-    if let Ok(c) = p.canonicalize() {
-        return c;
-    }
-    match (p.parent(), p.file_name()) {
-        (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => absolute(parent).join(name),
-        _ => std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.to_path_buf()),
     }
 }
 
