@@ -238,6 +238,9 @@ impl<'a> Generator<'a> {
         requests: &[GenerationRequest],
         sink: &dyn TokenSink,
     ) -> Result<(Vec<Generation>, GenerationTimes)> {
+        for r in requests {
+            r.params.check()?;
+        }
         // Decoding runs on a thread of rayon's pool: each step has a few hundred parallel
         // regions, and starting one from outside the pool costs a futex wake-up and a
         // context switch both ways (about a tenth of a decode step at batch 8).

@@ -26,6 +26,31 @@ pub struct SamplingParams {
     pub seed: u64,
 }
 
+impl SamplingParams {
+    /// Whether these parameters can be sampled with. Front ends (the CLI, `ouro serve`)
+    /// check them first in their own words; this guards every other caller, since an
+    /// empty stop string would end every completion before its first token.
+    pub fn check(&self) -> crate::Result<()> {
+        let bad = |m: String| Err(crate::ModelError::InvalidArgument(m));
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return bad(format!(
+                "temperature must be a finite number >= 0, got {}",
+                self.temperature
+            ));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return bad(format!("top_p must be in (0, 1], got {}", self.top_p));
+        }
+        if !(0.0..=1.0).contains(&self.min_p) {
+            return bad(format!("min_p must be in [0, 1], got {}", self.min_p));
+        }
+        if self.stop.iter().any(String::is_empty) {
+            return bad("a stop string is empty: it would end every completion at once".into());
+        }
+        Ok(())
+    }
+}
+
 impl Default for SamplingParams {
     fn default() -> Self {
         SamplingParams {

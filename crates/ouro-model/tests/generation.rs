@@ -114,6 +114,15 @@ fn stop_sequences_and_eos_end_generation() {
     assert!(!stopped.text.contains(&stop));
     assert!(text.starts_with(&stopped.text));
     assert!(stopped.completion_tokens < full.completion_tokens);
+    // An empty stop string would end every completion at once: refused, whole or in a
+    // session.
+    let mut empty = r.clone();
+    empty.params.stop.push(String::new());
+    let err = g.generate(&[r.clone(), empty.clone()]).unwrap_err();
+    assert!(err.to_string().contains("a stop string is empty"), "{err}");
+    let mut s = ouro_model::DecodeSession::new(&g);
+    assert!(s.admit([(0, empty)], &Tokens::default()).is_err());
+    assert!(s.is_empty());
     // EOS: declare the 3rd greedy token as EOS
     let eos = full.token_ids[2];
     let first_eos = full.token_ids.iter().position(|&t| t == eos).unwrap();

@@ -210,6 +210,7 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
         let mut fresh = Vec::new();
         let mut prompts = Vec::new();
         for (key, request) in requests {
+            request.params.check()?;
             let ids = self.gen.prompt_ids(&request.prompt)?;
             if request.params.max_tokens == 0 {
                 finished.push((key, ids.len()));
