@@ -332,14 +332,24 @@ fn fit_context(body: &Value, req: &mut request::Parsed, ctx: &Ctx) -> Result<(),
         .iter()
         .any(|k| body.get(*k).is_some_and(|v| !v.is_null()));
     let mut longest = 0;
-    for p in &req.prompts {
+    for p in &mut req.prompts {
         let len = match p {
             Prompt::Ids(ids) => ids.len(),
-            Prompt::Text(t) => ctx
-                .tokenizer
-                .encode(t.as_str(), false)
-                .map_err(|e| bad(format!("`prompt`: {e}")))?
-                .len(),
+            Prompt::Text(t) => {
+                let ids = ctx
+                    .tokenizer
+                    .encode(t.as_str(), false)
+                    .map_err(|e| bad(format!("`prompt`: {e}")))?
+                    .get_ids()
+                    .to_vec();
+                let len = ids.len();
+                // The generator encodes a text prompt just so: hand it the ids rather than
+                // tokenize twice. An echo keeps its text, which it answers as given.
+                if !req.echo {
+                    *p = Prompt::Ids(ids);
+                }
+                len
+            }
         };
         longest = longest.max(len.max(1));
     }
