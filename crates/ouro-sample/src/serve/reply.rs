@@ -441,7 +441,7 @@ impl Sse {
 
 #[cfg(test)]
 mod tests {
-    use super::{byte_level_byte, settled, token_bytes};
+    use super::{byte_level_byte, settled, token_bytes, Echo};
     use tokenizers::Tokenizer;
 
     fn tokenizer(decoder: &str, vocab: &str) -> Tokenizer {
@@ -455,6 +455,23 @@ mod tests {
                            "vocab": {vocab}, "merges": []}}}}"#
         );
         Tokenizer::from_bytes(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn an_echoed_prompts_offsets_count_its_special_tokens() {
+        let mut tok = tokenizer(r#"{"type": "Fuse"}"#, r#"{"<s>": 0, "a": 1, "b": 2}"#);
+        tok.add_special_tokens([tokenizers::AddedToken::from("<s>", true)]);
+        let e = Echo {
+            text: "<s>ab".into(),
+            ids: vec![0, 1, 2],
+            logprobs: Vec::new(),
+        };
+        let (_, offsets) = e.scored(&tok);
+        assert_eq!(
+            offsets,
+            [0, 3, 4],
+            "the text holds `<s>`, so `a` starts at 3"
+        );
     }
 
     #[test]
