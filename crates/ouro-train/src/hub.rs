@@ -395,6 +395,12 @@ pub(crate) fn data_files(data: &Path) -> Result<Vec<PathBuf>> {
 /// Whether a file name is a data file: Parquet, or JSON Lines / JSON, gzipped or not
 /// (Hub datasets ship `*.jsonl.gz`).
 fn is_data_file(name: &str) -> bool {
+    // Metadata that sits beside the rows: `datasets`' save_to_disk and card files, and
+    // ouro's own reports.
+    const METADATA: [&str; 3] = ["dataset_info.json", "dataset_infos.json", "state.json"];
+    if METADATA.contains(&name) || name.ends_with("report.json") {
+        return false;
+    }
     let text = name.strip_suffix(".gz").unwrap_or(name);
     name.ends_with(".parquet") || text.ends_with(".jsonl") || text.ends_with(".json")
 }

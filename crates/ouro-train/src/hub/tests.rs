@@ -164,3 +164,22 @@ fn a_broken_card_names_the_readme() {
         .to_string();
     assert!(e.contains("README.md") && e.contains("YAML"), "{e}");
 }
+
+#[test]
+fn metadata_beside_the_rows_is_not_read_as_data() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    for name in [
+        "rows.jsonl",
+        "more.json.gz",
+        "dataset_info.json",
+        "state.json",
+        "build_report.json",
+        "notes.txt",
+        "x.parquet.gz",
+    ] {
+        touch(dir, name);
+    }
+    let files = data_files(dir).unwrap();
+    assert_eq!(names(dir, &files), ["more.json.gz", "rows.jsonl"]);
+}
