@@ -590,6 +590,16 @@ fn numbered_requests_of_several_choices_take_consecutive_indices() {
     let content = [two("HumanEval/0#0"), two("HumanEval/0#1")].join("\n");
     let s = good_generations(&content, "openai-batch", &[]);
     assert_eq!(s.iter().map(|s| s.index).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    // A number that would place its choices past u32 is an error, not a panic or a
+    // wrapped index that collides with another sample.
+    bad_generations(
+        &two("HumanEval/0#2147483648"),
+        "openai-batch",
+        &[
+            "gens.jsonl:1:",
+            "'HumanEval/0#2147483648' places its 2 choice(s) past sample 4294967295",
+        ],
+    );
 }
 
 #[test]

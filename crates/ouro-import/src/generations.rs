@@ -148,11 +148,25 @@ pub fn import_generations(
                 )
             })?;
             let counter = next_index.entry(problem_id.clone()).or_insert(0);
-            let index = raw
-                .index
-                .or(id_index.map(|k| k * choices + raw.choice.unwrap_or(0)))
-                .unwrap_or(*counter);
-            *counter = (*counter).max(index + 1);
+            let placed = match id_index {
+                Some(k) => Some(
+                    k.checked_mul(choices)
+                        .and_then(|x| x.checked_add(raw.choice.unwrap_or(0)))
+                        .ok_or_else(|| {
+                            f.error(
+                                field,
+                                format!(
+                                    "'{}' places its {choices} choice(s) past sample {}",
+                                    raw.request_id,
+                                    u32::MAX
+                                ),
+                            )
+                        })?,
+                ),
+                None => None,
+            };
+            let index = raw.index.or(placed).unwrap_or(*counter);
+            *counter = (*counter).max(index.saturating_add(1));
             let model = raw
                 .model
                 .clone()

@@ -76,7 +76,7 @@ impl IdRule {
         field: &str,
     ) -> Result<(String, Option<u32>)> {
         match self {
-            IdRule::Default => Ok(default_split(raw, known)),
+            IdRule::Default => default_split(raw, known).map_err(|m| f.error(field, m)),
             IdRule::Pattern(re) => {
                 let caps = re.captures(raw).ok_or_else(|| {
                     f.error(
@@ -96,12 +96,16 @@ impl IdRule {
                     })?;
                 let index = match caps.name("index") {
                     None => None,
-                    Some(m) => Some(m.as_str().parse::<u32>().map_err(|_| {
-                        f.error(
-                            field,
-                            format!("index group '{}' of '{raw}' is not a number", m.as_str()),
-                        )
-                    })?),
+                    Some(m) => match sample_number(m.as_str(), raw) {
+                        Ok(Some(k)) => Some(k),
+                        Ok(None) => {
+                            return Err(f.error(
+                                field,
+                                format!("index group '{}' of '{raw}' is not a number", m.as_str()),
+                            ))
+                        }
+                        Err(e) => return Err(f.error(field, e)),
+                    },
                 };
                 Ok((id, index))
             }
@@ -122,24 +126,36 @@ impl IdRule {
 
 /// A known problem id as it is, else the part before the last `#` whose
 /// prefix is a known problem (ids such as `a#b#3` keep their own `#`).
-fn default_split(raw: &str, known: &HashSet<&str>) -> (String, Option<u32>) {
+fn default_split(raw: &str, known: &HashSet<&str>) -> Result<(String, Option<u32>), String> {
     if known.contains(raw) {
-        return (raw.to_string(), None);
+        return Ok((raw.to_string(), None));
     }
     for (at, _) in raw.rmatch_indices('#') {
         let (id, suffix) = (&raw[..at], &raw[at + 1..]);
         if known.contains(id) {
-            return (id.to_string(), suffix.parse().ok());
+            return Ok((id.to_string(), sample_number(suffix, raw)?));
         }
     }
     // Unknown either way: report the id as written before a numeric suffix,
     // the shape the error message asks for.
     match raw.rsplit_once('#') {
-        Some((id, suffix)) if suffix.parse::<u32>().is_ok() => {
-            (id.to_string(), suffix.parse().ok())
-        }
-        _ => (raw.to_string(), None),
+        Some((id, suffix)) => match sample_number(suffix, raw)? {
+            Some(k) => Ok((id.to_string(), Some(k))),
+            None => Ok((raw.to_string(), None)),
+        },
+        None => Ok((raw.to_string(), None)),
     }
+}
+
+/// A sample number written in an id: `None` when `s` is not all digits (a name), an
+/// error when it is digits past u32 (a number that cannot place a sample).
+fn sample_number(s: &str, raw: &str) -> Result<Option<u32>, String> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(None);
+    }
+    s.parse::<u32>()
+        .map(Some)
+        .map_err(|_| format!("sample number {s} in '{raw}' is larger than {}", u32::MAX))
 }
 
 #[cfg(test)]
@@ -175,6 +191,26 @@ mod tests {
         assert_eq!(resolve(&r, "a#b#2").unwrap(), ("a#b".into(), Some(2)));
         assert_eq!(resolve(&r, "a#b").unwrap(), ("a#b".into(), None));
         assert_eq!(resolve(&r, "nope#3").unwrap(), ("nope".into(), Some(3)));
+        // Digits past u32 are a number that cannot place a sample, not a name.
+        let err = resolve(&r, "HumanEval/25#4294967296")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "sample number 4294967296 in 'HumanEval/25#4294967296' is larger than 4294967295"
+            ),
+            "{err}"
+        );
+        let r = IdRule::pattern(r"^(?P<problem_id>HumanEval/\d+)-s(?P<index>.*)$").unwrap();
+        let err = resolve(&r, "HumanEval/25-s99999999999")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is larger than"), "{err}");
+        let err = resolve(&r, "HumanEval/25-sx").unwrap_err().to_string();
+        assert!(
+            err.contains("index group 'x' of 'HumanEval/25-sx' is not a number"),
+            "{err}"
+        );
     }
 
     #[test]
