@@ -114,19 +114,31 @@ impl Journal {
     /// Merges shards and journal into sorted, deduplicated `part-*.parquet`
     /// files and removes the journal. Returns the number of records.
     /// Returns every record's verdict count, resumed and new alike.
-    pub fn compact(mut self) -> Result<BTreeMap<String, usize>, ExecError> {
+    /// Records for which `keep` is false are dropped (verdicts that this run judged
+    /// again under other limits or another executor version); returns the verdict
+    /// counts on disk and how many were dropped.
+    pub fn compact(
+        mut self,
+        keep: impl Fn(&Execution) -> bool,
+    ) -> Result<(BTreeMap<String, usize>, usize), ExecError> {
         self.sync()?;
         let mut by_key: HashMap<String, Execution> = HashMap::new();
         let old_shards = list_shards(&self.dir)?;
+        let (journal, _) = read_journal(&self.path)?;
+        let mut dropped = 0;
         for shard in &old_shards {
             for rec in read_records::<Execution>(shard)? {
                 by_key.entry(rec.key()).or_insert(rec);
             }
         }
-        let (journal, _) = read_journal(&self.path)?;
         for rec in journal {
             by_key.entry(rec.key()).or_insert(rec);
         }
+        by_key.retain(|_, rec| {
+            let kept = keep(rec);
+            dropped += usize::from(!kept);
+            kept
+        });
         let mut all: Vec<Execution> = by_key.into_values().collect();
         all.sort_by(|a, b| {
             (
@@ -163,7 +175,7 @@ impl Journal {
                 .entry(rec.verdict.as_str().to_string())
                 .or_default() += 1;
         }
-        Ok(verdicts)
+        Ok((verdicts, dropped))
     }
 }
 

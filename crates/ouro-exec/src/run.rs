@@ -87,6 +87,10 @@ pub fn execute(
     let mut stats = ExecStats::default();
     let mut jobs = Vec::new();
     let mut queued = HashSet::new();
+    // This run's key of each (sample, suite) it judges: a verdict on disk for the same
+    // pair under other limits or another executor version is stale, and is replaced
+    // rather than kept beside the new one (one sample would then both pass and fail).
+    let mut current: HashMap<(String, u8), String> = HashMap::new();
     for sample in samples {
         let sample = Arc::new(sample);
         let Some(problem) = problems.get(&sample.problem_id) else {
@@ -101,6 +105,7 @@ pub fn execute(
             if !queued.insert(key.clone()) {
                 continue;
             }
+            current.insert((sample.sample_id.clone(), suite as u8), key.clone());
             stats.jobs += 1;
             if journal.is_done(&key) {
                 stats.resumed += 1;
@@ -179,7 +184,21 @@ pub fn execute(
         iso.dedup();
         stats.isolation = iso;
     }
-    stats.verdicts_on_disk = journal.compact()?;
+    let (on_disk, replaced) = journal.compact(|rec| {
+        current
+            .get(&(rec.sample_id.clone(), rec.suite as u8))
+            .is_none_or(|key| *key == rec.key())
+    })?;
+    if replaced > 0 {
+        let w = format!(
+            "replaced {replaced} verdicts in {} judged under other limits or another executor \
+             version",
+            out_dir.display()
+        );
+        tracing::warn!("{w}");
+        stats.warnings.push(w);
+    }
+    stats.verdicts_on_disk = on_disk;
     stats.records = stats.verdicts_on_disk.values().sum();
     stats.wall_s = t0.elapsed().as_secs_f64();
     Ok(stats)

@@ -110,6 +110,29 @@ fn execute_writes_one_record_per_sample_with_expected_verdicts() {
     )
     .unwrap();
     assert_eq!((again.resumed, again.executed, again.records), (14, 0, 14));
+    // Other limits judge every sample again, and their verdicts replace the old ones:
+    // one record per sample, never a pass beside a timeout of the same sample.
+    let mut tighter = opts.clone();
+    tighter.limits.output_bytes = opts.limits.output_bytes - 1;
+    let rerun = execute(
+        &tmp.path().join("problems"),
+        &tmp.path().join("samples"),
+        &out,
+        &tighter,
+    )
+    .unwrap();
+    assert_eq!((rerun.resumed, rerun.executed, rerun.records), (0, 14, 14));
+    assert!(
+        rerun
+            .warnings
+            .iter()
+            .any(|w| w.contains("replaced 14 verdicts")),
+        "{:?}",
+        rerun.warnings
+    );
+    let recs: Vec<Execution> = read_dir(&out).unwrap();
+    assert!(recs.iter().all(|r| r.limits == tighter.limits));
+    summary(&out);
 }
 
 /// Child side of the crash test: runs `execute` with the paths from the
