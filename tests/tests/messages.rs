@@ -501,6 +501,60 @@ fn executions_of_other_samples_are_an_error_in_build_and_fait() {
         );
         assert!(!out.exists());
     }
+    // Samples of another problem set (a wrong --problems) are an error, not an empty set.
+    let other = d.join("other-problems");
+    ouro_e2e::ouro_ok(&[
+        "problems",
+        "generate",
+        "--count",
+        "2",
+        "--out",
+        &arg(&other),
+    ]);
+    let (samples_b, executions_b) = &sets[1];
+    let err = failed(&[
+        "build",
+        "sft",
+        "--problems",
+        &arg(&other),
+        "--samples",
+        &arg(samples_b),
+        "--executions",
+        &arg(executions_b),
+        "--out",
+        &arg(&out),
+    ]);
+    assert!(
+        err.contains("none of the 1 samples in") && err.contains("drawn from another problem set"),
+        "{err}"
+    );
+    // Executions judged twice under other limits hold two verdicts per sample: refused.
+    let (samples_a, executions_a) = &sets[0];
+    let twice = d.join("twice");
+    std::fs::create_dir_all(&twice).unwrap();
+    let mut recs: Vec<ouro_data::Execution> = ouro_data::shard::read_dir(executions_a).unwrap();
+    let mut other_limits = recs[0].clone();
+    other_limits.limits.wall_ms += 1;
+    other_limits.verdict = ouro_data::Verdict::Timeout;
+    recs.push(other_limits);
+    ouro_data::shard::write_records(twice.join("part-00000-of-00001.parquet"), &recs).unwrap();
+    let err = failed(&[
+        "build",
+        "sft",
+        "--problems",
+        &arg(&problems),
+        "--samples",
+        &arg(samples_a),
+        "--executions",
+        &arg(&twice),
+        "--out",
+        &arg(&out),
+    ]);
+    assert!(
+        err.contains("holds two verdicts of sample") && err.contains("pass and timeout"),
+        "{err}"
+    );
+    assert!(!out.exists());
 }
 
 #[test]

@@ -265,6 +265,56 @@ pub fn check_executions_match(
     ))
 }
 
+/// That some of `samples` are of a problem in `problems`: a build over samples of
+/// another problem set (a wrong `--problems`) would otherwise write an empty dataset.
+pub fn check_samples_match(
+    problems: &[Problem],
+    problems_path: &std::path::Path,
+    samples: &[Sample],
+    samples_path: &std::path::Path,
+) -> std::result::Result<(), String> {
+    let Some(first) = samples.first() else {
+        return Ok(());
+    };
+    let ids: std::collections::HashSet<&str> =
+        problems.iter().map(|p| p.problem_id.as_str()).collect();
+    if samples.iter().any(|s| ids.contains(s.problem_id.as_str())) {
+        return Ok(());
+    }
+    Err(format!(
+        "none of the {} samples in {} is of a problem in {} (the first is of problem '{}'): \
+         were they drawn from another problem set?",
+        samples.len(),
+        samples_path.display(),
+        problems_path.display(),
+        first.problem_id
+    ))
+}
+
+/// That `executions` hold one verdict per sample and suite: two (judged under other
+/// limits, say) would count a sample twice and leave which one wins to chance.
+pub fn check_one_verdict_each(
+    executions: &[Execution],
+    executions_path: &std::path::Path,
+) -> std::result::Result<(), String> {
+    let mut seen: std::collections::HashMap<(&str, Suite), &Execution> = Default::default();
+    for e in executions {
+        if let Some(first) = seen.insert((e.sample_id.as_str(), e.suite), e) {
+            return Err(format!(
+                "{} holds two verdicts of sample '{}' ({:?} suite: {} and {}, judged under other \
+                 limits or another executor version); run `ouro execute` into it again, which \
+                 keeps the current ones",
+                executions_path.display(),
+                e.sample_id,
+                e.suite,
+                first.verdict.as_str(),
+                e.verdict.as_str()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Key of an execution, computable before it runs.
 pub fn execution_key(
     sample_id: &str,

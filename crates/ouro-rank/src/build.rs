@@ -58,6 +58,10 @@ pub fn load_inputs(inputs: &BuildInputs) -> Result<Loaded> {
         executions.extend(read_path::<Execution>(more)?);
     }
     ouro_data::check_executions_match(&samples, &inputs.samples, &executions, &inputs.executions)
+        .and_then(|()| {
+            ouro_data::check_samples_match(&problems, &inputs.problems, &samples, &inputs.samples)
+        })
+        .and_then(|()| ouro_data::check_one_verdict_each(&executions, &inputs.executions))
         .map_err(BuildError::Invalid)?;
     let mut benchmarks = Vec::new();
     for p in inputs.eval_problems.iter().chain(&inputs.benchmarks) {
