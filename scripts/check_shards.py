@@ -6,7 +6,9 @@ Usage: check_shards.py DATASET_ROOT [CONFIG ...]
 For each config directory (`<root>/<config>/train-*.parquet`) it checks that
  - every text column is `string`, never `large_string`;
  - the TRL columns of the config are present with the right types;
- - `datasets.load_dataset("parquet", data_files=...)` loads it with the same row count.
+ - `datasets.load_dataset("parquet", data_files=...)` loads it with the same row count;
+ - the directory itself reads as a table (`pyarrow.parquet.read_table(DIR)`, what
+   `pandas.read_parquet(DIR)` calls): nothing else in it looks like data.
 Exits non-zero with a message naming the file and column on the first failure.
 """
 import glob
@@ -62,6 +64,9 @@ def check_config(root, config):
     for name in TRL_COLUMNS.get(config, {}):
         if name not in ds.column_names:
             sys.exit(f"{root}/{config}: datasets sees no column '{name}'")
+    whole = pq.read_table(os.path.join(root, config))
+    if whole.num_rows != rows:
+        sys.exit(f"{root}/{config}: read_table of the directory gave {whole.num_rows} rows, not {rows}")
     print(f"ok {config}: {rows} rows in {len(files)} file(s)")
 
 

@@ -474,7 +474,7 @@ fn short_problems_are_resampled_up_to_the_cap() {
     }
     assert!(attempts.values().all(|&n| n <= 5), "{attempts:?}");
     let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(round.join("dataset/sft/build_report.json")).unwrap(),
+        &std::fs::read_to_string(round.join("dataset/sft/_build_report.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(report["pool"]["samples"].as_u64(), Some(all.len() as u64));

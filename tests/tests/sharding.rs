@@ -271,4 +271,11 @@ fn two_identical_runs_write_identical_datasets() {
             assert!(x == y, "{config}/{name} differs between two identical runs");
         }
     }
+    // The dataset card is part of the dataset: no build time in it (its provenance names
+    // each run's own input directories).
+    let card = |run: &PathBuf| std::fs::read_to_string(run.join("dataset/README.md")).unwrap();
+    assert_eq!(
+        card(&runs[0]).replace("/first/", "/second/"),
+        card(&runs[1])
+    );
 }

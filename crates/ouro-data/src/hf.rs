@@ -13,6 +13,20 @@ use crate::fsutil::{atomic_write, remove_stale_temp_files};
 use crate::schema::Record;
 use crate::shard::{ShardWriter, WriteOptions};
 
+/// The report a command writes beside a config's files. Its leading `_` keeps it out of
+/// the config for Parquet readers (pyarrow, pandas, dask skip `_` and `.` names), so
+/// `pandas.read_parquet("OUT/sft")` reads the rows alone.
+pub const CONFIG_REPORT: &str = "_build_report.json";
+
+/// The report of the config in `config_dir`, if it has one (also under the name that
+/// datasets written before 2026-12-07 used, `build_report.json`).
+pub fn config_report(config_dir: &Path) -> Option<PathBuf> {
+    [CONFIG_REPORT, "build_report.json"]
+        .iter()
+        .map(|name| config_dir.join(name))
+        .find(|p| p.is_file())
+}
+
 /// Streams the rows of one config into `train-*.parquet` files.
 ///
 /// Files are written under hidden staging names and renamed to

@@ -427,12 +427,11 @@ pub fn run(
 }
 
 /// FAIT's configs are named `sft` and `dpo`, as `ouro build`'s are: writing into a build's
-/// dataset would silently replace its rows and leave its `build_report.json` describing data
+/// dataset would silently replace its rows and leave its `_build_report.json` describing data
 /// that is gone. A FAIT dataset of its own (a rerun) is replaced as usual.
 fn refuse_build_dataset(out: &Path) -> Result<(), EditsError> {
     for config in ["sft", "dpo"] {
-        let report = out.join(config).join("build_report.json");
-        if report.exists() {
+        if let Some(report) = ouro_data::hf::config_report(&out.join(config)) {
             return Err(EditsError::Input(format!(
                 "{}: holds the '{config}' config `ouro build` wrote ({}); FAIT writes configs \
                  named sft and dpo and would replace it: choose another --out",

@@ -2,7 +2,7 @@
 //!
 //! Each entry point reads its input shards, builds cleaned and ranked pools
 //! ([`crate::pool`]), selects rows, writes `<out>/<config>/train-*.parquet`
-//! and `<out>/<config>/build_report.json`, and (re)writes the dataset card
+//! and `<out>/<config>/_build_report.json`, and (re)writes the dataset card
 //! `<out>/README.md` from every report found under `<out>`, so building
 //! several configs into one directory yields one card listing all of them.
 //! Every write is atomic; bad input is counted in the report, never fatal.
@@ -201,7 +201,7 @@ fn versions() -> serde_json::Value {
 }
 
 /// What every config's build shares: its inputs, options, output root and start time.
-/// [`Build::finish`] writes the config's rows and its `build_report.json`.
+/// [`Build::finish`] writes the config's rows and its `_build_report.json`.
 struct Build<'a> {
     inputs: &'a BuildInputs,
     options: &'a BuildOptions,
@@ -243,7 +243,13 @@ impl<'a> Build<'a> {
             versions: versions(),
             seconds: self.started.elapsed().as_secs_f64(),
         };
-        let path = self.out_dir.join(config).join("build_report.json");
+        let dir = self.out_dir.join(config);
+        let legacy = dir.join("build_report.json");
+        if legacy.is_file() {
+            // A rebuild of a dataset written before the report's rename: one report only.
+            std::fs::remove_file(&legacy).map_err(|e| DataError::io(&legacy, e))?;
+        }
+        let path = dir.join(ouro_data::hf::CONFIG_REPORT);
         ouro_data::fsutil::atomic_write_json(&path, &report)?;
         crate::card::write_card(self.out_dir)?;
         Ok(report)

@@ -1,6 +1,6 @@
 //! The dataset card: the lead's generic HF card plus ouro-rank's sections.
 //!
-//! The card is rebuilt from every `<out>/<config>/build_report.json`, so it
+//! The card is rebuilt from every `<out>/<config>/_build_report.json`, so it
 //! always describes all configs present, whichever was built last.
 
 use std::collections::BTreeMap;
@@ -20,8 +20,7 @@ pub fn read_reports(out_dir: &Path) -> Result<Vec<BuildReport>, DataError> {
     let mut reports = Vec::new();
     let entries = std::fs::read_dir(out_dir).map_err(|e| DataError::io(out_dir, e))?;
     for entry in entries.flatten() {
-        let path = entry.path().join("build_report.json");
-        if path.is_file() {
+        if let Some(path) = ouro_data::hf::config_report(&entry.path()) {
             let text = std::fs::read_to_string(&path).map_err(|e| DataError::io(&path, e))?;
             let r: BuildReport = serde_json::from_str(&text)
                 .map_err(|e| DataError::invalid(&path, format!("not a build report: {e}")))?;
@@ -54,14 +53,15 @@ fn benchmark_names(r: &BuildReport) -> String {
 /// Markdown sections for the reports: per-config summary, pair kinds, metrics, cleaning, warnings.
 pub fn card_sections(reports: &[BuildReport]) -> Vec<(String, String)> {
     let mut sections = Vec::new();
-    let mut summary = String::from("| config | rows | ranker | built in |\n|---|---:|---|---:|\n");
+    // No build time here: the card is part of the dataset, and two identical builds must
+    // write identical datasets (the time stays in each `_build_report.json`).
+    let mut summary = String::from("| config | rows | ranker |\n|---|---:|---|\n");
     for r in reports {
         summary.push_str(&format!(
-            "| `{}` | {} | {} | {:.2} s |\n",
+            "| `{}` | {} | {} |\n",
             r.config,
             r.rows,
-            r.options.ranker.label(),
-            r.seconds
+            r.options.ranker.label()
         ));
     }
     sections.push(("Build".to_string(), summary));

@@ -371,7 +371,7 @@ pub(crate) fn source_files(src: &DataSource) -> Result<Vec<PathBuf>> {
 
 /// The data files under `data`: the file itself, or the `*.parquet` files
 /// below the directory (else its `*.jsonl` / `*.json` files), in path order.
-/// One format per dataset: a shard directory's `build_report.json` is not data.
+/// One format per dataset: a shard directory's `_build_report.json` is not data.
 pub(crate) fn data_files(data: &Path) -> Result<Vec<PathBuf>> {
     if data.is_file() {
         return Ok(vec![data.to_path_buf()]);

@@ -32,7 +32,7 @@ pub enum Target {
 /// Build SFT rows, DPO pairs or repair records from problems, samples and their executions.
 ///
 /// Output is a Hugging Face dataset directory: `<out>/<config>/train-*.parquet`,
-/// `<out>/<config>/build_report.json` and a `README.md` card listing every config built there.
+/// `<out>/<config>/_build_report.json` and a `README.md` card listing every config built there.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   ouro build sft --problems run/problems --samples run/round-01/samples \\

@@ -95,10 +95,9 @@ pub(super) fn reference_rows(problems: &[Problem], format: CompletionFormat) -> 
 
 /// The B-STaR balance score the SFT build recorded in its report, if it built one.
 pub(super) fn sft_balance(dataset: &Path) -> Result<Option<f64>> {
-    let path = dataset.join("sft").join("build_report.json");
-    if !path.exists() {
+    let Some(path) = ouro_data::hf::config_report(&dataset.join("sft")) else {
         return Ok(None);
-    }
+    };
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let report: ouro_rank::build::BuildReport =
