@@ -171,6 +171,58 @@ fn truncated_json_names_the_line() {
 }
 
 #[test]
+fn test_scripts_that_cannot_run_or_cannot_fail_are_caught() {
+    // One that does not parse would fail every sample for its own fault: an error.
+    let broken = GOOD.replace("assert f() == 1", "def check(candidate:\\n    assert");
+    bad_problems(
+        format!("{GOOD}\n{broken}\n").as_bytes(),
+        "humaneval",
+        &[],
+        &[
+            "input.jsonl:2:",
+            "field 'test'",
+            "the test script does not parse (its line 1:",
+        ],
+        1,
+    );
+    // Stdin/stdout problems need a case.
+    bad_problems(
+        br#"{"problem_id": "io/0", "prompt": "read two ints", "tests": []}"#,
+        "jsonl",
+        &[],
+        &[
+            "input.jsonl:1:",
+            "field 'tests'",
+            "no {input, output} cases",
+        ],
+        1,
+    );
+    // One that asserts nothing passes every sample: imported, with a warning.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("vacuous.jsonl");
+    let vacuous = GOOD
+        .replace("T/0", "T/1")
+        .replace("assert f() == 1", "def check(candidate):\\n    pass\\n");
+    std::fs::write(&input, format!("{GOOD}\n{vacuous}\n")).unwrap();
+    let out = dir.path().join("out");
+    let o = ouro(&[
+        "import",
+        "problems",
+        "--format",
+        "humaneval",
+        &input.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 problem(s) have tests with no assert or raise, which every sample passes (first: T/1)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn wrong_type_names_the_field() {
     let content = GOOD.replace("\"entry_point\": \"f\"", "\"entry_point\": [1]");
     bad_problems(

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use ouro_data::{IoCase, Problem, Tests};
+use ouro_python::lint::TestScript;
 use serde_json::Value;
 
 use crate::jsonl::{kind, read_jsonl, Fields, Result};
@@ -87,6 +88,7 @@ pub fn import_problems(path: &Path, format: ProblemFormat, map: &FieldMap) -> Re
     let lines = read_jsonl(path)?;
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut problems = Vec::with_capacity(lines.len());
+    let (mut checks_nothing, mut first_checks_nothing) = (0usize, None::<String>);
     for line in &lines {
         let f = Fields::new(path, line);
         let problem = match format {
@@ -116,6 +118,37 @@ pub fn import_problems(path: &Path, format: ProblemFormat, map: &FieldMap) -> Re
                  the function it names (with --format jsonl: --map entry_point=FIELD)",
             ));
         }
+        let tests_field = match format {
+            ProblemFormat::Jsonl => map.source("tests"),
+            ProblemFormat::HumanEval => "test",
+            ProblemFormat::Mbpp => "test_list",
+            ProblemFormat::Apps => "input_output",
+        };
+        for tests in std::iter::once(&problem.tests).chain(&problem.audit_tests) {
+            match tests {
+                Tests::AssertScript { script } => match ouro_python::lint::test_script(script) {
+                    TestScript::Checks => {}
+                    TestScript::ChecksNothing => {
+                        checks_nothing += 1;
+                        first_checks_nothing.get_or_insert_with(|| problem.problem_id.clone());
+                    }
+                    TestScript::SyntaxError(m) => {
+                        return Err(f.error(
+                            tests_field,
+                            format!(
+                                "the test script does not parse (its line {}: {}): every sample \
+                                 would fail it",
+                                m.line, m.message
+                            ),
+                        ))
+                    }
+                },
+                Tests::IoCases { cases } if cases.is_empty() => {
+                    return Err(f.error(tests_field, "no {input, output} cases"))
+                }
+                Tests::IoCases { .. } => {}
+            }
+        }
         if let Some(first) = seen.insert(problem.problem_id.clone(), line.number) {
             return Err(f.error(
                 "problem_id",
@@ -126,6 +159,13 @@ pub fn import_problems(path: &Path, format: ProblemFormat, map: &FieldMap) -> Re
             ));
         }
         problems.push(problem);
+    }
+    if let Some(first) = first_checks_nothing {
+        tracing::warn!(
+            "{}: {checks_nothing} problem(s) have tests with no assert or raise, which every \
+             sample passes (first: {first})",
+            path.display()
+        );
     }
     Ok(problems)
 }

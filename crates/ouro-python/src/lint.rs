@@ -69,6 +69,39 @@ pub fn lint_with(source: &str, semantics: Semantics) -> Vec<LintMessage> {
     out
 }
 
+/// What an importer needs to know of a test script before any sample runs it.
+#[derive(Debug, PartialEq)]
+pub enum TestScript {
+    /// It can fail a sample: an `assert` or a `raise` somewhere.
+    Checks,
+    /// It parses but asserts and raises nothing: every sample would pass it.
+    ChecksNothing,
+    /// It does not parse (the error CPython would report first): every sample would
+    /// fail it for the script's fault.
+    SyntaxError(LintMessage),
+}
+
+/// Classifies a test script (see [`TestScript`]).
+pub fn test_script(source: &str) -> TestScript {
+    match parse_module(source) {
+        Ok(parsed) => {
+            let checks = parsed
+                .tokens()
+                .iter()
+                .any(|t| matches!(t.kind(), TokenKind::Assert | TokenKind::Raise));
+            if checks {
+                TestScript::Checks
+            } else {
+                TestScript::ChecksNothing
+            }
+        }
+        Err(_) => match lint(source).into_iter().next() {
+            Some(m) => TestScript::SyntaxError(m),
+            None => TestScript::Checks,
+        },
+    }
+}
+
 /// True when [`lint`] reports nothing.
 pub fn is_clean(source: &str) -> bool {
     lint(source).is_empty()

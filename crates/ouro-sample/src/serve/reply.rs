@@ -460,7 +460,8 @@ mod tests {
     #[test]
     fn an_echoed_prompts_offsets_count_its_special_tokens() {
         let mut tok = tokenizer(r#"{"type": "Fuse"}"#, r#"{"<s>": 0, "a": 1, "b": 2}"#);
-        tok.add_special_tokens([tokenizers::AddedToken::from("<s>", true)]);
+        tok.add_special_tokens([tokenizers::AddedToken::from("<s>", true)])
+            .unwrap();
         let e = Echo {
             text: "<s>ab".into(),
             ids: vec![0, 1, 2],
