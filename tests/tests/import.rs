@@ -369,6 +369,49 @@ fn mapped_jsonl_checks_nested_test_cases() {
 }
 
 #[test]
+fn problems_generate_jsonl_imports_back_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("p.jsonl");
+    ouro_e2e::ouro_ok(&[
+        "problems",
+        "generate",
+        "--count",
+        "3",
+        "--out",
+        &dir.path().join("p").display().to_string(),
+        "--jsonl",
+        &jsonl.display().to_string(),
+    ]);
+    let out = dir.path().join("back");
+    ouro_e2e::ouro_ok(&[
+        "import",
+        "problems",
+        "--format",
+        "jsonl",
+        &jsonl.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]);
+    let (a, b): (Vec<ouro_data::Problem>, Vec<ouro_data::Problem>) = (
+        ouro_data::shard::read_dir(dir.path().join("p")).unwrap(),
+        ouro_data::shard::read_dir(&out).unwrap(),
+    );
+    let tests = |v: &[ouro_data::Problem]| v.iter().map(|p| p.tests.clone()).collect::<Vec<_>>();
+    assert_eq!(tests(&a), tests(&b));
+    bad_problems(
+        br#"{"problem_id": "x", "prompt": "p", "tests": {"kind": "nope"}}"#,
+        "jsonl",
+        &[],
+        &[
+            "input.jsonl:1:",
+            "field 'tests'",
+            "an object here must be ouro's",
+        ],
+        1,
+    );
+}
+
+#[test]
 fn unreadable_path_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.jsonl");

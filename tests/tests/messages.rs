@@ -428,7 +428,8 @@ fn lintseq_jsonl_that_is_broken_or_read_with_the_wrong_fields_is_an_error() {
     let input = dir.path().join("in.jsonl");
     let out = dir.path().join("out");
     for (text, extra, want) in [
-        ("{\"code\": \"x = 1\\n\"}\n{\"code\": \n", &[][..], "in.jsonl:2: not a JSON object"),
+        ("{\"code\": \"x = 1\\n\"}\n{\"code\": \n", &[][..], "in.jsonl:2: invalid JSON: EOF while parsing"),
+        ("{\"code\": \"x = 1\\n\"}\n[1]\n", &[][..], "in.jsonl:2: expected a JSON object, found an array"),
         ("\n\n", &[][..], "the file has no JSON lines"),
         (
             "{\"code\": \"x = 1\\n\"}\n",
@@ -443,6 +444,9 @@ fn lintseq_jsonl_that_is_broken_or_read_with_the_wrong_fields_is_an_error() {
         assert!(err.contains(want), "{err}");
         assert!(!out.exists());
     }
+    // A byte-order mark and Windows line ends, as editors write them, are read.
+    std::fs::write(&input, "\u{feff}{\"code\": \"x = 1\\n\"}\r\n").unwrap();
+    ouro_e2e::ouro_ok(&["lintseq", "--input", &arg(&input), "--out", &arg(&out)]);
 }
 
 #[test]

@@ -238,8 +238,12 @@ fn read_jsonl(
     fields: &JsonlFields,
     bad: &mut Vec<BadProgram>,
 ) -> Result<Vec<ProgramInput>, EditsError> {
-    let bytes =
+    let mut bytes =
         std::fs::read(path).map_err(|e| EditsError::Input(format!("{}: {e}", path.display())))?;
+    // A byte-order mark, as Windows editors write: not part of the first line's JSON.
+    if bytes.starts_with(b"\xef\xbb\xbf") {
+        bytes.drain(..3);
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -257,13 +261,19 @@ fn read_jsonl(
             });
             continue;
         };
-        // A line that is not JSON is a broken file, not a program to skip.
-        let value: serde_json::Value = serde_json::from_str(text)
-            .ok()
-            .filter(serde_json::Value::is_object)
-            .ok_or_else(|| {
-                EditsError::Input(format!("{}:{}: not a JSON object", path.display(), i + 1))
-            })?;
+        // A line that is not a JSON object is a broken file, not a program to skip.
+        let broken =
+            |why: String| EditsError::Input(format!("{}:{}: {why}", path.display(), i + 1));
+        let value: serde_json::Value = match serde_json::from_str(text) {
+            Ok(v @ serde_json::Value::Object(_)) => v,
+            Ok(other) => {
+                return Err(broken(format!(
+                    "expected a JSON object, found {}",
+                    ouro_data::jsonl::kind(&other)
+                )))
+            }
+            Err(e) => return Err(broken(format!("invalid JSON: {e}"))),
+        };
         let get = |f: &str| value.get(f).and_then(|v| v.as_str()).map(str::to_string);
         let id = fields
             .id

@@ -404,10 +404,23 @@ fn mapped_tests(f: &Fields, field: &str) -> Result<Option<Tests>> {
             }
             Ok(Some(Tests::IoCases { cases }))
         }
+        // ouro's own form, as `ouro problems generate --jsonl` writes it.
+        Some(obj @ Value::Object(_)) => serde_json::from_value::<Tests>(obj.clone())
+            .map(Some)
+            .map_err(|e| {
+                f.error(
+                    field,
+                    format!(
+                        "an object here must be ouro's {{\"kind\": \"assert_script\", \"script\"}} \
+                         or {{\"kind\": \"io_cases\", \"cases\"}}: {e}"
+                    ),
+                )
+            }),
         Some(other) => Err(f.error(
             field,
             format!(
-                "expected an assert script (string) or a list of {{input, output}} cases, found {}",
+                "expected an assert script (string), a list of {{input, output}} cases or ouro's \
+                 {{kind, ...}} object, found {}",
                 kind(other)
             ),
         )),
