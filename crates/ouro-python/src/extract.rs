@@ -128,7 +128,27 @@ fn starts_code(line: &str) -> bool {
         "try:",
         "print(",
     ];
-    STARTS.iter().any(|s| line.starts_with(s)) || is_assignment(line)
+    STARTS.iter().any(|s| line.starts_with(s)) || is_assignment(line) || is_call(line)
+}
+
+/// A statement that is one call of a (dotted) name: `main()`, `sys.setrecursionlimit(10**6)`.
+/// Prose puts a space or a word before its brackets; a call runs up to its `(`.
+fn is_call(line: &str) -> bool {
+    let line = line.trim_end();
+    let Some(open) = line.find('(') else {
+        return false;
+    };
+    let name = &line[..open];
+    !name.is_empty()
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+        && !name.ends_with('.')
+        && line.ends_with(')')
 }
 
 fn is_assignment(line: &str) -> bool {
@@ -371,6 +391,27 @@ mod tests {
             extract_code(c, PROMPT, "add").unwrap(),
             "import math\ndef add(a, b):\n    return a + b\n"
         );
+    }
+
+    #[test]
+    fn bare_calls_are_code_not_where_the_code_ends() {
+        // A stdin program's call of its main function is its last statement.
+        let c = "def main():\n    print(int(input()) * 2)\n\nmain()\n";
+        assert_eq!(extract_code(c, "", "").unwrap(), c);
+        let c = "Here:\nimport sys\nsys.setrecursionlimit(10000)\ndef add(a, b):\n    return a + b\nDone (it adds).";
+        assert_eq!(
+            extract_code(c, PROMPT, "add").unwrap(),
+            "import sys\nsys.setrecursionlimit(10000)\ndef add(a, b):\n    return a + b\n"
+        );
+        for prose in [
+            "Call it (like this)",
+            "So f(x) works",
+            "Done.",
+            "add (a, b)",
+            "x.(1)",
+        ] {
+            assert!(!is_call(prose), "{prose}");
+        }
     }
 
     #[test]
