@@ -318,13 +318,16 @@ fn a_redirect_is_named_not_followed_as_a_get() {
 #[test]
 fn requests_in_flight_that_succeed_after_the_failures_stop_the_run_are_no_panic() {
     // The first 8 requests fail; those already sent when the run stops succeed. The server
-    // answers one request at a time, and holds each success back long enough that the
-    // client has read all 8 failures first (which worker reads its reply first is
-    // otherwise a race: a success read early means the run is not stopped at all).
+    // answers one request at a time: each failure takes 50 ms, so while it is answered the
+    // other workers have their next requests in flight (with instant failures the run
+    // could stop before any was sent), and each success is held back long enough that
+    // the client has read all 8 failures first (a success read early means the run is
+    // not stopped at all).
     let served = Arc::new(AtomicUsize::new(0));
     let count = served.clone();
     let server = Scripted::start(Box::new(move |b: &Value, _: u32| {
         if count.fetch_add(1, Ordering::SeqCst) < 8 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
             (400, json!({"error": {"message": "prompt too long"}}), None)
         } else {
             std::thread::sleep(std::time::Duration::from_millis(300));
