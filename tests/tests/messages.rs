@@ -273,6 +273,20 @@ fn numbers_outside_their_range_are_usage_errors() {
             "--budget",
             "uniform:0",
         ],
+        &[
+            "build",
+            "dpo",
+            "--problems",
+            "p",
+            "--samples",
+            "s",
+            "--executions",
+            "e",
+            "--out",
+            "o",
+            "--ranker",
+            "nope",
+        ],
     ] {
         let o = ouro(args);
         let code = o.status.code();

@@ -413,6 +413,7 @@ pub fn run(
     let samples_path = samples;
     let samples: Vec<Sample> = read_dir(samples_path)?;
     ouro_data::check_executions_match(&samples, samples_path, &executions, executions_path)
+        .and_then(|()| ouro_data::check_one_verdict_each(&executions, executions_path))
         .map_err(EditsError::Input)?;
     let problems: Vec<Problem> = read_dir(problems)?;
     refuse_build_dataset(out)?;

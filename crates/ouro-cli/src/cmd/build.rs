@@ -14,6 +14,14 @@ use ouro_rank::pairs::{CompletionFormat, NegativeChoice};
 use ouro_rank::rankers::{PageRankOptions, Ranker};
 use ouro_rank::sft::Budget;
 
+/// A clap value parser that keeps the text but checks it with `parse` first, so a bad
+/// value is a usage error (exit 2) like every other bad flag value.
+fn checked<T: 'static>(
+    parse: fn(&str) -> Result<T, String>,
+) -> impl Fn(&str) -> Result<String, String> + Clone + Send + Sync + 'static {
+    move |s| parse(s).map(|_| s.to_string())
+}
+
 /// Which dataset config to build.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -89,8 +97,9 @@ pub struct Args {
     /// substrings of benchmark docstrings and solutions) or `ngram` (shared token n-grams).
     #[arg(long, default_value = "substring")]
     pub decontaminate: String,
-    /// Ranker: pass_rate, codet, pagerank, b4 or b4:<beta0> (1e4, 1e5, 1e6).
-    #[arg(long, default_value = "pass_rate")]
+    /// Ranker: pass_rate, codet, pagerank, b4 or b4:<beta0> (a positive number; the B4
+    /// paper uses 1e4, 1e5 and 1e6).
+    #[arg(long, default_value = "pass_rate", value_parser = checked(Ranker::parse))]
     pub ranker: String,
     /// PageRank damping d.
     #[arg(long, default_value_t = 0.85, value_parser = super::unit_interval)]
@@ -106,7 +115,7 @@ pub struct Args {
     #[arg(long, value_parser = ["code", "fenced", "continuation"], default_value = "code")]
     pub completion_format: String,
     /// SFT budget: uniform:K or prop2diff:K.
-    #[arg(long, default_value = "uniform:4")]
+    #[arg(long, default_value = "uniform:4", value_parser = checked(Budget::parse))]
     pub budget: String,
     /// SFT rows per problem at most.
     #[arg(long, default_value_t = 8, value_parser = super::at_least_one)]
