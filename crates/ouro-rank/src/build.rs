@@ -19,6 +19,7 @@ use crate::decontam::Decontaminator;
 use crate::metrics::{bstar_balance, mean_pass_at_k};
 use crate::pairs::{mutant_samples, pairs_for_pool, EfficiencyMeasure, PairStats};
 use crate::pool::{build_pools, Pool, PoolOptions, PoolStats};
+use crate::render::CompletionFormat;
 use crate::repair::{repair_records, RepairStats};
 use crate::sft::{select_sft, SftStats};
 
@@ -122,6 +123,62 @@ pub fn pools_from(loaded: &Loaded, o: &BuildOptions) -> Result<(Vec<Pool>, PoolS
         ));
     }
     Ok((pools, st))
+}
+
+/// The pools whose programs can be written as `fmt`: for continuations,
+/// without the candidates and reference solutions that do not start with the
+/// prompt (counted and warned about in `st`). Other formats fit every program.
+pub fn fitting<'p>(
+    pools: &'p [Pool],
+    fmt: CompletionFormat,
+    st: &mut PoolStats,
+) -> std::borrow::Cow<'p, [Pool]> {
+    let fits = |p: &Pool, code: &str| fmt.fits(&p.problem.prompt, code);
+    let unfit = |p: &Pool| {
+        p.candidates.iter().any(|c| !fits(p, &c.code))
+            || p.problem
+                .reference_solution
+                .as_deref()
+                .is_some_and(|r| !fits(p, r))
+    };
+    if !pools.iter().any(unfit) {
+        return std::borrow::Cow::Borrowed(pools);
+    }
+    let mut first: Option<String> = None;
+    let mut left_out = 0;
+    let kept = pools
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            let before = p.candidates.len();
+            p.candidates.retain(|c| {
+                let keep = fmt.fits(&p.problem.prompt, &c.code);
+                if !keep && first.is_none() {
+                    first = Some(c.sample.sample_id.clone());
+                }
+                keep
+            });
+            left_out += before - p.candidates.len();
+            if p.problem
+                .reference_solution
+                .as_deref()
+                .is_some_and(|r| !fits(&p, r))
+            {
+                first.get_or_insert_with(|| {
+                    format!("the reference solution of {}", p.problem.problem_id)
+                });
+                p.problem.reference_solution = None;
+                left_out += 1;
+            }
+            p
+        })
+        .collect();
+    st.not_continuations += left_out;
+    st.warnings.push(format!(
+        "{left_out} programs do not start with their problem's prompt, so they cannot be written as its continuation and were left out (first: {}); build with --completion-format code to keep whole programs",
+        first.unwrap_or_default()
+    ));
+    std::borrow::Cow::Owned(kept)
 }
 
 /// The problems none of whose filter-suite passes was judged in process
@@ -260,9 +317,10 @@ impl<'a> Build<'a> {
 pub fn build_sft(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<BuildReport> {
     let build = Build::start(inputs, o, out_dir);
     let loaded = load_inputs(inputs)?;
-    let (pools, pst) = pools_from(&loaded, o)?;
+    let (pools, mut pst) = pools_from(&loaded, o)?;
     let mut st = SftStats::default();
-    let rows: Vec<SftRecord> = select_sft(&pools, &o.sft, o.completion_format, &mut st);
+    let fit = fitting(&pools, o.completion_format, &mut pst);
+    let rows: Vec<SftRecord> = select_sft(&fit, &o.sft, o.completion_format, &mut st);
     let sel = serde_json::to_value(&st).expect("stats serialise");
     build.finish("sft", &rows, (&pools, &pst), sel)
 }
@@ -273,10 +331,10 @@ pub fn build_dpo(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Resu
     let loaded = load_inputs(inputs)?;
     let (pools, mut pst) = pools_from(&loaded, o)?;
     pst.warn_about_pairs();
+    let fit = fitting(&pools, o.completion_format, &mut pst);
     let per_pool: Vec<(Vec<DpoRecord>, PairStats)> = {
         use rayon::prelude::*;
-        pools
-            .par_iter()
+        fit.par_iter()
             .map(|p| {
                 let mut st = PairStats::default();
                 let rows = pairs_for_pool(p, &o.pairs, o.completion_format, &mut st);

@@ -98,6 +98,9 @@ pub struct PoolStats {
     pub dedup: DedupStats,
     pub decontaminated_samples: usize,
     pub decontaminated_problems: usize,
+    /// Samples (and reference solutions) left out of continuation rows
+    /// because they do not start with the prompt.
+    pub not_continuations: usize,
     /// Problems whose iterative ranker (PageRank) stopped at its cap unconverged.
     pub ranker_not_converged: usize,
     pub false_positives: FalsePositives,

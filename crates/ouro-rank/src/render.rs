@@ -42,7 +42,8 @@ pub enum CompletionFormat {
     Code,
     Fenced,
     /// What follows the prompt (base models continuing a function
-    /// signature). A program that does not start with the prompt is kept whole.
+    /// signature). Only programs that start with the prompt can be written
+    /// so ([`CompletionFormat::fits`]); builds leave the others out.
     Continuation,
 }
 
@@ -58,6 +59,14 @@ impl CompletionFormat {
             }
             CompletionFormat::Continuation => code.strip_prefix(prompt).unwrap_or(code).to_string(),
         }
+    }
+
+    /// Whether `code` can be written in this format after `prompt`. A
+    /// continuation of a program that does not start with the prompt would
+    /// be the whole program after the prompt: a second signature, and a row
+    /// no execution judged.
+    pub fn fits(self, prompt: &str, code: &str) -> bool {
+        self != CompletionFormat::Continuation || code.starts_with(prompt)
     }
 
     /// Where char 0 of the code lands in the completion (negative: the

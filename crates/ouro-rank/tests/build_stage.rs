@@ -518,3 +518,66 @@ fn a_failing_group_that_outranks_every_pass_never_drops_a_correctness_pair() {
         assert_eq!(report.pool["ranker_not_converged"], 0, "{ranker}");
     }
 }
+
+#[test]
+fn continuation_rows_leave_out_programs_that_do_not_start_with_the_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    const PROMPT: &str = "def f(x):\n";
+    let mut p = problem("p", Some("def f(x):\n    return x + 1\n"));
+    p.prompt = PROMPT.into();
+    let mut q = problem("q", Some("import math\n\ndef f(x):\n    return x + 1\n"));
+    q.prompt = PROMPT.into();
+    let continued = sample("p", 0, &format!("{PROMPT}    return x + 1\n"));
+    let rewritten = sample("p", 1, "import math\n\ndef f(x):\n    return 1 + x\n");
+    let wrong = sample("p", 2, &format!("{PROMPT}    return 2\n"));
+    let wrong_whole = sample(
+        "p",
+        3,
+        "def g(x):\n    return 2\n\ndef f(x):\n    return g(x)\n",
+    );
+    let s = vec![continued, rewritten, wrong, wrong_whole];
+    let e = vec![
+        exec(&s[0], Suite::Filter, &[true, true], 1.0),
+        exec(&s[1], Suite::Filter, &[true, true], 1.0),
+        exec(&s[2], Suite::Filter, &[false, true], 1.0),
+        exec(&s[3], Suite::Filter, &[false, true], 1.0),
+    ];
+    write_records(root.join("problems.parquet"), &[p, q]).unwrap();
+    std::fs::create_dir_all(root.join("samples")).unwrap();
+    write_records(root.join("samples/part-00000.parquet"), &s).unwrap();
+    std::fs::create_dir_all(root.join("executions")).unwrap();
+    write_records(root.join("executions/part-00000.parquet"), &e).unwrap();
+
+    let mut o = BuildOptions {
+        completion_format: ouro_rank::pairs::CompletionFormat::Continuation,
+        ..BuildOptions::default()
+    };
+    o.sft.reference_fraction = 0.5;
+    let out = root.join("out");
+    let report = build_sft(&inputs(root), &o, &out).unwrap();
+    let rows: Vec<SftRecord> = read_dir(out.join("sft")).unwrap();
+    // The rewritten pass and q's reference (which opens with an import) would
+    // be written whole after the prompt: a second signature.
+    let completions: Vec<&str> = rows.iter().map(|r| r.completion.as_str()).collect();
+    assert_eq!(completions, vec!["    return x + 1\n"; 2], "{rows:#?}");
+    assert_eq!(report.pool["not_continuations"], 3, "{:?}", report.pool);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("cannot be written as its continuation")),
+        "{:?}",
+        report.warnings
+    );
+
+    o.pairs.kinds = vec![PairKind::Correctness];
+    let report = build_dpo(&inputs(root), &o, &out).unwrap();
+    let pairs: Vec<DpoRecord> = read_dir(out.join("dpo")).unwrap();
+    assert_eq!(pairs.len(), 1, "{pairs:#?}");
+    assert_eq!(
+        (pairs[0].chosen.as_str(), pairs[0].rejected.as_str()),
+        ("    return x + 1\n", "    return 2\n")
+    );
+    assert_eq!(report.pool["not_continuations"], 3);
+}

@@ -111,7 +111,8 @@ pub struct Args {
     #[arg(long, default_value_t = 1e-9)]
     pub pagerank_tolerance: f64,
     /// Completions as the whole program (code), inside a ```python fence (fenced), or as
-    /// what follows the prompt (continuation: for base models that continue a signature).
+    /// what follows the prompt (continuation: for base models that continue a signature;
+    /// programs that do not start with the prompt are left out, counted in the report).
     #[arg(long, value_parser = ["code", "fenced", "continuation"], default_value = "code")]
     pub completion_format: String,
     /// SFT budget: uniform:K or prop2diff:K.

@@ -79,6 +79,10 @@ pub(super) fn reference_rows(problems: &[Problem], format: CompletionFormat) -> 
         .iter()
         .filter_map(|p| {
             let r = p.reference_solution.as_ref()?;
+            // A reference that does not start with the prompt has no continuation.
+            if !format.fits(&p.prompt, r) {
+                return None;
+            }
             Some(SftRecord {
                 prompt: p.prompt.clone(),
                 completion: format.render(&p.prompt, r),
