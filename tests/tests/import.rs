@@ -45,6 +45,31 @@ fn humaneval_problems_import_into_a_problems_shard() {
 }
 
 #[test]
+fn an_import_refuses_a_directory_whose_other_shards_would_be_read_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // A rerun replaces its own shard.
+    import_humaneval(dir.path());
+    import_humaneval(dir.path());
+    let other = dir.path().join("part-00001-of-00002.parquet");
+    std::fs::copy(dir.path().join("part-00000-of-00001.parquet"), &other).unwrap();
+    let o = ouro(&[
+        "import",
+        "problems",
+        "--format",
+        "humaneval",
+        &fixture("humaneval_mini.jsonl"),
+        "--out",
+        &dir.path().display().to_string(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("already holds part-00001-of-00002.parquet, which would be read together with part-00000-of-00001.parquet"),
+        "{err}"
+    );
+}
+
+#[test]
 fn batch_output_failures_are_recorded_not_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let problems = dir.path().join("problems");

@@ -244,6 +244,31 @@ pub fn check_output_dir<T: Record>(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Checks that `path`, once written, is the only shard its directory holds:
+/// a reader of the directory would take any other `*.parquet` along with it.
+/// Rewriting `path` itself is fine.
+pub fn check_sole_shard(path: &Path) -> Result<()> {
+    let Some(dir) = path.parent().filter(|d| d.is_dir()) else {
+        return Ok(());
+    };
+    let others: Vec<String> = list_shards(dir)?
+        .iter()
+        .filter(|p| p.file_name() != path.file_name())
+        .filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
+        .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    Err(DataError::invalid(
+        dir,
+        format!(
+            "already holds {}, which would be read together with {}: write into an empty directory, or remove them",
+            others.join(", "),
+            path.file_name().unwrap_or_default().to_string_lossy()
+        ),
+    ))
+}
+
 /// Writes all `rows` into one shard at `path`, atomically.
 pub fn write_records<T: Record>(path: impl AsRef<Path>, rows: &[T]) -> Result<u64> {
     let mut w = ShardWriter::<T>::create(path, WriteOptions::default())?;

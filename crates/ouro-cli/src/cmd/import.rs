@@ -100,8 +100,9 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
             }
             let map = FieldMap::parse(&map).map_err(anyhow::Error::msg)?;
             shard::check_output_dir::<Problem>(&out)?;
-            let problems = import_problems(&file, format, &map)?;
             let path = out.join(ouro_data::shard::part_name(0, 1));
+            shard::check_sole_shard(&path)?;
+            let problems = import_problems(&file, format, &map)?;
             shard::write_records::<Problem>(&path, &problems)
                 .with_context(|| format!("writing {}", path.display()))?;
             say!("imported {} problems -> {}", problems.len(), path.display());
@@ -132,6 +133,8 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
                 (None, None) => IdRule::Default,
             };
             shard::check_output_dir::<Sample>(&out)?;
+            let path = out.join(ouro_data::shard::part_name(0, 1));
+            shard::check_sole_shard(&path)?;
             let problem_set: Vec<Problem> = shard::read_dir(&problems)
                 .with_context(|| format!("reading problems from {}", problems.display()))?;
             let opts = GenerationImport {
@@ -143,7 +146,6 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
                 ids,
             };
             let samples = import_generations(&file, &problem_set, &opts)?;
-            let path = out.join(ouro_data::shard::part_name(0, 1));
             shard::write_records::<Sample>(&path, &samples)
                 .with_context(|| format!("writing {}", path.display()))?;
             let failed = samples
