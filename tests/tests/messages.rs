@@ -132,6 +132,72 @@ fn stats_on_shards_it_does_not_know_is_an_error() {
 }
 
 #[test]
+fn stats_reads_one_shard_file_and_counts_a_dataset_named_twice_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let problems = dir.path().join("problems");
+    let p = problems.to_str().unwrap();
+    let o = ouro(&["problems", "generate", "--count", "3", "--out", p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shard = problems.join("part-00000-of-00001.parquet");
+    let o = ouro(&["stats", "--json", shard.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["datasets"].as_array().unwrap().len(), 1, "{v}");
+    let d = dir.path().to_str().unwrap();
+    let o = ouro(&["stats", "--json", d, p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["datasets"].as_array().unwrap().len(), 1, "{v}");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    let err = failed(&["stats", text.to_str().unwrap()]);
+    assert!(err.contains("notes.txt: not a Parquet file"), "{err}");
+}
+
+#[test]
+fn an_out_that_is_a_file_is_a_usage_error_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("taken");
+    std::fs::write(&file, "mine").unwrap();
+    let f = file.to_str().unwrap();
+    for args in [
+        &["problems", "generate", "--count", "2", "--out", f][..],
+        &["execute", "--samples", "s", "--out", f][..],
+        &[
+            "build",
+            "sft",
+            "--problems",
+            "p",
+            "--samples",
+            "s",
+            "--executions",
+            "e",
+            "--out",
+            f,
+        ][..],
+        &[
+            "import",
+            "problems",
+            "--format",
+            "humaneval",
+            "x.jsonl",
+            "--out",
+            f,
+        ][..],
+    ] {
+        let o = ouro(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("for '--out <OUT>': ")
+                && stderr(&o).contains("exists and is not a directory"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+}
+
+#[test]
 fn a_training_config_value_out_of_range_names_the_file_and_key_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");

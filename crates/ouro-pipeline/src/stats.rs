@@ -69,8 +69,13 @@ fn dataset_dirs(root: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<()>
     Ok(())
 }
 
+/// Scans a directory's shards, or one shard file named on the command line.
 fn scan(dir: &Path) -> Result<LazyFrame> {
-    let glob = format!("{}/*.parquet", dir.display());
+    let glob = if dir.is_file() {
+        dir.display().to_string()
+    } else {
+        format!("{}/*.parquet", dir.display())
+    };
     let lf = LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), ScanArgsParquet::default());
     anyhow::Context::with_context(lf, || format!("scanning {}", dir.display()))
 }
@@ -263,8 +268,21 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
         if !input.exists() {
             bail!("{}: no such file or directory", input.display());
         }
-        dataset_dirs(input, 4, &mut dirs)?;
+        if input.is_file() {
+            if !input.extension().is_some_and(|e| e == "parquet") {
+                bail!(
+                    "{}: not a Parquet file; ouro stats reads *.parquet shards, or directories holding them",
+                    input.display()
+                );
+            }
+            dirs.push(input.clone());
+        } else {
+            dataset_dirs(input, 4, &mut dirs)?;
+        }
     }
+    // `ouro stats runs runs/executions` names one dataset twice; count it once.
+    let mut seen = std::collections::HashSet::new();
+    dirs.retain(|d| seen.insert(ouro_data::fsutil::resolved(d)));
     if dirs.is_empty() {
         bail!(
             "no Parquet shards found under {}",
@@ -287,10 +305,14 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
         let schema = match lf.collect_schema() {
             Ok(schema) => schema,
             // Polars names the directory; the file to look at is the one whose footer fails.
-            Err(e) => match ouro_data::shard::list_shards(dir)
-                .unwrap_or_default()
-                .into_iter()
-                .find(|f| ouro_data::shard::column_names(f).is_err())
+            Err(e) => match (if dir.is_file() {
+                Ok(vec![dir.clone()])
+            } else {
+                ouro_data::shard::list_shards(dir)
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .find(|f| ouro_data::shard::column_names(f).is_err())
             {
                 Some(file) => {
                     anyhow::bail!("{}: not a readable Parquet file ({e})", file.display())

@@ -82,7 +82,7 @@ pub struct Args {
     #[arg(long, default_value = "python3")]
     pub python: String,
     /// Output dataset directory (for `mutants`: the sample shard directory).
-    #[arg(long)]
+    #[arg(long, value_parser = super::out_dir)]
     pub out: PathBuf,
     /// Evaluation problems to decontaminate against (a problem shard directory or file).
     #[arg(long)]

@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long, required_unless_present = "check_sandbox")]
     pub samples: Option<PathBuf>,
     /// Output directory for execution shards (also holds the resume journal).
-    #[arg(long, required_unless_present = "check_sandbox")]
+    #[arg(long, value_parser = super::out_dir, required_unless_present = "check_sandbox")]
     pub out: Option<PathBuf>,
     /// Number of sandbox slots (0 = one per core).
     #[arg(long, default_value_t = 0)]

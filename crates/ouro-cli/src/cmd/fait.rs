@@ -29,7 +29,7 @@ pub struct Args {
     pub problems: PathBuf,
     /// Output dataset directory, FAIT's own: its configs are named sft and dpo, so the
     /// dataset of an `ouro build` is refused rather than replaced.
-    #[arg(long)]
+    #[arg(long, value_parser = super::out_dir)]
     pub out: PathBuf,
     /// Largest normalised token edit distance for a contrast pair.
     #[arg(long, default_value_t = 0.5, value_parser = super::unit_interval)]

@@ -25,7 +25,7 @@ Writes DIR/part-00000-of-00001.parquet. Nothing is written if any line is bad.")
         #[arg(long)]
         format: ProblemFormat,
         /// Output directory of the problems shard.
-        #[arg(long)]
+        #[arg(long, value_parser = super::out_dir)]
         out: PathBuf,
         /// For --format jsonl: OURS=THEIRS field mapping, repeatable (dotted paths allowed).
         #[arg(long = "map", value_name = "OURS=THEIRS")]
@@ -53,7 +53,7 @@ request failed becomes a sample with finish_reason \"error\"; it is counted, nev
         #[arg(long)]
         problems: PathBuf,
         /// Output directory of the samples shard.
-        #[arg(long)]
+        #[arg(long, value_parser = super::out_dir)]
         out: PathBuf,
         /// Model name to record when the input has none.
         #[arg(long)]

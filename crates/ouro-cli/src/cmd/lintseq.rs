@@ -44,7 +44,7 @@ pub struct Args {
     #[arg(long)]
     pub input: PathBuf,
     /// Output dataset directory.
-    #[arg(long)]
+    #[arg(long, value_parser = super::out_dir)]
     pub out: PathBuf,
     /// Sequences sampled per program (duplicates are dropped).
     #[arg(long, short = 'k', default_value_t = 5, value_parser = super::at_least_one)]

@@ -58,6 +58,16 @@ pub fn at_least_one(text: &str) -> Result<usize, String> {
     }
 }
 
+/// An output directory (`--out`): one that exists as a file would fail later
+/// with the system's "File exists", so it is a usage error naming the flag.
+pub fn out_dir(text: &str) -> Result<std::path::PathBuf, String> {
+    let path = std::path::PathBuf::from(text);
+    if path.exists() && !path.is_dir() {
+        return Err(format!("{text} exists and is not a directory"));
+    }
+    Ok(path)
+}
+
 /// [`at_least_one`] for limits held as u64 (milliseconds, bytes, MiB).
 pub fn at_least_one_u64(text: &str) -> Result<u64, String> {
     at_least_one(text).map(|n| n as u64)

@@ -98,7 +98,7 @@ pub struct InitArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output directory (replaced atomically if it exists).
-    #[arg(long)]
+    #[arg(long, value_parser = super::out_dir)]
     pub out: PathBuf,
 }
 
@@ -111,7 +111,7 @@ pub struct ImportArgs {
     /// The .gguf file.
     pub file: PathBuf,
     /// Output directory.
-    #[arg(long)]
+    #[arg(long, value_parser = super::out_dir)]
     pub out: PathBuf,
 }
 

@@ -36,7 +36,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output directory for `part-*.parquet` shards.
-    #[arg(long)]
+    #[arg(long, value_parser = super::out_dir)]
     pub out: PathBuf,
     /// Only these families, comma-separated (compose, strings, dicts,
     /// recursion, tuples, indexing, formatting, math, sets, logic), with

@@ -43,7 +43,7 @@ pub struct Args {
     #[arg(long)]
     pub problems: PathBuf,
     /// Output directory of the samples shard.
-    #[arg(long)]
+    #[arg(long, value_parser = super::out_dir)]
     pub out: PathBuf,
     /// Local checkpoint directory (HF layout with tokenizer.json).
     #[arg(long, conflicts_with = "base_url")]

@@ -8,7 +8,8 @@ Examples:
   ouro stats runs/problems runs/executions       per-tag and per-difficulty pass rates
   ouro stats runs/dataset --json | jq .tables")]
 pub struct Args {
-    /// Directories (searched up to 4 levels deep) holding *.parquet shards.
+    /// Directories (searched up to 4 levels deep) holding *.parquet shards, or shard files.
+    /// A dataset named twice (`runs runs/executions`) is counted once.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Print one JSON object (`schema_version`, `datasets`, `tables`) instead of tables.

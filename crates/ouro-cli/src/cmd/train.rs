@@ -48,7 +48,7 @@ pub struct Args {
     #[arg(long)]
     pub split: Option<String>,
     /// Output directory (created; reused for resume).
-    #[arg(long, required_unless_present = "print_config")]
+    #[arg(long, value_parser = super::out_dir, required_unless_present = "print_config")]
     pub out: Option<PathBuf>,
     /// TOML config; missing keys take defaults (`--help` lists every key).
     #[arg(long, long_help = config_help())]
