@@ -315,6 +315,18 @@ fn an_empty_id_or_a_missing_entry_point_the_tests_call_names_the_field() {
         ],
         1,
     );
+    // An entry point the code never defines: every sample would be judged on the wrong name.
+    bad_problems(
+        GOOD.replace("\"entry_point\": \"f\"", "\"entry_point\": \"g\"")
+            .as_bytes(),
+        "humaneval",
+        &[],
+        &[
+            "input.jsonl:1:",
+            "field 'entry_point': 'g' is not defined by the reference solution, which defines f",
+        ],
+        1,
+    );
     // With --format jsonl, a file whose entry point is under another name says how to map it.
     let renamed = check
         .replace("\"task_id\"", "\"problem_id\"")

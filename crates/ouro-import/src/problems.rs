@@ -83,6 +83,52 @@ impl FieldMap {
     }
 }
 
+/// Why `problem`'s entry point cannot be what its code defines, if it cannot:
+/// the reference solution (or a prompt that is code) defines functions, but
+/// not that one, so every sample would be extracted or judged against the
+/// wrong name. APPS call-based problems name a method of `class Solution`,
+/// which is not defined at column 0, so they are not checked.
+fn undefined_entry_point(problem: &Problem, format: ProblemFormat) -> Option<String> {
+    let ep = problem.entry_point.trim();
+    if ep.is_empty() || format == ProblemFormat::Apps {
+        return None;
+    }
+    let assigns = |code: &str| {
+        code.lines().any(|l| {
+            l.strip_prefix(ep).is_some_and(|rest| {
+                rest.trim_start().starts_with('=') && !rest.trim_start().starts_with("==")
+            })
+        })
+    };
+    let defined = |code: &str| ouro_python::extract::defines(code, ep) || assigns(code);
+    let names = |code: &str| -> Vec<String> {
+        code.lines()
+            .filter_map(|l| {
+                l.strip_prefix("def ")
+                    .or_else(|| l.strip_prefix("async def "))
+            })
+            .filter_map(|r| r.split(|c: char| !(c.is_alphanumeric() || c == '_')).next())
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let (code, what) = match problem.reference_solution.as_deref() {
+        Some(r) if !r.trim().is_empty() => {
+            (format!("{}\n{r}", problem.prompt), "the reference solution")
+        }
+        _ => (problem.prompt.clone(), "the prompt"),
+    };
+    let defs = names(&code);
+    if defs.is_empty() || defined(&code) {
+        return None;
+    }
+    Some(format!(
+        "'{ep}' is not defined by {what}, which defines {}: every sample would be judged against a \
+         function it was not asked to write",
+        defs.join(", ")
+    ))
+}
+
 /// Reads `path` in `format` and returns the problems, checked for duplicate ids.
 pub fn import_problems(path: &Path, format: ProblemFormat, map: &FieldMap) -> Result<Vec<Problem>> {
     let lines = read_jsonl(path)?;
@@ -117,6 +163,9 @@ pub fn import_problems(path: &Path, format: ProblemFormat, map: &FieldMap) -> Re
                 "missing or empty, but the tests define check(candidate), which is called with \
                  the function it names (with --format jsonl: --map entry_point=FIELD)",
             ));
+        }
+        if let Some(why) = undefined_entry_point(&problem, format) {
+            return Err(f.error(field("entry_point"), why));
         }
         let tests_field = match format {
             ProblemFormat::Jsonl => map.source("tests"),
