@@ -512,6 +512,11 @@ fn lintseq_jsonl_that_is_broken_or_read_with_the_wrong_fields_is_an_error() {
         ("{\"code\": \"x = 1\\n\"}\n[1]\n", &[][..], "in.jsonl:2: expected a JSON object, found an array"),
         ("\n\n", &[][..], "the file has no JSON lines"),
         (
+            "{\"code\": \"x = 1\\n\"}\n{\"code\": 42}\n",
+            &[][..],
+            "in.jsonl:2: field 'code': expected a string (the program), found a number",
+        ),
+        (
             "{\"code\": \"x = 1\\n\"}\n",
             &["--program-fields", "nope"][..],
             "no line holds a program (fields [\"nope\"]); the first: in.jsonl:1: field 'nope' missing",

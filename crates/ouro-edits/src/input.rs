@@ -142,7 +142,8 @@ pub struct Sources<'a> {
 /// programs and how many samples `sources.executions` left out for not passing.
 ///
 /// For samples, the instruction is the problem's prompt when a problems
-/// directory is given, otherwise empty.
+/// directory is given (samples of other problems are listed in `bad`),
+/// otherwise empty, with a warning.
 pub fn read_programs(
     path: &Path,
     kind: InputKind,
@@ -171,7 +172,7 @@ pub fn read_programs(
                 rows.retain(|s| passing.contains(&s.sample_id));
                 not_passing = (before - rows.len()) as u64;
             }
-            samples_programs(rows, sources.problems)?
+            samples_programs(rows, path, sources.problems, bad)?
         }
         InputKind::Problems => problems_programs(path)?,
         InputKind::Sft => sft_programs(path)?,
@@ -182,24 +183,50 @@ pub fn read_programs(
 
 fn samples_programs(
     rows: Vec<Sample>,
+    samples_path: &Path,
     problems: Option<&Path>,
+    bad: &mut Vec<BadProgram>,
 ) -> Result<Vec<ProgramInput>, EditsError> {
-    let prompts: std::collections::HashMap<String, String> = match problems {
-        Some(dir) => read_dir::<Problem>(dir)?
+    let Some(dir) = problems else {
+        if !rows.is_empty() {
+            tracing::warn!(
+                "samples hold no instructions, so every row's prompt is empty: pass --problems DIR \
+                 for each problem's prompt"
+            );
+        }
+        return Ok(rows
             .into_iter()
-            .map(|p| (p.problem_id, p.prompt))
-            .collect(),
-        None => Default::default(),
+            .map(|s| sample_program(s, String::new()))
+            .collect());
     };
-    Ok(rows
+    let problem_set: Vec<Problem> = read_dir(dir)?;
+    ouro_data::check_samples_match(&problem_set, dir, &rows, samples_path)
+        .map_err(EditsError::Input)?;
+    let prompts: std::collections::HashMap<String, String> = problem_set
         .into_iter()
-        .map(|s| ProgramInput {
-            instruction: prompts.get(&s.problem_id).cloned().unwrap_or_default(),
-            source_id: s.sample_id,
-            problem_id: Some(s.problem_id),
-            program: s.code,
-        })
-        .collect())
+        .map(|p| (p.problem_id, p.prompt))
+        .collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for s in rows {
+        match prompts.get(&s.problem_id) {
+            Some(prompt) => out.push(sample_program(s, prompt.clone())),
+            // An empty instruction would pass for a real one in the dataset.
+            None => bad.push(BadProgram {
+                reason: format!("its problem '{}' is not in {}", s.problem_id, dir.display()),
+                id: s.sample_id,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+fn sample_program(s: Sample, instruction: String) -> ProgramInput {
+    ProgramInput {
+        instruction,
+        source_id: s.sample_id,
+        problem_id: Some(s.problem_id),
+        program: s.code,
+    }
 }
 
 fn problems_programs(path: &Path) -> Result<Vec<ProgramInput>, EditsError> {
@@ -283,15 +310,23 @@ fn read_jsonl(
         let mut program = String::new();
         let mut missing = None;
         for f in &fields.program {
-            match get(f) {
-                Some(s) => program.push_str(&s),
-                None => missing = Some(f.clone()),
+            match value.get(f) {
+                Some(serde_json::Value::String(s)) => program.push_str(s),
+                // Absent or null: this line has no program (a failed generation, say).
+                None | Some(serde_json::Value::Null) => missing = Some(f.clone()),
+                // Any other type is a file read with the wrong fields, or a broken one.
+                Some(other) => {
+                    return Err(broken(format!(
+                        "field '{f}': expected a string (the program), found {}",
+                        ouro_data::jsonl::kind(other)
+                    )))
+                }
             }
         }
         if let Some(f) = missing {
             bad.push(BadProgram {
                 id,
-                reason: format!("field '{f}' missing or not a string"),
+                reason: format!("field '{f}' missing or null"),
             });
             continue;
         }

@@ -145,3 +145,43 @@ fn an_sft_set_is_read_as_instruction_and_program() {
     let e = run(&empty, &dir.path().join("out3"), &opts()).unwrap_err();
     assert!(e.to_string().contains("no *.parquet shards"), "{e}");
 }
+
+#[test]
+fn samples_take_their_problems_prompts_and_samples_of_other_problems_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sdir, pdir) = (dir.path().join("samples"), dir.path().join("problems"));
+    let mut problem: ouro_data::Problem = serde_json::from_value(serde_json::json!({
+        "problem_id": "p1", "source": "t", "prompt": "Write f.", "entry_point": "f",
+        "language": "python", "starter_code": "", "reference_solution": null,
+        "tests": {"kind": "assert_script", "script": "assert f(1) == 4"},
+        "audit_tests": null, "difficulty": null, "tags": [], "split": "train"
+    }))
+    .unwrap();
+    ouro_data::shard::write_records(pdir.join("part-0.parquet"), std::slice::from_ref(&problem))
+        .unwrap();
+    let samples = vec![sample("mine", GOOD), common::sample("theirs", "p2", BAD)];
+    ouro_data::shard::write_records(sdir.join("part-0.parquet"), &samples).unwrap();
+    let options = LintseqOptions {
+        problems: Some(pdir.clone()),
+        ..opts()
+    };
+    let stats = run(&sdir, &dir.path().join("out"), &options).unwrap();
+    assert_eq!(stats.programs, 1);
+    assert_eq!(stats.bad.len(), 1, "{:?}", stats.bad);
+    assert!(
+        stats.bad[0].reason.contains("'p2' is not in"),
+        "{:?}",
+        stats.bad
+    );
+    let rows = lintseq_rows(&dir.path().join("out"));
+    assert!(
+        rows.iter().all(|r| r.prompt.contains("Write f.")),
+        "{rows:?}"
+    );
+
+    // Problems of another set altogether: an error, not a dataset of empty instructions.
+    problem.problem_id = "other".into();
+    ouro_data::shard::write_records(pdir.join("part-0.parquet"), &[problem]).unwrap();
+    let e = run(&sdir, &dir.path().join("out2"), &options).unwrap_err();
+    assert!(e.to_string().contains("none of the 2 samples"), "{e}");
+}
