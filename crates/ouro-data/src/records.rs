@@ -204,7 +204,9 @@ pub struct Execution {
     /// Detail for non-pass verdicts: `syntax`, an exception type name,
     /// `exited_early`, `signal:9`, `cpu`, `wall`, ...
     pub error_kind: Option<String>,
-    /// The last few KiB of stderr.
+    /// The last 2 KiB of stderr: what the program wrote, then, for an exception
+    /// the harness caught, a short traceback (the first failing test, the
+    /// sample's own lines, the exception and its message).
     pub stderr_tail: String,
     pub cpu_ms: f64,
     pub wall_ms: f64,

@@ -229,6 +229,30 @@ def child_main(req, tests, ntests, calls):
             except _BaseException:
                 pass
 
+    code_lines = req["code"].splitlines()
+    script_lines = (req.get("script") or "").splitlines()
+
+    def tell(e, head=None):
+        """Writes a short traceback to stderr: the failing test's line, the
+        sample's own frames (the last few), the exception. Caught exceptions
+        would otherwise leave stderr empty, and a repair record's feedback
+        with nothing but the exception's name."""
+        try:
+            lines, frames, tb = [head] if head else [], [], e.__traceback__
+            while tb is not None:
+                name, n = tb.tb_frame.f_code.co_filename, tb.tb_lineno
+                source = code_lines if name == "<solution>" else script_lines if name == "<tests>" else ()
+                if 0 < n <= len(source) and (name == "<solution>" or not frames):
+                    frames.append('  File "%s", line %d\n    %s' % (name, n, source[n - 1].strip()[:200]))
+                tb = tb.tb_next
+            lines.extend(frames[:1] + frames[1:][-3:] if len(frames) > 4 else frames)
+            message = str(e)[:500]
+            lines.append(_exc_name(e) + (": " + message if message else ""))
+            flush()
+            _write(2, ("\n".join(lines) + "\n").encode("utf-8", "replace"))
+        except _BaseException:
+            pass
+
     # From here on a child_setup exit code (111) is the sample's doing.
     report("B")
     if req["kind"] == "spy":
@@ -265,6 +289,7 @@ def child_main(req, tests, ntests, calls):
         _exit(0)
     except _BaseException as e:
         flush()
+        tell(e, "Traceback (the program, while loading):")
         report("L %s" % _exc_name(e))
         _exit(0)
     if io_mode:
@@ -281,7 +306,7 @@ def child_main(req, tests, ntests, calls):
             report("S NameError")
             _exit(0)
         cost_start()
-        run_calls(fn, calls, report)
+        run_calls(fn, calls, report, tell)
         report_cost()
         if not req.get("run_script"):
             flush()
@@ -297,9 +322,11 @@ def child_main(req, tests, ntests, calls):
         elif req["entry_point"] and req["entry_point"] not in ns:
             raise NameError(req["entry_point"])
     except _BaseException as e:
+        tell(e, "Traceback (the tests' setup):")
         report("S %s" % _exc_name(e))
         _exit(0)
     i = 0
+    told = False
     if calls is None:
         cost_start()
     for step, is_test in steps:
@@ -310,9 +337,15 @@ def child_main(req, tests, ntests, calls):
             _exec(step, ns)
         except _BaseException as e:
             if is_test:
+                # The first failure only: it is what a fix starts from, and
+                # stderr's tail is kept short.
+                if not told:
+                    told = True
+                    tell(e, "Traceback (test %d failed):" % (i + 1))
                 report("T %d 0 %s" % (i, _exc_name(e)))
                 i += 1
                 continue
+            tell(e, "Traceback (the tests' setup):")
             report("S %s" % _exc_name(e))
             _exit(0)
         if is_test:

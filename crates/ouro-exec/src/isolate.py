@@ -204,9 +204,10 @@ def decode_calls(calls):
     return out
 
 
-def run_calls(fn, calls, report):
+def run_calls(fn, calls, report, tell=None):
     """Calls the function under test on each input and reports what it
-    returned, encoded as plain data. Judging happens in the parent."""
+    returned, encoded as plain data. Judging happens in the parent. `tell`
+    writes the first exception's traceback to stderr."""
     _Base, _NotPlain, _enc, _dumps = BaseException, NotPlain, encode_plain, dumps_plain
     for i, (a, k, wraps) in enumerate(calls):
         try:
@@ -214,6 +215,9 @@ def run_calls(fn, calls, report):
             for w, extra in wraps:
                 v = w(v, *extra)
         except _Base as e:
+            if tell is not None:
+                tell(e, "Traceback (test %d raised):" % (i + 1))
+                tell = None
             report("R %d %s" % (i, _exc_name(e)))
             continue
         try:

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use ouro_exec::{Executor, Verdict};
+use ouro_exec::{ExecOptions, Executor, JudgeMode, Verdict};
 
 const PROBE: &str = r#"
 import os, sys, tempfile, resource
@@ -68,4 +68,47 @@ fn modules_the_server_does_not_preimport_still_import() {
     let code = "import queue, threading\nq = queue.Queue()\nt = threading.Thread(target=lambda: q.put(3))\nt.start(); t.join()\nprint(q.get())\n";
     let r = exec.run_batch(vec![job(&problem, code, 0)]).remove(0);
     assert_eq!(r.verdict, Verdict::Pass, "{}", r.stderr_tail);
+}
+
+/// A failure the harness catches leaves a short traceback in stderr: the failing
+/// test (its line, when the script runs in the sample's process), the sample's own
+/// line, the exception. Repair feedback quotes it.
+#[test]
+fn a_failing_sample_leaves_the_failing_test_and_its_own_line_in_stderr() {
+    let code = "def f(xs):\n    first = xs[0]\n    return first\n";
+    let script = "def check(candidate):\n    assert candidate([1]) == 1\n    assert candidate([]) == 0\n    assert candidate([]) == 0\n";
+    let own_line =
+        "File \"<solution>\", line 2\n    first = xs[0]\nIndexError: list index out of range";
+    let in_process = ExecOptions {
+        judge: JudgeMode::InProcess,
+        ..options(1)
+    };
+    for (opts, head) in [
+        // Literal calls: judged in isolation, the script withheld from the sample's process.
+        (options(1), "Traceback (test 2 raised):\n"),
+        // The script runs in the sample's process: the failing statement is quoted.
+        (
+            in_process,
+            "Traceback (test 2 failed):\n  File \"<tests>\", line 3\n    assert candidate([]) == 0\n",
+        ),
+    ] {
+        let exec = Executor::new(&opts).expect("executor starts");
+        let r = run_one(&exec, &assert_problem("state/trace", "f", script), code);
+        assert_eq!(r.verdict, Verdict::Fail);
+        for want in [head, own_line] {
+            assert!(r.stderr_tail.contains(want), "{want:?} not in:\n{}", r.stderr_tail);
+        }
+        // Only the first failure is told.
+        assert_eq!(r.stderr_tail.matches("Traceback").count(), 1, "{}", r.stderr_tail);
+    }
+
+    let exec = Executor::new(&options(1)).expect("executor starts");
+    let io = io_problem("state/trace-io", &[("", "1\n")]);
+    let r = run_one(&exec, &io, "x = {}\nprint(x['k'])\n");
+    assert!(
+        r.stderr_tail
+            .contains("line 2\n    print(x['k'])\nKeyError: 'k'"),
+        "{}",
+        r.stderr_tail
+    );
 }
