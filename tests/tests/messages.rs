@@ -627,23 +627,29 @@ fn executions_of_other_samples_are_an_error_in_build_and_fait() {
     other_limits.verdict = ouro_data::Verdict::Timeout;
     recs.push(other_limits);
     ouro_data::shard::write_records(twice.join("part-00000-of-00001.parquet"), &recs).unwrap();
-    let err = failed(&[
-        "build",
-        "sft",
-        "--problems",
-        &arg(&problems),
-        "--samples",
-        &arg(samples_a),
-        "--executions",
-        &arg(&twice),
-        "--out",
-        &arg(&out),
-    ]);
-    assert!(
-        err.contains("holds two verdicts of sample") && err.contains("pass and timeout"),
-        "{err}"
-    );
-    assert!(!out.exists());
+    for head in [&["build", "sft"][..], &["fait"][..]] {
+        let tail = [
+            "--problems".to_string(),
+            arg(&problems),
+            "--samples".to_string(),
+            arg(samples_a),
+            "--executions".to_string(),
+            arg(&twice),
+            "--out".to_string(),
+            arg(&out),
+        ];
+        let args: Vec<&str> = head
+            .iter()
+            .copied()
+            .chain(tail.iter().map(String::as_str))
+            .collect();
+        let err = failed(&args);
+        assert!(
+            err.contains("holds two verdicts of sample") && err.contains("pass and timeout"),
+            "{head:?}: {err}"
+        );
+        assert!(!out.exists());
+    }
 }
 
 #[test]
@@ -759,4 +765,42 @@ fn report_refuses_an_out_that_is_not_a_page_and_keeps_it() {
     let err = failed(&["report", &arg(&run), "--out", &arg(&fifo)]);
     assert!(err.contains("is not a regular file"), "{err}");
     assert!(!fifo.metadata().unwrap().is_file());
+}
+
+#[test]
+fn executing_again_under_other_limits_replaces_the_verdicts_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let problems = ouro_e2e::humaneval_mini_problems(&d.join("problems"));
+    let samples = ouro_e2e::humaneval0_samples(d, &problems, "samples", "    return a + b\n");
+    let out = d.join("executions");
+    let execute = |wall_ms: &str| {
+        ouro(&[
+            "execute",
+            "--no-progress",
+            "--workers",
+            "1",
+            "--wall-ms",
+            wall_ms,
+            "--problems",
+            &arg(&problems),
+            "--samples",
+            &arg(&samples),
+            "--out",
+            &arg(&out),
+        ])
+    };
+    let first = execute("4000");
+    assert!(first.status.success(), "{}", stderr(&first));
+    let before: Vec<ouro_data::Execution> = ouro_data::shard::read_dir(&out).unwrap();
+    let again = execute("3000");
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("replaced 1 verdicts"),
+        "{}",
+        stderr(&again)
+    );
+    let after: Vec<ouro_data::Execution> = ouro_data::shard::read_dir(&out).unwrap();
+    assert_eq!(after.len(), before.len(), "{after:#?}");
+    assert!(after.iter().all(|e| e.limits.wall_ms == 3000), "{after:#?}");
 }
