@@ -15,7 +15,12 @@ fn fixture(name: &str) -> String {
 }
 
 fn import_humaneval(out: &Path) {
-    let o = ouro(&[
+    let o = try_import_humaneval(out);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+fn try_import_humaneval(out: &Path) -> std::process::Output {
+    ouro(&[
         "import",
         "problems",
         "--format",
@@ -23,8 +28,7 @@ fn import_humaneval(out: &Path) {
         &fixture("humaneval_mini.jsonl"),
         "--out",
         &out.display().to_string(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    ])
 }
 
 #[test]
@@ -52,15 +56,7 @@ fn an_import_refuses_a_directory_whose_other_shards_would_be_read_with_it() {
     import_humaneval(dir.path());
     let other = dir.path().join("part-00001-of-00002.parquet");
     std::fs::copy(dir.path().join("part-00000-of-00001.parquet"), &other).unwrap();
-    let o = ouro(&[
-        "import",
-        "problems",
-        "--format",
-        "humaneval",
-        &fixture("humaneval_mini.jsonl"),
-        "--out",
-        &dir.path().display().to_string(),
-    ]);
+    let o = try_import_humaneval(dir.path());
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
