@@ -272,6 +272,48 @@ fn an_http_1_0_client_asking_to_stream_is_told_why_not() {
     server.shutdown();
 }
 
+#[test]
+fn chat_messages_with_an_unknown_role_or_a_part_that_is_not_text_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let chat = |messages: Value| {
+        post(
+            &server,
+            "/v1/chat/completions",
+            &json!({"messages": messages, "max_tokens": 2, "temperature": 0}),
+        )
+    };
+    let (code, body) = chat(json!([{"role": "usr", "content": "hi"}])).unwrap_err();
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("messages[0].role 'usr' is not one of system, developer, user, assistant"),
+        "{body}"
+    );
+    let image = json!({"type": "image_url", "image_url": {"url": "data:,"}});
+    let (code, body) = chat(
+        json!([{"role": "user", "content": [{"type": "text", "text": "what is this?"}, image]}]),
+    )
+    .unwrap_err();
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("messages[0].content[1]: only text parts are served"),
+        "{body}"
+    );
+    assert!(body.contains("'image_url'"), "{body}");
+    // `developer` is the system turn under its newer name; text parts are joined.
+    let as_developer = chat(json!([{"role": "developer", "content": "be brief"},
+        {"role": "user", "content": [{"type": "text", "text": "hi"}]}]))
+    .unwrap();
+    let as_system = chat(json!([{"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hi"}]))
+    .unwrap();
+    let text = |raw: &str| -> Value {
+        serde_json::from_str::<Value>(raw).unwrap()["choices"][0]["message"]["content"].clone()
+    };
+    assert_eq!(text(&as_developer), text(&as_system));
+    server.shutdown();
+}
+
 /// The model's tokenizer, as a client that tokenizes its own prompts holds it.
 fn tokenizer(dir: &std::path::Path) -> tokenizers::Tokenizer {
     tokenizers::Tokenizer::from_file(dir.join("tiny-model/tokenizer.json")).unwrap()

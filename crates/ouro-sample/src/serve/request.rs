@@ -174,6 +174,11 @@ fn completion_prompts(body: &Value) -> Result<Vec<Prompt>, ApiError> {
     }
 }
 
+/// The roles a chat message may have (OpenAI's, less `tool` and `function`:
+/// tool calls are refused). A typo would otherwise reach the template as a
+/// role it renders as it likes.
+const CHAT_ROLES: [&str; 4] = ["system", "developer", "user", "assistant"];
+
 /// `messages` rendered with the checkpoint's chat template.
 fn chat_prompt(body: &Value, chat: &PromptRenderer) -> Result<String, ApiError> {
     let messages = body
@@ -186,21 +191,37 @@ fn chat_prompt(body: &Value, chat: &PromptRenderer) -> Result<String, ApiError> 
         let role = m.get("role").and_then(Value::as_str);
         let content = match m.get("content") {
             Some(Value::String(s)) => Some(s.clone()),
-            // Content parts: the text parts, joined.
-            Some(Value::Array(parts)) => Some(
-                parts
-                    .iter()
-                    .filter_map(|p| p.get("text").and_then(Value::as_str))
-                    .collect::<Vec<_>>()
-                    .join(""),
-            ),
+            // Content parts: the text parts, joined. Any other part (an image, audio) would
+            // be dropped and the reply would answer a request that was not made.
+            Some(Value::Array(parts)) => {
+                let mut text = String::new();
+                for (j, p) in parts.iter().enumerate() {
+                    match (p.get("type").and_then(Value::as_str), p.get("text").and_then(Value::as_str)) {
+                        (Some("text") | None, Some(t)) => text.push_str(t),
+                        (kind, _) => {
+                            return Err(bad(format!(
+                                "messages[{i}].content[{j}]: only text parts are served (this is a text model), not {}",
+                                kind.map_or("a part without text".to_string(), |k| format!("'{k}'"))
+                            )))
+                        }
+                    }
+                }
+                Some(text)
+            }
             _ => None,
         };
         match (role, content) {
-            (Some(role), Some(content)) => out.push(Message {
-                role: role.to_string(),
+            (Some(role), Some(content)) if CHAT_ROLES.contains(&role) => out.push(Message {
+                // OpenAI's newer name for the system turn; templates know only `system`.
+                role: if role == "developer" { "system" } else { role }.to_string(),
                 content,
             }),
+            (Some(role), Some(_)) => {
+                return Err(bad(format!(
+                    "messages[{i}].role '{role}' is not one of {}",
+                    CHAT_ROLES.join(", ")
+                )))
+            }
             _ => {
                 return Err(bad(format!(
                     "messages[{i}] needs a string `role` and `content`"
