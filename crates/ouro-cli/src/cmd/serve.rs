@@ -9,7 +9,7 @@ use ouro_sample::serve::ServeOptions;
 #[command(
     long_about = "Serve an HF checkpoint directory over the OpenAI API, so that any OpenAI client \
 (and `ouro sample --base-url`) can sample from it: POST /v1/completions, POST /v1/chat/completions \
-(ChatML template), GET /v1/models, GET /health.
+(the checkpoint's own chat template; ChatML when it has none), GET /v1/models, GET /health.
 
 Concurrent requests are decoded together (up to --max-batch sequences); a request that arrives \
 while others decode joins them at the next step instead of waiting for them to finish. A sample's \
