@@ -804,3 +804,57 @@ fn executing_again_under_other_limits_replaces_the_verdicts_and_says_so() {
     assert_eq!(after.len(), before.len(), "{after:#?}");
     assert!(after.iter().all(|e| e.limits.wall_ms == 3000), "{after:#?}");
 }
+
+#[test]
+fn executing_again_after_the_tests_changed_judges_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let write = |name: &str, expected: &str| {
+        let path = d.join(format!("{name}.jsonl"));
+        std::fs::write(
+            &path,
+            format!(
+                "{{\"task_id\": \"HumanEval/0\", \"prompt\": \"def f(x):\\n\", \"canonical_solution\": \"    return x + 1\\n\", \"entry_point\": \"f\", \"test\": \"def check(candidate):\\n    assert candidate(1) == {expected}\\n\"}}\n"
+            ),
+        )
+        .unwrap();
+        let out = d.join(name);
+        ouro_e2e::ouro_ok(&[
+            "import",
+            "problems",
+            "--format",
+            "humaneval",
+            &arg(&path),
+            "--out",
+            &arg(&out),
+        ]);
+        out
+    };
+    let (right, wrong) = (write("right", "2"), write("wrong", "3"));
+    let samples = ouro_e2e::humaneval0_samples(d, &right, "samples", "    return x + 1\n");
+    let out = d.join("executions");
+    let verdicts = |problems: &Path| {
+        let o = ouro(&[
+            "execute",
+            "--no-progress",
+            "--workers",
+            "1",
+            "--problems",
+            &arg(problems),
+            "--samples",
+            &arg(&samples),
+            "--out",
+            &arg(&out),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let recs: Vec<ouro_data::Execution> = ouro_data::shard::read_dir(&out).unwrap();
+        (
+            recs.iter().map(|e| e.verdict).collect::<Vec<_>>(),
+            stderr(&o),
+        )
+    };
+    assert_eq!(verdicts(&right).0, vec![ouro_data::Verdict::Pass]);
+    let (after, err) = verdicts(&wrong);
+    assert_eq!(after, vec![ouro_data::Verdict::Fail], "{err}");
+    assert!(err.contains("replaced 1 verdicts"), "{err}");
+}

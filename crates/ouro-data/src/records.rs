@@ -93,6 +93,25 @@ pub struct Sample {
     pub logprob: Option<f64>,
 }
 
+impl Problem {
+    /// The tests a verdict of `suite` is judged against, as a digest: the
+    /// suite's tests and the entry point they call. `None` when the problem
+    /// has no such suite. A verdict is only reused while this stays the same.
+    pub fn tests_digest(&self, suite: Suite) -> Option<String> {
+        let tests = match suite {
+            Suite::Filter => &self.tests,
+            Suite::Audit => self.audit_tests.as_ref()?,
+        };
+        let json = serde_json::to_string(tests).expect("tests serialise");
+        Some(
+            ContentHasher::new("tests")
+                .field(&self.entry_point)
+                .field(&json)
+                .finish(),
+        )
+    }
+}
+
 impl Sample {
     /// The content id of a sample: a hash of what identifies the attempt.
     ///
@@ -222,6 +241,11 @@ pub struct Execution {
     /// The isolation level achieved, e.g. `ns+landlock+seccomp+cgroup1`.
     pub isolation: String,
     pub judge: Judge,
+    /// [`Problem::tests_digest`] of the tests this verdict was judged against, so
+    /// that tests changed under the same problem id are judged again. `None` in
+    /// shards written before it existed.
+    #[serde(default)]
+    pub tests_digest: Option<String>,
 }
 
 impl Execution {
@@ -232,6 +256,7 @@ impl Execution {
             self.suite,
             &self.limits,
             &self.executor_version,
+            self.tests_digest.as_deref(),
         )
     }
 }
@@ -327,6 +352,7 @@ pub fn execution_key(
     suite: Suite,
     limits: &Limits,
     executor_version: &str,
+    tests_digest: Option<&str>,
 ) -> String {
     let mut h = ContentHasher::new("execution");
     h.field(sample_id)
@@ -339,6 +365,10 @@ pub fn execution_key(
             limits.cpu_ms, limits.wall_ms, limits.memory_mb, limits.output_bytes
         ))
         .field(executor_version);
+    // Keys of records written before the digest existed stay as they were.
+    if let Some(d) = tests_digest {
+        h.field(d);
+    }
     h.finish()
 }
 

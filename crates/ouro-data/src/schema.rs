@@ -162,6 +162,7 @@ impl Record for Execution {
             ),
             text("isolation"),
             text("judge"),
+            opt_text("tests_digest"),
         ]))
     }
 }

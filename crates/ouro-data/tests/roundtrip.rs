@@ -81,13 +81,14 @@ prop_compose! {
                    tests_passed in vec(any::<bool>(), 0..8), error_kind in option::of(text()),
                    stderr_tail in text(), cpu_ms in 0.0f64..1e6, wall_ms in 0.0f64..1e6,
                    max_rss_kb in any::<u64>(), lines_executed in option::of(any::<u64>()), limits in (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()),
-                   isolation in text(), judge in prop_oneof![Just(Judge::InProcess), Just(Judge::Isolated), Just(Judge::Mixed)])
+                   isolation in text(), judge in prop_oneof![Just(Judge::InProcess), Just(Judge::Isolated), Just(Judge::Mixed)],
+                   tests_digest in option::of(text()))
         -> Execution {
         Execution { sample_id, problem_id, suite: if audit { Suite::Audit } else { Suite::Filter }, verdict,
                     tests_passed, error_kind, stderr_tail, cpu_ms, wall_ms, max_rss_kb, lines_executed,
                     executor_version: "ouro-exec 0.1.0".into(),
                     limits: Limits { cpu_ms: limits.0, wall_ms: limits.1, memory_mb: limits.2, output_bytes: limits.3 },
-                    isolation, judge }
+                    isolation, judge, tests_digest }
     }
 }
 

@@ -21,6 +21,7 @@ fn execution() -> Execution {
         limits: Limits::default(),
         isolation: String::new(),
         judge: Judge::InProcess,
+        tests_digest: None,
     }
 }
 

@@ -88,9 +88,10 @@ pub fn execute(
     let mut jobs = Vec::new();
     let mut queued = HashSet::new();
     // This run's key of each (sample, suite) it judges: a verdict on disk for the same
-    // pair under other limits or another executor version is stale, and is replaced
+    // pair under other limits, other tests or another executor version is stale, and is replaced
     // rather than kept beside the new one (one sample would then both pass and fail).
-    let mut current: HashMap<(String, u8), String> = HashMap::new();
+    // Keyed by sample id, one key per suite, so compaction looks records up by reference.
+    let mut current: HashMap<String, [Option<String>; 2]> = HashMap::new();
     for sample in samples {
         let sample = Arc::new(sample);
         let Some(problem) = problems.get(&sample.problem_id) else {
@@ -101,11 +102,18 @@ pub fn execute(
             if suite == Suite::Audit && problem.audit_tests.is_none() {
                 continue;
             }
-            let key = execution_key(&sample.sample_id, suite, &opts.limits, &version);
+            let key = execution_key(
+                &sample.sample_id,
+                suite,
+                &opts.limits,
+                &version,
+                problem.tests_digest(suite).as_deref(),
+            );
             if !queued.insert(key.clone()) {
                 continue;
             }
-            current.insert((sample.sample_id.clone(), suite as u8), key.clone());
+            current.entry(sample.sample_id.clone()).or_default()[suite as usize] =
+                Some(key.clone());
             stats.jobs += 1;
             if journal.is_done(&key) {
                 stats.resumed += 1;
@@ -186,13 +194,14 @@ pub fn execute(
     }
     let (on_disk, replaced) = journal.compact(|rec| {
         current
-            .get(&(rec.sample_id.clone(), rec.suite as u8))
+            .get(rec.sample_id.as_str())
+            .and_then(|keys| keys[rec.suite as usize].as_ref())
             .is_none_or(|key| *key == rec.key())
     })?;
     if replaced > 0 {
         let w = format!(
-            "replaced {replaced} verdicts in {} judged under other limits or another executor \
-             version",
+            "replaced {replaced} verdicts in {} judged under other limits, other tests or \
+             another executor version",
             out_dir.display()
         );
         tracing::warn!("{w}");

@@ -118,6 +118,7 @@ fn main() {
                 limits: Limits::default(),
                 isolation: String::new(),
                 judge: Judge::InProcess,
+                tests_digest: None,
             });
         }
     }

@@ -427,6 +427,7 @@ mod tests {
             limits: Limits::default(),
             isolation: String::new(),
             judge: Judge::InProcess,
+            tests_digest: None,
         }
     }
 

@@ -74,6 +74,7 @@ fn exec(s: &Sample, suite: Suite, tests: &[bool], cpu_ms: f64) -> Execution {
         limits: Limits::default(),
         isolation: "none".into(),
         judge: Judge::InProcess,
+        tests_digest: None,
     }
 }
 

@@ -76,6 +76,7 @@ pub fn execution(
         limits: ouro_data::Limits::default(),
         isolation: "none".into(),
         judge: ouro_data::Judge::InProcess,
+        tests_digest: None,
     }
 }
 

@@ -31,6 +31,7 @@ pub fn not_run(job: &Job, opts: &ExecOptions, error_kind: &str, isolation: &str)
         limits: opts.limits.clone(),
         isolation: isolation.to_string(),
         judge: Judge::InProcess,
+        tests_digest: job.problem.tests_digest(job.suite),
     }
 }
 
@@ -292,6 +293,7 @@ pub(super) fn run_job(
                     limits: opts.limits.clone(),
                     isolation: s.isolation.clone(),
                     judge: compiled.as_ref().map_or(Judge::InProcess, |c| c.judge()),
+                    tests_digest: job.problem.tests_digest(job.suite),
                 };
             }
             Err(e) => {

@@ -234,6 +234,7 @@ pub(crate) mod tests {
             limits: Default::default(),
             isolation: String::new(),
             judge: Default::default(),
+            tests_digest: None,
         }
     }
 
