@@ -161,3 +161,45 @@ pub fn remove_stale_temp_files(dir: impl AsRef<Path>) -> Result<usize> {
     }
     Ok(removed)
 }
+
+/// A digest of what `path` holds: a file's bytes, or every file under a
+/// directory (names relative to it, and bytes, in name order; hidden entries
+/// skipped). Detects an input changed between a run and its resume.
+pub fn content_digest(path: &Path) -> Result<String> {
+    fn walk(root: &Path, dir: &Path, h: &mut blake3::Hasher) -> Result<()> {
+        let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+            .map_err(|e| DataError::io(dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(root, &p, h)?;
+            } else {
+                let rel = p
+                    .strip_prefix(root)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .into_owned();
+                h.update(&(rel.len() as u64).to_le_bytes());
+                h.update(rel.as_bytes());
+                let mut f = File::open(&p).map_err(|e| DataError::io(&p, e))?;
+                h.update_reader(&mut f).map_err(|e| DataError::io(&p, e))?;
+            }
+        }
+        Ok(())
+    }
+    let mut h = blake3::Hasher::new();
+    if path.is_dir() {
+        walk(path, path, &mut h)?;
+    } else {
+        let mut f = File::open(path).map_err(|e| DataError::io(path, e))?;
+        h.update_reader(&mut f)
+            .map_err(|e| DataError::io(path, e))?;
+    }
+    Ok(h.finalize().to_hex()[..32].to_string())
+}

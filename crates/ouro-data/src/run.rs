@@ -61,6 +61,12 @@ pub struct Manifest {
     pub num_shards: u32,
     /// Input paths or descriptions, for provenance.
     pub inputs: BTreeMap<String, String>,
+    /// [`crate::fsutil::content_digest`] of each input file or directory the run
+    /// reads (by the same names as `inputs`): a resume after one changed would
+    /// mix outputs of the old content with outputs of the new. Empty in runs
+    /// started before it was recorded, which resume unchecked.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub input_digests: BTreeMap<String, String>,
 }
 
 /// A run directory.
@@ -121,6 +127,22 @@ impl RunDir {
                             existing.config_hash, manifest.config_hash
                         ),
                     ));
+                }
+                for (name, digest) in &existing.input_digests {
+                    match manifest.input_digests.get(name) {
+                        Some(now) if now != digest => {
+                            return Err(DataError::invalid(
+                                &path,
+                                format!(
+                                    "the run's input {name} ({}) changed since the run started; \
+                                     refusing to mix outputs of its old and new content. Use a new \
+                                     run directory, or restore the input.",
+                                    manifest.inputs.get(name).map_or("?", String::as_str)
+                                ),
+                            ))
+                        }
+                        _ => {}
+                    }
                 }
                 Ok(existing)
             }
@@ -207,6 +229,7 @@ mod tests {
             config_hash: hash.into(),
             num_shards: n,
             inputs: BTreeMap::new(),
+            input_digests: BTreeMap::new(),
         }
     }
 

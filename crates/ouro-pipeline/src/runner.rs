@@ -98,6 +98,16 @@ pub fn run_pipeline_scoped(
     }
     let mut inputs = BTreeMap::new();
     inputs.insert("pipeline".into(), path.display().to_string());
+    let mut input_digests = BTreeMap::new();
+    for (name, input) in config.input_paths() {
+        // A missing input is the stage's to report, with its own context.
+        if input.exists() {
+            let digest = ouro_data::fsutil::content_digest(&input)
+                .with_context(|| format!("reading {} ({name})", input.display()))?;
+            input_digests.insert(name.clone(), digest);
+        }
+        inputs.insert(name, input.display().to_string());
+    }
     let text = String::from_utf8_lossy(&text);
     shards::open_shared_manifest(
         &run,
@@ -107,6 +117,7 @@ pub fn run_pipeline_scoped(
                 .with_context(|| format!("parsing {}", path.display()))?,
             num_shards,
             inputs,
+            input_digests,
         },
         &[&crate::config::text_hash(&text)],
     )?;

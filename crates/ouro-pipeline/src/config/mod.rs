@@ -152,6 +152,25 @@ impl PipelineConfig {
         out
     }
 
+    /// The files and directories the run reads, by a name for the manifest:
+    /// what must not change between a run and its resume.
+    pub fn input_paths(&self) -> Vec<(String, PathBuf)> {
+        let mut out = Vec::new();
+        if let Some(i) = &self.problems.import {
+            out.push(("problems.import".to_string(), i.path.clone()));
+        }
+        if let Some(i) = self.samples.as_ref().and_then(|s| s.import.as_ref()) {
+            out.push(("samples.import".to_string(), i.path.clone()));
+        }
+        if let Some(p) = self.model.as_ref().and_then(|m| m.path.as_ref()) {
+            out.push(("model.path".to_string(), p.clone()));
+        }
+        for (i, f) in self.decontaminate().files.iter().enumerate() {
+            out.push((format!("decontaminate.files.{i}"), f.path.clone()));
+        }
+        out
+    }
+
     /// `[decontaminate]`, or its defaults when the section is absent.
     pub fn decontaminate(&self) -> DecontaminateStage {
         self.decontaminate.clone().unwrap_or_default()
