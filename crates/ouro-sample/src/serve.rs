@@ -1,8 +1,8 @@
 //! `ouro serve`: a local checkpoint behind the OpenAI API.
 //!
-//! Endpoints: `POST /v1/completions`, `POST /v1/chat/completions` (ChatML
-//! template), `GET /v1/models`, `GET /health`. Each HTTP request gets a
-//! thread; one model thread owns the checkpoint and decodes every request's
+//! Endpoints: `POST /v1/completions`, `POST /v1/chat/completions` (the
+//! checkpoint's chat template, ChatML without one), `GET /v1/models`, `GET /health`.
+//! Each HTTP connection gets a thread ([`http`]); one model thread owns the checkpoint and decodes every request's
 //! rows together, and a request that arrives mid-decode joins them at the next
 //! step (continuous batching) instead of waiting for the longest generation in
 //! flight; rows beyond `max_batch` queue for a free row. A sample's tokens depend only on its prompt, parameters and
@@ -23,7 +23,6 @@
 //! between decode steps, so neither a large log-likelihood request nor a long prompt
 //! stalls the streams in flight for long. Not supported (400): `echo` on chat.
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +36,7 @@ use ouro_model::{GenerationRequest, Prompt, SamplingParams};
 use serde_json::{json, Value};
 use tokenizers::Tokenizer;
 
+mod http;
 mod model_thread;
 mod reply;
 mod request;
@@ -88,7 +88,7 @@ impl ServeOptions {
 
 /// A server running on background threads.
 pub struct RunningServer {
-    server: Arc<tiny_http::Server>,
+    stopper: http::Stopper,
     addr: SocketAddr,
     model_name: String,
     accept: Option<JoinHandle<()>>,
@@ -113,7 +113,7 @@ impl RunningServer {
     }
     /// Stops accepting requests and waits for the accept loop to end.
     pub fn shutdown(mut self) {
-        self.server.unblock();
+        self.stopper.stop();
         if let Some(h) = self.accept.take() {
             let _ = h.join();
         }
@@ -123,7 +123,7 @@ impl RunningServer {
 impl Drop for RunningServer {
     fn drop(&mut self) {
         if self.accept.is_some() {
-            self.server.unblock();
+            self.stopper.stop();
         }
     }
 }
@@ -155,12 +155,10 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
         .recv()
         .map_err(|_| anyhow!("the model thread died while loading"))??;
     let bind = format!("{}:{}", opts.host, opts.port);
-    let server = tiny_http::Server::http(&bind).map_err(|e| anyhow!("binding {bind}: {e}"))?;
-    let addr = server
-        .server_addr()
-        .to_ip()
-        .with_context(|| format!("{bind} is not an IP address"))?;
-    let server = Arc::new(server);
+    let server =
+        http::Server::bind(&bind, MAX_BODY_BYTES).map_err(|e| anyhow!("binding {bind}: {e}"))?;
+    let addr = server.addr();
+    let stopper = server.stopper();
     let ctx = Arc::new(Ctx {
         model_name: model_name.clone(),
         chat,
@@ -170,23 +168,16 @@ pub fn start(opts: &ServeOptions) -> anyhow::Result<RunningServer> {
         work: work_tx,
         next_id: AtomicU64::new(0),
     });
-    let accept_server = Arc::clone(&server);
     let accept = std::thread::Builder::new()
         .name("ouro-serve-accept".into())
         .spawn(move || {
-            for request in accept_server.incoming_requests() {
-                let ctx = Arc::clone(&ctx);
-                let spawned = std::thread::Builder::new()
-                    .name("ouro-serve-request".into())
-                    .spawn(move || handle(request, &ctx));
-                if let Err(e) = spawned {
-                    tracing::error!("cannot start a request thread: {e}");
-                }
-            }
+            server.serve(Arc::new(move |request, out: &mut http::Responder<'_>| {
+                handle(request, out, &ctx)
+            }))
         })
         .context("starting the accept thread")?;
     Ok(RunningServer {
-        server,
+        stopper,
         addr,
         model_name,
         accept: Some(accept),
@@ -238,10 +229,10 @@ enum Answer {
     Stream(Box<Streaming>),
 }
 
-fn handle(mut request: tiny_http::Request, ctx: &Ctx) {
-    let (status, body) = match route(&mut request, ctx) {
+fn handle(request: http::Request, out: &mut http::Responder<'_>, ctx: &Ctx) {
+    let (status, body) = match route(&request, ctx) {
         Ok(Answer::Json(v)) => (200, v),
-        Ok(Answer::Stream(s)) => return reply::stream(request, &s, &ctx.tokenizer),
+        Ok(Answer::Stream(s)) => return reply::stream(out.raw(), &s, &ctx.tokenizer),
         Err(e) => {
             let kind = match e.status {
                 400 => "BadRequestError",
@@ -256,30 +247,21 @@ fn handle(mut request: tiny_http::Request, ctx: &Ctx) {
             )
         }
     };
-    let response = tiny_http::Response::from_string(body.to_string())
-        .with_status_code(status)
-        .with_header(
-            tiny_http::Header::from_bytes("Content-Type", "application/json")
-                .expect("valid header"),
-        );
-    if let Err(e) = request.respond(response) {
+    if let Err(e) = out.respond(status, "application/json", body.to_string().as_bytes()) {
         tracing::debug!("client went away: {e}");
     }
 }
 
-fn route(request: &mut tiny_http::Request, ctx: &Ctx) -> Result<Answer, ApiError> {
-    let path = request.url().split('?').next().unwrap_or("").to_string();
-    let method = request.method().clone();
-    use tiny_http::Method::{Get, Post};
-    match (method, path.as_str()) {
-        (Get, "/v1/models") => Ok(Answer::Json(json!({"object": "list", "data": [{
+fn route(request: &http::Request, ctx: &Ctx) -> Result<Answer, ApiError> {
+    let path = request.path.as_str();
+    match (request.method.as_str(), path) {
+        ("GET", "/v1/models") => Ok(Answer::Json(json!({"object": "list", "data": [{
             "id": ctx.model_name, "object": "model", "created": now(), "owned_by": "ouro"}]}))),
-        (Get, "/health") => Ok(Answer::Json(json!({}))),
-        (Post, "/v1/completions" | "/v1/chat/completions") => {
+        ("GET", "/health") => Ok(Answer::Json(json!({}))),
+        ("POST", "/v1/completions" | "/v1/chat/completions") => {
             let chat = path == "/v1/chat/completions";
             // A streamed body is chunked, which HTTP/1.0 does not have.
-            let v = request.http_version();
-            let chunked = (v.0, v.1) >= (1, 1);
+            let chunked = request.version >= (1, 1);
             completions(&read_json(request)?, ctx, chat, chunked)
         }
         (_, "/v1/models" | "/health" | "/v1/completions" | "/v1/chat/completions") => {
@@ -295,22 +277,17 @@ fn route(request: &mut tiny_http::Request, ctx: &Ctx) -> Result<Answer, ApiError
     }
 }
 
-fn read_json(request: &mut tiny_http::Request) -> Result<Value, ApiError> {
-    let mut text = String::new();
-    // One byte past the limit tells a body that is too big from one that is cut short.
-    request
-        .as_reader()
-        .take(MAX_BODY_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| bad(format!("reading the request body: {e}")))?;
-    if text.len() as u64 > MAX_BODY_BYTES {
+fn read_json(request: &http::Request) -> Result<Value, ApiError> {
+    let Some(bytes) = &request.body else {
         return Err(ApiError {
             status: 413,
             message: format!("request body is larger than {MAX_BODY_BYTES} bytes"),
         });
-    }
+    };
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| bad(format!("reading the request body: not UTF-8: {e}")))?;
     let body: Value =
-        serde_json::from_str(&text).map_err(|e| bad(format!("request body is not JSON: {e}")))?;
+        serde_json::from_str(text).map_err(|e| bad(format!("request body is not JSON: {e}")))?;
     if !body.is_object() {
         return Err(bad("request body must be a JSON object"));
     }

@@ -314,6 +314,79 @@ fn chat_messages_with_an_unknown_role_or_a_part_that_is_not_text_are_refused() {
     server.shutdown();
 }
 
+/// Concurrent clients on a pool of kept-alive connections, as `ouro sample --base-url`
+/// sends them after its probe: tiny_http's connection pool could leave such requests
+/// unread until another connection came and went (each then waited out the client's
+/// timeout: both runs of this test with it, on 2026-12-07, had requests time out).
+#[test]
+fn concurrent_requests_on_kept_alive_connections_are_all_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..3 {
+        let server = start(dir.path());
+        let base = server.base_url();
+        // The probe: one GET on a connection of its own, then dropped.
+        ureq::get(&format!("{base}/v1/models")).call().unwrap();
+        let agent = ureq::AgentBuilder::new()
+            .timeout(std::time::Duration::from_secs(20))
+            .max_idle_connections_per_host(32)
+            .build();
+        std::thread::scope(|scope| {
+            for i in 0..8 {
+                let (agent, base) = (agent.clone(), base.clone());
+                scope.spawn(move || {
+                    let body = json!({"prompt": format!("x{i}"), "max_tokens": 24, "seed": i});
+                    let r = agent
+                        .post(&format!("{base}/v1/completions"))
+                        .set("Content-Type", "application/json")
+                        .send_string(&body.to_string())
+                        .unwrap_or_else(|e| panic!("round {round}, request {i}: {e}"));
+                    assert_eq!(r.status(), 200);
+                });
+            }
+        });
+        server.shutdown();
+    }
+}
+
+/// What the HTTP layer answers by itself: a chunked body is read like any other, a
+/// body over the limit gets a 413 the client can read, a broken request line a 400.
+#[test]
+fn chunked_oversized_and_malformed_requests_get_http_answers() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let exchange = |raw: &[u8]| {
+        let mut c = std::net::TcpStream::connect(server.addr()).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        c.write_all(raw).unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let body = json!({"prompt": "x", "max_tokens": 2}).to_string();
+    let (a, b) = body.split_at(5);
+    let answer = exchange(
+        format!(
+            "POST /v1/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+             {:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+            a.len(),
+            b.len()
+        )
+        .as_bytes(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.contains("\"text_completion\""), "{answer}");
+    let answer = exchange(
+        b"POST /v1/completions HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n{\"prompt\": ",
+    );
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("request body is larger than"), "{answer}");
+    let answer = exchange(b"NONSENSE\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    server.shutdown();
+}
+
 /// The model's tokenizer, as a client that tokenizes its own prompts holds it.
 fn tokenizer(dir: &std::path::Path) -> tokenizers::Tokenizer {
     tokenizers::Tokenizer::from_file(dir.join("tiny-model/tokenizer.json")).unwrap()

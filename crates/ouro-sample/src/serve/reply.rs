@@ -296,16 +296,13 @@ pub(super) struct Streaming {
 
 /// Answers a streaming request: the status line and headers, then one `data:` event per
 /// chunk, written and flushed as the model thread reports tokens, then `data: [DONE]`.
-/// The body is chunked by hand because tiny_http's own encoder holds 8 KiB back.
-pub(super) fn stream(request: tiny_http::Request, s: &Streaming, tok: &Tokenizer) {
-    let mut out = Sse {
-        w: request.into_writer(),
-    };
+pub(super) fn stream(w: &mut dyn Write, s: &Streaming, tok: &Tokenizer) {
+    let mut out = Sse { w };
     // A client that went away ends the stream; the batch it was in decodes on.
     let _ = stream_to(&mut out, s, tok);
 }
 
-fn stream_to(out: &mut Sse, s: &Streaming, tok: &Tokenizer) -> std::io::Result<()> {
+fn stream_to(out: &mut Sse<'_>, s: &Streaming, tok: &Tokenizer) -> std::io::Result<()> {
     let Streaming {
         head,
         choices: n_choices,
@@ -423,11 +420,11 @@ fn server_error(message: &str) -> Value {
 }
 
 /// A chunked body of server-sent events, flushed per event.
-struct Sse {
-    w: Box<dyn Write + Send>,
+struct Sse<'a> {
+    w: &'a mut dyn Write,
 }
 
-impl Sse {
+impl Sse<'_> {
     fn event(&mut self, v: &Value) -> std::io::Result<()> {
         self.data(&v.to_string())
     }

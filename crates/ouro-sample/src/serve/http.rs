@@ -1,0 +1,365 @@
+//! The server's HTTP/1.1: one thread per connection, its requests read and
+//! answered in order (keep-alive), bodies by `Content-Length` or chunked.
+//!
+//! tiny_http, used before, handed connections to a pool whose `spawn` could
+//! queue one behind a thread that was about to serve a kept-alive connection
+//! for as long as it lived: concurrent clients that reuse connections (ureq,
+//! `ouro sample --base-url`) saw requests sit unread until another connection
+//! came and went. A thread of its own per connection cannot starve that way.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest request head (request line and headers).
+const MAX_HEAD_BYTES: usize = 64 << 10;
+/// A kept-alive connection with no request for this long is closed, so idle
+/// clients do not hold threads forever.
+const IDLE: Duration = Duration::from_secs(300);
+
+/// One request, its body read.
+pub(super) struct Request {
+    pub method: String,
+    /// The target without its query string.
+    pub path: String,
+    pub version: (u8, u8),
+    /// `None`: the body is larger than the limit the server was started with
+    /// (it was not read, and the connection closes after the answer).
+    pub body: Option<Vec<u8>>,
+}
+
+/// Where an answer goes: the connection, in the request's HTTP version.
+pub(super) struct Responder<'a> {
+    w: &'a mut dyn Write,
+    version: (u8, u8),
+    close: bool,
+}
+
+impl Responder<'_> {
+    /// A whole answer with a `Content-Length`.
+    pub fn respond(&mut self, status: u16, content_type: &str, body: &[u8]) -> io::Result<()> {
+        let (major, minor) = self.version;
+        let connection = if self.close {
+            "Connection: close\r\n"
+        } else if self.version == (1, 0) {
+            "Connection: keep-alive\r\n"
+        } else {
+            ""
+        };
+        write!(
+            self.w,
+            "HTTP/{major}.{minor} {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{connection}\r\n",
+            reason(status),
+            body.len()
+        )?;
+        self.w.write_all(body)?;
+        self.w.flush()
+    }
+
+    /// The raw connection, for an answer that writes its own head and a chunked body.
+    pub fn raw(&mut self) -> &mut dyn Write {
+        &mut *self.w
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Payload Too Large",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}
+
+pub(super) type Handler = dyn Fn(Request, &mut Responder<'_>) + Send + Sync;
+
+/// A bound listener; [`Server::serve`] runs its accept loop.
+pub(super) struct Server {
+    listener: TcpListener,
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    max_body: u64,
+}
+
+/// Stops a server's accept loop from another thread.
+#[derive(Clone)]
+pub(super) struct Stopper {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl Stopper {
+    pub fn stop(&self) {
+        if !self.stop.swap(true, Ordering::SeqCst) {
+            // Wakes the blocked accept, which then sees the flag.
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        }
+    }
+}
+
+impl Server {
+    pub fn bind(addr: &str, max_body: u64) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        Ok(Server {
+            listener,
+            addr,
+            stop: Arc::new(AtomicBool::new(false)),
+            max_body,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            addr: self.addr,
+            stop: Arc::clone(&self.stop),
+        }
+    }
+
+    /// Accepts connections until stopped, each on a thread of its own.
+    pub fn serve(self, handler: Arc<Handler>) {
+        for stream in self.listener.incoming() {
+            if self.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let Ok(stream) = stream else { continue };
+            let handler = Arc::clone(&handler);
+            let max_body = self.max_body;
+            let spawned = std::thread::Builder::new()
+                .name("ouro-serve-conn".into())
+                .spawn(move || connection(stream, &*handler, max_body));
+            if let Err(e) = spawned {
+                tracing::error!("cannot start a connection thread: {e}");
+            }
+        }
+    }
+}
+
+/// Why a request could not be read: answered with `status`, then the connection closes.
+struct Refused {
+    status: u16,
+    message: &'static str,
+    version: (u8, u8),
+}
+
+fn connection(stream: TcpStream, handler: &Handler, max_body: u64) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(IDLE));
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut writer = stream;
+    loop {
+        let (request, close) = match read_request(&mut reader, &mut writer, max_body) {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(Ok(refused)) => {
+                let mut r = Responder {
+                    w: &mut writer,
+                    version: refused.version,
+                    close: true,
+                };
+                let body = serde_json::json!({"error": {"message": refused.message,
+                    "type": "BadRequestError", "param": null, "code": refused.status}});
+                let _ = r.respond(
+                    refused.status,
+                    "application/json",
+                    body.to_string().as_bytes(),
+                );
+                return;
+            }
+            Err(Err(_)) => return,
+        };
+        let version = request.version;
+        let close = close || request.body.is_none();
+        let mut responder = Responder {
+            w: &mut writer,
+            version,
+            close,
+        };
+        let unread_body = request.body.is_none();
+        handler(request, &mut responder);
+        if unread_body {
+            linger(&mut reader, &writer);
+        }
+        if close {
+            return;
+        }
+    }
+}
+
+/// After answering a request whose body was left unread (too large): closing at
+/// once would reset the connection while the client still sends, and it would
+/// never read the answer. Reads and drops what still comes, for a short while.
+fn linger(reader: &mut BufReader<TcpStream>, writer: &TcpStream) {
+    let _ = writer.shutdown(std::net::Shutdown::Write);
+    let _ = writer.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = io::copy(&mut reader.by_ref().take(256 << 20), &mut io::sink());
+}
+
+/// Reads one request: `Ok(None)` at a clean end of the connection, `Err(Ok(_))` for a
+/// request to refuse, `Err(Err(_))` when the connection failed. The `bool` says whether
+/// the connection closes after the answer.
+fn read_request(
+    reader: &mut BufReader<TcpStream>,
+    writer: &mut TcpStream,
+    max_body: u64,
+) -> Result<Option<(Request, bool)>, Result<Refused, io::Error>> {
+    let refuse = |status, message, version| {
+        Err(Ok(Refused {
+            status,
+            message,
+            version,
+        }))
+    };
+    let mut head = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
+    loop {
+        let mut line = Vec::new();
+        let n = reader
+            .by_ref()
+            .take((MAX_HEAD_BYTES - head.len().min(MAX_HEAD_BYTES)) as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(Err)?;
+        if n == 0 {
+            if lines.is_empty() {
+                return Ok(None);
+            }
+            return Err(Err(io::ErrorKind::UnexpectedEof.into()));
+        }
+        head.extend_from_slice(&line);
+        if head.len() > MAX_HEAD_BYTES {
+            return refuse(431, "the request head is too large", (1, 1));
+        }
+        if !line.ends_with(b"\n") {
+            return Err(Err(io::ErrorKind::UnexpectedEof.into()));
+        }
+        let text = String::from_utf8_lossy(&line)
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
+        if text.is_empty() {
+            // Blank lines before a request line are allowed (RFC 9112 2.2).
+            if lines.is_empty() {
+                continue;
+            }
+            break;
+        }
+        lines.push(text);
+    }
+    let mut parts = lines[0].split(' ');
+    let (Some(method), Some(target), Some(proto), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return refuse(400, "malformed request line", (1, 1));
+    };
+    let version = match proto {
+        "HTTP/1.1" => (1, 1),
+        "HTTP/1.0" => (1, 0),
+        p if p.starts_with("HTTP/") => {
+            return refuse(505, "this server speaks HTTP/1.0 and HTTP/1.1", (1, 1))
+        }
+        _ => return refuse(400, "malformed request line", (1, 1)),
+    };
+    let mut content_length: Option<u64> = None;
+    let (mut chunked, mut connection, mut expect_continue) = (false, String::new(), false);
+    for line in &lines[1..] {
+        let Some((name, value)) = line.split_once(':') else {
+            return refuse(400, "malformed header line", version);
+        };
+        let value = value.trim();
+        match name.trim().to_ascii_lowercase().as_str() {
+            "content-length" => match value.parse::<u64>() {
+                Ok(n) if content_length.is_none_or(|m| m == n) => content_length = Some(n),
+                _ => return refuse(400, "bad Content-Length", version),
+            },
+            "transfer-encoding" => chunked = value.to_ascii_lowercase().ends_with("chunked"),
+            "connection" => connection = value.to_ascii_lowercase(),
+            "expect" => expect_continue = value.eq_ignore_ascii_case("100-continue"),
+            _ => {}
+        }
+    }
+    let close = if version == (1, 0) {
+        !connection.contains("keep-alive")
+    } else {
+        connection.contains("close")
+    };
+    let too_large = content_length.is_some_and(|n| n > max_body);
+    if expect_continue && !too_large && version == (1, 1) {
+        writer
+            .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .map_err(Err)?;
+    }
+    let body = if too_large {
+        None
+    } else if chunked {
+        read_chunked(reader, max_body).map_err(Err)?
+    } else {
+        let mut body = Vec::new();
+        let n = content_length.unwrap_or(0);
+        reader
+            .by_ref()
+            .take(n)
+            .read_to_end(&mut body)
+            .map_err(Err)?;
+        if (body.len() as u64) < n {
+            return Err(Err(io::ErrorKind::UnexpectedEof.into()));
+        }
+        Some(body)
+    };
+    let path = target.split('?').next().unwrap_or("").to_string();
+    Ok(Some((
+        Request {
+            method: method.to_string(),
+            path,
+            version,
+            body,
+        },
+        close,
+    )))
+}
+
+/// A chunked body; `None` once it passes `max_body` (the rest is left unread).
+fn read_chunked(reader: &mut BufReader<TcpStream>, max_body: u64) -> io::Result<Option<Vec<u8>>> {
+    let mut body = Vec::new();
+    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
+    loop {
+        let mut line = String::new();
+        reader.by_ref().take(1024).read_line(&mut line)?;
+        let size = line.trim().split(';').next().unwrap_or("");
+        let size = u64::from_str_radix(size, 16).map_err(|_| bad("bad chunk size"))?;
+        if size == 0 {
+            // Trailers, up to the blank line.
+            loop {
+                line.clear();
+                reader.by_ref().take(8192).read_line(&mut line)?;
+                if line.trim().is_empty() {
+                    return Ok(Some(body));
+                }
+            }
+        }
+        if body.len() as u64 + size > max_body {
+            return Ok(None);
+        }
+        let start = body.len();
+        reader.by_ref().take(size).read_to_end(&mut body)?;
+        if (body.len() - start) as u64 != size {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        line.clear();
+        reader.by_ref().take(2).read_line(&mut line)?;
+    }
+}
