@@ -49,51 +49,94 @@ macro_rules! visit_prim {
     };
 }
 
+impl<'a> ArrowValue<'a> {
+    /// A dictionary-encoded value (pandas and polars `Categorical` strings) as the
+    /// value it stands for; any other array as it is.
+    fn resolved(self) -> Result<ArrowValue<'a>, RowError> {
+        let DataType::Dictionary(key, _) = self.array.data_type() else {
+            return Ok(self);
+        };
+        macro_rules! index {
+            ($ty:ty) => {{
+                let d = self.array.as_dictionary::<$ty>();
+                (d.keys().value(self.row) as i128, d.values().as_ref())
+            }};
+        }
+        let (i, values) = match key.as_ref() {
+            DataType::Int8 => index!(Int8Type),
+            DataType::Int16 => index!(Int16Type),
+            DataType::Int32 => index!(Int32Type),
+            DataType::Int64 => index!(Int64Type),
+            DataType::UInt8 => index!(UInt8Type),
+            DataType::UInt16 => index!(UInt16Type),
+            DataType::UInt32 => index!(UInt32Type),
+            DataType::UInt64 => index!(UInt64Type),
+            other => return Err(self.err(format!("unsupported dictionary key type {other}"))),
+        };
+        match usize::try_from(i) {
+            Ok(row) if row < values.len() => Ok(ArrowValue {
+                array: values,
+                row,
+                path: self.path,
+            }),
+            _ => Err(self.err(format!("dictionary key {i} is out of range"))),
+        }
+    }
+
+    /// Null here, including every value of a column typed `Null` (a key that is
+    /// null in every row, as pyarrow types it).
+    fn is_null(&self) -> bool {
+        self.array.is_null(self.row) || self.array.data_type() == &DataType::Null
+    }
+}
+
 impl<'de, 'a> de::Deserializer<'de> for ArrowValue<'a> {
     type Error = RowError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RowError> {
-        if self.array.is_null(self.row) {
+        if self.is_null() {
             return visitor.visit_unit();
         }
-        match self.array.data_type() {
-            DataType::Utf8 => visitor.visit_str(self.array.as_string::<i32>().value(self.row)),
-            DataType::LargeUtf8 => visitor.visit_str(self.array.as_string::<i64>().value(self.row)),
-            DataType::Utf8View => visitor.visit_str(self.array.as_string_view().value(self.row)),
+        let v = self.resolved()?;
+        if v.is_null() {
+            return visitor.visit_unit();
+        }
+        match v.array.data_type() {
+            DataType::Utf8 => visitor.visit_str(v.array.as_string::<i32>().value(v.row)),
+            DataType::LargeUtf8 => visitor.visit_str(v.array.as_string::<i64>().value(v.row)),
+            DataType::Utf8View => visitor.visit_str(v.array.as_string_view().value(v.row)),
             DataType::Boolean => {
-                let a: &BooleanArray = self.array.as_boolean();
-                visitor.visit_bool(a.value(self.row))
+                let a: &BooleanArray = v.array.as_boolean();
+                visitor.visit_bool(a.value(v.row))
             }
-            DataType::Int8 => visit_prim!(self, visitor, Int8Type, visit_i8),
-            DataType::Int16 => visit_prim!(self, visitor, Int16Type, visit_i16),
-            DataType::Int32 => visit_prim!(self, visitor, Int32Type, visit_i32),
-            DataType::Int64 => visit_prim!(self, visitor, Int64Type, visit_i64),
-            DataType::UInt8 => visit_prim!(self, visitor, UInt8Type, visit_u8),
-            DataType::UInt16 => visit_prim!(self, visitor, UInt16Type, visit_u16),
-            DataType::UInt32 => visit_prim!(self, visitor, UInt32Type, visit_u32),
-            DataType::UInt64 => visit_prim!(self, visitor, UInt64Type, visit_u64),
-            DataType::Float32 => visit_prim!(self, visitor, Float32Type, visit_f32),
-            DataType::Float64 => visit_prim!(self, visitor, Float64Type, visit_f64),
-            DataType::List(_) => {
-                visit_list(self.array.as_list::<i32>(), self.row, self.path, visitor)
+            DataType::Int8 => visit_prim!(v, visitor, Int8Type, visit_i8),
+            DataType::Int16 => visit_prim!(v, visitor, Int16Type, visit_i16),
+            DataType::Int32 => visit_prim!(v, visitor, Int32Type, visit_i32),
+            DataType::Int64 => visit_prim!(v, visitor, Int64Type, visit_i64),
+            DataType::UInt8 => visit_prim!(v, visitor, UInt8Type, visit_u8),
+            DataType::UInt16 => visit_prim!(v, visitor, UInt16Type, visit_u16),
+            DataType::UInt32 => visit_prim!(v, visitor, UInt32Type, visit_u32),
+            DataType::UInt64 => visit_prim!(v, visitor, UInt64Type, visit_u64),
+            DataType::Float32 => visit_prim!(v, visitor, Float32Type, visit_f32),
+            DataType::Float64 => visit_prim!(v, visitor, Float64Type, visit_f64),
+            DataType::List(_) => visit_list(v.array.as_list::<i32>(), v.row, v.path, visitor),
+            DataType::LargeList(_) => visit_list(v.array.as_list::<i64>(), v.row, v.path, visitor),
+            DataType::Struct(_) => {
+                visitor.visit_map(StructAccess::new(v.array.as_struct(), v.row, v.path))
             }
-            DataType::LargeList(_) => {
-                visit_list(self.array.as_list::<i64>(), self.row, self.path, visitor)
-            }
-            DataType::Struct(_) => visitor.visit_map(StructAccess::new(
-                self.array.as_struct(),
-                self.row,
-                self.path,
-            )),
-            other => Err(self.err(format!("unsupported Arrow type {other}"))),
+            other => Err(v.err(format!("unsupported Arrow type {other}"))),
         }
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RowError> {
-        if self.array.is_null(self.row) {
+        if self.is_null() {
+            return visitor.visit_none();
+        }
+        let this = self.resolved()?;
+        if this.is_null() {
             visitor.visit_none()
         } else {
-            visitor.visit_some(self)
+            visitor.visit_some(this)
         }
     }
 
@@ -103,15 +146,16 @@ impl<'de, 'a> de::Deserializer<'de> for ArrowValue<'a> {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, RowError> {
-        if self.array.is_null(self.row) {
-            return Err(self.err("expected a string, found null"));
+        let v = self.resolved()?;
+        if v.is_null() {
+            return Err(v.err("expected a string, found null"));
         }
-        match self.array.data_type() {
+        match v.array.data_type() {
             DataType::Utf8 => {
-                let s = self.array.as_string::<i32>().value(self.row);
+                let s = v.array.as_string::<i32>().value(v.row);
                 visitor.visit_enum(s.into_deserializer())
             }
-            other => Err(self.err(format!("expected a string enum, found {other}"))),
+            other => Err(v.err(format!("expected a string enum, found {other}"))),
         }
     }
 
@@ -226,5 +270,64 @@ impl<'de, 'a> MapAccess<'de> for StructAccess<'a> {
             row: self.row,
             path: &self.field_path,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{
+        ArrayRef, DictionaryArray, Int32Array, NullArray, StringArray, StructArray,
+    };
+    use arrow::datatypes::{DataType, Field, Int8Type};
+    use serde::Deserialize;
+    use serde_json::{json, Value};
+
+    use super::ArrowValue;
+
+    fn row(array: &dyn arrow::array::Array, row: usize) -> Value {
+        Value::deserialize(ArrowValue {
+            array,
+            row,
+            path: "c",
+        })
+        .unwrap()
+    }
+
+    /// pandas and polars write `Categorical` strings as dictionaries, and pyarrow types a
+    /// key that is null in every row as `Null`: both read as the values they stand for.
+    #[test]
+    fn dictionary_strings_and_null_typed_fields_read_as_their_values() {
+        let dict: DictionaryArray<Int8Type> = vec!["a", "b", "a"].into_iter().collect();
+        assert_eq!(
+            (0..3).map(|i| row(&dict, i)).collect::<Vec<_>>(),
+            vec![json!("a"), json!("b"), json!("a")]
+        );
+        let s = StructArray::from(vec![
+            (
+                Arc::new(Field::new("role", DataType::Utf8, false)),
+                Arc::new(StringArray::from(vec!["user", "assistant"])) as ArrayRef,
+            ),
+            (
+                Arc::new(Field::new("name", DataType::Null, true)),
+                Arc::new(NullArray::new(2)) as ArrayRef,
+            ),
+            (
+                Arc::new(Field::new("n", DataType::Int32, false)),
+                Arc::new(Int32Array::from(vec![1, 2])) as ArrayRef,
+            ),
+        ]);
+        assert_eq!(
+            row(&s, 1),
+            json!({"role": "assistant", "name": null, "n": 2})
+        );
+        let opt = Option::<String>::deserialize(ArrowValue {
+            array: &NullArray::new(1),
+            row: 0,
+            path: "c",
+        })
+        .unwrap();
+        assert_eq!(opt, None);
     }
 }

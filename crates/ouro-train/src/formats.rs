@@ -115,6 +115,31 @@ impl Row {
             .cols
             .get(field)
             .ok_or_else(|| self.err(field, "missing"))?;
+        // Tool calls (content null, `tool_calls`) and tool results would otherwise be
+        // read as plain turns, or fail on the null content with no word of why.
+        if let Some((i, m)) = value
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .find(|(_, m)| {
+                m.get("tool_calls").is_some_and(|t| !t.is_null())
+                    || m.get("role").and_then(Value::as_str) == Some("tool")
+            })
+        {
+            let what = if m.get("role").and_then(Value::as_str) == Some("tool") {
+                "a tool result (role 'tool')"
+            } else {
+                "a tool call (tool_calls)"
+            };
+            return Err(self.err(
+                field,
+                format!(
+                    "message {i} is {what}: training on tool calls is not supported yet; \
+                     leave such conversations out"
+                ),
+            ));
+        }
         serde_json::from_value::<Vec<Message>>(value.clone()).map_err(|e| {
             self.err(
                 field,

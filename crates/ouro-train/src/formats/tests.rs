@@ -214,3 +214,29 @@ fn the_rendered_prompt_and_reply_are_the_sft_chatml() {
     let joined = chatml_prompt(&conv[..2]) + &chatml_reply(&conv[2..]) + "\n";
     assert_eq!(joined, full);
 }
+
+#[test]
+fn tool_calls_and_tool_results_are_named_as_unsupported() {
+    let d = tempfile::tempdir().unwrap();
+    let call = r#"{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": null, "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {}}}]}, {"role": "tool", "content": "1"}, {"role": "assistant", "content": "done"}]}"#;
+    let p = jsonl(d.path(), "tools.jsonl", &[call]);
+    let e = load_sft(&(&p).into()).unwrap_err().to_string();
+    assert!(
+        e.contains("tools.jsonl: line 1")
+            && e.contains(
+                "message 1 is a tool call (tool_calls): training on tool calls is not supported"
+            ),
+        "{e}"
+    );
+    let result = r#"{"messages": [{"role": "user", "content": "hi"}, {"role": "tool", "content": "1"}, {"role": "assistant", "content": "done"}]}"#;
+    let p = jsonl(d.path(), "results.jsonl", &[result]);
+    let e = load_sft(&(&p).into()).unwrap_err().to_string();
+    assert!(
+        e.contains("message 1 is a tool result (role 'tool')"),
+        "{e}"
+    );
+    // A null tool_calls (as Parquet writers fill the key in) is a plain turn.
+    let plain = r#"{"messages": [{"role": "user", "content": "hi", "tool_calls": null}, {"role": "assistant", "content": "yo", "tool_calls": null}]}"#;
+    let p = jsonl(d.path(), "plain.jsonl", &[plain]);
+    load_sft(&(&p).into()).unwrap();
+}
