@@ -25,7 +25,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -230,7 +230,7 @@ enum Answer {
 }
 
 fn handle(request: http::Request, out: &mut http::Responder<'_>, ctx: &Ctx) {
-    let (status, body) = match route(&request, ctx) {
+    let (status, body) = match route(&request, ctx, &|| out.client_gone()) {
         Ok(Answer::Json(v)) => (200, v),
         Ok(Answer::Stream(s)) => return reply::stream(out.raw(), &s, &ctx.tokenizer),
         Err(e) => {
@@ -252,7 +252,8 @@ fn handle(request: http::Request, out: &mut http::Responder<'_>, ctx: &Ctx) {
     }
 }
 
-fn route(request: &http::Request, ctx: &Ctx) -> Result<Answer, ApiError> {
+/// `gone` says whether the client went away, for answers that take long to make.
+fn route(request: &http::Request, ctx: &Ctx, gone: &dyn Fn() -> bool) -> Result<Answer, ApiError> {
     let path = request.path.as_str();
     match (request.method.as_str(), path) {
         ("GET", "/v1/models") => Ok(Answer::Json(json!({"object": "list", "data": [{
@@ -262,7 +263,7 @@ fn route(request: &http::Request, ctx: &Ctx) -> Result<Answer, ApiError> {
             let chat = path == "/v1/chat/completions";
             // A streamed body is chunked, which HTTP/1.0 does not have.
             let chunked = request.version >= (1, 1);
-            completions(&read_json(request)?, ctx, chat, chunked)
+            completions(&read_json(request)?, ctx, (chat, chunked), gone)
         }
         (_, "/v1/models" | "/health" | "/v1/completions" | "/v1/chat/completions") => {
             Err(ApiError {
@@ -345,7 +346,12 @@ fn fit_context(body: &Value, req: &mut request::Parsed, ctx: &Ctx) -> Result<(),
     )))
 }
 
-fn completions(body: &Value, ctx: &Ctx, chat: bool, chunked: bool) -> Result<Answer, ApiError> {
+fn completions(
+    body: &Value,
+    ctx: &Ctx,
+    (chat, chunked): (bool, bool),
+    gone: &dyn Fn() -> bool,
+) -> Result<Answer, ApiError> {
     let model = match body.get("model") {
         None | Some(Value::Null) => None,
         Some(Value::String(m)) => Some(m.as_str()),
@@ -443,8 +449,25 @@ fn completions(body: &Value, ctx: &Ctx, chat: bool, chunked: bool) -> Result<Ans
         })));
     }
     let (tx, rx) = mpsc::channel();
-    submit(Reply::Whole(tx))?;
-    let answered = rx.recv().map_err(|_| stopped())?.map_err(|e| ApiError {
+    let abandoned = Arc::new(AtomicBool::new(false));
+    submit(Reply::Whole(tx, Arc::clone(&abandoned)))?;
+    // A client that gives up (a timeout, a stopped evaluation) frees its batch rows
+    // instead of leaving them to decode to `max_tokens` for no one.
+    let answered = loop {
+        match rx.recv_timeout(std::time::Duration::from_millis(250)) {
+            Ok(answered) => break answered,
+            Err(mpsc::RecvTimeoutError::Timeout) if gone() => {
+                abandoned.store(true, Ordering::Relaxed);
+                return Err(ApiError {
+                    status: 499,
+                    message: "the client closed the connection".into(),
+                });
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(stopped()),
+        }
+    };
+    let answered = answered.map_err(|e| ApiError {
         status: 500,
         message: format!("generation failed: {e}"),
     })?;

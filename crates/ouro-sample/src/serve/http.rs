@@ -32,7 +32,7 @@ pub(super) struct Request {
 
 /// Where an answer goes: the connection, in the request's HTTP version.
 pub(super) struct Responder<'a> {
-    w: &'a mut dyn Write,
+    w: &'a mut TcpStream,
     version: (u8, u8),
     close: bool,
 }
@@ -61,6 +61,25 @@ impl Responder<'_> {
     /// The raw connection, for an answer that writes its own head and a chunked body.
     pub fn raw(&mut self) -> &mut dyn Write {
         &mut *self.w
+    }
+
+    /// Whether the client closed the connection while its answer is being made
+    /// (it timed out, or was stopped), so that the work for it can stop too.
+    pub fn client_gone(&self) -> bool {
+        let s: &TcpStream = self.w;
+        if s.set_read_timeout(Some(Duration::from_millis(1))).is_err() {
+            return false;
+        }
+        let gone = match s.peek(&mut [0u8; 1]) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+            ),
+        };
+        let _ = s.set_read_timeout(Some(IDLE));
+        gone
     }
 }
 
@@ -361,5 +380,39 @@ fn read_chunked(reader: &mut BufReader<TcpStream>, max_body: u64) -> io::Result<
         }
         line.clear();
         reader.by_ref().take(2).read_line(&mut line)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_that_closed_its_connection_is_gone_and_one_that_waits_is_not() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server_side, _) = listener.accept().unwrap();
+        let responder = Responder {
+            w: &mut server_side,
+            version: (1, 1),
+            close: false,
+        };
+        assert!(!responder.client_gone(), "waiting, nothing sent");
+        // A pipelined next request is data, not a departure.
+        client.write_all(b"GET /health HTTP/1.1\r\n\r\n").unwrap();
+        assert!(!responder.client_gone());
+        drop(client);
+        // The pipelined bytes are still unread: the close shows once they are.
+        let mut buf = [0u8; 64];
+        let _ = responder.w.read(&mut buf).unwrap();
+        // The FIN may take a moment to arrive: wait for it (a condition, not a timing).
+        let gone = (0..500).any(|_| {
+            let gone = responder.client_gone();
+            if !gone {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            gone
+        });
+        assert!(gone);
     }
 }

@@ -7,7 +7,8 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::{mpsc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 
 use anyhow::anyhow;
 use ouro_model::chat::{PromptFormat, PromptRenderer};
@@ -137,8 +138,9 @@ impl Scoring {
 }
 
 pub(super) enum Reply {
-    /// Everything at once, when all its choices are done.
-    Whole(mpsc::Sender<Result<Answered, String>>),
+    /// Everything at once, when all its choices are done. The flag is set by the
+    /// request's thread when its client went away before the answer.
+    Whole(mpsc::Sender<Result<Answered, String>>, Arc<AtomicBool>),
     /// Every token as it is sampled, and each choice as it finishes.
     Stream(mpsc::Sender<Event>),
 }
@@ -210,11 +212,19 @@ impl Book {
         }
     }
 
-    /// Drops the requests whose client went away; returns their rows' keys, for the
-    /// session to cancel, so an abandoned request does not hold batch rows until its
-    /// `max_tokens`.
+    /// Drops the requests whose client went away (a stream that stopped listening, a
+    /// whole reply marked abandoned); returns their rows' keys, for the session to
+    /// cancel, so an abandoned request does not hold batch rows until its `max_tokens`.
     fn drop_gone(&mut self) -> HashSet<usize> {
-        let gone = std::mem::take(self.gone.get_mut().expect("not poisoned"));
+        let mut gone = std::mem::take(self.gone.get_mut().expect("not poisoned"));
+        gone.extend(
+            self.works
+                .iter()
+                .filter_map(|(&id, w)| match &w.work.reply {
+                    Reply::Whole(_, abandoned) if abandoned.load(Ordering::Relaxed) => Some(id),
+                    _ => None,
+                }),
+        );
         let keys: HashSet<usize> = self
             .rows
             .iter()
@@ -251,7 +261,7 @@ impl Book {
             // Nothing to decode (the request checks make this unreachable): answer now
             // rather than hold a reply no row will ever complete.
             match &work.reply {
-                Reply::Whole(tx) => drop(tx.send(Ok(Answered {
+                Reply::Whole(tx, _) => drop(tx.send(Ok(Answered {
                     generations: Vec::new(),
                     prompts: Vec::new(),
                 }))),
@@ -391,7 +401,7 @@ impl Book {
                 continue;
             }
             let w = self.works.remove(&id).expect("present above");
-            if let Reply::Whole(tx) = &w.work.reply {
+            if let Reply::Whole(tx, _) = &w.work.reply {
                 let _ = tx.send(Ok(Answered {
                     generations: w.done.into_iter().map(|g| g.expect("done")).collect(),
                     prompts: w.scoring.map_or_else(Vec::new, |s| s.per_request()),
@@ -417,7 +427,7 @@ impl Book {
         for id in ids {
             if let Some(w) = self.forget(id) {
                 let _ = match &w.work.reply {
-                    Reply::Whole(tx) => tx.send(Err(error.to_string())).is_ok(),
+                    Reply::Whole(tx, _) => tx.send(Err(error.to_string())).is_ok(),
                     Reply::Stream(tx) => tx.send(Event::Failed(error.to_string())).is_ok(),
                 };
             }
@@ -526,11 +536,12 @@ mod tests {
             reply,
         };
         let (whole, _whole_rx) = mpsc::channel();
+        let whole_gone = Arc::new(AtomicBool::new(false));
         let (a, a_rx) = mpsc::channel();
         let (b, b_rx) = mpsc::channel();
         let mut book = Book::default();
         book.add(work(2, Reply::Stream(a)));
-        book.add(work(3, Reply::Whole(whole)));
+        book.add(work(3, Reply::Whole(whole, Arc::clone(&whole_gone))));
         book.add(work(2, Reply::Stream(b)));
         // Five rows join now, two later: keys 0..7 in queue order.
         let mut keys: Vec<usize> = book.next_rows(5).into_iter().map(|r| r.0).collect();
@@ -580,5 +591,20 @@ mod tests {
         assert!(book.queue.is_empty() && !book.rows.contains_key(&7));
         assert_eq!(book.works.len(), 2, "a's and the whole request remain");
         assert_eq!(got(&a_rx), vec![(0, 0)]);
+        // A whole reply whose client went away is marked by its thread, and dropped.
+        let whole_keys: HashSet<usize> = book
+            .rows
+            .iter()
+            .filter(|(_, r)| {
+                book.works
+                    .get(&r.0)
+                    .is_some_and(|w| matches!(w.work.reply, Reply::Whole(..)))
+            })
+            .map(|(&k, _)| k)
+            .collect();
+        assert!(!whole_keys.is_empty());
+        whole_gone.store(true, Ordering::Relaxed);
+        assert_eq!(book.drop_gone(), whole_keys);
+        assert_eq!(book.works.len(), 1, "only a's request remains");
     }
 }
