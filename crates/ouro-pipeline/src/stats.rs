@@ -269,7 +269,7 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
             bail!("{}: no such file or directory", input.display());
         }
         if input.is_file() {
-            if !input.extension().is_some_and(|e| e == "parquet") {
+            if input.extension().is_none_or(|e| e != "parquet") {
                 bail!(
                     "{}: not a Parquet file; ouro stats reads *.parquet shards, or directories holding them",
                     input.display()
