@@ -154,7 +154,16 @@ impl Server {
             if self.stop.load(Ordering::SeqCst) {
                 break;
             }
-            let Ok(stream) = stream else { continue };
+            let stream = match stream {
+                Ok(s) => s,
+                Err(e) => {
+                    // Out of file descriptors, say: wait for connections to close
+                    // rather than spin on the error.
+                    tracing::warn!("accepting a connection: {e}");
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
             let handler = Arc::clone(&handler);
             let max_body = self.max_body;
             let spawned = std::thread::Builder::new()
