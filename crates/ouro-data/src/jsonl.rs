@@ -29,7 +29,7 @@ pub fn read_objects(path: &Path) -> Result<Vec<JsonLine>> {
         .map_err(|e| DataError::invalid(path, format!("cannot read: {e}")))?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
+        flate2::read::MultiGzDecoder::new(&raw[..])
             .read_to_end(&mut out)
             .map_err(|e| DataError::invalid(path, format!("corrupt gzip data: {e}")))?;
         raw = out;
@@ -218,6 +218,14 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(text).unwrap();
         assert_eq!(lines_of(&read(&gz.finish().unwrap()).unwrap()), want);
+        // `cat a.gz b.gz`, `gzip >>`, pigz and bgzip write several members: all are read.
+        let member = |t: &[u8]| {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(t).unwrap();
+            gz.finish().unwrap()
+        };
+        let two = [member(b"{\"a\": 1}\n\n"), member(b"{\"a\": \"x\"}\n")].concat();
+        assert_eq!(lines_of(&read(&two).unwrap()), want);
     }
 
     #[test]
