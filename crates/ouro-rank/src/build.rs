@@ -384,6 +384,7 @@ fn add_pair_stats(a: &mut PairStats, b: &PairStats) {
     a.mutants_tried += b.mutants_tried;
     a.mutants_not_executed += b.mutants_not_executed;
     a.mutants_survived += b.mutants_survived;
+    a.mutants_not_continuations += b.mutants_not_continuations;
 }
 
 /// Builds the `repair` config.

@@ -149,6 +149,8 @@ pub struct PairStats {
     pub mutants_tried: usize,
     pub mutants_not_executed: usize,
     pub mutants_survived: usize,
+    /// Failing mutants left out of continuation pairs: they changed the prompt's part.
+    pub mutants_not_continuations: usize,
 }
 
 /// `span` moved by `off` chars, clipped at 0; `None` when nothing of it is left.
@@ -328,6 +330,11 @@ pub fn injected_error_pairs(
         match pool.mutant_verdicts.get(&normalise_code(&m.code)) {
             None => st.mutants_not_executed += 1,
             Some(true) => st.mutants_survived += 1,
+            // A mutant of the signature (a renamed parameter) no longer continues the
+            // prompt: as a continuation it would be the whole program after it.
+            Some(false) if !fmt.fits(&pool.problem.prompt, &m.code) => {
+                st.mutants_not_continuations += 1
+            }
             Some(false) => {
                 let mut r = record(
                     pool,

@@ -1,0 +1,136 @@
+//! Rows in the continuation format (what follows the prompt), built from the
+//! binary: a program that no longer starts with the prompt is never written
+//! whole after it.
+
+use std::path::Path;
+
+use ouro_e2e::{arg, ouro_ok};
+
+/// A HumanEval-style problem whose body mutants include one of the signature.
+fn problem_and_samples(d: &Path) -> (String, String, String) {
+    std::fs::write(
+        d.join("p.jsonl"),
+        r#"{"task_id":"T/0","prompt":"def f(s):\n    \"\"\"Return s + t.\"\"\"\n","canonical_solution":"    t = \"!\"\n    return s + t\n","test":"def check(candidate):\n    assert candidate(\"a\") == \"a!\"\n","entry_point":"f"}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("g.jsonl"),
+        r#"{"task_id":"T/0","completion":"    t = \"!\"\n    return s + t\n"}
+"#,
+    )
+    .unwrap();
+    let (problems, samples, executions) = (d.join("probs"), d.join("s"), d.join("ex"));
+    ouro_ok(&[
+        "import",
+        "problems",
+        "-q",
+        "--format",
+        "humaneval",
+        &arg(&d.join("p.jsonl")),
+        "--out",
+        &arg(&problems),
+    ]);
+    ouro_ok(&[
+        "import",
+        "generations",
+        "-q",
+        "--format",
+        "human-eval",
+        &arg(&d.join("g.jsonl")),
+        "--problems",
+        &arg(&problems),
+        "--out",
+        &arg(&samples),
+    ]);
+    ouro_ok(&[
+        "execute",
+        "-q",
+        "--workers",
+        "1",
+        "--problems",
+        &arg(&problems),
+        "--samples",
+        &arg(&samples),
+        "--out",
+        &arg(&executions),
+    ]);
+    (arg(&problems), arg(&samples), arg(&executions))
+}
+
+#[test]
+fn injected_error_mutants_of_the_signature_are_left_out_of_continuation_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (problems, samples, executions) = problem_and_samples(d);
+    let (mutants, mutant_runs, out) = (arg(&d.join("mut")), arg(&d.join("mutex")), d.join("ds"));
+    ouro_ok(&[
+        "build",
+        "mutants",
+        "-q",
+        "--problems",
+        &problems,
+        "--samples",
+        &samples,
+        "--executions",
+        &executions,
+        "--out",
+        &mutants,
+    ]);
+    ouro_ok(&[
+        "execute",
+        "-q",
+        "--workers",
+        "1",
+        "--problems",
+        &problems,
+        "--samples",
+        &mutants,
+        "--out",
+        &mutant_runs,
+    ]);
+    ouro_ok(&[
+        "build",
+        "dpo",
+        "-q",
+        "--problems",
+        &problems,
+        "--samples",
+        &samples,
+        "--samples",
+        &mutants,
+        "--executions",
+        &executions,
+        "--executions",
+        &mutant_runs,
+        "--pair-kinds",
+        "injected_error",
+        "--completion-format",
+        "continuation",
+        "--max-pairs-per-problem",
+        "10",
+        "--out",
+        &arg(&out),
+    ]);
+    let rows: Vec<ouro_data::DpoRecord> = ouro_data::shard::read_dir(out.join("dpo")).unwrap();
+    assert!(!rows.is_empty());
+    for r in &rows {
+        // Both sides continue `def f(s):` and its docstring: neither holds a signature.
+        assert!(
+            !r.chosen.contains("def ") && !r.rejected.contains("def "),
+            "{r:#?}"
+        );
+        assert_eq!(r.chosen_spans.len(), 1, "{r:#?}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("dpo/_build_report.json")).unwrap())
+            .unwrap();
+    assert!(
+        report["selection"]["mutants_not_continuations"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{}",
+        report["selection"]
+    );
+}
