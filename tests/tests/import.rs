@@ -512,6 +512,23 @@ fn generation_for_an_unknown_problem_is_rejected() {
 }
 
 #[test]
+fn an_index_or_token_count_past_u32_is_an_error_not_a_wrapped_value() {
+    bad_generations(
+        r#"{"problem_id": "HumanEval/0", "index": 4294967297, "completion": "    return 1"}"#,
+        "jsonl",
+        &[
+            "gens.jsonl:1:",
+            "field 'index': 4294967297 is larger than 4294967295",
+        ],
+    );
+    bad_generations(
+        r#"{"problem_id": "HumanEval/0", "max_tokens": 4294967296, "completion": "    return 1"}"#,
+        "jsonl",
+        &["field 'max_tokens': 4294967296 is larger than 4294967295"],
+    );
+}
+
+#[test]
 fn duplicate_generation_index_is_rejected() {
     let line = r#"{"problem_id": "HumanEval/0", "index": 0, "completion": "    return 1"}"#;
     bad_generations(

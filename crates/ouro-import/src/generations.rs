@@ -257,12 +257,8 @@ fn batch_line(f: &Fields) -> Result<Vec<Raw>> {
         return failed("response has no choices".into());
     }
     let model = f.opt_string("response.body.model")?;
-    let prompt_tokens = f
-        .opt_u64("response.body.usage.prompt_tokens")?
-        .map(|n| n as u32);
-    let total_completion_tokens = f
-        .opt_u64("response.body.usage.completion_tokens")?
-        .map(|n| n as u32);
+    let prompt_tokens = f.opt_u32("response.body.usage.prompt_tokens")?;
+    let total_completion_tokens = f.opt_u32("response.body.usage.completion_tokens")?;
     let mut out = Vec::with_capacity(choices.len());
     for (i, choice) in choices.iter().enumerate() {
         let field = format!("response.body.choices.{i}");
@@ -384,10 +380,7 @@ fn openrlhf_line(f: &Fields, id_field: &str, by_prompt: &HashMap<&str, &Problem>
 }
 
 fn plain_line(f: &Fields, opts: &GenerationImport) -> Result<Raw> {
-    let mut raw = Raw::new(
-        f.label(plain_id_field(opts, f))?,
-        f.opt_u64("index")?.map(|i| i as u32),
-    );
+    let mut raw = Raw::new(f.label(plain_id_field(opts, f))?, f.opt_u32("index")?);
     raw.generation.completion = f.string(&opts.completion_field)?;
     raw.model = f.opt_string("model")?;
     raw.generation.finish_reason = f.opt_string("finish_reason")?;
@@ -395,7 +388,7 @@ fn plain_line(f: &Fields, opts: &GenerationImport) -> Result<Raw> {
         temperature: f.opt_f64("temperature")?,
         top_p: f.opt_f64("top_p")?,
         seed: f.opt_u64("seed")?,
-        max_tokens: f.opt_u64("max_tokens")?.map(|n| n as u32),
+        max_tokens: f.opt_u32("max_tokens")?,
     };
     Ok(raw)
 }

@@ -166,6 +166,17 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// [`Fields::opt_u64`] for the fields records hold as u32 (indices, token counts):
+    /// a larger value is an error, not one that wraps onto another.
+    pub fn opt_u32(&self, field: &str) -> Result<Option<u32>> {
+        match self.opt_u64(field)? {
+            None => Ok(None),
+            Some(n) => u32::try_from(n)
+                .map(Some)
+                .map_err(|_| self.error(field, format!("{n} is larger than {}", u32::MAX))),
+        }
+    }
+
     pub fn opt_f64(&self, field: &str) -> Result<Option<f64>> {
         match self.get(field) {
             None => Ok(None),
