@@ -108,6 +108,12 @@ pub enum Skip {
     Empty,
     TooLong(usize),
     Unparsable(String),
+    /// A line break Python's `str.splitlines` (which LintSeq's diffs follow) splits
+    /// on but the program does not (U+2028 in a string literal, a form feed): the
+    /// rebuilt program would not be the program.
+    OtherLineBreak(char),
+    /// The program holds the `<|diff|>` separator, so its sequence could not be split back.
+    HoldsSeparator,
 }
 
 impl std::fmt::Display for Skip {
@@ -116,9 +122,21 @@ impl std::fmt::Display for Skip {
             Skip::Empty => write!(f, "empty program (no non-blank, non-comment line)"),
             Skip::TooLong(n) => write!(f, "program has {n} lines, over the limit"),
             Skip::Unparsable(m) => write!(f, "does not parse: {m}"),
+            Skip::OtherLineBreak(c) => write!(
+                f,
+                "holds {c:?} (U+{:04X}), which LintSeq's line split would turn into a line break",
+                *c as u32
+            ),
+            Skip::HoldsSeparator => write!(
+                f,
+                "holds the edit separator {DIFF_SEPARATOR:?}, so its sequence could not be split back"
+            ),
         }
     }
 }
+
+/// What joins the diffs of a sequence (after a newline).
+pub const DIFF_SEPARATOR: &str = "<|diff|>";
 
 /// The seed of sequence `k` of the program with content id `program_id`.
 pub fn sequence_seed(program_id: &str, global_seed: u64, k: usize) -> u64 {
@@ -177,6 +195,24 @@ pub fn sequences_for_program_with(
     }
     if crate::difflib::py_strip(program).is_empty() {
         return Err(Skip::Empty);
+    }
+    if program.contains(DIFF_SEPARATOR) {
+        return Err(Skip::HoldsSeparator);
+    }
+    if let Some(c) = program.chars().find(|c| {
+        matches!(
+            c,
+            '\u{0b}'
+                | '\u{0c}'
+                | '\u{1c}'
+                | '\u{1d}'
+                | '\u{1e}'
+                | '\u{85}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+    }) {
+        return Err(Skip::OtherLineBreak(c));
     }
     if let Some(m) = ouro_python::lint(program)
         .into_iter()

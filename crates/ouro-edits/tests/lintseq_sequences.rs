@@ -289,3 +289,16 @@ fn humaneval_statistics_match_the_reference_within_20_percent() {
         "{lines_per_edit}"
     );
 }
+
+#[test]
+fn programs_the_diffs_could_not_rebuild_are_skipped_with_the_reason() {
+    // U+2028 inside a string literal: splitlines would break the literal in two.
+    let e = sequences_for_program("def f():\n    return 'a\u{2028}b'\n", "p", 0, 2, 100)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("U+2028"), "{e}");
+    let e = sequences_for_program("SEP = '<|diff|>'\nx = SEP\n", "p", 0, 2, 100)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("holds the edit separator"), "{e}");
+}
