@@ -134,3 +134,37 @@ fn injected_error_mutants_of_the_signature_are_left_out_of_continuation_pairs() 
         report["selection"]
     );
 }
+
+#[test]
+fn lintseq_on_an_sft_set_of_continuations_says_which_format_it_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (problems, samples, executions) = problem_and_samples(d);
+    let sft = arg(&d.join("sft"));
+    ouro_ok(&[
+        "build",
+        "sft",
+        "-q",
+        "--problems",
+        &problems,
+        "--samples",
+        &samples,
+        "--executions",
+        &executions,
+        "--completion-format",
+        "continuation",
+        "--builtin-benchmarks",
+        "none",
+        "--out",
+        &sft,
+    ]);
+    let out = d.join("ls");
+    let o = ouro_e2e::ouro(&["lintseq", "--input", &sft, "--out", &arg(&out)]);
+    let err = ouro_e2e::stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("every one of its") && err.contains("--completion-format code"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written");
+}

@@ -399,6 +399,22 @@ pub fn run(input: &Path, out: &Path, options: &LintseqOptions) -> Result<Lintseq
     stats.input_records += bad.len() as u64 + not_passing;
     bad.append(&mut stats.bad);
     stats.bad = bad;
+    // Every program skipped is a mistaken input, not an empty dataset to write.
+    if let (true, Some(first)) = (records.is_empty(), stats.bad.first()) {
+        let hint = if kind == InputKind::Sft {
+            " (an SFT set built with --completion-format fenced or continuation holds no whole \
+             programs: build it with --completion-format code for LintSeq)"
+        } else {
+            ""
+        };
+        return Err(EditsError::Input(format!(
+            "{}: every one of its {} programs was skipped{hint}; the first, {}: {}",
+            input.display(),
+            stats.bad.len(),
+            first.id,
+            first.reason
+        )));
+    }
     std::fs::create_dir_all(out)
         .map_err(|e| EditsError::Input(format!("{}: {e}", out.display())))?;
     ouro_data::hf::write_config(out, "lintseq", &records)?;
