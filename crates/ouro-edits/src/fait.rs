@@ -159,13 +159,14 @@ pub fn changed_spans(code: &str, other: &str) -> (Spans, Spans) {
 }
 
 /// Builds non-overlapping, sorted weight spans: tokens take `token_weight`,
-/// the rest of changed lines `line_weight`; everything is shifted by `offset`.
+/// the rest of changed lines `line_weight`; everything is shifted by `offset`
+/// and what falls before char 0 (in a prompt the completion does not repeat) is cut.
 pub fn weight_spans(
     tokens: &[(usize, usize)],
     lines: &[(usize, usize)],
     token_weight: f32,
     line_weight: f32,
-    offset: usize,
+    offset: i64,
 ) -> Vec<WeightSpan> {
     let mut out = Vec::new();
     for &(ls, le) in lines {
@@ -184,19 +185,32 @@ pub fn weight_spans(
     out.retain(|(s, e, _)| e > s);
     out.sort_by_key(|s| s.0);
     out.into_iter()
-        .map(|(s, e, w)| WeightSpan {
-            start: (s + offset) as u32,
-            end: (e + offset) as u32,
-            weight: w,
+        .filter_map(|(s, e, w)| {
+            let (s, e) = ((s as i64 + offset).max(0), (e as i64 + offset).max(0));
+            (e > s).then_some(WeightSpan {
+                start: s as u32,
+                end: e as u32,
+                weight: w,
+            })
         })
         .collect()
 }
 
-/// Char offset of `code` inside `completion`, if it occurs there verbatim.
-fn locate(completion: &str, code: &str) -> Option<usize> {
-    completion
-        .find(code)
-        .map(|b| completion[..b].chars().count())
+/// Where char 0 of `code` lands in `completion` (negative: before it, as for a
+/// program that is the prompt plus a body-only completion), if the code, or its
+/// part after `prompt`, occurs in the completion's answer (after any `</think>`:
+/// a draft in the reasoning is not what was executed).
+fn locate(completion: &str, code: &str, prompt: &str) -> Option<i64> {
+    let start = ouro_python::extract::answer_start(completion);
+    let chars_before = |b: usize| completion[..start + b].chars().count() as i64;
+    let answer = &completion[start..];
+    if let Some(b) = answer.find(code) {
+        return Some(chars_before(b));
+    }
+    let body = code.strip_prefix(prompt).filter(|b| !b.trim().is_empty())?;
+    answer
+        .find(body)
+        .map(|b| chars_before(b) - prompt.chars().count() as i64)
 }
 
 struct Pairing {
@@ -264,9 +278,9 @@ fn pairing(
     let fcode = f.code.as_deref().unwrap_or_default();
     let (ct, cl) = changed_spans(code, fcode);
     let (rt, rl) = changed_spans(fcode, code);
-    let chosen = locate(&p.completion, code)
+    let chosen = locate(&p.completion, code, prompt)
         .map(|off| weight_spans(&ct, &cl, options.token_weight, options.line_weight, off));
-    let rejected = locate(&f.completion, fcode).map(|off| {
+    let rejected = locate(&f.completion, fcode, prompt).map(|off| {
         weight_spans(
             &rt,
             &rl,
@@ -478,5 +492,32 @@ mod tests {
                 (plus as u32 + 4, 29, 1.5)
             ]
         );
+    }
+
+    #[test]
+    fn code_is_found_in_the_answer_and_as_the_body_a_completion_continues() {
+        let prompt = "def f(x):\n";
+        let code = "def f(x):\n    return x + 1\n";
+        // A draft in the reasoning is not what ran: the answer's copy is.
+        let thought = format!("<think>\n{code}</think>\n```python\n{code}```");
+        let at = locate(&thought, code, prompt).unwrap() as usize;
+        assert_eq!(&thought[at..at + code.len()], code);
+        assert!(at > thought.find("</think>").unwrap());
+        // A body-only completion (HumanEval style): the program is prompt + body.
+        let body = "    return x + 1\n";
+        assert_eq!(locate(body, code, prompt), Some(-(prompt.len() as i64)));
+        // Spans in the prompt's part are cut; the body's shift onto the completion.
+        let (tok, lines) = changed_spans(code, "def f(x):\n    return x - 1\n");
+        let spans = weight_spans(&tok, &lines, 2.0, 1.5, -(prompt.len() as i64));
+        let plus = body.find('+').unwrap() as u32;
+        assert!(
+            spans.iter().any(|s| (s.start, s.end) == (plus, plus + 1)),
+            "{spans:?}"
+        );
+        assert!(
+            spans.iter().all(|s| s.end as usize <= body.len()),
+            "{spans:?}"
+        );
+        assert_eq!(locate("no code here", code, prompt), None);
     }
 }

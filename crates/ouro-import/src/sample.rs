@@ -105,8 +105,5 @@ pub fn from_program(problem: &Problem, index: u32, model: &str, program: &str) -
 
 /// The answer part of a completion: reasoning kept in `<think>` is not code.
 pub fn answer_text(completion: &str) -> String {
-    match completion.rfind("</think>") {
-        Some(end) => completion[end + "</think>".len()..].to_string(),
-        None => completion.to_string(),
-    }
+    completion[ouro_python::extract::answer_start(completion)..].to_string()
 }

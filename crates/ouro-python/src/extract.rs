@@ -86,6 +86,13 @@ fn is_python_tag(lang: &str) -> bool {
     matches!(lang, "" | "python" | "py" | "python3" | "py3" | "ipython")
 }
 
+/// Where a completion's answer starts (a byte offset): after its last
+/// `</think>`, since reasoning kept there is not the program; 0 without one.
+pub fn answer_start(completion: &str) -> usize {
+    const END: &str = "</think>";
+    completion.rfind(END).map_or(0, |i| i + END.len())
+}
+
 /// Whether `code` defines `name` as a function or class at column 0.
 pub fn defines(code: &str, name: &str) -> bool {
     !name.is_empty() && code.lines().any(|l| defined_name(l) == Some(name))
