@@ -97,6 +97,11 @@ const SCRIPTS: &[(&str, bool)] = &[
         "def check(candidate):\n    assert candidate(*[1, 2]) == 3\n",
         false,
     ),
+    // A lone surrogate is a Python str the parser can only hold as U+FFFD.
+    (
+        "def check(candidate):\n    assert candidate('\\ud800') == 55296\n    assert candidate(55296) == '\\udfff'\n",
+        false,
+    ),
     (
         "def check(candidate):\n    assert candidate(1) == 1\n\ndef check(candidate):\n    assert candidate(2) == 2\n",
         false,

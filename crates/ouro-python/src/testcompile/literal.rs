@@ -25,6 +25,10 @@ pub(super) fn value(e: &Expr) -> Option<Value> {
         Expr::NoneLiteral(_) => Value::None,
         Expr::BooleanLiteral(b) => Value::Bool(b.value),
         Expr::NumberLiteral(n) => number(&n.value)?,
+        // A lone surrogate (`'\ud800'`) is a Python str but no Rust string: the parser
+        // holds U+FFFD in its place, so such a literal (and a real U+FFFD, which cannot
+        // be told apart) is left to the spy pass, which sees the real value.
+        Expr::StringLiteral(s) if s.value.to_str().contains('\u{FFFD}') => return None,
         Expr::StringLiteral(s) => Value::Str(s.value.to_str().to_string()),
         Expr::BytesLiteral(b) => Value::Bytes(b.value.bytes().collect()),
         Expr::UnaryOp(u) if matches!(u.op, UnaryOp::USub | UnaryOp::UAdd) => {
