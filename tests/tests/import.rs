@@ -818,3 +818,33 @@ fn a_number_where_text_belongs_is_an_error_but_numeric_ids_are_ids() {
     let problems: Vec<Problem> = shard::read_dir(&out).unwrap();
     assert_eq!(problems[0].problem_id, "mbpp/11");
 }
+
+#[test]
+fn apps_call_tests_keep_big_integers_and_key_order_as_python_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // Written by hand: serde_json would turn the big integer into a float.
+    let io = r#"{"fn_name": "sq", "inputs": [[123456789012345678901, {"b": 1, "a": 2}]], "outputs": [[15241578753238836750190519987501905210201]]}"#;
+    let line = serde_json::json!({
+        "problem_id": 1, "question": "Square it.", "solutions": "[]", "input_output": io,
+    });
+    let input = dir.path().join("apps.jsonl");
+    std::fs::write(&input, format!("{line}\n")).unwrap();
+    let out = dir.path().join("apps");
+    ouro_e2e::ouro_ok(&[
+        "import",
+        "problems",
+        "--format",
+        "apps",
+        &ouro_e2e::arg(&input),
+        "--out",
+        &ouro_e2e::arg(&out),
+    ]);
+    let problems: Vec<Problem> = shard::read_dir(&out).unwrap();
+    let Tests::AssertScript { script } = &problems[0].tests else {
+        panic!("{:?}", problems[0].tests)
+    };
+    assert_eq!(
+        script,
+        "assert sq(123456789012345678901, {\"b\": 1, \"a\": 2}) == 15241578753238836750190519987501905210201\n"
+    );
+}

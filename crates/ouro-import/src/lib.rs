@@ -8,6 +8,7 @@ pub mod generations;
 pub mod ids;
 pub mod jsonl;
 pub mod problems;
+mod pyliteral;
 pub mod sample;
 
 pub use generations::{import_generations, GenerationFormat, GenerationImport};

@@ -8,6 +8,7 @@ use ouro_python::lint::TestScript;
 use serde_json::Value;
 
 use crate::jsonl::{kind, read_jsonl, Fields, Result};
+use crate::pyliteral::{self, Lit};
 
 /// A supported problem-set format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,35 +300,6 @@ fn mbpp(f: &Fields) -> Result<Problem> {
     })
 }
 
-/// Renders a JSON value as a Python literal (`true` -> `True`, `null` -> `None`).
-pub fn python_literal(v: &Value) -> String {
-    match v {
-        Value::Null => "None".into(),
-        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => serde_json::to_string(s).expect("strings serialise"),
-        Value::Array(items) => format!(
-            "[{}]",
-            items
-                .iter()
-                .map(python_literal)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Value::Object(map) => format!(
-            "{{{}}}",
-            map.iter()
-                .map(|(k, v)| format!(
-                    "{}: {}",
-                    serde_json::to_string(k).expect("keys serialise"),
-                    python_literal(v)
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
 /// APPS stores `solutions` and `input_output` as JSON text inside the JSON.
 fn embedded_json(f: &Fields, field: &str) -> Result<Option<Value>> {
     match f.get(field) {
@@ -342,58 +314,62 @@ fn embedded_json(f: &Fields, field: &str) -> Result<Option<Value>> {
 }
 
 fn apps(f: &Fields) -> Result<Problem> {
-    let io = embedded_json(f, "input_output")?.ok_or_else(|| f.error("input_output", "missing"))?;
-    let inputs = io
-        .get("inputs")
-        .and_then(Value::as_array)
-        .ok_or_else(|| f.error("input_output.inputs", "missing or not a list"))?;
-    let outputs = io
-        .get("outputs")
-        .and_then(Value::as_array)
-        .ok_or_else(|| f.error("input_output.outputs", "missing or not a list"))?;
+    // Read as Python reads it: big integers and key order kept (see `pyliteral`).
+    let io = match f.get("input_output") {
+        None => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(v @ (Value::Object(_) | Value::Array(_))) => Some(v.to_string()),
+        Some(other) => {
+            return Err(f.error(
+                "input_output",
+                format!("expected JSON text, found {}", kind(other)),
+            ))
+        }
+    }
+    .ok_or_else(|| f.error("input_output", "missing"))?;
+    let io = pyliteral::parse(&io)
+        .map_err(|e| f.error("input_output", format!("invalid embedded JSON: {e}")))?;
+    let list = |field: &'static str| match io.get(field) {
+        Some(Lit::List(items)) => Ok(items),
+        _ => Err(f.error(&format!("input_output.{field}"), "missing or not a list")),
+    };
+    let (inputs, outputs) = (list("inputs")?, list("outputs")?);
     if inputs.len() != outputs.len() {
         return Err(f.error(
             "input_output",
             format!("{} inputs but {} outputs", inputs.len(), outputs.len()),
         ));
     }
-    let fn_name = io
-        .get("fn_name")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let fn_name = io.get("fn_name").and_then(Lit::as_str);
     let tests = match &fn_name {
         // Call-based problems: each case is a call with positional arguments.
         Some(name) => {
             let mut script = String::new();
             for (input, output) in inputs.iter().zip(outputs) {
                 let args = match input {
-                    Value::Array(a) => a.iter().map(python_literal).collect::<Vec<_>>().join(", "),
-                    other => python_literal(other),
+                    Lit::List(a) => a.iter().map(Lit::python).collect::<Vec<_>>().join(", "),
+                    other => other.python(),
                 };
                 let expected = match output {
-                    Value::Array(a) if a.len() == 1 => python_literal(&a[0]),
-                    other => python_literal(other),
+                    Lit::List(a) if a.len() == 1 => a[0].python(),
+                    other => other.python(),
                 };
                 script.push_str(&format!("assert {name}({args}) == {expected}\n"));
             }
             Tests::AssertScript { script }
         }
         None => {
-            let text = |v: &Value, field: &str| -> Result<String> {
+            let text = |v: &Lit, field: &str| -> Result<String> {
                 match v {
-                    Value::String(s) => Ok(s.clone()),
-                    Value::Array(lines) => Ok(lines
+                    Lit::List(lines) => Ok(lines
                         .iter()
-                        .map(|l| {
-                            l.as_str()
-                                .map(str::to_string)
-                                .unwrap_or_else(|| l.to_string())
-                        })
+                        .map(|l| l.as_str().unwrap_or_else(|| l.python()))
                         .collect::<Vec<_>>()
                         .join("\n")),
-                    other => {
-                        Err(f.error(field, format!("expected a string, found {}", kind(other))))
-                    }
+                    other => other
+                        .as_str()
+                        .ok_or_else(|| f.error(field, "expected a string or a list of lines")),
                 }
             };
             let mut cases = Vec::with_capacity(inputs.len());
