@@ -161,13 +161,13 @@ fn prefix_offsets(
 /// is whole; a token that holds part of a character decodes to U+FFFD, and then its
 /// bytes come from the vocabulary entry: a byte-fallback `<0xNN>`, or a byte-level
 /// BPE string (GPT-2's printable stand-ins for bytes).
-fn token_bytes(tok: &Tokenizer, id: u32) -> Vec<u8> {
-    let text = token_text(tok, id);
+/// `text` is the token's decoded text, which the caller has already.
+fn token_bytes(tok: &Tokenizer, id: u32, text: &str) -> Vec<u8> {
     if !text.contains('\u{FFFD}') {
-        return text.into_bytes();
+        return text.as_bytes().to_vec();
     }
     let Some(piece) = tok.id_to_token(id) else {
-        return text.into_bytes();
+        return text.as_bytes().to_vec();
     };
     if let Some(b) = piece
         .strip_prefix("<0x")
@@ -180,7 +180,7 @@ fn token_bytes(tok: &Tokenizer, id: u32) -> Vec<u8> {
         .chars()
         .map(byte_level_byte)
         .collect::<Option<Vec<u8>>>()
-        .unwrap_or_else(|| text.into_bytes())
+        .unwrap_or_else(|| text.as_bytes().to_vec())
 }
 
 /// The byte a byte-level BPE character stands for: printable Latin-1 bytes are
@@ -218,7 +218,10 @@ impl<'a> Scored<'a> {
 /// always include the sampled token, as OpenAI's do; an unscored token has nulls).
 fn logprobs_json(chat: bool, tok: &Tokenizer, tokens: &[Scored], offsets: &[usize]) -> Value {
     if chat {
-        let entry = |id: u32, lp: Option<f64>| json!({"token": token_text(tok, id), "logprob": lp, "bytes": token_bytes(tok, id)});
+        let entry = |id: u32, lp: Option<f64>| {
+            let text = token_text(tok, id);
+            json!({"bytes": token_bytes(tok, id, &text), "token": text, "logprob": lp})
+        };
         let content: Vec<Value> = tokens
             .iter()
             .map(|t| {
@@ -438,7 +441,7 @@ impl Sse<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{byte_level_byte, settled, token_bytes, Echo};
+    use super::{byte_level_byte, settled, token_bytes, token_text, Echo};
     use tokenizers::Tokenizer;
 
     fn tokenizer(decoder: &str, vocab: &str) -> Tokenizer {
@@ -479,17 +482,19 @@ mod tests {
             r#"{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}"#,
             r#"{"Ã": 0, "©": 1, "Ġa": 2, "Ã©": 3}"#,
         );
-        assert_eq!(token_bytes(&byte_level, 0), [0xc3]);
-        assert_eq!(token_bytes(&byte_level, 1), [0xa9]);
-        assert_eq!(token_bytes(&byte_level, 2), b" a");
-        assert_eq!(token_bytes(&byte_level, 3), "é".as_bytes());
+        let own = |tok: &Tokenizer, id: u32| token_bytes(tok, id, &token_text(tok, id));
+        let bytes = |id: u32| own(&byte_level, id);
+        assert_eq!(bytes(0), [0xc3]);
+        assert_eq!(bytes(1), [0xa9]);
+        assert_eq!(bytes(2), b" a");
+        assert_eq!(bytes(3), "é".as_bytes());
         let fallback = tokenizer(
             r#"{"type": "Sequence", "decoders": [{"type": "ByteFallback"}]}"#,
             r#"{"<0xC3>": 0, "<0xA9>": 1, "x": 2}"#,
         );
-        assert_eq!(token_bytes(&fallback, 0), [0xc3]);
-        assert_eq!(token_bytes(&fallback, 1), [0xa9]);
-        assert_eq!(token_bytes(&fallback, 2), b"x");
+        assert_eq!(own(&fallback, 0), [0xc3]);
+        assert_eq!(own(&fallback, 1), [0xa9]);
+        assert_eq!(own(&fallback, 2), b"x");
         // The stand-ins for the unprintable bytes run from U+0100 in byte order.
         let table: Vec<(char, u8)> = [('Ā', 0), ('Ġ', 0x20), ('ġ', 0x7f), ('Ń', 0xad), ('a', b'a')]
             .into_iter()
