@@ -432,6 +432,14 @@ pub fn run(
     let problems: Vec<Problem> = read_dir(problems)?;
     refuse_build_dataset(out)?;
     let (sft, dpo, stats) = build(&problems, &samples, &executions, options);
+    if stats.code_not_in_completion > 0 {
+        // Their rows are written, but without spans they train as plain rows.
+        tracing::warn!(
+            "{} completions do not hold their program as it was executed (neither whole nor as \
+             the body after the prompt; CRLF line ends, say), so their FAIT rows have no weight spans",
+            stats.code_not_in_completion
+        );
+    }
     std::fs::create_dir_all(out)
         .map_err(|e| EditsError::Input(format!("{}: {e}", out.display())))?;
     ouro_data::hf::write_config(out, "sft", &sft)?;
