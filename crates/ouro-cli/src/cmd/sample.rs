@@ -51,8 +51,9 @@ pub struct Args {
     /// OpenAI-compatible server, `http://host:port` or `http://host:port/v1` (repeatable).
     #[arg(long = "base-url", value_name = "URL", requires = "served_model")]
     pub base_url: Vec<String>,
-    /// Model name the servers serve: the name given to vLLM's or `ouro serve`'s
-    /// --served-model-name (`--served-model` is the same).
+    /// Model name the servers serve, required with --base-url: the name given to vLLM's
+    /// or `ouro serve`'s --served-model-name (`ouro serve` without one serves the checkpoint
+    /// directory's name; `GET /v1/models` lists it). `--served-model` is the same.
     #[arg(
         long = "served-model-name",
         visible_alias = "served-model",
