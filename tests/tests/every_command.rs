@@ -587,7 +587,8 @@ fn train_resumes_and_says_so(model: &Path, data: &Path, d: &Path) {
 }
 
 /// `ouro serve` on a free port, and `ouro sample` against it, plain and chat:
-/// the server's and the client's flags agree (`--served-model-name`).
+/// the server's and the client's flags agree (`--served-model-name`), and without
+/// the flag the client takes the one model the server lists.
 fn served_model_answers_ouro_sample(model: &Path, problems: &Path, d: &Path) {
     use std::io::{BufRead, BufReader};
     let mut server = std::process::Command::new(ouro_e2e::ouro_bin())
@@ -627,8 +628,6 @@ fn served_model_answers_ouro_sample(model: &Path, problems: &Path, d: &Path) {
             &problems,
             "--base-url",
             &url,
-            "--served-model-name",
-            "tiny",
             "-n",
             "1",
             "--max-tokens",
@@ -640,9 +639,17 @@ fn served_model_answers_ouro_sample(model: &Path, problems: &Path, d: &Path) {
             "--json",
         ];
         if chat {
+            // Without --served-model-name: the one model the server lists.
             args.push("--chat");
+        } else {
+            args.extend(["--served-model-name", "tiny"]);
         }
         let v = json(&ok(&args));
+        let samples: Vec<ouro_data::Sample> = ouro_data::shard::read_dir(&out).unwrap();
+        assert!(
+            samples.iter().all(|x| x.model == "tiny"),
+            "{name}: {samples:?}"
+        );
         assert_eq!(v["counts"]["samples_out"].as_u64(), Some(2), "{name}: {v}");
         assert_eq!(
             v["counts"]["generation_errors"].as_u64().unwrap_or(0),

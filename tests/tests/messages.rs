@@ -770,3 +770,24 @@ fn report_refuses_an_out_that_is_not_a_page_and_keeps_it() {
     assert!(err.contains("is not a regular file"), "{err}");
     assert!(!fifo.metadata().unwrap().is_file());
 }
+
+#[test]
+fn sampling_without_a_model_name_from_a_server_that_does_not_answer_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (problems, _) = problems_and_tokenizer(dir.path());
+    let out = dir.path().join("samples");
+    let err = failed(&[
+        "sample",
+        "--problems",
+        &arg(&problems),
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--out",
+        &arg(&out),
+    ]);
+    assert!(
+        err.contains("GET http://127.0.0.1:9/v1/models") && err.contains("check --base-url"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

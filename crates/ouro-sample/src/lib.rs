@@ -32,7 +32,7 @@ use ouro_data::{Problem, Sample};
 use ouro_model::chat::PromptFormat;
 use serde::{Deserialize, Serialize};
 
-pub use openai::base_url_root;
+pub use openai::{base_url_root, served_model};
 
 /// Which API of an OpenAI-compatible server to call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -47,6 +47,45 @@ pub fn base_url_root(url: &str) -> anyhow::Result<String> {
         .to_string())
 }
 
+/// The model a server serves, from its `GET /v1/models`, for a run that names none:
+/// the one listed, or an error listing them all (or saying why there is no list).
+pub fn served_model(base_url: &str, api_key_env: &str) -> anyhow::Result<String> {
+    let url = format!("{}/v1/models", base_url_root(base_url)?);
+    let mut req = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .build()
+        .get(&url);
+    if let Some(key) = std::env::var(api_key_env).ok().filter(|k| !k.is_empty()) {
+        req = req.set("Authorization", &format!("Bearer {key}"));
+    }
+    let text = match req.call() {
+        Ok(resp) => resp.into_string().unwrap_or_default(),
+        Err(ureq::Error::Status(code, _)) => bail!(
+            "GET {url}: HTTP {code}, so the served model cannot be looked up: give --served-model-name"
+        ),
+        Err(ureq::Error::Transport(t)) => bail!(
+            "GET {url}: {t}; start a server (`ouro serve --model DIR`, `vllm serve MODEL`) or check --base-url"
+        ),
+    };
+    let ids: Vec<String> = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v.get("data")?.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| m.get("id")?.as_str().map(str::to_string))
+        .collect();
+    match ids.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!("GET {url} lists no model: give --served-model-name"),
+        many => bail!(
+            "{url} serves {} models ({}): choose one with --served-model-name",
+            many.len(),
+            many.join(", ")
+        ),
+    }
+}
+
 struct Client<'a> {
     agent: ureq::Agent,
     base_urls: Vec<String>,

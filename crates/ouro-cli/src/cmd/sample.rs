@@ -49,11 +49,12 @@ pub struct Args {
     #[arg(long, conflicts_with = "base_url")]
     pub model: Option<PathBuf>,
     /// OpenAI-compatible server, `http://host:port` or `http://host:port/v1` (repeatable).
-    #[arg(long = "base-url", value_name = "URL", requires = "served_model")]
+    #[arg(long = "base-url", value_name = "URL")]
     pub base_url: Vec<String>,
-    /// Model name the servers serve, required with --base-url: the name given to vLLM's
-    /// or `ouro serve`'s --served-model-name (`ouro serve` without one serves the checkpoint
-    /// directory's name; `GET /v1/models` lists it). `--served-model` is the same.
+    /// Model name the servers serve: the name given to vLLM's or `ouro serve`'s
+    /// --served-model-name. Without it, the one model the first --base-url lists
+    /// (`GET /v1/models`) is used, and a server listing several is an error that names
+    /// them. `--served-model` is the same.
     #[arg(
         long = "served-model-name",
         visible_alias = "served-model",
@@ -188,9 +189,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             dtype: args.dtype.clone(),
             sample_dtype: args.sample_dtype.clone(),
         },
-        (None, Some(served)) => BackendConfig::OpenAi {
+        (None, served) => BackendConfig::OpenAi {
             base_urls: args.base_url.clone(),
-            model: served.clone(),
+            model: match served {
+                Some(name) => name.clone(),
+                None => {
+                    let first = args
+                        .base_url
+                        .first()
+                        .context("give --model DIR or --base-url URL")?;
+                    let name = ouro_sample::served_model(first, &args.api_key_env)?;
+                    say!("sampling from '{name}', the model {first} serves");
+                    name
+                }
+            },
             api_key_env: Some(args.api_key_env.clone()),
             endpoint: if args.chat {
                 Endpoint::Chat
@@ -203,7 +215,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             initial_backoff_ms: 500,
             logprobs: args.logprobs,
         },
-        (None, None) => bail!("give --model DIR or --base-url URL with --served-model-name NAME"),
     };
     let cache_dir = match (&backend, args.no_cache) {
         (BackendConfig::OpenAi { .. }, false) => Some(
