@@ -199,19 +199,10 @@ pub fn sequences_for_program_with(
     if program.contains(DIFF_SEPARATOR) {
         return Err(Skip::HoldsSeparator);
     }
-    if let Some(c) = program.chars().find(|c| {
-        matches!(
-            c,
-            '\u{0b}'
-                | '\u{0c}'
-                | '\u{1c}'
-                | '\u{1d}'
-                | '\u{1e}'
-                | '\u{85}'
-                | '\u{2028}'
-                | '\u{2029}'
-        )
-    }) {
+    if let Some(c) = program
+        .chars()
+        .find(|&c| crate::difflib::is_line_break(c) && !matches!(c, '\n' | '\r'))
+    {
         return Err(Skip::OtherLineBreak(c));
     }
     if let Some(m) = ouro_python::lint(program)
