@@ -200,7 +200,7 @@ pub fn weight_spans(
 /// program that is the prompt plus a body-only completion), if the code, or its
 /// part after `prompt`, occurs in the completion's answer (after any `</think>`:
 /// a draft in the reasoning is not what was executed).
-fn locate(completion: &str, code: &str, prompt: &str) -> Option<i64> {
+fn find_code(completion: &str, code: &str, prompt: &str) -> Option<i64> {
     let start = ouro_python::extract::answer_start(completion);
     let chars_before = |b: usize| completion[..start + b].chars().count() as i64;
     let answer = &completion[start..];
@@ -211,6 +211,60 @@ fn locate(completion: &str, code: &str, prompt: &str) -> Option<i64> {
     answer
         .find(body)
         .map(|b| chars_before(b) - prompt.chars().count() as i64)
+}
+
+/// Where a program lies in a completion: the shift of its char 0 and, for a
+/// completion with CRLF line ends where the program (as extracted) has LF, where
+/// each dropped `\r` stood, counted in the completion without them.
+#[derive(Debug, PartialEq)]
+struct Placement {
+    offset: i64,
+    carriage_returns: Vec<i64>,
+}
+
+impl Placement {
+    /// The spans of `weight_spans`, on the completion as it is.
+    fn spans(&self, spans: Vec<WeightSpan>) -> Vec<WeightSpan> {
+        let original = |p: u32| {
+            let p = i64::from(p);
+            (p + self.carriage_returns.partition_point(|&q| q < p) as i64) as u32
+        };
+        spans
+            .into_iter()
+            .map(|s| WeightSpan {
+                start: original(s.start),
+                end: original(s.end),
+                weight: s.weight,
+            })
+            .collect()
+    }
+}
+
+fn locate(completion: &str, code: &str, prompt: &str) -> Option<Placement> {
+    if let Some(offset) = find_code(completion, code, prompt) {
+        return Some(Placement {
+            offset,
+            carriage_returns: Vec::new(),
+        });
+    }
+    if !completion.contains("\r\n") || code.contains('\r') {
+        return None;
+    }
+    let mut carriage_returns = Vec::new();
+    let mut chars = completion.chars().peekable();
+    let mut kept = 0i64;
+    while let Some(c) = chars.next() {
+        if c == '\r' && chars.peek() == Some(&'\n') {
+            carriage_returns.push(kept);
+            continue;
+        }
+        kept += 1;
+    }
+    let offset = find_code(&completion.replace("\r\n", "\n"), code, prompt)?;
+    Some(Placement {
+        offset,
+        carriage_returns,
+    })
 }
 
 struct Pairing {
@@ -278,16 +332,23 @@ fn pairing(
     let fcode = f.code.as_deref().unwrap_or_default();
     let (ct, cl) = changed_spans(code, fcode);
     let (rt, rl) = changed_spans(fcode, code);
-    let chosen = locate(&p.completion, code, prompt)
-        .map(|off| weight_spans(&ct, &cl, options.token_weight, options.line_weight, off));
-    let rejected = locate(&f.completion, fcode, prompt).map(|off| {
-        weight_spans(
+    let chosen = locate(&p.completion, code, prompt).map(|at| {
+        at.spans(weight_spans(
+            &ct,
+            &cl,
+            options.token_weight,
+            options.line_weight,
+            at.offset,
+        ))
+    });
+    let rejected = locate(&f.completion, fcode, prompt).map(|at| {
+        at.spans(weight_spans(
             &rt,
             &rl,
             options.rejected_token_weight,
             options.rejected_line_weight,
-            off,
-        )
+            at.offset,
+        ))
     });
     let unlocated = u64::from(chosen.is_none()) + u64::from(rejected.is_none());
     sft.weight_spans = chosen.clone().unwrap_or_default();
@@ -436,7 +497,7 @@ pub fn run(
         // Their rows are written, but without spans they train as plain rows.
         tracing::warn!(
             "{} completions do not hold their program as it was executed (neither whole nor as \
-             the body after the prompt; CRLF line ends, say), so their FAIT rows have no weight spans",
+             the body after the prompt), so their FAIT rows have no weight spans",
             stats.code_not_in_completion
         );
     }
@@ -508,12 +569,12 @@ mod tests {
         let code = "def f(x):\n    return x + 1\n";
         // A draft in the reasoning is not what ran: the answer's copy is.
         let thought = format!("<think>\n{code}</think>\n```python\n{code}```");
-        let at = locate(&thought, code, prompt).unwrap() as usize;
+        let at = find_code(&thought, code, prompt).unwrap() as usize;
         assert_eq!(&thought[at..at + code.len()], code);
         assert!(at > thought.find("</think>").unwrap());
         // A body-only completion (HumanEval style): the program is prompt + body.
         let body = "    return x + 1\n";
-        assert_eq!(locate(body, code, prompt), Some(-(prompt.len() as i64)));
+        assert_eq!(find_code(body, code, prompt), Some(-(prompt.len() as i64)));
         // Spans in the prompt's part are cut; the body's shift onto the completion.
         let (tok, lines) = changed_spans(code, "def f(x):\n    return x - 1\n");
         let spans = weight_spans(&tok, &lines, 2.0, 1.5, -(prompt.len() as i64));
@@ -527,5 +588,26 @@ mod tests {
             "{spans:?}"
         );
         assert_eq!(locate("no code here", code, prompt), None);
+    }
+
+    #[test]
+    fn a_completion_with_crlf_line_ends_gets_its_spans_on_its_own_characters() {
+        let good = "def f(x):\n    y = 1\n    return x + y\n";
+        let bad = "def f(x):\n    y = 1\n    return x - y\n";
+        let completion = format!("Here:\r\n```python\r\n{}```", good.replace('\n', "\r\n"));
+        let at = locate(&completion, good, "").unwrap();
+        assert_eq!(at.carriage_returns.len(), 5);
+        let (tok, lines) = changed_spans(good, bad);
+        let spans = at.spans(weight_spans(&tok, &lines, 2.0, 1.5, at.offset));
+        let chars: Vec<char> = completion.chars().collect();
+        let text = |s: &WeightSpan| {
+            chars[s.start as usize..s.end as usize]
+                .iter()
+                .collect::<String>()
+        };
+        let token = spans.iter().find(|s| s.weight == 2.0).unwrap();
+        assert_eq!(text(token), "+");
+        let line: String = spans.iter().map(text).collect();
+        assert_eq!(line, "    return x + y", "{spans:?}");
     }
 }
