@@ -217,7 +217,23 @@ fn is_big_integer(text: &str) -> bool {
 /// A JSON string literal as a Python one: the same escapes, but `\/`, which
 /// Python does not know, as `/`. `\uD800` stays a lone surrogate, as in `json.loads`.
 fn python_string(json: &str) -> String {
-    json.replace("\\/", "/")
+    let mut out = String::with_capacity(json.len());
+    let mut chars = json.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('/') => out.push('/'),
+            Some(next) => {
+                out.push('\\');
+                out.push(next);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -235,6 +251,8 @@ mod tests {
             r#"[[123456789012345678901, {"b": 1, "a": 2.5e3}]]"#
         );
         assert_eq!(v.get("s").unwrap().python(), r#""x/y\ud800""#);
+        // An escaped backslash before a slash stays one.
+        assert_eq!(parse(r#""a\\/b""#).unwrap().python(), r#""a\\/b""#);
         assert_eq!(v.get("t").unwrap().python(), "[True, None, -0]");
         assert_eq!(parse(r#""fn""#).unwrap().as_str().as_deref(), Some("fn"));
         for bad in ["[1,", "{\"a\" 1}", "01", "[1] x", "\"a", "tru"] {
