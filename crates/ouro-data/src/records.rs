@@ -94,9 +94,11 @@ pub struct Sample {
 }
 
 impl Problem {
-    /// The tests a verdict of `suite` is judged against, as a digest: the
-    /// suite's tests and the entry point they call. `None` when the problem
-    /// has no such suite. A verdict is only reused while this stays the same.
+    /// What a verdict of `suite` is judged against, as a digest: the suite's
+    /// tests, the entry point they call and the prompt (the tests run after it,
+    /// and call helpers it defines, as HumanEval/38's `encode_cyclic`). `None`
+    /// when the problem has no such suite. A verdict is reused only while this
+    /// stays the same.
     pub fn tests_digest(&self, suite: Suite) -> Option<String> {
         let tests = match suite {
             Suite::Filter => &self.tests,
@@ -106,6 +108,7 @@ impl Problem {
         Some(
             ContentHasher::new("tests")
                 .field(&self.entry_point)
+                .field(&self.prompt)
                 .field(&json)
                 .finish(),
         )
@@ -452,4 +455,41 @@ pub struct RepairRecord {
     pub failing_sample_id: String,
     pub fixed_sample_id: Option<String>,
     pub round: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A verdict is reused only while what it was judged against is the same: the
+    /// tests, the entry point, and the prompt the tests run after.
+    #[test]
+    fn the_tests_digest_follows_tests_entry_point_and_prompt() {
+        let p: Problem = serde_json::from_value(serde_json::json!({
+            "problem_id": "p", "source": "t", "prompt": "def encode(s):\n    return s\n",
+            "entry_point": "decode", "language": "python", "starter_code": "",
+            "reference_solution": null,
+            "tests": {"kind": "assert_script", "script": "assert decode(encode('a')) == 'a'"},
+            "audit_tests": null, "difficulty": null, "tags": [], "split": "train"
+        }))
+        .unwrap();
+        let d = |p: &Problem| p.tests_digest(Suite::Filter).unwrap();
+        let mut other = p.clone();
+        other.split = "test".into();
+        assert_eq!(d(&p), d(&other), "the split is not judged against");
+        for change in [
+            |q: &mut Problem| q.prompt.push('x'),
+            |q: &mut Problem| q.entry_point.push('x'),
+            |q: &mut Problem| {
+                q.tests = Tests::AssertScript {
+                    script: "assert True".into(),
+                }
+            },
+        ] {
+            let mut q = p.clone();
+            change(&mut q);
+            assert_ne!(d(&p), d(&q));
+        }
+        assert_eq!(p.tests_digest(Suite::Audit), None);
+    }
 }

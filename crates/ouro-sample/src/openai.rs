@@ -68,13 +68,24 @@ pub fn served_model(base_url: &str, api_key_env: &str) -> anyhow::Result<String>
             "GET {url}: {t}; start a server (`ouro serve --model DIR`, `vllm serve MODEL`) or check --base-url"
         ),
     };
-    let ids: Vec<String> = serde_json::from_str::<Value>(&text)
-        .ok()
-        .and_then(|v| v.get("data")?.as_array().cloned())
-        .unwrap_or_default()
+    let listing: Value = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!("GET {url}: the answer is not JSON ({e}): give --served-model-name")
+    })?;
+    let entries = listing
+        .get("data")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let ids: Vec<String> = entries
         .iter()
-        .filter_map(|m| m.get("id")?.as_str().map(str::to_string))
-        .collect();
+        .map(|m| match m.get("id") {
+            Some(Value::String(id)) if !id.is_empty() => Ok(id.clone()),
+            other => Err(anyhow::anyhow!(
+                "GET {url}: a listed model has no usable id ({}): give --served-model-name",
+                other.map_or("none".to_string(), Value::to_string)
+            )),
+        })
+        .collect::<anyhow::Result<_>>()?;
     match ids.as_slice() {
         [one] => Ok(one.clone()),
         [] => bail!("GET {url} lists no model: give --served-model-name"),

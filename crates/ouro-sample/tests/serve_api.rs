@@ -384,6 +384,29 @@ fn chunked_oversized_and_malformed_requests_get_http_answers() {
     assert!(answer.contains("request body is larger than"), "{answer}");
     let answer = exchange(b"NONSENSE\r\n\r\n");
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    // A chunk size that would overflow the running total is too large, not a panic.
+    let answer = exchange(
+        b"POST /v1/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{\r\nffffffffffffffff\r\naaaa",
+    );
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    let answer =
+        exchange(b"POST /v1/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("malformed chunked body"), "{answer}");
+    let answer = exchange(b"POST /v1/completions HTTP/1.1\r\nContent-Length: +5\r\n\r\n{}   ");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    // HEAD answers GET's head without its body, and the next answer on the connection
+    // is intact; an absolute-form target is routed by its path.
+    let answer = exchange(
+        b"HEAD /health HTTP/1.1\r\n\r\nGET http://localhost/v1/models?x=1 HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    let (head, rest) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 200") && head.contains("Content-Length: 2"),
+        "{answer}"
+    );
+    assert!(rest.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(rest.contains("\"object\":\"list\""), "{answer}");
     server.shutdown();
 }
 

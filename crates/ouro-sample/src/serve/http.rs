@@ -9,15 +9,21 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Longest request head (request line and headers).
 const MAX_HEAD_BYTES: usize = 64 << 10;
 /// A kept-alive connection with no request for this long is closed, so idle
 /// clients do not hold threads forever.
 const IDLE: Duration = Duration::from_secs(300);
+/// Once a request has begun, its head must be in within this long: each byte
+/// restarts the idle timeout, so a client trickling bytes would otherwise hold
+/// its thread for ever.
+const HEAD_DEADLINE: Duration = Duration::from_secs(30);
+/// Connections served at once; more get a 503 at once (a thread each).
+const MAX_CONNECTIONS: usize = 1024;
 
 /// One request, its body read.
 pub(super) struct Request {
@@ -35,6 +41,8 @@ pub(super) struct Responder<'a> {
     w: &'a mut TcpStream,
     version: (u8, u8),
     close: bool,
+    /// A HEAD request: the head of the GET answer, without its body.
+    head_only: bool,
 }
 
 impl Responder<'_> {
@@ -54,7 +62,9 @@ impl Responder<'_> {
             reason(status),
             body.len()
         )?;
-        self.w.write_all(body)?;
+        if !self.head_only {
+            self.w.write_all(body)?;
+        }
         self.w.flush()
     }
 
@@ -93,7 +103,10 @@ fn reason(status: u16) -> &'static str {
         411 => "Length Required",
         413 => "Payload Too Large",
         431 => "Request Header Fields Too Large",
+        499 => "Client Closed Request",
+        501 => "Not Implemented",
         500 => "Internal Server Error",
+        503 => "Service Unavailable",
         505 => "HTTP Version Not Supported",
         _ => "",
     }
@@ -150,6 +163,7 @@ impl Server {
 
     /// Accepts connections until stopped, each on a thread of its own.
     pub fn serve(self, handler: Arc<Handler>) {
+        let open = Arc::new(AtomicUsize::new(0));
         for stream in self.listener.incoming() {
             if self.stop.load(Ordering::SeqCst) {
                 break;
@@ -164,15 +178,46 @@ impl Server {
                     continue;
                 }
             };
+            if open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+                let mut w = stream;
+                let _ = Responder {
+                    w: &mut w,
+                    version: (1, 1),
+                    close: true,
+                    head_only: false,
+                }
+                .respond(
+                    503,
+                    "application/json",
+                    br#"{"error": {"message": "too many connections", "code": 503}}"#,
+                );
+                continue;
+            }
             let handler = Arc::clone(&handler);
             let max_body = self.max_body;
+            open.fetch_add(1, Ordering::SeqCst);
+            // Counted out when the thread ends, panicking or not (or never starts).
+            let counted = Counted(Arc::clone(&open));
             let spawned = std::thread::Builder::new()
                 .name("ouro-serve-conn".into())
-                .spawn(move || connection(stream, &*handler, max_body));
+                .spawn(move || {
+                    let _counted = counted;
+                    connection(stream, &*handler, max_body)
+                });
             if let Err(e) = spawned {
                 tracing::error!("cannot start a connection thread: {e}");
             }
         }
+    }
+}
+
+/// One open connection in the server's count, for as long as this lives.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -200,6 +245,7 @@ fn connection(stream: TcpStream, handler: &Handler, max_body: u64) {
                     w: &mut writer,
                     version: refused.version,
                     close: true,
+                    head_only: false,
                 };
                 let body = serde_json::json!({"error": {"message": refused.message,
                     "type": "BadRequestError", "param": null, "code": refused.status}});
@@ -208,16 +254,22 @@ fn connection(stream: TcpStream, handler: &Handler, max_body: u64) {
                     "application/json",
                     body.to_string().as_bytes(),
                 );
+                linger(&mut reader, &writer);
                 return;
             }
             Err(Err(_)) => return,
         };
-        let version = request.version;
+        let (version, head_only) = (request.version, request.method == "HEAD");
+        let mut request = request;
+        if head_only {
+            request.method = "GET".into();
+        }
         let close = close || request.body.is_none();
         let mut responder = Responder {
             w: &mut writer,
             version,
             close,
+            head_only,
         };
         let unread_body = request.body.is_none();
         handler(request, &mut responder);
@@ -230,9 +282,9 @@ fn connection(stream: TcpStream, handler: &Handler, max_body: u64) {
     }
 }
 
-/// After answering a request whose body was left unread (too large): closing at
-/// once would reset the connection while the client still sends, and it would
-/// never read the answer. Reads and drops what still comes, for a short while.
+/// After answering a request that was refused or whose body was left unread (too
+/// large): closing at once would reset the connection while the client still sends,
+/// and it would never read the answer. Reads and drops what still comes, for a short while.
 fn linger(reader: &mut BufReader<TcpStream>, writer: &TcpStream) {
     let _ = writer.shutdown(std::net::Shutdown::Write);
     let _ = writer.set_read_timeout(Some(Duration::from_secs(2)));
@@ -254,12 +306,19 @@ fn read_request(
             version,
         }))
     };
+    // Waiting for a request is the idle timeout's; reading one, the head deadline's.
+    if reader.fill_buf().map_err(Err)?.is_empty() {
+        return Ok(None);
+    }
+    let mut timed = Deadline {
+        r: &mut *reader,
+        until: Instant::now() + HEAD_DEADLINE,
+    };
     let mut head = Vec::new();
     let mut lines: Vec<String> = Vec::new();
     loop {
         let mut line = Vec::new();
-        let n = reader
-            .by_ref()
+        let n = (&mut timed)
             .take((MAX_HEAD_BYTES - head.len().min(MAX_HEAD_BYTES)) as u64 + 1)
             .read_until(b'\n', &mut line)
             .map_err(Err)?;
@@ -302,6 +361,7 @@ fn read_request(
         }
         _ => return refuse(400, "malformed request line", (1, 1)),
     };
+    reader.get_ref().set_read_timeout(Some(IDLE)).map_err(Err)?;
     let mut content_length: Option<u64> = None;
     let (mut chunked, mut connection, mut expect_continue) = (false, String::new(), false);
     for line in &lines[1..] {
@@ -311,21 +371,34 @@ fn read_request(
         let value = value.trim();
         match name.trim().to_ascii_lowercase().as_str() {
             "content-length" => match value.parse::<u64>() {
-                Ok(n) if content_length.is_none_or(|m| m == n) => content_length = Some(n),
+                Ok(n)
+                    if value.bytes().all(|b| b.is_ascii_digit())
+                        && content_length.is_none_or(|m| m == n) =>
+                {
+                    content_length = Some(n)
+                }
                 _ => return refuse(400, "bad Content-Length", version),
             },
-            "transfer-encoding" => chunked = value.to_ascii_lowercase().ends_with("chunked"),
+            "transfer-encoding" if value.to_ascii_lowercase().ends_with("chunked") => {
+                chunked = true
+            }
+            // gzip or deflate framing of a request body is not read here.
+            "transfer-encoding" => {
+                return refuse(501, "only chunked Transfer-Encoding is read", version)
+            }
             "connection" => connection = value.to_ascii_lowercase(),
             "expect" => expect_continue = value.eq_ignore_ascii_case("100-continue"),
             _ => {}
         }
     }
-    let close = if version == (1, 0) {
-        !connection.contains("keep-alive")
-    } else {
-        connection.contains("close")
-    };
-    let too_large = content_length.is_some_and(|n| n > max_body);
+    // Both framings at once is how requests are smuggled: answer, then close (RFC 9112 6.1).
+    let close = (chunked && content_length.is_some())
+        || if version == (1, 0) {
+            !connection.contains("keep-alive")
+        } else {
+            connection.contains("close")
+        };
+    let too_large = !chunked && content_length.is_some_and(|n| n > max_body);
     if expect_continue && !too_large && version == (1, 1) {
         writer
             .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -334,7 +407,13 @@ fn read_request(
     let body = if too_large {
         None
     } else if chunked {
-        read_chunked(reader, max_body).map_err(Err)?
+        match read_chunked(reader, max_body) {
+            Ok(body) => body,
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                return refuse(400, "malformed chunked body", version)
+            }
+            Err(e) => return Err(Err(e)),
+        }
     } else {
         let mut body = Vec::new();
         let n = content_length.unwrap_or(0);
@@ -348,6 +427,11 @@ fn read_request(
         }
         Some(body)
     };
+    // The absolute form (`http://host/v1/models`), which a server must accept too.
+    let target = match target.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => target,
+    };
     let path = target.split('?').next().unwrap_or("").to_string();
     Ok(Some((
         Request {
@@ -360,6 +444,42 @@ fn read_request(
     )))
 }
 
+/// A reader that fails with `TimedOut` once `until` has passed, however the bytes trickle.
+struct Deadline<'a> {
+    r: &'a mut BufReader<TcpStream>,
+    until: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let available = self.fill_buf()?;
+            let n = available.len().min(buf.len());
+            buf[..n].copy_from_slice(&available[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Deadline<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.r.buffer().is_empty() {
+            let left = self
+                .until
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+                .ok_or(io::ErrorKind::TimedOut)?;
+            self.r.get_ref().set_read_timeout(Some(left))?;
+        }
+        self.r.fill_buf()
+    }
+    fn consume(&mut self, n: usize) {
+        self.r.consume(n)
+    }
+}
+
 /// A chunked body; `None` once it passes `max_body` (the rest is left unread).
 fn read_chunked(reader: &mut BufReader<TcpStream>, max_body: u64) -> io::Result<Option<Vec<u8>>> {
     let mut body = Vec::new();
@@ -367,7 +487,7 @@ fn read_chunked(reader: &mut BufReader<TcpStream>, max_body: u64) -> io::Result<
     loop {
         let mut line = String::new();
         reader.by_ref().take(1024).read_line(&mut line)?;
-        let size = line.trim().split(';').next().unwrap_or("");
+        let size = line.split(';').next().unwrap_or("").trim();
         let size = u64::from_str_radix(size, 16).map_err(|_| bad("bad chunk size"))?;
         if size == 0 {
             // Trailers, up to the blank line.
@@ -379,7 +499,7 @@ fn read_chunked(reader: &mut BufReader<TcpStream>, max_body: u64) -> io::Result<
                 }
             }
         }
-        if body.len() as u64 + size > max_body {
+        if (body.len() as u64).saturating_add(size) > max_body {
             return Ok(None);
         }
         let start = body.len();
@@ -389,6 +509,9 @@ fn read_chunked(reader: &mut BufReader<TcpStream>, max_body: u64) -> io::Result<
         }
         line.clear();
         reader.by_ref().take(2).read_line(&mut line)?;
+        if line != "\r\n" && line != "\n" {
+            return Err(bad("chunk data not followed by a line end"));
+        }
     }
 }
 
@@ -405,6 +528,7 @@ mod tests {
             w: &mut server_side,
             version: (1, 1),
             close: false,
+            head_only: false,
         };
         assert!(!responder.client_gone(), "waiting, nothing sent");
         // A pipelined next request is data, not a departure.
