@@ -111,16 +111,20 @@ pub fn ouro_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `tests/fixtures/<name>`, as a command-line argument.
+pub fn fixture(name: &str) -> String {
+    arg(&workspace().join("tests/fixtures").join(name))
+}
+
 /// `out`: the HumanEval-shaped fixture (`tests/fixtures/humaneval_mini.jsonl`, whose
 /// HumanEval/0 is `add(a, b)`) imported as problems.
 pub fn humaneval_mini_problems(out: &Path) -> PathBuf {
-    let fixture = workspace().join("tests/fixtures/humaneval_mini.jsonl");
     ouro_ok(&[
         "import",
         "problems",
         "--format",
         "humaneval",
-        &arg(&fixture),
+        &fixture("humaneval_mini.jsonl"),
         "--out",
         &arg(out),
     ]);

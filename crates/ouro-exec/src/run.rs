@@ -66,6 +66,14 @@ pub fn execute(
         .into_iter()
         .map(|p| (p.problem_id.clone(), Arc::new(p)))
         .collect();
+    // Once per problem and suite, not once per sample: every key needs one.
+    let digests: HashMap<(&str, u8), Option<String>> = problems
+        .values()
+        .flat_map(|p| {
+            [Suite::Filter, Suite::Audit]
+                .map(|suite| ((p.problem_id.as_str(), suite as u8), p.tests_digest(suite)))
+        })
+        .collect();
     let samples = read_path::<Sample>(samples_dir)?;
     if let Some(first) = samples.first() {
         if samples
@@ -107,7 +115,7 @@ pub fn execute(
                 suite,
                 &opts.limits,
                 &version,
-                problem.tests_digest(suite).as_deref(),
+                digests[&(problem.problem_id.as_str(), suite as u8)].as_deref(),
             );
             if !queued.insert(key.clone()) {
                 continue;

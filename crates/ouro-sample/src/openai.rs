@@ -50,16 +50,10 @@ pub fn base_url_root(url: &str) -> anyhow::Result<String> {
 /// The model a server serves, from its `GET /v1/models`, for a run that names none:
 /// the one listed, or an error listing them all (or saying why there is no list).
 pub fn served_model(base_url: &str, api_key_env: &str) -> anyhow::Result<String> {
-    let url = format!("{}/v1/models", base_url_root(base_url)?);
-    let mut req = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(5))
-        .timeout(Duration::from_secs(15))
-        .build()
-        .get(&url);
-    if let Some(key) = std::env::var(api_key_env).ok().filter(|k| !k.is_empty()) {
-        req = req.set("Authorization", &format!("Bearer {key}"));
-    }
-    let text = match req.call() {
+    let root = base_url_root(base_url)?;
+    let url = format!("{root}/v1/models");
+    let key = std::env::var(api_key_env).ok().filter(|k| !k.is_empty());
+    let text = match get_models(&root, key.as_deref()) {
         Ok(resp) => resp.into_string().unwrap_or_default(),
         Err(ureq::Error::Status(code, _)) => bail!(
             "GET {url}: HTTP {code}, so the served model cannot be looked up: give --served-model-name"
@@ -71,23 +65,17 @@ pub fn served_model(base_url: &str, api_key_env: &str) -> anyhow::Result<String>
     let listing: Value = serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!("GET {url}: the answer is not JSON ({e}): give --served-model-name")
     })?;
-    let entries = listing
-        .get("data")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let ids: Vec<String> = entries
-        .iter()
-        .map(|m| match m.get("id") {
-            Some(Value::String(id)) if !id.is_empty() => Ok(id.clone()),
-            other => Err(anyhow::anyhow!(
-                "GET {url}: a listed model has no usable id ({}): give --served-model-name",
-                other.map_or("none".to_string(), Value::to_string)
+    let ids: Vec<&str> = listed_ids(&listing)
+        .into_iter()
+        .map(|id| match id {
+            Some(id) if !id.is_empty() => Ok(id),
+            _ => Err(anyhow::anyhow!(
+                "GET {url}: a listed model has no usable id: give --served-model-name"
             )),
         })
         .collect::<anyhow::Result<_>>()?;
     match ids.as_slice() {
-        [one] => Ok(one.clone()),
+        [one] => Ok(one.to_string()),
         [] => bail!("GET {url} lists no model: give --served-model-name"),
         many => bail!(
             "{url} serves {} models ({}): choose one with --served-model-name",
@@ -95,6 +83,31 @@ pub fn served_model(base_url: &str, api_key_env: &str) -> anyhow::Result<String>
             many.join(", ")
         ),
     }
+}
+
+/// `GET {root}/v1/models`, with short timeouts: the first thing asked of a server.
+fn get_models(root: &str, api_key: Option<&str>) -> Result<ureq::Response, ureq::Error> {
+    let mut req = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .build()
+        .get(&format!("{root}/v1/models"));
+    if let Some(key) = api_key {
+        req = req.set("Authorization", &format!("Bearer {key}"));
+    }
+    req.call()
+}
+
+/// The `id` of each entry of a model listing (`{"data": [{"id": ...}]}`), `None`
+/// where an entry has no string id.
+fn listed_ids(listing: &Value) -> Vec<Option<&str>> {
+    listing
+        .get("data")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .map(|m| m.get("id").and_then(Value::as_str))
+        .collect()
 }
 
 struct Client<'a> {
@@ -366,32 +379,20 @@ impl Client<'_> {
     /// without the requested model is a warning too: llama.cpp serves whatever it
     /// loaded under any name.
     fn probe(&self) -> Result<Vec<String>, String> {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .build();
         let mut live = Vec::new();
         let mut down = Vec::new();
         for root in &self.base_urls {
-            let url = format!("{root}/v1/models");
-            let mut req = agent.get(&url);
-            if let Some(key) = &self.api_key {
-                req = req.set("Authorization", &format!("Bearer {key}"));
-            }
-            match req.call() {
+            match get_models(root, self.api_key.as_deref()) {
                 Ok(resp) => {
-                    let listed: Vec<String> = resp
+                    let listing: Value = resp
                         .into_string()
                         .ok()
-                        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-                        .and_then(|v| v.get("data")?.as_array().cloned())
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|m| m.get("id")?.as_str().map(str::to_string))
-                        .collect();
-                    if !listed.is_empty() && !listed.iter().any(|m| m == self.model) {
+                        .and_then(|t| serde_json::from_str(&t).ok())
+                        .unwrap_or_default();
+                    let listed: Vec<&str> = listed_ids(&listing).into_iter().flatten().collect();
+                    if !listed.is_empty() && !listed.contains(&self.model) {
                         tracing::warn!(
-                            "{url} lists {}, not '{}': requests may fail (check --served-model-name)",
+                            "{root}/v1/models lists {}, not '{}': requests may fail (check --served-model-name)",
                             listed.join(", "),
                             self.model
                         );
