@@ -168,3 +168,69 @@ fn lintseq_on_an_sft_set_of_continuations_says_which_format_it_needs() {
     );
     assert!(!out.exists(), "nothing written");
 }
+
+#[test]
+fn fait_places_spans_on_a_body_only_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (problems, _, _) = problem_and_samples(d);
+    // HumanEval-style generations: the body alone, one right and one wrong.
+    std::fs::write(
+        d.join("g2.jsonl"),
+        "{\"task_id\":\"T/0\",\"completion\":\"    t = \\\"!\\\"\\n    return s + t\\n\"}\n\
+         {\"task_id\":\"T/0\",\"completion\":\"    t = \\\"!\\\"\\n    return t + s\\n\"}\n",
+    )
+    .unwrap();
+    let (samples, executions, out) = (arg(&d.join("s2")), arg(&d.join("ex2")), d.join("fait"));
+    ouro_ok(&[
+        "import",
+        "generations",
+        "-q",
+        "--format",
+        "human-eval",
+        &arg(&d.join("g2.jsonl")),
+        "--problems",
+        &problems,
+        "--out",
+        &samples,
+    ]);
+    ouro_ok(&[
+        "execute",
+        "-q",
+        "--workers",
+        "1",
+        "--problems",
+        &problems,
+        "--samples",
+        &samples,
+        "--out",
+        &executions,
+    ]);
+    ouro_ok(&[
+        "fait",
+        "-q",
+        "--executions",
+        &executions,
+        "--samples",
+        &samples,
+        "--problems",
+        &problems,
+        "--out",
+        &arg(&out),
+    ]);
+    let pairs: Vec<ouro_data::DpoRecord> = ouro_data::shard::read_dir(out.join("dpo")).unwrap();
+    assert_eq!(pairs.len(), 1, "{pairs:#?}");
+    let p = &pairs[0];
+    for (text, spans) in [
+        (&p.chosen, &p.chosen_spans),
+        (&p.rejected, &p.rejected_spans),
+    ] {
+        assert!(!spans.is_empty(), "{p:#?}");
+        let chars: Vec<char> = text.chars().collect();
+        let marked: String = spans
+            .iter()
+            .flat_map(|s| chars[s.start as usize..s.end as usize].iter())
+            .collect();
+        assert!(marked.contains("return"), "{marked:?} of {text:?}");
+    }
+}

@@ -214,6 +214,41 @@ fn a_pyarrow_parquet_with_only_prompt_and_completion_trains() {
     assert!(out.join("model/model.safetensors").exists());
 }
 
+/// What pandas and pyarrow write as they are: `Categorical` (dictionary-encoded)
+/// strings, and a message key typed `null` because no row sets it.
+#[test]
+fn categorical_strings_and_null_typed_message_keys_train() {
+    let Some(python) = interop_python() else {
+        eprintln!("skipping: set OURO_PYTHON or create .venv (see .ci/run)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let (categorical, messages) = (
+        dir.path().join("cat.parquet"),
+        dir.path().join("msg.parquet"),
+    );
+    let status = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, pyarrow as pa, pyarrow.parquet as pq; \
+             pq.write_table(pa.table({'prompt': pa.array(['def f(x):\\n', 'def f(x):\\n']).dictionary_encode(), \
+             'completion': ['    return x\\n', '    return -x\\n']}), sys.argv[1]); \
+             m = [[{'role': 'user', 'content': 'hi', 'name': None}, {'role': 'assistant', 'content': 'yo', 'name': None}]] * 2; \
+             pq.write_table(pa.table({'messages': m}), sys.argv[2])",
+            &arg(&categorical),
+            &arg(&messages),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for (name, file) in [("cat", &categorical), ("msg", &messages)] {
+        let out = dir.path().join(name);
+        train("sft", &model, file, &config(dir.path()), &out, &[]);
+        assert_eq!(shape(&out), "2", "{name}");
+    }
+}
+
 /// A Hub dataset directory as `huggingface-cli download --repo-type dataset`
 /// leaves it: a card whose `configs` name the files of each subset and split.
 #[test]
