@@ -94,13 +94,10 @@ impl<'de, 'a> de::Deserializer<'de> for ArrowValue<'a> {
     type Error = RowError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RowError> {
-        if self.is_null() {
+        if self.array.is_null(self.row) {
             return visitor.visit_unit();
         }
-        let v = self.resolved()?;
-        if v.is_null() {
-            return visitor.visit_unit();
-        }
+        let v = self;
         match v.array.data_type() {
             DataType::Utf8 => visitor.visit_str(v.array.as_string::<i32>().value(v.row)),
             DataType::LargeUtf8 => visitor.visit_str(v.array.as_string::<i64>().value(v.row)),
@@ -124,6 +121,9 @@ impl<'de, 'a> de::Deserializer<'de> for ArrowValue<'a> {
             DataType::Struct(_) => {
                 visitor.visit_map(StructAccess::new(v.array.as_struct(), v.row, v.path))
             }
+            // Rarer types after the common ones, so that those pay nothing for them.
+            DataType::Null => visitor.visit_unit(),
+            DataType::Dictionary(..) => v.resolved()?.deserialize_any(visitor),
             other => Err(v.err(format!("unsupported Arrow type {other}"))),
         }
     }
@@ -132,24 +132,28 @@ impl<'de, 'a> de::Deserializer<'de> for ArrowValue<'a> {
         if self.is_null() {
             return visitor.visit_none();
         }
-        let this = self.resolved()?;
-        if this.is_null() {
-            visitor.visit_none()
-        } else {
-            visitor.visit_some(this)
+        match self.array.data_type() {
+            // A dictionary's value may be null where its key is not.
+            DataType::Dictionary(..) => self.resolved()?.deserialize_option(visitor),
+            _ => visitor.visit_some(self),
         }
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
         self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
+        name: &'static str,
+        variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, RowError> {
-        let v = self.resolved()?;
-        if v.is_null() {
-            return Err(v.err("expected a string, found null"));
+        if self.is_null() {
+            return Err(self.err("expected a string, found null"));
         }
+        let v = match self.array.data_type() {
+            DataType::Dictionary(..) => {
+                return self.resolved()?.deserialize_enum(name, variants, visitor)
+            }
+            _ => self,
+        };
         match v.array.data_type() {
             DataType::Utf8 => {
                 let s = v.array.as_string::<i32>().value(v.row);

@@ -229,15 +229,15 @@ def child_main(req, tests, ntests, calls):
             except _BaseException:
                 pass
 
-    code_lines = req["code"].splitlines()
-    script_lines = (req.get("script") or "").splitlines()
-
     def tell(e, head=None):
         """Writes a short traceback to stderr: the failing test's line, the
         sample's own frames (the last few), the exception. Caught exceptions
         would otherwise leave stderr empty, and a repair record's feedback
         with nothing but the exception's name."""
         try:
+            # Split here, on a failure only: a passing sample never pays for it.
+            code_lines = req["code"].splitlines()
+            script_lines = (req.get("script") or "").splitlines()
             lines, frames, tb = [head] if head else [], [], e.__traceback__
             while tb is not None:
                 name, n = tb.tb_frame.f_code.co_filename, tb.tb_lineno
