@@ -6,20 +6,28 @@ use std::path::Path;
 
 use ouro_e2e::{arg, ouro_ok};
 
-/// A HumanEval-style problem whose body mutants include one of the signature.
-fn problem_and_samples(d: &Path) -> (String, String, String) {
+/// The body that solves [`problem_and_samples`]'s problem.
+const RIGHT: &str = "    t = \"!\"\n    return s + t\n";
+
+/// A HumanEval-style problem whose body mutants include one of the signature, and
+/// `bodies` as its HumanEval-style (body-only) generations, imported and executed.
+fn problem_and_samples(d: &Path, bodies: &[&str]) -> (String, String, String) {
     std::fs::write(
         d.join("p.jsonl"),
         r#"{"task_id":"T/0","prompt":"def f(s):\n    \"\"\"Return s + t.\"\"\"\n","canonical_solution":"    t = \"!\"\n    return s + t\n","test":"def check(candidate):\n    assert candidate(\"a\") == \"a!\"\n","entry_point":"f"}
 "#,
     )
     .unwrap();
-    std::fs::write(
-        d.join("g.jsonl"),
-        r#"{"task_id":"T/0","completion":"    t = \"!\"\n    return s + t\n"}
-"#,
-    )
-    .unwrap();
+    let generations: String = bodies
+        .iter()
+        .map(|b| {
+            format!(
+                "{}\n",
+                serde_json::json!({"task_id": "T/0", "completion": b})
+            )
+        })
+        .collect();
+    std::fs::write(d.join("g.jsonl"), generations).unwrap();
     let (problems, samples, executions) = (d.join("probs"), d.join("s"), d.join("ex"));
     ouro_ok(&[
         "import",
@@ -62,7 +70,7 @@ fn problem_and_samples(d: &Path) -> (String, String, String) {
 fn injected_error_mutants_of_the_signature_are_left_out_of_continuation_pairs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (problems, samples, executions) = problem_and_samples(d);
+    let (problems, samples, executions) = problem_and_samples(d, &[RIGHT]);
     let (mutants, mutant_runs, out) = (arg(&d.join("mut")), arg(&d.join("mutex")), d.join("ds"));
     ouro_ok(&[
         "build",
@@ -139,7 +147,7 @@ fn injected_error_mutants_of_the_signature_are_left_out_of_continuation_pairs() 
 fn lintseq_on_an_sft_set_of_continuations_says_which_format_it_needs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (problems, samples, executions) = problem_and_samples(d);
+    let (problems, samples, executions) = problem_and_samples(d, &[RIGHT]);
     let sft = arg(&d.join("sft"));
     ouro_ok(&[
         "build",
@@ -173,39 +181,10 @@ fn lintseq_on_an_sft_set_of_continuations_says_which_format_it_needs() {
 fn fait_places_spans_on_a_body_only_completion() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (problems, _, _) = problem_and_samples(d);
     // HumanEval-style generations: the body alone, one right and one wrong.
-    std::fs::write(
-        d.join("g2.jsonl"),
-        "{\"task_id\":\"T/0\",\"completion\":\"    t = \\\"!\\\"\\n    return s + t\\n\"}\n\
-         {\"task_id\":\"T/0\",\"completion\":\"    t = \\\"!\\\"\\n    return t + s\\n\"}\n",
-    )
-    .unwrap();
-    let (samples, executions, out) = (arg(&d.join("s2")), arg(&d.join("ex2")), d.join("fait"));
-    ouro_ok(&[
-        "import",
-        "generations",
-        "-q",
-        "--format",
-        "human-eval",
-        &arg(&d.join("g2.jsonl")),
-        "--problems",
-        &problems,
-        "--out",
-        &samples,
-    ]);
-    ouro_ok(&[
-        "execute",
-        "-q",
-        "--workers",
-        "1",
-        "--problems",
-        &problems,
-        "--samples",
-        &samples,
-        "--out",
-        &executions,
-    ]);
+    let wrong = RIGHT.replace("s + t", "t + s");
+    let (problems, samples, executions) = problem_and_samples(d, &[RIGHT, &wrong]);
+    let out = d.join("fait");
     ouro_ok(&[
         "fait",
         "-q",
