@@ -53,7 +53,7 @@ pub fn served_model(base_url: &str, api_key_env: &str) -> anyhow::Result<String>
     let root = base_url_root(base_url)?;
     let url = format!("{root}/v1/models");
     let key = std::env::var(api_key_env).ok().filter(|k| !k.is_empty());
-    let text = match get_models(&root, key.as_deref()) {
+    let text = match get_models(&root, key.as_deref()).map_err(|e| *e) {
         Ok(resp) => resp.into_string().unwrap_or_default(),
         Err(ureq::Error::Status(code, _)) => bail!(
             "GET {url}: HTTP {code}, so the served model cannot be looked up: give --served-model-name"
@@ -86,7 +86,7 @@ pub fn served_model(base_url: &str, api_key_env: &str) -> anyhow::Result<String>
 }
 
 /// `GET {root}/v1/models`, with short timeouts: the first thing asked of a server.
-fn get_models(root: &str, api_key: Option<&str>) -> Result<ureq::Response, ureq::Error> {
+fn get_models(root: &str, api_key: Option<&str>) -> Result<ureq::Response, Box<ureq::Error>> {
     let mut req = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))
@@ -95,7 +95,7 @@ fn get_models(root: &str, api_key: Option<&str>) -> Result<ureq::Response, ureq:
     if let Some(key) = api_key {
         req = req.set("Authorization", &format!("Bearer {key}"));
     }
-    req.call()
+    req.call().map_err(Box::new)
 }
 
 /// The `id` of each entry of a model listing (`{"data": [{"id": ...}]}`), `None`
@@ -382,7 +382,7 @@ impl Client<'_> {
         let mut live = Vec::new();
         let mut down = Vec::new();
         for root in &self.base_urls {
-            match get_models(root, self.api_key.as_deref()) {
+            match get_models(root, self.api_key.as_deref()).map_err(|e| *e) {
                 Ok(resp) => {
                     let listing: Value = resp
                         .into_string()
