@@ -36,6 +36,7 @@ use ouro_model::{GenerationRequest, Prompt, SamplingParams};
 use serde_json::{json, Value};
 use tokenizers::Tokenizer;
 
+mod detok;
 mod http;
 mod model_thread;
 mod reply;

@@ -8,6 +8,8 @@ use ouro_model::{Generation, ScoredPrompt, TokenLogprob};
 use serde_json::{json, Map, Value};
 use tokenizers::Tokenizer;
 
+use super::detok::{prefix_offsets, Detok};
+
 /// What the model thread tells a streaming request, per choice (its index in the
 /// request).
 pub(super) enum Event {
@@ -136,27 +138,6 @@ fn token_text(tok: &Tokenizer, id: u32) -> String {
     tok.decode(&[id], false).unwrap_or_default()
 }
 
-/// Where each of `ids` starts in the text: `start` plus the length of the decoded ids
-/// before it, never past `len`. `skip_special` decodes as the text was decoded: a
-/// completion without its special tokens, an echoed prompt with them.
-fn prefix_offsets(
-    tok: &Tokenizer,
-    ids: &[u32],
-    len: usize,
-    start: usize,
-    skip_special: bool,
-) -> Vec<usize> {
-    (0..ids.len())
-        .map(|i| {
-            let before = match i {
-                0 => 0,
-                _ => tok.decode(&ids[..i], skip_special).map_or(0, |t| t.len()),
-            };
-            (start + before).min(len)
-        })
-        .collect()
-}
-
 /// A token's own bytes, as chat log-probs report them. Its decoded text serves when it
 /// is whole; a token that holds part of a character decodes to U+FFFD, and then its
 /// bytes come from the vocabulary entry: a byte-fallback `<0xNN>`, or a byte-level
@@ -273,13 +254,11 @@ fn settled<'a>(text: &'a str, stop: &[String]) -> &'a str {
 }
 
 /// One choice's progress through a stream.
-#[derive(Default)]
-struct Choice {
+struct Choice<'t> {
     /// Where the completion starts in the choice's text (after an echoed prompt).
     base: usize,
-    ids: Vec<u32>,
-    /// Length of the decoded tokens so far (where the next token starts).
-    decoded: usize,
+    /// The completion's text so far (where the next token starts).
+    decoded: Detok<'t>,
     sent: String,
     /// Tokens whose log-probs ride on the next chunk, with their text offsets.
     pending: Vec<(TokenLogprob, usize)>,
@@ -318,7 +297,15 @@ fn stream_to(out: &mut Sse<'_>, s: &Streaming, tok: &Tokenizer) -> std::io::Resu
         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
           Transfer-Encoding: chunked\r\n\r\n",
     )?;
-    let mut choices: Vec<Choice> = (0..n_choices).map(|_| Choice::default()).collect();
+    let mut choices: Vec<Choice> = (0..n_choices)
+        .map(|_| Choice {
+            base: 0,
+            decoded: Detok::new(tok, true),
+            sent: String::new(),
+            pending: Vec::new(),
+            done: false,
+        })
+        .collect();
     if head.chat {
         for i in 0..n_choices {
             out.event(&head.envelope(true, vec![choice(true, i, "", Value::Null, None)]))?;
@@ -353,11 +340,10 @@ fn stream_to(out: &mut Sse<'_>, s: &Streaming, tok: &Tokenizer) -> std::io::Resu
             }
             Event::Token(i, t) => {
                 let c = &mut choices[i];
-                c.ids.push(t.id);
-                c.pending.push((t, c.base + c.decoded));
-                let text = tok.decode(&c.ids, true).unwrap_or_default();
-                c.decoded = text.len();
-                (i, settled(&text, &head.stop).to_string(), None)
+                let id = t.id;
+                c.pending.push((t, c.base + c.decoded.text().len()));
+                c.decoded.push(id);
+                (i, settled(c.decoded.text(), &head.stop).to_string(), None)
             }
             Event::Finished(i, g) => {
                 let reason = g.finish_reason.as_str();
