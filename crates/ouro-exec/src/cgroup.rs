@@ -1,9 +1,15 @@
-//! Per-slot cgroups: memory and pids limits, OOM counting, kill-all.
+//! Per-slot cgroups: memory and pids limits, OOM counting, kill-all, and an equal
+//! CPU share.
 //!
 //! Probes cgroup v2 first (a unified hierarchy with the `memory` and `pids`
 //! controllers enabled), then v1 (`memory` and `pids` hierarchies). Each
 //! slot gets its own group under `ouro/`. Groups left behind by a killed
 //! executor are removed at startup once they are empty.
+//!
+//! The `cpu` controller, where there is one, gives every slot the same weight
+//! whatever number of processes it runs: without it a fork bomb's 64 processes took
+//! 64 shares of the CPU against a neighbouring slot's one, and that slot's correct
+//! sample was judged a timeout.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -24,6 +30,9 @@ pub struct CgroupSupport {
     /// v1: the memory and pids hierarchy roots; v2: the unified root (twice).
     memory_root: PathBuf,
     pids_root: PathBuf,
+    /// v1: the cpu hierarchy's root, where groups can be made in it (v2 enables the
+    /// controller in the unified group, best effort).
+    cpu_root: Option<PathBuf>,
 }
 
 /// Whether a group can be made under `dir`: a directory an earlier run as root made
@@ -64,6 +73,7 @@ fn probe_at(root: &Path) -> Result<CgroupSupport, String> {
                 version: CgroupVersion::V1,
                 memory_root: m,
                 pids_root: p,
+                cpu_root: v1_cpu_root(root),
             }),
             Err(e) => Err(format!(
                 "cgroup v1 memory/pids hierarchies exist but cannot create groups in them ({e}; not root?)"
@@ -115,8 +125,11 @@ fn probe_v2(root: &Path) -> Result<Option<CgroupSupport>, String> {
                 base.display()
             )
         })?;
-    // Controllers must be enabled for children of `ouro/` too.
+    // Controllers must be enabled for children of `ouro/` too. The cpu controller is
+    // best effort (it needs every process of the root group in the root domain).
+    let _ = fs::write(&root_sub, "+cpu");
     let _ = fs::write(base.join("cgroup.subtree_control"), "+memory +pids");
+    let _ = fs::write(base.join("cgroup.subtree_control"), "+cpu");
     let sub = fs::read_to_string(base.join("cgroup.subtree_control")).unwrap_or_default();
     if !(has(&sub, "memory") && has(&sub, "pids")) {
         return Err(format!(
@@ -128,14 +141,37 @@ fn probe_v2(root: &Path) -> Result<Option<CgroupSupport>, String> {
         version: CgroupVersion::V2,
         memory_root: base.clone(),
         pids_root: base,
+        cpu_root: None,
     }))
+}
+
+/// The v1 cpu hierarchy's `ouro/`, where groups can be made in it.
+fn v1_cpu_root(root: &Path) -> Option<PathBuf> {
+    let cpu = root.join("cpu");
+    if !cpu.join("cpu.shares").exists() {
+        return None;
+    }
+    let dir = cpu.join("ouro");
+    match fs::create_dir_all(&dir)
+        .map_err(|e| e.to_string())
+        .and_then(|_| can_create_under(&dir))
+    {
+        Ok(()) => Some(dir),
+        Err(e) => {
+            tracing::debug!("no cpu cgroup per slot: {e}");
+            None
+        }
+    }
 }
 
 impl CgroupSupport {
     /// Removes empty groups left behind by executors that were killed
     /// (groups are named `slot-<executor pid>-...`; live executors' groups stay).
     pub fn remove_stale(&self) {
-        for root in [&self.memory_root, &self.pids_root] {
+        for root in [&self.memory_root, &self.pids_root]
+            .into_iter()
+            .chain(&self.cpu_root)
+        {
             if let Ok(rd) = fs::read_dir(root) {
                 for e in rd.flatten() {
                     let p = e.path();
@@ -185,10 +221,22 @@ impl CgroupSupport {
                 w(mem.join("pids.max"), max_pids.to_string())?;
             }
         }
+        // The default weight is every slot's: equal shares are the point.
+        let cpu =
+            self.cpu_root.as_ref().map(|root| root.join(name)).filter(
+                |dir| match fs::create_dir_all(dir) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::debug!("no cpu group {}: {e}", dir.display());
+                        false
+                    }
+                },
+            );
         Ok(SlotCgroup {
             version: self.version,
             memory: mem,
             pids,
+            cpu,
         })
     }
 }
@@ -199,6 +247,7 @@ pub struct SlotCgroup {
     version: CgroupVersion,
     memory: PathBuf,
     pids: PathBuf,
+    cpu: Option<PathBuf>,
 }
 
 impl SlotCgroup {
@@ -209,6 +258,12 @@ impl SlotCgroup {
             v.push(self.pids.join("cgroup.procs"));
         }
         v
+    }
+
+    /// The slot's cpu group's `cgroup.procs`, joined best effort (an equal CPU share
+    /// is fairness between slots, not a limit the sample runs under).
+    pub fn cpu_procs_file(&self) -> Option<PathBuf> {
+        self.cpu.as_ref().map(|c| c.join("cgroup.procs"))
     }
 
     /// How many times the kernel OOM-killed a process in this group so far.
@@ -282,6 +337,9 @@ impl Drop for SlotCgroup {
                 || fs::remove_dir(&self.pids).is_ok()
                 || !self.pids.exists();
             if a && b {
+                if let Some(cpu) = &self.cpu {
+                    let _ = fs::remove_dir(cpu);
+                }
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
@@ -374,6 +432,7 @@ mod tests {
                 version,
                 memory: d.path().to_path_buf(),
                 pids: d.path().to_path_buf(),
+                cpu: None,
             };
             let counts = (g.limit_hits(), g.oom_kills());
             // Dropping would try to kill and remove a real group.

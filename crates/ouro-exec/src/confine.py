@@ -14,6 +14,13 @@ def join_cgroups():
         except OSError as e:
             ok = False
             WARNINGS.append("cannot join cgroup %s: %s" % (path, e))
+    cpu = CONFIG.get("cgroup_cpu_procs")
+    if cpu:
+        try:
+            with open(cpu, "w") as f:
+                f.write(str(os.getpid()))
+        except OSError as e:
+            WARNINGS.append("no equal CPU share for this slot (cannot join %s: %s)" % (cpu, e))
     return ok and bool(CONFIG.get("cgroup_procs"))
 
 

@@ -48,6 +48,8 @@ pub struct Executor {
     shared: Arc<Shared>,
     warnings: Vec<String>,
     uids: std::ops::Range<u32>,
+    /// Held while the executor lives, so no other executor on the host runs as `uids`.
+    _uid_block: crate::uids::UidBlock,
     scratch: PathBuf,
 }
 
@@ -114,7 +116,9 @@ impl Executor {
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         }));
         std::fs::create_dir_all(&scratch).map_err(|e| ExecError::io(&scratch, e))?;
-        let uid_base = opts.uid_base;
+        let uid_block =
+            crate::uids::claim(opts.uid_base, 2 * workers as u32).map_err(ExecError::Sandbox)?;
+        let uid_base = uid_block.base;
         let (tx, rx) = mpsc::channel::<WorkItem>();
         let rx = Arc::new(Mutex::new(rx));
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(usize, Vec<String>), String>>();
@@ -207,6 +211,7 @@ impl Executor {
             shared,
             warnings,
             uids: uid_base..uid_base + workers as u32,
+            _uid_block: uid_block,
             scratch,
         };
         if !errors.is_empty() {

@@ -39,6 +39,7 @@ pub mod native;
 pub mod protocol;
 mod run;
 pub mod slot;
+mod uids;
 pub mod verdict;
 pub mod verdict_isolated;
 
@@ -94,8 +95,10 @@ pub struct ExecOptions {
     pub max_pids: u64,
     /// How often a sample is retried when the sandbox (not the sample) fails.
     pub sandbox_retries: u32,
-    /// First uid untrusted code runs as; slot i uses `uid_base + i` (and its
-    /// spy slot, which runs only trusted test scripts, `uid_base + workers + i`).
+    /// Where the uids of untrusted code start; the executor claims the first block of
+    /// 256 from here that no other executor on the host holds (see `uids`). Slot i
+    /// uses `block + i`, and its spy slot, which runs only trusted test scripts,
+    /// `block + workers + i`.
     pub uid_base: u32,
     /// Where the slots' working directories are mounted (default: the system temp dir).
     pub scratch_dir: Option<PathBuf>,

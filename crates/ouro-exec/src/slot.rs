@@ -134,6 +134,7 @@ impl Slot {
             "linecount": spec.linecount,
             "count_lines": spec.count_lines,
             "cgroup_procs": cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default(),
+            "cgroup_cpu_procs": cgroup.as_ref().and_then(|c| c.cpu_procs_file()),
         });
         let mut cmd = Command::new(&spec.python);
         cmd.args(["-s", "-S", "-P", "-c", HARNESS, &config.to_string()])

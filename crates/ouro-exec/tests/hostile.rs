@@ -50,6 +50,14 @@ fn hostile_cases(victim: &str, outside: &str, signals_scoped: bool) -> Vec<Case>
         // `cpu` on an idle machine; under heavy load the wall watchdog may fire first.
         case("infinite loop", "while True:\n    pass\n", &[Timeout], None),
         case("sleep", "import time\ntime.sleep(100)\n", &[Timeout], Some("wall")),
+        // `cpu` on an idle machine (it passed before children's CPU counted); the wall
+        // watchdog may fire first under load.
+        case(
+            "CPU burnt in a child, past the budget",
+            "import os, time\nif os.fork() == 0:\n    t = time.process_time()\n    while time.process_time() - t < 1.2:\n        pass\n    os._exit(0)\nos.wait()\ndef f(x):\n    return x + 1\n",
+            &[Timeout],
+            None,
+        ),
         case(
             "fork bomb",
             "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
@@ -275,6 +283,20 @@ fn io_cases() -> Vec<(&'static str, &'static str, Verdict)> {
         ("import os\nos._exit(0)\n", "os._exit(0) before answering", Error),
         ("print(1/0)\n", "exception", Error),
     ]
+}
+
+#[test]
+fn a_fork_bomb_does_not_starve_the_slot_beside_it() {
+    // Each slot has an equal CPU share whatever it runs: before, the bomb's processes
+    // took nearly all of it, and the correct sample got 67 ms of CPU in 10 s.
+    let exec = Executor::new(&options(2)).expect("executor starts");
+    let problem = assert_problem("hostile/starve", "f", "assert f(1) == 2\n");
+    let bomb =
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n";
+    let busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4:\n    pass\ndef f(x):\n    return x + 1\n";
+    let results = exec.run_batch(vec![job(&problem, bomb, 0), job(&problem, busy, 1)]);
+    assert_eq!(results[0].verdict, Timeout, "{:?}", results[0]);
+    assert_eq!(results[1].verdict, Pass, "{:?}", results[1]);
 }
 
 #[test]

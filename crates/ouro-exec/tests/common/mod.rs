@@ -16,7 +16,6 @@ pub fn options(workers: usize) -> ExecOptions {
             memory_mb: 256,
             output_bytes: 1 << 20,
         },
-        uid_base: 62000 + (std::process::id() % 1000) * 8,
         ..ExecOptions::default()
     }
 }
