@@ -407,6 +407,37 @@ PREIMPORT = ["math", "re", "collections", "itertools", "functools", "heapq", "bi
              "enum", "dataclasses", "io", "abc", "time", "traceback", "tempfile", "sys"]
 
 
+def add_site_packages():
+    # -S keeps `site` from putting the interpreter's site-packages on the path (and
+    # from running their .pth files, which stay unrun: editable installs do not
+    # import), and from making a venv's directory sys.prefix. Both are done here as
+    # site would, so samples import what `--python` has installed, after the standard
+    # library, and Landlock (which opens sys.prefix) lets them read it.
+    try:
+        import site
+        prefixes = [sys.prefix]
+        exe_dir = os.path.dirname(sys.executable)
+        venv = os.path.dirname(exe_dir)
+        cfg = next((c for c in (os.path.join(exe_dir, "pyvenv.cfg"), os.path.join(venv, "pyvenv.cfg"))
+                    if os.path.isfile(c)), None)
+        if cfg:
+            system = False
+            with open(cfg) as f:
+                for line in f:
+                    key, _, value = line.partition("=")
+                    if key.strip().lower() == "include-system-site-packages":
+                        system = value.strip().lower() == "true"
+            sys.prefix = sys.exec_prefix = venv
+            prefixes = [venv] + ([sys.base_prefix] if system else [])
+        dirs = site.getsitepackages(prefixes)
+    except Exception as e:
+        WARNINGS.append("no site-packages for samples: %s" % e)
+        return
+    for d in dirs:
+        if d not in sys.path and os.path.isdir(d):
+            sys.path.append(d)
+
+
 def preimport():
     for m in PREIMPORT:
         try:

@@ -739,6 +739,7 @@ def main():
         _libc.sethostname(b"sandbox", 7)
     os.chown(CONFIG["workdir"], os.geteuid(), os.getegid())
     os.chmod(CONFIG["workdir"], 0o711)
+    add_site_packages()
     preimport()
     # A child's collector never writes to the server's objects, so children
     # share their pages copy-free: they are frozen here and again before each

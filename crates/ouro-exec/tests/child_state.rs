@@ -112,3 +112,47 @@ fn a_failing_sample_leaves_the_failing_test_and_its_own_line_in_stderr() {
         r.stderr_tail
     );
 }
+
+#[test]
+fn samples_import_what_the_interpreter_has_installed() {
+    // A venv made by hand (what `python -m venv` writes, less pip): samples run under
+    // its interpreter import its site-packages. The fork server's `-S` left them off
+    // the path, so `import numpy` failed under a venv that had numpy.
+    let real = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys; print(sys.executable); print('%d.%d' % sys.version_info[:2])",
+        ])
+        .output()
+        .expect("python3 runs");
+    let out = String::from_utf8(real.stdout).unwrap();
+    let mut lines = out.lines();
+    let (exe, version) = (lines.next().unwrap(), lines.next().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let venv = dir.path().join("venv");
+    let site = venv.join(format!("lib/python{version}/site-packages"));
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::create_dir_all(venv.join("bin")).unwrap();
+    let home = std::path::Path::new(exe).parent().unwrap();
+    std::fs::write(
+        venv.join("pyvenv.cfg"),
+        format!(
+            "home = {}\ninclude-system-site-packages = false\nversion = {version}\n",
+            home.display()
+        ),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(exe, venv.join("bin/python3")).unwrap();
+    std::fs::write(site.join("ouro_probe_pkg.py"), "ANSWER = 41\n").unwrap();
+    // The sandbox uid reads the venv from inside a root-only temp dir.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let mut opts = options(1);
+    opts.python = venv.join("bin/python3");
+    let exec = Executor::new(&opts).expect("executor starts");
+    let problem = assert_problem("child/site", "f", "assert f(1) == 42\n");
+    let code = "import ouro_probe_pkg\ndef f(x):\n    return ouro_probe_pkg.ANSWER + x\n";
+    let r = run_one(&exec, &problem, code);
+    assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+}
