@@ -120,9 +120,16 @@ def _is_check_call(node):
 RFD = 997  # result channel; the lines carry the per-sample nonce
 
 
-def _exc_name(e):
-    name = getattr(type(e), "__name__", "Exception")
-    return "".join(c for c in str(name) if c.isalnum() or c == "_")[:60] or "Exception"
+# Bound when the harness loads, before any sample code: a sample that patches the
+# builtins (str, type) or gives its exception class a metaclass `__name__` must not
+# choose the error_kind written to the executions.
+def _exc_name(e, _type=type, _name=type.__dict__["__name__"].__get__, _isalnum=str.isalnum,
+              _join="".join):
+    try:
+        name = _name(_type(e))
+    except BaseException:
+        return "Exception"
+    return _join(c for c in name if _isalnum(c) or c == "_")[:60] or "Exception"
 
 
 # Deterministic cost: Python line events executed in the solution's own code

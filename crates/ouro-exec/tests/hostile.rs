@@ -50,6 +50,12 @@ fn hostile_cases(victim: &str, outside: &str, signals_scoped: bool) -> Vec<Case>
         // `cpu` on an idle machine; under heavy load the wall watchdog may fire first.
         case("infinite loop", "while True:\n    pass\n", &[Timeout], None),
         case("sleep", "import time\ntime.sleep(100)\n", &[Timeout], Some("wall")),
+        case(
+            "patched builtins choose the error kind",
+            "import builtins\nclass M(type):\n    __name__ = property(lambda c: 'Chosen')\nclass E(Exception, metaclass=M):\n    pass\nbuiltins.str = lambda *a: 'Chosen'\nbuiltins.type = lambda *a: E\ndef f(x):\n    raise E()\n",
+            &[Fail],
+            Some("E"),
+        ),
         // `cpu` on an idle machine (it passed before children's CPU counted); the wall
         // watchdog may fire first under load.
         case(
