@@ -87,11 +87,45 @@ fn datasets_pipeline_runs_resumes_and_its_datasets_load_in_python() {
     assert!(stats.status.success(), "{}", stderr(&stats));
     let json: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
     assert_eq!(json["schema_version"], 1);
+    let executions = round.join("executions").display().to_string();
     assert!(json["tables"]
         .as_array()
         .unwrap()
         .iter()
-        .any(|t| t["title"] == "filter pass rate by tag"));
+        .any(|t| t["title"] == format!("{executions}: filter pass rate by tag")));
+    // Another problem set named after the run's own: its executions are still broken
+    // down by their problems (only the last set named was joined, and the table was empty).
+    let other = dir.path().join("other-problems");
+    let generated = ouro(&[
+        "problems",
+        "generate",
+        "-q",
+        "--count",
+        "2",
+        "--seed",
+        "99",
+        "--out",
+        &other.display().to_string(),
+    ]);
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let both = ouro(&[
+        "stats",
+        &round.display().to_string(),
+        &other.display().to_string(),
+        "--json",
+    ]);
+    assert!(both.status.success(), "{}", stderr(&both));
+    let json: serde_json::Value = serde_json::from_slice(&both.stdout).unwrap();
+    let by_difficulty = json["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["title"] == format!("{executions}: filter pass rate by difficulty"))
+        .unwrap_or_else(|| panic!("{json}"));
+    assert!(
+        !by_difficulty["rows"].as_array().unwrap().is_empty(),
+        "{by_difficulty}"
+    );
 
     let Some(python) = interop_python() else {
         eprintln!(

@@ -43,7 +43,7 @@ pub struct StatsReport {
 /// Directories under `root` (itself included, depth <= 4) that hold `*.parquet` files.
 fn dataset_dirs(root: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<()> {
     let entries = std::fs::read_dir(root).with_context(|| format!("reading {}", root.display()))?;
-    let mut has_parquet = false;
+    let mut files = Vec::new();
     let mut subdirs = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
@@ -54,11 +54,16 @@ fn dataset_dirs(root: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<()>
         if path.is_dir() {
             subdirs.push(path);
         } else if name.ends_with(".parquet") {
-            has_parquet = true;
+            files.push(path);
         }
     }
-    if has_parquet {
+    // Shards fill a directory of their own; a Parquet file beside datasets' directories
+    // (a run round's benchmarks.parquet) is a dataset by itself, named as the file.
+    if !files.is_empty() && subdirs.is_empty() {
         out.push(root.to_path_buf());
+    } else {
+        files.sort();
+        out.extend(files);
     }
     if depth > 0 {
         subdirs.sort();
@@ -242,23 +247,63 @@ fn tables_of(
     })
 }
 
-/// Filter pass rates of `executions` by the difficulty and by the tags of their problems.
-fn pass_rates_by_problem(executions: LazyFrame, problems: &LazyFrame) -> Result<Vec<Table>> {
-    let joined = executions.filter(col("suite").eq(lit("filter"))).join(
-        problems
-            .clone()
-            .select([col("problem_id"), col("difficulty"), col("tags")]),
+/// Filter pass rates of the executions dataset `name` by the difficulty and by the tags
+/// of their problems, looked up in every problem set given (the first that has an id
+/// wins): a run's eval problems and its pool are both there, and joining only one of
+/// them dropped the other's executions without a word.
+fn pass_rates_by_problem(
+    name: &str,
+    executions: LazyFrame,
+    problems: &[LazyFrame],
+) -> Result<Vec<Table>> {
+    let sets: Vec<LazyFrame> = problems
+        .iter()
+        .map(|p| {
+            p.clone().select([
+                col("problem_id"),
+                col("difficulty").cast(DataType::String),
+                col("tags"),
+            ])
+        })
+        .collect();
+    let problems = concat(sets, UnionArgs::default())?.unique_stable(
+        Some(polars::prelude::cols(["problem_id"])),
+        UniqueKeepStrategy::First,
+    );
+    let filter = executions.filter(col("suite").eq(lit("filter")));
+    let joined = filter.clone().join(
+        problems,
         [col("problem_id")],
         [col("problem_id")],
         JoinArgs::new(JoinType::Inner),
     );
+    let count = |lf: LazyFrame| -> Result<u64> {
+        Ok(lf
+            .select([len()])
+            .collect()?
+            .column("len")?
+            .get(0)?
+            .try_extract::<u64>()?)
+    };
+    let (all, matched) = (count(filter)?, count(joined.clone())?);
+    let unmatched = if matched < all {
+        format!(
+            " ({} of {all} without their problem in the sets given)",
+            all - matched
+        )
+    } else {
+        String::new()
+    };
     let by_tag = explode_tags(joined.clone());
     Ok(vec![
         table(
-            "filter pass rate by difficulty",
+            &format!("{name}: filter pass rate by difficulty{unmatched}"),
             pass_rate_by(joined, &["difficulty"])?,
         ),
-        table("filter pass rate by tag", pass_rate_by(by_tag, &["tags"])?),
+        table(
+            &format!("{name}: filter pass rate by tag{unmatched}"),
+            pass_rate_by(by_tag, &["tags"])?,
+        ),
     ])
 }
 
@@ -297,8 +342,8 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
         datasets: Vec::new(),
         tables: Vec::new(),
     };
-    let mut problems: Option<LazyFrame> = None;
-    let mut executions: Vec<LazyFrame> = Vec::new();
+    let mut problems: Vec<LazyFrame> = Vec::new();
+    let mut executions: Vec<(String, LazyFrame)> = Vec::new();
     let mut unknown: Vec<String> = Vec::new();
     for dir in &dirs {
         let mut lf = scan(dir)?;
@@ -345,8 +390,8 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
             .tables
             .extend(tables_of(&name, kind, &columns, lf.clone())?);
         match kind {
-            DatasetKind::Problems => problems = Some(lf),
-            DatasetKind::Executions => executions.push(lf),
+            DatasetKind::Problems => problems.push(lf),
+            DatasetKind::Executions => executions.push((name, lf)),
             _ => {}
         }
     }
@@ -358,9 +403,11 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
             unknown.join("; ")
         );
     }
-    if let Some(problems) = problems {
-        for ex in executions {
-            report.tables.extend(pass_rates_by_problem(ex, &problems)?);
+    if !problems.is_empty() {
+        for (name, ex) in executions {
+            report
+                .tables
+                .extend(pass_rates_by_problem(&name, ex, &problems)?);
         }
     }
     Ok(report)
