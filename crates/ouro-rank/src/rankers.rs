@@ -7,7 +7,10 @@
 //!
 //! - **pass rate**: `score_i = Σ_j E_ij / m` (0 when m = 0).
 //! - **CodeT consensus** (Chen et al. 2022): `score(g) = |pattern(g)| · sqrt(|g|)`,
-//!   where `|pattern|` counts the tests the group passes.
+//!   where `|pattern|` counts the tests the group passes. This is the official
+//!   code's score (microsoft/CodeT `src/agreement.py`, `math.sqrt(len(solution_set))`);
+//!   the paper writes `|S_x| · |S_y|`, which ranks differently (a lone sample passing
+//!   6 tests beats two passing 4 here, and loses there); ouro follows the code.
 //! - **CodeDPO-style PageRank** (see [`PageRankOptions`]): mutual reinforcement
 //!   of code and test scores.
 //! - **B4** (Chen et al. 2024, `strategy.py` of ZJU-CTAG/B4): for each group

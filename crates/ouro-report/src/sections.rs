@@ -113,6 +113,24 @@ fn mean(m: &Metrics, f: impl Fn(&Step) -> Option<f64>) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
+/// Tokens over seconds, summed over the round's steps (a mean of per-step rates
+/// weighs a short step like a long one); the mean rate where steps lack either.
+fn throughput(m: &Metrics) -> Option<f64> {
+    let (mut tokens, mut secs) = (0u64, 0f64);
+    for s in m.steps() {
+        match (s.tokens, s.step_s) {
+            (Some(t), Some(d)) if d.is_finite() => {
+                tokens += t;
+                secs += d;
+            }
+            _ => return mean(m, |s| s.tokens_per_s),
+        }
+    }
+    (secs > 0.0)
+        .then(|| tokens as f64 / secs)
+        .or_else(|| mean(m, |s| s.tokens_per_s))
+}
+
 fn per_round_chart(
     ctx: &mut Ctx,
     arm: &Arm,
@@ -193,8 +211,15 @@ pub fn training(ctx: &mut Ctx, main: &Arm, control: &Arm) -> Result<String> {
                 "#final loss",
                 "#tokens/s",
             ];
+            // Means over the round's steps: the last step alone is one batch, often the
+            // epoch's short last one (a round read "reward acc. 100%" at a 75% mean).
             if dpo {
-                head.extend(["#margin", "#reward acc.", "#chosen", "#rejected"]);
+                head.extend([
+                    "#mean margin",
+                    "#mean reward acc.",
+                    "#mean chosen",
+                    "#mean rejected",
+                ]);
             }
             let mut t = Table::new(head);
             for (r, m) in arm.rows.iter().zip(ms) {
@@ -205,14 +230,14 @@ pub fn training(ctx: &mut Ctx, main: &Arm, control: &Arm) -> Result<String> {
                     m.steps().len().to_string(),
                     num(first, 4),
                     num(m.last(|s| s.loss), 4),
-                    num(mean(m, |s| s.tokens_per_s), 0),
+                    num(throughput(m), 0),
                 ];
                 if dpo {
                     cells.extend([
-                        num(m.last(|s| s.rewards_margins), 4),
-                        pct(m.last(|s| s.rewards_accuracies)),
-                        num(m.last(|s| s.rewards_chosen), 4),
-                        num(m.last(|s| s.rewards_rejected), 4),
+                        num(mean(m, |s| s.rewards_margins), 4),
+                        pct(mean(m, |s| s.rewards_accuracies)),
+                        num(mean(m, |s| s.rewards_chosen), 4),
+                        num(mean(m, |s| s.rewards_rejected), 4),
                     ]);
                 }
                 t.row(cells);
@@ -331,4 +356,36 @@ pub fn timing(ctx: &mut Ctx, main: &Arm, control: &Arm) -> String {
         s.push_str(&t.html());
     }
     section("Time by phase", &s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{mean, throughput};
+    use crate::metrics::{Metrics, Step};
+
+    fn step(tokens: u64, step_s: f64, accuracy: f64) -> Step {
+        Step {
+            tokens: Some(tokens),
+            step_s: Some(step_s),
+            tokens_per_s: Some(tokens as f64 / step_s),
+            rewards_accuracies: Some(accuracy),
+            ..Step::default()
+        }
+    }
+
+    #[test]
+    fn round_figures_cover_every_step() {
+        // A full batch, then the epoch's short last one.
+        let m = Metrics::Read {
+            path: "m.jsonl".into(),
+            steps: vec![step(900, 1.0, 0.5), step(100, 0.25, 1.0)],
+            skipped: Vec::new(),
+        };
+        assert_eq!(
+            throughput(&m),
+            Some(800.0),
+            "1000 tokens in 1.25 s, not 650 (the mean rate)"
+        );
+        assert_eq!(mean(&m, |s| s.rewards_accuracies), Some(0.75));
+    }
 }

@@ -109,7 +109,8 @@ pub(super) fn sft_balance(dataset: &Path) -> Result<Option<f64>> {
     Ok(report.metrics.bstar_balance)
 }
 
-/// A deterministic `fraction` of `rows`, chosen by a hash of each row.
+/// About `fraction` of `rows`, each kept by a hash of it: deterministic, and a row's
+/// fate does not depend on the others (the count varies around the share).
 pub(super) fn subsample(rows: Vec<SftRecord>, fraction: f64, seed: u64) -> Vec<SftRecord> {
     if fraction >= 1.0 {
         return rows;
