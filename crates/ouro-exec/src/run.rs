@@ -75,6 +75,7 @@ pub fn execute(
         })
         .collect();
     let samples = read_path::<Sample>(samples_dir)?;
+    let over_cap = outputs_past_the_cap(problems.values(), opts.limits.output_bytes);
     if let Some(first) = samples.first() {
         if samples
             .iter()
@@ -93,6 +94,10 @@ pub fn execute(
     let mut journal = Journal::open(out_dir)?;
     let version = executor_version_for(opts);
     let mut stats = ExecStats::default();
+    if let Some(w) = over_cap {
+        tracing::warn!("{w}");
+        stats.warnings.push(w);
+    }
     let mut jobs = Vec::new();
     let mut queued = HashSet::new();
     // This run's key of each (sample, suite) it judges: a verdict on disk for the same
@@ -297,4 +302,76 @@ pub fn compile_report(problems_dir: &Path, opts: &ExecOptions) -> Result<Compile
         }
     }
     Ok(report)
+}
+
+/// A warning naming the problems whose expected stdout is longer than the output cap:
+/// every sample fails them with `output_limit`, its reference solution too.
+fn outputs_past_the_cap<'a>(
+    problems: impl Iterator<Item = &'a Arc<Problem>>,
+    cap: u64,
+) -> Option<String> {
+    let mut over: Vec<(&str, usize)> = problems
+        .filter_map(|p| {
+            let longest = [Some(&p.tests), p.audit_tests.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|t| match t {
+                    ouro_data::Tests::IoCases { cases } => {
+                        cases.iter().map(|c| c.output.len()).max()
+                    }
+                    ouro_data::Tests::AssertScript { .. } => None,
+                })
+                .max()?;
+            (longest as u64 > cap).then_some((p.problem_id.as_str(), longest))
+        })
+        .collect();
+    over.sort();
+    let (first, bytes) = over.first()?;
+    Some(format!(
+        "{} problem(s) expect more output than the {cap}-byte output cap, so every sample \
+         fails them with output_limit ({first} expects {bytes} bytes); raise \
+         `ouro execute --output-bytes`",
+        over.len()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::outputs_past_the_cap;
+    use ouro_data::{IoCase, Problem, Tests};
+    use std::sync::Arc;
+
+    fn io(id: &str, output_bytes: usize) -> Arc<Problem> {
+        Arc::new(Problem {
+            problem_id: id.into(),
+            source: "test".into(),
+            prompt: String::new(),
+            entry_point: String::new(),
+            language: "python".into(),
+            starter_code: String::new(),
+            reference_solution: None,
+            tests: Tests::IoCases {
+                cases: vec![IoCase {
+                    input: String::new(),
+                    output: "1\n".repeat(output_bytes / 2),
+                }],
+            },
+            audit_tests: None,
+            difficulty: None,
+            tags: vec![],
+            split: "test".into(),
+        })
+    }
+
+    #[test]
+    fn problems_that_cannot_be_passed_under_the_output_cap_are_named() {
+        let problems = [io("small", 100), io("big-b", 4000), io("big-a", 3000)];
+        let w = outputs_past_the_cap(problems.iter(), 2048).unwrap();
+        assert!(
+            w.starts_with("2 problem(s) expect more output than the 2048-byte output cap")
+                && w.contains("(big-a expects 3000 bytes)"),
+            "{w}"
+        );
+        assert_eq!(outputs_past_the_cap(problems.iter(), 4000), None);
+    }
 }
