@@ -354,6 +354,12 @@ pub fn judge_io(resp: &Response, cases: &[IoCase], nonce: &str, oom: bool) -> Ju
                 Some(Line::LoadError(n)) => Some((Verdict::Error, exception_kind(n))),
                 Some(Line::Exit(0)) if run.exit_code == Some(0) && run.signal.is_none() => None,
                 Some(Line::Exit(c)) if *c != 0 => Some((Verdict::Error, format!("exit:{c}"))),
+                // `os._exit(0)` skips the harness's exit line; the program ended by itself
+                // with status 0, so its output is judged, as a judge reading stdout would
+                // (competitive programs flush and `os._exit` to skip teardown).
+                _ if run.exit_code == Some(0) && run.signal.is_none() && started(run, nonce) => {
+                    None
+                }
                 _ => Some(abnormal_end(run, nonce)),
             }
         };
