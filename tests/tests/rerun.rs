@@ -139,4 +139,39 @@ fn a_resume_after_an_imported_file_changed_is_refused() {
             && err.contains("changed since the run started"),
         "{err}"
     );
+    generation("[x * 2 for x in xs]");
+
+    // While another process writes the run, or the executions directory, a second
+    // one is refused (two at once interleaved their journals mid-line).
+    let held = ouro_data::fsutil::try_lock(&d.join("run"), ".ouro-run.lock")
+        .unwrap()
+        .expect("free");
+    let o = ouro(&["run", "-q", &p, "--resume"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is being written by another `ouro run`"),
+        "{}",
+        stderr(&o)
+    );
+    drop(held);
+    ouro_ok(&["run", "-q", &p, "--resume"]);
+    let executions = d.join("elsewhere");
+    let _held = ouro_data::fsutil::try_lock(&executions, ".ouro-execute.lock")
+        .unwrap()
+        .expect("free");
+    let o = ouro(&[
+        "execute",
+        "--problems",
+        &arg(&d.join("run/round-00/problems")),
+        "--samples",
+        &arg(&d.join("run/round-00/samples")),
+        "--out",
+        &arg(&executions),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is being written by another `ouro execute`"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -104,6 +104,23 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// Locks `dir/name` (created, and `dir` too) for as long as the returned file lives:
+/// `Ok(None)` when another process, or another holder in this one, has it. The kernel
+/// drops the lock when the holder exits, SIGKILL included, so no stale lock is left.
+pub fn try_lock(dir: &Path, name: &str) -> std::io::Result<Option<File>> {
+    fs::create_dir_all(dir)?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(name))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// Writes `bytes` to `path` atomically: readers see the old file or the new one, never a mix.
 pub fn atomic_write(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let path = path.as_ref();

@@ -20,11 +20,15 @@ use crate::ExecError;
 
 /// File name of the journal inside the output directory.
 pub const JOURNAL: &str = ".journal.jsonl";
+/// Locked by the executor writing the directory (see [`Journal::open`]).
+const LOCK: &str = ".ouro-execute.lock";
 /// Rows per output shard.
 pub const ROWS_PER_SHARD: usize = 50_000;
 
 /// The append side of a run's results.
 pub struct Journal {
+    /// Held while the journal is open: one executor per directory.
+    _lock: File,
     dir: PathBuf,
     path: PathBuf,
     /// Opened on the first append, so a run that stops before executing
@@ -39,6 +43,19 @@ impl Journal {
     /// Opens (or creates) the journal of `dir`, reading what earlier runs finished.
     pub fn open(dir: &Path) -> Result<Journal, ExecError> {
         std::fs::create_dir_all(dir).map_err(|e| ExecError::io(dir, e))?;
+        // Two executors appending to one journal interleave their lines mid-line, and
+        // every later run of the directory then fails to read it.
+        let lock = match ouro_data::fsutil::try_lock(dir, LOCK) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                return Err(ExecError::Invalid(format!(
+                    "{} is being written by another `ouro execute` (or `ouro run` stage); \
+                     wait for it to finish, or use another --out",
+                    dir.display()
+                )))
+            }
+            Err(e) => return Err(ExecError::io(&dir.join(LOCK), e)),
+        };
         let _ = ouro_data::fsutil::remove_stale_temp_files(dir);
         let path = dir.join(JOURNAL);
         let mut done = HashSet::new();
@@ -63,6 +80,7 @@ impl Journal {
             None
         };
         Ok(Journal {
+            _lock: lock,
             dir: dir.to_path_buf(),
             path,
             file,
@@ -225,4 +243,25 @@ fn read_journal(path: &Path) -> Result<(Vec<Execution>, u64), ExecError> {
         good += n as u64;
     }
     Ok((out, good))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Journal;
+
+    #[test]
+    fn one_executor_writes_a_directory_at_a_time() {
+        let d = tempfile::tempdir().unwrap();
+        let first = Journal::open(d.path()).unwrap();
+        let e = Journal::open(d.path())
+            .err()
+            .expect("a second journal is refused");
+        assert!(
+            e.to_string()
+                .contains("is being written by another `ouro execute`"),
+            "{e}"
+        );
+        drop(first);
+        Journal::open(d.path()).expect("free again once the first is gone");
+    }
 }

@@ -74,6 +74,22 @@ pub fn run_pipeline_scoped(
         Scope::Merge(Some(n)) => n,
         Scope::Merge(None) => shards::manifest_shards(&run, path)?,
     };
+    // Shards of one run write into it side by side; two processes running the same
+    // scope would interleave their journals and both pass the checks below.
+    let lock_name = match scope {
+        Scope::All => ".ouro-run.lock".to_string(),
+        Scope::Shard(s) => format!(".ouro-run-shard-{}.lock", s.index),
+        Scope::Merge(_) => ".ouro-run-merge.lock".to_string(),
+    };
+    let _lock = ouro_data::fsutil::try_lock(&config.out, &lock_name)
+        .with_context(|| format!("locking {}", config.out.join(&lock_name).display()))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} is being written by another `ouro run` of the same pipeline; wait for it \
+                 to finish (then pass --resume if it stopped short)",
+                config.out.display()
+            )
+        })?;
     let exists = run.manifest_path().exists();
     match scope {
         Scope::All if exists && !resume => bail!(

@@ -193,12 +193,7 @@ pub(crate) fn execute_stage(
         shard::write_records(part_path(out, shard), &records)?;
         result
     };
-    let mut stats = StageStats::default();
-    stats.add("executions", result.records as u64);
-    // What is on disk, so a resumed stage's summary covers its earlier rows.
-    for (verdict, n) in &result.verdicts_on_disk {
-        stats.add(&format!("verdict_{verdict}"), *n as u64);
-    }
+    let mut stats = exec_stats(&result);
     stats.drop_item("unknown_problem", result.unknown_problem as u64);
     Ok(stats)
 }
@@ -225,12 +220,13 @@ pub(crate) fn exec_options(
     opts
 }
 
-/// An expert-iteration execute stage's marker counts: the records and the
-/// verdicts of the pairs executed now.
+/// An execute stage's marker counts: the records and their verdicts, all that is on
+/// disk, so a resumed stage's summary covers the rows judged before the stop too (the
+/// verdicts of this run alone read `executions=464 verdict_error=298 verdict_fail=10`).
 pub(crate) fn exec_stats(r: &ouro_exec::ExecStats) -> StageStats {
     let mut s = StageStats::default();
     s.add("executions", r.records as u64);
-    for (verdict, n) in &r.verdicts {
+    for (verdict, n) in &r.verdicts_on_disk {
         s.add(&format!("verdict_{verdict}"), *n as u64);
     }
     s
@@ -333,4 +329,21 @@ pub(crate) fn lintseq_stage(l: &LintseqStage, problems: &Path, out: &Path) -> Re
         }
     }
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_execute_stages_counts_cover_what_is_on_disk() {
+        // A resumed stage judged 2 of its 5 rows now; its summary is of all 5.
+        let r = ouro_exec::ExecStats {
+            records: 5,
+            verdicts: [("fail".to_string(), 2)].into(),
+            verdicts_on_disk: [("pass".to_string(), 3), ("fail".to_string(), 2)].into(),
+            ..Default::default()
+        };
+        let s = super::exec_stats(&r);
+        assert_eq!(s.counts["executions"], 5);
+        assert_eq!((s.counts["verdict_pass"], s.counts["verdict_fail"]), (3, 2));
+    }
 }

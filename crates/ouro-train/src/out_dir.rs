@@ -1,7 +1,7 @@
 //! The output directory of a training run: apart from the run's inputs, and written by
 //! one run at a time.
 
-use std::fs::{File, TryLockError};
+use std::fs::File;
 use std::path::Path;
 
 use crate::error::{Result, TrainError};
@@ -44,21 +44,13 @@ pub fn check_apart(out: &Path, model_dir: &Path, data: &Path) -> Result<()> {
 
 /// Creates `out` if needed and locks it for the caller's life.
 pub fn lock(out: &Path) -> Result<OutLock> {
-    std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
-    let path = out.join(LOCK_FILE);
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| TrainError::io(&path, e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(OutLock { _file: file }),
-        Err(TryLockError::WouldBlock) => Err(refuse(
+    match ouro_data::fsutil::try_lock(out, LOCK_FILE) {
+        Ok(Some(file)) => Ok(OutLock { _file: file }),
+        Ok(None) => Err(refuse(
             out,
             "another `ouro train` is writing into it; wait for it, or use another --out".into(),
         )),
-        Err(TryLockError::Error(e)) => Err(TrainError::io(&path, e)),
+        Err(e) => Err(TrainError::io(&out.join(LOCK_FILE), e)),
     }
 }
 
