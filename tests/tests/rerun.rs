@@ -156,7 +156,7 @@ fn a_resume_after_an_imported_file_changed_is_refused() {
     drop(held);
     ouro_ok(&["run", "-q", &p, "--resume"]);
     let executions = d.join("elsewhere");
-    let _held = ouro_data::fsutil::try_lock(&executions, ".ouro-execute.lock")
+    let _held = ouro_data::fsutil::try_lock_dir(&executions)
         .unwrap()
         .expect("free");
     let o = ouro(&[

@@ -114,6 +114,17 @@ pub fn try_lock(dir: &Path, name: &str) -> std::io::Result<Option<File>> {
         .truncate(false)
         .write(true)
         .open(dir.join(name))?;
+    hold(file)
+}
+
+/// Locks the directory `dir` itself (created if missing), as [`try_lock`] does a file:
+/// for a writer that must leave nothing behind when it is refused later on.
+pub fn try_lock_dir(dir: &Path) -> std::io::Result<Option<File>> {
+    fs::create_dir_all(dir)?;
+    hold(File::open(dir)?)
+}
+
+fn hold(file: File) -> std::io::Result<Option<File>> {
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(fs::TryLockError::WouldBlock) => Ok(None),

@@ -20,14 +20,12 @@ use crate::ExecError;
 
 /// File name of the journal inside the output directory.
 pub const JOURNAL: &str = ".journal.jsonl";
-/// Locked by the executor writing the directory (see [`Journal::open`]).
-const LOCK: &str = ".ouro-execute.lock";
 /// Rows per output shard.
 pub const ROWS_PER_SHARD: usize = 50_000;
 
 /// The append side of a run's results.
 pub struct Journal {
-    /// Held while the journal is open: one executor per directory.
+    /// The directory, locked while the journal is open: one executor per directory.
     _lock: File,
     dir: PathBuf,
     path: PathBuf,
@@ -45,7 +43,7 @@ impl Journal {
         std::fs::create_dir_all(dir).map_err(|e| ExecError::io(dir, e))?;
         // Two executors appending to one journal interleave their lines mid-line, and
         // every later run of the directory then fails to read it.
-        let lock = match ouro_data::fsutil::try_lock(dir, LOCK) {
+        let lock = match ouro_data::fsutil::try_lock_dir(dir) {
             Ok(Some(lock)) => lock,
             Ok(None) => {
                 return Err(ExecError::Invalid(format!(
@@ -54,7 +52,7 @@ impl Journal {
                     dir.display()
                 )))
             }
-            Err(e) => return Err(ExecError::io(&dir.join(LOCK), e)),
+            Err(e) => return Err(ExecError::io(dir, e)),
         };
         let _ = ouro_data::fsutil::remove_stale_temp_files(dir);
         let path = dir.join(JOURNAL);

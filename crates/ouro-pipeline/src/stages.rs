@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ouro_data::run::{part_path, StageStats};
 use ouro_data::{shard, Problem, Sample, ShardSpec};
 use ouro_import::sample::from_program;
@@ -294,12 +294,24 @@ pub(crate) fn build_datasets(
     opts: &ouro_rank::build::BuildOptions,
     out: &Path,
 ) -> Result<StageStats> {
+    // Configs are built in a hidden sibling and moved in once all are there: built in
+    // place, a kill left a dataset whose card listed the configs done so far, which
+    // `load_dataset` read as whole.
+    let staging = out.with_file_name(format!(
+        ".{}.building",
+        out.file_name()
+            .map_or("dataset".into(), |n| n.to_string_lossy())
+    ));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)
+            .with_context(|| format!("removing {}", staging.display()))?;
+    }
     let mut stats = StageStats::default();
     for &kind in kinds {
         let report = match kind {
-            DatasetKind::Sft => ouro_rank::build::build_sft(inputs, opts, out)?,
-            DatasetKind::Dpo => ouro_rank::build::build_dpo(inputs, opts, out)?,
-            DatasetKind::Repair => ouro_rank::build::build_repair(inputs, opts, out)?,
+            DatasetKind::Sft => ouro_rank::build::build_sft(inputs, opts, &staging)?,
+            DatasetKind::Dpo => ouro_rank::build::build_dpo(inputs, opts, &staging)?,
+            DatasetKind::Repair => ouro_rank::build::build_repair(inputs, opts, &staging)?,
             DatasetKind::Lintseq | DatasetKind::Fait => continue,
         };
         stats.add(&format!("{kind}_rows"), report.rows as u64);
@@ -308,7 +320,34 @@ pub(crate) fn build_datasets(
             stats.drop_item("decontaminated_samples", removed);
         }
     }
+    if staging.exists() {
+        move_in(&staging, out)?;
+    }
     Ok(stats)
+}
+
+/// Moves every entry of `from` into `to`, replacing what is there under the same name;
+/// the dataset card (README.md) goes last, so the configs it lists are in place first.
+fn move_in(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(from)
+        .with_context(|| format!("reading {}", from.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("reading {}", from.display()))?;
+    entries.sort_by_key(|p| p.file_name().is_some_and(|n| n == "README.md"));
+    let _ = std::fs::remove_file(to.join("README.md"));
+    for entry in entries {
+        let target = to.join(entry.file_name().expect("a directory entry has a name"));
+        if target.is_dir() {
+            std::fs::remove_dir_all(&target)
+                .with_context(|| format!("removing {}", target.display()))?;
+        }
+        std::fs::rename(&entry, &target)
+            .with_context(|| format!("moving {} to {}", entry.display(), target.display()))?;
+    }
+    std::fs::remove_dir(from).with_context(|| format!("removing {}", from.display()))?;
+    Ok(())
 }
 
 pub(crate) fn lintseq_stage(l: &LintseqStage, problems: &Path, out: &Path) -> Result<StageStats> {
@@ -333,6 +372,36 @@ pub(crate) fn lintseq_stage(l: &LintseqStage, problems: &Path, out: &Path) -> Re
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn built_configs_replace_a_partial_dataset_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let (staging, out) = (d.path().join(".dataset.building"), d.path().join("dataset"));
+        let w = |p: std::path::PathBuf, text: &str| {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        // What a killed build left: one config and a card listing only it.
+        w(out.join("sft/old.parquet"), "old");
+        w(out.join("README.md"), "configs: sft");
+        w(out.join("_done/marker"), "kept");
+        w(staging.join("sft/new.parquet"), "new");
+        w(staging.join("dpo/new.parquet"), "new");
+        w(staging.join("README.md"), "configs: sft, dpo");
+        super::move_in(&staging, &out).unwrap();
+        assert!(!staging.exists());
+        let read = |p: &str| std::fs::read_to_string(out.join(p)).unwrap();
+        assert_eq!(read("README.md"), "configs: sft, dpo");
+        assert_eq!(
+            (read("sft/new.parquet"), read("dpo/new.parquet")),
+            ("new".into(), "new".into())
+        );
+        assert!(
+            !out.join("sft/old.parquet").exists(),
+            "a config is replaced whole"
+        );
+        assert_eq!(read("_done/marker"), "kept");
+    }
+
     #[test]
     fn an_execute_stages_counts_cover_what_is_on_disk() {
         // A resumed stage judged 2 of its 5 rows now; its summary is of all 5.
