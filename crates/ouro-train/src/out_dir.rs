@@ -50,7 +50,7 @@ pub fn lock(out: &Path) -> Result<OutLock> {
             out,
             "another `ouro train` is writing into it; wait for it, or use another --out".into(),
         )),
-        Err(e) => Err(TrainError::io(&out.join(LOCK_FILE), e)),
+        Err(e) => Err(TrainError::io(out.join(LOCK_FILE), e)),
     }
 }
 
