@@ -185,3 +185,32 @@ if k == 'e':\n        return E.THREE\n    return S('ba')\n";
         "the str subclass holds 'ba', whatever its __eq__ says: {r:?}"
     );
 }
+
+#[test]
+fn expected_subclass_values_compare_by_their_own_rules() {
+    // An expected OrderedDict compares in order, an expected Counter counts a zero as
+    // absent: those tests are judged in process, not as plain dicts.
+    let exec = Executor::new(&options(1)).expect("executor starts");
+    let ordered = assert_problem(
+        "forgery/expected-ordered",
+        "f",
+        "from collections import OrderedDict\nassert f() == OrderedDict([('a', 1), ('b', 2)])\n",
+    );
+    let r = run_one(
+        &exec,
+        &ordered,
+        "from collections import OrderedDict\ndef f():\n    return OrderedDict([('b', 2), ('a', 1)])\n",
+    );
+    assert_eq!(r.verdict, Verdict::Fail, "the wrong order: {r:?}");
+    let counted = assert_problem(
+        "forgery/expected-counter",
+        "f",
+        "from collections import Counter\nassert f('aab') == Counter({'a': 2, 'b': 1})\n",
+    );
+    let r = run_one(
+        &exec,
+        &counted,
+        "from collections import Counter\ndef f(s):\n    c = Counter(s)\n    c['z'] = 0\n    return c\n",
+    );
+    assert_eq!(r.verdict, Verdict::Pass, "a zero count is no count: {r:?}");
+}

