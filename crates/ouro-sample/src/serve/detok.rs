@@ -27,6 +27,8 @@ pub(super) struct Detok<'t> {
     stream: Option<Stream<'t>>,
     ids: Vec<u32>,
     text: String,
+    /// Tokens the stream has taken without giving text back.
+    held: usize,
 }
 
 impl<'t> Detok<'t> {
@@ -39,6 +41,7 @@ impl<'t> Detok<'t> {
             stream: Some(tok.decode_stream(skip_special)),
             ids: Vec::new(),
             text: String::new(),
+            held: 0,
         }
     }
 
@@ -52,8 +55,15 @@ impl<'t> Detok<'t> {
         self.ids.push(id);
         if let Some(stream) = &mut self.stream {
             match stream.step(id) {
-                Ok(Some(piece)) => self.text.push_str(&piece),
-                Ok(None) => {}
+                Ok(Some(piece)) => {
+                    self.text.push_str(&piece);
+                    self.held = 0;
+                }
+                // A character is at most 4 bytes: a stream that holds back more tokens
+                // than that is holding bytes that are not UTF-8 (a small model's noise),
+                // and would never move the offsets on again.
+                Ok(None) if self.held < 4 => self.held += 1,
+                Ok(None) => self.stream = None,
                 Err(e) => {
                     tracing::debug!("decode stream failed ({e}); decoding whole prefixes");
                     self.stream = None;
@@ -65,13 +75,21 @@ impl<'t> Detok<'t> {
         }
     }
 
-    /// All the tokens decoded at once, as [`text`](Self::text) shows them.
+    /// All the tokens decoded at once, as [`text`](Self::text) shows them: without the
+    /// U+FFFD of a last character still to come, but with those of bytes that will
+    /// never make one (more than 3 at the end).
     fn whole(&self) -> String {
         let text = self
             .tok
             .decode(&self.ids, self.skip_special)
             .unwrap_or_default();
-        text.trim_end_matches('\u{FFFD}').to_string()
+        let bare = text.trim_end_matches('\u{FFFD}');
+        let held = (text.len() - bare.len()) / '\u{FFFD}'.len_utf8();
+        if held <= 3 {
+            bare.to_string()
+        } else {
+            text
+        }
     }
 
     /// Whether the text carried forward is the text decoded at once.
@@ -175,6 +193,17 @@ mod tests {
         }
         assert!(d.agrees());
         assert_eq!(d.text(), tok.decode(&ids, true).unwrap());
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_still_move_the_offsets_on() {
+        let tok = byte_fallback_tokenizer();
+        // Continuation bytes with no lead byte: no character ever completes.
+        let ids = [1, 7, 8, 7, 8, 7, 8, 2];
+        let text = tok.decode(&ids, true).unwrap();
+        let offsets = prefix_offsets(&tok, &ids, text.len(), 0, true);
+        assert!(offsets.windows(2).all(|w| w[0] <= w[1]), "{offsets:?}");
+        assert!(offsets[7] > offsets[1], "stuck at {offsets:?}");
     }
 
     #[test]
