@@ -62,7 +62,14 @@ impl Journal {
                 done.insert(rec.key());
             }
         }
-        let (records, good_len) = read_journal(&path)?;
+        let (records, good_len, unreadable) = read_journal(&path)?;
+        if unreadable > 0 {
+            tracing::warn!(
+                "{}: {unreadable} unreadable line(s) (a crash mid-write, or two writers at \
+                 once); their samples are judged again",
+                path.display()
+            );
+        }
         for rec in records {
             done.insert(rec.key());
         }
@@ -140,7 +147,7 @@ impl Journal {
         self.sync()?;
         let mut by_key: HashMap<String, Execution> = HashMap::new();
         let old_shards = list_shards(&self.dir)?;
-        let (journal, _) = read_journal(&self.path)?;
+        let (journal, _, _) = read_journal(&self.path)?;
         let mut dropped = 0;
         for shard in &old_shards {
             for rec in read_records::<Execution>(shard)? {
@@ -206,17 +213,20 @@ fn open_for_append(path: &Path) -> Result<File, ExecError> {
 }
 
 /// Reads the journal's complete lines; returns them and the byte length they span.
-fn read_journal(path: &Path) -> Result<(Vec<Execution>, u64), ExecError> {
+/// The journal's records, the length of its complete lines, and how many complete lines
+/// did not parse. A verdict lost that way is only work to redo, so the line is skipped
+/// rather than every later run of the directory failing on it.
+fn read_journal(path: &Path) -> Result<(Vec<Execution>, u64, usize), ExecError> {
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((vec![], 0)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((vec![], 0, 0)),
         Err(e) => return Err(ExecError::io(path, e)),
     };
     let mut reader = BufReader::new(file);
     let mut out = Vec::new();
     let mut good = 0u64;
     let mut line = Vec::new();
-    let mut lineno = 0usize;
+    let mut unreadable = 0usize;
     loop {
         line.clear();
         let n = reader
@@ -225,22 +235,16 @@ fn read_journal(path: &Path) -> Result<(Vec<Execution>, u64), ExecError> {
         if n == 0 {
             break;
         }
-        lineno += 1;
         if line.last() != Some(&b'\n') {
             break; // partial last line of a killed run
         }
         match serde_json::from_slice::<Execution>(&line) {
             Ok(rec) => out.push(rec),
-            Err(e) => {
-                return Err(ExecError::Invalid(format!(
-                    "{}: line {lineno}: {e}",
-                    path.display()
-                )))
-            }
+            Err(_) => unreadable += 1,
         }
         good += n as u64;
     }
-    Ok((out, good))
+    Ok((out, good, unreadable))
 }
 
 #[cfg(test)]
@@ -261,5 +265,39 @@ mod tests {
         );
         drop(first);
         Journal::open(d.path()).expect("free again once the first is gone");
+    }
+
+    #[test]
+    fn an_unreadable_line_is_judged_again_not_fatal() {
+        let d = tempfile::tempdir().unwrap();
+        let rec = |id: &str| ouro_data::Execution {
+            sample_id: id.into(),
+            problem_id: "p".into(),
+            suite: ouro_data::Suite::Filter,
+            verdict: ouro_data::Verdict::Pass,
+            tests_passed: vec![true],
+            error_kind: None,
+            stderr_tail: String::new(),
+            cpu_ms: 1.0,
+            wall_ms: 1.0,
+            max_rss_kb: 1,
+            lines_executed: None,
+            executor_version: "v".into(),
+            limits: ouro_data::Limits::default(),
+            isolation: String::new(),
+            judge: ouro_data::Judge::Isolated,
+            tests_digest: None,
+        };
+        let (a, b) = (rec("a"), rec("b"));
+        let line = |r: &ouro_data::Execution| serde_json::to_string(r).unwrap() + "\n";
+        // Two writers at once cut one record into another.
+        let torn = format!("{}{}{}", line(&a), &line(&b)[..40], line(&b));
+        std::fs::write(d.path().join(super::JOURNAL), torn).unwrap();
+        let j = Journal::open(d.path()).expect("a torn line does not stop the run");
+        assert!(j.is_done(&a.key()));
+        assert!(
+            !j.is_done(&b.key()),
+            "the line holding b is torn: b is judged again"
+        );
     }
 }
