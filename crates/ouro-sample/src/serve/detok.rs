@@ -154,18 +154,10 @@ mod tests {
             {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
             {"type": "ByteFallback"}, {"type": "Fuse"},
             {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}"#;
-        let json = format!(
-            r#"{{"version": "1.0", "truncation": null, "padding": null,
-                "added_tokens": [{{"id": 0, "content": "<s>", "single_word": false,
-                  "lstrip": false, "rstrip": false, "normalized": false, "special": true}}],
-                "normalizer": null, "pre_tokenizer": null, "post_processor": null,
-                "decoder": {decoder},
-                "model": {{"type": "BPE", "dropout": null, "unk_token": null,
-                           "continuing_subword_prefix": null, "end_of_word_suffix": null,
-                           "fuse_unk": false, "byte_fallback": true,
-                           "vocab": {vocab}, "merges": []}}}}"#
-        );
-        Tokenizer::from_bytes(json.as_bytes()).unwrap()
+        let mut tok = crate::serve::reply::tests::tokenizer(decoder, vocab);
+        tok.add_special_tokens([tokenizers::AddedToken::from("<s>", true)])
+            .unwrap();
+        tok
     }
 
     #[test]

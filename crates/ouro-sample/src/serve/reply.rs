@@ -426,11 +426,12 @@ impl Sse<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::{byte_level_byte, settled, token_bytes, token_text, Echo};
     use tokenizers::Tokenizer;
 
-    fn tokenizer(decoder: &str, vocab: &str) -> Tokenizer {
+    /// A BPE tokenizer with byte fallback and no merges, over `vocab`.
+    pub(in crate::serve) fn tokenizer(decoder: &str, vocab: &str) -> Tokenizer {
         let json = format!(
             r#"{{"version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
                 "normalizer": null, "pre_tokenizer": null, "post_processor": null,
