@@ -248,7 +248,18 @@ fn handle(request: http::Request, out: &mut http::Responder<'_>, ctx: &Ctx) {
             )
         }
     };
-    if let Err(e) = out.respond(status, "application/json", body.to_string().as_bytes()) {
+    // A 405 names the methods the path takes (RFC 9110 requires it).
+    let allow = match (status, request.path.as_str()) {
+        (405, "/v1/models" | "/health") => "Allow: GET, HEAD\r\n",
+        (405, _) => "Allow: POST\r\n",
+        _ => "",
+    };
+    if let Err(e) = out.respond_with(
+        status,
+        "application/json",
+        allow,
+        body.to_string().as_bytes(),
+    ) {
         tracing::debug!("client went away: {e}");
     }
 }

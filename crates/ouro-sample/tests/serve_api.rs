@@ -384,6 +384,12 @@ fn chunked_oversized_and_malformed_requests_get_http_answers() {
     assert!(answer.contains("request body is larger than"), "{answer}");
     let answer = exchange(b"NONSENSE\r\n\r\n");
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    // A method the path does not take: 405, naming the ones it does.
+    let answer = exchange(b"GET /v1/completions HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    assert!(answer.contains("\r\nAllow: POST\r\n"), "{answer}");
+    let answer = exchange(b"DELETE /health HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert!(answer.contains("\r\nAllow: GET, HEAD\r\n"), "{answer}");
     // A chunk size that would overflow the running total is too large, not a panic.
     let answer = exchange(
         b"POST /v1/completions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{\r\nffffffffffffffff\r\naaaa",

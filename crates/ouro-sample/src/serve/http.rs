@@ -48,6 +48,18 @@ pub(super) struct Responder<'a> {
 impl Responder<'_> {
     /// A whole answer with a `Content-Length`.
     pub fn respond(&mut self, status: u16, content_type: &str, body: &[u8]) -> io::Result<()> {
+        self.respond_with(status, content_type, "", body)
+    }
+
+    /// [`respond`](Self::respond) with more header lines (each ending in CRLF), such
+    /// as the `Allow` a 405 must carry.
+    pub fn respond_with(
+        &mut self,
+        status: u16,
+        content_type: &str,
+        headers: &str,
+        body: &[u8],
+    ) -> io::Result<()> {
         let (major, minor) = self.version;
         let connection = if self.close {
             "Connection: close\r\n"
@@ -58,7 +70,7 @@ impl Responder<'_> {
         };
         write!(
             self.w,
-            "HTTP/{major}.{minor} {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{connection}\r\n",
+            "HTTP/{major}.{minor} {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{headers}{connection}\r\n",
             reason(status),
             body.len()
         )?;
