@@ -111,6 +111,23 @@ pub fn ouro_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `ouro execute -q --workers 1` of `samples` against `problems` into `out` (paths as
+/// command-line arguments), which must succeed.
+pub fn execute_ok(problems: &str, samples: &str, out: &str) -> String {
+    ouro_ok(&[
+        "execute",
+        "-q",
+        "--workers",
+        "1",
+        "--problems",
+        problems,
+        "--samples",
+        samples,
+        "--out",
+        out,
+    ])
+}
+
 /// `tests/fixtures/<name>`, as a command-line argument.
 pub fn fixture(name: &str) -> String {
     arg(&workspace().join("tests/fixtures").join(name))

@@ -51,18 +51,7 @@ fn problem_and_samples(d: &Path, bodies: &[&str]) -> (String, String, String) {
         "--out",
         &arg(&samples),
     ]);
-    ouro_ok(&[
-        "execute",
-        "-q",
-        "--workers",
-        "1",
-        "--problems",
-        &arg(&problems),
-        "--samples",
-        &arg(&samples),
-        "--out",
-        &arg(&executions),
-    ]);
+    ouro_e2e::execute_ok(&arg(&problems), &arg(&samples), &arg(&executions));
     (arg(&problems), arg(&samples), arg(&executions))
 }
 
@@ -85,18 +74,7 @@ fn injected_error_mutants_of_the_signature_are_left_out_of_continuation_pairs() 
         "--out",
         &mutants,
     ]);
-    ouro_ok(&[
-        "execute",
-        "-q",
-        "--workers",
-        "1",
-        "--problems",
-        &problems,
-        "--samples",
-        &mutants,
-        "--out",
-        &mutant_runs,
-    ]);
+    ouro_e2e::execute_ok(&problems, &mutants, &mutant_runs);
     ouro_ok(&[
         "build",
         "dpo",

@@ -553,18 +553,7 @@ fn executions_of_other_samples_are_an_error_in_build_and_fait() {
             &format!("    {body}\n"),
         );
         let executions = d.join(format!("executions-{name}"));
-        ouro_e2e::ouro_ok(&[
-            "execute",
-            "-q",
-            "--workers",
-            "1",
-            "--problems",
-            &arg(&problems),
-            "--samples",
-            &arg(&samples),
-            "--out",
-            &arg(&executions),
-        ]);
+        ouro_e2e::execute_ok(&arg(&problems), &arg(&samples), &arg(&executions));
         sets.push((samples, executions));
     }
     let (samples_a, _) = &sets[0];

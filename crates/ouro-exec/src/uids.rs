@@ -8,7 +8,6 @@
 //! the executor (and so the file) goes, even by SIGKILL.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 const BLOCK: u32 = 256;
@@ -35,22 +34,7 @@ fn lock_dir() -> PathBuf {
 }
 
 fn try_lock(dir: &Path, first_uid: u32) -> std::io::Result<Option<File>> {
-    let path = dir.join(format!("ouro-uids-{first_uid}.lock"));
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)?;
-    // SAFETY: flock(2) on a descriptor this function owns.
-    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if r == 0 {
-        return Ok(Some(file));
-    }
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EWOULDBLOCK) => Ok(None),
-        _ => Err(e),
-    }
+    ouro_data::fsutil::try_lock(dir, &format!("ouro-uids-{first_uid}.lock"))
 }
 
 /// Claims the first free run of blocks from `from` on that holds `count` uids.

@@ -247,6 +247,15 @@ fn tables_of(
     })
 }
 
+fn row_count(lf: LazyFrame) -> Result<u64> {
+    Ok(lf
+        .select([len()])
+        .collect()?
+        .column("len")?
+        .get(0)?
+        .try_extract::<u64>()?)
+}
+
 /// Filter pass rates of the executions dataset `name` by the difficulty and by the tags
 /// of their problems, looked up in every problem set given (the first that has an id
 /// wins): a run's eval problems and its pool are both there, and joining only one of
@@ -277,15 +286,7 @@ fn pass_rates_by_problem(
         [col("problem_id")],
         JoinArgs::new(JoinType::Inner),
     );
-    let count = |lf: LazyFrame| -> Result<u64> {
-        Ok(lf
-            .select([len()])
-            .collect()?
-            .column("len")?
-            .get(0)?
-            .try_extract::<u64>()?)
-    };
-    let (all, matched) = (count(filter)?, count(joined.clone())?);
+    let (all, matched) = (row_count(filter)?, row_count(joined.clone())?);
     let unmatched = if matched < all {
         format!(
             " ({} of {all} without their problem in the sets given)",
@@ -377,13 +378,7 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
                 columns.join(", ")
             ));
         }
-        let rows = lf
-            .clone()
-            .select([len()])
-            .collect()?
-            .column("len")?
-            .get(0)?
-            .try_extract::<u64>()?;
+        let rows = row_count(lf.clone())?;
         let name = dir.display().to_string();
         report.datasets.push((name.clone(), kind, rows));
         report
