@@ -80,6 +80,39 @@ def encode_plain(x, bases=False):
     return enc(x, 0)
 
 
+_TYPE_MRO = type.__dict__["__mro__"].__get__
+_TYPE_DICT = type.__dict__["__dict__"].__get__
+_TYPE_FLAGS = type.__dict__["__flags__"].__get__
+_IMMUTABLE_TYPE = 1 << 8
+_ABSENT = object()
+
+
+def structural_truth(v):
+    """bool(v) for a value that is not plain data (a re.Match, a Decimal), or None
+    where sample code could decide it. Python takes the first __bool__ in the real
+    MRO, else the first __len__, else True; that method is called only when its
+    class is immutable (a C type: no sample can replace it), so an object's own
+    __bool__ never answers a truth check."""
+    try:
+        mro = _TYPE_MRO(type(v))
+        for name in ("__bool__", "__len__"):
+            for cls in mro:
+                slot = _TYPE_DICT(cls).get(name, _ABSENT)
+                if slot is _ABSENT:
+                    continue
+                if not _TYPE_FLAGS(cls) & _IMMUTABLE_TYPE:
+                    return None
+                r = slot(v)
+                if type(r) is bool:
+                    return r
+                if type(r) is int:
+                    return r != 0
+                return None
+        return True
+    except BaseException:
+        return None
+
+
 def decode_plain(w):
     if w is None or w is True or w is False:
         return w
@@ -211,6 +244,8 @@ def spy_main(req, tests, report):
     os._exit(0)
 
 
+_TRUTH_WIRE = {True: "t", False: "f", None: "?"}
+
 _WRAPPERS = {"set": set, "frozenset": frozenset, "sorted": sorted, "list": list, "tuple": tuple}
 
 
@@ -233,6 +268,7 @@ def run_calls(fn, calls, report, tell=None):
     returned, encoded as plain data. Judging happens in the parent. `tell`
     writes the first exception's traceback to stderr."""
     _Base, _NotPlain, _enc, _dumps = BaseException, NotPlain, encode_plain, dumps_plain
+    _truth = structural_truth
     for i, (a, k, wraps) in enumerate(calls):
         try:
             v = fn(*a, **k)
@@ -247,9 +283,9 @@ def run_calls(fn, calls, report, tell=None):
         try:
             line = _dumps(_enc(v, True))
         except _NotPlain as e:
-            report("N %d %s" % (i, e))
+            report("N %d %s %s" % (i, e, _TRUTH_WIRE[_truth(v)]))
             continue
         except _Base:
-            report("N %d encode" % i)
+            report("N %d encode %s" % (i, _TRUTH_WIRE[_truth(v)]))
             continue
         report("V %d %s" % (i, line))

@@ -49,6 +49,20 @@ pub enum Check {
 }
 
 impl Check {
+    /// Whether the assert holds for a value that is not plain data (a re.Match, a
+    /// Decimal), where that can be told without its contents: it is never None and
+    /// never a bool, and `truth` is its truth value where the harness could read it
+    /// without running the sample's code. `None`: undecidable.
+    pub fn holds_for_opaque(&self, truth: Option<bool>) -> Option<bool> {
+        match self {
+            Check::IsNone | Check::IsTrue | Check::IsFalse => Some(false),
+            Check::IsNotNone => Some(true),
+            Check::Truthy => truth,
+            Check::Falsy => truth.map(|t| !t),
+            _ => None,
+        }
+    }
+
     /// Whether the assert holds for the returned value `v`.
     pub fn holds(&self, v: &Value) -> bool {
         match self {

@@ -62,9 +62,11 @@ pub(crate) enum Line {
         index: usize,
         exc: String,
     },
-    /// Isolated judging: call `index` returned something that is not plain data.
+    /// Isolated judging: call `index` returned something that is not plain data;
+    /// `truth` is its truth value where no code of the sample's decides it.
     NotPlain {
         index: usize,
+        truth: Option<bool>,
     },
 }
 
@@ -116,8 +118,15 @@ pub(crate) fn parse_channel(raw: &str, nonce: &str) -> Vec<Line> {
                 },
                 Err(_) => continue,
             },
-            ["N", i, ..] => match i.parse() {
-                Ok(index) => Line::NotPlain { index },
+            ["N", i, _why, truth] => match i.parse() {
+                Ok(index) => Line::NotPlain {
+                    index,
+                    truth: match *truth {
+                        "t" => Some(true),
+                        "f" => Some(false),
+                        _ => None,
+                    },
+                },
                 Err(_) => continue,
             },
             ["D", n] => match n.parse() {

