@@ -270,7 +270,12 @@ def child_main(req, tests, ntests, calls):
         report("E syntax %s" % _exc_name(e))
         _exit(0)
     io_mode = req["kind"] == "io"
-    ns = {"__name__": "__main__" if io_mode else "__solution__", "__builtins__": builtins}
+    # The sample's globals are a real module's, registered under its name, so what
+    # looks a function up by module (pickle, hence multiprocessing) finds it.
+    module = type(sys)("__main__" if io_mode else "__solution__")
+    sys.modules[module.__name__] = module
+    ns = module.__dict__
+    ns["__builtins__"] = builtins
     cost_start, cost_stop = cost_counter()
 
     def report_cost():
@@ -607,6 +612,7 @@ def run_one(req, tests, ntests, calls, stdin_data, seq):
         os.rmdir(sdir)
     except OSError:
         shutil.rmtree(sdir, ignore_errors=True)
+    empty_shm()
     return {
         "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,

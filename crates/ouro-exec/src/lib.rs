@@ -6,8 +6,9 @@
 //!
 //! - **Slots** ([`slot`]): W sandboxes, each built once: pid/net/mount/ipc/uts
 //!   namespaces (plus a user namespace when not root), a private `/proc`, a
-//!   private tmpfs working directory, a non-root uid per slot, Landlock
-//!   (read-write only in the working directory, no TCP), a seccomp deny-list,
+//!   private tmpfs working directory and `/dev/shm` (multiprocessing's
+//!   semaphores), a non-root uid per slot, Landlock (read-write only in the
+//!   working directory and that `/dev/shm`, no TCP), a seccomp deny-list,
 //!   and a cgroup (v2 or v1) for memory and pids. Missing primitives are
 //!   warned about and the level achieved is recorded in every execution.
 //! - **Fork server** (`harness.py`): a warm `python3 -s -S -P` per slot with

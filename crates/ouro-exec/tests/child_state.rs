@@ -156,3 +156,21 @@ fn samples_import_what_the_interpreter_has_installed() {
     let r = run_one(&exec, &problem, code);
     assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
 }
+
+#[test]
+fn multiprocessing_pools_and_queues_work_and_leave_nothing_for_the_next_sample() {
+    // Their semaphores live in /dev/shm: each slot mounts its own, and the server
+    // empties it after every sample, as it removes the sample's directory.
+    let exec = Executor::new(&options(1)).expect("executor starts");
+    let problem = io_problem("child/mp", &[("", "[1, 4, 9]\n3 []\n")]);
+    let code = "import multiprocessing as mp, os\n\
+def sq(x):\n    return x * x\n\
+if __name__ == '__main__':\n    with mp.Pool(2) as p:\n        print(p.map(sq, [1, 2, 3]))\n    \
+q = mp.Queue()\n    w = mp.Process(target=q.put, args=(3,))\n    w.start()\n    got = q.get(timeout=5)\n    w.join()\n    \
+leftover = sorted(n for n in os.listdir('/dev/shm') if not n.startswith('sem.mp-'))\n    \
+print(got, leftover)\n    open('/dev/shm/left-behind', 'w').write('x')\n";
+    let jobs = (0..2).map(|i| job(&problem, code, i)).collect();
+    for r in exec.run_batch(jobs) {
+        assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
+    }
+}
