@@ -207,3 +207,44 @@ fn a_directory_whose_shards_repeat_a_problem_id_is_an_error_naming_both() {
         "{e}"
     );
 }
+
+#[test]
+fn a_value_past_the_dictionary_limit_leaves_no_empty_data_page() {
+    // A string of 1 MiB or more overflows the dictionary at a content-defined chunk
+    // boundary; parquet 60.1 then wrote a data page of zero values there, and pyarrow
+    // read the column as 0 rows (or failed) while this crate's reader still coped.
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let row = |i: u64, completion: String| LintseqRecord {
+        prompt: format!("p{i}"),
+        completion,
+        program_id: i.to_string(),
+        problem_id: None,
+        seed: i,
+        num_edits: 1,
+    };
+    let rows = vec![
+        row(0, "hmm ".repeat(262_144 + 25)),
+        row(1, "short".into()),
+        row(2, "hmm ".repeat(262_144 + 25)),
+        row(3, "x = 1\n".into()),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("part-00000.parquet");
+    write_records(&path, &rows).unwrap();
+    let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    for g in 0..reader.num_row_groups() {
+        let group = reader.get_row_group(g).unwrap();
+        for c in 0..group.num_columns() {
+            let mut pages = group.get_column_page_reader(c).unwrap();
+            while let Some(page) = pages.get_next_page().unwrap() {
+                let data = !matches!(page, parquet::column::page::Page::DictionaryPage { .. });
+                assert!(
+                    !data || page.num_values() > 0,
+                    "column {c} of row group {g} has an empty data page"
+                );
+            }
+        }
+    }
+    let back: Vec<LintseqRecord> = read_records(&path).unwrap();
+    assert_eq!(back, rows);
+}
