@@ -389,3 +389,57 @@ fn a_number_where_the_completion_belongs_is_an_error() {
         ],
     );
 }
+
+#[test]
+fn a_failed_request_of_several_choices_takes_its_own_place() {
+    // n = 2, request #1 expired: it stands at 2 (its first place), not at 1, which
+    // is request #0's second choice.
+    let two = r#"{"custom_id": "HumanEval/0#0", "response": {"status_code": 200, "body": {"model": "m", "choices": [{"text": "    return a + b"}, {"text": "    return a - b"}]}}}"#;
+    let expired = r#"{"custom_id": "HumanEval/0#1", "response": null, "error": {"code": "batch_expired", "message": "expired"}}"#;
+    let s = good_generations(&format!("{two}\n{expired}\n"), "openai-batch", &[]);
+    assert_eq!(s.iter().map(|s| s.index).collect::<Vec<_>>(), [0, 1, 2]);
+    assert!(s[2]
+        .generation_error
+        .as_deref()
+        .unwrap()
+        .contains("expired"));
+}
+
+#[test]
+fn a_batch_request_read_twice_is_an_error_whatever_its_id_form() {
+    for id in ["HumanEval/0", "HumanEval/0#0"] {
+        let line = batch(id, "    return a + b");
+        bad_generations(
+            &format!("{line}\n{line}\n"),
+            "openai-batch",
+            &["gens.jsonl:2:", "custom_id", "seen twice (first on line 1)"],
+        );
+    }
+}
+
+#[test]
+fn id_less_tools_match_problems_by_the_prompt_their_text_holds() {
+    // OpenRLHF's batch_inference with --apply_chat_template writes the templated
+    // prompt as `input`; open-instruct's rejection sampling keeps only `messages`.
+    let prompt = std::fs::read_to_string(fixture("humaneval_mini.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(prompt.lines().next().unwrap()).unwrap();
+    let (id, prompt) = (
+        first["task_id"].as_str().unwrap(),
+        first["prompt"].as_str().unwrap(),
+    );
+    let templated = format!("<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n");
+    let rlhf = serde_json::json!({"input": templated, "output": "    return a + b\n"});
+    let s = good_generations(&format!("{rlhf}\n"), "openrlhf", &[]);
+    assert_eq!(s[0].problem_id, id);
+    let instruct = serde_json::json!({"messages": [
+        {"role": "user", "content": format!("Complete this function:\n{prompt}")},
+        {"role": "assistant", "content": "    return a + b\n"}]});
+    let s = good_generations(&format!("{instruct}\n"), "open-instruct", &[]);
+    assert_eq!(s[0].problem_id, id);
+    let nowhere = serde_json::json!({"input": "write a web server", "output": "x"});
+    bad_generations(
+        &format!("{nowhere}\n"),
+        "openrlhf",
+        &["gens.jsonl:1:", "field 'input'", "neither is nor contains"],
+    );
+}

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::ids::IdRule;
 use crate::jsonl::{kind, read_jsonl, Fields, Result};
+use crate::prompts::{PromptIndex, PromptMatch};
 pub use crate::sample::answer_text;
 use crate::sample::{to_sample, Generation, Provenance};
 
@@ -118,22 +119,62 @@ pub fn import_generations(
         .map(|p| (p.problem_id.as_str(), p))
         .collect();
     let known: HashSet<&str> = by_id.keys().copied().collect();
-    let by_prompt: HashMap<&str, &Problem> =
-        problems.iter().map(|p| (p.prompt.trim(), p)).collect();
-    let mut next_index: HashMap<String, u32> = HashMap::new();
-    let mut samples = Vec::with_capacity(lines.len());
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let by_prompt = PromptIndex::new(problems);
+    let batch = matches!(
+        opts.format,
+        GenerationFormat::OpenaiBatch | GenerationFormat::Vllm
+    );
+    let mut parsed = Vec::with_capacity(lines.len());
     for line in &lines {
         let f = Fields::new(path, line);
         let raws = match opts.format {
             GenerationFormat::OpenaiBatch | GenerationFormat::Vllm => batch_line(&f)?,
-            GenerationFormat::OpenInstruct => vec![open_instruct_line(&f, &opts.id_field)?],
+            GenerationFormat::OpenInstruct => {
+                vec![open_instruct_line(&f, &opts.id_field, &by_prompt)?]
+            }
             GenerationFormat::Openrlhf => vec![openrlhf_line(&f, &opts.id_field, &by_prompt)?],
             GenerationFormat::Jsonl | GenerationFormat::HumanEval => vec![plain_line(&f, opts)?],
         };
+        parsed.push((line, raws));
+    }
+    // A failed request has no choices to count: it stands at the first of the n
+    // places its request would have filled, n read off the file's answered requests.
+    let answered_choices = parsed
+        .iter()
+        .filter(|(_, raws)| raws.iter().all(|r| r.generation.error.is_none()))
+        .map(|(_, raws)| raws.len() as u32)
+        .max()
+        .unwrap_or(1);
+    let mut next_index: HashMap<String, u32> = HashMap::new();
+    let mut samples = Vec::with_capacity(lines.len());
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut requests: HashMap<String, usize> = HashMap::new();
+    for (line, raws) in parsed {
+        let f = Fields::new(path, line);
+        if batch {
+            // A batch's custom_ids are unique: one seen twice is the same request read
+            // twice (two copies of an output file), whatever form the id has.
+            let first = raws
+                .first()
+                .and_then(|r| requests.insert(r.request_id.clone(), line.number));
+            if let Some(first) = first {
+                return Err(f.error(
+                    "custom_id",
+                    format!(
+                        "request '{}' seen twice (first on line {first}): the same output read twice?",
+                        raws[0].request_id
+                    ),
+                ));
+            }
+        }
         // A request of n choices whose id carries a number k (`P#k`) holds samples
         // k*n .. k*n+n-1: `P#0` and `P#1` of two choices each are 0, 1 and 2, 3.
-        let choices = raws.len() as u32;
+        let failed = raws.len() == 1 && raws[0].generation.error.is_some();
+        let choices = if failed {
+            answered_choices
+        } else {
+            raws.len() as u32
+        };
         for raw in raws {
             let field = id_field_name(opts, &f);
             let (problem_id, id_index) = opts.ids.resolve(&raw.request_id, &known, &f, field)?;
@@ -336,43 +377,82 @@ pub fn choice_logprob(choice: &Value) -> Option<f64> {
         .map(|v| v.iter().filter_map(Value::as_f64).sum())
 }
 
-fn open_instruct_line(f: &Fields, id_field: &str) -> Result<Raw> {
-    let id_field = if f.get(id_field).is_some() {
-        id_field
-    } else {
-        "id"
-    };
+fn open_instruct_line(f: &Fields, id_field: &str, by_prompt: &PromptIndex) -> Result<Raw> {
     let messages = f
         .required("messages")?
         .as_array()
         .ok_or_else(|| f.error("messages", "expected a list of messages"))?;
+    let role = |m: &Value, r: &str| m.get("role").and_then(Value::as_str) == Some(r);
     let last = messages
         .iter()
-        .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
+        .rposition(|m| role(m, "assistant"))
         .ok_or_else(|| f.error("messages", "no assistant message"))?;
-    let content = last.get("content").and_then(Value::as_str).ok_or_else(|| {
-        f.error(
-            "messages[].content",
-            "assistant content missing or not a string",
-        )
-    })?;
-    let mut raw = Raw::new(f.label(id_field)?, None);
+    let content = messages[last]
+        .get("content")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            f.error(
+                "messages[].content",
+                "assistant content missing or not a string",
+            )
+        })?;
+    // open-instruct's rejection-sampling generation keeps only `messages`: without an
+    // id, the problem is the one whose prompt the last user turn holds.
+    let request_id = match [id_field, "id"].into_iter().find(|k| f.get(k).is_some()) {
+        Some(k) => f.label(k)?,
+        None => {
+            let user = messages[..last]
+                .iter()
+                .rev()
+                .find(|m| role(m, "user"))
+                .and_then(|m| m.get("content"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    f.error(
+                        id_field,
+                        "missing, and no user message before the answer to match a problem's prompt by",
+                    )
+                })?;
+            by_prompt_id(f, "messages[].content", user, by_prompt, id_field)?
+        }
+    };
+    let mut raw = Raw::new(request_id, None);
     raw.generation.completion = content.to_string();
     raw.model = f.opt_string("model")?;
     Ok(raw)
 }
 
-fn openrlhf_line(f: &Fields, id_field: &str, by_prompt: &HashMap<&str, &Problem>) -> Result<Raw> {
+/// The problem whose prompt `text` (a recorded prompt, perhaps templated) holds.
+fn by_prompt_id(
+    f: &Fields,
+    field: &str,
+    text: &str,
+    by_prompt: &PromptIndex,
+    id_field: &str,
+) -> Result<String> {
+    match by_prompt.find(text) {
+        PromptMatch::One(id) => Ok(id),
+        PromptMatch::Ambiguous(ids) => Err(f.error(
+            field,
+            format!(
+                "the prompt text fits several problems ({}); give each line an id field (--id-field)",
+                ids.join(", ")
+            ),
+        )),
+        PromptMatch::None => Err(f.error(
+            field,
+            format!(
+                "the prompt text neither is nor contains any problem's prompt; give each line an id \
+                 field (--id-field, now '{id_field}')"
+            ),
+        )),
+    }
+}
+
+fn openrlhf_line(f: &Fields, id_field: &str, by_prompt: &PromptIndex) -> Result<Raw> {
     let problem_id = match f.get(id_field) {
         Some(_) => f.label(id_field)?,
-        None => {
-            let input = f.string("input")?;
-            match by_prompt.get(input.trim()) {
-                Some(p) => p.problem_id.clone(),
-                None => return Err(f.error("input", "prompt text matches no problem's prompt (add a problem id field or use --id-field)")),
-            }
-        }
+        None => by_prompt_id(f, "input", &f.string("input")?, by_prompt, id_field)?,
     };
     let mut raw = Raw::new(problem_id, None);
     raw.generation.completion = f.string("output")?;

@@ -8,6 +8,7 @@ pub mod generations;
 pub mod ids;
 pub mod jsonl;
 pub mod problems;
+mod prompts;
 mod pyliteral;
 pub mod sample;
 

@@ -4,7 +4,7 @@
 //! generation gives the same row whichever way it arrived.
 
 use ouro_data::{Problem, RecordedSampling, Sample};
-use ouro_python::extract::extract_code;
+use ouro_python::extract::{extract_code, ExtractError};
 
 /// One generation as a source gives it, before ids and extraction.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,6 +43,8 @@ pub struct Provenance<'a> {
 pub fn to_sample(problem: &Problem, at: Provenance, generation: Generation) -> Sample {
     let (code, extraction_error) = if generation.error.is_some() {
         (None, Some("generation failed".to_string()))
+    } else if ouro_python::extract::reasoning_unclosed(&generation.completion) {
+        (None, Some(ExtractError::UnclosedReasoning.to_string()))
     } else {
         match extract_code(
             &answer_text(&generation.completion),

@@ -26,6 +26,9 @@ pub enum ExtractError {
     NoCode,
     /// Code was found, but neither it nor the prompt defines the entry point.
     MissingEntryPoint(String),
+    /// The completion opens `<think>` and never closes it (cut off by a token limit):
+    /// all of it is reasoning, and any code in it a draft.
+    UnclosedReasoning,
 }
 
 impl fmt::Display for ExtractError {
@@ -38,6 +41,9 @@ impl fmt::Display for ExtractError {
                     f,
                     "code found, but it does not define the entry point `{name}`"
                 )
+            }
+            ExtractError::UnclosedReasoning => {
+                f.write_str("<think> never closed: the completion is all reasoning, no answer")
             }
         }
     }
@@ -87,10 +93,21 @@ fn is_python_tag(lang: &str) -> bool {
 }
 
 /// Where a completion's answer starts (a byte offset): after its last
-/// `</think>`, since reasoning kept there is not the program; 0 without one.
+/// `</think>`, since reasoning kept there is not the program; 0 without one;
+/// the end of the text when it opens `<think>` and never closes it (a reasoning
+/// model cut off by its token limit: the code in it is a draft, not an answer).
 pub fn answer_start(completion: &str) -> usize {
     const END: &str = "</think>";
-    completion.rfind(END).map_or(0, |i| i + END.len())
+    match completion.rfind(END) {
+        Some(i) => i + END.len(),
+        None if reasoning_unclosed(completion) => completion.len(),
+        None => 0,
+    }
+}
+
+/// Whether `completion` opens with `<think>` and has no `</think>`.
+pub fn reasoning_unclosed(completion: &str) -> bool {
+    completion.trim_start().starts_with("<think>") && !completion.contains("</think>")
 }
 
 /// Whether `code` defines `name` as a function or class at column 0.
@@ -473,6 +490,23 @@ mod tests {
             ),
             Err(ExtractError::MissingEntryPoint("add".into()))
         );
+    }
+
+    #[test]
+    fn reasoning_cut_off_inside_think_has_no_answer() {
+        let cut =
+            "<think>\nDraft:\n```python\ndef add(a, b):\n    return a - b\n```\nNo, wrong. The";
+        assert!(reasoning_unclosed(cut));
+        assert_eq!(answer_start(cut), cut.len());
+        let closed = "<think>\nx\n</think>\n```python\ndef add(a, b):\n    return a + b\n```";
+        assert!(!reasoning_unclosed(closed));
+        assert_eq!(
+            &closed[answer_start(closed)..closed.find("```").unwrap()],
+            "\n"
+        );
+        // A program that merely mentions the tag is not reasoning.
+        let code = "def strip(s):\n    return s.replace('<think>', '')\n";
+        assert_eq!(answer_start(code), 0);
     }
 
     #[test]

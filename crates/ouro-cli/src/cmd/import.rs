@@ -61,7 +61,8 @@ request failed becomes a sample with finish_reason \"error\"; it is counted, nev
         /// Expert-iteration round to record.
         #[arg(long, default_value_t = 0)]
         round: u32,
-        /// Field with the problem id (jsonl, open-instruct, openrlhf).
+        /// Field with the problem id (jsonl, open-instruct, openrlhf). open-instruct and
+        /// openrlhf lines without it are matched by the prompt text they hold.
         #[arg(long, default_value = "problem_id")]
         id_field: String,
         /// Field with the completion text (jsonl).
