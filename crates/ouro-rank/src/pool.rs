@@ -161,6 +161,11 @@ fn pool_for_problem(
             }
             continue;
         }
+        // A request the server failed (expired, HTTP 500) is no attempt of the model's:
+        // counted, it would make a problem look hard and skew pass rates and budgets.
+        if s.generation_error.is_some() {
+            continue;
+        }
         attempts += 1;
         passed_attempts += out.passed as usize;
         if s.code.is_some() {

@@ -582,3 +582,30 @@ fn continuation_rows_leave_out_programs_that_do_not_start_with_the_prompt() {
     );
     assert_eq!(report.pool["not_continuations"], 3);
 }
+
+#[test]
+fn requests_the_server_failed_are_not_attempts() {
+    // p-all passes 1 of 1; three expired requests beside it must not make it 1 of 4
+    // (pass@1, DART's failure rate and B-STaR all read attempts).
+    let f = fixture();
+    let mut samples = f.samples.clone();
+    let mut execs: Vec<Execution> = read_dir(f.dir.path().join("executions")).unwrap();
+    for i in 1..4 {
+        let mut s = sample("p-all", i, "");
+        s.code = None;
+        s.completion = String::new();
+        s.sample_id = format!("expired-{i}");
+        s.finish_reason = Some("error".into());
+        s.generation_error = Some("batch error: expired".into());
+        let mut e = exec(&s, Suite::Filter, &[false, false], 0.0);
+        e.verdict = Verdict::Error;
+        e.error_kind = Some("no_code".into());
+        execs.push(e);
+        samples.push(s);
+    }
+    write_records(f.dir.path().join("samples/part-00000.parquet"), &samples).unwrap();
+    write_records(f.dir.path().join("executions/part-00000.parquet"), &execs).unwrap();
+    let out = f.dir.path().join("out");
+    let report = build_sft(&inputs(f.dir.path()), &BuildOptions::default(), &out).unwrap();
+    assert!((report.metrics.pass_at_k[0].1.unwrap() - 1.6 / 3.0).abs() < 1e-12);
+}

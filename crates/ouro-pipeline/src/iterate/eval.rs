@@ -152,6 +152,19 @@ pub fn per_problem_passes(
 }
 
 pub fn evaluate(samples: &[Sample], executions: &[Execution], ks: &[usize]) -> EvalResult {
+    // A generation the server failed (an HTTP error, a timeout) is no attempt of the
+    // model's: counted, it would pull pass@k down for the server's fault.
+    let attempted: Vec<Sample>;
+    let samples = if samples.iter().any(|s| s.generation_error.is_some()) {
+        attempted = samples
+            .iter()
+            .filter(|s| s.generation_error.is_none())
+            .cloned()
+            .collect();
+        &attempted[..]
+    } else {
+        samples
+    };
     let per_problem = per_problem_passes(samples, executions, PassRule::Strict);
     let mean = |k: usize| -> f64 {
         let vals: Vec<f64> = per_problem
@@ -270,6 +283,12 @@ pub(crate) mod tests {
         // A problem with one sample short: pass@2 would average over p2 alone.
         let short = evaluate(&samples[..3], &execs, &[1, 2]);
         assert_eq!(short.pass_at_k.keys().collect::<Vec<_>>(), ["pass@1"]);
+        // A request the server failed is no attempt: p2 is 0 of 1, not 0 of 2.
+        let mut failed = samples.clone();
+        failed[3].generation_error = Some("HTTP status 500".into());
+        let r1 = evaluate(&failed, &execs, &[1]);
+        assert_eq!(r1.per_problem[1].samples, 1);
+        assert!((r1.pass_at_1 - 0.25).abs() < 1e-12);
         assert_eq!(r.false_positive_rate, Some(0.5));
         assert_eq!(r.audited_passes, 2);
         // (problem, samples, passes, first failure as (sample, verdict)).
