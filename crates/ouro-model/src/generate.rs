@@ -152,6 +152,10 @@ pub struct Generator<'a> {
 /// SmolLM2 f32 on the 2-core EPYC, 2026-12-06): one 2,139-token prompt 12.0 s -> 6.8 s,
 /// 8 x 626 tokens 14.6 s -> 9.2 s, 64 x 176 tokens 20.7 s -> 16.3 s. 2M was slower again
 /// in all three.
+/// Prompt tokens a completion is decoded after (vLLM's detokenizer starts from 5 too):
+/// enough for a decoder's seam, few enough to cost nothing.
+pub const DECODE_CONTEXT: usize = 5;
+
 pub const PREFILL_SCORE_BUDGET: usize = 4 << 20;
 
 /// Where a [`Generator::generate_timed`] call's time went.
@@ -269,15 +273,8 @@ impl<'a> Generator<'a> {
         Ok(enc.get_ids().to_vec())
     }
 
-    fn decode(&self, ids: &[u32]) -> Result<String> {
-        let ids: Vec<u32> = ids
-            .iter()
-            .copied()
-            .filter(|i| !self.eos.contains(i))
-            .collect();
-        self.tokenizer
-            .decode(&ids, true)
-            .map_err(|e| ModelError::Tokenize(e.to_string()))
+    fn decode_after(&self, context: &[u32], ids: &[u32]) -> Result<String> {
+        decode_after(&self.tokenizer, &self.eos, context, ids)
     }
 
     /// A prompt's token ids; an empty prompt starts from the BOS token.
@@ -344,5 +341,77 @@ impl<'a> Generator<'a> {
             .into_iter()
             .map(|r| r.expect("every request finished"))
             .collect())
+    }
+}
+
+/// The text of `ids`, end-of-sequence tokens and special tokens left out.
+fn decode_text(tokenizer: &Tokenizer, eos: &[u32], ids: &[u32]) -> Result<String> {
+    let ids: Vec<u32> = ids.iter().copied().filter(|i| !eos.contains(i)).collect();
+    tokenizer
+        .decode(&ids, true)
+        .map_err(|e| ModelError::Tokenize(e.to_string()))
+}
+
+/// The text of a completion's `ids` as it reads after the prompt whose last tokens are
+/// `context`: decoded together, less the context's own text, as transformers' pipelines
+/// and vLLM's detokenizer give it. Decoded alone, a SentencePiece decoder (Llama 2,
+/// CodeLlama, TinyLlama) strips the completion's first space, and an indented body
+/// comes out as an IndentationError.
+fn decode_after(
+    tokenizer: &Tokenizer,
+    eos: &[u32],
+    context: &[u32],
+    ids: &[u32],
+) -> Result<String> {
+    if context.is_empty() {
+        return decode_text(tokenizer, eos, ids);
+    }
+    let head = decode_text(tokenizer, eos, context)?;
+    let whole = decode_text(tokenizer, eos, &[context, ids].concat())?;
+    // A context that ends inside a character, or a decoder that rewrites across the
+    // seam, has no clean cut: the completion alone is the better answer there.
+    match whole.strip_prefix(head.as_str()) {
+        Some(rest) if !head.ends_with('\u{FFFD}') => Ok(rest.to_string()),
+        _ => decode_text(tokenizer, eos, ids),
+    }
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::decode_after;
+    use tokenizers::Tokenizer;
+
+    /// Llama 2's decoder: `▁` to space, byte fallback, fuse, and strip one leading space.
+    fn sentencepiece_like() -> Tokenizer {
+        let json = r#"{"version": "1.0", "truncation": null, "padding": null,
+          "added_tokens": [{"id": 1, "content": "<s>", "single_word": false, "lstrip": false,
+            "rstrip": false, "normalized": false, "special": true}],
+          "normalizer": null, "pre_tokenizer": null, "post_processor": null,
+          "decoder": {"type": "Sequence", "decoders": [
+            {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
+            {"type": "ByteFallback"}, {"type": "Fuse"},
+            {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+          "model": {"type": "BPE", "dropout": null, "unk_token": "<unk>",
+            "continuing_subword_prefix": null, "end_of_word_suffix": null, "fuse_unk": true,
+            "byte_fallback": true, "ignore_merges": false,
+            "vocab": {"<unk>": 0, "<s>": 1, "</s>": 2, "▁▁▁▁": 3, "if": 4, "x": 5, ":": 6,
+              "<0x0A>": 7, "▁return": 8}, "merges": []}}"#;
+        Tokenizer::from_bytes(json.as_bytes()).expect("tokenizer builds")
+    }
+
+    #[test]
+    fn a_completion_keeps_the_first_space_a_sentencepiece_decoder_strips() {
+        let tok = sentencepiece_like();
+        // "x:\n", then "    if return" and </s>, which is left out.
+        let context = [5, 6, 7];
+        let ids = [3, 4, 8, 2];
+        let alone = tok.decode(&ids[..3], true).unwrap();
+        assert!(
+            alone.starts_with("   if"),
+            "the decoder strips one space: {alone:?}"
+        );
+        let text = decode_after(&tok, &[2], &context, &ids).unwrap();
+        assert_eq!(text, "    if return");
+        assert_eq!(decode_after(&tok, &[2], &[], &ids).unwrap(), alone);
     }
 }

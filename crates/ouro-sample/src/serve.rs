@@ -32,6 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context};
 use ouro_model::chat::PromptRenderer;
+use ouro_model::generate::DECODE_CONTEXT;
 use ouro_model::{GenerationRequest, Prompt, SamplingParams};
 use serde_json::{json, Value};
 use tokenizers::Tokenizer;
@@ -450,6 +451,21 @@ fn completions(
             .map_err(|_| stopped())
     };
     if let Some(opts) = req.stream {
+        // Each choice's prompt tail, which its text is decoded after (as the generator
+        // decodes a whole completion's).
+        let contexts: Vec<Vec<u32>> = (0..choices)
+            .map(|i| {
+                let ids = match &req.prompts[i / n] {
+                    Prompt::Ids(ids) => ids.clone(),
+                    Prompt::Text(t) => ctx
+                        .tokenizer
+                        .encode(t.as_str(), false)
+                        .map(|e| e.get_ids().to_vec())
+                        .unwrap_or_default(),
+                };
+                ids[ids.len().saturating_sub(DECODE_CONTEXT)..].to_vec()
+            })
+            .collect();
         let (tx, events) = mpsc::channel();
         submit(Reply::Stream(tx))?;
         return Ok(Answer::Stream(Box::new(Streaming {
@@ -457,6 +473,7 @@ fn completions(
             choices,
             include_usage: opts.include_usage,
             echo,
+            contexts,
             events,
         })));
     }

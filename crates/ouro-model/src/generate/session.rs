@@ -10,6 +10,7 @@ use rand::SeedableRng;
 use rayon::prelude::*;
 
 use super::events::top_logprobs;
+use super::DECODE_CONTEXT;
 use super::{
     FinishReason, Generation, GenerationRequest, GenerationTimes, Generator, SamplingParams,
     TokenLogprob, TokenSink,
@@ -33,6 +34,9 @@ struct Active {
     key_valid: Vec<bool>,
     /// Finished, but still in the cache until the next compaction (continuous sessions).
     done: bool,
+    /// The prompt's last tokens, which the completion is decoded after (see
+    /// [`Generator::decode_after`]).
+    context: Vec<u32>,
 }
 
 /// Newcomers being prefilled: their prompts left-padded to the longest (each row's
@@ -71,8 +75,10 @@ impl Prefill {
 }
 
 impl Active {
-    fn new(key: usize, request: GenerationRequest, prompt_tokens: usize) -> Self {
+    fn new(key: usize, request: GenerationRequest, prompt: &[u32]) -> Self {
+        let prompt_tokens = prompt.len();
         Active {
+            context: prompt[prompt_tokens.saturating_sub(DECODE_CONTEXT)..].to_vec(),
             key,
             rng: rand::rngs::StdRng::seed_from_u64(request.params.seed),
             request,
@@ -216,7 +222,7 @@ impl<'g, 'a> DecodeSession<'g, 'a> {
                 finished.push((key, ids.len()));
                 continue;
             }
-            fresh.push(Active::new(key, request, ids.len()));
+            fresh.push(Active::new(key, request, &ids));
             prompts.push(ids);
         }
         if !fresh.is_empty() {
@@ -433,7 +439,10 @@ impl Generator<'_> {
                 request.params.max_tokens
             )));
         }
-        let mut a = Active::new(key, request, prompt_tokens);
+        let prompt = self.prompt_ids(&request.prompt)?;
+        let mut a = Active::new(key, request, &prompt);
+        a.next_pos = prompt_tokens as u32;
+        a.prompt_tokens = prompt_tokens;
         let (reason, text) = self
             .sample_next(&mut a, logits, sink)?
             .expect("max_tokens 1 finishes at its first token");
@@ -510,16 +519,22 @@ impl Generator<'_> {
     ) -> Result<Option<(FinishReason, String)>> {
         let tok = *a.tokens.last().expect("sampled");
         if self.eos.contains(&tok) {
-            return Ok(Some((FinishReason::Stop, self.decode(&a.tokens)?)));
+            return Ok(Some((
+                FinishReason::Stop,
+                self.decode_after(&a.context, &a.tokens)?,
+            )));
         }
         if !params.stop.is_empty() {
-            let t = self.decode(&a.tokens)?;
+            let t = self.decode_after(&a.context, &a.tokens)?;
             if let Some(cut) = params.stop.iter().filter_map(|s| t.find(s.as_str())).min() {
                 return Ok(Some((FinishReason::Stop, t[..cut].to_string())));
             }
         }
         if a.tokens.len() >= params.max_tokens {
-            return Ok(Some((FinishReason::Length, self.decode(&a.tokens)?)));
+            return Ok(Some((
+                FinishReason::Length,
+                self.decode_after(&a.context, &a.tokens)?,
+            )));
         }
         Ok(None)
     }

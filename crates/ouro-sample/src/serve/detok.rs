@@ -25,6 +25,10 @@ pub(super) struct Detok<'t> {
     /// `None` once the stream has failed (a decoder that looks further back than its
     /// context): from then on every token decodes all of them again.
     stream: Option<Stream<'t>>,
+    /// Tokens before the first, decoded with it but not part of the text (a prompt's
+    /// tail: a SentencePiece decoder strips the first space of text decoded alone).
+    context: Vec<u32>,
+    context_text: String,
     ids: Vec<u32>,
     text: String,
     /// Tokens the stream has taken without giving text back.
@@ -35,10 +39,19 @@ impl<'t> Detok<'t> {
     /// `skip_special` decodes as the text is decoded: a completion without its special
     /// tokens, an echoed prompt with them.
     pub fn new(tok: &'t Tokenizer, skip_special: bool) -> Self {
+        Self::after(tok, skip_special, &[])
+    }
+
+    /// A decoder of the tokens that follow `context`, whose own text is left out.
+    pub fn after(tok: &'t Tokenizer, skip_special: bool, context: &[u32]) -> Self {
+        let mut stream = tok.decode_stream(skip_special);
+        let primed = context.iter().all(|&id| stream.step(id).is_ok());
         Detok {
             tok,
             skip_special,
-            stream: Some(tok.decode_stream(skip_special)),
+            stream: primed.then_some(stream),
+            context: context.to_vec(),
+            context_text: tok.decode(context, skip_special).unwrap_or_default(),
             ids: Vec::new(),
             text: String::new(),
             held: 0,
@@ -79,10 +92,13 @@ impl<'t> Detok<'t> {
     /// U+FFFD of a last character still to come, but with those of bytes that will
     /// never make one (more than 3 at the end).
     fn whole(&self) -> String {
-        let text = self
-            .tok
-            .decode(&self.ids, self.skip_special)
-            .unwrap_or_default();
+        let decode = |ids: &[u32]| self.tok.decode(ids, self.skip_special).unwrap_or_default();
+        let text = match decode(&[&self.context[..], &self.ids[..]].concat())
+            .strip_prefix(self.context_text.as_str())
+        {
+            Some(rest) if !self.context_text.ends_with('\u{FFFD}') => rest.to_string(),
+            _ => decode(&self.ids),
+        };
         let bare = text.trim_end_matches('\u{FFFD}');
         let held = (text.len() - bare.len()) / '\u{FFFD}'.len_utf8();
         if held <= 3 {
@@ -208,5 +224,20 @@ mod tests {
         assert_eq!(d.text(), "a", "the € has two of its three bytes");
         d.push(8);
         assert_eq!(d.text(), "a€");
+    }
+
+    #[test]
+    fn a_completion_after_its_prompt_keeps_the_space_the_decoder_would_strip() {
+        let tok = byte_fallback_tokenizer();
+        // The prompt ends "c"; the completion is " a" then "b": alone, the strip decoder
+        // drops its first space.
+        let (context, ids) = ([9], [1, 2]);
+        assert_eq!(tok.decode(&ids, true).unwrap(), "ab");
+        let mut streamed = Detok::after(&tok, true, &context);
+        for id in ids {
+            streamed.push(id);
+        }
+        assert_eq!(streamed.text(), " ab");
+        assert!(streamed.agrees());
     }
 }

@@ -273,6 +273,8 @@ pub(super) struct Streaming {
     /// Each choice's prompt text with `echo` (its first chunk, scored when log-probs
     /// were asked for); empty without.
     pub echo: Vec<String>,
+    /// Each choice's last prompt tokens, which its text is decoded after.
+    pub contexts: Vec<Vec<u32>>,
     pub events: mpsc::Receiver<Event>,
 }
 
@@ -290,6 +292,7 @@ fn stream_to(out: &mut Sse<'_>, s: &Streaming, tok: &Tokenizer) -> std::io::Resu
         choices: n_choices,
         include_usage,
         echo,
+        contexts,
         events,
     } = s;
     let (n_choices, include_usage) = (*n_choices, *include_usage);
@@ -298,9 +301,9 @@ fn stream_to(out: &mut Sse<'_>, s: &Streaming, tok: &Tokenizer) -> std::io::Resu
           Transfer-Encoding: chunked\r\n\r\n",
     )?;
     let mut choices: Vec<Choice> = (0..n_choices)
-        .map(|_| Choice {
+        .map(|i| Choice {
             base: 0,
-            decoded: Detok::new(tok, true),
+            decoded: Detok::after(tok, true, contexts.get(i).map_or(&[][..], Vec::as_slice)),
             sent: String::new(),
             pending: Vec::new(),
             done: false,

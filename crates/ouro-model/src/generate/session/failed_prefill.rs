@@ -45,7 +45,7 @@ fn a_prefill_failing_in_a_later_slice_drops_only_its_newcomers() {
     let mut ids = g.prompt_ids(&newcomer.prompt).unwrap();
     assert!(ids.len() > 10, "{} tokens", ids.len());
     ids[9] = cfg.vocab_size as u32;
-    let row = Active::new(7, newcomer, ids.len());
+    let row = Active::new(7, newcomer, &ids);
     s.prefilling.push_back(Prefill::new(&[ids], vec![row]));
     assert_eq!(s.len(), 2);
     for _ in 0..2 {
