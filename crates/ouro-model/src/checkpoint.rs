@@ -39,6 +39,27 @@ pub struct Checkpoint {
     pub chat_template: Option<String>,
 }
 
+impl Checkpoint {
+    /// The token ids that end generation: `config.json`'s `eos_token_id` and those
+    /// `generation_config.json` lists (where transformers and vLLM read it, and where
+    /// chat models often keep their end-of-turn token).
+    pub fn eos_token_ids(&self) -> Vec<u32> {
+        let mut ids = self.config.eos_token_ids();
+        let listed = self
+            .generation_config
+            .as_ref()
+            .and_then(|g| g.get("eos_token_id"))
+            .map(|e| crate::config::token_ids(e))
+            .unwrap_or_default();
+        for id in listed {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+}
+
 /// Loads an HF directory as f32 on `device`. See [`load_with_dtype`].
 pub fn load(dir: impl AsRef<Path>, device: &Device) -> Result<Checkpoint> {
     load_with_dtype(dir, device, DType::F32)

@@ -296,16 +296,10 @@ impl Config {
 
     /// Token ids that end generation, from `eos_token_id` (a number or a list).
     pub fn eos_token_ids(&self) -> Vec<u32> {
-        match &self.eos_token_id {
-            Some(serde_json::Value::Number(n)) => {
-                n.as_u64().map(|v| v as u32).into_iter().collect()
-            }
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_u64().map(|v| v as u32))
-                .collect(),
-            _ => Vec::new(),
-        }
+        self.eos_token_id
+            .as_ref()
+            .map(token_ids)
+            .unwrap_or_default()
     }
 
     /// Every parameter the decoder owns, by HF name, with its shape, in a fixed order.
@@ -396,5 +390,17 @@ impl Config {
             }
         }
         inv
+    }
+}
+
+/// Token ids from a config value that is a number or a list of numbers.
+pub(crate) fn token_ids(v: &serde_json::Value) -> Vec<u32> {
+    match v {
+        serde_json::Value::Number(n) => n.as_u64().map(|v| v as u32).into_iter().collect(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .filter_map(|v| v.as_u64().map(|v| v as u32))
+            .collect(),
+        _ => Vec::new(),
     }
 }

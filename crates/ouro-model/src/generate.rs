@@ -191,6 +191,18 @@ impl<'a> Generator<'a> {
         }
     }
 
+    /// A generator of a loaded checkpoint, stopping at every EOS id its config and
+    /// `generation_config.json` name ([`Checkpoint::eos_token_ids`]).
+    pub fn for_checkpoint(ck: &'a crate::checkpoint::Checkpoint, tokenizer: &'a Tokenizer) -> Self {
+        let g = Generator::new(&ck.decoder, tokenizer);
+        let eos = ck.eos_token_ids();
+        if eos.is_empty() {
+            g
+        } else {
+            g.with_eos(eos)
+        }
+    }
+
     /// Replaces the EOS token ids.
     pub fn with_eos(mut self, eos: Vec<u32>) -> Self {
         self.eos = eos;

@@ -216,3 +216,19 @@ fn hf_llama_and_qwen2_configs_deserialize() {
     assert!(c.qkv_bias() && !c.o_bias() && !c.qk_norm());
     assert_eq!(c.inv_freq()[0], 0.5);
 }
+
+#[test]
+fn generation_stops_at_the_eos_ids_generation_config_lists_too() {
+    // Chat checkpoints often keep their end-of-turn token only in
+    // generation_config.json, where transformers and vLLM read it.
+    let mut cfg = full_featured_config();
+    cfg.eos_token_id = Some(serde_json::json!(2));
+    let (_dir, out) = saved(&cfg);
+    std::fs::write(
+        out.join("generation_config.json"),
+        r#"{"eos_token_id": [2, 7], "bos_token_id": 1}"#,
+    )
+    .unwrap();
+    let ck = checkpoint::load(&out, &Device::Cpu).unwrap();
+    assert_eq!(ck.eos_token_ids(), vec![2, 7]);
+}

@@ -64,7 +64,7 @@ pub(crate) fn generate(
         .collect();
     order.sort();
     let batch_size = batch_size.max(1);
-    let generator = Generator::new(&ck.decoder, tok).with_max_batch(batch_size);
+    let generator = Generator::for_checkpoint(&ck, tok).with_max_batch(batch_size);
     let bar = ouro_data::progress::bar(jobs.len() as u64, opts.progress, "sample", "samples");
     let mut out: Vec<Option<Raw>> = vec![None; jobs.len()];
     for chunk in order.chunks(batch_size) {

@@ -79,7 +79,7 @@ pub fn generate_from_dir_on(
             top_logprobs: 0,
         })
         .collect();
-    let mut g = Generator::new(&ck.decoder, tok);
+    let mut g = Generator::for_checkpoint(&ck, tok);
     if let Some(eos) = eos {
         g = g.with_eos(eos);
     }

@@ -471,7 +471,7 @@ pub(super) fn model_thread(
         context: ck.decoder.config().max_position_embeddings,
     }));
     let max_batch = limits.max_batch;
-    let generator = Generator::new(&ck.decoder, tok).with_max_batch(max_batch);
+    let generator = Generator::for_checkpoint(&ck, tok).with_max_batch(max_batch);
     let new_session = || {
         DecodeSession::new(&generator)
             .continuous()
