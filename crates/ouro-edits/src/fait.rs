@@ -69,6 +69,10 @@ pub struct FaitStats {
     pub mean_distance: f64,
     pub chosen_span_chars: u64,
     pub rejected_span_chars: u64,
+    /// Passing samples whose program another passing sample of the problem already
+    /// had: one row per program.
+    #[serde(default)]
+    pub duplicate_programs: u64,
 }
 
 /// Levenshtein distance over token texts, normalised by the longer length.
@@ -293,7 +297,10 @@ fn nearest_failure<'a>(
     let mut best: Option<(f64, &Sample)> = None;
     for f in fails.iter() {
         let d = normalized_token_distance(&toks, &fail_tokens[f.sample_id.as_str()]);
-        if d <= max_distance
+        // The same tokens judged both ways is a flaky program, not a contrast: a pair
+        // of it would have chosen == rejected and no span.
+        if d > 0.0
+            && d <= max_distance
             && best.is_none_or(|(bd, bs)| d < bd || (d == bd && f.sample_id < bs.sample_id))
         {
             best = Some((d, f));
@@ -409,11 +416,19 @@ pub fn build(
         ..Default::default()
     };
     let mut work: Vec<(&Sample, &[&Sample])> = Vec::new();
+    for (pass, _) in by_problem.values_mut() {
+        pass.sort_by(|a, b| a.sample_id.cmp(&b.sample_id));
+    }
     for (pass, fail) in by_problem.values() {
         stats.passing_samples += pass.len() as u64;
         stats.failing_samples += fail.len() as u64;
-        for p in pass {
-            work.push((p, fail.as_slice()));
+        let mut programs = std::collections::HashSet::new();
+        for p in pass.iter() {
+            if programs.insert(p.code.as_deref()) {
+                work.push((p, fail.as_slice()));
+            } else {
+                stats.duplicate_programs += 1;
+            }
         }
     }
     work.sort_by(|a, b| a.0.sample_id.cmp(&b.0.sample_id));
@@ -490,7 +505,11 @@ pub fn run(
     ouro_data::check_executions_match(&samples, samples_path, &executions, executions_path)
         .and_then(|()| ouro_data::check_one_verdict_each(&executions, executions_path))
         .map_err(EditsError::Input)?;
-    let problems: Vec<Problem> = read_dir(problems)?;
+    let problems_path = problems;
+    let problems: Vec<Problem> = read_dir(problems_path)?;
+    // Samples of another problem set would get empty prompts, silently.
+    ouro_data::check_samples_match(&problems, problems_path, &samples, samples_path)
+        .map_err(EditsError::Input)?;
     refuse_build_dataset(out)?;
     let (sft, dpo, stats) = build(&problems, &samples, &executions, options);
     if stats.code_not_in_completion > 0 {

@@ -164,3 +164,45 @@ fn run_reads_shards_and_writes_sft_and_dpo_configs() {
     assert_eq!(sft.len(), 2);
     assert!(out.join("fait_report.json").exists());
 }
+
+#[test]
+fn a_program_judged_both_ways_is_no_contrast_and_one_row() {
+    // The same program passing twice and failing once (flaky): no pair with
+    // chosen == rejected, and one SFT row, not two.
+    let problems = vec![problem("p1")];
+    let code = "import random\ndef f(x):\n    return x + 1 if random.random() < 0.5 else x\n";
+    let samples = vec![
+        sample("a", "p1", code),
+        sample("b", "p1", code),
+        sample("c", "p1", code),
+    ];
+    let executions = vec![
+        execution("a", "p1", Verdict::Pass),
+        execution("b", "p1", Verdict::Fail),
+        execution("c", "p1", Verdict::Pass),
+    ];
+    let (sft, dpo, stats) = build(&problems, &samples, &executions, &FaitOptions::default());
+    assert!(dpo.is_empty(), "{dpo:?}");
+    assert_eq!(sft.len(), 1);
+    assert_eq!(stats.duplicate_programs, 1);
+}
+
+#[test]
+fn samples_of_another_problem_set_are_refused() {
+    let (_, samples, executions) = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
+    let (pd, sd, ed) = (w("problems"), w("samples"), w("executions"));
+    ouro_data::shard::write_records(pd.join("part-00000.parquet"), &[problem("elsewhere")])
+        .unwrap();
+    ouro_data::shard::write_records(sd.join("part-00000.parquet"), &samples).unwrap();
+    ouro_data::shard::write_records(ed.join("part-00000.parquet"), &executions).unwrap();
+    let out = dir.path().join("out");
+    let e = run(&ed, &sd, &pd, &out, &FaitOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("none of the 5 samples"), "{e}");
+    assert!(!out.exists());
+}
