@@ -301,12 +301,29 @@ fn read_jsonl(
             }
             Err(e) => return Err(broken(format!("invalid JSON: {e}"))),
         };
-        let get = |f: &str| value.get(f).and_then(|v| v.as_str()).map(str::to_string);
-        let id = fields
-            .id
-            .as_deref()
-            .and_then(get)
-            .unwrap_or_else(|| line_id.clone());
+        // A named field must be there and hold text (an id may be a number, as MBPP's
+        // task_id is): read with the wrong name, every row would quietly get the line
+        // number as its id or an empty prompt.
+        let named = |f: &str, ids: bool| -> Result<String, EditsError> {
+            match value.get(f) {
+                Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                Some(serde_json::Value::Number(n)) if ids => Ok(n.to_string()),
+                Some(other) => Err(broken(format!(
+                    "field '{f}': expected a string{}, found {}",
+                    if ids { " or a number" } else { "" },
+                    ouro_data::jsonl::kind(other)
+                ))),
+                None => Err(broken(format!("field '{f}': missing"))),
+            }
+        };
+        let id = match fields.id.as_deref() {
+            Some(f) => named(f, true)?,
+            None => line_id.clone(),
+        };
+        let instruction = match fields.instruction.as_deref() {
+            Some(f) => named(f, false)?,
+            None => String::new(),
+        };
         let mut program = String::new();
         let mut missing = None;
         for f in &fields.program {
@@ -333,11 +350,7 @@ fn read_jsonl(
         out.push(ProgramInput {
             source_id: id.clone(),
             problem_id: fields.id.as_ref().map(|_| id),
-            instruction: fields
-                .instruction
-                .as_deref()
-                .and_then(get)
-                .unwrap_or_default(),
+            instruction,
             program: Some(program),
         });
     }

@@ -181,7 +181,11 @@ fn a_program_judged_both_ways_is_no_contrast_and_one_row() {
         execution("b", "p1", Verdict::Fail),
         execution("c", "p1", Verdict::Pass),
     ];
-    let (sft, dpo, stats) = build(&problems, &samples, &executions, &FaitOptions::default());
+    let quiet = FaitOptions {
+        progress: false,
+        ..Default::default()
+    };
+    let (sft, dpo, stats) = build(&problems, &samples, &executions, &quiet);
     assert!(dpo.is_empty(), "{dpo:?}");
     assert_eq!(sft.len(), 1);
     assert_eq!(stats.duplicate_programs, 1);

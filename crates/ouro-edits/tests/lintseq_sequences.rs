@@ -302,3 +302,50 @@ fn programs_the_diffs_could_not_rebuild_are_skipped_with_the_reason() {
         .to_string();
     assert!(e.contains("holds the edit separator"), "{e}");
 }
+
+#[test]
+fn named_id_and_instruction_fields_are_read_or_refused_never_guessed() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("mbpp.jsonl");
+    std::fs::write(
+        &input,
+        "{\"task_id\": 11, \"text\": \"Write f.\", \"code\": \"def f(a):\\n    return a + 1\\n\"}\n\
+         {\"task_id\": 12, \"text\": [\"Write\", \"g.\"], \"code\": \"def g(b):\\n    return b\\n\"}\n",
+    )
+    .unwrap();
+    let options = |instruction: &str| LintseqOptions {
+        sequences_per_program: 1,
+        kind: Some(InputKind::Jsonl),
+        jsonl: JsonlFields {
+            program: vec!["code".into()],
+            instruction: Some(instruction.into()),
+            id: Some("task_id".into()),
+        },
+        progress: false,
+        ..Default::default()
+    };
+    // MBPP's integer ids are ids; a list where the instruction should be is an error.
+    let e = run(&input, &dir.path().join("a"), &options("text")).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("mbpp.jsonl:2: field 'text': expected a string, found an array"),
+        "{e}"
+    );
+    let e = run(&input, &dir.path().join("b"), &options("txet")).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("mbpp.jsonl:1: field 'txet': missing"),
+        "{e}"
+    );
+    std::fs::write(
+        &input,
+        "{\"task_id\": 11, \"text\": \"Write f.\", \"code\": \"def f(a):\\n    return a + 1\\n\"}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("c");
+    run(&input, &out, &options("text")).unwrap();
+    let rows: Vec<ouro_data::LintseqRecord> =
+        ouro_data::shard::read_dir(out.join("lintseq")).unwrap();
+    assert_eq!(rows[0].problem_id.as_deref(), Some("11"));
+    assert_eq!(rows[0].prompt, "Write f.");
+}
