@@ -328,12 +328,21 @@ pub fn generate(
         ..Default::default()
     };
     let mut records = Vec::new();
+    // The same program in several rows (passing samples often repeat) draws the same
+    // seeds, so its sequences would be written once per row.
+    let mut seen: std::collections::HashSet<(String, String)> = Default::default();
     for r in results {
         match r {
             Err(bad) => stats.bad.push(bad),
             Ok((recs, dups, fails)) => {
                 stats.duplicates += dups;
                 stats.replay_failures += fails;
+                let before = recs.len();
+                let recs: Vec<LintseqRecord> = recs
+                    .into_iter()
+                    .filter(|r| seen.insert((r.prompt.clone(), r.completion.clone())))
+                    .collect();
+                stats.duplicates += (before - recs.len()) as u64;
                 if !recs.is_empty() {
                     stats.programs += 1;
                 }

@@ -349,3 +349,33 @@ fn named_id_and_instruction_fields_are_read_or_refused_never_guessed() {
     assert_eq!(rows[0].problem_id.as_deref(), Some("11"));
     assert_eq!(rows[0].prompt, "Write f.");
 }
+
+#[test]
+fn a_program_repeated_across_rows_is_sequenced_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let row = serde_json::json!({"id": "HumanEval/0", "q": "Sum xs.",
+        "code": "def f(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total\n"});
+    std::fs::write(&input, format!("{row}\n{row}\n{row}\n")).unwrap();
+    let out = dir.path().join("out");
+    let stats = run(
+        &input,
+        &out,
+        &LintseqOptions {
+            sequences_per_program: 3,
+            kind: Some(InputKind::Jsonl),
+            jsonl: JsonlFields {
+                program: vec!["code".into()],
+                instruction: Some("q".into()),
+                id: Some("id".into()),
+            },
+            progress: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let rows: Vec<ouro_data::LintseqRecord> =
+        ouro_data::shard::read_dir(out.join("lintseq")).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(stats.duplicates >= 6, "{stats:?}");
+}
