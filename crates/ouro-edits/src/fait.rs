@@ -40,6 +40,9 @@ pub struct FaitOptions {
     /// Weight of the other characters of changed lines in the rejected completion.
     pub rejected_line_weight: f32,
     pub progress: bool,
+    /// Benchmark text no row may hold: a problem whose prompt, or a sample whose
+    /// program, it rejects is left out (as `ouro build` leaves them out).
+    pub exclude: Option<crate::Exclude>,
 }
 
 impl Default for FaitOptions {
@@ -51,6 +54,7 @@ impl Default for FaitOptions {
             rejected_token_weight: 2.0,
             rejected_line_weight: 1.5,
             progress: true,
+            exclude: None,
         }
     }
 }
@@ -73,6 +77,10 @@ pub struct FaitStats {
     /// had: one row per program.
     #[serde(default)]
     pub duplicate_programs: u64,
+    /// Samples left out because their problem's prompt or their program holds
+    /// benchmark text ([`FaitOptions::exclude`]).
+    #[serde(default)]
+    pub decontaminated_samples: u64,
 }
 
 /// Levenshtein distance over token texts, normalised by the longer length.
@@ -396,7 +404,20 @@ pub fn build(
         verdicts.insert(e.sample_id.as_str(), e.verdict);
     }
     let mut by_problem: HashMap<&str, (Vec<&Sample>, Vec<&Sample>)> = HashMap::new();
+    let mut decontaminated = 0u64;
+    let contaminated = |s: &Sample| {
+        options.exclude.as_ref().is_some_and(|x| {
+            x.rejects(s.code.as_deref().unwrap_or_default())
+                || prompts
+                    .get(s.problem_id.as_str())
+                    .is_some_and(|p| x.rejects(p))
+        })
+    };
     for s in samples.iter().filter(|s| s.code.is_some()) {
+        if contaminated(s) {
+            decontaminated += 1;
+            continue;
+        }
         match verdicts.get(s.sample_id.as_str()) {
             Some(Verdict::Pass) => by_problem
                 .entry(s.problem_id.as_str())
@@ -413,6 +434,7 @@ pub fn build(
     }
     let mut stats = FaitStats {
         problems: by_problem.len() as u64,
+        decontaminated_samples: decontaminated,
         ..Default::default()
     };
     let mut work: Vec<(&Sample, &[&Sample])> = Vec::new();

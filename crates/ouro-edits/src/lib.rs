@@ -13,12 +13,14 @@
 //! code; the only linter it calls is `ouro-python`'s, in process.
 
 pub mod difflib;
+pub mod exclude;
 pub mod fait;
 pub mod input;
 pub mod lintseq;
 pub mod replay;
 pub mod sampling;
 
+pub use exclude::Exclude;
 pub use fait::{FaitOptions, FaitStats};
 pub use lintseq::{LintseqOptions, LintseqStats};
 

@@ -46,6 +46,9 @@ pub struct LintseqOptions {
     /// Intermediate states may not read a local before binding it (see
     /// [`Semantics::Strict`]); off by default, as in the reference.
     pub strict: bool,
+    /// Benchmark text no row may hold: a program or instruction it rejects is left
+    /// out (as `ouro build` leaves such rows out).
+    pub exclude: Option<crate::Exclude>,
 }
 
 impl Default for LintseqOptions {
@@ -61,6 +64,7 @@ impl Default for LintseqOptions {
             progress: true,
             threads: None,
             strict: false,
+            exclude: None,
         }
     }
 }
@@ -90,6 +94,9 @@ pub struct LintseqStats {
     pub sequences_per_second: f64,
     /// Every input that was skipped, with the reason.
     pub bad: Vec<BadProgram>,
+    /// Inputs left out because their program or instruction holds benchmark text.
+    #[serde(default)]
+    pub decontaminated: u64,
 }
 
 /// The sequences of one program.
@@ -265,6 +272,22 @@ pub fn generate(
             return pool.install(|| generate(programs, &no_threads));
         }
     }
+    let all = programs.len();
+    let kept: Vec<ProgramInput>;
+    let programs = match &options.exclude {
+        Some(x) => {
+            kept = programs
+                .iter()
+                .filter(|p| {
+                    !(x.rejects(&p.instruction)
+                        || p.program.as_deref().is_some_and(|c| x.rejects(c)))
+                })
+                .cloned()
+                .collect();
+            &kept[..]
+        }
+        None => programs,
+    };
     let start = Instant::now();
     let pb = ouro_data::progress::bar(
         programs.len() as u64,
@@ -324,7 +347,8 @@ pub fn generate(
         .collect();
     pb.finish_and_clear();
     let mut stats = LintseqStats {
-        input_records: programs.len() as u64,
+        input_records: all as u64,
+        decontaminated: (all - programs.len()) as u64,
         ..Default::default()
     };
     let mut records = Vec::new();

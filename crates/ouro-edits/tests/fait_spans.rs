@@ -210,3 +210,17 @@ fn samples_of_another_problem_set_are_refused() {
     assert!(e.to_string().contains("none of the 5 samples"), "{e}");
     assert!(!out.exists());
 }
+
+#[test]
+fn samples_holding_benchmark_text_are_left_out() {
+    let (problems, samples, executions) = fixture();
+    let options = FaitOptions {
+        progress: false,
+        exclude: Some(ouro_edits::Exclude::new(|t| t.contains("y = x + 1"))),
+        ..Default::default()
+    };
+    let (sft, dpo, stats) = build(&problems, &samples, &executions, &options);
+    assert_eq!(stats.decontaminated_samples, 1);
+    assert!(sft.iter().all(|r| !r.completion.contains("y = x + 1")));
+    assert!(dpo.is_empty(), "the only pair's chosen side was left out");
+}

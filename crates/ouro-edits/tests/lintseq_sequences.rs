@@ -379,3 +379,39 @@ fn a_program_repeated_across_rows_is_sequenced_once() {
     assert_eq!(rows.len(), 3);
     assert!(stats.duplicates >= 6, "{stats:?}");
 }
+
+#[test]
+fn programs_holding_benchmark_text_are_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let row = |id: &str, code: &str| serde_json::json!({"id": id, "code": code}).to_string();
+    std::fs::write(
+        &input,
+        format!(
+            "{}\n{}\n",
+            row("kept", "def f(a):\n    return a + 1\n"),
+            row("benchmark", "def has_close_elements(xs):\n    return xs\n")
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let stats = run(
+        &input,
+        &out,
+        &LintseqOptions {
+            kind: Some(InputKind::Jsonl),
+            jsonl: JsonlFields {
+                program: vec!["code".into()],
+                instruction: None,
+                id: Some("id".into()),
+            },
+            exclude: Some(ouro_edits::Exclude::new(|t| {
+                t.contains("has_close_elements")
+            })),
+            progress: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!((stats.decontaminated, stats.programs), (1, 1));
+}

@@ -11,3 +11,5 @@ pub mod seeds;
 mod stages;
 pub mod stats;
 pub mod status;
+
+pub use stages::benchmark_exclusion;

@@ -183,7 +183,7 @@ pub fn run_pipeline_scoped(
     if let Some(l) = &config.lintseq {
         let dataset = run.stage_dir(0, "lintseq");
         stage(&mut report, &dataset, "lintseq", || {
-            lintseq_stage(l, problems_dir, &dataset)
+            lintseq_stage(l, &config.decontaminate(), problems_dir, &dataset)
         })?;
     }
     if config.model.is_some() {

@@ -259,6 +259,21 @@ pub(crate) fn decontamination(
     Ok((vec![path], options))
 }
 
+/// The benchmark text LintSeq and FAIT rows must not hold, by `ouro build`'s rule
+/// and benchmarks (`benchmarks`: problem shards; the options' built-in sets).
+pub fn benchmark_exclusion(
+    benchmarks: &[PathBuf],
+    options: &ouro_rank::decontam::DecontamOptions,
+) -> Result<Option<ouro_edits::Exclude>> {
+    let mut problems = Vec::new();
+    for b in benchmarks {
+        problems.extend(shard::read_path::<Problem>(b)?);
+    }
+    let d =
+        ouro_rank::decontam::Decontaminator::new(&problems, options).map_err(anyhow::Error::msg)?;
+    Ok(d.map(|d| ouro_edits::Exclude::new(move |text| d.is_contaminated(text))))
+}
+
 pub(crate) fn build_stage(
     b: &BuildStage,
     d: &DecontaminateStage,
@@ -350,11 +365,18 @@ fn move_in(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn lintseq_stage(l: &LintseqStage, problems: &Path, out: &Path) -> Result<StageStats> {
+pub(crate) fn lintseq_stage(
+    l: &LintseqStage,
+    d: &DecontaminateStage,
+    problems: &Path,
+    out: &Path,
+) -> Result<StageStats> {
+    let (benchmarks, decontaminate) = decontamination(d, &[], out.parent().unwrap_or(out))?;
     let opts = ouro_edits::lintseq::LintseqOptions {
         sequences_per_program: l.sequences_per_program,
         seed: l.seed,
         strict: l.strict,
+        exclude: benchmark_exclusion(&benchmarks, &decontaminate)?,
         ..Default::default()
     };
     let result = ouro_edits::lintseq::run(problems, out, &opts)?;

@@ -257,10 +257,7 @@ fn options(a: &Args) -> anyhow::Result<BuildOptions> {
         .parse()
         .map_err(|e: String| anyhow::anyhow!("--decontaminate: {e}"))?;
     o.decontaminate.ngram = a.decontam_ngram;
-    o.decontaminate.builtin = match a.builtin_benchmarks.trim() {
-        "none" | "" => Vec::new(),
-        list => list.split(',').map(|b| b.trim().to_string()).collect(),
-    };
+    o.decontaminate.builtin = super::builtin_benchmarks(&a.builtin_benchmarks);
     o.decontaminate
         .check()
         .map_err(|e| anyhow::anyhow!("--builtin-benchmarks: {e}"))?;

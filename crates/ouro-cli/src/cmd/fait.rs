@@ -46,6 +46,8 @@ pub struct Args {
     /// Weight of the rest of changed lines in the failing completion.
     #[arg(long, default_value_t = 1.5, value_parser = super::weight)]
     pub rejected_line_weight: f32,
+    #[command(flatten)]
+    pub benchmarks: super::Benchmarks,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -56,6 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         rejected_token_weight: args.rejected_token_weight,
         rejected_line_weight: args.rejected_line_weight,
         progress: super::progress_bars(),
+        exclude: args.benchmarks.exclusion()?,
     };
     let stats = run_fait(
         &args.executions,
@@ -66,8 +69,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     )
     .with_context(|| format!("fait -> {}", args.out.display()))?;
     println!(
-        "fait: {} passing samples, {} pairs (mean distance {:.3}), {} without contrast, {} completions without locatable code",
-        stats.passing_samples, stats.pairs, stats.mean_distance, stats.no_contrast, stats.code_not_in_completion
+        "fait: {} passing samples, {} pairs (mean distance {:.3}), {} without contrast, {} completions without locatable code, {} samples left out as holding benchmark text",
+        stats.passing_samples, stats.pairs, stats.mean_distance, stats.no_contrast, stats.code_not_in_completion, stats.decontaminated_samples
     );
     Ok(())
 }

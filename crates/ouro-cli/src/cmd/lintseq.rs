@@ -82,6 +82,8 @@ pub struct Args {
     /// reference LintSeq (pylint's rules), which accepts such states.
     #[arg(long)]
     pub strict: bool,
+    #[command(flatten)]
+    pub benchmarks: super::Benchmarks,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -105,6 +107,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         progress: super::progress_bars(),
         threads: args.threads,
         strict: args.strict,
+        exclude: args.benchmarks.exclusion()?,
     };
     let stats = run_lintseq(&args.input, &args.out, &options)
         .with_context(|| format!("lintseq {} -> {}", args.input.display(), args.out.display()))?;
@@ -126,11 +129,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         String::new()
     };
     println!(
-        "lintseq: {} programs -> {} sequences ({} duplicates dropped, {} skipped{not_passing}, {} replay failures) in {:.2}s ({:.0} sequences/s); {:.2} edits/sequence, {:.2} diff lines/edit",
+        "lintseq: {} programs -> {} sequences ({} duplicates dropped, {} skipped{not_passing}, {} left out as holding benchmark text, {} replay failures) in {:.2}s ({:.0} sequences/s); {:.2} edits/sequence, {:.2} diff lines/edit",
         stats.programs,
         stats.sequences,
         stats.duplicates,
         stats.bad.len(),
+        stats.decontaminated,
         stats.replay_failures,
         stats.seconds,
         stats.sequences_per_second,

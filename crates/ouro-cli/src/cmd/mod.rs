@@ -44,6 +44,38 @@ pub fn print_json(command: &str, body: serde_json::Value) {
 /// Whether commands draw progress bars: not under the global `-q`, which
 /// `main` hands to `ouro_pipeline::status` (one switch for status lines and
 /// bars; a per-command `--quiet` would shadow the global flag).
+/// The benchmarks LintSeq and FAIT rows must not hold, named as `ouro build` names them.
+#[derive(clap::Args, Debug)]
+pub struct Benchmarks {
+    /// Benchmark problems whose docstrings and solutions no row may hold (problem
+    /// shards; repeatable).
+    #[arg(long = "benchmark", value_name = "PATH")]
+    pub benchmarks: Vec<std::path::PathBuf>,
+    /// Built-in benchmarks no row may hold, comma-separated, or `none`.
+    #[arg(long, default_value = "humaneval")]
+    pub builtin_benchmarks: String,
+}
+
+impl Benchmarks {
+    pub fn exclusion(&self) -> anyhow::Result<Option<ouro_edits::Exclude>> {
+        let o = ouro_rank::decontam::DecontamOptions {
+            builtin: builtin_benchmarks(&self.builtin_benchmarks),
+            ..Default::default()
+        };
+        o.check()
+            .map_err(|e| anyhow::anyhow!("--builtin-benchmarks: {e}"))?;
+        ouro_pipeline::benchmark_exclusion(&self.benchmarks, &o)
+    }
+}
+
+/// A `--builtin-benchmarks` list: comma-separated names, or `none`.
+pub fn builtin_benchmarks(list: &str) -> Vec<String> {
+    match list.trim() {
+        "none" | "" => Vec::new(),
+        list => list.split(',').map(|b| b.trim().to_string()).collect(),
+    }
+}
+
 pub fn progress_bars() -> bool {
     !ouro_pipeline::status::quiet()
 }

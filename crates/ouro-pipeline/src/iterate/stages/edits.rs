@@ -63,9 +63,15 @@ impl Ctx<'_> {
         if it.datasets.contains(&DatasetKind::Fait) {
             let out = dir.join("fait");
             let o = out.clone();
+            // The round's samples as drawn: held-out and benchmark text is left out
+            // here, as the round's build leaves it out.
+            let (benchmarks, decontaminate) =
+                crate::stages::decontamination(&self.cfg.decontaminate(), &self.splits.eval, &dir)?;
+            let exclude = crate::stages::benchmark_exclusion(&benchmarks, &decontaminate)?;
             self.stage(Phase::Build, &out, &format!("round {round} fait"), || {
                 let opts = ouro_edits::fait::FaitOptions {
                     progress: false,
+                    exclude,
                     ..Default::default()
                 };
                 let r = ouro_edits::fait::run(&execs, &samples_dir, &problems, &o, &opts)?;
