@@ -13,6 +13,7 @@
 //! | E0606 | possibly-used-before-assignment  | branch merging (if/elif/else, try/except, match) |
 //! | E0103 | not-in-loop                      | `break`/`continue` outside a loop |
 //! | W0311 | bad-indentation                  | statement indentation must be exactly 4 spaces per block level |
+//! | E0104, E0105, E1142, E0117, E0001 | return/yield/await outside their function, nonlocal without binding, `try`/`else` without `except` | what the parser accepts and CPython's compiler refuses ([`crate::scope`]'s `placement`) |
 //!
 //! Name resolution follows pylint's rules rather than CPython's run-time
 //! behaviour, including its exemptions (only the first use of a local name
@@ -30,8 +31,7 @@
 //! Not covered (pylint messages that need type inference or imports, and that
 //! LintSeq's line deletions practically never trigger): E0401 import-error,
 //! E0611 no-name-in-module, E1101 no-member, E1120/E1121 call arity, E0102
-//! function-redefined, E0104/E0105 return/yield outside function,
-//! W0231 super-init-not-called.
+//! function-redefined, W0231 super-init-not-called.
 //!
 //! As in pylint, a module with a syntax error reports only that error.
 

@@ -34,6 +34,7 @@ mod check;
 mod collect;
 mod flow;
 mod guards;
+mod placement;
 
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr};
@@ -149,6 +150,13 @@ pub(crate) fn check_names(
 ) {
     let mut collector = Collector::new(ScopeKind::Module, true);
     collector.visit_body(&module.body);
+    placement::check(
+        &module.body,
+        &collector.scopes,
+        &collector.scope_of,
+        lines,
+        out,
+    );
     let mut checker = Checker::new(
         &collector.scopes,
         &collector.scope_of,
