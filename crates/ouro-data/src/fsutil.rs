@@ -150,6 +150,41 @@ pub fn atomic_write_json<T: serde::Serialize>(path: impl AsRef<Path>, value: &T)
     atomic_write(path, &bytes)
 }
 
+/// An empty hidden sibling of `out` (`.NAME.building`) to write a stage's outputs into
+/// before [`move_in`] puts them in place together: a kill leaves the last whole output
+/// and an unfinished staging directory, which the next run empties, never a mix.
+pub fn staging_dir(out: &Path) -> Result<PathBuf> {
+    let name = out
+        .file_name()
+        .map_or("dataset".into(), |n| n.to_string_lossy());
+    let staging = out.with_file_name(format!(".{name}.building"));
+    if staging.exists() {
+        fs::remove_dir_all(&staging).map_err(|e| DataError::io(&staging, e))?;
+    }
+    Ok(staging)
+}
+
+/// Moves every entry of `from` into `to`, replacing what is there under the same name;
+/// the dataset card (README.md) goes last, so the configs it lists are in place first.
+pub fn move_in(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).map_err(|e| DataError::io(to, e))?;
+    let mut entries: Vec<PathBuf> = fs::read_dir(from)
+        .map_err(|e| DataError::io(from, e))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| DataError::io(from, e))?;
+    entries.sort_by_key(|p| p.file_name().is_some_and(|n| n == "README.md"));
+    let _ = fs::remove_file(to.join("README.md"));
+    for entry in entries {
+        let target = to.join(entry.file_name().expect("a directory entry has a name"));
+        if target.is_dir() {
+            fs::remove_dir_all(&target).map_err(|e| DataError::io(&target, e))?;
+        }
+        fs::rename(&entry, &target).map_err(|e| DataError::io(&entry, e))?;
+    }
+    fs::remove_dir(from).map_err(|e| DataError::io(from, e))
+}
+
 /// `p` made absolute with symlinks resolved; a path that does not exist yet is its
 /// parent's resolution plus its name, so an output about to be created compares too.
 pub fn resolved(p: &Path) -> PathBuf {

@@ -542,12 +542,14 @@ pub fn run(
             stats.code_not_in_completion
         );
     }
-    std::fs::create_dir_all(out)
-        .map_err(|e| EditsError::Input(format!("{}: {e}", out.display())))?;
-    ouro_data::hf::write_config(out, "sft", &sft)?;
-    ouro_data::hf::write_config(out, "dpo", &dpo)?;
+    // Both configs and the report are written aside and moved in together: a kill
+    // midway left one config of this run beside the other and the report of the last.
+    let staging = ouro_data::fsutil::staging_dir(out)?;
+    ouro_data::hf::write_config(&staging, "sft", &sft)?;
+    ouro_data::hf::write_config(&staging, "dpo", &dpo)?;
+    ouro_data::fsutil::atomic_write_json(staging.join("fait_report.json"), &stats)?;
+    ouro_data::fsutil::move_in(&staging, out)?;
     ouro_data::hf::refresh_card_configs(out)?;
-    ouro_data::fsutil::atomic_write_json(out.join("fait_report.json"), &stats)?;
     Ok(stats)
 }
 

@@ -439,10 +439,12 @@ pub fn run(input: &Path, out: &Path, options: &LintseqOptions) -> Result<Lintseq
             first.reason
         )));
     }
-    std::fs::create_dir_all(out)
-        .map_err(|e| EditsError::Input(format!("{}: {e}", out.display())))?;
-    ouro_data::hf::write_config(out, "lintseq", &records)?;
+    // The config and its report are written aside and moved in together: a kill
+    // midway left this run's rows beside the last run's report.
+    let staging = ouro_data::fsutil::staging_dir(out)?;
+    ouro_data::hf::write_config(&staging, "lintseq", &records)?;
+    ouro_data::fsutil::atomic_write_json(staging.join("lintseq_report.json"), &stats)?;
+    ouro_data::fsutil::move_in(&staging, out)?;
     ouro_data::hf::refresh_card_configs(out)?;
-    ouro_data::fsutil::atomic_write_json(out.join("lintseq_report.json"), &stats)?;
     Ok(stats)
 }

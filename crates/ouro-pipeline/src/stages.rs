@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ouro_data::run::{part_path, StageStats};
 use ouro_data::{shard, Problem, Sample, ShardSpec};
 use ouro_import::sample::from_program;
@@ -312,15 +312,7 @@ pub(crate) fn build_datasets(
     // Configs are built in a hidden sibling and moved in once all are there: built in
     // place, a kill left a dataset whose card listed the configs done so far, which
     // `load_dataset` read as whole.
-    let staging = out.with_file_name(format!(
-        ".{}.building",
-        out.file_name()
-            .map_or("dataset".into(), |n| n.to_string_lossy())
-    ));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging)
-            .with_context(|| format!("removing {}", staging.display()))?;
-    }
+    let staging = ouro_data::fsutil::staging_dir(out)?;
     let mut stats = StageStats::default();
     for &kind in kinds {
         let report = match kind {
@@ -336,33 +328,9 @@ pub(crate) fn build_datasets(
         }
     }
     if staging.exists() {
-        move_in(&staging, out)?;
+        ouro_data::fsutil::move_in(&staging, out)?;
     }
     Ok(stats)
-}
-
-/// Moves every entry of `from` into `to`, replacing what is there under the same name;
-/// the dataset card (README.md) goes last, so the configs it lists are in place first.
-fn move_in(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(from)
-        .with_context(|| format!("reading {}", from.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()
-        .with_context(|| format!("reading {}", from.display()))?;
-    entries.sort_by_key(|p| p.file_name().is_some_and(|n| n == "README.md"));
-    let _ = std::fs::remove_file(to.join("README.md"));
-    for entry in entries {
-        let target = to.join(entry.file_name().expect("a directory entry has a name"));
-        if target.is_dir() {
-            std::fs::remove_dir_all(&target)
-                .with_context(|| format!("removing {}", target.display()))?;
-        }
-        std::fs::rename(&entry, &target)
-            .with_context(|| format!("moving {} to {}", entry.display(), target.display()))?;
-    }
-    std::fs::remove_dir(from).with_context(|| format!("removing {}", from.display()))?;
-    Ok(())
 }
 
 pub(crate) fn lintseq_stage(
