@@ -121,12 +121,37 @@ pub fn weight(text: &str) -> Result<f32, String> {
 
 /// A stop sequence: an empty one matches at offset 0 and would empty every completion
 /// (as an unset `--stop "$STOP"` gives).
+/// A `--stop` sequence, with `\n`, `\t` and `\\` read as a newline, a tab and a
+/// backslash (a shell passes them as two characters), the same for every command.
 pub fn stop_sequence(text: &str) -> Result<String, String> {
     if text.is_empty() {
         Err("must not be empty (it would stop every completion before its first token)".into())
     } else {
-        Ok(text.to_string())
+        Ok(unescape(text))
     }
+}
+
+/// `\n`, `\t` and `\\` in a stop sequence given on the command line.
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('\\') => out.push('\\'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// A share or similarity in [0, 1].
@@ -144,5 +169,15 @@ pub fn probability_mass(text: &str) -> Result<f64, String> {
         Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
         Ok(_) => Err("must be in (0, 1]".into()),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod parser_tests {
+    #[test]
+    fn stop_sequences_read_escapes_alike_for_every_command() {
+        assert_eq!(super::stop_sequence("\\ndef ").unwrap(), "\ndef ");
+        assert_eq!(super::stop_sequence("a\\tb\\\\n").unwrap(), "a\tb\\n");
+        assert!(super::stop_sequence("").is_err());
     }
 }

@@ -147,9 +147,10 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 0.0, value_parser = super::unit_interval)]
     pub min_p: f64,
     /// Most tokens generated per sample.
-    #[arg(long, visible_alias = "max-new-tokens", default_value_t = 128)]
+    #[arg(long, visible_alias = "max-new-tokens", default_value_t = 128,
+          value_parser = super::at_least_one)]
     pub max_tokens: usize,
-    /// Stop sequence (repeatable).
+    /// Stop sequence (repeatable; `\n` is a newline).
     #[arg(long, value_parser = super::stop_sequence)]
     pub stop: Vec<String>,
     /// Seed of the first sample; sample i uses seed + i.

@@ -81,7 +81,8 @@ pub struct Args {
     #[arg(long, default_value_t = 0.0, value_parser = super::unit_interval)]
     pub min_p: f64,
     /// Most new tokens per sample; a sample that hits it has finish_reason `length`.
-    #[arg(long, visible_alias = "max-new-tokens", default_value_t = 512)]
+    #[arg(long, visible_alias = "max-new-tokens", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens: u32,
     /// Stop sequence (repeatable; `\n` is a newline).
     #[arg(long, value_parser = super::stop_sequence)]
@@ -231,7 +232,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         top_k: args.top_k,
         min_p: args.min_p,
         max_tokens: args.max_tokens,
-        stop: args.stop.iter().map(|s| unescape(s)).collect(),
+        stop: args.stop.clone(),
         seed: args.seed,
         cache_dir,
         // The global --no-progress and -q hide it.
@@ -285,27 +286,4 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// `\n`, `\t` and `\\` in a stop sequence given on the command line.
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('\\') => out.push('\\'),
-            Some(other) => {
-                out.push('\\');
-                out.push(other);
-            }
-            None => out.push('\\'),
-        }
-    }
-    out
 }
