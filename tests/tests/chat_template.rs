@@ -236,3 +236,57 @@ fn chat_sampling_prompts_with_the_checkpoints_template() {
         "{err}"
     );
 }
+
+#[test]
+fn prompts_past_the_models_context_are_refused_not_sampled() {
+    // Past the trained positions a sample is whatever RoPE extrapolation gives: `model
+    // generate` refuses, `sample` records a failed generation (as a server's 400 is).
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path());
+    let config = model.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    cfg["max_position_embeddings"] = 8.into();
+    std::fs::write(&config, cfg.to_string()).unwrap();
+    let long = "def add(a, b): return a + b if a > b else a - b";
+    let o = ouro(&[
+        "model",
+        "generate",
+        "--model",
+        &arg(&model),
+        "--prompt",
+        long,
+        "--max-tokens",
+        "4",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("pass the model's context of 8 positions"),
+        "{}",
+        stderr(&o)
+    );
+    let out = dir.path().join("samples");
+    ouro_ok(&[
+        "sample",
+        "--problems",
+        &arg(&dir.path().join("problems")),
+        "--model",
+        &arg(&model),
+        "--limit",
+        "1",
+        "--max-tokens",
+        "4",
+        "--out",
+        &arg(&out),
+    ]);
+    let samples: Vec<ouro_data::Sample> = ouro_data::shard::read_dir(&out).unwrap();
+    assert!(!samples.is_empty());
+    for s in samples {
+        assert!(
+            s.generation_error
+                .as_deref()
+                .is_some_and(|e| e.contains("context of 8 positions")),
+            "{s:?}"
+        );
+    }
+}

@@ -63,10 +63,39 @@ pub(crate) fn generate(
         })
         .collect();
     order.sort();
+    let mut out: Vec<Option<Raw>> = vec![None; jobs.len()];
+    // Past the positions the model was trained on, samples are whatever RoPE
+    // extrapolation gives: such a request fails, as a server answers it with a 400.
+    let context = ck.decoder.config().max_position_embeddings;
+    let max_tokens = opts.max_tokens as usize;
+    let (fits, past): (Vec<_>, Vec<_>) = order
+        .into_iter()
+        .partition(|&(len, _)| len + max_tokens <= context);
+    if let Some(&(len, i)) = past.first() {
+        tracing::warn!(
+            "{} samples not drawn: prompt and max_tokens pass the model's {context} positions              (the first, of {}: {len} prompt tokens + {max_tokens})",
+            past.len(),
+            jobs[i].problem.problem_id
+        );
+    }
+    for &(len, i) in &past {
+        out[i] = Some(Raw {
+            completion: String::new(),
+            finish_reason: Some("error".into()),
+            error: Some(format!(
+                "the prompt's {len} tokens and max_tokens {max_tokens} pass the model's context \
+                 of {context} positions"
+            )),
+            prompt_tokens: Some(len as u32),
+            completion_tokens: Some(0),
+            logprob: None,
+        });
+    }
+    let order = fits;
     let batch_size = batch_size.max(1);
     let generator = Generator::for_checkpoint(&ck, tok).with_max_batch(batch_size);
     let bar = ouro_data::progress::bar(jobs.len() as u64, opts.progress, "sample", "samples");
-    let mut out: Vec<Option<Raw>> = vec![None; jobs.len()];
+    bar.inc(past.len() as u64);
     for chunk in order.chunks(batch_size) {
         let batch: Vec<GenerationRequest> =
             chunk.iter().map(|&(_, i)| requests[i].clone()).collect();

@@ -83,5 +83,18 @@ pub fn generate_from_dir_on(
     if let Some(eos) = eos {
         g = g.with_eos(eos);
     }
+    // Past the trained positions samples are whatever RoPE extrapolation gives; a
+    // server refuses such a request, and so does this.
+    let context = ck.decoder.config().max_position_embeddings;
+    if let Some(r) = reqs.first() {
+        let len = g.prompt_ids(&r.prompt)?.len();
+        if len + params.max_tokens > context {
+            return Err(ModelError::InvalidArgument(format!(
+                "the prompt's {len} tokens and max_tokens {} pass the model's context of \
+                 {context} positions",
+                params.max_tokens
+            )));
+        }
+    }
     g.generate(&reqs)
 }
