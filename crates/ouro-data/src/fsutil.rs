@@ -266,3 +266,36 @@ pub fn content_digest(path: &Path) -> Result<String> {
     }
     Ok(h.finalize().to_hex()[..32].to_string())
 }
+
+#[cfg(test)]
+mod staging_tests {
+    #[test]
+    fn built_configs_replace_a_partial_dataset_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let (staging, out) = (d.path().join(".dataset.building"), d.path().join("dataset"));
+        let w = |p: std::path::PathBuf, text: &str| {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        // What a killed build left: one config and a card listing only it.
+        w(out.join("sft/old.parquet"), "old");
+        w(out.join("README.md"), "configs: sft");
+        w(out.join("_done/marker"), "kept");
+        w(staging.join("sft/new.parquet"), "new");
+        w(staging.join("dpo/new.parquet"), "new");
+        w(staging.join("README.md"), "configs: sft, dpo");
+        super::move_in(&staging, &out).unwrap();
+        assert!(!staging.exists());
+        let read = |p: &str| std::fs::read_to_string(out.join(p)).unwrap();
+        assert_eq!(read("README.md"), "configs: sft, dpo");
+        assert_eq!(
+            (read("sft/new.parquet"), read("dpo/new.parquet")),
+            ("new".into(), "new".into())
+        );
+        assert!(
+            !out.join("sft/old.parquet").exists(),
+            "a config is replaced whole"
+        );
+        assert_eq!(read("_done/marker"), "kept");
+    }
+}

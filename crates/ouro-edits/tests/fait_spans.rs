@@ -52,6 +52,24 @@ fn fixture() -> (Vec<Problem>, Vec<Sample>, Vec<Execution>) {
     (problems, samples, executions)
 }
 
+/// The three input shard directories under `dir`: problems, samples, executions.
+fn write_inputs(
+    dir: &std::path::Path,
+    problems: &[Problem],
+    samples: &[Sample],
+    executions: &[Execution],
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let (pd, sd, ed) = (
+        dir.join("problems"),
+        dir.join("samples"),
+        dir.join("executions"),
+    );
+    ouro_data::shard::write_records(pd.join("part-00000.parquet"), problems).unwrap();
+    ouro_data::shard::write_records(sd.join("part-00000.parquet"), samples).unwrap();
+    ouro_data::shard::write_records(ed.join("part-00000.parquet"), executions).unwrap();
+    (pd, sd, ed)
+}
+
 #[test]
 fn nearest_failing_sample_of_the_same_problem_is_the_contrast() {
     let (problems, samples, executions) = fixture();
@@ -136,15 +154,7 @@ fn threshold_excludes_dissimilar_failures() {
 fn run_reads_shards_and_writes_sft_and_dpo_configs() {
     let (problems, samples, executions) = fixture();
     let dir = tempfile::tempdir().unwrap();
-    let w = |name: &str| {
-        let d = dir.path().join(name);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    };
-    let (pd, sd, ed) = (w("problems"), w("samples"), w("executions"));
-    ouro_data::shard::write_records(pd.join("part-00000.parquet"), &problems).unwrap();
-    ouro_data::shard::write_records(sd.join("part-00000.parquet"), &samples).unwrap();
-    ouro_data::shard::write_records(ed.join("part-00000.parquet"), &executions).unwrap();
+    let (pd, sd, ed) = write_inputs(dir.path(), &problems, &samples, &executions);
     let out = dir.path().join("out");
     let stats = run(
         &ed,
@@ -195,16 +205,7 @@ fn a_program_judged_both_ways_is_no_contrast_and_one_row() {
 fn samples_of_another_problem_set_are_refused() {
     let (_, samples, executions) = fixture();
     let dir = tempfile::tempdir().unwrap();
-    let w = |name: &str| {
-        let d = dir.path().join(name);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    };
-    let (pd, sd, ed) = (w("problems"), w("samples"), w("executions"));
-    ouro_data::shard::write_records(pd.join("part-00000.parquet"), &[problem("elsewhere")])
-        .unwrap();
-    ouro_data::shard::write_records(sd.join("part-00000.parquet"), &samples).unwrap();
-    ouro_data::shard::write_records(ed.join("part-00000.parquet"), &executions).unwrap();
+    let (pd, sd, ed) = write_inputs(dir.path(), &[problem("elsewhere")], &samples, &executions);
     let out = dir.path().join("out");
     let e = run(&ed, &sd, &pd, &out, &FaitOptions::default()).unwrap_err();
     assert!(e.to_string().contains("none of the 5 samples"), "{e}");
