@@ -49,7 +49,7 @@ impl Checkpoint {
             .generation_config
             .as_ref()
             .and_then(|g| g.get("eos_token_id"))
-            .map(|e| crate::config::token_ids(e))
+            .map(crate::config::token_ids)
             .unwrap_or_default();
         for id in listed {
             if !ids.contains(&id) {

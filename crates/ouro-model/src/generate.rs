@@ -286,7 +286,7 @@ impl<'a> Generator<'a> {
     }
 
     fn decode_after(&self, context: &[u32], ids: &[u32]) -> Result<String> {
-        decode_after(&self.tokenizer, &self.eos, context, ids)
+        decode_after(self.tokenizer, &self.eos, context, ids)
     }
 
     /// A prompt's token ids; an empty prompt starts from the BOS token.
