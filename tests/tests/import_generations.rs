@@ -443,3 +443,32 @@ fn id_less_tools_match_problems_by_the_prompt_their_text_holds() {
         &["gens.jsonl:1:", "field 'input'", "neither is nor contains"],
     );
 }
+
+#[test]
+fn a_failed_request_takes_its_own_problems_number_of_choices() {
+    // HumanEval/0's requests asked for 2 choices, HumanEval/1's for 1: a failed
+    // HumanEval/1#1 is sample 1 of its problem, not 2.
+    let two = r#"{"custom_id": "HumanEval/0#0", "response": {"status_code": 200, "body": {"model": "m", "choices": [{"text": "    return a + b"}, {"text": "    return a - b"}]}}}"#;
+    let one = |k: u32| {
+        format!(
+            r#"{{"custom_id": "HumanEval/1#{k}", "response": {{"status_code": 200, "body": {{"model": "m", "choices": [{{"text": "    return [2 * x for x in xs]"}}]}}}}}}"#
+        )
+    };
+    let failed = r#"{"custom_id": "HumanEval/1#1", "response": null, "error": {"code": "batch_expired", "message": "expired"}}"#;
+    let s = good_generations(
+        &format!("{two}\n{}\n{failed}\n{}\n", one(0), one(2)),
+        "openai-batch",
+        &[],
+    );
+    let placed: Vec<(String, u32)> = s.iter().map(|s| (s.problem_id.clone(), s.index)).collect();
+    assert_eq!(
+        placed,
+        [
+            ("HumanEval/0".to_string(), 0),
+            ("HumanEval/0".to_string(), 1),
+            ("HumanEval/1".to_string(), 0),
+            ("HumanEval/1".to_string(), 1),
+            ("HumanEval/1".to_string(), 2),
+        ]
+    );
+}

@@ -174,7 +174,11 @@ pub fn move_in(from: &Path, to: &Path) -> Result<()> {
         .collect::<std::io::Result<_>>()
         .map_err(|e| DataError::io(from, e))?;
     entries.sort_by_key(|p| p.file_name().is_some_and(|n| n == "README.md"));
-    let _ = fs::remove_file(to.join("README.md"));
+    // A card coming in replaces the old one last; without one (a LintSeq config
+    // written into a built dataset) the dataset keeps its own.
+    if entries.last().is_some_and(|p| p.ends_with("README.md")) {
+        let _ = fs::remove_file(to.join("README.md"));
+    }
     for entry in entries {
         let target = to.join(entry.file_name().expect("a directory entry has a name"));
         if target.is_dir() {

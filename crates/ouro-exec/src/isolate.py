@@ -83,16 +83,29 @@ def encode_plain(x, bases=False):
 _TYPE_MRO = type.__dict__["__mro__"].__get__
 _TYPE_DICT = type.__dict__["__dict__"].__get__
 _TYPE_FLAGS = type.__dict__["__flags__"].__get__
+_TYPE_MODULE = type.__dict__["__module__"].__get__
+_TYPE_NAME = type.__dict__["__name__"].__get__
 _IMMUTABLE_TYPE = 1 << 8
 _ABSENT = object()
+# C types whose __bool__/__len__ reads the object's own data. Others may forward the
+# call to an object the sample made (types.MappingProxyType, weakref.proxy).
+_TRUTH_TYPES = frozenset([
+    ("re", "Match"), ("re", "Pattern"), ("decimal", "Decimal"), ("collections", "deque"),
+    ("array", "array"), ("builtins", "range"), ("builtins", "bytearray"),
+    ("builtins", "dict_keys"), ("builtins", "dict_values"), ("builtins", "dict_items"),
+    ("builtins", "list"), ("builtins", "tuple"), ("builtins", "dict"), ("builtins", "set"),
+    ("builtins", "frozenset"), ("builtins", "str"), ("builtins", "bytes"),
+    ("builtins", "int"), ("builtins", "float"), ("builtins", "bool"),
+])
 
 
 def structural_truth(v):
     """bool(v) for a value that is not plain data (a re.Match, a Decimal), or None
     where sample code could decide it. Python takes the first __bool__ in the real
     MRO, else the first __len__, else True; that method is called only when its
-    class is immutable (a C type: no sample can replace it), so an object's own
-    __bool__ never answers a truth check."""
+    class is immutable (a C type: no sample can replace it) and reads the object's
+    own data (not a proxy's target), so an object's own __bool__ never answers a
+    truth check."""
     try:
         mro = _TYPE_MRO(type(v))
         for name in ("__bool__", "__len__"):
@@ -101,6 +114,8 @@ def structural_truth(v):
                 if slot is _ABSENT:
                     continue
                 if not _TYPE_FLAGS(cls) & _IMMUTABLE_TYPE:
+                    return None
+                if (_TYPE_MODULE(cls), _TYPE_NAME(cls)) not in _TRUTH_TYPES:
                     return None
                 r = slot(v)
                 if type(r) is bool:

@@ -244,4 +244,12 @@ def f(s):\n    return Empty([1]) if s in ('x', '0') else Yes()\n";
         "a sample's own __bool__/__len__ never decides; `is not None` needs neither: {r:?}"
     );
     assert_eq!(r.error_kind.as_deref(), Some("not_plain_data"), "{r:?}");
+    // C types that forward truth to an object the sample made are no way round it.
+    let proxied = "import types, weakref\nclass Yes:\n    def __len__(self):\n        return 1\n    def __bool__(self):\n        return True\n    def __getitem__(self, k):\n        raise KeyError(k)\n    def __iter__(self):\n        return iter(())\nKEEP = Yes()\ndef f(s):\n    if s in ('x', '0'):\n        return types.MappingProxyType({})\n    return types.MappingProxyType(KEEP) if s == 'ab' else weakref.proxy(KEEP)\n";
+    let r = run_one(&exec, &problem, proxied);
+    assert_eq!(
+        r.tests_passed,
+        vec![false, false, true, false, false],
+        "proxies never answer a truth check: {r:?}"
+    );
 }

@@ -138,13 +138,26 @@ pub fn import_generations(
         parsed.push((line, raws));
     }
     // A failed request has no choices to count: it stands at the first of the n
-    // places its request would have filled, n read off the file's answered requests.
-    let answered_choices = parsed
-        .iter()
-        .filter(|(_, raws)| raws.iter().all(|r| r.generation.error.is_none()))
-        .map(|(_, raws)| raws.len() as u32)
-        .max()
-        .unwrap_or(1);
+    // places its request would have filled, n read off its problem's answered
+    // requests (or, where none was answered, the file's).
+    let mut answered_choices: HashMap<String, u32> = HashMap::new();
+    let mut file_choices = 1;
+    for (line, raws) in &parsed {
+        let Some(first) = raws
+            .first()
+            .filter(|_| raws.iter().all(|r| r.generation.error.is_none()))
+        else {
+            continue;
+        };
+        let f = Fields::new(path, line);
+        let (problem_id, _) =
+            opts.ids
+                .resolve(&first.request_id, &known, &f, id_field_name(opts, &f))?;
+        let n = raws.len() as u32;
+        let most = answered_choices.entry(problem_id).or_insert(0);
+        *most = (*most).max(n);
+        file_choices = file_choices.max(n);
+    }
     let mut next_index: HashMap<String, u32> = HashMap::new();
     let mut samples = Vec::with_capacity(lines.len());
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -171,7 +184,12 @@ pub fn import_generations(
         // k*n .. k*n+n-1: `P#0` and `P#1` of two choices each are 0, 1 and 2, 3.
         let failed = raws.len() == 1 && raws[0].generation.error.is_some();
         let choices = if failed {
+            let field = id_field_name(opts, &f);
+            let (problem_id, _) = opts.ids.resolve(&raws[0].request_id, &known, &f, field)?;
             answered_choices
+                .get(&problem_id)
+                .copied()
+                .unwrap_or(file_choices)
         } else {
             raws.len() as u32
         };

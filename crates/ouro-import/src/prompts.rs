@@ -23,24 +23,24 @@ pub(crate) enum PromptMatch {
 }
 
 pub(crate) struct PromptIndex<'a> {
-    /// Trimmed prompt text → the ids of the problems with that prompt.
-    by_text: HashMap<&'a str, Vec<&'a str>>,
+    /// Normalised prompt text ([`normalise`]) → the ids of the problems with that prompt.
+    by_text: HashMap<String, Vec<&'a str>>,
     /// The distinct non-empty prompt texts, for the containment search.
-    texts: Vec<&'a str>,
+    texts: Vec<String>,
     /// Built on the first text that matches no prompt exactly.
     searcher: OnceLock<Option<AhoCorasick>>,
 }
 
 impl<'a> PromptIndex<'a> {
     pub(crate) fn new(problems: &'a [Problem]) -> Self {
-        let mut by_text: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut by_text: HashMap<String, Vec<&str>> = HashMap::new();
         for p in problems {
-            let text = p.prompt.trim();
+            let text = normalise(&p.prompt);
             if !text.is_empty() {
                 by_text.entry(text).or_default().push(&p.problem_id);
             }
         }
-        let mut texts: Vec<&str> = by_text.keys().copied().collect();
+        let mut texts: Vec<String> = by_text.keys().cloned().collect();
         texts.sort_unstable();
         PromptIndex {
             by_text,
@@ -63,7 +63,8 @@ impl<'a> PromptIndex<'a> {
 
     /// The problem whose prompt `recorded` is, or contains.
     pub(crate) fn find(&self, recorded: &str) -> PromptMatch {
-        let recorded = recorded.trim();
+        let recorded = normalise(recorded);
+        let recorded = recorded.as_str();
         if let found @ (PromptMatch::One(_) | PromptMatch::Ambiguous(_)) = self.ids(recorded) {
             return found;
         }
@@ -75,7 +76,7 @@ impl<'a> PromptIndex<'a> {
         };
         let mut contained: Vec<&str> = searcher
             .find_overlapping_iter(recorded)
-            .map(|m| self.texts[m.pattern().as_usize()])
+            .map(|m| self.texts[m.pattern().as_usize()].as_str())
             .collect();
         contained.sort_unstable();
         contained.dedup();
@@ -92,13 +93,20 @@ impl<'a> PromptIndex<'a> {
             many => {
                 let mut ids: Vec<String> = many
                     .iter()
-                    .flat_map(|t| self.by_text[t].iter().map(|s| s.to_string()))
+                    .flat_map(|t| self.by_text[*t].iter().map(|s| s.to_string()))
                     .collect();
                 ids.sort();
                 PromptMatch::Ambiguous(ids)
             }
         }
     }
+}
+
+/// Prompt text as compared: CRLF line ends as LF (a tool on Windows, or a template
+/// that writes them, would otherwise miss the whole prompt and find a shorter one
+/// inside it), and no surrounding whitespace.
+fn normalise(text: &str) -> String {
+    text.replace("\r\n", "\n").trim().to_string()
 }
 
 #[cfg(test)]
@@ -163,5 +171,7 @@ mod tests {
             Err(vec!["A".into(), "B".into(), "B2".into()])
         );
         assert_eq!(found(&index, "something else"), Err(vec![]));
+        // C's prompt with CRLF line ends is still C's, not A's (which it contains).
+        assert_eq!(found(&index, &longer.replace('\n', "\r\n")), Ok("C".into()));
     }
 }
