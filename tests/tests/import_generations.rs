@@ -472,3 +472,28 @@ fn a_failed_request_takes_its_own_problems_number_of_choices() {
         ]
     );
 }
+
+#[test]
+fn refusals_and_tool_calls_are_kept_as_the_completion() {
+    let line = |id: &str, message: &str| {
+        format!(
+            r#"{{"custom_id": "{id}", "response": {{"status_code": 200, "body": {{"model": "m", "choices": [{{"message": {message}, "finish_reason": "stop"}}]}}}}}}"#
+        )
+    };
+    let refusal = line(
+        "HumanEval/0#0",
+        r#"{"role": "assistant", "content": null, "refusal": "I cannot help with that."}"#,
+    );
+    let tool = line(
+        "HumanEval/0#1",
+        r#"{"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "run", "arguments": "{\"code\": \"x\"}"}}]}"#,
+    );
+    let s = good_generations(&format!("{refusal}\n{tool}\n"), "openai-batch", &[]);
+    assert_eq!(s[0].completion, "I cannot help with that.");
+    assert!(
+        s[1].completion.contains("\"name\":\"run\""),
+        "{:?}",
+        s[1].completion
+    );
+    assert!(s.iter().all(|s| s.code.is_none()));
+}

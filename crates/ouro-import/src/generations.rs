@@ -356,6 +356,18 @@ fn choice_text(f: &Fields, choice: &Value, field: &str) -> Result<String> {
                 ))
             }
         };
+        // An answer with no content is kept as what it is instead: a refusal's text, or
+        // the tool calls as JSON (a program passed as a tool argument is no program
+        // ouro runs, but the data is not lost, and extraction says why there is none).
+        let content = if content.is_empty() {
+            match (message.get("refusal"), message.get("tool_calls")) {
+                (Some(Value::String(r)), _) => r.clone(),
+                (_, Some(calls @ Value::Array(list))) if !list.is_empty() => calls.to_string(),
+                _ => content,
+            }
+        } else {
+            content
+        };
         let reasoning = ["reasoning_content", "reasoning"]
             .iter()
             .find_map(|k| message.get(*k).and_then(Value::as_str))
