@@ -14,7 +14,7 @@
 //! spans and is counted. Output: `sft` rows for passing samples with spans and
 //! `dpo` rows (`pair_kind = correctness`) with spans on both sides.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use ouro_data::shard::read_dir;
@@ -405,12 +405,21 @@ pub fn build(
     }
     let mut by_problem: HashMap<&str, (Vec<&Sample>, Vec<&Sample>)> = HashMap::new();
     let mut decontaminated = 0u64;
+    // A problem's prompt is checked once, not once per sample of it.
+    let excluded_problems: HashSet<&str> = match &options.exclude {
+        Some(x) => samples
+            .iter()
+            .map(|s| s.problem_id.as_str())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .filter(|id| prompts.get(id).is_some_and(|p| x.rejects(p)))
+            .collect(),
+        None => HashSet::new(),
+    };
     let contaminated = |s: &Sample| {
         options.exclude.as_ref().is_some_and(|x| {
-            x.rejects(s.code.as_deref().unwrap_or_default())
-                || prompts
-                    .get(s.problem_id.as_str())
-                    .is_some_and(|p| x.rejects(p))
+            excluded_problems.contains(s.problem_id.as_str())
+                || x.rejects(s.code.as_deref().unwrap_or_default())
         })
     };
     for s in samples.iter().filter(|s| s.code.is_some()) {
@@ -444,7 +453,7 @@ pub fn build(
     for (pass, fail) in by_problem.values() {
         stats.passing_samples += pass.len() as u64;
         stats.failing_samples += fail.len() as u64;
-        let mut programs = std::collections::HashSet::new();
+        let mut programs = HashSet::new();
         for p in pass.iter() {
             if programs.insert(p.code.as_deref()) {
                 work.push((p, fail.as_slice()));

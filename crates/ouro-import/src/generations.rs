@@ -135,26 +135,23 @@ pub fn import_generations(
             GenerationFormat::Openrlhf => vec![openrlhf_line(&f, &opts.id_field, &by_prompt)?],
             GenerationFormat::Jsonl | GenerationFormat::HumanEval => vec![plain_line(&f, opts)?],
         };
-        parsed.push((line, raws));
+        // A line's choices share its request id: resolved once, here.
+        let (problem_id, id_index) =
+            opts.ids
+                .resolve(&raws[0].request_id, &known, &f, id_field_name(opts, &f))?;
+        parsed.push((line, raws, problem_id, id_index));
     }
     // A failed request has no choices to count: it stands at the first of the n
     // places its request would have filled, n read off its problem's answered
     // requests (or, where none was answered, the file's).
     let mut answered_choices: HashMap<String, u32> = HashMap::new();
     let mut file_choices = 1;
-    for (line, raws) in &parsed {
-        let Some(first) = raws
-            .first()
-            .filter(|_| raws.iter().all(|r| r.generation.error.is_none()))
-        else {
+    for (_, raws, problem_id, _) in &parsed {
+        if raws.iter().any(|r| r.generation.error.is_some()) {
             continue;
-        };
-        let f = Fields::new(path, line);
-        let (problem_id, _) =
-            opts.ids
-                .resolve(&first.request_id, &known, &f, id_field_name(opts, &f))?;
+        }
         let n = raws.len() as u32;
-        let most = answered_choices.entry(problem_id).or_insert(0);
+        let most = answered_choices.entry(problem_id.clone()).or_insert(0);
         *most = (*most).max(n);
         file_choices = file_choices.max(n);
     }
@@ -162,7 +159,7 @@ pub fn import_generations(
     let mut samples = Vec::with_capacity(lines.len());
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut requests: HashMap<String, usize> = HashMap::new();
-    for (line, raws) in parsed {
+    for (line, raws, problem_id, id_index) in parsed {
         let f = Fields::new(path, line);
         if batch {
             // A batch's custom_ids are unique: one seen twice is the same request read
@@ -184,8 +181,6 @@ pub fn import_generations(
         // k*n .. k*n+n-1: `P#0` and `P#1` of two choices each are 0, 1 and 2, 3.
         let failed = raws.len() == 1 && raws[0].generation.error.is_some();
         let choices = if failed {
-            let field = id_field_name(opts, &f);
-            let (problem_id, _) = opts.ids.resolve(&raws[0].request_id, &known, &f, field)?;
             answered_choices
                 .get(&problem_id)
                 .copied()
@@ -193,9 +188,8 @@ pub fn import_generations(
         } else {
             raws.len() as u32
         };
+        let field = id_field_name(opts, &f);
         for raw in raws {
-            let field = id_field_name(opts, &f);
-            let (problem_id, id_index) = opts.ids.resolve(&raw.request_id, &known, &f, field)?;
             let problem = by_id.get(problem_id.as_str()).ok_or_else(|| {
                 f.error(
                     field,

@@ -356,35 +356,38 @@ impl<'a> Generator<'a> {
     }
 }
 
-/// The text of `ids`, end-of-sequence tokens and special tokens left out.
-fn decode_text(tokenizer: &Tokenizer, eos: &[u32], ids: &[u32]) -> Result<String> {
-    let ids: Vec<u32> = ids.iter().copied().filter(|i| !eos.contains(i)).collect();
-    tokenizer
-        .decode(&ids, true)
-        .map_err(|e| ModelError::Tokenize(e.to_string()))
-}
-
-/// The text of a completion's `ids` as it reads after the prompt whose last tokens are
-/// `context`: decoded together, less the context's own text, as transformers' pipelines
-/// and vLLM's detokenizer give it. Decoded alone, a SentencePiece decoder (Llama 2,
-/// CodeLlama, TinyLlama) strips the completion's first space, and an indented body
-/// comes out as an IndentationError.
+/// A completion's text, end-of-sequence tokens left out, as [`text_after`] its prompt.
 fn decode_after(
     tokenizer: &Tokenizer,
     eos: &[u32],
     context: &[u32],
     ids: &[u32],
 ) -> Result<String> {
+    let ids: Vec<u32> = ids.iter().copied().filter(|i| !eos.contains(i)).collect();
+    text_after(tokenizer, context, &ids, true).map_err(|e| ModelError::Tokenize(e.to_string()))
+}
+
+/// The text of `ids` as it reads after `context` (a prompt's last tokens): decoded
+/// together, less the context's own text, as transformers' pipelines and vLLM's
+/// detokenizer give it. Decoded alone, a SentencePiece decoder (Llama 2, CodeLlama,
+/// TinyLlama) strips the first space, and an indented body comes out as an
+/// IndentationError.
+pub fn text_after(
+    tokenizer: &Tokenizer,
+    context: &[u32],
+    ids: &[u32],
+    skip_special: bool,
+) -> tokenizers::Result<String> {
     if context.is_empty() {
-        return decode_text(tokenizer, eos, ids);
+        return tokenizer.decode(ids, skip_special);
     }
-    let head = decode_text(tokenizer, eos, context)?;
-    let whole = decode_text(tokenizer, eos, &[context, ids].concat())?;
+    let head = tokenizer.decode(context, skip_special)?;
+    let whole = tokenizer.decode(&[context, ids].concat(), skip_special)?;
     // A context that ends inside a character, or a decoder that rewrites across the
-    // seam, has no clean cut: the completion alone is the better answer there.
+    // seam, has no clean cut: the text alone is the better answer there.
     match whole.strip_prefix(head.as_str()) {
         Some(rest) if !head.ends_with('\u{FFFD}') => Ok(rest.to_string()),
-        _ => decode_text(tokenizer, eos, ids),
+        _ => tokenizer.decode(ids, skip_special),
     }
 }
 

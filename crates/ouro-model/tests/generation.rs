@@ -376,9 +376,7 @@ fn the_first_token_sampled_from_scoring_logits_is_the_one_a_prefill_gives() {
                 r.params.temperature = 0.0;
             }
             let events = Tokens::default();
-            let got = g
-                .sample_first((7, r.clone()), ids.len(), next, &events)
-                .unwrap();
+            let got = g.sample_first((7, r.clone()), ids, next, &events).unwrap();
             let want = g.generate(std::slice::from_ref(&r)).unwrap().remove(0);
             let at = format!("prompt {i}, seed {seed}");
             assert_eq!(got.token_ids, want.token_ids, "{at}");
@@ -404,7 +402,7 @@ fn the_first_token_sampled_from_scoring_logits_is_the_one_a_prefill_gives() {
     let mut two = req("def f", 1, 2);
     two.top_logprobs = 0;
     let err = g
-        .sample_first((0, two), both[1].0 .0.len(), &both[1].1, &Tokens::default())
+        .sample_first((0, two), &both[1].0 .0, &both[1].1, &Tokens::default())
         .unwrap_err();
     assert!(err.to_string().contains("one token"), "{err}");
 }

@@ -425,11 +425,11 @@ impl Generator<'_> {
     /// forward already gave ([`Generator::prompts_logprobs_and_next`]), as a session
     /// would sample it after its prefill: the same seeded draw, sink events and stop
     /// checks, without a forward. Only for `max_tokens` 1 (nothing is cached to go on
-    /// from); `prompt_tokens` is the prompt's length in tokens.
+    /// from); `prompt` is the prompt's token ids, as the scoring forward read them.
     pub fn sample_first(
         &self,
         (key, request): (usize, GenerationRequest),
-        prompt_tokens: usize,
+        prompt: &[u32],
         logits: &[f32],
         sink: &dyn TokenSink,
     ) -> Result<Generation> {
@@ -439,10 +439,7 @@ impl Generator<'_> {
                 request.params.max_tokens
             )));
         }
-        let prompt = self.prompt_ids(&request.prompt)?;
-        let mut a = Active::new(key, request, &prompt);
-        a.next_pos = prompt_tokens as u32;
-        a.prompt_tokens = prompt_tokens;
+        let mut a = Active::new(key, request, prompt);
         let (reason, text) = self
             .sample_next(&mut a, logits, sink)?
             .expect("max_tokens 1 finishes at its first token");

@@ -28,7 +28,6 @@ pub(super) struct Detok<'t> {
     /// Tokens before the first, decoded with it but not part of the text (a prompt's
     /// tail: a SentencePiece decoder strips the first space of text decoded alone).
     context: Vec<u32>,
-    context_text: String,
     ids: Vec<u32>,
     text: String,
     /// Tokens the stream has taken without giving text back.
@@ -51,7 +50,6 @@ impl<'t> Detok<'t> {
             skip_special,
             stream: primed.then_some(stream),
             context: context.to_vec(),
-            context_text: tok.decode(context, skip_special).unwrap_or_default(),
             ids: Vec::new(),
             text: String::new(),
             held: 0,
@@ -92,13 +90,9 @@ impl<'t> Detok<'t> {
     /// U+FFFD of a last character still to come, but with those of bytes that will
     /// never make one (more than 3 at the end).
     fn whole(&self) -> String {
-        let decode = |ids: &[u32]| self.tok.decode(ids, self.skip_special).unwrap_or_default();
-        let text = match decode(&[&self.context[..], &self.ids[..]].concat())
-            .strip_prefix(self.context_text.as_str())
-        {
-            Some(rest) if !self.context_text.ends_with('\u{FFFD}') => rest.to_string(),
-            _ => decode(&self.ids),
-        };
+        let text =
+            ouro_model::generate::text_after(self.tok, &self.context, &self.ids, self.skip_special)
+                .unwrap_or_default();
         let bare = text.trim_end_matches('\u{FFFD}');
         let held = (text.len() - bare.len()) / '\u{FFFD}'.len_utf8();
         if held <= 3 {

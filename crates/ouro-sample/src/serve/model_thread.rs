@@ -354,9 +354,9 @@ impl Book {
             .zip(choices)
             .map(|((key, request), &c)| {
                 let prompt = s.which[c];
-                let tokens = s.scored[prompt].0.len();
+                let ids = &s.scored[prompt].0;
                 let g =
-                    generator.sample_first((key, request), tokens, &next[prompt - start], &sink)?;
+                    generator.sample_first((key, request), ids, &next[prompt - start], &sink)?;
                 Ok((key, g))
             })
             .collect();
