@@ -43,6 +43,47 @@ fn execute_names_the_first_missing_input() {
 }
 
 #[test]
+fn build_fait_and_lintseq_into_an_input_directory_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let problems = ouro_e2e::humaneval_mini_problems(&dir.path().join("problems"));
+    let samples =
+        ouro_e2e::humaneval0_samples(dir.path(), &problems, "samples", "    return a + b\n");
+    let executions = dir.path().join("executions");
+    ouro_e2e::execute_ok(&arg(&problems), &arg(&samples), &arg(&executions));
+    let executions_arg = arg(&executions);
+    let (problems_arg, samples_arg) = (arg(&problems), arg(&samples));
+    let inputs = [
+        "--problems",
+        &problems_arg,
+        "--samples",
+        &samples_arg,
+        "--executions",
+        &executions_arg,
+    ];
+    for (input, what) in [(&samples, "samples"), (&executions, "executions")] {
+        let before = ouro_e2e::files_under(input);
+        let out = arg(input);
+        for command in [&["build", "sft"][..], &["build", "dpo"], &["fait"]] {
+            let mut args = command.to_vec();
+            args.extend(inputs);
+            args.extend(["--out", &out]);
+            let err = failed(&args);
+            assert!(
+                err.contains(&format!("the output directory is the {what} input")),
+                "{err}"
+            );
+        }
+        let mut lintseq = vec!["lintseq", "--input", &out, "--out", &out];
+        if what == "samples" {
+            lintseq.extend(["--executions", &executions_arg]);
+        }
+        let err = failed(&lintseq);
+        assert!(err.contains("the output directory is the"), "{err}");
+        assert_eq!(ouro_e2e::files_under(input), before, "{what}");
+    }
+}
+
+#[test]
 fn execute_into_its_own_samples_directory_is_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let problems = ouro_e2e::humaneval_mini_problems(&dir.path().join("problems"));
@@ -61,7 +102,7 @@ fn execute_into_its_own_samples_directory_is_refused_before_anything_is_written(
         &arg(&out),
     ]);
     assert!(
-        err.contains("is the samples directory; executions need one of their own"),
+        err.contains("the output directory is the samples input"),
         "{err}"
     );
     assert_eq!(ouro_e2e::files_under(&samples), before);

@@ -210,6 +210,22 @@ pub fn is_within(inner: &Path, outer: &Path) -> bool {
     inner == outer || (outer.is_dir() && inner.starts_with(&outer))
 }
 
+/// Refuses an output directory that is one of a stage's inputs: shards or configs
+/// written there would mix with what it reads (and a later run would read them
+/// back). `inputs` pairs each input with what it is ("samples", "executions").
+pub fn check_output_apart(out: &Path, inputs: &[(&Path, &str)]) -> Result<()> {
+    let out_at = resolved(out);
+    match inputs.iter().find(|(input, _)| resolved(input) == out_at) {
+        Some((_, what)) => Err(DataError::invalid(
+            out,
+            format!(
+                "the output directory is the {what} input; give the output a directory of its own"
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Removes temp files that a killed process left in `dir`. Returns how many.
 pub fn remove_stale_temp_files(dir: impl AsRef<Path>) -> Result<usize> {
     let dir = dir.as_ref();

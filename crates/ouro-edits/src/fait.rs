@@ -212,7 +212,22 @@ pub fn weight_spans(
 /// program that is the prompt plus a body-only completion), if the code, or its
 /// part after `prompt`, occurs in the completion's answer (after any `</think>`:
 /// a draft in the reasoning is not what was executed).
+///
+/// Extraction ends every program in one `\n` after trimming its end, so a
+/// completion whose last line ends in spaces, or that stops without a newline,
+/// holds the program only up to that trim; spans never cover the trimmed
+/// whitespace (a line's span stops before its newline), so the trimmed match
+/// places them all.
 fn find_code(completion: &str, code: &str, prompt: &str) -> Option<i64> {
+    find_exact(completion, code, prompt).or_else(|| {
+        let trimmed = code.trim_end();
+        (trimmed.len() < code.len())
+            .then(|| find_exact(completion, trimmed, prompt))
+            .flatten()
+    })
+}
+
+fn find_exact(completion: &str, code: &str, prompt: &str) -> Option<i64> {
     let start = ouro_python::extract::answer_start(completion);
     let chars_before = |b: usize| completion[..start + b].chars().count() as i64;
     let answer = &completion[start..];
@@ -529,6 +544,14 @@ pub fn run(
     out: &Path,
     options: &FaitOptions,
 ) -> Result<FaitStats, EditsError> {
+    ouro_data::fsutil::check_output_apart(
+        out,
+        &[
+            (executions, "executions"),
+            (samples, "samples"),
+            (problems, "problems"),
+        ],
+    )?;
     let executions_path = executions;
     let executions: Vec<Execution> = read_dir(executions_path)?;
     let samples_path = samples;

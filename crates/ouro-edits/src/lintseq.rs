@@ -408,6 +408,10 @@ fn count_diff_lines(completion: &str) -> u64 {
 /// (`out/lintseq/train-*.parquet`) and `out/lintseq_report.json`.
 pub fn run(input: &Path, out: &Path, options: &LintseqOptions) -> Result<LintseqStats, EditsError> {
     let input = &shard_dir(input)?;
+    let mut inputs = vec![(input.as_path(), "input")];
+    inputs.extend(options.problems.as_deref().map(|p| (p, "problems")));
+    inputs.extend(options.executions.as_deref().map(|p| (p, "executions")));
+    ouro_data::fsutil::check_output_apart(out, &inputs)?;
     let kind = match options.kind {
         Some(k) => k,
         None => detect_kind(input)?,

@@ -54,14 +54,10 @@ pub fn execute(
     opts: &ExecOptions,
 ) -> Result<ExecStats, ExecError> {
     let t0 = Instant::now();
-    for (input, what) in [(samples_dir, "samples"), (problems_dir, "problems")] {
-        if ouro_data::fsutil::resolved(out_dir) == ouro_data::fsutil::resolved(input) {
-            return Err(ExecError::Invalid(format!(
-                "the output directory {} is the {what} directory; executions need one of their own",
-                out_dir.display()
-            )));
-        }
-    }
+    ouro_data::fsutil::check_output_apart(
+        out_dir,
+        &[(samples_dir, "samples"), (problems_dir, "problems")],
+    )?;
     let problems: HashMap<String, Arc<Problem>> = read_path::<Problem>(problems_dir)?
         .into_iter()
         .map(|p| (p.problem_id.clone(), Arc::new(p)))

@@ -48,7 +48,8 @@ pub struct Loaded {
 }
 
 /// Reads all input shards.
-pub fn load_inputs(inputs: &BuildInputs) -> Result<Loaded> {
+pub fn load_inputs(inputs: &BuildInputs, out_dir: &Path) -> Result<Loaded> {
+    ouro_data::fsutil::check_output_apart(out_dir, &inputs.named_paths())?;
     let problems: Vec<Problem> = read_path(&inputs.problems)?;
     let mut samples: Vec<Sample> = read_path(&inputs.samples)?;
     for more in &inputs.more_samples {
@@ -316,7 +317,7 @@ impl<'a> Build<'a> {
 /// Builds the `sft` config.
 pub fn build_sft(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<BuildReport> {
     let build = Build::start(inputs, o, out_dir);
-    let loaded = load_inputs(inputs)?;
+    let loaded = load_inputs(inputs, out_dir)?;
     let (pools, mut pst) = pools_from(&loaded, o)?;
     let mut st = SftStats::default();
     let fit = fitting(&pools, o.completion_format, &mut pst);
@@ -328,7 +329,7 @@ pub fn build_sft(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Resu
 /// Builds the `dpo` config.
 pub fn build_dpo(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<BuildReport> {
     let build = Build::start(inputs, o, out_dir);
-    let loaded = load_inputs(inputs)?;
+    let loaded = load_inputs(inputs, out_dir)?;
     let (pools, mut pst) = pools_from(&loaded, o)?;
     pst.warn_about_pairs();
     let fit = fitting(&pools, o.completion_format, &mut pst);
@@ -390,7 +391,7 @@ fn add_pair_stats(a: &mut PairStats, b: &PairStats) {
 /// Builds the `repair` config.
 pub fn build_repair(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<BuildReport> {
     let build = Build::start(inputs, o, out_dir);
-    let loaded = load_inputs(inputs)?;
+    let loaded = load_inputs(inputs, out_dir)?;
     let (pools, mut pst) = pools_from(&loaded, o)?;
     pst.warn_about_pairs();
     let mut st = RepairStats::default();
@@ -407,7 +408,7 @@ pub fn build_repair(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> R
 /// Execute them (filter suite) and pass them to `build dpo` together with
 /// the original samples: only mutants that fail become rejected sides.
 pub fn build_mutants(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<usize> {
-    let loaded = load_inputs(inputs)?;
+    let loaded = load_inputs(inputs, out_dir)?;
     let (pools, _) = pools_from(&loaded, o)?;
     let samples = mutant_samples(&pools, &o.pairs);
     std::fs::create_dir_all(out_dir).map_err(|e| DataError::io(out_dir, e))?;

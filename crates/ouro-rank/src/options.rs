@@ -44,6 +44,35 @@ pub struct BuildInputs {
     pub ranking_suite: ouro_data::Suite,
 }
 
+impl BuildInputs {
+    /// Every shard directory the build reads, with what it is (for errors).
+    pub fn named_paths(&self) -> Vec<(&std::path::Path, &'static str)> {
+        let mut paths = vec![
+            (self.problems.as_path(), "problems"),
+            (self.samples.as_path(), "samples"),
+            (self.executions.as_path(), "executions"),
+        ];
+        paths.extend(self.more_samples.iter().map(|p| (p.as_path(), "samples")));
+        paths.extend(
+            self.more_executions
+                .iter()
+                .map(|p| (p.as_path(), "executions")),
+        );
+        paths.extend(
+            self.eval_problems
+                .iter()
+                .map(|p| (p.as_path(), "evaluation problems")),
+        );
+        paths.extend(self.benchmarks.iter().map(|p| (p.as_path(), "benchmark")));
+        paths.extend(
+            self.ranking_executions
+                .iter()
+                .map(|p| (p.as_path(), "ranking executions")),
+        );
+        paths
+    }
+}
+
 fn filter_suite() -> ouro_data::Suite {
     ouro_data::Suite::Filter
 }

@@ -60,6 +60,31 @@ fn code_is_found_in_the_answer_and_as_the_body_a_completion_continues() {
 }
 
 #[test]
+fn a_program_is_found_where_its_last_line_ends_in_spaces_or_no_newline() {
+    let prompt = "def f(x):\n";
+    let code = "def f(x):\n    return x + 1\n";
+    let (tok, lines) = changed_spans(code, "def f(x):\n    return x - 1\n");
+    for completion in [
+        "```python\ndef f(x):\n    return x + 1  \n```\n",
+        "    return x + 1",
+        "    return x + 1\t\n\nprint(f(1))",
+    ] {
+        let at = locate(completion, code, prompt).unwrap_or_else(|| panic!("{completion:?}"));
+        let spans = at.spans(weight_spans(&tok, &lines, 2.0, 1.5, at.offset));
+        let chars: Vec<char> = completion.chars().collect();
+        let text = |w: f32| -> String {
+            spans
+                .iter()
+                .filter(|s| s.weight == w)
+                .flat_map(|s| chars[s.start as usize..s.end as usize].iter())
+                .collect()
+        };
+        assert_eq!(text(2.0), "+", "{completion:?}");
+        assert_eq!(text(1.5), "    return x  1", "{completion:?}");
+    }
+}
+
+#[test]
 fn a_completion_with_crlf_line_ends_gets_its_spans_on_its_own_characters() {
     let good = "def f(x):\n    y = 1\n    return x + y\n";
     let bad = "def f(x):\n    y = 1\n    return x - y\n";
