@@ -190,4 +190,28 @@ fn fait_places_spans_on_a_body_only_completion() {
             .collect();
         assert!(marked.contains("return"), "{marked:?} of {text:?}");
     }
+    // The card names both configs, so `datasets` reads each apart (without one,
+    // `load_dataset(out)` mixed sft and dpo rows).
+    let Some(python) = ouro_e2e::interop_python() else {
+        return;
+    };
+    let o = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, datasets\n\
+             datasets.disable_progress_bars()\n\
+             for c in ('sft', 'dpo'):\n\
+             \x20   d = datasets.load_dataset(sys.argv[1], c, split='train')\n\
+             \x20   print(c, d.num_rows, sorted(d.column_names))",
+            &arg(&out),
+        ])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", ouro_e2e::stderr(&o));
+    assert!(printed.contains("sft 1 ["), "{printed}");
+    assert!(
+        printed.contains("dpo 1 [") && printed.contains("'rejected_spans'"),
+        "{printed}"
+    );
 }

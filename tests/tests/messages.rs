@@ -577,6 +577,13 @@ fn lintseq_jsonl_that_is_broken_or_read_with_the_wrong_fields_is_an_error() {
     // A byte-order mark and Windows line ends, as editors write them, are read.
     std::fs::write(&input, "\u{feff}{\"code\": \"x = 1\\n\"}\r\n").unwrap();
     ouro_e2e::ouro_ok(&["lintseq", "--input", &arg(&input), "--out", &arg(&out)]);
+    // Gzipped, as the other JSON readers take it.
+    let gz = dir.path().join("in.jsonl.gz");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, b"{\"code\": \"x = 1\\ny = x\\n\"}\n").unwrap();
+    std::fs::write(&gz, encoder.finish().unwrap()).unwrap();
+    let said = ouro_e2e::ouro_ok(&["lintseq", "--input", &arg(&gz), "--out", &arg(&out)]);
+    assert!(said.contains("lintseq: 1 programs"), "{said}");
 }
 
 #[test]

@@ -30,6 +30,7 @@ impl de::Error for RowError {
 }
 
 /// Deserializes the value at `row` of `array`.
+#[derive(Clone, Copy)]
 pub struct ArrowValue<'a> {
     pub array: &'a dyn Array,
     pub row: usize,
@@ -269,10 +270,20 @@ impl<'de, 'a> MapAccess<'de> for StructAccess<'a> {
             self.field_path.push('.');
         }
         self.field_path.push_str(name);
-        seed.deserialize(ArrowValue {
+        let value = ArrowValue {
             array,
             row: self.row,
             path: &self.field_path,
+        };
+        // A type mismatch is raised by the record's own visitor ("invalid type:
+        // integer, expected a string"), which knows no column: name it here, once
+        // (an error from a nested field already names its own path).
+        seed.deserialize(value).map_err(|e| {
+            if e.0.starts_with("field '") {
+                e
+            } else {
+                value.err(e.0)
+            }
         })
     }
 }
@@ -333,5 +344,49 @@ mod tests {
         })
         .unwrap();
         assert_eq!(opt, None);
+    }
+
+    #[test]
+    fn a_column_of_the_wrong_type_is_named_in_the_error() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Row {
+            id: String,
+            inner: Inner,
+        }
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Inner {
+            code: String,
+        }
+        let inner = StructArray::from(vec![(
+            Arc::new(Field::new("code", DataType::Int32, false)),
+            Arc::new(Int32Array::from(vec![7])) as ArrayRef,
+        )]);
+        let outer = StructArray::from(vec![
+            (
+                Arc::new(Field::new("id", DataType::Utf8, false)),
+                Arc::new(StringArray::from(vec!["a"])) as ArrayRef,
+            ),
+            (
+                Arc::new(Field::new(
+                    "inner",
+                    arrow::array::Array::data_type(&inner).clone(),
+                    false,
+                )),
+                Arc::new(inner) as ArrayRef,
+            ),
+        ]);
+        let err = Row::deserialize(ArrowValue {
+            array: &outer,
+            row: 0,
+            path: "",
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "field 'inner.code': invalid type: integer `7`, expected a string"
+        );
     }
 }

@@ -22,6 +22,21 @@ pub struct JsonLine {
 /// line late in a file stops a stage before it writes anything. Blank lines are
 /// skipped; an empty file is an error.
 pub fn read_objects(path: &Path) -> Result<Vec<JsonLine>> {
+    let raw = read_text_bytes(path)?;
+    let rows = if raw.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        array(path, &raw)?
+    } else {
+        lines(path, &raw)?
+    };
+    if rows.is_empty() {
+        return Err(DataError::invalid(path, "empty file: no JSON rows"));
+    }
+    Ok(rows)
+}
+
+/// The bytes of a text file as people ship it: gunzipped when gzipped (other
+/// compressions are an error that says so), without a byte-order mark.
+pub fn read_text_bytes(path: &Path) -> Result<Vec<u8>> {
     let mut raw = Vec::new();
     std::fs::File::open(path)
         .map_err(|e| DataError::invalid(path, format!("cannot open: {e}")))?
@@ -50,15 +65,7 @@ pub fn read_objects(path: &Path) -> Result<Vec<JsonLine>> {
     if raw.starts_with(b"\xef\xbb\xbf") {
         raw.drain(..3);
     }
-    let rows = if raw.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        array(path, &raw)?
-    } else {
-        lines(path, &raw)?
-    };
-    if rows.is_empty() {
-        return Err(DataError::invalid(path, "empty file: no JSON rows"));
-    }
-    Ok(rows)
+    Ok(raw)
 }
 
 fn line_err(path: &Path, line: usize, message: String) -> DataError {

@@ -581,7 +581,15 @@ pub fn run(
     ouro_data::hf::write_config(&staging, "dpo", &dpo)?;
     ouro_data::fsutil::atomic_write_json(staging.join("fait_report.json"), &stats)?;
     ouro_data::fsutil::move_in(&staging, out)?;
-    ouro_data::hf::refresh_card_configs(out)?;
+    crate::card::write_fait_card(
+        out,
+        options,
+        [
+            ("executions", executions_path),
+            ("samples", samples_path),
+            ("problems", problems_path),
+        ],
+    )?;
     Ok(stats)
 }
 

@@ -265,12 +265,8 @@ fn read_jsonl(
     fields: &JsonlFields,
     bad: &mut Vec<BadProgram>,
 ) -> Result<Vec<ProgramInput>, EditsError> {
-    let mut bytes =
-        std::fs::read(path).map_err(|e| EditsError::Input(format!("{}: {e}", path.display())))?;
-    // A byte-order mark, as Windows editors write: not part of the first line's JSON.
-    if bytes.starts_with(b"\xef\xbb\xbf") {
-        bytes.drain(..3);
-    }
+    // Gzipped or plain, with or without a byte-order mark, as ouro's other JSON readers.
+    let bytes = ouro_data::jsonl::read_text_bytes(path)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_string())

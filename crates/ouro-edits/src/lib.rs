@@ -12,6 +12,7 @@
 //! Invariant: this crate does no sampling from models and runs no untrusted
 //! code; the only linter it calls is `ouro-python`'s, in process.
 
+mod card;
 pub mod difflib;
 pub mod exclude;
 pub mod fait;

@@ -449,6 +449,6 @@ pub fn run(input: &Path, out: &Path, options: &LintseqOptions) -> Result<Lintseq
     ouro_data::hf::write_config(&staging, "lintseq", &records)?;
     ouro_data::fsutil::atomic_write_json(staging.join("lintseq_report.json"), &stats)?;
     ouro_data::fsutil::move_in(&staging, out)?;
-    ouro_data::hf::refresh_card_configs(out)?;
+    crate::card::write_lintseq_card(out, options, input)?;
     Ok(stats)
 }

@@ -29,7 +29,7 @@ pub enum Kind {
 ///
 /// The input is problems (reference solutions), samples (with `--executions`, only
 /// those that pass), an SFT set from `ouro build sft` (the paper's setting: an
-/// instruction and a program that solves it) or a JSONL file.
+/// instruction and a program that solves it) or a JSONL file, plain or gzipped.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   ouro lintseq --input run/problems --out run/lintseq --sequences-per-program 5 --seed 1
@@ -40,7 +40,8 @@ pub enum Kind {
       --id-field task_id --out /tmp/he-lintseq")]
 pub struct Args {
     /// Problems, samples or SFT shards (a directory of shards, or a dataset directory
-    /// with one config, as `ouro build` writes it), or a .jsonl file.
+    /// with one config, as `ouro build` writes it), or a JSONL file (`.gz` is read
+    /// transparently).
     #[arg(long)]
     pub input: PathBuf,
     /// Output dataset directory.
