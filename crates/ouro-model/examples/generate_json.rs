@@ -39,8 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         ignore_eos.then(Vec::new),
     )?;
     let tok = ouro_model::Tokenizer::from_file(model.join(ouro_model::files::TOKENIZER_FILE))?;
-    let text = ouro_model::generate::prompt_text(&model, &prompt, chat)?;
-    let prompt_ids = tok.encode(text.as_str(), false)?.get_ids().to_vec();
+    let prompt_ids = ouro_model::generate::prompt_input(&model, &prompt, chat)?.encode(&tok)?;
     for g in outs {
         println!(
             "{}",

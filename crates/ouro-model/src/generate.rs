@@ -21,7 +21,7 @@ mod session;
 pub use echo::ScoredPrompt;
 pub use events::{TokenLogprob, TokenSink};
 pub use from_dir::{
-    generate_from_dir, generate_from_dir_on, generate_from_dir_with_eos, prompt_text,
+    generate_from_dir, generate_from_dir_on, generate_from_dir_with_eos, prompt_input,
 };
 pub use session::DecodeSession;
 
@@ -44,12 +44,19 @@ impl FinishReason {
     }
 }
 
-/// What a generation continues: text (already formatted, see [`crate::chat`]) that the
-/// model's tokenizer encodes, or token ids taken as they are (an OpenAI client that
-/// tokenized the prompt itself needs its exact tokens kept).
+/// What a generation continues: text that the model's tokenizer encodes, or token ids
+/// taken as they are (an OpenAI client that tokenized the prompt itself needs its exact
+/// tokens kept).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prompt {
+    /// Plain text, encoded with the tokenizer's special tokens: the BOS a Llama-family
+    /// post-processor adds, as `tokenizer(prompt)` in transformers, vLLM's
+    /// `/v1/completions` and ouro's trainer all encode it (a model trained with BOS and
+    /// sampled without one sees input it never saw).
     Text(String),
+    /// A chat template's output ([`crate::chat`]), which writes its own BOS: encoded
+    /// without special tokens, as `apply_chat_template(..., tokenize=True)` does.
+    Rendered(String),
     Ids(Vec<u32>),
 }
 
@@ -70,16 +77,29 @@ impl Prompt {
                 ))),
                 None => Ok(()),
             },
-            Prompt::Text(_) => Ok(()),
+            Prompt::Text(_) | Prompt::Rendered(_) => Ok(()),
         }
     }
 
     /// The text of a text prompt.
     pub fn text(&self) -> Option<&str> {
         match self {
-            Prompt::Text(t) => Some(t),
+            Prompt::Text(t) | Prompt::Rendered(t) => Some(t),
             Prompt::Ids(_) => None,
         }
+    }
+
+    /// The token ids the model reads (see the variants for special tokens).
+    pub fn encode(&self, tokenizer: &Tokenizer) -> Result<Vec<u32>> {
+        let (text, special) = match self {
+            Prompt::Text(t) => (t, true),
+            Prompt::Rendered(t) => (t, false),
+            Prompt::Ids(ids) => return Ok(ids.clone()),
+        };
+        let enc = tokenizer
+            .encode(text.as_str(), special)
+            .map_err(|e| ModelError::Tokenize(e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
     }
 }
 
@@ -277,14 +297,6 @@ impl<'a> Generator<'a> {
         })
     }
 
-    fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .tokenizer
-            .encode(text, false)
-            .map_err(|e| ModelError::Tokenize(e.to_string()))?;
-        Ok(enc.get_ids().to_vec())
-    }
-
     fn decode_after(&self, context: &[u32], ids: &[u32]) -> Result<String> {
         decode_after(self.tokenizer, &self.eos, context, ids)
     }
@@ -293,10 +305,7 @@ impl<'a> Generator<'a> {
     pub fn prompt_ids(&self, prompt: &Prompt) -> Result<Vec<u32>> {
         let vocab = self.decoder.config().vocab_size;
         prompt.check_ids(vocab)?;
-        let mut ids = match prompt {
-            Prompt::Text(t) => self.encode(t)?,
-            Prompt::Ids(ids) => ids.clone(),
-        };
+        let mut ids = prompt.encode(self.tokenizer)?;
         // An id past the embedding would fault inside a GPU kernel.
         if let Some(bad) = first_outside(&ids, vocab) {
             return Err(ModelError::InvalidArgument(format!(
@@ -412,6 +421,25 @@ mod decode_tests {
             "vocab": {"<unk>": 0, "<s>": 1, "</s>": 2, "▁▁▁▁": 3, "if": 4, "x": 5, ":": 6,
               "<0x0A>": 7, "▁return": 8}, "merges": []}}"#;
         Tokenizer::from_bytes(json.as_bytes()).expect("tokenizer builds")
+    }
+
+    /// A plain prompt gets the BOS a Llama-style post-processor adds (as transformers'
+    /// `tokenizer(prompt)` and the trainer encode it); a chat template's output, which
+    /// writes its own, does not get a second.
+    #[test]
+    fn plain_prompts_take_the_tokenizers_bos_and_rendered_ones_do_not() {
+        let mut json: serde_json::Value =
+            serde_json::to_value(sentencepiece_like()).expect("tokenizer serialises");
+        let bos = serde_json::json!({"SpecialToken": {"id": "<s>", "type_id": 0}});
+        let a = serde_json::json!({"Sequence": {"id": "A", "type_id": 0}});
+        json["post_processor"] = serde_json::json!({"type": "TemplateProcessing",
+            "single": [bos, a], "pair": [bos, a, {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}});
+        let tok = Tokenizer::from_bytes(json.to_string().as_bytes()).expect("tokenizer builds");
+        let text = |p: super::Prompt| p.encode(&tok).unwrap();
+        assert_eq!(text(super::Prompt::Text("x:".into())), vec![1, 5, 6]);
+        assert_eq!(text(super::Prompt::Rendered("<s>x:".into())), vec![1, 5, 6]);
+        assert_eq!(text(super::Prompt::Ids(vec![5, 6])), vec![5, 6]);
     }
 
     #[test]

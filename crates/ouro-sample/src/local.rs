@@ -42,7 +42,7 @@ pub(crate) fn generate(
         .iter()
         .map(|job| {
             Ok(GenerationRequest {
-                prompt: render.prompt(&job.problem.prompt)?.into(),
+                prompt: render.input(&job.problem.prompt)?,
                 params: sampling_params(opts, job.seed),
                 top_logprobs: 0,
             })
@@ -54,11 +54,7 @@ pub(crate) fn generate(
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let text = r.prompt.text().unwrap_or_default();
-            let len = tok
-                .encode(text, false)
-                .map(|e| e.len())
-                .unwrap_or(text.len());
+            let len = r.prompt.encode(tok).map_or(0, |ids| ids.len());
             (len, i)
         })
         .collect();

@@ -326,13 +326,10 @@ fn fit_context(body: &Value, req: &mut request::Parsed, ctx: &Ctx) -> Result<(),
     for p in &mut req.prompts {
         let len = match p {
             Prompt::Ids(ids) => ids.len(),
-            Prompt::Text(t) => {
-                let ids = ctx
-                    .tokenizer
-                    .encode(t.as_str(), false)
-                    .map_err(|e| bad(format!("`prompt`: {e}")))?
-                    .get_ids()
-                    .to_vec();
+            Prompt::Text(_) | Prompt::Rendered(_) => {
+                let ids = p
+                    .encode(&ctx.tokenizer)
+                    .map_err(|e| bad(format!("`prompt`: {e}")))?;
                 let len = ids.len();
                 // The generator encodes a text prompt just so: hand it the ids rather than
                 // tokenize twice. An echo keeps its text, which it answers as given.
@@ -433,7 +430,7 @@ fn completions(
     let echo: Vec<String> = if req.echo {
         (0..choices)
             .map(|i| match &req.prompts[i / n] {
-                Prompt::Text(t) => t.clone(),
+                Prompt::Text(t) | Prompt::Rendered(t) => t.clone(),
                 Prompt::Ids(ids) => ctx.tokenizer.decode(ids, false).unwrap_or_default(),
             })
             .collect()
@@ -455,14 +452,9 @@ fn completions(
         // decodes a whole completion's).
         let contexts: Vec<Vec<u32>> = (0..choices)
             .map(|i| {
-                let ids = match &req.prompts[i / n] {
-                    Prompt::Ids(ids) => ids.clone(),
-                    Prompt::Text(t) => ctx
-                        .tokenizer
-                        .encode(t.as_str(), false)
-                        .map(|e| e.get_ids().to_vec())
-                        .unwrap_or_default(),
-                };
+                let ids = req.prompts[i / n]
+                    .encode(&ctx.tokenizer)
+                    .unwrap_or_default();
                 ids[ids.len().saturating_sub(DECODE_CONTEXT)..].to_vec()
             })
             .collect();

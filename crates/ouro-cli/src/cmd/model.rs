@@ -221,12 +221,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let tok_path = a.model.path().join(ouro_model::files::TOKENIZER_FILE);
                 let tok = ouro_model::Tokenizer::from_file(&tok_path)
                     .map_err(|e| anyhow::anyhow!("{}: {e}", tok_path.display()))?;
-                let text = ouro_model::generate::prompt_text(a.model.path(), &a.prompt, a.chat)?;
-                let prompt_ids = tok
-                    .encode(text.as_str(), false)
-                    .map_err(|e| anyhow::anyhow!("tokenizing the prompt: {e}"))?
-                    .get_ids()
-                    .to_vec();
+                let prompt_ids =
+                    ouro_model::generate::prompt_input(a.model.path(), &a.prompt, a.chat)?
+                        .encode(&tok)
+                        .map_err(|e| anyhow::anyhow!("tokenizing the prompt: {e}"))?;
                 for g in outs {
                     println!(
                         "{}",

@@ -4,15 +4,15 @@
 use super::{Generation, GenerationRequest, Generator, SamplingParams};
 use crate::error::{ModelError, Result};
 
-/// The text [`generate_from_dir`] feeds the checkpoint in `dir`: `prompt`
+/// The input [`generate_from_dir`] feeds the checkpoint in `dir`: `prompt`
 /// itself, or with `chat` one user turn in the checkpoint's chat template.
-pub fn prompt_text(dir: &std::path::Path, prompt: &str, chat: bool) -> Result<String> {
+pub fn prompt_input(dir: &std::path::Path, prompt: &str, chat: bool) -> Result<super::Prompt> {
     let format = if chat {
         crate::chat::PromptFormat::ChatMl
     } else {
         crate::chat::PromptFormat::Plain
     };
-    crate::chat::PromptRenderer::for_model(dir, format)?.prompt(prompt)
+    crate::chat::PromptRenderer::for_model(dir, format)?.input(prompt)
 }
 
 /// Loads a checkpoint directory and samples `n` completions of one prompt
@@ -68,10 +68,10 @@ pub fn generate_from_dir_on(
         .ok_or_else(|| ModelError::MissingFile {
             path: dir.join(crate::files::TOKENIZER_FILE),
         })?;
-    let text = prompt_text(dir, prompt, chat)?;
+    let input = prompt_input(dir, prompt, chat)?;
     let reqs: Vec<GenerationRequest> = (0..n as u64)
         .map(|i| GenerationRequest {
-            prompt: text.clone().into(),
+            prompt: input.clone(),
             params: SamplingParams {
                 seed: params.seed.wrapping_add(i),
                 ..params.clone()

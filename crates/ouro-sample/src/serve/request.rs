@@ -43,7 +43,7 @@ pub(super) fn parse(
         return Err(bad("`echo` applies to /v1/completions only"));
     }
     let prompts = if chat {
-        vec![Prompt::Text(chat_prompt(body, renderer)?)]
+        vec![Prompt::Rendered(chat_prompt(body, renderer)?)]
     } else {
         completion_prompts(body)?
     };
