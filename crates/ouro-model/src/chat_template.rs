@@ -93,6 +93,13 @@ impl ChatTemplate {
         }
     }
 
+    /// `tokenizer_config.json`'s `eos_token` in `dir` (transformers' `tokenizer.eos_token`,
+    /// which TRL appends to completions), when it names one.
+    pub fn configured_eos_token(dir: &Path) -> Result<Option<String>> {
+        let eos = special_token(&tokenizer_config(dir)?, "eos_token");
+        Ok((!eos.is_empty()).then_some(eos))
+    }
+
     /// The template text of the checkpoint in `dir`, uncompiled (what a checkpoint
     /// trained from it must keep).
     pub fn source_in_dir(dir: &Path) -> Result<Option<String>> {
@@ -139,10 +146,10 @@ impl ChatTemplate {
     }
 
     /// The rendered conversation and the byte ranges of each assistant turn: from
-    /// the end of the generation prompt that precedes it to the end of its closing
-    /// marker (trailing whitespace after the marker excluded, as a model ends its
-    /// turn there). Found by rendering prefixes of the conversation, so a template
-    /// that rewrites earlier turns when later ones follow is an error.
+    /// the end of the generation prompt that precedes it to the end of what the turn
+    /// adds (its closing marker and the newline after it, as TRL trains them). Found
+    /// by rendering prefixes of the conversation, so a template that rewrites earlier
+    /// turns when later ones follow is an error.
     pub fn render_with_assistant_ranges(
         &self,
         messages: &[Message],
@@ -164,14 +171,14 @@ impl ChatTemplate {
                     ),
                 });
             }
-            ranges.push((before.len(), through.trim_end().len().max(before.len())));
+            ranges.push((before.len(), through.len()));
         }
         Ok((full, ranges))
     }
 
     /// A prompt and a reply rendered apart, as TRL does for conversational
-    /// preference data: the prompt with its generation header, and the text the
-    /// whole conversation adds after it (trailing whitespace excluded).
+    /// prompt-completion and preference data: the prompt with its generation header,
+    /// and all the text the whole conversation adds after it.
     pub fn render_prompt_and_reply(
         &self,
         prompt: &[Message],
@@ -188,7 +195,7 @@ impl ChatTemplate {
                     .into(),
             });
         };
-        Ok((head, rest.trim_end().to_string()))
+        Ok((head, rest.to_string()))
     }
 }
 

@@ -79,12 +79,30 @@ impl Default for OptimConfig {
 }
 
 /// How a row becomes one training sequence: the token limit, what a longer row does,
-/// and whether each completion ends with the tokenizer's EOS (as TRL appends it).
+/// whether each completion ends with the tokenizer's EOS (as TRL appends it), whether
+/// only the completion carries loss, and who wrote the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RowFit {
     pub max_length: usize,
     pub overflow: Overflow,
     pub append_eos: bool,
+    /// SFT's `completion_only_loss` (DPO scores completions only, always).
+    pub completion_only_loss: bool,
+    /// Set from the dataset, not the config: [`RowText::Plain`] in `row_fit()`.
+    pub text: RowText,
+}
+
+/// Who wrote a row's text, which decides how it becomes tokens (as TRL tokenizes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RowText {
+    /// Strings from the dataset: encoded with the tokenizer's special tokens (the BOS a
+    /// Llama-family post-processor adds), the EOS appended to each completion.
+    #[default]
+    Plain,
+    /// A chat template's output (conversational rows): encoded as it is, since the
+    /// template wrote its own BOS and closed each turn (`apply_chat_template`'s
+    /// tokenization, without special tokens; no EOS appended).
+    Rendered,
 }
 
 /// What to do with an example whose tokens exceed `max_length`.
@@ -195,8 +213,9 @@ pub struct SftConfig {
     /// Maximum tokens per sequence (prompt + completion).
     pub max_length: usize,
     pub overflow: Overflow,
-    /// Loss on the completion only (TRL `completion_only_loss`); messages data always
-    /// uses assistant-only loss.
+    /// Loss on the completion only (TRL `completion_only_loss`), for prompt-completion
+    /// rows, strings or conversational; `messages` rows train the assistant turns
+    /// `assistant_turns` names.
     pub completion_only_loss: bool,
     /// Which assistant turns of `messages` rows carry loss: `last` (default) or `all`.
     pub assistant_turns: AssistantTurns,
@@ -217,6 +236,8 @@ impl SftConfig {
             max_length: self.max_length,
             overflow: self.overflow,
             append_eos: self.append_eos,
+            completion_only_loss: self.completion_only_loss,
+            text: RowText::Plain,
         }
     }
 }
@@ -277,6 +298,8 @@ impl DpoConfig {
             max_length: self.max_length,
             overflow: self.overflow,
             append_eos: self.append_eos,
+            completion_only_loss: true,
+            text: RowText::Plain,
         }
     }
 }

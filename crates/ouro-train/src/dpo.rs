@@ -5,7 +5,7 @@ use candle_core::{Device, Tensor};
 use ouro_data::DpoRecord;
 use std::path::{Path, PathBuf};
 
-use crate::config::{DpoConfig, DpoLossType};
+use crate::config::{DpoConfig, DpoLossType, RowFit, RowText};
 use crate::engine::{
     self, micro_batch_indices, pad_rows, token_logprobs, MicroResult, TrainReport,
 };
@@ -18,12 +18,21 @@ use crate::tokenize::{self, DpoExample, PrepStats, Prepared, TextTokenizer};
 pub fn prepare(
     tok: &TextTokenizer,
     rows: &[DpoRecord],
+    text: RowText,
     cfg: &DpoConfig,
 ) -> Result<(Vec<DpoExample>, PrepStats)> {
     let mut stats = PrepStats {
         rows: rows.len(),
         ..PrepStats::default()
     };
+    // TRL takes them too; they carry no gradient (the loss is ln 2 whatever the model).
+    let same = rows.iter().filter(|r| r.chosen == r.rejected).count();
+    if same > 0 {
+        tracing::warn!(
+            "{same} of {} pairs have the same chosen and rejected text: they train nothing",
+            rows.len()
+        );
+    }
     let mut out = Vec::new();
     for (i, r) in rows.iter().enumerate() {
         let prep = tokenize::dpo_pair(
@@ -31,7 +40,10 @@ pub fn prepare(
             &r.prompt,
             (&r.chosen, &r.chosen_spans),
             (&r.rejected, &r.rejected_spans),
-            cfg.row_fit(),
+            RowFit {
+                text,
+                ..cfg.row_fit()
+            },
             i,
         )
         .map_err(|m| TrainError::Example {

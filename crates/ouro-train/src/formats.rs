@@ -15,6 +15,7 @@ use ouro_data::{DpoRecord, Message, PairKind, RepairRecord, SftRecord};
 use ouro_model::chat_template::ChatTemplate;
 use serde_json::Value;
 
+use crate::config::RowText;
 use crate::error::{Result, TrainError};
 use crate::hub::{source_files, DataSource};
 use crate::sft::SftRows;
@@ -80,12 +81,14 @@ impl Origins {
     }
 }
 
-/// Records read from a dataset, the shape they were read as, and where each came from.
+/// Records read from a dataset, the shape they were read as, where each came from, and
+/// who wrote their text (a chat template, for conversational rows).
 #[derive(Debug)]
 pub struct Loaded<T> {
     pub rows: T,
     pub shape: &'static str,
     pub origins: Origins,
+    pub text: RowText,
 }
 
 /// A row and where it came from, for error messages.
@@ -146,6 +149,25 @@ impl Row {
                 format!("expected a list of {{role, content}} messages: {e}"),
             )
         })
+    }
+
+    /// The messages of a reply (a completion, `chosen` or `rejected`): the turn the
+    /// assistant takes after the prompt, so it starts with an assistant message.
+    /// Anything else would be rendered as a conversation the template cannot split,
+    /// and the error would blame the template for the data.
+    fn reply(&self, field: &str) -> Result<Vec<Message>> {
+        let messages = self.messages(field)?;
+        match messages.first() {
+            None => Err(self.err(field, "no messages: a reply needs the assistant's turn")),
+            Some(m) if m.role != "assistant" => Err(self.err(
+                field,
+                format!(
+                    "message 0 has role '{}': a reply starts with the assistant's turn",
+                    m.role
+                ),
+            )),
+            Some(_) => Ok(messages),
+        }
     }
 
     /// An id from the usual id columns, else `row-N` over the whole dataset.
@@ -228,17 +250,33 @@ fn chatml_prompt(messages: &[Message]) -> String {
     s
 }
 
-/// The reply after a ChatML prompt: the assistant turns' contents, each closed.
+/// The reply after a ChatML prompt: all the conversation adds after the prompt's
+/// generation header, each turn closed as `chatml_prompt` closes them.
 fn chatml_reply(messages: &[Message]) -> String {
     let mut s = String::new();
     for (i, m) in messages.iter().enumerate() {
         if i > 0 {
-            s.push_str(&format!("\n<|im_start|>{}\n", m.role));
+            s.push_str(&format!("<|im_start|>{}\n", m.role));
         }
         s.push_str(&m.content);
-        s.push_str("<|im_end|>");
+        s.push_str("<|im_end|>\n");
     }
     s
+}
+
+/// A conversational prompt and reply as the two strings TRL tokenizes: the prompt
+/// with its generation header, and the text the reply adds after it.
+fn render_pair(
+    chat: Option<&ChatTemplate>,
+    prompt: &[Message],
+    reply: &[Message],
+) -> std::result::Result<(String, String), String> {
+    match chat {
+        Some(t) => t
+            .render_prompt_and_reply(prompt, reply)
+            .map_err(|e| e.to_string()),
+        None => Ok((chatml_prompt(prompt), chatml_reply(reply))),
+    }
 }
 
 /// Whether `files` are ouro's own shards with every `marker` column (read
@@ -255,7 +293,10 @@ fn is_ouro_shard(files: &[PathBuf], marker: &[&str]) -> Result<bool> {
 }
 
 /// SFT rows from `src`, the shape they were read as, and where each came from.
-pub fn load_sft(src: &DataSource) -> Result<Loaded<SftRows>> {
+/// Conversational rows are rendered with `chat` (the model's template; ChatML when
+/// `None`): a conversational prompt-completion row as TRL renders it, the prompt with
+/// its generation header and the completion as all the conversation adds after it.
+pub fn load_sft(src: &DataSource, chat: Option<&ChatTemplate>) -> Result<Loaded<SftRows>> {
     let data = src.path;
     let files = source_files(src)?;
     if is_ouro_shard(&files, &["messages", "problem_id", "failing_sample_id"])? {
@@ -264,6 +305,7 @@ pub fn load_sft(src: &DataSource) -> Result<Loaded<SftRows>> {
             rows: SftRows::Messages(rows),
             shape: "ouro repair shards",
             origins,
+            text: RowText::Rendered,
         });
     }
     if is_ouro_shard(&files, &["prompt", "completion", "problem_id", "origin"])? {
@@ -272,14 +314,16 @@ pub fn load_sft(src: &DataSource) -> Result<Loaded<SftRows>> {
             rows: SftRows::PromptCompletion(rows),
             shape: "ouro sft shards",
             origins,
+            text: RowText::Plain,
         });
     }
     let rows = read_rows(&files)?;
     let origins = Origins(rows.iter().map(|r| r.origin.clone()).collect());
-    let loaded = |rows, shape| Loaded {
+    let loaded = |rows, shape, text| Loaded {
         rows,
         shape,
         origins,
+        text,
     };
     let first = first_row(data, &rows)?;
     let has = |k: &str| first.cols.contains_key(k);
@@ -306,21 +350,29 @@ pub fn load_sft(src: &DataSource) -> Result<Loaded<SftRows>> {
             .enumerate()
             .map(|(i, r)| Ok(conversation(r, i, r.messages("messages")?)))
             .collect::<Result<_>>()?;
-        return Ok(loaded(SftRows::Messages(out), "conversational (messages)"));
+        return Ok(loaded(
+            SftRows::Messages(out),
+            "conversational (messages)",
+            RowText::Rendered,
+        ));
     }
     if has("prompt") && has("completion") && first.is_list("prompt") {
+        // TRL's loss here starts where the prompt (with its generation header) ends,
+        // whatever the roles after it: not a role mask over one conversation.
         let out = rows
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let mut m = r.messages("prompt")?;
-                m.extend(r.messages("completion")?);
-                Ok(conversation(r, i, m))
+                let (prompt, completion) =
+                    render_pair(chat, &r.messages("prompt")?, &r.reply("completion")?)
+                        .map_err(|e| r.err("completion", e))?;
+                Ok(plain(r, i, prompt, completion))
             })
             .collect::<Result<_>>()?;
         return Ok(loaded(
-            SftRows::Messages(out),
+            SftRows::PromptCompletion(out),
             "conversational prompt-completion",
+            RowText::Rendered,
         ));
     }
     if has("prompt") && has("completion") {
@@ -329,7 +381,11 @@ pub fn load_sft(src: &DataSource) -> Result<Loaded<SftRows>> {
             .enumerate()
             .map(|(i, r)| Ok(plain(r, i, r.string("prompt")?, r.string("completion")?)))
             .collect::<Result<_>>()?;
-        return Ok(loaded(SftRows::PromptCompletion(out), "prompt-completion"));
+        return Ok(loaded(
+            SftRows::PromptCompletion(out),
+            "prompt-completion",
+            RowText::Plain,
+        ));
     }
     if has("text") {
         // Language modelling: the whole text carries loss (no prompt to mask).
@@ -341,6 +397,7 @@ pub fn load_sft(src: &DataSource) -> Result<Loaded<SftRows>> {
         return Ok(loaded(
             SftRows::PromptCompletion(out),
             "language modelling (text)",
+            RowText::Plain,
         ));
     }
     Err(unknown_shape(data, &rows, "SFT", SFT_SHAPES))
@@ -364,6 +421,7 @@ pub fn load_dpo(src: &DataSource, chat: Option<&ChatTemplate>) -> Result<Loaded<
             rows,
             shape: "ouro dpo shards",
             origins,
+            text: RowText::Plain,
         });
     }
     let rows = read_rows(&files)?;
@@ -407,10 +465,20 @@ pub fn load_dpo(src: &DataSource, chat: Option<&ChatTemplate>) -> Result<Loaded<
                     r.string("rejected")?,
                 ));
             }
-            let (chosen, rejected) = (r.messages("chosen")?, r.messages("rejected")?);
             let (prompt, chosen, rejected) = if has("prompt") {
-                (r.messages("prompt")?, chosen, rejected)
+                (
+                    r.messages("prompt")?,
+                    r.reply("chosen")?,
+                    r.reply("rejected")?,
+                )
             } else {
+                let (chosen, rejected) = (r.messages("chosen")?, r.messages("rejected")?);
+                if chosen == rejected {
+                    return Err(r.err(
+                        "rejected",
+                        "the same conversation as chosen: a pair needs two replies",
+                    ));
+                }
                 // TRL's extract_prompt: the longest common run of leading messages.
                 let shared = chosen
                     .iter()
@@ -429,18 +497,8 @@ pub fn load_dpo(src: &DataSource, chat: Option<&ChatTemplate>) -> Result<Loaded<
                     rejected[shared..].to_vec(),
                 )
             };
-            let Some(t) = chat else {
-                return Ok(pair(
-                    r,
-                    i,
-                    chatml_prompt(&prompt),
-                    chatml_reply(&chosen),
-                    chatml_reply(&rejected),
-                ));
-            };
             let render = |reply: &[Message], field: &str| {
-                t.render_prompt_and_reply(&prompt, reply)
-                    .map_err(|e| r.err(field, e))
+                render_pair(chat, &prompt, reply).map_err(|e| r.err(field, e))
             };
             let (head, chosen) = render(&chosen, "chosen")?;
             let (_, rejected) = render(&rejected, "rejected")?;
@@ -451,6 +509,11 @@ pub fn load_dpo(src: &DataSource, chat: Option<&ChatTemplate>) -> Result<Loaded<
         rows: out,
         shape,
         origins: Origins(rows.into_iter().map(|r| r.origin).collect()),
+        text: if conversational {
+            RowText::Rendered
+        } else {
+            RowText::Plain
+        },
     })
 }
 

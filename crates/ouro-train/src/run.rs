@@ -262,7 +262,15 @@ impl DecoderLm {
             ))
         })?;
         let eos_id = self.ckpt.config.eos_token_ids().first().copied();
-        let eos_token = eos_id.and_then(|i| tok.id_to_token(i));
+        // TRL appends the tokenizer's `eos_token`, which can differ from config.json's
+        // first id (Llama 3.x Instruct: `<|eot_id|>` against `<|end_of_text|>`); a
+        // config.json without one still has it. The config's id is the fallback.
+        let configured =
+            ouro_model::chat_template::ChatTemplate::configured_eos_token(&self.ckpt.dir)
+                .map_err(|e| TrainError::Model(e.to_string()))?
+                .filter(|t| tok.token_to_id(t).is_some());
+        let eos_token = configured.or_else(|| eos_id.and_then(|i| tok.id_to_token(i)));
+        let eos_id = eos_id.or_else(|| eos_token.as_deref().and_then(|t| tok.token_to_id(t)));
         let chat = match &self.ckpt.chat_template {
             Some(_) => ouro_model::chat_template::ChatTemplate::from_model_dir(&self.ckpt.dir)
                 .map_err(|e| TrainError::Model(e.to_string()))?,
@@ -532,12 +540,14 @@ pub fn train_sft_on<'d>(
     let src = data.into();
     let data = src.path;
     crate::out_dir::check_apart(out, model_dir, data)?;
-    let loaded = crate::formats::load_sft(&src)?;
+    let chat = ouro_model::chat_template::ChatTemplate::from_model_dir(model_dir)
+        .map_err(|e| TrainError::Model(e.to_string()))?;
+    let loaded = crate::formats::load_sft(&src, chat.as_ref())?;
     tracing::info!("{}: read as {}", data.display(), loaded.shape);
     let model = load_model(model_dir, cfg.lora.as_ref(), dev)?;
     let tok = model.text_tokenizer()?;
-    let (examples, stats) =
-        crate::sft::prepare(&tok, &loaded.rows, cfg).map_err(|e| loaded.origins.locate(e))?;
+    let (examples, stats) = crate::sft::prepare(&tok, &loaded.rows, loaded.text, cfg)
+        .map_err(|e| loaded.origins.locate(e))?;
     if examples.is_empty() {
         return Err(TrainError::EmptyDataset {
             path: data.into(),
@@ -580,8 +590,8 @@ pub fn train_dpo_on<'d>(
     tracing::info!("{}: read as {}", data.display(), loaded.shape);
     let model = load_model(model_dir, cfg.lora.as_ref(), dev)?;
     let tok = model.text_tokenizer()?;
-    let (examples, stats) =
-        crate::dpo::prepare(&tok, &loaded.rows, cfg).map_err(|e| loaded.origins.locate(e))?;
+    let (examples, stats) = crate::dpo::prepare(&tok, &loaded.rows, loaded.text, cfg)
+        .map_err(|e| loaded.origins.locate(e))?;
     if examples.is_empty() {
         return Err(TrainError::EmptyDataset {
             path: data.into(),

@@ -4,7 +4,7 @@
 use ouro_data::{RepairRecord, SftRecord};
 use std::path::Path;
 
-use crate::config::SftConfig;
+use crate::config::{RowFit, RowText, SftConfig};
 use crate::engine::{
     self, micro_batch_indices, pad_rows, token_logprobs, MicroResult, TrainReport,
 };
@@ -16,8 +16,8 @@ use crate::tokenize::{self, PrepStats, Prepared, SftExample, TextTokenizer};
 /// SFT input rows.
 #[derive(Debug, Clone)]
 pub enum SftRows {
-    /// TRL prompt/completion: completion-only loss (or full loss when
-    /// `completion_only_loss = false`).
+    /// TRL prompt/completion, strings or a conversation rendered into them:
+    /// completion-only loss (or full loss when `completion_only_loss = false`).
     PromptCompletion(Vec<SftRecord>),
     /// TRL conversational `messages`: assistant-only loss.
     Messages(Vec<RepairRecord>),
@@ -27,6 +27,7 @@ pub enum SftRows {
 pub fn prepare(
     tok: &TextTokenizer,
     rows: &SftRows,
+    text: RowText,
     cfg: &SftConfig,
 ) -> Result<(Vec<SftExample>, PrepStats)> {
     let mut stats = PrepStats::default();
@@ -60,16 +61,12 @@ pub fn prepare(
                     tok,
                     &r.prompt,
                     (&r.completion, &r.weight_spans),
-                    cfg.row_fit(),
+                    RowFit {
+                        text,
+                        ..cfg.row_fit()
+                    },
                     i,
-                )
-                .map(|p| match p {
-                    Prepared::Keep(mut ex, t) if !cfg.completion_only_loss => {
-                        ex.mask.iter_mut().for_each(|m| *m = true);
-                        Prepared::Keep(ex, t)
-                    }
-                    other => other,
-                });
+                );
                 push(prep, i, &r.problem_id, "completion", &mut stats)?;
             }
         }

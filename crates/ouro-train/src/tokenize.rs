@@ -3,14 +3,18 @@
 //! - prompt/completion: EOS text is appended to the completion, `prompt` and
 //!   `prompt + completion` are tokenized separately, and the completion starts where the
 //!   two token sequences diverge.
-//! - messages: rendered as ChatML; assistant contents and their `<|im_end|>` are trained.
+//! - messages: rendered with the checkpoint's template (ChatML without one) and encoded
+//!   without special tokens (the template writes its own BOS); each trained assistant
+//!   turn covers all it adds after its generation header, end marker and newline included.
+//! - conversational prompt-completion and preference rows arrive rendered into strings
+//!   ([`crate::config::RowText::Rendered`]): encoded as they are, no EOS appended.
 //! - weight spans are char offsets into the completion; a token takes the largest weight
 //!   of the spans its byte range overlaps, and weight 1 otherwise.
 
 use ouro_data::{Message, WeightSpan};
 use tokenizers::Tokenizer;
 
-use crate::config::{Overflow, RowFit};
+use crate::config::{Overflow, RowFit, RowText};
 
 /// A tokenizer plus the EOS text TRL appends to completions.
 pub struct TextTokenizer {
@@ -90,10 +94,18 @@ pub struct Encoded {
 }
 
 impl TextTokenizer {
+    /// Plain text, with the tokenizer's special tokens.
     pub fn encode(&self, text: &str) -> Result<Encoded, String> {
+        self.encode_as(text, RowText::Plain)
+    }
+
+    /// `text` as `who` wrote it: plain text takes the tokenizer's special tokens, a chat
+    /// template's output is encoded as it is (it has its own BOS: a second would be
+    /// trained on).
+    pub fn encode_as(&self, text: &str, who: RowText) -> Result<Encoded, String> {
         let enc = self
             .tokenizer
-            .encode(text, true)
+            .encode(text, who == RowText::Plain)
             .map_err(|e| e.to_string())?;
         if let Some(vocab) = self.vocab_size {
             if let Some(&bad) = enc.get_ids().iter().find(|&&i| i as usize >= vocab) {
@@ -178,17 +190,23 @@ pub fn sft_prompt_completion(
         max_length,
         overflow,
         append_eos,
+        completion_only_loss,
+        text,
     } = fit;
-    let completion = if append_eos {
+    let completion = if append_eos && text == RowText::Plain {
         tok.with_eos(completion)
     } else {
         completion.to_string()
     };
-    let p = tok.encode(prompt)?;
+    let p = tok.encode_as(prompt, text)?;
     let full_text = format!("{prompt}{completion}");
-    let full = tok.encode(&full_text)?;
+    let full = tok.encode_as(&full_text, text)?;
     let prompt_len = common_prefix(&p.ids, &full.ids);
-    let mask: Vec<bool> = (0..full.ids.len()).map(|i| i >= prompt_len).collect();
+    // Without completion-only loss every token is a label, so a row truncated to its
+    // prompt still trains (TRL keeps it too).
+    let mask: Vec<bool> = (0..full.ids.len())
+        .map(|i| !completion_only_loss || i >= prompt_len)
+        .collect();
     let span_w = span_weights(&full.offsets, &completion, prompt.len(), spans);
     finish_sft(full.ids, mask, span_w, max_length, overflow, index)
 }
@@ -227,7 +245,8 @@ fn finish_sft(
 }
 
 /// Renders `messages` as ChatML and returns the text and the byte ranges to train on
-/// (each assistant content plus its `<|im_end|>`).
+/// (each assistant content through its `<|im_end|>` and the newline after it, as TRL
+/// trains everything a turn adds after its generation header).
 pub fn chatml_with_assistant_ranges(messages: &[Message]) -> (String, Vec<(usize, usize)>) {
     let mut s = String::new();
     let mut ranges = Vec::new();
@@ -237,11 +256,10 @@ pub fn chatml_with_assistant_ranges(messages: &[Message]) -> (String, Vec<(usize
         s.push('\n');
         let start = s.len();
         s.push_str(&m.content);
-        s.push_str("<|im_end|>");
+        s.push_str("<|im_end|>\n");
         if m.role == "assistant" {
             ranges.push((start, s.len()));
         }
-        s.push('\n');
     }
     (s, ranges)
 }
@@ -264,7 +282,7 @@ pub fn sft_messages(
     if turns == crate::config::AssistantTurns::Last {
         ranges.drain(..ranges.len().saturating_sub(1));
     }
-    let enc = tok.encode(&text)?;
+    let enc = tok.encode_as(&text, RowText::Rendered)?;
     let mask = enc
         .offsets
         .iter()
@@ -288,15 +306,18 @@ pub fn dpo_pair(
         max_length,
         overflow,
         append_eos,
+        text,
+        ..
     } = fit;
-    let (chosen, rejected) = if append_eos {
+    // TRL appends EOS to non-conversational pairs only: a rendered reply ends its turn.
+    let (chosen, rejected) = if append_eos && text == RowText::Plain {
         (tok.with_eos(chosen), tok.with_eos(rejected))
     } else {
         (chosen.to_string(), rejected.to_string())
     };
-    let p = tok.encode(prompt)?;
-    let pc = tok.encode(&format!("{prompt}{chosen}"))?;
-    let pr = tok.encode(&format!("{prompt}{rejected}"))?;
+    let p = tok.encode_as(prompt, text)?;
+    let pc = tok.encode_as(&format!("{prompt}{chosen}"), text)?;
+    let pr = tok.encode_as(&format!("{prompt}{rejected}"), text)?;
     let prompt_len = common_prefix(&p.ids, &pc.ids).min(common_prefix(&p.ids, &pr.ids));
     if prompt_len >= max_length {
         return Ok(Prepared::TooLong);
@@ -377,6 +398,8 @@ mod tests {
                 max_length: 100,
                 overflow: Overflow::Truncate,
                 append_eos: true,
+                completion_only_loss: true,
+                text: RowText::Plain,
             },
             0,
         )
@@ -393,7 +416,7 @@ mod tests {
     }
 
     #[test]
-    fn assistant_only_mask_covers_assistant_content_and_end_marker() {
+    fn assistant_only_mask_covers_assistant_content_and_what_ends_the_turn() {
         let tok = char_tokenizer("<|>imstarendusrwxyz\n_");
         let msgs = vec![
             Message {
@@ -408,7 +431,7 @@ mod tests {
         let (_, ranges) = chatml_with_assistant_ranges(&msgs);
         assert_eq!(
             trained_text(&tok, &msgs, AssistantTurns::All),
-            "y<|im_end|>"
+            "y<|im_end|>\n"
         );
         assert_eq!(ranges.len(), 1);
     }
@@ -426,14 +449,9 @@ mod tests {
         };
         ex.mask
             .iter()
-            .zip(
-                tok.tokenizer
-                    .encode(text.as_str(), true)
-                    .unwrap()
-                    .get_offsets(),
-            )
+            .zip(tok.encode_as(&text, RowText::Rendered).unwrap().offsets)
             .filter(|(m, _)| **m)
-            .map(|(_, &(a, b))| text[a..b].to_string())
+            .map(|(_, (a, b))| text[a..b].to_string())
             .collect()
     }
 
@@ -475,12 +493,120 @@ mod tests {
         ];
         assert_eq!(
             trained_text(&tok, &msgs, AssistantTurns::default()),
-            "y<|im_end|>"
+            "y<|im_end|>\n"
         );
         assert_eq!(
             trained_text(&tok, &msgs, AssistantTurns::All),
-            "w<|im_end|>y<|im_end|>"
+            "w<|im_end|>\ny<|im_end|>\n"
         );
+    }
+
+    /// `tok` with a `<s>` that its post-processor puts before every encoding, as a
+    /// Llama-family tokenizer does.
+    fn with_bos(tok: TextTokenizer) -> TextTokenizer {
+        let mut json = serde_json::to_value(&tok.tokenizer).unwrap();
+        let id = json["model"]["vocab"].as_object().unwrap().len();
+        json["model"]["vocab"]["<s>"] = id.into();
+        json["added_tokens"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!(
+            {"id": id, "content": "<s>", "single_word": false, "lstrip": false,
+             "rstrip": false, "normalized": false, "special": true}));
+        let bos = serde_json::json!({"SpecialToken": {"id": "<s>", "type_id": 0}});
+        let a = serde_json::json!({"Sequence": {"id": "A", "type_id": 0}});
+        json["post_processor"] = serde_json::json!({"type": "TemplateProcessing",
+            "single": [bos, a], "pair": [bos, a, {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {"<s>": {"id": "<s>", "ids": [id], "tokens": ["<s>"]}}});
+        TextTokenizer {
+            tokenizer: Tokenizer::from_bytes(json.to_string().as_bytes()).unwrap(),
+            ..tok
+        }
+    }
+
+    /// A template that writes `{{ bos_token }}` on a tokenizer that adds one: TRL
+    /// tokenizes the rendering without special tokens, so one BOS, and appends no EOS
+    /// to a conversational reply. Plain strings take the tokenizer's BOS and the EOS.
+    #[test]
+    fn rendered_rows_keep_the_templates_one_bos_and_take_no_eos() {
+        let mut tok = with_bos(char_tokenizer("/uaxyz"));
+        tok.chat = Some(
+            ouro_model::chat_template::ChatTemplate::new(
+                "{{ bos_token }}{% for m in messages %}{{ m.role[0] }}{{ m.content }}/{% endfor %}\
+                 {% if add_generation_prompt %}a{% endif %}",
+                "<s>",
+                "<eos>",
+                "t.jinja".into(),
+            )
+            .unwrap(),
+        );
+        let id = |t: &str| tok.tokenizer.token_to_id(t).unwrap();
+        let (bos, eos) = (id("<s>"), id("<eos>"));
+        let fit = |text| RowFit {
+            max_length: 100,
+            overflow: Overflow::Truncate,
+            append_eos: true,
+            completion_only_loss: true,
+            text,
+        };
+        let Prepared::Keep(plain, _) =
+            sft_prompt_completion(&tok, "x", ("y", &[]), fit(RowText::Plain), 0).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(plain.ids, vec![bos, id("x"), id("y"), eos]);
+        let m = |role: &str, content: &str| Message {
+            role: role.into(),
+            content: content.into(),
+        };
+        let conversation = [m("user", "x"), m("assistant", "y")];
+        let Prepared::Keep(sft, _) = sft_messages(
+            &tok,
+            &conversation,
+            AssistantTurns::All,
+            100,
+            Overflow::Truncate,
+            0,
+        )
+        .unwrap() else {
+            panic!()
+        };
+        // <s> u x / a y /
+        assert_eq!(sft.ids.iter().filter(|&&i| i == bos).count(), 1, "{sft:?}");
+        assert_eq!(sft.ids.len(), 7);
+        let Prepared::Keep(pair, _) = dpo_pair(
+            &tok,
+            "<s>ux/a",
+            ("y/", &[]),
+            ("z/", &[]),
+            fit(RowText::Rendered),
+            0,
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(pair.prompt, vec![bos, id("u"), id("x"), id("/"), id("a")]);
+        assert_eq!(pair.chosen, vec![id("y"), id("/")]);
+        assert_eq!(pair.rejected, vec![id("z"), id("/")]);
+    }
+
+    #[test]
+    fn without_completion_only_loss_a_row_cut_to_its_prompt_still_trains() {
+        let tok = char_tokenizer("abcdefxyz");
+        let fit = |completion_only_loss| RowFit {
+            max_length: 4,
+            overflow: Overflow::Truncate,
+            append_eos: true,
+            completion_only_loss,
+            text: RowText::Plain,
+        };
+        let row = |fit| sft_prompt_completion(&tok, "abcdef", ("xyz", &[]), fit, 0).unwrap();
+        assert!(matches!(row(fit(true)), Prepared::NoLossTokens));
+        let Prepared::Keep(ex, truncated) = row(fit(false)) else {
+            panic!("kept")
+        };
+        assert!(truncated);
+        assert_eq!(ex.mask, vec![true; 4]);
     }
 
     #[test]
@@ -495,6 +621,8 @@ mod tests {
                 max_length: 8,
                 overflow: Overflow::Truncate,
                 append_eos: true,
+                completion_only_loss: true,
+                text: RowText::Plain,
             },
             0,
         )
@@ -514,6 +642,8 @@ mod tests {
                 max_length: 6,
                 overflow: Overflow::Truncate,
                 append_eos: true,
+                completion_only_loss: true,
+                text: RowText::Plain,
             },
             0,
         )

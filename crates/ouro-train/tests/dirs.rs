@@ -150,3 +150,34 @@ fn a_tokenizer_past_the_models_vocabulary_is_an_error_naming_the_row_before_trai
     );
     assert!(!out.join("model").exists(), "nothing trained");
 }
+
+/// TRL appends `tokenizer.eos_token`: `tokenizer_config.json`'s, which Llama 3.x Instruct
+/// sets to `<|eot_id|>` while config.json's first id is `<|end_of_text|>`. The config's
+/// id is only the fallback.
+#[test]
+fn completions_end_with_the_tokenizer_configs_eos_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("m");
+    model_dir(&dir);
+    let eos = |dir: &Path| {
+        ouro_train::run::DecoderLm::load(dir, &Device::Cpu)
+            .unwrap()
+            .text_tokenizer()
+            .unwrap()
+            .eos_token
+    };
+    assert_eq!(eos(&dir).as_deref(), Some("<eos>"), "config.json's id 1");
+    std::fs::write(
+        dir.join("tokenizer_config.json"),
+        r#"{"eos_token": {"content": "<unk>", "special": true}}"#,
+    )
+    .unwrap();
+    assert_eq!(eos(&dir).as_deref(), Some("<unk>"));
+    // Without an id in config.json, the tokenizer config's token is still appended.
+    let config = dir.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    cfg.as_object_mut().unwrap().remove("eos_token_id");
+    std::fs::write(&config, cfg.to_string()).unwrap();
+    assert_eq!(eos(&dir).as_deref(), Some("<unk>"));
+}

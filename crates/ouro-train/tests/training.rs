@@ -2,7 +2,9 @@
 
 use candle_core::{Device, Tensor, Var};
 use ouro_data::{DpoRecord, PairKind, SftRecord};
-use ouro_train::config::{DpoConfig, DpoLossType, LrSchedule, OptimConfig, Overflow, SftConfig};
+use ouro_train::config::{
+    DpoConfig, DpoLossType, LrSchedule, OptimConfig, Overflow, RowText, SftConfig,
+};
 use ouro_train::model::{BigramLm, TrainableLm};
 use ouro_train::tokenize::{char_tokenizer, TextTokenizer};
 use ouro_train::{dpo, sft, TrainError};
@@ -81,7 +83,13 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
         max_length: 16,
         ..SftConfig::default()
     };
-    let (ex, _) = sft::prepare(&t, &sft::SftRows::PromptCompletion(sft_data()), &cfg).unwrap();
+    let (ex, _) = sft::prepare(
+        &t,
+        &sft::SftRows::PromptCompletion(sft_data()),
+        RowText::Plain,
+        &cfg,
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
 
     let straight = BigramLm::new(30, 8, 1, &Device::Cpu).unwrap();
@@ -132,7 +140,13 @@ fn sft_overfits_a_small_set_to_near_zero_loss() {
         max_length: 16,
         ..SftConfig::default()
     };
-    let (ex, stats) = sft::prepare(&t, &sft::SftRows::PromptCompletion(sft_data()), &cfg).unwrap();
+    let (ex, stats) = sft::prepare(
+        &t,
+        &sft::SftRows::PromptCompletion(sft_data()),
+        RowText::Plain,
+        &cfg,
+    )
+    .unwrap();
     assert_eq!(stats.kept, 5);
     let m = BigramLm::new(30, 16, 3, &Device::Cpu).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -163,7 +177,7 @@ fn dpo_learns_a_separable_preference_set() {
             rpo_alpha: Some(0.1),
             ..DpoConfig::default()
         };
-        let (ex, _) = dpo::prepare(&t, &rows, &cfg).unwrap();
+        let (ex, _) = dpo::prepare(&t, &rows, RowText::Plain, &cfg).unwrap();
         let m = BigramLm::new(30, 8, 5, &Device::Cpu).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let (refs, cache, hit) =
@@ -210,7 +224,13 @@ fn empty_dataset_is_a_clear_error() {
         optim: optim(2, 0.01),
         ..SftConfig::default()
     };
-    let (ex, _) = sft::prepare(&t, &sft::SftRows::PromptCompletion(vec![]), &cfg).unwrap();
+    let (ex, _) = sft::prepare(
+        &t,
+        &sft::SftRows::PromptCompletion(vec![]),
+        RowText::Plain,
+        &cfg,
+    )
+    .unwrap();
     let m = BigramLm::new(30, 8, 1, &Device::Cpu).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let err = sft::train_examples(&m, &ex, t.pad_id, &cfg, dir.path(), None).unwrap_err();
@@ -225,22 +245,39 @@ fn overlong_examples_are_truncated_or_dropped_and_counted() {
         max_length: 6,
         ..SftConfig::default()
     };
-    let (ex, stats) =
-        sft::prepare(&t, &sft::SftRows::PromptCompletion(rows.clone()), &cfg).unwrap();
+    let (ex, stats) = sft::prepare(
+        &t,
+        &sft::SftRows::PromptCompletion(rows.clone()),
+        RowText::Plain,
+        &cfg,
+    )
+    .unwrap();
     // Truncation removes every completion token of the first row: dropped as no-loss.
     assert_eq!(
         (stats.kept, stats.dropped_no_loss_tokens, ex.len()),
         (1, 1, 1)
     );
     cfg.overflow = Overflow::Drop;
-    let (_, stats) = sft::prepare(&t, &sft::SftRows::PromptCompletion(rows), &cfg).unwrap();
+    let (_, stats) = sft::prepare(
+        &t,
+        &sft::SftRows::PromptCompletion(rows),
+        RowText::Plain,
+        &cfg,
+    )
+    .unwrap();
     assert_eq!((stats.kept, stats.dropped_too_long), (1, 1));
     let rows = vec![sft_rec("ab", "cdefghij")];
     let cfg = SftConfig {
         max_length: 6,
         ..SftConfig::default()
     };
-    let (ex, stats) = sft::prepare(&t, &sft::SftRows::PromptCompletion(rows), &cfg).unwrap();
+    let (ex, stats) = sft::prepare(
+        &t,
+        &sft::SftRows::PromptCompletion(rows),
+        RowText::Plain,
+        &cfg,
+    )
+    .unwrap();
     assert_eq!((stats.truncated, ex[0].ids.len()), (1, 6));
 }
 
@@ -282,7 +319,13 @@ fn nan_loss_stops_training_naming_the_step_and_leaves_no_partial_checkpoint() {
         max_length: 16,
         ..SftConfig::default()
     };
-    let (ex, _) = sft::prepare(&t, &sft::SftRows::PromptCompletion(sft_data()), &cfg).unwrap();
+    let (ex, _) = sft::prepare(
+        &t,
+        &sft::SftRows::PromptCompletion(sft_data()),
+        RowText::Plain,
+        &cfg,
+    )
+    .unwrap();
     let m = NanAfter {
         inner: BigramLm::new(30, 8, 1, &Device::Cpu).unwrap(),
         calls: 0.into(),
@@ -320,9 +363,14 @@ fn a_resume_on_other_data_or_other_start_weights_is_refused() {
         ..SftConfig::default()
     };
     let prep = |rows| {
-        sft::prepare(&t, &sft::SftRows::PromptCompletion(rows), &cfg)
-            .unwrap()
-            .0
+        sft::prepare(
+            &t,
+            &sft::SftRows::PromptCompletion(rows),
+            RowText::Plain,
+            &cfg,
+        )
+        .unwrap()
+        .0
     };
     let ex = prep(sft_data());
     let dir = tempfile::tempdir().unwrap();

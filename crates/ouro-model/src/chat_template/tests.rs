@@ -34,7 +34,7 @@ fn the_chatml_template_renders_what_the_hand_written_chatml_renders() {
 }
 
 #[test]
-fn assistant_ranges_cover_each_reply_and_its_end_marker() {
+fn assistant_ranges_cover_each_reply_and_what_ends_its_turn() {
     let t = chatml(None);
     let conv = [
         msg("user", "fix it"),
@@ -44,7 +44,8 @@ fn assistant_ranges_cover_each_reply_and_its_end_marker() {
     ];
     let (text, ranges) = t.render_with_assistant_ranges(&conv).unwrap();
     let spans: Vec<&str> = ranges.iter().map(|&(a, b)| &text[a..b]).collect();
-    assert_eq!(spans, ["broken()<|im_end|>", "fixed()<|im_end|>"]);
+    // TRL trains all a turn adds, the newline after the end marker included.
+    assert_eq!(spans, ["broken()<|im_end|>\n", "fixed()<|im_end|>\n"]);
 }
 
 #[test]
@@ -75,7 +76,7 @@ fn prompt_and_reply_split_like_trl() {
         .render_prompt_and_reply(&[msg("user", "q")], &[msg("assistant", "a")])
         .unwrap();
     assert_eq!(p, "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n");
-    assert_eq!(r, "a<|im_end|>");
+    assert_eq!(r, "a<|im_end|>\n");
 }
 
 #[test]

@@ -53,7 +53,7 @@ fn a_span_weight_that_is_not_finite_and_non_negative_names_its_row() {
     ] {
         let file = dir.path().join("part-00000.parquet");
         ouro_data::shard::write_records(&file, &[row(1.0), row(w)]).unwrap();
-        let got = load_sft(&DataSource::from(dir.path()));
+        let got = load_sft(&DataSource::from(dir.path()), None);
         match (bad, got) {
             (false, Ok(_)) => {}
             (true, Err(e)) => {
@@ -73,12 +73,12 @@ fn sft_shapes_are_recognised() {
         "pc.jsonl",
         &[r#"{"prompt": "a", "completion": "b", "extra": 1}"#],
     );
-    let Loaded { rows, shape, .. } = load_sft(&(&pc).into()).unwrap();
+    let Loaded { rows, shape, .. } = load_sft(&(&pc).into(), None).unwrap();
     assert_eq!(shape, "prompt-completion");
     assert_eq!(first_plain(rows), ("a", "b", "row-1").into());
 
     let text = jsonl(d.path(), "t.jsonl", &[r#"{"text": "hello", "id": 7}"#]);
-    let rows = load_sft(&(&text).into()).unwrap().rows;
+    let rows = load_sft(&(&text).into(), None).unwrap().rows;
     assert_eq!(first_plain(rows), ("", "hello", "7").into());
 
     let conv = jsonl(
@@ -88,11 +88,20 @@ fn sft_shapes_are_recognised() {
             r#"{"prompt": [{"role": "user", "content": "q"}], "completion": [{"role": "assistant", "content": "a"}]}"#,
         ],
     );
-    let Loaded { rows, shape, .. } = load_sft(&(&conv).into()).unwrap();
+    let Loaded {
+        rows, shape, text, ..
+    } = load_sft(&(&conv).into(), None).unwrap();
     assert_eq!(shape, "conversational prompt-completion");
-    let SftRows::Messages(r) = rows else { panic!() };
-    assert_eq!(r[0].messages.len(), 2);
-    assert_eq!(r[0].messages[1].role, "assistant");
+    assert_eq!(text, RowText::Rendered);
+    // As TRL splits it: the prompt with its generation header, then all the reply adds.
+    let SftRows::PromptCompletion(r) = rows else {
+        panic!()
+    };
+    assert_eq!(
+        r[0].prompt,
+        "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n"
+    );
+    assert_eq!(r[0].completion, "a<|im_end|>\n");
 }
 
 #[test]
@@ -103,7 +112,7 @@ fn unknown_shapes_and_bad_rows_name_what_was_found() {
         "x.jsonl",
         &[r#"{"question": "a", "answer": "b"}"#],
     );
-    let e = load_sft(&(&p).into()).unwrap_err().to_string();
+    let e = load_sft(&(&p).into(), None).unwrap_err().to_string();
     assert!(
         e.contains("found columns answer, question") && e.contains("prompt + completion"),
         "{e}"
@@ -121,13 +130,13 @@ fn unknown_shapes_and_bad_rows_name_what_was_found() {
             r#"{"prompt": "a", "completion": 3}"#,
         ],
     );
-    let e = load_sft(&(&p).into()).unwrap_err().to_string();
+    let e = load_sft(&(&p).into(), None).unwrap_err().to_string();
     assert!(
         e.contains("y.jsonl") && e.contains("line 2") && e.contains("'completion'"),
         "{e}"
     );
     let p = jsonl(d.path(), "z.jsonl", &["{\"prompt\": \"a\",", ""]);
-    let e = load_sft(&(&p).into()).unwrap_err().to_string();
+    let e = load_sft(&(&p).into(), None).unwrap_err().to_string();
     assert!(e.contains("z.jsonl: line 1: invalid JSON"), "{e}");
 }
 
@@ -144,7 +153,7 @@ fn json_arrays_and_gzipped_lines_keep_the_line_each_row_starts_on() {
     gz.write_all(b"\xef\xbb\xbf\n{\"prompt\": \"p3\", \"completion\": \"c3\"}\n")
         .unwrap();
     std::fs::write(d.path().join("b.jsonl.gz"), gz.finish().unwrap()).unwrap();
-    let loaded = load_sft(&DataSource::from(d.path())).unwrap();
+    let loaded = load_sft(&DataSource::from(d.path()), None).unwrap();
     let SftRows::PromptCompletion(rows) = &loaded.rows else {
         panic!("not prompt-completion rows")
     };
@@ -185,8 +194,8 @@ fn implicit_prompt_pairs_split_at_the_shared_messages() {
         pairs[0].prompt,
         "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n"
     );
-    assert_eq!(pairs[0].chosen, "good<|im_end|>");
-    assert_eq!(pairs[0].rejected, "bad<|im_end|>");
+    assert_eq!(pairs[0].chosen, "good<|im_end|>\n");
+    assert_eq!(pairs[0].rejected, "bad<|im_end|>\n");
 
     let s = jsonl(
         d.path(),
@@ -211,7 +220,7 @@ fn the_rendered_prompt_and_reply_are_the_sft_chatml() {
     };
     let conv = [m("system", "s"), m("user", "q"), m("assistant", "a")];
     let (full, _) = crate::tokenize::chatml_with_assistant_ranges(&conv);
-    let joined = chatml_prompt(&conv[..2]) + &chatml_reply(&conv[2..]) + "\n";
+    let joined = chatml_prompt(&conv[..2]) + &chatml_reply(&conv[2..]);
     assert_eq!(joined, full);
 }
 
@@ -220,7 +229,7 @@ fn tool_calls_and_tool_results_are_named_as_unsupported() {
     let d = tempfile::tempdir().unwrap();
     let call = r#"{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": null, "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {}}}]}, {"role": "tool", "content": "1"}, {"role": "assistant", "content": "done"}]}"#;
     let p = jsonl(d.path(), "tools.jsonl", &[call]);
-    let e = load_sft(&(&p).into()).unwrap_err().to_string();
+    let e = load_sft(&(&p).into(), None).unwrap_err().to_string();
     assert!(
         e.contains("tools.jsonl: line 1")
             && e.contains(
@@ -230,7 +239,7 @@ fn tool_calls_and_tool_results_are_named_as_unsupported() {
     );
     let result = r#"{"messages": [{"role": "user", "content": "hi"}, {"role": "tool", "content": "1"}, {"role": "assistant", "content": "done"}]}"#;
     let p = jsonl(d.path(), "results.jsonl", &[result]);
-    let e = load_sft(&(&p).into()).unwrap_err().to_string();
+    let e = load_sft(&(&p).into(), None).unwrap_err().to_string();
     assert!(
         e.contains("message 1 is a tool result (role 'tool')"),
         "{e}"
@@ -238,5 +247,5 @@ fn tool_calls_and_tool_results_are_named_as_unsupported() {
     // A null tool_calls (as Parquet writers fill the key in) is a plain turn.
     let plain = r#"{"messages": [{"role": "user", "content": "hi", "tool_calls": null}, {"role": "assistant", "content": "yo", "tool_calls": null}]}"#;
     let p = jsonl(d.path(), "plain.jsonl", &[plain]);
-    load_sft(&(&p).into()).unwrap();
+    load_sft(&(&p).into(), None).unwrap();
 }
