@@ -53,16 +53,6 @@ impl PromptRenderer {
         }
     }
 
-    /// [`Self::prompt`] as a generation's input: plain text takes the tokenizer's
-    /// special tokens when encoded, a chat template's output (which has its own) not.
-    pub fn input(&self, prompt: &str) -> Result<crate::generate::Prompt> {
-        let text = self.prompt(prompt)?;
-        Ok(match self {
-            Self::Plain => crate::generate::Prompt::Text(text),
-            Self::Chat(_) => crate::generate::Prompt::Rendered(text),
-        })
-    }
-
     /// The input for a conversation, ending with the assistant's generation
     /// header (plain: the contents, one per line).
     pub fn conversation(&self, messages: &[Message]) -> Result<String> {

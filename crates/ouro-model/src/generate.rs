@@ -89,6 +89,17 @@ impl Prompt {
         }
     }
 
+    /// One user prompt as `renderer` makes it the model's input: plain text takes the
+    /// tokenizer's special tokens when encoded, a chat template's output (which has
+    /// its own) does not.
+    pub fn for_user(renderer: &crate::chat::PromptRenderer, prompt: &str) -> Result<Self> {
+        let text = renderer.prompt(prompt)?;
+        Ok(match renderer {
+            crate::chat::PromptRenderer::Plain => Prompt::Text(text),
+            crate::chat::PromptRenderer::Chat(_) => Prompt::Rendered(text),
+        })
+    }
+
     /// The token ids the model reads (see the variants for special tokens).
     pub fn encode(&self, tokenizer: &Tokenizer) -> Result<Vec<u32>> {
         let (text, special) = match self {

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use ouro_data::run::StageStats;
 use ouro_model::chat::{PromptFormat, PromptRenderer};
-use ouro_model::{checkpoint, GenerationRequest, Generator, SamplingParams};
+use ouro_model::{checkpoint, GenerationRequest, Generator, Prompt, SamplingParams};
 
 use crate::record::Raw;
 use crate::{Job, SampleOptions};
@@ -42,7 +42,7 @@ pub(crate) fn generate(
         .iter()
         .map(|job| {
             Ok(GenerationRequest {
-                prompt: render.input(&job.problem.prompt)?,
+                prompt: Prompt::for_user(&render, &job.problem.prompt)?,
                 params: sampling_params(opts, job.seed),
                 top_logprobs: 0,
             })

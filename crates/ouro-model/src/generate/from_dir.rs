@@ -12,7 +12,10 @@ pub fn prompt_input(dir: &std::path::Path, prompt: &str, chat: bool) -> Result<s
     } else {
         crate::chat::PromptFormat::Plain
     };
-    crate::chat::PromptRenderer::for_model(dir, format)?.input(prompt)
+    super::Prompt::for_user(
+        &crate::chat::PromptRenderer::for_model(dir, format)?,
+        prompt,
+    )
 }
 
 /// Loads a checkpoint directory and samples `n` completions of one prompt
