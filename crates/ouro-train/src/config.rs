@@ -219,7 +219,10 @@ pub struct SftConfig {
     pub completion_only_loss: bool,
     /// Which assistant turns of `messages` rows carry loss: `last` (default) or `all`.
     pub assistant_turns: AssistantTurns,
-    /// Concatenate examples into rows of `max_length` tokens (loss masks kept per token).
+    /// Concatenate examples into rows of `max_length` tokens (loss masks kept per token,
+    /// each example's first token not a label). Packed examples attend to the ones before
+    /// them in their row and positions run on: TRL's padding-free packing keeps them
+    /// apart, so its loss does not change with packing and this one's does.
     pub packing: bool,
     pub weights: SpanWeighting,
     /// Append the tokenizer's EOS to each completion, as TRL does.

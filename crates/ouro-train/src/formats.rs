@@ -151,6 +151,28 @@ impl Row {
         })
     }
 
+    /// TRL hands a conversational row's `tools` and `chat_template_kwargs` columns to
+    /// the chat template; rendered without them, the row would train on another prompt
+    /// than the one it says, so a row that fills either is refused until they are read.
+    fn check_template_columns(&self) -> Result<()> {
+        for field in ["tools", "chat_template_kwargs"] {
+            let filled = match self.cols.get(field) {
+                None | Some(Value::Null) => false,
+                Some(Value::Array(a)) => !a.is_empty(),
+                Some(Value::Object(o)) => !o.is_empty(),
+                Some(_) => true,
+            };
+            if filled {
+                return Err(self.err(
+                    field,
+                    "chat template arguments per row are not supported in training yet \
+                     (TRL renders them into the prompt); leave this column out",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The messages of a reply (a completion, `chosen` or `rejected`): the turn the
     /// assistant takes after the prompt, so it starts with an assistant message.
     /// Anything else would be rendered as a conversation the template cannot split,
@@ -348,7 +370,10 @@ pub fn load_sft(src: &DataSource, chat: Option<&ChatTemplate>) -> Result<Loaded<
         let out = rows
             .iter()
             .enumerate()
-            .map(|(i, r)| Ok(conversation(r, i, r.messages("messages")?)))
+            .map(|(i, r)| {
+                r.check_template_columns()?;
+                Ok(conversation(r, i, r.messages("messages")?))
+            })
             .collect::<Result<_>>()?;
         return Ok(loaded(
             SftRows::Messages(out),
@@ -363,6 +388,7 @@ pub fn load_sft(src: &DataSource, chat: Option<&ChatTemplate>) -> Result<Loaded<
             .iter()
             .enumerate()
             .map(|(i, r)| {
+                r.check_template_columns()?;
                 let (prompt, completion) =
                     render_pair(chat, &r.messages("prompt")?, &r.reply("completion")?)
                         .map_err(|e| r.err("completion", e))?;
@@ -465,6 +491,7 @@ pub fn load_dpo(src: &DataSource, chat: Option<&ChatTemplate>) -> Result<Loaded<
                     r.string("rejected")?,
                 ));
             }
+            r.check_template_columns()?;
             let (prompt, chosen, rejected) = if has("prompt") {
                 (
                     r.messages("prompt")?,

@@ -307,9 +307,10 @@ fn choose(wanted: Option<&str>, names: &[String], what: &str, origin: &Path) -> 
     }
 }
 
-/// The split a file's name or one of its directories names, as the Hub infers it:
-/// a path component that is a split keyword, or starts with one followed by
-/// `-`, `_` or `.` (`train-00000-of-00001.parquet`, `test.jsonl`, `dev/x.json`).
+/// The split a file's name or one of its directories names, as the Hub infers it
+/// (`datasets`' `KEYWORDS_IN_FILENAME_BASE_PATTERNS`): a split keyword that starts a
+/// path component or follows a separator, and ends it or comes before one
+/// (`train-00000-of-00001.parquet`, `test.jsonl`, `dev/x.json`, `sft_train.jsonl`).
 fn split_of_each(dir: &Path, files: &[PathBuf]) -> Vec<(PathBuf, Option<String>)> {
     files
         .iter()
@@ -320,18 +321,24 @@ fn split_of_each(dir: &Path, files: &[PathBuf]) -> Vec<(PathBuf, Option<String>)
                 SPLIT_NAMES.iter().find_map(|(split, words)| {
                     words
                         .iter()
-                        .any(|w| {
-                            part == *w
-                                || part
-                                    .strip_prefix(w)
-                                    .is_some_and(|r| r.starts_with(['-', '_', '.']))
-                        })
+                        .any(|w| names_keyword(&part, w))
                         .then(|| split.to_string())
                 })
             });
             (f.clone(), split)
         })
         .collect()
+}
+
+/// Whether `word` stands in `part` between separators: `datasets`' `NON_WORDS_CHARS`
+/// (`-`, `.`, `_`, space and digits), or the component's ends.
+fn names_keyword(part: &str, word: &str) -> bool {
+    let separator = |c: char| matches!(c, '-' | '.' | '_' | ' ') || c.is_ascii_digit();
+    part.match_indices(word).any(|(at, _)| {
+        let before = part[..at].chars().next_back();
+        let after = part[at + word.len()..].chars().next();
+        before.is_none_or(separator) && after.is_none_or(separator)
+    })
 }
 
 fn distinct(it: impl Iterator<Item = String>) -> Vec<String> {

@@ -105,8 +105,10 @@ pub fn prepare(
 }
 
 /// Greedy packing in order: examples are concatenated into rows of at most `max_length`
-/// tokens. Rows attend across example boundaries (no position reset); each token keeps
-/// its own loss mask and weight.
+/// tokens. Each token keeps its own loss mask and weight, except an example's first
+/// token, which is no label (it would be predicted from the example before it; TRL's
+/// padding-free packing masks it too). Unlike TRL's, rows attend across example
+/// boundaries and positions run on (no per-example attention or position reset).
 pub fn pack(examples: &[SftExample], max_length: usize) -> Vec<SftExample> {
     let mut rows: Vec<SftExample> = Vec::new();
     let mut cur = SftExample {
@@ -127,9 +129,13 @@ pub fn pack(examples: &[SftExample], max_length: usize) -> Vec<SftExample> {
                 },
             ));
         }
+        let first = cur.mask.len();
         cur.ids.extend_from_slice(&ex.ids);
         cur.mask.extend_from_slice(&ex.mask);
         cur.span_w.extend_from_slice(&ex.span_w);
+        if let Some(m) = cur.mask.get_mut(first) {
+            *m = false;
+        }
     }
     if !cur.ids.is_empty() {
         rows.push(cur);
@@ -278,4 +284,26 @@ pub fn train_examples(
     engine::run(
         model, o, &identity, out, total, stop_after, "sft", &mut micro,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_packed_examples_first_token_is_no_label() {
+        let ex = |ids: Vec<u32>| SftExample {
+            mask: vec![true; ids.len()],
+            span_w: vec![1.0; ids.len()],
+            ids,
+            index: 0,
+        };
+        let rows = pack(&[ex(vec![1, 2]), ex(vec![3, 4, 5]), ex(vec![6, 7])], 5);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].ids, vec![1, 2, 3, 4, 5]);
+        // Token 3 would be predicted from example 1's last token.
+        assert_eq!(rows[0].mask, vec![false, true, false, true, true]);
+        assert_eq!(rows[1].ids, vec![6, 7]);
+        assert_eq!(rows[1].mask, vec![false, true]);
+    }
 }

@@ -244,6 +244,26 @@ fn tool_calls_and_tool_results_are_named_as_unsupported() {
         e.contains("message 1 is a tool result (role 'tool')"),
         "{e}"
     );
+    // Tools offered to the template, or template arguments, per row: refused, not
+    // silently rendered without them.
+    for (field, value) in [
+        (
+            "tools",
+            r#"[{"type": "function", "function": {"name": "f"}}]"#,
+        ),
+        ("chat_template_kwargs", r#"{"enable_thinking": false}"#),
+    ] {
+        let row = format!(
+            r#"{{"messages": [{{"role": "user", "content": "hi"}}, {{"role": "assistant", "content": "yo"}}], "{field}": {value}}}"#
+        );
+        let p = jsonl(d.path(), "kwargs.jsonl", &[&row]);
+        let e = load_sft(&(&p).into(), None).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("kwargs.jsonl: line 1: field '{field}'"))
+                && e.contains("not supported in training yet"),
+            "{e}"
+        );
+    }
     // A null tool_calls (as Parquet writers fill the key in) is a plain turn.
     let plain = r#"{"messages": [{"role": "user", "content": "hi", "tool_calls": null}, {"role": "assistant", "content": "yo", "tool_calls": null}]}"#;
     let p = jsonl(d.path(), "plain.jsonl", &[plain]);

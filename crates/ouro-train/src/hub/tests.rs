@@ -114,6 +114,39 @@ fn without_a_card_splits_come_from_file_and_directory_names() {
     assert!(e.contains("no such split") && !e.contains("are the"), "{e}");
 }
 
+/// `datasets` finds a split keyword anywhere between separators, not only at the
+/// start: `sft_test.jsonl` is the test split, and must not be trained on.
+#[test]
+fn a_split_named_after_a_separator_is_that_split() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    for f in [
+        "sft_train.jsonl",
+        "sft_test.jsonl",
+        "my data 2 val.json",
+        "pretrain.jsonl",
+    ] {
+        touch(dir, f);
+    }
+    let got = |split| {
+        names(
+            dir,
+            &dataset_files(&src(dir, None, split)).unwrap().unwrap(),
+        )
+    };
+    assert_eq!(got(None), ["sft_train.jsonl"]);
+    assert_eq!(got(Some("test")), ["sft_test.jsonl"]);
+    assert_eq!(got(Some("validation")), ["my data 2 val.json"]);
+    for (part, word, names) in [
+        ("train2.parquet", "train", true),
+        ("pretrain.jsonl", "train", false),
+        ("evaluation.jsonl", "eval", false),
+        ("x.dev", "dev", true),
+    ] {
+        assert_eq!(super::names_keyword(part, word), names, "{part}");
+    }
+}
+
 #[test]
 fn subsets_without_a_card_are_directories() {
     let d = tempfile::tempdir().unwrap();
