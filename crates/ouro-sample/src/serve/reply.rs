@@ -92,6 +92,7 @@ pub(super) fn response(
                 scored.extend(g.token_logprobs.iter().map(Scored::of));
                 let ids: Vec<u32> = g.token_logprobs.iter().map(|t| t.id).collect();
                 offsets.extend(prefix_offsets(tok, &ids, len, prefix.len(), true));
+                let offsets = char_offsets(&format!("{prefix}{}", g.text), &offsets);
                 logprobs_json(head.chat, tok, &scored, &offsets)
             } else {
                 Value::Null
@@ -194,6 +195,28 @@ impl<'a> Scored<'a> {
     }
 }
 
+/// Byte offsets into `text` (nondecreasing, as a completion's tokens are) as the
+/// character offsets OpenAI's `text_offset` gives: Python `str` indices, so a client's
+/// `text[offset:]` starts at the token on non-ASCII text too.
+fn char_offsets(text: &str, bytes: &[usize]) -> Vec<usize> {
+    let (mut at, mut chars) = (0, 0);
+    bytes
+        .iter()
+        .map(|&b| {
+            let mut b = b.min(text.len());
+            while !text.is_char_boundary(b) {
+                b -= 1;
+            }
+            if b < at {
+                (at, chars) = (0, 0);
+            }
+            chars += text[at..b].chars().count();
+            at = b;
+            chars
+        })
+        .collect()
+}
+
 /// Log-probs in the endpoint's shape: chat's `content` list, or completions' parallel
 /// `tokens`/`token_logprobs`/`top_logprobs`/`text_offset` lists (whose alternatives
 /// always include the sampled token, as OpenAI's do; an unscored token has nulls).
@@ -255,7 +278,8 @@ fn settled<'a>(text: &'a str, stop: &[String]) -> &'a str {
 
 /// One choice's progress through a stream.
 struct Choice<'t> {
-    /// Where the completion starts in the choice's text (after an echoed prompt).
+    /// Where the completion starts in the choice's text (after an echoed prompt), in
+    /// characters, as `text_offset` counts.
     base: usize,
     /// The completion's text so far (where the next token starts).
     decoded: Detok<'t>,
@@ -319,7 +343,7 @@ fn stream_to(out: &mut Sse<'_>, s: &Streaming, tok: &Tokenizer) -> std::io::Resu
     if !head.logprobs {
         for (i, text) in echo.iter().enumerate() {
             out.event(&head.envelope(true, vec![choice(false, i, text, Value::Null, None)]))?;
-            choices[i].base = text.len();
+            choices[i].base = text.chars().count();
         }
     }
     let mut finished: Vec<(usize, Generation)> = Vec::new();
@@ -336,15 +360,16 @@ fn stream_to(out: &mut Sse<'_>, s: &Streaming, tok: &Tokenizer) -> std::io::Resu
                     logprobs,
                 };
                 let (scored, offsets) = e.scored(tok);
-                let lp = logprobs_json(false, tok, &scored, &offsets);
+                let lp = logprobs_json(false, tok, &scored, &char_offsets(&e.text, &offsets));
                 out.event(&head.envelope(true, vec![choice(false, i, &e.text, lp, None)]))?;
-                choices[i].base = e.text.len();
+                choices[i].base = e.text.chars().count();
                 continue;
             }
             Event::Token(i, t) => {
                 let c = &mut choices[i];
                 let id = t.id;
-                c.pending.push((t, c.base + c.decoded.text().len()));
+                c.pending
+                    .push((t, c.base + c.decoded.text().chars().count()));
                 c.decoded.push(id);
                 (i, settled(c.decoded.text(), &head.stop).to_string(), None)
             }
@@ -430,8 +455,19 @@ impl Sse<'_> {
 
 #[cfg(test)]
 pub(super) mod tests {
-    use super::{byte_level_byte, settled, token_bytes, token_text, Echo};
+    use super::{byte_level_byte, char_offsets, settled, token_bytes, token_text, Echo};
     use tokenizers::Tokenizer;
+
+    /// OpenAI and vLLM index `text` as Python does: by character.
+    #[test]
+    fn text_offsets_count_characters() {
+        let text = "日本 x = 1";
+        let bytes = [0, 3, 6, 8];
+        assert_eq!(char_offsets(text, &bytes), [0, 1, 2, 4]);
+        let x = char_offsets(text, &bytes)[2];
+        assert_eq!(text.chars().skip(x).collect::<String>(), " x = 1");
+        assert_eq!(char_offsets("ab", &[0, 5]), [0, 2], "clamped to the end");
+    }
 
     /// A BPE tokenizer with byte fallback and no merges, over `vocab`.
     pub(in crate::serve) fn tokenizer(decoder: &str, vocab: &str) -> Tokenizer {
