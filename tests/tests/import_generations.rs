@@ -497,3 +497,56 @@ fn refusals_and_tool_calls_are_kept_as_the_completion() {
     );
     assert!(s.iter().all(|s| s.code.is_none()));
 }
+
+/// A batch sent to `/v1/responses`: each body is a Response object, not choices.
+#[test]
+fn responses_api_batch_output_imports() {
+    let response = |id: &str, body: &str| {
+        format!(r#"{{"custom_id": "{id}", "response": {{"status_code": 200, "body": {body}}}}}"#)
+    };
+    let lines = [
+        response(
+            "HumanEval/0#0",
+            r#"{"object": "response", "status": "completed", "model": "gpt-x",
+                "output": [{"type": "reasoning", "summary": [{"type": "summary_text", "text": "add them"}]},
+                           {"type": "message", "role": "assistant", "content": [
+                               {"type": "output_text", "text": "```python\ndef add(a, b):\n"},
+                               {"type": "output_text", "text": "    return a + b\n```"}]}],
+                "usage": {"input_tokens": 36, "output_tokens": 20}}"#,
+        ),
+        response(
+            "HumanEval/0#1",
+            r#"{"object": "response", "status": "incomplete", "model": "gpt-x",
+                "incomplete_details": {"reason": "max_output_tokens"},
+                "output": [{"type": "message", "content": [{"type": "output_text", "text": "def add("}]}]}"#,
+        ),
+        response(
+            "HumanEval/0#2",
+            r#"{"object": "response", "status": "failed", "error": {"code": "server_error", "message": "boom"}, "output": []}"#,
+        ),
+    ]
+    .map(|l| l.replace('\n', " "));
+    let s = good_generations(&(lines.join("\n") + "\n"), "openai-batch", &[]);
+    assert_eq!(s.len(), 3);
+    assert_eq!(s[0].model, "gpt-x");
+    assert!(
+        s[0].completion
+            .starts_with("<think>\nadd them\n</think>\n```python"),
+        "{:?}",
+        s[0].completion
+    );
+    assert_eq!(
+        s[0].code.as_deref(),
+        Some("def add(a, b):\n    return a + b\n")
+    );
+    assert_eq!(
+        (s[0].prompt_tokens, s[0].completion_tokens),
+        (Some(36), Some(20))
+    );
+    assert_eq!(s[1].finish_reason.as_deref(), Some("length"));
+    assert!(
+        s[2].generation_error.as_deref().unwrap().contains("boom"),
+        "{:?}",
+        s[2]
+    );
+}

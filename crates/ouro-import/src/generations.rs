@@ -17,6 +17,8 @@ use crate::prompts::{PromptIndex, PromptMatch};
 pub use crate::sample::answer_text;
 use crate::sample::{to_sample, Generation, Provenance};
 
+mod responses;
+
 /// A supported generations format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GenerationFormat {
@@ -301,6 +303,9 @@ fn batch_line(f: &Fields) -> Result<Vec<Raw>> {
                 .unwrap_or_else(|| "missing".into()),
             if detail.is_empty() { "" } else { ": " }
         ));
+    }
+    if f.get("response.body.choices").is_none() && f.get("response.body.output").is_some() {
+        return responses::body(f, request_id);
     }
     let choices = f
         .required("response.body.choices")?

@@ -42,7 +42,8 @@ Examples:
 
 For openai-batch and vllm, `custom_id` is PROBLEM_ID or PROBLEM_ID#SUFFIX by default (a numeric
 SUFFIX is the sample index); other schemes take --id-pattern or --id-map. A line whose
-request failed becomes a sample with finish_reason \"error\"; it is counted, never dropped.")]
+request failed becomes a sample with finish_reason \"error\"; it is counted, never dropped.
+openai-batch reads chat completions, completions and /v1/responses bodies.")]
     Generations {
         /// Input JSONL file (`.gz` is read transparently).
         file: PathBuf,
