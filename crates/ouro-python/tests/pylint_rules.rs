@@ -10,6 +10,66 @@ fn codes(src: &str) -> Vec<(&'static str, u32)> {
         .collect()
 }
 
+/// `del` reads its names: pylint 4.1.5 reports E0602 for one not bound before it, even
+/// when it is bound later (CPython raises NameError on import).
+#[test]
+fn del_of_a_name_not_yet_bound() {
+    let src = "import os\ntmp = os.sep\ndel cache, tmp\n";
+    assert_eq!(codes(src), vec![("E0602", 3)]);
+    let src = "def f():\n    del y\n    y = 1\n";
+    assert_eq!(codes(src), vec![("E0602", 2)]);
+    let src = "x = 1\ndel x\nprint(x)\n";
+    assert_eq!(codes(src), vec![]);
+    let src = "d = {}\ndel (d[0], [d])\n";
+    assert_eq!(codes(src), vec![]);
+}
+
+/// A class's name is bound only after its body runs: pylint 4.1.5 (as the reference
+/// LintSeq runs it) reports E0602 for a use of it in a class attribute, a method's
+/// annotation or a default that calls it, nested classes included, but not in a string
+/// annotation or with `from __future__ import annotations`.
+#[test]
+fn a_class_named_in_its_own_body() {
+    for (src, line) in [
+        (
+            "class Node:\n    def child(self) -> Node:\n        return Node()\n",
+            2,
+        ),
+        (
+            "class Node:\n    def child(self, other: Node):\n        return other\n",
+            2,
+        ),
+        ("class Node:\n    x = Node\n", 2),
+        ("class Node:\n    x: Node = None\n", 2),
+        (
+            "class Node:\n    def f(self) -> list[Node]:\n        pass\n",
+            2,
+        ),
+        ("class Node:\n    def f(self, x=Node()):\n        pass\n", 2),
+        (
+            "class Node:\n    @staticmethod\n    def f() -> Node:\n        pass\n",
+            3,
+        ),
+        (
+            "class Outer:\n    class Node:\n        def f(self) -> Node:\n            pass\n",
+            3,
+        ),
+        (
+            "def g():\n    class Node:\n        def f(self) -> Node:\n            pass\n",
+            3,
+        ),
+    ] {
+        assert_eq!(codes(src), vec![("E0602", line)], "{src}");
+    }
+    let future = "from __future__ import annotations\n\n";
+    for src in [
+        format!("{future}class Node:\n    def child(self) -> Node:\n        return Node()\n"),
+        "class Node:\n    def f(self) -> \"Node\":\n        return Node()\n".to_string(),
+    ] {
+        assert_eq!(codes(&src), vec![], "{src}");
+    }
+}
+
 #[test]
 fn for_loop_carried_self_reference() {
     let src = "def f(n):\n    for i in range(n):\n        ret = (2 * ret) % n\n    return ret\n";

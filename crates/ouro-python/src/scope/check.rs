@@ -58,6 +58,13 @@ pub(super) struct Checker<'a, 'l> {
     /// [`crate::diagnostics::Semantics::Strict`]: every use is checked and the loop
     /// exemption is off.
     pub(super) strict: bool,
+    /// Classes whose bodies are being walked, innermost last: their names are not
+    /// bound until the body has run (pylint E0602 on a use in it).
+    pub(super) defining: Vec<&'a str>,
+    /// Walking an annotation, and the module has `from __future__ import
+    /// annotations` (annotations are then never evaluated).
+    pub(super) in_annotation: bool,
+    pub(super) postponed_annotations: bool,
 }
 
 enum Resolution {
@@ -91,6 +98,9 @@ impl<'a, 'l> Checker<'a, 'l> {
             for_depth: 0,
             loop_depth: 0,
             strict: false,
+            defining: Vec::new(),
+            in_annotation: false,
+            postponed_annotations: false,
         }
     }
 
@@ -128,6 +138,14 @@ impl<'a, 'l> Checker<'a, 'l> {
                 return Resolution::PossiblyBeforeAssignment;
             }
             return Resolution::BeforeAssignment;
+        }
+        // A class's own name, used while its body runs (a class attribute, a method's
+        // default or annotation), is bound only once the body is done: NameError.
+        if !deferred
+            && self.defining.contains(&name)
+            && !(self.in_annotation && self.postponed_annotations)
+        {
+            return Resolution::Undefined;
         }
         let mut parent = scope.parent;
         while let Some(p) = parent {
@@ -215,14 +233,21 @@ impl<'a, 'l> Checker<'a, 'l> {
                 self.visit_expr(d);
             }
             if let Some(a) = &p.parameter.annotation {
-                self.visit_expr(a);
+                self.annotation(a);
             }
         }
         for p in params.vararg.iter().chain(params.kwarg.iter()) {
             if let Some(a) = &p.annotation {
-                self.visit_expr(a);
+                self.annotation(a);
             }
         }
+    }
+
+    /// An annotation: evaluated where it stands, unless annotations are postponed.
+    pub(super) fn annotation(&mut self, a: &'a Expr) {
+        self.in_annotation = true;
+        self.visit_expr(a);
+        self.in_annotation = false;
     }
 
     pub(super) fn comprehension(

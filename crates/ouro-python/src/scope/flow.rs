@@ -127,11 +127,27 @@ impl<'a> Checker<'a, '_> {
         }
         self.parameters_outer(&f.parameters);
         if let Some(r) = &f.returns {
-            self.visit_expr(r);
+            self.annotation(r);
         }
         self.flow.bind(f.name.id.as_str());
         if let Some(&idx) = self.scope_of.get(&f.range.start()) {
             self.deferred.push((idx, f));
+        }
+    }
+
+    /// `del x` reads `x` (it raises NameError when unbound): pylint checks it as a
+    /// use, and a name not bound before it is E0602 even if bound later, as for an
+    /// augmented assignment. What `del x` leaves (an unbound `x`) is not tracked.
+    fn delete_target(&mut self, target: &'a Expr) {
+        match target {
+            Expr::Name(n) => {
+                self.aug_target = true;
+                self.load(n.id.as_str(), n.range.start());
+                self.aug_target = false;
+            }
+            Expr::Tuple(t) => t.elts.iter().for_each(|e| self.delete_target(e)),
+            Expr::List(l) => l.elts.iter().for_each(|e| self.delete_target(e)),
+            other => self.visit_expr(other),
         }
     }
 
@@ -154,7 +170,9 @@ impl<'a> Checker<'a, '_> {
             let saved_depths = (self.for_depth, self.loop_depth);
             (self.for_depth, self.loop_depth) = (0, 0);
             self.current = idx;
+            self.defining.push(c.name.id.as_str());
             self.body(&c.body);
+            self.defining.pop();
             self.current = saved_scope;
             self.flow = saved_flow;
             (self.for_depth, self.loop_depth) = saved_depths;
@@ -344,7 +362,7 @@ impl<'a> Checker<'a, '_> {
                 }
             }
             Stmt::AnnAssign(a) => {
-                self.visit_expr(&a.annotation);
+                self.annotation(&a.annotation);
                 if let Some(v) = &a.value {
                     self.visit_expr(v);
                     self.visit_expr(&a.target);
@@ -390,9 +408,7 @@ impl<'a> Checker<'a, '_> {
             }
             Stmt::Delete(d) => {
                 for t in &d.targets {
-                    if !matches!(t, Expr::Name(_)) {
-                        self.visit_expr(t);
-                    }
+                    self.delete_target(t);
                 }
             }
             Stmt::Global(_)

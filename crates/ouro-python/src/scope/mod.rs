@@ -18,7 +18,11 @@
 //!   it inside the loop, unless the only bindings sit under an uncertain
 //!   `if` (E0606); an `if` whose body assigns a name accepts uses inside the
 //!   `if`; `while` loops get no exemption (see [`guards`]);
-//! - `del x` does not make later uses of `x` errors;
+//! - a class's own name used while its body runs (a class attribute, a method's
+//!   default, or an annotation unless `from __future__ import annotations`) is
+//!   E0602, as the class is bound only after its body;
+//! - `del x` is a use of `x` (E0602 when `x` is not bound before it), and does
+//!   not make later uses of `x` errors;
 //! - a name bound only in some branches of an `if`/`try`/`match` is E0606 when
 //!   used after it; loop bodies count as executed;
 //! - unreachable statements are checked; `break`/`continue` outside a loop
@@ -164,6 +168,11 @@ pub(crate) fn check_names(
         lines,
     );
     checker.strict = semantics == crate::diagnostics::Semantics::Strict;
+    checker.postponed_annotations = module.body.iter().any(|s| {
+        matches!(s, ast::Stmt::ImportFrom(i)
+            if i.module.as_ref().is_some_and(|m| m.as_str() == "__future__")
+                && i.names.iter().any(|a| a.name.as_str() == "annotations"))
+    });
     checker.body(&module.body);
     while let Some((idx, f)) = checker.deferred.pop() {
         checker.current = idx;
