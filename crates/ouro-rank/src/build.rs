@@ -51,13 +51,30 @@ pub struct Loaded {
 pub fn load_inputs(inputs: &BuildInputs, out_dir: &Path) -> Result<Loaded> {
     ouro_data::fsutil::check_output_apart(out_dir, &inputs.named_paths())?;
     let problems: Vec<Problem> = read_path(&inputs.problems)?;
-    let mut samples: Vec<Sample> = read_path(&inputs.samples)?;
-    for more in &inputs.more_samples {
-        samples.extend(read_path::<Sample>(more)?);
+    let mut samples: Vec<Sample> = Vec::new();
+    // Where each sample came from: one read twice would count each attempt twice
+    // (pass@k, pass rates, DART quotas), so it is an error naming both places.
+    let mut seen: std::collections::HashMap<String, &Path> = Default::default();
+    for path in std::iter::once(&inputs.samples).chain(&inputs.more_samples) {
+        for s in read_path::<Sample>(path)? {
+            if let Some(first) = seen.insert(s.sample_id.clone(), path) {
+                return Err(BuildError::Invalid(format!(
+                    "sample '{}' (problem '{}') is read twice, from {} and from {}: a sample \
+                     counted twice would count its attempt twice",
+                    s.sample_id,
+                    s.problem_id,
+                    first.display(),
+                    path.display()
+                )));
+            }
+            samples.push(s);
+        }
     }
-    let mut executions: Vec<Execution> = read_path(&inputs.executions)?;
-    for more in &inputs.more_executions {
-        executions.extend(read_path::<Execution>(more)?);
+    let mut executions: Vec<Execution> = Vec::new();
+    for path in std::iter::once(&inputs.executions).chain(&inputs.more_executions) {
+        let read = read_path::<Execution>(path)?;
+        check_costs(&read, path)?;
+        executions.extend(read);
     }
     ouro_data::check_executions_match(&samples, &inputs.samples, &executions, &inputs.executions)
         .and_then(|()| {
@@ -70,7 +87,14 @@ pub fn load_inputs(inputs: &BuildInputs, out_dir: &Path) -> Result<Loaded> {
         benchmarks.extend(read_path::<Problem>(p)?);
     }
     let ranking_executions = match &inputs.ranking_executions {
-        Some(p) => read_path(p)?,
+        Some(p) => {
+            let read: Vec<Execution> = read_path(p)?;
+            check_costs(&read, p)?;
+            // Of other samples, every score would be 0 and the ranking order nothing.
+            ouro_data::check_executions_match(&samples, &inputs.samples, &read, p)
+                .map_err(BuildError::Invalid)?;
+            read
+        }
         None => Vec::new(),
     };
     Ok(Loaded {
@@ -81,6 +105,25 @@ pub fn load_inputs(inputs: &BuildInputs, out_dir: &Path) -> Result<Loaded> {
         ranking_executions,
         ranking_suite: inputs.ranking_suite,
     })
+}
+
+/// Costs are compared to order efficiency pairs: a NaN one would sort as the costliest
+/// and make the efficient program the rejected side.
+fn check_costs(executions: &[Execution], path: &Path) -> Result<()> {
+    for e in executions {
+        for (field, v) in [("cpu_ms", e.cpu_ms), ("wall_ms", e.wall_ms)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(BuildError::Invalid(format!(
+                    "{}: the execution of sample '{}' ({:?} suite) has {field} = {v}; costs \
+                     must be finite and >= 0",
+                    path.display(),
+                    e.sample_id,
+                    e.suite
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Builds pools from loaded inputs with the build's options.

@@ -85,6 +85,13 @@ impl DecontamOptions {
             DecontamRule::Substring => format!(
                 "case-insensitive substring of benchmark docstrings and solutions (≥ {MIN_CHARS} chars)"
             ),
+            // Built-in benchmarks ship as substring fingerprints, not texts to take
+            // n-grams of: they are matched by the substring rule still.
+            DecontamRule::Ngram if !self.builtin.is_empty() => format!(
+                "{}-gram of significant tokens (built-in benchmarks: case-insensitive \
+                 substring, ≥ {MIN_CHARS} chars)",
+                self.ngram
+            ),
             DecontamRule::Ngram => format!("{}-gram of significant tokens", self.ngram),
         }
     }
@@ -408,7 +415,9 @@ impl NgramMatcher {
 /// A decontaminator of either rule.
 pub enum Decontaminator {
     Substring(SubstringMatcher),
-    Ngram(NgramMatcher),
+    /// N-grams of the benchmark files' texts, and the built-in benchmarks' substring
+    /// fingerprints (they hold no text to take n-grams of).
+    Ngram(Option<NgramMatcher>, Option<SubstringMatcher>),
 }
 
 impl Decontaminator {
@@ -432,8 +441,16 @@ impl Decontaminator {
                         std::iter::once(p.prompt.as_str()).chain(p.reference_solution.as_deref())
                     })
                     .collect();
-                (!texts.is_empty())
-                    .then(|| Decontaminator::Ngram(NgramMatcher::new(texts, o.ngram)))
+                let ngram = (!texts.is_empty()).then(|| NgramMatcher::new(texts, o.ngram));
+                let builtin = o
+                    .builtin
+                    .iter()
+                    .map(|b| Fingerprints::builtin(b))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let builtin = SubstringMatcher::new(&builtin);
+                let builtin = (builtin.strings() > 0).then_some(builtin);
+                (ngram.is_some() || builtin.is_some())
+                    .then_some(Decontaminator::Ngram(ngram, builtin))
             }
         })
     }
@@ -441,7 +458,10 @@ impl Decontaminator {
     pub fn is_contaminated(&self, text: &str) -> bool {
         match self {
             Decontaminator::Substring(m) => m.is_contaminated(text),
-            Decontaminator::Ngram(m) => m.is_contaminated(text),
+            Decontaminator::Ngram(ngram, builtin) => {
+                ngram.as_ref().is_some_and(|m| m.is_contaminated(text))
+                    || builtin.as_ref().is_some_and(|m| m.is_contaminated(text))
+            }
         }
     }
 }

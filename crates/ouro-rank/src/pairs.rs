@@ -412,11 +412,20 @@ pub fn repair_pairs(
                     .then(b.sample.sample_id.cmp(&a.sample.sample_id))
             })
             .expect("non-empty");
+        // A line break after the request: a plain prompt-completion row is trained as
+        // prompt + completion, and "...program only.def f(" is no text to learn.
         let prompt = repair_prompt(
             &pool.problem.prompt,
             &bad.code,
             &feedback_text(&pool.problem, bad),
-        );
+        ) + "\n";
+        // The repair prompt ends in an instruction, not the signature: a program
+        // cannot continue it, so continuation pairs hold the whole program, as repair
+        // records do.
+        let fmt = match fmt {
+            CompletionFormat::Continuation => CompletionFormat::Code,
+            f => f,
+        };
         out.push(record(
             pool,
             prompt,

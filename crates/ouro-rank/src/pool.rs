@@ -43,6 +43,10 @@ pub struct Pool {
     pub attempts: usize,
     /// Attempts that passed, before dedup.
     pub passed_attempts: usize,
+    /// Whether the problem's reference solution may be a training row: neither it
+    /// nor the prompt holds benchmark text (checked whether or not the problem was
+    /// attempted: a run's eval problems sit in the problem set without samples).
+    pub reference_clean: bool,
 }
 
 impl Pool {
@@ -211,6 +215,13 @@ fn pool_for_problem(
             decontaminated = before - candidates.len();
         }
     }
+    let reference_clean = o.decontaminator.is_none_or(|d| {
+        !d.is_contaminated(&problem.prompt)
+            && !problem
+                .reference_solution
+                .as_deref()
+                .is_some_and(|r| d.is_contaminated(r))
+    });
     Partial {
         pool: Pool {
             problem: problem.clone(),
@@ -218,6 +229,7 @@ fn pool_for_problem(
             mutant_verdicts,
             attempts,
             passed_attempts,
+            reference_clean,
         },
         decontaminated,
         problem_decontaminated,

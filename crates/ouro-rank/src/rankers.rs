@@ -64,8 +64,10 @@ impl Ranker {
                 let beta0: f64 = b
                     .parse()
                     .map_err(|_| format!("ranker '{text}': β0 '{b}' is not a number"))?;
-                if beta0 <= 0.0 {
-                    return Err(format!("ranker '{text}': β0 must be positive"));
+                if !(beta0.is_finite() && beta0 > 0.0) {
+                    return Err(format!(
+                        "ranker '{text}': β0 must be a finite positive number"
+                    ));
                 }
                 Ok(Ranker::B4 {
                     alpha: B4_ALPHA,

@@ -13,7 +13,9 @@
 //! rows than their quota are reported as deficits (DART would sample them
 //! again); problems never attempted have no quota.
 //! Reference solutions are then added until they make up at least
-//! `reference_fraction` of all rows, problems without a selected sample first.
+//! `reference_fraction` of all rows, problems without a selected sample first;
+//! a reference holding benchmark text, equal to a row its problem has, or past
+//! its problem's cap is not added.
 
 use ouro_data::SftRecord;
 use serde::{Deserialize, Serialize};
@@ -138,6 +140,9 @@ pub fn select_sft(
     let quota = quotas(pools, o.budget);
     let mut rows = Vec::new();
     let mut without_rows = Vec::new();
+    // Each problem's selected programs, normalised: a reference equal to one is no
+    // new row, and the cap counts them.
+    let mut selected: std::collections::HashMap<&str, Vec<String>> = Default::default();
     for (p, &q) in pools.iter().zip(&quota) {
         let q = q.min(o.max_per_problem);
         let passing: Vec<_> = p.passing().collect();
@@ -151,6 +156,13 @@ pub fn select_sft(
             continue;
         }
         st.problems_with_rows += 1;
+        selected.insert(
+            p.problem.problem_id.as_str(),
+            passing[..take]
+                .iter()
+                .map(|c| normalise_code(&c.code))
+                .collect(),
+        );
         for c in &passing[..take] {
             rows.push(SftRecord {
                 prompt: p.problem.prompt.clone(),
@@ -183,7 +195,15 @@ pub fn select_sft(
         let Some(code) = p.problem.reference_solution.as_deref() else {
             continue;
         };
-        if normalise_code(code).is_empty() {
+        let normalised = normalise_code(code);
+        if normalised.is_empty() || !p.reference_clean {
+            continue;
+        }
+        let own = selected
+            .get(p.problem.problem_id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if own.len() >= o.max_per_problem || own.contains(&normalised) {
             continue;
         }
         available += 1;

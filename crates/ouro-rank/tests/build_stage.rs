@@ -165,9 +165,34 @@ fn sft_selects_passing_deduplicated_samples_and_tops_up_references() {
         .iter()
         .all(|r| r.completion != WRONG && r.completion != NEAR_MISS));
     let refs: Vec<_> = rows.iter().filter(|r| r.origin == "reference").collect();
-    // 50% of 3 sample rows needs 3 references; p-none and p-empty (no sample rows) come first.
-    assert_eq!(refs.len(), 3);
+    // 50% of 3 sample rows needs 3 references; p-none and p-empty (no sample rows) come
+    // first, and p-mixed's reference is GOOD, a row it has already: 2 are available.
+    assert_eq!(refs.len(), 2, "{refs:#?}");
     assert_eq!(refs[0].problem_id, "p-none");
+    assert_eq!(report.selection["references_available"], 2);
+
+    // A reference holding benchmark text is no row, attempted problem or not.
+    let bench = f.dir.path().join("bench.parquet");
+    write_records(&bench, &[problem("bench", Some(GOOD))]).unwrap();
+    let mut with_bench = inputs(f.dir.path());
+    with_bench.benchmarks = vec![bench];
+    let out2 = f.dir.path().join("out-bench");
+    build_sft(&with_bench, &o, &out2).unwrap();
+    let rows2: Vec<SftRecord> = read_dir(out2.join("sft")).unwrap();
+    assert!(rows2.iter().all(|r| r.origin != "reference"), "{rows2:#?}");
+
+    // A reference is no row past its problem's cap.
+    let mut capped = o.clone();
+    capped.sft.max_per_problem = 1;
+    let out3 = f.dir.path().join("out-cap");
+    build_sft(&inputs(f.dir.path()), &capped, &out3).unwrap();
+    let rows3: Vec<SftRecord> = read_dir(out3.join("sft")).unwrap();
+    for pid in ["p-mixed", "p-none", "p-all", "p-empty"] {
+        assert!(
+            rows3.iter().filter(|r| r.problem_id == pid).count() <= 1,
+            "{pid}"
+        );
+    }
     assert_eq!(report.pool["dedup"]["exact_duplicates"], 1);
     assert_eq!(report.pool["executions_of_unknown_samples"], 1);
     assert_eq!(report.pool["problems_without_passing_sample"], 1);
@@ -559,9 +584,10 @@ fn continuation_rows_leave_out_programs_that_do_not_start_with_the_prompt() {
     let report = build_sft(&inputs(root), &o, &out).unwrap();
     let rows: Vec<SftRecord> = read_dir(out.join("sft")).unwrap();
     // The rewritten pass and q's reference (which opens with an import) would
-    // be written whole after the prompt: a second signature.
+    // be written whole after the prompt: a second signature. p's reference is the
+    // program of its one row, so no second row.
     let completions: Vec<&str> = rows.iter().map(|r| r.completion.as_str()).collect();
-    assert_eq!(completions, vec!["    return x + 1\n"; 2], "{rows:#?}");
+    assert_eq!(completions, vec!["    return x + 1\n"], "{rows:#?}");
     assert_eq!(report.pool["not_continuations"], 3, "{:?}", report.pool);
     assert!(
         report
@@ -608,4 +634,43 @@ fn requests_the_server_failed_are_not_attempts() {
     let out = f.dir.path().join("out");
     let report = build_sft(&inputs(f.dir.path()), &BuildOptions::default(), &out).unwrap();
     assert!((report.metrics.pass_at_k[0].1.unwrap() - 1.6 / 3.0).abs() < 1e-12);
+}
+
+/// Inputs that would skew the data silently: the same samples read twice (each attempt
+/// counted twice), a NaN cost (sorted as the costliest, so the efficient program
+/// rejected), ranking executions of other samples (every score 0).
+#[test]
+fn inputs_that_would_skew_the_data_are_errors() {
+    let f = fixture();
+    let root = f.dir.path();
+    let o = BuildOptions::default();
+    let err = |inputs: &BuildInputs, out: &str| {
+        build_sft(inputs, &o, &root.join(out))
+            .unwrap_err()
+            .to_string()
+    };
+    let mut twice = inputs(root);
+    twice.more_samples = vec![root.join("samples")];
+    let e = err(&twice, "o1");
+    assert!(e.contains("is read twice"), "{e}");
+
+    let mut e_nan: Vec<Execution> = read_dir(root.join("executions")).unwrap();
+    e_nan[0].cpu_ms = f64::NAN;
+    std::fs::create_dir_all(root.join("nan")).unwrap();
+    write_records(root.join("nan/part-00000.parquet"), &e_nan).unwrap();
+    let mut nan = inputs(root);
+    nan.executions = root.join("nan");
+    let e = err(&nan, "o2");
+    assert!(e.contains("cpu_ms = NaN"), "{e}");
+
+    let mut other: Vec<Execution> = read_dir(root.join("executions")).unwrap();
+    for x in &mut other {
+        x.sample_id = format!("other-{}", x.sample_id);
+    }
+    std::fs::create_dir_all(root.join("other")).unwrap();
+    write_records(root.join("other/part-00000.parquet"), &other).unwrap();
+    let mut ranking = inputs(root);
+    ranking.ranking_executions = Some(root.join("other"));
+    let e = err(&ranking, "o3");
+    assert!(e.contains("were they run on other samples"), "{e}");
 }

@@ -108,7 +108,7 @@ pub struct Args {
     #[arg(long, default_value_t = 10_000)]
     pub pagerank_iterations: u32,
     /// PageRank tolerance (max-norm change between iterates).
-    #[arg(long, default_value_t = 1e-9)]
+    #[arg(long, default_value_t = 1e-9, value_parser = super::non_negative)]
     pub pagerank_tolerance: f64,
     /// Completions as the whole program (code), inside a ```python fence (fenced), or as
     /// what follows the prompt (continuation: for base models that continue a signature;
@@ -134,7 +134,7 @@ pub struct Args {
     pub max_pairs_per_problem: usize,
     /// Correctness pairs: drop a pair unless chosen outscores rejected by this much (0: off).
     /// Labels come from the trusted tests; by default scores only order samples within a label.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = super::non_negative)]
     pub min_score_margin: f64,
     /// Correctness pairs: drop a pair whose ranker scores tie (off by default).
     #[arg(long)]

