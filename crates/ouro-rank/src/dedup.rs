@@ -231,6 +231,18 @@ fn find(parent: &mut [usize], mut x: usize) -> usize {
 
 /// Marks which items survive dedup; `items[i] = (group, code)`, best first.
 pub fn dedup(items: &[(&str, &str)], o: &DedupOptions) -> (Vec<bool>, DedupStats) {
+    dedup_labelled(items, &vec![false; items.len()], o)
+}
+
+/// [`dedup`] of items labelled passing or failing: a near-duplicate cluster headed by
+/// a failing item also keeps its best passing one. A ranker that scores a large
+/// failing group above the passing programs (CodeT, B4) would otherwise delete a
+/// problem's only correct program, as a near copy of a wrong one.
+pub fn dedup_labelled(
+    items: &[(&str, &str)],
+    passing: &[bool],
+    o: &DedupOptions,
+) -> (Vec<bool>, DedupStats) {
     let group = |i: usize| match o.scope {
         DedupScope::Problem => items[i].0,
         DedupScope::Global => "",
@@ -280,11 +292,17 @@ pub fn dedup(items: &[(&str, &str)], o: &DedupOptions) -> (Vec<bool>, DedupStats
                 }
             }
         }
+        let mut rescued: HashSet<usize> = HashSet::new();
         for k in 0..alive.len() {
-            if find(&mut parent, k) != k {
-                keep[alive[k]] = false;
-                stats.near_duplicates += 1;
+            let root = find(&mut parent, k);
+            if root == k {
+                continue;
             }
+            if passing[alive[k]] && !passing[alive[root]] && rescued.insert(root) {
+                continue;
+            }
+            keep[alive[k]] = false;
+            stats.near_duplicates += 1;
         }
     }
     stats.kept = keep.iter().filter(|&&k| k).count();
@@ -314,6 +332,29 @@ mod tests {
             ..o
         };
         assert_eq!(dedup(&items, &global).0, vec![true, false, false]);
+    }
+
+    #[test]
+    fn a_cluster_headed_by_a_failing_program_keeps_its_best_passing_one() {
+        let base: String = (0..30)
+            .map(|i| format!("    total = total + values[{i}] * {i}\n"))
+            .collect();
+        let variant =
+            |start: u32| format!("def f(values):\n    total = {start}\n{base}    return total\n");
+        let (fail, pass_a, pass_b) = (variant(1), variant(0), variant(2));
+        let items = [
+            ("p", fail.as_str()),
+            ("p", pass_a.as_str()),
+            ("p", pass_b.as_str()),
+        ];
+        let o = DedupOptions::default();
+        assert_eq!(dedup(&items, &o).0, vec![true, false, false]);
+        let (keep, st) = dedup_labelled(&items, &[false, true, true], &o);
+        assert_eq!(keep, vec![true, true, false]);
+        assert_eq!(st.near_duplicates, 1);
+        // Headed by a passing program, the cluster is one item, as before.
+        let (keep, _) = dedup_labelled(&items, &[true, false, true], &o);
+        assert_eq!(keep, vec![true, false, false]);
     }
 
     #[test]

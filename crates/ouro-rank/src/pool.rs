@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::decontam::Decontaminator;
-use crate::dedup::{dedup, DedupOptions, DedupStats};
+use crate::dedup::{dedup_labelled, DedupOptions, DedupStats};
 use crate::matrix::{aggregate_outcomes, matrix_for_problem, MatrixStats, SampleOutcome};
 use crate::metrics::FalsePositives;
 use crate::rankers::Ranker;
@@ -241,12 +241,14 @@ fn pool_for_problem(
 /// their group, so the scope decides whether pools see each other).
 fn dedup_pools(pools: &mut [Pool], o: &DedupOptions) -> DedupStats {
     let mut items: Vec<(&str, &str)> = Vec::new();
+    let mut passing = Vec::new();
     for p in pools.iter() {
         for c in &p.candidates {
             items.push((p.problem.problem_id.as_str(), c.code.as_str()));
+            passing.push(c.passed);
         }
     }
-    let (keep, stats) = dedup(&items, o);
+    let (keep, stats) = dedup_labelled(&items, &passing, o);
     let mut k = 0;
     for p in pools.iter_mut() {
         let n = p.candidates.len();
