@@ -85,15 +85,28 @@ fn feedback_with_limit(
             o.tests_passed.len()
         ));
     }
-    if let (Tests::IoCases { cases }, Some(&first)) = (&problem.tests, failed.first()) {
-        if let Some(case) = cases.get(first) {
-            s.push_str(&format!(
-                "Failed test {}:\ninput:\n{}\nexpected output:\n{}\n",
-                first + 1,
-                case.input.trim_end(),
-                case.output.trim_end()
-            ));
+    match (&problem.tests, failed.first()) {
+        (Tests::IoCases { cases }, Some(&first)) => {
+            if let Some(case) = cases.get(first) {
+                s.push_str(&format!(
+                    "Failed test {}:\ninput:\n{}\nexpected output:\n{}\n",
+                    first + 1,
+                    case.input.trim_end(),
+                    case.output.trim_end()
+                ));
+            }
         }
+        // A wrong value judged in isolation leaves no traceback: without the assert it
+        // failed, the feedback would say only how many tests passed.
+        (Tests::AssertScript { script }, Some(&first)) => {
+            let plan = ouro_python::testcompile::compile(script, &problem.entry_point);
+            if let Some(step) = plan.steps.iter().find(|st| st.test == Some(first)) {
+                if let Some(text) = script.get(step.span.clone()) {
+                    s.push_str(&format!("Failed test {}:\n{}\n", first + 1, text.trim()));
+                }
+            }
+        }
+        _ => {}
     }
     let tail = tail_lines(o.stderr_tail.trim_end(), stderr_lines);
     if !tail.is_empty() {

@@ -377,6 +377,26 @@ fn repair_records_hold_prompt_failing_code_feedback_and_fix() {
         .content
         .contains("Verdict: fail (AssertionError)"));
     assert!(r.messages[2].content.contains("Passed 0 of 2 tests"));
+    // The assert it failed first, as the official self-debug feedback shows it.
+    assert!(
+        r.messages[2]
+            .content
+            .contains("Failed test 1:\nassert f(1) == 2\n"),
+        "{}",
+        r.messages[2].content
+    );
+    // WRONG failed only the first test, so that one is named, not the second.
+    let wrong = rows
+        .iter()
+        .find(|r| r.messages[1].content == WRONG)
+        .expect("wrong repaired");
+    assert!(
+        wrong.messages[2]
+            .content
+            .contains("Passed 1 of 2 tests.\nFailed test 1:\nassert f(1) == 2\n"),
+        "{}",
+        wrong.messages[2].content
+    );
     assert_eq!(r.messages[3].content, GOOD);
 }
 
