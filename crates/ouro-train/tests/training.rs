@@ -10,6 +10,24 @@ use ouro_train::tokenize::{char_tokenizer, TextTokenizer};
 use ouro_train::{dpo, sft, TrainError};
 use std::path::Path;
 
+/// SFT rows of plain strings, tokenized.
+fn prepare_plain(
+    t: &TextTokenizer,
+    rows: Vec<ouro_data::SftRecord>,
+    cfg: &SftConfig,
+) -> (
+    Vec<ouro_train::tokenize::SftExample>,
+    ouro_train::tokenize::PrepStats,
+) {
+    sft::prepare(
+        t,
+        &sft::SftRows::PromptCompletion(rows),
+        RowText::Plain,
+        cfg,
+    )
+    .unwrap()
+}
+
 fn tok() -> TextTokenizer {
     char_tokenizer("abcdefghijklmnopqrstuvwxyz")
 }
@@ -83,13 +101,7 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
         max_length: 16,
         ..SftConfig::default()
     };
-    let (ex, _) = sft::prepare(
-        &t,
-        &sft::SftRows::PromptCompletion(sft_data()),
-        RowText::Plain,
-        &cfg,
-    )
-    .unwrap();
+    let (ex, _) = prepare_plain(&t, sft_data(), &cfg);
     let dir = tempfile::tempdir().unwrap();
 
     let straight = BigramLm::new(30, 8, 1, &Device::Cpu).unwrap();
@@ -140,13 +152,7 @@ fn sft_overfits_a_small_set_to_near_zero_loss() {
         max_length: 16,
         ..SftConfig::default()
     };
-    let (ex, stats) = sft::prepare(
-        &t,
-        &sft::SftRows::PromptCompletion(sft_data()),
-        RowText::Plain,
-        &cfg,
-    )
-    .unwrap();
+    let (ex, stats) = prepare_plain(&t, sft_data(), &cfg);
     assert_eq!(stats.kept, 5);
     let m = BigramLm::new(30, 16, 3, &Device::Cpu).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -224,13 +230,7 @@ fn empty_dataset_is_a_clear_error() {
         optim: optim(2, 0.01),
         ..SftConfig::default()
     };
-    let (ex, _) = sft::prepare(
-        &t,
-        &sft::SftRows::PromptCompletion(vec![]),
-        RowText::Plain,
-        &cfg,
-    )
-    .unwrap();
+    let (ex, _) = prepare_plain(&t, vec![], &cfg);
     let m = BigramLm::new(30, 8, 1, &Device::Cpu).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let err = sft::train_examples(&m, &ex, t.pad_id, &cfg, dir.path(), None).unwrap_err();
@@ -245,39 +245,21 @@ fn overlong_examples_are_truncated_or_dropped_and_counted() {
         max_length: 6,
         ..SftConfig::default()
     };
-    let (ex, stats) = sft::prepare(
-        &t,
-        &sft::SftRows::PromptCompletion(rows.clone()),
-        RowText::Plain,
-        &cfg,
-    )
-    .unwrap();
+    let (ex, stats) = prepare_plain(&t, rows.clone(), &cfg);
     // Truncation removes every completion token of the first row: dropped as no-loss.
     assert_eq!(
         (stats.kept, stats.dropped_no_loss_tokens, ex.len()),
         (1, 1, 1)
     );
     cfg.overflow = Overflow::Drop;
-    let (_, stats) = sft::prepare(
-        &t,
-        &sft::SftRows::PromptCompletion(rows),
-        RowText::Plain,
-        &cfg,
-    )
-    .unwrap();
+    let (_, stats) = prepare_plain(&t, rows, &cfg);
     assert_eq!((stats.kept, stats.dropped_too_long), (1, 1));
     let rows = vec![sft_rec("ab", "cdefghij")];
     let cfg = SftConfig {
         max_length: 6,
         ..SftConfig::default()
     };
-    let (ex, stats) = sft::prepare(
-        &t,
-        &sft::SftRows::PromptCompletion(rows),
-        RowText::Plain,
-        &cfg,
-    )
-    .unwrap();
+    let (ex, stats) = prepare_plain(&t, rows, &cfg);
     assert_eq!((stats.truncated, ex[0].ids.len()), (1, 6));
 }
 
@@ -319,13 +301,7 @@ fn nan_loss_stops_training_naming_the_step_and_leaves_no_partial_checkpoint() {
         max_length: 16,
         ..SftConfig::default()
     };
-    let (ex, _) = sft::prepare(
-        &t,
-        &sft::SftRows::PromptCompletion(sft_data()),
-        RowText::Plain,
-        &cfg,
-    )
-    .unwrap();
+    let (ex, _) = prepare_plain(&t, sft_data(), &cfg);
     let m = NanAfter {
         inner: BigramLm::new(30, 8, 1, &Device::Cpu).unwrap(),
         calls: 0.into(),
@@ -362,16 +338,7 @@ fn a_resume_on_other_data_or_other_start_weights_is_refused() {
         max_length: 16,
         ..SftConfig::default()
     };
-    let prep = |rows| {
-        sft::prepare(
-            &t,
-            &sft::SftRows::PromptCompletion(rows),
-            RowText::Plain,
-            &cfg,
-        )
-        .unwrap()
-        .0
-    };
+    let prep = |rows| prepare_plain(&t, rows, &cfg).0;
     let ex = prep(sft_data());
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
