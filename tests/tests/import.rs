@@ -429,6 +429,32 @@ fn a_number_where_text_belongs_is_an_error_but_numeric_ids_are_ids() {
     assert!(o.status.success(), "{}", stderr(&o));
     let problems: Vec<Problem> = shard::read_dir(&out).unwrap();
     assert_eq!(problems[0].problem_id, "mbpp/11");
+
+    // The sanitized variant: `prompt` for `text`, and the tests' imports in `test_imports`.
+    std::fs::write(
+        &input,
+        r#"{"task_id": 17, "prompt": "Area.", "code": "def circle_area(r):
+  return 3.1415*r*r", "test_imports": ["import math"], "test_list": ["assert math.isclose(circle_area(10) / 100, 3.1415, rel_tol=0.001)"]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("sanitized");
+    ouro_e2e::ouro_ok(&[
+        "import",
+        "problems",
+        "--format",
+        "mbpp",
+        &input.display().to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]);
+    let problems: Vec<Problem> = shard::read_dir(&out).unwrap();
+    let Tests::AssertScript { script } = &problems[0].tests else {
+        panic!("{:?}", problems[0].tests)
+    };
+    assert!(
+        script.starts_with("import math\nassert math.isclose("),
+        "{script}"
+    );
 }
 
 #[test]

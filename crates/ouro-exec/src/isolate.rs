@@ -116,6 +116,9 @@ pub struct Compiled {
     /// with every isolated test replaced by `assert True`, so that no
     /// expected value of an isolated test enters the untrusted process.
     pub sandbox_script: String,
+    /// The script's module-level imports, run in the sample's globals before the calls
+    /// (`ouro_python::testcompile::module_imports`).
+    pub imports: String,
 }
 
 impl Compiled {
@@ -151,6 +154,7 @@ impl Compiled {
             asserts: plan.steps.iter().map(|s| s.asserts).sum(),
             asserts_isolated: 0,
             sandbox_script: String::new(),
+            imports: String::new(),
             reasons: plan
                 .steps
                 .iter()

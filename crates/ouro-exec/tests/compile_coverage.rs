@@ -84,3 +84,31 @@ assert similar_elements((), ()) == ()\n";
     assert_eq!(r.verdict, Verdict::Fail);
     assert_eq!(r.tests_passed, vec![false, true, false]);
 }
+
+/// The official harnesses run a test script's setup (HumanEval's top-level imports,
+/// MBPP's `test_setup_code`) in the solution's globals before the tests, so a solution
+/// may use what it imports. Judged in isolation, it ran in the spy pass only, and the
+/// same solution failed with NameError where an assert of another shape passed.
+#[test]
+fn a_scripts_setup_runs_in_the_samples_globals_when_judged_in_isolation() {
+    let exec = Executor::new(&common::options(1)).expect("executor starts");
+    let good = "def ceil_sqrt(x):\n    return math.ceil(math.sqrt(x))\n";
+    for (id, script) in [
+        ("mbpp/901", "import math\nassert ceil_sqrt(10) == 4\nassert ceil_sqrt(16) == 4\n"),
+        (
+            "X/A",
+            "import math\n\n\ndef check(candidate):\n    assert candidate(10) == 4\n    assert candidate(16) == 4\n",
+        ),
+    ] {
+        let problem = common::assert_problem(id, "ceil_sqrt", script);
+        let r = common::run_one(&exec, &problem, good);
+        assert_eq!(
+            (r.verdict, r.judge),
+            (Verdict::Pass, Judge::Isolated),
+            "{id}: {r:?}"
+        );
+        let wrong = "def ceil_sqrt(x):\n    return math.floor(math.sqrt(x))\n";
+        let r = common::run_one(&exec, &problem, wrong);
+        assert_eq!((r.verdict, r.tests_passed.clone()), (Verdict::Fail, vec![false, true]), "{id}: {r:?}");
+    }
+}

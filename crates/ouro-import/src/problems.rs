@@ -15,7 +15,8 @@ use crate::pyliteral::{self, Lit};
 pub enum ProblemFormat {
     /// `task_id, prompt, canonical_solution, test, entry_point` (openai/human-eval).
     HumanEval,
-    /// `task_id, text, code, test_list, test_setup_code, challenge_test_list`.
+    /// `task_id, text, code, test_list, test_setup_code, challenge_test_list` (the
+    /// sanitized variant: `prompt` for `text`, and `test_imports`).
     Mbpp,
     /// `problem_id, question, solutions, input_output, difficulty, starter_code` (codeparrot/apps).
     Apps,
@@ -262,7 +263,12 @@ fn mbpp(f: &Fields) -> Result<Problem> {
             "no function defined in 'code' is called by 'test_list'",
         )
     })?;
-    let setup = f.opt_string("test_setup_code")?.unwrap_or_default();
+    // The sanitized variant names its tests' imports in `test_imports` (a list), the
+    // original in `test_setup_code`: both run before the asserts.
+    let mut setup = f.string_list("test_imports")?.join("\n");
+    if let Some(code) = f.opt_string("test_setup_code")? {
+        setup = format!("{setup}\n{code}");
+    }
     let script = |asserts: &[String]| {
         let mut s = setup.trim().to_string();
         for a in asserts {

@@ -111,6 +111,7 @@ fn compiled_for(
         None => spy_pass(spy, shared, opts, problem, script, &plan)?,
     };
     compiled.sandbox_script = plan.redact(script, &compiled.skip());
+    compiled.imports = ouro_python::testcompile::module_imports(script);
     Ok(shared.compiled.insert(key, compiled))
 }
 
@@ -238,6 +239,7 @@ pub(super) fn run_job(
             req.run_script = mixed;
             req.skip = c.skip();
             req.ntests = c.ntests;
+            req.prelude = c.imports.clone();
             // Isolated tests' expected values never reach this slot.
             req.script = if mixed {
                 c.sandbox_script.clone()

@@ -265,6 +265,27 @@ fn module_level(source: &str, range: TextRange, replaced: &str) -> String {
     }
 }
 
+/// The script's module-level `import` and `from ... import` statements (no
+/// `__future__` ones), one per line: what the official harnesses make visible to the
+/// solution by running the script in its globals, without any of the script's data.
+pub fn module_imports(script: &str) -> String {
+    let Ok(module) = parse_module(script) else {
+        return String::new();
+    };
+    module
+        .syntax()
+        .body
+        .iter()
+        .filter(|s| match s {
+            Stmt::Import(_) => true,
+            Stmt::ImportFrom(i) => i.module.as_ref().is_none_or(|m| m.as_str() != "__future__"),
+            _ => false,
+        })
+        .map(|s| &script[s.range()])
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Compiles `script` for the function named `entry_point`.
 ///
 /// Never fails: a script that does not parse, or uses the function under
