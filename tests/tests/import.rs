@@ -433,8 +433,7 @@ fn a_number_where_text_belongs_is_an_error_but_numeric_ids_are_ids() {
     // The sanitized variant: `prompt` for `text`, and the tests' imports in `test_imports`.
     std::fs::write(
         &input,
-        r#"{"task_id": 17, "prompt": "Area.", "code": "def circle_area(r):
-  return 3.1415*r*r", "test_imports": ["import math"], "test_list": ["assert math.isclose(circle_area(10) / 100, 3.1415, rel_tol=0.001)"]}"#,
+        r#"{"task_id": 17, "prompt": "Area.", "code": "def circle_area(r):\n  return 3.1415*r*r", "test_imports": ["import math"], "test_list": ["assert math.isclose(circle_area(10) / 100, 3.1415, rel_tol=0.001)"]}"#,
     )
     .unwrap();
     let out = dir.path().join("sanitized");
@@ -485,4 +484,50 @@ fn apps_call_tests_keep_big_integers_and_key_order_as_python_reads_them() {
         script,
         "assert sq(123456789012345678901, {\"b\": 1, \"a\": 2}) == 15241578753238836750190519987501905210201\n"
     );
+}
+
+/// APPS calls `fn_name` whenever the key holds a name, and reads stdin when it is null
+/// or absent: an empty name made every program pass (`assert (1) == 1`), and a number
+/// turned the problem into a stdin one.
+#[test]
+fn an_apps_fn_name_that_names_no_function_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (fn_name, want) in [
+        (
+            r#""""#,
+            Some("field 'input_output.fn_name': expected a function name, found \"\""),
+        ),
+        (
+            "5",
+            Some("field 'input_output.fn_name': expected a function name, found 5"),
+        ),
+        ("null", None),
+    ] {
+        let io = format!(r#"{{"fn_name": {fn_name}, "inputs": ["1\n"], "outputs": ["1\n"]}}"#);
+        let line = serde_json::json!({"problem_id": 1, "question": "Echo.", "input_output": io});
+        let input = dir.path().join("apps.jsonl");
+        std::fs::write(&input, format!("{line}\n")).unwrap();
+        let out = dir.path().join(format!("apps-{}", fn_name.len()));
+        let o = ouro(&[
+            "import",
+            "problems",
+            "--format",
+            "apps",
+            &ouro_e2e::arg(&input),
+            "--out",
+            &ouro_e2e::arg(&out),
+        ]);
+        match want {
+            Some(message) => {
+                assert_eq!(o.status.code(), Some(1), "{fn_name}");
+                assert!(stderr(&o).contains(message), "{}", stderr(&o));
+                assert!(stderr(&o).contains("apps.jsonl:1"), "{}", stderr(&o));
+            }
+            None => {
+                assert!(o.status.success(), "{}", stderr(&o));
+                let problems: Vec<Problem> = shard::read_dir(&out).unwrap();
+                assert!(matches!(problems[0].tests, Tests::IoCases { .. }));
+            }
+        }
+    }
 }

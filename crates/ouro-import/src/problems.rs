@@ -347,7 +347,22 @@ fn apps(f: &Fields) -> Result<Problem> {
             format!("{} inputs but {} outputs", inputs.len(), outputs.len()),
         ));
     }
-    let fn_name = io.get("fn_name").and_then(Lit::as_str);
+    // The official harness calls the solution's `fn_name` when the key is there at all,
+    // and reads stdin otherwise: a name that cannot be called is a broken problem, not
+    // a stdin one (and an empty name made every program pass).
+    let fn_name = match io.get("fn_name") {
+        None => None,
+        Some(Lit::Atom(a)) if a == "None" => None,
+        Some(name) => match name.as_str() {
+            Some(n) if is_identifier(&n) => Some(n),
+            _ => {
+                return Err(f.error(
+                    "input_output.fn_name",
+                    format!("expected a function name, found {}", name.python()),
+                ))
+            }
+        },
+    };
     let tests = match &fn_name {
         // Call-based problems: each case is a call with positional arguments.
         Some(name) => {
@@ -408,6 +423,15 @@ fn apps(f: &Fields) -> Result<Problem> {
         tags: Vec::new(),
         split: "test".into(),
     })
+}
+
+/// A Python identifier (ASCII; APPS names are).
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Tests given either as an assert script (string) or as `[{input, output}]` cases.
