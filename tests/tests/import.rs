@@ -274,6 +274,28 @@ fn bad_field_mapping_is_rejected() {
     );
 }
 
+/// A mapped optional field no line has would come out empty without a word.
+#[test]
+fn a_map_to_a_field_no_line_has_is_rejected() {
+    let line = r#"{"id": "x", "q": "read n", "cases": [{"input": "1", "output": "1"}]}"#;
+    bad_problems(
+        line.as_bytes(),
+        "jsonl",
+        &[
+            "--map",
+            "problem_id=id",
+            "--map",
+            "prompt=q",
+            "--map",
+            "tests=cases",
+            "--map",
+            "audit_tests=hiden_tests",
+        ],
+        &["input.jsonl: --map audit_tests=hiden_tests: no line has a field 'hiden_tests'"],
+        1,
+    );
+}
+
 #[test]
 fn non_object_line_is_rejected() {
     bad_problems(

@@ -7,7 +7,7 @@ use ouro_data::{IoCase, Problem, Tests};
 use ouro_python::lint::TestScript;
 use serde_json::Value;
 
-use crate::jsonl::{kind, read_jsonl, Fields, Result};
+use crate::jsonl::{kind, read_jsonl, Fields, ImportError, Result};
 use crate::pyliteral::{self, Lit};
 
 /// A supported problem-set format.
@@ -134,6 +134,21 @@ fn undefined_entry_point(problem: &Problem, format: ProblemFormat) -> Option<Str
 /// Reads `path` in `format` and returns the problems, checked for duplicate ids.
 pub fn import_problems(path: &Path, format: ProblemFormat, map: &FieldMap) -> Result<Vec<Problem>> {
     let lines = read_jsonl(path)?;
+    // A --map to a field no line has is a typo: optional fields (audit tests, the
+    // reference, the entry point) would otherwise come out empty without a word.
+    if format == ProblemFormat::Jsonl {
+        for (ours, theirs) in &map.map {
+            if !lines
+                .iter()
+                .any(|l| Fields::new(path, l).get(theirs).is_some())
+            {
+                return Err(ImportError::File {
+                    path: path.to_path_buf(),
+                    message: format!("--map {ours}={theirs}: no line has a field '{theirs}'"),
+                });
+            }
+        }
+    }
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut problems = Vec::with_capacity(lines.len());
     let (mut checks_nothing, mut first_checks_nothing) = (0usize, None::<String>);
