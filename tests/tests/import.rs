@@ -296,6 +296,24 @@ fn a_map_to_a_field_no_line_has_is_rejected() {
     );
 }
 
+/// Each statement of check()'s body runs as a test on its own: a `return` there would
+/// make every sample a sandbox error.
+#[test]
+fn a_check_body_that_returns_is_rejected_at_import() {
+    let line = r#"{"task_id": "T/0", "prompt": "def f():\n", "canonical_solution": "    return 1\n", "test": "def check(candidate):\n    assert candidate() == 1\n    return\n", "entry_point": "f"}"#;
+    bad_problems(
+        line.as_bytes(),
+        "humaneval",
+        &[],
+        &[
+            "input.jsonl:1:",
+            "field 'test'",
+            "line 3: check(candidate) returns or yields here",
+        ],
+        1,
+    );
+}
+
 #[test]
 fn non_object_line_is_rejected() {
     bad_problems(

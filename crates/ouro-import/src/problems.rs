@@ -198,6 +198,12 @@ pub fn import_problems(path: &Path, format: ProblemFormat, map: &FieldMap) -> Re
                         checks_nothing += 1;
                         first_checks_nothing.get_or_insert_with(|| problem.problem_id.clone());
                     }
+                    TestScript::CheckBodyLeaves(m) => {
+                        return Err(f.error(
+                            tests_field,
+                            format!("the test script's line {}: {}", m.line, m.message),
+                        ))
+                    }
                     TestScript::SyntaxError(m) => {
                         return Err(f.error(
                             tests_field,

@@ -79,12 +79,26 @@ pub enum TestScript {
     /// It does not parse (the error CPython would report first): every sample would
     /// fail it for the script's fault.
     SyntaxError(LintMessage),
+    /// It parses, but `check(candidate)`'s body returns or yields: ouro runs each
+    /// statement of that body as a test on its own, where there is no function to
+    /// leave, so every sample would be a sandbox error.
+    CheckBodyLeaves(LintMessage),
 }
 
 /// Classifies a test script (see [`TestScript`]).
 pub fn test_script(source: &str) -> TestScript {
     match parse_module(source) {
         Ok(parsed) => {
+            if let Some(at) = check_body_leaves(parsed.syntax()) {
+                return TestScript::CheckBodyLeaves(LintMessage {
+                    code: "E0104",
+                    line: LineIndex::new(source).line_of(at),
+                    message: "check(candidate) returns or yields here; ouro runs each statement \
+                              of its body as a test on its own, with no function to leave: \
+                              move the early exit into an `if`"
+                        .into(),
+                });
+            }
             let checks = parsed
                 .tokens()
                 .iter()
@@ -100,6 +114,45 @@ pub fn test_script(source: &str) -> TestScript {
             None => TestScript::Checks,
         },
     }
+}
+
+/// Where the body of a module-level `def check(x)` returns or yields outside any
+/// function or class of its own, if it does.
+fn check_body_leaves(module: &ruff_python_ast::ModModule) -> Option<TextSize> {
+    use ruff_python_ast::visitor::{self, Visitor};
+    use ruff_python_ast::{Expr, Stmt};
+    struct Leaves(Option<TextSize>);
+    impl<'a> Visitor<'a> for Leaves {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            match stmt {
+                Stmt::FunctionDef(_) | Stmt::ClassDef(_) => {}
+                Stmt::Return(r) => {
+                    self.0.get_or_insert(r.range.start());
+                }
+                _ => visitor::walk_stmt(self, stmt),
+            }
+        }
+        fn visit_expr(&mut self, expr: &'a Expr) {
+            match expr {
+                Expr::Lambda(_) => {}
+                Expr::Yield(_) | Expr::YieldFrom(_) => {
+                    self.0.get_or_insert(expr.range().start());
+                }
+                _ => visitor::walk_expr(self, expr),
+            }
+        }
+    }
+    let check = module.body.iter().rev().find_map(|s| match s {
+        Stmt::FunctionDef(f) if f.name.as_str() == "check" && f.parameters.args.len() == 1 => {
+            Some(f)
+        }
+        _ => None,
+    })?;
+    let mut leaves = Leaves(None);
+    for stmt in &check.body {
+        leaves.visit_stmt(stmt);
+    }
+    leaves.0
 }
 
 /// True when [`lint`] reports nothing.
@@ -276,6 +329,18 @@ mod tests {
 
     fn codes(src: &str) -> Vec<(&'static str, u32)> {
         lint(src).into_iter().map(|m| (m.code, m.line)).collect()
+    }
+
+    #[test]
+    fn a_check_body_that_returns_is_named() {
+        let script = "def check(candidate):\n    assert candidate(1) == 1\n    if True:\n        return\n    assert candidate(2) == 0\n";
+        let TestScript::CheckBodyLeaves(m) = test_script(script) else {
+            panic!("{:?}", test_script(script))
+        };
+        assert_eq!(m.line, 4);
+        // Returns of its own helpers, lambdas and comprehensions are fine.
+        let fine = "def check(candidate):\n    def helper(x):\n        return x\n    f = lambda: 1\n    assert candidate(helper(1)) == f()\n";
+        assert_eq!(test_script(fine), TestScript::Checks);
     }
 
     #[test]
