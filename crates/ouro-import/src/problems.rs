@@ -390,14 +390,26 @@ fn apps(f: &Fields) -> Result<Problem> {
             let mut script = String::new();
             for (input, output) in inputs.iter().zip(outputs) {
                 let args = match input {
-                    Lit::List(a) => a.iter().map(Lit::python).collect::<Vec<_>>().join(", "),
+                    Lit::List(a) => {
+                        // The harness turns a first argument that is a dict into one
+                        // with integer keys (JSON forced them to strings).
+                        let mut a = a.clone();
+                        if let Some(int_keyed) = a.first().and_then(Lit::int_keyed) {
+                            a[0] = int_keyed;
+                        }
+                        a.iter().map(Lit::python).collect::<Vec<_>>().join(", ")
+                    }
                     other => other.python(),
                 };
-                let expected = match output {
-                    Lit::List(a) if a.len() == 1 => a[0].python(),
-                    other => other.python(),
-                };
-                script.push_str(&format!("assert {name}({args}) == {expected}\n"));
+                let accepted = apps_accepted(output);
+                if accepted.len() == 1 {
+                    script.push_str(&format!("assert {name}({args}) == {}\n", accepted[0]));
+                } else {
+                    script.push_str(&format!(
+                        "assert {name}({args}) in [{}]\n",
+                        accepted.join(", ")
+                    ));
+                }
             }
             Tests::AssertScript { script }
         }
@@ -444,6 +456,50 @@ fn apps(f: &Fields) -> Result<Problem> {
         tags: Vec::new(),
         split: "test".into(),
     })
+}
+
+/// The return values APPS' harness (`testing_util.run_test`) accepts for an expected
+/// `output`, as Python literals: the output itself or, for a non-empty list, its first
+/// element; a tuple where that is a list (the harness lists a returned tuple), a list
+/// of tuples where it is a list of lists; integer keys where JSON forced a dict's to
+/// strings.
+fn apps_accepted(output: &Lit) -> Vec<String> {
+    let output = match output {
+        Lit::Object(_) => Lit::List(vec![output.int_keyed().unwrap_or_else(|| output.clone())]),
+        Lit::List(items) => match items.first().and_then(Lit::int_keyed) {
+            Some(first) => Lit::List(vec![first]),
+            None => output.clone(),
+        },
+        other => other.clone(),
+    };
+    // A value, and the same value as a returned tuple the harness lists; a list of
+    // lists also as the list (or tuple) of tuples it compares row by row.
+    fn accept(l: &Lit, out: &mut Vec<String>) {
+        out.push(l.python());
+        if let Lit::List(rows) = l {
+            out.push(l.python_tuple());
+            if !rows.is_empty() && rows.iter().all(|r| matches!(r, Lit::List(_))) {
+                let rows: Vec<String> = rows.iter().map(Lit::python_tuple).collect();
+                out.push(format!("[{}]", rows.join(", ")));
+                out.push(match rows.as_slice() {
+                    [one] => format!("({one},)"),
+                    _ => format!("({})", rows.join(", ")),
+                });
+            }
+        }
+    }
+    let mut out = Vec::new();
+    match &output {
+        Lit::List(items) if !items.is_empty() => {
+            out.push(output.python());
+            out.push(output.python_tuple());
+            accept(&items[0], &mut out);
+        }
+        other => accept(other, &mut out),
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|l| seen.insert(l.clone()));
+    out
 }
 
 /// A Python identifier (ASCII; APPS names are).
@@ -526,4 +582,31 @@ fn mapped(f: &Fields, map: &FieldMap) -> Result<Problem> {
             .unwrap_or_else(|| "train".into()),
         prompt,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::apps_accepted;
+    use crate::pyliteral::parse;
+
+    /// What `testing_util.run_test` accepts, transcribed: a returned tuple is listed,
+    /// a non-empty list output also matches its first element, a list of tuples its
+    /// first element's rows, and dict keys JSON forced to strings are integers again.
+    #[test]
+    fn apps_accepts_what_its_harness_accepts() {
+        let accepted = |json: &str| apps_accepted(&parse(json).unwrap());
+        assert_eq!(accepted("[2]"), ["[2]", "(2,)", "2"]);
+        assert_eq!(
+            accepted("[[1, 3]]"),
+            ["[[1, 3]]", "([1, 3],)", "[1, 3]", "(1, 3)"]
+        );
+        assert!(accepted("[[[0, 1]]]").contains(&"[(0, 1)]".to_string()));
+        assert_eq!(
+            accepted(r#"[{"97": 2}]"#),
+            ["[{97: 2}]", "({97: 2},)", "{97: 2}"]
+        );
+        assert_eq!(accepted(r#"[{"a": 2}]"#)[2], r#"{"a": 2}"#);
+        assert_eq!(accepted("7"), ["7"]);
+        assert_eq!(accepted("[]"), ["[]", "()"]);
+    }
 }

@@ -36,6 +36,34 @@ impl Lit {
         }
     }
 
+    /// The Python source of this value with a list written as a tuple.
+    pub fn python_tuple(&self) -> String {
+        match self {
+            Lit::List(items) if items.len() == 1 => format!("({},)", items[0].python()),
+            Lit::List(items) => format!(
+                "({})",
+                items.iter().map(Lit::python).collect::<Vec<_>>().join(", ")
+            ),
+            other => other.python(),
+        }
+    }
+
+    /// An object whose keys all read as integers, with integer keys: what APPS'
+    /// harness makes of a dict JSON forced to string keys (`{int(k): v ...}`).
+    pub fn int_keyed(&self) -> Option<Lit> {
+        let Lit::Object(pairs) = self else {
+            return None;
+        };
+        pairs
+            .iter()
+            .map(|(_, k, v)| {
+                let n: i128 = k.trim().parse().ok()?;
+                Some((n.to_string(), n.to_string(), v.clone()))
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(Lit::Object)
+    }
+
     /// The value of `key`, for an object.
     pub fn get(&self, key: &str) -> Option<&Lit> {
         match self {
