@@ -274,6 +274,16 @@ fn bad_field_mapping_is_rejected() {
     );
 }
 
+/// `--map`s for lines of `{"id", "q", "cases"}`.
+const MAP_ID_Q_CASES: [&str; 6] = [
+    "--map",
+    "problem_id=id",
+    "--map",
+    "prompt=q",
+    "--map",
+    "tests=cases",
+];
+
 /// A mapped optional field no line has would come out empty without a word.
 #[test]
 fn a_map_to_a_field_no_line_has_is_rejected() {
@@ -281,16 +291,7 @@ fn a_map_to_a_field_no_line_has_is_rejected() {
     bad_problems(
         line.as_bytes(),
         "jsonl",
-        &[
-            "--map",
-            "problem_id=id",
-            "--map",
-            "prompt=q",
-            "--map",
-            "tests=cases",
-            "--map",
-            "audit_tests=hiden_tests",
-        ],
+        &[&MAP_ID_Q_CASES[..], &["--map", "audit_tests=hiden_tests"]].concat(),
         &["input.jsonl: --map audit_tests=hiden_tests: no line has a field 'hiden_tests'"],
         1,
     );
@@ -331,14 +332,7 @@ fn mapped_jsonl_checks_nested_test_cases() {
     bad_problems(
         line.as_bytes(),
         "jsonl",
-        &[
-            "--map",
-            "problem_id=id",
-            "--map",
-            "prompt=q",
-            "--map",
-            "tests=cases",
-        ],
+        &MAP_ID_Q_CASES,
         &["input.jsonl:1:", "field 'cases[0].output'"],
         1,
     );
@@ -573,4 +567,34 @@ fn an_apps_fn_name_that_names_no_function_is_an_error() {
             }
         }
     }
+}
+
+/// LeetCode-style APPS problems name a method of `class Solution`, which the official
+/// harness calls on an instance: every sample was an error ("does not define the entry
+/// point") before.
+#[test]
+fn apps_class_solution_problems_call_the_method_on_an_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = serde_json::json!({
+        "problem_id": 4, "question": "Add.", "input_output": r#"{"fn_name": "addTwo", "inputs": [[1, 2]], "outputs": [3]}"#,
+        "starter_code": "class Solution:\n    def addTwo(self, a: int, b: int) -> int:\n        ",
+    });
+    let input = dir.path().join("apps.jsonl");
+    std::fs::write(&input, format!("{line}\n")).unwrap();
+    let out = dir.path().join("apps");
+    ouro_e2e::ouro_ok(&[
+        "import",
+        "problems",
+        "--format",
+        "apps",
+        &ouro_e2e::arg(&input),
+        "--out",
+        &ouro_e2e::arg(&out),
+    ]);
+    let problems: Vec<Problem> = shard::read_dir(&out).unwrap();
+    assert_eq!(problems[0].entry_point, "Solution");
+    let Tests::AssertScript { script } = &problems[0].tests else {
+        panic!("{:?}", problems[0].tests)
+    };
+    assert_eq!(script, "assert Solution().addTwo(1, 2) == 3\n");
 }

@@ -384,9 +384,18 @@ fn apps(f: &Fields) -> Result<Problem> {
             }
         },
     };
+    let starter_code = f.opt_string("starter_code")?.unwrap_or_default();
+    // LeetCode-style problems name a method of `class Solution`, which the official
+    // harness calls on an instance; the class is then what a sample must define.
+    let class_based = fn_name.is_some() && starter_code.contains("class Solution");
     let tests = match &fn_name {
         // Call-based problems: each case is a call with positional arguments.
         Some(name) => {
+            let name = if class_based {
+                format!("Solution().{name}")
+            } else {
+                name.clone()
+            };
             let mut script = String::new();
             for (input, output) in inputs.iter().zip(outputs) {
                 let args = match input {
@@ -446,9 +455,13 @@ fn apps(f: &Fields) -> Result<Problem> {
         problem_id: format!("apps/{}", f.label("problem_id")?),
         source: "apps".into(),
         prompt: f.string("question")?,
-        entry_point: fn_name.unwrap_or_default(),
+        entry_point: if class_based {
+            "Solution".into()
+        } else {
+            fn_name.unwrap_or_default()
+        },
         language: "python".into(),
-        starter_code: f.opt_string("starter_code")?.unwrap_or_default(),
+        starter_code,
         reference_solution,
         tests,
         audit_tests: None,
