@@ -88,8 +88,9 @@ impl FieldMap {
 /// Why `problem`'s entry point cannot be what its code defines, if it cannot:
 /// the reference solution (or a prompt that is code) defines functions, but
 /// not that one, so every sample would be extracted or judged against the
-/// wrong name. APPS call-based problems name a method of `class Solution`,
-/// which is not defined at column 0, so they are not checked.
+/// wrong name. APPS problems are not checked: a first solution may answer on
+/// stdin while the tests call a function, or define the method inside `class
+/// Solution`.
 fn undefined_entry_point(problem: &Problem, format: ProblemFormat) -> Option<String> {
     let ep = problem.entry_point.trim();
     if ep.is_empty() || format == ProblemFormat::Apps {
