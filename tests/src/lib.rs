@@ -94,6 +94,19 @@ pub fn interop_python() -> Option<PathBuf> {
     venv.exists().then_some(venv)
 }
 
+/// `ouro ARGS`, which must fail with exit code 1: its stderr.
+pub fn failed(args: &[&str]) -> String {
+    let o = ouro(args);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "ouro {}: {}",
+        args.join(" "),
+        stderr(&o)
+    );
+    stderr(&o)
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }

@@ -80,6 +80,32 @@ fn bad_problems(content: &[u8], format: &str, extra: &[&str], expect: &[&str], c
     );
 }
 
+/// The problems `ouro import problems --format FORMAT` makes of one JSONL line.
+fn imported(format: &str, line: &str) -> Vec<Problem> {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input.jsonl");
+    std::fs::write(&input, format!("{line}\n")).unwrap();
+    let out = dir.path().join("out");
+    ouro_e2e::ouro_ok(&[
+        "import",
+        "problems",
+        "--format",
+        format,
+        &ouro_e2e::arg(&input),
+        "--out",
+        &ouro_e2e::arg(&out),
+    ]);
+    shard::read_dir(&out).unwrap()
+}
+
+/// A problem's assert script.
+fn script(p: &Problem) -> &str {
+    match &p.tests {
+        Tests::AssertScript { script } => script,
+        other => panic!("{other:?}"),
+    }
+}
+
 const GOOD: &str = r#"{"task_id": "T/0", "prompt": "def f():\n", "canonical_solution": "    return 1\n", "test": "assert f() == 1", "entry_point": "f"}"#;
 
 #[test]
@@ -443,47 +469,18 @@ fn a_number_where_text_belongs_is_an_error_but_numeric_ids_are_ids() {
         1,
     );
     // MBPP writes task_id as an int: it stays an id.
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("mbpp.jsonl");
-    std::fs::write(
-        &input,
-        r#"{"task_id": 11, "text": "Write f.", "code": "def f():\n    return 1\n", "test_list": ["assert f() == 1"], "test_setup_code": "", "challenge_test_list": []}"#,
-    )
-    .unwrap();
-    let out = dir.path().join("out");
-    let o = ouro(&[
-        "import",
-        "problems",
-        "--format",
+    let problems = imported(
         "mbpp",
-        &input.display().to_string(),
-        "--out",
-        &out.display().to_string(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let problems: Vec<Problem> = shard::read_dir(&out).unwrap();
+        r#"{"task_id": 11, "text": "Write f.", "code": "def f():\n    return 1\n", "test_list": ["assert f() == 1"], "test_setup_code": "", "challenge_test_list": []}"#,
+    );
     assert_eq!(problems[0].problem_id, "mbpp/11");
 
     // The sanitized variant: `prompt` for `text`, and the tests' imports in `test_imports`.
-    std::fs::write(
-        &input,
-        r#"{"task_id": 17, "prompt": "Area.", "code": "def circle_area(r):\n  return 3.1415*r*r", "test_imports": ["import math"], "test_list": ["assert math.isclose(circle_area(10) / 100, 3.1415, rel_tol=0.001)"]}"#,
-    )
-    .unwrap();
-    let out = dir.path().join("sanitized");
-    ouro_e2e::ouro_ok(&[
-        "import",
-        "problems",
-        "--format",
+    let problems = imported(
         "mbpp",
-        &input.display().to_string(),
-        "--out",
-        &out.display().to_string(),
-    ]);
-    let problems: Vec<Problem> = shard::read_dir(&out).unwrap();
-    let Tests::AssertScript { script } = &problems[0].tests else {
-        panic!("{:?}", problems[0].tests)
-    };
+        r#"{"task_id": 17, "prompt": "Area.", "code": "def circle_area(r):\n  return 3.1415*r*r", "test_imports": ["import math"], "test_list": ["assert math.isclose(circle_area(10) / 100, 3.1415, rel_tol=0.001)"]}"#,
+    );
+    let script = script(&problems[0]);
     assert!(
         script.starts_with("import math\nassert math.isclose("),
         "{script}"
@@ -492,28 +489,13 @@ fn a_number_where_text_belongs_is_an_error_but_numeric_ids_are_ids() {
 
 #[test]
 fn apps_call_tests_keep_big_integers_and_key_order_as_python_reads_them() {
-    let dir = tempfile::tempdir().unwrap();
     // Written by hand: serde_json would turn the big integer into a float.
     let io = r#"{"fn_name": "sq", "inputs": [[123456789012345678901, {"b": 1, "a": 2}]], "outputs": [[15241578753238836750190519987501905210201]]}"#;
     let line = serde_json::json!({
         "problem_id": 1, "question": "Square it.", "solutions": "[]", "input_output": io,
     });
-    let input = dir.path().join("apps.jsonl");
-    std::fs::write(&input, format!("{line}\n")).unwrap();
-    let out = dir.path().join("apps");
-    ouro_e2e::ouro_ok(&[
-        "import",
-        "problems",
-        "--format",
-        "apps",
-        &ouro_e2e::arg(&input),
-        "--out",
-        &ouro_e2e::arg(&out),
-    ]);
-    let problems: Vec<Problem> = shard::read_dir(&out).unwrap();
-    let Tests::AssertScript { script } = &problems[0].tests else {
-        panic!("{:?}", problems[0].tests)
-    };
+    let problems = imported("apps", &line.to_string());
+    let script = script(&problems[0]);
     // Every return value APPS' harness accepts: the wrapped output, as a tuple, and
     // the output itself.
     assert_eq!(
@@ -528,45 +510,24 @@ fn apps_call_tests_keep_big_integers_and_key_order_as_python_reads_them() {
 /// turned the problem into a stdin one.
 #[test]
 fn an_apps_fn_name_that_names_no_function_is_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    for (fn_name, want) in [
-        (
-            r#""""#,
-            Some("field 'input_output.fn_name': expected a function name, found \"\""),
-        ),
-        (
-            "5",
-            Some("field 'input_output.fn_name': expected a function name, found 5"),
-        ),
-        ("null", None),
-    ] {
+    let line = |fn_name: &str| {
         let io = format!(r#"{{"fn_name": {fn_name}, "inputs": ["1\n"], "outputs": ["1\n"]}}"#);
-        let line = serde_json::json!({"problem_id": 1, "question": "Echo.", "input_output": io});
-        let input = dir.path().join("apps.jsonl");
-        std::fs::write(&input, format!("{line}\n")).unwrap();
-        let out = dir.path().join(format!("apps-{}", fn_name.len()));
-        let o = ouro(&[
-            "import",
-            "problems",
-            "--format",
+        serde_json::json!({"problem_id": 1, "question": "Echo.", "input_output": io}).to_string()
+    };
+    for (fn_name, found) in [(r#""""#, r#""""#), ("5", "5")] {
+        bad_problems(
+            line(fn_name).as_bytes(),
             "apps",
-            &ouro_e2e::arg(&input),
-            "--out",
-            &ouro_e2e::arg(&out),
-        ]);
-        match want {
-            Some(message) => {
-                assert_eq!(o.status.code(), Some(1), "{fn_name}");
-                assert!(stderr(&o).contains(message), "{}", stderr(&o));
-                assert!(stderr(&o).contains("apps.jsonl:1"), "{}", stderr(&o));
-            }
-            None => {
-                assert!(o.status.success(), "{}", stderr(&o));
-                let problems: Vec<Problem> = shard::read_dir(&out).unwrap();
-                assert!(matches!(problems[0].tests, Tests::IoCases { .. }));
-            }
-        }
+            &[],
+            &[
+                "input.jsonl:1:",
+                &format!("field 'input_output.fn_name': expected a function name, found {found}"),
+            ],
+            1,
+        );
     }
+    let problems = imported("apps", &line("null"));
+    assert!(matches!(problems[0].tests, Tests::IoCases { .. }));
 }
 
 /// LeetCode-style APPS problems name a method of `class Solution`, which the official
@@ -574,27 +535,14 @@ fn an_apps_fn_name_that_names_no_function_is_an_error() {
 /// point") before.
 #[test]
 fn apps_class_solution_problems_call_the_method_on_an_instance() {
-    let dir = tempfile::tempdir().unwrap();
     let line = serde_json::json!({
         "problem_id": 4, "question": "Add.", "input_output": r#"{"fn_name": "addTwo", "inputs": [[1, 2]], "outputs": [3]}"#,
         "starter_code": "class Solution:\n    def addTwo(self, a: int, b: int) -> int:\n        ",
     });
-    let input = dir.path().join("apps.jsonl");
-    std::fs::write(&input, format!("{line}\n")).unwrap();
-    let out = dir.path().join("apps");
-    ouro_e2e::ouro_ok(&[
-        "import",
-        "problems",
-        "--format",
-        "apps",
-        &ouro_e2e::arg(&input),
-        "--out",
-        &ouro_e2e::arg(&out),
-    ]);
-    let problems: Vec<Problem> = shard::read_dir(&out).unwrap();
+    let problems = imported("apps", &line.to_string());
     assert_eq!(problems[0].entry_point, "Solution");
-    let Tests::AssertScript { script } = &problems[0].tests else {
-        panic!("{:?}", problems[0].tests)
-    };
-    assert_eq!(script, "assert Solution().addTwo(1, 2) == 3\n");
+    assert_eq!(
+        script(&problems[0]),
+        "assert Solution().addTwo(1, 2) == 3\n"
+    );
 }

@@ -3,19 +3,7 @@
 
 use std::path::Path;
 
-use ouro_e2e::{arg, interop_python, ouro, stderr};
-
-fn failed(args: &[&str]) -> String {
-    let o = ouro(args);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "ouro {}: {}",
-        args.join(" "),
-        stderr(&o)
-    );
-    stderr(&o)
-}
+use ouro_e2e::{arg, failed, interop_python, ouro, stderr};
 
 #[test]
 fn an_os_error_is_said_once_with_its_path() {
@@ -39,98 +27,6 @@ fn execute_names_the_first_missing_input() {
     ]);
     let first = err.lines().next().unwrap_or_default();
     assert!(first.contains("--problems /nonexistent-a"), "{err}");
-    assert!(!out.exists());
-}
-
-#[test]
-fn build_fait_and_lintseq_into_an_input_directory_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let problems = ouro_e2e::humaneval_mini_problems(&dir.path().join("problems"));
-    let samples =
-        ouro_e2e::humaneval0_samples(dir.path(), &problems, "samples", "    return a + b\n");
-    let executions = dir.path().join("executions");
-    ouro_e2e::execute_ok(&arg(&problems), &arg(&samples), &arg(&executions));
-    let executions_arg = arg(&executions);
-    let (problems_arg, samples_arg) = (arg(&problems), arg(&samples));
-    let inputs = [
-        "--problems",
-        &problems_arg,
-        "--samples",
-        &samples_arg,
-        "--executions",
-        &executions_arg,
-    ];
-    for (input, what) in [(&samples, "samples"), (&executions, "executions")] {
-        let before = ouro_e2e::files_under(input);
-        let out = arg(input);
-        for command in [&["build", "sft"][..], &["build", "dpo"], &["fait"]] {
-            let mut args = command.to_vec();
-            args.extend(inputs);
-            args.extend(["--out", &out]);
-            let err = failed(&args);
-            assert!(
-                err.contains(&format!("the output directory is the {what} input")),
-                "{err}"
-            );
-        }
-        let mut lintseq = vec!["lintseq", "--input", &out, "--out", &out];
-        if what == "samples" {
-            lintseq.extend(["--executions", &executions_arg]);
-        }
-        let err = failed(&lintseq);
-        assert!(err.contains("the output directory is the"), "{err}");
-        assert_eq!(ouro_e2e::files_under(input), before, "{what}");
-    }
-}
-
-#[test]
-fn execute_into_its_own_samples_directory_is_refused_before_anything_is_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let problems = ouro_e2e::humaneval_mini_problems(&dir.path().join("problems"));
-    let samples =
-        ouro_e2e::humaneval0_samples(dir.path(), &problems, "samples", "    return a + b\n");
-    let before = ouro_e2e::files_under(&samples);
-    // The same directory by another spelling.
-    let out = samples.join("..").join("samples");
-    let err = failed(&[
-        "execute",
-        "--problems",
-        &arg(&problems),
-        "--samples",
-        &arg(&samples),
-        "--out",
-        &arg(&out),
-    ]);
-    assert!(
-        err.contains("the output directory is the samples input"),
-        "{err}"
-    );
-    assert_eq!(ouro_e2e::files_under(&samples), before);
-
-    // Samples of one problem set against another's problems: an error, not "0 executions".
-    let other = dir.path().join("other");
-    ouro_e2e::ouro_ok(&[
-        "problems",
-        "generate",
-        "--count",
-        "2",
-        "--out",
-        &arg(&other),
-    ]);
-    let out = dir.path().join("executions");
-    let err = failed(&[
-        "execute",
-        "--problems",
-        &arg(&other),
-        "--samples",
-        &arg(&samples),
-        "--out",
-        &arg(&out),
-    ]);
-    assert!(
-        err.contains("none of the 1 samples in") && err.contains("(the first names 'HumanEval/0')"),
-        "{err}"
-    );
     assert!(!out.exists());
 }
 
@@ -193,49 +89,6 @@ fn stats_reads_one_shard_file_and_counts_a_dataset_named_twice_once() {
     std::fs::write(&text, "hello").unwrap();
     let err = failed(&["stats", text.to_str().unwrap()]);
     assert!(err.contains("notes.txt: not a Parquet file"), "{err}");
-}
-
-#[test]
-fn an_out_that_is_a_file_is_a_usage_error_naming_the_flag() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("taken");
-    std::fs::write(&file, "mine").unwrap();
-    let f = file.to_str().unwrap();
-    for args in [
-        &["problems", "generate", "--count", "2", "--out", f][..],
-        &["execute", "--samples", "s", "--out", f][..],
-        &[
-            "build",
-            "sft",
-            "--problems",
-            "p",
-            "--samples",
-            "s",
-            "--executions",
-            "e",
-            "--out",
-            f,
-        ][..],
-        &[
-            "import",
-            "problems",
-            "--format",
-            "humaneval",
-            "x.jsonl",
-            "--out",
-            f,
-        ][..],
-    ] {
-        let o = ouro(args);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
-        assert!(
-            stderr(&o).contains("for '--out <OUT>': ")
-                && stderr(&o).contains("exists and is not a directory"),
-            "{args:?}: {}",
-            stderr(&o)
-        );
-    }
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
 }
 
 #[test]
@@ -734,78 +587,6 @@ fn stats_on_a_corrupt_shard_names_the_file() {
         err.contains("part-0.parquet: not a readable Parquet file"),
         "{err}"
     );
-}
-
-#[test]
-fn fait_into_a_build_dataset_is_refused_and_leaves_it_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let problems = ouro_e2e::humaneval_mini_problems(&d.join("problems"));
-    let samples = ouro_e2e::humaneval0_samples(d, &problems, "samples", "    return a + b\n");
-    let executions = d.join("executions");
-    let inputs = [
-        "--problems".to_string(),
-        arg(&problems),
-        "--samples".to_string(),
-        arg(&samples),
-        "--executions".to_string(),
-        arg(&executions),
-    ];
-    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    ouro_e2e::ouro_ok(
-        &[
-            &["execute", "-q", "--workers", "1"],
-            &inputs[..2],
-            &inputs[2..4],
-            &["--out", &arg(&executions)],
-        ]
-        .concat(),
-    );
-    let built = d.join("built");
-    ouro_e2e::ouro_ok(&[&["build", "sft"], &inputs[..], &["--out", &arg(&built)]].concat());
-    let before = std::fs::read_dir(built.join("sft")).unwrap().count();
-    let err = failed(&[&["fait"], &inputs[..], &["--out", &arg(&built)]].concat());
-    assert!(
-        err.contains("holds the 'sft' config `ouro build` wrote")
-            && err.contains("choose another --out"),
-        "{err}"
-    );
-    assert_eq!(
-        std::fs::read_dir(built.join("sft")).unwrap().count(),
-        before
-    );
-    assert!(!built.join("fait_report.json").exists());
-    // A FAIT dataset of its own is rewritten on a rerun.
-    let fait = d.join("fait");
-    for _ in 0..2 {
-        ouro_e2e::ouro_ok(&[&["fait", "-q"], &inputs[..], &["--out", &arg(&fait)]].concat());
-    }
-    assert!(fait.join("fait_report.json").exists());
-}
-
-#[test]
-fn report_refuses_an_out_that_is_not_a_page_and_keeps_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let run = dir.path().join("run");
-    std::fs::create_dir(&run).unwrap();
-    let report_json = run.join("report.json");
-    std::fs::write(&report_json, "{\"kept\": true}").unwrap();
-    let err = failed(&["report", &arg(&run), "--out", &arg(&report_json)]);
-    assert!(err.contains("give --out a path ending in .html"), "{err}");
-    assert_eq!(
-        std::fs::read_to_string(&report_json).unwrap(),
-        "{\"kept\": true}"
-    );
-    // A page path that exists as something other than a file is not replaced either.
-    let fifo = dir.path().join("pipe.html");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    let err = failed(&["report", &arg(&run), "--out", &arg(&fifo)]);
-    assert!(err.contains("is not a regular file"), "{err}");
-    assert!(!fifo.metadata().unwrap().is_file());
 }
 
 #[test]
