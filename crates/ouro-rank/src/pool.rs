@@ -202,10 +202,13 @@ fn pool_for_problem(
     });
     let mut decontaminated = 0;
     let mut problem_decontaminated = false;
+    let prompt_matches = o
+        .decontaminator
+        .is_some_and(|d| d.is_contaminated(&problem.prompt));
     // A problem nobody attempted has nothing to remove: the run's
     // own eval problems sit in the problem set without samples.
     if let Some(d) = o.decontaminator.filter(|_| attempts > 0) {
-        if d.is_contaminated(&problem.prompt) {
+        if prompt_matches {
             problem_decontaminated = true;
             decontaminated = candidates.len();
             candidates.clear();
@@ -215,13 +218,13 @@ fn pool_for_problem(
             decontaminated = before - candidates.len();
         }
     }
-    let reference_clean = o.decontaminator.is_none_or(|d| {
-        !d.is_contaminated(&problem.prompt)
-            && !problem
+    let reference_clean = !prompt_matches
+        && !o.decontaminator.is_some_and(|d| {
+            problem
                 .reference_solution
                 .as_deref()
                 .is_some_and(|r| d.is_contaminated(r))
-    });
+        });
     Partial {
         pool: Pool {
             problem: problem.clone(),

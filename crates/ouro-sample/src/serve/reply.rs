@@ -368,8 +368,13 @@ fn stream_to(out: &mut Sse<'_>, s: &Streaming, tok: &Tokenizer) -> std::io::Resu
             Event::Token(i, t) => {
                 let c = &mut choices[i];
                 let id = t.id;
-                c.pending
-                    .push((t, c.base + c.decoded.text().chars().count()));
+                // Offsets are read only with log-probs: no count of the text otherwise.
+                let at = if head.logprobs {
+                    c.base + c.decoded.text().chars().count()
+                } else {
+                    0
+                };
+                c.pending.push((t, at));
                 c.decoded.push(id);
                 (i, settled(c.decoded.text(), &head.stop).to_string(), None)
             }
