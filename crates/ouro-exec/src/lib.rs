@@ -37,6 +37,7 @@ pub mod executor;
 pub mod isolate;
 pub mod journal;
 pub mod native;
+pub mod official;
 pub mod protocol;
 mod run;
 pub mod slot;

@@ -50,6 +50,10 @@ pub struct Request {
     pub spy_nvals: Vec<usize>,
     pub spy_names: Vec<String>,
     pub prelude: String,
+    /// Statements run in the program's globals before the program itself,
+    /// one by one, an import that fails skipped: the names an official
+    /// harness defines for every program of its problem set.
+    pub header: String,
 }
 
 /// What happened to one child process.
