@@ -198,6 +198,9 @@ pub fn executor_version() -> String {
             let mut h = blake3::Hasher::new();
             h.update(slot::HARNESS.as_bytes());
             h.update(native::LINECOUNT_C.as_bytes());
+            for (_, header) in official::HEADERS {
+                h.update(header.as_bytes());
+            }
             let h = h.finalize().to_hex();
             format!("ouro-exec/{}+{}", env!("CARGO_PKG_VERSION"), &h[..8])
         })
