@@ -155,13 +155,15 @@ impl<'de, 'a> de::Deserializer<'de> for ArrowValue<'a> {
             }
             _ => self,
         };
-        match v.array.data_type() {
-            DataType::Utf8 => {
-                let s = v.array.as_string::<i32>().value(v.row);
-                visitor.visit_enum(s.into_deserializer())
-            }
-            other => Err(v.err(format!("expected a string enum, found {other}"))),
-        }
+        // Every string layout the text fields take: pandas and polars write
+        // back `large_string`, pyarrow can write `string_view`.
+        let s = match v.array.data_type() {
+            DataType::Utf8 => v.array.as_string::<i32>().value(v.row),
+            DataType::LargeUtf8 => v.array.as_string::<i64>().value(v.row),
+            DataType::Utf8View => v.array.as_string_view().value(v.row),
+            other => return Err(v.err(format!("expected a string enum, found {other}"))),
+        };
+        visitor.visit_enum(s.into_deserializer())
     }
 
     serde::forward_to_deserialize_any! {

@@ -1,5 +1,6 @@
-//! A shard written before a nullable column existed still reads (the column
-//! reads as null); a missing non-nullable column is still an error.
+//! Shards written by other versions and other writers still read: a missing
+//! nullable column reads as null (a missing non-nullable one is an error), and
+//! an enum column reads from any string layout.
 
 use ouro_data::shard::{read_batches, read_records, write_records};
 use ouro_data::{Execution, Judge, Limits, Suite, Verdict};
@@ -60,4 +61,43 @@ fn missing_nullable_column_reads_as_null() {
     rewrite_without(&full, &broken, "verdict");
     let err = read_records::<Execution>(&broken).unwrap_err().to_string();
     assert!(err.contains("missing column 'verdict'"), "{err}");
+}
+
+/// pandas and polars write text back as `large_string`, pyarrow can write
+/// `string_view`: an enum column (`verdict`, `suite`) reads from either as from
+/// `string`, as every text column does.
+#[test]
+fn enum_columns_read_from_every_string_layout() {
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.parquet");
+    write_records(&full, &[execution()]).unwrap();
+    for layout in [DataType::LargeUtf8, DataType::Utf8View] {
+        let batch = read_batches(&full, None).unwrap().next().unwrap().unwrap();
+        let (mut fields, mut columns) = (vec![], vec![]);
+        for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+            if matches!(field.name().as_str(), "suite" | "verdict" | "judge") {
+                columns.push(arrow::compute::cast(column, &layout).unwrap());
+                fields.push(Field::new(
+                    field.name(),
+                    layout.clone(),
+                    field.is_nullable(),
+                ));
+            } else {
+                columns.push(column.clone());
+                fields.push(field.as_ref().clone());
+            }
+        }
+        let batch =
+            arrow::record_batch::RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+                .unwrap();
+        let edited = dir.path().join(format!("{layout}.parquet"));
+        let file = std::fs::File::create(&edited).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let rows: Vec<Execution> = read_records(&edited).unwrap();
+        assert_eq!(rows, vec![execution()], "{layout}");
+    }
 }
