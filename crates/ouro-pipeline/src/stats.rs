@@ -82,7 +82,21 @@ fn scan(dir: &Path) -> Result<LazyFrame> {
         format!("{}/*.parquet", dir.display())
     };
     let lf = LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), ScanArgsParquet::default());
-    anyhow::Context::with_context(lf, || format!("scanning {}", dir.display()))
+    let mut lf = anyhow::Context::with_context(lf, || format!("scanning {}", dir.display()))?;
+    // Dictionary-encoded text (pandas and polars `Categorical`) is read as
+    // text: it joins with plain ids and prints without quotes.
+    let schema = anyhow::Context::with_context(lf.collect_schema(), || {
+        format!("reading the schema of {}", dir.display())
+    })?;
+    let casts: Vec<Expr> = schema
+        .iter()
+        .filter(|(_, dtype)| dtype.is_categorical() || dtype.is_enum())
+        .map(|(name, _)| col(name.clone()).cast(DataType::String))
+        .collect();
+    if !casts.is_empty() {
+        lf = lf.with_columns(casts);
+    }
+    Ok(lf)
 }
 
 fn kind_of(columns: &[String]) -> DatasetKind {
