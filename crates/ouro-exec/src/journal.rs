@@ -178,8 +178,15 @@ impl Journal {
                 ))
         });
         let mut written = Vec::new();
-        let n = all.len().div_ceil(ROWS_PER_SHARD);
-        for (i, chunk) in all.chunks(ROWS_PER_SHARD).enumerate() {
+        // No executions still get one (empty) shard: readers find the schema,
+        // and the next stage "no rows", not "no shards".
+        let chunks: Vec<&[Execution]> = if all.is_empty() {
+            vec![&[]]
+        } else {
+            all.chunks(ROWS_PER_SHARD).collect()
+        };
+        let n = chunks.len();
+        for (i, chunk) in chunks.into_iter().enumerate() {
             let path = self.dir.join(ouro_data::shard::part_name(i, n));
             write_records(&path, chunk)?;
             written.push(path);

@@ -53,6 +53,28 @@ fn summary(out: &Path) -> BTreeMap<String, (Verdict, Vec<bool>, Option<String>)>
     m
 }
 
+/// No samples still write a shard, with the schema and no rows: a directory
+/// with no Parquet file had pandas read a table with no columns, DuckDB fail,
+/// and `ouro build` call it "no executions shards".
+#[test]
+fn no_samples_write_one_empty_shard() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_inputs(tmp.path(), 0);
+    let out = tmp.path().join("out");
+    let stats = execute(
+        &tmp.path().join("problems"),
+        &tmp.path().join("samples"),
+        &out,
+        &options(1),
+    )
+    .unwrap();
+    assert_eq!((stats.jobs, stats.records), (0, 0));
+    let shard = out.join(ouro_data::shard::part_name(0, 1));
+    let columns = ouro_data::shard::column_names(&shard).unwrap();
+    assert!(columns.iter().any(|c| c == "verdict"), "{columns:?}");
+    assert!(read_dir::<Execution>(&out).unwrap().is_empty());
+}
+
 #[test]
 fn execute_writes_one_record_per_sample_with_expected_verdicts() {
     let tmp = tempfile::tempdir().unwrap();

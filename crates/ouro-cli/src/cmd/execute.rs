@@ -131,6 +131,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Isolation is what this run's slots achieved; with nothing run there were none.
     let isolation = if !stats.isolation.is_empty() {
         stats.isolation.join(", ")
+    } else if stats.jobs == 0 {
+        "none needed, there was no sample".to_string()
     } else if stats.resumed == stats.jobs {
         "none needed, every execution was resumed".to_string()
     } else {
