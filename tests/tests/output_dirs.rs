@@ -140,7 +140,7 @@ fn an_out_that_is_a_file_is_a_usage_error_naming_the_flag() {
 }
 
 #[test]
-fn fait_into_a_build_dataset_is_refused_and_leaves_it_whole() {
+fn fait_and_build_refuse_each_others_datasets_and_leave_them_whole() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let problems = ouro_e2e::humaneval_mini_problems(&d.join("problems"));
@@ -184,6 +184,15 @@ fn fait_into_a_build_dataset_is_refused_and_leaves_it_whole() {
         ouro_e2e::ouro_ok(&[&["fait", "-q"], &inputs[..], &["--out", &arg(&fait)]].concat());
     }
     assert!(fait.join("fait_report.json").exists());
+    // And the converse: a build would replace FAIT's sft config and card, and leave
+    // its dpo config and report describing rows that are gone.
+    let spans = std::fs::read_dir(fait.join("sft")).unwrap().count();
+    let err = failed(&[&["build", "sft"], &inputs[..], &["--out", &arg(&fait)]].concat());
+    assert!(
+        err.contains("holds the dataset `ouro fait` wrote") && err.contains("choose another --out"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(fait.join("sft")).unwrap().count(), spans);
 }
 
 #[test]

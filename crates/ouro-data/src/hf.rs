@@ -18,6 +18,10 @@ use crate::shard::{ShardWriter, WriteOptions};
 /// `pandas.read_parquet("OUT/sft")` reads the rows alone.
 pub const CONFIG_REPORT: &str = "_build_report.json";
 
+/// Written beside the `sft` and `dpo` configs `ouro fait` makes: FAIT's
+/// configs carry weight spans, and `ouro build` must not replace one of them.
+pub const FAIT_REPORT: &str = "fait_report.json";
+
 /// The report of the config in `config_dir`, if it has one (also under the name that
 /// datasets written before 2026-12-07 used, `build_report.json`).
 pub fn config_report(config_dir: &Path) -> Option<PathBuf> {

@@ -579,7 +579,7 @@ pub fn run(
     let staging = ouro_data::fsutil::staging_dir(out)?;
     ouro_data::hf::write_config(&staging, "sft", &sft)?;
     ouro_data::hf::write_config(&staging, "dpo", &dpo)?;
-    ouro_data::fsutil::atomic_write_json(staging.join("fait_report.json"), &stats)?;
+    ouro_data::fsutil::atomic_write_json(staging.join(ouro_data::hf::FAIT_REPORT), &stats)?;
     ouro_data::fsutil::move_in(&staging, out)?;
     crate::card::write_fait_card(
         out,

@@ -50,6 +50,15 @@ pub struct Loaded {
 /// Reads all input shards.
 pub fn load_inputs(inputs: &BuildInputs, out_dir: &Path) -> Result<Loaded> {
     ouro_data::fsutil::check_output_apart(out_dir, &inputs.named_paths())?;
+    let fait = out_dir.join(ouro_data::hf::FAIT_REPORT);
+    if fait.exists() {
+        // The converse of `ouro fait` refusing a build's dataset.
+        return Err(BuildError::Invalid(format!(
+            "{}: holds the dataset `ouro fait` wrote ({}); a build would replace its sft              config and card and leave its dpo config and report describing rows that are              gone: choose another --out",
+            out_dir.display(),
+            fait.display()
+        )));
+    }
     let problems: Vec<Problem> = read_path(&inputs.problems)?;
     let mut samples: Vec<Sample> = Vec::new();
     // Where each sample came from: one read twice would count each attempt twice
