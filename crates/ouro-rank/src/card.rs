@@ -66,6 +66,12 @@ pub fn card_sections(reports: &[BuildReport]) -> Vec<(String, String)> {
     }
     sections.push(("Build".to_string(), summary));
 
+    if let Some(r) = reports.first() {
+        sections.push((
+            "Completion format".to_string(),
+            completion_format_note(r.options.completion_format),
+        ));
+    }
     if let Some(dpo) = reports.iter().find(|r| r.config == "dpo") {
         let mut t = String::from("| pair_kind | pairs |\n|---|---:|\n");
         for k in ["correctness", "efficiency", "injected_error", "repair"] {
@@ -152,6 +158,22 @@ pub fn card_sections(reports: &[BuildReport]) -> Vec<(String, String)> {
         sections.push(("Input warnings".to_string(), warnings.join("\n")));
     }
     sections
+}
+
+/// How `prompt` and `completion` (or `chosen`, `rejected`) fit together, which
+/// decides how a trainer should read them: TRL trains a standard (plain-string)
+/// row on prompt + completion, so whole programs repeat a code prompt.
+fn completion_format_note(format: crate::render::CompletionFormat) -> String {
+    use crate::render::CompletionFormat::*;
+    match format {
+        Code | Fenced => format!(
+            "`--completion-format {}`: each completion, chosen and rejected is the whole program{},              as a chat or instruct model writes it, so where the prompt is code (a signature and              docstring) the program repeats it. Trained as TRL's standard (plain-string) format,              the text is prompt + completion and holds the prompt twice: train these rows through a              chat template, or rebuild with `--completion-format continuation` for a base model.\n",
+            if format == Code { "code" } else { "fenced" },
+            if format == Code { "" } else { " in a ```python fence" },
+        ),
+        Continuation => "`--completion-format continuation`: each completion, chosen and rejected                          is what follows the prompt, so prompt + completion is the whole program,                          as TRL's standard (plain-string) format trains it; programs that do not                          start with their prompt are left out.\n"
+            .to_string(),
+    }
 }
 
 /// Rewrites `<out_dir>/README.md` from the build reports found there.

@@ -226,6 +226,12 @@ fn sft_selects_passing_deduplicated_samples_and_tops_up_references() {
     assert!(card.contains("config_name: sft"));
     assert!(card.contains("false-positive rate"));
     assert!(card.contains("Input warnings"));
+    // Whole programs repeat a code prompt; the card says how to train them.
+    assert!(
+        card.contains("`--completion-format code`: each completion")
+            && card.contains("holds the prompt twice"),
+        "{card}"
+    );
 }
 
 #[test]
