@@ -207,3 +207,54 @@ fn training_values_out_of_range_name_the_key() {
         &["key 'seed_sft.train.max_length' = 0 must be at least 2"],
     );
 }
+
+/// Every program would time out: a run of zeros exit 0, like a model that never learns.
+#[test]
+fn a_zero_cpu_limit_is_rejected() {
+    rejected(
+        |t| set(t, "execute", "cpu_ms", "0"),
+        &["key 'execute.cpu_ms' must be at least 1"],
+    );
+}
+
+/// Found only when round 0 initialised the model, these had left a run directory that
+/// refused the corrected file with --resume and without.
+#[test]
+fn an_unknown_model_preset_and_a_vocabulary_too_small_are_rejected() {
+    rejected(
+        |t| t.replace("init = \"small\"", "init = \"huge\""),
+        &["key 'model.init'", "'huge': not a preset (tiny, small)"],
+    );
+    rejected(
+        |t| set(t, "tokenizer", "vocab_size", "5"),
+        &["key 'tokenizer.vocab_size'", "below the 259"],
+    );
+}
+
+/// A value only the problems can refute stops the run after they are written; the
+/// fixed file then needs a new directory, and the rerun says so (it said "pass
+/// --resume", which refuses another configuration).
+#[test]
+fn a_rerun_after_a_late_bad_value_says_to_start_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = quickstart_with(dir.path(), |t| set(t, "seed_sft", "problems", "100000"));
+    let o = ouro(&["run", "-q", &p]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("key 'seed_sft.problems' = 100000"),
+        "{}",
+        stderr(&o)
+    );
+    let p = quickstart_with(dir.path(), |t| set(t, "seed_sft", "problems", "10"));
+    for args in [&["run", "-q", &p][..], &["run", "-q", "--resume", &p][..]] {
+        let o = ouro(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("another configuration")
+                || stderr(&o).contains("different configuration"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert!(stderr(&o).contains("remove"), "{args:?}: {}", stderr(&o));
+    }
+}

@@ -123,7 +123,7 @@ impl RunDir {
                         &path,
                         format!(
                             "this run was started with a different configuration (hash {} vs {}); \
-                             refusing to mix outputs. Use a new run directory.",
+                             refusing to mix outputs. Use a new run directory, or remove this one to start over.",
                             existing.config_hash, manifest.config_hash
                         ),
                     ));

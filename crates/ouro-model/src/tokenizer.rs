@@ -47,14 +47,9 @@ fn pipeline(model: BPE) -> Result<Tokenizer> {
     Ok(tok)
 }
 
-/// Trains a byte-level BPE with at most `vocab_size` tokens (including the 256
-/// byte symbols and the special tokens) on `texts`. Deterministic for the same
-/// texts in the same order.
-pub fn train_bpe<I, S>(texts: I, vocab_size: usize) -> Result<Tokenizer>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<str> + Send,
-{
+/// Whether [`train_bpe`] can train a vocabulary of `vocab_size` tokens; a
+/// pipeline asks before anything runs.
+pub fn check_vocab_size(vocab_size: usize) -> Result<()> {
     let specials = [EOS_TOKEN, IM_START, IM_END];
     if vocab_size < 256 + specials.len() {
         return Err(ModelError::InvalidArgument(format!(
@@ -70,6 +65,19 @@ where
             "vocab size {vocab_size} is above the {MAX_VOCAB} supported"
         )));
     }
+    Ok(())
+}
+
+/// Trains a byte-level BPE with at most `vocab_size` tokens (including the 256
+/// byte symbols and the special tokens) on `texts`. Deterministic for the same
+/// texts in the same order.
+pub fn train_bpe<I, S>(texts: I, vocab_size: usize) -> Result<Tokenizer>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str> + Send,
+{
+    check_vocab_size(vocab_size)?;
+    let specials = [EOS_TOKEN, IM_START, IM_END];
     let mut tok = pipeline(BPE::default())?;
     let trainer = BpeTrainerBuilder::new()
         .vocab_size(vocab_size)

@@ -47,6 +47,18 @@ pub fn check_shardable(path: &Path, trains: bool, scope: Scope) -> Result<()> {
     Ok(())
 }
 
+/// Whether the run in `run` was started with this configuration (its hash, or what
+/// older versions hashed the same file to), as `--resume` will check.
+fn same_config(run: &RunDir, config_hash: &str, text: &[u8]) -> bool {
+    std::fs::read(run.manifest_path())
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+        .is_none_or(|m| {
+            m.config_hash == config_hash
+                || m.config_hash == crate::config::text_hash(&String::from_utf8_lossy(text))
+        })
+}
+
 /// Runs `config` (read from `path`). Without `resume`, an existing run directory is an error.
 pub fn run_pipeline(path: &Path, config: &PipelineConfig, resume: bool) -> Result<RunSummary> {
     run_pipeline_scoped(path, config, resume, Scope::All)
@@ -91,7 +103,13 @@ pub fn run_pipeline_scoped(
             )
         })?;
     let exists = run.manifest_path().exists();
+    let config_hash = crate::config::config_hash(&String::from_utf8_lossy(&text))
+        .with_context(|| format!("parsing {}", path.display()))?;
     match scope {
+        Scope::All if exists && !resume && !same_config(&run, &config_hash, &text) => bail!(
+            "{} holds a run of another configuration (a value changed since it started, or it              stopped on a bad one), which --resume refuses to mix with this one: remove it to              start over, or set `out` to a new directory",
+            config.out.display()
+        ),
         Scope::All if exists && !resume => bail!(
             "{} already holds a run; pass --resume to finish it, or remove it to start over",
             config.out.display()
@@ -129,8 +147,7 @@ pub fn run_pipeline_scoped(
         &run,
         &Manifest {
             ouro_version: env!("CARGO_PKG_VERSION").into(),
-            config_hash: crate::config::config_hash(&text)
-                .with_context(|| format!("parsing {}", path.display()))?,
+            config_hash,
             num_shards,
             inputs,
             input_digests,

@@ -446,6 +446,16 @@ pub fn check_config(cfg: &super::PipelineConfig) -> anyhow::Result<()> {
     if let Some(path) = &m.path {
         check_model_dir(path)?;
     }
+    // Found only when round 0 initialises the model, these had left a run
+    // directory that refused the corrected file, with --resume or without.
+    if let Some(init) = &m.init {
+        ouro_model::init::resolve_config(init)
+            .map_err(|e| anyhow::anyhow!("key 'model.init': {e}"))?;
+    }
+    if let Some(t) = &cfg.tokenizer {
+        ouro_model::tokenizer::check_vocab_size(t.vocab_size)
+            .map_err(|e| anyhow::anyhow!("key 'tokenizer.vocab_size': {e}"))?;
+    }
     m.placement()?;
     let Some(eval) = &cfg.eval else {
         anyhow::bail!("key 'eval': expert iteration needs an [eval] section");

@@ -444,6 +444,13 @@ pub fn load_config(path: &Path) -> Result<PipelineConfig> {
             );
         }
     }
+    if config.execute.as_ref().is_some_and(|e| e.cpu_ms == 0) {
+        // Every program would time out, and a run of zeros looks like a model that never learns.
+        bail!(
+            "{}: key 'execute.cpu_ms' must be at least 1 (the CPU milliseconds a sample may use)",
+            path.display()
+        );
+    }
     if config.execute.is_some() && config.samples.is_none() && config.model.is_none() {
         bail!(
             "{}: stage 'execute' needs stage 'samples' (add a [samples] section)",
