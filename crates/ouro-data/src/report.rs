@@ -158,6 +158,22 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// `pass@K` keys other than `pass@1` (which tables print first), once each and
+/// ordered by K, so `pass@10` follows `pass@2` as in every table of a run.
+pub fn other_ks_by_k<'a>(keys: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    let keys: std::collections::BTreeSet<&String> =
+        keys.into_iter().filter(|k| *k != "pass@1").collect();
+    let mut keys: Vec<String> = keys.into_iter().cloned().collect();
+    let k = |s: &String| {
+        s.rsplit('@')
+            .next()
+            .and_then(|k| k.parse::<u64>().ok())
+            .unwrap_or(u64::MAX)
+    };
+    keys.sort_by(|a, b| k(a).cmp(&k(b)).then(a.cmp(b)));
+    keys
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +201,11 @@ mod tests {
         );
         report.write(dir.path()).unwrap();
         assert_eq!(RunReport::read(dir.path()).unwrap(), report);
+    }
+
+    #[test]
+    fn pass_at_k_keys_are_ordered_by_k() {
+        let keys = ["pass@10", "pass@1", "pass@2", "pass@10"].map(String::from);
+        assert_eq!(other_ks_by_k(&keys), ["pass@2", "pass@10"]);
     }
 }

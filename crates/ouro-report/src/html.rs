@@ -20,15 +20,23 @@ pub fn escape(s: &str) -> String {
 /// A share in 0..=1 as a percentage; `—` when absent.
 pub fn pct(v: Option<f64>) -> String {
     match v {
-        Some(v) if v.is_finite() => format!("{:.1}%", v * 100.0),
+        Some(v) if v.is_finite() => format!("{}%", unsigned_zero(format!("{:.1}", v * 100.0))),
         _ => "—".into(),
     }
 }
 
 pub fn num(v: Option<f64>, digits: usize) -> String {
     match v {
-        Some(v) if v.is_finite() => format!("{v:.digits$}"),
+        Some(v) if v.is_finite() => unsigned_zero(format!("{v:.digits$}")),
         _ => "—".into(),
+    }
+}
+
+/// `-0.0` (an empty sum of f64 is negative zero, and so rounds a tiny negative) as `0.0`.
+fn unsigned_zero(s: String) -> String {
+    match s.strip_prefix('-') {
+        Some(rest) if rest.bytes().all(|b| b == b'0' || b == b'.') => rest.to_string(),
+        _ => s,
     }
 }
 
@@ -165,6 +173,15 @@ pub fn page(title: &str, subtitle: &str, body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn negative_zero_prints_as_zero() {
+        let empty: f64 = std::iter::empty::<f64>().sum();
+        assert_eq!(num(Some(empty), 1), "0.0");
+        assert_eq!(num(Some(-0.04), 1), "0.0");
+        assert_eq!(num(Some(-0.06), 1), "-0.1");
+        assert_eq!(pct(Some(-0.0001)), "0.0%");
+    }
 
     #[test]
     fn cells_are_escaped_and_numeric_columns_marked() {

@@ -4,15 +4,10 @@ use std::collections::BTreeMap;
 
 use ouro_data::report::RunReport;
 
-/// The `pass@K` keys other than `pass@1` that any round has, in order: the
+/// The `pass@K` keys other than `pass@1` that any round has, ordered by K: the
 /// columns a round table prints after pass@1.
 pub fn other_ks<'a, V: 'a>(rounds: impl Iterator<Item = &'a BTreeMap<String, V>>) -> Vec<String> {
-    rounds
-        .flat_map(|m| m.keys().cloned())
-        .filter(|k| k != "pass@1")
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect()
+    ouro_data::report::other_ks_by_k(rounds.flat_map(|m| m.keys()))
 }
 
 /// The per-round table printed at the end of a run.

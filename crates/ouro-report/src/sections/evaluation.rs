@@ -1,8 +1,6 @@
 //! Held-out evaluation: pass@1/pass@k, the false-positive rate and the
 //! balance score per round and arm, as figures, tables and charts.
 
-use std::collections::BTreeSet;
-
 use anyhow::Result;
 use ouro_data::report::RoundReport;
 
@@ -11,22 +9,9 @@ use crate::chart::{color, line_png, LineChart, Series, YAxis};
 use crate::html::{self, num, pct, Table};
 use crate::{Arm, Ctx};
 
-/// `pass@K` keys of all rows but `pass@1` (which has its own column), ordered
-/// by K (so `pass@10` follows `pass@2`).
+/// `pass@K` keys of all rows but `pass@1` (which has its own column), ordered by K.
 fn k_keys<'a>(rows: impl Iterator<Item = &'a RoundReport>) -> Vec<String> {
-    let keys: BTreeSet<String> = rows
-        .flat_map(|r| r.pass_at_k.keys().cloned())
-        .filter(|k| k != "pass@1")
-        .collect();
-    let mut keys: Vec<String> = keys.into_iter().collect();
-    let k = |s: &String| {
-        s.rsplit('@')
-            .next()
-            .and_then(|k| k.parse::<u64>().ok())
-            .unwrap_or(u64::MAX)
-    };
-    keys.sort_by(|a, b| k(a).cmp(&k(b)).then(a.cmp(b)));
-    keys
+    ouro_data::report::other_ks_by_k(rows.flat_map(|r| r.pass_at_k.keys()))
 }
 
 fn round_series(

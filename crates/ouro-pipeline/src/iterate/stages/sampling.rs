@@ -169,11 +169,9 @@ impl Ctx<'_> {
             "{arm}round {round}: {} pass@1 {:.1}%{}",
             e.split,
             100.0 * result.pass_at_1,
-            result
-                .pass_at_k
+            crate::iterate::other_ks(std::iter::once(&result.pass_at_k))
                 .iter()
-                .filter(|(k, _)| k.as_str() != "pass@1")
-                .map(|(k, v)| format!(", {k} {:.1}%", 100.0 * v))
+                .map(|k| format!(", {k} {:.1}%", 100.0 * result.pass_at_k[k]))
                 .collect::<String>()
         ));
         Ok(row)
