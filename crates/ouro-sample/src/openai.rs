@@ -29,8 +29,10 @@ const MAX_RETRY_AFTER_S: f64 = 120.0;
 const MAX_REPLY_BYTES: u64 = 64 << 20;
 /// Longest computed backoff.
 const MAX_BACKOFF_MS: f64 = 30_000.0;
-/// A run whose first this-many requests all failed stops: the server is
-/// down or rejects every request, and the rest would fail the same way.
+/// A run whose first this-many requests all failed, for more than one problem,
+/// stops: the server is down or rejects every request, and the rest would fail
+/// the same way. One problem's failures (a prompt over the context, answered
+/// 400 at once) say nothing about the others.
 const ABORT_AFTER_FAILURES: usize = 8;
 
 /// `http://h:8000/v1/` -> `http://h:8000`: base URLs are accepted with or
@@ -131,6 +133,57 @@ struct Outcome {
     cached: bool,
     /// HTTP requests sent (0 for a cache hit).
     requests: u32,
+    /// It failed for want of a server (none answers, or retries ran out on
+    /// connection errors, timeouts, 429 or 5xx), not for its own request.
+    unreachable: bool,
+}
+
+/// What the replies so far say about the servers. `ok` counts replies a server
+/// sent in this run: a cache replay says nothing about whether one answers now.
+/// A run fails, and stops early, for failures that are not one problem's own
+/// (a prompt over the context, rejected at once): more than one problem's, or
+/// any for want of a server.
+struct Tally<'a> {
+    ok: usize,
+    failed: usize,
+    failed_problems: std::collections::HashSet<&'a str>,
+    unreachable: bool,
+    problems: usize,
+}
+
+impl<'a> Tally<'a> {
+    fn new(problem_ids: impl Iterator<Item = &'a str>) -> Self {
+        Tally {
+            ok: 0,
+            failed: 0,
+            failed_problems: Default::default(),
+            unreachable: false,
+            problems: problem_ids.collect::<std::collections::HashSet<_>>().len(),
+        }
+    }
+
+    fn add(&mut self, problem_id: &'a str, outcome: &Outcome) {
+        if outcome.raw.error.is_some() {
+            self.failed += 1;
+            self.failed_problems.insert(problem_id);
+            self.unreachable |= outcome.unreachable;
+        } else if !outcome.cached {
+            self.ok += 1;
+        }
+    }
+
+    fn beyond_one_problem(&self) -> bool {
+        self.unreachable || self.failed_problems.len() >= self.problems.min(2)
+    }
+
+    /// Whether the first replies, all failures, say the rest would fail too.
+    fn stops_early(&self, jobs: usize) -> bool {
+        self.ok == 0 && self.failed >= ABORT_AFTER_FAILURES.min(jobs) && self.beyond_one_problem()
+    }
+
+    fn run_failed(&self) -> bool {
+        self.ok == 0 && self.failed > 0 && self.beyond_one_problem()
+    }
 }
 
 /// A failed HTTP attempt.
@@ -199,7 +252,8 @@ pub(crate) fn generate(
     let abort = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<(usize, Outcome)>();
     let bar = ouro_data::progress::bar(n as u64, opts.progress, "sample", "samples");
-    let (mut ok, mut failed, mut first_error) = (0usize, 0usize, None::<String>);
+    let mut tally = Tally::new(jobs.iter().map(|j| j.problem.problem_id.as_str()));
+    let mut first_error = None::<String>;
     std::thread::scope(|s| {
         for _ in 0..concurrency.min(n) {
             let tx = tx.clone();
@@ -221,15 +275,12 @@ pub(crate) fn generate(
             if outcome.cached {
                 stats.add("cache_hits", 1);
             }
-            match &outcome.raw.error {
-                Some(e) => {
-                    failed += 1;
-                    tracing::warn!("{}#{}: {e}", jobs[i].problem.problem_id, jobs[i].index);
-                    first_error.get_or_insert_with(|| e.clone());
-                }
-                None => ok += 1,
+            if let Some(e) = &outcome.raw.error {
+                tracing::warn!("{}#{}: {e}", jobs[i].problem.problem_id, jobs[i].index);
+                first_error.get_or_insert_with(|| e.clone());
             }
-            if ok == 0 && failed >= ABORT_AFTER_FAILURES.min(n) {
+            tally.add(&jobs[i].problem.problem_id, &outcome);
+            if tally.stops_early(n) {
                 abort.store(true, Ordering::Relaxed);
             }
             results[i] = Some(outcome.raw);
@@ -242,9 +293,15 @@ pub(crate) fn generate(
         0 => String::new(),
         k => format!(", {k} not sent"),
     };
-    if ok == 0 && failed > 0 {
+    let (ok, failed) = (tally.ok, tally.failed);
+    if tally.run_failed() {
+        let cached = n - unsent - failed;
+        let cached_note = match cached {
+            0 => String::new(),
+            k => format!("; {k} came from the cache"),
+        };
         bail!(
-            "every request failed ({failed} of {n}{unsent_note}); first error: {}",
+            "every request failed ({failed} of {n}{unsent_note}{cached_note}); first error: {}",
             first_error.unwrap_or_default()
         );
     }
@@ -316,6 +373,7 @@ impl Client<'_> {
                     raw,
                     cached: true,
                     requests: 0,
+                    unreachable: false,
                 };
             }
         }
@@ -326,6 +384,7 @@ impl Client<'_> {
                     raw: Raw::failed(e.clone()),
                     cached: false,
                     requests: 0,
+                    unreachable: true,
                 }
             }
         };
@@ -350,6 +409,7 @@ impl Client<'_> {
                         raw,
                         cached: false,
                         requests: attempt + 1,
+                        unreachable: false,
                     };
                 }
                 Err(f) => f,
@@ -361,6 +421,7 @@ impl Client<'_> {
                 attempt += 1;
                 continue;
             }
+            let unreachable = failure.retryable;
             let message = if failure.retryable && attempt > 0 {
                 format!("{} (gave up after {attempt} retries)", failure.message)
             } else {
@@ -370,6 +431,7 @@ impl Client<'_> {
                 raw: Raw::failed(message),
                 cached: false,
                 requests: attempt + 1,
+                unreachable,
             };
         }
     }
@@ -584,6 +646,50 @@ fn parse_response(v: &Value, endpoint: Endpoint) -> anyhow::Result<Raw> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn outcome(error: bool, cached: bool, unreachable: bool) -> Outcome {
+        Outcome {
+            raw: if error {
+                Raw::failed("x".into())
+            } else {
+                Raw::default()
+            },
+            cached,
+            requests: u32::from(!cached),
+            unreachable,
+        }
+    }
+
+    /// vLLM answers a prompt over the context with an instant 400: one problem's
+    /// eight rejections coming first stopped a run whose other problems were fine.
+    #[test]
+    fn one_problems_rejections_neither_stop_nor_fail_the_run() {
+        let mut t = Tally::new(["a", "b", "c"].into_iter());
+        for _ in 0..8 {
+            t.add("a", &outcome(true, false, false));
+        }
+        assert!(!t.stops_early(24) && !t.run_failed());
+        t.add("b", &outcome(true, false, false));
+        assert!(t.stops_early(24) && t.run_failed());
+        // A problem set of one: its failures are every request's.
+        let mut one = Tally::new(["a"].into_iter());
+        for _ in 0..8 {
+            one.add("a", &outcome(true, false, false));
+        }
+        assert!(one.stops_early(8) && one.run_failed());
+    }
+
+    /// A cache replay is no reply from a server: a resumed run whose servers are down
+    /// wrote every missing sample as an error, and exited 0.
+    #[test]
+    fn cache_replays_do_not_count_as_servers_answering() {
+        let mut t = Tally::new(["a", "b"].into_iter());
+        t.add("a", &outcome(false, true, false));
+        t.add("b", &outcome(true, false, true));
+        assert!(t.run_failed());
+        t.add("b", &outcome(false, false, false));
+        assert!(!t.run_failed());
+    }
 
     #[test]
     fn base_urls_with_or_without_v1_are_the_same_root() {

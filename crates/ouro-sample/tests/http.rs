@@ -384,6 +384,28 @@ fn a_failing_problem_becomes_error_samples_not_an_aborted_run() {
     }
 }
 
+/// A cache replay says nothing about whether a server answers now: a resumed run
+/// whose servers are down wrote every missing sample as an error and exited 0.
+#[test]
+fn a_resumed_run_whose_servers_are_down_fails_though_the_cache_answers_part() {
+    let server = ok_server();
+    let cache = tempfile::tempdir().unwrap();
+    let ps = problems();
+    let o = SampleOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..opts()
+    };
+    sample(&[(&ps[0], 2)], &openai(vec![server.url.clone()], "m"), &o).unwrap();
+    let plan = vec![(&ps[0], 2), (&ps[1], 2)];
+    let err = sample(&plan, &openai(vec![dead_url()], "m"), &o).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("every request failed (2 of 4; 2 came from the cache)")
+            && msg.contains("no server answers"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn cache_replays_a_killed_run_without_requests() {
     let server = ok_server();
