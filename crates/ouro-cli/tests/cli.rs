@@ -131,3 +131,39 @@ fn long_help_shows_each_commands_own_description() {
     let top = String::from_utf8(ouro(&["--help"]).stdout).unwrap();
     assert!(top.contains("SFT and DPO training"), "{top}");
 }
+
+/// A flag of the other backend did nothing: `--prompt-format chat` with --base-url
+/// sent the raw prompt to /v1/completions, and exited 0.
+#[test]
+fn sample_refuses_the_other_backends_flags() {
+    for (args, pair) in [
+        (
+            &[
+                "--base-url",
+                "http://127.0.0.1:9",
+                "--prompt-format",
+                "chat",
+            ][..],
+            "'--prompt-format",
+        ),
+        (
+            &["--base-url", "http://127.0.0.1:9", "--batch-size", "8"][..],
+            "'--batch-size",
+        ),
+        (
+            &["--model", "m", "--concurrency", "4"][..],
+            "'--concurrency",
+        ),
+        (&["--model", "m", "--no-cache"][..], "'--no-cache'"),
+    ] {
+        let mut all = vec!["sample", "--problems", "p", "--out", "o"];
+        all.extend(args);
+        let o = ouro(&all);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("cannot be used with") && err.contains(pair),
+            "{args:?}: {err}"
+        );
+    }
+}

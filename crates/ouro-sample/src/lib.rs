@@ -249,9 +249,10 @@ pub(crate) struct Job<'a> {
 /// `ouro import generations` does.
 ///
 /// A request that still fails after its retries becomes a sample with
-/// `finish_reason = "error"` and `generation_error` set; the run fails only
-/// when every request fails (server down, wrong model name, bad parameter),
-/// naming the first error. Stats counts: `problems_in`, `samples_out`,
+/// `finish_reason = "error"` and `generation_error` set; the run fails when
+/// every request fails (server down, wrong model name, bad parameter), naming
+/// the first error, unless the failures are one problem's own (a prompt over
+/// the context). Answers replayed from the cache are not requests. Stats counts: `problems_in`, `samples_out`,
 /// `generation_errors`, `no_code`, `prompt_tokens`, `completion_tokens`,
 /// and for HTTP `requests`, `retries`, `cache_hits`; `seconds.sampling`.
 pub fn sample(

@@ -49,9 +49,33 @@ pub fn base_url_root(url: &str) -> anyhow::Result<String> {
         .to_string())
 }
 
-/// The model a server serves, from its `GET /v1/models`, for a run that names none:
-/// the one listed, or an error listing them all (or saying why there is no list).
-pub fn served_model(base_url: &str, api_key_env: &str) -> anyhow::Result<String> {
+/// The model the servers serve, from the first one that answers `GET /v1/models`,
+/// for a run that names none: the one listed, or an error listing them all (or
+/// saying why there is no list). A host that does not answer at all is left out
+/// with a warning, as the run leaves it out. Returns the name and the host asked.
+pub fn served_model(base_urls: &[String], api_key_env: &str) -> anyhow::Result<(String, String)> {
+    let mut down = None;
+    for base_url in base_urls {
+        match served_model_of(base_url, api_key_env)? {
+            Ok(name) => return Ok((name, base_url.clone())),
+            Err(e) => {
+                tracing::warn!("{e}");
+                down.get_or_insert(e);
+            }
+        }
+    }
+    Err(down.map_or_else(
+        || anyhow::anyhow!("give --model DIR or --base-url URL"),
+        |e| {
+            anyhow::anyhow!(
+            "{e}; start a server (`ouro serve --model DIR`, `vllm serve MODEL`) or check --base-url"
+        )
+        },
+    ))
+}
+
+/// One host's answer; the inner error is a host that does not answer at all.
+fn served_model_of(base_url: &str, api_key_env: &str) -> anyhow::Result<Result<String, String>> {
     let root = base_url_root(base_url)?;
     let url = format!("{root}/v1/models");
     let key = std::env::var(api_key_env).ok().filter(|k| !k.is_empty());
@@ -60,9 +84,7 @@ pub fn served_model(base_url: &str, api_key_env: &str) -> anyhow::Result<String>
         Err(ureq::Error::Status(code, _)) => bail!(
             "GET {url}: HTTP {code}, so the served model cannot be looked up: give --served-model-name"
         ),
-        Err(ureq::Error::Transport(t)) => bail!(
-            "GET {url}: {t}; start a server (`ouro serve --model DIR`, `vllm serve MODEL`) or check --base-url"
-        ),
+        Err(ureq::Error::Transport(t)) => return Ok(Err(format!("GET {url}: {t}"))),
     };
     let listing: Value = serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!("GET {url}: the answer is not JSON ({e}): give --served-model-name")
@@ -77,7 +99,7 @@ pub fn served_model(base_url: &str, api_key_env: &str) -> anyhow::Result<String>
         })
         .collect::<anyhow::Result<_>>()?;
     match ids.as_slice() {
-        [one] => Ok(one.to_string()),
+        [one] => Ok(Ok(one.to_string())),
         [] => bail!("GET {url} lists no model: give --served-model-name"),
         many => bail!(
             "{url} serves {} models ({}): choose one with --served-model-name",
@@ -519,15 +541,14 @@ impl Client<'_> {
                 }
                 serde_json::from_str(&text).map_err(|e| Failure {
                     message: format!("POST {url}: response is not JSON ({e}): {}", snippet(&text)),
-                    retryable: false,
+                    // A body that ends mid-value is a connection closed early (with no
+                    // Content-Length nothing else says so); another reply would do.
+                    retryable: e.is_eof(),
                     retry_after: None,
                 })
             }
             Err(ureq::Error::Status(code, resp)) => {
-                let retry_after = resp
-                    .header("retry-after")
-                    .and_then(|v| v.trim().parse::<f64>().ok())
-                    .filter(|s| s.is_finite() && *s >= 0.0);
+                let retry_after = resp.header("retry-after").and_then(retry_after_s);
                 let text = resp.into_string().unwrap_or_default();
                 Err(Failure {
                     message: format!("POST {url}: HTTP {code}: {}", error_message(&text)),
@@ -542,6 +563,20 @@ impl Client<'_> {
             }),
         }
     }
+}
+
+/// A `Retry-After` value in seconds: delay-seconds, or an HTTP date (a date
+/// already past is no wait).
+fn retry_after_s(value: &str) -> Option<f64> {
+    let value = value.trim();
+    if let Ok(s) = value.parse::<f64>() {
+        return (s.is_finite() && s >= 0.0).then_some(s);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .map_or(0.0, |d| d.as_secs_f64()),
+    )
 }
 
 /// Exponential backoff with jitter in [d/2, d); a server's `Retry-After` wins.
@@ -591,10 +626,15 @@ fn parse_response(v: &Value, endpoint: Endpoint) -> anyhow::Result<Raw> {
             snippet(&e.to_string())
         );
     }
-    let choice = v
-        .get("choices")
-        .and_then(Value::as_array)
-        .and_then(|c| c.first())
+    // By `index`, not position: `n` is always 1, but a server or proxy that
+    // ignores it may list other choices first.
+    let choices = v.get("choices").and_then(Value::as_array);
+    let choice = choices
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c.get("index").and_then(Value::as_u64) == Some(0))
+                .or_else(|| c.first())
+        })
         .with_context(|| format!("response has no choices: {}", snippet(&v.to_string())))?;
     if let Some(r @ ("error" | "abort")) = choice.get("finish_reason").and_then(Value::as_str) {
         bail!("the server ended choices[0] with finish_reason '{r}'");
@@ -610,7 +650,18 @@ fn parse_response(v: &Value, endpoint: Endpoint) -> anyhow::Result<Raw> {
                 .get("message")
                 .context("choices[0].message is missing")?;
             let content = match message.get("content") {
-                None | Some(Value::Null) => "",
+                None | Some(Value::Null) => {
+                    // Not an empty answer: say what came instead, and ask again on a rerun.
+                    if let Some(r) = message.get("refusal").and_then(Value::as_str) {
+                        bail!("the model refused: {}", snippet(r));
+                    }
+                    if message.get("tool_calls").is_some_and(|t| !t.is_null()) {
+                        bail!(
+                            "the model answered with tool calls, not text (ouro offers no tools)"
+                        );
+                    }
+                    ""
+                }
                 Some(Value::String(s)) => s.as_str(),
                 Some(_) => bail!("choices[0].message.content is not a string"),
             };
@@ -699,6 +750,17 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        assert_eq!(retry_after_s(" 4 "), Some(4.0));
+        assert_eq!(retry_after_s("-1"), None);
+        let later = std::time::SystemTime::now() + Duration::from_secs(30);
+        let s = retry_after_s(&httpdate::fmt_http_date(later)).unwrap();
+        assert!((28.0..=30.0).contains(&s), "{s}");
+        assert_eq!(retry_after_s("Sun, 06 Nov 1994 08:49:37 GMT"), Some(0.0));
+        assert_eq!(retry_after_s("soon"), None);
+    }
+
+    #[test]
     fn backoff_doubles_with_jitter_and_honours_retry_after() {
         for attempt in 0..4 {
             let d = backoff(100, attempt, None).as_secs_f64() * 1000.0;
@@ -751,5 +813,40 @@ mod tests {
         let raw = parse(json!({"choices":[{"text":"x"}],"usage":{"completion_tokens":1u64 << 40}}))
             .unwrap();
         assert_eq!(raw.completion_tokens, None);
+    }
+
+    #[test]
+    fn the_choice_read_is_index_0_wherever_it_is_listed() {
+        let v = json!({"choices":[{"index":1,"text":"wrong","finish_reason":"length"},
+                                  {"index":0,"text":"right","finish_reason":"stop"}]});
+        let raw = parse_response(&v, Endpoint::Completions).unwrap();
+        assert_eq!(
+            (raw.completion.as_str(), raw.finish_reason.as_deref()),
+            ("right", Some("stop"))
+        );
+    }
+
+    /// A chat reply with no content is an empty answer only when nothing came instead.
+    #[test]
+    fn a_refusal_or_tool_calls_in_place_of_content_is_a_failure() {
+        let chat = |m: Value| {
+            parse_response(
+                &json!({"choices":[{"index":0,"message":m,"finish_reason":"stop"}]}),
+                Endpoint::Chat,
+            )
+            .map_err(|e| e.to_string())
+        };
+        let e =
+            chat(json!({"role":"assistant","content":null,"refusal":"I can't help"})).unwrap_err();
+        assert!(e.contains("the model refused: I can't help"), "{e}");
+        let e =
+            chat(json!({"role":"assistant","content":null,"tool_calls":[{"id":"1"}]})).unwrap_err();
+        assert!(e.contains("tool calls"), "{e}");
+        assert_eq!(
+            chat(json!({"role":"assistant","content":null}))
+                .unwrap()
+                .completion,
+            ""
+        );
     }
 }

@@ -384,6 +384,79 @@ fn a_failing_problem_becomes_error_samples_not_an_aborted_run() {
     }
 }
 
+/// A 200 whose body ends mid-value (the connection closed, no Content-Length) is a
+/// broken connection, retried: it was taken as the server's answer, an error sample.
+#[test]
+fn a_reply_cut_off_mid_body_is_retried() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let mut posts = 0;
+        for stream in listener.incoming().take(3) {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut head, mut length) = (String::new(), 0usize);
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0u8; length];
+            std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+            let reply = if head.starts_with("GET") {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_string()
+            } else {
+                posts += 1;
+                let full = ok_body(&serde_json::from_slice(&body).unwrap()).to_string();
+                let text = if posts == 1 {
+                    &full[..full.len() / 2]
+                } else {
+                    &full[..]
+                };
+                format!("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{text}")
+            };
+            stream.write_all(reply.as_bytes()).unwrap();
+        }
+    });
+    let ps = problems();
+    let (samples, stats) = sample(&[(&ps[0], 1)], &openai(vec![url], "m"), &opts()).unwrap();
+    handle.join().unwrap();
+    assert_eq!(stats.counts["retries"], 1);
+    assert_eq!(
+        samples[0].finish_reason.as_deref(),
+        Some("stop"),
+        "{samples:?}"
+    );
+}
+
+/// Without --served-model-name the model is looked up on the first host that answers:
+/// a first host down failed the run, though the run itself leaves such a host out.
+#[test]
+fn the_served_model_is_asked_of_the_first_host_that_answers() {
+    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+    let url = format!("http://{}/v1", server.server_addr().to_ip().unwrap());
+    let s = server.clone();
+    let handle = std::thread::spawn(move || {
+        if let Ok(req) = s.recv() {
+            let listing = json!({"data": [{"id": "coder-1.5b"}]}).to_string();
+            let _ = req.respond(tiny_http::Response::from_string(listing));
+        }
+    });
+    let (name, host) = ouro_sample::served_model(&[dead_url(), url.clone()], "UNSET_KEY").unwrap();
+    handle.join().unwrap();
+    assert_eq!((name.as_str(), host), ("coder-1.5b", url));
+    let err = ouro_sample::served_model(&[dead_url()], "UNSET_KEY").unwrap_err();
+    assert!(format!("{err:#}").contains("check --base-url"), "{err:#}");
+}
+
 /// A cache replay says nothing about whether a server answers now: a resumed run
 /// whose servers are down wrote every missing sample as an error and exited 0.
 #[test]

@@ -18,10 +18,15 @@ Two backends:
   --model DIR         an HF checkpoint sampled in process (batched; --batch-size rows per step).
   --base-url URL ...  OpenAI-compatible servers (vLLM, SGLang, llama.cpp server, TGI, `ouro serve`):
                       one request per sample, each with its own seed; several --base-url are used
-                      round-robin, a retry goes to the next one. 408/429/5xx and connection errors
-                      are retried with exponential backoff (Retry-After is honoured); other errors
-                      are not. A request that still fails becomes a sample with finish_reason
-                      \"error\"; the run fails only if every request fails.
+                      round-robin, a retry goes to the next one. 408/429/5xx, connection errors
+                      and replies cut off mid-body are retried with exponential backoff
+                      (Retry-After is honoured); other errors are not. A request that still
+                      fails becomes a sample with finish_reason \"error\"; the run fails when
+                      every request fails, unless only one problem's requests failed (a prompt
+                      over the context).
+
+Flags marked Local: are for --model, HTTP: for --base-url; the other backend's are an error
+(but --device, which a server ignores).
 
 Every sample's seed is derived from --seed, the problem id, --round and its index, so a sample does
 not depend on the backend or batch that drew it. Successful HTTP responses are cached under
@@ -52,9 +57,9 @@ pub struct Args {
     #[arg(long = "base-url", value_name = "URL")]
     pub base_url: Vec<String>,
     /// Model name the servers serve: the name given to vLLM's or `ouro serve`'s
-    /// --served-model-name. Without it, the one model the first --base-url lists
-    /// (`GET /v1/models`) is used, and a server listing several is an error that names
-    /// them. `--served-model` is the same.
+    /// --served-model-name. Without it, the one model the first --base-url that answers
+    /// lists (`GET /v1/models`) is used, and a server listing several is an error that
+    /// names them. `--served-model` is the same.
     #[arg(
         long = "served-model-name",
         visible_alias = "served-model",
@@ -62,7 +67,7 @@ pub struct Args {
     )]
     pub served_model: Option<String>,
     /// Use /v1/chat/completions (the prompt is one user message) instead of /v1/completions.
-    #[arg(long, requires = "base_url")]
+    #[arg(long, conflicts_with = "model")]
     pub chat: bool,
     /// Samples per problem (at least 1).
     #[arg(short = 'n', long = "num-samples", default_value_t = 1, value_parser = super::at_least_one)]
@@ -104,56 +109,63 @@ pub struct Args {
     #[arg(long)]
     pub limit: Option<usize>,
     /// Local: sequences decoded together.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, conflicts_with = "base_url")]
     pub batch_size: usize,
     /// Local: `plain` (continue the prompt) or `chat` (one user turn in the
     /// checkpoint's own chat template, ChatML when it has none; `chatml` is the
     /// same).
-    #[arg(long, default_value = "plain", value_parser = ["plain", "chat", "chatml"])]
+    /// (With --base-url, --chat sends the prompt as a chat user turn.)
+    #[arg(long, default_value = "plain", value_parser = ["plain", "chat", "chatml"], conflicts_with = "base_url")]
     pub prompt_format: String,
     /// Local: device: `cpu`, `cuda` or `cuda:N` [default: cuda:0 in a CUDA build with a GPU, else cpu].
     #[arg(long)]
     pub device: Option<String>,
     /// Local: compute dtype: `f32`, `bf16` or `f16` [default: f32 on cpu, bf16 on cuda].
-    #[arg(long)]
+    #[arg(long, conflicts_with = "base_url")]
     pub dtype: Option<String>,
     /// Local: weights sampling reads: `f32` (the model's own) or `q8` (8-bit Q8_0 copies
     /// made at load, about 4x faster one sequence at a time on the CPU; f32 compute only)
     /// [default: f32].
-    #[arg(long, value_name = "f32|q8")]
+    #[arg(long, value_name = "f32|q8", conflicts_with = "base_url")]
     pub sample_dtype: Option<String>,
     /// HTTP: requests in flight, over all base URLs.
-    #[arg(long, default_value_t = 32, value_parser = super::at_least_one)]
+    #[arg(long, default_value_t = 32, value_parser = super::at_least_one, conflicts_with = "model")]
     pub concurrency: usize,
     /// HTTP: retries per request.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 6, conflicts_with = "model")]
     pub max_retries: u32,
     /// HTTP: seconds per request.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = 600, conflicts_with = "model")]
     pub timeout: u64,
     /// HTTP: environment variable holding the bearer token.
-    #[arg(long, default_value = "OPENAI_API_KEY")]
+    #[arg(long, default_value = "OPENAI_API_KEY", conflicts_with = "model")]
     pub api_key_env: String,
     /// HTTP: request token log-probabilities.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "model")]
     pub logprobs: bool,
     /// HTTP: response cache directory [default: OUT/.http-cache].
-    #[arg(long, conflicts_with = "no_cache")]
+    #[arg(long, conflicts_with = "no_cache", conflicts_with = "model")]
     pub cache: Option<PathBuf>,
     /// HTTP: do not cache responses.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "model")]
     pub no_cache: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    // Checked before the problems are read, so a bad flag fails at once.
-    let place = ouro_model::Placement::resolve(args.device.as_deref(), args.dtype.as_deref())?;
-    let weights = ouro_model::SampleDtype::resolve(args.sample_dtype.as_deref(), &place)?;
+    // Checked before the problems are read, so a bad flag fails at once. A server
+    // places its own model: --device is accepted (so `--device cpu` is everywhere) and
+    // does nothing there.
     if args.model.is_some() {
+        let place = ouro_model::Placement::resolve(args.device.as_deref(), args.dtype.as_deref())?;
+        let weights = ouro_model::SampleDtype::resolve(args.sample_dtype.as_deref(), &place)?;
         say!(
             "sampling on {}, {} weights",
             place.describe(),
             weights.name()
+        );
+    } else if let Some(device) = &args.device {
+        tracing::warn!(
+            "--device {device} does nothing with --base-url: the servers place their model"
         );
     }
     let mut problems: Vec<Problem> = shard::read_dir(&args.problems)
@@ -195,12 +207,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             model: match served {
                 Some(name) => name.clone(),
                 None => {
-                    let first = args
-                        .base_url
-                        .first()
-                        .context("give --model DIR or --base-url URL")?;
-                    let name = ouro_sample::served_model(first, &args.api_key_env)?;
-                    say!("sampling from '{name}', the model {first} serves");
+                    let (name, host) =
+                        ouro_sample::served_model(&args.base_url, &args.api_key_env)?;
+                    say!("sampling from '{name}', the model {host} serves");
                     name
                 }
             },
