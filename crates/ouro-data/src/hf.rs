@@ -66,7 +66,7 @@ impl<T: Record> HfConfigWriter<T> {
         let dir = root.as_ref().join(config);
         std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
         remove_stale_temp_files(&dir)?;
-        remove_staged(&dir)?;
+        crate::shard::remove_staged(&dir)?;
         Ok(HfConfigWriter {
             dir,
             config: config.to_string(),
@@ -87,9 +87,10 @@ impl<T: Record> HfConfigWriter<T> {
             self.close_current()?;
         }
         if self.current.is_none() {
-            let path = self
-                .dir
-                .join(format!(".staged-{:05}.parquet", self.staged.len()));
+            let path = self.dir.join(crate::shard::staged_name(&format!(
+                "{:05}.parquet",
+                self.staged.len()
+            )));
             self.current = Some(ShardWriter::create(&path, self.options.clone())?);
             self.staged.push(path);
         }
@@ -113,27 +114,23 @@ impl<T: Record> HfConfigWriter<T> {
     /// one (empty) file, so that loaders see the schema.
     pub fn finish(mut self) -> Result<ConfigSummary> {
         if self.staged.is_empty() {
-            let path = self.dir.join(".staged-00000.parquet");
+            let path = self.dir.join(crate::shard::staged_name("00000.parquet"));
             self.current = Some(ShardWriter::create(&path, self.options.clone())?);
             self.staged.push(path);
         }
         self.close_current()?;
         let n = self.staged.len();
-        let mut finals = Vec::with_capacity(n);
-        for (i, staged) in self.staged.iter().enumerate() {
-            let name = format!("train-{i:05}-of-{n:05}.parquet");
-            let target = self.dir.join(&name);
-            std::fs::rename(staged, &target).map_err(|e| DataError::io(&target, e))?;
-            finals.push(name);
-        }
-        // Remove files of an earlier write with a different file count.
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| DataError::io(&self.dir, e))?;
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with("train-") && name.ends_with(".parquet") && !finals.contains(&name) {
-                std::fs::remove_file(entry.path()).map_err(|e| DataError::io(entry.path(), e))?;
-            }
-        }
+        let staged: Vec<(PathBuf, String)> = self
+            .staged
+            .iter()
+            .enumerate()
+            .map(|(i, staged)| (staged.clone(), format!("train-{i:05}-of-{n:05}.parquet")))
+            .collect();
+        // Every earlier file goes, whatever its count: a reader never sees two writes.
+        crate::shard::publish(&self.dir, &staged, |name| {
+            name.starts_with("train-") && name.ends_with(".parquet")
+        })?;
+        let finals: Vec<String> = staged.into_iter().map(|(_, name)| name).collect();
         Ok(ConfigSummary {
             files: finals
                 .iter()
@@ -143,16 +140,6 @@ impl<T: Record> HfConfigWriter<T> {
             rows: self.rows,
         })
     }
-}
-
-fn remove_staged(dir: &Path) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))?;
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(".staged-") {
-            std::fs::remove_file(entry.path()).map_err(|e| DataError::io(entry.path(), e))?;
-        }
-    }
-    Ok(())
 }
 
 /// Writes all `rows` as config `config` of the dataset at `root`.

@@ -461,6 +461,53 @@ pub fn part_name(index: usize, count: usize) -> String {
     format!("part-{index:05}-of-{count:05}.parquet")
 }
 
+/// The hidden name a new shard is written under until [`publish`] gives it its
+/// own: no reader's `*.parquet` glob lists it (ouro's, `datasets`', pandas').
+pub fn staged_name(name: &str) -> String {
+    format!(".staged-{name}")
+}
+
+/// Replaces the shard files of `dir` that `is_old` names with `staged` (each a file
+/// written under its [`staged_name`] and its final name), so that a reader never
+/// sees both sets: every old file goes first, then each new one is renamed in. A
+/// crash between leaves part of the new set, never a mix with the old one.
+pub fn publish(
+    dir: &Path,
+    staged: &[(PathBuf, String)],
+    is_old: impl Fn(&str) -> bool,
+) -> Result<Vec<PathBuf>> {
+    for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
+        let entry = entry.map_err(|e| DataError::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') && is_old(&name) {
+            std::fs::remove_file(entry.path()).map_err(|e| DataError::io(entry.path(), e))?;
+        }
+    }
+    staged
+        .iter()
+        .map(|(from, name)| {
+            let to = dir.join(name);
+            std::fs::rename(from, &to).map_err(|e| DataError::io(&to, e))?;
+            Ok(to)
+        })
+        .collect()
+}
+
+/// Removes what an interrupted write left under [`staged_name`]s in `dir`.
+pub fn remove_staged(dir: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(DataError::io(dir, e)),
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".staged-") {
+            std::fs::remove_file(entry.path()).map_err(|e| DataError::io(entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
 /// The shard files of a directory: every `*.parquet` directly inside it
 /// (hidden and temp files excluded), sorted by name so reads are deterministic.
 pub fn list_shards(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {

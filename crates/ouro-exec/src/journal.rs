@@ -177,7 +177,6 @@ impl Journal {
                     &b.executor_version,
                 ))
         });
-        let mut written = Vec::new();
         // No executions still get one (empty) shard: readers find the schema,
         // and the next stage "no rows", not "no shards".
         let chunks: Vec<&[Execution]> = if all.is_empty() {
@@ -186,16 +185,21 @@ impl Journal {
             all.chunks(ROWS_PER_SHARD).collect()
         };
         let n = chunks.len();
+        ouro_data::shard::remove_staged(&self.dir)?;
+        let mut staged = Vec::with_capacity(n);
         for (i, chunk) in chunks.into_iter().enumerate() {
-            let path = self.dir.join(ouro_data::shard::part_name(i, n));
+            let name = ouro_data::shard::part_name(i, n);
+            let path = self.dir.join(ouro_data::shard::staged_name(&name));
             write_records(&path, chunk)?;
-            written.push(path);
+            staged.push((path, name));
         }
-        for old in old_shards {
-            if !written.contains(&old) {
-                std::fs::remove_file(&old).map_err(|e| ExecError::io(&old, e))?;
-            }
-        }
+        // The old shards go as the new ones come in, never beside them; their rows
+        // are all in `all`, and the journal stays until the new ones are in place.
+        let old: std::collections::HashSet<String> = old_shards
+            .iter()
+            .filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
+            .collect();
+        ouro_data::shard::publish(&self.dir, &staged, |name| old.contains(name))?;
         if self.file.take().is_some() {
             std::fs::remove_file(&self.path).map_err(|e| ExecError::io(&self.path, e))?;
         }

@@ -316,10 +316,10 @@ pub fn partition_by_split(problems: Vec<Problem>) -> BTreeMap<String, Vec<Proble
 pub const ROWS_PER_SHARD: usize = 10_000;
 
 /// Writes problems as `dir/part-IIIII-of-NNNNN.parquet` shards of at most
-/// [`ROWS_PER_SHARD`] rows (each created atomically), creating `dir` if
-/// needed. Part files of an earlier write that the new set does not contain
-/// are removed afterwards, so the directory always reads back as exactly
-/// `problems`. Returns the shard paths.
+/// [`ROWS_PER_SHARD`] rows, creating `dir` if needed. The new parts are written
+/// under hidden names and replace every part of an earlier write at the end
+/// ([`ouro_data::shard::publish`]), so the directory never reads back as a mix of
+/// the two. Returns the shard paths.
 pub fn write(dir: impl AsRef<Path>, problems: &[Problem]) -> Result<Vec<PathBuf>, ProblemsError> {
     let dir = dir.as_ref();
     let is_part = |p: &PathBuf| {
@@ -355,30 +355,33 @@ pub fn write(dir: impl AsRef<Path>, problems: &[Problem]) -> Result<Vec<PathBuf>
         problems.chunks(ROWS_PER_SHARD).collect()
     };
     let n = chunks.len();
-    let mut paths = Vec::new();
+    ouro_data::shard::remove_staged(dir).map_err(|source| ProblemsError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut staged = Vec::new();
     for (i, chunk) in chunks.into_iter().enumerate() {
-        let path = dir.join(ouro_data::shard::part_name(i, n));
+        let name = ouro_data::shard::part_name(i, n);
+        let path = dir.join(ouro_data::shard::staged_name(&name));
         let write = || -> Result<u64, DataError> {
             let mut w = ShardWriter::<Problem>::create(&path, WriteOptions::default())?;
             w.write_all(chunk)?;
             w.finish()
         };
         write().map_err(|source| ProblemsError::Write {
-            path: path.clone(),
+            path: dir.join(&name),
             source,
         })?;
-        paths.push(path);
+        staged.push((path, name));
     }
-    for stale in listed()?
-        .into_iter()
-        .filter(|p| is_part(p) && !paths.contains(p))
-    {
-        std::fs::remove_file(&stale).map_err(|source| ProblemsError::Io {
-            path: stale,
+    // Written apart first: a rewrite with another part count had left the old
+    // parts beside the new ones while it wrote, and after a crash.
+    ouro_data::shard::publish(dir, &staged, |name| name.starts_with("part-")).map_err(|source| {
+        ProblemsError::Write {
+            path: dir.to_path_buf(),
             source,
-        })?;
-    }
-    Ok(paths)
+        }
+    })
 }
 
 /// Writes problems as JSON lines (one `Problem` per line), atomically.
