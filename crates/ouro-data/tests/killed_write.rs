@@ -83,3 +83,28 @@ fn killed_writes_leave_no_partial_file_under_a_final_name() {
         "stale temp files are cleaned: {leftovers:?}"
     );
 }
+
+/// A rewrite with another part count: the new parts stay hidden from readers until
+/// the old set is gone, so no glob reads both (problems had written new parts
+/// beside old ones, and a crash left both).
+#[test]
+fn publishing_a_new_set_never_shows_it_beside_the_old_one() {
+    use ouro_data::shard::{part_name, publish, staged_name, write_records};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for i in 0..3 {
+        write_records(d.join(part_name(i, 3)), &[row(i as u64)]).unwrap();
+    }
+    std::fs::write(d.join("notes.txt"), "kept").unwrap();
+    let name = part_name(0, 1);
+    let staged = d.join(staged_name(&name));
+    write_records(&staged, &[row(7), row(8)]).unwrap();
+    // Written, not yet published: readers see the old set only.
+    assert_eq!(list_shards(d).unwrap().len(), 3);
+    let published = publish(d, &[(staged, name.clone())], |n| n.starts_with("part-")).unwrap();
+    assert_eq!(published, vec![d.join(&name)]);
+    assert_eq!(list_shards(d).unwrap(), vec![d.join(&name)]);
+    let rows: Vec<LintseqRecord> = read_records(d.join(&name)).unwrap();
+    assert_eq!(rows, vec![row(7), row(8)]);
+    assert!(d.join("notes.txt").exists());
+}
