@@ -18,9 +18,10 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
 
-use crate::config::Config;
+use crate::config::{Config, RopeScaling};
 use crate::error::{ModelError, Result};
 
 /// GGML type ids ouro dequantises.
@@ -245,6 +246,12 @@ pub fn config_from_gguf(c: &Content, path: &Path, tie: bool, vocab: usize) -> Re
     };
     let hidden = need("embedding_length")? as usize;
     let heads = need("attention.head_count")? as usize;
+    if heads == 0 {
+        return Err(ModelError::Config {
+            path: path.into(),
+            msg: format!("metadata '{arch}.attention.head_count' is 0"),
+        });
+    }
     let mut cfg = Config::tiny();
     cfg.architectures = vec![hf_arch.into()];
     cfg.model_type = model_type.into();
@@ -404,7 +411,16 @@ pub fn tokenizer_from_gguf(c: &Content, path: &Path) -> Result<Tokenizer> {
             ])
             .into()
         }
-        _ => ByteLevel::new(false, true, GPT2).into(),
+        "default" | "gpt-2" | "gpt2" | "phi-2" => ByteLevel::new(false, true, GPT2).into(),
+        // Another rule (deepseek, tekken, gpt-4o, ...) split by GPT-2's would encode
+        // digits and punctuation differently from llama.cpp and transformers.
+        other => {
+            return Err(err(format!(
+                "pre-tokenizer 'tokenizer.ggml.pre' = '{other}' is not supported (default, gpt-2, \
+                 smollm, starcoder, refact, codeshell, qwen2, llama-bpe, llama3, falcon3, \
+                 smaug-bpe); import the Hugging Face checkpoint instead"
+            )))
+        }
     };
     tok.with_pre_tokenizer(Some(pretok));
     tok.with_decoder(Some(ByteLevelDecoder::new(true, true, true)));
@@ -430,6 +446,30 @@ pub fn tokenizer_from_gguf(c: &Content, path: &Path) -> Result<Tokenizer> {
         .collect();
     tok.add_special_tokens(specials)
         .map_err(|e| err(e.to_string()))?;
+    // llama.cpp and transformers start a plain prompt with BOS where the GGUF says
+    // so (Llama 3's `<|begin_of_text|>`): the tokenizer does it, as Llama 3's own
+    // tokenizer.json does with the same post-processor.
+    if let Some(Value::Bool(true)) = meta(c, "tokenizer.ggml.add_bos_token") {
+        let id = meta_u64(c, "tokenizer.ggml.bos_token_id").ok_or_else(|| {
+            err(
+                "'tokenizer.ggml.add_bos_token' is set with no 'tokenizer.ggml.bos_token_id'"
+                    .into(),
+            )
+        })?;
+        let bos = tokens.get(id as usize).ok_or_else(|| {
+            err(format!(
+                "'tokenizer.ggml.bos_token_id' {id} is past the vocabulary"
+            ))
+        })?;
+        let post = TemplateProcessing::builder()
+            .try_single(format!("{bos} $A"))
+            .and_then(|b| b.try_pair(format!("{bos} $A {bos} $B:1")))
+            .map_err(|e| err(e.to_string()))?
+            .special_tokens(vec![(bos.clone(), id as u32)])
+            .build()
+            .map_err(|e| err(e.to_string()))?;
+        tok.with_post_processor(Some(post));
+    }
     Ok(tok)
 }
 
@@ -463,11 +503,15 @@ pub fn import_gguf(path: &Path, out_dir: &Path) -> Result<ImportSummary> {
     })?;
     let tok = tokenizer_from_gguf(&content, path)?;
     let tie = !content.tensor_infos.contains_key("output.weight");
-    let cfg = config_from_gguf(&content, path, tie, tok.get_vocab_size(true))?;
+    let mut cfg = config_from_gguf(&content, path, tie, tok.get_vocab_size(true))?;
+    cfg.rope_scaling = rope_scaling(&content, &mut f, path, &cfg)?;
     let shapes: HashMap<String, Vec<usize>> = cfg.parameter_shapes().into_iter().collect();
     let mut tensors: Vec<(String, Tensor)> = Vec::new();
     let mut types = Vec::new();
     for (name, _, ty) in &scanned {
+        if name == ROPE_FREQS {
+            continue;
+        }
         let Some(hf) = hf_name(name) else {
             tracing::warn!(
                 "{}: skipping tensor '{name}' (not part of the decoder)",
@@ -522,6 +566,105 @@ pub fn import_gguf(path: &Path, out_dir: &Path) -> Result<ImportSummary> {
         config: cfg,
         tensor_types: types,
     })
+}
+
+/// Where llama.cpp keeps Llama 3's rope scaling: a divisor per frequency.
+const ROPE_FREQS: &str = "rope_freqs.weight";
+
+/// The GGUF's rope scaling as `config.json` states it: the linear factor of
+/// `{arch}.rope.scaling`, or the Llama 3 scaling (3.1, 3.2) behind a `rope_freqs`
+/// tensor. llama.cpp keeps that one's divisors, not its parameters: they are the
+/// parameters of the common values whose divisors they are, or the import is an
+/// error, as is a scaling this model does not run (YaRN), rather than a model that
+/// silently runs without it.
+fn rope_scaling<R: Read + Seek>(
+    c: &Content,
+    r: &mut R,
+    path: &Path,
+    cfg: &Config,
+) -> Result<Option<RopeScaling>> {
+    let arch = cfg.model_type.as_str();
+    let bad = |msg: String| ModelError::Config {
+        path: path.into(),
+        msg,
+    };
+    let kind = meta_str(c, &format!("{arch}.rope.scaling.type")).unwrap_or("none");
+    let freqs = c.tensor_infos.contains_key(ROPE_FREQS);
+    match (kind, freqs) {
+        ("none", false) => Ok(None),
+        ("linear", false) => {
+            let factor = meta_f64(c, &format!("{arch}.rope.scaling.factor"))
+                .filter(|f| f.is_finite() && *f > 0.0)
+                .ok_or_else(|| bad(format!("'{arch}.rope.scaling.type' is linear with no positive '{arch}.rope.scaling.factor'")))?;
+            Ok(Some(RopeScaling {
+                rope_type: "linear".into(),
+                factor,
+                low_freq_factor: None,
+                high_freq_factor: None,
+                original_max_position_embeddings: None,
+            }))
+        }
+        ("none", true) => {
+            let divisors: Vec<f64> = read_tensor(c, r, path, ROPE_FREQS)?
+                .flatten_all()
+                .and_then(|t| t.to_vec1::<f32>())
+                .map_err(|e| bad(format!("tensor '{ROPE_FREQS}': {e}")))?
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            llama3_scaling(cfg, &divisors).map(Some).ok_or_else(|| {
+                bad(format!(
+                    "tensor '{ROPE_FREQS}' scales the rope frequencies in a way no Llama 3 rope_scaling (factor, low_freq_factor, high_freq_factor, original_max_position_embeddings) reproduces; import the Hugging Face checkpoint instead"
+                ))
+            })
+        }
+        (kind, _) => Err(bad(format!(
+            "rope scaling '{kind}'{} is not supported (linear, or Llama 3's rope_freqs)",
+            if freqs {
+                " with a rope_freqs tensor"
+            } else {
+                ""
+            }
+        ))),
+    }
+}
+
+/// The Llama 3 rope scaling whose per-frequency divisors (`inv_freq` before over
+/// after) are `divisors`, from the values Llama 3.1 and 3.2 and their derivatives use.
+fn llama3_scaling(cfg: &Config, divisors: &[f64]) -> Option<RopeScaling> {
+    let factor = divisors.iter().copied().fold(f64::NAN, f64::max);
+    if !(factor.is_finite() && factor >= 1.0) {
+        return None;
+    }
+    let mut base = cfg.clone();
+    base.rope_scaling = None;
+    let plain = base.inv_freq();
+    if plain.len() != divisors.len() {
+        return None;
+    }
+    for old in [8192usize, 4096, 16384, 32768, 2048, 131072] {
+        for low in [1.0, 0.5, 2.0] {
+            for high in [4.0, 2.0, 8.0] {
+                let s = RopeScaling {
+                    rope_type: "llama3".into(),
+                    factor,
+                    low_freq_factor: Some(low),
+                    high_freq_factor: Some(high),
+                    original_max_position_embeddings: Some(old),
+                };
+                base.rope_scaling = Some(s.clone());
+                let fits = plain
+                    .iter()
+                    .zip(base.inv_freq())
+                    .zip(divisors)
+                    .all(|((p, f), d)| ((p / f) - d).abs() <= 1e-4 * d.abs().max(1.0));
+                if fits {
+                    return Some(s);
+                }
+            }
+        }
+    }
+    None
 }
 
 fn read_tensor<R: Read + Seek>(c: &Content, r: &mut R, path: &Path, name: &str) -> Result<Tensor> {

@@ -93,6 +93,15 @@ fn gguf_name(hf: &str) -> String {
 
 /// Writes a GGUF for a random model; returns the HF tensors the import must reproduce.
 fn write_gguf(path: &Path) -> (Config, std::collections::HashMap<String, Tensor>) {
+    write_gguf_with(path, vec![], vec![])
+}
+
+/// [`write_gguf`] with more metadata and tensors.
+fn write_gguf_with(
+    path: &Path,
+    extra_md: Vec<(&str, Value)>,
+    extra_tensors: Vec<(String, QTensor)>,
+) -> (Config, std::collections::HashMap<String, Tensor>) {
     let (tokens, merges, types) = vocab();
     let mut cfg = config();
     cfg.vocab_size = tokens.len();
@@ -158,6 +167,9 @@ fn write_gguf(path: &Path) -> (Config, std::collections::HashMap<String, Tensor>
         ("tokenizer.ggml.eos_token_id", Value::U32(0)),
         ("tokenizer.ggml.bos_token_id", Value::U32(0)),
     ];
+    let mut md = md;
+    md.extend(extra_md);
+    qts.extend(extra_tensors);
     let md_refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (*k, v)).collect();
     let t_refs: Vec<(&str, &QTensor)> = qts.iter().map(|(n, q)| (n.as_str(), q)).collect();
     let mut f = std::fs::File::create(path).unwrap();
@@ -371,4 +383,112 @@ fn crafted_tensor_dimensions_are_an_error_not_a_panic() {
         );
         assert!(!tmp.path().join("hf").exists());
     }
+}
+
+/// llama.cpp keeps a linear rope factor as metadata and Llama 3's scaling as a
+/// `rope_freqs` tensor of per-frequency divisors: both were dropped (a WARN line),
+/// and Llama 3.1/3.2 imports ran without their scaling.
+#[test]
+fn rope_scaling_is_imported_or_refused_never_dropped() {
+    use ouro_model::config::RopeScaling;
+    let tmp = tempfile::tempdir().unwrap();
+    let import = |name: &str, md: Vec<(&str, Value)>, tensors: Vec<(String, QTensor)>| {
+        let file = tmp.path().join(format!("{name}.gguf"));
+        write_gguf_with(&file, md, tensors);
+        gguf::import_gguf(&file, &tmp.path().join(name)).map(|s| s.config.rope_scaling)
+    };
+    let linear = import(
+        "linear",
+        vec![
+            ("llama.rope.scaling.type", Value::String("linear".into())),
+            ("llama.rope.scaling.factor", Value::F32(4.0)),
+        ],
+        vec![],
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!((linear.rope_type.as_str(), linear.factor), ("linear", 4.0));
+
+    let llama3 = RopeScaling {
+        rope_type: "llama3".into(),
+        factor: 8.0,
+        low_freq_factor: Some(1.0),
+        high_freq_factor: Some(4.0),
+        original_max_position_embeddings: Some(8192),
+    };
+    let divisors = |scaling: &RopeScaling| {
+        let mut cfg = config();
+        let plain = cfg.inv_freq();
+        cfg.rope_scaling = Some(scaling.clone());
+        let d: Vec<f32> = plain
+            .iter()
+            .zip(cfg.inv_freq())
+            .map(|(p, f)| (p / f) as f32)
+            .collect();
+        let t = Tensor::new(d.as_slice(), &Device::Cpu).unwrap();
+        vec![(
+            "rope_freqs.weight".to_string(),
+            QTensor::quantize(&t, GgmlDType::F32).unwrap(),
+        )]
+    };
+    let got = import("llama3", vec![], divisors(&llama3)).unwrap();
+    assert_eq!(got, Some(llama3.clone()));
+
+    let odd = RopeScaling {
+        factor: 0.25,
+        ..llama3
+    };
+    let err = import("odd", vec![], divisors(&odd))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("odd.gguf") && err.contains("rope_freqs.weight"),
+        "{err}"
+    );
+    let err = import(
+        "yarn",
+        vec![("llama.rope.scaling.type", Value::String("yarn".into()))],
+        vec![],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("rope scaling 'yarn' is not supported"),
+        "{err}"
+    );
+}
+
+/// `add_bos_token` was ignored, so plain prompts reached Llama 3 imports without
+/// `<|begin_of_text|>`; an unknown pre-tokenizer fell back to GPT-2's split.
+#[test]
+fn the_tokenizer_adds_bos_where_the_gguf_says_and_refuses_an_unknown_split() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("bos.gguf");
+    write_gguf_with(
+        &file,
+        vec![("tokenizer.ggml.add_bos_token", Value::Bool(true))],
+        vec![],
+    );
+    let out = tmp.path().join("bos");
+    gguf::import_gguf(&file, &out).unwrap();
+    let ck = ouro_model::checkpoint::load(&out, &Device::Cpu).unwrap();
+    let tok = ck.tokenizer.as_ref().unwrap();
+    let with = tok.encode("x = 1", true).unwrap();
+    let without = tok.encode("x = 1", false).unwrap();
+    assert_eq!(with.get_ids()[0], 0, "{:?}", with.get_ids());
+    assert_eq!(&with.get_ids()[1..], without.get_ids());
+
+    let file = tmp.path().join("pre.gguf");
+    write_gguf_with(
+        &file,
+        vec![("tokenizer.ggml.pre", Value::String("tekken".into()))],
+        vec![],
+    );
+    let err = gguf::import_gguf(&file, &tmp.path().join("pre"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("pre.gguf") && err.contains("'tekken' is not supported"),
+        "{err}"
+    );
 }

@@ -107,7 +107,7 @@ pub fn run_pipeline_scoped(
         .with_context(|| format!("parsing {}", path.display()))?;
     match scope {
         Scope::All if exists && !resume && !same_config(&run, &config_hash, &text) => bail!(
-            "{} holds a run of another configuration (a value changed since it started, or it              stopped on a bad one), which --resume refuses to mix with this one: remove it to              start over, or set `out` to a new directory",
+            "{} holds a run of another configuration (a value changed since it started, or it stopped on a bad one), which --resume refuses to mix with this one: remove it to start over, or set `out` to a new directory",
             config.out.display()
         ),
         Scope::All if exists && !resume => bail!(

@@ -54,7 +54,7 @@ pub fn load_inputs(inputs: &BuildInputs, out_dir: &Path) -> Result<Loaded> {
     if fait.exists() {
         // The converse of `ouro fait` refusing a build's dataset.
         return Err(BuildError::Invalid(format!(
-            "{}: holds the dataset `ouro fait` wrote ({}); a build would replace its sft              config and card and leave its dpo config and report describing rows that are              gone: choose another --out",
+            "{}: holds the dataset `ouro fait` wrote ({}); a build would replace its sft config and card and leave its dpo config and report describing rows that are gone: choose another --out",
             out_dir.display(),
             fait.display()
         )));

@@ -69,7 +69,7 @@ pub(crate) fn generate(
         .partition(|&(len, _)| len + max_tokens <= context);
     if let Some(&(len, i)) = past.first() {
         tracing::warn!(
-            "{} samples not drawn: prompt and max_tokens pass the model's {context} positions              (the first, of {}: {len} prompt tokens + {max_tokens})",
+            "{} samples not drawn: prompt and max_tokens pass the model's {context} positions (the first, of {}: {len} prompt tokens + {max_tokens})",
             past.len(),
             jobs[i].problem.problem_id
         );
