@@ -418,11 +418,14 @@ pub fn train_examples(
         });
     }
     let o = &cfg.optim;
-    let (n, bs, ga) = (examples.len(), o.batch_size.max(1), o.grad_accum.max(1));
+    let (n, bs) = (examples.len(), o.batch_size.max(1));
     let total = engine::total_steps(o, n);
     let device = model.device().clone();
     let mut micro = |step: u64, j: usize| -> Result<MicroResult> {
-        let idx = micro_batch_indices(n, bs, o.seed, step * ga as u64 + j as u64);
+        let ks = engine::step_micro_batches(o, n, step);
+        // The mean over the step's micro-batches, as many as it has.
+        let ga = (ks.end - ks.start) as usize;
+        let idx = micro_batch_indices(n, bs, o.seed, ks.start + j as u64);
         micro_batch(
             model,
             cfg,
@@ -448,6 +451,6 @@ pub fn train_examples(
         data: crate::sft::examples_hash(sequences),
     };
     engine::run(
-        model, o, &identity, out, total, stop_after, "dpo", &mut micro,
+        model, o, &identity, out, n, total, stop_after, "dpo", &mut micro,
     )
 }

@@ -100,25 +100,44 @@ pub fn micro_batch_indices(n: usize, batch_size: usize, seed: u64, k: u64) -> Ve
     perm[pos * batch_size..((pos + 1) * batch_size).min(n)].to_vec()
 }
 
-/// Optimiser steps implied by `cfg` for `n` examples.
+/// Micro-batches and optimiser steps in one epoch of `n` examples.
+fn per_epoch(cfg: &OptimConfig, n: usize) -> (u64, u64) {
+    let micros = n.div_ceil(cfg.batch_size.max(1)).max(1) as u64;
+    (micros, micros.div_ceil(cfg.grad_accum.max(1) as u64))
+}
+
+/// Optimiser steps implied by `cfg` for `n` examples: `epochs` times the steps of
+/// an epoch, rounded up, as transformers' Trainer counts them.
 pub fn total_steps(cfg: &OptimConfig, n: usize) -> u64 {
     if cfg.max_steps > 0 {
         return cfg.max_steps;
     }
-    let micro_per_epoch = n.div_ceil(cfg.batch_size.max(1)) as f64;
-    ((micro_per_epoch * cfg.epochs) / cfg.grad_accum.max(1) as f64)
-        .ceil()
-        .max(1.0) as u64
+    ((per_epoch(cfg, n).1 as f64) * cfg.epochs).ceil().max(1.0) as u64
 }
 
-/// Runs steps `resume..min(total, stop_after)`. `micro(step, j)` builds micro-batch `j` of
-/// optimiser step `step` (0-based). Resumes from the latest checkpoint in `out` if any.
+/// The micro-batches optimiser step `step` takes, as run-wide indices for
+/// [`micro_batch_indices`]. As in transformers' Trainer, an epoch's last step
+/// takes the micro-batches left, fewer than `grad_accum` where they do not
+/// divide: it drew them from the next epoch, and `epochs = 1` trained on some
+/// rows twice.
+pub fn step_micro_batches(cfg: &OptimConfig, n: usize, step: u64) -> std::ops::Range<u64> {
+    let (micros, steps) = per_epoch(cfg, n);
+    let ga = cfg.grad_accum.max(1) as u64;
+    let (epoch, pos) = (step / steps, step % steps);
+    let first = epoch * micros + pos * ga;
+    first..epoch * micros + ((pos + 1) * ga).min(micros)
+}
+
+/// Runs steps `resume..min(total, stop_after)` over `n` examples. `micro(step, j)`
+/// builds micro-batch `j` of optimiser step `step` (0-based; `j` counts the step's
+/// [`step_micro_batches`]). Resumes from the latest checkpoint in `out` if any.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     model: &dyn TrainableLm,
     cfg: &OptimConfig,
     identity: &RunIdentity,
     out: &Path,
+    n: usize,
     total: u64,
     stop_after: Option<u64>,
     label: &str,
@@ -173,8 +192,8 @@ pub fn run(
     // Clock-timed checkpoints only make a kill cheap; they never outlive the run.
     let mut last_save = Instant::now();
     let mut timed_ckpt: Option<std::path::PathBuf> = None;
-    let ga = cfg.grad_accum.max(1);
     for step in start..end {
+        let ga = step_micro_batches(cfg, n, step).count();
         let t0 = Instant::now();
         acc.reset();
         let (mut loss, mut tokens) = (0.0, 0u64);
@@ -370,5 +389,37 @@ impl TokenLogprobs {
                 Gradient::Surrogate((lp * c)?.sum_all()?)
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn optim(batch_size: usize, grad_accum: usize, epochs: f64) -> OptimConfig {
+        OptimConfig {
+            batch_size,
+            grad_accum,
+            epochs,
+            ..OptimConfig::default()
+        }
+    }
+
+    /// transformers' Trainer: ceil(micro-batches / grad_accum) steps an epoch, the
+    /// last taking the micro-batches left. 10 rows in batches of 4 with grad_accum 4
+    /// had trained 1.4 epochs for `epochs = 1`.
+    #[test]
+    fn an_epochs_last_step_takes_the_micro_batches_left_and_no_more() {
+        let steps = |c: &OptimConfig, n: usize| {
+            (0..total_steps(c, n))
+                .map(|s| step_micro_batches(c, n, s))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(steps(&optim(4, 4, 1.0), 10), vec![0..3]);
+        assert_eq!(steps(&optim(4, 2, 2.0), 10), vec![0..2, 2..3, 3..5, 5..6]);
+        assert_eq!(steps(&optim(4, 2, 1.5), 10), vec![0..2, 2..3, 3..5]);
+        // Where they divide, nothing changes: step s takes s * ga .. (s + 1) * ga.
+        assert_eq!(steps(&optim(2, 1, 2.0), 4), vec![0..1, 1..2, 2..3, 3..4]);
+        assert_eq!(steps(&optim(1, 2, 1.0), 4), vec![0..2, 2..4]);
     }
 }

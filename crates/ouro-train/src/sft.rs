@@ -246,23 +246,21 @@ pub fn train_examples(
         examples
     };
     let o = &cfg.optim;
-    let (n, bs, ga) = (
-        examples.len(),
-        o.batch_size.max(1),
-        o.grad_accum.max(1) as u64,
-    );
+    let (n, bs) = (examples.len(), o.batch_size.max(1));
     let total = engine::total_steps(o, n);
     let mut step_items: (u64, f64) = (u64::MAX, 0.0);
     let device = model.device().clone();
     let mut micro = |step: u64, j: usize| -> Result<MicroResult> {
+        let ks = engine::step_micro_batches(o, n, step);
         if step_items.0 != step {
-            let count: usize = (0..ga)
-                .flat_map(|k| micro_batch_indices(n, bs, o.seed, step * ga + k))
+            let count: usize = ks
+                .clone()
+                .flat_map(|k| micro_batch_indices(n, bs, o.seed, k))
                 .map(|i| examples[i].mask[1..].iter().filter(|&&m| m).count())
                 .sum();
             step_items = (step, count.max(1) as f64);
         }
-        let idx = micro_batch_indices(n, bs, o.seed, step * ga + j as u64);
+        let idx = micro_batch_indices(n, bs, o.seed, ks.start + j as u64);
         micro_batch(
             model,
             examples,
@@ -282,7 +280,7 @@ pub fn train_examples(
         ),
     };
     engine::run(
-        model, o, &identity, out, total, stop_after, "sft", &mut micro,
+        model, o, &identity, out, n, total, stop_after, "sft", &mut micro,
     )
 }
 
