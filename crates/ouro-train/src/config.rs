@@ -547,8 +547,15 @@ where
     T::deserialize(toml::Value::Table(merged))
 }
 
+/// Keys a config accepts under another name (serde `alias`), with that name.
+const ALIASES: &[(&str, &str)] = &[("save_steps", "save_every")];
+
 fn merge_into(base: &mut toml::Table, given: &toml::Table) {
     for (key, value) in given {
+        // The default sits under the field's own name: both would be a duplicate field.
+        if let Some((_, field)) = ALIASES.iter().find(|(alias, _)| alias == key) {
+            base.remove(*field);
+        }
         match (base.get_mut(key), value) {
             (Some(toml::Value::Table(b)), toml::Value::Table(g)) => merge_into(b, g),
             _ => {
@@ -628,6 +635,10 @@ mod tests {
 
     #[test]
     fn trl_save_steps_is_save_every() {
+        // Over the defaults too, as `--config` reads a file: they hold `save_every`.
+        let given: toml::Table = toml::from_str("[optim]\nsave_steps = 25\n").unwrap();
+        let merged: SftConfig = over_defaults(&given).unwrap();
+        assert_eq!(merged.optim.save_every, 25);
         let c: SftConfig = toml::from_str("[optim]\nsave_steps = 25\n").unwrap();
         assert_eq!(c.optim.save_every, 25);
         assert!(toml::from_str::<SftConfig>("[optim]\nsave_stepz = 25\n").is_err());
