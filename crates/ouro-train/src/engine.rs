@@ -291,6 +291,10 @@ pub fn run(
             drop_timed(Some(dir))?;
         }
     }
+    if last.is_none() {
+        // A rerun of a finished run trains nothing: its summary stays the run's.
+        last = crate::metrics::last_step(&metrics_path).filter(|m| m.step == st.step);
+    }
     if let Ok(points) = read_losses(&metrics_path) {
         plot_loss_svg(&points, &format!("{label} loss"), &out.join("loss.svg"))?;
     }

@@ -80,6 +80,15 @@ pub fn read_losses(path: &Path) -> Result<Vec<(u64, f64)>> {
         .collect())
 }
 
+/// The last step `metrics.jsonl` records, if any: what a rerun of a finished run
+/// reports, having trained nothing itself.
+pub fn last_step(path: &Path) -> Option<StepMetrics> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<StepMetrics>(l).ok())
+}
+
 /// Draws the loss curve of `points` into an SVG file.
 pub fn plot_loss_svg(points: &[(u64, f64)], title: &str, path: &Path) -> Result<()> {
     use plotters::prelude::*;

@@ -137,6 +137,14 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
     };
     assert_eq!(losses(&a), losses(&b));
     assert!(dir.path().join("a/loss.svg").exists());
+    // Run again, finished: nothing is trained, and the summary is still the run's
+    // (it had become a final loss of NaN and no last step).
+    let again = BigramLm::new(30, 8, 1, &Device::Cpu).unwrap();
+    let r3 =
+        sft::train_examples(&again, &ex, t.pad_id, &cfg, &dir.path().join("b"), None).unwrap();
+    assert_eq!((r3.resumed_from, r3.steps), (Some(20), 20));
+    assert_eq!(r3.final_loss, r2.final_loss);
+    assert_eq!(r3.last.map(|m| m.step), Some(20));
 }
 
 #[test]
