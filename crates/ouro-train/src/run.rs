@@ -480,6 +480,42 @@ fn finish(
     )
 }
 
+/// Where a run records the device, dtype and gradient path it trains with.
+const COMPUTE_FILE: &str = "train_compute.json";
+
+/// A resumed run continues on the device, dtype and path it started with: bf16
+/// steps after f32 ones made a model neither run describes, and the report named
+/// one of them for all. A run with no checkpoint yet starts afresh.
+fn check_compute(out: &Path, model: &DecoderLm) -> Result<()> {
+    let now = serde_json::json!({
+        "device": ouro_model::device::device_name(&model.device),
+        "dtype": dtype_name(model.compute),
+        "backend": if model.uses_hand_pass() { "fast" } else { "generic" },
+    });
+    let path = out.join(COMPUTE_FILE);
+    if let Some(latest) = crate::checkpoint::latest(out) {
+        let started: Option<serde_json::Value> = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(started) = started.filter(|s| *s != now) {
+            let name = |v: &serde_json::Value| {
+                format!("{}, {}, {} backend", v["device"], v["dtype"], v["backend"])
+                    .replace('"', "")
+            };
+            return Err(TrainError::Checkpoint {
+                path: latest,
+                message: format!(
+                    "the run started on {} and would go on on {}; resume with the same \
+                     --device, --dtype and --backend, or use a new --out dir",
+                    name(&started),
+                    name(&now)
+                ),
+            });
+        }
+    }
+    write_json(&path, &now)
+}
+
 fn load_model(dir: &Path, lora: Option<&LoraSettings>, dev: &TrainDevice) -> Result<DecoderLm> {
     let (device, dtype) = (&dev.place.device, dev.place.dtype);
     let model = match lora {
@@ -555,6 +591,7 @@ pub fn train_sft_on<'d>(
         });
     }
     let _lock = crate::out_dir::lock(out)?;
+    check_compute(out, &model)?;
     let report = crate::sft::train_examples(&model, &examples, tok.pad_id, cfg, out, None)?;
     finish(&model, merge(&cfg.lora), out, &report, &stats, dev)?;
     Ok((report, stats))
@@ -599,6 +636,7 @@ pub fn train_dpo_on<'d>(
         });
     }
     let _lock = crate::out_dir::lock(out)?;
+    check_compute(out, &model)?;
     // The reference is the model as loaded, before any resumed checkpoint is applied.
     let (refs, _, _) = crate::dpo::cached_reference_logps(
         &model,

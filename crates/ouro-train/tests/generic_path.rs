@@ -247,4 +247,13 @@ fn train_report_names_device_dtype_and_path_and_save_dtype_is_honoured() {
         ouro_model::checkpoint::load_with_dtype(half.join("model"), &Device::Cpu, DType::BF16)
             .unwrap();
     assert_eq!(saved.config.torch_dtype.as_deref(), Some("bfloat16"));
+    // The f32 run's checkpoints do not go on in bf16: a resume with another --dtype
+    // was accepted, and the report named bf16 for steps trained in f32.
+    let err = ouro_train::run::train_sft_on(&cfg, &m, &d, &fast, &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the run started on cpu, f32, fast backend and would go on on cpu, bf16, generic backend"),
+        "{err}"
+    );
 }

@@ -140,8 +140,7 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
     // Run again, finished: nothing is trained, and the summary is still the run's
     // (it had become a final loss of NaN and no last step).
     let again = BigramLm::new(30, 8, 1, &Device::Cpu).unwrap();
-    let r3 =
-        sft::train_examples(&again, &ex, t.pad_id, &cfg, &dir.path().join("b"), None).unwrap();
+    let r3 = sft::train_examples(&again, &ex, t.pad_id, &cfg, &dir.path().join("b"), None).unwrap();
     assert_eq!((r3.resumed_from, r3.steps), (Some(20), 20));
     assert_eq!(r3.final_loss, r2.final_loss);
     assert_eq!(r3.last.map(|m| m.step), Some(20));
@@ -337,7 +336,10 @@ fn nan_loss_stops_training_naming_the_step_and_leaves_no_partial_checkpoint() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into())
         .collect();
     names.sort();
-    assert_eq!(names, vec!["checkpoint-000002", "checkpoint-000004", "metrics.jsonl"]);
+    assert_eq!(
+        names,
+        vec!["checkpoint-000002", "checkpoint-000004", "metrics.jsonl"]
+    );
 }
 
 #[test]
