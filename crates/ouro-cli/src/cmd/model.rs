@@ -271,7 +271,10 @@ fn read_json_list(path: &std::path::Path, what: &str) -> anyhow::Result<Vec<Orde
 
 fn chat_template(a: &ChatTemplateArgs) -> anyhow::Result<()> {
     let template = ouro_model::chat::model_chat_template(a.model.path())?;
-    let messages = read_json_list(&a.messages, "messages")?;
+    let messages: Vec<OrderedJson> = read_json_list(&a.messages, "messages")?
+        .iter()
+        .map(OrderedJson::as_template_message)
+        .collect();
     for (i, m) in messages.iter().enumerate() {
         if !matches!(m.get("role"), Some(OrderedJson::String(_))) {
             anyhow::bail!(

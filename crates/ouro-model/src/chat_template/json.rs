@@ -34,6 +34,42 @@ impl OrderedJson {
             _ => None,
         }
     }
+
+    /// A message as `apply_chat_template` hands it to the template: keys whose
+    /// value is null dropped (an OpenAI tool call's `content: null` rendered as
+    /// `None`), and the reasoning under each name templates read it by
+    /// (`reasoning_content`, and `thinking` for gpt-oss) when it came under one.
+    pub fn as_template_message(&self) -> OrderedJson {
+        let Self::Object(kv) = self else {
+            return self.clone();
+        };
+        let kv: Vec<&(String, OrderedJson)> = kv.iter().filter(|(_, v)| *v != Self::Null).collect();
+        let value = |name: &str| kv.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let Some(r) = ["reasoning_content", "thinking", "reasoning"]
+            .iter()
+            .find_map(|name| value(name))
+        else {
+            return Self::Object(kv.into_iter().cloned().collect());
+        };
+        // As transformers builds it, `{"thinking": r, **message, "reasoning_content": r}`:
+        // a key given again keeps its place and takes the later value.
+        let mut out = vec![(
+            "thinking".to_string(),
+            value("thinking").unwrap_or_else(|| r.clone()),
+        )];
+        out.extend(kv.iter().filter(|(k, _)| k != "thinking").map(|(k, v)| {
+            let v = if k == "reasoning_content" {
+                r.clone()
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        }));
+        if value("reasoning_content").is_none() {
+            out.push(("reasoning_content".into(), r));
+        }
+        Self::Object(out)
+    }
 }
 
 impl Serialize for OrderedJson {

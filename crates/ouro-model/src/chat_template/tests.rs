@@ -184,3 +184,37 @@ fn floats_print_as_python_repr() {
         assert_eq!(python_float(x), want, "{x}");
     }
 }
+
+/// As `apply_chat_template` hands messages over: null keys dropped (an OpenAI tool
+/// call's `content: null` rendered as `None`), reasoning under the names templates read.
+#[test]
+fn template_messages_drop_null_keys_and_alias_reasoning_as_transformers_does() {
+    use super::json::OrderedJson;
+    let m = |text: &str| OrderedJson::parse(text).unwrap().as_template_message();
+    // Llama 3's way of printing a turn: an absent content prints nothing, a null one "None".
+    let tmpl = ChatTemplate::new(
+        "{% for m in messages %}[{{ m['role'] }}]{{ m['content'] | trim }}{% endfor %}",
+        "",
+        "",
+        "test".into(),
+    )
+    .unwrap();
+    let call = m(r#"{"role": "assistant", "content": null, "tool_calls": null}"#);
+    assert_eq!(call, m(r#"{"role": "assistant"}"#));
+    let user = m(r#"{"role": "user", "content": "hi"}"#);
+    let text = tmpl
+        .render_json::<OrderedJson, OrderedJson>(&[user, call], None, false)
+        .unwrap();
+    assert_eq!(text, "[user]hi[assistant]");
+    // {"thinking": r, **message, "reasoning_content": r}, in that key order.
+    assert_eq!(
+        m(r#"{"role": "assistant", "reasoning": "r", "content": "a"}"#),
+        m(
+            r#"{"thinking": "r", "role": "assistant", "reasoning": "r", "content": "a", "reasoning_content": "r"}"#
+        )
+    );
+    assert_eq!(
+        m(r#"{"role": "assistant", "reasoning_content": "r", "content": "a"}"#),
+        m(r#"{"thinking": "r", "role": "assistant", "reasoning_content": "r", "content": "a"}"#)
+    );
+}
