@@ -155,7 +155,7 @@ impl RunDir {
     }
 }
 
-fn marker_path(stage_dir: &Path, shard: ShardSpec) -> PathBuf {
+pub fn marker_path(stage_dir: &Path, shard: ShardSpec) -> PathBuf {
     stage_dir
         .join("_done")
         .join(format!("{}.json", shard.label()))

@@ -160,7 +160,21 @@ pub(crate) fn merged_shard_stats(
     for index in 0..n {
         let shard = ShardSpec::new(index, n)?;
         for (k, (name, dir)) in stages.iter().enumerate() {
+            let part = dir.join(ouro_data::shard::part_name(index as usize, n as usize));
             match done_stats(dir, shard)? {
+                // A part gone after its shard finished (deleted, or a disk restored
+                // from backup) had merged as a smaller dataset, exit 0.
+                Some(_) if !part.exists() => {
+                    missing.push(format!(
+                        "shard {index} of {n} finished stage '{name}', but its output {} is \
+                         gone; remove {} and rerun it with `ouro run {} --shard {index} \
+                         --num-shards {n} --resume`",
+                        part.display(),
+                        ouro_data::run::marker_path(dir, shard).display(),
+                        pipeline.display()
+                    ));
+                    break;
+                }
                 Some(stats) => merged[k].1.merge(&stats),
                 None => {
                     missing.push(format!(
@@ -234,10 +248,15 @@ mod tests {
         let stages = [("problems", a.as_path()), ("samples", b.as_path())];
         let mut one = StageStats::default();
         one.add("rows", 2);
+        let done = |dir: &Path, i: u32| {
+            mark_done(dir, ShardSpec::new(i, 3).unwrap(), &one).unwrap();
+            let part = dir.join(ouro_data::shard::part_name(i as usize, 3));
+            std::fs::write(part, b"").unwrap();
+        };
         for i in 0..3 {
-            mark_done(&a, ShardSpec::new(i, 3).unwrap(), &one).unwrap();
+            done(&a, i);
         }
-        mark_done(&b, ShardSpec::new(0, 3).unwrap(), &one).unwrap();
+        done(&b, 0);
         let err = merged_shard_stats(&stages, 3, Path::new("p.toml"))
             .unwrap_err()
             .to_string();
@@ -249,10 +268,20 @@ mod tests {
             "{err}"
         );
         for i in 1..3 {
-            mark_done(&b, ShardSpec::new(i, 3).unwrap(), &one).unwrap();
+            done(&b, i);
         }
         let merged = merged_shard_stats(&stages, 3, Path::new("p.toml")).unwrap();
         assert_eq!(merged[0].1.counts["rows"], 6);
         assert_eq!(merged[1].0, "samples");
+        // A shard's output gone after it finished had merged as a smaller dataset.
+        std::fs::remove_file(b.join(ouro_data::shard::part_name(1, 3))).unwrap();
+        let err = merged_shard_stats(&stages, 3, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("shard 1 of 3 finished stage 'samples', but its output")
+                && err.contains("shard-00001-of-00003.json"),
+            "{err}"
+        );
     }
 }
