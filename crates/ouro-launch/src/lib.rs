@@ -169,15 +169,19 @@ pub fn slurm_time_seconds(t: &str) -> Result<u64, LaunchError> {
         None => (None, t),
     };
     let parts: Vec<u64> = rest.split(':').map(n).collect::<Result<_, _>>()?;
-    let secs = match (days, parts.as_slice()) {
-        (None, [m]) => m * 60,
-        (None, [m, s]) => m * 60 + s,
-        (None, [h, m, s]) | (Some(_), [h, m, s]) => h * 3600 + m * 60 + s,
-        (Some(_), [h]) => h * 3600,
-        (Some(_), [h, m]) => h * 3600 + m * 60,
+    let (h, m, s) = match (days, parts.as_slice()) {
+        (None, [m]) => (0, *m, 0),
+        (None, [m, s]) => (0, *m, *s),
+        (None, [h, m, s]) | (Some(_), [h, m, s]) => (*h, *m, *s),
+        (Some(_), [h]) => (*h, 0, 0),
+        (Some(_), [h, m]) => (*h, *m, 0),
         _ => return Err(bad()),
     };
-    let secs = secs + days.unwrap_or(0) * 86_400;
+    // Checked: a time past u64's seconds panicked (debug) or wrapped into a wrong limit.
+    let secs = [(days.unwrap_or(0), 86_400), (h, 3600), (m, 60), (s, 1)]
+        .iter()
+        .try_fold(0u64, |acc, &(v, unit)| acc.checked_add(v.checked_mul(unit)?))
+        .ok_or_else(|| LaunchError(format!("--time {t:?} is too long")))?;
     if secs == 0 {
         return Err(bad());
     }
@@ -378,7 +382,7 @@ spec:
         pipeline = spec.pipeline,
         pvc = spec.pvc,
         workdir = spec.workdir,
-        backoff = 3 * n,
+        backoff = 3 * u64::from(n),
         shard_pod = pod(&shard_args),
         merge_pod = pod(&merge_args),
     ))

@@ -199,4 +199,7 @@ fn slurm_times_convert_to_seconds() {
     assert_eq!(slurm_time_seconds("2-00:00:01").unwrap(), 172801);
     assert!(slurm_time_seconds("1:2:3:4").is_err());
     assert!(slurm_time_seconds("0").is_err());
+    // Past u64's seconds: an error, not an overflow panic.
+    let e = slurm_time_seconds("9999999999999999:0:0").unwrap_err();
+    assert!(e.to_string().contains("is too long"), "{e}");
 }
