@@ -180,7 +180,9 @@ pub fn slurm_time_seconds(t: &str) -> Result<u64, LaunchError> {
     // Checked: a time past u64's seconds panicked (debug) or wrapped into a wrong limit.
     let secs = [(days.unwrap_or(0), 86_400), (h, 3600), (m, 60), (s, 1)]
         .iter()
-        .try_fold(0u64, |acc, &(v, unit)| acc.checked_add(v.checked_mul(unit)?))
+        .try_fold(0u64, |acc, &(v, unit)| {
+            acc.checked_add(v.checked_mul(unit)?)
+        })
         .ok_or_else(|| LaunchError(format!("--time {t:?} is too long")))?;
     if secs == 0 {
         return Err(bad());

@@ -25,6 +25,8 @@ pub struct OptimConfig {
     pub beta1: f64,
     pub beta2: f64,
     pub eps: f64,
+    /// AdamW's decoupled weight decay, on every parameter but norms' weights and
+    /// biases, which transformers' Trainer exempts too.
     pub weight_decay: f64,
     /// Clip the global L2 norm of the gradients to this value; `0` disables clipping.
     pub max_grad_norm: f64,

@@ -148,7 +148,8 @@ pub fn run(
     let named = model.vars();
     let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
     let vars: Vec<_> = named.iter().map(|(_, v)| v.clone()).collect();
-    let mut opt = FusedAdamW::new(vars.clone(), cfg, model.optimizer_on_device())?;
+    let mut opt =
+        FusedAdamW::new(vars.clone(), cfg, model.optimizer_on_device())?.with_names(&names);
     let start_hash = checkpoint::weights_hash(&named)?;
     let mut start = 0;
     let mut resumed_from = None;

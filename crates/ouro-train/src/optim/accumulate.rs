@@ -26,15 +26,18 @@ pub struct GradAccumulator {
     /// The device sums end to end by group, built once per step (by the norm or the
     /// update).
     device_flat: std::cell::RefCell<Option<Vec<candle_core::Tensor>>>,
+    /// Whether each device-summed parameter takes weight decay (their groups follow it).
+    device_decays: Vec<bool>,
 }
 
 impl GradAccumulator {
-    pub(super) fn new(sums: Vec<GradSum>, params: Vec<Var>) -> Self {
+    pub(super) fn new(sums: Vec<GradSum>, params: Vec<Var>, device_decays: Vec<bool>) -> Self {
         Self {
             sums,
             filled: false,
             params,
             device_flat: Default::default(),
+            device_decays,
         }
     }
 
@@ -126,7 +129,7 @@ impl GradAccumulator {
                 GradSum::Host(_) => None,
             })
             .collect();
-        let flat = device::flatten(&parts)?;
+        let flat = device::flatten(&parts, &self.device_decays)?;
         *self.device_flat.borrow_mut() = Some(flat.clone());
         Ok(flat)
     }

@@ -15,12 +15,14 @@
 const GROUP_ELEMS: usize = 1 << 22;
 
 /// Splits parameters of `sizes` (in order) into consecutive groups of about
-/// [`GROUP_ELEMS`] values; a larger parameter is a group of its own.
-pub(super) fn groups(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
+/// [`GROUP_ELEMS`] values; a larger parameter is a group of its own, and a group
+/// never holds parameters that weight decay treats apart (`decays`).
+pub(super) fn groups(sizes: &[usize], decays: &[bool]) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
     let (mut start, mut filled) = (0, 0);
     for (i, &n) in sizes.iter().enumerate() {
-        if filled > 0 && filled + n > GROUP_ELEMS {
+        let apart = i > 0 && decays.get(i) != decays.get(i - 1);
+        if filled > 0 && (filled + n > GROUP_ELEMS || apart) {
             out.push(start..i);
             (start, filled) = (i, 0);
         }
@@ -49,9 +51,9 @@ pub(super) fn add(acc: &mut Option<Tensor>, g: &Tensor) -> Result<()> {
 
 /// The gradient sums end to end, one flat f32 tensor per [`groups`] group; `None`
 /// entries (no gradient) are zeros of their parameter's size.
-pub(super) fn flatten(sums: &[(Option<&Tensor>, &Var)]) -> Result<Vec<Tensor>> {
+pub(super) fn flatten(sums: &[(Option<&Tensor>, &Var)], decays: &[bool]) -> Result<Vec<Tensor>> {
     let sizes: Vec<usize> = sums.iter().map(|(_, p)| p.elem_count()).collect();
-    groups(&sizes)
+    groups(&sizes, decays)
         .into_iter()
         .map(|r| {
             let parts = sums[r]
@@ -161,8 +163,14 @@ mod tests {
     fn groups_are_consecutive_and_bounded_and_big_parameters_stand_alone() {
         let g = GROUP_ELEMS;
         let sizes = [g / 2, g / 4, g / 2, 3 * g, 10, 20];
-        assert_eq!(groups(&sizes), vec![0..2, 2..3, 3..4, 4..6]);
-        assert_eq!(groups(&[]), Vec::<std::ops::Range<usize>>::new());
-        assert_eq!(groups(&[5]), vec![0..1]);
+        let all = [true; 6];
+        assert_eq!(groups(&sizes, &all), vec![0..2, 2..3, 3..4, 4..6]);
+        assert_eq!(groups(&[], &[]), Vec::<std::ops::Range<usize>>::new());
+        assert_eq!(groups(&[5], &[true]), vec![0..1]);
+        // Weight decay's exempt parameters (norms, biases) are grouped apart.
+        assert_eq!(
+            groups(&[5, 5, 5, 5], &[true, false, false, true]),
+            vec![0..1, 1..3, 3..4]
+        );
     }
 }

@@ -135,9 +135,21 @@ pub struct FusedAdamW {
     pub beta2: f64,
     pub eps: f64,
     pub weight_decay: f64,
+    /// Whether each parameter takes weight decay ([`takes_weight_decay`]).
+    decays: Vec<bool>,
     /// The device-updated parameters' moments end to end, by group (built at the first
     /// step).
     flat: Vec<Option<device::FlatMoments>>,
+}
+
+/// Whether the parameter `name` takes weight decay: not norms' weights or biases,
+/// as transformers' Trainer (and so TRL) exempts them (`get_decay_parameter_names`).
+pub fn takes_weight_decay(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let norm = name
+        .split('.')
+        .any(|part| part == "norm" || part.ends_with("_norm"));
+    !(norm || name.contains("bias") || name.contains("layernorm") || name.contains("rmsnorm"))
 }
 
 /// The per-step constants of one update, in the f32 the kernels compute in.
@@ -156,6 +168,7 @@ impl FusedAdamW {
     /// Zero moments for `params`: on the host for f32 CPU parameters, unless
     /// `on_device`; on the parameter's device otherwise.
     pub fn new(params: Vec<Var>, cfg: &OptimConfig, on_device: bool) -> Result<Self> {
+        let params_len = params.len();
         let state = params
             .iter()
             .map(|p| Moments::zeros(p, on_device || !host_kernel_fits(p)))
@@ -168,8 +181,16 @@ impl FusedAdamW {
             beta2: cfg.beta2,
             eps: cfg.eps,
             weight_decay: cfg.weight_decay,
+            decays: vec![true; params_len],
             flat: Vec::new(),
         })
+    }
+
+    /// Exempts from weight decay the parameters whose names say they are norms'
+    /// weights or biases ([`takes_weight_decay`]); `names` are in parameter order.
+    pub fn with_names(mut self, names: &[String]) -> Self {
+        self.decays = names.iter().map(|n| takes_weight_decay(n)).collect();
+        self
     }
 
     /// An empty gradient accumulator whose sums live beside these moments.
@@ -184,7 +205,18 @@ impl FusedAdamW {
                 })
                 .collect(),
             self.params.clone(),
+            self.device_decays(),
         )
+    }
+
+    /// [`FusedAdamW::decays`] of the parameters whose moments live on their device.
+    fn device_decays(&self) -> Vec<bool> {
+        self.state
+            .iter()
+            .zip(&self.decays)
+            .filter(|(m, _)| matches!(m, Moments::Device { .. }))
+            .map(|(_, &d)| d)
+            .collect()
     }
 
     /// One update with the gradients summed in `grads` multiplied by `grad_scale` (the
@@ -203,15 +235,24 @@ impl FusedAdamW {
             inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
             eps: self.eps as f32,
         };
+        // Norms' weights and biases take no decay.
+        let undecayed = StepConstants { decay: 1.0, ..k };
+        let device_decays = self.device_decays();
         let mut on_device: Vec<(&Var, &mut Tensor, &mut Tensor)> = Vec::new();
-        for ((p, mom), g) in self.params.iter().zip(&mut self.state).zip(&grads.sums) {
+        for (((p, mom), g), &decays) in self
+            .params
+            .iter()
+            .zip(&mut self.state)
+            .zip(&grads.sums)
+            .zip(&self.decays)
+        {
             match (mom, g) {
                 (Moments::Host { m, v }, GradSum::Host(g)) => {
                     let op = host::AdamUpdate {
                         grad: g,
                         m: RefCell::new(m),
                         v: RefCell::new(v),
-                        k,
+                        k: if decays { k } else { undecayed },
                     };
                     p.as_tensor().inplace_op1(&op)?;
                 }
@@ -228,7 +269,7 @@ impl FusedAdamW {
         if !on_device.is_empty() {
             let flats = grads.device_flat()?;
             let sizes: Vec<usize> = on_device.iter().map(|(p, ..)| p.elem_count()).collect();
-            let groups = device::groups(&sizes);
+            let groups = device::groups(&sizes, &device_decays);
             self.flat.resize_with(groups.len(), || None);
             let mut rest = on_device.into_iter();
             for ((r, g), flat) in groups.into_iter().zip(&flats).zip(&mut self.flat) {
@@ -238,6 +279,7 @@ impl FusedAdamW {
                     ms.push(m);
                     vs.push(v);
                 }
+                let k = if device_decays[r.start] { k } else { undecayed };
                 device::step(&params, &mut ms, &mut vs, flat, g, &k)?;
             }
         }
@@ -266,6 +308,71 @@ mod tests {
             });
         }
         total.unwrap().backward().unwrap()
+    }
+
+    /// transformers' Trainer exempts norms' weights and biases from weight decay; every
+    /// parameter had decayed, norms included.
+    #[test]
+    fn norms_and_biases_take_no_weight_decay_on_either_path() {
+        for name in [
+            "model.norm.weight",
+            "model.layers.0.input_layernorm.weight",
+            "model.layers.1.self_attn.q_norm.weight",
+            "model.layers.0.self_attn.q_proj.bias",
+        ] {
+            assert!(!takes_weight_decay(name), "{name}");
+        }
+        for name in [
+            "model.embed_tokens.weight",
+            "model.layers.0.mlp.up_proj.weight",
+            "lm_head.weight",
+            "model.layers.0.self_attn.q_proj.lora_A.weight",
+        ] {
+            assert!(takes_weight_decay(name), "{name}");
+        }
+        let cfg = OptimConfig {
+            weight_decay: 0.5,
+            ..OptimConfig::default()
+        };
+        for on_device in [false, true] {
+            let vars: Vec<Var> = (0..3)
+                .map(|_| Var::from_slice(&[1f32, 2.0, 3.0, 4.0], 4, &Device::Cpu).unwrap())
+                .collect();
+            let names = [
+                "model.layers.0.mlp.up_proj.weight",
+                "model.norm.weight",
+                "lm_head.weight",
+            ]
+            .map(String::from);
+            let mut opt = FusedAdamW::new(vars.clone(), &cfg, on_device)
+                .unwrap()
+                .with_names(&names);
+            let mut acc = opt.accumulator();
+            // A zero gradient: Adam moves nothing, so only decay can.
+            acc.add(
+                &vars,
+                &grads_of(&[
+                    (&vars[0], &[0.0; 4]),
+                    (&vars[1], &[0.0; 4]),
+                    (&vars[2], &[0.0; 4]),
+                ]),
+            )
+            .unwrap();
+            opt.step(&acc, 1.0, 0.1).unwrap();
+            let values = |v: &Var| v.as_tensor().to_vec1::<f32>().unwrap();
+            assert_eq!(
+                values(&vars[1]),
+                [1.0, 2.0, 3.0, 4.0],
+                "on_device {on_device}"
+            );
+            for decayed in [&vars[0], &vars[2]] {
+                assert_eq!(
+                    values(decayed),
+                    [0.95, 1.9, 2.85, 3.8],
+                    "on_device {on_device}"
+                );
+            }
+        }
     }
 
     /// Three steps of two micro-batches each, clipped, against AdamW in f64; the second
