@@ -109,6 +109,15 @@ fn a_training_config_value_out_of_range_names_the_file_and_key_before_any_work()
             "[optim]\nepochs = 0.0\n",
             "keys 'optim.max_steps' and 'optim.epochs' are both 0",
         ),
+        // Found once the adapters were built, after the data and the model had loaded.
+        (
+            "[lora]\nlora_dropout = 0.1\n",
+            "key 'lora.lora_dropout' = 0.1 must be 0",
+        ),
+        (
+            "[lora]\ntarget_modules = [\"qproj\"]\n",
+            "key 'lora.target_modules': unknown module 'qproj'",
+        ),
     ] {
         std::fs::write(&config, text).unwrap();
         // The model and data do not exist: the config is refused before they are read.

@@ -9,7 +9,8 @@ use crate::error::{Result, TrainError};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LrSchedule {
-    /// `lr` for every step after warm-up.
+    /// `lr` for every step after warm-up: transformers' `constant_with_warmup`
+    /// (its `constant` where `warmup_steps = 0`).
     Constant,
     /// Linear warm-up, then linear decay to 0 at `total_steps`.
     Linear,
@@ -459,6 +460,28 @@ impl LoraSettings {
                 "lora.lora_alpha",
                 self.lora_alpha,
                 "a finite number > 0",
+            ));
+        }
+        // Found when the adapters were built, after the data and the model had loaded.
+        if self.lora_dropout != 0.0 {
+            return Err(bad(
+                prefix,
+                "lora.lora_dropout",
+                self.lora_dropout,
+                "0 (adapter dropout is not supported)",
+            ));
+        }
+        let known: Vec<&str> = ouro_model::lora::TARGETS.iter().map(|(m, _)| *m).collect();
+        if self.target_modules.is_empty() {
+            return Err(format!(
+                "key '{prefix}lora.target_modules' is empty (any of {})",
+                known.join(", ")
+            ));
+        }
+        if let Some(m) = self.target_modules.iter().find(|m| !known.contains(&m.as_str())) {
+            return Err(format!(
+                "key '{prefix}lora.target_modules': unknown module '{m}' (any of {})",
+                known.join(", ")
             ));
         }
         Ok(())

@@ -171,6 +171,14 @@ pub fn run(
         }
     }
     let end = stop_after.map_or(total, |s| s.min(total));
+    if cfg.warmup_steps >= total && start == 0 {
+        // As transformers allows it; but the peak lr is never reached.
+        tracing::warn!(
+            "optim.warmup_steps = {} is not below the run's {total} steps: the learning rate \
+             never reaches optim.lr",
+            cfg.warmup_steps
+        );
+    }
     let metrics_path = out.join("metrics.jsonl");
     let mut log = MetricsLog::open(&metrics_path, start)?;
     // Positioned before its first draw, so a resumed run's first line reads START/TOTAL.
