@@ -51,6 +51,14 @@ fn opts() -> SampleOptions {
     }
 }
 
+/// [`opts`] with responses cached in `dir`.
+fn cached(dir: &std::path::Path) -> SampleOptions {
+    SampleOptions {
+        cache_dir: Some(dir.to_path_buf()),
+        ..opts()
+    }
+}
+
 fn openai(urls: Vec<String>, model: &str) -> BackendConfig {
     BackendConfig::OpenAi {
         base_urls: urls,
@@ -464,10 +472,7 @@ fn a_resumed_run_whose_servers_are_down_fails_though_the_cache_answers_part() {
     let server = ok_server();
     let cache = tempfile::tempdir().unwrap();
     let ps = problems();
-    let o = SampleOptions {
-        cache_dir: Some(cache.path().to_path_buf()),
-        ..opts()
-    };
+    let o = cached(cache.path());
     sample(&[(&ps[0], 2)], &openai(vec![server.url.clone()], "m"), &o).unwrap();
     let plan = vec![(&ps[0], 2), (&ps[1], 2)];
     let err = sample(&plan, &openai(vec![dead_url()], "m"), &o).unwrap_err();
@@ -484,10 +489,7 @@ fn cache_replays_a_killed_run_without_requests() {
     let server = ok_server();
     let cache = tempfile::tempdir().unwrap();
     let ps = problems();
-    let o = SampleOptions {
-        cache_dir: Some(cache.path().to_path_buf()),
-        ..opts()
-    };
+    let o = cached(cache.path());
     let backend = openai(vec![server.url.clone()], "m");
     // The "killed" run finished problem 0 only.
     sample(&[(&ps[0], 3)], &backend, &o).unwrap();

@@ -478,7 +478,11 @@ impl LoraSettings {
                 known.join(", ")
             ));
         }
-        if let Some(m) = self.target_modules.iter().find(|m| !known.contains(&m.as_str())) {
+        if let Some(m) = self
+            .target_modules
+            .iter()
+            .find(|m| !known.contains(&m.as_str()))
+        {
             return Err(format!(
                 "key '{prefix}lora.target_modules': unknown module '{m}' (any of {})",
                 known.join(", ")
