@@ -381,6 +381,23 @@ fn every_subcommand_runs_end_to_end() {
         "--out",
         &s(&tok),
     ]);
+    // More tokens than the problems' merges can give: said, not silently fewer.
+    let big = ouro_e2e::ouro(&[
+        "tokenizer",
+        "train",
+        "--problems",
+        &s(&problems),
+        "--vocab-size",
+        "50000",
+        "--out",
+        &s(&d.join("big.json")),
+    ]);
+    assert!(big.status.success(), "{}", ouro_e2e::stderr(&big));
+    assert!(
+        ouro_e2e::stderr(&big).contains("--vocab-size 50000: the problems gave only"),
+        "{}",
+        ouro_e2e::stderr(&big)
+    );
     let model = d.join("model");
     ok(&[
         "model",

@@ -258,7 +258,9 @@ OURO_SHARDS
 )
 shards_job=${{shards_job%%;*}}
 
-merge_job=$(sbatch --parsable --dependency=afterok:"$shards_job" <<'OURO_MERGE'
+# A failed shard makes the dependency unsatisfiable: the merge is cancelled, not
+# left pending forever; resubmit after fixing the shard.
+merge_job=$(sbatch --parsable --dependency=afterok:"$shards_job" --kill-on-invalid-dep=yes <<'OURO_MERGE'
 #!/usr/bin/env bash
 #SBATCH --job-name={name}-merge
 #SBATCH --output=slurm-logs/%x-%j.out
@@ -268,7 +270,7 @@ OURO_MERGE
 )
 merge_job=${{merge_job%%;*}}
 
-echo "submitted shards: job array $shards_job (0-{last}); merge: job $merge_job after all succeed"
+echo "submitted shards: job array $shards_job (0-{last}); merge: job $merge_job after all succeed (cancelled if one fails)"
 "#,
         last = n - 1,
     ))
@@ -339,6 +341,8 @@ pub fn k8s(spec: &LaunchSpec) -> Result<String, LaunchError> {
 #   kubectl wait --for=condition=complete --timeout=-1s job/{name}-shards
 #   kubectl patch job/{name}-merge --type=merge -p '{{"spec":{{"suspend":false}}}}'
 # A failed shard pod is retried (backoffLimit); shards resume from their markers.
+# A Job that fails for good never completes, so the wait above waits forever:
+# `kubectl get job/{name}-shards` shows it; fix, delete the Job and apply again.
 apiVersion: batch/v1
 kind: Job
 metadata:

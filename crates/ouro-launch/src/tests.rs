@@ -33,7 +33,10 @@ fn slurm_script_has_the_array_line_and_a_dependent_merge() {
         has("exec ouro run pipelines/quickstart.toml --merge --num-shards 8 --resume"),
         1
     );
-    assert!(s.contains(r#"sbatch --parsable --dependency=afterok:"$shards_job" <<'OURO_MERGE'"#));
+    // A failed shard cancels the merge rather than leave it pending forever.
+    assert!(s.contains(
+        r#"sbatch --parsable --dependency=afterok:"$shards_job" --kill-on-invalid-dep=yes <<'OURO_MERGE'"#
+    ));
     // The #SBATCH lines of each job come before its first command, or sbatch ignores them.
     for job in s.split("<<'OURO_").skip(1) {
         let lines: Vec<&str> = job.lines().skip(1).collect();

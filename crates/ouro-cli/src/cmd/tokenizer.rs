@@ -41,6 +41,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let tok = ouro_model::tokenizer::train_on_problems(&a.problems, a.vocab_size)
                 .with_context(|| format!("training a tokenizer on {}", a.problems.display()))?;
             ouro_model::tokenizer::save_tokenizer(&tok, &a.out)?;
+            let got = tok.get_vocab_size(true);
+            if got < a.vocab_size {
+                // BPE stops when no pair repeats: the text has no more merges to give.
+                tracing::warn!(
+                    "--vocab-size {}: the problems gave only {got} tokens (BPE found no pair \
+                     left to merge); more problems give a larger vocabulary",
+                    a.vocab_size
+                );
+            }
             println!(
                 "wrote {} (vocab {})",
                 a.out.display(),
