@@ -28,9 +28,22 @@ pub struct ChatTemplate {
     source: String,
     bos_token: String,
     eos_token: String,
+    /// The tokenizer's other special tokens that it names (`unk_token`, `pad_token`,
+    /// ...), which transformers hands every template too.
+    other_tokens: Vec<(&'static str, String)>,
     /// Where the template came from, for errors.
     origin: PathBuf,
 }
+
+/// The special tokens besides BOS and EOS that transformers passes a template
+/// (its `special_tokens_map`), where the tokenizer config names them.
+const OTHER_TOKENS: [&str; 5] = [
+    "unk_token",
+    "pad_token",
+    "sep_token",
+    "cls_token",
+    "mask_token",
+];
 
 impl std::fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -44,13 +57,15 @@ impl std::fmt::Debug for ChatTemplate {
 
 impl Clone for ChatTemplate {
     fn clone(&self) -> Self {
-        Self::new(
+        let mut t = Self::new(
             &self.source,
             &self.bos_token,
             &self.eos_token,
             self.origin.clone(),
         )
-        .expect("a template that compiled once compiles again")
+        .expect("a template that compiled once compiles again");
+        t.other_tokens = self.other_tokens.clone();
+        t
     }
 }
 
@@ -76,6 +91,7 @@ impl ChatTemplate {
             source: source.to_string(),
             bos_token: bos_token.to_string(),
             eos_token: eos_token.to_string(),
+            other_tokens: Vec::new(),
             origin,
         })
     }
@@ -87,10 +103,17 @@ impl ChatTemplate {
         let cfg = tokenizer_config(dir)?;
         let bos = special_token(&cfg, "bos_token");
         let eos = special_token(&cfg, "eos_token");
-        match source_in(dir, &cfg)? {
-            Some((source, origin)) => Self::new(&source, &bos, &eos, origin).map(Some),
-            None => Ok(None),
-        }
+        let Some((source, origin)) = source_in(dir, &cfg)? else {
+            return Ok(None);
+        };
+        let mut t = Self::new(&source, &bos, &eos, origin)?;
+        // A template printing `unk_token` or `pad_token` had printed nothing.
+        t.other_tokens = OTHER_TOKENS
+            .iter()
+            .map(|&name| (name, special_token(&cfg, name)))
+            .filter(|(_, token)| !token.is_empty())
+            .collect();
+        Ok(Some(t))
     }
 
     /// `tokenizer_config.json`'s `eos_token` in `dir` (transformers' `tokenizer.eos_token`,
@@ -129,13 +152,18 @@ impl ChatTemplate {
             .env
             .get_template("chat")
             .map_err(|e| template_error(&self.origin, &e))?;
-        let ctx = minijinja::context! {
-            messages => Value::from(Serde(messages)),
-            tools => tools.map(|t| Value::from(Serde(t))),
-            add_generation_prompt => add_generation_prompt,
-            bos_token => &self.bos_token,
-            eos_token => &self.eos_token,
-        };
+        let mut ctx: std::collections::BTreeMap<&str, Value> = self
+            .other_tokens
+            .iter()
+            .map(|(name, token)| (*name, Value::from(token.as_str())))
+            .collect();
+        ctx.extend([
+            ("messages", Value::from(Serde(messages))),
+            ("tools", Value::from(tools.map(|t| Value::from(Serde(t))))),
+            ("add_generation_prompt", Value::from(add_generation_prompt)),
+            ("bos_token", Value::from(self.bos_token.as_str())),
+            ("eos_token", Value::from(self.eos_token.as_str())),
+        ]);
         // A template that parsed fails on what it was given (a message without
         // `content`, roles out of order, its own `raise_exception`): say so rather
         // than blame the checkpoint's config.

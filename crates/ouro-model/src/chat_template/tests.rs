@@ -218,3 +218,18 @@ fn template_messages_drop_null_keys_and_alias_reasoning_as_transformers_does() {
         m(r#"{"thinking": "r", "role": "assistant", "reasoning_content": "r", "content": "a"}"#)
     );
 }
+
+/// transformers hands a template every special token the tokenizer names; only BOS
+/// and EOS came through, so `unk_token` and `pad_token` printed nothing.
+#[test]
+fn a_template_sees_the_tokenizers_other_special_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = serde_json::json!({
+        "bos_token": "<s>", "unk_token": "<unk>", "pad_token": {"content": "<pad>"},
+        "chat_template": "{{ bos_token }}{{ unk_token }}{{ pad_token }}[{{ sep_token }}]",
+    });
+    std::fs::write(dir.path().join(TOKENIZER_CONFIG_FILE), cfg.to_string()).unwrap();
+    let t = ChatTemplate::from_model_dir(dir.path()).unwrap().unwrap();
+    assert_eq!(t.render(&[], false).unwrap(), "<s><unk><pad>[]");
+    assert_eq!(t.clone().render(&[], false).unwrap(), "<s><unk><pad>[]");
+}
