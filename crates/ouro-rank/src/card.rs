@@ -102,7 +102,7 @@ pub fn card_sections(reports: &[BuildReport]) -> Vec<(String, String)> {
         sections.push((
             "Repair selection".to_string(),
             format!(
-                "Records: {}; failing samples with no passing program to fix them: {}; fixes less similar than {} (token Jaccard) to the failing program, left out: {}.\n",
+                "Records: {}; failing samples with no passing program to fix them: {}; fixes less similar than {} (token Jaccard) to the failing program, left out: {}.\n\nEach conversation holds the failing program as an earlier assistant turn and the fix as the last. Train the last turn only: `ouro train`'s default (`assistant_turns = \"last\"`); TRL's `assistant_only_loss = True` trains every assistant turn, the failing program included.\n",
                 s["records"], s["failing_without_fix"], rep.options.repair.min_similarity, s["fix_too_dissimilar"]
             ),
         ));

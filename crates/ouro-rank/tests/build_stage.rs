@@ -372,6 +372,11 @@ fn repair_records_hold_prompt_failing_code_feedback_and_fix() {
     assert_eq!(report.selection["fix_too_dissimilar"], 1);
     let card = std::fs::read_to_string(strict.join("README.md")).unwrap();
     assert!(card.contains("fixes less similar than 0.5"), "{card}");
+    // TRL's assistant-only loss would train the failing turn too: the card says so.
+    assert!(
+        card.contains("TRL's `assistant_only_loss = True` trains every assistant turn"),
+        "{card}"
+    );
     let r = rows
         .iter()
         .find(|r| r.messages[1].content == NEAR_MISS)
