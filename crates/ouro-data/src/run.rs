@@ -69,6 +69,14 @@ pub struct Manifest {
     pub input_digests: BTreeMap<String, String>,
 }
 
+impl Manifest {
+    /// Whether the run was started with the configuration hashed to `config_hash`,
+    /// or to one of `also_accepted` (what older versions hashed the same file to).
+    pub fn started_with(&self, config_hash: &str, also_accepted: &[&str]) -> bool {
+        self.config_hash == config_hash || also_accepted.contains(&self.config_hash.as_str())
+    }
+}
+
 /// A run directory.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -116,9 +124,7 @@ impl RunDir {
                         ),
                     ));
                 }
-                if existing.config_hash != manifest.config_hash
-                    && !also_accepted.contains(&existing.config_hash.as_str())
-                {
+                if !existing.started_with(&manifest.config_hash, also_accepted) {
                     return Err(DataError::invalid(
                         &path,
                         format!(

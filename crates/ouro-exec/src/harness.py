@@ -681,13 +681,16 @@ def decoded_calls(wire):
     return hit
 
 
-def preload(header, _done=set()):
+_PRELOADED = set()
+
+
+def preload(header):
     """Imports a header's modules in the server, once: each child then finds
     them in sys.modules. numpy imported by every APPS child had made judging
     six times slower."""
-    if not header or header in _done:
+    if not header or header in _PRELOADED:
         return
-    _done.add(header)
+    _PRELOADED.add(header)
     for line in header.splitlines():
         try:
             exec(compile(line, "<header>", "exec"), {})

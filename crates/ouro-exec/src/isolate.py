@@ -29,8 +29,9 @@ def _equal_plain(v, t):
     equals under Python's ==, where every plain value compares with it as it
     would with the original (Fraction(1, 2) == 0.5, keys() == {"a"}); None
     where no plain value equals it (Fraction(1, 3) equals no float) or the
-    type is none of these, so the test fails as it would in process. Modules are looked up, never imported:
-    a sample that made a Fraction has imported fractions."""
+    type is none of these, so the test fails as it would in process. Modules
+    are looked up, never imported: a sample that made a Fraction has imported
+    fractions."""
     if t is complex:
         return (v.real,) if v.imag == 0 else None
     if t is _DICT_KEYS or t is _DICT_ITEMS:

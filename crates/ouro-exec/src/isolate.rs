@@ -222,7 +222,7 @@ pub fn spy_request(
         spy_nvals: plan.atoms.iter().map(|a| a.nvals).collect(),
         spy_names: names,
         prelude: problem.prompt.clone(),
-        header: String::new(),
+        header: "",
     })
 }
 

@@ -53,7 +53,7 @@ pub struct Request {
     /// Statements run in the program's globals before the program itself,
     /// one by one, an import that fails skipped: the names an official
     /// harness defines for every program of its problem set.
-    pub header: String,
+    pub header: &'static str,
 }
 
 /// What happened to one child process.

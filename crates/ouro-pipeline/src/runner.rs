@@ -54,8 +54,10 @@ fn same_config(run: &RunDir, config_hash: &str, text: &[u8]) -> bool {
         .ok()
         .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
         .is_none_or(|m| {
-            m.config_hash == config_hash
-                || m.config_hash == crate::config::text_hash(&String::from_utf8_lossy(text))
+            m.started_with(
+                config_hash,
+                &[&crate::config::text_hash(&String::from_utf8_lossy(text))],
+            )
         })
 }
 

@@ -165,12 +165,14 @@ pub fn card_sections(reports: &[BuildReport]) -> Vec<(String, String)> {
 /// row on prompt + completion, so whole programs repeat a code prompt.
 fn completion_format_note(format: crate::render::CompletionFormat) -> String {
     use crate::render::CompletionFormat::*;
+    let whole = |name: &str, fence: &str| {
+        format!(
+            "`--completion-format {name}`: each completion, chosen and rejected is the whole program{fence}, as a chat or instruct model writes it, so where the prompt is code (a signature and docstring) the program repeats it. Trained as TRL's standard (plain-string) format, the text is prompt + completion and holds the prompt twice: train these rows through a chat template, or rebuild with `--completion-format continuation` for a base model.\n"
+        )
+    };
     match format {
-        Code | Fenced => format!(
-            "`--completion-format {}`: each completion, chosen and rejected is the whole program{}, as a chat or instruct model writes it, so where the prompt is code (a signature and docstring) the program repeats it. Trained as TRL's standard (plain-string) format, the text is prompt + completion and holds the prompt twice: train these rows through a chat template, or rebuild with `--completion-format continuation` for a base model.\n",
-            if format == Code { "code" } else { "fenced" },
-            if format == Code { "" } else { " in a ```python fence" },
-        ),
+        Code => whole("code", ""),
+        Fenced => whole("fenced", " in a ```python fence"),
         Continuation => "`--completion-format continuation`: each completion, chosen and rejected is what follows the prompt, so prompt + completion is the whole program, as TRL's standard (plain-string) format trains it; programs that do not start with their prompt are left out.\n"
             .to_string(),
     }

@@ -465,19 +465,30 @@ fn finish(
             Some(save_dtype),
         )?;
     }
+    let c = compute(model);
     write_json(
         &out.join("train_report.json"),
         &serde_json::json!({
             "report": report,
             "data": stats,
-            "device": ouro_model::device::device_name(&model.device),
-            "dtype": dtype_name(model.compute),
-            "backend": if model.uses_hand_pass() { "fast" } else { "generic" },
+            "device": c["device"],
+            "dtype": c["dtype"],
+            "backend": c["backend"],
             "gradients": model.gradient_path(),
             "save_dtype": dtype_name(save_dtype),
             "optimizer": if model.optimizer_on_device() { "device" } else { "host" },
         }),
     )
+}
+
+/// The device, dtype and backend a model trains with, as the report and the
+/// resume check name them.
+fn compute(model: &DecoderLm) -> serde_json::Value {
+    serde_json::json!({
+        "device": ouro_model::device::device_name(&model.device),
+        "dtype": dtype_name(model.compute),
+        "backend": if model.uses_hand_pass() { "fast" } else { "generic" },
+    })
 }
 
 /// Where a run records the device, dtype and gradient path it trains with.
@@ -487,11 +498,7 @@ const COMPUTE_FILE: &str = "train_compute.json";
 /// steps after f32 ones made a model neither run describes, and the report named
 /// one of them for all. A run with no checkpoint yet starts afresh.
 fn check_compute(out: &Path, model: &DecoderLm) -> Result<()> {
-    let now = serde_json::json!({
-        "device": ouro_model::device::device_name(&model.device),
-        "dtype": dtype_name(model.compute),
-        "backend": if model.uses_hand_pass() { "fast" } else { "generic" },
-    });
+    let now = compute(model);
     let path = out.join(COMPUTE_FILE);
     if let Some(latest) = crate::checkpoint::latest(out) {
         let started: Option<serde_json::Value> = std::fs::read(&path)

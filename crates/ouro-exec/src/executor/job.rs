@@ -212,7 +212,7 @@ pub(super) fn run_job(
         spy_nvals: vec![],
         spy_names: vec![],
         prelude: String::new(),
-        header: crate::official::header(&job.problem.source).to_string(),
+        header: crate::official::header(&job.problem.source),
     };
     let mut last_error = String::new();
     for _attempt in 0..=opts.sandbox_retries {
