@@ -235,6 +235,27 @@ fn chat_sampling_prompts_with_the_checkpoints_template() {
             && !err.contains("invalid config"),
         "{err}"
     );
+
+    // A null key is no key, as apply_chat_template hands messages over: an OpenAI
+    // tool call's `content: null` had printed as "None".
+    set_template(
+        &model,
+        "{% for m in messages %}[{{ m['role'] }}]{{ m['content'] | trim }}{% endfor %}",
+    );
+    std::fs::write(
+        &messages,
+        r#"[{"role": "user", "content": "hi"}, {"role": "assistant", "content": null}]"#,
+    )
+    .unwrap();
+    let text = ouro_ok(&[
+        "model",
+        "chat-template",
+        "--model",
+        &arg(&model),
+        "--messages",
+        &arg(&messages),
+    ]);
+    assert_eq!(text, "[user]hi[assistant]");
 }
 
 #[test]
