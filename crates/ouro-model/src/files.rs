@@ -51,8 +51,15 @@ pub fn resolve_model_dir(dir: &Path) -> Result<PathBuf> {
 /// The training checkpoint with the highest step in `out` that holds `marker` (a file
 /// written last, so its presence means the checkpoint is complete); temp dirs are ignored.
 pub fn latest_checkpoint(out: &Path, marker: &str) -> Option<PathBuf> {
-    std::fs::read_dir(out)
-        .ok()?
+    checkpoints(out, marker).pop().map(|(_, path)| path)
+}
+
+/// Every complete training checkpoint in `out` (see [`latest_checkpoint`]), by step.
+pub fn checkpoints(out: &Path, marker: &str) -> Vec<(u64, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u64, PathBuf)> = entries
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
@@ -62,8 +69,9 @@ pub fn latest_checkpoint(out: &Path, marker: &str) -> Option<PathBuf> {
                 .ok()?;
             e.path().join(marker).is_file().then(|| (step, e.path()))
         })
-        .max_by_key(|(step, _)| *step)
-        .map(|(_, path)| path)
+        .collect();
+    found.sort();
+    found
 }
 
 /// Gives `path` the permissions of `sibling`, a file this process wrote the usual way:

@@ -120,6 +120,20 @@ pub fn save(
     Ok(final_dir)
 }
 
+/// Deletes the oldest complete checkpoints in `out` until `keep` are left (`0`: none
+/// is deleted). The newest always stays, so a resume finds it.
+pub fn prune(out: &Path, keep: u64) -> Result<()> {
+    if keep == 0 {
+        return Ok(());
+    }
+    let steps = ouro_model::files::checkpoints(out, "trainer_state.json");
+    let excess = steps.len().saturating_sub(keep as usize);
+    for (_, dir) in steps.into_iter().take(excess) {
+        std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
+    }
+    Ok(())
+}
+
 /// The complete checkpoint with the highest step in `out`, if any (temp dirs ignored).
 pub fn latest(out: &Path) -> Option<PathBuf> {
     ouro_model::files::latest_checkpoint(out, "trainer_state.json")

@@ -51,6 +51,10 @@ pub struct OptimConfig {
     /// it stopped. Only the newest such checkpoint is kept, and none is left
     /// once training ends: the output does not depend on when they were taken.
     pub save_every_s: u64,
+    /// Keep at most this many checkpoints in `OUT`, deleting the oldest after
+    /// each save, as TRL's `save_total_limit` does (`0`: keep every one). The
+    /// final checkpoint counts and is never the one deleted.
+    pub save_total_limit: u64,
     /// Abort if a loss is NaN or infinite.
     pub stop_on_nan: bool,
     /// Show an indicatif progress bar.
@@ -75,6 +79,7 @@ impl Default for OptimConfig {
             seed: 42,
             save_every: 0,
             save_every_s: 300,
+            save_total_limit: 0,
             stop_on_nan: true,
             progress: true,
         }

@@ -274,6 +274,7 @@ pub fn run(
                 start_hash: Some(start_hash.clone()),
             };
             let dir = checkpoint::save(out, model, &opt, &names, &st)?;
+            checkpoint::prune(out, cfg.save_total_limit)?;
             last_save = Instant::now();
             drop_timed(timed_ckpt.take())?;
             if !periodic {
@@ -292,6 +293,7 @@ pub fn run(
         start_hash: Some(start_hash),
     };
     let ckpt = checkpoint::save(out, model, &opt, &names, &st)?;
+    checkpoint::prune(out, cfg.save_total_limit)?;
     if timed_ckpt.as_ref() != Some(&ckpt) {
         drop_timed(timed_ckpt.take())?;
     }
@@ -319,12 +321,13 @@ pub fn run(
     })
 }
 
-/// Removes a clock-timed checkpoint that a newer one superseded.
+/// Removes a clock-timed checkpoint that a newer one superseded (unless
+/// `save_total_limit` already did).
 fn drop_timed(dir: Option<std::path::PathBuf>) -> Result<()> {
-    if let Some(dir) = dir {
-        std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
+    match dir.map(|d| (std::fs::remove_dir_all(&d), d)) {
+        Some((Err(e), d)) if e.kind() != std::io::ErrorKind::NotFound => Err(TrainError::io(&d, e)),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Builds a `[rows, len]` u32 tensor from ragged rows, right-padded with `pad`.

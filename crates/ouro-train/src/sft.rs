@@ -169,6 +169,7 @@ pub fn config_hash<T: serde::Serialize>(cfg: &T) -> String {
         o.remove("progress");
         o.remove("save_every");
         o.remove("save_every_s");
+        o.remove("save_total_limit");
     }
     blake3::hash(v.to_string().as_bytes()).to_hex()[..16].to_string()
 }

@@ -343,6 +343,38 @@ fn nan_loss_stops_training_naming_the_step_and_leaves_no_partial_checkpoint() {
 }
 
 #[test]
+fn save_total_limit_keeps_the_newest_checkpoints_and_a_resume_may_change_it() {
+    let t = tok();
+    let mut o = optim(5, 0.01);
+    o.save_every = 1;
+    o.save_total_limit = 2;
+    let mut cfg = SftConfig {
+        optim: o,
+        max_length: 16,
+        ..SftConfig::default()
+    };
+    let (ex, _) = prepare_plain(&t, sft_data(), &cfg);
+    let dir = tempfile::tempdir().unwrap();
+    let model = || BigramLm::new(30, 8, 1, &Device::Cpu).unwrap();
+    let checkpoints = || {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into())
+            .filter(|n: &String| n.starts_with("checkpoint-"))
+            .collect();
+        names.sort();
+        names
+    };
+    sft::train_examples(&model(), &ex, t.pad_id, &cfg, dir.path(), Some(3)).unwrap();
+    assert_eq!(checkpoints(), vec!["checkpoint-000002", "checkpoint-000003"]);
+    // Not a setting of the loss curve: the run resumes with another limit.
+    cfg.optim.save_total_limit = 1;
+    let r = sft::train_examples(&model(), &ex, t.pad_id, &cfg, dir.path(), None).unwrap();
+    assert_eq!(r.resumed_from, Some(3));
+    assert_eq!(checkpoints(), vec!["checkpoint-000005"]);
+}
+
+#[test]
 fn a_resume_on_other_data_or_other_start_weights_is_refused() {
     let t = tok();
     let cfg = SftConfig {
