@@ -546,3 +546,59 @@ fn apps_class_solution_problems_call_the_method_on_an_instance() {
         "assert Solution().addTwo(1, 2) == 3\n"
     );
 }
+
+/// MBPP splits by task id as its paper does (an imported full file was all `test`,
+/// training tasks evaluated), `--split` names any format's; the entry point is the
+/// function the tests call by its whole name, not a helper whose name ends it.
+#[test]
+fn mbpp_splits_by_task_id_and_its_entry_point_is_the_called_function() {
+    let row = |id: u32| {
+        serde_json::json!({"task_id": id, "text": "Gcd.",
+            "code": "def gcd(a, b):\n    return a if b == 0 else gcd(b, a % b)\ndef get_gcd(xs):\n    return gcd(xs[0], xs[1])\n",
+            "test_list": ["assert get_gcd([4, 6]) == 2"], "test_setup_code": "", "challenge_test_list": []})
+        .to_string()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("mbpp.jsonl");
+    let lines: Vec<String> = [3, 11, 520, 700].into_iter().map(row).collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = dir.path().join("out");
+    let (input_s, out_s) = (ouro_e2e::arg(&input), ouro_e2e::arg(&out));
+    let args = |extra: &[&'static str]| {
+        let mut a: Vec<&str> = vec!["import", "problems", "--format", "mbpp"];
+        a.extend_from_slice(extra);
+        a.extend([input_s.as_str(), "--out", out_s.as_str()]);
+        a
+    };
+    ouro_e2e::ouro_ok(&args(&[]));
+    let problems: Vec<Problem> = shard::read_dir(&out).unwrap();
+    let splits: Vec<&str> = problems.iter().map(|p| p.split.as_str()).collect();
+    assert_eq!(splits, ["prompt", "test", "validation", "train"]);
+    assert!(problems.iter().all(|p| p.entry_point == "get_gcd"));
+    ouro_e2e::ouro_ok(&args(&["--split", "heldout"]));
+    let problems: Vec<Problem> = shard::read_dir(&out).unwrap();
+    assert!(problems.iter().all(|p| p.split == "heldout"));
+}
+
+/// The APPS paper's prompt: the model is told the starter code (the name to define)
+/// and whether to read stdin; it was the bare question.
+#[test]
+fn apps_prompts_carry_the_starter_code_and_the_call_format() {
+    let line = serde_json::json!({
+        "problem_id": 4, "question": "Add two numbers.", "input_output": r#"{"fn_name": "add_two", "inputs": [[1, 2]], "outputs": [3]}"#,
+        "starter_code": "def add_two(a, b):\n\t",
+    });
+    let p = &imported("apps", &line.to_string())[0];
+    assert_eq!(
+        p.prompt,
+        "\nQUESTION:\nAdd two numbers.\ndef add_two(a, b):\n\t\nUse Call-Based format\nANSWER:\n"
+    );
+    let io = serde_json::json!({"problem_id": 5, "question": "Echo.", "input_output": r#"{"inputs": ["1\n"], "outputs": ["1\n"]}"#});
+    let p = &imported("apps", &io.to_string())[0];
+    assert!(
+        p.prompt
+            .ends_with("Echo.\nUse Standard Input format\nANSWER:\n"),
+        "{}",
+        p.prompt
+    );
+}

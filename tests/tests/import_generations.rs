@@ -436,6 +436,24 @@ fn id_less_tools_match_problems_by_the_prompt_their_text_holds() {
         {"role": "assistant", "content": "    return a + b\n"}]});
     let s = good_generations(&format!("{instruct}\n"), "open-instruct", &[]);
     assert_eq!(s[0].problem_id, id);
+    // A dataset's own `id` (tulu's) that names no problem leaves the prompt to match.
+    let tulu = serde_json::json!({"id": "ai2-adapt-dev/x-1", "messages": instruct["messages"]});
+    let s = good_generations(&format!("{tulu}\n"), "open-instruct", &[]);
+    assert_eq!(s[0].problem_id, id);
+    // An id matched by prompt is a problem's: --id-pattern is for ids a line writes.
+    let s = good_generations(
+        &format!("{rlhf}\n"),
+        "openrlhf",
+        &["--id-pattern", "^x(.*)$"],
+    );
+    assert_eq!(s[0].problem_id, id);
+    // vLLM's run_batch writes a failed request's error as a plain string.
+    let failed = serde_json::json!({"id": "b", "custom_id": id, "response": null, "error": "Input too long"});
+    let s = good_generations(&format!("{failed}\n"), "vllm", &[]);
+    assert_eq!(
+        s[0].generation_error.as_deref(),
+        Some("batch error: Input too long")
+    );
     let nowhere = serde_json::json!({"input": "write a web server", "output": "x"});
     bad_generations(
         &format!("{nowhere}\n"),

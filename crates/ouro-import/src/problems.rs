@@ -121,7 +121,10 @@ fn undefined_entry_point(problem: &Problem, format: ProblemFormat) -> Option<Str
         }
         _ => (problem.prompt.clone(), "the prompt"),
     };
-    let defs = names(&code);
+    let mut defs = names(&code);
+    // The reference repeats the prompt's definitions.
+    let mut seen = std::collections::HashSet::new();
+    defs.retain(|d| seen.insert(d.clone()));
     if defs.is_empty() || defined(&code) {
         return None;
     }
@@ -224,7 +227,7 @@ pub fn import_problems(path: &Path, format: ProblemFormat, map: &FieldMap) -> Re
         }
         if let Some(first) = seen.insert(problem.problem_id.clone(), line.number) {
             return Err(f.error(
-                "problem_id",
+                field("problem_id"),
                 format!(
                     "duplicate id '{}' (first seen on line {first})",
                     problem.problem_id
@@ -264,16 +267,40 @@ fn humaneval(f: &Fields) -> Result<Problem> {
     })
 }
 
-/// The first function defined in `code` that the tests call.
+/// The first function defined in `code` that the tests call (by its whole name:
+/// a helper `gcd` is not the `get_gcd` they call).
 fn mbpp_entry_point(code: &str, tests: &[String]) -> Option<String> {
+    let calls = |test: &str, name: &str| {
+        test.match_indices(&format!("{name}(")).any(|(i, _)| {
+            !test[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+        })
+    };
     code.lines()
         .filter_map(|l| l.strip_prefix("def "))
         .map(|rest| rest.split('(').next().unwrap_or("").trim().to_string())
-        .find(|name| !name.is_empty() && tests.iter().any(|t| t.contains(&format!("{name}("))))
+        .find(|name| !name.is_empty() && tests.iter().any(|t| calls(t, name)))
+}
+
+/// The split the MBPP paper gives a task by its id: 1-10 were its few-shot prompts,
+/// 11-510 the test set, 511-600 validation and 601-974 training.
+fn mbpp_split(task_id: &str) -> &'static str {
+    match task_id.parse::<u32>() {
+        Ok(1..=10) => "prompt",
+        Ok(511..=600) => "validation",
+        Ok(601..=974) => "train",
+        _ => "test",
+    }
 }
 
 fn mbpp(f: &Fields) -> Result<Problem> {
-    let text = f.string("text").or_else(|_| f.string("prompt"))?;
+    // The original names the task `text`, the sanitized variant `prompt`.
+    let text = match f.get("text") {
+        Some(_) => f.string("text")?,
+        None => f.string("prompt")?,
+    };
     let code = f.string("code")?;
     let tests = f.string_list("test_list")?;
     if tests.is_empty() {
@@ -308,8 +335,10 @@ fn mbpp(f: &Fields) -> Result<Problem> {
         "You are an expert Python programmer, and here is your task: {text} Your code should pass these tests:\n\n{}\n",
         tests.join("\n")
     );
+    let task_id = f.label("task_id")?;
     Ok(Problem {
-        problem_id: format!("mbpp/{}", f.label("task_id")?),
+        split: mbpp_split(&task_id).into(),
+        problem_id: format!("mbpp/{task_id}"),
         source: "mbpp".into(),
         prompt,
         entry_point,
@@ -324,7 +353,6 @@ fn mbpp(f: &Fields) -> Result<Problem> {
         }),
         difficulty: None,
         tags: Vec::new(),
-        split: "test".into(),
     })
 }
 
@@ -452,10 +480,22 @@ fn apps(f: &Fields) -> Result<Problem> {
         .and_then(|s| s.get(0))
         .and_then(Value::as_str)
         .map(str::to_string);
+    // The APPS paper's prompt (its `generate_gpt_codes.py`): the question, the
+    // starter code, and whether the answer reads stdin or is called.
+    let mut prompt = format!("\nQUESTION:\n{}", f.string("question")?);
+    if !starter_code.is_empty() {
+        prompt.push('\n');
+        prompt.push_str(&starter_code);
+    }
+    prompt.push_str(match fn_name {
+        Some(_) => "\nUse Call-Based format",
+        None => "\nUse Standard Input format",
+    });
+    prompt.push_str("\nANSWER:\n");
     Ok(Problem {
         problem_id: format!("apps/{}", f.label("problem_id")?),
         source: "apps".into(),
-        prompt: f.string("question")?,
+        prompt,
         entry_point: if class_based {
             "Solution".into()
         } else {

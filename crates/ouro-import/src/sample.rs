@@ -46,9 +46,15 @@ pub fn to_sample(problem: &Problem, at: Provenance, generation: Generation) -> S
     } else if ouro_python::extract::reasoning_unclosed(&generation.completion) {
         (None, Some(ExtractError::UnclosedReasoning.to_string()))
     } else {
+        // A continuation goes on from the starter code, which is the prompt itself
+        // where it is code (HumanEval) and the last part of a prose prompt (APPS).
+        let continued = match problem.starter_code.as_str() {
+            "" => &problem.prompt,
+            starter => starter,
+        };
         match extract_code(
             &answer_text(&generation.completion),
-            &problem.prompt,
+            continued,
             &problem.entry_point,
         ) {
             Ok(code) => (Some(code), None),

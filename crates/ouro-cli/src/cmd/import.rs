@@ -17,7 +17,14 @@ Examples:
   ouro import problems --format mbpp mbpp.jsonl --out runs/mbpp
   ouro import problems --format jsonl my.jsonl --map problem_id=id --map prompt=question --map tests=test --out runs/mine
 
-Writes DIR/part-00000-of-00001.parquet. Nothing is written if any line is bad.")]
+Writes DIR/part-00000-of-00001.parquet, replacing the one an earlier import wrote there.
+Nothing is written if any line is bad.
+
+Splits: HumanEval and APPS problems are `test` (APPS files do not say which split they
+are: give `--split train` for train.jsonl); MBPP's follow its paper by task id (1-10
+`prompt`, 11-510 `test`, 511-600 `validation`, 601-974 `train`); --format jsonl reads a
+`split` field (`--map split=...`), else `test`. Pipelines evaluate the `[eval] split`
+and train on `pool_split`.")]
     Problems {
         /// Input JSONL file (`.gz` is read transparently).
         file: PathBuf,
@@ -30,6 +37,9 @@ Writes DIR/part-00000-of-00001.parquet. Nothing is written if any line is bad.")
         /// For --format jsonl: OURS=THEIRS field mapping, repeatable (dotted paths allowed).
         #[arg(long = "map", value_name = "OURS=THEIRS")]
         map: Vec<String>,
+        /// The split of every problem, in place of the one the format gives.
+        #[arg(long, value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        split: Option<String>,
         /// Print a JSON summary on stdout (`schema_version`, counts, the shard written).
         #[arg(long)]
         json: bool,
@@ -39,6 +49,8 @@ Writes DIR/part-00000-of-00001.parquet. Nothing is written if any line is bad.")
 Examples:
   ouro import generations --format openai-batch batch_output.jsonl --problems runs/he --out runs/he-samples
   ouro import generations --format jsonl gens.jsonl --id-field task_id --completion-field output --problems runs/he --out runs/s
+
+Writes DIR/part-00000-of-00001.parquet, replacing the one an earlier import wrote there.
 
 For openai-batch and vllm, `custom_id` is PROBLEM_ID or PROBLEM_ID#SUFFIX by default (a numeric
 SUFFIX is the sample index); other schemes take --id-pattern or --id-map. A line whose
@@ -92,6 +104,7 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
             format,
             out,
             map,
+            split,
             json,
         } => {
             if !map.is_empty() && format != ProblemFormat::Jsonl {
@@ -104,7 +117,10 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
             shard::check_output_dir::<Problem>(&out)?;
             let path = out.join(ouro_data::shard::part_name(0, 1));
             shard::check_sole_shard(&path)?;
-            let problems = import_problems(&file, format, &map)?;
+            let mut problems = import_problems(&file, format, &map)?;
+            if let Some(split) = split {
+                problems.iter_mut().for_each(|p| p.split = split.clone());
+            }
             shard::write_records::<Problem>(&path, &problems)
                 .with_context(|| format!("writing {}", path.display()))?;
             say!("imported {} problems -> {}", problems.len(), path.display());

@@ -11,7 +11,7 @@ use crate::sample::Generation;
 /// parts of its message items, a reasoning summary kept in a `<think>` block as chat
 /// reasoning is, a refusal or function calls (as JSON) kept when there is no text.
 pub(super) fn body(f: &Fields, request_id: String) -> Result<Vec<Raw>> {
-    let mut raw = Raw::new(request_id, None);
+    let mut raw = Raw::new(request_id, Some("custom_id"), None);
     let status = f.opt_string("response.body.status")?;
     if matches!(status.as_deref(), Some("failed" | "cancelled")) {
         let message = f
