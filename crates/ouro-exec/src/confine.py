@@ -225,6 +225,29 @@ def empty_shm():
             pass
 
 
+IPC_RMID = 0
+
+
+def empty_sysv_ipc():
+    """SysV shared memory, message queues and semaphores a sample made, removed
+    before the next one runs: the slot's IPC namespace outlives its samples, and
+    they share a uid. Only in a namespace of the slot's own (never the host's)."""
+    if "ipcns" not in ACHIEVED:
+        return
+    for table, rmid in (("shm", lambda i: _libc.shmctl(i, IPC_RMID, None)),
+                        ("msg", lambda i: _libc.msgctl(i, IPC_RMID, None)),
+                        ("sem", lambda i: _libc.semctl(i, 0, IPC_RMID))):
+        try:
+            with open("/proc/sysvipc/" + table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 1 and fields[1].isdigit():
+                rmid(int(fields[1]))
+
+
 # ---------------------------------------------------------------- landlock
 LL_FS = {"execute": 1 << 0, "write_file": 1 << 1, "read_file": 1 << 2, "read_dir": 1 << 3,
          "remove_dir": 1 << 4, "remove_file": 1 << 5, "make_char": 1 << 6, "make_dir": 1 << 7,
@@ -468,6 +491,17 @@ def add_site_packages():
     for d in dirs:
         if d not in sys.path and os.path.isdir(d):
             sys.path.append(d)
+
+
+def add_site_builtins():
+    # What `site` adds to builtins, which -S leaves out too: `exit()` and `quit()`
+    # end many a stdin/stdout program, as they do under `python3` and APPS'
+    # harness (a NameError otherwise).
+    import builtins
+    import _sitebuiltins
+    for name in ("exit", "quit"):
+        if not hasattr(builtins, name):
+            setattr(builtins, name, _sitebuiltins.Quitter(name, "Ctrl-D (i.e. EOF)"))
 
 
 def preimport():

@@ -75,6 +75,7 @@ impl Executor {
     /// `opts.require_isolation` names them. A slot replaced later (recycled, or
     /// after a sandbox failure) is not checked again.
     pub fn new(opts: &ExecOptions) -> Result<Executor, ExecError> {
+        check_limits(opts)?;
         let workers = opts.slots();
         let python = resolve_python(&opts.python).map_err(ExecError::Sandbox)?;
         let mut warnings = Vec::new();
@@ -382,4 +383,32 @@ fn remove_stale_scratch(root: &std::path::Path) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
+}
+
+/// Limits past what rlimits and cgroups take: a CPU limit the kernel overflows
+/// ends a loop with SIGXCPU (not a timeout), and an address space past its
+/// range fails every sample's setup. A day and a TiB are far beyond any test.
+fn check_limits(opts: &ExecOptions) -> Result<(), ExecError> {
+    const DAY_MS: u64 = 24 * 3600 * 1000;
+    const TIB_MB: u64 = 1 << 20;
+    let l = &opts.limits;
+    for (name, value, max, unit) in [
+        ("cpu_ms", l.cpu_ms, DAY_MS, "ms (a day)"),
+        ("wall_ms", l.wall_ms, DAY_MS, "ms (a day)"),
+        ("memory_mb", l.memory_mb, TIB_MB, "MiB (1 TiB)"),
+        ("tmpfs_mb", opts.tmpfs_mb, TIB_MB, "MiB (1 TiB)"),
+        (
+            "output_bytes",
+            l.output_bytes,
+            TIB_MB << 20,
+            "bytes (1 TiB)",
+        ),
+    ] {
+        if value > max {
+            return Err(ExecError::Invalid(format!(
+                "limit {name} = {value} is past the largest the sandbox takes, {max} {unit}"
+            )));
+        }
+    }
+    Ok(())
 }

@@ -552,6 +552,10 @@ def run_one(req, tests, ntests, calls, stdin_data, seq):
     tick = 0.002
     out_cap = lim["output_bytes"]
     total_out = 0
+    # The returned values the parent judges; past this a run is stopped and
+    # says so (`killed = "result"`), rather than ending as if it exited early.
+    res_cap = 64 << 20
+    res_over = False
     killed = None
     wall_s = lim["wall_ms"] / 1000.0
     cpu_ms = lim["cpu_ms"]
@@ -559,7 +563,7 @@ def run_one(req, tests, ntests, calls, stdin_data, seq):
     got = 0
 
     def drain(fd):
-        nonlocal total_out, got
+        nonlocal total_out, got, res_over
         try:
             while True:
                 b = os.read(fd, 65536)
@@ -571,8 +575,10 @@ def run_one(req, tests, ntests, calls, stdin_data, seq):
                 got += len(b)
                 name = names[fd]
                 if name == "res":
-                    if len(bufs["res"]) < (16 << 20):
+                    if not res_over and len(bufs["res"]) + len(b) <= res_cap:
                         bufs["res"] += b
+                    else:
+                        res_over = True
                 else:
                     total_out += len(b)
                     buf = bufs[name]
@@ -604,6 +610,9 @@ def run_one(req, tests, ntests, calls, stdin_data, seq):
         if total_out > out_cap:
             killed = "output"
             break
+        if res_over:
+            killed = "result"
+            break
         elapsed = time.monotonic() - t0
         if elapsed >= wall_s:
             killed = "wall"
@@ -630,11 +639,14 @@ def run_one(req, tests, ntests, calls, stdin_data, seq):
         killed = "cpu"
     if killed is None and total_out > out_cap:
         killed = "output"
+    if killed is None and res_over:
+        killed = "result"
     try:
         os.rmdir(sdir)
     except OSError:
         shutil.rmtree(sdir, ignore_errors=True)
     empty_shm()
+    empty_sysv_ipc()
     return {
         "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
@@ -793,6 +805,7 @@ def main():
     os.chown(CONFIG["workdir"], os.geteuid(), os.getegid())
     os.chmod(CONFIG["workdir"], 0o711)
     add_site_packages()
+    add_site_builtins()
     preimport()
     # A child's collector never writes to the server's objects, so children
     # share their pages copy-free: they are frozen here and again before each

@@ -11,6 +11,7 @@
 # that record arguments and expected values. No sample code ever runs in it.
 
 import json as _ojson
+import operator as _ooperator
 import sys as _osys
 
 _PLAIN_DEPTH = 100
@@ -47,6 +48,23 @@ def _equal_plain(v, t):
             return (n,)
         f = float(v)
         return (f,) if f.as_integer_ratio() == (n, d) else None
+    return _numpy_plain(v, t)
+
+
+def _numpy_plain(v, t):
+    """The Python value a numpy integer or bool (np.int64, np.bool_) equals
+    under ==, read through its C type's own slots: numpy's scalar types are
+    immutable, and a subclass of one is not (None then, as for other types).
+    APPS' header imports numpy for every program. Not np.float32: numpy
+    compares it with a Python float in float32 (np.float32(0.1) == 0.1), which
+    no plain value reproduces; np.float64 is a float subclass."""
+    if not _TYPE_FLAGS(t) & _IMMUTABLE_TYPE or _TYPE_MODULE(t) != "numpy":
+        return None
+    kinds = {_TYPE_NAME(c) for c in _TYPE_MRO(t) if _TYPE_MODULE(c) == "numpy"}
+    if kinds & {"bool", "bool_"}:
+        return (not not v,)
+    if "integer" in kinds:
+        return (_ooperator.index(v),)
     return None
 
 
@@ -201,22 +219,26 @@ class _SpyStop(Exception):
     pass
 
 
-def _mutable_ids(x, out, depth=0):
+def _mutables(x, out, depth=0):
+    """Adds every list, dict and set reachable from `x` to `out` (by id, the
+    object kept so that its id is not reused); says whether one was reached
+    twice."""
     if depth > 50:
-        return out
+        return False
     t = type(x)
+    twice = False
     if t in (list, dict, set):
         if id(x) in out:
-            return out
-        out.add(id(x))
+            return True
+        out[id(x)] = x
     if t in (list, tuple, set, frozenset):
         for e in x:
-            _mutable_ids(e, out, depth + 1)
+            twice |= _mutables(e, out, depth + 1)
     elif t is dict:
         for k, e in x.items():
-            _mutable_ids(k, out, depth + 1)
-            _mutable_ids(e, out, depth + 1)
-    return out
+            twice |= _mutables(k, out, depth + 1)
+            twice |= _mutables(e, out, depth + 1)
+    return twice
 
 
 def spy_main(req, tests, report):
@@ -235,15 +257,33 @@ def spy_main(req, tests, report):
         r.a, r.k = a, k
         return r
 
+    # Each argument object a call reached, with the step of that call: isolated
+    # calls each get their own copy of their inputs, so calls that share one
+    # (`xs = [3, 1, 2]`, then `f(xs)` twice) run in process, where the first
+    # call's mutation is what the second sees.
+    passed = {}
+    step = [0]
+
     def case(aid, *items):
         args = [i for i in items if type(i) is _SpyArgs]
         vals = [i for i in items if type(i) is not _SpyArgs]
         if len(args) != 1 or aid >= len(nvals) or len(vals) != nvals[aid]:
             raise _SpyStop("shape")
         a = args[0]
-        if _mutable_ids((a.a, a.k), set()) & _mutable_ids(vals, set()):
+        mine = {}
+        twice = _mutables((a.a, a.k), mine)
+        expected = {}
+        _mutables(vals, expected)
+        if set(mine) & set(expected):
             # `assert f(xs) == xs`: in process the expected side is read after
             # the call may have mutated it; not reproducible from the inputs.
+            raise _SpyStop("aliased")
+        earlier = {passed[o][1] for o in mine if o in passed}
+        for o, obj in mine.items():
+            passed.setdefault(o, (obj, step[0]))
+        for s in sorted(earlier - {step[0]}):
+            report("F %d aliased" % s)
+        if twice or earlier:
             raise _SpyStop("aliased")
         try:
             rec = {"a": aid, "args": [encode_plain(v) for v in a.a],
@@ -277,6 +317,7 @@ def spy_main(req, tests, report):
         mode = spec["mode"]
         if mode == "skip":
             continue
+        step[0] = i
         try:
             if mode == "spy":
                 code = compile(spec["src"], "<tests>", "exec")

@@ -61,7 +61,8 @@ pub struct Request {
 pub struct Run {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
-    /// `cpu`, `wall` or `output` when the harness killed the child.
+    /// `cpu`, `wall`, `output` or `result` (returned values past the result
+    /// channel's 64 MiB) when the harness killed the child.
     pub killed: Option<String>,
     pub cpu_ms: f64,
     pub wall_ms: f64,

@@ -160,6 +160,8 @@ pub(crate) fn lines_executed(run: &Run, nonce: &str) -> Option<u64> {
 pub(crate) fn killed_verdict(run: &Run) -> Option<(Verdict, String)> {
     match run.killed.as_deref() {
         Some("output") => Some((Verdict::OutputLimit, "output".into())),
+        // Return values too large to send back for judging (over 64 MiB encoded).
+        Some("result") => Some((Verdict::OutputLimit, "result".into())),
         Some("cpu") => Some((Verdict::Timeout, "cpu".into())),
         Some("wall") => Some((Verdict::Timeout, "wall".into())),
         _ => None,

@@ -74,6 +74,16 @@ pub(crate) fn generate(
             jobs[i].problem.problem_id
         );
     }
+    if fits.is_empty() {
+        if let Some(&(len, _)) = past.first() {
+            // As a server's 400s fail an HTTP run: a shard of error rows is no sample.
+            anyhow::bail!(
+                "every sample failed ({n} of {n}): the prompt's {len} tokens and max_tokens \
+                 {max_tokens} pass the model's context of {context} positions (lower --max-tokens)",
+                n = past.len()
+            );
+        }
+    }
     for &(len, i) in &past {
         out[i] = Some(Raw {
             completion: String::new(),

@@ -5,9 +5,11 @@
 //! Each HTTP connection gets a thread ([`http`]); one model thread owns the checkpoint and decodes every request's
 //! rows together, and a request that arrives mid-decode joins them at the next
 //! step (continuous batching) instead of waiting for the longest generation in
-//! flight; rows beyond `max_batch` queue for a free row. A sample's tokens depend only on its prompt, parameters and
-//! seed, never on what it was batched with, so the HTTP backend pointed at
-//! this server returns what the local backend would.
+//! flight; rows beyond `max_batch` queue for a free row. A sample's random draws depend only on
+//! its seed, but its logits on the rows batched with it to float rounding (about 1e-5 in
+//! a log-prob, from matrix products of another shape): a draw that lands that close to a
+//! boundary between two tokens can take the other one, as in vLLM. An idle server
+//! returns what the local backend does with the same batch; a busy one may not.
 //!
 //! `stream: true` answers with server-sent events as tokens are sampled (a choice's
 //! text is held back only while it could still turn into a stop string or ends inside a
@@ -343,7 +345,7 @@ fn fit_context(body: &Value, req: &mut request::Parsed, ctx: &Ctx) -> Result<(),
     }
     let room = ctx.context.saturating_sub(longest);
     let wanted = req.params.max_tokens;
-    if longest + wanted <= ctx.context || (!asked && room > 0) {
+    if longest.saturating_add(wanted) <= ctx.context || (!asked && room > 0) {
         req.params.max_tokens = wanted.min(room);
         return Ok(());
     }
@@ -352,7 +354,7 @@ fn fit_context(body: &Value, req: &mut request::Parsed, ctx: &Ctx) -> Result<(),
          ({longest} in the prompt, {wanted} in the completion). Please reduce the length of \
          the prompt or `max_tokens`.",
         ctx.context,
-        longest + wanted
+        longest.saturating_add(wanted)
     )))
 }
 
@@ -392,7 +394,7 @@ fn completions(
     }
     fit_context(body, &mut req, ctx)?;
     let n = req.n;
-    if req.prompts.len() * n > MAX_CHOICES {
+    if req.prompts.len().saturating_mul(n) > MAX_CHOICES {
         return Err(bad(format!(
             "at most {MAX_CHOICES} completions per request"
         )));

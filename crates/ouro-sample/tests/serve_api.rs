@@ -595,6 +595,37 @@ fn echo_scores_the_prompt_as_log_likelihood_clients_ask() {
     )
     .unwrap_err();
     assert_eq!(code, 400);
+    // Numbers past what a count holds are the client's 400 (they overflowed the
+    // connection's thread, which answered nothing), and so are an empty prompt (fed
+    // as a BOS the echo did not show) and options in the wrong place or shape.
+    for (body, says) in [
+        (
+            json!({"prompt": ["a", "b"], "n": 1u64 << 63, "max_tokens": 1}),
+            "at most 1024",
+        ),
+        (
+            json!({"prompt": "a", "max_tokens": u64::MAX}),
+            "maximum context length",
+        ),
+        (json!({"prompt": ""}), "must not be empty"),
+        (json!({"prompt": [[]]}), "must not be empty"),
+        (
+            json!({"prompt": "a", "top_logprobs": 5}),
+            "takes `logprobs: k`",
+        ),
+        (
+            json!({"prompt": "a", "stream_options": {"include_usage": true}}),
+            "needs `stream: true`",
+        ),
+        (
+            json!({"prompt": "a", "stream": true, "stream_options": {"include_usage": "yes"}}),
+            "must be true or false",
+        ),
+    ] {
+        let (code, msg) = post(&server, "/v1/completions", &body).unwrap_err();
+        assert_eq!(code, 400, "{body}: {msg}");
+        assert!(msg.contains(says), "{body}: {msg}");
+    }
     server.shutdown();
 }
 

@@ -13,8 +13,10 @@ use ouro_sample::serve::ServeOptions;
 
 Concurrent requests are decoded together (up to --max-batch sequences); a request that arrives \
 while others decode joins them at the next step instead of waiting for them to finish. A sample's \
-tokens depend only on its prompt, parameters and seed, so `ouro sample --base-url` against this \
-server returns what `ouro sample --model` returns.
+random draws depend only on its seed; its logits depend on the rows decoded with it to float \
+rounding (about 1e-5), which can change a token now and then, as in vLLM: `ouro sample \
+--base-url` against an idle server returns what `ouro sample --model` returns, against a busy one \
+almost always.
 
 `stream: true` answers with server-sent events as tokens are sampled (the deltas join to the \
 text the request answers unstreamed; `stream_options.include_usage` adds a usage chunk). Log-probs: \

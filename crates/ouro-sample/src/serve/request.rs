@@ -54,13 +54,17 @@ pub(super) fn parse(
         return Err(bad("`max_tokens` must be at least 1 (0 only with `echo`)"));
     }
     let streaming = flag(body, "stream")?;
-    let stream = streaming.then(|| StreamOptions {
-        include_usage: body
-            .get("stream_options")
-            .and_then(|o| o.get("include_usage"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-    });
+    let include_usage = match body.get("stream_options") {
+        None | Some(Value::Null) => false,
+        Some(_) if !streaming => return Err(bad("`stream_options` needs `stream: true`")),
+        Some(Value::Object(o)) => match o.get("include_usage") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(bad("`stream_options.include_usage` must be true or false")),
+        },
+        Some(_) => return Err(bad("`stream_options` must be an object")),
+    };
+    let stream = streaming.then_some(StreamOptions { include_usage });
     Ok(Parsed {
         prompts,
         params,
@@ -134,6 +138,11 @@ fn logprobs(body: &Value, chat: bool) -> Result<Option<usize>, ApiError> {
         }
     };
     if !chat {
+        if body.get("top_logprobs").is_some_and(|v| !v.is_null()) {
+            return Err(bad(
+                "`top_logprobs` is a chat option; /v1/completions takes `logprobs: k`",
+            ));
+        }
         return count("logprobs");
     }
     let top = count("top_logprobs")?;
@@ -158,7 +167,7 @@ fn completion_prompts(body: &Value) -> Result<Vec<Prompt>, ApiError> {
     let prompt = body
         .get("prompt")
         .ok_or_else(|| bad("`prompt` is required"))?;
-    match prompt {
+    let prompts = match prompt {
         Value::String(s) => Ok(vec![Prompt::Text(s.clone())]),
         Value::Array(items) if items.is_empty() => Err(shape()),
         Value::Array(items) if items.iter().all(Value::is_string) => Ok(items
@@ -171,7 +180,17 @@ fn completion_prompts(body: &Value) -> Result<Vec<Prompt>, ApiError> {
             .collect::<Option<Vec<_>>>()
             .ok_or_else(shape),
         _ => ids(prompt).map(|p| vec![Prompt::Ids(p)]).ok_or_else(shape),
+    }?;
+    // As vLLM: the model would be fed its BOS token, which an echo does not show.
+    let empty = |p: &Prompt| match p {
+        Prompt::Text(t) => t.is_empty(),
+        Prompt::Ids(ids) => ids.is_empty(),
+        Prompt::Rendered(_) => false,
+    };
+    if prompts.iter().any(empty) {
+        return Err(bad("`prompt` must not be empty"));
     }
+    Ok(prompts)
 }
 
 /// The roles a chat message may have (OpenAI's, less `tool` and `function`:
