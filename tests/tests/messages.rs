@@ -211,6 +211,32 @@ fn numbers_outside_their_range_are_usage_errors() {
             "0",
         ],
         &["lintseq", "--input", "i", "--out", "o", "-k", "0"],
+        // A typo of a million sequences per program allocated (and aborted) or ran for ever.
+        &[
+            "lintseq",
+            "--input",
+            "i",
+            "--out",
+            "o",
+            "-k",
+            "1000000000000",
+        ],
+        &[
+            "fait",
+            "--executions",
+            "e",
+            "--samples",
+            "s",
+            "--problems",
+            "p",
+            "--out",
+            "o",
+            "--max-distance",
+            "0",
+        ],
+        &[
+            "import", "problems", "--format", "mbpp", "f", "--out", "o", "--split", "",
+        ],
         &["serve", "--model", "m", "--max-batch", "0"],
         &["serve", "--model", "m", "--chunk-tokens", "0"],
         // An empty stop string would end every completion at once.
@@ -446,6 +472,23 @@ fn lintseq_jsonl_that_is_broken_or_read_with_the_wrong_fields_is_an_error() {
     std::fs::write(&gz, encoder.finish().unwrap()).unwrap();
     let said = ouro_e2e::ouro_ok(&["lintseq", "--input", &arg(&gz), "--out", &arg(&out)]);
     assert!(said.contains("lintseq: 1 programs"), "{said}");
+    // -q hides the summary too, as the help says.
+    let said = ouro_e2e::ouro_ok(&["-q", "lintseq", "--input", &arg(&gz), "--out", &arg(&out)]);
+    assert_eq!(said, "");
+    // A file read as shards was "Not a directory (os error 20)".
+    let err = failed(&[
+        "lintseq",
+        "--input",
+        &arg(&gz),
+        "--kind",
+        "problems",
+        "--out",
+        &arg(&out),
+    ]);
+    assert!(
+        err.contains("--kind problems reads a directory of shards"),
+        "{err}"
+    );
 }
 
 #[test]

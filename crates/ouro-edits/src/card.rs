@@ -66,8 +66,10 @@ pub(crate) fn write_lintseq_card(
         title: "ouro lintseq".into(),
         description: "LintSeq edit sequences from `ouro lintseq`: each row's `completion` is a \
                       sequence of diffs (each after `<|diff|>`) that, applied in order to an empty \
-                      file, rebuilds a program; no intermediate state has a lint error (pylint's \
-                      error rules, as the reference LintSeq; `strict` adds use-before-binding)."
+                      file, rebuilds a program; intermediate states are clean under the rules of \
+                      pylint's ouro checks without type inference (the reference LintSeq's \
+                      pylint also infers: a state may keep an E1101 no-member or W0231 it would \
+                      have removed; `strict` adds use-before-binding)."
             .into(),
         provenance,
         sections: Vec::new(),

@@ -220,7 +220,8 @@ pub fn sequences_for_program_with(
     }
     let target = replay_target(program);
     let mut out = ProgramSequences {
-        sequences: Vec::with_capacity(k),
+        // Duplicates are dropped: short programs have few distinct sequences.
+        sequences: Vec::with_capacity(k.min(64)),
         duplicates: 0,
         replay_failures: 0,
         lint_calls: 0,
@@ -416,6 +417,22 @@ pub fn run(input: &Path, out: &Path, options: &LintseqOptions) -> Result<Lintseq
         Some(k) => k,
         None => detect_kind(input)?,
     };
+    let file = input.is_file();
+    if file != (kind == InputKind::Jsonl) {
+        return Err(EditsError::Input(if file {
+            format!(
+                "{}: --kind {} reads a directory of shards, and this is a file (a JSONL file \
+                 is --kind jsonl)",
+                input.display(),
+                format!("{kind:?}").to_lowercase()
+            )
+        } else {
+            format!(
+                "{}: --kind jsonl reads a JSONL file, and this is a directory",
+                input.display()
+            )
+        }));
+    }
     let mut bad = Vec::new();
     let sources = Sources {
         problems: options.problems.as_deref(),

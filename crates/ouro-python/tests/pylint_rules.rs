@@ -183,3 +183,18 @@ fn strict_semantics_check_every_use_without_the_loop_exemption() {
         "def f(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total\n";
     assert_eq!(strict_codes(clean), vec![]);
 }
+
+#[test]
+fn a_global_declaration_is_not_the_modules_binding() {
+    // pylint 4.1.5: E0602 on `counter += 1` once the module's `counter = 0` is gone (a
+    // LintSeq state kept it: the declaration counted as the binding); ouro names the
+    // later read too. An assignment after the declaration binds the module's name
+    // (pylint's W0601, a warning).
+    let src =
+        "def inc():\n    global counter\n    counter += 1\n    return counter\nprint(inc())\n";
+    assert_eq!(codes(src), vec![("E0602", 3), ("E0602", 4)]);
+    let bound = "def set_it():\n    global counter\n    counter = 1\nprint(counter)\n";
+    assert_eq!(codes(bound), vec![]);
+    let kept = format!("counter = 0\n{src}");
+    assert_eq!(codes(&kept), vec![]);
+}

@@ -31,8 +31,9 @@ pub struct Args {
     /// dataset of an `ouro build` is refused rather than replaced.
     #[arg(long, value_parser = super::out_dir)]
     pub out: PathBuf,
-    /// Largest normalised token edit distance for a contrast pair.
-    #[arg(long, default_value_t = 0.5, value_parser = super::unit_interval)]
+    /// Largest normalised token edit distance for a contrast pair, in (0, 1] (0 would
+    /// pair identical programs only, which pass and fail alike).
+    #[arg(long, default_value_t = 0.5, value_parser = super::positive_share)]
     pub max_distance: f64,
     /// Weight of changed tokens in the passing completion.
     #[arg(long, default_value_t = 2.0, value_parser = super::weight)]
@@ -68,9 +69,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &options,
     )
     .with_context(|| format!("fait -> {}", args.out.display()))?;
-    println!(
-        "fait: {} passing samples, {} pairs (mean distance {:.3}), {} without contrast, {} completions without locatable code, {} samples left out as holding benchmark text",
-        stats.passing_samples, stats.pairs, stats.mean_distance, stats.no_contrast, stats.code_not_in_completion, stats.decontaminated_samples
-    );
+    // The summary is the result, on stdout; -q hides it as it hides every summary.
+    if !ouro_pipeline::status::quiet() {
+        println!(
+            "fait: {} passing samples, {} pairs (mean distance {:.3}), {} without contrast, {} completions without locatable code, {} samples left out as holding benchmark text",
+            stats.passing_samples, stats.pairs, stats.mean_distance, stats.no_contrast, stats.code_not_in_completion, stats.decontaminated_samples
+        );
+    }
     Ok(())
 }

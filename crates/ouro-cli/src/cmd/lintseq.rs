@@ -47,8 +47,8 @@ pub struct Args {
     /// Output dataset directory.
     #[arg(long, value_parser = super::out_dir)]
     pub out: PathBuf,
-    /// Sequences sampled per program (duplicates are dropped).
-    #[arg(long, short = 'k', default_value_t = 5, value_parser = super::at_least_one)]
+    /// Sequences sampled per program (duplicates are dropped), at most 1000.
+    #[arg(long, short = 'k', default_value_t = 5, value_parser = super::count_up_to(1000))]
     pub sequences_per_program: usize,
     /// Global seed; per-sequence seeds derive from it and the program's content id.
     #[arg(long, default_value_t = 0)]
@@ -129,18 +129,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         String::new()
     };
-    println!(
-        "lintseq: {} programs -> {} sequences ({} duplicates dropped, {} skipped{not_passing}, {} left out as holding benchmark text, {} replay failures) in {:.2}s ({:.0} sequences/s); {:.2} edits/sequence, {:.2} diff lines/edit",
-        stats.programs,
-        stats.sequences,
-        stats.duplicates,
-        stats.bad.len(),
-        stats.decontaminated,
-        stats.replay_failures,
-        stats.seconds,
-        stats.sequences_per_second,
-        stats.mean_edits_per_sequence,
-        stats.mean_diff_lines_per_edit
-    );
+    // The summary is the result, on stdout; -q hides it as it hides every summary.
+    if !ouro_pipeline::status::quiet() {
+        println!(
+            "lintseq: {} programs -> {} sequences ({} duplicates dropped, {} skipped{not_passing}, {} left out as holding benchmark text, {} replay failures) in {:.2}s ({:.0} sequences/s); {:.2} edits/sequence, {:.2} diff lines/edit",
+            stats.programs,
+            stats.sequences,
+            stats.duplicates,
+            stats.bad.len(),
+            stats.decontaminated,
+            stats.replay_failures,
+            stats.seconds,
+            stats.sequences_per_second,
+            stats.mean_edits_per_sequence,
+            stats.mean_diff_lines_per_edit
+        );
+    }
     Ok(())
 }

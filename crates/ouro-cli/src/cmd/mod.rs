@@ -163,8 +163,18 @@ pub fn unit_interval(text: &str) -> Result<f64, String> {
     }
 }
 
-/// A probability mass to keep (top_p): in (0, 1], 1 keeping every token.
-pub fn probability_mass(text: &str) -> Result<f64, String> {
+/// A count with an upper bound (`-k` sequences per program): past it, a typo would
+/// allocate or loop for ever.
+pub fn count_up_to(max: usize) -> impl Fn(&str) -> Result<usize, String> + Clone {
+    move |text| match at_least_one(text)? {
+        n if n > max => Err(format!("must be at most {max}")),
+        n => Ok(n),
+    }
+}
+
+/// A share in (0, 1]: a probability mass to keep (top_p, 1 keeping every token), or a
+/// largest distance that some pair can be within.
+pub fn positive_share(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
         Ok(_) => Err("must be in (0, 1]".into()),

@@ -138,7 +138,7 @@ pub struct GenerateArgs {
     pub temperature: f64,
     /// Nucleus sampling: keep the smallest set of tokens whose probability reaches
     /// top_p, in (0, 1] (1: off).
-    #[arg(long, default_value_t = 1.0, value_parser = super::probability_mass)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::positive_share)]
     pub top_p: f64,
     /// Keep only the k most likely tokens (0: off).
     #[arg(long, default_value_t = 0)]

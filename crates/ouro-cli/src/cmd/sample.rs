@@ -77,7 +77,7 @@ pub struct Args {
     pub temperature: f64,
     /// Nucleus sampling: keep the smallest set of tokens whose probability
     /// reaches this mass, in (0, 1] (1 keeps every token).
-    #[arg(long, default_value_t = 1.0, value_parser = super::probability_mass)]
+    #[arg(long, default_value_t = 1.0, value_parser = super::positive_share)]
     pub top_p: f64,
     /// 0 disables top-k.
     #[arg(long, default_value_t = 0)]

@@ -444,6 +444,18 @@ pub fn load_config(path: &Path) -> Result<PipelineConfig> {
             );
         }
     }
+    if let Some(k) = config
+        .lintseq
+        .as_ref()
+        .map(|l| l.sequences_per_program)
+        .filter(|&k| k == 0 || k > 1000)
+    {
+        bail!(
+            "{}: key 'lintseq.sequences_per_program' is {k}: it must be from 1 to 1000, as \
+             `ouro lintseq -k` takes it",
+            path.display()
+        );
+    }
     if config.execute.as_ref().is_some_and(|e| e.cpu_ms == 0) {
         // Every program would time out, and a run of zeros looks like a model that never learns.
         bail!(

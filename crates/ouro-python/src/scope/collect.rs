@@ -38,14 +38,22 @@ impl<'a> Collector<'a> {
     }
 
     fn bind_all(&mut self) {
-        let cur = self.current;
-        for n in self.tmp.drain(..) {
-            self.scopes[cur].bound.insert(n);
+        let names: Vec<&'a str> = self.tmp.drain(..).collect();
+        for n in names {
+            self.bind(n);
         }
     }
 
+    /// A binding in the current scope; of the module's name where the current
+    /// function declares it `global` (`global x` then `x = 1`: order-free at module
+    /// level, as it is bound when some function runs).
     fn bind(&mut self, name: &'a str) {
-        self.scopes[self.current].bound.insert(name);
+        let cur = self.current;
+        self.scopes[cur].bound.insert(name);
+        if cur != 0 && self.scopes[cur].globals.contains(name) {
+            self.scopes[0].bound.insert(name);
+            self.scopes[0].globals.insert(name);
+        }
     }
 
     fn enter(&mut self, kind: ScopeKind, key: TextSize) -> usize {
@@ -100,7 +108,12 @@ impl<'a> Visitor<'a> for Collector<'a> {
             }
             Stmt::AugAssign(a) if self.aug_binds => {
                 target_names(&a.target, &mut self.tmp);
-                self.bind_all();
+                // `global x` then `x += 1` reads the module's x first: no binding of it
+                // (pylint's E0602 where the module never binds x).
+                let cur = self.current;
+                for n in self.tmp.drain(..) {
+                    self.scopes[cur].bound.insert(n);
+                }
             }
             Stmt::AnnAssign(a) => {
                 target_names(&a.target, &mut self.tmp);
@@ -139,13 +152,9 @@ impl<'a> Visitor<'a> for Collector<'a> {
                 }
             }
             Stmt::Global(g) => {
+                // The declaration binds nothing: an assignment after it does (`bind`).
                 for n in &g.names {
                     self.scopes[self.current].globals.insert(n.id.as_str());
-                    self.scopes[0].bound.insert(n.id.as_str());
-                    if self.current != 0 {
-                        // Bound when some function runs: order-free at module level.
-                        self.scopes[0].globals.insert(n.id.as_str());
-                    }
                 }
             }
             Stmt::Nonlocal(g) => {
