@@ -301,11 +301,11 @@ struct Pairing {
     unlocated: u64,
 }
 
+/// The tokens the distance counts: indentation too, so that a failure whose
+/// only difference is a statement's level (an early `return` inside its loop)
+/// is a contrast, not the same program.
 fn code_tokens(s: &Sample) -> Vec<&str> {
-    ouro_python::tokens::tokenize(s.code.as_deref().unwrap_or_default())
-        .into_iter()
-        .map(|t| t.text)
-        .collect()
+    ouro_python::lexer::layout_tokens(s.code.as_deref().unwrap_or_default())
 }
 
 /// The failing program closest to `pass` by normalised token distance, within

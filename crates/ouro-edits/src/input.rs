@@ -18,7 +18,8 @@ pub enum InputKind {
     /// SFT shards (`prompt`, `completion`), as `ouro build sft` writes them: the
     /// completion is the program and the prompt its instruction, as in the LintSeq paper.
     Sft,
-    /// A JSON Lines file (as the official LintSeq reads).
+    /// A JSON Lines file, read as the official LintSeq reads it (code in ```` ```python ```` blocks
+    /// of a markdown answer taken out of the prose).
     Jsonl,
 }
 
@@ -347,7 +348,7 @@ fn read_jsonl(
             source_id: id.clone(),
             problem_id: fields.id.as_ref().map(|_| id),
             instruction,
-            program: Some(program),
+            program: Some(strip_chain_of_thought(program)),
         });
     }
     // Lines may lack a program here and there; a file where none has one was read with
@@ -365,4 +366,43 @@ fn read_jsonl(
         )));
     }
     Ok(out)
+}
+
+/// The program of a markdown answer, as the official LintSeq's `generate.py` reads
+/// a row (its `strip_chain_of_thought`): every ```` ```python ```` block, up to the
+/// next ```` ``` ````, joined by a line break and stripped; a text with no such
+/// block is the program as it is.
+fn strip_chain_of_thought(text: String) -> String {
+    const OPEN: &str = "```python";
+    let mut chunks = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find(OPEN) {
+        let after = &rest[at + OPEN.len()..];
+        let end = after.find("```").unwrap_or(after.len());
+        chunks.push(&after[..end]);
+        rest = &after[(end + 3).min(after.len())..];
+    }
+    if chunks.is_empty() {
+        return text;
+    }
+    chunks.join("\n").trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markdown_answers_are_read_as_the_reference_reads_them() {
+        let answer = "Here:\n```python\ndef add(a, b):\n    return a + b\n```\nAnd:\n```python\nx = 1\n```\n";
+        assert_eq!(
+            super::strip_chain_of_thought(answer.into()),
+            "def add(a, b):\n    return a + b\n\n\nx = 1"
+        );
+        let plain = "def f():\n    pass\n";
+        assert_eq!(super::strip_chain_of_thought(plain.into()), plain);
+        // Unclosed, as the reference: to the end.
+        assert_eq!(
+            super::strip_chain_of_thought("```python\nx = 1\n".into()),
+            "x = 1"
+        );
+    }
 }

@@ -225,3 +225,27 @@ fn samples_holding_benchmark_text_are_left_out() {
     assert!(sft.iter().all(|r| !r.completion.contains("y = x + 1")));
     assert!(dpo.is_empty(), "the only pair's chosen side was left out");
 }
+
+#[test]
+fn a_failure_that_differs_only_in_a_statements_level_is_the_contrast() {
+    // The classic early return: the same tokens, `return False` one level deeper. The
+    // distance left layout out, came to 0 and took it for the same program.
+    let problems = vec![problem("p1")];
+    let pass =
+        "def f(xs):\n    for x in xs:\n        if x:\n            return True\n    return False\n";
+    let fail = "def f(xs):\n    for x in xs:\n        if x:\n            return True\n        return False\n";
+    let samples = vec![sample("pass", "p1", pass), sample("fail", "p1", fail)];
+    let executions = vec![
+        execution("pass", "p1", Verdict::Pass),
+        execution("fail", "p1", Verdict::Fail),
+    ];
+    let quiet = FaitOptions {
+        progress: false,
+        ..Default::default()
+    };
+    let (_, dpo, stats) = build(&problems, &samples, &executions, &quiet);
+    assert_eq!(dpo.len(), 1, "{stats:?}");
+    assert_eq!(stats.no_contrast, 0);
+    // Its changed line weighs on both sides.
+    assert!(!dpo[0].chosen_spans.is_empty() && !dpo[0].rejected_spans.is_empty());
+}

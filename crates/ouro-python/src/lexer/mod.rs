@@ -180,6 +180,42 @@ pub fn significant_tokens(src: &str) -> Vec<&str> {
         .collect()
 }
 
+/// [`significant_tokens`] with each logical line's indentation (empty at column 0)
+/// before its first token: `return False` one level deeper, inside a loop, is
+/// another program to Python, and so to a distance over these tokens. Lines
+/// continued inside brackets or after a backslash are one logical line.
+pub fn layout_tokens(src: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut line_start, mut continued) = (0usize, true, false);
+    let mut indent = "";
+    for t in tokenize(src) {
+        let text = t.text(src);
+        match t.kind {
+            TokKind::Newline if depth == 0 && !continued => {
+                line_start = true;
+                indent = "";
+            }
+            TokKind::Newline => continued = false,
+            TokKind::Space if line_start => indent = text,
+            TokKind::Space | TokKind::Comment => {}
+            TokKind::Other if text == "\\" => continued = true,
+            _ => {
+                if line_start {
+                    out.push(indent);
+                    line_start = false;
+                }
+                match text {
+                    "(" | "[" | "{" => depth += 1,
+                    ")" | "]" | "}" => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+                out.push(text);
+            }
+        }
+    }
+    out
+}
+
 /// Code normalised for exact dedup: comments and trailing whitespace removed,
 /// blank lines dropped, `\r\n` turned into `\n`. Indentation is kept (it is syntax).
 pub fn normalise_code(src: &str) -> String {
@@ -205,6 +241,20 @@ pub fn normalise_code(src: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layout_tokens_mark_each_logical_lines_indentation() {
+        let inside = "for x in xs:\n    if x:\n        return True\n        return False\n";
+        let after = "for x in xs:\n    if x:\n        return True\n    return False\n";
+        assert_eq!(significant_tokens(inside), significant_tokens(after));
+        assert_ne!(layout_tokens(inside), layout_tokens(after));
+        // A call over two lines, a backslash and a comment line are no new line.
+        let call = "f(a,\n  b)\n# note\nx = 1 + \\\n    2\n";
+        assert_eq!(
+            layout_tokens(call),
+            vec!["", "f", "(", "a", ",", "b", ")", "", "x", "=", "1", "+", "2"]
+        );
+    }
 
     #[test]
     fn tokens_cover_the_source_exactly() {
