@@ -568,3 +568,44 @@ fn responses_api_batch_output_imports() {
         s[2]
     );
 }
+
+/// Other harnesses write MBPP's ids bare or as `Mbpp/11`: the error names ouro's form.
+#[test]
+fn a_bare_mbpp_id_is_told_the_form_ouro_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mbpp = dir.path().join("mbpp.jsonl");
+    std::fs::write(
+        &mbpp,
+        r#"{"task_id": 11, "text": "Add.", "code": "def add(a, b):\n    return a + b\n", "test_list": ["assert add(1, 2) == 3"], "test_setup_code": "", "challenge_test_list": []}"#,
+    )
+    .unwrap();
+    let problems = dir.path().join("problems");
+    ouro_e2e::ouro_ok(&[
+        "import",
+        "problems",
+        "--format",
+        "mbpp",
+        &mbpp.display().to_string(),
+        "--out",
+        &problems.display().to_string(),
+    ]);
+    let gens = dir.path().join("gens.jsonl");
+    std::fs::write(&gens, "{\"task_id\": \"Mbpp/11\", \"completion\": \"x\"}\n").unwrap();
+    let o = ouro(&[
+        "import",
+        "generations",
+        "--format",
+        "human-eval",
+        &gens.display().to_string(),
+        "--problems",
+        &problems.display().to_string(),
+        "--out",
+        &dir.path().join("out").display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("ouro names MBPP's problems 'mbpp/11'"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -199,11 +199,19 @@ pub fn import_generations(
         let field = field.as_str();
         for raw in raws {
             let problem = by_id.get(problem_id.as_str()).ok_or_else(|| {
+                // Other harnesses write MBPP's ids bare (`11`) or as `Mbpp/11`.
+                let bare = problem_id.rsplit('/').next().unwrap_or(&problem_id);
+                let hint = match format!("mbpp/{bare}") {
+                    m if by_id.contains_key(m.as_str()) => {
+                        format!("; ouro names MBPP's problems '{m}': write the ids so, or map them with --id-map")
+                    }
+                    _ => String::new(),
+                };
                 f.error(
                     field,
                     format!(
                         "unknown problem '{problem_id}' (from '{}'; not in the --problems set; \
-                         ids are PROBLEM_ID or PROBLEM_ID#SUFFIX unless --id-pattern or --id-map says otherwise)",
+                         ids are PROBLEM_ID or PROBLEM_ID#SUFFIX unless --id-pattern or --id-map says otherwise{hint})",
                         raw.request_id
                     ),
                 )
