@@ -226,8 +226,9 @@ def child_main(req, tests, ntests, calls):
     def report(line):
         try:
             _write(RFD, prefix + line.encode() + b"\n")
+            return True
         except _BaseException:
-            pass
+            return False
 
     def flush():
         for s in (stdout, stderr):

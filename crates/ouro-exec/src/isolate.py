@@ -377,4 +377,12 @@ def run_calls(fn, calls, report, tell=None):
         except _Base:
             report("N %d encode %s" % (i, _TRUTH_WIRE[_truth(v)]))
             continue
-        report("V %d %s" % (i, line))
+        try:
+            sent = report("V %d %s" % (i, line))
+        except MemoryError:
+            sent = False
+        if not sent:
+            # No room to send it (a copy of a value near the memory limit): the
+            # value ran the sample out of memory, as it would have in process.
+            line = None
+            report("R %d MemoryError" % i)

@@ -62,6 +62,10 @@ assert candidate('b', 8000000) == 'b' * 8000000\n    assert candidate('c', 80000
         (r.verdict, r.judge, &r.error_kind)
     );
     assert_eq!(r.verdict, Verdict::Pass, "{:?}", (r.verdict, &r.error_kind));
+    // Without the memory to send it, the value is what ran the sample out of it (the
+    // half-written line read as a forged result).
+    let r = run_one(&exec, &p, "def f(k, n):\n    return k * (9 * n)\n");
+    assert_eq!(r.verdict, Verdict::Oom, "{:?}", (r.verdict, &r.error_kind));
     // Past the channel's 64 MiB, the run says so (with the memory to encode it).
     let mut roomy = options(1);
     roomy.limits.memory_mb = 1024;
