@@ -234,6 +234,7 @@ fn main() {
             pairs_for_pool(
                 p,
                 &PairOptions::default(),
+                ouro_rank::repair::DEFAULT_MIN_SIMILARITY,
                 CompletionFormat::Code,
                 &mut pst2,
             )

@@ -390,7 +390,13 @@ pub fn build_dpo(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Resu
         fit.par_iter()
             .map(|p| {
                 let mut st = PairStats::default();
-                let rows = pairs_for_pool(p, &o.pairs, o.completion_format, &mut st);
+                let rows = pairs_for_pool(
+                    p,
+                    &o.pairs,
+                    o.repair.min_similarity,
+                    o.completion_format,
+                    &mut st,
+                );
                 (rows, st)
             })
             .collect()
@@ -438,6 +444,8 @@ fn add_pair_stats(a: &mut PairStats, b: &PairStats) {
     a.mutants_not_executed += b.mutants_not_executed;
     a.mutants_survived += b.mutants_survived;
     a.mutants_not_continuations += b.mutants_not_continuations;
+    a.repair_fix_too_dissimilar += b.repair_fix_too_dissimilar;
+    a.repeated_pairs += b.repeated_pairs;
 }
 
 /// Builds the `repair` config.

@@ -234,10 +234,11 @@ pub fn dedup(items: &[(&str, &str)], o: &DedupOptions) -> (Vec<bool>, DedupStats
     dedup_labelled(items, &vec![false; items.len()], o)
 }
 
-/// [`dedup`] of items labelled passing or failing: a near-duplicate cluster headed by
-/// a failing item also keeps its best passing one. A ranker that scores a large
-/// failing group above the passing programs (CodeT, B4) would otherwise delete a
-/// problem's only correct program, as a near copy of a wrong one.
+/// [`dedup`] of items labelled passing or failing: near duplicates cluster only with
+/// items of their own label. A failing near copy of a passing program (one token
+/// changed) is the hardest negative a correctness pair, a repair record or a repair
+/// pair has, not a duplicate; and a ranker that scores a failing group above the
+/// passing programs (CodeT, B4) would otherwise delete a problem's only correct one.
 pub fn dedup_labelled(
     items: &[(&str, &str)],
     passing: &[bool],
@@ -273,11 +274,16 @@ pub fn dedup_labelled(
             .map(|&i| mh.signature(items[i].1))
             .collect();
         let mut parent: Vec<usize> = (0..alive.len()).collect();
-        let mut buckets: HashMap<(&str, usize, u64), usize> = HashMap::new();
+        let mut buckets: HashMap<(&str, bool, usize, u64), usize> = HashMap::new();
         for (k, sig) in sigs.iter().enumerate() {
-            let group = group(alive[k]);
+            let (group, label) = (group(alive[k]), passing[alive[k]]);
             for band in 0..bands {
-                let key = (group, band, hash64(&sig[band * rows..(band + 1) * rows]));
+                let key = (
+                    group,
+                    label,
+                    band,
+                    hash64(&sig[band * rows..(band + 1) * rows]),
+                );
                 match buckets.get(&key) {
                     Some(&other) => {
                         let (ra, rb) = (find(&mut parent, k), find(&mut parent, other));
@@ -292,13 +298,8 @@ pub fn dedup_labelled(
                 }
             }
         }
-        let mut rescued: HashSet<usize> = HashSet::new();
         for k in 0..alive.len() {
-            let root = find(&mut parent, k);
-            if root == k {
-                continue;
-            }
-            if passing[alive[k]] && !passing[alive[root]] && rescued.insert(root) {
+            if find(&mut parent, k) == k {
                 continue;
             }
             keep[alive[k]] = false;
@@ -335,7 +336,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cluster_headed_by_a_failing_program_keeps_its_best_passing_one() {
+    fn near_copies_cluster_only_with_their_own_label() {
         let base: String = (0..30)
             .map(|i| format!("    total = total + values[{i}] * {i}\n"))
             .collect();
@@ -349,12 +350,14 @@ mod tests {
         ];
         let o = DedupOptions::default();
         assert_eq!(dedup(&items, &o).0, vec![true, false, false]);
+        // A failing program keeps the best of the passing near copies, and they it.
         let (keep, st) = dedup_labelled(&items, &[false, true, true], &o);
         assert_eq!(keep, vec![true, true, false]);
         assert_eq!(st.near_duplicates, 1);
-        // Headed by a passing program, the cluster is one item, as before.
-        let (keep, _) = dedup_labelled(&items, &[true, false, true], &o);
-        assert_eq!(keep, vec![true, false, false]);
+        // A one-token failing variant of a passing program is a negative, not a copy.
+        let (keep, st) = dedup_labelled(&items, &[true, false, true], &o);
+        assert_eq!(keep, vec![true, true, false]);
+        assert_eq!(st.near_duplicates, 1);
     }
 
     #[test]

@@ -151,6 +151,11 @@ pub struct PairStats {
     pub mutants_survived: usize,
     /// Failing mutants left out of continuation pairs: they changed the prompt's part.
     pub mutants_not_continuations: usize,
+    /// Failing samples without a repair pair: no passing program was `--min-similarity`
+    /// like them.
+    pub repair_fix_too_dissimilar: usize,
+    /// Pairs one kind made again after another (left out).
+    pub repeated_pairs: usize,
 }
 
 /// `span` moved by `off` chars, clipped at 0; `None` when nothing of it is left.
@@ -391,10 +396,13 @@ pub fn mutant_samples(pools: &[Pool], o: &PairOptions) -> Vec<Sample> {
     out
 }
 
-/// Repair-derived pairs: prompt with a failing attempt and its feedback; chosen is the fix.
+/// Repair-derived pairs: prompt with a failing attempt and its feedback; chosen is the fix,
+/// the passing program most like the attempt, and at least `min_similarity` like it, as a
+/// repair record's fix is (an unrelated program taught as a fix teaches no repair).
 pub fn repair_pairs(
     pool: &Pool,
     o: &PairOptions,
+    min_similarity: f64,
     fmt: CompletionFormat,
     st: &mut PairStats,
 ) -> Vec<DpoRecord> {
@@ -404,14 +412,18 @@ pub fn repair_pairs(
         return out;
     }
     for bad in pool.failing().take(o.max_pairs_per_problem) {
-        let fix = passing
+        let (sim, fix) = passing
             .iter()
-            .max_by(|a, b| {
-                similarity(&bad.code, &a.code)
-                    .total_cmp(&similarity(&bad.code, &b.code))
+            .map(|p| (similarity(&bad.code, &p.code), p))
+            .max_by(|(sa, a), (sb, b)| {
+                sa.total_cmp(sb)
                     .then(b.sample.sample_id.cmp(&a.sample.sample_id))
             })
             .expect("non-empty");
+        if sim < min_similarity {
+            st.repair_fix_too_dissimilar += 1;
+            continue;
+        }
         // A line break after the request: a plain prompt-completion row is trained as
         // prompt + completion, and "...program only.def f(" is no text to learn.
         let prompt = repair_prompt(
@@ -439,21 +451,40 @@ pub fn repair_pairs(
     out
 }
 
-/// All pairs of one pool, kinds in the order of `o.kinds`.
+/// All pairs of one pool, kinds in the order of `o.kinds`; a pair another kind already
+/// made (a sample's failure that is also one of the mutants) is written once, under
+/// the first kind, so that DPO does not weigh it twice.
 pub fn pairs_for_pool(
     pool: &Pool,
     o: &PairOptions,
+    repair_min_similarity: f64,
     fmt: CompletionFormat,
     st: &mut PairStats,
 ) -> Vec<DpoRecord> {
-    let mut out = Vec::new();
+    let mut out: Vec<DpoRecord> = Vec::new();
+    let mut seen: HashSet<(String, String, String)> = HashSet::new();
     for kind in &o.kinds {
-        out.extend(match kind {
+        let rows = match kind {
             PairKind::Correctness => correctness_pairs(pool, o, fmt, st),
             PairKind::Efficiency => efficiency_pairs(pool, o, fmt, st),
             PairKind::InjectedError => injected_error_pairs(pool, o, fmt, st),
-            PairKind::Repair => repair_pairs(pool, o, fmt, st),
-        });
+            PairKind::Repair => repair_pairs(pool, o, repair_min_similarity, fmt, st),
+        };
+        for r in rows {
+            if seen.insert((r.prompt.clone(), r.chosen.clone(), r.rejected.clone())) {
+                out.push(r);
+            } else {
+                // Counted by its kind's builder: not written, so not that kind's.
+                let made = match kind {
+                    PairKind::Correctness => &mut st.correctness,
+                    PairKind::Efficiency => &mut st.efficiency,
+                    PairKind::InjectedError => &mut st.injected_error,
+                    PairKind::Repair => &mut st.repair,
+                };
+                *made -= 1;
+                st.repeated_pairs += 1;
+            }
+        }
     }
     out
 }

@@ -705,3 +705,70 @@ fn inputs_that_would_skew_the_data_are_errors() {
     let e = err(&ranking, "o3");
     assert!(e.contains("were they run on other samples"), "{e}");
 }
+
+/// A one-token failing variant of a passing program is the hardest negative, not a near
+/// duplicate of it: near-dedup removed it, and with it the correctness pair, the repair
+/// pair and the repair record. A repair pair's fix must resemble the attempt, as a
+/// repair record's must.
+#[test]
+fn a_near_miss_failure_is_kept_as_a_negative_and_a_repair_fix_must_resemble_it() {
+    let long: String = (0..14)
+        .map(|i| format!("    total = total + values[{i}] * {i}\n"))
+        .collect();
+    let pass = format!("def f(values):\n    total = 0\n{long}    return total\n");
+    let near = pass.replace("values[3] * 3", "values[3] / 3");
+    let unrelated = "import functools\ndef f(values):\n    return functools.reduce(lambda a, b: a * b, values, 7)\n";
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let s = vec![
+        sample("p", 0, &pass),
+        sample("p", 1, &near),
+        sample("q", 0, "def f(x):\n    return max(x)\n"),
+        sample("q", 1, unrelated),
+    ];
+    let e = vec![
+        exec(&s[0], Suite::Filter, &[true, true], 10.0),
+        exec(&s[1], Suite::Filter, &[true, false], 10.0),
+        exec(&s[2], Suite::Filter, &[true, true], 10.0),
+        exec(&s[3], Suite::Filter, &[false, false], 10.0),
+    ];
+    write_records(
+        root.join("problems.parquet"),
+        &[problem("p", None), problem("q", None)],
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("samples")).unwrap();
+    write_records(root.join("samples/part-00000.parquet"), &s).unwrap();
+    std::fs::create_dir_all(root.join("executions")).unwrap();
+    write_records(root.join("executions/part-00000.parquet"), &e).unwrap();
+    let mut o = BuildOptions::default();
+    o.pairs.kinds = vec![PairKind::Correctness, PairKind::Repair];
+    let report = build_dpo(&inputs(root), &o, &root.join("dpo-out")).unwrap();
+    let rows: Vec<DpoRecord> = read_dir(root.join("dpo-out/dpo")).unwrap();
+    let kinds = |pid: &str| -> Vec<PairKind> {
+        rows.iter()
+            .filter(|r| r.problem_id == pid)
+            .map(|r| r.pair_kind)
+            .collect()
+    };
+    assert_eq!(
+        kinds("p"),
+        vec![PairKind::Correctness, PairKind::Repair],
+        "{:?}",
+        report.pool
+    );
+    assert!(rows
+        .iter()
+        .any(|r| r.problem_id == "p" && r.rejected.contains("values[3] / 3")));
+    // q's only passing program is no fix of its failure: a correctness pair, no repair pair.
+    assert_eq!(kinds("q"), vec![PairKind::Correctness]);
+    assert_eq!(report.selection["repair_fix_too_dissimilar"], 1);
+    build_repair(
+        &inputs(root),
+        &BuildOptions::default(),
+        &root.join("repair-out"),
+    )
+    .unwrap();
+    let records: Vec<RepairRecord> = read_dir(root.join("repair-out/repair")).unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+}
