@@ -349,6 +349,37 @@ pub fn check_one_verdict_each(
     Ok(())
 }
 
+/// That every execution was judged against the tests its problem has now
+/// (`tests_digest`; executions written before it was recorded pass unchecked):
+/// a verdict on changed tests labels a program by tests it never ran.
+pub fn check_tests_current(
+    problems: &[Problem],
+    problems_path: &std::path::Path,
+    executions: &[Execution],
+    executions_path: &std::path::Path,
+) -> std::result::Result<(), String> {
+    let by_id: std::collections::HashMap<&str, &Problem> = problems
+        .iter()
+        .map(|p| (p.problem_id.as_str(), p))
+        .collect();
+    for e in executions {
+        let (Some(digest), Some(p)) = (&e.tests_digest, by_id.get(e.problem_id.as_str())) else {
+            continue;
+        };
+        if p.tests_digest(e.suite).as_deref() != Some(digest.as_str()) {
+            return Err(format!(
+                "{}: sample '{}' was judged against other {:?} tests than problem '{}' has in {}                  (its tests changed since): run `ouro execute` again, which judges it anew",
+                executions_path.display(),
+                e.sample_id,
+                e.suite,
+                e.problem_id,
+                problems_path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Key of an execution, computable before it runs.
 pub fn execution_key(
     sample_id: &str,

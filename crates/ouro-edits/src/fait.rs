@@ -563,6 +563,9 @@ pub fn run(
     let problems: Vec<Problem> = read_dir(problems_path)?;
     // Samples of another problem set would get empty prompts, silently.
     ouro_data::check_samples_match(&problems, problems_path, &samples, samples_path)
+        .and_then(|()| {
+            ouro_data::check_tests_current(&problems, problems_path, &executions, executions_path)
+        })
         .map_err(EditsError::Input)?;
     refuse_build_dataset(out)?;
     let (sft, dpo, stats) = build(&problems, &samples, &executions, options);

@@ -90,6 +90,14 @@ pub fn load_inputs(inputs: &BuildInputs, out_dir: &Path) -> Result<Loaded> {
             ouro_data::check_samples_match(&problems, &inputs.problems, &samples, &inputs.samples)
         })
         .and_then(|()| ouro_data::check_one_verdict_each(&executions, &inputs.executions))
+        .and_then(|()| {
+            ouro_data::check_tests_current(
+                &problems,
+                &inputs.problems,
+                &executions,
+                &inputs.executions,
+            )
+        })
         .map_err(BuildError::Invalid)?;
     let mut benchmarks = Vec::new();
     for p in inputs.eval_problems.iter().chain(&inputs.benchmarks) {
@@ -102,6 +110,19 @@ pub fn load_inputs(inputs: &BuildInputs, out_dir: &Path) -> Result<Loaded> {
             // Of other samples, every score would be 0 and the ranking order nothing.
             ouro_data::check_executions_match(&samples, &inputs.samples, &read, p)
                 .map_err(BuildError::Invalid)?;
+            // Executions made without `--audit` hold no audit suite: every score would be 0.
+            if !read.iter().any(|e| e.suite == inputs.ranking_suite) {
+                return Err(BuildError::Invalid(format!(
+                    "{} holds no execution of the {:?} suite the ranker is to score{}",
+                    p.display(),
+                    inputs.ranking_suite,
+                    if inputs.ranking_suite == ouro_data::Suite::Audit {
+                        " (run `ouro execute --audit`)"
+                    } else {
+                        ""
+                    }
+                )));
+            }
             read
         }
         None => Vec::new(),

@@ -219,24 +219,20 @@ pub fn matrix_for_problem(
 
 /// Splits a model-generated test completion into single assert statements, as CodeT does.
 ///
-/// The text is split on the keyword `assert`; each piece is `assert` plus the
+/// The text is split at the keyword `assert` (outside strings and comments); each piece is `assert` plus the
 /// text up to the end of its logical line (brackets may span lines). Pieces
 /// that fail the light syntax check are dropped; at most `limit` are kept.
 pub fn split_generated_tests(completion: &str, limit: usize) -> Vec<String> {
     let mut out = Vec::new();
-    let mut starts = Vec::new();
-    let bytes = completion.as_bytes();
-    let mut from = 0;
-    while let Some(pos) = completion[from..].find("assert") {
-        let at = from + pos;
-        let before_ok = at == 0 || !is_ident_byte(bytes[at - 1]);
-        let after = at + "assert".len();
-        let after_ok = after < bytes.len() && !is_ident_byte(bytes[after]);
-        if before_ok && after_ok {
-            starts.push(at);
-        }
-        from = after;
+    if limit == 0 {
+        return out;
     }
+    // The keyword, not the word in a string or a comment (`assert up("assert me")`).
+    let starts: Vec<usize> = ouro_python::lexer::tokenize(completion)
+        .into_iter()
+        .filter(|t| t.kind == ouro_python::lexer::TokKind::Name && t.text(completion) == "assert")
+        .map(|t| t.start)
+        .collect();
     for (k, &s) in starts.iter().enumerate() {
         let end = starts.get(k + 1).copied().unwrap_or(completion.len());
         let piece = logical_line(&completion[s..end]);
@@ -248,10 +244,6 @@ pub fn split_generated_tests(completion: &str, limit: usize) -> Vec<String> {
         }
     }
     out
-}
-
-fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
 }
 
 /// The text up to the first newline outside brackets and strings.
@@ -481,6 +473,17 @@ mod tests {
             ]
         );
         assert_eq!(split_generated_tests(text, 1).len(), 1);
+        assert!(split_generated_tests(text, 0).is_empty());
+        // The keyword, not the word inside a string; prose with an apostrophe is no string.
+        let text =
+            "Here's what I'd test:\nassert up(\"assert me\") == \"ASSERT ME\"\nassert up('') == ''";
+        assert_eq!(
+            split_generated_tests(text, 10),
+            vec![
+                "assert up(\"assert me\") == \"ASSERT ME\"",
+                "assert up('') == ''"
+            ]
+        );
     }
 
     #[test]

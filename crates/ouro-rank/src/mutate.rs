@@ -129,6 +129,43 @@ pub fn all_mutants(code: &str) -> Vec<Mutant> {
             *var_counts.entry(tok.text(code)).or_default() += 1;
         }
     }
+    // A parameter's declaration is not a use: renamed, it changes the signature or
+    // repeats a name (`def f(l, l)`, a SyntaxError, which is no single-site bug).
+    let mut declares = vec![false; sig.len()];
+    let mut k = 0;
+    while k < sig.len() {
+        let text = sig[k].text(code);
+        let (open, close) = match text {
+            "def" if sig.get(k + 2).is_some_and(|t| t.text(code) == "(") => (k + 2, ")"),
+            "lambda" => (k, ":"),
+            _ => {
+                k += 1;
+                continue;
+            }
+        };
+        let mut depth = 0i32;
+        let mut j = open + 1;
+        while j < sig.len() {
+            match sig[j].text(code) {
+                "(" | "[" | "{" => depth += 1,
+                ")" | "]" | "}" if depth > 0 => depth -= 1,
+                t if t == close && depth == 0 => break,
+                _ => {}
+            }
+            // A default value is a use; the name before `=`, `:` or `,` is declared.
+            let next = sig.get(j + 1).map(|t| t.text(code));
+            let prev = sig[j - 1].text(code);
+            if depth == 0
+                && sig[j].kind == TokKind::Name
+                && matches!(prev, "(" | "," | "*" | "**" | "lambda")
+                && matches!(next, Some("," | "=" | ":" | ")"))
+            {
+                declares[j] = true;
+            }
+            j += 1;
+        }
+        k = j;
+    }
     let vars: Vec<&str> = var_counts
         .iter()
         .filter(|(_, &c)| c >= 2)
@@ -215,7 +252,9 @@ pub fn all_mutants(code: &str) -> Vec<Mutant> {
                 let s = if text == "and" { "or" } else { "and" };
                 out.push(replace(code, MutationKind::OperatorSwap, t.start, t.end, s));
             }
-            TokKind::Name if is_var_use(k) && vars.contains(&text) && prev != Some("for") => {
+            TokKind::Name
+                if is_var_use(k) && !declares[k] && vars.contains(&text) && prev != Some("for") =>
+            {
                 // The nearest other variable in name order keeps the choice deterministic.
                 if let Some(other) = vars.iter().find(|v| **v != text) {
                     out.push(replace(
@@ -410,5 +449,24 @@ mod tests {
             .collect();
         assert_eq!(swaps.len(), 1);
         assert!(swaps[0].code.contains("g(*args) + 2"));
+    }
+
+    #[test]
+    fn parameters_are_declared_not_used() {
+        // `def add(a, a)` does not compile, and `def add(b, b)` neither: a use is renamed.
+        let ms =
+            all_mutants("def add(a, b=1, *c):\n    f = lambda x, y: x + y\n    return a + b\n");
+        let wrong: Vec<&str> = ms
+            .iter()
+            .filter(|m| m.kind == MutationKind::WrongVariable)
+            .map(|m| m.code.as_str())
+            .collect();
+        assert!(!wrong.is_empty());
+        for code in wrong {
+            assert!(
+                code.starts_with("def add(a, b=1, *c):\n    f = lambda x, y:"),
+                "{code}"
+            );
+        }
     }
 }

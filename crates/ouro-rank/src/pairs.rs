@@ -209,9 +209,19 @@ pub fn correctness_pairs(
     let mut rng = rand::rngs::StdRng::seed_from_u64(derive_seed(&pool.problem.problem_id, o.seed));
     failing.shuffle(&mut rng);
     let mut round = 0;
-    while out.len() < o.max_pairs_per_problem && !failing.is_empty() {
-        let chosen = passing[round % passing.len()];
+    // A passing program no failing one is far enough below (--min-score-margin,
+    // --drop-ties) is passed over; the others still pair.
+    let mut exhausted = vec![false; passing.len()];
+    while out.len() < o.max_pairs_per_problem
+        && !failing.is_empty()
+        && exhausted.iter().any(|&e| !e)
+    {
+        let at = round % passing.len();
         round += 1;
+        if exhausted[at] {
+            continue;
+        }
+        let chosen = passing[at];
         // Candidates ordered by preference; the first acceptable one is used.
         let mut order: Vec<usize> = (0..failing.len()).collect();
         if o.negative == NegativeChoice::Hardest {
@@ -235,7 +245,10 @@ pub fn correctness_pairs(
             used = Some(i);
             break;
         }
-        let Some(i) = used else { break };
+        let Some(i) = used else {
+            exhausted[at] = true;
+            continue;
+        };
         let rej = failing.remove(i);
         st.score_inversions += (rej.score >= chosen.score) as usize;
         out.push(record(

@@ -71,6 +71,14 @@ fn feedback_with_limit(
         s.push_str(&format!(" ({k})"));
     }
     s.push('\n');
+    // A program that does not compile ran no test, and the executor's stderr holds no
+    // traceback of it: the parser's own message is the feedback a fix needs.
+    let syntax = o.error_kind.as_deref() == Some("syntax");
+    if syntax {
+        if let Some(m) = ouro_python::lint::lint(&bad.code).into_iter().next() {
+            s.push_str(&format!("SyntaxError on line {}: {}\n", m.line, m.message));
+        }
+    }
     let failed: Vec<usize> = o
         .tests_passed
         .iter()
@@ -85,7 +93,7 @@ fn feedback_with_limit(
             o.tests_passed.len()
         ));
     }
-    match (&problem.tests, failed.first()) {
+    match (&problem.tests, failed.first().filter(|_| !syntax)) {
         (Tests::IoCases { cases }, Some(&first)) => {
             if let Some(case) = cases.get(first) {
                 s.push_str(&format!(

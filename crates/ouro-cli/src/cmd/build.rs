@@ -70,10 +70,10 @@ pub struct Args {
     #[arg(long)]
     pub ranking_executions: Option<PathBuf>,
     /// The suite of --ranking-executions the ranker scores.
-    #[arg(long, value_parser = ["filter", "audit"], default_value = "filter")]
+    #[arg(long, value_parser = ["filter", "audit"], default_value = "filter", requires = "ranking_executions")]
     pub ranking_suite: String,
     /// generated-tests: tests kept per test sample.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = super::at_least_one)]
     pub tests_per_sample: usize,
     /// generated-tests: tests kept per problem.
     #[arg(long, default_value_t = 50)]
@@ -178,7 +178,9 @@ pub struct Args {
     /// Dedup scope: `problem` (the same program under two problems is two rows) or `global`.
     #[arg(long, default_value = "problem")]
     pub dedup_scope: String,
-    /// Seed for random choices.
+    /// Seed for random choices (the order negatives are tried in, which mutants are
+    /// drawn). Near-dedup's MinHash keeps its own fixed seed, so that `ouro build` and
+    /// `ouro run` remove the same near duplicates.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
@@ -247,7 +249,6 @@ fn options(a: &Args) -> anyhow::Result<BuildOptions> {
     o.repair.min_similarity = a.min_similarity;
     o.dedup.near = !a.no_near_dedup;
     o.dedup.threshold = a.near_dedup_threshold;
-    o.dedup.seed = a.seed;
     o.dedup.scope = a
         .dedup_scope
         .parse()
