@@ -270,13 +270,51 @@ impl Default for SftConfig {
 }
 
 /// DPO loss variants, named as TRL's `loss_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DpoLossType {
     Sigmoid,
     Ipo,
     Hinge,
     Robust,
+}
+
+impl<'de> Deserialize<'de> for DpoLossType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = DpoLossType;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("one of \"sigmoid\", \"ipo\", \"hinge\", \"robust\"")
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
+                match v {
+                    "sigmoid" => Ok(DpoLossType::Sigmoid),
+                    "ipo" => Ok(DpoLossType::Ipo),
+                    "hinge" => Ok(DpoLossType::Hinge),
+                    "robust" => Ok(DpoLossType::Robust),
+                    other => Err(E::unknown_variant(
+                        other,
+                        &["sigmoid", "ipo", "hinge", "robust"],
+                    )),
+                }
+            }
+            // TRL 1.x writes RPO as a list of losses: `["sigmoid", "sft"]`.
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                _: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                Err(serde::de::Error::custom(
+                    "a list of loss types is not supported: for TRL's [\"<type>\", \"sft\"] \
+                     (RPO) give loss_type = \"<type>\" and rpo_alpha = the sft weight",
+                ))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// Direct preference optimisation settings.
@@ -286,6 +324,8 @@ pub struct DpoConfig {
     pub optim: OptimConfig,
     pub beta: f64,
     pub loss_type: DpoLossType,
+    /// The label noise robust DPO assumes (`loss_type = "robust"` only, as in TRL 1.x;
+    /// other loss types warn that it changes nothing).
     pub label_smoothing: f64,
     /// Weight of an NLL term on chosen completions (RPO; in TRL 1.16 this is
     /// `loss_type = [<type>, "sft"]`, `loss_weights = [1, rpo_alpha]`); `None` disables it.
@@ -676,5 +716,19 @@ mod tests {
         let c: SftConfig = toml::from_str("[optim]\nsave_steps = 25\n").unwrap();
         assert_eq!(c.optim.save_every, 25);
         assert!(toml::from_str::<SftConfig>("[optim]\nsave_stepz = 25\n").is_err());
+    }
+
+    #[test]
+    fn loss_types_are_named_and_trls_rpo_list_points_to_rpo_alpha() {
+        let c: DpoConfig = toml::from_str("loss_type = \"ipo\"\n").unwrap();
+        assert_eq!(c.loss_type, DpoLossType::Ipo);
+        let err = toml::from_str::<DpoConfig>("loss_type = [\"sigmoid\", \"sft\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rpo_alpha"), "{err}");
+        let err = toml::from_str::<DpoConfig>("loss_type = \"kto\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sigmoid") && err.contains("robust"), "{err}");
     }
 }

@@ -49,7 +49,7 @@ pub fn prepare(
         .map_err(|m| TrainError::Example {
             index: i,
             problem_id: r.problem_id.clone(),
-            field: "prompt",
+            field: "prompt, chosen or rejected",
             message: m,
         })?;
         match prep {
@@ -410,6 +410,14 @@ pub fn train_examples(
             path: out.to_path_buf(),
             detail: "no pairs after tokenization".into(),
         });
+    }
+    if cfg.loss_type != DpoLossType::Robust && cfg.label_smoothing > 0.0 {
+        // TRL 1.x reads it for robust DPO only (0.x smoothed the sigmoid loss too).
+        tracing::warn!(
+            "label_smoothing = {} changes nothing with loss_type = {:?}: only \"robust\" reads it",
+            cfg.label_smoothing,
+            cfg.loss_type
+        );
     }
     if cfg.loss_type == DpoLossType::Robust && cfg.label_smoothing >= 0.5 {
         return Err(TrainError::Config {

@@ -67,7 +67,7 @@ pub fn prepare(
                     },
                     i,
                 );
-                push(prep, i, &r.problem_id, "completion", &mut stats)?;
+                push(prep, i, &r.problem_id, "prompt or completion", &mut stats)?;
             }
         }
         SftRows::Messages(recs) => {
