@@ -344,6 +344,36 @@ fn injected_error_pairs_use_only_executed_failing_mutants() {
         assert_ne!(edited, orig, "spans cover the edit: {r:#?}");
         assert!(span.weight > 1.0);
     }
+    // With correctness pairs too, a pair both kinds make is written once: p-all's model
+    // also wrote one of its failing mutants.
+    let twin = mutants
+        .iter()
+        .skip(1)
+        .find(|m| m.problem_id == "p-all")
+        .expect("p-all has failing mutants");
+    let own = sample("p-all", 5, twin.code.as_deref().unwrap());
+    execs.push(exec(&own, Suite::Filter, &[true, false], 5.0));
+    all_samples.push(own);
+    write_records(root.join("samples/part-00000.parquet"), &all_samples).unwrap();
+    write_records(root.join("executions/part-00000.parquet"), &execs).unwrap();
+    let mut both = o.clone();
+    both.pairs.kinds = vec![PairKind::Correctness, PairKind::InjectedError];
+    let out_both = root.join("out-both");
+    let report = build_dpo(&inputs(root), &both, &out_both).unwrap();
+    let rows: Vec<DpoRecord> = read_dir(out_both.join("dpo")).unwrap();
+    let mut texts: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| (r.prompt.as_str(), r.chosen.as_str(), r.rejected.as_str()))
+        .collect();
+    let n_rows = texts.len();
+    texts.sort();
+    texts.dedup();
+    assert_eq!(texts.len(), n_rows, "{:?}", report.selection);
+    assert!(
+        report.selection["repeated_pairs"].as_u64().unwrap() >= 1,
+        "{:?}",
+        report.selection
+    );
     // Mutants never become SFT candidates.
     let sft = build_sft(&inputs(root), &o, &out).unwrap();
     assert_eq!(sft.pool["mutant_samples"].as_u64(), Some(n as u64));
