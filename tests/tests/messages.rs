@@ -85,6 +85,10 @@ fn stats_reads_one_shard_file_and_counts_a_dataset_named_twice_once() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["datasets"].as_array().unwrap().len(), 1, "{v}");
+    // A directory and one of its own shards: the dataset once.
+    let o = ouro(&["stats", "--json", p, shard.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["datasets"].as_array().unwrap().len(), 1, "{v}");
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "hello").unwrap();
     let err = failed(&["stats", text.to_str().unwrap()]);
@@ -660,4 +664,30 @@ fn sampling_without_a_model_name_from_a_server_that_does_not_answer_says_so() {
         "{err}"
     );
     assert!(!out.exists());
+}
+
+/// `ouro stats ... | head` closing the pipe ended in a panic and a backtrace (exit 101);
+/// it ends as `cat` does, by SIGPIPE, with nothing on stderr.
+#[test]
+fn a_closed_stdout_ends_a_printing_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = std::process::Command::new(ouro_e2e::ouro_bin())
+        .args(["stats", &arg(&ouro_e2e::workspace().join("data/bundled"))])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success() || o.status.signal() == Some(libc_sigpipe()),
+        "{:?}: {}",
+        o.status,
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+}
+
+fn libc_sigpipe() -> i32 {
+    13
 }

@@ -119,6 +119,17 @@ fn main() -> ExitCode {
     if cli.no_progress {
         ouro_data::progress::set_quiet(true);
     }
+    if matches!(
+        cli.command,
+        Command::Stats(_) | Command::Problems(_) | Command::Launch(_)
+    ) {
+        // Commands that only print: `| head` closing the pipe ends them as it ends
+        // `cat`, not with a panic. Not the others: the sandbox's pipes and sockets
+        // rely on EPIPE, which the default SIGPIPE would turn into a kill.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         Command::Run(a) => cmd::run::run(a),
         Command::Problems(a) => cmd::problems::run(a),

@@ -99,6 +99,13 @@ def encode_plain(x, bases=False):
         if t is _float:
             return {"F": repr(v)}
         if t is _str:
+            # A lone surrogate ('\ud800') has no UTF-8 form, so no JSON the parent
+            # reads: the value is judged in process.
+            if not v.isascii():
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise NotPlain("surrogate")
             return v
         if t is _bytes:
             return {"B": v.hex()}

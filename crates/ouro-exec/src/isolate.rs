@@ -370,6 +370,9 @@ fn from_lines(plan: &TestPlan, lines: Vec<SpyLine>) -> Compiled {
     for line in &lines {
         match line {
             SpyLine::StepFailed(i, why) => fail(&mut why_not, *i, format!("spy: {why}")),
+            // A record the parent cannot read belongs to a step it cannot name: judged
+            // isolated, that step would hold no case and pass every sample.
+            SpyLine::Failed(why) => return Compiled::in_process(plan, why),
             SpyLine::Case(rec) => match case_of(plan, rec) {
                 Ok((step, case)) => cases.push((step, case)),
                 Err((Some(step), why)) => fail(&mut why_not, step, why),

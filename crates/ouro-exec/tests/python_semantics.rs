@@ -166,3 +166,20 @@ def f(xs):\n    return I(7)\n";
     let forged = run_one(&exec, &p, sub);
     assert_eq!(forged.verdict, Verdict::Fail, "{forged:?}");
 }
+
+#[test]
+fn a_lone_surrogate_in_a_test_is_judged_not_skipped() {
+    // Its record had no JSON the parent reads: the step held no case, and every
+    // sample passed it, one that raises too.
+    let script = "def check(candidate):\n    assert candidate() == '\\ud800'\n";
+    let p = assert_problem("sem/surrogate", "f", script);
+    let exec = Executor::new(&options(1)).expect("executor starts");
+    for (code, want) in [
+        ("def f():\n    return '\\ud800'\n", Verdict::Pass),
+        ("def f():\n    return 'wrong'\n", Verdict::Fail),
+        ("def f():\n    raise ValueError\n", Verdict::Fail),
+    ] {
+        let r = run_one(&exec, &p, code);
+        assert_eq!(r.verdict, want, "{code}: {r:?}");
+    }
+}

@@ -344,6 +344,18 @@ pub fn stats(inputs: &[PathBuf]) -> Result<StatsReport> {
     // `ouro stats runs runs/executions` names one dataset twice; count it once.
     let mut seen = std::collections::HashSet::new();
     dirs.retain(|d| seen.insert(ouro_data::fsutil::resolved(d)));
+    // ... and `ouro stats DIR DIR/part-*.parquet` too: a shard of a dataset already read.
+    let whole: std::collections::HashSet<_> = dirs
+        .iter()
+        .filter(|d| d.is_dir())
+        .map(|d| ouro_data::fsutil::resolved(d))
+        .collect();
+    dirs.retain(|d| {
+        !d.is_file()
+            || !d
+                .parent()
+                .is_some_and(|p| whole.contains(&ouro_data::fsutil::resolved(p)))
+    });
     if dirs.is_empty() {
         bail!(
             "no Parquet shards found under {}",

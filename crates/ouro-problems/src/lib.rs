@@ -55,7 +55,11 @@
 //! aggregate, a dropped or reordered string step, ...), and the generator
 //! searches boundary-heavy inputs until each mutant is told apart. A problem
 //! whose essential mutant (a dropped condition or step) cannot be told apart
-//! is rejected, so no condition in a prompt is redundant. [`generate_detailed`]
+//! is rejected, so a condition a spec's essential mutant drops is never
+//! redundant. Others can be (audit 55: fizzbuzz with divisors 3 and 6 never says
+//! "buzz"; `1 * f(n-1)`, `i ** 1`), and two problems can compute one function in
+//! other words ("less than 8", "at most 7"), in different splits: deduplication
+//! and splits go by prompt text. [`generate_detailed`]
 //! also returns the mutant programs, which makes them usable as known-wrong
 //! samples.
 

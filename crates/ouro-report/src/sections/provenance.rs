@@ -79,7 +79,11 @@ fn kv_table(rows: &[(&str, String)]) -> String {
 /// `95.2 s`, `12 min 05 s`, `2 h 03 min`.
 pub fn format_seconds(s: f64) -> String {
     if !s.is_finite() || s < 60.0 {
-        return format!("{s:.1} s");
+        // An empty sum of f64 is -0.0.
+        return match crate::html::num(Some(s), 1).as_str() {
+            "—" => "—".to_string(),
+            n => format!("{n} s"),
+        };
     }
     let whole = s.round() as u64;
     if whole < 3600 {
@@ -98,5 +102,6 @@ mod tests {
         assert_eq!(format_seconds(9.24), "9.2 s");
         assert_eq!(format_seconds(725.0), "12 min 05 s");
         assert_eq!(format_seconds(7380.0), "2 h 03 min");
+        assert_eq!(format_seconds(-0.0), "0.0 s");
     }
 }
