@@ -7,14 +7,15 @@ use std::path::Path;
 use ouro_e2e::{arg, ouro_ok};
 
 /// The body that solves [`problem_and_samples`]'s problem.
-const RIGHT: &str = "    t = \"!\"\n    return s + t\n";
+const RIGHT: &str = "    t = \"!\"\n    return s + t * k\n";
 
-/// A HumanEval-style problem whose body mutants include one of the signature, and
+/// A HumanEval-style problem whose mutants include one of the signature (its default
+/// `k=1`, which the tests rely on), and
 /// `bodies` as its HumanEval-style (body-only) generations, imported and executed.
 fn problem_and_samples(d: &Path, bodies: &[&str]) -> (String, String, String) {
     std::fs::write(
         d.join("p.jsonl"),
-        r#"{"task_id":"T/0","prompt":"def f(s):\n    \"\"\"Return s + t.\"\"\"\n","canonical_solution":"    t = \"!\"\n    return s + t\n","test":"def check(candidate):\n    assert candidate(\"a\") == \"a!\"\n","entry_point":"f"}
+        r#"{"task_id":"T/0","prompt":"def f(s, k=1):\n    \"\"\"Return s + t * k.\"\"\"\n","canonical_solution":"    t = \"!\"\n    return s + t * k\n","test":"def check(candidate):\n    assert candidate(\"a\") == \"a!\"\n","entry_point":"f"}
 "#,
     )
     .unwrap();
@@ -101,7 +102,7 @@ fn injected_error_mutants_of_the_signature_are_left_out_of_continuation_pairs() 
     let rows: Vec<ouro_data::DpoRecord> = ouro_data::shard::read_dir(out.join("dpo")).unwrap();
     assert!(!rows.is_empty());
     for r in &rows {
-        // Both sides continue `def f(s):` and its docstring: neither holds a signature.
+        // Both sides continue `def f(s, k=1):` and its docstring: neither holds a signature.
         assert!(
             !r.chosen.contains("def ") && !r.rejected.contains("def "),
             "{r:#?}"
@@ -161,6 +162,7 @@ fn fait_places_spans_on_a_body_only_completion() {
     let d = dir.path();
     // HumanEval-style generations: the body alone, one right and one wrong.
     let wrong = RIGHT.replace("s + t", "t + s");
+    assert_ne!(wrong, RIGHT);
     let (problems, samples, executions) = problem_and_samples(d, &[RIGHT, &wrong]);
     let out = d.join("fait");
     ouro_ok(&[
