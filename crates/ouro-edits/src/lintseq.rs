@@ -352,6 +352,12 @@ pub fn generate(
         decontaminated: (all - programs.len()) as u64,
         ..Default::default()
     };
+    if programs.is_empty() && all > 0 {
+        tracing::warn!(
+            "every one of the {all} programs held benchmark text and was left out; if you \
+             train on a benchmark on purpose, give --builtin-benchmarks none"
+        );
+    }
     let mut records = Vec::new();
     // The same program in several rows (passing samples often repeat) draws the same
     // seeds, so its sequences would be written once per row.

@@ -490,7 +490,12 @@ pub fn build_repair(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> R
 /// the original samples: only mutants that fail become rejected sides.
 pub fn build_mutants(inputs: &BuildInputs, o: &BuildOptions, out_dir: &Path) -> Result<usize> {
     let loaded = load_inputs(inputs, out_dir)?;
-    let (pools, _) = pools_from(&loaded, o)?;
+    let (pools, st) = pools_from(&loaded, o)?;
+    // Said as `build sft`/`dpo` say them: a decontamination that removed every
+    // problem leaves no mutant, and no other word would say why.
+    for w in &st.warnings {
+        tracing::warn!("{w}");
+    }
     let samples = mutant_samples(&pools, &o.pairs);
     std::fs::create_dir_all(out_dir).map_err(|e| DataError::io(out_dir, e))?;
     let mut w = ShardWriter::<Sample>::create(

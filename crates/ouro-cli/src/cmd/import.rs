@@ -23,7 +23,7 @@ Nothing is written if any line is bad.
 Splits: HumanEval and APPS problems are `test` (APPS files do not say which split they
 are: give `--split train` for train.jsonl); MBPP's follow its paper by task id (1-10
 `prompt`, 11-510 `test`, 511-600 `validation`, 601-974 `train`); --format jsonl reads a
-`split` field (`--map split=...`), else `test`. Pipelines evaluate the `[eval] split`
+`split` field (`--map split=...`), else `train`. Pipelines evaluate the `[eval] split`
 and train on `pool_split`.")]
     Problems {
         /// Input JSONL file (`.gz` is read transparently).

@@ -58,12 +58,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // the queue. Only `[model]` matters, so a model path absent here is no obstacle.
     let local = std::path::Path::new(&args.pipeline);
     if let Ok(text) = std::fs::read_to_string(local) {
+        // A typo found here, not by every array task on the cluster. Files it names are
+        // the cluster's, so only the text is checked.
+        toml::from_str::<ouro_pipeline::config::PipelineConfig>(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", local.display(), e.to_string().trim_end()))?;
         let trains = toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("model"));
         let scope = ouro_pipeline::runner::Scope::Shard(ouro_data::ShardSpec {
             index: 0,
             count: args.num_shards,
         });
         ouro_pipeline::runner::check_shardable(local, trains, scope)?;
+    } else {
+        tracing::warn!(
+            "{} is not readable here: the launcher runs it as the cluster finds it, unchecked",
+            local.display()
+        );
     }
     let mut spec = ouro_launch::LaunchSpec::new(args.pipeline, args.num_shards);
     if let Some(name) = args.name {

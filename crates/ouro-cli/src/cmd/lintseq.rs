@@ -37,7 +37,8 @@ pub enum Kind {
       --executions run/round-01/executions --out run/lintseq
   ouro lintseq --input runs/build-sft --out runs/lintseq      # what `ouro build sft` wrote
   ouro lintseq --input HumanEval.jsonl --program-fields prompt,canonical_solution \\
-      --id-field task_id --out /tmp/he-lintseq")]
+      --id-field task_id --builtin-benchmarks none --out /tmp/he-lintseq
+      # HumanEval itself: without `none`, decontamination leaves out every row")]
 pub struct Args {
     /// Problems, samples or SFT shards (a directory of shards, or a dataset directory
     /// with one config, as `ouro build` writes it), or a JSONL file (`.gz` is read

@@ -37,7 +37,8 @@ pub enum Command {
 /// else; a bare directory (the older spelling) is still accepted.
 #[derive(clap::Args, Debug)]
 pub struct ModelDir {
-    /// Checkpoint directory (config.json, model.safetensors, tokenizer.json).
+    /// Checkpoint directory (config.json, model.safetensors, tokenizer.json); required
+    /// (clap lists it under Options because a bare directory is accepted too).
     #[arg(
         long = "model",
         value_name = "DIR",

@@ -189,28 +189,28 @@ fn where_things_are(root: &Path, model: Option<&Path>) -> Vec<String> {
     else {
         return lines;
     };
-    let mut configs: Vec<String> = std::fs::read_dir(&dataset)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        // Markers (`_done`) and temp directories are not configs.
-        .filter(|n| !n.starts_with(['_', '.']))
-        .collect();
-    configs.sort();
-    let Some(first) = configs.first() else {
+    let Ok(configs) = ouro_data::hf::scan_configs(&dataset) else {
         return lines;
     };
+    let names: Vec<String> = configs
+        .iter()
+        .map(|c| format!("{} {} rows", c.config, c.rows))
+        .collect();
     lines.push(format!(
         "datasets:    {} (configs: {})",
         dataset.display(),
-        configs.join(", ")
+        names.join(", ")
     ));
-    lines.push(format!(
-        "load one:    python -c \"import datasets; print(datasets.load_dataset('{}', '{first}'))\"",
-        dataset.display()
-    ));
+    // By its files: `load_dataset(DIR, CONFIG)` caches a local folder by its name,
+    // and every round's is `dataset`, so it can return another run's rows; and a
+    // config with no rows has no split to load.
+    if let Some(c) = configs.iter().find(|c| c.rows > 0) {
+        lines.push(format!(
+            "load one:    python -c \"import datasets; print(datasets.load_dataset('parquet', data_files='{}/{}/*.parquet', split='train'))\"",
+            dataset.display(),
+            c.config
+        ));
+    }
     lines
 }
 

@@ -429,6 +429,32 @@ pub fn load_config(path: &Path) -> Result<PipelineConfig> {
             bail!("{}: key 'samples.import.format': {e}", path.display());
         }
     }
+    // Before anything runs: found mid-run, a typo left a run directory that neither a
+    // fresh run (another configuration) nor --resume (the same) would take.
+    let imports = [
+        (
+            "problems.import.path",
+            config.problems.import.as_ref().map(|i| &i.path),
+        ),
+        (
+            "samples.import.path",
+            config
+                .samples
+                .as_ref()
+                .and_then(|s| s.import.as_ref())
+                .map(|i| &i.path),
+        ),
+    ];
+    for (key, file) in imports {
+        if let Some(file) = file.filter(|f| !f.is_file()) {
+            bail!(
+                "{}: key '{key}': {} does not exist (paths are read from the working directory, {})",
+                path.display(),
+                file.display(),
+                std::env::current_dir().map_or("?".into(), |d| d.display().to_string())
+            );
+        }
+    }
     if let Some(b) = &config.build {
         if let Some(c) = b.configs.iter().find(|c| !c.is_ranked()) {
             bail!(
