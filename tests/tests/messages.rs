@@ -306,6 +306,38 @@ fn a_launcher_for_a_pipeline_that_cannot_be_sharded_is_refused() {
         err.contains("this pipeline trains a model ([model])") && err.contains("cannot be sharded"),
         "{err}"
     );
+    // A typo is found here, not by every array task on the cluster.
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, "[problems]\ncount = 3\nmutant_per_problem = 1\n").unwrap();
+    let err = failed(&["launch", "slurm", &arg(&typo), "--num-shards", "4"]);
+    assert!(
+        err.contains("typo.toml") && err.contains("mutant_per_problem"),
+        "{err}"
+    );
+}
+
+/// A missing import file was found mid-run, after the run directory was made, which
+/// then neither a fresh run (another configuration) nor --resume would take.
+#[test]
+fn a_missing_import_file_is_named_by_its_key_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "out = \"{}\"\n[problems.import]\nformat = \"humaneval\"\npath = \"nope/he.jsonl\"\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let err = failed(&["run", &arg(&p)]);
+    assert!(
+        err.contains("key 'problems.import.path': nope/he.jsonl does not exist"),
+        "{err}"
+    );
+    assert!(!out.exists());
 }
 
 /// `dir/problems` (two generated problems) and a BPE tokenizer trained on them.

@@ -198,3 +198,23 @@ fn quiet_commands_print_nothing_on_stderr() {
         &d("sampled"),
     ]);
 }
+
+/// `-q` leaves stderr to errors and warnings (it dropped logged warnings, leaving only
+/// errors).
+#[test]
+fn quiet_keeps_warnings() {
+    let o = ouro(&[
+        "-q",
+        "launch",
+        "slurm",
+        "no-such-pipeline.toml",
+        "--num-shards",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no-such-pipeline.toml is not readable here"),
+        "{}",
+        stderr(&o)
+    );
+}
