@@ -149,6 +149,15 @@ fn inputs(root: &Path) -> BuildInputs {
     }
 }
 
+/// `problems.parquet`, `samples/` and `executions/` under `root`, as [`inputs`] reads them.
+fn write_inputs(root: &Path, problems: &[Problem], samples: &[Sample], executions: &[Execution]) {
+    write_records(root.join("problems.parquet"), problems).unwrap();
+    std::fs::create_dir_all(root.join("samples")).unwrap();
+    write_records(root.join("samples/part-00000.parquet"), samples).unwrap();
+    std::fs::create_dir_all(root.join("executions")).unwrap();
+    write_records(root.join("executions/part-00000.parquet"), executions).unwrap();
+}
+
 #[test]
 fn sft_selects_passing_deduplicated_samples_and_tops_up_references() {
     let f = fixture();
@@ -630,11 +639,7 @@ fn continuation_rows_leave_out_programs_that_do_not_start_with_the_prompt() {
         exec(&s[2], Suite::Filter, &[false, true], 1.0),
         exec(&s[3], Suite::Filter, &[false, true], 1.0),
     ];
-    write_records(root.join("problems.parquet"), &[p, q]).unwrap();
-    std::fs::create_dir_all(root.join("samples")).unwrap();
-    write_records(root.join("samples/part-00000.parquet"), &s).unwrap();
-    std::fs::create_dir_all(root.join("executions")).unwrap();
-    write_records(root.join("executions/part-00000.parquet"), &e).unwrap();
+    write_inputs(root, &[p, q], &s, &e);
 
     let mut o = BuildOptions {
         completion_format: ouro_rank::pairs::CompletionFormat::Continuation,
@@ -762,15 +767,7 @@ fn a_near_miss_failure_is_kept_as_a_negative_and_a_repair_fix_must_resemble_it()
         exec(&s[2], Suite::Filter, &[true, true], 10.0),
         exec(&s[3], Suite::Filter, &[false, false], 10.0),
     ];
-    write_records(
-        root.join("problems.parquet"),
-        &[problem("p", None), problem("q", None)],
-    )
-    .unwrap();
-    std::fs::create_dir_all(root.join("samples")).unwrap();
-    write_records(root.join("samples/part-00000.parquet"), &s).unwrap();
-    std::fs::create_dir_all(root.join("executions")).unwrap();
-    write_records(root.join("executions/part-00000.parquet"), &e).unwrap();
+    write_inputs(root, &[problem("p", None), problem("q", None)], &s, &e);
     let mut o = BuildOptions::default();
     o.pairs.kinds = vec![PairKind::Correctness, PairKind::Repair];
     let report = build_dpo(&inputs(root), &o, &root.join("dpo-out")).unwrap();
@@ -910,11 +907,7 @@ fn repair_feedback_of_a_syntax_error_is_the_parsers_message() {
     bad.error_kind = Some("syntax".into());
     bad.stderr_tail = String::new();
     let e = vec![exec(&s[0], Suite::Filter, &[true, true], 1.0), bad];
-    write_records(root.join("problems.parquet"), &[problem("p", None)]).unwrap();
-    std::fs::create_dir_all(root.join("samples")).unwrap();
-    write_records(root.join("samples/part-00000.parquet"), &s).unwrap();
-    std::fs::create_dir_all(root.join("executions")).unwrap();
-    write_records(root.join("executions/part-00000.parquet"), &e).unwrap();
+    write_inputs(root, &[problem("p", None)], &s, &e);
     let mut o = BuildOptions::default();
     o.repair.min_similarity = 0.0;
     build_repair(&inputs(root), &o, &root.join("out")).unwrap();
