@@ -80,7 +80,10 @@ pub fn fenced_blocks(text: &str) -> Vec<Fence> {
     for line in text.lines() {
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();
-        let fence = trimmed.strip_prefix("```").map(str::trim);
+        // Four or more backticks are a fence too (CommonMark closes with at least as many).
+        let fence = trimmed
+            .strip_prefix("```")
+            .map(|r| r.trim_start_matches('`').trim());
         match (current.take(), fence) {
             (None, Some(rest)) => {
                 current = Some(Open {
@@ -514,6 +517,11 @@ mod tests {
         let two = "```python\ndef helper():\n    return 1\n```python\ndef add(a, b):\n    return helper()\n```";
         assert_eq!(fenced_blocks(two).len(), 2);
         assert!(is_python_tag("Python title=\"a.py\""));
+        let four = "````python\ndef add(a, b):\n    return a + b\n````\nDone.";
+        assert_eq!(
+            extract_code(four, PROMPT, "add").unwrap(),
+            "def add(a, b):\n    return a + b\n"
+        );
     }
 
     #[test]
