@@ -27,7 +27,8 @@ fn batch_output_failures_are_recorded_not_dropped() {
     assert_eq!(samples.len(), 5, "every line becomes a sample");
     // A failed generation is counted once, as failed, not again as "without code".
     assert!(
-        stderr(&o).contains("(2 failed generations, 0 without extractable code)"),
+        stderr(&o)
+            .contains("(2 failed generations and 0 more without extractable code: 2 without code)"),
         "{}",
         stderr(&o)
     );

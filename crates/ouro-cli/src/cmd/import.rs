@@ -170,14 +170,15 @@ pub fn run(cmd: ImportCommand) -> anyhow::Result<()> {
                 .iter()
                 .filter(|s| s.generation_error.is_some())
                 .count();
-            // A failed generation has no code either; count it once, as failed.
+            // A failed generation has no code either (`ouro stats`' no_code counts both).
             let no_code = samples
                 .iter()
                 .filter(|s| s.code.is_none() && s.generation_error.is_none())
                 .count();
             say!(
-                "imported {} samples ({failed} failed generations, {no_code} without extractable code) -> {}",
+                "imported {} samples ({failed} failed generations and {no_code} more without extractable code: {} without code) -> {}",
                 samples.len(),
+                failed + no_code,
                 path.display()
             );
             if json {
