@@ -99,38 +99,10 @@ const BUILTINS: [&str; 24] = [
     "reversed",
 ];
 
-/// Every single-site mutant of `code`, in source order, grouped by kind.
-pub fn all_mutants(code: &str) -> Vec<Mutant> {
-    let toks: Vec<Tok> = tokenize(code);
-    let sig: Vec<&Tok> = toks
-        .iter()
-        .filter(|t| !matches!(t.kind, TokKind::Space | TokKind::Comment))
-        .collect();
-    let mut out = Vec::new();
-    // Names bound as variables: parameters and assignment targets are
-    // approximated by "a name used at least twice, not called, not an attribute".
-    let mut var_counts: std::collections::BTreeMap<&str, usize> = Default::default();
-    let is_var_use = |k: usize| -> bool {
-        let t = sig[k];
-        if t.kind != TokKind::Name {
-            return false;
-        }
-        let text = t.text(code);
-        if KEYWORDS.contains(&text) || BUILTINS.contains(&text) {
-            return false;
-        }
-        let prev = k.checked_sub(1).map(|p| sig[p].text(code));
-        let next = sig.get(k + 1).map(|n| n.text(code));
-        !matches!(prev, Some("." | "def" | "class" | "import" | "from" | "as"))
-            && !matches!(next, Some("(" | "."))
-    };
-    for (k, tok) in sig.iter().enumerate() {
-        if is_var_use(k) {
-            *var_counts.entry(tok.text(code)).or_default() += 1;
-        }
-    }
-    // A parameter's declaration is not a use: renamed, it changes the signature or
-    // repeats a name (`def f(l, l)`, a SyntaxError, which is no single-site bug).
+/// Which of `sig` declare a parameter of a `def` or a `lambda`. A declaration is
+/// not a use: renamed, it changes the signature or repeats a name (`def f(l, l)`,
+/// a SyntaxError, which is no single-site bug).
+fn declared_parameters(sig: &[&Tok], code: &str) -> Vec<bool> {
     let mut declares = vec![false; sig.len()];
     let mut k = 0;
     while k < sig.len() {
@@ -166,6 +138,40 @@ pub fn all_mutants(code: &str) -> Vec<Mutant> {
         }
         k = j;
     }
+    declares
+}
+
+/// Every single-site mutant of `code`, in source order, grouped by kind.
+pub fn all_mutants(code: &str) -> Vec<Mutant> {
+    let toks: Vec<Tok> = tokenize(code);
+    let sig: Vec<&Tok> = toks
+        .iter()
+        .filter(|t| !matches!(t.kind, TokKind::Space | TokKind::Comment))
+        .collect();
+    let mut out = Vec::new();
+    // Names bound as variables: parameters and assignment targets are
+    // approximated by "a name used at least twice, not called, not an attribute".
+    let mut var_counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    let is_var_use = |k: usize| -> bool {
+        let t = sig[k];
+        if t.kind != TokKind::Name {
+            return false;
+        }
+        let text = t.text(code);
+        if KEYWORDS.contains(&text) || BUILTINS.contains(&text) {
+            return false;
+        }
+        let prev = k.checked_sub(1).map(|p| sig[p].text(code));
+        let next = sig.get(k + 1).map(|n| n.text(code));
+        !matches!(prev, Some("." | "def" | "class" | "import" | "from" | "as"))
+            && !matches!(next, Some("(" | "."))
+    };
+    for (k, tok) in sig.iter().enumerate() {
+        if is_var_use(k) {
+            *var_counts.entry(tok.text(code)).or_default() += 1;
+        }
+    }
+    let declares = declared_parameters(&sig, code);
     let vars: Vec<&str> = var_counts
         .iter()
         .filter(|(_, &c)| c >= 2)

@@ -260,7 +260,6 @@ pub fn correctness_pairs(
             (&rej.code, Some(&rej.sample), Some(rej.score)),
         ));
     }
-    st.correctness += out.len();
     out
 }
 
@@ -313,7 +312,6 @@ pub fn efficiency_pairs(
         lo += 1;
         hi -= 1;
     }
-    st.efficiency += out.len();
     out
 }
 
@@ -375,7 +373,6 @@ pub fn injected_error_pairs(
             }
         }
     }
-    st.injected_error += out.len();
     out
 }
 
@@ -460,7 +457,6 @@ pub fn repair_pairs(
             (&bad.code, Some(&bad.sample), Some(bad.score)),
         ));
     }
-    st.repair += out.len();
     out
 }
 
@@ -475,7 +471,6 @@ pub fn pairs_for_pool(
     st: &mut PairStats,
 ) -> Vec<DpoRecord> {
     let mut out: Vec<DpoRecord> = Vec::new();
-    let mut seen: HashSet<(String, String, String)> = HashSet::new();
     for kind in &o.kinds {
         let rows = match kind {
             PairKind::Correctness => correctness_pairs(pool, o, fmt, st),
@@ -484,17 +479,19 @@ pub fn pairs_for_pool(
             PairKind::Repair => repair_pairs(pool, o, repair_min_similarity, fmt, st),
         };
         for r in rows {
-            if seen.insert((r.prompt.clone(), r.chosen.clone(), r.rejected.clone())) {
-                out.push(r);
-            } else {
-                // Counted by its kind's builder: not written, so not that kind's.
-                let made = match kind {
+            // A pool's pairs are few (max_pairs_per_problem per kind): a scan, no copies.
+            let repeated = out
+                .iter()
+                .any(|w| w.prompt == r.prompt && w.chosen == r.chosen && w.rejected == r.rejected);
+            if !repeated {
+                *match kind {
                     PairKind::Correctness => &mut st.correctness,
                     PairKind::Efficiency => &mut st.efficiency,
                     PairKind::InjectedError => &mut st.injected_error,
                     PairKind::Repair => &mut st.repair,
-                };
-                *made -= 1;
+                } += 1;
+                out.push(r);
+            } else {
                 st.repeated_pairs += 1;
             }
         }
