@@ -258,3 +258,35 @@ fn a_rerun_after_a_late_bad_value_says_to_start_over() {
         assert!(stderr(&o).contains("remove"), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// A bad line in an import file is found only when the run reads it, after the run
+/// directory exists; the run wrote nothing else, so the fixed file starts it again
+/// (both `--resume` and a plain rerun had been refused, stranding it).
+#[test]
+fn a_run_stopped_on_a_bad_input_line_starts_again_once_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let line = r#"{"task_id": "t/0", "prompt": "def f(x):\n", "entry_point": "f", "canonical_solution": "    return x\n", "test": "def check(candidate):\n    assert candidate(1) == 1\n"}"#;
+    let input = d.join("in.jsonl");
+    std::fs::write(&input, format!("{line}\n{{\"task_id\": broken\n")).unwrap();
+    let pipeline = d.join("p.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "out = {:?}\n[problems]\nimport = {{ format = \"humaneval\", path = {:?} }}\n",
+            d.join("run").display().to_string(),
+            input.display().to_string()
+        ),
+    )
+    .unwrap();
+    let p = pipeline.display().to_string();
+    let o = ouro(&["run", &p]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("in.jsonl:2"), "{}", stderr(&o));
+    std::fs::write(&input, format!("{line}\n")).unwrap();
+    let o = ouro(&["run", &p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Now it holds a stage's output: a plain rerun is refused as before.
+    let o = ouro(&["run", &p]);
+    assert!(stderr(&o).contains("already holds a run"), "{}", stderr(&o));
+}

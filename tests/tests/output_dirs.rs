@@ -219,3 +219,79 @@ fn report_refuses_an_out_that_is_not_a_page_and_keeps_it() {
     assert!(err.contains("is not a regular file"), "{err}");
     assert!(!fifo.metadata().unwrap().is_file());
 }
+
+/// A config directory holding a Parquet file of its own would have every loader read it
+/// with the new rows; `stats` reads the shards every other reader takes, not a hidden
+/// temp file an interrupted write left.
+#[test]
+fn build_refuses_a_foreign_file_in_a_config_and_stats_skips_hidden_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let problems = ouro_e2e::humaneval_mini_problems(&d.join("problems"));
+    let samples = ouro_e2e::humaneval0_samples(d, &problems, "samples", "    return a + b\n");
+    let executions = d.join("executions");
+    ouro_e2e::execute_ok(&arg(&problems), &arg(&samples), &arg(&executions));
+    let built = d.join("built");
+    let build = |extra: &[&str]| {
+        [
+            &[
+                "build",
+                "sft",
+                "--problems",
+                &arg(&problems),
+                "--samples",
+                &arg(&samples),
+                "--executions",
+                &arg(&executions),
+                "--out",
+                &arg(&built),
+            ][..],
+            extra,
+        ]
+        .concat()
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<String>>()
+    };
+    let args = build(&[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ouro_e2e::ouro_ok(&args);
+    let shard = built.join("sft/train-00000-of-00001.parquet");
+    std::fs::copy(&shard, built.join("sft/old-export.parquet")).unwrap();
+    let before = std::fs::read(&shard).unwrap();
+    let err = failed(&args);
+    assert!(
+        err.contains("holds old-export.parquet, which is not a file of config 'sft'"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&shard).unwrap(), before);
+    std::fs::remove_file(built.join("sft/old-export.parquet")).unwrap();
+    // A left-over temp file of a killed write: its rows are not the dataset's.
+    std::fs::copy(
+        problems.join("part-00000-of-00001.parquet"),
+        problems.join(".ouro-tmp-1-x-part-00000-of-00001.parquet"),
+    )
+    .unwrap();
+    std::fs::copy(
+        problems.join("part-00000-of-00001.parquet"),
+        problems.join(".staged-part-00001-of-00002.parquet"),
+    )
+    .unwrap();
+    let stats = ouro_e2e::ouro_ok(&["stats", "--json", &arg(&problems)]);
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    let rows = stats["datasets"][0][2].as_u64();
+    let expected = ouro_data::shard::read_dir::<ouro_data::Problem>(&problems)
+        .unwrap()
+        .len() as u64;
+    assert_eq!(rows, Some(expected), "{stats}");
+    // n = 0 of the ngram rule is refused, as the pipeline key is.
+    let args = build(&["--decontaminate", "ngram", "--decontam-ngram", "0"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = ouro(&args);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(
+        stderr(&out).contains("--decontam-ngram"),
+        "{}",
+        stderr(&out)
+    );
+}

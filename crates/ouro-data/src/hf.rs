@@ -67,6 +67,23 @@ impl<T: Record> HfConfigWriter<T> {
         std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
         remove_stale_temp_files(&dir)?;
         crate::shard::remove_staged(&dir)?;
+        // A config's files are replaced as a set; another Parquet file beside them would
+        // be read with them by every loader (`data_files='{config}/*.parquet'`).
+        let foreign: Vec<String> = crate::shard::list_shards(&dir)?
+            .iter()
+            .filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
+            .filter(|name| !name.starts_with("train-"))
+            .collect();
+        if !foreign.is_empty() {
+            return Err(DataError::invalid(
+                &dir,
+                format!(
+                    "holds {}, which is not a file of config '{config}' and would be read \
+                     together with it: move it away, or write the dataset elsewhere",
+                    foreign.join(", ")
+                ),
+            ));
+        }
         Ok(HfConfigWriter {
             dir,
             config: config.to_string(),

@@ -104,6 +104,29 @@ impl RunDir {
         self.round_dir(round).join(stage)
     }
 
+    /// Whether the run holds anything but its manifest and locks: a run that stopped
+    /// before any stage wrote a file (on a bad input line, say) has nothing to mix
+    /// with a new configuration.
+    pub fn has_outputs(&self) -> Result<bool> {
+        fn any_file(dir: &Path, top: bool) -> std::io::Result<bool> {
+            for entry in std::fs::read_dir(dir)? {
+                let entry = entry?;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let own = top && (name == "manifest.json" || name.starts_with(".ouro-run"));
+                if entry.file_type()?.is_dir() {
+                    if any_file(&entry.path(), false)? {
+                        return Ok(true);
+                    }
+                } else if !own {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }
+        any_file(&self.root, true).map_err(|e| DataError::io(&self.root, e))
+    }
+
     /// Writes the manifest of a new run, or checks that an existing run was
     /// started with the same shard count and configuration: its `config_hash` is
     /// `manifest`'s or one of `also_accepted` (what older versions hashed the same

@@ -470,7 +470,8 @@ pub fn staged_name(name: &str) -> String {
 /// Replaces the shard files of `dir` that `is_old` names with `staged` (each a file
 /// written under its [`staged_name`] and its final name), so that a reader never
 /// sees both sets: every old file goes first, then each new one is renamed in. A
-/// crash between leaves part of the new set, never a mix with the old one.
+/// crash between leaves part of the new set, never a mix with the old one, and
+/// [`list_shards`] refuses a `NAME-i-of-n` set with a part missing.
 pub fn publish(
     dir: &Path,
     staged: &[(PathBuf, String)],
@@ -508,8 +509,49 @@ pub fn remove_staged(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `("part", 3, 8)` of `part-00003-of-00008.parquet`.
+fn part_of_set(name: &str) -> Option<(&str, usize, usize)> {
+    let (left, count) = name.strip_suffix(".parquet")?.rsplit_once("-of-")?;
+    let (prefix, index) = left.rsplit_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(index) || !digits(count) {
+        return None;
+    }
+    Some((prefix, index.parse().ok()?, count.parse().ok()?))
+}
+
+/// A `NAME-i-of-n` set with a part missing is what a write killed between its
+/// renames (or an incomplete copy) leaves: read as it is, it would be a smaller
+/// dataset that says nothing of the rows it lost.
+fn check_part_sets(dir: &Path, shards: &[PathBuf]) -> Result<()> {
+    let mut sets: std::collections::BTreeMap<(&str, usize), Vec<usize>> = Default::default();
+    for shard in shards {
+        let Some(name) = shard.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if let Some((prefix, index, count)) = part_of_set(name) {
+            sets.entry((prefix, count)).or_default().push(index);
+        }
+    }
+    for ((prefix, count), present) in sets {
+        if let Some(missing) = (0..count).find(|i| !present.contains(i)) {
+            return Err(DataError::invalid(
+                dir,
+                format!(
+                    "{prefix}-{missing:05}-of-{count:05}.parquet is missing: {} of the set's \
+                     {count} files are here (a write interrupted part way, or an incomplete \
+                     copy). Rerun the command that wrote this directory",
+                    present.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The shard files of a directory: every `*.parquet` directly inside it
 /// (hidden and temp files excluded), sorted by name so reads are deterministic.
+/// A `NAME-i-of-n.parquet` set with a part missing is an error.
 pub fn list_shards(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
     let dir = dir.as_ref();
     let entries = std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))?;
@@ -523,6 +565,7 @@ pub fn list_shards(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
         }
     }
     shards.sort();
+    check_part_sets(dir, &shards)?;
     Ok(shards)
 }
 

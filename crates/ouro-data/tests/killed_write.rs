@@ -108,3 +108,33 @@ fn publishing_a_new_set_never_shows_it_beside_the_old_one() {
     assert_eq!(rows, vec![row(7), row(8)]);
     assert!(d.join("notes.txt").exists());
 }
+
+/// A kill between a publish's renames leaves part of the new set: readers refuse it,
+/// naming the missing part, instead of reading a smaller dataset.
+#[test]
+fn a_set_with_a_part_missing_is_refused() {
+    use ouro_data::shard::{part_name, read_dir, write_records};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_records(d.join(part_name(0, 3)), &[row(0)]).unwrap();
+    write_records(d.join(part_name(2, 3)), &[row(2)]).unwrap();
+    let err = read_dir::<LintseqRecord>(d).unwrap_err().to_string();
+    assert!(
+        err.contains("part-00001-of-00003.parquet is missing"),
+        "{err}"
+    );
+    assert!(err.contains("2 of the set's 3 files"), "{err}");
+    assert!(list_shards(d).is_err());
+    // The whole set reads; a file outside the naming is not part of any set.
+    write_records(d.join(part_name(1, 3)), &[row(1)]).unwrap();
+    write_records(d.join("extra-7.parquet"), &[row(7)]).unwrap();
+    assert_eq!(read_dir::<LintseqRecord>(d).unwrap().len(), 4);
+    // Build configs' `train-i-of-n` sets too.
+    let cfg = tempfile::tempdir().unwrap();
+    write_records(cfg.path().join("train-00001-of-00002.parquet"), &[row(1)]).unwrap();
+    let err = list_shards(cfg.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("train-00000-of-00002.parquet is missing"),
+        "{err}"
+    );
+}

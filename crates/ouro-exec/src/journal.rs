@@ -34,6 +34,8 @@ pub struct Journal {
     file: Option<File>,
     /// Keys of executions already recorded (journal or shards).
     done: HashSet<String>,
+    /// Samples those executions judged.
+    sample_ids: HashSet<String>,
     unsynced: usize,
 }
 
@@ -57,9 +59,11 @@ impl Journal {
         let _ = ouro_data::fsutil::remove_stale_temp_files(dir);
         let path = dir.join(JOURNAL);
         let mut done = HashSet::new();
+        let mut sample_ids = HashSet::new();
         for shard in list_shards(dir)? {
             for rec in read_records::<Execution>(&shard)? {
                 done.insert(rec.key());
+                sample_ids.insert(rec.sample_id);
             }
         }
         let (records, good_len, unreadable) = read_journal(&path)?;
@@ -72,6 +76,7 @@ impl Journal {
         }
         for rec in records {
             done.insert(rec.key());
+            sample_ids.insert(rec.sample_id);
         }
         // Cut a partial last line left by a kill, so appends start clean.
         let file = if path.exists() {
@@ -90,6 +95,7 @@ impl Journal {
             path,
             file,
             done,
+            sample_ids,
             unsynced: 0,
         })
     }
@@ -97,6 +103,20 @@ impl Journal {
     /// True when an execution with this key is already recorded.
     pub fn is_done(&self, key: &str) -> bool {
         self.done.contains(key)
+    }
+
+    /// Recorded samples for which `wanted` is false, sorted: the first few.
+    pub fn samples_not(&self, wanted: impl Fn(&str) -> bool) -> (usize, Vec<&str>) {
+        let mut other: Vec<&str> = self
+            .sample_ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| !wanted(id))
+            .collect();
+        other.sort_unstable();
+        let n = other.len();
+        other.truncate(3);
+        (n, other)
     }
 
     /// Number of recorded executions.

@@ -88,6 +88,26 @@ pub fn execute(
         }
     }
     let mut journal = Journal::open(out_dir)?;
+    // Verdicts of samples outside this set would be kept beside this run's, and every
+    // count read from the directory (stats, pass rates, the run's own summary) would mix
+    // two sample sets.
+    let ids: HashSet<&str> = samples.iter().map(|s| s.sample_id.as_str()).collect();
+    let (other, first) = journal.samples_not(|id| ids.contains(id));
+    if other > 0 {
+        return Err(ExecError::Invalid(format!(
+            "{} already holds verdicts of {other} samples that are not in {} (the first: {}): \
+             executions of another sample set. Use another --out, or remove {} to judge these \
+             samples alone",
+            out_dir.display(),
+            samples_dir.display(),
+            first
+                .iter()
+                .map(|id| format!("'{id}'"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            out_dir.display()
+        )));
+    }
     let version = executor_version_for(opts);
     let mut stats = ExecStats::default();
     if let Some(w) = over_cap {

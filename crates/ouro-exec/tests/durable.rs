@@ -75,6 +75,39 @@ fn no_samples_write_one_empty_shard() {
     assert!(read_dir::<Execution>(&out).unwrap().is_empty());
 }
 
+/// An output directory holding another sample set's verdicts is refused: kept beside
+/// this run's, they had every count read from the directory mix two sets.
+#[test]
+fn an_output_of_another_sample_set_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_inputs(tmp.path(), 7);
+    let out = tmp.path().join("out");
+    let (problems, samples) = (tmp.path().join("problems"), tmp.path().join("samples"));
+    execute(&problems, &samples, &out, &options(1)).unwrap();
+    // Fewer samples, the first three of the same set: the other four are foreign.
+    let fewer = tmp.path().join("fewer");
+    let mut rows: Vec<Sample> = read_dir(&samples).unwrap();
+    rows.sort_by_key(|s| s.index);
+    std::fs::create_dir_all(&fewer).unwrap();
+    write_records(fewer.join("part-00000.parquet"), &rows[..3]).unwrap();
+    let before = summary(&out);
+    let err = execute(&problems, &fewer, &out, &options(1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("already holds verdicts of 4 samples that are not in"),
+        "{err}"
+    );
+    assert_eq!(
+        summary(&out),
+        before,
+        "a refused run leaves the output as it was"
+    );
+    // The whole set again resumes: nothing is foreign.
+    let stats = execute(&problems, &samples, &out, &options(1)).unwrap();
+    assert_eq!(stats.records, 7);
+}
+
 #[test]
 fn execute_writes_one_record_per_sample_with_expected_verdicts() {
     let tmp = tempfile::tempdir().unwrap();

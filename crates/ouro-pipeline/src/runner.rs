@@ -104,6 +104,16 @@ pub fn run_pipeline_scoped(
                 config.out.display()
             )
         })?;
+    if matches!(scope, Scope::All) && run.manifest_path().exists() && !run.has_outputs()? {
+        // Stopped before any stage wrote a file (a bad input line or value): nothing
+        // of it can mix with this run, which starts it again.
+        tracing::info!(
+            "{} holds a run that wrote nothing yet; starting it again",
+            config.out.display()
+        );
+        std::fs::remove_file(run.manifest_path())
+            .with_context(|| format!("removing {}", run.manifest_path().display()))?;
+    }
     let exists = run.manifest_path().exists();
     let config_hash = crate::config::config_hash(&String::from_utf8_lossy(&text))
         .with_context(|| format!("parsing {}", path.display()))?;

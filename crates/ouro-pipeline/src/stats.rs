@@ -76,12 +76,22 @@ fn dataset_dirs(root: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<()>
 
 /// Scans a directory's shards, or one shard file named on the command line.
 fn scan(dir: &Path) -> Result<LazyFrame> {
-    let glob = if dir.is_file() {
-        dir.display().to_string()
+    // The shards every other reader takes: polars' own `*.parquet` glob would also read a
+    // hidden temp file an interrupted write left behind.
+    let files = if dir.is_file() {
+        vec![dir.to_path_buf()]
     } else {
-        format!("{}/*.parquet", dir.display())
+        ouro_data::shard::list_shards(dir)?
     };
-    let lf = LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), ScanArgsParquet::default());
+    let paths = files
+        .iter()
+        .map(|f| PlRefPath::new(f.to_string_lossy().as_ref()))
+        .collect();
+    let args = ScanArgsParquet {
+        glob: false,
+        ..Default::default()
+    };
+    let lf = LazyFrame::scan_parquet_files(paths, args);
     let mut lf = anyhow::Context::with_context(lf, || format!("scanning {}", dir.display()))?;
     // Dictionary-encoded text (pandas and polars `Categorical`) is read as
     // text: it joins with plain ids and prints without quotes. A schema that

@@ -96,8 +96,11 @@ impl DecontamOptions {
         }
     }
 
-    /// An unknown built-in benchmark name, as an error naming the valid ones.
+    /// An unknown built-in benchmark name, as an error naming the valid ones; an n of 0.
     pub fn check(&self) -> Result<(), String> {
+        if self.ngram == 0 {
+            return Err("the n of the ngram decontamination rule must be at least 1".into());
+        }
         for b in &self.builtin {
             if !BUILTIN_BENCHMARKS.contains(&b.as_str()) {
                 return Err(format!(

@@ -121,12 +121,16 @@ pub fn save(
 }
 
 /// Deletes the oldest complete checkpoints in `out` until `keep` are left (`0`: none
-/// is deleted). The newest always stays, so a resume finds it.
-pub fn prune(out: &Path, keep: u64) -> Result<()> {
+/// is deleted). The newest always stays, so a resume finds it. `timed` (clock-timed
+/// checkpoints, which go when the run passes them) neither count nor are deleted.
+pub fn prune(out: &Path, keep: u64, timed: &[&Path]) -> Result<()> {
     if keep == 0 {
         return Ok(());
     }
-    let steps = ouro_model::files::checkpoints(out, "trainer_state.json");
+    let steps: Vec<_> = ouro_model::files::checkpoints(out, "trainer_state.json")
+        .into_iter()
+        .filter(|(_, dir)| !timed.contains(&dir.as_path()))
+        .collect();
     let excess = steps.len().saturating_sub(keep as usize);
     for (_, dir) in steps.into_iter().take(excess) {
         std::fs::remove_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
@@ -168,4 +172,32 @@ pub fn load(
     }
     opt.t = state.adam_t;
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_timed_checkpoints_do_not_count_against_the_limit() {
+        let out = tempfile::tempdir().unwrap();
+        for step in [50, 100, 137] {
+            let dir = checkpoint_dir(out.path(), step);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("trainer_state.json"), "{}").unwrap();
+        }
+        let timed = checkpoint_dir(out.path(), 137);
+        prune(out.path(), 2, &[timed.as_path()]).unwrap();
+        let left: Vec<u64> = ouro_model::files::checkpoints(out.path(), "trainer_state.json")
+            .into_iter()
+            .map(|(step, _)| step)
+            .collect();
+        assert_eq!(left, vec![50, 100, 137]);
+        prune(out.path(), 2, &[]).unwrap();
+        let left: Vec<u64> = ouro_model::files::checkpoints(out.path(), "trainer_state.json")
+            .into_iter()
+            .map(|(step, _)| step)
+            .collect();
+        assert_eq!(left, vec![100, 137]);
+    }
 }

@@ -274,12 +274,17 @@ pub fn run(
                 start_hash: Some(start_hash.clone()),
             };
             let dir = checkpoint::save(out, model, &opt, &names, &st)?;
-            checkpoint::prune(out, cfg.save_total_limit)?;
             last_save = Instant::now();
             drop_timed(timed_ckpt.take())?;
             if !periodic {
                 timed_ckpt = Some(dir);
             }
+            let timed: Vec<&std::path::Path> = timed_ckpt
+                .iter()
+                .chain(&resumed_timed)
+                .map(|d| d.as_path())
+                .collect();
+            checkpoint::prune(out, cfg.save_total_limit, &timed)?;
         }
     }
     bar.finish_and_clear();
@@ -293,7 +298,6 @@ pub fn run(
         start_hash: Some(start_hash),
     };
     let ckpt = checkpoint::save(out, model, &opt, &names, &st)?;
-    checkpoint::prune(out, cfg.save_total_limit)?;
     if timed_ckpt.as_ref() != Some(&ckpt) {
         drop_timed(timed_ckpt.take())?;
     }
@@ -302,6 +306,8 @@ pub fn run(
             drop_timed(Some(dir))?;
         }
     }
+    // After the timed checkpoints went: they do not count against the limit.
+    checkpoint::prune(out, cfg.save_total_limit, &[])?;
     if last.is_none() {
         // A rerun of a finished run trains nothing: its summary stays the run's.
         last = crate::metrics::last_step(&metrics_path).filter(|m| m.step == st.step);

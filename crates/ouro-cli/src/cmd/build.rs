@@ -173,7 +173,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0.7, value_parser = super::unit_interval)]
     pub near_dedup_threshold: f64,
     /// n of the `ngram` decontamination rule.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = super::at_least_one)]
     pub decontam_ngram: usize,
     /// Dedup scope: `problem` (the same program under two problems is two rows) or `global`.
     #[arg(long, default_value = "problem")]
