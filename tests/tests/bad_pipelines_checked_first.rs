@@ -250,8 +250,7 @@ fn a_rerun_after_a_late_bad_value_says_to_start_over() {
         let o = ouro(args);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
         assert!(
-            stderr(&o).contains("another configuration")
-                || stderr(&o).contains("different configuration"),
+            stderr(&o).contains("seed_sft.problems: 100000 -> 10"),
             "{args:?}: {}",
             stderr(&o)
         );
@@ -289,4 +288,50 @@ fn a_run_stopped_on_a_bad_input_line_starts_again_once_fixed() {
     // Now it holds a stage's output: a plain rerun is refused as before.
     let o = ouro(&["run", &p]);
     assert!(stderr(&o).contains("already holds a run"), "{}", stderr(&o));
+}
+
+/// pipelines/datasets.toml writing into `dir/run`: (pipeline path, run directory).
+fn datasets_in(dir: &Path) -> (String, std::path::PathBuf) {
+    let text = std::fs::read_to_string(workspace().join("pipelines/datasets.toml")).unwrap();
+    let out = dir.join("run");
+    let text = text.replacen(
+        "out = ",
+        &format!("out = {:?}\n# ", out.display().to_string()),
+        1,
+    );
+    let p = dir.join("p.toml");
+    std::fs::write(&p, text).unwrap();
+    (p.display().to_string(), out)
+}
+
+/// `--report-to tensorboard` on a pipeline that trains nothing is refused before a
+/// stage runs: after the run, a finished run exited 1 and its rerun was refused.
+#[test]
+fn report_to_tensorboard_without_rounds_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, out) = datasets_in(dir.path());
+    let o = ouro(&["run", "--report-to", "tensorboard", &p]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("has no rounds"), "{}", stderr(&o));
+    assert!(!out.exists(), "nothing ran");
+}
+
+/// A merge runs build and lintseq as the whole run does: while a plain `ouro run` holds
+/// the directory, `--merge` is refused (both had built the same stage at once).
+#[test]
+fn a_merge_is_refused_while_a_run_holds_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, out) = datasets_in(dir.path());
+    let o = ouro(&["run", "-q", &p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let _held = ouro_data::fsutil::try_lock(&out, ".ouro-run.lock")
+        .unwrap()
+        .unwrap();
+    let o = ouro(&["run", &p, "--merge", "--resume"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is being written by another `ouro run`"),
+        "{}",
+        stderr(&o)
+    );
 }

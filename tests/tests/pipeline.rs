@@ -74,8 +74,9 @@ fn datasets_pipeline_runs_resumes_and_its_datasets_load_in_python() {
     std::fs::write(&pipeline, edited.replace("cpu_ms = 3000", "cpu_ms = 2000")).unwrap();
     let changed = ouro(&["run", &p, "--resume"]);
     assert_eq!(changed.status.code(), Some(1), "{}", stderr(&changed));
+    // The refusal names the key and both values.
     assert!(
-        stderr(&changed).contains("different configuration"),
+        stderr(&changed).contains("execute.cpu_ms: 3000 -> 2000"),
         "{}",
         stderr(&changed)
     );

@@ -67,6 +67,10 @@ pub struct Manifest {
     /// started before it was recorded, which resume unchecked.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub input_digests: BTreeMap<String, String>,
+    /// The configuration `config_hash` hashes, so a refused resume can name the keys
+    /// that changed. Absent in runs started before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
 }
 
 impl Manifest {
@@ -259,6 +263,7 @@ mod tests {
             num_shards: n,
             inputs: BTreeMap::new(),
             input_digests: BTreeMap::new(),
+            config: None,
         }
     }
 

@@ -61,6 +61,21 @@ fn same_config(run: &RunDir, config_hash: &str, text: &[u8]) -> bool {
         })
 }
 
+/// The keys of `text` whose values differ from the configuration the run in `run`
+/// was started with; empty when it is the same, or the run recorded no configuration.
+fn changed_keys(run: &RunDir, config_hash: &str, text: &[u8]) -> Vec<String> {
+    if same_config(run, config_hash, text) {
+        return Vec::new();
+    }
+    let started = std::fs::read(run.manifest_path())
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+        .and_then(|m| m.config);
+    started.map_or_else(Vec::new, |old| {
+        crate::config::changed_keys(&old, &String::from_utf8_lossy(text))
+    })
+}
+
 /// Runs `config` (read from `path`). Without `resume`, an existing run directory is an error.
 pub fn run_pipeline(path: &Path, config: &PipelineConfig, resume: bool) -> Result<RunSummary> {
     run_pipeline_scoped(path, config, resume, Scope::All)
@@ -89,11 +104,11 @@ pub fn run_pipeline_scoped(
         Scope::Merge(None) => shards::manifest_shards(&run, path)?,
     };
     // Shards of one run write into it side by side; two processes running the same
-    // scope would interleave their journals and both pass the checks below.
+    // scope would interleave their journals and both pass the checks below. A merge
+    // runs build and lintseq as a whole run does, so the two share one lock.
     let lock_name = match scope {
-        Scope::All => ".ouro-run.lock".to_string(),
+        Scope::All | Scope::Merge(_) => ".ouro-run.lock".to_string(),
         Scope::Shard(s) => format!(".ouro-run-shard-{}.lock", s.index),
-        Scope::Merge(_) => ".ouro-run-merge.lock".to_string(),
     };
     let _lock = ouro_data::fsutil::try_lock(&config.out, &lock_name)
         .with_context(|| format!("locking {}", config.out.join(&lock_name).display()))?
@@ -117,6 +132,24 @@ pub fn run_pipeline_scoped(
     let exists = run.manifest_path().exists();
     let config_hash = crate::config::config_hash(&String::from_utf8_lossy(&text))
         .with_context(|| format!("parsing {}", path.display()))?;
+    let changed = changed_keys(&run, &config_hash, &text);
+    if !changed.is_empty() {
+        const SHOWN: usize = 8;
+        let more = changed.len().saturating_sub(SHOWN);
+        bail!(
+            "{} was started with other values of {} than it has now: {}{}. A resume would mix \
+             outputs of both; restore those values, or set `out` to a new directory (or remove \
+             this one to start over)",
+            config.out.display(),
+            path.display(),
+            changed[..changed.len().min(SHOWN)].join("; "),
+            if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
     match scope {
         Scope::All if exists && !resume && !same_config(&run, &config_hash, &text) => bail!(
             "{} holds a run of another configuration (a value changed since it started, or it stopped on a bad one), which --resume refuses to mix with this one: remove it to start over, or set `out` to a new directory",
@@ -163,6 +196,7 @@ pub fn run_pipeline_scoped(
             num_shards,
             inputs,
             input_digests,
+            config: crate::config::normalised(&text).ok(),
         },
         &[&crate::config::text_hash(&text)],
     )?;

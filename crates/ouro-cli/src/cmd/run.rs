@@ -102,6 +102,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let config = ouro_pipeline::config::load_config(&pipeline)?;
+    // Before the run: after it, a finished run would exit 1 and a rerun be refused.
+    if config.model.is_none() && args.report_to == crate::cmd::train::ReportTo::Tensorboard {
+        bail!(
+            "--report-to tensorboard: {} has no rounds (it trains nothing: no [model]), so there \
+             are no curves",
+            pipeline.display()
+        );
+    }
     crate::interrupt::on_interrupt(&resume_command(&pipeline, &scope));
     let report = runner::run_pipeline_scoped(&pipeline, &config, args.resume, scope)?;
     let events = match (&report.rounds, args.report_to) {

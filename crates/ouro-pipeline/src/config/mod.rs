@@ -366,11 +366,51 @@ fn default_sequences() -> usize {
 /// sort their keys), so comments, layout, key order and number spelling (`1e-5`,
 /// `0.00001`) do not change it: editing a comment must not strand a long run.
 pub fn config_hash(text: &str) -> Result<String> {
+    Ok(ouro_data::content_id("pipeline-toml", &normalised(text)?))
+}
+
+/// A pipeline file's values as [`config_hash`] sees them: comments and layout gone.
+pub fn normalised(text: &str) -> Result<String> {
     let table: toml::Table = toml::from_str(text)?;
-    Ok(ouro_data::content_id(
-        "pipeline-toml",
-        &toml::to_string(&table)?,
-    ))
+    Ok(toml::to_string(&table)?)
+}
+
+/// The keys whose values differ between two pipeline files, dotted and with both
+/// values (`lintseq.seed: 0 -> 1`), sorted.
+pub fn changed_keys(old: &str, new: &str) -> Vec<String> {
+    fn flatten(prefix: &str, table: &toml::Table, out: &mut BTreeMap<String, String>) {
+        for (key, value) in table {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value {
+                toml::Value::Table(t) => flatten(&path, t, out),
+                v => {
+                    out.insert(path, v.to_string());
+                }
+            }
+        }
+    }
+    let read = |text: &str| {
+        let mut out = BTreeMap::new();
+        if let Ok(table) = toml::from_str::<toml::Table>(text) {
+            flatten("", &table, &mut out);
+        }
+        out
+    };
+    let (old, new) = (read(old), read(new));
+    let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    keys.into_iter()
+        .filter_map(|k| match (old.get(k), new.get(k)) {
+            (Some(a), Some(b)) if a == b => None,
+            (Some(a), Some(b)) => Some(format!("{k}: {a} -> {b}")),
+            (Some(a), None) => Some(format!("{k}: {a} -> (removed)")),
+            (None, Some(b)) => Some(format!("{k}: (absent) -> {b}")),
+            (None, None) => None,
+        })
+        .collect()
 }
 
 /// What runs written before [`config_hash`] recorded: the hash of the file's text.
