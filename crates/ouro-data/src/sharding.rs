@@ -59,27 +59,50 @@ impl ShardSpec {
                 }),
             }
         };
+        // Each value with where it came from, so an error names what the user set.
         let index = match shard {
-            Some(i) => Some(i),
+            Some(i) => Some((i, format!("--shard {i}"))),
             None => match parse("SLURM_ARRAY_TASK_ID")? {
-                Some(i) => Some(i),
-                None => parse("JOB_COMPLETION_INDEX")?,
+                Some(i) => Some((i, format!("SLURM_ARRAY_TASK_ID={i}"))),
+                None => {
+                    parse("JOB_COMPLETION_INDEX")?.map(|i| (i, format!("JOB_COMPLETION_INDEX={i}")))
+                }
             },
         };
         let count = match num_shards {
-            Some(n) => Some(n),
-            None => parse("SLURM_ARRAY_TASK_COUNT")?,
+            Some(n) => Some((n, format!("--num-shards {n}"))),
+            None => {
+                parse("SLURM_ARRAY_TASK_COUNT")?.map(|n| (n, format!("SLURM_ARRAY_TASK_COUNT={n}")))
+            }
         };
         match (index, count) {
             (None, None) => Ok(ShardSpec::default()),
-            (Some(_), None) => Err(ShardSpecError(
-                "a shard index was given (flag or environment) but no shard count: pass --num-shards N".into(),
-            )),
-            (None, Some(1)) => Ok(ShardSpec::default()),
-            (None, Some(n)) => Err(ShardSpecError(format!(
-                "--num-shards {n} needs a shard index: pass --shard I or set SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX"
+            (Some((_, from)), None) => Err(ShardSpecError(format!(
+                "a shard index was given ({from}) but no shard count: pass --num-shards N{}",
+                if from.starts_with("--") {
+                    ""
+                } else {
+                    ", or unset the variable for a run that is not one shard of many"
+                }
             ))),
-            (Some(i), Some(n)) => ShardSpec::new(i, n),
+            (None, Some((1, _))) => Ok(ShardSpec::default()),
+            (None, Some((_, from))) => Err(ShardSpecError(format!(
+                "{from} needs a shard index: pass --shard I or set SLURM_ARRAY_TASK_ID / \
+                 JOB_COMPLETION_INDEX"
+            ))),
+            (Some((i, from)), Some((n, count_from))) if i >= n && n > 0 => {
+                Err(ShardSpecError(format!(
+                    "shard index {i} (from {from}) is out of range for {n} shards (from \
+                     {count_from}; valid: 0..{}){}",
+                    n - 1,
+                    if from.starts_with("SLURM") {
+                        ": Slurm arrays for ouro are 0-based (--array=0-N-1)"
+                    } else {
+                        ""
+                    }
+                )))
+            }
+            (Some((i, _)), Some((n, _))) => ShardSpec::new(i, n),
         }
     }
 
@@ -160,6 +183,28 @@ mod tests {
         );
         assert!(ShardSpec::resolve(Some(0), Some(0), env(&[])).is_err());
         assert!(ShardSpec::resolve(None, Some(2), env(&[])).is_err());
+        // An index from the environment is named as the variable, not as a flag the
+        // user never passed; a 1-based Slurm array is told arrays are 0-based.
+        let slurm = env(&[
+            ("SLURM_ARRAY_TASK_ID", "4"),
+            ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ]);
+        let err = ShardSpec::resolve(None, None, slurm).unwrap_err().0;
+        assert!(
+            err.contains("from SLURM_ARRAY_TASK_ID=4")
+                && err.contains("from SLURM_ARRAY_TASK_COUNT=4")
+                && err.contains("0-based")
+                && !err.contains("--shard"),
+            "{err}"
+        );
+        let pod = env(&[("JOB_COMPLETION_INDEX", "2")]);
+        let err = ShardSpec::resolve(None, Some(2), &pod).unwrap_err().0;
+        assert!(err.contains("from JOB_COMPLETION_INDEX=2"), "{err}");
+        let err = ShardSpec::resolve(None, None, &pod).unwrap_err().0;
+        assert!(
+            err.contains("(JOB_COMPLETION_INDEX=2)") && err.contains("unset"),
+            "{err}"
+        );
     }
 
     #[test]

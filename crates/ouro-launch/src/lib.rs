@@ -73,6 +73,15 @@ impl LaunchSpec {
         }
     }
 
+    /// The pipeline as `ouro run` takes it: a path starting with `-` would be read as a flag.
+    fn pipeline_arg(&self) -> String {
+        if self.pipeline.starts_with('-') {
+            format!("./{}", self.pipeline)
+        } else {
+            self.pipeline.clone()
+        }
+    }
+
     fn validate(&self) -> Result<(), LaunchError> {
         if self.num_shards == 0 {
             return Err(LaunchError("--num-shards must be at least 1".into()));
@@ -103,6 +112,13 @@ impl LaunchSpec {
             }
         }
         plain("the ouro executable", &self.ouro)?;
+        if !self.workdir.starts_with('/') {
+            // Kubernetes rejects a relative mountPath when the Job is applied.
+            return Err(LaunchError(format!(
+                "--workdir {:?} must be an absolute path: the volume is mounted there",
+                self.workdir
+            )));
+        }
         // `-shards` and `-merge` are appended; both must stay Kubernetes (RFC 1123) names,
         // which Slurm job names accept too.
         let name_ok = |n: &str| {
@@ -225,7 +241,7 @@ pub fn slurm(spec: &LaunchSpec) -> Result<String, LaunchError> {
     spec.validate()?;
     let n = spec.num_shards;
     let ouro = shell_quote(&spec.ouro);
-    let pipeline = shell_quote(&spec.pipeline);
+    let pipeline = shell_quote(&spec.pipeline_arg());
     let mut common = String::new();
     if let Some(p) = &spec.partition {
         let _ = writeln!(common, "#SBATCH --partition={p}");
@@ -293,8 +309,9 @@ pub fn k8s(spec: &LaunchSpec) -> Result<String, LaunchError> {
         ),
         None => String::new(),
     };
+    let pipeline_arg = spec.pipeline_arg();
     let args = |extra: &[&str]| -> String {
-        let mut v = vec!["run", spec.pipeline.as_str()];
+        let mut v = vec!["run", pipeline_arg.as_str()];
         v.extend_from_slice(extra);
         v.iter().map(|a| yaml_str(a)).collect::<Vec<_>>().join(", ")
     };

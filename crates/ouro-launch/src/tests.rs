@@ -190,6 +190,26 @@ fn bad_options_are_rejected_by_name() {
     let mut s = LaunchSpec::new("p.toml", 2);
     s.name = "my-run-2".into();
     assert!(slurm(&s).unwrap().contains("--job-name=my-run-2-shards"));
+    // Kubernetes rejects a relative mountPath when the Job is applied.
+    let mut s = LaunchSpec::new("p.toml", 2);
+    s.workdir = "data".into();
+    assert!(k8s(&s)
+        .unwrap_err()
+        .0
+        .contains("--workdir \"data\" must be an absolute path"));
+}
+
+/// A pipeline path starting with `-` reaches `ouro run` as a path, not a flag.
+#[test]
+fn a_pipeline_named_like_a_flag_stays_a_path() {
+    let spec = LaunchSpec::new("-big.toml", 2);
+    let s = slurm(&spec).unwrap();
+    assert!(
+        s.contains("run ./-big.toml --shard") && !s.contains("run -big.toml"),
+        "{s}"
+    );
+    let y = k8s(&spec).unwrap();
+    assert!(y.contains("./-big.toml"), "{y}");
 }
 
 #[test]

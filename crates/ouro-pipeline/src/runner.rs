@@ -210,14 +210,14 @@ pub fn run_pipeline_scoped(
         Scope::Shard(shard) => {
             run_shard_stages(config, &dirs, shard, &mut report)?;
             if config.build.is_some() || config.lintseq.is_some() {
-                eprintln!(
+                ouro_data::status::say(format_args!(
                     "shard {} of {} done; build and lintseq run once every shard is done: \
                      ouro run {} --merge --num-shards {} --resume",
                     shard.index,
                     shard.count,
                     path.display(),
                     shard.count
-                );
+                ));
             }
             return Ok(report);
         }

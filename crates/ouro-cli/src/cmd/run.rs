@@ -82,7 +82,6 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     use ouro_pipeline::runner;
-    let scope = runner::Scope::resolve(args.shard, args.num_shards, args.merge)?;
     let pipeline = match args.pipeline {
         Some(p) => p,
         None => embedded_quickstart(Path::new(QUICKSTART_FILE))?,
@@ -101,6 +100,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    // After --seeds, which is never sharded: a Kubernetes pod's JOB_COMPLETION_INDEX
+    // must not make it ask for a --num-shards that it refuses.
+    let scope = runner::Scope::resolve(args.shard, args.num_shards, args.merge)?;
     let config = ouro_pipeline::config::load_config(&pipeline)?;
     // Before the run: after it, a finished run would exit 1 and a rerun be refused.
     if config.model.is_none() && args.report_to == crate::cmd::train::ReportTo::Tensorboard {

@@ -396,9 +396,15 @@ pub(crate) mod tests {
         assert!((r.pass_at_1 - 0.25).abs() < 1e-12, "{}", r.pass_at_1);
         assert!((r.pass_at_k["pass@2"] - 0.5).abs() < 1e-12);
         let p2 = &r.per_problem[1];
-        assert_eq!((p2.problem_id.as_str(), p2.samples, p2.passed), ("p2", 0, 0));
+        assert_eq!(
+            (p2.problem_id.as_str(), p2.samples, p2.passed),
+            ("p2", 0, 0)
+        );
         let f = p2.first_failure.as_ref().unwrap();
-        assert_eq!((f.sample_id.as_str(), f.verdict.as_str()), ("c", "not drawn"));
+        assert_eq!(
+            (f.sample_id.as_str(), f.verdict.as_str()),
+            ("c", "not drawn")
+        );
         assert!(f.stderr.contains("max_tokens 48"));
     }
 

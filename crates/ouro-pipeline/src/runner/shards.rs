@@ -157,6 +157,7 @@ pub(crate) fn merged_shard_stats(
         .map(|(name, _)| (*name, StageStats::default()))
         .collect();
     let mut missing = Vec::new();
+    let mut unfinished: Vec<u32> = Vec::new();
     for index in 0..n {
         let shard = ShardSpec::new(index, n)?;
         for (k, (name, dir)) in stages.iter().enumerate() {
@@ -173,6 +174,7 @@ pub(crate) fn merged_shard_stats(
                         ouro_data::run::marker_path(dir, shard).display(),
                         pipeline.display()
                     ));
+                    unfinished.push(index);
                     break;
                 }
                 Some(stats) => merged[k].1.merge(&stats),
@@ -182,6 +184,7 @@ pub(crate) fn merged_shard_stats(
                          `ouro run {} --shard {index} --num-shards {n} --resume`",
                         pipeline.display()
                     ));
+                    unfinished.push(index);
                     break;
                 }
             }
@@ -196,7 +199,12 @@ pub(crate) fn merged_shard_stats(
             missing[..missing.len().min(SHOWN)].join("\n  ")
         );
         if more > 0 {
-            msg.push_str(&format!("\n  ... and {more} more"));
+            // Every index still, in the form a Slurm --array takes, to resubmit them.
+            msg.push_str(&format!(
+                "\n  ... and {more} more; all {} unfinished shards: {}",
+                unfinished.len(),
+                index_ranges(&unfinished)
+            ));
         }
         msg.push_str("\nthen run the merge again (it resumes with --resume)");
         bail!(msg);
@@ -211,6 +219,12 @@ mod tests {
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn unfinished_shards_read_as_array_ranges() {
+        assert_eq!(index_ranges(&[0, 3, 5, 6, 7, 9, 10]), "0,3,5-7,9-10");
+        assert_eq!(index_ranges(&[]), "");
     }
 
     #[test]
@@ -284,4 +298,23 @@ mod tests {
             "{err}"
         );
     }
+}
+
+/// `0,3,5-9`: sorted indices as ranges, as `sbatch --array` takes them.
+fn index_ranges(indices: &[u32]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < indices.len() {
+        let mut j = i;
+        while j + 1 < indices.len() && indices[j + 1] == indices[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j == i {
+            indices[i].to_string()
+        } else {
+            format!("{}-{}", indices[i], indices[j])
+        });
+        i = j + 1;
+    }
+    parts.join(",")
 }
