@@ -69,6 +69,35 @@ impl Clone for ChatTemplate {
     }
 }
 
+/// Python's string methods as pycompat gives them, but `str.title()` as Python has it:
+/// pycompat starts a word only after whitespace, where Python starts one after any
+/// character without case (`o'neil` -> `O'Neil`, `x2y` -> `X2Y`).
+fn python_methods(
+    state: &mut minijinja::State,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> std::result::Result<Value, JinjaError> {
+    if let (Some(s), "title") = (value.as_str(), method) {
+        let () = minijinja::value::from_args(args)?;
+        let mut out = String::with_capacity(s.len());
+        let mut after_cased = false;
+        for c in s.chars() {
+            let cased = c.is_lowercase() || c.is_uppercase();
+            if cased && after_cased {
+                out.extend(c.to_lowercase());
+            } else if cased {
+                out.extend(c.to_uppercase());
+            } else {
+                out.push(c);
+            }
+            after_cased = cased;
+        }
+        return Ok(Value::from(out));
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
+
 impl ChatTemplate {
     /// Compiles `source`. `origin` names the file in errors.
     pub fn new(source: &str, bos_token: &str, eos_token: &str, origin: PathBuf) -> Result<Self> {
@@ -80,7 +109,7 @@ impl ChatTemplate {
                 .build()
                 .expect("the default delimiters are valid"),
         );
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_unknown_method_callback(python_methods);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
         env.add_filter("tojson", json::tojson);

@@ -152,9 +152,19 @@ impl Config {
 
     /// Parses and validates config JSON; `path` is only used in error messages.
     pub fn from_json_str(text: &str, path: &Path) -> Result<Config> {
-        let mut cfg: Config = serde_json::from_str(text).map_err(|e| ModelError::Json {
-            path: path.into(),
-            msg: e.to_string(),
+        let mut cfg: Config = serde_json::from_str(text).map_err(|e| {
+            // Valid JSON with a missing or mistyped field is a config error, not bad JSON.
+            if e.is_data() {
+                ModelError::Config {
+                    path: path.into(),
+                    msg: e.to_string(),
+                }
+            } else {
+                ModelError::Json {
+                    path: path.into(),
+                    msg: e.to_string(),
+                }
+            }
         })?;
         cfg.apply_rope_parameters(path)?;
         cfg.validate(path)?;
@@ -252,6 +262,20 @@ impl Config {
             return Err(bad(
                 "vocab_size, hidden_size and num_hidden_layers must be > 0".into(),
             ));
+        }
+        // A non-positive epsilon divides by zero (or a negative) in every RMSNorm, and a
+        // non-positive base gives RoPE no frequencies: NaN logits, read as bad weights.
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
+            return Err(bad(format!(
+                "rms_norm_eps {} must be a positive number",
+                self.rms_norm_eps
+            )));
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            return Err(bad(format!(
+                "rope_theta {} must be a positive number",
+                self.rope_theta
+            )));
         }
         if let Some(s) = &self.rope_scaling {
             if !matches!(s.rope_type.as_str(), "linear" | "llama3" | "default") {

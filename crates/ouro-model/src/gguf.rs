@@ -73,13 +73,8 @@ pub fn scan_tensor_types(path: &Path) -> Result<Vec<(String, Vec<u64>, u32)>> {
         path: path.into(),
         msg,
     };
-    let f = std::fs::File::open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            ModelError::MissingFile { path: path.into() }
-        } else {
-            ModelError::io(path, e)
-        }
-    })?;
+    // Not MissingFile: that one describes a model directory, and this is a GGUF file.
+    let f = std::fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
     let file_len = f.metadata().map_err(|e| ModelError::io(path, e))?.len();
     let mut r = std::io::BufReader::new(f);
     let mut b4 = [0u8; 4];
@@ -339,7 +334,13 @@ pub fn tokenizer_from_gguf(c: &Content, path: &Path) -> Result<Tokenizer> {
         path: path.into(),
         msg,
     };
-    let model = meta_str(c, "tokenizer.ggml.model").unwrap_or("");
+    let Some(model) = meta_str(c, "tokenizer.ggml.model") else {
+        return Err(err(
+            "the file holds no tokenizer (no tokenizer.ggml.model metadata): import a GGUF \
+             exported with its tokenizer"
+                .into(),
+        ));
+    };
     if model != "gpt2" {
         return Err(err(format!(
             "tokenizer model '{model}' is not supported (only byte-level BPE 'gpt2')"

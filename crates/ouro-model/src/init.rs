@@ -71,14 +71,40 @@ fn normal_vec(rng: &mut impl Rng, n: usize, std: f64) -> Vec<f64> {
 
 /// Resolves `tiny`, `small` or a path to a `config.json`.
 pub fn resolve_config(spec: &str) -> Result<Config> {
+    resolve_sized(spec).map(|(cfg, _)| cfg)
+}
+
+/// [`resolve_config`], with the `vocab_size` a config file gave, if any.
+fn resolve_sized(spec: &str) -> Result<(Config, Option<usize>)> {
     match spec {
-        "tiny" => Ok(Config::tiny()),
-        "small" => Ok(Config::small()),
+        "tiny" => Ok((Config::tiny(), None)),
+        "small" => Ok((Config::small(), None)),
         path if !std::path::Path::new(path).exists() => Err(ModelError::InvalidArgument(format!(
             "config '{path}': not a preset (tiny, small) nor an existing config.json"
         ))),
-        path => Config::from_file(std::path::Path::new(path)),
+        path => config_sized_later(std::path::Path::new(path)),
     }
+}
+
+/// A `config.json` for `init`, whose `vocab_size` the tokenizer sets: the file may leave
+/// it out. Returns the config and the `vocab_size` the file gave, if any.
+fn config_sized_later(path: &std::path::Path) -> Result<(Config, Option<usize>)> {
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::Io {
+        path: path.into(),
+        source: e,
+    })?;
+    let mut value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ModelError::Json {
+            path: path.into(),
+            msg: e.to_string(),
+        })?;
+    let given = value.get("vocab_size").and_then(|v| v.as_u64());
+    if let Some(map) = value.as_object_mut() {
+        // A placeholder that validates; the tokenizer's size replaces it.
+        map.entry("vocab_size").or_insert(serde_json::json!(1));
+    }
+    let cfg = Config::from_json_str(&value.to_string(), path)?;
+    Ok((cfg, given.map(|v| v as usize)))
 }
 
 /// `ouro model init`: a deterministic random checkpoint for `config` (preset
@@ -91,9 +117,15 @@ pub fn init_checkpoint(
     seed: u64,
     out: &std::path::Path,
 ) -> Result<Config> {
-    let mut cfg = resolve_config(config)?;
+    let (mut cfg, given_vocab) = resolve_sized(config)?;
     let tok = crate::checkpoint::load_tokenizer(tokenizer)?;
     cfg.vocab_size = tok.get_vocab_size(true);
+    if let Some(v) = given_vocab.filter(|&v| v != cfg.vocab_size) {
+        tracing::warn!(
+            "{config}: vocab_size {v} replaced by the tokenizer's {}",
+            cfg.vocab_size
+        );
+    }
     if cfg.eos_token_id.is_none() {
         let eos = [crate::tokenizer::EOS_TOKEN, "</s>", "<|im_end|>"]
             .iter()

@@ -171,6 +171,55 @@ fn corrupt_config_is_an_error_naming_the_config() {
     assert!(e.to_string().contains("config.json"), "{e}");
 }
 
+/// A config the model cannot run is refused where it is read: a negative epsilon had
+/// `init` write a model whose every logit was NaN, blamed on its weights. Valid JSON
+/// with a missing field is a config error, not "invalid JSON".
+#[test]
+fn bad_config_values_are_config_errors() {
+    let base = ouro_model::Config::tiny().to_json();
+    for (from, to, says) in [
+        (
+            "\"rms_norm_eps\": 0.00001",
+            "\"rms_norm_eps\": -1.0",
+            "rms_norm_eps -1",
+        ),
+        (
+            "\"rope_theta\": 10000.0",
+            "\"rope_theta\": 0.0",
+            "rope_theta 0",
+        ),
+    ] {
+        assert!(base.contains(from), "{base}");
+        let e = ouro_model::Config::from_json_str(&base.replace(from, to), "c.json".as_ref())
+            .unwrap_err();
+        assert!(
+            matches!(e, ModelError::Config { .. }) && e.to_string().contains(says),
+            "{e}"
+        );
+    }
+    let e = ouro_model::Config::from_json_str(r#"{"model_type": "llama"}"#, "c.json".as_ref())
+        .unwrap_err();
+    assert!(matches!(e, ModelError::Config { .. }), "{e}");
+    assert!(e.to_string().contains("missing field"), "{e}");
+}
+
+/// `model init --config FILE` sizes the vocabulary from the tokenizer: the file may
+/// leave `vocab_size` out.
+#[test]
+fn init_takes_vocab_size_from_the_tokenizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let tok = dir.path().join("tokenizer.json");
+    tiny_tokenizer().save(&tok, false).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&ouro_model::Config::tiny().to_json()).unwrap();
+    cfg.as_object_mut().unwrap().remove("vocab_size");
+    let path = dir.path().join("config.json");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let out = dir.path().join("m");
+    let made = ouro_model::init::init_checkpoint(path.to_str().unwrap(), &tok, 0, &out).unwrap();
+    assert_eq!(made.vocab_size, 37);
+}
+
 #[test]
 fn init_is_deterministic_per_seed() {
     let cfg = ouro_model::Config::tiny();

@@ -173,7 +173,7 @@ fn completion_format_note(format: crate::render::CompletionFormat) -> String {
     match format {
         Code => whole("code", ""),
         Fenced => whole("fenced", " in a ```python fence"),
-        Continuation => "`--completion-format continuation`: each completion, chosen and rejected is what follows the prompt, so prompt + completion is the whole program, as TRL's standard (plain-string) format trains it; programs that do not start with their prompt are left out.\n"
+        Continuation => "`--completion-format continuation`: each completion, chosen and rejected is what follows the prompt, so prompt + completion is the whole program, as TRL's standard (plain-string) format trains it; programs that do not start with their prompt are left out. Repair rows (the `repair` config, and `dpo` pairs of kind `repair`) are the exception: their prompt ends in a request to fix a program, which no program continues, so their completions hold the whole program.\n"
             .to_string(),
     }
 }

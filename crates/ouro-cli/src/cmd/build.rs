@@ -112,7 +112,9 @@ pub struct Args {
     pub pagerank_tolerance: f64,
     /// Completions as the whole program (code), inside a ```python fence (fenced), or as
     /// what follows the prompt (continuation: for base models that continue a signature;
-    /// programs that do not start with the prompt are left out, counted in the report).
+    /// programs that do not start with the prompt are left out, counted in the report;
+    /// repair rows and repair pairs keep the whole program, since their prompt ends in a
+    /// request to fix one).
     #[arg(long, value_parser = ["code", "fenced", "continuation"], default_value = "code")]
     pub completion_format: String,
     /// SFT budget: uniform:K or prop2diff:K.

@@ -233,3 +233,20 @@ fn a_template_sees_the_tokenizers_other_special_tokens() {
     assert_eq!(t.render(&[], false).unwrap(), "<s><unk><pad>[]");
     assert_eq!(t.clone().render(&[], false).unwrap(), "<s><unk><pad>[]");
 }
+
+/// `str.title()` as Python has it (what transformers renders): a word starts after any
+/// character without case, not only after whitespace.
+#[test]
+fn title_starts_a_word_after_any_uncased_character() {
+    let t = ChatTemplate::new(
+        "{% for m in messages %}{{ m['role'].title() }}: {{ m['content'].title() }}{% endfor %}",
+        "",
+        "",
+        "test".into(),
+    )
+    .unwrap();
+    let out = t
+        .render(&[msg("user", "o'neil-smith uses x2y and &amp; ÉTÉ")], false)
+        .unwrap();
+    assert_eq!(out, "User: O'Neil-Smith Uses X2Y And &Amp; Été");
+}
