@@ -46,13 +46,19 @@ fn an_import_refuses_a_directory_whose_other_shards_would_be_read_with_it() {
     // A rerun replaces its own shard.
     import_humaneval(dir.path());
     import_humaneval(dir.path());
-    let other = dir.path().join("part-00001-of-00002.parquet");
-    std::fs::copy(dir.path().join("part-00000-of-00001.parquet"), &other).unwrap();
+    // A whole two-part set another write left.
+    for part in ["part-00000-of-00002.parquet", "part-00001-of-00002.parquet"] {
+        std::fs::copy(
+            dir.path().join("part-00000-of-00001.parquet"),
+            dir.path().join(part),
+        )
+        .unwrap();
+    }
     let o = try_import_humaneval(dir.path());
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("already holds part-00001-of-00002.parquet, which would be read together with part-00000-of-00001.parquet"),
+        err.contains("already holds part-00000-of-00002.parquet, part-00001-of-00002.parquet, which would be read together with part-00000-of-00001.parquet"),
         "{err}"
     );
 }

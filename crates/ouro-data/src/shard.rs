@@ -224,7 +224,7 @@ pub fn check_output_dir<T: Record>(dir: &Path) -> Result<()> {
         .filter(|f| !f.is_nullable())
         .map(|f| f.name().clone())
         .collect();
-    for other in list_shards(dir)? {
+    for other in shard_files(dir)? {
         // Unreadable files are the reader's to report; only a readable other kind stops here.
         let Ok(columns) = column_names(&other) else {
             continue;
@@ -251,7 +251,7 @@ pub fn check_sole_shard(path: &Path) -> Result<()> {
     let Some(dir) = path.parent().filter(|d| d.is_dir()) else {
         return Ok(());
     };
-    let others: Vec<String> = list_shards(dir)?
+    let others: Vec<String> = shard_files(dir)?
         .iter()
         .filter(|p| p.file_name() != path.file_name())
         .filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
@@ -551,8 +551,16 @@ fn check_part_sets(dir: &Path, shards: &[PathBuf]) -> Result<()> {
 
 /// The shard files of a directory: every `*.parquet` directly inside it
 /// (hidden and temp files excluded), sorted by name so reads are deterministic.
-/// A `NAME-i-of-n.parquet` set with a part missing is an error.
+/// A `NAME-i-of-n.parquet` set with a part missing is an error: what readers call.
 pub fn list_shards(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+    let shards = shard_files(dir.as_ref())?;
+    check_part_sets(dir.as_ref(), &shards)?;
+    Ok(shards)
+}
+
+/// [`list_shards`] without the check of `NAME-i-of-n` sets: for a writer about to
+/// replace what is there, which must be able to replace what a killed write left.
+pub fn shard_files(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
     let dir = dir.as_ref();
     let entries = std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))?;
     let mut shards = Vec::new();
@@ -565,7 +573,6 @@ pub fn list_shards(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
         }
     }
     shards.sort();
-    check_part_sets(dir, &shards)?;
     Ok(shards)
 }
 

@@ -13,7 +13,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use ouro_data::shard::{list_shards, read_records, write_records};
+use ouro_data::shard::{read_records, shard_files, write_records};
 use ouro_data::Execution;
 
 use crate::ExecError;
@@ -60,7 +60,7 @@ impl Journal {
         let path = dir.join(JOURNAL);
         let mut done = HashSet::new();
         let mut sample_ids = HashSet::new();
-        for shard in list_shards(dir)? {
+        for shard in shard_files(dir)? {
             for rec in read_records::<Execution>(&shard)? {
                 done.insert(rec.key());
                 sample_ids.insert(rec.sample_id);
@@ -166,7 +166,7 @@ impl Journal {
     ) -> Result<(BTreeMap<String, usize>, usize), ExecError> {
         self.sync()?;
         let mut by_key: HashMap<String, Execution> = HashMap::new();
-        let old_shards = list_shards(&self.dir)?;
+        let old_shards = shard_files(&self.dir)?;
         let (journal, _, _) = read_journal(&self.path)?;
         let mut dropped = 0;
         for shard in &old_shards {

@@ -108,6 +108,31 @@ fn an_output_of_another_sample_set_is_refused() {
     assert_eq!(stats.records, 7);
 }
 
+/// A compaction killed between its renames leaves part of a set: readers refuse it,
+/// and the rerun the refusal asks for completes it (judging what the lost part held).
+#[test]
+fn a_rerun_completes_a_set_a_killed_compaction_left_short() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_inputs(tmp.path(), 7);
+    let out = tmp.path().join("out");
+    let (problems, samples) = (tmp.path().join("problems"), tmp.path().join("samples"));
+    execute(&problems, &samples, &out, &options(1)).unwrap();
+    let whole = summary(&out);
+    // Part 0 of a two-part set, holding the first four records; part 1 never arrived.
+    let mut rows: Vec<Execution> = read_dir(&out).unwrap();
+    rows.truncate(4);
+    std::fs::remove_file(out.join(ouro_data::shard::part_name(0, 1))).unwrap();
+    write_records(out.join(ouro_data::shard::part_name(0, 2)), &rows).unwrap();
+    let err = read_dir::<Execution>(&out).unwrap_err().to_string();
+    assert!(
+        err.contains("part-00001-of-00002.parquet is missing"),
+        "{err}"
+    );
+    let stats = execute(&problems, &samples, &out, &options(1)).unwrap();
+    assert_eq!(stats.records, 7);
+    assert_eq!(summary(&out), whole);
+}
+
 #[test]
 fn execute_writes_one_record_per_sample_with_expected_verdicts() {
     let tmp = tempfile::tempdir().unwrap();

@@ -310,8 +310,10 @@ fn missing_gguf_is_an_error_naming_the_path() {
     let e = gguf::import_gguf(&tmp.path().join("absent.gguf"), &tmp.path().join("hf"))
         .err()
         .unwrap();
-    assert!(matches!(e, ModelError::MissingFile { .. }), "{e}");
+    // An I/O error naming the file: MissingFile's text describes a model directory.
+    assert!(matches!(e, ModelError::Io { .. }), "{e}");
     assert!(e.to_string().contains("absent.gguf"), "{e}");
+    assert!(!e.to_string().contains("model directory"), "{e}");
 }
 
 #[test]

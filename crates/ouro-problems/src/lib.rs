@@ -331,7 +331,7 @@ pub fn write(dir: impl AsRef<Path>, problems: &[Problem]) -> Result<Vec<PathBuf>
             .is_some_and(|n| n.to_string_lossy().starts_with("part-"))
     };
     let listed = || {
-        ouro_data::shard::list_shards(dir).map_err(|source| ProblemsError::Write {
+        ouro_data::shard::shard_files(dir).map_err(|source| ProblemsError::Write {
             path: dir.to_path_buf(),
             source,
         })
