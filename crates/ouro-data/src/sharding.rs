@@ -96,9 +96,9 @@ impl ShardSpec {
                      {count_from}; valid: 0..{}){}",
                     n - 1,
                     if from.starts_with("SLURM") {
-                        ": Slurm arrays for ouro are 0-based (--array=0-N-1)"
+                        format!(": Slurm arrays for ouro are 0-based (--array=0-{})", n - 1)
                     } else {
-                        ""
+                        String::new()
                     }
                 )))
             }
