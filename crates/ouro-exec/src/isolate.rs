@@ -147,7 +147,7 @@ impl Compiled {
 
     fn in_process(plan: &TestPlan, why: &str) -> Compiled {
         let ntests = plan.tests();
-        Compiled {
+        let mut compiled = Compiled {
             ntests,
             isolated: vec![false; ntests],
             cases: vec![],
@@ -166,7 +166,14 @@ impl Compiled {
                     })
                 })
                 .collect(),
+        };
+        // A script with no test to blame (one that does not parse) still says why.
+        if compiled.reasons.is_empty() {
+            if let Some(reason) = &plan.reason {
+                compiled.reasons.push((0, reason.clone()));
+            }
         }
+        compiled
     }
 }
 

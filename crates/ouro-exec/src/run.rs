@@ -309,11 +309,11 @@ pub fn compile_report(problems_dir: &Path, opts: &ExecOptions) -> Result<Compile
             ouro_data::Judge::InProcess => {}
         }
         if c.judge() != ouro_data::Judge::Isolated {
-            let why = c
-                .reasons
-                .first()
-                .map(|(t, w)| format!("test {t}: {w}"))
-                .unwrap_or_else(|| "no tests".into());
+            let why = match (c.reasons.first(), c.ntests) {
+                (Some((_, w)), 0) => w.clone(),
+                (Some((t, w)), _) => format!("test {t}: {w}"),
+                (None, _) => "no tests".into(),
+            };
             report.not_isolated.push((id, why));
         }
     }

@@ -112,3 +112,19 @@ fn a_scripts_setup_runs_in_the_samples_globals_when_judged_in_isolation() {
         assert_eq!((r.verdict, r.tests_passed.clone()), (Verdict::Fail, vec![false, true]), "{id}: {r:?}");
     }
 }
+
+/// A test script that does not parse says so where it is reported, not "no tests".
+#[test]
+fn a_script_that_does_not_parse_names_the_syntax_error() {
+    let broken = common::assert_problem(
+        "p/broken",
+        "f",
+        "def check(candidate):\n    assert candidate(1) == (2\n",
+    );
+    let exec = Executor::new(&common::options(1)).expect("executor starts");
+    let compiled = exec.compile_tests(vec![broken], Suite::Filter);
+    let c = compiled[0].as_ref().expect("assert script");
+    assert_eq!(c.judge(), Judge::InProcess);
+    let (_, why) = c.reasons.first().expect("a reason");
+    assert!(why.contains("does not parse"), "{why}");
+}

@@ -246,7 +246,9 @@ pub fn generate_detailed(options: &GenerateOptions) -> Result<Vec<Generated>, Pr
     let mut rng = Rng::new(options.seed);
     let mut seen_prompts: HashSet<String> = HashSet::new();
     let mut seen_ids: HashSet<String> = HashSet::new();
-    let mut out = Vec::with_capacity(options.count);
+    // Not sized from `count` alone: a huge one aborted on the allocation before the
+    // families could say how many distinct problems they hold.
+    let mut out = Vec::with_capacity(options.count.min(1 << 16));
     while out.len() < options.count {
         if weights.iter().all(|&w| w == 0) {
             return Err(if options.families.iter().all(|&(_, w)| w == 0) {

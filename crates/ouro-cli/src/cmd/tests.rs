@@ -16,9 +16,10 @@ pub enum Command {
     Compile(CompileArgs),
 }
 
-/// Compile every problem's assert tests for isolated judging (the expected
-/// values stay in the trusted parent; the sandbox only returns plain values)
-/// and print the share of asserts and of problems judged in isolation.
+/// Compile every problem's assert tests (the filter suite, which labels come
+/// from; `ouro execute` compiles the audit suite the same way) for isolated judging
+/// (the expected values stay in the trusted parent; the sandbox only returns plain
+/// values) and print the share of asserts and of problems judged in isolation.
 /// Tests that cannot be compiled are judged inside the sample's interpreter.
 /// Stdin/stdout problems are counted apart: the parent compares their output.
 #[derive(clap::Args, Debug)]
