@@ -210,16 +210,19 @@ fn is_assignment(line: &str) -> bool {
         return false;
     };
     let lhs = line[..eq].trim_end_matches(['+', '-', '*', '/', '|', '&', ' ']);
+    // Inside a subscript any key goes (`CACHE["k-1"] = 1` is code); outside, only
+    // names, so `The "x" = 3` stays prose.
+    let mut depth = 0usize;
     !lhs.is_empty()
         && !line[eq..].starts_with("==")
         && lhs.chars().all(|c| {
-            c.is_alphanumeric()
-                || c == '_'
-                || c == ','
-                || c == ' '
-                || c == '['
-                || c == ']'
-                || c == '.'
+            match c {
+                '[' => depth += 1,
+                ']' => depth = depth.saturating_sub(1),
+                _ if depth > 0 => return true,
+                _ => {}
+            }
+            c.is_alphanumeric() || matches!(c, '_' | ',' | ' ' | '[' | ']' | '.')
         })
         && lhs
             .chars()
@@ -467,6 +470,29 @@ mod tests {
             !cut.contains("This function"),
             "trailing prose is cut: {cut}"
         );
+    }
+
+    /// A whole program that sets a subscript with a string key before its `def` is code
+    /// from its first line (extraction stopped there: `error no_code`); prose with a
+    /// quoted word before `=` is still not code.
+    #[test]
+    fn a_subscript_with_a_string_key_is_an_assignment() {
+        let program = "import os
+CACHE = {}
+CACHE[\"k-1\"] = 1
+os.environ['X'] = '1'
+
+
+def add(a, b):
+    return a + b
+";
+        let code = extract_code(program, PROMPT, "add").unwrap();
+        assert!(
+            code.contains("CACHE[\"k-1\"] = 1") && code.contains("return a + b"),
+            "{code}"
+        );
+        assert!(is_assignment("CACHE[\"k\"] = 1"));
+        assert!(!is_assignment("The \"x\" = 3"));
     }
 
     const TYPED: &str = "from typing import List\n\n\ndef helper(x):\n    return x\n\n\ndef total(xs: List[int]) -> int:\n    \"\"\"Sum.\"\"\"\n";
