@@ -69,11 +69,7 @@ impl<T: Record> HfConfigWriter<T> {
         crate::shard::remove_staged(&dir)?;
         // A config's files are replaced as a set; another Parquet file beside them would
         // be read with them by every loader (`data_files='{config}/*.parquet'`).
-        let foreign: Vec<String> = crate::shard::shard_files(&dir)?
-            .iter()
-            .filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
-            .filter(|name| !name.starts_with("train-"))
-            .collect();
+        let foreign = crate::shard::foreign_shards(&dir, "train-")?;
         if !foreign.is_empty() {
             return Err(DataError::invalid(
                 &dir,

@@ -558,6 +558,16 @@ pub fn list_shards(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
     Ok(shards)
 }
 
+/// The names of the shard files in `dir` whose name does not start with `own`: files
+/// another writer left, which every reader would take along with a writer's own set.
+pub fn foreign_shards(dir: &Path, own: &str) -> Result<Vec<String>> {
+    Ok(shard_files(dir)?
+        .iter()
+        .filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
+        .filter(|name| !name.starts_with(own))
+        .collect())
+}
+
 /// [`list_shards`] without the check of `NAME-i-of-n` sets: for a writer about to
 /// replace what is there, which must be able to replace what a killed write left.
 pub fn shard_files(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>> {

@@ -64,16 +64,19 @@ fn same_config(run: &RunDir, config_hash: &str, text: &[u8]) -> bool {
 /// The keys of `text` whose values differ from the configuration the run in `run`
 /// was started with; empty when it is the same, or the run recorded no configuration.
 fn changed_keys(run: &RunDir, config_hash: &str, text: &[u8]) -> Vec<String> {
-    if same_config(run, config_hash, text) {
-        return Vec::new();
-    }
-    let started = std::fs::read(run.manifest_path())
+    let text = String::from_utf8_lossy(text);
+    let Some(m) = std::fs::read(run.manifest_path())
         .ok()
         .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
-        .and_then(|m| m.config);
-    started.map_or_else(Vec::new, |old| {
-        crate::config::changed_keys(&old, &String::from_utf8_lossy(text))
-    })
+    else {
+        return Vec::new();
+    };
+    match &m.config {
+        Some(old) if !m.started_with(config_hash, &[&crate::config::text_hash(&text)]) => {
+            crate::config::changed_keys(old, &text)
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Runs `config` (read from `path`). Without `resume`, an existing run directory is an error.

@@ -328,22 +328,13 @@ pub const ROWS_PER_SHARD: usize = 10_000;
 /// the two. Returns the shard paths.
 pub fn write(dir: impl AsRef<Path>, problems: &[Problem]) -> Result<Vec<PathBuf>, ProblemsError> {
     let dir = dir.as_ref();
-    let is_part = |p: &PathBuf| {
-        p.file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("part-"))
-    };
-    let listed = || {
-        ouro_data::shard::shard_files(dir).map_err(|source| ProblemsError::Write {
-            path: dir.to_path_buf(),
-            source,
-        })
-    };
     if dir.is_dir() {
-        let foreign: Vec<String> = listed()?
-            .iter()
-            .filter(|p| !is_part(p))
-            .filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
-            .collect();
+        let foreign = ouro_data::shard::foreign_shards(dir, "part-").map_err(|source| {
+            ProblemsError::Write {
+                path: dir.to_path_buf(),
+                source,
+            }
+        })?;
         if !foreign.is_empty() {
             return Err(ProblemsError::ForeignShards {
                 dir: dir.to_path_buf(),

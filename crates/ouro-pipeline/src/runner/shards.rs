@@ -156,8 +156,8 @@ pub(crate) fn merged_shard_stats(
         .iter()
         .map(|(name, _)| (*name, StageStats::default()))
         .collect();
-    let mut missing = Vec::new();
-    let mut unfinished: Vec<u32> = Vec::new();
+    // (shard index, why and how to rerun it), one per unfinished shard.
+    let mut missing: Vec<(u32, String)> = Vec::new();
     for index in 0..n {
         let shard = ShardSpec::new(index, n)?;
         for (k, (name, dir)) in stages.iter().enumerate() {
@@ -166,25 +166,29 @@ pub(crate) fn merged_shard_stats(
                 // A part gone after its shard finished (deleted, or a disk restored
                 // from backup) had merged as a smaller dataset, exit 0.
                 Some(_) if !part.exists() => {
-                    missing.push(format!(
-                        "shard {index} of {n} finished stage '{name}', but its output {} is \
+                    missing.push((
+                        index,
+                        format!(
+                            "shard {index} of {n} finished stage '{name}', but its output {} is \
                          gone; remove {} and rerun it with `ouro run {} --shard {index} \
                          --num-shards {n} --resume`",
-                        part.display(),
-                        ouro_data::run::marker_path(dir, shard).display(),
-                        pipeline.display()
+                            part.display(),
+                            ouro_data::run::marker_path(dir, shard).display(),
+                            pipeline.display()
+                        ),
                     ));
-                    unfinished.push(index);
                     break;
                 }
                 Some(stats) => merged[k].1.merge(&stats),
                 None => {
-                    missing.push(format!(
-                        "shard {index} of {n} has not finished stage '{name}'; rerun it with \
+                    missing.push((
+                        index,
+                        format!(
+                            "shard {index} of {n} has not finished stage '{name}'; rerun it with \
                          `ouro run {} --shard {index} --num-shards {n} --resume`",
-                        pipeline.display()
+                            pipeline.display()
+                        ),
                     ));
-                    unfinished.push(index);
                     break;
                 }
             }
@@ -196,14 +200,18 @@ pub(crate) fn merged_shard_stats(
         let mut msg = format!(
             "cannot merge: {} of {n} shards have not finished\n  {}",
             missing.len(),
-            missing[..missing.len().min(SHOWN)].join("\n  ")
+            missing[..missing.len().min(SHOWN)]
+                .iter()
+                .map(|(_, why)| why.as_str())
+                .collect::<Vec<_>>()
+                .join("\n  ")
         );
         if more > 0 {
             // Every index still, in the form a Slurm --array takes, to resubmit them.
             msg.push_str(&format!(
                 "\n  ... and {more} more; all {} unfinished shards: {}",
-                unfinished.len(),
-                index_ranges(&unfinished)
+                missing.len(),
+                index_ranges(&missing.iter().map(|(i, _)| *i).collect::<Vec<_>>())
             ));
         }
         msg.push_str("\nthen run the merge again (it resumes with --resume)");
